@@ -1,0 +1,34 @@
+/* model_dir.h — the weights of one component of a diffusers-layout model folder.
+ *
+ * A component folder (transformer/, vae/, text_encoder/) holds config.json and either one
+ * safetensors file or shards listed by an index (`*.safetensors.index.json`, whose
+ * "weight_map" names the shard of every tensor). Both diffusers names
+ * (diffusion_pytorch_model*.safetensors) and transformers names (model*.safetensors) are
+ * recognised. weights_open validates every file strictly (safetensors.h) and, with an
+ * index, that every listed tensor is in the shard named for it and that the shards hold
+ * no tensor the index does not list. */
+#ifndef CANVAS_IO_MODEL_DIR_H
+#define CANVAS_IO_MODEL_DIR_H
+
+#include "canvas.h"
+#include "io/safetensors.h"
+
+typedef struct weight_set {
+    char *dir;
+    int n_files;
+    st_file **files;
+    int n_tensors;
+    const st_tensor **tensors;   /* every tensor of every file, sorted by name */
+    uint64_t stored_bytes;       /* sum of the tensors' byte sizes */
+} weight_set;
+
+/* 1 when the component folder has weight files (single or index), else 0. */
+int weights_present(const char *component_dir);
+
+canvas_status weights_open(const char *component_dir, weight_set **out);
+void weights_close(weight_set *set);
+
+/* Tensor by its full name, or NULL. */
+const st_tensor *weights_find(const weight_set *set, const char *name);
+
+#endif

@@ -1,0 +1,59 @@
+/* mem.h — the one allocation interface of the library.
+ *
+ * Every byte the library allocates goes through mem_alloc with a class, so that it is
+ * counted, can be capped and can be made to fail on purpose. Nothing in src/ calls
+ * malloc/calloc/realloc/free directly (tests/test_no_raw_alloc.sh checks this).
+ *
+ * This is the host ("cpu") pool. The memory-manager issue adds devices with caps, the
+ * measure device for dry runs and fault injection behind the same calls. */
+#ifndef CANVAS_MEM_H
+#define CANVAS_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "canvas.h"
+
+typedef enum mem_class {
+    MEM_WEIGHTS = 0,   /* model weights living in RAM (not the mmapped files)  */
+    MEM_ACTIVATIONS,   /* tensors of a forward pass                           */
+    MEM_STAGING,       /* transfer buffers (pinned on CUDA)                    */
+    MEM_SCRATCH,       /* small host bookkeeping: names, JSON, tables          */
+    MEM_CLASS_COUNT
+} mem_class;
+
+/* Alignment of every block: enough for AVX-512 loads and cache lines. */
+#define MEM_ALIGNMENT 64
+
+/* Allocate `size` bytes (64-byte aligned, uninitialised). On failure *out is NULL and
+ * the status is CANVAS_ERR_OUT_OF_MEMORY with a reason naming the class and size. */
+canvas_status mem_alloc(void **out, size_t size, mem_class cls);
+
+/* Same, zero-filled; count*size is checked for overflow. */
+canvas_status mem_calloc(void **out, size_t count, size_t size, mem_class cls);
+
+/* Grow or shrink a block from mem_alloc (contents kept up to the smaller size). On
+ * failure the old block is untouched and still owned by the caller. */
+canvas_status mem_realloc(void **block, size_t new_size, mem_class cls);
+
+/* Copy a string into a new MEM_SCRATCH block. */
+canvas_status mem_strdup(char **out, const char *text);
+
+/* Free a block from mem_alloc; NULL is ignored. */
+void mem_free(void *block);
+
+/* Accounting, exact to the byte of what callers asked for. */
+typedef struct mem_class_stats {
+    size_t current_bytes;
+    size_t peak_bytes;
+    uint64_t allocations;   /* successful allocations so far */
+    uint64_t live_blocks;   /* allocated and not yet freed   */
+} mem_class_stats;
+
+void mem_get_stats(mem_class cls, mem_class_stats *out);
+size_t mem_total_current(void);
+/* Reset every class's peak to its current value (at the start of a phase). */
+void mem_reset_peaks(void);
+const char *mem_class_name(mem_class cls);
+
+#endif

@@ -1,0 +1,145 @@
+/* mem_host.c — the host pool behind mem.h: the only place that calls the C allocator.
+ *
+ * Each block carries a small header in front of the aligned pointer that records the
+ * requested size, the class and the raw pointer, so mem_free needs no size and the
+ * accounting is exact. Counters are atomics: threads of the pool allocate too. */
+#include "mem/mem.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/status.h"
+
+typedef struct block_header {
+    void *raw;          /* what malloc returned */
+    size_t size;        /* what the caller asked for */
+    uint32_t cls;
+    uint32_t magic;
+} block_header;
+
+#define BLOCK_MAGIC 0xCA57A11Cu
+/* Header space in front of each block: a multiple of the alignment. */
+#define HEADER_SPACE ((sizeof(block_header) + MEM_ALIGNMENT - 1) / MEM_ALIGNMENT * MEM_ALIGNMENT)
+
+typedef struct class_counters {
+    atomic_size_t current;
+    atomic_size_t peak;
+    atomic_uint_fast64_t allocations;
+    atomic_uint_fast64_t live;
+} class_counters;
+
+static class_counters counters[MEM_CLASS_COUNT];
+
+static const char *const class_names[MEM_CLASS_COUNT] = {"weights", "activations", "staging", "scratch"};
+
+const char *mem_class_name(mem_class cls) { return (unsigned)cls < MEM_CLASS_COUNT ? class_names[cls] : "?"; }
+
+static void account_add(mem_class cls, size_t size)
+{
+    class_counters *c = &counters[cls];
+    size_t now = atomic_fetch_add(&c->current, size) + size;
+    size_t peak = atomic_load(&c->peak);
+    while (now > peak && !atomic_compare_exchange_weak(&c->peak, &peak, now)) {
+    }
+    atomic_fetch_add(&c->allocations, 1);
+    atomic_fetch_add(&c->live, 1);
+}
+
+static void account_remove(mem_class cls, size_t size)
+{
+    atomic_fetch_sub(&counters[cls].current, size);
+    atomic_fetch_sub(&counters[cls].live, 1);
+}
+
+static block_header *header_of(void *block) { return (block_header *)((char *)block - HEADER_SPACE); }
+
+canvas_status mem_alloc(void **out, size_t size, mem_class cls)
+{
+    *out = NULL;
+    if ((unsigned)cls >= MEM_CLASS_COUNT) return status_fail(CANVAS_ERR_INTERNAL, "mem_alloc: unknown class %d", (int)cls);
+    if (size > SIZE_MAX - HEADER_SPACE - MEM_ALIGNMENT)
+        return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory: %zu bytes of %s is more than can be addressed",
+                           size, class_names[cls]);
+    void *raw = malloc(size + HEADER_SPACE + MEM_ALIGNMENT);
+    if (!raw)
+        return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory: could not allocate %zu bytes of %s in host RAM",
+                           size, class_names[cls]);
+    uintptr_t start = ((uintptr_t)raw + HEADER_SPACE + MEM_ALIGNMENT - 1) & ~(uintptr_t)(MEM_ALIGNMENT - 1);
+    void *block = (void *)start;
+    block_header *h = header_of(block);
+    h->raw = raw;
+    h->size = size;
+    h->cls = (uint32_t)cls;
+    h->magic = BLOCK_MAGIC;
+    account_add(cls, size);
+    *out = block;
+    return CANVAS_OK;
+}
+
+canvas_status mem_calloc(void **out, size_t count, size_t size, mem_class cls)
+{
+    *out = NULL;
+    if (size != 0 && count > SIZE_MAX / size)
+        return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory: %zu x %zu bytes of %s overflows", count, size,
+                           class_names[cls]);
+    TRY(mem_alloc(out, count * size, cls));
+    memset(*out, 0, count * size);
+    return CANVAS_OK;
+}
+
+canvas_status mem_realloc(void **block, size_t new_size, mem_class cls)
+{
+    void *fresh;
+    TRY(mem_alloc(&fresh, new_size, cls));
+    if (*block) {
+        size_t old_size = header_of(*block)->size;
+        memcpy(fresh, *block, old_size < new_size ? old_size : new_size);
+        mem_free(*block);
+    }
+    *block = fresh;
+    return CANVAS_OK;
+}
+
+canvas_status mem_strdup(char **out, const char *text)
+{
+    size_t n = strlen(text) + 1;
+    void *copy;
+    TRY(mem_alloc(&copy, n, MEM_SCRATCH));
+    memcpy(copy, text, n);
+    *out = copy;
+    return CANVAS_OK;
+}
+
+void mem_free(void *block)
+{
+    if (!block) return;
+    block_header *h = header_of(block);
+    /* A pointer that did not come from mem_alloc is a bug; leaking it (LSan reports it
+     * in the test builds) is safer than corrupting the counters or the C heap. */
+    if (h->magic != BLOCK_MAGIC) return;
+    h->magic = 0;
+    account_remove((mem_class)h->cls, h->size);
+    free(h->raw);
+}
+
+void mem_get_stats(mem_class cls, mem_class_stats *out)
+{
+    const class_counters *c = &counters[cls];
+    out->current_bytes = atomic_load(&c->current);
+    out->peak_bytes = atomic_load(&c->peak);
+    out->allocations = atomic_load(&c->allocations);
+    out->live_blocks = atomic_load(&c->live);
+}
+
+size_t mem_total_current(void)
+{
+    size_t total = 0;
+    for (int c = 0; c < MEM_CLASS_COUNT; c++) total += atomic_load(&counters[c].current);
+    return total;
+}
+
+void mem_reset_peaks(void)
+{
+    for (int c = 0; c < MEM_CLASS_COUNT; c++) atomic_store(&counters[c].peak, atomic_load(&counters[c].current));
+}

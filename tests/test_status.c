@@ -1,0 +1,56 @@
+/* test_status.c — status codes, exit codes and the error text. */
+#include "base/status.h"
+#include "check.h"
+#include "mem/mem.h"
+
+static void test_exit_codes(void)
+{
+    CHECK(canvas_exit_code(CANVAS_OK) == 0);
+    CHECK(canvas_exit_code(CANVAS_ERR_USAGE) == 2);
+    CHECK(canvas_exit_code(CANVAS_ERR_OUT_OF_MEMORY) == 3);
+    CHECK(canvas_exit_code(CANVAS_ERR_INPUT) == 4);
+    CHECK(canvas_exit_code(CANVAS_ERR_IO) == 1);
+    CHECK(canvas_exit_code(CANVAS_ERR_INTERNAL) == 1);
+}
+
+static void test_error_text(void)
+{
+    CHECK(status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' missing", "a.safetensors", "w") == CANVAS_ERR_INPUT);
+    CHECK(strcmp(canvas_last_error(), "a.safetensors: tensor 'w' missing") == 0);
+    CHECK(status_wrap(CANVAS_ERR_INPUT, "loading %s: ", "vae") == CANVAS_ERR_INPUT);
+    CHECK(strcmp(canvas_last_error(), "loading vae: a.safetensors: tensor 'w' missing") == 0);
+    status_clear();
+    CHECK(canvas_last_error()[0] == '\0');
+}
+
+static void test_allocator_accounting(void)
+{
+    mem_class_stats before, during, after;
+    mem_get_stats(MEM_ACTIVATIONS, &before);
+    void *a, *b;
+    CHECK_OK(mem_alloc(&a, 1000, MEM_ACTIVATIONS));
+    CHECK_OK(mem_calloc(&b, 10, 30, MEM_ACTIVATIONS));
+    CHECK(((uintptr_t)a % MEM_ALIGNMENT) == 0 && ((uintptr_t)b % MEM_ALIGNMENT) == 0);
+    CHECK(((unsigned char *)b)[299] == 0);
+    mem_get_stats(MEM_ACTIVATIONS, &during);
+    CHECK(during.current_bytes == before.current_bytes + 1300);
+    CHECK(during.live_blocks == before.live_blocks + 2);
+    CHECK(during.peak_bytes >= during.current_bytes);
+    CHECK_OK(mem_realloc(&a, 4000, MEM_ACTIVATIONS));
+    mem_free(a);
+    mem_free(b);
+    mem_get_stats(MEM_ACTIVATIONS, &after);
+    CHECK(after.current_bytes == before.current_bytes);
+    CHECK(after.peak_bytes >= before.current_bytes + 4300);
+    void *huge;
+    CHECK_FAILS(mem_calloc(&huge, SIZE_MAX / 2, 4, MEM_SCRATCH), CANVAS_ERR_OUT_OF_MEMORY, "scratch");
+    CHECK(huge == NULL);
+}
+
+int main(void)
+{
+    RUN(test_exit_codes);
+    RUN(test_error_text);
+    RUN(test_allocator_accounting);
+    return check_summary();
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install the Debian packages Ethereal Canvas needs, only those that are missing.
+#   build:  cmake gcc clang make pkg-config libjansson-dev
+#   bench:  libopenblas-dev (the yardstick the bench programs compare against)
+# Runs apt-get non-interactively; needs root (or sudo) only when something is missing.
+set -euo pipefail
+packages=(cmake gcc clang make pkg-config libjansson-dev libopenblas-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing missing Debian packages: ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
