@@ -47,10 +47,51 @@ static void test_allocator_accounting(void)
     CHECK(huge == NULL);
 }
 
+static void test_fault_injection(void)
+{
+    mem_fault_plan plan;
+    CHECK_OK(mem_fault_parse("3", &plan));
+    CHECK(plan.nth == 3 && !plan.persistent && plan.only_class == -1);
+    CHECK_OK(mem_fault_parse("2+:weights", &plan));
+    CHECK(plan.nth == 2 && plan.persistent && plan.only_class == MEM_WEIGHTS);
+    CHECK_FAILS(mem_fault_parse("0", &plan), CANVAS_ERR_USAGE, "CANVAS_FAIL_ALLOC");
+    CHECK_FAILS(mem_fault_parse("4:bogus", &plan), CANVAS_ERR_USAGE, "bogus");
+    CHECK_FAILS(mem_fault_parse("x", &plan), CANVAS_ERR_USAGE, "CANVAS_FAIL_ALLOC");
+
+    /* Transient: only the 3rd allocation fails. */
+    void *blocks[6] = {0};
+    mem_fault_arm(&(mem_fault_plan){3, 0, -1});
+    int failed_at = -1, failures = 0;
+    for (int i = 0; i < 6; i++) {
+        if (mem_alloc(&blocks[i], 16, MEM_SCRATCH) != CANVAS_OK) {
+            failures++;
+            failed_at = i + 1;
+            CHECK(strstr(canvas_last_error(), "injected") != NULL);
+        }
+    }
+    CHECK(failures == 1 && failed_at == 3 && mem_fault_hits() == 1);
+    for (int i = 0; i < 6; i++) mem_free(blocks[i]);
+
+    /* Persistent and filtered: scratch allocations pass, the 2nd weights one and later fail. */
+    mem_fault_arm(&(mem_fault_plan){2, 1, MEM_WEIGHTS});
+    void *w1, *w2, *w3, *s1;
+    CHECK_OK(mem_alloc(&w1, 8, MEM_WEIGHTS));
+    CHECK_OK(mem_alloc(&s1, 8, MEM_SCRATCH));
+    CHECK(mem_alloc(&w2, 8, MEM_WEIGHTS) == CANVAS_ERR_OUT_OF_MEMORY && w2 == NULL);
+    CHECK(mem_alloc(&w3, 8, MEM_WEIGHTS) == CANVAS_ERR_OUT_OF_MEMORY && w3 == NULL);
+    CHECK(mem_fault_hits() == 2);
+    mem_fault_disarm();
+    CHECK_OK(mem_alloc(&w2, 8, MEM_WEIGHTS));
+    mem_free(w1);
+    mem_free(w2);
+    mem_free(s1);
+}
+
 int main(void)
 {
     RUN(test_exit_codes);
     RUN(test_error_text);
     RUN(test_allocator_accounting);
+    RUN(test_fault_injection);
     return check_summary();
 }

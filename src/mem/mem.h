@@ -56,4 +56,24 @@ size_t mem_total_current(void);
 void mem_reset_peaks(void);
 const char *mem_class_name(mem_class cls);
 
+/* Fault injection (SQLite-style): fail the n-th allocation counted from when it is armed
+ * (1-based), only counting allocations of class `only_class` when that is >= 0. Transient
+ * fails that one allocation; persistent fails it and every later counted one. Failed
+ * allocations return CANVAS_ERR_OUT_OF_MEMORY with "(injected)" in the reason. */
+typedef struct mem_fault_plan {
+    uint64_t nth;
+    int persistent;
+    int only_class;   /* a mem_class, or -1 for every class */
+} mem_fault_plan;
+
+void mem_fault_arm(const mem_fault_plan *plan);
+void mem_fault_disarm(void);
+/* Injected failures since the plan was armed. */
+uint64_t mem_fault_hits(void);
+/* Parse CANVAS_FAIL_ALLOC ("N", "N+", "N:weights", "N+:activations"); CANVAS_ERR_USAGE
+ * naming the variable when malformed. */
+canvas_status mem_fault_parse(const char *text, mem_fault_plan *out);
+/* Arm from the environment variable CANVAS_FAIL_ALLOC when it is set (CLI start-up). */
+canvas_status mem_fault_arm_from_env(void);
+
 #endif

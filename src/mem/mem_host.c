@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/status.h"
+#include "mem/mem_fault.h"
 
 typedef struct block_header {
     void *raw;          /* what malloc returned */
@@ -61,6 +62,8 @@ canvas_status mem_alloc(void **out, size_t size, mem_class cls)
     if (size > SIZE_MAX - HEADER_SPACE - MEM_ALIGNMENT)
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory: %zu bytes of %s is more than can be addressed",
                            size, class_names[cls]);
+    if (mem_fault_should_fail(cls))
+        return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory: %zu bytes of %s (injected)", size, class_names[cls]);
     void *raw = malloc(size + HEADER_SPACE + MEM_ALIGNMENT);
     if (!raw)
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory: could not allocate %zu bytes of %s in host RAM",
