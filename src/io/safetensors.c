@@ -1,0 +1,389 @@
+/* safetensors.c — strict zero-copy reader and a writer for the .safetensors format.
+ *
+ * Layout: 8 bytes little-endian header length N, N bytes of JSON header, then the data
+ * area. The header maps each tensor name to {dtype, shape, data_offsets [begin, end)}
+ * (offsets relative to the data area) plus an optional "__metadata__" object of
+ * strings. Reading validates everything before a single tensor byte is touched; the
+ * tables built here live in MEM_SCRATCH, the tensor bytes stay in the read-only map. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "io/safetensors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/status.h"
+#include "io/json_file.h"
+#include "mem/mem.h"
+
+#define ST_METADATA_KEY "__metadata__"
+
+/* ---- small helpers --------------------------------------------------------------- */
+
+static uint64_t read_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+uint64_t st_numel(const st_tensor *t)
+{
+    uint64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) n *= (uint64_t)t->shape[d];
+    return n;
+}
+
+/* "[2, 3]" into buf, for messages. */
+static const char *shape_text(char *buf, size_t size, const int64_t *shape, int ndim)
+{
+    size_t used = (size_t)snprintf(buf, size, "[");
+    for (int d = 0; d < ndim && used < size; d++)
+        used += (size_t)snprintf(buf + used, size - used, d ? ", %lld" : "%lld", (long long)shape[d]);
+    if (used < size) snprintf(buf + used, size - used, "]");
+    return buf;
+}
+
+/* Shape x element size, or 0 with *overflow set when it does not fit in 64 bits. */
+static uint64_t span_bytes(const int64_t *shape, int ndim, size_t element, int *overflow)
+{
+    uint64_t bytes = element;
+    *overflow = 0;
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] == 0) return 0; /* an empty tensor, however large its other dims */
+    for (int d = 0; d < ndim; d++) {
+        uint64_t dim = (uint64_t)shape[d];
+        if (dim != 0 && bytes > UINT64_MAX / dim) {
+            *overflow = 1;
+            return 0;
+        }
+        bytes *= dim;
+    }
+    return bytes;
+}
+
+/* ---- closing --------------------------------------------------------------------- */
+
+void st_close(st_file *file)
+{
+    if (!file) return;
+    for (int i = 0; i < file->n_tensors; i++) mem_free((void *)file->tensors[i].name);
+    mem_free(file->tensors);
+    for (int i = 0; i < file->n_metadata; i++) {
+        mem_free((void *)file->metadata[i].key);
+        mem_free((void *)file->metadata[i].value);
+    }
+    mem_free(file->metadata);
+    if (file->map) munmap(file->map, file->map_bytes);
+    mem_free(file->path);
+    mem_free(file);
+}
+
+/* ---- mapping --------------------------------------------------------------------- */
+
+static canvas_status map_file(st_file *file)
+{
+    int fd = open(file->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return status_fail(CANVAS_ERR_INPUT, "%s: cannot open: %s", file->path, strerror(errno));
+    struct stat info;
+    canvas_status status = CANVAS_OK;
+    if (fstat(fd, &info) != 0) {
+        status = status_fail(CANVAS_ERR_IO, "%s: cannot stat: %s", file->path, strerror(errno));
+    } else if (!S_ISREG(info.st_mode)) {
+        status = status_fail(CANVAS_ERR_INPUT, "%s: not a regular file", file->path);
+    } else if (info.st_size < 8) {
+        status = status_fail(CANVAS_ERR_INPUT,
+                             "%s: file is %lld bytes, shorter than the 8-byte header length field",
+                             file->path, (long long)info.st_size);
+    } else {
+        void *map = mmap(NULL, (size_t)info.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            status = status_fail(CANVAS_ERR_IO, "%s: cannot map %lld bytes: %s", file->path,
+                                 (long long)info.st_size, strerror(errno));
+        } else {
+            file->map = map;
+            file->map_bytes = (size_t)info.st_size;
+        }
+    }
+    close(fd);
+    return status;
+}
+
+/* ---- header parsing -------------------------------------------------------------- */
+
+/* jansson reports a duplicate key with the position just after the key's closing
+ * quote; walk back to the opening quote to name the tensor (escapes left as written). */
+static void duplicate_key_name(const char *text, size_t length, int position, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (position < 2 || (size_t)position > length || text[position - 1] != '"') return;
+    int start = position - 2;
+    while (start >= 0 && !(text[start] == '"' && (start == 0 || text[start - 1] != '\\'))) start--;
+    if (start < 0) return;
+    int n = position - 2 - start;
+    if ((size_t)n >= size) n = (int)size - 1;
+    memcpy(buf, text + start + 1, (size_t)n);
+    buf[n] = '\0';
+}
+
+/* Parse the header with jansson (through the project allocator). jansson is called
+ * directly rather than through json_text_load because the duplicate-name message
+ * needs the error position to name the tensor. */
+static canvas_status parse_header(const st_file *file, size_t header_bytes, json_t **out)
+{
+    json_use_canvas_allocator();
+    const char *text = (const char *)file->map + 8;
+    json_error_t error;
+    *out = json_loadb(text, header_bytes, JSON_REJECT_DUPLICATES, &error);
+    if (*out == NULL) {
+        if (strstr(error.text, "duplicate object key")) {
+            char name[256];
+            duplicate_key_name(text, header_bytes, error.position, name, sizeof name);
+            return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s': duplicate tensor name in the header",
+                               file->path, name);
+        }
+        return status_fail(CANVAS_ERR_INPUT, "%s: header is not valid JSON (at byte %d): %s", file->path,
+                           error.position, error.text);
+    }
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return status_fail(CANVAS_ERR_INPUT, "%s: header is not a JSON object", file->path);
+    }
+    return CANVAS_OK;
+}
+
+static canvas_status read_metadata(st_file *file, json_t *object)
+{
+    if (!json_is_object(object))
+        return status_fail(CANVAS_ERR_INPUT, "%s: __metadata__ is not an object", file->path);
+    size_t count = json_object_size(object);
+    TRY(mem_calloc((void **)&file->metadata, count ? count : 1, sizeof(st_metadata_entry), MEM_SCRATCH));
+    const char *key;
+    json_t *value;
+    json_object_foreach(object, key, value) {
+        if (!json_is_string(value))
+            return status_fail(CANVAS_ERR_INPUT, "%s: __metadata__ '%s': value is not a string", file->path, key);
+        st_metadata_entry *entry = &file->metadata[file->n_metadata];
+        TRY(mem_strdup((char **)&entry->key, key));
+        canvas_status status = mem_strdup((char **)&entry->value, json_string_value(value));
+        if (status != CANVAS_OK) {
+            mem_free((void *)entry->key);
+            entry->key = NULL;
+            return status;
+        }
+        file->n_metadata++;
+    }
+    return CANVAS_OK;
+}
+
+static canvas_status read_dtype(const st_file *file, const char *name, json_t *entry, dtype *out)
+{
+    json_t *value = json_object_get(entry, "dtype");
+    if (!value) return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s': missing \"dtype\"", file->path, name);
+    if (!json_is_string(value))
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s': \"dtype\" is not a string", file->path, name);
+    if (dtype_from_name(json_string_value(value), out) != CANVAS_OK)
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s': unknown dtype \"%s\"", file->path, name,
+                           json_string_value(value));
+    return CANVAS_OK;
+}
+
+static canvas_status read_shape(const st_file *file, const char *name, json_t *entry, st_tensor *t)
+{
+    json_t *shape = json_object_get(entry, "shape");
+    if (!shape) return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s': missing \"shape\"", file->path, name);
+    if (!json_is_array(shape))
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s': \"shape\" is not an array", file->path, name);
+    size_t ndim = json_array_size(shape);
+    if (ndim > ST_MAX_DIMS)
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s': shape has %zu dims, at most %d supported",
+                           file->path, name, ndim, ST_MAX_DIMS);
+    t->ndim = (int)ndim;
+    for (size_t d = 0; d < ndim; d++) {
+        json_t *dim = json_array_get(shape, d);
+        if (!json_is_integer(dim) || json_integer_value(dim) < 0)
+            return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s': shape dim %zu is not a non-negative integer",
+                               file->path, name, d);
+        t->shape[d] = (int64_t)json_integer_value(dim);
+    }
+    return CANVAS_OK;
+}
+
+static canvas_status read_offsets(const st_file *file, const char *name, json_t *entry, uint64_t *begin,
+                                  uint64_t *end)
+{
+    json_t *offsets = json_object_get(entry, "data_offsets");
+    if (!offsets) return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s': missing \"data_offsets\"", file->path, name);
+    json_t *b = json_array_get(offsets, 0), *e = json_array_get(offsets, 1);
+    if (!json_is_array(offsets) || json_array_size(offsets) != 2 || !json_is_integer(b) || !json_is_integer(e) ||
+        json_integer_value(b) < 0 || json_integer_value(e) < 0)
+        return status_fail(CANVAS_ERR_INPUT,
+                           "%s: tensor '%s': \"data_offsets\" is not a pair of non-negative integers", file->path,
+                           name);
+    *begin = (uint64_t)json_integer_value(b);
+    *end = (uint64_t)json_integer_value(e);
+    if (*begin > *end)
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s': data_offsets [%llu, %llu] end before begin",
+                           file->path, name, (unsigned long long)*begin, (unsigned long long)*end);
+    return CANVAS_OK;
+}
+
+/* Fill t from one header entry; checks everything that concerns this tensor alone. */
+static canvas_status read_tensor(const st_file *file, const char *name, json_t *entry, st_tensor *t)
+{
+    if (!json_is_object(entry))
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s': entry is not an object", file->path, name);
+    uint64_t begin = 0, end = 0;
+    TRY(read_dtype(file, name, entry, &t->type));
+    TRY(read_shape(file, name, entry, t));
+    TRY(read_offsets(file, name, entry, &begin, &end));
+    char shape_buf[256];
+    int overflow;
+    uint64_t needed = span_bytes(t->shape, t->ndim, dtype_size(t->type), &overflow);
+    if (overflow)
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s': shape %s of %s overflows 64-bit byte counts",
+                           file->path, name, shape_text(shape_buf, sizeof shape_buf, t->shape, t->ndim),
+                           dtype_name(t->type));
+    if (needed != end - begin)
+        return status_fail(CANVAS_ERR_INPUT,
+                           "%s: tensor '%s': data_offsets [%llu, %llu] span %llu bytes but shape %s of %s needs %llu",
+                           file->path, name, (unsigned long long)begin, (unsigned long long)end,
+                           (unsigned long long)(end - begin), shape_text(shape_buf, sizeof shape_buf, t->shape, t->ndim),
+                           dtype_name(t->type), (unsigned long long)needed);
+    uint64_t data_bytes = file->map_bytes - file->data_start;
+    if (end > data_bytes)
+        return status_fail(CANVAS_ERR_INPUT,
+                           "%s: tensor '%s': data_offsets [%llu, %llu] run past the data area (%llu bytes)",
+                           file->path, name, (unsigned long long)begin, (unsigned long long)end,
+                           (unsigned long long)data_bytes);
+    t->nbytes = needed;
+    t->data_offset = begin;
+    return CANVAS_OK;
+}
+
+static int compare_by_offset(const void *a, const void *b)
+{
+    const st_tensor *x = *(const st_tensor *const *)a, *y = *(const st_tensor *const *)b;
+    if (x->data_offset != y->data_offset) return x->data_offset < y->data_offset ? -1 : 1;
+    return x->nbytes < y->nbytes ? -1 : x->nbytes > y->nbytes;
+}
+
+static int compare_by_name(const void *a, const void *b)
+{
+    return strcmp(((const st_tensor *)a)->name, ((const st_tensor *)b)->name);
+}
+
+/* Spans must not share a byte. Gaps between spans (and after the last one) are
+ * accepted: the format does not need them, but they harm nothing we read. Empty
+ * tensors occupy no byte and so never overlap. */
+static canvas_status check_overlaps(const st_file *file)
+{
+    if (file->n_tensors < 2) return CANVAS_OK;
+    const st_tensor **order;
+    TRY(mem_alloc((void **)&order, (size_t)file->n_tensors * sizeof *order, MEM_SCRATCH));
+    for (int i = 0; i < file->n_tensors; i++) order[i] = &file->tensors[i];
+    qsort(order, (size_t)file->n_tensors, sizeof *order, compare_by_offset);
+    canvas_status status = CANVAS_OK;
+    const st_tensor *previous = NULL; /* the non-empty span reaching furthest so far */
+    for (int i = 0; i < file->n_tensors && status == CANVAS_OK; i++) {
+        const st_tensor *t = order[i];
+        if (t->nbytes == 0) continue;
+        if (previous && t->data_offset < previous->data_offset + previous->nbytes)
+            status = status_fail(CANVAS_ERR_INPUT,
+                                 "%s: tensor '%s': data_offsets [%llu, %llu] overlap tensor '%s' at [%llu, %llu]",
+                                 file->path, t->name, (unsigned long long)t->data_offset,
+                                 (unsigned long long)(t->data_offset + t->nbytes), previous->name,
+                                 (unsigned long long)previous->data_offset,
+                                 (unsigned long long)(previous->data_offset + previous->nbytes));
+        if (!previous || t->data_offset + t->nbytes > previous->data_offset + previous->nbytes) previous = t;
+    }
+    mem_free(order);
+    return status;
+}
+
+static canvas_status read_entries(st_file *file, json_t *root)
+{
+    size_t count = json_object_size(root);
+    TRY(mem_calloc((void **)&file->tensors, count ? count : 1, sizeof(st_tensor), MEM_SCRATCH));
+    const char *key;
+    json_t *value;
+    json_object_foreach(root, key, value) {
+        if (strcmp(key, ST_METADATA_KEY) == 0) {
+            TRY(read_metadata(file, value));
+            continue;
+        }
+        st_tensor *t = &file->tensors[file->n_tensors];
+        TRY(read_tensor(file, key, value, t));
+        TRY(mem_strdup((char **)&t->name, key));
+        file->n_tensors++;
+    }
+    TRY(check_overlaps(file));
+    qsort(file->tensors, (size_t)file->n_tensors, sizeof(st_tensor), compare_by_name);
+    for (int i = 0; i < file->n_tensors; i++)
+        file->tensors[i].data = (const unsigned char *)file->map + file->data_start + file->tensors[i].data_offset;
+    return CANVAS_OK;
+}
+
+static canvas_status read_header(st_file *file)
+{
+    uint64_t header_bytes = read_le64(file->map);
+    uint64_t available = file->map_bytes - 8;
+    if (header_bytes > ST_MAX_HEADER_BYTES)
+        return status_fail(CANVAS_ERR_INPUT, "%s: header length %llu is above the %u-byte limit", file->path,
+                           (unsigned long long)header_bytes, ST_MAX_HEADER_BYTES);
+    if (header_bytes > available)
+        return status_fail(CANVAS_ERR_INPUT, "%s: header length %llu runs past the end of the file (%llu bytes after the length field)",
+                           file->path, (unsigned long long)header_bytes, (unsigned long long)available);
+    file->data_start = 8 + (size_t)header_bytes;
+    json_t *root;
+    TRY(parse_header(file, (size_t)header_bytes, &root));
+    canvas_status status = read_entries(file, root);
+    json_decref(root);
+    return status;
+}
+
+canvas_status st_open(const char *path, st_file **out)
+{
+    *out = NULL;
+    st_file *file;
+    TRY(mem_calloc((void **)&file, 1, sizeof *file, MEM_SCRATCH));
+    canvas_status status = mem_strdup(&file->path, path);
+    if (status == CANVAS_OK) status = map_file(file);
+    if (status == CANVAS_OK) status = read_header(file);
+    if (status != CANVAS_OK) {
+        st_close(file);
+        return status;
+    }
+    *out = file;
+    return CANVAS_OK;
+}
+
+/* ---- lookups --------------------------------------------------------------------- */
+
+const st_tensor *st_find(const st_file *file, const char *name)
+{
+    int low = 0, high = file->n_tensors - 1;
+    while (low <= high) {
+        int mid = low + (high - low) / 2;
+        int order = strcmp(name, file->tensors[mid].name);
+        if (order == 0) return &file->tensors[mid];
+        if (order < 0) high = mid - 1;
+        else low = mid + 1;
+    }
+    return NULL;
+}
+
+const char *st_metadata(const st_file *file, const char *key)
+{
+    for (int i = 0; i < file->n_metadata; i++)
+        if (strcmp(file->metadata[i].key, key) == 0) return file->metadata[i].value;
+    return NULL;
+}
