@@ -1,0 +1,312 @@
+/* qwen_image_dit.c — the forward pass of QwenImageTransformer2DModel
+ * (spec/qwen-image-transformer.md §3), read top to bottom: the activation arena, the
+ * small helpers (LayerNorm + modulation, gated residual), one block, the forward.
+ *
+ * Layout: the two streams live in one [N, D] matrix, text rows first, then image rows,
+ * which is the order of the joint attention sequence; q, k and v use the same rows, so
+ * the per-stream projections write straight into their part of the joint sequence. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/status.h"
+#include "mem/mem.h"
+#include "models/qwen_image_dit.h"
+
+/* The activations of one forward, carved from one MEM_ACTIVATIONS block.
+ * N = n_txt + n_img, M = max(n_txt, n_img), T = 1 or 2 temb rows. */
+typedef struct dit_state {
+    float *stream;      /* [N, D]  text stream c (rows 0..n_txt) then image stream x       */
+    float *normed;      /* [N, D]  modulated LayerNorm output; later the attention output */
+    float *q, *k, *v;   /* [N, D]  joint q/k/v; q doubles as the projection output         */
+    float *wide;        /* [max(4D·M, J·n_txt)]  MLP hidden of one stream / txt_norm output */
+    float *rope_cos;    /* [N, hd/2] */
+    float *rope_sin;    /* [N, hd/2] */
+    float *sinusoid;    /* [T, 256]  */
+    float *time_hidden; /* [T, D]    */
+    float *temb;        /* [T, D]    row 0: timestep t; row 1: t = 0 (zero_cond_t) */
+    float *temb_silu;   /* [T, D]    SiLU(temb), the input of every modulation Linear */
+    float *img_mod;     /* [T, 6D]   shift1 scale1 gate1 shift2 scale2 gate2 */
+    float *txt_mod;     /* [6D]      */
+    float *out_mod;     /* [2D]      norm_out: scale, then shift */
+    uint8_t *mask;      /* [N]       joint key mask */
+    void *arena;
+} dit_state;
+
+/* Carve the arena (base NULL: only count). Every float buffer is rounded up to 16 floats
+ * so each starts 64-byte aligned. Returns the arena size in bytes. */
+static size_t floats_16(int64_t n) { return ((size_t)n + 15u) & ~(size_t)15u; }
+
+static size_t state_layout(const dit_config *c, int64_t n_img, int64_t n_txt, dit_state *s, char *base)
+{
+    const int64_t d = dit_inner_dim(c), n = n_txt + n_img, m = n_txt > n_img ? n_txt : n_img;
+    const int64_t t_rows = c->zero_cond_t ? 2 : 1;
+    const int64_t mlp = DIT_MLP_MULT * d * m, txt_norm = (int64_t)c->joint_attention_dim * n_txt;
+    struct {
+        float **slot;
+        int64_t floats;
+    } parts[] = {
+        {&s->stream, n * d},           {&s->normed, n * d},
+        {&s->q, n * d},                {&s->k, n * d},
+        {&s->v, n * d},                {&s->wide, mlp > txt_norm ? mlp : txt_norm},
+        {&s->rope_cos, n * (c->attention_head_dim / 2)}, {&s->rope_sin, n * (c->attention_head_dim / 2)},
+        {&s->sinusoid, t_rows * DIT_TIME_CHANNELS},        {&s->time_hidden, t_rows * d},
+        {&s->temb, t_rows * d},        {&s->temb_silu, t_rows * d},
+        {&s->img_mod, t_rows * 6 * d}, {&s->txt_mod, 6 * d},
+        {&s->out_mod, 2 * d},
+    };
+    size_t offset = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (base) *parts[i].slot = (float *)(base + offset);
+        offset += floats_16(parts[i].floats) * sizeof(float);
+    }
+    if (base) s->mask = (uint8_t *)(base + offset);
+    offset += ((size_t)n + 63u) & ~(size_t)63u;
+    return offset;
+}
+
+size_t dit_activation_bytes(const dit_config *config, int64_t n_img, int64_t n_txt)
+{
+    dit_state unused;
+    return state_layout(config, n_img, n_txt, &unused, NULL);
+}
+
+static canvas_status state_alloc(const dit_config *c, int64_t n_img, int64_t n_txt, dit_state *s)
+{
+    memset(s, 0, sizeof *s);
+    size_t bytes = state_layout(c, n_img, n_txt, s, NULL);
+    TRY(mem_alloc(&s->arena, bytes, MEM_ACTIVATIONS));
+    state_layout(c, n_img, n_txt, s, s->arena);
+    return CANVAS_OK;
+}
+
+static void state_free(dit_state *s) { mem_free(s->arena); }
+
+/* ---- elementwise helpers -------------------------------------------------------------- */
+
+/* y = LayerNorm(x) * (1 + scale) + shift, no affine, eps 1e-6. mod points at a [shift |
+ * scale] pair of D-vectors; rows [0, rows_t) use mod_t, the rest mod_0 (zero_cond_t
+ * reference tokens). */
+static void norm_modulate(const float *x, int64_t rows, int64_t d, const float *mod_t, const float *mod_0,
+                          int64_t rows_t, float *y)
+{
+    op_layer_norm(x, rows, d, DIT_NORM_EPS, NULL, NULL, y);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *mod = r < rows_t ? mod_t : mod_0;
+        const float *shift = mod, *scale = mod + d;
+        float *row = y + r * d;
+        for (int64_t i = 0; i < d; i++) row[i] = row[i] * (1.0f + scale[i]) + shift[i];
+    }
+}
+
+/* x += gate * delta, per row the gate of mod_t or mod_0 as above. */
+static void gated_add(float *x, const float *delta, int64_t rows, int64_t d, const float *gate_t,
+                      const float *gate_0, int64_t rows_t)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *gate = r < rows_t ? gate_t : gate_0;
+        float *row = x + r * d;
+        const float *add = delta + r * d;
+        for (int64_t i = 0; i < d; i++) row[i] += gate[i] * add[i];
+    }
+}
+
+/* ---- one block ------------------------------------------------------------------------ */
+
+/* Where the two streams sit in the joint rows, and which image rows use timestep t. */
+typedef struct dit_geometry {
+    int64_t n_txt, n_img, n;
+    int64_t d, heads, head_dim;
+    int64_t img_rows_t;        /* image rows modulated with timestep t (the rest: t = 0) */
+    int zero_cond;
+    const uint8_t *key_mask;   /* NULL when no key is masked */
+} dit_geometry;
+
+/* One stream's GELU-tanh MLP on s->normed rows, output in s->q rows (same offset). */
+static canvas_status stream_mlp(thread_pool *pool, dit_state *s, int64_t row0, int64_t rows, int64_t d,
+                                const weight_view *w_in, const float *b_in, const weight_view *w_out,
+                                const float *b_out)
+{
+    TRY(op_linear(pool, s->normed + row0 * d, rows, w_in, b_in, s->wide));
+    op_gelu_tanh(s->wide, rows * DIT_MLP_MULT * d);
+    return op_linear(pool, s->wide, rows, w_out, b_out, s->q + row0 * d);
+}
+
+static canvas_status block_forward(thread_pool *pool, const dit_block_weights *b, const dit_geometry *g, dit_state *s)
+{
+    const int64_t d = g->d, nt = g->n_txt, ni = g->n_img, hd = g->head_dim;
+    float *c = s->stream, *x = s->stream + nt * d;
+
+    /* Modulation: [shift1 | scale1 | gate1 | shift2 | scale2 | gate2], text from t only. */
+    TRY(op_linear(pool, s->temb_silu, g->zero_cond ? 2 : 1, &b->img_mod, b->img_mod_bias, s->img_mod));
+    TRY(op_linear(pool, s->temb_silu, 1, &b->txt_mod, b->txt_mod_bias, s->txt_mod));
+    const float *img_t = s->img_mod, *img_0 = g->zero_cond ? s->img_mod + 6 * d : s->img_mod;
+    const float *txt = s->txt_mod;
+
+    /* Attention sub-layer. */
+    norm_modulate(c, nt, d, txt, txt, nt, s->normed);
+    norm_modulate(x, ni, d, img_t, img_0, g->img_rows_t, s->normed + nt * d);
+    const float *normed_img = s->normed + nt * d;
+    TRY(op_linear(pool, s->normed, nt, &b->add_q, b->add_q_bias, s->q));
+    TRY(op_linear(pool, s->normed, nt, &b->add_k, b->add_k_bias, s->k));
+    TRY(op_linear(pool, s->normed, nt, &b->add_v, b->add_v_bias, s->v));
+    TRY(op_linear(pool, normed_img, ni, &b->to_q, b->to_q_bias, s->q + nt * d));
+    TRY(op_linear(pool, normed_img, ni, &b->to_k, b->to_k_bias, s->k + nt * d));
+    TRY(op_linear(pool, normed_img, ni, &b->to_v, b->to_v_bias, s->v + nt * d));
+
+    /* Per-head RMSNorm (in place), then RoPE; v gets neither. */
+    op_rms_norm(s->q, nt * g->heads, hd, DIT_NORM_EPS, b->norm_added_q, s->q);
+    op_rms_norm(s->k, nt * g->heads, hd, DIT_NORM_EPS, b->norm_added_k, s->k);
+    op_rms_norm(s->q + nt * d, ni * g->heads, hd, DIT_NORM_EPS, b->norm_q, s->q + nt * d);
+    op_rms_norm(s->k + nt * d, ni * g->heads, hd, DIT_NORM_EPS, b->norm_k, s->k + nt * d);
+    op_rope_interleaved(s->q, g->n, (int)g->heads, (int)hd, s->rope_cos, s->rope_sin);
+    op_rope_interleaved(s->k, g->n, (int)g->heads, (int)hd, s->rope_cos, s->rope_sin);
+
+    float *attn = s->normed; /* the modulated input is dead once q, k, v exist */
+    TRY(op_attention(pool, s->q, s->k, s->v, g->n, (int)g->heads, (int)hd, g->key_mask, attn));
+    TRY(op_linear(pool, attn, nt, &b->to_add_out, b->to_add_out_bias, s->q));
+    TRY(op_linear(pool, attn + nt * d, ni, &b->to_out, b->to_out_bias, s->q + nt * d));
+    gated_add(c, s->q, nt, d, txt + 2 * d, txt + 2 * d, nt);
+    gated_add(x, s->q + nt * d, ni, d, img_t + 2 * d, img_0 + 2 * d, g->img_rows_t);
+
+    /* MLP sub-layer, one stream at a time through the shared hidden buffer. */
+    norm_modulate(c, nt, d, txt + 3 * d, txt + 3 * d, nt, s->normed);
+    norm_modulate(x, ni, d, img_t + 3 * d, img_0 + 3 * d, g->img_rows_t, s->normed + nt * d);
+    TRY(stream_mlp(pool, s, 0, nt, d, &b->txt_mlp_in, b->txt_mlp_in_bias, &b->txt_mlp_out, b->txt_mlp_out_bias));
+    TRY(stream_mlp(pool, s, nt, ni, d, &b->img_mlp_in, b->img_mlp_in_bias, &b->img_mlp_out, b->img_mlp_out_bias));
+    gated_add(c, s->q, nt, d, txt + 5 * d, txt + 5 * d, nt);
+    gated_add(x, s->q + nt * d, ni, d, img_t + 5 * d, img_0 + 5 * d, g->img_rows_t);
+    return CANVAS_OK;
+}
+
+/* ---- the forward ---------------------------------------------------------------------- */
+
+static canvas_status tap_rows(const dit_tap *tap, const char *name, const float *data, int64_t rows, int64_t d)
+{
+    if (!tap || !tap->fn) return CANVAS_OK;
+    int64_t shape[3] = {1, rows, d};
+    return tap->fn(tap->ctx, name, data, 3, shape);
+}
+
+static canvas_status check_inputs(const dit_model *model, const dit_inputs *in)
+{
+    const dit_config *c = &model->config;
+    if (in->n_img < 1 || in->n_txt < 1 || !in->hidden_states || !in->encoder_hidden_states)
+        return status_fail(CANVAS_ERR_INPUT, "transformer forward: needs at least one image and one text token "
+                           "(got %lld and %lld)", (long long)in->n_img, (long long)in->n_txt);
+    if (in->hidden_channels != c->in_channels)
+        return status_fail(CANVAS_ERR_INPUT, "transformer forward: hidden_states has %lld channels, the model takes %d",
+                           (long long)in->hidden_channels, c->in_channels);
+    if (in->text_dim != c->joint_attention_dim)
+        return status_fail(CANVAS_ERR_INPUT, "transformer forward: encoder_hidden_states has width %lld, the model "
+                           "takes joint_attention_dim %d", (long long)in->text_dim, c->joint_attention_dim);
+    if (in->n_images < 1 || !in->img_shapes)
+        return status_fail(CANVAS_ERR_INPUT, "transformer forward: img_shapes is empty");
+    int64_t tokens = 0;
+    for (int i = 0; i < in->n_images; i++) {
+        const dit_image_shape *s = &in->img_shapes[i];
+        if (s->frames < 1 || s->height < 1 || s->width < 1)
+            return status_fail(CANVAS_ERR_INPUT, "transformer forward: img_shapes[%d] = [%d, %d, %d] is not positive", i,
+                               s->frames, s->height, s->width);
+        tokens += (int64_t)s->frames * s->height * s->width;
+    }
+    if (tokens != in->n_img)
+        return status_fail(CANVAS_ERR_INPUT, "transformer forward: img_shapes hold %lld tokens but hidden_states has %lld",
+                           (long long)tokens, (long long)in->n_img);
+    if (!isfinite(in->timestep))
+        return status_fail(CANVAS_ERR_INPUT, "transformer forward: timestep is not finite");
+    return CANVAS_OK;
+}
+
+/* temb rows: MLP(sinusoid(t)) and, with zero_cond_t, MLP(sinusoid(0)); then SiLU copies. */
+static canvas_status time_embedding(thread_pool *pool, const dit_weights *w, int rows, float t, int64_t d,
+                                    dit_state *s)
+{
+    dit_timestep_sinusoid(t, s->sinusoid);
+    if (rows == 2) dit_timestep_sinusoid(0.0f, s->sinusoid + DIT_TIME_CHANNELS);
+    TRY(op_linear(pool, s->sinusoid, rows, &w->time_linear_1, w->time_linear_1_bias, s->time_hidden));
+    op_silu(s->time_hidden, rows * d);
+    TRY(op_linear(pool, s->time_hidden, rows, &w->time_linear_2, w->time_linear_2_bias, s->temb));
+    memcpy(s->temb_silu, s->temb, (size_t)(rows * d) * sizeof(float));
+    op_silu(s->temb_silu, rows * d);
+    return CANVAS_OK;
+}
+
+static canvas_status forward(dit_model *model, thread_pool *pool, const dit_inputs *in, const dit_tap *tap,
+                             dit_state *s, dit_geometry *g, float *output)
+{
+    const dit_config *c = &model->config;
+    const dit_weights *w = &model->weights;
+    const int64_t d = g->d, nt = g->n_txt, ni = g->n_img;
+    float *x = s->stream + nt * d;
+
+    dit_rope_tables(c, in->img_shapes, in->n_images, nt, s->rope_cos, s->rope_sin);
+    int any_masked = 0;
+    for (int64_t j = 0; j < g->n; j++) {
+        s->mask[j] = (j < nt && in->text_mask) ? (in->text_mask[j] != 0) : 1;
+        any_masked |= !s->mask[j];
+    }
+    g->key_mask = any_masked ? s->mask : NULL;
+
+    /* Input projections: x = img_in(X); c = txt_in(RMSNorm(E)). */
+    TRY(op_linear(pool, in->hidden_states, ni, &w->img_in, w->img_in_bias, x));
+    TRY(tap_rows(tap, "img_in", x, ni, d));
+    op_rms_norm(in->encoder_hidden_states, nt, c->joint_attention_dim, DIT_NORM_EPS, w->txt_norm, s->wide);
+    TRY(op_linear(pool, s->wide, nt, &w->txt_in, w->txt_in_bias, s->stream));
+    TRY(tap_rows(tap, "txt_in", s->stream, nt, d));
+
+    const int t_rows = g->zero_cond ? 2 : 1;
+    TRY(time_embedding(pool, w, t_rows, in->timestep, d, s));
+    if (tap && tap->fn) {
+        int64_t shape[2] = {t_rows, d};
+        TRY(tap->fn(tap->ctx, "temb", s->temb, 2, shape));
+    }
+
+    for (int i = 0; i < c->num_layers; i++) {
+        const dit_block_weights *b;
+        TRY(dit_block_acquire(model, i, &b));
+        canvas_status st = block_forward(pool, b, g, s);
+        dit_block_release(model, i);
+        if (st != CANVAS_OK) return status_wrap(st, "transformer block %d: ", i);
+        char name[48];
+        snprintf(name, sizeof name, "block.%d.img", i);
+        TRY(tap_rows(tap, name, x, ni, d));
+        snprintf(name, sizeof name, "block.%d.txt", i);
+        TRY(tap_rows(tap, name, s->stream, nt, d));
+    }
+
+    /* norm_out (AdaLayerNormContinuous): [scale | shift] from timestep t, then proj_out. */
+    TRY(op_linear(pool, s->temb_silu, 1, &w->norm_out, w->norm_out_bias, s->out_mod));
+    float *normed_img = s->normed + nt * d;
+    op_layer_norm(x, ni, d, DIT_NORM_EPS, NULL, NULL, normed_img);
+    const float *scale = s->out_mod, *shift = s->out_mod + d;
+    for (int64_t r = 0; r < ni; r++) {
+        float *row = normed_img + r * d;
+        for (int64_t i = 0; i < d; i++) row[i] = row[i] * (1.0f + scale[i]) + shift[i];
+    }
+    return op_linear(pool, normed_img, ni, &w->proj_out, w->proj_out_bias, output);
+}
+
+canvas_status dit_forward(dit_model *model, thread_pool *pool, const dit_inputs *inputs, const dit_tap *tap,
+                          float *output)
+{
+    TRY(check_inputs(model, inputs));
+    const dit_config *c = &model->config;
+    const dit_image_shape *target = &inputs->img_shapes[0];
+    dit_geometry g = {
+        .n_txt = inputs->n_txt,
+        .n_img = inputs->n_img,
+        .n = inputs->n_txt + inputs->n_img,
+        .d = dit_inner_dim(c),
+        .heads = c->num_attention_heads,
+        .head_dim = c->attention_head_dim,
+        .zero_cond = c->zero_cond_t ? 1 : 0,
+        /* zero_cond_t: target tokens use timestep t, every reference token t = 0. */
+        .img_rows_t = c->zero_cond_t ? (int64_t)target->frames * target->height * target->width : inputs->n_img,
+    };
+    dit_state s;
+    TRY(state_alloc(c, g.n_img, g.n_txt, &s));
+    canvas_status st = forward(model, pool, inputs, tap, &s, &g, output);
+    state_free(&s);
+    return st;
+}

@@ -1,0 +1,246 @@
+/* qwen_image_dit_weights.c — loading a QwenImageTransformer2DModel folder: the config,
+ * the (possibly sharded) safetensors, the architecture check, and the wiring of the
+ * dit_weights views (spec/qwen-image-transformer.md §2).
+ *
+ * Matrices are used where they lie in the mmapped files. The small vectors (biases and
+ * norm weights, O(D) each) are converted once to f32 into one MEM_WEIGHTS block per
+ * weight group, so that the hot loops never branch on a dtype for them. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/status.h"
+#include "io/config.h"
+#include "mem/mem.h"
+#include "models/arch.h"
+#include "models/qwen_image_dit.h"
+
+enum { NAME_SIZE = 256 };
+
+/* A group's f32 vectors are carved from one block; the loader first counts, then fills. */
+typedef struct vector_block {
+    float *base;      /* NULL while counting */
+    size_t used;      /* floats */
+} vector_block;
+
+typedef struct wiring {
+    const dit_model *model;
+    const char *prefix;   /* "" or "transformer_blocks.3." */
+    vector_block vectors;
+} wiring;
+
+static const st_tensor *find_tensor(wiring *w, const char *suffix, char *name)
+{
+    snprintf(name, NAME_SIZE, "%s%s", w->prefix, suffix);
+    return weights_find(w->model->files, name);
+}
+
+static canvas_status wire_matrix(wiring *w, const char *suffix, int64_t rows, int64_t cols, weight_view *out)
+{
+    char name[NAME_SIZE];
+    const st_tensor *t = find_tensor(w, suffix, name);
+    if (!t) return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' is missing", w->model->component_dir, name);
+    if (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols)
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' should be [%lld, %lld]", w->model->component_dir, name,
+                           (long long)rows, (long long)cols);
+    if (t->type != DTYPE_F32 && t->type != DTYPE_F16 && t->type != DTYPE_BF16)
+        return status_fail(CANVAS_ERR_UNSUPPORTED, "%s: tensor '%s' is stored as %s; the transformer takes F32, F16 or BF16",
+                           w->model->component_dir, name, dtype_name(t->type));
+    out->type = t->type;
+    out->data = t->data;
+    out->out_features = rows;
+    out->in_features = cols;
+    return CANVAS_OK;
+}
+
+/* Vectors take a multiple of 16 floats each so every one starts 64-byte aligned. */
+static size_t padded_floats(int64_t n) { return ((size_t)n + 15u) & ~(size_t)15u; }
+
+static canvas_status wire_vector(wiring *w, const char *suffix, int64_t length, const float **out)
+{
+    char name[NAME_SIZE];
+    const st_tensor *t = find_tensor(w, suffix, name);
+    if (!t) return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' is missing", w->model->component_dir, name);
+    if (t->ndim != 1 || t->shape[0] != length)
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' should be [%lld]", w->model->component_dir, name,
+                           (long long)length);
+    if (!dtype_is_float(t->type))
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' has the non-float type %s", w->model->component_dir, name,
+                           dtype_name(t->type));
+    if (w->vectors.base) {
+        float *dst = w->vectors.base + w->vectors.used;
+        dtype_to_f32(t->type, t->data, dst, (size_t)length);
+        *out = dst;
+    }
+    w->vectors.used += padded_floats(length);
+    return CANVAS_OK;
+}
+
+static canvas_status wire_top(wiring *w, dit_weights *wt)
+{
+    const dit_config *c = &w->model->config;
+    const int64_t d = dit_inner_dim(c);
+    TRY(wire_matrix(w, "img_in.weight", d, c->in_channels, &wt->img_in));
+    TRY(wire_vector(w, "img_in.bias", d, &wt->img_in_bias));
+    TRY(wire_vector(w, "txt_norm.weight", c->joint_attention_dim, &wt->txt_norm));
+    TRY(wire_matrix(w, "txt_in.weight", d, c->joint_attention_dim, &wt->txt_in));
+    TRY(wire_vector(w, "txt_in.bias", d, &wt->txt_in_bias));
+    TRY(wire_matrix(w, "time_text_embed.timestep_embedder.linear_1.weight", d, DIT_TIME_CHANNELS, &wt->time_linear_1));
+    TRY(wire_vector(w, "time_text_embed.timestep_embedder.linear_1.bias", d, &wt->time_linear_1_bias));
+    TRY(wire_matrix(w, "time_text_embed.timestep_embedder.linear_2.weight", d, d, &wt->time_linear_2));
+    TRY(wire_vector(w, "time_text_embed.timestep_embedder.linear_2.bias", d, &wt->time_linear_2_bias));
+    TRY(wire_matrix(w, "norm_out.linear.weight", 2 * d, d, &wt->norm_out));
+    TRY(wire_vector(w, "norm_out.linear.bias", 2 * d, &wt->norm_out_bias));
+    TRY(wire_matrix(w, "proj_out.weight", dit_output_channels(c), d, &wt->proj_out));
+    TRY(wire_vector(w, "proj_out.bias", dit_output_channels(c), &wt->proj_out_bias));
+    return CANVAS_OK;
+}
+
+static canvas_status wire_block(wiring *w, dit_block_weights *b)
+{
+    const dit_config *c = &w->model->config;
+    const int64_t d = dit_inner_dim(c), h = DIT_MLP_MULT * d, hd = c->attention_head_dim;
+    TRY(wire_matrix(w, "img_mod.1.weight", 6 * d, d, &b->img_mod));
+    TRY(wire_vector(w, "img_mod.1.bias", 6 * d, &b->img_mod_bias));
+    TRY(wire_matrix(w, "txt_mod.1.weight", 6 * d, d, &b->txt_mod));
+    TRY(wire_vector(w, "txt_mod.1.bias", 6 * d, &b->txt_mod_bias));
+
+    TRY(wire_matrix(w, "attn.to_q.weight", d, d, &b->to_q));
+    TRY(wire_vector(w, "attn.to_q.bias", d, &b->to_q_bias));
+    TRY(wire_matrix(w, "attn.to_k.weight", d, d, &b->to_k));
+    TRY(wire_vector(w, "attn.to_k.bias", d, &b->to_k_bias));
+    TRY(wire_matrix(w, "attn.to_v.weight", d, d, &b->to_v));
+    TRY(wire_vector(w, "attn.to_v.bias", d, &b->to_v_bias));
+    TRY(wire_matrix(w, "attn.add_q_proj.weight", d, d, &b->add_q));
+    TRY(wire_vector(w, "attn.add_q_proj.bias", d, &b->add_q_bias));
+    TRY(wire_matrix(w, "attn.add_k_proj.weight", d, d, &b->add_k));
+    TRY(wire_vector(w, "attn.add_k_proj.bias", d, &b->add_k_bias));
+    TRY(wire_matrix(w, "attn.add_v_proj.weight", d, d, &b->add_v));
+    TRY(wire_vector(w, "attn.add_v_proj.bias", d, &b->add_v_bias));
+    TRY(wire_vector(w, "attn.norm_q.weight", hd, &b->norm_q));
+    TRY(wire_vector(w, "attn.norm_k.weight", hd, &b->norm_k));
+    TRY(wire_vector(w, "attn.norm_added_q.weight", hd, &b->norm_added_q));
+    TRY(wire_vector(w, "attn.norm_added_k.weight", hd, &b->norm_added_k));
+    TRY(wire_matrix(w, "attn.to_out.0.weight", d, d, &b->to_out));
+    TRY(wire_vector(w, "attn.to_out.0.bias", d, &b->to_out_bias));
+    TRY(wire_matrix(w, "attn.to_add_out.weight", d, d, &b->to_add_out));
+    TRY(wire_vector(w, "attn.to_add_out.bias", d, &b->to_add_out_bias));
+
+    TRY(wire_matrix(w, "img_mlp.net.0.proj.weight", h, d, &b->img_mlp_in));
+    TRY(wire_vector(w, "img_mlp.net.0.proj.bias", h, &b->img_mlp_in_bias));
+    TRY(wire_matrix(w, "img_mlp.net.2.weight", d, h, &b->img_mlp_out));
+    TRY(wire_vector(w, "img_mlp.net.2.bias", d, &b->img_mlp_out_bias));
+    TRY(wire_matrix(w, "txt_mlp.net.0.proj.weight", h, d, &b->txt_mlp_in));
+    TRY(wire_vector(w, "txt_mlp.net.0.proj.bias", h, &b->txt_mlp_in_bias));
+    TRY(wire_matrix(w, "txt_mlp.net.2.weight", d, h, &b->txt_mlp_out));
+    TRY(wire_vector(w, "txt_mlp.net.2.bias", d, &b->txt_mlp_out_bias));
+    return CANVAS_OK;
+}
+
+/* Wire one group twice: a counting pass sizes its vector block, the second fills it. */
+static canvas_status wire_group(dit_model *model, int block)
+{
+    char prefix[64] = "";
+    if (block >= 0) snprintf(prefix, sizeof prefix, "transformer_blocks.%d.", block);
+    wiring w = {.model = model, .prefix = prefix};
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            TRY(mem_alloc((void **)&w.vectors.base, w.vectors.used * sizeof(float), MEM_WEIGHTS));
+            if (block >= 0) model->weights.blocks[block].small = w.vectors.base;
+            else model->weights.small = w.vectors.base;
+            w.vectors.used = 0;
+        }
+        TRY(block >= 0 ? wire_block(&w, &model->weights.blocks[block]) : wire_top(&w, &model->weights));
+    }
+    return CANVAS_OK;
+}
+
+/* Features of the config this forward does not implement. */
+static canvas_status check_supported(const dit_config *c, const char *config_path)
+{
+    if (c->use_additional_t_cond || c->use_layer3d_rope)
+        return status_fail(CANVAS_ERR_UNSUPPORTED, "%s: use_additional_t_cond / use_layer3d_rope (Qwen-Image-Layered) "
+                           "are not supported", config_path);
+    int rope_dims = c->axes_dims_rope[0] + c->axes_dims_rope[1] + c->axes_dims_rope[2];
+    if (rope_dims != c->attention_head_dim)
+        return status_fail(CANVAS_ERR_INPUT, "%s: axes_dims_rope sum to %d but attention_head_dim is %d", config_path,
+                           rope_dims, c->attention_head_dim);
+    for (int a = 0; a < 3; a++)
+        if (c->axes_dims_rope[a] <= 0 || c->axes_dims_rope[a] % 2)
+            return status_fail(CANVAS_ERR_INPUT, "%s: axes_dims_rope[%d] = %d must be even and positive", config_path, a,
+                               c->axes_dims_rope[a]);
+    if (c->num_layers < 0 || c->patch_size <= 0 || c->in_channels <= 0 || c->out_channels <= 0 ||
+        c->num_attention_heads <= 0 || c->joint_attention_dim <= 0)
+        return status_fail(CANVAS_ERR_INPUT, "%s: impossible transformer dimensions", config_path);
+    return CANVAS_OK;
+}
+
+static canvas_status load(dit_model *model, const char *component_dir)
+{
+    char config_path[4096];
+    snprintf(config_path, sizeof config_path, "%s/config.json", component_dir);
+    TRY(dit_config_load(config_path, &model->config));
+    TRY(check_supported(&model->config, config_path));
+    TRY(mem_strdup(&model->component_dir, component_dir));
+    TRY(weights_open(component_dir, &model->files));
+
+    tensor_spec_list expected = {0};
+    canvas_status st = arch_dit(&model->config, &expected);
+    if (st == CANVAS_OK) st = arch_check(&expected, model->files, "transformer");
+    arch_free(&expected);
+    TRY(st);
+
+    if (model->config.num_layers > 0)
+        TRY(mem_calloc((void **)&model->weights.blocks, (size_t)model->config.num_layers, sizeof(dit_block_weights),
+                       MEM_SCRATCH));
+    TRY(wire_group(model, -1));
+    for (int i = 0; i < model->config.num_layers; i++) TRY(wire_group(model, i));
+    return CANVAS_OK;
+}
+
+canvas_status dit_load(const char *component_dir, dit_model **out)
+{
+    *out = NULL;
+    dit_model *model;
+    TRY(mem_calloc((void **)&model, 1, sizeof *model, MEM_SCRATCH));
+    canvas_status st = load(model, component_dir);
+    if (st != CANVAS_OK) {
+        dit_free(model);
+        return status_wrap(st, "loading transformer: ");
+    }
+    *out = model;
+    return CANVAS_OK;
+}
+
+void dit_free(dit_model *model)
+{
+    if (!model) return;
+    if (model->weights.blocks) {
+        for (int i = 0; i < model->config.num_layers; i++) mem_free(model->weights.blocks[i].small);
+        mem_free(model->weights.blocks);
+    }
+    mem_free(model->weights.small);
+    if (model->files) weights_close(model->files);
+    mem_free(model->component_dir);
+    mem_free(model);
+}
+
+canvas_status dit_block_acquire(dit_model *model, int block, const dit_block_weights **out)
+{
+    *out = NULL;
+    if (block < 0 || block >= model->config.num_layers)
+        return status_fail(CANVAS_ERR_INTERNAL, "transformer block %d out of range [0, %d)", block,
+                           model->config.num_layers);
+    *out = &model->weights.blocks[block];
+    return CANVAS_OK;
+}
+
+void dit_block_release(dit_model *model, int block)
+{
+    (void)model;
+    (void)block;
+}
+
+int64_t dit_output_channels(const dit_config *config)
+{
+    return (int64_t)config->patch_size * config->patch_size * config->out_channels;
+}
