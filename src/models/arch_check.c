@@ -1,0 +1,101 @@
+/* arch_check.c — checking a component's files against the tensors its config implies.
+ *
+ * Every problem is counted, the first one is reported: a user fixing a broken download
+ * wants to know where to start and how bad it is. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem/mem.h"
+#include "models/arch.h"
+
+typedef struct check_state {
+    const char *component;
+    int problems;
+    char first[1024];
+} check_state;
+
+static void note(check_state *state, const char *message)
+{
+    if (state->problems++ == 0) snprintf(state->first, sizeof state->first, "%s", message);
+}
+
+/* The file holding a tensor (each tensor is in exactly one file of a weight set). */
+static const char *file_of(const weight_set *files, const char *name)
+{
+    for (int f = 0; f < files->n_files; f++)
+        if (st_find(files->files[f], name)) return files->files[f]->path;
+    return files->dir;
+}
+
+static void shape_text(char *out, size_t size, int ndim, const int64_t *shape)
+{
+    size_t used = (size_t)snprintf(out, size, "[");
+    for (int d = 0; d < ndim && used < size; d++)
+        used += (size_t)snprintf(out + used, size - used, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (used < size) snprintf(out + used, size - used, "]");
+}
+
+static int same_shape(const tensor_spec *spec, const st_tensor *t)
+{
+    if (spec->ndim != t->ndim) return 0;
+    for (int d = 0; d < spec->ndim; d++)
+        if (spec->shape[d] != t->shape[d]) return 0;
+    return 1;
+}
+
+static void check_expected(check_state *state, const tensor_spec *spec, const weight_set *files)
+{
+    char message[1024], want[128], got[128];
+    const st_tensor *t = weights_find(files, spec->name);
+    shape_text(want, sizeof want, spec->ndim, spec->shape);
+    if (!t) {
+        snprintf(message, sizeof message, "%s: tensor '%s' %s is missing from %s", state->component, spec->name,
+                 want, files->dir);
+    } else if (!same_shape(spec, t)) {
+        shape_text(got, sizeof got, t->ndim, t->shape);
+        snprintf(message, sizeof message, "%s: tensor '%s' in %s has shape %s, the config implies %s",
+                 state->component, spec->name, file_of(files, spec->name), got, want);
+    } else if (!dtype_is_float(t->type)) {
+        snprintf(message, sizeof message, "%s: tensor '%s' in %s is stored as %s; weights must be a float type",
+                 state->component, spec->name, file_of(files, spec->name), dtype_name(t->type));
+    } else {
+        return;
+    }
+    note(state, message);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Tensors in the files that the architecture does not name. */
+static canvas_status check_unexpected(check_state *state, const tensor_spec_list *expected, const weight_set *files)
+{
+    const char **names;
+    TRY(mem_alloc((void **)&names, (size_t)(expected->count ? expected->count : 1) * sizeof *names, MEM_SCRATCH));
+    for (int i = 0; i < expected->count; i++) names[i] = expected->items[i].name;
+    qsort(names, (size_t)expected->count, sizeof *names, by_name);
+    for (int i = 0; i < files->n_tensors; i++) {
+        const char *name = files->tensors[i]->name;
+        if (bsearch(&name, names, (size_t)expected->count, sizeof *names, by_name)) continue;
+        char message[1024];
+        snprintf(message, sizeof message, "%s: unexpected tensor '%s' in %s (not part of the architecture its "
+                 "config.json describes)", state->component, name, file_of(files, name));
+        note(state, message);
+    }
+    mem_free(names);
+    return CANVAS_OK;
+}
+
+canvas_status arch_check(const tensor_spec_list *expected, const weight_set *files, const char *component)
+{
+    check_state state = {.component = component};
+    for (int i = 0; i < expected->count; i++) check_expected(&state, &expected->items[i], files);
+    TRY(check_unexpected(&state, expected, files));
+    if (state.problems == 0) return CANVAS_OK;
+    if (state.problems == 1) return status_fail(CANVAS_ERR_INPUT, "%s", state.first);
+    return status_fail(CANVAS_ERR_INPUT, "%s (and %d more problem%s)", state.first, state.problems - 1,
+                       state.problems > 2 ? "s" : "");
+}

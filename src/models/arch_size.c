@@ -1,0 +1,39 @@
+/* arch_size.c — what a component would weigh in each weight format (rule in arch.h and
+ * docs/cli-inspect.md). Estimates for planning and `canvas inspect`, not a layout. */
+#include <string.h>
+
+#include "models/arch.h"
+
+const char *arch_format_name(arch_format format)
+{
+    static const char *const names[ARCH_FORMAT_COUNT] = {"bf16", "fp8", "nf4", "q8"};
+    return format >= 0 && format < ARCH_FORMAT_COUNT ? names[format] : "?";
+}
+
+/* A Linear-style weight: 2-D and named "*.weight". */
+static int is_matrix(const tensor_spec *spec)
+{
+    size_t length = strlen(spec->name);
+    return spec->ndim == 2 && length >= 7 && strcmp(spec->name + length - 7, ".weight") == 0;
+}
+
+uint64_t arch_tensor_bytes_as(const tensor_spec *spec, arch_format format)
+{
+    uint64_t n = arch_numel(spec), in = spec->ndim == 2 ? (uint64_t)spec->shape[1] : 0;
+    if (!is_matrix(spec)) return 2 * n;
+    switch (format) {
+    case ARCH_FORMAT_FP8: return n + 4;                           /* + f32 per-tensor scale */
+    case ARCH_FORMAT_NF4: return in % 64 ? 2 * n : n / 64 * 36;   /* 32 B codes + 4 B absmax */
+    case ARCH_FORMAT_Q8: return in % 32 ? 2 * n : n / 32 * 34;    /* 32 int8 + f16 scale */
+    default: return 2 * n;
+    }
+}
+
+uint64_t arch_bytes_as(const tensor_spec_list *list, int group, arch_format format)
+{
+    uint64_t bytes = 0;
+    for (int i = 0; i < list->count; i++)
+        if (group == ARCH_ANY_GROUP || list->items[i].group == group)
+            bytes += arch_tensor_bytes_as(&list->items[i], format);
+    return bytes;
+}
