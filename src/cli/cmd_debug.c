@@ -1,12 +1,174 @@
-/* cmd_debug.c — `canvas debug case CASE_DIR --out OUT.safetensors` (placeholder). */
+/* cmd_debug.c — `canvas debug case CASE_DIR --out OUT.safetensors [--threads N]`:
+ * run one golden case (tests/golden/README.md) and write every tensor it computes under
+ * the names expected.safetensors uses, so that a script or a person can diff them. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "base/status.h"
+#include "base/threadpool.h"
 #include "cli/commands.h"
+#include "io/safetensors.h"
+#include "mem/mem.h"
+#include "models/qwen_image_dit.h"
+#include "models/qwen_image_dit_case.h"
+
+static void print_help(FILE *to)
+{
+    fprintf(to,
+            "usage: canvas debug case CASE_DIR --out OUT.safetensors [--threads N]\n"
+            "\n"
+            "Run a golden case: CASE_DIR/case.json names the op and the model (relative to the\n"
+            "golden root, two folders above CASE_DIR); CASE_DIR/inputs.safetensors holds the inputs.\n"
+            "Every tensor computed is written to OUT under the names of expected.safetensors\n"
+            "(dit_forward: output, img_in, txt_in, temb, block.K.img, block.K.txt).\n"
+            "Supported ops: dit_forward (without loras). Others exit 1 as not supported yet.\n"
+            "\n"
+            "options:\n"
+            "  --out FILE      where to write the tensors (written to FILE.tmp, then renamed)\n"
+            "  --threads N     worker threads (default: CANVAS_THREADS, else every online CPU)\n"
+            "  -h, --help      this text\n"
+            "\n"
+            "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad case or model, 1 other\n");
+}
+
+/* The computed tensors, in the order they were produced. */
+typedef struct collected {
+    int count, capacity;
+    st_write_tensor *tensors;
+} collected;
+
+static canvas_status collect_add(collected *c, const char *name, const float *data, int ndim, const int64_t *shape)
+{
+    if (c->count == c->capacity) {
+        int capacity = c->capacity ? 2 * c->capacity : 16;
+        TRY(mem_realloc((void **)&c->tensors, (size_t)capacity * sizeof *c->tensors, MEM_SCRATCH));
+        c->capacity = capacity;
+    }
+    st_write_tensor *t = &c->tensors[c->count];
+    memset(t, 0, sizeof *t);
+    size_t numel = 1;
+    for (int i = 0; i < ndim; i++) numel *= (size_t)shape[i];
+    char *name_copy;
+    TRY(mem_strdup(&name_copy, name));
+    void *copy;
+    canvas_status st = mem_alloc(&copy, numel * sizeof(float) + 1, MEM_SCRATCH);
+    if (st != CANVAS_OK) {
+        mem_free(name_copy);
+        return st;
+    }
+    memcpy(copy, data, numel * sizeof(float));
+    t->name = name_copy;
+    t->type = DTYPE_F32;
+    t->ndim = ndim;
+    memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    t->data = copy;
+    c->count++;
+    return CANVAS_OK;
+}
+
+static canvas_status collect_tap(void *ctx, const char *name, const float *data, int ndim, const int64_t *shape)
+{
+    return collect_add(ctx, name, data, ndim, shape);
+}
+
+static void collect_free(collected *c)
+{
+    for (int i = 0; i < c->count; i++) {
+        mem_free((void *)c->tensors[i].name);
+        mem_free((void *)c->tensors[i].data);
+    }
+    mem_free(c->tensors);
+}
+
+/* dit_forward: load the transformer, run it with a tap, write `output` and then the
+ * intermediates in the order the forward produced them. */
+static canvas_status run_dit_case(const dit_case *dc, int threads, const char *out_path)
+{
+    dit_model *model = NULL;
+    thread_pool *pool = NULL;
+    float *output = NULL;
+    collected tensors = {0};
+    canvas_status st = dit_load(dc->model_dir, &model);
+    if (st == CANVAS_OK) st = thread_pool_create(threads, &pool);
+    int64_t channels = model ? dit_output_channels(&model->config) : 0;
+    if (st == CANVAS_OK)
+        st = mem_alloc((void **)&output, (size_t)(dc->inputs.n_img * channels) * sizeof(float), MEM_ACTIVATIONS);
+    dit_tap tap = {collect_tap, &tensors};
+    if (st == CANVAS_OK) st = dit_forward(model, pool, &dc->inputs, &tap, output);
+    if (st == CANVAS_OK) {
+        int64_t shape[3] = {1, dc->inputs.n_img, channels};
+        st = collect_add(&tensors, "output", output, 3, shape);
+    }
+    if (st == CANVAS_OK) {
+        /* `output` first, as in expected.safetensors' reading order */
+        st_write_tensor last = tensors.tensors[tensors.count - 1];
+        memmove(tensors.tensors + 1, tensors.tensors, (size_t)(tensors.count - 1) * sizeof *tensors.tensors);
+        tensors.tensors[0] = last;
+        st = st_write(out_path, tensors.tensors, tensors.count, NULL, 0);
+    }
+    collect_free(&tensors);
+    mem_free(output);
+    thread_pool_destroy(pool);
+    dit_free(model);
+    return st;
+}
+
+static int cmd_debug_case(int argc, char **argv)
+{
+    const char *case_dir = NULL, *out_path = NULL;
+    int threads = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            print_help(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--out")) {
+            if (++i == argc) return cli_usage_error("debug", "--out needs a file name");
+            out_path = argv[i];
+        } else if (!strcmp(argv[i], "--threads")) {
+            if (++i == argc) return cli_usage_error("debug", "--threads needs a number");
+            char *end;
+            errno = 0;
+            long n = strtol(argv[i], &end, 10);
+            if (errno || *end || end == argv[i] || n < 1 || n > 4096)
+                return cli_usage_error("debug", "--threads takes a whole number from 1 to 4096");
+            threads = (int)n;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            char message[256];
+            snprintf(message, sizeof message, "unknown option '%s'", argv[i]);
+            return cli_usage_error("debug", message);
+        } else if (!case_dir) {
+            case_dir = argv[i];
+        } else {
+            return cli_usage_error("debug", "give one CASE_DIR");
+        }
+    }
+    if (!case_dir) return cli_usage_error("debug", "missing CASE_DIR");
+    if (!out_path) return cli_usage_error("debug", "missing --out OUT.safetensors");
+
+    dit_case *dc;
+    canvas_status st = dit_case_open(case_dir, &dc);
+    if (st != CANVAS_OK) return cli_fail(st, "debug case");
+    st = run_dit_case(dc, threads, out_path);
+    dit_case_free(dc);
+    if (st != CANVAS_OK) return cli_fail(st, "debug case");
+    fprintf(stderr, "canvas debug case: wrote %s\n", out_path);
+    return 0;
+}
 
 int cmd_debug(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "canvas debug: not written yet\n");
-    return 1;
+    if (argc < 1) {
+        print_help(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help")) {
+        print_help(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[0], "case")) return cmd_debug_case(argc - 1, argv + 1);
+    char message[256];
+    snprintf(message, sizeof message, "unknown debug command '%s' (known: case)", argv[0]);
+    return cli_usage_error("debug", message);
 }

@@ -1,0 +1,167 @@
+/* qwen_image_dit_case.c — reading a `dit_forward` golden case into dit_inputs. */
+#include "models/qwen_image_dit_case.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/status.h"
+#include "io/json_file.h"
+#include "io/safetensors.h"
+#include "mem/mem.h"
+
+enum { PATH_SIZE = 4096, MAX_IMAGES = 64 };
+
+static canvas_status path_join(char **out, const char *a, const char *b)
+{
+    char buf[PATH_SIZE];
+    int n = snprintf(buf, sizeof buf, "%s/%s", a, b);
+    if (n < 0 || (size_t)n >= sizeof buf) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", a);
+    return mem_strdup(out, buf);
+}
+
+/* case.json: op, model, img_shapes; loras means a later issue. */
+static canvas_status read_case_json(dit_case *c, const char *json_path)
+{
+    json_t *root;
+    TRY(json_file_load(json_path, &root));
+    canvas_status st = CANVAS_OK;
+    const char *op = json_string_value(json_object_get(root, "op"));
+    const char *model = json_string_value(json_object_get(root, "model"));
+    json_t *shapes = json_object_get(root, "img_shapes");
+    json_t *loras = json_object_get(root, "loras");
+    if (!json_is_object(root) || !op) {
+        st = status_fail(CANVAS_ERR_INPUT, "%s: key 'op' (a string) is missing", json_path);
+    } else if (strcmp(op, "dit_forward") != 0) {
+        st = status_fail(CANVAS_ERR_UNSUPPORTED, "%s: op '%s' is not supported yet", json_path, op);
+    } else if (loras && !(json_is_array(loras) && json_array_size(loras) == 0)) {
+        st = status_fail(CANVAS_ERR_UNSUPPORTED, "%s: the case lists 'loras'; LoRA merging is not supported yet",
+                         json_path);
+    } else if (!model) {
+        st = status_fail(CANVAS_ERR_INPUT, "%s: key 'model' (a string) is missing", json_path);
+    } else if (!json_is_array(shapes) || json_array_size(shapes) < 1 || json_array_size(shapes) > MAX_IMAGES) {
+        st = status_fail(CANVAS_ERR_INPUT, "%s: key 'img_shapes' must be a list of 1 to %d [frames, h, w]", json_path,
+                         MAX_IMAGES);
+    }
+    if (st == CANVAS_OK) {
+        char relative[PATH_SIZE];
+        snprintf(relative, sizeof relative, "../../%s/transformer", model);
+        st = path_join(&c->model_dir, c->case_dir, relative);
+    }
+    size_t n_images = st == CANVAS_OK ? json_array_size(shapes) : 0;
+    if (st == CANVAS_OK) st = mem_calloc((void **)&c->img_shapes, n_images, sizeof *c->img_shapes, MEM_SCRATCH);
+    for (size_t i = 0; st == CANVAS_OK && i < n_images; i++) {
+        json_t *s = json_array_get(shapes, i);
+        int dims[3];
+        int ok = json_is_array(s) && json_array_size(s) == 3;
+        for (int k = 0; ok && k < 3; k++) {
+            json_t *v = json_array_get(s, (size_t)k);
+            ok = json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) <= 1 << 20;
+            if (ok) dims[k] = (int)json_integer_value(v);
+        }
+        if (!ok) {
+            st = status_fail(CANVAS_ERR_INPUT, "%s: img_shapes[%zu] must be [frames, h, w] of positive integers",
+                             json_path, i);
+            break;
+        }
+        c->img_shapes[i] = (dit_image_shape){dims[0], dims[1], dims[2]};
+    }
+    c->inputs.img_shapes = c->img_shapes;
+    c->inputs.n_images = (int)n_images;
+    json_decref(root);
+    return st;
+}
+
+/* A [1, rows, cols] (or [rows, cols]) float tensor as an f32 copy. */
+static canvas_status read_matrix(const st_file *f, const char *name, float **out, int64_t *rows, int64_t *cols)
+{
+    const st_tensor *t = st_find(f, name);
+    if (!t) return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' is missing", f->path, name);
+    int batched = t->ndim == 3;
+    if ((t->ndim != 2 && t->ndim != 3) || !dtype_is_float(t->type))
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' must be a float [1, rows, cols] tensor", f->path, name);
+    if (batched && t->shape[0] != 1)
+        return status_fail(CANVAS_ERR_UNSUPPORTED, "%s: tensor '%s' has batch %lld; only batch 1 is supported", f->path,
+                           name, (long long)t->shape[0]);
+    *rows = t->shape[batched];
+    *cols = t->shape[batched + 1];
+    TRY(mem_alloc((void **)out, (size_t)st_numel(t) * sizeof(float) + 1, MEM_SCRATCH));
+    dtype_to_f32(t->type, t->data, *out, (size_t)st_numel(t));
+    return CANVAS_OK;
+}
+
+static canvas_status read_inputs(dit_case *c, const st_file *f)
+{
+    dit_inputs *in = &c->inputs;
+    TRY(read_matrix(f, "hidden_states", &c->hidden_states, &in->n_img, &in->hidden_channels));
+    TRY(read_matrix(f, "encoder_hidden_states", &c->encoder_hidden_states, &in->n_txt, &in->text_dim));
+    in->hidden_states = c->hidden_states;
+    in->encoder_hidden_states = c->encoder_hidden_states;
+
+    const st_tensor *t = st_find(f, "timestep");
+    if (!t) return status_fail(CANVAS_ERR_INPUT, "%s: tensor 'timestep' is missing", f->path);
+    if (st_numel(t) != 1 || !dtype_is_float(t->type))
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor 'timestep' must hold one float", f->path);
+    dtype_to_f32(t->type, t->data, &in->timestep, 1);
+
+    const st_tensor *mask = st_find(f, "encoder_hidden_states_mask");
+    if (!mask) return CANVAS_OK;
+    if ((int64_t)st_numel(mask) != in->n_txt || mask->ndim < 1 || mask->ndim > 2 || (mask->ndim == 2 && mask->shape[0] != 1))
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor 'encoder_hidden_states_mask' must be [1, %lld]", f->path,
+                           (long long)in->n_txt);
+    float *values;
+    TRY(mem_alloc((void **)&values, (size_t)in->n_txt * sizeof(float), MEM_SCRATCH));
+    canvas_status st = mem_alloc((void **)&c->text_mask, (size_t)in->n_txt, MEM_SCRATCH);
+    if (st == CANVAS_OK) {
+        dtype_to_f32(mask->type, mask->data, values, (size_t)in->n_txt);
+        for (int64_t j = 0; j < in->n_txt; j++) c->text_mask[j] = values[j] != 0.0f;
+        in->text_mask = c->text_mask;
+    }
+    mem_free(values);
+    return st;
+}
+
+static canvas_status open_case(dit_case *c, const char *case_dir)
+{
+    TRY(mem_strdup(&c->case_dir, case_dir));
+    char *path;
+    TRY(path_join(&path, case_dir, "case.json"));
+    canvas_status st = read_case_json(c, path);
+    mem_free(path);
+    TRY(st);
+
+    TRY(path_join(&path, case_dir, "inputs.safetensors"));
+    st_file *inputs;
+    st = st_open(path, &inputs);
+    mem_free(path);
+    TRY(st);
+    st = read_inputs(c, inputs);
+    st_close(inputs);
+    return st;
+}
+
+canvas_status dit_case_open(const char *case_dir, dit_case **out)
+{
+    *out = NULL;
+    dit_case *c;
+    TRY(mem_calloc((void **)&c, 1, sizeof *c, MEM_SCRATCH));
+    canvas_status st = open_case(c, case_dir);
+    if (st != CANVAS_OK) {
+        dit_case_free(c);
+        return st;
+    }
+    *out = c;
+    return CANVAS_OK;
+}
+
+void dit_case_free(dit_case *c)
+{
+    if (!c) return;
+    mem_free(c->case_dir);
+    mem_free(c->model_dir);
+    mem_free(c->img_shapes);
+    mem_free(c->hidden_states);
+    mem_free(c->encoder_hidden_states);
+    mem_free(c->text_mask);
+    mem_free(c);
+}

@@ -1,0 +1,31 @@
+/* qwen_image_dit_case.h — a `dit_forward` golden case (tests/golden/README.md) as
+ * transformer inputs: CASE_DIR/case.json gives the op, the model folder (relative to the
+ * golden root, two folders above the case) and img_shapes; CASE_DIR/inputs.safetensors
+ * holds hidden_states [1, N, C], encoder_hidden_states [1, L, J],
+ * encoder_hidden_states_mask [1, L] (optional) and timestep [1].
+ *
+ * Shared by `canvas debug case` and the tests, so both read a case the same way. */
+#ifndef CANVAS_MODELS_QWEN_IMAGE_DIT_CASE_H
+#define CANVAS_MODELS_QWEN_IMAGE_DIT_CASE_H
+
+#include "canvas.h"
+#include "models/qwen_image_dit.h"
+
+typedef struct dit_case {
+    char *case_dir;
+    char *model_dir;        /* the transformer component folder: <golden root>/<model>/transformer */
+    dit_inputs inputs;      /* points into the buffers below */
+    dit_image_shape *img_shapes;
+    float *hidden_states;   /* f32 copies of the input tensors */
+    float *encoder_hidden_states;
+    uint8_t *text_mask;     /* NULL when the case has no mask */
+} dit_case;
+
+/* Read a case. CANVAS_ERR_INPUT naming the file and key/tensor for a bad or incomplete
+ * case; CANVAS_ERR_UNSUPPORTED ("op 'X' is not supported yet") for an op other than
+ * dit_forward, and for a case listing `loras` (LoRA merging is a later issue). The model
+ * folder is only named here, not opened. */
+canvas_status dit_case_open(const char *case_dir, dit_case **out);
+void dit_case_free(dit_case *c);
+
+#endif
