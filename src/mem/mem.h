@@ -4,8 +4,9 @@
  * counted, can be capped and can be made to fail on purpose. Nothing in src/ calls
  * malloc/calloc/realloc/free directly (tests/test_no_raw_alloc.sh checks this).
  *
- * This is the host ("cpu") pool. The memory-manager issue adds devices with caps, the
- * measure device for dry runs and fault injection behind the same calls. */
+ * This is the host ("cpu") pool. mem_device.h puts devices with caps (a capped pool that
+ * plays a GPU, the measure device for dry runs) behind the same classes, accounting and
+ * fault injector; docs/memory.md describes the whole model. */
 #ifndef CANVAS_MEM_H
 #define CANVAS_MEM_H
 
@@ -28,6 +29,10 @@ typedef enum mem_class {
 /* Allocate `size` bytes (64-byte aligned, uninitialised). On failure *out is NULL and
  * the status is CANVAS_ERR_OUT_OF_MEMORY with a reason naming the class and size. */
 canvas_status mem_alloc(void **out, size_t size, mem_class cls);
+
+/* Same with a larger alignment (a power of two; below MEM_ALIGNMENT means MEM_ALIGNMENT).
+ * The block is freed with mem_free like any other. */
+canvas_status mem_alloc_aligned(void **out, size_t size, size_t alignment, mem_class cls);
 
 /* Same, zero-filled; count*size is checked for overflow. */
 canvas_status mem_calloc(void **out, size_t count, size_t size, mem_class cls);

@@ -8,11 +8,16 @@
 #include <string.h>
 
 #include "base/status.h"
+#include "mem/mem_internal.h"
 
 static atomic_int armed;
 static mem_fault_plan plan;
 static atomic_uint_fast64_t counted;
 static atomic_uint_fast64_t hits;
+static _Thread_local int exempt_depth;
+
+void mem_fault_exempt_begin(void) { exempt_depth++; }
+void mem_fault_exempt_end(void) { exempt_depth--; }
 
 void mem_fault_arm(const mem_fault_plan *p)
 {
@@ -29,6 +34,7 @@ uint64_t mem_fault_hits(void) { return atomic_load(&hits); }
 int mem_fault_should_fail(mem_class cls)
 {
     if (!atomic_load_explicit(&armed, memory_order_relaxed)) return 0;
+    if (exempt_depth > 0) return 0;
     if (plan.only_class >= 0 && (int)cls != plan.only_class) return 0;
     uint64_t index = atomic_fetch_add(&counted, 1) + 1;
     int fail = plan.persistent ? index >= plan.nth : index == plan.nth;

@@ -2,7 +2,9 @@
  *
  * Each block carries a small header in front of the aligned pointer that records the
  * requested size, the class and the raw pointer, so mem_free needs no size and the
- * accounting is exact. Counters are atomics: threads of the pool allocate too. */
+ * accounting is exact. Counters are atomics: threads of the pool allocate too. The
+ * host pool is the "cpu" device of mem_device.h; its optional cap (--ram) is checked
+ * here, against the total of all classes. */
 #include "mem/mem.h"
 
 #include <stdatomic.h>
@@ -11,6 +13,7 @@
 
 #include "base/status.h"
 #include "mem/mem_fault.h"
+#include "mem/mem_internal.h"
 
 typedef struct block_header {
     void *raw;          /* what malloc returned */
@@ -31,6 +34,10 @@ typedef struct class_counters {
 } class_counters;
 
 static class_counters counters[MEM_CLASS_COUNT];
+/* All classes together: what the cap is checked against. */
+static atomic_size_t total_current, total_peak;
+static atomic_size_t host_cap; /* 0: no cap */
+static atomic_uint_fast64_t cap_refusals;
 
 static const char *const class_names[MEM_CLASS_COUNT] = {"weights", "activations", "staging", "scratch"};
 
@@ -47,28 +54,55 @@ static void account_add(mem_class cls, size_t size)
     atomic_fetch_add(&c->live, 1);
 }
 
+/* Claim `size` bytes of the total; 0 when that would pass the cap (nothing claimed). */
+static int claim_total(size_t size)
+{
+    size_t cap = atomic_load_explicit(&host_cap, memory_order_relaxed);
+    size_t now = atomic_fetch_add(&total_current, size) + size;
+    if (cap && now > cap) {
+        atomic_fetch_sub(&total_current, size);
+        atomic_fetch_add(&cap_refusals, 1);
+        return 0;
+    }
+    size_t peak = atomic_load(&total_peak);
+    while (now > peak && !atomic_compare_exchange_weak(&total_peak, &peak, now)) {
+    }
+    return 1;
+}
+
 static void account_remove(mem_class cls, size_t size)
 {
+    atomic_fetch_sub(&total_current, size);
     atomic_fetch_sub(&counters[cls].current, size);
     atomic_fetch_sub(&counters[cls].live, 1);
 }
 
 static block_header *header_of(void *block) { return (block_header *)((char *)block - HEADER_SPACE); }
 
-canvas_status mem_alloc(void **out, size_t size, mem_class cls)
+canvas_status mem_alloc_aligned(void **out, size_t size, size_t alignment, mem_class cls)
 {
     *out = NULL;
     if ((unsigned)cls >= MEM_CLASS_COUNT) return status_fail(CANVAS_ERR_INTERNAL, "mem_alloc: unknown class %d", (int)cls);
-    if (size > SIZE_MAX - HEADER_SPACE - MEM_ALIGNMENT)
+    if (alignment < MEM_ALIGNMENT) alignment = MEM_ALIGNMENT;
+    if (alignment & (alignment - 1))
+        return status_fail(CANVAS_ERR_INTERNAL, "mem_alloc: alignment %zu is not a power of two", alignment);
+    if (size > SIZE_MAX / 2 - HEADER_SPACE - alignment)
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory: %zu bytes of %s is more than can be addressed",
                            size, class_names[cls]);
     if (mem_fault_should_fail(cls))
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory: %zu bytes of %s (injected)", size, class_names[cls]);
-    void *raw = malloc(size + HEADER_SPACE + MEM_ALIGNMENT);
-    if (!raw)
+    if (!claim_total(size))
+        return status_fail(CANVAS_ERR_OUT_OF_MEMORY,
+                           "out of memory: %zu bytes of %s would pass the host RAM cap of %zu bytes (%zu in use); "
+                           "raise --ram or choose a plan that keeps less in RAM",
+                           size, class_names[cls], atomic_load(&host_cap), atomic_load(&total_current));
+    void *raw = malloc(size + HEADER_SPACE + alignment);
+    if (!raw) {
+        atomic_fetch_sub(&total_current, size);
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory: could not allocate %zu bytes of %s in host RAM",
                            size, class_names[cls]);
-    uintptr_t start = ((uintptr_t)raw + HEADER_SPACE + MEM_ALIGNMENT - 1) & ~(uintptr_t)(MEM_ALIGNMENT - 1);
+    }
+    uintptr_t start = ((uintptr_t)raw + HEADER_SPACE + alignment - 1) & ~(uintptr_t)(alignment - 1);
     void *block = (void *)start;
     block_header *h = header_of(block);
     h->raw = raw;
@@ -79,6 +113,8 @@ canvas_status mem_alloc(void **out, size_t size, mem_class cls)
     *out = block;
     return CANVAS_OK;
 }
+
+canvas_status mem_alloc(void **out, size_t size, mem_class cls) { return mem_alloc_aligned(out, size, MEM_ALIGNMENT, cls); }
 
 canvas_status mem_calloc(void **out, size_t count, size_t size, mem_class cls)
 {
@@ -145,4 +181,23 @@ size_t mem_total_current(void)
 void mem_reset_peaks(void)
 {
     for (int c = 0; c < MEM_CLASS_COUNT; c++) atomic_store(&counters[c].peak, atomic_load(&counters[c].current));
+    atomic_store(&total_peak, atomic_load(&total_current));
+}
+
+void mem_host_set_cap(size_t bytes) { atomic_store(&host_cap, bytes); }
+
+size_t mem_host_cap(void) { return atomic_load(&host_cap); }
+
+void mem_host_totals(size_t *current, size_t *peak, uint64_t *refusals)
+{
+    *current = atomic_load(&total_current);
+    *peak = atomic_load(&total_peak);
+    *refusals = atomic_load(&cap_refusals);
+}
+
+size_t mem_block_size(const void *block)
+{
+    if (!block) return 0;
+    const block_header *h = (const block_header *)((const char *)block - HEADER_SPACE);
+    return h->magic == BLOCK_MAGIC ? h->size : 0;
 }

@@ -1,0 +1,103 @@
+/* mem_device.h — where memory lives: devices with classes, caps and exact accounting.
+ *
+ * Three kinds of device share one allocation call and one fault injector:
+ *
+ *   cpu       host RAM: the pool behind mem_alloc (there is one, mem_device_cpu()).
+ *             Its optional cap (--ram) covers every host allocation of the process.
+ *   capped    a pool of `cap` bytes that plays a GPU on the CPU build: one region mapped
+ *             from the kernel at creation and carved by a first-fit allocator with
+ *             coalescing (mem_range.h). An allocation that does not fit fails with
+ *             CANVAS_ERR_OUT_OF_MEMORY exactly like a full GPU: over the cap *or* when
+ *             fragmentation leaves no hole large enough. Its memory is ordinary host
+ *             memory, so kernels read it directly.
+ *   measure   allocates nothing: the same first-fit allocator over an address range that
+ *             faults when touched, so blocks get unique, non-dereferenceable addresses
+ *             and sizes, peaks and fragmentation come out as the capped pool would have
+ *             them. Running the real code on it is the dry run. Never fault-injected.
+ *
+ * Accounting is exact to the byte the callers asked for, per device and per class:
+ * current, peak (since the last reset), successful allocations, live blocks. On pooled
+ * devices the cap is checked against granule-rounded bytes (what the pool really
+ * spends), so requested bytes never exceed the cap.
+ *
+ * Thread safety: alloc/free/stats may be called from any thread. */
+#ifndef CANVAS_MEM_DEVICE_H
+#define CANVAS_MEM_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "canvas.h"
+#include "mem/mem.h"
+
+typedef enum mem_device_kind {
+    MEM_DEVICE_CPU = 0,
+    MEM_DEVICE_CAPPED,
+    MEM_DEVICE_MEASURE
+} mem_device_kind;
+
+typedef struct mem_device mem_device;
+
+typedef struct mem_device_stats {
+    mem_class_stats classes[MEM_CLASS_COUNT];
+    size_t current_bytes;      /* all classes, as requested */
+    size_t peak_bytes;         /* all classes, since the last mem_device_reset_peaks */
+    size_t cap_bytes;          /* 0: no cap */
+    size_t reserved_bytes;     /* pooled devices: granule-rounded bytes in use; cpu: current_bytes */
+    size_t free_bytes;         /* what the cap still allows (cap - reserved); 0 with no cap */
+    size_t largest_free_block; /* pooled: the largest block that would fit now; cpu: free_bytes */
+    double fragmentation;      /* 1 - largest_free_block / free_bytes (0 when nothing is free) */
+    uint64_t refused;          /* allocations refused for lack of room (not injected ones) */
+    uint64_t bytes_in;         /* bytes copied onto the device (mem_copy)  */
+    uint64_t bytes_out;        /* bytes copied off the device              */
+} mem_device_stats;
+
+/* The host RAM device (process-wide, never destroyed). */
+mem_device *mem_device_cpu(void);
+
+/* A pool of `cap` bytes (> 0) that plays a GPU. `name` ("gpu") appears in errors. */
+canvas_status mem_device_create_capped(const char *name, size_t cap, mem_device **out);
+
+/* A measure device; cap 0 means "as large as the address space reservation" (1 TiB, or
+ * less if the kernel refuses), otherwise allocations past the cap fail like on a capped
+ * pool of that size. */
+canvas_status mem_device_create_measure(const char *name, size_t cap, mem_device **out);
+
+/* Destroy a capped or measure device (the cpu device is left alone). Blocks still live
+ * are counted in the leak check of mem_device_live_blocks() before destruction. */
+void mem_device_destroy(mem_device *device);
+
+/* Change the cap: on the cpu device any value (0 removes it); on a pooled device any value
+ * from 1 to the size it was created with (a lowered cap models another process taking
+ * memory). Blocks already placed stay; later allocations see the new cap. */
+canvas_status mem_device_set_cap(mem_device *device, size_t cap);
+
+/* Allocate `size` bytes of class `cls` aligned to `align` (a power of two; values below
+ * MEM_ALIGNMENT mean MEM_ALIGNMENT). One fault-injection point per call (except on a
+ * measure device). On failure *out is NULL and the reason names the device, class, size
+ * and what is in use. */
+canvas_status mem_device_alloc(mem_device *device, mem_class cls, size_t size, size_t align, void **out);
+
+/* Free a block of this device; NULL is ignored, a foreign pointer is ignored and counted
+ * (mem_device_foreign_frees) instead of corrupting the pool. */
+void mem_device_free(mem_device *device, void *block);
+
+void mem_device_get_stats(const mem_device *device, mem_device_stats *out);
+/* Peaks (total and per class) restart from the current values. On the cpu device this is
+ * mem_reset_peaks(). */
+void mem_device_reset_peaks(mem_device *device);
+
+mem_device_kind mem_device_kind_of(const mem_device *device);
+const char *mem_device_name(const mem_device *device);
+/* 0 for a measure device: its blocks are tokens and must never be read or written. */
+int mem_device_is_addressable(const mem_device *device);
+/* Live blocks of all classes; pointers freed that did not belong to the device. */
+uint64_t mem_device_live_blocks(const mem_device *device);
+uint64_t mem_device_foreign_frees(const mem_device *device);
+
+/* The link between this device and host RAM, used by mem_copy (mem_transfer.h):
+ * bytes per second, 0 for unthrottled. The cpu device has no link. */
+void mem_device_set_link_bandwidth(mem_device *device, double bytes_per_second);
+double mem_device_link_bandwidth(const mem_device *device);
+
+#endif

@@ -1,0 +1,40 @@
+/* mem_internal.h — what the files of mem/ share and nothing outside mem/ should call. */
+#ifndef CANVAS_MEM_INTERNAL_H
+#define CANVAS_MEM_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mem/mem.h"
+
+/* The host pool's cap over all classes together (0: none); the cpu device's cap. */
+void mem_host_set_cap(size_t bytes);
+size_t mem_host_cap(void);
+/* Host bytes in use and their peak over all classes; allocations refused by the cap. */
+void mem_host_totals(size_t *current, size_t *peak, uint64_t *refusals);
+/* The requested size of a block from mem_alloc (0 for NULL or a foreign pointer). */
+size_t mem_block_size(const void *block);
+
+/* Address space from the kernel (mmap), not from the C heap: `accessible` 0 gives a
+ * PROT_NONE reservation whose addresses fault when touched (the measure device's
+ * tokens); 1 gives zero-filled read/write memory committed page by page on first touch
+ * (the capped pool that plays a GPU). `bytes` is rounded up to pages. */
+canvas_status mem_region_reserve(size_t bytes, int accessible, void **out);
+void mem_region_release(void *base, size_t bytes);
+/* Give the pages of [start, start + bytes) inside an accessible region back to the kernel
+ * (they read as zero afterwards); only whole pages inside the range are returned. */
+void mem_region_discard(void *start, size_t bytes);
+
+/* Allocations made between begin and end on the calling thread are not counted by the
+ * fault injector: bookkeeping (tables that grow) is not an allocation site of the model,
+ * so CANVAS_FAIL_ALLOC=N keeps meaning "the N-th allocation the model asked for". */
+void mem_fault_exempt_begin(void);
+void mem_fault_exempt_end(void);
+
+/* For mem_transfer.c: does [block, block + bytes) lie inside the device's region (always
+ * 1 on the cpu device); count bytes copied onto / off a device. */
+struct mem_device;
+int mem_device_holds(const struct mem_device *device, const void *block, size_t bytes);
+void mem_device_count_copy(struct mem_device *device, uint64_t bytes_in, uint64_t bytes_out);
+
+#endif

@@ -1,0 +1,206 @@
+/* mem_transfer.c — throttled copies and the copy thread. */
+#include "mem/mem_transfer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "mem/mem_internal.h"
+
+/* Throttled copies sleep after each chunk: small enough that a copy's pace is smooth,
+ * large enough that memcpy runs at full speed between sleeps. */
+#define THROTTLE_CHUNK ((size_t)1 << 20)
+
+static atomic_uint_fast64_t total_copies, total_bytes, total_measured_bytes;
+static atomic_uint_fast64_t total_copy_ns, total_wait_ns;
+
+void mem_transfer_get_stats(mem_transfer_stats *out)
+{
+    out->copies = atomic_load(&total_copies);
+    out->bytes = atomic_load(&total_bytes);
+    out->measured_bytes = atomic_load(&total_measured_bytes);
+    out->copy_seconds = (double)atomic_load(&total_copy_ns) * 1e-9;
+    out->wait_seconds = (double)atomic_load(&total_wait_ns) * 1e-9;
+}
+
+/* The bandwidth a copy between these devices runs at (0: unthrottled). */
+static double link_between(const mem_device *a, const mem_device *b)
+{
+    double x = mem_device_link_bandwidth(a), y = mem_device_link_bandwidth(b);
+    if (x > 0 && y > 0) return x < y ? x : y;
+    return x > 0 ? x : y;
+}
+
+static canvas_status check_copy(mem_device *dst_device, void *dst, mem_device *src_device, const void *src,
+                                size_t bytes)
+{
+    if (bytes == 0) return CANVAS_OK;
+    if (!dst || !src) return status_fail(CANVAS_ERR_INTERNAL, "mem_copy: NULL %s of %zu bytes", dst ? "source" : "destination", bytes);
+    if (!mem_device_holds(dst_device, dst, bytes))
+        return status_fail(CANVAS_ERR_INTERNAL, "mem_copy: destination of %zu bytes is not inside device '%s'", bytes,
+                           mem_device_name(dst_device));
+    if (!mem_device_holds(src_device, src, bytes))
+        return status_fail(CANVAS_ERR_INTERNAL, "mem_copy: source of %zu bytes is not inside device '%s'", bytes,
+                           mem_device_name(src_device));
+    if (mem_device_is_addressable(dst_device) && mem_device_is_addressable(src_device)) {
+        const char *d = dst, *s = src;
+        if (d < s + bytes && s < d + bytes)
+            return status_fail(CANVAS_ERR_INTERNAL, "mem_copy: source and destination of %zu bytes overlap", bytes);
+    }
+    return CANVAS_OK;
+}
+
+/* The copy itself, after check_copy. */
+static void run_copy(mem_device *dst_device, void *dst, mem_device *src_device, const void *src, size_t bytes)
+{
+    if (bytes == 0) return;
+    mem_device_count_copy(dst_device, bytes, 0);
+    mem_device_count_copy(src_device, 0, bytes);
+    atomic_fetch_add(&total_copies, 1);
+    if (!mem_device_is_addressable(dst_device) || !mem_device_is_addressable(src_device)) {
+        atomic_fetch_add(&total_measured_bytes, bytes);
+        return;
+    }
+    uint64_t start = clock_ns();
+    double bandwidth = link_between(dst_device, src_device);
+    if (bandwidth <= 0) {
+        memcpy(dst, src, bytes);
+    } else {
+        for (size_t done = 0; done < bytes;) {
+            size_t n = bytes - done < THROTTLE_CHUNK ? bytes - done : THROTTLE_CHUNK;
+            memcpy((char *)dst + done, (const char *)src + done, n);
+            done += n;
+            clock_sleep_until_ns(start + (uint64_t)((double)done / bandwidth * 1e9));
+        }
+    }
+    atomic_fetch_add(&total_bytes, bytes);
+    atomic_fetch_add(&total_copy_ns, clock_ns() - start);
+}
+
+canvas_status mem_copy(mem_device *dst_device, void *dst, mem_device *src_device, const void *src, size_t bytes)
+{
+    TRY(check_copy(dst_device, dst, src_device, src, bytes));
+    run_copy(dst_device, dst, src_device, src, bytes);
+    return CANVAS_OK;
+}
+
+/* ---- the copy thread ---- */
+
+typedef struct copy_job {
+    mem_device *dst_device, *src_device;
+    void *dst;
+    const void *src;
+    size_t bytes;
+} copy_job;
+
+struct mem_copier {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t work;     /* signalled when a job is queued or on stop */
+    pthread_cond_t progress; /* signalled when a job completes (frees a place, ends a wait) */
+    copy_job *queue;         /* ring of `capacity` jobs */
+    int capacity, head, count;
+    mem_ticket submitted, completed;
+    int stopping;
+};
+
+static void *copier_main(void *arg)
+{
+    mem_copier *c = arg;
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        while (c->count == 0 && !c->stopping) pthread_cond_wait(&c->work, &c->lock);
+        if (c->count == 0) break; /* stopping and drained */
+        copy_job job = c->queue[c->head];
+        pthread_mutex_unlock(&c->lock);
+        run_copy(job.dst_device, job.dst, job.src_device, job.src, job.bytes);
+        pthread_mutex_lock(&c->lock);
+        c->head = (c->head + 1) % c->capacity;
+        c->count--;
+        c->completed++;
+        pthread_cond_broadcast(&c->progress);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+canvas_status mem_copier_create(int queue_length, mem_copier **out)
+{
+    *out = NULL;
+    if (queue_length <= 0) queue_length = 256;
+    mem_copier *c;
+    TRY(mem_calloc((void **)&c, 1, sizeof *c, MEM_SCRATCH));
+    canvas_status status = mem_calloc((void **)&c->queue, (size_t)queue_length, sizeof(copy_job), MEM_SCRATCH);
+    if (status != CANVAS_OK) {
+        mem_free(c);
+        return status;
+    }
+    c->capacity = queue_length;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->work, NULL);
+    pthread_cond_init(&c->progress, NULL);
+    if (pthread_create(&c->thread, NULL, copier_main, c) != 0) {
+        pthread_cond_destroy(&c->progress);
+        pthread_cond_destroy(&c->work);
+        pthread_mutex_destroy(&c->lock);
+        mem_free(c->queue);
+        mem_free(c);
+        return status_fail(CANVAS_ERR_IO, "could not start the copy thread");
+    }
+    *out = c;
+    return CANVAS_OK;
+}
+
+void mem_copier_destroy(mem_copier *c)
+{
+    if (!c) return;
+    pthread_mutex_lock(&c->lock);
+    c->stopping = 1;
+    pthread_cond_signal(&c->work);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    pthread_cond_destroy(&c->progress);
+    pthread_cond_destroy(&c->work);
+    pthread_mutex_destroy(&c->lock);
+    mem_free(c->queue);
+    mem_free(c);
+}
+
+canvas_status mem_copier_submit(mem_copier *c, mem_device *dst_device, void *dst, mem_device *src_device,
+                                const void *src, size_t bytes, mem_ticket *out_ticket)
+{
+    *out_ticket = 0;
+    TRY(check_copy(dst_device, dst, src_device, src, bytes));
+    pthread_mutex_lock(&c->lock);
+    while (c->count == c->capacity) pthread_cond_wait(&c->progress, &c->lock);
+    c->queue[(c->head + c->count) % c->capacity] = (copy_job){dst_device, src_device, dst, src, bytes};
+    c->count++;
+    *out_ticket = ++c->submitted;
+    pthread_cond_signal(&c->work);
+    pthread_mutex_unlock(&c->lock);
+    return CANVAS_OK;
+}
+
+void mem_copier_wait(mem_copier *c, mem_ticket ticket, double *waited_seconds)
+{
+    uint64_t start = clock_ns(), waited = 0;
+    pthread_mutex_lock(&c->lock);
+    if (ticket > c->submitted) ticket = c->submitted; /* never wait for a copy nobody queued */
+    if (c->completed < ticket) {
+        while (c->completed < ticket) pthread_cond_wait(&c->progress, &c->lock);
+        waited = clock_ns() - start;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (waited) atomic_fetch_add(&total_wait_ns, waited);
+    if (waited_seconds) *waited_seconds = (double)waited * 1e-9;
+}
+
+int mem_copier_done(mem_copier *c, mem_ticket ticket)
+{
+    pthread_mutex_lock(&c->lock);
+    int done = c->completed >= ticket;
+    pthread_mutex_unlock(&c->lock);
+    return done;
+}

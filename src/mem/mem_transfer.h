@@ -1,0 +1,59 @@
+/* mem_transfer.h — the one copy path between devices, and a copy thread to overlap it.
+ *
+ * mem_copy moves bytes between any two devices. A copy that crosses a device's link (one
+ * end is a capped or measure device, see mem_device_set_link_bandwidth) is throttled to
+ * the link bandwidth: it is done in chunks and sleeps so that it takes at least
+ * bytes / bandwidth seconds, which makes transfer cost and its overlap with compute real
+ * on the CPU build. A copy with a measure device at either end moves nothing (its blocks
+ * are tokens) and takes no time, but is counted, so a dry run knows its transfer bytes.
+ *
+ * The copier is a thread with a queue: submit returns a ticket at once, the copy runs in
+ * the background (in submission order), wait(ticket) blocks until that copy and all
+ * before it are done and adds the time it blocked to the transfer statistics. On CUDA
+ * the copier becomes a copy stream and a ticket an event (docs/memory.md). */
+#ifndef CANVAS_MEM_TRANSFER_H
+#define CANVAS_MEM_TRANSFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "canvas.h"
+#include "mem/mem_device.h"
+
+/* Copy `bytes` from src (a block of src_device, or inside one) to dst (of dst_device).
+ * CANVAS_ERR_INTERNAL when a range lies outside its device or the ranges overlap. */
+canvas_status mem_copy(mem_device *dst_device, void *dst, mem_device *src_device, const void *src, size_t bytes);
+
+/* Process-wide transfer counters (all copies, synchronous and queued). */
+typedef struct mem_transfer_stats {
+    uint64_t copies;
+    uint64_t bytes;           /* bytes really moved */
+    uint64_t measured_bytes;  /* bytes "moved" to or from a measure device (dry run) */
+    double copy_seconds;      /* time spent copying (including throttling sleeps) */
+    double wait_seconds;      /* time callers spent blocked in mem_copier_wait */
+} mem_transfer_stats;
+
+void mem_transfer_get_stats(mem_transfer_stats *out);
+
+typedef struct mem_copier mem_copier;
+typedef uint64_t mem_ticket; /* 0 is "no copy": waiting on it returns at once */
+
+/* Start a copy thread with a queue of `queue_length` copies (0: 256); submit blocks while
+ * the queue is full. */
+canvas_status mem_copier_create(int queue_length, mem_copier **out);
+/* Finish the queued copies, stop the thread. NULL is ignored. */
+void mem_copier_destroy(mem_copier *copier);
+
+/* Queue a copy (arguments as mem_copy, checked now, so a queued copy cannot fail later).
+ * The caller keeps src and dst valid and untouched until the ticket is waited on. */
+canvas_status mem_copier_submit(mem_copier *copier, mem_device *dst_device, void *dst, mem_device *src_device,
+                                const void *src, size_t bytes, mem_ticket *out_ticket);
+
+/* Block until the copy of `ticket` (and all earlier ones) is done; *waited_seconds (may
+ * be NULL) gets the time spent blocked. */
+void mem_copier_wait(mem_copier *copier, mem_ticket ticket, double *waited_seconds);
+
+/* 1 when the copy of `ticket` is done (never blocks). */
+int mem_copier_done(mem_copier *copier, mem_ticket ticket);
+
+#endif

@@ -1,0 +1,331 @@
+/* test_mem_device.c — devices (cpu, capped, measure), their accounting, caps, fragmentation,
+ * fault injection, the copy path with its throttle and the copy thread. */
+#include <stdint.h>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "check.h"
+#include "mem/mem_device.h"
+#include "mem/mem_transfer.h"
+
+#define KiB ((size_t)1024)
+#define MiB ((size_t)1024 * 1024)
+
+static void test_capped_accounting_and_cap(void)
+{
+    mem_device *gpu;
+    CHECK_OK(mem_device_create_capped("gpu", 1 * MiB, &gpu));
+    CHECK(mem_device_kind_of(gpu) == MEM_DEVICE_CAPPED && mem_device_is_addressable(gpu));
+    void *w, *a, *b;
+    CHECK_OK(mem_device_alloc(gpu, MEM_WEIGHTS, 300 * KiB, 4096, &w));
+    CHECK(((uintptr_t)w % 4096) == 0);
+    CHECK_OK(mem_device_alloc(gpu, MEM_ACTIVATIONS, 100, 0, &a));
+    CHECK(((uintptr_t)a % MEM_ALIGNMENT) == 0);
+    memset(w, 0x5a, 300 * KiB); /* device memory of the CPU build is real memory */
+    mem_device_stats st;
+    mem_device_get_stats(gpu, &st);
+    CHECK(st.current_bytes == 300 * KiB + 100);
+    CHECK(st.classes[MEM_WEIGHTS].current_bytes == 300 * KiB && st.classes[MEM_WEIGHTS].live_blocks == 1);
+    CHECK(st.classes[MEM_ACTIVATIONS].current_bytes == 100 && st.classes[MEM_ACTIVATIONS].allocations == 1);
+    CHECK(st.reserved_bytes == 300 * KiB + 128); /* 100 rounds up to two 64-byte granules */
+    CHECK(st.cap_bytes == 1 * MiB && st.free_bytes == 1 * MiB - st.reserved_bytes);
+
+    /* Over the cap: a clean out-of-memory naming the device, nothing allocated. */
+    CHECK_FAILS(mem_device_alloc(gpu, MEM_WEIGHTS, 800 * KiB, 0, &b), CANVAS_ERR_OUT_OF_MEMORY, "gpu");
+    CHECK(b == NULL);
+    CHECK(strstr(canvas_last_error(), "cap") != NULL);
+    mem_device_get_stats(gpu, &st);
+    CHECK(st.refused == 1 && st.current_bytes == 300 * KiB + 100 && st.peak_bytes == 300 * KiB + 100);
+
+    /* Peaks: reset to current, then follow a bigger block. */
+    mem_device_free(gpu, a);
+    mem_device_reset_peaks(gpu);
+    mem_device_get_stats(gpu, &st);
+    CHECK(st.peak_bytes == 300 * KiB && st.classes[MEM_ACTIVATIONS].peak_bytes == 0);
+    CHECK_OK(mem_device_alloc(gpu, MEM_ACTIVATIONS, 500 * KiB, 0, &b));
+    mem_device_free(gpu, b);
+    mem_device_get_stats(gpu, &st);
+    CHECK(st.peak_bytes == 800 * KiB && st.classes[MEM_ACTIVATIONS].peak_bytes == 500 * KiB);
+    CHECK(st.current_bytes == 300 * KiB);
+
+    /* A lowered cap (another process took memory) applies to later allocations. */
+    CHECK_OK(mem_device_set_cap(gpu, 512 * KiB));
+    CHECK_FAILS(mem_device_alloc(gpu, MEM_ACTIVATIONS, 300 * KiB, 0, &b), CANVAS_ERR_OUT_OF_MEMORY, "cap");
+    CHECK_OK(mem_device_alloc(gpu, MEM_ACTIVATIONS, 200 * KiB, 0, &b));
+    mem_device_free(gpu, b);
+    CHECK_FAILS(mem_device_set_cap(gpu, 2 * MiB), CANVAS_ERR_USAGE, "between 1 and");
+
+    /* A pointer that is not a block of this device is ignored and counted. */
+    int local;
+    mem_device_free(gpu, &local);
+    mem_device_free(gpu, (char *)w + 64);
+    CHECK(mem_device_foreign_frees(gpu) == 2);
+    mem_device_free(gpu, w);
+    CHECK(mem_device_live_blocks(gpu) == 0);
+    mem_device_destroy(gpu);
+}
+
+static void test_fragmentation_first_fit(void)
+{
+    mem_device *gpu;
+    CHECK_OK(mem_device_create_capped("gpu", 64 * KiB, &gpu));
+    void *blocks[8];
+    for (int i = 0; i < 8; i++) CHECK_OK(mem_device_alloc(gpu, MEM_ACTIVATIONS, 8 * KiB, 0, &blocks[i]));
+    /* First fit packs blocks back to back. */
+    for (int i = 1; i < 8; i++) CHECK((char *)blocks[i] == (char *)blocks[0] + (size_t)i * 8 * KiB);
+    void *x;
+    CHECK_FAILS(mem_device_alloc(gpu, MEM_ACTIVATIONS, 1, 0, &x), CANVAS_ERR_OUT_OF_MEMORY, "cap");
+    /* Free every other block: 32 KiB free, but in 8 KiB holes. */
+    for (int i = 0; i < 8; i += 2) mem_device_free(gpu, blocks[i]);
+    mem_device_stats st;
+    mem_device_get_stats(gpu, &st);
+    CHECK(st.free_bytes == 32 * KiB && st.largest_free_block == 8 * KiB);
+    CHECK_NEAR(st.fragmentation, 0.75, 1e-12);
+    CHECK_FAILS(mem_device_alloc(gpu, MEM_ACTIVATIONS, 16 * KiB, 0, &x), CANVAS_ERR_OUT_OF_MEMORY, "fragmented");
+    /* Freeing a neighbour coalesces three holes into one of 24 KiB. */
+    mem_device_free(gpu, blocks[1]);
+    mem_device_get_stats(gpu, &st);
+    CHECK(st.largest_free_block == 24 * KiB);
+    CHECK_OK(mem_device_alloc(gpu, MEM_ACTIVATIONS, 24 * KiB, 0, &x));
+    CHECK(x == blocks[0]);
+    mem_device_free(gpu, x);
+    for (int i = 3; i < 8; i += 2) mem_device_free(gpu, blocks[i]);
+    mem_device_get_stats(gpu, &st);
+    CHECK(st.current_bytes == 0 && st.reserved_bytes == 0 && st.largest_free_block == 64 * KiB && st.fragmentation == 0);
+    mem_device_destroy(gpu);
+}
+
+/* A fixed, irregular allocation pattern: sizes, alignments, frees in between. */
+static canvas_status allocation_pattern(mem_device *device, int *steps_done)
+{
+    enum { N = 40 };
+    void *live[N] = {0};
+    canvas_status status = CANVAS_OK;
+    uint32_t seed = 12345;
+    *steps_done = 0;
+    for (int i = 0; i < N && status == CANVAS_OK; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        size_t size = 1 + (seed >> 8) % (20 * KiB);
+        size_t align = (size_t)64 << (seed % 4);
+        mem_class cls = (mem_class)(seed % 3);
+        status = mem_device_alloc(device, cls, size, align, &live[i]);
+        if (status == CANVAS_OK) ++*steps_done;
+        if (i % 3 == 2) {
+            mem_device_free(device, live[i - 1]);
+            live[i - 1] = NULL;
+        }
+    }
+    for (int i = 0; i < N; i++) mem_device_free(device, live[i]);
+    return status;
+}
+
+static void test_measure_predicts_capped_exactly(void)
+{
+    mem_device *measure, *gpu;
+    CHECK_OK(mem_device_create_measure("dry", 0, &measure));
+    CHECK(!mem_device_is_addressable(measure));
+    int steps;
+    CHECK_OK(allocation_pattern(measure, &steps));
+    mem_device_stats predicted, measured;
+    mem_device_get_stats(measure, &predicted);
+    CHECK(predicted.peak_bytes > 0 && predicted.current_bytes == 0);
+
+    CHECK_OK(mem_device_create_capped("gpu", 1 * MiB, &gpu));
+    CHECK_OK(allocation_pattern(gpu, &steps));
+    mem_device_get_stats(gpu, &measured);
+    CHECK(predicted.peak_bytes == measured.peak_bytes);
+    for (int c = 0; c < MEM_CLASS_COUNT; c++) {
+        CHECK(predicted.classes[c].peak_bytes == measured.classes[c].peak_bytes);
+        CHECK(predicted.classes[c].allocations == measured.classes[c].allocations);
+    }
+    mem_device_destroy(gpu);
+
+    /* A measure device with a cap refuses what a capped device of that size refuses. */
+    mem_device *small_measure, *small_gpu;
+    int measure_steps, gpu_steps;
+    CHECK_OK(mem_device_create_measure("dry", 64 * KiB, &small_measure));
+    CHECK_OK(mem_device_create_capped("gpu", 64 * KiB, &small_gpu));
+    CHECK(allocation_pattern(small_measure, &measure_steps) == CANVAS_ERR_OUT_OF_MEMORY);
+    CHECK(allocation_pattern(small_gpu, &gpu_steps) == CANVAS_ERR_OUT_OF_MEMORY);
+    CHECK(measure_steps == gpu_steps && measure_steps > 0);
+    mem_device_destroy(small_gpu);
+    mem_device_destroy(small_measure);
+
+    /* Measure blocks are unique tokens; a huge dry-run allocation costs nothing. */
+    void *a, *b;
+    CHECK_OK(mem_device_alloc(measure, MEM_WEIGHTS, (size_t)40 << 30, 0, &a));
+    CHECK_OK(mem_device_alloc(measure, MEM_WEIGHTS, 1, 0, &b));
+    CHECK(a != NULL && b != NULL && a != b);
+    mem_device_get_stats(measure, &predicted);
+    CHECK(predicted.current_bytes == ((size_t)40 << 30) + 1);
+    mem_device_free(measure, a);
+    mem_device_free(measure, b);
+    CHECK(mem_device_live_blocks(measure) == 0);
+    mem_device_destroy(measure);
+}
+
+static void test_cpu_device_and_host_cap(void)
+{
+    mem_device *cpu = mem_device_cpu();
+    CHECK(mem_device_kind_of(cpu) == MEM_DEVICE_CPU && !strcmp(mem_device_name(cpu), "cpu"));
+    mem_device_stats before, st;
+    mem_device_get_stats(cpu, &before);
+    void *p, *q;
+    CHECK_OK(mem_device_alloc(cpu, MEM_STAGING, 10000, 4096, &p));
+    CHECK(((uintptr_t)p % 4096) == 0);
+    mem_device_get_stats(cpu, &st);
+    CHECK(st.classes[MEM_STAGING].current_bytes == before.classes[MEM_STAGING].current_bytes + 10000);
+    CHECK(st.current_bytes == before.current_bytes + 10000);
+    /* --ram: the cap covers every host allocation, mem_alloc included. */
+    CHECK_OK(mem_device_set_cap(cpu, st.current_bytes + 5000));
+    CHECK_FAILS(mem_alloc(&q, 6000, MEM_SCRATCH), CANVAS_ERR_OUT_OF_MEMORY, "--ram");
+    CHECK_OK(mem_alloc(&q, 4000, MEM_SCRATCH));
+    mem_free(q);
+    CHECK_OK(mem_device_set_cap(cpu, 0));
+    CHECK_OK(mem_alloc(&q, 6000, MEM_SCRATCH));
+    mem_free(q);
+    mem_device_free(cpu, p);
+    mem_device_get_stats(cpu, &st);
+    CHECK(st.current_bytes == before.current_bytes);
+}
+
+static void test_fault_injection_on_devices(void)
+{
+    mem_device *gpu, *measure;
+    CHECK_OK(mem_device_create_capped("gpu", 1 * MiB, &gpu));
+    CHECK_OK(mem_device_create_measure("dry", 0, &measure));
+    void *a = NULL, *b = NULL, *c = NULL, *m = NULL;
+    mem_fault_arm(&(mem_fault_plan){2, 0, MEM_WEIGHTS});
+    CHECK_OK(mem_device_alloc(gpu, MEM_WEIGHTS, 100, 0, &a));
+    CHECK_OK(mem_device_alloc(measure, MEM_WEIGHTS, 100, 0, &m)); /* the dry run is never injected */
+    CHECK_FAILS(mem_device_alloc(gpu, MEM_WEIGHTS, 100, 0, &b), CANVAS_ERR_OUT_OF_MEMORY, "injected");
+    CHECK(b == NULL);
+    CHECK_OK(mem_device_alloc(gpu, MEM_WEIGHTS, 100, 0, &c)); /* transient */
+    CHECK(mem_fault_hits() == 1);
+    mem_fault_disarm();
+    mem_device_stats st;
+    mem_device_get_stats(gpu, &st);
+    CHECK(st.refused == 0 && st.classes[MEM_WEIGHTS].live_blocks == 2);
+    mem_device_free(gpu, a);
+    mem_device_free(gpu, c);
+    mem_device_free(measure, m);
+    mem_device_destroy(gpu);
+    mem_device_destroy(measure);
+}
+
+static void test_copy_and_throttle(void)
+{
+    mem_device *gpu, *cpu = mem_device_cpu();
+    CHECK_OK(mem_device_create_capped("gpu", 4 * MiB, &gpu));
+    size_t n = 2 * MiB;
+    unsigned char *host, *back;
+    void *dev;
+    CHECK_OK(mem_alloc((void **)&host, n, MEM_STAGING));
+    CHECK_OK(mem_alloc((void **)&back, n, MEM_STAGING));
+    for (size_t i = 0; i < n; i++) host[i] = (unsigned char)(i * 7 + (i >> 11));
+    CHECK_OK(mem_device_alloc(gpu, MEM_WEIGHTS, n, 0, &dev));
+
+    mem_transfer_stats t0, t1;
+    mem_transfer_get_stats(&t0);
+    CHECK_OK(mem_copy(gpu, dev, cpu, host, n));
+    CHECK_OK(mem_copy(cpu, back, gpu, dev, n));
+    CHECK(memcmp(host, back, n) == 0);
+    mem_transfer_get_stats(&t1);
+    CHECK(t1.bytes - t0.bytes == 2 * n && t1.copies - t0.copies == 2);
+
+    /* 2 MiB over a 40 MiB/s link takes at least 50 ms. */
+    mem_device_set_link_bandwidth(gpu, 40.0 * MiB);
+    double start = clock_seconds();
+    CHECK_OK(mem_copy(gpu, dev, cpu, host, n));
+    double took = clock_seconds() - start;
+    CHECK_MSG(took >= 0.05 && took < 1.0, "took %.3f s", took);
+    mem_transfer_get_stats(&t0);
+    CHECK(t0.copy_seconds - t1.copy_seconds >= 0.05);
+    mem_device_stats st;
+    mem_device_get_stats(gpu, &st);
+    CHECK(st.bytes_in == 2 * n && st.bytes_out == n);
+
+    /* Copies outside the device or overlapping are refused before anything moves. */
+    CHECK_FAILS(mem_copy(gpu, (char *)dev + 3 * MiB, cpu, host, 2 * MiB), CANVAS_ERR_INTERNAL, "not inside device 'gpu'");
+    CHECK_FAILS(mem_copy(cpu, host + 10, cpu, host, 100), CANVAS_ERR_INTERNAL, "overlap");
+    CHECK_OK(mem_copy(cpu, NULL, cpu, NULL, 0));
+
+    /* To a measure device: counted, nothing moved, no time. */
+    mem_device *measure;
+    void *token;
+    CHECK_OK(mem_device_create_measure("dry", 0, &measure));
+    mem_device_set_link_bandwidth(measure, 1.0); /* one byte per second: would take weeks */
+    CHECK_OK(mem_device_alloc(measure, MEM_WEIGHTS, n, 0, &token));
+    mem_transfer_get_stats(&t0);
+    CHECK_OK(mem_copy(measure, token, cpu, host, n));
+    mem_transfer_get_stats(&t1);
+    CHECK(t1.measured_bytes - t0.measured_bytes == n && t1.bytes == t0.bytes);
+    mem_device_free(measure, token);
+    mem_device_destroy(measure);
+
+    mem_device_free(gpu, dev);
+    mem_free(host);
+    mem_free(back);
+    mem_device_destroy(gpu);
+}
+
+static void test_copier_overlaps(void)
+{
+    mem_device *gpu, *cpu = mem_device_cpu();
+    CHECK_OK(mem_device_create_capped("gpu", 4 * MiB, &gpu));
+    mem_device_set_link_bandwidth(gpu, 10.0 * MiB); /* 1 MiB: 100 ms */
+    size_t n = 1 * MiB;
+    unsigned char *host;
+    void *dev;
+    CHECK_OK(mem_alloc((void **)&host, n, MEM_STAGING));
+    for (size_t i = 0; i < n; i++) host[i] = (unsigned char)(i ^ (i >> 9));
+    CHECK_OK(mem_device_alloc(gpu, MEM_WEIGHTS, n, 0, &dev));
+    mem_copier *copier;
+    CHECK_OK(mem_copier_create(4, &copier));
+
+    /* Submit returns at once; work done meanwhile overlaps the copy. */
+    double start = clock_seconds();
+    mem_ticket halves[2];
+    CHECK_OK(mem_copier_submit(copier, gpu, dev, cpu, host, n / 2, &halves[0]));
+    CHECK_OK(mem_copier_submit(copier, gpu, (char *)dev + n / 2, cpu, host + n / 2, n / 2, &halves[1]));
+    CHECK(halves[1] == halves[0] + 1);
+    CHECK(clock_seconds() - start < 0.02);
+    clock_sleep(0.1); /* "compute" */
+    double waited = -1;
+    mem_copier_wait(copier, halves[1], &waited);
+    double total = clock_seconds() - start;
+    CHECK(mem_copier_done(copier, halves[0]) && mem_copier_done(copier, halves[1]));
+    CHECK(memcmp(dev, host, n) == 0);
+    /* Serial would be 200 ms; overlapped is about 100 ms. Only "it overlapped" is asserted
+     * (machines are busy); bench/bench_streaming.c measures the ratio. */
+    CHECK_MSG(total >= 0.1 && total < 0.17, "copy 100 ms + compute 100 ms overlapped took %.3f s", total);
+    CHECK_MSG(waited >= 0 && waited < 0.07, "waited %.3f s", waited);
+    mem_copier_wait(copier, 0, NULL);       /* no copy: returns at once */
+    mem_copier_wait(copier, 1000000, NULL); /* never submitted: returns at once */
+
+    /* Bad arguments fail at submit, not later. */
+    mem_ticket t;
+    CHECK_FAILS(mem_copier_submit(copier, gpu, (char *)dev + n, cpu, host, 4 * MiB, &t), CANVAS_ERR_INTERNAL, "inside");
+    CHECK(t == 0);
+
+    /* A full queue makes submit wait instead of failing; destroy drains the queue. */
+    mem_device_set_link_bandwidth(gpu, 0);
+    for (int i = 0; i < 20; i++) CHECK_OK(mem_copier_submit(copier, gpu, dev, cpu, host, n, &t));
+    mem_copier_destroy(copier);
+    CHECK(memcmp(dev, host, n) == 0);
+    mem_device_free(gpu, dev);
+    mem_free(host);
+    mem_device_destroy(gpu);
+}
+
+int main(void)
+{
+    RUN(test_capped_accounting_and_cap);
+    RUN(test_fragmentation_first_fit);
+    RUN(test_measure_predicts_capped_exactly);
+    RUN(test_cpu_device_and_host_cap);
+    RUN(test_fault_injection_on_devices);
+    RUN(test_copy_and_throttle);
+    RUN(test_copier_overlaps);
+    return check_summary();
+}
