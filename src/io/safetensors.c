@@ -387,3 +387,166 @@ const char *st_metadata(const st_file *file, const char *key)
         if (strcmp(file->metadata[i].key, key) == 0) return file->metadata[i].value;
     return NULL;
 }
+
+/* ---- writing --------------------------------------------------------------------- */
+
+/* Check one tensor to be written; a bad description is the caller's mistake. */
+static canvas_status check_write_tensor(const char *path, const st_write_tensor *t, uint64_t *nbytes)
+{
+    if (!t->name || strcmp(t->name, ST_METADATA_KEY) == 0)
+        return status_fail(CANVAS_ERR_USAGE, "%s: tensor name %s is not allowed", path,
+                           t->name ? "'" ST_METADATA_KEY "'" : "NULL");
+    if ((unsigned)t->type >= (unsigned)DTYPE_COUNT)
+        return status_fail(CANVAS_ERR_USAGE, "%s: tensor '%s': dtype %d is not a dtype", path, t->name, (int)t->type);
+    if (t->ndim < 0 || t->ndim > ST_MAX_DIMS)
+        return status_fail(CANVAS_ERR_USAGE, "%s: tensor '%s': %d dims, expected 0..%d", path, t->name, t->ndim,
+                           ST_MAX_DIMS);
+    for (int d = 0; d < t->ndim; d++)
+        if (t->shape[d] < 0)
+            return status_fail(CANVAS_ERR_USAGE, "%s: tensor '%s': dim %d is negative", path, t->name, d);
+    int overflow;
+    *nbytes = span_bytes(t->shape, t->ndim, dtype_size(t->type), &overflow);
+    if (overflow || *nbytes > SIZE_MAX)
+        return status_fail(CANVAS_ERR_USAGE, "%s: tensor '%s': byte size overflows", path, t->name);
+    if (*nbytes > 0 && !t->data)
+        return status_fail(CANVAS_ERR_USAGE, "%s: tensor '%s': no data", path, t->name);
+    return CANVAS_OK;
+}
+
+/* {"dtype": ..., "shape": [...], "data_offsets": [begin, end]}, or NULL when out of memory. */
+static json_t *tensor_entry(const st_write_tensor *t, uint64_t begin, uint64_t end)
+{
+    json_t *shape = json_array();
+    for (int d = 0; shape && d < t->ndim; d++) {
+        if (json_array_append_new(shape, json_integer((json_int_t)t->shape[d])) != 0) {
+            json_decref(shape);
+            shape = NULL;
+        }
+    }
+    json_t *offsets = json_pack("[II]", (json_int_t)begin, (json_int_t)end);
+    json_t *entry = NULL;
+    if (shape && offsets) entry = json_pack("{s:s,s:O,s:O}", "dtype", dtype_name(t->type), "shape", shape,
+                                            "data_offsets", offsets);
+    json_decref(shape);
+    json_decref(offsets);
+    return entry;
+}
+
+static canvas_status no_memory(const char *path)
+{
+    return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "%s: out of memory building the header", path);
+}
+
+static canvas_status add_metadata(const char *path, json_t *root, const st_metadata_entry *metadata,
+                                  int n_metadata)
+{
+    if (n_metadata <= 0) return CANVAS_OK;
+    json_t *object = json_object();
+    if (!object || json_object_set_new(root, ST_METADATA_KEY, object) != 0) return no_memory(path);
+    for (int i = 0; i < n_metadata; i++) {
+        if (!metadata[i].key || !metadata[i].value)
+            return status_fail(CANVAS_ERR_USAGE, "%s: metadata entry %d has no key or value", path, i);
+        if (json_object_get(object, metadata[i].key))
+            return status_fail(CANVAS_ERR_USAGE, "%s: metadata key '%s' given twice", path, metadata[i].key);
+        if (json_object_set_new(object, metadata[i].key, json_string(metadata[i].value)) != 0)
+            return no_memory(path);
+    }
+    return CANVAS_OK;
+}
+
+/* The header object: metadata first, then the tensors packed back to back in order. */
+static canvas_status build_header_object(const char *path, const st_write_tensor *tensors, int n_tensors,
+                                         const st_metadata_entry *metadata, int n_metadata, json_t *root)
+{
+    TRY(add_metadata(path, root, metadata, n_metadata));
+    uint64_t offset = 0;
+    for (int i = 0; i < n_tensors; i++) {
+        uint64_t nbytes = 0;
+        TRY(check_write_tensor(path, &tensors[i], &nbytes));
+        if (json_object_get(root, tensors[i].name))
+            return status_fail(CANVAS_ERR_USAGE, "%s: tensor '%s': duplicate tensor name", path, tensors[i].name);
+        json_t *entry = tensor_entry(&tensors[i], offset, offset + nbytes);
+        if (!entry || json_object_set_new(root, tensors[i].name, entry) != 0) return no_memory(path);
+        offset += nbytes;
+    }
+    return CANVAS_OK;
+}
+
+/* Serialise root compactly, padded with spaces to a multiple of 8 as the reference
+ * writer does, so the data area starts 8-byte aligned. */
+static canvas_status encode_header(const char *path, json_t *root, char **text, size_t *padded)
+{
+    size_t length = json_dumpb(root, NULL, 0, JSON_COMPACT);
+    if (length == 0) return no_memory(path);
+    *padded = (length + 7u) & ~(size_t)7u;
+    TRY(mem_alloc((void **)text, *padded, MEM_SCRATCH));
+    if (json_dumpb(root, *text, length, JSON_COMPACT) != length) {
+        mem_free(*text);
+        *text = NULL;
+        return no_memory(path);
+    }
+    memset(*text + length, ' ', *padded - length);
+    return CANVAS_OK;
+}
+
+static int write_all(int fd, const void *data, size_t size)
+{
+    const unsigned char *p = data;
+    while (size > 0) {
+        ssize_t n = write(fd, p, size > (1u << 30) ? (1u << 30) : size);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
+        p += n;
+        size -= (size_t)n;
+    }
+    return 0;
+}
+
+static canvas_status write_contents(const char *tmp_path, const char *header, size_t header_bytes,
+                                    const st_write_tensor *tensors, int n_tensors)
+{
+    int fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return status_fail(CANVAS_ERR_IO, "%s: cannot create: %s", tmp_path, strerror(errno));
+    unsigned char length_field[8];
+    for (int i = 0; i < 8; i++) length_field[i] = (unsigned char)((uint64_t)header_bytes >> (8 * i));
+    int failed = write_all(fd, length_field, 8) || write_all(fd, header, header_bytes);
+    for (int i = 0; i < n_tensors && !failed; i++) {
+        int overflow;
+        uint64_t nbytes = span_bytes(tensors[i].shape, tensors[i].ndim, dtype_size(tensors[i].type), &overflow);
+        if (nbytes) failed = write_all(fd, tensors[i].data, (size_t)nbytes);
+    }
+    int saved_errno = errno;
+    if (close(fd) != 0 && !failed) {
+        failed = 1;
+        saved_errno = errno;
+    }
+    if (failed) return status_fail(CANVAS_ERR_IO, "%s: cannot write: %s", tmp_path, strerror(saved_errno));
+    return CANVAS_OK;
+}
+
+canvas_status st_write(const char *path, const st_write_tensor *tensors, int n_tensors,
+                       const st_metadata_entry *metadata, int n_metadata)
+{
+    json_use_canvas_allocator();
+    json_t *root = json_object();
+    if (!root) return no_memory(path);
+    char *header = NULL, *tmp_path = NULL;
+    size_t header_bytes = 0;
+    canvas_status status = build_header_object(path, tensors, n_tensors, metadata, n_metadata, root);
+    if (status == CANVAS_OK) status = encode_header(path, root, &header, &header_bytes);
+    json_decref(root);
+    size_t path_len = strlen(path);
+    if (status == CANVAS_OK) status = mem_alloc((void **)&tmp_path, path_len + 5, MEM_SCRATCH);
+    if (status == CANVAS_OK) {
+        memcpy(tmp_path, path, path_len);
+        memcpy(tmp_path + path_len, ".tmp", 5);
+        status = write_contents(tmp_path, header, header_bytes, tensors, n_tensors);
+        if (status == CANVAS_OK && rename(tmp_path, path) != 0)
+            status = status_fail(CANVAS_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp_path,
+                                 strerror(errno));
+        if (status != CANVAS_OK) unlink(tmp_path);
+    }
+    mem_free(tmp_path);
+    mem_free(header);
+    return status;
+}
