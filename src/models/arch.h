@@ -16,6 +16,7 @@
 #ifndef CANVAS_MODELS_ARCH_H
 #define CANVAS_MODELS_ARCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/status.h"
@@ -67,6 +68,9 @@ uint64_t arch_numel(const tensor_spec *spec);
 /* Append one tensor; the name is printf-formatted. Used by the arch_* builders. */
 canvas_status arch_add(tensor_spec_list *list, int group, int flags, int ndim, const int64_t *shape,
                        const char *name_format, ...) CANVAS_PRINTF(6, 7);
+
+/* Format a (partial) tensor name into buf; CANVAS_ERR_INTERNAL when it does not fit. */
+canvas_status arch_name(char *buf, size_t size, const char *name_format, ...) CANVAS_PRINTF(3, 4);
 
 /* Totals over a selection of the list. */
 typedef struct arch_count {

@@ -2,6 +2,7 @@
  *
  * Every problem is counted, the first one is reported: a user fixing a broken download
  * wants to know where to start and how bad it is. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,15 @@ typedef struct check_state {
     char first[1024];
 } check_state;
 
-static void note(check_state *state, const char *message)
+/* Count a problem; keep the text of the first (long paths are cut, not overflowed). */
+static void note(check_state *state, const char *format, ...) CANVAS_PRINTF(2, 3);
+static void note(check_state *state, const char *format, ...)
 {
-    if (state->problems++ == 0) snprintf(state->first, sizeof state->first, "%s", message);
+    if (state->problems++ > 0) return;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(state->first, sizeof state->first, format, args);
+    va_end(args);
 }
 
 /* The file holding a tensor (each tensor is in exactly one file of a weight set). */
@@ -46,23 +53,19 @@ static int same_shape(const tensor_spec *spec, const st_tensor *t)
 
 static void check_expected(check_state *state, const tensor_spec *spec, const weight_set *files)
 {
-    char message[1024], want[128], got[128];
+    char want[128], got[128];
     const st_tensor *t = weights_find(files, spec->name);
     shape_text(want, sizeof want, spec->ndim, spec->shape);
     if (!t) {
-        snprintf(message, sizeof message, "%s: tensor '%s' %s is missing from %s", state->component, spec->name,
-                 want, files->dir);
+        note(state, "%s: tensor '%s' %s is missing from %s", state->component, spec->name, want, files->dir);
     } else if (!same_shape(spec, t)) {
         shape_text(got, sizeof got, t->ndim, t->shape);
-        snprintf(message, sizeof message, "%s: tensor '%s' in %s has shape %s, the config implies %s",
-                 state->component, spec->name, file_of(files, spec->name), got, want);
+        note(state, "%s: tensor '%s' in %s has shape %s, the config implies %s", state->component, spec->name,
+             file_of(files, spec->name), got, want);
     } else if (!dtype_is_float(t->type)) {
-        snprintf(message, sizeof message, "%s: tensor '%s' in %s is stored as %s; weights must be a float type",
-                 state->component, spec->name, file_of(files, spec->name), dtype_name(t->type));
-    } else {
-        return;
+        note(state, "%s: tensor '%s' in %s is stored as %s; weights must be a float type", state->component,
+             spec->name, file_of(files, spec->name), dtype_name(t->type));
     }
-    note(state, message);
 }
 
 static int by_name(const void *a, const void *b)
@@ -80,10 +83,8 @@ static canvas_status check_unexpected(check_state *state, const tensor_spec_list
     for (int i = 0; i < files->n_tensors; i++) {
         const char *name = files->tensors[i]->name;
         if (bsearch(&name, names, (size_t)expected->count, sizeof *names, by_name)) continue;
-        char message[1024];
-        snprintf(message, sizeof message, "%s: unexpected tensor '%s' in %s (not part of the architecture its "
-                 "config.json describes)", state->component, name, file_of(files, name));
-        note(state, message);
+        note(state, "%s: unexpected tensor '%s' in %s (not part of the architecture its config.json describes)",
+             state->component, name, file_of(files, name));
     }
     mem_free(names);
     return CANVAS_OK;

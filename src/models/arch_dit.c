@@ -33,7 +33,7 @@ static canvas_status block_attention(const dit_config *c, tensor_spec_list *out,
     int64_t d = dit_inner_dim(c);
     char name[96];
     for (int p = 0; p < 8; p++) {
-        snprintf(name, sizeof name, "transformer_blocks.%d.attn.%s", i, projections[p]);
+        TRY(arch_name(name, sizeof name, "transformer_blocks.%d.attn.%s", i, projections[p]));
         TRY(linear(out, i, name, d, d));
     }
     for (int n = 0; n < 4; n++)
@@ -47,11 +47,11 @@ static canvas_status block_stream(const dit_config *c, tensor_spec_list *out, in
 {
     int64_t d = dit_inner_dim(c);
     char name[96];
-    snprintf(name, sizeof name, "transformer_blocks.%d.%s_mod.1", i, stream);
+    TRY(arch_name(name, sizeof name, "transformer_blocks.%d.%s_mod.1", i, stream));
     TRY(linear(out, i, name, 6 * d, d));
-    snprintf(name, sizeof name, "transformer_blocks.%d.%s_mlp.net.0.proj", i, stream);
+    TRY(arch_name(name, sizeof name, "transformer_blocks.%d.%s_mlp.net.0.proj", i, stream));
     TRY(linear(out, i, name, 4 * d, d));
-    snprintf(name, sizeof name, "transformer_blocks.%d.%s_mlp.net.2", i, stream);
+    TRY(arch_name(name, sizeof name, "transformer_blocks.%d.%s_mlp.net.2", i, stream));
     return linear(out, i, name, d, 4 * d);
 }
 

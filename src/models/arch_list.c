@@ -39,6 +39,16 @@ canvas_status arch_add(tensor_spec_list *list, int group, int flags, int ndim, c
     return CANVAS_OK;
 }
 
+canvas_status arch_name(char *buf, size_t size, const char *name_format, ...)
+{
+    va_list args;
+    va_start(args, name_format);
+    int length = vsnprintf(buf, size, name_format, args);
+    va_end(args);
+    if (length < 0 || (size_t)length >= size) return status_fail(CANVAS_ERR_INTERNAL, "arch: tensor name too long");
+    return CANVAS_OK;
+}
+
 void arch_free(tensor_spec_list *list)
 {
     for (int i = 0; i < list->count; i++) mem_free(list->items[i].name);

@@ -41,24 +41,24 @@ static canvas_status decoder_layer(const textenc_text_config *t, tensor_spec_lis
 {
     int64_t d = t->hidden_size, kv = (int64_t)t->num_key_value_heads * t->head_dim, ff = t->intermediate_size;
     char base[128], name[192];
-    snprintf(base, sizeof base, "%slayers.%d", prefix, l);
-    snprintf(name, sizeof name, "%s.input_layernorm", base);
+    TRY(arch_name(base, sizeof base, "%slayers.%d", prefix, l));
+    TRY(arch_name(name, sizeof name, "%s.input_layernorm", base));
     TRY(vector(out, l, name, "weight", d));
-    snprintf(name, sizeof name, "%s.self_attn.q_proj", base);
+    TRY(arch_name(name, sizeof name, "%s.self_attn.q_proj", base));
     TRY(linear(out, l, name, d, d));
-    snprintf(name, sizeof name, "%s.self_attn.k_proj", base);
+    TRY(arch_name(name, sizeof name, "%s.self_attn.k_proj", base));
     TRY(linear(out, l, name, kv, d));
-    snprintf(name, sizeof name, "%s.self_attn.v_proj", base);
+    TRY(arch_name(name, sizeof name, "%s.self_attn.v_proj", base));
     TRY(linear(out, l, name, kv, d));
-    snprintf(name, sizeof name, "%s.self_attn.o_proj", base);
+    TRY(arch_name(name, sizeof name, "%s.self_attn.o_proj", base));
     TRY(weight(out, l, name, d, d));
-    snprintf(name, sizeof name, "%s.post_attention_layernorm", base);
+    TRY(arch_name(name, sizeof name, "%s.post_attention_layernorm", base));
     TRY(vector(out, l, name, "weight", d));
-    snprintf(name, sizeof name, "%s.mlp.gate_proj", base);
+    TRY(arch_name(name, sizeof name, "%s.mlp.gate_proj", base));
     TRY(weight(out, l, name, ff, d));
-    snprintf(name, sizeof name, "%s.mlp.up_proj", base);
+    TRY(arch_name(name, sizeof name, "%s.mlp.up_proj", base));
     TRY(weight(out, l, name, ff, d));
-    snprintf(name, sizeof name, "%s.mlp.down_proj", base);
+    TRY(arch_name(name, sizeof name, "%s.mlp.down_proj", base));
     return weight(out, l, name, d, ff);
 }
 
@@ -78,20 +78,20 @@ static canvas_status vision_block(const textenc_vision_config *v, tensor_spec_li
 {
     int64_t d = v->hidden_size, ff = v->intermediate_size;
     char base[128], name[192];
-    snprintf(base, sizeof base, "%sblocks.%d", prefix, b);
-    snprintf(name, sizeof name, "%s.norm1", base);
+    TRY(arch_name(base, sizeof base, "%sblocks.%d", prefix, b));
+    TRY(arch_name(name, sizeof name, "%s.norm1", base));
     TRY(vector(out, group, name, "weight", d));
-    snprintf(name, sizeof name, "%s.norm2", base);
+    TRY(arch_name(name, sizeof name, "%s.norm2", base));
     TRY(vector(out, group, name, "weight", d));
-    snprintf(name, sizeof name, "%s.attn.qkv", base);
+    TRY(arch_name(name, sizeof name, "%s.attn.qkv", base));
     TRY(linear(out, group, name, 3 * d, d));
-    snprintf(name, sizeof name, "%s.attn.proj", base);
+    TRY(arch_name(name, sizeof name, "%s.attn.proj", base));
     TRY(linear(out, group, name, d, d));
-    snprintf(name, sizeof name, "%s.mlp.gate_proj", base);
+    TRY(arch_name(name, sizeof name, "%s.mlp.gate_proj", base));
     TRY(linear(out, group, name, ff, d));
-    snprintf(name, sizeof name, "%s.mlp.up_proj", base);
+    TRY(arch_name(name, sizeof name, "%s.mlp.up_proj", base));
     TRY(linear(out, group, name, ff, d));
-    snprintf(name, sizeof name, "%s.mlp.down_proj", base);
+    TRY(arch_name(name, sizeof name, "%s.mlp.down_proj", base));
     return linear(out, group, name, d, ff);
 }
 
@@ -105,11 +105,11 @@ static canvas_status vision_tower(const textenc_config *c, tensor_spec_list *out
     /* The merger concatenates spatial_merge_size^2 neighbouring patches. */
     int64_t merged = (int64_t)v->hidden_size * v->spatial_merge_size * v->spatial_merge_size;
     char name[128];
-    snprintf(name, sizeof name, "%smerger.ln_q", prefix);
+    TRY(arch_name(name, sizeof name, "%smerger.ln_q", prefix));
     TRY(vector(out, -1, name, "weight", v->hidden_size));
-    snprintf(name, sizeof name, "%smerger.mlp.0", prefix);
+    TRY(arch_name(name, sizeof name, "%smerger.mlp.0", prefix));
     TRY(linear(out, -1, name, merged, merged));
-    snprintf(name, sizeof name, "%smerger.mlp.2", prefix);
+    TRY(arch_name(name, sizeof name, "%smerger.mlp.2", prefix));
     return linear(out, -1, name, v->out_hidden_size, merged);
 }
 

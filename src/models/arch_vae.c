@@ -27,16 +27,16 @@ static canvas_status gamma(tensor_spec_list *out, int group, const char *name, i
 static canvas_status residual(tensor_spec_list *out, int group, const char *name, int64_t in, int64_t out_ch)
 {
     char sub[160];
-    snprintf(sub, sizeof sub, "%s.norm1", name);
+    TRY(arch_name(sub, sizeof sub, "%s.norm1", name));
     TRY(gamma(out, group, sub, in, 4));
-    snprintf(sub, sizeof sub, "%s.conv1", name);
+    TRY(arch_name(sub, sizeof sub, "%s.conv1", name));
     TRY(conv(out, group, 0, sub, out_ch, in, 3, k333));
-    snprintf(sub, sizeof sub, "%s.norm2", name);
+    TRY(arch_name(sub, sizeof sub, "%s.norm2", name));
     TRY(gamma(out, group, sub, out_ch, 4));
-    snprintf(sub, sizeof sub, "%s.conv2", name);
+    TRY(arch_name(sub, sizeof sub, "%s.conv2", name));
     TRY(conv(out, group, 0, sub, out_ch, out_ch, 3, k333));
     if (in == out_ch) return CANVAS_OK;
-    snprintf(sub, sizeof sub, "%s.conv_shortcut", name);
+    TRY(arch_name(sub, sizeof sub, "%s.conv_shortcut", name));
     return conv(out, group, 0, sub, out_ch, in, 3, k111);
 }
 
@@ -44,22 +44,22 @@ static canvas_status residual(tensor_spec_list *out, int group, const char *name
 static canvas_status attention(tensor_spec_list *out, int group, const char *name, int64_t dim)
 {
     char sub[160];
-    snprintf(sub, sizeof sub, "%s.norm", name);
+    TRY(arch_name(sub, sizeof sub, "%s.norm", name));
     TRY(gamma(out, group, sub, dim, 3));
-    snprintf(sub, sizeof sub, "%s.to_qkv", name);
+    TRY(arch_name(sub, sizeof sub, "%s.to_qkv", name));
     TRY(conv(out, group, 0, sub, 3 * dim, dim, 2, k11));
-    snprintf(sub, sizeof sub, "%s.proj", name);
+    TRY(arch_name(sub, sizeof sub, "%s.proj", name));
     return conv(out, group, 0, sub, dim, dim, 2, k11);
 }
 
 static canvas_status mid_block(tensor_spec_list *out, int group, const char *side, int64_t dim)
 {
     char name[160];
-    snprintf(name, sizeof name, "%s.mid_block.resnets.0", side);
+    TRY(arch_name(name, sizeof name, "%s.mid_block.resnets.0", side));
     TRY(residual(out, group, name, dim, dim));
-    snprintf(name, sizeof name, "%s.mid_block.attentions.0", side);
+    TRY(arch_name(name, sizeof name, "%s.mid_block.attentions.0", side));
     TRY(attention(out, group, name, dim));
-    snprintf(name, sizeof name, "%s.mid_block.resnets.1", side);
+    TRY(arch_name(name, sizeof name, "%s.mid_block.resnets.1", side));
     return residual(out, group, name, dim, dim);
 }
 
@@ -68,10 +68,10 @@ static canvas_status mid_block(tensor_spec_list *out, int group, const char *sid
 static canvas_status resample(tensor_spec_list *out, int group, const char *name, int64_t dim, int up, int temporal)
 {
     char sub[160];
-    snprintf(sub, sizeof sub, "%s.resample.1", name);
+    TRY(arch_name(sub, sizeof sub, "%s.resample.1", name));
     TRY(conv(out, group, 0, sub, up ? dim / 2 : dim, dim, 2, k33));
     if (!temporal) return CANVAS_OK;
-    snprintf(sub, sizeof sub, "%s.time_conv", name);
+    TRY(arch_name(sub, sizeof sub, "%s.time_conv", name));
     return conv(out, group, ARCH_UNUSED, sub, up ? 2 * dim : dim, dim, 3, k311);
 }
 
@@ -86,11 +86,11 @@ static canvas_status encoder(const vae_config *c, tensor_spec_list *out)
     for (int i = 0; i < levels; i++) {
         int64_t in = dims[i];
         for (int r = 0; r < c->num_res_blocks; r++, in = dims[i + 1]) {
-            snprintf(name, sizeof name, "encoder.down_blocks.%d", index++);
+            TRY(arch_name(name, sizeof name, "encoder.down_blocks.%d", index++));
             TRY(residual(out, g, name, in, dims[i + 1]));
         }
         if (i == levels - 1) break;
-        snprintf(name, sizeof name, "encoder.down_blocks.%d", index++);
+        TRY(arch_name(name, sizeof name, "encoder.down_blocks.%d", index++));
         TRY(resample(out, g, name, dims[i + 1], 0, c->temperal_downsample[i]));
     }
     TRY(mid_block(out, g, "encoder", dims[levels]));
@@ -105,12 +105,12 @@ static canvas_status up_block(const vae_config *c, tensor_spec_list *out, int i,
     const int g = DECODER_GROUP, levels = c->n_dim_mult;
     char name[64];
     for (int r = 0; r <= c->num_res_blocks; r++, in = out_ch) {
-        snprintf(name, sizeof name, "decoder.up_blocks.%d.resnets.%d", i, r);
+        TRY(arch_name(name, sizeof name, "decoder.up_blocks.%d.resnets.%d", i, r));
         TRY(residual(out, g, name, in, out_ch));
     }
     if (i == levels - 1) return CANVAS_OK;
     /* temperal_upsample is temperal_downsample reversed */
-    snprintf(name, sizeof name, "decoder.up_blocks.%d.upsamplers.0", i);
+    TRY(arch_name(name, sizeof name, "decoder.up_blocks.%d.upsamplers.0", i));
     return resample(out, g, name, out_ch, 1, c->temperal_downsample[levels - 2 - i]);
 }
 
