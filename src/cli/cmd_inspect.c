@@ -1,12 +1,58 @@
-/* cmd_inspect.c — `canvas inspect MODEL_DIR [--json]` (placeholder until the inspect work lands). */
+/* cmd_inspect.c — `canvas inspect PATH [--json]`: validate a model and show what it
+ * weighs. The work is in inspect_gather.c; printing in inspect_table.c / inspect_json.c. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/commands.h"
+#include "cli/inspect.h"
+#include "mem/mem.h"
+
+static void print_help(void)
+{
+    printf("usage: canvas inspect PATH [--json]\n\n"
+           "Validate a model and show its parameters and sizes. PATH is one of\n"
+           "  a pipeline folder   (model_index.json): every component folder present is inspected\n"
+           "  a component folder  (config.json: transformer, vae, text_encoder; scheduler_config.json)\n"
+           "  a .safetensors file (tensors, dtypes, bytes, metadata; strict checks only)\n\n"
+           "Every file read is checked strictly, and weights are checked against the architecture\n"
+           "their config.json implies (missing, unexpected or wrong-shaped tensors are errors).\n"
+           "Without weight files the sizes come from config.json alone.\n"
+           "Per component: parameters, tensors, bytes as stored, and the bytes as bf16, fp8, nf4\n"
+           "(4.5 bits/param) and q8 (8.5 bits/param); per transformer block.\n\n"
+           "options:\n"
+           "  --json     print the report as JSON (docs/cli-inspect.md lists the fields)\n"
+           "  --help     this text\n\n"
+           "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad or missing model file\n");
+}
 
 int cmd_inspect(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "canvas inspect: not written yet\n");
-    return 1;
+    const char *path = NULL;
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            print_help();
+            return 0;
+        }
+        if (!strcmp(argv[i], "--json")) json = 1;
+        else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            char message[256];
+            snprintf(message, sizeof message, "unknown option '%s'", argv[i]);
+            return cli_usage_error("inspect", message);
+        } else if (path) return cli_usage_error("inspect", "give one PATH");
+        else path = argv[i];
+    }
+    if (!path) return cli_usage_error("inspect", "missing PATH (a model folder or a .safetensors file)");
+
+    inspect_report *report;
+    canvas_status status = mem_calloc((void **)&report, 1, sizeof *report, MEM_SCRATCH);
+    if (status != CANVAS_OK) return cli_fail(status, "inspect");
+    status = inspect_gather(path, report);
+    if (status == CANVAS_OK) {
+        if (json) status = inspect_print_json(report);
+        else inspect_print_table(report);
+    }
+    inspect_report_free(report);
+    mem_free(report);
+    return status == CANVAS_OK ? 0 : cli_fail(status, NULL);
 }
