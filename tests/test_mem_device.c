@@ -5,6 +5,7 @@
 #include "base/clock.h"
 #include "base/status.h"
 #include "check.h"
+#include "mem/mem_arena.h"
 #include "mem/mem_device.h"
 #include "mem/mem_transfer.h"
 
@@ -318,6 +319,79 @@ static void test_copier_overlaps(void)
     mem_device_destroy(gpu);
 }
 
+/* A forward pass's activation pattern: persistent buffers, per-layer temporaries freed by
+ * rewinding, odd sizes and alignments. The same code runs on the sizing and real arenas. */
+static canvas_status fake_forward(mem_arena *arena, int layers, size_t tokens, int touch)
+{
+    void *hidden, *out;
+    TRY(mem_arena_alloc(arena, tokens * 3072 * 2, 0, &hidden));
+    for (int l = 0; l < layers; l++) {
+        size_t mark = mem_arena_mark(arena);
+        void *qkv, *scores, *mlp;
+        TRY(mem_arena_alloc(arena, tokens * 3 * 3072 * 2, 256, &qkv));
+        TRY(mem_arena_alloc(arena, tokens * (tokens + (size_t)l) * 4 + 3, 64, &scores));
+        TRY(mem_arena_alloc(arena, tokens * 12288 * 2 + 1, 4096, &mlp));
+        if (touch) memset(mlp, l, tokens * 12288 * 2 + 1);
+        mem_arena_rewind(arena, mark);
+    }
+    TRY(mem_arena_alloc(arena, tokens * 64 * 4, 128, &out));
+    if (touch) memset(out, 1, tokens * 64 * 4);
+    return CANVAS_OK;
+}
+
+static void test_arena_sized_by_dry_run(void)
+{
+    /* Dry run: a sizing arena on the measure device. */
+    mem_device *measure;
+    CHECK_OK(mem_device_create_measure("dry", 0, &measure));
+    mem_arena *sizing;
+    CHECK_OK(mem_arena_create(measure, MEM_ACTIVATIONS, 0, &sizing));
+    CHECK_OK(fake_forward(sizing, 5, 7, 0));
+    size_t size = mem_arena_high_water(sizing);
+    CHECK(size > 0 && mem_arena_capacity(sizing) == 0);
+    mem_device_stats predicted;
+    mem_device_get_stats(measure, &predicted);
+    CHECK(predicted.classes[MEM_ACTIVATIONS].peak_bytes == size);
+    mem_arena_destroy(sizing);
+    mem_device_get_stats(measure, &predicted);
+    CHECK(predicted.current_bytes == 0 && mem_device_live_blocks(measure) == 0);
+    mem_device_destroy(measure);
+
+    /* Real run: one block of exactly that size; the measured peak equals the prediction. */
+    mem_device *gpu;
+    CHECK_OK(mem_device_create_capped("gpu", 4 * MiB, &gpu));
+    mem_arena *arena;
+    CHECK_OK(mem_arena_create(gpu, MEM_ACTIVATIONS, size, &arena));
+    for (int forward = 0; forward < 3; forward++) {
+        mem_arena_reset(arena);
+        CHECK_OK(fake_forward(arena, 5, 7, 1));
+        CHECK(mem_arena_high_water(arena) == size);
+    }
+    mem_device_stats measured;
+    mem_device_get_stats(gpu, &measured);
+    CHECK(measured.classes[MEM_ACTIVATIONS].peak_bytes == size);
+    CHECK(measured.classes[MEM_ACTIVATIONS].allocations == 1);
+    mem_arena_destroy(arena);
+
+    /* One byte less does not do: the last allocation fails cleanly. */
+    CHECK_OK(mem_arena_create(gpu, MEM_ACTIVATIONS, size - 1, &arena));
+    CHECK_FAILS(fake_forward(arena, 5, 7, 1), CANVAS_ERR_OUT_OF_MEMORY, "arena");
+    mem_arena_destroy(arena);
+
+    /* Every arena allocation is a fault-injection point. */
+    CHECK_OK(mem_arena_create(gpu, MEM_ACTIVATIONS, size, &arena));
+    mem_fault_arm(&(mem_fault_plan){3, 0, MEM_ACTIVATIONS});
+    CHECK_FAILS(fake_forward(arena, 5, 7, 1), CANVAS_ERR_OUT_OF_MEMORY, "injected");
+    mem_fault_disarm();
+    void *p;
+    CHECK_FAILS(mem_arena_alloc(arena, 1, 3, &p), CANVAS_ERR_INTERNAL, "power of two");
+    CHECK_FAILS(mem_arena_create(gpu, MEM_ACTIVATIONS, 0, &sizing), CANVAS_ERR_USAGE, "measure device");
+    CHECK_FAILS(mem_arena_create(gpu, MEM_ACTIVATIONS, 8 * MiB, &sizing), CANVAS_ERR_OUT_OF_MEMORY, "arena");
+    mem_arena_destroy(arena);
+    CHECK(mem_device_live_blocks(gpu) == 0);
+    mem_device_destroy(gpu);
+}
+
 int main(void)
 {
     RUN(test_capped_accounting_and_cap);
@@ -327,5 +401,6 @@ int main(void)
     RUN(test_fault_injection_on_devices);
     RUN(test_copy_and_throttle);
     RUN(test_copier_overlaps);
+    RUN(test_arena_sized_by_dry_run);
     return check_summary();
 }

@@ -340,3 +340,24 @@ void mem_device_count_copy(mem_device *device, uint64_t bytes_in, uint64_t bytes
     if (bytes_in) atomic_fetch_add(&device->bytes_in, bytes_in);
     if (bytes_out) atomic_fetch_add(&device->bytes_out, bytes_out);
 }
+
+void mem_device_count_virtual(mem_device *device, mem_class cls, size_t add, size_t remove, int blocks)
+{
+    if (device->kind == MEM_DEVICE_CPU) return;
+    if (blocks > 0) {
+        counters_add(device, cls, add);
+    } else {
+        device_class_counters *c = &device->classes[cls];
+        if (add) {
+            size_t now = atomic_fetch_add(&c->current, add) + add;
+            size_t peak = atomic_load(&c->peak);
+            while (now > peak && !atomic_compare_exchange_weak(&c->peak, &peak, now)) {
+            }
+            now = atomic_fetch_add(&device->current, add) + add;
+            peak = atomic_load(&device->peak);
+            while (now > peak && !atomic_compare_exchange_weak(&device->peak, &peak, now)) {
+            }
+        }
+        if (blocks < 0) counters_remove(device, cls, remove);
+    }
+}

@@ -36,5 +36,9 @@ void mem_fault_exempt_end(void);
 struct mem_device;
 int mem_device_holds(const struct mem_device *device, const void *block, size_t bytes);
 void mem_device_count_copy(struct mem_device *device, uint64_t bytes_in, uint64_t bytes_out);
+/* For a sizing arena: count bytes on a measure device that no range block holds (it
+ * grows as one block): `add` and `remove` bytes of class cls, `blocks` +1 at creation,
+ * -1 at destruction, 0 otherwise. */
+void mem_device_count_virtual(struct mem_device *device, mem_class cls, size_t add, size_t remove, int blocks);
 
 #endif
