@@ -8,6 +8,7 @@
 #include "check.h"
 #include "io/config.h"
 #include "io/model_dir.h"
+#include "io/safetensors.h"
 #include "models/arch.h"
 
 #define REAL "real-configs/qwen-image-edit-2511/"
@@ -194,6 +195,118 @@ static void test_golden_folders(void)
     check_golden("golden/models/textenc-tiny/text_encoder", "text_encoder", 81, 310176);
 }
 
+/* ---- broken folders, written by the test from the tiny bf16 transformer ------------- */
+
+static const char tiny_dit_config[] =
+    "{\"_class_name\": \"QwenImageTransformer2DModel\", \"num_layers\": 2, \"attention_head_dim\": 16,"
+    " \"num_attention_heads\": 4, \"joint_attention_dim\": 32, \"axes_dims_rope\": [8, 4, 4], \"zero_cond_t\": true}";
+
+typedef enum breakage { INTACT, DROP, EXTRA, RESHAPE, INTEGER } breakage;
+
+/* Copy the golden tensors into DIR/diffusion_pytorch_model.safetensors with one
+ * tensor (`victim`) broken as asked; `also` breaks a second one the same way. */
+static void write_folder(const char *dir, breakage how, const char *victim, const char *also)
+{
+    char path[600], golden[512];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(tiny_dit_config, f);
+        fclose(f);
+    }
+    st_file *src = NULL;
+    CHECK_OK(st_open(test_path(golden, sizeof golden, "golden/models/dit-tiny-bf16/transformer/diffusion_pytorch_model.safetensors"), &src));
+    if (!src) return;
+    st_write_tensor out[100];
+    int n = 0;
+    static const int32_t ints[64];
+    for (int i = 0; i < src->n_tensors && n < 98; i++) {
+        const st_tensor *t = &src->tensors[i];
+        int hit = !strcmp(t->name, victim) || (also && !strcmp(t->name, also));
+        if (hit && how == DROP) continue;
+        st_write_tensor w = {.name = t->name, .type = t->type, .ndim = t->ndim, .data = t->data};
+        memcpy(w.shape, t->shape, sizeof w.shape);
+        if (hit && how == RESHAPE) w.shape[0] /= 2;
+        if (hit && how == INTEGER) w.type = DTYPE_I16; /* same bytes as bf16 */
+        out[n++] = w;
+    }
+    if (how == EXTRA)
+        out[n++] = (st_write_tensor){.name = victim, .type = DTYPE_I32, .ndim = 1, .shape = {64}, .data = ints};
+    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
+    CHECK_OK(st_write(path, out, n, NULL, 0));
+    st_close(src);
+}
+
+/* arch_check of DIR must fail with a message holding each needle. */
+static void check_broken(const char *dir, const char *needle, const char *needle2)
+{
+    char config[600];
+    snprintf(config, sizeof config, "%s/config.json", dir);
+    dit_config c;
+    tensor_spec_list list = {0};
+    weight_set *files = NULL;
+    CHECK_OK(dit_config_load(config, &c));
+    CHECK_OK(arch_dit(&c, &list));
+    CHECK_OK(weights_open(dir, &files));
+    if (files) {
+        CHECK_FAILS(arch_check(&list, files, "transformer"), CANVAS_ERR_INPUT, needle);
+        CHECK_MSG(strstr(canvas_last_error(), needle2) != NULL, "%s lacks %s", canvas_last_error(), needle2);
+    }
+    weights_close(files);
+    arch_free(&list);
+}
+
+static void test_broken_folders(void)
+{
+    char dir[] = "/tmp/canvas_test_arch_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        return;
+    }
+    char file[600];
+    snprintf(file, sizeof file, "%s/diffusion_pytorch_model.safetensors", dir);
+
+    write_folder(dir, INTACT, "", NULL);
+    tensor_spec_list list = {0};
+    weight_set *files = NULL;
+    dit_config c;
+    char config[600];
+    snprintf(config, sizeof config, "%s/config.json", dir);
+    CHECK_OK(dit_config_load(config, &c));
+    CHECK_OK(arch_dit(&c, &list));
+    CHECK_OK(weights_open(dir, &files));
+    if (files) CHECK_OK(arch_check(&list, files, "transformer"));
+    weights_close(files);
+    arch_free(&list);
+
+    write_folder(dir, DROP, "transformer_blocks.1.attn.to_q.bias", NULL);
+    check_broken(dir, "transformer: tensor 'transformer_blocks.1.attn.to_q.bias' [64] is missing from", dir);
+    write_folder(dir, EXTRA, "transformer_blocks.1.attn.extra.weight", NULL);
+    check_broken(dir, "transformer: unexpected tensor 'transformer_blocks.1.attn.extra.weight' in", file);
+    write_folder(dir, RESHAPE, "proj_out.weight", NULL);
+    check_broken(dir, "transformer: tensor 'proj_out.weight' in", "has shape [32, 64], the config implies [64, 64]");
+    CHECK(strstr(canvas_last_error(), file) != NULL);
+    write_folder(dir, INTEGER, "txt_norm.weight", NULL);
+    check_broken(dir, "tensor 'txt_norm.weight' in", "is stored as I16; weights must be a float type");
+    write_folder(dir, DROP, "img_in.bias", "txt_in.bias");
+    check_broken(dir, "tensor 'img_in.bias' [64] is missing", "(and 1 more problem)");
+
+    /* a config that disagrees with intact weights: 3 blocks expected, 2 stored */
+    write_folder(dir, INTACT, "", NULL);
+    c.num_layers = 3;
+    CHECK_OK(arch_dit(&c, &list));
+    CHECK_OK(weights_open(dir, &files));
+    if (files) CHECK_FAILS(arch_check(&list, files, "transformer"), CANVAS_ERR_INPUT,
+                           "tensor 'transformer_blocks.2.img_mod.1.weight' [384, 64] is missing from");
+    CHECK(strstr(canvas_last_error(), "(and 31 more problems)") != NULL);
+    weights_close(files);
+    arch_free(&list);
+
+    unlink(file);
+    unlink(config);
+    rmdir(dir);
+}
+
 int main(void)
 {
     RUN(test_real_transformer);
@@ -201,5 +314,6 @@ int main(void)
     RUN(test_diffusers_test_vae);
     RUN(test_real_text_encoder);
     RUN(test_golden_folders);
+    RUN(test_broken_folders);
     return check_summary();
 }
