@@ -1,0 +1,67 @@
+/* mem_profiler.h — where the memory and the time went, phase by phase.
+ *
+ * A run is cut into phases ("load", "text-encode", "vae-encode", "step 3", "vae-decode");
+ * one is open at a time and beginning one ends the previous. For each phase the profiler
+ * keeps the peak per class on the device and on the host (pinned = host staging), the
+ * process RSS and MemAvailable from /proc, bytes moved and seconds copying and waiting on
+ * transfers, and wall seconds. It costs nothing per allocation (the devices keep their
+ * counters anyway, a few atomics); at a phase boundary it reads them and resets the peaks
+ * of its two devices (so do not rely on those devices' peaks across phases elsewhere;
+ * the report has them).
+ *
+ * Exports: a report (JSON, keys in docs/memory.md) and a Chrome trace event file that
+ * Perfetto and chrome://tracing open: phases as complete ("X") events, memory as counter
+ * ("C") tracks. Both are written to PATH.tmp and renamed. The profiler's own bookkeeping is
+ * not a fault-injection point. Not thread-safe: phases are marked by the run's thread. */
+#ifndef CANVAS_MEM_PROFILER_H
+#define CANVAS_MEM_PROFILER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/status.h"
+#include "canvas.h"
+#include "mem/mem_device.h"
+
+#define PROFILER_NAME_SIZE 48
+
+typedef struct profiler_phase {
+    char name[PROFILER_NAME_SIZE];
+    double start_seconds;                         /* since the profiler was created */
+    double seconds;                               /* wall time of the phase */
+    size_t device_peak_bytes;                     /* all classes together */
+    size_t device_class_peak_bytes[MEM_CLASS_COUNT];
+    size_t host_peak_bytes;
+    size_t host_class_peak_bytes[MEM_CLASS_COUNT];
+    size_t pinned_peak_bytes;                     /* host MEM_STAGING */
+    uint64_t host_rss_bytes;                      /* the larger of the samples at begin and end */
+    uint64_t mem_available_bytes;                 /* the smaller of the samples at begin and end */
+    uint64_t transfer_bytes;
+    double transfer_seconds, transfer_wait_seconds;
+} profiler_phase;
+
+typedef struct profiler profiler;
+
+/* `device` is where the model computes (a capped device, or the cpu device itself on a
+ * plain CPU run); `host` is host RAM (normally mem_device_cpu()). */
+canvas_status profiler_create(mem_device *device, mem_device *host, profiler **out);
+void profiler_destroy(profiler *p);
+
+/* Begin a phase named by a printf format (ends the open one). */
+canvas_status profiler_begin(profiler *p, const char *name_format, ...) CANVAS_PRINTF(2, 3);
+/* End the open phase (nothing when none is open). */
+void profiler_end(profiler *p);
+/* One more fallback to a smaller plan (the planner calls this). */
+void profiler_count_fallback(profiler *p);
+/* A memory sample for the trace's counter tracks now (phase boundaries sample anyway). */
+canvas_status profiler_sample(profiler *p);
+
+int profiler_phase_count(const profiler *p);
+const profiler_phase *profiler_phase_at(const profiler *p, int index);
+uint64_t profiler_fallbacks(const profiler *p);
+
+/* Write the report / the trace (the open phase, if any, is left out). */
+canvas_status profiler_write_report(const profiler *p, const char *path);
+canvas_status profiler_write_trace(const profiler *p, const char *path);
+
+#endif
