@@ -4,9 +4,13 @@
  * safetensors file or shards listed by an index (`*.safetensors.index.json`, whose
  * "weight_map" names the shard of every tensor). Both diffusers names
  * (diffusion_pytorch_model*.safetensors) and transformers names (model*.safetensors) are
- * recognised. weights_open validates every file strictly (safetensors.h) and, with an
- * index, that every listed tensor is in the shard named for it and that the shards hold
- * no tensor the index does not list. */
+ * recognised; when an index and a single file are both present the index is used (as
+ * diffusers does). weights_open validates every file strictly (safetensors.h) and, with
+ * an index, that every listed tensor is in the shard named for it, that the shards hold
+ * no tensor the index does not list (so no name is in two shards), and that shard names
+ * are plain file names inside the folder (no '/', no ".."). Every failure is
+ * CANVAS_ERR_INPUT naming the folder or file and the tensor. Shards present in the
+ * folder but not named by the index are ignored. */
 #ifndef CANVAS_IO_MODEL_DIR_H
 #define CANVAS_IO_MODEL_DIR_H
 

@@ -3,8 +3,21 @@
  * st_open maps the file read-only and validates everything before returning: header
  * length inside the file and below ST_MAX_HEADER_BYTES, valid JSON object, known dtypes,
  * shape x dtype size == byte span, spans inside the data area, no overlaps, no
- * duplicate names. Any failure is CANVAS_ERR_INPUT with a message naming the file and
- * the tensor. After a successful open, tensor data pointers point into the mapping. */
+ * duplicate names, "__metadata__" an object of strings. Any failure is
+ * CANVAS_ERR_INPUT with a message that starts with the file path (as given) and names
+ * the tensor ("m.safetensors: tensor 'x': data_offsets [0, 12] span 12 bytes but
+ * shape [2, 2] of F32 needs 16"). After a successful open, tensor data pointers point
+ * into the mapping; the tables (names, metadata) live in MEM_SCRATCH.
+ *
+ * Decisions where the format is loose:
+ *   - Gaps between spans, and unused bytes after the last one, are accepted (the
+ *     reference Rust reader insists on a packed layout; nothing we read depends on it).
+ *     Overlaps (two tensors sharing a byte) are rejected; empty tensors share none.
+ *   - Unknown keys inside a tensor entry are ignored, as the reference reader does.
+ *   - Tensor data is NOT guaranteed aligned for its type: offsets are whatever the
+ *     writer chose (st_write packs in the given order). Read through memcpy or
+ *     dtype_to_f32 unless the layout is known to be aligned.
+ */
 #ifndef CANVAS_IO_SAFETENSORS_H
 #define CANVAS_IO_SAFETENSORS_H
 
@@ -53,8 +66,12 @@ const char *st_metadata(const st_file *file, const char *key);
 /* Number of elements of a tensor (product of its shape; 1 for a scalar). */
 uint64_t st_numel(const st_tensor *t);
 
-/* Writing: tensors in the given order, data copied from `data`; metadata optional.
- * Written to PATH.tmp and renamed, so a failed write leaves nothing behind. */
+/* Writing: tensors in the given order, packed back to back (no alignment padding), data
+ * copied from `data` (may be NULL for a tensor of 0 bytes); metadata optional. The
+ * header is compact JSON (metadata first) padded with spaces to a multiple of 8, so the
+ * data area starts 8-byte aligned. Written to PATH.tmp and renamed, so a failed write
+ * leaves nothing behind. CANVAS_ERR_USAGE for a bad description (duplicate or reserved
+ * name, bad dtype/rank/dims, missing data), CANVAS_ERR_IO when the system refuses. */
 typedef struct st_write_tensor {
     const char *name;
     dtype type;
