@@ -307,6 +307,51 @@ static void test_broken_folders(void)
     rmdir(dir);
 }
 
+/* The text encoder as transformers >= 4.52 saves it: model.language_model.*, model.visual.* */
+static void test_nested_text_encoder_names(void)
+{
+    char dir[] = "/tmp/canvas_test_arch_te_XXXXXX", golden[512], path[600], names[100][160];
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        return;
+    }
+    st_file *src = NULL;
+    CHECK_OK(st_open(test_path(golden, sizeof golden, "golden/models/textenc-tiny/text_encoder/model.safetensors"), &src));
+    if (!src) return;
+    st_write_tensor out[100];
+    int n = 0;
+    for (int i = 0; i < src->n_tensors && n < 100; i++, n++) {
+        const st_tensor *t = &src->tensors[i];
+        if (!strncmp(t->name, "visual.", 7)) snprintf(names[n], sizeof names[n], "model.%s", t->name);
+        else if (!strncmp(t->name, "model.", 6)) snprintf(names[n], sizeof names[n], "model.language_model.%s", t->name + 6);
+        else snprintf(names[n], sizeof names[n], "%s", t->name);
+        out[n] = (st_write_tensor){.name = names[n], .type = t->type, .ndim = t->ndim, .data = t->data};
+        memcpy(out[n].shape, t->shape, sizeof out[n].shape);
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CHECK_OK(st_write(path, out, n, NULL, 0));
+    st_close(src);
+
+    textenc_config c;
+    weight_set *files = NULL;
+    tensor_spec_list list = {0};
+    CHECK_OK(textenc_config_load(test_path(golden, sizeof golden, "golden/models/textenc-tiny/text_encoder/config.json"), &c));
+    CHECK_OK(weights_open(dir, &files));
+    if (files) {
+        CHECK(textenc_naming_of(files) == TEXTENC_NAMES_NESTED);
+        CHECK_OK(arch_text_encoder(&c, TEXTENC_NAMES_NESTED, &list));
+        CHECK_OK(arch_check(&list, files, "text_encoder"));
+        arch_free(&list);
+        CHECK_OK(arch_text_encoder(&c, TEXTENC_NAMES_CHECKPOINT, &list));
+        CHECK_FAILS(arch_check(&list, files, "text_encoder"), CANVAS_ERR_INPUT,
+                    "text_encoder: tensor 'model.embed_tokens.weight' [1024, 64] is missing");
+        arch_free(&list);
+    }
+    weights_close(files);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     RUN(test_real_transformer);
@@ -315,5 +360,6 @@ int main(void)
     RUN(test_real_text_encoder);
     RUN(test_golden_folders);
     RUN(test_broken_folders);
+    RUN(test_nested_text_encoder_names);
     return check_summary();
 }

@@ -92,6 +92,13 @@ head -c 1000 "$tiny/vae/diffusion_pytorch_model.safetensors" >"$work/edit4/vae/d
 expect 4 "diffusion_pytorch_model.safetensors" -- inspect "$work/edit4"
 printf 'not a safetensors file' >"$work/junk.safetensors"
 expect 4 "junk.safetensors" -- inspect "$work/junk.safetensors"
+mkdir -p "$work/other"
+printf '{"_class_name": "FluxTransformer2DModel"}' >"$work/other/config.json"
+expect 4 "not a model component canvas knows (class \"FluxTransformer2DModel\")" -- inspect "$work/other"
+expect 0 "dynamic shift 0.5..0.9" -- inspect "$tiny/scheduler"
+cp -r "$tiny" "$work/edit5"
+sed -i 's/"use_layer3d_rope": false,//; s/"zero_cond_t": true/"zero_cond_t": true, "use_layer3d_rope": true/' "$work/edit5/transformer/config.json"
+expect 1 "Qwen-Image-Layered" -- inspect "$work/edit5"
 out="$("$cli" inspect "$work/edit" 2>&1 >/dev/null | head -1)"
 case "$out" in "canvas: "*) ok ;; *) bad "first stderr line should start with 'canvas: ': $out" ;; esac
 
