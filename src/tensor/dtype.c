@@ -13,6 +13,10 @@
 #include <immintrin.h>
 #define DTYPE_HAVE_F16C 1
 #endif
+#if defined(__AVX2__)
+#include <immintrin.h>
+#define DTYPE_HAVE_AVX2 1
+#endif
 
 #include "base/status.h"
 
@@ -210,20 +214,22 @@ uint8_t f32_to_e5m2(float value)
 /* Tensor data comes straight from a mapped file and need not be aligned for its type,
  * so every load below goes through memcpy (which compiles to a plain load). */
 
-/* Hot path when loading bf16 weights: a shift per element. Staging through a small
- * uint32 block keeps the loop free of type punning so the compiler vectorises it. */
+/* Hot path when loading bf16 weights: a widening shift per element, eight at a time
+ * with AVX2 (gcc 12 -O2 does not vectorise the scalar loop by itself). */
 static void bf16_block_to_f32(const unsigned char *src, float *dst, size_t n)
 {
-    enum { BLOCK = 256 };
-    uint32_t widened[BLOCK];
-    for (size_t done = 0; done < n; done += BLOCK) {
-        size_t count = n - done < BLOCK ? n - done : BLOCK;
-        for (size_t i = 0; i < count; i++) {
-            uint16_t half;
-            memcpy(&half, src + 2 * (done + i), 2);
-            widened[i] = (uint32_t)half << 16;
-        }
-        memcpy(dst + done, widened, count * sizeof(float));
+    size_t i = 0;
+#ifdef DTYPE_HAVE_AVX2
+    for (; i + 8 <= n; i += 8) {
+        __m128i halves = _mm_loadu_si128((const __m128i *)(const void *)(src + 2 * i));
+        __m256i widened = _mm256_slli_epi32(_mm256_cvtepu16_epi32(halves), 16);
+        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(widened));
+    }
+#endif
+    for (; i < n; i++) {
+        uint16_t half;
+        memcpy(&half, src + 2 * i, 2);
+        dst[i] = bf16_to_f32(half);
     }
 }
 
