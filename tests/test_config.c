@@ -209,6 +209,8 @@ static void test_textenc_tiny_and_defaults(void)
                   "\"rope_scaling\": {\"mrope_section\": [16, 24, 16]}}, \"vision_config\": {\"out_hidden_size\": 3584}}",
                   "'text_config.rope_scaling.mrope_section': must be non-negative and sum to head_dim / 2");
     textenc_fails("{\"vision_config\": {\"depth\": \"32\"}}", "key 'vision_config.depth': expected an integer");
+    textenc_fails("{\"text_config\": {\"rope_scaling\": {\"mrope_section\": [16, 24]}}}",
+                  "key 'text_config.rope_scaling.mrope_section': must have 3 entries");
     textenc_fails("{\"vision_config\": [1]}", "key 'vision_config': expected an object");
     textenc_fails("{\"hidden_size\": 64, \"num_attention_heads\": 4, \"num_key_value_heads\": 4}",
                   "'vision_config.out_hidden_size': must equal the text hidden_size");

@@ -1,6 +1,7 @@
 /* config_textenc.c — Qwen2.5-VL (Qwen2_5_VLForConditionalGeneration) config: the
  * language model, the vision tower and the special token ids. */
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/status.h"
@@ -37,7 +38,9 @@ static canvas_status read_rope_scaling(const cfg_source *src, textenc_text_confi
     json_t *rope;
     TRY(cfg_object(src, "rope_scaling", &rope));
     if (!rope) return CANVAS_OK;
-    cfg_source inner = {src->path, "rope_scaling", rope};
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s%srope_scaling", src->prefix, src->prefix[0] ? "." : "");
+    cfg_source inner = {src->path, prefix, rope};
     int n = 3;
     TRY(cfg_int_array(&inner, "mrope_section", t->mrope_section, 3, &n));
     if (n != 3) return cfg_bad_value(&inner, "mrope_section", "must have 3 entries (t, h, w)");
