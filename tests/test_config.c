@@ -97,7 +97,9 @@ static void test_dit_errors(void)
                 "/nonexistent/transformer/config.json");
     dit_fails("{\"num_layers\": \"60\"}", CANVAS_ERR_INPUT, "key 'num_layers': expected an integer, got a string");
     dit_fails("{\"num_layers\": 2.5}", CANVAS_ERR_INPUT, "'num_layers'");
-    dit_fails("{\"num_layers\": 0}", CANVAS_ERR_INPUT, "key 'num_layers': must be positive");
+    dit_fails("{\"num_layers\": 0}", CANVAS_ERR_INPUT, "key 'num_layers': must be between 1 and 4096");
+    dit_fails("{\"num_layers\": 2000000000}", CANVAS_ERR_INPUT, "key 'num_layers': must be between 1 and 4096");
+    dit_fails("{\"num_layers\": 99999999999}", CANVAS_ERR_INPUT, "key 'num_layers': integer out of range");
     dit_fails("{\"attention_head_dim\": -128}", CANVAS_ERR_INPUT, "'attention_head_dim'");
     dit_fails("{\"zero_cond_t\": 1}", CANVAS_ERR_INPUT, "key 'zero_cond_t': expected true or false");
     dit_fails("{\"axes_dims_rope\": [16, 56]}", CANVAS_ERR_INPUT, "'axes_dims_rope': must have 3 entries");
@@ -130,7 +132,8 @@ static void test_vae(void)
     vae_fails("{\"z_dim\": 2, \"latents_mean\": [0, 0], \"latents_std\": [1, 0]}", "'latents_std': must be positive");
     vae_fails("{\"dim_mult\": [1, 2]}", "'temperal_downsample': must have one entry fewer than dim_mult");
     vae_fails("{\"temperal_downsample\": [0, 1, 1]}", "expected true or false");
-    vae_fails("{\"base_dim\": 0}", "key 'base_dim': must be positive");
+    vae_fails("{\"base_dim\": 0}", "key 'base_dim': must be between 1 and");
+    vae_fails("{\"base_dim\": 500000}", "base_dim x dim_mult is implausibly large");
     vae_fails("{\"dropout\": \"none\"}", "key 'dropout': expected a number");
     vae_fails("{\"_class_name\": \"QwenImageTransformer2DModel\"}", "expected AutoencoderKLQwenImage");
     vae_fails("{\"dim_mult\": [1, 2, 2, 2, 2, 2, 2, 2, 2], \"temperal_downsample\": []}", "more than 8 entries");

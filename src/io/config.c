@@ -52,14 +52,14 @@ static canvas_status read_dit(const cfg_source *src, dit_config *c)
 
 static canvas_status check_dit(const cfg_source *src, const dit_config *c)
 {
-    TRY(cfg_check_positive(src, "patch_size", c->patch_size));
-    TRY(cfg_check_positive(src, "in_channels", c->in_channels));
-    TRY(cfg_check_positive(src, "out_channels", c->out_channels));
-    TRY(cfg_check_positive(src, "num_layers", c->num_layers));
-    TRY(cfg_check_positive(src, "attention_head_dim", c->attention_head_dim));
-    TRY(cfg_check_positive(src, "num_attention_heads", c->num_attention_heads));
-    TRY(cfg_check_positive(src, "joint_attention_dim", c->joint_attention_dim));
-    if ((long long)c->num_attention_heads * c->attention_head_dim > (1 << 20))
+    TRY(cfg_check_count(src, "patch_size", c->patch_size, 64));
+    TRY(cfg_check_count(src, "in_channels", c->in_channels, CFG_MAX_SIZE));
+    TRY(cfg_check_count(src, "out_channels", c->out_channels, CFG_MAX_SIZE));
+    TRY(cfg_check_count(src, "num_layers", c->num_layers, CFG_MAX_LAYERS));
+    TRY(cfg_check_count(src, "attention_head_dim", c->attention_head_dim, CFG_MAX_SIZE));
+    TRY(cfg_check_count(src, "num_attention_heads", c->num_attention_heads, CFG_MAX_LAYERS));
+    TRY(cfg_check_count(src, "joint_attention_dim", c->joint_attention_dim, CFG_MAX_SIZE));
+    if ((long long)c->num_attention_heads * c->attention_head_dim > CFG_MAX_SIZE)
         return cfg_bad_value(src, "num_attention_heads", "heads x attention_head_dim is implausibly large");
     long long axes_sum = 0;
     for (int i = 0; i < 3; i++) {

@@ -160,6 +160,14 @@ canvas_status cfg_check_positive(const cfg_source *src, const char *key, double 
     return value > 0 && isfinite(value) ? CANVAS_OK : cfg_bad_value(src, key, "must be positive");
 }
 
+canvas_status cfg_check_count(const cfg_source *src, const char *key, int value, int max)
+{
+    if (value >= 1 && value <= max) return CANVAS_OK;
+    char must[64];
+    snprintf(must, sizeof must, "must be between 1 and %d", max);
+    return cfg_bad_value(src, key, must);
+}
+
 canvas_status cfg_check_class(const cfg_source *src, const char *expected)
 {
     char name[128] = "";

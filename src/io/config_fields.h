@@ -43,6 +43,13 @@ canvas_status cfg_object(const cfg_source *src, const char *key, json_t **object
 canvas_status cfg_bad_value(const cfg_source *src, const char *key, const char *must);
 /* CANVAS_ERR_INPUT unless value > 0. */
 canvas_status cfg_check_positive(const cfg_source *src, const char *key, double value);
+/* Sizes and counts: CANVAS_ERR_INPUT unless 1 <= value <= max. The bounds keep a
+ * hostile config from asking for a billion layers (every product of two bounded sizes
+ * fits in 64 bits). */
+#define CFG_MAX_SIZE (1 << 20)   /* widths, channels, vocabulary: ~1M */
+#define CFG_MAX_LAYERS 4096      /* layers, blocks, heads */
+canvas_status cfg_check_count(const cfg_source *src, const char *key, int value, int max);
+
 /* When "_class_name" (diffusers) is present it must equal `expected`. */
 canvas_status cfg_check_class(const cfg_source *src, const char *expected);
 

@@ -106,10 +106,13 @@ static canvas_status read_top(const cfg_source *top, const cfg_source *text, tex
     return cfg_bool(from, "tie_word_embeddings", &c->tie_word_embeddings);
 }
 
-static canvas_status check_positive_ints(const cfg_source *src, const char *const *keys, const int *values, int n)
+/* Layer and head counts up to CFG_MAX_LAYERS, everything else up to CFG_MAX_SIZE. */
+static canvas_status check_counts(const cfg_source *src, const char *const *keys, const int *values, int n)
 {
-    for (int i = 0; i < n; i++)
-        TRY(cfg_check_positive(src, keys[i], values[i]));
+    for (int i = 0; i < n; i++) {
+        int layers = strstr(keys[i], "layers") || strstr(keys[i], "heads") || !strcmp(keys[i], "depth");
+        TRY(cfg_check_count(src, keys[i], values[i], layers ? CFG_MAX_LAYERS : CFG_MAX_SIZE));
+    }
     return CANVAS_OK;
 }
 
@@ -119,7 +122,7 @@ static canvas_status check_text(const cfg_source *src, textenc_text_config *t)
                           "num_attention_heads", "num_key_value_heads"};
     const int values[] = {t->vocab_size, t->hidden_size, t->intermediate_size, t->num_hidden_layers,
                           t->num_attention_heads, t->num_key_value_heads};
-    TRY(check_positive_ints(src, keys, values, 6));
+    TRY(check_counts(src, keys, values, 6));
     TRY(cfg_check_positive(src, "rms_norm_eps", t->rms_norm_eps));
     TRY(cfg_check_positive(src, "rope_theta", t->rope_theta));
     if (t->hidden_size % t->num_attention_heads)
@@ -142,7 +145,7 @@ static canvas_status check_vision(const cfg_source *src, const textenc_vision_co
     const int values[] = {v->depth, v->hidden_size, v->num_heads, v->intermediate_size, v->in_channels,
                           v->patch_size, v->temporal_patch_size, v->spatial_merge_size, v->window_size,
                           v->out_hidden_size};
-    TRY(check_positive_ints(src, keys, values, 10));
+    TRY(check_counts(src, keys, values, 10));
     if (v->hidden_size % v->num_heads) return cfg_bad_value(src, "num_heads", "must divide hidden_size");
     for (int i = 0; i < v->n_fullatt_blocks; i++)
         if (v->fullatt_block_indexes[i] < 0)

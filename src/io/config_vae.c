@@ -58,14 +58,16 @@ static canvas_status check_latent_stats(const cfg_source *src, const vae_config 
 
 static canvas_status check_vae(const cfg_source *src, const vae_config *c, int n_mean, int n_std)
 {
-    TRY(cfg_check_positive(src, "base_dim", c->base_dim));
-    TRY(cfg_check_positive(src, "z_dim", c->z_dim));
-    if (c->z_dim > VAE_MAX_Z_DIM) return cfg_bad_value(src, "z_dim", "larger than this build supports (64)");
-    TRY(cfg_check_positive(src, "num_res_blocks", c->num_res_blocks));
-    TRY(cfg_check_positive(src, "input_channels", c->input_channels));
+    TRY(cfg_check_count(src, "base_dim", c->base_dim, CFG_MAX_SIZE));
+    TRY(cfg_check_count(src, "z_dim", c->z_dim, VAE_MAX_Z_DIM));
+    TRY(cfg_check_count(src, "num_res_blocks", c->num_res_blocks, CFG_MAX_LAYERS));
+    TRY(cfg_check_count(src, "input_channels", c->input_channels, CFG_MAX_SIZE));
     if (c->n_dim_mult < 1) return cfg_bad_value(src, "dim_mult", "must have at least one entry");
-    for (int i = 0; i < c->n_dim_mult; i++)
-        TRY(cfg_check_positive(src, "dim_mult", c->dim_mult[i]));
+    for (int i = 0; i < c->n_dim_mult; i++) {
+        TRY(cfg_check_count(src, "dim_mult", c->dim_mult[i], CFG_MAX_SIZE));
+        if ((long long)c->base_dim * c->dim_mult[i] > CFG_MAX_SIZE)
+            return cfg_bad_value(src, "dim_mult", "base_dim x dim_mult is implausibly large");
+    }
     if (c->n_temperal_downsample != c->n_dim_mult - 1)
         return cfg_bad_value(src, "temperal_downsample", "must have one entry fewer than dim_mult");
     if (!(c->dropout >= 0 && c->dropout < 1)) return cfg_bad_value(src, "dropout", "must be in [0, 1)");
