@@ -7,7 +7,9 @@
  * field says otherwise. When a diffusers "_class_name" is present it must name the
  * expected class (so a VAE config given as a transformer config is caught).
  * The *_default functions fill in the class defaults; the *_load functions start from
- * them, apply the file and validate; on failure *out is unspecified. */
+ * them, apply the file and validate; on failure *out is unspecified. Every size and
+ * count must lie between 1 and a sanity bound (widths 2^20, layers/heads 4096), so that
+ * a hostile file cannot make the architecture code allocate without limit. */
 #ifndef CANVAS_IO_CONFIG_H
 #define CANVAS_IO_CONFIG_H
 
