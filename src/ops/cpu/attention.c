@@ -1,53 +1,219 @@
-/* attention.c — op_attention (simple version): online softmax per query row. */
+/* attention.c — op_attention: softmax(q k^T / sqrt(d)) v per head, flash style.
+ *
+ * A work item is one head and ATTN_QB query rows. For it a thread keeps, in its own
+ * buffers (O(seq x head_dim) per thread, never O(seq^2)):
+ *   kt  the head's keys transposed into 16-key strips   [seq/16][head_dim][16]  (packed once
+ *   v   the head's values, rows padded to 16 columns    [seq][head_dim16]        per head)
+ *   q   the item's queries in 6-row strips              [QB/6][head_dim][6]
+ *   s   scores, then probabilities, of one key block    [QB][KB]
+ *   o   the running output                              [QB][head_dim16]
+ * and walks the keys in blocks of ATTN_KB:
+ *   s = q kt                        (6x16 microkernel, reduction over head_dim)
+ *   online softmax per row:  m' = max(m, max_j s), p = exp(s - m'), l = l e^(m-m') + sum p,
+ *                            o *= e^(m-m')
+ *   o += p v                        (6x16 microkernel, reduction over the block's keys,
+ *                                    p read row-major in place)
+ * and finally writes o / l (0 for a query whose keys are all masked).
+ *
+ * Masked keys and the padding up to a multiple of 16 keys get a score of -inf through a
+ * per-key additive bias. Every item is computed the same way whichever thread runs it,
+ * so the result does not depend on the number of threads. */
 #include <math.h>
+#include <stdatomic.h>
+#include <string.h>
 
 #include "base/status.h"
 #include "mem/mem.h"
+#include "ops/cpu/gemm_kernel.h"
+#include "ops/cpu/simd.h"
 #include "ops/ops.h"
 
-typedef struct attention_simple_job {
-    const float *q, *k, *v;
-    int64_t seq;
-    int heads, head_dim;
-    const uint8_t *key_mask;
-    float *out;
-    float *acc; /* per task: head_dim floats */
-} attention_simple_job;
+#define ATTN_QB 96   /* queries per item: 16 strips of 6 */
+#define ATTN_KB 128  /* keys per block */
 
-static void attention_simple_task(void *ctx, int index, int n_tasks)
+typedef struct attention_job {
+    const float *q, *k, *v;
+    float *out;
+    int64_t seq, seq16;       /* seq16: seq rounded up to 16 */
+    int heads, head_dim, hd16;/* hd16: head_dim rounded up to 16 */
+    int64_t ld;               /* heads * head_dim */
+    float scale;
+    const float *key_bias;    /* [seq16]: 0 for a live key, -inf for masked or padding */
+    int64_t q_blocks;
+    atomic_int_fast64_t next_item;
+
+    float *workspace;
+    size_t per_task_floats;
+} attention_job;
+
+typedef struct attention_buffers {
+    float *kt, *v, *q, *s, *o, *m, *l;
+    int packed_head; /* head whose keys and values are in kt and v, -1 for none */
+} attention_buffers;
+
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+static void carve_buffers(const attention_job *job, float *base, attention_buffers *b)
 {
-    attention_simple_job *job = ctx;
-    int64_t ld = (int64_t)job->heads * job->head_dim;
+    size_t hd = (size_t)job->head_dim, hd16 = (size_t)job->hd16, seq16 = (size_t)job->seq16;
+    b->kt = base;
+    b->v = b->kt + round16(seq16 * hd);
+    b->q = b->v + round16(seq16 * hd16);
+    b->s = b->q + round16(ATTN_QB * hd + 2);
+    b->o = b->s + round16(ATTN_QB * ATTN_KB);
+    b->m = b->o + round16(ATTN_QB * hd16);
+    b->l = b->m + round16(ATTN_QB);
+    b->packed_head = -1;
+}
+
+static size_t buffer_floats(int64_t seq16, int head_dim, int hd16)
+{
+    size_t hd = (size_t)head_dim;
+    return round16((size_t)seq16 * hd) + round16((size_t)seq16 * (size_t)hd16) + round16(ATTN_QB * hd + 2) +
+           round16(ATTN_QB * ATTN_KB) + round16(ATTN_QB * (size_t)hd16) + 2 * round16(ATTN_QB);
+}
+
+/* Keys of head h transposed into 16-key strips, values copied with padded rows. */
+static void pack_head(const attention_job *job, int h, attention_buffers *b)
+{
     int hd = job->head_dim;
-    float scale = 1.0f / sqrtf((float)hd);
-    float *acc = job->acc + (int64_t)index * hd;
-    int64_t total = job->seq * job->heads;
-    for (int64_t item = total * index / n_tasks; item < total * (index + 1) / n_tasks; item++) {
-        int64_t i = item / job->heads;
-        int h = (int)(item % job->heads);
-        const float *qi = job->q + i * ld + (int64_t)h * hd;
-        float running_max = -INFINITY, denom = 0.0f;
-        for (int d = 0; d < hd; d++) acc[d] = 0.0f;
-        for (int64_t j = 0; j < job->seq; j++) {
-            if (job->key_mask && !job->key_mask[j]) continue;
-            const float *kj = job->k + j * ld + (int64_t)h * hd;
-            const float *vj = job->v + j * ld + (int64_t)h * hd;
-            float s = 0.0f;
-            for (int d = 0; d < hd; d++) s += qi[d] * kj[d];
-            s *= scale;
-            if (s > running_max) {
-                float alpha = expf(running_max - s);
-                denom *= alpha;
-                for (int d = 0; d < hd; d++) acc[d] *= alpha;
-                running_max = s;
-            }
-            float p = expf(s - running_max);
-            denom += p;
-            for (int d = 0; d < hd; d++) acc[d] += p * vj[d];
+    const float *k = job->k + (int64_t)h * hd, *v = job->v + (int64_t)h * hd;
+    for (int64_t j0 = 0; j0 < job->seq16; j0 += 16) {
+        float *strip = b->kt + j0 * hd;
+        int64_t live = job->seq - j0 < 16 ? job->seq - j0 : 16;
+        int d = 0;
+        if (live == 16) {
+            for (; d + 8 <= hd; d += 8)
+                for (int half = 0; half < 2; half++) {
+                    __m256 r[8];
+                    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(k + (j0 + half * 8 + i) * job->ld + d);
+                    gemm_transpose8x8(r);
+                    for (int i = 0; i < 8; i++) _mm256_storeu_ps(strip + (d + i) * 16 + half * 8, r[i]);
+                }
         }
-        float *oi = job->out + i * ld + (int64_t)h * hd;
-        float inv = denom > 0.0f ? 1.0f / denom : 0.0f;
-        for (int d = 0; d < hd; d++) oi[d] = acc[d] * inv;
+        for (; d < hd; d++)
+            for (int c = 0; c < 16; c++) strip[d * 16 + c] = c < live ? k[(j0 + c) * job->ld + d] : 0.0f;
+    }
+    for (int64_t j = 0; j < job->seq16; j++) {
+        float *row = b->v + j * job->hd16;
+        if (j < job->seq) {
+            memcpy(row, v + j * job->ld, (size_t)hd * sizeof(float));
+            for (int d = hd; d < job->hd16; d++) row[d] = 0.0f;
+        } else {
+            for (int d = 0; d < job->hd16; d++) row[d] = 0.0f;
+        }
+    }
+    b->packed_head = h;
+}
+
+/* Scale, mask and exponentiate one row of a score block; returns the row's new maximum
+ * state in *m and *l and the factor the output row must be multiplied by. */
+static float softmax_row(float *s, int64_t kb, const float *key_bias, float scale, float *m, float *l)
+{
+    __m256 vscale = _mm256_set1_ps(scale), vmax = _mm256_set1_ps(-INFINITY);
+    for (int64_t j = 0; j < kb; j += 8) {
+        __m256 x = _mm256_fmadd_ps(_mm256_loadu_ps(s + j), vscale, _mm256_loadu_ps(key_bias + j));
+        _mm256_storeu_ps(s + j, x);
+        vmax = _mm256_max_ps(vmax, x);
+    }
+    float m_new = simd_hmax(vmax);
+    if (m_new < *m) m_new = *m;
+    if (m_new == -INFINITY) { /* every key so far masked */
+        memset(s, 0, (size_t)kb * sizeof(float));
+        return 1.0f;
+    }
+    float alpha = *m == -INFINITY ? 0.0f : expf(*m - m_new);
+    __m256 vm = _mm256_set1_ps(m_new), vsum = _mm256_setzero_ps();
+    for (int64_t j = 0; j < kb; j += 8) {
+        __m256 p = simd_exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+        _mm256_storeu_ps(s + j, p);
+        vsum = _mm256_add_ps(vsum, p);
+    }
+    *l = *l * alpha + simd_hsum(vsum);
+    *m = m_new;
+    return alpha;
+}
+
+static void attention_item(const attention_job *job, int64_t item, attention_buffers *b)
+{
+    int h = (int)(item / job->q_blocks);
+    int64_t i0 = (item % job->q_blocks) * ATTN_QB;
+    int64_t rows = job->seq - i0 < ATTN_QB ? job->seq - i0 : ATTN_QB;
+    int64_t strips = (rows + GEMM_MR - 1) / GEMM_MR;
+    int hd = job->head_dim, hd16 = job->hd16;
+    if (b->packed_head != h) pack_head(job, h, b);
+
+    const float *q = job->q + i0 * job->ld + (int64_t)h * hd;
+    for (int64_t r = 0; r < strips; r++) {
+        int live = (int)(rows - r * GEMM_MR < GEMM_MR ? rows - r * GEMM_MR : GEMM_MR);
+        gemm_pack_a6(q + r * GEMM_MR * job->ld, job->ld, live, hd, b->q + r * GEMM_MR * hd);
+    }
+    int64_t rows6 = strips * GEMM_MR;
+    memset(b->o, 0, (size_t)(rows6 * hd16) * sizeof(float));
+    for (int64_t i = 0; i < rows6; i++) b->m[i] = -INFINITY, b->l[i] = 0.0f;
+
+    for (int64_t j0 = 0; j0 < job->seq16; j0 += ATTN_KB) {
+        int64_t kb = job->seq16 - j0 < ATTN_KB ? job->seq16 - j0 : ATTN_KB;
+        /* scores: s[i][j] = q_i . k_j */
+        for (int64_t c = 0; c < kb; c += 16) {
+            const float *strip = b->kt + (j0 + c) * hd;
+            for (int64_t r = 0; r < strips; r++) {
+                gemm_tile tile;
+                gemm_kernel_6x16(hd, b->q + r * GEMM_MR * hd, strip, 16, &tile);
+                for (int i = 0; i < GEMM_MR; i++) {
+                    float *row = b->s + (r * GEMM_MR + i) * ATTN_KB + c;
+                    _mm256_storeu_ps(row, tile.c[i][0]);
+                    _mm256_storeu_ps(row + 8, tile.c[i][1]);
+                }
+            }
+        }
+        /* online softmax, rescaling the output rows whose maximum moved */
+        for (int64_t i = 0; i < rows6; i++) {
+            float alpha = softmax_row(b->s + i * ATTN_KB, kb, job->key_bias + j0, job->scale, &b->m[i], &b->l[i]);
+            if (alpha != 1.0f) {
+                __m256 va = _mm256_set1_ps(alpha);
+                float *o = b->o + i * hd16;
+                for (int d = 0; d < hd16; d += 8) _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(o + d), va));
+            }
+        }
+        /* o += p v */
+        for (int d = 0; d < hd16; d += 16) {
+            const float *vcols = b->v + j0 * hd16 + d;
+            for (int64_t r = 0; r < strips; r++) {
+                gemm_tile tile;
+                gemm_kernel_6x16_rows(kb, b->s + r * GEMM_MR * ATTN_KB, ATTN_KB, vcols, hd16, &tile);
+                for (int i = 0; i < GEMM_MR; i++) {
+                    float *o = b->o + (r * GEMM_MR + i) * hd16 + d;
+                    _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), tile.c[i][0]));
+                    _mm256_storeu_ps(o + 8, _mm256_add_ps(_mm256_loadu_ps(o + 8), tile.c[i][1]));
+                }
+            }
+        }
+    }
+
+    float *out = job->out + i0 * job->ld + (int64_t)h * hd;
+    for (int64_t i = 0; i < rows; i++) {
+        float inv = b->l[i] > 0.0f ? 1.0f / b->l[i] : 0.0f;
+        const float *o = b->o + i * hd16;
+        float *dst = out + i * job->ld;
+        int d = 0;
+        __m256 vinv = _mm256_set1_ps(inv);
+        for (; d + 8 <= hd; d += 8) _mm256_storeu_ps(dst + d, _mm256_mul_ps(_mm256_loadu_ps(o + d), vinv));
+        for (; d < hd; d++) dst[d] = o[d] * inv;
+    }
+}
+
+static void attention_task(void *ctx, int index, int n_tasks)
+{
+    attention_job *job = ctx;
+    (void)n_tasks;
+    attention_buffers buffers;
+    carve_buffers(job, job->workspace + (size_t)index * job->per_task_floats, &buffers);
+    int64_t items = (int64_t)job->heads * job->q_blocks;
+    for (;;) {
+        int64_t item = atomic_fetch_add_explicit(&job->next_item, 1, memory_order_relaxed);
+        if (item >= items) return;
+        attention_item(job, item, &buffers);
     }
 }
 
@@ -55,10 +221,28 @@ canvas_status op_attention(thread_pool *pool, const float *q, const float *k, co
                            int head_dim, const uint8_t *key_mask, float *out)
 {
     if (seq <= 0 || heads <= 0 || head_dim <= 0) return CANVAS_OK;
+    attention_job job = {.q = q, .k = k, .v = v, .out = out, .seq = seq, .seq16 = (seq + 15) / 16 * 16,
+                         .heads = heads, .head_dim = head_dim, .hd16 = (head_dim + 15) / 16 * 16,
+                         .ld = (int64_t)heads * head_dim, .scale = 1.0f / sqrtf((float)head_dim)};
+    job.q_blocks = (seq + ATTN_QB - 1) / ATTN_QB;
+    atomic_init(&job.next_item, 0);
+    int64_t items = (int64_t)heads * job.q_blocks;
     int n_tasks = thread_pool_size(pool);
-    attention_simple_job job = {q, k, v, seq, heads, head_dim, key_mask, out, NULL};
-    TRY(mem_alloc((void **)&job.acc, (size_t)n_tasks * (size_t)head_dim * sizeof(float), MEM_SCRATCH));
-    thread_pool_run(pool, attention_simple_task, &job, n_tasks);
-    mem_free(job.acc);
+    if ((int64_t)n_tasks > items) n_tasks = (int)items;
+    job.per_task_floats = buffer_floats(job.seq16, head_dim, job.hd16);
+
+    float *key_bias;
+    TRY(mem_alloc((void **)&key_bias, (size_t)job.seq16 * sizeof(float), MEM_SCRATCH));
+    for (int64_t j = 0; j < job.seq16; j++) key_bias[j] = j < seq && (!key_mask || key_mask[j]) ? 0.0f : -INFINITY;
+    job.key_bias = key_bias;
+    canvas_status st = mem_alloc((void **)&job.workspace, (size_t)n_tasks * job.per_task_floats * sizeof(float),
+                                 MEM_ACTIVATIONS);
+    if (st != CANVAS_OK) {
+        mem_free(key_bias);
+        return st;
+    }
+    thread_pool_run(pool, attention_task, &job, n_tasks);
+    mem_free(job.workspace);
+    mem_free(key_bias);
     return CANVAS_OK;
 }

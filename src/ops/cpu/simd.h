@@ -99,4 +99,27 @@ static inline __m256 simd_exp(__m256 x)
     return _mm256_blendv_ps(result, x, is_nan);
 }
 
+/* exp(x) for x <= 0 or -inf (softmax after subtracting the row maximum): simd_exp without
+ * the overflow and NaN handling. Same polynomial, same error. */
+static inline __m256 simd_exp_nonpositive(__m256 x)
+{
+    const __m256 lo_limit = _mm256_set1_ps(-87.3365447f);
+    __m256 underflow = _mm256_cmp_ps(x, lo_limit, _CMP_LT_OQ);
+    __m256 xc = _mm256_max_ps(x, lo_limit);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    /* n in [-126, 0]: 2^n is a normal float. */
+    __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(bits)));
+}
+
 #endif

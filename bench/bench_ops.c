@@ -1,0 +1,229 @@
+/* bench_ops.c — GFLOP/s of the CPU kernels on the Qwen-Image DiT shapes.
+ *
+ *   build-D/bench_ops            all shapes (about a minute on 2 cores)
+ *   build-D/bench_ops --quick    fewer shapes and runs
+ *   CANVAS_THREADS=1 build-D/bench_ops
+ *
+ * For each linear shape [N, K] at M rows: op_linear with bf16, f16 and f32 weights and
+ * OpenBLAS sgemm (f32, same thread count) as the yardstick, each the median of several
+ * runs, with the ratio bf16 / OpenBLAS. Then attention (24 heads x 128) at 544 and 2080
+ * tokens, FLOPs = 4 seq^2 head_dim heads. Benches may print and use malloc; the library
+ * does neither. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/threadpool.h"
+#include "ops/ops.h"
+#include "tensor/dtype.h"
+
+#ifdef CANVAS_HAVE_OPENBLAS
+#include <cblas.h>
+void openblas_set_num_threads(int num_threads);
+#endif
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *values, int n)
+{
+    qsort(values, (size_t)n, sizeof(double), compare_doubles);
+    return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+static float rand_float(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static void *xmalloc(size_t size)
+{
+    void *p = malloc(size);
+    if (!p) {
+        fprintf(stderr, "bench_ops: out of memory (%zu bytes)\n", size);
+        exit(1);
+    }
+    return p;
+}
+
+static int runs = 5;
+static thread_pool *pool;
+
+/* The stored weight in three formats. */
+typedef struct bench_weight {
+    int64_t n, k;
+    float *f32;
+    uint16_t *f16, *bf16;
+} bench_weight;
+
+static bench_weight make_weight(int64_t n, int64_t k)
+{
+    bench_weight w = {n, k, xmalloc((size_t)(n * k) * 4), xmalloc((size_t)(n * k) * 2), xmalloc((size_t)(n * k) * 2)};
+    float scale = 1.0f / sqrtf((float)k);
+    for (int64_t i = 0; i < n * k; i++) {
+        w.f32[i] = rand_float() * scale;
+        w.f16[i] = f32_to_f16(w.f32[i]);
+        w.bf16[i] = f32_to_bf16(w.f32[i]);
+    }
+    return w;
+}
+
+static void free_weight(bench_weight *w)
+{
+    free(w->f32), free(w->f16), free(w->bf16);
+}
+
+static double time_linear(const float *x, int64_t m, const bench_weight *bw, dtype type, float *y)
+{
+    const void *data = type == DTYPE_F32 ? (const void *)bw->f32 : type == DTYPE_F16 ? (const void *)bw->f16 : (const void *)bw->bf16;
+    weight_view w = {type, data, bw->n, bw->k};
+    double times[16];
+    for (int r = 0; r < runs; r++) {
+        double t0 = now_seconds();
+        if (op_linear(pool, x, m, &w, NULL, y) != CANVAS_OK) {
+            fprintf(stderr, "op_linear failed: %s\n", canvas_last_error());
+            exit(1);
+        }
+        times[r] = now_seconds() - t0;
+    }
+    return median(times, runs);
+}
+
+#ifdef CANVAS_HAVE_OPENBLAS
+static double time_openblas(const float *x, int64_t m, const bench_weight *bw, float *y)
+{
+    double times[16];
+    for (int r = 0; r < runs; r++) {
+        double t0 = now_seconds();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)bw->n, (int)bw->k, 1.0f, x, (int)bw->k, bw->f32,
+                    (int)bw->k, 0.0f, y, (int)bw->n);
+        times[r] = now_seconds() - t0;
+    }
+    return median(times, runs);
+}
+#endif
+
+static void bench_linear(const char *name, int64_t n, int64_t k, const int64_t *ms, int n_ms)
+{
+    bench_weight w = make_weight(n, k);
+    for (int i = 0; i < n_ms; i++) {
+        int64_t m = ms[i];
+        float *x = xmalloc((size_t)(m * k) * 4), *y = xmalloc((size_t)(m * n) * 4);
+        for (int64_t j = 0; j < m * k; j++) x[j] = rand_float();
+        double flops = 2.0 * (double)m * (double)n * (double)k;
+        double t_bf16 = time_linear(x, m, &w, DTYPE_BF16, y);
+        double t_f16 = time_linear(x, m, &w, DTYPE_F16, y);
+        double t_f32 = time_linear(x, m, &w, DTYPE_F32, y);
+        printf("%-10s %6lld x %-6lld M=%-5lld  bf16 %7.1f  f16 %7.1f  f32 %7.1f", name, (long long)n, (long long)k,
+               (long long)m, flops / t_bf16 * 1e-9, flops / t_f16 * 1e-9, flops / t_f32 * 1e-9);
+#ifdef CANVAS_HAVE_OPENBLAS
+        double t_blas = time_openblas(x, m, &w, y);
+        printf("  openblas %7.1f  bf16/openblas %.2f", flops / t_blas * 1e-9, t_blas / t_bf16);
+#endif
+        printf("   GFLOP/s\n");
+        fflush(stdout);
+        free(x), free(y);
+    }
+    free_weight(&w);
+}
+
+/* The plain loop a first version would write: convert a weight row, dot it with every row. */
+static void bench_plain_linear(int64_t m, int64_t n, int64_t k)
+{
+    bench_weight w = make_weight(n, k);
+    float *x = xmalloc((size_t)(m * k) * 4), *y = xmalloc((size_t)(m * n) * 4), *row = xmalloc((size_t)k * 4);
+    for (int64_t j = 0; j < m * k; j++) x[j] = rand_float();
+    double t0 = now_seconds();
+    for (int64_t j = 0; j < n; j++) {
+        for (int64_t t = 0; t < k; t++) row[t] = bf16_to_f32(w.bf16[j * k + t]);
+        for (int64_t i = 0; i < m; i++) {
+            float sum = 0.0f;
+            for (int64_t t = 0; t < k; t++) sum += x[i * k + t] * row[t];
+            y[i * n + j] = sum;
+        }
+    }
+    double t = now_seconds() - t0;
+    printf("plain loop (1 thread, bf16) %lld x %lld M=%lld: %.1f GFLOP/s\n", (long long)n, (long long)k, (long long)m,
+           2.0 * (double)m * (double)n * (double)k / t * 1e-9);
+    free(x), free(y), free(row);
+    free_weight(&w);
+}
+
+static void bench_attention(int64_t seq, int heads, int head_dim)
+{
+    int64_t n = seq * heads * head_dim;
+    float *q = xmalloc((size_t)n * 4), *k = xmalloc((size_t)n * 4), *v = xmalloc((size_t)n * 4), *o = xmalloc((size_t)n * 4);
+    for (int64_t i = 0; i < n; i++) q[i] = rand_float(), k[i] = rand_float(), v[i] = rand_float();
+    double times[16];
+    for (int r = 0; r < runs; r++) {
+        double t0 = now_seconds();
+        if (op_attention(pool, q, k, v, seq, heads, head_dim, NULL, o) != CANVAS_OK) {
+            fprintf(stderr, "op_attention failed: %s\n", canvas_last_error());
+            exit(1);
+        }
+        times[r] = now_seconds() - t0;
+    }
+    double t = median(times, runs);
+    double flops = 4.0 * (double)seq * (double)seq * head_dim * heads;
+    printf("attention  seq=%-5lld %d heads x %d: %7.1f GFLOP/s (%.3f s)\n", (long long)seq, heads, head_dim,
+           flops / t * 1e-9, t);
+    fflush(stdout);
+    free(q), free(k), free(v), free(o);
+}
+
+int main(int argc, char **argv)
+{
+    int quick = 0, plain = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--plain")) plain = 1;
+        else {
+            fprintf(stderr, "usage: bench_ops [--quick] [--plain]\n");
+            return 2;
+        }
+    }
+    if (quick) runs = 3;
+    if (thread_pool_create(0, &pool) != CANVAS_OK) {
+        fprintf(stderr, "thread pool: %s\n", canvas_last_error());
+        return 1;
+    }
+    int threads = thread_pool_size(pool);
+#ifdef CANVAS_HAVE_OPENBLAS
+    openblas_set_num_threads(threads);
+#endif
+    printf("bench_ops: %d threads (CANVAS_THREADS), median of %d runs, GFLOP/s\n", threads, runs);
+
+    const int64_t m544[] = {544}, m_both[] = {544, 2080}, m_gemv[] = {1, 2};
+    bench_linear("qkv/out", 3072, 3072, quick ? m544 : m_both, quick ? 1 : 2);
+    bench_linear("fc1", 12288, 3072, quick ? m544 : m_both, quick ? 1 : 2);
+    if (!quick) {
+        bench_linear("fc2", 3072, 12288, m544, 1);
+        bench_linear("txt_in", 3072, 3584, m544, 1);
+        bench_linear("img_in", 3072, 64, m544, 1);
+        bench_linear("proj_out", 64, 3072, m_both, 2);
+        bench_linear("modulation", 18432, 3072, m_gemv, 2);
+    }
+    bench_attention(544, 24, 128);
+    bench_attention(2080, 24, 128);
+    if (plain) bench_plain_linear(544, 3072, 3072);
+    thread_pool_destroy(pool);
+    return 0;
+}
