@@ -151,8 +151,7 @@ canvas_status dit_forward(dit_model *model, thread_pool *pool, const dit_inputs 
 
 /* Peak activation memory of one forward, in bytes, exact. With D = inner dim, J =
  * joint_attention_dim, N = n_txt + n_img, M = max(n_txt, n_img), T = 2 with zero_cond_t
- * else 1, hd = head dim, every term a count of floats rounded up to a multiple of 16
- * (64 bytes; already so for the real model):
+ * else 1, hd = head dim:
  *
  *   4 x ( 5·N·D                    stream, normed/attention out, q, k, v
  *       + max(4·D·M, J·n_txt)      MLP hidden (one stream at a time) / txt_norm output
@@ -161,7 +160,10 @@ canvas_status dit_forward(dit_model *model, thread_pool *pool, const dit_inputs 
  *       + 6·D·T + 6·D + 2·D )      image / text modulation, norm_out modulation
  *   + N rounded up to 64           key mask bytes
  *
- * O(N·D): attention never holds an N x N matrix (op_attention is flash-style). */
+ * where each of those 15 float buffers is rounded up to a multiple of 16 floats (64-byte
+ * alignment; a no-op for the real model and whenever D, N·hd/2 are multiples of 16).
+ * O(N·D): attention never holds an N x N matrix (op_attention is flash-style). The
+ * kernels' own scratch is MEM_SCRATCH and not included. */
 size_t dit_activation_bytes(const dit_config *config, int64_t n_img, int64_t n_txt);
 
 /* Building blocks, exposed for tests. */
