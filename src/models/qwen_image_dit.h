@@ -145,7 +145,8 @@ int64_t dit_output_channels(const dit_config *config);
  * included; the pipeline keeps the first L_target rows). pool may be NULL (one thread);
  * tap may be NULL. Inputs are checked against the config first (CANVAS_ERR_INPUT naming
  * the mismatch). Activation memory is one MEM_ACTIVATIONS block of
- * dit_activation_bytes(config, n_img, n_txt) bytes, freed before returning. */
+ * dit_activation_bytes(config, n_img, n_txt) bytes (plus the kernels' workspace while
+ * they run), freed before returning. */
 canvas_status dit_forward(dit_model *model, thread_pool *pool, const dit_inputs *inputs, const dit_tap *tap,
                           float *output);
 
@@ -162,8 +163,10 @@ canvas_status dit_forward(dit_model *model, thread_pool *pool, const dit_inputs 
  *
  * where each of those 15 float buffers is rounded up to a multiple of 16 floats (64-byte
  * alignment; a no-op for the real model and whenever D, N·hd/2 are multiples of 16).
- * O(N·D): attention never holds an N x N matrix (op_attention is flash-style). The
- * kernels' own scratch is MEM_SCRATCH and not included. */
+ * O(N·D): attention never holds an N x N matrix (op_attention is flash-style). Not
+ * included: the kernels' own workspace while they run — today op_attention's per-thread
+ * tiles, MEM_ACTIVATIONS, O(threads · N · head_dim) (ops.h does not size it yet), and the
+ * GEMM's packing panels (MEM_SCRATCH). */
 size_t dit_activation_bytes(const dit_config *config, int64_t n_img, int64_t n_txt);
 
 /* Building blocks, exposed for tests. */
