@@ -4,6 +4,7 @@
 
 #include "canvas.h"
 #include "cli/commands.h"
+#include "mem/mem.h"
 
 typedef struct command {
     const char *name;
@@ -53,6 +54,9 @@ int main(int argc, char **argv)
         printf("canvas %s\n", CANVAS_VERSION);
         return 0;
     }
+    /* Tests make the N-th allocation fail through the environment (mem/mem.h). */
+    canvas_status fault_status = mem_fault_arm_from_env();
+    if (fault_status != CANVAS_OK) return cli_fail(fault_status, NULL);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 2, argv + 2);
     fprintf(stderr, "canvas: unknown command '%s'\n", argv[1]);

@@ -8,11 +8,18 @@
 #include "base/status.h"
 #include "mem/mem.h"
 
+static _Thread_local int json_alloc_failed;
+
 static void *json_block_alloc(size_t size)
 {
     void *block;
-    return mem_alloc(&block, size, MEM_SCRATCH) == CANVAS_OK ? block : NULL;
+    if (mem_alloc(&block, size, MEM_SCRATCH) == CANVAS_OK) return block;
+    json_alloc_failed = 1;
+    return NULL;
 }
+
+void json_alloc_watch_begin(void) { json_alloc_failed = 0; }
+int json_alloc_watch_failed(void) { return json_alloc_failed; }
 
 static void json_block_free(void *block) { mem_free(block); }
 
@@ -20,12 +27,24 @@ static pthread_once_t allocator_once = PTHREAD_ONCE_INIT;
 static void install_allocator(void) { json_set_alloc_funcs(json_block_alloc, json_block_free); }
 void json_use_canvas_allocator(void) { pthread_once(&allocator_once, install_allocator); }
 
+__attribute__((constructor)) static void install_allocator_at_load(void) { json_use_canvas_allocator(); }
+
+/* Out-of-memory when the watched parse lost an allocation; releases the result. */
+static canvas_status parse_lost_memory(json_t *root, const char *what)
+{
+    if (!json_alloc_watch_failed()) return CANVAS_OK;
+    json_decref(root);
+    return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory while parsing %s", what);
+}
+
 canvas_status json_file_load(const char *path, json_t **out)
 {
     json_use_canvas_allocator();
     *out = NULL;
     json_error_t error;
+    json_alloc_watch_begin();
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
+    TRY(parse_lost_memory(root, path));
     if (root) {
         *out = root;
         return CANVAS_OK;
@@ -40,7 +59,9 @@ canvas_status json_text_load(const char *text, size_t length, const char *what, 
     json_use_canvas_allocator();
     *out = NULL;
     json_error_t error;
+    json_alloc_watch_begin();
     json_t *root = json_loadb(text, length, JSON_REJECT_DUPLICATES, &error);
+    TRY(parse_lost_memory(root, what));
     if (!root)
         return status_fail(CANVAS_ERR_INPUT, "%s: bad JSON at byte %d: %s", what, error.position, error.text);
     *out = root;

@@ -14,7 +14,15 @@ canvas_status json_file_load(const char *path, json_t **out);
 canvas_status json_text_load(const char *text, size_t length, const char *what, json_t **out);
 
 /* Make jansson allocate through mem_alloc (class scratch). Idempotent, thread-safe;
- * the two loaders above call it. Call it before json_dumps etc. too. */
+ * it also runs when the library is loaded (a constructor), so a JSON value is never
+ * created by one allocator and freed by another. */
 void json_use_canvas_allocator(void);
+
+/* jansson reports a failed allocation inside a parse as "invalid JSON", or carries on
+ * with a shortened string. So the loaders watch the allocator instead: begin before the
+ * jansson call, and when failed() says an allocation failed on this thread since, the
+ * result is out-of-memory whatever jansson returned. */
+void json_alloc_watch_begin(void);
+int json_alloc_watch_failed(void);
 
 #endif

@@ -141,7 +141,13 @@ static canvas_status parse_header(const st_file *file, size_t header_bytes, json
     json_use_canvas_allocator();
     const char *text = (const char *)file->map + 8;
     json_error_t error;
+    json_alloc_watch_begin();
     *out = json_loadb(text, header_bytes, JSON_REJECT_DUPLICATES, &error);
+    if (json_alloc_watch_failed()) {
+        json_decref(*out);
+        *out = NULL;
+        return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "%s: out of memory while parsing the header", file->path);
+    }
     if (*out == NULL) {
         if (strstr(error.text, "duplicate object key")) {
             char name[256];
