@@ -1,0 +1,302 @@
+/* qwen_image_vae.c — the encoder and decoder forwards of AutoencoderKLQwenImage for one
+ * frame (spec/qwen-image-vae-textenc.md A.4, A.6), on channels-last activations.
+ *
+ * Memory: every activation is its own MEM_ACTIVATIONS block, freed as soon as the next
+ * layer has consumed it. A residual block holds its input and conv1's output (plus the
+ * shortcut's output when the width changes): conv2 adds its result band by band into the
+ * block's input (or shortcut output), which becomes the block's output, and the norms,
+ * SiLUs and the 2x upsample are applied inside the convolutions' input strips
+ * (ops_conv.h), never as whole images.
+ *
+ * The same walk over the layers runs in a counting mode (data pointers NULL, nothing
+ * computed) that adds up the blocks the real run allocates: vae_activation_bytes. */
+#include <string.h>
+
+#include "base/status.h"
+#include "mem/mem.h"
+#include "models/qwen_image_vae.h"
+#include "ops/ops_conv.h"
+
+typedef struct vae_run {
+    thread_pool *pool;
+    int counting;            /* 1: only add up the bytes */
+    size_t current, peak;    /* counting mode */
+} vae_run;
+
+/* An activation: [height, width, channels], channels-last. */
+typedef struct act {
+    float *data;
+    int height, width, channels;
+} act;
+
+static size_t act_bytes(const act *a) { return (size_t)a->height * a->width * a->channels * sizeof(float); }
+
+static void count_peak(vae_run *r, size_t extra)
+{
+    if (r->current + extra > r->peak) r->peak = r->current + extra;
+}
+
+static canvas_status act_new(vae_run *r, act *a, int height, int width, int channels)
+{
+    *a = (act){NULL, height, width, channels};
+    if (r->counting) {
+        r->current += act_bytes(a);
+        count_peak(r, 0);
+        return CANVAS_OK;
+    }
+    return mem_alloc((void **)&a->data, act_bytes(a), MEM_ACTIVATIONS);
+}
+
+static void act_release(vae_run *r, act *a)
+{
+    if (r->counting) r->current -= act_bytes(a);
+    else mem_free(a->data);
+    a->data = NULL;
+}
+
+/* ---- convolutions -------------------------------------------------------------------- */
+
+typedef enum conv_mode { CONV_SAME, CONV_DOWN, CONV_UP } conv_mode;
+
+static conv2d_params conv_params(const vae_conv *conv, const act *x, conv_mode mode, const float *norm, int accumulate)
+{
+    conv2d_params p = {.height = x->height, .width = x->width, .in_channels = conv->in_channels,
+                       .out_channels = conv->out_channels, .kernel = conv->kernel, .stride = 1,
+                       .norm_gamma = norm, .accumulate = accumulate};
+    int pad = conv->kernel / 2;
+    if (mode == CONV_DOWN) {
+        /* ZeroPad2d((0, 1, 0, 1)) then a 3x3 stride-2 conv without padding */
+        p.stride = 2;
+        p.pad_bottom = p.pad_right = 1;
+    } else {
+        p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = pad;
+        p.upsample = mode == CONV_UP;
+    }
+    return p;
+}
+
+static canvas_status conv_run(vae_run *r, const conv2d_params *p, const vae_conv *conv, const act *x, act *y)
+{
+    if (r->counting) {
+        count_peak(r, op_conv2d_work_bytes(p));
+        return CANVAS_OK;
+    }
+    return op_conv2d(r->pool, p, x->data, &conv->weight, conv->bias, y->data);
+}
+
+/* y = conv(x) into a new activation; `norm` (or NULL) applies norm + SiLU to the input. */
+static canvas_status conv_new(vae_run *r, const vae_conv *conv, const act *x, conv_mode mode, const float *norm, act *y)
+{
+    conv2d_params p = conv_params(conv, x, mode, norm, 0);
+    TRY(act_new(r, y, conv2d_out_height(&p), conv2d_out_width(&p), conv->out_channels));
+    canvas_status st = conv_run(r, &p, conv, x, y);
+    if (st != CANVAS_OK) act_release(r, y);
+    return st;
+}
+
+/* y += conv(norm+SiLU(x)), y already of the output's shape. */
+static canvas_status conv_add(vae_run *r, const vae_conv *conv, const act *x, const float *norm, act *y)
+{
+    conv2d_params p = conv_params(conv, x, CONV_SAME, norm, 1);
+    return conv_run(r, &p, conv, x, y);
+}
+
+/* ---- blocks ---------------------------------------------------------------------------- */
+
+/* *x <- residual(*x); the input block is reused as (or replaced by) the output. */
+static canvas_status residual_forward(vae_run *r, const vae_residual *b, act *x)
+{
+    act shortcut = {0}, hidden;
+    if (b->shortcut.kernel) TRY(conv_new(r, &b->shortcut, x, CONV_SAME, NULL, &shortcut));
+    canvas_status st = conv_new(r, &b->conv1, x, CONV_SAME, b->norm1, &hidden);
+    if (st != CANVAS_OK) {
+        if (b->shortcut.kernel) act_release(r, &shortcut);
+        return st;
+    }
+    if (b->shortcut.kernel) {
+        act_release(r, x);
+        *x = shortcut;
+    }
+    st = conv_add(r, &b->conv2, &hidden, b->norm2, x);
+    act_release(r, &hidden);
+    return st;
+}
+
+/* x += proj(attention(q, k, v)) with q, k, v from to_qkv(norm(x)); one head of width C. */
+static canvas_status attention_forward(vae_run *r, const vae_attention *a, act *x)
+{
+    const int64_t n = (int64_t)x->height * x->width;
+    const int c = a->channels;
+    act normed, q = {0}, k = {0}, v = {0};
+    TRY(act_new(r, &normed, x->height, x->width, c));
+    canvas_status st = act_new(r, &q, x->height, x->width, c);
+    if (st == CANVAS_OK) st = act_new(r, &k, x->height, x->width, c);
+    if (st == CANVAS_OK) st = act_new(r, &v, x->height, x->width, c);
+    if (st == CANVAS_OK && !r->counting) {
+        op_channel_rms_norm(x->data, n, c, a->norm, normed.data);
+        st = op_linear(r->pool, normed.data, n, &a->to_q, a->q_bias, q.data);
+        if (st == CANVAS_OK) st = op_linear(r->pool, normed.data, n, &a->to_k, a->k_bias, k.data);
+        if (st == CANVAS_OK) st = op_linear(r->pool, normed.data, n, &a->to_v, a->v_bias, v.data);
+        /* the attention output goes where the normed input was, the projection where q was */
+        if (st == CANVAS_OK) st = op_attention(r->pool, q.data, k.data, v.data, n, 1, c, NULL, normed.data);
+        if (st == CANVAS_OK) st = op_linear(r->pool, normed.data, n, &a->proj, a->proj_bias, q.data);
+        if (st == CANVAS_OK) op_add_inplace(r->pool, x->data, q.data, n * c);
+    }
+    if (v.channels) act_release(r, &v);
+    if (k.channels) act_release(r, &k);
+    if (q.channels) act_release(r, &q);
+    act_release(r, &normed);
+    return st;
+}
+
+static canvas_status mid_forward(vae_run *r, const vae_mid *m, act *x)
+{
+    TRY(residual_forward(r, &m->res0, x));
+    TRY(attention_forward(r, &m->attn, x));
+    return residual_forward(r, &m->res1, x);
+}
+
+/* *x <- conv(*x), the input released. */
+static canvas_status replace_by_conv(vae_run *r, const vae_conv *conv, act *x, conv_mode mode, const float *norm)
+{
+    act y;
+    TRY(conv_new(r, conv, x, mode, norm, &y));
+    act_release(r, x);
+    *x = y;
+    return CANVAS_OK;
+}
+
+/* ---- layout at the edges ----------------------------------------------------------------- */
+
+/* [C, H, W] -> a new channels-last activation. */
+static canvas_status from_channel_first(vae_run *r, const float *src, int height, int width, int channels, act *x)
+{
+    TRY(act_new(r, x, height, width, channels));
+    if (r->counting) return CANVAS_OK;
+    const size_t plane = (size_t)height * width;
+    for (size_t p = 0; p < plane; p++)
+        for (int c = 0; c < channels; c++) x->data[p * channels + c] = src[c * plane + p];
+    return CANVAS_OK;
+}
+
+/* channels-last -> [C, H, W], optionally clamped to [-1, 1]. */
+static void to_channel_first(const vae_run *r, const act *x, int clamp, float *dst)
+{
+    if (r->counting) return;
+    const size_t plane = (size_t)x->height * x->width;
+    for (size_t p = 0; p < plane; p++)
+        for (int c = 0; c < x->channels; c++) {
+            float value = x->data[p * x->channels + c];
+            if (clamp) value = value < -1.0f ? -1.0f : value > 1.0f ? 1.0f : value;
+            dst[c * plane + p] = value;
+        }
+}
+
+/* ---- encoder and decoder ----------------------------------------------------------------- */
+
+static canvas_status encoder_layers(vae_run *r, const vae_model *m, act *x)
+{
+    const vae_encoder *e = &m->encoder;
+    TRY(replace_by_conv(r, &e->conv_in, x, CONV_SAME, NULL));
+    for (int i = 0; i < e->n_down; i++) {
+        const vae_down_block *b = &e->down[i];
+        if (b->is_downsample) TRY(replace_by_conv(r, &b->downsample, x, CONV_DOWN, NULL));
+        else TRY(residual_forward(r, &b->res, x));
+    }
+    TRY(mid_forward(r, &e->mid, x));
+    TRY(replace_by_conv(r, &e->conv_out, x, CONV_SAME, e->norm_out));
+    return replace_by_conv(r, &e->quant_conv, x, CONV_SAME, NULL);
+}
+
+static canvas_status decoder_layers(vae_run *r, const vae_model *m, act *x)
+{
+    const vae_decoder *d = &m->decoder;
+    TRY(replace_by_conv(r, &d->post_quant_conv, x, CONV_SAME, NULL));
+    TRY(replace_by_conv(r, &d->conv_in, x, CONV_SAME, NULL));
+    TRY(mid_forward(r, &d->mid, x));
+    for (int i = 0; i < d->n_up; i++) {
+        const vae_up_block *b = &d->up[i];
+        for (int j = 0; j < b->n_res; j++) TRY(residual_forward(r, &b->res[j], x));
+        if (b->upsample.kernel) TRY(replace_by_conv(r, &b->upsample, x, CONV_UP, NULL));
+    }
+    return replace_by_conv(r, &d->conv_out, x, CONV_SAME, d->norm_out);
+}
+
+static canvas_status check_size(const vae_model *m, const char *what, int height, int width, int multiple)
+{
+    if (height < 1 || width < 1 || height % multiple || width % multiple)
+        return status_fail(CANVAS_ERR_INPUT, "vae %s: size %dx%d is not a positive multiple of %d", what, height,
+                           width, multiple);
+    (void)m;
+    return CANVAS_OK;
+}
+
+/* One walk: x is the input (channels-last), consumed; out receives channel-first data. */
+static canvas_status walk(vae_run *r, const vae_model *m, int encode, const float *in, int height, int width,
+                          int clamp, float *out)
+{
+    const vae_config *c = &m->config;
+    act x;
+    TRY(from_channel_first(r, in, height, width, encode ? c->input_channels : c->z_dim, &x));
+    canvas_status st = encode ? encoder_layers(r, m, &x) : decoder_layers(r, m, &x);
+    if (st == CANVAS_OK) to_channel_first(r, &x, clamp, out);
+    act_release(r, &x);
+    return st;
+}
+
+canvas_status vae_encode(vae_model *model, thread_pool *pool, const float *image, int height, int width,
+                         float *latent)
+{
+    TRY(check_size(model, "encode", height, width, vae_scale_factor(&model->config)));
+    vae_run r = {.pool = pool};
+    return walk(&r, model, 1, image, height, width, 0, latent);
+}
+
+static canvas_status decode(vae_model *model, thread_pool *pool, const float *latent, int height, int width,
+                            int clamp, float *image)
+{
+    TRY(check_size(model, "decode", height, width, 1));
+    vae_run r = {.pool = pool};
+    return walk(&r, model, 0, latent, height, width, clamp, image);
+}
+
+canvas_status vae_decode(vae_model *model, thread_pool *pool, const float *latent, int height, int width,
+                         float *image)
+{
+    return decode(model, pool, latent, height, width, 1, image);
+}
+
+canvas_status vae_decode_raw(vae_model *model, thread_pool *pool, const float *latent, int height, int width,
+                             float *image)
+{
+    return decode(model, pool, latent, height, width, 0, image);
+}
+
+size_t vae_activation_bytes(const vae_model *model, int encode, int height, int width)
+{
+    vae_run r = {.counting = 1};
+    walk(&r, model, encode, NULL, height, width, 0, NULL);
+    return r.peak;
+}
+
+void vae_normalize_latent(const vae_config *config, float *latent, int64_t count)
+{
+    for (int c = 0; c < config->z_dim; c++) {
+        const float mean = (float)config->latents_mean[c], std = (float)config->latents_std[c];
+        float *plane = latent + (size_t)c * count;
+        for (int64_t i = 0; i < count; i++) plane[i] = (plane[i] - mean) / std;
+    }
+}
+
+void vae_denormalize_latent(const vae_config *config, float *latent, int64_t count)
+{
+    for (int c = 0; c < config->z_dim; c++) {
+        /* the pipeline divides by the reciprocal: latents / (1 / std) + mean */
+        const float inverse_std = 1.0f / (float)config->latents_std[c], mean = (float)config->latents_mean[c];
+        float *plane = latent + (size_t)c * count;
+        for (int64_t i = 0; i < count; i++) {
+            float scaled = plane[i] / inverse_std;
+            plane[i] = scaled + mean;
+        }
+    }
+}

@@ -1,0 +1,178 @@
+/* qwen_image_vae.h — AutoencoderKLQwenImage (the Wan-2.1-style causal 3-D VAE of
+ * Qwen-Image and the Qwen-Image-Edit family) for single images, config-driven (any
+ * base_dim, dim_mult, num_res_blocks, z_dim, input_channels).
+ *
+ * Three things are kept apart, as in the transformer (qwen_image_dit.h):
+ *   vae_config      what never changes (io/config.h, parsed from vae/config.json)
+ *   vae_encoder / vae_decoder
+ *                   the weights: 3x3 convolution kernels repacked at load into the
+ *                   [out, ky, kx, in] order op_conv2d reads (ops/ops_conv.h), only their
+ *                   last temporal tap (the one a single frame meets, spec A.2.1), in their
+ *                   stored type (F32, F16 or BF16), plus biases and norm gammas as f32:
+ *                   one MEM_WEIGHTS block per part. 1x1 convolutions (shortcuts, quant
+ *                   convs, attention) are used where they lie in the mmapped file. The
+ *                   time_conv weights (a video feature) are never read.
+ *   activations     MEM_ACTIVATIONS blocks allocated per layer and freed as soon as the
+ *                   next layer has consumed them (see vae_activation_bytes).
+ *
+ * Layout: the public entry points take and return images and latents channel-first, as
+ * diffusers does ([C, H, W] for the one frame of [1, C, 1, H, W]); inside, activations
+ * are channels-last [H, W, C].
+ *
+ * Encode (spec A.4): conv_in, down_blocks (residual blocks and stride-2 downsamplers),
+ * mid block (residual, single-head attention over the pixels, residual), norm_out + SiLU,
+ * conv_out (2·z_dim channels: mean ‖ logvar), quant_conv; the result is the posterior's
+ * mode, the mean, BEFORE the latents_mean/std normalisation (vae_normalize_latent).
+ * Decode (spec A.6): post_quant_conv, conv_in, mid block, up_blocks (residual blocks,
+ * nearest-2x + 3x3 conv upsamplers), norm_out + SiLU, conv_out, clamp to [-1, 1]. */
+#ifndef CANVAS_MODELS_QWEN_IMAGE_VAE_H
+#define CANVAS_MODELS_QWEN_IMAGE_VAE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/threadpool.h"
+#include "canvas.h"
+#include "io/config.h"
+#include "io/model_dir.h"
+#include "ops/ops.h"
+
+/* A convolution ready for op_conv2d. kernel 0 marks an absent one (no shortcut). */
+typedef struct vae_conv {
+    weight_view weight;          /* [out, kernel² x in], columns in (ky, kx, in) order */
+    const float *bias;           /* [out] */
+    int kernel, in_channels, out_channels;
+} vae_conv;
+
+/* QwenImageResidualBlock: x + conv2(SiLU(norm2(conv1(SiLU(norm1(x)))))), the shortcut a
+ * 1x1 conv of the raw input when the widths differ. */
+typedef struct vae_residual {
+    const float *norm1;          /* norm1.gamma [in]  */
+    vae_conv conv1;              /* 3x3, in -> out    */
+    const float *norm2;          /* norm2.gamma [out] */
+    vae_conv conv2;              /* 3x3, out -> out   */
+    vae_conv shortcut;           /* 1x1, in -> out; kernel 0 when in == out */
+} vae_residual;
+
+/* QwenImageAttentionBlock: one head as wide as the channels, over the pixels of the frame. */
+typedef struct vae_attention {
+    int channels;                /* C */
+    const float *norm;           /* norm.gamma [C] */
+    weight_view to_q, to_k, to_v;/* rows [0,C), [C,2C), [2C,3C) of to_qkv.weight [3C, C] */
+    const float *q_bias, *k_bias, *v_bias;
+    weight_view proj;            /* proj.weight [C, C] */
+    const float *proj_bias;
+} vae_attention;
+
+typedef struct vae_mid {
+    vae_residual res0;
+    vae_attention attn;
+    vae_residual res1;
+} vae_mid;
+
+/* One entry of encoder.down_blocks (a flat list): a residual block or a downsampler. */
+typedef struct vae_down_block {
+    int is_downsample;
+    vae_residual res;
+    vae_conv downsample;         /* resample.1: 3x3, stride 2, zero pad right and bottom */
+} vae_down_block;
+
+typedef struct vae_up_block {
+    int n_res;                   /* num_res_blocks + 1 */
+    vae_residual *res;
+    vae_conv upsample;           /* resample.1 after nearest 2x: 3x3, C -> C/2; kernel 0 in the last block */
+} vae_up_block;
+
+typedef struct vae_encoder {
+    vae_conv conv_in;            /* 3x3, input_channels -> base_dim */
+    int n_down;
+    vae_down_block *down;
+    vae_mid mid;
+    const float *norm_out;
+    vae_conv conv_out;           /* 3x3 -> 2 z_dim */
+    vae_conv quant_conv;         /* 1x1, its first z_dim rows only: the mean */
+    void *block;                 /* MEM_WEIGHTS: packed kernels and f32 vectors */
+} vae_encoder;
+
+typedef struct vae_decoder {
+    vae_conv post_quant_conv;    /* 1x1, z_dim -> z_dim */
+    vae_conv conv_in;            /* 3x3, z_dim -> top width */
+    vae_mid mid;
+    int n_up;
+    vae_up_block *up;
+    const float *norm_out;
+    vae_conv conv_out;           /* 3x3 -> input_channels */
+    vae_residual *residuals;     /* storage of every up block's res[] */
+    void *block;                 /* MEM_WEIGHTS */
+} vae_decoder;
+
+typedef struct vae_model {
+    vae_config config;
+    char *component_dir;         /* e.g. ".../vae" */
+    weight_set *files;           /* the mmapped safetensors; 1x1 views point into them */
+    vae_encoder encoder;
+    vae_decoder decoder;
+    size_t weight_bytes;         /* MEM_WEIGHTS held by the two parts */
+} vae_model;
+
+/* Load a VAE component folder: vae_config_load(config.json), weights_open, arch_check
+ * against arch_vae, then pack and wire. Errors: CANVAS_ERR_INPUT (bad or missing config,
+ * file or tensor, named), CANVAS_ERR_UNSUPPORTED (a weight type other than F32, F16,
+ * BF16), CANVAS_ERR_OUT_OF_MEMORY. */
+canvas_status vae_load(const char *component_dir, vae_model **out);
+void vae_free(vae_model *model);
+
+/* Encode one image: image [input_channels, height, width] in [-1, 1] (height and width
+ * multiples of vae_scale_factor) -> latent [z_dim, height/8, width/8], the posterior mean
+ * before normalisation. pool may be NULL (one thread). */
+canvas_status vae_encode(vae_model *model, thread_pool *pool, const float *image, int height, int width,
+                         float *latent);
+
+/* Decode one latent [z_dim, h, w] (de-normalised) -> image [input_channels, 8h, 8w],
+ * clamped to [-1, 1]. */
+canvas_status vae_decode(vae_model *model, thread_pool *pool, const float *latent, int height, int width,
+                         float *image);
+/* The same without the clamp (what the tiles of vae_decode_tiled are blended from). */
+canvas_status vae_decode_raw(vae_model *model, thread_pool *pool, const float *latent, int height, int width,
+                             float *image);
+
+/* Peak MEM_ACTIVATIONS bytes of one vae_encode (encode = 1) of a height x width image or
+ * one vae_decode (encode = 0) of a height x width latent, exact: the same walk over the
+ * layers as the forward, counting instead of allocating. Roughly two (three where a
+ * shortcut changes the width) activations of the widest full-resolution stage plus one
+ * convolution band (ops_conv.h): at 1024x1024 with the real VAE about 0.8 GB to decode. */
+size_t vae_activation_bytes(const vae_model *model, int encode, int height, int width);
+
+/* Tiled encode/decode (spec A.10, the algorithm of diffusers' tiled_encode/decode): the
+ * image is cut into tiles of tile_* pixels every stride_* pixels (tiles at the right and
+ * bottom edges are smaller), each tile runs through the plain encoder/decoder, and the
+ * overlaps are blended linearly, top neighbour first, then left, in row-major order,
+ * each on the already blended neighbour. Results differ from the untiled ones (each tile
+ * has its own attention and its own borders), as they do in diffusers. Memory is that of
+ * one tile plus two rows of tile outputs. Sizes are in pixels, multiples of the scale
+ * factor, stride <= tile. */
+typedef struct vae_tiling {
+    int tile_height, tile_width;       /* 256, 256 (diffusers tile_sample_min_*) */
+    int stride_height, stride_width;   /* 192, 192 (diffusers tile_sample_stride_*) */
+} vae_tiling;
+
+void vae_tiling_default(vae_tiling *tiling);
+/* 1 when an image of that size needs more than one tile (diffusers' trigger: larger than a
+ * tile in either direction). */
+int vae_tiling_needed(const vae_tiling *tiling, int image_height, int image_width);
+
+/* Same contracts as vae_encode / vae_decode (image sizes in pixels, latent sizes in
+ * latent pixels). vae_decode_tiled clamps the blended result to [-1, 1]; diffusers'
+ * tiled_decode leaves that to the image post-processing, which clamps to the same range. */
+canvas_status vae_encode_tiled(vae_model *model, thread_pool *pool, const vae_tiling *tiling, const float *image,
+                               int height, int width, float *latent);
+canvas_status vae_decode_tiled(vae_model *model, thread_pool *pool, const vae_tiling *tiling, const float *latent,
+                               int height, int width, float *image);
+
+/* Latent normalisation around the transformer (transformer spec §4.3 / §4.8), in place on
+ * [z_dim, count] values: normalize z = (z - mean_c) / std_c; denormalize z = z / (1/std_c)
+ * + mean_c, the expressions of the pipeline in float32. */
+void vae_normalize_latent(const vae_config *config, float *latent, int64_t count);
+void vae_denormalize_latent(const vae_config *config, float *latent, int64_t count);
+
+#endif

@@ -1,0 +1,29 @@
+/* qwen_image_vae_case.h — running a `vae_encode` / `vae_decode` golden case
+ * (tests/golden/README.md): CASE_DIR/case.json gives the op, the model folder (relative to
+ * the golden root, two folders above the case; the VAE is its vae/ folder), height and
+ * width in pixels; CASE_DIR/inputs.safetensors holds `image` [1, C, 1, H, W] (encode) or
+ * `latent` [1, z_dim, 1, H/8, W/8] (decode).
+ *
+ * Shared by `canvas debug case` and the tests, so both read a case the same way. */
+#ifndef CANVAS_MODELS_QWEN_IMAGE_VAE_CASE_H
+#define CANVAS_MODELS_QWEN_IMAGE_VAE_CASE_H
+
+#include <stdint.h>
+
+#include "base/threadpool.h"
+#include "canvas.h"
+
+/* Receives each computed tensor under its expected.safetensors name (the same shape as
+ * dit_tap_fn, so one collector serves both). The data is valid only during the call. */
+typedef canvas_status (*golden_sink_fn)(void *ctx, const char *name, const float *data, int ndim,
+                                        const int64_t *shape);
+
+/* 1 when CASE_DIR/case.json is readable and its op is "vae_encode" or "vae_decode". */
+int vae_case_handles(const char *case_dir);
+
+/* Load the case's VAE, run the op, hand `latent` [1, z_dim, 1, h, w] or `image`
+ * [1, C, 1, H, W] to the sink. pool may be NULL. CANVAS_ERR_INPUT naming the file and
+ * key/tensor for a bad case; CANVAS_ERR_UNSUPPORTED for another op. */
+canvas_status vae_case_run(const char *case_dir, thread_pool *pool, golden_sink_fn sink, void *ctx);
+
+#endif
