@@ -1,0 +1,142 @@
+/* scheduler_case.c — running a `schedule` golden case. */
+#include "pipeline/scheduler_case.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/status.h"
+#include "io/config_fields.h"
+#include "io/json_file.h"
+#include "mem/mem.h"
+#include "pipeline/scheduler.h"
+
+enum { PATH_SIZE = 4096, MAX_STEPS = 10000 };
+
+/* The fields of io/config_scheduler.c, read from an object inside another file (that
+ * file's loader takes a path; io/config.h could grow a from-object entry point and make
+ * this a call). */
+canvas_status scheduler_config_from_object(json_t *object, const char *path, const char *key, scheduler_config *c)
+{
+    scheduler_config_default(c);
+    if (!json_is_object(object))
+        return status_fail(CANVAS_ERR_INPUT, "%s: key '%s' must be an object (a scheduler config)", path, key);
+    const cfg_source s = {path, key, object}, *src = &s;
+    TRY(cfg_check_class(src, "FlowMatchEulerDiscreteScheduler"));
+    TRY(cfg_int(src, "num_train_timesteps", &c->num_train_timesteps));
+    TRY(cfg_double(src, "shift", &c->shift));
+    TRY(cfg_bool(src, "use_dynamic_shifting", &c->use_dynamic_shifting));
+    TRY(cfg_double(src, "base_shift", &c->base_shift));
+    TRY(cfg_double(src, "max_shift", &c->max_shift));
+    TRY(cfg_int(src, "base_image_seq_len", &c->base_image_seq_len));
+    TRY(cfg_int(src, "max_image_seq_len", &c->max_image_seq_len));
+    TRY(cfg_bool(src, "invert_sigmas", &c->invert_sigmas));
+    TRY(cfg_double(src, "shift_terminal", &c->shift_terminal));
+    TRY(cfg_bool(src, "use_karras_sigmas", &c->use_karras_sigmas));
+    TRY(cfg_bool(src, "use_exponential_sigmas", &c->use_exponential_sigmas));
+    TRY(cfg_bool(src, "use_beta_sigmas", &c->use_beta_sigmas));
+    TRY(cfg_bool(src, "stochastic_sampling", &c->stochastic_sampling));
+    char shift_type[32] = "exponential";
+    TRY(cfg_string(src, "time_shift_type", shift_type, sizeof shift_type));
+    if (!strcmp(shift_type, "linear")) c->time_shift = TIME_SHIFT_LINEAR;
+    else if (strcmp(shift_type, "exponential") != 0)
+        return cfg_bad_value(src, "time_shift_type", "must be \"exponential\" or \"linear\"");
+    TRY(cfg_check_positive(src, "num_train_timesteps", c->num_train_timesteps));
+    TRY(cfg_check_positive(src, "shift", c->shift));
+    TRY(cfg_check_positive(src, "base_image_seq_len", c->base_image_seq_len));
+    if (c->max_image_seq_len <= c->base_image_seq_len)
+        return cfg_bad_value(src, "max_image_seq_len", "must be larger than base_image_seq_len");
+    if (!(c->shift_terminal >= 0 && c->shift_terminal < 1))
+        return cfg_bad_value(src, "shift_terminal", "must be in [0, 1) (or null for none)");
+    return CANVAS_OK;
+}
+
+static canvas_status case_json_path(char *path, const char *case_dir)
+{
+    int n = snprintf(path, PATH_SIZE, "%s/case.json", case_dir);
+    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", case_dir);
+    return CANVAS_OK;
+}
+
+int schedule_case_handles(const char *case_dir)
+{
+    char path[PATH_SIZE];
+    json_t *root;
+    if (case_json_path(path, case_dir) != CANVAS_OK || json_file_load(path, &root) != CANVAS_OK) {
+        status_clear();
+        return 0;
+    }
+    const char *op = json_string_value(json_object_get(root, "op"));
+    int yes = op && !strcmp(op, "schedule");
+    json_decref(root);
+    return yes;
+}
+
+/* A non-empty list of integers in [1, max]. */
+static canvas_status int_list(json_t *root, const char *path, const char *key, int64_t max)
+{
+    json_t *list = json_object_get(root, key);
+    int ok = json_is_array(list) && json_array_size(list) > 0;
+    for (size_t i = 0; ok && i < json_array_size(list); i++) {
+        json_t *v = json_array_get(list, i);
+        ok = json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= max;
+    }
+    if (!ok)
+        return status_fail(CANVAS_ERR_INPUT, "%s: key '%s' must be a non-empty list of integers from 1 to %lld", path,
+                           key, (long long)max);
+    return CANVAS_OK;
+}
+
+static canvas_status emit(const scheduler_config *config, int steps, int64_t seq_len, golden_sink_fn sink, void *ctx)
+{
+    float *buffer;
+    TRY(mem_alloc((void **)&buffer, (2 * (size_t)steps + 1) * sizeof(float), MEM_SCRATCH));
+    float *sigmas = buffer, *timesteps = buffer + steps + 1;
+    double mu = scheduler_mu(config, seq_len);
+    canvas_status st = scheduler_sigmas(config, steps, mu, sigmas, timesteps);
+    char name[64];
+    if (st == CANVAS_OK) {
+        snprintf(name, sizeof name, "sigmas.%d.%lld", steps, (long long)seq_len);
+        st = sink(ctx, name, sigmas, 1, (int64_t[]){steps + 1});
+    }
+    if (st == CANVAS_OK) {
+        snprintf(name, sizeof name, "timesteps.%d.%lld", steps, (long long)seq_len);
+        st = sink(ctx, name, timesteps, 1, (int64_t[]){steps});
+    }
+    if (st == CANVAS_OK) {
+        float mu32 = (float)mu;
+        snprintf(name, sizeof name, "mu.%d.%lld", steps, (long long)seq_len);
+        st = sink(ctx, name, &mu32, 1, (int64_t[]){1});
+    }
+    mem_free(buffer);
+    return st;
+}
+
+static canvas_status run(json_t *root, const char *path, golden_sink_fn sink, void *ctx)
+{
+    const char *op = json_string_value(json_object_get(root, "op"));
+    if (!op) return status_fail(CANVAS_ERR_INPUT, "%s: key 'op' (a string) is missing", path);
+    if (strcmp(op, "schedule") != 0)
+        return status_fail(CANVAS_ERR_UNSUPPORTED, "%s: op '%s' is not a schedule op", path, op);
+    scheduler_config config;
+    TRY(scheduler_config_from_object(json_object_get(root, "scheduler_config"), path, "scheduler_config", &config));
+    TRY(int_list(root, path, "steps", MAX_STEPS));
+    TRY(int_list(root, path, "image_seq_lens", INT64_C(1) << 40));
+    json_t *steps = json_object_get(root, "steps"), *lens = json_object_get(root, "image_seq_lens");
+    for (size_t i = 0; i < json_array_size(steps); i++)
+        for (size_t j = 0; j < json_array_size(lens); j++)
+            TRY(emit(&config, (int)json_integer_value(json_array_get(steps, i)),
+                     (int64_t)json_integer_value(json_array_get(lens, j)), sink, ctx));
+    return CANVAS_OK;
+}
+
+canvas_status schedule_case_run(const char *case_dir, golden_sink_fn sink, void *ctx)
+{
+    char path[PATH_SIZE];
+    TRY(case_json_path(path, case_dir));
+    json_t *root;
+    TRY(json_file_load(path, &root));
+    canvas_status st = json_is_object(root) ? run(root, path, sink, ctx)
+                                            : status_fail(CANVAS_ERR_INPUT, "%s: expected a JSON object", path);
+    json_decref(root);
+    return st;
+}

@@ -1,0 +1,36 @@
+/* scheduler_case.h — running a `schedule` golden case (tests/golden/README.md):
+ * case.json gives `scheduler_config` (the diffusers scheduler_config.json contents),
+ * `steps` (S values) and `image_seq_lens` (L values); for every (S, L) the case expects
+ * `sigmas.S.L` [S+1], `timesteps.S.L` [S] and `mu.S.L` [1].
+ *
+ * Shared by `canvas debug case` and the tests. */
+#ifndef CANVAS_PIPELINE_SCHEDULER_CASE_H
+#define CANVAS_PIPELINE_SCHEDULER_CASE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "canvas.h"
+#include "io/config.h"
+
+#ifndef CANVAS_GOLDEN_SINK_FN
+#define CANVAS_GOLDEN_SINK_FN
+/* Receives each computed tensor under its expected.safetensors name (the shape of
+ * dit_tap_fn). The data is valid only during the call. */
+typedef canvas_status (*golden_sink_fn)(void *ctx, const char *name, const float *data, int ndim,
+                                        const int64_t *shape);
+#endif
+
+/* Read a scheduler config given as a JSON object (a scheduler_config.json's contents
+ * embedded in case.json): the keys, defaults and checks of scheduler_config_load.
+ * `path` and `key` name the file and the object in messages. */
+canvas_status scheduler_config_from_object(json_t *object, const char *path, const char *key, scheduler_config *out);
+
+/* 1 when CASE_DIR/case.json is readable and its op is "schedule". */
+int schedule_case_handles(const char *case_dir);
+
+/* Compute every (S, L) of the case and hand sigmas.S.L, timesteps.S.L and mu.S.L to the
+ * sink, in the order S then L of case.json. CANVAS_ERR_INPUT for a bad case. */
+canvas_status schedule_case_run(const char *case_dir, golden_sink_fn sink, void *ctx);
+
+#endif
