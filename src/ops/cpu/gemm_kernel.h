@@ -22,68 +22,140 @@ typedef struct gemm_tile {
     __m256 c[GEMM_MR][2];
 } gemm_tile;
 
-#define GEMM_KERNEL_STEP(a_ptr, rs, b_lo, b_hi)                                   \
-    do {                                                                          \
-        __m256 a_;                                                                \
-        a_ = _mm256_broadcast_ss((a_ptr) + 0 * (rs));                             \
-        c00 = _mm256_fmadd_ps(a_, b_lo, c00); c01 = _mm256_fmadd_ps(a_, b_hi, c01); \
-        a_ = _mm256_broadcast_ss((a_ptr) + 1 * (rs));                             \
-        c10 = _mm256_fmadd_ps(a_, b_lo, c10); c11 = _mm256_fmadd_ps(a_, b_hi, c11); \
-        a_ = _mm256_broadcast_ss((a_ptr) + 2 * (rs));                             \
-        c20 = _mm256_fmadd_ps(a_, b_lo, c20); c21 = _mm256_fmadd_ps(a_, b_hi, c21); \
-        a_ = _mm256_broadcast_ss((a_ptr) + 3 * (rs));                             \
-        c30 = _mm256_fmadd_ps(a_, b_lo, c30); c31 = _mm256_fmadd_ps(a_, b_hi, c31); \
-        a_ = _mm256_broadcast_ss((a_ptr) + 4 * (rs));                             \
-        c40 = _mm256_fmadd_ps(a_, b_lo, c40); c41 = _mm256_fmadd_ps(a_, b_hi, c41); \
-        a_ = _mm256_broadcast_ss((a_ptr) + 5 * (rs));                             \
-        c50 = _mm256_fmadd_ps(a_, b_lo, c50); c51 = _mm256_fmadd_ps(a_, b_hi, c51); \
-    } while (0)
+/* Written in inline assembly because compilers do not keep this register allocation:
+ * gcc folds the B loads into the FMAs as memory operands (12 loads instead of 2 per
+ * step; the 2 vector loads per cycle then limit, not the FMAs) or spills accumulators.
+ * ymm0..11 accumulate (row r in ymm2r, ymm2r+1), ymm12/13 hold B, ymm14/15 broadcasts. */
 
-/* tile = sum over k < kc of A[., k] (x) B[k, .], where A[r][k] = a[r*rs + k*ks] and
- * B[k][c] = b[k*ldb + c]. Packed A is rs = 1, ks = 6; a row-major A is rs = lda, ks = 1.
- * This is the hot loop of every GEMM and of attention. */
-static inline void gemm_kernel_6x16_general(int64_t kc, const float *a, int64_t rs, int64_t ks, const float *b,
-                                            int64_t ldb, gemm_tile *tile)
-{
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(),
-           c11 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(),
-           c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(),
-           c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    int64_t k = 0;
-    for (; k + 4 <= kc; k += 4) {
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-        GEMM_KERNEL_STEP(a, rs, b0, b1);
-        b0 = _mm256_loadu_ps(b + ldb), b1 = _mm256_loadu_ps(b + ldb + 8);
-        GEMM_KERNEL_STEP(a + ks, rs, b0, b1);
-        b0 = _mm256_loadu_ps(b + 2 * ldb), b1 = _mm256_loadu_ps(b + 2 * ldb + 8);
-        GEMM_KERNEL_STEP(a + 2 * ks, rs, b0, b1);
-        b0 = _mm256_loadu_ps(b + 3 * ldb), b1 = _mm256_loadu_ps(b + 3 * ldb + 8);
-        GEMM_KERNEL_STEP(a + 3 * ks, rs, b0, b1);
-        a += 4 * ks;
-        b += 4 * ldb;
-    }
-    for (; k < kc; k++) {
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-        GEMM_KERNEL_STEP(a, rs, b0, b1);
-        a += ks;
-        b += ldb;
-    }
-    tile->c[0][0] = c00, tile->c[0][1] = c01, tile->c[1][0] = c10, tile->c[1][1] = c11;
-    tile->c[2][0] = c20, tile->c[2][1] = c21, tile->c[3][0] = c30, tile->c[3][1] = c31;
-    tile->c[4][0] = c40, tile->c[4][1] = c41, tile->c[5][0] = c50, tile->c[5][1] = c51;
-}
-
-/* A packed in 6-row strips (a[k*6 + r]). */
+/* tile = sum over k < kc of A[., k] (x) B[k, .] with A packed in 6-row strips
+ * (a[k*6 + r]) and B rows ldb floats apart. The hot loop of every GEMM. */
 static inline void gemm_kernel_6x16(int64_t kc, const float *a, const float *b, int64_t ldb, gemm_tile *tile)
 {
-    gemm_kernel_6x16_general(kc, a, 1, GEMM_MR, b, ldb, tile);
+    if (kc <= 0) {
+        for (int r = 0; r < GEMM_MR; r++) tile->c[r][0] = tile->c[r][1] = _mm256_setzero_ps();
+        return;
+    }
+    int64_t ldb_bytes = ldb * (int64_t)sizeof(float);
+    __asm__ volatile(
+        "vxorps %%ymm0, %%ymm0, %%ymm0\n\t"
+        "vxorps %%ymm1, %%ymm1, %%ymm1\n\t"
+        "vxorps %%ymm2, %%ymm2, %%ymm2\n\t"
+        "vxorps %%ymm3, %%ymm3, %%ymm3\n\t"
+        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
+        "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
+        "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
+        "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
+        "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
+        "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
+        "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"
+        "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
+        "1:\n\t"
+        "vmovups (%[b]), %%ymm12\n\t"
+        "vmovups 32(%[b]), %%ymm13\n\t"
+        "vbroadcastss 0(%[a]), %%ymm14\n\t"
+        "vbroadcastss 4(%[a]), %%ymm15\n\t"
+        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
+        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
+        "vbroadcastss 8(%[a]), %%ymm14\n\t"
+        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
+        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
+        "vbroadcastss 12(%[a]), %%ymm15\n\t"
+        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
+        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
+        "vbroadcastss 16(%[a]), %%ymm14\n\t"
+        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
+        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
+        "vbroadcastss 20(%[a]), %%ymm15\n\t"
+        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
+        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
+        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
+        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
+        "add $24, %[a]\n\t"
+        "add %[ldb], %[b]\n\t"
+        "dec %[k]\n\t"
+        "jnz 1b\n\t"
+        "vmovups %%ymm0, 0(%[c])\n\t"
+        "vmovups %%ymm1, 32(%[c])\n\t"
+        "vmovups %%ymm2, 64(%[c])\n\t"
+        "vmovups %%ymm3, 96(%[c])\n\t"
+        "vmovups %%ymm4, 128(%[c])\n\t"
+        "vmovups %%ymm5, 160(%[c])\n\t"
+        "vmovups %%ymm6, 192(%[c])\n\t"
+        "vmovups %%ymm7, 224(%[c])\n\t"
+        "vmovups %%ymm8, 256(%[c])\n\t"
+        "vmovups %%ymm9, 288(%[c])\n\t"
+        "vmovups %%ymm10, 320(%[c])\n\t"
+        "vmovups %%ymm11, 352(%[c])\n\t"
+        : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kc)
+        : [ldb] "r"(ldb_bytes), [c] "r"(tile->c)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
 }
 
-/* A row-major with row stride lda (a[r*lda + k]). */
+/* The same with A row-major, rows lda floats apart (a[r*lda + k]): attention multiplies
+ * its probabilities with V this way without repacking them. */
 static inline void gemm_kernel_6x16_rows(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb,
                                          gemm_tile *tile)
 {
-    gemm_kernel_6x16_general(kc, a, lda, 1, b, ldb, tile);
+    if (kc <= 0) {
+        for (int r = 0; r < GEMM_MR; r++) tile->c[r][0] = tile->c[r][1] = _mm256_setzero_ps();
+        return;
+    }
+    int64_t ldb_bytes = ldb * (int64_t)sizeof(float), lda_bytes = lda * (int64_t)sizeof(float);
+    const float *a3 = a + 3 * lda;
+    __asm__ volatile(
+        "vxorps %%ymm0, %%ymm0, %%ymm0\n\t"
+        "vxorps %%ymm1, %%ymm1, %%ymm1\n\t"
+        "vxorps %%ymm2, %%ymm2, %%ymm2\n\t"
+        "vxorps %%ymm3, %%ymm3, %%ymm3\n\t"
+        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
+        "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
+        "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
+        "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
+        "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
+        "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
+        "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"
+        "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
+        "1:\n\t"
+        "vmovups (%[b]), %%ymm12\n\t"
+        "vmovups 32(%[b]), %%ymm13\n\t"
+        "vbroadcastss (%[a]), %%ymm14\n\t"
+        "vbroadcastss (%[a],%[lda]), %%ymm15\n\t"
+        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
+        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
+        "vbroadcastss (%[a],%[lda],2), %%ymm14\n\t"
+        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
+        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
+        "vbroadcastss (%[a3]), %%ymm15\n\t"
+        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
+        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
+        "vbroadcastss (%[a3],%[lda]), %%ymm14\n\t"
+        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
+        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
+        "vbroadcastss (%[a3],%[lda],2), %%ymm15\n\t"
+        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
+        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
+        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
+        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
+        "add $4, %[a]\n\t"
+        "add $4, %[a3]\n\t"
+        "add %[ldb], %[b]\n\t"
+        "dec %[k]\n\t"
+        "jnz 1b\n\t"
+        "vmovups %%ymm0, 0(%[c])\n\t"
+        "vmovups %%ymm1, 32(%[c])\n\t"
+        "vmovups %%ymm2, 64(%[c])\n\t"
+        "vmovups %%ymm3, 96(%[c])\n\t"
+        "vmovups %%ymm4, 128(%[c])\n\t"
+        "vmovups %%ymm5, 160(%[c])\n\t"
+        "vmovups %%ymm6, 192(%[c])\n\t"
+        "vmovups %%ymm7, 224(%[c])\n\t"
+        "vmovups %%ymm8, 256(%[c])\n\t"
+        "vmovups %%ymm9, 288(%[c])\n\t"
+        "vmovups %%ymm10, 320(%[c])\n\t"
+        "vmovups %%ymm11, 352(%[c])\n\t"
+        : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [k] "+r"(kc)
+        : [ldb] "r"(ldb_bytes), [lda] "r"(lda_bytes), [c] "r"(tile->c)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
 }
 
 /* Transpose the 8x8 block held in r[0..7] (rows) in place (columns become rows). */

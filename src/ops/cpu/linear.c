@@ -161,9 +161,17 @@ static void gemm_item(linear_job *job, int64_t item, float *panel, float *block)
                 const float *bias = job->bias ? job->bias + n0 + s * GEMM_NR : NULL;
                 for (int64_t r = 0; r < mc; r += GEMM_MR) {
                     int rows = (int)(mc - r < GEMM_MR ? mc - r : GEMM_MR);
+                    float *c = job->y + (i0 + r) * ldy + n0 + s * GEMM_NR;
+                    /* The tile of y was last touched a whole k block ago and has left
+                     * L1/L2: fetch it while the microkernel runs. */
+                    if (!first)
+                        for (int i = 0; i < rows; i++) {
+                            _mm_prefetch((const char *)(c + i * ldy), _MM_HINT_T0);
+                            _mm_prefetch((const char *)(c + i * ldy + ncols - 1), _MM_HINT_T0);
+                        }
                     gemm_tile tile;
                     gemm_kernel_6x16(kc, block + r * kc, strip, GEMM_NR, &tile);
-                    store_tile(&tile, job->y + (i0 + r) * ldy + n0 + s * GEMM_NR, ldy, rows, ncols, first, bias);
+                    store_tile(&tile, c, ldy, rows, ncols, first, bias);
                 }
             }
         }
