@@ -213,13 +213,30 @@ static void test_activation_peak_long_sequence(void)
      * already a multiple of 16 floats and N a multiple of 64 here). */
     const int64_t t_rows = 2, m = n_img;
     const int64_t wide = 4 * d * m > j * n_txt ? 4 * d * m : j * n_txt;
-    const int64_t floats = 5 * n * d + wide + n * hd + t_rows * 256 + 3 * t_rows * d + 6 * d * t_rows + 6 * d + 2 * d;
+    const int64_t io = n_img * c->in_channels + n_txt * j + n_img * channels; /* inputs in, output out */
+    const int64_t floats =
+        5 * n * d + wide + n * hd + t_rows * 256 + 3 * t_rows * d + 6 * d * t_rows + 6 * d + 2 * d + io;
     const size_t formula = (size_t)(4 * floats + n);
     CHECK(dit_activation_bytes(c, n_img, n_txt) == formula);
 
     /* The kernels' own activation workspace (op_attention's per-thread tiles), which
-     * ops.h does not size: measured by running op_attention alone at the same size. */
+     * ops.h does not size: measured by running op_attention alone at the same size, and
+     * equal to the model's mirror of the kernel's sizing (a kernel change shows here). */
     size_t kernel_workspace = attention_workspace_bytes(n, c->num_attention_heads, (int)hd);
+    CHECK_MSG(kernel_workspace == dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd,
+                                                                thread_pool_size(pool), 1),
+              "op_attention took %zu bytes, dit_attention_workspace_bytes says %zu", kernel_workspace,
+              dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd, thread_pool_size(pool), 1));
+    for (int threads = 1; threads <= 3; threads++) { /* and for other thread counts */
+        thread_pool *other = NULL;
+        CHECK_OK(thread_pool_create(threads, &other));
+        thread_pool *saved = pool;
+        pool = other;
+        size_t measured = attention_workspace_bytes(n, c->num_attention_heads, (int)hd);
+        pool = saved;
+        CHECK(measured == dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd, threads, 1));
+        thread_pool_destroy(other);
+    }
 
     mem_class_stats before, after;
     mem_get_stats(MEM_ACTIVATIONS, &before);

@@ -11,10 +11,12 @@
 
 #include "base/status.h"
 #include "mem/mem.h"
+#include "mem/mem_arena.h"
+#include "mem/mem_transfer.h"
 #include "models/qwen_image_dit.h"
 
-/* The activations of one forward, carved from one MEM_ACTIVATIONS block.
- * N = n_txt + n_img, M = max(n_txt, n_img), T = 1 or 2 temb rows. */
+/* The activations of one forward, carved from one MEM_ACTIVATIONS arena on the model's
+ * device. N = n_txt + n_img, M = max(n_txt, n_img), T = 1 or 2 temb rows. */
 typedef struct dit_state {
     float *stream;      /* [N, D]  text stream c (rows 0..n_txt) then image stream x       */
     float *normed;      /* [N, D]  modulated LayerNorm output; later the attention output */
@@ -29,58 +31,75 @@ typedef struct dit_state {
     float *img_mod;     /* [T, 6D]   shift1 scale1 gate1 shift2 scale2 gate2 */
     float *txt_mod;     /* [6D]      */
     float *out_mod;     /* [2D]      norm_out: scale, then shift */
+    float *hidden;      /* [n_img, C] the input latent tokens, copied in */
+    float *text;        /* [n_txt, J] the text encoder output, copied in */
+    float *out;         /* [n_img, P] the output, copied out at the end */
     uint8_t *mask;      /* [N]       joint key mask */
-    void *arena;
+    mem_arena *arena;
 } dit_state;
 
-/* Carve the arena (base NULL: only count). Every float buffer is rounded up to 16 floats
- * so each starts 64-byte aligned. Returns the arena size in bytes. */
+enum { STATE_BUFFERS = 18 };
+
+/* Every float buffer is rounded up to 16 floats so each starts 64-byte aligned. */
 static size_t floats_16(int64_t n) { return ((size_t)n + 15u) & ~(size_t)15u; }
 
-static size_t state_layout(const dit_config *c, int64_t n_img, int64_t n_txt, dit_state *s, char *base)
+/* The float buffers in carving order with their sizes in floats; the mask comes last. */
+static void state_buffers(const dit_config *c, int64_t n_img, int64_t n_txt, dit_state *s, float **slots[],
+                          int64_t floats[])
 {
     const int64_t d = dit_inner_dim(c), n = n_txt + n_img, m = n_txt > n_img ? n_txt : n_img;
-    const int64_t t_rows = c->zero_cond_t ? 2 : 1;
+    const int64_t t_rows = c->zero_cond_t ? 2 : 1, pairs = c->attention_head_dim / 2;
     const int64_t mlp = DIT_MLP_MULT * d * m, txt_norm = (int64_t)c->joint_attention_dim * n_txt;
-    struct {
-        float **slot;
-        int64_t floats;
-    } parts[] = {
-        {&s->stream, n * d},           {&s->normed, n * d},
-        {&s->q, n * d},                {&s->k, n * d},
-        {&s->v, n * d},                {&s->wide, mlp > txt_norm ? mlp : txt_norm},
-        {&s->rope_cos, n * (c->attention_head_dim / 2)}, {&s->rope_sin, n * (c->attention_head_dim / 2)},
-        {&s->sinusoid, t_rows * DIT_TIME_CHANNELS},        {&s->time_hidden, t_rows * d},
-        {&s->temb, t_rows * d},        {&s->temb_silu, t_rows * d},
-        {&s->img_mod, t_rows * 6 * d}, {&s->txt_mod, 6 * d},
-        {&s->out_mod, 2 * d},
-    };
-    size_t offset = 0;
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        if (base) *parts[i].slot = (float *)(base + offset);
-        offset += floats_16(parts[i].floats) * sizeof(float);
+    float **s_[STATE_BUFFERS] = {&s->stream, &s->normed, &s->q, &s->k, &s->v, &s->wide, &s->rope_cos,
+                                 &s->rope_sin, &s->sinusoid, &s->time_hidden, &s->temb, &s->temb_silu,
+                                 &s->img_mod, &s->txt_mod, &s->out_mod, &s->hidden, &s->text, &s->out};
+    const int64_t f_[STATE_BUFFERS] = {n * d, n * d, n * d, n * d, n * d, mlp > txt_norm ? mlp : txt_norm,
+                                       n * pairs, n * pairs, t_rows * DIT_TIME_CHANNELS, t_rows * d, t_rows * d,
+                                       t_rows * d, t_rows * 6 * d, 6 * d, 2 * d, n_img * c->in_channels,
+                                       n_txt * c->joint_attention_dim, n_img * dit_output_channels(c)};
+    for (int i = 0; i < STATE_BUFFERS; i++) {
+        slots[i] = s_[i];
+        floats[i] = f_[i];
     }
-    if (base) s->mask = (uint8_t *)(base + offset);
-    offset += ((size_t)n + 63u) & ~(size_t)63u;
-    return offset;
 }
+
+static size_t mask_bytes(int64_t n) { return ((size_t)n + 63u) & ~(size_t)63u; }
 
 size_t dit_activation_bytes(const dit_config *config, int64_t n_img, int64_t n_txt)
 {
     dit_state unused;
-    return state_layout(config, n_img, n_txt, &unused, NULL);
+    float **slots[STATE_BUFFERS];
+    int64_t floats[STATE_BUFFERS];
+    state_buffers(config, n_img, n_txt, &unused, slots, floats);
+    size_t bytes = 0;
+    for (int i = 0; i < STATE_BUFFERS; i++) bytes += floats_16(floats[i]) * sizeof(float);
+    return bytes + mask_bytes(n_img + n_txt);
 }
 
-static canvas_status state_alloc(const dit_config *c, int64_t n_img, int64_t n_txt, dit_state *s)
+/* One arena of exactly `bytes` on the device, carved in the order of state_buffers; the
+ * rest of the arena (a device's reservation for the attention kernel) stays unused. */
+static canvas_status state_alloc(mem_device *device, const dit_config *c, int64_t n_img, int64_t n_txt, size_t bytes,
+                                 dit_state *s)
 {
     memset(s, 0, sizeof *s);
-    size_t bytes = state_layout(c, n_img, n_txt, s, NULL);
-    TRY(mem_alloc(&s->arena, bytes, MEM_ACTIVATIONS));
-    state_layout(c, n_img, n_txt, s, s->arena);
+    TRY(mem_arena_create(device, MEM_ACTIVATIONS, bytes, &s->arena));
+    float **slots[STATE_BUFFERS];
+    int64_t floats[STATE_BUFFERS];
+    state_buffers(c, n_img, n_txt, s, slots, floats);
+    void *block;
+    for (int i = 0; i < STATE_BUFFERS; i++) {
+        TRY(mem_arena_alloc(s->arena, floats_16(floats[i]) * sizeof(float), MEM_ALIGNMENT, &block));
+        *slots[i] = block;
+    }
+    TRY(mem_arena_alloc(s->arena, mask_bytes(n_img + n_txt), MEM_ALIGNMENT, &block));
+    s->mask = block;
+    if (mem_arena_used(s->arena) != dit_activation_bytes(c, n_img, n_txt))
+        return status_fail(CANVAS_ERR_INTERNAL, "transformer: the activation formula (%zu bytes) and the carving "
+                           "(%zu bytes) disagree", dit_activation_bytes(c, n_img, n_txt), mem_arena_used(s->arena));
     return CANVAS_OK;
 }
 
-static void state_free(dit_state *s) { mem_free(s->arena); }
+static void state_free(dit_state *s) { mem_arena_destroy(s->arena); }
 
 /* ---- elementwise helpers -------------------------------------------------------------- */
 
@@ -313,11 +332,12 @@ static canvas_status time_embedding(thread_pool *pool, const dit_weights *w, int
     return CANVAS_OK;
 }
 
-static canvas_status forward(dit_model *model, thread_pool *pool, const dit_inputs *in, const dit_tap *tap,
-                             dit_state *s, dit_geometry *g, float *output)
+/* The forward on the device: `w` is the top level (acquired by the caller), the inputs
+ * are in s->hidden and s->text, the output goes to s->out. */
+static canvas_status forward(dit_model *model, thread_pool *pool, const dit_weights *w, const dit_inputs *in,
+                             const dit_tap *tap, dit_state *s, dit_geometry *g)
 {
     const dit_config *c = &model->config;
-    const dit_weights *w = &model->weights;
     const int64_t d = g->d, nt = g->n_txt, ni = g->n_img;
     float *x = s->stream + nt * d;
 
@@ -330,9 +350,9 @@ static canvas_status forward(dit_model *model, thread_pool *pool, const dit_inpu
     g->key_mask = any_masked ? s->mask : NULL;
 
     /* Input projections: x = img_in(X); c = txt_in(RMSNorm(E)). */
-    TRY(op_linear(pool, in->hidden_states, ni, &w->img_in, w->img_in_bias, x));
+    TRY(op_linear(pool, s->hidden, ni, &w->img_in, w->img_in_bias, x));
     TRY(tap_rows(tap, "img_in", x, ni, d));
-    op_rms_norm(in->encoder_hidden_states, nt, c->joint_attention_dim, DIT_NORM_EPS, w->txt_norm, s->wide);
+    op_rms_norm(s->text, nt, c->joint_attention_dim, DIT_NORM_EPS, w->txt_norm, s->wide);
     TRY(op_linear(pool, s->wide, nt, &w->txt_in, w->txt_in_bias, s->stream));
     TRY(tap_rows(tap, "txt_in", s->stream, nt, d));
 
@@ -363,13 +383,48 @@ static canvas_status forward(dit_model *model, thread_pool *pool, const dit_inpu
     row_job out = {.pass = PASS_NORM_MODULATE, .rows = ni, .d = d, .x = x, .y = normed_img, .rows_t = ni,
                    .shift_t = shift, .scale_t = scale, .shift_0 = shift, .scale_0 = scale};
     run_rows(pool, &out);
-    return op_linear(pool, normed_img, ni, &w->proj_out, w->proj_out_bias, output);
+    return op_linear(pool, normed_img, ni, &w->proj_out, w->proj_out_bias, s->out);
+}
+
+/* The dry run on a measure device: what forward() does to memory (the block acquires and
+ * releases, hence the same prefetches and copies), without kernels. */
+static canvas_status dry_forward(dit_model *model)
+{
+    for (int i = 0; i < model->config.num_layers; i++) {
+        const dit_block_weights *b;
+        TRY(dit_block_acquire(model, i, &b));
+        dit_block_release(model, i);
+    }
+    return CANVAS_OK;
+}
+
+/* Inputs in, forward (or dry run), output out; the top level is held throughout. */
+static canvas_status run_on_device(dit_model *model, thread_pool *pool, const dit_inputs *in, const dit_tap *tap,
+                                   dit_state *s, dit_geometry *g, float *output)
+{
+    mem_device *device = dit_device(model), *host = mem_device_cpu();
+    const dit_config *c = &model->config;
+    const int real = mem_device_is_addressable(device);
+    TRY(mem_copy(device, s->hidden, host, in->hidden_states, (size_t)(in->n_img * c->in_channels) * sizeof(float)));
+    TRY(mem_copy(device, s->text, host, in->encoder_hidden_states,
+                 (size_t)(in->n_txt * c->joint_attention_dim) * sizeof(float)));
+    const dit_weights *w;
+    TRY(dit_top_acquire(model, &w));
+    canvas_status st = real ? forward(model, pool, w, in, tap, s, g) : dry_forward(model);
+    dit_top_release(model);
+    TRY(st);
+    if (!output) return real ? status_fail(CANVAS_ERR_USAGE, "transformer forward: no output buffer") : CANVAS_OK;
+    return mem_copy(host, output, device, s->out, (size_t)(in->n_img * dit_output_channels(c)) * sizeof(float));
 }
 
 canvas_status dit_forward(dit_model *model, thread_pool *pool, const dit_inputs *inputs, const dit_tap *tap,
                           float *output)
 {
     TRY(check_inputs(model, inputs));
+    mem_device *device = dit_device(model);
+    if (!device)
+        return status_fail(CANVAS_ERR_USAGE, "transformer: the weights are not placed on a device (the last dit_place "
+                                             "failed; place the model again before a forward)");
     const dit_config *c = &model->config;
     const dit_image_shape *target = &inputs->img_shapes[0];
     dit_geometry g = {
@@ -384,8 +439,9 @@ canvas_status dit_forward(dit_model *model, thread_pool *pool, const dit_inputs 
         .img_rows_t = c->zero_cond_t ? (int64_t)target->frames * target->height * target->width : inputs->n_img,
     };
     dit_state s;
-    TRY(state_alloc(c, g.n_img, g.n_txt, &s));
-    canvas_status st = forward(model, pool, inputs, tap, &s, &g, output);
+    canvas_status st = state_alloc(device, c, g.n_img, g.n_txt, dit_forward_arena_bytes(model, pool, g.n_img, g.n_txt),
+                                   &s);
+    if (st == CANVAS_OK) st = run_on_device(model, pool, inputs, tap, &s, &g, output);
     state_free(&s);
     return st;
 }

@@ -16,9 +16,11 @@
  *   norm_out (AdaLayerNormContinuous, scale first) and proj_out on the image stream.
  *
  * Weight groups: group -1 is the top level (img_in, txt_norm, txt_in, time embedder,
- * norm_out, proj_out), group i is transformer_blocks.i. The forward reaches a block's
- * weights only through dit_block_acquire / dit_block_release: the one seam where the
- * residency manager (streaming blocks in and out of a device) plugs in. */
+ * norm_out, proj_out), group i is transformer_blocks.i. The forward reaches weights only
+ * through dit_top_acquire and dit_block_acquire / _release, which go to the residency
+ * manager (mem/mem_residency.h): dit_place puts the model on a device with a resident
+ * prefix of blocks and streams the others through a double buffer; the activations of a
+ * forward are one arena on the same device (docs/memory.md, docs/transformer.md). */
 #ifndef CANVAS_MODELS_QWEN_IMAGE_DIT_H
 #define CANVAS_MODELS_QWEN_IMAGE_DIT_H
 
@@ -29,6 +31,7 @@
 #include "canvas.h"
 #include "io/config.h"
 #include "io/model_dir.h"
+#include "mem/mem_device.h"
 #include "ops/ops.h"
 
 /* Hard-coded constants of the reference model (spec §1.1). */
@@ -92,19 +95,44 @@ typedef struct dit_model {
     dit_config config;
     char *component_dir;        /* e.g. ".../transformer" */
     weight_set *files;          /* the mmapped safetensors; weight views point into them */
-    dit_weights weights;
+    dit_weights weights;        /* the weights' homes: views into the mapping, f32 vectors in RAM */
+    struct dit_memory *memory;  /* private: weight groups, placement, residency manager */
 } dit_model;
 
 /* Load a transformer component folder: dit_config_load(config.json), weights_open,
  * arch_check against arch_dit, then wire the views. Errors: CANVAS_ERR_INPUT (bad or
  * missing config / file / tensor, named), CANVAS_ERR_UNSUPPORTED (a weight dtype or a
- * config feature this build has no path for), CANVAS_ERR_OUT_OF_MEMORY. */
+ * config feature this build has no path for), CANVAS_ERR_OUT_OF_MEMORY. The model starts
+ * placed on the cpu device: weights read where they lie, no copy. */
 canvas_status dit_load(const char *component_dir, dit_model **out);
 void dit_free(dit_model *model);
 
-/* The seam for weight residency. Acquire before using block i's weights, release after;
- * today the weights are the mmapped file and the small vectors in RAM, so acquire only
- * returns them. Every acquire is paired with one release, also on failure paths. */
+/* resident_blocks meaning "every block" */
+#define DIT_ALL_BLOCKS (-1)
+
+/* Put the weights on `device` (NULL: the cpu device) for the forwards that follow: the
+ * top level and blocks [0, resident_blocks) are copied onto it and stay; the other blocks
+ * stream through two slots, the next one prefetched on a copy thread while a block
+ * computes. Allocates exactly dit_weight_device_bytes(model, resident_blocks) of
+ * MEM_WEIGHTS on a pooled device (nothing after), none on the cpu device (zero copy,
+ * resident_blocks ignored). The previous placement is dropped first; on failure
+ * (CANVAS_ERR_OUT_OF_MEMORY, nothing left on the device) the model is not placed and a
+ * forward fails until dit_place succeeds. The forward's activations go to the same device. */
+canvas_status dit_place(dit_model *model, mem_device *device, int resident_blocks);
+/* The device the model is placed on (NULL when not placed) and its resident prefix. */
+mem_device *dit_device(const dit_model *model);
+int dit_resident_blocks(const dit_model *model);
+
+/* MEM_WEIGHTS bytes dit_place allocates on a pooled device for this resident prefix:
+ * top level + resident blocks + 2 slots of the largest block (each group packed with
+ * 256-byte aligned tensors; residency_plan_device_bytes). */
+size_t dit_weight_device_bytes(const dit_model *model, int resident_blocks);
+
+/* The seam for weight residency. Acquire before using a group's weights, release after;
+ * the views point into the device the model is placed on. Every acquire is paired with
+ * one release, also on failure paths; at most two streamed blocks are held at once. */
+canvas_status dit_top_acquire(dit_model *model, const dit_weights **out);
+void dit_top_release(dit_model *model);
 canvas_status dit_block_acquire(dit_model *model, int block, const dit_block_weights **out);
 void dit_block_release(dit_model *model, int block);
 
@@ -141,33 +169,62 @@ typedef struct dit_tap {
 /* Output channels per image token: patch_size² x out_channels. */
 int64_t dit_output_channels(const dit_config *config);
 
-/* The hot function. output: [n_img, dit_output_channels] (every image token, references
- * included; the pipeline keeps the first L_target rows). pool may be NULL (one thread);
- * tap may be NULL. Inputs are checked against the config first (CANVAS_ERR_INPUT naming
- * the mismatch). Activation memory is one MEM_ACTIVATIONS block of
- * dit_activation_bytes(config, n_img, n_txt) bytes (plus the kernels' workspace while
- * they run), freed before returning. */
+/* The hot function. output: [n_img, dit_output_channels] in host memory (every image
+ * token, references included; the pipeline keeps the first L_target rows). pool may be
+ * NULL (one thread); tap may be NULL. Inputs are checked against the config first
+ * (CANVAS_ERR_INPUT naming the mismatch). Activation memory is one MEM_ACTIVATIONS arena
+ * of dit_forward_arena_bytes() on the model's device, freed before returning; the inputs
+ * are copied into it and the output out of it through mem_copy (the link). A failure
+ * (out of memory included) frees everything the forward took; the placement stays.
+ *
+ * On a measure device (a model placed by dit_place on mem_device_create_measure) this is
+ * the dry run: the same allocations, acquires, prefetches and copies, no kernels, no tap;
+ * output may be NULL. Its peaks per class equal the real run's for the same plan. */
 canvas_status dit_forward(dit_model *model, thread_pool *pool, const dit_inputs *inputs, const dit_tap *tap,
                           float *output);
 
-/* Peak activation memory of one forward, in bytes, exact. With D = inner dim, J =
- * joint_attention_dim, N = n_txt + n_img, M = max(n_txt, n_img), T = 2 with zero_cond_t
- * else 1, hd = head dim:
+/* The arena of one forward, in bytes, exact. With D = inner dim, J =
+ * joint_attention_dim, C = in_channels, P = dit_output_channels, N = n_txt + n_img,
+ * M = max(n_txt, n_img), T = 2 with zero_cond_t else 1, hd = head dim:
  *
  *   4 x ( 5·N·D                    stream, normed/attention out, q, k, v
  *       + max(4·D·M, J·n_txt)      MLP hidden (one stream at a time) / txt_norm output
  *       + N·hd                     RoPE cos and sin, [N, hd/2] each
  *       + T·256 + 3·T·D            sinusoid, time hidden, temb, SiLU(temb)
- *       + 6·D·T + 6·D + 2·D )      image / text modulation, norm_out modulation
+ *       + 6·D·T + 6·D + 2·D        image / text modulation, norm_out modulation
+ *       + n_img·C + n_txt·J        the inputs, copied onto the device
+ *       + n_img·P )                the output, before it is copied back
  *   + N rounded up to 64           key mask bytes
  *
- * where each of those 15 float buffers is rounded up to a multiple of 16 floats (64-byte
+ * where each of those 18 float buffers is rounded up to a multiple of 16 floats (64-byte
  * alignment; a no-op for the real model and whenever D, N·hd/2 are multiples of 16).
  * O(N·D): attention never holds an N x N matrix (op_attention is flash-style). Not
- * included: the kernels' own workspace while they run — today op_attention's per-thread
- * tiles, MEM_ACTIVATIONS, O(threads · N · head_dim) (ops.h does not size it yet), and the
- * GEMM's packing panels (MEM_SCRATCH). */
+ * included: the kernels' own workspace while they run (dit_attention_workspace_bytes;
+ * the GEMM's packing panels, MEM_SCRATCH on the host). */
 size_t dit_activation_bytes(const dit_config *config, int64_t n_img, int64_t n_txt);
+
+/* op_attention's own workspace over a joint sequence of `seq` tokens with `threads`
+ * workers: its per-thread K/V/Q/score/output tiles (MEM_ACTIVATIONS) plus its per-key
+ * bias row (MEM_SCRATCH), both taken from the host pool while it runs. A formula that
+ * mirrors src/ops/cpu/attention.c (ops.h has no sizing function yet); tests/test_dit.c
+ * checks it against the kernel's measured allocations, so a kernel change shows there.
+ * `tiles_only` 1: the MEM_ACTIVATIONS part alone. */
+size_t dit_attention_workspace_bytes(int64_t seq, int heads, int head_dim, int threads, int tiles_only);
+
+/* The forward's arena on the model's device: dit_activation_bytes, plus, when the device
+ * is not the cpu device, a reservation of dit_attention_workspace_bytes for the pool's
+ * thread count. The CPU kernels take that workspace from the host pool; a GPU's attention
+ * kernel would take it from device memory, so a device-capped run budgets and counts it
+ * on the device (a reservation the CPU build leaves untouched). */
+size_t dit_forward_arena_bytes(const dit_model *model, const thread_pool *pool, int64_t n_img, int64_t n_txt);
+
+/* The planner's choice for a device of `cap` bytes: the largest resident prefix whose
+ * dry run (dit_forward on a measure device with that cap, same allocator, so the same
+ * placement, alignment holes and fragmentation) fits; every smaller prefix needs less.
+ * CANVAS_ERR_OUT_OF_MEMORY naming the minimum when even streaming every block does not
+ * fit. The model is left placed on the cpu device. */
+canvas_status dit_plan_resident_blocks(dit_model *model, thread_pool *pool, const dit_inputs *inputs, size_t cap,
+                                       int *out_resident_blocks);
 
 /* Building blocks, exposed for tests. */
 

@@ -11,8 +11,10 @@
 #include "base/status.h"
 #include "io/config.h"
 #include "mem/mem.h"
+#include "mem/mem_residency.h"
 #include "models/arch.h"
 #include "models/qwen_image_dit.h"
+#include "models/qwen_image_dit_groups.h"
 
 enum { NAME_SIZE = 256 };
 
@@ -26,6 +28,8 @@ typedef struct wiring {
     const dit_model *model;
     const char *prefix;   /* "" or "transformer_blocks.3." */
     vector_block vectors;
+    const char *home;     /* the struct being wired (dit_weights or dit_block_weights) */
+    dit_group *group;     /* filled on the second pass: the group's tensors and field offsets */
 } wiring;
 
 static const st_tensor *find_tensor(wiring *w, const char *suffix, char *name)
@@ -49,6 +53,14 @@ static canvas_status wire_matrix(wiring *w, const char *suffix, int64_t rows, in
     out->data = t->data;
     out->out_features = rows;
     out->in_features = cols;
+    if (w->vectors.base) { /* second pass: the matrix joins its group, its home is the mapping */
+        dit_group *g = w->group;
+        if (g->n_matrices == DIT_GROUP_MAX_MATRICES)
+            return status_fail(CANVAS_ERR_INTERNAL, "%s: too many matrices in one weight group", name);
+        g->matrix_field[g->n_matrices] = (uint16_t)((const char *)out - w->home);
+        g->tensors[g->n_matrices] = (residency_tensor){t->data, (size_t)t->nbytes};
+        g->n_matrices++;
+    }
     return CANVAS_OK;
 }
 
@@ -70,6 +82,12 @@ static canvas_status wire_vector(wiring *w, const char *suffix, int64_t length, 
         float *dst = w->vectors.base + w->vectors.used;
         dtype_to_f32(t->type, t->data, dst, (size_t)length);
         *out = dst;
+        dit_group *g = w->group;
+        if (g->n_vectors == DIT_GROUP_MAX_VECTORS)
+            return status_fail(CANVAS_ERR_INTERNAL, "%s: too many vectors in one weight group", name);
+        g->vector_field[g->n_vectors] = (uint16_t)((const char *)out - w->home);
+        g->vector_at[g->n_vectors] = (uint32_t)w->vectors.used;
+        g->n_vectors++;
     }
     w->vectors.used += padded_floats(length);
     return CANVAS_OK;
@@ -136,21 +154,31 @@ static canvas_status wire_block(wiring *w, dit_block_weights *b)
     return CANVAS_OK;
 }
 
-/* Wire one group twice: a counting pass sizes its vector block, the second fills it. */
+/* Wire one group twice: a counting pass sizes its vector block, the second fills it and
+ * records the group for the residency manager (group 0: top level, 1 + i: block i). */
 static canvas_status wire_group(dit_model *model, int block)
 {
     char prefix[64] = "";
     if (block >= 0) snprintf(prefix, sizeof prefix, "transformer_blocks.%d.", block);
-    wiring w = {.model = model, .prefix = prefix};
+    dit_group *group = &model->memory->groups[block + 1];
+    memset(group, 0, sizeof *group);
+    snprintf(group->name, sizeof group->name, "%s", block >= 0 ? prefix : "top level");
+    if (block >= 0) group->name[strlen(group->name) - 1] = '\0'; /* no trailing dot */
+    wiring w = {.model = model, .prefix = prefix, .group = group,
+                .home = block >= 0 ? (const char *)&model->weights.blocks[block] : (const char *)&model->weights};
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) {
             TRY(mem_alloc((void **)&w.vectors.base, w.vectors.used * sizeof(float), MEM_WEIGHTS));
             if (block >= 0) model->weights.blocks[block].small = w.vectors.base;
             else model->weights.small = w.vectors.base;
+            group->tensors[DIT_GROUP_MAX_MATRICES].bytes = w.vectors.used * sizeof(float);
             w.vectors.used = 0;
         }
         TRY(block >= 0 ? wire_block(&w, &model->weights.blocks[block]) : wire_top(&w, &model->weights));
     }
+    /* the vectors tensor comes right after the matrices */
+    group->tensors[group->n_matrices] = (residency_tensor){w.vectors.base, group->tensors[DIT_GROUP_MAX_MATRICES].bytes};
+    model->memory->table[block + 1] = (residency_group){group->name, group->tensors, group->n_matrices + 1};
     return CANVAS_OK;
 }
 
@@ -189,12 +217,13 @@ static canvas_status load(dit_model *model, const char *component_dir)
     arch_free(&expected);
     TRY(st);
 
-    if (model->config.num_layers > 0)
-        TRY(mem_calloc((void **)&model->weights.blocks, (size_t)model->config.num_layers, sizeof(dit_block_weights),
-                       MEM_SCRATCH));
+    const size_t layers = (size_t)model->config.num_layers;
+    if (layers > 0) TRY(mem_calloc((void **)&model->weights.blocks, layers, sizeof(dit_block_weights), MEM_SCRATCH));
+    TRY(dit_memory_create(model));
     TRY(wire_group(model, -1));
     for (int i = 0; i < model->config.num_layers; i++) TRY(wire_group(model, i));
-    return CANVAS_OK;
+    /* Until placed elsewhere the weights are read where they lie (the cpu device). */
+    return dit_place(model, mem_device_cpu(), DIT_ALL_BLOCKS);
 }
 
 canvas_status dit_load(const char *component_dir, dit_model **out)
@@ -214,6 +243,7 @@ canvas_status dit_load(const char *component_dir, dit_model **out)
 void dit_free(dit_model *model)
 {
     if (!model) return;
+    dit_memory_destroy(model);
     if (model->weights.blocks) {
         for (int i = 0; i < model->config.num_layers; i++) mem_free(model->weights.blocks[i].small);
         mem_free(model->weights.blocks);
@@ -222,22 +252,6 @@ void dit_free(dit_model *model)
     if (model->files) weights_close(model->files);
     mem_free(model->component_dir);
     mem_free(model);
-}
-
-canvas_status dit_block_acquire(dit_model *model, int block, const dit_block_weights **out)
-{
-    *out = NULL;
-    if (block < 0 || block >= model->config.num_layers)
-        return status_fail(CANVAS_ERR_INTERNAL, "transformer block %d out of range [0, %d)", block,
-                           model->config.num_layers);
-    *out = &model->weights.blocks[block];
-    return CANVAS_OK;
-}
-
-void dit_block_release(dit_model *model, int block)
-{
-    (void)model;
-    (void)block;
 }
 
 int64_t dit_output_channels(const dit_config *config)
