@@ -41,6 +41,7 @@ typedef struct conv2d_params {
     const float *norm_gamma;        /* [in_channels] or NULL: RMS norm (above) then SiLU on every
                                        input pixel before padding (padding stays zero) */
     int accumulate;                 /* 1: y += conv(x) (a residual), 0: y = conv(x) */
+    size_t band_floats;             /* im2col budget per band; 0: CONV_BAND_FLOATS (tests use less) */
 } conv2d_params;
 
 /* Output size: ((upsampled size + pads - kernel) / stride) + 1; 0 when the kernel does

@@ -152,7 +152,7 @@ static conv_plan plan_conv(const conv2d_params *p)
     conv_plan plan = {.out_h = conv2d_out_height(p), .out_w = conv2d_out_width(p)};
     if (plan.out_h < 1 || plan.out_w < 1 || p->kernel < 1 || p->in_channels < 1) return plan;
     const size_t per_row = (size_t)plan.out_w * p->kernel * p->kernel * p->in_channels;
-    size_t band = CONV_BAND_FLOATS / per_row;
+    size_t band = (p->band_floats ? p->band_floats : CONV_BAND_FLOATS) / per_row;
     if (band < 1) band = 1;
     if (band > (size_t)plan.out_h || is_pointwise(p)) band = (size_t)plan.out_h;
     plan.band = (int)band;

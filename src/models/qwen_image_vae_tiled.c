@@ -1,0 +1,210 @@
+/* qwen_image_vae_tiled.c — tiled encode and decode (spec A.10), diffusers' algorithm:
+ *
+ *   for each tile (row-major, every `stride` input pixels, `tile` wide, smaller at the edges):
+ *       out = plain encode / decode of the tile
+ *       if there is a tile above: blend_v(above, out)   rows:    out[y] = above[-e+y]·(1-y/e) + out[y]·(y/e)
+ *       if there is a tile left:  blend_h(left, out)    columns: the same along x
+ *       keep out[:stride_out, :stride_out] at the tile's place in the result
+ *
+ * with e = tile_out - stride_out (limited by both tiles' sizes). Blending is in place and
+ * the neighbours are the already blended tiles, as in diffusers. Only two rows of tile
+ * outputs are held (the row above and the current one), not every tile. */
+#include <string.h>
+
+#include "base/status.h"
+#include "mem/mem.h"
+#include "models/qwen_image_vae.h"
+
+void vae_tiling_default(vae_tiling *tiling)
+{
+    *tiling = (vae_tiling){.tile_height = 256, .tile_width = 256, .stride_height = 192, .stride_width = 192};
+}
+
+int vae_tiling_needed(const vae_tiling *tiling, int image_height, int image_width)
+{
+    return image_height > tiling->tile_height || image_width > tiling->tile_width;
+}
+
+/* One output tile: [channels, height, width]. */
+typedef struct tile {
+    float *data;
+    int height, width;
+} tile;
+
+/* Geometry of a tiled run, in input units (pixels to encode, latent pixels to decode) and
+ * output units. */
+typedef struct tiled_run {
+    vae_model *model;
+    thread_pool *pool;
+    int encode;
+    int in_channels, out_channels;
+    int in_h, in_w, out_h, out_w;
+    int tile_in_h, tile_in_w, stride_in_h, stride_in_w;
+    int stride_out_h, stride_out_w, blend_h, blend_w;
+    int tile_out_h, tile_out_w;     /* the largest tile's output size */
+} tiled_run;
+
+static canvas_status check_tiling(const vae_tiling *t, int scale)
+{
+    const int sizes[4] = {t->tile_height, t->tile_width, t->stride_height, t->stride_width};
+    for (int i = 0; i < 4; i++)
+        if (sizes[i] < scale || sizes[i] % scale)
+            return status_fail(CANVAS_ERR_USAGE, "vae tiling: tile and stride sizes must be positive multiples of %d "
+                                                 "(got tile %dx%d, stride %dx%d)",
+                               scale, t->tile_height, t->tile_width, t->stride_height, t->stride_width);
+    if (t->stride_height > t->tile_height || t->stride_width > t->tile_width)
+        return status_fail(CANVAS_ERR_USAGE, "vae tiling: the stride (%dx%d) must not exceed the tile (%dx%d)",
+                           t->stride_height, t->stride_width, t->tile_height, t->tile_width);
+    return CANVAS_OK;
+}
+
+/* b's first e rows <- a's last e rows · (1 - y/e) + b's · (y/e); both of b's width. The
+ * weights are Python floats meeting a float32 tensor: rounded to float32 first. */
+static void blend_rows(const tile *a, tile *b, int extent, int channels)
+{
+    int e = extent < a->height ? extent : a->height;
+    if (b->height < e) e = b->height;
+    for (int c = 0; c < channels; c++)
+        for (int y = 0; y < e; y++) {
+            const float keep = (float)(1.0 - (double)y / e), take = (float)((double)y / e);
+            const float *from = a->data + ((size_t)c * a->height + (a->height - e + y)) * a->width;
+            float *to = b->data + ((size_t)c * b->height + y) * b->width;
+            for (int x = 0; x < b->width; x++) {
+                float mine = from[x] * keep;
+                float theirs = to[x] * take;
+                to[x] = mine + theirs;
+            }
+        }
+}
+
+static void blend_columns(const tile *a, tile *b, int extent, int channels)
+{
+    int e = extent < a->width ? extent : a->width;
+    if (b->width < e) e = b->width;
+    for (int c = 0; c < channels; c++)
+        for (int y = 0; y < b->height; y++) {
+            const float *from = a->data + ((size_t)c * a->height + y) * a->width + (a->width - e);
+            float *to = b->data + ((size_t)c * b->height + y) * b->width;
+            for (int x = 0; x < e; x++) {
+                const float keep = (float)(1.0 - (double)x / e), take = (float)((double)x / e);
+                float mine = from[x] * keep;
+                float theirs = to[x] * take;
+                to[x] = mine + theirs;
+            }
+        }
+}
+
+/* Crop input[:, y0:y0+h, x0:x0+w] into crop, run the plain forward into out. */
+static canvas_status run_tile(const tiled_run *r, const float *input, int y0, int x0, float *crop, tile *out)
+{
+    const int h = r->in_h - y0 < r->tile_in_h ? r->in_h - y0 : r->tile_in_h;
+    const int w = r->in_w - x0 < r->tile_in_w ? r->in_w - x0 : r->tile_in_w;
+    for (int c = 0; c < r->in_channels; c++)
+        for (int y = 0; y < h; y++)
+            memcpy(crop + ((size_t)c * h + y) * w, input + ((size_t)c * r->in_h + y0 + y) * r->in_w + x0,
+                   (size_t)w * sizeof(float));
+    const int scale = vae_scale_factor(&r->model->config);
+    out->height = r->encode ? h / scale : h * scale;
+    out->width = r->encode ? w / scale : w * scale;
+    return r->encode ? vae_encode(r->model, r->pool, crop, h, w, out->data)
+                     : vae_decode_raw(r->model, r->pool, crop, h, w, out->data);
+}
+
+/* Copy the tile's kept part (its first stride_out rows and columns) to the output. */
+static void keep_part(const tiled_run *r, const tile *t, int out_y0, int out_x0, int clamp, float *output)
+{
+    int h = t->height < r->stride_out_h ? t->height : r->stride_out_h;
+    int w = t->width < r->stride_out_w ? t->width : r->stride_out_w;
+    if (out_y0 + h > r->out_h) h = r->out_h - out_y0;
+    if (out_x0 + w > r->out_w) w = r->out_w - out_x0;
+    for (int c = 0; c < r->out_channels; c++)
+        for (int y = 0; y < h; y++) {
+            const float *from = t->data + ((size_t)c * t->height + y) * t->width;
+            float *to = output + ((size_t)c * r->out_h + out_y0 + y) * r->out_w + out_x0;
+            for (int x = 0; x < w; x++) {
+                float value = from[x];
+                if (clamp) value = value < -1.0f ? -1.0f : value > 1.0f ? 1.0f : value;
+                to[x] = value;
+            }
+        }
+}
+
+static canvas_status tiled(const tiled_run *r, const float *input, int clamp, float *output)
+{
+    const int rows = (r->in_h + r->stride_in_h - 1) / r->stride_in_h;
+    const int cols = (r->in_w + r->stride_in_w - 1) / r->stride_in_w;
+    const size_t tile_floats = (size_t)r->tile_out_h * r->tile_out_w * r->out_channels;
+    float *crop = NULL, *store = NULL;
+    tile *tiles = NULL, *above = NULL, *current = NULL;
+    canvas_status st = mem_alloc((void **)&crop, (size_t)r->tile_in_h * r->tile_in_w * r->in_channels * sizeof(float),
+                                 MEM_ACTIVATIONS);
+    if (st == CANVAS_OK) st = mem_alloc((void **)&store, 2 * (size_t)cols * tile_floats * sizeof(float), MEM_ACTIVATIONS);
+    if (st == CANVAS_OK) st = mem_calloc((void **)&tiles, 2 * (size_t)cols, sizeof *tiles, MEM_SCRATCH);
+    if (st == CANVAS_OK) {
+        above = tiles;
+        current = tiles + cols;
+        for (int j = 0; j < 2 * cols; j++) tiles[j].data = store + (size_t)j * tile_floats;
+    }
+    for (int i = 0; st == CANVAS_OK && i < rows; i++) {
+        for (int j = 0; st == CANVAS_OK && j < cols; j++) {
+            st = run_tile(r, input, i * r->stride_in_h, j * r->stride_in_w, crop, &current[j]);
+            if (st != CANVAS_OK) break;
+            if (i > 0) blend_rows(&above[j], &current[j], r->blend_h, r->out_channels);
+            if (j > 0) blend_columns(&current[j - 1], &current[j], r->blend_w, r->out_channels);
+            keep_part(r, &current[j], i * r->stride_out_h, j * r->stride_out_w, clamp, output);
+        }
+        tile *swap = above;
+        above = current;
+        current = swap;
+    }
+    mem_free(tiles);
+    mem_free(store);
+    mem_free(crop);
+    return st;
+}
+
+static canvas_status setup(tiled_run *r, vae_model *model, thread_pool *pool, const vae_tiling *t, int encode,
+                           int height, int width)
+{
+    const vae_config *c = &model->config;
+    const int scale = vae_scale_factor(c);
+    TRY(check_tiling(t, scale));
+    if (height < 1 || width < 1 || (encode && (height % scale || width % scale)))
+        return status_fail(CANVAS_ERR_INPUT, "vae %s: size %dx%d is not a positive multiple of %d",
+                           encode ? "encode" : "decode", height, width, encode ? scale : 1);
+    *r = (tiled_run){.model = model, .pool = pool, .encode = encode, .in_h = height, .in_w = width};
+    r->in_channels = encode ? c->input_channels : c->z_dim;
+    r->out_channels = encode ? c->z_dim : c->input_channels;
+    r->out_h = encode ? height / scale : height * scale;
+    r->out_w = encode ? width / scale : width * scale;
+    /* tile sizes are given in pixels; decoding tiles the latent */
+    const int div = encode ? 1 : scale;
+    r->tile_in_h = t->tile_height / div;
+    r->tile_in_w = t->tile_width / div;
+    r->stride_in_h = t->stride_height / div;
+    r->stride_in_w = t->stride_width / div;
+    const int out_div = encode ? scale : 1;
+    r->tile_out_h = t->tile_height / out_div;
+    r->tile_out_w = t->tile_width / out_div;
+    r->stride_out_h = t->stride_height / out_div;
+    r->stride_out_w = t->stride_width / out_div;
+    r->blend_h = r->tile_out_h - r->stride_out_h;
+    r->blend_w = r->tile_out_w - r->stride_out_w;
+    return CANVAS_OK;
+}
+
+canvas_status vae_encode_tiled(vae_model *model, thread_pool *pool, const vae_tiling *tiling, const float *image,
+                               int height, int width, float *latent)
+{
+    tiled_run r;
+    TRY(setup(&r, model, pool, tiling, 1, height, width));
+    return tiled(&r, image, 0, latent);
+}
+
+canvas_status vae_decode_tiled(vae_model *model, thread_pool *pool, const vae_tiling *tiling, const float *latent,
+                               int height, int width, float *image)
+{
+    tiled_run r;
+    TRY(setup(&r, model, pool, tiling, 0, height, width));
+    return tiled(&r, latent, 1, image);
+}
