@@ -2,7 +2,7 @@
  *
  * Blocked GEMM in the manner of GotoBLAS/BLIS, with the weight converted while packing:
  *
- *   work item = (a block of LINEAR_NB output columns, a block of rows), claimed by threads
+ *   work item = (a block of cols_per_item output columns, a block of rows), claimed by threads
  *   for each k block of GEMM_KC:
  *       pack W[n block, k block] -> f32 panel, transposed into 16-column strips  (L2)
  *       for each GEMM_MC rows of x:
@@ -30,7 +30,12 @@
 
 #define GEMM_KC 256
 #define GEMM_MC 144         /* 24 strips of 6 rows: the packed x block is 144 KiB */
-#define LINEAR_NB 256       /* columns per work item: the packed weight panel is 256 KiB */
+/* Columns per work item: about three items per thread, so that dynamic claiming evens
+ * out a slow thread, but as wide as possible because every item repacks its rows of x.
+ * The packed weight panel (KC x cols) only needs L3: each 16-column strip of it is
+ * reused from L1 by all the rows of an MC block. None of this changes the arithmetic. */
+#define LINEAR_MIN_COLS 64
+#define LINEAR_MAX_COLS 1024
 #define GEMV_MAX_ROWS 2
 #define GEMV_ROWS_PER_ITEM 32
 
@@ -42,6 +47,7 @@ typedef struct linear_job {
     float *y;
 
     int64_t rows_per_item;     /* row block of a work item */
+    int64_t cols_per_item;     /* column block of a work item, a multiple of 16 */
     int64_t row_blocks, col_blocks;
     atomic_int_fast64_t next_item;
 
@@ -140,7 +146,8 @@ static inline void store_tile(const gemm_tile *tile, float *c, int64_t ldc, int 
 static void gemm_item(linear_job *job, int64_t item, float *panel, float *block)
 {
     int64_t rb = item % job->row_blocks, cb = item / job->row_blocks;
-    int64_t n0 = cb * LINEAR_NB, cols = job->n - n0 < LINEAR_NB ? job->n - n0 : LINEAR_NB;
+    int64_t n0 = cb * job->cols_per_item;
+    int64_t cols = job->n - n0 < job->cols_per_item ? job->n - n0 : job->cols_per_item;
     int64_t m0 = rb * job->rows_per_item;
     int64_t m1 = m0 + job->rows_per_item < job->m ? m0 + job->rows_per_item : job->m;
     int64_t ldy = job->n, ldx = job->k;
@@ -253,8 +260,13 @@ canvas_status op_linear(thread_pool *pool, const float *x, int64_t m, const weig
 
     /* Work items: column blocks first; split rows too when there are too few of them to
      * keep every thread busy (narrow outputs such as proj_out). */
-    job.col_blocks = (job.n + LINEAR_NB - 1) / LINEAR_NB;
-    int64_t want_items = 4 * (int64_t)n_threads;
+    int64_t cols_per_item = (job.n + 3 * n_threads - 1) / (3 * n_threads);
+    cols_per_item = (cols_per_item + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+    if (cols_per_item < LINEAR_MIN_COLS) cols_per_item = LINEAR_MIN_COLS;
+    if (cols_per_item > LINEAR_MAX_COLS) cols_per_item = LINEAR_MAX_COLS;
+    job.cols_per_item = cols_per_item;
+    job.col_blocks = (job.n + cols_per_item - 1) / cols_per_item;
+    int64_t want_items = 2 * (int64_t)n_threads;
     int64_t row_blocks = job.col_blocks >= want_items || n_threads == 1 ? 1 : (want_items + job.col_blocks - 1) / job.col_blocks;
     int64_t rows_per_item = (m + row_blocks - 1) / row_blocks;
     rows_per_item = (rows_per_item + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
@@ -263,7 +275,7 @@ canvas_status op_linear(thread_pool *pool, const float *x, int64_t m, const weig
     job.row_blocks = (m + rows_per_item - 1) / rows_per_item;
 
     int64_t kc = job.k < GEMM_KC ? job.k : GEMM_KC;
-    int64_t cols = job.n < LINEAR_NB ? (job.n + GEMM_NR - 1) / GEMM_NR * GEMM_NR : LINEAR_NB;
+    int64_t cols = job.n < cols_per_item ? (job.n + GEMM_NR - 1) / GEMM_NR * GEMM_NR : cols_per_item;
     int64_t rows = m < GEMM_MC ? (m + GEMM_MR - 1) / GEMM_MR * GEMM_MR : GEMM_MC;
     job.panel_floats = (size_t)(kc * cols + 16) / 16 * 16;
     job.block_floats = (size_t)(kc * rows + 2 + 16) / 16 * 16;
