@@ -1,6 +1,8 @@
-/* cmd_debug.c — `canvas debug case CASE_DIR --out OUT.safetensors [--threads N]`:
+/* cmd_debug.c — `canvas debug case CASE_DIR --out OUT.safetensors [memory flags]`:
  * run one golden case (tests/golden/README.md) and write every tensor it computes under
- * the names expected.safetensors uses, so that a script or a person can diff them. */
+ * the names expected.safetensors uses, so that a script or a person can diff them. The
+ * memory flags (cli/memory_flags.h) put the model on a capped device with streaming and
+ * write a report and a trace, as `canvas edit` will. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 #include "base/status.h"
 #include "base/threadpool.h"
 #include "cli/commands.h"
+#include "cli/memory_flags.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
 #include "models/qwen_image_dit.h"
@@ -17,7 +20,9 @@
 static void print_help(FILE *to)
 {
     fprintf(to,
-            "usage: canvas debug case CASE_DIR --out OUT.safetensors [--threads N]\n"
+            "usage: canvas debug case CASE_DIR --out OUT.safetensors [--vram SIZE] [--ram SIZE]\n"
+            "           [--link-bandwidth RATE] [--resident-blocks K] [--report FILE.json] [--trace FILE.json]\n"
+            "           [--threads N]\n"
             "\n"
             "Run a golden case: CASE_DIR/case.json names the op and the model (relative to the\n"
             "golden root, two folders above CASE_DIR); CASE_DIR/inputs.safetensors holds the inputs.\n"
@@ -26,9 +31,14 @@ static void print_help(FILE *to)
             "Supported ops: dit_forward (without loras). Others exit 1 as not supported yet.\n"
             "\n"
             "options:\n"
-            "  --out FILE      where to write the tensors (written to FILE.tmp, then renamed)\n"
-            "  --threads N     worker threads (default: CANVAS_THREADS, else every online CPU)\n"
-            "  -h, --help      this text\n"
+            "  --out FILE             where to write the tensors (written to FILE.tmp, then renamed)\n"
+            "  -h, --help             this text\n"
+            "\n");
+    cli_memory_flags_help(to);
+    fprintf(to,
+            "\n"
+            "Report phases: \"load\" (model, plan, weights onto the device), \"step 0\" (the forward),\n"
+            "\"write\" (the output file).\n"
             "\n"
             "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad case or model, 1 other\n");
 }
@@ -82,21 +92,36 @@ static void collect_free(collected *c)
     mem_free(c->tensors);
 }
 
+/* Put the model on the session's device: the resident prefix given, or the planner's. */
+static canvas_status place_model(dit_model *model, thread_pool *pool, const dit_case *dc,
+                                 const cli_memory_session *session)
+{
+    const cli_memory_flags *flags = session->flags;
+    if (session->device == mem_device_cpu()) return CANVAS_OK; /* dit_load placed it there */
+    int k = flags->resident_blocks;
+    if (k < 0) TRY(dit_plan_resident_blocks(model, pool, &dc->inputs, (size_t)flags->vram_bytes, &k));
+    return dit_place(model, session->device, k);
+}
+
 /* dit_forward: load the transformer, run it with a tap, write `output` and then the
- * intermediates in the order the forward produced them. */
-static canvas_status run_dit_case(const dit_case *dc, int threads, const char *out_path)
+ * intermediates in the order the forward produced them. Phases: load, step 0, write. */
+static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *session, const char *out_path)
 {
     dit_model *model = NULL;
     thread_pool *pool = NULL;
     float *output = NULL;
     collected tensors = {0};
-    canvas_status st = dit_load(dc->model_dir, &model);
-    if (st == CANVAS_OK) st = thread_pool_create(threads, &pool);
+    canvas_status st = profiler_begin(session->profiler, "load");
+    if (st == CANVAS_OK) st = dit_load(dc->model_dir, &model);
+    if (st == CANVAS_OK) st = thread_pool_create(session->flags->threads, &pool);
+    if (st == CANVAS_OK) st = place_model(model, pool, dc, session);
     int64_t channels = model ? dit_output_channels(&model->config) : 0;
     if (st == CANVAS_OK)
         st = mem_alloc((void **)&output, (size_t)(dc->inputs.n_img * channels) * sizeof(float), MEM_ACTIVATIONS);
+    if (st == CANVAS_OK) st = profiler_begin(session->profiler, "step 0");
     dit_tap tap = {collect_tap, &tensors};
     if (st == CANVAS_OK) st = dit_forward(model, pool, &dc->inputs, &tap, output);
+    if (st == CANVAS_OK) st = profiler_begin(session->profiler, "write");
     if (st == CANVAS_OK) {
         int64_t shape[3] = {1, dc->inputs.n_img, channels};
         st = collect_add(&tensors, "output", output, 3, shape);
@@ -108,32 +133,35 @@ static canvas_status run_dit_case(const dit_case *dc, int threads, const char *o
         tensors.tensors[0] = last;
         st = st_write(out_path, tensors.tensors, tensors.count, NULL, 0);
     }
+    if (st == CANVAS_OK && session->device != mem_device_cpu()) {
+        mem_device_stats stats;
+        mem_device_get_stats(session->device, &stats);
+        fprintf(stderr, "canvas debug case: %d of %d blocks resident on the %llu-byte device\n",
+                dit_resident_blocks(model), model->config.num_layers, (unsigned long long)stats.cap_bytes);
+    }
     collect_free(&tensors);
     mem_free(output);
     thread_pool_destroy(pool);
     dit_free(model);
+    profiler_end(session->profiler);
     return st;
 }
 
 static int cmd_debug_case(int argc, char **argv)
 {
     const char *case_dir = NULL, *out_path = NULL;
-    int threads = 0;
+    cli_memory_flags flags;
+    cli_memory_flags_init(&flags);
     for (int i = 0; i < argc; i++) {
+        int memory_flag = cli_memory_flags_parse(&flags, argc, argv, &i, "debug");
+        if (memory_flag < 0) return 2;
+        if (memory_flag > 0) continue;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             print_help(stdout);
             return 0;
         } else if (!strcmp(argv[i], "--out")) {
             if (++i == argc) return cli_usage_error("debug", "--out needs a file name");
             out_path = argv[i];
-        } else if (!strcmp(argv[i], "--threads")) {
-            if (++i == argc) return cli_usage_error("debug", "--threads needs a number");
-            char *end;
-            errno = 0;
-            long n = strtol(argv[i], &end, 10);
-            if (errno || *end || end == argv[i] || n < 1 || n > 4096)
-                return cli_usage_error("debug", "--threads takes a whole number from 1 to 4096");
-            threads = (int)n;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             char message[256];
             snprintf(message, sizeof message, "unknown option '%s'", argv[i]);
@@ -146,13 +174,19 @@ static int cmd_debug_case(int argc, char **argv)
     }
     if (!case_dir) return cli_usage_error("debug", "missing CASE_DIR");
     if (!out_path) return cli_usage_error("debug", "missing --out OUT.safetensors");
+    if (cli_memory_flags_check(&flags, "debug") < 0) return 2;
 
-    dit_case *dc;
-    canvas_status st = dit_case_open(case_dir, &dc);
+    cli_memory_session session;
+    canvas_status st = cli_memory_session_begin(&flags, &session);
     if (st != CANVAS_OK) return cli_fail(st, "debug case");
-    st = run_dit_case(dc, threads, out_path);
+    dit_case *dc = NULL;
+    st = dit_case_open(case_dir, &dc);
+    if (st == CANVAS_OK) st = run_dit_case(dc, &session, out_path);
     dit_case_free(dc);
+    /* the report and the trace are written after a failure too: they show where memory went */
+    canvas_status written = cli_memory_session_end(&session);
     if (st != CANVAS_OK) return cli_fail(st, "debug case");
+    if (written != CANVAS_OK) return cli_fail(written, "debug case");
     fprintf(stderr, "canvas debug case: wrote %s\n", out_path);
     return 0;
 }

@@ -1,0 +1,170 @@
+/* memory_flags.c — parsing and setting up the shared memory/profiling flags. */
+#include "cli/memory_flags.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/size_parse.h"
+#include "base/status.h"
+#include "cli/commands.h"
+
+void cli_memory_flags_init(cli_memory_flags *flags)
+{
+    memset(flags, 0, sizeof *flags);
+    flags->resident_blocks = -1;
+}
+
+void cli_memory_flags_help(FILE *to)
+{
+    fprintf(to,
+            "memory and profiling:\n"
+            "  --vram SIZE            device memory cap (512M, 6G, 6GiB; K/M/G/T are binary, KB/MB/GB decimal).\n"
+            "                         A pool of SIZE plays the GPU: weights and activations live there and\n"
+            "                         the run fails with exit code 3 if they do not fit. Default: no device,\n"
+            "                         the model computes in host memory and reads weights from the files\n"
+            "  --ram SIZE             cap on host memory (every allocation of the process; mapped files excluded)\n"
+            "  --link-bandwidth RATE  throttle copies between host and device to RATE (16G/s, 400M/s);\n"
+            "                         needs --vram\n"
+            "  --resident-blocks K    keep the first K transformer blocks on the device and stream the others\n"
+            "                         through two buffers; needs --vram. Default: the largest K whose dry run\n"
+            "                         fits in --vram next to the streaming buffers and the activations\n"
+            "  --report FILE.json     write peaks per phase (device, host, pinned), transfers and times\n"
+            "  --trace FILE.json      write a Chrome trace (open it in https://ui.perfetto.dev)\n"
+            "  --threads N            worker threads (default: CANVAS_THREADS, else every online CPU)\n");
+}
+
+static int usage(const char *command, const char *message)
+{
+    cli_usage_error(command, message);
+    return -1;
+}
+
+/* The value after a flag, or NULL after printing a usage error. */
+static const char *value_of(int argc, char **argv, int *i, const char *command, const char *what)
+{
+    if (*i + 1 >= argc) {
+        char message[128];
+        snprintf(message, sizeof message, "%s needs %s", argv[*i], what);
+        usage(command, message);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+/* A size flag: the parse error (it quotes the text) is the usage message. */
+static int parse_size(const char *text, const char *flag, const char *command, uint64_t *out)
+{
+    if (size_parse(text, flag, out) != CANVAS_OK) return usage(command, canvas_last_error());
+    if (*out == 0) {
+        char message[128];
+        snprintf(message, sizeof message, "%s must be more than 0 bytes", flag);
+        return usage(command, message);
+    }
+    return 1;
+}
+
+static int parse_count(const char *text, const char *flag, long low, long high, const char *command, int *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(text, &end, 10);
+    if (errno || *end || end == text || n < low || n > high) {
+        char message[128];
+        snprintf(message, sizeof message, "%s takes a whole number from %ld to %ld (got '%s')", flag, low, high, text);
+        return usage(command, message);
+    }
+    *out = (int)n;
+    return 1;
+}
+
+int cli_memory_flags_parse(cli_memory_flags *flags, int argc, char **argv, int *i, const char *command)
+{
+    const char *flag = argv[*i], *value;
+    if (!strcmp(flag, "--vram")) {
+        if (!(value = value_of(argc, argv, i, command, "a size (6G)"))) return -1;
+        return parse_size(value, flag, command, &flags->vram_bytes);
+    }
+    if (!strcmp(flag, "--ram")) {
+        if (!(value = value_of(argc, argv, i, command, "a size (16G)"))) return -1;
+        return parse_size(value, flag, command, &flags->ram_bytes);
+    }
+    if (!strcmp(flag, "--link-bandwidth")) {
+        if (!(value = value_of(argc, argv, i, command, "a rate (16G/s)"))) return -1;
+        if (size_parse_rate(value, flag, &flags->link_bytes_per_second) != CANVAS_OK)
+            return usage(command, canvas_last_error());
+        return 1;
+    }
+    if (!strcmp(flag, "--resident-blocks")) {
+        if (!(value = value_of(argc, argv, i, command, "a number of blocks"))) return -1;
+        return parse_count(value, flag, 0, 1 << 20, command, &flags->resident_blocks);
+    }
+    if (!strcmp(flag, "--report") || !strcmp(flag, "--trace")) {
+        if (!(value = value_of(argc, argv, i, command, "a file name"))) return -1;
+        if (flag[2] == 'r') flags->report_path = value;
+        else flags->trace_path = value;
+        return 1;
+    }
+    if (!strcmp(flag, "--threads")) {
+        if (!(value = value_of(argc, argv, i, command, "a number"))) return -1;
+        return parse_count(value, flag, 1, 4096, command, &flags->threads);
+    }
+    return 0;
+}
+
+int cli_memory_flags_check(const cli_memory_flags *flags, const char *command)
+{
+    if (!flags->vram_bytes && flags->link_bytes_per_second > 0)
+        return usage(command, "--link-bandwidth needs --vram (without a device there is no link to throttle)");
+    if (!flags->vram_bytes && flags->resident_blocks >= 0)
+        return usage(command, "--resident-blocks needs --vram (without a device every block is read in place)");
+    if (flags->report_path && flags->trace_path && !strcmp(flags->report_path, flags->trace_path))
+        return usage(command, "--report and --trace name the same file");
+    return 0;
+}
+
+canvas_status cli_memory_session_begin(const cli_memory_flags *flags, cli_memory_session *session)
+{
+    memset(session, 0, sizeof *session);
+    session->flags = flags;
+    session->device = mem_device_cpu();
+    canvas_status st = CANVAS_OK;
+    if (flags->vram_bytes) {
+        if ((uint64_t)(size_t)flags->vram_bytes != flags->vram_bytes)
+            return status_fail(CANVAS_ERR_USAGE, "--vram %llu bytes is more than this machine can address",
+                               (unsigned long long)flags->vram_bytes);
+        st = mem_device_create_capped("gpu", (size_t)flags->vram_bytes, &session->device);
+        if (st != CANVAS_OK) {
+            session->device = NULL;
+            return status_wrap(st, "--vram: ");
+        }
+        mem_device_set_link_bandwidth(session->device, flags->link_bytes_per_second);
+    }
+    if (flags->ram_bytes) st = mem_device_set_cap(mem_device_cpu(), (size_t)flags->ram_bytes);
+    if (st == CANVAS_OK) st = profiler_create(session->device, mem_device_cpu(), &session->profiler);
+    if (st != CANVAS_OK) {
+        mem_device_set_cap(mem_device_cpu(), 0);
+        if (session->device != mem_device_cpu()) mem_device_destroy(session->device);
+        session->device = NULL;
+    }
+    return st;
+}
+
+canvas_status cli_memory_session_end(cli_memory_session *session)
+{
+    canvas_status st = CANVAS_OK;
+    if (session->profiler) {
+        profiler_end(session->profiler);
+        if (session->flags->report_path) st = profiler_write_report(session->profiler, session->flags->report_path);
+        if (session->flags->trace_path) {
+            canvas_status trace = profiler_write_trace(session->profiler, session->flags->trace_path);
+            if (st == CANVAS_OK) st = trace;
+        }
+        profiler_destroy(session->profiler);
+        session->profiler = NULL;
+    }
+    if (session->device && session->device != mem_device_cpu()) mem_device_destroy(session->device);
+    session->device = NULL;
+    if (session->flags && session->flags->ram_bytes) mem_device_set_cap(mem_device_cpu(), 0);
+    return st;
+}

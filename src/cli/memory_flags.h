@@ -1,0 +1,62 @@
+/* memory_flags.h — the memory and profiling flags every running command shares
+ * (`canvas debug case`, later `canvas edit` / `generate`), parsed once and set up once:
+ *
+ *   --vram SIZE            a capped device of SIZE plays the GPU (weights + activations)
+ *   --ram SIZE             cap on host memory (every host allocation of the process)
+ *   --link-bandwidth RATE  throttle copies between host and the device ("16G/s")
+ *   --resident-blocks K    keep K transformer blocks on the device, stream the rest
+ *   --report FILE.json     memory/time report per phase (docs/memory.md)
+ *   --trace FILE.json      Chrome/Perfetto trace of the phases and memory counters
+ *   --threads N            worker threads
+ *
+ * docs/cli.md documents them for users. */
+#ifndef CANVAS_CLI_MEMORY_FLAGS_H
+#define CANVAS_CLI_MEMORY_FLAGS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "canvas.h"
+#include "mem/mem_device.h"
+#include "mem/mem_profiler.h"
+
+typedef struct cli_memory_flags {
+    uint64_t vram_bytes;        /* 0: no device cap (compute on the cpu device) */
+    uint64_t ram_bytes;         /* 0: no host cap */
+    double link_bytes_per_second; /* 0: unthrottled */
+    int resident_blocks;        /* -1: the planner chooses */
+    const char *report_path, *trace_path;
+    int threads;                /* 0: CANVAS_THREADS, else every online CPU */
+} cli_memory_flags;
+
+void cli_memory_flags_init(cli_memory_flags *flags);
+
+/* Try to parse argv[*i] (and its value) as one of the flags above. Returns 1 when it was
+ * one (*i moved past its value), 0 when argv[*i] is not a memory flag, and -1 after
+ * printing a usage error naming `command` (exit code 2). */
+int cli_memory_flags_parse(cli_memory_flags *flags, int argc, char **argv, int *i, const char *command);
+
+/* Check combinations after parsing (--link-bandwidth and --resident-blocks need --vram);
+ * 0 ok, -1 after printing a usage error. */
+int cli_memory_flags_check(const cli_memory_flags *flags, const char *command);
+
+/* The flags' lines for a command's --help. */
+void cli_memory_flags_help(FILE *to);
+
+/* What the flags set up for a run: the device the model computes on (the capped device,
+ * or the cpu device) and the profiler watching it and the host. */
+typedef struct cli_memory_session {
+    mem_device *device;         /* owned when it is not the cpu device */
+    profiler *profiler;
+    const cli_memory_flags *flags;
+} cli_memory_session;
+
+/* Cap the host, create the capped device with its link, start the profiler. On failure
+ * nothing is left set up. */
+canvas_status cli_memory_session_begin(const cli_memory_flags *flags, cli_memory_session *session);
+/* End the open phase, write --report / --trace (also after a failed run: they show where
+ * the memory went), free the device and the profiler, lift the host cap. Returns the
+ * first write error. */
+canvas_status cli_memory_session_end(cli_memory_session *session);
+
+#endif
