@@ -103,9 +103,12 @@ static void col_task(void *ctx, int index, int n_tasks)
     }
 }
 
-static int tasks_for(thread_pool *pool, size_t floats)
+/* Small strips and blocks run on the calling thread: waking the pool costs more. */
+static void run_tasks(thread_pool *pool, void (*task)(void *, int, int), void *ctx, size_t floats)
 {
-    return floats < (1u << 15) ? 1 : thread_pool_size(pool);
+    int tasks = floats < (1u << 15) ? 1 : thread_pool_size(pool);
+    if (tasks <= 1) task(ctx, 0, 1);
+    else thread_pool_run(pool, task, ctx, tasks);
 }
 
 static canvas_status check_params(const conv2d_params *p, const weight_view *w, int out_h, int out_w)
@@ -200,9 +203,8 @@ canvas_status op_conv2d(thread_pool *pool, const conv2d_params *p, const float *
         job.rows = out_h - row0 < band ? out_h - row0 : band;
         job.strip_row0 = row0 * p->stride;
         job.strip_rows = (job.rows - 1) * p->stride + p->kernel;
-        thread_pool_run(pool, strip_task, &job,
-                        tasks_for(pool, (size_t)job.strip_rows * job.strip_width * p->in_channels));
-        thread_pool_run(pool, col_task, &job, tasks_for(pool, (size_t)job.rows * col_per_row));
+        run_tasks(pool, strip_task, &job, (size_t)job.strip_rows * job.strip_width * p->in_channels);
+        run_tasks(pool, col_task, &job, (size_t)job.rows * col_per_row);
         st = band_gemm(pool, p, col, (int64_t)job.rows * out_w, weight, bias, y + (size_t)row0 * per_row_out,
                        scratch);
     }
