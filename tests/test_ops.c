@@ -243,6 +243,34 @@ static void test_attention_fully_masked_is_zero(void)
     CHECK(zero);
 }
 
+/* The sizing function is exact: what op_attention takes, per class. */
+static void test_attention_workspace_is_exact(void)
+{
+    const int64_t seqs[] = {1, 50, 97, 300};
+    const int threads[] = {1, 3};
+    for (int t = 0; t < 2; t++) {
+        thread_pool *pool;
+        CHECK_OK(thread_pool_create(threads[t], &pool));
+        for (int s = 0; s < 4; s++) {
+            int64_t seq = seqs[s], n = seq * 2 * 24;
+            float *q = random_floats(n, 1.0f), *out = malloc((size_t)n * 4);
+            mem_reset_peaks();
+            mem_class_stats act0, scr0, act1, scr1;
+            mem_get_stats(MEM_ACTIVATIONS, &act0);
+            mem_get_stats(MEM_SCRATCH, &scr0);
+            CHECK_OK(op_attention(pool, q, q, q, seq, 2, 24, NULL, out));
+            mem_get_stats(MEM_ACTIVATIONS, &act1);
+            mem_get_stats(MEM_SCRATCH, &scr1);
+            size_t tiles = op_attention_workspace_bytes(seq, 2, 24, threads[t], 1);
+            size_t all = op_attention_workspace_bytes(seq, 2, 24, threads[t], 0);
+            CHECK_MSG(act1.peak_bytes - act0.current_bytes == tiles, "seq %lld threads %d", (long long)seq, threads[t]);
+            CHECK(scr1.peak_bytes - scr0.current_bytes == all - tiles);
+            free(q), free(out);
+        }
+        thread_pool_destroy(pool);
+    }
+}
+
 static void test_norms(void)
 {
     const int64_t dims[] = {1, 7, 16, 33, 3072};
@@ -352,6 +380,7 @@ int main(void)
     RUN(test_linear_frees_its_scratch);
     RUN(test_attention_against_reference);
     RUN(test_attention_fully_masked_is_zero);
+    RUN(test_attention_workspace_is_exact);
     RUN(test_norms);
     RUN(test_activations);
     RUN(test_rope);

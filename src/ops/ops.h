@@ -7,6 +7,7 @@
 #ifndef CANVAS_OPS_H
 #define CANVAS_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/threadpool.h"
@@ -34,6 +35,12 @@ canvas_status op_linear(thread_pool *pool, const float *x, int64_t m, const weig
  * A query whose keys are all masked gets zeros. */
 canvas_status op_attention(thread_pool *pool, const float *q, const float *k, const float *v, int64_t seq,
                            int heads, int head_dim, const uint8_t *key_mask, float *out);
+
+/* Bytes op_attention takes from the host pool while it runs with a pool of `threads`
+ * (thread_pool_size): per-worker tiles (MEM_ACTIVATIONS: the head's keys and values,
+ * query/score/output tiles; O(seq x head_dim) per worker) plus one per-key row
+ * (MEM_SCRATCH). `tiles_only` 1: the MEM_ACTIVATIONS part alone. Exact. */
+size_t op_attention_workspace_bytes(int64_t seq, int heads, int head_dim, int threads, int tiles_only);
 
 /* LayerNorm over the last dim (biased variance), optional affine (weight/bias may be NULL). */
 void op_layer_norm(const float *x, int64_t rows, int64_t dim, float eps, const float *weight, const float *bias,

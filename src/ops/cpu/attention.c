@@ -217,6 +217,16 @@ static void attention_task(void *ctx, int index, int n_tasks)
     }
 }
 
+size_t op_attention_workspace_bytes(int64_t seq, int heads, int head_dim, int threads, int tiles_only)
+{
+    if (seq <= 0 || heads <= 0 || head_dim <= 0) return 0;
+    int64_t seq16 = (seq + 15) / 16 * 16, items = (int64_t)heads * ((seq + ATTN_QB - 1) / ATTN_QB);
+    int64_t tasks = threads < 1 ? 1 : threads;
+    if (tasks > items) tasks = items;
+    size_t tiles = (size_t)tasks * buffer_floats(seq16, head_dim, (head_dim + 15) / 16 * 16) * sizeof(float);
+    return tiles_only ? tiles : tiles + (size_t)seq16 * sizeof(float);
+}
+
 canvas_status op_attention(thread_pool *pool, const float *q, const float *k, const float *v, int64_t seq, int heads,
                            int head_dim, const uint8_t *key_mask, float *out)
 {
