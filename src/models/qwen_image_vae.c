@@ -9,7 +9,8 @@
  * (ops_conv.h), never as whole images.
  *
  * The same walk over the layers runs in a counting mode (data pointers NULL, nothing
- * computed) that adds up the blocks the real run allocates: vae_activation_bytes. */
+ * computed) that adds up the blocks the real run allocates, op_conv2d's and op_attention's
+ * working memory included: vae_activation_bytes. */
 #include <string.h>
 
 #include "base/status.h"
@@ -20,6 +21,7 @@
 typedef struct vae_run {
     thread_pool *pool;
     int counting;            /* 1: only add up the bytes */
+    int threads;             /* counting mode: the pool size the count is for */
     size_t current, peak;    /* counting mode */
 } vae_run;
 
@@ -132,6 +134,7 @@ static canvas_status attention_forward(vae_run *r, const vae_attention *a, act *
     canvas_status st = act_new(r, &q, x->height, x->width, c);
     if (st == CANVAS_OK) st = act_new(r, &k, x->height, x->width, c);
     if (st == CANVAS_OK) st = act_new(r, &v, x->height, x->width, c);
+    if (st == CANVAS_OK && r->counting) count_peak(r, op_attention_workspace_bytes(n, 1, c, r->threads, 1));
     if (st == CANVAS_OK && !r->counting) {
         op_channel_rms_norm(x->data, n, c, a->norm, normed.data);
         st = op_linear(r->pool, normed.data, n, &a->to_q, a->q_bias, q.data);
@@ -272,9 +275,9 @@ canvas_status vae_decode_raw(vae_model *model, thread_pool *pool, const float *l
     return decode(model, pool, latent, height, width, 0, image);
 }
 
-size_t vae_activation_bytes(const vae_model *model, int encode, int height, int width)
+size_t vae_activation_bytes(const vae_model *model, int threads, int encode, int height, int width)
 {
-    vae_run r = {.counting = 1};
+    vae_run r = {.counting = 1, .threads = threads < 1 ? 1 : threads};
     walk(&r, model, encode, NULL, height, width, 0, NULL);
     return r.peak;
 }

@@ -137,11 +137,12 @@ canvas_status vae_decode_raw(vae_model *model, thread_pool *pool, const float *l
                              float *image);
 
 /* Peak MEM_ACTIVATIONS bytes of one vae_encode (encode = 1) of a height x width image or
- * one vae_decode (encode = 0) of a height x width latent, exact: the same walk over the
- * layers as the forward, counting instead of allocating. Roughly two (three where a
- * shortcut changes the width) activations of the widest full-resolution stage plus one
- * convolution band (ops_conv.h): at 1024x1024 with the real VAE about 0.8 GB to decode. */
-size_t vae_activation_bytes(const vae_model *model, int encode, int height, int width);
+ * one vae_decode (encode = 0) of a height x width latent on a pool of `threads`
+ * (thread_pool_size), exact: the same walk over the layers as the forward, counting
+ * instead of allocating, op_conv2d's bands and op_attention's tiles included. About two
+ * activations of the widest full-resolution stage (three where a shortcut changes the
+ * width) plus one convolution band: 785 MiB at 1024x1024 with the real VAE (docs/vae.md). */
+size_t vae_activation_bytes(const vae_model *model, int threads, int encode, int height, int width);
 
 /* Tiled encode/decode (spec A.10, the algorithm of diffusers' tiled_encode/decode): the
  * image is cut into tiles of tile_* pixels every stride_* pixels (tiles at the right and
