@@ -1,0 +1,222 @@
+/* bench_dit.c — one full-width Qwen-Image transformer forward, timed.
+ *
+ *   build-D/bench_dit            544 and 2080 tokens, median of 3 forwards each
+ *   build-D/bench_dit --quick    544 tokens only, one timed forward
+ *
+ * Builds a random model the width of the real one (hidden 3072, 24 heads x 128, joint
+ * dim 3584, 2 blocks, zero_cond_t, every tensor BF16) as a diffusers folder in a
+ * temporary directory (about 1.4 GB, removed at exit), loads it with dit_load and times
+ * dit_forward for
+ *   a 256x256 edit: 16x16 target patches + one 16x16 reference + 32 text tokens = 544
+ *   a 512x512 edit: 32x32 + 32x32 + 32 text tokens                              = 2080
+ * printing seconds and achieved GFLOP/s (FLOPs of the linears and of attention). */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/threadpool.h"
+#include "io/safetensors.h"
+#include "models/qwen_image_dit.h"
+#include "tensor/dtype.h"
+
+enum { HIDDEN = 3072, HEADS = 24, HEAD_DIM = 128, JOINT = 3584, IN_CHANNELS = 64, OUT_CHANNELS = 16, LAYERS = 2 };
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t rng = 0x853C49E6748FEA9Bull;
+static float rand_float(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_dit: %s: %s\n", what, canvas_last_error());
+    exit(1);
+}
+
+typedef struct tensor_list {
+    st_write_tensor items[512];
+    char names[512][96];
+    int count;
+} tensor_list;
+
+/* A BF16 tensor of uniform values in [-scale, scale] (norm weights: around 1). */
+static void add_tensor(tensor_list *list, const char *name, int64_t rows, int64_t cols, float scale, float offset)
+{
+    int i = list->count++;
+    int64_t n = rows * (cols > 0 ? cols : 1);
+    uint16_t *data = malloc((size_t)n * 2);
+    if (!data) {
+        fprintf(stderr, "bench_dit: out of memory\n");
+        exit(1);
+    }
+    for (int64_t j = 0; j < n; j++) data[j] = f32_to_bf16(offset + scale * rand_float());
+    snprintf(list->names[i], sizeof list->names[i], "%s", name);
+    st_write_tensor *t = &list->items[i];
+    t->name = list->names[i];
+    t->type = DTYPE_BF16;
+    t->ndim = cols > 0 ? 2 : 1;
+    t->shape[0] = rows;
+    t->shape[1] = cols;
+    t->data = data;
+}
+
+/* weight [out, in] scaled like a trained layer (1/sqrt(in)) plus its bias */
+static void add_linear(tensor_list *list, const char *prefix, int64_t out, int64_t in)
+{
+    char name[96];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    add_tensor(list, name, out, in, 1.0f / sqrtf((float)in), 0.0f);
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    add_tensor(list, name, out, 0, 0.02f, 0.0f);
+}
+
+static void write_model(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    fprintf(f,
+            "{\"_class_name\": \"QwenImageTransformer2DModel\", \"patch_size\": 2, \"in_channels\": %d,"
+            " \"out_channels\": %d, \"num_layers\": %d, \"attention_head_dim\": %d, \"num_attention_heads\": %d,"
+            " \"joint_attention_dim\": %d, \"guidance_embeds\": false, \"axes_dims_rope\": [16, 56, 56],"
+            " \"zero_cond_t\": true}\n",
+            IN_CHANNELS, OUT_CHANNELS, LAYERS, HEAD_DIM, HEADS, JOINT);
+    fclose(f);
+
+    static tensor_list list;
+    const int64_t d = HIDDEN;
+    add_linear(&list, "img_in", d, IN_CHANNELS);
+    add_tensor(&list, "txt_norm.weight", JOINT, 0, 0.1f, 1.0f);
+    add_linear(&list, "txt_in", d, JOINT);
+    add_linear(&list, "time_text_embed.timestep_embedder.linear_1", d, 256);
+    add_linear(&list, "time_text_embed.timestep_embedder.linear_2", d, d);
+    add_linear(&list, "norm_out.linear", 2 * d, d);
+    add_linear(&list, "proj_out", 4 * OUT_CHANNELS, d);
+    for (int b = 0; b < LAYERS; b++) {
+        char p[96];
+#define BLOCK(fmt) (snprintf(p, sizeof p, "transformer_blocks.%d." fmt, b), p)
+        add_linear(&list, BLOCK("img_mod.1"), 6 * d, d);
+        add_linear(&list, BLOCK("txt_mod.1"), 6 * d, d);
+        add_linear(&list, BLOCK("attn.to_q"), d, d);
+        add_linear(&list, BLOCK("attn.to_k"), d, d);
+        add_linear(&list, BLOCK("attn.to_v"), d, d);
+        add_linear(&list, BLOCK("attn.add_q_proj"), d, d);
+        add_linear(&list, BLOCK("attn.add_k_proj"), d, d);
+        add_linear(&list, BLOCK("attn.add_v_proj"), d, d);
+        add_tensor(&list, BLOCK("attn.norm_q.weight"), HEAD_DIM, 0, 0.1f, 1.0f);
+        add_tensor(&list, BLOCK("attn.norm_k.weight"), HEAD_DIM, 0, 0.1f, 1.0f);
+        add_tensor(&list, BLOCK("attn.norm_added_q.weight"), HEAD_DIM, 0, 0.1f, 1.0f);
+        add_tensor(&list, BLOCK("attn.norm_added_k.weight"), HEAD_DIM, 0, 0.1f, 1.0f);
+        add_linear(&list, BLOCK("attn.to_out.0"), d, d);
+        add_linear(&list, BLOCK("attn.to_add_out"), d, d);
+        add_linear(&list, BLOCK("img_mlp.net.0.proj"), 4 * d, d);
+        add_linear(&list, BLOCK("img_mlp.net.2"), d, 4 * d);
+        add_linear(&list, BLOCK("txt_mlp.net.0.proj"), 4 * d, d);
+        add_linear(&list, BLOCK("txt_mlp.net.2"), d, 4 * d);
+#undef BLOCK
+    }
+    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
+    if (st_write(path, list.items, list.count, NULL, 0) != CANVAS_OK) die("writing the model");
+    for (int i = 0; i < list.count; i++) free((void *)list.items[i].data);
+}
+
+/* FLOPs of one forward: the linears (2 per multiply-add) and attention (4 seq^2 D). */
+static double forward_flops(int64_t n_img, int64_t n_txt)
+{
+    double d = HIDDEN, n = (double)(n_img + n_txt);
+    double per_block = 2.0 * n * (3 * d * d + d * d + 8 * d * d) /* qkv, out, MLP of both streams */
+                       + 4.0 * n * n * d                          /* attention */
+                       + 2.0 * 2 * 2 * 6 * d * d;                 /* modulation, 2 streams, t and 0 */
+    double top = 2.0 * (double)n_img * IN_CHANNELS * d + 2.0 * (double)n_txt * JOINT * d +
+                 2.0 * (double)n_img * d * 4 * OUT_CHANNELS + 2.0 * 2 * (256 * d + d * d) + 2.0 * 2 * d * d;
+    return LAYERS * per_block + top;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void bench_forward(dit_model *model, thread_pool *pool, int side, int runs)
+{
+    const int64_t n_txt = 32, per_image = (int64_t)side * side, n_img = 2 * per_image;
+    const dit_image_shape shapes[2] = {{1, side, side}, {1, side, side}};
+    float *hidden = malloc((size_t)(n_img * IN_CHANNELS) * 4), *text = malloc((size_t)(n_txt * JOINT) * 4);
+    float *output = malloc((size_t)(n_img * 4 * OUT_CHANNELS) * 4);
+    for (int64_t i = 0; i < n_img * IN_CHANNELS; i++) hidden[i] = rand_float();
+    for (int64_t i = 0; i < n_txt * JOINT; i++) text[i] = rand_float();
+    dit_inputs in = {.hidden_states = hidden, .n_img = n_img, .hidden_channels = IN_CHANNELS,
+                     .encoder_hidden_states = text, .n_txt = n_txt, .text_dim = JOINT,
+                     .timestep = 0.5f, .img_shapes = shapes, .n_images = 2};
+    if (dit_forward(model, pool, &in, NULL, output) != CANVAS_OK) die("forward (warm-up)");
+    double times[8];
+    for (int r = 0; r < runs; r++) {
+        double t0 = now_seconds();
+        if (dit_forward(model, pool, &in, NULL, output) != CANVAS_OK) die("forward");
+        times[r] = now_seconds() - t0;
+    }
+    qsort(times, (size_t)runs, sizeof(double), compare_doubles);
+    double t = times[runs / 2];
+    printf("forward %4lld tokens (%lld image + %lld text, %dx%d edit): %.3f s, %.1f GFLOP/s\n",
+           (long long)(n_img + n_txt), (long long)n_img, (long long)n_txt, side * 16, side * 16, t,
+           forward_flops(n_img, n_txt) / t * 1e-9);
+    fflush(stdout);
+    free(hidden), free(text), free(output);
+}
+
+int main(int argc, char **argv)
+{
+    int quick = argc > 1 && !strcmp(argv[1], "--quick");
+    const char *tmp = getenv("TMPDIR");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/bench_dit.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    printf("bench_dit: writing a random %d-block bf16 model (hidden %d, %d heads x %d, joint %d) to %s\n", LAYERS,
+           HIDDEN, HEADS, HEAD_DIM, JOINT, dir);
+    fflush(stdout);
+    write_model(dir);
+
+    thread_pool *pool;
+    if (thread_pool_create(0, &pool) != CANVAS_OK) die("thread pool");
+    dit_model *model;
+    canvas_status st = dit_load(dir, &model);
+    if (st == CANVAS_OK) {
+        printf("%d threads, median of %d forwards after one warm-up\n", thread_pool_size(pool), quick ? 1 : 3);
+        bench_forward(model, pool, 16, quick ? 1 : 3);
+        if (!quick) bench_forward(model, pool, 32, 3);
+        dit_free(model);
+    } else {
+        fprintf(stderr, "bench_dit: loading: %s\n", canvas_last_error());
+    }
+    thread_pool_destroy(pool);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
+    unlink(path);
+    rmdir(dir);
+    return st == CANVAS_OK ? 0 : 1;
+}
