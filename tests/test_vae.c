@@ -5,6 +5,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
 #include "base/threadpool.h"
 #include "check.h"
@@ -405,6 +407,107 @@ static void test_tiled(void)
     vae_free(m);
 }
 
+/* ---- stored weight types ----------------------------------------------------------------- */
+
+/* Write vae-tiny again into dir/vae with every tensor rounded to `rounding` (BF16 or F16) and
+ * stored as `stored` (that type, or F32 holding the rounded values). */
+static int write_rounded_copy(const char *dir, dtype rounding, dtype stored)
+{
+    char src[4096], path[4400], sub[4200];
+    test_path(src, sizeof src, "golden/models/vae-tiny/vae/diffusion_pytorch_model.safetensors");
+    st_file *f = NULL;
+    CHECK_OK(st_open(src, &f));
+    if (!f) return 0;
+    snprintf(sub, sizeof sub, "%s/vae", dir);
+    mkdir(sub, 0755);
+    st_write_tensor *t = NULL;
+    CHECK_OK(mem_calloc((void **)&t, (size_t)f->n_tensors, sizeof *t, MEM_SCRATCH));
+    int ok = t != NULL;
+    for (int i = 0; ok && i < f->n_tensors; i++) {
+        const st_tensor *in = &f->tensors[i];
+        size_t n = (size_t)st_numel(in);
+        float *values = NULL;
+        void *data = NULL;
+        CHECK_OK(mem_alloc((void **)&values, n * sizeof(float), MEM_SCRATCH));
+        CHECK_OK(mem_alloc(&data, n * sizeof(float), MEM_SCRATCH));
+        if (!values || !data) {
+            mem_free(values);
+            mem_free(data);
+            ok = 0;
+            break;
+        }
+        dtype_to_f32(in->type, in->data, values, n);
+        CHECK_OK(dtype_from_f32(rounding, values, data, n));
+        if (stored == DTYPE_F32) {
+            /* the rounded values, widened back to f32 */
+            dtype_to_f32(rounding, data, values, n);
+            memcpy(data, values, n * sizeof(float));
+        }
+        mem_free(values);
+        t[i] = (st_write_tensor){.name = in->name, .type = stored, .ndim = in->ndim, .data = data};
+        memcpy(t[i].shape, in->shape, sizeof t[i].shape);
+    }
+    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", sub);
+    if (ok) CHECK_OK(st_write(path, t, f->n_tensors, NULL, 0));
+    for (int i = 0; t && i < f->n_tensors; i++) mem_free((void *)t[i].data);
+    mem_free(t);
+    st_close(f);
+    /* the config as it is */
+    char config_src[4096], config_dst[4400];
+    test_path(config_src, sizeof config_src, "golden/models/vae-tiny/vae/config.json");
+    snprintf(config_dst, sizeof config_dst, "%s/config.json", sub);
+    FILE *in = fopen(config_src, "rb"), *out = fopen(config_dst, "wb");
+    char buf[4096];
+    size_t got;
+    while (in && out && (got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, out);
+    if (in) fclose(in);
+    if (out) fclose(out);
+    return ok && in && out;
+}
+
+/* A BF16 (F16) file gives what an F32 file holding the same rounded values gives: the
+ * kernels are repacked in their stored type and widened exactly inside the GEMM. */
+static void check_stored_type(dtype type)
+{
+    char low[] = "/tmp/canvas-vae-low-XXXXXX", wide[] = "/tmp/canvas-vae-wide-XXXXXX";
+    CHECK(mkdtemp(low) != NULL && mkdtemp(wide) != NULL);
+    if (!write_rounded_copy(low, type, type) || !write_rounded_copy(wide, type, DTYPE_F32)) return;
+    char a_dir[4200], b_dir[4200];
+    snprintf(a_dir, sizeof a_dir, "%s/vae", low);
+    snprintf(b_dir, sizeof b_dir, "%s/vae", wide);
+    vae_model *a = NULL, *b = NULL;
+    CHECK_OK(vae_load(a_dir, &a));
+    CHECK_OK(vae_load(b_dir, &b));
+    float *image = random_buffer(3 * 32 * 48), *la = random_buffer(16 * 4 * 6), *lb = random_buffer(16 * 4 * 6);
+    float *ia = random_buffer(3 * 32 * 48), *ib = random_buffer(3 * 32 * 48);
+    if (a && b && image && la && lb && ia && ib) {
+        CHECK(a->weight_bytes < b->weight_bytes);
+        CHECK_OK(vae_encode(a, pool, image, 32, 48, la));
+        CHECK_OK(vae_encode(b, pool, image, 32, 48, lb));
+        CHECK_OK(vae_decode(a, pool, la, 4, 6, ia));
+        CHECK_OK(vae_decode(b, pool, la, 4, 6, ib));
+        double enc = relative_error(la, lb, 16 * 4 * 6), dec = relative_error(ia, ib, 3 * 32 * 48);
+        printf("  %s file vs F32 file of the same values: encode %.3e, decode %.3e\n", dtype_name(type), enc, dec);
+        CHECK(enc <= 1e-6 && dec <= 1e-6);
+    }
+    mem_free(image);
+    mem_free(la);
+    mem_free(lb);
+    mem_free(ia);
+    mem_free(ib);
+    vae_free(a);
+    vae_free(b);
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", low, wide);
+    CHECK(system(cmd) == 0);
+}
+
+static void test_stored_types(void)
+{
+    check_stored_type(DTYPE_BF16);
+    check_stored_type(DTYPE_F16);
+}
+
 /* ---- memory ---------------------------------------------------------------------------- */
 
 static void check_peak(vae_model *m, int encode, int h, int w)
@@ -524,6 +627,7 @@ int main(void)
     RUN(test_pack_taps);
     pool = NULL;
     RUN(test_tiled);
+    RUN(test_stored_types);
     RUN(test_activation_peak);
     RUN(test_bad_input);
     RUN(test_out_of_memory_everywhere);
