@@ -201,23 +201,46 @@ static void gemm_task(void *ctx, int index, int n_tasks)
 
 /* ---- few rows: stream the weight once --------------------------------------------- */
 
+/* Four weight rows at a time: four streams in flight hide more memory latency than one,
+ * and each converted weight vector serves both rows of x. */
 static void gemv_rows(const linear_job *job, int64_t n_begin, int64_t n_end)
 {
     const weight_view *w = job->w;
     int64_t k = job->k, m = job->m;
-    for (int64_t n = n_begin; n < n_end; n++) {
-        __m256 acc[GEMV_MAX_ROWS][2];
-        for (int r = 0; r < GEMV_MAX_ROWS; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    int64_t n = n_begin;
+    for (; n + 4 <= n_end; n += 4) {
+        __m256 acc[GEMV_MAX_ROWS][4];
+        for (int r = 0; r < GEMV_MAX_ROWS; r++)
+            for (int j = 0; j < 4; j++) acc[r][j] = _mm256_setzero_ps();
         int64_t t = 0;
-        for (; t + 16 <= k; t += 16) {
-            __m256 w0 = load8_weight(w, n, t), w1 = load8_weight(w, n, t + 8);
+        for (; t + 8 <= k; t += 8) {
+            __m256 w0 = load8_weight(w, n, t), w1 = load8_weight(w, n + 1, t);
+            __m256 w2 = load8_weight(w, n + 2, t), w3 = load8_weight(w, n + 3, t);
             for (int r = 0; r < m; r++) {
-                acc[r][0] = _mm256_fmadd_ps(_mm256_loadu_ps(job->x + r * k + t), w0, acc[r][0]);
-                acc[r][1] = _mm256_fmadd_ps(_mm256_loadu_ps(job->x + r * k + t + 8), w1, acc[r][1]);
+                __m256 xv = _mm256_loadu_ps(job->x + r * k + t);
+                acc[r][0] = _mm256_fmadd_ps(xv, w0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(xv, w1, acc[r][1]);
+                acc[r][2] = _mm256_fmadd_ps(xv, w2, acc[r][2]);
+                acc[r][3] = _mm256_fmadd_ps(xv, w3, acc[r][3]);
             }
         }
+        for (int r = 0; r < m; r++)
+            for (int j = 0; j < 4; j++) {
+                float sum = simd_hsum(acc[r][j]);
+                for (int64_t u = t; u < k; u++) sum += job->x[r * k + u] * load1_weight(w, n + j, u);
+                job->y[r * job->n + n + j] = job->bias ? sum + job->bias[n + j] : sum;
+            }
+    }
+    for (; n < n_end; n++) {
+        __m256 acc[GEMV_MAX_ROWS];
+        for (int r = 0; r < GEMV_MAX_ROWS; r++) acc[r] = _mm256_setzero_ps();
+        int64_t t = 0;
+        for (; t + 8 <= k; t += 8) {
+            __m256 w0 = load8_weight(w, n, t);
+            for (int r = 0; r < m; r++) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(job->x + r * k + t), w0, acc[r]);
+        }
         for (int r = 0; r < m; r++) {
-            float sum = simd_hsum(_mm256_add_ps(acc[r][0], acc[r][1]));
+            float sum = simd_hsum(acc[r]);
             for (int64_t u = t; u < k; u++) sum += job->x[r * k + u] * load1_weight(w, n, u);
             job->y[r * job->n + n] = job->bias ? sum + job->bias[n] : sum;
         }
