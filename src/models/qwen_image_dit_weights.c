@@ -162,8 +162,8 @@ static canvas_status wire_group(dit_model *model, int block)
     if (block >= 0) snprintf(prefix, sizeof prefix, "transformer_blocks.%d.", block);
     dit_group *group = &model->memory->groups[block + 1];
     memset(group, 0, sizeof *group);
-    snprintf(group->name, sizeof group->name, "%s", block >= 0 ? prefix : "top level");
-    if (block >= 0) group->name[strlen(group->name) - 1] = '\0'; /* no trailing dot */
+    if (block >= 0) snprintf(group->name, sizeof group->name, "transformer_blocks.%d", block);
+    else snprintf(group->name, sizeof group->name, "top level");
     wiring w = {.model = model, .prefix = prefix, .group = group,
                 .home = block >= 0 ? (const char *)&model->weights.blocks[block] : (const char *)&model->weights};
     for (int pass = 0; pass < 2; pass++) {
