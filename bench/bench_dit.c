@@ -2,6 +2,7 @@
  *
  *   build-D/bench_dit            544 and 2080 tokens, median of 3 forwards each
  *   build-D/bench_dit --quick    544 tokens only, one timed forward
+ *   build-D/bench_dit --side S   one size: two S x S patch images + 32 text tokens
  *
  * Builds a random model the width of the real one (hidden 3072, 24 heads x 128, joint
  * dim 3584, 2 blocks, zero_cond_t, every tensor BF16) as a diffusers folder in a
@@ -187,6 +188,7 @@ static void bench_forward(dit_model *model, thread_pool *pool, int side, int run
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && !strcmp(argv[1], "--quick");
+    int side = argc > 2 && !strcmp(argv[1], "--side") ? atoi(argv[2]) : 0; /* one custom size */
     const char *tmp = getenv("TMPDIR");
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/bench_dit.XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -205,8 +207,12 @@ int main(int argc, char **argv)
     canvas_status st = dit_load(dir, &model);
     if (st == CANVAS_OK) {
         printf("%d threads, median of %d forwards after one warm-up\n", thread_pool_size(pool), quick ? 1 : 3);
-        bench_forward(model, pool, 16, quick ? 1 : 3);
-        if (!quick) bench_forward(model, pool, 32, 3);
+        if (side > 0) {
+            bench_forward(model, pool, side, 3);
+        } else {
+            bench_forward(model, pool, 16, quick ? 1 : 3);
+            if (!quick) bench_forward(model, pool, 32, 3);
+        }
         dit_free(model);
     } else {
         fprintf(stderr, "bench_dit: loading: %s\n", canvas_last_error());

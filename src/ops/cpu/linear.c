@@ -82,10 +82,18 @@ static inline float load1_weight(const weight_view *w, int64_t n, int64_t k)
  * panel[s*kc*16 + kk*16 + c] = W[n0 + 16s + c][k0 + kk], zero past the last column. */
 static void pack_weight_panel(const weight_view *w, int64_t n0, int64_t cols, int64_t k0, int64_t kc, float *panel)
 {
+    size_t elem = dtype_size(w->type), row_bytes = (size_t)kc * elem;
     for (int64_t s = 0; s * GEMM_NR < cols; s++) {
         float *strip = panel + s * kc * GEMM_NR;
         int64_t c0 = n0 + s * GEMM_NR;
         int64_t live = cols - s * GEMM_NR < GEMM_NR ? cols - s * GEMM_NR : GEMM_NR;
+        /* The weight comes from DRAM in 16 short row pieces per strip, too short for the
+         * hardware prefetcher: ask for the next strip's pieces now. */
+        int64_t next_live = cols - (s + 1) * GEMM_NR < GEMM_NR ? cols - (s + 1) * GEMM_NR : GEMM_NR;
+        for (int64_t i = 0; i < next_live; i++) {
+            const char *row = (const char *)w->data + ((size_t)(c0 + GEMM_NR + i) * (size_t)w->in_features + (size_t)k0) * elem;
+            for (size_t b = 0; b < row_bytes; b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
+        }
         for (int half = 0; half < 2; half++) {
             int64_t h0 = half * 8;
             int64_t rows = live - h0; /* live columns of W in this 8-row half */
