@@ -40,6 +40,197 @@ const char *canvas_status_name(canvas_status status);
  * 4 bad input, 1 anything else. */
 int canvas_exit_code(canvas_status status);
 
+/* ======================================================================================
+ * The model API: open a model folder, edit or generate images, watch memory.
+ *
+ *   canvas_options opt;  canvas_options_default(&opt);  opt.vram_bytes = 6ull << 30;
+ *   canvas_model *m;     canvas_open("Qwen-Image-Edit-2511", &opt, &m);
+ *   canvas_prompt p;     canvas_prompt_load("embeds.safetensors", &p);
+ *   canvas_image in, out;  canvas_image_load("cat.png", &in);
+ *   canvas_edit_params e;  canvas_edit_params_default(&e);  e.seed = 7;
+ *   canvas_edit(m, &p, &in, 1, &e, on_progress, NULL, &out);
+ *   canvas_image_save_png("out.png", &out, NULL, 0);
+ *   canvas_image_free(&out); canvas_image_free(&in); canvas_prompt_free(&p); canvas_close(m);
+ *
+ * One model is used by one thread at a time. docs/api.md walks through it.
+ * ====================================================================================== */
+
+/* ---- images ---------------------------------------------------------------------------- */
+
+/* 8-bit RGB pixels, row-major, 3 bytes per pixel: pixel (x, y) starts at 3 (y width + x).
+ * Images the library returns own `pixels`; canvas_image_free releases them. */
+typedef struct canvas_image {
+    int width, height;
+    uint8_t *pixels;
+} canvas_image;
+
+/* Read a PNG, JPEG or WebP file (recognised by its first bytes, not its name). Grey and
+ * palette images become RGB, an alpha channel is dropped (as PIL's convert("RGB") does),
+ * 16-bit samples keep their high byte, colour profiles and EXIF orientation are ignored.
+ * CANVAS_ERR_INPUT naming the file for a missing, truncated, unknown or oversized image
+ * (at most 16384 pixels a side, 2^27 pixels). */
+canvas_status canvas_image_load(const char *path, canvas_image *out);
+
+/* A text chunk of a PNG: key (1-79 Latin-1 characters), value (any text; written as tEXt
+ * when it is ASCII, as iTXt (UTF-8) otherwise). */
+typedef struct canvas_text {
+    const char *key;
+    const char *value;
+} canvas_text;
+
+/* Write an 8-bit RGB PNG with the given text chunks. The file is written to a temporary
+ * file next to `path` and renamed over it only when complete, so a failure leaves no
+ * partial file (and an existing `path` untouched). CANVAS_ERR_IO when the system refuses. */
+canvas_status canvas_image_save_png(const char *path, const canvas_image *image, const canvas_text *texts,
+                                    int n_texts);
+
+/* Release what the library allocated for an image (pixels = NULL afterwards). */
+void canvas_image_free(canvas_image *image);
+
+/* ---- prompts --------------------------------------------------------------------------- */
+
+/* One encoded prompt: the text encoder's output after the pipeline drops its template
+ * prefix, [length, dim] floats (dim = the transformer's joint_attention_dim), and an
+ * optional mask (1 = token, 0 = padding; NULL = every token). */
+typedef struct canvas_embedding {
+    float *values;
+    int64_t length, dim;
+    uint8_t *mask;
+} canvas_embedding;
+
+/* The prompt of an edit: `positive` always; `negative` (values NULL when absent) turns
+ * on true classifier-free guidance when cfg > 1, as in the reference pipeline. */
+typedef struct canvas_prompt {
+    canvas_embedding positive;
+    canvas_embedding negative;
+} canvas_prompt;
+
+/* Read prompt embeddings from a safetensors file holding `prompt_embeds` [1, L, D] and
+ * optionally `negative_prompt_embeds` [1, L', D], with optional masks
+ * `prompt_embeds_mask` [1, L] and `negative_prompt_embeds_mask` [1, L'] (any integer or
+ * float type, nonzero = token) — the names diffusers' pipelines take. F32, F16 and BF16
+ * embeddings are read as f32. CANVAS_ERR_INPUT naming the file and tensor otherwise. */
+canvas_status canvas_prompt_load(const char *path, canvas_prompt *out);
+void canvas_prompt_free(canvas_prompt *prompt);
+
+/* ---- opening a model ------------------------------------------------------------------- */
+
+typedef struct canvas_model canvas_model;
+
+/* Where the model may put memory. Zero everywhere means: compute in host memory, no caps. */
+typedef struct canvas_options {
+    uint64_t vram_bytes;          /* > 0: a device of this many bytes plays the GPU (weights and
+                                     activations of the transformer live there) */
+    uint64_t ram_bytes;           /* > 0: cap on every host allocation of the process while open */
+    double link_bytes_per_second; /* > 0: throttle host <-> device copies (needs vram_bytes) */
+    int resident_blocks;          /* -1: the planner chooses; K: keep K transformer blocks on the
+                                     device and stream the rest (needs vram_bytes) */
+    int threads;                  /* 0: CANVAS_THREADS, else every online CPU */
+} canvas_options;
+
+void canvas_options_default(canvas_options *options);
+
+/* Open a diffusers-layout model folder (model_index.json, transformer/, vae/,
+ * scheduler/): configs checked, weights mapped (not read), the device set up. The memory
+ * plan (how many transformer blocks stay on the device, tiled or whole VAE passes) is made
+ * automatically at each edit for its image sizes, by dry runs of the real code on a
+ * measure device; progress reports it. CANVAS_ERR_INPUT naming the folder, file or key
+ * for a bad or missing model; CANVAS_ERR_USAGE for contradictory options. */
+canvas_status canvas_open(const char *model_dir, const canvas_options *options, canvas_model **out);
+void canvas_close(canvas_model *model);
+
+/* Switch the strategy between runs: a resident prefix of K transformer blocks (K >= 0),
+ * or -1 to let the planner choose again. Takes effect at the next edit/generate. */
+canvas_status canvas_set_resident_blocks(canvas_model *model, int resident_blocks);
+
+/* ---- edit and generate ----------------------------------------------------------------- */
+
+typedef struct canvas_edit_params {
+    int steps;                    /* 50 (the pipeline's default; the 2511 model card uses 40) */
+    float cfg;                    /* true_cfg_scale, 4.0; used when > 1 and a negative prompt is given */
+    uint64_t seed;                /* 0; the noise generator is documented in docs/pipeline.md */
+    int width, height;            /* output size, 0: from the last image's aspect ratio at vae_area
+                                     (generate: 1024 x 1024); floored to multiples of 16 */
+    int64_t vae_area;             /* pixels each reference image is resized to (aspect kept,
+                                     sides multiples of 32): 1024 x 1024 */
+    const float *initial_latents; /* NULL: seeded noise; else the packed initial latents
+                                     [(H/16)(W/16), 64] (to reproduce another implementation) */
+} canvas_edit_params;
+
+void canvas_edit_params_default(canvas_edit_params *params);
+
+typedef enum canvas_progress_kind {
+    CANVAS_PROGRESS_PLAN = 0,   /* `message` describes the memory plan chosen for this run */
+    CANVAS_PROGRESS_PHASE,      /* a phase begins: "vae-encode", "denoise", "vae-decode" */
+    CANVAS_PROGRESS_STEP,       /* a denoising step finished */
+    CANVAS_PROGRESS_DONE        /* the image is ready */
+} canvas_progress_kind;
+
+/* What a progress callback sees. Pointers are valid only during the call. */
+typedef struct canvas_progress {
+    canvas_progress_kind kind;
+    const char *phase;            /* the current phase */
+    const char *message;          /* PLAN: one line; otherwise "" */
+    int step, steps;              /* STEP: steps done (1-based) out of steps */
+    double phase_seconds;         /* seconds since the phase began */
+    double seconds_per_step;      /* STEP: mean over the steps so far */
+    uint64_t device_bytes, device_peak_bytes; /* the device (the host when computing there) */
+    uint64_t host_bytes, host_peak_bytes;     /* host allocations of the library */
+    const float *latents;         /* STEP: the packed target latents after the step */
+    int64_t latent_tokens, latent_channels;
+} canvas_progress;
+
+typedef void (*canvas_progress_fn)(void *ctx, const canvas_progress *progress);
+
+/* Edit: the Qwen-Image-Edit-Plus pipeline (spec §4): each of the n_images references
+ * resized to params->vae_area and VAE-encoded, the target latents denoised by the
+ * transformer over the flow-match schedule (true CFG with the per-token norm rescale when
+ * cfg > 1 and the prompt has a negative), decoded, and returned as 8-bit RGB in *out
+ * (round half to even of 255 x, x in [0, 1]). progress may be NULL. On failure *out is
+ * empty: CANVAS_ERR_OUT_OF_MEMORY when no plan fits the caps (the message names the
+ * minimum), CANVAS_ERR_INPUT for embeddings of the wrong width, CANVAS_ERR_USAGE for bad
+ * parameters. An out-of-memory inside a step (memory taken by someone else) re-plans with
+ * fewer resident blocks and redoes that step; earlier steps are kept. */
+canvas_status canvas_edit(canvas_model *model, const canvas_prompt *prompt, const canvas_image *images,
+                          int n_images, const canvas_edit_params *params, canvas_progress_fn progress,
+                          void *progress_ctx, canvas_image *out);
+
+/* Text to image: the same without references (zero_cond_t then changes nothing). */
+canvas_status canvas_generate(canvas_model *model, const canvas_prompt *prompt, const canvas_edit_params *params,
+                              canvas_progress_fn progress, void *progress_ctx, canvas_image *out);
+
+/* ---- memory and profile ---------------------------------------------------------------- */
+
+typedef struct canvas_memory_snapshot {
+    uint64_t device_cap_bytes;        /* 0: no device (computing in host memory) */
+    uint64_t device_bytes, device_peak_bytes;      /* all classes, now and since open */
+    uint64_t device_weight_bytes, device_activation_bytes;
+    uint64_t host_bytes, host_peak_bytes;          /* library allocations in host memory */
+    uint64_t host_weight_bytes;
+    uint64_t host_rss_bytes;          /* the process's resident set (mapped weights included) */
+    uint64_t mem_available_bytes;     /* the kernel's MemAvailable */
+    int resident_blocks, total_blocks;/* transformer blocks kept on the device / in the model */
+} canvas_memory_snapshot;
+
+canvas_status canvas_memory_snapshot_take(const canvas_model *model, canvas_memory_snapshot *out);
+
+/* The profile: one record per phase since open ("load", "vae-encode", "plan", "step 1"...,
+ * "vae-decode"), peaks per phase. */
+typedef struct canvas_phase_profile {
+    const char *name;
+    double start_seconds, seconds;
+    uint64_t device_peak_bytes, host_peak_bytes, pinned_peak_bytes;
+    uint64_t transfer_bytes;
+    double transfer_wait_seconds;
+} canvas_phase_profile;
+
+int canvas_profile_phase_count(const canvas_model *model);
+canvas_status canvas_profile_phase(const canvas_model *model, int index, canvas_phase_profile *out);
+/* The report (JSON, docs/memory.md) and a Chrome/Perfetto trace, written to PATH.tmp and
+ * renamed. */
+canvas_status canvas_profile_write_report(const canvas_model *model, const char *path);
+canvas_status canvas_profile_write_trace(const canvas_model *model, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

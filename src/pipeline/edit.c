@@ -1,0 +1,521 @@
+/* edit.c — the Edit-Plus / text-to-image pipeline: open, plan, encode the references,
+ * denoise, decode (the walk-through is in edit.h and docs/pipeline.md). */
+#include "pipeline/edit.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/size_parse.h"
+#include "base/status.h"
+#include "mem/mem.h"
+#include "pipeline/resize.h"
+#include "pipeline/rng.h"
+#include "pipeline/scheduler.h"
+
+enum { PATH_SIZE = 4096 };
+
+/* ---- open / close ----------------------------------------------------------------------- */
+
+static canvas_status join(char *buf, const char *dir, const char *name)
+{
+    int n = snprintf(buf, PATH_SIZE, "%s/%s", dir, name);
+    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", dir);
+    return CANVAS_OK;
+}
+
+/* The Qwen-Image family's scheduler_config.json (spec §4.5), for a folder without one. */
+static void qwen_image_scheduler(scheduler_config *c)
+{
+    scheduler_config_default(c);
+    c->use_dynamic_shifting = true;
+    c->base_shift = 0.5;
+    c->max_shift = 0.9;
+    c->base_image_seq_len = 256;
+    c->max_image_seq_len = 8192;
+    c->shift_terminal = 0.02;
+    c->time_shift = TIME_SHIFT_EXPONENTIAL;
+}
+
+static canvas_status open_components(edit_pipeline *p, const char *model_dir)
+{
+    char path[PATH_SIZE];
+    TRY(join(path, model_dir, "model_index.json"));
+    canvas_status st = pipeline_index_load(path, &p->index);
+    if (st != CANVAS_OK)
+        return status_wrap(st, "%s: not a pipeline folder (model_index.json, transformer/, vae/): ", model_dir);
+    TRY(join(path, model_dir, "scheduler/scheduler_config.json"));
+    FILE *probe = fopen(path, "r");
+    if (probe) {
+        fclose(probe);
+        TRY(scheduler_config_load(path, &p->scheduler));
+    } else {
+        qwen_image_scheduler(&p->scheduler);
+    }
+    TRY(join(path, model_dir, "vae"));
+    TRY(vae_load(path, &p->vae));
+    TRY(join(path, model_dir, "transformer"));
+    TRY(dit_load(path, &p->dit));
+    const int z = p->vae->config.z_dim;
+    if (p->dit->config.in_channels != 4 * z || dit_output_channels(&p->dit->config) != 4 * z)
+        return status_fail(CANVAS_ERR_INPUT,
+                           "%s: the transformer takes %d and gives %lld channels per token, the VAE's packed latents "
+                           "have %d (4 x z_dim %d): the components do not belong together",
+                           model_dir, p->dit->config.in_channels, (long long)dit_output_channels(&p->dit->config),
+                           4 * z, z);
+    return CANVAS_OK;
+}
+
+canvas_status edit_pipeline_open(const char *model_dir, edit_pipeline **out)
+{
+    *out = NULL;
+    edit_pipeline *p;
+    TRY(mem_calloc((void **)&p, 1, sizeof *p, MEM_SCRATCH));
+    p->resident_blocks = -1;
+    p->placed_blocks = -1;
+    canvas_status st = mem_strdup(&p->model_dir, model_dir);
+    if (st == CANVAS_OK) st = open_components(p, model_dir);
+    if (st != CANVAS_OK) {
+        edit_pipeline_close(p);
+        return st;
+    }
+    *out = p;
+    return CANVAS_OK;
+}
+
+void edit_pipeline_close(edit_pipeline *p)
+{
+    if (!p) return;
+    dit_free(p->dit);
+    vae_free(p->vae);
+    mem_free(p->model_dir);
+    mem_free(p);
+}
+
+/* ---- one run ---------------------------------------------------------------------------- */
+
+typedef struct reference {
+    int vae_width, vae_height;    /* pixels */
+} reference;
+
+typedef struct run {
+    edit_pipeline *p;
+    const edit_request *r;
+    const edit_observer *observer;
+    mem_device *device;
+    int width, height;            /* output pixels */
+    int latent_width, latent_height;
+    int scale;                    /* VAE downscale (8) */
+    int z;                        /* latent channels (16) */
+    int64_t channels;             /* packed channels (64) */
+    int64_t n_target, n_img;
+    reference *refs;
+    dit_image_shape *shapes;
+    float *hidden;                /* [n_img, channels]: target latents, then the references */
+    float *output;                /* [n_img, channels] */
+    float *negative_output;       /* [n_img, channels], with true CFG */
+    float *sigmas, *timesteps;
+    int cfg;                      /* true CFG on */
+    int vae_tiled;                /* the plan: VAE passes tiled */
+} run;
+
+static void phase(run *s, const char *name)
+{
+    if (s->p->profiler) profiler_begin(s->p->profiler, "%s", name);
+    if (s->observer && s->observer->phase) s->observer->phase(s->observer->ctx, name);
+}
+
+static void tell_plan(run *s, const char *message)
+{
+    if (s->observer && s->observer->plan) s->observer->plan(s->observer->ctx, message);
+}
+
+static canvas_status check_text(const edit_text *t, const char *what, int dim)
+{
+    if (!t->values || t->length < 1)
+        return status_fail(CANVAS_ERR_INPUT, "%s: no embeddings given", what);
+    if (t->dim != dim)
+        return status_fail(CANVAS_ERR_INPUT,
+                           "%s: embeddings are %lld wide, the transformer's joint_attention_dim is %d (embeddings "
+                           "from another model?)",
+                           what, (long long)t->dim, dim);
+    if (t->length > (1 << 20)) return status_fail(CANVAS_ERR_INPUT, "%s: %lld tokens is too long", what, (long long)t->length);
+    return CANVAS_OK;
+}
+
+/* Sizes of the output and the references, in pixels, then latents and tokens. */
+static canvas_status plan_sizes(run *s)
+{
+    const edit_request *r = s->r;
+    const int multiple = s->scale * 2; /* the VAE's factor times the 2x2 packing */
+    if (r->n_images < 0 || r->n_images > 64)
+        return status_fail(CANVAS_ERR_USAGE, "%d reference images: give 0 to 64", r->n_images);
+    if (r->steps < 1 || r->steps > EDIT_MAX_STEPS)
+        return status_fail(CANVAS_ERR_USAGE, "steps %d: give 1 to %d", r->steps, EDIT_MAX_STEPS);
+    if (!isfinite(r->cfg)) return status_fail(CANVAS_ERR_USAGE, "cfg must be a finite number");
+    if (r->vae_area < (int64_t)multiple * multiple || r->vae_area > (int64_t)EDIT_MAX_VAE_AREA)
+        return status_fail(CANVAS_ERR_USAGE, "vae area %lld: give %d to %lld pixels", (long long)r->vae_area,
+                           multiple * multiple, (long long)EDIT_MAX_VAE_AREA);
+    if (r->width < 0 || r->height < 0 || r->width > 16384 || r->height > 16384)
+        return status_fail(CANVAS_ERR_USAGE, "size %dx%d: give 0 (automatic) or up to 16384 pixels a side", r->width,
+                           r->height);
+    if (r->n_images) TRY(mem_calloc((void **)&s->refs, (size_t)r->n_images, sizeof *s->refs, MEM_SCRATCH));
+    for (int i = 0; i < r->n_images; i++) {
+        const canvas_image *img = &r->images[i];
+        if (!img->pixels || img->width < 1 || img->height < 1)
+            return status_fail(CANVAS_ERR_USAGE, "reference image %d is empty", i + 1);
+        if (r->keep_reference_sizes) {
+            s->refs[i].vae_width = img->width;
+            s->refs[i].vae_height = img->height;
+            if (img->width % multiple || img->height % multiple)
+                return status_fail(CANVAS_ERR_INPUT, "reference image %d: %dx%d is not a multiple of %d", i + 1,
+                                   img->width, img->height, multiple);
+        } else {
+            edit_dimensions(r->vae_area, (double)img->width / img->height, &s->refs[i].vae_width,
+                            &s->refs[i].vae_height);
+        }
+    }
+    int width = r->width, height = r->height;
+    if (!width || !height) {
+        int w = EDIT_DEFAULT_SIZE, h = EDIT_DEFAULT_SIZE;
+        if (r->n_images) {
+            const canvas_image *last = &r->images[r->n_images - 1];
+            edit_dimensions(r->vae_area, (double)last->width / last->height, &w, &h);
+        }
+        if (!width) width = w;
+        if (!height) height = h;
+    }
+    s->width = width / multiple * multiple;
+    s->height = height / multiple * multiple;
+    if (s->width < multiple || s->height < multiple)
+        return status_fail(CANVAS_ERR_USAGE, "output size %dx%d: each side must be at least %d pixels", width, height,
+                           multiple);
+    s->latent_width = s->width / s->scale;
+    s->latent_height = s->height / s->scale;
+    s->n_target = (int64_t)(s->latent_width / 2) * (s->latent_height / 2);
+    s->n_img = s->n_target;
+    TRY(mem_calloc((void **)&s->shapes, (size_t)r->n_images + 1, sizeof *s->shapes, MEM_SCRATCH));
+    s->shapes[0] = (dit_image_shape){1, s->latent_height / 2, s->latent_width / 2};
+    for (int i = 0; i < r->n_images; i++) {
+        int h = s->refs[i].vae_height / multiple, w = s->refs[i].vae_width / multiple;
+        s->shapes[1 + i] = (dit_image_shape){1, h, w};
+        s->n_img += (int64_t)h * w;
+    }
+    return CANVAS_OK;
+}
+
+/* ---- VAE passes (host memory, whole or tiled) --------------------------------------------- */
+
+/* Tile when the host cap leaves less room than a whole pass needs (pixel sizes). */
+static int vae_tiling_planned(run *s, int encode, int pixel_height, int pixel_width)
+{
+    vae_tiling tiling;
+    vae_tiling_default(&tiling);
+    if (!vae_tiling_needed(&tiling, pixel_height, pixel_width)) return 0;
+    mem_device_stats host;
+    mem_device_get_stats(mem_device_cpu(), &host);
+    if (!host.cap_bytes) return s->vae_tiled;
+    int h = encode ? pixel_height : pixel_height / s->scale, w = encode ? pixel_width : pixel_width / s->scale;
+    size_t need = vae_activation_bytes(s->p->vae, thread_pool_size(s->p->pool), encode, h, w);
+    return need > host.free_bytes;
+}
+
+/* One VAE pass; a whole pass that runs out of memory is redone tiled. */
+static canvas_status vae_pass(run *s, int encode, const float *in, int pixel_height, int pixel_width, float *out)
+{
+    vae_model *vae = s->p->vae;
+    thread_pool *pool = s->p->pool;
+    vae_tiling tiling;
+    vae_tiling_default(&tiling);
+    const int h = pixel_height / s->scale, w = pixel_width / s->scale;
+    int tiled = vae_tiling_planned(s, encode, pixel_height, pixel_width);
+    canvas_status st;
+    if (!tiled) {
+        st = encode ? vae_encode(vae, pool, in, pixel_height, pixel_width, out) : vae_decode(vae, pool, in, h, w, out);
+        if (st != CANVAS_ERR_OUT_OF_MEMORY || !vae_tiling_needed(&tiling, pixel_height, pixel_width)) return st;
+        if (s->p->profiler) profiler_count_fallback(s->p->profiler);
+        tell_plan(s, encode ? "VAE encode ran out of memory: tiled instead" : "VAE decode ran out of memory: tiled instead");
+        status_clear();
+    }
+    return encode ? vae_encode_tiled(vae, pool, &tiling, in, pixel_height, pixel_width, out)
+                  : vae_decode_tiled(vae, pool, &tiling, in, h, w, out);
+}
+
+/* Reference i -> its packed, normalised latents at `packed`. */
+static canvas_status encode_reference(run *s, int i, float *packed)
+{
+    const canvas_image *img = &s->r->images[i];
+    const int vw = s->refs[i].vae_width, vh = s->refs[i].vae_height;
+    const size_t in_values = (size_t)img->width * img->height * 3, values = (size_t)vw * vh * 3;
+    float *rgb = NULL, *resized = NULL, *chw = NULL, *latent = NULL;
+    canvas_status st = mem_alloc((void **)&rgb, in_values * sizeof(float), MEM_ACTIVATIONS);
+    if (st == CANVAS_OK) st = mem_alloc((void **)&resized, values * sizeof(float), MEM_ACTIVATIONS);
+    if (st == CANVAS_OK) {
+        for (size_t k = 0; k < in_values; k++) rgb[k] = img->pixels[k];
+        st = resize_lanczos3(rgb, img->width, img->height, 3, resized, vw, vh);
+    }
+    mem_free(rgb);
+    if (st == CANVAS_OK) st = mem_alloc((void **)&chw, values * sizeof(float), MEM_ACTIVATIONS);
+    if (st == CANVAS_OK) {
+        /* the resize gives an 8-bit image (PIL), then x / 255 and 2x - 1 in float32 */
+        const size_t plane = (size_t)vw * vh;
+        for (size_t k = 0; k < plane; k++)
+            for (int c = 0; c < 3; c++) {
+                float v = resized[k * 3 + c];
+                v = !(v >= 0.0f) ? 0.0f : v > 255.0f ? 255.0f : rintf(v);
+                float x = v / 255.0f;
+                chw[c * plane + k] = 2.0f * x - 1.0f;
+            }
+    }
+    mem_free(resized);
+    const int h = vh / s->scale, w = vw / s->scale;
+    if (st == CANVAS_OK) st = mem_alloc((void **)&latent, (size_t)s->z * h * w * sizeof(float), MEM_ACTIVATIONS);
+    if (st == CANVAS_OK) st = vae_pass(s, 1, chw, vh, vw, latent);
+    mem_free(chw);
+    if (st == CANVAS_OK) {
+        vae_normalize_latent(&s->p->vae->config, latent, (int64_t)h * w);
+        edit_pack_latents(latent, s->z, h, w, packed);
+    }
+    mem_free(latent);
+    if (st != CANVAS_OK) st = status_wrap(st, "encoding reference image %d: ", i + 1);
+    return st;
+}
+
+/* ---- the transformer's placement -------------------------------------------------------- */
+
+static void describe_plan(run *s, int resident, size_t cap)
+{
+    char message[512], cap_text[32], weights_text[32], arena_text[32];
+    const dit_model *dit = s->p->dit;
+    int layers = dit->config.num_layers;
+    const char *vae = s->vae_tiled ? "tiled (host memory)" : "whole (host memory)";
+    if (s->device == mem_device_cpu()) {
+        snprintf(message, sizeof message,
+                 "plan: transformer in host memory (%d blocks, weights read in place from the files), %lld target + "
+                 "%lld reference tokens, %s; VAE %s",
+                 layers, (long long)s->n_target, (long long)(s->n_img - s->n_target),
+                 s->cfg ? "true CFG (2 calls a step)" : "no CFG", vae);
+    } else {
+        size_t arena = dit_forward_arena_bytes(dit, s->p->pool, s->n_img,
+                                               s->r->negative.values && s->r->negative.length > s->r->prompt.length
+                                                   ? s->r->negative.length
+                                                   : s->r->prompt.length);
+        snprintf(message, sizeof message,
+                 "plan: transformer on the %s-byte device: %d of %d blocks resident, %d streamed through 2 buffers; "
+                 "weights %s + activations %s on the device; %lld target + %lld reference tokens, %s; VAE %s",
+                 size_format(cap, cap_text, sizeof cap_text), resident, layers, layers - resident,
+                 size_format(dit_weight_device_bytes(dit, resident), weights_text, sizeof weights_text),
+                 size_format(arena, arena_text, sizeof arena_text), (long long)s->n_target,
+                 (long long)(s->n_img - s->n_target), s->cfg ? "true CFG (2 calls a step)" : "no CFG", vae);
+    }
+    tell_plan(s, message);
+}
+
+/* Put the transformer on the device for this run's token counts (planning when asked). */
+static canvas_status place_transformer(run *s, const dit_inputs *longest)
+{
+    edit_pipeline *p = s->p;
+    if (s->device == mem_device_cpu()) {
+        if (dit_device(p->dit) != mem_device_cpu()) TRY(dit_place(p->dit, mem_device_cpu(), DIT_ALL_BLOCKS));
+        describe_plan(s, p->dit->config.num_layers, 0);
+        return CANVAS_OK;
+    }
+    mem_device_stats stats;
+    mem_device_get_stats(s->device, &stats);
+    if (p->placed_blocks >= 0 && p->placed_device == s->device && p->placed_n_img == longest->n_img &&
+        p->placed_n_txt == longest->n_txt && dit_device(p->dit) == s->device &&
+        (p->resident_blocks < 0 || p->resident_blocks == p->placed_blocks)) {
+        describe_plan(s, p->placed_blocks, stats.cap_bytes);
+        return CANVAS_OK;
+    }
+    p->placed_blocks = -1;
+    int k = p->resident_blocks;
+    if (k > p->dit->config.num_layers) k = p->dit->config.num_layers;
+    if (k < 0) TRY(dit_plan_resident_blocks(p->dit, p->pool, longest, stats.cap_bytes, &k));
+    TRY(dit_place(p->dit, s->device, k));
+    p->placed_blocks = k;
+    p->placed_device = s->device;
+    p->placed_n_img = longest->n_img;
+    p->placed_n_txt = longest->n_txt;
+    describe_plan(s, k, stats.cap_bytes);
+    return CANVAS_OK;
+}
+
+/* ---- denoising -------------------------------------------------------------------------- */
+
+static void fill_inputs(run *s, const edit_text *text, float timestep, dit_inputs *in)
+{
+    memset(in, 0, sizeof *in);
+    in->hidden_states = s->hidden;
+    in->n_img = s->n_img;
+    in->hidden_channels = s->channels;
+    in->encoder_hidden_states = text->values;
+    in->n_txt = text->length;
+    in->text_dim = text->dim;
+    in->text_mask = text->mask;
+    in->timestep = timestep;
+    in->img_shapes = s->shapes;
+    in->n_images = s->r->n_images + 1;
+}
+
+/* Step i: the velocity into s->output's first n_target rows (CFG applied), then Euler. */
+static canvas_status denoise_step(run *s, int i)
+{
+    edit_pipeline *p = s->p;
+    /* the pipeline passes t / 1000 with t = sigma * 1000, both float32 */
+    const float timestep = s->timesteps[i] / 1000.0f;
+    dit_inputs in;
+    fill_inputs(s, &s->r->prompt, timestep, &in);
+    TRY(dit_forward(p->dit, p->pool, &in, NULL, s->output));
+    if (s->cfg) {
+        fill_inputs(s, &s->r->negative, timestep, &in);
+        TRY(dit_forward(p->dit, p->pool, &in, NULL, s->negative_output));
+        edit_cfg_combine(s->output, s->negative_output, s->n_target, s->channels, s->r->cfg);
+    }
+    /* reference rows of the output are dropped: only the target latents move */
+    scheduler_step(s->hidden, s->output, s->n_target * s->channels, s->sigmas[i], s->sigmas[i + 1]);
+    return CANVAS_OK;
+}
+
+/* The loop; an out-of-memory in a step on a device halves the resident prefix and redoes it. */
+static canvas_status denoise(run *s)
+{
+    edit_pipeline *p = s->p;
+    const int steps = s->r->steps;
+    for (int i = 0; i < steps;) {
+        if (p->profiler) TRY(profiler_begin(p->profiler, "step %d", i + 1));
+        if (i == 0 && s->observer && s->observer->phase) s->observer->phase(s->observer->ctx, "denoise");
+        canvas_status st = denoise_step(s, i);
+        if (st == CANVAS_ERR_OUT_OF_MEMORY && s->device != mem_device_cpu() && dit_resident_blocks(p->dit) > 0) {
+            int k = dit_resident_blocks(p->dit) / 2;
+            char message[256];
+            snprintf(message, sizeof message, "out of memory in step %d (%s): re-planned with %d resident blocks, step redone",
+                     i + 1, canvas_last_error(), k);
+            status_clear();
+            if (p->profiler) profiler_count_fallback(p->profiler);
+            p->placed_blocks = -1;
+            TRY(dit_place(p->dit, s->device, k));
+            p->placed_blocks = k;
+            tell_plan(s, message);
+            continue;
+        }
+        if (st != CANVAS_OK) return status_wrap(st, "denoising step %d of %d: ", i + 1, steps);
+        i++;
+        if (s->observer && s->observer->step)
+            TRY(s->observer->step(s->observer->ctx, i, steps, s->hidden, s->n_target, s->channels));
+    }
+    return CANVAS_OK;
+}
+
+/* ---- decode ----------------------------------------------------------------------------- */
+
+static canvas_status decode(run *s, float **out_image)
+{
+    const int h = s->latent_height, w = s->latent_width;
+    const size_t pixels = (size_t)s->width * s->height;
+    float *latent = NULL, *chw = NULL, *hwc = NULL;
+    canvas_status st = mem_alloc((void **)&latent, (size_t)s->z * h * w * sizeof(float), MEM_ACTIVATIONS);
+    if (st == CANVAS_OK) {
+        edit_unpack_latents(s->hidden, s->z, h, w, latent);
+        vae_denormalize_latent(&s->p->vae->config, latent, (int64_t)h * w);
+        st = mem_alloc((void **)&chw, pixels * 3 * sizeof(float), MEM_ACTIVATIONS);
+    }
+    if (st == CANVAS_OK) st = vae_pass(s, 0, latent, s->height, s->width, chw);
+    mem_free(latent);
+    if (st == CANVAS_OK) st = mem_alloc((void **)&hwc, pixels * 3 * sizeof(float), MEM_SCRATCH);
+    if (st == CANVAS_OK) edit_postprocess(chw, s->height, s->width, hwc);
+    mem_free(chw);
+    if (st != CANVAS_OK) return status_wrap(st, "decoding the image: ");
+    *out_image = hwc;
+    return CANVAS_OK;
+}
+
+/* ---- the run ---------------------------------------------------------------------------- */
+
+static canvas_status prepare(run *s)
+{
+    edit_pipeline *p = s->p;
+    const edit_request *r = s->r;
+    const int joint = p->dit->config.joint_attention_dim;
+    TRY(check_text(&r->prompt, "prompt", joint));
+    s->cfg = r->cfg > 1.0f && r->negative.values != NULL;
+    if (s->cfg) TRY(check_text(&r->negative, "negative prompt", joint));
+    TRY(plan_sizes(s));
+    const size_t row = (size_t)s->channels * sizeof(float);
+    TRY(mem_alloc((void **)&s->hidden, (size_t)s->n_img * row, MEM_ACTIVATIONS));
+    TRY(mem_alloc((void **)&s->output, (size_t)s->n_img * row, MEM_ACTIVATIONS));
+    if (s->cfg) TRY(mem_alloc((void **)&s->negative_output, (size_t)s->n_img * row, MEM_ACTIVATIONS));
+    TRY(mem_alloc((void **)&s->sigmas, (size_t)(r->steps + 1) * sizeof(float), MEM_SCRATCH));
+    TRY(mem_alloc((void **)&s->timesteps, (size_t)r->steps * sizeof(float), MEM_SCRATCH));
+    double mu = scheduler_mu(&p->scheduler, s->n_target);
+    TRY(scheduler_sigmas(&p->scheduler, r->steps, mu, s->sigmas, s->timesteps));
+    s->vae_tiled = vae_tiling_planned(s, 0, s->height, s->width);
+    return CANVAS_OK;
+}
+
+/* The initial target latents: given, or seeded noise drawn unpacked and packed. */
+static canvas_status initial_latents(run *s)
+{
+    if (s->r->initial_latents) {
+        memcpy(s->hidden, s->r->initial_latents, (size_t)(s->n_target * s->channels) * sizeof(float));
+        return CANVAS_OK;
+    }
+    const int64_t count = (int64_t)s->z * s->latent_height * s->latent_width;
+    float *noise;
+    TRY(mem_alloc((void **)&noise, (size_t)count * sizeof(float), MEM_ACTIVATIONS));
+    rng_normal(s->r->seed, 0, noise, count);
+    edit_pack_latents(noise, s->z, s->latent_height, s->latent_width, s->hidden);
+    mem_free(noise);
+    return CANVAS_OK;
+}
+
+static canvas_status run_all(run *s, float **out_image)
+{
+    TRY(prepare(s));
+    TRY(initial_latents(s));
+    if (s->r->n_images > 0) {
+        phase(s, "vae-encode");
+        float *at = s->hidden + s->n_target * s->channels;
+        for (int i = 0; i < s->r->n_images; i++) {
+            TRY(encode_reference(s, i, at));
+            at += (int64_t)s->shapes[1 + i].height * s->shapes[1 + i].width * s->channels;
+        }
+    }
+    phase(s, "plan");
+    dit_inputs longest;
+    const edit_text *text = s->cfg && s->r->negative.length > s->r->prompt.length ? &s->r->negative : &s->r->prompt;
+    fill_inputs(s, text, 1.0f, &longest);
+    TRY(place_transformer(s, &longest));
+    TRY(denoise(s));
+    phase(s, "vae-decode");
+    return decode(s, out_image);
+}
+
+canvas_status edit_run(edit_pipeline *p, const edit_request *r, const edit_observer *observer, float **out_image,
+                       int *out_width, int *out_height)
+{
+    *out_image = NULL;
+    run s;
+    memset(&s, 0, sizeof s);
+    s.p = p;
+    s.r = r;
+    s.observer = observer;
+    s.device = p->device ? p->device : mem_device_cpu();
+    s.scale = vae_scale_factor(&p->vae->config);
+    s.z = p->vae->config.z_dim;
+    s.channels = 4 * (int64_t)s.z;
+    canvas_status st = run_all(&s, out_image);
+    if (p->profiler) profiler_end(p->profiler);
+    if (st == CANVAS_OK) {
+        *out_width = s.width;
+        *out_height = s.height;
+    }
+    mem_free(s.refs);
+    mem_free(s.shapes);
+    mem_free(s.hidden);
+    mem_free(s.output);
+    mem_free(s.negative_output);
+    mem_free(s.sigmas);
+    mem_free(s.timesteps);
+    return st;
+}

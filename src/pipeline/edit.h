@@ -1,0 +1,123 @@
+/* edit.h — the Qwen-Image-Edit-Plus pipeline (QwenImageEditPlusPipeline, spec §4) and
+ * text-to-image (QwenImagePipeline: the same loop without references), from prompt
+ * embeddings to a float RGB image.
+ *
+ *   references  each image: Lanczos-3 resize to the VAE size (edit_dimensions of the VAE
+ *               area and its aspect ratio), rounded to 8 bits (the reference resizes PIL
+ *               images), x/255·2 - 1, VAE encode (posterior mean), (z - mean)/std, packed
+ *               2x2 -> [(h/2)(w/2), 4·z_dim]; all references concatenated in order
+ *   noise       rng_normal(seed) in diffusers' [1, 1, z_dim, H, W] order, then packed
+ *   schedule    sigmas linspace(1, 1/S, S), mu from the TARGET token count (scheduler.h)
+ *   each step   transformer([target | references], t/1000) -> keep the target rows;
+ *               with true CFG (cfg > 1 and a negative prompt) a second call with the
+ *               negative embeddings, comb = neg + cfg·(cond - neg), rescaled per token to
+ *               ||cond||: v = comb · (||cond|| / ||comb||); Euler step x += (σ' - σ)·v
+ *   decode      unpack, z·std + mean, VAE decode (clamped to [-1, 1]), clamp(x/2 + 1/2, 0, 1)
+ *
+ * Memory: the transformer computes on the pipeline's device (the cpu device, or a capped
+ * device with a resident prefix chosen by dit_plan_resident_blocks for this run's token
+ * counts, re-used while they do not change); an out-of-memory inside a step halves the
+ * resident prefix and redoes the step (completed steps are kept). The VAE runs in host
+ * memory, whole or tiled (vae_encode_tiled / vae_decode_tiled) when its activation peak
+ * would not fit under the host cap, or after a whole pass ran out of memory. */
+#ifndef CANVAS_PIPELINE_EDIT_H
+#define CANVAS_PIPELINE_EDIT_H
+
+#include <stdint.h>
+
+#include "base/threadpool.h"
+#include "canvas.h"
+#include "io/config.h"
+#include "mem/mem_device.h"
+#include "mem/mem_profiler.h"
+#include "models/qwen_image_dit.h"
+#include "models/qwen_image_vae.h"
+
+#define EDIT_DEFAULT_STEPS 50
+#define EDIT_DEFAULT_CFG 4.0f
+#define EDIT_DEFAULT_VAE_AREA (1024 * 1024)
+#define EDIT_DEFAULT_SIZE 1024 /* text-to-image: default_sample_size 128 x vae scale 8 */
+#define EDIT_MAX_STEPS 1000
+#define EDIT_MAX_VAE_AREA ((int64_t)1 << 28) /* 16384 x 16384 */
+
+typedef struct edit_pipeline {
+    char *model_dir;
+    pipeline_index index;       /* model_index.json */
+    dit_model *dit;
+    vae_model *vae;
+    scheduler_config scheduler;
+    /* set by the caller after edit_pipeline_open (not owned): */
+    thread_pool *pool;          /* NULL: one thread */
+    mem_device *device;         /* where the transformer computes; NULL: the cpu device */
+    profiler *profiler;         /* NULL: no phases recorded */
+    int resident_blocks;        /* -1: the planner chooses (only with a device other than cpu) */
+    /* the placement made for the last run, re-used while the token counts stay */
+    int placed_blocks;          /* -1: not placed for a run yet */
+    int64_t placed_n_img, placed_n_txt;
+    mem_device *placed_device;
+} edit_pipeline;
+
+/* Open a diffusers pipeline folder: model_index.json, transformer/, vae/,
+ * scheduler/scheduler_config.json (the Qwen-Image defaults when the folder has none).
+ * CANVAS_ERR_INPUT naming the folder and what is missing or wrong. */
+canvas_status edit_pipeline_open(const char *model_dir, edit_pipeline **out);
+void edit_pipeline_close(edit_pipeline *p);
+
+/* One encoded prompt as the transformer takes it. */
+typedef struct edit_text {
+    const float *values;        /* [length, dim]; NULL: absent */
+    int64_t length, dim;        /* dim must be the transformer's joint_attention_dim */
+    const uint8_t *mask;        /* [length], 1 = token; NULL: every token */
+} edit_text;
+
+typedef struct edit_request {
+    edit_text prompt, negative;
+    const canvas_image *images; /* references, in order; none for text-to-image */
+    int n_images;
+    int width, height;          /* 0: from the last image at vae_area (no image: 1024 x 1024) */
+    int64_t vae_area;           /* pixels of each VAE reference image (sides multiples of 32) */
+    int keep_reference_sizes;   /* 1: images are already at their VAE size (golden cases) */
+    int steps;
+    float cfg;                  /* true_cfg_scale */
+    uint64_t seed;
+    const float *initial_latents; /* NULL: seeded noise; else packed [L_target, 4·z_dim] */
+} edit_request;
+
+/* Optional callbacks. plan: a line describing the memory plan; phase: a phase begins;
+ * step: after step `step` (1-based), the packed target latents (valid during the call);
+ * a non-OK return from step stops the run with that status. */
+typedef struct edit_observer {
+    void (*plan)(void *ctx, const char *message);
+    void (*phase)(void *ctx, const char *phase);
+    canvas_status (*step)(void *ctx, int step, int steps, const float *latents, int64_t tokens, int64_t channels);
+    void *ctx;
+} edit_observer;
+
+/* Run the pipeline. *out_image: [height, width, 3] floats in [0, 1] (MEM_SCRATCH, the
+ * caller mem_frees it). CANVAS_ERR_USAGE for bad parameters, CANVAS_ERR_INPUT for
+ * embeddings or images that do not fit the model, CANVAS_ERR_OUT_OF_MEMORY when no plan fits. */
+canvas_status edit_run(edit_pipeline *p, const edit_request *r, const edit_observer *observer, float **out_image,
+                       int *out_width, int *out_height);
+
+/* ---- building blocks (edit_latents.c), exposed for tests ------------------------------- */
+
+/* calculate_dimensions of the pipeline: w = sqrt(area·ratio), h = w / ratio, each rounded
+ * to a multiple of 32 with Python's round (half to even). At least 32 each. */
+void edit_dimensions(int64_t area, double ratio, int *out_width, int *out_height);
+
+/* _pack_latents: latent [C, H, W] (H, W even) -> packed [(H/2)(W/2), 4C], token
+ * (y/2)·(W/2) + x/2, channel c·4 + (y%2)·2 + x%2. */
+void edit_pack_latents(const float *latent, int channels, int height, int width, float *packed);
+/* _unpack_latents: the inverse. */
+void edit_unpack_latents(const float *packed, int channels, int height, int width, float *latent);
+
+/* True CFG with the norm rescale, in place on cond [tokens, channels]:
+ * cond = comb · (||cond|| / ||comb||), comb = neg + scale·(cond - neg), norms per token. */
+void edit_cfg_combine(float *cond, const float *neg, int64_t tokens, int64_t channels, float scale);
+
+/* Image post-processing: [3, H, W] in [-1, 1] -> [H, W, 3] clamp(x·0.5 + 0.5, 0, 1). */
+void edit_postprocess(const float *chw, int height, int width, float *hwc);
+/* 8-bit: round half to even of 255·x (numpy's round), x clamped to [0, 1]. */
+void edit_to_rgb8(const float *hwc, int64_t count, uint8_t *out);
+
+#endif

@@ -1,0 +1,42 @@
+/* edit_case.h — running an `edit_pipeline` golden case (tests/golden/README.md):
+ * CASE_DIR/case.json gives the op, the model folder (relative to the golden root, two
+ * folders above the case), height, width, steps, true_cfg_scale and vae_image_area;
+ * CASE_DIR/inputs.safetensors holds `image.K` [H, W, 3] U8 (already at their VAE size),
+ * `prompt_embeds` [1, L, D], `negative_prompt_embeds` [1, L', D] (optional) and
+ * `latents` [1, (H/16)(W/16), 64], the packed initial noise.
+ *
+ * The sink receives `latents.stepK` [1, L, 64] after step K (0-based) and `image`
+ * [H, W, 3] (floats in [0, 1], before 8-bit quantisation). Shared by `canvas debug case`
+ * and the tests. */
+#ifndef CANVAS_PIPELINE_EDIT_CASE_H
+#define CANVAS_PIPELINE_EDIT_CASE_H
+
+#include <stdint.h>
+
+#include "base/threadpool.h"
+#include "canvas.h"
+#include "mem/mem_device.h"
+#include "mem/mem_profiler.h"
+
+#ifndef CANVAS_GOLDEN_SINK_FN
+#define CANVAS_GOLDEN_SINK_FN
+/* Receives each computed tensor under its expected.safetensors name (the shape of
+ * dit_tap_fn). The data is valid only during the call. */
+typedef canvas_status (*golden_sink_fn)(void *ctx, const char *name, const float *data, int ndim,
+                                        const int64_t *shape);
+#endif
+
+/* 1 when CASE_DIR/case.json is readable and its op is "edit_pipeline". */
+int edit_case_handles(const char *case_dir);
+
+/* Run the case on the host (the transformer reads its weights in place). pool may be NULL. */
+canvas_status edit_case_run(const char *case_dir, thread_pool *pool, golden_sink_fn sink, void *ctx);
+
+/* The same with the transformer on `device` (NULL: the cpu device) with `resident_blocks`
+ * (-1: the planner's choice for the device's cap), phases recorded by `profiler` (may be
+ * NULL), the plan line handed to `plan` (may be NULL). */
+canvas_status edit_case_run_on(const char *case_dir, thread_pool *pool, mem_device *device, int resident_blocks,
+                               profiler *profiler, void (*plan)(void *ctx, const char *message), golden_sink_fn sink,
+                               void *ctx);
+
+#endif
