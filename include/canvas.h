@@ -174,7 +174,8 @@ typedef struct canvas_progress {
     int step, steps;              /* STEP: steps done (1-based) out of steps */
     double phase_seconds;         /* seconds since the phase began */
     double seconds_per_step;      /* STEP: mean over the steps so far */
-    uint64_t device_bytes, device_peak_bytes; /* the device (the host when computing there) */
+    int on_device;                /* 1: the transformer computes on a capped device (vram_bytes) */
+    uint64_t device_bytes, device_peak_bytes; /* that device; with on_device 0, the host pool */
     uint64_t host_bytes, host_peak_bytes;     /* host allocations of the library */
     const float *latents;         /* STEP: the packed target latents after the step */
     int64_t latent_tokens, latent_channels;

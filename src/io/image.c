@@ -171,6 +171,14 @@ static void jpeg_on_error(j_common_ptr cinfo)
 
 static void jpeg_on_message(j_common_ptr cinfo) { (void)cinfo; /* the library prints nothing */ }
 
+/* libjpeg only warns about corrupt or truncated data and fills the rest with grey; a
+ * warning (level -1) is an error here, as PIL refuses a truncated file. Trace messages
+ * (levels >= 0) are ignored. */
+static void jpeg_on_emit(j_common_ptr cinfo, int level)
+{
+    if (level < 0) cinfo->err->error_exit(cinfo);
+}
+
 static canvas_status jpeg_decode(const unsigned char *data, size_t size, const char *name, canvas_image *out)
 {
     struct jpeg_decompress_struct cinfo;
@@ -179,6 +187,7 @@ static canvas_status jpeg_decode(const unsigned char *data, size_t size, const c
     cinfo.err = jpeg_std_error(&errors.base);
     errors.base.error_exit = jpeg_on_error;
     errors.base.output_message = jpeg_on_message;
+    errors.base.emit_message = jpeg_on_emit;
     errors.message[0] = '\0';
     unsigned char *volatile pixels = NULL;
     if (setjmp(errors.jump)) {

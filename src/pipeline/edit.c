@@ -301,7 +301,7 @@ static void describe_plan(run *s, int resident, size_t cap)
                                                    ? s->r->negative.length
                                                    : s->r->prompt.length);
         snprintf(message, sizeof message,
-                 "plan: transformer on the %s-byte device: %d of %d blocks resident, %d streamed through 2 buffers; "
+                 "plan: transformer on the %s device: %d of %d blocks resident, %d streamed through 2 buffers; "
                  "weights %s + activations %s on the device; %lld target + %lld reference tokens, %s; VAE %s",
                  size_format(cap, cap_text, sizeof cap_text), resident, layers, layers - resident,
                  size_format(dit_weight_device_bytes(dit, resident), weights_text, sizeof weights_text),

@@ -1,0 +1,310 @@
+/* canvas_model.c — the public model API (include/canvas.h) over the edit pipeline
+ * (pipeline/edit.h), the devices and the profiler (mem/). */
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "base/sysinfo.h"
+#include "base/threadpool.h"
+#include "canvas.h"
+#include "io/image.h"
+#include "mem/mem.h"
+#include "mem/mem_device.h"
+#include "mem/mem_profiler.h"
+#include "pipeline/edit.h"
+
+struct canvas_model {
+    edit_pipeline *pipeline;
+    thread_pool *pool;
+    mem_device *device;         /* the capped device (owned), or the cpu device */
+    profiler *profiler;
+    canvas_options options;
+};
+
+void canvas_options_default(canvas_options *options)
+{
+    memset(options, 0, sizeof *options);
+    options->resident_blocks = -1;
+}
+
+void canvas_edit_params_default(canvas_edit_params *params)
+{
+    memset(params, 0, sizeof *params);
+    params->steps = EDIT_DEFAULT_STEPS;
+    params->cfg = EDIT_DEFAULT_CFG;
+    params->vae_area = EDIT_DEFAULT_VAE_AREA;
+}
+
+static canvas_status check_options(const canvas_options *o)
+{
+    if (!o->vram_bytes && o->link_bytes_per_second > 0)
+        return status_fail(CANVAS_ERR_USAGE, "a link bandwidth needs a device (vram_bytes)");
+    if (!o->vram_bytes && o->resident_blocks >= 0)
+        return status_fail(CANVAS_ERR_USAGE, "resident blocks need a device (vram_bytes)");
+    if (o->resident_blocks < -1) return status_fail(CANVAS_ERR_USAGE, "resident blocks %d: give -1 or more", o->resident_blocks);
+    if (o->threads < 0 || o->threads > 4096) return status_fail(CANVAS_ERR_USAGE, "threads %d: give 0 to 4096", o->threads);
+    if (o->link_bytes_per_second < 0) return status_fail(CANVAS_ERR_USAGE, "a link bandwidth must be positive");
+    if ((uint64_t)(size_t)o->vram_bytes != o->vram_bytes || (uint64_t)(size_t)o->ram_bytes != o->ram_bytes)
+        return status_fail(CANVAS_ERR_USAGE, "a memory cap is more than this machine can address");
+    return CANVAS_OK;
+}
+
+void canvas_close(canvas_model *model)
+{
+    if (!model) return;
+    edit_pipeline_close(model->pipeline);
+    profiler_destroy(model->profiler);
+    thread_pool_destroy(model->pool);
+    if (model->device && model->device != mem_device_cpu()) mem_device_destroy(model->device);
+    if (model->options.ram_bytes) mem_device_set_cap(mem_device_cpu(), 0);
+    mem_free(model);
+}
+
+canvas_status canvas_open(const char *model_dir, const canvas_options *options, canvas_model **out)
+{
+    if (!model_dir || !out) return status_fail(CANVAS_ERR_USAGE, "canvas_open: model_dir and out are required");
+    *out = NULL;
+    canvas_options defaults;
+    canvas_options_default(&defaults);
+    if (!options) options = &defaults;
+    TRY(check_options(options));
+    canvas_model *m;
+    TRY(mem_calloc((void **)&m, 1, sizeof *m, MEM_SCRATCH));
+    m->options = *options;
+    m->device = mem_device_cpu();
+    canvas_status st = CANVAS_OK;
+    if (options->ram_bytes) st = mem_device_set_cap(mem_device_cpu(), (size_t)options->ram_bytes);
+    if (st == CANVAS_OK && options->vram_bytes) {
+        mem_device *gpu = NULL;
+        st = mem_device_create_capped("gpu", (size_t)options->vram_bytes, &gpu);
+        if (st == CANVAS_OK) {
+            m->device = gpu;
+            mem_device_set_link_bandwidth(gpu, options->link_bytes_per_second);
+        }
+    }
+    if (st == CANVAS_OK) st = thread_pool_create(options->threads, &m->pool);
+    if (st == CANVAS_OK) st = profiler_create(m->device, mem_device_cpu(), &m->profiler);
+    if (st == CANVAS_OK) st = profiler_begin(m->profiler, "load");
+    if (st == CANVAS_OK) st = edit_pipeline_open(model_dir, &m->pipeline);
+    if (st == CANVAS_OK) {
+        profiler_end(m->profiler);
+        m->pipeline->pool = m->pool;
+        m->pipeline->device = m->device;
+        m->pipeline->profiler = m->profiler;
+        m->pipeline->resident_blocks = options->resident_blocks;
+    }
+    if (st != CANVAS_OK) {
+        canvas_close(m);
+        return st;
+    }
+    *out = m;
+    return CANVAS_OK;
+}
+
+canvas_status canvas_set_resident_blocks(canvas_model *model, int resident_blocks)
+{
+    if (!model) return status_fail(CANVAS_ERR_USAGE, "canvas_set_resident_blocks: no model");
+    if (resident_blocks < -1)
+        return status_fail(CANVAS_ERR_USAGE, "resident blocks %d: give -1 (the planner) or a count", resident_blocks);
+    if (resident_blocks >= 0 && model->device == mem_device_cpu())
+        return status_fail(CANVAS_ERR_USAGE, "resident blocks need a device (open the model with vram_bytes)");
+    model->pipeline->resident_blocks = resident_blocks;
+    model->pipeline->placed_blocks = -1; /* re-place at the next run */
+    return CANVAS_OK;
+}
+
+/* ---- progress --------------------------------------------------------------------------- */
+
+typedef struct progress_relay {
+    canvas_model *model;
+    canvas_progress_fn fn;
+    void *ctx;
+    const char *phase;
+    double phase_start, denoise_start;
+} progress_relay;
+
+static void fill_memory(const canvas_model *m, canvas_progress *p)
+{
+    mem_device_stats device, host;
+    mem_device_get_stats(m->device, &device);
+    mem_device_get_stats(mem_device_cpu(), &host);
+    p->on_device = m->device != mem_device_cpu();
+    p->device_bytes = device.current_bytes;
+    p->device_peak_bytes = device.peak_bytes;
+    p->host_bytes = host.current_bytes;
+    p->host_peak_bytes = host.peak_bytes;
+}
+
+static void relay(progress_relay *r, canvas_progress *p)
+{
+    p->phase = r->phase ? r->phase : "";
+    if (!p->message) p->message = "";
+    p->phase_seconds = clock_seconds() - r->phase_start;
+    fill_memory(r->model, p);
+    r->fn(r->ctx, p);
+}
+
+static void on_plan(void *ctx, const char *message)
+{
+    progress_relay *r = ctx;
+    if (!r->fn) return;
+    canvas_progress p = {.kind = CANVAS_PROGRESS_PLAN, .message = message};
+    relay(r, &p);
+}
+
+static void on_phase(void *ctx, const char *phase)
+{
+    progress_relay *r = ctx;
+    r->phase = phase;
+    r->phase_start = clock_seconds();
+    if (!strcmp(phase, "denoise")) r->denoise_start = r->phase_start;
+    if (!r->fn) return;
+    canvas_progress p = {.kind = CANVAS_PROGRESS_PHASE};
+    relay(r, &p);
+}
+
+static canvas_status on_step(void *ctx, int step, int steps, const float *latents, int64_t tokens, int64_t channels)
+{
+    progress_relay *r = ctx;
+    if (!r->fn) return CANVAS_OK;
+    canvas_progress p = {.kind = CANVAS_PROGRESS_STEP, .step = step, .steps = steps, .latents = latents,
+                         .latent_tokens = tokens, .latent_channels = channels};
+    p.seconds_per_step = (clock_seconds() - r->denoise_start) / step;
+    relay(r, &p);
+    return CANVAS_OK;
+}
+
+/* ---- edit / generate -------------------------------------------------------------------- */
+
+static canvas_status run_pipeline(canvas_model *model, const canvas_prompt *prompt, const canvas_image *images,
+                                  int n_images, const canvas_edit_params *params, canvas_progress_fn progress,
+                                  void *progress_ctx, canvas_image *out)
+{
+    if (!out) return status_fail(CANVAS_ERR_USAGE, "no output image given");
+    memset(out, 0, sizeof *out);
+    if (!model || !prompt) return status_fail(CANVAS_ERR_USAGE, "a model and a prompt are required");
+    if (n_images < 0 || (n_images > 0 && !images))
+        return status_fail(CANVAS_ERR_USAGE, "%d reference images expected", n_images);
+    canvas_edit_params defaults;
+    canvas_edit_params_default(&defaults);
+    if (!params) params = &defaults;
+
+    edit_request r;
+    memset(&r, 0, sizeof r);
+    r.prompt = (edit_text){prompt->positive.values, prompt->positive.length, prompt->positive.dim,
+                           prompt->positive.mask};
+    r.negative = (edit_text){prompt->negative.values, prompt->negative.length, prompt->negative.dim,
+                             prompt->negative.mask};
+    r.images = images;
+    r.n_images = n_images;
+    r.width = params->width;
+    r.height = params->height;
+    r.vae_area = params->vae_area;
+    r.steps = params->steps;
+    r.cfg = params->cfg;
+    r.seed = params->seed;
+    r.initial_latents = params->initial_latents;
+
+    progress_relay relay_state = {model, progress, progress_ctx, NULL, clock_seconds(), clock_seconds()};
+    edit_observer observer = {on_plan, on_phase, on_step, &relay_state};
+    float *image = NULL;
+    int width = 0, height = 0;
+    canvas_status st = edit_run(model->pipeline, &r, &observer, &image, &width, &height);
+    if (st == CANVAS_OK) st = image_alloc(width, height, out);
+    if (st == CANVAS_OK) edit_to_rgb8(image, (int64_t)width * height * 3, out->pixels);
+    mem_free(image);
+    if (st != CANVAS_OK) {
+        image_free(out);
+        return st;
+    }
+    if (progress) {
+        canvas_progress p = {.kind = CANVAS_PROGRESS_DONE};
+        relay(&relay_state, &p);
+    }
+    return CANVAS_OK;
+}
+
+canvas_status canvas_edit(canvas_model *model, const canvas_prompt *prompt, const canvas_image *images,
+                          int n_images, const canvas_edit_params *params, canvas_progress_fn progress,
+                          void *progress_ctx, canvas_image *out)
+{
+    if (n_images < 1) {
+        if (out) memset(out, 0, sizeof *out);
+        return status_fail(CANVAS_ERR_USAGE, "an edit needs at least one image (canvas_generate makes one from text)");
+    }
+    return run_pipeline(model, prompt, images, n_images, params, progress, progress_ctx, out);
+}
+
+canvas_status canvas_generate(canvas_model *model, const canvas_prompt *prompt, const canvas_edit_params *params,
+                              canvas_progress_fn progress, void *progress_ctx, canvas_image *out)
+{
+    return run_pipeline(model, prompt, NULL, 0, params, progress, progress_ctx, out);
+}
+
+/* ---- memory and profile ----------------------------------------------------------------- */
+
+canvas_status canvas_memory_snapshot_take(const canvas_model *model, canvas_memory_snapshot *out)
+{
+    if (!model || !out) return status_fail(CANVAS_ERR_USAGE, "canvas_memory_snapshot_take: model and out are required");
+    memset(out, 0, sizeof *out);
+    mem_device_stats device, host;
+    mem_device_get_stats(model->device, &device);
+    mem_device_get_stats(mem_device_cpu(), &host);
+    /* the profiler restarts the devices' peaks at each phase: the peak since open is the
+     * largest over the phases and the current one */
+    size_t device_peak = device.peak_bytes, host_peak = host.peak_bytes;
+    for (int i = 0; i < profiler_phase_count(model->profiler); i++) {
+        const profiler_phase *ph = profiler_phase_at(model->profiler, i);
+        if (ph->device_peak_bytes > device_peak) device_peak = ph->device_peak_bytes;
+        if (ph->host_peak_bytes > host_peak) host_peak = ph->host_peak_bytes;
+    }
+    if (model->device != mem_device_cpu()) {
+        out->device_cap_bytes = device.cap_bytes;
+        out->device_bytes = device.current_bytes;
+        out->device_peak_bytes = device_peak;
+        out->device_weight_bytes = device.classes[MEM_WEIGHTS].current_bytes;
+        out->device_activation_bytes = device.classes[MEM_ACTIVATIONS].current_bytes;
+    }
+    out->host_bytes = host.current_bytes;
+    out->host_peak_bytes = host_peak;
+    out->host_weight_bytes = host.classes[MEM_WEIGHTS].current_bytes;
+    if (sysinfo_rss(&out->host_rss_bytes) != CANVAS_OK) status_clear();
+    if (sysinfo_mem_available(&out->mem_available_bytes) != CANVAS_OK) status_clear();
+    const dit_model *dit = model->pipeline->dit;
+    out->total_blocks = dit->config.num_layers;
+    out->resident_blocks = model->device == mem_device_cpu() ? out->total_blocks
+                           : dit_device(dit) == model->device ? dit_resident_blocks(dit)
+                                                              : 0;
+    return CANVAS_OK;
+}
+
+int canvas_profile_phase_count(const canvas_model *model) { return model ? profiler_phase_count(model->profiler) : 0; }
+
+canvas_status canvas_profile_phase(const canvas_model *model, int index, canvas_phase_profile *out)
+{
+    if (!model || !out || index < 0 || index >= profiler_phase_count(model->profiler))
+        return status_fail(CANVAS_ERR_USAGE, "profile phase %d does not exist", index);
+    const profiler_phase *ph = profiler_phase_at(model->profiler, index);
+    memset(out, 0, sizeof *out);
+    out->name = ph->name;
+    out->start_seconds = ph->start_seconds;
+    out->seconds = ph->seconds;
+    out->device_peak_bytes = ph->device_peak_bytes;
+    out->host_peak_bytes = ph->host_peak_bytes;
+    out->pinned_peak_bytes = ph->pinned_peak_bytes;
+    out->transfer_bytes = ph->transfer_bytes;
+    out->transfer_wait_seconds = ph->transfer_wait_seconds;
+    return CANVAS_OK;
+}
+
+canvas_status canvas_profile_write_report(const canvas_model *model, const char *path)
+{
+    if (!model || !path) return status_fail(CANVAS_ERR_USAGE, "canvas_profile_write_report: model and path are required");
+    return profiler_write_report(model->profiler, path);
+}
+
+canvas_status canvas_profile_write_trace(const canvas_model *model, const char *path)
+{
+    if (!model || !path) return status_fail(CANVAS_ERR_USAGE, "canvas_profile_write_trace: model and path are required");
+    return profiler_write_trace(model->profiler, path);
+}

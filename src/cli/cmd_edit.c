@@ -1,0 +1,378 @@
+/* cmd_edit.c — `canvas edit` and `canvas generate`: a thin layer over the public API
+ * (canvas_open, canvas_prompt_load, canvas_image_load, canvas_edit / canvas_generate,
+ * canvas_image_save_png). Parses flags, draws progress, maps statuses to exit codes. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "canvas.h"
+#include "cli/commands.h"
+#include "cli/memory_flags.h"
+#include "io/image.h"
+#include "pipeline/progress.h"
+
+enum { MAX_IMAGES = 16 };
+
+typedef struct edit_args {
+    int generate;               /* 1: canvas generate (no --image) */
+    const char *command;        /* "edit" / "generate" */
+    const char *model, *prompt_embeds, *prompt_text, *output;
+    const char *images[MAX_IMAGES];
+    int n_images;
+    canvas_edit_params params;
+    int json_progress, force_progress;
+    cli_memory_flags memory;
+} edit_args;
+
+static void print_help(FILE *to, int generate)
+{
+    if (generate)
+        fprintf(to, "usage: canvas generate --model DIR --prompt-embeds FILE -o OUT.png [options]\n"
+                    "\n"
+                    "Text to image with a Qwen-Image(-Edit) model folder: the denoising loop of the edit\n"
+                    "pipeline without reference images.\n");
+    else
+        fprintf(to, "usage: canvas edit --model DIR --image IMG [--image IMG2 ...] --prompt-embeds FILE -o OUT.png\n"
+                    "           [options]\n"
+                    "\n"
+                    "Edit images with a Qwen-Image-Edit model folder (the Edit-Plus pipeline: every image is a\n"
+                    "reference; the output takes the last image's aspect ratio).\n");
+    fprintf(to,
+            "\n"
+            "input and output:\n"
+            "  --model DIR            diffusers pipeline folder (model_index.json, transformer/, vae/, scheduler/)\n");
+    if (!generate)
+        fprintf(to, "  --image IMG            reference image (PNG, JPEG or WebP); repeat for several (up to %d)\n",
+                MAX_IMAGES);
+    fprintf(to,
+            "  --prompt-embeds FILE   safetensors with prompt_embeds [1, L, D] and optionally\n"
+            "                         negative_prompt_embeds [1, L', D] (+ *_mask [1, L]); the negative turns on\n"
+            "                         true CFG when --cfg > 1\n"
+            "  --prompt TEXT          not available yet: needs the text encoder; use --prompt-embeds\n"
+            "  -o, --output OUT.png   where to write the 8-bit RGB PNG (written to a temporary file, then\n"
+            "                         renamed; never one of the inputs)\n"
+            "\n"
+            "sampling (defaults: the reference pipeline's):\n"
+            "  --steps N              denoising steps (default %d; the 2511 model card uses 40)\n"
+            "  --cfg X                true CFG scale (default %.1f; used when > 1 and a negative prompt is given)\n"
+            "  --seed S               noise seed, 0 to 2^64-1 (default 0; Philox4x32-10, docs/pipeline.md)\n",
+            50, 4.0);
+    if (!generate)
+        fprintf(to, "  --vae-area PIXELS      area each reference is resized to, aspect kept, sides multiples of 32\n"
+                    "                         (default 1048576 = 1024x1024; also WxH, e.g. 512x512)\n"
+                    "  --width W --height H   output size (default: the last image's aspect ratio at --vae-area);\n"
+                    "                         floored to multiples of 16\n");
+    else
+        fprintf(to, "  --width W --height H   output size (default 1024x1024); floored to multiples of 16\n");
+    fprintf(to,
+            "\n"
+            "progress:\n"
+            "  --json-progress        one JSON object per event on stdout (plan, phase, step, done)\n"
+            "  --progress             draw the progress bar even when stderr is not a terminal\n"
+            "  -h, --help             this text\n"
+            "\n");
+    cli_memory_flags_help(to);
+    fprintf(to, "\n"
+                "Report phases: load, vae-encode, plan, step 1..N, vae-decode.\n"
+                "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad input (image, embeddings, model), 1 other\n");
+}
+
+/* ---- flag values ------------------------------------------------------------------------ */
+
+static int parse_long(const char *text, long long low, long long high, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < low || v > high) return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_area(const char *text, int64_t *out)
+{
+    long long w, h;
+    const char *x = strchr(text, 'x');
+    if (x) {
+        char width[32];
+        size_t n = (size_t)(x - text);
+        if (n == 0 || n >= sizeof width) return 0;
+        memcpy(width, text, n);
+        width[n] = '\0';
+        if (!parse_long(width, 16, 16384, &w) || !parse_long(x + 1, 16, 16384, &h)) return 0;
+        *out = (int64_t)(w * h);
+        return 1;
+    }
+    if (!parse_long(text, 256, (long long)16384 * 16384, &w)) return 0;
+    *out = w;
+    return 1;
+}
+
+static int usage_value(const edit_args *a, const char *flag, const char *value, const char *wanted)
+{
+    char message[512];
+    snprintf(message, sizeof message, "%s takes %s (got '%s')", flag, wanted, value);
+    return cli_usage_error(a->command, message);
+}
+
+/* 0 when parsed, else the exit code (2) after a message; *help set for --help. */
+static int parse_args(edit_args *a, int argc, char **argv, int *help)
+{
+    *help = 0;
+    for (int i = 0; i < argc; i++) {
+        int memory_flag = cli_memory_flags_parse(&a->memory, argc, argv, &i, a->command);
+        if (memory_flag < 0) return 2;
+        if (memory_flag > 0) continue;
+        const char *flag = argv[i];
+        if (!strcmp(flag, "-h") || !strcmp(flag, "--help")) {
+            *help = 1;
+            return 0;
+        }
+        if (!strcmp(flag, "--json-progress")) {
+            a->json_progress = 1;
+            continue;
+        }
+        if (!strcmp(flag, "--progress")) {
+            a->force_progress = 1;
+            continue;
+        }
+        int takes_value = !strcmp(flag, "--model") || !strcmp(flag, "--image") || !strcmp(flag, "--prompt-embeds") ||
+                          !strcmp(flag, "--prompt") || !strcmp(flag, "-o") || !strcmp(flag, "--output") ||
+                          !strcmp(flag, "--steps") || !strcmp(flag, "--cfg") || !strcmp(flag, "--seed") ||
+                          !strcmp(flag, "--width") || !strcmp(flag, "--height") ||
+                          (!a->generate && !strcmp(flag, "--vae-area"));
+        if (!takes_value) {
+            char message[512];
+            snprintf(message, sizeof message, "unknown option '%s'", flag);
+            return cli_usage_error(a->command, message);
+        }
+        if (i + 1 >= argc) {
+            char message[128];
+            snprintf(message, sizeof message, "%s needs a value", flag);
+            return cli_usage_error(a->command, message);
+        }
+        const char *value = argv[++i];
+        long long n;
+        if (!strcmp(flag, "--model")) {
+            a->model = value;
+        } else if (!strcmp(flag, "--image")) {
+            if (a->generate) return cli_usage_error(a->command, "generate takes no --image (use canvas edit)");
+            if (a->n_images == MAX_IMAGES) return cli_usage_error(a->command, "too many --image (at most 16)");
+            a->images[a->n_images++] = value;
+        } else if (!strcmp(flag, "--prompt-embeds")) {
+            a->prompt_embeds = value;
+        } else if (!strcmp(flag, "--prompt")) {
+            a->prompt_text = value;
+        } else if (!strcmp(flag, "-o") || !strcmp(flag, "--output")) {
+            a->output = value;
+        } else if (!strcmp(flag, "--steps")) {
+            if (!parse_long(value, 1, 1000, &n)) return usage_value(a, flag, value, "a whole number from 1 to 1000");
+            a->params.steps = (int)n;
+        } else if (!strcmp(flag, "--cfg")) {
+            char *end;
+            errno = 0;
+            double x = strtod(value, &end);
+            if (errno || end == value || *end || !isfinite(x) || x < 0 || x > 100)
+                return usage_value(a, flag, value, "a number from 0 to 100");
+            a->params.cfg = (float)x;
+        } else if (!strcmp(flag, "--seed")) {
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(value, &end, 10);
+            if (errno || end == value || *end || value[0] == '-')
+                return usage_value(a, flag, value, "a whole number from 0 to 18446744073709551615");
+            a->params.seed = s;
+        } else if (!strcmp(flag, "--width") || !strcmp(flag, "--height")) {
+            if (!parse_long(value, 16, 16384, &n)) return usage_value(a, flag, value, "a size from 16 to 16384 pixels");
+            if (flag[2] == 'w') a->params.width = (int)n;
+            else a->params.height = (int)n;
+        } else if (!strcmp(flag, "--vae-area")) {
+            if (!parse_area(value, &a->params.vae_area))
+                return usage_value(a, flag, value, "a pixel count from 256 to 16384x16384, or WxH");
+        }
+    }
+    return 0;
+}
+
+/* Flag combinations; 0 or the exit code 2 after a message. */
+static int check_args(const edit_args *a)
+{
+    if (a->prompt_text && !a->prompt_embeds)
+        return cli_usage_error(a->command, "--prompt needs the text encoder, which is not available yet: give the "
+                                           "prompt as embeddings with --prompt-embeds FILE.safetensors");
+    if (a->prompt_text) return cli_usage_error(a->command, "give --prompt-embeds or --prompt, not both");
+    if (!a->model) return cli_usage_error(a->command, "missing --model DIR");
+    if (!a->generate && a->n_images == 0) return cli_usage_error(a->command, "missing --image IMG (at least one)");
+    if (!a->prompt_embeds) return cli_usage_error(a->command, "missing --prompt-embeds FILE.safetensors");
+    if (!a->output) return cli_usage_error(a->command, "missing -o OUT.png");
+    if ((a->params.width != 0) != (a->params.height != 0))
+        return cli_usage_error(a->command, "give --width and --height together");
+    for (int i = 0; i < a->n_images; i++)
+        if (image_same_file(a->output, a->images[i])) {
+            char message[512];
+            snprintf(message, sizeof message, "-o %s is the input image %s: refusing to overwrite an input",
+                     a->output, a->images[i]);
+            return cli_usage_error(a->command, message);
+        }
+    if (image_same_file(a->output, a->prompt_embeds))
+        return cli_usage_error(a->command, "-o is the --prompt-embeds file: refusing to overwrite an input");
+    if (cli_memory_flags_check(&a->memory, a->command) < 0) return 2;
+    return 0;
+}
+
+/* ---- progress drawing ------------------------------------------------------------------- */
+
+typedef struct drawer {
+    const char *command;
+    int bar;                    /* draw the bar */
+    int tty;                    /* redraw in place */
+    int json;
+    int open_line;              /* a bar line is on screen without its newline */
+    char plan[512];             /* the last plan line (for the PNG's "strategy") */
+} drawer;
+
+static void end_line(drawer *d)
+{
+    if (d->open_line) fputc('\n', stderr);
+    d->open_line = 0;
+}
+
+static void on_progress(void *ctx, const canvas_progress *p)
+{
+    drawer *d = ctx;
+    char line[1024];
+    if (p->kind == CANVAS_PROGRESS_PLAN) snprintf(d->plan, sizeof d->plan, "%s", p->message);
+    if (d->json) {
+        progress_format_json(line, sizeof line, p);
+        fprintf(stdout, "%s\n", line);
+        fflush(stdout);
+    }
+    if (p->kind == CANVAS_PROGRESS_PLAN && !d->json) {
+        end_line(d);
+        fprintf(stderr, "canvas %s: %s\n", d->command, p->message);
+        return;
+    }
+    if (!d->bar || p->kind == CANVAS_PROGRESS_PLAN) return;
+    if (p->kind == CANVAS_PROGRESS_PHASE && !strcmp(p->phase, "plan")) return; /* the plan line says it */
+    progress_format_bar(line, sizeof line, p, 30);
+    if (d->tty) {
+        /* steps redraw their line; a new phase or the end starts a new one */
+        if (p->kind != CANVAS_PROGRESS_STEP) end_line(d);
+        fprintf(stderr, "\r\033[K%s", line);
+        d->open_line = 1;
+        if (p->kind == CANVAS_PROGRESS_DONE) end_line(d);
+    } else {
+        fprintf(stderr, "%s\n", line);
+    }
+    fflush(stderr);
+}
+
+/* ---- the run ---------------------------------------------------------------------------- */
+
+static int run(edit_args *a)
+{
+    canvas_options options;
+    canvas_options_default(&options);
+    options.vram_bytes = a->memory.vram_bytes;
+    options.ram_bytes = a->memory.ram_bytes;
+    options.link_bytes_per_second = a->memory.link_bytes_per_second;
+    options.resident_blocks = a->memory.resident_blocks;
+    options.threads = a->memory.threads;
+
+    drawer d = {0};
+    d.command = a->command;
+    d.json = a->json_progress;
+    d.tty = isatty(fileno(stderr));
+    d.bar = !d.json && (d.tty || a->force_progress);
+
+    canvas_prompt prompt = {0};
+    canvas_image images[MAX_IMAGES], out = {0};
+    memset(images, 0, sizeof images);
+    canvas_model *model = NULL;
+    const char *context = a->command;
+    canvas_status st = canvas_prompt_load(a->prompt_embeds, &prompt);
+    for (int i = 0; st == CANVAS_OK && i < a->n_images; i++) st = canvas_image_load(a->images[i], &images[i]);
+    if (st == CANVAS_OK) st = canvas_open(a->model, &options, &model);
+    if (st == CANVAS_OK) {
+        st = a->generate ? canvas_generate(model, &prompt, &a->params, on_progress, &d, &out)
+                         : canvas_edit(model, &prompt, images, a->n_images, &a->params, on_progress, &d, &out);
+        end_line(&d);
+    }
+    if (st == CANVAS_OK) {
+        char steps[32], cfg[32], seed[32];
+        snprintf(steps, sizeof steps, "%d", a->params.steps);
+        snprintf(cfg, sizeof cfg, "%g", a->params.cfg);
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)a->params.seed);
+        char prompt_text[4200];
+        snprintf(prompt_text, sizeof prompt_text, "(embeddings) %s%s", a->prompt_embeds,
+                 prompt.negative.values ? " (with negative_prompt_embeds)" : "");
+        const canvas_text texts[] = {
+            {"Software", "Ethereal Canvas " CANVAS_VERSION},
+            {"prompt", prompt_text},
+            {"seed", seed},
+            {"steps", steps},
+            {"cfg", cfg},
+            {"model", a->model},
+            {"strategy", d.plan[0] ? d.plan : "host memory"},
+        };
+        st = canvas_image_save_png(a->output, &out, texts, (int)(sizeof texts / sizeof texts[0]));
+        context = "writing the output";
+    }
+    /* the report and the trace are written after a failure too: they show where memory went */
+    canvas_status written = CANVAS_OK;
+    if (model && a->memory.report_path) written = canvas_profile_write_report(model, a->memory.report_path);
+    if (model && a->memory.trace_path) {
+        canvas_status t = canvas_profile_write_trace(model, a->memory.trace_path);
+        if (written == CANVAS_OK) written = t;
+    }
+    int code = 0;
+    if (st != CANVAS_OK) code = cli_fail(st, context);
+    else if (written != CANVAS_OK) code = cli_fail(written, "writing the report");
+    if (code == 0) {
+        if (a->json_progress) {
+            char path[4200];
+            progress_json_string(path, sizeof path, a->output);
+            printf("{\"event\":\"written\",\"output\":%s,\"width\":%d,\"height\":%d}\n", path, out.width, out.height);
+        }
+        fprintf(stderr, "canvas %s: wrote %s (%dx%d, %d steps, seed %llu)\n", a->command, a->output, out.width,
+                out.height, a->params.steps, (unsigned long long)a->params.seed);
+    }
+    canvas_image_free(&out);
+    canvas_close(model);
+    for (int i = 0; i < a->n_images; i++) canvas_image_free(&images[i]);
+    canvas_prompt_free(&prompt);
+    return code;
+}
+
+static int edit_main(int argc, char **argv, int generate)
+{
+    edit_args a;
+    memset(&a, 0, sizeof a);
+    a.generate = generate;
+    a.command = generate ? "generate" : "edit";
+    canvas_edit_params_default(&a.params);
+    cli_memory_flags_init(&a.memory);
+    int help;
+    int code = parse_args(&a, argc, argv, &help);
+    if (code) return code;
+    if (help) {
+        print_help(stdout, generate);
+        return 0;
+    }
+    if (argc == 0) {
+        print_help(stderr, generate);
+        return 2;
+    }
+    code = check_args(&a);
+    if (code) return code;
+    return run(&a);
+}
+
+int cmd_edit(int argc, char **argv) { return edit_main(argc, argv, 0); }
+
+int cmd_generate(int argc, char **argv) { return edit_main(argc, argv, 1); }
