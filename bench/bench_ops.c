@@ -94,7 +94,7 @@ static void free_weight(bench_weight *w)
 static double time_linear(const float *x, int64_t m, const bench_weight *bw, dtype type, float *y)
 {
     const void *data = type == DTYPE_F32 ? (const void *)bw->f32 : type == DTYPE_F16 ? (const void *)bw->f16 : (const void *)bw->bf16;
-    weight_view w = {type, data, bw->n, bw->k};
+    weight_view w = {type, data, bw->n, bw->k, NULL};
     double times[16];
     for (int r = 0; r < runs; r++) {
         double t0 = now_seconds();

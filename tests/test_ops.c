@@ -54,7 +54,7 @@ typedef struct test_weight {
 
 static test_weight make_weight(dtype type, int64_t n, int64_t k)
 {
-    test_weight w = {{type, NULL, n, k}, NULL, random_floats(n * k, 1.0f)};
+    test_weight w = {{type, NULL, n, k, NULL}, NULL, random_floats(n * k, 1.0f)};
     if (type == DTYPE_F32) {
         w.data = malloc((size_t)(n * k + 1) * 4);
         memcpy(w.data, w.exact, (size_t)(n * k) * 4);
@@ -139,7 +139,7 @@ static void test_linear_against_reference(void)
 static void test_linear_rejects_unknown_type(void)
 {
     float x[4] = {0}, y[4];
-    weight_view w = {DTYPE_I32, x, 2, 2};
+    weight_view w = {DTYPE_I32, x, 2, 2, NULL};
     CHECK_FAILS(op_linear(NULL, x, 1, &w, NULL, y), CANVAS_ERR_UNSUPPORTED, "op_linear");
 }
 

@@ -162,7 +162,7 @@ static void check_conv(const char *what, conv2d_params p, dtype type)
     if (p.accumulate)
         for (size_t i = 0; i < ny; i++) want[i] += y0[i];
     weight_view view = {type, type == DTYPE_BF16 ? (const void *)w16 : (const void *)w, p.out_channels,
-                        (int64_t)p.kernel * p.kernel * p.in_channels};
+                        (int64_t)p.kernel * p.kernel * p.in_channels, NULL};
     CHECK_OK(op_conv2d(pool, &p, x, &view, bias, y));
     double max_diff = 0, max_ref = 0;
     for (size_t i = 0; i < ny; i++) {
@@ -213,7 +213,7 @@ static void test_conv_op(void)
 
     /* a weight of the wrong size is refused */
     float dummy[4] = {0};
-    weight_view bad = {DTYPE_F32, dummy, 6, 4};
+    weight_view bad = {DTYPE_F32, dummy, 6, 4, NULL};
     CHECK_FAILS(op_conv2d(pool, &same, dummy, &bad, NULL, dummy), CANVAS_ERR_USAGE, "weight");
     conv2d_params tiny = same;
     tiny.height = 1;

@@ -74,7 +74,7 @@ static canvas_status wire_conv(wiring *w, const char *prefix, int in, int out, i
     conv->kernel = kernel;
     conv->in_channels = in;
     conv->out_channels = out;
-    conv->weight = (weight_view){t->type, t->data, out, (int64_t)kernel * kernel * in};
+    conv->weight = (weight_view){t->type, t->data, out, (int64_t)kernel * kernel * in, NULL};
     if (kernel > 1 || kt > 1) {
         /* the causal padding leaves a single frame only the last temporal tap */
         size_t elements = (size_t)out * kernel * kernel * in, size = dtype_size(t->type);
@@ -117,7 +117,7 @@ static canvas_status wire_attention(wiring *w, const char *prefix, int dim, vae_
     weight_view *views[3] = {&a->to_q, &a->to_k, &a->to_v};
     const float **biases[3] = {&a->q_bias, &a->k_bias, &a->v_bias};
     for (int i = 0; i < 3; i++) {
-        *views[i] = (weight_view){qkv.weight.type, (const unsigned char *)qkv.weight.data + i * rows_bytes, dim, dim};
+        *views[i] = (weight_view){qkv.weight.type, (const unsigned char *)qkv.weight.data + i * rows_bytes, dim, dim, NULL};
         *biases[i] = qkv.bias ? qkv.bias + (size_t)i * dim : NULL;
     }
     vae_conv proj;

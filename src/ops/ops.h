@@ -13,13 +13,18 @@
 #include "base/threadpool.h"
 #include "canvas.h"
 #include "tensor/dtype.h"
+#include "tensor/quant.h"
 
-/* A weight matrix as stored: [out_features, in_features], row-major. */
+/* A weight matrix as stored: [out_features, in_features], row-major. With `quant` set,
+ * `data` is a quantised blob in the layout quant describes (tensor/quant.h: fp8, nf4,
+ * q8_0; `type` is then DTYPE_U8) and the GEMM decodes it panel by panel. NULL: plain
+ * F32/F16/BF16 elements. */
 typedef struct weight_view {
     dtype type;
     const void *data;
     int64_t out_features;
     int64_t in_features;
+    const quant_params *quant;
 } weight_view;
 
 /* y[m, n] = sum_k x[m, k] * W[n, k] + bias[n]   (bias f32 or NULL; y must not alias x).
