@@ -110,6 +110,27 @@ done
 sweep "+" ":weights" 1000000 1 0 "${vram[@]}"
 sweep "" "" 200 7 450 "${vram[@]}"
 
+# A host cap too small: the same clean failure, and the report still written.
+rm -f "$out" "$tmp/r.json"
+"$cli" debug case "$case_dir" --out "$out" --ram 200K --report "$tmp/r.json" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 3 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "host RAM cap" "$tmp/err" ||
+    fail "--ram 200K: exit $rc: $(cat "$tmp/err")"
+[ ! -e "$out" ] && [ ! -e "$out.tmp" ] || fail "--ram 200K: output left behind"
+[ -s "$tmp/r.json" ] || fail "--ram 200K: no report after the failure"
+# A device too small even for the double buffer: exit 3 naming what it needs.
+"$cli" debug case "$case_dir" --out "$out" --vram 1M 2>"$tmp/err"
+rc=$?
+[ $rc -eq 3 ] && grep -q "even with every block streamed" "$tmp/err" || fail "--vram 1M: exit $rc: $(cat "$tmp/err")"
+# Usage errors: exit 2.
+for bad in "--vram 12X" "--link-bandwidth 1G/s" "--resident-blocks 1" "--vram 4M --resident-blocks 3" "--threads 0"; do
+    # shellcheck disable=SC2086
+    "$cli" debug case "$case_dir" --out "$out" $bad 2>/dev/null
+    rc=$?
+    [ $rc -eq 2 ] || fail "'$bad': exit $rc, wanted 2"
+done
+[ ! -e "$out" ] || fail "a usage error left an output"
+
 # --report and --trace from the command line: the promised keys and a trace Perfetto opens.
 if ! "$cli" debug case "$case_dir" --out "$out" "${vram[@]}" --report "$tmp/r.json" --trace "$tmp/t.json" 2>"$tmp/err"; then
     fail "report run: $(cat "$tmp/err")"

@@ -16,7 +16,7 @@ static const command commands[] = {
     {"edit", cmd_edit, "edit images with a Qwen-Image-Edit model (`canvas edit --help`)"},
     {"generate", cmd_generate, "make an image from a prompt (text to image)"},
     {"inspect", cmd_inspect, "validate a model folder and show its parameters and sizes per format"},
-    {"debug", cmd_debug, "run a golden case (`canvas debug case CASE_DIR --out OUT.safetensors`)"},
+    {"debug", cmd_debug, "run a golden case (`canvas debug case CASE_DIR --out OUT.safetensors [--vram SIZE ...]`)"},
 };
 
 static void print_usage(FILE *to)
