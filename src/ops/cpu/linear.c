@@ -25,6 +25,7 @@
 #include "base/status.h"
 #include "mem/mem.h"
 #include "ops/cpu/gemm_kernel.h"
+#include "ops/cpu/quant_pack.h"
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
 
@@ -163,7 +164,10 @@ static void gemm_item(linear_job *job, int64_t item, float *panel, float *block)
     for (int64_t k0 = 0; k0 < job->k; k0 += GEMM_KC) {
         int64_t kc = job->k - k0 < GEMM_KC ? job->k - k0 : GEMM_KC;
         int first = k0 == 0;
-        pack_weight_panel(job->w, n0, cols, k0, kc, panel);
+        if (job->w->quant) /* quantised formats decode here (quant_pack.c) */
+            quant_pack_panel(job->w, n0, cols, k0, kc, panel);
+        else
+            pack_weight_panel(job->w, n0, cols, k0, kc, panel);
         for (int64_t i0 = m0; i0 < m1; i0 += GEMM_MC) {
             int64_t mc = m1 - i0 < GEMM_MC ? m1 - i0 : GEMM_MC;
             for (int64_t r = 0; r < mc; r += GEMM_MR) {
@@ -272,7 +276,8 @@ static void gemv_task(void *ctx, int index, int n_tasks)
 
 canvas_status op_linear(thread_pool *pool, const float *x, int64_t m, const weight_view *w, const float *bias, float *y)
 {
-    if (w->type != DTYPE_F32 && w->type != DTYPE_F16 && w->type != DTYPE_BF16)
+    if (w->quant) TRY(quant_view_check(w));
+    else if (w->type != DTYPE_F32 && w->type != DTYPE_F16 && w->type != DTYPE_BF16)
         return status_fail(CANVAS_ERR_UNSUPPORTED, "op_linear: no kernel for %s weights [%lld, %lld]",
                            dtype_name(w->type), (long long)w->out_features, (long long)w->in_features);
     if (m <= 0 || w->out_features <= 0) return CANVAS_OK;
@@ -285,7 +290,8 @@ canvas_status op_linear(thread_pool *pool, const float *x, int64_t m, const weig
         return CANVAS_OK;
     }
     if (m <= GEMV_MAX_ROWS) {
-        thread_pool_run(pool, gemv_task, &job, n_threads);
+        if (w->quant) quant_gemv(pool, x, m, w, bias, y);
+        else thread_pool_run(pool, gemv_task, &job, n_threads);
         return CANVAS_OK;
     }
 

@@ -1,0 +1,260 @@
+/* quant_pack.c — decoding quantised weights inside op_linear (tensor/quant.h layouts).
+ *
+ * The GEMM converts a weight panel to f32 once per call and reuses it for every row of
+ * x, so decoding costs O(N K) against the O(M N K) of the multiply: the formats only have
+ * to decode fast enough not to show at a few hundred rows. The GEMV (1-2 rows, the
+ * modulation) is bound by reading the weight, where the smaller formats win outright.
+ *
+ * Eight consecutive weights of one row decode to one __m256, exactly as the scalar
+ * quant_dequantize_row does (f32 code value x f32 scale, one rounding):
+ *   e5m2   the code is the upper byte of an f16: shift, vcvtph2ps, x scale.
+ *   e4m3   sign to bit 15, the other 7 bits to bits 13..7 make an f16 worth 2^-8 of the
+ *          e4m3 value (subnormals included); x (scale 2^8), exact since 2^8 is a power of
+ *          two. The NaN codes (S.1111.111) get an all-ones f16 exponent: NaN.
+ *   nf4    4 bytes -> 8 nibbles (high first), two 8-entry vpermps tables, x absmax.
+ *   q8_0   vpmovsxbd, vcvtdq2ps, x d.
+ * Blocks (64 for nf4, 32 for q8_0) are multiples of 8 and every k offset the GEMM asks
+ * for is a multiple of 8 (KC is), so eight weights never straddle two scales. */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "base/status.h"
+#include "ops/cpu/gemm_kernel.h"
+#include "ops/cpu/quant_pack.h"
+#include "ops/cpu/simd.h"
+
+#define QUANT_GEMV_MAX_ROWS 2
+#define QUANT_GEMV_ROWS_PER_ITEM 32
+#define QUANT_INLINE static inline __attribute__((always_inline))
+
+/* What the decoders need of a view, read once per call. */
+typedef struct quant_source {
+    const uint8_t *codes;
+    const float *scales32;      /* fp8 scales, nf4 absmax */
+    const uint16_t *scales16;   /* q8_0 d */
+    int64_t in;
+    int per_channel;
+    __m256 nf4_low, nf4_high;   /* NF4 values 0..7 and 8..15 */
+} quant_source;
+
+static quant_source source_of(const weight_view *w)
+{
+    const quant_params *p = w->quant;
+    quant_source s = {.codes = w->data, .in = p->in_features, .per_channel = p->per_channel};
+    s.scales32 = (const float *)((const char *)w->data + p->scales_offset);
+    s.scales16 = (const uint16_t *)((const char *)w->data + p->scales_offset);
+    s.nf4_low = _mm256_loadu_ps(quant_nf4_values);
+    s.nf4_high = _mm256_loadu_ps(quant_nf4_values + 8);
+    return s;
+}
+
+canvas_status quant_view_check(const weight_view *w)
+{
+    const quant_params *p = w->quant;
+    if (p->format <= QUANT_NONE || p->format >= QUANT_FORMAT_COUNT)
+        return status_fail(CANVAS_ERR_UNSUPPORTED, "op_linear: no kernel for quantised format %d", (int)p->format);
+    if (p->out_features != w->out_features || p->in_features != w->in_features || !quant_fits(p->format, p->in_features))
+        return status_fail(CANVAS_ERR_INTERNAL, "op_linear: %s layout [%lld, %lld] does not match the weight [%lld, %lld]",
+                           quant_format_name(p->format), (long long)p->out_features, (long long)p->in_features,
+                           (long long)w->out_features, (long long)w->in_features);
+    return CANVAS_OK;
+}
+
+/* ---- eight weights ------------------------------------------------------------------ */
+
+/* Scale of row n for fp8 (per tensor or per row), pre-multiplied by 2^8 for e4m3. */
+QUANT_INLINE __m256 fp8_scale(const quant_source *s, quant_format f, int64_t n)
+{
+    float scale = s->scales32[s->per_channel ? n : 0];
+    return _mm256_set1_ps(f == QUANT_FP8_E4M3 ? scale * 256.0f : scale);
+}
+
+/* Weights [n][k .. k+8) with k a multiple of 8; `fp8` is fp8_scale(n). */
+QUANT_INLINE __m256 decode8(const quant_source *s, quant_format f, int64_t n, int64_t k, __m256 fp8)
+{
+    const size_t i = (size_t)n * (size_t)s->in + (size_t)k;
+    switch (f) {
+    case QUANT_FP8_E4M3: {
+        __m128i h = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(s->codes + i)));
+        __m128i low7 = _mm_and_si128(h, _mm_set1_epi16(0x7F));
+        __m128i half = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(h, _mm_set1_epi16(0x80)), 8), _mm_slli_epi16(low7, 7));
+        __m128i nan = _mm_cmpeq_epi16(low7, _mm_set1_epi16(0x7F));
+        half = _mm_or_si128(half, _mm_and_si128(nan, _mm_set1_epi16(0x7C00)));
+        return _mm256_mul_ps(_mm256_cvtph_ps(half), fp8);
+    }
+    case QUANT_FP8_E5M2: {
+        __m128i h = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(s->codes + i)));
+        return _mm256_mul_ps(_mm256_cvtph_ps(_mm_slli_epi16(h, 8)), fp8);
+    }
+    case QUANT_NF4: {
+        uint32_t packed;
+        memcpy(&packed, s->codes + i / 2, sizeof packed);
+        __m128i twice = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)packed),
+                                         _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, -1, -1, -1, -1, -1, -1, -1, -1));
+        __m256i nibble = _mm256_srlv_epi32(_mm256_cvtepu8_epi32(twice), _mm256_setr_epi32(4, 0, 4, 0, 4, 0, 4, 0));
+        nibble = _mm256_and_si256(nibble, _mm256_set1_epi32(15));
+        __m256 low = _mm256_permutevar8x32_ps(s->nf4_low, nibble);
+        __m256 high = _mm256_permutevar8x32_ps(s->nf4_high, nibble);
+        __m256 value = _mm256_blendv_ps(low, high, _mm256_castsi256_ps(_mm256_slli_epi32(nibble, 28)));
+        return _mm256_mul_ps(value, _mm256_set1_ps(s->scales32[i / QUANT_NF4_BLOCK]));
+    }
+    default: { /* QUANT_Q8_0 */
+        __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(s->codes + i)));
+        return _mm256_mul_ps(_mm256_cvtepi32_ps(q), _mm256_set1_ps(simd_f16_to_f32(s->scales16[i / QUANT_Q8_BLOCK])));
+    }
+    }
+}
+
+/* One weight (the tails of fp8 rows whose length is not a multiple of 8). */
+static float decode1(const quant_source *s, quant_format f, int64_t n, int64_t k)
+{
+    const size_t i = (size_t)n * (size_t)s->in + (size_t)k;
+    switch (f) {
+    case QUANT_FP8_E4M3: return e4m3_to_f32(s->codes[i]) * s->scales32[s->per_channel ? n : 0];
+    case QUANT_FP8_E5M2: return e5m2_to_f32(s->codes[i]) * s->scales32[s->per_channel ? n : 0];
+    case QUANT_NF4: {
+        uint8_t byte = s->codes[i / 2];
+        return quant_nf4_values[i % 2 ? byte & 15 : byte >> 4] * s->scales32[i / QUANT_NF4_BLOCK];
+    }
+    default: return (float)(int8_t)s->codes[i] * f16_to_f32(s->scales16[i / QUANT_Q8_BLOCK]);
+    }
+}
+
+/* ---- the GEMM's packing step ---------------------------------------------------------- */
+
+/* Bytes of row n's codes from column k (for prefetching). */
+static const char *codes_at(const quant_source *s, quant_format f, int64_t n, int64_t k)
+{
+    size_t i = (size_t)n * (size_t)s->in + (size_t)k;
+    return (const char *)s->codes + (f == QUANT_NF4 ? i / 2 : i);
+}
+
+QUANT_INLINE void pack_panel(const quant_source *s, quant_format f, int64_t n0, int64_t cols, int64_t k0, int64_t kc,
+                             float *panel)
+{
+    size_t row_bytes = f == QUANT_NF4 ? (size_t)kc / 2 : (size_t)kc;
+    for (int64_t strip_index = 0; strip_index * GEMM_NR < cols; strip_index++) {
+        float *strip = panel + strip_index * kc * GEMM_NR;
+        int64_t c0 = n0 + strip_index * GEMM_NR;
+        int64_t live = cols - strip_index * GEMM_NR < GEMM_NR ? cols - strip_index * GEMM_NR : GEMM_NR;
+        int64_t next_live = cols - (strip_index + 1) * GEMM_NR < GEMM_NR ? cols - (strip_index + 1) * GEMM_NR : GEMM_NR;
+        for (int64_t i = 0; i < next_live; i++) { /* short row pieces: prefetch the next strip's */
+            const char *row = codes_at(s, f, c0 + GEMM_NR + i, k0);
+            for (size_t b = 0; b < row_bytes; b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
+        }
+        for (int half = 0; half < 2; half++) {
+            int64_t h0 = half * 8, rows = live - h0;
+            int64_t kk = 0;
+            if (rows >= 8) {
+                __m256 scale[8];
+                for (int i = 0; i < 8; i++) scale[i] = fp8_scale(s, f, c0 + h0 + i);
+                for (; kk + 8 <= kc; kk += 8) {
+                    __m256 r[8];
+                    for (int i = 0; i < 8; i++) r[i] = decode8(s, f, c0 + h0 + i, k0 + kk, scale[i]);
+                    gemm_transpose8x8(r);
+                    for (int j = 0; j < 8; j++) _mm256_storeu_ps(strip + (kk + j) * GEMM_NR + h0, r[j]);
+                }
+            }
+            for (; kk < kc; kk++)
+                for (int i = 0; i < 8; i++)
+                    strip[kk * GEMM_NR + h0 + i] = i < rows ? decode1(s, f, c0 + h0 + i, k0 + kk) : 0.0f;
+        }
+    }
+}
+
+void quant_pack_panel(const weight_view *w, int64_t n0, int64_t cols, int64_t k0, int64_t kc, float *panel)
+{
+    quant_source s = source_of(w);
+    switch (w->quant->format) {
+    case QUANT_FP8_E4M3: pack_panel(&s, QUANT_FP8_E4M3, n0, cols, k0, kc, panel); break;
+    case QUANT_FP8_E5M2: pack_panel(&s, QUANT_FP8_E5M2, n0, cols, k0, kc, panel); break;
+    case QUANT_NF4: pack_panel(&s, QUANT_NF4, n0, cols, k0, kc, panel); break;
+    default: pack_panel(&s, QUANT_Q8_0, n0, cols, k0, kc, panel); break;
+    }
+}
+
+/* ---- GEMV: 1-2 rows of x ------------------------------------------------------------- */
+
+typedef struct gemv_job {
+    const float *x;
+    int64_t m, n, k;
+    const weight_view *w;
+    const float *bias;
+    float *y;
+    atomic_int_fast64_t next_item;
+} gemv_job;
+
+/* The reduction order of linear.c's GEMV: 8-lane FMA accumulators over k in steps of 8,
+ * a fixed horizontal sum, the scalar tail, then the bias. */
+QUANT_INLINE void gemv_rows(const gemv_job *job, const quant_source *s, quant_format f, int64_t n_begin, int64_t n_end)
+{
+    const int64_t k = job->k, m = job->m;
+    int64_t n = n_begin;
+    for (; n + 4 <= n_end; n += 4) {
+        __m256 acc[QUANT_GEMV_MAX_ROWS][4];
+        for (int r = 0; r < QUANT_GEMV_MAX_ROWS; r++)
+            for (int j = 0; j < 4; j++) acc[r][j] = _mm256_setzero_ps();
+        __m256 scale[4];
+        for (int j = 0; j < 4; j++) scale[j] = fp8_scale(s, f, n + j);
+        int64_t t = 0;
+        for (; t + 8 <= k; t += 8) {
+            __m256 w0 = decode8(s, f, n, t, scale[0]), w1 = decode8(s, f, n + 1, t, scale[1]);
+            __m256 w2 = decode8(s, f, n + 2, t, scale[2]), w3 = decode8(s, f, n + 3, t, scale[3]);
+            for (int r = 0; r < m; r++) {
+                __m256 xv = _mm256_loadu_ps(job->x + r * k + t);
+                acc[r][0] = _mm256_fmadd_ps(xv, w0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(xv, w1, acc[r][1]);
+                acc[r][2] = _mm256_fmadd_ps(xv, w2, acc[r][2]);
+                acc[r][3] = _mm256_fmadd_ps(xv, w3, acc[r][3]);
+            }
+        }
+        for (int r = 0; r < m; r++)
+            for (int j = 0; j < 4; j++) {
+                float sum = simd_hsum(acc[r][j]);
+                for (int64_t u = t; u < k; u++) sum += job->x[r * k + u] * decode1(s, f, n + j, u);
+                job->y[r * job->n + n + j] = job->bias ? sum + job->bias[n + j] : sum;
+            }
+    }
+    for (; n < n_end; n++) {
+        __m256 acc[QUANT_GEMV_MAX_ROWS];
+        for (int r = 0; r < QUANT_GEMV_MAX_ROWS; r++) acc[r] = _mm256_setzero_ps();
+        __m256 scale = fp8_scale(s, f, n);
+        int64_t t = 0;
+        for (; t + 8 <= k; t += 8) {
+            __m256 w0 = decode8(s, f, n, t, scale);
+            for (int r = 0; r < m; r++) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(job->x + r * k + t), w0, acc[r]);
+        }
+        for (int r = 0; r < m; r++) {
+            float sum = simd_hsum(acc[r]);
+            for (int64_t u = t; u < k; u++) sum += job->x[r * k + u] * decode1(s, f, n, u);
+            job->y[r * job->n + n] = job->bias ? sum + job->bias[n] : sum;
+        }
+    }
+}
+
+static void gemv_task(void *ctx, int index, int n_tasks)
+{
+    gemv_job *job = ctx;
+    (void)index, (void)n_tasks;
+    quant_source s = source_of(job->w);
+    int64_t items = (job->n + QUANT_GEMV_ROWS_PER_ITEM - 1) / QUANT_GEMV_ROWS_PER_ITEM;
+    for (;;) {
+        int64_t item = atomic_fetch_add_explicit(&job->next_item, 1, memory_order_relaxed);
+        if (item >= items) return;
+        int64_t n0 = item * QUANT_GEMV_ROWS_PER_ITEM;
+        int64_t n1 = n0 + QUANT_GEMV_ROWS_PER_ITEM < job->n ? n0 + QUANT_GEMV_ROWS_PER_ITEM : job->n;
+        switch (job->w->quant->format) {
+        case QUANT_FP8_E4M3: gemv_rows(job, &s, QUANT_FP8_E4M3, n0, n1); break;
+        case QUANT_FP8_E5M2: gemv_rows(job, &s, QUANT_FP8_E5M2, n0, n1); break;
+        case QUANT_NF4: gemv_rows(job, &s, QUANT_NF4, n0, n1); break;
+        default: gemv_rows(job, &s, QUANT_Q8_0, n0, n1); break;
+        }
+    }
+}
+
+void quant_gemv(thread_pool *pool, const float *x, int64_t m, const weight_view *w, const float *bias, float *y)
+{
+    gemv_job job = {.x = x, .m = m, .n = w->out_features, .k = w->in_features, .w = w, .bias = bias, .y = y};
+    atomic_init(&job.next_item, 0);
+    thread_pool_run(pool, gemv_task, &job, thread_pool_size(pool));
+}
