@@ -8,6 +8,7 @@
 
 #include "base/threadpool.h"
 #include "check.h"
+#include "io/image.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
 #include "mem/mem_device.h"
@@ -25,6 +26,14 @@
 #define RNG_SEED0_FIRST3 -0.4820686
 
 static thread_pool *pool;
+
+/* A 48x32 grey image from the library's allocator (canvas_image_free releases it). */
+static canvas_status image_alloc_for_test(canvas_image *image)
+{
+    canvas_status st = image_alloc(48, 32, image);
+    if (st == CANVAS_OK) memset(image->pixels, 128, 48 * 32 * 3);
+    return st;
+}
 
 /* ---- golden ------------------------------------------------------------------------------ */
 
@@ -223,6 +232,170 @@ static void test_rgb8_rounding(void)
     CHECK(hwc[0] == 0.0f && hwc[1] == 0.5f && hwc[2] == 1.0f);
 }
 
+
+/* ---- the same golden through the public API ------------------------------------------------ */
+
+typedef struct api_watch {
+    const st_file *expected;
+    int steps_seen, plans_seen;
+    double worst_latents;
+    int fault_after_step;       /* > 0: make the next activations allocation fail after this step */
+} api_watch;
+
+static void api_progress(void *ctx, const canvas_progress *p)
+{
+    api_watch *w = ctx;
+    if (p->kind == CANVAS_PROGRESS_PLAN) {
+        w->plans_seen++;
+        printf("  %s\n", p->message);
+    }
+    if (p->kind != CANVAS_PROGRESS_STEP) return;
+    w->steps_seen++;
+    char name[32];
+    snprintf(name, sizeof name, "latents.step%d", p->step - 1);
+    const st_tensor *t = st_find(w->expected, name);
+    CHECK(t && (int64_t)st_numel(t) == p->latent_tokens * p->latent_channels);
+    if (!t) return;
+    const float *want = t->data;
+    double max_diff = 0, max_ref = 0;
+    for (int64_t i = 0; i < p->latent_tokens * p->latent_channels; i++) {
+        double d = fabs((double)p->latents[i] - want[i]);
+        if (!(d <= max_diff)) max_diff = d;
+        if (fabs(want[i]) > max_ref) max_ref = fabs(want[i]);
+    }
+    if (!(max_diff / max_ref <= w->worst_latents)) w->worst_latents = max_diff / max_ref;
+    if (w->fault_after_step == p->step) {
+        mem_fault_plan plan = {1, 0, MEM_ACTIVATIONS};
+        mem_fault_arm(&plan);
+    }
+}
+
+/* canvas_open + canvas_edit on the case's files: latents per step through the progress
+ * callback, the 8-bit image against round(255 x expected). */
+static void api_edit(const canvas_options *options, int fault_after_step, const char *label)
+{
+    char dir[4096], path[4200], model_dir[4200];
+    test_path(dir, sizeof dir, "golden/cases/edit-cfg");
+    snprintf(model_dir, sizeof model_dir, "%s/../../models/edit-tiny", dir);
+    st_file *expected = NULL, *inputs = NULL;
+    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+    CHECK_OK(st_open(path, &expected));
+    snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
+    CHECK_OK(st_open(path, &inputs));
+    canvas_model *model = NULL;
+    canvas_prompt prompt = {0};
+    canvas_image image = {0}, out = {0};
+    CHECK_OK(canvas_open(model_dir, options, &model));
+    CHECK_OK(canvas_prompt_load(path, &prompt));
+    snprintf(path, sizeof path, "%s/image0.png", dir);
+    CHECK_OK(canvas_image_load(path, &image));
+    if (!expected || !inputs || !model || !prompt.positive.values || !image.pixels) goto done;
+    printf("  %s\n", label);
+
+    canvas_edit_params params;
+    canvas_edit_params_default(&params);
+    CHECK(params.steps == 50 && params.cfg == 4.0f && params.vae_area == 1024 * 1024);
+    params.steps = 3;
+    params.vae_area = 64 * 64; /* the case's VAE_IMAGE_SIZE: image0 stays 64x64 */
+    params.initial_latents = st_find(inputs, "latents")->data;
+    api_watch watch = {expected, 0, 0, 0, fault_after_step};
+    CHECK_OK(canvas_edit(model, &prompt, &image, 1, &params, api_progress, &watch, &out));
+    mem_fault_disarm();
+    CHECK(watch.steps_seen == 3);
+    CHECK(watch.plans_seen == (fault_after_step ? 2 : 1));
+    printf("  api latents worst %.3e\n", watch.worst_latents);
+    CHECK(watch.worst_latents <= LATENT_TOLERANCE);
+    const st_tensor *want = st_find(expected, "image");
+    CHECK(out.width == 64 && out.height == 64 && want);
+    if (!want || !out.pixels) goto done;
+    int worst = 0;
+    for (int i = 0; i < 64 * 64 * 3; i++) {
+        int level = (int)rintf(((const float *)want->data)[i] * 255.0f);
+        if (abs(level - out.pixels[i]) > worst) worst = abs(level - out.pixels[i]);
+    }
+    printf("  api 8-bit image worst |diff| = %d levels\n", worst);
+    CHECK(worst <= 1);
+
+    canvas_memory_snapshot snap;
+    CHECK_OK(canvas_memory_snapshot_take(model, &snap));
+    CHECK(snap.total_blocks == 2);
+    if (options && options->vram_bytes) {
+        CHECK(snap.device_cap_bytes == options->vram_bytes);
+        CHECK(snap.device_weight_bytes > 0 && snap.device_peak_bytes >= snap.device_weight_bytes);
+        CHECK(snap.resident_blocks == (fault_after_step ? 1 : 2));
+    } else {
+        CHECK(snap.device_cap_bytes == 0 && snap.resident_blocks == 2);
+    }
+    int phases = canvas_profile_phase_count(model);
+    /* load, vae-encode, plan, step 1..3, vae-decode; a redone step is a phase of its own */
+    CHECK(phases == 7 + (fault_after_step ? 1 : 0));
+    canvas_phase_profile ph;
+    CHECK_OK(canvas_profile_phase(model, 3, &ph));
+    CHECK(!strcmp(ph.name, "step 1") && ph.seconds >= 0);
+    CHECK_FAILS(canvas_profile_phase(model, phases, &ph), CANVAS_ERR_USAGE, "does not exist");
+done:
+    canvas_image_free(&out);
+    canvas_image_free(&image);
+    canvas_prompt_free(&prompt);
+    canvas_close(model);
+    st_close(inputs);
+    st_close(expected);
+}
+
+static void test_api_edit(void) { api_edit(NULL, 0, "public API, host memory"); }
+
+/* On a 16 MiB device the planner keeps both blocks; an out-of-memory injected in step 2
+ * re-plans with one block and redoes the step: the same image. */
+static void test_api_edit_replans_after_oom(void)
+{
+    canvas_options options;
+    canvas_options_default(&options);
+    options.vram_bytes = 16u << 20;
+    api_edit(&options, 0, "public API, 16 MiB device");
+    api_edit(&options, 1, "public API, 16 MiB device, out of memory in step 2");
+}
+
+static void test_api_errors(void)
+{
+    canvas_options options;
+    canvas_options_default(&options);
+    options.resident_blocks = 1;
+    canvas_model *model = NULL;
+    char dir[4096];
+    test_path(dir, sizeof dir, "golden/models/edit-tiny");
+    CHECK_FAILS(canvas_open(dir, &options, &model), CANVAS_ERR_USAGE, "need a device");
+    CHECK(model == NULL);
+    CHECK_FAILS(canvas_open("/nonexistent/model", NULL, &model), CANVAS_ERR_INPUT, "/nonexistent/model");
+    CHECK_OK(canvas_open(dir, NULL, &model));
+    if (!model) return;
+    /* embeddings of the wrong width, no image, bad steps */
+    float values[2 * 8] = {0};
+    canvas_prompt prompt = {{values, 2, 8, NULL}, {NULL, 0, 0, NULL}};
+    canvas_image image = {0}, out = {0};
+    CHECK_OK(image_alloc_for_test(&image));
+    canvas_edit_params params;
+    canvas_edit_params_default(&params);
+    params.vae_area = 64 * 64;
+    params.steps = 1;
+    CHECK_FAILS(canvas_edit(model, &prompt, &image, 1, &params, NULL, NULL, &out), CANVAS_ERR_INPUT,
+                "joint_attention_dim is 32");
+    CHECK(out.pixels == NULL);
+    CHECK_FAILS(canvas_edit(model, &prompt, NULL, 0, &params, NULL, NULL, &out), CANVAS_ERR_USAGE, "at least one");
+    float wide[2 * 32] = {0};
+    canvas_prompt ok_prompt = {{wide, 2, 32, NULL}, {NULL, 0, 0, NULL}};
+    params.steps = 0;
+    CHECK_FAILS(canvas_edit(model, &ok_prompt, &image, 1, &params, NULL, NULL, &out), CANVAS_ERR_USAGE, "steps 0");
+    CHECK_FAILS(canvas_set_resident_blocks(model, 1), CANVAS_ERR_USAGE, "need a device");
+    /* text to image at 32x32, no CFG (no negative) */
+    params.steps = 2;
+    params.width = params.height = 32;
+    CHECK_OK(canvas_generate(model, &ok_prompt, &params, NULL, NULL, &out));
+    CHECK(out.width == 32 && out.height == 32 && out.pixels != NULL);
+    canvas_image_free(&out);
+    canvas_image_free(&image);
+    canvas_close(model);
+}
+
 int main(void)
 {
     if (thread_pool_create(0, &pool) != CANVAS_OK) return 1;
@@ -234,6 +407,9 @@ int main(void)
     RUN(test_rgb8_rounding);
     RUN(test_golden_edit_cfg);
     RUN(test_golden_edit_cfg_streamed);
+    RUN(test_api_edit);
+    RUN(test_api_edit_replans_after_oom);
+    RUN(test_api_errors);
     thread_pool_destroy(pool);
     return check_summary();
 }
