@@ -136,7 +136,8 @@ canvas_status quant_layout(quant_format format, int per_channel, int64_t out_fea
         break;
     default:
         out->codes_bytes = n;
-        out->n_scales = out->per_channel ? (size_t)out_features : 1;
+        out->n_scales = out->per_channel ? (size_t)out_features : 0;
+        out->tensor_scale = 1.0f;
         break;
     }
     out->scales_offset = (out->codes_bytes + 63) & ~(size_t)63;
@@ -168,7 +169,7 @@ void quant_dequantize_row(const quant_params *p, const void *blob, int64_t row, 
     switch (p->format) {
     case QUANT_FP8_E4M3:
     case QUANT_FP8_E5M2: {
-        float scale = quant_scales_f32(p, blob)[p->per_channel ? row : 0];
+        float scale = p->per_channel ? quant_scales_f32(p, blob)[row] : p->tensor_scale;
         for (int64_t k = 0; k < in; k++) {
             uint8_t c = codes[base + (size_t)k];
             out[k] = (p->format == QUANT_FP8_E4M3 ? e4m3_to_f32(c) : e5m2_to_f32(c)) * scale;
@@ -251,7 +252,7 @@ static canvas_status load_row(dtype src_type, const void *src, int64_t row, int6
     return CANVAS_OK;
 }
 
-static canvas_status quantize_rows(const quant_params *p, dtype src_type, const void *src, uint8_t *blob,
+static canvas_status quantize_rows(quant_params *p, dtype src_type, const void *src, uint8_t *blob,
                                    const char *name, float *row)
 {
     const int64_t in = p->in_features;
@@ -265,7 +266,7 @@ static canvas_status quantize_rows(const quant_params *p, dtype src_type, const 
             amax = m > amax ? m : amax;
         }
         tensor_scale = fp8_scale(p->format, amax);
-        ((float *)(blob + p->scales_offset))[0] = tensor_scale;
+        p->tensor_scale = tensor_scale;
     }
     for (int64_t r = 0; r < p->out_features; r++) {
         TRY(load_row(src_type, src, r, in, row, name));
@@ -289,7 +290,7 @@ static canvas_status quantize_rows(const quant_params *p, dtype src_type, const 
     return CANVAS_OK;
 }
 
-canvas_status quant_quantize(const quant_params *p, dtype src_type, const void *src, void *blob, const char *name)
+canvas_status quant_quantize(quant_params *p, dtype src_type, const void *src, void *blob, const char *name)
 {
     if (src_type != DTYPE_F32 && src_type != DTYPE_F16 && src_type != DTYPE_BF16)
         return status_fail(CANVAS_ERR_USAGE, "quantising '%s': source stored as %s; only F32, F16 and BF16 are quantised",

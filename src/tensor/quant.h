@@ -6,7 +6,8 @@
  * device copy) moves a quantised matrix as one range and the offsets below stay valid:
  *
  *   format          codes (row-major, flat index i = row*in + col)     scales at scales_offset
- *   fp8 e4m3/e5m2   1 byte per weight (e4m3fn or e5m2 code)             f32: 1 (per tensor) or out (per row)
+ *   fp8 e4m3/e5m2   1 byte per weight (e4m3fn or e5m2 code)             per row: f32 [out]; per tensor: none,
+ *                                                                       the scale is params.tensor_scale
  *   nf4             2 weights per byte, flat element 2j in the HIGH     f32 absmax: one per 64 consecutive
  *                   nibble of byte j, 2j+1 in the low one (bitsandbytes) elements (blocks never cross rows:
  *                                                                       in % 64 == 0)
@@ -14,7 +15,9 @@
  *                                                                       elements (in % 32 == 0)
  *
  * scales_offset = codes bytes rounded up to 64, so scales are aligned wherever the blob is.
- * Bytes per parameter: fp8 1 (+ 4 / out / in per-tensor, + 4 / in per-row), nf4 0.5625
+ * A per-tensor fp8 blob is nothing but the codes, so an fp8 checkpoint's weight tensor is
+ * used where it lies in the mapped file (no copy).
+ * Bytes per parameter: fp8 1 (+ 4 / in per-row), nf4 0.5625
  * (32 bytes of codes + a 4-byte absmax per 64), q8_0 1.0625 (32 + 2 per 32).
  *
  * Values (every decode is exact arithmetic in f32, as the reference implementations do):
@@ -61,7 +64,8 @@ typedef struct quant_params {
     int64_t out_features, in_features;
     size_t codes_bytes;       /* bytes of codes at the start of the blob */
     size_t scales_offset;     /* codes_bytes rounded up to 64 */
-    size_t n_scales;          /* f32 scales (fp8, nf4) or f16 scales (q8_0) */
+    size_t n_scales;          /* f32 scales (fp8 per row, nf4) or f16 scales (q8_0) in the blob */
+    float tensor_scale;       /* fp8 per tensor: the scale (set by quant_quantize or a loader) */
     size_t bytes;             /* the whole blob */
 } quant_params;
 
@@ -89,10 +93,10 @@ canvas_status quant_layout(quant_format format, int per_channel, int64_t out_fea
                            quant_params *out);
 
 /* Quantise a stored matrix (F32, F16 or BF16, [out, in] row-major, `src` need not be
- * aligned) into `blob` (params->bytes, padding zeroed). Uses one row of f32 scratch
+ * aligned) into `blob` (params->bytes, padding zeroed); sets params->tensor_scale. Uses one row of f32 scratch
  * (MEM_SCRATCH). CANVAS_ERR_INPUT when the matrix holds NaN or infinity (`name` in the
  * message), CANVAS_ERR_USAGE for another source type. */
-canvas_status quant_quantize(const quant_params *params, dtype src_type, const void *src, void *blob,
+canvas_status quant_quantize(quant_params *params, dtype src_type, const void *src, void *blob,
                              const char *name);
 
 /* Decode row `row` of a blob into out[in] (the scalar reference every kernel matches). */

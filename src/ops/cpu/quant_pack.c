@@ -34,13 +34,15 @@ typedef struct quant_source {
     const uint16_t *scales16;   /* q8_0 d */
     int64_t in;
     int per_channel;
+    float tensor_scale;         /* fp8 per tensor */
     __m256 nf4_low, nf4_high;   /* NF4 values 0..7 and 8..15 */
 } quant_source;
 
 static quant_source source_of(const weight_view *w)
 {
     const quant_params *p = w->quant;
-    quant_source s = {.codes = w->data, .in = p->in_features, .per_channel = p->per_channel};
+    quant_source s = {.codes = w->data, .in = p->in_features, .per_channel = p->per_channel,
+                       .tensor_scale = p->tensor_scale};
     s.scales32 = (const float *)((const char *)w->data + p->scales_offset);
     s.scales16 = (const uint16_t *)((const char *)w->data + p->scales_offset);
     s.nf4_low = _mm256_loadu_ps(quant_nf4_values);
@@ -65,7 +67,7 @@ canvas_status quant_view_check(const weight_view *w)
 /* Scale of row n for fp8 (per tensor or per row), pre-multiplied by 2^8 for e4m3. */
 QUANT_INLINE __m256 fp8_scale(const quant_source *s, quant_format f, int64_t n)
 {
-    float scale = s->scales32[s->per_channel ? n : 0];
+    float scale = s->per_channel ? s->scales32[n] : s->tensor_scale;
     return _mm256_set1_ps(f == QUANT_FP8_E4M3 ? scale * 256.0f : scale);
 }
 
@@ -110,8 +112,8 @@ static float decode1(const quant_source *s, quant_format f, int64_t n, int64_t k
 {
     const size_t i = (size_t)n * (size_t)s->in + (size_t)k;
     switch (f) {
-    case QUANT_FP8_E4M3: return e4m3_to_f32(s->codes[i]) * s->scales32[s->per_channel ? n : 0];
-    case QUANT_FP8_E5M2: return e5m2_to_f32(s->codes[i]) * s->scales32[s->per_channel ? n : 0];
+    case QUANT_FP8_E4M3: return e4m3_to_f32(s->codes[i]) * (s->per_channel ? s->scales32[n] : s->tensor_scale);
+    case QUANT_FP8_E5M2: return e5m2_to_f32(s->codes[i]) * (s->per_channel ? s->scales32[n] : s->tensor_scale);
     case QUANT_NF4: {
         uint8_t byte = s->codes[i / 2];
         return quant_nf4_values[i % 2 ? byte & 15 : byte >> 4] * s->scales32[i / QUANT_NF4_BLOCK];
