@@ -174,6 +174,12 @@ static canvas_status plan_sizes(run *s)
             edit_dimensions(r->vae_area, (double)img->width / img->height, &s->refs[i].vae_width,
                             &s->refs[i].vae_height);
         }
+        if (s->refs[i].vae_width > 16384 || s->refs[i].vae_height > 16384)
+            return status_fail(CANVAS_ERR_USAGE,
+                               "reference image %d: %dx%d at a VAE area of %lld pixels would be %dx%d, more than "
+                               "16384 a side (crop the image or lower --vae-area)",
+                               i + 1, img->width, img->height, (long long)r->vae_area, s->refs[i].vae_width,
+                               s->refs[i].vae_height);
     }
     int width = r->width, height = r->height;
     if (!width || !height) {
@@ -449,6 +455,13 @@ static canvas_status prepare(run *s)
     TRY(mem_alloc((void **)&s->timesteps, (size_t)r->steps * sizeof(float), MEM_SCRATCH));
     double mu = scheduler_mu(&p->scheduler, s->n_target);
     TRY(scheduler_sigmas(&p->scheduler, r->steps, mu, s->sigmas, s->timesteps));
+    for (int i = 0; i <= r->steps; i++)
+        if (!isfinite(s->sigmas[i]))
+            /* one step with shift_terminal stretches 1 - sigma by 0/0, in diffusers too */
+            return status_fail(CANVAS_ERR_USAGE,
+                               "%d step(s) give an undefined schedule with this scheduler config (shift_terminal "
+                               "%g divides by 1 - last sigma = 0): use at least 2 steps",
+                               r->steps, p->scheduler.shift_terminal);
     s->vae_tiled = vae_tiling_planned(s, 0, s->height, s->width);
     return CANVAS_OK;
 }
@@ -487,6 +500,10 @@ static canvas_status run_all(run *s, float **out_image)
     fill_inputs(s, text, 1.0f, &longest);
     TRY(place_transformer(s, &longest));
     TRY(denoise(s));
+    /* the transformer's buffers are done: give the decode their room */
+    mem_free(s->output);
+    mem_free(s->negative_output);
+    s->output = s->negative_output = NULL;
     phase(s, "vae-decode");
     return decode(s, out_image);
 }
