@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/quant_loader.h"
 #include "mem/mem.h"
 #include "models/arch.h"
 
@@ -58,6 +59,9 @@ static void check_expected(check_state *state, const tensor_spec *spec, const we
     shape_text(want, sizeof want, spec->ndim, spec->shape);
     if (!t) {
         note(state, "%s: tensor '%s' %s is missing from %s", state->component, spec->name, want, files->dir);
+    } else if (spec->ndim == 2 && quant_is_stored_quantized(files, spec->name)) { /* fp8 / nf4 / q8_0 storage */
+        if (quant_check_stored(files, spec->name, spec->shape[0], spec->shape[1]) != CANVAS_OK)
+            note(state, "%s: %s", state->component, canvas_last_error());
     } else if (!same_shape(spec, t)) {
         shape_text(got, sizeof got, t->ndim, t->shape);
         note(state, "%s: tensor '%s' in %s has shape %s, the config implies %s", state->component, spec->name,
@@ -83,6 +87,7 @@ static canvas_status check_unexpected(check_state *state, const tensor_spec_list
     for (int i = 0; i < files->n_tensors; i++) {
         const char *name = files->tensors[i]->name;
         if (bsearch(&name, names, (size_t)expected->count, sizeof *names, by_name)) continue;
+        if (quant_is_auxiliary(files, name)) continue; /* scales, bitsandbytes state of an expected weight */
         note(state, "%s: unexpected tensor '%s' in %s (not part of the architecture its config.json describes)",
              state->component, name, file_of(files, name));
     }
