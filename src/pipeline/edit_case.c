@@ -175,6 +175,7 @@ canvas_status edit_case_run_on(const char *case_dir, thread_pool *pool, mem_devi
     float *image = NULL;
     canvas_status st = read_case_json(case_dir, c);
     if (st == CANVAS_OK) st = read_inputs(case_dir, c);
+    if (st == CANVAS_OK && profiler) st = profiler_begin(profiler, "load");
     if (st == CANVAS_OK) st = edit_pipeline_open(c->model_dir, &p);
     if (st == CANVAS_OK) {
         p->pool = pool;

@@ -34,7 +34,8 @@ canvas_status edit_case_run(const char *case_dir, thread_pool *pool, golden_sink
 
 /* The same with the transformer on `device` (NULL: the cpu device) with `resident_blocks`
  * (-1: the planner's choice for the device's cap), phases recorded by `profiler` (may be
- * NULL), the plan line handed to `plan` (may be NULL). */
+ * NULL: "load", "vae-encode", "plan", "step 1".., "vae-decode"; the last one is ended), the
+ * plan line handed to `plan` (may be NULL). */
 canvas_status edit_case_run_on(const char *case_dir, thread_pool *pool, mem_device *device, int resident_blocks,
                                profiler *profiler, void (*plan)(void *ctx, const char *message), golden_sink_fn sink,
                                void *ctx);
