@@ -97,6 +97,8 @@ typedef struct dit_model {
     weight_set *files;          /* the mmapped safetensors; weight views point into them */
     dit_weights weights;        /* the weights' homes: views into the mapping, f32 vectors in RAM */
     struct dit_memory *memory;  /* private: weight groups, placement, residency manager */
+    struct quant_store *quant;  /* quantised copies of the matrices (io/quant_loader.h), MEM_WEIGHTS */
+    quant_choice weights_format; /* the format asked for at load (QUANT_NONE: as stored) */
 } dit_model;
 
 /* Load a transformer component folder: dit_config_load(config.json), weights_open,
@@ -105,6 +107,12 @@ typedef struct dit_model {
  * config feature this build has no path for), CANVAS_ERR_OUT_OF_MEMORY. The model starts
  * placed on the cpu device: weights read where they lie, no copy. */
 canvas_status dit_load(const char *component_dir, dit_model **out);
+/* The same, the blocks' matrices quantised on load into `weights` (tensor/quant.h: fp8,
+ * nf4, q8_0) held in MEM_WEIGHTS blocks; matrices already stored quantised (fp8, bnb nf4,
+ * q8_0 files) are read as stored. The top level (img_in, txt_in, time embedder, norm_out,
+ * proj_out), biases and norms stay in their stored precision (docs/quantization.md).
+ * {QUANT_NONE} is dit_load. */
+canvas_status dit_load_quantized(const char *component_dir, quant_choice weights, dit_model **out);
 void dit_free(dit_model *model);
 
 /* resident_blocks meaning "every block" */

@@ -10,6 +10,7 @@
 
 #include "base/status.h"
 #include "io/config.h"
+#include "io/quant_loader.h"
 #include "mem/mem.h"
 #include "mem/mem_residency.h"
 #include "models/arch.h"
@@ -30,6 +31,7 @@ typedef struct wiring {
     vector_block vectors;
     const char *home;     /* the struct being wired (dit_weights or dit_block_weights) */
     dit_group *group;     /* filled on the second pass: the group's tensors and field offsets */
+    quant_choice quantize; /* format for this group's matrices (blocks only), or QUANT_NONE */
 } wiring;
 
 static const st_tensor *find_tensor(wiring *w, const char *suffix, char *name)
@@ -41,26 +43,19 @@ static const st_tensor *find_tensor(wiring *w, const char *suffix, char *name)
 static canvas_status wire_matrix(wiring *w, const char *suffix, int64_t rows, int64_t cols, weight_view *out)
 {
     char name[NAME_SIZE];
-    const st_tensor *t = find_tensor(w, suffix, name);
-    if (!t) return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' is missing", w->model->component_dir, name);
-    if (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols)
-        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' should be [%lld, %lld]", w->model->component_dir, name,
-                           (long long)rows, (long long)cols);
-    if (t->type != DTYPE_F32 && t->type != DTYPE_F16 && t->type != DTYPE_BF16)
-        return status_fail(CANVAS_ERR_UNSUPPORTED, "%s: tensor '%s' is stored as %s; the transformer takes F32, F16 or BF16",
-                           w->model->component_dir, name, dtype_name(t->type));
-    out->type = t->type;
-    out->data = t->data;
-    out->out_features = rows;
-    out->in_features = cols;
-    if (w->vectors.base) { /* second pass: the matrix joins its group, its home is the mapping */
-        dit_group *g = w->group;
-        if (g->n_matrices == DIT_GROUP_MAX_MATRICES)
-            return status_fail(CANVAS_ERR_INTERNAL, "%s: too many matrices in one weight group", name);
-        g->matrix_field[g->n_matrices] = (uint16_t)((const char *)out - w->home);
-        g->tensors[g->n_matrices] = (residency_tensor){t->data, (size_t)t->nbytes};
-        g->n_matrices++;
-    }
+    snprintf(name, NAME_SIZE, "%s%s", w->prefix, suffix);
+    const weight_set *files = w->model->files;
+    if (!w->vectors.base) return quant_check_stored(files, name, rows, cols); /* counting pass: check only */
+    /* second pass: the view (plain, stored quantised, or quantised now), its home joins the group */
+    quant_weight q;
+    TRY(quant_weight_from_view(w->model->quant, files, name, rows, cols, w->quantize, &q));
+    *out = (weight_view){q.type, q.data, rows, cols, q.quant};
+    dit_group *g = w->group;
+    if (g->n_matrices == DIT_GROUP_MAX_MATRICES)
+        return status_fail(CANVAS_ERR_INTERNAL, "%s: too many matrices in one weight group", name);
+    g->matrix_field[g->n_matrices] = (uint16_t)((const char *)out - w->home);
+    g->tensors[g->n_matrices] = (residency_tensor){q.data, q.bytes};
+    g->n_matrices++;
     return CANVAS_OK;
 }
 
@@ -165,6 +160,7 @@ static canvas_status wire_group(dit_model *model, int block)
     if (block >= 0) snprintf(group->name, sizeof group->name, "transformer_blocks.%d", block);
     else snprintf(group->name, sizeof group->name, "top level");
     wiring w = {.model = model, .prefix = prefix, .group = group,
+                .quantize = block >= 0 ? model->weights_format : (quant_choice){QUANT_NONE, 0},
                 .home = block >= 0 ? (const char *)&model->weights.blocks[block] : (const char *)&model->weights};
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) {
@@ -209,6 +205,7 @@ static canvas_status load(dit_model *model, const char *component_dir)
     TRY(dit_config_load(config_path, &model->config));
     TRY(check_supported(&model->config, config_path));
     TRY(mem_strdup(&model->component_dir, component_dir));
+    TRY(quant_store_create(&model->quant));
     TRY(weights_open(component_dir, &model->files));
 
     tensor_spec_list expected = {0};
@@ -228,9 +225,15 @@ static canvas_status load(dit_model *model, const char *component_dir)
 
 canvas_status dit_load(const char *component_dir, dit_model **out)
 {
+    return dit_load_quantized(component_dir, (quant_choice){QUANT_NONE, 0}, out);
+}
+
+canvas_status dit_load_quantized(const char *component_dir, quant_choice weights, dit_model **out)
+{
     *out = NULL;
     dit_model *model;
     TRY(mem_calloc((void **)&model, 1, sizeof *model, MEM_SCRATCH));
+    model->weights_format = weights;
     canvas_status st = load(model, component_dir);
     if (st != CANVAS_OK) {
         dit_free(model);
@@ -249,6 +252,7 @@ void dit_free(dit_model *model)
         mem_free(model->weights.blocks);
     }
     mem_free(model->weights.small);
+    quant_store_free(model->quant);
     if (model->files) weights_close(model->files);
     mem_free(model->component_dir);
     mem_free(model);
