@@ -22,7 +22,7 @@ static void print_help(FILE *to)
     fprintf(to,
             "usage: canvas debug case CASE_DIR --out OUT.safetensors [--vram SIZE] [--ram SIZE]\n"
             "           [--link-bandwidth RATE] [--resident-blocks K] [--report FILE.json] [--trace FILE.json]\n"
-            "           [--threads N]\n"
+            "           [--threads N] [--weights fp8|fp8-channel|fp8-e5m2|nf4|q8]\n"
             "\n"
             "Run a golden case: CASE_DIR/case.json names the op and the model (relative to the\n"
             "golden root, two folders above CASE_DIR); CASE_DIR/inputs.safetensors holds the inputs.\n"
@@ -32,6 +32,7 @@ static void print_help(FILE *to)
             "\n"
             "options:\n"
             "  --out FILE             where to write the tensors (written to FILE.tmp, then renamed)\n"
+            "  --weights FORMAT       quantise the transformer blocks' matrices on load (docs/quantization.md)\n"
             "  -h, --help             this text\n"
             "\n");
     cli_memory_flags_help(to);
@@ -105,14 +106,15 @@ static canvas_status place_model(dit_model *model, thread_pool *pool, const dit_
 
 /* dit_forward: load the transformer, run it with a tap, write `output` and then the
  * intermediates in the order the forward produced them. Phases: load, step 0, write. */
-static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *session, const char *out_path)
+static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *session, const char *out_path,
+                                  quant_choice weights)
 {
     dit_model *model = NULL;
     thread_pool *pool = NULL;
     float *output = NULL;
     collected tensors = {0};
     canvas_status st = profiler_begin(session->profiler, "load");
-    if (st == CANVAS_OK) st = dit_load(dc->model_dir, &model);
+    if (st == CANVAS_OK) st = dit_load_quantized(dc->model_dir, weights, &model);
     if (st == CANVAS_OK) st = thread_pool_create(session->flags->threads, &pool);
     if (st == CANVAS_OK) st = place_model(model, pool, dc, session);
     int64_t channels = model ? dit_output_channels(&model->config) : 0;
@@ -150,6 +152,7 @@ static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *
 static int cmd_debug_case(int argc, char **argv)
 {
     const char *case_dir = NULL, *out_path = NULL;
+    quant_choice weights = {QUANT_NONE, 0};
     cli_memory_flags flags;
     cli_memory_flags_init(&flags);
     for (int i = 0; i < argc; i++) {
@@ -162,6 +165,9 @@ static int cmd_debug_case(int argc, char **argv)
         } else if (!strcmp(argv[i], "--out")) {
             if (++i == argc) return cli_usage_error("debug", "--out needs a file name");
             out_path = argv[i];
+        } else if (!strcmp(argv[i], "--weights")) {
+            if (++i == argc || quant_choice_parse(argv[i], &weights) != CANVAS_OK)
+                return cli_usage_error("debug", "--weights needs fp8, fp8-channel, fp8-e5m2, nf4, q8 or none");
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             char message[256];
             snprintf(message, sizeof message, "unknown option '%s'", argv[i]);
@@ -181,7 +187,7 @@ static int cmd_debug_case(int argc, char **argv)
     if (st != CANVAS_OK) return cli_fail(st, "debug case");
     dit_case *dc = NULL;
     st = dit_case_open(case_dir, &dc);
-    if (st == CANVAS_OK) st = run_dit_case(dc, &session, out_path);
+    if (st == CANVAS_OK) st = run_dit_case(dc, &session, out_path, weights);
     dit_case_free(dc);
     /* the report and the trace are written after a failure too: they show where memory went */
     canvas_status written = cli_memory_session_end(&session);

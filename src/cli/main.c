@@ -16,6 +16,7 @@ static const command commands[] = {
     {"edit", cmd_edit, "edit images with a Qwen-Image-Edit model (`canvas edit --help`)"},
     {"generate", cmd_generate, "make an image from a prompt (text to image)"},
     {"inspect", cmd_inspect, "validate a model folder and show its parameters and sizes per format"},
+    {"convert", cmd_convert, "quantise a model once (`canvas convert MODEL_DIR OUT_DIR --weights nf4`)"},
     {"debug", cmd_debug, "run a golden case (`canvas debug case CASE_DIR --out OUT.safetensors [--vram SIZE ...]`)"},
 };
 

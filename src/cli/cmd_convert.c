@@ -1,0 +1,345 @@
+/* cmd_convert.c — `canvas convert MODEL_DIR OUT_DIR --weights fp8|fp8-channel|fp8-e5m2|nf4|q8`:
+ * quantise a transformer once and write a diffusers-layout folder that loads as it is.
+ *
+ * MODEL_DIR is a pipeline folder (model_index.json; every other file and folder is copied,
+ * the transformer converted) or a transformer folder. The matrices dit_load_quantized
+ * quantises (every 2-D "transformer_blocks.N.*.weight" the format fits) are quantised with
+ * the same code, so loading the result computes bit for bit what quantise-on-load does;
+ * every other tensor is copied as stored. Layouts: io/quant_loader.h (fp8 as ComfyUI's
+ * weight + weight_scale, nf4 as bitsandbytes, q8_0 as I8 + F16 scales); each file's
+ * metadata names the format. Shards of at most --shard-size (default 10G, diffusers'
+ * size) with an index when there is more than one. Everything is written into
+ * OUT_DIR.partial and renamed to OUT_DIR at the end: a failure leaves no OUT_DIR. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/size_parse.h"
+#include "base/status.h"
+#include "cli/commands.h"
+#include "io/config.h"
+#include "io/model_dir.h"
+#include "io/quant_loader.h"
+#include "io/safetensors.h"
+#include "mem/mem.h"
+#include "models/arch.h"
+
+enum { PATH_SIZE = 4096 };
+
+static void print_help(FILE *to)
+{
+    fprintf(to, "usage: canvas convert MODEL_DIR OUT_DIR --weights FORMAT [--shard-size SIZE]\n"
+                "\n"
+                "Quantise the transformer of a model once; OUT_DIR then loads like MODEL_DIR.\n"
+                "MODEL_DIR is a pipeline folder (model_index.json: the other components are copied)\n"
+                "or a transformer folder. The blocks' matrices are quantised; img_in, txt_in, the time\n"
+                "embedder, norm_out, proj_out, biases and norms are copied as stored (docs/quantization.md).\n"
+                "\n"
+                "options:\n"
+                "  --weights FORMAT   fp8 (e4m3, one scale per tensor), fp8-channel (one per row),\n"
+                "                     fp8-e5m2, nf4 (bitsandbytes layout), q8 (q8_0)\n"
+                "  --shard-size SIZE  largest file of the transformer (default 10G)\n"
+                "  -h, --help         this text\n"
+                "\n"
+                "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad model, 1 other (OUT_DIR exists, I/O)\n");
+}
+
+static canvas_status join(char *out, const char *a, const char *b)
+{
+    int n = snprintf(out, PATH_SIZE, "%s/%s", a, b);
+    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", a);
+    return CANVAS_OK;
+}
+
+/* ---- copying what is not converted ------------------------------------------------------ */
+
+static canvas_status copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    if (!in) return status_fail(CANVAS_ERR_INPUT, "%s: cannot open (%s)", from, strerror(errno));
+    FILE *out = fopen(to, "wb");
+    if (!out) {
+        fclose(in);
+        return status_fail(CANVAS_ERR_IO, "%s: cannot create (%s)", to, strerror(errno));
+    }
+    char *buffer;
+    canvas_status st = mem_alloc((void **)&buffer, 1 << 20, MEM_SCRATCH);
+    size_t n;
+    while (st == CANVAS_OK && (n = fread(buffer, 1, 1 << 20, in)) > 0)
+        if (fwrite(buffer, 1, n, out) != n) st = status_fail(CANVAS_ERR_IO, "%s: write failed (%s)", to, strerror(errno));
+    if (st == CANVAS_OK && ferror(in)) st = status_fail(CANVAS_ERR_IO, "%s: read failed", from);
+    if (fclose(out) != 0 && st == CANVAS_OK) st = status_fail(CANVAS_ERR_IO, "%s: write failed (%s)", to, strerror(errno));
+    fclose(in);
+    mem_free(buffer);
+    return st;
+}
+
+/* Copy a folder's files and sub-folders (depth-limited: pipeline folders are shallow). */
+static canvas_status copy_tree(const char *from, const char *to, int depth, const char *skip)
+{
+    if (depth > 4) return status_fail(CANVAS_ERR_INPUT, "%s: folders nested too deep to copy", from);
+    if (mkdir(to, 0755) != 0 && errno != EEXIST) return status_fail(CANVAS_ERR_IO, "%s: cannot create (%s)", to, strerror(errno));
+    DIR *dir = opendir(from);
+    if (!dir) return status_fail(CANVAS_ERR_INPUT, "%s: cannot open (%s)", from, strerror(errno));
+    canvas_status st = CANVAS_OK;
+    struct dirent *entry;
+    while (st == CANVAS_OK && (entry = readdir(dir))) {
+        if (entry->d_name[0] == '.' || (skip && !strcmp(entry->d_name, skip))) continue;
+        char a[PATH_SIZE], b[PATH_SIZE];
+        st = join(a, from, entry->d_name);
+        if (st == CANVAS_OK) st = join(b, to, entry->d_name);
+        struct stat info;
+        if (st == CANVAS_OK && stat(a, &info) != 0) st = status_fail(CANVAS_ERR_INPUT, "%s: %s", a, strerror(errno));
+        if (st != CANVAS_OK) break;
+        st = S_ISDIR(info.st_mode) ? copy_tree(a, b, depth + 1, NULL) : copy_file(a, b);
+    }
+    closedir(dir);
+    return st;
+}
+
+/* ---- the transformer ------------------------------------------------------------------- */
+
+/* The matrices quantise-on-load quantises: 2-D "transformer_blocks.N.*.weight". */
+static int quantised_here(const st_tensor *t, quant_choice choice)
+{
+    size_t n = strlen(t->name);
+    return !strncmp(t->name, "transformer_blocks.", 19) && n > 7 && !strcmp(t->name + n - 7, ".weight") && t->ndim == 2 &&
+           (t->type == DTYPE_F32 || t->type == DTYPE_F16 || t->type == DTYPE_BF16) && quant_fits(choice.format, t->shape[1]);
+}
+
+static uint64_t output_bytes(const st_tensor *t, quant_choice choice)
+{
+    if (!quantised_here(t, choice)) return t->nbytes;
+    quant_params p;
+    if (quant_layout(choice.format, choice.per_channel, t->shape[0], t->shape[1], &p) != CANVAS_OK) return t->nbytes;
+    return p.codes_bytes + p.n_scales * (choice.format == QUANT_Q8_0 ? 2 : 4) + 256;
+}
+
+typedef struct shard_writer {
+    const weight_set *files;
+    quant_choice choice;
+    const char *out_dir;
+    int n_shards;
+    json_t *weight_map;
+    uint64_t total_bytes;
+} shard_writer;
+
+static void shard_name(char *out, size_t size, int index, int n_shards)
+{
+    if (n_shards == 1) snprintf(out, size, "diffusion_pytorch_model.safetensors");
+    else snprintf(out, size, "diffusion_pytorch_model-%05d-of-%05d.safetensors", index + 1, n_shards);
+}
+
+/* Write tensors [first, last) of the set as shard `index`. */
+static canvas_status write_shard(shard_writer *w, int first, int last, int index)
+{
+    const int count = last - first;
+    st_write_tensor *tensors = NULL;
+    char **scratch = NULL;
+    quant_store *store = NULL;
+    int n = 0;
+    canvas_status st = mem_calloc((void **)&tensors, (size_t)count * QUANT_EXPORT_MAX_TENSORS, sizeof *tensors, MEM_SCRATCH);
+    if (st == CANVAS_OK) st = mem_calloc((void **)&scratch, (size_t)count, sizeof *scratch, MEM_SCRATCH);
+    if (st == CANVAS_OK) st = quant_store_create(&store);
+    for (int i = first; st == CANVAS_OK && i < last; i++) {
+        const st_tensor *t = w->files->tensors[i];
+        if (!quantised_here(t, w->choice)) {
+            tensors[n++] = (st_write_tensor){t->name, t->type, t->ndim, {0}, t->data};
+            memcpy(tensors[n - 1].shape, t->shape, sizeof t->shape);
+            continue;
+        }
+        quant_weight q;
+        st = quant_weight_from_view(store, w->files, t->name, t->shape[0], t->shape[1], w->choice, &q);
+        if (st == CANVAS_OK) st = mem_alloc((void **)&scratch[i - first], quant_export_scratch_bytes(t->name), MEM_SCRATCH);
+        if (st == CANVAS_OK) n += quant_export_tensors(q.quant, q.data, t->name, scratch[i - first], tensors + n);
+    }
+    char name[128], path[PATH_SIZE];
+    shard_name(name, sizeof name, index, w->n_shards);
+    st_metadata_entry metadata[] = {{"format", "pt"},
+                                    {"quantization", quant_choice_name(w->choice)},
+                                    {"quantization_by", "canvas convert"},
+                                    {"quantized_tensors", "transformer_blocks.*.weight (2-D); the rest as stored"}};
+    if (st == CANVAS_OK) st = join(path, w->out_dir, name);
+    if (st == CANVAS_OK) st = st_write(path, tensors, n, metadata, 4);
+    for (int i = 0; st == CANVAS_OK && i < n; i++) {
+        uint64_t numel = 1;
+        for (int d = 0; d < tensors[i].ndim; d++) numel *= (uint64_t)tensors[i].shape[d];
+        w->total_bytes += numel * dtype_size(tensors[i].type);
+        if (json_object_set_new(w->weight_map, tensors[i].name, json_string(name)) != 0)
+            st = status_fail(CANVAS_ERR_OUT_OF_MEMORY, "convert: out of memory building the shard index");
+    }
+    for (int i = 0; scratch && i < count; i++) mem_free(scratch[i]);
+    mem_free(scratch);
+    mem_free(tensors);
+    quant_store_free(store);
+    return st;
+}
+
+static canvas_status write_index(const shard_writer *w)
+{
+    char path[PATH_SIZE];
+    TRY(join(path, w->out_dir, "diffusion_pytorch_model.safetensors.index.json"));
+    json_t *root = json_pack("{s:{s:I},s:O}", "metadata", "total_size", (json_int_t)w->total_bytes, "weight_map",
+                             w->weight_map);
+    if (!root) return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "convert: out of memory writing the shard index");
+    int failed = json_dump_file(root, path, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(root);
+    if (failed) return status_fail(CANVAS_ERR_IO, "%s: cannot write", path);
+    return CANVAS_OK;
+}
+
+static canvas_status convert_transformer(const char *from, const char *to, quant_choice choice, uint64_t shard_bytes)
+{
+    char a[PATH_SIZE], b[PATH_SIZE];
+    if (mkdir(to, 0755) != 0) return status_fail(CANVAS_ERR_IO, "%s: cannot create (%s)", to, strerror(errno));
+    TRY(join(a, from, "config.json"));
+    TRY(join(b, to, "config.json"));
+    dit_config config;
+    TRY(dit_config_load(a, &config));
+    TRY(copy_file(a, b));
+    weight_set *files;
+    TRY(weights_open(from, &files));
+    /* the source must be what arch_dit expects, and not quantised already */
+    tensor_spec_list expected = {0};
+    canvas_status st = arch_dit(&config, &expected);
+    if (st == CANVAS_OK) st = arch_check(&expected, files, "transformer");
+    arch_free(&expected);
+    for (int i = 0; st == CANVAS_OK && i < files->n_tensors; i++)
+        if (quant_is_auxiliary(files, files->tensors[i]->name) || quant_is_stored_quantized(files, files->tensors[i]->name))
+            st = status_fail(CANVAS_ERR_UNSUPPORTED, "%s: tensor '%s' is already quantised; convert from F32/F16/BF16 files",
+                             from, files->tensors[i]->name);
+    /* shards: consecutive tensors (sorted by name) up to shard_bytes each */
+    shard_writer w = {.files = files, .choice = choice, .out_dir = to, .weight_map = json_object()};
+    if (st == CANVAS_OK && !w.weight_map) st = status_fail(CANVAS_ERR_OUT_OF_MEMORY, "convert: out of memory");
+    for (int pass = 0; st == CANVAS_OK && pass < 2; pass++) {
+        int first = 0, shards = 0;
+        uint64_t bytes = 0;
+        for (int i = 0; st == CANVAS_OK && i <= files->n_tensors; i++) {
+            uint64_t next = i < files->n_tensors ? output_bytes(files->tensors[i], choice) : 0;
+            if (i == files->n_tensors || (bytes > 0 && bytes + next > shard_bytes)) {
+                if (pass == 1) st = write_shard(&w, first, i, shards);
+                shards++;
+                first = i;
+                bytes = 0;
+            }
+            bytes += next;
+        }
+        w.n_shards = shards;
+    }
+    if (st == CANVAS_OK && w.n_shards > 1) st = write_index(&w);
+    json_decref(w.weight_map);
+    weights_close(files);
+    return st;
+}
+
+/* Check what was written the way a load would: config, every file, the architecture. */
+static canvas_status verify_transformer(const char *dir)
+{
+    char path[PATH_SIZE];
+    TRY(join(path, dir, "config.json"));
+    dit_config config;
+    TRY(dit_config_load(path, &config));
+    weight_set *files;
+    TRY(weights_open(dir, &files));
+    tensor_spec_list expected = {0};
+    canvas_status st = arch_dit(&config, &expected);
+    if (st == CANVAS_OK) st = arch_check(&expected, files, "converted transformer");
+    arch_free(&expected);
+    weights_close(files);
+    return st;
+}
+
+static canvas_status remove_tree(const char *path, int depth)
+{
+    struct stat info;
+    if (lstat(path, &info) != 0) return CANVAS_OK;
+    if (S_ISDIR(info.st_mode) && depth < 6) {
+        DIR *dir = opendir(path);
+        struct dirent *entry;
+        while (dir && (entry = readdir(dir))) {
+            if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, "..")) continue;
+            char child[PATH_SIZE];
+            if (join(child, path, entry->d_name) == CANVAS_OK) remove_tree(child, depth + 1);
+        }
+        if (dir) closedir(dir);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+    return CANVAS_OK;
+}
+
+static canvas_status convert(const char *model_dir, const char *out_dir, quant_choice choice, uint64_t shard_bytes)
+{
+    char index[PATH_SIZE], partial[PATH_SIZE], from[PATH_SIZE], to[PATH_SIZE];
+    struct stat info;
+    if (stat(out_dir, &info) == 0)
+        return status_fail(CANVAS_ERR_IO, "%s already exists; give a new folder (nothing was written)", out_dir);
+    TRY(join(index, model_dir, "model_index.json"));
+    int pipeline = stat(index, &info) == 0;
+    if (snprintf(partial, sizeof partial, "%s.partial", out_dir) >= (int)sizeof partial)
+        return status_fail(CANVAS_ERR_USAGE, "%s: path too long", out_dir);
+    remove_tree(partial, 0); /* a previous interrupted run */
+    canvas_status st = CANVAS_OK;
+    if (pipeline) {
+        pipeline_index pi;
+        st = pipeline_index_load(index, &pi);
+        if (st == CANVAS_OK && !pipeline_index_find(&pi, "transformer"))
+            st = status_fail(CANVAS_ERR_INPUT, "%s: the pipeline has no transformer to convert", index);
+        if (st == CANVAS_OK) st = copy_tree(model_dir, partial, 0, "transformer");
+        if (st == CANVAS_OK) st = join(from, model_dir, "transformer");
+        if (st == CANVAS_OK) st = join(to, partial, "transformer");
+    } else {
+        snprintf(from, sizeof from, "%s", model_dir);
+        snprintf(to, sizeof to, "%s", partial);
+    }
+    if (st == CANVAS_OK) st = convert_transformer(from, to, choice, shard_bytes);
+    if (st == CANVAS_OK) st = verify_transformer(to);
+    if (st == CANVAS_OK && rename(partial, out_dir) != 0)
+        st = status_fail(CANVAS_ERR_IO, "%s: cannot rename to %s (%s)", partial, out_dir, strerror(errno));
+    if (st != CANVAS_OK) remove_tree(partial, 0);
+    return st;
+}
+
+int cmd_convert(int argc, char **argv)
+{
+    const char *paths[2] = {NULL, NULL}, *weights = NULL;
+    int n_paths = 0;
+    uint64_t shard_bytes = 10ull * 1000 * 1000 * 1000;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            print_help(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--weights")) {
+            if (++i == argc) return cli_usage_error("convert", "--weights needs a format (fp8, fp8-channel, fp8-e5m2, nf4, q8)");
+            weights = argv[i];
+        } else if (!strcmp(argv[i], "--shard-size")) {
+            if (++i == argc) return cli_usage_error("convert", "--shard-size needs a size (e.g. 5G)");
+            canvas_status st = size_parse(argv[i], "--shard-size", &shard_bytes);
+            if (st != CANVAS_OK || shard_bytes == 0) return cli_usage_error("convert", "--shard-size needs a positive size");
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            char message[256];
+            snprintf(message, sizeof message, "unknown option '%s'", argv[i]);
+            return cli_usage_error("convert", message);
+        } else if (n_paths < 2) {
+            paths[n_paths++] = argv[i];
+        } else {
+            return cli_usage_error("convert", "give MODEL_DIR and OUT_DIR only");
+        }
+    }
+    if (n_paths < 2) return cli_usage_error("convert", "give MODEL_DIR and OUT_DIR");
+    if (!weights) return cli_usage_error("convert", "missing --weights FORMAT");
+    quant_choice choice;
+    if (quant_choice_parse(weights, &choice) != CANVAS_OK || choice.format == QUANT_NONE)
+        return cli_usage_error("convert", "--weights must be fp8, fp8-channel, fp8-e5m2, nf4 or q8");
+    canvas_status st = convert(paths[0], paths[1], choice, shard_bytes);
+    if (st != CANVAS_OK) return cli_fail(st, "convert");
+    fprintf(stderr, "canvas convert: wrote %s (%s)\n", paths[1], quant_choice_name(choice));
+    return 0;
+}
