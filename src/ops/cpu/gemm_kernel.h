@@ -91,6 +91,106 @@ static inline void gemm_kernel_6x16(int64_t kc, const float *a, const float *b, 
         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
 }
 
+/* The GEMM's microkernel with the store fused: a full 6 x 16 tile of C (rows ldc floats
+ * apart) becomes, when first, sum + add[0..15] (the bias, or zeros); else C + sum. The
+ * sum over k is that of gemm_kernel_6x16 with a packed B strip (16 floats per k), and
+ * each addition is the one a separate store would make, so the result is the same bit
+ * for bit; it only saves the trip of the tile through memory. */
+static inline void gemm_kernel_6x16_store(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                                          int first, const float *add)
+{
+    int64_t ldc_bytes = ldc * (int64_t)sizeof(float);
+    float *c3 = c + 3 * ldc;
+    int64_t mode = first;
+    __asm__ volatile(
+        "vxorps %%ymm0, %%ymm0, %%ymm0\n\t"
+        "vxorps %%ymm1, %%ymm1, %%ymm1\n\t"
+        "vxorps %%ymm2, %%ymm2, %%ymm2\n\t"
+        "vxorps %%ymm3, %%ymm3, %%ymm3\n\t"
+        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
+        "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
+        "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
+        "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
+        "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
+        "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
+        "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"
+        "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
+        "test %[k], %[k]\n\t"
+        "jle 2f\n\t"
+        "1:\n\t"
+        "vmovups (%[b]), %%ymm12\n\t"
+        "vmovups 32(%[b]), %%ymm13\n\t"
+        "vbroadcastss 0(%[a]), %%ymm14\n\t"
+        "vbroadcastss 4(%[a]), %%ymm15\n\t"
+        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
+        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
+        "vbroadcastss 8(%[a]), %%ymm14\n\t"
+        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
+        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
+        "vbroadcastss 12(%[a]), %%ymm15\n\t"
+        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
+        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
+        "vbroadcastss 16(%[a]), %%ymm14\n\t"
+        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
+        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
+        "vbroadcastss 20(%[a]), %%ymm15\n\t"
+        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
+        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
+        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
+        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
+        "add $24, %[a]\n\t"
+        "add $64, %[b]\n\t"
+        "dec %[k]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        "test %[mode], %[mode]\n\t"
+        "jz 3f\n\t"
+        "vmovups (%[add]), %%ymm12\n\t"
+        "vmovups 32(%[add]), %%ymm13\n\t"
+        "vaddps %%ymm12, %%ymm0, %%ymm0\n\t"
+        "vaddps %%ymm13, %%ymm1, %%ymm1\n\t"
+        "vaddps %%ymm12, %%ymm2, %%ymm2\n\t"
+        "vaddps %%ymm13, %%ymm3, %%ymm3\n\t"
+        "vaddps %%ymm12, %%ymm4, %%ymm4\n\t"
+        "vaddps %%ymm13, %%ymm5, %%ymm5\n\t"
+        "vaddps %%ymm12, %%ymm6, %%ymm6\n\t"
+        "vaddps %%ymm13, %%ymm7, %%ymm7\n\t"
+        "vaddps %%ymm12, %%ymm8, %%ymm8\n\t"
+        "vaddps %%ymm13, %%ymm9, %%ymm9\n\t"
+        "vaddps %%ymm12, %%ymm10, %%ymm10\n\t"
+        "vaddps %%ymm13, %%ymm11, %%ymm11\n\t"
+        "jmp 4f\n\t"
+        "3:\n\t"
+        "vaddps (%[c]), %%ymm0, %%ymm0\n\t"
+        "vaddps 32(%[c]), %%ymm1, %%ymm1\n\t"
+        "vaddps (%[c],%[ldc]), %%ymm2, %%ymm2\n\t"
+        "vaddps 32(%[c],%[ldc]), %%ymm3, %%ymm3\n\t"
+        "vaddps (%[c],%[ldc],2), %%ymm4, %%ymm4\n\t"
+        "vaddps 32(%[c],%[ldc],2), %%ymm5, %%ymm5\n\t"
+        "vaddps (%[c3]), %%ymm6, %%ymm6\n\t"
+        "vaddps 32(%[c3]), %%ymm7, %%ymm7\n\t"
+        "vaddps (%[c3],%[ldc]), %%ymm8, %%ymm8\n\t"
+        "vaddps 32(%[c3],%[ldc]), %%ymm9, %%ymm9\n\t"
+        "vaddps (%[c3],%[ldc],2), %%ymm10, %%ymm10\n\t"
+        "vaddps 32(%[c3],%[ldc],2), %%ymm11, %%ymm11\n\t"
+        "4:\n\t"
+        "vmovups %%ymm0, (%[c])\n\t"
+        "vmovups %%ymm1, 32(%[c])\n\t"
+        "vmovups %%ymm2, (%[c],%[ldc])\n\t"
+        "vmovups %%ymm3, 32(%[c],%[ldc])\n\t"
+        "vmovups %%ymm4, (%[c],%[ldc],2)\n\t"
+        "vmovups %%ymm5, 32(%[c],%[ldc],2)\n\t"
+        "vmovups %%ymm6, (%[c3])\n\t"
+        "vmovups %%ymm7, 32(%[c3])\n\t"
+        "vmovups %%ymm8, (%[c3],%[ldc])\n\t"
+        "vmovups %%ymm9, 32(%[c3],%[ldc])\n\t"
+        "vmovups %%ymm10, (%[c3],%[ldc],2)\n\t"
+        "vmovups %%ymm11, 32(%[c3],%[ldc],2)\n\t"
+        : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kc)
+        : [c] "r"(c), [c3] "r"(c3), [ldc] "r"(ldc_bytes), [mode] "r"(mode), [add] "r"(add)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
+}
+
 /* The same with A row-major, rows lda floats apart (a[r*lda + k]): attention multiplies
  * its probabilities with V this way without repacking them. */
 static inline void gemm_kernel_6x16_rows(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb,

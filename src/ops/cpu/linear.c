@@ -1,21 +1,29 @@
-/* linear.c — op_linear: y[m, n] = sum_k x[m, k] W[n, k] + bias[n], W stored F32/F16/BF16.
+/* linear.c — op_linear: y[m, n] = sum_k x[m, k] W[n, k] + bias[n], W stored F32/F16/BF16
+ * (or quantised: quant_pack.c decodes at the packing step).
  *
  * Blocked GEMM in the manner of GotoBLAS/BLIS, with the weight converted while packing:
  *
- *   work item = (a block of cols_per_item output columns, a block of rows), claimed by threads
- *   for each k block of GEMM_KC:
- *       pack W[n block, k block] -> f32 panel, transposed into 16-column strips  (L2)
- *       for each GEMM_MC rows of x:
- *           pack x[rows, k block] -> 6-row strips                                (L2)
- *           for each 16-column strip, for each 6-row strip: 6x16 microkernel     (L1)
+ *   for each group of k blocks (GEMM_KC) whose packed x fits LINEAR_X_GROUP_BYTES:
+ *     pass 1, all threads: pack x[all rows, group] into 6-row strips, shared     (L3)
+ *     pass 2, work item = (a run of 16-column strips, a run of rows), claimed:
+ *       for each k block of the group:
+ *         pack W[item columns, k block] -> f32 strips, 16 columns each           (L2)
+ *         for each GEMM_MC_STRIPS row strips of x (144 rows, 144 KiB):           (L2)
+ *           for each strip of W (16 KiB), for each row strip:                     (L1)
+ *             6x16 microkernel, its result added to the tile of y in registers
  *
- * Each weight element is converted once per row block (usually once per call: a row
- * block is all of M unless N is too narrow to keep every thread busy). No full f32 copy
- * of a weight exists; each thread owns a KC x NB panel and an MC x KC block.
+ * x is packed once per call whatever the thread count (an item only reads it). With one
+ * column item there is nothing to share: items pack their own rows right before use. With
+ * few rows (M <= 144, the text stream) an item takes one weight strip at a time through
+ * all its k blocks, so that the weight, which dominates, streams in long row runs.
+ * Each weight element is converted once per row item (almost always once per call). No
+ * full f32 copy of a weight exists. Scratch: the packed x group (<= 8 MiB) and, per
+ * thread, an item's weight strips (<= 512 KiB).
  *
  * Reduction order: every output element is the sum over k blocks in increasing order,
  * each block summed by the microkernel in increasing k, the bias added to the first
- * block. Threads only split M and N, so the result is bit-identical for any thread count.
+ * block. Threads only split M and N, and the blocking depends on M, N, K only, so the
+ * result is bit-identical for any thread count.
  *
  * One or two rows (the modulation GEMV) take a streaming path instead: it is bound by
  * reading the weight, so it converts 8 weights at a time and uses them for both rows. */
@@ -29,14 +37,14 @@
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
 
-#define GEMM_KC 256
-#define GEMM_MC 144         /* 24 strips of 6 rows: the packed x block is 144 KiB */
-/* Columns per work item: about three items per thread, so that dynamic claiming evens
- * out a slow thread, but as wide as possible because every item repacks its rows of x.
- * The packed weight panel (KC x cols) only needs L3: each 16-column strip of it is
- * reused from L1 by all the rows of an MC block. None of this changes the arithmetic. */
-#define LINEAR_MIN_COLS 64
-#define LINEAR_MAX_COLS 1024
+#define GEMM_KC 256          /* a packed weight strip is KC x 16 floats = 16 KiB: L1 */
+/* x packed for a group of k blocks lives in L3 and is shared by the threads: at most
+ * this many bytes, so that M = 544 packs all of K = 3072 in one group. */
+#define LINEAR_X_GROUP_BYTES ((size_t)8 << 20)
+#define LINEAR_ITEMS_PER_THREAD 8
+#define GEMM_MC_STRIPS 24     /* 144 rows of packed x: 144 KiB, L2 */
+#define LINEAR_MIN_ITEM_STRIPS 4 /* columns of an item: >= 64 */
+#define LINEAR_MAX_ITEM_STRIPS 32 /* and <= 512: its packed weight, KC x 512, stays in L2 */
 #define GEMV_MAX_ROWS 2
 #define GEMV_ROWS_PER_ITEM 32
 
@@ -47,18 +55,28 @@ typedef struct linear_job {
     const float *bias;
     float *y;
 
-    int64_t rows_per_item;     /* row block of a work item */
-    int64_t cols_per_item;     /* column block of a work item, a multiple of 16 */
-    int64_t row_blocks, col_blocks;
+    /* x packed for one group of k blocks [kb0, kb1), shared by every thread: k block j,
+     * 6-row strip r at apack + (j - kb0) * kb_floats + r * strip_floats. When there is
+     * a single column item nothing would be shared: apack is NULL, and each item packs
+     * its blocks of rows itself, right before using them. */
+    float *apack;
+    int64_t m_strips, strip_floats, kb_floats;
+    int64_t kb0, kb1;
+    int64_t pack_chunks;        /* units of the packing pass per k block */
+
+    /* work items of the multiply: (a run of 16-column strips) x (a run of row strips) */
+    int64_t strips_per_item, col_items;
+    int64_t rstrips_per_item, row_items;
     atomic_int_fast64_t next_item;
 
-    float *workspace;          /* per task: panel then block */
-    size_t panel_floats, block_floats;
+    float *strips;              /* per task: the item's packed weight strips, then (when x is
+                                 * not shared) GEMM_MC_STRIPS strips of packed x */
+    size_t strip_buffer_floats;
+    size_t task_floats;
 } linear_job;
 
 /* ---- packing the weight ------------------------------------------------------------ */
 
-/* 8 consecutive weights of row n starting at column k, as f32. */
 static inline __m256 load8_weight(const weight_view *w, int64_t n, int64_t k)
 {
     size_t at = (size_t)(n * w->in_features + k);
@@ -79,62 +97,85 @@ static inline float load1_weight(const weight_view *w, int64_t n, int64_t k)
     }
 }
 
-/* Pack W[n0 .. n0+cols) x [k0 .. k0+kc) into 16-column strips: strip s holds
- * panel[s*kc*16 + kk*16 + c] = W[n0 + 16s + c][k0 + kk], zero past the last column. */
-static void pack_weight_panel(const weight_view *w, int64_t n0, int64_t cols, int64_t k0, int64_t kc, float *panel)
+/* One strip: strip[kk*16 + c] = W[n0 + c][k0 + kk] for c < live (<= 16), zero past it.
+ * Written once per stored type (the switch in load8_weight folds away). */
+static inline __attribute__((always_inline)) void pack_strip_typed(const weight_view *w, int64_t n0, int64_t live,
+                                                                   int64_t k0, int64_t kc, float *strip)
 {
-    size_t elem = dtype_size(w->type), row_bytes = (size_t)kc * elem;
-    for (int64_t s = 0; s * GEMM_NR < cols; s++) {
-        float *strip = panel + s * kc * GEMM_NR;
-        int64_t c0 = n0 + s * GEMM_NR;
-        int64_t live = cols - s * GEMM_NR < GEMM_NR ? cols - s * GEMM_NR : GEMM_NR;
-        /* The weight comes from DRAM in 16 short row pieces per strip, too short for the
-         * hardware prefetcher: ask for the next strip's pieces now. */
-        int64_t next_live = cols - (s + 1) * GEMM_NR < GEMM_NR ? cols - (s + 1) * GEMM_NR : GEMM_NR;
-        for (int64_t i = 0; i < next_live; i++) {
-            const char *row = (const char *)w->data + ((size_t)(c0 + GEMM_NR + i) * (size_t)w->in_features + (size_t)k0) * elem;
-            for (size_t b = 0; b < row_bytes; b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
-        }
-        for (int half = 0; half < 2; half++) {
-            int64_t h0 = half * 8;
-            int64_t rows = live - h0; /* live columns of W in this 8-row half */
-            int64_t kk = 0;
-            if (rows >= 8) {
-                for (; kk + 8 <= kc; kk += 8) {
-                    __m256 r[8];
-                    for (int i = 0; i < 8; i++) r[i] = load8_weight(w, c0 + h0 + i, k0 + kk);
-                    gemm_transpose8x8(r);
-                    for (int j = 0; j < 8; j++) _mm256_storeu_ps(strip + (kk + j) * GEMM_NR + h0, r[j]);
-                }
+    for (int half = 0; half < 2; half++) {
+        int64_t h0 = half * 8;
+        int64_t rows = live - h0; /* live columns of W in this 8-row half */
+        int64_t kk = 0;
+        if (rows >= 8) {
+            for (; kk + 8 <= kc; kk += 8) {
+                __m256 r[8];
+                for (int i = 0; i < 8; i++) r[i] = load8_weight(w, n0 + h0 + i, k0 + kk);
+                gemm_transpose8x8(r);
+                for (int j = 0; j < 8; j++) _mm256_storeu_ps(strip + (kk + j) * GEMM_NR + h0, r[j]);
             }
-            for (; kk < kc; kk++)
-                for (int i = 0; i < 8; i++)
-                    strip[kk * GEMM_NR + h0 + i] = i < rows ? load1_weight(w, c0 + h0 + i, k0 + kk) : 0.0f;
         }
+        for (; kk < kc; kk++)
+            for (int i = 0; i < 8; i++)
+                strip[kk * GEMM_NR + h0 + i] = i < rows ? load1_weight(w, n0 + h0 + i, k0 + kk) : 0.0f;
     }
 }
 
-/* ---- writing a tile --------------------------------------------------------------- */
-
-/* C[rows x cols] (row stride ldc) = tile (+ bias) when first, else += tile. */
-static inline void store_tile(const gemm_tile *tile, float *c, int64_t ldc, int rows, int cols, int first,
-                              const float *bias)
+static void pack_strip_bf16(const weight_view *w, int64_t n0, int64_t live, int64_t k0, int64_t kc, float *strip)
 {
-    if (rows == GEMM_MR && cols == GEMM_NR) {
-        __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
-        if (first && bias) b0 = _mm256_loadu_ps(bias), b1 = _mm256_loadu_ps(bias + 8);
-        for (int r = 0; r < GEMM_MR; r++) {
-            float *cr = c + r * ldc;
-            if (first) {
-                _mm256_storeu_ps(cr, _mm256_add_ps(tile->c[r][0], b0));
-                _mm256_storeu_ps(cr + 8, _mm256_add_ps(tile->c[r][1], b1));
-            } else {
-                _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), tile->c[r][0]));
-                _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(cr + 8), tile->c[r][1]));
-            }
-        }
+    weight_view v = *w;
+    v.type = DTYPE_BF16;
+    pack_strip_typed(&v, n0, live, k0, kc, strip);
+}
+
+static void pack_strip_f16(const weight_view *w, int64_t n0, int64_t live, int64_t k0, int64_t kc, float *strip)
+{
+    weight_view v = *w;
+    v.type = DTYPE_F16;
+    pack_strip_typed(&v, n0, live, k0, kc, strip);
+}
+
+static void pack_strip_f32(const weight_view *w, int64_t n0, int64_t live, int64_t k0, int64_t kc, float *strip)
+{
+    weight_view v = *w;
+    v.type = DTYPE_F32;
+    pack_strip_typed(&v, n0, live, k0, kc, strip);
+}
+
+/* The packing step: W[n0 .. n0+live) x [k0 .. k0+kc) -> one 16-column f32 strip,
+ * strip[kk*16 + c] = W[n0 + c][k0 + kk], zero past the last column. One function per
+ * stored format. */
+static void pack_weight_strip(const weight_view *w, int64_t n0, int64_t live, int64_t k0, int64_t kc, float *strip)
+{
+    if (w->quant) { /* quantised formats decode here (quant_pack.c) */
+        quant_pack_panel(w, n0, live, k0, kc, strip);
         return;
     }
+    switch (w->type) {
+    case DTYPE_BF16: pack_strip_bf16(w, n0, live, k0, kc, strip); break;
+    case DTYPE_F16: pack_strip_f16(w, n0, live, k0, kc, strip); break;
+    default: pack_strip_f32(w, n0, live, k0, kc, strip); break;
+    }
+}
+
+/* Ask for the weight of the next strip while this one is multiplied: its 16 row pieces
+ * are too short for the hardware prefetcher. Into L2; the multiply owns L1. */
+static void prefetch_weight_strip(const weight_view *w, int64_t n0, int64_t live, int64_t k0, int64_t kc)
+{
+    size_t row_bytes, elem;
+    if (w->quant) return;
+    elem = dtype_size(w->type);
+    row_bytes = (size_t)kc * elem;
+    for (int64_t i = 0; i < live; i++) {
+        const char *row = (const char *)w->data + ((size_t)(n0 + i) * (size_t)w->in_features + (size_t)k0) * elem;
+        for (size_t b = 0; b < row_bytes; b += 64) _mm_prefetch(row + b, _MM_HINT_T1);
+    }
+}
+
+/* ---- writing a partial tile --------------------------------------------------------- */
+
+/* C[rows x cols] (row stride ldc) = tile + bias when first, else += tile. */
+static void store_tile(const gemm_tile *tile, float *c, int64_t ldc, int rows, int cols, int first, const float *bias)
+{
     float buffer[GEMM_MR * GEMM_NR];
     for (int r = 0; r < GEMM_MR; r++) {
         _mm256_storeu_ps(buffer + r * GEMM_NR, tile->c[r][0]);
@@ -150,64 +191,156 @@ static inline void store_tile(const gemm_tile *tile, float *c, int64_t ldc, int 
         }
 }
 
-/* ---- the blocked GEMM ------------------------------------------------------------- */
+/* ---- packing x, shared --------------------------------------------------------------- */
 
-static void gemm_item(linear_job *job, int64_t item, float *panel, float *block)
+static int64_t block_kc(const linear_job *job, int64_t kb)
 {
-    int64_t rb = item % job->row_blocks, cb = item / job->row_blocks;
-    int64_t n0 = cb * job->cols_per_item;
-    int64_t cols = job->n - n0 < job->cols_per_item ? job->n - n0 : job->cols_per_item;
-    int64_t m0 = rb * job->rows_per_item;
-    int64_t m1 = m0 + job->rows_per_item < job->m ? m0 + job->rows_per_item : job->m;
-    int64_t ldy = job->n, ldx = job->k;
+    int64_t k0 = kb * GEMM_KC;
+    return job->k - k0 < GEMM_KC ? job->k - k0 : GEMM_KC;
+}
 
-    for (int64_t k0 = 0; k0 < job->k; k0 += GEMM_KC) {
-        int64_t kc = job->k - k0 < GEMM_KC ? job->k - k0 : GEMM_KC;
-        int first = k0 == 0;
-        if (job->w->quant) /* quantised formats decode here (quant_pack.c) */
-            quant_pack_panel(job->w, n0, cols, k0, kc, panel);
-        else
-            pack_weight_panel(job->w, n0, cols, k0, kc, panel);
-        for (int64_t i0 = m0; i0 < m1; i0 += GEMM_MC) {
-            int64_t mc = m1 - i0 < GEMM_MC ? m1 - i0 : GEMM_MC;
-            for (int64_t r = 0; r < mc; r += GEMM_MR) {
-                int rows = (int)(mc - r < GEMM_MR ? mc - r : GEMM_MR);
-                gemm_pack_a6(job->x + (i0 + r) * ldx + k0, ldx, rows, kc, block + r * kc);
+enum { PACK_CHUNK_STRIPS = 16 };
+
+/* Row strips [r0, r1) of x, k block kb, into dst (strip r at dst + (r - r0) * strip_floats). */
+static void pack_x_strips(const linear_job *job, int64_t kb, int64_t r0, int64_t r1, float *dst)
+{
+    int64_t k0 = kb * GEMM_KC, kc = block_kc(job, kb);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t row = r * GEMM_MR;
+        int rows = (int)(job->m - row < GEMM_MR ? job->m - row : GEMM_MR);
+        gemm_pack_a6(job->x + row * job->k + k0, job->k, rows, kc, dst + (r - r0) * job->strip_floats);
+    }
+}
+
+static void pack_x_task(void *ctx, int index, int n_tasks)
+{
+    linear_job *job = ctx;
+    (void)index, (void)n_tasks;
+    int64_t units = (job->kb1 - job->kb0) * job->pack_chunks;
+    for (;;) {
+        int64_t unit = atomic_fetch_add_explicit(&job->next_item, 1, memory_order_relaxed);
+        if (unit >= units) return;
+        int64_t kb = job->kb0 + unit / job->pack_chunks, chunk = unit % job->pack_chunks;
+        int64_t r0 = chunk * PACK_CHUNK_STRIPS;
+        int64_t r1 = r0 + PACK_CHUNK_STRIPS < job->m_strips ? r0 + PACK_CHUNK_STRIPS : job->m_strips;
+        pack_x_strips(job, kb, r0, r1, job->apack + (kb - job->kb0) * job->kb_floats + r0 * job->strip_floats);
+    }
+}
+
+/* ---- the multiply ----------------------------------------------------------------------- */
+
+static const float zero_bias[GEMM_NR];
+
+/* The tiles of row strips [r0, r1) (one block of at most GEMM_MC_STRIPS) of strip s, k block
+ * kb: c = (bias or 0) + sum when kb is the first k block, else c += sum. */
+static void multiply_tiles(const linear_job *job, const float *a, const float *strip, int64_t s, int64_t kb,
+                           int64_t r0, int64_t r1)
+{
+    const int64_t ldy = job->n, n0 = s * GEMM_NR, kc = block_kc(job, kb);
+    const int live = (int)(job->n - n0 < GEMM_NR ? job->n - n0 : GEMM_NR);
+    const int first = kb == 0;
+    const float *bias = job->bias ? job->bias + n0 : NULL;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t row = r * GEMM_MR;
+        int rows = (int)(job->m - row < GEMM_MR ? job->m - row : GEMM_MR);
+        float *c = job->y + row * ldy + n0;
+        /* The tile of y was last touched a k block ago and, its rows being 4N bytes apart,
+         * has likely left the caches: fetch it while the microkernel runs. */
+        if (!first)
+            for (int i = 0; i < rows; i++) {
+                _mm_prefetch((const char *)(c + i * ldy), _MM_HINT_T0);
+                _mm_prefetch((const char *)(c + i * ldy + live - 1), _MM_HINT_T0);
             }
-            for (int64_t s = 0; s * GEMM_NR < cols; s++) {
-                int ncols = (int)(cols - s * GEMM_NR < GEMM_NR ? cols - s * GEMM_NR : GEMM_NR);
-                const float *strip = panel + s * kc * GEMM_NR;
-                const float *bias = job->bias ? job->bias + n0 + s * GEMM_NR : NULL;
-                for (int64_t r = 0; r < mc; r += GEMM_MR) {
-                    int rows = (int)(mc - r < GEMM_MR ? mc - r : GEMM_MR);
-                    float *c = job->y + (i0 + r) * ldy + n0 + s * GEMM_NR;
-                    /* The tile of y was last touched a whole k block ago and has left
-                     * L1/L2: fetch it while the microkernel runs. */
-                    if (!first)
-                        for (int i = 0; i < rows; i++) {
-                            _mm_prefetch((const char *)(c + i * ldy), _MM_HINT_T0);
-                            _mm_prefetch((const char *)(c + i * ldy + ncols - 1), _MM_HINT_T0);
-                        }
-                    gemm_tile tile;
-                    gemm_kernel_6x16(kc, block + r * kc, strip, GEMM_NR, &tile);
-                    store_tile(&tile, c, ldy, rows, ncols, first, bias);
-                }
-            }
+        if (rows == GEMM_MR && live == GEMM_NR) {
+            gemm_kernel_6x16_store(kc, a + r * job->strip_floats, strip, c, ldy, first, first && bias ? bias : zero_bias);
+        } else {
+            gemm_tile tile;
+            gemm_kernel_6x16(kc, a + r * job->strip_floats, strip, GEMM_NR, &tile);
+            store_tile(&tile, c, ldy, rows, live, first, bias);
         }
     }
 }
 
-static void gemm_task(void *ctx, int index, int n_tasks)
+static int strip_live(const linear_job *job, int64_t s)
+{
+    return (int)(job->n - s * GEMM_NR < GEMM_NR ? job->n - s * GEMM_NR : GEMM_NR);
+}
+
+/* Few rows (the text stream): the cost is streaming the weight from memory, so each strip
+ * takes all its k blocks in turn (16 long sequential row reads), fetched two pieces
+ * ahead, and its column slab of y stays in cache. */
+static void multiply_item_few_rows(linear_job *job, int64_t s0, int64_t s1, int64_t r0, int64_t r1, float *panel)
+{
+    const int64_t nkb = job->kb1 - job->kb0, units = (s1 - s0) * nkb;
+    float *block = panel + job->strip_buffer_floats;
+    for (int64_t u = 0; u < units; u++) {
+        /* the weight two units ahead (the first two before the first unit) */
+        for (int64_t p = u == 0 ? 0 : u + 2; p <= u + 2 && p < units; p++) {
+            int64_t ps = s0 + p / nkb, pkb = job->kb0 + p % nkb;
+            prefetch_weight_strip(job->w, ps * GEMM_NR, strip_live(job, ps), pkb * GEMM_KC, block_kc(job, pkb));
+        }
+        int64_t s = s0 + u / nkb, kb = job->kb0 + u % nkb;
+        pack_weight_strip(job->w, s * GEMM_NR, strip_live(job, s), kb * GEMM_KC, block_kc(job, kb), panel);
+        const float *a;
+        if (job->apack) {
+            a = job->apack + (kb - job->kb0) * job->kb_floats;
+        } else {
+            pack_x_strips(job, kb, r0, r1, block);
+            a = block - r0 * job->strip_floats;
+        }
+        multiply_tiles(job, a, panel, s, kb, r0, r1);
+    }
+}
+
+/* Item: strips [s0, s1) of 16 columns x row strips [r0, r1). Per k block of the group:
+ * pack the item's weight strips into the task's panel (L2/L3), then for each block of
+ * GEMM_MC_STRIPS row strips of the shared packed x (it stays in L2), run every strip of
+ * the panel (it stays in L1 while it goes down the block's rows). */
+static void multiply_item(linear_job *job, int64_t item, float *panel)
+{
+    int64_t ci = item % job->col_items, ri = item / job->col_items;
+    int64_t s0 = ci * job->strips_per_item, r0 = ri * job->rstrips_per_item;
+    int64_t n_strips = (job->n + GEMM_NR - 1) / GEMM_NR;
+    int64_t s1 = s0 + job->strips_per_item < n_strips ? s0 + job->strips_per_item : n_strips;
+    int64_t r1 = r0 + job->rstrips_per_item < job->m_strips ? r0 + job->rstrips_per_item : job->m_strips;
+    if (r1 - r0 <= GEMM_MC_STRIPS) { /* few rows: one strip at a time, all its k blocks */
+        multiply_item_few_rows(job, s0, s1, r0, r1, panel);
+        return;
+    }
+    for (int64_t kb = job->kb0; kb < job->kb1; kb++) {
+        int64_t kc = block_kc(job, kb);
+        /* The weight comes in 16 short row pieces per strip, too short for the hardware
+         * prefetcher: ask for them two strips ahead. */
+        for (int64_t p = s0; p < s0 + 2 && p < s1; p++)
+            prefetch_weight_strip(job->w, p * GEMM_NR, strip_live(job, p), kb * GEMM_KC, kc);
+        for (int64_t s = s0; s < s1; s++) {
+            if (s + 2 < s1) prefetch_weight_strip(job->w, (s + 2) * GEMM_NR, strip_live(job, s + 2), kb * GEMM_KC, kc);
+            pack_weight_strip(job->w, s * GEMM_NR, strip_live(job, s), kb * GEMM_KC, kc, panel + (s - s0) * kc * GEMM_NR);
+        }
+        const float *a = job->apack ? job->apack + (kb - job->kb0) * job->kb_floats : NULL;
+        for (int64_t rb = r0; rb < r1; rb += GEMM_MC_STRIPS) {
+            int64_t rb1 = rb + GEMM_MC_STRIPS < r1 ? rb + GEMM_MC_STRIPS : r1;
+            if (!job->apack) {
+                float *block = panel + job->strip_buffer_floats;
+                pack_x_strips(job, kb, rb, rb1, block);
+                a = block - rb * job->strip_floats; /* strip r at a + r * strip_floats */
+            }
+            for (int64_t s = s0; s < s1; s++)
+                multiply_tiles(job, a, panel + (s - s0) * kc * GEMM_NR, s, kb, rb, rb1);
+        }
+    }
+}
+
+static void multiply_task(void *ctx, int index, int n_tasks)
 {
     linear_job *job = ctx;
     (void)n_tasks;
-    float *panel = job->workspace + (size_t)index * (job->panel_floats + job->block_floats);
-    float *block = panel + job->panel_floats;
-    int64_t items = job->row_blocks * job->col_blocks;
+    float *strip = job->strips + (size_t)index * job->task_floats;
+    int64_t items = job->col_items * job->row_items;
     for (;;) {
         int64_t item = atomic_fetch_add_explicit(&job->next_item, 1, memory_order_relaxed);
         if (item >= items) return;
-        gemm_item(job, item, panel, block);
+        multiply_item(job, item, strip);
     }
 }
 
@@ -295,31 +428,66 @@ canvas_status op_linear(thread_pool *pool, const float *x, int64_t m, const weig
         return CANVAS_OK;
     }
 
-    /* Work items: column blocks first; split rows too when there are too few of them to
-     * keep every thread busy (narrow outputs such as proj_out). */
-    int64_t cols_per_item = (job.n + 3 * n_threads - 1) / (3 * n_threads);
-    cols_per_item = (cols_per_item + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
-    if (cols_per_item < LINEAR_MIN_COLS) cols_per_item = LINEAR_MIN_COLS;
-    if (cols_per_item > LINEAR_MAX_COLS) cols_per_item = LINEAR_MAX_COLS;
-    job.cols_per_item = cols_per_item;
-    job.col_blocks = (job.n + cols_per_item - 1) / cols_per_item;
-    int64_t want_items = 2 * (int64_t)n_threads;
-    int64_t row_blocks = job.col_blocks >= want_items || n_threads == 1 ? 1 : (want_items + job.col_blocks - 1) / job.col_blocks;
-    int64_t rows_per_item = (m + row_blocks - 1) / row_blocks;
-    rows_per_item = (rows_per_item + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
-    if (rows_per_item < 4 * GEMM_MR) rows_per_item = 4 * GEMM_MR;
-    job.rows_per_item = rows_per_item;
-    job.row_blocks = (m + rows_per_item - 1) / rows_per_item;
+    /* Work items: runs of at least LINEAR_MIN_ITEM_STRIPS 16-column strips (x's rows are
+     * reused from L2 across an item's strips), about LINEAR_ITEMS_PER_THREAD per thread so
+     * that a thread slowed down by another process takes fewer. Narrow outputs split the
+     * rows too, into about two items per thread (each row item repacks the weight).
+     * Items only choose which tiles a thread computes, never how. */
+    int64_t n_strips = (job.n + GEMM_NR - 1) / GEMM_NR;
+    job.m_strips = (m + GEMM_MR - 1) / GEMM_MR;
+    int64_t want = n_threads > 1 ? (int64_t)LINEAR_ITEMS_PER_THREAD * n_threads : 1;
+    int64_t col_items = n_strips / LINEAR_MIN_ITEM_STRIPS;
+    if (col_items < 1) col_items = 1;
+    if (col_items > want) col_items = want;
+    if (col_items < (n_strips + LINEAR_MAX_ITEM_STRIPS - 1) / LINEAR_MAX_ITEM_STRIPS)
+        col_items = (n_strips + LINEAR_MAX_ITEM_STRIPS - 1) / LINEAR_MAX_ITEM_STRIPS;
+    job.strips_per_item = (n_strips + col_items - 1) / col_items;
+    job.col_items = (n_strips + job.strips_per_item - 1) / job.strips_per_item;
+    job.row_items = 1;
+    if (job.col_items < 2 * (int64_t)n_threads && n_threads > 1) {
+        int64_t row_items = (2 * (int64_t)n_threads + job.col_items - 1) / job.col_items;
+        int64_t max_row_items = (job.m_strips + GEMM_MC_STRIPS - 1) / GEMM_MC_STRIPS;
+        job.row_items = row_items < max_row_items ? row_items : max_row_items;
+    }
+    job.rstrips_per_item = (job.m_strips + job.row_items - 1) / job.row_items;
+    job.row_items = (job.m_strips + job.rstrips_per_item - 1) / job.rstrips_per_item;
 
-    int64_t kc = job.k < GEMM_KC ? job.k : GEMM_KC;
-    int64_t cols = job.n < cols_per_item ? (job.n + GEMM_NR - 1) / GEMM_NR * GEMM_NR : cols_per_item;
-    int64_t rows = m < GEMM_MC ? (m + GEMM_MR - 1) / GEMM_MR * GEMM_MR : GEMM_MC;
-    job.panel_floats = (size_t)(kc * cols + 16) / 16 * 16;
-    job.block_floats = (size_t)(kc * rows + 2 + 16) / 16 * 16;
-    int n_tasks = (int64_t)n_threads < job.row_blocks * job.col_blocks ? n_threads : (int)(job.row_blocks * job.col_blocks);
-    TRY(mem_alloc((void **)&job.workspace, (size_t)n_tasks * (job.panel_floats + job.block_floats) * sizeof(float),
-                  MEM_SCRATCH));
-    thread_pool_run(pool, gemm_task, &job, n_tasks);
-    mem_free(job.workspace);
+    /* x is packed once per k block for all threads, a group of k blocks at a time. */
+    int64_t kc_max = job.k < GEMM_KC ? job.k : GEMM_KC;
+    int64_t k_blocks = (job.k + GEMM_KC - 1) / GEMM_KC;
+    job.strip_floats = GEMM_MR * kc_max + 16; /* + the pack's 2-float overrun, 64-byte steps */
+    job.kb_floats = job.m_strips * job.strip_floats;
+    /* (few rows: an item walks its strips one at a time, so it needs all of x at once) */
+    int shared_x = job.col_items > 1 || job.m_strips <= GEMM_MC_STRIPS;
+    int64_t per_group = k_blocks;
+    if (shared_x) {
+        per_group = (int64_t)(LINEAR_X_GROUP_BYTES / ((size_t)job.kb_floats * sizeof(float)));
+        if (per_group < 1) per_group = 1;
+        int64_t groups = (k_blocks + per_group - 1) / per_group;
+        per_group = (k_blocks + groups - 1) / groups;
+    }
+    job.pack_chunks = (job.m_strips + PACK_CHUNK_STRIPS - 1) / PACK_CHUNK_STRIPS;
+
+    int64_t items = job.col_items * job.row_items;
+    int n_tasks = (int64_t)n_threads < items ? n_threads : (int)items;
+    job.strip_buffer_floats = (size_t)(job.strips_per_item * kc_max * GEMM_NR);
+    job.task_floats = job.strip_buffer_floats + (shared_x ? 0 : (size_t)(GEMM_MC_STRIPS * job.strip_floats));
+    size_t x_floats = shared_x ? (size_t)(per_group * job.kb_floats) : 0;
+    float *workspace;
+    TRY(mem_alloc((void **)&workspace, (x_floats + (size_t)n_tasks * job.task_floats) * sizeof(float), MEM_SCRATCH));
+    job.apack = shared_x ? workspace : NULL;
+    job.strips = workspace + x_floats;
+    for (int64_t kb0 = 0; kb0 < k_blocks; kb0 += per_group) {
+        job.kb0 = kb0;
+        job.kb1 = kb0 + per_group < k_blocks ? kb0 + per_group : k_blocks;
+        int64_t pack_units = (job.kb1 - job.kb0) * job.pack_chunks;
+        if (shared_x) {
+            atomic_store_explicit(&job.next_item, 0, memory_order_relaxed);
+            thread_pool_run(pool, pack_x_task, &job, (int64_t)n_threads < pack_units ? n_threads : (int)pack_units);
+        }
+        atomic_store_explicit(&job.next_item, 0, memory_order_relaxed);
+        thread_pool_run(pool, multiply_task, &job, n_tasks);
+    }
+    mem_free(workspace);
     return CANVAS_OK;
 }
