@@ -16,6 +16,9 @@
 #include "mem/mem.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_case.h"
+#include "models/qwen_image_vae_case.h"
+#include "pipeline/edit_case.h"
+#include "pipeline/scheduler_case.h"
 
 static void print_help(FILE *to)
 {
@@ -28,7 +31,8 @@ static void print_help(FILE *to)
             "golden root, two folders above CASE_DIR); CASE_DIR/inputs.safetensors holds the inputs.\n"
             "Every tensor computed is written to OUT under the names of expected.safetensors\n"
             "(dit_forward: output, img_in, txt_in, temb, block.K.img, block.K.txt).\n"
-            "Supported ops: dit_forward (without loras). Others exit 1 as not supported yet.\n"
+            "Supported ops: dit_forward (without loras), vae_encode, vae_decode, schedule,\n"
+            "edit_pipeline. Others (textenc_forward, LoRA cases) exit 1 as not supported yet.\n"
             "\n"
             "options:\n"
             "  --out FILE             where to write the tensors (written to FILE.tmp, then renamed)\n"
@@ -149,6 +153,32 @@ static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *
     return st;
 }
 
+/* vae_encode, vae_decode, schedule and edit_pipeline: their runners hand every tensor to
+ * the sink; the edit pipeline records its own phases (load, vae-encode, step K, ...). */
+static canvas_status run_sink_case(const char *case_dir, const cli_memory_session *session, const char *out_path)
+{
+    thread_pool *pool = NULL;
+    collected tensors = {0};
+    int is_edit = edit_case_handles(case_dir);
+    canvas_status st = is_edit ? CANVAS_OK : profiler_begin(session->profiler, "run");
+    if (st == CANVAS_OK) st = thread_pool_create(session->flags->threads, &pool);
+    if (st == CANVAS_OK) {
+        if (is_edit)
+            st = edit_case_run_on(case_dir, pool, session->device, session->flags->resident_blocks, session->profiler,
+                                  NULL, collect_tap, &tensors);
+        else if (vae_case_handles(case_dir))
+            st = vae_case_run(case_dir, pool, collect_tap, &tensors);
+        else
+            st = schedule_case_run(case_dir, collect_tap, &tensors);
+    }
+    if (st == CANVAS_OK) st = profiler_begin(session->profiler, "write");
+    if (st == CANVAS_OK) st = st_write(out_path, tensors.tensors, tensors.count, NULL, 0);
+    collect_free(&tensors);
+    thread_pool_destroy(pool);
+    profiler_end(session->profiler);
+    return st;
+}
+
 static int cmd_debug_case(int argc, char **argv)
 {
     const char *case_dir = NULL, *out_path = NULL;
@@ -185,10 +215,14 @@ static int cmd_debug_case(int argc, char **argv)
     cli_memory_session session;
     canvas_status st = cli_memory_session_begin(&flags, &session);
     if (st != CANVAS_OK) return cli_fail(st, "debug case");
-    dit_case *dc = NULL;
-    st = dit_case_open(case_dir, &dc);
-    if (st == CANVAS_OK) st = run_dit_case(dc, &session, out_path, weights);
-    dit_case_free(dc);
+    if (edit_case_handles(case_dir) || vae_case_handles(case_dir) || schedule_case_handles(case_dir)) {
+        st = run_sink_case(case_dir, &session, out_path);
+    } else {
+        dit_case *dc = NULL;
+        st = dit_case_open(case_dir, &dc);
+        if (st == CANVAS_OK) st = run_dit_case(dc, &session, out_path, weights);
+        dit_case_free(dc);
+    }
     /* the report and the trace are written after a failure too: they show where memory went */
     canvas_status written = cli_memory_session_end(&session);
     if (st != CANVAS_OK) return cli_fail(st, "debug case");
