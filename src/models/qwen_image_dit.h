@@ -115,6 +115,29 @@ canvas_status dit_load(const char *component_dir, dit_model **out);
 canvas_status dit_load_quantized(const char *component_dir, quant_choice weights, dit_model **out);
 void dit_free(dit_model *model);
 
+/* ---- rewriting matrices (LoRA merging: pipeline/lora.h; qwen_image_dit_matrices.c) ---- */
+
+/* The model's Linear matrices, numbered in load order: the top level's, then block 0's,
+ * block 1's... */
+int dit_matrix_count(const dit_model *model);
+
+typedef struct dit_matrix_info {
+    char name[96];          /* the tensor name, "transformer_blocks.3.attn.to_q.weight", "proj_out.weight" */
+    weight_view home;       /* where it lives now: the mapping, a quantised blob or a replaced copy */
+    size_t bytes;           /* bytes at home.data: what the residency manager moves */
+    int block;              /* its transformer block, or -1 for the top level */
+} dit_matrix_info;
+
+/* Matrix `index` (0 <= index < dit_matrix_count). */
+void dit_matrix_get(const dit_model *model, int index, dit_matrix_info *out);
+
+/* Give matrix `index` a new home: `view` (same shape; type, data and quant may change) of
+ * `bytes` bytes that lie inside `owned`, a MEM_WEIGHTS block the model now owns (freed by
+ * dit_free, or when the matrix is given another home). The residency manager reads
+ * homes when the model is placed: call dit_place after the last replacement.
+ * CANVAS_ERR_USAGE for an index out of range or a view of another shape (nothing taken). */
+canvas_status dit_matrix_set_home(dit_model *model, int index, const weight_view *view, size_t bytes, void *owned);
+
 /* resident_blocks meaning "every block" */
 #define DIT_ALL_BLOCKS (-1)
 

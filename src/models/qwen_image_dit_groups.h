@@ -24,6 +24,9 @@ typedef struct dit_group {
     uint16_t vector_field[DIT_GROUP_MAX_VECTORS];      /* byte offset of a const float * in its struct */
     uint32_t vector_at[DIT_GROUP_MAX_VECTORS];         /* its first float inside the vectors tensor */
     residency_tensor tensors[DIT_GROUP_MAX_MATRICES + 1]; /* the matrices, then the vectors tensor */
+    const char *matrix_suffix[DIT_GROUP_MAX_MATRICES]; /* tensor name after the group's prefix ("attn.to_q.weight") */
+    void *matrix_owned[DIT_GROUP_MAX_MATRICES];        /* a MEM_WEIGHTS block the model owns that holds the
+                                                          matrix now (dit_matrix_set_home), or NULL */
 } dit_group;
 
 /* Where the model's weights are and what the forward acquired. */
@@ -41,6 +44,10 @@ typedef struct dit_memory {
  * dit_memory_destroy frees them and whatever is placed (called by dit_free). */
 canvas_status dit_memory_create(dit_model *model);
 void dit_memory_destroy(dit_model *model);
+
+/* Drop the placement, then free the blocks dit_matrix_set_home gave the model
+ * (qwen_image_dit_matrices.c; dit_free). */
+void dit_matrices_free_owned(dit_model *model);
 
 /* Copy `home` (a dit_weights or dit_block_weights) into `out` with every view and vector
  * pointing into the group's device tensors. */

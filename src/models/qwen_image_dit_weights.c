@@ -55,6 +55,7 @@ static canvas_status wire_matrix(wiring *w, const char *suffix, int64_t rows, in
         return status_fail(CANVAS_ERR_INTERNAL, "%s: too many matrices in one weight group", name);
     g->matrix_field[g->n_matrices] = (uint16_t)((const char *)out - w->home);
     g->tensors[g->n_matrices] = (residency_tensor){q.data, q.bytes};
+    g->matrix_suffix[g->n_matrices] = suffix;
     g->n_matrices++;
     return CANVAS_OK;
 }
@@ -246,6 +247,7 @@ canvas_status dit_load_quantized(const char *component_dir, quant_choice weights
 void dit_free(dit_model *model)
 {
     if (!model) return;
+    if (model->memory) dit_matrices_free_owned(model);
     dit_memory_destroy(model);
     if (model->weights.blocks) {
         for (int i = 0; i < model->config.num_layers; i++) mem_free(model->weights.blocks[i].small);
