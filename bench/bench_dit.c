@@ -1,8 +1,10 @@
 /* bench_dit.c — one full-width Qwen-Image transformer forward, timed.
  *
- *   build-D/bench_dit            544 and 2080 tokens, median of 3 forwards each
- *   build-D/bench_dit --quick    544 tokens only, one timed forward
+ *   build-D/bench_dit            544 and 2080 tokens, median of 5 forwards each
+ *   build-D/bench_dit --quick    544 tokens only, median of 3
  *   build-D/bench_dit --side S   one size: two S x S patch images + 32 text tokens
+ *   build-D/bench_dit --serve    for bench/torch_dit.py: reads a side per line on stdin,
+ *                                answers "seconds T cpu C gflop G" per forward
  *
  * Builds a random model the width of the real one (hidden 3072, 24 heads x 128, joint
  * dim 3584, 2 blocks, zero_cond_t, every tensor BF16) as a diffusers folder in a
@@ -10,7 +12,10 @@
  * dit_forward for
  *   a 256x256 edit: 16x16 target patches + one 16x16 reference + 32 text tokens = 544
  *   a 512x512 edit: 32x32 + 32x32 + 32 text tokens                              = 2080
- * printing seconds and achieved GFLOP/s (FLOPs of the linears and of attention). */
+ * printing seconds and achieved GFLOP/s (FLOPs of the linears and of attention), and the
+ * process CPU time of the forward: on a machine shared with other work, CPU time / wall
+ * time well under the thread count means the forward did not have the cores to itself.
+ * bench/torch_dit.py runs PyTorch's equivalent forward interleaved with this one. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdint.h>
@@ -158,36 +163,101 @@ static int compare_doubles(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Random inputs for two side x side images and 32 text tokens. */
+typedef struct bench_inputs {
+    int side;
+    int64_t n_img, n_txt;
+    dit_image_shape shapes[2];
+    float *hidden, *text, *output;
+    dit_inputs in;
+} bench_inputs;
+
+static void inputs_make(bench_inputs *b, int side)
+{
+    b->side = side;
+    b->n_txt = 32;
+    b->n_img = 2 * (int64_t)side * side;
+    b->shapes[0] = b->shapes[1] = (dit_image_shape){1, side, side};
+    b->hidden = malloc((size_t)(b->n_img * IN_CHANNELS) * 4);
+    b->text = malloc((size_t)(b->n_txt * JOINT) * 4);
+    b->output = malloc((size_t)(b->n_img * 4 * OUT_CHANNELS) * 4);
+    if (!b->hidden || !b->text || !b->output) {
+        fprintf(stderr, "bench_dit: out of memory\n");
+        exit(1);
+    }
+    for (int64_t i = 0; i < b->n_img * IN_CHANNELS; i++) b->hidden[i] = rand_float();
+    for (int64_t i = 0; i < b->n_txt * JOINT; i++) b->text[i] = rand_float();
+    b->in = (dit_inputs){.hidden_states = b->hidden, .n_img = b->n_img, .hidden_channels = IN_CHANNELS,
+                         .encoder_hidden_states = b->text, .n_txt = b->n_txt, .text_dim = JOINT,
+                         .timestep = 0.5f, .img_shapes = b->shapes, .n_images = 2};
+}
+
+static void inputs_free(bench_inputs *b) { free(b->hidden), free(b->text), free(b->output); }
+
+/* One forward: wall seconds, *cpu = process CPU seconds. */
+static double time_forward(dit_model *model, thread_pool *pool, bench_inputs *b, double *cpu)
+{
+    double c0 = cpu_seconds(), t0 = now_seconds();
+    if (dit_forward(model, pool, &b->in, NULL, b->output) != CANVAS_OK) die("forward");
+    double t = now_seconds() - t0;
+    *cpu = cpu_seconds() - c0;
+    return t;
+}
+
 static void bench_forward(dit_model *model, thread_pool *pool, int side, int runs)
 {
-    const int64_t n_txt = 32, per_image = (int64_t)side * side, n_img = 2 * per_image;
-    const dit_image_shape shapes[2] = {{1, side, side}, {1, side, side}};
-    float *hidden = malloc((size_t)(n_img * IN_CHANNELS) * 4), *text = malloc((size_t)(n_txt * JOINT) * 4);
-    float *output = malloc((size_t)(n_img * 4 * OUT_CHANNELS) * 4);
-    for (int64_t i = 0; i < n_img * IN_CHANNELS; i++) hidden[i] = rand_float();
-    for (int64_t i = 0; i < n_txt * JOINT; i++) text[i] = rand_float();
-    dit_inputs in = {.hidden_states = hidden, .n_img = n_img, .hidden_channels = IN_CHANNELS,
-                     .encoder_hidden_states = text, .n_txt = n_txt, .text_dim = JOINT,
-                     .timestep = 0.5f, .img_shapes = shapes, .n_images = 2};
-    if (dit_forward(model, pool, &in, NULL, output) != CANVAS_OK) die("forward (warm-up)");
-    double times[8];
-    for (int r = 0; r < runs; r++) {
-        double t0 = now_seconds();
-        if (dit_forward(model, pool, &in, NULL, output) != CANVAS_OK) die("forward");
-        times[r] = now_seconds() - t0;
-    }
+    bench_inputs b;
+    inputs_make(&b, side);
+    double cpu, times[16], cpus[16];
+    time_forward(model, pool, &b, &cpu); /* warm-up */
+    for (int r = 0; r < runs; r++) times[r] = time_forward(model, pool, &b, &cpus[r]);
     qsort(times, (size_t)runs, sizeof(double), compare_doubles);
-    double t = times[runs / 2];
-    printf("forward %4lld tokens (%lld image + %lld text, %dx%d edit): %.3f s, %.1f GFLOP/s\n",
-           (long long)(n_img + n_txt), (long long)n_img, (long long)n_txt, side * 16, side * 16, t,
-           forward_flops(n_img, n_txt) / t * 1e-9);
+    qsort(cpus, (size_t)runs, sizeof(double), compare_doubles);
+    double t = times[runs / 2], flops = forward_flops(b.n_img, b.n_txt);
+    printf("forward %4lld tokens (%lld image + %lld text, %dx%d edit): %.3f s, %.1f GFLOP/s "
+           "(min %.3f s; CPU %.2f s = %.0f%% of %d threads)\n",
+           (long long)(b.n_img + b.n_txt), (long long)b.n_img, (long long)b.n_txt, side * 16, side * 16, t,
+           flops / t * 1e-9, times[0], cpus[runs / 2], 100.0 * cpus[runs / 2] / (t * thread_pool_size(pool)),
+           thread_pool_size(pool));
     fflush(stdout);
-    free(hidden), free(text), free(output);
+    inputs_free(&b);
+}
+
+/* --serve: one forward per line "SIDE" on stdin (the first of each size is preceded by a
+ * warm-up), answered on stdout; "quit" or end of input stops. */
+static void serve(dit_model *model, thread_pool *pool)
+{
+    bench_inputs b = {0};
+    char line[64];
+    printf("ready %d threads\n", thread_pool_size(pool));
+    fflush(stdout);
+    while (fgets(line, sizeof line, stdin)) {
+        int side = atoi(line);
+        if (side <= 0) break;
+        double cpu;
+        if (b.side != side) {
+            if (b.side) inputs_free(&b);
+            inputs_make(&b, side);
+            time_forward(model, pool, &b, &cpu);
+        }
+        double t = time_forward(model, pool, &b, &cpu);
+        printf("seconds %.6f cpu %.6f gflop %.3f\n", t, cpu, forward_flops(b.n_img, b.n_txt) * 1e-9);
+        fflush(stdout);
+    }
+    if (b.side) inputs_free(&b);
 }
 
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && !strcmp(argv[1], "--quick");
+    int serving = argc > 1 && !strcmp(argv[1], "--serve");
     int side = argc > 2 && !strcmp(argv[1], "--side") ? atoi(argv[2]) : 0; /* one custom size */
     const char *tmp = getenv("TMPDIR");
     char dir[1024];
@@ -196,8 +266,9 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
-    printf("bench_dit: writing a random %d-block bf16 model (hidden %d, %d heads x %d, joint %d) to %s\n", LAYERS,
-           HIDDEN, HEADS, HEAD_DIM, JOINT, dir);
+    fprintf(serving ? stderr : stdout,
+            "bench_dit: writing a random %d-block bf16 model (hidden %d, %d heads x %d, joint %d) to %s\n", LAYERS,
+            HIDDEN, HEADS, HEAD_DIM, JOINT, dir);
     fflush(stdout);
     write_model(dir);
 
@@ -206,12 +277,16 @@ int main(int argc, char **argv)
     dit_model *model;
     canvas_status st = dit_load(dir, &model);
     if (st == CANVAS_OK) {
-        printf("%d threads, median of %d forwards after one warm-up\n", thread_pool_size(pool), quick ? 1 : 3);
-        if (side > 0) {
-            bench_forward(model, pool, side, 3);
+        if (serving) {
+            serve(model, pool);
         } else {
-            bench_forward(model, pool, 16, quick ? 1 : 3);
-            if (!quick) bench_forward(model, pool, 32, 3);
+            printf("%d threads, median of %d forwards after one warm-up\n", thread_pool_size(pool), quick ? 3 : 5);
+            if (side > 0) {
+                bench_forward(model, pool, side, 5);
+            } else {
+                bench_forward(model, pool, 16, quick ? 3 : 5);
+                if (!quick) bench_forward(model, pool, 32, 5);
+            }
         }
         dit_free(model);
     } else {
