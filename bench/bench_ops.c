@@ -1,14 +1,16 @@
 /* bench_ops.c — GFLOP/s of the CPU kernels on the Qwen-Image DiT shapes.
  *
- *   build-D/bench_ops            all shapes (about a minute on 2 cores)
- *   build-D/bench_ops --quick    fewer shapes and runs
+ *   build-D/bench_ops            all shapes (a few minutes on 2 loaded cores)
+ *   build-D/bench_ops --quick    the big shapes at M = 544 and attention
  *   CANVAS_THREADS=1 build-D/bench_ops
  *
  * For each linear shape [N, K] at M rows: op_linear with bf16, f16 and f32 weights and
- * OpenBLAS sgemm (f32, same thread count) as the yardstick, each the median of several
- * runs, with the ratio bf16 / OpenBLAS. Then attention (24 heads x 128) at 544 and 2080
- * tokens, FLOPs = 4 seq^2 head_dim heads. Benches may print and use malloc; the library
- * does neither. */
+ * OpenBLAS sgemm (f32, same thread count) as the yardstick, each the median of 5 runs,
+ * the four timed in turn within each round so that they see the same machine load, with
+ * the ratio bf16 / OpenBLAS of the medians. Then attention (24 heads x 128) at 544 and
+ * 2080 tokens, FLOPs = 4 seq^2 head_dim heads. The load average is printed first: the
+ * machine is shared, read the same-run ratios. Benches may print and use malloc; the
+ * library does neither. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdint.h>
@@ -91,33 +93,25 @@ static void free_weight(bench_weight *w)
     free(w->f32), free(w->f16), free(w->bf16);
 }
 
-static double time_linear(const float *x, int64_t m, const bench_weight *bw, dtype type, float *y)
+static double time_linear_once(const float *x, int64_t m, const bench_weight *bw, dtype type, float *y)
 {
     const void *data = type == DTYPE_F32 ? (const void *)bw->f32 : type == DTYPE_F16 ? (const void *)bw->f16 : (const void *)bw->bf16;
     weight_view w = {type, data, bw->n, bw->k, NULL};
-    double times[16];
-    for (int r = 0; r < runs; r++) {
-        double t0 = now_seconds();
-        if (op_linear(pool, x, m, &w, NULL, y) != CANVAS_OK) {
-            fprintf(stderr, "op_linear failed: %s\n", canvas_last_error());
-            exit(1);
-        }
-        times[r] = now_seconds() - t0;
+    double t0 = now_seconds();
+    if (op_linear(pool, x, m, &w, NULL, y) != CANVAS_OK) {
+        fprintf(stderr, "op_linear failed: %s\n", canvas_last_error());
+        exit(1);
     }
-    return median(times, runs);
+    return now_seconds() - t0;
 }
 
 #ifdef CANVAS_HAVE_OPENBLAS
-static double time_openblas(const float *x, int64_t m, const bench_weight *bw, float *y)
+static double time_openblas_once(const float *x, int64_t m, const bench_weight *bw, float *y)
 {
-    double times[16];
-    for (int r = 0; r < runs; r++) {
-        double t0 = now_seconds();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)bw->n, (int)bw->k, 1.0f, x, (int)bw->k, bw->f32,
-                    (int)bw->k, 0.0f, y, (int)bw->n);
-        times[r] = now_seconds() - t0;
-    }
-    return median(times, runs);
+    double t0 = now_seconds();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)bw->n, (int)bw->k, 1.0f, x, (int)bw->k, bw->f32,
+                (int)bw->k, 0.0f, y, (int)bw->n);
+    return now_seconds() - t0;
 }
 #endif
 
@@ -129,13 +123,23 @@ static void bench_linear(const char *name, int64_t n, int64_t k, const int64_t *
         float *x = xmalloc((size_t)(m * k) * 4), *y = xmalloc((size_t)(m * n) * 4);
         for (int64_t j = 0; j < m * k; j++) x[j] = rand_float();
         double flops = 2.0 * (double)m * (double)n * (double)k;
-        double t_bf16 = time_linear(x, m, &w, DTYPE_BF16, y);
-        double t_f16 = time_linear(x, m, &w, DTYPE_F16, y);
-        double t_f32 = time_linear(x, m, &w, DTYPE_F32, y);
+        double bf16[16], f16[16], f32[16], blas[16];
+        time_linear_once(x, m, &w, DTYPE_BF16, y); /* warm-up */
+        for (int r = 0; r < runs; r++) { /* one of each per round: the same load for all four */
+            bf16[r] = time_linear_once(x, m, &w, DTYPE_BF16, y);
+            f16[r] = time_linear_once(x, m, &w, DTYPE_F16, y);
+            f32[r] = time_linear_once(x, m, &w, DTYPE_F32, y);
+#ifdef CANVAS_HAVE_OPENBLAS
+            blas[r] = time_openblas_once(x, m, &w, y);
+#else
+            blas[r] = 0.0;
+#endif
+        }
+        double t_bf16 = median(bf16, runs), t_f16 = median(f16, runs), t_f32 = median(f32, runs);
         printf("%-10s %6lld x %-6lld M=%-5lld  bf16 %7.1f  f16 %7.1f  f32 %7.1f", name, (long long)n, (long long)k,
                (long long)m, flops / t_bf16 * 1e-9, flops / t_f16 * 1e-9, flops / t_f32 * 1e-9);
 #ifdef CANVAS_HAVE_OPENBLAS
-        double t_blas = time_openblas(x, m, &w, y);
+        double t_blas = median(blas, runs);
         printf("  openblas %7.1f  bf16/openblas %.2f", flops / t_blas * 1e-9, t_blas / t_bf16);
 #endif
         printf("   GFLOP/s\n");
@@ -200,7 +204,6 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (quick) runs = 3;
     if (thread_pool_create(0, &pool) != CANVAS_OK) {
         fprintf(stderr, "thread pool: %s\n", canvas_last_error());
         return 1;
@@ -209,14 +212,23 @@ int main(int argc, char **argv)
 #ifdef CANVAS_HAVE_OPENBLAS
     openblas_set_num_threads(threads);
 #endif
-    printf("bench_ops: %d threads (CANVAS_THREADS), median of %d runs, GFLOP/s\n", threads, runs);
+    double load[3] = {0, 0, 0};
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = load[1] = load[2] = 0;
+        fclose(f);
+    }
+    printf("bench_ops: %d threads (CANVAS_THREADS), median of %d runs, GFLOP/s; load average %.2f %.2f %.2f\n", threads,
+           runs, load[0], load[1], load[2]);
 
     const int64_t m544[] = {544}, m_both[] = {544, 2080}, m_gemv[] = {1, 2};
+    const int64_t m_text[] = {32};
     bench_linear("qkv/out", 3072, 3072, quick ? m544 : m_both, quick ? 1 : 2);
     bench_linear("fc1", 12288, 3072, quick ? m544 : m_both, quick ? 1 : 2);
+    bench_linear("fc2", 3072, 12288, m544, 1);
     if (!quick) {
-        bench_linear("fc2", 3072, 12288, m544, 1);
-        bench_linear("txt_in", 3072, 3584, m544, 1);
+        bench_linear("qkv text", 3072, 3072, m_text, 1);
+        bench_linear("txt_in", 3072, 3584, m_text, 1);
         bench_linear("img_in", 3072, 64, m544, 1);
         bench_linear("proj_out", 64, 3072, m_both, 2);
         bench_linear("modulation", 18432, 3072, m_gemv, 2);
