@@ -23,7 +23,7 @@ static double tolerance_for(const char *op)
     return -1; /* not supported by the CLI yet */
 }
 
-/* The case's op, or "" when it lists LoRA files (a later issue) or cannot be read. */
+/* The case's op ("dit_forward" for the lora-* cases too), or "" when it cannot be read. */
 static void case_op(const char *case_dir, char *op, size_t size)
 {
     char path[4096];
@@ -32,7 +32,7 @@ static void case_op(const char *case_dir, char *op, size_t size)
     json_t *root;
     if (json_file_load(path, &root) != CANVAS_OK) return;
     const char *text = json_string_value(json_object_get(root, "op"));
-    if (text && !json_object_get(root, "loras")) snprintf(op, size, "%s", text);
+    if (text) snprintf(op, size, "%s", text);
     json_decref(root);
 }
 

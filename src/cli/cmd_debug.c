@@ -18,6 +18,7 @@
 #include "models/qwen_image_dit_case.h"
 #include "models/qwen_image_vae_case.h"
 #include "pipeline/edit_case.h"
+#include "pipeline/lora.h"
 #include "pipeline/scheduler_case.h"
 
 static void print_help(FILE *to)
@@ -31,8 +32,8 @@ static void print_help(FILE *to)
             "golden root, two folders above CASE_DIR); CASE_DIR/inputs.safetensors holds the inputs.\n"
             "Every tensor computed is written to OUT under the names of expected.safetensors\n"
             "(dit_forward: output, img_in, txt_in, temb, block.K.img, block.K.txt).\n"
-            "Supported ops: dit_forward (without loras), vae_encode, vae_decode, schedule,\n"
-            "edit_pipeline. Others (textenc_forward, LoRA cases) exit 1 as not supported yet.\n"
+            "Supported ops: dit_forward (with its 'loras' merged first: lora-* cases), vae_encode,\n"
+            "vae_decode, schedule, edit_pipeline. Others (textenc_forward) exit 1 as not supported yet.\n"
             "\n"
             "options:\n"
             "  --out FILE             where to write the tensors (written to FILE.tmp, then renamed)\n"
@@ -108,6 +109,22 @@ static canvas_status place_model(dit_model *model, thread_pool *pool, const dit_
     return dit_place(model, session->device, k);
 }
 
+/* The case's LoRA files merged into the loaded model (before it is placed). */
+static canvas_status apply_case_loras(dit_model *model, thread_pool *pool, const dit_case *dc)
+{
+    if (dc->n_loras == 0) return CANVAS_OK;
+    lora_spec *specs;
+    TRY(mem_calloc((void **)&specs, (size_t)dc->n_loras, sizeof *specs, MEM_SCRATCH));
+    canvas_status st = CANVAS_OK;
+    for (int i = 0; st == CANVAS_OK && i < dc->n_loras; i++) {
+        specs[i] = (lora_spec){dc->loras[i].path, dc->loras[i].scale, LORA_NAMING_AUTO};
+        st = lora_naming_parse(dc->loras[i].naming, &specs[i].naming);
+    }
+    if (st == CANVAS_OK) st = lora_apply_specs(model, pool, specs, dc->n_loras);
+    mem_free(specs);
+    return st;
+}
+
 /* dit_forward: load the transformer, run it with a tap, write `output` and then the
  * intermediates in the order the forward produced them. Phases: load, step 0, write. */
 static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *session, const char *out_path,
@@ -120,6 +137,7 @@ static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *
     canvas_status st = profiler_begin(session->profiler, "load");
     if (st == CANVAS_OK) st = dit_load_quantized(dc->model_dir, weights, &model);
     if (st == CANVAS_OK) st = thread_pool_create(session->flags->threads, &pool);
+    if (st == CANVAS_OK) st = apply_case_loras(model, pool, dc);
     if (st == CANVAS_OK) st = place_model(model, pool, dc, session);
     int64_t channels = model ? dit_output_channels(&model->config) : 0;
     if (st == CANVAS_OK)

@@ -126,6 +126,7 @@ typedef struct dit_matrix_info {
     weight_view home;       /* where it lives now: the mapping, a quantised blob or a replaced copy */
     size_t bytes;           /* bytes at home.data: what the residency manager moves */
     int block;              /* its transformer block, or -1 for the top level */
+    int replaced;           /* 1: its home was given by dit_matrix_set_home */
 } dit_matrix_info;
 
 /* Matrix `index` (0 <= index < dit_matrix_count). */

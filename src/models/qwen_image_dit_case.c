@@ -20,7 +20,34 @@ static canvas_status path_join(char **out, const char *a, const char *b)
     return mem_strdup(out, buf);
 }
 
-/* case.json: op, model, img_shapes; loras means a later issue. */
+/* case.json "loras": a list of {"file", "scale" (default 1), "naming" (default "auto")}. */
+static canvas_status read_loras(dit_case *c, json_t *loras, const char *json_path)
+{
+    if (!loras) return CANVAS_OK;
+    if (!json_is_array(loras) || json_array_size(loras) > 64)
+        return status_fail(CANVAS_ERR_INPUT, "%s: key 'loras' must be a list of at most 64 {file, scale, naming}",
+                           json_path);
+    size_t n = json_array_size(loras);
+    if (n == 0) return CANVAS_OK;
+    TRY(mem_calloc((void **)&c->loras, n, sizeof *c->loras, MEM_SCRATCH));
+    for (size_t i = 0; i < n; i++) {
+        json_t *l = json_array_get(loras, i);
+        const char *file = json_string_value(json_object_get(l, "file"));
+        json_t *scale = json_object_get(l, "scale");
+        const char *naming = json_string_value(json_object_get(l, "naming"));
+        if (!json_is_object(l) || !file || (scale && !json_is_number(scale)) ||
+            (json_object_get(l, "naming") && (!naming || strlen(naming) >= sizeof c->loras[i].naming)))
+            return status_fail(CANVAS_ERR_INPUT, "%s: loras[%zu] must be {\"file\": string, \"scale\": number, "
+                               "\"naming\": string}", json_path, i);
+        TRY(path_join(&c->loras[i].path, c->case_dir, file));
+        c->n_loras = (int)i + 1;
+        c->loras[i].scale = scale ? (float)json_number_value(scale) : 1.0f;
+        snprintf(c->loras[i].naming, sizeof c->loras[i].naming, "%s", naming ? naming : "auto");
+    }
+    return CANVAS_OK;
+}
+
+/* case.json: op, model, img_shapes, loras. */
 static canvas_status read_case_json(dit_case *c, const char *json_path)
 {
     json_t *root;
@@ -34,9 +61,6 @@ static canvas_status read_case_json(dit_case *c, const char *json_path)
         st = status_fail(CANVAS_ERR_INPUT, "%s: key 'op' (a string) is missing", json_path);
     } else if (strcmp(op, "dit_forward") != 0) {
         st = status_fail(CANVAS_ERR_UNSUPPORTED, "%s: op '%s' is not supported yet", json_path, op);
-    } else if (loras && !(json_is_array(loras) && json_array_size(loras) == 0)) {
-        st = status_fail(CANVAS_ERR_UNSUPPORTED, "%s: the case lists 'loras'; LoRA merging is not supported yet",
-                         json_path);
     } else if (!model) {
         st = status_fail(CANVAS_ERR_INPUT, "%s: key 'model' (a string) is missing", json_path);
     } else if (!json_is_array(shapes) || json_array_size(shapes) < 1 || json_array_size(shapes) > MAX_IMAGES) {
@@ -68,6 +92,7 @@ static canvas_status read_case_json(dit_case *c, const char *json_path)
     }
     c->inputs.img_shapes = c->img_shapes;
     c->inputs.n_images = (int)n_images;
+    if (st == CANVAS_OK) st = read_loras(c, loras, json_path);
     json_decref(root);
     return st;
 }
@@ -163,5 +188,7 @@ void dit_case_free(dit_case *c)
     mem_free(c->hidden_states);
     mem_free(c->encoder_hidden_states);
     mem_free(c->text_mask);
+    for (int i = 0; i < c->n_loras; i++) mem_free(c->loras[i].path);
+    mem_free(c->loras);
     mem_free(c);
 }

@@ -11,6 +11,13 @@
 #include "canvas.h"
 #include "models/qwen_image_dit.h"
 
+/* A LoRA file the case merges before the forward (pipeline/lora.h applies it). */
+typedef struct dit_case_lora {
+    char *path;             /* the file, joined to the case folder */
+    float scale;
+    char naming[16];        /* "kohya", "peft", "lightx2v", "comfy"; "auto" when the case omits it */
+} dit_case_lora;
+
 typedef struct dit_case {
     char *case_dir;
     char *model_dir;        /* the transformer component folder: <golden root>/<model>/transformer */
@@ -19,12 +26,14 @@ typedef struct dit_case {
     float *hidden_states;   /* f32 copies of the input tensors */
     float *encoder_hidden_states;
     uint8_t *text_mask;     /* NULL when the case has no mask */
+    int n_loras;            /* case.json "loras": [{"file", "scale", "naming"}] */
+    dit_case_lora *loras;
 } dit_case;
 
 /* Read a case. CANVAS_ERR_INPUT naming the file and key/tensor for a bad or incomplete
  * case; CANVAS_ERR_UNSUPPORTED ("op 'X' is not supported yet") for an op other than
- * dit_forward, and for a case listing `loras` (LoRA merging is a later issue). The model
- * folder is only named here, not opened. */
+ * dit_forward. `loras` are read (files relative to the case folder), not opened: the
+ * caller merges them after loading the model. The model folder is only named here. */
 canvas_status dit_case_open(const char *case_dir, dit_case **out);
 void dit_case_free(dit_case *c);
 

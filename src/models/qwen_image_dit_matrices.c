@@ -53,6 +53,7 @@ void dit_matrix_get(const dit_model *model, int index, dit_matrix_info *out)
     else snprintf(out->name, sizeof out->name, "transformer_blocks.%d.%s", group - 1, g->matrix_suffix[at]);
     out->home = *home_view((dit_model *)model, group, at);
     out->bytes = g->tensors[at].bytes;
+    out->replaced = g->matrix_owned[at] != NULL;
 }
 
 canvas_status dit_matrix_set_home(dit_model *model, int index, const weight_view *view, size_t bytes, void *owned)
