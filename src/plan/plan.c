@@ -1,0 +1,222 @@
+/* plan.c — the presets as points of the plan space, the choice among the plans that fit,
+ * and the words for it (plan.h has the model). */
+#include "plan/plan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/size_parse.h"
+#include "base/status.h"
+#include "plan/plan_internal.h"
+
+static const char *const preset_names[PLAN_PRESET_COUNT] = {"full", "sequential", "offload", "fp8", "nf4", "auto"};
+
+const char *plan_preset_name(plan_preset preset)
+{
+    return preset >= 0 && preset < PLAN_PRESET_COUNT ? preset_names[preset] : "?";
+}
+
+canvas_status plan_preset_parse(const char *text, plan_preset *out)
+{
+    for (int i = 0; i < PLAN_PRESET_COUNT; i++)
+        if (text && !strcmp(text, preset_names[i])) {
+            *out = (plan_preset)i;
+            return CANVAS_OK;
+        }
+    return status_fail(CANVAS_ERR_USAGE, "strategy '%s': give full, fp8, nf4, offload, sequential or auto",
+                       text ? text : "");
+}
+
+const char *plan_phase_name(int phase)
+{
+    static const char *const names[PLAN_PHASE_COUNT] = {"text-encode", "vae-encode", "denoise step", "vae-decode"};
+    return phase >= 0 && phase < PLAN_PHASE_COUNT ? names[phase] : "?";
+}
+
+void plan_work_edit(plan_work *w, const dit_config *dit, const vae_config *vae, int width, int height, int n_refs,
+                    int ref_width, int ref_height, int64_t n_txt, int cfg, int steps, int threads)
+{
+    memset(w, 0, sizeof *w);
+    w->dit = *dit;
+    w->stored_bytes_per_element = 2;
+    if (vae) {
+        w->vae = *vae;
+        w->has_vae = 1;
+    }
+    w->width = width / 16 * 16;
+    w->height = height / 16 * 16;
+    if (n_refs > PLAN_MAX_REFERENCES) n_refs = PLAN_MAX_REFERENCES;
+    w->n_refs = n_refs < 0 ? 0 : n_refs;
+    w->n_target = (int64_t)(w->height / 16) * (w->width / 16);
+    w->n_img = w->n_target;
+    for (int i = 0; i < w->n_refs; i++) {
+        w->ref_width[i] = (ref_width > 0 ? ref_width : width) / 32 * 32;
+        w->ref_height[i] = (ref_height > 0 ? ref_height : height) / 32 * 32;
+        w->n_img += (int64_t)(w->ref_height[i] / 16) * (w->ref_width[i] / 16);
+    }
+    w->n_txt = n_txt > 0 ? n_txt : 200;
+    w->cfg = cfg;
+    w->steps = steps > 0 ? steps : 50;
+    w->threads = threads > 0 ? threads : 1;
+}
+
+/* ---- the presets' points ------------------------------------------------------------- */
+
+static plan_point preset_point(plan_preset preset, int layers)
+{
+    plan_point p = {.preset = preset, .weights = {QUANT_NONE, 0}, .resident_blocks = -1};
+    switch (preset) {
+    case PLAN_FULL: p.resident_blocks = layers; break;
+    case PLAN_SEQUENTIAL: p.resident_blocks = 0; break;
+    case PLAN_FP8: p.weights.format = QUANT_FP8_E4M3; break;
+    case PLAN_NF4: p.weights.format = QUANT_NF4; break;
+    default: break;
+    }
+    return p;
+}
+
+/* Formats below the files' precision need --allow-quantize; the files' own format does not. */
+static int format_allowed(const plan_work *work, const plan_limits *limits, quant_choice weights)
+{
+    if (weights.format == QUANT_NONE || limits->allow_quantize) return 1;
+    return work->dit_model && work->dit_model->weights_format.format == weights.format;
+}
+
+static int same_point(const plan_point *a, const plan_point *b)
+{
+    return a->weights.format == b->weights.format && a->weights.per_channel == b->weights.per_channel &&
+           a->resident_blocks == b->resident_blocks;
+}
+
+/* a faster than b; within 1 % the one that moves fewer bytes */
+static int better(const plan_candidate *a, const plan_candidate *b)
+{
+    if (fabs(a->seconds_per_step - b->seconds_per_step) <= 0.01 * fmax(a->seconds_per_step, b->seconds_per_step))
+        return a->transfer_bytes_per_step < b->transfer_bytes_per_step;
+    return a->seconds_per_step < b->seconds_per_step;
+}
+
+canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const plan_limits *limits,
+                        plan_preset wanted, thread_pool *pool, plan_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->chosen = -1;
+    out->wanted = wanted;
+    const int layers = work->dit.num_layers;
+    char a[32], b[32];
+    for (int i = 0; i < PLAN_AUTO; i++) {
+        plan_candidate *c = &out->candidates[out->n++];
+        c->point = preset_point((plan_preset)i, layers);
+        c->same_as = -1;
+        TRY(plan_estimate(work, hw, limits, pool, c));
+        if (limits->device_bytes == 0 && (i == PLAN_SEQUENTIAL || i == PLAN_OFFLOAD)) {
+            c->fits = 0;
+            snprintf(c->reason, sizeof c->reason, "streams to a device: none given (--vram or --gpu)");
+            continue;
+        }
+        if (!format_allowed(work, limits, c->point.weights)) {
+            snprintf(c->reason, sizeof c->reason, "%s: lower precision than the files; --allow-quantize allows it%s",
+                     c->fits ? "would fit" : "would not fit either", "");
+            c->fits = 0;
+            continue;
+        }
+        if (!c->fits) {
+            const uint64_t room = limits->device_bytes > limits->headroom_bytes
+                                      ? limits->device_bytes - limits->headroom_bytes
+                                      : 0;
+            if (limits->device_bytes && (c->point.resident_blocks < 0 || c->peak.device > room))
+                snprintf(c->reason, sizeof c->reason, "device: needs %s, %s available (after %s headroom)",
+                         size_format(c->peak.device, a, sizeof a), size_format(room, b, sizeof b),
+                         size_format(limits->headroom_bytes, (char[32]){0}, 32));
+            else
+                snprintf(c->reason, sizeof c->reason, "host RAM: needs %s, %s available",
+                         size_format(c->peak.host + c->peak.pinned, a, sizeof a),
+                         size_format(limits->host_bytes, b, sizeof b));
+            continue;
+        }
+        for (int j = 0; j < out->n - 1; j++)
+            if (out->candidates[j].fits && same_point(&out->candidates[j].point, &c->point)) {
+                c->same_as = j;
+                snprintf(c->reason, sizeof c->reason, "fits; the same plan as %s here", plan_preset_name((plan_preset)j));
+                break;
+            }
+        if (c->same_as < 0) snprintf(c->reason, sizeof c->reason, "fits");
+    }
+    if (wanted != PLAN_AUTO) {
+        if (out->candidates[wanted].fits) out->chosen = wanted;
+    } else {
+        for (int i = 0; i < out->n; i++) {
+            const plan_candidate *c = &out->candidates[i];
+            if (!c->fits || c->same_as >= 0) continue;
+            if (out->chosen < 0 || better(c, &out->candidates[out->chosen])) out->chosen = i;
+        }
+    }
+    for (int i = 0; i < out->n; i++) {
+        plan_candidate *c = &out->candidates[i];
+        if (i == out->chosen) snprintf(c->reason, sizeof c->reason, "chosen%s", wanted == PLAN_AUTO ? " (fastest that fits)" : "");
+        else if (c->fits && c->same_as < 0 && wanted == PLAN_AUTO)
+            snprintf(c->reason, sizeof c->reason, "fits, slower: %.3g s/step", c->seconds_per_step);
+        else if (c->fits && c->same_as < 0)
+            snprintf(c->reason, sizeof c->reason, "fits; not the strategy asked for (%s)", plan_preset_name(wanted));
+    }
+    if (out->chosen < 0) {
+        /* what would fit: a lower precision not allowed, more device memory, more RAM */
+        int quantized = -1;
+        uint64_t least_device = UINT64_MAX, least_host = UINT64_MAX;
+        for (int i = 0; i < out->n; i++) {
+            const plan_candidate *c = &out->candidates[i];
+            if (!format_allowed(work, limits, c->point.weights) && strstr(c->reason, "would fit") == c->reason &&
+                quantized < 0)
+                quantized = i;
+            if (c->peak.device < least_device) least_device = c->peak.device;
+            if (c->peak.host + c->peak.pinned < least_host) least_host = c->peak.host + c->peak.pinned;
+        }
+        if (quantized >= 0)
+            snprintf(out->suggestion, sizeof out->suggestion,
+                     "--allow-quantize would let the %s plan run (device %s, host %s)",
+                     plan_preset_name((plan_preset)quantized),
+                     size_format(out->candidates[quantized].peak.device, a, sizeof a),
+                     size_format(out->candidates[quantized].peak.host, b, sizeof b));
+        else if (limits->device_bytes && least_device + limits->headroom_bytes > limits->device_bytes)
+            snprintf(out->suggestion, sizeof out->suggestion,
+                     "a device with at least %s (%s plus headroom), a lower precision, or a smaller image size",
+                     size_format(least_device + limits->headroom_bytes, a, sizeof a),
+                     size_format(least_device, b, sizeof b));
+        else
+            snprintf(out->suggestion, sizeof out->suggestion, "more RAM: at least %s, or a smaller image size",
+                     size_format(least_host, a, sizeof a));
+    }
+    return CANVAS_OK;
+}
+
+canvas_status plan_no_fit(const plan_result *result, const plan_limits *limits)
+{
+    char a[32], b[32];
+    return status_fail(CANVAS_ERR_OUT_OF_MEMORY,
+                       "out of memory: no plan%s%s fits %s of device memory and %s of host RAM; %s",
+                       result->wanted == PLAN_AUTO ? "" : " for strategy ",
+                       result->wanted == PLAN_AUTO ? "" : plan_preset_name(result->wanted),
+                       limits->device_bytes ? size_format(limits->device_bytes, a, sizeof a) : "no device",
+                       limits->host_bytes ? size_format(limits->host_bytes, b, sizeof b) : "unlimited",
+                       result->suggestion[0] ? result->suggestion : "try another strategy");
+}
+
+void plan_describe(const plan_candidate *c, const plan_work *work, char *buf, size_t size)
+{
+    char dev[32], host[32], pin[32];
+    const plan_point *p = &c->point;
+    const int layers = work->dit.num_layers;
+    const char *format = p->weights.format == QUANT_NONE ? "as stored" : quant_choice_name(p->weights);
+    const int resident = p->resident_blocks < 0 ? 0 : p->resident_blocks;
+    snprintf(buf, size,
+             "%s: %d of %d blocks resident (%s), %d streamed%s; VAE %s, CFG %s; peak device %s, pinned %s, host %s; "
+             "%.3g s/step predicted",
+             plan_preset_name(p->preset), resident, layers, format, layers - resident,
+             layers - resident == 0 ? ""
+             : p->stream_from_file  ? " from the mapped file"
+                                    : " through 2 buffers",
+             p->vae_tiled ? "tiled" : "whole", work->cfg ? (p->cfg_batched ? "batched" : "sequential") : "off",
+             size_format(c->peak.device, dev, sizeof dev), size_format(c->peak.pinned, pin, sizeof pin),
+             size_format(c->peak.host, host, sizeof host), c->seconds_per_step);
+}

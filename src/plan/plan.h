@@ -1,0 +1,187 @@
+/* plan.h — the planner: which weight format and residency a run uses, chosen from dry
+ * runs of the real code on a measure device, ranked by a time model.
+ *
+ *   hardware   plan_probe: host RAM (total, MemAvailable), CPU features and cores, CUDA
+ *              (absent in this build), host-to-device bandwidth (a short mem_copy probe)
+ *              and GEMM throughput (a short op_linear probe), both cached in
+ *              ~/.cache/canvas/probe.json
+ *   work       plan_work: what the run computes (transformer config, token counts, CFG,
+ *              steps, image sizes), from a loaded model or from config files alone
+ *   space      plan_point: transformer weight format (as stored / fp8 / nf4 / q8), a
+ *              resident prefix of blocks (the rest streamed through two buffers, from
+ *              pinned host or, when host RAM is short, from the mmapped file), component
+ *              offload (the VAE loaded for its phases only; the text encoder, absent in this
+ *              build, released before the transformer), VAE whole or tiled, CFG sequential
+ *   presets    full | fp8 | nf4 | offload | sequential map onto points; auto ranks them
+ *   estimate   per phase (text-encode, vae-encode, denoise step, vae-decode) and per kind
+ *              (device, pinned, host): the denoise step's device peak is the dry run of
+ *              dit_forward on a measure device (exact, the same allocator as the capped
+ *              pool); host memory from the same formulas the code allocates by
+ *   time       FLOPs / measured throughput, streamed bytes / bandwidth, overlapped:
+ *              seconds per forward = resident compute + max(streamed compute, transfer)
+ *              + the first streamed block's transfer (it cannot be hidden)
+ *
+ * The planner allocates only MEM_SCRATCH bookkeeping and measure-device tokens. It never
+ * prints: describe functions fill buffers, the CLI prints them. */
+#ifndef CANVAS_PLAN_PLAN_H
+#define CANVAS_PLAN_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/threadpool.h"
+#include "canvas.h"
+#include "io/config.h"
+#include "models/qwen_image_dit.h"
+#include "models/qwen_image_vae.h"
+#include "tensor/quant.h"
+
+/* ---- presets ------------------------------------------------------------------------- */
+
+typedef enum plan_preset {
+    PLAN_FULL = 0,      /* weights as stored, every block resident */
+    PLAN_SEQUENTIAL,    /* weights as stored, every block streamed (the least device memory) */
+    PLAN_OFFLOAD,       /* weights as stored, the largest resident prefix that fits, the rest streamed */
+    PLAN_FP8,           /* fp8 (e4m3, per-tensor scale) blocks, the largest prefix that fits */
+    PLAN_NF4,           /* nf4 blocks, the largest prefix that fits */
+    PLAN_AUTO,          /* the fastest plan that fits, among the presets the user allows */
+    PLAN_PRESET_COUNT
+} plan_preset;
+
+const char *plan_preset_name(plan_preset preset);
+/* "full", "fp8", "nf4", "offload", "sequential", "auto"; CANVAS_ERR_USAGE otherwise. */
+canvas_status plan_preset_parse(const char *text, plan_preset *out);
+
+/* ---- hardware ------------------------------------------------------------------------ */
+
+typedef struct plan_hardware {
+    uint64_t ram_total_bytes, ram_available_bytes;
+    int cpus;
+    char cpu_features[96];          /* "avx2 fma f16c avx512f ..." */
+    int cuda;                       /* 0: this build has no CUDA backend */
+    uint64_t cuda_total_bytes, cuda_free_bytes;
+    int cuda_compute_capability;    /* 89 = sm_89 (fp8 support from there on) */
+    double link_bytes_per_second;   /* host <-> device */
+    char link_source[48];           /* "measured", "cache", "--link-bandwidth", "nominal GPU" */
+    double flops_per_second[QUANT_FORMAT_COUNT]; /* op_linear throughput per weight format */
+    char flops_source[48];
+    double disk_bytes_per_second;   /* streaming from the mmapped file (an assumed 2 GB/s NVMe read) */
+} plan_hardware;
+
+/* Probe the machine for `threads` workers (0: every CPU). link_bytes_per_second > 0 is
+ * taken as the link (a --link-bandwidth throttle) instead of measuring one. use_cache:
+ * read/write ~/.cache/canvas/probe.json (keyed by the thread count), else measure. */
+canvas_status plan_probe(int threads, double link_bytes_per_second, int use_cache, plan_hardware *out);
+
+/* A named GPU or a size ("rtx4090", "24G"): its memory and nominal bf16 throughput and
+ * link, for planning a CUDA machine from this one. CANVAS_ERR_USAGE for an unknown name. */
+canvas_status plan_gpu_lookup(const char *name_or_size, uint64_t *out_bytes, double *out_flops,
+                              double *out_link_bytes_per_second, char *label, size_t label_size);
+
+/* ---- what the run computes ------------------------------------------------------------ */
+
+#define PLAN_MAX_REFERENCES 16
+
+typedef struct plan_work {
+    dit_config dit;
+    const dit_model *dit_model;      /* loaded transformer (its stored sizes), or NULL: config alone */
+    int stored_bytes_per_element;    /* config alone: what the files hold per matrix element (2: bf16) */
+    vae_config vae;
+    const vae_model *vae_model;      /* loaded VAE (exact activation counts), or NULL */
+    int has_vae;                     /* 0: a transformer-only run (a dit_forward case) */
+    int64_t n_img, n_txt;            /* the longest forward: image tokens (target + references), text */
+    int64_t n_target;
+    int cfg;                         /* 1: two transformer calls a step */
+    int steps;
+    int threads;
+    int width, height;               /* output pixels */
+    int n_refs;
+    int ref_width[PLAN_MAX_REFERENCES], ref_height[PLAN_MAX_REFERENCES];
+    uint64_t text_encoder_bytes;     /* its arch size (bf16), for information: no text encoder runs yet */
+} plan_work;
+
+/* An edit at width x height with n_refs references of ref_w x ref_h (0: the output size),
+ * n_txt text tokens (0: 200), from the config alone (dit_model / vae_model may be set after). */
+void plan_work_edit(plan_work *w, const dit_config *dit, const vae_config *vae, int width, int height, int n_refs,
+                    int ref_width, int ref_height, int64_t n_txt, int cfg, int steps, int threads);
+
+/* ---- limits ------------------------------------------------------------------------- */
+
+typedef struct plan_limits {
+    uint64_t device_bytes;           /* the device's memory (0: no device, compute in host memory) */
+    uint64_t device_free_bytes;      /* what is free now (re-probed after an OOM); 0: device_bytes */
+    uint64_t headroom_bytes;         /* kept free on the device */
+    uint64_t host_bytes;             /* host RAM budget (--ram, else MemAvailable) */
+    int allow_quantize;              /* 1: fp8 / nf4 may be used below the stored precision */
+    int vae_on_device;               /* 1: the VAE runs on the device (a CUDA build); 0: host (this build) */
+    int pinned_streaming;            /* 1: streamed blocks live in pinned host memory (CUDA) */
+} plan_limits;
+
+/* ---- the plan space ------------------------------------------------------------------ */
+
+enum { PLAN_PHASE_TEXT = 0, PLAN_PHASE_VAE_ENCODE, PLAN_PHASE_DENOISE, PLAN_PHASE_VAE_DECODE, PLAN_PHASE_COUNT };
+const char *plan_phase_name(int phase);
+
+typedef struct plan_point {
+    plan_preset preset;
+    quant_choice weights;            /* QUANT_NONE: as stored */
+    int resident_blocks;             /* the resident prefix */
+    int stream_from_file;            /* 1: host RAM cannot hold the streamed blocks: read from the mapping */
+    int vae_tiled;                   /* 1: VAE passes in 256-pixel tiles */
+    int cfg_batched;                 /* 0: the two CFG calls run one after the other (this build) */
+} plan_point;
+
+typedef struct plan_memory {
+    uint64_t device, pinned, host;
+} plan_memory;
+
+typedef struct plan_candidate {
+    plan_point point;
+    plan_memory phases[PLAN_PHASE_COUNT];
+    plan_memory peak;                /* over the phases */
+    double seconds_per_step, seconds_total;
+    uint64_t transfer_bytes_per_step;
+    int fits;
+    int same_as;                     /* index of an earlier candidate with the same point, or -1 */
+    char reason[200];                /* why it does not fit / is not allowed / what it does */
+} plan_candidate;
+
+typedef struct plan_result {
+    plan_candidate candidates[PLAN_PRESET_COUNT - 1];
+    int n;
+    int chosen;                      /* index, -1 when nothing fits */
+    plan_preset wanted;
+    char suggestion[256];            /* when nothing fits: what would */
+} plan_result;
+
+/* Estimate every preset's plan for `work` under `limits` and choose: the preset asked
+ * for (when it fits) or, for PLAN_AUTO, the fastest that fits. CANVAS_OK with
+ * chosen = -1 when nothing fits (the caller decides: plan_no_fit gives the status).
+ * CANVAS_ERR_OUT_OF_MEMORY only for host bookkeeping. */
+canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const plan_limits *limits,
+                        plan_preset wanted, thread_pool *pool, plan_result *out);
+
+/* CANVAS_ERR_OUT_OF_MEMORY with a message naming the smallest need and what would fit. */
+canvas_status plan_no_fit(const plan_result *result, const plan_limits *limits);
+
+/* The dry run: the transformer's device peak (all classes) and its weight bytes on the
+ * device for `resident_blocks` in `weights` format, on a measure device of `cap` bytes
+ * (0: unbounded). *fits 0 when the measure device refused an allocation. */
+canvas_status plan_dit_dry_run(const plan_work *work, quant_choice weights, int resident_blocks, uint64_t cap,
+                               thread_pool *pool, uint64_t *out_device_peak, int *fits);
+
+/* The largest resident prefix whose dry run fits `cap` (-1 when not even 0 does). */
+canvas_status plan_dit_largest_prefix(const plan_work *work, quant_choice weights, uint64_t cap, thread_pool *pool,
+                                      int *out_resident_blocks);
+
+/* One line: "offload: 41 of 60 blocks resident (bf16), 19 streamed from pinned host; device 23.1 GiB ..." */
+void plan_describe(const plan_candidate *c, const plan_work *work, char *buf, size_t size);
+
+/* A transformer built from its config alone (no files): every weight group with its
+ * exact sizes for `weights` (QUANT_NONE: stored_bytes_per_element per matrix element)
+ * and homes that are never read, placed on the cpu device. Only dry runs on a measure
+ * device may run it. dit_free releases it. */
+canvas_status plan_dit_shape_model(const dit_config *config, quant_choice weights, int stored_bytes_per_element,
+                                   dit_model **out);
+
+#endif

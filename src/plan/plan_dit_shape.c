@@ -1,0 +1,84 @@
+/* plan_dit_shape.c — a transformer made of sizes only, so that the planner can dry-run
+ * the real forward from config files alone (no weights on disk).
+ *
+ * The residency manager packs each group's tensors at 256-byte boundaries; the real
+ * loader's group is the block's matrices (stored, or quantised on load: quant_layout's
+ * blob) followed by one tensor of the group's f32 vectors, each padded to 16 floats. The
+ * shape model builds the same groups from arch_dit's tensor list, with homes that point
+ * at one static byte: a measure device never reads them (copies to it move nothing). */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/status.h"
+#include "mem/mem.h"
+#include "models/arch.h"
+#include "models/qwen_image_dit_groups.h"
+#include "plan/plan.h"
+
+/* Never read: the home of every tensor of a shape model. */
+static const unsigned char shape_home[64];
+
+static uint64_t matrix_bytes(const tensor_spec *t, int in_block, quant_choice weights, int stored_bytes)
+{
+    const uint64_t numel = arch_numel(t);
+    if (in_block && weights.format != QUANT_NONE && quant_fits(weights.format, t->shape[1])) {
+        quant_params layout;
+        if (quant_layout(weights.format, weights.per_channel, t->shape[0], t->shape[1], &layout) == CANVAS_OK)
+            return layout.bytes;
+        status_clear();
+    }
+    return numel * (uint64_t)stored_bytes;
+}
+
+static canvas_status build_group(dit_model *model, const tensor_spec_list *specs, int block, quant_choice weights,
+                                 int stored_bytes)
+{
+    dit_group *g = &model->memory->groups[block + 1];
+    memset(g, 0, sizeof *g);
+    if (block >= 0) snprintf(g->name, sizeof g->name, "transformer_blocks.%d", block);
+    else snprintf(g->name, sizeof g->name, "top level");
+    uint64_t vector_bytes = 0;
+    for (int i = 0; i < specs->count; i++) {
+        const tensor_spec *t = &specs->items[i];
+        if (t->group != block) continue;
+        if (t->ndim == 2) {
+            if (g->n_matrices == DIT_GROUP_MAX_MATRICES)
+                return status_fail(CANVAS_ERR_INTERNAL, "%s: too many matrices in one weight group", t->name);
+            g->tensors[g->n_matrices++] =
+                (residency_tensor){shape_home, (size_t)matrix_bytes(t, block >= 0, weights, stored_bytes)};
+        } else {
+            vector_bytes += ((arch_numel(t) + 15u) & ~(uint64_t)15u) * sizeof(float);
+        }
+    }
+    /* matrix_field / vector_field stay 0: a remap then rewrites one harmless pointer */
+    g->tensors[g->n_matrices] = (residency_tensor){shape_home, (size_t)vector_bytes};
+    model->memory->table[block + 1] = (residency_group){g->name, g->tensors, g->n_matrices + 1};
+    return CANVAS_OK;
+}
+
+canvas_status plan_dit_shape_model(const dit_config *config, quant_choice weights, int stored_bytes_per_element,
+                                   dit_model **out)
+{
+    *out = NULL;
+    if (stored_bytes_per_element < 1) stored_bytes_per_element = 2;
+    dit_model *model;
+    TRY(mem_calloc((void **)&model, 1, sizeof *model, MEM_SCRATCH));
+    model->config = *config;
+    model->weights_format = weights;
+    tensor_spec_list specs = {0};
+    canvas_status st = arch_dit(config, &specs);
+    if (st == CANVAS_OK && config->num_layers > 0)
+        st = mem_calloc((void **)&model->weights.blocks, (size_t)config->num_layers, sizeof(dit_block_weights),
+                        MEM_SCRATCH);
+    if (st == CANVAS_OK) st = dit_memory_create(model);
+    for (int b = -1; st == CANVAS_OK && b < config->num_layers; b++)
+        st = build_group(model, &specs, b, weights, stored_bytes_per_element);
+    arch_free(&specs);
+    if (st == CANVAS_OK) st = dit_place(model, mem_device_cpu(), DIT_ALL_BLOCKS);
+    if (st != CANVAS_OK) {
+        dit_free(model);
+        return status_wrap(st, "planning the transformer from its config: ");
+    }
+    *out = model;
+    return CANVAS_OK;
+}

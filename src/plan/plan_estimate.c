@@ -1,0 +1,295 @@
+/* plan_estimate.c — what a plan costs: the transformer's device peak by a dry run of
+ * dit_forward on a measure device (the real code, the real allocator), host memory from
+ * the formulas the code allocates by, and seconds per step from the time model. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/status.h"
+#include "mem/mem.h"
+#include "mem/mem_device.h"
+#include "models/arch.h"
+#include "models/qwen_image_dit_groups.h"
+#include "plan/plan_internal.h"
+#include "tensor/dtype.h"
+
+/* A shape model for `weights`: the loaded model's own group sizes when it holds that
+ * format (exact whatever its files store), else sizes from the config. */
+canvas_status plan_shape_for(const plan_work *work, quant_choice weights, dit_model **out)
+{
+    const dit_model *loaded = work->dit_model;
+    if (loaded && loaded->weights_format.format == weights.format &&
+        loaded->weights_format.per_channel == weights.per_channel) {
+        TRY(plan_dit_shape_model(&loaded->config, weights, 2, out));
+        /* copy the loaded groups' tensor sizes (their homes stay the shape model's) */
+        for (int g = 0; g <= loaded->config.num_layers; g++) {
+            const residency_group *from = &loaded->memory->table[g];
+            dit_group *to = &(*out)->memory->groups[g];
+            to->n_matrices = from->n_tensors - 1;
+            for (int t = 0; t < from->n_tensors; t++) to->tensors[t].bytes = from->tensors[t].bytes;
+            (*out)->memory->table[g].n_tensors = from->n_tensors;
+        }
+        return CANVAS_OK;
+    }
+    int stored = work->stored_bytes_per_element;
+    if (loaded && loaded->weights_format.format == QUANT_NONE) stored = (int)dtype_size(loaded->weights.img_in.type);
+    return plan_dit_shape_model(&work->dit, weights, stored, out);
+}
+
+static canvas_status dry_run_model(dit_model *model, const plan_work *work, int resident_blocks, uint64_t cap,
+                                   thread_pool *pool, uint64_t *out_peak, int *fits)
+{
+    static const float unread[1];
+    dit_image_shape shape = {1, 1, (int)work->n_img};
+    dit_inputs in = {.hidden_states = unread, .n_img = work->n_img, .hidden_channels = work->dit.in_channels,
+                     .encoder_hidden_states = unread, .n_txt = work->n_txt, .text_dim = work->dit.joint_attention_dim,
+                     .timestep = 1.0f, .img_shapes = &shape, .n_images = 1};
+    mem_device *measure;
+    TRY(mem_device_create_measure("gpu (dry run)", (size_t)cap, &measure));
+    canvas_status st = dit_place(model, measure, resident_blocks);
+    if (st == CANVAS_OK) st = dit_forward(model, pool, &in, NULL, NULL);
+    mem_device_stats stats;
+    mem_device_get_stats(measure, &stats);
+    canvas_status back = dit_place(model, mem_device_cpu(), DIT_ALL_BLOCKS);
+    mem_device_destroy(measure);
+    *out_peak = stats.peak_bytes;
+    *fits = stats.refused == 0 && st == CANVAS_OK;
+    if (st == CANVAS_ERR_OUT_OF_MEMORY && stats.refused) {
+        status_clear();
+        st = CANVAS_OK;
+    }
+    return st != CANVAS_OK ? st : back;
+}
+
+canvas_status plan_dit_dry_run(const plan_work *work, quant_choice weights, int resident_blocks, uint64_t cap,
+                               thread_pool *pool, uint64_t *out_device_peak, int *fits)
+{
+    dit_model *model;
+    TRY(plan_shape_for(work, weights, &model));
+    canvas_status st = dry_run_model(model, work, resident_blocks, cap, pool, out_device_peak, fits);
+    dit_free(model);
+    return st;
+}
+
+static canvas_status largest_prefix(dit_model *model, const plan_work *work, uint64_t cap, thread_pool *pool,
+                                    int *out)
+{
+    /* fewer resident blocks never need more: bisect for the largest k that fits */
+    uint64_t peak;
+    int fits, lo = -1, hi = model->config.num_layers;
+    TRY(dry_run_model(model, work, hi, cap, pool, &peak, &fits));
+    if (fits) {
+        *out = hi;
+        return CANVAS_OK;
+    }
+    while (hi - lo > 1) { /* lo fits (or is -1), hi does not */
+        int mid = lo + (hi - lo) / 2;
+        TRY(dry_run_model(model, work, mid < 0 ? 0 : mid, cap, pool, &peak, &fits));
+        if (fits) lo = mid;
+        else hi = mid;
+    }
+    *out = lo;
+    return CANVAS_OK;
+}
+
+canvas_status plan_dit_largest_prefix(const plan_work *work, quant_choice weights, uint64_t cap, thread_pool *pool,
+                                      int *out_resident_blocks)
+{
+    dit_model *model;
+    TRY(plan_shape_for(work, weights, &model));
+    canvas_status st = largest_prefix(model, work, cap, pool, out_resident_blocks);
+    dit_free(model);
+    return st;
+}
+
+/* ---- host memory and the VAE -------------------------------------------------------- */
+
+/* The transformer's host MEM_WEIGHTS: every group's f32 vectors, plus the quantised
+ * blocks' blobs (quantised on load into host RAM); the stored matrices are the mapping. */
+static uint64_t dit_host_weights(const dit_model *shape)
+{
+    uint64_t bytes = 0;
+    for (int g = 0; g <= shape->config.num_layers; g++) {
+        const residency_group *group = &shape->memory->table[g];
+        bytes += group->tensors[group->n_tensors - 1].bytes;
+        if (g > 0 && shape->weights_format.format != QUANT_NONE)
+            for (int t = 0; t < group->n_tensors - 1; t++) bytes += group->tensors[t].bytes;
+    }
+    return bytes;
+}
+
+static uint64_t group_bytes(const dit_model *shape, int g)
+{
+    const residency_group *group = &shape->memory->table[g];
+    uint64_t bytes = 0;
+    for (int t = 0; t < group->n_tensors; t++)
+        bytes += (group->tensors[t].bytes + RESIDENCY_TENSOR_ALIGNMENT - 1) / RESIDENCY_TENSOR_ALIGNMENT *
+                 RESIDENCY_TENSOR_ALIGNMENT;
+    return bytes;
+}
+
+/* Peak activation bytes of one VAE pass (pixel sizes): the exact count when the VAE is
+ * loaded; from the config alone, three activations of the widest full-resolution stage
+ * plus a convolution band (docs/vae.md's account of the peak), an approximation. */
+static uint64_t vae_pass_bytes(const plan_work *work, int encode, int tiled, int pixel_height, int pixel_width)
+{
+    if (tiled) {
+        pixel_height = pixel_height < 256 ? pixel_height : 256;
+        pixel_width = pixel_width < 256 ? pixel_width : 256;
+    }
+    const int scale = 1 << work->vae.n_temperal_downsample;
+    (void)scale;
+    if (work->vae_model) {
+        int h = encode ? pixel_height : pixel_height / 8, w = encode ? pixel_width : pixel_width / 8;
+        return vae_activation_bytes(work->vae_model, work->threads, encode, h, w);
+    }
+    const uint64_t widest = (uint64_t)work->vae.base_dim * (uint64_t)work->vae.dim_mult[0] * 2;
+    const uint64_t plane = (uint64_t)pixel_height * (uint64_t)pixel_width * sizeof(float);
+    return 3 * widest * plane + widest * 9 * (uint64_t)pixel_width * 64 * sizeof(float);
+}
+
+/* VAE weights: the loaded model's packed f32 blocks, or its arch size in f32. */
+static uint64_t vae_weight_bytes(const plan_work *work, int part)
+{
+    if (work->vae_model) return part < 0 ? work->vae_model->weight_bytes : work->vae_model->weight_bytes / 2;
+    tensor_spec_list specs = {0};
+    uint64_t bytes = 0;
+    if (arch_vae(&work->vae, &specs) == CANVAS_OK)
+        bytes = arch_count_group(&specs, part < 0 ? ARCH_ANY_GROUP : part, 0).params * sizeof(float);
+    else status_clear();
+    arch_free(&specs);
+    return bytes;
+}
+
+/* ---- one candidate ------------------------------------------------------------------ */
+
+static double dit_forward_flops_per_block(const plan_work *work)
+{
+    const double d = dit_inner_dim(&work->dit), n = (double)(work->n_img + work->n_txt);
+    /* q, k, v, out (4 D^2) and the MLP (8 D^2) on every token of both streams, attention
+     * QK^T and PV over the joint sequence; the modulations are one or two rows */
+    return 2.0 * 12.0 * d * d * n + 4.0 * n * n * d;
+}
+
+canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, const plan_limits *limits,
+                            thread_pool *pool, plan_candidate *c)
+{
+    plan_point *p = &c->point;
+    memset(c->phases, 0, sizeof c->phases);
+    dit_model *shape;
+    TRY(plan_shape_for(work, p->weights, &shape));
+    canvas_status st = CANVAS_OK;
+    const int layers = work->dit.num_layers;
+    const int on_device = limits->device_bytes > 0;
+    const uint64_t cap = on_device ? limits->device_bytes : 0;
+    const uint64_t device_room = cap > limits->headroom_bytes ? cap - limits->headroom_bytes : 0;
+    const uint64_t free_room = limits->device_free_bytes && limits->device_free_bytes < device_room
+                                   ? limits->device_free_bytes
+                                   : device_room;
+    uint64_t dit_device = 0;
+    int fits = 1;
+    if (on_device) {
+        if (p->resident_blocks < 0) st = free_room ? largest_prefix(shape, work, free_room, pool, &p->resident_blocks) : CANVAS_OK;
+        if (st == CANVAS_OK && p->resident_blocks >= 0)
+            st = dry_run_model(shape, work, p->resident_blocks, 0, pool, &dit_device, &fits);
+        if (p->resident_blocks < 0) {
+            /* nothing fits: report what streaming every block needs */
+            if (st == CANVAS_OK) st = dry_run_model(shape, work, 0, 0, pool, &dit_device, &fits);
+            fits = 0;
+        }
+    } else {
+        p->resident_blocks = layers;
+    }
+    if (st != CANVAS_OK) {
+        dit_free(shape);
+        return st;
+    }
+    const int resident = p->resident_blocks < 0 ? 0 : p->resident_blocks;
+    const int streamed = on_device ? layers - resident : 0;
+    const uint64_t block = layers > 0 ? group_bytes(shape, 1) : 0;
+    const uint64_t streamed_bytes = (uint64_t)streamed * block;
+
+    /* host: the pipeline's latents buffers, the attention kernel's workspace (the CPU
+     * kernels take it from the host pool), GEMM packing panels (<= 8 MiB), the forward's
+     * arena when there is no device; weights: transformer vectors (+ quantised blobs), VAE */
+    const uint64_t channels = (uint64_t)work->dit.in_channels;
+    const uint64_t latents = (uint64_t)work->n_img * channels * sizeof(float) * (work->cfg ? 3u : 2u);
+    const uint64_t attention = dit_attention_workspace_bytes(work->n_img + work->n_txt, work->dit.num_attention_heads,
+                                                             work->dit.attention_head_dim, work->threads, 0);
+    const uint64_t packing = (uint64_t)8 << 20;
+    const uint64_t dit_host = dit_host_weights(shape);
+    const uint64_t vae_host = work->has_vae && !limits->vae_on_device ? vae_weight_bytes(work, -1) : 0;
+    uint64_t host_weights = limits->vae_on_device ? 0 : dit_host + vae_host;
+    uint64_t pinned = 0;
+    p->stream_from_file = 0;
+    if (limits->pinned_streaming && streamed) {
+        pinned = streamed_bytes;
+        if (limits->host_bytes && pinned + latents + (uint64_t)(1 << 30) > limits->host_bytes) {
+            p->stream_from_file = 1; /* host RAM cannot hold them: read from the mapping each step */
+            pinned = 0;
+        }
+    }
+    plan_memory *denoise = &c->phases[PLAN_PHASE_DENOISE];
+    denoise->device = dit_device;
+    denoise->pinned = pinned;
+    denoise->host = host_weights + latents + (limits->vae_on_device ? 0 : attention + packing) +
+                    (on_device ? 0 : dit_activation_bytes(&work->dit, work->n_img, work->n_txt));
+
+    /* VAE phases: whole passes when they fit where the VAE runs, else 256-pixel tiles */
+    if (work->has_vae) {
+        const uint64_t room = limits->vae_on_device ? (cap > limits->headroom_bytes ? cap - limits->headroom_bytes : 0)
+                                                    : limits->host_bytes;
+        uint64_t enc = 0, dec = 0;
+        int tiled = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            enc = 0;
+            for (int i = 0; i < work->n_refs; i++) {
+                const uint64_t pixels = (uint64_t)work->ref_width[i] * (uint64_t)work->ref_height[i];
+                uint64_t need = vae_pass_bytes(work, 1, tiled, work->ref_height[i], work->ref_width[i]) +
+                                pixels * 3 * sizeof(float) * 2;
+                if (need > enc) enc = need;
+            }
+            dec = vae_pass_bytes(work, 0, tiled, work->height, work->width) +
+                  (uint64_t)work->width * (uint64_t)work->height * 3 * sizeof(float) * 2;
+            const uint64_t weights = limits->vae_on_device ? vae_weight_bytes(work, 1) : host_weights;
+            if (tiled || !room || (enc > dec ? enc : dec) + weights <= room) break;
+            tiled = 1;
+        }
+        p->vae_tiled = tiled;
+        plan_memory *e = &c->phases[PLAN_PHASE_VAE_ENCODE], *d = &c->phases[PLAN_PHASE_VAE_DECODE];
+        if (limits->vae_on_device) {
+            e->device = work->n_refs ? vae_weight_bytes(work, 0) + enc : 0;
+            d->device = vae_weight_bytes(work, 1) + dec;
+            e->host = d->host = latents;
+        } else {
+            e->host = work->n_refs ? host_weights + latents + enc : 0;
+            d->host = host_weights + (uint64_t)work->n_img * channels * sizeof(float) + dec;
+        }
+    }
+    memset(&c->peak, 0, sizeof c->peak);
+    for (int ph = 0; ph < PLAN_PHASE_COUNT; ph++) {
+        if (c->phases[ph].device > c->peak.device) c->peak.device = c->phases[ph].device;
+        if (c->phases[ph].pinned > c->peak.pinned) c->peak.pinned = c->phases[ph].pinned;
+        if (c->phases[ph].host > c->peak.host) c->peak.host = c->phases[ph].host;
+    }
+
+    /* time: compute per block at the format's measured throughput; streamed blocks overlap
+     * their copy with compute except the first; every transformer call streams again */
+    double flops = hw->flops_per_second[p->weights.format];
+    if (!(flops > 0)) flops = hw->flops_per_second[QUANT_NONE] > 0 ? hw->flops_per_second[QUANT_NONE] : 1e9;
+    double link = hw->link_bytes_per_second > 0 ? hw->link_bytes_per_second : 1e9;
+    if (p->stream_from_file && hw->disk_bytes_per_second > 0 && hw->disk_bytes_per_second < link)
+        link = hw->disk_bytes_per_second;
+    const double per_block = dit_forward_flops_per_block(work) / flops;
+    const double transfer = (double)streamed_bytes / link;
+    double forward = resident * per_block + fmax(streamed * per_block, transfer) + (streamed ? (double)block / link : 0);
+    const int calls = work->cfg ? 2 : 1;
+    c->seconds_per_step = calls * forward;
+    c->seconds_total = c->seconds_per_step * work->steps;
+    c->transfer_bytes_per_step = (uint64_t)calls * streamed_bytes;
+
+    c->fits = fits && (!on_device || c->peak.device <= free_room) &&
+              (!limits->host_bytes || c->peak.host + c->peak.pinned <= limits->host_bytes);
+    dit_free(shape);
+    return CANVAS_OK;
+}

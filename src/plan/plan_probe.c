@@ -1,0 +1,270 @@
+/* plan_probe.c — what the machine has: memory, CPU, the link to the device and the GEMM
+ * throughput per weight format (short probes, cached in ~/.cache/canvas/probe.json), and
+ * nominal figures for named GPUs (to plan a CUDA machine from this one). */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "base/clock.h"
+#include "base/size_parse.h"
+#include "base/status.h"
+#include "base/sysinfo.h"
+#include "io/json_file.h"
+#include "mem/mem.h"
+#include "mem/mem_device.h"
+#include "mem/mem_transfer.h"
+#include "ops/ops.h"
+#include "plan/plan.h"
+#include "tensor/dtype.h"
+
+static void cpu_features(char *buf, size_t size)
+{
+    buf[0] = '\0';
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    static const char *const names[] = {"sse4.2", "avx", "avx2", "fma", "f16c", "avx512f"};
+    const int on[] = {__builtin_cpu_supports("sse4.2"), __builtin_cpu_supports("avx"), __builtin_cpu_supports("avx2"),
+                      __builtin_cpu_supports("fma"), __builtin_cpu_supports("f16c"), __builtin_cpu_supports("avx512f")};
+    size_t used = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (on[i] && used + strlen(names[i]) + 2 < size)
+            used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? " " : "", names[i]);
+#else
+    snprintf(buf, size, "(not probed on this architecture)");
+#endif
+}
+
+/* ---- the probes -------------------------------------------------------------------- */
+
+/* Host -> device copies of 16 MiB through mem_copy into a capped device (its link
+ * unthrottled): the memcpy speed that stands for the link on this build. */
+static canvas_status probe_link(double *out)
+{
+    const size_t bytes = (size_t)16 << 20;
+    mem_device *device = NULL;
+    void *src = NULL, *dst = NULL;
+    canvas_status st = mem_device_create_capped("probe", bytes + 4096, &device);
+    if (st == CANVAS_OK) st = mem_device_alloc(device, MEM_STAGING, bytes, 0, &dst);
+    if (st == CANVAS_OK) st = mem_alloc(&src, bytes, MEM_STAGING);
+    double best = 0;
+    if (st == CANVAS_OK) {
+        memset(src, 1, bytes);
+        for (int r = 0; r < 4 && st == CANVAS_OK; r++) {
+            double t0 = clock_seconds();
+            st = mem_copy(device, dst, mem_device_cpu(), src, bytes);
+            double t = clock_seconds() - t0;
+            if (t > 0 && bytes / t > best) best = bytes / t;
+        }
+    }
+    mem_free(src);
+    if (device) {
+        mem_device_free(device, dst);
+        mem_device_destroy(device);
+    }
+    *out = best > 0 ? best : 1e9;
+    return st;
+}
+
+/* op_linear of 192 rows through a 1024 x 1024 matrix in `format` (QUANT_NONE: bf16). */
+static canvas_status probe_gemm(thread_pool *pool, quant_format format, double *out)
+{
+    enum { M = 192, N = 1024, K = 1024 };
+    float *x = NULL, *y = NULL;
+    uint16_t *w = NULL;
+    void *blob = NULL;
+    quant_params params;
+    memset(&params, 0, sizeof params);
+    canvas_status st = mem_alloc((void **)&x, (size_t)M * K * sizeof(float), MEM_SCRATCH);
+    if (st == CANVAS_OK) st = mem_alloc((void **)&y, (size_t)M * N * sizeof(float), MEM_SCRATCH);
+    if (st == CANVAS_OK) st = mem_alloc((void **)&w, (size_t)N * K * sizeof(uint16_t), MEM_SCRATCH);
+    weight_view view = {DTYPE_BF16, w, N, K, NULL};
+    if (st == CANVAS_OK) {
+        uint32_t seed = 12345;
+        for (size_t i = 0; i < (size_t)M * K; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            x[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
+        }
+        for (size_t i = 0; i < (size_t)N * K; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            w[i] = (uint16_t)(0x3c00u + (seed >> 24)); /* bf16 values around 0.008 */
+        }
+        if (format != QUANT_NONE) {
+            st = quant_layout(format, 0, N, K, &params);
+            if (st == CANVAS_OK) st = mem_alloc(&blob, params.bytes, MEM_SCRATCH);
+            if (st == CANVAS_OK) st = quant_quantize(&params, DTYPE_BF16, w, blob, "probe");
+            view = (weight_view){DTYPE_U8, blob, N, K, &params};
+        }
+    }
+    double best = 0;
+    for (int r = 0; r < 3 && st == CANVAS_OK; r++) {
+        double t0 = clock_seconds();
+        st = op_linear(pool, x, M, &view, NULL, y);
+        double t = clock_seconds() - t0;
+        if (t > 0 && 2.0 * M * N * K / t > best) best = 2.0 * M * N * K / t;
+    }
+    mem_free(x);
+    mem_free(y);
+    mem_free(w);
+    mem_free(blob);
+    *out = best > 0 ? best : 1e9;
+    return st;
+}
+
+/* ---- the cache ------------------------------------------------------------------------ */
+
+static int cache_path(char *buf, size_t size, int make_dirs)
+{
+    const char *override = getenv("CANVAS_PROBE_CACHE");
+    if (override && override[0]) return snprintf(buf, size, "%s", override) < (int)size;
+    const char *home = getenv("HOME");
+    if (!home || !home[0]) return 0;
+    if (make_dirs) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/.cache", home);
+        mkdir(dir, 0755);
+        snprintf(dir, sizeof dir, "%s/.cache/canvas", home);
+        mkdir(dir, 0755);
+    }
+    return snprintf(buf, size, "%s/.cache/canvas/probe.json", home) < (int)size;
+}
+
+static int cache_read(int threads, plan_hardware *hw)
+{
+    char path[4096];
+    if (!cache_path(path, sizeof path, 0)) return 0;
+    FILE *probe = fopen(path, "r");
+    if (!probe) return 0;
+    fclose(probe);
+    json_t *root = NULL;
+    if (json_file_load(path, &root) != CANVAS_OK) {
+        status_clear();
+        return 0;
+    }
+    int ok = 0;
+    char key[32];
+    snprintf(key, sizeof key, "threads_%d", threads);
+    json_t *entry = json_object_get(root, key);
+    if (json_is_object(entry) && !strcmp(json_string_value(json_object_get(entry, "cpu")) ? json_string_value(json_object_get(entry, "cpu")) : "", hw->cpu_features)) {
+        ok = 1;
+        double link = json_number_value(json_object_get(entry, "link_bytes_per_second"));
+        if (link > 0) hw->link_bytes_per_second = link;
+        else ok = 0;
+        for (int f = 0; f < QUANT_FORMAT_COUNT; f++) {
+            double v = json_number_value(json_object_get(entry, quant_format_name((quant_format)f)));
+            if (v > 0) hw->flops_per_second[f] = v;
+            else ok = 0;
+        }
+    }
+    json_decref(root);
+    return ok;
+}
+
+static void cache_write(int threads, const plan_hardware *hw)
+{
+    char path[4096], tmp[4200];
+    if (!cache_path(path, sizeof path, 1)) return;
+    json_t *root = NULL;
+    FILE *probe = fopen(path, "r");
+    if (probe) {
+        fclose(probe);
+        if (json_file_load(path, &root) != CANVAS_OK) status_clear();
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        root = json_object();
+    }
+    json_t *entry = json_object();
+    if (!root || !entry) {
+        json_decref(root);
+        json_decref(entry);
+        return;
+    }
+    json_object_set_new(entry, "cpu", json_string(hw->cpu_features));
+    json_object_set_new(entry, "link_bytes_per_second", json_real(hw->link_bytes_per_second));
+    for (int f = 0; f < QUANT_FORMAT_COUNT; f++)
+        json_object_set_new(entry, quant_format_name((quant_format)f), json_real(hw->flops_per_second[f]));
+    char key[32];
+    snprintf(key, sizeof key, "threads_%d", threads);
+    json_object_set_new(root, key, entry);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (json_dump_file(root, tmp, JSON_INDENT(2)) == 0) rename(tmp, path);
+    json_decref(root);
+}
+
+canvas_status plan_probe(int threads, double link_bytes_per_second, int use_cache, plan_hardware *out)
+{
+    memset(out, 0, sizeof *out);
+    if (sysinfo_mem_total(&out->ram_total_bytes) != CANVAS_OK) status_clear();
+    if (sysinfo_mem_available(&out->ram_available_bytes) != CANVAS_OK) status_clear();
+    out->cpus = sysinfo_online_cpus();
+    cpu_features(out->cpu_features, sizeof out->cpu_features);
+    out->disk_bytes_per_second = 2e9;
+    thread_pool *pool = NULL;
+    TRY(thread_pool_create(threads, &pool));
+    const int workers = thread_pool_size(pool);
+    canvas_status st = CANVAS_OK;
+    if (use_cache && cache_read(workers, out)) {
+        snprintf(out->link_source, sizeof out->link_source, "measured (cached)");
+        snprintf(out->flops_source, sizeof out->flops_source, "measured (cached), %d threads", workers);
+    } else {
+        st = probe_link(&out->link_bytes_per_second);
+        for (int f = 0; f < QUANT_FORMAT_COUNT && st == CANVAS_OK; f++)
+            st = probe_gemm(pool, (quant_format)f, &out->flops_per_second[f]);
+        snprintf(out->link_source, sizeof out->link_source, "measured (mem_copy)");
+        snprintf(out->flops_source, sizeof out->flops_source, "measured (op_linear), %d threads", workers);
+        if (st == CANVAS_OK && use_cache) cache_write(workers, out);
+    }
+    thread_pool_destroy(pool);
+    if (link_bytes_per_second > 0) {
+        out->link_bytes_per_second = link_bytes_per_second;
+        snprintf(out->link_source, sizeof out->link_source, "--link-bandwidth");
+    }
+    return st;
+}
+
+/* ---- named GPUs ------------------------------------------------------------------------ */
+
+/* Nominal figures: memory, half of the dense bf16 tensor peak (what a large GEMM reaches
+ * in practice), and a PCIe link's measured host-to-device rate. Estimates, not probes. */
+static const struct gpu_entry {
+    const char *name;
+    double gib;
+    double flops;
+    double link;
+} gpus[] = {
+    {"rtx4090", 24, 82e12, 25e9}, {"rtx3090", 24, 36e12, 24e9}, {"rtx4080", 16, 49e12, 25e9},
+    {"rtx4070", 12, 29e12, 25e9}, {"rtx3060", 12, 13e12, 12e9}, {"rtx4060", 8, 15e12, 12e9},
+    {"rtx3070", 8, 20e12, 24e9},  {"a100", 80, 156e12, 25e9},   {"h100", 80, 400e12, 50e9},
+};
+
+canvas_status plan_gpu_lookup(const char *name_or_size, uint64_t *out_bytes, double *out_flops,
+                              double *out_link_bytes_per_second, char *label, size_t label_size)
+{
+    for (size_t i = 0; i < sizeof gpus / sizeof gpus[0]; i++)
+        if (!strcasecmp(name_or_size, gpus[i].name)) {
+            *out_bytes = (uint64_t)(gpus[i].gib * (double)(1ull << 30));
+            *out_flops = gpus[i].flops;
+            *out_link_bytes_per_second = gpus[i].link;
+            snprintf(label, label_size, "%s (%.0f GiB, nominal %.0f TFLOP/s, %.0f GB/s link)", gpus[i].name,
+                     gpus[i].gib, gpus[i].flops / 1e12, gpus[i].link / 1e9);
+            return CANVAS_OK;
+        }
+    uint64_t bytes;
+    if (size_parse(name_or_size, "--gpu", &bytes) != CANVAS_OK) {
+        status_clear();
+        return status_fail(CANVAS_ERR_USAGE,
+                           "--gpu '%s': give a size (24G) or a name (rtx4090, rtx3090, rtx4080, rtx4070, rtx3060, "
+                           "rtx4060, rtx3070, a100, h100)",
+                           name_or_size);
+    }
+    *out_bytes = bytes;
+    *out_flops = 50e12;
+    *out_link_bytes_per_second = 25e9;
+    char size_text[32];
+    snprintf(label, label_size, "a %s GPU (nominal 50 TFLOP/s, 25 GB/s link)", size_format(bytes, size_text, sizeof size_text));
+    return CANVAS_OK;
+}
