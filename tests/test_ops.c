@@ -3,8 +3,8 @@
  * Sizes are small but chosen to hit every tail of the blocked kernels: rows and columns
  * that are not multiples of the register tile, reductions longer than one cache block,
  * the few-rows (GEMV) path, masked keys including a fully masked sequence, and all three
- * weight formats. Results must not depend on the number of threads: outputs with a pool
- * of 3 threads are compared bit for bit with single-threaded ones. */
+ * weight formats. Results must not depend on the number of threads: outputs with pools
+ * of 3 and 2 threads are compared bit for bit with single-threaded ones. */
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -111,9 +111,13 @@ static void test_linear_against_reference(void)
         {1, 1, 1},    {1, 37, 70},   {2, 19, 33},   {3, 16, 8},     {4, 5, 300},   {6, 16, 256},
         {7, 17, 257}, {13, 33, 9},   {12, 48, 64},  {25, 40, 520},  {150, 31, 17}, {301, 270, 300},
         {5, 300, 40}, {64, 64, 1}, {9, 1, 600},
+        /* op_linear's paths: x packed per row item (one column item), rows split into items
+         * of few rows, several column items sharing x, k blocks in more than one group */
+        {180, 20, 300}, {200, 600, 600}, {8200, 9, 264},
     };
-    thread_pool *pool;
+    thread_pool *pool, *pool2;
     CHECK_OK(thread_pool_create(3, &pool));
+    CHECK_OK(thread_pool_create(2, &pool2));
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
         for (size_t t = 0; t < 3; t++) {
@@ -128,12 +132,17 @@ static void test_linear_against_reference(void)
                 CHECK_OK(op_linear(pool, x, m, &w.view, b, y3));
                 CHECK_MSG(memcmp(y1, y3, (size_t)(m * n) * 4) == 0, "threads change the result: m=%lld n=%lld k=%lld %s",
                           (long long)m, (long long)n, (long long)k, dtype_name(weight_types[t]));
+                memset(y3, 0xFF, (size_t)(m * n) * 4);
+                CHECK_OK(op_linear(pool2, x, m, &w.view, b, y3));
+                CHECK_MSG(memcmp(y1, y3, (size_t)(m * n) * 4) == 0, "2 threads change the result: m=%lld n=%lld k=%lld %s",
+                          (long long)m, (long long)n, (long long)k, dtype_name(weight_types[t]));
             }
             free(x), free(bias), free(y1), free(y3);
             free_weight(&w);
         }
     }
     thread_pool_destroy(pool);
+    thread_pool_destroy(pool2);
 }
 
 static void test_linear_rejects_unknown_type(void)
