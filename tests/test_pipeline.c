@@ -322,7 +322,8 @@ static void api_edit(const canvas_options *options, int fault_after_step, const 
     if (options && options->vram_bytes) {
         CHECK(snap.device_cap_bytes == options->vram_bytes);
         CHECK(snap.device_weight_bytes > 0 && snap.device_peak_bytes >= snap.device_weight_bytes);
-        CHECK(snap.resident_blocks == (fault_after_step ? 1 : 2));
+        /* the injected failure was transient: the planner re-probes, the whole model still fits */
+        CHECK(snap.resident_blocks == 2);
     } else {
         CHECK(snap.device_cap_bytes == 0 && snap.resident_blocks == 2);
     }
@@ -345,7 +346,7 @@ done:
 static void test_api_edit(void) { api_edit(NULL, 0, "public API, host memory"); }
 
 /* On a 16 MiB device the planner keeps both blocks; an out-of-memory injected in step 2
- * re-plans with one block and redoes the step: the same image. */
+ * re-plans for what is free (still the whole model) and redoes the step: the same image. */
 static void test_api_edit_replans_after_oom(void)
 {
     canvas_options options;

@@ -10,6 +10,7 @@
 #include "base/status.h"
 #include "mem/mem.h"
 #include "pipeline/resize.h"
+#include "plan/plan.h"
 #include "pipeline/rng.h"
 #include "pipeline/scheduler.h"
 
@@ -73,6 +74,9 @@ canvas_status edit_pipeline_open(const char *model_dir, edit_pipeline **out)
     TRY(mem_calloc((void **)&p, 1, sizeof *p, MEM_SCRATCH));
     p->resident_blocks = -1;
     p->placed_blocks = -1;
+    p->strategy = PLAN_AUTO;
+    p->fallback_enabled = 1;
+    p->oom_retry_attempts = 3;
     canvas_status st = mem_strdup(&p->model_dir, model_dir);
     if (st == CANVAS_OK) st = open_components(p, model_dir);
     if (st != CANVAS_OK) {
@@ -117,6 +121,7 @@ typedef struct run {
     float *sigmas, *timesteps;
     int cfg;                      /* true CFG on */
     int vae_tiled;                /* the plan: VAE passes tiled */
+    char fallback_reason[512];    /* the out-of-memory a fallback handles */
 } run;
 
 static void phase(run *s, const char *name)
@@ -291,7 +296,7 @@ static canvas_status encode_reference(run *s, int i, float *packed)
 
 static void describe_plan(run *s, int resident, size_t cap)
 {
-    char message[512], cap_text[32], weights_text[32], arena_text[32];
+    char message[1024], cap_text[32], weights_text[32], arena_text[32];
     const dit_model *dit = s->p->dit;
     int layers = dit->config.num_layers;
     const char *vae = s->vae_tiled ? "tiled (host memory)" : "whole (host memory)";
@@ -314,18 +319,77 @@ static void describe_plan(run *s, int resident, size_t cap)
                  size_format(arena, arena_text, sizeof arena_text), (long long)s->n_target,
                  (long long)(s->n_img - s->n_target), s->cfg ? "true CFG (2 calls a step)" : "no CFG", vae);
     }
+    if (s->p->plan_line[0]) {
+        size_t used = strlen(message);
+        snprintf(message + used, sizeof message - used, "; planner: %s", s->p->plan_line);
+    }
     tell_plan(s, message);
+}
+
+/* The planner's view of this run (plan/plan.h). */
+static void plan_inputs(run *s, const dit_inputs *longest, int same_format_only, plan_work *w, plan_limits *l,
+                        plan_hardware *hw)
+{
+    edit_pipeline *p = s->p;
+    plan_work_edit(w, &p->dit->config, &p->vae->config, s->width, s->height, 0, 0, 0, longest->n_txt, s->cfg,
+                   s->r->steps, thread_pool_size(p->pool));
+    w->n_refs = s->r->n_images < PLAN_MAX_REFERENCES ? s->r->n_images : PLAN_MAX_REFERENCES;
+    for (int i = 0; i < w->n_refs; i++) {
+        w->ref_width[i] = s->refs[i].vae_width;
+        w->ref_height[i] = s->refs[i].vae_height;
+    }
+    w->n_img = longest->n_img;
+    w->n_target = s->n_target;
+    w->dit_model = p->dit;
+    w->vae_model = p->vae;
+    memset(l, 0, sizeof *l);
+    if (s->device != mem_device_cpu()) {
+        mem_device_stats stats;
+        mem_device_get_stats(s->device, &stats);
+        l->device_bytes = stats.cap_bytes;
+        l->device_free_bytes = stats.largest_free_block ? stats.largest_free_block : 1;
+    }
+    mem_device_stats host;
+    mem_device_get_stats(mem_device_cpu(), &host);
+    l->host_bytes = host.cap_bytes; /* the run's host budget is its --ram cap; none: not limited */
+    l->headroom_bytes = p->headroom_bytes;
+    l->allow_quantize = same_format_only ? 0 : p->allow_quantize;
+    l->same_format_only = same_format_only;
+    double link = s->device != mem_device_cpu() ? mem_device_link_bandwidth(s->device) : 0;
+    if (plan_probe(thread_pool_size(p->pool), link, 2, hw) != CANVAS_OK) status_clear();
+}
+
+/* Ask the planner and put the transformer where it says: its weight format (reloading
+ * the transformer alone when that changes) and resident prefix. `fallback`: after an
+ * out-of-memory, the best plan in the same weight format for what is free now. */
+static canvas_status plan_and_place(run *s, const dit_inputs *longest, int fallback)
+{
+    edit_pipeline *p = s->p;
+    plan_work w;
+    plan_limits l;
+    plan_hardware hw;
+    plan_result result;
+    if (fallback && dit_device(p->dit) != mem_device_cpu())
+        TRY(dit_place(p->dit, mem_device_cpu(), DIT_ALL_BLOCKS)); /* release the device first */
+    plan_inputs(s, longest, fallback, &w, &l, &hw);
+    TRY(plan_make(&w, &hw, &l, fallback ? PLAN_AUTO : (plan_preset)p->strategy, p->pool, &result));
+    if (result.chosen < 0) return plan_no_fit(&result, &l);
+    const plan_candidate *c = &result.candidates[result.chosen];
+    if (c->point.weights.format != p->dit->weights_format.format ||
+        c->point.weights.per_channel != p->dit->weights_format.per_channel) {
+        dit_model *fresh;
+        TRY(dit_load_quantized(p->dit->component_dir, c->point.weights, &fresh));
+        dit_free(p->dit);
+        p->dit = fresh;
+    }
+    plan_describe(c, &w, p->plan_line, sizeof p->plan_line);
+    return dit_place(p->dit, s->device, s->device == mem_device_cpu() ? DIT_ALL_BLOCKS : c->point.resident_blocks);
 }
 
 /* Put the transformer on the device for this run's token counts (planning when asked). */
 static canvas_status place_transformer(run *s, const dit_inputs *longest)
 {
     edit_pipeline *p = s->p;
-    if (s->device == mem_device_cpu()) {
-        if (dit_device(p->dit) != mem_device_cpu()) TRY(dit_place(p->dit, mem_device_cpu(), DIT_ALL_BLOCKS));
-        describe_plan(s, p->dit->config.num_layers, 0);
-        return CANVAS_OK;
-    }
     mem_device_stats stats;
     mem_device_get_stats(s->device, &stats);
     if (p->placed_blocks >= 0 && p->placed_device == s->device && p->placed_n_img == longest->n_img &&
@@ -335,16 +399,40 @@ static canvas_status place_transformer(run *s, const dit_inputs *longest)
         return CANVAS_OK;
     }
     p->placed_blocks = -1;
+    p->plan_line[0] = '\0';
     int k = p->resident_blocks;
     if (k > p->dit->config.num_layers) k = p->dit->config.num_layers;
-    if (k < 0) TRY(dit_plan_resident_blocks(p->dit, p->pool, longest, stats.cap_bytes, &k));
-    TRY(dit_place(p->dit, s->device, k));
+    if (k < 0 || s->device == mem_device_cpu()) {
+        TRY(plan_and_place(s, longest, 0));
+        k = dit_resident_blocks(p->dit);
+    } else {
+        TRY(dit_place(p->dit, s->device, k));
+    }
     p->placed_blocks = k;
     p->placed_device = s->device;
     p->placed_n_img = longest->n_img;
     p->placed_n_txt = longest->n_txt;
     describe_plan(s, k, stats.cap_bytes);
     return CANVAS_OK;
+}
+
+/* An out-of-memory that a fallback may handle: counts it, says so in one plan line and
+ * clears the reason. 0 when it must be returned (other status, fallbacks off or used up). */
+static int fallback_allowed(run *s, canvas_status st, int *attempts, const char *where, int say)
+{
+    edit_pipeline *p = s->p;
+    if (st != CANVAS_ERR_OUT_OF_MEMORY || !p->fallback_enabled || *attempts >= p->oom_retry_attempts) return 0;
+    (*attempts)++;
+    if (p->profiler) profiler_count_fallback(p->profiler);
+    snprintf(s->fallback_reason, sizeof s->fallback_reason, "%s", canvas_last_error());
+    status_clear();
+    if (say) {
+        char message[768];
+        snprintf(message, sizeof message, "fallback: out of memory in %s (%s): released what it held, redone", where,
+                 s->fallback_reason);
+        tell_plan(s, message);
+    }
+    return 1;
 }
 
 /* ---- denoising -------------------------------------------------------------------------- */
@@ -383,30 +471,40 @@ static canvas_status denoise_step(run *s, int i)
     return CANVAS_OK;
 }
 
-/* The loop; an out-of-memory in a step on a device halves the resident prefix and redoes it. */
-static canvas_status denoise(run *s)
+/* The loop. An out-of-memory in a step (the forward frees what it took) re-plans for what
+ * is free now, in the same weight format, and redoes the step; earlier steps are kept. */
+static canvas_status denoise(run *s, const dit_inputs *longest)
 {
     edit_pipeline *p = s->p;
     const int steps = s->r->steps;
+    int attempts = 0;
     for (int i = 0; i < steps;) {
         if (p->profiler) TRY(profiler_begin(p->profiler, "step %d", i + 1));
         if (i == 0 && s->observer && s->observer->phase) s->observer->phase(s->observer->ctx, "denoise");
         canvas_status st = denoise_step(s, i);
-        if (st == CANVAS_ERR_OUT_OF_MEMORY && s->device != mem_device_cpu() && dit_resident_blocks(p->dit) > 0) {
-            int k = dit_resident_blocks(p->dit) / 2;
-            char message[256];
-            snprintf(message, sizeof message, "out of memory in step %d (%s): re-planned with %d resident blocks, step redone",
-                     i + 1, canvas_last_error(), k);
-            status_clear();
-            if (p->profiler) profiler_count_fallback(p->profiler);
+        char where[32];
+        snprintf(where, sizeof where, "step %d", i + 1);
+        if (fallback_allowed(s, st, &attempts, where, s->device == mem_device_cpu())) {
             p->placed_blocks = -1;
-            TRY(dit_place(p->dit, s->device, k));
-            p->placed_blocks = k;
-            tell_plan(s, message);
+            st = s->device == mem_device_cpu() ? CANVAS_OK : plan_and_place(s, longest, 1);
+            if (st == CANVAS_OK && s->device != mem_device_cpu()) {
+                p->placed_blocks = dit_resident_blocks(p->dit);
+                p->placed_device = s->device;
+                p->placed_n_img = longest->n_img;
+                p->placed_n_txt = longest->n_txt;
+                char message[1024];
+                snprintf(message, sizeof message,
+                         "fallback: out of memory in step %d (%s): released it, re-planned for what is free: %s; "
+                         "step redone",
+                         i + 1, s->fallback_reason, p->plan_line);
+                tell_plan(s, message);
+            }
+            if (st != CANVAS_OK) return status_wrap(st, "re-planning step %d of %d after an out-of-memory: ", i + 1, steps);
             continue;
         }
         if (st != CANVAS_OK) return status_wrap(st, "denoising step %d of %d: ", i + 1, steps);
         i++;
+        attempts = 0;
         if (s->observer && s->observer->step)
             TRY(s->observer->step(s->observer->ctx, i, steps, s->hidden, s->n_target, s->channels));
     }
@@ -482,15 +580,40 @@ static canvas_status initial_latents(run *s)
     return CANVAS_OK;
 }
 
+/* What prepare allocated, released (so that a failed prepare can be redone). */
+static void release_buffers(run *s)
+{
+    mem_free(s->refs);
+    mem_free(s->shapes);
+    mem_free(s->hidden);
+    mem_free(s->output);
+    mem_free(s->negative_output);
+    mem_free(s->sigmas);
+    mem_free(s->timesteps);
+    s->refs = NULL;
+    s->shapes = NULL;
+    s->hidden = s->output = s->negative_output = s->sigmas = s->timesteps = NULL;
+}
+
+/* Every phase that runs out of memory releases what it took; it is redone (up to
+ * oom_retry_attempts times) after the fallback line, with the planner's choice where it has one. */
 static canvas_status run_all(run *s, float **out_image)
 {
-    TRY(prepare(s));
-    TRY(initial_latents(s));
+    canvas_status st;
+    int attempts = 0;
+    while ((st = prepare(s)) != CANVAS_OK || (st = initial_latents(s)) != CANVAS_OK) {
+        if (!fallback_allowed(s, st, &attempts, "preparing the run", 1)) return st;
+        release_buffers(s);
+    }
     if (s->r->n_images > 0) {
         phase(s, "vae-encode");
         float *at = s->hidden + s->n_target * s->channels;
         for (int i = 0; i < s->r->n_images; i++) {
-            TRY(encode_reference(s, i, at));
+            char where[48];
+            snprintf(where, sizeof where, "vae-encode of reference %d", i + 1);
+            attempts = 0;
+            while ((st = encode_reference(s, i, at)) != CANVAS_OK)
+                if (!fallback_allowed(s, st, &attempts, where, 1)) return st;
             at += (int64_t)s->shapes[1 + i].height * s->shapes[1 + i].width * s->channels;
         }
     }
@@ -498,14 +621,19 @@ static canvas_status run_all(run *s, float **out_image)
     dit_inputs longest;
     const edit_text *text = s->cfg && s->r->negative.length > s->r->prompt.length ? &s->r->negative : &s->r->prompt;
     fill_inputs(s, text, 1.0f, &longest);
-    TRY(place_transformer(s, &longest));
-    TRY(denoise(s));
+    attempts = 0;
+    while ((st = place_transformer(s, &longest)) != CANVAS_OK)
+        if (!fallback_allowed(s, st, &attempts, "placing the transformer", 1)) return st;
+    TRY(denoise(s, &longest));
     /* the transformer's buffers are done: give the decode their room */
     mem_free(s->output);
     mem_free(s->negative_output);
     s->output = s->negative_output = NULL;
     phase(s, "vae-decode");
-    return decode(s, out_image);
+    attempts = 0;
+    while ((st = decode(s, out_image)) != CANVAS_OK)
+        if (!fallback_allowed(s, st, &attempts, "vae-decode", 1)) return st;
+    return CANVAS_OK;
 }
 
 canvas_status edit_run(edit_pipeline *p, const edit_request *r, const edit_observer *observer, float **out_image,
@@ -527,12 +655,6 @@ canvas_status edit_run(edit_pipeline *p, const edit_request *r, const edit_obser
         *out_width = s.width;
         *out_height = s.height;
     }
-    mem_free(s.refs);
-    mem_free(s.shapes);
-    mem_free(s.hidden);
-    mem_free(s.output);
-    mem_free(s.negative_output);
-    mem_free(s.sigmas);
-    mem_free(s.timesteps);
+    release_buffers(&s);
     return st;
 }

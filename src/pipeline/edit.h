@@ -15,9 +15,11 @@
  *   decode      unpack, z·std + mean, VAE decode (clamped to [-1, 1]), clamp(x/2 + 1/2, 0, 1)
  *
  * Memory: the transformer computes on the pipeline's device (the cpu device, or a capped
- * device with a resident prefix chosen by dit_plan_resident_blocks for this run's token
- * counts, re-used while they do not change); an out-of-memory inside a step halves the
- * resident prefix and redoes the step (completed steps are kept). The VAE runs in host
+ * device) with the weight format and resident prefix the planner (plan/plan.h) chooses for
+ * this run's token counts and `strategy`, re-used while they do not change; an
+ * out-of-memory inside a step (or a VAE pass, or the placement) releases what the attempt
+ * held, re-probes what is free, takes the best plan that fits in the same weight format and
+ * redoes that step (completed steps and latents are kept; one plan line per fallback). The VAE runs in host
  * memory, whole or tiled (vae_encode_tiled / vae_decode_tiled) when its activation peak
  * would not fit under the host cap, or after a whole pass ran out of memory. */
 #ifndef CANVAS_PIPELINE_EDIT_H
@@ -51,6 +53,12 @@ typedef struct edit_pipeline {
     mem_device *device;         /* where the transformer computes; NULL: the cpu device */
     profiler *profiler;         /* NULL: no phases recorded */
     int resident_blocks;        /* -1: the planner chooses (only with a device other than cpu) */
+    int strategy;               /* a plan_preset (plan/plan.h): PLAN_AUTO (0 means "full": set it) */
+    int allow_quantize;         /* 1: the planner may load the transformer in fp8 / nf4 */
+    uint64_t headroom_bytes;    /* kept free on the device */
+    int fallback_enabled;       /* 1: an out-of-memory re-plans and redoes the step (default) */
+    int oom_retry_attempts;     /* fallbacks allowed per step / phase (3) */
+    char plan_line[256];        /* the chosen plan, in words (plan_describe) */
     /* the placement made for the last run, re-used while the token counts stay */
     int placed_blocks;          /* -1: not placed for a run yet */
     int64_t placed_n_img, placed_n_txt;

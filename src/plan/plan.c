@@ -63,14 +63,17 @@ void plan_work_edit(plan_work *w, const dit_config *dit, const vae_config *vae, 
 
 /* ---- the presets' points ------------------------------------------------------------- */
 
-static plan_point preset_point(plan_preset preset, int layers)
+/* full, sequential and offload keep the transformer's loaded format (as stored, or the
+ * --weights it was loaded with); fp8 and nf4 quantise its blocks on load. */
+static plan_point preset_point(const plan_work *work, plan_preset preset, int layers)
 {
-    plan_point p = {.preset = preset, .weights = {QUANT_NONE, 0}, .resident_blocks = -1};
+    plan_point p = {.preset = preset, .resident_blocks = -1};
+    p.weights = work->dit_model ? work->dit_model->weights_format : (quant_choice){QUANT_NONE, 0};
     switch (preset) {
     case PLAN_FULL: p.resident_blocks = layers; break;
     case PLAN_SEQUENTIAL: p.resident_blocks = 0; break;
-    case PLAN_FP8: p.weights.format = QUANT_FP8_E4M3; break;
-    case PLAN_NF4: p.weights.format = QUANT_NF4; break;
+    case PLAN_FP8: p.weights = (quant_choice){QUANT_FP8_E4M3, 0}; break;
+    case PLAN_NF4: p.weights = (quant_choice){QUANT_NF4, 0}; break;
     default: break;
     }
     return p;
@@ -79,8 +82,9 @@ static plan_point preset_point(plan_preset preset, int layers)
 /* Formats below the files' precision need --allow-quantize; the files' own format does not. */
 static int format_allowed(const plan_work *work, const plan_limits *limits, quant_choice weights)
 {
-    if (weights.format == QUANT_NONE || limits->allow_quantize) return 1;
-    return work->dit_model && work->dit_model->weights_format.format == weights.format;
+    const quant_choice loaded = work->dit_model ? work->dit_model->weights_format : (quant_choice){QUANT_NONE, 0};
+    if (weights.format == loaded.format && weights.per_channel == loaded.per_channel) return 1;
+    return !limits->same_format_only && limits->allow_quantize;
 }
 
 static int same_point(const plan_point *a, const plan_point *b)
@@ -107,7 +111,7 @@ canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const pl
     char a[32], b[32];
     for (int i = 0; i < PLAN_AUTO; i++) {
         plan_candidate *c = &out->candidates[out->n++];
-        c->point = preset_point((plan_preset)i, layers);
+        c->point = preset_point(work, (plan_preset)i, layers);
         c->same_as = -1;
         TRY(plan_estimate(work, hw, limits, pool, c));
         if (limits->device_bytes == 0 && (i == PLAN_SEQUENTIAL || i == PLAN_OFFLOAD)) {

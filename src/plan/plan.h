@@ -70,7 +70,9 @@ typedef struct plan_hardware {
 
 /* Probe the machine for `threads` workers (0: every CPU). link_bytes_per_second > 0 is
  * taken as the link (a --link-bandwidth throttle) instead of measuring one. use_cache:
- * read/write ~/.cache/canvas/probe.json (keyed by the thread count), else measure. */
+ * 0 measure; 1 read ~/.cache/canvas/probe.json (keyed by the thread count and CPU; the
+ * CANVAS_PROBE_CACHE variable names another file) or measure and write it; 2 read it or
+ * take nominal figures without measuring (what a run does: planning must stay cheap). */
 canvas_status plan_probe(int threads, double link_bytes_per_second, int use_cache, plan_hardware *out);
 
 /* A named GPU or a size ("rtx4090", "24G"): its memory and nominal bf16 throughput and
@@ -115,6 +117,7 @@ typedef struct plan_limits {
     int allow_quantize;              /* 1: fp8 / nf4 may be used below the stored precision */
     int vae_on_device;               /* 1: the VAE runs on the device (a CUDA build); 0: host (this build) */
     int pinned_streaming;            /* 1: streamed blocks live in pinned host memory (CUDA) */
+    int same_format_only;            /* 1: only the loaded transformer's own weight format (a fallback) */
 } plan_limits;
 
 /* ---- the plan space ------------------------------------------------------------------ */

@@ -210,13 +210,18 @@ canvas_status plan_probe(int threads, double link_bytes_per_second, int use_cach
     if (use_cache && cache_read(workers, out)) {
         snprintf(out->link_source, sizeof out->link_source, "measured (cached)");
         snprintf(out->flops_source, sizeof out->flops_source, "measured (cached), %d threads", workers);
+    } else if (use_cache == 2) {
+        out->link_bytes_per_second = 1e10;
+        for (int f = 0; f < QUANT_FORMAT_COUNT; f++) out->flops_per_second[f] = 1e11;
+        snprintf(out->link_source, sizeof out->link_source, "nominal (no probe cached)");
+        snprintf(out->flops_source, sizeof out->flops_source, "nominal (no probe cached)");
     } else {
         st = probe_link(&out->link_bytes_per_second);
         for (int f = 0; f < QUANT_FORMAT_COUNT && st == CANVAS_OK; f++)
             st = probe_gemm(pool, (quant_format)f, &out->flops_per_second[f]);
         snprintf(out->link_source, sizeof out->link_source, "measured (mem_copy)");
         snprintf(out->flops_source, sizeof out->flops_source, "measured (op_linear), %d threads", workers);
-        if (st == CANVAS_OK && use_cache) cache_write(workers, out);
+        if (st == CANVAS_OK && use_cache == 1) cache_write(workers, out);
     }
     thread_pool_destroy(pool);
     if (link_bytes_per_second > 0) {
