@@ -117,6 +117,16 @@ void canvas_prompt_free(canvas_prompt *prompt);
 
 typedef struct canvas_model canvas_model;
 
+/* A LoRA file merged into the transformer's weights when the model opens (docs/lora.md).
+ * Every naming people use for Qwen-Image is recognised from the keys: diffusers / PEFT
+ * (lora_A / lora_B), kohya (lora_unet_...), the lightx2v Lightning files, ComfyUI
+ * (diffusion_model.). Each key must match a Linear of the transformer: an unknown key, a
+ * missing half or a shape mismatch is CANVAS_ERR_INPUT naming the file and the key. */
+typedef struct canvas_lora {
+    const char *path;
+    float scale;                  /* the strength: W += scale · (alpha / rank) · up @ down */
+} canvas_lora;
+
 /* Where the model may put memory. Zero everywhere means: compute in host memory, no caps. */
 typedef struct canvas_options {
     uint64_t vram_bytes;          /* > 0: a device of this many bytes plays the GPU (weights and
@@ -126,6 +136,9 @@ typedef struct canvas_options {
     int resident_blocks;          /* -1: the planner chooses; K: keep K transformer blocks on the
                                      device and stream the rest (needs vram_bytes) */
     int threads;                  /* 0: CANVAS_THREADS, else every online CPU */
+    const canvas_lora *loras;     /* n_loras LoRA files merged at open, in order (their deltas add up); the
+                                     merged matrices are new MEM_WEIGHTS copies in the stored format */
+    int n_loras;
 } canvas_options;
 
 void canvas_options_default(canvas_options *options);
@@ -155,6 +168,10 @@ typedef struct canvas_edit_params {
                                      sides multiples of 32): 1024 x 1024 */
     const float *initial_latents; /* NULL: seeded noise; else the packed initial latents
                                      [(H/16)(W/16), 64] (to reproduce another implementation) */
+    int lightning_scheduler;      /* 1: the scheduler config the Qwen-Image-Lightning LoRAs are used with
+                                     (a fixed shift 3: base_shift = max_shift = ln 3, no shift_terminal)
+                                     instead of the model's; the CLI's --lightning 4|8 also sets steps
+                                     and cfg 1 */
 } canvas_edit_params;
 
 void canvas_edit_params_default(canvas_edit_params *params);

@@ -12,6 +12,8 @@
 #include "mem/mem_device.h"
 #include "mem/mem_profiler.h"
 #include "pipeline/edit.h"
+#include "pipeline/lora.h"
+#include "pipeline/scheduler.h"
 
 struct canvas_model {
     edit_pipeline *pipeline;
@@ -44,6 +46,11 @@ static canvas_status check_options(const canvas_options *o)
     if (o->resident_blocks < -1) return status_fail(CANVAS_ERR_USAGE, "resident blocks %d: give -1 or more", o->resident_blocks);
     if (o->threads < 0 || o->threads > 4096) return status_fail(CANVAS_ERR_USAGE, "threads %d: give 0 to 4096", o->threads);
     if (o->link_bytes_per_second < 0) return status_fail(CANVAS_ERR_USAGE, "a link bandwidth must be positive");
+    if (o->n_loras < 0 || o->n_loras > 256 || (o->n_loras > 0 && !o->loras))
+        return status_fail(CANVAS_ERR_USAGE, "%d LoRA files: give 0 to 256 and the list", o->n_loras);
+    for (int i = 0; i < o->n_loras; i++)
+        if (!o->loras[i].path || !(o->loras[i].scale == o->loras[i].scale))
+            return status_fail(CANVAS_ERR_USAGE, "LoRA %d: a path and a scale are required", i);
     if ((uint64_t)(size_t)o->vram_bytes != o->vram_bytes || (uint64_t)(size_t)o->ram_bytes != o->ram_bytes)
         return status_fail(CANVAS_ERR_USAGE, "a memory cap is more than this machine can address");
     return CANVAS_OK;
@@ -58,6 +65,18 @@ void canvas_close(canvas_model *model)
     if (model->device && model->device != mem_device_cpu()) mem_device_destroy(model->device);
     if (model->options.ram_bytes) mem_device_set_cap(mem_device_cpu(), 0);
     mem_free(model);
+}
+
+/* The options' LoRA files merged into the transformer (pipeline/lora.h). */
+static canvas_status apply_loras(dit_model *dit, thread_pool *pool, const canvas_options *o)
+{
+    if (o->n_loras == 0) return CANVAS_OK;
+    lora_spec *specs;
+    TRY(mem_calloc((void **)&specs, (size_t)o->n_loras, sizeof *specs, MEM_SCRATCH));
+    for (int i = 0; i < o->n_loras; i++) specs[i] = (lora_spec){o->loras[i].path, o->loras[i].scale, LORA_NAMING_AUTO};
+    canvas_status st = lora_apply_specs(dit, pool, specs, o->n_loras);
+    mem_free(specs);
+    return st;
 }
 
 canvas_status canvas_open(const char *model_dir, const canvas_options *options, canvas_model **out)
@@ -86,6 +105,7 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
     if (st == CANVAS_OK) st = profiler_create(m->device, mem_device_cpu(), &m->profiler);
     if (st == CANVAS_OK) st = profiler_begin(m->profiler, "load");
     if (st == CANVAS_OK) st = edit_pipeline_open(model_dir, &m->pipeline);
+    if (st == CANVAS_OK) st = apply_loras(m->pipeline->dit, m->pool, options);
     if (st == CANVAS_OK) {
         profiler_end(m->profiler);
         m->pipeline->pool = m->pool;
@@ -209,7 +229,10 @@ static canvas_status run_pipeline(canvas_model *model, const canvas_prompt *prom
     edit_observer observer = {on_plan, on_phase, on_step, &relay_state};
     float *image = NULL;
     int width = 0, height = 0;
+    const scheduler_config model_scheduler = model->pipeline->scheduler;
+    if (params->lightning_scheduler) scheduler_config_lightning(&model->pipeline->scheduler);
     canvas_status st = edit_run(model->pipeline, &r, &observer, &image, &width, &height);
+    model->pipeline->scheduler = model_scheduler;
     if (st == CANVAS_OK) st = image_alloc(width, height, out);
     if (st == CANVAS_OK) edit_to_rgb8(image, (int64_t)width * height * 3, out->pixels);
     mem_free(image);

@@ -14,9 +14,10 @@
 #include "cli/commands.h"
 #include "cli/memory_flags.h"
 #include "io/image.h"
+#include "pipeline/lora.h"
 #include "pipeline/progress.h"
 
-enum { MAX_IMAGES = 16 };
+enum { MAX_IMAGES = 16, MAX_LORAS = 16, LORA_PATH_SIZE = 4096 };
 
 typedef struct edit_args {
     int generate;               /* 1: canvas generate (no --image) */
@@ -25,6 +26,11 @@ typedef struct edit_args {
     const char *images[MAX_IMAGES];
     int n_images;
     canvas_edit_params params;
+    char lora_paths[MAX_LORAS][LORA_PATH_SIZE];
+    canvas_lora loras[MAX_LORAS];   /* --lora FILE[:scale], in order */
+    int n_loras;
+    int lightning;                  /* --lightning 4|8, 0 when not given */
+    int steps_given, cfg_given;     /* --steps / --cfg given: they win over --lightning */
     int json_progress, force_progress;
     cli_memory_flags memory;
 } edit_args;
@@ -60,8 +66,16 @@ static void print_help(FILE *to, int generate)
             "sampling (defaults: the reference pipeline's):\n"
             "  --steps N              denoising steps (default %d; the 2511 model card uses 40)\n"
             "  --cfg X                true CFG scale (default %.1f; used when > 1 and a negative prompt is given)\n"
-            "  --seed S               noise seed, 0 to 2^64-1 (default 0; Philox4x32-10, docs/pipeline.md)\n",
-            50, 4.0);
+            "  --seed S               noise seed, 0 to 2^64-1 (default 0; Philox4x32-10, docs/pipeline.md)\n"
+            "\n"
+            "LoRA (docs/lora.md):\n"
+            "  --lora FILE[:SCALE]    merge a LoRA into the transformer at load (scale default 1); repeat to\n"
+            "                         stack up to %d. Namings: diffusers/PEFT, kohya, lightx2v, ComfyUI (from the\n"
+            "                         keys); an unknown or mismatched key is an error (exit 4)\n"
+            "  --lightning 4|8        preset for the Qwen-Image-Lightning LoRAs (give the file with --lora):\n"
+            "                         that many steps, cfg 1, the Lightning scheduler (fixed shift 3);\n"
+            "                         an explicit --steps or --cfg wins\n",
+            50, 4.0, MAX_LORAS);
     if (!generate)
         fprintf(to, "  --vae-area PIXELS      area each reference is resized to, aspect kept, sides multiples of 32\n"
                     "                         (default 1048576 = 1024x1024; also WxH, e.g. 512x512)\n"
@@ -144,7 +158,8 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
         int takes_value = !strcmp(flag, "--model") || !strcmp(flag, "--image") || !strcmp(flag, "--prompt-embeds") ||
                           !strcmp(flag, "--prompt") || !strcmp(flag, "-o") || !strcmp(flag, "--output") ||
                           !strcmp(flag, "--steps") || !strcmp(flag, "--cfg") || !strcmp(flag, "--seed") ||
-                          !strcmp(flag, "--width") || !strcmp(flag, "--height") ||
+                          !strcmp(flag, "--width") || !strcmp(flag, "--height") || !strcmp(flag, "--lora") ||
+                          !strcmp(flag, "--lightning") ||
                           (!a->generate && !strcmp(flag, "--vae-area"));
         if (!takes_value) {
             char message[512];
@@ -173,6 +188,7 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
         } else if (!strcmp(flag, "--steps")) {
             if (!parse_long(value, 1, 1000, &n)) return usage_value(a, flag, value, "a whole number from 1 to 1000");
             a->params.steps = (int)n;
+            a->steps_given = 1;
         } else if (!strcmp(flag, "--cfg")) {
             char *end;
             errno = 0;
@@ -180,6 +196,17 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
             if (errno || end == value || *end || !isfinite(x) || x < 0 || x > 100)
                 return usage_value(a, flag, value, "a number from 0 to 100");
             a->params.cfg = (float)x;
+            a->cfg_given = 1;
+        } else if (!strcmp(flag, "--lora")) {
+            if (a->n_loras == MAX_LORAS) return cli_usage_error(a->command, "too many --lora (at most 16)");
+            float scale;
+            if (lora_spec_parse(value, a->lora_paths[a->n_loras], LORA_PATH_SIZE, &scale) != CANVAS_OK)
+                return usage_value(a, flag, value, "FILE or FILE:SCALE with a finite SCALE");
+            a->loras[a->n_loras] = (canvas_lora){a->lora_paths[a->n_loras], scale};
+            a->n_loras++;
+        } else if (!strcmp(flag, "--lightning")) {
+            if (strcmp(value, "4") && strcmp(value, "8")) return usage_value(a, flag, value, "4 or 8 (steps)");
+            a->lightning = value[0] - '0';
         } else if (!strcmp(flag, "--seed")) {
             char *end;
             errno = 0;
@@ -223,6 +250,15 @@ static int check_args(const edit_args *a)
         return cli_usage_error(a->command, "-o is the --prompt-embeds file: refusing to overwrite an input");
     if (cli_memory_flags_check(&a->memory, a->command) < 0) return 2;
     return 0;
+}
+
+/* --lightning N: N steps, cfg 1, the Lightning scheduler; an explicit --steps / --cfg wins. */
+static void apply_presets(edit_args *a)
+{
+    if (!a->lightning) return;
+    if (!a->steps_given) a->params.steps = a->lightning;
+    if (!a->cfg_given) a->params.cfg = 1.0f;
+    a->params.lightning_scheduler = 1;
 }
 
 /* ---- progress drawing ------------------------------------------------------------------- */
@@ -283,6 +319,8 @@ static int run(edit_args *a)
     options.link_bytes_per_second = a->memory.link_bytes_per_second;
     options.resident_blocks = a->memory.resident_blocks;
     options.threads = a->memory.threads;
+    options.loras = a->loras;
+    options.n_loras = a->n_loras;
 
     drawer d = {0};
     d.command = a->command;
@@ -308,7 +346,12 @@ static int run(edit_args *a)
         snprintf(steps, sizeof steps, "%d", a->params.steps);
         snprintf(cfg, sizeof cfg, "%g", a->params.cfg);
         snprintf(seed, sizeof seed, "%llu", (unsigned long long)a->params.seed);
-        char prompt_text[4200];
+        char loras[1024] = "", prompt_text[4200];
+        for (int i = 0; i < a->n_loras; i++) {
+            size_t used = strlen(loras);
+            snprintf(loras + used, sizeof loras - used, "%s%s:%g", i ? ", " : "", a->loras[i].path,
+                     a->loras[i].scale);
+        }
         snprintf(prompt_text, sizeof prompt_text, "(embeddings) %s%s", a->prompt_embeds,
                  prompt.negative.values ? " (with negative_prompt_embeds)" : "");
         const canvas_text texts[] = {
@@ -319,8 +362,10 @@ static int run(edit_args *a)
             {"cfg", cfg},
             {"model", a->model},
             {"strategy", d.plan[0] ? d.plan : "host memory"},
+            {"loras", loras},
         };
-        st = canvas_image_save_png(a->output, &out, texts, (int)(sizeof texts / sizeof texts[0]));
+        int n_texts = (int)(sizeof texts / sizeof texts[0]) - (a->n_loras == 0);
+        st = canvas_image_save_png(a->output, &out, texts, n_texts);
         context = "writing the output";
     }
     /* the report and the trace are written after a failure too: they show where memory went */
@@ -370,6 +415,7 @@ static int edit_main(int argc, char **argv, int generate)
     }
     code = check_args(&a);
     if (code) return code;
+    apply_presets(&a);
     return run(&a);
 }
 
