@@ -20,6 +20,7 @@
 #include "pipeline/edit_case.h"
 #include "pipeline/lora.h"
 #include "pipeline/scheduler_case.h"
+#include "plan/plan.h"
 
 static void print_help(FILE *to)
 {
@@ -98,14 +99,36 @@ static void collect_free(collected *c)
     mem_free(c->tensors);
 }
 
-/* Put the model on the session's device: the resident prefix given, or the planner's. */
+/* Put the model on the session's device: the resident prefix given, or the planner's
+ * choice (plan/plan.h) for this case under the strategy flags; the plan line to stderr. */
 static canvas_status place_model(dit_model *model, thread_pool *pool, const dit_case *dc,
                                  const cli_memory_session *session)
 {
     const cli_memory_flags *flags = session->flags;
     if (session->device == mem_device_cpu()) return CANVAS_OK; /* dit_load placed it there */
     int k = flags->resident_blocks;
-    if (k < 0) TRY(dit_plan_resident_blocks(model, pool, &dc->inputs, (size_t)flags->vram_bytes, &k));
+    if (k < 0) {
+        plan_work work;
+        memset(&work, 0, sizeof work);
+        work.dit = model->config;
+        work.dit_model = model;
+        work.n_img = dc->inputs.n_img;
+        work.n_target = dc->inputs.n_img;
+        work.n_txt = dc->inputs.n_txt;
+        work.steps = 1;
+        work.threads = thread_pool_size(pool);
+        plan_limits limits = {.device_bytes = flags->vram_bytes, .headroom_bytes = flags->headroom_bytes,
+                              .host_bytes = flags->ram_bytes, .same_format_only = 1};
+        plan_hardware hw;
+        if (plan_probe(flags->threads, flags->link_bytes_per_second, 2, &hw) != CANVAS_OK) status_clear();
+        plan_result result;
+        TRY(plan_make(&work, &hw, &limits, (plan_preset)flags->strategy, pool, &result));
+        if (result.chosen < 0) return plan_no_fit(&result, &limits);
+        char line[512];
+        plan_describe(&result.candidates[result.chosen], &work, line, sizeof line);
+        fprintf(stderr, "canvas debug case: plan: %s\n", line);
+        k = result.candidates[result.chosen].point.resident_blocks;
+    }
     return dit_place(model, session->device, k);
 }
 
@@ -171,6 +194,13 @@ static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *
     return st;
 }
 
+/* The pipeline's plan lines (the plan, each fallback) go to stderr. */
+static void print_plan(void *ctx, const char *message)
+{
+    (void)ctx;
+    fprintf(stderr, "canvas debug case: %s\n", message);
+}
+
 /* vae_encode, vae_decode, schedule and edit_pipeline: their runners hand every tensor to
  * the sink; the edit pipeline records its own phases (load, vae-encode, step K, ...). */
 static canvas_status run_sink_case(const char *case_dir, const cli_memory_session *session, const char *out_path)
@@ -181,9 +211,11 @@ static canvas_status run_sink_case(const char *case_dir, const cli_memory_sessio
     canvas_status st = is_edit ? CANVAS_OK : profiler_begin(session->profiler, "run");
     if (st == CANVAS_OK) st = thread_pool_create(session->flags->threads, &pool);
     if (st == CANVAS_OK) {
+        const cli_memory_flags *f = session->flags;
+        edit_case_plan plan = {f->strategy, f->allow_quantize, f->headroom_bytes, !f->no_fallback};
         if (is_edit)
-            st = edit_case_run_on(case_dir, pool, session->device, session->flags->resident_blocks, session->profiler,
-                                  NULL, collect_tap, &tensors);
+            st = edit_case_run_planned(case_dir, pool, session->device, f->resident_blocks, &plan, session->profiler,
+                                       print_plan, collect_tap, &tensors);
         else if (vae_case_handles(case_dir))
             st = vae_case_run(case_dir, pool, collect_tap, &tensors);
         else

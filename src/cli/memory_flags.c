@@ -8,11 +8,13 @@
 #include "base/size_parse.h"
 #include "base/status.h"
 #include "cli/commands.h"
+#include "plan/plan.h"
 
 void cli_memory_flags_init(cli_memory_flags *flags)
 {
     memset(flags, 0, sizeof *flags);
     flags->resident_blocks = -1;
+    flags->strategy = PLAN_AUTO;
 }
 
 void cli_memory_flags_help(FILE *to)
@@ -31,7 +33,13 @@ void cli_memory_flags_help(FILE *to)
             "                         fits in --vram next to the streaming buffers and the activations\n"
             "  --report FILE.json     write peaks per phase (device, host, pinned), transfers and times\n"
             "  --trace FILE.json      write a Chrome trace (open it in https://ui.perfetto.dev)\n"
-            "  --threads N            worker threads (default: CANVAS_THREADS, else every online CPU)\n");
+            "  --threads N            worker threads (default: CANVAS_THREADS, else every online CPU)\n"
+            "  --strategy NAME        full | fp8 | nf4 | offload | sequential | auto (default auto: the fastest\n"
+            "                         plan that fits, by dry runs; `canvas plan` shows them all)\n"
+            "  --allow-quantize       let the planner quantise the transformer (fp8, nf4) below the files'\n"
+            "                         precision (default: never lower than the files)\n"
+            "  --headroom SIZE        device memory the planner keeps free (default 0 on --vram)\n"
+            "  --no-fallback          an out-of-memory ends the run (default: release, re-plan, redo the step)\n");
 }
 
 static int usage(const char *command, const char *message)
@@ -103,6 +111,23 @@ int cli_memory_flags_parse(cli_memory_flags *flags, int argc, char **argv, int *
         if (!(value = value_of(argc, argv, i, command, "a file name"))) return -1;
         if (flag[2] == 'r') flags->report_path = value;
         else flags->trace_path = value;
+        return 1;
+    }
+    if (!strcmp(flag, "--strategy")) {
+        plan_preset preset;
+        if (!(value = value_of(argc, argv, i, command, "a strategy (auto)"))) return -1;
+        if (plan_preset_parse(value, &preset) != CANVAS_OK) return usage(command, canvas_last_error());
+        flags->strategy = preset;
+        return 1;
+    }
+    if (!strcmp(flag, "--allow-quantize") || !strcmp(flag, "--no-fallback")) {
+        if (flag[2] == 'a') flags->allow_quantize = 1;
+        else flags->no_fallback = 1;
+        return 1;
+    }
+    if (!strcmp(flag, "--headroom")) {
+        if (!(value = value_of(argc, argv, i, command, "a size (512M)"))) return -1;
+        if (size_parse(value, flag, &flags->headroom_bytes) != CANVAS_OK) return usage(command, canvas_last_error());
         return 1;
     }
     if (!strcmp(flag, "--threads")) {

@@ -8,6 +8,10 @@
  *   --report FILE.json     memory/time report per phase (docs/memory.md)
  *   --trace FILE.json      Chrome/Perfetto trace of the phases and memory counters
  *   --threads N            worker threads
+ *   --strategy NAME        full | fp8 | nf4 | offload | sequential | auto (plan/plan.h)
+ *   --allow-quantize       the planner may lower the transformer's precision (fp8, nf4)
+ *   --headroom SIZE        device memory the planner keeps free
+ *   --no-fallback          no re-planning after an out-of-memory
  *
  * docs/cli.md documents them for users. */
 #ifndef CANVAS_CLI_MEMORY_FLAGS_H
@@ -27,6 +31,10 @@ typedef struct cli_memory_flags {
     int resident_blocks;        /* -1: the planner chooses */
     const char *report_path, *trace_path;
     int threads;                /* 0: CANVAS_THREADS, else every online CPU */
+    int strategy;               /* a plan_preset (plan/plan.h); PLAN_AUTO by default */
+    int allow_quantize;         /* --allow-quantize: the planner may use fp8 / nf4 */
+    uint64_t headroom_bytes;    /* --headroom: kept free on the device */
+    int no_fallback;            /* --no-fallback: an out-of-memory ends the run */
 } cli_memory_flags;
 
 void cli_memory_flags_init(cli_memory_flags *flags);

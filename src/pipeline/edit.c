@@ -122,6 +122,7 @@ typedef struct run {
     int cfg;                      /* true CFG on */
     int vae_tiled;                /* the plan: VAE passes tiled */
     char fallback_reason[512];    /* the out-of-memory a fallback handles */
+    int no_plan_fits;             /* the planner found nothing that fits: exit 3, no retry */
 } run;
 
 static void phase(run *s, const char *name)
@@ -373,7 +374,10 @@ static canvas_status plan_and_place(run *s, const dit_inputs *longest, int fallb
         TRY(dit_place(p->dit, mem_device_cpu(), DIT_ALL_BLOCKS)); /* release the device first */
     plan_inputs(s, longest, fallback, &w, &l, &hw);
     TRY(plan_make(&w, &hw, &l, fallback ? PLAN_AUTO : (plan_preset)p->strategy, p->pool, &result));
-    if (result.chosen < 0) return plan_no_fit(&result, &l);
+    if (result.chosen < 0) {
+        s->no_plan_fits = 1; /* no fallback can help: say what would */
+        return plan_no_fit(&result, &l);
+    }
     const plan_candidate *c = &result.candidates[result.chosen];
     if (c->point.weights.format != p->dit->weights_format.format ||
         c->point.weights.per_channel != p->dit->weights_format.per_channel) {
@@ -421,7 +425,9 @@ static canvas_status place_transformer(run *s, const dit_inputs *longest)
 static int fallback_allowed(run *s, canvas_status st, int *attempts, const char *where, int say)
 {
     edit_pipeline *p = s->p;
-    if (st != CANVAS_ERR_OUT_OF_MEMORY || !p->fallback_enabled || *attempts >= p->oom_retry_attempts) return 0;
+    if (st != CANVAS_ERR_OUT_OF_MEMORY || !p->fallback_enabled || *attempts >= p->oom_retry_attempts ||
+        s->no_plan_fits)
+        return 0;
     (*attempts)++;
     if (p->profiler) profiler_count_fallback(p->profiler);
     snprintf(s->fallback_reason, sizeof s->fallback_reason, "%s", canvas_last_error());

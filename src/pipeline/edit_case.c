@@ -169,6 +169,38 @@ canvas_status edit_case_run_on(const char *case_dir, thread_pool *pool, mem_devi
                                profiler *profiler, void (*plan)(void *ctx, const char *message), golden_sink_fn sink,
                                void *ctx)
 {
+    return edit_case_run_planned(case_dir, pool, device, resident_blocks, NULL, profiler, plan, sink, ctx);
+}
+
+canvas_status edit_case_shape_read(const char *case_dir, edit_case_shape *out)
+{
+    memset(out, 0, sizeof *out);
+    edit_case *c;
+    TRY(mem_calloc((void **)&c, 1, sizeof *c, MEM_SCRATCH));
+    canvas_status st = read_case_json(case_dir, c);
+    if (st == CANVAS_OK) st = read_inputs(case_dir, c);
+    if (st == CANVAS_OK) {
+        snprintf(out->model_dir, sizeof out->model_dir, "%s", c->model_dir);
+        out->width = c->width;
+        out->height = c->height;
+        out->steps = c->steps;
+        out->cfg = c->cfg > 1.0 && c->negative != NULL;
+        out->n_images = c->n_images;
+        if (c->n_images > 0) {
+            out->ref_width = c->images[c->n_images - 1].width;
+            out->ref_height = c->images[c->n_images - 1].height;
+        }
+        out->n_txt = out->cfg && c->negative_len > c->prompt_len ? c->negative_len : c->prompt_len;
+    }
+    edit_case_free(c);
+    mem_free(c);
+    return st;
+}
+
+canvas_status edit_case_run_planned(const char *case_dir, thread_pool *pool, mem_device *device, int resident_blocks,
+                                    const edit_case_plan *plan_options, profiler *profiler,
+                                    void (*plan)(void *ctx, const char *message), golden_sink_fn sink, void *ctx)
+{
     edit_case *c;
     TRY(mem_calloc((void **)&c, 1, sizeof *c, MEM_SCRATCH));
     edit_pipeline *p = NULL;
@@ -182,6 +214,12 @@ canvas_status edit_case_run_on(const char *case_dir, thread_pool *pool, mem_devi
         p->device = device;
         p->resident_blocks = resident_blocks;
         p->profiler = profiler;
+        if (plan_options) {
+            p->strategy = plan_options->strategy;
+            p->allow_quantize = plan_options->allow_quantize;
+            p->headroom_bytes = plan_options->headroom_bytes;
+            p->fallback_enabled = plan_options->fallback_enabled;
+        }
         edit_request r;
         memset(&r, 0, sizeof r);
         r.prompt = (edit_text){c->prompt, c->prompt_len, c->dim, NULL};

@@ -40,4 +40,27 @@ canvas_status edit_case_run_on(const char *case_dir, thread_pool *pool, mem_devi
                                profiler *profiler, void (*plan)(void *ctx, const char *message), golden_sink_fn sink,
                                void *ctx);
 
+/* How the pipeline plans a case (plan/plan.h): the edit_pipeline fields of the same names. */
+typedef struct edit_case_plan {
+    int strategy;               /* a plan_preset */
+    int allow_quantize;
+    uint64_t headroom_bytes;
+    int fallback_enabled;
+} edit_case_plan;
+
+/* edit_case_run_on with the planner's options (NULL: auto, fallbacks on). */
+canvas_status edit_case_run_planned(const char *case_dir, thread_pool *pool, mem_device *device, int resident_blocks,
+                                    const edit_case_plan *plan_options, profiler *profiler,
+                                    void (*plan)(void *ctx, const char *message), golden_sink_fn sink, void *ctx);
+
+/* What a case asks the pipeline for, without running it (`canvas plan --case`). */
+typedef struct edit_case_shape {
+    char model_dir[4096];
+    int width, height, steps, cfg;      /* cfg: 1 when true CFG runs (scale > 1 and a negative prompt) */
+    int n_images;
+    int ref_width, ref_height;          /* the last reference's size */
+    int64_t n_txt;                      /* the longest prompt the transformer sees */
+} edit_case_shape;
+canvas_status edit_case_shape_read(const char *case_dir, edit_case_shape *out);
+
 #endif

@@ -173,23 +173,29 @@ canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const pl
             if (!format_allowed(work, limits, c->point.weights) && strstr(c->reason, "would fit") == c->reason &&
                 quantized < 0)
                 quantized = i;
+            if (!format_allowed(work, limits, c->point.weights) ||
+                (limits->device_bytes == 0 && (i == PLAN_SEQUENTIAL || i == PLAN_OFFLOAD)))
+                continue;
             if (c->peak.device < least_device) least_device = c->peak.device;
             if (c->peak.host + c->peak.pinned < least_host) least_host = c->peak.host + c->peak.pinned;
         }
-        if (quantized >= 0)
-            snprintf(out->suggestion, sizeof out->suggestion,
-                     "--allow-quantize would let the %s plan run (device %s, host %s)",
-                     plan_preset_name((plan_preset)quantized),
-                     size_format(out->candidates[quantized].peak.device, a, sizeof a),
-                     size_format(out->candidates[quantized].peak.host, b, sizeof b));
-        else if (limits->device_bytes && least_device + limits->headroom_bytes > limits->device_bytes)
-            snprintf(out->suggestion, sizeof out->suggestion,
-                     "a device with at least %s (%s plus headroom), a lower precision, or a smaller image size",
-                     size_format(least_device + limits->headroom_bytes, a, sizeof a),
-                     size_format(least_device, b, sizeof b));
+        size_t used = 0;
+        if (limits->device_bytes && least_device + limits->headroom_bytes > limits->device_bytes)
+            used = (size_t)snprintf(out->suggestion, sizeof out->suggestion,
+                                    "the transformer does not fit even with every block streamed: give a device of "
+                                    "at least %s (%s plus headroom)",
+                                    size_format(least_device + limits->headroom_bytes, a, sizeof a),
+                                    size_format(least_device, b, sizeof b));
         else
-            snprintf(out->suggestion, sizeof out->suggestion, "more RAM: at least %s, or a smaller image size",
-                     size_format(least_host, a, sizeof a));
+            used = (size_t)snprintf(out->suggestion, sizeof out->suggestion, "give more RAM: at least %s",
+                                    size_format(least_host, a, sizeof a));
+        if (used < sizeof out->suggestion && quantized >= 0)
+            used += (size_t)snprintf(out->suggestion + used, sizeof out->suggestion - used,
+                                     "; or --allow-quantize: the %s plan fits (device %s)",
+                                     plan_preset_name((plan_preset)quantized),
+                                     size_format(out->candidates[quantized].peak.device, a, sizeof a));
+        if (used < sizeof out->suggestion)
+            snprintf(out->suggestion + used, sizeof out->suggestion - used, "; or a smaller image size");
     }
     return CANVAS_OK;
 }

@@ -154,7 +154,7 @@ typedef struct plan_result {
     int n;
     int chosen;                      /* index, -1 when nothing fits */
     plan_preset wanted;
-    char suggestion[256];            /* when nothing fits: what would */
+    char suggestion[400];            /* when nothing fits: what would */
 } plan_result;
 
 /* Estimate every preset's plan for `work` under `limits` and choose: the preset asked
