@@ -394,6 +394,14 @@ static void test_quantized_base(void)
                 err, formats[f].bound);
         CHECK_MSG(err <= formats[f].bound, "%s: %g", quant_choice_name(formats[f].format), err);
         free(got);
+        /* a second LoRA at scale 0 merges from the dequantised blob and quantises again:
+         * the quantiser's fixed points keep the output where it was */
+        lora_spec again = {dc->loras[0].path, 0.0f, LORA_NAMING_KOHYA};
+        CHECK_OK(lora_apply_specs(model, NULL, &again, 1));
+        got = forward(model, dc);
+        double err2 = rel_diff(got, want, n);
+        CHECK_MSG(err2 <= formats[f].bound, "%s requantised: %g", quant_choice_name(formats[f].format), err2);
+        free(got);
         dit_free(model);
     }
     free(want);
@@ -572,6 +580,31 @@ static void test_fail_at_n(void)
     remove(path);
 }
 
+/* The public API: canvas_options.loras merged at open; a bad file fails the open cleanly. */
+static void test_api(void)
+{
+    char model[4096], lora[4096], bad[4096];
+    test_path(model, sizeof model, "golden/models/edit-tiny");
+    test_path(lora, sizeof lora, "golden/cases/lora-kohya/lora0-kohya.safetensors");
+    test_path(bad, sizeof bad, "golden/cases/lora-kohya/inputs.safetensors");
+    const size_t baseline = mem_total_current();
+    canvas_options opt;
+    canvas_options_default(&opt);
+    canvas_lora loras[2] = {{lora, 0.8f}, {bad, 1.0f}};
+    opt.loras = loras;
+    opt.n_loras = 2;
+    canvas_model *m = NULL;
+    CHECK_FAILS(canvas_open(model, &opt, &m), CANVAS_ERR_INPUT, "inputs.safetensors: key 'encoder_hidden_states'");
+    CHECK(m == NULL && mem_total_current() == baseline);
+    opt.n_loras = 1;
+    CHECK_OK(canvas_open(model, &opt, &m));
+    canvas_memory_snapshot snap;
+    if (m) CHECK_OK(canvas_memory_snapshot_take(m, &snap));
+    if (m) CHECK(snap.host_weight_bytes > 0);
+    canvas_close(m);
+    CHECK(mem_total_current() == baseline);
+}
+
 int main(void)
 {
     snprintf(temp_dir, sizeof temp_dir, "/tmp/canvas_test_lora_XXXXXX");
@@ -582,6 +615,7 @@ int main(void)
     RUN(test_quantized_base);
     RUN(test_errors);
     RUN(test_fail_at_n);
+    RUN(test_api);
     rmdir(temp_dir);
     return check_summary();
 }
