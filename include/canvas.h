@@ -156,6 +156,19 @@ void canvas_close(canvas_model *model);
  * or -1 to let the planner choose again. Takes effect at the next edit/generate. */
 canvas_status canvas_set_resident_blocks(canvas_model *model, int resident_blocks);
 
+/* Switch the memory strategy between runs: "full", "fp8", "nf4", "offload", "sequential"
+ * or "auto" (the planner's fastest plan that fits; docs/plan.md). allow_quantize 1 lets
+ * the planner use fp8 / nf4 below the files' precision. Takes effect at the next
+ * edit/generate; what can stay stays (the VAE; the transformer is reloaded only when its
+ * weight format changes, re-placed otherwise). CANVAS_ERR_USAGE for an unknown name. */
+canvas_status canvas_set_strategy(canvas_model *model, const char *strategy, int allow_quantize);
+
+/* Lower (or raise, up to the size it was opened with) the device's memory limit, as when
+ * another process takes GPU memory. Blocks already placed stay; the next allocation that
+ * does not fit fails, and the run falls back: releases the step, re-plans for what is free,
+ * redoes it (the report counts fallbacks). May be called from a progress callback. */
+canvas_status canvas_set_vram_limit(canvas_model *model, uint64_t bytes);
+
 /* ---- edit and generate ----------------------------------------------------------------- */
 
 typedef struct canvas_edit_params {

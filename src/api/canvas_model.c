@@ -12,6 +12,7 @@
 #include "mem/mem_device.h"
 #include "mem/mem_profiler.h"
 #include "pipeline/edit.h"
+#include "plan/plan.h"
 #include "pipeline/lora.h"
 #include "pipeline/scheduler.h"
 
@@ -131,6 +132,29 @@ canvas_status canvas_set_resident_blocks(canvas_model *model, int resident_block
     model->pipeline->resident_blocks = resident_blocks;
     model->pipeline->placed_blocks = -1; /* re-place at the next run */
     return CANVAS_OK;
+}
+
+canvas_status canvas_set_strategy(canvas_model *model, const char *strategy, int allow_quantize)
+{
+    if (!model) return status_fail(CANVAS_ERR_USAGE, "canvas_set_strategy: no model");
+    plan_preset preset;
+    TRY(plan_preset_parse(strategy, &preset));
+    model->pipeline->strategy = preset;
+    model->pipeline->allow_quantize = allow_quantize ? 1 : 0;
+    model->pipeline->resident_blocks = -1;
+    model->pipeline->placed_blocks = -1; /* re-planned at the next run */
+    return CANVAS_OK;
+}
+
+canvas_status canvas_set_vram_limit(canvas_model *model, uint64_t bytes)
+{
+    if (!model) return status_fail(CANVAS_ERR_USAGE, "canvas_set_vram_limit: no model");
+    if (model->device == mem_device_cpu())
+        return status_fail(CANVAS_ERR_USAGE, "canvas_set_vram_limit: the model has no device (open it with vram_bytes)");
+    if (bytes == 0 || bytes > model->options.vram_bytes)
+        return status_fail(CANVAS_ERR_USAGE, "canvas_set_vram_limit: give 1 to %llu bytes (the size it was opened with)",
+                           (unsigned long long)model->options.vram_bytes);
+    return mem_device_set_cap(model->device, (size_t)bytes);
 }
 
 /* ---- progress --------------------------------------------------------------------------- */

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"generate", cmd_generate, "make an image from a prompt (text to image)"},
     {"inspect", cmd_inspect, "validate a model folder and show its parameters and sizes per format"},
     {"convert", cmd_convert, "quantise a model once (`canvas convert MODEL_DIR OUT_DIR --weights nf4`)"},
+    {"plan", cmd_plan, "which memory plans fit a run, ranked (`canvas plan --model DIR --vram 24G`, `--viability`)"},
     {"debug", cmd_debug, "run a golden case (`canvas debug case CASE_DIR --out OUT.safetensors [--vram SIZE ...]`)"},
 };
 

@@ -137,15 +137,13 @@ static uint64_t vae_pass_bytes(const plan_work *work, int encode, int tiled, int
         pixel_height = pixel_height < 256 ? pixel_height : 256;
         pixel_width = pixel_width < 256 ? pixel_width : 256;
     }
-    const int scale = 1 << work->vae.n_temperal_downsample;
-    (void)scale;
     if (work->vae_model) {
         int h = encode ? pixel_height : pixel_height / 8, w = encode ? pixel_width : pixel_width / 8;
         return vae_activation_bytes(work->vae_model, work->threads, encode, h, w);
     }
-    const uint64_t widest = (uint64_t)work->vae.base_dim * (uint64_t)work->vae.dim_mult[0] * 2;
+    const uint64_t widest = (uint64_t)work->vae.base_dim * (uint64_t)work->vae.dim_mult[0];
     const uint64_t plane = (uint64_t)pixel_height * (uint64_t)pixel_width * sizeof(float);
-    return 3 * widest * plane + widest * 9 * (uint64_t)pixel_width * 64 * sizeof(float);
+    return 2 * widest * plane + widest * plane / 8;
 }
 
 /* VAE weights: the loaded model's packed f32 blocks, or its arch size in f32. */

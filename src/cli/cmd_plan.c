@@ -1,0 +1,394 @@
+/* cmd_plan.c — `canvas plan`: the plans the planner weighs for a run, ranked, with their
+ * predicted peaks per phase and time per step, from the model's config files alone (the
+ * weights are used for exact sizes when present), and the viability table. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/size_parse.h"
+#include "base/status.h"
+#include "base/threadpool.h"
+#include "cli/commands.h"
+#include "io/config.h"
+#include "io/image.h"
+#include "mem/mem.h"
+#include "models/arch.h"
+#include "pipeline/edit_case.h"
+#include "plan/plan.h"
+
+static void print_help(FILE *to)
+{
+    fprintf(to,
+            "usage: canvas plan --model DIR [--image IMG ...|--size WxH] [--refs N] [--steps N] [--cfg X]\n"
+            "           [--vram SIZE] [--ram SIZE] [--gpu NAME_OR_SIZE] [--headroom SIZE] [--allow-quantize]\n"
+            "           [--strategy NAME] [--threads N] [--link-bandwidth RATE] [--json] [--case CASE_DIR]\n"
+            "       canvas plan --model DIR --viability\n"
+            "\n"
+            "The plans for one edit, each preset (full, sequential, offload, fp8, nf4) estimated by dry runs\n"
+            "of the real code on a measure device: peak device / pinned / host memory per phase, seconds per\n"
+            "step (time model: FLOPs / measured GEMM throughput, streamed bytes / link bandwidth, overlapped).\n"
+            "The chosen plan is marked '*'; the others say why not. Works from config files alone.\n"
+            "\n"
+            "options:\n"
+            "  --model DIR            pipeline folder (model_index.json, transformer/, vae/); weights optional\n"
+            "  --image IMG            a reference image (repeatable): its size; the output takes the last one's\n"
+            "  --size WxH             output size (default 1024x1024); references the same size\n"
+            "  --refs N               references (default 1 with --size, the images given otherwise)\n"
+            "  --steps N              denoising steps (default 50)\n"
+            "  --cfg X                true CFG scale (default 4: two transformer calls a step; <= 1: one)\n"
+            "  --text-tokens N        prompt tokens (default 200)\n"
+            "  --vram SIZE            the device that plays the GPU on this build (as `canvas edit --vram`)\n"
+            "  --gpu NAME_OR_SIZE     plan for a CUDA GPU instead: rtx4090, rtx4080, rtx4070, rtx3060, rtx4060,\n"
+            "                         rtx3070, rtx3090, a100, h100, or a size (24G); nominal throughput and link;\n"
+            "                         the VAE then runs on the device and streamed blocks live in pinned RAM\n"
+            "  --ram SIZE             host RAM budget (default: MemAvailable)\n"
+            "  --headroom SIZE        device memory kept free (default 0 with --vram, 512M with --gpu)\n"
+            "  --allow-quantize       fp8 / nf4 may be chosen (default: never below the files' precision)\n"
+            "  --strategy NAME        the preset to choose (default auto: the fastest that fits)\n"
+            "  --threads N            threads the run will use (the attention workspace depends on it)\n"
+            "  --link-bandwidth RATE  the host-device link (default: measured once, cached)\n"
+            "  --json                 {\"chosen\": {...}, \"candidates\": [...]} on stdout\n"
+            "  --case CASE_DIR        plan exactly what `canvas debug case CASE_DIR` with the same flags runs\n"
+            "  --viability            the table: 24/16/12/8 GB GPUs x 32/64 GB RAM, bf16 and quantised\n"
+            "\n"
+            "exit codes: 0 a plan fits, 3 none fits (the message says what would), 2 usage, 4 bad model\n");
+}
+
+typedef struct plan_args {
+    const char *model, *case_dir, *gpu;
+    int width, height, refs, steps, threads, json, viability, allow_quantize, strategy, have_size;
+    int ref_width, ref_height, n_images;
+    int64_t text_tokens;
+    double cfg, link;
+    uint64_t vram, ram, headroom;
+    int headroom_given;
+} plan_args;
+
+static int parse_int(const char *text, int low, int high, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || *end || end == text || v < low || v > high) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, plan_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->width = a->height = 1024;
+    a->steps = 50;
+    a->cfg = 4.0;
+    a->strategy = PLAN_AUTO;
+    a->refs = -1;
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = 1;
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
+            print_help(stdout);
+            return 1;
+        } else if (!strcmp(f, "--json")) {
+            a->json = 1, takes = 0;
+        } else if (!strcmp(f, "--viability")) {
+            a->viability = 1, takes = 0;
+        } else if (!strcmp(f, "--allow-quantize")) {
+            a->allow_quantize = 1, takes = 0;
+        } else if (!v) {
+            char m[128];
+            snprintf(m, sizeof m, "%s needs a value", f);
+            return cli_usage_error("plan", m);
+        } else if (!strcmp(f, "--model")) {
+            a->model = v;
+        } else if (!strcmp(f, "--case")) {
+            a->case_dir = v;
+        } else if (!strcmp(f, "--gpu")) {
+            a->gpu = v;
+        } else if (!strcmp(f, "--image")) {
+            canvas_image img;
+            if (image_load(v, &img) != CANVAS_OK) return cli_fail(CANVAS_ERR_INPUT, "plan");
+            a->ref_width = img.width;
+            a->ref_height = img.height;
+            a->n_images++;
+            image_free(&img);
+        } else if (!strcmp(f, "--size")) {
+            if (sscanf(v, "%dx%d", &a->width, &a->height) != 2 || a->width < 16 || a->height < 16 ||
+                a->width > 16384 || a->height > 16384)
+                return cli_usage_error("plan", "--size takes WxH, 16 to 16384 a side (1024x1024)");
+            a->have_size = 1;
+        } else if (!strcmp(f, "--refs")) {
+            if (parse_int(v, 0, PLAN_MAX_REFERENCES, &a->refs)) return cli_usage_error("plan", "--refs takes 0 to 16");
+        } else if (!strcmp(f, "--steps")) {
+            if (parse_int(v, 1, 1000, &a->steps)) return cli_usage_error("plan", "--steps takes 1 to 1000");
+        } else if (!strcmp(f, "--threads")) {
+            if (parse_int(v, 1, 4096, &a->threads)) return cli_usage_error("plan", "--threads takes 1 to 4096");
+        } else if (!strcmp(f, "--text-tokens")) {
+            int n;
+            if (parse_int(v, 1, 1 << 20, &n)) return cli_usage_error("plan", "--text-tokens takes 1 or more");
+            a->text_tokens = n;
+        } else if (!strcmp(f, "--cfg")) {
+            char *end;
+            a->cfg = strtod(v, &end);
+            if (*end || end == v) return cli_usage_error("plan", "--cfg takes a number");
+        } else if (!strcmp(f, "--strategy")) {
+            plan_preset p;
+            if (plan_preset_parse(v, &p) != CANVAS_OK) return cli_usage_error("plan", canvas_last_error());
+            a->strategy = p;
+        } else if (!strcmp(f, "--vram") || !strcmp(f, "--ram") || !strcmp(f, "--headroom")) {
+            uint64_t *to = f[2] == 'v' ? &a->vram : f[2] == 'r' ? &a->ram : &a->headroom;
+            if (size_parse(v, f, to) != CANVAS_OK) return cli_usage_error("plan", canvas_last_error());
+            if (f[2] == 'h') a->headroom_given = 1;
+        } else if (!strcmp(f, "--link-bandwidth")) {
+            if (size_parse_rate(v, f, &a->link) != CANVAS_OK) return cli_usage_error("plan", canvas_last_error());
+        } else {
+            char m[128];
+            snprintf(m, sizeof m, "unknown option '%s'", f);
+            return cli_usage_error("plan", m);
+        }
+        i += takes;
+    }
+    if (!a->model && !a->case_dir) return cli_usage_error("plan", "give --model DIR (or --case CASE_DIR)");
+    if (a->vram && a->gpu) return cli_usage_error("plan", "give --vram (this build's device) or --gpu, not both");
+    return 0;
+}
+
+/* The configs, and the weights when they are there (exact sizes). */
+typedef struct loaded {
+    dit_config dit;
+    vae_config vae;
+    dit_model *dit_model;
+    vae_model *vae_model;
+    int have_vae;
+    uint64_t text_encoder_bytes;
+} loaded;
+
+static canvas_status load_model(const char *dir, loaded *m)
+{
+    char path[4200];
+    memset(m, 0, sizeof m[0]);
+    snprintf(path, sizeof path, "%s/transformer", dir);
+    if (dit_load(path, &m->dit_model) == CANVAS_OK) {
+        m->dit = m->dit_model->config;
+    } else {
+        status_clear();
+        snprintf(path, sizeof path, "%s/transformer/config.json", dir);
+        TRY(dit_config_load(path, &m->dit));
+    }
+    snprintf(path, sizeof path, "%s/vae", dir);
+    if (vae_load(path, &m->vae_model) == CANVAS_OK) {
+        m->vae = m->vae_model->config;
+        m->have_vae = 1;
+    } else {
+        status_clear();
+        snprintf(path, sizeof path, "%s/vae/config.json", dir);
+        m->have_vae = vae_config_load(path, &m->vae) == CANVAS_OK;
+        if (!m->have_vae) status_clear();
+    }
+    textenc_config tc;
+    snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
+    if (textenc_config_load(path, &tc) == CANVAS_OK) {
+        tensor_spec_list specs = {0};
+        if (arch_text_encoder(&tc, TEXTENC_NAMES_CHECKPOINT, &specs) == CANVAS_OK)
+            m->text_encoder_bytes = arch_bytes_as(&specs, ARCH_ANY_GROUP, ARCH_FORMAT_BF16);
+        arch_free(&specs);
+    }
+    status_clear();
+    return CANVAS_OK;
+}
+
+static void unload(loaded *m)
+{
+    dit_free(m->dit_model);
+    vae_free(m->vae_model);
+}
+
+static void print_json_candidate(const plan_candidate *c, int with_fit)
+{
+    printf("{\"name\": \"%s\", \"predicted_device_peak_bytes\": %llu, \"predicted_pinned_peak_bytes\": %llu, "
+           "\"predicted_host_peak_bytes\": %llu, \"predicted_seconds_per_step\": %.6g, \"resident_blocks\": %d, "
+           "\"weights\": \"%s\"",
+           plan_preset_name(c->point.preset), (unsigned long long)c->peak.device, (unsigned long long)c->peak.pinned,
+           (unsigned long long)c->peak.host, c->seconds_per_step, c->point.resident_blocks,
+           c->point.weights.format == QUANT_NONE ? "as stored" : quant_choice_name(c->point.weights));
+    if (with_fit) {
+        printf(", \"fits\": %s, \"reason\": \"", c->fits ? "true" : "false");
+        for (const char *r = c->reason; *r; r++) {
+            if (*r == '"' || *r == '\\') putchar('\\');
+            putchar(*r);
+        }
+        printf("\"");
+    }
+    printf("}");
+}
+
+static void print_table(const plan_result *r, const plan_work *w, const char *device_text)
+{
+    char a[32], b[32], c3[32];
+    printf("work: %dx%d output, %d reference(s), %lld target + %lld reference + %lld text tokens, CFG %s, %d steps, "
+           "%d threads\n",
+           w->width, w->height, w->n_refs, (long long)w->n_target, (long long)(w->n_img - w->n_target),
+           (long long)w->n_txt, w->cfg ? "on (2 transformer calls a step)" : "off", w->steps, w->threads);
+    printf("device: %s\n\n", device_text);
+    printf("  %-11s %-5s %8s %12s %12s %12s %11s  %s\n", "preset", "fits", "resident", "device peak", "pinned peak",
+           "host peak", "s/step", "why");
+    for (int i = 0; i < r->n; i++) {
+        const plan_candidate *c = &r->candidates[i];
+        char res[24];
+        snprintf(res, sizeof res, "%d/%d", c->point.resident_blocks < 0 ? 0 : c->point.resident_blocks,
+                 w->dit.num_layers);
+        printf("%c %-11s %-5s %8s %12s %12s %12s %11.4g  %s\n", i == r->chosen ? '*' : ' ',
+               plan_preset_name(c->point.preset), c->fits ? "yes" : "no", res,
+               size_format(c->peak.device, a, sizeof a), size_format(c->peak.pinned, b, sizeof b),
+               size_format(c->peak.host, c3, sizeof c3), c->seconds_per_step, c->reason);
+    }
+    if (r->chosen >= 0) {
+        const plan_candidate *c = &r->candidates[r->chosen];
+        char line[512];
+        plan_describe(c, w, line, sizeof line);
+        printf("\nchosen: %s\nper phase (device / pinned / host):\n", line);
+        for (int ph = 0; ph < PLAN_PHASE_COUNT; ph++) {
+            printf("  %-13s %12s %12s %12s", plan_phase_name(ph), size_format(c->phases[ph].device, a, sizeof a),
+                   size_format(c->phases[ph].pinned, b, sizeof b), size_format(c->phases[ph].host, c3, sizeof c3));
+            if (ph == PLAN_PHASE_TEXT)
+                printf("  (no text encoder in this build: accounted 0; its bf16 weights, %s, would be released "
+                       "before the transformer loads)",
+                       size_format(w->text_encoder_bytes, a, sizeof a));
+            if (ph == PLAN_PHASE_DENOISE) printf("  (dry run of the transformer on a measure device)");
+            printf("\n");
+        }
+        printf("predicted total: %.4g s for %d steps (VAE time not modelled)\n", c->seconds_total, w->steps);
+    } else {
+        printf("\nno plan fits: %s\n", r->suggestion);
+    }
+}
+
+/* Edit-2511-style viability: every GPU size x RAM, bf16 only and quantisation allowed. */
+static canvas_status viability(plan_work *w, thread_pool *pool)
+{
+    static const int gib[] = {24, 16, 12, 8}, ram_gib[] = {32, 64};
+    printf("Does it fit? %dx%d output, %d reference(s) of %dx%d, %lld text tokens, CFG on, per step = 2 transformer "
+           "calls.\nGPU: nominal 50 TFLOP/s, 25 GB/s PCIe link, 512 MiB headroom; host budget = RAM - 4 GiB.\n\n",
+           w->width, w->height, w->n_refs, w->ref_width[0], w->ref_height[0], (long long)w->n_txt);
+    printf("| GPU | RAM | as stored (bf16) | s/step | quantisation allowed | s/step |\n|---|---|---|---|---|---|\n");
+    for (size_t g = 0; g < sizeof gib / sizeof gib[0]; g++)
+        for (size_t r = 0; r < sizeof ram_gib / sizeof ram_gib[0]; r++) {
+            plan_hardware hw;
+            memset(&hw, 0, sizeof hw);
+            for (int f = 0; f < QUANT_FORMAT_COUNT; f++) hw.flops_per_second[f] = 50e12;
+            hw.link_bytes_per_second = 25e9;
+            hw.disk_bytes_per_second = 2e9;
+            plan_limits l = {.device_bytes = (uint64_t)gib[g] << 30, .headroom_bytes = (uint64_t)512 << 20,
+                             .host_bytes = ((uint64_t)ram_gib[r] - 4) << 30, .vae_on_device = 1,
+                             .pinned_streaming = 1};
+            printf("| %d GB | %d GB |", gib[g], ram_gib[r]);
+            for (int q = 0; q < 2; q++) {
+                l.allow_quantize = q;
+                plan_result res;
+                TRY(plan_make(w, &hw, &l, PLAN_AUTO, pool, &res));
+                if (res.chosen < 0) {
+                    printf(" no: %s | - |", res.suggestion);
+                    continue;
+                }
+                const plan_candidate *c = &res.candidates[res.chosen];
+                char d[32], h[32];
+                printf(" %s: %d/%d blocks resident%s, device %s, host %s | %.2f |", plan_preset_name(c->point.preset),
+                       c->point.resident_blocks, w->dit.num_layers,
+                       c->point.stream_from_file ? ", rest streamed from the file (disk)" : "",
+                       size_format(c->peak.device, d, sizeof d), size_format(c->peak.host + c->peak.pinned, h, sizeof h),
+                       c->seconds_per_step);
+            }
+            printf("\n");
+        }
+    return CANVAS_OK;
+}
+
+int cmd_plan(int argc, char **argv)
+{
+    plan_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc) return rc == 1 ? 0 : rc;
+    edit_case_shape shape;
+    const char *model_dir = a.model;
+    if (a.case_dir) {
+        if (edit_case_shape_read(a.case_dir, &shape) != CANVAS_OK) return cli_fail(CANVAS_ERR_INPUT, "plan --case");
+        model_dir = shape.model_dir;
+    }
+    loaded m;
+    canvas_status st = load_model(model_dir, &m);
+    if (st != CANVAS_OK) return cli_fail(st, "plan");
+    thread_pool *pool = NULL;
+    st = thread_pool_create(a.threads, &pool);
+    plan_work w;
+    if (a.case_dir) {
+        plan_work_edit(&w, &m.dit, &m.vae, shape.width, shape.height, shape.n_images, shape.ref_width,
+                       shape.ref_height, shape.n_txt, shape.cfg, shape.steps, thread_pool_size(pool));
+    } else {
+        int refs = a.refs >= 0 ? a.refs : a.n_images ? a.n_images : 1;
+        int w_px = a.width, h_px = a.height;
+        if (a.n_images && !a.have_size) {
+            w_px = a.ref_width;
+            h_px = a.ref_height;
+        }
+        plan_work_edit(&w, &m.dit, m.have_vae ? &m.vae : NULL, w_px, h_px, refs, a.n_images ? a.ref_width : 0,
+                       a.n_images ? a.ref_height : 0, a.text_tokens, a.cfg > 1.0, a.steps, thread_pool_size(pool));
+    }
+    w.dit_model = m.dit_model;
+    w.vae_model = m.vae_model;
+    w.text_encoder_bytes = m.text_encoder_bytes;
+    if (st == CANVAS_OK && a.viability) {
+        st = viability(&w, pool);
+        thread_pool_destroy(pool);
+        unload(&m);
+        return st == CANVAS_OK ? 0 : cli_fail(st, "plan --viability");
+    }
+    plan_hardware hw;
+    plan_limits l;
+    memset(&l, 0, sizeof l);
+    char device_text[256];
+    if (st == CANVAS_OK) st = plan_probe(a.threads, a.link, 1, &hw);
+    if (st == CANVAS_OK && a.gpu) {
+        double flops, link;
+        st = plan_gpu_lookup(a.gpu, &l.device_bytes, &flops, &link, device_text, sizeof device_text);
+        for (int f = 0; f < QUANT_FORMAT_COUNT; f++) hw.flops_per_second[f] = flops;
+        if (!(a.link > 0)) hw.link_bytes_per_second = link;
+        l.headroom_bytes = a.headroom_given ? a.headroom : (uint64_t)512 << 20;
+        l.vae_on_device = l.pinned_streaming = 1;
+    } else if (a.vram) {
+        char s1[32];
+        l.device_bytes = a.vram;
+        l.headroom_bytes = a.headroom;
+        snprintf(device_text, sizeof device_text, "a %s pool that plays the GPU (--vram); link %.3g GB/s (%s), GEMM %.3g "
+                 "GFLOP/s (%s)", size_format(a.vram, s1, sizeof s1), hw.link_bytes_per_second / 1e9, hw.link_source,
+                 hw.flops_per_second[QUANT_NONE] / 1e9, hw.flops_source);
+    } else {
+        snprintf(device_text, sizeof device_text, "none: the model computes in host memory; GEMM %.3g GFLOP/s (%s)",
+                 hw.flops_per_second[QUANT_NONE] / 1e9, hw.flops_source);
+    }
+    l.host_bytes = a.ram ? a.ram : hw.ram_available_bytes;
+    l.allow_quantize = a.allow_quantize;
+    plan_result r;
+    if (st == CANVAS_OK) st = plan_make(&w, &hw, &l, (plan_preset)a.strategy, pool, &r);
+    thread_pool_destroy(pool);
+    if (st != CANVAS_OK) {
+        unload(&m);
+        return cli_fail(st, "plan");
+    }
+    if (a.json) {
+        printf("{\"chosen\": ");
+        if (r.chosen >= 0) print_json_candidate(&r.candidates[r.chosen], 0);
+        else printf("null");
+        printf(", \"candidates\": [");
+        for (int i = 0; i < r.n; i++) {
+            if (i) printf(", ");
+            print_json_candidate(&r.candidates[i], 1);
+        }
+        printf("]}\n");
+    } else {
+        if (!m.dit_model) printf("weights absent: sizes from the config (bf16 as stored)\n");
+        print_table(&r, &w, device_text);
+    }
+    unload(&m);
+    if (r.chosen < 0) return cli_fail(plan_no_fit(&r, &l), "plan");
+    return 0;
+}
