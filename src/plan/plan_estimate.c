@@ -188,8 +188,15 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
     int fits = 1;
     if (on_device) {
         if (p->resident_blocks < 0) st = free_room ? largest_prefix(shape, work, free_room, pool, &p->resident_blocks) : CANVAS_OK;
-        if (st == CANVAS_OK && p->resident_blocks >= 0)
-            st = dry_run_model(shape, work, p->resident_blocks, 0, pool, &dit_device, &fits);
+        if (st == CANVAS_OK && p->resident_blocks >= 0) {
+            /* under the real room first (rounding and fragmentation refuse as the pool would),
+             * then unbounded for the peak of a plan that does not fit */
+            st = dry_run_model(shape, work, p->resident_blocks, free_room ? free_room : 1, pool, &dit_device, &fits);
+            if (st == CANVAS_OK && !fits) {
+                int unbounded_fits;
+                st = dry_run_model(shape, work, p->resident_blocks, 0, pool, &dit_device, &unbounded_fits);
+            }
+        }
         if (p->resident_blocks < 0) {
             /* nothing fits: report what streaming every block needs */
             if (st == CANVAS_OK) st = dry_run_model(shape, work, 0, 0, pool, &dit_device, &fits);
