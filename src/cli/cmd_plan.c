@@ -43,7 +43,7 @@ static void print_help(FILE *to)
             "                         rtx3070, rtx3090, a100, h100, or a size (24G); nominal throughput and link;\n"
             "                         the VAE then runs on the device and streamed blocks live in pinned RAM\n"
             "  --ram SIZE             host RAM budget (default: MemAvailable)\n"
-            "  --headroom SIZE        device memory kept free (default 0 with --vram, 512M with --gpu)\n"
+            "  --headroom SIZE        device memory kept unused: 0 with --vram, 512M with --gpu\n"
             "  --allow-quantize       fp8 / nf4 may be chosen (default: never below the files' precision)\n"
             "  --strategy NAME        the preset to choose (default auto: the fastest that fits)\n"
             "  --threads N            threads the run will use (the attention workspace depends on it)\n"

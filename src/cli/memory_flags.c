@@ -38,7 +38,7 @@ void cli_memory_flags_help(FILE *to)
             "                         plan that fits, by dry runs; `canvas plan` shows them all)\n"
             "  --allow-quantize       let the planner quantise the transformer (fp8, nf4) below the files'\n"
             "                         precision (default: never lower than the files)\n"
-            "  --headroom SIZE        device memory the planner keeps free (default 0 on --vram)\n"
+            "  --headroom SIZE        device memory the planner keeps unused, default 0 on --vram\n"
             "  --no-fallback          an out-of-memory ends the run (default: release, re-plan, redo the step)\n");
 }
 

@@ -26,9 +26,9 @@ static void cpu_features(char *buf, size_t size)
     buf[0] = '\0';
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    static const char *const names[] = {"sse4.2", "avx", "avx2", "fma", "f16c", "avx512f"};
+    static const char *const names[] = {"sse4.2", "avx", "avx2", "fma", "avx512f"};
     const int on[] = {__builtin_cpu_supports("sse4.2"), __builtin_cpu_supports("avx"), __builtin_cpu_supports("avx2"),
-                      __builtin_cpu_supports("fma"), __builtin_cpu_supports("f16c"), __builtin_cpu_supports("avx512f")};
+                      __builtin_cpu_supports("fma"), __builtin_cpu_supports("avx512f")};
     size_t used = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (on[i] && used + strlen(names[i]) + 2 < size)
