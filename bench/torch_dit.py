@@ -187,8 +187,10 @@ def main():
             line = f"{n_img + TXT:5d} tokens: PyTorch {tt:.3f} s ({flop / tt * 1e-9:.1f} GFLOP/s)"
             if ours:
                 to = statistics.median(t_ours)
+                rounds = [o / t for o, t in zip(t_ours, t_torch)]
                 line += f", ours {to:.3f} s ({flop / to * 1e-9:.1f} GFLOP/s), ours / PyTorch {to / tt:.2f}"
-                line += "  [per round: " + " ".join(f"{o / t:.2f}" for o, t in zip(t_ours, t_torch)) + "]"
+                line += f" (median of the per-round ratios {statistics.median(rounds):.2f}: "
+                line += " ".join(f"{r:.2f}" for r in rounds) + ")"
             print(line, flush=True)
     if ours:
         ours.stdin.write("quit\n")
