@@ -12,6 +12,7 @@
 #include "base/threadpool.h"
 #include "cli/commands.h"
 #include "cli/memory_flags.h"
+#include "io/json_file.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
 #include "models/qwen_image_dit.h"
@@ -201,13 +202,29 @@ static void print_plan(void *ctx, const char *message)
     fprintf(stderr, "canvas debug case: %s\n", message);
 }
 
+/* The case's op (case.json "op"), read once with a real status: a failed read must not
+ * look like "some other op" (an out-of-memory here is an out-of-memory). */
+static canvas_status read_case_op(const char *case_dir, char *op, size_t size)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/case.json", case_dir);
+    json_t *root;
+    TRY(json_file_load(path, &root));
+    const char *text = json_string_value(json_object_get(root, "op"));
+    canvas_status st = text ? CANVAS_OK : status_fail(CANVAS_ERR_INPUT, "%s: no \"op\" string", path);
+    if (text) snprintf(op, size, "%s", text);
+    json_decref(root);
+    return st;
+}
+
 /* vae_encode, vae_decode, schedule and edit_pipeline: their runners hand every tensor to
  * the sink; the edit pipeline records its own phases (load, vae-encode, step K, ...). */
-static canvas_status run_sink_case(const char *case_dir, const cli_memory_session *session, const char *out_path)
+static canvas_status run_sink_case(const char *case_dir, const char *op, const cli_memory_session *session,
+                                   const char *out_path)
 {
     thread_pool *pool = NULL;
     collected tensors = {0};
-    int is_edit = edit_case_handles(case_dir);
+    int is_edit = !strcmp(op, "edit_pipeline");
     canvas_status st = is_edit ? CANVAS_OK : profiler_begin(session->profiler, "run");
     if (st == CANVAS_OK) st = thread_pool_create(session->flags->threads, &pool);
     if (st == CANVAS_OK) {
@@ -216,7 +233,7 @@ static canvas_status run_sink_case(const char *case_dir, const cli_memory_sessio
         if (is_edit)
             st = edit_case_run_planned(case_dir, pool, session->device, f->resident_blocks, &plan, session->profiler,
                                        print_plan, collect_tap, &tensors);
-        else if (vae_case_handles(case_dir))
+        else if (!strcmp(op, "vae_encode") || !strcmp(op, "vae_decode"))
             st = vae_case_run(case_dir, pool, collect_tap, &tensors);
         else
             st = schedule_case_run(case_dir, collect_tap, &tensors);
@@ -265,8 +282,13 @@ static int cmd_debug_case(int argc, char **argv)
     cli_memory_session session;
     canvas_status st = cli_memory_session_begin(&flags, &session);
     if (st != CANVAS_OK) return cli_fail(st, "debug case");
-    if (edit_case_handles(case_dir) || vae_case_handles(case_dir) || schedule_case_handles(case_dir)) {
-        st = run_sink_case(case_dir, &session, out_path);
+    char op[64] = "";
+    st = read_case_op(case_dir, op, sizeof op);
+    if (st != CANVAS_OK) {
+        /* reported below */
+    } else if (!strcmp(op, "edit_pipeline") || !strcmp(op, "vae_encode") || !strcmp(op, "vae_decode") ||
+               !strcmp(op, "schedule")) {
+        st = run_sink_case(case_dir, op, &session, out_path);
     } else {
         dit_case *dc = NULL;
         st = dit_case_open(case_dir, &dc);
