@@ -96,6 +96,13 @@ sweep() {
     done
     echo "  fail-at-N${suffix}${class} ${*:-(no flags)}: every run before N=$first failed cleanly; N=$first completed" \
          "(last allocation $((first - 1)))"
+    sweep_first=$first
+}
+
+# A run of this case makes ~2,500 allocations (JSON scratch, weights, activations): a
+# sweep that completes far earlier means a failure was swallowed somewhere, not survived.
+expect_many() {
+    [ "$sweep_first" -ge 1000 ] || fail "sweep $*: completed at N=$sweep_first: an allocation failure was swallowed"
 }
 
 # The undisturbed reference.
@@ -103,7 +110,9 @@ sweep() {
 
 start=$SECONDS
 sweep "" "" 200 7 450
+expect_many "(no flags)"
 sweep "+" "" 50 11 300
+expect_many "+ (no flags)"
 # Streaming through the double buffer on a capped device (0 resident blocks).
 vram=(--vram 4M --resident-blocks 0 --link-bandwidth 4G/s)
 for class in weights activations staging; do
@@ -111,6 +120,7 @@ for class in weights activations staging; do
 done
 sweep "+" ":weights" 1000000 1 0 "${vram[@]}"
 sweep "" "" 1 11 300 "${vram[@]}"
+expect_many "${vram[*]}"
 
 # A host cap too small: the same clean failure, and the report still written.
 rm -f "$out" "$tmp/r.json"
