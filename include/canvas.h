@@ -139,6 +139,16 @@ typedef struct canvas_options {
     const canvas_lora *loras;     /* n_loras LoRA files merged at open, in order (their deltas add up); the
                                      merged matrices are new MEM_WEIGHTS copies in the stored format */
     int n_loras;
+    /* the planner (docs/cli.md#canvas-plan); zero everywhere: auto, as stored, fallbacks on */
+    const char *strategy;         /* NULL or "auto": the fastest plan that fits; "full", "fp8", "nf4",
+                                     "offload", "sequential"; or a preference list "offload,fp8": the
+                                     first that fits, in order (none fits: the fastest that fits) */
+    int allow_quantize;           /* 1: the planner may quantise the transformer (fp8, nf4) below the
+                                     files' precision; the LoRAs are merged again after such a reload */
+    int fp8;                      /* 0: fp8 as allow_quantize says; 1: fp8 allowed anyway; -1: never fp8 */
+    uint64_t headroom_bytes;      /* device memory the planner keeps unused */
+    int no_fallback;              /* 1: an out-of-memory ends the run (0: release, re-plan, redo the step) */
+    int oom_retry_attempts;       /* fallbacks allowed per step or phase; 0: 3 */
 } canvas_options;
 
 void canvas_options_default(canvas_options *options);
@@ -157,7 +167,8 @@ void canvas_close(canvas_model *model);
 canvas_status canvas_set_resident_blocks(canvas_model *model, int resident_blocks);
 
 /* Switch the memory strategy between runs: "full", "fp8", "nf4", "offload", "sequential"
- * or "auto" (the planner's fastest plan that fits; docs/plan.md). allow_quantize 1 lets
+ * or "auto" (the planner's fastest plan that fits; docs/cli.md#canvas-plan), or a preference
+ * list ("offload,fp8", as canvas_options.strategy). allow_quantize 1 lets
  * the planner use fp8 / nf4 below the files' precision. Takes effect at the next
  * edit/generate; what can stay stays (the VAE; the transformer is reloaded only when its
  * weight format changes, re-placed otherwise). CANVAS_ERR_USAGE for an unknown name. */

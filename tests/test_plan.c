@@ -37,7 +37,7 @@ static canvas_status run_case(size_t cap, plan_preset preset, thread_pool *pool,
 {
     mem_device *gpu;
     TRY(mem_device_create_capped("gpu", cap, &gpu));
-    edit_case_plan options = {preset, 1, 0, 1};
+    edit_case_plan options = {.strategy = preset, .allow_quantize = 1, .fallback_enabled = 1};
     canvas_status st = edit_case_run_planned(case_dir, pool, gpu, -1, &options, NULL, NULL, keep_image, sink);
     mem_device_stats stats;
     mem_device_get_stats(gpu, &stats);

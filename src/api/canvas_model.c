@@ -52,6 +52,15 @@ static canvas_status check_options(const canvas_options *o)
     for (int i = 0; i < o->n_loras; i++)
         if (!o->loras[i].path || !(o->loras[i].scale == o->loras[i].scale))
             return status_fail(CANVAS_ERR_USAGE, "LoRA %d: a path and a scale are required", i);
+    if (o->fp8 < -1 || o->fp8 > 1) return status_fail(CANVAS_ERR_USAGE, "fp8 %d: give -1, 0 or 1", o->fp8);
+    if (o->oom_retry_attempts < 0 || o->oom_retry_attempts > 100)
+        return status_fail(CANVAS_ERR_USAGE, "oom_retry_attempts %d: give 0 (the default, 3) to 100",
+                           o->oom_retry_attempts);
+    if (o->strategy) {
+        plan_preset list[8];
+        int n;
+        TRY(plan_preset_list_parse(o->strategy, list, 8, &n));
+    }
     if ((uint64_t)(size_t)o->vram_bytes != o->vram_bytes || (uint64_t)(size_t)o->ram_bytes != o->ram_bytes)
         return status_fail(CANVAS_ERR_USAGE, "a memory cap is more than this machine can address");
     return CANVAS_OK;
@@ -68,16 +77,30 @@ void canvas_close(canvas_model *model)
     mem_free(model);
 }
 
-/* The options' LoRA files merged into the transformer (pipeline/lora.h). */
-static canvas_status apply_loras(dit_model *dit, thread_pool *pool, const canvas_options *o)
+/* The options' LoRA files merged into the transformer (pipeline/lora.h); the pipeline keeps
+ * the list to merge them again when the planner reloads the transformer. */
+static canvas_status apply_loras(edit_pipeline *p, thread_pool *pool, const canvas_options *o)
 {
     if (o->n_loras == 0) return CANVAS_OK;
     lora_spec *specs;
     TRY(mem_calloc((void **)&specs, (size_t)o->n_loras, sizeof *specs, MEM_SCRATCH));
     for (int i = 0; i < o->n_loras; i++) specs[i] = (lora_spec){o->loras[i].path, o->loras[i].scale, LORA_NAMING_AUTO};
-    canvas_status st = lora_apply_specs(dit, pool, specs, o->n_loras);
+    canvas_status st = edit_pipeline_add_loras(p, pool, specs, o->n_loras);
     mem_free(specs);
     return st;
+}
+
+/* A strategy text (a name or a preference list) into the pipeline's fields. */
+static canvas_status set_strategy(edit_pipeline *p, const char *strategy)
+{
+    plan_preset list[8];
+    int n = 1;
+    list[0] = PLAN_AUTO;
+    if (strategy) TRY(plan_preset_list_parse(strategy, list, 8, &n));
+    p->strategy = n == 1 ? list[0] : PLAN_AUTO;
+    p->n_preferred = n == 1 ? 0 : n;
+    for (int i = 0; i < n && n > 1; i++) p->preferred[i] = list[i];
+    return CANVAS_OK;
 }
 
 canvas_status canvas_open(const char *model_dir, const canvas_options *options, canvas_model **out)
@@ -106,14 +129,24 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
     if (st == CANVAS_OK) st = profiler_create(m->device, mem_device_cpu(), &m->profiler);
     if (st == CANVAS_OK) st = profiler_begin(m->profiler, "load");
     if (st == CANVAS_OK) st = edit_pipeline_open(model_dir, &m->pipeline);
-    if (st == CANVAS_OK) st = apply_loras(m->pipeline->dit, m->pool, options);
+    if (st == CANVAS_OK) st = apply_loras(m->pipeline, m->pool, options);
+    if (st == CANVAS_OK) st = set_strategy(m->pipeline, options->strategy);
     if (st == CANVAS_OK) {
         profiler_end(m->profiler);
-        m->pipeline->pool = m->pool;
-        m->pipeline->device = m->device;
-        m->pipeline->profiler = m->profiler;
-        m->pipeline->resident_blocks = options->resident_blocks;
+        edit_pipeline *p = m->pipeline;
+        p->pool = m->pool;
+        p->device = m->device;
+        p->profiler = m->profiler;
+        p->resident_blocks = options->resident_blocks;
+        p->allow_quantize = options->allow_quantize ? 1 : 0;
+        p->fp8 = options->fp8;
+        p->headroom_bytes = options->headroom_bytes;
+        p->fallback_enabled = !options->no_fallback;
+        if (options->oom_retry_attempts > 0) p->oom_retry_attempts = options->oom_retry_attempts;
     }
+    m->options.loras = NULL; /* the caller's arrays are not kept */
+    m->options.n_loras = 0;
+    m->options.strategy = NULL;
     if (st != CANVAS_OK) {
         canvas_close(m);
         return st;
@@ -137,9 +170,8 @@ canvas_status canvas_set_resident_blocks(canvas_model *model, int resident_block
 canvas_status canvas_set_strategy(canvas_model *model, const char *strategy, int allow_quantize)
 {
     if (!model) return status_fail(CANVAS_ERR_USAGE, "canvas_set_strategy: no model");
-    plan_preset preset;
-    TRY(plan_preset_parse(strategy, &preset));
-    model->pipeline->strategy = preset;
+    if (!strategy) return status_fail(CANVAS_ERR_USAGE, "canvas_set_strategy: no strategy given");
+    TRY(set_strategy(model->pipeline, strategy));
     model->pipeline->allow_quantize = allow_quantize ? 1 : 0;
     model->pipeline->resident_blocks = -1;
     model->pipeline->placed_blocks = -1; /* re-planned at the next run */

@@ -11,6 +11,7 @@
 #include "base/status.h"
 #include "base/threadpool.h"
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "cli/memory_flags.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
@@ -229,7 +230,12 @@ static canvas_status run_sink_case(const char *case_dir, const char *op, const c
     if (st == CANVAS_OK) st = thread_pool_create(session->flags->threads, &pool);
     if (st == CANVAS_OK) {
         const cli_memory_flags *f = session->flags;
-        edit_case_plan plan = {f->strategy, f->allow_quantize, f->headroom_bytes, !f->no_fallback};
+        edit_case_plan plan = {.strategy = f->strategy, .allow_quantize = f->allow_quantize,
+                               .headroom_bytes = f->headroom_bytes, .fallback_enabled = !f->no_fallback};
+        plan.fp8 = f->fp8;
+        plan.oom_retry_attempts = f->oom_retry_attempts;
+        plan.n_preferred = f->n_preferred;
+        memcpy(plan.preferred, f->preferred, sizeof plan.preferred);
         if (is_edit)
             st = edit_case_run_planned(case_dir, pool, session->device, f->resident_blocks, &plan, session->profiler,
                                        print_plan, collect_tap, &tensors);
@@ -252,6 +258,8 @@ static int cmd_debug_case(int argc, char **argv)
     quant_choice weights = {QUANT_NONE, 0};
     cli_memory_flags flags;
     cli_memory_flags_init(&flags);
+    int config_code = cli_config_apply(argc, argv, "debug", &flags, NULL);
+    if (config_code) return config_code;
     for (int i = 0; i < argc; i++) {
         int memory_flag = cli_memory_flags_parse(&flags, argc, argv, &i, "debug");
         if (memory_flag < 0) return 2;

@@ -12,6 +12,7 @@
 
 #include "canvas.h"
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "cli/memory_flags.h"
 #include "io/image.h"
 #include "pipeline/lora.h"
@@ -321,6 +322,12 @@ static int run(edit_args *a)
     options.threads = a->memory.threads;
     options.loras = a->loras;
     options.n_loras = a->n_loras;
+    options.strategy = a->memory.strategy_text[0] ? a->memory.strategy_text : NULL;
+    options.allow_quantize = a->memory.allow_quantize;
+    options.fp8 = a->memory.fp8;
+    options.headroom_bytes = a->memory.headroom_bytes;
+    options.no_fallback = a->memory.no_fallback;
+    options.oom_retry_attempts = a->memory.oom_retry_attempts;
 
     drawer d = {0};
     d.command = a->command;
@@ -402,9 +409,20 @@ static int edit_main(int argc, char **argv, int generate)
     a.command = generate ? "generate" : "edit";
     canvas_edit_params_default(&a.params);
     cli_memory_flags_init(&a.memory);
-    int help;
-    int code = parse_args(&a, argc, argv, &help);
+    cli_edit_defaults defaults;
+    int help = argc > 0 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"));
+    int code = help ? 0 : cli_config_apply(argc, argv, a.command, &a.memory, &defaults);
     if (code) return code;
+    code = parse_args(&a, argc, argv, &help);
+    if (code) return code;
+    if (!help) {
+        /* the settings file's defaults, under what the command line gave */
+        if (!a.lightning && defaults.lightning) a.lightning = 8;
+        if (defaults.steps && !a.steps_given) {
+            a.params.steps = defaults.steps;
+            a.steps_given = 1;
+        }
+    }
     if (help) {
         print_help(stdout, generate);
         return 0;

@@ -18,6 +18,7 @@ static const command commands[] = {
     {"inspect", cmd_inspect, "validate a model folder and show its parameters and sizes per format"},
     {"convert", cmd_convert, "quantise a model once (`canvas convert MODEL_DIR OUT_DIR --weights nf4`)"},
     {"plan", cmd_plan, "which memory plans fit a run, ranked (`canvas plan --model DIR --vram 24G`, `--viability`)"},
+    {"bench", cmd_bench, "the same edit under every preset: predicted vs measured peaks, time, output difference"},
     {"debug", cmd_debug, "run a golden case (`canvas debug case CASE_DIR --out OUT.safetensors [--vram SIZE ...]`)"},
 };
 

@@ -35,11 +35,14 @@ void cli_memory_flags_help(FILE *to)
             "  --trace FILE.json      write a Chrome trace (open it in https://ui.perfetto.dev)\n"
             "  --threads N            worker threads (default: CANVAS_THREADS, else every online CPU)\n"
             "  --strategy NAME        full | fp8 | nf4 | offload | sequential | auto (default auto: the fastest\n"
-            "                         plan that fits, by dry runs; `canvas plan` shows them all)\n"
+            "                         plan that fits, by dry runs; `canvas plan` shows them all), or a list\n"
+            "                         in order of preference (offload,fp8: the first that fits)\n"
             "  --allow-quantize       let the planner quantise the transformer (fp8, nf4) below the files'\n"
             "                         precision (default: never lower than the files)\n"
             "  --headroom SIZE        device memory the planner keeps unused, default 0 on --vram\n"
-            "  --no-fallback          an out-of-memory ends the run (default: release, re-plan, redo the step)\n");
+            "  --no-fallback          an out-of-memory ends the run (default: release, re-plan, redo the step)\n"
+            "  --config FILE          YAML settings (docs/config.md); default ./canvas.yaml, else\n"
+            "                         ~/.config/canvas/config.yaml; flags given here win over it\n");
 }
 
 static int usage(const char *command, const char *message)
@@ -86,6 +89,20 @@ static int parse_count(const char *text, const char *flag, long low, long high, 
     return 1;
 }
 
+canvas_status cli_memory_flags_set_strategy(cli_memory_flags *flags, const char *text)
+{
+    plan_preset list[8];
+    int n;
+    TRY(plan_preset_list_parse(text, list, 8, &n));
+    if (strlen(text) >= sizeof flags->strategy_text)
+        return status_fail(CANVAS_ERR_USAGE, "strategy '%s' is too long", text);
+    snprintf(flags->strategy_text, sizeof flags->strategy_text, "%s", text);
+    flags->strategy = n == 1 ? list[0] : PLAN_AUTO;
+    flags->n_preferred = n == 1 ? 0 : n;
+    for (int i = 0; i < n && n > 1; i++) flags->preferred[i] = list[i];
+    return CANVAS_OK;
+}
+
 int cli_memory_flags_parse(cli_memory_flags *flags, int argc, char **argv, int *i, const char *command)
 {
     const char *flag = argv[*i], *value;
@@ -114,10 +131,12 @@ int cli_memory_flags_parse(cli_memory_flags *flags, int argc, char **argv, int *
         return 1;
     }
     if (!strcmp(flag, "--strategy")) {
-        plan_preset preset;
         if (!(value = value_of(argc, argv, i, command, "a strategy (auto)"))) return -1;
-        if (plan_preset_parse(value, &preset) != CANVAS_OK) return usage(command, canvas_last_error());
-        flags->strategy = preset;
+        if (cli_memory_flags_set_strategy(flags, value) != CANVAS_OK) return usage(command, canvas_last_error());
+        return 1;
+    }
+    if (!strcmp(flag, "--config")) { /* read before the flags (cli/config_file.c): skipped here */
+        if (!(value = value_of(argc, argv, i, command, "a file name"))) return -1;
         return 1;
     }
     if (!strcmp(flag, "--allow-quantize") || !strcmp(flag, "--no-fallback")) {

@@ -12,6 +12,7 @@
  *   --allow-quantize       the planner may lower the transformer's precision (fp8, nf4)
  *   --headroom SIZE        device memory the planner keeps free
  *   --no-fallback          no re-planning after an out-of-memory
+ *   --config FILE          the YAML config (cli/config_file.h; read before the flags, which win)
  *
  * docs/cli.md documents them for users. */
 #ifndef CANVAS_CLI_MEMORY_FLAGS_H
@@ -35,6 +36,12 @@ typedef struct cli_memory_flags {
     int allow_quantize;         /* --allow-quantize: the planner may use fp8 / nf4 */
     uint64_t headroom_bytes;    /* --headroom: kept free on the device */
     int no_fallback;            /* --no-fallback: an out-of-memory ends the run */
+    char strategy_text[96];     /* --strategy as given (a name or a list "offload,fp8"); "": auto */
+    int preferred[8];           /* a list: the presets in order (strategy is then PLAN_AUTO) */
+    int n_preferred;
+    int fp8;                    /* config fp8_enabled: 0 auto (as allow_quantize), 1 true, -1 false */
+    int oom_retry_attempts;     /* config oom_retry_attempts; 0: the default (3) */
+    const char *config_path;    /* the config file read (cli/config_file.h), NULL: none */
 } cli_memory_flags;
 
 void cli_memory_flags_init(cli_memory_flags *flags);
@@ -43,6 +50,9 @@ void cli_memory_flags_init(cli_memory_flags *flags);
  * one (*i moved past its value), 0 when argv[*i] is not a memory flag, and -1 after
  * printing a usage error naming `command` (exit code 2). */
 int cli_memory_flags_parse(cli_memory_flags *flags, int argc, char **argv, int *i, const char *command);
+
+/* --strategy's value (a name or a preference list) into strategy / preferred; CANVAS_ERR_USAGE. */
+canvas_status cli_memory_flags_set_strategy(cli_memory_flags *flags, const char *text);
 
 /* Check combinations after parsing (--link-bandwidth and --resident-blocks need --vram);
  * 0 ok, -1 after printing a usage error. */

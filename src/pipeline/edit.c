@@ -9,6 +9,7 @@
 #include "base/size_parse.h"
 #include "base/status.h"
 #include "mem/mem.h"
+#include "pipeline/lora.h"
 #include "pipeline/resize.h"
 #include "plan/plan.h"
 #include "pipeline/rng.h"
@@ -74,6 +75,7 @@ canvas_status edit_pipeline_open(const char *model_dir, edit_pipeline **out)
     TRY(mem_calloc((void **)&p, 1, sizeof *p, MEM_SCRATCH));
     p->resident_blocks = -1;
     p->placed_blocks = -1;
+    p->planned.preset = -1;
     p->strategy = PLAN_AUTO;
     p->fallback_enabled = 1;
     p->oom_retry_attempts = 3;
@@ -87,9 +89,40 @@ canvas_status edit_pipeline_open(const char *model_dir, edit_pipeline **out)
     return CANVAS_OK;
 }
 
+static void free_loras(lora_spec *loras, int n)
+{
+    for (int i = 0; i < n; i++) mem_free((void *)loras[i].path);
+    mem_free(loras);
+}
+
+canvas_status edit_pipeline_add_loras(edit_pipeline *p, thread_pool *pool, const lora_spec *specs, int n)
+{
+    if (n <= 0) return CANVAS_OK;
+    lora_spec *all;
+    const int total = p->n_loras + n;
+    TRY(mem_calloc((void **)&all, (size_t)total, sizeof *all, MEM_SCRATCH));
+    canvas_status st = CANVAS_OK;
+    for (int i = 0; st == CANVAS_OK && i < total; i++) {
+        const lora_spec *from = i < p->n_loras ? &p->loras[i] : &specs[i - p->n_loras];
+        all[i] = *from;
+        all[i].path = NULL;
+        st = mem_strdup((char **)&all[i].path, from->path);
+    }
+    if (st == CANVAS_OK) st = lora_apply_specs(p->dit, pool, specs, n);
+    if (st != CANVAS_OK) {
+        free_loras(all, total);
+        return st;
+    }
+    free_loras(p->loras, p->n_loras);
+    p->loras = all;
+    p->n_loras = total;
+    return CANVAS_OK;
+}
+
 void edit_pipeline_close(edit_pipeline *p)
 {
     if (!p) return;
+    free_loras(p->loras, p->n_loras);
     dit_free(p->dit);
     vae_free(p->vae);
     mem_free(p->model_dir);
@@ -355,6 +388,7 @@ static void plan_inputs(run *s, const dit_inputs *longest, int same_format_only,
     l->host_bytes = host.cap_bytes; /* the run's host budget is its --ram cap; none: not limited */
     l->headroom_bytes = p->headroom_bytes;
     l->allow_quantize = same_format_only ? 0 : p->allow_quantize;
+    l->fp8 = same_format_only ? 0 : p->fp8;
     l->same_format_only = same_format_only;
     double link = s->device != mem_device_cpu() ? mem_device_link_bandwidth(s->device) : 0;
     if (plan_probe(thread_pool_size(p->pool), link, 2, hw) != CANVAS_OK) status_clear();
@@ -373,7 +407,14 @@ static canvas_status plan_and_place(run *s, const dit_inputs *longest, int fallb
     if (fallback && dit_device(p->dit) != mem_device_cpu())
         TRY(dit_place(p->dit, mem_device_cpu(), DIT_ALL_BLOCKS)); /* release the device first */
     plan_inputs(s, longest, fallback, &w, &l, &hw);
-    TRY(plan_make(&w, &hw, &l, fallback ? PLAN_AUTO : (plan_preset)p->strategy, p->pool, &result));
+    /* a preference list: the first preset that fits, in order */
+    const int preferring = !fallback && p->strategy == PLAN_AUTO ? p->n_preferred : 0;
+    for (int i = 0; i < preferring; i++) {
+        TRY(plan_make(&w, &hw, &l, (plan_preset)p->preferred[i], p->pool, &result));
+        if (result.chosen >= 0) break;
+    }
+    if (preferring == 0 || result.chosen < 0)
+        TRY(plan_make(&w, &hw, &l, fallback ? PLAN_AUTO : (plan_preset)p->strategy, p->pool, &result));
     if (result.chosen < 0) {
         s->no_plan_fits = 1; /* no fallback can help: say what would */
         return plan_no_fit(&result, &l);
@@ -381,12 +422,21 @@ static canvas_status plan_and_place(run *s, const dit_inputs *longest, int fallb
     const plan_candidate *c = &result.candidates[result.chosen];
     if (c->point.weights.format != p->dit->weights_format.format ||
         c->point.weights.per_channel != p->dit->weights_format.per_channel) {
+        /* the transformer alone, in the plan's format, with the LoRAs merged again */
         dit_model *fresh;
         TRY(dit_load_quantized(p->dit->component_dir, c->point.weights, &fresh));
+        canvas_status st = lora_apply_specs(fresh, p->pool, p->loras, p->n_loras);
+        if (st != CANVAS_OK) {
+            dit_free(fresh);
+            return status_wrap(st, "merging the LoRAs again after reloading the transformer as %s: ",
+                               quant_choice_name(c->point.weights));
+        }
         dit_free(p->dit);
         p->dit = fresh;
     }
     plan_describe(c, &w, p->plan_line, sizeof p->plan_line);
+    p->planned = (edit_plan_record){c->point.preset, c->point.resident_blocks, c->point.weights, c->peak.device,
+                                    c->peak.pinned, c->peak.host, c->seconds_per_step};
     return dit_place(p->dit, s->device, s->device == mem_device_cpu() ? DIT_ALL_BLOCKS : c->point.resident_blocks);
 }
 
@@ -404,6 +454,7 @@ static canvas_status place_transformer(run *s, const dit_inputs *longest)
     }
     p->placed_blocks = -1;
     p->plan_line[0] = '\0';
+    p->planned.preset = -1;
     int k = p->resident_blocks;
     if (k > p->dit->config.num_layers) k = p->dit->config.num_layers;
     if (k < 0 || s->device == mem_device_cpu()) {

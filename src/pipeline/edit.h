@@ -34,6 +34,7 @@
 #include "mem/mem_profiler.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_vae.h"
+#include "tensor/quant.h"
 
 #define EDIT_DEFAULT_STEPS 50
 #define EDIT_DEFAULT_CFG 4.0f
@@ -41,6 +42,16 @@
 #define EDIT_DEFAULT_SIZE 1024 /* text-to-image: default_sample_size 128 x vae scale 8 */
 #define EDIT_MAX_STEPS 1000
 #define EDIT_MAX_VAE_AREA ((int64_t)1 << 28) /* 16384 x 16384 */
+
+/* The plan a run took, as the planner predicted it (canvas bench compares it with the
+ * measured peaks). */
+typedef struct edit_plan_record {
+    int preset;                 /* the plan_preset taken; -1: not planned (host memory, or a fixed prefix) */
+    int resident_blocks;
+    quant_choice weights;
+    uint64_t device, pinned, host;  /* predicted peaks */
+    double seconds_per_step;
+} edit_plan_record;
 
 typedef struct edit_pipeline {
     char *model_dir;
@@ -55,10 +66,18 @@ typedef struct edit_pipeline {
     int resident_blocks;        /* -1: the planner chooses (only with a device other than cpu) */
     int strategy;               /* a plan_preset (plan/plan.h): PLAN_AUTO (0 means "full": set it) */
     int allow_quantize;         /* 1: the planner may load the transformer in fp8 / nf4 */
+    int fp8;                    /* 0: fp8 as allow_quantize says; 1: allowed anyway; -1: never (plan_limits.fp8) */
+    int preferred[8];           /* with strategy PLAN_AUTO: presets tried in this order, the first that fits */
+    int n_preferred;            /*   is taken (none fits: the fastest that fits); 0: no preference */
     uint64_t headroom_bytes;    /* kept free on the device */
     int fallback_enabled;       /* 1: an out-of-memory re-plans and redoes the step (default) */
     int oom_retry_attempts;     /* fallbacks allowed per step / phase (3) */
     char plan_line[256];        /* the chosen plan, in words (plan_describe) */
+    edit_plan_record planned;   /* the same, in numbers (the last plan made) */
+    /* the LoRA files merged into the transformer (edit_pipeline_add_loras), owned: merged
+     * again whenever the planner reloads the transformer in another weight format */
+    struct lora_spec *loras;
+    int n_loras;
     /* the placement made for the last run, re-used while the token counts stay */
     int placed_blocks;          /* -1: not placed for a run yet */
     int64_t placed_n_img, placed_n_txt;
@@ -70,6 +89,12 @@ typedef struct edit_pipeline {
  * CANVAS_ERR_INPUT naming the folder and what is missing or wrong. */
 canvas_status edit_pipeline_open(const char *model_dir, edit_pipeline **out);
 void edit_pipeline_close(edit_pipeline *p);
+
+/* Merge LoRA files into the transformer (pipeline/lora.h, in order) and remember them (the
+ * paths are copied), so that a reload in another weight format merges them again. On
+ * failure the transformer and the list are unchanged. pool may be NULL. */
+struct lora_spec;
+canvas_status edit_pipeline_add_loras(edit_pipeline *p, thread_pool *pool, const struct lora_spec *specs, int n);
 
 /* One encoded prompt as the transformer takes it. */
 typedef struct edit_text {

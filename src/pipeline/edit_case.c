@@ -219,6 +219,10 @@ canvas_status edit_case_run_planned(const char *case_dir, thread_pool *pool, mem
             p->allow_quantize = plan_options->allow_quantize;
             p->headroom_bytes = plan_options->headroom_bytes;
             p->fallback_enabled = plan_options->fallback_enabled;
+            p->fp8 = plan_options->fp8;
+            if (plan_options->oom_retry_attempts > 0) p->oom_retry_attempts = plan_options->oom_retry_attempts;
+            p->n_preferred = plan_options->n_preferred;
+            memcpy(p->preferred, plan_options->preferred, sizeof p->preferred);
         }
         edit_request r;
         memset(&r, 0, sizeof r);
@@ -243,6 +247,7 @@ canvas_status edit_case_run_planned(const char *case_dir, thread_pool *pool, mem
         }
     }
     if (st != CANVAS_OK) st = status_wrap(st, "%s: ", case_dir);
+    if (p && plan_options && plan_options->record) *plan_options->record = p->planned;
     mem_free(image);
     edit_pipeline_close(p);
     edit_case_free(c);

@@ -46,6 +46,11 @@ typedef struct edit_case_plan {
     int allow_quantize;
     uint64_t headroom_bytes;
     int fallback_enabled;
+    int fp8;                    /* edit_pipeline.fp8 */
+    int oom_retry_attempts;     /* 0: the pipeline's default */
+    int preferred[8];           /* edit_pipeline.preferred / n_preferred */
+    int n_preferred;
+    struct edit_plan_record *record; /* not NULL: receives the plan the run took (edit.h) */
 } edit_case_plan;
 
 /* edit_case_run_on with the planner's options (NULL: auto, fallbacks on). */

@@ -28,6 +28,25 @@ canvas_status plan_preset_parse(const char *text, plan_preset *out)
                        text ? text : "");
 }
 
+canvas_status plan_preset_list_parse(const char *text, plan_preset *out, int max, int *n)
+{
+    *n = 0;
+    const char *at = text ? text : "";
+    for (;;) {
+        const char *comma = strchr(at, ',');
+        size_t len = comma ? (size_t)(comma - at) : strlen(at);
+        char item[32];
+        if (len >= sizeof item) len = sizeof item - 1;
+        memcpy(item, at, len);
+        item[len] = '\0';
+        if (*n == max) return status_fail(CANVAS_ERR_USAGE, "strategy list '%s': at most %d names", text, max);
+        TRY(plan_preset_parse(item, &out[*n]));
+        (*n)++;
+        if (!comma) return CANVAS_OK;
+        at = comma + 1;
+    }
+}
+
 const char *plan_phase_name(int phase)
 {
     static const char *const names[PLAN_PHASE_COUNT] = {"text-encode", "vae-encode", "denoise step", "vae-decode"};
@@ -84,7 +103,9 @@ static int format_allowed(const plan_work *work, const plan_limits *limits, quan
 {
     const quant_choice loaded = work->dit_model ? work->dit_model->weights_format : (quant_choice){QUANT_NONE, 0};
     if (weights.format == loaded.format && weights.per_channel == loaded.per_channel) return 1;
-    return !limits->same_format_only && limits->allow_quantize;
+    if (limits->same_format_only) return 0;
+    if (weights.format == QUANT_FP8_E4M3 && limits->fp8) return limits->fp8 > 0;
+    return limits->allow_quantize;
 }
 
 static int same_point(const plan_point *a, const plan_point *b)

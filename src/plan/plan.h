@@ -52,6 +52,10 @@ const char *plan_preset_name(plan_preset preset);
 /* "full", "fp8", "nf4", "offload", "sequential", "auto"; CANVAS_ERR_USAGE otherwise. */
 canvas_status plan_preset_parse(const char *text, plan_preset *out);
 
+/* A preference list "offload,fp8" (one name is a list of one): up to `max` presets in
+ * order into out[], their number in *n. CANVAS_ERR_USAGE naming the bad item. */
+canvas_status plan_preset_list_parse(const char *text, plan_preset *out, int max, int *n);
+
 /* ---- hardware ------------------------------------------------------------------------ */
 
 typedef struct plan_hardware {
@@ -115,6 +119,7 @@ typedef struct plan_limits {
     uint64_t headroom_bytes;         /* kept free on the device */
     uint64_t host_bytes;             /* host RAM budget (--ram, else MemAvailable) */
     int allow_quantize;              /* 1: fp8 / nf4 may be used below the stored precision */
+    int fp8;                         /* 0: fp8 as allow_quantize says; 1: fp8 allowed anyway; -1: never fp8 */
     int vae_on_device;               /* 1: the VAE runs on the device (a CUDA build); 0: host (this build) */
     int pinned_streaming;            /* 1: streamed blocks live in pinned host memory (CUDA) */
     int same_format_only;            /* 1: only the loaded transformer's own weight format (a fallback) */

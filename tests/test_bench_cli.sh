@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# canvas bench on the edit-cfg golden case under an 8 MiB device: a row per preset, the
+# stored-format presets' outputs identical (max |diff| exactly 0), fp8 / nf4 close but not
+# equal, the planner's predicted device peak equal to the measured one for every row,
+# --json parses; usage errors exit 2, no preset fitting exits 3.
+set -u
+tests=${CANVAS_TEST_DIR:-tests}
+cli=${CANVAS_CLI:-build/canvas}
+export CANVAS_PROBE_CACHE=${TMPDIR:-/tmp}/canvas_test_bench_probe.$$.json
+trap 'rm -f "$CANVAS_PROBE_CACHE"' EXIT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+case_dir=$tests/golden/cases/edit-cfg
+
+table=$("$cli" bench --case "$case_dir" --vram 8M --allow-quantize --threads 2 2>/dev/null) || fail "bench: exit $?"
+for preset in full sequential offload fp8 nf4 auto; do
+    echo "$table" | grep -q "^$preset " || fail "bench: no $preset row: $table"
+done
+
+json=$("$cli" bench --case "$case_dir" --vram 8M --allow-quantize --threads 2 --json 2>/dev/null) || fail "--json: exit $?"
+python3 - "$json" <<'PY' || fail "--json content: $json"
+import json, sys
+rows = {r["preset"]: r for r in json.loads(sys.argv[1])["rows"]}
+assert list(rows) == ["full", "sequential", "offload", "fp8", "nf4", "auto"], list(rows)
+for name, r in rows.items():
+    assert r["ran"], name
+    assert r["predicted_device_peak_bytes"] == r["measured_device_peak_bytes"] > 0, (name, r)
+    assert r["seconds_total"] > 0 and r["seconds_per_step"] > 0, (name, r)
+for name in ("full", "sequential", "offload"):
+    assert rows[name]["weights"] == "as stored" and rows[name]["max_abs_diff"] == 0, (name, rows[name])
+assert rows["sequential"]["resident_blocks"] == 0 and rows["full"]["resident_blocks"] == 2
+for name in ("fp8", "nf4"):
+    assert rows[name]["weights"] == name and 0 < rows[name]["max_abs_diff"] < 0.1, (name, rows[name])
+assert rows["nf4"]["measured_device_peak_bytes"] < rows["fp8"]["measured_device_peak_bytes"] < rows["full"]["measured_device_peak_bytes"]
+assert rows["auto"]["plan"] == "full" and rows["auto"]["max_abs_diff"] == 0
+print("bench --json: 6 rows; predicted = measured device peak in each; stored-format rows identical")
+PY
+
+# without --allow-quantize fp8 and nf4 are listed as not fitting (lower precision than the files)
+json=$("$cli" bench --case "$case_dir" --vram 8M --threads 2 --json 2>/dev/null) || fail "no --allow-quantize: exit $?"
+python3 -c 'import json,sys; r={x["preset"]: x for x in json.loads(sys.argv[1])["rows"]}
+assert not r["fp8"]["ran"] and "allow-quantize" in r["fp8"]["reason"] and r["full"]["ran"]' "$json" ||
+    fail "without --allow-quantize: $json"
+
+"$cli" bench --case "$case_dir" --vram 64K --threads 2 >/dev/null 2>&1; rc=$?
+[ $rc -eq 3 ] || fail "--vram 64K: exit $rc, wanted 3"
+"$cli" bench --vram 8M >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] || fail "no --case / --model: exit $rc, wanted 2"
+[ $failures -eq 0 ] && echo "test_bench_cli: ok"
+exit $((failures > 0))
