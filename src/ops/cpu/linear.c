@@ -268,11 +268,10 @@ static int strip_live(const linear_job *job, int64_t s)
 
 /* Few rows (the text stream): the cost is streaming the weight from memory, so each strip
  * takes all its k blocks in turn (16 long sequential row reads), fetched two pieces
- * ahead, and its column slab of y stays in cache. */
+ * ahead, and its column slab of y stays in cache. x must be packed and shared (apack). */
 static void multiply_item_few_rows(linear_job *job, int64_t s0, int64_t s1, int64_t r0, int64_t r1, float *panel)
 {
     const int64_t nkb = job->kb1 - job->kb0, units = (s1 - s0) * nkb;
-    float *block = panel + job->strip_buffer_floats;
     for (int64_t u = 0; u < units; u++) {
         /* the weight two units ahead (the first two before the first unit) */
         for (int64_t p = u == 0 ? 0 : u + 2; p <= u + 2 && p < units; p++) {
@@ -281,14 +280,7 @@ static void multiply_item_few_rows(linear_job *job, int64_t s0, int64_t s1, int6
         }
         int64_t s = s0 + u / nkb, kb = job->kb0 + u % nkb;
         pack_weight_strip(job->w, s * GEMM_NR, strip_live(job, s), kb * GEMM_KC, block_kc(job, kb), panel);
-        const float *a;
-        if (job->apack) {
-            a = job->apack + (kb - job->kb0) * job->kb_floats;
-        } else {
-            pack_x_strips(job, kb, r0, r1, block);
-            a = block - r0 * job->strip_floats;
-        }
-        multiply_tiles(job, a, panel, s, kb, r0, r1);
+        multiply_tiles(job, job->apack + (kb - job->kb0) * job->kb_floats, panel, s, kb, r0, r1);
     }
 }
 
@@ -303,7 +295,7 @@ static void multiply_item(linear_job *job, int64_t item, float *panel)
     int64_t n_strips = (job->n + GEMM_NR - 1) / GEMM_NR;
     int64_t s1 = s0 + job->strips_per_item < n_strips ? s0 + job->strips_per_item : n_strips;
     int64_t r1 = r0 + job->rstrips_per_item < job->m_strips ? r0 + job->rstrips_per_item : job->m_strips;
-    if (r1 - r0 <= GEMM_MC_STRIPS) { /* few rows: one strip at a time, all its k blocks */
+    if (job->apack && r1 - r0 <= GEMM_MC_STRIPS) { /* few rows: a strip at a time, all its k blocks */
         multiply_item_few_rows(job, s0, s1, r0, r1, panel);
         return;
     }
