@@ -8,6 +8,7 @@
 
 #include "base/threadpool.h"
 #include "check.h"
+#include "io/golden_case.h"
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
@@ -82,7 +83,9 @@ static void run_golden(mem_device *device, int resident_blocks, const char *labe
     st_file *expected = NULL;
     CHECK_OK(st_open(path, &expected));
     if (!expected) return;
-    CHECK(edit_case_handles(case_dir));
+    char op[32] = "";
+    CHECK_OK(golden_case_op(case_dir, op, sizeof op));
+    CHECK(!strcmp(op, "edit_pipeline"));
     comparison cmp = {expected, 0, 0};
     printf("  %s\n", label);
     CHECK_OK(edit_case_run_on(case_dir, pool, device, resident_blocks, NULL, NULL, compare_sink, &cmp));

@@ -10,6 +10,7 @@
 
 #include "base/threadpool.h"
 #include "check.h"
+#include "io/golden_case.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
 #include "models/qwen_image_vae.h"
@@ -75,7 +76,9 @@ static void run_golden(const char *name)
     test_path(case_dir, sizeof case_dir, "golden/cases");
     snprintf(case_dir + strlen(case_dir), sizeof case_dir - strlen(case_dir), "/%s", name);
     snprintf(path, sizeof path, "%s/expected.safetensors", case_dir);
-    CHECK(vae_case_handles(case_dir));
+    char op[32] = "";
+    CHECK_OK(golden_case_op(case_dir, op, sizeof op));
+    CHECK(!strncmp(op, "vae_", 4));
     st_file *expected = NULL;
     CHECK_OK(st_open(path, &expected));
     if (!expected) return;
@@ -91,8 +94,9 @@ static void test_golden_decode(void) { run_golden("vae-32x48-decode"); }
 static void test_case_handles(void)
 {
     char dir[4096];
-    CHECK(!vae_case_handles(test_path(dir, sizeof dir, "golden/cases/schedule")));
-    CHECK(!vae_case_handles(test_path(dir, sizeof dir, "golden/cases/no-such-case")));
+    char op[32];
+    CHECK_FAILS(golden_case_op(test_path(dir, sizeof dir, "golden/cases/no-such-case"), op, sizeof op),
+                CANVAS_ERR_INPUT, "no-such-case/case.json");
     CHECK_FAILS(vae_case_run(test_path(dir, sizeof dir, "golden/cases/schedule"), pool, compare_sink, NULL),
                 CANVAS_ERR_UNSUPPORTED, "not a VAE op");
 }

@@ -13,7 +13,7 @@
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/memory_flags.h"
-#include "io/json_file.h"
+#include "io/golden_case.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
 #include "models/qwen_image_dit.h"
@@ -203,21 +203,6 @@ static void print_plan(void *ctx, const char *message)
     fprintf(stderr, "canvas debug case: %s\n", message);
 }
 
-/* The case's op (case.json "op"), read once with a real status: a failed read must not
- * look like "some other op" (an out-of-memory here is an out-of-memory). */
-static canvas_status read_case_op(const char *case_dir, char *op, size_t size)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/case.json", case_dir);
-    json_t *root;
-    TRY(json_file_load(path, &root));
-    const char *text = json_string_value(json_object_get(root, "op"));
-    canvas_status st = text ? CANVAS_OK : status_fail(CANVAS_ERR_INPUT, "%s: no \"op\" string", path);
-    if (text) snprintf(op, size, "%s", text);
-    json_decref(root);
-    return st;
-}
-
 /* vae_encode, vae_decode, schedule and edit_pipeline: their runners hand every tensor to
  * the sink; the edit pipeline records its own phases (load, vae-encode, step K, ...). */
 static canvas_status run_sink_case(const char *case_dir, const char *op, const cli_memory_session *session,
@@ -291,7 +276,7 @@ static int cmd_debug_case(int argc, char **argv)
     canvas_status st = cli_memory_session_begin(&flags, &session);
     if (st != CANVAS_OK) return cli_fail(st, "debug case");
     char op[64] = "";
-    st = read_case_op(case_dir, op, sizeof op);
+    st = golden_case_op(case_dir, op, sizeof op);
     if (st != CANVAS_OK) {
         /* reported below */
     } else if (!strcmp(op, "edit_pipeline") || !strcmp(op, "vae_encode") || !strcmp(op, "vae_decode") ||

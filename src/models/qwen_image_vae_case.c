@@ -63,21 +63,6 @@ static canvas_status read_case_json(const char *case_dir, vae_case *c)
     return st;
 }
 
-int vae_case_handles(const char *case_dir)
-{
-    char path[PATH_SIZE];
-    if (join(path, case_dir, "case.json") != CANVAS_OK) return 0;
-    json_t *root;
-    if (json_file_load(path, &root) != CANVAS_OK) {
-        status_clear();
-        return 0;
-    }
-    const char *op = json_string_value(json_object_get(root, "op"));
-    int yes = op && (!strcmp(op, "vae_encode") || !strcmp(op, "vae_decode"));
-    json_decref(root);
-    return yes;
-}
-
 /* The input tensor, [1, channels, 1, height, width] of a float type, as f32. */
 static canvas_status read_input(const char *case_dir, const char *name, int channels, int height, int width,
                                 float **out)

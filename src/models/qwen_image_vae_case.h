@@ -12,17 +12,8 @@
 
 #include "base/threadpool.h"
 #include "canvas.h"
+#include "io/golden_case.h"
 
-#ifndef CANVAS_GOLDEN_SINK_FN
-#define CANVAS_GOLDEN_SINK_FN
-/* Receives each computed tensor under its expected.safetensors name (the same shape as
- * dit_tap_fn, so one collector serves both). The data is valid only during the call. */
-typedef canvas_status (*golden_sink_fn)(void *ctx, const char *name, const float *data, int ndim,
-                                        const int64_t *shape);
-#endif
-
-/* 1 when CASE_DIR/case.json is readable and its op is "vae_encode" or "vae_decode". */
-int vae_case_handles(const char *case_dir);
 
 /* Load the case's VAE, run the op, hand `latent` [1, z_dim, 1, h, w] or `image`
  * [1, C, 1, H, W] to the sink. pool may be NULL. CANVAS_ERR_INPUT naming the file and

@@ -34,21 +34,6 @@ static canvas_status join(char *buf, const char *a, const char *b)
 
 static const char *case_op(json_t *root) { return json_string_value(json_object_get(root, "op")); }
 
-int edit_case_handles(const char *case_dir)
-{
-    char path[PATH_SIZE];
-    if (join(path, case_dir, "case.json") != CANVAS_OK) return 0;
-    json_t *root;
-    if (json_file_load(path, &root) != CANVAS_OK) {
-        status_clear();
-        return 0;
-    }
-    const char *op = case_op(root);
-    int yes = op && !strcmp(op, "edit_pipeline");
-    json_decref(root);
-    return yes;
-}
-
 static int int_key(json_t *root, const char *key, int64_t low, int64_t high, int64_t *out)
 {
     json_t *v = json_object_get(root, key);

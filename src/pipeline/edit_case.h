@@ -15,19 +15,10 @@
 
 #include "base/threadpool.h"
 #include "canvas.h"
+#include "io/golden_case.h"
 #include "mem/mem_device.h"
 #include "mem/mem_profiler.h"
 
-#ifndef CANVAS_GOLDEN_SINK_FN
-#define CANVAS_GOLDEN_SINK_FN
-/* Receives each computed tensor under its expected.safetensors name (the shape of
- * dit_tap_fn). The data is valid only during the call. */
-typedef canvas_status (*golden_sink_fn)(void *ctx, const char *name, const float *data, int ndim,
-                                        const int64_t *shape);
-#endif
-
-/* 1 when CASE_DIR/case.json is readable and its op is "edit_pipeline". */
-int edit_case_handles(const char *case_dir);
 
 /* Run the case on the host (the transformer reads its weights in place). pool may be NULL. */
 canvas_status edit_case_run(const char *case_dir, thread_pool *pool, golden_sink_fn sink, void *ctx);

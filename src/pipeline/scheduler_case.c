@@ -57,20 +57,6 @@ static canvas_status case_json_path(char *path, const char *case_dir)
     return CANVAS_OK;
 }
 
-int schedule_case_handles(const char *case_dir)
-{
-    char path[PATH_SIZE];
-    json_t *root;
-    if (case_json_path(path, case_dir) != CANVAS_OK || json_file_load(path, &root) != CANVAS_OK) {
-        status_clear();
-        return 0;
-    }
-    const char *op = json_string_value(json_object_get(root, "op"));
-    int yes = op && !strcmp(op, "schedule");
-    json_decref(root);
-    return yes;
-}
-
 /* A non-empty list of integers in [1, max]. */
 static canvas_status int_list(json_t *root, const char *path, const char *key, int64_t max)
 {

@@ -11,23 +11,14 @@
 #include <stdint.h>
 
 #include "canvas.h"
+#include "io/golden_case.h"
 #include "io/config.h"
 
-#ifndef CANVAS_GOLDEN_SINK_FN
-#define CANVAS_GOLDEN_SINK_FN
-/* Receives each computed tensor under its expected.safetensors name (the shape of
- * dit_tap_fn). The data is valid only during the call. */
-typedef canvas_status (*golden_sink_fn)(void *ctx, const char *name, const float *data, int ndim,
-                                        const int64_t *shape);
-#endif
 
 /* Read a scheduler config given as a JSON object (a scheduler_config.json's contents
  * embedded in case.json): the keys, defaults and checks of scheduler_config_load.
  * `path` and `key` name the file and the object in messages. */
 canvas_status scheduler_config_from_object(json_t *object, const char *path, const char *key, scheduler_config *out);
-
-/* 1 when CASE_DIR/case.json is readable and its op is "schedule". */
-int schedule_case_handles(const char *case_dir);
 
 /* Compute every (S, L) of the case and hand sigmas.S.L, timesteps.S.L and mu.S.L to the
  * sink, in the order S then L of case.json. CANVAS_ERR_INPUT for a bad case. */

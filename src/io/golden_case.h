@@ -1,0 +1,23 @@
+/* golden_case.h — what every golden-case runner shares (tests/golden/README.md): the
+ * sink that receives computed tensors, and reading a case's op. The runners for each op
+ * live with their model (models/qwen_image_dit_case, models/qwen_image_vae_case,
+ * pipeline/scheduler_case, pipeline/edit_case). */
+#ifndef CANVAS_IO_GOLDEN_CASE_H
+#define CANVAS_IO_GOLDEN_CASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "canvas.h"
+
+/* Receives each computed tensor under its expected.safetensors name (the same shape as
+ * dit_tap_fn, so one collector serves both). The data is valid only during the call. */
+typedef canvas_status (*golden_sink_fn)(void *ctx, const char *name, const float *data, int ndim,
+                                        const int64_t *shape);
+
+/* CASE_DIR/case.json's "op" into op[size]. A missing or unreadable case.json is
+ * CANVAS_ERR_INPUT naming it, and an allocation lost while parsing is out-of-memory: a
+ * failed read is never taken for "some other op". */
+canvas_status golden_case_op(const char *case_dir, char *op, size_t size);
+
+#endif
