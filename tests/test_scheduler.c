@@ -75,7 +75,7 @@ static void test_lightning_config_is_the_case_config(void)
     CHECK_OK(json_file_load(path, &root));
     if (!root) return;
     scheduler_config from_case, preset;
-    CHECK_OK(scheduler_config_from_object(json_object_get(root, "scheduler_config"), path, "scheduler_config",
+    CHECK_OK(scheduler_config_from_json(json_object_get(root, "scheduler_config"), path, "scheduler_config",
                                           &from_case));
     json_decref(root);
     scheduler_config_lightning(&preset);
@@ -195,18 +195,18 @@ static void test_bad_input(void)
     CHECK_FAILS(scheduler_sigmas(&c, 1, 0.0, s, t), CANVAS_ERR_UNSUPPORTED, "karras");
 
     json_t *object = json_pack("{s:s}", "time_shift_type", "cubic");
-    CHECK_FAILS(scheduler_config_from_object(object, "x.json", "scheduler_config", &c), CANVAS_ERR_INPUT,
+    CHECK_FAILS(scheduler_config_from_json(object, "x.json", "scheduler_config", &c), CANVAS_ERR_INPUT,
                 "time_shift_type");
     json_decref(object);
     object = json_pack("{s:i,s:i}", "base_image_seq_len", 300, "max_image_seq_len", 200);
-    CHECK_FAILS(scheduler_config_from_object(object, "x.json", "scheduler_config", &c), CANVAS_ERR_INPUT,
+    CHECK_FAILS(scheduler_config_from_json(object, "x.json", "scheduler_config", &c), CANVAS_ERR_INPUT,
                 "max_image_seq_len");
     json_decref(object);
     object = json_pack("{s:s}", "_class_name", "AutoencoderKLQwenImage");
-    CHECK_FAILS(scheduler_config_from_object(object, "x.json", "scheduler_config", &c), CANVAS_ERR_INPUT,
+    CHECK_FAILS(scheduler_config_from_json(object, "x.json", "scheduler_config", &c), CANVAS_ERR_INPUT,
                 "FlowMatchEulerDiscreteScheduler");
     json_decref(object);
-    CHECK_FAILS(scheduler_config_from_object(NULL, "x.json", "scheduler_config", &c), CANVAS_ERR_INPUT,
+    CHECK_FAILS(scheduler_config_from_json(NULL, "x.json", "scheduler_config", &c), CANVAS_ERR_INPUT,
                 "scheduler_config");
 
     char dir[4096];

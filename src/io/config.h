@@ -17,6 +17,8 @@
 
 #include "canvas.h"
 
+struct json_t; /* jansson */
+
 /* QwenImageTransformer2DModel */
 typedef struct dit_config {
     int patch_size;            /* 2 */
@@ -92,6 +94,10 @@ typedef struct scheduler_config {
  * (dynamic shift divides by their difference), 0 <= shift_terminal < 1, at most one
  * of the karras/exponential/beta options, time_shift_type "exponential" or "linear". */
 canvas_status scheduler_config_load(const char *config_json_path, scheduler_config *out);
+/* The same fields from an object inside another JSON file (a golden case's
+ * "scheduler_config"); errors name `path` and `key`. */
+canvas_status scheduler_config_from_json(struct json_t *object, const char *path, const char *key,
+                                         scheduler_config *out);
 void scheduler_config_default(scheduler_config *out);
 
 /* Qwen2_5_VLForConditionalGeneration: the language model part (Qwen2_5_VLTextConfig). */

@@ -63,14 +63,22 @@ static canvas_status check_scheduler(const cfg_source *src, const scheduler_conf
     return CANVAS_OK;
 }
 
+canvas_status scheduler_config_from_json(json_t *object, const char *path, const char *key, scheduler_config *out)
+{
+    scheduler_config_default(out);
+    if (!json_is_object(object))
+        return status_fail(CANVAS_ERR_INPUT, "%s: key '%s' must be an object (a scheduler config)", path, key);
+    cfg_source src = {path, key, object};
+    TRY(read_scheduler(&src, out));
+    return check_scheduler(&src, out);
+}
+
 canvas_status scheduler_config_load(const char *config_json_path, scheduler_config *out)
 {
     scheduler_config_default(out);
     json_t *root;
     TRY(cfg_open(config_json_path, &root));
-    cfg_source src = {config_json_path, "", root};
-    canvas_status status = read_scheduler(&src, out);
-    if (status == CANVAS_OK) status = check_scheduler(&src, out);
+    canvas_status status = scheduler_config_from_json(root, config_json_path, "", out);
     json_decref(root);
     return status;
 }

@@ -12,44 +12,6 @@
 
 enum { PATH_SIZE = 4096, MAX_STEPS = 10000 };
 
-/* The fields of io/config_scheduler.c, read from an object inside another file (that
- * file's loader takes a path; io/config.h could grow a from-object entry point and make
- * this a call). */
-canvas_status scheduler_config_from_object(json_t *object, const char *path, const char *key, scheduler_config *c)
-{
-    scheduler_config_default(c);
-    if (!json_is_object(object))
-        return status_fail(CANVAS_ERR_INPUT, "%s: key '%s' must be an object (a scheduler config)", path, key);
-    const cfg_source s = {path, key, object}, *src = &s;
-    TRY(cfg_check_class(src, "FlowMatchEulerDiscreteScheduler"));
-    TRY(cfg_int(src, "num_train_timesteps", &c->num_train_timesteps));
-    TRY(cfg_double(src, "shift", &c->shift));
-    TRY(cfg_bool(src, "use_dynamic_shifting", &c->use_dynamic_shifting));
-    TRY(cfg_double(src, "base_shift", &c->base_shift));
-    TRY(cfg_double(src, "max_shift", &c->max_shift));
-    TRY(cfg_int(src, "base_image_seq_len", &c->base_image_seq_len));
-    TRY(cfg_int(src, "max_image_seq_len", &c->max_image_seq_len));
-    TRY(cfg_bool(src, "invert_sigmas", &c->invert_sigmas));
-    TRY(cfg_double(src, "shift_terminal", &c->shift_terminal));
-    TRY(cfg_bool(src, "use_karras_sigmas", &c->use_karras_sigmas));
-    TRY(cfg_bool(src, "use_exponential_sigmas", &c->use_exponential_sigmas));
-    TRY(cfg_bool(src, "use_beta_sigmas", &c->use_beta_sigmas));
-    TRY(cfg_bool(src, "stochastic_sampling", &c->stochastic_sampling));
-    char shift_type[32] = "exponential";
-    TRY(cfg_string(src, "time_shift_type", shift_type, sizeof shift_type));
-    if (!strcmp(shift_type, "linear")) c->time_shift = TIME_SHIFT_LINEAR;
-    else if (strcmp(shift_type, "exponential") != 0)
-        return cfg_bad_value(src, "time_shift_type", "must be \"exponential\" or \"linear\"");
-    TRY(cfg_check_positive(src, "num_train_timesteps", c->num_train_timesteps));
-    TRY(cfg_check_positive(src, "shift", c->shift));
-    TRY(cfg_check_positive(src, "base_image_seq_len", c->base_image_seq_len));
-    if (c->max_image_seq_len <= c->base_image_seq_len)
-        return cfg_bad_value(src, "max_image_seq_len", "must be larger than base_image_seq_len");
-    if (!(c->shift_terminal >= 0 && c->shift_terminal < 1))
-        return cfg_bad_value(src, "shift_terminal", "must be in [0, 1) (or null for none)");
-    return CANVAS_OK;
-}
-
 static canvas_status case_json_path(char *path, const char *case_dir)
 {
     int n = snprintf(path, PATH_SIZE, "%s/case.json", case_dir);
@@ -104,7 +66,7 @@ static canvas_status run(json_t *root, const char *path, golden_sink_fn sink, vo
     if (strcmp(op, "schedule") != 0)
         return status_fail(CANVAS_ERR_UNSUPPORTED, "%s: op '%s' is not a schedule op", path, op);
     scheduler_config config;
-    TRY(scheduler_config_from_object(json_object_get(root, "scheduler_config"), path, "scheduler_config", &config));
+    TRY(scheduler_config_from_json(json_object_get(root, "scheduler_config"), path, "scheduler_config", &config));
     TRY(int_list(root, path, "steps", MAX_STEPS));
     TRY(int_list(root, path, "image_seq_lens", INT64_C(1) << 40));
     json_t *steps = json_object_get(root, "steps"), *lens = json_object_get(root, "image_seq_lens");

@@ -14,12 +14,6 @@
 #include "io/golden_case.h"
 #include "io/config.h"
 
-
-/* Read a scheduler config given as a JSON object (a scheduler_config.json's contents
- * embedded in case.json): the keys, defaults and checks of scheduler_config_load.
- * `path` and `key` name the file and the object in messages. */
-canvas_status scheduler_config_from_object(json_t *object, const char *path, const char *key, scheduler_config *out);
-
 /* Compute every (S, L) of the case and hand sigmas.S.L, timesteps.S.L and mu.S.L to the
  * sink, in the order S then L of case.json. CANVAS_ERR_INPUT for a bad case. */
 canvas_status schedule_case_run(const char *case_dir, golden_sink_fn sink, void *ctx);
