@@ -238,6 +238,10 @@ static void test_attention_against_reference(void)
     check_attention(pool, 70, 2, 80, 0, 1.0f);    /* the vision tower's head size */
     check_attention(pool, 300, 2, 16, 1, 1.0f);   /* several key tiles */
     check_attention(pool, 29, 2, 16, 2, 1.0f);    /* every key masked: zeros */
+    check_attention(pool, 45, 2, 7, 1, 1.0f);     /* odd head_dim: scaled-q tail, partial V strip */
+    check_attention(pool, 110, 1, 33, 0, 1.0f);   /* head_dim just past a 16-column strip */
+    check_attention(pool, 290, 2, 128, 1, 1.0f);  /* full head size, a partial last key block */
+    check_attention(pool, 150, 2, 32, 1, 12.0f);  /* sharp: probabilities spread over many octaves */
     thread_pool_destroy(pool);
 }
 

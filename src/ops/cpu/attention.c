@@ -2,18 +2,22 @@
  *
  * A work item is one head and ATTN_QB query rows. For it a thread keeps, in its own
  * buffers (O(seq x head_dim) per thread, never O(seq^2)):
- *   kt  the head's keys transposed into 16-key strips   [seq/16][head_dim][16]  (packed once
- *   v   the head's values, rows padded to 16 columns    [seq][head_dim16]        per head)
- *   q   the item's queries in 6-row strips              [QB/6][head_dim][6]
- *   s   scores, then probabilities, of one key block    [QB][KB]
+ *   kt  the head's keys transposed into 16-key strips   [seq16/16][head_dim][16]  (packed once
+ *   v   the head's values in 16-column strips           [hd16/16][seq16][16]      per head)
+ *   q   the item's queries in 6-row strips, times        [QB/6][head_dim][6]
+ *       log2(e)/sqrt(head_dim)
+ *   s   scores (base-2 exponents), then probabilities    [QB][KB]
  *   o   the running output                              [QB][head_dim16]
  * and walks the keys in blocks of ATTN_KB:
- *   s = q kt                        (6x16 microkernel, reduction over head_dim)
- *   online softmax per row:  m' = max(m, max_j s), p = exp(s - m'), l = l e^(m-m') + sum p,
- *                            o *= e^(m-m')
- *   o += p v                        (6x16 microkernel, reduction over the block's keys,
- *                                    p read row-major in place)
- * and finally writes o / l (0 for a query whose keys are all masked).
+ *   s = q kt + bias                 (6x16 microkernel with the store fused: the tile goes
+ *                                    from registers to s with the key bias added)
+ *   online softmax per row, in base 2:  m' = max(m, max_j s), p = 2^(s - m'),
+ *                            l = l 2^(m-m') + sum p, o *= 2^(m-m')
+ *   o += p v                        (6x16 microkernel reading p row-major in place, the
+ *                                    tile added to o in registers)
+ * and finally writes o / l (0 for a query whose keys are all masked). Working in base 2
+ * with the scale folded into q leaves the softmax pass one subtraction and a 2^x per score
+ * (no separate scale pass, no Cody-Waite reduction).
  *
  * Masked keys and the padding up to a multiple of 16 keys get a score of -inf through a
  * per-key additive bias. Every item is computed the same way whichever thread runs it,
@@ -94,38 +98,67 @@ static void pack_head(const attention_job *job, int h, attention_buffers *b)
         for (; d < hd; d++)
             for (int c = 0; c < 16; c++) strip[d * 16 + c] = c < live ? k[(j0 + c) * job->ld + d] : 0.0f;
     }
-    for (int64_t j = 0; j < job->seq16; j++) {
-        float *row = b->v + j * job->hd16;
-        if (j < job->seq) {
-            memcpy(row, v + j * job->ld, (size_t)hd * sizeof(float));
-            for (int d = hd; d < job->hd16; d++) row[d] = 0.0f;
-        } else {
-            for (int d = 0; d < job->hd16; d++) row[d] = 0.0f;
+    for (int d0 = 0; d0 < job->hd16; d0 += 16) {
+        float *strip = b->v + (int64_t)d0 * job->seq16;
+        int cols = hd - d0 < 16 ? hd - d0 : 16;
+        for (int64_t j = 0; j < job->seq16; j++) {
+            float *row = strip + j * 16;
+            if (j < job->seq && cols == 16) {
+                memcpy(row, v + j * job->ld + d0, 16 * sizeof(float));
+            } else {
+                for (int c = 0; c < 16; c++) row[c] = j < job->seq && c < cols ? v[j * job->ld + d0 + c] : 0.0f;
+            }
         }
     }
     b->packed_head = h;
 }
 
-/* Scale, mask and exponentiate one row of a score block; returns the row's new maximum
- * state in *m and *l and the factor the output row must be multiplied by. */
-static float softmax_row(float *s, int64_t kb, const float *key_bias, float scale, float *m, float *l)
+/* 2^x for 8 lanes with x <= 0 or -inf: x = n + r, n = round(x) by the 1.5*2^23 trick
+ * (the sum's low mantissa bits are n + 127, the biased exponent of 2^n), |r| <= 1/2
+ * exactly, 2^r by a degree-6 minimax polynomial (truncation error < 4e-9 relative; with
+ * the float roundings the result is within ~2 ulp, about 1.5e-7 relative). Inputs below
+ * -126 (and -inf) give exactly 0. */
+static inline __m256 exp2_nonpositive(__m256 x)
 {
-    __m256 vscale = _mm256_set1_ps(scale), vmax = _mm256_set1_ps(-INFINITY);
-    for (int64_t j = 0; j < kb; j += 8) {
-        __m256 x = _mm256_fmadd_ps(_mm256_loadu_ps(s + j), vscale, _mm256_loadu_ps(key_bias + j));
-        _mm256_storeu_ps(s + j, x);
-        vmax = _mm256_max_ps(vmax, x);
+    const __m256 lo_limit = _mm256_set1_ps(-126.0f);
+    const __m256 magic = _mm256_set1_ps(12582912.0f + 127.0f);
+    __m256 underflow = _mm256_cmp_ps(x, lo_limit, _CMP_LT_OQ);
+    __m256 xc = _mm256_max_ps(x, lo_limit);
+    __m256 t = _mm256_add_ps(xc, magic);
+    __m256 r = _mm256_sub_ps(xc, _mm256_sub_ps(t, magic));
+    __m256 p = _mm256_set1_ps(1.5469732e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3410001e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6180308e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5502973e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022651e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314723e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23));
+    return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, scale));
+}
+
+/* Exponentiate one row of a score block (base-2 exponents, bias already added) in place;
+ * updates the row's running maximum *m and sum *l and returns the factor the output row
+ * must be multiplied by. */
+static float softmax_row(float *s, int64_t kb, float *m, float *l)
+{
+    __m256 vmax0 = _mm256_set1_ps(-INFINITY), vmax1 = vmax0;
+    int64_t j = 0;
+    for (; j + 16 <= kb; j += 16) {
+        vmax0 = _mm256_max_ps(vmax0, _mm256_loadu_ps(s + j));
+        vmax1 = _mm256_max_ps(vmax1, _mm256_loadu_ps(s + j + 8));
     }
-    float m_new = simd_hmax(vmax);
+    for (; j < kb; j += 8) vmax0 = _mm256_max_ps(vmax0, _mm256_loadu_ps(s + j));
+    float m_new = simd_hmax(_mm256_max_ps(vmax0, vmax1));
     if (m_new < *m) m_new = *m;
     if (m_new == -INFINITY) { /* every key so far masked */
         memset(s, 0, (size_t)kb * sizeof(float));
         return 1.0f;
     }
-    float alpha = *m == -INFINITY ? 0.0f : expf(*m - m_new);
+    float alpha = *m == -INFINITY ? 0.0f : exp2f(*m - m_new);
     __m256 vm = _mm256_set1_ps(m_new), vsum = _mm256_setzero_ps();
-    for (int64_t j = 0; j < kb; j += 8) {
-        __m256 p = simd_exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+    for (j = 0; j < kb; j += 8) {
+        __m256 p = exp2_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
         _mm256_storeu_ps(s + j, p);
         vsum = _mm256_add_ps(vsum, p);
     }
@@ -149,27 +182,26 @@ static void attention_item(const attention_job *job, int64_t item, attention_buf
         gemm_pack_a6(q + r * GEMM_MR * job->ld, job->ld, live, hd, b->q + r * GEMM_MR * hd);
     }
     int64_t rows6 = strips * GEMM_MR;
+    const __m256 qscale = _mm256_set1_ps(job->scale * 1.44269504088896341f);
+    int64_t qi = 0;
+    for (; qi + 8 <= rows6 * hd; qi += 8)
+        _mm256_storeu_ps(b->q + qi, _mm256_mul_ps(_mm256_loadu_ps(b->q + qi), qscale));
+    for (; qi < rows6 * hd; qi++) b->q[qi] *= _mm256_cvtss_f32(qscale);
     memset(b->o, 0, (size_t)(rows6 * hd16) * sizeof(float));
     for (int64_t i = 0; i < rows6; i++) b->m[i] = -INFINITY, b->l[i] = 0.0f;
 
     for (int64_t j0 = 0; j0 < job->seq16; j0 += ATTN_KB) {
         int64_t kb = job->seq16 - j0 < ATTN_KB ? job->seq16 - j0 : ATTN_KB;
-        /* scores: s[i][j] = q_i . k_j */
+        /* scores: s[i][j] = q_i . k_j + bias_j (q already scaled) */
         for (int64_t c = 0; c < kb; c += 16) {
             const float *strip = b->kt + (j0 + c) * hd;
-            for (int64_t r = 0; r < strips; r++) {
-                gemm_tile tile;
-                gemm_kernel_6x16(hd, b->q + r * GEMM_MR * hd, strip, 16, &tile);
-                for (int i = 0; i < GEMM_MR; i++) {
-                    float *row = b->s + (r * GEMM_MR + i) * ATTN_KB + c;
-                    _mm256_storeu_ps(row, tile.c[i][0]);
-                    _mm256_storeu_ps(row + 8, tile.c[i][1]);
-                }
-            }
+            for (int64_t r = 0; r < strips; r++)
+                gemm_kernel_6x16_store(hd, b->q + r * GEMM_MR * hd, strip, b->s + r * GEMM_MR * ATTN_KB + c, ATTN_KB,
+                                       1, job->key_bias + j0 + c);
         }
         /* online softmax, rescaling the output rows whose maximum moved */
         for (int64_t i = 0; i < rows6; i++) {
-            float alpha = softmax_row(b->s + i * ATTN_KB, kb, job->key_bias + j0, job->scale, &b->m[i], &b->l[i]);
+            float alpha = softmax_row(b->s + i * ATTN_KB, kb, &b->m[i], &b->l[i]);
             if (alpha != 1.0f) {
                 __m256 va = _mm256_set1_ps(alpha);
                 float *o = b->o + i * hd16;
@@ -178,16 +210,10 @@ static void attention_item(const attention_job *job, int64_t item, attention_buf
         }
         /* o += p v */
         for (int d = 0; d < hd16; d += 16) {
-            const float *vcols = b->v + j0 * hd16 + d;
-            for (int64_t r = 0; r < strips; r++) {
-                gemm_tile tile;
-                gemm_kernel_6x16_rows(kb, b->s + r * GEMM_MR * ATTN_KB, ATTN_KB, vcols, hd16, &tile);
-                for (int i = 0; i < GEMM_MR; i++) {
-                    float *o = b->o + (r * GEMM_MR + i) * hd16 + d;
-                    _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), tile.c[i][0]));
-                    _mm256_storeu_ps(o + 8, _mm256_add_ps(_mm256_loadu_ps(o + 8), tile.c[i][1]));
-                }
-            }
+            const float *vstrip = b->v + (int64_t)d * job->seq16 + j0 * 16;
+            for (int64_t r = 0; r < strips; r++)
+                gemm_kernel_6x16_rows_store(kb, b->s + r * GEMM_MR * ATTN_KB, ATTN_KB, vstrip,
+                                            b->o + r * GEMM_MR * hd16 + d, hd16);
         }
     }
 
