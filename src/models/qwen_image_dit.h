@@ -237,9 +237,9 @@ size_t dit_activation_bytes(const dit_config *config, int64_t n_img, int64_t n_t
 
 /* op_attention's own workspace over a joint sequence of `seq` tokens with `threads`
  * workers: its per-thread K/V/Q/score/output tiles (MEM_ACTIVATIONS) plus its per-key
- * bias row (MEM_SCRATCH), both taken from the host pool while it runs. A formula that
- * mirrors src/ops/cpu/attention.c (ops.h has no sizing function yet); tests/test_dit.c
- * checks it against the kernel's measured allocations, so a kernel change shows there.
+ * bias row (MEM_SCRATCH), both taken from the host pool while it runs: the kernel's own
+ * op_attention_workspace_bytes; tests/test_dit.c checks it against the measured
+ * allocations.
  * `tiles_only` 1: the MEM_ACTIVATIONS part alone. */
 size_t dit_attention_workspace_bytes(int64_t seq, int heads, int head_dim, int threads, int tiles_only);
 

@@ -13,6 +13,7 @@
 #include "mem/mem_residency.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_groups.h"
+#include "ops/ops.h"
 
 canvas_status dit_memory_create(dit_model *model)
 {
@@ -142,24 +143,10 @@ void dit_block_release(dit_model *model, int block)
 
 /* ---- sizes -------------------------------------------------------------------------- */
 
-/* The tiling constants of src/ops/cpu/attention.c (ATTN_QB, ATTN_KB). */
-enum { ATTENTION_QUERY_BLOCK = 96, ATTENTION_KEY_BLOCK = 128 };
-
-static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
-
 size_t dit_attention_workspace_bytes(int64_t seq, int heads, int head_dim, int threads, int tiles_only)
 {
-    if (seq <= 0 || heads <= 0 || head_dim <= 0) return 0;
-    const size_t hd = (size_t)head_dim, hd16 = round16(hd), seq16 = round16((size_t)seq);
-    const int64_t items = (int64_t)heads * ((seq + ATTENTION_QUERY_BLOCK - 1) / ATTENTION_QUERY_BLOCK);
-    const size_t tasks = (size_t)(threads < 1 ? 1 : (int64_t)threads > items ? items : threads);
-    /* per task: keys transposed, values padded, one query strip set, one score block, the
-     * running output, the running max and sum */
-    const size_t per_task = round16(seq16 * hd) + round16(seq16 * hd16) + round16(ATTENTION_QUERY_BLOCK * hd + 2) +
-                            round16(ATTENTION_QUERY_BLOCK * ATTENTION_KEY_BLOCK) +
-                            round16(ATTENTION_QUERY_BLOCK * hd16) + 2 * round16(ATTENTION_QUERY_BLOCK);
-    const size_t tiles = tasks * per_task * sizeof(float);
-    return tiles_only ? tiles : tiles + seq16 * sizeof(float);
+    /* the kernel sizes its own workspace: nothing here mirrors its tiling */
+    return op_attention_workspace_bytes(seq, heads, head_dim, threads, tiles_only);
 }
 
 size_t dit_forward_arena_bytes(const dit_model *model, const thread_pool *pool, int64_t n_img, int64_t n_txt)
