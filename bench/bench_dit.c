@@ -5,6 +5,15 @@
  *   build-D/bench_dit --side S   one size: two S x S patch images + 32 text tokens
  *   build-D/bench_dit --serve    for bench/torch_dit.py: reads a side per line on stdin,
  *                                answers "seconds T cpu C gflop G" per forward
+ *   build-D/bench_dit --weights F    the same model quantised on load to F (fp8, fp8-channel,
+ *                                    fp8-e5m2, nf4, q8) timed against bf16: rounds
+ *                                    (bf16, F) interleaved, medians and the ratio to bf16
+ *   build-D/bench_dit --all-formats  rounds (bf16, fp8, fp8-channel, nf4, q8) interleaved
+ *     with either: --side S (one size; default 544 tokens, --both adds 2080), --runs N
+ *     (rounds, default 5). Each format is loaded with dit_load_quantized from the same
+ *     bf16 folder (blocks' matrices quantised, top-level layers as stored:
+ *     docs/quantization.md); the output's max|q - bf16| / max|bf16| is printed as a check
+ *     that the format really was used. The load average is printed before and after.
  *
  * Builds a random model the width of the real one (hidden 3072, 24 heads x 128, joint
  * dim 3584, 2 blocks, zero_cond_t, every tensor BF16) as a diffusers folder in a
@@ -28,6 +37,7 @@
 #include "base/threadpool.h"
 #include "io/safetensors.h"
 #include "models/qwen_image_dit.h"
+#include "tensor/quant.h"
 #include "tensor/dtype.h"
 
 enum { HIDDEN = 3072, HEADS = 24, HEAD_DIM = 128, JOINT = 3584, IN_CHANNELS = 64, OUT_CHANNELS = 16, LAYERS = 2 };
@@ -254,11 +264,120 @@ static void serve(dit_model *model, thread_pool *pool)
     if (b.side) inputs_free(&b);
 }
 
+/* The 1-minute / 5-minute load average ("?" where /proc/loadavg cannot be read). */
+static void print_load(const char *when)
+{
+    char text[128] = "?";
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (!fgets(text, sizeof text, f)) snprintf(text, sizeof text, "?\n");
+        fclose(f);
+    }
+    printf("load average %s: %s", when, text);
+    if (!strchr(text, '\n')) printf("\n");
+    fflush(stdout);
+}
+
+enum { MAX_FORMATS = 8, MAX_RUNS = 16 };
+
+/* Every model of `choices` loaded from `dir` and timed in interleaved rounds at each side:
+ * one warm-up forward per model, then `runs` rounds of one forward per model in order. */
+static int compare_formats(const char *dir, thread_pool *pool, const quant_choice *choices, int n, const int *sides,
+                           int n_sides, int runs)
+{
+    dit_model *models[MAX_FORMATS] = {0};
+    for (int f = 0; f < n; f++) {
+        double t0 = now_seconds();
+        if (dit_load_quantized(dir, choices[f], &models[f]) != CANVAS_OK) {
+            fprintf(stderr, "bench_dit: loading as %s: %s\n", quant_choice_name(choices[f]), canvas_last_error());
+            for (int g = 0; g < f; g++) dit_free(models[g]);
+            return 1;
+        }
+        printf("loaded %-11s in %.1f s\n", choices[f].format == QUANT_NONE ? "bf16" : quant_choice_name(choices[f]),
+               now_seconds() - t0);
+    }
+    printf("%d threads, rounds of (", thread_pool_size(pool));
+    for (int f = 0; f < n; f++) printf("%s%s", f ? ", " : "", choices[f].format == QUANT_NONE ? "bf16" : quant_choice_name(choices[f]));
+    printf(") x %d after one warm-up each; medians\n", runs);
+    print_load("before");
+    for (int si = 0; si < n_sides; si++) {
+        bench_inputs b;
+        inputs_make(&b, sides[si]);
+        size_t out_count = (size_t)(b.n_img * 4 * OUT_CHANNELS);
+        float *reference = malloc(out_count * 4);
+        double error[MAX_FORMATS] = {0}, times[MAX_FORMATS][MAX_RUNS], cpus[MAX_FORMATS][MAX_RUNS], cpu;
+        if (!reference) {
+            fprintf(stderr, "bench_dit: out of memory\n");
+            exit(1);
+        }
+        for (int f = 0; f < n; f++) { /* warm-up; the first model's output is the reference */
+            time_forward(models[f], pool, &b, &cpu);
+            if (f == 0) memcpy(reference, b.output, out_count * 4);
+            double amax = 0, dmax = 0;
+            for (size_t i = 0; i < out_count; i++) {
+                double r = fabs((double)reference[i]), d = fabs((double)b.output[i] - (double)reference[i]);
+                amax = r > amax ? r : amax;
+                dmax = d > dmax ? d : dmax;
+            }
+            error[f] = amax > 0 ? dmax / amax : 0;
+        }
+        for (int r = 0; r < runs; r++)
+            for (int f = 0; f < n; f++) times[f][r] = time_forward(models[f], pool, &b, &cpus[f][r]);
+        double flops = forward_flops(b.n_img, b.n_txt), base = 0;
+        printf("forward %lld tokens (%dx%d edit):\n", (long long)(b.n_img + b.n_txt), sides[si] * 16, sides[si] * 16);
+        for (int f = 0; f < n; f++) {
+            qsort(times[f], (size_t)runs, sizeof(double), compare_doubles);
+            qsort(cpus[f], (size_t)runs, sizeof(double), compare_doubles);
+            double t = times[f][runs / 2];
+            if (f == 0) base = t;
+            printf("  %-11s median %7.3f s  min %7.3f  max %7.3f  %6.1f GFLOP/s  CPU %3.0f%%  x bf16 %.3f  "
+                   "out err %.4f\n",
+                   choices[f].format == QUANT_NONE ? "bf16" : quant_choice_name(choices[f]), t, times[f][0],
+                   times[f][runs - 1], flops / t * 1e-9, 100.0 * cpus[f][runs / 2] / (t * thread_pool_size(pool)),
+                   t / base, error[f]);
+        }
+        fflush(stdout);
+        free(reference);
+        inputs_free(&b);
+    }
+    print_load("after");
+    for (int f = 0; f < n; f++) dit_free(models[f]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    int quick = argc > 1 && !strcmp(argv[1], "--quick");
-    int serving = argc > 1 && !strcmp(argv[1], "--serve");
-    int side = argc > 2 && !strcmp(argv[1], "--side") ? atoi(argv[2]) : 0; /* one custom size */
+    int quick = 0, serving = 0, side = 0, all_formats = 0, both = 0, runs = 5;
+    quant_choice choices[MAX_FORMATS] = {{QUANT_NONE, 0}};
+    int n_choices = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--serve")) serving = 1;
+        else if (!strcmp(argv[i], "--all-formats")) all_formats = 1;
+        else if (!strcmp(argv[i], "--both")) both = 1;
+        else if (!strcmp(argv[i], "--side") && i + 1 < argc) side = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--weights") && i + 1 < argc) {
+            if (n_choices >= MAX_FORMATS || quant_choice_parse(argv[++i], &choices[n_choices]) != CANVAS_OK) {
+                fprintf(stderr, "bench_dit: %s\n", canvas_last_error());
+                return 2;
+            }
+            if (choices[n_choices].format != QUANT_NONE) n_choices++;
+        } else {
+            fprintf(stderr, "usage: bench_dit [--quick | --serve | --side S | --weights FMT ... | --all-formats] "
+                            "[--both] [--runs N]\n");
+            return 2;
+        }
+    }
+    if (runs < 1 || runs > MAX_RUNS) {
+        fprintf(stderr, "bench_dit: --runs takes 1..%d\n", MAX_RUNS);
+        return 2;
+    }
+    if (all_formats) {
+        const char *names[] = {"fp8", "fp8-channel", "nf4", "q8"};
+        n_choices = 1;
+        for (int i = 0; i < 4; i++) quant_choice_parse(names[i], &choices[n_choices++]);
+    }
     const char *tmp = getenv("TMPDIR");
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/bench_dit.XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -274,23 +393,30 @@ int main(int argc, char **argv)
 
     thread_pool *pool;
     if (thread_pool_create(0, &pool) != CANVAS_OK) die("thread pool");
-    dit_model *model;
-    canvas_status st = dit_load(dir, &model);
-    if (st == CANVAS_OK) {
-        if (serving) {
-            serve(model, pool);
-        } else {
-            printf("%d threads, median of %d forwards after one warm-up\n", thread_pool_size(pool), quick ? 3 : 5);
-            if (side > 0) {
-                bench_forward(model, pool, side, 5);
-            } else {
-                bench_forward(model, pool, 16, quick ? 3 : 5);
-                if (!quick) bench_forward(model, pool, 32, 5);
-            }
-        }
-        dit_free(model);
+    canvas_status st = CANVAS_OK;
+    if (n_choices > 1) {
+        int sides[2] = {side > 0 ? side : 16, 32};
+        st = compare_formats(dir, pool, choices, n_choices, sides, side > 0 || !both ? 1 : 2, runs) ? CANVAS_ERR_INPUT
+                                                                                                    : CANVAS_OK;
     } else {
-        fprintf(stderr, "bench_dit: loading: %s\n", canvas_last_error());
+        dit_model *model;
+        st = dit_load(dir, &model);
+        if (st == CANVAS_OK) {
+            if (serving) {
+                serve(model, pool);
+            } else {
+                printf("%d threads, median of %d forwards after one warm-up\n", thread_pool_size(pool), quick ? 3 : 5);
+                if (side > 0) {
+                    bench_forward(model, pool, side, 5);
+                } else {
+                    bench_forward(model, pool, 16, quick ? 3 : 5);
+                    if (!quick) bench_forward(model, pool, 32, 5);
+                }
+            }
+            dit_free(model);
+        } else {
+            fprintf(stderr, "bench_dit: loading: %s\n", canvas_last_error());
+        }
     }
     thread_pool_destroy(pool);
     char path[4200];

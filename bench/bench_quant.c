@@ -3,9 +3,12 @@
  *
  *   build-I/bench_quant            all shapes
  *   build-I/bench_quant --quick    fewer shapes and runs
+ *   build-I/bench_quant --ms 1,2,544 [--runs N]   these row counts (the mod GEMV shape
+ *                                  always runs its M <= 2 ones), N interleaved rounds
  *
  * Per shape [N, K] at M rows: GFLOP/s of each format (median of runs, interleaved with the
- * bf16 runs so that a noisy neighbour hits both) and the ratio to bf16 (target >= 0.9);
+ * bf16 runs so that a noisy neighbour hits both; a call shorter than 50 ms is repeated
+ * within each timing, the same count for every format) and the ratio to bf16 (target >= 0.9);
  * then bytes per parameter as planned (models/arch_size.c) and as measured (the blob). M = 1
  * and 2 are the modulation GEMV, where the ratio is a bandwidth ratio. */
 #define _POSIX_C_SOURCE 200809L
@@ -55,6 +58,7 @@ static void *xmalloc(size_t size)
 }
 
 static int runs = 5;
+enum { MAX_RUNS = 31 };
 static thread_pool *pool;
 
 enum { N_FORMATS = 5 }; /* bf16, fp8, fp8-channel, nf4, q8 */
@@ -88,13 +92,18 @@ static void bench_shape(const char *name, int64_t n, int64_t k, const int64_t *m
         int64_t m = ms[i];
         float *x = xmalloc((size_t)(m * k) * 4), *y = xmalloc((size_t)(m * n) * 4);
         for (int64_t j = 0; j < m * k; j++) x[j] = rand_float();
-        double times[N_FORMATS][16];
+        double times[N_FORMATS][MAX_RUNS];
         for (int f = 0; f < N_FORMATS; f++) run_once(&views[f], x, m, y); /* warm up */
+        /* short calls (the GEMV) are repeated so that one timing covers >= 50 ms of bf16 */
+        double t0 = now_seconds();
+        run_once(&views[0], x, m, y);
+        double once = now_seconds() - t0;
+        int reps = once >= 0.05 ? 1 : once < 5e-5 ? 1000 : (int)(0.05 / once) + 1;
         for (int r = 0; r < runs; r++)
             for (int f = 0; f < N_FORMATS; f++) {
-                double t0 = now_seconds();
-                run_once(&views[f], x, m, y);
-                times[f][r] = now_seconds() - t0;
+                t0 = now_seconds();
+                for (int j = 0; j < reps; j++) run_once(&views[f], x, m, y);
+                times[f][r] = (now_seconds() - t0) / reps;
             }
         double flops = 2.0 * (double)m * (double)n * (double)k, gflops[N_FORMATS];
         for (int f = 0; f < N_FORMATS; f++) {
@@ -129,23 +138,63 @@ static void bytes_per_parameter(void)
     }
 }
 
+static void print_load(const char *when)
+{
+    char text[128] = "?\n";
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (!fgets(text, sizeof text, f)) snprintf(text, sizeof text, "?\n");
+        fclose(f);
+    }
+    printf("load average %s: %s", when, text);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
-    int quick = argc > 1 && !strcmp(argv[1], "--quick");
-    if (quick) runs = 3;
+    int quick = 0, n_ms = 5;
+    int64_t ms[16] = {1, 2, 256, 2080, 4096};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) {
+            quick = 1, runs = 3, n_ms = 2, ms[0] = 2, ms[1] = 544;
+        } else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
+            runs = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--ms") && i + 1 < argc) {
+            char *p = argv[++i];
+            for (n_ms = 0; n_ms < 16 && *p;) {
+                ms[n_ms++] = strtoll(p, &p, 10);
+                if (*p == ',') p++;
+                else break;
+            }
+        } else {
+            fprintf(stderr, "usage: bench_quant [--quick] [--ms M,M,...] [--runs N]\n");
+            return 2;
+        }
+    }
+    if (runs < 1 || runs > MAX_RUNS || n_ms < 1) {
+        fprintf(stderr, "bench_quant: --runs takes 1..%d, --ms at least one row count\n", MAX_RUNS);
+        return 2;
+    }
+    for (int i = 0; i < n_ms; i++)
+        if (ms[i] < 1) {
+            fprintf(stderr, "bench_quant: bad row count in --ms\n");
+            return 2;
+        }
     if (thread_pool_create(0, &pool) != CANVAS_OK) return 1;
-    printf("bench_quant: %d threads, GFLOP/s (median of %d)\n", thread_pool_size(pool), runs);
+    printf("bench_quant: %d threads, GFLOP/s (median of %d interleaved rounds)\n", thread_pool_size(pool), runs);
+    print_load("before");
     const int64_t d = 3072;
-    const int64_t ms_full[] = {1, 2, 256, 2080, 4096}, ms_quick[] = {2, 544};
-    const int64_t *ms = quick ? ms_quick : ms_full;
-    int n_ms = quick ? 2 : 5;
     bench_shape("attn [3072, 3072]", d, d, ms, n_ms);
     bench_shape("mlp_in [12288, 3072]", 4 * d, d, ms, n_ms);
     bench_shape("mlp_out [3072, 12288]", d, 4 * d, ms, n_ms);
     if (!quick) {
-        const int64_t gemv[] = {1, 2};
-        bench_shape("mod [18432, 3072]", 6 * d, d, gemv, 2);
+        int64_t gemv[16];
+        int n_gemv = 0;
+        for (int i = 0; i < n_ms; i++)
+            if (ms[i] <= 2) gemv[n_gemv++] = ms[i];
+        if (n_gemv) bench_shape("mod [18432, 3072]", 6 * d, d, gemv, n_gemv);
     }
+    print_load("after");
     bytes_per_parameter();
     thread_pool_destroy(pool);
     return 0;

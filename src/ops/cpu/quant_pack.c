@@ -10,8 +10,10 @@
  *   e5m2   the code is the upper byte of an f16: shift, vcvtph2ps, x scale.
  *   e4m3   sign to bit 15, the other 7 bits to bits 13..7 make an f16 worth 2^-8 of the
  *          e4m3 value (subnormals included); x (scale 2^8), exact since 2^8 is a power of
- *          two. The NaN codes (S.1111.111) get an all-ones f16 exponent: NaN.
- *   nf4    4 bytes -> 8 nibbles (high first), two 8-entry vpermps tables, x absmax.
+ *          two. The NaN codes (S.1111.111) get an all-ones f16 exponent: NaN. (vpmovsxbw,
+ *          shift, mask, and add / mask / or for the NaN bit: 8 instructions for 8 weights.)
+ *   nf4    4 bytes broadcast, vpsllvd puts lane e's nibble (high first) in bits 28..31:
+ *          the top bit picks one of two 8-entry vpermps tables, x absmax.
  *   q8_0   vpmovsxbd, vcvtdq2ps, x d.
  * Blocks (64 for nf4, 32 for q8_0) are multiples of 8 and every k offset the GEMM asks
  * for is a multiple of 8 (KC is), so eight weights never straddle two scales. */
@@ -77,27 +79,29 @@ QUANT_INLINE __m256 decode8(const quant_source *s, quant_format f, int64_t n, in
     const size_t i = (size_t)n * (size_t)s->in + (size_t)k;
     switch (f) {
     case QUANT_FP8_E4M3: {
-        __m128i h = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(s->codes + i)));
-        __m128i low7 = _mm_and_si128(h, _mm_set1_epi16(0x7F));
-        __m128i half = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(h, _mm_set1_epi16(0x80)), 8), _mm_slli_epi16(low7, 7));
-        __m128i nan = _mm_cmpeq_epi16(low7, _mm_set1_epi16(0x7F));
-        half = _mm_or_si128(half, _mm_and_si128(nan, _mm_set1_epi16(0x7C00)));
-        return _mm256_mul_ps(_mm256_cvtph_ps(half), fp8);
+        /* sign-extended code << 7: the low 7 bits land in 13..7 and the sign fills 15..14;
+         * masking bit 14 leaves the f16. Only 0x3F80 (a NaN code) carries into bit 14 when
+         * 0x80 is added: that bit completes the all-ones exponent of an f16 NaN. */
+        __m128i h = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(s->codes + i)));
+        __m128i half = _mm_and_si128(_mm_slli_epi16(h, 7), _mm_set1_epi16((short)0xBF80));
+        __m128i nan = _mm_and_si128(_mm_add_epi16(half, _mm_set1_epi16(0x80)), _mm_set1_epi16(0x4000));
+        return _mm256_mul_ps(_mm256_cvtph_ps(_mm_or_si128(half, nan)), fp8);
     }
     case QUANT_FP8_E5M2: {
         __m128i h = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(s->codes + i)));
         return _mm256_mul_ps(_mm256_cvtph_ps(_mm_slli_epi16(h, 8)), fp8);
     }
     case QUANT_NF4: {
+        /* the 4 bytes in every lane; lane e shifted left so that its nibble fills bits
+         * 28..31 (element 2j: bits 8j+4.., 2j+1: bits 8j..): the top bit picks the table
+         * (blendv), the nibble shifted down is the index */
         uint32_t packed;
         memcpy(&packed, s->codes + i / 2, sizeof packed);
-        __m128i twice = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)packed),
-                                         _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, -1, -1, -1, -1, -1, -1, -1, -1));
-        __m256i nibble = _mm256_srlv_epi32(_mm256_cvtepu8_epi32(twice), _mm256_setr_epi32(4, 0, 4, 0, 4, 0, 4, 0));
-        nibble = _mm256_and_si256(nibble, _mm256_set1_epi32(15));
+        __m256i top = _mm256_sllv_epi32(_mm256_set1_epi32((int)packed), _mm256_setr_epi32(24, 28, 16, 20, 8, 12, 0, 4));
+        __m256i nibble = _mm256_srli_epi32(top, 28);
         __m256 low = _mm256_permutevar8x32_ps(s->nf4_low, nibble);
         __m256 high = _mm256_permutevar8x32_ps(s->nf4_high, nibble);
-        __m256 value = _mm256_blendv_ps(low, high, _mm256_castsi256_ps(_mm256_slli_epi32(nibble, 28)));
+        __m256 value = _mm256_blendv_ps(low, high, _mm256_castsi256_ps(top));
         return _mm256_mul_ps(value, _mm256_set1_ps(s->scales32[i / QUANT_NF4_BLOCK]));
     }
     default: { /* QUANT_Q8_0 */
