@@ -39,24 +39,9 @@
 #include "models/qwen_image_dit.h"
 #include "tensor/quant.h"
 #include "tensor/dtype.h"
+#include "bench_util.h"
 
 enum { HIDDEN = 3072, HEADS = 24, HEAD_DIM = 128, JOINT = 3584, IN_CHANNELS = 64, OUT_CHANNELS = 16, LAYERS = 2 };
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static uint64_t rng = 0x853C49E6748FEA9Bull;
-static float rand_float(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
 
 static void die(const char *what)
 {
@@ -165,12 +150,6 @@ static double forward_flops(int64_t n_img, int64_t n_txt)
     double top = 2.0 * (double)n_img * IN_CHANNELS * d + 2.0 * (double)n_txt * JOINT * d +
                  2.0 * (double)n_img * d * 4 * OUT_CHANNELS + 2.0 * 2 * (256 * d + d * d) + 2.0 * 2 * d * d;
     return LAYERS * per_block + top;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 static double cpu_seconds(void)

@@ -30,6 +30,7 @@
 #include "mem/mem_device.h"
 #include "mem/mem_transfer.h"
 #include "models/qwen_image_dit.h"
+#include "bench_util.h"
 
 enum { MAX_REPEATS = 64 };
 
@@ -38,18 +39,6 @@ typedef struct bench_args {
     double bandwidth;
     dtype matrix_type;
 } bench_args;
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, compare_doubles);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* Forwards with `k` resident blocks on a capped device with the given link: seconds per
  * forward (placing the weights is not timed; the first streamed block is prefetched

@@ -24,38 +24,7 @@
 #include "models/arch.h"
 #include "ops/ops.h"
 #include "tensor/quant.h"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static float rand_float(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
-
-static void *xmalloc(size_t size)
-{
-    void *p = malloc(size);
-    if (!p) {
-        fprintf(stderr, "bench_quant: out of memory (%zu bytes)\n", size);
-        exit(1);
-    }
-    return p;
-}
+#include "bench_util.h"
 
 static int runs = 5;
 enum { MAX_RUNS = 31 };
