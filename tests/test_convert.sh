@@ -5,27 +5,8 @@
 # its other components; shards with an index; the files shrink; bad input is refused and
 # leaves nothing behind.
 set -u
-tests="${CANVAS_TEST_DIR:-$(cd "$(dirname "$0")" && pwd)}"
-cli="${CANVAS_CLI:-$tests/../build/canvas}"
+source "$(dirname "$0")/cli_lib.sh"
 golden="$tests/golden"
-work="$(mktemp -d /tmp/canvas_test_convert.XXXXXX)"
-trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-
-# expect CODE NEEDLE -- ARGS...
-expect() {
-    local code="$1" needle="$2"
-    shift 3
-    local out rc
-    out="$("$cli" "$@" 2>&1)"
-    rc=$?
-    if [ "$rc" -ne "$code" ]; then bad "canvas $* exited $rc, wanted $code: $out"; return; fi
-    if [ -n "$needle" ] && ! grep -qF -- "$needle" <<<"$out"; then bad "canvas $*: no '$needle' in: $out"; return; fi
-    ok
-}
 
 # A golden root of our own whose models/dit-tiny is the converted one.
 for fmt in fp8 fp8-channel fp8-e5m2 nf4 q8; do
@@ -70,5 +51,4 @@ expect 2 "missing --weights" -- convert "$golden/models/edit-tiny" "$work/x"
 expect 4 "" -- convert "$work/nothing-here" "$work/y" --weights nf4
 [ ! -e "$work/y" ] && ok || bad "a failed convert left $work/y"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

@@ -4,43 +4,22 @@
 # negative_prompt_embeds): a PNG is written, the same seed gives the same file, inputs are
 # never overwritten, bad input exits 4 and leaves no output, out of memory exits 3.
 set -u
-tests="${CANVAS_TEST_DIR:-$(cd "$(dirname "$0")" && pwd)}"
-cli="${CANVAS_CLI:-$tests/../build/canvas}"
+source "$(dirname "$0")/cli_lib.sh"
 model="$tests/golden/models/edit-tiny"
 case_dir="$tests/golden/cases/edit-cfg"
 embeds="$case_dir/inputs.safetensors"
-work="$(mktemp -d /tmp/canvas_test_edit_cli.XXXXXX)"
-trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
 
 cp "$case_dir/image0.png" "$work/input.png"
 small=(--model "$model" --prompt-embeds "$embeds" --steps 2 --vae-area 4096)
 
-# run CODE NEEDLE -- ARGS...: exit code CODE and NEEDLE in stdout+stderr
-run() {
-    local code="$1" needle="$2"
-    shift 3
-    local out rc
-    out="$("$cli" "$@" 2>&1)"
-    rc=$?
-    if [ "$rc" -ne "$code" ]; then bad "canvas $* exited $rc, wanted $code: $out"; return; fi
-    if [ -n "$needle" ] && ! grep -qF -- "$needle" <<<"$out"; then bad "canvas $*: no '$needle' in: $out"; return; fi
-    ok
-}
-
 is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]; }
 
 # --- an edit writes a PNG; the same seed twice gives the same file; another seed another
-run 0 "wrote $work/a.png (64x64, 2 steps, seed 7)" -- edit "${small[@]}" --image "$work/input.png" --seed 7 -o "$work/a.png"
+expect 0 "wrote $work/a.png (64x64, 2 steps, seed 7)" -- edit "${small[@]}" --image "$work/input.png" --seed 7 -o "$work/a.png"
 check "is_png '$work/a.png'" "a.png is not a PNG"
-run 0 "plan: transformer in host memory" -- edit "${small[@]}" --image "$work/input.png" --seed 7 -o "$work/b.png"
+expect 0 "plan: transformer in host memory" -- edit "${small[@]}" --image "$work/input.png" --seed 7 -o "$work/b.png"
 check "cmp -s '$work/a.png' '$work/b.png'" "the same seed gave different files"
-run 0 "" -- edit "${small[@]}" --image "$work/input.png" --seed 8 -o "$work/c.png"
+expect 0 "" -- edit "${small[@]}" --image "$work/input.png" --seed 8 -o "$work/c.png"
 check "! cmp -s '$work/a.png' '$work/c.png'" "seeds 7 and 8 gave the same file"
 check "grep -qa 'seed' '$work/a.png' && grep -qa 'strategy' '$work/a.png'" "text chunks missing"
 check "! ls '$work'/*.tmp >/dev/null 2>&1" "a temporary file was left behind"
@@ -51,41 +30,40 @@ check "[ \"\$(grep -c '\"event\":\"step\"' <<<\"\$out\")\" = 2 ]" "--json-progre
 check "grep -qF '\"event\":\"written\"' <<<\"\$out\"" "--json-progress: no written line"
 
 # --- a capped device with every block streamed: same pixels (strategy text aside), so same size class
-run 0 "0 of 2 blocks resident" -- edit "${small[@]}" --image "$work/input.png" --vram 8M --resident-blocks 0 -o "$work/v.png"
+expect 0 "0 of 2 blocks resident" -- edit "${small[@]}" --image "$work/input.png" --vram 8M --resident-blocks 0 -o "$work/v.png"
 
 # --- generate: text to image
-run 0 "wrote $work/g.png (64x64" -- generate --model "$model" --prompt-embeds "$embeds" --steps 2 --width 64 --height 64 -o "$work/g.png"
+expect 0 "wrote $work/g.png (64x64" -- generate --model "$model" --prompt-embeds "$embeds" --steps 2 --width 64 --height 64 -o "$work/g.png"
 check "is_png '$work/g.png'" "g.png is not a PNG"
 
 # --- inputs are never overwritten
 before="$(cksum < "$work/input.png")"
-run 2 "refusing to overwrite an input" -- edit "${small[@]}" --image "$work/input.png" -o "$work/input.png"
-run 2 "refusing to overwrite an input" -- edit "${small[@]}" --image "$work/input.png" -o "$work/../$(basename "$work")/input.png"
+expect 2 "refusing to overwrite an input" -- edit "${small[@]}" --image "$work/input.png" -o "$work/input.png"
+expect 2 "refusing to overwrite an input" -- edit "${small[@]}" --image "$work/input.png" -o "$work/../$(basename "$work")/input.png"
 check "[ \"\$(cksum < '$work/input.png')\" = '$before' ]" "the input image changed"
 
 # --- bad input: exit 4, no output
 printf 'not an image' > "$work/bad.png"
-run 4 "bad.png: not a PNG, JPEG or WebP image" -- edit "${small[@]}" --image "$work/bad.png" -o "$work/out_bad.png"
+expect 4 "bad.png: not a PNG, JPEG or WebP image" -- edit "${small[@]}" --image "$work/bad.png" -o "$work/out_bad.png"
 check "[ ! -e '$work/out_bad.png' ]" "an output was written for a bad image"
 head -c 100 "$work/input.png" > "$work/cut.png"
-run 4 "cut.png" -- edit "${small[@]}" --image "$work/cut.png" -o "$work/out_cut.png"
+expect 4 "cut.png" -- edit "${small[@]}" --image "$work/cut.png" -o "$work/out_cut.png"
 check "[ ! -e '$work/out_cut.png' ]" "an output was written for a truncated image"
-run 4 "no-such-model" -- edit --model "$work/no-such-model" --prompt-embeds "$embeds" --image "$work/input.png" -o "$work/out_m.png"
-run 4 "input.png" -- edit --model "$model" --prompt-embeds "$work/input.png" --image "$work/input.png" -o "$work/out_e.png"
+expect 4 "no-such-model" -- edit --model "$work/no-such-model" --prompt-embeds "$embeds" --image "$work/input.png" -o "$work/out_m.png"
+expect 4 "input.png" -- edit --model "$model" --prompt-embeds "$work/input.png" --image "$work/input.png" -o "$work/out_e.png"
 check "[ ! -e '$work/out_e.png' ]" "an output was written for bad embeddings"
 
 # --- out of memory: exit 3, no output
-run 3 "out of memory" -- edit "${small[@]}" --image "$work/input.png" --vram 64K -o "$work/out_oom.png"
+expect 3 "out of memory" -- edit "${small[@]}" --image "$work/input.png" --vram 64K -o "$work/out_oom.png"
 check "[ ! -e '$work/out_oom.png' ]" "an output was written after out of memory"
 
 # --- usage
-run 2 "needs the text encoder" -- edit --model "$model" --prompt "a cat" --image "$work/input.png" -o "$work/p.png"
-run 2 "missing -o" -- edit "${small[@]}" --image "$work/input.png"
-run 2 "missing --image" -- edit "${small[@]}" -o "$work/x.png"
-run 2 "--steps takes" -- edit "${small[@]}" --image "$work/input.png" --steps 0 -o "$work/x.png"
-run 2 "unknown option" -- generate --model "$model" --prompt-embeds "$embeds" --vae-area 4096 -o "$work/x.png"
-run 0 "--prompt-embeds FILE" -- edit --help
+expect 2 "needs the text encoder" -- edit --model "$model" --prompt "a cat" --image "$work/input.png" -o "$work/p.png"
+expect 2 "missing -o" -- edit "${small[@]}" --image "$work/input.png"
+expect 2 "missing --image" -- edit "${small[@]}" -o "$work/x.png"
+expect 2 "--steps takes" -- edit "${small[@]}" --image "$work/input.png" --steps 0 -o "$work/x.png"
+expect 2 "unknown option" -- generate --model "$model" --prompt-embeds "$embeds" --vae-area 4096 -o "$work/x.png"
+expect 0 "--prompt-embeds FILE" -- edit --help
 check "[ ! -e '$work/x.png' ] && [ ! -e '$work/p.png' ]" "an output was written after a usage error"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

@@ -3,29 +3,9 @@
 # (weights absent), the golden tiny pipeline, single files, --json values, and the exit
 # codes for broken input (4) and usage errors (2).
 set -u
-tests="${CANVAS_TEST_DIR:-$(cd "$(dirname "$0")" && pwd)}"
-cli="${CANVAS_CLI:-$tests/../build/canvas}"
+source "$(dirname "$0")/cli_lib.sh"
 real="$tests/real-configs/qwen-image-edit-2511"
 tiny="$tests/golden/models/edit-tiny"
-work="$(mktemp -d /tmp/canvas_test_inspect.XXXXXX)"
-trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-
-# expect CODE NEEDLE -- ARGS...: exit code CODE and NEEDLE in stdout+stderr
-expect() {
-    local code="$1" needle="$2"
-    shift 3
-    local out rc
-    out="$("$cli" "$@" 2>&1)"
-    rc=$?
-    if [ "$rc" -ne "$code" ]; then bad "canvas $* exited $rc, wanted $code: $out"; return; fi
-    if [ -n "$needle" ] && ! grep -qF -- "$needle" <<<"$out"; then bad "canvas $*: no '$needle' in: $out"; return; fi
-    ok
-}
 
 # json_is FILE PYTHON_EXPRESSION EXPECTED: the expression over j (the parsed JSON)
 json_is() {
@@ -108,5 +88,4 @@ expect 2 "unknown option '--bogus'" -- inspect "$tiny" --bogus
 expect 2 "give one PATH" -- inspect "$tiny" "$real"
 expect 0 "usage: canvas inspect PATH [--json]" -- inspect --help
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary
