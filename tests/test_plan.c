@@ -187,6 +187,7 @@ static void test_fallbacks(void)
         (void)got_bytes;
         fclose(f);
     }
+    remove("/tmp/canvas_test_plan_report.json");
     const char *fb = strstr(text, "\"fallbacks\": ");
     CHECK(fb && atoi(fb + 13) >= completed);
     printf("  report: %.40s\n", fb ? fb : "(no fallbacks key)");
