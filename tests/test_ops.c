@@ -113,7 +113,7 @@ static void test_linear_against_reference(void)
         {5, 300, 40}, {64, 64, 1}, {9, 1, 600},
         /* op_linear's paths: x packed per row item (one column item), rows split into items
          * of few rows, several column items sharing x, k blocks in more than one group */
-        {180, 20, 300}, {200, 600, 600}, {8200, 9, 264},
+        {180, 20, 300}, {200, 600, 600}, {8200, 9, 264}, {2800, 120, 400},
     };
     thread_pool *pool, *pool2;
     CHECK_OK(thread_pool_create(3, &pool));

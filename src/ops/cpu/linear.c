@@ -9,7 +9,7 @@
  *       for each k block of the group:
  *         pack W[item columns, k block] -> f32 strips, 16 columns each           (L2)
  *         for each GEMM_MC_STRIPS row strips of x (144 rows, 144 KiB):           (L2)
- *           for each strip of W (16 KiB), for each row strip:                     (L1)
+ *           for each strip of W (24 KiB), for each row strip:                     (L1)
  *             6x16 microkernel, its result added to the tile of y in registers
  *
  * x is packed once per call whatever the thread count (an item only reads it). With one
@@ -18,7 +18,7 @@
  * all its k blocks, so that the weight, which dominates, streams in long row runs.
  * Each weight element is converted once per row item (almost always once per call). No
  * full f32 copy of a weight exists. Scratch: the packed x group (<= 8 MiB) and, per
- * thread, an item's weight strips (<= 512 KiB).
+ * thread, an item's weight strips (<= 384 KiB).
  *
  * Reduction order: every output element is the sum over k blocks in increasing order,
  * each block summed by the microkernel in increasing k, the bias added to the first
@@ -37,14 +37,16 @@
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
 
-#define GEMM_KC 256          /* a packed weight strip is KC x 16 floats = 16 KiB: L1 */
+/* A packed weight strip is KC x 16 floats = 24 KiB: it stays in L1 while x streams past.
+ * 384 measured 1-4% faster than 256 on every DiT shape (fewer passes over y). */
+#define GEMM_KC 384
 /* x packed for a group of k blocks lives in L3 and is shared by the threads: at most
  * this many bytes, so that M = 544 packs all of K = 3072 in one group. */
 #define LINEAR_X_GROUP_BYTES ((size_t)8 << 20)
 #define LINEAR_ITEMS_PER_THREAD 8
 #define GEMM_MC_STRIPS 24     /* 144 rows of packed x: 144 KiB, L2 */
 #define LINEAR_MIN_ITEM_STRIPS 4 /* columns of an item: >= 64 */
-#define LINEAR_MAX_ITEM_STRIPS 32 /* and <= 512: its packed weight, KC x 512, stays in L2 */
+#define LINEAR_MAX_ITEM_STRIPS 16 /* and <= 256: its packed weight, KC x 256 (384 KiB), stays in L2 */
 #define GEMV_MAX_ROWS 2
 #define GEMV_ROWS_PER_ITEM 32
 
