@@ -90,9 +90,9 @@ static void pack_head(const attention_job *job, int h, attention_buffers *b)
             for (; d + 8 <= hd; d += 8)
                 for (int half = 0; half < 2; half++) {
                     __m256 r[8];
-                    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(k + (j0 + half * 8 + i) * job->ld + d);
+                    GEMM_UNROLL8 for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(k + (j0 + half * 8 + i) * job->ld + d);
                     gemm_transpose8x8(r);
-                    for (int i = 0; i < 8; i++) _mm256_storeu_ps(strip + (d + i) * 16 + half * 8, r[i]);
+                    GEMM_UNROLL8 for (int i = 0; i < 8; i++) _mm256_storeu_ps(strip + (d + i) * 16 + half * 8, r[i]);
                 }
         }
         for (; d < hd; d++)

@@ -111,9 +111,9 @@ static inline __attribute__((always_inline)) void pack_strip_typed(const weight_
         if (rows >= 8) {
             for (; kk + 8 <= kc; kk += 8) {
                 __m256 r[8];
-                for (int i = 0; i < 8; i++) r[i] = load8_weight(w, n0 + h0 + i, k0 + kk);
+                GEMM_UNROLL8 for (int i = 0; i < 8; i++) r[i] = load8_weight(w, n0 + h0 + i, k0 + kk);
                 gemm_transpose8x8(r);
-                for (int j = 0; j < 8; j++) _mm256_storeu_ps(strip + (kk + j) * GEMM_NR + h0, r[j]);
+                GEMM_UNROLL8 for (int j = 0; j < 8; j++) _mm256_storeu_ps(strip + (kk + j) * GEMM_NR + h0, r[j]);
             }
         }
         for (; kk < kc; kk++)

@@ -153,12 +153,12 @@ QUANT_INLINE void pack_panel(const quant_source *s, quant_format f, int64_t n0, 
             int64_t kk = 0;
             if (rows >= 8) {
                 __m256 scale[8];
-                for (int i = 0; i < 8; i++) scale[i] = fp8_scale(s, f, c0 + h0 + i);
+                GEMM_UNROLL8 for (int i = 0; i < 8; i++) scale[i] = fp8_scale(s, f, c0 + h0 + i);
                 for (; kk + 8 <= kc; kk += 8) {
                     __m256 r[8];
-                    for (int i = 0; i < 8; i++) r[i] = decode8(s, f, c0 + h0 + i, k0 + kk, scale[i]);
+                    GEMM_UNROLL8 for (int i = 0; i < 8; i++) r[i] = decode8(s, f, c0 + h0 + i, k0 + kk, scale[i]);
                     gemm_transpose8x8(r);
-                    for (int j = 0; j < 8; j++) _mm256_storeu_ps(strip + (kk + j) * GEMM_NR + h0, r[j]);
+                    GEMM_UNROLL8 for (int j = 0; j < 8; j++) _mm256_storeu_ps(strip + (kk + j) * GEMM_NR + h0, r[j]);
                 }
             }
             for (; kk < kc; kk++)
