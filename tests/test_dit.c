@@ -15,6 +15,7 @@
 #include "io/json_file.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
+#include "mem/mem_arena.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_case.h"
 
@@ -181,6 +182,19 @@ static size_t attention_workspace_bytes(int64_t seq, int heads, int head_dim)
 
 /* The peak of one long forward equals the formula of qwen_image_dit.h exactly (plus the
  * attention kernel's own workspace, which the forward does not size). */
+/* The MEM_SCRATCH bytes of an arena's own record (its block is of the arena's class). */
+static size_t arena_record_bytes(void)
+{
+    mem_class_stats before, after;
+    mem_arena *arena = NULL;
+    mem_get_stats(MEM_SCRATCH, &before);
+    mem_reset_peaks();
+    CHECK_OK(mem_arena_create(mem_device_cpu(), MEM_ACTIVATIONS, 4096, &arena));
+    mem_get_stats(MEM_SCRATCH, &after);
+    mem_arena_destroy(arena);
+    return after.peak_bytes - before.current_bytes;
+}
+
 static void test_activation_peak_long_sequence(void)
 {
     char dir[4096];
@@ -238,11 +252,24 @@ static void test_activation_peak_long_sequence(void)
         thread_pool_destroy(other);
     }
 
-    mem_class_stats before, after;
+    mem_class_stats before, after, scratch_before, scratch_after;
     mem_get_stats(MEM_ACTIVATIONS, &before);
+    mem_get_stats(MEM_SCRATCH, &scratch_before);
     mem_reset_peaks();
     CHECK_OK(dit_forward(model, pool, &in, NULL, output));
     mem_get_stats(MEM_ACTIVATIONS, &after);
+    mem_get_stats(MEM_SCRATCH, &scratch_after);
+    /* host scratch: the forward's arena record, and the largest of the GEMMs' packing and
+     * attention's per-key row (the kernels run one at a time) */
+    const int threads_now = thread_pool_size(pool);
+    size_t gemm = dit_linear_workspace_bytes(c, n_img, n_txt, threads_now);
+    size_t key_row = dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd, threads_now, 0) -
+                     dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd, threads_now, 1);
+    size_t scratch = scratch_after.peak_bytes - scratch_before.current_bytes;
+    size_t record = arena_record_bytes();
+    CHECK_MSG(scratch == record + (gemm > key_row ? gemm : key_row),
+              "scratch peak %zu; arena record %zu, GEMM packing %zu, key row %zu", scratch, record, gemm, key_row);
+    CHECK(gemm > 0);
     size_t peak = after.peak_bytes - before.current_bytes;
     size_t quadratic = (size_t)n * (size_t)n * (size_t)c->num_attention_heads * 4;
     printf("  long sequence: %lld tokens, activation peak %zu bytes = formula %zu + attention workspace %zu; "

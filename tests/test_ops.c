@@ -145,6 +145,34 @@ static void test_linear_against_reference(void)
     thread_pool_destroy(pool2);
 }
 
+static void test_linear_workspace_is_exact(void)
+{
+    /* m, n, k: GEMV (none), x packed per row item (n < 128), shared x in one group and in
+     * several, the few-rows walk */
+    static const int64_t shapes[][3] = {{2, 64, 64}, {150, 20, 300}, {200, 600, 600}, {2800, 120, 400}, {40, 300, 800}};
+    const int threads[] = {1, 2, 3};
+    for (int t = 0; t < 3; t++) {
+        thread_pool *pool;
+        CHECK_OK(thread_pool_create(threads[t], &pool));
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+            test_weight w = make_weight(DTYPE_BF16, n, k);
+            float *x = random_floats(m * k, 1.0f), *y = malloc((size_t)(m * n) * 4);
+            mem_reset_peaks();
+            mem_class_stats before, after;
+            mem_get_stats(MEM_SCRATCH, &before);
+            CHECK_OK(op_linear(pool, x, m, &w.view, NULL, y));
+            mem_get_stats(MEM_SCRATCH, &after);
+            size_t want = op_linear_workspace_bytes(m, n, k, threads[t]);
+            CHECK_MSG(after.peak_bytes - before.current_bytes == want, "m %lld n %lld k %lld threads %d: %zu, said %zu",
+                      (long long)m, (long long)n, (long long)k, threads[t], after.peak_bytes - before.current_bytes, want);
+            CHECK(m <= 2 ? want == 0 : want > 0);
+            free_weight(&w), free(x), free(y);
+        }
+        thread_pool_destroy(pool);
+    }
+}
+
 static void test_linear_rejects_unknown_type(void)
 {
     float x[4] = {0}, y[4];
@@ -389,6 +417,7 @@ static void test_rope(void)
 int main(void)
 {
     RUN(test_linear_against_reference);
+    RUN(test_linear_workspace_is_exact);
     RUN(test_linear_rejects_unknown_type);
     RUN(test_linear_frees_its_scratch);
     RUN(test_attention_against_reference);

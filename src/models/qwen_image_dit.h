@@ -243,6 +243,11 @@ size_t dit_activation_bytes(const dit_config *config, int64_t n_img, int64_t n_t
  * `tiles_only` 1: the MEM_ACTIVATIONS part alone. */
 size_t dit_attention_workspace_bytes(int64_t seq, int heads, int head_dim, int threads, int tiles_only);
 
+/* The GEMMs' packing scratch (MEM_SCRATCH, host) at its largest over the forward's
+ * op_linear calls for these token counts and `threads` workers: op_linear_workspace_bytes
+ * of the biggest. tests/test_dit.c checks it against the forward's measured peak. */
+size_t dit_linear_workspace_bytes(const dit_config *config, int64_t n_img, int64_t n_txt, int threads);
+
 /* The forward's arena on the model's device: dit_activation_bytes, plus, when the device
  * is not the cpu device, a reservation of dit_attention_workspace_bytes for the pool's
  * thread count. The CPU kernels take that workspace from the host pool; a GPU's attention

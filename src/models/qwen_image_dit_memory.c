@@ -149,6 +149,26 @@ size_t dit_attention_workspace_bytes(int64_t seq, int heads, int head_dim, int t
     return op_attention_workspace_bytes(seq, heads, head_dim, threads, tiles_only);
 }
 
+size_t dit_linear_workspace_bytes(const dit_config *c, int64_t n_img, int64_t n_txt, int threads)
+{
+    /* every op_linear of the forward with more than 2 rows (the timestep and modulation
+     * GEMVs take none); they run one at a time, so the largest one counts */
+    const int64_t d = dit_inner_dim(c), wide = DIT_MLP_MULT * d, j = c->joint_attention_dim;
+    const int64_t out = dit_output_channels(c);
+    const int64_t shapes[][3] = {
+        {n_img, d, c->in_channels}, {n_txt, d, j}, {n_img, out, d}, /* img_in, txt_in, proj_out */
+        {n_img, d, d},    {n_txt, d, d},                            /* q, k, v, out projections */
+        {n_img, wide, d}, {n_img, d, wide},                         /* the image MLP */
+        {n_txt, wide, d}, {n_txt, d, wide},                         /* the text MLP */
+    };
+    size_t most = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        size_t bytes = op_linear_workspace_bytes(shapes[i][0], shapes[i][1], shapes[i][2], threads);
+        if (bytes > most) most = bytes;
+    }
+    return most;
+}
+
 size_t dit_forward_arena_bytes(const dit_model *model, const thread_pool *pool, int64_t n_img, int64_t n_txt)
 {
     const dit_config *c = &model->config;

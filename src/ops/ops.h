@@ -33,6 +33,12 @@ typedef struct weight_view {
 canvas_status op_linear(thread_pool *pool, const float *x, int64_t m, const weight_view *w, const float *bias,
                         float *y);
 
+/* Bytes of MEM_SCRATCH op_linear takes while it runs, for m rows of x and a weight
+ * [n, k] of any format, with a pool of `threads` (thread_pool_size): the packed x it
+ * shares (<= 8 MiB) and each task's packed weight strips. Zero for m <= 2 (the GEMV
+ * path). Exact: the call and this query share the blocking code. */
+size_t op_linear_workspace_bytes(int64_t m, int64_t n, int64_t k, int threads);
+
 /* Softmax attention over one joint sequence, never materialising seq x seq scores
  * (online softmax over key tiles; memory O(seq)).
  * q, k, v, out: [seq, heads * head_dim] row-major (head h at columns h*head_dim...).

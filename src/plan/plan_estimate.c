@@ -215,13 +215,13 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
     const uint64_t streamed_bytes = (uint64_t)streamed * block;
 
     /* host: the pipeline's latents buffers, the attention kernel's workspace (the CPU
-     * kernels take it from the host pool), GEMM packing panels (<= 8 MiB), the forward's
+     * kernels take it from the host pool), the GEMMs' packing scratch, the forward's
      * arena when there is no device; weights: transformer vectors (+ quantised blobs), VAE */
     const uint64_t channels = (uint64_t)work->dit.in_channels;
     const uint64_t latents = (uint64_t)work->n_img * channels * sizeof(float) * (work->cfg ? 3u : 2u);
     const uint64_t attention = dit_attention_workspace_bytes(work->n_img + work->n_txt, work->dit.num_attention_heads,
                                                              work->dit.attention_head_dim, work->threads, 0);
-    const uint64_t packing = (uint64_t)8 << 20;
+    const uint64_t packing = dit_linear_workspace_bytes(&work->dit, work->n_img, work->n_txt, work->threads);
     const uint64_t dit_host = dit_host_weights(shape);
     const uint64_t vae_host = work->has_vae && !limits->vae_on_device ? vae_weight_bytes(work, -1) : 0;
     uint64_t host_weights = limits->vae_on_device ? 0 : dit_host + vae_host;

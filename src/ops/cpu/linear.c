@@ -71,6 +71,11 @@ typedef struct linear_job {
     int64_t rstrips_per_item, row_items;
     atomic_int_fast64_t next_item;
 
+    int64_t k_blocks, per_group; /* k blocks in all; per group of packed x */
+    int shared_x;               /* x packed once for all threads (else per row item) */
+    int n_tasks;
+    size_t x_floats;            /* the packed x group, when shared */
+
     float *strips;              /* per task: the item's packed weight strips, then (when x is
                                  * not shared) GEMM_MC_STRIPS strips of packed x */
     size_t strip_buffer_floats;
@@ -399,6 +404,59 @@ static void gemv_task(void *ctx, int index, int n_tasks)
     }
 }
 
+/* ---- blocking ---------------------------------------------------------------------- */
+
+/* Everything about how a call is cut up, from m, n, k and the thread count alone (so that
+ * op_linear_workspace_bytes can tell the scratch a call will take without making it). */
+static void plan_blocking(linear_job *job, int n_threads)
+{
+    /* Work items: runs of at least LINEAR_MIN_ITEM_STRIPS 16-column strips (x's rows are
+     * reused from L2 across an item's strips), about LINEAR_ITEMS_PER_THREAD per thread so
+     * that a thread slowed down by another process takes fewer. Narrow outputs split the
+     * rows too, into about two items per thread (each row item repacks the weight).
+     * Items only choose which tiles a thread computes, never how. */
+    int64_t n_strips = (job->n + GEMM_NR - 1) / GEMM_NR;
+    job->m_strips = (job->m + GEMM_MR - 1) / GEMM_MR;
+    int64_t want = n_threads > 1 ? (int64_t)LINEAR_ITEMS_PER_THREAD * n_threads : 1;
+    int64_t col_items = n_strips / LINEAR_MIN_ITEM_STRIPS;
+    if (col_items < 1) col_items = 1;
+    if (col_items > want) col_items = want;
+    if (col_items < (n_strips + LINEAR_MAX_ITEM_STRIPS - 1) / LINEAR_MAX_ITEM_STRIPS)
+        col_items = (n_strips + LINEAR_MAX_ITEM_STRIPS - 1) / LINEAR_MAX_ITEM_STRIPS;
+    job->strips_per_item = (n_strips + col_items - 1) / col_items;
+    job->col_items = (n_strips + job->strips_per_item - 1) / job->strips_per_item;
+    job->row_items = 1;
+    if (job->col_items < 2 * (int64_t)n_threads && n_threads > 1) {
+        int64_t row_items = (2 * (int64_t)n_threads + job->col_items - 1) / job->col_items;
+        int64_t max_row_items = (job->m_strips + GEMM_MC_STRIPS - 1) / GEMM_MC_STRIPS;
+        job->row_items = row_items < max_row_items ? row_items : max_row_items;
+    }
+    job->rstrips_per_item = (job->m_strips + job->row_items - 1) / job->row_items;
+    job->row_items = (job->m_strips + job->rstrips_per_item - 1) / job->rstrips_per_item;
+
+    /* x is packed once per k block for all threads, a group of k blocks at a time. */
+    const int64_t kc_max = job->k < GEMM_KC ? job->k : GEMM_KC;
+    job->k_blocks = (job->k + GEMM_KC - 1) / GEMM_KC;
+    job->strip_floats = GEMM_MR * kc_max + 16; /* + the pack's 2-float overrun, 64-byte steps */
+    job->kb_floats = job->m_strips * job->strip_floats;
+    /* (few rows: an item walks its strips one at a time, so it needs all of x at once) */
+    job->shared_x = job->col_items > 1 || job->m_strips <= GEMM_MC_STRIPS;
+    job->per_group = job->k_blocks;
+    if (job->shared_x) {
+        job->per_group = (int64_t)(LINEAR_X_GROUP_BYTES / ((size_t)job->kb_floats * sizeof(float)));
+        if (job->per_group < 1) job->per_group = 1;
+        int64_t groups = (job->k_blocks + job->per_group - 1) / job->per_group;
+        job->per_group = (job->k_blocks + groups - 1) / groups;
+    }
+    job->pack_chunks = (job->m_strips + PACK_CHUNK_STRIPS - 1) / PACK_CHUNK_STRIPS;
+
+    int64_t items = job->col_items * job->row_items;
+    job->n_tasks = (int64_t)n_threads < items ? n_threads : (int)items;
+    job->strip_buffer_floats = (size_t)(job->strips_per_item * kc_max * GEMM_NR);
+    job->task_floats = job->strip_buffer_floats + (job->shared_x ? 0 : (size_t)(GEMM_MC_STRIPS * job->strip_floats));
+    job->x_floats = job->shared_x ? (size_t)(job->per_group * job->kb_floats) : 0;
+}
+
 /* ---- entry ------------------------------------------------------------------------ */
 
 canvas_status op_linear(thread_pool *pool, const float *x, int64_t m, const weight_view *w, const float *bias, float *y)
@@ -422,66 +480,31 @@ canvas_status op_linear(thread_pool *pool, const float *x, int64_t m, const weig
         return CANVAS_OK;
     }
 
-    /* Work items: runs of at least LINEAR_MIN_ITEM_STRIPS 16-column strips (x's rows are
-     * reused from L2 across an item's strips), about LINEAR_ITEMS_PER_THREAD per thread so
-     * that a thread slowed down by another process takes fewer. Narrow outputs split the
-     * rows too, into about two items per thread (each row item repacks the weight).
-     * Items only choose which tiles a thread computes, never how. */
-    int64_t n_strips = (job.n + GEMM_NR - 1) / GEMM_NR;
-    job.m_strips = (m + GEMM_MR - 1) / GEMM_MR;
-    int64_t want = n_threads > 1 ? (int64_t)LINEAR_ITEMS_PER_THREAD * n_threads : 1;
-    int64_t col_items = n_strips / LINEAR_MIN_ITEM_STRIPS;
-    if (col_items < 1) col_items = 1;
-    if (col_items > want) col_items = want;
-    if (col_items < (n_strips + LINEAR_MAX_ITEM_STRIPS - 1) / LINEAR_MAX_ITEM_STRIPS)
-        col_items = (n_strips + LINEAR_MAX_ITEM_STRIPS - 1) / LINEAR_MAX_ITEM_STRIPS;
-    job.strips_per_item = (n_strips + col_items - 1) / col_items;
-    job.col_items = (n_strips + job.strips_per_item - 1) / job.strips_per_item;
-    job.row_items = 1;
-    if (job.col_items < 2 * (int64_t)n_threads && n_threads > 1) {
-        int64_t row_items = (2 * (int64_t)n_threads + job.col_items - 1) / job.col_items;
-        int64_t max_row_items = (job.m_strips + GEMM_MC_STRIPS - 1) / GEMM_MC_STRIPS;
-        job.row_items = row_items < max_row_items ? row_items : max_row_items;
-    }
-    job.rstrips_per_item = (job.m_strips + job.row_items - 1) / job.row_items;
-    job.row_items = (job.m_strips + job.rstrips_per_item - 1) / job.rstrips_per_item;
-
-    /* x is packed once per k block for all threads, a group of k blocks at a time. */
-    int64_t kc_max = job.k < GEMM_KC ? job.k : GEMM_KC;
-    int64_t k_blocks = (job.k + GEMM_KC - 1) / GEMM_KC;
-    job.strip_floats = GEMM_MR * kc_max + 16; /* + the pack's 2-float overrun, 64-byte steps */
-    job.kb_floats = job.m_strips * job.strip_floats;
-    /* (few rows: an item walks its strips one at a time, so it needs all of x at once) */
-    int shared_x = job.col_items > 1 || job.m_strips <= GEMM_MC_STRIPS;
-    int64_t per_group = k_blocks;
-    if (shared_x) {
-        per_group = (int64_t)(LINEAR_X_GROUP_BYTES / ((size_t)job.kb_floats * sizeof(float)));
-        if (per_group < 1) per_group = 1;
-        int64_t groups = (k_blocks + per_group - 1) / per_group;
-        per_group = (k_blocks + groups - 1) / groups;
-    }
-    job.pack_chunks = (job.m_strips + PACK_CHUNK_STRIPS - 1) / PACK_CHUNK_STRIPS;
-
-    int64_t items = job.col_items * job.row_items;
-    int n_tasks = (int64_t)n_threads < items ? n_threads : (int)items;
-    job.strip_buffer_floats = (size_t)(job.strips_per_item * kc_max * GEMM_NR);
-    job.task_floats = job.strip_buffer_floats + (shared_x ? 0 : (size_t)(GEMM_MC_STRIPS * job.strip_floats));
-    size_t x_floats = shared_x ? (size_t)(per_group * job.kb_floats) : 0;
+    plan_blocking(&job, n_threads);
     float *workspace;
-    TRY(mem_alloc((void **)&workspace, (x_floats + (size_t)n_tasks * job.task_floats) * sizeof(float), MEM_SCRATCH));
-    job.apack = shared_x ? workspace : NULL;
-    job.strips = workspace + x_floats;
-    for (int64_t kb0 = 0; kb0 < k_blocks; kb0 += per_group) {
+    TRY(mem_alloc((void **)&workspace, (job.x_floats + (size_t)job.n_tasks * job.task_floats) * sizeof(float),
+                   MEM_SCRATCH));
+    job.apack = job.shared_x ? workspace : NULL;
+    job.strips = workspace + job.x_floats;
+    for (int64_t kb0 = 0; kb0 < job.k_blocks; kb0 += job.per_group) {
         job.kb0 = kb0;
-        job.kb1 = kb0 + per_group < k_blocks ? kb0 + per_group : k_blocks;
+        job.kb1 = kb0 + job.per_group < job.k_blocks ? kb0 + job.per_group : job.k_blocks;
         int64_t pack_units = (job.kb1 - job.kb0) * job.pack_chunks;
-        if (shared_x) {
+        if (job.shared_x) {
             atomic_store_explicit(&job.next_item, 0, memory_order_relaxed);
             thread_pool_run(pool, pack_x_task, &job, (int64_t)n_threads < pack_units ? n_threads : (int)pack_units);
         }
         atomic_store_explicit(&job.next_item, 0, memory_order_relaxed);
-        thread_pool_run(pool, multiply_task, &job, n_tasks);
+        thread_pool_run(pool, multiply_task, &job, job.n_tasks);
     }
     mem_free(workspace);
     return CANVAS_OK;
+}
+
+size_t op_linear_workspace_bytes(int64_t m, int64_t n, int64_t k, int threads)
+{
+    if (m <= GEMV_MAX_ROWS || n <= 0 || k <= 0) return 0; /* GEMV and empty calls take none */
+    linear_job job = {.m = m, .n = n, .k = k};
+    plan_blocking(&job, threads < 1 ? 1 : threads);
+    return (job.x_floats + (size_t)job.n_tasks * job.task_floats) * sizeof(float);
 }
