@@ -2,10 +2,11 @@
  *
  *   build-D/bench_ops            all shapes (a few minutes on 2 loaded cores)
  *   build-D/bench_ops --quick    the big shapes at M = 544 and attention
+ *   build-D/bench_ops --runs 9   medians of 9 rounds instead of 5 (1..15)
  *   CANVAS_THREADS=1 build-D/bench_ops
  *
  * For each linear shape [N, K] at M rows: op_linear with bf16, f16 and f32 weights and
- * OpenBLAS sgemm (f32, same thread count) as the yardstick, each the median of 5 runs,
+ * OpenBLAS sgemm (f32, same thread count) as the yardstick, each the median of 5 runs (--runs),
  * the four timed in turn within each round so that they see the same machine load, with
  * the ratio bf16 / OpenBLAS of the medians. Then attention (24 heads x 128) at 544 and
  * 2080 tokens, FLOPs = 4 seq^2 head_dim heads. The load average is printed first: the
@@ -29,6 +30,7 @@
 void openblas_set_num_threads(int num_threads);
 #endif
 
+#define MAX_RUNS 15
 static int runs = 5;
 static thread_pool *pool;
 
@@ -86,7 +88,7 @@ static void bench_linear(const char *name, int64_t n, int64_t k, const int64_t *
         float *x = xmalloc((size_t)(m * k) * 4), *y = xmalloc((size_t)(m * n) * 4);
         for (int64_t j = 0; j < m * k; j++) x[j] = rand_float();
         double flops = 2.0 * (double)m * (double)n * (double)k;
-        double bf16[16], f16[16], f32[16], blas[16];
+        double bf16[MAX_RUNS], f16[MAX_RUNS], f32[MAX_RUNS], blas[MAX_RUNS];
         time_linear_once(x, m, &w, DTYPE_BF16, y); /* warm-up */
         for (int r = 0; r < runs; r++) { /* one of each per round: the same load for all four */
             bf16[r] = time_linear_once(x, m, &w, DTYPE_BF16, y);
@@ -139,7 +141,7 @@ static void bench_attention(int64_t seq, int heads, int head_dim)
     int64_t n = seq * heads * head_dim;
     float *q = xmalloc((size_t)n * 4), *k = xmalloc((size_t)n * 4), *v = xmalloc((size_t)n * 4), *o = xmalloc((size_t)n * 4);
     for (int64_t i = 0; i < n; i++) q[i] = rand_float(), k[i] = rand_float(), v[i] = rand_float();
-    double times[16];
+    double times[MAX_RUNS];
     for (int r = 0; r < runs; r++) {
         double t0 = now_seconds();
         if (op_attention(pool, q, k, v, seq, heads, head_dim, NULL, o) != CANVAS_OK) {
@@ -162,8 +164,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--plain")) plain = 1;
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc && atoi(argv[i + 1]) >= 1 && atoi(argv[i + 1]) <= MAX_RUNS)
+            runs = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench_ops [--quick] [--plain]\n");
+            fprintf(stderr, "usage: bench_ops [--quick] [--plain] [--runs N (1..%d)]\n", MAX_RUNS);
             return 2;
         }
     }
