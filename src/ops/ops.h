@@ -35,7 +35,8 @@ canvas_status op_linear(thread_pool *pool, const float *x, int64_t m, const weig
 
 /* Bytes of MEM_SCRATCH op_linear takes while it runs, for m rows of x and a weight
  * [n, k] of any format, with a pool of `threads` (thread_pool_size): the packed x it
- * shares (<= 8 MiB) and each task's packed weight strips. Zero for m <= 2 (the GEMV
+ * shares (<= 8 MiB, but always at least one k block of it: about M x 384 floats, 12.6 MiB
+ * at M = 8192) and each task's packed weight strips. Zero for m <= 2 (the GEMV
  * path). Exact: the call and this query share the blocking code. */
 size_t op_linear_workspace_bytes(int64_t m, int64_t n, int64_t k, int threads);
 

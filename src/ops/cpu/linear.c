@@ -17,8 +17,9 @@
  * few rows (M <= 144, the text stream) an item takes one weight strip at a time through
  * all its k blocks, so that the weight, which dominates, streams in long row runs.
  * Each weight element is converted once per row item (almost always once per call). No
- * full f32 copy of a weight exists. Scratch: the packed x group (<= 8 MiB) and, per
- * thread, an item's weight strips (<= 384 KiB).
+ * full f32 copy of a weight exists. Scratch: the packed x group (<= 8 MiB, or one k block
+ * when that is larger) and, per thread, an item's weight strips (<= 384 KiB); exactly
+ * op_linear_workspace_bytes.
  *
  * Reduction order: every output element is the sum over k blocks in increasing order,
  * each block summed by the microkernel in increasing k, the bias added to the first
