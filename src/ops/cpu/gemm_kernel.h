@@ -25,10 +25,111 @@ typedef struct gemm_tile {
 /* Written in inline assembly because compilers do not keep this register allocation:
  * gcc folds the B loads into the FMAs as memory operands (12 loads instead of 2 per
  * step; the 2 vector loads per cycle then limit, not the FMAs) or spills accumulators.
- * ymm0..11 accumulate (row r in ymm2r, ymm2r+1), ymm12/13 hold B, ymm14/15 broadcasts. */
+ * ymm0..11 accumulate (row r in ymm2r, ymm2r+1), ymm12/13 hold B, ymm14/15 broadcasts.
+ *
+ * The four kernels below are put together from the asm pieces that follow: one k step
+ * (its operands given as strings, so that the unrolled loops only change offsets),
+ * clearing the tile, writing it out, adding it to C. */
+
+/* One k step: B's 16 floats from B0 and B1, A's six values from A0..A5 (asm operands). */
+#define GEMM_ASM_STEP(B0, B1, A0, A1, A2, A3, A4, A5)                                                          \
+    "vmovups " B0 ", %%ymm12\n\t"                                                                              \
+    "vmovups " B1 ", %%ymm13\n\t"                                                                              \
+    "vbroadcastss " A0 ", %%ymm14\n\t"                                                                         \
+    "vbroadcastss " A1 ", %%ymm15\n\t"                                                                         \
+    "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"                                                                 \
+    "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"                                                                 \
+    "vbroadcastss " A2 ", %%ymm14\n\t"                                                                         \
+    "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"                                                                 \
+    "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"                                                                 \
+    "vbroadcastss " A3 ", %%ymm15\n\t"                                                                         \
+    "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"                                                                 \
+    "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"                                                                 \
+    "vbroadcastss " A4 ", %%ymm14\n\t"                                                                         \
+    "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"                                                                 \
+    "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"                                                                 \
+    "vbroadcastss " A5 ", %%ymm15\n\t"                                                                         \
+    "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"                                                                 \
+    "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"                                                                 \
+    "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"                                                                \
+    "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
+
+/* Step s of a packed A strip (a[s*6 + r]) and B at byte offset bo: the offsets written out
+ * (24 s + 4 r and bo, bo + 32), as the preprocessor cannot compute them. */
+#define GEMM_ASM_STEP_PACKED(bo, bo32, a0, a1, a2, a3, a4, a5)                                                   \
+    GEMM_ASM_STEP(#bo "(%[b])", #bo32 "(%[b])", #a0 "(%[a])", #a1 "(%[a])", #a2 "(%[a])", #a3 "(%[a])",         \
+                  #a4 "(%[a])", #a5 "(%[a])")
+
+/* Step at byte offset ao of a row-major A (rows at a, a + lda, a + 2 lda, a3 = a + 3 lda, ...). */
+#define GEMM_ASM_STEP_ROWS(bo, bo32, ao)                                                                          \
+    GEMM_ASM_STEP(#bo "(%[b])", #bo32 "(%[b])", #ao "(%[a])", #ao "(%[a],%[lda])", #ao "(%[a],%[lda],2)",        \
+                  #ao "(%[a3])", #ao "(%[a3],%[lda])", #ao "(%[a3],%[lda],2)")
+
+#define GEMM_ASM_CLEAR_TILE                                                                                    \
+    "vxorps %%ymm0, %%ymm0, %%ymm0\n\t"                                                                        \
+    "vxorps %%ymm1, %%ymm1, %%ymm1\n\t"                                                                        \
+    "vxorps %%ymm2, %%ymm2, %%ymm2\n\t"                                                                        \
+    "vxorps %%ymm3, %%ymm3, %%ymm3\n\t"                                                                        \
+    "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"                                                                        \
+    "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"                                                                        \
+    "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"                                                                        \
+    "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"                                                                        \
+    "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"                                                                        \
+    "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"                                                                        \
+    "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"                                                                     \
+    "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
+
+/* The tile into a gemm_tile at %[c]. */
+#define GEMM_ASM_SAVE_TILE                                                                                     \
+    "vmovups %%ymm0, 0(%[c])\n\t"                                                                              \
+    "vmovups %%ymm1, 32(%[c])\n\t"                                                                             \
+    "vmovups %%ymm2, 64(%[c])\n\t"                                                                             \
+    "vmovups %%ymm3, 96(%[c])\n\t"                                                                             \
+    "vmovups %%ymm4, 128(%[c])\n\t"                                                                            \
+    "vmovups %%ymm5, 160(%[c])\n\t"                                                                            \
+    "vmovups %%ymm6, 192(%[c])\n\t"                                                                            \
+    "vmovups %%ymm7, 224(%[c])\n\t"                                                                            \
+    "vmovups %%ymm8, 256(%[c])\n\t"                                                                            \
+    "vmovups %%ymm9, 288(%[c])\n\t"                                                                            \
+    "vmovups %%ymm10, 320(%[c])\n\t"                                                                           \
+    "vmovups %%ymm11, 352(%[c])\n\t"
+
+/* tile += C, C's rows at %[c], c + ldc, c + 2 ldc, %[c3] = c + 3 ldc, ... */
+#define GEMM_ASM_ADD_C                                                                                         \
+    "vaddps (%[c]), %%ymm0, %%ymm0\n\t"                                                                        \
+    "vaddps 32(%[c]), %%ymm1, %%ymm1\n\t"                                                                      \
+    "vaddps (%[c],%[ldc]), %%ymm2, %%ymm2\n\t"                                                                 \
+    "vaddps 32(%[c],%[ldc]), %%ymm3, %%ymm3\n\t"                                                               \
+    "vaddps (%[c],%[ldc],2), %%ymm4, %%ymm4\n\t"                                                               \
+    "vaddps 32(%[c],%[ldc],2), %%ymm5, %%ymm5\n\t"                                                             \
+    "vaddps (%[c3]), %%ymm6, %%ymm6\n\t"                                                                       \
+    "vaddps 32(%[c3]), %%ymm7, %%ymm7\n\t"                                                                     \
+    "vaddps (%[c3],%[ldc]), %%ymm8, %%ymm8\n\t"                                                                \
+    "vaddps 32(%[c3],%[ldc]), %%ymm9, %%ymm9\n\t"                                                              \
+    "vaddps (%[c3],%[ldc],2), %%ymm10, %%ymm10\n\t"                                                            \
+    "vaddps 32(%[c3],%[ldc],2), %%ymm11, %%ymm11\n\t"
+
+/* The tile into C (rows as for GEMM_ASM_ADD_C). */
+#define GEMM_ASM_STORE_C                                                                                       \
+    "vmovups %%ymm0, (%[c])\n\t"                                                                               \
+    "vmovups %%ymm1, 32(%[c])\n\t"                                                                             \
+    "vmovups %%ymm2, (%[c],%[ldc])\n\t"                                                                        \
+    "vmovups %%ymm3, 32(%[c],%[ldc])\n\t"                                                                      \
+    "vmovups %%ymm4, (%[c],%[ldc],2)\n\t"                                                                      \
+    "vmovups %%ymm5, 32(%[c],%[ldc],2)\n\t"                                                                    \
+    "vmovups %%ymm6, (%[c3])\n\t"                                                                              \
+    "vmovups %%ymm7, 32(%[c3])\n\t"                                                                            \
+    "vmovups %%ymm8, (%[c3],%[ldc])\n\t"                                                                       \
+    "vmovups %%ymm9, 32(%[c3],%[ldc])\n\t"                                                                     \
+    "vmovups %%ymm10, (%[c3],%[ldc],2)\n\t"                                                                    \
+    "vmovups %%ymm11, 32(%[c3],%[ldc],2)\n\t"
+
+#define GEMM_ASM_CLOBBERS                                                                                      \
+    "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",      \
+        "xmm13", "xmm14", "xmm15", "cc", "memory"
 
 /* tile = sum over k < kc of A[., k] (x) B[k, .] with A packed in 6-row strips
- * (a[k*6 + r]) and B rows ldb floats apart. The hot loop of every GEMM. */
+ * (a[k*6 + r]) and B rows ldb floats apart. */
 static inline void gemm_kernel_6x16(int64_t kc, const float *a, const float *b, int64_t ldb, gemm_tile *tile)
 {
     if (kc <= 0) {
@@ -36,59 +137,17 @@ static inline void gemm_kernel_6x16(int64_t kc, const float *a, const float *b, 
         return;
     }
     int64_t ldb_bytes = ldb * (int64_t)sizeof(float);
-    __asm__ volatile(
-        "vxorps %%ymm0, %%ymm0, %%ymm0\n\t"
-        "vxorps %%ymm1, %%ymm1, %%ymm1\n\t"
-        "vxorps %%ymm2, %%ymm2, %%ymm2\n\t"
-        "vxorps %%ymm3, %%ymm3, %%ymm3\n\t"
-        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
-        "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
-        "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
-        "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
-        "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
-        "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
-        "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"
-        "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
-        "1:\n\t"
-        "vmovups (%[b]), %%ymm12\n\t"
-        "vmovups 32(%[b]), %%ymm13\n\t"
-        "vbroadcastss 0(%[a]), %%ymm14\n\t"
-        "vbroadcastss 4(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss 8(%[a]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss 12(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss 16(%[a]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss 20(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-        "add $24, %[a]\n\t"
-        "add %[ldb], %[b]\n\t"
-        "dec %[k]\n\t"
-        "jnz 1b\n\t"
-        "vmovups %%ymm0, 0(%[c])\n\t"
-        "vmovups %%ymm1, 32(%[c])\n\t"
-        "vmovups %%ymm2, 64(%[c])\n\t"
-        "vmovups %%ymm3, 96(%[c])\n\t"
-        "vmovups %%ymm4, 128(%[c])\n\t"
-        "vmovups %%ymm5, 160(%[c])\n\t"
-        "vmovups %%ymm6, 192(%[c])\n\t"
-        "vmovups %%ymm7, 224(%[c])\n\t"
-        "vmovups %%ymm8, 256(%[c])\n\t"
-        "vmovups %%ymm9, 288(%[c])\n\t"
-        "vmovups %%ymm10, 320(%[c])\n\t"
-        "vmovups %%ymm11, 352(%[c])\n\t"
-        : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kc)
-        : [ldb] "r"(ldb_bytes), [c] "r"(tile->c)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
+    __asm__ volatile(GEMM_ASM_CLEAR_TILE
+                     "1:\n\t"
+                     GEMM_ASM_STEP_PACKED(0, 32, 0, 4, 8, 12, 16, 20)
+                     "add $24, %[a]\n\t"
+                     "add %[ldb], %[b]\n\t"
+                     "dec %[k]\n\t"
+                     "jnz 1b\n\t"
+                     GEMM_ASM_SAVE_TILE
+                     : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kc)
+                     : [ldb] "r"(ldb_bytes), [c] "r"(tile->c)
+                     : GEMM_ASM_CLOBBERS);
 }
 
 /* The GEMM's microkernel with the store fused: a full 6 x 16 tile of C (rows ldc floats
@@ -96,189 +155,61 @@ static inline void gemm_kernel_6x16(int64_t kc, const float *a, const float *b, 
  * sum over k is that of gemm_kernel_6x16 with a packed B strip (16 floats per k), and
  * each addition is the one a separate store would make, so the result is the same bit
  * for bit; it only saves the trip of the tile through memory. The k loop is unrolled
- * four times (then one step at a time): fewer loop instructions per FMA, same order. */
+ * four times (then one step at a time): fewer loop instructions per FMA, same order.
+ * The hot loop of every GEMM. */
 static inline void gemm_kernel_6x16_store(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                                           int first, const float *add)
 {
     int64_t ldc_bytes = ldc * (int64_t)sizeof(float);
     float *c3 = c + 3 * ldc;
     int64_t mode = first;
-    __asm__ volatile(
-        "vxorps %%ymm0, %%ymm0, %%ymm0\n\t"
-        "vxorps %%ymm1, %%ymm1, %%ymm1\n\t"
-        "vxorps %%ymm2, %%ymm2, %%ymm2\n\t"
-        "vxorps %%ymm3, %%ymm3, %%ymm3\n\t"
-        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
-        "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
-        "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
-        "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
-        "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
-        "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
-        "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"
-        "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
-        "cmp $4, %[k]\n\t"
-        "jl 5f\n\t"
-        "6:\n\t"
-        "vmovups 0(%[b]), %%ymm12\n\t"
-        "vmovups 32(%[b]), %%ymm13\n\t"
-        "vbroadcastss 0(%[a]), %%ymm14\n\t"
-        "vbroadcastss 4(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss 8(%[a]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss 12(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss 16(%[a]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss 20(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-        "vmovups 64(%[b]), %%ymm12\n\t"
-        "vmovups 96(%[b]), %%ymm13\n\t"
-        "vbroadcastss 24(%[a]), %%ymm14\n\t"
-        "vbroadcastss 28(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss 32(%[a]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss 36(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss 40(%[a]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss 44(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-        "vmovups 128(%[b]), %%ymm12\n\t"
-        "vmovups 160(%[b]), %%ymm13\n\t"
-        "vbroadcastss 48(%[a]), %%ymm14\n\t"
-        "vbroadcastss 52(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss 56(%[a]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss 60(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss 64(%[a]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss 68(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-        "vmovups 192(%[b]), %%ymm12\n\t"
-        "vmovups 224(%[b]), %%ymm13\n\t"
-        "vbroadcastss 72(%[a]), %%ymm14\n\t"
-        "vbroadcastss 76(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss 80(%[a]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss 84(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss 88(%[a]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss 92(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-        "add $96, %[a]\n\t"
-        "add $256, %[b]\n\t"
-        "sub $4, %[k]\n\t"
-        "cmp $4, %[k]\n\t"
-        "jge 6b\n\t"
-        "5:\n\t"
-        "test %[k], %[k]\n\t"
-        "jle 2f\n\t"
-        "1:\n\t"
-        "vmovups 0(%[b]), %%ymm12\n\t"
-        "vmovups 32(%[b]), %%ymm13\n\t"
-        "vbroadcastss 0(%[a]), %%ymm14\n\t"
-        "vbroadcastss 4(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss 8(%[a]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss 12(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss 16(%[a]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss 20(%[a]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-        "add $24, %[a]\n\t"
-        "add $64, %[b]\n\t"
-        "dec %[k]\n\t"
-        "jnz 1b\n\t"
-        "2:\n\t"
-        "test %[mode], %[mode]\n\t"
-        "jz 3f\n\t"
-        "vmovups (%[add]), %%ymm12\n\t"
-        "vmovups 32(%[add]), %%ymm13\n\t"
-        "vaddps %%ymm12, %%ymm0, %%ymm0\n\t"
-        "vaddps %%ymm13, %%ymm1, %%ymm1\n\t"
-        "vaddps %%ymm12, %%ymm2, %%ymm2\n\t"
-        "vaddps %%ymm13, %%ymm3, %%ymm3\n\t"
-        "vaddps %%ymm12, %%ymm4, %%ymm4\n\t"
-        "vaddps %%ymm13, %%ymm5, %%ymm5\n\t"
-        "vaddps %%ymm12, %%ymm6, %%ymm6\n\t"
-        "vaddps %%ymm13, %%ymm7, %%ymm7\n\t"
-        "vaddps %%ymm12, %%ymm8, %%ymm8\n\t"
-        "vaddps %%ymm13, %%ymm9, %%ymm9\n\t"
-        "vaddps %%ymm12, %%ymm10, %%ymm10\n\t"
-        "vaddps %%ymm13, %%ymm11, %%ymm11\n\t"
-        "jmp 4f\n\t"
-        "3:\n\t"
-        "vaddps (%[c]), %%ymm0, %%ymm0\n\t"
-        "vaddps 32(%[c]), %%ymm1, %%ymm1\n\t"
-        "vaddps (%[c],%[ldc]), %%ymm2, %%ymm2\n\t"
-        "vaddps 32(%[c],%[ldc]), %%ymm3, %%ymm3\n\t"
-        "vaddps (%[c],%[ldc],2), %%ymm4, %%ymm4\n\t"
-        "vaddps 32(%[c],%[ldc],2), %%ymm5, %%ymm5\n\t"
-        "vaddps (%[c3]), %%ymm6, %%ymm6\n\t"
-        "vaddps 32(%[c3]), %%ymm7, %%ymm7\n\t"
-        "vaddps (%[c3],%[ldc]), %%ymm8, %%ymm8\n\t"
-        "vaddps 32(%[c3],%[ldc]), %%ymm9, %%ymm9\n\t"
-        "vaddps (%[c3],%[ldc],2), %%ymm10, %%ymm10\n\t"
-        "vaddps 32(%[c3],%[ldc],2), %%ymm11, %%ymm11\n\t"
-        "4:\n\t"
-        "vmovups %%ymm0, (%[c])\n\t"
-        "vmovups %%ymm1, 32(%[c])\n\t"
-        "vmovups %%ymm2, (%[c],%[ldc])\n\t"
-        "vmovups %%ymm3, 32(%[c],%[ldc])\n\t"
-        "vmovups %%ymm4, (%[c],%[ldc],2)\n\t"
-        "vmovups %%ymm5, 32(%[c],%[ldc],2)\n\t"
-        "vmovups %%ymm6, (%[c3])\n\t"
-        "vmovups %%ymm7, 32(%[c3])\n\t"
-        "vmovups %%ymm8, (%[c3],%[ldc])\n\t"
-        "vmovups %%ymm9, 32(%[c3],%[ldc])\n\t"
-        "vmovups %%ymm10, (%[c3],%[ldc],2)\n\t"
-        "vmovups %%ymm11, 32(%[c3],%[ldc],2)\n\t"
-        : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kc)
-        : [c] "r"(c), [c3] "r"(c3), [ldc] "r"(ldc_bytes), [mode] "r"(mode), [add] "r"(add)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
+    __asm__ volatile(GEMM_ASM_CLEAR_TILE
+                     "cmp $4, %[k]\n\t"
+                     "jl 5f\n\t"
+                     "6:\n\t"
+                     GEMM_ASM_STEP_PACKED(0, 32, 0, 4, 8, 12, 16, 20)
+                     GEMM_ASM_STEP_PACKED(64, 96, 24, 28, 32, 36, 40, 44)
+                     GEMM_ASM_STEP_PACKED(128, 160, 48, 52, 56, 60, 64, 68)
+                     GEMM_ASM_STEP_PACKED(192, 224, 72, 76, 80, 84, 88, 92)
+                     "add $96, %[a]\n\t"
+                     "add $256, %[b]\n\t"
+                     "sub $4, %[k]\n\t"
+                     "cmp $4, %[k]\n\t"
+                     "jge 6b\n\t"
+                     "5:\n\t"
+                     "test %[k], %[k]\n\t"
+                     "jle 2f\n\t"
+                     "1:\n\t"
+                     GEMM_ASM_STEP_PACKED(0, 32, 0, 4, 8, 12, 16, 20)
+                     "add $24, %[a]\n\t"
+                     "add $64, %[b]\n\t"
+                     "dec %[k]\n\t"
+                     "jnz 1b\n\t"
+                     "2:\n\t"
+                     "test %[mode], %[mode]\n\t"
+                     "jz 3f\n\t"
+                     "vmovups (%[add]), %%ymm12\n\t"
+                     "vmovups 32(%[add]), %%ymm13\n\t"
+                     "vaddps %%ymm12, %%ymm0, %%ymm0\n\t"
+                     "vaddps %%ymm13, %%ymm1, %%ymm1\n\t"
+                     "vaddps %%ymm12, %%ymm2, %%ymm2\n\t"
+                     "vaddps %%ymm13, %%ymm3, %%ymm3\n\t"
+                     "vaddps %%ymm12, %%ymm4, %%ymm4\n\t"
+                     "vaddps %%ymm13, %%ymm5, %%ymm5\n\t"
+                     "vaddps %%ymm12, %%ymm6, %%ymm6\n\t"
+                     "vaddps %%ymm13, %%ymm7, %%ymm7\n\t"
+                     "vaddps %%ymm12, %%ymm8, %%ymm8\n\t"
+                     "vaddps %%ymm13, %%ymm9, %%ymm9\n\t"
+                     "vaddps %%ymm12, %%ymm10, %%ymm10\n\t"
+                     "vaddps %%ymm13, %%ymm11, %%ymm11\n\t"
+                     "jmp 4f\n\t"
+                     "3:\n\t"
+                     GEMM_ASM_ADD_C
+                     "4:\n\t"
+                     GEMM_ASM_STORE_C
+                     : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kc)
+                     : [c] "r"(c), [c3] "r"(c3), [ldc] "r"(ldc_bytes), [mode] "r"(mode), [add] "r"(add)
+                     : GEMM_ASM_CLOBBERS);
 }
 
 /* The same with A row-major, rows lda floats apart (a[r*lda + k]): attention multiplies
@@ -292,60 +223,18 @@ static inline void gemm_kernel_6x16_rows(int64_t kc, const float *a, int64_t lda
     }
     int64_t ldb_bytes = ldb * (int64_t)sizeof(float), lda_bytes = lda * (int64_t)sizeof(float);
     const float *a3 = a + 3 * lda;
-    __asm__ volatile(
-        "vxorps %%ymm0, %%ymm0, %%ymm0\n\t"
-        "vxorps %%ymm1, %%ymm1, %%ymm1\n\t"
-        "vxorps %%ymm2, %%ymm2, %%ymm2\n\t"
-        "vxorps %%ymm3, %%ymm3, %%ymm3\n\t"
-        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
-        "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
-        "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
-        "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
-        "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
-        "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
-        "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"
-        "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
-        "1:\n\t"
-        "vmovups (%[b]), %%ymm12\n\t"
-        "vmovups 32(%[b]), %%ymm13\n\t"
-        "vbroadcastss (%[a]), %%ymm14\n\t"
-        "vbroadcastss (%[a],%[lda]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss (%[a],%[lda],2), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss (%[a3]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss (%[a3],%[lda]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss (%[a3],%[lda],2), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-        "add $4, %[a]\n\t"
-        "add $4, %[a3]\n\t"
-        "add %[ldb], %[b]\n\t"
-        "dec %[k]\n\t"
-        "jnz 1b\n\t"
-        "vmovups %%ymm0, 0(%[c])\n\t"
-        "vmovups %%ymm1, 32(%[c])\n\t"
-        "vmovups %%ymm2, 64(%[c])\n\t"
-        "vmovups %%ymm3, 96(%[c])\n\t"
-        "vmovups %%ymm4, 128(%[c])\n\t"
-        "vmovups %%ymm5, 160(%[c])\n\t"
-        "vmovups %%ymm6, 192(%[c])\n\t"
-        "vmovups %%ymm7, 224(%[c])\n\t"
-        "vmovups %%ymm8, 256(%[c])\n\t"
-        "vmovups %%ymm9, 288(%[c])\n\t"
-        "vmovups %%ymm10, 320(%[c])\n\t"
-        "vmovups %%ymm11, 352(%[c])\n\t"
-        : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [k] "+r"(kc)
-        : [ldb] "r"(ldb_bytes), [lda] "r"(lda_bytes), [c] "r"(tile->c)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
+    __asm__ volatile(GEMM_ASM_CLEAR_TILE
+                     "1:\n\t"
+                     GEMM_ASM_STEP_ROWS(0, 32, 0)
+                     "add $4, %[a]\n\t"
+                     "add $4, %[a3]\n\t"
+                     "add %[ldb], %[b]\n\t"
+                     "dec %[k]\n\t"
+                     "jnz 1b\n\t"
+                     GEMM_ASM_SAVE_TILE
+                     : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [k] "+r"(kc)
+                     : [ldb] "r"(ldb_bytes), [lda] "r"(lda_bytes), [c] "r"(tile->c)
+                     : GEMM_ASM_CLOBBERS);
 }
 
 /* C += A B for a full 6 x 16 tile: A row-major, rows lda floats apart (a[r*lda + k]), B
@@ -360,174 +249,45 @@ static inline void gemm_kernel_6x16_rows_store(int64_t kc, const float *a, int64
     int64_t lda_bytes = lda * (int64_t)sizeof(float), ldc_bytes = ldc * (int64_t)sizeof(float);
     const float *a3 = a + 3 * lda;
     float *c3 = c + 3 * ldc;
-    __asm__ volatile(
-        "vxorps %%ymm0, %%ymm0, %%ymm0\n\t"
-        "vxorps %%ymm1, %%ymm1, %%ymm1\n\t"
-        "vxorps %%ymm2, %%ymm2, %%ymm2\n\t"
-        "vxorps %%ymm3, %%ymm3, %%ymm3\n\t"
-        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
-        "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
-        "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
-        "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
-        "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
-        "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
-        "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"
-        "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
-        "cmp $4, %[k]\n\t"
-        "jl 5f\n\t"
-        "6:\n\t"
-        "vmovups 0(%[b]), %%ymm12\n\t"
-        "vmovups 32(%[b]), %%ymm13\n\t"
-        "vbroadcastss 0(%[a]), %%ymm14\n\t"
-        "vbroadcastss 0(%[a],%[lda]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss 0(%[a],%[lda],2), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss 0(%[a3]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss 0(%[a3],%[lda]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss 0(%[a3],%[lda],2), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-        "vmovups 64(%[b]), %%ymm12\n\t"
-        "vmovups 96(%[b]), %%ymm13\n\t"
-        "vbroadcastss 4(%[a]), %%ymm14\n\t"
-        "vbroadcastss 4(%[a],%[lda]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss 4(%[a],%[lda],2), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss 4(%[a3]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss 4(%[a3],%[lda]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss 4(%[a3],%[lda],2), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-        "vmovups 128(%[b]), %%ymm12\n\t"
-        "vmovups 160(%[b]), %%ymm13\n\t"
-        "vbroadcastss 8(%[a]), %%ymm14\n\t"
-        "vbroadcastss 8(%[a],%[lda]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss 8(%[a],%[lda],2), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss 8(%[a3]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss 8(%[a3],%[lda]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss 8(%[a3],%[lda],2), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-        "vmovups 192(%[b]), %%ymm12\n\t"
-        "vmovups 224(%[b]), %%ymm13\n\t"
-        "vbroadcastss 12(%[a]), %%ymm14\n\t"
-        "vbroadcastss 12(%[a],%[lda]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss 12(%[a],%[lda],2), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss 12(%[a3]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss 12(%[a3],%[lda]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss 12(%[a3],%[lda],2), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-        "add $16, %[a]\n\t"
-        "add $16, %[a3]\n\t"
-        "add $256, %[b]\n\t"
-        "sub $4, %[k]\n\t"
-        "cmp $4, %[k]\n\t"
-        "jge 6b\n\t"
-        "5:\n\t"
-        "test %[k], %[k]\n\t"
-        "jle 2f\n\t"
-        "1:\n\t"
-        "vmovups 0(%[b]), %%ymm12\n\t"
-        "vmovups 32(%[b]), %%ymm13\n\t"
-        "vbroadcastss 0(%[a]), %%ymm14\n\t"
-        "vbroadcastss 0(%[a],%[lda]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss 0(%[a],%[lda],2), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss 0(%[a3]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss 0(%[a3],%[lda]), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss 0(%[a3],%[lda],2), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-        "add $4, %[a]\n\t"
-        "add $4, %[a3]\n\t"
-        "add $64, %[b]\n\t"
-        "dec %[k]\n\t"
-        "jnz 1b\n\t"
-        "2:\n\t"
-        "vaddps (%[c]), %%ymm0, %%ymm0\n\t"
-        "vaddps 32(%[c]), %%ymm1, %%ymm1\n\t"
-        "vaddps (%[c],%[ldc]), %%ymm2, %%ymm2\n\t"
-        "vaddps 32(%[c],%[ldc]), %%ymm3, %%ymm3\n\t"
-        "vaddps (%[c],%[ldc],2), %%ymm4, %%ymm4\n\t"
-        "vaddps 32(%[c],%[ldc],2), %%ymm5, %%ymm5\n\t"
-        "vaddps (%[c3]), %%ymm6, %%ymm6\n\t"
-        "vaddps 32(%[c3]), %%ymm7, %%ymm7\n\t"
-        "vaddps (%[c3],%[ldc]), %%ymm8, %%ymm8\n\t"
-        "vaddps 32(%[c3],%[ldc]), %%ymm9, %%ymm9\n\t"
-        "vaddps (%[c3],%[ldc],2), %%ymm10, %%ymm10\n\t"
-        "vaddps 32(%[c3],%[ldc],2), %%ymm11, %%ymm11\n\t"
-        "vmovups %%ymm0, (%[c])\n\t"
-        "vmovups %%ymm1, 32(%[c])\n\t"
-        "vmovups %%ymm2, (%[c],%[ldc])\n\t"
-        "vmovups %%ymm3, 32(%[c],%[ldc])\n\t"
-        "vmovups %%ymm4, (%[c],%[ldc],2)\n\t"
-        "vmovups %%ymm5, 32(%[c],%[ldc],2)\n\t"
-        "vmovups %%ymm6, (%[c3])\n\t"
-        "vmovups %%ymm7, 32(%[c3])\n\t"
-        "vmovups %%ymm8, (%[c3],%[ldc])\n\t"
-        "vmovups %%ymm9, 32(%[c3],%[ldc])\n\t"
-        "vmovups %%ymm10, (%[c3],%[ldc],2)\n\t"
-        "vmovups %%ymm11, 32(%[c3],%[ldc],2)\n\t"
-        : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [k] "+r"(kc)
-        : [lda] "r"(lda_bytes), [c] "r"(c), [c3] "r"(c3), [ldc] "r"(ldc_bytes)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
+    __asm__ volatile(GEMM_ASM_CLEAR_TILE
+                     "cmp $4, %[k]\n\t"
+                     "jl 5f\n\t"
+                     "6:\n\t"
+                     GEMM_ASM_STEP_ROWS(0, 32, 0)
+                     GEMM_ASM_STEP_ROWS(64, 96, 4)
+                     GEMM_ASM_STEP_ROWS(128, 160, 8)
+                     GEMM_ASM_STEP_ROWS(192, 224, 12)
+                     "add $16, %[a]\n\t"
+                     "add $16, %[a3]\n\t"
+                     "add $256, %[b]\n\t"
+                     "sub $4, %[k]\n\t"
+                     "cmp $4, %[k]\n\t"
+                     "jge 6b\n\t"
+                     "5:\n\t"
+                     "test %[k], %[k]\n\t"
+                     "jle 2f\n\t"
+                     "1:\n\t"
+                     GEMM_ASM_STEP_ROWS(0, 32, 0)
+                     "add $4, %[a]\n\t"
+                     "add $4, %[a3]\n\t"
+                     "add $64, %[b]\n\t"
+                     "dec %[k]\n\t"
+                     "jnz 1b\n\t"
+                     "2:\n\t"
+                     GEMM_ASM_ADD_C
+                     GEMM_ASM_STORE_C
+                     : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [k] "+r"(kc)
+                     : [lda] "r"(lda_bytes), [c] "r"(c), [c3] "r"(c3), [ldc] "r"(ldc_bytes)
+                     : GEMM_ASM_CLOBBERS);
 }
 
-/* Transpose the 8x8 block held in r[0..7] (rows) in place (columns become rows). */
 /* Put before the loops that fill and drain the 8 registers of a transpose: gcc -O2 does
  * not unroll them by itself and then keeps the whole tile on the stack (a store and a
  * reload of every vector, twice); unrolled, it stays in registers. The bf16 pack got
  * 5% faster on the 32-row text GEMM this way. */
 #define GEMM_UNROLL8 _Pragma("GCC unroll 8")
 
+/* Transpose the 8x8 block held in r[0..7] (rows) in place (columns become rows). */
 static inline void gemm_transpose8x8(__m256 r[8])
 {
     __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
