@@ -34,6 +34,7 @@
 #include "base/status.h"
 #include "mem/mem.h"
 #include "ops/cpu/gemm_kernel.h"
+#include "ops/cpu/gemv.h"
 #include "ops/cpu/quant_pack.h"
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
@@ -48,8 +49,6 @@
 #define GEMM_MC_STRIPS 24     /* 144 rows of packed x: 144 KiB, L2 */
 #define LINEAR_MIN_ITEM_STRIPS 4 /* columns of an item: >= 64 */
 #define LINEAR_MAX_ITEM_STRIPS 16 /* and <= 256: its packed weight, KC x 256 (384 KiB), stays in L2 */
-#define GEMV_MAX_ROWS 2
-#define GEMV_ROWS_PER_ITEM 32
 
 typedef struct linear_job {
     const float *x;
@@ -344,64 +343,61 @@ static void multiply_task(void *ctx, int index, int n_tasks)
     }
 }
 
-/* ---- few rows: stream the weight once --------------------------------------------- */
+/* ---- one or two rows: the GEMV of gemv.h ------------------------------------------- */
 
-/* Four weight rows at a time: four streams in flight hide more memory latency than one,
- * and each converted weight vector serves both rows of x. */
-static void gemv_rows(const linear_job *job, int64_t n_begin, int64_t n_end)
+/* The stored weight read as f32, one pair of readers per type (inlined into gemv_rows). */
+static __m256 bf16_load8(const void *src, int64_t n, int64_t k, __m256 row)
 {
-    const weight_view *w = job->w;
-    int64_t k = job->k, m = job->m;
-    int64_t n = n_begin;
-    for (; n + 4 <= n_end; n += 4) {
-        __m256 acc[GEMV_MAX_ROWS][4];
-        for (int r = 0; r < GEMV_MAX_ROWS; r++)
-            for (int j = 0; j < 4; j++) acc[r][j] = _mm256_setzero_ps();
-        int64_t t = 0;
-        for (; t + 8 <= k; t += 8) {
-            __m256 w0 = load8_weight(w, n, t), w1 = load8_weight(w, n + 1, t);
-            __m256 w2 = load8_weight(w, n + 2, t), w3 = load8_weight(w, n + 3, t);
-            for (int r = 0; r < m; r++) {
-                __m256 xv = _mm256_loadu_ps(job->x + r * k + t);
-                acc[r][0] = _mm256_fmadd_ps(xv, w0, acc[r][0]);
-                acc[r][1] = _mm256_fmadd_ps(xv, w1, acc[r][1]);
-                acc[r][2] = _mm256_fmadd_ps(xv, w2, acc[r][2]);
-                acc[r][3] = _mm256_fmadd_ps(xv, w3, acc[r][3]);
-            }
-        }
-        for (int r = 0; r < m; r++)
-            for (int j = 0; j < 4; j++) {
-                float sum = simd_hsum(acc[r][j]);
-                for (int64_t u = t; u < k; u++) sum += job->x[r * k + u] * load1_weight(w, n + j, u);
-                job->y[r * job->n + n + j] = job->bias ? sum + job->bias[n + j] : sum;
-            }
-    }
-    for (; n < n_end; n++) {
-        __m256 acc[GEMV_MAX_ROWS];
-        for (int r = 0; r < GEMV_MAX_ROWS; r++) acc[r] = _mm256_setzero_ps();
-        int64_t t = 0;
-        for (; t + 8 <= k; t += 8) {
-            __m256 w0 = load8_weight(w, n, t);
-            for (int r = 0; r < m; r++) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(job->x + r * k + t), w0, acc[r]);
-        }
-        for (int r = 0; r < m; r++) {
-            float sum = simd_hsum(acc[r]);
-            for (int64_t u = t; u < k; u++) sum += job->x[r * k + u] * load1_weight(w, n, u);
-            job->y[r * job->n + n] = job->bias ? sum + job->bias[n] : sum;
-        }
-    }
+    (void)row;
+    const weight_view *w = src;
+    return simd_load8_bf16((const uint16_t *)w->data + n * w->in_features + k);
+}
+static float bf16_load1(const void *src, int64_t n, int64_t k)
+{
+    const weight_view *w = src;
+    return simd_bf16_to_f32(((const uint16_t *)w->data)[n * w->in_features + k]);
+}
+static __m256 f16_load8(const void *src, int64_t n, int64_t k, __m256 row)
+{
+    (void)row;
+    const weight_view *w = src;
+    return simd_load8_f16((const uint16_t *)w->data + n * w->in_features + k);
+}
+static float f16_load1(const void *src, int64_t n, int64_t k)
+{
+    const weight_view *w = src;
+    return simd_f16_to_f32(((const uint16_t *)w->data)[n * w->in_features + k]);
+}
+static __m256 f32_load8(const void *src, int64_t n, int64_t k, __m256 row)
+{
+    (void)row;
+    const weight_view *w = src;
+    return _mm256_loadu_ps((const float *)w->data + n * w->in_features + k);
+}
+static float f32_load1(const void *src, int64_t n, int64_t k)
+{
+    const weight_view *w = src;
+    return ((const float *)w->data)[n * w->in_features + k];
 }
 
-static void gemv_task(void *ctx, int index, int n_tasks)
+static __m256 no_row(const void *src, int64_t n)
 {
-    linear_job *job = ctx;
-    (void)index, (void)n_tasks;
-    int64_t items = (job->n + GEMV_ROWS_PER_ITEM - 1) / GEMV_ROWS_PER_ITEM;
-    for (;;) {
-        int64_t item = atomic_fetch_add_explicit(&job->next_item, 1, memory_order_relaxed);
-        if (item >= items) return;
-        int64_t n0 = item * GEMV_ROWS_PER_ITEM;
-        gemv_rows(job, n0, n0 + GEMV_ROWS_PER_ITEM < job->n ? n0 + GEMV_ROWS_PER_ITEM : job->n);
+    (void)src, (void)n;
+    return _mm256_setzero_ps();
+}
+
+typedef struct plain_gemv {
+    gemv_call call;
+    const weight_view *w;
+} plain_gemv;
+
+static void plain_gemv_rows(const void *ctx, int64_t n0, int64_t n1)
+{
+    const plain_gemv *g = ctx;
+    switch (g->w->type) {
+    case DTYPE_BF16: gemv_rows(&g->call, (gemv_reader){no_row, bf16_load8, bf16_load1, g->w}, n0, n1); break;
+    case DTYPE_F16: gemv_rows(&g->call, (gemv_reader){no_row, f16_load8, f16_load1, g->w}, n0, n1); break;
+    default: gemv_rows(&g->call, (gemv_reader){no_row, f32_load8, f32_load1, g->w}, n0, n1); break;
     }
 }
 
@@ -476,8 +472,12 @@ canvas_status op_linear(thread_pool *pool, const float *x, int64_t m, const weig
         return CANVAS_OK;
     }
     if (m <= GEMV_MAX_ROWS) {
-        if (w->quant) quant_gemv(pool, x, m, w, bias, y);
-        else thread_pool_run(pool, gemv_task, &job, n_threads);
+        if (w->quant) {
+            quant_gemv(pool, x, m, w, bias, y);
+        } else {
+            plain_gemv g = {{x, m, job.k, job.n, bias, y}, w};
+            gemv_run(pool, job.n, plain_gemv_rows, &g);
+        }
         return CANVAS_OK;
     }
 

@@ -17,16 +17,14 @@
  *   q8_0   vpmovsxbd, vcvtdq2ps, x d.
  * Blocks (64 for nf4, 32 for q8_0) are multiples of 8 and every k offset the GEMM asks
  * for is a multiple of 8 (KC is), so eight weights never straddle two scales. */
-#include <stdatomic.h>
 #include <string.h>
 
 #include "base/status.h"
 #include "ops/cpu/gemm_kernel.h"
+#include "ops/cpu/gemv.h"
 #include "ops/cpu/quant_pack.h"
 #include "ops/cpu/simd.h"
 
-#define QUANT_GEMV_MAX_ROWS 2
-#define QUANT_GEMV_ROWS_PER_ITEM 32
 #define QUANT_INLINE static inline __attribute__((always_inline))
 
 /* What the decoders need of a view, read once per call. */
@@ -179,88 +177,40 @@ void quant_pack_panel(const weight_view *w, int64_t n0, int64_t cols, int64_t k0
     }
 }
 
-/* ---- GEMV: 1-2 rows of x ------------------------------------------------------------- */
+/* ---- GEMV: 1-2 rows of x, the loop of gemv.h ------------------------------------------- */
 
-typedef struct gemv_job {
-    const float *x;
-    int64_t m, n, k;
-    const weight_view *w;
-    const float *bias;
-    float *y;
-    atomic_int_fast64_t next_item;
-} gemv_job;
+/* One pair of readers per format (the format a constant in each, so decode8 folds). */
+#define QUANT_GEMV_READERS(name, format)                                                                       \
+    static inline __m256 name##_row(const void *src, int64_t n) { return fp8_scale(src, format, n); }           \
+    static inline __m256 name##_load8(const void *src, int64_t n, int64_t k, __m256 scale)                     \
+    {                                                                                                          \
+        return decode8(src, format, n, k, scale);                                                              \
+    }                                                                                                          \
+    static inline float name##_load1(const void *src, int64_t n, int64_t k) { return decode1(src, format, n, k); }
+QUANT_GEMV_READERS(e4m3, QUANT_FP8_E4M3)
+QUANT_GEMV_READERS(e5m2, QUANT_FP8_E5M2)
+QUANT_GEMV_READERS(nf4, QUANT_NF4)
+QUANT_GEMV_READERS(q8, QUANT_Q8_0)
 
-/* The reduction order of linear.c's GEMV: 8-lane FMA accumulators over k in steps of 8,
- * a fixed horizontal sum, the scalar tail, then the bias. */
-QUANT_INLINE void gemv_rows(const gemv_job *job, const quant_source *s, quant_format f, int64_t n_begin, int64_t n_end)
+typedef struct quant_gemv_job {
+    gemv_call call;
+    quant_source s;
+    quant_format format;
+} quant_gemv_job;
+
+static void quant_gemv_rows(const void *ctx, int64_t n0, int64_t n1)
 {
-    const int64_t k = job->k, m = job->m;
-    int64_t n = n_begin;
-    for (; n + 4 <= n_end; n += 4) {
-        __m256 acc[QUANT_GEMV_MAX_ROWS][4];
-        for (int r = 0; r < QUANT_GEMV_MAX_ROWS; r++)
-            for (int j = 0; j < 4; j++) acc[r][j] = _mm256_setzero_ps();
-        __m256 scale[4];
-        for (int j = 0; j < 4; j++) scale[j] = fp8_scale(s, f, n + j);
-        int64_t t = 0;
-        for (; t + 8 <= k; t += 8) {
-            __m256 w0 = decode8(s, f, n, t, scale[0]), w1 = decode8(s, f, n + 1, t, scale[1]);
-            __m256 w2 = decode8(s, f, n + 2, t, scale[2]), w3 = decode8(s, f, n + 3, t, scale[3]);
-            for (int r = 0; r < m; r++) {
-                __m256 xv = _mm256_loadu_ps(job->x + r * k + t);
-                acc[r][0] = _mm256_fmadd_ps(xv, w0, acc[r][0]);
-                acc[r][1] = _mm256_fmadd_ps(xv, w1, acc[r][1]);
-                acc[r][2] = _mm256_fmadd_ps(xv, w2, acc[r][2]);
-                acc[r][3] = _mm256_fmadd_ps(xv, w3, acc[r][3]);
-            }
-        }
-        for (int r = 0; r < m; r++)
-            for (int j = 0; j < 4; j++) {
-                float sum = simd_hsum(acc[r][j]);
-                for (int64_t u = t; u < k; u++) sum += job->x[r * k + u] * decode1(s, f, n + j, u);
-                job->y[r * job->n + n + j] = job->bias ? sum + job->bias[n + j] : sum;
-            }
-    }
-    for (; n < n_end; n++) {
-        __m256 acc[QUANT_GEMV_MAX_ROWS];
-        for (int r = 0; r < QUANT_GEMV_MAX_ROWS; r++) acc[r] = _mm256_setzero_ps();
-        __m256 scale = fp8_scale(s, f, n);
-        int64_t t = 0;
-        for (; t + 8 <= k; t += 8) {
-            __m256 w0 = decode8(s, f, n, t, scale);
-            for (int r = 0; r < m; r++) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(job->x + r * k + t), w0, acc[r]);
-        }
-        for (int r = 0; r < m; r++) {
-            float sum = simd_hsum(acc[r]);
-            for (int64_t u = t; u < k; u++) sum += job->x[r * k + u] * decode1(s, f, n, u);
-            job->y[r * job->n + n] = job->bias ? sum + job->bias[n] : sum;
-        }
-    }
-}
-
-static void gemv_task(void *ctx, int index, int n_tasks)
-{
-    gemv_job *job = ctx;
-    (void)index, (void)n_tasks;
-    quant_source s = source_of(job->w);
-    int64_t items = (job->n + QUANT_GEMV_ROWS_PER_ITEM - 1) / QUANT_GEMV_ROWS_PER_ITEM;
-    for (;;) {
-        int64_t item = atomic_fetch_add_explicit(&job->next_item, 1, memory_order_relaxed);
-        if (item >= items) return;
-        int64_t n0 = item * QUANT_GEMV_ROWS_PER_ITEM;
-        int64_t n1 = n0 + QUANT_GEMV_ROWS_PER_ITEM < job->n ? n0 + QUANT_GEMV_ROWS_PER_ITEM : job->n;
-        switch (job->w->quant->format) {
-        case QUANT_FP8_E4M3: gemv_rows(job, &s, QUANT_FP8_E4M3, n0, n1); break;
-        case QUANT_FP8_E5M2: gemv_rows(job, &s, QUANT_FP8_E5M2, n0, n1); break;
-        case QUANT_NF4: gemv_rows(job, &s, QUANT_NF4, n0, n1); break;
-        default: gemv_rows(job, &s, QUANT_Q8_0, n0, n1); break;
-        }
+    const quant_gemv_job *g = ctx;
+    switch (g->format) {
+    case QUANT_FP8_E4M3: gemv_rows(&g->call, (gemv_reader){e4m3_row, e4m3_load8, e4m3_load1, &g->s}, n0, n1); break;
+    case QUANT_FP8_E5M2: gemv_rows(&g->call, (gemv_reader){e5m2_row, e5m2_load8, e5m2_load1, &g->s}, n0, n1); break;
+    case QUANT_NF4: gemv_rows(&g->call, (gemv_reader){nf4_row, nf4_load8, nf4_load1, &g->s}, n0, n1); break;
+    default: gemv_rows(&g->call, (gemv_reader){q8_row, q8_load8, q8_load1, &g->s}, n0, n1); break;
     }
 }
 
 void quant_gemv(thread_pool *pool, const float *x, int64_t m, const weight_view *w, const float *bias, float *y)
 {
-    gemv_job job = {.x = x, .m = m, .n = w->out_features, .k = w->in_features, .w = w, .bias = bias, .y = y};
-    atomic_init(&job.next_item, 0);
-    thread_pool_run(pool, gemv_task, &job, thread_pool_size(pool));
+    quant_gemv_job g = {{x, m, w->in_features, w->out_features, bias, y}, source_of(w), w->quant->format};
+    gemv_run(pool, w->out_features, quant_gemv_rows, &g);
 }

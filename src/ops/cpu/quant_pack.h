@@ -22,8 +22,8 @@ canvas_status quant_view_check(const weight_view *w);
  * past the last column (the contract of linear.c's pack_weight_panel). */
 void quant_pack_panel(const weight_view *w, int64_t n0, int64_t cols, int64_t k0, int64_t kc, float *panel);
 
-/* y[m, n] = x W^T + bias for m <= 2 rows, streaming the quantised weight once. Same
- * reduction order as linear.c's GEMV. */
+/* y[m, n] = x W^T + bias for m <= 2 rows, streaming the quantised weight once: the GEMV
+ * loop of gemv.h with this format's readers, so the reduction order is the plain one. */
 void quant_gemv(thread_pool *pool, const float *x, int64_t m, const weight_view *w, const float *bias, float *y);
 
 #endif
