@@ -128,6 +128,23 @@ typedef struct gemm_tile {
     "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",      \
         "xmm13", "xmm14", "xmm15", "cc", "memory"
 
+/* The k loop unrolled four times, then one step at a time, ending at label 2: steps S0..S3
+ * (S0 alone in the tail), pointer advances ADV4 after four steps and ADV1 after one. */
+#define GEMM_ASM_K_LOOP(S0, S1, S2, S3, ADV4, ADV1)                                                            \
+    "cmp $4, %[k]\n\t"                                                                                         \
+    "jl 5f\n\t"                                                                                                \
+    "6:\n\t" S0 S1 S2 S3 ADV4                                                                                   \
+    "sub $4, %[k]\n\t"                                                                                         \
+    "cmp $4, %[k]\n\t"                                                                                         \
+    "jge 6b\n\t"                                                                                               \
+    "5:\n\t"                                                                                                   \
+    "test %[k], %[k]\n\t"                                                                                      \
+    "jle 2f\n\t"                                                                                               \
+    "1:\n\t" S0 ADV1                                                                                            \
+    "dec %[k]\n\t"                                                                                             \
+    "jnz 1b\n\t"                                                                                               \
+    "2:\n\t"
+
 /* tile = sum over k < kc of A[., k] (x) B[k, .] with A packed in 6-row strips
  * (a[k*6 + r]) and B rows ldb floats apart. */
 static inline void gemm_kernel_6x16(int64_t kc, const float *a, const float *b, int64_t ldb, gemm_tile *tile)
@@ -164,28 +181,14 @@ static inline void gemm_kernel_6x16_store(int64_t kc, const float *a, const floa
     float *c3 = c + 3 * ldc;
     int64_t mode = first;
     __asm__ volatile(GEMM_ASM_CLEAR_TILE
-                     "cmp $4, %[k]\n\t"
-                     "jl 5f\n\t"
-                     "6:\n\t"
-                     GEMM_ASM_STEP_PACKED(0, 32, 0, 4, 8, 12, 16, 20)
-                     GEMM_ASM_STEP_PACKED(64, 96, 24, 28, 32, 36, 40, 44)
-                     GEMM_ASM_STEP_PACKED(128, 160, 48, 52, 56, 60, 64, 68)
-                     GEMM_ASM_STEP_PACKED(192, 224, 72, 76, 80, 84, 88, 92)
-                     "add $96, %[a]\n\t"
-                     "add $256, %[b]\n\t"
-                     "sub $4, %[k]\n\t"
-                     "cmp $4, %[k]\n\t"
-                     "jge 6b\n\t"
-                     "5:\n\t"
-                     "test %[k], %[k]\n\t"
-                     "jle 2f\n\t"
-                     "1:\n\t"
-                     GEMM_ASM_STEP_PACKED(0, 32, 0, 4, 8, 12, 16, 20)
-                     "add $24, %[a]\n\t"
-                     "add $64, %[b]\n\t"
-                     "dec %[k]\n\t"
-                     "jnz 1b\n\t"
-                     "2:\n\t"
+                     GEMM_ASM_K_LOOP(GEMM_ASM_STEP_PACKED(0, 32, 0, 4, 8, 12, 16, 20),
+                                     GEMM_ASM_STEP_PACKED(64, 96, 24, 28, 32, 36, 40, 44),
+                                     GEMM_ASM_STEP_PACKED(128, 160, 48, 52, 56, 60, 64, 68),
+                                     GEMM_ASM_STEP_PACKED(192, 224, 72, 76, 80, 84, 88, 92),
+                                     "add $96, %[a]\n\t"
+                                     "add $256, %[b]\n\t",
+                                     "add $24, %[a]\n\t"
+                                     "add $64, %[b]\n\t")
                      "test %[mode], %[mode]\n\t"
                      "jz 3f\n\t"
                      "vmovups (%[add]), %%ymm12\n\t"
@@ -250,30 +253,14 @@ static inline void gemm_kernel_6x16_rows_store(int64_t kc, const float *a, int64
     const float *a3 = a + 3 * lda;
     float *c3 = c + 3 * ldc;
     __asm__ volatile(GEMM_ASM_CLEAR_TILE
-                     "cmp $4, %[k]\n\t"
-                     "jl 5f\n\t"
-                     "6:\n\t"
-                     GEMM_ASM_STEP_ROWS(0, 32, 0)
-                     GEMM_ASM_STEP_ROWS(64, 96, 4)
-                     GEMM_ASM_STEP_ROWS(128, 160, 8)
-                     GEMM_ASM_STEP_ROWS(192, 224, 12)
-                     "add $16, %[a]\n\t"
-                     "add $16, %[a3]\n\t"
-                     "add $256, %[b]\n\t"
-                     "sub $4, %[k]\n\t"
-                     "cmp $4, %[k]\n\t"
-                     "jge 6b\n\t"
-                     "5:\n\t"
-                     "test %[k], %[k]\n\t"
-                     "jle 2f\n\t"
-                     "1:\n\t"
-                     GEMM_ASM_STEP_ROWS(0, 32, 0)
-                     "add $4, %[a]\n\t"
-                     "add $4, %[a3]\n\t"
-                     "add $64, %[b]\n\t"
-                     "dec %[k]\n\t"
-                     "jnz 1b\n\t"
-                     "2:\n\t"
+                     GEMM_ASM_K_LOOP(GEMM_ASM_STEP_ROWS(0, 32, 0), GEMM_ASM_STEP_ROWS(64, 96, 4),
+                                     GEMM_ASM_STEP_ROWS(128, 160, 8), GEMM_ASM_STEP_ROWS(192, 224, 12),
+                                     "add $16, %[a]\n\t"
+                                     "add $16, %[a3]\n\t"
+                                     "add $256, %[b]\n\t",
+                                     "add $4, %[a]\n\t"
+                                     "add $4, %[a3]\n\t"
+                                     "add $64, %[b]\n\t")
                      GEMM_ASM_ADD_C
                      GEMM_ASM_STORE_C
                      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [k] "+r"(kc)

@@ -345,40 +345,24 @@ static void multiply_task(void *ctx, int index, int n_tasks)
 
 /* ---- one or two rows: the GEMV of gemv.h ------------------------------------------- */
 
-/* The stored weight read as f32, one pair of readers per type (inlined into gemv_rows). */
-static __m256 bf16_load8(const void *src, int64_t n, int64_t k, __m256 row)
-{
-    (void)row;
-    const weight_view *w = src;
-    return simd_load8_bf16((const uint16_t *)w->data + n * w->in_features + k);
-}
-static float bf16_load1(const void *src, int64_t n, int64_t k)
-{
-    const weight_view *w = src;
-    return simd_bf16_to_f32(((const uint16_t *)w->data)[n * w->in_features + k]);
-}
-static __m256 f16_load8(const void *src, int64_t n, int64_t k, __m256 row)
-{
-    (void)row;
-    const weight_view *w = src;
-    return simd_load8_f16((const uint16_t *)w->data + n * w->in_features + k);
-}
-static float f16_load1(const void *src, int64_t n, int64_t k)
-{
-    const weight_view *w = src;
-    return simd_f16_to_f32(((const uint16_t *)w->data)[n * w->in_features + k]);
-}
-static __m256 f32_load8(const void *src, int64_t n, int64_t k, __m256 row)
-{
-    (void)row;
-    const weight_view *w = src;
-    return _mm256_loadu_ps((const float *)w->data + n * w->in_features + k);
-}
-static float f32_load1(const void *src, int64_t n, int64_t k)
-{
-    const weight_view *w = src;
-    return ((const float *)w->data)[n * w->in_features + k];
-}
+/* The stored weight read as f32: readers per type, inlined into gemv_rows (no per-row
+ * value: `row` is unused). */
+#define PLAIN_GEMV_READERS(name, elem, LOAD8, LOAD1)                                                           \
+    static inline __m256 name##_load8(const void *src, int64_t n, int64_t k, __m256 row)                      \
+    {                                                                                                          \
+        const weight_view *w = src;                                                                            \
+        (void)row;                                                                                             \
+        return LOAD8((const elem *)w->data + n * w->in_features + k);                                          \
+    }                                                                                                          \
+    static inline float name##_load1(const void *src, int64_t n, int64_t k)                                    \
+    {                                                                                                          \
+        const weight_view *w = src;                                                                            \
+        return LOAD1(((const elem *)w->data)[n * w->in_features + k]);                                         \
+    }
+static inline float f32_value(float v) { return v; }
+PLAIN_GEMV_READERS(bf16, uint16_t, simd_load8_bf16, simd_bf16_to_f32)
+PLAIN_GEMV_READERS(f16, uint16_t, simd_load8_f16, simd_f16_to_f32)
+PLAIN_GEMV_READERS(f32, float, _mm256_loadu_ps, f32_value)
 
 static __m256 no_row(const void *src, int64_t n)
 {
