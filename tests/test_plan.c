@@ -1,7 +1,11 @@
 #define _POSIX_C_SOURCE 200809L
 /* test_plan.c — the planner: predicted device peaks against measured ones for every
- * preset, caps that force a preset, and out-of-memory fallbacks that keep the result. */
+ * preset, caps that force a preset, out-of-memory fallbacks that keep the result, and the
+ * probe cache's versioning. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "io/config.h"
@@ -278,6 +282,37 @@ static void test_quantised_reload_keeps_loras(void)
     thread_pool_destroy(pool);
 }
 
+/* The probe cache: an entry without the current version is measured again and rewritten;
+ * the rewritten one is then read back as cached. */
+static void test_probe_cache_version(void)
+{
+    plan_hardware hw;
+    CHECK_OK(plan_probe(1, 0, 2, &hw)); /* no cache (CANVAS_PROBE_CACHE is unreadable): nominal */
+    char path[] = "/tmp/canvas_test_probeXXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    /* an entry as the previous version wrote it: this CPU, plausible figures, no version */
+    char old_entry[1024];
+    int len = snprintf(old_entry, sizeof old_entry,
+                       "{\"threads_1\": {\"cpu\": \"%s\", \"link_bytes_per_second\": 1e9, \"none\": 1e9, "
+                       "\"fp8_e4m3\": 1e9, \"fp8_e5m2\": 1e9, \"nf4\": 1e9, \"q8_0\": 1e9}}",
+                       hw.cpu_features);
+    CHECK(write(fd, old_entry, (size_t)len) == (ssize_t)len);
+    close(fd);
+    char *saved = getenv("CANVAS_PROBE_CACHE") ? strdup(getenv("CANVAS_PROBE_CACHE")) : NULL;
+    setenv("CANVAS_PROBE_CACHE", path, 1);
+    CHECK_OK(plan_probe(1, 0, 1, &hw));
+    CHECK_MSG(strstr(hw.flops_source, "cached") == NULL, "an unversioned entry was trusted: %s", hw.flops_source);
+    CHECK(hw.flops_per_second[QUANT_NONE] > 1e9); /* measured, not the planted 1e9 */
+    CHECK_OK(plan_probe(1, 0, 1, &hw));
+    CHECK_MSG(strstr(hw.flops_source, "cached") != NULL, "the rewritten entry was not read back: %s",
+              hw.flops_source);
+    if (saved) setenv("CANVAS_PROBE_CACHE", saved, 1);
+    free(saved);
+    unlink(path);
+}
+
 int main(void)
 {
     const char *tests = getenv("CANVAS_TEST_DIR");
@@ -287,5 +322,6 @@ int main(void)
     RUN(test_caps_force_presets);
     RUN(test_fallbacks);
     RUN(test_quantised_reload_keeps_loras);
+    RUN(test_probe_cache_version);
     return check_summary();
 }
