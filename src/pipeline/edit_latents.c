@@ -14,28 +14,27 @@ void edit_dimensions(int64_t area, double ratio, int *out_width, int *out_height
     *out_height = h < 32 ? 32 : (int)h;
 }
 
+/* Where latent pixel (c, y, x) goes in the packed tokens: channel c*4 + (y%2)*2 + x%2 of
+ * token (y/2)*(w/2) + x/2 (2x2 patches). */
+static inline int64_t packed_index(int c, int y, int x, int channels, int width)
+{
+    return ((int64_t)(y / 2) * (width / 2) + x / 2) * 4 * channels + (int64_t)c * 4 + (y % 2) * 2 + x % 2;
+}
+
 void edit_pack_latents(const float *latent, int channels, int height, int width, float *packed)
 {
-    const int64_t half_w = width / 2, plane = (int64_t)height * width, token_width = 4 * (int64_t)channels;
     for (int c = 0; c < channels; c++)
         for (int y = 0; y < height; y++)
-            for (int x = 0; x < width; x++) {
-                int64_t token = (int64_t)(y / 2) * half_w + x / 2;
-                int64_t channel = (int64_t)c * 4 + (y % 2) * 2 + x % 2;
-                packed[token * token_width + channel] = latent[c * plane + (int64_t)y * width + x];
-            }
+            for (int x = 0; x < width; x++)
+                packed[packed_index(c, y, x, channels, width)] = latent[((int64_t)c * height + y) * width + x];
 }
 
 void edit_unpack_latents(const float *packed, int channels, int height, int width, float *latent)
 {
-    const int64_t half_w = width / 2, plane = (int64_t)height * width, token_width = 4 * (int64_t)channels;
     for (int c = 0; c < channels; c++)
         for (int y = 0; y < height; y++)
-            for (int x = 0; x < width; x++) {
-                int64_t token = (int64_t)(y / 2) * half_w + x / 2;
-                int64_t channel = (int64_t)c * 4 + (y % 2) * 2 + x % 2;
-                latent[c * plane + (int64_t)y * width + x] = packed[token * token_width + channel];
-            }
+            for (int x = 0; x < width; x++)
+                latent[((int64_t)c * height + y) * width + x] = packed[packed_index(c, y, x, channels, width)];
 }
 
 void edit_cfg_combine(float *cond, const float *neg, int64_t tokens, int64_t channels, float scale)

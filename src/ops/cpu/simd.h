@@ -55,6 +55,19 @@ static inline float simd_hmax(__m256 v)
     return _mm_cvtss_f32(m);
 }
 
+/* e^r for |r| <= ln2/2: the degree-6 Taylor polynomial, Horner with FMAs (shared by the
+ * two exps below, so they agree bit for bit where both apply). */
+static inline __m256 simd_exp_taylor6(__m256 r)
+{
+    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    return _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+}
+
 /* exp(x) for 8 lanes: x = n*ln2 + r with |r| <= ln2/2, e^r by its degree-6 Taylor
  * polynomial (truncation error r^7/7! < 1.3e-7 relative), scaled by 2^n through the
  * exponent bits. Relative error about 2e-7 over the normal range. Inputs below -87.3
@@ -75,13 +88,7 @@ static inline __m256 simd_exp(__m256 x)
     __m256 r = _mm256_fnmadd_ps(n, ln2_hi, xc);
     r = _mm256_fnmadd_ps(n, ln2_lo, r);
 
-    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256 p = simd_exp_taylor6(r);
 
     /* 2^n: n in [-126, 128]; build it in two halves so n = 128 (x near the top) and
      * n = -126 stay representable. */
@@ -110,13 +117,7 @@ static inline __m256 simd_exp_nonpositive(__m256 x)
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256 p = simd_exp_taylor6(r);
     /* n in [-126, 0]: 2^n is a normal float. */
     __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(bits)));
