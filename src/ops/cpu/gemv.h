@@ -18,6 +18,8 @@
 #include "ops/cpu/simd.h"
 
 #define GEMV_MAX_ROWS 2
+/* the loops over x's rows, unrolled so that the accumulators can live in registers */
+#define GEMV_UNROLL _Pragma("GCC unroll 8")
 
 /* How to read W as f32, from `src`: row(n) once per weight row (what all its reads share,
  * e.g. an fp8 row scale: kept out of the k loop), then W[n][k .. k+8) given that value,
@@ -37,23 +39,25 @@ typedef struct gemv_call {
     float *y;          /* [m, n_out] */
 } gemv_call;
 
-/* Outputs [n_begin, n_end) of the call, reading W through rd. */
-static inline __attribute__((always_inline)) void gemv_rows(const gemv_call *c, gemv_reader rd, int64_t n_begin,
-                                                            int64_t n_end)
+/* gemv_rows for exactly m rows of x: with m a constant the accumulators stay in
+ * registers (with m read at run time gcc kept them on the stack, and the decoding
+ * formats, fp8 at the least, became bound by store-to-load latency instead of memory). */
+static inline __attribute__((always_inline)) void gemv_rows_m(const gemv_call *c, gemv_reader rd, const int m,
+                                                              int64_t n_begin, int64_t n_end)
 {
-    const int64_t k = c->k, m = c->m;
+    const int64_t k = c->k;
     int64_t n = n_begin;
     for (; n + 4 <= n_end; n += 4) {
         __m256 acc[GEMV_MAX_ROWS][4];
-        for (int r = 0; r < GEMV_MAX_ROWS; r++)
-            for (int j = 0; j < 4; j++) acc[r][j] = _mm256_setzero_ps();
+        GEMV_UNROLL for (int r = 0; r < GEMV_MAX_ROWS; r++)
+            GEMV_UNROLL for (int j = 0; j < 4; j++) acc[r][j] = _mm256_setzero_ps();
         __m256 row[4];
-        for (int j = 0; j < 4; j++) row[j] = rd.row(rd.src, n + j);
+        GEMV_UNROLL for (int j = 0; j < 4; j++) row[j] = rd.row(rd.src, n + j);
         int64_t t = 0;
         for (; t + 8 <= k; t += 8) {
             __m256 w0 = rd.load8(rd.src, n, t, row[0]), w1 = rd.load8(rd.src, n + 1, t, row[1]);
             __m256 w2 = rd.load8(rd.src, n + 2, t, row[2]), w3 = rd.load8(rd.src, n + 3, t, row[3]);
-            for (int r = 0; r < m; r++) {
+            GEMV_UNROLL for (int r = 0; r < m; r++) {
                 __m256 xv = _mm256_loadu_ps(c->x + r * k + t);
                 acc[r][0] = _mm256_fmadd_ps(xv, w0, acc[r][0]);
                 acc[r][1] = _mm256_fmadd_ps(xv, w1, acc[r][1]);
@@ -70,12 +74,12 @@ static inline __attribute__((always_inline)) void gemv_rows(const gemv_call *c, 
     }
     for (; n < n_end; n++) {
         __m256 acc[GEMV_MAX_ROWS];
-        for (int r = 0; r < GEMV_MAX_ROWS; r++) acc[r] = _mm256_setzero_ps();
+        GEMV_UNROLL for (int r = 0; r < GEMV_MAX_ROWS; r++) acc[r] = _mm256_setzero_ps();
         __m256 row = rd.row(rd.src, n);
         int64_t t = 0;
         for (; t + 8 <= k; t += 8) {
             __m256 w0 = rd.load8(rd.src, n, t, row);
-            for (int r = 0; r < m; r++) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(c->x + r * k + t), w0, acc[r]);
+            GEMV_UNROLL for (int r = 0; r < m; r++) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(c->x + r * k + t), w0, acc[r]);
         }
         for (int r = 0; r < m; r++) {
             float sum = simd_hsum(acc[r]);
@@ -83,6 +87,14 @@ static inline __attribute__((always_inline)) void gemv_rows(const gemv_call *c, 
             c->y[r * c->n_out + n] = c->bias ? sum + c->bias[n] : sum;
         }
     }
+}
+
+/* Outputs [n_begin, n_end) of the call, reading W through rd. */
+static inline __attribute__((always_inline)) void gemv_rows(const gemv_call *c, gemv_reader rd, int64_t n_begin,
+                                                            int64_t n_end)
+{
+    if (c->m == 1) gemv_rows_m(c, rd, 1, n_begin, n_end);
+    else gemv_rows_m(c, rd, 2, n_begin, n_end);
 }
 
 /* Runs rows(ctx, n0, n1) over [0, n_out) in items of 32 outputs, claimed by the pool's
