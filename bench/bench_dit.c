@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tests/dit_random_model.h"
 #include "base/threadpool.h"
 #include "io/safetensors.h"
 #include "models/qwen_image_dit.h"
@@ -47,97 +48,6 @@ static void die(const char *what)
 {
     fprintf(stderr, "bench_dit: %s: %s\n", what, canvas_last_error());
     exit(1);
-}
-
-typedef struct tensor_list {
-    st_write_tensor items[512];
-    char names[512][96];
-    int count;
-} tensor_list;
-
-/* A BF16 tensor of uniform values in [-scale, scale] (norm weights: around 1). */
-static void add_tensor(tensor_list *list, const char *name, int64_t rows, int64_t cols, float scale, float offset)
-{
-    int i = list->count++;
-    int64_t n = rows * (cols > 0 ? cols : 1);
-    uint16_t *data = malloc((size_t)n * 2);
-    if (!data) {
-        fprintf(stderr, "bench_dit: out of memory\n");
-        exit(1);
-    }
-    for (int64_t j = 0; j < n; j++) data[j] = f32_to_bf16(offset + scale * rand_float());
-    snprintf(list->names[i], sizeof list->names[i], "%s", name);
-    st_write_tensor *t = &list->items[i];
-    t->name = list->names[i];
-    t->type = DTYPE_BF16;
-    t->ndim = cols > 0 ? 2 : 1;
-    t->shape[0] = rows;
-    t->shape[1] = cols;
-    t->data = data;
-}
-
-/* weight [out, in] scaled like a trained layer (1/sqrt(in)) plus its bias */
-static void add_linear(tensor_list *list, const char *prefix, int64_t out, int64_t in)
-{
-    char name[96];
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    add_tensor(list, name, out, in, 1.0f / sqrtf((float)in), 0.0f);
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    add_tensor(list, name, out, 0, 0.02f, 0.0f);
-}
-
-static void write_model(const char *dir)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        perror(path);
-        exit(1);
-    }
-    fprintf(f,
-            "{\"_class_name\": \"QwenImageTransformer2DModel\", \"patch_size\": 2, \"in_channels\": %d,"
-            " \"out_channels\": %d, \"num_layers\": %d, \"attention_head_dim\": %d, \"num_attention_heads\": %d,"
-            " \"joint_attention_dim\": %d, \"guidance_embeds\": false, \"axes_dims_rope\": [16, 56, 56],"
-            " \"zero_cond_t\": true}\n",
-            IN_CHANNELS, OUT_CHANNELS, LAYERS, HEAD_DIM, HEADS, JOINT);
-    fclose(f);
-
-    static tensor_list list;
-    const int64_t d = HIDDEN;
-    add_linear(&list, "img_in", d, IN_CHANNELS);
-    add_tensor(&list, "txt_norm.weight", JOINT, 0, 0.1f, 1.0f);
-    add_linear(&list, "txt_in", d, JOINT);
-    add_linear(&list, "time_text_embed.timestep_embedder.linear_1", d, 256);
-    add_linear(&list, "time_text_embed.timestep_embedder.linear_2", d, d);
-    add_linear(&list, "norm_out.linear", 2 * d, d);
-    add_linear(&list, "proj_out", 4 * OUT_CHANNELS, d);
-    for (int b = 0; b < LAYERS; b++) {
-        char p[96];
-#define BLOCK(fmt) (snprintf(p, sizeof p, "transformer_blocks.%d." fmt, b), p)
-        add_linear(&list, BLOCK("img_mod.1"), 6 * d, d);
-        add_linear(&list, BLOCK("txt_mod.1"), 6 * d, d);
-        add_linear(&list, BLOCK("attn.to_q"), d, d);
-        add_linear(&list, BLOCK("attn.to_k"), d, d);
-        add_linear(&list, BLOCK("attn.to_v"), d, d);
-        add_linear(&list, BLOCK("attn.add_q_proj"), d, d);
-        add_linear(&list, BLOCK("attn.add_k_proj"), d, d);
-        add_linear(&list, BLOCK("attn.add_v_proj"), d, d);
-        add_tensor(&list, BLOCK("attn.norm_q.weight"), HEAD_DIM, 0, 0.1f, 1.0f);
-        add_tensor(&list, BLOCK("attn.norm_k.weight"), HEAD_DIM, 0, 0.1f, 1.0f);
-        add_tensor(&list, BLOCK("attn.norm_added_q.weight"), HEAD_DIM, 0, 0.1f, 1.0f);
-        add_tensor(&list, BLOCK("attn.norm_added_k.weight"), HEAD_DIM, 0, 0.1f, 1.0f);
-        add_linear(&list, BLOCK("attn.to_out.0"), d, d);
-        add_linear(&list, BLOCK("attn.to_add_out"), d, d);
-        add_linear(&list, BLOCK("img_mlp.net.0.proj"), 4 * d, d);
-        add_linear(&list, BLOCK("img_mlp.net.2"), d, 4 * d);
-        add_linear(&list, BLOCK("txt_mlp.net.0.proj"), 4 * d, d);
-        add_linear(&list, BLOCK("txt_mlp.net.2"), d, 4 * d);
-#undef BLOCK
-    }
-    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
-    if (st_write(path, list.items, list.count, NULL, 0) != CANVAS_OK) die("writing the model");
-    for (int i = 0; i < list.count; i++) free((void *)list.items[i].data);
 }
 
 /* FLOPs of one forward: the linears (2 per multiply-add) and attention (4 seq^2 D). */
@@ -241,20 +151,6 @@ static void serve(dit_model *model, thread_pool *pool)
         fflush(stdout);
     }
     if (b.side) inputs_free(&b);
-}
-
-/* The 1-minute / 5-minute load average ("?" where /proc/loadavg cannot be read). */
-static void print_load(const char *when)
-{
-    char text[128] = "?";
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (!fgets(text, sizeof text, f)) snprintf(text, sizeof text, "?\n");
-        fclose(f);
-    }
-    printf("load average %s: %s", when, text);
-    if (!strchr(text, '\n')) printf("\n");
-    fflush(stdout);
 }
 
 enum { MAX_FORMATS = 8, MAX_RUNS = 16 };
@@ -368,7 +264,10 @@ int main(int argc, char **argv)
             "bench_dit: writing a random %d-block bf16 model (hidden %d, %d heads x %d, joint %d) to %s\n", LAYERS,
             HIDDEN, HEADS, HEAD_DIM, JOINT, dir);
     fflush(stdout);
-    write_model(dir);
+    const dit_random_shape shape = {.layers = LAYERS, .heads = HEADS, .head_dim = HEAD_DIM, .joint_dim = JOINT,
+                                    .in_channels = IN_CHANNELS, .out_channels = OUT_CHANNELS,
+                                    .matrix_type = DTYPE_BF16, .seed = 1};
+    if (dit_random_model_write(dir, &shape) != CANVAS_OK) die("writing the model");
 
     thread_pool *pool;
     if (thread_pool_create(0, &pool) != CANVAS_OK) die("thread pool");
@@ -398,11 +297,6 @@ int main(int argc, char **argv)
         }
     }
     thread_pool_destroy(pool);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
-    unlink(path);
-    rmdir(dir);
+    dit_random_model_remove(dir);
     return st == CANVAS_OK ? 0 : 1;
 }

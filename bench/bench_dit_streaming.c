@@ -196,11 +196,6 @@ int main(int argc, char **argv)
         return 1;
     }
     canvas_status st = bench(&a, dir);
-    char path[256];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    remove(path);
-    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
-    remove(path);
-    rmdir(dir);
+    dit_random_model_remove(dir);
     return st == CANVAS_OK ? 0 : 1;
 }

@@ -179,12 +179,8 @@ int main(int argc, char **argv)
 #ifdef CANVAS_HAVE_OPENBLAS
     openblas_set_num_threads(threads);
 #endif
-    double load[3] = {0, 0, 0};
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = load[1] = load[2] = 0;
-        fclose(f);
-    }
+    double load[3];
+    load_average(load);
     printf("bench_ops: %d threads (CANVAS_THREADS), median of %d runs, GFLOP/s; load average %.2f %.2f %.2f\n", threads,
            runs, load[0], load[1], load[2]);
 

@@ -107,18 +107,6 @@ static void bytes_per_parameter(void)
     }
 }
 
-static void print_load(const char *when)
-{
-    char text[128] = "?\n";
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (!fgets(text, sizeof text, f)) snprintf(text, sizeof text, "?\n");
-        fclose(f);
-    }
-    printf("load average %s: %s", when, text);
-    fflush(stdout);
-}
-
 int main(int argc, char **argv)
 {
     int quick = 0, n_ms = 5;

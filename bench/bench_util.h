@@ -49,4 +49,23 @@ static inline void *xmalloc(size_t size)
     return p;
 }
 
+/* The 1-, 5- and 15-minute load averages; zeros where /proc/loadavg cannot be read. The
+ * machines are shared: every bench prints them next to its figures. */
+static inline void load_average(double out[3])
+{
+    out[0] = out[1] = out[2] = 0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return;
+    if (fscanf(f, "%lf %lf %lf", &out[0], &out[1], &out[2]) != 3) out[0] = out[1] = out[2] = 0;
+    fclose(f);
+}
+
+static inline void print_load(const char *when)
+{
+    double load[3];
+    load_average(load);
+    printf("load average %s: %.2f %.2f %.2f\n", when, load[0], load[1], load[2]);
+    fflush(stdout);
+}
+
 #endif

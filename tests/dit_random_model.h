@@ -1,7 +1,8 @@
 /* dit_random_model.h — write a QwenImageTransformer2DModel folder with random weights
  * (config.json + one safetensors file, exactly the tensors arch_dit expects), for tests
  * and benches that need another depth or width than the golden tiny models. Header-only
- * (static functions); used by tests/test_dit_memory.c and bench/bench_dit_streaming.c. */
+ * (static functions); used by tests/test_dit_memory.c, tests/test_plan_width.c,
+ * bench/bench_dit.c and bench/bench_dit_streaming.c. */
 #ifndef CANVAS_TESTS_DIT_RANDOM_MODEL_H
 #define CANVAS_TESTS_DIT_RANDOM_MODEL_H
 
@@ -9,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/status.h"
 #include "io/safetensors.h"
@@ -137,6 +139,17 @@ static canvas_status dit_random_model_write(const char *dir, const dit_random_sh
     }
     mem_free(w.tensors);
     return st;
+}
+
+/* Remove what dit_random_model_write wrote, and DIR itself (when empty). */
+static void dit_random_model_remove(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
+    unlink(path);
+    rmdir(dir);
 }
 
 #endif
