@@ -160,19 +160,18 @@ canvas_status mem_device_set_cap(mem_device *device, size_t cap)
 
 /* ---- allocation ---- */
 
+/* Bytes of class cls in use grow by `size` (class and device totals, with their peaks). */
+static void counters_grow(mem_device *device, mem_class cls, size_t size)
+{
+    mem_counter_add(&device->classes[cls].current, &device->classes[cls].peak, size);
+    mem_counter_add(&device->current, &device->peak, size);
+}
+
 static void counters_add(mem_device *device, mem_class cls, size_t size)
 {
-    device_class_counters *c = &device->classes[cls];
-    size_t now = atomic_fetch_add(&c->current, size) + size;
-    size_t peak = atomic_load(&c->peak);
-    while (now > peak && !atomic_compare_exchange_weak(&c->peak, &peak, now)) {
-    }
-    atomic_fetch_add(&c->allocations, 1);
-    atomic_fetch_add(&c->live, 1);
-    now = atomic_fetch_add(&device->current, size) + size;
-    peak = atomic_load(&device->peak);
-    while (now > peak && !atomic_compare_exchange_weak(&device->peak, &peak, now)) {
-    }
+    counters_grow(device, cls, size);
+    atomic_fetch_add(&device->classes[cls].allocations, 1);
+    atomic_fetch_add(&device->classes[cls].live, 1);
 }
 
 static void counters_remove(mem_device *device, mem_class cls, size_t size)
@@ -346,18 +345,8 @@ void mem_device_count_virtual(mem_device *device, mem_class cls, size_t add, siz
     if (device->kind == MEM_DEVICE_CPU) return;
     if (blocks > 0) {
         counters_add(device, cls, add);
-    } else {
-        device_class_counters *c = &device->classes[cls];
-        if (add) {
-            size_t now = atomic_fetch_add(&c->current, add) + add;
-            size_t peak = atomic_load(&c->peak);
-            while (now > peak && !atomic_compare_exchange_weak(&c->peak, &peak, now)) {
-            }
-            now = atomic_fetch_add(&device->current, add) + add;
-            peak = atomic_load(&device->peak);
-            while (now > peak && !atomic_compare_exchange_weak(&device->peak, &peak, now)) {
-            }
-        }
-        if (blocks < 0) counters_remove(device, cls, remove);
+        return;
     }
+    if (add) counters_grow(device, cls, add);
+    if (blocks < 0) counters_remove(device, cls, remove);
 }

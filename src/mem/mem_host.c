@@ -46,10 +46,7 @@ const char *mem_class_name(mem_class cls) { return (unsigned)cls < MEM_CLASS_COU
 static void account_add(mem_class cls, size_t size)
 {
     class_counters *c = &counters[cls];
-    size_t now = atomic_fetch_add(&c->current, size) + size;
-    size_t peak = atomic_load(&c->peak);
-    while (now > peak && !atomic_compare_exchange_weak(&c->peak, &peak, now)) {
-    }
+    mem_counter_add(&c->current, &c->peak, size);
     atomic_fetch_add(&c->allocations, 1);
     atomic_fetch_add(&c->live, 1);
 }
@@ -64,9 +61,7 @@ static int claim_total(size_t size)
         atomic_fetch_add(&cap_refusals, 1);
         return 0;
     }
-    size_t peak = atomic_load(&total_peak);
-    while (now > peak && !atomic_compare_exchange_weak(&total_peak, &peak, now)) {
-    }
+    mem_peak_raise(&total_peak, now);
     return 1;
 }
 

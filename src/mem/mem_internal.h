@@ -2,10 +2,26 @@
 #ifndef CANVAS_MEM_INTERNAL_H
 #define CANVAS_MEM_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "mem/mem.h"
+
+/* Raise a peak to `now` when it is below (the devices' and the host pool's accounting:
+ * current and peak are separate atomics, so a racing reader may see a peak a moment late). */
+static inline void mem_peak_raise(atomic_size_t *peak, size_t now)
+{
+    size_t seen = atomic_load(peak);
+    while (now > seen && !atomic_compare_exchange_weak(peak, &seen, now)) {
+    }
+}
+
+/* Add `size` to a byte counter and raise its peak to the new value. */
+static inline void mem_counter_add(atomic_size_t *current, atomic_size_t *peak, size_t size)
+{
+    mem_peak_raise(peak, atomic_fetch_add(current, size) + size);
+}
 
 /* The host pool's cap over all classes together (0: none); the cpu device's cap. */
 void mem_host_set_cap(size_t bytes);
