@@ -127,26 +127,33 @@ static inline __attribute__((always_inline)) void pack_strip_typed(const weight_
     }
 }
 
-static void pack_strip_bf16(const weight_view *w, int64_t n0, int64_t live, int64_t k0, int64_t kc, float *strip)
-{
-    weight_view v = *w;
-    v.type = DTYPE_BF16;
-    pack_strip_typed(&v, n0, live, k0, kc, strip);
-}
-
-static void pack_strip_f16(const weight_view *w, int64_t n0, int64_t live, int64_t k0, int64_t kc, float *strip)
-{
-    weight_view v = *w;
-    v.type = DTYPE_F16;
-    pack_strip_typed(&v, n0, live, k0, kc, strip);
-}
-
-static void pack_strip_f32(const weight_view *w, int64_t n0, int64_t live, int64_t k0, int64_t kc, float *strip)
-{
-    weight_view v = *w;
-    v.type = DTYPE_F32;
-    pack_strip_typed(&v, n0, live, k0, kc, strip);
-}
+/* Per stored type: the packing step and the GEMV's readers (gemv.h), all through
+ * load8_weight / load1_weight with the type a constant, so that their switch folds away
+ * and each type's loop is compiled on its own. */
+#define PLAIN_TYPE_FUNCTIONS(name, TYPE)                                                                       \
+    static void pack_strip_##name(const weight_view *w, int64_t n0, int64_t live, int64_t k0, int64_t kc,     \
+                                  float *strip)                                                                \
+    {                                                                                                          \
+        weight_view v = *w;                                                                                    \
+        v.type = TYPE;                                                                                         \
+        pack_strip_typed(&v, n0, live, k0, kc, strip);                                                         \
+    }                                                                                                          \
+    static inline __m256 name##_load8(const void *src, int64_t n, int64_t k, __m256 row)                      \
+    {                                                                                                          \
+        weight_view v = *(const weight_view *)src;                                                             \
+        v.type = TYPE;                                                                                         \
+        (void)row;                                                                                             \
+        return load8_weight(&v, n, k);                                                                         \
+    }                                                                                                          \
+    static inline float name##_load1(const void *src, int64_t n, int64_t k)                                    \
+    {                                                                                                          \
+        weight_view v = *(const weight_view *)src;                                                             \
+        v.type = TYPE;                                                                                         \
+        return load1_weight(&v, n, k);                                                                         \
+    }
+PLAIN_TYPE_FUNCTIONS(bf16, DTYPE_BF16)
+PLAIN_TYPE_FUNCTIONS(f16, DTYPE_F16)
+PLAIN_TYPE_FUNCTIONS(f32, DTYPE_F32)
 
 /* The packing step: W[n0 .. n0+live) x [k0 .. k0+kc) -> one 16-column f32 strip,
  * strip[kk*16 + c] = W[n0 + c][k0 + kk], zero past the last column. One function per
@@ -345,25 +352,7 @@ static void multiply_task(void *ctx, int index, int n_tasks)
 
 /* ---- one or two rows: the GEMV of gemv.h ------------------------------------------- */
 
-/* The stored weight read as f32: readers per type, inlined into gemv_rows (no per-row
- * value: `row` is unused). */
-#define PLAIN_GEMV_READERS(name, elem, LOAD8, LOAD1)                                                           \
-    static inline __m256 name##_load8(const void *src, int64_t n, int64_t k, __m256 row)                      \
-    {                                                                                                          \
-        const weight_view *w = src;                                                                            \
-        (void)row;                                                                                             \
-        return LOAD8((const elem *)w->data + n * w->in_features + k);                                          \
-    }                                                                                                          \
-    static inline float name##_load1(const void *src, int64_t n, int64_t k)                                    \
-    {                                                                                                          \
-        const weight_view *w = src;                                                                            \
-        return LOAD1(((const elem *)w->data)[n * w->in_features + k]);                                         \
-    }
-static inline float f32_value(float v) { return v; }
-PLAIN_GEMV_READERS(bf16, uint16_t, simd_load8_bf16, simd_bf16_to_f32)
-PLAIN_GEMV_READERS(f16, uint16_t, simd_load8_f16, simd_f16_to_f32)
-PLAIN_GEMV_READERS(f32, float, _mm256_loadu_ps, f32_value)
-
+/* (the readers of each stored type are defined with its packing step, above) */
 static __m256 no_row(const void *src, int64_t n)
 {
     (void)src, (void)n;

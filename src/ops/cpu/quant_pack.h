@@ -19,7 +19,7 @@ canvas_status quant_view_check(const weight_view *w);
 
 /* The packing step of the GEMM for a quantised weight: W[n0 .. n0+cols) x [k0 .. k0+kc)
  * into 16-column strips, panel[s*kc*16 + kk*16 + c] = W[n0 + 16s + c][k0 + kk], zero
- * past the last column (the contract of linear.c's pack_weight_panel). */
+ * past the last column (linear.c's pack_weight_strip calls it a strip at a time). */
 void quant_pack_panel(const weight_view *w, int64_t n0, int64_t cols, int64_t k0, int64_t kc, float *panel);
 
 /* y[m, n] = x W^T + bias for m <= 2 rows, streaming the quantised weight once: the GEMV
