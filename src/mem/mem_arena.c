@@ -5,9 +5,6 @@
 #include "mem/mem_fault.h"
 #include "mem/mem_internal.h"
 
-/* Address space of a sizing arena: it only needs distinct, untouchable addresses. */
-#define SIZING_SPACE ((size_t)1 << 40)
-
 struct mem_arena {
     mem_device *device;
     mem_class cls;
@@ -33,13 +30,8 @@ canvas_status mem_arena_create(mem_device *device, mem_class cls, size_t capacit
     a->sizing = sizing;
     canvas_status status;
     if (sizing) {
-        size_t space = SIZING_SPACE;
-        void *base = NULL;
-        do {
-            status = mem_region_reserve(space, 0, &base);
-        } while (status != CANVAS_OK && (space /= 2) >= ((size_t)1 << 30));
-        a->base = base;
-        a->capacity = space;
+        /* it only needs distinct, untouchable addresses */
+        status = mem_region_reserve_untouchable(&a->capacity, (void **)&a->base);
         if (status == CANVAS_OK) mem_device_count_virtual(device, cls, 0, 0, 1);
     } else {
         status = mem_device_alloc(device, cls, capacity, MEM_ARENA_ALIGNMENT, (void **)&a->base);

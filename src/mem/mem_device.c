@@ -16,11 +16,11 @@
 #include "mem/mem_internal.h"
 #include "mem/mem_range.h"
 
-/* Address space a measure device reserves when it has no cap: far more than any model
- * here needs, and free (PROT_NONE + MAP_NORESERVE costs page tables only when touched,
- * and it is never touched). */
-#define MEASURE_SPACE ((size_t)1 << 40)
-#define MEASURE_SPACE_MIN ((size_t)1 << 30)
+/* Address space of an untouchable reservation (a measure device without a cap, a sizing
+ * arena): far more than any model here needs, and free (PROT_NONE + MAP_NORESERVE costs
+ * page tables only when touched, and it is never touched). */
+#define UNTOUCHABLE_SPACE ((size_t)1 << 40)
+#define UNTOUCHABLE_SPACE_MIN ((size_t)1 << 30)
 
 typedef struct device_class_counters {
     atomic_size_t current, peak;
@@ -70,6 +70,19 @@ canvas_status mem_region_reserve(size_t bytes, int accessible, void **out)
     return CANVAS_OK;
 }
 
+canvas_status mem_region_reserve_untouchable(size_t *out_bytes, void **out)
+{
+    canvas_status status = CANVAS_ERR_OUT_OF_MEMORY;
+    for (size_t bytes = UNTOUCHABLE_SPACE; bytes >= UNTOUCHABLE_SPACE_MIN; bytes /= 2) {
+        status = mem_region_reserve(bytes, 0, out);
+        if (status == CANVAS_OK) {
+            *out_bytes = bytes;
+            break;
+        }
+    }
+    return status;
+}
+
 void mem_region_release(void *base, size_t bytes)
 {
     if (base) munmap(base, page_round(bytes));
@@ -97,14 +110,7 @@ static canvas_status create_pooled(mem_device_kind kind, const char *name, size_
     canvas_status status = CANVAS_OK;
     void *base = NULL;
     if (kind == MEM_DEVICE_MEASURE && region_bytes == 0) {
-        /* Reserve as much address space as the kernel grants, down to 1 GiB. */
-        for (size_t try_bytes = MEASURE_SPACE; try_bytes >= MEASURE_SPACE_MIN; try_bytes /= 2) {
-            status = mem_region_reserve(try_bytes, 0, &base);
-            if (status == CANVAS_OK) {
-                region_bytes = try_bytes;
-                break;
-            }
-        }
+        status = mem_region_reserve_untouchable(&region_bytes, &base);
     } else {
         status = mem_region_reserve(region_bytes, kind == MEM_DEVICE_CAPPED, &base);
     }

@@ -36,6 +36,9 @@ size_t mem_block_size(const void *block);
  * tokens); 1 gives zero-filled read/write memory committed page by page on first touch
  * (the capped pool that plays a GPU). `bytes` is rounded up to pages. */
 canvas_status mem_region_reserve(size_t bytes, int accessible, void **out);
+/* The largest PROT_NONE reservation the kernel grants, from 1 TiB down to 1 GiB (a measure
+ * device without a cap, a sizing arena); *out_bytes gets its size. */
+canvas_status mem_region_reserve_untouchable(size_t *out_bytes, void **out);
 void mem_region_release(void *base, size_t bytes);
 /* Give the pages of [start, start + bytes) inside an accessible region back to the kernel
  * (they read as zero afterwards); only whole pages inside the range are returned. */
