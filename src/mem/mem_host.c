@@ -189,10 +189,3 @@ void mem_host_totals(size_t *current, size_t *peak, uint64_t *refusals)
     *peak = atomic_load(&total_peak);
     *refusals = atomic_load(&cap_refusals);
 }
-
-size_t mem_block_size(const void *block)
-{
-    if (!block) return 0;
-    const block_header *h = (const block_header *)((const char *)block - HEADER_SPACE);
-    return h->magic == BLOCK_MAGIC ? h->size : 0;
-}

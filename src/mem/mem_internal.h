@@ -28,8 +28,6 @@ void mem_host_set_cap(size_t bytes);
 size_t mem_host_cap(void);
 /* Host bytes in use and their peak over all classes; allocations refused by the cap. */
 void mem_host_totals(size_t *current, size_t *peak, uint64_t *refusals);
-/* The requested size of a block from mem_alloc (0 for NULL or a foreign pointer). */
-size_t mem_block_size(const void *block);
 
 /* Address space from the kernel (mmap), not from the C heap: `accessible` 0 gives a
  * PROT_NONE reservation whose addresses fault when touched (the measure device's
