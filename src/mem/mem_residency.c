@@ -33,13 +33,15 @@ struct residency_manager {
 
 static size_t align_up(size_t value, size_t alignment) { return (value + alignment - 1) / alignment * alignment; }
 
-/* Offset of each tensor inside the group's device block; returns the packed size. */
-static size_t pack_group(const residency_group *group, size_t *offsets)
+/* The group's tensors in one device block, in list order, each at a multiple of
+ * RESIDENCY_TENSOR_ALIGNMENT: pointers[i] (when pointers is not NULL) = where tensor i
+ * goes in `block`, NULL for an empty tensor. Returns the packed size. */
+static size_t pack_group(const residency_group *group, char *block, void **pointers)
 {
     size_t end = 0;
     for (int i = 0; i < group->n_tensors; i++) {
         size_t at = align_up(end, RESIDENCY_TENSOR_ALIGNMENT);
-        if (offsets) offsets[i] = at;
+        if (pointers) pointers[i] = group->tensors[i].bytes ? block + at : NULL;
         end = at + group->tensors[i].bytes;
     }
     return end;
@@ -50,7 +52,7 @@ size_t residency_plan_device_bytes(const residency_group *groups, int n_groups, 
     size_t total = 0, largest_streamed = 0;
     int n_streamed = 0;
     for (int g = 0; g < n_groups; g++) {
-        size_t bytes = pack_group(&groups[g], NULL);
+        size_t bytes = pack_group(&groups[g], NULL, NULL);
         if (g < plan->n_resident) {
             total += bytes;
         } else {
@@ -82,14 +84,11 @@ static canvas_status load_into(residency_manager *m, int s, int group)
     stream_slot *slot = &m->slots[s];
     const residency_group *g = &m->groups[group];
     slot->group = -1;
-    size_t end = 0;
+    size_t end = pack_group(g, slot->block, slot->pointers);
     mem_ticket last = 0;
     for (int i = 0; i < g->n_tensors; i++) {
-        size_t at = align_up(end, RESIDENCY_TENSOR_ALIGNMENT);
-        end = at + g->tensors[i].bytes;
-        slot->pointers[i] = g->tensors[i].bytes ? slot->block + at : NULL;
         if (!g->tensors[i].bytes) continue;
-        canvas_status status = mem_copier_submit(m->copier, m->device, slot->block + at, mem_device_cpu(),
+        canvas_status status = mem_copier_submit(m->copier, m->device, slot->pointers[i], mem_device_cpu(),
                                                  g->tensors[i].home, g->tensors[i].bytes, &last);
         if (status != CANVAS_OK)
             return status_wrap(status, "streaming weight group '%s', tensor %d: ", g->name ? g->name : "?", i);
@@ -160,7 +159,7 @@ static canvas_status create_tables(residency_manager *m, const residency_group *
     TRY(mem_calloc((void **)&m->pointers, (size_t)(total_tensors ? total_tensors : 1), sizeof *m->pointers, MEM_SCRATCH));
     TRY(mem_calloc((void **)&m->resident_blocks, (size_t)n, sizeof *m->resident_blocks, MEM_SCRATCH));
     for (int g = 0, at = 0; g < n; g++) {
-        m->group_bytes[g] = pack_group(&groups[g], NULL);
+        m->group_bytes[g] = pack_group(&groups[g], NULL, NULL);
         m->first_pointer[g] = at;
         at += groups[g].n_tensors;
     }
@@ -193,14 +192,11 @@ static canvas_status place_on_device(residency_manager *m)
     }
     mem_ticket last = 0;
     for (int g = 0; g < m->n_resident; g++) {
-        size_t offsets_end = 0;
+        void **pointers = m->pointers + m->first_pointer[g];
+        pack_group(&m->groups[g], m->resident_blocks[g], pointers);
         for (int i = 0; i < m->groups[g].n_tensors; i++) {
             const residency_tensor *t = &m->groups[g].tensors[i];
-            size_t at = align_up(offsets_end, RESIDENCY_TENSOR_ALIGNMENT);
-            offsets_end = at + t->bytes;
-            char *dst = (char *)m->resident_blocks[g] + at;
-            m->pointers[m->first_pointer[g] + i] = t->bytes ? dst : NULL;
-            if (t->bytes) TRY(mem_copier_submit(m->copier, m->device, dst, mem_device_cpu(), t->home, t->bytes, &last));
+            if (t->bytes) TRY(mem_copier_submit(m->copier, m->device, pointers[i], mem_device_cpu(), t->home, t->bytes, &last));
         }
     }
     mem_copier_wait(m->copier, last, NULL);
