@@ -3,6 +3,9 @@
  *   build-D/bench_ops            all shapes (a few minutes on 2 loaded cores)
  *   build-D/bench_ops --quick    the big shapes at M = 544 and attention
  *   build-D/bench_ops --runs 9   medians of 9 rounds instead of 5 (1..15)
+ *   build-D/bench_ops --m 8192   the three big shapes at M = 8192 rows (a 1024x1024 edit)
+ *   build-D/bench_ops --kernel   the 6x16 microkernel alone, data in L1/L2, on 1 and on
+ *                                all threads: the ceiling the GEMM figures are read against
  *   CANVAS_THREADS=1 build-D/bench_ops
  *
  * For each linear shape [N, K] at M rows: op_linear with bf16, f16 and f32 weights and
@@ -21,6 +24,7 @@
 #include <time.h>
 
 #include "base/threadpool.h"
+#include "ops/cpu/gemm_kernel.h"
 #include "ops/ops.h"
 #include "tensor/dtype.h"
 #include "bench_util.h"
@@ -158,16 +162,69 @@ static void bench_attention(int64_t seq, int heads, int head_dim)
     free(q), free(k), free(v), free(o);
 }
 
+/* ---- the microkernel alone ---------------------------------------------------------- */
+
+enum { KERNEL_KC = 384, KERNEL_STRIPS = 24, KERNEL_REPEATS = 400 };
+
+typedef struct kernel_job {
+    double seconds[64];
+} kernel_job;
+
+/* One weight strip (24 KiB, L1) against 24 row strips of x (216 KiB, L2), as op_linear's
+ * inner loop sees them, a tile of y in L1; timed per task. */
+static void kernel_task(void *ctx, int index, int n_tasks)
+{
+    kernel_job *job = ctx;
+    (void)n_tasks;
+    float *a = xmalloc(sizeof(float) * GEMM_MR * KERNEL_KC * KERNEL_STRIPS + 64);
+    float *b = xmalloc(sizeof(float) * GEMM_NR * KERNEL_KC);
+    float c[GEMM_MR * GEMM_NR] = {0}, zero[GEMM_NR] = {0};
+    for (int i = 0; i < GEMM_MR * KERNEL_KC * KERNEL_STRIPS; i++) a[i] = 1e-3f * (float)(i % 7);
+    for (int i = 0; i < GEMM_NR * KERNEL_KC; i++) b[i] = 1e-3f * (float)(i % 5);
+    double t0 = now_seconds();
+    for (int rep = 0; rep < KERNEL_REPEATS; rep++)
+        for (int r = 0; r < KERNEL_STRIPS; r++)
+            gemm_kernel_6x16_store(KERNEL_KC, a + r * GEMM_MR * KERNEL_KC, b, c, GEMM_NR, 0, zero);
+    if (index < 64) job->seconds[index] = now_seconds() - t0;
+    free(a), free(b);
+}
+
+/* GFLOP/s of `tasks` copies of the kernel loop running at once (the median over rounds of
+ * the summed per-task rates). */
+static double kernel_rate(int tasks)
+{
+    double rates[MAX_RUNS];
+    const double flops = 2.0 * GEMM_MR * GEMM_NR * KERNEL_KC * KERNEL_STRIPS * KERNEL_REPEATS;
+    for (int r = 0; r < runs; r++) {
+        kernel_job job = {{0}};
+        thread_pool_run(pool, kernel_task, &job, tasks);
+        rates[r] = 0;
+        for (int t = 0; t < tasks && t < 64; t++) rates[r] += flops / job.seconds[t] * 1e-9;
+    }
+    return median(rates, runs);
+}
+
+static void bench_kernel(int threads)
+{
+    double one = kernel_rate(1), all = kernel_rate(threads);
+    printf("microkernel 6x16, kc %d, data in L1/L2: 1 thread %.1f GFLOP/s; %d threads %.1f GFLOP/s (%.1f a thread)\n",
+           KERNEL_KC, one, threads, all, all / threads);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
-    int quick = 0, plain = 0;
+    int quick = 0, plain = 0, kernel = 0;
+    int64_t rows = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--plain")) plain = 1;
+        else if (!strcmp(argv[i], "--kernel")) kernel = 1;
+        else if (!strcmp(argv[i], "--m") && i + 1 < argc && atoll(argv[i + 1]) >= 1) rows = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc && atoi(argv[i + 1]) >= 1 && atoi(argv[i + 1]) <= MAX_RUNS)
             runs = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench_ops [--quick] [--plain] [--runs N (1..%d)]\n", MAX_RUNS);
+            fprintf(stderr, "usage: bench_ops [--quick] [--plain] [--kernel] [--m M] [--runs N (1..%d)]\n", MAX_RUNS);
             return 2;
         }
     }
@@ -184,6 +241,18 @@ int main(int argc, char **argv)
     printf("bench_ops: %d threads (CANVAS_THREADS), median of %d runs, GFLOP/s; load average %.2f %.2f %.2f\n", threads,
            runs, load[0], load[1], load[2]);
 
+    if (kernel) {
+        bench_kernel(threads);
+        thread_pool_destroy(pool);
+        return 0;
+    }
+    if (rows > 0) { /* the three big shapes at the given row count */
+        bench_linear("qkv/out", 3072, 3072, &rows, 1);
+        bench_linear("fc1", 12288, 3072, &rows, 1);
+        bench_linear("fc2", 3072, 12288, &rows, 1);
+        thread_pool_destroy(pool);
+        return 0;
+    }
     const int64_t m544[] = {544}, m_both[] = {544, 2080}, m_gemv[] = {1, 2};
     const int64_t m_text[] = {32};
     bench_linear("qkv/out", 3072, 3072, quick ? m544 : m_both, quick ? 1 : 2);
