@@ -440,6 +440,17 @@ static canvas_status plan_and_place(run *s, const dit_inputs *longest, int fallb
     return dit_place(p->dit, s->device, s->device == mem_device_cpu() ? DIT_ALL_BLOCKS : c->point.resident_blocks);
 }
 
+/* Remember the placement (`blocks` resident) and the token counts it was made for: the
+ * next run with the same counts re-uses it. */
+static void record_placement(run *s, const dit_inputs *longest, int blocks)
+{
+    edit_pipeline *p = s->p;
+    p->placed_blocks = blocks;
+    p->placed_device = s->device;
+    p->placed_n_img = longest->n_img;
+    p->placed_n_txt = longest->n_txt;
+}
+
 /* Put the transformer on the device for this run's token counts (planning when asked). */
 static canvas_status place_transformer(run *s, const dit_inputs *longest)
 {
@@ -463,10 +474,7 @@ static canvas_status place_transformer(run *s, const dit_inputs *longest)
     } else {
         TRY(dit_place(p->dit, s->device, k));
     }
-    p->placed_blocks = k;
-    p->placed_device = s->device;
-    p->placed_n_img = longest->n_img;
-    p->placed_n_txt = longest->n_txt;
+    record_placement(s, longest, k);
     describe_plan(s, k, stats.cap_bytes);
     return CANVAS_OK;
 }
@@ -545,10 +553,7 @@ static canvas_status denoise(run *s, const dit_inputs *longest)
             p->placed_blocks = -1;
             st = s->device == mem_device_cpu() ? CANVAS_OK : plan_and_place(s, longest, 1);
             if (st == CANVAS_OK && s->device != mem_device_cpu()) {
-                p->placed_blocks = dit_resident_blocks(p->dit);
-                p->placed_device = s->device;
-                p->placed_n_img = longest->n_img;
-                p->placed_n_txt = longest->n_txt;
+                record_placement(s, longest, dit_resident_blocks(p->dit));
                 char message[1024];
                 snprintf(message, sizeof message,
                          "fallback: out of memory in step %d (%s): released it, re-planned for what is free: %s; "
@@ -691,6 +696,25 @@ static canvas_status run_all(run *s, float **out_image)
     while ((st = decode(s, out_image)) != CANVAS_OK)
         if (!fallback_allowed(s, st, &attempts, "vae-decode", 1)) return st;
     return CANVAS_OK;
+}
+
+void edit_request_from_params(edit_request *r, const canvas_prompt *prompt, const canvas_image *images, int n_images,
+                              const canvas_edit_params *params)
+{
+    memset(r, 0, sizeof *r);
+    r->prompt = (edit_text){prompt->positive.values, prompt->positive.length, prompt->positive.dim,
+                            prompt->positive.mask};
+    r->negative = (edit_text){prompt->negative.values, prompt->negative.length, prompt->negative.dim,
+                              prompt->negative.mask};
+    r->images = images;
+    r->n_images = n_images;
+    r->width = params->width;
+    r->height = params->height;
+    r->vae_area = params->vae_area;
+    r->steps = params->steps;
+    r->cfg = params->cfg;
+    r->seed = params->seed;
+    r->initial_latents = params->initial_latents;
 }
 
 canvas_status edit_run(edit_pipeline *p, const edit_request *r, const edit_observer *observer, float **out_image,
