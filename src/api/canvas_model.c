@@ -266,20 +266,7 @@ static canvas_status run_pipeline(canvas_model *model, const canvas_prompt *prom
     if (!params) params = &defaults;
 
     edit_request r;
-    memset(&r, 0, sizeof r);
-    r.prompt = (edit_text){prompt->positive.values, prompt->positive.length, prompt->positive.dim,
-                           prompt->positive.mask};
-    r.negative = (edit_text){prompt->negative.values, prompt->negative.length, prompt->negative.dim,
-                             prompt->negative.mask};
-    r.images = images;
-    r.n_images = n_images;
-    r.width = params->width;
-    r.height = params->height;
-    r.vae_area = params->vae_area;
-    r.steps = params->steps;
-    r.cfg = params->cfg;
-    r.seed = params->seed;
-    r.initial_latents = params->initial_latents;
+    edit_request_from_params(&r, prompt, images, n_images, params);
 
     progress_relay relay_state = {model, progress, progress_ctx, NULL, clock_seconds(), clock_seconds()};
     edit_observer observer = {on_plan, on_phase, on_step, &relay_state};

@@ -170,19 +170,16 @@ static canvas_status run_flags(const bench_args *a, thread_pool *pool, mem_devic
         p->fp8 = f->fp8;
         p->headroom_bytes = f->headroom_bytes;
         p->fallback_enabled = 0;
+        canvas_edit_params params;
+        canvas_edit_params_default(&params);
+        params.width = a->width;
+        params.height = a->height;
+        params.vae_area = a->vae_area;
+        params.steps = a->steps;
+        params.cfg = (float)a->cfg;
+        params.seed = a->seed;
         edit_request r;
-        memset(&r, 0, sizeof r);
-        r.prompt = (edit_text){prompt.positive.values, prompt.positive.length, prompt.positive.dim, prompt.positive.mask};
-        r.negative = (edit_text){prompt.negative.values, prompt.negative.length, prompt.negative.dim,
-                                 prompt.negative.mask};
-        r.images = images;
-        r.n_images = a->n_images;
-        r.width = a->width;
-        r.height = a->height;
-        r.vae_area = a->vae_area;
-        r.steps = a->steps;
-        r.cfg = (float)a->cfg;
-        r.seed = a->seed;
+        edit_request_from_params(&r, &prompt, images, a->n_images, &params);
         st = edit_run(p, &r, NULL, &image, &width, &height);
         row->plan = p->planned;
     }

@@ -116,6 +116,11 @@ typedef struct edit_request {
     const float *initial_latents; /* NULL: seeded noise; else packed [L_target, 4·z_dim] */
 } edit_request;
 
+/* The request for a public-API prompt, references and parameters (canvas.h): every field
+ * of *r set, the embeddings and images referenced, not copied; keep_reference_sizes 0. */
+void edit_request_from_params(edit_request *r, const canvas_prompt *prompt, const canvas_image *images, int n_images,
+                              const canvas_edit_params *params);
+
 /* Optional callbacks. plan: a line describing the memory plan; phase: a phase begins;
  * step: after step `step` (1-based), the packed target latents (valid during the call);
  * a non-OK return from step stops the run with that status. */
