@@ -194,6 +194,16 @@ static canvas_status write_index(const shard_writer *w)
     return CANVAS_OK;
 }
 
+/* The files against the tensors arch_dit lists for the config (arch_check). */
+static canvas_status check_architecture(const dit_config *config, const weight_set *files, const char *what)
+{
+    tensor_spec_list expected = {0};
+    canvas_status st = arch_dit(config, &expected);
+    if (st == CANVAS_OK) st = arch_check(&expected, files, what);
+    arch_free(&expected);
+    return st;
+}
+
 static canvas_status convert_transformer(const char *from, const char *to, quant_choice choice, uint64_t shard_bytes)
 {
     char a[PATH_SIZE], b[PATH_SIZE];
@@ -206,10 +216,7 @@ static canvas_status convert_transformer(const char *from, const char *to, quant
     weight_set *files;
     TRY(weights_open(from, &files));
     /* the source must be what arch_dit expects, and not quantised already */
-    tensor_spec_list expected = {0};
-    canvas_status st = arch_dit(&config, &expected);
-    if (st == CANVAS_OK) st = arch_check(&expected, files, "transformer");
-    arch_free(&expected);
+    canvas_status st = check_architecture(&config, files, "transformer");
     for (int i = 0; st == CANVAS_OK && i < files->n_tensors; i++)
         if (quant_is_auxiliary(files, files->tensors[i]->name) || quant_is_stored_quantized(files, files->tensors[i]->name))
             st = status_fail(CANVAS_ERR_UNSUPPORTED, "%s: tensor '%s' is already quantised; convert from F32/F16/BF16 files",
@@ -247,10 +254,7 @@ static canvas_status verify_transformer(const char *dir)
     TRY(dit_config_load(path, &config));
     weight_set *files;
     TRY(weights_open(dir, &files));
-    tensor_spec_list expected = {0};
-    canvas_status st = arch_dit(&config, &expected);
-    if (st == CANVAS_OK) st = arch_check(&expected, files, "converted transformer");
-    arch_free(&expected);
+    canvas_status st = check_architecture(&config, files, "converted transformer");
     weights_close(files);
     return st;
 }
