@@ -130,6 +130,7 @@ canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const pl
     out->wanted = wanted;
     const int layers = work->dit.num_layers;
     char a[32], b[32];
+    int quantized = -1; /* the first candidate that fits but only with --allow-quantize */
     for (int i = 0; i < PLAN_AUTO; i++) {
         plan_candidate *c = &out->candidates[out->n++];
         c->point = preset_point(work, (plan_preset)i, layers);
@@ -141,8 +142,9 @@ canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const pl
             continue;
         }
         if (!format_allowed(work, limits, c->point.weights)) {
-            snprintf(c->reason, sizeof c->reason, "%s: lower precision than the files; --allow-quantize allows it%s",
-                     c->fits ? "would fit" : "would not fit either", "");
+            snprintf(c->reason, sizeof c->reason, "%s: lower precision than the files; --allow-quantize allows it",
+                     c->fits ? "would fit" : "would not fit either");
+            if (c->fits && quantized < 0) quantized = i;
             c->fits = 0;
             continue;
         }
@@ -187,13 +189,9 @@ canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const pl
     }
     if (out->chosen < 0) {
         /* what would fit: a lower precision not allowed, more device memory, more RAM */
-        int quantized = -1;
         uint64_t least_device = UINT64_MAX, least_host = UINT64_MAX;
         for (int i = 0; i < out->n; i++) {
             const plan_candidate *c = &out->candidates[i];
-            if (!format_allowed(work, limits, c->point.weights) && strstr(c->reason, "would fit") == c->reason &&
-                quantized < 0)
-                quantized = i;
             if (!format_allowed(work, limits, c->point.weights) ||
                 (limits->device_bytes == 0 && (i == PLAN_SEQUENTIAL || i == PLAN_OFFLOAD)))
                 continue;
