@@ -38,6 +38,8 @@ typedef struct edit_args {
 
 static void print_help(FILE *to, int generate)
 {
+    canvas_edit_params defaults;
+    canvas_edit_params_default(&defaults);
     if (generate)
         fprintf(to, "usage: canvas generate --model DIR --prompt-embeds FILE -o OUT.png [options]\n"
                     "\n"
@@ -76,7 +78,7 @@ static void print_help(FILE *to, int generate)
             "  --lightning 4|8        preset for the Qwen-Image-Lightning LoRAs (give the file with --lora):\n"
             "                         that many steps, cfg 1, the Lightning scheduler (fixed shift 3);\n"
             "                         an explicit --steps or --cfg wins\n",
-            50, 4.0, MAX_LORAS);
+            defaults.steps, (double)defaults.cfg, MAX_LORAS);
     if (!generate)
         fprintf(to, "  --vae-area PIXELS      area each reference is resized to, aspect kept, sides multiples of 32\n"
                     "                         (default 1048576 = 1024x1024; also WxH, e.g. 512x512)\n"

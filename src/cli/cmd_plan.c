@@ -14,6 +14,7 @@
 #include "io/image.h"
 #include "mem/mem.h"
 #include "models/arch.h"
+#include "pipeline/edit.h"
 #include "pipeline/edit_case.h"
 #include "plan/plan.h"
 
@@ -78,9 +79,9 @@ static int parse_int(const char *text, int low, int high, int *out)
 static int parse_args(int argc, char **argv, plan_args *a)
 {
     memset(a, 0, sizeof *a);
-    a->width = a->height = 1024;
-    a->steps = 50;
-    a->cfg = 4.0;
+    a->width = a->height = EDIT_DEFAULT_SIZE;
+    a->steps = EDIT_DEFAULT_STEPS;
+    a->cfg = EDIT_DEFAULT_CFG;
     a->strategy = PLAN_AUTO;
     a->refs = -1;
     for (int i = 0; i < argc; i++) {
