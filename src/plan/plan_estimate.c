@@ -242,8 +242,7 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
 
     /* VAE phases: whole passes when they fit where the VAE runs, else 256-pixel tiles */
     if (work->has_vae) {
-        const uint64_t room = limits->vae_on_device ? (cap > limits->headroom_bytes ? cap - limits->headroom_bytes : 0)
-                                                    : limits->host_bytes;
+        const uint64_t room = limits->vae_on_device ? device_room : limits->host_bytes;
         uint64_t enc = 0, dec = 0;
         int tiled = 0;
         for (int pass = 0; pass < 2; pass++) {
