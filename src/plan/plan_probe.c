@@ -271,10 +271,11 @@ canvas_status plan_gpu_lookup(const char *name_or_size, uint64_t *out_bytes, dou
     uint64_t bytes;
     if (size_parse(name_or_size, "--gpu", &bytes) != CANVAS_OK) {
         status_clear();
-        return status_fail(CANVAS_ERR_USAGE,
-                           "--gpu '%s': give a size (24G) or a name (rtx4090, rtx3090, rtx4080, rtx4070, rtx3060, "
-                           "rtx4060, rtx3070, a100, h100)",
-                           name_or_size);
+        char names[128];
+        size_t used = 0;
+        for (size_t i = 0; i < sizeof gpus / sizeof gpus[0] && used < sizeof names; i++)
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", gpus[i].name);
+        return status_fail(CANVAS_ERR_USAGE, "--gpu '%s': give a size (24G) or a name (%s)", name_or_size, names);
     }
     *out_bytes = bytes;
     *out_flops = 50e12;
