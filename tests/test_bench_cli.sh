@@ -4,21 +4,17 @@
 # equal, the planner's predicted device peak equal to the measured one for every row,
 # --json parses; usage errors exit 2, no preset fitting exits 3.
 set -u
-tests=${CANVAS_TEST_DIR:-tests}
-cli=${CANVAS_CLI:-build/canvas}
-export CANVAS_PROBE_CACHE=${TMPDIR:-/tmp}/canvas_test_bench_probe.$$.json
-trap 'rm -f "$CANVAS_PROBE_CACHE"' EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+source "$(dirname "$0")/cli_lib.sh"
+export CANVAS_PROBE_CACHE=$work/probe.json
 case_dir=$tests/golden/cases/edit-cfg
 
-table=$("$cli" bench --case "$case_dir" --vram 8M --allow-quantize --threads 2 2>/dev/null) || fail "bench: exit $?"
+table=$("$cli" bench --case "$case_dir" --vram 8M --allow-quantize --threads 2 2>/dev/null) && ok || bad "bench: exit $?"
 for preset in full sequential offload fp8 nf4 auto; do
-    echo "$table" | grep -q "^$preset " || fail "bench: no $preset row: $table"
+    echo "$table" | grep -q "^$preset " && ok || bad "bench: no $preset row: $table"
 done
 
-json=$("$cli" bench --case "$case_dir" --vram 8M --allow-quantize --threads 2 --json 2>/dev/null) || fail "--json: exit $?"
-python3 - "$json" <<'PY' || fail "--json content: $json"
+json=$("$cli" bench --case "$case_dir" --vram 8M --allow-quantize --threads 2 --json 2>/dev/null) && ok || bad "--json: exit $?"
+python3 - "$json" <<'PY' && ok || bad "--json content: $json"
 import json, sys
 rows = {r["preset"]: r for r in json.loads(sys.argv[1])["rows"]}
 assert list(rows) == ["full", "sequential", "offload", "fp8", "nf4", "auto"], list(rows)
@@ -37,14 +33,11 @@ print("bench --json: 6 rows; predicted = measured device peak in each; stored-fo
 PY
 
 # without --allow-quantize fp8 and nf4 are listed as not fitting (lower precision than the files)
-json=$("$cli" bench --case "$case_dir" --vram 8M --threads 2 --json 2>/dev/null) || fail "no --allow-quantize: exit $?"
+json=$("$cli" bench --case "$case_dir" --vram 8M --threads 2 --json 2>/dev/null) && ok || bad "no --allow-quantize: exit $?"
 python3 -c 'import json,sys; r={x["preset"]: x for x in json.loads(sys.argv[1])["rows"]}
-assert not r["fp8"]["ran"] and "allow-quantize" in r["fp8"]["reason"] and r["full"]["ran"]' "$json" ||
-    fail "without --allow-quantize: $json"
+assert not r["fp8"]["ran"] and "allow-quantize" in r["fp8"]["reason"] and r["full"]["ran"]' "$json" && ok ||
+    bad "without --allow-quantize: $json"
 
-"$cli" bench --case "$case_dir" --vram 64K --threads 2 >/dev/null 2>&1; rc=$?
-[ $rc -eq 3 ] || fail "--vram 64K: exit $rc, wanted 3"
-"$cli" bench --vram 8M >/dev/null 2>&1; rc=$?
-[ $rc -eq 2 ] || fail "no --case / --model: exit $rc, wanted 2"
-[ $failures -eq 0 ] && echo "test_bench_cli: ok"
-exit $((failures > 0))
+expect 3 "no preset fits" -- bench --case "$case_dir" --vram 64K --threads 2
+expect 2 "give --case CASE_DIR or --model DIR" -- bench --vram 8M
+summary
