@@ -351,14 +351,16 @@ static void test_stacking_and_bf16(void)
         float scale = 0.5f;
         direct_merge(base, list, &scale, 1, 64, 64, want);
         const uint16_t *bits = after.home.data;
-        int off = 0;
+        int off = 0, far = 0;
         for (int i = 0; i < 64 * 64; i++) {
-            /* the f32 merge may differ from the double one in its last f32 bit: allow the
-             * neighbouring bf16 code only where the double value is within 1e-6 of a tie */
+            /* the f32 merge may differ from the double one in its last f32 bit, which moves
+             * a value next to a bf16 tie to the neighbouring code: allow that, a few times */
             uint16_t exact = f32_to_bf16((float)want[i]);
             if (bits[i] != exact) off++;
+            if (abs((int)bits[i] - (int)exact) > 1) far++;
         }
-        CHECK_MSG(off <= 2, "%d of 4096 bf16 codes differ from RNE(direct merge)", off);
+        CHECK_MSG(off <= 2 && far == 0, "%d of 4096 bf16 codes differ from RNE(direct merge), %d by more than one code",
+                  off, far);
     }
     dit_free(model);
     free(base), free(got), free(want);
