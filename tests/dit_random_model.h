@@ -142,7 +142,7 @@ static canvas_status dit_random_model_write(const char *dir, const dit_random_sh
 }
 
 /* Remove what dit_random_model_write wrote, and DIR itself (when empty). */
-static void dit_random_model_remove(const char *dir)
+static inline void dit_random_model_remove(const char *dir)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);

@@ -298,12 +298,8 @@ static void test_planner_refuses_too_small(void)
 static void remove_tmp(void)
 {
     char path[400];
-    snprintf(path, sizeof path, "%s/transformer/config.json", tmp_dir);
-    remove(path);
-    snprintf(path, sizeof path, "%s/transformer/diffusion_pytorch_model.safetensors", tmp_dir);
-    remove(path);
     snprintf(path, sizeof path, "%s/transformer", tmp_dir);
-    rmdir(path);
+    dit_random_model_remove(path);
     rmdir(tmp_dir);
 }
 
