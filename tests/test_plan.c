@@ -158,14 +158,13 @@ static void test_fallbacks(void)
     e.vae_area = 64 * 64;
     CHECK_OK(canvas_edit(m, &prompt, &image, 1, &e, NULL, NULL, &want));
     if (!want.pixels) goto done;
-    int completed = 0, runs = 0;
+    int completed = 0;
     for (uint64_t n = 1; n < 100000; n += (n < 40 ? 1 : 13)) {
         mem_fault_plan plan = {n, 0, -1};
         mem_fault_arm(&plan);
         canvas_status st = canvas_edit(m, &prompt, &image, 1, &e, NULL, NULL, &got);
         uint64_t hits = mem_fault_hits();
         mem_fault_disarm();
-        runs++;
         CHECK_MSG(st == CANVAS_OK, "N=%llu: %s", (unsigned long long)n, canvas_last_error());
         if (st == CANVAS_OK) CHECK(!memcmp(got.pixels, want.pixels, (size_t)want.width * want.height * 3));
         canvas_image_free(&got);
@@ -195,7 +194,6 @@ static void test_fallbacks(void)
     const char *fb = strstr(text, "\"fallbacks\": ");
     CHECK(fb && atoi(fb + 13) >= completed);
     printf("  report: %.40s\n", fb ? fb : "(no fallbacks key)");
-    (void)runs;
 done:
     canvas_image_free(&want);
     canvas_image_free(&image);
@@ -315,8 +313,7 @@ static void test_probe_cache_version(void)
 
 int main(void)
 {
-    const char *tests = getenv("CANVAS_TEST_DIR");
-    snprintf(case_dir, sizeof case_dir, "%s/golden/cases/edit-cfg", tests ? tests : "tests");
+    test_path(case_dir, sizeof case_dir, "golden/cases/edit-cfg");
     setenv("CANVAS_PROBE_CACHE", "/nonexistent/canvas-probe.json", 1);
     RUN(test_predicted_peaks);
     RUN(test_caps_force_presets);
