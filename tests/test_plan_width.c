@@ -109,12 +109,7 @@ static void check_width(const width_case *wc, const char *root)
     mem_free(text);
     mem_free(out);
     dit_free(stored);
-    char path[400];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
-    unlink(path);
-    rmdir(dir);
+    dit_random_model_remove(dir);
 }
 
 static char root[64];
