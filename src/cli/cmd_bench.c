@@ -19,6 +19,7 @@
 #include "mem/mem_profiler.h"
 #include "pipeline/edit.h"
 #include "pipeline/edit_case.h"
+#include "pipeline/progress.h"
 #include "plan/plan.h"
 
 enum { MAX_IMAGES = 16 };
@@ -256,17 +257,6 @@ static canvas_status run_preset(const bench_args *a, thread_pool *pool, plan_pre
 
 /* ---- output ----------------------------------------------------------------------------- */
 
-static void json_string(const char *text)
-{
-    putchar('"');
-    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
-        if (*c == '"' || *c == '\\') printf("\\%c", *c);
-        else if (*c < 0x20) printf("\\u%04x", *c);
-        else putchar(*c);
-    }
-    putchar('"');
-}
-
 static const char *weights_name(const edit_plan_record *p)
 {
     return p->weights.format == QUANT_NONE ? "as stored" : quant_choice_name(p->weights);
@@ -280,9 +270,9 @@ static void print_json(const bench_row *rows, int n)
         printf("%s{\"preset\": \"%s\", \"ran\": %s, ", i ? ", " : "", plan_preset_name(r->preset),
                r->ran ? "true" : "false");
         if (!r->ran) {
-            printf("\"reason\": ");
-            json_string(r->reason);
-            printf("}");
+            char reason[6 * sizeof r->reason + 3];
+            progress_json_string(reason, sizeof reason, r->reason);
+            printf("\"reason\": %s}", reason);
             continue;
         }
         printf("\"plan\": \"%s\", \"weights\": \"%s\", \"resident_blocks\": %d, "
