@@ -34,21 +34,17 @@ typedef struct wiring {
     quant_choice quantize; /* format for this group's matrices (blocks only), or QUANT_NONE */
 } wiring;
 
-static const st_tensor *find_tensor(wiring *w, const char *suffix, char *name)
-{
-    snprintf(name, NAME_SIZE, "%s%s", w->prefix, suffix);
-    return weights_find(w->model->files, name);
-}
+/* load() has run arch_check before any wiring: every tensor named here is in the files
+ * with the shape arch_dit gives it and a float (or stored quantised) type. */
 
 static canvas_status wire_matrix(wiring *w, const char *suffix, int64_t rows, int64_t cols, weight_view *out)
 {
+    if (!w->vectors.base) return CANVAS_OK; /* counting pass: matrices take no vector space */
+    /* second pass: the view (plain, stored quantised, or quantised now), its home joins the group */
     char name[NAME_SIZE];
     snprintf(name, NAME_SIZE, "%s%s", w->prefix, suffix);
-    const weight_set *files = w->model->files;
-    if (!w->vectors.base) return quant_check_stored(files, name, rows, cols); /* counting pass: check only */
-    /* second pass: the view (plain, stored quantised, or quantised now), its home joins the group */
     quant_weight q;
-    TRY(quant_weight_from_view(w->model->quant, files, name, rows, cols, w->quantize, &q));
+    TRY(quant_weight_from_view(w->model->quant, w->model->files, name, rows, cols, w->quantize, &q));
     *out = (weight_view){q.type, q.data, rows, cols, q.quant};
     dit_group *g = w->group;
     if (g->n_matrices == DIT_GROUP_MAX_MATRICES)
@@ -65,16 +61,11 @@ static size_t padded_floats(int64_t n) { return ((size_t)n + 15u) & ~(size_t)15u
 
 static canvas_status wire_vector(wiring *w, const char *suffix, int64_t length, const float **out)
 {
-    char name[NAME_SIZE];
-    const st_tensor *t = find_tensor(w, suffix, name);
-    if (!t) return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' is missing", w->model->component_dir, name);
-    if (t->ndim != 1 || t->shape[0] != length)
-        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' should be [%lld]", w->model->component_dir, name,
-                           (long long)length);
-    if (!dtype_is_float(t->type))
-        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' has the non-float type %s", w->model->component_dir, name,
-                           dtype_name(t->type));
     if (w->vectors.base) {
+        char name[NAME_SIZE];
+        snprintf(name, NAME_SIZE, "%s%s", w->prefix, suffix);
+        const st_tensor *t = weights_find(w->model->files, name);
+        if (!t) return status_fail(CANVAS_ERR_INTERNAL, "%s: wired but not in arch_dit", name);
         float *dst = w->vectors.base + w->vectors.used;
         dtype_to_f32(t->type, t->data, dst, (size_t)length);
         *out = dst;
