@@ -96,26 +96,34 @@ static void test_fragmentation_first_fit(void)
     mem_device_destroy(gpu);
 }
 
-/* A fixed, irregular allocation pattern: sizes, alignments, frees in between. */
-static canvas_status allocation_pattern(mem_device *device, int *steps_done)
+/* A fixed, irregular allocation pattern: sizes, alignments, frees in between. *placement
+ * gets a digest of where the blocks landed (offsets from the first block, which starts the
+ * region), *held the device's stats before the blocks still live are freed. */
+static canvas_status allocation_pattern(mem_device *device, int *steps_done, uint64_t *placement,
+                                        mem_device_stats *held)
 {
     enum { N = 40 };
     void *live[N] = {0};
     canvas_status status = CANVAS_OK;
     uint32_t seed = 12345;
     *steps_done = 0;
+    *placement = 0;
     for (int i = 0; i < N && status == CANVAS_OK; i++) {
         seed = seed * 1664525u + 1013904223u;
         size_t size = 1 + (seed >> 8) % (20 * KiB);
         size_t align = (size_t)64 << (seed % 4);
         mem_class cls = (mem_class)(seed % 3);
         status = mem_device_alloc(device, cls, size, align, &live[i]);
-        if (status == CANVAS_OK) ++*steps_done;
+        if (status == CANVAS_OK) {
+            ++*steps_done;
+            *placement = *placement * 1000003u + (uint64_t)((char *)live[i] - (char *)live[0]);
+        }
         if (i % 3 == 2) {
             mem_device_free(device, live[i - 1]);
             live[i - 1] = NULL;
         }
     }
+    mem_device_get_stats(device, held);
     for (int i = 0; i < N; i++) mem_device_free(device, live[i]);
     return status;
 }
@@ -126,14 +134,18 @@ static void test_measure_predicts_capped_exactly(void)
     CHECK_OK(mem_device_create_measure("dry", 0, &measure));
     CHECK(!mem_device_is_addressable(measure));
     int steps;
-    CHECK_OK(allocation_pattern(measure, &steps));
-    mem_device_stats predicted, measured;
+    uint64_t predicted_placement, measured_placement;
+    mem_device_stats predicted, measured, predicted_held, measured_held;
+    CHECK_OK(allocation_pattern(measure, &steps, &predicted_placement, &predicted_held));
     mem_device_get_stats(measure, &predicted);
     CHECK(predicted.peak_bytes > 0 && predicted.current_bytes == 0);
 
     CHECK_OK(mem_device_create_capped("gpu", 1 * MiB, &gpu));
-    CHECK_OK(allocation_pattern(gpu, &steps));
+    CHECK_OK(allocation_pattern(gpu, &steps, &measured_placement, &measured_held));
     mem_device_get_stats(gpu, &measured);
+    /* the same places, so the same rounded bytes in use */
+    CHECK(predicted_placement == measured_placement && predicted_placement != 0);
+    CHECK(predicted_held.reserved_bytes == measured_held.reserved_bytes);
     CHECK(predicted.peak_bytes == measured.peak_bytes);
     for (int c = 0; c < MEM_CLASS_COUNT; c++) {
         CHECK(predicted.classes[c].peak_bytes == measured.classes[c].peak_bytes);
@@ -141,14 +153,20 @@ static void test_measure_predicts_capped_exactly(void)
     }
     mem_device_destroy(gpu);
 
-    /* A measure device with a cap refuses what a capped device of that size refuses. */
+    /* A measure device with a cap refuses what a capped device of that size refuses, with
+     * the same free bytes in the same pieces. */
     mem_device *small_measure, *small_gpu;
     int measure_steps, gpu_steps;
     CHECK_OK(mem_device_create_measure("dry", 64 * KiB, &small_measure));
     CHECK_OK(mem_device_create_capped("gpu", 64 * KiB, &small_gpu));
-    CHECK(allocation_pattern(small_measure, &measure_steps) == CANVAS_ERR_OUT_OF_MEMORY);
-    CHECK(allocation_pattern(small_gpu, &gpu_steps) == CANVAS_ERR_OUT_OF_MEMORY);
+    CHECK(allocation_pattern(small_measure, &measure_steps, &predicted_placement, &predicted_held) ==
+          CANVAS_ERR_OUT_OF_MEMORY);
+    CHECK(allocation_pattern(small_gpu, &gpu_steps, &measured_placement, &measured_held) == CANVAS_ERR_OUT_OF_MEMORY);
     CHECK(measure_steps == gpu_steps && measure_steps > 0);
+    CHECK(predicted_placement == measured_placement);
+    CHECK(predicted_held.free_bytes == measured_held.free_bytes && predicted_held.free_bytes > 0);
+    CHECK(predicted_held.largest_free_block == measured_held.largest_free_block);
+    CHECK(predicted_held.fragmentation == measured_held.fragmentation && predicted_held.refused == 1);
     mem_device_destroy(small_gpu);
     mem_device_destroy(small_measure);
 
