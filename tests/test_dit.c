@@ -180,8 +180,6 @@ static size_t attention_workspace_bytes(int64_t seq, int heads, int head_dim)
     return workspace;
 }
 
-/* The peak of one long forward equals the formula of qwen_image_dit.h exactly (plus the
- * attention kernel's own workspace, which the forward does not size). */
 /* The MEM_SCRATCH bytes of an arena's own record (its block is of the arena's class). */
 static size_t arena_record_bytes(void)
 {
@@ -195,6 +193,8 @@ static size_t arena_record_bytes(void)
     return after.peak_bytes - before.current_bytes;
 }
 
+/* The peak of one long forward equals the formula of qwen_image_dit.h exactly (plus the
+ * attention kernel's own workspace, which the arena does not hold on the cpu device). */
 static void test_activation_peak_long_sequence(void)
 {
     char dir[4096];
@@ -233,9 +233,9 @@ static void test_activation_peak_long_sequence(void)
     const size_t formula = (size_t)(4 * floats + n);
     CHECK(dit_activation_bytes(c, n_img, n_txt) == formula);
 
-    /* The kernels' own activation workspace (op_attention's per-thread tiles), which
-     * ops.h does not size: measured by running op_attention alone at the same size, and
-     * equal to the model's mirror of the kernel's sizing (a kernel change shows here). */
+    /* The kernels' own activation workspace (op_attention's per-thread tiles): measured by
+     * running op_attention alone at the same size, and equal to what the kernel says it
+     * takes (dit_attention_workspace_bytes, i.e. op_attention_workspace_bytes). */
     size_t kernel_workspace = attention_workspace_bytes(n, c->num_attention_heads, (int)hd);
     CHECK_MSG(kernel_workspace == dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd,
                                                                 thread_pool_size(pool), 1),
@@ -313,10 +313,9 @@ static void test_rope_positions(void)
     c.attention_head_dim = 16;
     c.axes_dims_rope[0] = 8, c.axes_dims_rope[1] = 4, c.axes_dims_rope[2] = 4; /* pairs 4 | 2 | 2 */
     const dit_image_shape shapes[2] = {{1, 4, 6}, {1, 3, 3}};
-    const int64_t n_txt = 2, n = n_txt + 24 + 9;
-    float cos_t[35 * 8], sin_t[35 * 8];
+    const int64_t n_txt = 2;
+    float cos_t[(2 + 24 + 9) * 8], sin_t[(2 + 24 + 9) * 8]; /* [n_txt + 4·6 + 3·3 tokens, 8 pairs] */
     dit_rope_tables(&c, shapes, 2, n_txt, cos_t, sin_t);
-    (void)n;
     /* text token 1: position 4 on every axis; pair 0 of each axis has inverse frequency 1 */
     CHECK_NEAR(cos_t[1 * 8 + 0], cos(4.0), 1e-6);
     CHECK_NEAR(sin_t[1 * 8 + 4], sin(4.0), 1e-6);
