@@ -200,8 +200,7 @@ canvas_status mem_device_alloc(mem_device *device, mem_class cls, size_t size, s
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory on %s: %zu bytes of %s (injected)", device->name,
                            size, mem_class_name(cls));
     size_t cap = atomic_load(&device->cap);
-    size_t rounded = (size + MEM_RANGE_GRANULE - 1) / MEM_RANGE_GRANULE * MEM_RANGE_GRANULE;
-    if (rounded == 0) rounded = MEM_RANGE_GRANULE;
+    size_t rounded = mem_range_rounded(size);
     pthread_mutex_lock(&device->lock);
     size_t reserved = device->range.used_bytes;
     size_t offset = 0;

@@ -68,7 +68,7 @@ canvas_status mem_range_alloc(mem_range *range, size_t size, size_t align, int c
 {
     if (align < MEM_RANGE_GRANULE) align = MEM_RANGE_GRANULE;
     if (size > range->capacity) return CANVAS_ERR_OUT_OF_MEMORY;
-    size_t rounded = round_up(size ? size : 1, MEM_RANGE_GRANULE);
+    size_t rounded = mem_range_rounded(size);
     for (int i = 0; i < range->n_segments; i++) {
         mem_range_segment *s = &range->segments[i];
         if (s->used || s->size < rounded) continue;

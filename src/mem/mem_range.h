@@ -18,6 +18,13 @@
 
 #define MEM_RANGE_GRANULE 64
 
+/* What a block of `size` bytes spends in the range (at least one granule): the device
+ * checks its cap against this, mem_range_alloc places this many bytes. */
+static inline size_t mem_range_rounded(size_t size)
+{
+    return ((size ? size : 1) + MEM_RANGE_GRANULE - 1) / MEM_RANGE_GRANULE * MEM_RANGE_GRANULE;
+}
+
 typedef struct mem_range_segment {
     size_t offset;
     size_t size;      /* granule-rounded */
