@@ -5,13 +5,12 @@
  * the VAE, 1e-3 for edit_pipeline; the schedule to 1e-6. Every expected tensor must be
  * written. (The library-level tests check the same numbers; this proves the CLI path.) */
 #include <dirent.h>
-#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "check.h"
-#include "io/json_file.h"
+#include "io/golden_case.h"
 #include "io/safetensors.h"
 #include "tensor/dtype.h"
 
@@ -21,19 +20,6 @@ static double tolerance_for(const char *op)
     if (!strcmp(op, "edit_pipeline")) return 1e-3;
     if (!strcmp(op, "schedule")) return 1e-6;
     return -1; /* not supported by the CLI yet */
-}
-
-/* The case's op ("dit_forward" for the lora-* cases too), or "" when it cannot be read. */
-static void case_op(const char *case_dir, char *op, size_t size)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/case.json", case_dir);
-    op[0] = '\0';
-    json_t *root;
-    if (json_file_load(path, &root) != CANVAS_OK) return;
-    const char *text = json_string_value(json_object_get(root, "op"));
-    if (text) snprintf(op, size, "%s", text);
-    json_decref(root);
 }
 
 static float *to_f32(const st_tensor *t)
@@ -91,7 +77,8 @@ static void test_every_supported_case(void)
         if (entry->d_name[0] == '.') continue;
         char case_dir[2048], op[64], out[2048], expected[2400], command[8192];
         snprintf(case_dir, sizeof case_dir, "%s/%s", cases, entry->d_name);
-        case_op(case_dir, op, sizeof op);
+        /* the op ("dit_forward" for the lora-* cases too); none: not a case */
+        if (golden_case_op(case_dir, op, sizeof op) != CANVAS_OK) op[0] = '\0';
         double tolerance = op[0] ? tolerance_for(op) : -1;
         if (tolerance < 0) continue;
         snprintf(out, sizeof out, "%s/%s.safetensors", tmp, entry->d_name);
