@@ -50,10 +50,15 @@ mem_device *mem_device_cpu(void) { return &cpu_device; }
 
 /* ---- regions from the kernel ---- */
 
-static size_t page_round(size_t bytes)
+static size_t page_size(void)
 {
     long page = sysconf(_SC_PAGESIZE);
-    size_t p = page > 0 ? (size_t)page : 4096;
+    return page > 0 ? (size_t)page : 4096;
+}
+
+static size_t page_round(size_t bytes)
+{
+    size_t p = page_size();
     return (bytes + p - 1) / p * p;
 }
 
@@ -90,8 +95,7 @@ void mem_region_release(void *base, size_t bytes)
 
 void mem_region_discard(void *start, size_t bytes)
 {
-    long page_long = sysconf(_SC_PAGESIZE);
-    uintptr_t page = page_long > 0 ? (uintptr_t)page_long : 4096;
+    uintptr_t page = page_size();
     uintptr_t first = ((uintptr_t)start + page - 1) & ~(page - 1);
     uintptr_t last = ((uintptr_t)start + bytes) & ~(page - 1);
     if (last > first) madvise((void *)first, last - first, MADV_DONTNEED);
