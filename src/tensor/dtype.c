@@ -137,18 +137,32 @@ uint16_t f32_to_bf16(float value)
     return (uint16_t)(bits >> 16);
 }
 
-/* ---- f16 ------------------------------------------------------------------------- */
+/* ---- f16 and e5m2: IEEE-like, 5 exponent bits, bias 15 -------------------------- */
 
-float f16_to_f32(uint16_t bits)
+/* The two differ only in mantissa width: the all-ones exponent holds the infinities
+ * and NaNs, and overflow rounds to infinity. Each format decides what a NaN becomes. */
+#define IEEE5_BIAS 15
+
+static float ieee5_to_f32(uint32_t sign, uint32_t magnitude, int mantissa_bits)
 {
-    uint32_t sign = (uint32_t)(bits & 0x8000u) << 16;
-    uint32_t magnitude = bits & 0x7FFFu;
-    if (magnitude >= 0x7C00u) { /* inf or NaN; NaNs come back quiet, payload kept */
-        uint32_t mantissa = (magnitude & 0x03FFu) << 13;
+    uint32_t inf_code = 0x1Fu << mantissa_bits;
+    if (magnitude >= inf_code) { /* inf or NaN; NaNs come back quiet, payload kept */
+        uint32_t mantissa = (magnitude - inf_code) << (23 - mantissa_bits);
         return f32_from_bits(sign | F32_INF | mantissa | (mantissa ? F32_QUIET : 0u));
     }
-    return f32_from_bits(sign | f32_bits(narrow_finite_to_f32(magnitude, 10, 15)));
+    return f32_from_bits(sign | f32_bits(narrow_finite_to_f32(magnitude, mantissa_bits, IEEE5_BIAS)));
 }
+
+/* The magnitude code of a finite or infinite (not NaN) `abs_bits`: infinity and
+ * overflow round past the largest finite code and are clamped to the inf code. */
+static uint32_t f32_to_ieee5(uint32_t abs_bits, int mantissa_bits)
+{
+    uint32_t inf_code = 0x1Fu << mantissa_bits;
+    uint32_t magnitude = round_to_narrow_float(abs_bits, mantissa_bits, IEEE5_BIAS);
+    return magnitude < inf_code ? magnitude : inf_code;
+}
+
+float f16_to_f32(uint16_t bits) { return ieee5_to_f32((uint32_t)(bits & 0x8000u) << 16, bits & 0x7FFFu, 10); }
 
 uint16_t f32_to_f16(float value)
 {
@@ -156,10 +170,18 @@ uint16_t f32_to_f16(float value)
     uint16_t sign = (uint16_t)((bits >> 16) & 0x8000u);
     uint32_t abs_bits = bits & F32_ABS;
     if (abs_bits > F32_INF) return (uint16_t)(sign | 0x7E00u | ((abs_bits >> 13) & 0x03FFu));
-    if (abs_bits == F32_INF) return (uint16_t)(sign | 0x7C00u);
-    uint32_t magnitude = round_to_narrow_float(abs_bits, 10, 15);
-    if (magnitude >= 0x7C00u) magnitude = 0x7C00u; /* overflow -> inf */
-    return (uint16_t)(sign | magnitude);
+    return (uint16_t)(sign | f32_to_ieee5(abs_bits, 10));
+}
+
+float e5m2_to_f32(uint8_t bits) { return ieee5_to_f32((uint32_t)(bits & 0x80u) << 24, bits & 0x7Fu, 2); }
+
+uint8_t f32_to_e5m2(float value)
+{
+    uint32_t bits = f32_bits(value);
+    uint8_t sign = (uint8_t)((bits >> 24) & 0x80u);
+    uint32_t abs_bits = bits & F32_ABS;
+    if (abs_bits > F32_INF) return (uint8_t)(sign | 0x7Eu); /* no room for a payload */
+    return (uint8_t)(sign | f32_to_ieee5(abs_bits, 2));
 }
 
 /* ---- f8 e4m3fn: no infinities, S.1111.111 is NaN, max 448 ------------------------- */
@@ -178,34 +200,8 @@ uint8_t f32_to_e4m3(float value)
     uint8_t sign = (uint8_t)((bits >> 24) & 0x80u);
     uint32_t abs_bits = bits & F32_ABS;
     if (abs_bits > F32_INF) return (uint8_t)(sign | 0x7Fu);
-    if (abs_bits >= F32_INF) return (uint8_t)(sign | 0x7Eu); /* inf saturates */
     uint32_t magnitude = round_to_narrow_float(abs_bits, 3, 7);
-    if (magnitude > 0x7Eu) magnitude = 0x7Eu; /* saturate at 448 rather than hit NaN */
-    return (uint8_t)(sign | magnitude);
-}
-
-/* ---- f8 e5m2: IEEE-like, has infinities ------------------------------------------ */
-
-float e5m2_to_f32(uint8_t bits)
-{
-    uint32_t sign = (uint32_t)(bits & 0x80u) << 24;
-    uint32_t magnitude = bits & 0x7Fu;
-    if (magnitude >= 0x7Cu) {
-        uint32_t mantissa = (magnitude & 0x3u) << 21;
-        return f32_from_bits(sign | F32_INF | mantissa | (mantissa ? F32_QUIET : 0u));
-    }
-    return f32_from_bits(sign | f32_bits(narrow_finite_to_f32(magnitude, 2, 15)));
-}
-
-uint8_t f32_to_e5m2(float value)
-{
-    uint32_t bits = f32_bits(value);
-    uint8_t sign = (uint8_t)((bits >> 24) & 0x80u);
-    uint32_t abs_bits = bits & F32_ABS;
-    if (abs_bits > F32_INF) return (uint8_t)(sign | 0x7Eu);
-    if (abs_bits == F32_INF) return (uint8_t)(sign | 0x7Cu);
-    uint32_t magnitude = round_to_narrow_float(abs_bits, 2, 15);
-    if (magnitude >= 0x7Cu) magnitude = 0x7Cu; /* overflow -> inf */
+    if (magnitude > 0x7Eu) magnitude = 0x7Eu; /* saturate at 448 rather than hit NaN; inf too */
     return (uint8_t)(sign | magnitude);
 }
 
