@@ -92,8 +92,8 @@ static void test_every_supported_case(void)
     }
     if (dir) closedir(dir);
     rmdir(tmp);
-    /* 6 dit_forward + 2 vae + 2 schedule + 1 edit_pipeline cases in tests/golden today */
-    CHECK_MSG(ran >= 11, "only %d golden cases ran", ran);
+    /* 8 dit_forward (lora-* included) + 2 vae + 2 schedule + 1 edit_pipeline cases in tests/golden today */
+    CHECK_MSG(ran >= 13, "only %d golden cases ran", ran);
 }
 
 int main(void)
