@@ -16,9 +16,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "base/status.h"
+#include "base/sysinfo.h"
 #include "mem/mem.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -95,10 +95,8 @@ static int threads_from_environment(void)
         long n = strtol(text, &end, 10);
         if (end && *end == '\0' && n >= 1 && n <= MAX_THREADS) return (int)n;
     }
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    if (online < 1) online = 1;
-    if (online > MAX_THREADS) online = MAX_THREADS;
-    return (int)online;
+    int online = sysinfo_online_cpus();
+    return online < MAX_THREADS ? online : MAX_THREADS;
 }
 
 canvas_status thread_pool_create(int n_threads, thread_pool **out)
