@@ -139,6 +139,14 @@ static canvas_status expect_numel(const weight_set *files, const st_tensor *t, u
     return CANVAS_OK;
 }
 
+/* Element `index` of a stored tensor as f32. */
+static float scalar_of(const st_tensor *t, uint64_t index)
+{
+    float v;
+    dtype_to_f32(t->type, (const char *)t->data + index * dtype_size(t->type), &v, 1);
+    return v;
+}
+
 static canvas_status describe_bnb(const weight_set *files, const char *name, const st_tensor *state, quant_stored *out)
 {
     json_t *root;
@@ -183,9 +191,7 @@ static canvas_status describe_bnb(const weight_set *files, const char *name, con
     TRY(require(files, name, ".quant_map", &out->quant_map));
     TRY(expect_numel(files, out->quant_map, 16, 1));
     for (int i = 0; i < 16; i++) {
-        float v;
-        dtype_to_f32(out->quant_map->type, (const char *)out->quant_map->data + (size_t)i * dtype_size(out->quant_map->type),
-                     &v, 1);
+        float v = scalar_of(out->quant_map, (uint64_t)i);
         if (!(fabsf(v - quant_nf4_values[i]) <= 1e-6f))
             return status_fail(CANVAS_ERR_UNSUPPORTED, "%s: '%s.quant_map' is not the NF4 code (entry %d is %g)", files->dir,
                                name, i, (double)v);
@@ -381,13 +387,6 @@ static canvas_status store_add(quant_store *s, const quant_params *params, size_
     *p_out = p;
     *blob_out = blob;
     return CANVAS_OK;
-}
-
-static float scalar_of(const st_tensor *t, uint64_t index)
-{
-    float v;
-    dtype_to_f32(t->type, (const char *)t->data + index * dtype_size(t->type), &v, 1);
-    return v;
 }
 
 /* The blob of a stored quantised weight. */
