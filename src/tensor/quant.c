@@ -1,8 +1,9 @@
 /* quant.c — layouts, scalar decoding and the quantisers of quant.h.
  *
  * The scalar decoder here is the definition every SIMD path (ops/cpu/quant_pack.c)
- * matches bit for bit; the quantisers are written for clarity, not speed (a 20 B model
- * quantises in well under a minute on one core). */
+ * matches bit for bit; the quantisers are written for clarity, not speed: 12-16 ns per
+ * weight from bf16 on one core (quant_quantize on a [3072, 12288] matrix, each format,
+ * a loaded 2-core machine), so some 4-6 minutes for a 20 B model. */
 #include "tensor/quant.h"
 
 #include <math.h>
