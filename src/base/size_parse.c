@@ -14,7 +14,7 @@ static double unit_multiplier(const char *unit)
     static const char letters[] = "KMGT";
     if (unit[0] == '\0' || !strcmp(unit, "B")) return 1;
     const char *at = strchr(letters, toupper((unsigned char)unit[0]));
-    if (!at || unit[0] == '\0') return 0;
+    if (!at) return 0;
     int power = (int)(at - letters) + 1;
     const char *rest = unit + 1;
     if (rest[0] == '\0' || !strcmp(rest, "iB") || !strcmp(rest, "ib")) return pow(1024.0, power);
