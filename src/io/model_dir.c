@@ -253,15 +253,14 @@ void weights_close(weight_set *set)
     mem_free(set);
 }
 
+static int compare_name_to_entry(const void *name, const void *entry)
+{
+    return strcmp(name, (*(const st_tensor *const *)entry)->name);
+}
+
 const st_tensor *weights_find(const weight_set *set, const char *name)
 {
-    int low = 0, high = set->n_tensors - 1;
-    while (low <= high) {
-        int mid = low + (high - low) / 2;
-        int order = strcmp(name, set->tensors[mid]->name);
-        if (order == 0) return set->tensors[mid];
-        if (order < 0) high = mid - 1;
-        else low = mid + 1;
-    }
-    return NULL;
+    const st_tensor *const *found =
+        bsearch(name, set->tensors, (size_t)set->n_tensors, sizeof *set->tensors, compare_name_to_entry);
+    return found ? *found : NULL;
 }

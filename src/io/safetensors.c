@@ -374,17 +374,14 @@ canvas_status st_open(const char *path, st_file **out)
 
 /* ---- lookups --------------------------------------------------------------------- */
 
+static int compare_name_to_tensor(const void *name, const void *tensor)
+{
+    return strcmp(name, ((const st_tensor *)tensor)->name);
+}
+
 const st_tensor *st_find(const st_file *file, const char *name)
 {
-    int low = 0, high = file->n_tensors - 1;
-    while (low <= high) {
-        int mid = low + (high - low) / 2;
-        int order = strcmp(name, file->tensors[mid].name);
-        if (order == 0) return &file->tensors[mid];
-        if (order < 0) high = mid - 1;
-        else low = mid + 1;
-    }
-    return NULL;
+    return bsearch(name, file->tensors, (size_t)file->n_tensors, sizeof *file->tensors, compare_name_to_tensor);
 }
 
 const char *st_metadata(const st_file *file, const char *key)
