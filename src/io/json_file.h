@@ -10,7 +10,8 @@
  * CANVAS_ERR_INPUT when it is missing. The caller json_decref()s *out. */
 canvas_status json_file_load(const char *path, json_t **out);
 
-/* Parse JSON text (e.g. a safetensors header); `what` names it in errors. */
+/* Parse JSON text (e.g. the JSON a quantised checkpoint stores in a U8 tensor); `what`
+ * names it in errors. (The safetensors header parses itself: it needs the error position.) */
 canvas_status json_text_load(const char *text, size_t length, const char *what, json_t **out);
 
 /* Make jansson allocate through mem_alloc (class scratch). Idempotent, thread-safe;
