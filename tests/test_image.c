@@ -342,9 +342,16 @@ static void test_resize_identity(void)
     for (int i = 0; i < W * H * 3; i++) in[i] = (float)((i * 37) % 251);
     CHECK_OK(resize_lanczos3(in, W, H, 3, out, W, H));
     CHECK(!memcmp(in, out, sizeof in));
-    /* one axis the same: that axis is copied, the other filtered */
-    float wide[W * 2 * H * 3];
+    /* one axis the same: that axis is copied, the other filtered, so each row of a
+     * width-only resize is that row resized on its own */
+    float wide[W * 2 * H * 3], row[W * 2 * 3];
     CHECK_OK(resize_lanczos3(in, W, H, 3, wide, W * 2, H));
+    int rows_alone = 1;
+    for (int y = 0; y < H; y++) {
+        CHECK_OK(resize_lanczos3(in + y * W * 3, W, 1, 3, row, W * 2, 1));
+        rows_alone &= !memcmp(row, wide + y * W * 2 * 3, sizeof row);
+    }
+    CHECK_MSG(rows_alone, "a width-only resize mixed rows");
     CHECK_FAILS(resize_lanczos3(in, W, H, 3, out, 0, H), CANVAS_ERR_USAGE, "resize");
     CHECK_NEAR(resize_lanczos3_kernel(0), 1, 0);
     CHECK_NEAR(resize_lanczos3_kernel(1), 0, 1e-12);
