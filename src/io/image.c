@@ -24,11 +24,17 @@
 
 /* ---- common ----------------------------------------------------------------------------- */
 
+/* The image sizes canvas handles: 1..IMAGE_MAX_SIDE a side, at most IMAGE_MAX_PIXELS. */
+static int size_allowed(int64_t width, int64_t height)
+{
+    return width >= 1 && height >= 1 && width <= IMAGE_MAX_SIDE && height <= IMAGE_MAX_SIDE &&
+           width * height <= IMAGE_MAX_PIXELS;
+}
+
 canvas_status image_alloc(int width, int height, canvas_image *out)
 {
     memset(out, 0, sizeof *out);
-    if (width < 1 || height < 1 || width > IMAGE_MAX_SIDE || height > IMAGE_MAX_SIDE ||
-        (int64_t)width * height > IMAGE_MAX_PIXELS)
+    if (!size_allowed(width, height))
         return status_fail(CANVAS_ERR_INPUT, "image size %dx%d is outside 1..%d pixels a side and %d pixels", width,
                            height, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
     TRY(mem_alloc((void **)&out->pixels, (size_t)width * height * 3, MEM_SCRATCH));
@@ -57,8 +63,7 @@ image_format image_sniff(const void *bytes, size_t size)
 /* Size checks shared by the decoders, before any pixel is allocated. */
 static canvas_status check_size(const char *name, uint64_t width, uint64_t height)
 {
-    if (width < 1 || height < 1 || width > IMAGE_MAX_SIDE || height > IMAGE_MAX_SIDE ||
-        width * height > IMAGE_MAX_PIXELS)
+    if (!size_allowed((int64_t)width, (int64_t)height))
         return status_fail(CANVAS_ERR_INPUT,
                            "%s: image of %llux%llu pixels is outside what canvas reads (1 to %d pixels a side, at "
                            "most %d pixels)",
