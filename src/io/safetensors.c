@@ -60,7 +60,7 @@ static uint64_t span_bytes(const int64_t *shape, int ndim, size_t element, int *
         if (shape[d] == 0) return 0; /* an empty tensor, however large its other dims */
     for (int d = 0; d < ndim; d++) {
         uint64_t dim = (uint64_t)shape[d];
-        if (dim != 0 && bytes > UINT64_MAX / dim) {
+        if (bytes > UINT64_MAX / dim) { /* dim > 0: zeros returned above */
             *overflow = 1;
             return 0;
         }
