@@ -41,9 +41,9 @@ const textenc_config *textenc_model_config(const textenc_model *model);
  * writes them (spec B.6). */
 int64_t textenc_patch_values(const textenc_config *config);
 
-/* Observer of intermediates (optional, for the golden tests): "vision.patch_embed"
- * [S, vision hidden] (rows in pixel_values order), "vision.block.K" [S, vision hidden]
- * (rows in the vision tower's WINDOW order, as the reference holds them), "vision_embeds"
+/* Observer of intermediates (optional, for the golden tests): "vision.patch_embed" and
+ * "vision.block.K" [S, vision hidden] (rows in pixel_values order, put back from the
+ * window order the tower computes in), "vision_embeds"
  * [n_image_tokens, hidden] (raster order), "inputs_embeds" [n_ids, hidden], "layer.K"
  * [n_ids, hidden] (decoder layer K's output, before the final norm). Data valid only during
  * the call; a non-OK return stops the forward with that status. */
