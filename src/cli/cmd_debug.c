@@ -19,6 +19,7 @@
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_case.h"
 #include "models/qwen_image_vae_case.h"
+#include "models/qwen_textenc_case.h"
 #include "pipeline/edit_case.h"
 #include "pipeline/lora.h"
 #include "pipeline/scheduler_case.h"
@@ -36,7 +37,7 @@ static void print_help(FILE *to)
             "Every tensor computed is written to OUT under the names of expected.safetensors\n"
             "(dit_forward: output, img_in, txt_in, temb, block.K.img, block.K.txt).\n"
             "Supported ops: dit_forward (with its 'loras' merged first: lora-* cases), vae_encode,\n"
-            "vae_decode, schedule, edit_pipeline. Others (textenc_forward) exit 1 as not supported yet.\n"
+            "vae_decode, schedule, edit_pipeline, textenc_forward. Others exit 1 as not supported yet.\n"
             "\n"
             "options:\n"
             "  --out FILE             where to write the tensors (written to FILE.tmp, then renamed)\n"
@@ -203,7 +204,7 @@ static void print_plan(void *ctx, const char *message)
     fprintf(stderr, "canvas debug case: %s\n", message);
 }
 
-/* vae_encode, vae_decode, schedule and edit_pipeline: their runners hand every tensor to
+/* vae_encode, vae_decode, textenc_forward, schedule and edit_pipeline: their runners hand every tensor to
  * the sink; the edit pipeline records its own phases (load, vae-encode, step K, ...). */
 static canvas_status run_sink_case(const char *case_dir, const char *op, const cli_memory_session *session,
                                    const char *out_path)
@@ -226,6 +227,8 @@ static canvas_status run_sink_case(const char *case_dir, const char *op, const c
                                        print_plan, collect_tap, &tensors);
         else if (!strcmp(op, "vae_encode") || !strcmp(op, "vae_decode"))
             st = vae_case_run(case_dir, pool, collect_tap, &tensors);
+        else if (!strcmp(op, "textenc_forward"))
+            st = textenc_case_run(case_dir, pool, collect_tap, &tensors);
         else
             st = schedule_case_run(case_dir, collect_tap, &tensors);
     }
@@ -280,7 +283,7 @@ static int cmd_debug_case(int argc, char **argv)
     if (st != CANVAS_OK) {
         /* reported below */
     } else if (!strcmp(op, "edit_pipeline") || !strcmp(op, "vae_encode") || !strcmp(op, "vae_decode") ||
-               !strcmp(op, "schedule")) {
+               !strcmp(op, "schedule") || !strcmp(op, "textenc_forward")) {
         st = run_sink_case(case_dir, op, &session, out_path);
     } else {
         dit_case *dc = NULL;

@@ -48,6 +48,15 @@ size_t op_linear_workspace_bytes(int64_t m, int64_t n, int64_t k, int threads);
 canvas_status op_attention(thread_pool *pool, const float *q, const float *k, const float *v, int64_t seq,
                            int heads, int head_dim, const uint8_t *key_mask, float *out);
 
+/* op_attention with grouped keys and values and an optional causal mask (no key mask).
+ * q, out: [seq, heads * head_dim]; k, v: [seq, kv_heads * head_dim]; query head h reads
+ * key/value head h / (heads / kv_heads). causal 1: query i sees keys 0..i only. With
+ * kv_heads = heads and causal 0 it computes what op_attention does, bit for bit; its
+ * workspace is op_attention_workspace_bytes(seq, heads, head_dim, ...).
+ * CANVAS_ERR_INTERNAL when kv_heads does not divide heads. */
+canvas_status op_attention_grouped(thread_pool *pool, const float *q, const float *k, const float *v, int64_t seq,
+                                   int heads, int kv_heads, int head_dim, int causal, float *out);
+
 /* Bytes op_attention takes from the host pool while it runs with a pool of `threads`
  * (thread_pool_size): per-worker tiles (MEM_ACTIVATIONS: the head's keys and values,
  * query/score/output tiles; O(seq x head_dim) per worker) plus one per-key row
@@ -63,9 +72,17 @@ void op_rms_norm(const float *x, int64_t rows, int64_t dim, float eps, const flo
 /* In place, elementwise. */
 void op_gelu_tanh(float *x, int64_t n);
 void op_silu(float *x, int64_t n);
+void op_gelu_erf(float *x, int64_t n);   /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
+/* gate[i] = silu(gate[i]) * up[i] (the SwiGLU MLP's hidden) */
+void op_swiglu(float *gate, const float *up, int64_t n);
+/* y[i] += x[i] (residual connections) */
+void op_add(float *y, const float *x, int64_t n);
 
 /* Rotary embedding on interleaved pairs (x[2i], x[2i+1]) of every head:
  * x: [seq, heads * head_dim]; cos, sin: [seq, head_dim / 2]. In place. */
 void op_rope_interleaved(float *x, int64_t seq, int heads, int head_dim, const float *cos, const float *sin);
+/* The same on half-split pairs (x[i], x[i + head_dim/2]) of every head, the rotate_half
+ * convention (Qwen2 / Qwen2.5-VL): x_i' = x_i c_i - x_{i+h} s_i, x_{i+h}' = x_{i+h} c_i + x_i s_i. */
+void op_rope_half(float *x, int64_t seq, int heads, int head_dim, const float *cos, const float *sin);
 
 #endif

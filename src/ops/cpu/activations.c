@@ -1,4 +1,5 @@
-/* activations.c — elementwise GELU (tanh approximation) and SiLU, in place.
+/* activations.c — elementwise GELU (tanh approximation and exact), SiLU, the SwiGLU gate
+ * and the residual add, in place.
  *
  * Both are written as x * sigmoid(z), which avoids the cancellation of 1 + tanh(u) for
  * negative inputs:  gelu_tanh(x) = 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)),
@@ -41,4 +42,27 @@ void op_silu(float *x, int64_t n)
         _mm256_storeu_ps(x + i, sigmoid_times(v, v));
     }
     for (; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+/* Exact GELU through erf (libm's erff; only the vision merger uses it, on few rows). */
+void op_gelu_erf(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+void op_swiglu(float *gate, const float *up, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(sigmoid_times(g, g), _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+void op_add(float *y, const float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
+    for (; i < n; i++) y[i] += x[i];
 }

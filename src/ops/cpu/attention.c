@@ -20,7 +20,11 @@
  * (no separate scale pass, no Cody-Waite reduction).
  *
  * Masked keys and the padding up to a multiple of 16 keys get a score of -inf through a
- * per-key additive bias. Every item is computed the same way whichever thread runs it,
+ * per-key additive bias. Grouped-query attention reads key/value head h / group for query
+ * head h (items run head-major, so a thread packs each key/value head once per group);
+ * the causal mask sets the scores of later keys to -inf in the blocks that cross the
+ * diagonal and skips the blocks after it. With one key/value head per query head and no
+ * causal mask (op_attention) those steps are not taken. Every item is computed the same way whichever thread runs it,
  * so the result does not depend on the number of threads. */
 #include <math.h>
 #include <stdatomic.h>
@@ -40,7 +44,10 @@ typedef struct attention_job {
     float *out;
     int64_t seq, seq16;       /* seq16: seq rounded up to 16 */
     int heads, head_dim, hd16;/* hd16: head_dim rounded up to 16 */
-    int64_t ld;               /* heads * head_dim */
+    int64_t ld;               /* heads * head_dim: q and out rows */
+    int64_t kv_ld;            /* kv_heads * head_dim: k and v rows */
+    int group;                /* query heads per key/value head */
+    int causal;               /* 1: query i sees keys 0..i */
     float scale;
     const float *key_bias;    /* [seq16]: 0 for a live key, -inf for masked or padding */
     int64_t q_blocks;
@@ -52,7 +59,7 @@ typedef struct attention_job {
 
 typedef struct attention_buffers {
     float *kt, *v, *q, *s, *o, *m, *l;
-    int packed_head; /* head whose keys and values are in kt and v, -1 for none */
+    int packed_head; /* key/value head whose keys and values are in kt and v, -1 for none */
 } attention_buffers;
 
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
@@ -77,10 +84,11 @@ static size_t buffer_floats(int64_t seq16, int head_dim, int hd16)
            round16(ATTN_QB * ATTN_KB) + round16(ATTN_QB * (size_t)hd16) + 2 * round16(ATTN_QB);
 }
 
-/* Keys of head h transposed into 16-key strips, values copied with padded rows. */
+/* Keys of key/value head h transposed into 16-key strips, values copied with padded rows. */
 static void pack_head(const attention_job *job, int h, attention_buffers *b)
 {
     int hd = job->head_dim;
+    const int64_t ld = job->kv_ld;
     const float *k = job->k + (int64_t)h * hd, *v = job->v + (int64_t)h * hd;
     for (int64_t j0 = 0; j0 < job->seq16; j0 += 16) {
         float *strip = b->kt + j0 * hd;
@@ -90,13 +98,13 @@ static void pack_head(const attention_job *job, int h, attention_buffers *b)
             for (; d + 8 <= hd; d += 8)
                 for (int half = 0; half < 2; half++) {
                     __m256 r[8];
-                    GEMM_UNROLL8 for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(k + (j0 + half * 8 + i) * job->ld + d);
+                    GEMM_UNROLL8 for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(k + (j0 + half * 8 + i) * ld + d);
                     gemm_transpose8x8(r);
                     GEMM_UNROLL8 for (int i = 0; i < 8; i++) _mm256_storeu_ps(strip + (d + i) * 16 + half * 8, r[i]);
                 }
         }
         for (; d < hd; d++)
-            for (int c = 0; c < 16; c++) strip[d * 16 + c] = c < live ? k[(j0 + c) * job->ld + d] : 0.0f;
+            for (int c = 0; c < 16; c++) strip[d * 16 + c] = c < live ? k[(j0 + c) * ld + d] : 0.0f;
     }
     for (int d0 = 0; d0 < job->hd16; d0 += 16) {
         float *strip = b->v + (int64_t)d0 * job->seq16;
@@ -104,9 +112,9 @@ static void pack_head(const attention_job *job, int h, attention_buffers *b)
         for (int64_t j = 0; j < job->seq16; j++) {
             float *row = strip + j * 16;
             if (j < job->seq && cols == 16) {
-                memcpy(row, v + j * job->ld + d0, 16 * sizeof(float));
+                memcpy(row, v + j * ld + d0, 16 * sizeof(float));
             } else {
-                for (int c = 0; c < 16; c++) row[c] = j < job->seq && c < cols ? v[j * job->ld + d0 + c] : 0.0f;
+                for (int c = 0; c < 16; c++) row[c] = j < job->seq && c < cols ? v[j * ld + d0 + c] : 0.0f;
             }
         }
     }
@@ -167,6 +175,15 @@ static float softmax_row(float *s, int64_t kb, float *m, float *l)
     return alpha;
 }
 
+/* Scores of keys after their query (key j0 + c > query i0 + i) to -inf. */
+static void mask_future(float *s, int64_t rows6, int64_t i0, int64_t j0, int64_t kb)
+{
+    for (int64_t i = 0; i < rows6; i++) {
+        int64_t first = i0 + i + 1 - j0; /* first masked column of row i */
+        for (int64_t c = first < 0 ? 0 : first; c < kb; c++) s[i * ATTN_KB + c] = -INFINITY;
+    }
+}
+
 static void attention_item(const attention_job *job, int64_t item, attention_buffers *b)
 {
     int h = (int)(item / job->q_blocks);
@@ -174,7 +191,7 @@ static void attention_item(const attention_job *job, int64_t item, attention_buf
     int64_t rows = job->seq - i0 < ATTN_QB ? job->seq - i0 : ATTN_QB;
     int64_t strips = (rows + GEMM_MR - 1) / GEMM_MR;
     int hd = job->head_dim, hd16 = job->hd16;
-    if (b->packed_head != h) pack_head(job, h, b);
+    if (b->packed_head != h / job->group) pack_head(job, h / job->group, b);
 
     const float *q = job->q + i0 * job->ld + (int64_t)h * hd;
     for (int64_t r = 0; r < strips; r++) {
@@ -190,7 +207,9 @@ static void attention_item(const attention_job *job, int64_t item, attention_buf
     memset(b->o, 0, (size_t)(rows6 * hd16) * sizeof(float));
     for (int64_t i = 0; i < rows6; i++) b->m[i] = -INFINITY, b->l[i] = 0.0f;
 
-    for (int64_t j0 = 0; j0 < job->seq16; j0 += ATTN_KB) {
+    /* causal: the item's last query sees keys up to i0 + rows - 1, later blocks are all masked */
+    const int64_t key_end = job->causal && i0 + rows < job->seq16 ? i0 + rows : job->seq16;
+    for (int64_t j0 = 0; j0 < key_end; j0 += ATTN_KB) {
         int64_t kb = job->seq16 - j0 < ATTN_KB ? job->seq16 - j0 : ATTN_KB;
         /* scores: s[i][j] = q_i . k_j + bias_j (q already scaled) */
         for (int64_t c = 0; c < kb; c += 16) {
@@ -199,6 +218,7 @@ static void attention_item(const attention_job *job, int64_t item, attention_buf
                 gemm_kernel_6x16_store(hd, b->q + r * GEMM_MR * hd, strip, b->s + r * GEMM_MR * ATTN_KB + c, ATTN_KB,
                                        1, job->key_bias + j0 + c);
         }
+        if (job->causal && j0 + kb - 1 > i0) mask_future(b->s, rows6, i0, j0, kb);
         /* online softmax, rescaling the output rows whose maximum moved */
         for (int64_t i = 0; i < rows6; i++) {
             float alpha = softmax_row(b->s + i * ATTN_KB, kb, &b->m[i], &b->l[i]);
@@ -253,13 +273,16 @@ size_t op_attention_workspace_bytes(int64_t seq, int heads, int head_dim, int th
     return tiles_only ? tiles : tiles + (size_t)seq16 * sizeof(float);
 }
 
-canvas_status op_attention(thread_pool *pool, const float *q, const float *k, const float *v, int64_t seq, int heads,
-                           int head_dim, const uint8_t *key_mask, float *out)
+static canvas_status attention(thread_pool *pool, const float *q, const float *k, const float *v, int64_t seq,
+                               int heads, int kv_heads, int head_dim, int causal, const uint8_t *key_mask, float *out)
 {
     if (seq <= 0 || heads <= 0 || head_dim <= 0) return CANVAS_OK;
+    if (kv_heads <= 0 || heads % kv_heads)
+        return status_fail(CANVAS_ERR_INTERNAL, "attention: %d key/value heads do not divide %d heads", kv_heads, heads);
     attention_job job = {.q = q, .k = k, .v = v, .out = out, .seq = seq, .seq16 = (seq + 15) / 16 * 16,
                          .heads = heads, .head_dim = head_dim, .hd16 = (head_dim + 15) / 16 * 16,
-                         .ld = (int64_t)heads * head_dim, .scale = 1.0f / sqrtf((float)head_dim)};
+                         .ld = (int64_t)heads * head_dim, .kv_ld = (int64_t)kv_heads * head_dim,
+                         .group = heads / kv_heads, .causal = causal, .scale = 1.0f / sqrtf((float)head_dim)};
     job.q_blocks = (seq + ATTN_QB - 1) / ATTN_QB;
     atomic_init(&job.next_item, 0);
     int64_t items = (int64_t)heads * job.q_blocks;
@@ -281,4 +304,16 @@ canvas_status op_attention(thread_pool *pool, const float *q, const float *k, co
     mem_free(job.workspace);
     mem_free(key_bias);
     return CANVAS_OK;
+}
+
+canvas_status op_attention(thread_pool *pool, const float *q, const float *k, const float *v, int64_t seq, int heads,
+                           int head_dim, const uint8_t *key_mask, float *out)
+{
+    return attention(pool, q, k, v, seq, heads, heads, head_dim, 0, key_mask, out);
+}
+
+canvas_status op_attention_grouped(thread_pool *pool, const float *q, const float *k, const float *v, int64_t seq,
+                                   int heads, int kv_heads, int head_dim, int causal, float *out)
+{
+    return attention(pool, q, k, v, seq, heads, kv_heads, head_dim, causal, NULL, out);
 }

@@ -1,0 +1,262 @@
+/* qwen_textenc.c — the Qwen2.5-VL encoder forward (spec B.4, B.5, B.8), read top to
+ * bottom: the inputs' checks and M-RoPE position ids, the rotary table, one decoder layer,
+ * the forward (vision tower, embeddings with the image features scattered in, the layers,
+ * the final norm). The vision tower is qwen_textenc_vision.c. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/status.h"
+#include "mem/mem.h"
+#include "models/qwen_textenc_internal.h"
+
+/* Bounds on one forward's sizes, far above any prompt, so sizes never overflow. */
+#define TEXTENC_MAX_IDS (1 << 22)
+#define TEXTENC_MAX_GRID (1 << 14)
+
+canvas_status textenc_buffers_alloc(float **slots[], const int64_t floats[], int n)
+{
+    for (int i = 0; i < n; i++) *slots[i] = NULL;
+    for (int i = 0; i < n; i++) {
+        if (floats[i] <= 0) continue;
+        canvas_status st = mem_alloc((void **)slots[i], (size_t)floats[i] * sizeof(float), MEM_ACTIVATIONS);
+        if (st != CANVAS_OK) {
+            textenc_buffers_free(slots, n);
+            return st;
+        }
+    }
+    return CANVAS_OK;
+}
+
+void textenc_buffers_free(float **slots[], int n)
+{
+    for (int i = 0; i < n; i++) {
+        mem_free(*slots[i]);
+        *slots[i] = NULL;
+    }
+}
+
+/* ---- inputs and positions --------------------------------------------------------------- */
+
+/* Image grids: positive, within bounds, h and w multiples of the merge size. Sets the
+ * number of patch rows and of merged tokens. */
+static canvas_status check_grids(const textenc_config *c, const int64_t (*grid_thw)[3], int n_images,
+                                 int64_t *patches, int64_t *tokens)
+{
+    const int64_t m = c->vision.spatial_merge_size;
+    *patches = *tokens = 0;
+    if (n_images < 0 || (n_images > 0 && !grid_thw))
+        return status_fail(CANVAS_ERR_INPUT, "text encoder: %d images without their grid_thw", n_images);
+    for (int i = 0; i < n_images; i++) {
+        const int64_t t = grid_thw[i][0], h = grid_thw[i][1], w = grid_thw[i][2];
+        if (t < 1 || h < 1 || w < 1 || t > TEXTENC_MAX_GRID || h > TEXTENC_MAX_GRID || w > TEXTENC_MAX_GRID || h % m ||
+            w % m)
+            return status_fail(CANVAS_ERR_INPUT, "text encoder: image %d has grid_thw [%lld, %lld, %lld]; each must be "
+                               "in [1, %d] with h and w multiples of spatial_merge_size %lld", i, (long long)t,
+                               (long long)h, (long long)w, TEXTENC_MAX_GRID, (long long)m);
+        *patches += t * h * w;
+        if (*patches > (int64_t)TEXTENC_MAX_IDS * m * m)
+            return status_fail(CANVAS_ERR_INPUT, "text encoder: more than %lld image patches",
+                               (long long)TEXTENC_MAX_IDS * m * m);
+    }
+    *tokens = *patches / (m * m);
+    return CANVAS_OK;
+}
+
+/* get_rope_index for batch 1 without padding: text runs count up on all three rows from
+ * one past the largest position so far; an image's merged tokens sit at (start, start + y,
+ * start + x) where start follows the text before it (images: temporal index 0). */
+canvas_status textenc_position_ids(const textenc_config *config, const int32_t *ids, int64_t n_ids,
+                                   const int64_t (*grid_thw)[3], int n_images, int64_t *pos)
+{
+    int64_t patches, tokens;
+    if (n_ids < 1 || n_ids > TEXTENC_MAX_IDS || !ids)
+        return status_fail(CANVAS_ERR_INPUT, "text encoder: %lld ids (1 to %d)", (long long)n_ids, TEXTENC_MAX_IDS);
+    TRY(check_grids(config, grid_thw, n_images, &patches, &tokens));
+    const int32_t pad = config->image_token_id, start_id = config->vision_start_token_id;
+    int64_t pads = 0, starts = 0;
+    for (int64_t i = 0; i < n_ids; i++) {
+        pads += ids[i] == pad;
+        starts += i + 1 < n_ids && ids[i] == start_id && ids[i + 1] == pad;
+    }
+    if (pads != tokens || starts != n_images)
+        return status_fail(CANVAS_ERR_INPUT, "text encoder: the ids hold %lld <|image_pad|> tokens in %lld runs after "
+                           "<|vision_start|>, the %d images need %lld in %d", (long long)pads, (long long)starts,
+                           n_images, (long long)tokens, n_images);
+    const int64_t m = config->vision.spatial_merge_size;
+    int64_t *pt = pos, *ph = pos + n_ids, *pw = pos + 2 * n_ids;
+    int64_t at = 0, next = 0; /* next: one past the largest position so far */
+    for (int k = 0; k < n_images; k++) {
+        int64_t ed = at;
+        while (ed < n_ids && ids[ed] != pad) ed++;
+        const int64_t t = grid_thw[k][0], lh = grid_thw[k][1] / m, lw = grid_thw[k][2] / m, run = t * lh * lw;
+        for (int64_t i = ed; i < ed + run; i++)
+            if (i >= n_ids || ids[i] != pad)
+                return status_fail(CANVAS_ERR_INPUT, "text encoder: image %d needs a run of %lld <|image_pad|> tokens "
+                                   "from id %lld", k, (long long)run, (long long)ed);
+        for (int64_t i = at; i < ed; i++) pt[i] = ph[i] = pw[i] = next + (i - at);
+        const int64_t base = next + (ed - at);
+        for (int64_t i = 0; i < run; i++) {
+            int64_t in_frame = i % (lh * lw);
+            pt[ed + i] = base;
+            ph[ed + i] = base + in_frame / lw;
+            pw[ed + i] = base + in_frame % lw;
+        }
+        next = base + (lh > lw ? lh : lw);
+        at = ed + run;
+    }
+    for (int64_t i = at; i < n_ids; i++) pt[i] = ph[i] = pw[i] = next + (i - at);
+    return CANVAS_OK;
+}
+
+/* M-RoPE (spec B.5.1): pair j of a head (channels j and j + hd/2) rotates by
+ * pos[axis(j)] * inv_freq[j], inv_freq[j] = 1 / theta^(2j / hd), axis(j) = t, h or w as
+ * mrope_section splits the hd/2 pairs (all t when the config has no sections). */
+static void rope_table(const textenc_text_config *t, const int64_t *pos, int64_t n, float *cos_out, float *sin_out)
+{
+    const int64_t half = t->head_dim / 2;
+    const int sections = t->mrope_section[0] + t->mrope_section[1] + t->mrope_section[2];
+    for (int64_t j = 0; j < half; j++) {
+        const float inv_freq = 1.0f / powf((float)t->rope_theta, (float)(2 * j) / (float)t->head_dim);
+        int axis = 0;
+        if (sections) axis = j < t->mrope_section[0] ? 0 : j < t->mrope_section[0] + t->mrope_section[1] ? 1 : 2;
+        for (int64_t i = 0; i < n; i++) {
+            const float angle = (float)pos[axis * n + i] * inv_freq;
+            cos_out[i * half + j] = cosf(angle);
+            sin_out[i * half + j] = sinf(angle);
+        }
+    }
+}
+
+/* ---- one decoder layer -------------------------------------------------------------------- */
+
+/* The decoder's activations, n = n_ids rows. */
+typedef struct text_state {
+    float *h;          /* [n, D]  the residual stream */
+    float *normed;     /* [n, D]  */
+    float *q;          /* [n, D]  */
+    float *k, *v;      /* [n, KV] */
+    float *attn;       /* [n, D]  */
+    float *delta;      /* [n, D]  a sub-layer's output before the residual add */
+    float *gate, *up;  /* [n, F]  */
+    float *cos, *sin;  /* [n, hd/2] */
+    float *vision;     /* [image tokens, D] the vision tower's output */
+} text_state;
+
+enum { TEXT_BUFFERS = 12 };
+
+static canvas_status layer_forward(thread_pool *pool, const textenc_text_config *t, const textenc_layer_weights *l,
+                                   int64_t n, text_state *s)
+{
+    const int64_t d = t->hidden_size, f = t->intermediate_size;
+    const int heads = t->num_attention_heads, kv_heads = t->num_key_value_heads, hd = t->head_dim;
+    const float eps = (float)t->rms_norm_eps;
+    op_rms_norm(s->h, n, d, eps, l->input_norm, s->normed);
+    TRY(op_linear(pool, s->normed, n, &l->q, l->q_bias, s->q));
+    TRY(op_linear(pool, s->normed, n, &l->k, l->k_bias, s->k));
+    TRY(op_linear(pool, s->normed, n, &l->v, l->v_bias, s->v));
+    op_rope_half(s->q, n, heads, hd, s->cos, s->sin);
+    op_rope_half(s->k, n, kv_heads, hd, s->cos, s->sin);
+    TRY(op_attention_grouped(pool, s->q, s->k, s->v, n, heads, kv_heads, hd, 1, s->attn));
+    TRY(op_linear(pool, s->attn, n, &l->o, NULL, s->delta));
+    op_add(s->h, s->delta, n * d);
+
+    op_rms_norm(s->h, n, d, eps, l->post_norm, s->normed);
+    TRY(op_linear(pool, s->normed, n, &l->gate, NULL, s->gate));
+    TRY(op_linear(pool, s->normed, n, &l->up, NULL, s->up));
+    op_swiglu(s->gate, s->up, n * f);
+    TRY(op_linear(pool, s->gate, n, &l->down, NULL, s->delta));
+    op_add(s->h, s->delta, n * d);
+    return CANVAS_OK;
+}
+
+/* ---- the forward -------------------------------------------------------------------------- */
+
+static canvas_status tap_rows(const textenc_tap *tap, const char *name, const float *data, int64_t rows, int64_t cols)
+{
+    return tap && tap->fn ? tap->fn(tap->ctx, name, data, rows, cols) : CANVAS_OK;
+}
+
+/* Token embeddings (rows converted from the stored type), the k-th <|image_pad|> taking
+ * row k of the vision output (masked_scatter). */
+static void embed(const textenc_model *model, const int32_t *ids, int64_t n, const float *vision, float *out)
+{
+    const st_tensor *table = model->weights.embed_tokens;
+    const int64_t d = model->config.text.hidden_size;
+    const size_t row_bytes = (size_t)d * dtype_size(table->type);
+    int64_t image_row = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (vision && ids[i] == model->config.image_token_id)
+            memcpy(out + i * d, vision + image_row++ * d, (size_t)d * sizeof(float));
+        else
+            dtype_to_f32(table->type, (const char *)table->data + (size_t)ids[i] * row_bytes, out + i * d, (size_t)d);
+    }
+}
+
+static canvas_status forward(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n,
+                             const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
+                             int64_t image_tokens, const textenc_tap *tap, const int64_t *pos, text_state *s,
+                             float *hidden)
+{
+    const textenc_text_config *t = &model->config.text;
+    const int64_t d = t->hidden_size;
+    if (n_images > 0) {
+        TRY(textenc_vision_forward(model, pool, pixel_values, grid_thw, n_images, tap, s->vision));
+        TRY(tap_rows(tap, "vision_embeds", s->vision, image_tokens, d));
+    }
+    embed(model, ids, n, n_images > 0 ? s->vision : NULL, s->h);
+    TRY(tap_rows(tap, "inputs_embeds", s->h, n, d));
+    rope_table(t, pos, n, s->cos, s->sin);
+    for (int l = 0; l < t->num_hidden_layers; l++) {
+        canvas_status st = layer_forward(pool, t, &model->weights.layers[l], n, s);
+        if (st != CANVAS_OK) return status_wrap(st, "text encoder layer %d: ", l);
+        char name[32];
+        snprintf(name, sizeof name, "layer.%d", l);
+        TRY(tap_rows(tap, name, s->h, n, d));
+    }
+    op_rms_norm(s->h, n, d, (float)t->rms_norm_eps, model->weights.norm, hidden);
+    return CANVAS_OK;
+}
+
+canvas_status textenc_forward_tapped(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n_ids,
+                                     const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
+                                     const textenc_tap *tap, float *hidden)
+{
+    const textenc_config *c = &model->config;
+    const textenc_text_config *t = &c->text;
+    int64_t *pos = NULL;
+    if (n_ids < 1 || n_ids > TEXTENC_MAX_IDS || !ids || !hidden)
+        return status_fail(CANVAS_ERR_INPUT, "text encoder: %lld ids (1 to %d, with an output buffer)",
+                           (long long)n_ids, TEXTENC_MAX_IDS);
+    for (int64_t i = 0; i < n_ids; i++)
+        if (ids[i] < 0 || ids[i] >= t->vocab_size)
+            return status_fail(CANVAS_ERR_INPUT, "text encoder: id %lld is %d, outside the vocabulary [0, %d)",
+                               (long long)i, ids[i], t->vocab_size);
+    if (n_images > 0 && !pixel_values)
+        return status_fail(CANVAS_ERR_INPUT, "text encoder: %d images without pixel_values", n_images);
+    int64_t patches, tokens;
+    TRY(check_grids(c, grid_thw, n_images, &patches, &tokens));
+    TRY(mem_alloc((void **)&pos, 3 * (size_t)n_ids * sizeof(int64_t), MEM_ACTIVATIONS));
+    canvas_status st = textenc_position_ids(c, ids, n_ids, grid_thw, n_images, pos);
+
+    const int64_t kv = (int64_t)t->num_key_value_heads * t->head_dim, d = t->hidden_size;
+    text_state s;
+    float **slots[TEXT_BUFFERS] = {&s.h, &s.normed, &s.q, &s.k, &s.v, &s.attn,
+                                   &s.delta, &s.gate, &s.up, &s.cos, &s.sin, &s.vision};
+    const int64_t floats[TEXT_BUFFERS] = {
+        n_ids * d, n_ids * d, n_ids * d, n_ids * kv, n_ids * kv, n_ids * d, n_ids * d, n_ids * t->intermediate_size,
+        n_ids * t->intermediate_size, n_ids * t->head_dim / 2, n_ids * t->head_dim / 2, tokens * d};
+    if (st == CANVAS_OK) st = textenc_buffers_alloc(slots, floats, TEXT_BUFFERS);
+    if (st == CANVAS_OK) {
+        st = forward(model, pool, ids, n_ids, pixel_values, grid_thw, n_images, tokens, tap, pos, &s, hidden);
+        textenc_buffers_free(slots, TEXT_BUFFERS);
+    }
+    mem_free(pos);
+    return st;
+}
+
+canvas_status textenc_forward(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n_ids,
+                              const float *pixel_values, const int64_t (*grid_thw)[3], int n_images, float *hidden)
+{
+    return textenc_forward_tapped(model, pool, ids, n_ids, pixel_values, grid_thw, n_images, NULL, hidden);
+}

@@ -1,0 +1,81 @@
+/* qwen_textenc.h — the Qwen2.5-VL encoder of the Qwen-Image pipelines (spec part B): the
+ * vision tower turns image patches into tokens of the text width, those are scattered into
+ * the <|image_pad|> runs of the prompt, and the Qwen2 decoder runs over the mixed sequence
+ * with M-RoPE positions. The output is the final RMSNorm's (hidden_states[-1]); lm_head is
+ * never loaded. Image preprocessing (pixel_values) and the tokenizer live elsewhere.
+ *
+ * Kept apart as for the transformer (models/qwen_image_dit.h):
+ *   textenc_config   what never changes (io/config.h, text_encoder/config.json)
+ *   weights          views into the mmapped safetensors (matrices in their stored format:
+ *                    F32, F16, BF16), f32 vectors (biases, norms) converted once at open into
+ *                    MEM_WEIGHTS blocks, one per weight group (models/arch.h: decoder layer L
+ *                    is group L, vision block B is group num_hidden_layers + B, the rest -1)
+ *   state            the activations of one forward, allocated per call
+ *
+ * Both checkpoint namings are read (model.* / visual.* and model.language_model.* /
+ * model.visual.*; arch.h textenc_naming). */
+#ifndef CANVAS_MODELS_QWEN_TEXTENC_H
+#define CANVAS_MODELS_QWEN_TEXTENC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/threadpool.h"
+#include "canvas.h"
+#include "io/config.h"
+
+typedef struct textenc_model textenc_model;
+
+/* Open a text_encoder/ component folder (config.json + safetensors, single or sharded):
+ * textenc_config_load, weights_open, arch_check against arch_text_encoder, then wire the
+ * views. Errors: CANVAS_ERR_INPUT (bad or missing config / file / tensor, named),
+ * CANVAS_ERR_UNSUPPORTED (a weight dtype with no kernel, hidden_act other than silu,
+ * use_sliding_window), CANVAS_ERR_OUT_OF_MEMORY. */
+canvas_status textenc_open(const char *component_dir, textenc_model **out);
+void textenc_close(textenc_model *model);
+
+const textenc_config *textenc_model_config(const textenc_model *model);
+
+/* Values in the patch rows of pixel_values: in_channels x temporal_patch_size x
+ * patch_size² (1176 for the real model), columns ordered (c, t, y, x) as the processor
+ * writes them (spec B.6). */
+int64_t textenc_patch_values(const textenc_config *config);
+
+/* Observer of intermediates (optional, for the golden tests): "vision.patch_embed" and
+ * "vision.block.K" [S, vision hidden] (rows in pixel_values order, put back from the
+ * window order the tower computes in), "vision_embeds"
+ * [n_image_tokens, hidden] (raster order), "inputs_embeds" [n_ids, hidden], "layer.K"
+ * [n_ids, hidden] (decoder layer K's output, before the final norm). Data valid only during
+ * the call; a non-OK return stops the forward with that status. */
+typedef canvas_status (*textenc_tap_fn)(void *ctx, const char *name, const float *data, int64_t rows,
+                                        int64_t cols);
+typedef struct textenc_tap {
+    textenc_tap_fn fn;
+    void *ctx;
+} textenc_tap;
+
+/* The hot function. Batch 1, no padding (every id is a token).
+ *   ids          [n_ids] token ids, each in [0, vocab_size)
+ *   pixel_values [S, textenc_patch_values] for all images concatenated, S = sum over images
+ *                of t*h*w of grid_thw (NULL when n_images is 0)
+ *   grid_thw     [n_images][3] (t, h, w) in patches; h and w multiples of spatial_merge_size
+ *   hidden       [n_ids, text hidden_size] out: the final RMSNorm's output
+ * The ids must hold exactly sum t*h*w / merge² <|image_pad|> (config image_token_id)
+ * tokens, image k's features going to its run in order, each run preceded by
+ * <|vision_start|> (spec B.5.2, B.8); CANVAS_ERR_INPUT naming the mismatch otherwise.
+ * pool may be NULL (one thread). CANVAS_ERR_OUT_OF_MEMORY when the activations cannot be
+ * had (nothing is left allocated). */
+canvas_status textenc_forward(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n_ids,
+                              const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
+                              float *hidden);
+/* The same with an observer (tap may be NULL). */
+canvas_status textenc_forward_tapped(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n_ids,
+                                     const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
+                                     const textenc_tap *tap, float *hidden);
+
+/* M-RoPE position ids of get_rope_index (spec B.5.2): pos [3][n_ids] (rows t, h, w),
+ * stored as pos[axis * n_ids + i]. Checks the image runs as textenc_forward does. */
+canvas_status textenc_position_ids(const textenc_config *config, const int32_t *ids, int64_t n_ids,
+                                   const int64_t (*grid_thw)[3], int n_images, int64_t *pos);
+
+#endif

@@ -1,0 +1,38 @@
+/* qwen_textenc_case.h — a `textenc_forward` golden case (tests/golden/README.md):
+ * CASE_DIR/case.json gives the op and the model folder (relative to the golden root, two
+ * folders above the case; the encoder is its text_encoder/ folder);
+ * CASE_DIR/inputs.safetensors holds input_ids [1, L] (I64) and, with images,
+ * pixel_values [S, P] (F32) and image_grid_thw [n, 3] (I64).
+ *
+ * Shared by `canvas debug case` and the tests, so both read a case the same way. */
+#ifndef CANVAS_MODELS_QWEN_TEXTENC_CASE_H
+#define CANVAS_MODELS_QWEN_TEXTENC_CASE_H
+
+#include <stdint.h>
+
+#include "base/threadpool.h"
+#include "canvas.h"
+#include "io/golden_case.h"
+
+typedef struct textenc_case {
+    char *model_dir;            /* <golden root>/<model>/text_encoder */
+    int32_t *ids;               /* [n_ids] */
+    int64_t n_ids;
+    float *pixel_values;        /* [patches, patch_values], NULL without images */
+    int64_t patches, patch_values;
+    int64_t (*grid_thw)[3];     /* [n_images] */
+    int n_images;
+} textenc_case;
+
+/* Read a case (the model folder is only named). CANVAS_ERR_INPUT naming the file and
+ * key/tensor for a bad case; CANVAS_ERR_UNSUPPORTED for another op. */
+canvas_status textenc_case_open(const char *case_dir, textenc_case **out);
+void textenc_case_free(textenc_case *c);
+
+/* Open the case and its encoder, run the forward and hand the sink, under the names of
+ * expected.safetensors: vision.patch_embed, vision.block.K, vision_embeds (with images),
+ * inputs_embeds, layer.K, hidden_states (those three [1, L, D]) and position_ids [3, 1, L]
+ * (as floats: exact below 2^24). pool may be NULL. */
+canvas_status textenc_case_run(const char *case_dir, thread_pool *pool, golden_sink_fn sink, void *ctx);
+
+#endif

@@ -1,0 +1,255 @@
+/* qwen_textenc_vision.c — the Qwen2.5-VL vision tower (spec B.7), read top to bottom:
+ * the window order, the 2D rotary table, one block, the patch merger, the forward.
+ *
+ * Rows. pixel_values come in "merge-window order": the U = merge² patches of each merged
+ * token are consecutive, merged tokens in raster order, per image and frame. The blocks
+ * run on the rows permuted into WINDOW order (the merged tokens of each window of
+ * window_size pixels consecutive, windows in raster order, U patches moving together), so
+ * that every attention segment, a window or a whole frame, is a contiguous run of rows and
+ * is one op_attention call. The merger works on groups of U rows, which the permutation
+ * keeps together; its output is put back into raster order at the end. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/status.h"
+#include "mem/mem.h"
+#include "models/qwen_textenc_internal.h"
+
+/* The window permutation and the attention segments of one forward (all images). */
+typedef struct vision_layout {
+    int64_t tokens;            /* S / U merged tokens */
+    int64_t *window_index;     /* [tokens]: window position k holds merged token window_index[k] */
+    int64_t *window_starts;    /* [n_windows + 1]: patch-row bounds of the windows (window order) */
+    int64_t n_windows;
+    int64_t *frame_starts;     /* [n_frames + 1]: patch-row bounds of each image frame */
+    int64_t n_frames;
+} vision_layout;
+
+static void layout_free(vision_layout *l)
+{
+    mem_free(l->window_index);
+    mem_free(l->window_starts);
+    mem_free(l->frame_starts);
+}
+
+/* get_window_index: per image frame, the merged grid lh x lw padded up to whole windows
+ * of `win` merged tokens (a full extra row/column of windows when it divides, as in
+ * transformers; those windows are empty and dropped like the padding). */
+static canvas_status layout_build(const textenc_vision_config *v, const int64_t (*grid_thw)[3], int n_images,
+                                  vision_layout *l)
+{
+    const int64_t m = v->spatial_merge_size, unit = m * m, win = v->window_size / m / v->patch_size;
+    memset(l, 0, sizeof *l);
+    int64_t max_windows = 0;
+    for (int i = 0; i < n_images; i++) {
+        int64_t lh = grid_thw[i][1] / m, lw = grid_thw[i][2] / m;
+        l->tokens += grid_thw[i][0] * lh * lw;
+        l->n_frames += grid_thw[i][0];
+        max_windows += grid_thw[i][0] * (lh / win + 1) * (lw / win + 1);
+    }
+    TRY(mem_alloc((void **)&l->window_index, (size_t)l->tokens * sizeof(int64_t), MEM_ACTIVATIONS));
+    TRY(mem_alloc((void **)&l->window_starts, (size_t)(max_windows + 1) * sizeof(int64_t), MEM_ACTIVATIONS));
+    TRY(mem_alloc((void **)&l->frame_starts, (size_t)(l->n_frames + 1) * sizeof(int64_t), MEM_ACTIVATIONS));
+    int64_t k = 0, token0 = 0, frame = 0;
+    l->window_starts[0] = l->frame_starts[0] = 0;
+    for (int i = 0; i < n_images; i++) {
+        const int64_t lh = grid_thw[i][1] / m, lw = grid_thw[i][2] / m;
+        const int64_t wh = lh / win + 1, ww = lw / win + 1; /* (lh + win - lh % win) / win */
+        for (int64_t t = 0; t < grid_thw[i][0]; t++, token0 += lh * lw) {
+            for (int64_t wy = 0; wy < wh; wy++)
+                for (int64_t wx = 0; wx < ww; wx++) {
+                    int64_t first = k;
+                    for (int64_t y = wy * win; y < (wy + 1) * win && y < lh; y++)
+                        for (int64_t x = wx * win; x < (wx + 1) * win && x < lw; x++)
+                            l->window_index[k++] = token0 + y * lw + x;
+                    if (k > first) l->window_starts[++l->n_windows] = k * unit;
+                }
+            l->frame_starts[++frame] = (token0 + lh * lw) * unit;
+        }
+    }
+    return CANVAS_OK;
+}
+
+/* dst row-group k = src row-group index[k] (to_window) or dst group index[k] = src group k
+ * (back), groups of `group` floats. */
+static void permute_groups(const float *src, float *dst, const int64_t *index, int64_t groups, int64_t group,
+                           int to_window)
+{
+    for (int64_t k = 0; k < groups; k++) {
+        const float *from = src + (to_window ? index[k] : k) * group;
+        float *to = dst + (to_window ? k : index[k]) * group;
+        memcpy(to, from, (size_t)group * sizeof(float));
+    }
+}
+
+/* cos/sin [S, hd/2] in window order: a patch at (hpos, wpos) of its frame rotates pair j
+ * by hpos * inv_freq[j] for j < hd/4 and by wpos * inv_freq[j - hd/4] after, with
+ * inv_freq[j] = 1 / 10000^(4j / hd) (Qwen2_5_VisionRotaryEmbedding(hd / 2)). */
+static void rotary_table(const textenc_vision_config *v, const int64_t (*grid_thw)[3], int n_images,
+                         const vision_layout *l, float *cos_out, float *sin_out)
+{
+    const int64_t m = v->spatial_merge_size, unit = m * m, hd = v->hidden_size / v->num_heads;
+    const int64_t quarter = hd / 4, half = hd / 2;
+    float inv_freq[TEXTENC_MAX_HEAD_DIM / 4];
+    for (int64_t j = 0; j < quarter; j++)
+        inv_freq[j] = 1.0f / powf(TEXTENC_VISION_ROPE_THETA, (float)(2 * j) / (float)half);
+    /* merged token id -> (image, position in its frame): walk the images once per token */
+    for (int64_t k = 0; k < l->tokens; k++) {
+        int64_t token = l->window_index[k], lw = 0;
+        for (int i = 0; i < n_images; i++) {
+            int64_t per_frame = (grid_thw[i][1] / m) * (grid_thw[i][2] / m), count = grid_thw[i][0] * per_frame;
+            if (token < count) {
+                token %= per_frame;
+                lw = grid_thw[i][2] / m;
+                break;
+            }
+            token -= count;
+        }
+        const int64_t by = token / lw, bx = token % lw;
+        for (int64_t u = 0; u < unit; u++) {
+            const float hpos = (float)(by * m + u / m), wpos = (float)(bx * m + u % m);
+            float *c = cos_out + (k * unit + u) * half, *s = sin_out + (k * unit + u) * half;
+            for (int64_t j = 0; j < quarter; j++) {
+                float ah = hpos * inv_freq[j], aw = wpos * inv_freq[j];
+                c[j] = cosf(ah), s[j] = sinf(ah);
+                c[quarter + j] = cosf(aw), s[quarter + j] = sinf(aw);
+            }
+        }
+    }
+}
+
+/* The activations of the tower, S patch rows. */
+typedef struct vision_state {
+    float *x;          /* [S, Dv] the residual stream, window order */
+    float *normed;     /* [S, Dv] */
+    float *qkv;        /* [S, 3Dv] */
+    float *q, *k, *v;  /* [S, Dv] each */
+    float *attn;       /* [S, Dv] attention output; the merger's hidden [S/U, U Dv] */
+    float *gate, *up;  /* [S, Fv] */
+    float *cos, *sin;  /* [S, hd/2] */
+    float *delta;      /* [S, Dv] a sub-layer's output before the residual add */
+    float *merged;     /* [S/U, D] merger output, window order */
+    float *tap;        /* [S, Dv] rows put back in pixel_values order for the tap (NULL without one) */
+} vision_state;
+
+enum { VISION_BUFFERS = 14 };
+
+static canvas_status state_alloc(const textenc_config *c, int64_t s, int tapped, vision_state *st)
+{
+    const int64_t dv = c->vision.hidden_size, fv = c->vision.intermediate_size, hd = dv / c->vision.num_heads;
+    const int64_t unit = (int64_t)c->vision.spatial_merge_size * c->vision.spatial_merge_size;
+    float **slots[VISION_BUFFERS] = {&st->x, &st->normed, &st->qkv, &st->q, &st->k, &st->v, &st->attn, &st->gate,
+                                     &st->up, &st->cos, &st->sin, &st->delta, &st->merged, &st->tap};
+    const int64_t floats[VISION_BUFFERS] = {s * dv, s * dv, 3 * s * dv, s * dv, s * dv, s * dv, s * dv, s * fv,
+                                            s * fv, s * hd / 2, s * hd / 2, s * dv, s / unit * c->text.hidden_size,
+                                            tapped ? s * dv : 0};
+    memset(st, 0, sizeof *st);
+    return textenc_buffers_alloc(slots, floats, VISION_BUFFERS);
+}
+
+static void state_free(vision_state *st)
+{
+    float **slots[VISION_BUFFERS] = {&st->x, &st->normed, &st->qkv, &st->q, &st->k, &st->v, &st->attn, &st->gate,
+                                     &st->up, &st->cos, &st->sin, &st->delta, &st->merged, &st->tap};
+    textenc_buffers_free(slots, VISION_BUFFERS);
+}
+
+/* x += Attn(RMSNorm(x)); x += MLP(RMSNorm(x)). Attention within each segment of `starts`
+ * (windows, or whole frames for the full-attention blocks). */
+static canvas_status block_forward(thread_pool *pool, const textenc_vision_config *v, const textenc_block_weights *b,
+                                   int64_t s, const int64_t *starts, int64_t n_segments, vision_state *st)
+{
+    const int64_t dv = v->hidden_size, fv = v->intermediate_size;
+    const int heads = v->num_heads, hd = (int)(dv / heads);
+    op_rms_norm(st->x, s, dv, TEXTENC_VISION_NORM_EPS, b->norm1, st->normed);
+    TRY(op_linear(pool, st->normed, s, &b->qkv, b->qkv_bias, st->qkv));
+    for (int64_t r = 0; r < s; r++) { /* split the rows [q | k | v] for op_attention's layout */
+        memcpy(st->q + r * dv, st->qkv + r * 3 * dv, (size_t)dv * sizeof(float));
+        memcpy(st->k + r * dv, st->qkv + r * 3 * dv + dv, (size_t)dv * sizeof(float));
+        memcpy(st->v + r * dv, st->qkv + r * 3 * dv + 2 * dv, (size_t)dv * sizeof(float));
+    }
+    op_rope_half(st->q, s, heads, hd, st->cos, st->sin);
+    op_rope_half(st->k, s, heads, hd, st->cos, st->sin);
+    for (int64_t i = 0; i < n_segments; i++) {
+        const int64_t r0 = starts[i], rows = starts[i + 1] - starts[i];
+        TRY(op_attention(pool, st->q + r0 * dv, st->k + r0 * dv, st->v + r0 * dv, rows, heads, hd, NULL,
+                         st->attn + r0 * dv));
+    }
+    TRY(op_linear(pool, st->attn, s, &b->proj, b->proj_bias, st->delta));
+    op_add(st->x, st->delta, s * dv);
+
+    op_rms_norm(st->x, s, dv, TEXTENC_VISION_NORM_EPS, b->norm2, st->normed);
+    TRY(op_linear(pool, st->normed, s, &b->gate, b->gate_bias, st->gate));
+    TRY(op_linear(pool, st->normed, s, &b->up, b->up_bias, st->up));
+    op_swiglu(st->gate, st->up, s * fv);
+    TRY(op_linear(pool, st->gate, s, &b->down, b->down_bias, st->delta));
+    op_add(st->x, st->delta, s * dv);
+    return CANVAS_OK;
+}
+
+static int is_full_attention(const textenc_vision_config *v, int block)
+{
+    for (int i = 0; i < v->n_fullatt_blocks; i++)
+        if (v->fullatt_block_indexes[i] == block) return 1;
+    return 0;
+}
+
+/* Rows of x (window order) in pixel_values order, to the tap. */
+static canvas_status tap_window_rows(const textenc_tap *tap, const char *name, const vision_layout *l,
+                                     const float *x, int64_t unit, int64_t dv, float *scratch)
+{
+    if (!tap || !tap->fn) return CANVAS_OK;
+    permute_groups(x, scratch, l->window_index, l->tokens, unit * dv, 0);
+    return tap->fn(tap->ctx, name, scratch, l->tokens * unit, dv);
+}
+
+static canvas_status forward(const textenc_model *model, thread_pool *pool, const float *pixel_values,
+                             const int64_t (*grid_thw)[3], int n_images, const textenc_tap *tap,
+                             const vision_layout *l, vision_state *st, float *out)
+{
+    const textenc_config *c = &model->config;
+    const textenc_vision_config *v = &c->vision;
+    const textenc_weights *w = &model->weights;
+    const int64_t unit = (int64_t)v->spatial_merge_size * v->spatial_merge_size, s = l->tokens * unit;
+    const int64_t dv = v->hidden_size;
+
+    /* Patch embedding (in pixel_values order), then into window order. */
+    TRY(op_linear(pool, pixel_values, s, &w->patch_embed, NULL, st->normed));
+    if (tap && tap->fn) TRY(tap->fn(tap->ctx, "vision.patch_embed", st->normed, s, dv));
+    permute_groups(st->normed, st->x, l->window_index, l->tokens, unit * dv, 1);
+    rotary_table(v, grid_thw, n_images, l, st->cos, st->sin);
+
+    for (int b = 0; b < v->depth; b++) {
+        int full = is_full_attention(v, b);
+        canvas_status status = block_forward(pool, v, &w->blocks[b], s, full ? l->frame_starts : l->window_starts,
+                                             full ? l->n_frames : l->n_windows, st);
+        if (status != CANVAS_OK) return status_wrap(status, "vision block %d: ", b);
+        char name[48];
+        snprintf(name, sizeof name, "vision.block.%d", b);
+        TRY(tap_window_rows(tap, name, l, st->x, unit, dv, st->tap));
+    }
+
+    /* Merger: RMSNorm per patch, U patches side by side, Linear, exact GELU, Linear. */
+    op_rms_norm(st->x, s, dv, TEXTENC_VISION_NORM_EPS, w->merger_norm, st->normed);
+    TRY(op_linear(pool, st->normed, l->tokens, &w->merger_fc1, w->merger_fc1_bias, st->attn));
+    op_gelu_erf(st->attn, s * dv);
+    TRY(op_linear(pool, st->attn, l->tokens, &w->merger_fc2, w->merger_fc2_bias, st->merged));
+    permute_groups(st->merged, out, l->window_index, l->tokens, c->text.hidden_size, 0);
+    return CANVAS_OK;
+}
+
+canvas_status textenc_vision_forward(const textenc_model *model, thread_pool *pool, const float *pixel_values,
+                                     const int64_t (*grid_thw)[3], int n_images, const textenc_tap *tap, float *out)
+{
+    vision_layout layout;
+    vision_state state;
+    memset(&state, 0, sizeof state);
+    canvas_status st = layout_build(&model->config.vision, grid_thw, n_images, &layout);
+    const int64_t unit = (int64_t)model->config.vision.spatial_merge_size * model->config.vision.spatial_merge_size;
+    if (st == CANVAS_OK) st = state_alloc(&model->config, layout.tokens * unit, tap && tap->fn, &state);
+    if (st == CANVAS_OK) st = forward(model, pool, pixel_values, grid_thw, n_images, tap, &layout, &state, out);
+    state_free(&state);
+    layout_free(&layout);
+    return st;
+}

@@ -1,0 +1,328 @@
+/* test_textenc.c — the Qwen2.5-VL encoder against transformers (textenc_forward golden
+ * cases: every float tensor within 1e-4 of max|ref|, position ids exact), the BF16
+ * prompt-tiny model with the real vocabulary, causality, the new ops against direct
+ * double-precision references, and bad inputs. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "base/threadpool.h"
+#include "check.h"
+#include "io/golden_case.h"
+#include "io/safetensors.h"
+#include "mem/mem.h"
+#include "models/qwen_textenc.h"
+#include "models/qwen_textenc_case.h"
+#include "ops/ops.h"
+
+#define GOLDEN_TOLERANCE 1e-4
+
+static thread_pool *pool;
+
+static uint32_t rng_state = 77u;
+static float random_uniform(void)
+{
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (float)(rng_state >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
+}
+
+/* max|got - want| / max|want| */
+static double relative_error(const float *got, const float *want, size_t n)
+{
+    double max_diff = 0, max_ref = 0;
+    for (size_t i = 0; i < n; i++) {
+        double diff = fabs((double)got[i] - (double)want[i]);
+        if (!(diff <= max_diff)) max_diff = diff; /* NaN propagates as a failure */
+        if (fabs((double)want[i]) > max_ref) max_ref = fabs((double)want[i]);
+    }
+    return max_ref > 0 ? max_diff / max_ref : max_diff;
+}
+
+/* ---- golden cases ----------------------------------------------------------------------- */
+
+typedef struct comparison {
+    const char *case_name;
+    const st_file *expected;
+    int compared;
+} comparison;
+
+static int same_shape(const st_tensor *t, int ndim, const int64_t *shape)
+{
+    if (t->ndim != ndim) return 0;
+    for (int i = 0; i < ndim; i++)
+        if (t->shape[i] != shape[i]) return 0;
+    return 1;
+}
+
+static canvas_status compare_sink(void *ctx, const char *name, const float *data, int ndim, const int64_t *shape)
+{
+    comparison *cmp = ctx;
+    const st_tensor *t = st_find(cmp->expected, name);
+    CHECK_MSG(t != NULL, "%s: computed '%s' is not in expected.safetensors", cmp->case_name, name);
+    if (!t) return CANVAS_OK;
+    CHECK_MSG(same_shape(t, ndim, shape), "%s: '%s' has another shape than expected", cmp->case_name, name);
+    if (!same_shape(t, ndim, shape)) return CANVAS_OK;
+    const size_t n = (size_t)st_numel(t);
+    if (t->type == DTYPE_I64) { /* position_ids: exact */
+        size_t wrong = 0;
+        for (size_t i = 0; i < n; i++) {
+            int64_t want;
+            memcpy(&want, (const char *)t->data + i * 8, 8);
+            wrong += (double)data[i] != (double)want;
+        }
+        printf("  %-20s %-20s %zu of %zu differ\n", cmp->case_name, name, wrong, n);
+        CHECK_MSG(wrong == 0, "%s: '%s' differs in %zu places", cmp->case_name, name, wrong);
+    } else {
+        CHECK_MSG(t->type == DTYPE_F32, "%s: '%s' is not F32 in expected.safetensors", cmp->case_name, name);
+        if (t->type != DTYPE_F32) return CANVAS_OK;
+        double ratio = relative_error(data, t->data, n);
+        printf("  %-20s %-20s max|diff|/max|ref| = %.3e\n", cmp->case_name, name, ratio);
+        CHECK_MSG(ratio <= GOLDEN_TOLERANCE, "%s: '%s' ratio %.3e above %.0e", cmp->case_name, name, ratio,
+                  GOLDEN_TOLERANCE);
+    }
+    cmp->compared++;
+    return CANVAS_OK;
+}
+
+/* Expected tensors the forward produces: all but the preprocessing's and the window
+ * bookkeeping (pixel_values, vision.window_index, vision.cu_*), which are not outputs. */
+static int produced_count(const st_file *expected)
+{
+    int n = 0;
+    for (int i = 0; i < expected->n_tensors; i++) {
+        const char *name = expected->tensors[i].name;
+        n += strcmp(name, "pixel_values") && strcmp(name, "vision.window_index") && strncmp(name, "vision.cu_", 10);
+    }
+    return n;
+}
+
+static void run_golden(const char *name)
+{
+    char case_dir[4096], path[4200];
+    test_path(case_dir, sizeof case_dir, "golden/cases");
+    snprintf(case_dir + strlen(case_dir), sizeof case_dir - strlen(case_dir), "/%s", name);
+    snprintf(path, sizeof path, "%s/expected.safetensors", case_dir);
+    char op[32] = "";
+    CHECK_OK(golden_case_op(case_dir, op, sizeof op));
+    CHECK(!strcmp(op, "textenc_forward"));
+    st_file *expected = NULL;
+    CHECK_OK(st_open(path, &expected));
+    if (!expected) return;
+    comparison cmp = {name, expected, 0};
+    CHECK_OK(textenc_case_run(case_dir, pool, compare_sink, &cmp));
+    CHECK_MSG(cmp.compared == produced_count(expected), "%s: compared %d tensors of %d", name, cmp.compared,
+              produced_count(expected));
+    st_close(expected);
+}
+
+static void test_golden_text_only(void) { run_golden("textenc-text-only"); }
+static void test_golden_with_image(void) { run_golden("textenc-with-image"); }
+static void test_golden_two_images(void) { run_golden("textenc-two-images"); }
+
+/* ---- the model on its own --------------------------------------------------------------- */
+
+static textenc_model *open_model(const char *model)
+{
+    char dir[4096];
+    test_path(dir, sizeof dir, model);
+    textenc_model *m = NULL;
+    CHECK_OK(textenc_open(dir, &m));
+    return m;
+}
+
+/* Causal: row i of the output depends on ids 0..i only, so a prefix gives the same rows. */
+static void test_causal_prefix(void)
+{
+    char case_dir[4096];
+    textenc_case *c = NULL;
+    CHECK_OK(textenc_case_open(test_path(case_dir, sizeof case_dir, "golden/cases/textenc-text-only"), &c));
+    textenc_model *m = open_model("golden/models/textenc-tiny/text_encoder");
+    if (!c || !m) goto done;
+    const int64_t d = textenc_model_config(m)->text.hidden_size, n = c->n_ids, prefix = n / 2;
+    float *full = malloc((size_t)(n * d) * sizeof(float)), *part = malloc((size_t)(prefix * d) * sizeof(float));
+    CHECK_OK(textenc_forward(m, pool, c->ids, n, NULL, NULL, 0, full));
+    CHECK_OK(textenc_forward(m, pool, c->ids, prefix, NULL, NULL, 0, part));
+    double ratio = relative_error(part, full, (size_t)(prefix * d));
+    printf("  causal prefix of %lld ids: max|diff|/max|ref| = %.3e\n", (long long)prefix, ratio);
+    CHECK(ratio < 1e-6);
+    /* and the later rows do see the earlier ids: changing id 0 changes the last row */
+    int32_t *ids = malloc((size_t)n * sizeof(int32_t));
+    float *changed = malloc((size_t)(n * d) * sizeof(float));
+    memcpy(ids, c->ids, (size_t)n * sizeof(int32_t));
+    ids[0] = ids[0] == 5 ? 6 : 5;
+    CHECK_OK(textenc_forward(m, pool, ids, n, NULL, NULL, 0, changed));
+    CHECK(relative_error(changed + (n - 1) * d, full + (n - 1) * d, (size_t)d) > 1e-4);
+    free(changed);
+    free(ids);
+    free(full);
+    free(part);
+done:
+    textenc_close(m);
+    textenc_case_free(c);
+}
+
+/* prompt-tiny: BF16 weights, the real vocabulary (152064) and special ids, read from the
+ * mapping; a chat-template prefix of real ids runs and gives unit-RMS rows scaled by the
+ * final norm's weight (finite, not all equal). */
+static void test_prompt_tiny_bf16(void)
+{
+    textenc_model *m = open_model("golden/models/prompt-tiny/text_encoder");
+    if (!m) return;
+    const textenc_config *c = textenc_model_config(m);
+    CHECK(c->text.vocab_size == 152064);
+    CHECK(c->image_token_id == 151655);
+    /* <|im_start|>system\n ... <|im_end|>: ids at both ends of the vocabulary */
+    const int32_t ids[6] = {151644, 8948, 198, 0, 152063, 151645};
+    const int64_t d = c->text.hidden_size;
+    float *hidden = malloc(6 * (size_t)d * sizeof(float));
+    CHECK_OK(textenc_forward(m, pool, ids, 6, NULL, NULL, 0, hidden));
+    int finite = 1, varied = 0;
+    for (int64_t i = 0; i < 6 * d; i++) {
+        finite &= isfinite(hidden[i]) != 0;
+        varied |= hidden[i] != hidden[0];
+    }
+    CHECK(finite);
+    CHECK(varied);
+    /* the same first token alone gives the same first row */
+    float first[64];
+    CHECK(d <= 64);
+    CHECK_OK(textenc_forward(m, pool, ids, 1, NULL, NULL, 0, first));
+    CHECK(relative_error(first, hidden, (size_t)d) < 1e-6);
+    free(hidden);
+    textenc_close(m);
+}
+
+static void test_bad_inputs(void)
+{
+    textenc_model *m = open_model("golden/models/textenc-tiny/text_encoder");
+    if (!m) return;
+    const textenc_config *c = textenc_model_config(m);
+    float hidden[4 * 64], pixels[16 * 1176];
+    memset(pixels, 0, sizeof pixels);
+    int32_t ids[4] = {1, 2, 3, c->text.vocab_size};
+    CHECK_FAILS(textenc_forward(m, pool, ids, 4, NULL, NULL, 0, hidden), CANVAS_ERR_INPUT, "outside the vocabulary");
+    ids[3] = c->image_token_id; /* a pad token without an image */
+    CHECK_FAILS(textenc_forward(m, pool, ids, 4, NULL, NULL, 0, hidden), CANVAS_ERR_INPUT, "<|image_pad|>");
+    const int64_t grid[1][3] = {{1, 4, 4}}; /* 16 patches -> 4 tokens, but one pad given */
+    ids[2] = c->vision_start_token_id;
+    CHECK_FAILS(textenc_forward(m, pool, ids, 4, pixels, grid, 1, hidden), CANVAS_ERR_INPUT, "<|image_pad|>");
+    const int64_t odd[1][3] = {{1, 3, 4}};
+    CHECK_FAILS(textenc_forward(m, pool, ids, 4, pixels, odd, 1, hidden), CANVAS_ERR_INPUT, "spatial_merge_size");
+    CHECK_FAILS(textenc_forward(m, pool, ids, 0, NULL, NULL, 0, hidden), CANVAS_ERR_INPUT, "ids");
+    textenc_close(m);
+    char dir[4096];
+    textenc_model *none = NULL;
+    CHECK_FAILS(textenc_open(test_path(dir, sizeof dir, "golden/models/vae-tiny/vae"), &none), CANVAS_ERR_INPUT,
+                "vae");
+    CHECK(none == NULL);
+}
+
+/* ---- ops ---------------------------------------------------------------------------------- */
+
+/* Direct double reference of op_attention_grouped. */
+static void reference_attention(const float *q, const float *k, const float *v, int64_t seq, int heads, int kv_heads,
+                                int hd, int causal, double *out)
+{
+    double *p = malloc((size_t)seq * sizeof(double));
+    for (int h = 0; h < heads; h++) {
+        int kh = h / (heads / kv_heads);
+        for (int64_t i = 0; i < seq; i++) {
+            int64_t keys = causal ? i + 1 : seq;
+            double max = -INFINITY, sum = 0;
+            for (int64_t j = 0; j < keys; j++) {
+                double s = 0;
+                for (int c = 0; c < hd; c++) s += (double)q[(i * heads + h) * hd + c] * k[(j * kv_heads + kh) * hd + c];
+                p[j] = s / sqrt((double)hd);
+                if (p[j] > max) max = p[j];
+            }
+            for (int64_t j = 0; j < keys; j++) sum += p[j] = exp(p[j] - max);
+            for (int c = 0; c < hd; c++) {
+                double o = 0;
+                for (int64_t j = 0; j < keys; j++) o += p[j] * v[(j * kv_heads + kh) * hd + c];
+                out[(i * heads + h) * hd + c] = o / sum;
+            }
+        }
+    }
+    free(p);
+}
+
+static void check_attention(int64_t seq, int heads, int kv_heads, int hd, int causal)
+{
+    size_t nq = (size_t)(seq * heads * hd), nk = (size_t)(seq * kv_heads * hd);
+    float *q = malloc(nq * sizeof(float)), *k = malloc(nk * sizeof(float)), *v = malloc(nk * sizeof(float));
+    float *out = malloc(nq * sizeof(float));
+    double *want = malloc(nq * sizeof(double));
+    for (size_t i = 0; i < nq; i++) q[i] = 2 * random_uniform();
+    for (size_t i = 0; i < nk; i++) k[i] = 2 * random_uniform(), v[i] = random_uniform();
+    CHECK_OK(op_attention_grouped(pool, q, k, v, seq, heads, kv_heads, hd, causal, out));
+    reference_attention(q, k, v, seq, heads, kv_heads, hd, causal, want);
+    double worst = 0;
+    for (size_t i = 0; i < nq; i++) worst = fmax(worst, fabs(out[i] - want[i]));
+    CHECK_MSG(worst < 2e-6, "seq %lld heads %d/%d hd %d causal %d: %.3e", (long long)seq, heads, kv_heads, hd, causal,
+              worst);
+    free(q), free(k), free(v), free(out), free(want);
+}
+
+static void test_attention_grouped_causal(void)
+{
+    check_attention(7, 4, 2, 16, 1);
+    check_attention(130, 6, 2, 24, 1);   /* crosses the 96-query and 128-key blocks */
+    check_attention(300, 4, 1, 8, 1);
+    check_attention(97, 4, 4, 16, 0);
+    check_attention(200, 6, 3, 32, 0);
+}
+
+/* op_attention_grouped with kv_heads = heads and no mask is op_attention, bit for bit. */
+static void test_attention_unchanged(void)
+{
+    const int64_t seq = 150;
+    const int heads = 3, hd = 40;
+    size_t n = (size_t)(seq * heads * hd);
+    float *q = malloc(n * sizeof(float)), *k = malloc(n * sizeof(float)), *v = malloc(n * sizeof(float));
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) q[i] = random_uniform(), k[i] = random_uniform(), v[i] = random_uniform();
+    CHECK_OK(op_attention(pool, q, k, v, seq, heads, hd, NULL, a));
+    CHECK_OK(op_attention_grouped(pool, q, k, v, seq, heads, heads, hd, 0, b));
+    CHECK(!memcmp(a, b, n * sizeof(float)));
+    free(q), free(k), free(v), free(a), free(b);
+}
+
+static void test_rope_half(void)
+{
+    const int64_t seq = 3;
+    const int heads = 2, hd = 20, half = hd / 2;
+    float x[3 * 2 * 20], orig[3 * 2 * 20], cs[3 * 10], sn[3 * 10];
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) orig[i] = x[i] = random_uniform();
+    for (int i = 0; i < seq * half; i++) {
+        double angle = 3 * random_uniform();
+        cs[i] = (float)cos(angle), sn[i] = (float)sin(angle);
+    }
+    op_rope_half(x, seq, heads, hd, cs, sn);
+    double worst = 0;
+    for (int64_t t = 0; t < seq; t++)
+        for (int h = 0; h < heads; h++)
+            for (int j = 0; j < half; j++) {
+                const float *o = orig + (t * heads + h) * hd;
+                const float *y = x + (t * heads + h) * hd;
+                double c = cs[t * half + j], s = sn[t * half + j];
+                worst = fmax(worst, fabs(y[j] - (o[j] * c - o[j + half] * s)));
+                worst = fmax(worst, fabs(y[j + half] - (o[j + half] * c + o[j] * s)));
+            }
+    CHECK(worst < 1e-6);
+}
+
+int main(void)
+{
+    if (thread_pool_create(2, &pool) != CANVAS_OK) return 1;
+    RUN(test_golden_text_only);
+    RUN(test_golden_with_image);
+    RUN(test_golden_two_images);
+    RUN(test_causal_prefix);
+    RUN(test_prompt_tiny_bf16);
+    RUN(test_bad_inputs);
+    RUN(test_attention_grouped_causal);
+    RUN(test_attention_unchanged);
+    RUN(test_rope_half);
+    thread_pool_destroy(pool);
+    CHECK(mem_total_current() == 0);
+    return check_summary();
+}
