@@ -160,6 +160,34 @@ static void test_pil_resize_by_hand(void)
     }
 }
 
+/* A ramp shrunk stays monotonic and, away from the edges, samples input (x + 0.5)·scale -
+ * 0.5; a width-only resize filters each row on its own (the other axis is not touched). */
+static void test_pil_resize_ramp_and_rows(void)
+{
+    enum { W = 200, H = 3 };
+    uint8_t in[W * H], out[W * H];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) in[y * W + x] = (uint8_t)(x + 20);
+    const int widths[] = {64, 33, 10, 2};
+    for (size_t k = 0; k < sizeof widths / sizeof widths[0]; k++) {
+        const int ow = widths[k];
+        CHECK_OK(pil_resize(in, W, H, 1, out, ow, 2, PIL_LANCZOS));
+        int monotonic = 1;
+        for (int y = 0; y < 2; y++)
+            for (int x = 1; x < ow; x++) monotonic &= out[y * ow + x] >= out[y * ow + x - 1];
+        CHECK_MSG(monotonic, "downscale of a ramp to %d columns is not monotonic", ow);
+        if (ow >= 10) CHECK_NEAR(out[ow / 2], (ow / 2 + 0.5) * W / (double)ow - 0.5 + 20, 1.0);
+    }
+    uint8_t wide[2 * W * H], row[2 * W];
+    CHECK_OK(pil_resize(in, W, H, 1, wide, 2 * W, H, PIL_BICUBIC));
+    int rows_alone = 1;
+    for (int y = 0; y < H; y++) {
+        CHECK_OK(pil_resize(in + y * W, W, 1, 1, row, 2 * W, 1, PIL_BICUBIC));
+        rows_alone &= !memcmp(row, wide + y * 2 * W, sizeof row);
+    }
+    CHECK_MSG(rows_alone, "a width-only resize mixed rows");
+}
+
 static void test_pil_resize_refuses(void)
 {
     uint8_t px[12] = {0}, out[12];
@@ -470,6 +498,7 @@ int main(void)
 {
     RUN(test_pil_resize_equals_pillow);
     RUN(test_pil_resize_by_hand);
+    RUN(test_pil_resize_ramp_and_rows);
     RUN(test_pil_resize_refuses);
     RUN(test_smart_resize_table);
     RUN(test_calculate_dimensions_table);

@@ -26,8 +26,10 @@ typedef enum pil_filter { PIL_BILINEAR, PIL_BICUBIC, PIL_LANCZOS } pil_filter;
 /* Resize interleaved uint8 pixels [in_h][in_w][channels] (channels 1..4, each resampled
  * independently as Pillow does for L, RGB and RGBA) to [out_h][out_w][channels] in `out`,
  * which the caller provides and which must not overlap `in`. Allocates coefficient tables
- * and one intermediate image (MEM_SCRATCH), after checking sizes: CANVAS_ERR_USAGE for a
- * size < 1, channels outside 1..4 or sizes whose tables would overflow. */
+ * and one intermediate image (MEM_SCRATCH; about out_w · in_h · channels bytes) after
+ * checking sizes: CANVAS_ERR_USAGE for a side outside 1..2^20, channels outside 1..4 or an
+ * unknown filter. Pillow's Image.resize premultiplies RGBA by alpha first; this function
+ * does not (every channel on its own, as Pillow's core resamples RGB and RGBX). */
 canvas_status pil_resize(const uint8_t *in, int in_w, int in_h, int channels, uint8_t *out, int out_w, int out_h,
                          pil_filter f);
 
