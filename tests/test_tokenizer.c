@@ -15,6 +15,7 @@
 #include "check.h"
 #include "base/clock.h"
 #include "io/file_read.h"
+#include "io/safetensors.h"
 #include "mem/mem.h"
 #include "text/pretokenize.h"
 #include "text/tokenizer.h"
@@ -371,6 +372,40 @@ static void test_tiny_tokenizer(void)
     CHECK(system(cmd) == 0);
 }
 
+/* The golden prompt-edit-plus-one case's input_ids (from transformers' Qwen2 tokenizer):
+ * the Edit-Plus template of spec B.9 around one picture, whose 22x34 grid is 187 image pads. */
+static void test_golden_edit_plus_prompt(void)
+{
+    char path[512], text[4096];
+    tokenizer *tok = open_real(REAL "/tokenizer");
+    st_file *golden = NULL;
+    CHECK_OK(st_open(test_path(path, sizeof path, "golden/cases/prompt-edit-plus-one/expected.safetensors"), &golden));
+    const st_tensor *want = golden ? st_find(golden, "input_ids") : NULL;
+    CHECK(want && want->type == DTYPE_I64 && st_numel(want) == 274);
+    if (tok && want) {
+        size_t used = (size_t)snprintf(text, sizeof text, "%s",
+            "<|im_start|>system\nDescribe the key features of the input image (color, shape, size, texture, objects, "
+            "background), then explain how the user's text instruction should alter or modify the image. Generate a new "
+            "image that meets the user's requirements while maintaining consistency with the original input where "
+            "appropriate.<|im_end|>\n<|im_start|>user\nPicture 1: <|vision_start|>");
+        for (int i = 0; i < 187; i++) used += (size_t)snprintf(text + used, sizeof text - used, "<|image_pad|>");
+        snprintf(text + used, sizeof text - used,
+                 "<|vision_end|>Make the sky purple and add a small red boat.<|im_end|>\n<|im_start|>assistant\n");
+        size_t n;
+        int32_t *ids = encode(tok, text, strlen(text), &n);
+        int same = n == 274;
+        for (size_t i = 0; same && i < n; i++) {
+            int64_t id;
+            memcpy(&id, (const char *)want->data + 8 * i, 8);
+            same = id == ids[i];
+        }
+        CHECK_MSG(same, "%zu ids, not the golden 274", n);
+        mem_free(ids);
+    }
+    st_close(golden);
+    tokenizer_close(tok);
+}
+
 /* ---- bad prompts ----------------------------------------------------------------------- */
 
 static void test_invalid_utf8(void)
@@ -529,6 +564,7 @@ int main(void)
     RUN(test_regex_follows_hugging_face);
     RUN(test_nfc);
     RUN(test_tiny_tokenizer);
+    RUN(test_golden_edit_plus_prompt);
     RUN(test_invalid_utf8);
     RUN(test_hostile_files);
     RUN(test_corpus_matches_reference);
