@@ -43,7 +43,9 @@ int64_t textenc_patch_values(const textenc_config *config);
 
 /* Observer of intermediates (optional, for the golden tests): "vision.patch_embed" and
  * "vision.block.K" [S, vision hidden] (rows in pixel_values order, put back from the
- * window order the tower computes in), "vision_embeds"
+ * window order the tower computes in), "vision.window_index" [S/U, 1],
+ * "vision.cu_window_seqlens" and "vision.cu_seqlens" [n, 1] (the window permutation and
+ * the attention segments' row bounds, integers as floats), "vision_embeds"
  * [n_image_tokens, hidden] (raster order), "inputs_embeds" [n_ids, hidden], "layer.K"
  * [n_ids, hidden] (decoder layer K's output, before the final norm). Data valid only during
  * the call; a non-OK return stops the forward with that status. */

@@ -143,7 +143,7 @@ static canvas_status state_alloc(const textenc_config *c, int64_t s, int tapped,
                                      &st->up, &st->cos, &st->sin, &st->delta, &st->merged, &st->tap};
     const int64_t floats[VISION_BUFFERS] = {s * dv, s * dv, 3 * s * dv, s * dv, s * dv, s * dv, s * dv, s * fv,
                                             s * fv, s * hd / 2, s * hd / 2, s * dv, s / unit * c->text.hidden_size,
-                                            tapped ? s * dv : 0};
+                                            tapped ? s * dv + s + 1 : 0}; /* + the layout lists */
     memset(st, 0, sizeof *st);
     return textenc_buffers_alloc(slots, floats, VISION_BUFFERS);
 }
@@ -204,6 +204,22 @@ static canvas_status tap_window_rows(const textenc_tap *tap, const char *name, c
     return tap->fn(tap->ctx, name, scratch, l->tokens * unit, dv);
 }
 
+/* The window bookkeeping, as integers in floats (exact below 2^24), under the reference's
+ * names: vision.window_index [S/U], vision.cu_window_seqlens, vision.cu_seqlens. */
+static canvas_status tap_layout(const textenc_tap *tap, const vision_layout *l, float *scratch)
+{
+    if (!tap || !tap->fn) return CANVAS_OK;
+    const struct { const char *name; const int64_t *values; int64_t n; } lists[3] = {
+        {"vision.window_index", l->window_index, l->tokens},
+        {"vision.cu_window_seqlens", l->window_starts, l->n_windows + 1},
+        {"vision.cu_seqlens", l->frame_starts, l->n_frames + 1}};
+    for (int i = 0; i < 3; i++) {
+        for (int64_t k = 0; k < lists[i].n; k++) scratch[k] = (float)lists[i].values[k];
+        TRY(tap->fn(tap->ctx, lists[i].name, scratch, lists[i].n, 1));
+    }
+    return CANVAS_OK;
+}
+
 static canvas_status forward(const textenc_model *model, thread_pool *pool, const float *pixel_values,
                              const int64_t (*grid_thw)[3], int n_images, const textenc_tap *tap,
                              const vision_layout *l, vision_state *st, float *out)
@@ -219,6 +235,7 @@ static canvas_status forward(const textenc_model *model, thread_pool *pool, cons
     if (tap && tap->fn) TRY(tap->fn(tap->ctx, "vision.patch_embed", st->normed, s, dv));
     permute_groups(st->normed, st->x, l->window_index, l->tokens, unit * dv, 1);
     rotary_table(v, grid_thw, n_images, l, st->cos, st->sin);
+    TRY(tap_layout(tap, l, st->tap));
 
     for (int b = 0; b < v->depth; b++) {
         int full = is_full_attention(v, b);
