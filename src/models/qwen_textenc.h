@@ -23,6 +23,7 @@
 #include "base/threadpool.h"
 #include "canvas.h"
 #include "io/config.h"
+#include "mem/mem_device.h"
 
 typedef struct textenc_model textenc_model;
 
@@ -35,6 +36,20 @@ canvas_status textenc_open(const char *component_dir, textenc_model **out);
 void textenc_close(textenc_model *model);
 
 const textenc_config *textenc_model_config(const textenc_model *model);
+
+/* resident_groups meaning "every group" */
+#define TEXTENC_ALL_GROUPS (-1)
+
+/* Put the weights on `device` (NULL: the cpu device, where textenc_open leaves them: read
+ * where they lie, zero copy) through the residency manager: the top level (patch
+ * embedding, merger, final norm) and the first `resident_groups` of the vision blocks
+ * then the decoder layers (the order a forward uses them) stay on the device, the others
+ * stream through two slots, the next one prefetched while one computes. The embedding
+ * table stays in the mapping (a forward reads only its ids' rows). The previous placement
+ * is dropped first; on failure (CANVAS_ERR_OUT_OF_MEMORY) the model is not placed and a
+ * forward fails until textenc_place succeeds. Activations stay in host memory
+ * (MEM_ACTIVATIONS) for now. */
+canvas_status textenc_place(textenc_model *model, mem_device *device, int resident_groups);
 
 /* Values in the patch rows of pixel_values: in_channels x temporal_patch_size x
  * patch_size² (1176 for the real model), columns ordered (c, t, y, x) as the processor

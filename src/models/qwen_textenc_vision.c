@@ -220,13 +220,12 @@ static canvas_status tap_layout(const textenc_tap *tap, const vision_layout *l, 
     return CANVAS_OK;
 }
 
-static canvas_status forward(const textenc_model *model, thread_pool *pool, const float *pixel_values,
-                             const int64_t (*grid_thw)[3], int n_images, const textenc_tap *tap,
-                             const vision_layout *l, vision_state *st, float *out)
+static canvas_status forward(textenc_model *model, thread_pool *pool, const textenc_weights *w,
+                             const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
+                             const textenc_tap *tap, const vision_layout *l, vision_state *st, float *out)
 {
     const textenc_config *c = &model->config;
     const textenc_vision_config *v = &c->vision;
-    const textenc_weights *w = &model->weights;
     const int64_t unit = (int64_t)v->spatial_merge_size * v->spatial_merge_size, s = l->tokens * unit;
     const int64_t dv = v->hidden_size;
 
@@ -239,8 +238,11 @@ static canvas_status forward(const textenc_model *model, thread_pool *pool, cons
 
     for (int b = 0; b < v->depth; b++) {
         int full = is_full_attention(v, b);
-        canvas_status status = block_forward(pool, v, &w->blocks[b], s, full ? l->frame_starts : l->window_starts,
+        const textenc_block_weights *block;
+        TRY(textenc_block_acquire(model, b, &block));
+        canvas_status status = block_forward(pool, v, block, s, full ? l->frame_starts : l->window_starts,
                                              full ? l->n_frames : l->n_windows, st);
+        textenc_block_release(model, b);
         if (status != CANVAS_OK) return status_wrap(status, "vision block %d: ", b);
         char name[48];
         snprintf(name, sizeof name, "vision.block.%d", b);
@@ -256,8 +258,9 @@ static canvas_status forward(const textenc_model *model, thread_pool *pool, cons
     return CANVAS_OK;
 }
 
-canvas_status textenc_vision_forward(const textenc_model *model, thread_pool *pool, const float *pixel_values,
-                                     const int64_t (*grid_thw)[3], int n_images, const textenc_tap *tap, float *out)
+canvas_status textenc_vision_forward(textenc_model *model, thread_pool *pool, const textenc_weights *top,
+                                     const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
+                                     const textenc_tap *tap, float *out)
 {
     vision_layout layout;
     vision_state state;
@@ -265,7 +268,7 @@ canvas_status textenc_vision_forward(const textenc_model *model, thread_pool *po
     canvas_status st = layout_build(&model->config.vision, grid_thw, n_images, &layout);
     const int64_t unit = (int64_t)model->config.vision.spatial_merge_size * model->config.vision.spatial_merge_size;
     if (st == CANVAS_OK) st = state_alloc(&model->config, layout.tokens * unit, tap && tap->fn, &state);
-    if (st == CANVAS_OK) st = forward(model, pool, pixel_values, grid_thw, n_images, tap, &layout, &state, out);
+    if (st == CANVAS_OK) st = forward(model, pool, top, pixel_values, grid_thw, n_images, tap, &layout, &state, out);
     state_free(&state);
     layout_free(&layout);
     return st;
