@@ -193,28 +193,32 @@ static void embed(const textenc_model *model, const int32_t *ids, int64_t n, con
     }
 }
 
-static canvas_status forward(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n,
-                             const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
+/* The forward with the top level `top` acquired by the caller. */
+static canvas_status forward(textenc_model *model, thread_pool *pool, const textenc_weights *top, const int32_t *ids,
+                             int64_t n, const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
                              int64_t image_tokens, const textenc_tap *tap, const int64_t *pos, text_state *s,
                              float *hidden)
 {
     const textenc_text_config *t = &model->config.text;
     const int64_t d = t->hidden_size;
     if (n_images > 0) {
-        TRY(textenc_vision_forward(model, pool, pixel_values, grid_thw, n_images, tap, s->vision));
+        TRY(textenc_vision_forward(model, pool, top, pixel_values, grid_thw, n_images, tap, s->vision));
         TRY(tap_rows(tap, "vision_embeds", s->vision, image_tokens, d));
     }
     embed(model, ids, n, n_images > 0 ? s->vision : NULL, s->h);
     TRY(tap_rows(tap, "inputs_embeds", s->h, n, d));
     rope_table(t, pos, n, s->cos, s->sin);
     for (int l = 0; l < t->num_hidden_layers; l++) {
-        canvas_status st = layer_forward(pool, t, &model->weights.layers[l], n, s);
+        const textenc_layer_weights *w;
+        TRY(textenc_layer_acquire(model, l, &w));
+        canvas_status st = layer_forward(pool, t, w, n, s);
+        textenc_layer_release(model, l);
         if (st != CANVAS_OK) return status_wrap(st, "text encoder layer %d: ", l);
         char name[32];
         snprintf(name, sizeof name, "layer.%d", l);
         TRY(tap_rows(tap, name, s->h, n, d));
     }
-    op_rms_norm(s->h, n, d, (float)t->rms_norm_eps, model->weights.norm, hidden);
+    op_rms_norm(s->h, n, d, (float)t->rms_norm_eps, top->norm, hidden);
     return CANVAS_OK;
 }
 
@@ -248,7 +252,12 @@ canvas_status textenc_forward_tapped(textenc_model *model, thread_pool *pool, co
         n_ids * t->intermediate_size, n_ids * t->head_dim / 2, n_ids * t->head_dim / 2, tokens * d};
     if (st == CANVAS_OK) st = textenc_buffers_alloc(slots, floats, TEXT_BUFFERS);
     if (st == CANVAS_OK) {
-        st = forward(model, pool, ids, n_ids, pixel_values, grid_thw, n_images, tokens, tap, pos, &s, hidden);
+        const textenc_weights *top;
+        st = textenc_top_acquire(model, &top);
+        if (st == CANVAS_OK) {
+            st = forward(model, pool, top, ids, n_ids, pixel_values, grid_thw, n_images, tokens, tap, pos, &s, hidden);
+            textenc_top_release(model);
+        }
         textenc_buffers_free(slots, TEXT_BUFFERS);
     }
     mem_free(pos);

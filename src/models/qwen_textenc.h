@@ -23,6 +23,7 @@
 #include "base/threadpool.h"
 #include "canvas.h"
 #include "io/config.h"
+#include "mem/mem_device.h"
 
 typedef struct textenc_model textenc_model;
 
@@ -36,6 +37,20 @@ void textenc_close(textenc_model *model);
 
 const textenc_config *textenc_model_config(const textenc_model *model);
 
+/* resident_groups meaning "every group" */
+#define TEXTENC_ALL_GROUPS (-1)
+
+/* Put the weights on `device` (NULL: the cpu device, where textenc_open leaves them: read
+ * where they lie, zero copy) through the residency manager: the top level (patch
+ * embedding, merger, final norm) and the first `resident_groups` of the vision blocks
+ * then the decoder layers (the order a forward uses them) stay on the device, the others
+ * stream through two slots, the next one prefetched while one computes. The embedding
+ * table stays in the mapping (a forward reads only its ids' rows). The previous placement
+ * is dropped first; on failure (CANVAS_ERR_OUT_OF_MEMORY) the model is not placed and a
+ * forward fails until textenc_place succeeds. Activations stay in host memory
+ * (MEM_ACTIVATIONS) for now. */
+canvas_status textenc_place(textenc_model *model, mem_device *device, int resident_groups);
+
 /* Values in the patch rows of pixel_values: in_channels x temporal_patch_size x
  * patch_size² (1176 for the real model), columns ordered (c, t, y, x) as the processor
  * writes them (spec B.6). */
@@ -43,7 +58,9 @@ int64_t textenc_patch_values(const textenc_config *config);
 
 /* Observer of intermediates (optional, for the golden tests): "vision.patch_embed" and
  * "vision.block.K" [S, vision hidden] (rows in pixel_values order, put back from the
- * window order the tower computes in), "vision_embeds"
+ * window order the tower computes in), "vision.window_index" [S/U, 1],
+ * "vision.cu_window_seqlens" and "vision.cu_seqlens" [n, 1] (the window permutation and
+ * the attention segments' row bounds, integers as floats), "vision_embeds"
  * [n_image_tokens, hidden] (raster order), "inputs_embeds" [n_ids, hidden], "layer.K"
  * [n_ids, hidden] (decoder layer K's output, before the final norm). Data valid only during
  * the call; a non-OK return stops the forward with that status. */

@@ -127,6 +127,7 @@ typedef struct tap_to_sink {
 static canvas_status forward_tap(void *ctx, const char *name, const float *data, int64_t rows, int64_t cols)
 {
     const tap_to_sink *t = ctx;
+    if (cols == 1) return t->sink(t->ctx, name, data, 1, (int64_t[]){rows}); /* the window lists */
     if (!strncmp(name, "vision", 6)) return t->sink(t->ctx, name, data, 2, (int64_t[]){rows, cols});
     return t->sink(t->ctx, name, data, 3, (int64_t[]){1, rows, cols});
 }

@@ -30,7 +30,9 @@ canvas_status textenc_case_open(const char *case_dir, textenc_case **out);
 void textenc_case_free(textenc_case *c);
 
 /* Open the case and its encoder, run the forward and hand the sink, under the names of
- * expected.safetensors: vision.patch_embed, vision.block.K, vision_embeds (with images),
+ * expected.safetensors: vision.patch_embed, vision.block.K, vision_embeds,
+ * vision.window_index, vision.cu_window_seqlens, vision.cu_seqlens (with images; the last
+ * three integers as floats),
  * inputs_embeds, layer.K, hidden_states (those three [1, L, D]) and position_ids [3, 1, L]
  * (as floats: exact below 2^24). pool may be NULL. */
 canvas_status textenc_case_run(const char *case_dir, thread_pool *pool, golden_sink_fn sink, void *ctx);

@@ -9,7 +9,9 @@
 #define CANVAS_MODELS_QWEN_TEXTENC_INTERNAL_H
 
 #include "io/model_dir.h"
+#include "mem/mem_residency.h"
 #include "models/arch.h"
+#include "models/qwen_image_dit_groups.h"
 #include "models/qwen_textenc.h"
 #include "ops/ops.h"
 
@@ -61,19 +63,51 @@ typedef struct textenc_weights {
     textenc_block_weights *blocks; /* [vision depth] */
 } textenc_weights;
 
+/* Residency groups in the order a forward uses them, so that the manager's prefetch of
+ * "the next group" is the right one: 0 = top level (patch embedding, merger, final norm;
+ * always resident), 1 + B = vision block B, 1 + depth + L = decoder layer L. (arch.h
+ * numbers the same groups text first; embed_tokens is in no group: a forward reads only
+ * its ids' rows, from the mapping on the host.) A group's tensors are its matrices, then
+ * the block of its f32 vectors, laid out and remapped as the transformer's are
+ * (qwen_image_dit_groups.h). */
+typedef struct textenc_memory {
+    dit_group *groups;             /* [1 + depth + num_hidden_layers] */
+    residency_group *table;        /* the same, as residency_create takes them */
+    mem_device *device;            /* NULL while not placed */
+    int resident_groups;           /* groups after the top level in the resident prefix */
+    residency_manager *manager;
+    textenc_weights top;           /* views on the device, filled at acquire */
+    textenc_block_weights *blocks; /* [depth] */
+    textenc_layer_weights *layers; /* [num_hidden_layers] */
+} textenc_memory;
+
 struct textenc_model {
     textenc_config config;
     textenc_naming naming;
     weight_set *files;           /* the mmapped safetensors; the views point into them */
     struct quant_store *quant;   /* quantised matrices stored as such (io/quant_loader.h) */
-    textenc_weights weights;
+    textenc_weights weights;     /* the weights' homes: views into the mapping, f32 vectors in RAM */
+    textenc_memory *memory;
 };
+
+/* qwen_textenc_memory.c: the tables (zeroed; textenc_memory_destroy frees them and the
+ * placement), and the seam the forward reaches weights through. Every acquire is paired
+ * with one release, also on failure paths. */
+canvas_status textenc_memory_create(textenc_model *model);
+void textenc_memory_destroy(textenc_model *model);
+canvas_status textenc_top_acquire(textenc_model *model, const textenc_weights **out);
+void textenc_top_release(textenc_model *model);
+canvas_status textenc_block_acquire(textenc_model *model, int block, const textenc_block_weights **out);
+void textenc_block_release(textenc_model *model, int block);
+canvas_status textenc_layer_acquire(textenc_model *model, int layer, const textenc_layer_weights **out);
+void textenc_layer_release(textenc_model *model, int layer);
 
 /* The vision tower (qwen_textenc_vision.c): pixel_values [S, P] of n_images images ->
  * out [S / U, D], merged tokens in raster order, images one after another. Inputs checked
  * by the caller. */
-canvas_status textenc_vision_forward(const textenc_model *model, thread_pool *pool, const float *pixel_values,
-                                     const int64_t (*grid_thw)[3], int n_images, const textenc_tap *tap, float *out);
+canvas_status textenc_vision_forward(textenc_model *model, thread_pool *pool, const textenc_weights *top,
+                                     const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
+                                     const textenc_tap *tap, float *out);
 
 /* Allocate n MEM_ACTIVATIONS float buffers: *slots[i] gets floats[i] floats (NULL for 0).
  * All or nothing: on failure every one is freed and NULL. */

@@ -143,7 +143,7 @@ static canvas_status state_alloc(const textenc_config *c, int64_t s, int tapped,
                                      &st->up, &st->cos, &st->sin, &st->delta, &st->merged, &st->tap};
     const int64_t floats[VISION_BUFFERS] = {s * dv, s * dv, 3 * s * dv, s * dv, s * dv, s * dv, s * dv, s * fv,
                                             s * fv, s * hd / 2, s * hd / 2, s * dv, s / unit * c->text.hidden_size,
-                                            tapped ? s * dv : 0};
+                                            tapped ? s * dv + s + 1 : 0}; /* + the layout lists */
     memset(st, 0, sizeof *st);
     return textenc_buffers_alloc(slots, floats, VISION_BUFFERS);
 }
@@ -204,13 +204,28 @@ static canvas_status tap_window_rows(const textenc_tap *tap, const char *name, c
     return tap->fn(tap->ctx, name, scratch, l->tokens * unit, dv);
 }
 
-static canvas_status forward(const textenc_model *model, thread_pool *pool, const float *pixel_values,
-                             const int64_t (*grid_thw)[3], int n_images, const textenc_tap *tap,
-                             const vision_layout *l, vision_state *st, float *out)
+/* The window bookkeeping, as integers in floats (exact below 2^24), under the reference's
+ * names: vision.window_index [S/U], vision.cu_window_seqlens, vision.cu_seqlens. */
+static canvas_status tap_layout(const textenc_tap *tap, const vision_layout *l, float *scratch)
+{
+    if (!tap || !tap->fn) return CANVAS_OK;
+    const struct { const char *name; const int64_t *values; int64_t n; } lists[3] = {
+        {"vision.window_index", l->window_index, l->tokens},
+        {"vision.cu_window_seqlens", l->window_starts, l->n_windows + 1},
+        {"vision.cu_seqlens", l->frame_starts, l->n_frames + 1}};
+    for (int i = 0; i < 3; i++) {
+        for (int64_t k = 0; k < lists[i].n; k++) scratch[k] = (float)lists[i].values[k];
+        TRY(tap->fn(tap->ctx, lists[i].name, scratch, lists[i].n, 1));
+    }
+    return CANVAS_OK;
+}
+
+static canvas_status forward(textenc_model *model, thread_pool *pool, const textenc_weights *w,
+                             const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
+                             const textenc_tap *tap, const vision_layout *l, vision_state *st, float *out)
 {
     const textenc_config *c = &model->config;
     const textenc_vision_config *v = &c->vision;
-    const textenc_weights *w = &model->weights;
     const int64_t unit = (int64_t)v->spatial_merge_size * v->spatial_merge_size, s = l->tokens * unit;
     const int64_t dv = v->hidden_size;
 
@@ -219,11 +234,15 @@ static canvas_status forward(const textenc_model *model, thread_pool *pool, cons
     if (tap && tap->fn) TRY(tap->fn(tap->ctx, "vision.patch_embed", st->normed, s, dv));
     permute_groups(st->normed, st->x, l->window_index, l->tokens, unit * dv, 1);
     rotary_table(v, grid_thw, n_images, l, st->cos, st->sin);
+    TRY(tap_layout(tap, l, st->tap));
 
     for (int b = 0; b < v->depth; b++) {
         int full = is_full_attention(v, b);
-        canvas_status status = block_forward(pool, v, &w->blocks[b], s, full ? l->frame_starts : l->window_starts,
+        const textenc_block_weights *block;
+        TRY(textenc_block_acquire(model, b, &block));
+        canvas_status status = block_forward(pool, v, block, s, full ? l->frame_starts : l->window_starts,
                                              full ? l->n_frames : l->n_windows, st);
+        textenc_block_release(model, b);
         if (status != CANVAS_OK) return status_wrap(status, "vision block %d: ", b);
         char name[48];
         snprintf(name, sizeof name, "vision.block.%d", b);
@@ -239,8 +258,9 @@ static canvas_status forward(const textenc_model *model, thread_pool *pool, cons
     return CANVAS_OK;
 }
 
-canvas_status textenc_vision_forward(const textenc_model *model, thread_pool *pool, const float *pixel_values,
-                                     const int64_t (*grid_thw)[3], int n_images, const textenc_tap *tap, float *out)
+canvas_status textenc_vision_forward(textenc_model *model, thread_pool *pool, const textenc_weights *top,
+                                     const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
+                                     const textenc_tap *tap, float *out)
 {
     vision_layout layout;
     vision_state state;
@@ -248,7 +268,7 @@ canvas_status textenc_vision_forward(const textenc_model *model, thread_pool *po
     canvas_status st = layout_build(&model->config.vision, grid_thw, n_images, &layout);
     const int64_t unit = (int64_t)model->config.vision.spatial_merge_size * model->config.vision.spatial_merge_size;
     if (st == CANVAS_OK) st = state_alloc(&model->config, layout.tokens * unit, tap && tap->fn, &state);
-    if (st == CANVAS_OK) st = forward(model, pool, pixel_values, grid_thw, n_images, tap, &layout, &state, out);
+    if (st == CANVAS_OK) st = forward(model, pool, top, pixel_values, grid_thw, n_images, tap, &layout, &state, out);
     state_free(&state);
     layout_free(&layout);
     return st;

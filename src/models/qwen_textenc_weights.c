@@ -16,13 +16,28 @@
 
 enum { NAME_SIZE = 256 };
 
-/* A group's vectors are carved from one block; the wiring runs twice: count, then fill. */
+/* A group's vectors are carved from one block; the wiring runs twice: count, then fill
+ * (and record the group's tensors for the residency manager). */
 typedef struct wiring {
     textenc_model *model;
     char prefix[128];       /* "model.layers.3.", "visual.blocks.0.", "visual." ... */
     float *base;            /* NULL on the counting pass */
     size_t used;            /* floats */
+    dit_group *group;       /* the group's tensors and field offsets, filled on the second pass */
+    const char *home;       /* the struct being wired */
 } wiring;
+
+static canvas_status record_matrix(wiring *w, const char *name, const weight_view *field, const void *data,
+                                   size_t bytes)
+{
+    dit_group *g = w->group;
+    if (g->n_matrices == DIT_GROUP_MAX_MATRICES)
+        return status_fail(CANVAS_ERR_INTERNAL, "%s: too many matrices in one weight group", name);
+    g->matrix_field[g->n_matrices] = (uint16_t)((const char *)field - w->home);
+    g->tensors[g->n_matrices] = (residency_tensor){data, bytes};
+    g->n_matrices++;
+    return CANVAS_OK;
+}
 
 static canvas_status full_name(const wiring *w, const char *suffix, char name[NAME_SIZE])
 {
@@ -39,7 +54,7 @@ static canvas_status wire_matrix(wiring *w, const char *suffix, int64_t rows, in
     quant_weight q;
     TRY(quant_weight_from_view(w->model->quant, w->model->files, name, rows, cols, (quant_choice){QUANT_NONE, 0}, &q));
     *out = (weight_view){q.type, q.data, rows, cols, q.quant};
-    return CANVAS_OK;
+    return record_matrix(w, name, out, q.data, q.bytes);
 }
 
 /* Vectors take a multiple of 16 floats each so every one starts 64-byte aligned. */
@@ -55,6 +70,12 @@ static canvas_status wire_vector(wiring *w, const char *suffix, int64_t length, 
         float *dst = w->base + w->used;
         dtype_to_f32(t->type, t->data, dst, (size_t)length);
         *out = dst;
+        dit_group *g = w->group;
+        if (g->n_vectors == DIT_GROUP_MAX_VECTORS)
+            return status_fail(CANVAS_ERR_INTERNAL, "%s: too many vectors in one weight group", name);
+        g->vector_field[g->n_vectors] = (uint16_t)((const char *)out - w->home);
+        g->vector_at[g->n_vectors] = (uint32_t)w->used;
+        g->n_vectors++;
     }
     w->used += padded_floats(length);
     return CANVAS_OK;
@@ -125,6 +146,7 @@ static canvas_status wire_top(wiring *w, textenc_weights *wt)
         const st_tensor *patch;
         TRY(plain_tensor(w, "patch_embed.proj.weight", &patch));
         wt->patch_embed = (weight_view){patch->type, patch->data, dv, textenc_patch_values(c), NULL};
+        TRY(record_matrix(w, patch->name, &wt->patch_embed, patch->data, (size_t)patch->nbytes));
     }
     TRY(wire_vector(w, "merger.ln_q.weight", dv, &wt->merger_norm));
     TRY(wire_matrix(w, "merger.mlp.0.weight", merged, merged, &wt->merger_fc1));
@@ -133,20 +155,29 @@ static canvas_status wire_top(wiring *w, textenc_weights *wt)
     return wire_vector(w, "merger.mlp.2.bias", c->text.hidden_size, &wt->merger_fc2_bias);
 }
 
-/* Wire group `group` (arch.h numbering: -1 top, L < num_hidden_layers a decoder layer,
- * then the vision blocks) in two passes; its vector block goes to *small. */
+/* Wire residency group `group` (qwen_textenc_internal.h: 0 top level, then the vision
+ * blocks, then the decoder layers) in two passes; its vector block goes to *small and
+ * becomes the group's last tensor. */
 static canvas_status wire_group(textenc_model *model, int group)
 {
-    const int layers = model->config.text.num_hidden_layers;
-    wiring w = {.model = model};
+    const int depth = model->config.vision.depth;
+    dit_group *g = &model->memory->groups[group];
+    memset(g, 0, sizeof *g);
+    wiring w = {.model = model, .group = g, .home = (const char *)&model->weights};
     float **small = &model->weights.small;
-    if (group >= layers) {
-        snprintf(w.prefix, sizeof w.prefix, "%sblocks.%d.", textenc_vision_prefix(model->naming), group - layers);
-        small = &model->weights.blocks[group - layers].small;
-    } else if (group >= 0) {
+    snprintf(g->name, sizeof g->name, "text encoder top level");
+    if (group > depth) {
+        const int l = group - 1 - depth;
         snprintf(w.prefix, sizeof w.prefix, "%slayers.%d.",
-                 model->naming == TEXTENC_NAMES_NESTED ? "model.language_model." : "model.", group);
-        small = &model->weights.layers[group].small;
+                 model->naming == TEXTENC_NAMES_NESTED ? "model.language_model." : "model.", l);
+        snprintf(g->name, sizeof g->name, "text encoder layers.%d", l);
+        small = &model->weights.layers[l].small;
+        w.home = (const char *)&model->weights.layers[l];
+    } else if (group > 0) {
+        snprintf(w.prefix, sizeof w.prefix, "%sblocks.%d.", textenc_vision_prefix(model->naming), group - 1);
+        snprintf(g->name, sizeof g->name, "text encoder visual.blocks.%d", group - 1);
+        small = &model->weights.blocks[group - 1].small;
+        w.home = (const char *)&model->weights.blocks[group - 1];
     }
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) {
@@ -154,10 +185,12 @@ static canvas_status wire_group(textenc_model *model, int group)
             *small = w.base;
             w.used = 0;
         }
-        if (group >= layers) TRY(wire_block(&w, &model->weights.blocks[group - layers]));
-        else if (group >= 0) TRY(wire_layer(&w, &model->weights.layers[group]));
+        if (group > depth) TRY(wire_layer(&w, &model->weights.layers[group - 1 - depth]));
+        else if (group > 0) TRY(wire_block(&w, &model->weights.blocks[group - 1]));
         else TRY(wire_top(&w, &model->weights));
     }
+    g->tensors[g->n_matrices] = (residency_tensor){w.base, w.used * sizeof(float)};
+    model->memory->table[group] = (residency_group){g->name, g->tensors, g->n_matrices + 1};
     return CANVAS_OK;
 }
 
@@ -206,8 +239,10 @@ static canvas_status open_model(textenc_model *model, const char *component_dir)
         TRY(mem_calloc((void **)&model->weights.layers, (size_t)layers, sizeof(textenc_layer_weights), MEM_SCRATCH));
     if (depth > 0)
         TRY(mem_calloc((void **)&model->weights.blocks, (size_t)depth, sizeof(textenc_block_weights), MEM_SCRATCH));
-    for (int g = -1; g < layers + depth; g++) TRY(wire_group(model, g));
-    return CANVAS_OK;
+    TRY(textenc_memory_create(model));
+    for (int g = 0; g < 1 + depth + layers; g++) TRY(wire_group(model, g));
+    /* Until placed elsewhere the weights are read where they lie (the cpu device). */
+    return textenc_place(model, mem_device_cpu(), TEXTENC_ALL_GROUPS);
 }
 
 canvas_status textenc_open(const char *component_dir, textenc_model **out)
@@ -227,6 +262,7 @@ canvas_status textenc_open(const char *component_dir, textenc_model **out)
 void textenc_close(textenc_model *model)
 {
     if (!model) return;
+    textenc_memory_destroy(model);
     if (model->weights.layers)
         for (int i = 0; i < model->config.text.num_hidden_layers; i++) mem_free(model->weights.layers[i].small);
     if (model->weights.blocks)
