@@ -198,8 +198,13 @@ static void test_decode_round_trip(void)
 
 static void test_real_vectors(void)
 {
+    size_t before = mem_total_current();
     tokenizer *tok = open_real(REAL "/tokenizer");
     if (!tok) return;
+    /* the tables stay small: bytes, ids, two hash tables */
+    size_t held = mem_total_current() - before;
+    fprintf(stderr, "tokenizer tables: %.1f MiB\n", held / 1048576.0);
+    CHECK(held < (size_t)32 << 20);
     check_ids(tok, "Hello world", (const int32_t[]){9707, 1879}, 2);
     check_ids(tok, " Hello world", (const int32_t[]){21927, 1879}, 2);
     check_ids(tok, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
