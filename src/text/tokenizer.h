@@ -38,7 +38,8 @@
 typedef struct tokenizer tokenizer;
 
 /* path: a folder with vocab.json + merges.txt + tokenizer_config.json, or a tokenizer.json
- * file. Both give the same ids. */
+ * file, or a folder with a tokenizer.json and no vocab.json (a model's processor/). All
+ * give the same ids. */
 canvas_status tokenizer_open(const char *path, tokenizer **out);
 void tokenizer_close(tokenizer *tok);
 
