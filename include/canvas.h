@@ -113,6 +113,11 @@ typedef struct canvas_prompt {
 canvas_status canvas_prompt_load(const char *path, canvas_prompt *out);
 void canvas_prompt_free(canvas_prompt *prompt);
 
+/* Write a prompt in the format canvas_prompt_load reads: `prompt_embeds` [1, L, D] and,
+ * when present, `negative_prompt_embeds`, as F32 (to PATH.tmp, then renamed).
+ * CANVAS_ERR_UNSUPPORTED for a prompt with a padding mask. */
+canvas_status canvas_prompt_save(const char *path, const canvas_prompt *prompt);
+
 /* ---- opening a model ------------------------------------------------------------------- */
 
 typedef struct canvas_model canvas_model;
@@ -179,6 +184,19 @@ canvas_status canvas_set_strategy(canvas_model *model, const char *strategy, int
  * does not fit fails, and the run falls back: releases the step, re-plans for what is free,
  * redoes it (the report counts fallbacks). May be called from a progress callback. */
 canvas_status canvas_set_vram_limit(canvas_model *model, uint64_t bytes);
+
+/* Encode prompt text with the model folder's tokenizer/ (or processor/tokenizer.json) and
+ * text_encoder/ as its pipeline (model_index.json's _class_name) does (docs/text-encoder.md):
+ * Edit-Plus puts one "Picture N: <image>" per condition image before the prompt, Edit one
+ * image, text-to-image none. `negative` (NULL: none) is encoded the same way with the same
+ * images; pass " " for the reference pipelines' default when cfg > 1. The images are the
+ * edit's references, resized here as the pipeline does. The encoder is opened at the first
+ * call and kept; the last few encodings are kept too, so the same text with the same
+ * images is not encoded twice. Runs in host memory; the profiler records a "text-encode"
+ * phase. CANVAS_ERR_INPUT when the folder has no text encoder or tokenizer (prompts then
+ * come as embeddings), CANVAS_ERR_USAGE for a prompt over 64 KiB or 4096 tokens. */
+canvas_status canvas_encode_prompt(canvas_model *model, const char *prompt, const char *negative,
+                                   const canvas_image *images, int n_images, canvas_prompt *out);
 
 /* ---- edit and generate ----------------------------------------------------------------- */
 

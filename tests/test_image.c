@@ -1,8 +1,7 @@
 /* test_image.c — images in and out: PNG, JPEG and WebP files the test writes itself with
  * the codec libraries decode to the right pixels; the PNG writer round-trips pixels and
  * text chunks and leaves nothing behind on failure; broken files are CANVAS_ERR_INPUT
- * naming the file; the Lanczos-3 resize keeps constants, keeps a ramp monotonic and
- * copies on the identity. */
+ * naming the file. (Resampling is tested in test_vl_image.c.) */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdint.h>
@@ -17,7 +16,6 @@
 #include "check.h"
 #include "io/image.h"
 #include "mem/mem.h"
-#include "pipeline/resize.h"
 
 static char work[256];
 
@@ -295,69 +293,6 @@ static void test_write_failure_leaves_nothing(void)
     CHECK(!image_same_file(path, in_work(other, sizeof other, "round.png")));
 }
 
-/* ---- resize -------------------------------------------------------------------------------- */
-
-static void test_resize_constant(void)
-{
-    enum { W = 37, H = 23 };
-    float in[W * H * 3], out[80 * 50 * 3];
-    for (int i = 0; i < W * H * 3; i++) in[i] = (float)(i % 3 == 0 ? 17.0 : i % 3 == 1 ? 200.0 : 0.5);
-    const int sizes[][2] = {{80, 50}, {10, 7}, {37, 11}, {5, 23}, {1, 1}};
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-        int ow = sizes[s][0], oh = sizes[s][1];
-        CHECK_OK(resize_lanczos3(in, W, H, 3, out, ow, oh));
-        double worst = 0;
-        for (int i = 0; i < ow * oh * 3; i++) {
-            double want = i % 3 == 0 ? 17.0 : i % 3 == 1 ? 200.0 : 0.5;
-            if (fabs(out[i] - want) > worst) worst = fabs(out[i] - want);
-        }
-        CHECK_MSG(worst < 1e-3, "%dx%d: constant drifted by %g", ow, oh, worst);
-    }
-}
-
-static void test_resize_ramp_monotonic(void)
-{
-    enum { W = 200, H = 3 };
-    float in[W * H], out[W * H];
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) in[y * W + x] = (float)x;
-    const int widths[] = {64, 33, 10, 2};
-    for (size_t k = 0; k < sizeof widths / sizeof widths[0]; k++) {
-        int ow = widths[k];
-        CHECK_OK(resize_lanczos3(in, W, H, 1, out, ow, 2));
-        int monotonic = 1;
-        for (int y = 0; y < 2; y++)
-            for (int x = 1; x < ow; x++) monotonic &= out[y * ow + x] >= out[y * ow + x - 1];
-        CHECK_MSG(monotonic, "downscale of a ramp to %d columns is not monotonic", ow);
-        /* away from the edges a ramp stays a ramp: output x samples input (x + 0.5)·scale - 0.5 */
-        if (ow >= 10) CHECK_NEAR(out[ow / 2], (ow / 2 + 0.5) * W / (double)ow - 0.5, 0.05);
-        CHECK(out[0] < out[ow - 1]);
-    }
-}
-
-static void test_resize_identity(void)
-{
-    enum { W = 16, H = 9 };
-    float in[W * H * 3], out[W * H * 3];
-    for (int i = 0; i < W * H * 3; i++) in[i] = (float)((i * 37) % 251);
-    CHECK_OK(resize_lanczos3(in, W, H, 3, out, W, H));
-    CHECK(!memcmp(in, out, sizeof in));
-    /* one axis the same: that axis is copied, the other filtered, so each row of a
-     * width-only resize is that row resized on its own */
-    float wide[W * 2 * H * 3], row[W * 2 * 3];
-    CHECK_OK(resize_lanczos3(in, W, H, 3, wide, W * 2, H));
-    int rows_alone = 1;
-    for (int y = 0; y < H; y++) {
-        CHECK_OK(resize_lanczos3(in + y * W * 3, W, 1, 3, row, W * 2, 1));
-        rows_alone &= !memcmp(row, wide + y * W * 2 * 3, sizeof row);
-    }
-    CHECK_MSG(rows_alone, "a width-only resize mixed rows");
-    CHECK_FAILS(resize_lanczos3(in, W, H, 3, out, 0, H), CANVAS_ERR_USAGE, "resize");
-    CHECK_NEAR(resize_lanczos3_kernel(0), 1, 0);
-    CHECK_NEAR(resize_lanczos3_kernel(1), 0, 1e-12);
-    CHECK_NEAR(resize_lanczos3_kernel(3), 0, 0);
-}
-
 int main(void)
 {
     snprintf(work, sizeof work, "/tmp/canvas_test_image.%ld", (long)getpid());
@@ -368,9 +303,6 @@ int main(void)
     RUN(test_webp);
     RUN(test_bad_files);
     RUN(test_write_failure_leaves_nothing);
-    RUN(test_resize_constant);
-    RUN(test_resize_ramp_monotonic);
-    RUN(test_resize_identity);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", work);

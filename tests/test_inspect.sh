@@ -23,7 +23,7 @@ expect 0 "8,292,166,656" -- inspect "$real"
 expect 0 "7,747,169,280" -- inspect "$real"
 expect 0 "676,550,144" -- inspect "$real"
 expect 0 "weights absent" -- inspect "$real"
-expect 0 "tokenizer     Qwen2Tokenizer: folder absent" -- inspect "$real"
+expect 0 "tokenizer     Qwen2Tokenizer: present, not inspected" -- inspect "$real"
 expect 0 "shift_terminal 0.02" -- inspect "$real"
 expect 0 "40.86 GB" -- inspect "$real/transformer"
 
@@ -37,7 +37,7 @@ json_is "$work/real.json" "$comp['transformer']['bytes_as']['bf16']" "4086080217
 json_is "$work/real.json" "$comp['vae']['params'], $comp['vae']['tensors']" "(126892531, 194)"
 json_is "$work/real.json" "$comp['text_encoder']['params']" "8292166656"
 json_is "$work/real.json" "[(p['label'], p['params']) for p in $comp['text_encoder']['parts'][:2]]" "[('used for encoding', 7747169280), ('vision tower', 676550144)]"
-json_is "$work/real.json" "$comp['scheduler']['state'], $comp['tokenizer']['state']" "('config_only', 'absent')"
+json_is "$work/real.json" "$comp['scheduler']['state'], $comp['tokenizer']['state']" "('config_only', 'listed')"
 json_is "$work/real.json" "j['total']['params']" "$((20430401088 + 126892531 + 8292166656))"
 
 # --- the golden tiny pipeline, weights present -----------------------------------------

@@ -6,6 +6,7 @@
 #include "base/status.h"
 #include "base/sysinfo.h"
 #include "base/threadpool.h"
+#include "api/canvas_model_internal.h"
 #include "canvas.h"
 #include "io/image.h"
 #include "mem/mem.h"
@@ -16,13 +17,6 @@
 #include "pipeline/lora.h"
 #include "pipeline/scheduler.h"
 
-struct canvas_model {
-    edit_pipeline *pipeline;
-    thread_pool *pool;
-    mem_device *device;         /* the capped device (owned), or the cpu device */
-    profiler *profiler;
-    canvas_options options;
-};
 
 void canvas_options_default(canvas_options *options)
 {
@@ -69,6 +63,7 @@ static canvas_status check_options(const canvas_options *o)
 void canvas_close(canvas_model *model)
 {
     if (!model) return;
+    canvas_model_prompt_release(model);
     edit_pipeline_close(model->pipeline);
     profiler_destroy(model->profiler);
     thread_pool_destroy(model->pool);

@@ -23,6 +23,7 @@
 #include "pipeline/edit_case.h"
 #include "pipeline/lora.h"
 #include "pipeline/scheduler_case.h"
+#include "pipeline/prompt_case.h"
 #include "plan/plan.h"
 
 static void print_help(FILE *to)
@@ -37,7 +38,8 @@ static void print_help(FILE *to)
             "Every tensor computed is written to OUT under the names of expected.safetensors\n"
             "(dit_forward: output, img_in, txt_in, temb, block.K.img, block.K.txt).\n"
             "Supported ops: dit_forward (with its 'loras' merged first: lora-* cases), vae_encode,\n"
-            "vae_decode, schedule, edit_pipeline, textenc_forward. Others exit 1 as not supported yet.\n"
+            "vae_decode, schedule, edit_pipeline, textenc_forward, encode_prompt. Others exit 1 as not\n"
+            "supported yet.\n"
             "\n"
             "options:\n"
             "  --out FILE             where to write the tensors (written to FILE.tmp, then renamed)\n"
@@ -229,6 +231,8 @@ static canvas_status run_sink_case(const char *case_dir, const char *op, const c
             st = vae_case_run(case_dir, pool, collect_tap, &tensors);
         else if (!strcmp(op, "textenc_forward"))
             st = textenc_case_run(case_dir, pool, collect_tap, &tensors);
+        else if (!strcmp(op, "encode_prompt"))
+            st = prompt_case_run(case_dir, pool, collect_tap, &tensors);
         else
             st = schedule_case_run(case_dir, collect_tap, &tensors);
     }
@@ -283,7 +287,7 @@ static int cmd_debug_case(int argc, char **argv)
     if (st != CANVAS_OK) {
         /* reported below */
     } else if (!strcmp(op, "edit_pipeline") || !strcmp(op, "vae_encode") || !strcmp(op, "vae_decode") ||
-               !strcmp(op, "schedule") || !strcmp(op, "textenc_forward")) {
+               !strcmp(op, "schedule") || !strcmp(op, "textenc_forward") || !strcmp(op, "encode_prompt")) {
         st = run_sink_case(case_dir, op, &session, out_path);
     } else {
         dit_case *dc = NULL;

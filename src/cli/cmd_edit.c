@@ -23,7 +23,7 @@ enum { MAX_IMAGES = 16, MAX_LORAS = 16, LORA_PATH_SIZE = 4096 };
 typedef struct edit_args {
     int generate;               /* 1: canvas generate (no --image) */
     const char *command;        /* "edit" / "generate" */
-    const char *model, *prompt_embeds, *prompt_text, *output;
+    const char *model, *prompt_embeds, *prompt_text, *negative_text, *save_embeds, *output;
     const char *images[MAX_IMAGES];
     int n_images;
     canvas_edit_params params;
@@ -41,13 +41,13 @@ static void print_help(FILE *to, int generate)
     canvas_edit_params defaults;
     canvas_edit_params_default(&defaults);
     if (generate)
-        fprintf(to, "usage: canvas generate --model DIR --prompt-embeds FILE -o OUT.png [options]\n"
+        fprintf(to, "usage: canvas generate --model DIR (--prompt TEXT | --prompt-embeds FILE) -o OUT.png [options]\n"
                     "\n"
                     "Text to image with a Qwen-Image(-Edit) model folder: the denoising loop of the edit\n"
                     "pipeline without reference images.\n");
     else
-        fprintf(to, "usage: canvas edit --model DIR --image IMG [--image IMG2 ...] --prompt-embeds FILE -o OUT.png\n"
-                    "           [options]\n"
+        fprintf(to, "usage: canvas edit --model DIR --image IMG [--image IMG2 ...] (--prompt TEXT | --prompt-embeds FILE)\n"
+                    "           -o OUT.png [options]\n"
                     "\n"
                     "Edit images with a Qwen-Image-Edit model folder (the Edit-Plus pipeline: every image is a\n"
                     "reference; the output takes the last image's aspect ratio).\n");
@@ -59,10 +59,14 @@ static void print_help(FILE *to, int generate)
         fprintf(to, "  --image IMG            reference image (PNG, JPEG or WebP); repeat for several (up to %d)\n",
                 MAX_IMAGES);
     fprintf(to,
-            "  --prompt-embeds FILE   safetensors with prompt_embeds [1, L, D] and optionally\n"
+            "  --prompt TEXT          the instruction, encoded by the model folder's tokenizer/ and text_encoder/\n"
+            "                         as its pipeline does (docs/text-encoder.md)\n"
+            "  --negative-prompt TEXT the negative prompt for true CFG (default \" \" when --cfg > 1, as the\n"
+            "                         reference pipelines are used; give --cfg 1 to run without CFG)\n"
+            "  --save-embeds FILE     also write the encoded prompt(s) as a --prompt-embeds safetensors file\n"
+            "  --prompt-embeds FILE   instead of --prompt: safetensors with prompt_embeds [1, L, D] and optionally\n"
             "                         negative_prompt_embeds [1, L', D] (+ *_mask [1, L]); the negative turns on\n"
             "                         true CFG when --cfg > 1\n"
-            "  --prompt TEXT          not available yet: needs the text encoder; use --prompt-embeds\n"
             "  -o, --output OUT.png   where to write the 8-bit RGB PNG (written to a temporary file, then\n"
             "                         renamed; never one of the inputs)\n"
             "\n"
@@ -159,7 +163,8 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
             continue;
         }
         int takes_value = !strcmp(flag, "--model") || !strcmp(flag, "--image") || !strcmp(flag, "--prompt-embeds") ||
-                          !strcmp(flag, "--prompt") || !strcmp(flag, "-o") || !strcmp(flag, "--output") ||
+                          !strcmp(flag, "--prompt") || !strcmp(flag, "--negative-prompt") ||
+                          !strcmp(flag, "--save-embeds") || !strcmp(flag, "-o") || !strcmp(flag, "--output") ||
                           !strcmp(flag, "--steps") || !strcmp(flag, "--cfg") || !strcmp(flag, "--seed") ||
                           !strcmp(flag, "--width") || !strcmp(flag, "--height") || !strcmp(flag, "--lora") ||
                           !strcmp(flag, "--lightning") ||
@@ -186,6 +191,10 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
             a->prompt_embeds = value;
         } else if (!strcmp(flag, "--prompt")) {
             a->prompt_text = value;
+        } else if (!strcmp(flag, "--negative-prompt")) {
+            a->negative_text = value;
+        } else if (!strcmp(flag, "--save-embeds")) {
+            a->save_embeds = value;
         } else if (!strcmp(flag, "-o") || !strcmp(flag, "--output")) {
             a->output = value;
         } else if (!strcmp(flag, "--steps")) {
@@ -232,13 +241,15 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
 /* Flag combinations; 0 or the exit code 2 after a message. */
 static int check_args(const edit_args *a)
 {
-    if (a->prompt_text && !a->prompt_embeds)
-        return cli_usage_error(a->command, "--prompt needs the text encoder, which is not available yet: give the "
-                                           "prompt as embeddings with --prompt-embeds FILE.safetensors");
-    if (a->prompt_text) return cli_usage_error(a->command, "give --prompt-embeds or --prompt, not both");
+    if (a->prompt_text && a->prompt_embeds) return cli_usage_error(a->command, "give --prompt or --prompt-embeds, not both");
     if (!a->model) return cli_usage_error(a->command, "missing --model DIR");
     if (!a->generate && a->n_images == 0) return cli_usage_error(a->command, "missing --image IMG (at least one)");
-    if (!a->prompt_embeds) return cli_usage_error(a->command, "missing --prompt-embeds FILE.safetensors");
+    if (!a->prompt_embeds && !a->prompt_text)
+        return cli_usage_error(a->command, "missing --prompt TEXT (or --prompt-embeds FILE.safetensors)");
+    if (a->negative_text && !a->prompt_text)
+        return cli_usage_error(a->command, "--negative-prompt goes with --prompt (with --prompt-embeds the negative is "
+                                           "the file's negative_prompt_embeds)");
+    if (a->save_embeds && !a->prompt_text) return cli_usage_error(a->command, "--save-embeds needs --prompt");
     if (!a->output) return cli_usage_error(a->command, "missing -o OUT.png");
     if ((a->params.width != 0) != (a->params.height != 0))
         return cli_usage_error(a->command, "give --width and --height together");
@@ -249,8 +260,15 @@ static int check_args(const edit_args *a)
                      a->output, a->images[i]);
             return cli_usage_error(a->command, message);
         }
-    if (image_same_file(a->output, a->prompt_embeds))
+    if (a->prompt_embeds && image_same_file(a->output, a->prompt_embeds))
         return cli_usage_error(a->command, "-o is the --prompt-embeds file: refusing to overwrite an input");
+    if (a->save_embeds) {
+        if (image_same_file(a->save_embeds, a->output) || !strcmp(a->save_embeds, a->output))
+            return cli_usage_error(a->command, "--save-embeds and -o name the same file");
+        for (int i = 0; i < a->n_images; i++)
+            if (image_same_file(a->save_embeds, a->images[i]))
+                return cli_usage_error(a->command, "--save-embeds is an input image: refusing to overwrite an input");
+    }
     if (cli_memory_flags_check(&a->memory, a->command) < 0) return 2;
     return 0;
 }
@@ -313,6 +331,23 @@ static void on_progress(void *ctx, const canvas_progress *p)
 
 /* ---- the run ---------------------------------------------------------------------------- */
 
+/* --prompt: the text (and the negative: the given one, or " " when CFG is on, as the
+ * reference pipelines are run) through the model's text encoder; --save-embeds writes it. */
+static canvas_status encode_prompt(const edit_args *a, canvas_model *model, const canvas_image *images,
+                                   const drawer *d, canvas_prompt *prompt)
+{
+    const char *negative = a->negative_text;
+    if (!negative && a->params.cfg > 1) negative = " ";
+    if (d->bar) fprintf(stderr, "canvas %s: encoding the prompt\n", a->command);
+    canvas_status st = canvas_encode_prompt(model, a->prompt_text, negative, images, a->n_images, prompt);
+    if (st == CANVAS_OK && a->save_embeds) st = canvas_prompt_save(a->save_embeds, prompt);
+    if (st == CANVAS_OK && !a->negative_text && negative && !d->json)
+        fprintf(stderr, "canvas %s: --cfg %g with no --negative-prompt: the negative prompt is \" \" (as the "
+                        "reference pipelines are run); --cfg 1 turns CFG off\n",
+                a->command, (double)a->params.cfg);
+    return st;
+}
+
 static int run(edit_args *a)
 {
     canvas_options options;
@@ -342,10 +377,15 @@ static int run(edit_args *a)
     memset(images, 0, sizeof images);
     canvas_model *model = NULL;
     const char *context = a->command;
-    canvas_status st = canvas_prompt_load(a->prompt_embeds, &prompt);
+    canvas_status st = a->prompt_embeds ? canvas_prompt_load(a->prompt_embeds, &prompt) : CANVAS_OK;
     for (int i = 0; st == CANVAS_OK && i < a->n_images; i++) st = canvas_image_load(a->images[i], &images[i]);
     if (st == CANVAS_OK) st = canvas_open(a->model, &options, &model);
+    if (st == CANVAS_OK && a->prompt_text) {
+        st = encode_prompt(a, model, images, &d, &prompt);
+        context = "encoding the prompt";
+    }
     if (st == CANVAS_OK) {
+        context = a->command;
         st = a->generate ? canvas_generate(model, &prompt, &a->params, on_progress, &d, &out)
                          : canvas_edit(model, &prompt, images, a->n_images, &a->params, on_progress, &d, &out);
         end_line(&d);
@@ -361,8 +401,11 @@ static int run(edit_args *a)
             snprintf(loras + used, sizeof loras - used, "%s%s:%g", i ? ", " : "", a->loras[i].path,
                      a->loras[i].scale);
         }
-        snprintf(prompt_text, sizeof prompt_text, "(embeddings) %s%s", a->prompt_embeds,
-                 prompt.negative.values ? " (with negative_prompt_embeds)" : "");
+        if (a->prompt_text)
+            snprintf(prompt_text, sizeof prompt_text, "%s", a->prompt_text);
+        else
+            snprintf(prompt_text, sizeof prompt_text, "(embeddings) %s%s", a->prompt_embeds,
+                     prompt.negative.values ? " (with negative_prompt_embeds)" : "");
         const canvas_text texts[] = {
             {"Software", "Ethereal Canvas " CANVAS_VERSION},
             {"prompt", prompt_text},

@@ -12,6 +12,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 /* Print "canvas: [context: ]<reason>" for a failed status to stderr and return its
  * exit code (canvas_exit_code). */

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"convert", cmd_convert, "quantise a model once (`canvas convert MODEL_DIR OUT_DIR --weights nf4`)"},
     {"plan", cmd_plan, "which memory plans fit a run, ranked (`canvas plan --model DIR --vram 24G`, `--viability`)"},
     {"bench", cmd_bench, "the same edit under every preset: predicted vs measured peaks, time, output difference"},
+    {"tokenize", cmd_tokenize, "prompts on stdin to token ids, one line each (`canvas tokenize TOKENIZER_DIR`, `--decode`)"},
     {"debug", cmd_debug, "run a golden case (`canvas debug case CASE_DIR --out OUT.safetensors [--vram SIZE ...]`)"},
 };
 

@@ -160,6 +160,29 @@ typedef struct textenc_config {
 canvas_status textenc_config_load(const char *config_json_path, textenc_config *out);
 void textenc_config_default(textenc_config *out);
 
+/* Qwen2VLImageProcessor: a model's processor/preprocessor_config.json. Only the slow
+ * (PIL) path with every step on is implemented, so do_resize, do_rescale, do_normalize
+ * and do_convert_rgb must be true when given. min/max pixels come from "size"
+ * {"shortest_edge", "longest_edge"} (newer files), overridden by "min_pixels" /
+ * "max_pixels" when present, as transformers does. */
+typedef struct vl_image_config {
+    int patch_size;               /* 14 */
+    int temporal_patch_size;      /* 2 */
+    int merge_size;               /* 2; smart_resize's factor is patch_size · merge_size */
+    int min_pixels;               /* 3136 (56·56) */
+    int max_pixels;               /* 1003520 (28·28·1280); Qwen2.5-VL's file: 12845056 */
+    int resample;                 /* PIL's code: 3 BICUBIC (1 LANCZOS and 2 BILINEAR accepted) */
+    double rescale_factor;        /* 1/255 */
+    double image_mean[3];         /* OPENAI_CLIP_MEAN */
+    double image_std[3];          /* OPENAI_CLIP_STD; each > 0 */
+} vl_image_config;
+
+/* Validates: sizes in 1..1024 (pixels 1..2^28, min <= max), rescale_factor > 0, three
+ * means and three positive stds, image_processor_type (when given) Qwen2VLImageProcessor
+ * or its Fast variant (computed as the slow one). */
+canvas_status vl_image_config_load(const char *preprocessor_config_path, vl_image_config *out);
+void vl_image_config_default(vl_image_config *out);
+
 /* model_index.json of a diffusers pipeline folder. */
 #define PIPELINE_MAX_COMPONENTS 16
 typedef struct pipeline_component {

@@ -10,7 +10,7 @@
 #include "base/status.h"
 #include "mem/mem.h"
 #include "pipeline/lora.h"
-#include "pipeline/resize.h"
+#include "pipeline/pil_resize.h"
 #include "plan/plan.h"
 #include "pipeline/rng.h"
 #include "pipeline/scheduler.h"
@@ -291,24 +291,18 @@ static canvas_status encode_reference(run *s, int i, float *packed)
 {
     const canvas_image *img = &s->r->images[i];
     const int vw = s->refs[i].vae_width, vh = s->refs[i].vae_height;
-    const size_t in_values = (size_t)img->width * img->height * 3, values = (size_t)vw * vh * 3;
-    float *rgb = NULL, *resized = NULL, *chw = NULL, *latent = NULL;
-    canvas_status st = mem_alloc((void **)&rgb, in_values * sizeof(float), MEM_ACTIVATIONS);
-    if (st == CANVAS_OK) st = mem_alloc((void **)&resized, values * sizeof(float), MEM_ACTIVATIONS);
-    if (st == CANVAS_OK) {
-        for (size_t k = 0; k < in_values; k++) rgb[k] = img->pixels[k];
-        st = resize_lanczos3(rgb, img->width, img->height, 3, resized, vw, vh);
-    }
-    mem_free(rgb);
+    const size_t values = (size_t)vw * vh * 3;
+    uint8_t *resized = NULL;
+    float *chw = NULL, *latent = NULL;
+    /* diffusers resizes the PIL image (LANCZOS, 8-bit), then x / 255 and 2x - 1 in float32 */
+    canvas_status st = mem_alloc((void **)&resized, values, MEM_ACTIVATIONS);
+    if (st == CANVAS_OK) st = pil_resize(img->pixels, img->width, img->height, 3, resized, vw, vh, PIL_LANCZOS);
     if (st == CANVAS_OK) st = mem_alloc((void **)&chw, values * sizeof(float), MEM_ACTIVATIONS);
     if (st == CANVAS_OK) {
-        /* the resize gives an 8-bit image (PIL), then x / 255 and 2x - 1 in float32 */
         const size_t plane = (size_t)vw * vh;
         for (size_t k = 0; k < plane; k++)
             for (int c = 0; c < 3; c++) {
-                float v = resized[k * 3 + c];
-                v = !(v >= 0.0f) ? 0.0f : v > 255.0f ? 255.0f : rintf(v);
-                float x = v / 255.0f;
+                float x = resized[k * 3 + c] / 255.0f;
                 chw[c * plane + k] = 2.0f * x - 1.0f;
             }
     }

@@ -2,10 +2,10 @@
  * text-to-image (QwenImagePipeline: the same loop without references), from prompt
  * embeddings to a float RGB image.
  *
- *   references  each image: Lanczos-3 resize to the VAE size (edit_dimensions of the VAE
- *               area and its aspect ratio), rounded to 8 bits (the reference resizes PIL
- *               images), x/255·2 - 1, VAE encode (posterior mean), (z - mean)/std, packed
- *               2x2 -> [(h/2)(w/2), 4·z_dim]; all references concatenated in order
+ *   references  each image: PIL's LANCZOS resize (pil_resize, 8-bit, bit-exact) to the VAE
+ *               size (edit_dimensions of the VAE area and its aspect ratio), x/255·2 - 1,
+ *               VAE encode (posterior mean), (z - mean)/std, packed 2x2 ->
+ *               [(h/2)(w/2), 4·z_dim]; all references concatenated in order
  *   noise       rng_normal(seed) in diffusers' [1, 1, z_dim, H, W] order, then packed
  *   schedule    sigmas linspace(1, 1/S, S), mu from the TARGET token count (scheduler.h)
  *   each step   transformer([target | references], t/1000) -> keep the target rows;

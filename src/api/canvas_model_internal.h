@@ -1,0 +1,38 @@
+/* canvas_model_internal.h — what the api/ files share of an open model. */
+#ifndef CANVAS_API_CANVAS_MODEL_INTERNAL_H
+#define CANVAS_API_CANVAS_MODEL_INTERNAL_H
+
+#include <stdint.h>
+
+#include "base/threadpool.h"
+#include "canvas.h"
+#include "mem/mem_device.h"
+#include "mem/mem_profiler.h"
+#include "pipeline/edit.h"
+#include "pipeline/prompt.h"
+
+/* The last few encodings (canvas_encode_prompt): the same text with the same images on
+ * the same model is not encoded twice. */
+#define PROMPT_CACHE_ENTRIES 4
+typedef struct prompt_cache_entry {
+    char *text;                 /* NULL: empty slot */
+    uint64_t images_hash;       /* FNV-1a over the images' sizes and pixels */
+    canvas_embedding embedding;
+    uint64_t last_used;
+} prompt_cache_entry;
+
+struct canvas_model {
+    edit_pipeline *pipeline;
+    thread_pool *pool;
+    mem_device *device;         /* the capped device (owned), or the cpu device */
+    profiler *profiler;
+    canvas_options options;
+    prompt_encoder *prompt;     /* opened at the first canvas_encode_prompt */
+    prompt_cache_entry cache[PROMPT_CACHE_ENTRIES];
+    uint64_t cache_clock;
+};
+
+/* Release the prompt encoder and the cached encodings (canvas_close). */
+void canvas_model_prompt_release(canvas_model *model);
+
+#endif

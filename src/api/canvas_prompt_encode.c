@@ -1,0 +1,171 @@
+/* canvas_prompt_encode.c — canvas_encode_prompt and canvas_prompt_save (include/canvas.h):
+ * prompt text through the model folder's tokenizer and text encoder (pipeline/prompt.h),
+ * with a small cache of the last encodings, and the --prompt-embeds file format. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api/canvas_model_internal.h"
+#include "base/status.h"
+#include "io/safetensors.h"
+#include "mem/mem.h"
+
+enum { PATH_SIZE = 4096 };
+
+static int is_dir(const char *path)
+{
+    struct stat s;
+    return stat(path, &s) == 0 && S_ISDIR(s.st_mode);
+}
+
+/* tokenizer/ of the model folder, else processor/tokenizer.json (both carry the vocabulary). */
+static canvas_status tokenizer_path(const char *model_dir, char *out)
+{
+    int n = snprintf(out, PATH_SIZE, "%s/tokenizer", model_dir);
+    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", model_dir);
+    if (is_dir(out)) return CANVAS_OK;
+    snprintf(out, PATH_SIZE, "%s/processor/tokenizer.json", model_dir);
+    struct stat s;
+    if (stat(out, &s) == 0 && S_ISREG(s.st_mode)) return CANVAS_OK;
+    return status_fail(CANVAS_ERR_INPUT,
+                       "%s: no tokenizer/ folder (nor processor/tokenizer.json): prompts cannot be encoded; give them "
+                       "as embeddings (--prompt-embeds)",
+                       model_dir);
+}
+
+static canvas_status open_encoder(canvas_model *m)
+{
+    if (m->prompt) return CANVAS_OK;
+    const edit_pipeline *p = m->pipeline;
+    prompt_style style;
+    TRY(prompt_style_of(p->index.class_name, &style));
+    char tok[PATH_SIZE], enc[PATH_SIZE];
+    int n = snprintf(enc, sizeof enc, "%s/text_encoder", p->model_dir);
+    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", p->model_dir);
+    char proc[PATH_SIZE];
+    n = snprintf(proc, sizeof proc, "%s/processor/preprocessor_config.json", p->model_dir);
+    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", p->model_dir);
+    struct stat s;
+    int has_processor = stat(proc, &s) == 0 && S_ISREG(s.st_mode);
+    if (!is_dir(enc))
+        return status_fail(CANVAS_ERR_INPUT,
+                           "%s: no text_encoder/ folder: prompts cannot be encoded; give them as embeddings "
+                           "(--prompt-embeds)",
+                           p->model_dir);
+    TRY(tokenizer_path(p->model_dir, tok));
+    return prompt_encoder_open(tok, enc, has_processor ? proc : NULL, style, &m->prompt);
+}
+
+static uint64_t images_hash(const canvas_image *images, int n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < n; i++) {
+        const int32_t size[2] = {images[i].width, images[i].height};
+        const uint8_t *b = (const uint8_t *)size;
+        for (size_t j = 0; j < sizeof size; j++) h = (h ^ b[j]) * 1099511628211ull;
+        size_t count = (size_t)images[i].width * (size_t)images[i].height * 3;
+        for (size_t j = 0; j < count; j++) h = (h ^ images[i].pixels[j]) * 1099511628211ull;
+    }
+    return h;
+}
+
+static canvas_status embedding_copy(const canvas_embedding *from, canvas_embedding *to)
+{
+    memset(to, 0, sizeof *to);
+    size_t bytes = (size_t)(from->length * from->dim) * sizeof *from->values;
+    TRY(mem_alloc((void **)&to->values, bytes, MEM_SCRATCH));
+    memcpy(to->values, from->values, bytes);
+    to->length = from->length;
+    to->dim = from->dim;
+    return CANVAS_OK;
+}
+
+static void entry_clear(prompt_cache_entry *e)
+{
+    mem_free(e->text);
+    mem_free(e->embedding.values);
+    memset(e, 0, sizeof *e);
+}
+
+void canvas_model_prompt_release(canvas_model *model)
+{
+    prompt_encoder_close(model->prompt);
+    model->prompt = NULL;
+    for (int i = 0; i < PROMPT_CACHE_ENTRIES; i++) entry_clear(&model->cache[i]);
+}
+
+/* The cached encoding of (text, images), or the encoder's, which then replaces the least
+ * recently used entry. */
+static canvas_status encode_cached(canvas_model *m, const char *text, const canvas_image *images, int n_images,
+                                   uint64_t hash, canvas_embedding *out)
+{
+    prompt_cache_entry *slot = &m->cache[0];
+    for (int i = 0; i < PROMPT_CACHE_ENTRIES; i++) {
+        prompt_cache_entry *e = &m->cache[i];
+        if (e->text && e->images_hash == hash && !strcmp(e->text, text)) {
+            e->last_used = ++m->cache_clock;
+            return embedding_copy(&e->embedding, out);
+        }
+        if (!e->text || e->last_used < slot->last_used) slot = e;
+    }
+    TRY(open_encoder(m));
+    canvas_embedding fresh = {0};
+    TRY(prompt_encode(m->prompt, m->pool, text, images, n_images, NULL, NULL, &fresh.values, &fresh.length,
+                      &fresh.dim));
+    canvas_status st = embedding_copy(&fresh, out);
+    if (st != CANVAS_OK) {
+        mem_free(fresh.values);
+        return st;
+    }
+    entry_clear(slot);
+    if (mem_strdup(&slot->text, text) != CANVAS_OK) {
+        status_clear(); /* a cache miss next time, nothing worse */
+        mem_free(fresh.values);
+        return CANVAS_OK;
+    }
+    slot->images_hash = hash;
+    slot->embedding = fresh;
+    slot->last_used = ++m->cache_clock;
+    return CANVAS_OK;
+}
+
+canvas_status canvas_encode_prompt(canvas_model *model, const char *prompt, const char *negative,
+                                   const canvas_image *images, int n_images, canvas_prompt *out)
+{
+    if (!out) return status_fail(CANVAS_ERR_USAGE, "canvas_encode_prompt: no output given");
+    memset(out, 0, sizeof *out);
+    if (!model || !prompt) return status_fail(CANVAS_ERR_USAGE, "canvas_encode_prompt: a model and a prompt are required");
+    if (n_images < 0 || n_images > PROMPT_MAX_IMAGES || (n_images > 0 && !images))
+        return status_fail(CANVAS_ERR_USAGE, "canvas_encode_prompt: %d images (0 to %d, and the list)", n_images,
+                           PROMPT_MAX_IMAGES);
+    for (int i = 0; i < n_images; i++)
+        if (!images[i].pixels || images[i].width < 1 || images[i].height < 1)
+            return status_fail(CANVAS_ERR_USAGE, "canvas_encode_prompt: image %d is empty", i + 1);
+    uint64_t hash = images_hash(images, n_images);
+    canvas_status st = profiler_begin(model->profiler, "text-encode");
+    if (st == CANVAS_OK) st = encode_cached(model, prompt, images, n_images, hash, &out->positive);
+    if (st == CANVAS_OK && negative) st = encode_cached(model, negative, images, n_images, hash, &out->negative);
+    profiler_end(model->profiler);
+    if (st != CANVAS_OK) canvas_prompt_free(out);
+    return st;
+}
+
+canvas_status canvas_prompt_save(const char *path, const canvas_prompt *prompt)
+{
+    if (!path || !prompt || !prompt->positive.values)
+        return status_fail(CANVAS_ERR_USAGE, "canvas_prompt_save: a path and a prompt are required");
+    st_write_tensor t[2];
+    int n = 0;
+    const canvas_embedding *e[2] = {&prompt->positive, &prompt->negative};
+    const char *names[2] = {"prompt_embeds", "negative_prompt_embeds"};
+    for (int i = 0; i < 2; i++) {
+        if (!e[i]->values) continue;
+        if (e[i]->mask)
+            return status_fail(CANVAS_ERR_UNSUPPORTED, "canvas_prompt_save: %s has a padding mask; only unpadded "
+                                                       "prompts are written",
+                               names[i]);
+        t[n] = (st_write_tensor){names[i], DTYPE_F32, 3, {1, e[i]->length, e[i]->dim}, e[i]->values};
+        n++;
+    }
+    return st_write(path, t, n, NULL, 0);
+}

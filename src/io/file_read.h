@@ -1,0 +1,14 @@
+/* file_read.h — reading a whole (small) regular file into memory, size-capped. */
+#ifndef CANVAS_IO_FILE_READ_H
+#define CANVAS_IO_FILE_READ_H
+
+#include <stddef.h>
+
+#include "canvas.h"
+
+/* Read path into *out (mem_alloc'd, class scratch, NUL-terminated after *size bytes;
+ * caller mem_free). CANVAS_ERR_INPUT naming the file when it is missing, not a regular
+ * file, or larger than max_bytes (checked before anything is allocated). */
+canvas_status file_read_all(const char *path, size_t max_bytes, char **out, size_t *size);
+
+#endif

@@ -1,0 +1,79 @@
+/* prompt.h — prompt text to prompt embeddings, as the Qwen-Image pipelines' encode_prompt
+ * does it (spec B.9): the pipeline's chat template around the prompt, one image
+ * placeholder per condition image, the tokenizer (text/tokenizer.h), each <|image_pad|>
+ * expanded to the image's merged patch count, the Qwen2.5-VL encoder
+ * (models/qwen_textenc.h), and the template's first `drop` hidden states dropped.
+ *
+ *   Edit-Plus (2509, 2511)  "Picture N: <|vision_start|><|image_pad|><|vision_end|>" per
+ *                           image before the prompt; condition images PIL-LANCZOS-resized
+ *                           to edit_dimensions(384·384, w/h); drop 64
+ *   Edit (the first one)    one "<|vision_start|><|image_pad|><|vision_end|>" before the
+ *                           prompt, the image at edit_dimensions(1024·1024, w/h); drop 64
+ *   text-to-image           no image; at most 1024 + 34 tokens in (truncated, as the
+ *                           tokenizer call does), drop 34, at most 512 embeddings out
+ * Each condition image then goes through the Qwen2-VL image processor (smart_resize to
+ * multiples of 28, PIL BICUBIC, CLIP normalisation, 14x14x2 patches: pipeline/vl_image.h).
+ *
+ * The template is the pipeline's, chosen from model_index.json's _class_name; the token
+ * ids of the special tokens come from the tokenizer, checked against the encoder's config. */
+#ifndef CANVAS_PIPELINE_PROMPT_H
+#define CANVAS_PIPELINE_PROMPT_H
+
+#include <stdint.h>
+
+#include "base/threadpool.h"
+#include "canvas.h"
+#include "io/config.h"
+#include "io/golden_case.h"
+#include "models/qwen_textenc.h"
+#include "text/tokenizer.h"
+
+/* The user's prompt may be at most PROMPT_MAX_BYTES bytes and PROMPT_MAX_TOKENS tokens (a
+ * longer one is CANVAS_ERR_USAGE before any image is resized); at most PROMPT_MAX_IMAGES
+ * condition images. */
+#define PROMPT_MAX_BYTES (64 * 1024)
+#define PROMPT_MAX_TOKENS 4096
+#define PROMPT_MAX_IMAGES 16
+
+typedef enum prompt_style {
+    PROMPT_EDIT_PLUS = 0,       /* QwenImageEditPlusPipeline */
+    PROMPT_EDIT,                /* QwenImageEditPipeline */
+    PROMPT_TEXT_TO_IMAGE        /* QwenImagePipeline */
+} prompt_style;
+
+/* The style of a pipeline class name; CANVAS_ERR_UNSUPPORTED naming it for any other. */
+canvas_status prompt_style_of(const char *class_name, prompt_style *out);
+
+/* Rows dropped from the front of the encoder's output (64 or 34). */
+int prompt_drop_rows(prompt_style style);
+
+/* Condition-image area of the style (384·384, 1024·1024; 0 for text-to-image). */
+int64_t prompt_condition_area(prompt_style style);
+
+typedef struct prompt_encoder {
+    prompt_style style;
+    tokenizer *tok;             /* owned */
+    textenc_model *encoder;     /* owned */
+    int32_t image_pad, vision_start, vision_end; /* ids, read from the tokenizer */
+    vl_image_config processor;  /* the image processor's settings */
+} prompt_encoder;
+
+/* Open the tokenizer at tokenizer_path (a tokenizer/ folder or a tokenizer.json), the
+ * encoder in text_encoder_dir and the image processor's settings (processor_config: a
+ * preprocessor_config.json, or NULL for transformers' defaults). CANVAS_ERR_INPUT naming
+ * the file when one is missing or bad, or when the tokenizer's special-token ids are not
+ * the encoder config's. */
+canvas_status prompt_encoder_open(const char *tokenizer_path, const char *text_encoder_dir,
+                                  const char *processor_config, prompt_style style, prompt_encoder **out);
+void prompt_encoder_close(prompt_encoder *pe);
+
+/* Encode one prompt with its condition images (none for text-to-image; Edit takes one).
+ * *embeds: [*length, *dim] floats (MEM_SCRATCH, the caller mem_frees them). trace, when
+ * not NULL, receives "input_ids" [1, L] (after expansion, as floats) and
+ * "processed_image.N" [H, W, 3] (the condition image after both resizes, as floats
+ * 0..255) before the encoder runs. pool may be NULL. */
+canvas_status prompt_encode(prompt_encoder *pe, thread_pool *pool, const char *text, const canvas_image *images,
+                            int n_images, golden_sink_fn trace, void *trace_ctx, float **embeds, int64_t *length,
+                            int64_t *dim);
+
+#endif

@@ -1,0 +1,164 @@
+/* test_prompt.c — prompt text to embeddings against diffusers' encode_prompt (the
+ * prompt-* goldens: the real tokenizer, the prompt-tiny encoder with the real vocabulary,
+ * PNG condition images of any size): token ids and the resized condition images exact,
+ * the embeddings within 1e-4 relative; then the pipeline styles and the hostile cases. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <math.h>
+#include <stdint.h>
+
+#include "base/threadpool.h"
+#include "check.h"
+#include "io/safetensors.h"
+#include "mem/mem.h"
+#include "pipeline/prompt.h"
+#include "pipeline/prompt_case.h"
+#include "tensor/dtype.h"
+
+#define EMBED_TOLERANCE 1e-4
+
+static thread_pool *pool;
+
+typedef struct comparison {
+    const char *label;
+    const st_file *expected;
+    int compared;
+} comparison;
+
+/* Integer and uint8 tensors exact; float tensors max|diff|/max|ref| <= EMBED_TOLERANCE. */
+static canvas_status compare_sink(void *ctx, const char *name, const float *got, int ndim, const int64_t *shape)
+{
+    comparison *cmp = ctx;
+    const st_tensor *t = st_find(cmp->expected, name);
+    CHECK_MSG(t != NULL, "%s: computed '%s' is not in expected.safetensors", cmp->label, name);
+    if (!t) return CANVAS_OK;
+    int same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
+    CHECK_MSG(same, "%s: '%s' has another shape than expected", cmp->label, name);
+    if (!same) return CANVAS_OK;
+    size_t n = (size_t)st_numel(t);
+    float *want;
+    if (mem_alloc((void **)&want, n * sizeof *want, MEM_SCRATCH) != CANVAS_OK) return CANVAS_ERR_OUT_OF_MEMORY;
+    dtype_to_f32(t->type, t->data, want, n);
+    double max_diff = 0, max_ref = 0;
+    size_t first_bad = n;
+    for (size_t i = 0; i < n; i++) {
+        double diff = fabs((double)got[i] - (double)want[i]);
+        if (diff > 0 && first_bad == n) first_bad = i;
+        if (!(diff <= max_diff)) max_diff = diff;
+        if (fabs((double)want[i]) > max_ref) max_ref = fabs((double)want[i]);
+    }
+    if (t->type == DTYPE_F32) {
+        double ratio = max_ref > 0 ? max_diff / max_ref : max_diff;
+        printf("  %s %-24s max|diff|/max|ref| = %.3e\n", cmp->label, name, ratio);
+        CHECK_MSG(ratio <= EMBED_TOLERANCE, "%s: '%s' ratio %.3e above %.0e", cmp->label, name, ratio,
+                  EMBED_TOLERANCE);
+    } else {
+        printf("  %s %-24s %zu values, %s\n", cmp->label, name, n, first_bad == n ? "exact" : "DIFFER");
+        CHECK_MSG(first_bad == n, "%s: '%s' differs first at element %zu: %g, expected %g", cmp->label, name,
+                  first_bad, first_bad < n ? got[first_bad] : 0.0, first_bad < n ? want[first_bad] : 0.0);
+    }
+    mem_free(want);
+    cmp->compared++;
+    return CANVAS_OK;
+}
+
+static void run_case(const char *name)
+{
+    char case_dir[4096], path[4200];
+    snprintf(path, sizeof path, "golden/cases/%s", name);
+    test_path(case_dir, sizeof case_dir, path);
+    snprintf(path, sizeof path, "%s/expected.safetensors", case_dir);
+    st_file *expected = NULL;
+    CHECK_OK(st_open(path, &expected));
+    if (!expected) return;
+    comparison cmp = {name, expected, 0};
+    CHECK_OK(prompt_case_run(case_dir, pool, compare_sink, &cmp));
+    CHECK_MSG(cmp.compared == expected->n_tensors, "%s: compared %d of %d expected tensors", name, cmp.compared,
+              expected->n_tensors);
+    st_close(expected);
+}
+
+static void test_golden_one_image(void) { run_case("prompt-edit-plus-one"); }
+static void test_golden_two_images_negative(void) { run_case("prompt-edit-plus-two"); }
+
+static void test_styles(void)
+{
+    prompt_style s;
+    CHECK_OK(prompt_style_of("QwenImageEditPlusPipeline", &s));
+    CHECK(s == PROMPT_EDIT_PLUS && prompt_drop_rows(s) == 64 && prompt_condition_area(s) == 384 * 384);
+    CHECK_OK(prompt_style_of("QwenImageEditPipeline", &s));
+    CHECK(s == PROMPT_EDIT && prompt_drop_rows(s) == 64 && prompt_condition_area(s) == 1024 * 1024);
+    CHECK_OK(prompt_style_of("QwenImagePipeline", &s));
+    CHECK(s == PROMPT_TEXT_TO_IMAGE && prompt_drop_rows(s) == 34 && prompt_condition_area(s) == 0);
+    CHECK_FAILS(prompt_style_of("StableDiffusionPipeline", &s), CANVAS_ERR_UNSUPPORTED, "StableDiffusionPipeline");
+}
+
+static void open_tiny(prompt_style style, prompt_encoder **pe)
+{
+    char tok[4096], enc[4096], proc[4096];
+    test_path(tok, sizeof tok, "real-configs/qwen-image-edit-2511/tokenizer");
+    test_path(enc, sizeof enc, "golden/models/prompt-tiny/text_encoder");
+    test_path(proc, sizeof proc, "real-configs/qwen-image-edit-2511/processor/preprocessor_config.json");
+    CHECK_OK(prompt_encoder_open(tok, enc, proc, style, pe));
+}
+
+/* Text-to-image: no image, drop 34; the output has one row per token after the template's
+ * first 34. A second encoding of the same text gives the same numbers. */
+static void test_text_to_image(void)
+{
+    prompt_encoder *pe = NULL;
+    open_tiny(PROMPT_TEXT_TO_IMAGE, &pe);
+    if (!pe) return;
+    float *a = NULL, *b = NULL;
+    int64_t la = 0, lb = 0, d = 0;
+    CHECK_OK(prompt_encode(pe, pool, "a red boat", NULL, 0, NULL, NULL, &a, &la, &d));
+    CHECK_OK(prompt_encode(pe, pool, "a red boat", NULL, 0, NULL, NULL, &b, &lb, &d));
+    /* "a red boat" is 3 tokens, then <|im_end|> \n <|im_start|> assistant \n: 5 */
+    CHECK_MSG(la == 8 && lb == 8 && d == 8, "t2i: %lld rows of %lld", (long long)la, (long long)d);
+    CHECK(a && b && la == lb && !memcmp(a, b, (size_t)(la * d) * sizeof *a));
+    mem_free(a);
+    mem_free(b);
+    prompt_encoder_close(pe);
+}
+
+static void test_refusals(void)
+{
+    prompt_encoder *pe = NULL;
+    open_tiny(PROMPT_EDIT, &pe);
+    if (!pe) return;
+    float *e = NULL;
+    int64_t l, d;
+    CHECK_FAILS(prompt_encode(pe, pool, "x", NULL, 0, NULL, NULL, &e, &l, &d), CANVAS_ERR_USAGE, "exactly one image");
+    CHECK(e == NULL);
+    char *huge;
+    CHECK_OK(mem_alloc((void **)&huge, PROMPT_MAX_BYTES + 2, MEM_SCRATCH));
+    memset(huge, 'a', PROMPT_MAX_BYTES + 1);
+    huge[PROMPT_MAX_BYTES + 1] = '\0';
+    prompt_encoder_close(pe);
+    open_tiny(PROMPT_TEXT_TO_IMAGE, &pe);
+    CHECK_FAILS(prompt_encode(pe, pool, huge, NULL, 0, NULL, NULL, &e, &l, &d), CANVAS_ERR_USAGE, "65537 bytes");
+    /* invalid UTF-8 is the tokenizer's refusal, naming the offset */
+    CHECK(prompt_encode(pe, pool, "ok \xff", NULL, 0, NULL, NULL, &e, &l, &d) == CANVAS_ERR_INPUT);
+    mem_free(huge);
+    prompt_encoder_close(pe);
+    /* a tokenizer whose special ids differ from the encoder's config: textenc-tiny's vocab is shifted */
+    char tok[4096], enc[4096];
+    test_path(tok, sizeof tok, "real-configs/qwen-image-edit-2511/tokenizer");
+    test_path(enc, sizeof enc, "golden/models/textenc-tiny/text_encoder");
+    pe = NULL;
+    CHECK_FAILS(prompt_encoder_open(tok, enc, NULL, PROMPT_EDIT_PLUS, &pe), CANVAS_ERR_INPUT, "disagree");
+    CHECK(pe == NULL);
+}
+
+int main(void)
+{
+    if (thread_pool_create(2, &pool) != CANVAS_OK) return 1;
+    RUN(test_golden_one_image);
+    RUN(test_golden_two_images_negative);
+    RUN(test_styles);
+    RUN(test_text_to_image);
+    RUN(test_refusals);
+    thread_pool_destroy(pool);
+    return check_summary();
+}

@@ -1,0 +1,103 @@
+/* test_prompt_api.c — canvas_encode_prompt through the public API on the demo model
+ * (tools/make_demo_model.sh, made in a scratch folder): the encoding is deterministic, the
+ * cache gives the same numbers and tells images apart, canvas_prompt_save writes what
+ * canvas_prompt_load reads, and an edit from the encoded prompt equals the edit from the
+ * saved file pixel for pixel. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <libgen.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+
+static char scratch[] = "/tmp/canvas-prompt-api-XXXXXX";
+static char model_dir[4200];
+
+static int make_model(void)
+{
+    const char *cli = getenv("CANVAS_CLI");
+    CHECK_MSG(cli != NULL, "CANVAS_CLI is not set (run through ctest)");
+    if (!cli || !mkdtemp(scratch)) return 0;
+    char build[4096], tools[4096], command[16384];
+    snprintf(build, sizeof build, "%s", cli);
+    test_path(tools, sizeof tools, "../tools/make_demo_model.sh");
+    snprintf(model_dir, sizeof model_dir, "%s/model", scratch);
+    snprintf(command, sizeof command, "bash '%s' '%s' '%s' >/dev/null", tools, dirname(build), model_dir);
+    int rc = system(command);
+    CHECK_MSG(rc == 0, "make_demo_model.sh exited %d", rc);
+    return rc == 0;
+}
+
+static int same_embedding(const canvas_embedding *a, const canvas_embedding *b)
+{
+    return a->values && b->values && a->length == b->length && a->dim == b->dim &&
+           !memcmp(a->values, b->values, (size_t)(a->length * a->dim) * sizeof *a->values);
+}
+
+static void test_encode_cache_save_edit(void)
+{
+    canvas_model *m = NULL;
+    CHECK_OK(canvas_open(model_dir, NULL, &m));
+    if (!m) return;
+    canvas_image img = {0};
+    char path[4200];
+    test_path(path, sizeof path, "golden/cases/edit-cfg/image0.png");
+    CHECK_OK(canvas_image_load(path, &img));
+    canvas_prompt a = {0}, b = {0}, c = {0}, loaded = {0};
+    CHECK_OK(canvas_encode_prompt(m, "a red boat", " ", &img, 1, &a));
+    CHECK(a.positive.dim == 32 && a.positive.length > 0 && a.negative.values != NULL);
+    /* the cached encoding: the same numbers */
+    CHECK_OK(canvas_encode_prompt(m, "a red boat", " ", &img, 1, &b));
+    CHECK(same_embedding(&a.positive, &b.positive) && same_embedding(&a.negative, &b.negative));
+    /* another image with the same text is another encoding */
+    img.pixels[0] ^= 0xff;
+    img.pixels[1] ^= 0xff;
+    CHECK_OK(canvas_encode_prompt(m, "a red boat", NULL, &img, 1, &c));
+    CHECK(c.negative.values == NULL && c.positive.length == a.positive.length);
+    CHECK(!same_embedding(&a.positive, &c.positive));
+    img.pixels[0] ^= 0xff;
+    img.pixels[1] ^= 0xff;
+
+    /* the file format round trip */
+    snprintf(path, sizeof path, "%s/embeds.safetensors", scratch);
+    CHECK_OK(canvas_prompt_save(path, &a));
+    CHECK_OK(canvas_prompt_load(path, &loaded));
+    CHECK(same_embedding(&a.positive, &loaded.positive) && same_embedding(&a.negative, &loaded.negative));
+    unlink(path);
+
+    /* an edit from the encoded prompt equals one from the loaded file */
+    canvas_edit_params p;
+    canvas_edit_params_default(&p);
+    p.steps = 2;
+    p.vae_area = 4096;
+    canvas_image x = {0}, y = {0};
+    CHECK_OK(canvas_edit(m, &a, &img, 1, &p, NULL, NULL, &x));
+    CHECK_OK(canvas_edit(m, &loaded, &img, 1, &p, NULL, NULL, &y));
+    CHECK(x.pixels && y.pixels && x.width == y.width && x.height == y.height &&
+          !memcmp(x.pixels, y.pixels, (size_t)x.width * x.height * 3));
+
+    /* refusals */
+    canvas_prompt z = {0};
+    CHECK_FAILS(canvas_encode_prompt(m, NULL, NULL, &img, 1, &z), CANVAS_ERR_USAGE, "a prompt");
+    CHECK_FAILS(canvas_encode_prompt(m, "x", NULL, NULL, 1, &z), CANVAS_ERR_USAGE, "images");
+    CHECK(z.positive.values == NULL);
+
+    canvas_image_free(&x);
+    canvas_image_free(&y);
+    canvas_prompt_free(&a);
+    canvas_prompt_free(&b);
+    canvas_prompt_free(&c);
+    canvas_prompt_free(&loaded);
+    canvas_image_free(&img);
+    canvas_close(m);
+}
+
+int main(void)
+{
+    if (make_model()) RUN(test_encode_cache_save_edit);
+    char command[4200];
+    snprintf(command, sizeof command, "rm -rf '%s'", scratch); /* the scratch folder this test made */
+    if (system(command) != 0) fprintf(stderr, "could not remove %s\n", scratch);
+    return check_summary();
+}

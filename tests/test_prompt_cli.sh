@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# test_prompt_cli.sh — `canvas edit --prompt` / `generate --prompt` end to end on the demo
+# model (tools/make_demo_model.sh: the tiny transformer and VAE, the real tokenizer, a tiny
+# text encoder with the real vocabulary): a PNG is written and carries the prompt, the
+# same prompt and seed give the same file, --save-embeds writes what --prompt-embeds reads,
+# and the refusals (no text encoder, bad UTF-8, flag mix-ups) exit with their codes and
+# leave no output.
+set -u
+source "$(dirname "$0")/cli_lib.sh"
+build="$(dirname "$cli")"
+model="$work/demo-model"
+if ! bash "$tests/../tools/make_demo_model.sh" "$build" "$model" >"$work/make.log" 2>&1; then
+    bad "make_demo_model.sh failed: $(cat "$work/make.log")"
+    summary
+    exit 1
+fi
+image="$tests/golden/cases/edit-cfg/image0.png"
+small=(--model "$model" --image "$image" --steps 2 --vae-area 4096)
+
+# --- a text-prompted edit; CFG on without a negative prompt says what it uses
+expect 0 'the negative prompt is " "' -- edit "${small[@]}" --prompt "a red boat" --seed 3 -o "$work/a.png"
+check "grep -qa 'a red boat' '$work/a.png'" "the PNG does not carry the prompt"
+expect 0 "wrote $work/b.png" -- edit "${small[@]}" --prompt "a red boat" --seed 3 -o "$work/b.png"
+check "cmp -s '$work/a.png' '$work/b.png'" "the same prompt and seed gave different files"
+expect 0 "" -- edit "${small[@]}" --prompt "a blue boat" --seed 3 -o "$work/c.png"
+check "! cmp -s '$work/a.png' '$work/c.png'" "two prompts gave the same file"
+
+# --- --save-embeds writes the --prompt-embeds format; using it gives the same image
+expect 0 "" -- edit "${small[@]}" --prompt "a red boat" --negative-prompt "blurry" --seed 3 --save-embeds "$work/e.safetensors" -o "$work/d.png"
+check "[ -s '$work/e.safetensors' ]" "--save-embeds wrote nothing"
+check "grep -qa '\"negative_prompt_embeds\"' '$work/e.safetensors'" "--save-embeds wrote no negative_prompt_embeds"
+expect 0 "wrote $work/f.png" -- edit "${small[@]}" --prompt-embeds "$work/e.safetensors" --seed 3 -o "$work/f.png"
+
+# --- generate from text; CJK and emoji pass through the tokenizer
+expect 0 "wrote $work/g.png (64x64" -- generate --model "$model" --prompt "一只猫 🐱 on a boat" --cfg 1 --steps 2 --width 64 --height 64 -o "$work/g.png"
+
+# --- refusals
+expect 4 "no text_encoder" -- edit --model "$tests/golden/models/edit-tiny" --image "$image" --prompt "x" --steps 1 --vae-area 4096 -o "$work/x1.png"
+check "[ ! -e '$work/x1.png' ]" "a failed run left an output"
+expect 4 "invalid UTF-8 at byte offset 4" -- edit "${small[@]}" --prompt "$(printf 'abc \xff')" -o "$work/x2.png"
+check "[ ! -e '$work/x2.png' ]" "a failed run left an output"
+expect 2 "--negative-prompt goes with --prompt" -- edit "${small[@]}" --prompt-embeds "$work/e.safetensors" --negative-prompt "x" -o "$work/x3.png"
+expect 2 "not both" -- edit "${small[@]}" --prompt "x" --prompt-embeds "$work/e.safetensors" -o "$work/x4.png"
+expect 2 "--save-embeds needs --prompt" -- edit "${small[@]}" --prompt-embeds "$work/e.safetensors" --save-embeds "$work/y.safetensors" -o "$work/x5.png"
+expect 2 "same file" -- edit "${small[@]}" --prompt "x" --save-embeds "$work/x6.png" -o "$work/x6.png"
+expect 2 "missing --prompt TEXT" -- edit "${small[@]}" -o "$work/x7.png"
+check "[ ! -e '$work/x3.png' ] && [ ! -e '$work/x7.png' ]" "a refused run left an output"
+
+summary
