@@ -3,8 +3,8 @@
  * compared tensor by tensor with expected.safetensors at the tolerances of
  * tests/golden/README.md: max|got - expected| / max|expected| <= 1e-4 for dit_forward and
  * the VAE, textenc_forward and encode_prompt's embeddings, 1e-3 for edit_pipeline; the schedule
- * to 1e-6; integer and uint8 tensors (token ids, positions, window indices, resized images)
- * exactly. Every expected tensor must be
+ * to 1e-6; integer and uint8 tensors (token ids, window indices, resized images) exactly. Every
+ * expected tensor must be
  * written. (The library-level tests check the same numbers; this proves the CLI path.) */
 #include <dirent.h>
 #include <stdint.h>
@@ -101,8 +101,8 @@ static void test_every_supported_case(void)
     }
     if (dir) closedir(dir);
     rmdir(tmp);
-    /* 8 dit_forward (lora-* included) + 2 vae + 2 schedule + 1 edit_pipeline + 3 textenc_forward
-     * + 2 encode_prompt cases in tests/golden today */
+    /* 8 dit_forward (lora-* included) + 2 vae + 2 schedule + 1 edit_pipeline + 3 textenc_forward + 2
+     * encode_prompt cases in tests/golden today */
     CHECK_MSG(ran >= 18, "only %d golden cases ran", ran);
 }
 

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "base/status.h"
 #include "base/threadpool.h"
 #include "check.h"
 #include "io/safetensors.h"
@@ -122,6 +123,62 @@ static void test_text_to_image(void)
     prompt_encoder_close(pe);
 }
 
+/* Out of memory at every allocation of one encoding (the encoder open, as in a server):
+ * each run fails with CANVAS_ERR_OUT_OF_MEMORY and leaves nothing allocated, or survives
+ * the failure with the same embeddings; transient (N) and persistent (N+) failures. */
+static void fail_at_every_allocation(int persistent)
+{
+    prompt_encoder *pe = NULL;
+    open_tiny(PROMPT_EDIT_PLUS, &pe);
+    canvas_image img = {0};
+    char path[4096];
+    test_path(path, sizeof path, "golden/cases/prompt-edit-plus-one/image0.png");
+    CHECK_OK(canvas_image_load(path, &img));
+    if (!pe || !img.pixels) return;
+    const char *text = "Make the sky purple";
+    float *want = NULL, *got;
+    int64_t lw = 0, l, d;
+    CHECK_OK(prompt_encode(pe, pool, text, &img, 1, NULL, NULL, &want, &lw, &d));
+    size_t base = mem_total_current();
+    uint64_t n = 1, failed = 0, survived = 0;
+    for (;; n++) {
+        mem_fault_plan plan = {n, persistent, -1};
+        mem_fault_arm(&plan);
+        got = NULL;
+        canvas_status st = prompt_encode(pe, pool, text, &img, 1, NULL, NULL, &got, &l, &d);
+        uint64_t hits = mem_fault_hits();
+        mem_fault_disarm();
+        int same = st == CANVAS_OK && got && l == lw && !memcmp(got, want, (size_t)(l * d) * sizeof *got);
+        mem_free(got);
+        if (hits == 0) {
+            CHECK_MSG(same, "N=%llu: the undisturbed encoding differs", (unsigned long long)n);
+            break;
+        }
+        if (st == CANVAS_OK) {
+            survived++;
+            CHECK_MSG(same, "N=%llu: survived the failure with other embeddings", (unsigned long long)n);
+        } else {
+            failed++;
+            CHECK_MSG(st == CANVAS_ERR_OUT_OF_MEMORY, "N=%llu: status %d, wanted out of memory", (unsigned long long)n,
+                      (int)st);
+        }
+        CHECK_MSG(mem_total_current() == base, "N=%llu: %zu bytes left allocated", (unsigned long long)n,
+                  mem_total_current() - base);
+        status_clear();
+    }
+    printf("  fail-at-N%s over one encoding: %llu allocations; %llu failed cleanly, %llu survived with the same "
+           "embeddings\n",
+           persistent ? "+" : "", (unsigned long long)(n - 1), (unsigned long long)failed,
+           (unsigned long long)survived);
+    CHECK(n > 20);
+    mem_free(want);
+    canvas_image_free(&img);
+    prompt_encoder_close(pe);
+}
+
+static void test_fail_at_n(void) { fail_at_every_allocation(0); }
+static void test_fail_at_n_persistent(void) { fail_at_every_allocation(1); }
+
 static void test_refusals(void)
 {
     prompt_encoder *pe = NULL;
@@ -159,6 +216,8 @@ int main(void)
     RUN(test_styles);
     RUN(test_text_to_image);
     RUN(test_refusals);
+    RUN(test_fail_at_n);
+    RUN(test_fail_at_n_persistent);
     thread_pool_destroy(pool);
     return check_summary();
 }

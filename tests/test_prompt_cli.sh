@@ -46,4 +46,15 @@ expect 2 "same file" -- edit "${small[@]}" --prompt "x" --save-embeds "$work/x6.
 expect 2 "missing --prompt TEXT" -- edit "${small[@]}" -o "$work/x7.png"
 check "[ ! -e '$work/x3.png' ] && [ ! -e '$work/x7.png' ]" "a refused run left an output"
 
+# --- out of memory while the tokenizer loads (N = 100000, inside vocab.json) and while the
+# encoder's weights load: exit 3, one line, no output (test_prompt sweeps every allocation
+# of the encoding itself)
+for spec in 100000 3:weights 40+:activations; do
+    CANVAS_FAIL_ALLOC=$spec "$cli" edit "${small[@]}" --prompt "x" -o "$work/oom.png" >/dev/null 2>"$work/err"
+    rc=$?
+    check "[ $rc -eq 3 ] && [ \"\$(wc -l <'$work/err')\" -eq 1 ] && grep -q 'out of memory' '$work/err'" \
+        "CANVAS_FAIL_ALLOC=$spec: exit $rc: $(head -2 "$work/err")"
+    check "[ ! -e '$work/oom.png' ]" "CANVAS_FAIL_ALLOC=$spec left an output"
+done
+
 summary

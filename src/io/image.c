@@ -20,6 +20,7 @@
 #include <webp/decode.h>
 
 #include "base/status.h"
+#include "io/file_read.h"
 #include "mem/mem.h"
 
 /* ---- common ----------------------------------------------------------------------------- */
@@ -267,46 +268,12 @@ canvas_status image_decode(const void *bytes, size_t size, const char *name, can
                        size == 0 ? "the file is empty" : "unknown first bytes");
 }
 
-static canvas_status read_whole_file(const char *path, unsigned char **out, size_t *out_size)
-{
-    *out = NULL;
-    *out_size = 0;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return status_fail(CANVAS_ERR_INPUT, "%s: cannot open the image: %s", path, strerror(errno));
-    struct stat sb;
-    canvas_status st = CANVAS_OK;
-    if (fstat(fd, &sb) != 0) st = status_fail(CANVAS_ERR_INPUT, "%s: cannot stat the image: %s", path, strerror(errno));
-    else if (!S_ISREG(sb.st_mode)) st = status_fail(CANVAS_ERR_INPUT, "%s: not a regular file", path);
-    else if ((uint64_t)sb.st_size > IMAGE_MAX_FILE_BYTES)
-        st = status_fail(CANVAS_ERR_INPUT, "%s: %lld bytes is more than an image file may have (%u)", path,
-                         (long long)sb.st_size, IMAGE_MAX_FILE_BYTES);
-    unsigned char *data = NULL;
-    size_t size = st == CANVAS_OK ? (size_t)sb.st_size : 0;
-    if (st == CANVAS_OK) st = mem_alloc((void **)&data, size + 1, MEM_SCRATCH);
-    size_t got = 0;
-    while (st == CANVAS_OK && got < size) {
-        ssize_t n = read(fd, data + got, size - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) st = status_fail(CANVAS_ERR_INPUT, "%s: read failed: %s", path, strerror(errno));
-        else if (n == 0) size = got; /* the file shrank while we read: decode what is there */
-        else got += (size_t)n;
-    }
-    close(fd);
-    if (st != CANVAS_OK) {
-        mem_free(data);
-        return st;
-    }
-    *out = data;
-    *out_size = size;
-    return CANVAS_OK;
-}
-
 canvas_status image_load(const char *path, canvas_image *out)
 {
     memset(out, 0, sizeof *out);
-    unsigned char *data;
+    char *data;
     size_t size;
-    TRY(read_whole_file(path, &data, &size));
+    TRY(file_read_all(path, IMAGE_MAX_FILE_BYTES, &data, &size));
     canvas_status st = image_decode(data, size, path, out);
     mem_free(data);
     return st;

@@ -237,7 +237,7 @@ canvas_status prompt_encode(prompt_encoder *pe, thread_pool *pool, const char *t
     /* the user's text alone first: an invalid byte is reported at its offset in the prompt
      * (not in the templated text), and its length is checked before the images are resized */
     canvas_status st = tokenizer_encode(pe->tok, text, strlen(text), &ids, &n_ids);
-    if (st != CANVAS_OK) return status_wrap(st, "prompt: ");
+    if (st != CANVAS_OK) return st;
     mem_free(ids);
     ids = NULL;
     if (n_ids > PROMPT_MAX_TOKENS)
