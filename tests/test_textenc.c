@@ -224,6 +224,69 @@ done:
     textenc_case_free(c);
 }
 
+/* Every allocation of a forward with an image, then every weight block of textenc_open
+ * (JSON parsing is jansson's, whose lexer asserts on some failed allocations), failing in
+ * turn: an out-of-memory status, nothing leaked, and the run after it still right. */
+static void test_out_of_memory_everywhere(void)
+{
+    char case_dir[4096], model_dir[4096];
+    textenc_case *c = NULL;
+    CHECK_OK(textenc_case_open(test_path(case_dir, sizeof case_dir, "golden/cases/textenc-with-image"), &c));
+    textenc_model *m = open_model("golden/models/textenc-tiny/text_encoder");
+    if (!c || !m) goto done;
+    const int64_t d = textenc_model_config(m)->text.hidden_size, n = c->n_ids;
+    float *want = malloc((size_t)(n * d) * sizeof(float)), *got = malloc((size_t)(n * d) * sizeof(float));
+    const int64_t(*grid)[3] = (const int64_t(*)[3])c->grid_thw;
+    CHECK_OK(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, want));
+    size_t live_before = mem_total_current();
+    int failures = 0;
+    for (uint64_t k = 1; k < 100000; k++) {
+        mem_fault_arm(&(mem_fault_plan){.nth = k, .persistent = 0, .only_class = -1});
+        canvas_status st = textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, got);
+        uint64_t hits = mem_fault_hits();
+        mem_fault_disarm();
+        CHECK_MSG(mem_total_current() == live_before, "allocation %llu failing leaks %zu bytes", (unsigned long long)k,
+                  mem_total_current() - live_before);
+        if (!hits) {
+            CHECK_OK(st);
+            CHECK(!memcmp(got, want, (size_t)(n * d) * sizeof(float)));
+            break;
+        }
+        failures++;
+        CHECK_MSG(st == CANVAS_ERR_OUT_OF_MEMORY, "allocation %llu failing gave %s: %s", (unsigned long long)k,
+                  canvas_status_name(st), canvas_last_error());
+    }
+    printf("  forward: %d allocation sites failed in turn\n", failures);
+    CHECK(failures > 20);
+
+    test_path(model_dir, sizeof model_dir, "golden/models/textenc-tiny/text_encoder");
+    failures = 0;
+    for (uint64_t k = 1; k < 100000; k++) {
+        textenc_model *opened = NULL;
+        mem_fault_arm(&(mem_fault_plan){.nth = k, .persistent = 0, .only_class = MEM_WEIGHTS});
+        canvas_status st = textenc_open(model_dir, &opened);
+        uint64_t hits = mem_fault_hits();
+        mem_fault_disarm();
+        textenc_close(opened);
+        CHECK_MSG(mem_total_current() == live_before, "allocation %llu of open failing leaks %zu bytes",
+                  (unsigned long long)k, mem_total_current() - live_before);
+        if (!hits) {
+            CHECK_OK(st);
+            break;
+        }
+        failures++;
+        CHECK_MSG(st == CANVAS_ERR_OUT_OF_MEMORY && !opened, "allocation %llu of open failing gave %s: %s",
+                  (unsigned long long)k, canvas_status_name(st), canvas_last_error());
+    }
+    printf("  open: %d weight blocks failed in turn\n", failures);
+    CHECK(failures == 7); /* the top level, 4 vision blocks, 2 decoder layers */
+    free(want);
+    free(got);
+done:
+    textenc_close(m);
+    textenc_case_free(c);
+}
+
 static void test_bad_inputs(void)
 {
     textenc_model *m = open_model("golden/models/textenc-tiny/text_encoder");
@@ -352,6 +415,7 @@ int main(void)
     RUN(test_causal_prefix);
     RUN(test_prompt_tiny_bf16);
     RUN(test_streamed_placement);
+    RUN(test_out_of_memory_everywhere);
     RUN(test_bad_inputs);
     RUN(test_attention_grouped_causal);
     RUN(test_attention_unchanged);
