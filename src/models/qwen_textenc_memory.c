@@ -68,6 +68,8 @@ canvas_status textenc_place(textenc_model *model, mem_device *device, int reside
     return CANVAS_OK;
 }
 
+mem_device *textenc_device(const textenc_model *model) { return model->memory ? model->memory->device : NULL; }
+
 /* Group `group`'s device pointers into `out`, a copy of its home struct. */
 static canvas_status acquire(textenc_model *model, int group, const void *home, void *out, size_t struct_bytes)
 {
