@@ -7,10 +7,11 @@
  * Kept apart as for the transformer (models/qwen_image_dit.h):
  *   textenc_config   what never changes (io/config.h, text_encoder/config.json)
  *   weights          views into the mmapped safetensors (matrices in their stored format:
- *                    F32, F16, BF16), f32 vectors (biases, norms) converted once at open into
- *                    MEM_WEIGHTS blocks, one per weight group (models/arch.h: decoder layer L
- *                    is group L, vision block B is group num_hidden_layers + B, the rest -1)
- *   state            the activations of one forward, allocated per call
+ *                    F32, F16, BF16, or stored quantised), f32 vectors (biases, norms)
+ *                    converted once at open into MEM_WEIGHTS blocks, one per weight group
+ *                    (a decoder layer, a vision block, the top level), reached by the
+ *                    forward only through the residency manager (textenc_place)
+ *   state            the activations of one forward, one arena per call
  *
  * Both checkpoint namings are read (model.* / visual.* and model.language_model.* /
  * model.visual.*; arch.h textenc_naming). */
