@@ -297,12 +297,13 @@ canvas_status textenc_vision_forward(textenc_model *model, thread_pool *pool, co
     memset(&state, 0, sizeof state);
     state_buffers(c, grid_thw, n_images, &state, b);
     const size_t mark = mem_arena_mark(arena);
+    const int64_t s = state.layout.tokens * c->vision.spatial_merge_size * c->vision.spatial_merge_size;
     canvas_status st = textenc_buffers_carve(arena, b, VISION_BUFFERS);
     if (st == CANVAS_OK) {
         layout_build(&c->vision, grid_thw, n_images, &state.layout);
-        st = mem_copy(textenc_device(model), state.pixels, mem_device_cpu(), pixel_values, b[3].bytes);
+        st = mem_copy(textenc_device(model), state.pixels, mem_device_cpu(), pixel_values,
+                      (size_t)(s * textenc_patch_values(c)) * sizeof(float));
     }
-    const int64_t s = state.layout.tokens * c->vision.spatial_merge_size * c->vision.spatial_merge_size;
     if (st == CANVAS_OK && tap && tap->fn)
         st = mem_alloc((void **)&state.tap, (size_t)(s * c->vision.hidden_size + s + 1) * sizeof(float), MEM_SCRATCH);
     if (st == CANVAS_OK) st = forward(model, pool, top, grid_thw, n_images, tap, &state, out);
