@@ -16,7 +16,7 @@ static void test_capped_accounting_and_cap(void)
 {
     mem_device *gpu;
     CHECK_OK(mem_device_create_capped("gpu", 1 * MiB, &gpu));
-    CHECK(mem_device_kind_of(gpu) == MEM_DEVICE_CAPPED && mem_device_is_addressable(gpu));
+    CHECK(mem_device_flags(gpu) == (MEM_DEVICE_HOST_ADDRESSABLE | MEM_DEVICE_HOLDS_DATA) && mem_device_is_addressable(gpu));
     void *w, *a, *b;
     CHECK_OK(mem_device_alloc(gpu, MEM_WEIGHTS, 300 * KiB, 4096, &w));
     CHECK(((uintptr_t)w % 4096) == 0);
@@ -132,7 +132,7 @@ static void test_measure_predicts_capped_exactly(void)
 {
     mem_device *measure, *gpu;
     CHECK_OK(mem_device_create_measure("dry", 0, &measure));
-    CHECK(!mem_device_is_addressable(measure));
+    CHECK(!mem_device_is_addressable(measure) && mem_device_flags(measure) == 0);
     int steps;
     uint64_t predicted_placement, measured_placement;
     mem_device_stats predicted, measured, predicted_held, measured_held;
@@ -186,7 +186,7 @@ static void test_measure_predicts_capped_exactly(void)
 static void test_cpu_device_and_host_cap(void)
 {
     mem_device *cpu = mem_device_cpu();
-    CHECK(mem_device_kind_of(cpu) == MEM_DEVICE_CPU && !strcmp(mem_device_name(cpu), "cpu"));
+    CHECK(mem_device_is_host(cpu) && mem_device_is_addressable(cpu) && !strcmp(mem_device_name(cpu), "cpu"));
     mem_device_stats before, st;
     mem_device_get_stats(cpu, &before);
     void *p, *q;

@@ -155,7 +155,7 @@ canvas_status canvas_set_resident_blocks(canvas_model *model, int resident_block
     if (!model) return status_fail(CANVAS_ERR_USAGE, "canvas_set_resident_blocks: no model");
     if (resident_blocks < -1)
         return status_fail(CANVAS_ERR_USAGE, "resident blocks %d: give -1 (the planner) or a count", resident_blocks);
-    if (resident_blocks >= 0 && model->device == mem_device_cpu())
+    if (resident_blocks >= 0 && mem_device_is_host(model->device))
         return status_fail(CANVAS_ERR_USAGE, "resident blocks need a device (open the model with vram_bytes)");
     model->pipeline->resident_blocks = resident_blocks;
     model->pipeline->placed_blocks = -1; /* re-place at the next run */
@@ -176,7 +176,7 @@ canvas_status canvas_set_strategy(canvas_model *model, const char *strategy, int
 canvas_status canvas_set_vram_limit(canvas_model *model, uint64_t bytes)
 {
     if (!model) return status_fail(CANVAS_ERR_USAGE, "canvas_set_vram_limit: no model");
-    if (model->device == mem_device_cpu())
+    if (mem_device_is_host(model->device))
         return status_fail(CANVAS_ERR_USAGE, "canvas_set_vram_limit: the model has no device (open it with vram_bytes)");
     if (bytes == 0 || bytes > model->options.vram_bytes)
         return status_fail(CANVAS_ERR_USAGE, "canvas_set_vram_limit: give 1 to %llu bytes (the size it was opened with)",
@@ -199,7 +199,7 @@ static void fill_memory(const canvas_model *m, canvas_progress *p)
     mem_device_stats device, host;
     mem_device_get_stats(m->device, &device);
     mem_device_get_stats(mem_device_cpu(), &host);
-    p->on_device = m->device != mem_device_cpu();
+    p->on_device = !mem_device_is_host(m->device);
     p->device_bytes = device.current_bytes;
     p->device_peak_bytes = device.peak_bytes;
     p->host_bytes = host.current_bytes;
@@ -319,7 +319,7 @@ canvas_status canvas_memory_snapshot_take(const canvas_model *model, canvas_memo
         if (ph->device_peak_bytes > device_peak) device_peak = ph->device_peak_bytes;
         if (ph->host_peak_bytes > host_peak) host_peak = ph->host_peak_bytes;
     }
-    if (model->device != mem_device_cpu()) {
+    if (!mem_device_is_host(model->device)) {
         out->device_cap_bytes = device.cap_bytes;
         out->device_bytes = device.current_bytes;
         out->device_peak_bytes = device_peak;
@@ -333,7 +333,7 @@ canvas_status canvas_memory_snapshot_take(const canvas_model *model, canvas_memo
     if (sysinfo_mem_available(&out->mem_available_bytes) != CANVAS_OK) status_clear();
     const dit_model *dit = model->pipeline->dit;
     out->total_blocks = dit->config.num_layers;
-    out->resident_blocks = model->device == mem_device_cpu() ? out->total_blocks
+    out->resident_blocks = mem_device_is_host(model->device) ? out->total_blocks
                            : dit_device(dit) == model->device ? dit_resident_blocks(dit)
                                                               : 0;
     return CANVAS_OK;

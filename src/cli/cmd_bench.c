@@ -241,7 +241,7 @@ static canvas_status run_preset(const bench_args *a, thread_pool *pool, plan_pre
         profiler_end(prof);
     }
     row->seconds_total = clock_seconds() - start;
-    if (prof) measured_peaks(prof, row, device != mem_device_cpu());
+    if (prof) measured_peaks(prof, row, !mem_device_is_host(device));
     profiler_destroy(prof);
     if (device != mem_device_cpu()) mem_device_destroy(device);
     if (st == CANVAS_ERR_OUT_OF_MEMORY) {

@@ -110,7 +110,7 @@ static canvas_status place_model(dit_model *model, thread_pool *pool, const dit_
                                  const cli_memory_session *session)
 {
     const cli_memory_flags *flags = session->flags;
-    if (session->device == mem_device_cpu()) return CANVAS_OK; /* dit_load placed it there */
+    if (mem_device_is_host(session->device)) return CANVAS_OK; /* dit_load placed it there */
     int k = flags->resident_blocks;
     if (k < 0) {
         plan_work work;
@@ -185,7 +185,7 @@ static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *
         tensors.tensors[0] = last;
         st = st_write(out_path, tensors.tensors, tensors.count, NULL, 0);
     }
-    if (st == CANVAS_OK && session->device != mem_device_cpu()) {
+    if (st == CANVAS_OK && !mem_device_is_host(session->device)) {
         mem_device_stats stats;
         mem_device_get_stats(session->device, &stats);
         fprintf(stderr, "canvas debug case: %d of %d blocks resident on the %llu-byte device\n",

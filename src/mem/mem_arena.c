@@ -20,7 +20,7 @@ canvas_status mem_arena_create(mem_device *device, mem_class cls, size_t capacit
     *out = NULL;
     if ((unsigned)cls >= MEM_CLASS_COUNT) return status_fail(CANVAS_ERR_INTERNAL, "arena: unknown class %d", (int)cls);
     int sizing = capacity == 0;
-    if (sizing && mem_device_kind_of(device) != MEM_DEVICE_MEASURE)
+    if (sizing && (mem_device_flags(device) & MEM_DEVICE_HOLDS_DATA))
         return status_fail(CANVAS_ERR_USAGE, "arena on '%s': capacity 0 (sizing) needs a measure device",
                            mem_device_name(device));
     mem_arena *a;
@@ -74,7 +74,7 @@ canvas_status mem_arena_alloc(mem_arena *a, size_t size, size_t align, void **ou
                            "it was sized by a dry run of a different shape or plan",
                            mem_class_name(a->cls), a->capacity, mem_device_name(a->device), a->used, size);
     }
-    if (!a->sizing && mem_device_kind_of(a->device) != MEM_DEVICE_MEASURE && mem_fault_should_fail(a->cls))
+    if (!a->sizing && (mem_device_flags(a->device) & MEM_DEVICE_HOLDS_DATA) && mem_fault_should_fail(a->cls))
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory: %zu bytes of %s in the arena on %s (injected)",
                            size, mem_class_name(a->cls), mem_device_name(a->device));
     a->used = offset + size;

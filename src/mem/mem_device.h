@@ -1,19 +1,27 @@
 /* mem_device.h — where memory lives: devices with classes, caps and exact accounting.
  *
- * Three kinds of device share one allocation call and one fault injector:
+ * A device is an interface (mem_device_impl.h: a table of functions for alloc, free,
+ * host <-> device copies and their wait, statistics), and model code sees only the calls
+ * below. Three implementations ship, one file each:
  *
  *   cpu       host RAM: the pool behind mem_alloc (there is one, mem_device_cpu()).
  *             Its optional cap (--ram) covers every host allocation of the process.
+ *             (mem_device_cpu.c)
  *   capped    a pool of `cap` bytes that plays a GPU on the CPU build: one region mapped
  *             from the kernel at creation and carved by a first-fit allocator with
- *             coalescing (mem_range.h). An allocation that does not fit fails with
- *             CANVAS_ERR_OUT_OF_MEMORY exactly like a full GPU: over the cap *or* when
- *             fragmentation leaves no hole large enough. Its memory is ordinary host
- *             memory, so kernels read it directly.
+ *             coalescing (mem_device_pool.h over mem_range.h). An allocation that does
+ *             not fit fails with CANVAS_ERR_OUT_OF_MEMORY exactly like a full GPU: over the
+ *             cap *or* when fragmentation leaves no hole large enough. Its memory is
+ *             ordinary host memory, so the CPU kernels read it directly; copies to and
+ *             from it cross a throttled link. (mem_device_capped.c)
  *   measure   allocates nothing: the same first-fit allocator over an address range that
  *             faults when touched, so blocks get unique, non-dereferenceable addresses
  *             and sizes, peaks and fragmentation come out as the capped pool would have
  *             them. Running the real code on it is the dry run. Never fault-injected.
+ *             (mem_device_measure.c)
+ *
+ * A CUDA device is one more implementation; what code outside mem/ may assume about a
+ * device's blocks is in its flags (below), never in which implementation it is.
  *
  * Accounting is exact to the byte the callers asked for, per device and per class:
  * current, peak (since the last reset), successful allocations, live blocks. On pooled
@@ -30,13 +38,20 @@
 #include "canvas.h"
 #include "mem/mem.h"
 
-typedef enum mem_device_kind {
-    MEM_DEVICE_CPU = 0,
-    MEM_DEVICE_CAPPED,
-    MEM_DEVICE_MEASURE
-} mem_device_kind;
-
 typedef struct mem_device mem_device;
+
+/* What a device's blocks are (mem_device_flags). */
+enum {
+    /* Host code and the CPU kernels may read and write its blocks through their addresses.
+     * Without it, bytes reach its blocks only through mem_copy (mem_transfer.h). */
+    MEM_DEVICE_HOST_ADDRESSABLE = 1u << 0,
+    /* Copies move bytes. Without it the device is a dry run: blocks are tokens, copies are
+     * counted and move nothing, allocations are never fault-injected. */
+    MEM_DEVICE_HOLDS_DATA = 1u << 1,
+    /* Its memory is host RAM itself: a host pointer is already one of its blocks, so
+     * weights can be used where they are (zero copy). The cpu device. */
+    MEM_DEVICE_IS_HOST = 1u << 2,
+};
 
 typedef struct mem_device_stats {
     mem_class_stats classes[MEM_CLASS_COUNT];
@@ -63,8 +78,8 @@ canvas_status mem_device_create_capped(const char *name, size_t cap, mem_device 
  * pool of that size. */
 canvas_status mem_device_create_measure(const char *name, size_t cap, mem_device **out);
 
-/* Destroy a capped or measure device (the cpu device is left alone). Blocks still live
- * are counted in the leak check of mem_device_live_blocks() before destruction. */
+/* Destroy a device made by a create function (the cpu device is left alone). Blocks still
+ * live are counted in the leak check of mem_device_live_blocks() before destruction. */
 void mem_device_destroy(mem_device *device);
 
 /* Change the cap: on the cpu device any value (0 removes it); on a pooled device any value
@@ -74,8 +89,8 @@ canvas_status mem_device_set_cap(mem_device *device, size_t cap);
 
 /* Allocate `size` bytes of class `cls` aligned to `align` (a power of two; values below
  * MEM_ALIGNMENT mean MEM_ALIGNMENT). One fault-injection point per call (except on a
- * measure device). On failure *out is NULL and the reason names the device, class, size
- * and what is in use. */
+ * device without MEM_DEVICE_HOLDS_DATA). On failure *out is NULL and the reason names the
+ * device, class, size and what is in use. */
 canvas_status mem_device_alloc(mem_device *device, mem_class cls, size_t size, size_t align, void **out);
 
 /* Free a block of this device; NULL is ignored, a foreign pointer is ignored and counted
@@ -87,16 +102,20 @@ void mem_device_get_stats(const mem_device *device, mem_device_stats *out);
  * mem_reset_peaks(). */
 void mem_device_reset_peaks(mem_device *device);
 
-mem_device_kind mem_device_kind_of(const mem_device *device);
 const char *mem_device_name(const mem_device *device);
-/* 0 for a measure device: its blocks are tokens and must never be read or written. */
+/* The MEM_DEVICE_* flags above. */
+unsigned mem_device_flags(const mem_device *device);
+/* MEM_DEVICE_HOST_ADDRESSABLE: 0 for a measure device (its blocks are tokens and must never
+ * be read or written) and for any device whose memory only mem_copy reaches. */
 int mem_device_is_addressable(const mem_device *device);
+/* MEM_DEVICE_IS_HOST: the device is host RAM (the cpu device). */
+int mem_device_is_host(const mem_device *device);
 /* Live blocks of all classes; pointers freed that did not belong to the device. */
 uint64_t mem_device_live_blocks(const mem_device *device);
 uint64_t mem_device_foreign_frees(const mem_device *device);
 
-/* The link between this device and host RAM, used by mem_copy (mem_transfer.h):
- * bytes per second, 0 for unthrottled. The cpu device has no link. */
+/* The link between this device and host RAM, used by the copies of mem_copy
+ * (mem_transfer.h): bytes per second, 0 for unthrottled. The cpu device has no link. */
 void mem_device_set_link_bandwidth(mem_device *device, double bytes_per_second);
 double mem_device_link_bandwidth(const mem_device *device);
 

@@ -48,14 +48,12 @@ void mem_region_discard(void *start, size_t bytes);
 void mem_fault_exempt_begin(void);
 void mem_fault_exempt_end(void);
 
-/* For mem_transfer.c: does [block, block + bytes) lie inside the device's region (always
- * 1 on the cpu device); count bytes copied onto / off a device. */
+/* For mem_transfer.c: count bytes copied onto / off a device. */
 struct mem_device;
-int mem_device_holds(const struct mem_device *device, const void *block, size_t bytes);
 void mem_device_count_copy(struct mem_device *device, uint64_t bytes_in, uint64_t bytes_out);
-/* For a sizing arena: count bytes on a measure device that no range block holds (it
- * grows as one block): `add` and `remove` bytes of class cls, `blocks` +1 at creation,
- * -1 at destruction, 0 otherwise. */
+/* For a sizing arena: count bytes on a dry-run device that no block holds (it grows as one
+ * block): `add` and `remove` bytes of class cls, `blocks` +1 at creation, -1 at destruction,
+ * 0 otherwise. Nothing on a device without count_virtual (mem_device_impl.h). */
 void mem_device_count_virtual(struct mem_device *device, mem_class cls, size_t add, size_t remove, int blocks);
 
 #endif

@@ -16,7 +16,7 @@ typedef struct stream_slot {
 
 struct residency_manager {
     mem_device *device;
-    int zero_copy;          /* cpu device: acquire returns the home pointers */
+    int zero_copy;          /* host memory (the cpu device): acquire returns the home pointers */
     int n_groups, n_resident, n_streamed;
     residency_group *groups;
     size_t *group_bytes;    /* packed size of each group on the device */
@@ -199,7 +199,7 @@ static canvas_status place_on_device(residency_manager *m)
             if (t->bytes) TRY(mem_copier_submit(m->copier, m->device, pointers[i], mem_device_cpu(), t->home, t->bytes, &last));
         }
     }
-    mem_copier_wait(m->copier, last, NULL);
+    TRY(mem_copier_wait(m->copier, last, NULL));
     return m->n_streamed ? prefetch(m, m->n_resident) : CANVAS_OK;
 }
 
@@ -211,7 +211,7 @@ canvas_status residency_create(mem_device *device, const residency_group *groups
     residency_manager *m;
     TRY(mem_calloc((void **)&m, 1, sizeof *m, MEM_SCRATCH));
     m->device = device;
-    m->zero_copy = mem_device_kind_of(device) == MEM_DEVICE_CPU;
+    m->zero_copy = mem_device_is_host(device);
     m->n_groups = n_groups;
     m->n_resident = m->zero_copy ? n_groups : plan->n_resident;
     m->n_streamed = n_groups - m->n_resident;
@@ -261,10 +261,14 @@ canvas_status residency_acquire(residency_manager *m, int group, void *const **o
     }
     stream_slot *slot = &m->slots[s];
     double waited = 0;
-    mem_copier_wait(m->copier, slot->ready, &waited);
+    canvas_status copied = mem_copier_wait(m->copier, slot->ready, &waited);
     if (waited > 0) {
         m->stats.waits++;
         m->stats.wait_seconds += waited;
+    }
+    if (copied != CANVAS_OK) {
+        slot->group = -1; /* its bytes are not the group's: load it again next time */
+        return status_wrap(copied, "streaming weight group '%s': ", m->groups[group].name ? m->groups[group].name : "?");
     }
     slot->holds++;
     *out_tensors = slot->pointers;

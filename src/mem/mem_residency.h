@@ -9,8 +9,9 @@
  * group in order. Data goes from the home range straight into its device slot, so there
  * is never a second host copy of a weight.
  *
- * When the device is the cpu device, acquire returns the home pointers themselves: no
- * copy, no device memory (the whole model "fits" and is read from the mapping).
+ * When the device is host memory (MEM_DEVICE_IS_HOST: the cpu device), acquire returns
+ * the home pointers themselves: no copy, no device memory (the whole model "fits" and is
+ * read from the mapping).
  *
  * Model code:
  *     for (int b = 0; b < n_blocks; b++) {

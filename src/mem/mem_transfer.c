@@ -3,15 +3,13 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/clock.h"
 #include "base/status.h"
+#include "mem/mem_device_impl.h"
 #include "mem/mem_internal.h"
-
-/* Throttled copies sleep after each chunk: small enough that a copy's pace is smooth,
- * large enough that memcpy runs at full speed between sleeps. */
-#define THROTTLE_CHUNK ((size_t)1 << 20)
 
 static atomic_uint_fast64_t total_copies, total_bytes, total_measured_bytes;
 static atomic_uint_fast64_t total_copy_ns, total_wait_ns;
@@ -25,25 +23,24 @@ void mem_transfer_get_stats(mem_transfer_stats *out)
     out->wait_seconds = (double)atomic_load(&total_wait_ns) * 1e-9;
 }
 
-/* The bandwidth a copy between these devices runs at (0: unthrottled). */
-static double link_between(const mem_device *a, const mem_device *b)
-{
-    double x = mem_device_link_bandwidth(a), y = mem_device_link_bandwidth(b);
-    if (x > 0 && y > 0) return x < y ? x : y;
-    return x > 0 ? x : y;
-}
+static int holds_data(const mem_device *device) { return (mem_device_flags(device) & MEM_DEVICE_HOLDS_DATA) != 0; }
 
 static canvas_status check_copy(mem_device *dst_device, void *dst, mem_device *src_device, const void *src,
                                 size_t bytes)
 {
     if (bytes == 0) return CANVAS_OK;
     if (!dst || !src) return status_fail(CANVAS_ERR_INTERNAL, "mem_copy: NULL %s of %zu bytes", dst ? "source" : "destination", bytes);
-    if (!mem_device_holds(dst_device, dst, bytes))
+    if (!dst_device->ops->holds(dst_device, dst, bytes))
         return status_fail(CANVAS_ERR_INTERNAL, "mem_copy: destination of %zu bytes is not inside device '%s'", bytes,
                            mem_device_name(dst_device));
-    if (!mem_device_holds(src_device, src, bytes))
+    if (!src_device->ops->holds(src_device, src, bytes))
         return status_fail(CANVAS_ERR_INTERNAL, "mem_copy: source of %zu bytes is not inside device '%s'", bytes,
                            mem_device_name(src_device));
+    /* A device copies to and from host memory; a dry run's copies move nothing. */
+    if (holds_data(dst_device) && holds_data(src_device) && !mem_device_is_host(dst_device) &&
+        !mem_device_is_host(src_device))
+        return status_fail(CANVAS_ERR_INTERNAL, "mem_copy: from device '%s' to device '%s': copies go through host memory",
+                           mem_device_name(src_device), mem_device_name(dst_device));
     if (mem_device_is_addressable(dst_device) && mem_device_is_addressable(src_device)) {
         const char *d = dst, *s = src;
         if (d < s + bytes && s < d + bytes)
@@ -52,38 +49,36 @@ static canvas_status check_copy(mem_device *dst_device, void *dst, mem_device *s
     return CANVAS_OK;
 }
 
-/* The copy itself, after check_copy. */
-static void run_copy(mem_device *dst_device, void *dst, mem_device *src_device, const void *src, size_t bytes)
+/* The copy itself, after check_copy: the device end copies (host to host: the destination),
+ * and the caller waits for it. */
+static canvas_status run_copy(mem_device *dst_device, void *dst, mem_device *src_device, const void *src, size_t bytes)
 {
-    if (bytes == 0) return;
+    if (bytes == 0) return CANVAS_OK;
     mem_device_count_copy(dst_device, bytes, 0);
     mem_device_count_copy(src_device, 0, bytes);
     atomic_fetch_add(&total_copies, 1);
-    if (!mem_device_is_addressable(dst_device) || !mem_device_is_addressable(src_device)) {
+    if (!holds_data(dst_device) || !holds_data(src_device)) {
         atomic_fetch_add(&total_measured_bytes, bytes);
-        return;
+        return CANVAS_OK;
     }
     uint64_t start = clock_ns();
-    double bandwidth = link_between(dst_device, src_device);
-    if (bandwidth <= 0) {
-        memcpy(dst, src, bytes);
-    } else {
-        for (size_t done = 0; done < bytes;) {
-            size_t n = bytes - done < THROTTLE_CHUNK ? bytes - done : THROTTLE_CHUNK;
-            memcpy((char *)dst + done, (const char *)src + done, n);
-            done += n;
-            clock_sleep_until_ns(start + (uint64_t)((double)done / bandwidth * 1e9));
-        }
-    }
+    mem_device *device = mem_device_is_host(src_device) ? dst_device : src_device;
+    mem_device_event event = 0;
+    canvas_status status = device == dst_device ? device->ops->copy_to_device(device, dst, src, bytes, &event)
+                                                : device->ops->copy_to_host(device, dst, src, bytes, &event);
+    if (status == CANVAS_OK) status = device->ops->wait(device, event);
+    if (status != CANVAS_OK)
+        return status_wrap(status, "copying %zu bytes %s device '%s': ", bytes, device == dst_device ? "to" : "from",
+                           mem_device_name(device));
     atomic_fetch_add(&total_bytes, bytes);
     atomic_fetch_add(&total_copy_ns, clock_ns() - start);
+    return CANVAS_OK;
 }
 
 canvas_status mem_copy(mem_device *dst_device, void *dst, mem_device *src_device, const void *src, size_t bytes)
 {
     TRY(check_copy(dst_device, dst, src_device, src, bytes));
-    run_copy(dst_device, dst, src_device, src, bytes);
-    return CANVAS_OK;
+    return run_copy(dst_device, dst, src_device, src, bytes);
 }
 
 /* ---- the copy thread ---- */
@@ -104,6 +99,11 @@ struct mem_copier {
     int capacity, head, count;
     mem_ticket submitted, completed;
     int stopping;
+    /* The first copy that failed (a device's copy engine can fail; the host ones do not):
+     * its ticket, status and reason, reported by every wait that covers it. */
+    mem_ticket failed_ticket;
+    canvas_status failed_status;
+    char failed_reason[256];
 };
 
 static void *copier_main(void *arg)
@@ -115,8 +115,13 @@ static void *copier_main(void *arg)
         if (c->count == 0) break; /* stopping and drained */
         copy_job job = c->queue[c->head];
         pthread_mutex_unlock(&c->lock);
-        run_copy(job.dst_device, job.dst, job.src_device, job.src, job.bytes);
+        canvas_status status = run_copy(job.dst_device, job.dst, job.src_device, job.src, job.bytes);
         pthread_mutex_lock(&c->lock);
+        if (status != CANVAS_OK && !c->failed_ticket) {
+            c->failed_ticket = c->completed + 1;
+            c->failed_status = status;
+            snprintf(c->failed_reason, sizeof c->failed_reason, "%s", canvas_last_error());
+        }
         c->head = (c->head + 1) % c->capacity;
         c->count--;
         c->completed++;
@@ -183,7 +188,7 @@ canvas_status mem_copier_submit(mem_copier *c, mem_device *dst_device, void *dst
     return CANVAS_OK;
 }
 
-void mem_copier_wait(mem_copier *c, mem_ticket ticket, double *waited_seconds)
+canvas_status mem_copier_wait(mem_copier *c, mem_ticket ticket, double *waited_seconds)
 {
     uint64_t start = clock_ns(), waited = 0;
     pthread_mutex_lock(&c->lock);
@@ -192,9 +197,12 @@ void mem_copier_wait(mem_copier *c, mem_ticket ticket, double *waited_seconds)
         while (c->completed < ticket) pthread_cond_wait(&c->progress, &c->lock);
         waited = clock_ns() - start;
     }
+    int failed = c->failed_ticket && c->failed_ticket <= ticket;
     pthread_mutex_unlock(&c->lock);
     if (waited) atomic_fetch_add(&total_wait_ns, waited);
     if (waited_seconds) *waited_seconds = (double)waited * 1e-9;
+    /* the fields of a failure never change once set */
+    return failed ? status_fail(c->failed_status, "%s", c->failed_reason) : CANVAS_OK;
 }
 
 int mem_copier_done(mem_copier *c, mem_ticket ticket)

@@ -1,11 +1,13 @@
 /* mem_transfer.h — the one copy path between devices, and a copy thread to overlap it.
  *
- * mem_copy moves bytes between any two devices. A copy that crosses a device's link (one
- * end is a capped or measure device, see mem_device_set_link_bandwidth) is throttled to
- * the link bandwidth: it is done in chunks and sleeps so that it takes at least
- * bytes / bandwidth seconds, which makes transfer cost and its overlap with compute real
- * on the CPU build. A copy with a measure device at either end moves nothing (its blocks
- * are tokens) and takes no time, but is counted, so a dry run knows its transfer bytes.
+ * mem_copy moves bytes between host memory (the cpu device) and a device, in either
+ * direction, through the device's own copy functions (mem_device_impl.h: start, then
+ * wait); code outside mem/ never writes device memory any other way. On the capped pool a
+ * copy crosses the device's link (mem_device_set_link_bandwidth) and is throttled to its
+ * bandwidth: it is done in chunks and sleeps so that it takes at least bytes / bandwidth
+ * seconds, which makes transfer cost and its overlap with compute real on the CPU build.
+ * A copy with a measure device at either end moves nothing (its blocks are tokens) and
+ * takes no time, but is counted, so a dry run knows its transfer bytes.
  *
  * The copier is a thread with a queue: submit returns a ticket at once, the copy runs in
  * the background (in submission order), wait(ticket) blocks until that copy and all
@@ -20,8 +22,10 @@
 #include "canvas.h"
 #include "mem/mem_device.h"
 
-/* Copy `bytes` from src (a block of src_device, or inside one) to dst (of dst_device).
- * CANVAS_ERR_INTERNAL when a range lies outside its device or the ranges overlap. */
+/* Copy `bytes` from src (a block of src_device, or inside one) to dst (of dst_device); one
+ * of the two is host memory (the cpu device) unless the other is a measure device.
+ * CANVAS_ERR_INTERNAL when a range lies outside its device, the ranges overlap or neither
+ * end is host memory; the device's failure if its copy fails. */
 canvas_status mem_copy(mem_device *dst_device, void *dst, mem_device *src_device, const void *src, size_t bytes);
 
 /* Process-wide transfer counters (all copies, synchronous and queued). */
@@ -50,8 +54,9 @@ canvas_status mem_copier_submit(mem_copier *copier, mem_device *dst_device, void
                                 const void *src, size_t bytes, mem_ticket *out_ticket);
 
 /* Block until the copy of `ticket` (and all earlier ones) is done; *waited_seconds (may
- * be NULL) gets the time spent blocked. */
-void mem_copier_wait(mem_copier *copier, mem_ticket ticket, double *waited_seconds);
+ * be NULL) gets the time spent blocked. The status of the first of those copies that
+ * failed (a device's copy engine may fail; a copy between host memories does not). */
+canvas_status mem_copier_wait(mem_copier *copier, mem_ticket ticket, double *waited_seconds);
 
 /* 1 when the copy of `ticket` is done (never blocks). */
 int mem_copier_done(mem_copier *copier, mem_ticket ticket);

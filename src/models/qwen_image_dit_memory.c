@@ -79,7 +79,7 @@ canvas_status dit_place(dit_model *model, mem_device *device, int resident_block
         return status_wrap(st, "placing the transformer on %s (%d of %d blocks resident): ", mem_device_name(device),
                            resident_blocks, layers);
     m->device = device;
-    m->resident_blocks = mem_device_kind_of(device) == MEM_DEVICE_CPU ? layers : resident_blocks;
+    m->resident_blocks = mem_device_is_host(device) ? layers : resident_blocks; /* used in place: all */
     return CANVAS_OK;
 }
 
@@ -174,7 +174,7 @@ size_t dit_forward_arena_bytes(const dit_model *model, const thread_pool *pool, 
     const dit_config *c = &model->config;
     size_t bytes = dit_activation_bytes(c, n_img, n_txt);
     mem_device *device = dit_device(model);
-    if (device && mem_device_kind_of(device) != MEM_DEVICE_CPU) {
+    if (device && !mem_device_is_host(device)) {
         size_t reserve = dit_attention_workspace_bytes(n_img + n_txt, c->num_attention_heads, c->attention_head_dim,
                                                        thread_pool_size(pool), 0);
         bytes += (reserve + 63) & ~(size_t)63;

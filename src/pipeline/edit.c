@@ -328,7 +328,7 @@ static void describe_plan(run *s, int resident, size_t cap)
     const dit_model *dit = s->p->dit;
     int layers = dit->config.num_layers;
     const char *vae = s->vae_tiled ? "tiled (host memory)" : "whole (host memory)";
-    if (s->device == mem_device_cpu()) {
+    if (mem_device_is_host(s->device)) {
         snprintf(message, sizeof message,
                  "plan: transformer in host memory (%d blocks, weights read in place from the files), %lld target + "
                  "%lld reference tokens, %s; VAE %s",
@@ -371,7 +371,7 @@ static void plan_inputs(run *s, const dit_inputs *longest, int same_format_only,
     w->dit_model = p->dit;
     w->vae_model = p->vae;
     memset(l, 0, sizeof *l);
-    if (s->device != mem_device_cpu()) {
+    if (!mem_device_is_host(s->device)) {
         mem_device_stats stats;
         mem_device_get_stats(s->device, &stats);
         l->device_bytes = stats.cap_bytes;
@@ -384,7 +384,7 @@ static void plan_inputs(run *s, const dit_inputs *longest, int same_format_only,
     l->allow_quantize = same_format_only ? 0 : p->allow_quantize;
     l->fp8 = same_format_only ? 0 : p->fp8;
     l->same_format_only = same_format_only;
-    double link = s->device != mem_device_cpu() ? mem_device_link_bandwidth(s->device) : 0;
+    double link = !mem_device_is_host(s->device) ? mem_device_link_bandwidth(s->device) : 0;
     if (plan_probe(thread_pool_size(p->pool), link, 2, hw) != CANVAS_OK) status_clear();
 }
 
@@ -431,7 +431,7 @@ static canvas_status plan_and_place(run *s, const dit_inputs *longest, int fallb
     plan_describe(c, &w, p->plan_line, sizeof p->plan_line);
     p->planned = (edit_plan_record){c->point.preset, c->point.resident_blocks, c->point.weights, c->peak.device,
                                     c->peak.pinned, c->peak.host, c->seconds_per_step};
-    return dit_place(p->dit, s->device, s->device == mem_device_cpu() ? DIT_ALL_BLOCKS : c->point.resident_blocks);
+    return dit_place(p->dit, s->device, mem_device_is_host(s->device) ? DIT_ALL_BLOCKS : c->point.resident_blocks);
 }
 
 /* Remember the placement (`blocks` resident) and the token counts it was made for: the
@@ -462,7 +462,7 @@ static canvas_status place_transformer(run *s, const dit_inputs *longest)
     p->planned.preset = -1;
     int k = p->resident_blocks;
     if (k > p->dit->config.num_layers) k = p->dit->config.num_layers;
-    if (k < 0 || s->device == mem_device_cpu()) {
+    if (k < 0 || mem_device_is_host(s->device)) {
         TRY(plan_and_place(s, longest, 0));
         k = dit_resident_blocks(p->dit);
     } else {
@@ -543,10 +543,10 @@ static canvas_status denoise(run *s, const dit_inputs *longest)
         canvas_status st = denoise_step(s, i);
         char where[32];
         snprintf(where, sizeof where, "step %d", i + 1);
-        if (fallback_allowed(s, st, &attempts, where, s->device == mem_device_cpu())) {
+        if (fallback_allowed(s, st, &attempts, where, mem_device_is_host(s->device))) {
             p->placed_blocks = -1;
-            st = s->device == mem_device_cpu() ? CANVAS_OK : plan_and_place(s, longest, 1);
-            if (st == CANVAS_OK && s->device != mem_device_cpu()) {
+            st = mem_device_is_host(s->device) ? CANVAS_OK : plan_and_place(s, longest, 1);
+            if (st == CANVAS_OK && !mem_device_is_host(s->device)) {
                 record_placement(s, longest, dit_resident_blocks(p->dit));
                 char message[1024];
                 snprintf(message, sizeof message,

@@ -1,0 +1,81 @@
+/* mem_device_cpu.c — host RAM as a device: the pool of mem_host.c behind the interface.
+ * Its blocks are host memory, so copies are plain memcpy and a host pointer is already
+ * one of its blocks (MEM_DEVICE_IS_HOST: the residency manager uses weights in place). */
+#include <string.h>
+
+#include "mem/mem_device_impl.h"
+#include "mem/mem_internal.h"
+
+static canvas_status cpu_alloc(mem_device *device, mem_class cls, size_t size, size_t align, void **out)
+{
+    (void)device;
+    return mem_alloc_aligned(out, size, align, cls);
+}
+
+static int cpu_free(mem_device *device, void *block)
+{
+    (void)device;
+    mem_free(block);
+    return 0;
+}
+
+static int cpu_holds(const mem_device *device, const void *block, size_t bytes)
+{
+    (void)device, (void)block, (void)bytes;
+    return 1; /* host memory: anything addressable */
+}
+
+static void cpu_get_stats(const mem_device *device, mem_device_stats *out)
+{
+    (void)device;
+    for (int c = 0; c < MEM_CLASS_COUNT; c++) mem_get_stats((mem_class)c, &out->classes[c]);
+    mem_host_totals(&out->current_bytes, &out->peak_bytes, &out->refused);
+    out->cap_bytes = mem_host_cap();
+    out->reserved_bytes = out->current_bytes;
+    out->free_bytes = out->cap_bytes > out->current_bytes ? out->cap_bytes - out->current_bytes : 0;
+    out->largest_free_block = out->free_bytes;
+}
+
+static void cpu_reset_peaks(mem_device *device)
+{
+    (void)device;
+    mem_reset_peaks();
+}
+
+static canvas_status cpu_set_cap(mem_device *device, size_t cap)
+{
+    (void)device;
+    mem_host_set_cap(cap);
+    return CANVAS_OK;
+}
+
+/* Host to host, in either direction. */
+static canvas_status cpu_copy(mem_device *device, void *dst, const void *src, size_t bytes, mem_device_event *event)
+{
+    mem_device_paced_copy(dst, src, bytes, device->link_bytes_per_second);
+    *event = 0;
+    return CANVAS_OK;
+}
+
+static canvas_status cpu_wait(mem_device *device, mem_device_event event)
+{
+    (void)device, (void)event;
+    return CANVAS_OK;
+}
+
+static const mem_device_ops cpu_ops = {
+    .flags = MEM_DEVICE_HOST_ADDRESSABLE | MEM_DEVICE_HOLDS_DATA | MEM_DEVICE_IS_HOST,
+    .alloc_block = cpu_alloc,
+    .free_block = cpu_free,
+    .holds = cpu_holds,
+    .get_stats = cpu_get_stats,
+    .reset_peaks = cpu_reset_peaks,
+    .set_cap = cpu_set_cap,
+    .copy_to_device = cpu_copy,
+    .copy_to_host = cpu_copy,
+    .wait = cpu_wait,
+};
+
+static mem_device cpu_device = {.ops = &cpu_ops, .name = "cpu"};
+
+mem_device *mem_device_cpu(void) { return &cpu_device; }
