@@ -64,7 +64,7 @@ canvas_status textenc_place(textenc_model *model, mem_device *device, int reside
         return status_wrap(st, "placing the text encoder on %s (%d of %d groups resident): ", mem_device_name(device),
                            resident_groups, streamable);
     m->device = device;
-    m->resident_groups = mem_device_kind_of(device) == MEM_DEVICE_CPU ? streamable : resident_groups;
+    m->resident_groups = mem_device_is_host(device) ? streamable : resident_groups; /* used in place: all */
     return CANVAS_OK;
 }
 
