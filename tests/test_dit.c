@@ -514,10 +514,20 @@ static void test_cli_debug_case(void)
     CHECK(run_cli(args) == 2); /* no --out */
     snprintf(args, sizeof args, "debug case %s --out %s --threads zero", case_dir, out_path);
     CHECK(run_cli(args) == 2);
-    test_path(case_dir, sizeof case_dir, "golden/cases/textenc-text-only");
-    snprintf(args, sizeof args, "debug case %s --out %s", case_dir, out_path);
-    CHECK(run_cli(args) == 0); /* another op through the same command (test_golden_cli compares it) */
-    remove(out_path);
+    /* an op no runner knows: exit 1 ("not supported yet") */
+    char unknown[] = "/tmp/canvas_test_dit_op_XXXXXX", case_json[64];
+    CHECK(mkdtemp(unknown) != NULL);
+    snprintf(case_json, sizeof case_json, "%s/case.json", unknown);
+    FILE *f = fopen(case_json, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("{\"op\": \"no_such_op\", \"model\": \"models/dit-tiny\"}\n", f);
+        fclose(f);
+    }
+    snprintf(args, sizeof args, "debug case %s --out %s", unknown, out_path);
+    CHECK(run_cli(args) == 1);
+    remove(case_json);
+    rmdir(unknown);
     snprintf(args, sizeof args, "debug case /nonexistent/case --out %s", out_path);
     CHECK(run_cli(args) == 4);
     CHECK(access(out_path, F_OK) != 0); /* failures leave nothing */

@@ -190,6 +190,31 @@ static void test_prompt_tiny_bf16(void)
     textenc_close(m);
 }
 
+/* The closed form of qwen_textenc.h, each buffer rounded up to 64 bytes. */
+static size_t up64(int64_t bytes) { return ((size_t)bytes + 63) / 64 * 64; }
+
+static size_t activation_bytes_by_hand(const textenc_config *c, int64_t n, const int64_t (*grid)[3], int n_images)
+{
+    const int64_t d = c->text.hidden_size, kv = (int64_t)c->text.num_key_value_heads * c->text.head_dim;
+    const int64_t f = c->text.intermediate_size, hd = c->text.head_dim, dv = c->vision.hidden_size;
+    const int64_t fv = c->vision.intermediate_size, hdv = dv / c->vision.num_heads, p = textenc_patch_values(c);
+    const int64_t win = c->vision.window_size / 2 / c->vision.patch_size;
+    int64_t tokens = 0, windows = 0, frames = 0;
+    for (int i = 0; i < n_images; i++) {
+        tokens += grid[i][0] * grid[i][1] / 2 * grid[i][2] / 2;
+        windows += grid[i][0] * (grid[i][1] / 2 / win + 1) * (grid[i][2] / 2 / win + 1);
+        frames += grid[i][0];
+    }
+    const int64_t patches = 4 * tokens;
+    size_t text = 5 * up64(4 * n * d) + 2 * up64(4 * n * kv) + 2 * up64(4 * n * f) + 2 * up64(4 * n * hd / 2);
+    size_t vision = 0;
+    if (n_images)
+        vision = up64(8 * tokens) + up64(8 * (windows + 1)) + up64(8 * (frames + 1)) + up64(4 * patches * p) +
+                 7 * up64(4 * patches * dv) + up64(12 * patches * dv) + 2 * up64(4 * patches * fv) +
+                 2 * up64(4 * patches * hdv / 2) + up64(4 * tokens * d);
+    return up64(4 * tokens * d) + up64(4 * n * d) + (vision > text ? vision : text);
+}
+
 /* Streamed through a capped device (every group but the top level through the two slots),
  * the output is bit-identical to reading the weights where they lie, and every group's
  * bytes went over the link: the forward reaches its weights only through acquire. */
@@ -214,6 +239,22 @@ static void test_streamed_placement(void)
     printf("  streamed: %llu bytes over the link, device weights peak %zu bytes\n",
            (unsigned long long)stats.bytes_in, stats.classes[MEM_WEIGHTS].peak_bytes);
     CHECK(stats.bytes_in > 0);
+    /* the activations: one arena on the device, of exactly the documented size */
+    const textenc_config *cfg = textenc_model_config(m);
+    const size_t arena = textenc_activation_bytes(cfg, n, grid, c->n_images);
+    printf("  activations: device peak %zu bytes, textenc_activation_bytes %zu, by hand %zu\n",
+           stats.classes[MEM_ACTIVATIONS].peak_bytes, arena, activation_bytes_by_hand(cfg, n, grid, c->n_images));
+    CHECK(stats.classes[MEM_ACTIVATIONS].peak_bytes == arena);
+    CHECK(arena == activation_bytes_by_hand(cfg, n, grid, c->n_images));
+    /* a device one byte short of it: out of memory, nothing left behind, the placement kept */
+    CHECK_OK(mem_device_set_cap(gpu, stats.current_bytes + arena - 1));
+    CHECK_FAILS(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, streamed),
+                CANVAS_ERR_OUT_OF_MEMORY, "");
+    mem_device_get_stats(gpu, &stats);
+    CHECK(stats.classes[MEM_ACTIVATIONS].current_bytes == 0);
+    CHECK_OK(mem_device_set_cap(gpu, stats.current_bytes + arena));
+    CHECK_OK(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, streamed));
+    CHECK(!memcmp(on_cpu, streamed, (size_t)(n * d) * sizeof(float)));
     CHECK_FAILS(textenc_place(m, gpu, 7), CANVAS_ERR_USAGE, "resident groups");
     CHECK_OK(textenc_place(m, NULL, TEXTENC_ALL_GROUPS));
     free(on_cpu);
@@ -221,6 +262,69 @@ static void test_streamed_placement(void)
 done:
     textenc_close(m); /* drops the placement before the device goes */
     mem_device_destroy(gpu);
+    textenc_case_free(c);
+}
+
+/* Every allocation of a forward with an image, then every weight block of textenc_open
+ * (JSON parsing is jansson's, whose lexer asserts on some failed allocations), failing in
+ * turn: an out-of-memory status, nothing leaked, and the run after it still right. */
+static void test_out_of_memory_everywhere(void)
+{
+    char case_dir[4096], model_dir[4096];
+    textenc_case *c = NULL;
+    CHECK_OK(textenc_case_open(test_path(case_dir, sizeof case_dir, "golden/cases/textenc-with-image"), &c));
+    textenc_model *m = open_model("golden/models/textenc-tiny/text_encoder");
+    if (!c || !m) goto done;
+    const int64_t d = textenc_model_config(m)->text.hidden_size, n = c->n_ids;
+    float *want = malloc((size_t)(n * d) * sizeof(float)), *got = malloc((size_t)(n * d) * sizeof(float));
+    const int64_t(*grid)[3] = (const int64_t(*)[3])c->grid_thw;
+    CHECK_OK(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, want));
+    size_t live_before = mem_total_current();
+    int failures = 0;
+    for (uint64_t k = 1; k < 100000; k++) {
+        mem_fault_arm(&(mem_fault_plan){.nth = k, .persistent = 0, .only_class = -1});
+        canvas_status st = textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, got);
+        uint64_t hits = mem_fault_hits();
+        mem_fault_disarm();
+        CHECK_MSG(mem_total_current() == live_before, "allocation %llu failing leaks %zu bytes", (unsigned long long)k,
+                  mem_total_current() - live_before);
+        if (!hits) {
+            CHECK_OK(st);
+            CHECK(!memcmp(got, want, (size_t)(n * d) * sizeof(float)));
+            break;
+        }
+        failures++;
+        CHECK_MSG(st == CANVAS_ERR_OUT_OF_MEMORY, "allocation %llu failing gave %s: %s", (unsigned long long)k,
+                  canvas_status_name(st), canvas_last_error());
+    }
+    printf("  forward: %d allocation sites failed in turn\n", failures);
+    CHECK(failures > 20);
+
+    test_path(model_dir, sizeof model_dir, "golden/models/textenc-tiny/text_encoder");
+    failures = 0;
+    for (uint64_t k = 1; k < 100000; k++) {
+        textenc_model *opened = NULL;
+        mem_fault_arm(&(mem_fault_plan){.nth = k, .persistent = 0, .only_class = MEM_WEIGHTS});
+        canvas_status st = textenc_open(model_dir, &opened);
+        uint64_t hits = mem_fault_hits();
+        mem_fault_disarm();
+        textenc_close(opened);
+        CHECK_MSG(mem_total_current() == live_before, "allocation %llu of open failing leaks %zu bytes",
+                  (unsigned long long)k, mem_total_current() - live_before);
+        if (!hits) {
+            CHECK_OK(st);
+            break;
+        }
+        failures++;
+        CHECK_MSG(st == CANVAS_ERR_OUT_OF_MEMORY && !opened, "allocation %llu of open failing gave %s: %s",
+                  (unsigned long long)k, canvas_status_name(st), canvas_last_error());
+    }
+    printf("  open: %d weight blocks failed in turn\n", failures);
+    CHECK(failures == 7); /* the top level, 4 vision blocks, 2 decoder layers */
+    free(want);
+    free(got);
+done:
+    textenc_close(m);
     textenc_case_free(c);
 }
 
@@ -352,6 +456,7 @@ int main(void)
     RUN(test_causal_prefix);
     RUN(test_prompt_tiny_bf16);
     RUN(test_streamed_placement);
+    RUN(test_out_of_memory_everywhere);
     RUN(test_bad_inputs);
     RUN(test_attention_grouped_causal);
     RUN(test_attention_unchanged);

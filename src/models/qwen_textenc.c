@@ -8,32 +8,29 @@
 
 #include "base/status.h"
 #include "mem/mem.h"
+#include "mem/mem_transfer.h"
 #include "models/qwen_textenc_internal.h"
 
 /* Bounds on one forward's sizes, far above any prompt, so sizes never overflow. */
 #define TEXTENC_MAX_IDS (1 << 22)
 #define TEXTENC_MAX_GRID (1 << 14)
 
-canvas_status textenc_buffers_alloc(float **slots[], const int64_t floats[], int n)
+static size_t rounded(size_t bytes) { return (bytes + MEM_ALIGNMENT - 1) & ~(size_t)(MEM_ALIGNMENT - 1); }
+
+size_t textenc_buffers_bytes(const textenc_buffer *buffers, int n)
 {
-    for (int i = 0; i < n; i++) *slots[i] = NULL;
-    for (int i = 0; i < n; i++) {
-        if (floats[i] <= 0) continue;
-        canvas_status st = mem_alloc((void **)slots[i], (size_t)floats[i] * sizeof(float), MEM_ACTIVATIONS);
-        if (st != CANVAS_OK) {
-            textenc_buffers_free(slots, n);
-            return st;
-        }
-    }
-    return CANVAS_OK;
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++) bytes += rounded(buffers[i].bytes);
+    return bytes;
 }
 
-void textenc_buffers_free(float **slots[], int n)
+canvas_status textenc_buffers_carve(mem_arena *arena, const textenc_buffer *buffers, int n)
 {
     for (int i = 0; i < n; i++) {
-        mem_free(*slots[i]);
-        *slots[i] = NULL;
+        *buffers[i].slot = NULL;
+        if (buffers[i].bytes) TRY(mem_arena_alloc(arena, rounded(buffers[i].bytes), MEM_ALIGNMENT, buffers[i].slot));
     }
+    return CANVAS_OK;
 }
 
 /* ---- inputs and positions --------------------------------------------------------------- */
@@ -130,8 +127,12 @@ static void rope_table(const textenc_text_config *t, const int64_t *pos, int64_t
 
 /* ---- one decoder layer -------------------------------------------------------------------- */
 
-/* The decoder's activations, n = n_ids rows. */
+/* The forward's activations, carved from one arena: first what lives through the whole
+ * forward, then the vision tower's (given back when it is done), then the decoder's in
+ * the same place. n = n_ids rows. */
 typedef struct text_state {
+    float *vision;     /* [image tokens, D] the vision tower's output */
+    float *out;        /* [n, D]  the output, copied to the caller's buffer at the end */
     float *h;          /* [n, D]  the residual stream */
     float *normed;     /* [n, D]  */
     float *q;          /* [n, D]  */
@@ -140,10 +141,44 @@ typedef struct text_state {
     float *delta;      /* [n, D]  a sub-layer's output before the residual add */
     float *gate, *up;  /* [n, F]  */
     float *cos, *sin;  /* [n, hd/2] */
-    float *vision;     /* [image tokens, D] the vision tower's output */
 } text_state;
 
-enum { TEXT_BUFFERS = 12 };
+enum { KEPT_BUFFERS = 2, TEXT_BUFFERS = 11 };
+
+static int64_t image_tokens_of(const textenc_config *c, const int64_t (*grid_thw)[3], int n_images)
+{
+    const int64_t m = c->vision.spatial_merge_size;
+    int64_t tokens = 0;
+    for (int i = 0; i < n_images; i++) tokens += grid_thw[i][0] * (grid_thw[i][1] / m) * (grid_thw[i][2] / m);
+    return tokens;
+}
+
+/* The arena's buffers in carving order: b[0, KEPT_BUFFERS) kept, then the decoder's. */
+static void text_buffers(const textenc_config *c, int64_t n, int64_t image_tokens, text_state *s,
+                         textenc_buffer b[KEPT_BUFFERS + TEXT_BUFFERS])
+{
+    const textenc_text_config *t = &c->text;
+    const size_t rows = (size_t)n * sizeof(float), d = (size_t)t->hidden_size, ff = (size_t)t->intermediate_size;
+    const size_t kv = (size_t)t->num_key_value_heads * (size_t)t->head_dim, half = (size_t)t->head_dim / 2;
+    const textenc_buffer list[KEPT_BUFFERS + TEXT_BUFFERS] = {
+        TEXTENC_BUFFER(s->vision, (size_t)image_tokens * d * sizeof(float)), TEXTENC_BUFFER(s->out, rows * d),
+        TEXTENC_BUFFER(s->h, rows * d), TEXTENC_BUFFER(s->normed, rows * d), TEXTENC_BUFFER(s->q, rows * d),
+        TEXTENC_BUFFER(s->k, rows * kv), TEXTENC_BUFFER(s->v, rows * kv), TEXTENC_BUFFER(s->attn, rows * d),
+        TEXTENC_BUFFER(s->delta, rows * d), TEXTENC_BUFFER(s->gate, rows * ff), TEXTENC_BUFFER(s->up, rows * ff),
+        TEXTENC_BUFFER(s->cos, rows * half), TEXTENC_BUFFER(s->sin, rows * half)};
+    memcpy(b, list, sizeof list);
+}
+
+size_t textenc_activation_bytes(const textenc_config *config, int64_t n_ids, const int64_t (*grid_thw)[3],
+                                int n_images)
+{
+    text_state unused;
+    textenc_buffer b[KEPT_BUFFERS + TEXT_BUFFERS];
+    text_buffers(config, n_ids, image_tokens_of(config, grid_thw, n_images), &unused, b);
+    const size_t vision = n_images > 0 ? textenc_vision_bytes(config, grid_thw, n_images) : 0;
+    const size_t text = textenc_buffers_bytes(b + KEPT_BUFFERS, TEXT_BUFFERS);
+    return textenc_buffers_bytes(b, KEPT_BUFFERS) + (vision > text ? vision : text);
+}
 
 static canvas_status layer_forward(thread_pool *pool, const textenc_text_config *t, const textenc_layer_weights *l,
                                    int64_t n, text_state *s)
@@ -193,18 +228,19 @@ static void embed(const textenc_model *model, const int32_t *ids, int64_t n, con
     }
 }
 
-/* The forward with the top level `top` acquired by the caller. */
-static canvas_status forward(textenc_model *model, thread_pool *pool, const textenc_weights *top, const int32_t *ids,
-                             int64_t n, const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
-                             int64_t image_tokens, const textenc_tap *tap, const int64_t *pos, text_state *s,
-                             float *hidden)
+/* The forward with the top level `top` acquired by the caller, the kept buffers carved. */
+static canvas_status forward(textenc_model *model, thread_pool *pool, const textenc_weights *top, mem_arena *arena,
+                             const int32_t *ids, int64_t n, const float *pixel_values, const int64_t (*grid_thw)[3],
+                             int n_images, const textenc_tap *tap, const int64_t *pos, text_state *s,
+                             textenc_buffer *decoder_buffers)
 {
     const textenc_text_config *t = &model->config.text;
     const int64_t d = t->hidden_size;
     if (n_images > 0) {
-        TRY(textenc_vision_forward(model, pool, top, pixel_values, grid_thw, n_images, tap, s->vision));
-        TRY(tap_rows(tap, "vision_embeds", s->vision, image_tokens, d));
+        TRY(textenc_vision_forward(model, pool, top, arena, pixel_values, grid_thw, n_images, tap, s->vision));
+        TRY(tap_rows(tap, "vision_embeds", s->vision, image_tokens_of(&model->config, grid_thw, n_images), d));
     }
+    TRY(textenc_buffers_carve(arena, decoder_buffers, TEXT_BUFFERS));
     embed(model, ids, n, n_images > 0 ? s->vision : NULL, s->h);
     TRY(tap_rows(tap, "inputs_embeds", s->h, n, d));
     rope_table(t, pos, n, s->cos, s->sin);
@@ -218,8 +254,37 @@ static canvas_status forward(textenc_model *model, thread_pool *pool, const text
         snprintf(name, sizeof name, "layer.%d", l);
         TRY(tap_rows(tap, name, s->h, n, d));
     }
-    op_rms_norm(s->h, n, d, (float)t->rms_norm_eps, top->norm, hidden);
+    op_rms_norm(s->h, n, d, (float)t->rms_norm_eps, top->norm, s->out);
     return CANVAS_OK;
+}
+
+/* Arena in, forward, output out; the top level is held throughout. */
+static canvas_status run_on_device(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n,
+                                   const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
+                                   const textenc_tap *tap, const int64_t *pos, float *hidden)
+{
+    const textenc_config *c = &model->config;
+    mem_device *device = textenc_device(model);
+    const size_t bytes = textenc_activation_bytes(c, n, grid_thw, n_images);
+    text_state s;
+    textenc_buffer b[KEPT_BUFFERS + TEXT_BUFFERS];
+    text_buffers(c, n, image_tokens_of(c, grid_thw, n_images), &s, b);
+    mem_arena *arena;
+    TRY(mem_arena_create(device, MEM_ACTIVATIONS, bytes, &arena));
+    const textenc_weights *top = NULL;
+    canvas_status st = textenc_buffers_carve(arena, b, KEPT_BUFFERS);
+    if (st == CANVAS_OK) st = textenc_top_acquire(model, &top);
+    if (st == CANVAS_OK) {
+        st = forward(model, pool, top, arena, ids, n, pixel_values, grid_thw, n_images, tap, pos, &s, b + KEPT_BUFFERS);
+        textenc_top_release(model);
+    }
+    if (st == CANVAS_OK && mem_arena_high_water(arena) != bytes)
+        st = status_fail(CANVAS_ERR_INTERNAL, "text encoder: the activation formula (%zu bytes) and the carving "
+                         "(%zu bytes) disagree", bytes, mem_arena_high_water(arena));
+    if (st == CANVAS_OK)
+        st = mem_copy(mem_device_cpu(), hidden, device, s.out, (size_t)(n * c->text.hidden_size) * sizeof(float));
+    mem_arena_destroy(arena);
+    return st;
 }
 
 canvas_status textenc_forward_tapped(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n_ids,
@@ -240,26 +305,16 @@ canvas_status textenc_forward_tapped(textenc_model *model, thread_pool *pool, co
         return status_fail(CANVAS_ERR_INPUT, "text encoder: %d images without pixel_values", n_images);
     int64_t patches, tokens;
     TRY(check_grids(c, grid_thw, n_images, &patches, &tokens));
-    TRY(mem_alloc((void **)&pos, 3 * (size_t)n_ids * sizeof(int64_t), MEM_ACTIVATIONS));
+    mem_device *device = textenc_device(model);
+    if (!device)
+        return status_fail(CANVAS_ERR_USAGE, "text encoder: the weights are not placed on a device (the last "
+                                             "textenc_place failed; place the model again before a forward)");
+    if (!mem_device_is_addressable(device))
+        return status_fail(CANVAS_ERR_UNSUPPORTED, "text encoder: no dry run on %s yet", mem_device_name(device));
+    /* the positions are host bookkeeping: the rotary tables are built from them */
+    TRY(mem_alloc((void **)&pos, 3 * (size_t)n_ids * sizeof(int64_t), MEM_SCRATCH));
     canvas_status st = textenc_position_ids(c, ids, n_ids, grid_thw, n_images, pos);
-
-    const int64_t kv = (int64_t)t->num_key_value_heads * t->head_dim, d = t->hidden_size;
-    text_state s;
-    float **slots[TEXT_BUFFERS] = {&s.h, &s.normed, &s.q, &s.k, &s.v, &s.attn,
-                                   &s.delta, &s.gate, &s.up, &s.cos, &s.sin, &s.vision};
-    const int64_t floats[TEXT_BUFFERS] = {
-        n_ids * d, n_ids * d, n_ids * d, n_ids * kv, n_ids * kv, n_ids * d, n_ids * d, n_ids * t->intermediate_size,
-        n_ids * t->intermediate_size, n_ids * t->head_dim / 2, n_ids * t->head_dim / 2, tokens * d};
-    if (st == CANVAS_OK) st = textenc_buffers_alloc(slots, floats, TEXT_BUFFERS);
-    if (st == CANVAS_OK) {
-        const textenc_weights *top;
-        st = textenc_top_acquire(model, &top);
-        if (st == CANVAS_OK) {
-            st = forward(model, pool, top, ids, n_ids, pixel_values, grid_thw, n_images, tokens, tap, pos, &s, hidden);
-            textenc_top_release(model);
-        }
-        textenc_buffers_free(slots, TEXT_BUFFERS);
-    }
+    if (st == CANVAS_OK) st = run_on_device(model, pool, ids, n_ids, pixel_values, grid_thw, n_images, tap, pos, hidden);
     mem_free(pos);
     return st;
 }

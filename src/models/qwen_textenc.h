@@ -7,10 +7,11 @@
  * Kept apart as for the transformer (models/qwen_image_dit.h):
  *   textenc_config   what never changes (io/config.h, text_encoder/config.json)
  *   weights          views into the mmapped safetensors (matrices in their stored format:
- *                    F32, F16, BF16), f32 vectors (biases, norms) converted once at open into
- *                    MEM_WEIGHTS blocks, one per weight group (models/arch.h: decoder layer L
- *                    is group L, vision block B is group num_hidden_layers + B, the rest -1)
- *   state            the activations of one forward, allocated per call
+ *                    F32, F16, BF16, or stored quantised), f32 vectors (biases, norms)
+ *                    converted once at open into MEM_WEIGHTS blocks, one per weight group
+ *                    (a decoder layer, a vision block, the top level), reached by the
+ *                    forward only through the residency manager (textenc_place)
+ *   state            the activations of one forward, one arena per call
  *
  * Both checkpoint namings are read (model.* / visual.* and model.language_model.* /
  * model.visual.*; arch.h textenc_naming). */
@@ -47,9 +48,26 @@ const textenc_config *textenc_model_config(const textenc_model *model);
  * stream through two slots, the next one prefetched while one computes. The embedding
  * table stays in the mapping (a forward reads only its ids' rows). The previous placement
  * is dropped first; on failure (CANVAS_ERR_OUT_OF_MEMORY) the model is not placed and a
- * forward fails until textenc_place succeeds. Activations stay in host memory
- * (MEM_ACTIVATIONS) for now. */
+ * forward fails until textenc_place succeeds. A forward's activations are one arena on the
+ * same device (textenc_activation_bytes); a measure device (dry run) is not supported yet. */
 canvas_status textenc_place(textenc_model *model, mem_device *device, int resident_groups);
+/* The device the model is placed on (NULL when not placed). */
+mem_device *textenc_device(const textenc_model *model);
+
+/* The activations of one forward, in bytes, exact: one MEM_ACTIVATIONS arena on the
+ * model's device, for inputs textenc_forward accepts. With n = n_ids, T = image tokens
+ * (sum t*h*w / U), S = patches, D, KV, F, hd as the config gives them, and every buffer
+ * rounded up to 64 bytes:
+ *     4 (T D + n D)                                 kept: vision output, the output
+ *   + max( 4 n (5 D + 2 KV + 2 F + hd),             the decoder
+ *          vision: 8 (T + windows + 1 + frames + 1) window bookkeeping (windows counted
+ *                                                   before the empty ones are dropped)
+ *                + 4 S (P + 10 Dv + 2 Fv + hd_v)    pixels, stream, qkv, attention, MLP, rotary
+ *                + 4 T D )                          the merger's output
+ * Not included: the kernels' own workspace while they run (op_attention, op_linear: host
+ * MEM_ACTIVATIONS / MEM_SCRATCH) and the host bookkeeping (positions, 24 n bytes). */
+size_t textenc_activation_bytes(const textenc_config *config, int64_t n_ids, const int64_t (*grid_thw)[3],
+                                int n_images);
 
 /* Values in the patch rows of pixel_values: in_channels x temporal_patch_size x
  * patch_size² (1176 for the real model), columns ordered (c, t, y, x) as the processor
@@ -80,8 +98,10 @@ typedef struct textenc_tap {
  * The ids must hold exactly sum t*h*w / merge² <|image_pad|> (config image_token_id)
  * tokens, image k's features going to its run in order, each run preceded by
  * <|vision_start|> (spec B.5.2, B.8); CANVAS_ERR_INPUT naming the mismatch otherwise.
- * pool may be NULL (one thread). CANVAS_ERR_OUT_OF_MEMORY when the activations cannot be
- * had (nothing is left allocated). */
+ * pool may be NULL (one thread). The activations are one MEM_ACTIVATIONS arena of
+ * textenc_activation_bytes on the model's device, freed before returning; pixel_values
+ * are copied into it and the output out of it through mem_copy (the link).
+ * CANVAS_ERR_OUT_OF_MEMORY when memory cannot be had (nothing is left allocated). */
 canvas_status textenc_forward(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n_ids,
                               const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
                               float *hidden);

@@ -9,6 +9,7 @@
 #define CANVAS_MODELS_QWEN_TEXTENC_INTERNAL_H
 
 #include "io/model_dir.h"
+#include "mem/mem_arena.h"
 #include "mem/mem_residency.h"
 #include "models/arch.h"
 #include "models/qwen_image_dit_groups.h"
@@ -102,16 +103,23 @@ void textenc_block_release(textenc_model *model, int block);
 canvas_status textenc_layer_acquire(textenc_model *model, int layer, const textenc_layer_weights **out);
 void textenc_layer_release(textenc_model *model, int layer);
 
-/* The vision tower (qwen_textenc_vision.c): pixel_values [S, P] of n_images images ->
- * out [S / U, D], merged tokens in raster order, images one after another. Inputs checked
- * by the caller. */
-canvas_status textenc_vision_forward(textenc_model *model, thread_pool *pool, const textenc_weights *top,
-                                     const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
-                                     const textenc_tap *tap, float *out);
+/* One buffer of a forward's arena: *slot gets `bytes` bytes, rounded up to MEM_ALIGNMENT
+ * so every buffer starts aligned and the arena's use is the sum (NULL for 0 bytes). */
+typedef struct textenc_buffer {
+    void **slot;
+    size_t bytes;
+} textenc_buffer;
+#define TEXTENC_BUFFER(pointer, size) ((textenc_buffer){(void **)&(pointer), (size)})
+size_t textenc_buffers_bytes(const textenc_buffer *buffers, int n);
+canvas_status textenc_buffers_carve(mem_arena *arena, const textenc_buffer *buffers, int n);
 
-/* Allocate n MEM_ACTIVATIONS float buffers: *slots[i] gets floats[i] floats (NULL for 0).
- * All or nothing: on failure every one is freed and NULL. */
-canvas_status textenc_buffers_alloc(float **slots[], const int64_t floats[], int n);
-void textenc_buffers_free(float **slots[], int n);
+/* The vision tower (qwen_textenc_vision.c): pixel_values [S, P] (host) of n_images
+ * images -> out [S / U, D] (in the arena), merged tokens in raster order, images one after
+ * another. Its activations take textenc_vision_bytes of the arena, given back before it
+ * returns. Inputs checked by the caller. */
+size_t textenc_vision_bytes(const textenc_config *config, const int64_t (*grid_thw)[3], int n_images);
+canvas_status textenc_vision_forward(textenc_model *model, thread_pool *pool, const textenc_weights *top,
+                                     mem_arena *arena, const float *pixel_values, const int64_t (*grid_thw)[3],
+                                     int n_images, const textenc_tap *tap, float *out);
 
 #endif

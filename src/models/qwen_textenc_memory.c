@@ -64,9 +64,11 @@ canvas_status textenc_place(textenc_model *model, mem_device *device, int reside
         return status_wrap(st, "placing the text encoder on %s (%d of %d groups resident): ", mem_device_name(device),
                            resident_groups, streamable);
     m->device = device;
-    m->resident_groups = mem_device_is_host(device) ? streamable : resident_groups;
+    m->resident_groups = mem_device_is_host(device) ? streamable : resident_groups; /* used in place: all */
     return CANVAS_OK;
 }
+
+mem_device *textenc_device(const textenc_model *model) { return model->memory ? model->memory->device : NULL; }
 
 /* Group `group`'s device pointers into `out`, a copy of its home struct. */
 static canvas_status acquire(textenc_model *model, int group, const void *home, void *out, size_t struct_bytes)

@@ -14,6 +14,7 @@
 
 #include "base/status.h"
 #include "mem/mem.h"
+#include "mem/mem_transfer.h"
 #include "models/qwen_textenc_internal.h"
 
 /* The window permutation and the attention segments of one forward (all images). */
@@ -22,40 +23,45 @@ typedef struct vision_layout {
     int64_t *window_index;     /* [tokens]: window position k holds merged token window_index[k] */
     int64_t *window_starts;    /* [n_windows + 1]: patch-row bounds of the windows (window order) */
     int64_t n_windows;
+    int64_t max_windows;       /* windows before the empty ones are dropped: window_starts' room */
     int64_t *frame_starts;     /* [n_frames + 1]: patch-row bounds of each image frame */
     int64_t n_frames;
 } vision_layout;
 
-static void layout_free(vision_layout *l)
+/* The merged grid lh x lw of a frame is padded up to whole windows of `win` merged tokens:
+ * a full extra row/column of windows when it divides, as in transformers (those windows
+ * are empty and dropped like the padding). */
+static int64_t windows_across(int64_t merged, int64_t win) { return merged / win + 1; }
+
+static int64_t window_tokens(const textenc_vision_config *v)
 {
-    mem_free(l->window_index);
-    mem_free(l->window_starts);
-    mem_free(l->frame_starts);
+    return v->window_size / v->spatial_merge_size / v->patch_size;
 }
 
-/* get_window_index: per image frame, the merged grid lh x lw padded up to whole windows
- * of `win` merged tokens (a full extra row/column of windows when it divides, as in
- * transformers; those windows are empty and dropped like the padding). */
-static canvas_status layout_build(const textenc_vision_config *v, const int64_t (*grid_thw)[3], int n_images,
-                                  vision_layout *l)
+/* The layout's sizes, before its arrays are carved. */
+static void layout_count(const textenc_vision_config *v, const int64_t (*grid_thw)[3], int n_images,
+                         vision_layout *l)
 {
-    const int64_t m = v->spatial_merge_size, unit = m * m, win = v->window_size / m / v->patch_size;
+    const int64_t m = v->spatial_merge_size, win = window_tokens(v);
     memset(l, 0, sizeof *l);
-    int64_t max_windows = 0;
     for (int i = 0; i < n_images; i++) {
         int64_t lh = grid_thw[i][1] / m, lw = grid_thw[i][2] / m;
         l->tokens += grid_thw[i][0] * lh * lw;
         l->n_frames += grid_thw[i][0];
-        max_windows += grid_thw[i][0] * (lh / win + 1) * (lw / win + 1);
+        l->max_windows += grid_thw[i][0] * windows_across(lh, win) * windows_across(lw, win);
     }
-    TRY(mem_alloc((void **)&l->window_index, (size_t)l->tokens * sizeof(int64_t), MEM_ACTIVATIONS));
-    TRY(mem_alloc((void **)&l->window_starts, (size_t)(max_windows + 1) * sizeof(int64_t), MEM_ACTIVATIONS));
-    TRY(mem_alloc((void **)&l->frame_starts, (size_t)(l->n_frames + 1) * sizeof(int64_t), MEM_ACTIVATIONS));
+}
+
+/* get_window_index: windows in raster order per frame, merged tokens in raster order
+ * inside a window, padding dropped. */
+static void layout_build(const textenc_vision_config *v, const int64_t (*grid_thw)[3], int n_images, vision_layout *l)
+{
+    const int64_t m = v->spatial_merge_size, unit = m * m, win = window_tokens(v);
     int64_t k = 0, token0 = 0, frame = 0;
     l->window_starts[0] = l->frame_starts[0] = 0;
     for (int i = 0; i < n_images; i++) {
         const int64_t lh = grid_thw[i][1] / m, lw = grid_thw[i][2] / m;
-        const int64_t wh = lh / win + 1, ww = lw / win + 1; /* (lh + win - lh % win) / win */
+        const int64_t wh = windows_across(lh, win), ww = windows_across(lw, win);
         for (int64_t t = 0; t < grid_thw[i][0]; t++, token0 += lh * lw) {
             for (int64_t wy = 0; wy < wh; wy++)
                 for (int64_t wx = 0; wx < ww; wx++) {
@@ -68,7 +74,6 @@ static canvas_status layout_build(const textenc_vision_config *v, const int64_t 
             l->frame_starts[++frame] = (token0 + lh * lw) * unit;
         }
     }
-    return CANVAS_OK;
 }
 
 /* dst row-group k = src row-group index[k] (to_window) or dst group index[k] = src group k
@@ -119,8 +124,10 @@ static void rotary_table(const textenc_vision_config *v, const int64_t (*grid_th
     }
 }
 
-/* The activations of the tower, S patch rows. */
+/* The activations of the tower, S patch rows, carved from the forward's arena. */
 typedef struct vision_state {
+    vision_layout layout;
+    float *pixels;     /* [S, P] pixel_values, copied onto the model's device */
     float *x;          /* [S, Dv] the residual stream, window order */
     float *normed;     /* [S, Dv] */
     float *qkv;        /* [S, 3Dv] */
@@ -130,29 +137,50 @@ typedef struct vision_state {
     float *cos, *sin;  /* [S, hd/2] */
     float *delta;      /* [S, Dv] a sub-layer's output before the residual add */
     float *merged;     /* [S/U, D] merger output, window order */
-    float *tap;        /* [S, Dv] rows put back in pixel_values order for the tap (NULL without one) */
+    float *tap;        /* [S, Dv] + S + 1: rows in pixel_values order and the layout lists for the
+                          tap (host MEM_SCRATCH, only with a tap: not part of the arena) */
 } vision_state;
 
-enum { VISION_BUFFERS = 14 };
+enum { VISION_BUFFERS = 17 };
 
-static canvas_status state_alloc(const textenc_config *c, int64_t s, int tapped, vision_state *st)
+/* The arena's buffers of the tower in carving order (slots into st; layout sizes set). */
+static void state_buffers(const textenc_config *c, const int64_t (*grid_thw)[3], int n_images, vision_state *st,
+                          textenc_buffer b[VISION_BUFFERS])
 {
+    const size_t f = sizeof(float), i8 = sizeof(int64_t);
     const int64_t dv = c->vision.hidden_size, fv = c->vision.intermediate_size, hd = dv / c->vision.num_heads;
     const int64_t unit = (int64_t)c->vision.spatial_merge_size * c->vision.spatial_merge_size;
-    float **slots[VISION_BUFFERS] = {&st->x, &st->normed, &st->qkv, &st->q, &st->k, &st->v, &st->attn, &st->gate,
-                                     &st->up, &st->cos, &st->sin, &st->delta, &st->merged, &st->tap};
-    const int64_t floats[VISION_BUFFERS] = {s * dv, s * dv, 3 * s * dv, s * dv, s * dv, s * dv, s * dv, s * fv,
-                                            s * fv, s * hd / 2, s * hd / 2, s * dv, s / unit * c->text.hidden_size,
-                                            tapped ? s * dv + s + 1 : 0}; /* + the layout lists */
-    memset(st, 0, sizeof *st);
-    return textenc_buffers_alloc(slots, floats, VISION_BUFFERS);
+    vision_layout *l = &st->layout;
+    layout_count(&c->vision, grid_thw, n_images, l);
+    const size_t s = (size_t)(l->tokens * unit);
+    const textenc_buffer list[VISION_BUFFERS] = {
+        TEXTENC_BUFFER(l->window_index, (size_t)l->tokens * i8),
+        TEXTENC_BUFFER(l->window_starts, (size_t)(l->max_windows + 1) * i8),
+        TEXTENC_BUFFER(l->frame_starts, (size_t)(l->n_frames + 1) * i8),
+        TEXTENC_BUFFER(st->pixels, s * (size_t)textenc_patch_values(c) * f),
+        TEXTENC_BUFFER(st->x, s * (size_t)dv * f),
+        TEXTENC_BUFFER(st->normed, s * (size_t)dv * f),
+        TEXTENC_BUFFER(st->qkv, 3 * s * (size_t)dv * f),
+        TEXTENC_BUFFER(st->q, s * (size_t)dv * f),
+        TEXTENC_BUFFER(st->k, s * (size_t)dv * f),
+        TEXTENC_BUFFER(st->v, s * (size_t)dv * f),
+        TEXTENC_BUFFER(st->attn, s * (size_t)dv * f),
+        TEXTENC_BUFFER(st->gate, s * (size_t)fv * f),
+        TEXTENC_BUFFER(st->up, s * (size_t)fv * f),
+        TEXTENC_BUFFER(st->cos, s * (size_t)(hd / 2) * f),
+        TEXTENC_BUFFER(st->sin, s * (size_t)(hd / 2) * f),
+        TEXTENC_BUFFER(st->delta, s * (size_t)dv * f),
+        TEXTENC_BUFFER(st->merged, (size_t)l->tokens * (size_t)c->text.hidden_size * f),
+    };
+    memcpy(b, list, sizeof list);
 }
 
-static void state_free(vision_state *st)
+size_t textenc_vision_bytes(const textenc_config *config, const int64_t (*grid_thw)[3], int n_images)
 {
-    float **slots[VISION_BUFFERS] = {&st->x, &st->normed, &st->qkv, &st->q, &st->k, &st->v, &st->attn, &st->gate,
-                                     &st->up, &st->cos, &st->sin, &st->delta, &st->merged, &st->tap};
-    textenc_buffers_free(slots, VISION_BUFFERS);
+    vision_state unused;
+    textenc_buffer b[VISION_BUFFERS];
+    state_buffers(config, grid_thw, n_images, &unused, b);
+    return textenc_buffers_bytes(b, VISION_BUFFERS);
 }
 
 /* x += Attn(RMSNorm(x)); x += MLP(RMSNorm(x)). Attention within each segment of `starts`
@@ -221,16 +249,17 @@ static canvas_status tap_layout(const textenc_tap *tap, const vision_layout *l, 
 }
 
 static canvas_status forward(textenc_model *model, thread_pool *pool, const textenc_weights *w,
-                             const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
-                             const textenc_tap *tap, const vision_layout *l, vision_state *st, float *out)
+                             const int64_t (*grid_thw)[3], int n_images, const textenc_tap *tap, vision_state *st,
+                             float *out)
 {
+    const vision_layout *l = &st->layout;
     const textenc_config *c = &model->config;
     const textenc_vision_config *v = &c->vision;
     const int64_t unit = (int64_t)v->spatial_merge_size * v->spatial_merge_size, s = l->tokens * unit;
     const int64_t dv = v->hidden_size;
 
     /* Patch embedding (in pixel_values order), then into window order. */
-    TRY(op_linear(pool, pixel_values, s, &w->patch_embed, NULL, st->normed));
+    TRY(op_linear(pool, st->pixels, s, &w->patch_embed, NULL, st->normed));
     if (tap && tap->fn) TRY(tap->fn(tap->ctx, "vision.patch_embed", st->normed, s, dv));
     permute_groups(st->normed, st->x, l->window_index, l->tokens, unit * dv, 1);
     rotary_table(v, grid_thw, n_images, l, st->cos, st->sin);
@@ -259,17 +288,26 @@ static canvas_status forward(textenc_model *model, thread_pool *pool, const text
 }
 
 canvas_status textenc_vision_forward(textenc_model *model, thread_pool *pool, const textenc_weights *top,
-                                     const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
-                                     const textenc_tap *tap, float *out)
+                                     mem_arena *arena, const float *pixel_values, const int64_t (*grid_thw)[3],
+                                     int n_images, const textenc_tap *tap, float *out)
 {
-    vision_layout layout;
+    const textenc_config *c = &model->config;
     vision_state state;
+    textenc_buffer b[VISION_BUFFERS];
     memset(&state, 0, sizeof state);
-    canvas_status st = layout_build(&model->config.vision, grid_thw, n_images, &layout);
-    const int64_t unit = (int64_t)model->config.vision.spatial_merge_size * model->config.vision.spatial_merge_size;
-    if (st == CANVAS_OK) st = state_alloc(&model->config, layout.tokens * unit, tap && tap->fn, &state);
-    if (st == CANVAS_OK) st = forward(model, pool, top, pixel_values, grid_thw, n_images, tap, &layout, &state, out);
-    state_free(&state);
-    layout_free(&layout);
+    state_buffers(c, grid_thw, n_images, &state, b);
+    const size_t mark = mem_arena_mark(arena);
+    const int64_t s = state.layout.tokens * c->vision.spatial_merge_size * c->vision.spatial_merge_size;
+    canvas_status st = textenc_buffers_carve(arena, b, VISION_BUFFERS);
+    if (st == CANVAS_OK) {
+        layout_build(&c->vision, grid_thw, n_images, &state.layout);
+        st = mem_copy(textenc_device(model), state.pixels, mem_device_cpu(), pixel_values,
+                      (size_t)(s * textenc_patch_values(c)) * sizeof(float));
+    }
+    if (st == CANVAS_OK && tap && tap->fn)
+        st = mem_alloc((void **)&state.tap, (size_t)(s * c->vision.hidden_size + s + 1) * sizeof(float), MEM_SCRATCH);
+    if (st == CANVAS_OK) st = forward(model, pool, top, grid_thw, n_images, tap, &state, out);
+    mem_free(state.tap);
+    mem_arena_rewind(arena, mark);
     return st;
 }
