@@ -24,7 +24,8 @@ static void print_help(FILE *to)
     fprintf(to,
             "usage: canvas plan --model DIR [--image IMG ...|--size WxH] [--refs N] [--steps N] [--cfg X]\n"
             "           [--vram SIZE] [--ram SIZE] [--gpu NAME_OR_SIZE] [--headroom SIZE] [--allow-quantize]\n"
-            "           [--strategy NAME] [--threads N] [--link-bandwidth RATE] [--json] [--case CASE_DIR]\n"
+            "           [--strategy NAME] [--threads N] [--link-bandwidth RATE] [--text-encoder-weights FORMAT]\n"
+            "           [--json] [--case CASE_DIR]\n"
             "       canvas plan --model DIR --viability\n"
             "\n"
             "The plans for one edit, each preset (full, sequential, offload, fp8, nf4) estimated by dry runs\n"
@@ -50,6 +51,8 @@ static void print_help(FILE *to)
             "  --strategy NAME        the preset to choose (default auto: the fastest that fits)\n"
             "  --threads N            threads the run will use (the attention workspace depends on it)\n"
             "  --link-bandwidth RATE  the host-device link (default: measured once, cached)\n"
+            "  --text-encoder-weights FORMAT  the text encoder's layers in every preset: none (as stored), fp8,\n"
+            "                         fp8-channel, fp8-e5m2, nf4, q8 (default: as stored; fp8 / nf4 in those presets)\n"
             "  --json                 {\"chosen\": {...}, \"candidates\": [...]} on stdout\n"
             "  --case CASE_DIR        plan exactly what `canvas debug case CASE_DIR` with the same flags runs\n"
             "  --viability            the table: 24/16/12/8 GB GPUs x 32/64 GB RAM, bf16 and quantised\n"
@@ -65,6 +68,8 @@ typedef struct plan_args {
     double cfg, link;
     uint64_t vram, ram, headroom;
     int headroom_given;
+    int text_weights_given;
+    quant_choice text_weights;
 } plan_args;
 
 static int parse_int(const char *text, int low, int high, int *out)
@@ -141,6 +146,10 @@ static int parse_args(int argc, char **argv, plan_args *a)
             uint64_t *to = f[2] == 'v' ? &a->vram : f[2] == 'r' ? &a->ram : &a->headroom;
             if (size_parse(v, f, to) != CANVAS_OK) return cli_usage_error("plan", canvas_last_error());
             if (f[2] == 'h') a->headroom_given = 1;
+        } else if (!strcmp(f, "--text-encoder-weights")) {
+            if (quant_choice_parse(v, &a->text_weights) != CANVAS_OK)
+                return cli_usage_error("plan", canvas_last_error());
+            a->text_weights_given = 1;
         } else if (!strcmp(f, "--link-bandwidth")) {
             if (size_parse_rate(v, f, &a->link) != CANVAS_OK) return cli_usage_error("plan", canvas_last_error());
         } else {
@@ -303,7 +312,7 @@ static void print_table(const plan_result *r, const plan_work *w, const char *de
 }
 
 /* Edit-2511-style viability: every GPU size x RAM, bf16 only and quantisation allowed. */
-static canvas_status viability(plan_work *w, thread_pool *pool)
+static canvas_status viability(plan_work *w, thread_pool *pool, const plan_args *a)
 {
     static const int gib[] = {24, 16, 12, 8}, ram_gib[] = {32, 64};
     printf("Does it fit? %dx%d output, %d reference(s) of %dx%d, %lld text tokens, CFG on, per step = 2 transformer "
@@ -323,7 +332,8 @@ static canvas_status viability(plan_work *w, thread_pool *pool)
             hw.disk_bytes_per_second = 2e9;
             plan_limits l = {.device_bytes = (uint64_t)gib[g] << 30, .headroom_bytes = (uint64_t)512 << 20,
                              .host_bytes = ((uint64_t)ram_gib[r] - 4) << 30, .vae_on_device = 1,
-                             .pinned_streaming = 1};
+                             .pinned_streaming = 1, .text_weights_given = a->text_weights_given,
+                             .text_weights = a->text_weights};
             printf("| %d GB | %d GB |", gib[g], ram_gib[r]);
             for (int q = 0; q < 2; q++) {
                 l.allow_quantize = q;
@@ -388,7 +398,7 @@ int cmd_plan(int argc, char **argv)
     w.vae_model = m.vae_model;
     if (m.have_text_encoder && !a.case_dir) plan_work_text_encoder(&w, &m.text_encoder);
     if (st == CANVAS_OK && a.viability) {
-        st = viability(&w, pool);
+        st = viability(&w, pool, &a);
         thread_pool_destroy(pool);
         unload(&m);
         return st == CANVAS_OK ? 0 : cli_fail(st, "plan --viability");
@@ -418,6 +428,8 @@ int cmd_plan(int argc, char **argv)
     }
     l.host_bytes = a.ram ? a.ram : hw.ram_available_bytes;
     l.allow_quantize = a.allow_quantize;
+    l.text_weights_given = a.text_weights_given;
+    l.text_weights = a.text_weights;
     plan_result r;
     if (st == CANVAS_OK) st = plan_make(&w, &hw, &l, (plan_preset)a.strategy, pool, &r);
     thread_pool_destroy(pool);

@@ -137,6 +137,7 @@ canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const pl
     for (int i = 0; i < PLAN_AUTO; i++) {
         plan_candidate *c = &out->candidates[out->n++];
         c->point = preset_point(work, (plan_preset)i, layers);
+        if (limits->text_weights_given) c->point.text_weights = limits->text_weights;
         c->same_as = -1;
         TRY(plan_estimate(work, hw, limits, pool, c));
         if (limits->device_bytes == 0 && (i == PLAN_SEQUENTIAL || i == PLAN_OFFLOAD)) {

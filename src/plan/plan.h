@@ -143,6 +143,10 @@ typedef struct plan_limits {
     int vae_on_device;               /* 1: the VAE runs on the device (a CUDA build); 0: host (this build) */
     int pinned_streaming;            /* 1: streamed blocks live in pinned host memory (CUDA) */
     int same_format_only;            /* 1: only the loaded transformer's own weight format (a fallback) */
+    int text_weights_given;          /* 1: the text encoder in text_weights in every preset
+                                        (--text-encoder-weights); 0: as stored, or fp8 / nf4 with
+                                        the presets of that name */
+    quant_choice text_weights;
 } plan_limits;
 
 /* ---- the plan space ------------------------------------------------------------------ */
