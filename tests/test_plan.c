@@ -410,6 +410,9 @@ static void test_text_encode_phase(void)
         CHECK(c->phases[PLAN_PHASE_TEXT].device == weights + arena && weights + arena <= room);
         CHECK(more + arena > room); /* one more resident layer would not fit */
         CHECK(14406042624ull + arena > room); /* nor would all of them: only streaming fits */
+        /* time: two passes (CFG), each reading the 16 streamed decoder layers (466,139,136
+         * bytes each as stored) from the file at 2 GB/s: at least 7.46 s */
+        CHECK(c->text_seconds >= 2 * 16 * 466139136.0 / 2e9 && c->text_seconds < 10.0);
         /* here the encoder's phase is the run's peak (7.41 GiB over the transformer's 7.29 GiB) */
         CHECK(c->peak.device == c->phases[PLAN_PHASE_TEXT].device &&
               c->phases[PLAN_PHASE_TEXT].device > c->phases[PLAN_PHASE_DENOISE].device);

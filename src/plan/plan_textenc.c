@@ -3,7 +3,6 @@
  * manager, its activation arena, and what the text-encode phase puts on the device and
  * the host. The phase runs before the transformer is loaded and releases everything but
  * the prompt embeddings, so it shares no memory with the later phases. */
-#include <stdio.h>
 #include <string.h>
 
 #include "base/status.h"
@@ -159,6 +158,20 @@ static int64_t total_patches(const int64_t *patches, int n_images, int64_t *larg
  * features): 4 bytes x max(vision, text). Attention never holds an L x L matrix
  * (op_attention is flash-style); its own workspace is op_attention_workspace_bytes of the
  * longer of the two sequences (a full-attention vision block spans one image). */
+/* op_attention's workspace over the longer of the two sequences (a full-attention vision
+ * block spans one image: the largest one's patches). */
+static uint64_t attention_workspace_bytes(const textenc_config *c, int64_t tokens, int64_t largest, int threads)
+{
+    const textenc_vision_config *v = &c->vision;
+    const uint64_t text =
+        op_attention_workspace_bytes(tokens, c->text.num_attention_heads, c->text.head_dim, threads, 0);
+    const uint64_t vision =
+        largest > 0 && v->num_heads > 0
+            ? op_attention_workspace_bytes(largest, v->num_heads, v->hidden_size / v->num_heads, threads, 0)
+            : 0;
+    return text > vision ? text : vision;
+}
+
 uint64_t plan_textenc_activation_bytes(const textenc_config *config, int64_t tokens, const int64_t *patches,
                                        int n_images, int threads, int on_device)
 {
@@ -176,13 +189,8 @@ uint64_t plan_textenc_activation_bytes(const textenc_config *config, int64_t tok
                  2 * floats16(s * hdv / 2) + 2 * floats16(s4 * merge * dv) + floats16(s4 * d);
     text = floats16(s4 * d) + 7 * floats16(l * d) + 2 * floats16(l * dkv) + 2 * floats16(l * t->intermediate_size) +
            2 * floats16(l * t->head_dim / 2) + floats16(3 * l);
-    uint64_t bytes = (vision > text ? vision : text) * sizeof(float);
-    if (on_device) {
-        const uint64_t a = op_attention_workspace_bytes(l, t->num_attention_heads, (int)t->head_dim, threads, 0);
-        const uint64_t b = s ? op_attention_workspace_bytes(largest, v->num_heads, (int)hdv, threads, 0) : 0;
-        bytes += a > b ? a : b;
-    }
-    return bytes;
+    const uint64_t bytes = (vision > text ? vision : text) * sizeof(float);
+    return on_device ? bytes + attention_workspace_bytes(config, l, largest, threads) : bytes;
 }
 
 /* The host's share while the kernels run on the CPU: op_attention's workspace and the
@@ -195,9 +203,9 @@ static uint64_t kernel_workspace_bytes(const textenc_config *c, int64_t l, int64
     const int64_t dv = v->hidden_size, iv = v->intermediate_size, m = dv * v->spatial_merge_size * v->spatial_merge_size;
     const int64_t patch = (int64_t)v->in_channels * v->temporal_patch_size * v->patch_size * v->patch_size;
     const int64_t shapes[][3] = {
-        {l, d, d},  {l, dkv, d},   {l, i, d},   {l, d, i},       /* decoder: q / o, k / v, gate / up, down */
+        {l, d, d}, {l, dkv, d}, {l, i, d}, {l, d, i},           /* decoder: q / o, k / v, gate / up, down */
         {s, dv, patch}, {s, dv, dv}, {s, iv, dv}, {s, dv, iv}, /* vision: patch embed, q k v / proj, MLP */
-        {s / 4, m, m},  {s / 4, d, m},                         /* merger */
+        {s / 4, m, m}, {s / 4, d, m},                           /* merger */
     };
     uint64_t linear = 0;
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
@@ -205,13 +213,7 @@ static uint64_t kernel_workspace_bytes(const textenc_config *c, int64_t l, int64
         const uint64_t w = op_linear_workspace_bytes(shapes[k][0], shapes[k][1], shapes[k][2], threads);
         if (w > linear) linear = w;
     }
-    const int64_t hdv = v->num_heads > 0 ? dv / v->num_heads : 0;
-    uint64_t attention = op_attention_workspace_bytes(l, t->num_attention_heads, (int)t->head_dim, threads, 0);
-    if (s) {
-        const uint64_t b = op_attention_workspace_bytes(largest, v->num_heads, (int)hdv, threads, 0);
-        if (b > attention) attention = b;
-    }
-    return linear + attention;
+    return linear + attention_workspace_bytes(c, l, s ? largest : 0, threads);
 }
 
 /* ---- the dry placement ------------------------------------------------------------- */
@@ -256,23 +258,74 @@ static canvas_status placement_fits(void *ctx, int k, int *fits)
 
 /* ---- the phase ------------------------------------------------------------------------ */
 
-/* Multiply-adds x 2 of one pass: every layer's matrices on its rows, attention QK^T and PV
- * (causal text attention counted in full; vision: windows of 64 patches, full attention
- * per image in the fullatt blocks), the patch embedding and the merger. */
-static double pass_flops(const textenc_config *c, const textenc_shape *s, int64_t l, const int64_t *patches,
-                         int n_images)
+/* Multiply-adds x 2 of residency group g over one pass: a decoder layer's matrices on the L
+ * rows and its attention QK^T and PV (causal, counted in full); a vision block's on the S
+ * patches, attention in windows of 64 patches or, in the fullatt blocks, over each image;
+ * the top level's patch embedding and merger. */
+static double group_flops(const textenc_config *c, const textenc_shape *s, int g, int64_t l, const int64_t *patches,
+                          int n_images)
 {
     const textenc_vision_config *v = &c->vision;
-    const double d = c->text.hidden_size, dv = v->hidden_size;
+    const double d = c->text.hidden_size, dv = v->hidden_size, merged = dv * v->spatial_merge_size * v->spatial_merge_size;
     const double patch = (double)v->in_channels * v->temporal_patch_size * v->patch_size * v->patch_size;
-    double flops = c->text.num_hidden_layers * (2.0 * (double)s->text_params * (double)l + 4.0 * (double)l * l * d);
+    if (g > v->depth) return 2.0 * (double)s->text_params * (double)l + 4.0 * (double)l * (double)l * d;
+    int full = 0;
+    for (int i = 0; g > 0 && i < v->n_fullatt_blocks; i++) full |= v->fullatt_block_indexes[i] == g - 1;
+    double flops = 0;
     for (int i = 0; i < n_images; i++) {
-        const double p = (double)patches[i], merged = dv * v->spatial_merge_size * v->spatial_merge_size;
-        const int full = v->n_fullatt_blocks, windowed = v->depth - full;
-        flops += v->depth * 2.0 * (double)s->vision_params * p + 4.0 * p * dv * (full * p + windowed * 64.0);
-        flops += 2.0 * p * dv * patch + 2.0 * (p / 4) * merged * (merged + d);
+        const double n = (double)patches[i];
+        if (g == 0) flops += 2.0 * n * dv * patch + 2.0 * (n / 4) * merged * (merged + d);
+        else flops += 2.0 * (double)s->vision_params * n + 4.0 * n * dv * (full ? n : 64.0);
     }
     return flops;
+}
+
+/* Seconds of one pass: resident groups' compute, then the streamed ones', overlapped with
+ * their copies from their home (the mapped file when stored, host RAM when quantised)
+ * except the first (the transformer's time model). On the host the same throughput is
+ * assumed: a rough figure, which ranks nothing (the presets are ranked by s/step). */
+static double pass_seconds(const plan_work *work, const plan_hardware *hw, const plan_point *p,
+                           const textenc_shape *shape)
+{
+    double flops = hw->flops_per_second[p->text_weights.format];
+    if (!(flops > 0)) flops = hw->flops_per_second[QUANT_NONE] > 0 ? hw->flops_per_second[QUANT_NONE] : 1e9;
+    double link = hw->link_bytes_per_second > 0 ? hw->link_bytes_per_second : 1e9;
+    if (p->text_weights.format == QUANT_NONE && hw->disk_bytes_per_second > 0 && hw->disk_bytes_per_second < link)
+        link = hw->disk_bytes_per_second;
+    const int streamed_from = p->text_on_host ? shape->n_groups : 1 + p->text_resident;
+    double resident = 0, streamed = 0, transfer = 0, first = 0;
+    for (int g = 0; g < shape->n_groups; g++) {
+        const double seconds = group_flops(&work->text_encoder, shape, g, work->text_tokens, work->vision_patches,
+                                           work->n_refs) /
+                               flops;
+        if (g < streamed_from) {
+            resident += seconds;
+            continue;
+        }
+        const double copy = (double)shape_group_bytes(shape, g) / link;
+        if (first == 0) first = copy;
+        streamed += seconds;
+        transfer += copy;
+    }
+    return resident + (streamed > transfer ? streamed : transfer) + first;
+}
+
+/* The largest resident prefix whose placement fits `room` (every layer streamed in the
+ * sequential preset), and its device peak; *k -1 when not even streaming fits. */
+static canvas_status choose_residency(const plan_point *p, const placement *pl, int layers, int *k,
+                                      uint64_t *device)
+{
+    int fits = 0;
+    *k = -1;
+    *device = 0;
+    if (!pl->cap) return CANVAS_OK;
+    if (p->preset == PLAN_SEQUENTIAL) {
+        TRY(placement_fits((void *)pl, 0, &fits));
+        *k = fits ? 0 : -1;
+    } else {
+        TRY(plan_largest_prefix(layers, placement_fits, (void *)pl, k));
+    }
+    return *k >= 0 ? place(pl, *k, 0, device, &fits) : CANVAS_OK;
 }
 
 canvas_status plan_textenc_estimate(const plan_work *work, const plan_hardware *hw, const plan_limits *limits,
@@ -286,24 +339,14 @@ canvas_status plan_textenc_estimate(const plan_work *work, const plan_hardware *
     p->text_on_host = 0;
     if (!work->has_text_encoder) return CANVAS_OK;
     const textenc_config *tc = &work->text_encoder;
-    const int layers = plan_textenc_layers(tc), threads = work->threads > 0 ? work->threads : 1;
-    const int n_images = work->n_refs;
+    const int threads = work->threads > 0 ? work->threads : 1, n_images = work->n_refs;
     const int stored = work->text_stored_bytes_per_element > 0 ? work->text_stored_bytes_per_element : 2;
     textenc_shape shape;
     TRY(shape_build(tc, p->text_weights, stored, &shape));
-    placement pl = {&shape, plan_textenc_activation_bytes(tc, work->text_tokens, work->vision_patches, n_images,
-                                                          threads, 1),
-                    room};
-    canvas_status st = CANVAS_OK;
-    int k = -1, fits = 0;
-    if (room && p->preset == PLAN_SEQUENTIAL) { /* the least device memory: every layer streamed */
-        st = placement_fits(&pl, 0, &fits);
-        k = fits ? 0 : -1;
-    } else if (room) {
-        st = plan_largest_prefix(layers, placement_fits, &pl, &k);
-    }
-    uint64_t device = 0;
-    if (st == CANVAS_OK && k >= 0) st = place(&pl, k, 0, &device, &fits);
+    const placement pl = {
+        &shape, plan_textenc_activation_bytes(tc, work->text_tokens, work->vision_patches, n_images, threads, 1), room};
+    int k;
+    canvas_status st = choose_residency(p, &pl, plan_textenc_layers(tc), &k, &phase->device);
     if (st != CANVAS_OK) {
         shape_free(&shape);
         return st;
@@ -317,11 +360,8 @@ canvas_status plan_textenc_estimate(const plan_work *work, const plan_hardware *
      * when it computes in host memory */
     int64_t largest;
     const int64_t s = total_patches(work->vision_patches, n_images, &largest);
-    const uint64_t embeddings =
-        (uint64_t)work->n_txt * (uint64_t)tc->text.hidden_size * sizeof(float) * (work->cfg ? 2u : 1u);
     const uint64_t kernels = kernel_workspace_bytes(tc, work->text_tokens, s, largest, threads);
-    phase->device = device;
-    phase->host = embeddings;
+    phase->host = (uint64_t)work->n_txt * (uint64_t)tc->text.hidden_size * sizeof(float) * (work->cfg ? 2u : 1u);
     const int first_home = limits->vae_on_device && !p->text_on_host ? 1 + p->text_resident : 0;
     for (int g = first_home; g < shape.n_groups; g++) phase->host += shape.host_bytes[g];
     if (p->text_on_host)
@@ -330,24 +370,7 @@ canvas_status plan_textenc_estimate(const plan_work *work, const plan_hardware *
     else if (!limits->vae_on_device)
         phase->host += kernels;
 
-    /* time: one pass (two with CFG: the negative prompt too); streamed layers are read once
-     * from their home (the mapped file when stored, host RAM when quantised), overlapped
-     * with compute except the first */
-    double flops = hw->flops_per_second[p->text_weights.format];
-    if (!(flops > 0)) flops = hw->flops_per_second[QUANT_NONE] > 0 ? hw->flops_per_second[QUANT_NONE] : 1e9;
-    double link = hw->link_bytes_per_second > 0 ? hw->link_bytes_per_second : 1e9;
-    if (p->text_weights.format == QUANT_NONE && hw->disk_bytes_per_second > 0 && hw->disk_bytes_per_second < link)
-        link = hw->disk_bytes_per_second;
-    const double compute = pass_flops(tc, &shape, work->text_tokens, work->vision_patches, n_images) / flops;
-    double streamed = 0, first = 0;
-    if (!p->text_on_host)
-        for (int g = 1 + p->text_resident; g < shape.n_groups; g++) {
-            const double bytes = (double)shape_group_bytes(&shape, g);
-            if (first == 0) first = bytes;
-            streamed += bytes;
-        }
-    const double pass = (compute > streamed / link ? compute : streamed / link) + first / link;
-    c->text_seconds = (work->cfg ? 2 : 1) * pass;
+    c->text_seconds = (work->cfg ? 2 : 1) * pass_seconds(work, hw, p, &shape); /* CFG: the negative prompt too */
     shape_free(&shape);
     return CANVAS_OK;
 }
