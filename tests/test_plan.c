@@ -298,7 +298,7 @@ static canvas_status real_work(plan_work *w)
     snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
     TRY(textenc_config_load(path, &te));
     plan_work_edit(w, &dit, &vae, 1024, 1024, 1, 0, 0, 200, 1, 50, 2);
-    plan_work_text_encoder(w, &te);
+    plan_work_text_encoder(w, &te, PLAN_PROMPT_EDIT_PLUS);
     return CANVAS_OK;
 }
 
@@ -350,6 +350,21 @@ static void test_text_encoder_sizes(void)
                    vision_ws = op_attention_workspace_bytes(784, 16, 80, 2, 0);
     CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, w.vision_patches, 1, 2, 1) ==
           70532224ull + (text_ws > vision_ws ? text_ws : vision_ws));
+
+    /* the pipeline classes' prompts: Edit encodes its first image at ~1024x1024 (5,476
+     * patches: the vision pass, 421,257,728 bytes, is then the larger), text-to-image none */
+    CHECK(plan_prompt_style_of("QwenImageEditPlusPipeline") == PLAN_PROMPT_EDIT_PLUS);
+    CHECK(plan_prompt_style_of("QwenImageEditPipeline") == PLAN_PROMPT_EDIT);
+    CHECK(plan_prompt_style_of("QwenImagePipeline") == PLAN_PROMPT_TEXT_TO_IMAGE);
+    plan_work two = w;
+    two.n_refs = 2;
+    plan_work_text_encoder(&two, &w.text_encoder, PLAN_PROMPT_EDIT);
+    CHECK(two.text_tokens == 264 && two.vision_patches[0] == 5476 && two.vision_patches[1] == 0);
+    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, two.vision_patches, 2, 2, 0) == 421257728ull);
+    plan_work_text_encoder(&two, &w.text_encoder, PLAN_PROMPT_EDIT_PLUS);
+    CHECK(two.vision_patches[0] == 784 && two.vision_patches[1] == 784 && two.vision_patches[2] == 0);
+    plan_work_text_encoder(&two, &w.text_encoder, PLAN_PROMPT_TEXT_TO_IMAGE);
+    CHECK(two.text_tokens == 234 && two.vision_patches[0] == 0);
 }
 
 static uint64_t phase_max(const plan_candidate *c, int kind)

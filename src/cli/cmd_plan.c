@@ -173,6 +173,7 @@ typedef struct loaded {
     int have_vae;
     int have_text_encoder;
     textenc_config text_encoder;
+    plan_prompt_style prompt_style;
 } loaded;
 
 static canvas_status load_model(const char *dir, loaded *m)
@@ -199,6 +200,10 @@ static canvas_status load_model(const char *dir, loaded *m)
     }
     snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
     m->have_text_encoder = textenc_config_load(path, &m->text_encoder) == CANVAS_OK;
+    pipeline_index index;
+    snprintf(path, sizeof path, "%s/model_index.json", dir);
+    m->prompt_style = pipeline_index_load(path, &index) == CANVAS_OK ? plan_prompt_style_of(index.class_name)
+                                                                       : PLAN_PROMPT_EDIT_PLUS;
     status_clear();
     return CANVAS_OK;
 }
@@ -396,7 +401,7 @@ int cmd_plan(int argc, char **argv)
     }
     w.dit_model = m.dit_model;
     w.vae_model = m.vae_model;
-    if (m.have_text_encoder && !a.case_dir) plan_work_text_encoder(&w, &m.text_encoder);
+    if (m.have_text_encoder && !a.case_dir) plan_work_text_encoder(&w, &m.text_encoder, m.prompt_style);
     if (st == CANVAS_OK && a.viability) {
         st = viability(&w, pool, &a);
         thread_pool_destroy(pool);

@@ -92,11 +92,19 @@ canvas_status plan_gpu_lookup(const char *name_or_size, uint64_t *out_bytes, dou
 /* ---- what the run computes ------------------------------------------------------------ */
 
 #define PLAN_MAX_REFERENCES 16
-/* Template tokens the Edit / Edit-Plus prompts drop after encoding (spec B.9). */
-#define PLAN_TEXT_DROP_TOKENS 64
-/* Patches of an Edit-Plus condition image: the 384x384 area -> 392x392 (multiples of 28) ->
- * 28 x 28 patches of 14 pixels, 196 tokens after the 2x2 merge (spec B.6). */
-#define PLAN_CONDITION_PATCHES 784
+/* How a pipeline class builds its prompt (spec B.9), for the text encoder's work:
+ *   Edit-Plus (2509 / 2511)  drop 64 template tokens; every reference a condition image at the
+ *                            384x384 area -> 392x392 (multiples of 28) -> 28 x 28 = 784 patches
+ *                            of 14 pixels, 196 tokens after the 2x2 merge
+ *   Edit (the first)         drop 64; the first image at the 1024x1024 area -> 1036x1036 ->
+ *                            74 x 74 = 5,476 patches, 1,369 tokens
+ *   text-to-image            drop 34; no image */
+typedef enum plan_prompt_style { PLAN_PROMPT_EDIT_PLUS = 0, PLAN_PROMPT_EDIT, PLAN_PROMPT_TEXT_TO_IMAGE } plan_prompt_style;
+#define PLAN_EDIT_PLUS_PATCHES 784
+#define PLAN_EDIT_PATCHES 5476
+/* From model_index.json's _class_name: QwenImageEditPipeline -> EDIT, QwenImagePipeline and
+ * QwenImageImg2ImgPipeline -> TEXT_TO_IMAGE, anything else (QwenImageEditPlusPipeline) -> EDIT_PLUS. */
+plan_prompt_style plan_prompt_style_of(const char *pipeline_class);
 
 typedef struct plan_work {
     dit_config dit;
@@ -126,10 +134,11 @@ typedef struct plan_work {
 void plan_work_edit(plan_work *w, const dit_config *dit, const vae_config *vae, int width, int height, int n_refs,
                     int ref_width, int ref_height, int64_t n_txt, int cfg, int steps, int threads);
 
-/* The run encodes its prompt with this text encoder (bf16 files): text_tokens = 64 + n_txt,
- * PLAN_CONDITION_PATCHES per reference (a caller that knows the processed condition sizes
- * may set vision_patches after). */
-void plan_work_text_encoder(plan_work *w, const textenc_config *config);
+/* The run encodes its prompt with this text encoder (bf16 files) in `style`: text_tokens =
+ * the dropped template tokens + n_txt, the style's patches per condition image (a caller
+ * that knows the processed condition sizes may set vision_patches after). Call after
+ * plan_work_edit. */
+void plan_work_text_encoder(plan_work *w, const textenc_config *config, plan_prompt_style style);
 
 /* ---- limits ------------------------------------------------------------------------- */
 

@@ -375,11 +375,22 @@ canvas_status plan_textenc_estimate(const plan_work *work, const plan_hardware *
     return CANVAS_OK;
 }
 
-void plan_work_text_encoder(plan_work *w, const textenc_config *config)
+plan_prompt_style plan_prompt_style_of(const char *pipeline_class)
+{
+    if (!strcmp(pipeline_class, "QwenImageEditPipeline")) return PLAN_PROMPT_EDIT;
+    if (!strcmp(pipeline_class, "QwenImagePipeline") || !strcmp(pipeline_class, "QwenImageImg2ImgPipeline"))
+        return PLAN_PROMPT_TEXT_TO_IMAGE;
+    return PLAN_PROMPT_EDIT_PLUS;
+}
+
+void plan_work_text_encoder(plan_work *w, const textenc_config *config, plan_prompt_style style)
 {
     w->has_text_encoder = 1;
     w->text_encoder = *config;
     w->text_stored_bytes_per_element = 2;
-    w->text_tokens = PLAN_TEXT_DROP_TOKENS + w->n_txt;
-    for (int i = 0; i < PLAN_MAX_REFERENCES; i++) w->vision_patches[i] = i < w->n_refs ? PLAN_CONDITION_PATCHES : 0;
+    w->text_tokens = (style == PLAN_PROMPT_TEXT_TO_IMAGE ? 34 : 64) + w->n_txt;
+    for (int i = 0; i < PLAN_MAX_REFERENCES; i++) {
+        const int image = i < w->n_refs && (style == PLAN_PROMPT_EDIT_PLUS || (style == PLAN_PROMPT_EDIT && i == 0));
+        w->vision_patches[i] = !image ? 0 : style == PLAN_PROMPT_EDIT ? PLAN_EDIT_PATCHES : PLAN_EDIT_PLUS_PATCHES;
+    }
 }
