@@ -12,6 +12,7 @@
 #include "check.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
+#include "mem/mem_device.h"
 #include "pipeline/prompt.h"
 #include "pipeline/prompt_case.h"
 #include "tensor/dtype.h"
@@ -126,10 +127,16 @@ static void test_text_to_image(void)
 /* Out of memory at every allocation of one encoding (the encoder open, as in a server):
  * each run fails with CANVAS_ERR_OUT_OF_MEMORY and leaves nothing allocated, or survives
  * the failure with the same embeddings; transient (N) and persistent (N+) failures. */
-static void fail_at_every_allocation(int persistent)
+static void fail_at_every_allocation(int persistent, size_t device_cap)
 {
     prompt_encoder *pe = NULL;
     open_tiny(PROMPT_EDIT_PLUS, &pe);
+    mem_device *gpu = NULL;
+    if (device_cap) CHECK_OK(mem_device_create_capped("gpu", device_cap, &gpu));
+    if (pe) {
+        pe->device = gpu;          /* a streamed placement: the cap is below the resident size */
+        pe->oom_retry_attempts = gpu ? 3 : 0; /* on a device, failures fall back and redo */
+    }
     canvas_image img = {0};
     char path[4096];
     test_path(path, sizeof path, "golden/cases/prompt-edit-plus-one/image0.png");
@@ -162,22 +169,86 @@ static void fail_at_every_allocation(int persistent)
             CHECK_MSG(st == CANVAS_ERR_OUT_OF_MEMORY, "N=%llu: status %d, wanted out of memory", (unsigned long long)n,
                       (int)st);
         }
-        CHECK_MSG(mem_total_current() == base, "N=%llu: %zu bytes left allocated", (unsigned long long)n,
+        /* nothing left behind (less is allowed: when even the weights' way back to host memory
+         * failed, they are nowhere until the next encoding places them again) */
+        CHECK_MSG(mem_total_current() <= base, "N=%llu: %zu bytes left allocated", (unsigned long long)n,
                   mem_total_current() - base);
         status_clear();
     }
-    printf("  fail-at-N%s over one encoding: %llu allocations; %llu failed cleanly, %llu survived with the same "
+    printf("  fail-at-N%s over one encoding%s: %llu allocations; %llu failed cleanly, %llu survived with the same "
            "embeddings\n",
-           persistent ? "+" : "", (unsigned long long)(n - 1), (unsigned long long)failed,
-           (unsigned long long)survived);
+           persistent ? "+" : "", gpu ? " on a capped device" : "", (unsigned long long)(n - 1),
+           (unsigned long long)failed, (unsigned long long)survived);
+    CHECK_MSG(mem_total_current() == base, "after the sweep: %zu bytes, %zu before", mem_total_current(), base);
+    if (gpu) CHECK(mem_device_live_blocks(gpu) == 0);
+    mem_device_destroy(gpu);
     CHECK(n > 20);
     mem_free(want);
     canvas_image_free(&img);
     prompt_encoder_close(pe);
 }
 
-static void test_fail_at_n(void) { fail_at_every_allocation(0); }
-static void test_fail_at_n_persistent(void) { fail_at_every_allocation(1); }
+static void test_fail_at_n(void) { fail_at_every_allocation(0, 0); }
+static void test_fail_at_n_persistent(void) { fail_at_every_allocation(1, 0); }
+static void test_fail_at_n_device(void) { fail_at_every_allocation(0, 4300031); }
+static void test_fail_at_n_device_persistent(void) { fail_at_every_allocation(1, 4300031); }
+
+/* On a capped device: the embeddings of host memory, the measured device peak of the
+ * encoding equal to the dry run's prediction, fewer groups resident when the device is
+ * smaller, and host memory when not even streaming fits. */
+static void test_capped_device(void)
+{
+    prompt_encoder *pe = NULL;
+    open_tiny(PROMPT_EDIT_PLUS, &pe);
+    canvas_image img = {0};
+    char path[4096];
+    test_path(path, sizeof path, "golden/cases/prompt-edit-plus-one/image0.png");
+    CHECK_OK(canvas_image_load(path, &img));
+    if (!pe || !img.pixels) return;
+    float *want = NULL, *got = NULL;
+    int64_t lw = 0, l = 0, d = 0;
+    CHECK_OK(prompt_encode(pe, pool, "a boat", &img, 1, NULL, NULL, &want, &lw, &d));
+    size_t caps[2] = {64u << 20, 0};
+    for (int run = 0; run < 2; run++) {
+        mem_device *gpu = NULL;
+        CHECK_OK(mem_device_create_capped("gpu", caps[run], &gpu));
+        if (!gpu) break;
+        pe->device = gpu;
+        mem_device_reset_peaks(gpu);
+        got = NULL;
+        CHECK_OK(prompt_encode(pe, pool, "a boat", &img, 1, NULL, NULL, &got, &l, &d));
+        mem_device_stats s;
+        mem_device_get_stats(gpu, &s);
+        printf("  cap %zu: %s; measured peak %zu\n", caps[run], pe->plan_line, s.peak_bytes);
+        CHECK_MSG(s.peak_bytes == pe->predicted_device_peak, "measured %zu, predicted %llu", s.peak_bytes,
+                  (unsigned long long)pe->predicted_device_peak);
+        CHECK(s.current_bytes == 0); /* the weights leave the device afterwards */
+        CHECK(got && l == lw && !memcmp(got, want, (size_t)(l * d) * sizeof *got));
+        if (run == 0) {
+            CHECK(pe->resident_groups == pe->total_groups);
+            caps[1] = (size_t)pe->predicted_device_peak - 1; /* one byte short: a group fewer resident */
+        } else {
+            CHECK(pe->resident_groups >= 0 && pe->resident_groups < pe->total_groups);
+        }
+        mem_free(got);
+        pe->device = NULL;
+        mem_device_destroy(gpu);
+    }
+    mem_device *tiny = NULL;
+    CHECK_OK(mem_device_create_capped("gpu", 4096, &tiny));
+    pe->device = tiny;
+    got = NULL;
+    CHECK_OK(prompt_encode(pe, pool, "a boat", &img, 1, NULL, NULL, &got, &l, &d));
+    CHECK(pe->resident_groups == -1 && strstr(pe->plan_line, "in host memory") != NULL);
+    CHECK(strstr(pe->plan_line, "even with every layer streamed") != NULL);
+    CHECK(got && l == lw && !memcmp(got, want, (size_t)(l * d) * sizeof *got));
+    mem_free(got);
+    pe->device = NULL;
+    mem_device_destroy(tiny);
+    mem_free(want);
+    canvas_image_free(&img);
+    prompt_encoder_close(pe);
+}
 
 static void test_refusals(void)
 {
@@ -215,9 +286,12 @@ int main(void)
     RUN(test_golden_two_images_negative);
     RUN(test_styles);
     RUN(test_text_to_image);
+    RUN(test_capped_device);
     RUN(test_refusals);
     RUN(test_fail_at_n);
     RUN(test_fail_at_n_persistent);
+    RUN(test_fail_at_n_device);
+    RUN(test_fail_at_n_device_persistent);
     thread_pool_destroy(pool);
     return check_summary();
 }

@@ -53,7 +53,14 @@ static canvas_status open_encoder(canvas_model *m)
                            "(--prompt-embeds)",
                            p->model_dir);
     TRY(tokenizer_path(p->model_dir, tok));
-    return prompt_encoder_open(tok, enc, has_processor ? proc : NULL, style, &m->prompt);
+    TRY(prompt_encoder_open(tok, enc, has_processor ? proc : NULL, style, &m->prompt));
+    /* the encoder computes where the transformer does, before it: the device's room is
+     * the encoder's during the text-encode phase (pipeline/prompt.h) */
+    m->prompt->device = m->device;
+    m->prompt->headroom_bytes = m->options.headroom_bytes;
+    m->prompt->oom_retry_attempts =
+        m->options.no_fallback ? 0 : m->options.oom_retry_attempts ? m->options.oom_retry_attempts : 3;
+    return CANVAS_OK;
 }
 
 static uint64_t images_hash(const canvas_image *images, int n)

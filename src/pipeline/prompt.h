@@ -25,6 +25,7 @@
 #include "canvas.h"
 #include "io/config.h"
 #include "io/golden_case.h"
+#include "mem/mem_device.h"
 #include "models/qwen_textenc.h"
 #include "text/tokenizer.h"
 
@@ -56,6 +57,19 @@ typedef struct prompt_encoder {
     textenc_model *encoder;     /* owned */
     int32_t image_pad, vision_start, vision_end; /* ids, read from the tokenizer */
     vl_image_config processor;  /* the image processor's settings */
+    /* where it computes, set by the caller after prompt_encoder_open (not owned): */
+    mem_device *device;         /* NULL or the cpu device: host memory, weights read in place */
+    uint64_t headroom_bytes;    /* kept free on the device */
+    int oom_retry_attempts;     /* fallbacks per encoding (0: none) */
+    /* what the last encoding did, for the report and the tests: */
+    int resident_groups;        /* groups kept on the device (-1: host memory) */
+    int total_groups;           /* vision blocks + decoder layers */
+    uint64_t predicted_device_peak; /* the dry run's peak for the chosen placement */
+    int fallbacks;              /* out-of-memory fallbacks taken */
+    char plan_line[160];        /* the placement, in words */
+    int placed;                 /* where the weights are now: 0 in place in host memory (as
+                                   textenc_open leaves them), 1 on `device`, -1 nowhere (a
+                                   placement failed; the next encoding places them again) */
 } prompt_encoder;
 
 /* Open the tokenizer at tokenizer_path (a tokenizer/ folder or a tokenizer.json), the
@@ -67,7 +81,17 @@ canvas_status prompt_encoder_open(const char *tokenizer_path, const char *text_e
                                   const char *processor_config, prompt_style style, prompt_encoder **out);
 void prompt_encoder_close(prompt_encoder *pe);
 
-/* Encode one prompt with its condition images (none for text-to-image; Edit takes one).
+/* Placement, when `device` is a device other than the host: the largest prefix of weight
+ * groups (vision blocks, then decoder layers, in the order the forward uses them) whose
+ * placement plus the forward's activation arena (textenc_activation_bytes) fits what is
+ * free on the device less headroom, found by dry runs of the same placement on a measure
+ * device (so the predicted peak is the measured one); the other groups stream through two
+ * slots. When not even every group streamed fits, it computes in host memory (plan_line
+ * says so, naming the minimum). An out-of-memory during the forward (the device shrank) re-plans for what is
+ * free and redoes the encoding, at most oom_retry_attempts times; the embeddings are the
+ * same whatever the placement. The weights leave the device when the encoding ends.
+ *
+ * Encode one prompt with its condition images (none for text-to-image; Edit takes one).
  * *embeds: [*length, *dim] floats (MEM_SCRATCH, the caller mem_frees them). trace, when
  * not NULL, receives "input_ids" [1, L] (after expansion, as floats) and
  * "processed_image.N" [H, W, 3] (the condition image after both resizes, as floats
