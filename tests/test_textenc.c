@@ -256,6 +256,29 @@ static void test_streamed_placement(void)
     CHECK_OK(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, streamed));
     CHECK(!memcmp(on_cpu, streamed, (size_t)(n * d) * sizeof(float)));
     CHECK_FAILS(textenc_place(m, gpu, 7), CANVAS_ERR_USAGE, "resident groups");
+
+    /* the dry run on a measure device: the same peaks per class, the same bytes over the link */
+    mem_device *measure = NULL;
+    CHECK_OK(mem_device_create_measure("gpu (dry run)", 0, &measure));
+    if (measure) {
+        CHECK_OK(mem_device_set_cap(gpu, 4u << 20));
+        mem_device_reset_peaks(gpu);
+        CHECK_OK(textenc_place(m, gpu, 2));
+        CHECK_OK(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, streamed));
+        CHECK_OK(textenc_place(m, measure, 2));
+        CHECK_OK(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, NULL));
+        mem_device_stats real, dry;
+        mem_device_get_stats(gpu, &real);
+        mem_device_get_stats(measure, &dry);
+        printf("  dry run: weights peak %zu (real %zu), activations peak %zu (real %zu)\n",
+               dry.classes[MEM_WEIGHTS].peak_bytes, real.classes[MEM_WEIGHTS].peak_bytes,
+               dry.classes[MEM_ACTIVATIONS].peak_bytes, real.classes[MEM_ACTIVATIONS].peak_bytes);
+        CHECK(dry.classes[MEM_WEIGHTS].peak_bytes == real.classes[MEM_WEIGHTS].peak_bytes);
+        CHECK(dry.classes[MEM_ACTIVATIONS].peak_bytes == real.classes[MEM_ACTIVATIONS].peak_bytes);
+        CHECK(dry.classes[MEM_ACTIVATIONS].peak_bytes == arena);
+        CHECK_OK(textenc_place(m, NULL, TEXTENC_ALL_GROUPS));
+        mem_device_destroy(measure);
+    }
     CHECK_OK(textenc_place(m, NULL, TEXTENC_ALL_GROUPS));
     free(on_cpu);
     free(streamed);

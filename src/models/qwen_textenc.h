@@ -49,7 +49,9 @@ const textenc_config *textenc_model_config(const textenc_model *model);
  * table stays in the mapping (a forward reads only its ids' rows). The previous placement
  * is dropped first; on failure (CANVAS_ERR_OUT_OF_MEMORY) the model is not placed and a
  * forward fails until textenc_place succeeds. A forward's activations are one arena on the
- * same device (textenc_activation_bytes); a measure device (dry run) is not supported yet. */
+ * same device (textenc_activation_bytes). On a measure device (mem_device_create_measure)
+ * a forward is the dry run: the same arena, acquires, prefetches and copies, no kernels,
+ * no tap, hidden may be NULL; its peaks per class equal the real run's for the same plan. */
 canvas_status textenc_place(textenc_model *model, mem_device *device, int resident_groups);
 /* The device the model is placed on (NULL when not placed). */
 mem_device *textenc_device(const textenc_model *model);
@@ -101,7 +103,8 @@ typedef struct textenc_tap {
  * pool may be NULL (one thread). The activations are one MEM_ACTIVATIONS arena of
  * textenc_activation_bytes on the model's device, freed before returning; pixel_values
  * are copied into it and the output out of it through mem_copy (the link).
- * CANVAS_ERR_OUT_OF_MEMORY when memory cannot be had (nothing is left allocated). */
+ * CANVAS_ERR_OUT_OF_MEMORY when memory cannot be had (nothing is left allocated);
+ * CANVAS_ERR_UNSUPPORTED on a device that holds data the CPU kernels cannot address. */
 canvas_status textenc_forward(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n_ids,
                               const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
                               float *hidden);
