@@ -56,6 +56,23 @@ canvas_status textenc_place(textenc_model *model, mem_device *device, int reside
 /* The device the model is placed on (NULL when not placed). */
 mem_device *textenc_device(const textenc_model *model);
 
+/* One forward's inputs, as textenc_forward takes them (for the planner). */
+typedef struct textenc_inputs {
+    const int32_t *ids;
+    int64_t n_ids;
+    const float *pixel_values;
+    const int64_t (*grid_thw)[3];
+    int n_images;
+} textenc_inputs;
+
+/* The planner's choice for a device of `cap` bytes: the largest number of resident groups
+ * (after the top level, in textenc_place's order) whose dry run (a forward on a measure
+ * device with that cap: same allocator, same placement) fits. CANVAS_ERR_OUT_OF_MEMORY
+ * naming the minimum when even streaming every group does not fit. The model is left on
+ * the cpu device (unplaced after a failure). */
+canvas_status textenc_plan_resident_groups(textenc_model *model, const textenc_inputs *inputs, size_t cap,
+                                           int *out_resident_groups);
+
 /* The activations of one forward, in bytes, exact: one MEM_ACTIVATIONS arena on the
  * model's device, for inputs textenc_forward accepts. With n = n_ids, T = image tokens
  * (sum t*h*w / U), S = patches, D, KV, F, hd as the config gives them, and every buffer
