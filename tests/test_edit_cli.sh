@@ -58,7 +58,7 @@ expect 3 "out of memory" -- edit "${small[@]}" --image "$work/input.png" --vram 
 check "[ ! -e '$work/out_oom.png' ]" "an output was written after out of memory"
 
 # --- usage
-expect 2 "needs the text encoder" -- edit --model "$model" --prompt "a cat" --image "$work/input.png" -o "$work/p.png"
+expect 4 "no text_encoder/ folder" -- edit --model "$model" --prompt "a cat" --image "$work/input.png" -o "$work/p.png"
 expect 2 "missing -o" -- edit "${small[@]}" --image "$work/input.png"
 expect 2 "missing --image" -- edit "${small[@]}" -o "$work/x.png"
 expect 2 "--steps takes" -- edit "${small[@]}" --image "$work/input.png" --steps 0 -o "$work/x.png"

@@ -7,10 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/size_parse.h"
 #include "check.h"
 #include "io/config.h"
 #include "mem/mem.h"
 #include "mem/mem_device.h"
+#include "ops/ops.h"
 #include "pipeline/edit.h"
 #include "pipeline/edit_case.h"
 #include "pipeline/lora.h"
@@ -280,6 +282,174 @@ static void test_quantised_reload_keeps_loras(void)
     thread_pool_destroy(pool);
 }
 
+/* ---- the text encoder in the plan (issue 12): Qwen-Image-Edit-2511's real configs -------- */
+
+static canvas_status real_work(plan_work *w)
+{
+    char path[4400], dir[4096];
+    test_path(dir, sizeof dir, "real-configs/qwen-image-edit-2511");
+    dit_config dit;
+    vae_config vae;
+    textenc_config te;
+    snprintf(path, sizeof path, "%s/transformer/config.json", dir);
+    TRY(dit_config_load(path, &dit));
+    snprintf(path, sizeof path, "%s/vae/config.json", dir);
+    TRY(vae_config_load(path, &vae));
+    snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
+    TRY(textenc_config_load(path, &te));
+    plan_work_edit(w, &dit, &vae, 1024, 1024, 1, 0, 0, 200, 1, 50, 2);
+    plan_work_text_encoder(w, &te, PLAN_PROMPT_EDIT_PLUS);
+    return CANVAS_OK;
+}
+
+/* Sizes by hand from config.json (tools: the python of the commit message): a decoder layer
+ * packs q, k, v, o, gate, up, down at 256-byte boundaries plus 11,776 f32 vector values; a
+ * vision block qkv, proj, gate, up, down plus 12,544 (its 3,420-wide biases padded to
+ * 3,424); the top level the patch embed (1280 x 1176), merger 5120^2 and 3584 x 5120 as
+ * stored plus 13,568 floats. nf4 and q8 cannot hold the vision down_proj (width 3,420):
+ * it stays bf16. */
+static void test_text_encoder_sizes(void)
+{
+    plan_work w;
+    CHECK_OK(real_work(&w));
+    uint64_t params = 0, host_params = 0, bytes = 0;
+    CHECK_OK(plan_textenc_size(&w.text_encoder, &params, &host_params));
+    CHECK(params == 7747169280ull);         /* lm_head (544,997,376) left out */
+    CHECK(host_params == 544997376ull);     /* embed_tokens: 152,064 x 3,584 */
+    char text[32];
+    CHECK(!strcmp(size_format(params * 2, text, sizeof text), "14.43 GiB"));
+    CHECK(plan_textenc_layers(&w.text_encoder) == 60); /* 32 vision blocks + 28 decoder layers */
+    const struct {
+        quant_choice format;
+        uint64_t resident, streamed; /* all 60 layer groups resident; none (top + two slots) */
+    } formats[] = {
+        {{QUANT_NONE, 0}, 14406042624ull, 92193792ull + 2 * 466139136ull},
+        {{QUANT_FP8_E4M3, 0}, 7250789376ull, 92193792ull + 2 * 233093120ull},
+        {{QUANT_NF4, 0}, 4321739776ull, 92193792ull + 2 * 131135488ull},
+        {{QUANT_Q8_0, 0}, 7829324800ull, 92193792ull + 2 * 247658496ull},
+    };
+    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+        CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, formats[f].format, 2, 60, &bytes));
+        CHECK_MSG(bytes == formats[f].resident, "%s: %llu", quant_choice_name(formats[f].format),
+                  (unsigned long long)bytes);
+        CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, formats[f].format, 2, 0, &bytes));
+        CHECK_MSG(bytes == formats[f].streamed, "%s streamed: %llu", quant_choice_name(formats[f].format),
+                  (unsigned long long)bytes);
+        printf("  text encoder %-9s resident %llu bytes, every layer streamed %llu\n",
+               formats[f].format.format == QUANT_NONE ? "as stored" : quant_choice_name(formats[f].format),
+               (unsigned long long)formats[f].resident, (unsigned long long)formats[f].streamed);
+    }
+    /* one streamed layer: one slot, so as much as all resident */
+    CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, (quant_choice){QUANT_NONE, 0}, 2, 59, &bytes));
+    CHECK(bytes == 14406042624ull);
+    /* 264 tokens (64 dropped + 200) and 784 patches: max(vision 15,077,888, text 17,633,056
+     * floats) in the arena; a device adds op_attention's workspace of the longer sequence */
+    CHECK(w.text_tokens == 264 && w.vision_patches[0] == 784);
+    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, w.vision_patches, 1, 2, 0) == 70532224ull);
+    const uint64_t text_ws = op_attention_workspace_bytes(264, 28, 128, 2, 0),
+                   vision_ws = op_attention_workspace_bytes(784, 16, 80, 2, 0);
+    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, w.vision_patches, 1, 2, 1) ==
+          70532224ull + (text_ws > vision_ws ? text_ws : vision_ws));
+
+    /* the pipeline classes' prompts: Edit encodes its first image at ~1024x1024 (5,476
+     * patches: the vision pass, 421,257,728 bytes, is then the larger), text-to-image none */
+    CHECK(plan_prompt_style_of("QwenImageEditPlusPipeline") == PLAN_PROMPT_EDIT_PLUS);
+    CHECK(plan_prompt_style_of("QwenImageEditPipeline") == PLAN_PROMPT_EDIT);
+    CHECK(plan_prompt_style_of("QwenImagePipeline") == PLAN_PROMPT_TEXT_TO_IMAGE);
+    plan_work two = w;
+    two.n_refs = 2;
+    plan_work_text_encoder(&two, &w.text_encoder, PLAN_PROMPT_EDIT);
+    CHECK(two.text_tokens == 264 && two.vision_patches[0] == 5476 && two.vision_patches[1] == 0);
+    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, two.vision_patches, 2, 2, 0) == 421257728ull);
+    plan_work_text_encoder(&two, &w.text_encoder, PLAN_PROMPT_EDIT_PLUS);
+    CHECK(two.vision_patches[0] == 784 && two.vision_patches[1] == 784 && two.vision_patches[2] == 0);
+    plan_work_text_encoder(&two, &w.text_encoder, PLAN_PROMPT_TEXT_TO_IMAGE);
+    CHECK(two.text_tokens == 234 && two.vision_patches[0] == 0);
+}
+
+static uint64_t phase_max(const plan_candidate *c, int kind)
+{
+    uint64_t most = 0;
+    for (int ph = 0; ph < PLAN_PHASE_COUNT; ph++) {
+        const uint64_t v = kind == 0 ? c->phases[ph].device : kind == 1 ? c->phases[ph].pinned : c->phases[ph].host;
+        if (v > most) most = v;
+    }
+    return most;
+}
+
+/* A GPU: 24 GB holds the encoder resident (its weights + its arena, to the byte); 8 GB only
+ * streamed (all resident would not fit; the largest prefix does); 1 GiB not even streamed
+ * as stored: it computes on the host. The run's peak is the largest phase, not the sum. */
+static void test_text_encode_phase(void)
+{
+    plan_work w;
+    CHECK_OK(real_work(&w));
+    thread_pool *pool;
+    CHECK_OK(thread_pool_create(2, &pool));
+    plan_hardware hw;
+    memset(&hw, 0, sizeof hw);
+    for (int f = 0; f < QUANT_FORMAT_COUNT; f++) hw.flops_per_second[f] = 50e12;
+    hw.link_bytes_per_second = 25e9;
+    hw.disk_bytes_per_second = 2e9;
+    const uint64_t headroom = (uint64_t)512 << 20;
+    plan_limits l = {.headroom_bytes = headroom, .host_bytes = (uint64_t)60 << 30, .vae_on_device = 1,
+                     .pinned_streaming = 1};
+    const uint64_t arena = plan_textenc_activation_bytes(&w.text_encoder, w.text_tokens, w.vision_patches, 1, 2, 1);
+    plan_result r;
+
+    l.device_bytes = (uint64_t)24 << 30;
+    CHECK_OK(plan_make(&w, &hw, &l, PLAN_AUTO, pool, &r));
+    const plan_candidate *c = r.chosen >= 0 ? &r.candidates[r.chosen] : NULL;
+    CHECK(c != NULL);
+    if (c) {
+        CHECK(c->point.preset == PLAN_OFFLOAD && !c->point.text_on_host && c->point.text_resident == 60);
+        CHECK(c->phases[PLAN_PHASE_TEXT].device == 14406042624ull + arena);
+        CHECK(c->phases[PLAN_PHASE_TEXT].pinned == 0);
+        CHECK(c->peak.device == phase_max(c, 0) && c->peak.host == phase_max(c, 2));
+        CHECK(c->peak.device == c->phases[PLAN_PHASE_DENOISE].device); /* 23.12 GiB: the transformer's */
+        CHECK(c->peak.device < c->phases[PLAN_PHASE_DENOISE].device + c->phases[PLAN_PHASE_TEXT].device);
+        CHECK(c->text_seconds > 0);
+    }
+
+    l.device_bytes = (uint64_t)8 << 30;
+    CHECK_OK(plan_make(&w, &hw, &l, PLAN_AUTO, pool, &r));
+    c = r.chosen >= 0 ? &r.candidates[r.chosen] : NULL;
+    CHECK(c != NULL);
+    if (c) {
+        const int k = c->point.text_resident;
+        uint64_t weights = 0, more = 0;
+        CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, c->point.text_weights, 2, k, &weights));
+        CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, c->point.text_weights, 2, k + 1, &more));
+        const uint64_t room = l.device_bytes - headroom;
+        CHECK_MSG(!c->point.text_on_host && k == 44, "8 GB: %d layers resident", k); /* 32 vision + 12 decoder */
+        CHECK(c->phases[PLAN_PHASE_TEXT].device == weights + arena && weights + arena <= room);
+        CHECK(more + arena > room); /* one more resident layer would not fit */
+        CHECK(14406042624ull + arena > room); /* nor would all of them: only streaming fits */
+        /* time: two passes (CFG), each reading the 16 streamed decoder layers (466,139,136
+         * bytes each as stored) from the file at 2 GB/s: at least 7.46 s */
+        CHECK(c->text_seconds >= 2 * 16 * 466139136.0 / 2e9 && c->text_seconds < 10.0);
+        /* here the encoder's phase is the run's peak (7.41 GiB over the transformer's 7.29 GiB) */
+        CHECK(c->peak.device == c->phases[PLAN_PHASE_TEXT].device &&
+              c->phases[PLAN_PHASE_TEXT].device > c->phases[PLAN_PHASE_DENOISE].device);
+        printf("  8 GB: text encoder %d of 60 layers resident, text-encode %llu bytes, denoise %llu, peak %llu\n", k,
+               (unsigned long long)c->phases[PLAN_PHASE_TEXT].device,
+               (unsigned long long)c->phases[PLAN_PHASE_DENOISE].device, (unsigned long long)c->peak.device);
+    }
+
+    /* 1 GiB, no headroom: as stored, the top level and two decoder-layer slots (0.95 GiB)
+     * plus the arena do not fit: sequential computes the encoder on the host (its phase
+     * costs host memory, no device bytes); nf4's slots (0.33 GiB with the top level) do */
+    l.device_bytes = (uint64_t)1 << 30;
+    l.headroom_bytes = 0;
+    CHECK_OK(plan_make(&w, &hw, &l, PLAN_AUTO, pool, &r));
+    c = &r.candidates[PLAN_SEQUENTIAL];
+    CHECK(c->point.text_on_host && c->phases[PLAN_PHASE_TEXT].device == 0);
+    CHECK(c->phases[PLAN_PHASE_TEXT].host > arena); /* its activations in host memory */
+    c = &r.candidates[PLAN_NF4];
+    CHECK(!c->point.text_on_host && c->point.text_resident > 0 && c->point.text_resident < 60);
+    thread_pool_destroy(pool);
+}
+
 /* The probe cache: an entry without the current version is measured again and rewritten;
  * the rewritten one is then read back as cached. */
 static void test_probe_cache_version(void)
@@ -315,6 +485,8 @@ int main(void)
 {
     test_path(case_dir, sizeof case_dir, "golden/cases/edit-cfg");
     setenv("CANVAS_PROBE_CACHE", "/nonexistent/canvas-probe.json", 1);
+    RUN(test_text_encoder_sizes);
+    RUN(test_text_encode_phase);
     RUN(test_predicted_peaks);
     RUN(test_caps_force_presets);
     RUN(test_fallbacks);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # canvas plan: from config files alone (the real Edit-2511 configs), --json keys, the
-# viability table, --case, exit 3 with a suggestion when nothing fits.
+# viability table with the text encoder in every row, the text-encode phase, --case, exit 3
+# with a suggestion when nothing fits.
 set -u
 source "$(dirname "$0")/cli_lib.sh"
 export CANVAS_PROBE_CACHE=$work/probe.json
@@ -20,6 +21,39 @@ python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["chosen"]["name
 
 table=$("$cli" plan --model "$real" --viability) && ok || bad "--viability: exit $?"
 [ "$(echo "$table" | grep -c '^| [0-9]* GB | [0-9]* GB |')" -eq 8 ] && ok || bad "--viability: not 8 rows: $table"
+
+# the text encoder (issue 12): its size, and in every row what the GPU does with it
+echo "$table" | grep -qF "text encoder: 7,747,169,280 parameters (lm_head left out), 14.43 GiB as stored" && ok ||
+    bad "--viability: no text encoder size line: $table"
+[ "$(echo "$table" | grep '^| [0-9]* GB | [0-9]* GB |' |
+    grep -cE '\| \(as stored\): (resident|streamed|on the host).*\| \((fp8|nf4)\): (resident|streamed|on the host)')" -eq 8 ] &&
+    ok || bad "--viability: a row without the text encoder: $table"
+row() { echo "$table" | grep "^| $1 GB | $2 GB |"; }
+row 24 64 | grep -qF "| (as stored): resident (60 of 60 layers resident), device 13.48 GiB |" && ok || bad "24 GB: $(row 24 64)"
+row 16 32 | grep -qF "| (as stored): resident (60 of 60 layers resident), device 13.48 GiB |" && ok || bad "16 GB: $(row 16 32)"
+row 12 64 | grep -qF "| (as stored): streamed (53 of 60 layers resident), device 11.31 GiB |" && ok || bad "12 GB: $(row 12 64)"
+row 8 64 | grep -qF "| (as stored): streamed (44 of 60 layers resident), device 7.41 GiB |" && ok || bad "8 GB: $(row 8 64)"
+row 8 64 | grep -qF "| (nf4): resident (60 of 60 layers resident), device 4.09 GiB |" && ok || bad "8 GB nf4: $(row 8 64)"
+# the transformer's cells keep their numbers (the encoder is released before it loads)
+row 8 64 | grep -qF "| offload: 8/60 blocks resident, device 7.29 GiB, host 32.93 GiB |" && ok || bad "8 GB DiT: $(row 8 64)"
+# --text-encoder-weights q8: 7,829,324,800 bytes of weights, resident even at 8 GB
+"$cli" plan --model "$real" --viability --text-encoder-weights q8 | grep "^| 8 GB | 64 GB |" |
+    grep -qF "| (q8): resident (60 of 60 layers resident), device 7.36 GiB | 6.69 |" && ok || bad "--text-encoder-weights q8"
+expect 2 "unknown weight format 'int3'" -- plan --model "$real" --text-encoder-weights int3
+
+# one plan: the text-encode phase accounted on its own row, the run's peak the largest phase
+out=$("$cli" plan --model "$real" --gpu 8G --ram 64G --threads 2) && ok || bad "plan --gpu 8G: exit $?"
+echo "$out" | grep -q "accounted 0" && bad "the text-encode phase still says accounted 0" || ok
+echo "$out" | grep -qE "^  text-encode +7.41 GiB +0 B .*streamed \(44 of 60 layers resident\)" && ok ||
+    bad "plan --gpu 8G: text-encode phase: $out"
+json=$("$cli" plan --model "$real" --vram 24G --ram 64G --threads 2 --json) && ok || bad "--json 24G: exit $?"
+# 14,406,042,624 bytes of weights + 70,532,224 of activations + op_attention's 2-thread workspace;
+# the transformer's dry run (23.75 GiB) stays the peak: the largest phase, not the sum
+python3 -c 'import json,sys; t=json.loads(sys.argv[1])["chosen"]; e=t["text_encoder"]
+assert e["where"]=="resident" and e["resident_layers"]==60 and e["layers"]==60 and e["weights"]=="as stored", e
+assert e["predicted_device_peak_bytes"]==14406042624+70532224+1229504, e
+assert e["predicted_pinned_peak_bytes"]==0 and t["predicted_device_peak_bytes"]==25503095744, t' "$json" &&
+    ok || bad "--json: text encoder: $json"
 
 expect 3 "even with every block streamed: give a device of at least" -- plan --model "$real" --vram 1G --ram 64G
 # nothing as stored fits 2G, fp8 would: the suggestion names it

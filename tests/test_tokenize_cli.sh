@@ -37,6 +37,17 @@ check '[ $rc -eq 4 ] && grep -q "not a token id" <<<"$out"' "bad id: $rc $out"
 out=$(printf '999999\n' | "$cli" tokenize --decode "$folder" 2>&1); rc=$?
 check '[ $rc -eq 4 ] && grep -q "not a token of this tokenizer" <<<"$out"' "unknown id: $rc $out"
 
+# out of memory at sampled points of opening and encoding: exit 3 with one line, or the same ids
+for n in 1 2 5 50 500 5000 50000 200000 400000 1000000 3+ 5000+; do
+    out=$(CANVAS_FAIL_ALLOC=$n "$cli" tokenize "$folder" < "$work/prompts.txt" 2>"$work/err.txt"); rc=$?
+    if [ $rc -eq 0 ]; then
+        check '[ "$out" = "$(cat "$work/ids.txt")" ]' "CANVAS_FAIL_ALLOC=$n: exit 0 with other ids"
+    else
+        check '[ $rc -eq 3 ] && [ "$(wc -l < "$work/err.txt")" -eq 1 ] && grep -q "out of memory\|injected" "$work/err.txt"' \
+            "CANVAS_FAIL_ALLOC=$n: exit $rc: $(cat "$work/err.txt")"
+    fi
+done
+
 # bad tokenizer paths and usage
 expect 4 "no such tokenizer" -- tokenize "$work/missing"
 expect 4 "tokenizer_config.json: cannot open" -- tokenize "$work"

@@ -142,7 +142,7 @@ static void test_corpus_matches_reference(void)
 {
     corpus c;
     tokenizer *folder = open_real(REAL "/tokenizer");
-    tokenizer *json = open_real(REAL "/processor/tokenizer.json");
+    tokenizer *json = open_real(REAL "/processor");   /* its tokenizer.json: no vocab.json there */
     if (load_corpus(&c) && folder && json) {
         size_t tokens;
         double t0 = clock_seconds();
@@ -198,8 +198,13 @@ static void test_decode_round_trip(void)
 
 static void test_real_vectors(void)
 {
+    size_t before = mem_total_current();
     tokenizer *tok = open_real(REAL "/tokenizer");
     if (!tok) return;
+    /* the tables stay small: bytes, ids, two hash tables */
+    size_t held = mem_total_current() - before;
+    fprintf(stderr, "tokenizer tables: %.1f MiB\n", held / 1048576.0);
+    CHECK(held < (size_t)32 << 20);
     check_ids(tok, "Hello world", (const int32_t[]){9707, 1879}, 2);
     check_ids(tok, " Hello world", (const int32_t[]){21927, 1879}, 2);
     check_ids(tok, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
@@ -512,6 +517,49 @@ static void test_hostile_files(void)
     CHECK(system(path) == 0);
 }
 
+/* ---- out of memory --------------------------------------------------------------------- */
+
+/* Fail the N-th allocation of opening and of encoding, for every N: each failure is
+ * CANVAS_ERR_OUT_OF_MEMORY and leaves nothing allocated, except a lost word-cache entry,
+ * which only loses the caching (the ids are still right). */
+static void test_fail_at_n(void)
+{
+    char dir[] = "/tmp/canvas_test_tokenizer.XXXXXX", cmd[600];
+    CHECK(mkdtemp(dir) != NULL);
+    make_tiny(dir);
+    const char *text = "lower lower newer 010;}\n<|endoftext|>\xcf\x92\xcc\x81";
+    const int32_t want[] = {75, 78, 86, 260, 259, 260, 220, 77, 68, 86, 260, 220, 15, 16, 15, 266, 268, 267};
+    int finished = 0;
+    for (int phase = 0; phase < 2; phase++)
+        for (uint64_t nth = 1; nth < 10000; nth++) {
+            size_t baseline = mem_total_current();
+            tokenizer *tok = NULL;
+            if (phase == 1) CHECK_OK(tokenizer_open(dir, &tok));
+            int32_t *ids = NULL;
+            size_t n = 0;
+            mem_fault_plan plan = {nth, 0, -1};
+            mem_fault_arm(&plan);
+            canvas_status st = phase == 0 ? tokenizer_open(dir, &tok) : tokenizer_encode(tok, text, strlen(text), &ids, &n);
+            uint64_t hits = mem_fault_hits();
+            mem_fault_disarm();
+            if (phase == 1 && st == CANVAS_OK)
+                CHECK_MSG(n == 18 && memcmp(ids, want, sizeof want) == 0, "N=%llu: wrong ids", (unsigned long long)nth);
+            else if (hits) CHECK_MSG(st == CANVAS_ERR_OUT_OF_MEMORY, "N=%llu: %s", (unsigned long long)nth, canvas_last_error());
+            mem_free(ids);
+            tokenizer_close(tok);
+            CHECK_MSG(mem_total_current() == baseline, "phase %d N=%llu: %zu bytes left", phase, (unsigned long long)nth,
+                      mem_total_current() - baseline);
+            if (hits == 0) {
+                CHECK_OK(st);
+                finished++;
+                break;
+            }
+        }
+    CHECK(finished == 2);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
 /* ---- threads --------------------------------------------------------------------------- */
 
 typedef struct thread_job {
@@ -567,6 +615,7 @@ int main(void)
     RUN(test_golden_edit_plus_prompt);
     RUN(test_invalid_utf8);
     RUN(test_hostile_files);
+    RUN(test_fail_at_n);
     RUN(test_corpus_matches_reference);
     RUN(test_decode_round_trip);
     RUN(test_threads_share_a_tokenizer);

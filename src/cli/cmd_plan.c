@@ -10,10 +10,10 @@
 #include "base/status.h"
 #include "base/threadpool.h"
 #include "cli/commands.h"
+#include "cli/inspect.h"
 #include "io/config.h"
 #include "io/image.h"
 #include "mem/mem.h"
-#include "models/arch.h"
 #include "pipeline/edit.h"
 #include "pipeline/edit_case.h"
 #include "plan/plan.h"
@@ -23,7 +23,8 @@ static void print_help(FILE *to)
     fprintf(to,
             "usage: canvas plan --model DIR [--image IMG ...|--size WxH] [--refs N] [--steps N] [--cfg X]\n"
             "           [--vram SIZE] [--ram SIZE] [--gpu NAME_OR_SIZE] [--headroom SIZE] [--allow-quantize]\n"
-            "           [--strategy NAME] [--threads N] [--link-bandwidth RATE] [--json] [--case CASE_DIR]\n"
+            "           [--strategy NAME] [--threads N] [--link-bandwidth RATE] [--text-encoder-weights FORMAT]\n"
+            "           [--json] [--case CASE_DIR]\n"
             "       canvas plan --model DIR --viability\n"
             "\n"
             "The plans for one edit, each preset (full, sequential, offload, fp8, nf4) estimated by dry runs\n"
@@ -49,6 +50,8 @@ static void print_help(FILE *to)
             "  --strategy NAME        the preset to choose (default auto: the fastest that fits)\n"
             "  --threads N            threads the run will use (the attention workspace depends on it)\n"
             "  --link-bandwidth RATE  the host-device link (default: measured once, cached)\n"
+            "  --text-encoder-weights FORMAT  the text encoder's layers in every preset: none (as stored), fp8,\n"
+            "                         fp8-channel, fp8-e5m2, nf4, q8 (default: as stored; fp8 / nf4 in those presets)\n"
             "  --json                 {\"chosen\": {...}, \"candidates\": [...]} on stdout\n"
             "  --case CASE_DIR        plan exactly what `canvas debug case CASE_DIR` with the same flags runs\n"
             "  --viability            the table: 24/16/12/8 GB GPUs x 32/64 GB RAM, bf16 and quantised\n"
@@ -64,6 +67,8 @@ typedef struct plan_args {
     double cfg, link;
     uint64_t vram, ram, headroom;
     int headroom_given;
+    int text_weights_given;
+    quant_choice text_weights;
 } plan_args;
 
 static int parse_int(const char *text, int low, int high, int *out)
@@ -140,6 +145,10 @@ static int parse_args(int argc, char **argv, plan_args *a)
             uint64_t *to = f[2] == 'v' ? &a->vram : f[2] == 'r' ? &a->ram : &a->headroom;
             if (size_parse(v, f, to) != CANVAS_OK) return cli_usage_error("plan", canvas_last_error());
             if (f[2] == 'h') a->headroom_given = 1;
+        } else if (!strcmp(f, "--text-encoder-weights")) {
+            if (quant_choice_parse(v, &a->text_weights) != CANVAS_OK)
+                return cli_usage_error("plan", canvas_last_error());
+            a->text_weights_given = 1;
         } else if (!strcmp(f, "--link-bandwidth")) {
             if (size_parse_rate(v, f, &a->link) != CANVAS_OK) return cli_usage_error("plan", canvas_last_error());
         } else {
@@ -161,7 +170,9 @@ typedef struct loaded {
     dit_model *dit_model;
     vae_model *vae_model;
     int have_vae;
-    uint64_t text_encoder_bytes;
+    int have_text_encoder;
+    textenc_config text_encoder;
+    plan_prompt_style prompt_style;
 } loaded;
 
 static canvas_status load_model(const char *dir, loaded *m)
@@ -186,14 +197,12 @@ static canvas_status load_model(const char *dir, loaded *m)
         m->have_vae = vae_config_load(path, &m->vae) == CANVAS_OK;
         if (!m->have_vae) status_clear();
     }
-    textenc_config tc;
     snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
-    if (textenc_config_load(path, &tc) == CANVAS_OK) {
-        tensor_spec_list specs = {0};
-        if (arch_text_encoder(&tc, TEXTENC_NAMES_CHECKPOINT, &specs) == CANVAS_OK)
-            m->text_encoder_bytes = arch_bytes_as(&specs, ARCH_ANY_GROUP, ARCH_FORMAT_BF16);
-        arch_free(&specs);
-    }
+    m->have_text_encoder = textenc_config_load(path, &m->text_encoder) == CANVAS_OK;
+    pipeline_index index;
+    snprintf(path, sizeof path, "%s/model_index.json", dir);
+    m->prompt_style = pipeline_index_load(path, &index) == CANVAS_OK ? plan_prompt_style_of(index.class_name)
+                                                                       : PLAN_PROMPT_EDIT_PLUS;
     status_clear();
     return CANVAS_OK;
 }
@@ -204,7 +213,7 @@ static void unload(loaded *m)
     vae_free(m->vae_model);
 }
 
-static void print_json_candidate(const plan_candidate *c, int with_fit)
+static void print_json_candidate(const plan_candidate *c, const plan_work *w, int with_fit)
 {
     printf("{\"name\": \"%s\", \"predicted_device_peak_bytes\": %llu, \"predicted_pinned_peak_bytes\": %llu, "
            "\"predicted_host_peak_bytes\": %llu, \"predicted_seconds_per_step\": %.6g, \"resident_blocks\": %d, "
@@ -212,6 +221,18 @@ static void print_json_candidate(const plan_candidate *c, int with_fit)
            plan_preset_name(c->point.preset), (unsigned long long)c->peak.device, (unsigned long long)c->peak.pinned,
            (unsigned long long)c->peak.host, c->seconds_per_step, c->point.resident_blocks,
            c->point.weights.format == QUANT_NONE ? "as stored" : quant_choice_name(c->point.weights));
+    if (w->has_text_encoder) {
+        const plan_memory *t = &c->phases[PLAN_PHASE_TEXT];
+        printf(", \"text_encoder\": {\"weights\": \"%s\", \"where\": \"%s\", \"resident_layers\": %d, \"layers\": %d, "
+               "\"predicted_device_peak_bytes\": %llu, \"predicted_pinned_peak_bytes\": %llu, "
+               "\"predicted_host_peak_bytes\": %llu, \"predicted_seconds\": %.6g}",
+               c->point.text_weights.format == QUANT_NONE ? "as stored" : quant_choice_name(c->point.text_weights),
+               c->point.text_on_host ? "host" : c->point.text_resident == plan_textenc_layers(&w->text_encoder)
+                                                    ? "resident"
+                                                    : "streamed",
+               c->point.text_resident, plan_textenc_layers(&w->text_encoder), (unsigned long long)t->device,
+               (unsigned long long)t->pinned, (unsigned long long)t->host, c->text_seconds);
+    }
     if (with_fit) {
         printf(", \"fits\": %s, \"reason\": \"", c->fits ? "true" : "false");
         for (const char *r = c->reason; *r; r++) {
@@ -223,6 +244,31 @@ static void print_json_candidate(const plan_candidate *c, int with_fit)
     printf("}");
 }
 
+static long long total_patches(const plan_work *w)
+{
+    long long n = 0;
+    for (int i = 0; i < w->n_refs; i++) n += w->vision_patches[i];
+    return n;
+}
+
+/* "text encoder: 7,747,169,280 parameters (lm_head left out), 14.43 GiB as stored (2 bytes a
+ * parameter); embed_tokens (1.02 GiB) stays on the host; 264 tokens, 784 image patches; ..." */
+static void print_text_encoder(const plan_work *w)
+{
+    uint64_t params, host_params;
+    if (!w->has_text_encoder || plan_textenc_size(&w->text_encoder, &params, &host_params) != CANVAS_OK) {
+        status_clear();
+        printf("text encoder: not planned (no text_encoder/config.json, or --case: the prompt comes as embeddings)\n");
+        return;
+    }
+    char n[32], a[32], b[32];
+    const uint64_t stored = (uint64_t)w->text_stored_bytes_per_element;
+    printf("text encoder: %s parameters (lm_head left out), %s as stored (%d bytes a parameter); embed_tokens (%s) "
+           "stays on the host; %lld tokens, %lld image patches; runs first, released before the transformer loads\n",
+           inspect_commas(params, n, sizeof n), size_format(params * stored, a, sizeof a), (int)stored,
+           size_format(host_params * stored, b, sizeof b), (long long)w->text_tokens, total_patches(w));
+}
+
 static void print_table(const plan_result *r, const plan_work *w, const char *device_text)
 {
     char a[32], b[32], c3[32];
@@ -230,6 +276,7 @@ static void print_table(const plan_result *r, const plan_work *w, const char *de
            "%d threads\n",
            w->width, w->height, w->n_refs, (long long)w->n_target, (long long)(w->n_img - w->n_target),
            (long long)w->n_txt, w->cfg ? "on (2 transformer calls a step)" : "off", w->steps, w->threads);
+    print_text_encoder(w);
     printf("device: %s\n\n", device_text);
     printf("  %-11s %-5s %8s %12s %12s %12s %11s  %s\n", "preset", "fits", "resident", "device peak", "pinned peak",
            "host peak", "s/step", "why");
@@ -251,27 +298,35 @@ static void print_table(const plan_result *r, const plan_work *w, const char *de
         for (int ph = 0; ph < PLAN_PHASE_COUNT; ph++) {
             printf("  %-13s %12s %12s %12s", plan_phase_name(ph), size_format(c->phases[ph].device, a, sizeof a),
                    size_format(c->phases[ph].pinned, b, sizeof b), size_format(c->phases[ph].host, c3, sizeof c3));
-            if (ph == PLAN_PHASE_TEXT)
-                printf("  (no text encoder in this build: accounted 0; its bf16 weights, %s, would be released "
-                       "before the transformer loads)",
-                       size_format(w->text_encoder_bytes, a, sizeof a));
+            if (ph == PLAN_PHASE_TEXT) {
+                char text[200];
+                plan_describe_text(c, w, text, sizeof text);
+                if (w->has_text_encoder)
+                    printf("  (%s)", text);
+                else printf("  (no text encoder: the prompt comes as embeddings)");
+            }
             if (ph == PLAN_PHASE_DENOISE) printf("  (dry run of the transformer on a measure device)");
             printf("\n");
         }
-        printf("predicted total: %.4g s for %d steps (VAE time not modelled)\n", c->seconds_total, w->steps);
+        printf("predicted total: %.4g s for %d steps%s (VAE time not modelled)\n", c->seconds_total, w->steps,
+               w->has_text_encoder ? " and the text encoder" : "");
     } else {
         printf("\nno plan fits: %s\n", r->suggestion);
     }
 }
 
 /* Edit-2511-style viability: every GPU size x RAM, bf16 only and quantisation allowed. */
-static canvas_status viability(plan_work *w, thread_pool *pool)
+static canvas_status viability(plan_work *w, thread_pool *pool, const plan_args *a)
 {
     static const int gib[] = {24, 16, 12, 8}, ram_gib[] = {32, 64};
     printf("Does it fit? %dx%d output, %d reference(s) of %dx%d, %lld text tokens, CFG on, per step = 2 transformer "
            "calls.\nGPU: nominal 50 TFLOP/s, 25 GB/s PCIe link, 512 MiB headroom; host budget = RAM - 4 GiB.\n\n",
            w->width, w->height, w->n_refs, w->ref_width[0], w->ref_height[0], (long long)w->n_txt);
-    printf("| GPU | RAM | as stored (bf16) | s/step | quantisation allowed | s/step |\n|---|---|---|---|---|---|\n");
+    print_text_encoder(w);
+    printf("The transformer's cells: its phases (VAE included); the text encoder's: the text-encode phase, before "
+           "them.\nThe run's device peak is the larger of the two, not their sum.\n");
+    printf("\n| GPU | RAM | as stored (bf16) | text encoder | s/step | quantisation allowed | text encoder | s/step |\n"
+           "|---|---|---|---|---|---|---|---|\n");
     for (size_t g = 0; g < sizeof gib / sizeof gib[0]; g++)
         for (size_t r = 0; r < sizeof ram_gib / sizeof ram_gib[0]; r++) {
             plan_hardware hw;
@@ -281,23 +336,32 @@ static canvas_status viability(plan_work *w, thread_pool *pool)
             hw.disk_bytes_per_second = 2e9;
             plan_limits l = {.device_bytes = (uint64_t)gib[g] << 30, .headroom_bytes = (uint64_t)512 << 20,
                              .host_bytes = ((uint64_t)ram_gib[r] - 4) << 30, .vae_on_device = 1,
-                             .pinned_streaming = 1};
+                             .pinned_streaming = 1, .text_weights_given = a->text_weights_given,
+                             .text_weights = a->text_weights};
             printf("| %d GB | %d GB |", gib[g], ram_gib[r]);
             for (int q = 0; q < 2; q++) {
                 l.allow_quantize = q;
                 plan_result res;
                 TRY(plan_make(w, &hw, &l, PLAN_AUTO, pool, &res));
                 if (res.chosen < 0) {
-                    printf(" no: %s | - |", res.suggestion);
+                    printf(" no: %s | - | - |", res.suggestion);
                     continue;
                 }
                 const plan_candidate *c = &res.candidates[res.chosen];
-                char d[32], h[32];
-                printf(" %s: %d/%d blocks resident%s, device %s, host %s | %.2f |", plan_preset_name(c->point.preset),
+                /* the transformer's cell: the phases after the text encoder has been released */
+                plan_memory later = {0, 0, 0};
+                for (int ph = PLAN_PHASE_TEXT + 1; ph < PLAN_PHASE_COUNT; ph++) {
+                    if (c->phases[ph].device > later.device) later.device = c->phases[ph].device;
+                    if (c->phases[ph].host + c->phases[ph].pinned > later.host)
+                        later.host = c->phases[ph].host + c->phases[ph].pinned;
+                }
+                char d[32], h[32], text[200];
+                printf(" %s: %d/%d blocks resident%s, device %s, host %s |", plan_preset_name(c->point.preset),
                        c->point.resident_blocks, w->dit.num_layers,
                        c->point.stream_from_file ? ", rest streamed from the file (disk)" : "",
-                       size_format(c->peak.device, d, sizeof d), size_format(c->peak.host + c->peak.pinned, h, sizeof h),
-                       c->seconds_per_step);
+                       size_format(later.device, d, sizeof d), size_format(later.host, h, sizeof h));
+                plan_describe_text(c, w, text, sizeof text);
+                printf(" %s | %.2f |", w->has_text_encoder ? text + strlen("text encoder ") : text, c->seconds_per_step);
             }
             printf("\n");
         }
@@ -336,9 +400,9 @@ int cmd_plan(int argc, char **argv)
     }
     w.dit_model = m.dit_model;
     w.vae_model = m.vae_model;
-    w.text_encoder_bytes = m.text_encoder_bytes;
+    if (m.have_text_encoder && !a.case_dir) plan_work_text_encoder(&w, &m.text_encoder, m.prompt_style);
     if (st == CANVAS_OK && a.viability) {
-        st = viability(&w, pool);
+        st = viability(&w, pool, &a);
         thread_pool_destroy(pool);
         unload(&m);
         return st == CANVAS_OK ? 0 : cli_fail(st, "plan --viability");
@@ -368,6 +432,8 @@ int cmd_plan(int argc, char **argv)
     }
     l.host_bytes = a.ram ? a.ram : hw.ram_available_bytes;
     l.allow_quantize = a.allow_quantize;
+    l.text_weights_given = a.text_weights_given;
+    l.text_weights = a.text_weights;
     plan_result r;
     if (st == CANVAS_OK) st = plan_make(&w, &hw, &l, (plan_preset)a.strategy, pool, &r);
     thread_pool_destroy(pool);
@@ -377,12 +443,12 @@ int cmd_plan(int argc, char **argv)
     }
     if (a.json) {
         printf("{\"chosen\": ");
-        if (r.chosen >= 0) print_json_candidate(&r.candidates[r.chosen], 0);
+        if (r.chosen >= 0) print_json_candidate(&r.candidates[r.chosen], &w, 0);
         else printf("null");
         printf(", \"candidates\": [");
         for (int i = 0; i < r.n; i++) {
             if (i) printf(", ");
-            print_json_candidate(&r.candidates[i], 1);
+            print_json_candidate(&r.candidates[i], &w, 1);
         }
         printf("]}\n");
     } else {

@@ -20,7 +20,7 @@ static void print_help(void)
 {
     printf("usage: canvas tokenize DIR_OR_FILE [--decode]\n\n"
            "Tokenize prompts with a Qwen2 tokenizer: DIR_OR_FILE is a model's tokenizer/ folder\n"
-           "(vocab.json, merges.txt, tokenizer_config.json) or a tokenizer.json file.\n"
+           "(vocab.json, merges.txt, tokenizer_config.json), a tokenizer.json, or a folder holding one.\n"
            "Reads stdin, one prompt per line (write a newline inside a prompt as \\n; \\r, \\t and\n"
            "\\\\ are the other escapes), and prints one line of space-separated token ids per prompt.\n\n"
            "options:\n"

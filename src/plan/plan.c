@@ -95,6 +95,8 @@ static plan_point preset_point(const plan_work *work, plan_preset preset, int la
     case PLAN_NF4: p.weights = (quant_choice){QUANT_NF4, 0}; break;
     default: break;
     }
+    /* the text encoder: as stored, or the quantised presets' format */
+    if (preset == PLAN_FP8 || preset == PLAN_NF4) p.text_weights = p.weights;
     return p;
 }
 
@@ -111,7 +113,8 @@ static int format_allowed(const plan_work *work, const plan_limits *limits, quan
 static int same_point(const plan_point *a, const plan_point *b)
 {
     return a->weights.format == b->weights.format && a->weights.per_channel == b->weights.per_channel &&
-           a->resident_blocks == b->resident_blocks;
+           a->resident_blocks == b->resident_blocks && a->text_weights.format == b->text_weights.format &&
+           a->text_resident == b->text_resident && a->text_on_host == b->text_on_host;
 }
 
 /* a faster than b; within 1 % the one that moves fewer bytes */
@@ -134,6 +137,7 @@ canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const pl
     for (int i = 0; i < PLAN_AUTO; i++) {
         plan_candidate *c = &out->candidates[out->n++];
         c->point = preset_point(work, (plan_preset)i, layers);
+        if (limits->text_weights_given) c->point.text_weights = limits->text_weights;
         c->same_as = -1;
         TRY(plan_estimate(work, hw, limits, pool, c));
         if (limits->device_bytes == 0 && (i == PLAN_SEQUENTIAL || i == PLAN_OFFLOAD)) {
@@ -248,4 +252,25 @@ void plan_describe(const plan_candidate *c, const plan_work *work, char *buf, si
              p->vae_tiled ? "tiled" : "whole", work->cfg ? (p->cfg_batched ? "batched" : "sequential") : "off",
              size_format(c->peak.device, dev, sizeof dev), size_format(c->peak.pinned, pin, sizeof pin),
              size_format(c->peak.host, host, sizeof host), c->seconds_per_step);
+    const size_t used = strlen(buf);
+    if (work->has_text_encoder && used + 2 < size) {
+        snprintf(buf + used, size - used, "; ");
+        plan_describe_text(c, work, buf + used + 2, size - used - 2);
+    }
+}
+
+void plan_describe_text(const plan_candidate *c, const plan_work *work, char *buf, size_t size)
+{
+    char dev[32], host[32];
+    const plan_point *p = &c->point;
+    const int layers = plan_textenc_layers(&work->text_encoder);
+    const char *format = p->text_weights.format == QUANT_NONE ? "as stored" : quant_choice_name(p->text_weights);
+    if (!work->has_text_encoder) snprintf(buf, size, "no text encoder");
+    else if (p->text_on_host)
+        snprintf(buf, size, "text encoder (%s): on the host, computes in host memory, host %s", format,
+                 size_format(c->phases[PLAN_PHASE_TEXT].host, host, sizeof host));
+    else
+        snprintf(buf, size, "text encoder (%s): %s (%d of %d layers resident), device %s", format,
+                 p->text_resident == layers ? "resident" : "streamed", p->text_resident, layers,
+                 size_format(c->phases[PLAN_PHASE_TEXT].device, dev, sizeof dev));
 }

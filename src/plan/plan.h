@@ -10,13 +10,18 @@
  *   space      plan_point: transformer weight format (as stored / fp8 / nf4 / q8), a
  *              resident prefix of blocks (the rest streamed through two buffers, from
  *              pinned host or, when host RAM is short, from the mmapped file), component
- *              offload (the VAE loaded for its phases only; the text encoder, absent in this
- *              build, released before the transformer), VAE whole or tiled, CFG sequential
+ *              offload (the VAE loaded for its phases only; the text encoder resident or
+ *              streamed for its phase and released before the transformer loads), VAE
+ *              whole or tiled, CFG sequential
  *   presets    full | fp8 | nf4 | offload | sequential map onto points; auto ranks them
  *   estimate   per phase (text-encode, vae-encode, denoise step, vae-decode) and per kind
- *              (device, pinned, host): the denoise step's device peak is the dry run of
- *              dit_forward on a measure device (exact, the same allocator as the capped
- *              pool); host memory from the same formulas the code allocates by
+ *              (device, pinned, host); the phases run one after the other and each frees
+ *              its memory before the next (encode -> release -> denoise -> decode), so the
+ *              run's peak is the largest phase, not their sum. The denoise step's device
+ *              peak is the dry run of dit_forward on a measure device (exact, the same
+ *              allocator as the capped pool); the text encoder's is a dry placement of its
+ *              weight groups and activation arena on a measure device, the arena from the
+ *              formula in plan_textenc.c; host memory from the formulas the code allocates by
  *   time       FLOPs / measured throughput, streamed bytes / bandwidth, overlapped:
  *              seconds per forward = resident compute + max(streamed compute, transfer)
  *              + the first streamed block's transfer (it cannot be hidden)
@@ -87,6 +92,19 @@ canvas_status plan_gpu_lookup(const char *name_or_size, uint64_t *out_bytes, dou
 /* ---- what the run computes ------------------------------------------------------------ */
 
 #define PLAN_MAX_REFERENCES 16
+/* How a pipeline class builds its prompt (spec B.9), for the text encoder's work:
+ *   Edit-Plus (2509 / 2511)  drop 64 template tokens; every reference a condition image at the
+ *                            384x384 area -> 392x392 (multiples of 28) -> 28 x 28 = 784 patches
+ *                            of 14 pixels, 196 tokens after the 2x2 merge
+ *   Edit (the first)         drop 64; the first image at the 1024x1024 area -> 1036x1036 ->
+ *                            74 x 74 = 5,476 patches, 1,369 tokens
+ *   text-to-image            drop 34; no image */
+typedef enum plan_prompt_style { PLAN_PROMPT_EDIT_PLUS = 0, PLAN_PROMPT_EDIT, PLAN_PROMPT_TEXT_TO_IMAGE } plan_prompt_style;
+#define PLAN_EDIT_PLUS_PATCHES 784
+#define PLAN_EDIT_PATCHES 5476
+/* From model_index.json's _class_name: QwenImageEditPipeline -> EDIT, QwenImagePipeline and
+ * QwenImageImg2ImgPipeline -> TEXT_TO_IMAGE, anything else (QwenImageEditPlusPipeline) -> EDIT_PLUS. */
+plan_prompt_style plan_prompt_style_of(const char *pipeline_class);
 
 typedef struct plan_work {
     dit_config dit;
@@ -103,13 +121,24 @@ typedef struct plan_work {
     int width, height;               /* output pixels */
     int n_refs;
     int ref_width[PLAN_MAX_REFERENCES], ref_height[PLAN_MAX_REFERENCES];
-    uint64_t text_encoder_bytes;     /* its arch size (bf16), for information: no text encoder runs yet */
+    int has_text_encoder;            /* 1: the run encodes its prompt (plan_work_text_encoder) */
+    textenc_config text_encoder;
+    int text_stored_bytes_per_element; /* what its files hold per matrix element (2: bf16) */
+    int64_t text_tokens;             /* the encoder's sequence: the dropped template tokens + n_txt (the
+                                        prompt embeddings the transformer sees, image tokens included) */
+    int64_t vision_patches[PLAN_MAX_REFERENCES]; /* per condition image (one per reference) */
 } plan_work;
 
 /* An edit at width x height with n_refs references of ref_w x ref_h (0: the output size),
  * n_txt text tokens (0: 200), from the config alone (dit_model / vae_model may be set after). */
 void plan_work_edit(plan_work *w, const dit_config *dit, const vae_config *vae, int width, int height, int n_refs,
                     int ref_width, int ref_height, int64_t n_txt, int cfg, int steps, int threads);
+
+/* The run encodes its prompt with this text encoder (bf16 files) in `style`: text_tokens =
+ * the dropped template tokens + n_txt, the style's patches per condition image (a caller
+ * that knows the processed condition sizes may set vision_patches after). Call after
+ * plan_work_edit. */
+void plan_work_text_encoder(plan_work *w, const textenc_config *config, plan_prompt_style style);
 
 /* ---- limits ------------------------------------------------------------------------- */
 
@@ -123,6 +152,10 @@ typedef struct plan_limits {
     int vae_on_device;               /* 1: the VAE runs on the device (a CUDA build); 0: host (this build) */
     int pinned_streaming;            /* 1: streamed blocks live in pinned host memory (CUDA) */
     int same_format_only;            /* 1: only the loaded transformer's own weight format (a fallback) */
+    int text_weights_given;          /* 1: the text encoder in text_weights in every preset
+                                        (--text-encoder-weights); 0: as stored, or fp8 / nf4 with
+                                        the presets of that name */
+    quant_choice text_weights;
 } plan_limits;
 
 /* ---- the plan space ------------------------------------------------------------------ */
@@ -137,6 +170,10 @@ typedef struct plan_point {
     int stream_from_file;            /* 1: host RAM cannot hold the streamed blocks: read from the mapping */
     int vae_tiled;                   /* 1: VAE passes in 256-pixel tiles */
     int cfg_batched;                 /* 0: the two CFG calls run one after the other (this build) */
+    quant_choice text_weights;       /* the text encoder's layers (QUANT_NONE: as stored) */
+    int text_resident;               /* its resident prefix of layer groups (plan_textenc_groups) */
+    int text_on_host;                /* 1: it computes in host memory (no device, or not even
+                                        streaming every layer fits the device) */
 } plan_point;
 
 typedef struct plan_memory {
@@ -147,7 +184,8 @@ typedef struct plan_candidate {
     plan_point point;
     plan_memory phases[PLAN_PHASE_COUNT];
     plan_memory peak;                /* over the phases */
-    double seconds_per_step, seconds_total;
+    double seconds_per_step, seconds_total; /* total: the steps, plus text_seconds */
+    double text_seconds;             /* the text encoder's pass (0 without one) */
     uint64_t transfer_bytes_per_step;
     int fits;
     int same_as;                     /* index of an earlier candidate with the same point, or -1 */
@@ -182,8 +220,13 @@ canvas_status plan_dit_dry_run(const plan_work *work, quant_choice weights, int 
 canvas_status plan_dit_largest_prefix(const plan_work *work, quant_choice weights, uint64_t cap, thread_pool *pool,
                                       int *out_resident_blocks);
 
-/* One line: "offload: 41 of 60 blocks resident (bf16), 19 streamed from pinned host; device 23.1 GiB ..." */
+/* One line: "offload: 41 of 60 blocks resident (bf16), 19 streamed from pinned host; device 23.1 GiB ..."
+ * (with a text encoder, what it does: "text encoder 60 of 60 layers resident (as stored)"). */
 void plan_describe(const plan_candidate *c, const plan_work *work, char *buf, size_t size);
+/* The text encoder's part alone: "text encoder (as stored): streamed (44 of 60 layers
+ * resident), device 7.41 GiB", "... resident (60 of 60 ...", or "text encoder (nf4): on the
+ * host, computes in host memory, host 1.2 GiB". */
+void plan_describe_text(const plan_candidate *c, const plan_work *work, char *buf, size_t size);
 
 /* A transformer built from its config alone (no files): every weight group with its
  * exact sizes for `weights` (QUANT_NONE: stored_bytes_per_element per matrix element)
@@ -191,5 +234,34 @@ void plan_describe(const plan_candidate *c, const plan_work *work, char *buf, si
  * device may run it. dit_free releases it. */
 canvas_status plan_dit_shape_model(const dit_config *config, quant_choice weights, int stored_bytes_per_element,
                                    dit_model **out);
+
+/* ---- the text encoder (plan_textenc.c) ------------------------------------------------ */
+
+/* Its residency groups, in the order a forward runs them: 0 the top level (final norm,
+ * patch embed, merger; always resident), 1 .. depth the vision blocks, then the decoder
+ * layers (arch.h's groups, vision first). In that order the manager prefetches in the order
+ * the forward runs, and while a decoder layer outweighs a vision block (466 MB to 39 MB in
+ * Qwen-Image's bf16) the slots are a decoder layer's for every prefix short of all, so fewer
+ * resident groups never need more device memory (plan_largest_prefix's premise).
+ * embed_tokens is not a group: the forward gathers its L rows on the host from the mapping
+ * (1.02 GiB in bf16 for L rows of 14 KiB). Matrices as stored (stored_bytes per element)
+ * or, in the layer groups, in `weights` when the format holds their width (the
+ * transformer's rule: quant_layout's blob); vectors f32, padded to 16 floats. */
+int plan_textenc_layers(const textenc_config *config); /* depth + num_hidden_layers (60) */
+
+/* Parameters it encodes with (lm_head left out: 7,747,169,280 for Qwen-Image's) and those
+ * of them that stay on the host (embed_tokens: 544,997,376). */
+canvas_status plan_textenc_size(const textenc_config *config, uint64_t *params, uint64_t *host_only_params);
+
+/* Device bytes of its weights with the top level and the first `resident` layer groups on
+ * the device and the rest streamed through two slots (residency_plan_device_bytes). */
+canvas_status plan_textenc_weight_bytes(const textenc_config *config, quant_choice weights, int stored_bytes,
+                                        int resident, uint64_t *out);
+
+/* Its activation arena for `tokens` text tokens and the condition images' patches (the
+ * formula next to it in plan_textenc.c); on_device 1 adds the reservation of the attention
+ * workspace a device kernel would take (as dit_forward_arena_bytes does). */
+uint64_t plan_textenc_activation_bytes(const textenc_config *config, int64_t tokens, const int64_t *patches,
+                                       int n_images, int threads, int on_device);
 
 #endif

@@ -13,21 +13,41 @@
 #include "mem/mem.h"
 #include "models/arch.h"
 #include "models/qwen_image_dit_groups.h"
-#include "plan/plan.h"
+#include "plan/plan_internal.h"
 
-/* Never read: the home of every tensor of a shape model. */
-static const unsigned char shape_home[64];
+/* Never read: the home of every tensor of a shape model (the text encoder's too). */
+const unsigned char plan_shape_home[64];
 
-static uint64_t matrix_bytes(const tensor_spec *t, int in_block, quant_choice weights, int stored_bytes)
+static uint64_t matrix_bytes(const tensor_spec *t, int quantise, quant_choice weights, int stored_bytes)
 {
     const uint64_t numel = arch_numel(t);
-    if (in_block && weights.format != QUANT_NONE && quant_fits(weights.format, t->shape[1])) {
+    if (quantise && t->ndim == 2 && weights.format != QUANT_NONE && quant_fits(weights.format, t->shape[1])) {
         quant_params layout;
         if (quant_layout(weights.format, weights.per_channel, t->shape[0], t->shape[1], &layout) == CANVAS_OK)
             return layout.bytes;
         status_clear();
     }
     return numel * (uint64_t)stored_bytes;
+}
+
+canvas_status plan_group_sizes(const tensor_spec_list *specs, int group, int quantise, quant_choice weights,
+                               int stored_bytes, size_t *bytes, int max_matrices, int *n_matrices)
+{
+    uint64_t vector_bytes = 0;
+    *n_matrices = 0;
+    for (int i = 0; i < specs->count; i++) {
+        const tensor_spec *t = &specs->items[i];
+        if (t->group != group || (t->flags & ARCH_UNUSED)) continue;
+        if (t->ndim >= 2) {
+            if (*n_matrices == max_matrices)
+                return status_fail(CANVAS_ERR_INTERNAL, "%s: too many matrices in one weight group", t->name);
+            bytes[(*n_matrices)++] = (size_t)matrix_bytes(t, quantise, weights, stored_bytes);
+        } else {
+            vector_bytes += ((arch_numel(t) + 15u) & ~(uint64_t)15u) * sizeof(float);
+        }
+    }
+    bytes[*n_matrices] = (size_t)vector_bytes;
+    return CANVAS_OK;
 }
 
 static canvas_status build_group(dit_model *model, const tensor_spec_list *specs, int block, quant_choice weights,
@@ -37,21 +57,11 @@ static canvas_status build_group(dit_model *model, const tensor_spec_list *specs
     memset(g, 0, sizeof *g);
     if (block >= 0) snprintf(g->name, sizeof g->name, "transformer_blocks.%d", block);
     else snprintf(g->name, sizeof g->name, "top level");
-    uint64_t vector_bytes = 0;
-    for (int i = 0; i < specs->count; i++) {
-        const tensor_spec *t = &specs->items[i];
-        if (t->group != block) continue;
-        if (t->ndim == 2) {
-            if (g->n_matrices == DIT_GROUP_MAX_MATRICES)
-                return status_fail(CANVAS_ERR_INTERNAL, "%s: too many matrices in one weight group", t->name);
-            g->tensors[g->n_matrices++] =
-                (residency_tensor){shape_home, (size_t)matrix_bytes(t, block >= 0, weights, stored_bytes)};
-        } else {
-            vector_bytes += ((arch_numel(t) + 15u) & ~(uint64_t)15u) * sizeof(float);
-        }
-    }
+    size_t bytes[DIT_GROUP_MAX_MATRICES + 1];
+    TRY(plan_group_sizes(specs, block, block >= 0, weights, stored_bytes, bytes, DIT_GROUP_MAX_MATRICES,
+                         &g->n_matrices));
     /* matrix_field / vector_field stay 0: a remap then rewrites one harmless pointer */
-    g->tensors[g->n_matrices] = (residency_tensor){shape_home, (size_t)vector_bytes};
+    for (int t = 0; t <= g->n_matrices; t++) g->tensors[t] = (residency_tensor){plan_shape_home, bytes[t]};
     model->memory->table[block + 1] = (residency_group){g->name, g->tensors, g->n_matrices + 1};
     return CANVAS_OK;
 }

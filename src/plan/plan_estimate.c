@@ -71,25 +71,44 @@ canvas_status plan_dit_dry_run(const plan_work *work, quant_choice weights, int 
     return st;
 }
 
-static canvas_status largest_prefix(dit_model *model, const plan_work *work, uint64_t cap, thread_pool *pool,
-                                    int *out)
+canvas_status plan_largest_prefix(int n, plan_prefix_fits fits, void *ctx, int *out)
 {
-    /* fewer resident blocks never need more: bisect for the largest k that fits */
-    uint64_t peak;
-    int fits, lo = -1, hi = model->config.num_layers;
-    TRY(dry_run_model(model, work, hi, cap, pool, &peak, &fits));
-    if (fits) {
+    /* fewer resident groups never need more: bisect for the largest k that fits */
+    int ok, lo = -1, hi = n;
+    TRY(fits(ctx, hi, &ok));
+    if (ok) {
         *out = hi;
         return CANVAS_OK;
     }
     while (hi - lo > 1) { /* lo fits (or is -1), hi does not */
         int mid = lo + (hi - lo) / 2;
-        TRY(dry_run_model(model, work, mid < 0 ? 0 : mid, cap, pool, &peak, &fits));
-        if (fits) lo = mid;
+        TRY(fits(ctx, mid < 0 ? 0 : mid, &ok));
+        if (ok) lo = mid;
         else hi = mid;
     }
     *out = lo;
     return CANVAS_OK;
+}
+
+typedef struct dit_prefix {
+    dit_model *model;
+    const plan_work *work;
+    uint64_t cap;
+    thread_pool *pool;
+} dit_prefix;
+
+static canvas_status dit_prefix_fits(void *ctx, int k, int *fits)
+{
+    const dit_prefix *d = ctx;
+    uint64_t peak;
+    return dry_run_model(d->model, d->work, k, d->cap, d->pool, &peak, fits);
+}
+
+static canvas_status largest_prefix(dit_model *model, const plan_work *work, uint64_t cap, thread_pool *pool,
+                                    int *out)
+{
+    dit_prefix d = {model, work, cap, pool};
+    return plan_largest_prefix(model->config.num_layers, dit_prefix_fits, &d, out);
 }
 
 canvas_status plan_dit_largest_prefix(const plan_work *work, quant_choice weights, uint64_t cap, thread_pool *pool,
@@ -270,6 +289,12 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
             d->host = host_weights + (uint64_t)work->n_img * channels * sizeof(float) + dec;
         }
     }
+    /* the text encoder's phase: before the transformer is loaded, with the whole room */
+    st = plan_textenc_estimate(work, hw, limits, on_device ? free_room : 0, c);
+    if (st != CANVAS_OK) {
+        dit_free(shape);
+        return st;
+    }
     memset(&c->peak, 0, sizeof c->peak);
     for (int ph = 0; ph < PLAN_PHASE_COUNT; ph++) {
         if (c->phases[ph].device > c->peak.device) c->peak.device = c->phases[ph].device;
@@ -289,7 +314,7 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
     double forward = resident * per_block + fmax(streamed * per_block, transfer) + (streamed ? (double)block / link : 0);
     const int calls = work->cfg ? 2 : 1;
     c->seconds_per_step = calls * forward;
-    c->seconds_total = c->seconds_per_step * work->steps;
+    c->seconds_total = c->seconds_per_step * work->steps + c->text_seconds;
     c->transfer_bytes_per_step = (uint64_t)calls * streamed_bytes;
 
     c->fits = fits && (!on_device || c->peak.device <= free_room) &&

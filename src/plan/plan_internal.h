@@ -2,6 +2,7 @@
 #ifndef CANVAS_PLAN_PLAN_INTERNAL_H
 #define CANVAS_PLAN_PLAN_INTERNAL_H
 
+#include "models/arch.h"
 #include "plan/plan.h"
 
 /* A shape model of the work's transformer in `weights` format (plan_estimate.c). */
@@ -11,5 +12,28 @@ canvas_status plan_shape_for(const plan_work *work, quant_choice weights, dit_mo
  * prefix that fits the device). */
 canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, const plan_limits *limits,
                             thread_pool *pool, plan_candidate *c);
+
+/* Never read: the home of every tensor of a shape model (plan_dit_shape.c). */
+extern const unsigned char plan_shape_home[64];
+
+/* One weight group of `specs` as the residency manager packs it: bytes[0 .. *n_matrices)
+ * its matrices (2-D and up, list order): with `quantise`, a 2-D matrix whose width the
+ * format holds is quant_layout's blob, anything else numel x stored_bytes; then
+ * bytes[*n_matrices] its vectors in f32, each padded to 16 floats. ARCH_UNUSED tensors
+ * are left out. CANVAS_ERR_INTERNAL past max_matrices. */
+canvas_status plan_group_sizes(const tensor_spec_list *specs, int group, int quantise, quant_choice weights,
+                               int stored_bytes, size_t *bytes, int max_matrices, int *n_matrices);
+
+/* The largest k in [0, n] for which fits(ctx, k) holds, by bisection (fewer resident
+ * groups must never need more); -1 when not even 0 fits. The transformer's blocks and the
+ * text encoder's layers both use it. */
+typedef canvas_status (*plan_prefix_fits)(void *ctx, int k, int *fits);
+canvas_status plan_largest_prefix(int n, plan_prefix_fits fits, void *ctx, int *out);
+
+/* The text-encode phase of c (plan_textenc.c): c->point's text fields, the phase's
+ * device / pinned / host bytes and c->text_seconds, for a device of `room` free bytes
+ * (0: no device). Zero when the work has no text encoder. */
+canvas_status plan_textenc_estimate(const plan_work *work, const plan_hardware *hw, const plan_limits *limits,
+                                    uint64_t room, plan_candidate *c);
 
 #endif

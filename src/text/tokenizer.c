@@ -187,12 +187,12 @@ static canvas_status encode_segment(tokenizer *tok, const char *text, size_t len
     char *nfc;
     size_t n_bytes;
     TRY(unicode_nfc(text, len, &nfc, &n_bytes));
-    uint32_t *cp = NULL;
+    /* per code point (at most one per byte): its byte offset, value and regex class */
     size_t *offset = NULL;
-    canvas_status st = mem_alloc((void **)&cp, n_bytes * (sizeof *cp + sizeof *offset + 1) + 1, MEM_SCRATCH);
+    canvas_status st = mem_calloc((void **)&offset, n_bytes, sizeof(size_t) + sizeof(uint32_t) + 1, MEM_SCRATCH);
     if (st == CANVAS_OK) {
-        offset = (size_t *)(cp + n_bytes);
-        uint8_t *cls = (uint8_t *)(offset + n_bytes);
+        uint32_t *cp = (uint32_t *)(offset + n_bytes);
+        uint8_t *cls = (uint8_t *)(cp + n_bytes);
         pretok_text t = {cp, cls, 0};
         for (size_t at = 0; at < n_bytes; t.n++) {
             offset[t.n] = at;
@@ -206,7 +206,7 @@ static canvas_status encode_segment(tokenizer *tok, const char *text, size_t len
             i = end;
         }
     }
-    mem_free(cp);
+    mem_free(offset);
     mem_free(nfc);
     return st;
 }

@@ -11,10 +11,12 @@
  *
  * The regex is a hand-written matcher over Unicode general-category tables generated
  * from the Unicode Character Database (tools/gen_unicode_tables.py -> unicode_tables.c),
- * not PCRE2: the pattern is fixed, so a matcher of ~150 lines states each alternative
- * in plain C, needs no runtime dependency, and its category tables are pinned to one
- * Unicode version together with the NFC tables (PCRE2's tables follow whatever version
- * Debian built it with, which may differ from the normaliser's). docs/tokenizer.md.
+ * not PCRE2: the pattern is fixed, so a matcher of a few dozen lines states each
+ * alternative in plain C and runs in linear time, needs no runtime dependency, and its
+ * category tables are pinned to one Unicode version together with the NFC tables
+ * (PCRE2's follow whatever version Debian built it with). docs/tokenizer.md.
+ * Where Hugging Face's regex engines and JavaScript's differ (U+0085 and U+FEFF as
+ * whitespace, "'ſ" as a contraction), this follows Hugging Face, as the model was trained.
  *
  * Thread safety: a tokenizer is read-only after tokenizer_open except for its word
  * cache, which a mutex guards, so encode and decode may run on several threads at once.
@@ -36,7 +38,8 @@
 typedef struct tokenizer tokenizer;
 
 /* path: a folder with vocab.json + merges.txt + tokenizer_config.json, or a tokenizer.json
- * file. Both give the same ids. */
+ * file, or a folder with a tokenizer.json and no vocab.json (a model's processor/). All
+ * give the same ids. */
 canvas_status tokenizer_open(const char *path, tokenizer **out);
 void tokenizer_close(tokenizer *tok);
 
@@ -49,7 +52,8 @@ canvas_status tokenizer_encode(tokenizer *tok, const char *text, size_t len, int
  * (an id holding half a character) are copied as they are. */
 canvas_status tokenizer_decode(const tokenizer *tok, const int32_t *ids, size_t n, char **text);
 
-/* The id of an added or vocabulary token given by its text (e.g. "<|image_pad|>"), -1 if none. */
+/* The id of an added token given by its text ("<|image_pad|>"), else of a vocabulary token
+ * written as vocab.json writes it (the byte alphabet: "Ġworld" for " world"); -1 if none. */
 int32_t tokenizer_token_id(const tokenizer *tok, const char *token);
 
 #endif

@@ -85,11 +85,11 @@ const merge_slot *tokenizer_merge_find(const tokenizer *tok, int32_t left, int32
     }
 }
 
-/* A power of two at least twice n (tables stay at most half full). */
+/* A power of two with room for n entries at most 3/4 full (linear probing stays short). */
 static size_t table_size(size_t n)
 {
     size_t size = 16;
-    while (size < 2 * n) size *= 2;
+    while (size / 4 * 3 < n) size *= 2;
     return size;
 }
 
@@ -406,6 +406,23 @@ static canvas_status load_tokenizer_json(loader *ld, const char *path, json_t *i
     return st;
 }
 
+/* dir/tokenizer.json in *json_path (mem_alloc'd) when dir has it and no vocab.json, else NULL. */
+static canvas_status folder_json(const char *dir, char **json_path)
+{
+    size_t n = strlen(dir) + 32;
+    struct stat sb;
+    *json_path = NULL;
+    TRY(mem_alloc((void **)json_path, n, MEM_SCRATCH));
+    snprintf(*json_path, n, "%s/vocab.json", dir);
+    int has_vocab = stat(*json_path, &sb) == 0;
+    snprintf(*json_path, n, "%s/tokenizer.json", dir);
+    if (has_vocab || stat(*json_path, &sb) != 0) {
+        mem_free(*json_path);
+        *json_path = NULL;
+    }
+    return CANVAS_OK;
+}
+
 canvas_status tokenizer_open(const char *path, tokenizer **out)
 {
     *out = NULL;
@@ -421,9 +438,15 @@ canvas_status tokenizer_open(const char *path, tokenizer **out)
     }
     loader ld = {.tok = tok};
     json_t *ids = json_array(), *texts = json_array();
+    char *json_path = NULL;
     canvas_status st = ids && texts ? mem_calloc((void **)&tok->cache, WORD_CACHE_SLOTS, sizeof *tok->cache, MEM_SCRATCH)
                                     : status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory opening %s", path);
-    if (st == CANVAS_OK) st = S_ISDIR(sb.st_mode) ? load_folder(&ld, path, ids, texts) : load_tokenizer_json(&ld, path, ids, texts);
+    /* a folder with tokenizer.json and no vocab.json (a model's processor/) reads the former */
+    if (st == CANVAS_OK && S_ISDIR(sb.st_mode)) st = folder_json(path, &json_path);
+    if (st == CANVAS_OK)
+        st = json_path ? load_tokenizer_json(&ld, json_path, ids, texts)
+             : S_ISDIR(sb.st_mode) ? load_folder(&ld, path, ids, texts) : load_tokenizer_json(&ld, path, ids, texts);
+    mem_free(json_path);
     json_decref(ids);
     json_decref(texts);
     if (st != CANVAS_OK) {

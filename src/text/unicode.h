@@ -49,7 +49,7 @@ size_t utf8_encode(uint32_t cp, unsigned char *out);
 
 /* The NFC form of valid UTF-8 text[0 .. len): *out is mem_alloc'd (caller mem_free),
  * *out_len its length, not NUL-terminated. Text that is already NFC by the quick check
- * is copied unchanged. `what` names the text in errors. */
+ * is copied unchanged. Invalid UTF-8 is CANVAS_ERR_INPUT naming the byte offset. */
 canvas_status unicode_nfc(const char *text, size_t len, char **out, size_t *out_len);
 
 #endif
