@@ -256,6 +256,29 @@ static void test_streamed_placement(void)
     CHECK_OK(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, streamed));
     CHECK(!memcmp(on_cpu, streamed, (size_t)(n * d) * sizeof(float)));
     CHECK_FAILS(textenc_place(m, gpu, 7), CANVAS_ERR_USAGE, "resident groups");
+
+    /* the dry run on a measure device: the same peaks per class, the same bytes over the link */
+    mem_device *measure = NULL;
+    CHECK_OK(mem_device_create_measure("gpu (dry run)", 0, &measure));
+    if (measure) {
+        CHECK_OK(mem_device_set_cap(gpu, 4u << 20));
+        mem_device_reset_peaks(gpu);
+        CHECK_OK(textenc_place(m, gpu, 2));
+        CHECK_OK(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, streamed));
+        CHECK_OK(textenc_place(m, measure, 2));
+        CHECK_OK(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, NULL));
+        mem_device_stats real, dry;
+        mem_device_get_stats(gpu, &real);
+        mem_device_get_stats(measure, &dry);
+        printf("  dry run: weights peak %zu (real %zu), activations peak %zu (real %zu)\n",
+               dry.classes[MEM_WEIGHTS].peak_bytes, real.classes[MEM_WEIGHTS].peak_bytes,
+               dry.classes[MEM_ACTIVATIONS].peak_bytes, real.classes[MEM_ACTIVATIONS].peak_bytes);
+        CHECK(dry.classes[MEM_WEIGHTS].peak_bytes == real.classes[MEM_WEIGHTS].peak_bytes);
+        CHECK(dry.classes[MEM_ACTIVATIONS].peak_bytes == real.classes[MEM_ACTIVATIONS].peak_bytes);
+        CHECK(dry.classes[MEM_ACTIVATIONS].peak_bytes == arena);
+        CHECK_OK(textenc_place(m, NULL, TEXTENC_ALL_GROUPS));
+        mem_device_destroy(measure);
+    }
     CHECK_OK(textenc_place(m, NULL, TEXTENC_ALL_GROUPS));
     free(on_cpu);
     free(streamed);
@@ -268,6 +291,60 @@ done:
 /* Every allocation of a forward with an image, then every weight block of textenc_open
  * (JSON parsing is jansson's, whose lexer asserts on some failed allocations), failing in
  * turn: an out-of-memory status, nothing leaked, and the run after it still right. */
+/* The planner: the largest resident prefix that fits a cap, which then runs on a capped
+ * device of that size (bit-identical) while one more resident group does not; a cap below
+ * streaming everything is refused. */
+static void test_plan_resident_groups(void)
+{
+    char case_dir[4096];
+    textenc_case *c = NULL;
+    CHECK_OK(textenc_case_open(test_path(case_dir, sizeof case_dir, "golden/cases/textenc-two-images"), &c));
+    textenc_model *m = open_model("golden/models/textenc-tiny/text_encoder");
+    if (!c || !m) goto done;
+    const int64_t d = textenc_model_config(m)->text.hidden_size, n = c->n_ids;
+    const textenc_inputs in = {c->ids, n, c->pixel_values, (const int64_t(*)[3])c->grid_thw, c->n_images};
+    float *want = malloc((size_t)(n * d) * sizeof(float)), *got = malloc((size_t)(n * d) * sizeof(float));
+    CHECK_OK(textenc_forward(m, pool, in.ids, n, in.pixel_values, in.grid_thw, in.n_images, want));
+    int all = -1, some = -1, none = -1;
+    CHECK_OK(textenc_plan_resident_groups(m, &in, 64u << 20, &all));
+    CHECK(all == 6); /* 4 vision blocks + 2 layers */
+    /* the cap of a real run with 3 resident groups */
+    mem_device *gpu = NULL;
+    CHECK_OK(mem_device_create_capped("gpu", 64u << 20, &gpu));
+    if (!gpu) goto done_buffers;
+    CHECK_OK(textenc_place(m, gpu, 3));
+    CHECK_OK(textenc_forward(m, pool, in.ids, n, in.pixel_values, in.grid_thw, in.n_images, got));
+    mem_device_stats stats;
+    mem_device_get_stats(gpu, &stats);
+    const size_t cap = stats.peak_bytes;
+    CHECK_OK(textenc_place(m, NULL, TEXTENC_ALL_GROUPS));
+    CHECK_OK(textenc_plan_resident_groups(m, &in, cap, &some));
+    printf("  plan: every group resident under 64 MiB, %d of 6 under %zu bytes\n", some, cap);
+    CHECK(some >= 1 && some < 6);
+    /* on a fresh device of that cap (the planner's dry runs start from one too: a pool's
+     * alignment holes depend on its history) */
+    for (int extra = 0; extra < 2; extra++) {
+        mem_device_destroy(gpu);
+        gpu = NULL;
+        CHECK_OK(mem_device_create_capped("gpu", cap, &gpu));
+        if (!gpu) goto done_buffers;
+        canvas_status st = textenc_place(m, gpu, some + extra);
+        if (st == CANVAS_OK) st = textenc_forward(m, pool, in.ids, n, in.pixel_values, in.grid_thw, in.n_images, got);
+        CHECK(st == (extra ? CANVAS_ERR_OUT_OF_MEMORY : CANVAS_OK));
+        if (!extra) CHECK(!memcmp(got, want, (size_t)(n * d) * sizeof(float)));
+        CHECK_OK(textenc_place(m, NULL, TEXTENC_ALL_GROUPS));
+    }
+    CHECK_FAILS(textenc_plan_resident_groups(m, &in, 100000, &none), CANVAS_ERR_OUT_OF_MEMORY, "every group streamed");
+    CHECK(none == -1);
+    mem_device_destroy(gpu);
+done_buffers:
+    free(want);
+    free(got);
+done:
+    textenc_close(m);
+    textenc_case_free(c);
+}
+
 static void test_out_of_memory_everywhere(void)
 {
     char case_dir[4096], model_dir[4096];
@@ -456,6 +533,7 @@ int main(void)
     RUN(test_causal_prefix);
     RUN(test_prompt_tiny_bf16);
     RUN(test_streamed_placement);
+    RUN(test_plan_resident_groups);
     RUN(test_out_of_memory_everywhere);
     RUN(test_bad_inputs);
     RUN(test_attention_grouped_causal);

@@ -258,13 +258,31 @@ static canvas_status forward(textenc_model *model, thread_pool *pool, const text
     return CANVAS_OK;
 }
 
-/* Arena in, forward, output out; the top level is held throughout. */
+/* The dry run on a measure device, after the vision tower's: the decoder's carving and
+ * every layer's acquire and release, no kernels. */
+static canvas_status dry_forward(textenc_model *model, const textenc_weights *top, mem_arena *arena,
+                                 const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
+                                 textenc_buffer *decoder_buffers)
+{
+    if (n_images > 0)
+        TRY(textenc_vision_forward(model, NULL, top, arena, pixel_values, grid_thw, n_images, NULL, NULL));
+    TRY(textenc_buffers_carve(arena, decoder_buffers, TEXT_BUFFERS));
+    for (int l = 0; l < model->config.text.num_hidden_layers; l++) {
+        const textenc_layer_weights *w;
+        TRY(textenc_layer_acquire(model, l, &w));
+        textenc_layer_release(model, l);
+    }
+    return CANVAS_OK;
+}
+
+/* Arena in, forward (or dry run), output out; the top level is held throughout. */
 static canvas_status run_on_device(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n,
                                    const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
                                    const textenc_tap *tap, const int64_t *pos, float *hidden)
 {
     const textenc_config *c = &model->config;
     mem_device *device = textenc_device(model);
+    const int dry = !(mem_device_flags(device) & MEM_DEVICE_HOLDS_DATA);
     const size_t bytes = textenc_activation_bytes(c, n, grid_thw, n_images);
     text_state s;
     textenc_buffer b[KEPT_BUFFERS + TEXT_BUFFERS];
@@ -275,13 +293,15 @@ static canvas_status run_on_device(textenc_model *model, thread_pool *pool, cons
     canvas_status st = textenc_buffers_carve(arena, b, KEPT_BUFFERS);
     if (st == CANVAS_OK) st = textenc_top_acquire(model, &top);
     if (st == CANVAS_OK) {
-        st = forward(model, pool, top, arena, ids, n, pixel_values, grid_thw, n_images, tap, pos, &s, b + KEPT_BUFFERS);
+        st = dry ? dry_forward(model, top, arena, pixel_values, grid_thw, n_images, b + KEPT_BUFFERS)
+                 : forward(model, pool, top, arena, ids, n, pixel_values, grid_thw, n_images, tap, pos, &s,
+                           b + KEPT_BUFFERS);
         textenc_top_release(model);
     }
     if (st == CANVAS_OK && mem_arena_high_water(arena) != bytes)
         st = status_fail(CANVAS_ERR_INTERNAL, "text encoder: the activation formula (%zu bytes) and the carving "
                          "(%zu bytes) disagree", bytes, mem_arena_high_water(arena));
-    if (st == CANVAS_OK)
+    if (st == CANVAS_OK && hidden) /* hidden is NULL only in a dry run */
         st = mem_copy(mem_device_cpu(), hidden, device, s.out, (size_t)(n * c->text.hidden_size) * sizeof(float));
     mem_arena_destroy(arena);
     return st;
@@ -294,7 +314,16 @@ canvas_status textenc_forward_tapped(textenc_model *model, thread_pool *pool, co
     const textenc_config *c = &model->config;
     const textenc_text_config *t = &c->text;
     int64_t *pos = NULL;
-    if (n_ids < 1 || n_ids > TEXTENC_MAX_IDS || !ids || !hidden)
+    mem_device *device = textenc_device(model);
+    if (!device)
+        return status_fail(CANVAS_ERR_USAGE, "text encoder: the weights are not placed on a device (the last "
+                                             "textenc_place failed; place the model again before a forward)");
+    const unsigned flags = mem_device_flags(device);
+    if ((flags & MEM_DEVICE_HOLDS_DATA) && !(flags & MEM_DEVICE_HOST_ADDRESSABLE))
+        return status_fail(CANVAS_ERR_UNSUPPORTED, "text encoder: %s is not addressable by the CPU kernels",
+                           mem_device_name(device));
+    const int dry = !(flags & MEM_DEVICE_HOLDS_DATA);
+    if (n_ids < 1 || n_ids > TEXTENC_MAX_IDS || !ids || (!hidden && !dry))
         return status_fail(CANVAS_ERR_INPUT, "text encoder: %lld ids (1 to %d, with an output buffer)",
                            (long long)n_ids, TEXTENC_MAX_IDS);
     for (int64_t i = 0; i < n_ids; i++)
@@ -305,12 +334,6 @@ canvas_status textenc_forward_tapped(textenc_model *model, thread_pool *pool, co
         return status_fail(CANVAS_ERR_INPUT, "text encoder: %d images without pixel_values", n_images);
     int64_t patches, tokens;
     TRY(check_grids(c, grid_thw, n_images, &patches, &tokens));
-    mem_device *device = textenc_device(model);
-    if (!device)
-        return status_fail(CANVAS_ERR_USAGE, "text encoder: the weights are not placed on a device (the last "
-                                             "textenc_place failed; place the model again before a forward)");
-    if (!mem_device_is_addressable(device))
-        return status_fail(CANVAS_ERR_UNSUPPORTED, "text encoder: no dry run on %s yet", mem_device_name(device));
     /* the positions are host bookkeeping: the rotary tables are built from them */
     TRY(mem_alloc((void **)&pos, 3 * (size_t)n_ids * sizeof(int64_t), MEM_SCRATCH));
     canvas_status st = textenc_position_ids(c, ids, n_ids, grid_thw, n_images, pos);

@@ -49,10 +49,29 @@ const textenc_config *textenc_model_config(const textenc_model *model);
  * table stays in the mapping (a forward reads only its ids' rows). The previous placement
  * is dropped first; on failure (CANVAS_ERR_OUT_OF_MEMORY) the model is not placed and a
  * forward fails until textenc_place succeeds. A forward's activations are one arena on the
- * same device (textenc_activation_bytes); a measure device (dry run) is not supported yet. */
+ * same device (textenc_activation_bytes). On a measure device (mem_device_create_measure)
+ * a forward is the dry run: the same arena, acquires, prefetches and copies, no kernels,
+ * no tap, hidden may be NULL; its peaks per class equal the real run's for the same plan. */
 canvas_status textenc_place(textenc_model *model, mem_device *device, int resident_groups);
 /* The device the model is placed on (NULL when not placed). */
 mem_device *textenc_device(const textenc_model *model);
+
+/* One forward's inputs, as textenc_forward takes them (for the planner). */
+typedef struct textenc_inputs {
+    const int32_t *ids;
+    int64_t n_ids;
+    const float *pixel_values;
+    const int64_t (*grid_thw)[3];
+    int n_images;
+} textenc_inputs;
+
+/* The planner's choice for a device of `cap` bytes: the largest number of resident groups
+ * (after the top level, in textenc_place's order) whose dry run (a forward on a measure
+ * device with that cap: same allocator, same placement) fits. CANVAS_ERR_OUT_OF_MEMORY
+ * naming the minimum when even streaming every group does not fit. The model is left on
+ * the cpu device (unplaced after a failure). */
+canvas_status textenc_plan_resident_groups(textenc_model *model, const textenc_inputs *inputs, size_t cap,
+                                           int *out_resident_groups);
 
 /* The activations of one forward, in bytes, exact: one MEM_ACTIVATIONS arena on the
  * model's device, for inputs textenc_forward accepts. With n = n_ids, T = image tokens
@@ -101,7 +120,8 @@ typedef struct textenc_tap {
  * pool may be NULL (one thread). The activations are one MEM_ACTIVATIONS arena of
  * textenc_activation_bytes on the model's device, freed before returning; pixel_values
  * are copied into it and the output out of it through mem_copy (the link).
- * CANVAS_ERR_OUT_OF_MEMORY when memory cannot be had (nothing is left allocated). */
+ * CANVAS_ERR_OUT_OF_MEMORY when memory cannot be had (nothing is left allocated);
+ * CANVAS_ERR_UNSUPPORTED on a device that holds data the CPU kernels cannot address. */
 canvas_status textenc_forward(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n_ids,
                               const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
                               float *hidden);

@@ -120,3 +120,49 @@ canvas_status textenc_layer_acquire(textenc_model *model, int layer, const texte
 }
 
 void textenc_layer_release(textenc_model *model, int layer) { release(model, 1 + model->config.vision.depth + layer); }
+
+/* Dry-run a forward with `resident_groups` on a measure device of `cap` bytes. *refused:
+ * whether the device turned an allocation down (the plan does not fit), as opposed to a
+ * failure elsewhere, which is returned as is. */
+static canvas_status dry_run(textenc_model *model, const textenc_inputs *in, size_t cap, int resident_groups,
+                             int *refused)
+{
+    *refused = 0;
+    mem_device *measure;
+    TRY(mem_device_create_measure("gpu (dry run)", cap, &measure));
+    canvas_status st = textenc_place(model, measure, resident_groups);
+    if (st == CANVAS_OK)
+        st = textenc_forward(model, NULL, in->ids, in->n_ids, in->pixel_values, in->grid_thw, in->n_images, NULL);
+    unplace(model->memory);
+    mem_device_stats stats;
+    mem_device_get_stats(measure, &stats);
+    *refused = stats.refused > 0;
+    mem_device_destroy(measure);
+    return st;
+}
+
+canvas_status textenc_plan_resident_groups(textenc_model *model, const textenc_inputs *inputs, size_t cap,
+                                           int *out_resident_groups)
+{
+    *out_resident_groups = -1;
+    canvas_status st = CANVAS_ERR_OUT_OF_MEMORY;
+    int refused = 1;
+    /* Fewer resident groups never need more memory: the first prefix that fits, from the
+     * top, is the largest. */
+    for (int k = group_count(model) - 1; k >= 0 && refused; k--) {
+        st = dry_run(model, inputs, cap, k, &refused);
+        if (st == CANVAS_OK) *out_resident_groups = k;
+        if (st != CANVAS_ERR_OUT_OF_MEMORY) refused = 0;
+    }
+    if (st == CANVAS_ERR_OUT_OF_MEMORY && refused) {
+        residency_plan plan = {1};
+        const size_t weights = residency_plan_device_bytes(model->memory->table, group_count(model), &plan);
+        const size_t arena = textenc_activation_bytes(&model->config, inputs->n_ids, inputs->grid_thw, inputs->n_images);
+        st = status_fail(CANVAS_ERR_OUT_OF_MEMORY,
+                         "out of memory: the text encoder does not fit in %zu bytes of device memory even with every "
+                         "group streamed; that needs about %zu bytes (weights: top level + 2 streaming buffers %zu, "
+                         "activations %zu)", cap, weights + arena, weights, arena);
+    }
+    if (st != CANVAS_OK) return st; /* the model is left unplaced */
+    return textenc_place(model, mem_device_cpu(), TEXTENC_ALL_GROUPS);
+}

@@ -287,10 +287,23 @@ static canvas_status forward(textenc_model *model, thread_pool *pool, const text
     return CANVAS_OK;
 }
 
+/* The dry run on a measure device: the carving and the copy as above, then every block's
+ * acquire and release (hence the same prefetches and copies), no kernels. */
+static canvas_status dry_forward(textenc_model *model)
+{
+    for (int b = 0; b < model->config.vision.depth; b++) {
+        const textenc_block_weights *block;
+        TRY(textenc_block_acquire(model, b, &block));
+        textenc_block_release(model, b);
+    }
+    return CANVAS_OK;
+}
+
 canvas_status textenc_vision_forward(textenc_model *model, thread_pool *pool, const textenc_weights *top,
                                      mem_arena *arena, const float *pixel_values, const int64_t (*grid_thw)[3],
                                      int n_images, const textenc_tap *tap, float *out)
 {
+    const int dry = !(mem_device_flags(textenc_device(model)) & MEM_DEVICE_HOLDS_DATA);
     const textenc_config *c = &model->config;
     vision_state state;
     textenc_buffer b[VISION_BUFFERS];
@@ -300,13 +313,13 @@ canvas_status textenc_vision_forward(textenc_model *model, thread_pool *pool, co
     const int64_t s = state.layout.tokens * c->vision.spatial_merge_size * c->vision.spatial_merge_size;
     canvas_status st = textenc_buffers_carve(arena, b, VISION_BUFFERS);
     if (st == CANVAS_OK) {
-        layout_build(&c->vision, grid_thw, n_images, &state.layout);
+        if (!dry) layout_build(&c->vision, grid_thw, n_images, &state.layout);
         st = mem_copy(textenc_device(model), state.pixels, mem_device_cpu(), pixel_values,
                       (size_t)(s * textenc_patch_values(c)) * sizeof(float));
     }
-    if (st == CANVAS_OK && tap && tap->fn)
+    if (st == CANVAS_OK && tap && tap->fn && !dry)
         st = mem_alloc((void **)&state.tap, (size_t)(s * c->vision.hidden_size + s + 1) * sizeof(float), MEM_SCRATCH);
-    if (st == CANVAS_OK) st = forward(model, pool, top, grid_thw, n_images, tap, &state, out);
+    if (st == CANVAS_OK) st = dry ? dry_forward(model) : forward(model, pool, top, grid_thw, n_images, tap, &state, out);
     mem_free(state.tap);
     mem_arena_rewind(arena, mark);
     return st;
