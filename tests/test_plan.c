@@ -16,6 +16,7 @@
 #include "pipeline/edit.h"
 #include "pipeline/edit_case.h"
 #include "pipeline/lora.h"
+#include "models/qwen_textenc.h"
 #include "plan/plan.h"
 
 static char case_dir[4096];
@@ -342,17 +343,16 @@ static void test_text_encoder_sizes(void)
     /* one streamed layer: one slot, so as much as all resident */
     CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, (quant_choice){QUANT_NONE, 0}, 2, 59, &bytes));
     CHECK(bytes == 14406042624ull);
-    /* 264 tokens (64 dropped + 200) and 784 patches: max(vision 15,077,888, text 17,633,056
-     * floats) in the arena; a device adds op_attention's workspace of the longer sequence */
+    /* 264 tokens (64 dropped + 200) and 784 patches (a 28 x 28 grid): the forward's own
+     * arena formula (textenc_activation_bytes, checked against a run in test_textenc) */
     CHECK(w.text_tokens == 264 && w.vision_patches[0] == 784);
-    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, w.vision_patches, 1, 2, 0) == 70532224ull);
-    const uint64_t text_ws = op_attention_workspace_bytes(264, 28, 128, 2, 0),
-                   vision_ws = op_attention_workspace_bytes(784, 16, 80, 2, 0);
-    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, w.vision_patches, 1, 2, 1) ==
-          70532224ull + (text_ws > vision_ws ? text_ws : vision_ws));
+    const int64_t grid28[1][3] = {{1, 28, 28}};
+    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, w.vision_patches, 1) ==
+          textenc_activation_bytes(&w.text_encoder, 264, grid28, 1));
+    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, w.vision_patches, 1) == 74936128ull);
 
     /* the pipeline classes' prompts: Edit encodes its first image at ~1024x1024 (5,476
-     * patches: the vision pass, 421,257,728 bytes, is then the larger), text-to-image none */
+     * patches, a 74 x 74 grid: the vision pass is then the larger), text-to-image none */
     CHECK(plan_prompt_style_of("QwenImageEditPlusPipeline") == PLAN_PROMPT_EDIT_PLUS);
     CHECK(plan_prompt_style_of("QwenImageEditPipeline") == PLAN_PROMPT_EDIT);
     CHECK(plan_prompt_style_of("QwenImagePipeline") == PLAN_PROMPT_TEXT_TO_IMAGE);
@@ -360,7 +360,7 @@ static void test_text_encoder_sizes(void)
     two.n_refs = 2;
     plan_work_text_encoder(&two, &w.text_encoder, PLAN_PROMPT_EDIT);
     CHECK(two.text_tokens == 264 && two.vision_patches[0] == 5476 && two.vision_patches[1] == 0);
-    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, two.vision_patches, 2, 2, 0) == 421257728ull);
+    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, two.vision_patches, 2) == 500754560ull);
     plan_work_text_encoder(&two, &w.text_encoder, PLAN_PROMPT_EDIT_PLUS);
     CHECK(two.vision_patches[0] == 784 && two.vision_patches[1] == 784 && two.vision_patches[2] == 0);
     plan_work_text_encoder(&two, &w.text_encoder, PLAN_PROMPT_TEXT_TO_IMAGE);
@@ -394,7 +394,7 @@ static void test_text_encode_phase(void)
     const uint64_t headroom = (uint64_t)512 << 20;
     plan_limits l = {.headroom_bytes = headroom, .host_bytes = (uint64_t)60 << 30, .vae_on_device = 1,
                      .pinned_streaming = 1};
-    const uint64_t arena = plan_textenc_activation_bytes(&w.text_encoder, w.text_tokens, w.vision_patches, 1, 2, 1);
+    const uint64_t arena = plan_textenc_activation_bytes(&w.text_encoder, w.text_tokens, w.vision_patches, 1);
     plan_result r;
 
     l.device_bytes = (uint64_t)24 << 30;

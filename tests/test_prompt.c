@@ -240,7 +240,7 @@ static void test_capped_device(void)
     got = NULL;
     CHECK_OK(prompt_encode(pe, pool, "a boat", &img, 1, NULL, NULL, &got, &l, &d));
     CHECK(pe->resident_groups == -1 && strstr(pe->plan_line, "in host memory") != NULL);
-    CHECK(strstr(pe->plan_line, "even with every layer streamed") != NULL);
+    CHECK(strstr(pe->plan_line, "even with every group streamed") != NULL);
     CHECK(got && l == lw && !memcmp(got, want, (size_t)(l * d) * sizeof *got));
     mem_free(got);
     pe->device = NULL;

@@ -306,7 +306,7 @@ static void test_plan_resident_groups(void)
     float *want = malloc((size_t)(n * d) * sizeof(float)), *got = malloc((size_t)(n * d) * sizeof(float));
     CHECK_OK(textenc_forward(m, pool, in.ids, n, in.pixel_values, in.grid_thw, in.n_images, want));
     int all = -1, some = -1, none = -1;
-    CHECK_OK(textenc_plan_resident_groups(m, &in, 64u << 20, &all));
+    CHECK_OK(textenc_plan_resident_groups(m, &in, 64u << 20, &all, NULL));
     CHECK(all == 6); /* 4 vision blocks + 2 layers */
     /* the cap of a real run with 3 resident groups */
     mem_device *gpu = NULL;
@@ -318,7 +318,7 @@ static void test_plan_resident_groups(void)
     mem_device_get_stats(gpu, &stats);
     const size_t cap = stats.peak_bytes;
     CHECK_OK(textenc_place(m, NULL, TEXTENC_ALL_GROUPS));
-    CHECK_OK(textenc_plan_resident_groups(m, &in, cap, &some));
+    CHECK_OK(textenc_plan_resident_groups(m, &in, cap, &some, NULL));
     printf("  plan: every group resident under 64 MiB, %d of 6 under %zu bytes\n", some, cap);
     CHECK(some >= 1 && some < 6);
     /* on a fresh device of that cap (the planner's dry runs start from one too: a pool's
@@ -334,7 +334,7 @@ static void test_plan_resident_groups(void)
         if (!extra) CHECK(!memcmp(got, want, (size_t)(n * d) * sizeof(float)));
         CHECK_OK(textenc_place(m, NULL, TEXTENC_ALL_GROUPS));
     }
-    CHECK_FAILS(textenc_plan_resident_groups(m, &in, 100000, &none), CANVAS_ERR_OUT_OF_MEMORY, "every group streamed");
+    CHECK_FAILS(textenc_plan_resident_groups(m, &in, 100000, &none, NULL), CANVAS_ERR_OUT_OF_MEMORY, "every group streamed");
     CHECK(none == -1);
     mem_device_destroy(gpu);
 done_buffers:

@@ -68,10 +68,11 @@ typedef struct textenc_inputs {
 /* The planner's choice for a device of `cap` bytes: the largest number of resident groups
  * (after the top level, in textenc_place's order) whose dry run (a forward on a measure
  * device with that cap: same allocator, same placement) fits. CANVAS_ERR_OUT_OF_MEMORY
- * naming the minimum when even streaming every group does not fit. The model is left on
+ * naming the minimum when even streaming every group does not fit. *out_peak (may be
+ * NULL) gets the chosen dry run's device peak: what the real run's will be. The model is left on
  * the cpu device (unplaced after a failure). */
 canvas_status textenc_plan_resident_groups(textenc_model *model, const textenc_inputs *inputs, size_t cap,
-                                           int *out_resident_groups);
+                                           int *out_resident_groups, uint64_t *out_peak);
 
 /* The activations of one forward, in bytes, exact: one MEM_ACTIVATIONS arena on the
  * model's device, for inputs textenc_forward accepts. With n = n_ids, T = image tokens

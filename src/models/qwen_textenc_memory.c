@@ -125,9 +125,10 @@ void textenc_layer_release(textenc_model *model, int layer) { release(model, 1 +
  * whether the device turned an allocation down (the plan does not fit), as opposed to a
  * failure elsewhere, which is returned as is. */
 static canvas_status dry_run(textenc_model *model, const textenc_inputs *in, size_t cap, int resident_groups,
-                             int *refused)
+                             int *refused, uint64_t *peak)
 {
     *refused = 0;
+    *peak = 0;
     mem_device *measure;
     TRY(mem_device_create_measure("gpu (dry run)", cap, &measure));
     canvas_status st = textenc_place(model, measure, resident_groups);
@@ -137,21 +138,24 @@ static canvas_status dry_run(textenc_model *model, const textenc_inputs *in, siz
     mem_device_stats stats;
     mem_device_get_stats(measure, &stats);
     *refused = stats.refused > 0;
+    *peak = stats.peak_bytes;
     mem_device_destroy(measure);
     return st;
 }
 
 canvas_status textenc_plan_resident_groups(textenc_model *model, const textenc_inputs *inputs, size_t cap,
-                                           int *out_resident_groups)
+                                           int *out_resident_groups, uint64_t *out_peak)
 {
     *out_resident_groups = -1;
+    uint64_t peak = 0;
     canvas_status st = CANVAS_ERR_OUT_OF_MEMORY;
     int refused = 1;
     /* Fewer resident groups never need more memory: the first prefix that fits, from the
      * top, is the largest. */
     for (int k = group_count(model) - 1; k >= 0 && refused; k--) {
-        st = dry_run(model, inputs, cap, k, &refused);
+        st = dry_run(model, inputs, cap, k, &refused, &peak);
         if (st == CANVAS_OK) *out_resident_groups = k;
+        if (st == CANVAS_OK && out_peak) *out_peak = peak;
         if (st != CANVAS_ERR_OUT_OF_MEMORY) refused = 0;
     }
     if (st == CANVAS_ERR_OUT_OF_MEMORY && refused) {

@@ -229,30 +229,9 @@ static canvas_status place(prompt_encoder *pe, mem_device *device, int resident)
     return st;
 }
 
-/* Dry run of placing `resident` groups plus the arena on a measure device capped at `room`:
- * 1 and the peak when it fits. */
-static int dry_fits(prompt_encoder *pe, int resident, size_t arena, size_t room, uint64_t *peak)
-{
-    mem_device *measure = NULL;
-    if (mem_device_create_measure("text-encoder plan", room, &measure) != CANVAS_OK) {
-        status_clear();
-        return 0;
-    }
-    void *block = NULL;
-    canvas_status st = place(pe, measure, resident);
-    if (st == CANVAS_OK && arena) st = mem_device_alloc(measure, MEM_ACTIVATIONS, arena, 64, &block);
-    mem_device_stats stats;
-    mem_device_get_stats(measure, &stats);
-    *peak = stats.peak_bytes;
-    if (block) mem_device_free(measure, block);
-    if (place(pe, NULL, TEXTENC_ALL_GROUPS) != CANVAS_OK) st = CANVAS_ERR_OUT_OF_MEMORY; /* off the measure device */
-    mem_device_destroy(measure);
-    if (st != CANVAS_OK) status_clear();
-    return st == CANVAS_OK;
-}
-
 /* The largest resident prefix that fits the device's free room now (see prompt.h), placed. */
-static canvas_status place_encoder(prompt_encoder *pe, int64_t n_ids, const int64_t (*grids)[3], int n_images)
+static canvas_status place_encoder(prompt_encoder *pe, const int32_t *ids, int64_t n_ids, const float *patches,
+                                   const int64_t (*grids)[3], int n_images)
 {
     const textenc_config *c = textenc_model_config(pe->encoder);
     pe->total_groups = c->vision.depth + c->text.num_hidden_layers;
@@ -266,20 +245,19 @@ static canvas_status place_encoder(prompt_encoder *pe, int64_t n_ids, const int6
     mem_device_get_stats(pe->device, &s);
     size_t used = s.current_bytes + (size_t)pe->headroom_bytes;
     size_t room = s.cap_bytes > used ? s.cap_bytes - used : 0;
-    size_t arena = textenc_activation_bytes(c, n_ids, grids, n_images);
+    const textenc_inputs in = {ids, n_ids, patches, grids, n_images};
+    int k;
     uint64_t peak = 0;
-    int k = pe->total_groups;
-    while (k >= 0 && !dry_fits(pe, k, arena, room, &peak)) k--;
-    if (k < 0) { /* the planner's last resort: compute in host memory */
-        uint64_t need = 0;
-        dry_fits(pe, 0, arena, SIZE_MAX / 4, &need);
+    canvas_status st = textenc_plan_resident_groups(pe->encoder, &in, room, &k, &peak);
+    pe->placed = textenc_device(pe->encoder) == mem_device_cpu() ? 0 : -1;
+    if (st == CANVAS_ERR_OUT_OF_MEMORY) { /* the last resort: compute in host memory */
         pe->resident_groups = -1;
         pe->predicted_device_peak = 0;
-        snprintf(pe->plan_line, sizeof pe->plan_line,
-                 "text encoder in host memory: %llu bytes free on %s, it needs %llu even with every layer streamed",
-                 (unsigned long long)room, mem_device_name(pe->device), (unsigned long long)need);
+        snprintf(pe->plan_line, sizeof pe->plan_line, "text encoder in host memory (%s)", canvas_last_error());
+        status_clear();
         return place(pe, NULL, TEXTENC_ALL_GROUPS);
     }
+    TRY(st);
     pe->resident_groups = k;
     pe->predicted_device_peak = peak;
     snprintf(pe->plan_line, sizeof pe->plan_line, "text encoder on %s: %d of %d groups resident, %llu bytes peak",
@@ -293,7 +271,7 @@ static canvas_status run_encoder(prompt_encoder *pe, thread_pool *pool, const in
 {
     canvas_status st;
     for (int attempt = 0;; attempt++) {
-        st = place_encoder(pe, n_ids, grids, n_images);
+        st = place_encoder(pe, ids, n_ids, patches, grids, n_images);
         if (st == CANVAS_OK) st = textenc_forward(pe->encoder, pool, ids, n_ids, patches, grids, n_images, hidden);
         if (st != CANVAS_ERR_OUT_OF_MEMORY || attempt >= pe->oom_retry_attempts || pe->resident_groups < 0) break;
         pe->fallbacks++;

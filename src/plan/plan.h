@@ -258,10 +258,10 @@ canvas_status plan_textenc_size(const textenc_config *config, uint64_t *params, 
 canvas_status plan_textenc_weight_bytes(const textenc_config *config, quant_choice weights, int stored_bytes,
                                         int resident, uint64_t *out);
 
-/* Its activation arena for `tokens` text tokens and the condition images' patches (the
- * formula next to it in plan_textenc.c); on_device 1 adds the reservation of the attention
- * workspace a device kernel would take (as dit_forward_arena_bytes does). */
+/* Its activation arena for `tokens` text tokens and the condition images' patches: the
+ * forward's own textenc_activation_bytes (models/qwen_textenc.h) over square-ish grids of
+ * those patch counts (images with 0 patches left out). */
 uint64_t plan_textenc_activation_bytes(const textenc_config *config, int64_t tokens, const int64_t *patches,
-                                       int n_images, int threads, int on_device);
+                                       int n_images);
 
 #endif

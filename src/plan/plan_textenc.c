@@ -3,6 +3,7 @@
  * manager, its activation arena, and what the text-encode phase puts on the device and
  * the host. The phase runs before the transformer is loaded and releases everything but
  * the prompt embeddings, so it shares no memory with the later phases. */
+#include <math.h>
 #include <string.h>
 
 #include "base/status.h"
@@ -10,6 +11,7 @@
 #include "mem/mem_arena.h"
 #include "mem/mem_device.h"
 #include "mem/mem_residency.h"
+#include "models/qwen_textenc.h"
 #include "ops/ops.h"
 #include "plan/plan_internal.h"
 
@@ -119,11 +121,6 @@ canvas_status plan_textenc_size(const textenc_config *config, uint64_t *params, 
 
 /* ---- activations ------------------------------------------------------------------- */
 
-static uint64_t floats16(int64_t n)
-{
-    return ((uint64_t)(n > 0 ? n : 0) + 15u) & ~(uint64_t)15u;
-}
-
 static int64_t total_patches(const int64_t *patches, int n_images, int64_t *largest)
 {
     int64_t s = 0;
@@ -135,29 +132,10 @@ static int64_t total_patches(const int64_t *patches, int n_images, int64_t *larg
     return s;
 }
 
-/* The encoder's activation arena, in floats, each buffer rounded up to 16 (64-byte
- * alignment), for L text tokens and S patches over every condition image (S4 = S / 4
- * merged tokens); D, I, hd: the decoder's width, MLP width and head size, Dkv its k / v
- * width; Dv, Iv, hdv the vision tower's; C·T·P² = 1176 values a patch:
- *
- *   vision pass   S·C·T·P²        the patches
- *               + 6·S·Dv          stream, normed, q, k, v, attention out
- *               + 2·S·Iv          MLP gate and up (down writes into the normed buffer)
- *               + S·hdv           2D rotary cos and sin, [S, hdv/2] each
- *               + 2·S4·4·Dv       merger input (ln_q, 2x2 rows side by side) and hidden
- *               + S4·D            the image features
- *   text pass     S4·D            the image features, until scattered into the embeddings
- *               + 7·L·D           stream, normed, q, k and v (kv heads repeated for the
- *                                 attention), attention out, the output after the final norm
- *               + 2·L·Dkv         the k and v projections
- *               + 2·L·I           MLP gate and up
- *               + L·hd            M-RoPE cos and sin, [L, hd/2] each
- *               + 3·L             position ids (t, h, w)
- *
- * The passes run one after the other in one arena (the vision pass rewound to its
- * features): 4 bytes x max(vision, text). Attention never holds an L x L matrix
- * (op_attention is flash-style); its own workspace is op_attention_workspace_bytes of the
- * longer of the two sequences (a full-attention vision block spans one image). */
+/* The forward's activations are one arena of textenc_activation_bytes (the formula is
+ * in models/qwen_textenc.h, checked there against a run); attention never holds an L x L
+ * matrix (op_attention is flash-style): its own workspace is op_attention_workspace_bytes
+ * of the longer of the two sequences (a full-attention vision block spans one image). */
 /* op_attention's workspace over the longer of the two sequences (a full-attention vision
  * block spans one image: the largest one's patches). */
 static uint64_t attention_workspace_bytes(const textenc_config *c, int64_t tokens, int64_t largest, int threads)
@@ -172,25 +150,31 @@ static uint64_t attention_workspace_bytes(const textenc_config *c, int64_t token
     return text > vision ? text : vision;
 }
 
-uint64_t plan_textenc_activation_bytes(const textenc_config *config, int64_t tokens, const int64_t *patches,
-                                       int n_images, int threads, int on_device)
+/* A condition image's patch grid for the model's formula: the plan knows patch counts
+ * only; a square-ish grid with even sides (the 2x2 merge) of the same count. */
+static void grid_of(int64_t patches, int64_t grid[3])
 {
-    const textenc_text_config *t = &config->text;
-    const textenc_vision_config *v = &config->vision;
-    int64_t largest;
-    const int64_t s = total_patches(patches, n_images, &largest), s4 = s / 4, l = tokens;
-    const int64_t d = t->hidden_size, dkv = (int64_t)t->num_key_value_heads * t->head_dim;
-    const int64_t dv = v->hidden_size, hdv = v->num_heads > 0 ? dv / v->num_heads : 0;
-    const int64_t patch = (int64_t)v->in_channels * v->temporal_patch_size * v->patch_size * v->patch_size;
-    const int64_t merge = (int64_t)v->spatial_merge_size * v->spatial_merge_size;
-    uint64_t vision = 0, text = 0;
-    if (s > 0)
-        vision = floats16(s * patch) + 6 * floats16(s * dv) + 2 * floats16(s * v->intermediate_size) +
-                 2 * floats16(s * hdv / 2) + 2 * floats16(s4 * merge * dv) + floats16(s4 * d);
-    text = floats16(s4 * d) + 7 * floats16(l * d) + 2 * floats16(l * dkv) + 2 * floats16(l * t->intermediate_size) +
-           2 * floats16(l * t->head_dim / 2) + floats16(3 * l);
-    const uint64_t bytes = (vision > text ? vision : text) * sizeof(float);
-    return on_device ? bytes + attention_workspace_bytes(config, l, largest, threads) : bytes;
+    int64_t h = 2;
+    for (int64_t k = (int64_t)sqrt((double)patches); k >= 2; k--)
+        if (k % 2 == 0 && patches % k == 0 && (patches / k) % 2 == 0) {
+            h = k;
+            break;
+        }
+    grid[0] = 1;
+    grid[1] = h;
+    grid[2] = patches / h;
+}
+
+uint64_t plan_textenc_activation_bytes(const textenc_config *config, int64_t tokens, const int64_t *patches,
+                                       int n_images)
+{
+    int64_t grids[PLAN_MAX_REFERENCES][3];
+    int n = 0;
+    for (int i = 0; i < n_images && n < PLAN_MAX_REFERENCES; i++)
+        if (patches[i] > 0) grid_of(patches[i], grids[n++]);
+    /* the arena the forward allocates on its device (models/qwen_textenc.h, checked there
+     * against a run); the CPU kernels' workspace is host memory (kernel_workspace_bytes) */
+    return textenc_activation_bytes(config, tokens, (const int64_t(*)[3])grids, n);
 }
 
 /* The host's share while the kernels run on the CPU: op_attention's workspace and the
@@ -344,7 +328,7 @@ canvas_status plan_textenc_estimate(const plan_work *work, const plan_hardware *
     textenc_shape shape;
     TRY(shape_build(tc, p->text_weights, stored, &shape));
     const placement pl = {
-        &shape, plan_textenc_activation_bytes(tc, work->text_tokens, work->vision_patches, n_images, threads, 1), room};
+        &shape, plan_textenc_activation_bytes(tc, work->text_tokens, work->vision_patches, n_images), room};
     int k;
     canvas_status st = choose_residency(p, &pl, plan_textenc_layers(tc), &k, &phase->device);
     if (st != CANVAS_OK) {
@@ -365,7 +349,7 @@ canvas_status plan_textenc_estimate(const plan_work *work, const plan_hardware *
     const int first_home = limits->vae_on_device && !p->text_on_host ? 1 + p->text_resident : 0;
     for (int g = first_home; g < shape.n_groups; g++) phase->host += shape.host_bytes[g];
     if (p->text_on_host)
-        phase->host += plan_textenc_activation_bytes(tc, work->text_tokens, work->vision_patches, n_images, threads, 0) +
+        phase->host += plan_textenc_activation_bytes(tc, work->text_tokens, work->vision_patches, n_images) +
                        kernels;
     else if (!limits->vae_on_device)
         phase->host += kernels;
