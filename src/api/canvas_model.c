@@ -47,7 +47,8 @@ static canvas_status check_options(const canvas_options *o)
         if (!o->loras[i].path || !(o->loras[i].scale == o->loras[i].scale))
             return status_fail(CANVAS_ERR_USAGE, "LoRA %d: a path and a scale are required", i);
     if (o->fp8 < -1 || o->fp8 > 1) return status_fail(CANVAS_ERR_USAGE, "fp8 %d: give -1, 0 or 1", o->fp8);
-    if (o->profile_phases < 0) return status_fail(CANVAS_ERR_USAGE, "profile_phases %d: give 0 (1024) or more", o->profile_phases);
+    if (o->profile_phases < 0)
+        return status_fail(CANVAS_ERR_USAGE, "profile_phases %d: give 0 (1024) or more", o->profile_phases);
     if (o->oom_retry_attempts < 0 || o->oom_retry_attempts > 100)
         return status_fail(CANVAS_ERR_USAGE, "oom_retry_attempts %d: give 0 (the default, 3) to 100",
                            o->oom_retry_attempts);

@@ -31,7 +31,10 @@ typedef struct ring {
     int head, count, capacity, limit;
 } ring;
 
-static void *ring_at(const ring *r, int index) { return r->items + (size_t)((r->head + index) % r->capacity) * r->element; }
+static void *ring_at(const ring *r, int index)
+{
+    return r->items + (size_t)((r->head + index) % r->capacity) * r->element;
+}
 
 /* Room for `needed` items (at most the limit), oldest first at index 0 afterwards. Bookkeeping
  * growth, outside the fault injector's count. */
@@ -58,10 +61,11 @@ static canvas_status ring_reserve(ring *r, int needed)
 /* The slot after the last item (reserved before); not counted until ring_push. */
 static void *ring_next(const ring *r) { return ring_at(r, r->count); }
 
-/* Count the slot of ring_next; the oldest item goes when the ring is full. */
+/* Count the slot of ring_next; the oldest item goes when the ring is full (or holds its
+ * limit, lowered since it grew). */
 static void ring_push(ring *r)
 {
-    if (r->count < r->capacity) r->count++;
+    if (r->count < r->capacity && r->count < r->limit) r->count++;
     else r->head = (r->head + 1) % r->capacity;
 }
 
@@ -87,7 +91,10 @@ struct profiler {
 static double now_seconds(const profiler *p) { return (double)(clock_ns() - p->start_ns) * 1e-9; }
 
 /* Samples kept: the two of each phase kept, and some taken between phase boundaries. */
-static int sample_limit(int phase_limit) { return phase_limit > (INT32_MAX - 64) / 2 ? INT32_MAX : 2 * phase_limit + 64; }
+static int sample_limit(int phase_limit)
+{
+    return phase_limit > (INT32_MAX - 64) / 2 ? INT32_MAX : 2 * phase_limit + 64;
+}
 
 /* An old phase into the summary: peaks as maxima, durations and transfers summed. */
 static void fold(profiler_phase *sum, int n, const profiler_phase *ph)
