@@ -26,7 +26,8 @@ typedef enum canvas_status {
     CANVAS_ERR_INPUT,          /* a bad or missing file, model, image or config    -> exit 4 */
     CANVAS_ERR_IO,             /* the system refused a read or write               -> exit 1 */
     CANVAS_ERR_UNSUPPORTED,    /* valid, but not something this build can do       -> exit 1 */
-    CANVAS_ERR_INTERNAL        /* a bug: an invariant did not hold                 -> exit 1 */
+    CANVAS_ERR_INTERNAL,       /* a bug: an invariant did not hold                 -> exit 1 */
+    CANVAS_ERR_CANCELLED       /* the caller stopped the run (canvas_cancel_fn)    -> exit 130 */
 } canvas_status;
 
 /* The reason for the last failure on the calling thread ("" when none). The text stays
@@ -37,7 +38,7 @@ const char *canvas_last_error(void);
 const char *canvas_status_name(canvas_status status);
 
 /* Exit code the canvas CLI uses for a status: 0 ok, 2 usage, 3 out of memory,
- * 4 bad input, 1 anything else. */
+ * 4 bad input, 130 cancelled (as a shell reports a run stopped by Ctrl-C), 1 anything else. */
 int canvas_exit_code(canvas_status status);
 
 /* ======================================================================================
@@ -52,7 +53,8 @@ int canvas_exit_code(canvas_status status);
  *   canvas_image_save_png("out.png", &out, NULL, 0);
  *   canvas_image_free(&out); canvas_image_free(&in); canvas_prompt_free(&p); canvas_close(m);
  *
- * One model is used by one thread at a time. docs/api.md walks through it.
+ * One model is used by one thread at a time (several models may be open, each used by its
+ * own thread, each with its own caps, profile and counters). docs/api.md walks through it.
  * ====================================================================================== */
 
 /* ---- images ---------------------------------------------------------------------------- */
@@ -136,7 +138,10 @@ typedef struct canvas_lora {
 typedef struct canvas_options {
     uint64_t vram_bytes;          /* > 0: a device of this many bytes plays the GPU (weights and
                                      activations of the transformer live there) */
-    uint64_t ram_bytes;           /* > 0: cap on every host allocation of the process while open */
+    uint64_t ram_bytes;           /* > 0: cap on the host memory this model allocates (its copies of
+                                     weights, activations, caches, the text encoder), counted per model:
+                                     other models and the caller's own allocations do not count (a
+                                     model's work runs on the calling thread; docs/api.md) */
     double link_bytes_per_second; /* > 0: throttle host <-> device copies (needs vram_bytes) */
     int resident_blocks;          /* -1: the planner chooses; K: keep K transformer blocks on the
                                      device and stream the rest (needs vram_bytes) */
@@ -154,6 +159,8 @@ typedef struct canvas_options {
     uint64_t headroom_bytes;      /* device memory the planner keeps unused */
     int no_fallback;              /* 1: an out-of-memory ends the run (0: release, re-plan, redo the step) */
     int oom_retry_attempts;       /* fallbacks allowed per step or phase; 0: 3 */
+    int profile_phases;           /* phase records the profiler keeps; 0: 1024. Older ones are folded
+                                     into one summary (peaks as maxima, seconds and transfers summed) */
 } canvas_options;
 
 void canvas_options_default(canvas_options *options);
@@ -185,6 +192,15 @@ canvas_status canvas_set_strategy(canvas_model *model, const char *strategy, int
  * redoes it (the report counts fallbacks). May be called from a progress callback. */
 canvas_status canvas_set_vram_limit(canvas_model *model, uint64_t bytes);
 
+/* Change the strength of the index-th LoRA of canvas_options.loras (0-based) and merge the
+ * LoRAs again: the transformer is reloaded from its files in its current weight format and
+ * every LoRA merged at its (new) scale, exactly as canvas_open would have done with that
+ * scale; a scale per model, not per request (merged weights have one scale; a server sets
+ * it between jobs). Costs a reload (fast for float files, mapped; a quantised model is
+ * quantised again). All or nothing: on failure the model is unchanged. CANVAS_ERR_USAGE for
+ * an index out of range or a scale that is not finite. */
+canvas_status canvas_set_lora_scale(canvas_model *model, int index, float scale);
+
 /* Encode prompt text with the model folder's tokenizer/ (or processor/tokenizer.json) and
  * text_encoder/ as its pipeline (model_index.json's _class_name) does (docs/text-encoder.md):
  * Edit-Plus puts one "Picture N: <image>" per condition image before the prompt, Edit one
@@ -200,6 +216,15 @@ canvas_status canvas_encode_prompt(canvas_model *model, const char *prompt, cons
 
 /* ---- edit and generate ----------------------------------------------------------------- */
 
+/* A run asks this, on its own thread, before each phase (vae-encode, plan, vae-decode), before
+ * each reference's VAE pass and before each transformer call of a denoising step; nonzero
+ * stops the run: what it holds is released (the completed steps' latents too), no image is
+ * made, and the call returns CANVAS_ERR_CANCELLED naming where it stopped. The model stays
+ * open and usable (a transformer placed on the device stays, as after any run). To stop
+ * from another thread, read a flag that thread sets (an atomic_int); to stop from the
+ * progress callback, set such a flag there (pass the same context to both). */
+typedef int (*canvas_cancel_fn)(void *ctx);
+
 typedef struct canvas_edit_params {
     int steps;                    /* 50 (the pipeline's default; the 2511 model card uses 40) */
     float cfg;                    /* true_cfg_scale, 4.0; used when > 1 and a negative prompt is given */
@@ -212,8 +237,10 @@ typedef struct canvas_edit_params {
                                      [(H/16)(W/16), 64] (to reproduce another implementation) */
     int lightning_scheduler;      /* 1: the scheduler config the Qwen-Image-Lightning LoRAs are used with
                                      (a fixed shift 3: base_shift = max_shift = ln 3, no shift_terminal)
-                                     instead of the model's; the CLI's --lightning 4|8 also sets steps
-                                     and cfg 1 */
+                                     instead of the model's, for this run only (the model keeps its own);
+                                     the CLI's --lightning 4|8 also sets steps and cfg 1 */
+    canvas_cancel_fn cancel;      /* NULL: the run is not stopped; else asked as above, with cancel_ctx */
+    void *cancel_ctx;
 } canvas_edit_params;
 
 void canvas_edit_params_default(canvas_edit_params *params);
@@ -235,7 +262,7 @@ typedef struct canvas_progress {
     double seconds_per_step;      /* STEP: mean over the steps so far */
     int on_device;                /* 1: the transformer computes on a capped device (vram_bytes) */
     uint64_t device_bytes, device_peak_bytes; /* that device; with on_device 0, the host pool */
-    uint64_t host_bytes, host_peak_bytes;     /* host allocations of the library */
+    uint64_t host_bytes, host_peak_bytes;     /* host allocations of this model (its ram_bytes scope) */
     const float *latents;         /* STEP: the packed target latents after the step */
     int64_t latent_tokens, latent_channels;
 } canvas_progress;
@@ -265,8 +292,9 @@ typedef struct canvas_memory_snapshot {
     uint64_t device_cap_bytes;        /* 0: no device (computing in host memory) */
     uint64_t device_bytes, device_peak_bytes;      /* all classes, now and since open */
     uint64_t device_weight_bytes, device_activation_bytes;
-    uint64_t host_bytes, host_peak_bytes;          /* library allocations in host memory */
+    uint64_t host_bytes, host_peak_bytes;          /* this model's allocations in host memory */
     uint64_t host_weight_bytes;
+    uint64_t host_cap_bytes;          /* the model's ram_bytes (0: none) */
     uint64_t host_rss_bytes;          /* the process's resident set (mapped weights included) */
     uint64_t mem_available_bytes;     /* the kernel's MemAvailable */
     int resident_blocks, total_blocks;/* transformer blocks kept on the device / in the model */
@@ -274,8 +302,9 @@ typedef struct canvas_memory_snapshot {
 
 canvas_status canvas_memory_snapshot_take(const canvas_model *model, canvas_memory_snapshot *out);
 
-/* The profile: one record per phase since open ("load", "vae-encode", "plan", "step 1"...,
- * "vae-decode"), peaks per phase. */
+/* The profile: one record per phase since open or the last reset ("load", "vae-encode",
+ * "plan", "step 1"..., "vae-decode"), peaks per phase; the last canvas_options.profile_phases
+ * of them (older ones are folded into the report's "earlier_phases" summary). */
 typedef struct canvas_phase_profile {
     const char *name;
     double start_seconds, seconds;
@@ -286,6 +315,10 @@ typedef struct canvas_phase_profile {
 
 int canvas_profile_phase_count(const canvas_model *model);
 canvas_status canvas_profile_phase(const canvas_model *model, int index, canvas_phase_profile *out);
+/* Forget the phases, the summary of older ones, the memory samples and the fallback count,
+ * as a server does before each job; times keep counting from open. The peaks "since open" of
+ * canvas_memory_snapshot_take then mean since the reset. */
+canvas_status canvas_profile_reset(canvas_model *model);
 /* The report (JSON, docs/memory.md) and a Chrome/Perfetto trace, written to PATH.tmp and
  * renamed. */
 canvas_status canvas_profile_write_report(const canvas_model *model, const char *path);

@@ -337,6 +337,111 @@ static void test_copier_overlaps(void)
     mem_device_destroy(gpu);
 }
 
+/* Transfers per device: each model's device counts its own copies, the process all of them;
+ * a copier's wait counts on the devices of the copy waited for. */
+static void test_transfers_per_device(void)
+{
+    mem_device *a, *b, *cpu = mem_device_cpu();
+    CHECK_OK(mem_device_create_capped("a", 1 * MiB, &a));
+    CHECK_OK(mem_device_create_capped("b", 1 * MiB, &b));
+    const size_t n = 64 * 1024;
+    unsigned char *host;
+    void *on_a, *on_b;
+    CHECK_OK(mem_alloc((void **)&host, n, MEM_STAGING));
+    memset(host, 5, n);
+    CHECK_OK(mem_device_alloc(a, MEM_WEIGHTS, n, 0, &on_a));
+    CHECK_OK(mem_device_alloc(b, MEM_WEIGHTS, n, 0, &on_b));
+    mem_transfer_stats p0, p1, sa, sb, c0, c1;
+    mem_transfer_get_stats(&p0);
+    mem_transfer_get_device_stats(cpu, &c0);
+    CHECK_OK(mem_copy(a, on_a, cpu, host, n));
+    CHECK_OK(mem_copy(b, on_b, cpu, host, n / 2));
+    CHECK_OK(mem_copy(cpu, host, b, on_b, n / 4));
+    mem_transfer_get_stats(&p1);
+    mem_transfer_get_device_stats(a, &sa);
+    mem_transfer_get_device_stats(b, &sb);
+    mem_transfer_get_device_stats(cpu, &c1);
+    CHECK(sa.copies == 1 && sa.bytes == n);
+    CHECK(sb.copies == 2 && sb.bytes == n / 2 + n / 4);
+    CHECK(c1.bytes - c0.bytes == n + n / 2 + n / 4 && p1.bytes - p0.bytes == n + n / 2 + n / 4);
+
+    /* a wait on a queued copy to b counts on b, not on a */
+    mem_device_set_link_bandwidth(b, 1.0 * MiB); /* 64 KiB: about 60 ms */
+    mem_copier *copier;
+    CHECK_OK(mem_copier_create(4, &copier));
+    mem_ticket t;
+    CHECK_OK(mem_copier_submit(copier, b, on_b, cpu, host, n, &t));
+    double waited = 0;
+    CHECK_OK(mem_copier_wait(copier, t, &waited));
+    mem_copier_destroy(copier);
+    mem_transfer_stats wa, wb;
+    mem_transfer_get_device_stats(a, &wa);
+    mem_transfer_get_device_stats(b, &wb);
+    CHECK(waited > 0.01 && wb.wait_seconds - sb.wait_seconds >= waited * 0.999 && wa.wait_seconds == sa.wait_seconds);
+    CHECK(wb.bytes == sb.bytes + n && wa.bytes == sa.bytes);
+
+    mem_device_free(a, on_a);
+    mem_device_free(b, on_b);
+    mem_free(host);
+    mem_device_destroy(a);
+    mem_device_destroy(b);
+}
+
+/* A host scope device: what is allocated inside its scope counts there (and the process),
+ * up to its cap; outside it counts for the process only; a block outliving the device
+ * keeps the scope until it is freed. */
+static void test_host_scope(void)
+{
+    mem_device *one, *two;
+    mem_device_stats s1, s2, cpu0, cpu1, created;
+    mem_device_get_stats(mem_device_cpu(), &cpu0);
+    CHECK_OK(mem_device_create_host_scope("cpu", 10000, &one));
+    CHECK_OK(mem_device_create_host_scope("cpu", 0, &two));
+    CHECK(mem_device_is_host(one) && mem_device_host_scope(one) && !mem_device_host_scope(mem_device_cpu()));
+    mem_device_get_stats(mem_device_cpu(), &created);
+    void *a, *b, *c, *outside, *result;
+    mem_scope *outer = mem_scope_enter(mem_device_host_scope(one));
+    CHECK(mem_scope_current() == mem_device_host_scope(one));
+    CHECK_OK(mem_alloc(&a, 6000, MEM_ACTIVATIONS));
+    CHECK_FAILS(mem_alloc(&b, 5000, MEM_SCRATCH), CANVAS_ERR_OUT_OF_MEMORY, "the model's host RAM cap of 10000 bytes");
+    CHECK_OK(mem_alloc(&b, 4000, MEM_WEIGHTS));
+    mem_scope *inner = mem_scope_enter(mem_device_host_scope(two)); /* nested: the other owner */
+    CHECK_OK(mem_alloc(&c, 50000, MEM_SCRATCH));
+    mem_scope_leave(inner);
+    mem_scope *model = mem_scope_enter(NULL); /* a result for the caller */
+    CHECK_OK(mem_alloc(&outside, 20000, MEM_SCRATCH));
+    mem_scope_leave(model);
+    CHECK_OK(mem_alloc(&result, 0, MEM_SCRATCH));
+    mem_scope_leave(outer);
+    CHECK(mem_scope_current() == outer);
+    mem_device_get_stats(one, &s1);
+    mem_device_get_stats(two, &s2);
+    mem_device_get_stats(mem_device_cpu(), &cpu1);
+    CHECK(s1.current_bytes == 10000 && s1.cap_bytes == 10000 && s1.free_bytes == 0 && s1.refused == 1);
+    CHECK(s1.classes[MEM_WEIGHTS].current_bytes == 4000 && s1.classes[MEM_ACTIVATIONS].live_blocks == 1);
+    CHECK(s2.current_bytes == 50000 && s2.cap_bytes == 0);
+    CHECK(cpu1.current_bytes == created.current_bytes + 80000);
+    /* peaks restart per device */
+    mem_free(a);
+    mem_device_reset_peaks(one);
+    mem_device_get_stats(one, &s1);
+    CHECK(s1.peak_bytes == 4000 && s1.current_bytes == 4000);
+    /* through the device's own alloc: inside its scope */
+    void *d;
+    CHECK_OK(mem_device_alloc(two, MEM_STAGING, 1000, 0, &d));
+    mem_device_get_stats(two, &s2);
+    CHECK(s2.classes[MEM_STAGING].current_bytes == 1000);
+    mem_device_free(two, d);
+    mem_device_destroy(one); /* b still lives: the scope stays until it goes (ASan checks) */
+    mem_free(b);
+    mem_free(c);
+    mem_free(outside);
+    mem_free(result);
+    mem_device_destroy(two);
+    mem_device_get_stats(mem_device_cpu(), &cpu1);
+    CHECK(cpu1.current_bytes == cpu0.current_bytes);
+}
+
 /* A forward pass's activation pattern: persistent buffers, per-layer temporaries freed by
  * rewinding, odd sizes and alignments. The same code runs on the sizing and real arenas. */
 static canvas_status fake_forward(mem_arena *arena, int layers, size_t tokens, int touch)
@@ -419,6 +524,8 @@ int main(void)
     RUN(test_fault_injection_on_devices);
     RUN(test_copy_and_throttle);
     RUN(test_copier_overlaps);
+    RUN(test_transfers_per_device);
+    RUN(test_host_scope);
     RUN(test_arena_sized_by_dry_run);
     return check_summary();
 }

@@ -73,6 +73,45 @@ static void test_phase_peaks(void)
     mem_device_destroy(gpu);
 }
 
+/* A bounded history: the last N phases, the older ones folded into one summary; reset. */
+static void test_bounded_history(void)
+{
+    mem_device *gpu;
+    CHECK_OK(mem_device_create_capped("gpu", 1024 * KiB, &gpu));
+    profiler *p;
+    CHECK_OK(profiler_create(gpu, mem_device_cpu(), &p));
+    CHECK_FAILS(profiler_set_history(p, 0), CANVAS_ERR_USAGE, "at least 1");
+    CHECK_OK(profiler_set_history(p, 3));
+    fake_run(p, gpu); /* load, step 1 (10 KiB), step 2 (20 KiB), step 3 (30 KiB), vae-decode */
+    int n_earlier = -1;
+    const profiler_phase *earlier = profiler_earlier(p, &n_earlier);
+    CHECK(profiler_phase_count(p) == 3 && n_earlier == 2 && earlier);
+    CHECK(!strcmp(profiler_phase_at(p, 0)->name, "step 2") && !strcmp(profiler_phase_at(p, 2)->name, "vae-decode"));
+    if (earlier) {
+        /* load (100 KiB weights, 40 KiB in) and step 1 (110 KiB, 8 KiB in): maxima and sums */
+        CHECK(!strcmp(earlier->name, "earlier phases"));
+        CHECK(earlier->device_peak_bytes == 110 * KiB && earlier->pinned_peak_bytes == 40 * KiB);
+        CHECK(earlier->transfer_bytes == 48 * KiB);
+    }
+    /* a lower limit folds at once; many phases later the history is still 2 */
+    CHECK_OK(profiler_set_history(p, 2));
+    for (int i = 0; i < 200; i++) CHECK_OK(profiler_begin(p, "phase %d", i));
+    profiler_end(p);
+    earlier = profiler_earlier(p, &n_earlier);
+    CHECK(profiler_phase_count(p) == 2 && n_earlier == 203); /* 5 + 200 phases, 2 kept */
+    CHECK(!strcmp(profiler_phase_at(p, 1)->name, "phase 199") && profiler_phase_at(p, 2) == NULL);
+
+    /* reset: nothing recorded; an open phase is recorded when it ends */
+    CHECK_OK(profiler_begin(p, "open"));
+    profiler_reset(p);
+    earlier = profiler_earlier(p, &n_earlier);
+    CHECK(profiler_phase_count(p) == 0 && n_earlier == 0 && !earlier && profiler_fallbacks(p) == 0);
+    profiler_end(p);
+    CHECK(profiler_phase_count(p) == 1 && !strcmp(profiler_phase_at(p, 0)->name, "open"));
+    profiler_destroy(p);
+    mem_device_destroy(gpu);
+}
+
 static json_int_t int_key(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
@@ -214,6 +253,7 @@ int main(void)
         return 1;
     }
     RUN(test_phase_peaks);
+    RUN(test_bounded_history);
     RUN(test_report_json);
     RUN(test_trace_json);
     RUN(test_cpu_only_run);

@@ -11,6 +11,8 @@ static void test_exit_codes(void)
     CHECK(canvas_exit_code(CANVAS_ERR_INPUT) == 4);
     CHECK(canvas_exit_code(CANVAS_ERR_IO) == 1);
     CHECK(canvas_exit_code(CANVAS_ERR_INTERNAL) == 1);
+    CHECK(canvas_exit_code(CANVAS_ERR_CANCELLED) == 130);
+    CHECK(!strcmp(canvas_status_name(CANVAS_ERR_CANCELLED), "cancelled"));
 }
 
 static void test_error_text(void)

@@ -47,6 +47,8 @@ static canvas_status check_options(const canvas_options *o)
         if (!o->loras[i].path || !(o->loras[i].scale == o->loras[i].scale))
             return status_fail(CANVAS_ERR_USAGE, "LoRA %d: a path and a scale are required", i);
     if (o->fp8 < -1 || o->fp8 > 1) return status_fail(CANVAS_ERR_USAGE, "fp8 %d: give -1, 0 or 1", o->fp8);
+    if (o->profile_phases < 0)
+        return status_fail(CANVAS_ERR_USAGE, "profile_phases %d: give 0 (1024) or more", o->profile_phases);
     if (o->oom_retry_attempts < 0 || o->oom_retry_attempts > 100)
         return status_fail(CANVAS_ERR_USAGE, "oom_retry_attempts %d: give 0 (the default, 3) to 100",
                            o->oom_retry_attempts);
@@ -68,7 +70,7 @@ void canvas_close(canvas_model *model)
     profiler_destroy(model->profiler);
     thread_pool_destroy(model->pool);
     if (model->device && model->device != mem_device_cpu()) mem_device_destroy(model->device);
-    if (model->options.ram_bytes) mem_device_set_cap(mem_device_cpu(), 0);
+    mem_device_destroy(model->host); /* its scope goes with its last block */
     mem_free(model);
 }
 
@@ -110,9 +112,14 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
     TRY(mem_calloc((void **)&m, 1, sizeof *m, MEM_SCRATCH));
     m->options = *options;
     m->device = mem_device_cpu();
-    canvas_status st = CANVAS_OK;
-    if (options->ram_bytes) st = mem_device_set_cap(mem_device_cpu(), (size_t)options->ram_bytes);
-    if (st == CANVAS_OK && options->vram_bytes) {
+    /* the model's host memory: what it allocates from here on is counted (and capped) apart */
+    canvas_status st = mem_device_create_host_scope("cpu", (size_t)options->ram_bytes, &m->host);
+    if (st != CANVAS_OK) {
+        mem_free(m);
+        return st;
+    }
+    mem_scope *outer = canvas_model_enter(m);
+    if (options->vram_bytes) {
         mem_device *gpu = NULL;
         st = mem_device_create_capped("gpu", (size_t)options->vram_bytes, &gpu);
         if (st == CANVAS_OK) {
@@ -121,7 +128,10 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
         }
     }
     if (st == CANVAS_OK) st = thread_pool_create(options->threads, &m->pool);
-    if (st == CANVAS_OK) st = profiler_create(m->device, mem_device_cpu(), &m->profiler);
+    /* computing in host memory, the model's host scope is its device in the profile too */
+    if (st == CANVAS_OK)
+        st = profiler_create(mem_device_is_host(m->device) ? m->host : m->device, m->host, &m->profiler);
+    if (st == CANVAS_OK && options->profile_phases) st = profiler_set_history(m->profiler, options->profile_phases);
     if (st == CANVAS_OK) st = profiler_begin(m->profiler, "load");
     if (st == CANVAS_OK) st = edit_pipeline_open(model_dir, &m->pipeline);
     if (st == CANVAS_OK) st = apply_loras(m->pipeline, m->pool, options);
@@ -131,6 +141,7 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
         edit_pipeline *p = m->pipeline;
         p->pool = m->pool;
         p->device = m->device;
+        p->host = m->host;
         p->profiler = m->profiler;
         p->resident_blocks = options->resident_blocks;
         p->allow_quantize = options->allow_quantize ? 1 : 0;
@@ -142,6 +153,7 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
     m->options.loras = NULL; /* the caller's arrays are not kept */
     m->options.n_loras = 0;
     m->options.strategy = NULL;
+    mem_scope_leave(outer);
     if (st != CANVAS_OK) {
         canvas_close(m);
         return st;
@@ -173,6 +185,15 @@ canvas_status canvas_set_strategy(canvas_model *model, const char *strategy, int
     return CANVAS_OK;
 }
 
+canvas_status canvas_set_lora_scale(canvas_model *model, int index, float scale)
+{
+    if (!model) return status_fail(CANVAS_ERR_USAGE, "canvas_set_lora_scale: no model");
+    mem_scope *outer = canvas_model_enter(model);
+    canvas_status st = edit_pipeline_set_lora_scale(model->pipeline, index, scale);
+    mem_scope_leave(outer);
+    return st;
+}
+
 canvas_status canvas_set_vram_limit(canvas_model *model, uint64_t bytes)
 {
     if (!model) return status_fail(CANVAS_ERR_USAGE, "canvas_set_vram_limit: no model");
@@ -192,13 +213,15 @@ typedef struct progress_relay {
     void *ctx;
     const char *phase;
     double phase_start, denoise_start;
+    canvas_cancel_fn cancel;
+    void *cancel_ctx;
 } progress_relay;
 
 static void fill_memory(const canvas_model *m, canvas_progress *p)
 {
     mem_device_stats device, host;
-    mem_device_get_stats(m->device, &device);
-    mem_device_get_stats(mem_device_cpu(), &host);
+    mem_device_get_stats(mem_device_is_host(m->device) ? m->host : m->device, &device);
+    mem_device_get_stats(m->host, &host);
     p->on_device = !mem_device_is_host(m->device);
     p->device_bytes = device.current_bytes;
     p->device_peak_bytes = device.peak_bytes;
@@ -245,6 +268,12 @@ static canvas_status on_step(void *ctx, int step, int steps, const float *latent
     return CANVAS_OK;
 }
 
+static int on_cancel(void *ctx)
+{
+    progress_relay *r = ctx;
+    return r->cancel && r->cancel(r->cancel_ctx);
+}
+
 /* ---- edit / generate -------------------------------------------------------------------- */
 
 static canvas_status run_pipeline(canvas_model *model, const canvas_prompt *prompt, const canvas_image *images,
@@ -263,14 +292,22 @@ static canvas_status run_pipeline(canvas_model *model, const canvas_prompt *prom
     edit_request r;
     edit_request_from_params(&r, prompt, images, n_images, params);
 
-    progress_relay relay_state = {model, progress, progress_ctx, NULL, clock_seconds(), clock_seconds()};
-    edit_observer observer = {on_plan, on_phase, on_step, &relay_state};
+    /* the request's own scheduler: the model's stays as it is, even during the run */
+    scheduler_config lightning;
+    if (params->lightning_scheduler) {
+        scheduler_config_lightning(&lightning);
+        r.scheduler = &lightning;
+    }
+
+    progress_relay relay_state = {model, progress, progress_ctx, NULL, clock_seconds(), clock_seconds(),
+                                  params->cancel, params->cancel_ctx};
+    edit_observer observer = {.plan = on_plan, .phase = on_phase, .step = on_step, .cancelled = on_cancel,
+                              .ctx = &relay_state};
     float *image = NULL;
     int width = 0, height = 0;
-    const scheduler_config model_scheduler = model->pipeline->scheduler;
-    if (params->lightning_scheduler) scheduler_config_lightning(&model->pipeline->scheduler);
+    mem_scope *outer = canvas_model_enter(model);
     canvas_status st = edit_run(model->pipeline, &r, &observer, &image, &width, &height);
-    model->pipeline->scheduler = model_scheduler;
+    mem_scope_leave(outer); /* the image is the caller's, not the model's */
     if (st == CANVAS_OK) st = image_alloc(width, height, out);
     if (st == CANVAS_OK) edit_to_rgb8(image, (int64_t)width * height * 3, out->pixels);
     mem_free(image);
@@ -310,12 +347,15 @@ canvas_status canvas_memory_snapshot_take(const canvas_model *model, canvas_memo
     memset(out, 0, sizeof *out);
     mem_device_stats device, host;
     mem_device_get_stats(model->device, &device);
-    mem_device_get_stats(mem_device_cpu(), &host);
-    /* the profiler restarts the devices' peaks at each phase: the peak since open is the
-     * largest over the phases and the current one */
+    mem_device_get_stats(model->host, &host);
+    /* the profiler restarts the devices' peaks at each phase: the peak since open (or the
+     * profile's reset) is the largest over the phases, their summary and the current one */
     size_t device_peak = device.peak_bytes, host_peak = host.peak_bytes;
-    for (int i = 0; i < profiler_phase_count(model->profiler); i++) {
-        const profiler_phase *ph = profiler_phase_at(model->profiler, i);
+    int n_earlier;
+    const profiler_phase *earlier = profiler_earlier(model->profiler, &n_earlier);
+    for (int i = -1; i < profiler_phase_count(model->profiler); i++) {
+        const profiler_phase *ph = i < 0 ? earlier : profiler_phase_at(model->profiler, i);
+        if (!ph) continue;
         if (ph->device_peak_bytes > device_peak) device_peak = ph->device_peak_bytes;
         if (ph->host_peak_bytes > host_peak) host_peak = ph->host_peak_bytes;
     }
@@ -329,6 +369,7 @@ canvas_status canvas_memory_snapshot_take(const canvas_model *model, canvas_memo
     out->host_bytes = host.current_bytes;
     out->host_peak_bytes = host_peak;
     out->host_weight_bytes = host.classes[MEM_WEIGHTS].current_bytes;
+    out->host_cap_bytes = host.cap_bytes;
     if (sysinfo_rss(&out->host_rss_bytes) != CANVAS_OK) status_clear();
     if (sysinfo_mem_available(&out->mem_available_bytes) != CANVAS_OK) status_clear();
     const dit_model *dit = model->pipeline->dit;
@@ -355,6 +396,13 @@ canvas_status canvas_profile_phase(const canvas_model *model, int index, canvas_
     out->pinned_peak_bytes = ph->pinned_peak_bytes;
     out->transfer_bytes = ph->transfer_bytes;
     out->transfer_wait_seconds = ph->transfer_wait_seconds;
+    return CANVAS_OK;
+}
+
+canvas_status canvas_profile_reset(canvas_model *model)
+{
+    if (!model) return status_fail(CANVAS_ERR_USAGE, "canvas_profile_reset: no model");
+    profiler_reset(model->profiler);
     return CANVAS_OK;
 }
 

@@ -25,12 +25,21 @@ struct canvas_model {
     edit_pipeline *pipeline;
     thread_pool *pool;
     mem_device *device;         /* the capped device (owned), or the cpu device */
+    mem_device *host;           /* the model's host memory: a host scope device (owned) whose cap
+                                   is ram_bytes; every call works inside its scope */
     profiler *profiler;
     canvas_options options;
     prompt_encoder *prompt;     /* opened at the first canvas_encode_prompt */
     prompt_cache_entry cache[PROMPT_CACHE_ENTRIES];
     uint64_t cache_clock;
 };
+
+/* Make the model's host scope the calling thread's (what it allocates counts against its
+ * ram_bytes); returns the scope to give back to mem_scope_leave. */
+static inline mem_scope *canvas_model_enter(const canvas_model *model)
+{
+    return mem_scope_enter(mem_device_host_scope(model->host));
+}
 
 /* Release the prompt encoder and the cached encodings (canvas_close). */
 void canvas_model_prompt_release(canvas_model *model);

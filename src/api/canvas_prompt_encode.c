@@ -76,11 +76,16 @@ static uint64_t images_hash(const canvas_image *images, int n)
     return h;
 }
 
+/* A copy for the caller: outside the model's host scope (the caller frees it, the model
+ * does not hold it). */
 static canvas_status embedding_copy(const canvas_embedding *from, canvas_embedding *to)
 {
     memset(to, 0, sizeof *to);
     size_t bytes = (size_t)(from->length * from->dim) * sizeof *from->values;
-    TRY(mem_alloc((void **)&to->values, bytes, MEM_SCRATCH));
+    mem_scope *model_scope = mem_scope_enter(NULL);
+    canvas_status st = mem_alloc((void **)&to->values, bytes, MEM_SCRATCH);
+    mem_scope_leave(model_scope);
+    TRY(st);
     memcpy(to->values, from->values, bytes);
     to->length = from->length;
     to->dim = from->dim;
@@ -149,10 +154,12 @@ canvas_status canvas_encode_prompt(canvas_model *model, const char *prompt, cons
         if (!images[i].pixels || images[i].width < 1 || images[i].height < 1)
             return status_fail(CANVAS_ERR_USAGE, "canvas_encode_prompt: image %d is empty", i + 1);
     uint64_t hash = images_hash(images, n_images);
+    mem_scope *outer = canvas_model_enter(model);
     canvas_status st = profiler_begin(model->profiler, "text-encode");
     if (st == CANVAS_OK) st = encode_cached(model, prompt, images, n_images, hash, &out->positive);
     if (st == CANVAS_OK && negative) st = encode_cached(model, negative, images, n_images, hash, &out->negative);
     profiler_end(model->profiler);
+    mem_scope_leave(outer);
     if (st != CANVAS_OK) canvas_prompt_free(out);
     return st;
 }

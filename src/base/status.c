@@ -44,6 +44,7 @@ const char *canvas_status_name(canvas_status status)
     case CANVAS_ERR_IO: return "i/o error";
     case CANVAS_ERR_UNSUPPORTED: return "unsupported";
     case CANVAS_ERR_INTERNAL: return "internal error";
+    case CANVAS_ERR_CANCELLED: return "cancelled";
     }
     return "unknown status";
 }
@@ -55,6 +56,7 @@ int canvas_exit_code(canvas_status status)
     case CANVAS_ERR_USAGE: return 2;
     case CANVAS_ERR_OUT_OF_MEMORY: return 3;
     case CANVAS_ERR_INPUT: return 4;
+    case CANVAS_ERR_CANCELLED: return 130; /* as a shell reports a run stopped by Ctrl-C (128 + SIGINT) */
     default: return 1;
     }
 }

@@ -61,6 +61,24 @@ size_t mem_total_current(void);
 void mem_reset_peaks(void);
 const char *mem_class_name(mem_class cls);
 
+/* Host accounting scopes: the host memory of one owner (an open model, canvas_options.ram_bytes).
+ * While a thread is inside a scope (mem_scope_enter), every allocation it makes is charged
+ * to the scope as well as to the process's counters above, and refused with
+ * CANVAS_ERR_OUT_OF_MEMORY when it would pass the scope's cap; each block remembers its
+ * scope, so mem_free credits it back from any thread. A scope sees the allocations of the
+ * threads inside it only: the library allocates on the thread that called it (the thread
+ * pool's workers and the copy thread allocate nothing), so that is all of a model's work.
+ * The scope's counters are read through its device (mem_device_create_host_scope). */
+typedef struct mem_scope mem_scope;
+
+/* Make `scope` (NULL: none) the calling thread's; returns the one it replaces, to give back
+ * to mem_scope_leave (scopes nest: an allocation that belongs to the caller, like a result,
+ * is made after mem_scope_enter(NULL)). */
+mem_scope *mem_scope_enter(mem_scope *scope);
+void mem_scope_leave(mem_scope *previous);
+/* The calling thread's scope (NULL: none). */
+mem_scope *mem_scope_current(void);
+
 /* Fault injection (SQLite-style): fail the n-th allocation counted from when it is armed
  * (1-based), only counting allocations of class `only_class` when that is >= 0. Transient
  * fails that one allocation; persistent fails it and every later counted one. Failed

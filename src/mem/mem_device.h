@@ -5,8 +5,11 @@
  * below. Three implementations ship, one file each:
  *
  *   cpu       host RAM: the pool behind mem_alloc (there is one, mem_device_cpu()).
- *             Its optional cap (--ram) covers every host allocation of the process.
- *             (mem_device_cpu.c)
+ *             Its optional cap (--ram of the CLI's commands) covers every host
+ *             allocation of the process. (mem_device_cpu.c)
+ *   host scope  host RAM of one owner (an open model): a host accounting scope (mem.h)
+ *             shown as a device, with its own counters, peaks and cap; blocks are
+ *             host memory as on the cpu device. (mem_device_cpu.c)
  *   capped    a pool of `cap` bytes that plays a GPU on the CPU build: one region mapped
  *             from the kernel at creation and carved by a first-fit allocator with
  *             coalescing (mem_device_pool.h over mem_range.h). An allocation that does
@@ -69,6 +72,17 @@ typedef struct mem_device_stats {
 
 /* The host RAM device (process-wide, never destroyed). */
 mem_device *mem_device_cpu(void);
+
+/* A host scope device: a new host accounting scope with a cap (0: none) and its device.
+ * Its stats, peaks and cap are the scope's (what was allocated inside it, on any device
+ * that allocates from host RAM: mem_alloc); mem_device_alloc on it allocates inside it.
+ * Flags as the cpu device's, but it is not mem_device_cpu(): code that asks where weights
+ * live keeps using that. `name` is what reports show. mem_device_destroy lets go of the
+ * scope (blocks still live keep it until they are freed). */
+canvas_status mem_device_create_host_scope(const char *name, size_t cap, mem_device **out);
+/* The scope of a host scope device, for mem_scope_enter around its owner's work; NULL for
+ * any other device. */
+mem_scope *mem_device_host_scope(const mem_device *device);
 
 /* A pool of `cap` bytes (> 0) that plays a GPU. `name` ("gpu") appears in errors. */
 canvas_status mem_device_create_capped(const char *name, size_t cap, mem_device **out);

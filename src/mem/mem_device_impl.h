@@ -70,6 +70,8 @@ struct mem_device {
     char name[32];
     atomic_uint_fast64_t bytes_in, bytes_out, foreign_frees;
     double link_bytes_per_second;
+    /* the transfers with this device at one end (mem_transfer.h), kept by mem_transfer.c */
+    atomic_uint_fast64_t copies, moved_bytes, measured_bytes, copy_ns, wait_ns;
 };
 
 /* Set up the header: `name`, or `fallback` when name is NULL or empty. */

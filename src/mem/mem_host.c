@@ -4,7 +4,8 @@
  * requested size, the class and the raw pointer, so mem_free needs no size and the
  * accounting is exact. Counters are atomics: threads of the pool allocate too. The
  * host pool is the "cpu" device of mem_device.h; its optional cap (--ram) is checked
- * here, against the total of all classes. */
+ * here, against the total of all classes. A block made inside a host accounting scope
+ * (mem.h) is charged to the scope too, and checked against the scope's cap. */
 #include "mem/mem.h"
 
 #include <stdatomic.h>
@@ -18,6 +19,7 @@
 typedef struct block_header {
     void *raw;          /* what malloc returned */
     size_t size;        /* what the caller asked for */
+    mem_scope *scope;   /* charged to it too; NULL: the process only */
     uint32_t cls;
     uint32_t magic;
 } block_header;
@@ -33,43 +35,81 @@ typedef struct class_counters {
     atomic_uint_fast64_t live;
 } class_counters;
 
-static class_counters counters[MEM_CLASS_COUNT];
-/* All classes together: what the cap is checked against. */
-static atomic_size_t total_current, total_peak;
-static atomic_size_t host_cap; /* 0: no cap */
-static atomic_uint_fast64_t cap_refusals;
+/* The counters of a pool of host memory: the process's, or a scope's. */
+typedef struct pool_counters {
+    class_counters classes[MEM_CLASS_COUNT];
+    /* All classes together: what the cap is checked against. */
+    atomic_size_t total_current, total_peak;
+    atomic_size_t cap; /* 0: no cap */
+    atomic_uint_fast64_t refusals;
+} pool_counters;
+
+static pool_counters process;
+
+struct mem_scope {
+    pool_counters counters;
+    atomic_uint_fast64_t holders; /* its creator (until mem_scope_release) + one per live block */
+};
+
+static _Thread_local mem_scope *thread_scope;
 
 static const char *const class_names[MEM_CLASS_COUNT] = {"weights", "activations", "staging", "scratch"};
 
 const char *mem_class_name(mem_class cls) { return (unsigned)cls < MEM_CLASS_COUNT ? class_names[cls] : "?"; }
 
-static void account_add(mem_class cls, size_t size)
+static void account_add(pool_counters *pool, mem_class cls, size_t size)
 {
-    class_counters *c = &counters[cls];
+    class_counters *c = &pool->classes[cls];
     mem_counter_add(&c->current, &c->peak, size);
     atomic_fetch_add(&c->allocations, 1);
     atomic_fetch_add(&c->live, 1);
 }
 
-/* Claim `size` bytes of the total; 0 when that would pass the cap (nothing claimed). */
-static int claim_total(size_t size)
+/* Claim `size` bytes of the pool's total; 0 when that would pass its cap (nothing claimed). */
+static int claim_total(pool_counters *pool, size_t size)
 {
-    size_t cap = atomic_load_explicit(&host_cap, memory_order_relaxed);
-    size_t now = atomic_fetch_add(&total_current, size) + size;
+    size_t cap = atomic_load_explicit(&pool->cap, memory_order_relaxed);
+    size_t now = atomic_fetch_add(&pool->total_current, size) + size;
     if (cap && now > cap) {
-        atomic_fetch_sub(&total_current, size);
-        atomic_fetch_add(&cap_refusals, 1);
+        atomic_fetch_sub(&pool->total_current, size);
+        atomic_fetch_add(&pool->refusals, 1);
         return 0;
     }
-    mem_peak_raise(&total_peak, now);
+    mem_peak_raise(&pool->total_peak, now);
     return 1;
 }
 
-static void account_remove(mem_class cls, size_t size)
+static void account_remove(pool_counters *pool, mem_class cls, size_t size)
 {
-    atomic_fetch_sub(&total_current, size);
-    atomic_fetch_sub(&counters[cls].current, size);
-    atomic_fetch_sub(&counters[cls].live, 1);
+    atomic_fetch_sub(&pool->total_current, size);
+    atomic_fetch_sub(&pool->classes[cls].current, size);
+    atomic_fetch_sub(&pool->classes[cls].live, 1);
+}
+
+/* Claim `size` bytes for a block of class cls: the process's total, and the scope's when
+ * there is one. The reason names the cap it would pass. */
+static canvas_status claim(mem_scope *scope, size_t size, mem_class cls)
+{
+    if (!claim_total(&process, size))
+        return status_fail(CANVAS_ERR_OUT_OF_MEMORY,
+                           "out of memory: %zu bytes of %s would pass the host RAM cap of %zu bytes (%zu in use); "
+                           "raise --ram or choose a plan that keeps less in RAM",
+                           size, class_names[cls], atomic_load(&process.cap), atomic_load(&process.total_current));
+    if (scope && !claim_total(&scope->counters, size)) {
+        atomic_fetch_sub(&process.total_current, size);
+        return status_fail(CANVAS_ERR_OUT_OF_MEMORY,
+                           "out of memory: %zu bytes of %s would pass the model's host RAM cap of %zu bytes (%zu in "
+                           "use by the model); raise --ram or choose a plan that keeps less in RAM",
+                           size, class_names[cls], atomic_load(&scope->counters.cap),
+                           atomic_load(&scope->counters.total_current));
+    }
+    return CANVAS_OK;
+}
+
+static void unclaim(mem_scope *scope, size_t size)
+{
+    atomic_fetch_sub(&process.total_current, size);
+    if (scope) atomic_fetch_sub(&scope->counters.total_current, size);
 }
 
 static block_header *header_of(void *block) { return (block_header *)((char *)block - HEADER_SPACE); }
@@ -86,14 +126,11 @@ canvas_status mem_alloc_aligned(void **out, size_t size, size_t alignment, mem_c
                            size, class_names[cls]);
     if (mem_fault_should_fail(cls))
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory: %zu bytes of %s (injected)", size, class_names[cls]);
-    if (!claim_total(size))
-        return status_fail(CANVAS_ERR_OUT_OF_MEMORY,
-                           "out of memory: %zu bytes of %s would pass the host RAM cap of %zu bytes (%zu in use); "
-                           "raise --ram or choose a plan that keeps less in RAM",
-                           size, class_names[cls], atomic_load(&host_cap), atomic_load(&total_current));
+    mem_scope *scope = thread_scope;
+    TRY(claim(scope, size, cls));
     void *raw = malloc(size + HEADER_SPACE + alignment);
     if (!raw) {
-        atomic_fetch_sub(&total_current, size);
+        unclaim(scope, size);
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory: could not allocate %zu bytes of %s in host RAM",
                            size, class_names[cls]);
     }
@@ -102,9 +139,14 @@ canvas_status mem_alloc_aligned(void **out, size_t size, size_t alignment, mem_c
     block_header *h = header_of(block);
     h->raw = raw;
     h->size = size;
+    h->scope = scope;
     h->cls = (uint32_t)cls;
     h->magic = BLOCK_MAGIC;
-    account_add(cls, size);
+    account_add(&process, cls, size);
+    if (scope) {
+        account_add(&scope->counters, cls, size);
+        atomic_fetch_add(&scope->holders, 1);
+    }
     *out = block;
     return CANVAS_OK;
 }
@@ -153,39 +195,92 @@ void mem_free(void *block)
      * in the test builds) is safer than corrupting the counters or the C heap. */
     if (h->magic != BLOCK_MAGIC) return;
     h->magic = 0;
-    account_remove((mem_class)h->cls, h->size);
+    account_remove(&process, (mem_class)h->cls, h->size);
+    if (h->scope) {
+        account_remove(&h->scope->counters, (mem_class)h->cls, h->size);
+        mem_scope_release(h->scope); /* the block's hold */
+    }
     free(h->raw);
 }
 
-void mem_get_stats(mem_class cls, mem_class_stats *out)
+static void class_stats(const class_counters *c, mem_class_stats *out)
 {
-    const class_counters *c = &counters[cls];
     out->current_bytes = atomic_load(&c->current);
     out->peak_bytes = atomic_load(&c->peak);
     out->allocations = atomic_load(&c->allocations);
     out->live_blocks = atomic_load(&c->live);
 }
 
+void mem_get_stats(mem_class cls, mem_class_stats *out) { class_stats(&process.classes[cls], out); }
+
 size_t mem_total_current(void)
 {
     size_t total = 0;
-    for (int c = 0; c < MEM_CLASS_COUNT; c++) total += atomic_load(&counters[c].current);
+    for (int c = 0; c < MEM_CLASS_COUNT; c++) total += atomic_load(&process.classes[c].current);
     return total;
 }
 
-void mem_reset_peaks(void)
+static void reset_peaks(pool_counters *pool)
 {
-    for (int c = 0; c < MEM_CLASS_COUNT; c++) atomic_store(&counters[c].peak, atomic_load(&counters[c].current));
-    atomic_store(&total_peak, atomic_load(&total_current));
+    for (int c = 0; c < MEM_CLASS_COUNT; c++)
+        atomic_store(&pool->classes[c].peak, atomic_load(&pool->classes[c].current));
+    atomic_store(&pool->total_peak, atomic_load(&pool->total_current));
 }
 
-void mem_host_set_cap(size_t bytes) { atomic_store(&host_cap, bytes); }
+void mem_reset_peaks(void) { reset_peaks(&process); }
 
-size_t mem_host_cap(void) { return atomic_load(&host_cap); }
+void mem_host_set_cap(size_t bytes) { atomic_store(&process.cap, bytes); }
+
+size_t mem_host_cap(void) { return atomic_load(&process.cap); }
 
 void mem_host_totals(size_t *current, size_t *peak, uint64_t *refusals)
 {
-    *current = atomic_load(&total_current);
-    *peak = atomic_load(&total_peak);
-    *refusals = atomic_load(&cap_refusals);
+    *current = atomic_load(&process.total_current);
+    *peak = atomic_load(&process.total_peak);
+    *refusals = atomic_load(&process.refusals);
 }
+
+/* ---- host accounting scopes ---- */
+
+mem_scope *mem_scope_enter(mem_scope *scope)
+{
+    mem_scope *previous = thread_scope;
+    thread_scope = scope;
+    return previous;
+}
+
+void mem_scope_leave(mem_scope *previous) { thread_scope = previous; }
+
+mem_scope *mem_scope_current(void) { return thread_scope; }
+
+canvas_status mem_scope_create(size_t cap, mem_scope **out)
+{
+    /* the scope's own few hundred bytes are the allocator's bookkeeping, outside every count */
+    mem_scope *scope = calloc(1, sizeof *scope);
+    *out = scope;
+    if (!scope) return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory: no room for a host accounting scope");
+    atomic_store(&scope->counters.cap, cap);
+    atomic_store(&scope->holders, 1);
+    return CANVAS_OK;
+}
+
+void mem_scope_release(mem_scope *scope)
+{
+    if (scope && atomic_fetch_sub(&scope->holders, 1) == 1) free(scope);
+}
+
+void mem_scope_set_cap(mem_scope *scope, size_t cap) { atomic_store(&scope->counters.cap, cap); }
+
+size_t mem_scope_cap(const mem_scope *scope) { return atomic_load(&((mem_scope *)scope)->counters.cap); }
+
+void mem_scope_stats(const mem_scope *scope, mem_class_stats classes[MEM_CLASS_COUNT], size_t *current, size_t *peak,
+                     uint64_t *refusals)
+{
+    pool_counters *pool = &((mem_scope *)scope)->counters;
+    for (int c = 0; c < MEM_CLASS_COUNT; c++) class_stats(&pool->classes[c], &classes[c]);
+    *current = atomic_load(&pool->total_current);
+    *peak = atomic_load(&pool->total_peak);
+    *refusals = atomic_load(&pool->refusals);
+}
+
+void mem_scope_reset_peaks(mem_scope *scope) { reset_peaks(&scope->counters); }

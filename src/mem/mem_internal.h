@@ -29,6 +29,18 @@ size_t mem_host_cap(void);
 /* Host bytes in use and their peak over all classes; allocations refused by the cap. */
 void mem_host_totals(size_t *current, size_t *peak, uint64_t *refusals);
 
+/* Host accounting scopes (mem.h), for the device that shows one (mem_device_cpu.c). create:
+ * a scope with a cap (0: none), held by its creator; release: the creator lets go, and the
+ * scope is freed with its last block (blocks may outlive their owner: a result the caller
+ * frees later). stats: the scope's counters as the host pool's (mem_host_totals). */
+canvas_status mem_scope_create(size_t cap, mem_scope **out);
+void mem_scope_release(mem_scope *scope);
+void mem_scope_set_cap(mem_scope *scope, size_t cap);
+size_t mem_scope_cap(const mem_scope *scope);
+void mem_scope_stats(const mem_scope *scope, mem_class_stats classes[MEM_CLASS_COUNT], size_t *current, size_t *peak,
+                     uint64_t *refusals);
+void mem_scope_reset_peaks(mem_scope *scope);
+
 /* Address space from the kernel (mmap), not from the C heap: `accessible` 0 gives a
  * PROT_NONE reservation whose addresses fault when touched (the measure device's
  * tokens); 1 gives zero-filled read/write memory committed page by page on first touch

@@ -3,6 +3,7 @@
 #include "mem/mem_profiler.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,31 +23,113 @@ typedef struct memory_sample {
     uint64_t rss_bytes;
 } memory_sample;
 
+/* The last `limit` items of a sequence, oldest first: a ring that grows (doubling) until
+ * it holds `limit` items, then drops the oldest for each new one. */
+typedef struct ring {
+    char *items;
+    size_t element;
+    int head, count, capacity, limit;
+} ring;
+
+static void *ring_at(const ring *r, int index)
+{
+    return r->items + (size_t)((r->head + index) % r->capacity) * r->element;
+}
+
+/* Room for `needed` items (at most the limit), oldest first at index 0 afterwards. Bookkeeping
+ * growth, outside the fault injector's count. */
+static canvas_status ring_reserve(ring *r, int needed)
+{
+    if (needed > r->limit) needed = r->limit;
+    if (needed <= r->capacity) return CANVAS_OK;
+    int fresh = r->capacity ? r->capacity * 2 : 16;
+    while (fresh < needed) fresh *= 2;
+    if (fresh > r->limit) fresh = r->limit;
+    char *items;
+    mem_fault_exempt_begin();
+    canvas_status status = mem_alloc((void **)&items, (size_t)fresh * r->element, MEM_SCRATCH);
+    mem_fault_exempt_end();
+    TRY(status);
+    for (int i = 0; i < r->count; i++) memcpy(items + (size_t)i * r->element, ring_at(r, i), r->element);
+    mem_free(r->items);
+    r->items = items;
+    r->head = 0;
+    r->capacity = fresh;
+    return CANVAS_OK;
+}
+
+/* The slot after the last item (reserved before); not counted until ring_push. */
+static void *ring_next(const ring *r) { return ring_at(r, r->count); }
+
+/* Count the slot of ring_next; the oldest item goes when the ring is full (or holds its
+ * limit, lowered since it grew). */
+static void ring_push(ring *r)
+{
+    if (r->count < r->capacity && r->count < r->limit) r->count++;
+    else r->head = (r->head + 1) % r->capacity;
+}
+
+/* Drop the oldest item (there is one). */
+static void ring_drop(ring *r)
+{
+    r->head = (r->head + 1) % r->capacity;
+    r->count--;
+}
+
 struct profiler {
     mem_device *device, *host;
     uint64_t start_ns;
-    profiler_phase *phases;
-    int n_phases, phase_capacity;
-    int open;                      /* phases[n_phases] is being measured */
+    ring phases;                   /* profiler_phase: the last `limit` phases */
+    int open;                      /* ring_next(&phases) is being measured */
+    profiler_phase earlier;        /* the phases dropped from the ring, folded into one */
+    int n_earlier;
     mem_transfer_stats transfers_at_begin;
-    memory_sample *samples;
-    int n_samples, sample_capacity;
+    ring samples;                  /* memory_sample */
     uint64_t fallbacks;
 };
 
 static double now_seconds(const profiler *p) { return (double)(clock_ns() - p->start_ns) * 1e-9; }
 
-/* Bookkeeping growth, outside the fault injector's count. */
-static canvas_status grow(void **array, int *capacity, int needed, size_t element)
+/* Samples kept: the two of each phase kept, and some taken between phase boundaries. */
+static int sample_limit(int phase_limit)
 {
-    if (needed <= *capacity) return CANVAS_OK;
-    int fresh = *capacity ? *capacity * 2 : 16;
-    while (fresh < needed) fresh *= 2;
-    mem_fault_exempt_begin();
-    canvas_status status = mem_realloc(array, (size_t)fresh * element, MEM_SCRATCH);
-    mem_fault_exempt_end();
-    if (status == CANVAS_OK) *capacity = fresh;
-    return status;
+    return phase_limit > (INT32_MAX - 64) / 2 ? INT32_MAX : 2 * phase_limit + 64;
+}
+
+/* An old phase into the summary: peaks as maxima, durations and transfers summed. */
+static void fold(profiler_phase *sum, int n, const profiler_phase *ph)
+{
+    if (n == 0) {
+        *sum = *ph;
+        snprintf(sum->name, sizeof sum->name, "earlier phases");
+        return;
+    }
+#define FOLD_MAX(field) \
+    if (ph->field > sum->field) sum->field = ph->field
+    FOLD_MAX(device_peak_bytes);
+    FOLD_MAX(host_peak_bytes);
+    FOLD_MAX(pinned_peak_bytes);
+    FOLD_MAX(host_rss_bytes);
+    for (int c = 0; c < MEM_CLASS_COUNT; c++) {
+        FOLD_MAX(device_class_peak_bytes[c]);
+        FOLD_MAX(host_class_peak_bytes[c]);
+    }
+#undef FOLD_MAX
+    if (ph->mem_available_bytes && (!sum->mem_available_bytes || ph->mem_available_bytes < sum->mem_available_bytes))
+        sum->mem_available_bytes = ph->mem_available_bytes;
+    sum->seconds += ph->seconds;
+    sum->transfer_bytes += ph->transfer_bytes;
+    sum->transfer_seconds += ph->transfer_seconds;
+    sum->transfer_wait_seconds += ph->transfer_wait_seconds;
+}
+
+/* Fold the oldest phases into the summary until at most `keep` remain. */
+static void fold_oldest(profiler *p, int keep)
+{
+    while (p->phases.count > keep) {
+        fold(&p->earlier, p->n_earlier++, ring_at(&p->phases, 0));
+        ring_drop(&p->phases);
+    }
 }
 
 canvas_status profiler_create(mem_device *device, mem_device *host, profiler **out)
@@ -60,6 +143,8 @@ canvas_status profiler_create(mem_device *device, mem_device *host, profiler **o
     p->device = device;
     p->host = host;
     p->start_ns = clock_ns();
+    p->phases = (ring){.element = sizeof(profiler_phase), .limit = PROFILER_DEFAULT_PHASES};
+    p->samples = (ring){.element = sizeof(memory_sample), .limit = sample_limit(PROFILER_DEFAULT_PHASES)};
     *out = p;
     return CANVAS_OK;
 }
@@ -67,15 +152,41 @@ canvas_status profiler_create(mem_device *device, mem_device *host, profiler **o
 void profiler_destroy(profiler *p)
 {
     if (!p) return;
-    mem_free(p->phases);
-    mem_free(p->samples);
+    mem_free(p->phases.items);
+    mem_free(p->samples.items);
     mem_free(p);
 }
 
-/* A sample into room reserved before. */
+canvas_status profiler_set_history(profiler *p, int phases)
+{
+    if (phases < 1) return status_fail(CANVAS_ERR_USAGE, "profiler history of %d phases: give at least 1", phases);
+    /* the open phase's slot stays reserved: fold enough for it */
+    fold_oldest(p, p->open ? phases - 1 : phases);
+    p->phases.limit = phases;
+    p->samples.limit = sample_limit(phases);
+    while (p->samples.count > p->samples.limit - 2) ring_drop(&p->samples);
+    return CANVAS_OK;
+}
+
+void profiler_reset(profiler *p)
+{
+    /* an open phase keeps its slot, moved to the front: it is ended as usual */
+    if (p->open) {
+        memmove(p->phases.items, ring_next(&p->phases), sizeof(profiler_phase));
+        p->phases.head = 0;
+    }
+    p->phases.count = 0;
+    p->samples.count = 0;
+    p->n_earlier = 0;
+    memset(&p->earlier, 0, sizeof p->earlier);
+    p->fallbacks = 0;
+}
+
+/* A sample into room reserved before (or in place of the oldest). */
 static void take_sample(profiler *p)
 {
-    memory_sample *s = &p->samples[p->n_samples++];
+    memory_sample *s = ring_next(&p->samples);
+    ring_push(&p->samples);
     mem_device_stats device, host;
     mem_device_get_stats(p->device, &device);
     mem_device_get_stats(p->host, &host);
@@ -90,7 +201,8 @@ static void take_sample(profiler *p)
 
 canvas_status profiler_sample(profiler *p)
 {
-    TRY(grow((void **)&p->samples, &p->sample_capacity, p->n_samples + 1, sizeof(memory_sample)));
+    /* keep room for the sample that ends the open phase */
+    TRY(ring_reserve(&p->samples, p->samples.count + 2));
     take_sample(p);
     return CANVAS_OK;
 }
@@ -104,10 +216,12 @@ static void read_proc(uint64_t *rss, uint64_t *available)
 canvas_status profiler_begin(profiler *p, const char *name_format, ...)
 {
     profiler_end(p);
-    /* Room for this phase and its two samples now, so that profiler_end cannot fail. */
-    TRY(grow((void **)&p->phases, &p->phase_capacity, p->n_phases + 1, sizeof(profiler_phase)));
-    TRY(grow((void **)&p->samples, &p->sample_capacity, p->n_samples + 2, sizeof(memory_sample)));
-    profiler_phase *phase = &p->phases[p->n_phases];
+    /* Room for this phase and its two samples now, so that profiler_end cannot fail; a full
+     * history folds its oldest phase into the summary. */
+    TRY(ring_reserve(&p->phases, p->phases.count + 1));
+    TRY(ring_reserve(&p->samples, p->samples.count + 2));
+    fold_oldest(p, p->phases.limit - 1);
+    profiler_phase *phase = ring_next(&p->phases);
     memset(phase, 0, sizeof *phase);
     va_list args;
     va_start(args, name_format);
@@ -115,7 +229,7 @@ canvas_status profiler_begin(profiler *p, const char *name_format, ...)
     va_end(args);
     mem_device_reset_peaks(p->device);
     if (p->host != p->device) mem_device_reset_peaks(p->host);
-    mem_transfer_get_stats(&p->transfers_at_begin);
+    mem_transfer_get_device_stats(p->device, &p->transfers_at_begin);
     read_proc(&phase->host_rss_bytes, &phase->mem_available_bytes);
     take_sample(p);
     phase->start_seconds = now_seconds(p);
@@ -126,7 +240,7 @@ canvas_status profiler_begin(profiler *p, const char *name_format, ...)
 void profiler_end(profiler *p)
 {
     if (!p->open) return;
-    profiler_phase *phase = &p->phases[p->n_phases];
+    profiler_phase *phase = ring_next(&p->phases);
     phase->seconds = now_seconds(p) - phase->start_seconds;
     mem_device_stats device, host;
     mem_device_get_stats(p->device, &device);
@@ -144,12 +258,12 @@ void profiler_end(profiler *p)
     if (available && (available < phase->mem_available_bytes || !phase->mem_available_bytes))
         phase->mem_available_bytes = available;
     mem_transfer_stats transfers;
-    mem_transfer_get_stats(&transfers);
+    mem_transfer_get_device_stats(p->device, &transfers);
     phase->transfer_bytes = transfers.bytes - p->transfers_at_begin.bytes;
     phase->transfer_seconds = transfers.copy_seconds - p->transfers_at_begin.copy_seconds;
     phase->transfer_wait_seconds = transfers.wait_seconds - p->transfers_at_begin.wait_seconds;
     take_sample(p);
-    p->n_phases++;
+    ring_push(&p->phases);
     p->open = 0;
 }
 
@@ -157,11 +271,17 @@ void profiler_count_fallback(profiler *p) { p->fallbacks++; }
 
 uint64_t profiler_fallbacks(const profiler *p) { return p->fallbacks; }
 
-int profiler_phase_count(const profiler *p) { return p->n_phases; }
+int profiler_phase_count(const profiler *p) { return p->phases.count; }
 
 const profiler_phase *profiler_phase_at(const profiler *p, int index)
 {
-    return index >= 0 && index < p->n_phases ? &p->phases[index] : NULL;
+    return index >= 0 && index < p->phases.count ? ring_at(&p->phases, index) : NULL;
+}
+
+const profiler_phase *profiler_earlier(const profiler *p, int *count)
+{
+    *count = p->n_earlier;
+    return p->n_earlier ? &p->earlier : NULL;
 }
 
 /* ---- JSON ---- */
@@ -198,8 +318,10 @@ static json_t *report_object(const profiler *p)
     uint64_t rss_peak = 0, available_min = 0, transfer_bytes = 0;
     double seconds = 0, wait_seconds = 0;
     json_t *phases = json_array();
-    for (int i = 0; i < p->n_phases; i++) {
-        const profiler_phase *ph = &p->phases[i];
+    for (int i = -1; i < p->phases.count; i++) {
+        /* -1: the summary of the phases no longer kept, in the totals, not in "phases" */
+        const profiler_phase *ph = i < 0 ? (p->n_earlier ? &p->earlier : NULL) : ring_at(&p->phases, i);
+        if (!ph) continue;
         if (ph->device_peak_bytes > device_peak) device_peak = ph->device_peak_bytes;
         if (ph->host_peak_bytes > host_peak) host_peak = ph->host_peak_bytes;
         if (ph->pinned_peak_bytes > pinned_peak) pinned_peak = ph->pinned_peak_bytes;
@@ -209,7 +331,7 @@ static json_t *report_object(const profiler *p)
         transfer_bytes += ph->transfer_bytes;
         wait_seconds += ph->transfer_wait_seconds;
         seconds += ph->seconds;
-        json_array_append_new(phases, phase_object(ph));
+        if (i >= 0) json_array_append_new(phases, phase_object(ph));
     }
     mem_device_stats device;
     mem_device_get_stats(p->device, &device);
@@ -226,6 +348,11 @@ static json_t *report_object(const profiler *p)
     json_object_set_new(o, "transfer_wait_seconds", json_real(wait_seconds));
     json_object_set_new(o, "seconds", json_real(seconds));
     json_object_set_new(o, "phases", phases);
+    if (p->n_earlier) {
+        json_t *earlier = phase_object(&p->earlier);
+        json_object_set_new(earlier, "count", json_integer(p->n_earlier));
+        json_object_set_new(o, "earlier_phases", earlier);
+    }
     return o;
 }
 
@@ -260,12 +387,12 @@ static json_t *counter_event(const char *name, double seconds, json_t *args)
 static canvas_status trace_object(const profiler *p, json_t **out)
 {
     *out = NULL;
-    int n_items = p->n_phases + 2 * p->n_samples;
+    int n_items = p->phases.count + 2 * p->samples.count;
     trace_item *items = NULL;
     if (n_items) TRY(mem_calloc((void **)&items, (size_t)n_items, sizeof *items, MEM_SCRATCH));
     int n = 0;
-    for (int i = 0; i < p->n_samples; i++) {
-        const memory_sample *s = &p->samples[i];
+    for (int i = 0; i < p->samples.count; i++) {
+        const memory_sample *s = ring_at(&p->samples, i);
         json_t *host_args = class_object(s->host_class_bytes);
         json_object_set_new(host_args, "rss", json_integer((json_int_t)s->rss_bytes));
         char device_track[64];
@@ -274,8 +401,8 @@ static canvas_status trace_object(const profiler *p, json_t **out)
         if (p->host != p->device) items[n++] = (trace_item){s->seconds, 1, counter_event("host memory (bytes)", s->seconds, host_args)};
         else json_decref(host_args);
     }
-    for (int i = 0; i < p->n_phases; i++) {
-        const profiler_phase *ph = &p->phases[i];
+    for (int i = 0; i < p->phases.count; i++) {
+        const profiler_phase *ph = ring_at(&p->phases, i);
         json_t *e = json_object();
         json_object_set_new(e, "name", json_string(ph->name));
         json_object_set_new(e, "cat", json_string("phase"));

@@ -12,7 +12,13 @@
  * Exports: a report (JSON, keys in docs/memory.md) and a Chrome trace event file that
  * Perfetto and chrome://tracing open: phases as complete ("X") events, memory as counter
  * ("C") tracks. Both are written to PATH.tmp and renamed. The profiler's own bookkeeping is
- * not a fault-injection point. Not thread-safe: phases are marked by the run's thread. */
+ * not a fault-injection point. Not thread-safe: phases are marked by the run's thread.
+ *
+ * History is bounded, for a process that runs for days: the last PROFILER_DEFAULT_PHASES
+ * phases (profiler_set_history) are kept, older ones are folded into one summary ("earlier
+ * phases": peaks as maxima, seconds and transfers summed) that the report's totals include
+ * (key "earlier_phases"); memory samples are bounded alike (the oldest dropped). Transfers
+ * are those of `device` (mem_transfer_get_device_stats), not the process's. */
 #ifndef CANVAS_MEM_PROFILER_H
 #define CANVAS_MEM_PROFILER_H
 
@@ -24,6 +30,7 @@
 #include "mem/mem_device.h"
 
 #define PROFILER_NAME_SIZE 48
+#define PROFILER_DEFAULT_PHASES 1024
 
 typedef struct profiler_phase {
     char name[PROFILER_NAME_SIZE];
@@ -56,8 +63,18 @@ void profiler_count_fallback(profiler *p);
 /* A memory sample for the trace's counter tracks now (phase boundaries sample anyway). */
 canvas_status profiler_sample(profiler *p);
 
+/* Keep the last `phases` (>= 1) phases; older ones, now and later, go into the summary.
+ * CANVAS_ERR_USAGE below 1. */
+canvas_status profiler_set_history(profiler *p, int phases);
+/* Forget the phases, the summary, the samples and the fallback count (an open phase goes on
+ * and is recorded when it ends); the time origin stays. */
+void profiler_reset(profiler *p);
+
+/* The phases kept, oldest first. */
 int profiler_phase_count(const profiler *p);
 const profiler_phase *profiler_phase_at(const profiler *p, int index);
+/* The summary of the phases no longer kept (NULL when none); *count gets how many. */
+const profiler_phase *profiler_earlier(const profiler *p, int *count);
 uint64_t profiler_fallbacks(const profiler *p);
 
 /* Write the report / the trace (the open phase, if any, is left out). */

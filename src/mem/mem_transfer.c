@@ -23,6 +23,26 @@ void mem_transfer_get_stats(mem_transfer_stats *out)
     out->wait_seconds = (double)atomic_load(&total_wait_ns) * 1e-9;
 }
 
+void mem_transfer_get_device_stats(const mem_device *device, mem_transfer_stats *out)
+{
+    mem_device *d = (mem_device *)device;
+    out->copies = atomic_load(&d->copies);
+    out->bytes = atomic_load(&d->moved_bytes);
+    out->measured_bytes = atomic_load(&d->measured_bytes);
+    out->copy_seconds = (double)atomic_load(&d->copy_ns) * 1e-9;
+    out->wait_seconds = (double)atomic_load(&d->wait_ns) * 1e-9;
+}
+
+/* Add to a counter of the process and to the same counter of each end of a copy (once
+ * when the two ends are one device). */
+static void count(atomic_uint_fast64_t *process, atomic_uint_fast64_t *one_end, atomic_uint_fast64_t *other_end,
+                  uint64_t n)
+{
+    atomic_fetch_add(process, n);
+    atomic_fetch_add(one_end, n);
+    if (other_end != one_end) atomic_fetch_add(other_end, n);
+}
+
 static int holds_data(const mem_device *device) { return (mem_device_flags(device) & MEM_DEVICE_HOLDS_DATA) != 0; }
 
 static canvas_status check_copy(mem_device *dst_device, void *dst, mem_device *src_device, const void *src,
@@ -56,9 +76,9 @@ static canvas_status run_copy(mem_device *dst_device, void *dst, mem_device *src
     if (bytes == 0) return CANVAS_OK;
     mem_device_count_copy(dst_device, bytes, 0);
     mem_device_count_copy(src_device, 0, bytes);
-    atomic_fetch_add(&total_copies, 1);
+    count(&total_copies, &dst_device->copies, &src_device->copies, 1);
     if (!holds_data(dst_device) || !holds_data(src_device)) {
-        atomic_fetch_add(&total_measured_bytes, bytes);
+        count(&total_measured_bytes, &dst_device->measured_bytes, &src_device->measured_bytes, bytes);
         return CANVAS_OK;
     }
     uint64_t start = clock_ns();
@@ -70,8 +90,8 @@ static canvas_status run_copy(mem_device *dst_device, void *dst, mem_device *src
     if (status != CANVAS_OK)
         return status_wrap(status, "copying %zu bytes %s device '%s': ", bytes, device == dst_device ? "to" : "from",
                            mem_device_name(device));
-    atomic_fetch_add(&total_bytes, bytes);
-    atomic_fetch_add(&total_copy_ns, clock_ns() - start);
+    count(&total_bytes, &dst_device->moved_bytes, &src_device->moved_bytes, bytes);
+    count(&total_copy_ns, &dst_device->copy_ns, &src_device->copy_ns, clock_ns() - start);
     return CANVAS_OK;
 }
 
@@ -191,15 +211,20 @@ canvas_status mem_copier_submit(mem_copier *c, mem_device *dst_device, void *dst
 canvas_status mem_copier_wait(mem_copier *c, mem_ticket ticket, double *waited_seconds)
 {
     uint64_t start = clock_ns(), waited = 0;
+    mem_device *dst_device = NULL, *src_device = NULL;
     pthread_mutex_lock(&c->lock);
     if (ticket > c->submitted) ticket = c->submitted; /* never wait for a copy nobody queued */
     if (c->completed < ticket) {
+        /* still queued: the devices of the copy waited for, to count the wait on */
+        const copy_job *job = &c->queue[(c->head + (int)(ticket - c->completed - 1)) % c->capacity];
+        dst_device = job->dst_device;
+        src_device = job->src_device;
         while (c->completed < ticket) pthread_cond_wait(&c->progress, &c->lock);
         waited = clock_ns() - start;
     }
     int failed = c->failed_ticket && c->failed_ticket <= ticket;
     pthread_mutex_unlock(&c->lock);
-    if (waited) atomic_fetch_add(&total_wait_ns, waited);
+    if (waited) count(&total_wait_ns, &dst_device->wait_ns, &src_device->wait_ns, waited);
     if (waited_seconds) *waited_seconds = (double)waited * 1e-9;
     /* the fields of a failure never change once set */
     return failed ? status_fail(c->failed_status, "%s", c->failed_reason) : CANVAS_OK;

@@ -28,7 +28,8 @@
  * end is host memory; the device's failure if its copy fails. */
 canvas_status mem_copy(mem_device *dst_device, void *dst, mem_device *src_device, const void *src, size_t bytes);
 
-/* Process-wide transfer counters (all copies, synchronous and queued). */
+/* Transfer counters (copies synchronous and queued): the process's, or those of one
+ * device's copies (each copy counts on both of its ends, once when they are one device). */
 typedef struct mem_transfer_stats {
     uint64_t copies;
     uint64_t bytes;           /* bytes really moved */
@@ -37,7 +38,12 @@ typedef struct mem_transfer_stats {
     double wait_seconds;      /* time callers spent blocked in mem_copier_wait */
 } mem_transfer_stats;
 
+/* Every copy of the process. */
 void mem_transfer_get_stats(mem_transfer_stats *out);
+/* The copies to and from `device` (a model's device: its own transfers, whatever other
+ * models of the process copy). The wait of mem_copier_wait counts on the ends of the copy
+ * waited for. */
+void mem_transfer_get_device_stats(const mem_device *device, mem_transfer_stats *out);
 
 typedef struct mem_copier mem_copier;
 typedef uint64_t mem_ticket; /* 0 is "no copy": waiting on it returns at once */

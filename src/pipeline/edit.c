@@ -119,6 +119,40 @@ canvas_status edit_pipeline_add_loras(edit_pipeline *p, thread_pool *pool, const
     return CANVAS_OK;
 }
 
+/* The transformer alone, reloaded from its folder in `format`, with the LoRAs merged again
+ * at their scales; replaces p->dit only when all of that worked. */
+static canvas_status reload_transformer(edit_pipeline *p, quant_choice format)
+{
+    dit_model *fresh;
+    TRY(dit_load_quantized(p->dit->component_dir, format, &fresh));
+    canvas_status st = lora_apply_specs(fresh, p->pool, p->loras, p->n_loras);
+    if (st != CANVAS_OK) {
+        dit_free(fresh);
+        return status_wrap(st, "merging the LoRAs again after reloading the transformer as %s: ",
+                           quant_choice_name(format));
+    }
+    dit_free(p->dit);
+    p->dit = fresh;
+    return CANVAS_OK;
+}
+
+canvas_status edit_pipeline_set_lora_scale(edit_pipeline *p, int index, float scale)
+{
+    if (index < 0 || index >= p->n_loras)
+        return status_fail(CANVAS_ERR_USAGE, "LoRA %d: the model has %d LoRA file(s) (0-based index)", index,
+                           p->n_loras);
+    if (!isfinite(scale)) return status_fail(CANVAS_ERR_USAGE, "LoRA %d: the scale must be a finite number", index);
+    const float before = p->loras[index].scale;
+    p->loras[index].scale = scale;
+    canvas_status st = reload_transformer(p, p->dit->weights_format);
+    if (st != CANVAS_OK) {
+        p->loras[index].scale = before;
+        return st;
+    }
+    p->placed_blocks = -1; /* the fresh transformer is placed at the next run */
+    return CANVAS_OK;
+}
+
 void edit_pipeline_close(edit_pipeline *p)
 {
     if (!p) return;
@@ -162,6 +196,14 @@ static void phase(run *s, const char *name)
 {
     if (s->p->profiler) profiler_begin(s->p->profiler, "%s", name);
     if (s->observer && s->observer->phase) s->observer->phase(s->observer->ctx, name);
+}
+
+/* CANVAS_ERR_CANCELLED when the caller asks to stop (edit_observer.cancelled), naming where. */
+static canvas_status check_cancel(run *s, const char *where)
+{
+    if (s->observer && s->observer->cancelled && s->observer->cancelled(s->observer->ctx))
+        return status_fail(CANVAS_ERR_CANCELLED, "cancelled by the caller %s", where);
+    return CANVAS_OK;
 }
 
 static void tell_plan(run *s, const char *message)
@@ -258,7 +300,7 @@ static int vae_tiling_planned(run *s, int encode, int pixel_height, int pixel_wi
     vae_tiling_default(&tiling);
     if (!vae_tiling_needed(&tiling, pixel_height, pixel_width)) return 0;
     mem_device_stats host;
-    mem_device_get_stats(mem_device_cpu(), &host);
+    mem_device_get_stats(s->p->host ? s->p->host : mem_device_cpu(), &host);
     if (!host.cap_bytes) return s->vae_tiled;
     int h = encode ? pixel_height : pixel_height / s->scale, w = encode ? pixel_width : pixel_width / s->scale;
     size_t need = vae_activation_bytes(s->p->vae, thread_pool_size(s->p->pool), encode, h, w);
@@ -378,7 +420,7 @@ static void plan_inputs(run *s, const dit_inputs *longest, int same_format_only,
         l->device_free_bytes = stats.largest_free_block ? stats.largest_free_block : 1;
     }
     mem_device_stats host;
-    mem_device_get_stats(mem_device_cpu(), &host);
+    mem_device_get_stats(p->host ? p->host : mem_device_cpu(), &host);
     l->host_bytes = host.cap_bytes; /* the run's host budget is its --ram cap; none: not limited */
     l->headroom_bytes = p->headroom_bytes;
     l->allow_quantize = same_format_only ? 0 : p->allow_quantize;
@@ -415,19 +457,8 @@ static canvas_status plan_and_place(run *s, const dit_inputs *longest, int fallb
     }
     const plan_candidate *c = &result.candidates[result.chosen];
     if (c->point.weights.format != p->dit->weights_format.format ||
-        c->point.weights.per_channel != p->dit->weights_format.per_channel) {
-        /* the transformer alone, in the plan's format, with the LoRAs merged again */
-        dit_model *fresh;
-        TRY(dit_load_quantized(p->dit->component_dir, c->point.weights, &fresh));
-        canvas_status st = lora_apply_specs(fresh, p->pool, p->loras, p->n_loras);
-        if (st != CANVAS_OK) {
-            dit_free(fresh);
-            return status_wrap(st, "merging the LoRAs again after reloading the transformer as %s: ",
-                               quant_choice_name(c->point.weights));
-        }
-        dit_free(p->dit);
-        p->dit = fresh;
-    }
+        c->point.weights.per_channel != p->dit->weights_format.per_channel)
+        TRY(reload_transformer(p, c->point.weights)); /* the transformer alone, in the plan's format */
     plan_describe(c, &w, p->plan_line, sizeof p->plan_line);
     p->planned = (edit_plan_record){c->point.preset, c->point.resident_blocks, c->point.weights, c->peak.device,
                                     c->peak.pinned, c->peak.host, c->seconds_per_step};
@@ -518,9 +549,14 @@ static canvas_status denoise_step(run *s, int i)
     /* the pipeline passes t / 1000 with t = sigma * 1000, both float32 */
     const float timestep = s->timesteps[i] / 1000.0f;
     dit_inputs in;
+    char where[64];
+    snprintf(where, sizeof where, "before step %d of %d", i + 1, s->r->steps);
+    TRY(check_cancel(s, where));
     fill_inputs(s, &s->r->prompt, timestep, &in);
     TRY(dit_forward(p->dit, p->pool, &in, NULL, s->output));
     if (s->cfg) {
+        snprintf(where, sizeof where, "in step %d of %d (before its negative-prompt call)", i + 1, s->r->steps);
+        TRY(check_cancel(s, where));
         fill_inputs(s, &s->r->negative, timestep, &in);
         TRY(dit_forward(p->dit, p->pool, &in, NULL, s->negative_output));
         edit_cfg_combine(s->output, s->negative_output, s->n_target, s->channels, s->r->cfg);
@@ -558,6 +594,7 @@ static canvas_status denoise(run *s, const dit_inputs *longest)
             if (st != CANVAS_OK) return status_wrap(st, "re-planning step %d of %d after an out-of-memory: ", i + 1, steps);
             continue;
         }
+        if (st == CANVAS_ERR_CANCELLED) return st;
         if (st != CANVAS_OK) return status_wrap(st, "denoising step %d of %d: ", i + 1, steps);
         i++;
         attempts = 0;
@@ -607,15 +644,16 @@ static canvas_status prepare(run *s)
     if (s->cfg) TRY(mem_alloc((void **)&s->negative_output, (size_t)s->n_img * row, MEM_ACTIVATIONS));
     TRY(mem_alloc((void **)&s->sigmas, (size_t)(r->steps + 1) * sizeof(float), MEM_SCRATCH));
     TRY(mem_alloc((void **)&s->timesteps, (size_t)r->steps * sizeof(float), MEM_SCRATCH));
-    double mu = scheduler_mu(&p->scheduler, s->n_target);
-    TRY(scheduler_sigmas(&p->scheduler, r->steps, mu, s->sigmas, s->timesteps));
+    const scheduler_config *scheduler = r->scheduler ? r->scheduler : &p->scheduler;
+    double mu = scheduler_mu(scheduler, s->n_target);
+    TRY(scheduler_sigmas(scheduler, r->steps, mu, s->sigmas, s->timesteps));
     for (int i = 0; i <= r->steps; i++)
         if (!isfinite(s->sigmas[i]))
             /* one step with shift_terminal stretches 1 - sigma by 0/0, in diffusers too */
             return status_fail(CANVAS_ERR_USAGE,
                                "%d step(s) give an undefined schedule with this scheduler config (shift_terminal "
                                "%g divides by 1 - last sigma = 0): use at least 2 steps",
-                               r->steps, p->scheduler.shift_terminal);
+                               r->steps, scheduler->shift_terminal);
     s->vae_tiled = vae_tiling_planned(s, 0, s->height, s->width);
     return CANVAS_OK;
 }
@@ -657,6 +695,7 @@ static canvas_status run_all(run *s, float **out_image)
 {
     canvas_status st;
     int attempts = 0;
+    TRY(check_cancel(s, "before the run began"));
     while ((st = prepare(s)) != CANVAS_OK || (st = initial_latents(s)) != CANVAS_OK) {
         if (!fallback_allowed(s, st, &attempts, "preparing the run", 1)) return st;
         release_buffers(s);
@@ -667,12 +706,14 @@ static canvas_status run_all(run *s, float **out_image)
         for (int i = 0; i < s->r->n_images; i++) {
             char where[48];
             snprintf(where, sizeof where, "vae-encode of reference %d", i + 1);
+            TRY(check_cancel(s, "before the vae-encode of a reference"));
             attempts = 0;
             while ((st = encode_reference(s, i, at)) != CANVAS_OK)
                 if (!fallback_allowed(s, st, &attempts, where, 1)) return st;
             at += (int64_t)s->shapes[1 + i].height * s->shapes[1 + i].width * s->channels;
         }
     }
+    TRY(check_cancel(s, "before the plan"));
     phase(s, "plan");
     dit_inputs longest;
     const edit_text *text = s->cfg && s->r->negative.length > s->r->prompt.length ? &s->r->negative : &s->r->prompt;
@@ -685,6 +726,7 @@ static canvas_status run_all(run *s, float **out_image)
     mem_free(s->output);
     mem_free(s->negative_output);
     s->output = s->negative_output = NULL;
+    TRY(check_cancel(s, "before the vae-decode"));
     phase(s, "vae-decode");
     attempts = 0;
     while ((st = decode(s, out_image)) != CANVAS_OK)

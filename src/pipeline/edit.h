@@ -62,6 +62,9 @@ typedef struct edit_pipeline {
     /* set by the caller after edit_pipeline_open (not owned): */
     thread_pool *pool;          /* NULL: one thread */
     mem_device *device;         /* where the transformer computes; NULL: the cpu device */
+    mem_device *host;           /* the host memory budget of its owner (a host scope device: the
+                                   VAE tiling and the planner's host limit read its cap); NULL: the
+                                   process's (mem_device_cpu()) */
     profiler *profiler;         /* NULL: no phases recorded */
     int resident_blocks;        /* -1: the planner chooses (only with a device other than cpu) */
     int strategy;               /* a plan_preset (plan/plan.h): PLAN_AUTO (0 means "full": set it) */
@@ -96,6 +99,12 @@ void edit_pipeline_close(edit_pipeline *p);
 struct lora_spec;
 canvas_status edit_pipeline_add_loras(edit_pipeline *p, thread_pool *pool, const struct lora_spec *specs, int n);
 
+/* Set the scale of the index-th LoRA (0 <= index < n_loras) and merge them all again: the
+ * transformer reloaded from its folder in its current weight format, every LoRA merged at
+ * its scale (as edit_pipeline_add_loras at open with that scale would have), placed again
+ * at the next run. All or nothing: on failure the transformer and the scales are unchanged. */
+canvas_status edit_pipeline_set_lora_scale(edit_pipeline *p, int index, float scale);
+
 /* One encoded prompt as the transformer takes it. */
 typedef struct edit_text {
     const float *values;        /* [length, dim]; NULL: absent */
@@ -114,20 +123,26 @@ typedef struct edit_request {
     float cfg;                  /* true_cfg_scale */
     uint64_t seed;
     const float *initial_latents; /* NULL: seeded noise; else packed [L_target, 4·z_dim] */
+    const scheduler_config *scheduler; /* NULL: the pipeline's (p->scheduler); else this run's
+                                          own (the Lightning config), p->scheduler untouched */
 } edit_request;
 
 /* The request for a public-API prompt, references and parameters (canvas.h): every field
- * of *r set, the embeddings and images referenced, not copied; keep_reference_sizes 0. */
+ * of *r set, the embeddings and images referenced, not copied; keep_reference_sizes 0,
+ * scheduler NULL (params->lightning_scheduler is the caller's to turn into a config). */
 void edit_request_from_params(edit_request *r, const canvas_prompt *prompt, const canvas_image *images, int n_images,
                               const canvas_edit_params *params);
 
 /* Optional callbacks. plan: a line describing the memory plan; phase: a phase begins;
  * step: after step `step` (1-based), the packed target latents (valid during the call);
- * a non-OK return from step stops the run with that status. */
+ * a non-OK return from step stops the run with that status. cancelled: asked before each
+ * phase, each reference's VAE pass and each transformer call; nonzero stops the run with
+ * CANVAS_ERR_CANCELLED (everything the run allocated released, as on any failure). */
 typedef struct edit_observer {
     void (*plan)(void *ctx, const char *message);
     void (*phase)(void *ctx, const char *phase);
     canvas_status (*step)(void *ctx, int step, int steps, const float *latents, int64_t tokens, int64_t channels);
+    int (*cancelled)(void *ctx);
     void *ctx;
 } edit_observer;
 

@@ -223,7 +223,7 @@ canvas_status edit_case_run_planned(const char *case_dir, thread_pool *pool, mem
         r.cfg = (float)c->cfg;
         r.initial_latents = c->latents;
         step_sink steps = {sink, ctx};
-        edit_observer observer = {plan, NULL, on_step, &steps};
+        edit_observer observer = {.plan = plan, .step = on_step, .ctx = &steps};
         int width = 0, height = 0;
         st = edit_run(p, &r, &observer, &image, &width, &height);
         if (st == CANVAS_OK) {
