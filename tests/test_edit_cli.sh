@@ -57,6 +57,17 @@ check "[ ! -e '$work/out_e.png' ]" "an output was written for bad embeddings"
 expect 3 "out of memory" -- edit "${small[@]}" --image "$work/input.png" --vram 64K -o "$work/out_oom.png"
 check "[ ! -e '$work/out_oom.png' ]" "an output was written after out of memory"
 
+# --- Ctrl-C: the run stops at its next check, exit 130, no output
+"$cli" edit --model "$model" --prompt-embeds "$embeds" --image "$work/input.png" --vae-area 4096 --steps 1000 \
+    -o "$work/int.png" >/dev/null 2>"$work/int.err" &
+pid=$!
+for _ in $(seq 50); do grep -q "plan:" "$work/int.err" 2>/dev/null && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+check "[ $rc -eq 130 ] && grep -q 'cancelled' '$work/int.err'" "SIGINT: exit $rc: $(cat "$work/int.err")"
+check "[ ! -e '$work/int.png' ] && ! ls '$work'/int.png.*.tmp >/dev/null 2>&1" "SIGINT left an output"
+
 # --- usage
 expect 4 "no text_encoder/ folder" -- edit --model "$model" --prompt "a cat" --image "$work/input.png" -o "$work/p.png"
 expect 2 "missing -o" -- edit "${small[@]}" --image "$work/input.png"

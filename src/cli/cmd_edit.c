@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,6 +332,33 @@ static void on_progress(void *ctx, const canvas_progress *p)
 
 /* ---- the run ---------------------------------------------------------------------------- */
 
+/* Ctrl-C (SIGINT) or SIGTERM during a run: the library stops at its next check (before a
+ * transformer call, a VAE pass or the decode), frees what the run held and returns
+ * CANVAS_ERR_CANCELLED; nothing is written and the exit code is 130. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int signal_number)
+{
+    (void)signal_number;
+    stop_requested = 1;
+}
+
+static int stop_asked(void *ctx)
+{
+    (void)ctx;
+    return stop_requested != 0;
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
 /* --prompt: the text (and the negative: the given one, or " " when CFG is on, as the
  * reference pipelines are run) through the model's text encoder; --save-embeds writes it. */
 static canvas_status encode_prompt(const edit_args *a, canvas_model *model, const canvas_image *images,
@@ -386,6 +414,8 @@ static int run(edit_args *a)
     }
     if (st == CANVAS_OK) {
         context = a->command;
+        a->params.cancel = stop_asked;
+        catch_stop_signals();
         st = a->generate ? canvas_generate(model, &prompt, &a->params, on_progress, &d, &out)
                          : canvas_edit(model, &prompt, images, a->n_images, &a->params, on_progress, &d, &out);
         end_line(&d);
