@@ -33,8 +33,11 @@ import subprocess
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:
+    sys.exit("torch_textenc: needs PyTorch: apt-get install python3-torch, and run Debian's /usr/bin/python3")
 
 D, HEADS, KV_HEADS, HD, FF = 3584, 28, 4, 128, 18944
 DV, VHEADS, FV, P = 1280, 16, 3420, 1176
