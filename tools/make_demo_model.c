@@ -8,19 +8,15 @@
  *
  *   build/make_demo_model OUT_DIR
  *
- * The tensor list comes from models/arch.h (arch_text_encoder), the names the runtime reads. */
+ * The tensor list comes from models/arch.h (arch_text_encoder), the names the runtime reads;
+ * tests/textenc_random_model.h writes the files (matrices 0.08 N). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../tests/textenc_random_model.h"
 #include "base/status.h"
-#include "io/config.h"
-#include "io/safetensors.h"
-#include "mem/mem.h"
-#include "models/arch.h"
-#include "pipeline/rng.h"
-#include "tensor/dtype.h"
 
 enum { PATH_SIZE = 4096 };
 
@@ -49,73 +45,14 @@ static const char *const CONFIG =
     "  }\n"
     "}\n";
 
-static int ends_with(const char *s, const char *tail)
-{
-    size_t n = strlen(s), m = strlen(tail);
-    return n >= m && !strcmp(s + n - m, tail);
-}
-
-/* Norm weights near 1, everything else small: a forward that stays finite and varied. */
-static canvas_status random_tensor(const tensor_spec *t, uint64_t seed, uint16_t **out, int64_t *count)
-{
-    int64_t n = 1;
-    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
-    float *f;
-    TRY(mem_alloc((void **)&f, (size_t)n * sizeof *f, MEM_SCRATCH));
-    canvas_status st = mem_alloc((void **)out, (size_t)n * sizeof **out, MEM_SCRATCH);
-    if (st != CANVAS_OK) {
-        mem_free(f);
-        return st;
-    }
-    rng_normal(seed, 0, f, n);
-    int is_norm = strstr(t->name, "norm") && ends_with(t->name, ".weight");
-    is_norm = is_norm || ends_with(t->name, "ln_q.weight");
-    float scale = t->ndim == 1 ? 0.02f : (strstr(t->name, "embed_tokens") ? 1.0f : 0.08f);
-    for (int64_t i = 0; i < n; i++) (*out)[i] = f32_to_bf16(is_norm ? 1.0f + 0.05f * f[i] : scale * f[i]);
-    mem_free(f);
-    *count = n;
-    return CANVAS_OK;
-}
-
-static canvas_status write_weights(const char *config_path, const char *weights_path)
-{
-    textenc_config config;
-    TRY(textenc_config_load(config_path, &config));
-    tensor_spec_list specs = {0};
-    canvas_status st = arch_text_encoder(&config, TEXTENC_NAMES_CHECKPOINT, &specs);
-    st_write_tensor *tensors = NULL;
-    uint16_t **data = NULL;
-    int n = 0;
-    if (st == CANVAS_OK) st = mem_calloc((void **)&tensors, (size_t)specs.count, sizeof *tensors, MEM_SCRATCH);
-    if (st == CANVAS_OK) st = mem_calloc((void **)&data, (size_t)specs.count, sizeof *data, MEM_SCRATCH);
-    for (int i = 0; st == CANVAS_OK && i < specs.count; i++) {
-        const tensor_spec *t = &specs.items[i];
-        if (t->flags & ARCH_UNUSED) continue;
-        int64_t count;
-        st = random_tensor(t, 1000 + (uint64_t)i, &data[n], &count);
-        if (st != CANVAS_OK) break;
-        tensors[n] = (st_write_tensor){.name = t->name, .type = DTYPE_BF16, .ndim = t->ndim, .data = data[n]};
-        memcpy(tensors[n].shape, t->shape, sizeof t->shape[0] * (size_t)t->ndim);
-        n++;
-    }
-    if (st == CANVAS_OK) st = st_write(weights_path, tensors, n, NULL, 0);
-    for (int i = 0; data && i < n; i++) mem_free(data[i]);
-    mem_free(data);
-    mem_free(tensors);
-    arch_free(&specs);
-    return st;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-') {
         fprintf(stderr, "usage: make_demo_model OUT_DIR   (writes OUT_DIR/text_encoder/)\n");
         return 2;
     }
-    char dir[PATH_SIZE], config_path[PATH_SIZE], weights_path[PATH_SIZE];
-    if (snprintf(dir, sizeof dir, "%s/text_encoder", argv[1]) >= PATH_SIZE ||
-        snprintf(config_path, sizeof config_path, "%s/config.json", dir) >= PATH_SIZE ||
-        snprintf(weights_path, sizeof weights_path, "%s/model.safetensors", dir) >= PATH_SIZE) {
+    char dir[PATH_SIZE];
+    if (snprintf(dir, sizeof dir, "%s/text_encoder", argv[1]) >= PATH_SIZE) {
         fprintf(stderr, "make_demo_model: %s: path too long\n", argv[1]);
         return 2;
     }
@@ -123,13 +60,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "make_demo_model: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    FILE *f = fopen(config_path, "w");
-    int written = f && fputs(CONFIG, f) != EOF;
-    if ((f && fclose(f) != 0) || !written) {
-        fprintf(stderr, "make_demo_model: cannot write %s\n", config_path);
-        return 1;
-    }
-    canvas_status st = write_weights(config_path, weights_path);
+    canvas_status st = textenc_random_model_write(dir, CONFIG, 0.08f);
     if (st != CANVAS_OK) {
         fprintf(stderr, "make_demo_model: %s\n", canvas_last_error());
         return canvas_exit_code(st);
