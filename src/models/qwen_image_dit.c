@@ -107,19 +107,19 @@ static void state_free(dit_state *s) { mem_arena_destroy(s->arena); }
 
 /* y = LayerNorm(x) * (1 + scale) + shift. A block's modulation chunk is [shift | scale |
  * gate]: mod_t for rows [0, rows_t), mod_0 for the rest (zero_cond_t reference tokens). */
-static void norm_modulate(thread_pool *pool, const float *x, int64_t rows, int64_t d, const float *mod_t,
+static void norm_modulate(op_backend *be, const float *x, int64_t rows, int64_t d, const float *mod_t,
                           const float *mod_0, int64_t rows_t, float *y)
 {
     const float *shift[2] = {mod_t, mod_0}, *scale[2] = {mod_t + d, mod_0 + d};
-    op_norm_modulate(pool, x, rows, d, DIT_NORM_EPS, shift, scale, rows_t, y);
+    op_norm_modulate(be, x, rows, d, DIT_NORM_EPS, shift, scale, rows_t, y);
 }
 
 /* x += gate * delta, per row the gate of mod_t or mod_0 as above. */
-static void gated_add(thread_pool *pool, float *x, const float *delta, int64_t rows, int64_t d, const float *gate_t,
+static void gated_add(op_backend *be, float *x, const float *delta, int64_t rows, int64_t d, const float *gate_t,
                       const float *gate_0, int64_t rows_t)
 {
     const float *gate[2] = {gate_t, gate_0};
-    op_gated_add(pool, x, delta, rows, d, gate, rows_t);
+    op_gated_add(be, x, delta, rows, d, gate, rows_t);
 }
 
 /* ---- one block ------------------------------------------------------------------------ */
@@ -134,57 +134,57 @@ typedef struct dit_geometry {
 } dit_geometry;
 
 /* One stream's GELU-tanh MLP on s->normed rows, output in s->q rows (same offset). */
-static canvas_status stream_mlp(thread_pool *pool, dit_state *s, int64_t row0, int64_t rows, int64_t d,
+static canvas_status stream_mlp(op_backend *be, dit_state *s, int64_t row0, int64_t rows, int64_t d,
                                 const weight_view *w_in, const float *b_in, const weight_view *w_out,
                                 const float *b_out)
 {
-    TRY(op_linear(pool, s->normed + row0 * d, rows, w_in, b_in, s->wide));
-    op_gelu_tanh_rows(pool, s->wide, rows, DIT_MLP_MULT * d);
-    return op_linear(pool, s->wide, rows, w_out, b_out, s->q + row0 * d);
+    TRY(op_linear(be, s->normed + row0 * d, rows, w_in, b_in, s->wide));
+    op_gelu_tanh_rows(be, s->wide, rows, DIT_MLP_MULT * d);
+    return op_linear(be, s->wide, rows, w_out, b_out, s->q + row0 * d);
 }
 
-static canvas_status block_forward(thread_pool *pool, const dit_block_weights *b, const dit_geometry *g, dit_state *s)
+static canvas_status block_forward(op_backend *be, const dit_block_weights *b, const dit_geometry *g, dit_state *s)
 {
     const int64_t d = g->d, nt = g->n_txt, ni = g->n_img, hd = g->head_dim;
     float *c = s->stream, *x = s->stream + nt * d;
 
     /* Modulation: [shift1 | scale1 | gate1 | shift2 | scale2 | gate2], text from t only. */
-    TRY(op_linear(pool, s->temb_silu, g->zero_cond ? 2 : 1, &b->img_mod, b->img_mod_bias, s->img_mod));
-    TRY(op_linear(pool, s->temb_silu, 1, &b->txt_mod, b->txt_mod_bias, s->txt_mod));
+    TRY(op_linear(be, s->temb_silu, g->zero_cond ? 2 : 1, &b->img_mod, b->img_mod_bias, s->img_mod));
+    TRY(op_linear(be, s->temb_silu, 1, &b->txt_mod, b->txt_mod_bias, s->txt_mod));
     const float *img_t = s->img_mod, *img_0 = g->zero_cond ? s->img_mod + 6 * d : s->img_mod;
     const float *txt = s->txt_mod;
 
     /* Attention sub-layer. */
-    norm_modulate(pool, c, nt, d, txt, txt, nt, s->normed);
-    norm_modulate(pool, x, ni, d, img_t, img_0, g->img_rows_t, s->normed + nt * d);
+    norm_modulate(be, c, nt, d, txt, txt, nt, s->normed);
+    norm_modulate(be, x, ni, d, img_t, img_0, g->img_rows_t, s->normed + nt * d);
     const float *normed_img = s->normed + nt * d;
-    TRY(op_linear(pool, s->normed, nt, &b->add_q, b->add_q_bias, s->q));
-    TRY(op_linear(pool, s->normed, nt, &b->add_k, b->add_k_bias, s->k));
-    TRY(op_linear(pool, s->normed, nt, &b->add_v, b->add_v_bias, s->v));
-    TRY(op_linear(pool, normed_img, ni, &b->to_q, b->to_q_bias, s->q + nt * d));
-    TRY(op_linear(pool, normed_img, ni, &b->to_k, b->to_k_bias, s->k + nt * d));
-    TRY(op_linear(pool, normed_img, ni, &b->to_v, b->to_v_bias, s->v + nt * d));
+    TRY(op_linear(be, s->normed, nt, &b->add_q, b->add_q_bias, s->q));
+    TRY(op_linear(be, s->normed, nt, &b->add_k, b->add_k_bias, s->k));
+    TRY(op_linear(be, s->normed, nt, &b->add_v, b->add_v_bias, s->v));
+    TRY(op_linear(be, normed_img, ni, &b->to_q, b->to_q_bias, s->q + nt * d));
+    TRY(op_linear(be, normed_img, ni, &b->to_k, b->to_k_bias, s->k + nt * d));
+    TRY(op_linear(be, normed_img, ni, &b->to_v, b->to_v_bias, s->v + nt * d));
 
     /* Per-head RMSNorm (in place), then RoPE; v gets neither. */
     op_qk_norm_rope_params qk = {.heads = (int)g->heads, .head_dim = (int)hd, .eps = DIT_NORM_EPS, .split = nt,
                                  .norm_q = {b->norm_added_q, b->norm_q}, .norm_k = {b->norm_added_k, b->norm_k},
                                  .cos = s->rope_cos, .sin = s->rope_sin};
-    op_qk_norm_rope(pool, s->q, s->k, g->n, &qk);
+    op_qk_norm_rope(be, s->q, s->k, g->n, &qk);
 
     float *attn = s->normed; /* the modulated input is dead once q, k, v exist */
-    TRY(op_attention(pool, s->q, s->k, s->v, g->n, (int)g->heads, (int)hd, g->key_mask, attn));
-    TRY(op_linear(pool, attn, nt, &b->to_add_out, b->to_add_out_bias, s->q));
-    TRY(op_linear(pool, attn + nt * d, ni, &b->to_out, b->to_out_bias, s->q + nt * d));
-    gated_add(pool, c, s->q, nt, d, txt + 2 * d, txt + 2 * d, nt);
-    gated_add(pool, x, s->q + nt * d, ni, d, img_t + 2 * d, img_0 + 2 * d, g->img_rows_t);
+    TRY(op_attention(be, s->q, s->k, s->v, g->n, (int)g->heads, (int)hd, g->key_mask, attn));
+    TRY(op_linear(be, attn, nt, &b->to_add_out, b->to_add_out_bias, s->q));
+    TRY(op_linear(be, attn + nt * d, ni, &b->to_out, b->to_out_bias, s->q + nt * d));
+    gated_add(be, c, s->q, nt, d, txt + 2 * d, txt + 2 * d, nt);
+    gated_add(be, x, s->q + nt * d, ni, d, img_t + 2 * d, img_0 + 2 * d, g->img_rows_t);
 
     /* MLP sub-layer, one stream at a time through the shared hidden buffer. */
-    norm_modulate(pool, c, nt, d, txt + 3 * d, txt + 3 * d, nt, s->normed);
-    norm_modulate(pool, x, ni, d, img_t + 3 * d, img_0 + 3 * d, g->img_rows_t, s->normed + nt * d);
-    TRY(stream_mlp(pool, s, 0, nt, d, &b->txt_mlp_in, b->txt_mlp_in_bias, &b->txt_mlp_out, b->txt_mlp_out_bias));
-    TRY(stream_mlp(pool, s, nt, ni, d, &b->img_mlp_in, b->img_mlp_in_bias, &b->img_mlp_out, b->img_mlp_out_bias));
-    gated_add(pool, c, s->q, nt, d, txt + 5 * d, txt + 5 * d, nt);
-    gated_add(pool, x, s->q + nt * d, ni, d, img_t + 5 * d, img_0 + 5 * d, g->img_rows_t);
+    norm_modulate(be, c, nt, d, txt + 3 * d, txt + 3 * d, nt, s->normed);
+    norm_modulate(be, x, ni, d, img_t + 3 * d, img_0 + 3 * d, g->img_rows_t, s->normed + nt * d);
+    TRY(stream_mlp(be, s, 0, nt, d, &b->txt_mlp_in, b->txt_mlp_in_bias, &b->txt_mlp_out, b->txt_mlp_out_bias));
+    TRY(stream_mlp(be, s, nt, ni, d, &b->img_mlp_in, b->img_mlp_in_bias, &b->img_mlp_out, b->img_mlp_out_bias));
+    gated_add(be, c, s->q, nt, d, txt + 5 * d, txt + 5 * d, nt);
+    gated_add(be, x, s->q + nt * d, ni, d, img_t + 5 * d, img_0 + 5 * d, g->img_rows_t);
     return CANVAS_OK;
 }
 
@@ -228,14 +228,14 @@ static canvas_status check_inputs(const dit_model *model, const dit_inputs *in)
 }
 
 /* temb rows: MLP(sinusoid(t)) and, with zero_cond_t, MLP(sinusoid(0)); then SiLU copies. */
-static canvas_status time_embedding(thread_pool *pool, const dit_weights *w, int rows, float t, int64_t d,
+static canvas_status time_embedding(op_backend *be, const dit_weights *w, int rows, float t, int64_t d,
                                     dit_state *s)
 {
     dit_timestep_sinusoid(t, s->sinusoid);
     if (rows == 2) dit_timestep_sinusoid(0.0f, s->sinusoid + DIT_TIME_CHANNELS);
-    TRY(op_linear(pool, s->sinusoid, rows, &w->time_linear_1, w->time_linear_1_bias, s->time_hidden));
+    TRY(op_linear(be, s->sinusoid, rows, &w->time_linear_1, w->time_linear_1_bias, s->time_hidden));
     op_silu(s->time_hidden, rows * d);
-    TRY(op_linear(pool, s->time_hidden, rows, &w->time_linear_2, w->time_linear_2_bias, s->temb));
+    TRY(op_linear(be, s->time_hidden, rows, &w->time_linear_2, w->time_linear_2_bias, s->temb));
     memcpy(s->temb_silu, s->temb, (size_t)(rows * d) * sizeof(float));
     op_silu(s->temb_silu, rows * d);
     return CANVAS_OK;
@@ -243,7 +243,7 @@ static canvas_status time_embedding(thread_pool *pool, const dit_weights *w, int
 
 /* The forward on the device: `w` is the top level (acquired by the caller), the inputs
  * are in s->hidden and s->text, the output goes to s->out. */
-static canvas_status forward(dit_model *model, thread_pool *pool, const dit_weights *w, const dit_inputs *in,
+static canvas_status forward(dit_model *model, op_backend *be, const dit_weights *w, const dit_inputs *in,
                              const dit_tap *tap, dit_state *s, dit_geometry *g)
 {
     const dit_config *c = &model->config;
@@ -259,14 +259,14 @@ static canvas_status forward(dit_model *model, thread_pool *pool, const dit_weig
     g->key_mask = any_masked ? s->mask : NULL;
 
     /* Input projections: x = img_in(X); c = txt_in(RMSNorm(E)). */
-    TRY(op_linear(pool, s->hidden, ni, &w->img_in, w->img_in_bias, x));
+    TRY(op_linear(be, s->hidden, ni, &w->img_in, w->img_in_bias, x));
     TRY(tap_rows(tap, "img_in", x, ni, d));
     op_rms_norm(s->text, nt, c->joint_attention_dim, DIT_NORM_EPS, w->txt_norm, s->wide);
-    TRY(op_linear(pool, s->wide, nt, &w->txt_in, w->txt_in_bias, s->stream));
+    TRY(op_linear(be, s->wide, nt, &w->txt_in, w->txt_in_bias, s->stream));
     TRY(tap_rows(tap, "txt_in", s->stream, nt, d));
 
     const int t_rows = g->zero_cond ? 2 : 1;
-    TRY(time_embedding(pool, w, t_rows, in->timestep, d, s));
+    TRY(time_embedding(be, w, t_rows, in->timestep, d, s));
     if (tap && tap->fn) {
         int64_t shape[2] = {t_rows, d};
         TRY(tap->fn(tap->ctx, "temb", s->temb, 2, shape));
@@ -275,7 +275,7 @@ static canvas_status forward(dit_model *model, thread_pool *pool, const dit_weig
     for (int i = 0; i < c->num_layers; i++) {
         const dit_block_weights *b;
         TRY(dit_block_acquire(model, i, &b));
-        canvas_status st = block_forward(pool, b, g, s);
+        canvas_status st = block_forward(be, b, g, s);
         dit_block_release(model, i);
         if (st != CANVAS_OK) return status_wrap(st, "transformer block %d: ", i);
         char name[48];
@@ -286,11 +286,11 @@ static canvas_status forward(dit_model *model, thread_pool *pool, const dit_weig
     }
 
     /* norm_out (AdaLayerNormContinuous): [scale | shift] from timestep t, then proj_out. */
-    TRY(op_linear(pool, s->temb_silu, 1, &w->norm_out, w->norm_out_bias, s->out_mod));
+    TRY(op_linear(be, s->temb_silu, 1, &w->norm_out, w->norm_out_bias, s->out_mod));
     float *normed_img = s->normed + nt * d;
     const float *shift[2] = {s->out_mod + d, s->out_mod + d}, *scale[2] = {s->out_mod, s->out_mod};
-    op_norm_modulate(pool, x, ni, d, DIT_NORM_EPS, shift, scale, ni, normed_img);
-    return op_linear(pool, normed_img, ni, &w->proj_out, w->proj_out_bias, s->out);
+    op_norm_modulate(be, x, ni, d, DIT_NORM_EPS, shift, scale, ni, normed_img);
+    return op_linear(be, normed_img, ni, &w->proj_out, w->proj_out_bias, s->out);
 }
 
 /* The dry run on a measure device: what forward() does to memory (the block acquires and
@@ -306,7 +306,7 @@ static canvas_status dry_forward(dit_model *model)
 }
 
 /* Inputs in, forward (or dry run), output out; the top level is held throughout. */
-static canvas_status run_on_device(dit_model *model, thread_pool *pool, const dit_inputs *in, const dit_tap *tap,
+static canvas_status run_on_device(dit_model *model, op_backend *be, const dit_inputs *in, const dit_tap *tap,
                                    dit_state *s, dit_geometry *g, float *output)
 {
     mem_device *device = dit_device(model), *host = mem_device_cpu();
@@ -317,14 +317,14 @@ static canvas_status run_on_device(dit_model *model, thread_pool *pool, const di
                  (size_t)(in->n_txt * c->joint_attention_dim) * sizeof(float)));
     const dit_weights *w;
     TRY(dit_top_acquire(model, &w));
-    canvas_status st = real ? forward(model, pool, w, in, tap, s, g) : dry_forward(model);
+    canvas_status st = real ? forward(model, be, w, in, tap, s, g) : dry_forward(model);
     dit_top_release(model);
     TRY(st);
     if (!output) return real ? status_fail(CANVAS_ERR_USAGE, "transformer forward: no output buffer") : CANVAS_OK;
     return mem_copy(host, output, device, s->out, (size_t)(in->n_img * dit_output_channels(c)) * sizeof(float));
 }
 
-canvas_status dit_forward(dit_model *model, thread_pool *pool, const dit_inputs *inputs, const dit_tap *tap,
+canvas_status dit_forward(dit_model *model, op_backend *be, const dit_inputs *inputs, const dit_tap *tap,
                           float *output)
 {
     TRY(check_inputs(model, inputs));
@@ -346,9 +346,9 @@ canvas_status dit_forward(dit_model *model, thread_pool *pool, const dit_inputs 
         .img_rows_t = c->zero_cond_t ? (int64_t)target->frames * target->height * target->width : inputs->n_img,
     };
     dit_state s;
-    canvas_status st = state_alloc(device, c, g.n_img, g.n_txt, dit_forward_arena_bytes(model, pool, g.n_img, g.n_txt),
+    canvas_status st = state_alloc(device, c, g.n_img, g.n_txt, dit_forward_arena_bytes(model, be, g.n_img, g.n_txt),
                                    &s);
-    if (st == CANVAS_OK) st = run_on_device(model, pool, inputs, tap, &s, &g, output);
+    if (st == CANVAS_OK) st = run_on_device(model, be, inputs, tap, &s, &g, output);
     state_free(&s);
     return st;
 }

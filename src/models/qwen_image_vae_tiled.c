@@ -35,7 +35,7 @@ typedef struct tile {
  * output units. */
 typedef struct tiled_run {
     vae_model *model;
-    thread_pool *pool;
+    op_backend *be;
     int encode;
     int in_channels, out_channels;
     int in_h, in_w, out_h, out_w;
@@ -106,8 +106,8 @@ static canvas_status run_tile(const tiled_run *r, const float *input, int y0, in
     const int scale = vae_scale_factor(&r->model->config);
     out->height = r->encode ? h / scale : h * scale;
     out->width = r->encode ? w / scale : w * scale;
-    return r->encode ? vae_encode(r->model, r->pool, crop, h, w, out->data)
-                     : vae_decode_raw(r->model, r->pool, crop, h, w, out->data);
+    return r->encode ? vae_encode(r->model, r->be, crop, h, w, out->data)
+                     : vae_decode_raw(r->model, r->be, crop, h, w, out->data);
 }
 
 /* Copy the tile's kept part (its first stride_out rows and columns) to the output. */
@@ -163,7 +163,7 @@ static canvas_status tiled(const tiled_run *r, const float *input, int clamp, fl
     return st;
 }
 
-static canvas_status setup(tiled_run *r, vae_model *model, thread_pool *pool, const vae_tiling *t, int encode,
+static canvas_status setup(tiled_run *r, vae_model *model, op_backend *be, const vae_tiling *t, int encode,
                            int height, int width)
 {
     const vae_config *c = &model->config;
@@ -172,7 +172,7 @@ static canvas_status setup(tiled_run *r, vae_model *model, thread_pool *pool, co
     if (height < 1 || width < 1 || (encode && (height % scale || width % scale)))
         return status_fail(CANVAS_ERR_INPUT, "vae %s: size %dx%d is not a positive multiple of %d",
                            encode ? "encode" : "decode", height, width, encode ? scale : 1);
-    *r = (tiled_run){.model = model, .pool = pool, .encode = encode, .in_h = height, .in_w = width};
+    *r = (tiled_run){.model = model, .be = be, .encode = encode, .in_h = height, .in_w = width};
     r->in_channels = encode ? c->input_channels : c->z_dim;
     r->out_channels = encode ? c->z_dim : c->input_channels;
     r->out_h = encode ? height / scale : height * scale;
@@ -193,18 +193,18 @@ static canvas_status setup(tiled_run *r, vae_model *model, thread_pool *pool, co
     return CANVAS_OK;
 }
 
-canvas_status vae_encode_tiled(vae_model *model, thread_pool *pool, const vae_tiling *tiling, const float *image,
+canvas_status vae_encode_tiled(vae_model *model, op_backend *be, const vae_tiling *tiling, const float *image,
                                int height, int width, float *latent)
 {
     tiled_run r;
-    TRY(setup(&r, model, pool, tiling, 1, height, width));
+    TRY(setup(&r, model, be, tiling, 1, height, width));
     return tiled(&r, image, 0, latent);
 }
 
-canvas_status vae_decode_tiled(vae_model *model, thread_pool *pool, const vae_tiling *tiling, const float *latent,
+canvas_status vae_decode_tiled(vae_model *model, op_backend *be, const vae_tiling *tiling, const float *latent,
                                int height, int width, float *image)
 {
     tiled_run r;
-    TRY(setup(&r, model, pool, tiling, 0, height, width));
+    TRY(setup(&r, model, be, tiling, 0, height, width));
     return tiled(&r, latent, 1, image);
 }

@@ -145,27 +145,27 @@ typedef struct text_state {
 
 enum { TEXT_BUFFERS = 12 };
 
-static canvas_status layer_forward(thread_pool *pool, const textenc_text_config *t, const textenc_layer_weights *l,
+static canvas_status layer_forward(op_backend *be, const textenc_text_config *t, const textenc_layer_weights *l,
                                    int64_t n, text_state *s)
 {
     const int64_t d = t->hidden_size, f = t->intermediate_size;
     const int heads = t->num_attention_heads, kv_heads = t->num_key_value_heads, hd = t->head_dim;
     const float eps = (float)t->rms_norm_eps;
     op_rms_norm(s->h, n, d, eps, l->input_norm, s->normed);
-    TRY(op_linear(pool, s->normed, n, &l->q, l->q_bias, s->q));
-    TRY(op_linear(pool, s->normed, n, &l->k, l->k_bias, s->k));
-    TRY(op_linear(pool, s->normed, n, &l->v, l->v_bias, s->v));
+    TRY(op_linear(be, s->normed, n, &l->q, l->q_bias, s->q));
+    TRY(op_linear(be, s->normed, n, &l->k, l->k_bias, s->k));
+    TRY(op_linear(be, s->normed, n, &l->v, l->v_bias, s->v));
     op_rope_half(s->q, n, heads, hd, s->cos, s->sin);
     op_rope_half(s->k, n, kv_heads, hd, s->cos, s->sin);
-    TRY(op_attention_grouped(pool, s->q, s->k, s->v, n, heads, kv_heads, hd, 1, s->attn));
-    TRY(op_linear(pool, s->attn, n, &l->o, NULL, s->delta));
+    TRY(op_attention_grouped(be, s->q, s->k, s->v, n, heads, kv_heads, hd, 1, s->attn));
+    TRY(op_linear(be, s->attn, n, &l->o, NULL, s->delta));
     op_add(s->h, s->delta, n * d);
 
     op_rms_norm(s->h, n, d, eps, l->post_norm, s->normed);
-    TRY(op_linear(pool, s->normed, n, &l->gate, NULL, s->gate));
-    TRY(op_linear(pool, s->normed, n, &l->up, NULL, s->up));
+    TRY(op_linear(be, s->normed, n, &l->gate, NULL, s->gate));
+    TRY(op_linear(be, s->normed, n, &l->up, NULL, s->up));
     op_swiglu(s->gate, s->up, n * f);
-    TRY(op_linear(pool, s->gate, n, &l->down, NULL, s->delta));
+    TRY(op_linear(be, s->gate, n, &l->down, NULL, s->delta));
     op_add(s->h, s->delta, n * d);
     return CANVAS_OK;
 }
@@ -194,7 +194,7 @@ static void embed(const textenc_model *model, const int32_t *ids, int64_t n, con
 }
 
 /* The forward with the top level `top` acquired by the caller. */
-static canvas_status forward(textenc_model *model, thread_pool *pool, const textenc_weights *top, const int32_t *ids,
+static canvas_status forward(textenc_model *model, op_backend *be, const textenc_weights *top, const int32_t *ids,
                              int64_t n, const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
                              int64_t image_tokens, const textenc_tap *tap, const int64_t *pos, text_state *s,
                              float *hidden)
@@ -202,7 +202,7 @@ static canvas_status forward(textenc_model *model, thread_pool *pool, const text
     const textenc_text_config *t = &model->config.text;
     const int64_t d = t->hidden_size;
     if (n_images > 0) {
-        TRY(textenc_vision_forward(model, pool, top, pixel_values, grid_thw, n_images, tap, s->vision));
+        TRY(textenc_vision_forward(model, be, top, pixel_values, grid_thw, n_images, tap, s->vision));
         TRY(tap_rows(tap, "vision_embeds", s->vision, image_tokens, d));
     }
     embed(model, ids, n, n_images > 0 ? s->vision : NULL, s->h);
@@ -211,7 +211,7 @@ static canvas_status forward(textenc_model *model, thread_pool *pool, const text
     for (int l = 0; l < t->num_hidden_layers; l++) {
         const textenc_layer_weights *w;
         TRY(textenc_layer_acquire(model, l, &w));
-        canvas_status st = layer_forward(pool, t, w, n, s);
+        canvas_status st = layer_forward(be, t, w, n, s);
         textenc_layer_release(model, l);
         if (st != CANVAS_OK) return status_wrap(st, "text encoder layer %d: ", l);
         char name[32];
@@ -222,7 +222,7 @@ static canvas_status forward(textenc_model *model, thread_pool *pool, const text
     return CANVAS_OK;
 }
 
-canvas_status textenc_forward_tapped(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n_ids,
+canvas_status textenc_forward_tapped(textenc_model *model, op_backend *be, const int32_t *ids, int64_t n_ids,
                                      const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
                                      const textenc_tap *tap, float *hidden)
 {
@@ -255,7 +255,7 @@ canvas_status textenc_forward_tapped(textenc_model *model, thread_pool *pool, co
         const textenc_weights *top;
         st = textenc_top_acquire(model, &top);
         if (st == CANVAS_OK) {
-            st = forward(model, pool, top, ids, n_ids, pixel_values, grid_thw, n_images, tokens, tap, pos, &s, hidden);
+            st = forward(model, be, top, ids, n_ids, pixel_values, grid_thw, n_images, tokens, tap, pos, &s, hidden);
             textenc_top_release(model);
         }
         textenc_buffers_free(slots, TEXT_BUFFERS);
@@ -264,8 +264,8 @@ canvas_status textenc_forward_tapped(textenc_model *model, thread_pool *pool, co
     return st;
 }
 
-canvas_status textenc_forward(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n_ids,
+canvas_status textenc_forward(textenc_model *model, op_backend *be, const int32_t *ids, int64_t n_ids,
                               const float *pixel_values, const int64_t (*grid_thw)[3], int n_images, float *hidden)
 {
-    return textenc_forward_tapped(model, pool, ids, n_ids, pixel_values, grid_thw, n_images, NULL, hidden);
+    return textenc_forward_tapped(model, be, ids, n_ids, pixel_values, grid_thw, n_images, NULL, hidden);
 }

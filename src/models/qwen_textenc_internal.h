@@ -105,7 +105,7 @@ void textenc_layer_release(textenc_model *model, int layer);
 /* The vision tower (qwen_textenc_vision.c): pixel_values [S, P] of n_images images ->
  * out [S / U, D], merged tokens in raster order, images one after another. Inputs checked
  * by the caller. */
-canvas_status textenc_vision_forward(textenc_model *model, thread_pool *pool, const textenc_weights *top,
+canvas_status textenc_vision_forward(textenc_model *model, op_backend *be, const textenc_weights *top,
                                      const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
                                      const textenc_tap *tap, float *out);
 

@@ -2,7 +2,7 @@
  * src/ops/cpu/rows.c).
  *
  * Each is one O(rows x d) pass over a token-major [rows, d] matrix, split by rows over the
- * pool. A row is computed the same way whatever the split, so results do not depend on
+ * backend's workers. A row is computed the same way whatever the split, so results do not depend on
  * the thread count.
  *
  * Several take two sets of per-row vectors and a `split`: rows [0, split) use set [0],
@@ -19,16 +19,16 @@
 
 /* y = LayerNorm(x) * (1 + scale) + shift, LayerNorm without affine (biased variance, eps).
  * x, y: [rows, d] (y must not alias x); shift[i], scale[i]: [d]. */
-void op_norm_modulate(thread_pool *pool, const float *x, int64_t rows, int64_t d, float eps,
+void op_norm_modulate(op_backend *be, const float *x, int64_t rows, int64_t d, float eps,
                       const float *const shift[2], const float *const scale[2], int64_t split, float *y);
 
 /* y += gate * x, elementwise per row with gate[0] or gate[1] ([d] each): a gated residual.
  * x, y: [rows, d]. */
-void op_gated_add(thread_pool *pool, float *y, const float *x, int64_t rows, int64_t d, const float *const gate[2],
+void op_gated_add(op_backend *be, float *y, const float *x, int64_t rows, int64_t d, const float *const gate[2],
                   int64_t split);
 
-/* op_gelu_tanh over [rows, width], in place, split by rows over the pool. */
-void op_gelu_tanh_rows(thread_pool *pool, float *x, int64_t rows, int64_t width);
+/* op_gelu_tanh over [rows, width], in place, split by rows over the backend's workers. */
+void op_gelu_tanh_rows(op_backend *be, float *x, int64_t rows, int64_t width);
 
 /* Attention's query/key preparation, in place: per-head RMSNorm of every q and k row
  * (eps, weights [head_dim]: norm_q[0] / norm_k[0] below split, [1] from split on), then
@@ -42,6 +42,6 @@ typedef struct op_qk_norm_rope_params {
     const float *cos, *sin;
 } op_qk_norm_rope_params;
 
-void op_qk_norm_rope(thread_pool *pool, float *q, float *k, int64_t rows, const op_qk_norm_rope_params *p);
+void op_qk_norm_rope(op_backend *be, float *q, float *k, int64_t rows, const op_qk_norm_rope_params *p);
 
 #endif

@@ -60,7 +60,7 @@ typedef struct edit_pipeline {
     vae_model *vae;
     scheduler_config scheduler;
     /* set by the caller after edit_pipeline_open (not owned): */
-    thread_pool *pool;          /* NULL: one thread */
+    thread_pool *pool;          /* NULL: one thread; the models run on the CPU op backend over it */
     mem_device *device;         /* where the transformer computes; NULL: the cpu device */
     profiler *profiler;         /* NULL: no phases recorded */
     int resident_blocks;        /* -1: the planner chooses (only with a device other than cpu) */

@@ -6,6 +6,7 @@
 
 #include "base/status.h"
 #include "mem/mem.h"
+#include "ops/ops_cpu.h"
 #include "io/image.h"
 #include "pipeline/vl_image.h"
 
@@ -257,8 +258,9 @@ canvas_status prompt_encode(prompt_encoder *pe, thread_pool *pool, const char *t
     if (st == CANVAS_OK && n_images)
         st = gather_patches(imgs, n_images, textenc_patch_values(c), &patches, &grids);
     if (st == CANVAS_OK) st = mem_alloc((void **)&hidden, (size_t)(n_expanded * d) * sizeof *hidden, MEM_SCRATCH);
+    op_backend be = op_backend_cpu(pool);
     if (st == CANVAS_OK)
-        st = textenc_forward(pe->encoder, pool, expanded, n_expanded, patches, (const int64_t(*)[3])grids, n_images,
+        st = textenc_forward(pe->encoder, &be, expanded, n_expanded, patches, (const int64_t(*)[3])grids, n_images,
                              hidden);
     if (st == CANVAS_OK) {
         int64_t keep = n_expanded - drop;

@@ -1,6 +1,7 @@
 /* rows.c — the fused row kernels of ops_rows.h: one job type, split by rows over the
  * pool; each pass calls the single-thread kernels of norms.c, rope.c and activations.c
  * on its row range. */
+#include "ops/ops_cpu.h"
 #include "ops/ops_rows.h"
 
 typedef enum row_pass { PASS_NORM_MODULATE, PASS_GATED_ADD, PASS_GELU, PASS_QK_PREP } row_pass;
@@ -71,36 +72,37 @@ static void row_task(void *ctx, int index, int n_tasks)
     }
 }
 
-static void run_rows(thread_pool *pool, const row_job *job)
+static void run_rows(op_backend *be, const row_job *job)
 {
+    thread_pool *pool = op_backend_pool(be);
     int n_tasks = pool ? thread_pool_size(pool) : 1;
     if (job->rows < n_tasks) n_tasks = job->rows > 0 ? (int)job->rows : 1;
     thread_pool_run(pool, row_task, (void *)job, n_tasks);
 }
 
-void op_norm_modulate(thread_pool *pool, const float *x, int64_t rows, int64_t d, float eps,
+void op_norm_modulate(op_backend *be, const float *x, int64_t rows, int64_t d, float eps,
                       const float *const shift[2], const float *const scale[2], int64_t split, float *y)
 {
     row_job job = {.pass = PASS_NORM_MODULATE, .rows = rows, .d = d, .split = split, .x = x, .y = y, .eps = eps,
                    .shift = shift, .scale = scale};
-    run_rows(pool, &job);
+    run_rows(be, &job);
 }
 
-void op_gated_add(thread_pool *pool, float *y, const float *x, int64_t rows, int64_t d, const float *const gate[2],
+void op_gated_add(op_backend *be, float *y, const float *x, int64_t rows, int64_t d, const float *const gate[2],
                   int64_t split)
 {
     row_job job = {.pass = PASS_GATED_ADD, .rows = rows, .d = d, .split = split, .x = x, .y = y, .gate = gate};
-    run_rows(pool, &job);
+    run_rows(be, &job);
 }
 
-void op_gelu_tanh_rows(thread_pool *pool, float *x, int64_t rows, int64_t width)
+void op_gelu_tanh_rows(op_backend *be, float *x, int64_t rows, int64_t width)
 {
     row_job job = {.pass = PASS_GELU, .rows = rows, .d = width, .y = x};
-    run_rows(pool, &job);
+    run_rows(be, &job);
 }
 
-void op_qk_norm_rope(thread_pool *pool, float *q, float *k, int64_t rows, const op_qk_norm_rope_params *p)
+void op_qk_norm_rope(op_backend *be, float *q, float *k, int64_t rows, const op_qk_norm_rope_params *p)
 {
     row_job job = {.pass = PASS_QK_PREP, .rows = rows, .d = (int64_t)p->heads * p->head_dim, .y = q, .k = k, .qk = p};
-    run_rows(pool, &job);
+    run_rows(be, &job);
 }
