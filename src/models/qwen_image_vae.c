@@ -17,6 +17,7 @@
 #include "mem/mem.h"
 #include "models/qwen_image_vae.h"
 #include "ops/ops_conv.h"
+#include "ops/ops_layout.h"
 
 typedef struct vae_run {
     op_backend *be;
@@ -175,24 +176,14 @@ static canvas_status replace_by_conv(vae_run *r, const vae_conv *conv, act *x, c
 static canvas_status from_channel_first(vae_run *r, const float *src, int height, int width, int channels, act *x)
 {
     TRY(act_new(r, x, height, width, channels));
-    if (r->counting) return CANVAS_OK;
-    const size_t plane = (size_t)height * width;
-    for (size_t p = 0; p < plane; p++)
-        for (int c = 0; c < channels; c++) x->data[p * channels + c] = src[c * plane + p];
+    if (!r->counting) op_to_channels_last(r->be, src, (int64_t)height * width, channels, x->data);
     return CANVAS_OK;
 }
 
 /* channels-last -> [C, H, W], optionally clamped to [-1, 1]. */
 static void to_channel_first(const vae_run *r, const act *x, int clamp, float *dst)
 {
-    if (r->counting) return;
-    const size_t plane = (size_t)x->height * x->width;
-    for (size_t p = 0; p < plane; p++)
-        for (int c = 0; c < x->channels; c++) {
-            float value = x->data[p * x->channels + c];
-            if (clamp) value = value < -1.0f ? -1.0f : value > 1.0f ? 1.0f : value;
-            dst[c * plane + p] = value;
-        }
+    if (!r->counting) op_to_channels_first(r->be, x->data, (int64_t)x->height * x->width, x->channels, clamp, dst);
 }
 
 /* ---- encoder and decoder ----------------------------------------------------------------- */

@@ -15,6 +15,7 @@
 #include "base/status.h"
 #include "mem/mem.h"
 #include "models/qwen_textenc_internal.h"
+#include "ops/ops_layout.h"
 
 /* The window permutation and the attention segments of one forward (all images). */
 typedef struct vision_layout {
@@ -69,18 +70,6 @@ static canvas_status layout_build(const textenc_vision_config *v, const int64_t 
         }
     }
     return CANVAS_OK;
-}
-
-/* dst row-group k = src row-group index[k] (to_window) or dst group index[k] = src group k
- * (back), groups of `group` floats. */
-static void permute_groups(const float *src, float *dst, const int64_t *index, int64_t groups, int64_t group,
-                           int to_window)
-{
-    for (int64_t k = 0; k < groups; k++) {
-        const float *from = src + (to_window ? index[k] : k) * group;
-        float *to = dst + (to_window ? k : index[k]) * group;
-        memcpy(to, from, (size_t)group * sizeof(float));
-    }
 }
 
 /* cos/sin [S, hd/2] in window order: a patch at (hpos, wpos) of its frame rotates pair j
@@ -164,11 +153,10 @@ static canvas_status block_forward(op_backend *be, const textenc_vision_config *
     const int heads = v->num_heads, hd = (int)(dv / heads);
     op_rms_norm(st->x, s, dv, TEXTENC_VISION_NORM_EPS, b->norm1, st->normed);
     TRY(op_linear(be, st->normed, s, &b->qkv, b->qkv_bias, st->qkv));
-    for (int64_t r = 0; r < s; r++) { /* split the rows [q | k | v] for op_attention's layout */
-        memcpy(st->q + r * dv, st->qkv + r * 3 * dv, (size_t)dv * sizeof(float));
-        memcpy(st->k + r * dv, st->qkv + r * 3 * dv + dv, (size_t)dv * sizeof(float));
-        memcpy(st->v + r * dv, st->qkv + r * 3 * dv + 2 * dv, (size_t)dv * sizeof(float));
-    }
+    /* split the rows [q | k | v] for op_attention's layout */
+    op_copy_columns(be, st->qkv, s, 3 * dv, 0, dv, st->q);
+    op_copy_columns(be, st->qkv, s, 3 * dv, dv, dv, st->k);
+    op_copy_columns(be, st->qkv, s, 3 * dv, 2 * dv, dv, st->v);
     op_rope_half(st->q, s, heads, hd, st->cos, st->sin);
     op_rope_half(st->k, s, heads, hd, st->cos, st->sin);
     for (int64_t i = 0; i < n_segments; i++) {
@@ -196,11 +184,11 @@ static int is_full_attention(const textenc_vision_config *v, int block)
 }
 
 /* Rows of x (window order) in pixel_values order, to the tap. */
-static canvas_status tap_window_rows(const textenc_tap *tap, const char *name, const vision_layout *l,
+static canvas_status tap_window_rows(op_backend *be, const textenc_tap *tap, const char *name, const vision_layout *l,
                                      const float *x, int64_t unit, int64_t dv, float *scratch)
 {
     if (!tap || !tap->fn) return CANVAS_OK;
-    permute_groups(x, scratch, l->window_index, l->tokens, unit * dv, 0);
+    op_scatter_rows(be, x, l->window_index, l->tokens, unit * dv, scratch);
     return tap->fn(tap->ctx, name, scratch, l->tokens * unit, dv);
 }
 
@@ -232,7 +220,7 @@ static canvas_status forward(textenc_model *model, op_backend *be, const textenc
     /* Patch embedding (in pixel_values order), then into window order. */
     TRY(op_linear(be, pixel_values, s, &w->patch_embed, NULL, st->normed));
     if (tap && tap->fn) TRY(tap->fn(tap->ctx, "vision.patch_embed", st->normed, s, dv));
-    permute_groups(st->normed, st->x, l->window_index, l->tokens, unit * dv, 1);
+    op_gather_rows(be, st->normed, l->window_index, l->tokens, unit * dv, st->x); /* groups of U patches */
     rotary_table(v, grid_thw, n_images, l, st->cos, st->sin);
     TRY(tap_layout(tap, l, st->tap));
 
@@ -246,7 +234,7 @@ static canvas_status forward(textenc_model *model, op_backend *be, const textenc
         if (status != CANVAS_OK) return status_wrap(status, "vision block %d: ", b);
         char name[48];
         snprintf(name, sizeof name, "vision.block.%d", b);
-        TRY(tap_window_rows(tap, name, l, st->x, unit, dv, st->tap));
+        TRY(tap_window_rows(be, tap, name, l, st->x, unit, dv, st->tap));
     }
 
     /* Merger: RMSNorm per patch, U patches side by side, Linear, exact GELU, Linear. */
@@ -254,7 +242,7 @@ static canvas_status forward(textenc_model *model, op_backend *be, const textenc
     TRY(op_linear(be, st->normed, l->tokens, &w->merger_fc1, w->merger_fc1_bias, st->attn));
     op_gelu_erf(st->attn, s * dv);
     TRY(op_linear(be, st->attn, l->tokens, &w->merger_fc2, w->merger_fc2_bias, st->merged));
-    permute_groups(st->merged, out, l->window_index, l->tokens, c->text.hidden_size, 0);
+    op_scatter_rows(be, st->merged, l->window_index, l->tokens, c->text.hidden_size, out);
     return CANVAS_OK;
 }
 
