@@ -1,4 +1,7 @@
-/* ops.h — the kernels the models call (CPU implementations in src/ops/cpu/).
+/* ops.h — the kernels the models call (CPU implementations in src/ops/cpu/), and the
+ * backend they run on. Families with their own headers: ops_rows.h (the fused row
+ * kernels between a transformer's GEMMs), ops_conv.h (the VAE's convolutions),
+ * ops_layout.h (layout copies).
  *
  * Activations are f32, row-major, token-major: a [tokens, features] matrix. Weights stay
  * in their stored format (F32, F16, BF16; quantised formats later) in PyTorch Linear
