@@ -202,6 +202,51 @@ static void test_layout(void)
     free(planar), free(last), free(back), free(rows), free(gathered), free(restored);
 }
 
+/* A window of planar images lands where it should, clamped on request, and nothing else
+ * moves; the seam blend is the ramp of diffusers' blend_v / blend_h, bit for bit. */
+static void test_window_and_seam(void)
+{
+    enum { C = 2, H = 6, W = 7 };
+    float *src = random_floats(C * H * W, 2.0f), *dst = random_floats(C * H * W, 2.0f), *dst0 = copy_of(dst, C * H * W);
+    const op_window win = {.channels = C, .height = 3, .width = 4, .src_height = H, .src_width = W, .src_y = 2,
+                           .src_x = 1, .dst_height = H, .dst_width = W, .dst_y = 1, .dst_x = 3, .clamp = 1};
+    op_copy_window(NULL, &win, src, dst);
+    int right = 1;
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                const int inside = y >= 1 && y < 4 && x >= 3 && x < 7;
+                float v = inside ? src[(c * H + y + 1) * W + x - 2] : dst0[(c * H + y) * W + x];
+                if (inside) v = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
+                right &= dst[(c * H + y) * W + x] == v;
+            }
+    CHECK(right);
+
+    /* rows: a [C, 5, W] above b [C, H, W] with extent 3; columns: extent 9 is cut to a's width */
+    float *a = random_floats(C * 5 * W, 1.0f), *b = copy_of(dst0, C * H * W);
+    op_blend_seam(NULL, a, 5, W, b, H, W, C, 3, 0);
+    int rows_right = 1;
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                float want = dst0[(c * H + y) * W + x];
+                if (y < 3) {
+                    const float keep = (float)(1.0 - y / 3.0), take = (float)(y / 3.0);
+                    float mine = a[(c * 5 + 2 + y) * W + x] * keep;
+                    float theirs = want * take;
+                    want = mine + theirs;
+                }
+                rows_right &= b[(c * H + y) * W + x] == want;
+            }
+    CHECK(rows_right);
+    CHECK(b[0] == a[2 * W]); /* the first row of the seam is all a */
+    memcpy(b, dst0, C * H * W * sizeof(float));
+    op_blend_seam(NULL, src, H, W, b, H, W, C, 9, 1);
+    CHECK(b[0] == src[0] && b[W] == src[W]);       /* column 0 is all a's first column (e = W) */
+    CHECK(b[W - 1] != dst0[W - 1] || src[W - 1] == dst0[W - 1]);
+    free(src), free(dst), free(dst0), free(a), free(b);
+}
+
 int main(void)
 {
     if (thread_pool_create(2, &pools[1]) != CANVAS_OK || thread_pool_create(3, &pools[2]) != CANVAS_OK) return 1;
@@ -211,6 +256,7 @@ int main(void)
     RUN(test_gelu_rows);
     RUN(test_qk_norm_rope);
     RUN(test_layout);
+    RUN(test_window_and_seam);
     thread_pool_destroy(pools[1]);
     thread_pool_destroy(pools[2]);
     return check_summary();
