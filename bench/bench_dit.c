@@ -38,6 +38,7 @@
 #include "base/threadpool.h"
 #include "io/safetensors.h"
 #include "models/qwen_image_dit.h"
+#include "ops/ops_cpu.h"
 #include "tensor/quant.h"
 #include "tensor/dtype.h"
 #include "bench_util.h"
@@ -104,7 +105,7 @@ static void inputs_free(bench_inputs *b) { free(b->hidden), free(b->text), free(
 static double time_forward(dit_model *model, thread_pool *pool, bench_inputs *b, double *cpu)
 {
     double c0 = cpu_seconds(), t0 = now_seconds();
-    if (dit_forward(model, pool, &b->in, NULL, b->output) != CANVAS_OK) die("forward");
+    if (dit_forward(model, OP_BACKEND_CPU(pool), &b->in, NULL, b->output) != CANVAS_OK) die("forward");
     double t = now_seconds() - t0;
     *cpu = cpu_seconds() - c0;
     return t;

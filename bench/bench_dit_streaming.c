@@ -30,6 +30,7 @@
 #include "mem/mem_device.h"
 #include "mem/mem_transfer.h"
 #include "models/qwen_image_dit.h"
+#include "ops/ops_cpu.h"
 #include "bench_util.h"
 
 enum { MAX_REPEATS = 64 };
@@ -56,7 +57,7 @@ static canvas_status time_forwards(dit_model *model, thread_pool *pool, const di
     canvas_status st = dit_place(model, gpu, k);
     for (int r = 0; r < repeats && st == CANVAS_OK; r++) {
         double start = clock_seconds();
-        st = dit_forward(model, pool, in, NULL, out);
+        st = dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, out);
         seconds[r] = clock_seconds() - start;
     }
     canvas_status back = dit_place(model, NULL, DIT_ALL_BLOCKS);

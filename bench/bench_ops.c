@@ -25,7 +25,7 @@
 
 #include "base/threadpool.h"
 #include "ops/cpu/gemm_kernel.h"
-#include "ops/ops.h"
+#include "ops/ops_cpu.h"
 #include "tensor/dtype.h"
 #include "bench_util.h"
 
@@ -67,7 +67,7 @@ static double time_linear_once(const float *x, int64_t m, const bench_weight *bw
     const void *data = type == DTYPE_F32 ? (const void *)bw->f32 : type == DTYPE_F16 ? (const void *)bw->f16 : (const void *)bw->bf16;
     weight_view w = {type, data, bw->n, bw->k, NULL};
     double t0 = now_seconds();
-    if (op_linear(pool, x, m, &w, NULL, y) != CANVAS_OK) {
+    if (op_linear(OP_BACKEND_CPU(pool), x, m, &w, NULL, y) != CANVAS_OK) {
         fprintf(stderr, "op_linear failed: %s\n", canvas_last_error());
         exit(1);
     }
@@ -148,7 +148,7 @@ static void bench_attention(int64_t seq, int heads, int head_dim)
     double times[MAX_RUNS];
     for (int r = 0; r < runs; r++) {
         double t0 = now_seconds();
-        if (op_attention(pool, q, k, v, seq, heads, head_dim, NULL, o) != CANVAS_OK) {
+        if (op_attention(OP_BACKEND_CPU(pool), q, k, v, seq, heads, head_dim, NULL, o) != CANVAS_OK) {
             fprintf(stderr, "op_attention failed: %s\n", canvas_last_error());
             exit(1);
         }

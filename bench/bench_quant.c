@@ -22,7 +22,7 @@
 
 #include "base/threadpool.h"
 #include "models/arch.h"
-#include "ops/ops.h"
+#include "ops/ops_cpu.h"
 #include "tensor/quant.h"
 #include "bench_util.h"
 
@@ -35,7 +35,7 @@ static const char *const format_names[N_FORMATS] = {"bf16", "fp8", "fp8-ch", "nf
 
 static void run_once(const weight_view *w, const float *x, int64_t m, float *y)
 {
-    if (op_linear(pool, x, m, w, NULL, y) != CANVAS_OK) {
+    if (op_linear(OP_BACKEND_CPU(pool), x, m, w, NULL, y) != CANVAS_OK) {
         fprintf(stderr, "op_linear failed: %s\n", canvas_last_error());
         exit(1);
     }

@@ -42,6 +42,7 @@
 #include "../tests/textenc_random_model.h"
 #include "base/threadpool.h"
 #include "models/qwen_textenc.h"
+#include "ops/ops_cpu.h"
 #include "bench_util.h"
 
 enum {
@@ -129,7 +130,7 @@ static timing forward(bench *b)
 {
     textenc_tap tap = {stamp, &b->s};
     double c0 = cpu_seconds(), t0 = now_seconds();
-    if (textenc_forward_tapped(b->model, b->pool, b->ids, IDS, b->pixels, (const int64_t(*)[3])b->grid, 1, &tap,
+    if (textenc_forward_tapped(b->model, OP_BACKEND_CPU(b->pool), b->ids, IDS, b->pixels, (const int64_t(*)[3])b->grid, 1, &tap,
                                b->hidden) != CANVAS_OK)
         die("forward");
     timing t = {.total = now_seconds() - t0, .cpu = cpu_seconds() - c0};

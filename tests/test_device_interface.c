@@ -37,6 +37,7 @@
 #include "mem/mem_transfer.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_case.h"
+#include "ops/ops_cpu.h"
 #include "pipeline/edit_case.h"
 
 #define KiB ((size_t)1024)
@@ -324,7 +325,7 @@ static forward_run forward_on_probe(dit_model *model, int sealed, int k, const d
     r.status = probe_create(sealed, 16 * MiB, &device);
     if (r.status != CANVAS_OK) return r;
     r.status = dit_place(model, device, k);
-    if (r.status == CANVAS_OK) r.status = dit_forward(model, pool, in, NULL, out);
+    if (r.status == CANVAS_OK) r.status = dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, out);
     CHECK_OK(dit_place(model, NULL, DIT_ALL_BLOCKS));
     mem_device_get_stats(device, &r.stats);
     r.counts = probe_counts_of(device);
@@ -349,7 +350,7 @@ static void test_transformer_on_probe(void)
     CHECK_OK(mem_alloc((void **)&want, out_bytes, MEM_SCRATCH));
     CHECK_OK(mem_alloc((void **)&got, out_bytes, MEM_SCRATCH));
     if (!want || !got) goto done;
-    CHECK_OK(dit_forward(model, pool, &dc->inputs, NULL, want));
+    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, want));
     for (int k = 0; k <= model->config.num_layers; k++) {
         memset(got, 0xff, out_bytes);
         forward_run open = forward_on_probe(model, 0, k, &dc->inputs, got);

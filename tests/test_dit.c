@@ -18,6 +18,7 @@
 #include "mem/mem_arena.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_case.h"
+#include "ops/ops_cpu.h"
 
 #define GOLDEN_TOLERANCE 1e-4
 
@@ -101,7 +102,7 @@ static void run_golden_case(const char *case_dir, const char *case_name)
     CHECK_OK(mem_alloc((void **)&output, (size_t)(dc->inputs.n_img * channels) * sizeof(float), MEM_SCRATCH));
     comparison cmp = {.case_name = case_name, .expected = expected};
     dit_tap tap = {compare_tap, &cmp};
-    canvas_status st = dit_forward(model, pool, &dc->inputs, &tap, output);
+    canvas_status st = dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, &tap, output);
     CHECK_MSG(st == CANVAS_OK, "%s: %s", case_name, canvas_last_error());
     if (st != CANVAS_OK) goto done;
     int64_t shape[3] = {1, dc->inputs.n_img, channels};
@@ -169,7 +170,7 @@ static size_t attention_workspace_bytes(int64_t seq, int heads, int head_dim)
         mem_class_stats before, after;
         mem_get_stats(MEM_ACTIVATIONS, &before);
         mem_reset_peaks();
-        CHECK_OK(op_attention(pool, q, k, v, seq, heads, head_dim, NULL, out));
+        CHECK_OK(op_attention(OP_BACKEND_CPU(pool), q, k, v, seq, heads, head_dim, NULL, out));
         mem_get_stats(MEM_ACTIVATIONS, &after);
         workspace = after.peak_bytes - before.current_bytes;
     }
@@ -256,7 +257,7 @@ static void test_activation_peak_long_sequence(void)
     mem_get_stats(MEM_ACTIVATIONS, &before);
     mem_get_stats(MEM_SCRATCH, &scratch_before);
     mem_reset_peaks();
-    CHECK_OK(dit_forward(model, pool, &in, NULL, output));
+    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, output));
     mem_get_stats(MEM_ACTIVATIONS, &after);
     mem_get_stats(MEM_SCRATCH, &scratch_after);
     /* host scratch: the forward's arena record, and the largest of the GEMMs' packing and
@@ -397,9 +398,9 @@ static void test_bad_cases(void)
     const dit_image_shape shapes[1] = {{1, 2, 2}};
     dit_inputs in = {.hidden_states = hidden, .n_img = 5, .hidden_channels = 64, .encoder_hidden_states = text,
                      .n_txt = 3, .text_dim = 32, .timestep = 0.5f, .img_shapes = shapes, .n_images = 1};
-    CHECK_FAILS(dit_forward(model, pool, &in, NULL, out), CANVAS_ERR_INPUT, "img_shapes hold 4 tokens");
+    CHECK_FAILS(dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, out), CANVAS_ERR_INPUT, "img_shapes hold 4 tokens");
     in.n_img = 4, in.text_dim = 16;
-    CHECK_FAILS(dit_forward(model, pool, &in, NULL, out), CANVAS_ERR_INPUT, "joint_attention_dim 32");
+    CHECK_FAILS(dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, out), CANVAS_ERR_INPUT, "joint_attention_dim 32");
     dit_free(model);
 
     /* a model folder that is not there */
@@ -420,7 +421,7 @@ static canvas_status case_round_trip(const char *case_dir)
     if (st == CANVAS_OK)
         st = mem_alloc((void **)&output, (size_t)(dc->inputs.n_img * dit_output_channels(&model->config)) * sizeof(float),
                        MEM_ACTIVATIONS);
-    if (st == CANVAS_OK) st = dit_forward(model, pool, &dc->inputs, NULL, output);
+    if (st == CANVAS_OK) st = dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, output);
     mem_free(output);
     dit_free(model);
     dit_case_free(dc);

@@ -19,6 +19,7 @@
 #include "mem/mem_transfer.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_case.h"
+#include "ops/ops_cpu.h"
 
 static thread_pool *pool;
 static char tmp_dir[256];
@@ -41,8 +42,8 @@ static plan_run run_plan(dit_model *model, int measure, size_t cap, int k, const
     r.status = measure ? mem_device_create_measure("gpu", cap, &device) : mem_device_create_capped("gpu", cap, &device);
     if (r.status != CANVAS_OK) return r;
     r.status = dit_place(model, device, k);
-    if (r.status == CANVAS_OK) r.arena_bytes = dit_forward_arena_bytes(model, pool, in->n_img, in->n_txt);
-    for (int i = 0; i < forwards && r.status == CANVAS_OK; i++) r.status = dit_forward(model, pool, in, NULL, out);
+    if (r.status == CANVAS_OK) r.arena_bytes = dit_forward_arena_bytes(model, OP_BACKEND_CPU(pool), in->n_img, in->n_txt);
+    for (int i = 0; i < forwards && r.status == CANVAS_OK; i++) r.status = dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, out);
     canvas_status back = dit_place(model, NULL, DIT_ALL_BLOCKS);
     CHECK_OK(back);
     mem_device_get_stats(device, &r.stats);
@@ -110,12 +111,12 @@ static void check_every_plan(const char *what, dit_model *model, const dit_input
     CHECK_OK(mem_alloc((void **)&out, out_bytes, MEM_SCRATCH));
     if (!reference || !out) goto done;
     CHECK(dit_device(model) == mem_device_cpu());
-    CHECK_OK(dit_forward(model, pool, in, NULL, reference));
+    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, reference));
 
     /* a cap that holds everything: the planner keeps every block */
     const size_t roomy = 64u << 20;
     int k = -1;
-    CHECK_OK(dit_plan_resident_blocks(model, pool, in, roomy, &k));
+    CHECK_OK(dit_plan_resident_blocks(model, OP_BACKEND_CPU(pool), in, roomy, &k));
     CHECK(k == layers);
     check_plan(what, model, roomy, layers, in, reference, out, out_bytes, 1);
 
@@ -131,7 +132,7 @@ static void check_every_plan(const char *what, dit_model *model, const dit_input
         /* the planner keeps the largest prefix that fits this cap: at least k, and the
          * next one would not fit */
         int chosen = -1;
-        CHECK_OK(dit_plan_resident_blocks(model, pool, in, cap, &chosen));
+        CHECK_OK(dit_plan_resident_blocks(model, OP_BACKEND_CPU(pool), in, cap, &chosen));
         CHECK_MSG(chosen >= k, "%s: the planner chose %d blocks at the smallest cap of %d", what, chosen, k);
         if (chosen >= k && chosen < layers) CHECK(smallest_cap(model, chosen + 1, in) > cap);
         /* k == 0 is the double buffer alone; run it twice to cross the wrap-around prefetch */
@@ -216,7 +217,7 @@ static canvas_status streamed_round_trip(mem_device *device, const dit_inputs *i
     dit_model *model = NULL;
     canvas_status st = load_deep_model(&model);
     if (st == CANVAS_OK) st = dit_place(model, device, 2);
-    if (st == CANVAS_OK) st = dit_forward(model, pool, in, NULL, out);
+    if (st == CANVAS_OK) st = dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, out);
     dit_free(model);
     return st;
 }
@@ -282,14 +283,14 @@ static void test_planner_refuses_too_small(void)
     if (r && model) {
         make_inputs(r);
         int k = 7;
-        CHECK_FAILS(dit_plan_resident_blocks(model, pool, &r->in, 100000, &k), CANVAS_ERR_OUT_OF_MEMORY,
+        CHECK_FAILS(dit_plan_resident_blocks(model, OP_BACKEND_CPU(pool), &r->in, 100000, &k), CANVAS_ERR_OUT_OF_MEMORY,
                     "even with every block streamed");
         CHECK(k == -1);
         CHECK_FAILS(dit_place(model, mem_device_cpu(), 7), CANVAS_ERR_USAGE, "the model has 6 blocks");
         float out[48 * 64];
-        CHECK_FAILS(dit_forward(model, pool, &r->in, NULL, out), CANVAS_ERR_USAGE, "not placed");
+        CHECK_FAILS(dit_forward(model, OP_BACKEND_CPU(pool), &r->in, NULL, out), CANVAS_ERR_USAGE, "not placed");
         CHECK_OK(dit_place(model, NULL, DIT_ALL_BLOCKS));
-        CHECK_OK(dit_forward(model, pool, &r->in, NULL, out));
+        CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &r->in, NULL, out));
     }
     dit_free(model);
     mem_free(r);

@@ -11,7 +11,7 @@
 #include "base/threadpool.h"
 #include "check.h"
 #include "mem/mem.h"
-#include "ops/ops.h"
+#include "ops/ops_cpu.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
@@ -129,11 +129,11 @@ static void test_linear_against_reference(void)
                 CHECK_OK(op_linear(NULL, x, m, &w.view, b, y1));
                 CHECK_MSG(linear_matches(x, m, &w, b, y1), "%s bias=%d", dtype_name(weight_types[t]), with_bias);
                 memset(y3, 0xFF, (size_t)(m * n) * 4);
-                CHECK_OK(op_linear(pool, x, m, &w.view, b, y3));
+                CHECK_OK(op_linear(OP_BACKEND_CPU(pool), x, m, &w.view, b, y3));
                 CHECK_MSG(memcmp(y1, y3, (size_t)(m * n) * 4) == 0, "threads change the result: m=%lld n=%lld k=%lld %s",
                           (long long)m, (long long)n, (long long)k, dtype_name(weight_types[t]));
                 memset(y3, 0xFF, (size_t)(m * n) * 4);
-                CHECK_OK(op_linear(pool2, x, m, &w.view, b, y3));
+                CHECK_OK(op_linear(OP_BACKEND_CPU(pool2), x, m, &w.view, b, y3));
                 CHECK_MSG(memcmp(y1, y3, (size_t)(m * n) * 4) == 0, "2 threads change the result: m=%lld n=%lld k=%lld %s",
                           (long long)m, (long long)n, (long long)k, dtype_name(weight_types[t]));
             }
@@ -161,7 +161,7 @@ static void test_linear_workspace_is_exact(void)
             mem_reset_peaks();
             mem_class_stats before, after;
             mem_get_stats(MEM_SCRATCH, &before);
-            CHECK_OK(op_linear(pool, x, m, &w.view, NULL, y));
+            CHECK_OK(op_linear(OP_BACKEND_CPU(pool), x, m, &w.view, NULL, y));
             mem_get_stats(MEM_SCRATCH, &after);
             size_t want = op_linear_workspace_bytes(m, n, k, threads[t]);
             CHECK_MSG(after.peak_bytes - before.current_bytes == want, "m %lld n %lld k %lld threads %d: %zu, said %zu",
@@ -230,7 +230,7 @@ static void check_attention(thread_pool *pool, int64_t seq, int heads, int hd, i
         for (int64_t j = 0; j < seq; j++) mask[j] = mask_kind == 2 ? 0 : (uint8_t)((j * 7 + 3) % 5 != 0);
     }
     memset(out, 0xFF, (size_t)n * 4);
-    CHECK_OK(op_attention(pool, q, k, v, seq, heads, hd, mask, out));
+    CHECK_OK(op_attention(OP_BACKEND_CPU(pool), q, k, v, seq, heads, hd, mask, out));
     double *want = malloc((size_t)hd * sizeof(double));
     int ok = 1;
     for (int64_t i = 0; i < seq && ok; i++)
@@ -299,7 +299,7 @@ static void test_attention_workspace_is_exact(void)
             mem_class_stats act0, scr0, act1, scr1;
             mem_get_stats(MEM_ACTIVATIONS, &act0);
             mem_get_stats(MEM_SCRATCH, &scr0);
-            CHECK_OK(op_attention(pool, q, q, q, seq, 2, 24, NULL, out));
+            CHECK_OK(op_attention(OP_BACKEND_CPU(pool), q, q, q, seq, 2, 24, NULL, out));
             mem_get_stats(MEM_ACTIVATIONS, &act1);
             mem_get_stats(MEM_SCRATCH, &scr1);
             size_t tiles = op_attention_workspace_bytes(seq, 2, 24, threads[t], 1);

@@ -15,6 +15,7 @@
 #include "mem/mem.h"
 #include "mem/mem_device.h"
 #include "models/qwen_image_dit.h"
+#include "ops/ops_cpu.h"
 #include "plan/plan.h"
 
 static thread_pool *pool;
@@ -31,7 +32,7 @@ static size_t measure(dit_model *model, size_t cap, int resident, const dit_inpu
     CHECK_OK(mem_device_create_capped("gpu", cap, &gpu));
     if (!gpu) return 0;
     CHECK_OK(dit_place(model, gpu, resident));
-    CHECK_OK(dit_forward(model, pool, in, NULL, out));
+    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, out));
     mem_device_stats stats;
     mem_device_get_stats(gpu, &stats);
     CHECK_OK(dit_place(model, mem_device_cpu(), DIT_ALL_BLOCKS));

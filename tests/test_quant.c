@@ -8,7 +8,7 @@
 #include "check.h"
 #include "mem/mem.h"
 #include "ops/cpu/quant_pack.h"
-#include "ops/ops.h"
+#include "ops/ops_cpu.h"
 #include "tensor/quant.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -296,9 +296,9 @@ static void test_linear_matches_dequantised(void)
             float *y0 = malloc((size_t)(m * n) * sizeof *y0), *y1 = malloc((size_t)(m * n) * sizeof *y1);
             float *y2 = malloc((size_t)(m * n) * sizeof *y2);
             for (int64_t i = 0; i < m * k; i++) x[i] = random_uniform();
-            CHECK_OK(op_linear(pools[1], x, m, &fv, bias, y0));
-            CHECK_OK(op_linear(pools[1], x, m, &qv, bias, y1));
-            CHECK_OK(op_linear(pools[0], x, m, &qv, bias, y2));
+            CHECK_OK(op_linear(OP_BACKEND_CPU(pools[1]), x, m, &fv, bias, y0));
+            CHECK_OK(op_linear(OP_BACKEND_CPU(pools[1]), x, m, &qv, bias, y1));
+            CHECK_OK(op_linear(OP_BACKEND_CPU(pools[0]), x, m, &qv, bias, y2));
             CHECK_MSG(memcmp(y0, y1, (size_t)(m * n) * sizeof *y0) == 0, "%s [%lld x %lld] m=%lld: differs from f32",
                       quant_format_name(p.format), (long long)n, (long long)k, (long long)m);
             CHECK_MSG(memcmp(y1, y2, (size_t)(m * n) * sizeof *y1) == 0, "%s m=%lld: depends on the thread count",
@@ -313,7 +313,7 @@ static void test_linear_matches_dequantised(void)
     uint8_t b[512] = {0};
     float x[128] = {0}, y[16];
     weight_view bad = {DTYPE_U8, b, 4, 32, &p};
-    CHECK_FAILS(op_linear(pools[0], x, 2, &bad, NULL, y), CANVAS_ERR_INTERNAL, "does not match");
+    CHECK_FAILS(op_linear(OP_BACKEND_CPU(pools[0]), x, 2, &bad, NULL, y), CANVAS_ERR_INTERNAL, "does not match");
     thread_pool_destroy(pools[0]);
     thread_pool_destroy(pools[1]);
 }

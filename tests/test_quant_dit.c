@@ -18,6 +18,7 @@
 #include "mem/mem.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_case.h"
+#include "ops/ops_cpu.h"
 
 static thread_pool *pool;
 
@@ -49,7 +50,7 @@ static double run_case(const char *case_name, quant_choice choice, double *bytes
     if (!dc || !model || !want) goto done;
     const int64_t channels = dit_output_channels(&model->config);
     CHECK_OK(mem_alloc((void **)&output, (size_t)(dc->inputs.n_img * channels) * sizeof(float), MEM_SCRATCH));
-    CHECK_OK(dit_forward(model, pool, &dc->inputs, NULL, output));
+    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, output));
     double max_diff = 0, max_ref = 0;
     const float *ref = want->data;
     for (uint64_t i = 0; i < st_numel(want); i++) {

@@ -14,7 +14,7 @@
 #include "mem/mem_device.h"
 #include "models/qwen_textenc.h"
 #include "models/qwen_textenc_case.h"
-#include "ops/ops.h"
+#include "ops/ops_cpu.h"
 
 #define GOLDEN_TOLERANCE 1e-4
 
@@ -107,7 +107,7 @@ static void run_golden(const char *name)
     CHECK_OK(st_open(path, &expected));
     if (!expected) return;
     comparison cmp = {name, expected, 0};
-    CHECK_OK(textenc_case_run(case_dir, pool, compare_sink, &cmp));
+    CHECK_OK(textenc_case_run(case_dir, OP_BACKEND_CPU(pool), compare_sink, &cmp));
     CHECK_MSG(cmp.compared == produced_count(expected), "%s: compared %d tensors of %d", name, cmp.compared,
               produced_count(expected));
     st_close(expected);
@@ -138,8 +138,8 @@ static void test_causal_prefix(void)
     if (!c || !m) goto done;
     const int64_t d = textenc_model_config(m)->text.hidden_size, n = c->n_ids, prefix = n / 2;
     float *full = malloc((size_t)(n * d) * sizeof(float)), *part = malloc((size_t)(prefix * d) * sizeof(float));
-    CHECK_OK(textenc_forward(m, pool, c->ids, n, NULL, NULL, 0, full));
-    CHECK_OK(textenc_forward(m, pool, c->ids, prefix, NULL, NULL, 0, part));
+    CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), c->ids, n, NULL, NULL, 0, full));
+    CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), c->ids, prefix, NULL, NULL, 0, part));
     double ratio = relative_error(part, full, (size_t)(prefix * d));
     printf("  causal prefix of %lld ids: max|diff|/max|ref| = %.3e\n", (long long)prefix, ratio);
     CHECK(ratio < 1e-6);
@@ -148,7 +148,7 @@ static void test_causal_prefix(void)
     float *changed = malloc((size_t)(n * d) * sizeof(float));
     memcpy(ids, c->ids, (size_t)n * sizeof(int32_t));
     ids[0] = ids[0] == 5 ? 6 : 5;
-    CHECK_OK(textenc_forward(m, pool, ids, n, NULL, NULL, 0, changed));
+    CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), ids, n, NULL, NULL, 0, changed));
     CHECK(relative_error(changed + (n - 1) * d, full + (n - 1) * d, (size_t)d) > 1e-4);
     free(changed);
     free(ids);
@@ -173,7 +173,7 @@ static void test_prompt_tiny_bf16(void)
     const int32_t ids[6] = {151644, 8948, 198, 0, 152063, 151645};
     const int64_t d = c->text.hidden_size;
     float *hidden = malloc(6 * (size_t)d * sizeof(float));
-    CHECK_OK(textenc_forward(m, pool, ids, 6, NULL, NULL, 0, hidden));
+    CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), ids, 6, NULL, NULL, 0, hidden));
     int finite = 1, varied = 0;
     for (int64_t i = 0; i < 6 * d; i++) {
         finite &= isfinite(hidden[i]) != 0;
@@ -184,7 +184,7 @@ static void test_prompt_tiny_bf16(void)
     /* the same first token alone gives the same first row */
     float first[64];
     CHECK(d <= 64);
-    CHECK_OK(textenc_forward(m, pool, ids, 1, NULL, NULL, 0, first));
+    CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), ids, 1, NULL, NULL, 0, first));
     CHECK(relative_error(first, hidden, (size_t)d) < 1e-6);
     free(hidden);
     textenc_close(m);
@@ -230,9 +230,9 @@ static void test_streamed_placement(void)
     const int64_t d = textenc_model_config(m)->text.hidden_size, n = c->n_ids;
     float *on_cpu = malloc((size_t)(n * d) * sizeof(float)), *streamed = malloc((size_t)(n * d) * sizeof(float));
     const int64_t(*grid)[3] = (const int64_t(*)[3])c->grid_thw;
-    CHECK_OK(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, on_cpu));
+    CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), c->ids, n, c->pixel_values, grid, c->n_images, on_cpu));
     CHECK_OK(textenc_place(m, gpu, 0));
-    CHECK_OK(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, streamed));
+    CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), c->ids, n, c->pixel_values, grid, c->n_images, streamed));
     CHECK(!memcmp(on_cpu, streamed, (size_t)(n * d) * sizeof(float)));
     mem_device_stats stats;
     mem_device_get_stats(gpu, &stats);
@@ -248,12 +248,12 @@ static void test_streamed_placement(void)
     CHECK(arena == activation_bytes_by_hand(cfg, n, grid, c->n_images));
     /* a device one byte short of it: out of memory, nothing left behind, the placement kept */
     CHECK_OK(mem_device_set_cap(gpu, stats.current_bytes + arena - 1));
-    CHECK_FAILS(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, streamed),
+    CHECK_FAILS(textenc_forward(m, OP_BACKEND_CPU(pool), c->ids, n, c->pixel_values, grid, c->n_images, streamed),
                 CANVAS_ERR_OUT_OF_MEMORY, "");
     mem_device_get_stats(gpu, &stats);
     CHECK(stats.classes[MEM_ACTIVATIONS].current_bytes == 0);
     CHECK_OK(mem_device_set_cap(gpu, stats.current_bytes + arena));
-    CHECK_OK(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, streamed));
+    CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), c->ids, n, c->pixel_values, grid, c->n_images, streamed));
     CHECK(!memcmp(on_cpu, streamed, (size_t)(n * d) * sizeof(float)));
     CHECK_FAILS(textenc_place(m, gpu, 7), CANVAS_ERR_USAGE, "resident groups");
 
@@ -264,9 +264,9 @@ static void test_streamed_placement(void)
         CHECK_OK(mem_device_set_cap(gpu, 4u << 20));
         mem_device_reset_peaks(gpu);
         CHECK_OK(textenc_place(m, gpu, 2));
-        CHECK_OK(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, streamed));
+        CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), c->ids, n, c->pixel_values, grid, c->n_images, streamed));
         CHECK_OK(textenc_place(m, measure, 2));
-        CHECK_OK(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, NULL));
+        CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), c->ids, n, c->pixel_values, grid, c->n_images, NULL));
         mem_device_stats real, dry;
         mem_device_get_stats(gpu, &real);
         mem_device_get_stats(measure, &dry);
@@ -304,7 +304,7 @@ static void test_plan_resident_groups(void)
     const int64_t d = textenc_model_config(m)->text.hidden_size, n = c->n_ids;
     const textenc_inputs in = {c->ids, n, c->pixel_values, (const int64_t(*)[3])c->grid_thw, c->n_images};
     float *want = malloc((size_t)(n * d) * sizeof(float)), *got = malloc((size_t)(n * d) * sizeof(float));
-    CHECK_OK(textenc_forward(m, pool, in.ids, n, in.pixel_values, in.grid_thw, in.n_images, want));
+    CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), in.ids, n, in.pixel_values, in.grid_thw, in.n_images, want));
     int all = -1, some = -1, none = -1;
     CHECK_OK(textenc_plan_resident_groups(m, &in, 64u << 20, &all, NULL));
     CHECK(all == 6); /* 4 vision blocks + 2 layers */
@@ -313,7 +313,7 @@ static void test_plan_resident_groups(void)
     CHECK_OK(mem_device_create_capped("gpu", 64u << 20, &gpu));
     if (!gpu) goto done_buffers;
     CHECK_OK(textenc_place(m, gpu, 3));
-    CHECK_OK(textenc_forward(m, pool, in.ids, n, in.pixel_values, in.grid_thw, in.n_images, got));
+    CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), in.ids, n, in.pixel_values, in.grid_thw, in.n_images, got));
     mem_device_stats stats;
     mem_device_get_stats(gpu, &stats);
     const size_t cap = stats.peak_bytes;
@@ -329,7 +329,7 @@ static void test_plan_resident_groups(void)
         CHECK_OK(mem_device_create_capped("gpu", cap, &gpu));
         if (!gpu) goto done_buffers;
         canvas_status st = textenc_place(m, gpu, some + extra);
-        if (st == CANVAS_OK) st = textenc_forward(m, pool, in.ids, n, in.pixel_values, in.grid_thw, in.n_images, got);
+        if (st == CANVAS_OK) st = textenc_forward(m, OP_BACKEND_CPU(pool), in.ids, n, in.pixel_values, in.grid_thw, in.n_images, got);
         CHECK(st == (extra ? CANVAS_ERR_OUT_OF_MEMORY : CANVAS_OK));
         if (!extra) CHECK(!memcmp(got, want, (size_t)(n * d) * sizeof(float)));
         CHECK_OK(textenc_place(m, NULL, TEXTENC_ALL_GROUPS));
@@ -355,12 +355,12 @@ static void test_out_of_memory_everywhere(void)
     const int64_t d = textenc_model_config(m)->text.hidden_size, n = c->n_ids;
     float *want = malloc((size_t)(n * d) * sizeof(float)), *got = malloc((size_t)(n * d) * sizeof(float));
     const int64_t(*grid)[3] = (const int64_t(*)[3])c->grid_thw;
-    CHECK_OK(textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, want));
+    CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), c->ids, n, c->pixel_values, grid, c->n_images, want));
     size_t live_before = mem_total_current();
     int failures = 0;
     for (uint64_t k = 1; k < 100000; k++) {
         mem_fault_arm(&(mem_fault_plan){.nth = k, .persistent = 0, .only_class = -1});
-        canvas_status st = textenc_forward(m, pool, c->ids, n, c->pixel_values, grid, c->n_images, got);
+        canvas_status st = textenc_forward(m, OP_BACKEND_CPU(pool), c->ids, n, c->pixel_values, grid, c->n_images, got);
         uint64_t hits = mem_fault_hits();
         mem_fault_disarm();
         CHECK_MSG(mem_total_current() == live_before, "allocation %llu failing leaks %zu bytes", (unsigned long long)k,
@@ -413,15 +413,15 @@ static void test_bad_inputs(void)
     float hidden[4 * 64], pixels[16 * 1176];
     memset(pixels, 0, sizeof pixels);
     int32_t ids[4] = {1, 2, 3, c->text.vocab_size};
-    CHECK_FAILS(textenc_forward(m, pool, ids, 4, NULL, NULL, 0, hidden), CANVAS_ERR_INPUT, "outside the vocabulary");
+    CHECK_FAILS(textenc_forward(m, OP_BACKEND_CPU(pool), ids, 4, NULL, NULL, 0, hidden), CANVAS_ERR_INPUT, "outside the vocabulary");
     ids[3] = c->image_token_id; /* a pad token without an image */
-    CHECK_FAILS(textenc_forward(m, pool, ids, 4, NULL, NULL, 0, hidden), CANVAS_ERR_INPUT, "<|image_pad|>");
+    CHECK_FAILS(textenc_forward(m, OP_BACKEND_CPU(pool), ids, 4, NULL, NULL, 0, hidden), CANVAS_ERR_INPUT, "<|image_pad|>");
     const int64_t grid[1][3] = {{1, 4, 4}}; /* 16 patches -> 4 tokens, but one pad given */
     ids[2] = c->vision_start_token_id;
-    CHECK_FAILS(textenc_forward(m, pool, ids, 4, pixels, grid, 1, hidden), CANVAS_ERR_INPUT, "<|image_pad|>");
+    CHECK_FAILS(textenc_forward(m, OP_BACKEND_CPU(pool), ids, 4, pixels, grid, 1, hidden), CANVAS_ERR_INPUT, "<|image_pad|>");
     const int64_t odd[1][3] = {{1, 3, 4}};
-    CHECK_FAILS(textenc_forward(m, pool, ids, 4, pixels, odd, 1, hidden), CANVAS_ERR_INPUT, "spatial_merge_size");
-    CHECK_FAILS(textenc_forward(m, pool, ids, 0, NULL, NULL, 0, hidden), CANVAS_ERR_INPUT, "ids");
+    CHECK_FAILS(textenc_forward(m, OP_BACKEND_CPU(pool), ids, 4, pixels, odd, 1, hidden), CANVAS_ERR_INPUT, "spatial_merge_size");
+    CHECK_FAILS(textenc_forward(m, OP_BACKEND_CPU(pool), ids, 0, NULL, NULL, 0, hidden), CANVAS_ERR_INPUT, "ids");
     textenc_close(m);
     char dir[4096];
     textenc_model *none = NULL;
@@ -467,7 +467,7 @@ static void check_attention(int64_t seq, int heads, int kv_heads, int hd, int ca
     double *want = malloc(nq * sizeof(double));
     for (size_t i = 0; i < nq; i++) q[i] = 2 * random_uniform();
     for (size_t i = 0; i < nk; i++) k[i] = 2 * random_uniform(), v[i] = random_uniform();
-    CHECK_OK(op_attention_grouped(pool, q, k, v, seq, heads, kv_heads, hd, causal, out));
+    CHECK_OK(op_attention_grouped(OP_BACKEND_CPU(pool), q, k, v, seq, heads, kv_heads, hd, causal, out));
     reference_attention(q, k, v, seq, heads, kv_heads, hd, causal, want);
     double worst = 0;
     for (size_t i = 0; i < nq; i++) worst = fmax(worst, fabs(out[i] - want[i]));
@@ -494,8 +494,8 @@ static void test_attention_unchanged(void)
     float *q = malloc(n * sizeof(float)), *k = malloc(n * sizeof(float)), *v = malloc(n * sizeof(float));
     float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) q[i] = random_uniform(), k[i] = random_uniform(), v[i] = random_uniform();
-    CHECK_OK(op_attention(pool, q, k, v, seq, heads, hd, NULL, a));
-    CHECK_OK(op_attention_grouped(pool, q, k, v, seq, heads, heads, hd, 0, b));
+    CHECK_OK(op_attention(OP_BACKEND_CPU(pool), q, k, v, seq, heads, hd, NULL, a));
+    CHECK_OK(op_attention_grouped(OP_BACKEND_CPU(pool), q, k, v, seq, heads, heads, hd, 0, b));
     CHECK(!memcmp(a, b, n * sizeof(float)));
     free(q), free(k), free(v), free(a), free(b);
 }

@@ -16,6 +16,7 @@
 #include "models/qwen_image_vae.h"
 #include "models/qwen_image_vae_case.h"
 #include "ops/ops_conv.h"
+#include "ops/ops_cpu.h"
 
 #define GOLDEN_TOLERANCE 1e-4
 
@@ -83,7 +84,7 @@ static void run_golden(const char *name)
     CHECK_OK(st_open(path, &expected));
     if (!expected) return;
     comparison cmp = {name, expected, 0};
-    CHECK_OK(vae_case_run(case_dir, pool, compare_sink, &cmp));
+    CHECK_OK(vae_case_run(case_dir, OP_BACKEND_CPU(pool), compare_sink, &cmp));
     CHECK(cmp.compared == 1);
     st_close(expected);
 }
@@ -97,7 +98,7 @@ static void test_case_handles(void)
     char op[32];
     CHECK_FAILS(golden_case_op(test_path(dir, sizeof dir, "golden/cases/no-such-case"), op, sizeof op),
                 CANVAS_ERR_INPUT, "no-such-case/case.json");
-    CHECK_FAILS(vae_case_run(test_path(dir, sizeof dir, "golden/cases/schedule"), pool, compare_sink, NULL),
+    CHECK_FAILS(vae_case_run(test_path(dir, sizeof dir, "golden/cases/schedule"), OP_BACKEND_CPU(pool), compare_sink, NULL),
                 CANVAS_ERR_UNSUPPORTED, "not a VAE op");
 }
 
@@ -167,7 +168,7 @@ static void check_conv(const char *what, conv2d_params p, dtype type)
         for (size_t i = 0; i < ny; i++) want[i] += y0[i];
     weight_view view = {type, type == DTYPE_BF16 ? (const void *)w16 : (const void *)w, p.out_channels,
                         (int64_t)p.kernel * p.kernel * p.in_channels, NULL};
-    CHECK_OK(op_conv2d(pool, &p, x, &view, bias, y));
+    CHECK_OK(op_conv2d(OP_BACKEND_CPU(pool), &p, x, &view, bias, y));
     double max_diff = 0, max_ref = 0;
     for (size_t i = 0; i < ny; i++) {
         double diff = fabs(y[i] - want[i]);
@@ -218,11 +219,11 @@ static void test_conv_op(void)
     /* a weight of the wrong size is refused */
     float dummy[4] = {0};
     weight_view bad = {DTYPE_F32, dummy, 6, 4, NULL};
-    CHECK_FAILS(op_conv2d(pool, &same, dummy, &bad, NULL, dummy), CANVAS_ERR_USAGE, "weight");
+    CHECK_FAILS(op_conv2d(OP_BACKEND_CPU(pool), &same, dummy, &bad, NULL, dummy), CANVAS_ERR_USAGE, "weight");
     conv2d_params tiny = same;
     tiny.height = 1;
     tiny.pad_top = tiny.pad_bottom = 0;
-    CHECK_FAILS(op_conv2d(pool, &tiny, dummy, &bad, NULL, dummy), CANVAS_ERR_USAGE, "does not fit");
+    CHECK_FAILS(op_conv2d(OP_BACKEND_CPU(pool), &tiny, dummy, &bad, NULL, dummy), CANVAS_ERR_USAGE, "does not fit");
 }
 
 /* conv_pack_taps picks W[:, :, t] and reorders it to [out, ky, kx, in]. */
@@ -285,8 +286,8 @@ static void reference_tiled(vae_model *m, int encode, const vae_tiling *t, const
             th[rows] = encode ? hh / s : hh * s;
             tw[cols] = encode ? ww / s : ww * s;
             tiles[rows][cols] = random_buffer((size_t)cout * th[rows] * tw[cols]);
-            if (encode) CHECK_OK(vae_encode(m, pool, crop, hh, ww, tiles[rows][cols]));
-            else CHECK_OK(vae_decode_raw(m, pool, crop, hh, ww, tiles[rows][cols]));
+            if (encode) CHECK_OK(vae_encode(m, OP_BACKEND_CPU(pool), crop, hh, ww, tiles[rows][cols]));
+            else CHECK_OK(vae_decode_raw(m, OP_BACKEND_CPU(pool), crop, hh, ww, tiles[rows][cols]));
             mem_free(crop);
         }
     }
@@ -355,11 +356,11 @@ static void check_tiled(vae_model *m, int encode, int h, int w, vae_tiling t, do
     float *tiled = random_buffer(nout), *want = random_buffer(nout), *plain = random_buffer(nout);
     if (!in || !tiled || !want || !plain) goto done;
     if (encode) {
-        CHECK_OK(vae_encode_tiled(m, pool, &t, in, h, w, tiled));
-        CHECK_OK(vae_encode(m, pool, in, h, w, plain));
+        CHECK_OK(vae_encode_tiled(m, OP_BACKEND_CPU(pool), &t, in, h, w, tiled));
+        CHECK_OK(vae_encode(m, OP_BACKEND_CPU(pool), in, h, w, plain));
     } else {
-        CHECK_OK(vae_decode_tiled(m, pool, &t, in, h, w, tiled));
-        CHECK_OK(vae_decode(m, pool, in, h, w, plain));
+        CHECK_OK(vae_decode_tiled(m, OP_BACKEND_CPU(pool), &t, in, h, w, tiled));
+        CHECK_OK(vae_decode(m, OP_BACKEND_CPU(pool), in, h, w, plain));
     }
     reference_tiled(m, encode, &t, in, h, w, want);
     double exact = relative_error(tiled, want, nout), vs_plain = relative_error(tiled, plain, nout);
@@ -397,14 +398,14 @@ static void test_tiled(void)
     CHECK(!vae_tiling_needed(&big, 32, 48));
     float *in = random_buffer(3 * 32 * 48), *a = random_buffer(16 * 4 * 6), *b = random_buffer(16 * 4 * 6);
     if (in && a && b) {
-        CHECK_OK(vae_encode_tiled(m, pool, &big, in, 32, 48, a));
-        CHECK_OK(vae_encode(m, pool, in, 32, 48, b));
+        CHECK_OK(vae_encode_tiled(m, OP_BACKEND_CPU(pool), &big, in, 32, 48, a));
+        CHECK_OK(vae_encode(m, OP_BACKEND_CPU(pool), in, 32, 48, b));
         CHECK(memcmp(a, b, 16 * 4 * 6 * sizeof(float)) == 0);
     }
     vae_tiling bad = {48, 48, 40, 36};
-    CHECK_FAILS(vae_encode_tiled(m, pool, &bad, in, 32, 48, a), CANVAS_ERR_USAGE, "multiples of 8");
+    CHECK_FAILS(vae_encode_tiled(m, OP_BACKEND_CPU(pool), &bad, in, 32, 48, a), CANVAS_ERR_USAGE, "multiples of 8");
     bad = (vae_tiling){32, 32, 40, 40};
-    CHECK_FAILS(vae_decode_tiled(m, pool, &bad, in, 4, 6, a), CANVAS_ERR_USAGE, "must not exceed");
+    CHECK_FAILS(vae_decode_tiled(m, OP_BACKEND_CPU(pool), &bad, in, 4, 6, a), CANVAS_ERR_USAGE, "must not exceed");
     mem_free(in);
     mem_free(a);
     mem_free(b);
@@ -486,10 +487,10 @@ static void check_stored_type(dtype type)
     float *ia = random_buffer(3 * 32 * 48), *ib = random_buffer(3 * 32 * 48);
     if (a && b && image && la && lb && ia && ib) {
         CHECK(a->weight_bytes < b->weight_bytes);
-        CHECK_OK(vae_encode(a, pool, image, 32, 48, la));
-        CHECK_OK(vae_encode(b, pool, image, 32, 48, lb));
-        CHECK_OK(vae_decode(a, pool, la, 4, 6, ia));
-        CHECK_OK(vae_decode(b, pool, la, 4, 6, ib));
+        CHECK_OK(vae_encode(a, OP_BACKEND_CPU(pool), image, 32, 48, la));
+        CHECK_OK(vae_encode(b, OP_BACKEND_CPU(pool), image, 32, 48, lb));
+        CHECK_OK(vae_decode(a, OP_BACKEND_CPU(pool), la, 4, 6, ia));
+        CHECK_OK(vae_decode(b, OP_BACKEND_CPU(pool), la, 4, 6, ib));
         double enc = relative_error(la, lb, 16 * 4 * 6), dec = relative_error(ia, ib, 3 * 32 * 48);
         printf("  %s file vs F32 file of the same values: encode %.3e, decode %.3e\n", dtype_name(type), enc, dec);
         CHECK(enc <= 1e-6 && dec <= 1e-6);
@@ -525,7 +526,7 @@ static void check_peak(vae_model *m, int encode, int h, int w)
     mem_class_stats before, after;
     mem_get_stats(MEM_ACTIVATIONS, &before);
     mem_reset_peaks();
-    CHECK_OK(encode ? vae_encode(m, pool, in, h, w, out) : vae_decode(m, pool, in, h, w, out));
+    CHECK_OK(encode ? vae_encode(m, OP_BACKEND_CPU(pool), in, h, w, out) : vae_decode(m, OP_BACKEND_CPU(pool), in, h, w, out));
     mem_get_stats(MEM_ACTIVATIONS, &after);
     size_t measured = after.peak_bytes - before.current_bytes;
     size_t counted = vae_activation_bytes(m, thread_pool_size(pool), encode, h, w);
@@ -561,8 +562,8 @@ static void test_bad_input(void)
     vae_model *m = load_tiny();
     if (!m) return;
     float buf[3 * 16 * 16];
-    CHECK_FAILS(vae_encode(m, pool, buf, 12, 16, buf), CANVAS_ERR_INPUT, "multiple of 8");
-    CHECK_FAILS(vae_decode(m, pool, buf, 0, 2, buf), CANVAS_ERR_INPUT, "positive");
+    CHECK_FAILS(vae_encode(m, OP_BACKEND_CPU(pool), buf, 12, 16, buf), CANVAS_ERR_INPUT, "multiple of 8");
+    CHECK_FAILS(vae_decode(m, OP_BACKEND_CPU(pool), buf, 0, 2, buf), CANVAS_ERR_INPUT, "positive");
     vae_free(m);
 
     char dir[4096];
@@ -588,8 +589,8 @@ static void test_out_of_memory_everywhere(void)
     int failures = 0;
     for (uint64_t n = 1; n < 100000; n++) {
         mem_fault_arm(&(mem_fault_plan){.nth = n, .persistent = 0, .only_class = -1});
-        canvas_status st = vae_encode(m, pool, in, 16, 16, latent);
-        if (st == CANVAS_OK) st = vae_decode(m, pool, latent, 2, 2, image);
+        canvas_status st = vae_encode(m, OP_BACKEND_CPU(pool), in, 16, 16, latent);
+        if (st == CANVAS_OK) st = vae_decode(m, OP_BACKEND_CPU(pool), latent, 2, 2, image);
         uint64_t hits = mem_fault_hits();
         mem_fault_disarm();
         CHECK_MSG(mem_total_current() == live_before, "allocation %llu failing leaks %zu bytes",

@@ -20,6 +20,7 @@
 #include "models/qwen_image_dit_case.h"
 #include "models/qwen_image_vae_case.h"
 #include "models/qwen_textenc_case.h"
+#include "ops/ops_cpu.h"
 #include "pipeline/edit_case.h"
 #include "pipeline/lora.h"
 #include "pipeline/scheduler_case.h"
@@ -172,7 +173,7 @@ static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *
         st = mem_alloc((void **)&output, (size_t)(dc->inputs.n_img * channels) * sizeof(float), MEM_ACTIVATIONS);
     if (st == CANVAS_OK) st = profiler_begin(session->profiler, "step 0");
     dit_tap tap = {collect_tap, &tensors};
-    if (st == CANVAS_OK) st = dit_forward(model, pool, &dc->inputs, &tap, output);
+    if (st == CANVAS_OK) st = dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, &tap, output);
     if (st == CANVAS_OK) st = profiler_begin(session->profiler, "write");
     if (st == CANVAS_OK) {
         int64_t shape[3] = {1, dc->inputs.n_img, channels};
@@ -228,9 +229,9 @@ static canvas_status run_sink_case(const char *case_dir, const char *op, const c
             st = edit_case_run_planned(case_dir, pool, session->device, f->resident_blocks, &plan, session->profiler,
                                        print_plan, collect_tap, &tensors);
         else if (!strcmp(op, "vae_encode") || !strcmp(op, "vae_decode"))
-            st = vae_case_run(case_dir, pool, collect_tap, &tensors);
+            st = vae_case_run(case_dir, OP_BACKEND_CPU(pool), collect_tap, &tensors);
         else if (!strcmp(op, "textenc_forward"))
-            st = textenc_case_run(case_dir, pool, collect_tap, &tensors);
+            st = textenc_case_run(case_dir, OP_BACKEND_CPU(pool), collect_tap, &tensors);
         else if (!strcmp(op, "encode_prompt"))
             st = prompt_case_run(case_dir, pool, collect_tap, &tensors);
         else

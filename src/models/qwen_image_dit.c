@@ -1,6 +1,7 @@
 /* qwen_image_dit.c — the forward pass of QwenImageTransformer2DModel
  * (spec/qwen-image-transformer.md §3), read top to bottom: the activation arena, the
- * small helpers (LayerNorm + modulation, gated residual), one block, the forward.
+ * modulated norms and gated residuals (fused row kernels of ops/ops_rows.h), one block,
+ * the forward.
  *
  * Layout: the two streams live in one [N, D] matrix, text rows first, then image rows,
  * which is the order of the joint attention sequence; q, k and v use the same rows, so
@@ -14,6 +15,7 @@
 #include "mem/mem_arena.h"
 #include "mem/mem_transfer.h"
 #include "models/qwen_image_dit.h"
+#include "ops/ops_rows.h"
 
 /* The activations of one forward, carved from one MEM_ACTIVATIONS arena on the model's
  * device. N = n_txt + n_img, M = max(n_txt, n_img), T = 1 or 2 temb rows. */
@@ -101,115 +103,23 @@ static canvas_status state_alloc(mem_device *device, const dit_config *c, int64_
 
 static void state_free(dit_state *s) { mem_arena_destroy(s->arena); }
 
-/* ---- elementwise helpers -------------------------------------------------------------- */
-
-/* The O(N·D) passes between the GEMMs, split by rows over the pool. Every row is
- * computed the same way whatever the split, so results do not depend on the thread count. */
-typedef enum row_pass { PASS_NORM_MODULATE, PASS_GATED_ADD, PASS_GELU, PASS_QK_PREP } row_pass;
-
-typedef struct row_job {
-    row_pass pass;
-    int64_t rows, d;
-    const float *x;             /* NORM_MODULATE input, GATED_ADD delta */
-    float *y;                   /* NORM_MODULATE output, GATED_ADD / GELU / QK_PREP in place */
-    const float *shift_t, *scale_t, *shift_0, *scale_0; /* NORM_MODULATE */
-    const float *gate_t, *gate_0;                       /* GATED_ADD */
-    int64_t rows_t;             /* rows [0, rows_t) use the _t vectors, the rest the _0 ones */
-    /* QK_PREP: per-head RMSNorm of y (q) and y2 (k) rows, then RoPE */
-    float *y2;
-    const float *norm_q, *norm_k;
-    int64_t text_rows;          /* QK_PREP: rows below this are text (norm_added_*) */
-    const float *norm_added_q, *norm_added_k;
-    int heads, head_dim;
-    const float *rope_cos, *rope_sin;
-} row_job;
-
-/* y = LayerNorm(x) * (1 + scale) + shift (no affine, eps 1e-6) for rows [r0, r1). */
-static void norm_modulate_rows(const row_job *j, int64_t r0, int64_t r1)
-{
-    const int64_t d = j->d;
-    op_layer_norm(j->x + r0 * d, r1 - r0, d, DIT_NORM_EPS, NULL, NULL, j->y + r0 * d);
-    for (int64_t r = r0; r < r1; r++) {
-        int use_t = r < j->rows_t;
-        const float *shift = use_t ? j->shift_t : j->shift_0, *scale = use_t ? j->scale_t : j->scale_0;
-        float *row = j->y + r * d;
-        for (int64_t i = 0; i < d; i++) row[i] = row[i] * (1.0f + scale[i]) + shift[i];
-    }
-}
-
-/* y += gate * x for rows [r0, r1). */
-static void gated_add_rows(const row_job *j, int64_t r0, int64_t r1)
-{
-    const int64_t d = j->d;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *gate = r < j->rows_t ? j->gate_t : j->gate_0;
-        float *row = j->y + r * d;
-        const float *add = j->x + r * d;
-        for (int64_t i = 0; i < d; i++) row[i] += gate[i] * add[i];
-    }
-}
-
-/* q and k rows [r0, r1) of the joint sequence: per-head RMSNorm (text rows with the
- * added-stream weights), then RoPE. */
-static void qk_prep_rows(const row_job *j, int64_t r0, int64_t r1)
-{
-    const int64_t d = j->d, hd = j->head_dim, pairs = hd / 2;
-    for (int64_t r = r0; r < r1;) {
-        int text = r < j->text_rows;
-        int64_t end = text && j->text_rows < r1 ? j->text_rows : r1;
-        int64_t n = end - r;
-        float *q = j->y + r * d, *k = j->y2 + r * d;
-        op_rms_norm(q, n * j->heads, hd, DIT_NORM_EPS, text ? j->norm_added_q : j->norm_q, q);
-        op_rms_norm(k, n * j->heads, hd, DIT_NORM_EPS, text ? j->norm_added_k : j->norm_k, k);
-        op_rope_interleaved(q, n, j->heads, (int)hd, j->rope_cos + r * pairs, j->rope_sin + r * pairs);
-        op_rope_interleaved(k, n, j->heads, (int)hd, j->rope_cos + r * pairs, j->rope_sin + r * pairs);
-        r = end;
-    }
-}
-
-static void row_task(void *ctx, int index, int n_tasks)
-{
-    const row_job *j = ctx;
-    int64_t r0 = j->rows * index / n_tasks, r1 = j->rows * (index + 1) / n_tasks;
-    if (r0 == r1) return;
-    switch (j->pass) {
-    case PASS_NORM_MODULATE: norm_modulate_rows(j, r0, r1); break;
-    case PASS_GATED_ADD: gated_add_rows(j, r0, r1); break;
-    case PASS_GELU: op_gelu_tanh(j->y + r0 * j->d, (r1 - r0) * j->d); break;
-    case PASS_QK_PREP: qk_prep_rows(j, r0, r1); break;
-    }
-}
-
-static void run_rows(thread_pool *pool, row_job *job)
-{
-    int n_tasks = pool ? thread_pool_size(pool) : 1;
-    if (job->rows < n_tasks) n_tasks = job->rows > 0 ? (int)job->rows : 1;
-    thread_pool_run(pool, row_task, job, n_tasks);
-}
+/* ---- the modulated norms and gated residuals ------------------------------------------- */
 
 /* y = LayerNorm(x) * (1 + scale) + shift. A block's modulation chunk is [shift | scale |
  * gate]: mod_t for rows [0, rows_t), mod_0 for the rest (zero_cond_t reference tokens). */
-static void norm_modulate(thread_pool *pool, const float *x, int64_t rows, int64_t d, const float *mod_t,
+static void norm_modulate(op_backend *be, const float *x, int64_t rows, int64_t d, const float *mod_t,
                           const float *mod_0, int64_t rows_t, float *y)
 {
-    row_job job = {.pass = PASS_NORM_MODULATE, .rows = rows, .d = d, .x = x, .y = y, .rows_t = rows_t,
-                   .shift_t = mod_t, .scale_t = mod_t + d, .shift_0 = mod_0, .scale_0 = mod_0 + d};
-    run_rows(pool, &job);
+    const float *shift[2] = {mod_t, mod_0}, *scale[2] = {mod_t + d, mod_0 + d};
+    op_norm_modulate(be, x, rows, d, DIT_NORM_EPS, shift, scale, rows_t, y);
 }
 
 /* x += gate * delta, per row the gate of mod_t or mod_0 as above. */
-static void gated_add(thread_pool *pool, float *x, const float *delta, int64_t rows, int64_t d, const float *gate_t,
+static void gated_add(op_backend *be, float *x, const float *delta, int64_t rows, int64_t d, const float *gate_t,
                       const float *gate_0, int64_t rows_t)
 {
-    row_job job = {.pass = PASS_GATED_ADD, .rows = rows, .d = d, .x = delta, .y = x,
-                   .gate_t = gate_t, .gate_0 = gate_0, .rows_t = rows_t};
-    run_rows(pool, &job);
-}
-
-static void gelu_rows(thread_pool *pool, float *x, int64_t rows, int64_t width)
-{
-    row_job job = {.pass = PASS_GELU, .rows = rows, .d = width, .y = x};
-    run_rows(pool, &job);
+    const float *gate[2] = {gate_t, gate_0};
+    op_gated_add(be, x, delta, rows, d, gate, rows_t);
 }
 
 /* ---- one block ------------------------------------------------------------------------ */
@@ -224,58 +134,57 @@ typedef struct dit_geometry {
 } dit_geometry;
 
 /* One stream's GELU-tanh MLP on s->normed rows, output in s->q rows (same offset). */
-static canvas_status stream_mlp(thread_pool *pool, dit_state *s, int64_t row0, int64_t rows, int64_t d,
+static canvas_status stream_mlp(op_backend *be, dit_state *s, int64_t row0, int64_t rows, int64_t d,
                                 const weight_view *w_in, const float *b_in, const weight_view *w_out,
                                 const float *b_out)
 {
-    TRY(op_linear(pool, s->normed + row0 * d, rows, w_in, b_in, s->wide));
-    gelu_rows(pool, s->wide, rows, DIT_MLP_MULT * d);
-    return op_linear(pool, s->wide, rows, w_out, b_out, s->q + row0 * d);
+    TRY(op_linear(be, s->normed + row0 * d, rows, w_in, b_in, s->wide));
+    op_gelu_tanh_rows(be, s->wide, rows, DIT_MLP_MULT * d);
+    return op_linear(be, s->wide, rows, w_out, b_out, s->q + row0 * d);
 }
 
-static canvas_status block_forward(thread_pool *pool, const dit_block_weights *b, const dit_geometry *g, dit_state *s)
+static canvas_status block_forward(op_backend *be, const dit_block_weights *b, const dit_geometry *g, dit_state *s)
 {
     const int64_t d = g->d, nt = g->n_txt, ni = g->n_img, hd = g->head_dim;
     float *c = s->stream, *x = s->stream + nt * d;
 
     /* Modulation: [shift1 | scale1 | gate1 | shift2 | scale2 | gate2], text from t only. */
-    TRY(op_linear(pool, s->temb_silu, g->zero_cond ? 2 : 1, &b->img_mod, b->img_mod_bias, s->img_mod));
-    TRY(op_linear(pool, s->temb_silu, 1, &b->txt_mod, b->txt_mod_bias, s->txt_mod));
+    TRY(op_linear(be, s->temb_silu, g->zero_cond ? 2 : 1, &b->img_mod, b->img_mod_bias, s->img_mod));
+    TRY(op_linear(be, s->temb_silu, 1, &b->txt_mod, b->txt_mod_bias, s->txt_mod));
     const float *img_t = s->img_mod, *img_0 = g->zero_cond ? s->img_mod + 6 * d : s->img_mod;
     const float *txt = s->txt_mod;
 
     /* Attention sub-layer. */
-    norm_modulate(pool, c, nt, d, txt, txt, nt, s->normed);
-    norm_modulate(pool, x, ni, d, img_t, img_0, g->img_rows_t, s->normed + nt * d);
+    norm_modulate(be, c, nt, d, txt, txt, nt, s->normed);
+    norm_modulate(be, x, ni, d, img_t, img_0, g->img_rows_t, s->normed + nt * d);
     const float *normed_img = s->normed + nt * d;
-    TRY(op_linear(pool, s->normed, nt, &b->add_q, b->add_q_bias, s->q));
-    TRY(op_linear(pool, s->normed, nt, &b->add_k, b->add_k_bias, s->k));
-    TRY(op_linear(pool, s->normed, nt, &b->add_v, b->add_v_bias, s->v));
-    TRY(op_linear(pool, normed_img, ni, &b->to_q, b->to_q_bias, s->q + nt * d));
-    TRY(op_linear(pool, normed_img, ni, &b->to_k, b->to_k_bias, s->k + nt * d));
-    TRY(op_linear(pool, normed_img, ni, &b->to_v, b->to_v_bias, s->v + nt * d));
+    TRY(op_linear(be, s->normed, nt, &b->add_q, b->add_q_bias, s->q));
+    TRY(op_linear(be, s->normed, nt, &b->add_k, b->add_k_bias, s->k));
+    TRY(op_linear(be, s->normed, nt, &b->add_v, b->add_v_bias, s->v));
+    TRY(op_linear(be, normed_img, ni, &b->to_q, b->to_q_bias, s->q + nt * d));
+    TRY(op_linear(be, normed_img, ni, &b->to_k, b->to_k_bias, s->k + nt * d));
+    TRY(op_linear(be, normed_img, ni, &b->to_v, b->to_v_bias, s->v + nt * d));
 
     /* Per-head RMSNorm (in place), then RoPE; v gets neither. */
-    row_job qk = {.pass = PASS_QK_PREP, .rows = g->n, .d = d, .y = s->q, .y2 = s->k,
-                  .norm_q = b->norm_q, .norm_k = b->norm_k, .text_rows = nt,
-                  .norm_added_q = b->norm_added_q, .norm_added_k = b->norm_added_k,
-                  .heads = (int)g->heads, .head_dim = (int)hd, .rope_cos = s->rope_cos, .rope_sin = s->rope_sin};
-    run_rows(pool, &qk);
+    op_qk_norm_rope_params qk = {.heads = (int)g->heads, .head_dim = (int)hd, .eps = DIT_NORM_EPS, .split = nt,
+                                 .norm_q = {b->norm_added_q, b->norm_q}, .norm_k = {b->norm_added_k, b->norm_k},
+                                 .cos = s->rope_cos, .sin = s->rope_sin};
+    op_qk_norm_rope(be, s->q, s->k, g->n, &qk);
 
     float *attn = s->normed; /* the modulated input is dead once q, k, v exist */
-    TRY(op_attention(pool, s->q, s->k, s->v, g->n, (int)g->heads, (int)hd, g->key_mask, attn));
-    TRY(op_linear(pool, attn, nt, &b->to_add_out, b->to_add_out_bias, s->q));
-    TRY(op_linear(pool, attn + nt * d, ni, &b->to_out, b->to_out_bias, s->q + nt * d));
-    gated_add(pool, c, s->q, nt, d, txt + 2 * d, txt + 2 * d, nt);
-    gated_add(pool, x, s->q + nt * d, ni, d, img_t + 2 * d, img_0 + 2 * d, g->img_rows_t);
+    TRY(op_attention(be, s->q, s->k, s->v, g->n, (int)g->heads, (int)hd, g->key_mask, attn));
+    TRY(op_linear(be, attn, nt, &b->to_add_out, b->to_add_out_bias, s->q));
+    TRY(op_linear(be, attn + nt * d, ni, &b->to_out, b->to_out_bias, s->q + nt * d));
+    gated_add(be, c, s->q, nt, d, txt + 2 * d, txt + 2 * d, nt);
+    gated_add(be, x, s->q + nt * d, ni, d, img_t + 2 * d, img_0 + 2 * d, g->img_rows_t);
 
     /* MLP sub-layer, one stream at a time through the shared hidden buffer. */
-    norm_modulate(pool, c, nt, d, txt + 3 * d, txt + 3 * d, nt, s->normed);
-    norm_modulate(pool, x, ni, d, img_t + 3 * d, img_0 + 3 * d, g->img_rows_t, s->normed + nt * d);
-    TRY(stream_mlp(pool, s, 0, nt, d, &b->txt_mlp_in, b->txt_mlp_in_bias, &b->txt_mlp_out, b->txt_mlp_out_bias));
-    TRY(stream_mlp(pool, s, nt, ni, d, &b->img_mlp_in, b->img_mlp_in_bias, &b->img_mlp_out, b->img_mlp_out_bias));
-    gated_add(pool, c, s->q, nt, d, txt + 5 * d, txt + 5 * d, nt);
-    gated_add(pool, x, s->q + nt * d, ni, d, img_t + 5 * d, img_0 + 5 * d, g->img_rows_t);
+    norm_modulate(be, c, nt, d, txt + 3 * d, txt + 3 * d, nt, s->normed);
+    norm_modulate(be, x, ni, d, img_t + 3 * d, img_0 + 3 * d, g->img_rows_t, s->normed + nt * d);
+    TRY(stream_mlp(be, s, 0, nt, d, &b->txt_mlp_in, b->txt_mlp_in_bias, &b->txt_mlp_out, b->txt_mlp_out_bias));
+    TRY(stream_mlp(be, s, nt, ni, d, &b->img_mlp_in, b->img_mlp_in_bias, &b->img_mlp_out, b->img_mlp_out_bias));
+    gated_add(be, c, s->q, nt, d, txt + 5 * d, txt + 5 * d, nt);
+    gated_add(be, x, s->q + nt * d, ni, d, img_t + 5 * d, img_0 + 5 * d, g->img_rows_t);
     return CANVAS_OK;
 }
 
@@ -319,14 +228,14 @@ static canvas_status check_inputs(const dit_model *model, const dit_inputs *in)
 }
 
 /* temb rows: MLP(sinusoid(t)) and, with zero_cond_t, MLP(sinusoid(0)); then SiLU copies. */
-static canvas_status time_embedding(thread_pool *pool, const dit_weights *w, int rows, float t, int64_t d,
+static canvas_status time_embedding(op_backend *be, const dit_weights *w, int rows, float t, int64_t d,
                                     dit_state *s)
 {
     dit_timestep_sinusoid(t, s->sinusoid);
     if (rows == 2) dit_timestep_sinusoid(0.0f, s->sinusoid + DIT_TIME_CHANNELS);
-    TRY(op_linear(pool, s->sinusoid, rows, &w->time_linear_1, w->time_linear_1_bias, s->time_hidden));
+    TRY(op_linear(be, s->sinusoid, rows, &w->time_linear_1, w->time_linear_1_bias, s->time_hidden));
     op_silu(s->time_hidden, rows * d);
-    TRY(op_linear(pool, s->time_hidden, rows, &w->time_linear_2, w->time_linear_2_bias, s->temb));
+    TRY(op_linear(be, s->time_hidden, rows, &w->time_linear_2, w->time_linear_2_bias, s->temb));
     memcpy(s->temb_silu, s->temb, (size_t)(rows * d) * sizeof(float));
     op_silu(s->temb_silu, rows * d);
     return CANVAS_OK;
@@ -334,7 +243,7 @@ static canvas_status time_embedding(thread_pool *pool, const dit_weights *w, int
 
 /* The forward on the device: `w` is the top level (acquired by the caller), the inputs
  * are in s->hidden and s->text, the output goes to s->out. */
-static canvas_status forward(dit_model *model, thread_pool *pool, const dit_weights *w, const dit_inputs *in,
+static canvas_status forward(dit_model *model, op_backend *be, const dit_weights *w, const dit_inputs *in,
                              const dit_tap *tap, dit_state *s, dit_geometry *g)
 {
     const dit_config *c = &model->config;
@@ -350,14 +259,14 @@ static canvas_status forward(dit_model *model, thread_pool *pool, const dit_weig
     g->key_mask = any_masked ? s->mask : NULL;
 
     /* Input projections: x = img_in(X); c = txt_in(RMSNorm(E)). */
-    TRY(op_linear(pool, s->hidden, ni, &w->img_in, w->img_in_bias, x));
+    TRY(op_linear(be, s->hidden, ni, &w->img_in, w->img_in_bias, x));
     TRY(tap_rows(tap, "img_in", x, ni, d));
     op_rms_norm(s->text, nt, c->joint_attention_dim, DIT_NORM_EPS, w->txt_norm, s->wide);
-    TRY(op_linear(pool, s->wide, nt, &w->txt_in, w->txt_in_bias, s->stream));
+    TRY(op_linear(be, s->wide, nt, &w->txt_in, w->txt_in_bias, s->stream));
     TRY(tap_rows(tap, "txt_in", s->stream, nt, d));
 
     const int t_rows = g->zero_cond ? 2 : 1;
-    TRY(time_embedding(pool, w, t_rows, in->timestep, d, s));
+    TRY(time_embedding(be, w, t_rows, in->timestep, d, s));
     if (tap && tap->fn) {
         int64_t shape[2] = {t_rows, d};
         TRY(tap->fn(tap->ctx, "temb", s->temb, 2, shape));
@@ -366,7 +275,7 @@ static canvas_status forward(dit_model *model, thread_pool *pool, const dit_weig
     for (int i = 0; i < c->num_layers; i++) {
         const dit_block_weights *b;
         TRY(dit_block_acquire(model, i, &b));
-        canvas_status st = block_forward(pool, b, g, s);
+        canvas_status st = block_forward(be, b, g, s);
         dit_block_release(model, i);
         if (st != CANVAS_OK) return status_wrap(st, "transformer block %d: ", i);
         char name[48];
@@ -377,13 +286,11 @@ static canvas_status forward(dit_model *model, thread_pool *pool, const dit_weig
     }
 
     /* norm_out (AdaLayerNormContinuous): [scale | shift] from timestep t, then proj_out. */
-    TRY(op_linear(pool, s->temb_silu, 1, &w->norm_out, w->norm_out_bias, s->out_mod));
+    TRY(op_linear(be, s->temb_silu, 1, &w->norm_out, w->norm_out_bias, s->out_mod));
     float *normed_img = s->normed + nt * d;
-    const float *scale = s->out_mod, *shift = s->out_mod + d;
-    row_job out = {.pass = PASS_NORM_MODULATE, .rows = ni, .d = d, .x = x, .y = normed_img, .rows_t = ni,
-                   .shift_t = shift, .scale_t = scale, .shift_0 = shift, .scale_0 = scale};
-    run_rows(pool, &out);
-    return op_linear(pool, normed_img, ni, &w->proj_out, w->proj_out_bias, s->out);
+    const float *shift[2] = {s->out_mod + d, s->out_mod + d}, *scale[2] = {s->out_mod, s->out_mod};
+    op_norm_modulate(be, x, ni, d, DIT_NORM_EPS, shift, scale, ni, normed_img);
+    return op_linear(be, normed_img, ni, &w->proj_out, w->proj_out_bias, s->out);
 }
 
 /* The dry run on a measure device: what forward() does to memory (the block acquires and
@@ -399,7 +306,7 @@ static canvas_status dry_forward(dit_model *model)
 }
 
 /* Inputs in, forward (or dry run), output out; the top level is held throughout. */
-static canvas_status run_on_device(dit_model *model, thread_pool *pool, const dit_inputs *in, const dit_tap *tap,
+static canvas_status run_on_device(dit_model *model, op_backend *be, const dit_inputs *in, const dit_tap *tap,
                                    dit_state *s, dit_geometry *g, float *output)
 {
     mem_device *device = dit_device(model), *host = mem_device_cpu();
@@ -410,14 +317,14 @@ static canvas_status run_on_device(dit_model *model, thread_pool *pool, const di
                  (size_t)(in->n_txt * c->joint_attention_dim) * sizeof(float)));
     const dit_weights *w;
     TRY(dit_top_acquire(model, &w));
-    canvas_status st = real ? forward(model, pool, w, in, tap, s, g) : dry_forward(model);
+    canvas_status st = real ? forward(model, be, w, in, tap, s, g) : dry_forward(model);
     dit_top_release(model);
     TRY(st);
     if (!output) return real ? status_fail(CANVAS_ERR_USAGE, "transformer forward: no output buffer") : CANVAS_OK;
     return mem_copy(host, output, device, s->out, (size_t)(in->n_img * dit_output_channels(c)) * sizeof(float));
 }
 
-canvas_status dit_forward(dit_model *model, thread_pool *pool, const dit_inputs *inputs, const dit_tap *tap,
+canvas_status dit_forward(dit_model *model, op_backend *be, const dit_inputs *inputs, const dit_tap *tap,
                           float *output)
 {
     TRY(check_inputs(model, inputs));
@@ -439,9 +346,9 @@ canvas_status dit_forward(dit_model *model, thread_pool *pool, const dit_inputs 
         .img_rows_t = c->zero_cond_t ? (int64_t)target->frames * target->height * target->width : inputs->n_img,
     };
     dit_state s;
-    canvas_status st = state_alloc(device, c, g.n_img, g.n_txt, dit_forward_arena_bytes(model, pool, g.n_img, g.n_txt),
+    canvas_status st = state_alloc(device, c, g.n_img, g.n_txt, dit_forward_arena_bytes(model, be, g.n_img, g.n_txt),
                                    &s);
-    if (st == CANVAS_OK) st = run_on_device(model, pool, inputs, tap, &s, &g, output);
+    if (st == CANVAS_OK) st = run_on_device(model, be, inputs, tap, &s, &g, output);
     state_free(&s);
     return st;
 }

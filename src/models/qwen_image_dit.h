@@ -27,7 +27,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "canvas.h"
 #include "io/config.h"
 #include "io/model_dir.h"
@@ -202,8 +201,8 @@ typedef struct dit_tap {
 int64_t dit_output_channels(const dit_config *config);
 
 /* The hot function. output: [n_img, dit_output_channels] in host memory (every image
- * token, references included; the pipeline keeps the first L_target rows). pool may be
- * NULL (one thread); tap may be NULL. Inputs are checked against the config first
+ * token, references included; the pipeline keeps the first L_target rows). be (the op backend)
+ * may be NULL: the CPU, one thread; tap may be NULL. Inputs are checked against the config first
  * (CANVAS_ERR_INPUT naming the mismatch). Activation memory is one MEM_ACTIVATIONS arena
  * of dit_forward_arena_bytes() on the model's device, freed before returning; the inputs
  * are copied into it and the output out of it through mem_copy (the link). A failure
@@ -212,7 +211,7 @@ int64_t dit_output_channels(const dit_config *config);
  * On a measure device (a model placed by dit_place on mem_device_create_measure) this is
  * the dry run: the same allocations, acquires, prefetches and copies, no kernels, no tap;
  * output may be NULL. Its peaks per class equal the real run's for the same plan. */
-canvas_status dit_forward(dit_model *model, thread_pool *pool, const dit_inputs *inputs, const dit_tap *tap,
+canvas_status dit_forward(dit_model *model, op_backend *be, const dit_inputs *inputs, const dit_tap *tap,
                           float *output);
 
 /* The arena of one forward, in bytes, exact. With D = inner dim, J =
@@ -249,18 +248,18 @@ size_t dit_attention_workspace_bytes(int64_t seq, int heads, int head_dim, int t
 size_t dit_linear_workspace_bytes(const dit_config *config, int64_t n_img, int64_t n_txt, int threads);
 
 /* The forward's arena on the model's device: dit_activation_bytes, plus, when the device
- * is not the cpu device, a reservation of dit_attention_workspace_bytes for the pool's
- * thread count. The CPU kernels take that workspace from the host pool; a GPU's attention
+ * is not the cpu device, a reservation of dit_attention_workspace_bytes for the backend's
+ * workers (op_backend_workers). The CPU kernels take that workspace from the host pool; a GPU's attention
  * kernel would take it from device memory, so a device-capped run budgets and counts it
  * on the device (a reservation the CPU build leaves untouched). */
-size_t dit_forward_arena_bytes(const dit_model *model, const thread_pool *pool, int64_t n_img, int64_t n_txt);
+size_t dit_forward_arena_bytes(const dit_model *model, const op_backend *be, int64_t n_img, int64_t n_txt);
 
 /* The planner's choice for a device of `cap` bytes: the largest resident prefix whose
  * dry run (dit_forward on a measure device with that cap, same allocator, so the same
  * placement, alignment holes and fragmentation) fits; every smaller prefix needs less.
  * CANVAS_ERR_OUT_OF_MEMORY naming the minimum when even streaming every block does not
  * fit. The model is left placed on the cpu device. */
-canvas_status dit_plan_resident_blocks(dit_model *model, thread_pool *pool, const dit_inputs *inputs, size_t cap,
+canvas_status dit_plan_resident_blocks(dit_model *model, op_backend *be, const dit_inputs *inputs, size_t cap,
                                        int *out_resident_blocks);
 
 /* Building blocks, exposed for tests. */

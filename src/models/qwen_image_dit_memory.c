@@ -169,14 +169,14 @@ size_t dit_linear_workspace_bytes(const dit_config *c, int64_t n_img, int64_t n_
     return most;
 }
 
-size_t dit_forward_arena_bytes(const dit_model *model, const thread_pool *pool, int64_t n_img, int64_t n_txt)
+size_t dit_forward_arena_bytes(const dit_model *model, const op_backend *be, int64_t n_img, int64_t n_txt)
 {
     const dit_config *c = &model->config;
     size_t bytes = dit_activation_bytes(c, n_img, n_txt);
     mem_device *device = dit_device(model);
     if (device && !mem_device_is_host(device)) {
         size_t reserve = dit_attention_workspace_bytes(n_img + n_txt, c->num_attention_heads, c->attention_head_dim,
-                                                       thread_pool_size(pool), 0);
+                                                       op_backend_workers(be), 0);
         bytes += (reserve + 63) & ~(size_t)63;
     }
     return bytes;
@@ -187,14 +187,14 @@ size_t dit_forward_arena_bytes(const dit_model *model, const thread_pool *pool, 
 /* Dry-run the forward with `resident_blocks` on a measure device of `cap` bytes.
  * *refused: whether the measure device turned an allocation down (the plan does not fit),
  * as opposed to a failure elsewhere (host memory, an injected fault), which is returned as is. */
-static canvas_status dry_run(dit_model *model, thread_pool *pool, const dit_inputs *inputs, size_t cap,
+static canvas_status dry_run(dit_model *model, op_backend *be, const dit_inputs *inputs, size_t cap,
                              int resident_blocks, int *refused)
 {
     *refused = 0;
     mem_device *measure;
     TRY(mem_device_create_measure("gpu (dry run)", cap, &measure));
     canvas_status st = dit_place(model, measure, resident_blocks);
-    if (st == CANVAS_OK) st = dit_forward(model, pool, inputs, NULL, NULL);
+    if (st == CANVAS_OK) st = dit_forward(model, be, inputs, NULL, NULL);
     unplace(model->memory);
     mem_device_stats stats;
     mem_device_get_stats(measure, &stats);
@@ -203,7 +203,7 @@ static canvas_status dry_run(dit_model *model, thread_pool *pool, const dit_inpu
     return st;
 }
 
-canvas_status dit_plan_resident_blocks(dit_model *model, thread_pool *pool, const dit_inputs *inputs, size_t cap,
+canvas_status dit_plan_resident_blocks(dit_model *model, op_backend *be, const dit_inputs *inputs, size_t cap,
                                        int *out_resident_blocks)
 {
     *out_resident_blocks = -1;
@@ -212,7 +212,7 @@ canvas_status dit_plan_resident_blocks(dit_model *model, thread_pool *pool, cons
     /* Fewer resident blocks never need more memory, so the first prefix that fits, from
      * the top, is the largest. */
     for (int k = model->config.num_layers; k >= 0 && refused; k--) {
-        st = dry_run(model, pool, inputs, cap, k, &refused);
+        st = dry_run(model, be, inputs, cap, k, &refused);
         if (st == CANVAS_OK) *out_resident_blocks = k;
         if (st != CANVAS_ERR_OUT_OF_MEMORY) refused = 0;
     }
@@ -221,7 +221,7 @@ canvas_status dit_plan_resident_blocks(dit_model *model, thread_pool *pool, cons
         size_t weights = dit_weight_device_bytes(model, 0);
         size_t arena = dit_activation_bytes(c, inputs->n_img, inputs->n_txt) +
                        dit_attention_workspace_bytes(inputs->n_img + inputs->n_txt, c->num_attention_heads,
-                                                     c->attention_head_dim, thread_pool_size(pool), 0);
+                                                     c->attention_head_dim, op_backend_workers(be), 0);
         st = status_fail(CANVAS_ERR_OUT_OF_MEMORY,
                          "out of memory: the transformer does not fit in %zu bytes of device memory even with every "
                          "block streamed; that needs about %zu bytes (weights: top level + 2 streaming buffers %zu, "

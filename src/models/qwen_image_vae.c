@@ -17,11 +17,12 @@
 #include "mem/mem.h"
 #include "models/qwen_image_vae.h"
 #include "ops/ops_conv.h"
+#include "ops/ops_layout.h"
 
 typedef struct vae_run {
-    thread_pool *pool;
+    op_backend *be;
     int counting;            /* 1: only add up the bytes */
-    int threads;             /* counting mode: the pool size the count is for */
+    int threads;             /* counting mode: the worker count the count is for */
     size_t current, peak;    /* counting mode */
 } vae_run;
 
@@ -83,7 +84,7 @@ static canvas_status conv_run(vae_run *r, const conv2d_params *p, const vae_conv
         count_peak(r, op_conv2d_work_bytes(p));
         return CANVAS_OK;
     }
-    return op_conv2d(r->pool, p, x->data, &conv->weight, conv->bias, y->data);
+    return op_conv2d(r->be, p, x->data, &conv->weight, conv->bias, y->data);
 }
 
 /* y = conv(x) into a new activation; `norm` (or NULL) applies norm + SiLU to the input. */
@@ -137,13 +138,13 @@ static canvas_status attention_forward(vae_run *r, const vae_attention *a, act *
     if (st == CANVAS_OK && r->counting) count_peak(r, op_attention_workspace_bytes(n, 1, c, r->threads, 1));
     if (st == CANVAS_OK && !r->counting) {
         op_channel_rms_norm(x->data, n, c, a->norm, normed.data);
-        st = op_linear(r->pool, normed.data, n, &a->to_q, a->q_bias, q.data);
-        if (st == CANVAS_OK) st = op_linear(r->pool, normed.data, n, &a->to_k, a->k_bias, k.data);
-        if (st == CANVAS_OK) st = op_linear(r->pool, normed.data, n, &a->to_v, a->v_bias, v.data);
+        st = op_linear(r->be, normed.data, n, &a->to_q, a->q_bias, q.data);
+        if (st == CANVAS_OK) st = op_linear(r->be, normed.data, n, &a->to_k, a->k_bias, k.data);
+        if (st == CANVAS_OK) st = op_linear(r->be, normed.data, n, &a->to_v, a->v_bias, v.data);
         /* the attention output goes where the normed input was, the projection where q was */
-        if (st == CANVAS_OK) st = op_attention(r->pool, q.data, k.data, v.data, n, 1, c, NULL, normed.data);
-        if (st == CANVAS_OK) st = op_linear(r->pool, normed.data, n, &a->proj, a->proj_bias, q.data);
-        if (st == CANVAS_OK) op_add_inplace(r->pool, x->data, q.data, n * c);
+        if (st == CANVAS_OK) st = op_attention(r->be, q.data, k.data, v.data, n, 1, c, NULL, normed.data);
+        if (st == CANVAS_OK) st = op_linear(r->be, normed.data, n, &a->proj, a->proj_bias, q.data);
+        if (st == CANVAS_OK) op_add_inplace(r->be, x->data, q.data, n * c);
     }
     if (v.channels) act_release(r, &v);
     if (k.channels) act_release(r, &k);
@@ -175,24 +176,14 @@ static canvas_status replace_by_conv(vae_run *r, const vae_conv *conv, act *x, c
 static canvas_status from_channel_first(vae_run *r, const float *src, int height, int width, int channels, act *x)
 {
     TRY(act_new(r, x, height, width, channels));
-    if (r->counting) return CANVAS_OK;
-    const size_t plane = (size_t)height * width;
-    for (size_t p = 0; p < plane; p++)
-        for (int c = 0; c < channels; c++) x->data[p * channels + c] = src[c * plane + p];
+    if (!r->counting) op_to_channels_last(r->be, src, (int64_t)height * width, channels, x->data);
     return CANVAS_OK;
 }
 
 /* channels-last -> [C, H, W], optionally clamped to [-1, 1]. */
 static void to_channel_first(const vae_run *r, const act *x, int clamp, float *dst)
 {
-    if (r->counting) return;
-    const size_t plane = (size_t)x->height * x->width;
-    for (size_t p = 0; p < plane; p++)
-        for (int c = 0; c < x->channels; c++) {
-            float value = x->data[p * x->channels + c];
-            if (clamp) value = value < -1.0f ? -1.0f : value > 1.0f ? 1.0f : value;
-            dst[c * plane + p] = value;
-        }
+    if (!r->counting) op_to_channels_first(r->be, x->data, (int64_t)x->height * x->width, x->channels, clamp, dst);
 }
 
 /* ---- encoder and decoder ----------------------------------------------------------------- */
@@ -247,32 +238,32 @@ static canvas_status walk(vae_run *r, const vae_model *m, int encode, const floa
     return st;
 }
 
-canvas_status vae_encode(vae_model *model, thread_pool *pool, const float *image, int height, int width,
+canvas_status vae_encode(vae_model *model, op_backend *be, const float *image, int height, int width,
                          float *latent)
 {
     TRY(check_size(model, "encode", height, width, vae_scale_factor(&model->config)));
-    vae_run r = {.pool = pool};
+    vae_run r = {.be = be};
     return walk(&r, model, 1, image, height, width, 0, latent);
 }
 
-static canvas_status decode(vae_model *model, thread_pool *pool, const float *latent, int height, int width,
+static canvas_status decode(vae_model *model, op_backend *be, const float *latent, int height, int width,
                             int clamp, float *image)
 {
     TRY(check_size(model, "decode", height, width, 1));
-    vae_run r = {.pool = pool};
+    vae_run r = {.be = be};
     return walk(&r, model, 0, latent, height, width, clamp, image);
 }
 
-canvas_status vae_decode(vae_model *model, thread_pool *pool, const float *latent, int height, int width,
+canvas_status vae_decode(vae_model *model, op_backend *be, const float *latent, int height, int width,
                          float *image)
 {
-    return decode(model, pool, latent, height, width, 1, image);
+    return decode(model, be, latent, height, width, 1, image);
 }
 
-canvas_status vae_decode_raw(vae_model *model, thread_pool *pool, const float *latent, int height, int width,
+canvas_status vae_decode_raw(vae_model *model, op_backend *be, const float *latent, int height, int width,
                              float *image)
 {
-    return decode(model, pool, latent, height, width, 0, image);
+    return decode(model, be, latent, height, width, 0, image);
 }
 
 size_t vae_activation_bytes(const vae_model *model, int threads, int encode, int height, int width)

@@ -31,7 +31,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "canvas.h"
 #include "io/config.h"
 #include "io/model_dir.h"
@@ -124,21 +123,21 @@ void vae_free(vae_model *model);
 
 /* Encode one image: image [input_channels, height, width] in [-1, 1] (height and width
  * multiples of vae_scale_factor) -> latent [z_dim, height/8, width/8], the posterior mean
- * before normalisation. pool may be NULL (one thread). */
-canvas_status vae_encode(vae_model *model, thread_pool *pool, const float *image, int height, int width,
+ * before normalisation. be (the op backend) may be NULL: the CPU, one thread. */
+canvas_status vae_encode(vae_model *model, op_backend *be, const float *image, int height, int width,
                          float *latent);
 
 /* Decode one latent [z_dim, h, w] (de-normalised) -> image [input_channels, 8h, 8w],
  * clamped to [-1, 1]. */
-canvas_status vae_decode(vae_model *model, thread_pool *pool, const float *latent, int height, int width,
+canvas_status vae_decode(vae_model *model, op_backend *be, const float *latent, int height, int width,
                          float *image);
 /* The same without the clamp (what the tiles of vae_decode_tiled are blended from). */
-canvas_status vae_decode_raw(vae_model *model, thread_pool *pool, const float *latent, int height, int width,
+canvas_status vae_decode_raw(vae_model *model, op_backend *be, const float *latent, int height, int width,
                              float *image);
 
 /* Peak MEM_ACTIVATIONS bytes of one vae_encode (encode = 1) of a height x width image or
- * one vae_decode (encode = 0) of a height x width latent on a pool of `threads`
- * (thread_pool_size), exact: the same walk over the layers as the forward, counting
+ * one vae_decode (encode = 0) of a height x width latent with `threads` workers
+ * (op_backend_workers), exact: the same walk over the layers as the forward, counting
  * instead of allocating, op_conv2d's bands and op_attention's tiles included. About two
  * activations of the widest full-resolution stage (three where a shortcut changes the
  * width) plus one convolution band: 785 MiB at 1024x1024 with the real VAE (docs/vae.md). */
@@ -165,9 +164,9 @@ int vae_tiling_needed(const vae_tiling *tiling, int image_height, int image_widt
 /* Same contracts as vae_encode / vae_decode (image sizes in pixels, latent sizes in
  * latent pixels). vae_decode_tiled clamps the blended result to [-1, 1]; diffusers'
  * tiled_decode leaves that to the image post-processing, which clamps to the same range. */
-canvas_status vae_encode_tiled(vae_model *model, thread_pool *pool, const vae_tiling *tiling, const float *image,
+canvas_status vae_encode_tiled(vae_model *model, op_backend *be, const vae_tiling *tiling, const float *image,
                                int height, int width, float *latent);
-canvas_status vae_decode_tiled(vae_model *model, thread_pool *pool, const vae_tiling *tiling, const float *latent,
+canvas_status vae_decode_tiled(vae_model *model, op_backend *be, const vae_tiling *tiling, const float *latent,
                                int height, int width, float *image);
 
 /* Latent normalisation around the transformer (transformer spec §4.3 / §4.8), in place on

@@ -86,7 +86,7 @@ static canvas_status read_input(const char *case_dir, const char *name, int chan
     return st;
 }
 
-static canvas_status run_case(const vae_case *c, vae_model *model, const char *case_dir, thread_pool *pool,
+static canvas_status run_case(const vae_case *c, vae_model *model, const char *case_dir, op_backend *be,
                               golden_sink_fn sink, void *ctx)
 {
     const vae_config *cfg = &model->config;
@@ -102,8 +102,8 @@ static canvas_status run_case(const vae_case *c, vae_model *model, const char *c
     size_t out_pixels = c->encode ? (size_t)lh * lw : (size_t)c->height * c->width;
     if (st == CANVAS_OK) st = mem_alloc((void **)&output, out_pixels * out_channels * sizeof(float), MEM_SCRATCH);
     if (st == CANVAS_OK)
-        st = c->encode ? vae_encode(model, pool, input, c->height, c->width, output)
-                       : vae_decode(model, pool, input, lh, lw, output);
+        st = c->encode ? vae_encode(model, be, input, c->height, c->width, output)
+                       : vae_decode(model, be, input, lh, lw, output);
     if (st == CANVAS_OK) {
         int64_t shape[5] = {1, out_channels, 1, c->encode ? lh : c->height, c->encode ? lw : c->width};
         st = sink(ctx, c->encode ? "latent" : "image", output, 5, shape);
@@ -113,13 +113,13 @@ static canvas_status run_case(const vae_case *c, vae_model *model, const char *c
     return st;
 }
 
-canvas_status vae_case_run(const char *case_dir, thread_pool *pool, golden_sink_fn sink, void *ctx)
+canvas_status vae_case_run(const char *case_dir, op_backend *be, golden_sink_fn sink, void *ctx)
 {
     vae_case c;
     TRY(read_case_json(case_dir, &c));
     vae_model *model;
     TRY(vae_load(c.model_dir, &model));
-    canvas_status st = run_case(&c, model, case_dir, pool, sink, ctx);
+    canvas_status st = run_case(&c, model, case_dir, be, sink, ctx);
     vae_free(model);
     return st;
 }

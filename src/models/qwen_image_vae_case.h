@@ -10,14 +10,14 @@
 
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "canvas.h"
 #include "io/golden_case.h"
+#include "ops/ops.h"
 
 
 /* Load the case's VAE, run the op, hand `latent` [1, z_dim, 1, h, w] or `image`
- * [1, C, 1, H, W] to the sink. pool may be NULL. CANVAS_ERR_INPUT naming the file and
+ * [1, C, 1, H, W] to the sink. be (the op backend) may be NULL: the CPU, one thread. CANVAS_ERR_INPUT naming the file and
  * key/tensor for a bad case; CANVAS_ERR_UNSUPPORTED for another op. */
-canvas_status vae_case_run(const char *case_dir, thread_pool *pool, golden_sink_fn sink, void *ctx);
+canvas_status vae_case_run(const char *case_dir, op_backend *be, golden_sink_fn sink, void *ctx);
 
 #endif

@@ -9,11 +9,11 @@
  * with e = tile_out - stride_out (limited by both tiles' sizes). Blending is in place and
  * the neighbours are the already blended tiles, as in diffusers. Only two rows of tile
  * outputs are held (the row above and the current one), not every tile. */
-#include <string.h>
 
 #include "base/status.h"
 #include "mem/mem.h"
 #include "models/qwen_image_vae.h"
+#include "ops/ops_layout.h"
 
 void vae_tiling_default(vae_tiling *tiling)
 {
@@ -35,7 +35,7 @@ typedef struct tile {
  * output units. */
 typedef struct tiled_run {
     vae_model *model;
-    thread_pool *pool;
+    op_backend *be;
     int encode;
     int in_channels, out_channels;
     int in_h, in_w, out_h, out_w;
@@ -58,56 +58,20 @@ static canvas_status check_tiling(const vae_tiling *t, int scale)
     return CANVAS_OK;
 }
 
-/* b's first e rows <- a's last e rows · (1 - y/e) + b's · (y/e); both of b's width. The
- * weights are Python floats meeting a float32 tensor: rounded to float32 first. */
-static void blend_rows(const tile *a, tile *b, int extent, int channels)
-{
-    int e = extent < a->height ? extent : a->height;
-    if (b->height < e) e = b->height;
-    for (int c = 0; c < channels; c++)
-        for (int y = 0; y < e; y++) {
-            const float keep = (float)(1.0 - (double)y / e), take = (float)((double)y / e);
-            const float *from = a->data + ((size_t)c * a->height + (a->height - e + y)) * a->width;
-            float *to = b->data + ((size_t)c * b->height + y) * b->width;
-            for (int x = 0; x < b->width; x++) {
-                float mine = from[x] * keep;
-                float theirs = to[x] * take;
-                to[x] = mine + theirs;
-            }
-        }
-}
-
-static void blend_columns(const tile *a, tile *b, int extent, int channels)
-{
-    int e = extent < a->width ? extent : a->width;
-    if (b->width < e) e = b->width;
-    for (int c = 0; c < channels; c++)
-        for (int y = 0; y < b->height; y++) {
-            const float *from = a->data + ((size_t)c * a->height + y) * a->width + (a->width - e);
-            float *to = b->data + ((size_t)c * b->height + y) * b->width;
-            for (int x = 0; x < e; x++) {
-                const float keep = (float)(1.0 - (double)x / e), take = (float)((double)x / e);
-                float mine = from[x] * keep;
-                float theirs = to[x] * take;
-                to[x] = mine + theirs;
-            }
-        }
-}
-
 /* Crop input[:, y0:y0+h, x0:x0+w] into crop, run the plain forward into out. */
 static canvas_status run_tile(const tiled_run *r, const float *input, int y0, int x0, float *crop, tile *out)
 {
     const int h = r->in_h - y0 < r->tile_in_h ? r->in_h - y0 : r->tile_in_h;
     const int w = r->in_w - x0 < r->tile_in_w ? r->in_w - x0 : r->tile_in_w;
-    for (int c = 0; c < r->in_channels; c++)
-        for (int y = 0; y < h; y++)
-            memcpy(crop + ((size_t)c * h + y) * w, input + ((size_t)c * r->in_h + y0 + y) * r->in_w + x0,
-                   (size_t)w * sizeof(float));
+    const op_window window = {.channels = r->in_channels, .height = h, .width = w,
+                              .src_height = r->in_h, .src_width = r->in_w, .src_y = y0, .src_x = x0,
+                              .dst_height = h, .dst_width = w};
+    op_copy_window(r->be, &window, input, crop);
     const int scale = vae_scale_factor(&r->model->config);
     out->height = r->encode ? h / scale : h * scale;
     out->width = r->encode ? w / scale : w * scale;
-    return r->encode ? vae_encode(r->model, r->pool, crop, h, w, out->data)
-                     : vae_decode_raw(r->model, r->pool, crop, h, w, out->data);
+    return r->encode ? vae_encode(r->model, r->be, crop, h, w, out->data)
+                     : vae_decode_raw(r->model, r->be, crop, h, w, out->data);
 }
 
 /* Copy the tile's kept part (its first stride_out rows and columns) to the output. */
@@ -117,16 +81,11 @@ static void keep_part(const tiled_run *r, const tile *t, int out_y0, int out_x0,
     int w = t->width < r->stride_out_w ? t->width : r->stride_out_w;
     if (out_y0 + h > r->out_h) h = r->out_h - out_y0;
     if (out_x0 + w > r->out_w) w = r->out_w - out_x0;
-    for (int c = 0; c < r->out_channels; c++)
-        for (int y = 0; y < h; y++) {
-            const float *from = t->data + ((size_t)c * t->height + y) * t->width;
-            float *to = output + ((size_t)c * r->out_h + out_y0 + y) * r->out_w + out_x0;
-            for (int x = 0; x < w; x++) {
-                float value = from[x];
-                if (clamp) value = value < -1.0f ? -1.0f : value > 1.0f ? 1.0f : value;
-                to[x] = value;
-            }
-        }
+    const op_window window = {.channels = r->out_channels, .height = h, .width = w,
+                              .src_height = t->height, .src_width = t->width,
+                              .dst_height = r->out_h, .dst_width = r->out_w, .dst_y = out_y0, .dst_x = out_x0,
+                              .clamp = clamp};
+    op_copy_window(r->be, &window, t->data, output);
 }
 
 static canvas_status tiled(const tiled_run *r, const float *input, int clamp, float *output)
@@ -149,8 +108,11 @@ static canvas_status tiled(const tiled_run *r, const float *input, int clamp, fl
         for (int j = 0; st == CANVAS_OK && j < cols; j++) {
             st = run_tile(r, input, i * r->stride_in_h, j * r->stride_in_w, crop, &current[j]);
             if (st != CANVAS_OK) break;
-            if (i > 0) blend_rows(&above[j], &current[j], r->blend_h, r->out_channels);
-            if (j > 0) blend_columns(&current[j - 1], &current[j], r->blend_w, r->out_channels);
+            tile *a = i > 0 ? &above[j] : NULL, *left = j > 0 ? &current[j - 1] : NULL, *b = &current[j];
+            if (a) op_blend_seam(r->be, a->data, a->height, a->width, b->data, b->height, b->width, r->out_channels,
+                                 r->blend_h, 0);
+            if (left) op_blend_seam(r->be, left->data, left->height, left->width, b->data, b->height, b->width,
+                                    r->out_channels, r->blend_w, 1);
             keep_part(r, &current[j], i * r->stride_out_h, j * r->stride_out_w, clamp, output);
         }
         tile *swap = above;
@@ -163,7 +125,7 @@ static canvas_status tiled(const tiled_run *r, const float *input, int clamp, fl
     return st;
 }
 
-static canvas_status setup(tiled_run *r, vae_model *model, thread_pool *pool, const vae_tiling *t, int encode,
+static canvas_status setup(tiled_run *r, vae_model *model, op_backend *be, const vae_tiling *t, int encode,
                            int height, int width)
 {
     const vae_config *c = &model->config;
@@ -172,7 +134,7 @@ static canvas_status setup(tiled_run *r, vae_model *model, thread_pool *pool, co
     if (height < 1 || width < 1 || (encode && (height % scale || width % scale)))
         return status_fail(CANVAS_ERR_INPUT, "vae %s: size %dx%d is not a positive multiple of %d",
                            encode ? "encode" : "decode", height, width, encode ? scale : 1);
-    *r = (tiled_run){.model = model, .pool = pool, .encode = encode, .in_h = height, .in_w = width};
+    *r = (tiled_run){.model = model, .be = be, .encode = encode, .in_h = height, .in_w = width};
     r->in_channels = encode ? c->input_channels : c->z_dim;
     r->out_channels = encode ? c->z_dim : c->input_channels;
     r->out_h = encode ? height / scale : height * scale;
@@ -193,18 +155,18 @@ static canvas_status setup(tiled_run *r, vae_model *model, thread_pool *pool, co
     return CANVAS_OK;
 }
 
-canvas_status vae_encode_tiled(vae_model *model, thread_pool *pool, const vae_tiling *tiling, const float *image,
+canvas_status vae_encode_tiled(vae_model *model, op_backend *be, const vae_tiling *tiling, const float *image,
                                int height, int width, float *latent)
 {
     tiled_run r;
-    TRY(setup(&r, model, pool, tiling, 1, height, width));
+    TRY(setup(&r, model, be, tiling, 1, height, width));
     return tiled(&r, image, 0, latent);
 }
 
-canvas_status vae_decode_tiled(vae_model *model, thread_pool *pool, const vae_tiling *tiling, const float *latent,
+canvas_status vae_decode_tiled(vae_model *model, op_backend *be, const vae_tiling *tiling, const float *latent,
                                int height, int width, float *image)
 {
     tiled_run r;
-    TRY(setup(&r, model, pool, tiling, 0, height, width));
+    TRY(setup(&r, model, be, tiling, 0, height, width));
     return tiled(&r, latent, 1, image);
 }

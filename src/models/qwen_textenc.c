@@ -180,27 +180,27 @@ size_t textenc_activation_bytes(const textenc_config *config, int64_t n_ids, con
     return textenc_buffers_bytes(b, KEPT_BUFFERS) + (vision > text ? vision : text);
 }
 
-static canvas_status layer_forward(thread_pool *pool, const textenc_text_config *t, const textenc_layer_weights *l,
+static canvas_status layer_forward(op_backend *be, const textenc_text_config *t, const textenc_layer_weights *l,
                                    int64_t n, text_state *s)
 {
     const int64_t d = t->hidden_size, f = t->intermediate_size;
     const int heads = t->num_attention_heads, kv_heads = t->num_key_value_heads, hd = t->head_dim;
     const float eps = (float)t->rms_norm_eps;
     op_rms_norm(s->h, n, d, eps, l->input_norm, s->normed);
-    TRY(op_linear(pool, s->normed, n, &l->q, l->q_bias, s->q));
-    TRY(op_linear(pool, s->normed, n, &l->k, l->k_bias, s->k));
-    TRY(op_linear(pool, s->normed, n, &l->v, l->v_bias, s->v));
+    TRY(op_linear(be, s->normed, n, &l->q, l->q_bias, s->q));
+    TRY(op_linear(be, s->normed, n, &l->k, l->k_bias, s->k));
+    TRY(op_linear(be, s->normed, n, &l->v, l->v_bias, s->v));
     op_rope_half(s->q, n, heads, hd, s->cos, s->sin);
     op_rope_half(s->k, n, kv_heads, hd, s->cos, s->sin);
-    TRY(op_attention_grouped(pool, s->q, s->k, s->v, n, heads, kv_heads, hd, 1, s->attn));
-    TRY(op_linear(pool, s->attn, n, &l->o, NULL, s->delta));
+    TRY(op_attention_grouped(be, s->q, s->k, s->v, n, heads, kv_heads, hd, 1, s->attn));
+    TRY(op_linear(be, s->attn, n, &l->o, NULL, s->delta));
     op_add(s->h, s->delta, n * d);
 
     op_rms_norm(s->h, n, d, eps, l->post_norm, s->normed);
-    TRY(op_linear(pool, s->normed, n, &l->gate, NULL, s->gate));
-    TRY(op_linear(pool, s->normed, n, &l->up, NULL, s->up));
+    TRY(op_linear(be, s->normed, n, &l->gate, NULL, s->gate));
+    TRY(op_linear(be, s->normed, n, &l->up, NULL, s->up));
     op_swiglu(s->gate, s->up, n * f);
-    TRY(op_linear(pool, s->gate, n, &l->down, NULL, s->delta));
+    TRY(op_linear(be, s->gate, n, &l->down, NULL, s->delta));
     op_add(s->h, s->delta, n * d);
     return CANVAS_OK;
 }
@@ -229,7 +229,7 @@ static void embed(const textenc_model *model, const int32_t *ids, int64_t n, con
 }
 
 /* The forward with the top level `top` acquired by the caller, the kept buffers carved. */
-static canvas_status forward(textenc_model *model, thread_pool *pool, const textenc_weights *top, mem_arena *arena,
+static canvas_status forward(textenc_model *model, op_backend *be, const textenc_weights *top, mem_arena *arena,
                              const int32_t *ids, int64_t n, const float *pixel_values, const int64_t (*grid_thw)[3],
                              int n_images, const textenc_tap *tap, const int64_t *pos, text_state *s,
                              textenc_buffer *decoder_buffers)
@@ -237,7 +237,7 @@ static canvas_status forward(textenc_model *model, thread_pool *pool, const text
     const textenc_text_config *t = &model->config.text;
     const int64_t d = t->hidden_size;
     if (n_images > 0) {
-        TRY(textenc_vision_forward(model, pool, top, arena, pixel_values, grid_thw, n_images, tap, s->vision));
+        TRY(textenc_vision_forward(model, be, top, arena, pixel_values, grid_thw, n_images, tap, s->vision));
         TRY(tap_rows(tap, "vision_embeds", s->vision, image_tokens_of(&model->config, grid_thw, n_images), d));
     }
     TRY(textenc_buffers_carve(arena, decoder_buffers, TEXT_BUFFERS));
@@ -247,7 +247,7 @@ static canvas_status forward(textenc_model *model, thread_pool *pool, const text
     for (int l = 0; l < t->num_hidden_layers; l++) {
         const textenc_layer_weights *w;
         TRY(textenc_layer_acquire(model, l, &w));
-        canvas_status st = layer_forward(pool, t, w, n, s);
+        canvas_status st = layer_forward(be, t, w, n, s);
         textenc_layer_release(model, l);
         if (st != CANVAS_OK) return status_wrap(st, "text encoder layer %d: ", l);
         char name[32];
@@ -276,7 +276,7 @@ static canvas_status dry_forward(textenc_model *model, const textenc_weights *to
 }
 
 /* Arena in, forward (or dry run), output out; the top level is held throughout. */
-static canvas_status run_on_device(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n,
+static canvas_status run_on_device(textenc_model *model, op_backend *be, const int32_t *ids, int64_t n,
                                    const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
                                    const textenc_tap *tap, const int64_t *pos, float *hidden)
 {
@@ -294,7 +294,7 @@ static canvas_status run_on_device(textenc_model *model, thread_pool *pool, cons
     if (st == CANVAS_OK) st = textenc_top_acquire(model, &top);
     if (st == CANVAS_OK) {
         st = dry ? dry_forward(model, top, arena, pixel_values, grid_thw, n_images, b + KEPT_BUFFERS)
-                 : forward(model, pool, top, arena, ids, n, pixel_values, grid_thw, n_images, tap, pos, &s,
+                 : forward(model, be, top, arena, ids, n, pixel_values, grid_thw, n_images, tap, pos, &s,
                            b + KEPT_BUFFERS);
         textenc_top_release(model);
     }
@@ -307,7 +307,7 @@ static canvas_status run_on_device(textenc_model *model, thread_pool *pool, cons
     return st;
 }
 
-canvas_status textenc_forward_tapped(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n_ids,
+canvas_status textenc_forward_tapped(textenc_model *model, op_backend *be, const int32_t *ids, int64_t n_ids,
                                      const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
                                      const textenc_tap *tap, float *hidden)
 {
@@ -337,13 +337,13 @@ canvas_status textenc_forward_tapped(textenc_model *model, thread_pool *pool, co
     /* the positions are host bookkeeping: the rotary tables are built from them */
     TRY(mem_alloc((void **)&pos, 3 * (size_t)n_ids * sizeof(int64_t), MEM_SCRATCH));
     canvas_status st = textenc_position_ids(c, ids, n_ids, grid_thw, n_images, pos);
-    if (st == CANVAS_OK) st = run_on_device(model, pool, ids, n_ids, pixel_values, grid_thw, n_images, tap, pos, hidden);
+    if (st == CANVAS_OK) st = run_on_device(model, be, ids, n_ids, pixel_values, grid_thw, n_images, tap, pos, hidden);
     mem_free(pos);
     return st;
 }
 
-canvas_status textenc_forward(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n_ids,
+canvas_status textenc_forward(textenc_model *model, op_backend *be, const int32_t *ids, int64_t n_ids,
                               const float *pixel_values, const int64_t (*grid_thw)[3], int n_images, float *hidden)
 {
-    return textenc_forward_tapped(model, pool, ids, n_ids, pixel_values, grid_thw, n_images, NULL, hidden);
+    return textenc_forward_tapped(model, be, ids, n_ids, pixel_values, grid_thw, n_images, NULL, hidden);
 }

@@ -21,9 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "canvas.h"
 #include "io/config.h"
+#include "ops/ops.h"
 #include "mem/mem_device.h"
 
 typedef struct textenc_model textenc_model;
@@ -118,16 +118,16 @@ typedef struct textenc_tap {
  * The ids must hold exactly sum t*h*w / merge² <|image_pad|> (config image_token_id)
  * tokens, image k's features going to its run in order, each run preceded by
  * <|vision_start|> (spec B.5.2, B.8); CANVAS_ERR_INPUT naming the mismatch otherwise.
- * pool may be NULL (one thread). The activations are one MEM_ACTIVATIONS arena of
+ * be (the op backend) may be NULL: the CPU, one thread. The activations are one MEM_ACTIVATIONS arena of
  * textenc_activation_bytes on the model's device, freed before returning; pixel_values
  * are copied into it and the output out of it through mem_copy (the link).
  * CANVAS_ERR_OUT_OF_MEMORY when memory cannot be had (nothing is left allocated);
  * CANVAS_ERR_UNSUPPORTED on a device that holds data the CPU kernels cannot address. */
-canvas_status textenc_forward(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n_ids,
+canvas_status textenc_forward(textenc_model *model, op_backend *be, const int32_t *ids, int64_t n_ids,
                               const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
                               float *hidden);
 /* The same with an observer (tap may be NULL). */
-canvas_status textenc_forward_tapped(textenc_model *model, thread_pool *pool, const int32_t *ids, int64_t n_ids,
+canvas_status textenc_forward_tapped(textenc_model *model, op_backend *be, const int32_t *ids, int64_t n_ids,
                                      const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
                                      const textenc_tap *tap, float *hidden);
 

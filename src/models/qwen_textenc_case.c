@@ -132,7 +132,7 @@ static canvas_status forward_tap(void *ctx, const char *name, const float *data,
     return t->sink(t->ctx, name, data, 3, (int64_t[]){1, rows, cols});
 }
 
-static canvas_status run_case(const textenc_case *c, textenc_model *model, thread_pool *pool, golden_sink_fn sink,
+static canvas_status run_case(const textenc_case *c, textenc_model *model, op_backend *be, golden_sink_fn sink,
                               void *ctx)
 {
     const textenc_config *config = textenc_model_config(model);
@@ -153,7 +153,7 @@ static canvas_status run_case(const textenc_case *c, textenc_model *model, threa
     tap_to_sink forward_sink = {sink, ctx};
     textenc_tap tap = {forward_tap, &forward_sink};
     if (st == CANVAS_OK)
-        st = textenc_forward_tapped(model, pool, c->ids, n, c->pixel_values, (const int64_t(*)[3])c->grid_thw,
+        st = textenc_forward_tapped(model, be, c->ids, n, c->pixel_values, (const int64_t(*)[3])c->grid_thw,
                                     c->n_images, &tap, hidden);
     if (st == CANVAS_OK) st = sink(ctx, "hidden_states", hidden, 3, (int64_t[]){1, n, d});
     if (st == CANVAS_OK)
@@ -168,13 +168,13 @@ static canvas_status run_case(const textenc_case *c, textenc_model *model, threa
     return st;
 }
 
-canvas_status textenc_case_run(const char *case_dir, thread_pool *pool, golden_sink_fn sink, void *ctx)
+canvas_status textenc_case_run(const char *case_dir, op_backend *be, golden_sink_fn sink, void *ctx)
 {
     textenc_case *c;
     TRY(textenc_case_open(case_dir, &c));
     textenc_model *model = NULL;
     canvas_status st = textenc_open(c->model_dir, &model);
-    if (st == CANVAS_OK) st = run_case(c, model, pool, sink, ctx);
+    if (st == CANVAS_OK) st = run_case(c, model, be, sink, ctx);
     textenc_close(model);
     textenc_case_free(c);
     return st;

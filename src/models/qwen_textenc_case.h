@@ -10,9 +10,9 @@
 
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "canvas.h"
 #include "io/golden_case.h"
+#include "ops/ops.h"
 
 typedef struct textenc_case {
     char *model_dir;            /* <golden root>/<model>/text_encoder */
@@ -34,7 +34,7 @@ void textenc_case_free(textenc_case *c);
  * vision.window_index, vision.cu_window_seqlens, vision.cu_seqlens (with images; the last
  * three integers as floats),
  * inputs_embeds, layer.K, hidden_states (those three [1, L, D]) and position_ids [3, 1, L]
- * (as floats: exact below 2^24). pool may be NULL. */
-canvas_status textenc_case_run(const char *case_dir, thread_pool *pool, golden_sink_fn sink, void *ctx);
+ * (as floats: exact below 2^24). be (the op backend) may be NULL: the CPU, one thread. */
+canvas_status textenc_case_run(const char *case_dir, op_backend *be, golden_sink_fn sink, void *ctx);
 
 #endif

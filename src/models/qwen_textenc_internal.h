@@ -118,7 +118,7 @@ canvas_status textenc_buffers_carve(mem_arena *arena, const textenc_buffer *buff
  * another. Its activations take textenc_vision_bytes of the arena, given back before it
  * returns. Inputs checked by the caller. */
 size_t textenc_vision_bytes(const textenc_config *config, const int64_t (*grid_thw)[3], int n_images);
-canvas_status textenc_vision_forward(textenc_model *model, thread_pool *pool, const textenc_weights *top,
+canvas_status textenc_vision_forward(textenc_model *model, op_backend *be, const textenc_weights *top,
                                      mem_arena *arena, const float *pixel_values, const int64_t (*grid_thw)[3],
                                      int n_images, const textenc_tap *tap, float *out);
 

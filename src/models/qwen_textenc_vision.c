@@ -185,13 +185,13 @@ size_t textenc_vision_bytes(const textenc_config *config, const int64_t (*grid_t
 
 /* x += Attn(RMSNorm(x)); x += MLP(RMSNorm(x)). Attention within each segment of `starts`
  * (windows, or whole frames for the full-attention blocks). */
-static canvas_status block_forward(thread_pool *pool, const textenc_vision_config *v, const textenc_block_weights *b,
+static canvas_status block_forward(op_backend *be, const textenc_vision_config *v, const textenc_block_weights *b,
                                    int64_t s, const int64_t *starts, int64_t n_segments, vision_state *st)
 {
     const int64_t dv = v->hidden_size, fv = v->intermediate_size;
     const int heads = v->num_heads, hd = (int)(dv / heads);
     op_rms_norm(st->x, s, dv, TEXTENC_VISION_NORM_EPS, b->norm1, st->normed);
-    TRY(op_linear(pool, st->normed, s, &b->qkv, b->qkv_bias, st->qkv));
+    TRY(op_linear(be, st->normed, s, &b->qkv, b->qkv_bias, st->qkv));
     for (int64_t r = 0; r < s; r++) { /* split the rows [q | k | v] for op_attention's layout */
         memcpy(st->q + r * dv, st->qkv + r * 3 * dv, (size_t)dv * sizeof(float));
         memcpy(st->k + r * dv, st->qkv + r * 3 * dv + dv, (size_t)dv * sizeof(float));
@@ -201,17 +201,17 @@ static canvas_status block_forward(thread_pool *pool, const textenc_vision_confi
     op_rope_half(st->k, s, heads, hd, st->cos, st->sin);
     for (int64_t i = 0; i < n_segments; i++) {
         const int64_t r0 = starts[i], rows = starts[i + 1] - starts[i];
-        TRY(op_attention(pool, st->q + r0 * dv, st->k + r0 * dv, st->v + r0 * dv, rows, heads, hd, NULL,
+        TRY(op_attention(be, st->q + r0 * dv, st->k + r0 * dv, st->v + r0 * dv, rows, heads, hd, NULL,
                          st->attn + r0 * dv));
     }
-    TRY(op_linear(pool, st->attn, s, &b->proj, b->proj_bias, st->delta));
+    TRY(op_linear(be, st->attn, s, &b->proj, b->proj_bias, st->delta));
     op_add(st->x, st->delta, s * dv);
 
     op_rms_norm(st->x, s, dv, TEXTENC_VISION_NORM_EPS, b->norm2, st->normed);
-    TRY(op_linear(pool, st->normed, s, &b->gate, b->gate_bias, st->gate));
-    TRY(op_linear(pool, st->normed, s, &b->up, b->up_bias, st->up));
+    TRY(op_linear(be, st->normed, s, &b->gate, b->gate_bias, st->gate));
+    TRY(op_linear(be, st->normed, s, &b->up, b->up_bias, st->up));
     op_swiglu(st->gate, st->up, s * fv);
-    TRY(op_linear(pool, st->gate, s, &b->down, b->down_bias, st->delta));
+    TRY(op_linear(be, st->gate, s, &b->down, b->down_bias, st->delta));
     op_add(st->x, st->delta, s * dv);
     return CANVAS_OK;
 }
@@ -248,7 +248,7 @@ static canvas_status tap_layout(const textenc_tap *tap, const vision_layout *l, 
     return CANVAS_OK;
 }
 
-static canvas_status forward(textenc_model *model, thread_pool *pool, const textenc_weights *w,
+static canvas_status forward(textenc_model *model, op_backend *be, const textenc_weights *w,
                              const int64_t (*grid_thw)[3], int n_images, const textenc_tap *tap, vision_state *st,
                              float *out)
 {
@@ -259,7 +259,7 @@ static canvas_status forward(textenc_model *model, thread_pool *pool, const text
     const int64_t dv = v->hidden_size;
 
     /* Patch embedding (in pixel_values order), then into window order. */
-    TRY(op_linear(pool, st->pixels, s, &w->patch_embed, NULL, st->normed));
+    TRY(op_linear(be, st->pixels, s, &w->patch_embed, NULL, st->normed));
     if (tap && tap->fn) TRY(tap->fn(tap->ctx, "vision.patch_embed", st->normed, s, dv));
     permute_groups(st->normed, st->x, l->window_index, l->tokens, unit * dv, 1);
     rotary_table(v, grid_thw, n_images, l, st->cos, st->sin);
@@ -269,7 +269,7 @@ static canvas_status forward(textenc_model *model, thread_pool *pool, const text
         int full = is_full_attention(v, b);
         const textenc_block_weights *block;
         TRY(textenc_block_acquire(model, b, &block));
-        canvas_status status = block_forward(pool, v, block, s, full ? l->frame_starts : l->window_starts,
+        canvas_status status = block_forward(be, v, block, s, full ? l->frame_starts : l->window_starts,
                                              full ? l->n_frames : l->n_windows, st);
         textenc_block_release(model, b);
         if (status != CANVAS_OK) return status_wrap(status, "vision block %d: ", b);
@@ -280,9 +280,9 @@ static canvas_status forward(textenc_model *model, thread_pool *pool, const text
 
     /* Merger: RMSNorm per patch, U patches side by side, Linear, exact GELU, Linear. */
     op_rms_norm(st->x, s, dv, TEXTENC_VISION_NORM_EPS, w->merger_norm, st->normed);
-    TRY(op_linear(pool, st->normed, l->tokens, &w->merger_fc1, w->merger_fc1_bias, st->attn));
+    TRY(op_linear(be, st->normed, l->tokens, &w->merger_fc1, w->merger_fc1_bias, st->attn));
     op_gelu_erf(st->attn, s * dv);
-    TRY(op_linear(pool, st->attn, l->tokens, &w->merger_fc2, w->merger_fc2_bias, st->merged));
+    TRY(op_linear(be, st->attn, l->tokens, &w->merger_fc2, w->merger_fc2_bias, st->merged));
     permute_groups(st->merged, out, l->window_index, l->tokens, c->text.hidden_size, 0);
     return CANVAS_OK;
 }
@@ -299,7 +299,7 @@ static canvas_status dry_forward(textenc_model *model)
     return CANVAS_OK;
 }
 
-canvas_status textenc_vision_forward(textenc_model *model, thread_pool *pool, const textenc_weights *top,
+canvas_status textenc_vision_forward(textenc_model *model, op_backend *be, const textenc_weights *top,
                                      mem_arena *arena, const float *pixel_values, const int64_t (*grid_thw)[3],
                                      int n_images, const textenc_tap *tap, float *out)
 {
@@ -319,7 +319,7 @@ canvas_status textenc_vision_forward(textenc_model *model, thread_pool *pool, co
     }
     if (st == CANVAS_OK && tap && tap->fn && !dry)
         st = mem_alloc((void **)&state.tap, (size_t)(s * c->vision.hidden_size + s + 1) * sizeof(float), MEM_SCRATCH);
-    if (st == CANVAS_OK) st = dry ? dry_forward(model) : forward(model, pool, top, grid_thw, n_images, tap, &state, out);
+    if (st == CANVAS_OK) st = dry ? dry_forward(model) : forward(model, be, top, grid_thw, n_images, tap, &state, out);
     mem_free(state.tap);
     mem_arena_rewind(arena, mark);
     return st;

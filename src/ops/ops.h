@@ -1,4 +1,7 @@
-/* ops.h — the kernels the models call (CPU implementations in src/ops/cpu/).
+/* ops.h — the kernels the models call (CPU implementations in src/ops/cpu/), and the
+ * backend they run on. Families with their own headers: ops_rows.h (the fused row
+ * kernels between a transformer's GEMMs), ops_conv.h (the VAE's convolutions),
+ * ops_layout.h (layout copies).
  *
  * Activations are f32, row-major, token-major: a [tokens, features] matrix. Weights stay
  * in their stored format (F32, F16, BF16; quantised formats later) in PyTorch Linear
@@ -10,10 +13,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "canvas.h"
 #include "tensor/dtype.h"
 #include "tensor/quant.h"
+
+/* The backend an op runs on: where its work is done (the CPU backend: the calling thread
+ * and a thread pool, ops/ops_cpu.h; a later CUDA backend: a device stream). Opaque here:
+ * model code receives an `op_backend *` from its caller and passes it to every op that
+ * takes one, never reaching for threads itself. NULL is accepted and means the CPU on the
+ * calling thread alone. Every op that takes a backend returns with its work done and its
+ * output written (the CPU ops are synchronous). */
+typedef struct op_backend op_backend;
+
+/* How many workers the backend's ops split their work over (the CPU backend: the pool's
+ * thread count, 1 for NULL): the `threads` of the workspace queries below. */
+int op_backend_workers(const op_backend *be);
 
 /* A weight matrix as stored: [out_features, in_features], row-major. With `quant` set,
  * `data` is a quantised blob in the layout quant describes (tensor/quant.h: fp8, nf4,
@@ -30,11 +44,10 @@ typedef struct weight_view {
 /* y[m, n] = sum_k x[m, k] * W[n, k] + bias[n]   (bias f32 or NULL; y must not alias x).
  * Fails only when scratch memory cannot be had (CANVAS_ERR_OUT_OF_MEMORY) or the
  * weight type has no kernel (CANVAS_ERR_UNSUPPORTED). */
-canvas_status op_linear(thread_pool *pool, const float *x, int64_t m, const weight_view *w, const float *bias,
-                        float *y);
+canvas_status op_linear(op_backend *be, const float *x, int64_t m, const weight_view *w, const float *bias, float *y);
 
 /* Bytes of MEM_SCRATCH op_linear takes while it runs, for m rows of x and a weight
- * [n, k] of any format, with a pool of `threads` (thread_pool_size): the packed x it
+ * [n, k] of any format, with `threads` workers (op_backend_workers): the packed x it
  * shares (<= 8 MiB, but always at least one k block of it: about M x 384 floats, 12.6 MiB
  * at M = 8192) and each task's packed weight strips. Zero for m <= 2 (the GEMV
  * path). Exact: the call and this query share the blocking code. */
@@ -45,7 +58,7 @@ size_t op_linear_workspace_bytes(int64_t m, int64_t n, int64_t k, int threads);
  * q, k, v, out: [seq, heads * head_dim] row-major (head h at columns h*head_dim...).
  * key_mask: NULL, or [seq] bytes where 0 excludes that key. Scale 1/sqrt(head_dim).
  * A query whose keys are all masked gets zeros. */
-canvas_status op_attention(thread_pool *pool, const float *q, const float *k, const float *v, int64_t seq,
+canvas_status op_attention(op_backend *be, const float *q, const float *k, const float *v, int64_t seq,
                            int heads, int head_dim, const uint8_t *key_mask, float *out);
 
 /* op_attention with grouped keys and values and an optional causal mask (no key mask).
@@ -54,14 +67,19 @@ canvas_status op_attention(thread_pool *pool, const float *q, const float *k, co
  * kv_heads = heads and causal 0 it computes what op_attention does, bit for bit; its
  * workspace is op_attention_workspace_bytes(seq, heads, head_dim, ...).
  * CANVAS_ERR_INTERNAL when kv_heads does not divide heads. */
-canvas_status op_attention_grouped(thread_pool *pool, const float *q, const float *k, const float *v, int64_t seq,
+canvas_status op_attention_grouped(op_backend *be, const float *q, const float *k, const float *v, int64_t seq,
                                    int heads, int kv_heads, int head_dim, int causal, float *out);
 
-/* Bytes op_attention takes from the host pool while it runs with a pool of `threads`
- * (thread_pool_size): per-worker tiles (MEM_ACTIVATIONS: the head's keys and values,
+/* Bytes op_attention takes from the host pool while it runs with `threads` workers
+ * (op_backend_workers): per-worker tiles (MEM_ACTIVATIONS: the head's keys and values,
  * query/score/output tiles; O(seq x head_dim) per worker) plus one per-key row
  * (MEM_SCRATCH). `tiles_only` 1: the MEM_ACTIVATIONS part alone. Exact. */
 size_t op_attention_workspace_bytes(int64_t seq, int heads, int head_dim, int threads, int tiles_only);
+
+/* The single-thread kernels below take no backend: they run on the calling thread over
+ * host memory. Model code reaches them through the fused ops of ops_rows.h, or calls them
+ * on small host buffers (time embeddings, one layer's norms); the ops/cpu kernels use them
+ * as building blocks. */
 
 /* LayerNorm over the last dim (biased variance), optional affine (weight/bias may be NULL). */
 void op_layer_norm(const float *x, int64_t rows, int64_t dim, float eps, const float *weight, const float *bias,

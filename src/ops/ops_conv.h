@@ -18,7 +18,6 @@
 
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "canvas.h"
 #include "ops/ops.h"
 #include "tensor/dtype.h"
@@ -56,7 +55,7 @@ int conv2d_out_width(const conv2d_params *p);
  * + the band's output when accumulating), MEM_ACTIVATIONS, freed before returning.
  * Errors: CANVAS_ERR_USAGE for a bad geometry or a weight of the wrong size,
  * CANVAS_ERR_OUT_OF_MEMORY, or what op_linear returns. */
-canvas_status op_conv2d(thread_pool *pool, const conv2d_params *p, const float *x, const weight_view *weight,
+canvas_status op_conv2d(op_backend *be, const conv2d_params *p, const float *x, const weight_view *weight,
                         const float *bias, float *y);
 
 /* The MEM_ACTIVATIONS bytes op_conv2d holds while it runs (its peak, exact). */
@@ -76,7 +75,7 @@ void op_channel_rms_norm(const float *x, int64_t pixels, int channels, const flo
 /* Same, followed by SiLU, for one pixel (the per-pixel transform of op_conv2d). */
 void op_channel_rms_norm_silu_pixel(const float *x, int channels, const float *gamma, float *y);
 
-/* y[i] += x[i] over n floats, spread over the pool. */
-void op_add_inplace(thread_pool *pool, float *y, const float *x, int64_t n);
+/* y[i] += x[i] over n floats, spread over the backend's workers. */
+void op_add_inplace(op_backend *be, float *y, const float *x, int64_t n);
 
 #endif

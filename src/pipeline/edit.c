@@ -9,6 +9,7 @@
 #include "base/size_parse.h"
 #include "base/status.h"
 #include "mem/mem.h"
+#include "ops/ops_cpu.h"
 #include "pipeline/lora.h"
 #include "pipeline/pil_resize.h"
 #include "plan/plan.h"
@@ -311,21 +312,21 @@ static int vae_tiling_planned(run *s, int encode, int pixel_height, int pixel_wi
 static canvas_status vae_pass(run *s, int encode, const float *in, int pixel_height, int pixel_width, float *out)
 {
     vae_model *vae = s->p->vae;
-    thread_pool *pool = s->p->pool;
+    op_backend be = op_backend_cpu(s->p->pool);
     vae_tiling tiling;
     vae_tiling_default(&tiling);
     const int h = pixel_height / s->scale, w = pixel_width / s->scale;
     int tiled = vae_tiling_planned(s, encode, pixel_height, pixel_width);
     canvas_status st;
     if (!tiled) {
-        st = encode ? vae_encode(vae, pool, in, pixel_height, pixel_width, out) : vae_decode(vae, pool, in, h, w, out);
+        st = encode ? vae_encode(vae, &be, in, pixel_height, pixel_width, out) : vae_decode(vae, &be, in, h, w, out);
         if (st != CANVAS_ERR_OUT_OF_MEMORY || !vae_tiling_needed(&tiling, pixel_height, pixel_width)) return st;
         if (s->p->profiler) profiler_count_fallback(s->p->profiler);
         tell_plan(s, encode ? "VAE encode ran out of memory: tiled instead" : "VAE decode ran out of memory: tiled instead");
         status_clear();
     }
-    return encode ? vae_encode_tiled(vae, pool, &tiling, in, pixel_height, pixel_width, out)
-                  : vae_decode_tiled(vae, pool, &tiling, in, h, w, out);
+    return encode ? vae_encode_tiled(vae, &be, &tiling, in, pixel_height, pixel_width, out)
+                  : vae_decode_tiled(vae, &be, &tiling, in, h, w, out);
 }
 
 /* Reference i -> its packed, normalised latents at `packed`. */
@@ -377,7 +378,8 @@ static void describe_plan(run *s, int resident, size_t cap)
                  layers, (long long)s->n_target, (long long)(s->n_img - s->n_target),
                  s->cfg ? "true CFG (2 calls a step)" : "no CFG", vae);
     } else {
-        size_t arena = dit_forward_arena_bytes(dit, s->p->pool, s->n_img,
+        const op_backend be = op_backend_cpu(s->p->pool);
+        size_t arena = dit_forward_arena_bytes(dit, &be, s->n_img,
                                                s->r->negative.values && s->r->negative.length > s->r->prompt.length
                                                    ? s->r->negative.length
                                                    : s->r->prompt.length);
@@ -552,13 +554,14 @@ static canvas_status denoise_step(run *s, int i)
     char where[64];
     snprintf(where, sizeof where, "before step %d of %d", i + 1, s->r->steps);
     TRY(check_cancel(s, where));
+    op_backend be = op_backend_cpu(p->pool);
     fill_inputs(s, &s->r->prompt, timestep, &in);
-    TRY(dit_forward(p->dit, p->pool, &in, NULL, s->output));
+    TRY(dit_forward(p->dit, &be, &in, NULL, s->output));
     if (s->cfg) {
         snprintf(where, sizeof where, "in step %d of %d (before its negative-prompt call)", i + 1, s->r->steps);
         TRY(check_cancel(s, where));
         fill_inputs(s, &s->r->negative, timestep, &in);
-        TRY(dit_forward(p->dit, p->pool, &in, NULL, s->negative_output));
+        TRY(dit_forward(p->dit, &be, &in, NULL, s->negative_output));
         edit_cfg_combine(s->output, s->negative_output, s->n_target, s->channels, s->r->cfg);
     }
     /* reference rows of the output are dropped: only the target latents move */

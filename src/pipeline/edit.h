@@ -60,7 +60,7 @@ typedef struct edit_pipeline {
     vae_model *vae;
     scheduler_config scheduler;
     /* set by the caller after edit_pipeline_open (not owned): */
-    thread_pool *pool;          /* NULL: one thread */
+    thread_pool *pool;          /* NULL: one thread; the models run on the CPU op backend over it */
     mem_device *device;         /* where the transformer computes; NULL: the cpu device */
     mem_device *host;           /* the host memory budget of its owner (a host scope device: the
                                    VAE tiling and the planner's host limit read its cap); NULL: the

@@ -11,7 +11,7 @@
 #include "base/status.h"
 #include "io/quant_loader.h"
 #include "mem/mem.h"
-#include "ops/ops.h"
+#include "ops/ops_cpu.h"
 #include "tensor/quant.h"
 
 enum { MODULE_SIZE = 128 };
@@ -242,7 +242,8 @@ static canvas_status lora_delta(thread_pool *pool, lora_file *const *loras, int 
         }
     if (st == CANVAS_OK) {
         weight_view w = {DTYPE_F32, downs, in, ranks, NULL};
-        st = op_linear(pool, ups, out, &w, NULL, delta);
+        op_backend be = op_backend_cpu(pool);
+        st = op_linear(&be, ups, out, &w, NULL, delta);
     }
     mem_free(row);
     mem_free(downs);

@@ -10,6 +10,7 @@
 #include "mem/mem_device.h"
 #include "models/arch.h"
 #include "models/qwen_image_dit_groups.h"
+#include "ops/ops_cpu.h"
 #include "plan/plan_internal.h"
 #include "tensor/dtype.h"
 
@@ -47,7 +48,8 @@ static canvas_status dry_run_model(dit_model *model, const plan_work *work, int 
     mem_device *measure;
     TRY(mem_device_create_measure("gpu (dry run)", (size_t)cap, &measure));
     canvas_status st = dit_place(model, measure, resident_blocks);
-    if (st == CANVAS_OK) st = dit_forward(model, pool, &in, NULL, NULL);
+    op_backend be = op_backend_cpu(pool);
+    if (st == CANVAS_OK) st = dit_forward(model, &be, &in, NULL, NULL);
     mem_device_stats stats;
     mem_device_get_stats(measure, &stats);
     canvas_status back = dit_place(model, mem_device_cpu(), DIT_ALL_BLOCKS);

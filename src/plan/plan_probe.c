@@ -17,7 +17,7 @@
 #include "mem/mem.h"
 #include "mem/mem_device.h"
 #include "mem/mem_transfer.h"
-#include "ops/ops.h"
+#include "ops/ops_cpu.h"
 #include "plan/plan.h"
 #include "tensor/dtype.h"
 
@@ -101,11 +101,12 @@ static canvas_status probe_gemm(thread_pool *pool, quant_format format, double *
     }
     /* One untimed call first: the first format probed used to pay for the threads waking
      * up and the buffers' first touch (bf16 was cached at 60 % of its speed). */
-    if (st == CANVAS_OK) st = op_linear(pool, x, M, &view, NULL, y);
+    op_backend be = op_backend_cpu(pool);
+    if (st == CANVAS_OK) st = op_linear(&be, x, M, &view, NULL, y);
     double best = 0;
     for (int r = 0; r < 5 && st == CANVAS_OK; r++) {
         double t0 = clock_seconds();
-        st = op_linear(pool, x, M, &view, NULL, y);
+        st = op_linear(&be, x, M, &view, NULL, y);
         double t = clock_seconds() - t0;
         if (t > 0 && 2.0 * M * N * K / t > best) best = 2.0 * M * N * K / t;
     }

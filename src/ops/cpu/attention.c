@@ -34,7 +34,7 @@
 #include "mem/mem.h"
 #include "ops/cpu/gemm_kernel.h"
 #include "ops/cpu/simd.h"
-#include "ops/ops.h"
+#include "ops/ops_cpu.h"
 
 #define ATTN_QB 96   /* queries per item: 16 strips of 6 */
 #define ATTN_KB 128  /* keys per block */
@@ -306,14 +306,14 @@ static canvas_status attention(thread_pool *pool, const float *q, const float *k
     return CANVAS_OK;
 }
 
-canvas_status op_attention(thread_pool *pool, const float *q, const float *k, const float *v, int64_t seq, int heads,
+canvas_status op_attention(op_backend *be, const float *q, const float *k, const float *v, int64_t seq, int heads,
                            int head_dim, const uint8_t *key_mask, float *out)
 {
-    return attention(pool, q, k, v, seq, heads, heads, head_dim, 0, key_mask, out);
+    return attention(op_backend_pool(be), q, k, v, seq, heads, heads, head_dim, 0, key_mask, out);
 }
 
-canvas_status op_attention_grouped(thread_pool *pool, const float *q, const float *k, const float *v, int64_t seq,
+canvas_status op_attention_grouped(op_backend *be, const float *q, const float *k, const float *v, int64_t seq,
                                    int heads, int kv_heads, int head_dim, int causal, float *out)
 {
-    return attention(pool, q, k, v, seq, heads, kv_heads, head_dim, causal, NULL, out);
+    return attention(op_backend_pool(be), q, k, v, seq, heads, kv_heads, head_dim, causal, NULL, out);
 }

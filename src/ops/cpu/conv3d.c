@@ -15,6 +15,7 @@
 #include "base/status.h"
 #include "mem/mem.h"
 #include "ops/ops_conv.h"
+#include "ops/ops_cpu.h"
 
 static int upsampled(int size, const conv2d_params *p) { return p->upsample ? 2 * size : size; }
 
@@ -135,12 +136,12 @@ static int is_pointwise(const conv2d_params *p)
 }
 
 /* The band's GEMM: straight into y, or through `scratch` and added. */
-static canvas_status band_gemm(thread_pool *pool, const conv2d_params *p, const float *rows, int64_t m,
+static canvas_status band_gemm(op_backend *be, const conv2d_params *p, const float *rows, int64_t m,
                                const weight_view *w, const float *bias, float *y, float *scratch)
 {
-    if (!p->accumulate) return op_linear(pool, rows, m, w, bias, y);
-    TRY(op_linear(pool, rows, m, w, bias, scratch));
-    op_add_inplace(pool, y, scratch, m * p->out_channels);
+    if (!p->accumulate) return op_linear(be, rows, m, w, bias, y);
+    TRY(op_linear(be, rows, m, w, bias, scratch));
+    op_add_inplace(be, y, scratch, m * p->out_channels);
     return CANVAS_OK;
 }
 
@@ -173,9 +174,10 @@ size_t op_conv2d_work_bytes(const conv2d_params *p)
     return (plan.strip_floats + plan.col_floats + plan.scratch_floats) * sizeof(float);
 }
 
-canvas_status op_conv2d(thread_pool *pool, const conv2d_params *p, const float *x, const weight_view *weight,
+canvas_status op_conv2d(op_backend *be, const conv2d_params *p, const float *x, const weight_view *weight,
                         const float *bias, float *y)
 {
+    thread_pool *pool = op_backend_pool(be);
     const conv_plan plan = plan_conv(p);
     TRY(check_params(p, weight, plan.out_h, plan.out_w));
     const int out_h = plan.out_h, out_w = plan.out_w, band = plan.band;
@@ -185,7 +187,7 @@ canvas_status op_conv2d(thread_pool *pool, const conv2d_params *p, const float *
     canvas_status st = CANVAS_OK;
     if (plan.scratch_floats) st = mem_alloc((void **)&scratch, plan.scratch_floats * sizeof(float), MEM_ACTIVATIONS);
     if (is_pointwise(p)) {
-        if (st == CANVAS_OK) st = band_gemm(pool, p, x, (int64_t)out_h * out_w, weight, bias, y, scratch);
+        if (st == CANVAS_OK) st = band_gemm(be, p, x, (int64_t)out_h * out_w, weight, bias, y, scratch);
         mem_free(scratch);
         return st;
     }
@@ -205,7 +207,7 @@ canvas_status op_conv2d(thread_pool *pool, const conv2d_params *p, const float *
         job.strip_rows = (job.rows - 1) * p->stride + p->kernel;
         run_tasks(pool, strip_task, &job, (size_t)job.strip_rows * job.strip_width * p->in_channels);
         run_tasks(pool, col_task, &job, (size_t)job.rows * col_per_row);
-        st = band_gemm(pool, p, col, (int64_t)job.rows * out_w, weight, bias, y + (size_t)row0 * per_row_out,
+        st = band_gemm(be, p, col, (int64_t)job.rows * out_w, weight, bias, y + (size_t)row0 * per_row_out,
                        scratch);
     }
     mem_free(col);

@@ -37,7 +37,7 @@
 #include "ops/cpu/gemv.h"
 #include "ops/cpu/quant_pack.h"
 #include "ops/cpu/simd.h"
-#include "ops/ops.h"
+#include "ops/ops_cpu.h"
 
 /* A packed weight strip is KC x 16 floats = 24 KiB: it stays in L1 while x streams past.
  * 384 measured 1-4% faster than 256 on every DiT shape (fewer passes over y). */
@@ -429,8 +429,9 @@ static void plan_blocking(linear_job *job, int n_threads)
 
 /* ---- entry ------------------------------------------------------------------------ */
 
-canvas_status op_linear(thread_pool *pool, const float *x, int64_t m, const weight_view *w, const float *bias, float *y)
+canvas_status op_linear(op_backend *be, const float *x, int64_t m, const weight_view *w, const float *bias, float *y)
 {
+    thread_pool *pool = op_backend_pool(be);
     if (w->quant) TRY(quant_view_check(w));
     else if (w->type != DTYPE_F32 && w->type != DTYPE_F16 && w->type != DTYPE_BF16)
         return status_fail(CANVAS_ERR_UNSUPPORTED, "op_linear: no kernel for %s weights [%lld, %lld]",

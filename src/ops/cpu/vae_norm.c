@@ -8,6 +8,7 @@
 
 #include "ops/cpu/simd.h"
 #include "ops/ops_conv.h"
+#include "ops/ops_cpu.h"
 
 static float sum_of_squares(const float *x, int n)
 {
@@ -59,8 +60,9 @@ static void add_task(void *ctx, int index, int n_tasks)
     for (int64_t i = begin; i < end; i++) job->y[i] += job->x[i];
 }
 
-void op_add_inplace(thread_pool *pool, float *y, const float *x, int64_t n)
+void op_add_inplace(op_backend *be, float *y, const float *x, int64_t n)
 {
+    thread_pool *pool = op_backend_pool(be);
     add_job job = {y, x, n};
     /* below ~64k floats the wake-up costs more than the add */
     int tasks = n < (1 << 16) ? 1 : thread_pool_size(pool);

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The op backend seam (docs/kernels.md, "The op backend"): model code calls ops only. No file
+# in src/models/ includes the thread pool or the CPU backend's header, or calls the pool.
+set -u
+root="$(cd "$(dirname "$0")/.." && pwd)"
+hits=$(grep -rnE '#include "(base/threadpool\.h|ops/ops_cpu\.h|ops/cpu/)|\bthread_pool(_[a-z]+)?\b' \
+       "$root/src/models" --include='*.c' --include='*.h')
+if [ -n "$hits" ]; then
+  echo "model code reaching past the op backend:"
+  echo "$hits"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+echo "1 passed, 0 failed"
