@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 
+from openblas_core import CORE  # before torch: OpenBLAS reads it when loaded
 import torch
 import torch.nn.functional as F
 
@@ -166,7 +167,7 @@ def main():
     gen = torch.Generator().manual_seed(0)
     with torch.inference_mode():
         model = build(gen)
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; f32 weights; "
+        print(f"torch {torch.__version__} (OpenBLAS core {CORE}), {torch.get_num_threads()} threads; f32 weights; "
               f"{'ours (bf16) and PyTorch interleaved, ' if ours else ''}median of {args.runs}", flush=True)
         for side in sides:
             n_img = 2 * side * side

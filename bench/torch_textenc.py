@@ -22,8 +22,10 @@ scaled = total + 27 window block + 3 full block + 27 layer (28 layers, 32 blocks
 With --ours, bench_textenc runs as a child (--serve) holding its own bf16 model; each
 round times one forward of ours, then one of PyTorch (and, with --dit, one 544-token
 bench_dit --serve forward), so all see the same machine load; the medians and the
-ratio come from one session. A bench yardstick only: nothing in the project depends on
-PyTorch (Debian: apt-get install python3-torch; Debian's /usr/bin/python3).
+ratio come from one session; the CPU time of each whole call (all threads) is printed
+too, a figure the other tenants of a shared machine move less than wall time. A bench
+yardstick only: nothing in the project depends on PyTorch (Debian: apt-get install
+python3-torch; Debian's /usr/bin/python3).
 """
 import argparse
 import math
@@ -32,6 +34,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+from openblas_core import CORE  # before torch: OpenBLAS reads it when loaded
 
 try:
     import torch
@@ -251,17 +255,21 @@ def main():
         ids[BEFORE_IMAGE - 1], ids[BEFORE_IMAGE + IMAGE_TOKENS] = 1002, 1003
         ids[BEFORE_IMAGE:BEFORE_IMAGE + IMAGE_TOKENS] = IMAGE_ID
         pixels = torch.empty(PATCHES, P).uniform_(-2, 2, generator=gen)
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; f32 weights; {IDS} ids, "
+        print(f"torch {torch.__version__} (OpenBLAS core {CORE}), {torch.get_num_threads()} threads; "
+              f"f32 weights; {IDS} ids, "
               f"{PATCHES} patches in {len(bounds) - 1} windows; 1 layer + 2 blocks scaled to 28 + 32 "
               f"({flop * 1e-9:.0f} GFLOP); {'ours (bf16) and PyTorch interleaved, ' if ours else ''}"
               f"median of {args.runs}", flush=True)
         forward(m, ids, pixels, index, bounds)  # warm-up
-        t_torch, t_ours, t_dit = [], [], []
+        t_torch, t_ours, t_dit, cpu_torch, cpu_ours = [], [], [], [], []
         for _ in range(args.runs):
             if ours:
                 r = ask(ours, "go")
                 t_ours.append([float(r[r.index(k) + 1]) for k in ("seconds", "window", "full", "layer", "scaled")])
+                cpu_ours.append(float(r[r.index("cpu") + 1]))
+            c0 = time.process_time()
             _, parts = forward(m, ids, pixels, index, bounds)
+            cpu_torch.append(time.process_time() - c0)
             t_torch.append(list(parts) + [scaled(*parts)])
             if dit:
                 r = ask(dit, "16")
@@ -281,6 +289,14 @@ def main():
             line += f", ours / PyTorch {to / tt:.2f} (median per round {statistics.median(rounds):.2f}: "
             line += " ".join(f"{r:.2f}" for r in rounds) + ")"
         print(line, flush=True)
+    # CPU seconds of the whole call (all threads): on a shared machine, what each used of
+    # the cores it got, whatever the other tenants took
+    line = f"CPU time of the whole call: PyTorch {statistics.median(cpu_torch):.2f} s"
+    if ours:
+        rounds = [o / t for o, t in zip(cpu_ours, cpu_torch)]
+        line += (f", ours {statistics.median(cpu_ours):.2f} s, ours / PyTorch {statistics.median(rounds):.2f} "
+                 f"(median per round)")
+    print(line, flush=True)
     if dit:
         td = statistics.median(t for t, _ in t_dit)
         print(f"DiT 544-token forward in the same rounds (bench_dit): {td:.3f} s, "
