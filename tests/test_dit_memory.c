@@ -12,13 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/threadpool.h"
 #include "check.h"
 #include "dit_random_model.h"
 #include "mem/mem_device.h"
 #include "mem/mem_transfer.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_case.h"
+#include "ops/threadpool.h"
 
 static thread_pool *pool;
 static char tmp_dir[256];

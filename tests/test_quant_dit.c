@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/threadpool.h"
 #include "check.h"
 #include "io/model_dir.h"
 #include "io/quant_loader.h"
@@ -18,6 +17,7 @@
 #include "mem/mem.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_case.h"
+#include "ops/threadpool.h"
 
 static thread_pool *pool;
 

@@ -8,12 +8,12 @@
 
 #include "base/size_parse.h"
 #include "base/status.h"
-#include "base/threadpool.h"
 #include "cli/commands.h"
 #include "io/config.h"
 #include "io/image.h"
 #include "mem/mem.h"
 #include "models/arch.h"
+#include "ops/threadpool.h"
 #include "pipeline/edit.h"
 #include "pipeline/edit_case.h"
 #include "plan/plan.h"

@@ -27,12 +27,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "canvas.h"
 #include "io/config.h"
 #include "io/model_dir.h"
 #include "mem/mem_device.h"
 #include "ops/ops.h"
+#include "ops/threadpool.h"
 
 /* Hard-coded constants of the reference model (spec §1.1). */
 #define DIT_NORM_EPS 1e-6f          /* txt_norm, block LayerNorms, q/k RMSNorms, norm_out */

@@ -10,9 +10,9 @@
 
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "canvas.h"
 #include "io/golden_case.h"
+#include "ops/threadpool.h"
 
 
 /* Load the case's VAE, run the op, hand `latent` [1, z_dim, 1, h, w] or `image`

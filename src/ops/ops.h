@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "canvas.h"
+#include "ops/threadpool.h"
 #include "tensor/dtype.h"
 #include "tensor/quant.h"
 
