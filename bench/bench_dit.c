@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "../tests/dit_random_model.h"
-#include "base/threadpool.h"
+#include "ops/threadpool.h"
 #include "io/safetensors.h"
 #include "models/qwen_image_dit.h"
 #include "ops/ops_cpu.h"

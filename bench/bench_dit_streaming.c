@@ -25,7 +25,7 @@
 #include "base/clock.h"
 #include "base/size_parse.h"
 #include "base/status.h"
-#include "base/threadpool.h"
+#include "ops/threadpool.h"
 #include "canvas.h"
 #include "mem/mem_device.h"
 #include "mem/mem_transfer.h"

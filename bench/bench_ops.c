@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "base/threadpool.h"
+#include "ops/threadpool.h"
 #include "ops/cpu/gemm_kernel.h"
 #include "ops/ops_cpu.h"
 #include "tensor/dtype.h"

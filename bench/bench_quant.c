@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "base/threadpool.h"
+#include "ops/threadpool.h"
 #include "models/arch.h"
 #include "ops/ops_cpu.h"
 #include "tensor/quant.h"

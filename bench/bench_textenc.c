@@ -40,7 +40,7 @@
 #include <time.h>
 
 #include "../tests/textenc_random_model.h"
-#include "base/threadpool.h"
+#include "ops/threadpool.h"
 #include "models/qwen_textenc.h"
 #include "ops/ops_cpu.h"
 #include "bench_util.h"

@@ -30,7 +30,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "base/threadpool.h"
+#include "ops/threadpool.h"
 #include "check.h"
 #include "mem/mem_device_pool.h"
 #include "mem/mem_residency.h"

@@ -10,7 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "base/threadpool.h"
 #include "check.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
@@ -19,6 +18,7 @@
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_case.h"
 #include "ops/ops_cpu.h"
+#include "ops/threadpool.h"
 
 #define GOLDEN_TOLERANCE 1e-4
 

@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/threadpool.h"
 #include "check.h"
 #include "dit_random_model.h"
 #include "mem/mem_device.h"
@@ -20,6 +19,7 @@
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_case.h"
 #include "ops/ops_cpu.h"
+#include "ops/threadpool.h"
 
 static thread_pool *pool;
 static char tmp_dir[256];

@@ -8,10 +8,11 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "check.h"
 #include "mem/mem.h"
 #include "ops/ops_cpu.h"
+#include "ops/ops.h"
+#include "ops/threadpool.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 

@@ -3,7 +3,7 @@
  * the CPU backend: the same bits with a pool of 3 threads, a pool of 2 and none. */
 #include <stdint.h>
 
-#include "base/threadpool.h"
+#include "ops/threadpool.h"
 #include "check.h"
 #include "ops/ops_cpu.h"
 #include "ops/ops_layout.h"

@@ -6,13 +6,13 @@
 
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "check.h"
 #include "io/golden_case.h"
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
 #include "mem/mem_device.h"
+#include "ops/threadpool.h"
 #include "pipeline/edit.h"
 #include "pipeline/edit_case.h"
 #include "pipeline/rng.h"

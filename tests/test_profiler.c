@@ -8,6 +8,7 @@
 #include "base/clock.h"
 #include "check.h"
 #include "io/json_file.h"
+#include "io/profiler_json.h"
 #include "mem/mem_device.h"
 #include "mem/mem_profiler.h"
 #include "mem/mem_transfer.h"

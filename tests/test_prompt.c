@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "base/status.h"
-#include "base/threadpool.h"
+#include "ops/threadpool.h"
 #include "check.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"

@@ -4,11 +4,12 @@
  * weight bit-identical to op_linear with its dequantised f32 matrix for any thread count. */
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "check.h"
 #include "mem/mem.h"
 #include "ops/cpu/quant_pack.h"
 #include "ops/ops_cpu.h"
+#include "ops/ops.h"
+#include "ops/threadpool.h"
 #include "tensor/quant.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/threadpool.h"
 #include "check.h"
 #include "io/model_dir.h"
 #include "io/quant_loader.h"
@@ -19,6 +18,7 @@
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_case.h"
 #include "ops/ops_cpu.h"
+#include "ops/threadpool.h"
 
 static thread_pool *pool;
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "base/threadpool.h"
+#include "ops/threadpool.h"
 #include "check.h"
 #include "io/golden_case.h"
 #include "io/safetensors.h"

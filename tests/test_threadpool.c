@@ -4,7 +4,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "base/threadpool.h"
+#include "ops/threadpool.h"
 #include "check.h"
 #include "mem/mem.h"
 

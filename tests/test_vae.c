@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "base/threadpool.h"
 #include "check.h"
 #include "io/golden_case.h"
 #include "io/safetensors.h"
@@ -17,6 +16,7 @@
 #include "models/qwen_image_vae_case.h"
 #include "ops/ops_conv.h"
 #include "ops/ops_cpu.h"
+#include "ops/threadpool.h"
 
 #define GOLDEN_TOLERANCE 1e-4
 

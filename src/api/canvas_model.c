@@ -5,17 +5,18 @@
 #include "base/clock.h"
 #include "base/status.h"
 #include "base/sysinfo.h"
-#include "base/threadpool.h"
 #include "api/canvas_model_internal.h"
 #include "canvas.h"
 #include "io/image.h"
+#include "io/profiler_json.h"
 #include "mem/mem.h"
 #include "mem/mem_device.h"
 #include "mem/mem_profiler.h"
+#include "ops/threadpool.h"
 #include "pipeline/edit.h"
-#include "plan/plan.h"
 #include "pipeline/lora.h"
 #include "pipeline/scheduler.h"
+#include "plan/plan.h"
 
 
 void canvas_options_default(canvas_options *options)

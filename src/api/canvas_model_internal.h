@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "base/threadpool.h"
+#include "ops/threadpool.h"
 #include "canvas.h"
 #include "mem/mem_device.h"
 #include "mem/mem_profiler.h"

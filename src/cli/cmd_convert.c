@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/path.h"
 #include "base/size_parse.h"
 #include "base/status.h"
 #include "cli/commands.h"
@@ -29,8 +30,6 @@
 #include "io/safetensors.h"
 #include "mem/mem.h"
 #include "models/arch.h"
-
-enum { PATH_SIZE = 4096 };
 
 static void print_help(FILE *to)
 {
@@ -48,13 +47,6 @@ static void print_help(FILE *to)
                 "  -h, --help         this text\n"
                 "\n"
                 "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad model, 1 other (OUT_DIR exists, I/O)\n");
-}
-
-static canvas_status join(char *out, const char *a, const char *b)
-{
-    int n = snprintf(out, PATH_SIZE, "%s/%s", a, b);
-    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", a);
-    return CANVAS_OK;
 }
 
 /* ---- copying what is not converted ------------------------------------------------------ */
@@ -91,9 +83,9 @@ static canvas_status copy_tree(const char *from, const char *to, int depth, cons
     struct dirent *entry;
     while (st == CANVAS_OK && (entry = readdir(dir))) {
         if (entry->d_name[0] == '.' || (skip && !strcmp(entry->d_name, skip))) continue;
-        char a[PATH_SIZE], b[PATH_SIZE];
-        st = join(a, from, entry->d_name);
-        if (st == CANVAS_OK) st = join(b, to, entry->d_name);
+        char a[PATH_BUFFER_SIZE], b[PATH_BUFFER_SIZE];
+        st = path_join(a, sizeof a, from, entry->d_name);
+        if (st == CANVAS_OK) st = path_join(b, sizeof b, to, entry->d_name);
         struct stat info;
         if (st == CANVAS_OK && stat(a, &info) != 0) st = status_fail(CANVAS_ERR_INPUT, "%s: %s", a, strerror(errno));
         if (st != CANVAS_OK) break;
@@ -159,13 +151,13 @@ static canvas_status write_shard(shard_writer *w, int first, int last, int index
         if (st == CANVAS_OK) st = mem_alloc((void **)&scratch[i - first], quant_export_scratch_bytes(t->name), MEM_SCRATCH);
         if (st == CANVAS_OK) n += quant_export_tensors(q.quant, q.data, t->name, scratch[i - first], tensors + n);
     }
-    char name[128], path[PATH_SIZE];
+    char name[128], path[PATH_BUFFER_SIZE];
     shard_name(name, sizeof name, index, w->n_shards);
     st_metadata_entry metadata[] = {{"format", "pt"},
                                     {"quantization", quant_choice_name(w->choice)},
                                     {"quantization_by", "canvas convert"},
                                     {"quantized_tensors", "transformer_blocks.*.weight (2-D); the rest as stored"}};
-    if (st == CANVAS_OK) st = join(path, w->out_dir, name);
+    if (st == CANVAS_OK) st = path_join(path, sizeof path, w->out_dir, name);
     if (st == CANVAS_OK) st = st_write(path, tensors, n, metadata, 4);
     for (int i = 0; st == CANVAS_OK && i < n; i++) {
         uint64_t numel = 1;
@@ -183,8 +175,8 @@ static canvas_status write_shard(shard_writer *w, int first, int last, int index
 
 static canvas_status write_index(const shard_writer *w)
 {
-    char path[PATH_SIZE];
-    TRY(join(path, w->out_dir, "diffusion_pytorch_model.safetensors.index.json"));
+    char path[PATH_BUFFER_SIZE];
+    TRY(path_join(path, sizeof path, w->out_dir, "diffusion_pytorch_model.safetensors.index.json"));
     json_t *root = json_pack("{s:{s:I},s:O}", "metadata", "total_size", (json_int_t)w->total_bytes, "weight_map",
                              w->weight_map);
     if (!root) return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "convert: out of memory writing the shard index");
@@ -206,10 +198,10 @@ static canvas_status check_architecture(const dit_config *config, const weight_s
 
 static canvas_status convert_transformer(const char *from, const char *to, quant_choice choice, uint64_t shard_bytes)
 {
-    char a[PATH_SIZE], b[PATH_SIZE];
+    char a[PATH_BUFFER_SIZE], b[PATH_BUFFER_SIZE];
     if (mkdir(to, 0755) != 0) return status_fail(CANVAS_ERR_IO, "%s: cannot create (%s)", to, strerror(errno));
-    TRY(join(a, from, "config.json"));
-    TRY(join(b, to, "config.json"));
+    TRY(path_join(a, sizeof a, from, "config.json"));
+    TRY(path_join(b, sizeof b, to, "config.json"));
     dit_config config;
     TRY(dit_config_load(a, &config));
     TRY(copy_file(a, b));
@@ -248,8 +240,8 @@ static canvas_status convert_transformer(const char *from, const char *to, quant
 /* Check what was written the way a load would: config, every file, the architecture. */
 static canvas_status verify_transformer(const char *dir)
 {
-    char path[PATH_SIZE];
-    TRY(join(path, dir, "config.json"));
+    char path[PATH_BUFFER_SIZE];
+    TRY(path_join(path, sizeof path, dir, "config.json"));
     dit_config config;
     TRY(dit_config_load(path, &config));
     weight_set *files;
@@ -268,8 +260,8 @@ static canvas_status remove_tree(const char *path, int depth)
         struct dirent *entry;
         while (dir && (entry = readdir(dir))) {
             if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, "..")) continue;
-            char child[PATH_SIZE];
-            if (join(child, path, entry->d_name) == CANVAS_OK) remove_tree(child, depth + 1);
+            char child[PATH_BUFFER_SIZE];
+            if (path_join(child, sizeof child, path, entry->d_name) == CANVAS_OK) remove_tree(child, depth + 1);
         }
         if (dir) closedir(dir);
         rmdir(path);
@@ -281,11 +273,11 @@ static canvas_status remove_tree(const char *path, int depth)
 
 static canvas_status convert(const char *model_dir, const char *out_dir, quant_choice choice, uint64_t shard_bytes)
 {
-    char index[PATH_SIZE], partial[PATH_SIZE], from[PATH_SIZE], to[PATH_SIZE];
+    char index[PATH_BUFFER_SIZE], partial[PATH_BUFFER_SIZE], from[PATH_BUFFER_SIZE], to[PATH_BUFFER_SIZE];
     struct stat info;
     if (stat(out_dir, &info) == 0)
         return status_fail(CANVAS_ERR_IO, "%s already exists; give a new folder (nothing was written)", out_dir);
-    TRY(join(index, model_dir, "model_index.json"));
+    TRY(path_join(index, sizeof index, model_dir, "model_index.json"));
     int pipeline = stat(index, &info) == 0;
     if (snprintf(partial, sizeof partial, "%s.partial", out_dir) >= (int)sizeof partial)
         return status_fail(CANVAS_ERR_USAGE, "%s: path too long", out_dir);
@@ -297,8 +289,8 @@ static canvas_status convert(const char *model_dir, const char *out_dir, quant_c
         if (st == CANVAS_OK && !pipeline_index_find(&pi, "transformer"))
             st = status_fail(CANVAS_ERR_INPUT, "%s: the pipeline has no transformer to convert", index);
         if (st == CANVAS_OK) st = copy_tree(model_dir, partial, 0, "transformer");
-        if (st == CANVAS_OK) st = join(from, model_dir, "transformer");
-        if (st == CANVAS_OK) st = join(to, partial, "transformer");
+        if (st == CANVAS_OK) st = path_join(from, sizeof from, model_dir, "transformer");
+        if (st == CANVAS_OK) st = path_join(to, sizeof to, partial, "transformer");
     } else {
         snprintf(from, sizeof from, "%s", model_dir);
         snprintf(to, sizeof to, "%s", partial);

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "base/status.h"
-#include "base/threadpool.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/memory_flags.h"
@@ -21,6 +20,7 @@
 #include "models/qwen_image_vae_case.h"
 #include "models/qwen_textenc_case.h"
 #include "ops/ops_cpu.h"
+#include "ops/threadpool.h"
 #include "pipeline/edit_case.h"
 #include "pipeline/lora.h"
 #include "pipeline/scheduler_case.h"

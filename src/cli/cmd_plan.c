@@ -6,14 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/path.h"
 #include "base/size_parse.h"
 #include "base/status.h"
-#include "base/threadpool.h"
 #include "cli/commands.h"
 #include "cli/inspect.h"
 #include "io/config.h"
 #include "io/image.h"
 #include "mem/mem.h"
+#include "models/arch.h"
+#include "ops/threadpool.h"
 #include "pipeline/edit.h"
 #include "pipeline/edit_case.h"
 #include "plan/plan.h"
@@ -177,30 +179,30 @@ typedef struct loaded {
 
 static canvas_status load_model(const char *dir, loaded *m)
 {
-    char path[4200];
+    char path[PATH_BUFFER_SIZE];
     memset(m, 0, sizeof m[0]);
-    snprintf(path, sizeof path, "%s/transformer", dir);
+    TRY(path_join(path, sizeof path, dir, "transformer"));
     if (dit_load(path, &m->dit_model) == CANVAS_OK) {
         m->dit = m->dit_model->config;
     } else {
         status_clear();
-        snprintf(path, sizeof path, "%s/transformer/config.json", dir);
+        TRY(path_join(path, sizeof path, dir, "transformer/config.json"));
         TRY(dit_config_load(path, &m->dit));
     }
-    snprintf(path, sizeof path, "%s/vae", dir);
+    TRY(path_join(path, sizeof path, dir, "vae"));
     if (vae_load(path, &m->vae_model) == CANVAS_OK) {
         m->vae = m->vae_model->config;
         m->have_vae = 1;
     } else {
         status_clear();
-        snprintf(path, sizeof path, "%s/vae/config.json", dir);
+        TRY(path_join(path, sizeof path, dir, "vae/config.json"));
         m->have_vae = vae_config_load(path, &m->vae) == CANVAS_OK;
         if (!m->have_vae) status_clear();
     }
-    snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
+    TRY(path_join(path, sizeof path, dir, "text_encoder/config.json"));
     m->have_text_encoder = textenc_config_load(path, &m->text_encoder) == CANVAS_OK;
     pipeline_index index;
-    snprintf(path, sizeof path, "%s/model_index.json", dir);
+    TRY(path_join(path, sizeof path, dir, "model_index.json"));
     m->prompt_style = pipeline_index_load(path, &index) == CANVAS_OK ? plan_prompt_style_of(index.class_name)
                                                                        : PLAN_PROMPT_EDIT_PLUS;
     status_clear();
@@ -381,7 +383,10 @@ int cmd_plan(int argc, char **argv)
     }
     loaded m;
     canvas_status st = load_model(model_dir, &m);
-    if (st != CANVAS_OK) return cli_fail(st, "plan");
+    if (st != CANVAS_OK) {
+        unload(&m); /* what loaded before the failure */
+        return cli_fail(st, "plan");
+    }
     thread_pool *pool = NULL;
     st = thread_pool_create(a.threads, &pool);
     plan_work w;

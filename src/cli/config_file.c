@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "cli/commands.h"
 #include "io/config_yaml.h"
@@ -28,9 +29,11 @@ static int find_config(int argc, char **argv, const char *command, char *path, s
     }
     const char *home = getenv("HOME");
     if (home && home[0]) {
-        char candidate[4200];
-        snprintf(candidate, sizeof candidate, "%s/.config/canvas/config.yaml", home);
-        if (access(candidate, R_OK) == 0) snprintf(path, size, "%s", candidate);
+        char candidate[PATH_BUFFER_SIZE];
+        if (path_join(candidate, sizeof candidate, home, ".config/canvas/config.yaml") != CANVAS_OK)
+            status_clear(); /* a HOME too long to hold the file: there is none */
+        else if (access(candidate, R_OK) == 0)
+            snprintf(path, size, "%s", candidate);
     }
     return 0;
 }

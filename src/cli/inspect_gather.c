@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "cli/inspect.h"
 #include "io/json_file.h"
@@ -33,13 +34,6 @@ static int is_file(const char *path)
 {
     struct stat info;
     return stat(path, &info) == 0 && S_ISREG(info.st_mode);
-}
-
-static canvas_status join(char *out, size_t size, const char *dir, const char *name)
-{
-    if ((size_t)snprintf(out, size, "%s/%s", dir, name) >= size)
-        return status_fail(CANVAS_ERR_INPUT, "%s/%s: path too long", dir, name);
-    return CANVAS_OK;
 }
 
 static canvas_status copy_text(char *out, size_t size, const char *text)
@@ -198,7 +192,7 @@ static canvas_status gather_with(inspect_component *c, component_type type, cons
                                  tensor_spec_list *list)
 {
     char config[4200];
-    TRY(join(config, sizeof config, c->dir, "config.json"));
+    TRY(path_join(config, sizeof config, c->dir, "config.json"));
     textenc_config te;
     textenc_naming naming = TEXTENC_NAMES_CHECKPOINT;
     if (type == TYPE_DIT) TRY(dit_arch(c, config, list));
@@ -231,7 +225,7 @@ static canvas_status gather_tensors(inspect_component *c, component_type type)
 static canvas_status gather_scheduler(inspect_component *c)
 {
     char path[4200];
-    TRY(join(path, sizeof path, c->dir, "scheduler_config.json"));
+    TRY(path_join(path, sizeof path, c->dir, "scheduler_config.json"));
     scheduler_config s;
     TRY(scheduler_config_load(path, &s));
     if (s.use_dynamic_shifting)
@@ -272,7 +266,7 @@ static const char *canonical_name(component_type type)
 static canvas_status gather_pipeline(const char *path, inspect_report *r)
 {
     char index_path[4200];
-    TRY(join(index_path, sizeof index_path, path, "model_index.json"));
+    TRY(path_join(index_path, sizeof index_path, path, "model_index.json"));
     pipeline_index index;
     TRY(pipeline_index_load(index_path, &index));
     r->kind = INSPECT_PIPELINE;
@@ -283,7 +277,7 @@ static canvas_status gather_pipeline(const char *path, inspect_report *r)
         memcpy(c->name, p->name, sizeof c->name);
         memcpy(c->library, p->library, sizeof c->library);
         memcpy(c->class_name, p->class_name, sizeof c->class_name);
-        TRY(join(c->dir, sizeof c->dir, path, p->name));
+        TRY(path_join(c->dir, sizeof c->dir, path, p->name));
         TRY(gather_component(c, type_of_class(p->class_name)));
     }
     return CANVAS_OK;
@@ -322,7 +316,7 @@ static canvas_status gather_component_dir(const char *path, inspect_report *r)
     TRY(copy_text(c->dir, sizeof c->dir, path));
     char config[4200];
     component_type type = TYPE_SCHEDULER;
-    TRY(join(config, sizeof config, path, "config.json"));
+    TRY(path_join(config, sizeof config, path, "config.json"));
     if (is_file(config)) {
         TRY(identify(config, c, &type));
     } else {
@@ -373,12 +367,12 @@ canvas_status inspect_gather(const char *path, inspect_report *report)
                            path);
     }
     if (!is_dir(path)) return status_fail(CANVAS_ERR_INPUT, "%s: no such file or folder", path);
-    TRY(join(probe, sizeof probe, path, "model_index.json"));
+    TRY(path_join(probe, sizeof probe, path, "model_index.json"));
     if (is_file(probe)) TRY(gather_pipeline(path, report));
     else {
         char config[4200], scheduler[4200];
-        TRY(join(config, sizeof config, path, "config.json"));
-        TRY(join(scheduler, sizeof scheduler, path, "scheduler_config.json"));
+        TRY(path_join(config, sizeof config, path, "config.json"));
+        TRY(path_join(scheduler, sizeof scheduler, path, "scheduler_config.json"));
         if (!is_file(config) && !is_file(scheduler))
             return status_fail(CANVAS_ERR_INPUT, "%s: not a model folder (no model_index.json, config.json or "
                                "scheduler_config.json)", path);

@@ -8,6 +8,7 @@
 #include "base/size_parse.h"
 #include "base/status.h"
 #include "cli/commands.h"
+#include "io/profiler_json.h"
 #include "plan/plan.h"
 
 void cli_memory_flags_init(cli_memory_flags *flags)

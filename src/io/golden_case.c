@@ -3,14 +3,14 @@
 
 #include <stdio.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "io/json_file.h"
 
 canvas_status golden_case_op(const char *case_dir, char *op, size_t size)
 {
-    char path[4096];
-    int n = snprintf(path, sizeof path, "%s/case.json", case_dir);
-    if (n < 0 || (size_t)n >= sizeof path) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", case_dir);
+    char path[PATH_BUFFER_SIZE];
+    TRY(path_join(path, sizeof path, case_dir, "case.json"));
     json_t *root;
     TRY(json_file_load(path, &root));
     const char *text = json_string_value(json_object_get(root, "op"));

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "io/json_file.h"
 #include "mem/mem.h"
@@ -26,21 +27,13 @@ static const char *const single_names[] = {"diffusion_pytorch_model.safetensors"
 
 /* ---- paths ----------------------------------------------------------------------- */
 
-static canvas_status path_join(char **out, const char *dir, const char *name)
-{
-    size_t dir_len = strlen(dir), name_len = strlen(name);
-    int slash = dir_len > 0 && dir[dir_len - 1] != '/';
-    TRY(mem_alloc((void **)out, dir_len + (size_t)slash + name_len + 1, MEM_SCRATCH));
-    memcpy(*out, dir, dir_len);
-    if (slash) (*out)[dir_len] = '/';
-    memcpy(*out + dir_len + slash, name, name_len + 1);
-    return CANVAS_OK;
-}
-
 static int is_regular_file(const char *dir, const char *name)
 {
-    char path[4096];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) return 0;
+    char path[PATH_BUFFER_SIZE];
+    if (path_join(path, sizeof path, dir, name) != CANVAS_OK) {
+        status_clear();
+        return 0;
+    }
     struct stat info;
     return stat(path, &info) == 0 && S_ISREG(info.st_mode);
 }
@@ -94,13 +87,12 @@ static canvas_status build_table(weight_set *set)
 
 static canvas_status open_single(weight_set *set, const char *file_name)
 {
-    char *path;
-    TRY(path_join(&path, set->dir, file_name));
-    canvas_status status = mem_alloc((void **)&set->files, sizeof *set->files, MEM_SCRATCH);
-    if (status == CANVAS_OK) status = st_open(path, &set->files[0]);
-    if (status == CANVAS_OK) set->n_files = 1;
-    mem_free(path);
-    return status;
+    char path[PATH_BUFFER_SIZE];
+    TRY(path_join(path, sizeof path, set->dir, file_name));
+    TRY(mem_alloc((void **)&set->files, sizeof *set->files, MEM_SCRATCH));
+    TRY(st_open(path, &set->files[0]));
+    set->n_files = 1;
+    return CANVAS_OK;
 }
 
 /* ---- sharded --------------------------------------------------------------------- */
@@ -141,11 +133,9 @@ static canvas_status open_shards(weight_set *set, const shard_list *shards)
 {
     TRY(mem_calloc((void **)&set->files, (size_t)shards->count, sizeof *set->files, MEM_SCRATCH));
     for (int i = 0; i < shards->count; i++) {
-        char *path;
-        TRY(path_join(&path, set->dir, shards->names[i]));
-        canvas_status status = st_open(path, &set->files[i]);
-        mem_free(path);
-        TRY(status);
+        char path[PATH_BUFFER_SIZE];
+        TRY(path_join(path, sizeof path, set->dir, shards->names[i]));
+        TRY(st_open(path, &set->files[i]));
         set->n_files++;
     }
     return CANVAS_OK;
@@ -202,8 +192,8 @@ static canvas_status open_indexed_with(weight_set *set, const char *index_path, 
 
 static canvas_status open_indexed(weight_set *set, const char *index_name)
 {
-    char *index_path;
-    TRY(path_join(&index_path, set->dir, index_name));
+    char index_path[PATH_BUFFER_SIZE];
+    TRY(path_join(index_path, sizeof index_path, set->dir, index_name));
     json_t *root = NULL;
     shard_list shards = {0, NULL};
     canvas_status status = json_file_load(index_path, &root);
@@ -212,7 +202,6 @@ static canvas_status open_indexed(weight_set *set, const char *index_name)
     if (status == CANVAS_OK) status = open_indexed_with(set, index_path, root, &shards);
     mem_free(shards.names);
     json_decref(root);
-    mem_free(index_path);
     return status;
 }
 

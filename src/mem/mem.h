@@ -98,5 +98,11 @@ uint64_t mem_fault_hits(void);
 canvas_status mem_fault_parse(const char *text, mem_fault_plan *out);
 /* Arm from the environment variable CANVAS_FAIL_ALLOC when it is set (CLI start-up). */
 canvas_status mem_fault_arm_from_env(void);
+/* Allocations made between begin and end on the calling thread are not counted by the
+ * fault injector: bookkeeping (tables that grow, the profiler's exports) is not an
+ * allocation site of the model, so CANVAS_FAIL_ALLOC=N keeps meaning "the N-th allocation
+ * the model asked for". */
+void mem_fault_exempt_begin(void);
+void mem_fault_exempt_end(void);
 
 #endif

@@ -54,13 +54,8 @@ void mem_region_release(void *base, size_t bytes);
  * (they read as zero afterwards); only whole pages inside the range are returned. */
 void mem_region_discard(void *start, size_t bytes);
 
-/* Allocations made between begin and end on the calling thread are not counted by the
- * fault injector: bookkeeping (tables that grow) is not an allocation site of the model,
- * so CANVAS_FAIL_ALLOC=N keeps meaning "the N-th allocation the model asked for". */
-void mem_fault_exempt_begin(void);
-void mem_fault_exempt_end(void);
-
-/* For mem_transfer.c: count bytes copied onto / off a device. */
+/* For mem_transfer.c: does [block, block + bytes) lie inside the device's region (always
+ * 1 on the cpu device); count bytes copied onto / off a device. */
 struct mem_device;
 void mem_device_count_copy(struct mem_device *device, uint64_t bytes_in, uint64_t bytes_out);
 /* For a sizing arena: count bytes on a dry-run device that no block holds (it grows as one

@@ -9,10 +9,10 @@
  * of its two devices (so do not rely on those devices' peaks across phases elsewhere;
  * the report has them).
  *
- * Exports: a report (JSON, keys in docs/memory.md) and a Chrome trace event file that
- * Perfetto and chrome://tracing open: phases as complete ("X") events, memory as counter
- * ("C") tracks. Both are written to PATH.tmp and renamed. The profiler's own bookkeeping is
- * not a fault-injection point. Not thread-safe: phases are marked by the run's thread.
+ * The records are read back through the accessors below; io/profiler_json.h writes them
+ * as the JSON report and the Chrome trace (mem/ stays below io/ and knows no JSON). The
+ * profiler's own bookkeeping is not a fault-injection point. Not thread-safe: phases are
+ * marked by the run's thread.
  *
  * History is bounded, for a process that runs for days: the last PROFILER_DEFAULT_PHASES
  * phases (profiler_set_history) are kept, older ones are folded into one summary ("earlier
@@ -47,6 +47,14 @@ typedef struct profiler_phase {
     double transfer_seconds, transfer_wait_seconds;
 } profiler_phase;
 
+/* Memory at one moment, for the counter tracks of the trace. */
+typedef struct profiler_memory_sample {
+    double seconds;                               /* since the profiler was created */
+    size_t device_class_bytes[MEM_CLASS_COUNT];   /* current bytes per class */
+    size_t host_class_bytes[MEM_CLASS_COUNT];
+    uint64_t rss_bytes;
+} profiler_memory_sample;
+
 typedef struct profiler profiler;
 
 /* `device` is where the model computes (a capped device, or the cpu device itself on a
@@ -78,7 +86,15 @@ const profiler_phase *profiler_earlier(const profiler *p, int *count);
 uint64_t profiler_fallbacks(const profiler *p);
 
 /* Write the report / the trace (the open phase, if any, is left out). */
-canvas_status profiler_write_report(const profiler *p, const char *path);
-canvas_status profiler_write_trace(const profiler *p, const char *path);
+
+
+
+/* The samples in time order (phase boundaries and profiler_sample calls; the last ones
+ * kept); NULL out of range. */
+int profiler_sample_count(const profiler *p);
+const profiler_memory_sample *profiler_sample_at(const profiler *p, int index);
+/* The two devices profiler_create was given. */
+mem_device *profiler_device(const profiler *p);
+mem_device *profiler_host(const profiler *p);
 
 #endif

@@ -32,6 +32,7 @@
 #include "io/model_dir.h"
 #include "mem/mem_device.h"
 #include "ops/ops.h"
+#include "ops/threadpool.h"
 
 /* Hard-coded constants of the reference model (spec §1.1). */
 #define DIT_NORM_EPS 1e-6f          /* txt_norm, block LayerNorms, q/k RMSNorms, norm_out */

@@ -5,18 +5,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
 
-enum { PATH_SIZE = 4096, MAX_IMAGES = 64 };
+enum { MAX_IMAGES = 64 };
 
-static canvas_status path_join(char **out, const char *a, const char *b)
+/* dir/name as a new string (path_join, then a copy). */
+static canvas_status joined_copy(char **out, const char *dir, const char *name)
 {
-    char buf[PATH_SIZE];
-    int n = snprintf(buf, sizeof buf, "%s/%s", a, b);
-    if (n < 0 || (size_t)n >= sizeof buf) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", a);
+    char buf[PATH_BUFFER_SIZE];
+    TRY(path_join(buf, sizeof buf, dir, name));
     return mem_strdup(out, buf);
 }
 
@@ -39,7 +40,7 @@ static canvas_status read_loras(dit_case *c, json_t *loras, const char *json_pat
             (json_object_get(l, "naming") && (!naming || strlen(naming) >= sizeof c->loras[i].naming)))
             return status_fail(CANVAS_ERR_INPUT, "%s: loras[%zu] must be {\"file\": string, \"scale\": number, "
                                "\"naming\": string}", json_path, i);
-        TRY(path_join(&c->loras[i].path, c->case_dir, file));
+        TRY(joined_copy(&c->loras[i].path, c->case_dir, file));
         c->n_loras = (int)i + 1;
         c->loras[i].scale = scale ? (float)json_number_value(scale) : 1.0f;
         snprintf(c->loras[i].naming, sizeof c->loras[i].naming, "%s", naming ? naming : "auto");
@@ -68,9 +69,10 @@ static canvas_status read_case_json(dit_case *c, const char *json_path)
                          MAX_IMAGES);
     }
     if (st == CANVAS_OK) {
-        char relative[PATH_SIZE];
-        snprintf(relative, sizeof relative, "../../%s/transformer", model);
-        st = path_join(&c->model_dir, c->case_dir, relative);
+        char dir[PATH_BUFFER_SIZE];
+        st = path_join(dir, sizeof dir, c->case_dir, "../..");
+        if (st == CANVAS_OK) st = path_join(dir, sizeof dir, dir, model);
+        if (st == CANVAS_OK) st = joined_copy(&c->model_dir, dir, "transformer");
     }
     size_t n_images = st == CANVAS_OK ? json_array_size(shapes) : 0;
     if (st == CANVAS_OK) st = mem_calloc((void **)&c->img_shapes, n_images, sizeof *c->img_shapes, MEM_SCRATCH);
@@ -149,18 +151,14 @@ static canvas_status read_inputs(dit_case *c, const st_file *f)
 static canvas_status open_case(dit_case *c, const char *case_dir)
 {
     TRY(mem_strdup(&c->case_dir, case_dir));
-    char *path;
-    TRY(path_join(&path, case_dir, "case.json"));
-    canvas_status st = read_case_json(c, path);
-    mem_free(path);
-    TRY(st);
+    char path[PATH_BUFFER_SIZE];
+    TRY(path_join(path, sizeof path, case_dir, "case.json"));
+    TRY(read_case_json(c, path));
 
-    TRY(path_join(&path, case_dir, "inputs.safetensors"));
+    TRY(path_join(path, sizeof path, case_dir, "inputs.safetensors"));
     st_file *inputs;
-    st = st_open(path, &inputs);
-    mem_free(path);
-    TRY(st);
-    st = read_inputs(c, inputs);
+    TRY(st_open(path, &inputs));
+    canvas_status st = read_inputs(c, inputs);
     st_close(inputs);
     return st;
 }

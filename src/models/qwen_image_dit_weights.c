@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "io/config.h"
 #include "io/quant_loader.h"
@@ -192,8 +193,8 @@ static canvas_status check_supported(const dit_config *c, const char *config_pat
 
 static canvas_status load(dit_model *model, const char *component_dir)
 {
-    char config_path[4096];
-    snprintf(config_path, sizeof config_path, "%s/config.json", component_dir);
+    char config_path[PATH_BUFFER_SIZE];
+    TRY(path_join(config_path, sizeof config_path, component_dir, "config.json"));
     TRY(dit_config_load(config_path, &model->config));
     TRY(check_supported(&model->config, config_path));
     TRY(mem_strdup(&model->component_dir, component_dir));

@@ -35,6 +35,7 @@
 #include "io/config.h"
 #include "io/model_dir.h"
 #include "ops/ops.h"
+#include "ops/threadpool.h"
 
 /* A convolution ready for op_conv2d. kernel 0 marks an absent one (no shortcut). */
 typedef struct vae_conv {

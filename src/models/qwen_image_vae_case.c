@@ -5,26 +5,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
 #include "models/qwen_image_vae.h"
 
-enum { PATH_SIZE = 4096 };
-
 typedef struct vae_case {
     int encode;
     int height, width;          /* pixels */
-    char model_dir[PATH_SIZE];  /* <golden root>/<model>/vae */
+    char model_dir[PATH_BUFFER_SIZE];  /* <golden root>/<model>/vae */
 } vae_case;
-
-static canvas_status join(char *buf, const char *a, const char *b)
-{
-    int n = snprintf(buf, PATH_SIZE, "%s/%s", a, b);
-    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", a);
-    return CANVAS_OK;
-}
 
 static int positive_int(json_t *value, int *out)
 {
@@ -35,8 +27,8 @@ static int positive_int(json_t *value, int *out)
 
 static canvas_status read_case_json(const char *case_dir, vae_case *c)
 {
-    char path[PATH_SIZE];
-    TRY(join(path, case_dir, "case.json"));
+    char path[PATH_BUFFER_SIZE];
+    TRY(path_join(path, sizeof path, case_dir, "case.json"));
     json_t *root;
     TRY(json_file_load(path, &root));
     canvas_status st = CANVAS_OK;
@@ -54,10 +46,9 @@ static canvas_status read_case_json(const char *case_dir, vae_case *c)
     }
     if (st == CANVAS_OK) {
         c->encode = !strcmp(op, "vae_encode");
-        char relative[PATH_SIZE];
-        int n = snprintf(relative, sizeof relative, "../../%s/vae", model);
-        if (n < 0 || (size_t)n >= sizeof relative) st = status_fail(CANVAS_ERR_INPUT, "%s: model path too long", path);
-        else st = join(c->model_dir, case_dir, relative);
+        st = path_join(c->model_dir, sizeof c->model_dir, case_dir, "../..");
+        if (st == CANVAS_OK) st = path_join(c->model_dir, sizeof c->model_dir, c->model_dir, model);
+        if (st == CANVAS_OK) st = path_join(c->model_dir, sizeof c->model_dir, c->model_dir, "vae");
     }
     json_decref(root);
     return st;
@@ -67,8 +58,8 @@ static canvas_status read_case_json(const char *case_dir, vae_case *c)
 static canvas_status read_input(const char *case_dir, const char *name, int channels, int height, int width,
                                 float **out)
 {
-    char path[PATH_SIZE];
-    TRY(join(path, case_dir, "inputs.safetensors"));
+    char path[PATH_BUFFER_SIZE];
+    TRY(path_join(path, sizeof path, case_dir, "inputs.safetensors"));
     st_file *file;
     TRY(st_open(path, &file));
     canvas_status st = CANVAS_OK;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "mem/mem.h"
 #include "models/arch.h"
@@ -230,18 +231,11 @@ static canvas_status allocate_lists(vae_model *model)
     return CANVAS_OK;
 }
 
-static canvas_status join(char *buf, size_t size, const char *dir, const char *name)
-{
-    int n = snprintf(buf, size, "%s/%s", dir, name);
-    if (n < 0 || (size_t)n >= size) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", dir);
-    return CANVAS_OK;
-}
-
 static canvas_status load(vae_model *model, const char *component_dir)
 {
     TRY(mem_strdup(&model->component_dir, component_dir));
-    char path[4096];
-    TRY(join(path, sizeof path, component_dir, "config.json"));
+    char path[PATH_BUFFER_SIZE];
+    TRY(path_join(path, sizeof path, component_dir, "config.json"));
     TRY(vae_config_load(path, &model->config));
     TRY(weights_open(component_dir, &model->files));
     tensor_spec_list expected = {0};

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "canvas.h"
+#include "ops/threadpool.h"
 #include "tensor/dtype.h"
 #include "tensor/quant.h"
 

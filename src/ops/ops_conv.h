@@ -20,6 +20,7 @@
 
 #include "canvas.h"
 #include "ops/ops.h"
+#include "ops/threadpool.h"
 #include "tensor/dtype.h"
 
 /* Upper bound of one band's im2col block, in floats (16 MiB). A band is at least one

@@ -13,7 +13,7 @@
 #ifndef CANVAS_OPS_CPU_H
 #define CANVAS_OPS_CPU_H
 
-#include "base/threadpool.h"
+#include "ops/threadpool.h"
 #include "ops/ops.h"
 
 struct op_backend {

@@ -27,13 +27,13 @@
 
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "canvas.h"
 #include "io/config.h"
 #include "mem/mem_device.h"
 #include "mem/mem_profiler.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_vae.h"
+#include "ops/threadpool.h"
 #include "tensor/quant.h"
 
 #define EDIT_DEFAULT_STEPS 50

@@ -5,16 +5,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
 #include "pipeline/edit.h"
 
-enum { PATH_SIZE = 4096, MAX_IMAGES = 16 };
+enum { MAX_IMAGES = 16 };
 
 typedef struct edit_case {
-    char model_dir[PATH_SIZE];
+    char model_dir[PATH_BUFFER_SIZE];
     int height, width, steps;
     double cfg;
     int64_t vae_area;
@@ -24,13 +25,6 @@ typedef struct edit_case {
     float *prompt, *negative, *latents;
     int64_t prompt_len, negative_len, dim;
 } edit_case;
-
-static canvas_status join(char *buf, const char *a, const char *b)
-{
-    int n = snprintf(buf, PATH_SIZE, "%s/%s", a, b);
-    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", a);
-    return CANVAS_OK;
-}
 
 static const char *case_op(json_t *root) { return json_string_value(json_object_get(root, "op")); }
 
@@ -44,8 +38,8 @@ static int int_key(json_t *root, const char *key, int64_t low, int64_t high, int
 
 static canvas_status read_case_json(const char *case_dir, edit_case *c)
 {
-    char path[PATH_SIZE];
-    TRY(join(path, case_dir, "case.json"));
+    char path[PATH_BUFFER_SIZE];
+    TRY(path_join(path, sizeof path, case_dir, "case.json"));
     json_t *root;
     TRY(json_file_load(path, &root));
     canvas_status st = CANVAS_OK;
@@ -70,10 +64,8 @@ static canvas_status read_case_json(const char *case_dir, edit_case *c)
         c->steps = (int)steps;
         c->cfg = json_number_value(cfg);
         c->vae_area = area;
-        char relative[PATH_SIZE];
-        int n = snprintf(relative, sizeof relative, "../../%s", model);
-        if (n < 0 || (size_t)n >= sizeof relative) st = status_fail(CANVAS_ERR_INPUT, "%s: model path too long", path);
-        else st = join(c->model_dir, case_dir, relative);
+        st = path_join(c->model_dir, sizeof c->model_dir, case_dir, "../..");
+        if (st == CANVAS_OK) st = path_join(c->model_dir, sizeof c->model_dir, c->model_dir, model);
     }
     json_decref(root);
     return st;
@@ -98,8 +90,8 @@ static canvas_status read_sequence(const edit_case *c, const char *name, int opt
 
 static canvas_status read_inputs(const char *case_dir, edit_case *c)
 {
-    char path[PATH_SIZE];
-    TRY(join(path, case_dir, "inputs.safetensors"));
+    char path[PATH_BUFFER_SIZE];
+    TRY(path_join(path, sizeof path, case_dir, "inputs.safetensors"));
     TRY(st_open(path, &c->inputs));
     for (int k = 0; k < MAX_IMAGES; k++) {
         char name[32];

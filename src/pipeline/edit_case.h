@@ -13,11 +13,11 @@
 
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "canvas.h"
 #include "io/golden_case.h"
 #include "mem/mem_device.h"
 #include "mem/mem_profiler.h"
+#include "ops/threadpool.h"
 
 
 /* Run the case on the host (the transformer reads its weights in place). pool may be NULL. */

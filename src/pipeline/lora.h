@@ -30,10 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "canvas.h"
 #include "io/safetensors.h"
 #include "models/qwen_image_dit.h"
+#include "ops/threadpool.h"
 
 typedef enum lora_naming {
     LORA_NAMING_AUTO = 0,   /* recognised from the keys */

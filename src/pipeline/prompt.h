@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#include "base/threadpool.h"
+#include "ops/threadpool.h"
 #include "canvas.h"
 #include "io/config.h"
 #include "io/golden_case.h"

@@ -13,7 +13,7 @@
 #ifndef CANVAS_PIPELINE_PROMPT_CASE_H
 #define CANVAS_PIPELINE_PROMPT_CASE_H
 
-#include "base/threadpool.h"
+#include "ops/threadpool.h"
 #include "canvas.h"
 #include "io/golden_case.h"
 

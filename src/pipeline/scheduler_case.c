@@ -4,20 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "io/config_fields.h"
 #include "io/json_file.h"
 #include "mem/mem.h"
 #include "pipeline/scheduler.h"
 
-enum { PATH_SIZE = 4096, MAX_STEPS = 10000 };
-
-static canvas_status case_json_path(char *path, const char *case_dir)
-{
-    int n = snprintf(path, PATH_SIZE, "%s/case.json", case_dir);
-    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", case_dir);
-    return CANVAS_OK;
-}
+enum { MAX_STEPS = 10000 };
 
 /* A non-empty list of integers in [1, max]. */
 static canvas_status int_list(json_t *root, const char *path, const char *key, int64_t max)
@@ -79,8 +73,8 @@ static canvas_status run(json_t *root, const char *path, golden_sink_fn sink, vo
 
 canvas_status schedule_case_run(const char *case_dir, golden_sink_fn sink, void *ctx)
 {
-    char path[PATH_SIZE];
-    TRY(case_json_path(path, case_dir));
+    char path[PATH_BUFFER_SIZE];
+    TRY(path_join(path, sizeof path, case_dir, "case.json"));
     json_t *root;
     TRY(json_file_load(path, &root));
     canvas_status st = json_is_object(root) ? run(root, path, sink, ctx)

@@ -34,11 +34,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "canvas.h"
 #include "io/config.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_vae.h"
+#include "ops/threadpool.h"
 #include "tensor/quant.h"
 
 /* ---- presets ------------------------------------------------------------------------- */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "base/clock.h"
+#include "base/path.h"
 #include "base/size_parse.h"
 #include "base/status.h"
 #include "base/sysinfo.h"
@@ -130,14 +131,16 @@ static int cache_path(char *buf, size_t size, int make_dirs)
     if (override && override[0]) return snprintf(buf, size, "%s", override) < (int)size;
     const char *home = getenv("HOME");
     if (!home || !home[0]) return 0;
-    if (make_dirs) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s/.cache", home);
-        mkdir(dir, 0755);
-        snprintf(dir, sizeof dir, "%s/.cache/canvas", home);
-        mkdir(dir, 0755);
+    if (path_join(buf, size, home, ".cache/canvas/probe.json") != CANVAS_OK) {
+        status_clear(); /* a HOME too long to hold the cache: no cache */
+        return 0;
     }
-    return snprintf(buf, size, "%s/.cache/canvas/probe.json", home) < (int)size;
+    if (make_dirs) { /* the folders of buf, shorter than it, so they fit */
+        char dir[PATH_BUFFER_SIZE];
+        if (path_join(dir, sizeof dir, home, ".cache") == CANVAS_OK) mkdir(dir, 0755);
+        if (path_join(dir, sizeof dir, dir, "canvas") == CANVAS_OK) mkdir(dir, 0755);
+    }
+    return 1;
 }
 
 static int cache_read(int threads, plan_hardware *hw)

@@ -14,8 +14,8 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "ops/cpu/simd.h"
+#include "ops/threadpool.h"
 
 #define GEMV_MAX_ROWS 2
 /* the loops over x's rows, unrolled so that the accumulators can live in registers */

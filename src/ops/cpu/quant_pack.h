@@ -9,9 +9,9 @@
 
 #include <stdint.h>
 
-#include "base/threadpool.h"
 #include "canvas.h"
 #include "ops/ops.h"
+#include "ops/threadpool.h"
 
 /* CANVAS_ERR_UNSUPPORTED / _INTERNAL when w->quant does not describe a matrix of w's shape
  * in a format with a kernel. */

@@ -3,8 +3,8 @@
  * The size comes from the machine (online CPUs) unless CANVAS_THREADS or the caller says
  * otherwise. thread_pool_run splits work into n_tasks pieces and returns when all have
  * run; the calling thread works too. Not reentrant: a task must not call run again. */
-#ifndef CANVAS_BASE_THREADPOOL_H
-#define CANVAS_BASE_THREADPOOL_H
+#ifndef CANVAS_OPS_THREADPOOL_H
+#define CANVAS_OPS_THREADPOOL_H
 
 #include "canvas.h"
 

@@ -11,7 +11,7 @@
  * before it sleeps on the condition variable. The spin is short on purpose: this runs on
  * machines shared with other processes, where a long spin steals a core. */
 #define _POSIX_C_SOURCE 200809L
-#include "base/threadpool.h"
+#include "ops/threadpool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
