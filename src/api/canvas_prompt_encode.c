@@ -6,11 +6,12 @@
 #include <sys/stat.h>
 
 #include "api/canvas_model_internal.h"
+#include "base/path.h"
 #include "base/status.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
 
-enum { PATH_SIZE = 4096 };
+enum { PATH_SIZE = PATH_BUFFER_SIZE };
 
 static int is_dir(const char *path)
 {
@@ -21,10 +22,9 @@ static int is_dir(const char *path)
 /* tokenizer/ of the model folder, else processor/tokenizer.json (both carry the vocabulary). */
 static canvas_status tokenizer_path(const char *model_dir, char *out)
 {
-    int n = snprintf(out, PATH_SIZE, "%s/tokenizer", model_dir);
-    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", model_dir);
+    TRY(path_join(out, PATH_SIZE, model_dir, "tokenizer"));
     if (is_dir(out)) return CANVAS_OK;
-    snprintf(out, PATH_SIZE, "%s/processor/tokenizer.json", model_dir);
+    TRY(path_join(out, PATH_SIZE, model_dir, "processor/tokenizer.json"));
     struct stat s;
     if (stat(out, &s) == 0 && S_ISREG(s.st_mode)) return CANVAS_OK;
     return status_fail(CANVAS_ERR_INPUT,
@@ -40,11 +40,9 @@ static canvas_status open_encoder(canvas_model *m)
     prompt_style style;
     TRY(prompt_style_of(p->index.class_name, &style));
     char tok[PATH_SIZE], enc[PATH_SIZE];
-    int n = snprintf(enc, sizeof enc, "%s/text_encoder", p->model_dir);
-    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", p->model_dir);
+    TRY(path_join(enc, sizeof enc, p->model_dir, "text_encoder"));
     char proc[PATH_SIZE];
-    n = snprintf(proc, sizeof proc, "%s/processor/preprocessor_config.json", p->model_dir);
-    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", p->model_dir);
+    TRY(path_join(proc, sizeof proc, p->model_dir, "processor/preprocessor_config.json"));
     struct stat s;
     int has_processor = stat(proc, &s) == 0 && S_ISREG(s.st_mode);
     if (!is_dir(enc))

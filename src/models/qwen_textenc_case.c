@@ -5,25 +5,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
 #include "models/qwen_textenc.h"
 
-enum { PATH_SIZE = 4096 };
-
-static canvas_status join(char *buf, const char *a, const char *b)
-{
-    int n = snprintf(buf, PATH_SIZE, "%s/%s", a, b);
-    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", a);
-    return CANVAS_OK;
-}
+enum { PATH_SIZE = PATH_BUFFER_SIZE };
 
 static canvas_status read_case_json(const char *case_dir, textenc_case *c)
 {
     char path[PATH_SIZE], relative[PATH_SIZE], model_dir[PATH_SIZE];
-    TRY(join(path, case_dir, "case.json"));
+    TRY(path_join(path, sizeof path, case_dir, "case.json"));
     json_t *root;
     TRY(json_file_load(path, &root));
     canvas_status st = CANVAS_OK;
@@ -37,7 +31,7 @@ static canvas_status read_case_json(const char *case_dir, textenc_case *c)
         int n = snprintf(relative, sizeof relative, "../../%s/text_encoder", model);
         if (n < 0 || (size_t)n >= sizeof relative) st = status_fail(CANVAS_ERR_INPUT, "%s: model path too long", path);
     }
-    if (st == CANVAS_OK) st = join(model_dir, case_dir, relative);
+    if (st == CANVAS_OK) st = path_join(model_dir, sizeof model_dir, case_dir, relative);
     if (st == CANVAS_OK) st = mem_strdup(&c->model_dir, model_dir);
     json_decref(root);
     return st;
@@ -95,7 +89,7 @@ canvas_status textenc_case_open(const char *case_dir, textenc_case **out)
     char path[PATH_SIZE];
     st_file *file = NULL;
     canvas_status st = read_case_json(case_dir, c);
-    if (st == CANVAS_OK) st = join(path, case_dir, "inputs.safetensors");
+    if (st == CANVAS_OK) st = path_join(path, sizeof path, case_dir, "inputs.safetensors");
     if (st == CANVAS_OK) st = st_open(path, &file);
     if (st == CANVAS_OK) st = read_inputs(file, path, c);
     st_close(file);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "io/quant_loader.h"
 #include "mem/mem.h"
@@ -219,9 +220,8 @@ static canvas_status check_supported(const textenc_config *c, const char *config
 
 static canvas_status open_model(textenc_model *model, const char *component_dir)
 {
-    char config_path[4096];
-    int n = snprintf(config_path, sizeof config_path, "%s/config.json", component_dir);
-    if (n < 0 || (size_t)n >= sizeof config_path) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", component_dir);
+    char config_path[PATH_BUFFER_SIZE];
+    TRY(path_join(config_path, sizeof config_path, component_dir, "config.json"));
     TRY(textenc_config_load(config_path, &model->config));
     TRY(check_supported(&model->config, config_path));
     TRY(quant_store_create(&model->quant));

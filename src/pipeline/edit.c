@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/size_parse.h"
+#include "base/path.h"
 #include "base/status.h"
 #include "mem/mem.h"
 #include "ops/ops_cpu.h"
@@ -16,16 +17,9 @@
 #include "pipeline/rng.h"
 #include "pipeline/scheduler.h"
 
-enum { PATH_SIZE = 4096 };
+enum { PATH_SIZE = PATH_BUFFER_SIZE };
 
 /* ---- open / close ----------------------------------------------------------------------- */
-
-static canvas_status join(char *buf, const char *dir, const char *name)
-{
-    int n = snprintf(buf, PATH_SIZE, "%s/%s", dir, name);
-    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", dir);
-    return CANVAS_OK;
-}
 
 /* The Qwen-Image family's scheduler_config.json (spec §4.5), for a folder without one. */
 static void qwen_image_scheduler(scheduler_config *c)
@@ -43,11 +37,11 @@ static void qwen_image_scheduler(scheduler_config *c)
 static canvas_status open_components(edit_pipeline *p, const char *model_dir)
 {
     char path[PATH_SIZE];
-    TRY(join(path, model_dir, "model_index.json"));
+    TRY(path_join(path, sizeof path, model_dir, "model_index.json"));
     canvas_status st = pipeline_index_load(path, &p->index);
     if (st != CANVAS_OK)
         return status_wrap(st, "%s: not a pipeline folder (model_index.json, transformer/, vae/): ", model_dir);
-    TRY(join(path, model_dir, "scheduler/scheduler_config.json"));
+    TRY(path_join(path, sizeof path, model_dir, "scheduler/scheduler_config.json"));
     FILE *probe = fopen(path, "r");
     if (probe) {
         fclose(probe);
@@ -55,9 +49,9 @@ static canvas_status open_components(edit_pipeline *p, const char *model_dir)
     } else {
         qwen_image_scheduler(&p->scheduler);
     }
-    TRY(join(path, model_dir, "vae"));
+    TRY(path_join(path, sizeof path, model_dir, "vae"));
     TRY(vae_load(path, &p->vae));
-    TRY(join(path, model_dir, "transformer"));
+    TRY(path_join(path, sizeof path, model_dir, "transformer"));
     TRY(dit_load(path, &p->dit));
     const int z = p->vae->config.z_dim;
     if (p->dit->config.in_channels != 4 * z || dit_output_channels(&p->dit->config) != 4 * z)

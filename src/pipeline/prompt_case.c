@@ -6,19 +6,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "io/json_file.h"
 #include "mem/mem.h"
 #include "pipeline/prompt.h"
 
-enum { PATH_SIZE = 4096 };
-
-static canvas_status join(char *buf, const char *a, const char *b)
-{
-    int n = snprintf(buf, PATH_SIZE, "%s/%s", a, b);
-    if (n < 0 || n >= PATH_SIZE) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", a);
-    return CANVAS_OK;
-}
+enum { PATH_SIZE = PATH_BUFFER_SIZE };
 
 typedef struct prompt_case {
     char encoder_dir[PATH_SIZE], tokenizer[PATH_SIZE], processor[PATH_SIZE];
@@ -47,7 +41,7 @@ static canvas_status read_images(const char *path, const char *case_dir, json_t 
         if (!name || strchr(name, '/'))
             return status_fail(CANVAS_ERR_INPUT, "%s: images[%zu] must be a file name in the case folder", path, i);
         char file[PATH_SIZE];
-        TRY(join(file, case_dir, name));
+        TRY(path_join(file, sizeof file, case_dir, name));
         TRY(canvas_image_load(file, &c->images[c->n_images]));
         c->n_images++;
     }
@@ -57,7 +51,7 @@ static canvas_status read_images(const char *path, const char *case_dir, json_t 
 static canvas_status read_case(const char *case_dir, prompt_case *c)
 {
     char path[PATH_SIZE];
-    TRY(join(path, case_dir, "case.json"));
+    TRY(path_join(path, sizeof path, case_dir, "case.json"));
     json_t *root;
     TRY(json_file_load(path, &root));
     canvas_status st = CANVAS_OK;
@@ -78,11 +72,11 @@ static canvas_status read_case(const char *case_dir, prompt_case *c)
     if (st == CANVAS_OK) st = prompt_style_of(pipeline, &c->style);
     if (st == CANVAS_OK && snprintf(relative, sizeof relative, "../../%s/text_encoder", model) >= PATH_SIZE)
         st = status_fail(CANVAS_ERR_INPUT, "%s: model path too long", path);
-    if (st == CANVAS_OK) st = join(c->encoder_dir, case_dir, relative);
+    if (st == CANVAS_OK) st = path_join(c->encoder_dir, sizeof c->encoder_dir, case_dir, relative);
     if (st == CANVAS_OK && snprintf(relative, sizeof relative, "../../%s", tok) >= PATH_SIZE)
         st = status_fail(CANVAS_ERR_INPUT, "%s: tokenizer path too long", path);
-    if (st == CANVAS_OK) st = join(c->tokenizer, case_dir, relative);
-    if (st == CANVAS_OK) st = join(c->processor, c->tokenizer, "../processor/preprocessor_config.json");
+    if (st == CANVAS_OK) st = path_join(c->tokenizer, sizeof c->tokenizer, case_dir, relative);
+    if (st == CANVAS_OK) st = path_join(c->processor, sizeof c->processor, c->tokenizer, "../processor/preprocessor_config.json");
     struct stat s;
     c->has_processor = st == CANVAS_OK && stat(c->processor, &s) == 0 && S_ISREG(s.st_mode);
     if (st == CANVAS_OK) st = mem_strdup(&c->prompt, prompt);
