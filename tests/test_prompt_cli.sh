@@ -44,6 +44,16 @@ expect 2 "not both" -- edit "${small[@]}" --prompt "x" --prompt-embeds "$work/e.
 expect 2 "--save-embeds needs --prompt" -- edit "${small[@]}" --prompt-embeds "$work/e.safetensors" --save-embeds "$work/y.safetensors" -o "$work/x5.png"
 expect 2 "same file" -- edit "${small[@]}" --prompt "x" --save-embeds "$work/x6.png" -o "$work/x6.png"
 expect 2 "missing --prompt TEXT" -- edit "${small[@]}" -o "$work/x7.png"
+# the model's own files are inputs too, and a folder or a FIFO is not replaced (a rename
+# would put a file where a device such as /dev/null was)
+sum_before="$(cksum <"$model/text_encoder/model.safetensors")"
+expect 2 "is a file of the model folder" -- edit "${small[@]}" --prompt "x" --save-embeds "$model/text_encoder/model.safetensors" -o "$work/x8.png"
+expect 2 "is a file of the model folder" -- edit "${small[@]}" --prompt "x" -o "$model/vae/../text_encoder/config.json"
+check "[ \"\$(cksum <'$model/text_encoder/model.safetensors')\" = '$sum_before' ]" "--save-embeds overwrote the model's weights"
+mkdir "$work/adir" && mkfifo "$work/afifo"
+expect 2 "adir: exists and is not a regular file" -- edit "${small[@]}" --prompt "x" --save-embeds "$work/adir" -o "$work/x9.png"
+expect 2 "afifo: exists and is not a regular file" -- edit "${small[@]}" --prompt "x" -o "$work/afifo"
+check "[ -d '$work/adir' ] && [ -p '$work/afifo' ] && [ ! -e '$work/x8.png' ] && [ ! -e '$work/x9.png' ]" "a refused output was replaced or written"
 check "[ ! -e '$work/x3.png' ] && [ ! -e '$work/x7.png' ]" "a refused run left an output"
 
 # --- out of memory while the tokenizer loads (N = 100000, inside vocab.json) and while the
