@@ -307,8 +307,12 @@ canvas_status prompt_encode(prompt_encoder *pe, thread_pool *pool, const char *t
     ids = NULL;
     if (n_ids > PROMPT_MAX_TOKENS)
         return status_fail(CANVAS_ERR_USAGE, "prompt: %zu tokens, at most %d", n_ids, PROMPT_MAX_TOKENS);
-    for (int i = 0; st == CANVAS_OK && i < n_images; i++) st = vl_condition_pixel_values(&images[i], prompt_condition_area(pe->style), &pe->processor, &imgs[i].patches,
-                                       imgs[i].grid, &imgs[i].processed);
+    for (int i = 0; st == CANVAS_OK && i < n_images; i++) {
+        st = vl_condition_pixel_values(&images[i], prompt_condition_area(pe->style), &pe->processor,
+                                       &imgs[i].patches, imgs[i].grid, &imgs[i].processed);
+        if (st != CANVAS_OK) /* the sizes it names are the resized ones: say which image, as given */
+            st = status_wrap(st, "condition image %d (%dx%d): ", i + 1, images[i].width, images[i].height);
+    }
     if (st == CANVAS_OK) st = template_text(pe->style, text, n_images, &templated);
     if (st == CANVAS_OK) st = tokenizer_encode(pe->tok, templated, strlen(templated), &ids, &n_ids);
     if (st == CANVAS_OK && pe->style == PROMPT_TEXT_TO_IMAGE && n_ids > T2I_MAX_TOKENS) n_ids = T2I_MAX_TOKENS;
