@@ -53,6 +53,11 @@ check "[ \"\$(cksum <'$model/text_encoder/model.safetensors')\" = '$sum_before' 
 mkdir "$work/adir" && mkfifo "$work/afifo"
 expect 2 "adir: exists and is not a regular file" -- edit "${small[@]}" --prompt "x" --save-embeds "$work/adir" -o "$work/x9.png"
 expect 2 "afifo: exists and is not a regular file" -- edit "${small[@]}" --prompt "x" -o "$work/afifo"
+# debug case: --out never replaces the case's own files (a copy: the refusal comes first)
+mkdir -p "$work/cases" && cp -r "$tests/golden/cases/prompt-edit-plus-one" "$work/cases/"
+sum_before="$(cksum <"$work/cases/prompt-edit-plus-one/expected.safetensors")"
+expect 2 "is a file of the case folder" -- debug case "$work/cases/prompt-edit-plus-one" --out "$work/cases/prompt-edit-plus-one/expected.safetensors"
+check "[ \"\$(cksum <'$work/cases/prompt-edit-plus-one/expected.safetensors')\" = '$sum_before' ]" "debug case replaced the expected values"
 check "[ -d '$work/adir' ] && [ -p '$work/afifo' ] && [ ! -e '$work/x8.png' ] && [ ! -e '$work/x9.png' ]" "a refused output was replaced or written"
 check "[ ! -e '$work/x3.png' ] && [ ! -e '$work/x7.png' ]" "a refused run left an output"
 

@@ -1,16 +1,14 @@
 /* cmd_edit.c — `canvas edit` and `canvas generate`: a thin layer over the public API
  * (canvas_open, canvas_prompt_load, canvas_image_load, canvas_edit / canvas_generate,
  * canvas_image_save_png). Parses flags, draws progress, maps statuses to exit codes. */
-#define _XOPEN_SOURCE 700 /* realpath */
+#define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/status.h"
@@ -243,28 +241,11 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
     return 0;
 }
 
-/* Whether path names a file that exists inside the model folder (its weights, configs,
- * tokenizer: inputs). The parent folder is resolved, not the file: in a Hugging Face cache
- * the files are links into blobs/ outside the folder, and a rename would replace the link. */
-static int in_model_folder(const char *model, const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return 0;
-    char model_real[PATH_MAX], parent[PATH_MAX], parent_real[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    int n = slash ? snprintf(parent, sizeof parent, "%.*s", (int)(slash - path) + 1, path)
-                  : snprintf(parent, sizeof parent, ".");
-    if (n < 0 || (size_t)n >= sizeof parent || !realpath(model, model_real) || !realpath(parent, parent_real))
-        return 0;
-    size_t len = strlen(model_real);
-    return !strncmp(parent_real, model_real, len) && (parent_real[len] == '/' || parent_real[len] == '\0');
-}
-
 /* An output flag's path: not inside the model folder, not a folder or device; 0 or exit 2. */
 static int check_output(const edit_args *a, const char *flag, const char *path)
 {
     char message[512];
-    if (a->model && in_model_folder(a->model, path)) {
+    if (a->model && cli_file_inside(a->model, path)) {
         snprintf(message, sizeof message, "%s %s is a file of the model folder %s: refusing to overwrite an input",
                  flag, path, a->model);
         return cli_usage_error(a->command, message);
