@@ -53,6 +53,11 @@ check "[ \"\$(cksum <'$model/text_encoder/model.safetensors')\" = '$sum_before' 
 mkdir "$work/adir" && mkfifo "$work/afifo"
 expect 2 "adir: exists and is not a regular file" -- edit "${small[@]}" --prompt "x" --save-embeds "$work/adir" -o "$work/x9.png"
 expect 2 "afifo: exists and is not a regular file" -- edit "${small[@]}" --prompt "x" -o "$work/afifo"
+# a run that fails after the encoding (1 step is undefined with this scheduler) leaves
+# neither the image nor the --save-embeds file
+expect 2 "use at least 2 steps" -- edit "${small[@]}" --steps 1 --prompt "x" --save-embeds "$work/late.safetensors" -o "$work/late.png"
+check "[ ! -e '$work/late.safetensors' ] && [ ! -e '$work/late.png' ]" "a failed run left --save-embeds or -o behind"
+
 # debug case: --out never replaces the case's own files (a copy: the refusal comes first)
 mkdir -p "$work/cases" && cp -r "$tests/golden/cases/prompt-edit-plus-one" "$work/cases/"
 sum_before="$(cksum <"$work/cases/prompt-edit-plus-one/expected.safetensors")"

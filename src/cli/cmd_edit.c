@@ -381,7 +381,7 @@ static void catch_stop_signals(void)
 }
 
 /* --prompt: the text (and the negative: the given one, or " " when CFG is on, as the
- * reference pipelines are run) through the model's text encoder; --save-embeds writes it. */
+ * reference pipelines are run) through the model's text encoder. */
 static canvas_status encode_prompt(const edit_args *a, canvas_model *model, const canvas_image *images,
                                    const drawer *d, canvas_prompt *prompt)
 {
@@ -389,7 +389,6 @@ static canvas_status encode_prompt(const edit_args *a, canvas_model *model, cons
     if (!negative && a->params.cfg > 1) negative = " ";
     if (d->bar) fprintf(stderr, "canvas %s: encoding the prompt\n", a->command);
     canvas_status st = canvas_encode_prompt(model, a->prompt_text, negative, images, a->n_images, prompt);
-    if (st == CANVAS_OK && a->save_embeds) st = canvas_prompt_save(a->save_embeds, prompt);
     if (st == CANVAS_OK && !a->negative_text && negative && !d->json)
         fprintf(stderr, "canvas %s: --cfg %g with no --negative-prompt: the negative prompt is \" \" (as the "
                         "reference pipelines are run); --cfg 1 turns CFG off\n",
@@ -468,8 +467,16 @@ static int run(edit_args *a)
             {"loras", loras},
         };
         int n_texts = (int)(sizeof texts / sizeof texts[0]) - (a->n_loras == 0);
-        st = canvas_image_save_png(a->output, &out, texts, n_texts);
-        context = "writing the output";
+        /* --save-embeds is written with the image, after the run: a failed run leaves no output */
+        if (a->save_embeds) {
+            st = canvas_prompt_save(a->save_embeds, &prompt);
+            context = "writing --save-embeds";
+        }
+        if (st == CANVAS_OK) {
+            st = canvas_image_save_png(a->output, &out, texts, n_texts);
+            context = "writing the output";
+            if (st != CANVAS_OK && a->save_embeds) unlink(a->save_embeds);
+        }
     }
     /* the report and the trace are written after a failure too: they show where memory went */
     canvas_status written = CANVAS_OK;
