@@ -34,6 +34,10 @@ expect 0 "wrote $work/f.png" -- edit "${small[@]}" --prompt-embeds "$work/e.safe
 # --- generate from text; CJK and emoji pass through the tokenizer
 expect 0 "wrote $work/g.png (64x64" -- generate --model "$model" --prompt "一只猫 🐱 on a boat" --cfg 1 --steps 2 --width 64 --height 64 -o "$work/g.png"
 
+# --- the help names the text-encode phase and exit 130
+expect 0 "load, text-encode (with --prompt)" -- edit --help
+expect 0 "130 stopped by Ctrl-C" -- generate --help
+
 # --- refusals
 expect 4 "no text_encoder" -- edit --model "$tests/golden/models/edit-tiny" --image "$image" --prompt "x" --steps 1 --vae-area 4096 -o "$work/x1.png"
 check "[ ! -e '$work/x1.png' ]" "a failed run left an output"

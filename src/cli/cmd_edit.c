@@ -102,8 +102,9 @@ static void print_help(FILE *to, int generate)
             "\n");
     cli_memory_flags_help(to);
     fprintf(to, "\n"
-                "Report phases: load, vae-encode, plan, step 1..N, vae-decode.\n"
-                "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad input (image, embeddings, model), 1 other\n");
+                "Report phases: load, text-encode (with --prompt), vae-encode, plan, step 1..N, vae-decode.\n"
+                "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad input (image, embeddings, model, prompt),\n"
+                "130 stopped by Ctrl-C or SIGTERM (nothing written), 1 other\n");
 }
 
 /* ---- flag values ------------------------------------------------------------------------ */
