@@ -62,6 +62,11 @@ expect 2 "afifo: exists and is not a regular file" -- edit "${small[@]}" --promp
 expect 2 "use at least 2 steps" -- edit "${small[@]}" --steps 1 --prompt "x" --save-embeds "$work/late.safetensors" -o "$work/late.png"
 check "[ ! -e '$work/late.safetensors' ] && [ ! -e '$work/late.png' ]" "a failed run left --save-embeds or -o behind"
 
+# an encoder config whose <|image_pad|> id is not the tokenizer's (even a negative one) is
+# named as that, not as a count of image tokens
+cp -r "$model" "$work/badid" && sed -i 's/"image_token_id": 151655/"image_token_id": -1/' "$work/badid/text_encoder/config.json"
+expect 4 "<|image_pad|> is 151655 in the tokenizer, -1 in the encoder's config.json" -- edit --model "$work/badid" --image "$image" --steps 2 --vae-area 4096 --prompt "x" -o "$work/badid.png"
+
 # debug case: --out never replaces the case's own files (a copy: the refusal comes first)
 mkdir -p "$work/cases" && cp -r "$tests/golden/cases/prompt-edit-plus-one" "$work/cases/"
 sum_before="$(cksum <"$work/cases/prompt-edit-plus-one/expected.safetensors")"

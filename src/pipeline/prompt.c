@@ -57,7 +57,7 @@ static canvas_status special_id(const tokenizer *tok, const char *token, int64_t
 {
     *out = tokenizer_token_id(tok, token);
     if (*out < 0) return status_fail(CANVAS_ERR_INPUT, "tokenizer: no added token %s", token);
-    if (config_id >= 0 && config_id != *out)
+    if (config_id != *out) /* a negative id too: the encoder would find no image tokens */
         return status_fail(CANVAS_ERR_INPUT,
                            "tokenizer and text encoder disagree: %s is %d in the tokenizer, %lld in the encoder's "
                            "config.json",
