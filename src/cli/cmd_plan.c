@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/size_parse.h"
 #include "base/status.h"
@@ -198,7 +199,16 @@ static canvas_status load_model(const char *dir, loaded *m)
         if (!m->have_vae) status_clear();
     }
     snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
-    m->have_text_encoder = textenc_config_load(path, &m->text_encoder) == CANVAS_OK;
+    struct stat sb;
+    if (stat(path, &sb) == 0) { /* there but broken: say so, rather than plan without it */
+        canvas_status st = textenc_config_load(path, &m->text_encoder);
+        if (st != CANVAS_OK) {
+            dit_free(m->dit_model);
+            vae_free(m->vae_model);
+            return st;
+        }
+        m->have_text_encoder = 1;
+    }
     pipeline_index index;
     snprintf(path, sizeof path, "%s/model_index.json", dir);
     m->prompt_style = pipeline_index_load(path, &index) == CANVAS_OK ? plan_prompt_style_of(index.class_name)
