@@ -14,6 +14,7 @@ if ! bash "$tests/../tools/make_demo_model.sh" "$build" "$model" >"$work/make.lo
     summary
     exit 1
 fi
+check "[ \"\$(stat -c %a '$model')\" = \"\$(printf '%o' \$((0777 & ~0\$(umask))))\" ]" "the demo model folder is $(stat -c %a "$model"), not as umask says"
 image="$tests/golden/cases/edit-cfg/image0.png"
 small=(--model "$model" --image "$image" --steps 2 --vae-area 4096)
 
