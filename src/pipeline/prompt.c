@@ -192,6 +192,7 @@ static canvas_status gather_patches(const condition_image *imgs, int n_images, i
     canvas_status st = mem_alloc((void **)grids, (size_t)n_images * sizeof **grids, MEM_SCRATCH);
     if (st != CANVAS_OK) {
         mem_free(*patches);
+        *patches = NULL; /* the caller frees what it is given back */
         return st;
     }
     float *at = *patches;
