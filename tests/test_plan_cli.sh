@@ -61,4 +61,9 @@ expect 3 "or --allow-quantize: the fp8 plan fits" -- plan --model "$real" --vram
 
 "$cli" plan --case "$tests/golden/cases/edit-cfg" --vram 8M --json | grep -q '"name": "full"' && ok || bad "--case: not full"
 expect 2 "" -- plan --model "$real" --strategy bogus
+# a text_encoder/config.json that is there but broken is an error naming it, not a plan
+# without the encoder
+cp -r "$real" "$work/badte" && sed -i 's/"mrope_section": \[[^]]*\]/"mrope_section": [1, 1, 1]/' "$work/badte/text_encoder/config.json"
+expect 4 "badte/text_encoder/config.json: key 'rope_scaling.mrope_section'" -- plan --model "$work/badte"
+
 summary

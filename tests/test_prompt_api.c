@@ -82,6 +82,15 @@ static void test_encode_cache_save_edit(void)
     CHECK_FAILS(canvas_encode_prompt(m, NULL, NULL, &img, 1, &z), CANVAS_ERR_USAGE, "a prompt");
     CHECK_FAILS(canvas_encode_prompt(m, "x", NULL, NULL, 1, &z), CANVAS_ERR_USAGE, "images");
     CHECK(z.positive.values == NULL);
+    /* a bad negative prompt says it is the negative, and the good positive is not handed out;
+     * a typed <|image_pad|> is refused, not counted as one of the images */
+    CHECK_FAILS(canvas_encode_prompt(m, "x", "ab\xff", &img, 1, &z), CANVAS_ERR_INPUT,
+                "negative prompt: prompt: invalid UTF-8 at byte offset 2");
+    CHECK(z.positive.values == NULL && z.negative.values == NULL);
+    CHECK_FAILS(canvas_encode_prompt(m, "a <|image_pad|> here", NULL, &img, 1, &z), CANVAS_ERR_INPUT,
+                "more <|image_pad|> tokens than there are images (1)");
+    /* canvas_prompt_save never replaces a folder */
+    CHECK_FAILS(canvas_prompt_save(scratch, &a), CANVAS_ERR_USAGE, "exists and is not a regular file");
 
     canvas_image_free(&x);
     canvas_image_free(&y);

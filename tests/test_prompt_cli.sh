@@ -14,6 +14,7 @@ if ! bash "$tests/../tools/make_demo_model.sh" "$build" "$model" >"$work/make.lo
     summary
     exit 1
 fi
+check "[ \"\$(stat -c %a '$model')\" = \"\$(printf '%o' \$((0777 & ~0\$(umask))))\" ]" "the demo model folder is $(stat -c %a "$model"), not as umask says"
 image="$tests/golden/cases/edit-cfg/image0.png"
 small=(--model "$model" --image "$image" --steps 2 --vae-area 4096)
 
@@ -34,6 +35,10 @@ expect 0 "wrote $work/f.png" -- edit "${small[@]}" --prompt-embeds "$work/e.safe
 # --- generate from text; CJK and emoji pass through the tokenizer
 expect 0 "wrote $work/g.png (64x64" -- generate --model "$model" --prompt "一只猫 🐱 on a boat" --cfg 1 --steps 2 --width 64 --height 64 -o "$work/g.png"
 
+# --- the help names the text-encode phase and exit 130
+expect 0 "load, text-encode (with --prompt)" -- edit --help
+expect 0 "130 stopped by Ctrl-C" -- generate --help
+
 # --- refusals
 expect 4 "no text_encoder" -- edit --model "$tests/golden/models/edit-tiny" --image "$image" --prompt "x" --steps 1 --vae-area 4096 -o "$work/x1.png"
 check "[ ! -e '$work/x1.png' ]" "a failed run left an output"
@@ -44,6 +49,31 @@ expect 2 "not both" -- edit "${small[@]}" --prompt "x" --prompt-embeds "$work/e.
 expect 2 "--save-embeds needs --prompt" -- edit "${small[@]}" --prompt-embeds "$work/e.safetensors" --save-embeds "$work/y.safetensors" -o "$work/x5.png"
 expect 2 "same file" -- edit "${small[@]}" --prompt "x" --save-embeds "$work/x6.png" -o "$work/x6.png"
 expect 2 "missing --prompt TEXT" -- edit "${small[@]}" -o "$work/x7.png"
+# the model's own files are inputs too, and a folder or a FIFO is not replaced (a rename
+# would put a file where a device such as /dev/null was)
+sum_before="$(cksum <"$model/text_encoder/model.safetensors")"
+expect 2 "is a file of the model folder" -- edit "${small[@]}" --prompt "x" --save-embeds "$model/text_encoder/model.safetensors" -o "$work/x8.png"
+expect 2 "is a file of the model folder" -- edit "${small[@]}" --prompt "x" -o "$model/vae/../text_encoder/config.json"
+check "[ \"\$(cksum <'$model/text_encoder/model.safetensors')\" = '$sum_before' ]" "--save-embeds overwrote the model's weights"
+mkdir "$work/adir" && mkfifo "$work/afifo"
+expect 2 "adir: exists and is not a regular file" -- edit "${small[@]}" --prompt "x" --save-embeds "$work/adir" -o "$work/x9.png"
+expect 2 "afifo: exists and is not a regular file" -- edit "${small[@]}" --prompt "x" -o "$work/afifo"
+# a run that fails after the encoding (1 step is undefined with this scheduler) leaves
+# neither the image nor the --save-embeds file
+expect 2 "use at least 2 steps" -- edit "${small[@]}" --steps 1 --prompt "x" --save-embeds "$work/late.safetensors" -o "$work/late.png"
+check "[ ! -e '$work/late.safetensors' ] && [ ! -e '$work/late.png' ]" "a failed run left --save-embeds or -o behind"
+
+# an encoder config whose <|image_pad|> id is not the tokenizer's (even a negative one) is
+# named as that, not as a count of image tokens
+cp -r "$model" "$work/badid" && sed -i 's/"image_token_id": 151655/"image_token_id": -1/' "$work/badid/text_encoder/config.json"
+expect 4 "<|image_pad|> is 151655 in the tokenizer, -1 in the encoder's config.json" -- edit --model "$work/badid" --image "$image" --steps 2 --vae-area 4096 --prompt "x" -o "$work/badid.png"
+
+# debug case: --out never replaces the case's own files (a copy: the refusal comes first)
+mkdir -p "$work/cases" && cp -r "$tests/golden/cases/prompt-edit-plus-one" "$work/cases/"
+sum_before="$(cksum <"$work/cases/prompt-edit-plus-one/expected.safetensors")"
+expect 2 "is a file of the case folder" -- debug case "$work/cases/prompt-edit-plus-one" --out "$work/cases/prompt-edit-plus-one/expected.safetensors"
+check "[ \"\$(cksum <'$work/cases/prompt-edit-plus-one/expected.safetensors')\" = '$sum_before' ]" "debug case replaced the expected values"
+check "[ -d '$work/adir' ] && [ -p '$work/afifo' ] && [ ! -e '$work/x8.png' ] && [ ! -e '$work/x9.png' ]" "a refused output was replaced or written"
 check "[ ! -e '$work/x3.png' ] && [ ! -e '$work/x7.png' ]" "a refused run left an output"
 
 # --- out of memory while the tokenizer loads (N = 100000, inside vocab.json) and while the

@@ -261,11 +261,12 @@ static void test_write_errors(void)
     char missing[300];
     snprintf(missing, sizeof missing, "%s/no/such/dir/x.safetensors", temp_dir);
     CHECK_FAILS(st_write(missing, t, 1, NULL, 0), CANVAS_ERR_IO, "x.safetensors");
-    /* The target is a folder: rename fails, the tmp file is removed. */
+    /* The target is a folder: refused before anything is written (a device such as
+     * /dev/null likewise: a rename would replace the node), no tmp file. */
     char folder[256];
     temp_path(folder, sizeof folder, "a_folder.safetensors");
     CHECK(mkdir(folder, 0755) == 0);
-    CHECK(st_write(folder, t, 1, NULL, 0) == CANVAS_ERR_IO);
+    CHECK_FAILS(st_write(folder, t, 1, NULL, 0), CANVAS_ERR_USAGE, "exists and is not a regular file");
     snprintf(tmp, sizeof tmp, "%s.tmp", folder);
     CHECK(!file_exists(tmp));
     rmdir(folder);

@@ -54,4 +54,12 @@ expect 4 "tokenizer_config.json: cannot open" -- tokenize "$work"
 expect 2 "missing DIR_OR_FILE" -- tokenize
 expect 2 "unknown option '--frobnicate'" -- tokenize "$folder" --frobnicate
 expect 0 "usage: canvas tokenize" -- tokenize --help
+expect 0 "bad input line, 1 other" -- tokenize --help
+# a FIFO where a tokenizer file should be is refused (exit 4), not waited on for a writer
+for name in vocab.json merges.txt tokenizer_config.json; do
+    rm -rf "$work/fifo_tok" && cp -r "$folder" "$work/fifo_tok" && rm "$work/fifo_tok/$name" && mkfifo "$work/fifo_tok/$name"
+    out=$(timeout 20 "$cli" tokenize "$work/fifo_tok" </dev/null 2>&1); rc=$?
+    check "[ $rc -eq 4 ] && grep -q 'fifo_tok/$name.*not a regular file' <<<\"\$out\"" "a FIFO as $name: exit $rc: $out"
+done
+
 summary

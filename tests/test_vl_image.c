@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -316,6 +317,20 @@ static int json_int_at(json_t *array, size_t i, size_t j)
 }
 
 /* prompt-* cases: PNG -> LANCZOS to condition_sizes -> processor -> processed_image.N, exact. */
+/* A strip's resize to the condition area would pass 16384 pixels a side: refused with a
+ * reason (not an allocation failure naming a size the user never gave). */
+static void test_condition_image_extreme_aspect(void)
+{
+    canvas_image strip = {0};
+    CHECK_OK(image_alloc(1, 5000, &strip));
+    memset(strip.pixels, 128, (size_t)strip.width * strip.height * 3);
+    canvas_image out = {0};
+    CHECK_FAILS(vl_condition_image(&strip, VL_CONDITION_AREA_EDIT_PLUS, &out), CANVAS_ERR_INPUT,
+                "aspect ratio too extreme: resized to the condition area it would be 32x27168");
+    CHECK(out.pixels == NULL);
+    image_free(&strip);
+}
+
 static void check_prompt_case(const char *name, const vl_image_config *cfg)
 {
     char path[512], rel[256];
@@ -504,6 +519,7 @@ int main(void)
     RUN(test_calculate_dimensions_table);
     RUN(test_config);
     RUN(test_prompt_goldens);
+    RUN(test_condition_image_extreme_aspect);
     RUN(test_textenc_goldens);
     RUN(test_hostile_sizes);
     RUN(test_allocation_failures);

@@ -21,6 +21,7 @@ fi
 # built under a temporary name and renamed when complete: OUT_DIR is never half made
 tmp="$(mktemp -d "$(dirname "$out")/.demo-model.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
+chmod "$(printf '%o' $((0777 & ~0$(umask))))" "$tmp" # mktemp's 0700 would stay on OUT_DIR
 cp -r "$root/tests/golden/models/edit-tiny/transformer" "$root/tests/golden/models/edit-tiny/vae" \
     "$root/tests/golden/models/edit-tiny/scheduler" "$tmp/"
 cp -r "$root/tests/real-configs/qwen-image-edit-2511/tokenizer" "$tmp/"

@@ -155,7 +155,10 @@ canvas_status canvas_encode_prompt(canvas_model *model, const char *prompt, cons
     mem_scope *outer = canvas_model_enter(model);
     canvas_status st = profiler_begin(model->profiler, "text-encode");
     if (st == CANVAS_OK) st = encode_cached(model, prompt, images, n_images, hash, &out->positive);
-    if (st == CANVAS_OK && negative) st = encode_cached(model, negative, images, n_images, hash, &out->negative);
+    if (st == CANVAS_OK && negative) {
+        st = encode_cached(model, negative, images, n_images, hash, &out->negative);
+        if (st != CANVAS_OK) st = status_wrap(st, "negative prompt: "); /* its errors read as the prompt's */
+    }
     profiler_end(model->profiler);
     mem_scope_leave(outer);
     if (st != CANVAS_OK) canvas_prompt_free(out);

@@ -278,6 +278,9 @@ static int cmd_debug_case(int argc, char **argv)
     }
     if (!case_dir) return cli_usage_error("debug", "missing CASE_DIR");
     if (!out_path) return cli_usage_error("debug", "missing --out OUT.safetensors");
+    if (cli_file_inside(case_dir, out_path))
+        return cli_usage_error("debug", "--out is a file of the case folder (its inputs or expected values): "
+                                        "refusing to overwrite it");
     if (cli_memory_flags_check(&flags, "debug") < 0) return 2;
 
     cli_memory_session session;

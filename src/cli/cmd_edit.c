@@ -11,10 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/status.h"
 #include "canvas.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/memory_flags.h"
+#include "io/file_read.h"
 #include "io/image.h"
 #include "pipeline/lora.h"
 #include "pipeline/progress.h"
@@ -100,8 +102,9 @@ static void print_help(FILE *to, int generate)
             "\n");
     cli_memory_flags_help(to);
     fprintf(to, "\n"
-                "Report phases: load, vae-encode, plan, step 1..N, vae-decode.\n"
-                "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad input (image, embeddings, model), 1 other\n");
+                "Report phases: load, text-encode (with --prompt), vae-encode, plan, step 1..N, vae-decode.\n"
+                "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad input (image, embeddings, model, prompt),\n"
+                "130 stopped by Ctrl-C or SIGTERM (nothing written), 1 other\n");
 }
 
 /* ---- flag values ------------------------------------------------------------------------ */
@@ -239,6 +242,23 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
     return 0;
 }
 
+/* An output flag's path: not inside the model folder, not a folder or device; 0 or exit 2. */
+static int check_output(const edit_args *a, const char *flag, const char *path)
+{
+    char message[512];
+    if (a->model && cli_file_inside(a->model, path)) {
+        snprintf(message, sizeof message, "%s %s is a file of the model folder %s: refusing to overwrite an input",
+                 flag, path, a->model);
+        return cli_usage_error(a->command, message);
+    }
+    if (file_check_replaceable(path) != CANVAS_OK) {
+        snprintf(message, sizeof message, "%s %s", flag, canvas_last_error());
+        status_clear();
+        return cli_usage_error(a->command, message);
+    }
+    return 0;
+}
+
 /* Flag combinations; 0 or the exit code 2 after a message. */
 static int check_args(const edit_args *a)
 {
@@ -270,6 +290,8 @@ static int check_args(const edit_args *a)
             if (image_same_file(a->save_embeds, a->images[i]))
                 return cli_usage_error(a->command, "--save-embeds is an input image: refusing to overwrite an input");
     }
+    if (check_output(a, "-o", a->output)) return 2;
+    if (a->save_embeds && check_output(a, "--save-embeds", a->save_embeds)) return 2;
     if (cli_memory_flags_check(&a->memory, a->command) < 0) return 2;
     return 0;
 }
@@ -360,7 +382,7 @@ static void catch_stop_signals(void)
 }
 
 /* --prompt: the text (and the negative: the given one, or " " when CFG is on, as the
- * reference pipelines are run) through the model's text encoder; --save-embeds writes it. */
+ * reference pipelines are run) through the model's text encoder. */
 static canvas_status encode_prompt(const edit_args *a, canvas_model *model, const canvas_image *images,
                                    const drawer *d, canvas_prompt *prompt)
 {
@@ -368,7 +390,6 @@ static canvas_status encode_prompt(const edit_args *a, canvas_model *model, cons
     if (!negative && a->params.cfg > 1) negative = " ";
     if (d->bar) fprintf(stderr, "canvas %s: encoding the prompt\n", a->command);
     canvas_status st = canvas_encode_prompt(model, a->prompt_text, negative, images, a->n_images, prompt);
-    if (st == CANVAS_OK && a->save_embeds) st = canvas_prompt_save(a->save_embeds, prompt);
     if (st == CANVAS_OK && !a->negative_text && negative && !d->json)
         fprintf(stderr, "canvas %s: --cfg %g with no --negative-prompt: the negative prompt is \" \" (as the "
                         "reference pipelines are run); --cfg 1 turns CFG off\n",
@@ -447,8 +468,16 @@ static int run(edit_args *a)
             {"loras", loras},
         };
         int n_texts = (int)(sizeof texts / sizeof texts[0]) - (a->n_loras == 0);
-        st = canvas_image_save_png(a->output, &out, texts, n_texts);
-        context = "writing the output";
+        /* --save-embeds is written with the image, after the run: a failed run leaves no output */
+        if (a->save_embeds) {
+            st = canvas_prompt_save(a->save_embeds, &prompt);
+            context = "writing --save-embeds";
+        }
+        if (st == CANVAS_OK) {
+            st = canvas_image_save_png(a->output, &out, texts, n_texts);
+            context = "writing the output";
+            if (st != CANVAS_OK && a->save_embeds) unlink(a->save_embeds);
+        }
     }
     /* the report and the trace are written after a failure too: they show where memory went */
     canvas_status written = CANVAS_OK;

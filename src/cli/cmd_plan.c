@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/path.h"
 #include "base/size_parse.h"
@@ -200,7 +201,11 @@ static canvas_status load_model(const char *dir, loaded *m)
         if (!m->have_vae) status_clear();
     }
     TRY(path_join(path, sizeof path, dir, "text_encoder/config.json"));
-    m->have_text_encoder = textenc_config_load(path, &m->text_encoder) == CANVAS_OK;
+    struct stat sb;
+    if (stat(path, &sb) == 0) { /* there but broken: say so, rather than plan without it */
+        TRY(textenc_config_load(path, &m->text_encoder)); /* the caller unloads what loaded */
+        m->have_text_encoder = 1;
+    }
     pipeline_index index;
     TRY(path_join(path, sizeof path, dir, "model_index.json"));
     m->prompt_style = pipeline_index_load(path, &index) == CANVAS_OK ? plan_prompt_style_of(index.class_name)

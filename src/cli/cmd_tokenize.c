@@ -26,7 +26,7 @@ static void print_help(void)
            "options:\n"
            "  --decode   read lines of ids instead and print their text, escaped the same way\n"
            "  --help     this text\n\n"
-           "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad tokenizer files or bad input line\n");
+           "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad tokenizer files or bad input line, 1 other\n");
 }
 
 /* Read one line of stdin (without its '\n') into a growing buffer; 0 at the end of input. */

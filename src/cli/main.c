@@ -1,6 +1,10 @@
 /* main.c — `canvas`: a thin command line over libcanvas. */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "canvas.h"
 #include "cli/commands.h"
@@ -44,6 +48,22 @@ int cli_usage_error(const char *command_name, const char *message)
 {
     fprintf(stderr, "canvas %s: %s\n(see `canvas %s --help`)\n", command_name, message, command_name);
     return 2;
+}
+
+/* The parent folder is resolved, not the file: in a Hugging Face cache
+ * the files are links into blobs/ outside the folder, and a rename would replace the link. */
+int cli_file_inside(const char *folder, const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0) return 0;
+    char folder_real[PATH_MAX], parent[PATH_MAX], parent_real[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int n = slash ? snprintf(parent, sizeof parent, "%.*s", (int)(slash - path) + 1, path)
+                  : snprintf(parent, sizeof parent, ".");
+    if (n < 0 || (size_t)n >= sizeof parent || !realpath(folder, folder_real) || !realpath(parent, parent_real))
+        return 0;
+    size_t len = strlen(folder_real);
+    return !strncmp(parent_real, folder_real, len) && (parent_real[len] == '/' || parent_real[len] == '\0');
 }
 
 int main(int argc, char **argv)

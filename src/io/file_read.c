@@ -1,4 +1,5 @@
-/* file_read.c — a whole regular file into one block, checked before allocating. */
+/* file_read.c — a whole regular file into one block, checked before allocating; what an output may replace. */
+#define _POSIX_C_SOURCE 200809L /* lstat */
 #include "io/file_read.h"
 
 #include <errno.h>
@@ -15,7 +16,9 @@ canvas_status file_read_all(const char *path, size_t max_bytes, char **out, size
 {
     *out = NULL;
     *size = 0;
-    int fd = open(path, O_RDONLY);
+    /* O_NONBLOCK: a FIFO named as an input must not wait for a writer (it is refused
+     * below as not a regular file); reads of a regular file ignore the flag */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return status_fail(CANVAS_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     canvas_status st = CANVAS_OK;
@@ -43,4 +46,11 @@ canvas_status file_read_all(const char *path, size_t max_bytes, char **out, size
     *out = data;
     *size = got;
     return CANVAS_OK;
+}
+
+canvas_status file_check_replaceable(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0 || S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode)) return CANVAS_OK;
+    return status_fail(CANVAS_ERR_USAGE, "%s: exists and is not a regular file; refusing to replace it", path);
 }

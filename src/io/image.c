@@ -363,6 +363,7 @@ canvas_status image_write_png(const char *path, const canvas_image *image, const
         if (n < 1 || n > 79 || !texts[i].value)
             return status_fail(CANVAS_ERR_USAGE, "%s: PNG text key %d must have 1 to 79 characters and a value", path, i);
     }
+    TRY(file_check_replaceable(path));
     char tmp[4096];
     int n = snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     if (n < 0 || (size_t)n >= sizeof tmp) return status_fail(CANVAS_ERR_USAGE, "%s: path too long", path);

@@ -1,9 +1,14 @@
 /* json_file.c — jansson behind the project's allocator, with errors that name the file. */
+#define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, fdopen */
 #include "io/json_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/status.h"
 #include "mem/mem.h"
@@ -41,9 +46,23 @@ canvas_status json_file_load(const char *path, json_t **out)
 {
     json_use_canvas_allocator();
     *out = NULL;
+    /* opened without blocking and checked to be a regular file: a FIFO in a model folder
+     * must not wait for a writer (json_load_file would) */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return status_fail(CANVAS_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
+    struct stat sb;
+    FILE *file = NULL;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) file = fdopen(fd, "rb");
+    if (!file) {
+        int regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+        close(fd);
+        return regular ? status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory opening %s", path)
+                       : status_fail(CANVAS_ERR_INPUT, "%s: cannot read: not a regular file", path);
+    }
     json_error_t error;
     json_alloc_watch_begin();
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
+    json_t *root = json_loadf(file, JSON_REJECT_DUPLICATES, &error);
+    fclose(file);
     TRY(parse_lost_memory(root, path));
     if (root) {
         *out = root;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/status.h"
+#include "io/file_read.h"
 #include "io/json_file.h"
 #include "mem/mem.h"
 
@@ -90,7 +91,7 @@ void st_close(st_file *file)
 
 static canvas_status map_file(st_file *file)
 {
-    int fd = open(file->path, O_RDONLY | O_CLOEXEC);
+    int fd = open(file->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO: refused below, not waited on */
     if (fd < 0) return status_fail(CANVAS_ERR_INPUT, "%s: cannot open: %s", file->path, strerror(errno));
     struct stat info;
     canvas_status status = CANVAS_OK;
@@ -530,6 +531,7 @@ static canvas_status write_contents(const char *tmp_path, const char *header, si
 canvas_status st_write(const char *path, const st_write_tensor *tensors, int n_tensors,
                        const st_metadata_entry *metadata, int n_metadata)
 {
+    TRY(file_check_replaceable(path));
     json_use_canvas_allocator();
     json_t *root = json_object();
     if (!root) return no_memory(path);

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/size_parse.h"
 #include "base/path.h"
@@ -42,9 +43,8 @@ static canvas_status open_components(edit_pipeline *p, const char *model_dir)
     if (st != CANVAS_OK)
         return status_wrap(st, "%s: not a pipeline folder (model_index.json, transformer/, vae/): ", model_dir);
     TRY(path_join(path, sizeof path, model_dir, "scheduler/scheduler_config.json"));
-    FILE *probe = fopen(path, "r");
-    if (probe) {
-        fclose(probe);
+    struct stat probe; /* not opened to probe: a FIFO there must not block; the load refuses it */
+    if (stat(path, &probe) == 0) {
         TRY(scheduler_config_load(path, &p->scheduler));
     } else {
         qwen_image_scheduler(&p->scheduler);

@@ -58,7 +58,7 @@ static canvas_status special_id(const tokenizer *tok, const char *token, int64_t
 {
     *out = tokenizer_token_id(tok, token);
     if (*out < 0) return status_fail(CANVAS_ERR_INPUT, "tokenizer: no added token %s", token);
-    if (config_id >= 0 && config_id != *out)
+    if (config_id != *out) /* a negative id too: the encoder would find no image tokens */
         return status_fail(CANVAS_ERR_INPUT,
                            "tokenizer and text encoder disagree: %s is %d in the tokenizer, %lld in the encoder's "
                            "config.json",
@@ -193,6 +193,7 @@ static canvas_status gather_patches(const condition_image *imgs, int n_images, i
     canvas_status st = mem_alloc((void **)grids, (size_t)n_images * sizeof **grids, MEM_SCRATCH);
     if (st != CANVAS_OK) {
         mem_free(*patches);
+        *patches = NULL; /* the caller frees what it is given back */
         return st;
     }
     float *at = *patches;
@@ -309,8 +310,12 @@ canvas_status prompt_encode(prompt_encoder *pe, thread_pool *pool, const char *t
     ids = NULL;
     if (n_ids > PROMPT_MAX_TOKENS)
         return status_fail(CANVAS_ERR_USAGE, "prompt: %zu tokens, at most %d", n_ids, PROMPT_MAX_TOKENS);
-    for (int i = 0; st == CANVAS_OK && i < n_images; i++) st = vl_condition_pixel_values(&images[i], prompt_condition_area(pe->style), &pe->processor, &imgs[i].patches,
-                                       imgs[i].grid, &imgs[i].processed);
+    for (int i = 0; st == CANVAS_OK && i < n_images; i++) {
+        st = vl_condition_pixel_values(&images[i], prompt_condition_area(pe->style), &pe->processor,
+                                       &imgs[i].patches, imgs[i].grid, &imgs[i].processed);
+        if (st != CANVAS_OK) /* the sizes it names are the resized ones: say which image, as given */
+            st = status_wrap(st, "condition image %d (%dx%d): ", i + 1, images[i].width, images[i].height);
+    }
     if (st == CANVAS_OK) st = template_text(pe->style, text, n_images, &templated);
     if (st == CANVAS_OK) st = tokenizer_encode(pe->tok, templated, strlen(templated), &ids, &n_ids);
     if (st == CANVAS_OK && pe->style == PROMPT_TEXT_TO_IMAGE && n_ids > T2I_MAX_TOKENS) n_ids = T2I_MAX_TOKENS;

@@ -127,6 +127,11 @@ canvas_status vl_condition_image(const canvas_image *image, int64_t area, canvas
                            IMAGE_MAX_PIXELS);
     int w, h;
     edit_dimensions(area, (double)image->width / image->height, &w, &h);
+    if (w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE) /* a 1x5000 strip: its resize would be 32x27168 */
+        return status_fail(CANVAS_ERR_INPUT,
+                           "aspect ratio too extreme: resized to the condition area it would be %dx%d, more than %d "
+                           "pixels a side",
+                           w, h, IMAGE_MAX_SIDE);
     TRY(image_alloc(w, h, out));
     canvas_status st = pil_resize(image->pixels, image->width, image->height, 3, out->pixels, w, h, PIL_LANCZOS);
     if (st != CANVAS_OK) image_free(out);
