@@ -12,11 +12,15 @@
 #include "pipeline/prompt.h"
 
 /* The last few encodings (canvas_encode_prompt): the same text with the same images on
- * the same model is not encoded twice. */
+ * the same model is not encoded twice. The key holds the images themselves (sizes and
+ * pixels), compared byte for byte: a hash could be made to collide and serve one user's
+ * embeddings for another's images. Images over PROMPT_CACHE_IMAGE_BYTES are not cached. */
 #define PROMPT_CACHE_ENTRIES 4
+#define PROMPT_CACHE_IMAGE_BYTES ((size_t)64 << 20)
 typedef struct prompt_cache_entry {
     char *text;                 /* NULL: empty slot */
-    uint64_t images_hash;       /* FNV-1a over the images' sizes and pixels */
+    uint8_t *images;            /* the images' key (images_key in canvas_prompt_encode.c) */
+    size_t images_bytes;
     canvas_embedding embedding;
     uint64_t last_used;
 } prompt_cache_entry;

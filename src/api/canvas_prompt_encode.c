@@ -61,17 +61,32 @@ static canvas_status open_encoder(canvas_model *m)
     return CANVAS_OK;
 }
 
-static uint64_t images_hash(const canvas_image *images, int n)
+/* The images as a cache key: per image its width and height, then its pixels. *key is
+ * NULL (no caching) when they are over PROMPT_CACHE_IMAGE_BYTES or memory is short. */
+static void images_key(const canvas_image *images, int n, uint8_t **key, size_t *bytes)
 {
-    uint64_t h = 1469598103934665603ull;
+    *key = NULL;
+    *bytes = 0;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        total += 2 * sizeof(int32_t) + (size_t)images[i].width * (size_t)images[i].height * 3;
+        if (total > PROMPT_CACHE_IMAGE_BYTES) return;
+    }
+    if (mem_alloc((void **)key, total ? total : 1, MEM_SCRATCH) != CANVAS_OK) {
+        status_clear();
+        *key = NULL;
+        return;
+    }
+    uint8_t *at = *key;
     for (int i = 0; i < n; i++) {
         const int32_t size[2] = {images[i].width, images[i].height};
-        const uint8_t *b = (const uint8_t *)size;
-        for (size_t j = 0; j < sizeof size; j++) h = (h ^ b[j]) * 1099511628211ull;
+        memcpy(at, size, sizeof size);
+        at += sizeof size;
         size_t count = (size_t)images[i].width * (size_t)images[i].height * 3;
-        for (size_t j = 0; j < count; j++) h = (h ^ images[i].pixels[j]) * 1099511628211ull;
+        memcpy(at, images[i].pixels, count);
+        at += count;
     }
-    return h;
+    *bytes = total;
 }
 
 /* A copy for the caller: outside the model's host scope (the caller frees it, the model
@@ -93,6 +108,7 @@ static canvas_status embedding_copy(const canvas_embedding *from, canvas_embeddi
 static void entry_clear(prompt_cache_entry *e)
 {
     mem_free(e->text);
+    mem_free(e->images);
     mem_free(e->embedding.values);
     memset(e, 0, sizeof *e);
 }
@@ -107,12 +123,12 @@ void canvas_model_prompt_release(canvas_model *model)
 /* The cached encoding of (text, images), or the encoder's, which then replaces the least
  * recently used entry. */
 static canvas_status encode_cached(canvas_model *m, const char *text, const canvas_image *images, int n_images,
-                                   uint64_t hash, canvas_embedding *out)
+                                   const uint8_t *key, size_t key_bytes, canvas_embedding *out)
 {
     prompt_cache_entry *slot = &m->cache[0];
-    for (int i = 0; i < PROMPT_CACHE_ENTRIES; i++) {
+    for (int i = 0; key && i < PROMPT_CACHE_ENTRIES; i++) {
         prompt_cache_entry *e = &m->cache[i];
-        if (e->text && e->images_hash == hash && !strcmp(e->text, text)) {
+        if (e->text && e->images_bytes == key_bytes && !memcmp(e->images, key, key_bytes) && !strcmp(e->text, text)) {
             e->last_used = ++m->cache_clock;
             return embedding_copy(&e->embedding, out);
         }
@@ -128,12 +144,15 @@ static canvas_status encode_cached(canvas_model *m, const char *text, const canv
         return st;
     }
     entry_clear(slot);
-    if (mem_strdup(&slot->text, text) != CANVAS_OK) {
+    if (!key || mem_strdup(&slot->text, text) != CANVAS_OK ||
+        mem_alloc((void **)&slot->images, key_bytes, MEM_SCRATCH) != CANVAS_OK) {
         status_clear(); /* a cache miss next time, nothing worse */
+        entry_clear(slot);
         mem_free(fresh.values);
         return CANVAS_OK;
     }
-    slot->images_hash = hash;
+    memcpy(slot->images, key, key_bytes);
+    slot->images_bytes = key_bytes;
     slot->embedding = fresh;
     slot->last_used = ++m->cache_clock;
     return CANVAS_OK;
@@ -151,15 +170,18 @@ canvas_status canvas_encode_prompt(canvas_model *model, const char *prompt, cons
     for (int i = 0; i < n_images; i++)
         if (!images[i].pixels || images[i].width < 1 || images[i].height < 1)
             return status_fail(CANVAS_ERR_USAGE, "canvas_encode_prompt: image %d is empty", i + 1);
-    uint64_t hash = images_hash(images, n_images);
     mem_scope *outer = canvas_model_enter(model);
+    uint8_t *key;
+    size_t key_bytes;
+    images_key(images, n_images, &key, &key_bytes);
     canvas_status st = profiler_begin(model->profiler, "text-encode");
-    if (st == CANVAS_OK) st = encode_cached(model, prompt, images, n_images, hash, &out->positive);
+    if (st == CANVAS_OK) st = encode_cached(model, prompt, images, n_images, key, key_bytes, &out->positive);
     if (st == CANVAS_OK && negative) {
-        st = encode_cached(model, negative, images, n_images, hash, &out->negative);
+        st = encode_cached(model, negative, images, n_images, key, key_bytes, &out->negative);
         if (st != CANVAS_OK) st = status_wrap(st, "negative prompt: "); /* its errors read as the prompt's */
     }
     profiler_end(model->profiler);
+    mem_free(key);
     mem_scope_leave(outer);
     if (st != CANVAS_OK) canvas_prompt_free(out);
     return st;
