@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The portable build of the CPU kernels (docs/kernels.md): test_ops and test_dit again
+# with CANVAS_CPU=portable, against the same references and goldens, the same tolerances.
+# test_ops also checks that the variable really selected the portable kernels.
+set -u
+source "$(dirname "$0")/cli_lib.sh"
+build="$(dirname "$cli")"
+for program in test_ops test_dit; do
+    if out="$(CANVAS_CPU=portable "$build/$program" 2>&1)"; then
+        ok
+    else
+        bad "CANVAS_CPU=portable $program: $(echo "$out" | grep -v '^ok ' | tail -20)"
+    fi
+    [ "$program" = test_ops ] && { grep -qx "kernels: portable" <<<"$out" && ok || bad "test_ops did not report the portable kernels"; }
+done
+summary
