@@ -90,6 +90,14 @@ SIMD_INLINE __m256 _mm256_fnmadd_ps(__m256 a, __m256 b, __m256 c)
     return r;
 }
 
+/* a b - c, one rounding. */
+SIMD_INLINE __m256 _mm256_fmsub_ps(__m256 a, __m256 b, __m256 c)
+{
+    __m256 r;
+    SIMD_LANES8 r.f[l] = fmaf(a.f[l], b.f[l], -c.f[l]);
+    return r;
+}
+
 /* Even lanes a b - c, odd lanes a b + c. */
 SIMD_INLINE __m256 _mm256_fmaddsub_ps(__m256 a, __m256 b, __m256 c)
 {
