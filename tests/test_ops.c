@@ -5,7 +5,6 @@
  * the few-rows (GEMV) path, masked keys including a fully masked sequence, and all three
  * weight formats. Results must not depend on the number of threads: outputs with pools
  * of 3 and 2 threads are compared bit for bit with single-threaded ones. */
-#include <immintrin.h>
 #include <stdint.h>
 
 #include "check.h"
@@ -13,6 +12,7 @@
 #include "ops/ops_cpu.h"
 #include "ops/ops.h"
 #include "ops/threadpool.h"
+#include "tensor/dtype.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
@@ -66,8 +66,8 @@ static test_weight make_weight(dtype type, int64_t n, int64_t k)
                 bits[i] = to_bf16_truncated(w.exact[i]);
                 w.exact[i] = from_bf16(bits[i]);
             } else {
-                bits[i] = _cvtss_sh(w.exact[i], 0);
-                w.exact[i] = _cvtsh_ss(bits[i]);
+                bits[i] = f32_to_f16(w.exact[i]);
+                w.exact[i] = f16_to_f32(bits[i]);
             }
         }
         w.data = bits;
@@ -415,8 +415,30 @@ static void test_rope(void)
     }
 }
 
+/* CANVAS_CPU=portable picks the portable kernels (tests/test_cpu_portable.sh runs this
+ * program and test_dit that way); otherwise an x86-64 CPU with AVX2 and FMA gets the fast
+ * ones (every such CPU has F16C too). */
+static void test_kernel_choice(void)
+{
+    const char *forced = getenv("CANVAS_CPU");
+    const char *kernels = ops_cpu_kernels();
+    fprintf(stderr, "kernels: %s\n", kernels);
+    if (forced && !strcmp(forced, "portable")) {
+        CHECK(!strcmp(kernels, "portable"));
+        return;
+    }
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    const int fast = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    const int fast = 0;
+#endif
+    CHECK_MSG(!strcmp(kernels, fast ? "avx2" : "portable"), "%s", kernels);
+}
+
 int main(void)
 {
+    RUN(test_kernel_choice);
     RUN(test_linear_against_reference);
     RUN(test_linear_workspace_is_exact);
     RUN(test_linear_rejects_unknown_type);

@@ -4,6 +4,8 @@
  * Both are written as x * sigmoid(z), which avoids the cancellation of 1 + tanh(u) for
  * negative inputs:  gelu_tanh(x) = 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)),
  * u = sqrt(2/pi) (x + 0.044715 x^3);  silu(x) = x / (1 + exp(-x)). */
+#include "ops/cpu/cpu_variant.h" /* first: which variant, and its function names */
+
 #include <math.h>
 
 #include "ops/cpu/simd.h"

@@ -26,6 +26,8 @@
  * diagonal and skips the blocks after it. With one key/value head per query head and no
  * causal mask (op_attention) those steps are not taken. Every item is computed the same way whichever thread runs it,
  * so the result does not depend on the number of threads. */
+#include "ops/cpu/cpu_variant.h" /* first: which variant, and its function names */
+
 #include <math.h>
 #include <stdatomic.h>
 #include <string.h>

@@ -10,6 +10,8 @@
  * The strip and the col block are built by the thread pool, row by row; op_linear
  * splits the GEMM itself. Each output is a single dot product of length k*k*Cin summed
  * by op_linear in a fixed order, so results are identical for any thread count. */
+#include "ops/cpu/cpu_variant.h" /* first: which variant, and its function names */
+
 #include <string.h>
 
 #include "base/status.h"

@@ -11,8 +11,9 @@
 #ifndef CANVAS_OPS_CPU_GEMM_KERNEL_H
 #define CANVAS_OPS_CPU_GEMM_KERNEL_H
 
-#include <immintrin.h>
 #include <stdint.h>
+
+#include "ops/cpu/cpu_variant.h"
 
 #define GEMM_MR 6
 #define GEMM_NR 16
@@ -21,6 +22,73 @@
 typedef struct gemm_tile {
     __m256 c[GEMM_MR][2];
 } gemm_tile;
+
+#ifdef CANVAS_CPU_PORTABLE
+
+/* The portable twins of the four asm kernels below: the same fused multiply-adds in the
+ * same order (k increasing, each accumulator once per step from zero), then the same one
+ * addition of the bias or of C, so the tiles agree with the asm bit for bit.
+ * A[r][k] = a[k * a_k + r * a_r]; B[k][c] = b[k * ldb + c]. */
+static inline void gemm_tile_portable(int64_t kc, const float *a, int64_t a_k, int64_t a_r, const float *b,
+                                      int64_t ldb, float acc[GEMM_MR][GEMM_NR])
+{
+    for (int r = 0; r < GEMM_MR; r++)
+        for (int c = 0; c < GEMM_NR; c++) acc[r][c] = 0.0f;
+    for (int64_t k = 0; k < kc; k++)
+        for (int r = 0; r < GEMM_MR; r++) {
+            const float av = a[k * a_k + r * a_r];
+            for (int c = 0; c < GEMM_NR; c++) acc[r][c] = fmaf(av, b[k * ldb + c], acc[r][c]);
+        }
+}
+
+/* C[r][c] = acc + (first ? add[c] : C[r][c]), C's rows ldc floats apart. */
+static inline void gemm_tile_store_portable(float acc[GEMM_MR][GEMM_NR], float *c, int64_t ldc, int first,
+                                            const float *add)
+{
+    for (int r = 0; r < GEMM_MR; r++)
+        for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = acc[r][j] + (first ? add[j] : c[r * ldc + j]);
+}
+
+static inline void gemm_tile_save_portable(float acc[GEMM_MR][GEMM_NR], gemm_tile *tile)
+{
+    for (int r = 0; r < GEMM_MR; r++) {
+        memcpy(tile->c[r][0].f, acc[r], sizeof tile->c[r][0].f);
+        memcpy(tile->c[r][1].f, acc[r] + 8, sizeof tile->c[r][1].f);
+    }
+}
+
+static inline void gemm_kernel_6x16(int64_t kc, const float *a, const float *b, int64_t ldb, gemm_tile *tile)
+{
+    float acc[GEMM_MR][GEMM_NR];
+    gemm_tile_portable(kc, a, GEMM_MR, 1, b, ldb, acc);
+    gemm_tile_save_portable(acc, tile);
+}
+
+static inline void gemm_kernel_6x16_store(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                                          int first, const float *add)
+{
+    float acc[GEMM_MR][GEMM_NR];
+    gemm_tile_portable(kc, a, GEMM_MR, 1, b, GEMM_NR, acc);
+    gemm_tile_store_portable(acc, c, ldc, first, add);
+}
+
+static inline void gemm_kernel_6x16_rows(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb,
+                                         gemm_tile *tile)
+{
+    float acc[GEMM_MR][GEMM_NR];
+    gemm_tile_portable(kc, a, 1, lda, b, ldb, acc);
+    gemm_tile_save_portable(acc, tile);
+}
+
+static inline void gemm_kernel_6x16_rows_store(int64_t kc, const float *a, int64_t lda, const float *b, float *c,
+                                               int64_t ldc)
+{
+    float acc[GEMM_MR][GEMM_NR];
+    gemm_tile_portable(kc, a, 1, lda, b, GEMM_NR, acc);
+    gemm_tile_store_portable(acc, c, ldc, 0, NULL);
+}
+
+#else
 
 /* Written in inline assembly because compilers do not keep this register allocation:
  * gcc folds the B loads into the FMAs as memory operands (12 loads instead of 2 per
@@ -267,6 +335,8 @@ static inline void gemm_kernel_6x16_rows_store(int64_t kc, const float *a, int64
                      : [lda] "r"(lda_bytes), [c] "r"(c), [c3] "r"(c3), [ldc] "r"(ldc_bytes)
                      : GEMM_ASM_CLOBBERS);
 }
+
+#endif /* CANVAS_CPU_PORTABLE */
 
 /* Put before the loops that fill and drain the 8 registers of a transpose: gcc -O2 does
  * not unroll them by itself and then keeps the whole tile on the stack (a store and a

@@ -1,4 +1,6 @@
 /* gemv.c — the threading of the GEMV loop (gemv.h): items of 32 outputs, claimed. */
+#include "ops/cpu/cpu_variant.h" /* first: which variant, and its function names */
+
 #include <stdatomic.h>
 
 #include "ops/cpu/gemv.h"

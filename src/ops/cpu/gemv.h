@@ -11,9 +11,9 @@
 #ifndef CANVAS_OPS_CPU_GEMV_H
 #define CANVAS_OPS_CPU_GEMV_H
 
-#include <immintrin.h>
 #include <stdint.h>
 
+#include "ops/cpu/cpu_variant.h"
 #include "ops/cpu/simd.h"
 #include "ops/threadpool.h"
 

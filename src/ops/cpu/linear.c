@@ -28,6 +28,8 @@
  *
  * One or two rows (the modulation GEMV) take a streaming path instead: it is bound by
  * reading the weight, so it converts 8 weights at a time and uses them for both rows. */
+#include "ops/cpu/cpu_variant.h" /* first: which variant, and its function names */
+
 #include <stdatomic.h>
 #include <string.h>
 

@@ -3,6 +3,8 @@
  * Each row is reduced with eight f32 partial sums in a fixed order (two passes for
  * LayerNorm: mean, then the centred sum of squares, which keeps the variance accurate
  * when the mean is large). */
+#include "ops/cpu/cpu_variant.h" /* first: which variant, and its function names */
+
 #include <math.h>
 
 #include "ops/cpu/simd.h"

@@ -17,6 +17,8 @@
  *   q8_0   vpmovsxbd, vcvtdq2ps, x d.
  * Blocks (64 for nf4, 32 for q8_0) are multiples of 8 and every k offset the GEMM asks
  * for is a multiple of 8 (KC is), so eight weights never straddle two scales. */
+#include "ops/cpu/cpu_variant.h" /* first: which variant, and its function names */
+
 #include <string.h>
 
 #include "base/status.h"

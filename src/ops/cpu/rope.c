@@ -4,6 +4,8 @@
  * For pair j of each head: (a, b) -> (a c_j - b s_j, a s_j + b c_j). With the pairs kept
  * interleaved in a vector, fmaddsub(x, c, swap(x) * s) computes exactly that: even lanes
  * subtract, odd lanes add. */
+#include "ops/cpu/cpu_variant.h" /* first: which variant, and its function names */
+
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
 

@@ -1,6 +1,8 @@
 /* rows.c — the fused row kernels of ops_rows.h: one job type, split by rows over the
  * pool; each pass calls the single-thread kernels of norms.c, rope.c and activations.c
  * on its row range. */
+#include "ops/cpu/cpu_variant.h" /* first: which variant, and its function names */
+
 #include "ops/ops_cpu.h"
 #include "ops/ops_rows.h"
 

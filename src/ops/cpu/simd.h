@@ -5,9 +5,10 @@
 #ifndef CANVAS_OPS_CPU_SIMD_H
 #define CANVAS_OPS_CPU_SIMD_H
 
-#include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "ops/cpu/cpu_variant.h"
 
 /* bf16 is the upper half of an f32: widening is a 16-bit shift, exact. */
 static inline float simd_bf16_to_f32(uint16_t bits)

@@ -4,6 +4,8 @@
  * PyTorch computes F.normalize(x, dim=1) * sqrt(C) * gamma: x divided by max(||x||, 1e-12),
  * then the two products in that order; we keep that order. The sum of squares uses eight
  * f32 partial sums in a fixed order, so results do not depend on the thread count. */
+#include "ops/cpu/cpu_variant.h" /* first: which variant, and its function names */
+
 #include <math.h>
 
 #include "ops/cpu/simd.h"
