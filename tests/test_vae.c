@@ -99,7 +99,7 @@ static void test_case_handles(void)
     CHECK_FAILS(golden_case_op(test_path(dir, sizeof dir, "golden/cases/no-such-case"), op, sizeof op),
                 CANVAS_ERR_INPUT, "no-such-case/case.json");
     CHECK_FAILS(vae_case_run(test_path(dir, sizeof dir, "golden/cases/schedule"), OP_BACKEND_CPU(pool), compare_sink, NULL),
-                CANVAS_ERR_UNSUPPORTED, "not a VAE op");
+                CANVAS_ERR_UNSUPPORTED, "is not vae_encode or vae_decode");
 }
 
 /* ---- the convolution op ------------------------------------------------------------------ */

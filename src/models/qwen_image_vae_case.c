@@ -27,29 +27,17 @@ static int positive_int(json_t *value, int *out)
 
 static canvas_status read_case_json(const char *case_dir, vae_case *c)
 {
+    static const char *const ops[] = {"vae_encode", "vae_decode", NULL};
     char path[PATH_BUFFER_SIZE];
-    TRY(path_join(path, sizeof path, case_dir, "case.json"));
     json_t *root;
-    TRY(json_file_load(path, &root));
+    const char *op;
+    TRY(golden_case_open(case_dir, ops, "vae", path, sizeof path, &root, &op, c->model_dir, sizeof c->model_dir));
     canvas_status st = CANVAS_OK;
-    const char *op = json_string_value(json_object_get(root, "op"));
-    const char *model = json_string_value(json_object_get(root, "model"));
-    if (!op) {
-        st = status_fail(CANVAS_ERR_INPUT, "%s: key 'op' (a string) is missing", path);
-    } else if (strcmp(op, "vae_encode") != 0 && strcmp(op, "vae_decode") != 0) {
-        st = status_fail(CANVAS_ERR_UNSUPPORTED, "%s: op '%s' is not a VAE op", path, op);
-    } else if (!model) {
-        st = status_fail(CANVAS_ERR_INPUT, "%s: key 'model' (a string) is missing", path);
-    } else if (!positive_int(json_object_get(root, "height"), &c->height) ||
-               !positive_int(json_object_get(root, "width"), &c->width)) {
+    if (!positive_int(json_object_get(root, "height"), &c->height) ||
+        !positive_int(json_object_get(root, "width"), &c->width))
         st = status_fail(CANVAS_ERR_INPUT, "%s: keys 'height' and 'width' must be positive integers", path);
-    }
-    if (st == CANVAS_OK) {
+    else
         c->encode = !strcmp(op, "vae_encode");
-        st = path_join(c->model_dir, sizeof c->model_dir, case_dir, "../..");
-        if (st == CANVAS_OK) st = path_join(c->model_dir, sizeof c->model_dir, c->model_dir, model);
-        if (st == CANVAS_OK) st = path_join(c->model_dir, sizeof c->model_dir, c->model_dir, "vae");
-    }
     json_decref(root);
     return st;
 }

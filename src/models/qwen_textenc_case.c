@@ -16,23 +16,12 @@ enum { PATH_SIZE = PATH_BUFFER_SIZE };
 
 static canvas_status read_case_json(const char *case_dir, textenc_case *c)
 {
-    char path[PATH_SIZE], relative[PATH_SIZE], model_dir[PATH_SIZE];
-    TRY(path_join(path, sizeof path, case_dir, "case.json"));
+    static const char *const ops[] = {"textenc_forward", NULL};
+    char path[PATH_SIZE], model_dir[PATH_SIZE];
     json_t *root;
-    TRY(json_file_load(path, &root));
-    canvas_status st = CANVAS_OK;
-    const char *op = json_string_value(json_object_get(root, "op"));
-    const char *model = json_string_value(json_object_get(root, "model"));
-    if (!op) st = status_fail(CANVAS_ERR_INPUT, "%s: key 'op' (a string) is missing", path);
-    else if (strcmp(op, "textenc_forward") != 0)
-        st = status_fail(CANVAS_ERR_UNSUPPORTED, "%s: op '%s' is not textenc_forward", path, op);
-    else if (!model) st = status_fail(CANVAS_ERR_INPUT, "%s: key 'model' (a string) is missing", path);
-    if (st == CANVAS_OK) {
-        int n = snprintf(relative, sizeof relative, "../../%s/text_encoder", model);
-        if (n < 0 || (size_t)n >= sizeof relative) st = status_fail(CANVAS_ERR_INPUT, "%s: model path too long", path);
-    }
-    if (st == CANVAS_OK) st = path_join(model_dir, sizeof model_dir, case_dir, relative);
-    if (st == CANVAS_OK) st = mem_strdup(&c->model_dir, model_dir);
+    const char *op;
+    TRY(golden_case_open(case_dir, ops, "text_encoder", path, sizeof path, &root, &op, model_dir, sizeof model_dir));
+    canvas_status st = mem_strdup(&c->model_dir, model_dir);
     json_decref(root);
     return st;
 }

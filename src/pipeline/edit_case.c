@@ -26,8 +26,6 @@ typedef struct edit_case {
     int64_t prompt_len, negative_len, dim;
 } edit_case;
 
-static const char *case_op(json_t *root) { return json_string_value(json_object_get(root, "op")); }
-
 static int int_key(json_t *root, const char *key, int64_t low, int64_t high, int64_t *out)
 {
     json_t *v = json_object_get(root, key);
@@ -38,19 +36,15 @@ static int int_key(json_t *root, const char *key, int64_t low, int64_t high, int
 
 static canvas_status read_case_json(const char *case_dir, edit_case *c)
 {
+    static const char *const ops[] = {"edit_pipeline", NULL};
     char path[PATH_BUFFER_SIZE];
-    TRY(path_join(path, sizeof path, case_dir, "case.json"));
     json_t *root;
-    TRY(json_file_load(path, &root));
+    const char *op;
+    TRY(golden_case_open(case_dir, ops, NULL, path, sizeof path, &root, &op, c->model_dir, sizeof c->model_dir));
     canvas_status st = CANVAS_OK;
-    const char *op = case_op(root), *model = json_string_value(json_object_get(root, "model"));
     json_t *cfg = json_object_get(root, "true_cfg_scale");
     int64_t height = 0, width = 0, steps = 0, area = 0;
-    if (!op) st = status_fail(CANVAS_ERR_INPUT, "%s: key 'op' (a string) is missing", path);
-    else if (strcmp(op, "edit_pipeline") != 0)
-        st = status_fail(CANVAS_ERR_UNSUPPORTED, "%s: op '%s' is not edit_pipeline", path, op);
-    else if (!model) st = status_fail(CANVAS_ERR_INPUT, "%s: key 'model' (a string) is missing", path);
-    else if (!int_key(root, "height", 1, 16384, &height) || !int_key(root, "width", 1, 16384, &width))
+    if (!int_key(root, "height", 1, 16384, &height) || !int_key(root, "width", 1, 16384, &width))
         st = status_fail(CANVAS_ERR_INPUT, "%s: keys 'height' and 'width' must be integers from 1 to 16384", path);
     else if (!int_key(root, "steps", 1, EDIT_MAX_STEPS, &steps))
         st = status_fail(CANVAS_ERR_INPUT, "%s: key 'steps' must be an integer from 1 to %d", path, EDIT_MAX_STEPS);
@@ -64,8 +58,6 @@ static canvas_status read_case_json(const char *case_dir, edit_case *c)
         c->steps = (int)steps;
         c->cfg = json_number_value(cfg);
         c->vae_area = area;
-        st = path_join(c->model_dir, sizeof c->model_dir, case_dir, "../..");
-        if (st == CANVAS_OK) st = path_join(c->model_dir, sizeof c->model_dir, c->model_dir, model);
     }
     json_decref(root);
     return st;

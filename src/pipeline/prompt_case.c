@@ -50,29 +50,23 @@ static canvas_status read_images(const char *path, const char *case_dir, json_t 
 
 static canvas_status read_case(const char *case_dir, prompt_case *c)
 {
+    static const char *const ops[] = {"encode_prompt", NULL};
     char path[PATH_SIZE];
-    TRY(path_join(path, sizeof path, case_dir, "case.json"));
     json_t *root;
-    TRY(json_file_load(path, &root));
+    const char *op;
+    TRY(golden_case_open(case_dir, ops, "text_encoder", path, sizeof path, &root, &op, c->encoder_dir,
+                         sizeof c->encoder_dir));
     canvas_status st = CANVAS_OK;
-    const char *op = json_string_value(json_object_get(root, "op"));
-    const char *model = json_string_value(json_object_get(root, "model"));
     const char *tok = json_string_value(json_object_get(root, "tokenizer"));
     const char *pipeline = json_string_value(json_object_get(root, "pipeline"));
     const char *prompt = json_string_value(json_object_get(root, "prompt"));
     json_t *negative = json_object_get(root, "negative_prompt");
-    if (!op || strcmp(op, "encode_prompt") != 0)
-        st = status_fail(CANVAS_ERR_UNSUPPORTED, "%s: op is not encode_prompt", path);
-    else if (!model || !tok || !pipeline || !prompt)
-        st = status_fail(CANVAS_ERR_INPUT, "%s: keys 'model', 'tokenizer', 'pipeline' and 'prompt' (strings) are needed",
-                         path);
+    if (!tok || !pipeline || !prompt)
+        st = status_fail(CANVAS_ERR_INPUT, "%s: keys 'tokenizer', 'pipeline' and 'prompt' (strings) are needed", path);
     else if (negative && !json_is_string(negative))
         st = status_fail(CANVAS_ERR_INPUT, "%s: 'negative_prompt' must be a string", path);
     char relative[PATH_SIZE];
     if (st == CANVAS_OK) st = prompt_style_of(pipeline, &c->style);
-    if (st == CANVAS_OK && snprintf(relative, sizeof relative, "../../%s/text_encoder", model) >= PATH_SIZE)
-        st = status_fail(CANVAS_ERR_INPUT, "%s: model path too long", path);
-    if (st == CANVAS_OK) st = path_join(c->encoder_dir, sizeof c->encoder_dir, case_dir, relative);
     if (st == CANVAS_OK && snprintf(relative, sizeof relative, "../../%s", tok) >= PATH_SIZE)
         st = status_fail(CANVAS_ERR_INPUT, "%s: tokenizer path too long", path);
     if (st == CANVAS_OK) st = path_join(c->tokenizer, sizeof c->tokenizer, case_dir, relative);
