@@ -9,6 +9,7 @@
 #define CANVAS_TESTS_CHECK_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,26 @@ static inline int check_summary(void)
 {
     printf("%d passed, %d failed\n", check_passed_, check_failed_);
     return check_failed_ ? 1 : 0;
+}
+
+/* max|got - want| / max|want| over n values, the goldens' measure (tests/golden/README.md);
+ * a NaN in got makes it NaN, which no tolerance accepts. */
+static inline double test_relative_error(const float *got, const float *want, size_t n)
+{
+    double max_diff = 0, max_ref = 0;
+    for (size_t i = 0; i < n; i++) {
+        double diff = fabs((double)got[i] - (double)want[i]);
+        if (!(diff <= max_diff)) max_diff = diff;
+        if (fabs((double)want[i]) > max_ref) max_ref = fabs((double)want[i]);
+    }
+    return max_ref > 0 ? max_diff / max_ref : max_diff;
+}
+
+/* Uniform in [-1, 1) from a 32-bit LCG whose state the test keeps (same numbers every run). */
+static inline float test_uniform(uint32_t *state)
+{
+    *state = *state * 1664525u + 1013904223u;
+    return (float)(*state >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
 }
 
 /* Path under tests/ (CANVAS_TEST_DIR is set by ctest). */

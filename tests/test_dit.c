@@ -150,11 +150,7 @@ static void test_golden_cases(void)
 /* ---- activation memory ------------------------------------------------------------------ */
 
 static uint32_t rng_state = 12345u;
-static float random_uniform(void)
-{
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)(rng_state >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
-}
+static float random_uniform(void) { return test_uniform(&rng_state); }
 
 /* MEM_ACTIVATIONS peak of op_attention alone over [seq, heads * head_dim]. */
 static size_t attention_workspace_bytes(int64_t seq, int heads, int head_dim)

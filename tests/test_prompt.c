@@ -42,16 +42,10 @@ static canvas_status compare_sink(void *ctx, const char *name, const float *got,
     float *want;
     if (mem_alloc((void **)&want, n * sizeof *want, MEM_SCRATCH) != CANVAS_OK) return CANVAS_ERR_OUT_OF_MEMORY;
     dtype_to_f32(t->type, t->data, want, n);
-    double max_diff = 0, max_ref = 0;
-    size_t first_bad = n;
-    for (size_t i = 0; i < n; i++) {
-        double diff = fabs((double)got[i] - (double)want[i]);
-        if (diff > 0 && first_bad == n) first_bad = i;
-        if (!(diff <= max_diff)) max_diff = diff;
-        if (fabs((double)want[i]) > max_ref) max_ref = fabs((double)want[i]);
-    }
+    size_t first_bad = 0;
+    while (first_bad < n && got[first_bad] == want[first_bad]) first_bad++;
     if (t->type == DTYPE_F32) {
-        double ratio = max_ref > 0 ? max_diff / max_ref : max_diff;
+        double ratio = test_relative_error(got, want, n);
         printf("  %s %-24s max|diff|/max|ref| = %.3e\n", cmp->label, name, ratio);
         CHECK_MSG(ratio <= EMBED_TOLERANCE, "%s: '%s' ratio %.3e above %.0e", cmp->label, name, ratio,
                   EMBED_TOLERANCE);

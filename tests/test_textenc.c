@@ -21,23 +21,7 @@
 static thread_pool *pool;
 
 static uint32_t rng_state = 77u;
-static float random_uniform(void)
-{
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)(rng_state >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
-}
-
-/* max|got - want| / max|want| */
-static double relative_error(const float *got, const float *want, size_t n)
-{
-    double max_diff = 0, max_ref = 0;
-    for (size_t i = 0; i < n; i++) {
-        double diff = fabs((double)got[i] - (double)want[i]);
-        if (!(diff <= max_diff)) max_diff = diff; /* NaN propagates as a failure */
-        if (fabs((double)want[i]) > max_ref) max_ref = fabs((double)want[i]);
-    }
-    return max_ref > 0 ? max_diff / max_ref : max_diff;
-}
+static float random_uniform(void) { return test_uniform(&rng_state); }
 
 /* ---- golden cases ----------------------------------------------------------------------- */
 
@@ -76,7 +60,7 @@ static canvas_status compare_sink(void *ctx, const char *name, const float *data
     } else {
         CHECK_MSG(t->type == DTYPE_F32, "%s: '%s' is not F32 in expected.safetensors", cmp->case_name, name);
         if (t->type != DTYPE_F32) return CANVAS_OK;
-        double ratio = relative_error(data, t->data, n);
+        double ratio = test_relative_error(data, t->data, n);
         printf("  %-20s %-20s max|diff|/max|ref| = %.3e\n", cmp->case_name, name, ratio);
         CHECK_MSG(ratio <= GOLDEN_TOLERANCE, "%s: '%s' ratio %.3e above %.0e", cmp->case_name, name, ratio,
                   GOLDEN_TOLERANCE);
@@ -140,7 +124,7 @@ static void test_causal_prefix(void)
     float *full = malloc((size_t)(n * d) * sizeof(float)), *part = malloc((size_t)(prefix * d) * sizeof(float));
     CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), c->ids, n, NULL, NULL, 0, full));
     CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), c->ids, prefix, NULL, NULL, 0, part));
-    double ratio = relative_error(part, full, (size_t)(prefix * d));
+    double ratio = test_relative_error(part, full, (size_t)(prefix * d));
     printf("  causal prefix of %lld ids: max|diff|/max|ref| = %.3e\n", (long long)prefix, ratio);
     CHECK(ratio < 1e-6);
     /* and the later rows do see the earlier ids: changing id 0 changes the last row */
@@ -149,7 +133,7 @@ static void test_causal_prefix(void)
     memcpy(ids, c->ids, (size_t)n * sizeof(int32_t));
     ids[0] = ids[0] == 5 ? 6 : 5;
     CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), ids, n, NULL, NULL, 0, changed));
-    CHECK(relative_error(changed + (n - 1) * d, full + (n - 1) * d, (size_t)d) > 1e-4);
+    CHECK(test_relative_error(changed + (n - 1) * d, full + (n - 1) * d, (size_t)d) > 1e-4);
     free(changed);
     free(ids);
     free(full);
@@ -185,7 +169,7 @@ static void test_prompt_tiny_bf16(void)
     float first[64];
     CHECK(d <= 64);
     CHECK_OK(textenc_forward(m, OP_BACKEND_CPU(pool), ids, 1, NULL, NULL, 0, first));
-    CHECK(relative_error(first, hidden, (size_t)d) < 1e-6);
+    CHECK(test_relative_error(first, hidden, (size_t)d) < 1e-6);
     free(hidden);
     textenc_close(m);
 }

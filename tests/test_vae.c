@@ -27,23 +27,7 @@ static thread_pool *threads;
 static thread_pool *pool;
 
 static uint32_t rng_state = 2024u;
-static float random_uniform(void)
-{
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)(rng_state >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
-}
-
-/* max|got - want| / max|want| */
-static double relative_error(const float *got, const float *want, size_t n)
-{
-    double max_diff = 0, max_ref = 0;
-    for (size_t i = 0; i < n; i++) {
-        double diff = fabs((double)got[i] - (double)want[i]);
-        if (!(diff <= max_diff)) max_diff = diff; /* NaN propagates as a failure */
-        if (fabs((double)want[i]) > max_ref) max_ref = fabs((double)want[i]);
-    }
-    return max_ref > 0 ? max_diff / max_ref : max_diff;
-}
+static float random_uniform(void) { return test_uniform(&rng_state); }
 
 /* ---- golden cases ----------------------------------------------------------------------- */
 
@@ -63,7 +47,7 @@ static canvas_status compare_sink(void *ctx, const char *name, const float *data
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
     CHECK_MSG(same, "%s: '%s' has another shape or type than expected", cmp->case_name, name);
     if (!same) return CANVAS_OK;
-    double ratio = relative_error(data, t->data, (size_t)st_numel(t));
+    double ratio = test_relative_error(data, t->data, (size_t)st_numel(t));
     printf("  %-18s %-8s max|diff|/max|ref| = %.3e\n", cmp->case_name, name, ratio);
     CHECK_MSG(ratio <= GOLDEN_TOLERANCE, "%s: '%s' ratio %.3e above %.0e", cmp->case_name, name, ratio,
               GOLDEN_TOLERANCE);
@@ -363,7 +347,7 @@ static void check_tiled(vae_model *m, int encode, int h, int w, vae_tiling t, do
         CHECK_OK(vae_decode(m, OP_BACKEND_CPU(pool), in, h, w, plain));
     }
     reference_tiled(m, encode, &t, in, h, w, want);
-    double exact = relative_error(tiled, want, nout), vs_plain = relative_error(tiled, plain, nout);
+    double exact = test_relative_error(tiled, want, nout), vs_plain = test_relative_error(tiled, plain, nout);
     double vs_plain_mean = mean_relative_error(tiled, plain, nout);
     printf("  tiled %s %dx%d (tile %d, stride %d): vs diffusers' tiling %.3e; vs untiled: max %.3e, mean %.3e\n",
            encode ? "encode" : "decode", h, w, t.tile_height, t.stride_height, exact, vs_plain, vs_plain_mean);
@@ -491,7 +475,7 @@ static void check_stored_type(dtype type)
         CHECK_OK(vae_encode(b, OP_BACKEND_CPU(pool), image, 32, 48, lb));
         CHECK_OK(vae_decode(a, OP_BACKEND_CPU(pool), la, 4, 6, ia));
         CHECK_OK(vae_decode(b, OP_BACKEND_CPU(pool), la, 4, 6, ib));
-        double enc = relative_error(la, lb, 16 * 4 * 6), dec = relative_error(ia, ib, 3 * 32 * 48);
+        double enc = test_relative_error(la, lb, 16 * 4 * 6), dec = test_relative_error(ia, ib, 3 * 32 * 48);
         printf("  %s file vs F32 file of the same values: encode %.3e, decode %.3e\n", dtype_name(type), enc, dec);
         CHECK(enc <= 1e-6 && dec <= 1e-6);
     }
