@@ -221,14 +221,14 @@ static canvas_status check_request(const prompt_encoder *pe, const char *text, i
     return CANVAS_OK;
 }
 
-/* textenc_place, keeping track of where the weights are (a host placement that is already
- * there is not redone). */
+/* 1 when the weights are where textenc_open leaves them: read in place in host memory. */
+static int in_host_memory(const prompt_encoder *pe) { return textenc_device(pe->encoder) == mem_device_cpu(); }
+
+/* textenc_place; a host placement that is already there is not redone. */
 static canvas_status place(prompt_encoder *pe, mem_device *device, int resident)
 {
-    if (!device && pe->placed == 0) return CANVAS_OK;
-    canvas_status st = textenc_place(pe->encoder, device, resident);
-    pe->placed = st != CANVAS_OK ? -1 : device ? 1 : 0;
-    return st;
+    if (!device && in_host_memory(pe)) return CANVAS_OK;
+    return textenc_place(pe->encoder, device, resident);
 }
 
 /* The largest resident prefix that fits the device's free room now (see prompt.h), placed. */
@@ -251,7 +251,6 @@ static canvas_status place_encoder(prompt_encoder *pe, const int32_t *ids, int64
     int k;
     uint64_t peak = 0;
     canvas_status st = textenc_plan_resident_groups(pe->encoder, &in, room, &k, &peak);
-    pe->placed = textenc_device(pe->encoder) == mem_device_cpu() ? 0 : -1;
     if (st == CANVAS_ERR_OUT_OF_MEMORY) { /* the last resort: compute in host memory */
         pe->resident_groups = -1;
         pe->predicted_device_peak = 0;
@@ -283,7 +282,7 @@ static canvas_status run_encoder(prompt_encoder *pe, thread_pool *pool, const in
     /* the device's room goes back to the transformer; should even this fail (out of
      * memory for the host tables), the weights are off the device and the next encoding
      * places them again */
-    if (pe->placed != 0 && place(pe, NULL, TEXTENC_ALL_GROUPS) != CANVAS_OK && st == CANVAS_OK) status_clear();
+    if (place(pe, NULL, TEXTENC_ALL_GROUPS) != CANVAS_OK && st == CANVAS_OK) status_clear();
     return st;
 }
 

@@ -67,9 +67,6 @@ typedef struct prompt_encoder {
     uint64_t predicted_device_peak; /* the dry run's peak for the chosen placement */
     int fallbacks;              /* out-of-memory fallbacks taken */
     char plan_line[512];        /* the placement, in words */
-    int placed;                 /* where the weights are now: 0 in place in host memory (as
-                                   textenc_open leaves them), 1 on `device`, -1 nowhere (a
-                                   placement failed; the next encoding places them again) */
 } prompt_encoder;
 
 /* Open the tokenizer at tokenizer_path (a tokenizer/ folder or a tokenizer.json), the
