@@ -20,29 +20,28 @@
 #define ALPHABET_END 0x144
 
 /* The byte alphabet: bytes 33-126, 161-172 and 174-255 stand for themselves; the other
- * 68, in increasing order, for U+0100 ... U+0143. byte_of[cp] is the byte of cp, or -1. */
-static void alphabet_inverse(int16_t byte_of[ALPHABET_END])
+ * 68, in increasing order (0-32, 127-160, 173), for U+0100 ... U+0143. The byte cp stands
+ * for, or -1 (arithmetic, no table: it runs for every character of the vocabulary and
+ * the merges). */
+static int alphabet_byte(uint32_t cp)
 {
-    for (int c = 0; c < ALPHABET_END; c++) byte_of[c] = -1;
-    int n = 0;
-    for (int b = 0; b < 256; b++) {
-        int self = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
-        byte_of[self ? b : 256 + n++] = (int16_t)b;
-    }
+    if (cp < 256) return (cp >= 33 && cp <= 126) || (cp >= 161 && cp <= 172) || cp >= 174 ? (int)cp : -1;
+    if (cp >= ALPHABET_END) return -1;
+    const int n = (int)cp - 256;
+    return n < 33 ? n : n < 67 ? 127 + (n - 33) : 173;
 }
 
 /* The bytes a token written in the alphabet stands for, into out (at least n bytes);
  * returns their count, or -1 when s has a character outside the alphabet. */
 static long alphabet_decode(const char *s, size_t n, char *out)
 {
-    int16_t byte_of[ALPHABET_END];
-    alphabet_inverse(byte_of);
     size_t len = 0;
     for (size_t at = 0; at < n;) {
         uint32_t cp;
         size_t k = utf8_decode((const unsigned char *)s + at, n - at, &cp);
-        if (k == 0 || cp >= ALPHABET_END || byte_of[cp] < 0) return -1;
-        out[len++] = (char)byte_of[cp];
+        const int byte = k ? alphabet_byte(cp) : -1;
+        if (byte < 0) return -1;
+        out[len++] = (char)byte;
         at += k;
     }
     return (long)len;
