@@ -134,6 +134,8 @@ typedef struct canvas_lora {
     float scale;                  /* the strength: W += scale · (alpha / rank) · up @ down */
 } canvas_lora;
 
+struct canvas_progress; /* below, with edit and generate */
+
 /* Where the model may put memory. Zero everywhere means: compute in host memory, no caps. */
 typedef struct canvas_options {
     uint64_t vram_bytes;          /* > 0: a device of this many bytes plays the GPU (weights and
@@ -161,6 +163,12 @@ typedef struct canvas_options {
     int oom_retry_attempts;       /* fallbacks allowed per step or phase; 0: 3 */
     int profile_phases;           /* phase records the profiler keeps; 0: 1024. Older ones are folded
                                      into one summary (peaks as maxima, seconds and transfers summed) */
+    void (*load_progress)(void *ctx, const struct canvas_progress *progress);
+                                  /* NULL: none; else told, during canvas_open, of each fallback while
+                                     loading (a CANVAS_PROGRESS_PLAN event whose message is the
+                                     "fallback: ..." line): an out-of-memory while loading releases what
+                                     was loaded and loads again, up to oom_retry_attempts times */
+    void *load_progress_ctx;
 } canvas_options;
 
 void canvas_options_default(canvas_options *options);

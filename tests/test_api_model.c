@@ -2,7 +2,8 @@
  * cancelled at step k (CANVAS_ERR_CANCELLED, no image, nothing left behind, the model
  * usable), the Lightning scheduler per request (the model's own untouched, even during the
  * run), host RAM caps per model (two models, two caps), LoRA scales changed between runs
- * (the same bytes as a model opened with that scale), the profile bounded and reset. */
+ * (the same bytes as a model opened with that scale), the profile bounded and reset, and
+ * an out-of-memory while loading recovered (or not) as the fallback policy says. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
@@ -382,6 +383,72 @@ done:
     inputs_free(&in);
 }
 
+/* ---- out of memory while loading ----------------------------------------------------------- */
+
+typedef struct load_lines {
+    int n;
+    char last[512];
+} load_lines;
+
+static void on_load_progress(void *ctx, const struct canvas_progress *p)
+{
+    load_lines *l = ctx;
+    if (p->kind != CANVAS_PROGRESS_PLAN) return;
+    l->n++;
+    snprintf(l->last, sizeof l->last, "%s", p->message);
+}
+
+/* The third weights allocation of the load fails: once (recovered: one fallback line, the
+ * same image as an undisturbed model), from then on (out of memory after
+ * oom_retry_attempts lines, nothing left: the leak check), and with fallbacks off (at once). */
+static void test_load_fallback(void)
+{
+    inputs in;
+    if (!inputs_load(&in)) return;
+    canvas_edit_params e;
+    small_params(&e, 2);
+    canvas_options o;
+    canvas_options_default(&o);
+    canvas_model *m = NULL;
+    canvas_image want = {0}, got = {0};
+    CHECK_OK(canvas_open(in.model_dir, &o, &m));
+    if (m) CHECK_OK(canvas_edit(m, &in.prompt, &in.image, 1, &e, NULL, NULL, &want));
+    canvas_close(m);
+
+    load_lines lines = {0};
+    o.load_progress = on_load_progress;
+    o.load_progress_ctx = &lines;
+    o.oom_retry_attempts = 2;
+    mem_fault_arm(&(mem_fault_plan){.nth = 3, .persistent = 0, .only_class = MEM_WEIGHTS});
+    m = NULL;
+    CHECK_OK(canvas_open(in.model_dir, &o, &m));
+    mem_fault_disarm();
+    CHECK(lines.n == 1 && strstr(lines.last, "fallback: out of memory loading the model") &&
+          strstr(lines.last, "(injected)") && strstr(lines.last, "(1 of 2)"));
+    if (m) {
+        CHECK_OK(canvas_edit(m, &in.prompt, &in.image, 1, &e, NULL, NULL, &got));
+        CHECK(same_image(&want, &got));
+        canvas_image_free(&got);
+        canvas_close(m);
+    }
+
+    lines = (load_lines){0};
+    mem_fault_arm(&(mem_fault_plan){.nth = 3, .persistent = 1, .only_class = MEM_WEIGHTS});
+    m = NULL;
+    CHECK_FAILS(canvas_open(in.model_dir, &o, &m), CANVAS_ERR_OUT_OF_MEMORY, "(injected)");
+    mem_fault_disarm();
+    CHECK(m == NULL && lines.n == 2 && strstr(lines.last, "(2 of 2)"));
+
+    lines = (load_lines){0};
+    o.no_fallback = 1;
+    mem_fault_arm(&(mem_fault_plan){.nth = 3, .persistent = 0, .only_class = MEM_WEIGHTS});
+    CHECK_FAILS(canvas_open(in.model_dir, &o, &m), CANVAS_ERR_OUT_OF_MEMORY, "(injected)");
+    mem_fault_disarm();
+    CHECK(m == NULL && lines.n == 0);
+    canvas_image_free(&want);
+    inputs_free(&in);
+}
+
 int main(void)
 {
     RUN(test_cancel);
@@ -389,5 +456,6 @@ int main(void)
     RUN(test_ram_cap_per_model);
     RUN(test_lora_scale);
     RUN(test_profile_bounded_and_reset);
+    RUN(test_load_fallback);
     return check_summary();
 }

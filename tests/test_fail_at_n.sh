@@ -23,6 +23,8 @@
 #   of the weights, activations and staging classes (N:class, all the device-side sites:
 #   residency, arena, copies; N+:weights too), then all classes transient: every 11th N
 #   and every N of the last 300. ~1,950 runs: ~45 s in Release, ~2-3 min under ASan.
+# Those sweeps run the transformer alone (a dit case: no fallback there). Then a whole edit
+# with fallback on (below, recover_sweep): ~700 runs more.
 set -u
 cli=${CANVAS_CLI:?CANVAS_CLI must name the built canvas}
 tests=${CANVAS_TEST_DIR:?CANVAS_TEST_DIR must name tests/}
@@ -121,6 +123,57 @@ done
 sweep "+" ":weights" 1000000 1 0 "${vram[@]}"
 sweep "" "" 1 11 300 "${vram[@]}"
 expect_many "${vram[*]}"
+
+# Fallback on (the default) over a whole edit (edit-cfg: load, vae-encode, plan, the CFG
+# steps, vae-decode): every allocation of the weights and activations classes failed once
+# must be recovered — one or more "fallback:" lines, exit 0, the undisturbed output — and
+# failed from then on (N+, every 5th N) must end in exit 3 after the fallbacks, with one error line,
+# nothing written and, under ASan, nothing leaked. N runs until a run's failure never
+# fired (no fallback line): that N - 1 is the number of allocation sites of the class.
+edit_case=$tests/golden/cases/edit-cfg
+"$cli" debug case "$edit_case" --out "$tmp/edit-ref.safetensors" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+recover_sweep() {
+    local class=$1 n=1 rc
+    shift
+    while :; do
+        rm -f "$out" "$out.tmp"
+        CANVAS_FAIL_ALLOC=$n:$class "$cli" debug case "$edit_case" --out "$out" "$@" >/dev/null 2>"$tmp/err"
+        rc=$?
+        runs=$((runs + 1))
+        grep -q -e "Sanitizer" -e "runtime error" "$tmp/err" && fail "N=$n:$class $*: sanitizer report"
+        if ! grep -q "fallback:" "$tmp/err"; then
+            [ $rc -eq 0 ] || fail "N=$n:$class $*: exit $rc without a fallback: $(head -2 "$tmp/err")"
+            break
+        fi
+        if [ $rc -ne 0 ]; then
+            fail "N=$n:$class $*: not recovered (exit $rc): $(grep -v fallback: "$tmp/err" | head -1)"
+        elif ! cmp -s "$out" "$tmp/edit-ref.safetensors"; then
+            fail "N=$n:$class $*: recovered, but the output differs from the undisturbed run"
+        fi
+        # persistent from the same allocation (every 5th N): every retry fails too
+        if [ $((n % 5)) -ne 1 ]; then
+            n=$((n + 1))
+            continue
+        fi
+        rm -f "$out" "$out.tmp"
+        CANVAS_FAIL_ALLOC=$n+:$class "$cli" debug case "$edit_case" --out "$out" "$@" >/dev/null 2>"$tmp/err"
+        rc=$?
+        runs=$((runs + 1))
+        grep -q -e "Sanitizer" -e "runtime error" -e "LeakSanitizer" "$tmp/err" && fail "N=$n+:$class $*: sanitizer report"
+        [ $rc -eq 3 ] || fail "N=$n+:$class $*: exit $rc, wanted 3: $(grep -v fallback: "$tmp/err" | head -1)"
+        [ "$(grep -vc -e "^canvas debug case: fallback:" -e "^canvas debug case: plan:" "$tmp/err")" -eq 1 ] ||
+            fail "N=$n+:$class $*: not one error line after the plan and fallback lines: $(head -3 "$tmp/err")"
+        [ ! -e "$out" ] && [ ! -e "$out.tmp" ] || fail "N=$n+:$class $*: output left behind"
+        n=$((n + 1))
+    done
+    echo "  edit with fallback, $class ${*:-(host)}: $((n - 1)) allocation sites, each failed once: recovered" \
+         "with the same output; failed from then on (every 5th): exit 3"
+    [ $n -gt 1 ] || fail "recover sweep $class $*: no allocation of the class was seen"
+}
+for class in weights activations; do
+    recover_sweep $class
+    recover_sweep $class "${vram[@]}"
+done
 
 # A host cap too small: the same clean failure, and the report still written.
 rm -f "$out" "$tmp/r.json"

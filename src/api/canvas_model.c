@@ -101,6 +101,36 @@ static canvas_status set_strategy(edit_pipeline *p, const char *strategy)
     return CANVAS_OK;
 }
 
+/* A fallback line while loading, as a PLAN progress event to the caller's load_progress. */
+static void say_load_fallback(void *ctx, const char *line)
+{
+    const canvas_options *o = ctx;
+    if (!o->load_progress) return;
+    canvas_progress p = {.kind = CANVAS_PROGRESS_PLAN, .phase = "load", .message = line};
+    o->load_progress(o->load_progress_ctx, &p);
+}
+
+/* The pipeline opened and the LoRAs merged; an out-of-memory in either releases both and
+ * loads again, as the fallback policy allows (edit_load_policy). */
+static canvas_status open_pipeline(canvas_model *m, const char *model_dir, const canvas_options *o)
+{
+    const edit_load_policy policy = {.fallback_enabled = !o->no_fallback,
+                                     .oom_retry_attempts = o->oom_retry_attempts > 0 ? o->oom_retry_attempts : 3,
+                                     .profiler = m->profiler,
+                                     .say = say_load_fallback,
+                                     .say_ctx = (void *)o};
+    int attempts = 0;
+    for (;;) {
+        canvas_status st = edit_pipeline_open_retrying(model_dir, &policy, &m->pipeline);
+        if (st != CANVAS_OK) return st;
+        st = apply_loras(m->pipeline, m->pool, o);
+        if (st == CANVAS_OK) return CANVAS_OK;
+        edit_pipeline_close(m->pipeline);
+        m->pipeline = NULL;
+        if (!edit_load_retry(&policy, st, &attempts, "merging the LoRAs")) return st;
+    }
+}
+
 canvas_status canvas_open(const char *model_dir, const canvas_options *options, canvas_model **out)
 {
     if (!model_dir || !out) return status_fail(CANVAS_ERR_USAGE, "canvas_open: model_dir and out are required");
@@ -134,8 +164,7 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
         st = profiler_create(mem_device_is_host(m->device) ? m->host : m->device, m->host, &m->profiler);
     if (st == CANVAS_OK && options->profile_phases) st = profiler_set_history(m->profiler, options->profile_phases);
     if (st == CANVAS_OK) st = profiler_begin(m->profiler, "load");
-    if (st == CANVAS_OK) st = edit_pipeline_open(model_dir, &m->pipeline);
-    if (st == CANVAS_OK) st = apply_loras(m->pipeline, m->pool, options);
+    if (st == CANVAS_OK) st = open_pipeline(m, model_dir, options);
     if (st == CANVAS_OK) st = set_strategy(m->pipeline, options->strategy);
     if (st == CANVAS_OK) {
         profiler_end(m->profiler);
@@ -154,6 +183,8 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
     m->options.loras = NULL; /* the caller's arrays are not kept */
     m->options.n_loras = 0;
     m->options.strategy = NULL;
+    m->options.load_progress = NULL;
+    m->options.load_progress_ctx = NULL;
     mem_scope_leave(outer);
     if (st != CANVAS_OK) {
         canvas_close(m);

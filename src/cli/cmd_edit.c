@@ -428,6 +428,8 @@ static int run(edit_args *a)
     const char *context = a->command;
     canvas_status st = a->prompt_embeds ? canvas_prompt_load(a->prompt_embeds, &prompt) : CANVAS_OK;
     for (int i = 0; st == CANVAS_OK && i < a->n_images; i++) st = canvas_image_load(a->images[i], &images[i]);
+    options.load_progress = on_progress; /* a fallback while loading is a plan line like the others */
+    options.load_progress_ctx = &d;
     if (st == CANVAS_OK) st = canvas_open(a->model, &options, &model);
     if (st == CANVAS_OK && a->prompt_text) {
         st = encode_prompt(a, model, images, &d, &prompt);

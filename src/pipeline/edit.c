@@ -84,6 +84,32 @@ canvas_status edit_pipeline_open(const char *model_dir, edit_pipeline **out)
     return CANVAS_OK;
 }
 
+int edit_load_retry(const edit_load_policy *policy, canvas_status st, int *attempts, const char *what)
+{
+    if (!policy || st != CANVAS_ERR_OUT_OF_MEMORY || !policy->fallback_enabled ||
+        *attempts >= policy->oom_retry_attempts)
+        return 0;
+    (*attempts)++;
+    if (policy->profiler) profiler_count_fallback(policy->profiler);
+    if (policy->say) {
+        char line[768];
+        snprintf(line, sizeof line, "fallback: out of memory %s (%s): released what it held, loading again (%d of %d)",
+                 what, canvas_last_error(), *attempts, policy->oom_retry_attempts);
+        policy->say(policy->say_ctx, line);
+    }
+    status_clear();
+    return 1;
+}
+
+canvas_status edit_pipeline_open_retrying(const char *model_dir, const edit_load_policy *policy, edit_pipeline **out)
+{
+    canvas_status st;
+    int attempts = 0;
+    while ((st = edit_pipeline_open(model_dir, out)) != CANVAS_OK)
+        if (!edit_load_retry(policy, st, &attempts, "loading the model")) return st;
+    return CANVAS_OK;
+}
+
 static void free_loras(lora_spec *loras, int n)
 {
     for (int i = 0; i < n; i++) mem_free((void *)loras[i].path);

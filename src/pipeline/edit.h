@@ -91,6 +91,29 @@ typedef struct edit_pipeline {
  * scheduler/scheduler_config.json (the Qwen-Image defaults when the folder has none).
  * CANVAS_ERR_INPUT naming the folder and what is missing or wrong. */
 canvas_status edit_pipeline_open(const char *model_dir, edit_pipeline **out);
+
+/* What loading does when memory runs out, with the runs' own fallback policy: with
+ * fallback_enabled, an out-of-memory while loading (a transient shortage: memory another
+ * process held a moment) releases everything loaded so far and loads again, up to
+ * oom_retry_attempts times, each time telling `say` (NULL: nobody) one "fallback:" line and
+ * counting it in `profiler` (NULL: not counted). Loading needs the same memory every time
+ * (the weights are mapped; the copies made are the small vectors), so a shortage that
+ * lasts ends in the out-of-memory after the last attempt. */
+typedef struct edit_load_policy {
+    int fallback_enabled;
+    int oom_retry_attempts;
+    profiler *profiler;
+    void (*say)(void *ctx, const char *line);
+    void *say_ctx;
+} edit_load_policy;
+
+/* edit_pipeline_open under `policy` (NULL: no retry). */
+canvas_status edit_pipeline_open_retrying(const char *model_dir, const edit_load_policy *policy, edit_pipeline **out);
+
+/* After a load step (`what`: "loading the model", "merging the LoRAs") failed with st: 1 when
+ * the policy lets it be tried again (counted in *attempts, said and counted as above; the
+ * error cleared), 0 when st must be returned. The step must have released what it took. */
+int edit_load_retry(const edit_load_policy *policy, canvas_status st, int *attempts, const char *what);
 void edit_pipeline_close(edit_pipeline *p);
 
 /* Merge LoRA files into the transformer (pipeline/lora.h, in order) and remember them (the

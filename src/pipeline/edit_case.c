@@ -177,7 +177,15 @@ canvas_status edit_case_run_planned(const char *case_dir, thread_pool *pool, mem
     canvas_status st = read_case_json(case_dir, c);
     if (st == CANVAS_OK) st = read_inputs(case_dir, c);
     if (st == CANVAS_OK && profiler) st = profiler_begin(profiler, "load");
-    if (st == CANVAS_OK) st = edit_pipeline_open(c->model_dir, &p);
+    step_sink steps = {sink, ctx};
+    const edit_load_policy load = {.fallback_enabled = plan_options ? plan_options->fallback_enabled : 1,
+                                   .oom_retry_attempts = plan_options && plan_options->oom_retry_attempts > 0
+                                                             ? plan_options->oom_retry_attempts
+                                                             : 3,
+                                   .profiler = profiler,
+                                   .say = plan,
+                                   .say_ctx = &steps};
+    if (st == CANVAS_OK) st = edit_pipeline_open_retrying(c->model_dir, &load, &p);
     if (st == CANVAS_OK) {
         p->pool = pool;
         p->device = device;
@@ -206,7 +214,6 @@ canvas_status edit_case_run_planned(const char *case_dir, thread_pool *pool, mem
         r.steps = c->steps;
         r.cfg = (float)c->cfg;
         r.initial_latents = c->latents;
-        step_sink steps = {sink, ctx};
         edit_observer observer = {.plan = plan, .step = on_step, .ctx = &steps};
         int width = 0, height = 0;
         st = edit_run(p, &r, &observer, &image, &width, &height);
