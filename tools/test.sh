@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, twice: a normal (Release) build, then an ASan+UBSan build with
-# leak checking. Installs missing Debian packages first.
+# The whole test suite: a normal (Release) build, an ASan+UBSan build with leak checking,
+# a short libFuzzer run of every fuzz target and the threaded tests under ThreadSanitizer
+# (both with clang). Installs missing Debian packages first.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -12,3 +13,7 @@ ctest --test-dir build --output-on-failure -j "$jobs"
 echo "== ASan + UBSan build (build-asan/) =="
 bash tools/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DCANVAS_SANITIZE=ON -DCANVAS_BENCH=OFF
 ctest --test-dir build-asan --output-on-failure -j "$jobs"
+echo "== fuzz smoke: libFuzzer, 10 s a target (docs/fuzzing.md) =="
+bash tools/fuzz.sh 10
+echo "== ThreadSanitizer (docs/fuzzing.md) =="
+bash tools/tsan.sh
