@@ -28,6 +28,7 @@ cli_flags() {
     "$1" "$2" --help | awk '
         function scan(line, in_usage,    n, w, i, word, k, last_comma) {
             gsub(/[][()]/, " ", line); gsub(/\|--/, " --", line); gsub(/\.\.\./, " ", line)
+            gsub(/=/, " ", line) # --flag=VALUE
             n = split(line, w, " "); npending = 0; last_comma = 1
             for (i = 1; i <= n; i++) {
                 word = w[i]
