@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * canvas.h — the one public header of Ethereal Canvas (libcanvas).
  *

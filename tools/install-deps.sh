@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Install the Debian packages Ethereal Canvas needs, only those that are missing.
 #   build:  cmake gcc clang make pkg-config libjansson-dev libyaml-dev (the settings file)
 #   images: libpng-dev libjpeg-dev libwebp-dev (PNG, JPEG, WebP in; PNG out)

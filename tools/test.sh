@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The whole test suite, twice: a normal (Release) build, then an ASan+UBSan build with
 # leak checking. Installs missing Debian packages first.
 set -euo pipefail
