@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_dit.c — one full-width Qwen-Image transformer forward, timed.
  *
  *   build-D/bench_dit            544 and 2080 tokens, median of 5 forwards each

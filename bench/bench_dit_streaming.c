@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_dit_streaming.c — does block streaming hide behind the real transformer's compute?
  *
  * Writes a random QwenImageTransformer2DModel to a temporary folder (default: 6 blocks,

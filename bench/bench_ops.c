@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_ops.c — GFLOP/s of the CPU kernels on the Qwen-Image DiT shapes.
  *
  *   build-D/bench_ops            all shapes (a few minutes on 2 loaded cores)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_quant.c — op_linear with quantised weights (fp8 e4m3 per tensor and per row, nf4,
  * q8_0) against bf16 weights on the Qwen-Image DiT shapes, in the same run.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_streaming.c — does weight streaming hide behind compute?
  *
  * A fake model of G groups of S MiB streams through the double buffer of a capped device

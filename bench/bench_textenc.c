@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_textenc.c — the Qwen2.5-VL encoder at the real width on a one-reference Edit-Plus
  * prompt, timed part by part and scaled to the whole encoder.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_util.h — what every bench program needs: a clock, medians, reproducible random
  * numbers and an allocation that exits on failure (benches are programs, not the
  * library: they may exit and print). */

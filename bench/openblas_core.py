@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """openblas_core.py - make the PyTorch yardstick's OpenBLAS use the CPU's vector units.
 
 On virtual machines that hide the CPU model (cpuid "Intel(R) Xeon(R) Processor"),

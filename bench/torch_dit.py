@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """torch_dit.py - a PyTorch yardstick for bench_dit, timed in the same session.
 
     python3 bench/torch_dit.py                          PyTorch alone, 544 tokens

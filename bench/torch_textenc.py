@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """torch_textenc.py - a PyTorch yardstick for bench_textenc, timed in the same session.
 
     /usr/bin/python3 bench/torch_textenc.py                                   PyTorch alone

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * canvas.h — the one public header of Ethereal Canvas (libcanvas).
  *
@@ -16,7 +17,22 @@
 extern "C" {
 #endif
 
+/* The version of this header; canvas_version() gives the library's, which differs when a
+ * program runs with another libcanvas.so than the one it was built against. The build
+ * reads the project version from these three lines (CMakeLists.txt). */
+#define CANVAS_VERSION_MAJOR 0
+#define CANVAS_VERSION_MINOR 1
+#define CANVAS_VERSION_PATCH 0
 #define CANVAS_VERSION "0.1.0"
+
+/* libcanvas.so is built with -fvisibility=hidden: only what this header declares is
+ * exported, so the library's internals stay out of a program's symbol space. */
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC visibility push(default)
+#endif
+
+/* "MAJOR.MINOR.PATCH" of the library that is running. */
+const char *canvas_version(void);
 
 /* Status codes. The CLI maps them onto its exit codes with canvas_exit_code(). */
 typedef enum canvas_status {
@@ -331,6 +347,10 @@ canvas_status canvas_profile_reset(canvas_model *model);
  * renamed. */
 canvas_status canvas_profile_write_report(const canvas_model *model, const char *path);
 canvas_status canvas_profile_write_trace(const canvas_model *model, const char *path);
+
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

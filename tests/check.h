@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* check.h — the test harness: one program per module, checks that count and report.
  *
  *   static void test_round_trip(void) { CHECK(x == 1); CHECK_NEAR(a, b, 1e-6); }

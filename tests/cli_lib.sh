@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # cli_lib.sh — sourced by the tests/test_*.sh that drive the canvas CLI: where things are,
 # a scratch folder removed on exit, counters, and the one-line result ctest reads.
 #   source "$(dirname "$0")/cli_lib.sh"

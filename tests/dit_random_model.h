@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dit_random_model.h — write a QwenImageTransformer2DModel folder with random weights
  * (config.json + one safetensors file, exactly the tensors arch_dit expects), for tests
  * and benches that need another depth or width than the golden tiny models. Header-only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_api_model.c — the model object as a server keeps it open for many requests: a run
  * cancelled at step k (CANVAS_ERR_CANCELLED, no image, nothing left behind, the model
  * usable), the Lightning scheduler per request (the model's own untouched, even during the

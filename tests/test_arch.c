@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_arch.c — architectures from configs: the real model's exact sizes, every golden
  * model folder checked against its files, and broken folders rejected by name. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */

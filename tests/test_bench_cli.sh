@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # canvas bench on the edit-cfg golden case under an 8 MiB device: a row per preset, the
 # stored-format presets' outputs identical (max |diff| exactly 0), fp8 / nf4 close but not
 # equal, the planner's predicted device peak equal to the measured one for every row,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_config.c — component configs: defaults, the real Qwen-Image-Edit-2511 files,
  * the golden tiny models, and errors that name the file and the key. */
 #define _POSIX_C_SOURCE 200809L /* mkstemp, fdopen */

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The settings file through the command line: --config FILE, ./canvas.yaml found by
 # default, flags win over the file, a bad file exits 4 naming the file, line and key.
 set -u

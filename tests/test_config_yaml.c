@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #define _POSIX_C_SOURCE 200809L
 /* test_config_yaml.c — the settings file (io/config_yaml.h): every key of a good file,
  * an empty file, and each kind of error naming the file, the line and the key. */

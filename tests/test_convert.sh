@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_convert.sh — `canvas convert` end to end: for every format, the converted tiny
 # transformer loads and `canvas debug case` on it writes the same bytes (output and every
 # intermediate) as quantise-on-load (`--weights`) on the original; a pipeline folder keeps

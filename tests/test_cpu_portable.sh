@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The portable build of the CPU kernels (docs/kernels.md): test_ops, test_ops_rows,
 # test_textenc and test_dit again with CANVAS_CPU=portable, against the same references
 # and goldens, the same tolerances (test_textenc covers the encoder's ops: grouped

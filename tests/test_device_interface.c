@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_device_interface.c — a device written only for this test, through the interface of
  * mem/mem_device_impl.h, to show that nothing outside mem/ reaches device memory except
  * through mem_copy and that the interface is enough for a device the CPU cannot address.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_dit.c — the Qwen-Image transformer against diffusers (every dit_* golden case,
  * output and every intermediate), its activation-memory formula on a long sequence, its
  * position/time encodings against the spec's reference numbers, and bad cases. */

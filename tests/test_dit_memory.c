@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_dit_memory.c — the transformer under the memory manager: the same forward, bit for
  * bit, with no cap, with a cap that holds everything, with every resident prefix k of a
  * streamed model, and with a cap that holds only the double buffer; the measured device

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_dtype.c — the dtype table and every conversion, checked exhaustively.
  *
  * The reference for decoding is an ldexp formula written from the format definitions;

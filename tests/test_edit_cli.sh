@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_edit_cli.sh — `canvas edit` / `canvas generate` end to end on the bundled tiny model
 # with the edit-cfg golden's inputs (its inputs.safetensors holds prompt_embeds and
 # negative_prompt_embeds): a PNG is written, the same seed gives the same file, inputs are

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # test_fail_at_n.sh — out of memory at every allocation of `canvas debug case`, through the
 # command line, as SQLite tests malloc: CANVAS_FAIL_ALLOC=N fails the N-th allocation once
 # (transient), N+ fails it and every later one (persistent), N:class counts one class only.

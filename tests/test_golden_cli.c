@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #define _POSIX_C_SOURCE 200809L
 /* test_golden_cli.c — every golden case the CLI supports, through `canvas debug case`,
  * compared tensor by tensor with expected.safetensors at the tolerances of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_image.c — images in and out: PNG, JPEG and WebP files the test writes itself with
  * the codec libraries decode to the right pixels; the PNG writer round-trips pixels and
  * text chunks and leaves nothing behind on failure; broken files are CANVAS_ERR_INPUT

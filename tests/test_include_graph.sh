@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The layers of src/ include only downwards (docs/architecture.md). Bottom to top:
 #   base < mem < tensor < io < text < ops < models < plan < pipeline < api < cli
 # A file in src/LAYER/ may include "canvas.h" (the public header), its own layer and the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_inspect.sh — `canvas inspect` end to end: the real Qwen-Image-Edit-2511 configs
 # (weights absent), the golden tiny pipeline, single files, --json values, and the exit
 # codes for broken input (4) and usage errors (2).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_lora.c — LoRA files (pipeline/lora.h): the lora-* goldens through the library,
  * every naming against a direct computation of the merged weights, stacking, bf16 and
  * quantised bases, errors that name the file and the key, and fail-at-N over the merge. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_mem_device.c — devices (cpu, capped, measure), their accounting, caps, fragmentation,
  * fault injection, the copy path with its throttle and the copy thread. */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_model_dir.c — component weight folders: single files, sharded indexes, and
  * indexes that disagree with their shards. Counts come from reading the golden index
  * with jansson here, never from numbers typed into the test. Broken folders are built

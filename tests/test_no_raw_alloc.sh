@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The library allocates only through mem/ (DESIGN.md, memory model point 1): no file in
 # src/ outside src/mem/mem_host.c calls the C allocator directly.
 set -u

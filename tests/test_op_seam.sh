@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The op backend seam (docs/kernels.md, "The op backend"): model code calls ops only. No file
 # in src/models/ includes the thread pool or the CPU backend's header, or calls the pool.
 set -u

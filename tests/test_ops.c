@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_ops.c — the CPU kernels against naive double-precision references.
  *
  * Sizes are small but chosen to hit every tail of the blocked kernels: rows and columns

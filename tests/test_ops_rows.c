@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_ops_rows.c — the fused row kernels (ops_rows.h) against double-precision
  * references, the layout copies (ops_layout.h) as exact permutations, and both through
  * the CPU backend: the same bits with a pool of 3 threads, a pool of 2 and none. */

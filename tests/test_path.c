@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_path.c — path_join: one '/', exact fits, never a cut-short path. */
 #include <string.h>
 

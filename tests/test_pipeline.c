@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_pipeline.c — the edit pipeline against diffusers (the edit_pipeline golden: the
  * latents after every step and the decoded image), through the case runner and through
  * the public API; the noise generator's determinism and documented values; the pieces

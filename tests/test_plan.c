@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #define _POSIX_C_SOURCE 200809L
 /* test_plan.c — the planner: predicted device peaks against measured ones for every
  * preset, caps that force a preset, out-of-memory fallbacks that keep the result, and the

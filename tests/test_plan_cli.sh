@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # canvas plan: from config files alone (the real Edit-2511 configs), --json keys, the
 # viability table with the text encoder in every row, the text-encode phase, --case, exit 3
 # with a suggestion when nothing fits.

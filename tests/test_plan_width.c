@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #define _POSIX_C_SOURCE 200809L
 /* test_plan_width.c — the planner's predicted device peak against the measured one on
  * transformers wider than the golden ones: a mid-width model (hidden 1024: 8 heads x 128,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_profiler.c — phase peaks are exact, the report and the trace parse back with the
  * promised structure (keys, types, sorted events, durations, counters). */
 #define _POSIX_C_SOURCE 200809L

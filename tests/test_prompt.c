@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_prompt.c — prompt text to embeddings against diffusers' encode_prompt (the
  * prompt-* goldens: the real tokenizer, the prompt-tiny encoder with the real vocabulary,
  * PNG condition images of any size): token ids and the resized condition images exact,

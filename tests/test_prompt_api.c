@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_prompt_api.c — canvas_encode_prompt through the public API on the demo model
  * (tools/make_demo_model.sh, made in a scratch folder): the encoding is deterministic, the
  * cache gives the same numbers and tells images apart, canvas_prompt_save writes what

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_prompt_cli.sh — `canvas edit --prompt` / `generate --prompt` end to end on the demo
 # model (tools/make_demo_model.sh: the tiny transformer and VAE, the real tokenizer, a tiny
 # text encoder with the real vocabulary): a PNG is written and carries the prompt, the

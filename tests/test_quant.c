@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_quant.c — quantised weight formats (tensor/quant.h) and their GEMM paths:
  * every code of every format decoded (scalar reference, panel decoder, GEMV), the
  * quantisers' rounding, layouts and bytes per parameter, op_linear with a quantised

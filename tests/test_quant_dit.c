@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_quant_dit.c — the transformer with quantised weights: every dit golden case with
  * the blocks quantised on load to fp8 (per tensor, per channel), nf4 and q8_0, against the
  * float32 expected output (max|got - expected| / max|expected|, printed); the bytes per

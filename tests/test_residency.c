@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_residency.c — weight groups resident, streamed through the double buffer, or used
  * in place: the data is byte-identical under every plan, the device never passes its cap,
  * prefetch overlaps compute, and a failed creation leaves nothing behind. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_safetensors.c — the strict reader and the writer.
  *
  * Round trips through files the test writes itself, then a corpus of malformed files

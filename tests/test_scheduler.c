@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_scheduler.c — the flow-match Euler schedule against diffusers (the `schedule` and
  * `schedule-lightning` golden cases, every (steps, seq len) pair), the spec's reference
  * numbers, the Lightning config, the Euler step and bad input. */

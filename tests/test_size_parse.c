@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_size_parse.c — sizes and bandwidths from the command line, the clock, /proc readers. */
 #include "base/clock.h"
 #include "base/size_parse.h"

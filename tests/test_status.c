@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_status.c — status codes, exit codes and the error text. */
 #include "base/status.h"
 #include "check.h"

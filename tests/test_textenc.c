@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_textenc.c — the Qwen2.5-VL encoder against transformers (textenc_forward golden
  * cases: every float tensor within 1e-4 of max|ref|, position ids and the vision window
  * bookkeeping exact), the BF16

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #define _POSIX_C_SOURCE 200809L
 /* test_threadpool.c — every task index runs exactly once, batches follow each other,
  * a NULL pool runs inline, and the size comes from the caller or CANVAS_THREADS. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # canvas tokenize: prompts on stdin to ids (both tokenizer layouts), --decode back, the
 # escapes, and the exit codes of bad input (4), bad usage (2).
 source "$(dirname "$0")/cli_lib.sh"

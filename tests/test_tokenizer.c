@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_tokenizer.c — the Qwen2 tokenizer against an independent one, and its edges.
  *
  * tests/tokenizer/corpus.txt (22,213 prompts, tools/gen_tokenizer_corpus.py) and ids.txt

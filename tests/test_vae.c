@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_vae.c — the Qwen-Image VAE against diffusers (vae_encode / vae_decode golden cases),
  * the convolution op against a direct double-precision reference, tiled encode/decode
  * against an independent tiling of the plain forward, the activation-memory count

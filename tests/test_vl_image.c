@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_vl_image.c — images for the vision encoder: pil_resize equals Pillow bit for bit
  * (hashes of Pillow's own output, tools/pil_resize_reference.py, and a hand-computed
  * case); smart_resize and calculate_dimensions equal transformers' / diffusers' Python on

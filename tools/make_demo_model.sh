@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Assemble the demo model folder OUT_DIR (must not exist yet): a random-weight
 # Qwen-Image-Edit-2511-shaped pipeline made of the golden tiny transformer, VAE and scheduler
 # (tests/golden/models/edit-tiny), the real tokenizer files (tests/real-configs/

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Reference hashes for tests/test_vl_image.c's pil_resize table, from Pillow itself.
 
 Pillow's Image.resize (reducing_gap None) on a synthetic pattern, for every filter the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The whole test suite: a normal (Release) build, an ASan+UBSan build with leak checking,
 # a short libFuzzer run of every fuzz target and the threaded tests under ThreadSanitizer
 # (both with clang). Installs missing Debian packages first.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* canvas_inputs.c — the public API's images and prompt embeddings (include/canvas.h). */
 #include <math.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* canvas_model.c — the public model API (include/canvas.h) over the edit pipeline
  * (pipeline/edit.h), the devices and the profiler (mem/). */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* canvas_model_internal.h — what the api/ files share of an open model. */
 #ifndef CANVAS_API_CANVAS_MODEL_INTERNAL_H
 #define CANVAS_API_CANVAS_MODEL_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* canvas_prompt_encode.c — canvas_encode_prompt and canvas_prompt_save (include/canvas.h):
  * prompt text through the model folder's tokenizer and text encoder (pipeline/prompt.h),
  * with a small cache of the last encodings, and the --prompt-embeds file format. */

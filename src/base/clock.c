@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* clock.c — CLOCK_MONOTONIC and sleeping that survives signals. */
 #define _POSIX_C_SOURCE 200809L
 #include "base/clock.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* clock.h — monotonic time for timings and for throttled transfers.
  *
  * CLOCK_MONOTONIC: never jumps with the wall clock, so differences are durations. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* path.h — building file paths: one join, checked for length.
  *
  * Every path the library builds from a folder and a name goes through path_join, so a

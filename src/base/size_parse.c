@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* size_parse.c — "512M", "6GiB", "16G/s" to numbers (rules in size_parse.h). */
 #include "base/size_parse.h"
 

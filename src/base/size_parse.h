@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* size_parse.h — byte sizes and bandwidths as users type them on the command line.
  *
  *   "4096"        4096 bytes        "512K" "512KiB"  512 x 1024

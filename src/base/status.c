@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* status.c — per-thread error text behind canvas_last_error(). */
 #include "base/status.h"
 

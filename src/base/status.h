@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* status.h — setting the thread's error text while returning a status.
  *
  * Library code reports a failure as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sysinfo.c — /proc/meminfo, /proc/self/statm and sysconf. */
 #define _POSIX_C_SOURCE 200809L
 #include "base/sysinfo.h"

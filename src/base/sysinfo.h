@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sysinfo.h — what the machine has: memory from /proc, online CPUs.
  *
  * Read fresh on every call (they are cheap: one small /proc read), so the profiler can

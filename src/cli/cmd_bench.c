@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_bench.c — `canvas bench`: the same edit under every preset (full, sequential,
  * offload, fp8, nf4, auto), each in a fresh pipeline on a fresh device, with the planner's
  * predicted peaks next to the measured ones, the time per step and the output's largest

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_convert.c — `canvas convert MODEL_DIR OUT_DIR --weights fp8|fp8-channel|fp8-e5m2|nf4|q8`:
  * quantise a transformer once and write a diffusers-layout folder that loads as it is.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_debug.c — `canvas debug case CASE_DIR --out OUT.safetensors [memory flags]`:
  * run one golden case (tests/golden/README.md) and write every tensor it computes under
  * the names expected.safetensors uses, so that a script or a person can diff them. The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_edit.c — `canvas edit` and `canvas generate`: a thin layer over the public API
  * (canvas_open, canvas_prompt_load, canvas_image_load, canvas_edit / canvas_generate,
  * canvas_image_save_png). Parses flags, draws progress, maps statuses to exit codes. */

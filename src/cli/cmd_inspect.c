@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_inspect.c — `canvas inspect PATH [--json]`: validate a model and show what it
  * weighs. The work is in inspect_gather.c; printing in inspect_table.c / inspect_json.c. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_plan.c — `canvas plan`: the plans the planner weighs for a run, ranked, with their
  * predicted peaks per phase and time per step, from the model's config files alone (the
  * weights are used for exact sizes when present), and the viability table. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_tokenize.c — `canvas tokenize DIR_OR_FILE [--decode]`: the tokenizer on stdin.
  *
  * One prompt per line in, one line of space-separated ids out (and the reverse with

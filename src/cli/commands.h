@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* commands.h — the canvas subcommands. Each takes the arguments after its name and
  * returns the process exit code (0 ok, 2 usage, 3 out of memory, 4 bad input, 1 other). */
 #ifndef CANVAS_CLI_COMMANDS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config_file.c — finding the settings file and mapping it onto the flags (config_file.h). */
 #define _POSIX_C_SOURCE 200809L
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config_file.h — the settings file for the commands that run a model (edit, generate,
  * debug case, bench): io/config_yaml.h reads it, this maps it onto the memory flags and the
  * edit defaults. Where it is: `--config FILE`, else ./canvas.yaml, else

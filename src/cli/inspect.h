@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* inspect.h — what `canvas inspect` gathers (inspect_gather.c) and prints as a table
  * (inspect_table.c) or as JSON (inspect_json.c). The gathering validates; printing
  * cannot fail except for memory. */

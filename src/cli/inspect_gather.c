@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* inspect_gather.c — reading and validating what `canvas inspect` reports: pipeline
  * folders (model_index.json), component folders (config.json) and single safetensors
  * files. Nothing is printed here. */

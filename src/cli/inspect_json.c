@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* inspect_json.c — `canvas inspect --json`: the report as one JSON object on stdout.
  * Sizes are exact integers (bytes, params); "stored_bytes" is null when the weights are
  * absent. Field names are documented in docs/cli-inspect.md. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* inspect_table.c — `canvas inspect` as a readable table: one row per component and
  * indented rows for its parts, sizes in decimal units (GB = 10^9 bytes), then one note
  * line per component. */

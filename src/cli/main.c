@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* main.c — `canvas`: a thin command line over libcanvas. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <limits.h>

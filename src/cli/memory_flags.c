@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* memory_flags.c — parsing and setting up the shared memory/profiling flags. */
 #include "cli/memory_flags.h"
 

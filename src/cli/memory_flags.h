@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* memory_flags.h — the memory and profiling flags every running command shares
  * (`canvas debug case`, later `canvas edit` / `generate`), parsed once and set up once:
  *

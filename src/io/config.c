@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config.c — QwenImageTransformer2DModel config (the other components: config_*.c). */
 #include "io/config.h"
 

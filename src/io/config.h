@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config.h — typed component configs, parsed from a diffusers/transformers config.json.
  *
  * Missing keys take the reference implementation's defaults (the constructor defaults

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config_fields.c — typed reads of config.json keys with errors naming file and key. */
 #include "io/config_fields.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config_fields.h — typed reads of single config.json keys (internal to io/config*.c).
  *
  * Every reader leaves *value untouched when the key is absent or JSON null, so callers

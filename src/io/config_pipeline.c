@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config_pipeline.c — model_index.json of a diffusers pipeline folder. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config_processor.c — the Qwen2-VL image processor's preprocessor_config.json
  * (contract in config.h). */
 #include <string.h>

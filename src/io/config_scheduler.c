@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config_scheduler.c — FlowMatchEulerDiscreteScheduler config. */
 #include <string.h>
 

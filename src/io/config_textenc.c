@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config_textenc.c — Qwen2.5-VL (Qwen2_5_VLForConditionalGeneration) config: the
  * language model, the vision tower and the special token ids. */
 #include <stddef.h>

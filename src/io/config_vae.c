@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config_vae.c — AutoencoderKLQwenImage config. */
 #include "io/config.h"
 

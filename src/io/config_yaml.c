@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config_yaml.c — the settings file, read event by event with libyaml (contract in
  * config_yaml.h). libyaml allocates its own parser buffers; everything of ours is on the
  * stack. */

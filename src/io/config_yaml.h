@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config_yaml.h — the user's settings file (canvas.yaml / config.yaml, docs/config.md),
  * read with libyaml into plain values the command line maps onto its flags.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* file_read.c — a whole regular file into one block, checked before allocating; what an output may replace. */
 #define _POSIX_C_SOURCE 200809L /* lstat */
 #include "io/file_read.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* file_read.h — reading a whole (small) regular file into memory, size-capped; what an
  * output may replace. */
 #ifndef CANVAS_IO_FILE_READ_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* golden_case.c — reading a golden case's op with a real status. */
 #include "io/golden_case.h"
 

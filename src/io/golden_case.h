@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* golden_case.h — what every golden-case runner shares (tests/golden/README.md): the
  * sink that receives computed tensors, and reading a case's op. The runners for each op
  * live with their model (models/qwen_image_dit_case, models/qwen_image_vae_case,

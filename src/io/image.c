@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* image.c — PNG/JPEG/WebP decoding and PNG writing (contracts in image.h).
  *
  * libpng and libjpeg report errors by longjmp from a callback. Each decoder keeps the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* image.h — images in (PNG, JPEG, WebP) and out (PNG), through Debian's libpng,
  * libjpeg-turbo and libwebp.
  *

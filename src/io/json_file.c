@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* json_file.c — jansson behind the project's allocator, with errors that name the file. */
 #define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, fdopen */
 #include "io/json_file.h"

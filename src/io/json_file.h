@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* json_file.h — reading JSON files with jansson, allocations routed through mem/. */
 #ifndef CANVAS_IO_JSON_FILE_H
 #define CANVAS_IO_JSON_FILE_H

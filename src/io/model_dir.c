@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* model_dir.c — opening the weights of one component folder (single file or shards).
  *
  * Which file is used: an index (diffusers name first, then transformers name) when one

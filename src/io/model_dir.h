@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* model_dir.h — the weights of one component of a diffusers-layout model folder.
  *
  * A component folder (transformer/, vae/, text_encoder/) holds config.json and either one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* profiler_json.c — the memory report and the Chrome trace from the profiler's records. */
 #define _POSIX_C_SOURCE 200809L
 #include "io/profiler_json.h"

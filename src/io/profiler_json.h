@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* profiler_json.h — the profiler's records (mem/mem_profiler.h) as JSON files.
  *
  * A report (keys in docs/memory.md) and a Chrome trace event file that Perfetto and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* quant_loader.c — recognising quantised weights in safetensors files (quant_loader.h),
  * turning them into the blobs of tensor/quant.h, quantising plain ones on load, and the
  * tensors `canvas convert` writes. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* quant_loader.h — quantised weights as users have them on disk, and quantise-on-load.
  *
  * Recognised storage of a Linear weight "L.weight" [out, in] in a weight set:

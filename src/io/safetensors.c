@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* safetensors.c — strict zero-copy reader and a writer for the .safetensors format.
  *
  * Layout: 8 bytes little-endian header length N, N bytes of JSON header, then the data

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* safetensors.h — strict, zero-copy reader and a writer for .safetensors files.
  *
  * st_open maps the file read-only and validates everything before returning: header

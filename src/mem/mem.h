@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem.h — the one allocation interface of the library.
  *
  * Every byte the library allocates goes through mem_alloc with a class, so that it is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_arena.c — bump allocation inside one device block (or inside nothing: sizing). */
 #include "mem/mem_arena.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_arena.h — one block per forward for activations, carved by a bump pointer.
  *
  * The size comes from a dry run: run the forward once with a *sizing* arena (created on a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_device.c — the calls of mem_device.h, dispatched through each device's table of
  * functions (mem_device_impl.h), what every device shares (name, link, copy counters),
  * and regions mapped from the kernel for the pooled devices and sizing arenas. */

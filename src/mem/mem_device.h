@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_device.h — where memory lives: devices with classes, caps and exact accounting.
  *
  * A device is an interface (mem_device_impl.h: a table of functions for alloc, free,

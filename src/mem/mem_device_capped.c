@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_device_capped.c — a pool of `cap` bytes that plays a GPU on the CPU build: one
  * read/write region mapped from the kernel, carved by mem_device_pool.c. Copies to and
  * from it are memcpy paced to its link bandwidth (the PCIe link it stands for). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_device_cpu.c — host RAM as a device: the pool of mem_host.c behind the interface,
  * the whole process's (mem_device_cpu) or one owner's (a host scope device). Its blocks are
  * host memory, so copies are plain memcpy and a host pointer is already one of its blocks

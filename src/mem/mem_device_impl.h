@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_device_impl.h — the device interface, for the files that implement a device.
  *
  * A device is a table of functions (mem_device_ops) and a header (struct mem_device) that

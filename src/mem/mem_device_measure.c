@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_device_measure.c — the dry-run device: the pool's first-fit placement over an
  * address range that faults when touched (PROT_NONE), so it places every block where a
  * capped pool of the same cap would, and nothing is ever allocated. It holds no data:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_device_pool.c — accounting, cap and first-fit placement of a region-backed device. */
 #include "mem/mem_device_pool.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_device_pool.h — a device over one region carved by mem_range (first fit with
  * coalescing), shared by the capped pool, the measure device and any device whose memory
  * comes as one region (a CUDA device over one cudaMalloc).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_fault.c — the fault injector: fail the n-th allocation, once or from then on, so
  * tests can prove that every allocation site unwinds cleanly (DESIGN.md, point 5). */
 #include "mem/mem_fault.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_fault.h — inside mem/: the allocator asks the injector before each allocation. */
 #ifndef CANVAS_MEM_FAULT_H
 #define CANVAS_MEM_FAULT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_host.c — the host pool behind mem.h: the only place that calls the C allocator.
  *
  * Each block carries a small header in front of the aligned pointer that records the

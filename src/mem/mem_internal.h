@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_internal.h — what the files of mem/ share and nothing outside mem/ should call. */
 #ifndef CANVAS_MEM_INTERNAL_H
 #define CANVAS_MEM_INTERNAL_H

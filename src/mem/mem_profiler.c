@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_profiler.c — phase records, memory samples, and their JSON exports. */
 #define _POSIX_C_SOURCE 200809L
 #include "mem/mem_profiler.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_profiler.h — where the memory and the time went, phase by phase.
  *
  * A run is cut into phases ("load", "text-encode", "vae-encode", "step 3", "vae-decode");

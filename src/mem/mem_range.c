@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_range.c — first fit over a sorted segment table; neighbours merge on free.
  *
  * Cost: alloc and free are O(segments) (a scan and a memmove). A forward keeps tens to a

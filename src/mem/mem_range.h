@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_range.h — a first-fit allocator of offsets inside one range, with coalescing.
  *
  * It manages numbers, not memory: the capped pool puts it over one mmapped region (as a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_residency.c — resident prefix + double-buffered streaming with prefetch. */
 #include "mem/mem_residency.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_residency.h — where each group of weights lives while a model runs.
  *
  * Weights are grouped (one DiT block, one text-encoder layer, the VAE, the small

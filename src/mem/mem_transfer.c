@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_transfer.c — throttled copies and the copy thread. */
 #include "mem/mem_transfer.h"
 

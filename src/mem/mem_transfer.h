@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_transfer.h — the one copy path between devices, and a copy thread to overlap it.
  *
  * mem_copy moves bytes between host memory (the cpu device) and a device, in either

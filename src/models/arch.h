@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* arch.h — a component's architecture derived from its config alone: the tensors it
  * expects (names, shapes), so that a model folder can be checked — and sized — before
  * or without its weights.

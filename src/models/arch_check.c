@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* arch_check.c — checking a component's files against the tensors its config implies.
  *
  * Every problem is counted, the first one is reported: a user fixing a broken download

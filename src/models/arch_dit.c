@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* arch_dit.c — the tensors of QwenImageTransformer2DModel (spec §2). Every Linear has a
  * bias; the q/k RMSNorms have a weight only; the block LayerNorms have no parameters;
  * RoPE tables are computed, not stored. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* arch_list.c — the tensor_spec_list container: appending, freeing, counting. */
 #include <stdarg.h>
 #include <stdio.h>

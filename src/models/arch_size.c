@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* arch_size.c — what a component would weigh in each weight format (rule in arch.h and
  * docs/cli-inspect.md). Estimates for planning and `canvas inspect`, not a layout. */
 #include <string.h>

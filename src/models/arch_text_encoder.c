@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* arch_text_encoder.c — the tensors of Qwen2_5_VLForConditionalGeneration (spec B.2):
  * a Qwen2 decoder (GQA with q/k/v biases, SwiGLU without biases) and the Qwen2.5-VL
  * vision tower (patch Conv3d without bias, blocks with biased qkv/proj/SwiGLU, merger). */

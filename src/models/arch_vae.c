@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* arch_vae.c — the tensors of AutoencoderKLQwenImage (spec A.3): a Wan-2.1-style causal
  * 3-D VAE. Causal convs are Conv3d ([out, in, kt, kh, kw]); the resamplers' spatial
  * convs are Conv2d; RMS-norm gammas are [C,1,1,1] ([C,1,1] in attention blocks). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_dit.c — the forward pass of QwenImageTransformer2DModel
  * (spec/qwen-image-transformer.md §3), read top to bottom: the activation arena, the
  * modulated norms and gated residuals (fused row kernels of ops/ops_rows.h), one block,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_dit.h — QwenImageTransformer2DModel (the MMDiT of Qwen-Image and the
  * Qwen-Image-Edit family), config-driven: any layer count, width, head count and RoPE axes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_dit_case.c — reading a `dit_forward` golden case into dit_inputs. */
 #include "models/qwen_image_dit_case.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_dit_case.h — a `dit_forward` golden case (tests/golden/README.md) as
  * transformer inputs: CASE_DIR/case.json gives the op, the model folder (relative to the
  * golden root, two folders above the case) and img_shapes; CASE_DIR/inputs.safetensors

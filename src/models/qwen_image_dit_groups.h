@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_dit_groups.h — private to the transformer: its weights as groups for the
  * residency manager (mem/mem_residency.h), and how a group's device pointers are put back
  * into the dit_weights / dit_block_weights structs the forward reads.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_dit_matrices.c — the transformer's Linear matrices by number and name, and
  * replacing one's home (what LoRA merging does: pipeline/lora.c).
  *

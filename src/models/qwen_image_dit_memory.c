@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_dit_memory.c — where the transformer's weights live and how the forward
  * reaches them: placement on a device through the residency manager, acquire/release of
  * a weight group, the sizes a planner needs, and the planner's choice of a resident

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_dit_weights.c — loading a QwenImageTransformer2DModel folder: the config,
  * the (possibly sharded) safetensors, the architecture check, and the wiring of the
  * dit_weights views (spec/qwen-image-transformer.md §2).

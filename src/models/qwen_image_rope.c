@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_rope.c — the position and time encodings of the Qwen-Image transformer:
  * the 3-axis "MSRoPE" rotation tables of the joint sequence and the sinusoidal timestep
  * projection (spec/qwen-image-transformer.md §3.3, §3.4).

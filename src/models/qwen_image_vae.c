@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_vae.c — the encoder and decoder forwards of AutoencoderKLQwenImage for one
  * frame (spec/qwen-image-vae-textenc.md A.4, A.6), on channels-last activations.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_vae.h — AutoencoderKLQwenImage (the Wan-2.1-style causal 3-D VAE of
  * Qwen-Image and the Qwen-Image-Edit family) for single images, config-driven (any
  * base_dim, dim_mult, num_res_blocks, z_dim, input_channels).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_vae_case.c — running a vae_encode / vae_decode golden case. */
 #include "models/qwen_image_vae_case.h"
 

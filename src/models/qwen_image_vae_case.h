@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_vae_case.h — running a `vae_encode` / `vae_decode` golden case
  * (tests/golden/README.md): CASE_DIR/case.json gives the op, the model folder (relative to
  * the golden root, two folders above the case; the VAE is its vae/ folder), height and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_vae_tiled.c — tiled encode and decode (spec A.10), diffusers' algorithm:
  *
  *   for each tile (row-major, every `stride` input pixels, `tile` wide, smaller at the edges):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_vae_weights.c — loading an AutoencoderKLQwenImage folder: the config, the
  * safetensors, the architecture check (arch_vae), and the packing of the weights into
  * the vae_encoder / vae_decoder structs (spec/qwen-image-vae-textenc.md A.3).

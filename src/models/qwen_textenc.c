@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_textenc.c — the Qwen2.5-VL encoder forward (spec B.4, B.5, B.8), read top to
  * bottom: the inputs' checks and M-RoPE position ids, the rotary table, one decoder layer,
  * the forward (vision tower, embeddings with the image features scattered in, the layers,

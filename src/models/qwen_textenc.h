@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_textenc.h — the Qwen2.5-VL encoder of the Qwen-Image pipelines (spec part B): the
  * vision tower turns image patches into tokens of the text width, those are scattered into
  * the <|image_pad|> runs of the prompt, and the Qwen2 decoder runs over the mixed sequence

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_textenc_case.c — reading and running a textenc_forward golden case. */
 #include "models/qwen_textenc_case.h"
 

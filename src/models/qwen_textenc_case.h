@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_textenc_case.h — a `textenc_forward` golden case (tests/golden/README.md):
  * CASE_DIR/case.json gives the op and the model folder (relative to the golden root, two
  * folders above the case; the encoder is its text_encoder/ folder);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_textenc_internal.h — inside the encoder (not for callers: qwen_textenc.h is the
  * contract): the weights' structs and the two halves of the forward.
  *

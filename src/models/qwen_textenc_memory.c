@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_textenc_memory.c — where the encoder's weights live and how the forward reaches
  * them: placement through the residency manager (mem/mem_residency.h) and acquire /
  * release per weight group, as the transformer does (qwen_image_dit_memory.c; groups

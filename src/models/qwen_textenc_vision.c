@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_textenc_vision.c — the Qwen2.5-VL vision tower (spec B.7), read top to bottom:
  * the window order, the 2D rotary table, one block, the patch merger, the forward.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_textenc_weights.c — opening a text_encoder/ folder: the config, the (possibly
  * sharded) safetensors, the architecture check, and the wiring of the weight views.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cpu_dispatch.c — the op_* entry points of the CPU backend: each call goes to the variant
  * of ops/cpu picked once, at the first call (cpu_table.h).
  *

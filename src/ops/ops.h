@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops.h — the kernels the models call (CPU implementations in src/ops/cpu/), and the
  * backend they run on. Families with their own headers: ops_rows.h (the fused row
  * kernels between a transformer's GEMMs), ops_conv.h (the VAE's convolutions),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops_conv.h — the convolution kernels of the VAE (CPU implementations in
  * src/ops/cpu/conv3d.c and src/ops/cpu/vae_norm.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops_cpu.h — the CPU op backend: what owners of a thread pool include to hand the ops an
  * op_backend (ops.h). Model code never includes it: it receives an `op_backend *` and
  * passes it on, so the same model code can run on another backend.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops_layout.h — copies that change an activation's layout (CPU implementations in
  * src/ops/cpu/layout.c): the models' edges (a planar image in, channels-last inside), the
  * column slices of a fused projection, row permutations, windows of planar images and the

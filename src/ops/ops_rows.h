@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops_rows.h — the fused row kernels between a transformer's GEMMs (CPU implementations in
  * src/ops/cpu/rows.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* threadpool.c — a fixed set of worker threads that run one batch of tasks at a time.
  *
  * A batch is published under the mutex with a new generation number; each thread (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* threadpool.h — a fixed set of worker threads for the kernels.
  *
  * The size comes from the machine (online CPUs) unless CANVAS_THREADS or the caller says

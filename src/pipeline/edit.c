@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* edit.c — the Edit-Plus / text-to-image pipeline: open, plan, encode the references,
  * denoise, decode (the walk-through is in edit.h and docs/pipeline.md). */
 #include "pipeline/edit.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* edit.h — the Qwen-Image-Edit-Plus pipeline (QwenImageEditPlusPipeline, spec §4) and
  * text-to-image (QwenImagePipeline: the same loop without references), from prompt
  * embeddings to a float RGB image.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* edit_case.c — running an edit_pipeline golden case (contract in edit_case.h). */
 #include "pipeline/edit_case.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* edit_case.h — running an `edit_pipeline` golden case (tests/golden/README.md):
  * CASE_DIR/case.json gives the op, the model folder (relative to the golden root, two
  * folders above the case), height, width, steps, true_cfg_scale and vae_image_area;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* edit_latents.c — the small numeric pieces of the pipeline: sizes, 2x2 packing, true
  * CFG with the norm rescale, image post-processing (contracts in edit.h). */
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* lora.c — reading LoRA files against the transformer's matrices, and merging them into
  * new homes of those matrices (lora.h, docs/lora.md). */
 #include "pipeline/lora.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* lora.h — LoRA files for the Qwen-Image transformer: reading every naming people use,
  * and merging them into the weights at load (docs/lora.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* lora_names.c — the key namings of LoRA files for the Qwen-Image transformer (lora.h):
  * prefixes and suffixes per naming, and a model module written the way each naming does. */
 #include <stdio.h>

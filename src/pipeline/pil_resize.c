@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pil_resize.c — Pillow's 8-bit convolution resampling, reproduced operation for
  * operation so that the results are bit-identical (contract in pil_resize.h). The double
  * arithmetic below keeps Pillow's order of operations on purpose: the fixed-point weights

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pil_resize.h — 8-bit image resampling bit-exact to Pillow's Image.resize (reducing_gap
  * None), the resize that diffusers' VaeImageProcessor (LANCZOS) and transformers'
  * Qwen2VLImageProcessor (BICUBIC) apply to PIL images (spec A.7, B.6).

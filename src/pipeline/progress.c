@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* progress.c — progress events as text (formats in progress.h). */
 #include "pipeline/progress.h"
 

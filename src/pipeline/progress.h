@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* progress.h — progress events (canvas_progress, include/canvas.h) as text: a one-line
  * bar for people and a JSON line for machines. The library only formats into a buffer;
  * the command line decides where and whether to write (it draws the bar on stderr when

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* prompt.c — prompt text to embeddings for the Qwen-Image pipelines (contract in prompt.h). */
 #include "pipeline/prompt.h"
 

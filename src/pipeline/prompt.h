@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* prompt.h — prompt text to prompt embeddings, as the Qwen-Image pipelines' encode_prompt
  * does it (spec B.9): the pipeline's chat template around the prompt, one image
  * placeholder per condition image, the tokenizer (text/tokenizer.h), each <|image_pad|>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* prompt_case.c — running an encode_prompt golden case (contract in prompt_case.h). */
 #include "pipeline/prompt_case.h"
 

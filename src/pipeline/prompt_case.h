@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* prompt_case.h — running an `encode_prompt` golden case (tests/golden/README.md):
  * CASE_DIR/case.json gives the model (relative to the golden root, two folders above the
  * case; its text_encoder/ is used), the tokenizer (relative to the golden root's parent),

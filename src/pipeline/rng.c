@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rng.c — Philox4x32-10 and Box-Muller (the contract is in rng.h). */
 #include "pipeline/rng.h"
 

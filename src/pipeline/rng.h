@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rng.h — the seeded Gaussian noise of the pipelines: Philox4x32-10 + Box-Muller.
  *
  * PyTorch's generator cannot be reproduced outside PyTorch (spec §4.3), so a seed here

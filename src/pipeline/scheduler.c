@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* scheduler.c — the flow-match Euler schedule and step, float32 as diffusers computes them.
  *
  * Products and sums are written as separate statements on purpose: a compiler allowed to

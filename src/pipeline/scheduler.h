@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* scheduler.h — FlowMatchEulerDiscreteScheduler as the Qwen-Image pipelines drive it
  * (spec/qwen-image-transformer.md §4.5, §4.7).
  *

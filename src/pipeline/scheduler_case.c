@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* scheduler_case.c — running a `schedule` golden case. */
 #include "pipeline/scheduler_case.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* scheduler_case.h — running a `schedule` golden case (tests/golden/README.md):
  * case.json gives `scheduler_config` (the diffusers scheduler_config.json contents),
  * `steps` (S values) and `image_seq_lens` (L values); for every (S, L) the case expects

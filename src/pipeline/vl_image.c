@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* vl_image.c — condition images and Qwen2VLImageProcessor (contract in vl_image.h). */
 #include "pipeline/vl_image.h"
 

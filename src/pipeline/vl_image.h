@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* vl_image.h — images into the Qwen2.5-VL vision tower: the pipelines' condition-image
  * resize and transformers' Qwen2VLImageProcessor (slow, PIL path), spec B.6 and B.9.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plan.c — the presets as points of the plan space, the choice among the plans that fit,
  * and the words for it (plan.h has the model). */
 #include "plan/plan.h"

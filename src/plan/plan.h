@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plan.h — the planner: which weight format and residency a run uses, chosen from dry
  * runs of the real code on a measure device, ranked by a time model.
  *

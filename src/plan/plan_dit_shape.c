@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plan_dit_shape.c — a transformer made of sizes only, so that the planner can dry-run
  * the real forward from config files alone (no weights on disk).
  *

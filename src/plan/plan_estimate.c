@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plan_estimate.c — what a plan costs: the transformer's device peak by a dry run of
  * dit_forward on a measure device (the real code, the real allocator), host memory from
  * the formulas the code allocates by, and seconds per step from the time model. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plan_internal.h — what the files of plan/ share. */
 #ifndef CANVAS_PLAN_PLAN_INTERNAL_H
 #define CANVAS_PLAN_PLAN_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plan_probe.c — what the machine has: memory, CPU, the link to the device and the GEMM
  * throughput per weight format (short probes, cached in ~/.cache/canvas/probe.json), and
  * nominal figures for named GPUs (to plan a CUDA machine from this one). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plan_textenc.c — the text encoder (Qwen2.5-VL) as a component of the plan: its weight
  * groups in each format, resident or streamed layer by layer through the residency
  * manager, its activation arena, and what the text-encode phase puts on the device and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dtype.c — the dtype table and exact conversions between the storage formats and f32.
  *
  * All narrowing conversions go through one routine, round_to_narrow_float(), which

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dtype.h — element types of stored tensors and exact conversions to and from f32.
  *
  * Compute is always f32; f16, bf16 and the fp8 formats are storage formats. Every

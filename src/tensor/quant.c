@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* quant.c — layouts, scalar decoding and the quantisers of quant.h.
  *
  * The scalar decoder here is the definition every SIMD path (ops/cpu/quant_pack.c)

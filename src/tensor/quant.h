@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* quant.h — quantised weight formats: their layout in memory, exact decoding, and the
  * quantisers that make them from f32/f16/bf16 weights.
  *

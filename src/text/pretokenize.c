@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pretokenize.c — the Qwen2 pre-tokenisation regex, one block per alternative.
  *
  * Why not PCRE2: the pattern never changes, the seven alternatives are each a few lines

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tokenizer.c — encoding and decoding (tokenizer.h has the pipeline; the tables come
  * from tokenizer_load.c).
  *

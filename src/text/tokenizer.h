@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tokenizer.h — the Qwen2 byte-level BPE tokenizer (Qwen2.5-VL's prompts).
  *
  * Encoding runs the pipeline of Hugging Face's tokenizer for this model, in order:

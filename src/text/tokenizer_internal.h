@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tokenizer_internal.h — the tokenizer's tables, shared by its loader and its encoder.
  * Nothing outside src/text/ includes this. */
 #ifndef CANVAS_TEXT_TOKENIZER_INTERNAL_H

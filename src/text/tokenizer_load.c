@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tokenizer_load.c — building the tokenizer's tables from vocab.json + merges.txt +
  * tokenizer_config.json, or from one tokenizer.json.
  *

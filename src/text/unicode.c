@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* unicode.c — table look-ups, UTF-8 and NFC (Unicode Standard Annex #15).
  *
  * NFC is: full canonical decomposition (Hangul by arithmetic), canonical ordering of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* unicode.h — the few Unicode facts the tokenizer needs: UTF-8, the classes of the
  * pre-tokenisation regex, and NFC.
  *

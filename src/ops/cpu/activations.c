@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* activations.c — elementwise GELU (tanh approximation and exact), SiLU, the SwiGLU gate
  * and the residual add, in place.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* attention.c — op_attention: softmax(q k^T / sqrt(d)) v per head, flash style.
  *
  * A work item is one head and ATTN_QB query rows. For it a thread keeps, in its own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* backend.c — the CPU op backend's queries (ops.h; the backend itself: ops/ops_cpu.h). */
 #include "ops/cpu/cpu_variant.h" /* first: which variant, and its function names */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* conv3d.c — op_conv2d: the VAE's (causal-3-D-at-one-frame) convolutions as banded
  * im2col + GEMM.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cpu_table.c — this variant's table (cpu_table.h): each plain name below is this
  * variant's function (cpu_variant.h renames it). */
 #include "ops/cpu/cpu_variant.h" /* first: which variant, and its function names */

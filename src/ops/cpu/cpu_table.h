@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cpu_table.h — the functions ops/cpu exports, as one table per variant of the kernels
  * (cpu_variant.h): ops_cpu_fast (AVX2/FMA/F16C, x86-64 only) and ops_cpu_portable.
  * ops/cpu_dispatch.c defines the plain names over the table it picks.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cpu_variant.h — first include of every file in ops/cpu: which build of the kernels this
  * is, and the names its functions link under.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* gemm_kernel.h — the register-blocked f32 microkernel and the 8x8 transpose used to pack
  * its operands (private to ops/cpu; shared by linear.c and attention.c).
  *

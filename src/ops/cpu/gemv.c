@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* gemv.c — the threading of the GEMV loop (gemv.h): items of 32 outputs, claimed. */
 #include "ops/cpu/cpu_variant.h" /* first: which variant, and its function names */
 

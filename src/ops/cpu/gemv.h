@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* gemv.h — y = x W^T + bias for one or two rows of x (the modulation GEMVs), reading the
  * weight once (private to ops/cpu). One loop serves every weight format: the caller
  * passes how to read weights as f32 (constant function pointers, inlined into the loop),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* layout.c — the layout copies and the tile blend of ops_layout.h, on the calling thread:
  * they move bytes once per pass at the edges of a model, far from the time the GEMMs take. */
 #include "ops/cpu/cpu_variant.h" /* first: which variant, and its function names */

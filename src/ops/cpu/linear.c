@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* linear.c — op_linear: y[m, n] = sum_k x[m, k] W[n, k] + bias[n], W stored F32/F16/BF16
  * (or quantised: quant_pack.c decodes at the packing step).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* norms.c — LayerNorm and RMSNorm over the last dimension of a row-major matrix.
  *
  * Each row is reduced with eight f32 partial sums in a fixed order (two passes for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* quant_pack.c — decoding quantised weights inside op_linear (tensor/quant.h layouts).
  *
  * The GEMM converts a weight panel to f32 once per call and reuses it for every row of

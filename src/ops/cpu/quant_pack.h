@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* quant_pack.h — the quantised-weight side of op_linear (private to ops/cpu): panel
  * decoders for the blocked GEMM's packing step and the 1-2 row GEMV.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rope.c — rotary embedding, in place, on interleaved channel pairs (the transformer) or
  * on half-split pairs (the rotate_half convention of the Qwen2.5-VL encoder).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rows.c — the fused row kernels of ops_rows.h: one job type, split by rows over the
  * pool; each pass calls the single-thread kernels of norms.c, rope.c and activations.c
  * on its row range. */

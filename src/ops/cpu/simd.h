@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* simd.h — small AVX2/FMA/F16C helpers shared by the CPU kernels (private to ops/cpu).
  *
  * Conversions of the storage formats to f32 and a vectorised exp. Every helper is exact

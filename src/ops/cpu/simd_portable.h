@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* simd_portable.h — the x86 vector intrinsics the CPU kernels use, in plain C, for the
  * portable build of ops/cpu (cpu_variant.h includes it instead of <immintrin.h>).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* vae_norm.c — the VAE's per-pixel channel norm (QwenImageRMS_norm), optionally fused with
  * SiLU, and a threaded in-place add for residuals.
  *
