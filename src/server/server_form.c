@@ -164,7 +164,11 @@ canvas_status form_parse_json(const char *body, size_t size, int max_depth, form
         return status_fail(CANVAS_ERR_USAGE, "JSON body nested deeper than %d levels", max_depth);
     json_t *root;
     canvas_status st = json_text_load(body, size, "the JSON body", &root);
-    if (st != CANVAS_OK) return st == CANVAS_ERR_OUT_OF_MEMORY ? st : status_fail(CANVAS_ERR_USAGE, "%s", canvas_last_error());
+    if (st != CANVAS_OK) {
+        char reason[512]; /* status_fail writes where canvas_last_error() points */
+        snprintf(reason, sizeof reason, "%s", canvas_last_error());
+        return st == CANVAS_ERR_OUT_OF_MEMORY ? st : status_fail(CANVAS_ERR_USAGE, "%s", reason);
+    }
     if (!json_is_object(root)) {
         json_decref(root);
         return status_fail(CANVAS_ERR_USAGE, "the JSON body is not an object");
@@ -274,7 +278,12 @@ static canvas_status load_embeds(server *s, const job *j, const form_field *f, c
     canvas_status st = done == f->size ? canvas_prompt_load(path, out)
                                        : status_fail(CANVAS_ERR_IO, "%s: write failed", path);
     unlink(path);
-    if (st == CANVAS_ERR_INPUT) st = status_fail(CANVAS_ERR_INPUT, "prompt_embeds: %s", strstr(canvas_last_error(), ": ") ? strstr(canvas_last_error(), ": ") + 2 : canvas_last_error());
+    if (st == CANVAS_ERR_INPUT) { /* the reason without the private file's path */
+        char reason[512];
+        const char *after_path = strstr(canvas_last_error(), ": ");
+        snprintf(reason, sizeof reason, "%s", after_path ? after_path + 2 : canvas_last_error());
+        st = status_fail(CANVAS_ERR_INPUT, "prompt_embeds: %s", reason);
+    }
     return st;
 }
 
