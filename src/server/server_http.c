@@ -412,15 +412,16 @@ static enum MHD_Result route(server *s, struct MHD_Connection *c, const char *ur
     int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST"),
         put = !strcmp(method, "PUT");
     if (!strcmp(url, "/healthz")) return get ? reply_taken(c, 200, server_health_json(s)) : reply_error_header(c, 405, "GET only", MHD_HTTP_HEADER_ALLOW, "GET");
+    /* the page holds no data (its script sends the key with each call), so a browser can load it */
+    if (!strcmp(url, "/")) {
+        if (!get) return reply_error_header(c, 405, "GET only", MHD_HTTP_HEADER_ALLOW, "GET");
+        return reply(c, 200, "text/html; charset=utf-8", server_page_html, server_page_html_size, NULL, NULL);
+    }
     if (s->config.api_key) {
         const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         if (!auth || strncmp(auth, "Bearer ", 7) || !key_matches(auth + 7, s->config.api_key))
             return reply_error_header(c, 401, "missing or wrong API key (Authorization: Bearer KEY)",
                                       MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    }
-    if (!strcmp(url, "/")) {
-        if (!get) return reply_error_header(c, 405, "GET only", MHD_HTTP_HEADER_ALLOW, "GET");
-        return reply(c, 200, "text/html; charset=utf-8", server_page_html, server_page_html_size, NULL, NULL);
     }
     if (!strcmp(url, "/metrics")) {
         if (!get) return reply_error_header(c, 405, "GET only", MHD_HTTP_HEADER_ALLOW, "GET");
