@@ -221,11 +221,11 @@ void server_stop_jobs(server *s)
 char *job_describe_locked(const server *s, const job *j)
 {
     text_buf b = {0};
-    text_printf(&b, "{\"id\":\"%s\",\"object\":\"job\",\"kind\":\"%s\",\"state\":\"%s\",\"created\":%.3f", j->id,
+    text_printf(&b, "{\"id\":\"%s\",\"object\":\"job\",\"kind\":\"%s\",\"state\":\"%s\",\"created\":%.6f", j->id,
                 j->generate ? "generation" : "edit", job_state_name(j->state), j->created - s->started);
     if (j->state == JOB_QUEUED) text_printf(&b, ",\"position\":%d", queue_position_locked(s, j));
-    if (j->started > 0) text_printf(&b, ",\"started\":%.3f", j->started - s->started);
-    if (j->finished > 0) text_printf(&b, ",\"finished\":%.3f", j->finished - s->started);
+    if (j->started > 0) text_printf(&b, ",\"started\":%.6f", j->started - s->started);
+    if (j->finished > 0) text_printf(&b, ",\"finished\":%.6f", j->finished - s->started);
     text_printf(&b, ",\"step\":%d,\"steps\":%d,\"seconds_per_step\":%.6f,\"fallbacks\":%d,\"seed\":%llu,\"plan\":",
                 j->step, j->steps ? j->steps : j->params.steps, j->seconds_per_step, j->fallbacks,
                 (unsigned long long)j->params.seed);
