@@ -8,7 +8,8 @@
 # `canvas edit` with the same seed and flags; SSE events in order; cancel mid-run and the
 # server goes on; a full queue answers 429 with Retry-After; SIGTERM cancels the running job,
 # answers the queued 503 and exits 0; a non-loopback address without --api-key is refused,
-# with one a request without the key answers 401.
+# with one a request without the key answers 401; on the demo model (tools/make_demo_model.sh,
+# a text encoder) text prompts by multipart and JSON give canvas edit's / generate's pixels.
 set -u
 source "$(dirname "$0")/cli_lib.sh"
 command -v curl >/dev/null || { echo "curl missing (tools/install-deps.sh installs it)"; exit 1; }
@@ -35,7 +36,7 @@ start_server() {
     eval "port_$name=$port"
 }
 cleanup() {
-    for p in ${pid_a:-} ${pid_b:-}; do kill -KILL "$p" 2>/dev/null; done
+    for p in ${pid_a:-} ${pid_b:-} ${pid_c:-}; do kill -KILL "$p" 2>/dev/null; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -162,7 +163,7 @@ for client in 1 2 3 4 5 6 7 8; do
         curl -s -o "$work/c$client-$seed.json" -w '%{http_code}\n' "${form[@]}" -F seed=$seed "$u/v1/images/edits"
     done >"$work/c$client.codes") &
 done
-wait_clients() { local p; for p in $(jobs -p); do [ "$p" = "$pid_a" ] || [ "$p" = "${pid_b:-}" ] || wait "$p"; done; }
+wait_clients() { local p; for p in $(jobs -p); do [ "$p" = "$pid_a" ] || wait "$p"; done; }
 wait_clients
 pairs=()
 for client in 1 2 3 4 5 6 7 8; do
@@ -241,4 +242,33 @@ kill -TERM "$pid_a"
 wait "$pid_a"
 check "[ $? = 0 ]" "server a: SIGTERM exit status"
 pid_a=""
+
+# --- text prompts: the demo model (a text encoder with the real tokenizer), the same pixels
+# as canvas edit / generate --prompt, through multipart and through JSON
+make_demo="$(dirname "$cli")/make_demo_model"
+if [ -x "$make_demo" ] && bash "$tests/../tools/make_demo_model.sh" "$(dirname "$cli")" "$work/demo" >/dev/null 2>&1; then
+    model="$work/demo"
+    start_server c
+    uc="http://127.0.0.1:$port_c"
+    want 200 '"text_encoder":true' "$uc/healthz"
+    text="Make the sky purple and add a small red boat."
+    "$cli" edit --model "$model" --image "$image" --prompt "$text" "${flags[@]}" --seed 9 -o "$work/text_ref.png" 2>/dev/null
+    want 200 '"b64_json"' -F "image[]=@$image" -F "prompt=$text" -F steps=2 -F vae_area=4096 -F seed=9 "$uc/v1/images/edits"
+    cp "$work/body" "$work/text.json"
+    check "same_pixels '$work/text.json' '$work/text_ref.png'" "a text-prompt edit differs from canvas edit --prompt"
+    "$cli" generate --model "$model" --prompt "a red boat" --negative-prompt "blurry" --steps 2 --width 64 --height 64 \
+        --seed 4 -o "$work/text_gen_ref.png" 2>/dev/null
+    want 200 '"b64_json"' -H 'Content-Type: application/json' \
+        -d '{"prompt": "a red boat", "negative_prompt": "blurry", "size": "64x64", "steps": 2, "seed": 4, "model": "any"}' \
+        "$uc/v1/images/generations"
+    cp "$work/body" "$work/text_gen.json"
+    check "same_pixels '$work/text_gen.json' '$work/text_gen_ref.png'" "a JSON generation differs from canvas generate --prompt"
+    want 400 'goes with prompt' -F "image=@$image" -F "prompt_embeds=@$embeds" -F negative_prompt=x "$uc/v1/images/edits"
+    kill -TERM "$pid_c"
+    wait "$pid_c"
+    check "[ $? = 0 ]" "server c: SIGTERM exit status"
+    pid_c=""
+else
+    bad "could not make the demo model with $make_demo"
+fi
 summary
