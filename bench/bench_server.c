@@ -33,7 +33,7 @@
 #include "io/file_read.h"
 #include "mem/mem.h"
 
-static void die(const char *what)
+static __attribute__((noreturn)) void die(const char *what)
 {
     fprintf(stderr, "bench_server: %s: %s\n", what, canvas_last_error()[0] ? canvas_last_error() : "failed");
     exit(1);
