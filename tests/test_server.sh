@@ -6,7 +6,7 @@
 # malformed multipart, oversized bodies, wrong types, unknown ids and routes answer the right
 # 4xx as JSON; 8 concurrent clients x 4 edits all complete, each image pixel-identical to
 # `canvas edit` with the same seed and flags; SSE events in order; cancel mid-run and the
-# server goes on; a full queue answers 429 with Retry-After; SIGTERM cancels the running job,
+# server goes on; finished jobs past --jobs-kept are forgotten; a full queue answers 429 with Retry-After; SIGTERM cancels the running job,
 # answers the queued 503 and exits 0; a non-loopback address without --api-key is refused,
 # with one a request without the key answers 401; on the demo model (tools/make_demo_model.sh,
 # a text encoder) text prompts by multipart and JSON give canvas edit's / generate's pixels.
@@ -103,7 +103,7 @@ print(same)
 PY
 same_pixels() { [ "$(python3 "$work/pixels.py" same "$1" "$2")" = 1 ]; }
 
-start_server a --queue 8 --max-body 1M
+start_server a --queue 8 --max-body 1M --jobs-kept 2
 
 # --- read-only endpoints
 want 200 '"status":"ok"' "http://127.0.0.1:$port_a/healthz"
@@ -187,6 +187,7 @@ check "grep -q '\"step\":2,\"steps\":2.*\"device_bytes\":[0-9]*.*\"host_bytes\":
 want 200 '"state":"done"' "$u/v1/jobs/$id"
 check "curl -s -o '$work/job.png' '$u/v1/jobs/$id/image.png' && same_pixels '$work/job.png' '$work/ref3.png'" "the job's PNG differs from canvas edit --seed 3"
 want 409 'already finished' -X DELETE "$u/v1/jobs/$id"
+done_id="$id"
 want 200 '"name":"vae-decode"' "$u/v1/memory"
 
 # --- generation (JSON is for text prompts; this model takes embeddings: multipart on /v1/jobs)
@@ -207,6 +208,9 @@ curl -s -N --max-time 10 "$u/v1/jobs/$id/events" >"$work/cancel.txt"
 check "tail -3 '$work/cancel.txt' | grep -q '\"state\":\"cancelled\"' && ! grep -q '\"step\":1000,' '$work/cancel.txt'" "cancelled stream: $(tail -3 "$work/cancel.txt")"
 want 200 '"b64_json"' -X POST "${form[@]}" -F seed=1 "$u/v1/images/edits"
 want 200 'canvas_jobs_total{outcome="cancelled"} 1' "$u/metrics"
+# --jobs-kept 2: two jobs finished since, so the earlier one is forgotten
+want 404 "no job '$done_id'" "$u/v1/jobs/$done_id"
+want 200 '"state":"cancelled"' "$u/v1/jobs/$id"
 
 # --- a non-loopback address needs --api-key; with one, requests without it answer 401
 expect 2 "give --api-key" -- serve --model "$model" --listen 0.0.0.0:0
