@@ -6,7 +6,8 @@
 # malformed multipart, oversized bodies, wrong types, unknown ids and routes answer the right
 # 4xx as JSON; 8 concurrent clients x 4 edits all complete, each image pixel-identical to
 # `canvas edit` with the same seed and flags; SSE events in order; cancel mid-run and the
-# server goes on; finished jobs past --jobs-kept are forgotten; a full queue answers 429 with Retry-After; SIGTERM cancels the running job,
+# server goes on; an injected out-of-memory shows a fallback event and the job completes
+# with the same pixels; finished jobs past --jobs-kept are forgotten; a full queue answers 429 with Retry-After; SIGTERM cancels the running job,
 # answers the queued 503 and exits 0; a non-loopback address without --api-key is refused,
 # with one a request without the key answers 401; on the demo model (tools/make_demo_model.sh,
 # a text encoder) text prompts by multipart and JSON give canvas edit's / generate's pixels.
@@ -36,7 +37,7 @@ start_server() {
     eval "port_$name=$port"
 }
 cleanup() {
-    for p in ${pid_a:-} ${pid_b:-} ${pid_c:-}; do kill -KILL "$p" 2>/dev/null; done
+    for p in ${pid_a:-} ${pid_b:-} ${pid_c:-} ${pid_d:-}; do kill -KILL "$p" 2>/dev/null; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -246,6 +247,27 @@ kill -TERM "$pid_a"
 wait "$pid_a"
 check "[ $? = 0 ]" "server a: SIGTERM exit status"
 pid_a=""
+
+# --- a fallback: an out-of-memory injected into step 2 (the 150th activation allocation,
+# transient) is released and the step redone; the event stream says so, the job completes
+# with the pixels of canvas edit
+CANVAS_FAIL_ALLOC=150:activations start_server d
+ud="http://127.0.0.1:$port_d"
+"$cli" edit --model "$model" --image "$image" --prompt-embeds "$embeds" --steps 4 --vae-area 4096 --seed 7 \
+    -o "$work/ref_fallback.png" 2>/dev/null
+want 202 'queued' -X POST "${inputs[@]}" -F steps=4 -F seed=7 "$ud/v1/jobs"
+id="$(sed -n 's/.*"id":"\([^"]*\)".*/\1/p' "$work/body")"
+curl -s -N --max-time 30 "$ud/v1/jobs/$id/events" >"$work/fallback.txt"
+order="$(sed -n 's/^event: //p' "$work/fallback.txt" | tr '\n' ' ')"
+check "[ '$order' = 'queued started phase phase plan phase step fallback step step step phase done ' ]" "fallback events: $order"
+check "grep -q '\"event\":\"fallback\".*out of memory in step 2.*(injected)' '$work/fallback.txt'" "no fallback line: $(grep -A1 fallback "$work/fallback.txt")"
+want 200 '"fallbacks":1' "$ud/v1/jobs/$id"
+check "curl -s -o '$work/fallback.png' '$ud/v1/jobs/$id/image.png' && same_pixels '$work/fallback.png' '$work/ref_fallback.png'" "the job that fell back differs from canvas edit"
+want 200 'canvas_fallbacks_total 1' "$ud/metrics"
+kill -TERM "$pid_d"
+wait "$pid_d"
+check "[ $? = 0 ]" "server d: SIGTERM exit status"
+pid_d=""
 
 # --- text prompts: the demo model (a text encoder with the real tokenizer), the same pixels
 # as canvas edit / generate --prompt, through multipart and through JSON

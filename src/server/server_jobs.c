@@ -246,7 +246,6 @@ char *job_describe_locked(const server *s, const job *j)
 typedef struct run_ctx {
     server *s;
     job *j;
-    int planned;                /* a plan line came: later ones are fallbacks */
 } run_ctx;
 
 static int should_stop(void *ctx)
@@ -301,10 +300,17 @@ static void on_progress(void *ctx, const canvas_progress *p)
     size_t len = progress_format_json(json, sizeof json - 160, p);
     const char *name = progress_event_name(p->kind);
     int fallback = 0;
-    if (p->kind == CANVAS_PROGRESS_PLAN) {
-        fallback = r->planned || !strncmp(p->message, "fallback", 8);
-        r->planned = 1;
-        if (fallback) name = "fallback";
+    if (p->kind == CANVAS_PROGRESS_PLAN && !strncmp(p->message, "fallback", 8)) {
+        /* the pipeline's fallback lines: an out-of-memory released and redone (or re-planned) */
+        static const char plan_prefix[] = "{\"event\":\"plan\"";
+        fallback = 1;
+        name = "fallback";
+        if (!strncmp(json, plan_prefix, sizeof plan_prefix - 1)) {
+            char renamed[sizeof json];
+            len = (size_t)snprintf(renamed, sizeof renamed - 160, "{\"event\":\"fallback\"%s", json + sizeof plan_prefix - 1);
+            if (len >= sizeof renamed - 160) len = sizeof renamed - 161;
+            memcpy(json, renamed, len + 1);
+        }
     }
     if (p->kind == CANVAS_PROGRESS_DONE) return; /* the job's own "done" follows, with the image */
     pthread_mutex_lock(&s->lock);
@@ -363,7 +369,7 @@ static canvas_status encode_png(server *s, job *j, const canvas_image *out)
 
 static void run_job(server *s, job *j)
 {
-    run_ctx r = {s, j, 0};
+    run_ctx r = {s, j};
     canvas_profile_reset(s->model);
     apply_pending_vram(s);
     canvas_edit_params params = j->params;
