@@ -29,7 +29,7 @@ start_server() {
     "$cli" serve --model "$model" --listen 127.0.0.1:0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
     eval "pid_$name=$!"
     for i in $(seq 100); do
-        port="$(sed -n 's|^canvas serve: listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$work/$name.out")"
+        port="$(sed -n 's|^canvas serve: listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$work/$name.out" 2>/dev/null)"
         [ -n "$port" ] && break
         sleep 0.1
     done
@@ -216,8 +216,9 @@ want 200 '"state":"cancelled"' "$u/v1/jobs/$id"
 # --- a non-loopback address needs --api-key; with one, requests without it answer 401
 expect 2 "give --api-key" -- serve --model "$model" --listen 0.0.0.0:0
 
-# --- server b: queue 1 and an API key; a full queue answers 429, SIGTERM stops cleanly
-start_server b --queue 1 --api-key sekrit
+# --- server b: queue 2 and an API key; a full queue answers 429; SIGTERM cancels the running
+# job (its event stream ends with it), answers the queued ones 503 and exits 0
+start_server b --queue 2 --api-key sekrit
 ub="http://127.0.0.1:$port_b"
 want 200 '"status":"ok"' "$ub/healthz"
 want 401 'API key' "$ub/metrics"
@@ -227,20 +228,23 @@ want 200 'canvas_queue_length 0' "${key[@]}" "$ub/metrics"
 want 202 'queued' "${key[@]}" -X POST "${inputs[@]}" -F steps=1000 "$ub/v1/jobs"
 running="$(sed -n 's/.*"id":"\([^"]*\)".*/\1/p' "$work/body")"
 for i in $(seq 100); do curl -s "${key[@]}" "$ub/v1/jobs/$running" | grep -q '"state":"running"' && break; sleep 0.1; done
+curl -s -N --max-time 30 "${key[@]}" "$ub/v1/jobs/$running/events" >"$work/stopped.txt" &
+stream=$!
 want 202 'queued' "${key[@]}" -X POST "${form[@]}" "$ub/v1/jobs"
-queued="$(sed -n 's/.*"id":"\([^"]*\)".*/\1/p' "$work/body")"
-curl -s -D "$work/headers" -o "$work/body" "${key[@]}" "${form[@]}" "$ub/v1/jobs" >/dev/null
-check "grep -q '^HTTP/1.1 429' '$work/headers' && grep -qi '^Retry-After: [0-9]' '$work/headers'" "full queue: $(cat "$work/headers")"
 curl -s "${key[@]}" "${form[@]}" -o "$work/waiting.json" -w '%{http_code}' "$ub/v1/images/edits" >"$work/waiting.code" &
 waiter=$!
-sleep 0.5
+for i in $(seq 100); do curl -s "${key[@]}" "$ub/metrics" | grep -q '^canvas_queue_length 2' && break; sleep 0.1; done
+curl -s -D "$work/headers" -o "$work/body" "${key[@]}" "${form[@]}" "$ub/v1/jobs" >/dev/null
+check "grep -q '^HTTP/1.1 429' '$work/headers' && grep -qi '^Retry-After: [0-9]' '$work/headers'" "full queue: $(cat "$work/headers")"
+check "grep -q 'rate_limit_error' '$work/body'" "429 body: $(cat "$work/body")"
 kill -TERM "$pid_b"
 wait "$pid_b"
 rc=$?
 check "[ $rc = 0 ]" "SIGTERM: exit $rc, wanted 0: $(cat "$work/b.err")"
-wait "$waiter"
-check "grep -q 'queued answered 503' '$work/b.err'" "no stop line: $(cat "$work/b.err")"
-check "grep -Eq '^(503|429)$' '$work/waiting.code'" "a request waiting at SIGTERM got $(cat "$work/waiting.code")"
+wait "$waiter" "$stream"
+check "grep -q 'cancelling the running job at its next step, 2 queued answered 503' '$work/b.err'" "no stop line: $(cat "$work/b.err")"
+check "[ \"\$(cat '$work/waiting.code')\" = 503 ]" "a request waiting at SIGTERM got $(cat "$work/waiting.code")"
+check "tail -2 '$work/stopped.txt' | grep -q '\"state\":\"cancelled\",\"status\":503'" "the running job's stream: $(tail -2 "$work/stopped.txt")"
 pid_b=""
 
 kill -TERM "$pid_a"

@@ -15,7 +15,7 @@ bash "$tests/../tools/make_demo_model.sh" "$build" "$work/demo" >/dev/null || { 
 server=$!
 trap 'kill -KILL $server 2>/dev/null; rm -rf "$work"' EXIT
 for i in $(seq 100); do
-    port="$(sed -n 's|^canvas serve: listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$work/out")"
+    port="$(sed -n 's|^canvas serve: listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$work/out" 2>/dev/null)"
     [ -n "$port" ] && break
     sleep 0.1
 done
