@@ -296,7 +296,7 @@ static void on_progress(void *ctx, const canvas_progress *p)
     server *s = r->s;
     job *j = r->j;
     apply_pending_vram(s);
-    char json[1400];
+    char json[4096]; /* a fallback line holds the out-of-memory reason and the new plan */
     size_t len = progress_format_json(json, sizeof json - 160, p);
     const char *name = progress_event_name(p->kind);
     int fallback = 0;
