@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # test_server.sh — `canvas serve` end to end with curl on the bundled tiny model (no text
 # encoder: prompts come as the edit-cfg golden's embeddings, a multipart part). Servers listen
-# on ephemeral loopback ports (--listen 127.0.0.1:0 prints the port). Checks: every endpoint;
+# on ephemeral loopback ports (--listen 127.0.0.1:0 prints the port), with a LoRA merged (a
+# request may change its strength). Checks: every endpoint;
 # malformed multipart, oversized bodies, wrong types, unknown ids and routes answer the right
 # 4xx as JSON; 8 concurrent clients x 4 edits all complete, each image pixel-identical to
 # `canvas edit` with the same seed and flags; SSE events in order; cancel mid-run and the
@@ -18,7 +19,8 @@ model="$tests/golden/models/edit-tiny"
 case_dir="$tests/golden/cases/edit-cfg"
 embeds="$case_dir/inputs.safetensors"
 image="$case_dir/image0.png"
-flags=(--steps 2 --vae-area 4096)
+lora="$tests/golden/cases/lora-peft/lora0-peft.safetensors"
+flags=(--steps 2 --vae-area 4096 --lora "$lora")
 inputs=(-F "image=@$image" -F "prompt_embeds=@$embeds" -F vae_area=4096)
 form=("${inputs[@]}" -F steps=2)
 
@@ -104,11 +106,11 @@ print(same)
 PY
 same_pixels() { [ "$(python3 "$work/pixels.py" same "$1" "$2")" = 1 ]; }
 
-start_server a --queue 8 --max-body 1M --jobs-kept 2
+start_server a --queue 8 --max-body 1M --jobs-kept 2 --lora "$lora"
 
 # --- read-only endpoints
 want 200 '"status":"ok"' "http://127.0.0.1:$port_a/healthz"
-want 200 '"text_encoder":false' "http://127.0.0.1:$port_a/healthz"
+want 200 '"text_encoder":false,"strategy":"auto","loras":[{"name":"lora0-peft.safetensors","scale":1}],"lightning":false' "http://127.0.0.1:$port_a/healthz"
 want 200 '<html' "http://127.0.0.1:$port_a/"
 want 200 'canvas_jobs_total{outcome="done"} 0' "http://127.0.0.1:$port_a/metrics"
 want 200 '"total_blocks":2' "http://127.0.0.1:$port_a/v1/memory"
@@ -192,10 +194,23 @@ done_id="$id"
 want 200 '"name":"vae-decode"' "$u/v1/memory"
 
 # --- generation (JSON is for text prompts; this model takes embeddings: multipart on /v1/jobs)
-"$cli" generate --model "$model" --prompt-embeds "$embeds" --steps 2 --width 64 --height 64 --seed 5 -o "$work/gen.png" 2>/dev/null
+"$cli" generate --model "$model" --prompt-embeds "$embeds" --steps 2 --width 64 --height 64 --seed 5 --lora "$lora" \
+    -o "$work/gen.png" 2>/dev/null
 want 200 '"b64_json"' -X POST -F "prompt_embeds=@$embeds" -F steps=2 -F size=64x64 -F seed=5 "$u/v1/images/generations"
 cp "$work/body" "$work/gen.json"
 check "same_pixels '$work/gen.json' '$work/gen.png'" "generation differs from canvas generate"
+
+# --- a request's LoRA strength (the transformer merged again), then the server's again
+"$cli" edit --model "$model" --image "$image" --prompt-embeds "$embeds" --steps 2 --vae-area 4096 \
+    --lora "$lora:0.5" --seed 2 -o "$work/ref_half.png" 2>/dev/null
+want 200 '"b64_json"' "${form[@]}" -F seed=2 -F lora_scale=0.5 "$u/v1/images/edits"
+cp "$work/body" "$work/half.json"
+want 200 '"b64_json"' "${form[@]}" -F seed=2 "$u/v1/images/edits"
+cp "$work/body" "$work/full.json"
+check "same_pixels '$work/half.json' '$work/ref_half.png'" "lora_scale=0.5 differs from canvas edit --lora FILE:0.5"
+check "same_pixels '$work/full.json' '$work/ref2.png' && ! same_pixels '$work/half.json' '$work/ref2.png'" "after lora_scale 0.5 the next job is not back at the server's scale"
+want 400 "more scales than the server's 1 LoRA" "${form[@]}" -F lora_scale=1,1 "$u/v1/images/edits"
+want 400 'lora_scale takes numbers' "${form[@]}" -F lora_scale=abc "$u/v1/images/edits"
 
 # --- cancel mid-run: stops at a step boundary, the server goes on
 want 202 '"state":"queued"' -X POST "${inputs[@]}" -F steps=1000 "$u/v1/jobs"
@@ -282,7 +297,8 @@ if [ -x "$make_demo" ] && bash "$tests/../tools/make_demo_model.sh" "$(dirname "
     uc="http://127.0.0.1:$port_c"
     want 200 '"text_encoder":true' "$uc/healthz"
     text="Make the sky purple and add a small red boat."
-    "$cli" edit --model "$model" --image "$image" --prompt "$text" "${flags[@]}" --seed 9 -o "$work/text_ref.png" 2>/dev/null
+    "$cli" edit --model "$model" --image "$image" --prompt "$text" --steps 2 --vae-area 4096 --seed 9 \
+        -o "$work/text_ref.png" 2>/dev/null
     want 200 '"b64_json"' -F "image[]=@$image" -F "prompt=$text" -F steps=2 -F vae_area=4096 -F seed=9 "$uc/v1/images/edits"
     cp "$work/body" "$work/text.json"
     check "same_pixels '$work/text.json' '$work/text_ref.png'" "a text-prompt edit differs from canvas edit --prompt"

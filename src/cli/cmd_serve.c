@@ -13,7 +13,10 @@
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/memory_flags.h"
+#include "pipeline/lora.h"
 #include "server/server.h"
+
+enum { MAX_LORAS = 16 };
 
 static void print_help(FILE *to)
 {
@@ -33,6 +36,8 @@ static void print_help(FILE *to)
             "  --max-pixels N         largest reference image and output, in pixels (default 16777216)\n"
             "  --jobs-kept N          finished jobs kept for GET /v1/jobs/{id} (default 256, for an hour)\n"
             "  --steps N              steps when a request gives none (default: the settings file's, else 50)\n"
+            "  --lora FILE[:SCALE]    merge a LoRA at load (repeat up to 16); requests may set its strength\n"
+            "                         with lora_scale (a reload when it changes)\n"
             "  -h, --help             this text\n"
             "\n");
     cli_memory_flags_help(to);
@@ -69,6 +74,9 @@ int cmd_serve(int argc, char **argv)
     int code = cli_config_apply(argc, argv, "serve", &memory, &defaults);
     if (code) return code;
     c.default_steps = defaults.steps;
+    static char lora_paths[MAX_LORAS][4096];
+    static canvas_lora loras[MAX_LORAS];
+    int n_loras = 0;
     const char *key = getenv("CANVAS_API_KEY");
     c.api_key = key && key[0] ? key : NULL;
     for (int i = 0; i < argc; i++) {
@@ -81,7 +89,7 @@ int cmd_serve(int argc, char **argv)
             return 0;
         }
         static const char *const valued[] = {"--model", "--listen", "--api-key", "--queue", "--max-body",
-                                             "--max-pixels", "--jobs-kept", "--steps"};
+                                             "--max-pixels", "--jobs-kept", "--steps", "--lora"};
         int known = 0;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) known |= !strcmp(flag, valued[k]);
         char message[512];
@@ -116,6 +124,12 @@ int cmd_serve(int argc, char **argv)
         } else if (!strcmp(flag, "--jobs-kept")) {
             if (!parse_int(value, 1, 1000000, &n)) return cli_usage_error("serve", "--jobs-kept takes 1 to 1000000");
             c.jobs_kept = (int)n;
+        } else if (!strcmp(flag, "--lora")) {
+            if (n_loras == MAX_LORAS) return cli_usage_error("serve", "too many --lora (at most 16)");
+            if (lora_spec_parse(value, lora_paths[n_loras], sizeof lora_paths[n_loras], &loras[n_loras].scale) != CANVAS_OK)
+                return cli_usage_error("serve", "--lora takes FILE or FILE:SCALE with a finite SCALE");
+            loras[n_loras].path = lora_paths[n_loras];
+            n_loras++;
         } else if (!strcmp(flag, "--steps")) {
             if (!parse_int(value, 1, 1000, &n)) return cli_usage_error("serve", "--steps takes 1 to 1000");
             c.default_steps = (int)n;
@@ -139,6 +153,8 @@ int cmd_serve(int argc, char **argv)
     o->link_bytes_per_second = memory.link_bytes_per_second;
     o->resident_blocks = memory.resident_blocks;
     o->threads = memory.threads;
+    o->loras = loras;
+    o->n_loras = n_loras;
     o->strategy = memory.strategy_text[0] ? memory.strategy_text : NULL;
     o->allow_quantize = memory.allow_quantize;
     o->fp8 = memory.fp8;

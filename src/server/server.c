@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -110,6 +111,9 @@ canvas_status server_run(const server_config *config)
     }
     if (st == CANVAS_OK) st = canvas_open(config->model_dir, &config->options, &s->model);
     if (st == CANVAS_OK) canvas_memory_snapshot_take(s->model, &s->snapshot);
+    if (config->options.n_loras > SERVER_MAX_LORAS)
+        st = status_fail(CANVAS_ERR_USAGE, "at most %d LoRAs (got %d)", SERVER_MAX_LORAS, config->options.n_loras);
+    for (int i = 0; st == CANVAS_OK && i < config->options.n_loras; i++) s->lora_scales[i] = config->options.loras[i].scale;
     if (config->options.strategy) snprintf(s->strategy, sizeof s->strategy, "%s", config->options.strategy);
     pthread_t worker;
     if (st == CANVAS_OK && pthread_create(&worker, NULL, server_worker, s) != 0)
@@ -151,6 +155,15 @@ canvas_status server_run(const server_config *config)
     /* jobs first (waiters are answered), then the HTTP threads, then the model */
     server_stop_jobs(s);
     pthread_join(worker, NULL);
+    /* every job has ended: let the answers and event streams under way go out (stopping the
+     * daemon closes their sockets), for at most 5 seconds */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    pthread_mutex_lock(&s->lock);
+    while (d && s->active_requests > 0 && pthread_cond_timedwait(&s->changed, &s->lock, &deadline) == 0) {
+    }
+    pthread_mutex_unlock(&s->lock);
     if (d) MHD_stop_daemon(d);
     canvas_status written = CANVAS_OK;
     if (config->report_path) written = canvas_profile_write_report(s->model, config->report_path);

@@ -293,6 +293,7 @@ int job_from_form(server *s, const form *f, int edit, job *j, char *message, siz
 {
     canvas_edit_params *p = &j->params;
     canvas_edit_params_default(p);
+    for (int i = 0; i < s->config.options.n_loras && i < SERVER_MAX_LORAS; i++) j->lora_scales[i] = s->config.options.loras[i].scale;
     if (s->config.default_steps > 0) p->steps = s->config.default_steps;
     const form_field *prompt = NULL, *negative = NULL, *embeds = NULL;
     int steps_given = 0, cfg_given = 0, lightning = 0;
@@ -368,6 +369,22 @@ int job_from_form(server *s, const form *f, int edit, job *j, char *message, siz
         } else if (!strcmp(name, "lightning")) {
             if (strcmp(v, "4") && strcmp(v, "8")) return BAD(400, "lightning takes 4 or 8 (steps; got '%s')", v);
             lightning = v[0] - '0';
+        } else if (!strcmp(name, "lora_scale")) {
+            /* one scale per LoRA the server was started with, in order: "0.8" or "0.8,1" */
+            const char *at = v;
+            int n_scales = 0;
+            while (*at) {
+                char *end;
+                errno = 0;
+                double x = strtod(at, &end);
+                if (errno || end == at || !isfinite(x) || x < -100 || x > 100 || (*end && *end != ','))
+                    return BAD(400, "lora_scale takes numbers from -100 to 100 separated by commas (got '%s')", v);
+                if (n_scales == s->config.options.n_loras)
+                    return BAD(400, "lora_scale gives more scales than the server's %d LoRA(s)", s->config.options.n_loras);
+                j->lora_scales[n_scales++] = (float)x;
+                at = *end ? end + 1 : end;
+            }
+            if (n_scales == 0) return BAD(400, "lora_scale is empty");
         } else if (!strcmp(name, "mask")) {
             return BAD(400, "mask is not supported: Qwen-Image-Edit edits from the prompt");
         } else if (!ignored_field(name)) {

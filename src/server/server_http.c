@@ -467,6 +467,7 @@ enum MHD_Result server_on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = r;
         pthread_mutex_lock(&s->lock);
         s->requests++;
+        s->active_requests++;
         pthread_mutex_unlock(&s->lock);
         /* a body announced too large is refused before it is read */
         const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -499,9 +500,14 @@ enum MHD_Result server_on_request(void *cls, struct MHD_Connection *c, const cha
 
 void server_on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode code)
 {
-    (void)cls, (void)c, (void)code;
+    (void)c, (void)code;
+    server *s = cls;
     request *r = *con_cls;
     if (!r) return;
+    pthread_mutex_lock(&s->lock);
+    s->active_requests--;
+    pthread_cond_broadcast(&s->changed);
+    pthread_mutex_unlock(&s->lock);
     mem_free(r->body);
     mem_free(r);
     *con_cls = NULL;

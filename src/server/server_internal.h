@@ -16,6 +16,7 @@
 #include "server/server.h"
 
 #define SERVER_MAX_IMAGES 16
+#define SERVER_MAX_LORAS 16
 #define SERVER_MAX_EVENTS 4096      /* per job; later step events are dropped, the last is kept */
 #define SERVER_MEMORY_SAMPLES 512   /* the live memory chart's ring */
 #define SERVER_STEP_BUCKETS 10
@@ -36,6 +37,7 @@ typedef struct job {
     canvas_prompt embeds;
     canvas_image images[SERVER_MAX_IMAGES];
     int n_images;
+    float lora_scales[SERVER_MAX_LORAS]; /* this job's strength of each of the server's LoRAs */
     atomic_int cancel;          /* DELETE, or the server stopping */
     /* progress and result (under the lock) */
     double created, started, finished;
@@ -72,8 +74,10 @@ typedef struct server {
     int queue_head, queue_len;
     job *running;
     int stopping;
+    int active_requests;        /* from a request's first call to its completion (the answer sent) */
     uint64_t next_job;
     canvas_model *model;        /* the worker's alone after open */
+    float lora_scales[SERVER_MAX_LORAS]; /* what the model's LoRAs are merged at now (the worker's) */
     /* settings the worker applies between jobs (strategy) or at the next event (vram) */
     char pending_strategy[96];
     int pending_allow_quantize, have_pending_strategy;

@@ -367,7 +367,20 @@ static canvas_status encode_png(server *s, job *j, const canvas_image *out)
     return CANVAS_OK;
 }
 
-static void run_job(server *s, job *j)
+/* The job's LoRA strengths: each one that differs from what the model holds is merged again
+ * (canvas_set_lora_scale reloads the transformer, so jobs at the same scale pay nothing). */
+static canvas_status set_lora_scales(server *s, job *j)
+{
+    for (int i = 0; i < s->config.options.n_loras && i < SERVER_MAX_LORAS; i++) {
+        if (j->lora_scales[i] == s->lora_scales[i]) continue;
+        TRY(canvas_set_lora_scale(s->model, i, j->lora_scales[i]));
+        s->lora_scales[i] = j->lora_scales[i];
+    }
+    return CANVAS_OK;
+}
+
+/* Run a job whose set-up returned `st` (a failure there fails the job). */
+static void run_job(server *s, job *j, canvas_status st)
 {
     run_ctx r = {s, j};
     canvas_profile_reset(s->model);
@@ -377,8 +390,7 @@ static void run_job(server *s, job *j)
     params.cancel_ctx = j;
     canvas_prompt encoded = {0};
     const canvas_prompt *prompt = &j->embeds;
-    canvas_status st = CANVAS_OK;
-    if (j->prompt_text) {
+    if (st == CANVAS_OK && j->prompt_text) {
         st = canvas_encode_prompt(s->model, j->prompt_text, j->negative_text, j->images, j->n_images, &encoded);
         prompt = &encoded;
     }
@@ -458,7 +470,7 @@ void *server_worker(void *arg)
 
         if (switch_strategy && canvas_set_strategy(s->model, strategy, allow_quantize) != CANVAS_OK)
             fprintf(stderr, "canvas serve: strategy %s: %s\n", strategy, canvas_last_error());
-        run_job(s, j);
+        run_job(s, j, set_lora_scales(s, j));
         job_free_inputs(j); /* the worker's alone: the lock is not needed */
 
         pthread_mutex_lock(&s->lock);

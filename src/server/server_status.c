@@ -30,7 +30,18 @@ char *server_health_json(server *s)
     else text_printf(&b, "null");
     text_printf(&b, ",\"text_encoder\":%s,\"strategy\":", s->has_text_encoder ? "true" : "false");
     text_json_string(&b, s->strategy[0] ? s->strategy : "auto");
-    text_printf(&b, "}");
+    /* the LoRAs by file name (no folders: clients never see server paths) */
+    int lightning = 0;
+    text_printf(&b, ",\"loras\":[");
+    for (int i = 0; i < s->config.options.n_loras; i++) {
+        const char *path = s->config.options.loras[i].path, *slash = strrchr(path, '/');
+        const char *name = slash ? slash + 1 : path;
+        lightning |= strcasestr(name, "lightning") != NULL;
+        text_printf(&b, "%s{\"name\":", i ? "," : "");
+        text_json_string(&b, name);
+        text_printf(&b, ",\"scale\":%g}", (double)s->config.options.loras[i].scale);
+    }
+    text_printf(&b, "],\"lightning\":%s}", lightning ? "true" : "false");
     pthread_mutex_unlock(&s->lock);
     return text_take(&b);
 }
