@@ -181,6 +181,7 @@ want 200 'canvas_step_seconds_count 64' "$u/metrics"
 # --- a job: 202, its events in order, its state, its PNG (the same pixels again)
 want 202 '"state":"queued"' -X POST "${form[@]}" -F seed=3 "$u/v1/jobs"
 id="$(sed -n 's/.*"id":"\([^"]*\)".*/\1/p' "$work/body")"
+want 200 '"state":"done"' "$u/v1/jobs/$id?wait=30"
 curl -s -N --max-time 30 "$u/v1/jobs/$id/events" >"$work/events.txt"
 order="$(sed -n 's/^event: //p' "$work/events.txt" | tr '\n' ' ')"
 check "[ '$order' = 'queued started phase phase plan phase step step phase done ' ]" "events out of order: $order"

@@ -315,6 +315,16 @@ static enum MHD_Result route_job(server *s, struct MHD_Connection *c, const char
         ret = status == 409 ? reply_error(c, 409, "the job has already finished") : reply_taken(c, status, json);
         if (status == 409) mem_free(json);
     } else {
+        /* ?wait=SECONDS (at most 60): a long poll, answered when the job has finished or then */
+        const char *wait = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait");
+        double seconds = wait ? strtod(wait, NULL) : 0;
+        if (seconds > 0) {
+            struct timespec deadline;
+            clock_gettime(CLOCK_REALTIME, &deadline);
+            deadline.tv_sec += (time_t)(seconds < 60 ? seconds : 60);
+            while (j->state < JOB_DONE && pthread_cond_timedwait(&s->changed, &s->lock, &deadline) == 0) {
+            }
+        }
         ret = reply_taken(c, 200, job_describe_locked(s, j));
     }
     job_release_locked(j);
