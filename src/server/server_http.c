@@ -150,8 +150,13 @@ static enum MHD_Result reply_finished(server *s, struct MHD_Connection *c, job *
                     "\"seed\":%llu,\"steps\":%d}",
                 (long long)time(NULL), b64 ? b64 : "", j->id, j->width, j->height,
                 (unsigned long long)j->params.seed, j->params.steps);
+    int encoded = b64 != NULL;
     mem_free(b64);
-    return b64 ? reply_taken(c, 200, text_take(&b)) : (mem_free(text_take(&b)), reply_error(c, 507, "out of memory encoding the image"));
+    if (!encoded) {
+        mem_free(text_take(&b));
+        return reply_error(c, 507, "out of memory encoding the image");
+    }
+    return reply_taken(c, 200, text_take(&b));
 }
 
 /* POST /v1/images/edits (edit 1), /v1/images/generations (-1), /v1/jobs (0, async). */
