@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The layers of src/ include only downwards (docs/architecture.md). Bottom to top:
-#   base < mem < tensor < io < text < ops < models < plan < pipeline < api < cli
+#   base < mem < tensor < io < text < ops < models < plan < pipeline < api < server < cli
 # A file in src/LAYER/ may include "canvas.h" (the public header), its own layer and the
 # layers below it; every other #include "LAYER/..." is a back-arrow, listed as
 #   src/FILE:LINE: FROM -> TO (#include "...")
@@ -12,7 +12,7 @@
 #   test_include_graph.sh --check D  check the tree D (a folder holding src/) only
 set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
-layers=(base mem tensor io text ops models plan pipeline api cli)
+layers=(base mem tensor io text ops models plan pipeline api server cli)
 
 rank_of() { # the position of a layer in the list, or nothing
   local i

@@ -17,6 +17,8 @@ typedef struct command {
     const char *summary;
 } command;
 
+int cmd_serve(int argc, char **argv); /* cmd_serve.c */
+
 static const command commands[] = {
     {"edit", cmd_edit, "edit images with a Qwen-Image-Edit model (`canvas edit --help`)"},
     {"generate", cmd_generate, "make an image from a prompt (text to image)"},
@@ -25,6 +27,7 @@ static const command commands[] = {
     {"plan", cmd_plan, "which memory plans fit a run, ranked (`canvas plan --model DIR --vram 24G`, `--viability`)"},
     {"bench", cmd_bench, "the same edit under every preset: predicted vs measured peaks, time, output difference"},
     {"tokenize", cmd_tokenize, "prompts on stdin to token ids, one line each (`canvas tokenize TOKENIZER_DIR`, `--decode`)"},
+    {"serve", cmd_serve, "keep a model loaded and serve it over HTTP (`canvas serve --model DIR`, docs/server.md)"},
     {"debug", cmd_debug, "run a golden case (`canvas debug case CASE_DIR --out OUT.safetensors [--vram SIZE ...]`)"},
 };
 

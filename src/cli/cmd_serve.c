@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cmd_serve.c — `canvas serve`: parses the flags and hands over to the server layer
+ * (src/server/server.h, docs/server.md). */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/size_parse.h"
+#include "canvas.h"
+#include "cli/commands.h"
+#include "cli/config_file.h"
+#include "cli/memory_flags.h"
+#include "pipeline/lora.h"
+#include "server/server.h"
+
+enum { MAX_LORAS = 16 };
+
+static void print_help(FILE *to)
+{
+    fprintf(to,
+            "usage: canvas serve --model DIR [--listen 127.0.0.1:8188] [--api-key KEY] [--queue N] [options]\n"
+            "\n"
+            "Keep a model loaded and serve it over HTTP: OpenAI-compatible /v1/images/edits and\n"
+            "/v1/images/generations, jobs with live events (/v1/jobs), /v1/memory, /v1/plan, /metrics,\n"
+            "/healthz and a page at / (docs/server.md). One job runs at a time; the others wait in a queue.\n"
+            "\n"
+            "  --model DIR            diffusers pipeline folder (as canvas edit)\n"
+            "  --listen HOST:PORT     IPv4 address and port (default 127.0.0.1:8188; port 0: any free port,\n"
+            "                         printed on stdout). An address other than 127.x needs --api-key\n"
+            "  --api-key KEY          clients must send Authorization: Bearer KEY (also $CANVAS_API_KEY)\n"
+            "  --queue N              jobs waiting behind the running one (default 16); more answer 429\n"
+            "  --max-body SIZE        largest request body (default 64M); larger answer 413\n"
+            "  --max-pixels N         largest reference image and output, in pixels (default 16777216)\n"
+            "  --jobs-kept N          finished jobs kept for GET /v1/jobs/{id} (default 256, for an hour)\n"
+            "  --steps N              steps when a request gives none (default: the settings file's, else 50)\n"
+            "  --lora FILE[:SCALE]    merge a LoRA at load (repeat up to 16); requests may set its strength\n"
+            "                         with lora_scale (a reload when it changes)\n"
+            "  -h, --help             this text\n"
+            "\n");
+    cli_memory_flags_help(to);
+    fprintf(to, "\n--report / --trace are written when the server stops (the last job's phases).\n"
+                "SIGTERM or Ctrl-C: the running job is cancelled at its next step, queued ones answer 503,\n"
+                "exit 0. exit codes: 2 usage, 3 out of memory, 4 bad model, 1 other (cannot listen)\n");
+}
+
+static int parse_int(const char *text, long long low, long long high, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < low || v > high) return 0;
+    *out = v;
+    return 1;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    if (argc > 0 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))) {
+        print_help(stdout);
+        return 0;
+    }
+    if (argc == 0) {
+        print_help(stderr);
+        return 2;
+    }
+    server_config c;
+    server_config_default(&c);
+    cli_memory_flags memory;
+    cli_memory_flags_init(&memory);
+    cli_edit_defaults defaults;
+    int code = cli_config_apply(argc, argv, "serve", &memory, &defaults);
+    if (code) return code;
+    c.default_steps = defaults.steps;
+    static char lora_paths[MAX_LORAS][4096];
+    static canvas_lora loras[MAX_LORAS];
+    int n_loras = 0;
+    const char *key = getenv("CANVAS_API_KEY");
+    c.api_key = key && key[0] ? key : NULL;
+    for (int i = 0; i < argc; i++) {
+        int memory_flag = cli_memory_flags_parse(&memory, argc, argv, &i, "serve");
+        if (memory_flag < 0) return 2;
+        if (memory_flag > 0) continue;
+        const char *flag = argv[i];
+        if (!strcmp(flag, "-h") || !strcmp(flag, "--help")) {
+            print_help(stdout);
+            return 0;
+        }
+        static const char *const valued[] = {"--model", "--listen", "--api-key", "--queue", "--max-body",
+                                             "--max-pixels", "--jobs-kept", "--steps", "--lora"};
+        int known = 0;
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) known |= !strcmp(flag, valued[k]);
+        char message[512];
+        if (!known) {
+            snprintf(message, sizeof message, "unknown option '%s'", flag);
+            return cli_usage_error("serve", message);
+        }
+        if (i + 1 >= argc) {
+            snprintf(message, sizeof message, "%s needs a value", flag);
+            return cli_usage_error("serve", message);
+        }
+        const char *value = argv[++i];
+        long long n;
+        uint64_t bytes;
+        if (!strcmp(flag, "--model")) {
+            c.model_dir = value;
+        } else if (!strcmp(flag, "--listen")) {
+            c.listen = value;
+        } else if (!strcmp(flag, "--api-key")) {
+            if (!value[0]) return cli_usage_error("serve", "--api-key is empty");
+            c.api_key = value;
+        } else if (!strcmp(flag, "--queue")) {
+            if (!parse_int(value, 1, 100000, &n)) return cli_usage_error("serve", "--queue takes 1 to 100000");
+            c.queue_max = (int)n;
+        } else if (!strcmp(flag, "--max-body")) {
+            if (size_parse(value, "--max-body", &bytes) != CANVAS_OK || bytes < 1024 || bytes > ((uint64_t)4 << 30))
+                return cli_usage_error("serve", "--max-body takes a size from 1K to 4G");
+            c.max_body_bytes = (size_t)bytes;
+        } else if (!strcmp(flag, "--max-pixels")) {
+            if (!parse_int(value, 256, (long long)1 << 28, &n)) return cli_usage_error("serve", "--max-pixels takes 256 to 268435456");
+            c.max_image_pixels = n;
+        } else if (!strcmp(flag, "--jobs-kept")) {
+            if (!parse_int(value, 1, 1000000, &n)) return cli_usage_error("serve", "--jobs-kept takes 1 to 1000000");
+            c.jobs_kept = (int)n;
+        } else if (!strcmp(flag, "--lora")) {
+            if (n_loras == MAX_LORAS) return cli_usage_error("serve", "too many --lora (at most 16)");
+            if (lora_spec_parse(value, lora_paths[n_loras], sizeof lora_paths[n_loras], &loras[n_loras].scale) != CANVAS_OK)
+                return cli_usage_error("serve", "--lora takes FILE or FILE:SCALE with a finite SCALE");
+            loras[n_loras].path = lora_paths[n_loras];
+            n_loras++;
+        } else if (!strcmp(flag, "--steps")) {
+            if (!parse_int(value, 1, 1000, &n)) return cli_usage_error("serve", "--steps takes 1 to 1000");
+            c.default_steps = (int)n;
+        }
+    }
+    if (!c.model_dir) return cli_usage_error("serve", "missing --model DIR");
+    if (cli_memory_flags_check(&memory, "serve") < 0) return 2;
+    uint32_t address;
+    uint16_t port;
+    int loopback;
+    if (server_parse_listen(c.listen, &address, &port, &loopback) != CANVAS_OK)
+        return cli_usage_error("serve", canvas_last_error());
+    if (!loopback && !c.api_key) {
+        char message[512];
+        snprintf(message, sizeof message, "--listen %s is not a loopback address: give --api-key KEY", c.listen);
+        return cli_usage_error("serve", message);
+    }
+    canvas_options *o = &c.options;
+    o->vram_bytes = memory.vram_bytes;
+    o->ram_bytes = memory.ram_bytes;
+    o->link_bytes_per_second = memory.link_bytes_per_second;
+    o->resident_blocks = memory.resident_blocks;
+    o->threads = memory.threads;
+    o->loras = loras;
+    o->n_loras = n_loras;
+    o->strategy = memory.strategy_text[0] ? memory.strategy_text : NULL;
+    o->allow_quantize = memory.allow_quantize;
+    o->fp8 = memory.fp8;
+    o->headroom_bytes = memory.headroom_bytes;
+    o->no_fallback = memory.no_fallback;
+    o->oom_retry_attempts = memory.oom_retry_attempts;
+    c.report_path = memory.report_path;
+    c.trace_path = memory.trace_path;
+    canvas_status st = server_run(&c);
+    return st == CANVAS_OK ? 0 : cli_fail(st, "serve");
+}

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server.c — `canvas serve`'s life: open the model, listen, wait for SIGTERM / SIGINT, stop
+ * in order (jobs first, then the HTTP threads, then the model). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/path.h"
+#include "base/status.h"
+#include "mem/mem.h"
+#include "server/server_http.h"
+#include "server/server_internal.h"
+
+void server_config_default(server_config *config)
+{
+    memset(config, 0, sizeof *config);
+    canvas_options_default(&config->options);
+    config->listen = "127.0.0.1:8188";
+    config->queue_max = 16;
+    config->max_body_bytes = (size_t)64 << 20;
+    config->max_image_pixels = (int64_t)1 << 24;
+    config->jobs_kept = 256;
+    config->job_ttl_seconds = 3600;
+}
+
+canvas_status server_parse_listen(const char *text, uint32_t *address, uint16_t *port, int *loopback)
+{
+    const char *colon = text ? strrchr(text, ':') : NULL;
+    char host[64];
+    if (!colon || colon == text || (size_t)(colon - text) >= sizeof host)
+        return status_fail(CANVAS_ERR_USAGE, "--listen takes HOST:PORT (got '%s')", text ? text : "");
+    memcpy(host, text, (size_t)(colon - text));
+    host[colon - text] = '\0';
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || *end || p < 0 || p > 65535)
+        return status_fail(CANVAS_ERR_USAGE, "--listen %s: the port must be 0 to 65535", text);
+    struct in_addr a;
+    if (!strcmp(host, "localhost")) a.s_addr = htonl(INADDR_LOOPBACK);
+    else if (inet_pton(AF_INET, host, &a) != 1)
+        return status_fail(CANVAS_ERR_USAGE, "--listen %s: HOST must be an IPv4 address or localhost", text);
+    *address = a.s_addr;
+    *port = (uint16_t)p;
+    *loopback = (ntohl(a.s_addr) >> 24) == 127;
+    return CANVAS_OK;
+}
+
+static void free_server(server *s)
+{
+    while (s->jobs) {
+        job *j = s->jobs;
+        s->jobs = j->next;
+        job_release_locked(j);
+    }
+    canvas_close(s->model);
+    mem_free(s->queue);
+    mem_free(s->profile_json);
+    if (s->tmp_dir[0]) rmdir(s->tmp_dir);
+    pthread_cond_destroy(&s->changed);
+    pthread_mutex_destroy(&s->lock);
+    mem_free(s);
+}
+
+canvas_status server_run(const server_config *config)
+{
+    uint32_t address;
+    uint16_t port;
+    int loopback;
+    TRY(server_parse_listen(config->listen, &address, &port, &loopback));
+    if (!loopback && !config->api_key)
+        return status_fail(CANVAS_ERR_USAGE, "--listen %s is not a loopback address: give --api-key KEY (clients send "
+                                             "Authorization: Bearer KEY)", config->listen);
+    if (config->queue_max < 1 || config->queue_max > 100000)
+        return status_fail(CANVAS_ERR_USAGE, "--queue takes 1 to 100000 (got %d)", config->queue_max);
+    /* every thread made from here on (the model's pool, the worker, the HTTP threads) inherits
+     * this mask, so the signals come to sigwait below and nowhere else */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    server *s;
+    TRY(mem_calloc((void **)&s, 1, sizeof *s, MEM_SCRATCH));
+    s->config = *config;
+    s->started = clock_seconds();
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->changed, NULL);
+    canvas_status st = mem_calloc((void **)&s->queue, (size_t)config->queue_max, sizeof(job *), MEM_SCRATCH);
+    char path[4096];
+    struct stat sb;
+    if (st == CANVAS_OK && path_join(path, sizeof path, config->model_dir, "text_encoder/config.json") == CANVAS_OK)
+        s->has_text_encoder = stat(path, &sb) == 0;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/canvas-serve.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (st == CANVAS_OK && !mkdtemp(s->tmp_dir)) {
+        st = status_fail(CANVAS_ERR_IO, "%s: cannot make a scratch folder: %s", s->tmp_dir, strerror(errno));
+        s->tmp_dir[0] = '\0';
+    }
+    if (st == CANVAS_OK) st = canvas_open(config->model_dir, &config->options, &s->model);
+    if (st == CANVAS_OK) canvas_memory_snapshot_take(s->model, &s->snapshot);
+    if (config->options.n_loras > SERVER_MAX_LORAS)
+        st = status_fail(CANVAS_ERR_USAGE, "at most %d LoRAs (got %d)", SERVER_MAX_LORAS, config->options.n_loras);
+    for (int i = 0; st == CANVAS_OK && i < config->options.n_loras; i++) s->lora_scales[i] = config->options.loras[i].scale;
+    if (config->options.strategy) snprintf(s->strategy, sizeof s->strategy, "%s", config->options.strategy);
+    pthread_t worker;
+    if (st == CANVAS_OK && pthread_create(&worker, NULL, server_worker, s) != 0)
+        st = status_fail(CANVAS_ERR_IO, "cannot start the worker thread");
+    if (st != CANVAS_OK) {
+        free_server(s);
+        return st;
+    }
+
+    struct sockaddr_in bind_to;
+    memset(&bind_to, 0, sizeof bind_to);
+    bind_to.sin_family = AF_INET;
+    bind_to.sin_addr.s_addr = address;
+    bind_to.sin_port = htons(port);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        server_on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&bind_to, MHD_OPTION_NOTIFY_COMPLETED,
+        server_on_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)120, MHD_OPTION_END);
+    if (!d) {
+        st = status_fail(CANVAS_ERR_IO, "cannot listen on %s (in use, or not an address of this machine)", config->listen);
+    } else {
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        char host[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &bind_to.sin_addr, host, sizeof host);
+        printf("canvas serve: listening on http://%s:%u\n", host, info ? (unsigned)info->port : (unsigned)port);
+        fflush(stdout);
+        fprintf(stderr, "canvas serve: model %s, queue %d%s\n", config->model_dir, config->queue_max,
+                config->api_key ? ", API key required" : "");
+        int signal_number = 0;
+        sigwait(&stop_signals, &signal_number);
+        pthread_mutex_lock(&s->lock);
+        int queued = s->queue_len, running = s->running != NULL;
+        pthread_mutex_unlock(&s->lock);
+        fprintf(stderr, "canvas serve: %s: stopping (%s, %d queued answered 503)\n",
+                signal_number == SIGINT ? "SIGINT" : "SIGTERM",
+                running ? "cancelling the running job at its next step" : "no job running", queued);
+    }
+    /* jobs first (waiters are answered), then the HTTP threads, then the model */
+    server_stop_jobs(s);
+    pthread_join(worker, NULL);
+    /* every job has ended: let the answers and event streams under way go out (stopping the
+     * daemon closes their sockets), for at most 5 seconds */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    pthread_mutex_lock(&s->lock);
+    while (d && s->active_requests > 0 && pthread_cond_timedwait(&s->changed, &s->lock, &deadline) == 0) {
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (d) MHD_stop_daemon(d);
+    canvas_status written = CANVAS_OK;
+    if (config->report_path) written = canvas_profile_write_report(s->model, config->report_path);
+    if (written == CANVAS_OK && config->trace_path) written = canvas_profile_write_trace(s->model, config->trace_path);
+    if (st == CANVAS_OK) st = written;
+    free_server(s);
+    return st;
+}
