@@ -11,6 +11,7 @@
 #include "base/size_parse.h"
 #include "base/status.h"
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "cli/inspect.h"
 #include "io/config.h"
 #include "io/image.h"
@@ -44,8 +45,10 @@ static void print_help(FILE *to)
             "  --cfg X                true CFG scale (default 4: two transformer calls a step; <= 1: one)\n"
             "  --text-tokens N        prompt tokens (default 200)\n"
             "  --vram SIZE            the device that plays the GPU on this build (as `canvas edit --vram`)\n"
-            "  --gpu NAME_OR_SIZE     plan for a CUDA GPU instead: rtx4090, rtx4080, rtx4070, rtx3060, rtx4060,\n"
-            "                         rtx3070, rtx3090, a100, h100, or a size (24G); nominal throughput and link;\n"
+            "  --gpu NAME_OR_SIZE     plan for a CUDA GPU instead: rtx3060 (12G), rtx3070, rtx3080 (10G), rtx3090,\n"
+            "                         rtx4060 (8G), rtx4060ti (16G), rtx4070 (12G), rtx4080 (16G), rtx4090, rtx5080,\n"
+            "                         rtx5090, a100-40g, a100 / a100-80g, h100, l40s (case, spaces and '-' ignored),\n"
+            "                         or a size (24G: a card of that memory at nominal throughput and link);\n"
             "                         the VAE then runs on the device and streamed blocks live in pinned RAM\n"
             "  --ram SIZE             host RAM budget (default: MemAvailable)\n"
             "  --headroom SIZE        device memory kept unused: 0 with --vram, 512M with --gpu\n"
@@ -56,6 +59,8 @@ static void print_help(FILE *to)
             "  --text-encoder-weights FORMAT  the text encoder's layers in every preset: none (as stored), fp8,\n"
             "                         fp8-channel, fp8-e5m2, nf4, q8 (default: as stored; fp8 / nf4 in those presets)\n"
             "  --json                 {\"chosen\": {...}, \"candidates\": [...]} on stdout\n"
+            "  --config FILE          the settings file `canvas edit` reads (docs/config.md; default ./canvas.yaml,\n"
+            "                         else $XDG_CONFIG_HOME/canvas/config.yaml): the same defaults, flags win\n"
             "  --case CASE_DIR        plan exactly what `canvas debug case CASE_DIR` with the same flags runs\n"
             "  --viability            the table: 24/16/12/8 GB GPUs x 32/64 GB RAM, bf16 and quantised\n"
             "\n"
@@ -84,6 +89,27 @@ static int parse_int(const char *text, int low, int high, int *out)
     return 0;
 }
 
+/* The settings file that `canvas edit` would read (--config, ./canvas.yaml, XDG): the same
+ * defaults, so the plan shown is the plan that runs. 0 or the exit code. */
+static int apply_settings(int argc, char **argv, plan_args *a, int *vram_from_settings)
+{
+    cli_memory_flags settings;
+    cli_memory_flags_init(&settings);
+    int help = 0;
+    for (int i = 0; i < argc; i++) help |= !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
+    int code = help ? 0 : cli_config_apply(argc, argv, "plan", &settings, NULL);
+    if (code) return code;
+    a->vram = settings.vram_bytes;
+    a->ram = settings.ram_bytes;
+    *vram_from_settings = a->vram != 0;
+    if (settings.headroom_bytes) a->headroom = settings.headroom_bytes, a->headroom_given = 1;
+    if (settings.strategy != PLAN_AUTO) a->strategy = settings.strategy;
+    a->allow_quantize = settings.allow_quantize;
+    a->threads = settings.threads;
+    a->link = settings.link_bytes_per_second;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, plan_args *a)
 {
     memset(a, 0, sizeof *a);
@@ -92,6 +118,8 @@ static int parse_args(int argc, char **argv, plan_args *a)
     a->cfg = EDIT_DEFAULT_CFG;
     a->strategy = PLAN_AUTO;
     a->refs = -1;
+    int vram_from_settings = 0, code = apply_settings(argc, argv, a, &vram_from_settings);
+    if (code) return code;
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1;
@@ -108,6 +136,8 @@ static int parse_args(int argc, char **argv, plan_args *a)
             char m[128];
             snprintf(m, sizeof m, "%s needs a value", f);
             return cli_usage_error("plan", m);
+        } else if (!strcmp(f, "--config")) {
+            /* read by apply_settings */
         } else if (!strcmp(f, "--model")) {
             a->model = v;
         } else if (!strcmp(f, "--case")) {
@@ -148,6 +178,7 @@ static int parse_args(int argc, char **argv, plan_args *a)
             uint64_t *to = f[2] == 'v' ? &a->vram : f[2] == 'r' ? &a->ram : &a->headroom;
             if (size_parse(v, f, to) != CANVAS_OK) return cli_usage_error("plan", canvas_last_error());
             if (f[2] == 'h') a->headroom_given = 1;
+            if (f[2] == 'v') vram_from_settings = 0;
         } else if (!strcmp(f, "--text-encoder-weights")) {
             if (quant_choice_parse(v, &a->text_weights) != CANVAS_OK)
                 return cli_usage_error("plan", canvas_last_error());
@@ -162,6 +193,7 @@ static int parse_args(int argc, char **argv, plan_args *a)
         i += takes;
     }
     if (!a->model && !a->case_dir) return cli_usage_error("plan", "give --model DIR (or --case CASE_DIR)");
+    if (a->gpu && vram_from_settings) a->vram = 0; /* --gpu on the command line wins over the file's vram */
     if (a->vram && a->gpu) return cli_usage_error("plan", "give --vram (this build's device) or --gpu, not both");
     return 0;
 }

@@ -78,6 +78,7 @@ int cli_fail(canvas_status status, const char *context)
 {
     /* The library keeps the reason; the status decides the exit code. */
     const char *reason = canvas_last_error();
+    if (context && !strcmp(context, current_command)) context = NULL; /* the prefix says it */
     cli_error("%s%s%s", context ? context : "", context ? ": " : "", reason[0] ? reason : canvas_status_name(status));
     return canvas_exit_code(status);
 }
