@@ -130,6 +130,7 @@ static int parse_args(bench_args *a, int argc, char **argv)
         return cli_usage_error("bench", "--model needs --image IMG and --prompt-embeds FILE");
     if ((a->width != 0) != (a->height != 0)) return cli_usage_error("bench", "give --width and --height together");
     if (cli_memory_flags_check(&a->memory, "bench") < 0) return 2;
+    cli_memory_flags_fit_machine(&a->memory);
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/status.h"
+#include "cli/case_diff.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/memory_flags.h"
@@ -282,6 +283,7 @@ static int cmd_debug_case(int argc, char **argv)
         return cli_usage_error("debug", "--out is a file of the case folder (its inputs or expected values): "
                                         "refusing to overwrite it");
     if (cli_memory_flags_check(&flags, "debug") < 0) return 2;
+    cli_memory_flags_fit_machine(&flags);
 
     cli_memory_session session;
     canvas_status st = cli_memory_session_begin(&flags, &session);
@@ -304,7 +306,8 @@ static int cmd_debug_case(int argc, char **argv)
     if (st != CANVAS_OK) return cli_fail(st, "debug case");
     if (written != CANVAS_OK) return cli_fail(written, "debug case");
     fprintf(stderr, "canvas debug case: wrote %s\n", out_path);
-    return 0;
+    st = cli_print_case_diff(case_dir, out_path);
+    return st == CANVAS_OK ? 0 : cli_fail(st, "comparing with the expected values");
 }
 
 int cmd_debug(int argc, char **argv)
