@@ -1,5 +1,5 @@
 /* plan_probe.c — what the machine has: memory, CPU, the link to the device and the GEMM
- * throughput per weight format (short probes, cached in ~/.cache/canvas/probe.json), and
+ * throughput per weight format (short probes, cached in $XDG_CACHE_HOME/canvas/probe.json, ~/.cache when unset), and
  * nominal figures for named GPUs (to plan a CUDA machine from this one). */
 #include <ctype.h>
 #include <errno.h>
@@ -130,16 +130,22 @@ static int cache_path(char *buf, size_t size, int make_dirs)
 {
     const char *override = getenv("CANVAS_PROBE_CACHE");
     if (override && override[0]) return snprintf(buf, size, "%s", override) < (int)size;
-    const char *home = getenv("HOME");
-    if (!home || !home[0]) return 0;
-    if (path_join(buf, size, home, ".cache/canvas/probe.json") != CANVAS_OK) {
-        status_clear(); /* a HOME too long to hold the cache: no cache */
+    /* the XDG base directory rule: $XDG_CACHE_HOME when set (and absolute), else ~/.cache */
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char cache[PATH_BUFFER_SIZE];
+    if (xdg && xdg[0] == '/') snprintf(cache, sizeof cache, "%s", xdg);
+    else if (!home || !home[0] || path_join(cache, sizeof cache, home, ".cache") != CANVAS_OK) {
+        status_clear();
+        return 0;
+    }
+    if (path_join(buf, size, cache, "canvas/probe.json") != CANVAS_OK) {
+        status_clear(); /* a folder name too long to hold the cache: no cache */
         return 0;
     }
     if (make_dirs) { /* the folders of buf, shorter than it, so they fit */
         char dir[PATH_BUFFER_SIZE];
-        if (path_join(dir, sizeof dir, home, ".cache") == CANVAS_OK) mkdir(dir, 0755);
-        if (path_join(dir, sizeof dir, dir, "canvas") == CANVAS_OK) mkdir(dir, 0755);
+        mkdir(cache, 0755);
+        if (path_join(dir, sizeof dir, cache, "canvas") == CANVAS_OK) mkdir(dir, 0755);
     }
     return 1;
 }
