@@ -59,29 +59,35 @@ static void print_help(FILE *to, int generate)
                     "reference; the output takes the last image's aspect ratio).\n");
     fprintf(to,
             "\n"
-            "input and output:\n"
-            "  --model DIR            diffusers pipeline folder (model_index.json, transformer/, vae/, scheduler/)\n");
+            "%s:\n"
+            "  --model DIR            diffusers pipeline folder (model_index.json, transformer/, vae/, scheduler/)\n",
+            generate ? "model" : "model and images");
     if (!generate)
-        fprintf(to, "  --image IMG            reference image (PNG, JPEG or WebP); repeat for several (up to %d)\n",
+        fprintf(to, "  --image IMG            reference image (PNG, JPEG or WebP; its EXIF orientation applied); repeat\n"
+                    "                         for several (up to %d)\n",
                 MAX_IMAGES);
     fprintf(to,
+            "\n"
+            "prompt:\n"
             "  --prompt TEXT          the instruction, encoded by the model folder's tokenizer/ and text_encoder/\n"
             "                         as its pipeline does (docs/text-encoder.md)\n"
             "  --negative-prompt TEXT the negative prompt for true CFG (default \" \" when --cfg > 1, as the\n"
-            "                         reference pipelines are used; give --cfg 1 to run without CFG)\n"
-            "  --save-embeds FILE     also write the encoded prompt(s) as a --prompt-embeds safetensors file\n"
+            "                         reference pipelines are used, with a warning; --cfg 1 runs without CFG)\n"
             "  --prompt-embeds FILE   instead of --prompt: safetensors with prompt_embeds [1, L, D] and optionally\n"
             "                         negative_prompt_embeds [1, L', D] (+ *_mask [1, L]); the negative turns on\n"
             "                         true CFG when --cfg > 1\n"
-            "  -o, --output OUT.png   where to write the image: .png (with the settings in text chunks), .jpg /\n"
-            "                         .jpeg or .webp by the extension; any other extension is refused before\n"
-            "                         the run (written to a temporary file, then renamed; never an input)\n"
+            "  --save-embeds FILE     also write the encoded prompt(s) as a --prompt-embeds safetensors file\n"
+            "\n"
+            "output:\n"
+            "  -o, --output OUT.png   where to write the image: .png (with what reproduces it in text chunks),\n"
+            "                         .jpg / .jpeg or .webp by the extension; any other extension is refused\n"
+            "                         before the run (written to a temporary file, then renamed; never an input)\n"
             "  --quality Q            1..100: JPEG quality (default 95), or lossy WebP (default lossless)\n"
             "\n"
             "sampling (defaults: the reference pipeline's):\n"
             "  --steps N              denoising steps (default %d; the 2511 model card uses 40)\n"
-            "  --cfg X                true CFG scale (default %.1f; used when > 1 with a negative prompt: with\n"
-            "                         --prompt embeddings without negative_prompt_embeds CFG is off, with a warning)\n"
+            "  --cfg X                true CFG scale (default %.1f; used when > 1 with a negative prompt: from\n"
+            "                         --prompt-embeds without negative_prompt_embeds CFG is off, with a warning)\n"
             "  --seed S               noise seed, 0 to 2^64-1 (default 0; Philox4x32-10, docs/pipeline.md)\n"
             "\n"
             "LoRA (docs/lora.md):\n"

@@ -36,8 +36,6 @@ void cli_memory_flags_help(FILE *to)
             "                         fits in --vram next to the streaming buffers and the activations\n"
             "  --report FILE.json     write peaks per phase (device, host, pinned), transfers and times\n"
             "  --trace FILE.json      write a Chrome trace (open it in https://ui.perfetto.dev)\n"
-            "  --threads N            worker threads (default: CANVAS_THREADS, else every online CPU); more\n"
-            "                         than the online CPUs is cut to them, with a warning\n"
             "  --strategy NAME        full | fp8 | nf4 | offload | sequential | auto (default auto: the fastest\n"
             "                         plan that fits, by dry runs; `canvas plan` shows them all), or a list\n"
             "                         in order of preference (offload,fp8: the first that fits)\n"
@@ -45,9 +43,14 @@ void cli_memory_flags_help(FILE *to)
             "                         precision (default: never lower than the files)\n"
             "  --headroom SIZE        device memory the planner keeps unused, default 0 on --vram\n"
             "  --no-fallback          an out-of-memory ends the run (default: release, re-plan, redo the step)\n"
+            "\n"
+            "threads and settings:\n"
+            "  --threads N            worker threads (default: CANVAS_THREADS, else every online CPU); more\n"
+            "                         than the online CPUs is cut to them, with a warning\n"
             "  --config FILE          YAML settings (docs/config.md); default ./canvas.yaml, else\n"
             "                         $XDG_CONFIG_HOME/canvas/config.yaml (~/.config when unset); flags given\n"
             "                         here win over it; stderr says which file was read\n"
+            "\n"
             "Every option also takes its value as --option=VALUE.\n");
 }
 
