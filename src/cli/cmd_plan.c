@@ -12,6 +12,7 @@
 #include "base/status.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "cli/memory_flags.h"
 #include "cli/inspect.h"
 #include "io/config.h"
 #include "io/image.h"
@@ -99,6 +100,7 @@ static int apply_settings(int argc, char **argv, plan_args *a, int *vram_from_se
     for (int i = 0; i < argc; i++) help |= !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
     int code = help ? 0 : cli_config_apply(argc, argv, "plan", &settings, NULL);
     if (code) return code;
+    cli_memory_flags_fit_machine(&settings); /* the file describes runs on this machine, as edit reads it */
     a->vram = settings.vram_bytes;
     a->ram = settings.ram_bytes;
     *vram_from_settings = a->vram != 0;
