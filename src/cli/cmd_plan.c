@@ -318,7 +318,7 @@ static void print_table(const plan_result *r, const plan_work *w, const char *de
            w->width, w->height, w->n_refs, (long long)w->n_target, (long long)(w->n_img - w->n_target),
            (long long)w->n_txt, w->cfg ? "on (2 transformer calls a step)" : "off", w->steps, w->threads);
     print_text_encoder(w);
-    printf("device: %s\n\n", device_text);
+    printf("device: %s\nsizes in binary units (KiB, MiB, GiB = 2^10, 2^20, 2^30 bytes)\n\n", device_text);
     printf("  %-11s %-5s %8s %12s %12s %12s %11s  %s\n", "preset", "fits", "resident", "device peak", "pinned peak",
            "host peak", "s/step", "why");
     for (int i = 0; i < r->n; i++) {
@@ -361,7 +361,8 @@ static canvas_status viability(plan_work *w, thread_pool *pool, const plan_args 
 {
     static const int gib[] = {24, 16, 12, 8}, ram_gib[] = {32, 64};
     printf("Does it fit? %dx%d output, %d reference(s) of %dx%d, %lld text tokens, CFG on, per step = 2 transformer "
-           "calls.\nGPU: nominal 50 TFLOP/s, 25 GB/s PCIe link, 512 MiB headroom; host budget = RAM - 4 GiB.\n\n",
+           "calls.\nGPU: nominal 50 TFLOP/s, 25 GB/s PCIe link, 512 MiB headroom; host budget = RAM - 4 GiB.\n"
+           "Sizes in binary units (MiB, GiB = 2^20, 2^30 bytes); rates (GB/s, TFLOP/s) decimal.\n\n",
            w->width, w->height, w->n_refs, w->ref_width[0], w->ref_height[0], (long long)w->n_txt);
     print_text_encoder(w);
     printf("The transformer's cells: its phases (VAE included); the text encoder's: the text-encode phase, before "
@@ -379,7 +380,7 @@ static canvas_status viability(plan_work *w, thread_pool *pool, const plan_args 
                              .host_bytes = ((uint64_t)ram_gib[r] - 4) << 30, .vae_on_device = 1,
                              .pinned_streaming = 1, .text_weights_given = a->text_weights_given,
                              .text_weights = a->text_weights};
-            printf("| %d GB | %d GB |", gib[g], ram_gib[r]);
+            printf("| %d GiB | %d GiB |", gib[g], ram_gib[r]);
             for (int q = 0; q < 2; q++) {
                 l.allow_quantize = q;
                 plan_result res;
