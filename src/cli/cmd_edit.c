@@ -301,14 +301,6 @@ static int check_args(const edit_args *a)
                                            "the file's negative_prompt_embeds)");
     if (a->save_embeds && !a->prompt_text) return cli_usage_error(a->command, "--save-embeds needs --prompt");
     if (!a->output) return cli_usage_error(a->command, "missing -o OUT.png");
-    if (image_format_from_path(a->output) == IMAGE_UNKNOWN) {
-        char message[512];
-        snprintf(message, sizeof message, "-o %s: unknown image extension (write .png, .jpg, .jpeg or .webp)",
-                 a->output);
-        return cli_usage_error(a->command, message);
-    }
-    if (a->quality && image_format_from_path(a->output) == IMAGE_PNG)
-        return cli_usage_error(a->command, "--quality is for .jpg and .webp outputs (PNG is always lossless)");
     if (a->lightning && a->n_loras == 0 && !a->lightning_from_settings)
         return cli_usage_error(a->command, "--lightning needs the Lightning LoRA file (--lora FILE): without it the "
                                            "preset's few steps and cfg 1 only blur the base model's output");
@@ -331,6 +323,14 @@ static int check_args(const edit_args *a)
                 return cli_usage_error(a->command, "--save-embeds is an input image: refusing to overwrite an input");
     }
     if (check_output(a, "-o", a->output)) return 2;
+    if (image_format_from_path(a->output) == IMAGE_UNKNOWN) {
+        char message[512];
+        snprintf(message, sizeof message, "-o %s: unknown image extension (write .png, .jpg, .jpeg or .webp)",
+                 a->output);
+        return cli_usage_error(a->command, message);
+    }
+    if (a->quality && image_format_from_path(a->output) == IMAGE_PNG)
+        return cli_usage_error(a->command, "--quality is for .jpg and .webp outputs (PNG is always lossless)");
     if (a->save_embeds && check_output(a, "--save-embeds", a->save_embeds)) return 2;
     if (cli_memory_flags_check(&a->memory, a->command) < 0) return 2;
     return 0;
@@ -437,11 +437,13 @@ static canvas_status encode_prompt(const edit_args *a, canvas_model *model, cons
     const char *negative = a->negative_text;
     if (!negative && a->params.cfg > 1) negative = " ";
     if (d->bar) cli_note("encoding the prompt");
-    /* diffusers warns the same way when a CFG scale comes without a negative prompt */
-    if (!a->negative_text && negative)
+    canvas_status st = canvas_encode_prompt(model, a->prompt_text, negative, images, a->n_images, prompt);
+    /* diffusers warns the same way when a CFG scale comes without a negative prompt (said once
+     * the encoding worked: a failed run has one line, its error) */
+    if (st == CANVAS_OK && !a->negative_text && negative)
         cli_warn("--cfg %g with no --negative-prompt: the negative prompt is \" \" (as the reference pipelines are "
                  "run); --cfg 1 turns CFG off", (double)a->params.cfg);
-    return canvas_encode_prompt(model, a->prompt_text, negative, images, a->n_images, prompt);
+    return st;
 }
 
 /* --resident-blocks above the model's block count: a usage error, as in `debug case`. */

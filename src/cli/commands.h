@@ -27,6 +27,8 @@ int cli_fail(canvas_status status, const char *context);
 int cli_usage_error(const char *command, const char *message);
 /* "warning: ...": a setting was changed or ignored, and the run goes on. */
 void cli_warn(const char *fmt, ...) CANVAS_CLI_PRINTF(1, 2);
+/* The command named in the prefix ("debug case" once `debug` knows its subcommand). */
+void cli_set_command(const char *name);
 /* A note: what the command did that a user should know (a settings file read, a file written). */
 void cli_note(const char *fmt, ...) CANVAS_CLI_PRINTF(1, 2);
 /* Whether path names a file that exists inside folder (a model's or a golden case's files

@@ -42,6 +42,8 @@ static void print_usage(FILE *to)
 /* The command being run, for the "canvas <command>: " prefix of every message. */
 static const char *current_command = "";
 
+void cli_set_command(const char *name) { current_command = name; }
+
 static void say(const char *kind, const char *fmt, va_list args)
 {
     fprintf(stderr, "canvas%s%s: %s", current_command[0] ? " " : "", current_command, kind);
