@@ -10,7 +10,7 @@
 #        - benchmarks (build/bench_*, bench/*.py): timed runs of minutes,
 #        - lines marked "# needs real weights" or "# ... not run by the docs check".
 #   2. no page names a private build folder (build-*/ other than build-asan/) or a file
-#      outside the repository (../shared).
+#      outside the repository (../shared, the spec/*.md files kept beside it).
 set -u
 source "$(dirname "$0")/cli_lib.sh"
 root="$(cd "$tests/.." && pwd)"
@@ -22,7 +22,7 @@ for page in "${pages[@]}"; do
     name="${page#"$root"/}"
     hits="$(grep -nE '(^|[^A-Za-z0-9_.-])build-[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*/' "$page" | grep -vE 'build-asan/' || true)"
     check "[ -z \"\$hits\" ]" "$name names a private build folder: $hits"
-    hits="$(grep -nF '../shared' "$page" || true)"
+    hits="$(grep -nE '\.\./shared|(^|[`( ])spec/[a-z0-9-]+\.md' "$page" || true)"
     check "[ -z \"\$hits\" ]" "$name points outside the repository: $hits"
 done
 
