@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_image.c — images in and out: PNG, JPEG and WebP files the test writes itself with
  * the codec libraries decode to the right pixels; the PNG writer round-trips pixels and
- * text chunks and leaves nothing behind on failure; broken files are CANVAS_ERR_INPUT
+ * text chunks and leaves nothing behind on failure; JPEG and WebP are written by extension;
+ * EXIF orientations turn the pixels as PIL's exif_transpose; broken files are CANVAS_ERR_INPUT
  * naming the file. (Resampling is tested in test_vl_image.c.) */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* memmem */
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +18,7 @@
 #include <webp/encode.h>
 
 #include "check.h"
+#include "io/file_read.h"
 #include "io/image.h"
 #include "mem/mem.h"
 
@@ -294,6 +298,169 @@ static void test_write_failure_leaves_nothing(void)
     CHECK(!image_same_file(path, in_work(other, sizeof other, "round.png")));
 }
 
+/* ---- writing by extension ----------------------------------------------------------------- */
+
+static image_format sniff_file(const char *path)
+{
+    unsigned char head[16] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f) fclose(f);
+    return image_sniff(head, n);
+}
+
+static void test_write_by_extension(void)
+{
+    CHECK(image_format_from_path("a/b.png") == IMAGE_PNG);
+    CHECK(image_format_from_path("x.JPG") == IMAGE_JPEG && image_format_from_path("x.jpeg") == IMAGE_JPEG);
+    CHECK(image_format_from_path("x.WebP") == IMAGE_WEBP);
+    CHECK(image_format_from_path("x.gif") == IMAGE_UNKNOWN && image_format_from_path("x") == IMAGE_UNKNOWN);
+    CHECK(image_format_from_path("dir.png/x") == IMAGE_UNKNOWN && image_format_from_path("x.png.tmp") == IMAGE_UNKNOWN);
+
+    enum { W = 40, H = 24 };
+    canvas_image img, back;
+    CHECK_OK(image_alloc(W, H, &img));
+    if (!img.pixels) return;
+    for (int y = 0; y < H; y++) /* smooth, as in test_jpeg: quality 95 keeps it within a few levels */
+        for (int x = 0; x < W; x++) {
+            uint8_t *p = img.pixels + 3 * (y * W + x);
+            p[0] = (uint8_t)(40 + 4 * x);
+            p[1] = (uint8_t)(60 + 5 * y);
+            p[2] = (uint8_t)(128 + x - y);
+        }
+    const canvas_text texts[] = {{"parameters", "a cat\nSteps: 8, Seed: 1"}};
+    char path[512];
+
+    /* JPEG: a real JPEG (not a PNG under another name), close to the pixels, the comment kept */
+    CHECK_OK(image_write(in_work(path, sizeof path, "out.jpg"), &img, texts, 1, 0));
+    CHECK(sniff_file(path) == IMAGE_JPEG);
+    CHECK_OK(image_load(path, &back));
+    int worst = 0;
+    for (int i = 0; back.pixels && i < W * H * 3; i++) {
+        int d = abs((int)back.pixels[i] - (int)img.pixels[i]);
+        if (d > worst) worst = d;
+    }
+    printf("  written jpeg q95 worst |diff| = %d levels\n", worst);
+    CHECK(back.width == W && back.height == H && worst <= 6);
+    image_free(&back);
+    char *data;
+    size_t size;
+    CHECK_OK(file_read_all(path, 1 << 20, &data, &size));
+    CHECK(data && memmem(data, size, "Steps: 8, Seed: 1", 17) != NULL);
+    mem_free(data);
+    /* a lower quality makes a smaller file */
+    long q95 = file_size(path);
+    CHECK_OK(image_write(path, &img, NULL, 0, 20));
+    CHECK(file_size(path) < q95);
+
+    /* WebP: lossless by default (exact pixels), lossy with a quality */
+    CHECK_OK(image_write(in_work(path, sizeof path, "out.WEBP"), &img, texts, 1, 0));
+    CHECK(sniff_file(path) == IMAGE_WEBP);
+    CHECK_OK(image_load(path, &back));
+    CHECK(back.pixels && back.width == W && back.height == H && !memcmp(back.pixels, img.pixels, W * H * 3));
+    image_free(&back);
+    CHECK_OK(image_write(path, &img, NULL, 0, 50));
+    CHECK(sniff_file(path) == IMAGE_WEBP);
+
+    /* PNG by extension as before; an unknown extension is refused and writes nothing */
+    CHECK_OK(image_write(in_work(path, sizeof path, "out.png"), &img, texts, 1, 0));
+    CHECK(sniff_file(path) == IMAGE_PNG);
+    CHECK_FAILS(image_write(in_work(path, sizeof path, "out.gif"), &img, NULL, 0, 0), CANVAS_ERR_USAGE, "unknown image extension");
+    CHECK(!file_exists(path));
+    CHECK_FAILS(image_write(in_work(path, sizeof path, "q.jpg"), &img, NULL, 0, 101), CANVAS_ERR_USAGE, "quality");
+    image_free(&img);
+}
+
+/* ---- EXIF orientation --------------------------------------------------------------------- */
+
+/* A big-endian TIFF block with IFD0 holding only the orientation tag. */
+static void exif_block(unsigned char out[26], int orientation)
+{
+    static const unsigned char head[] = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1};
+    memcpy(out, head, sizeof head);
+    const unsigned char tail[8] = {0, (unsigned char)orientation, 0, 0, 0, 0, 0, 0};
+    memcpy(out + sizeof head, tail, sizeof tail);
+}
+
+/* A 3x2 PNG with pixels 0..5 (red = index) and an eXIf chunk. */
+static void write_png_with_exif(const char *path, int orientation)
+{
+    FILE *f = fopen(path, "wb");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    CHECK(f && png && info);
+    if (f && png && info && !setjmp(png_jmpbuf(png))) {
+        png_init_io(png, f);
+        png_set_IHDR(png, info, 3, 2, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                     PNG_FILTER_TYPE_DEFAULT);
+        unsigned char exif[26];
+        exif_block(exif, orientation);
+        png_set_eXIf_1(png, info, sizeof exif, exif);
+        png_write_info(png, info);
+        for (int y = 0; y < 2; y++) {
+            unsigned char row[9] = {0};
+            for (int x = 0; x < 3; x++) row[3 * x] = (unsigned char)(y * 3 + x);
+            png_write_row(png, row);
+        }
+        png_write_end(png, info);
+    }
+    png_destroy_write_struct(&png, &info);
+    if (f) fclose(f);
+}
+
+static void test_exif_orientation(void)
+{
+    /* the index of the source pixel at each output position, row by row, as PIL's
+     * exif_transpose turns this 3x2 image (source rows: 0 1 2 / 3 4 5) */
+    static const struct { int orientation, width; unsigned char expect[6]; } cases[] = {
+        {1, 3, {0, 1, 2, 3, 4, 5}}, {2, 3, {2, 1, 0, 5, 4, 3}}, {3, 3, {5, 4, 3, 2, 1, 0}},
+        {4, 3, {3, 4, 5, 0, 1, 2}}, {5, 2, {0, 3, 1, 4, 2, 5}}, {6, 2, {3, 0, 4, 1, 5, 2}},
+        {7, 2, {5, 2, 4, 1, 3, 0}}, {8, 2, {2, 5, 1, 4, 0, 3}},
+    };
+    char path[512];
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        write_png_with_exif(in_work(path, sizeof path, "exif.png"), cases[c].orientation);
+        canvas_image img;
+        CHECK_OK(image_load(path, &img));
+        CHECK(img.width == cases[c].width && img.height == 6 / cases[c].width);
+        int same = img.pixels != NULL;
+        for (int i = 0; same && i < 6; i++) same = img.pixels[3 * i] == cases[c].expect[i];
+        if (!same) printf("  orientation %d: wrong pixels\n", cases[c].orientation);
+        CHECK(same);
+        image_free(&img);
+    }
+    /* JPEG: the APP1 "Exif" segment turns a 40x24 image into 24x40 */
+    enum { W = 40, H = 24 };
+    uint8_t rgb[W * H * 3];
+    pattern(rgb, W, H);
+    write_jpeg(in_work(path, sizeof path, "plain.jpg"), rgb, W, H, 95);
+    char *data;
+    size_t size;
+    CHECK_OK(file_read_all(path, 1 << 20, &data, &size));
+    if (!data) return;
+    /* splice APP1 right after SOI */
+    unsigned char app1[4 + 6 + 26] = {0xff, 0xe1, 0, 2 + 6 + 26, 'E', 'x', 'i', 'f', 0, 0};
+    exif_block(app1 + 10, 6);
+    unsigned char *joined = malloc(size + sizeof app1);
+    CHECK(joined != NULL);
+    if (joined) {
+        memcpy(joined, data, 2);
+        memcpy(joined + 2, app1, sizeof app1);
+        memcpy(joined + 2 + sizeof app1, data + 2, size - 2);
+        CHECK(image_exif_orientation(joined, size + sizeof app1) == 6);
+        canvas_image img;
+        CHECK_OK(image_decode(joined, size + sizeof app1, "turned.jpg", &img));
+        CHECK(img.width == H && img.height == W);
+        image_free(&img);
+        /* a hostile IFD offset or a cut block reads as upright, never outside the bytes */
+        joined[2 + 10 + 7] = 0xf0;
+        CHECK(image_exif_orientation(joined, size + sizeof app1) == 1);
+        CHECK(image_exif_orientation(joined, 2 + 12) == 1);
+        free(joined);
+    }
+    mem_free(data);
+}
+
 int main(void)
 {
     snprintf(work, sizeof work, "/tmp/canvas_test_image.%ld", (long)getpid());
@@ -304,6 +471,8 @@ int main(void)
     RUN(test_webp);
     RUN(test_bad_files);
     RUN(test_write_failure_leaves_nothing);
+    RUN(test_write_by_extension);
+    RUN(test_exif_orientation);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", work);

@@ -81,7 +81,7 @@ cp -r "$tiny" "$work/edit5"
 sed -i 's/"use_layer3d_rope": false,//; s/"zero_cond_t": true/"zero_cond_t": true, "use_layer3d_rope": true/' "$work/edit5/transformer/config.json"
 expect 1 "Qwen-Image-Layered" -- inspect "$work/edit5"
 out="$("$cli" inspect "$work/edit" 2>&1 >/dev/null | head -1)"
-case "$out" in "canvas: "*) ok ;; *) bad "first stderr line should start with 'canvas: ': $out" ;; esac
+case "$out" in "canvas inspect: error: "*) ok ;; *) bad "first stderr line should start with 'canvas inspect: error: ': $out" ;; esac
 
 # --- usage ---------------------------------------------------------------------------------
 expect 2 "missing PATH" -- inspect

@@ -21,15 +21,15 @@ python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["chosen"]["name
     ok || bad "--json does not parse or has the wrong content"
 
 table=$("$cli" plan --model "$real" --viability) && ok || bad "--viability: exit $?"
-[ "$(echo "$table" | grep -c '^| [0-9]* GB | [0-9]* GB |')" -eq 8 ] && ok || bad "--viability: not 8 rows: $table"
+[ "$(echo "$table" | grep -c '^| [0-9]* GiB | [0-9]* GiB |')" -eq 8 ] && ok || bad "--viability: not 8 rows: $table"
 
 # the text encoder (issue 12): its size, and in every row what the GPU does with it
 echo "$table" | grep -qF "text encoder: 7,747,169,280 parameters (lm_head left out), 14.43 GiB as stored" && ok ||
     bad "--viability: no text encoder size line: $table"
-[ "$(echo "$table" | grep '^| [0-9]* GB | [0-9]* GB |' |
+[ "$(echo "$table" | grep '^| [0-9]* GiB | [0-9]* GiB |' |
     grep -cE '\| \(as stored\): (resident|streamed|on the host).*\| \((fp8|nf4)\): (resident|streamed|on the host)')" -eq 8 ] &&
     ok || bad "--viability: a row without the text encoder: $table"
-row() { echo "$table" | grep "^| $1 GB | $2 GB |"; }
+row() { echo "$table" | grep "^| $1 GiB | $2 GiB |"; }
 row 24 64 | grep -qF "| (as stored): resident (60 of 60 layers resident), device 13.49 GiB |" && ok || bad "24 GB: $(row 24 64)"
 row 16 32 | grep -qF "| (as stored): resident (60 of 60 layers resident), device 13.49 GiB |" && ok || bad "16 GB: $(row 16 32)"
 row 12 64 | grep -qF "| (as stored): streamed (53 of 60 layers resident), device 11.32 GiB |" && ok || bad "12 GB: $(row 12 64)"
@@ -38,7 +38,7 @@ row 8 64 | grep -qF "| (nf4): resident (60 of 60 layers resident), device 4.09 G
 # the transformer's cells keep their numbers (the encoder is released before it loads)
 row 8 64 | grep -qF "| offload: 8/60 blocks resident, device 7.29 GiB, host 32.93 GiB |" && ok || bad "8 GB DiT: $(row 8 64)"
 # --text-encoder-weights q8: 7,829,324,800 bytes of weights, resident even at 8 GB
-"$cli" plan --model "$real" --viability --text-encoder-weights q8 | grep "^| 8 GB | 64 GB |" |
+"$cli" plan --model "$real" --viability --text-encoder-weights q8 | grep "^| 8 GiB | 64 GiB |" |
     grep -qF "| (q8): resident (60 of 60 layers resident), device 7.36 GiB | 6.69 |" && ok || bad "--text-encoder-weights q8"
 expect 2 "unknown weight format 'int3'" -- plan --model "$real" --text-encoder-weights int3
 

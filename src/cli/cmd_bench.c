@@ -131,6 +131,7 @@ static int parse_args(bench_args *a, int argc, char **argv)
         return cli_usage_error("bench", "--model needs --image IMG and --prompt-embeds FILE");
     if ((a->width != 0) != (a->height != 0)) return cli_usage_error("bench", "give --width and --height together");
     if (cli_memory_flags_check(&a->memory, "bench") < 0) return 2;
+    cli_memory_flags_fit_machine(&a->memory);
     return 0;
 }
 
@@ -353,7 +354,7 @@ int cmd_bench(int argc, char **argv)
             diff = fmax(diff, fabs((double)rows[n].image[k] - f->image[k]));
         rows[n].max_abs_diff = diff;
         if (!a.json)
-            fprintf(stderr, "canvas bench: %s ran in %.3f s\n", plan_preset_name(order[n]), rows[n].seconds_total);
+            cli_note("%s ran in %.3f s", plan_preset_name(order[n]), rows[n].seconds_total);
     }
     thread_pool_destroy(pool);
     if (a.memory.ram_bytes) mem_device_set_cap(mem_device_cpu(), 0);
@@ -364,7 +365,7 @@ int cmd_bench(int argc, char **argv)
     for (int i = 0; i < N; i++) mem_free(rows[i].image);
     if (st != CANVAS_OK) return cli_fail(st, "bench");
     if (ran == 0) {
-        fprintf(stderr, "canvas bench: no preset fits (the rows say why)\n");
+        cli_note("no preset fits (the rows say why)");
         return 3;
     }
     return 0;

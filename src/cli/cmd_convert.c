@@ -11,10 +11,11 @@
  * metadata names the format. Shards of at most --shard-size (default 10G, diffusers'
  * size) with an index when there is more than one. Everything is written into
  * OUT_DIR.partial and renamed to OUT_DIR at the end: a failure leaves no OUT_DIR. */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* nftw; implies POSIX.1-2008 */
 
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -304,6 +305,24 @@ static canvas_status convert(const char *model_dir, const char *out_dir, quant_c
     return st;
 }
 
+/* The bytes of the regular files under a folder (links followed: a Hugging Face cache
+ * folder is links into blobs/), for the before/after line. */
+static uint64_t folder_total;
+
+static int add_file(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)path, (void)ftw;
+    if (type == FTW_F && S_ISREG(sb->st_mode)) folder_total += (uint64_t)sb->st_size;
+    return 0;
+}
+
+static void folder_bytes(const char *folder, uint64_t *out)
+{
+    folder_total = 0;
+    if (nftw(folder, add_file, 16, 0) != 0) folder_total = 0;
+    *out = folder_total;
+}
+
 int cmd_convert(int argc, char **argv)
 {
     const char *paths[2] = {NULL, NULL}, *weights = NULL;
@@ -337,6 +356,13 @@ int cmd_convert(int argc, char **argv)
         return cli_usage_error("convert", "--weights must be fp8, fp8-channel, fp8-e5m2, nf4 or q8");
     canvas_status st = convert(paths[0], paths[1], choice, shard_bytes);
     if (st != CANVAS_OK) return cli_fail(st, "convert");
-    fprintf(stderr, "canvas convert: wrote %s (%s)\n", paths[1], quant_choice_name(choice));
+    uint64_t before = 0, after = 0;
+    folder_bytes(paths[0], &before);
+    folder_bytes(paths[1], &after);
+    char before_text[32], after_text[32];
+    size_format(before, before_text, sizeof before_text);
+    size_format(after, after_text, sizeof after_text);
+    cli_note("wrote %s (%s): %s of files before, %s after (%.1f%%; binary units)", paths[1], quant_choice_name(choice),
+             before_text, after_text, before ? 100.0 * (double)after / (double)before : 0.0);
     return 0;
 }

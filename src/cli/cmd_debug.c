@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/status.h"
+#include "cli/case_diff.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/memory_flags.h"
@@ -133,7 +135,7 @@ static canvas_status place_model(dit_model *model, thread_pool *pool, const dit_
         if (result.chosen < 0) return plan_no_fit(&result, &limits);
         char line[512];
         plan_describe(&result.candidates[result.chosen], &work, line, sizeof line);
-        fprintf(stderr, "canvas debug case: plan: %s\n", line);
+        cli_note("plan: %s", line);
         k = result.candidates[result.chosen].point.resident_blocks;
     }
     return dit_place(model, session->device, k);
@@ -190,7 +192,7 @@ static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *
     if (st == CANVAS_OK && !mem_device_is_host(session->device)) {
         mem_device_stats stats;
         mem_device_get_stats(session->device, &stats);
-        fprintf(stderr, "canvas debug case: %d of %d blocks resident on the %llu-byte device\n",
+        cli_note("%d of %d blocks resident on the %llu-byte device",
                 dit_resident_blocks(model), model->config.num_layers, (unsigned long long)stats.cap_bytes);
     }
     collect_free(&tensors);
@@ -205,7 +207,7 @@ static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *
 static void print_plan(void *ctx, const char *message)
 {
     (void)ctx;
-    fprintf(stderr, "canvas debug case: %s\n", message);
+    cli_note("%s", message);
 }
 
 /* vae_encode, vae_decode, textenc_forward, schedule and edit_pipeline: their runners hand every tensor to
@@ -283,6 +285,7 @@ static int cmd_debug_case(int argc, char **argv)
         return cli_usage_error("debug", "--out is a file of the case folder (its inputs or expected values): "
                                         "refusing to overwrite it");
     if (cli_memory_flags_check(&flags, "debug") < 0) return 2;
+    cli_memory_flags_fit_machine(&flags);
 
     cli_memory_session session;
     canvas_status st = cli_memory_session_begin(&flags, &session);
@@ -304,7 +307,12 @@ static int cmd_debug_case(int argc, char **argv)
     canvas_status written = cli_memory_session_end(&session);
     if (st != CANVAS_OK) return cli_fail(st, "debug case");
     if (written != CANVAS_OK) return cli_fail(written, "debug case");
-    fprintf(stderr, "canvas debug case: wrote %s\n", out_path);
+    cli_note("wrote %s", out_path);
+    /* a diagnostic after the run: the output stands even when the comparison cannot be made */
+    if (cli_print_case_diff(case_dir, out_path) != CANVAS_OK) {
+        cli_warn("no comparison with the expected values: %s", canvas_last_error());
+        status_clear();
+    }
     return 0;
 }
 
@@ -318,7 +326,10 @@ int cmd_debug(int argc, char **argv)
         print_help(stdout);
         return 0;
     }
-    if (!strcmp(argv[0], "case")) return cmd_debug_case(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "case")) {
+        cli_set_command("debug case");
+        return cmd_debug_case(argc - 1, argv + 1);
+    }
     char message[256];
     snprintf(message, sizeof message, "unknown debug command '%s' (known: case)", argv[0]);
     return cli_usage_error("debug", message);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_edit.c — `canvas edit` and `canvas generate`: a thin layer over the public API
  * (canvas_open, canvas_prompt_load, canvas_image_load, canvas_edit / canvas_generate,
- * canvas_image_save_png). Parses flags, draws progress, maps statuses to exit codes. */
+ * io/image.h's image_write for PNG, JPEG or WebP by the extension). Parses flags, draws
+ * progress, maps statuses to exit codes. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -37,6 +38,8 @@ typedef struct edit_args {
     int lightning;                  /* --lightning 4|8, 0 when not given */
     int steps_given, cfg_given;     /* --steps / --cfg given: they win over --lightning */
     int json_progress, force_progress;
+    int quality;                    /* --quality Q for JPEG / lossy WebP, 0: the format's default */
+    int lightning_from_settings;    /* the settings file turned --lightning 8 on */
     cli_memory_flags memory;
 } edit_args;
 
@@ -57,36 +60,46 @@ static void print_help(FILE *to, int generate)
                     "reference; the output takes the last image's aspect ratio).\n");
     fprintf(to,
             "\n"
-            "input and output:\n"
-            "  --model DIR            diffusers pipeline folder (model_index.json, transformer/, vae/, scheduler/)\n");
+            "%s:\n"
+            "  --model DIR            diffusers pipeline folder (model_index.json, transformer/, vae/, scheduler/)\n",
+            generate ? "model" : "model and images");
     if (!generate)
-        fprintf(to, "  --image IMG            reference image (PNG, JPEG or WebP); repeat for several (up to %d)\n",
+        fprintf(to, "  --image IMG            reference image (PNG, JPEG or WebP; its EXIF orientation applied); repeat\n"
+                    "                         for several (up to %d)\n",
                 MAX_IMAGES);
     fprintf(to,
+            "\n"
+            "prompt:\n"
             "  --prompt TEXT          the instruction, encoded by the model folder's tokenizer/ and text_encoder/\n"
             "                         as its pipeline does (docs/text-encoder.md)\n"
             "  --negative-prompt TEXT the negative prompt for true CFG (default \" \" when --cfg > 1, as the\n"
-            "                         reference pipelines are used; give --cfg 1 to run without CFG)\n"
-            "  --save-embeds FILE     also write the encoded prompt(s) as a --prompt-embeds safetensors file\n"
+            "                         reference pipelines are used, with a warning; --cfg 1 runs without CFG)\n"
             "  --prompt-embeds FILE   instead of --prompt: safetensors with prompt_embeds [1, L, D] and optionally\n"
             "                         negative_prompt_embeds [1, L', D] (+ *_mask [1, L]); the negative turns on\n"
             "                         true CFG when --cfg > 1\n"
-            "  -o, --output OUT.png   where to write the 8-bit RGB PNG (written to a temporary file, then\n"
-            "                         renamed; never one of the inputs)\n"
+            "  --save-embeds FILE     also write the encoded prompt(s) as a --prompt-embeds safetensors file\n"
+            "\n"
+            "output:\n"
+            "  -o, --output OUT.png   where to write the image: .png (with what reproduces it in text chunks),\n"
+            "                         .jpg / .jpeg or .webp by the extension; any other extension is refused\n"
+            "                         before the run (written to a temporary file, then renamed; never an input)\n"
+            "  --quality Q            1..100: JPEG quality (default 95), or lossy WebP (default lossless)\n"
             "\n"
             "sampling (defaults: the reference pipeline's):\n"
             "  --steps N              denoising steps (default %d; the 2511 model card uses 40)\n"
-            "  --cfg X                true CFG scale (default %.1f; used when > 1 and a negative prompt is given)\n"
+            "  --cfg X                true CFG scale (default %.1f; used when > 1 with a negative prompt: from\n"
+            "                         --prompt-embeds without negative_prompt_embeds CFG is off, with a warning)\n"
             "  --seed S               noise seed, 0 to 2^64-1 (default 0; Philox4x32-10, docs/pipeline.md)\n"
             "\n"
             "LoRA (docs/lora.md):\n"
             "  --lora FILE[:SCALE]    merge a LoRA into the transformer at load (scale default 1); repeat to\n"
             "                         stack up to %d. Namings: diffusers/PEFT, kohya, lightx2v, ComfyUI (from the\n"
             "                         keys); an unknown or mismatched key is an error (exit 4)\n"
-            "  --lightning 4|8        preset for the Qwen-Image-Lightning LoRAs (give the file with --lora):\n"
-            "                         that many steps, cfg 1, the Lightning scheduler (fixed shift 3);\n"
-            "                         an explicit --steps or --cfg wins\n",
+            "  --lightning 4|8        preset for the Qwen-Image-Lightning LoRAs: that many steps, cfg 1, the\n"
+            "                         Lightning scheduler (fixed shift 3); needs the LoRA file with --lora\n"
+            "                         (exit 2 without one); an explicit --steps or --cfg wins\n",
             defaults.steps, (double)defaults.cfg, MAX_LORAS);
+    fprintf(to, "\nimage size:\n");
     if (!generate)
         fprintf(to, "  --vae-area PIXELS      area each reference is resized to, aspect kept, sides multiples of 32\n"
                     "                         (default 1048576 = 1024x1024; also WxH, e.g. 512x512)\n"
@@ -97,7 +110,8 @@ static void print_help(FILE *to, int generate)
     fprintf(to,
             "\n"
             "progress:\n"
-            "  --json-progress        one JSON object per event on stdout (plan, phase, step, done)\n"
+            "  --json-progress        one JSON object per event on stdout (plan, phase, step, done, written,\n"
+            "                         error with the exit code when the run fails)\n"
             "  --progress             draw the progress bar even when stderr is not a terminal\n"
             "  -h, --help             this text\n"
             "\n");
@@ -146,6 +160,15 @@ static int usage_value(const edit_args *a, const char *flag, const char *value, 
     return cli_usage_error(a->command, message);
 }
 
+/* `--lora f:abc`: lora_spec_parse takes it as the file "f:abc" (a path may hold ':'); when
+ * no such file exists but the text after the colon was meant as a scale, say so instead of
+ * a missing-file error later. */
+static int lora_scale_misspelt(const char *text, const char *parsed_path)
+{
+    const char *colon = strrchr(text, ':');
+    return colon && colon[1] && !strcmp(parsed_path, text) && access(text, F_OK) != 0;
+}
+
 /* 0 when parsed, else the exit code (2) after a message; *help set for --help. */
 static int parse_args(edit_args *a, int argc, char **argv, int *help)
 {
@@ -172,7 +195,7 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
                           !strcmp(flag, "--save-embeds") || !strcmp(flag, "-o") || !strcmp(flag, "--output") ||
                           !strcmp(flag, "--steps") || !strcmp(flag, "--cfg") || !strcmp(flag, "--seed") ||
                           !strcmp(flag, "--width") || !strcmp(flag, "--height") || !strcmp(flag, "--lora") ||
-                          !strcmp(flag, "--lightning") ||
+                          !strcmp(flag, "--lightning") || !strcmp(flag, "--quality") ||
                           (!a->generate && !strcmp(flag, "--vae-area"));
         if (!takes_value) {
             char message[512];
@@ -214,11 +237,17 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
                 return usage_value(a, flag, value, "a number from 0 to 100");
             a->params.cfg = (float)x;
             a->cfg_given = 1;
+        } else if (!strcmp(flag, "--quality")) {
+            if (!parse_long(value, 1, 100, &n)) return usage_value(a, flag, value, "a whole number from 1 to 100");
+            a->quality = (int)n;
         } else if (!strcmp(flag, "--lora")) {
             if (a->n_loras == MAX_LORAS) return cli_usage_error(a->command, "too many --lora (at most 16)");
             float scale;
             if (lora_spec_parse(value, a->lora_paths[a->n_loras], LORA_PATH_SIZE, &scale) != CANVAS_OK)
                 return usage_value(a, flag, value, "FILE or FILE:SCALE with a finite SCALE");
+            if (lora_scale_misspelt(value, a->lora_paths[a->n_loras]))
+                return usage_value(a, flag, value, "FILE or FILE:SCALE, and the text after the last ':' is not a number "
+                                                   "(nor is there a file of that whole name)");
             a->loras[a->n_loras] = (canvas_lora){a->lora_paths[a->n_loras], scale};
             a->n_loras++;
         } else if (!strcmp(flag, "--lightning")) {
@@ -273,6 +302,9 @@ static int check_args(const edit_args *a)
                                            "the file's negative_prompt_embeds)");
     if (a->save_embeds && !a->prompt_text) return cli_usage_error(a->command, "--save-embeds needs --prompt");
     if (!a->output) return cli_usage_error(a->command, "missing -o OUT.png");
+    if (a->lightning && a->n_loras == 0 && !a->lightning_from_settings)
+        return cli_usage_error(a->command, "--lightning needs the Lightning LoRA file (--lora FILE): without it the "
+                                           "preset's few steps and cfg 1 only blur the base model's output");
     if ((a->params.width != 0) != (a->params.height != 0))
         return cli_usage_error(a->command, "give --width and --height together");
     for (int i = 0; i < a->n_images; i++)
@@ -292,9 +324,25 @@ static int check_args(const edit_args *a)
                 return cli_usage_error(a->command, "--save-embeds is an input image: refusing to overwrite an input");
     }
     if (check_output(a, "-o", a->output)) return 2;
+    if (image_format_from_path(a->output) == IMAGE_UNKNOWN) {
+        char message[512];
+        snprintf(message, sizeof message, "-o %s: unknown image extension (write .png, .jpg, .jpeg or .webp)",
+                 a->output);
+        return cli_usage_error(a->command, message);
+    }
+    if (a->quality && image_format_from_path(a->output) == IMAGE_PNG)
+        return cli_usage_error(a->command, "--quality is for .jpg and .webp outputs (PNG is always lossless)");
     if (a->save_embeds && check_output(a, "--save-embeds", a->save_embeds)) return 2;
     if (cli_memory_flags_check(&a->memory, a->command) < 0) return 2;
     return 0;
+}
+
+/* The settings file's lightning_lora_enabled without a --lora: not applied, and said. */
+static void settings_lightning(edit_args *a)
+{
+    if (!a->lightning_from_settings || a->n_loras) return;
+    cli_warn("the settings file's lightning_lora_enabled is ignored: no --lora FILE gives the Lightning LoRA");
+    a->lightning = 0;
 }
 
 /* --lightning N: N steps, cfg 1, the Lightning scheduler; an explicit --steps / --cfg wins. */
@@ -335,7 +383,7 @@ static void on_progress(void *ctx, const canvas_progress *p)
     }
     if (p->kind == CANVAS_PROGRESS_PLAN && !d->json) {
         end_line(d);
-        fprintf(stderr, "canvas %s: %s\n", d->command, p->message);
+        cli_note("%s", p->message);
         return;
     }
     if (!d->bar || p->kind == CANVAS_PROGRESS_PLAN) return;
@@ -389,13 +437,103 @@ static canvas_status encode_prompt(const edit_args *a, canvas_model *model, cons
 {
     const char *negative = a->negative_text;
     if (!negative && a->params.cfg > 1) negative = " ";
-    if (d->bar) fprintf(stderr, "canvas %s: encoding the prompt\n", a->command);
+    if (d->bar) cli_note("encoding the prompt");
     canvas_status st = canvas_encode_prompt(model, a->prompt_text, negative, images, a->n_images, prompt);
-    if (st == CANVAS_OK && !a->negative_text && negative && !d->json)
-        fprintf(stderr, "canvas %s: --cfg %g with no --negative-prompt: the negative prompt is \" \" (as the "
-                        "reference pipelines are run); --cfg 1 turns CFG off\n",
-                a->command, (double)a->params.cfg);
+    /* diffusers warns the same way when a CFG scale comes without a negative prompt (said once
+     * the encoding worked: a failed run has one line, its error) */
+    if (st == CANVAS_OK && !a->negative_text && negative)
+        cli_warn("--cfg %g with no --negative-prompt: the negative prompt is \" \" (as the reference pipelines are "
+                 "run); --cfg 1 turns CFG off", (double)a->params.cfg);
     return st;
+}
+
+/* --resident-blocks above the model's block count: a usage error, as in `debug case`. */
+static canvas_status check_resident_blocks(const edit_args *a, const canvas_model *model)
+{
+    canvas_memory_snapshot snap;
+    TRY(canvas_memory_snapshot_take(model, &snap));
+    if (a->memory.resident_blocks > snap.total_blocks)
+        return status_fail(CANVAS_ERR_USAGE, "--resident-blocks %d: the transformer of %s has %d blocks",
+                           a->memory.resident_blocks, a->model, snap.total_blocks);
+    return CANVAS_OK;
+}
+
+/* --prompt-embeds without negative_prompt_embeds: CFG cannot run, whatever --cfg says. */
+static void check_embeddings_cfg(edit_args *a, const canvas_prompt *prompt)
+{
+    if (!a->prompt_embeds || prompt->negative.values || a->params.cfg <= 1) return;
+    cli_warn("--cfg %g: %s has no negative_prompt_embeds, so CFG is off (the run is --cfg 1)", (double)a->params.cfg,
+             a->prompt_embeds);
+    a->params.cfg = 1;
+}
+
+/* What reproduces the image, and nothing that depends on the machine (no timings, no plan
+ * line): the same flags and seed give the same file on any machine and thread count. */
+typedef struct image_record {
+    char steps[32], cfg[32], seed[32], size[32], loras[1024], prompt[4200], negative[4200], images[4200];
+    char parameters[10000];
+    canvas_text texts[12];
+    int n_texts;
+} image_record;
+
+static void add_text(image_record *r, const char *key, const char *value)
+{
+    r->texts[r->n_texts++] = (canvas_text){key, value};
+}
+
+static void append(char *buf, size_t size, const char *fmt, const char *a, const char *b)
+{
+    size_t used = strlen(buf);
+    if (used < size) snprintf(buf + used, size - used, fmt, a, b);
+}
+
+static void record_image(image_record *r, const edit_args *a, const canvas_prompt *prompt, const canvas_image *out)
+{
+    memset(r, 0, sizeof *r);
+    int cfg_ran = a->params.cfg > 1 && prompt->negative.values;
+    snprintf(r->steps, sizeof r->steps, "%d", a->params.steps);
+    snprintf(r->cfg, sizeof r->cfg, "%g", cfg_ran ? (double)a->params.cfg : 1.0);
+    snprintf(r->seed, sizeof r->seed, "%llu", (unsigned long long)a->params.seed);
+    snprintf(r->size, sizeof r->size, "%dx%d", out->width, out->height);
+    for (int i = 0; i < a->n_loras; i++) {
+        char scale[32];
+        snprintf(scale, sizeof scale, "%g", (double)a->loras[i].scale);
+        append(r->loras, sizeof r->loras, i ? ", %s:%s" : "%s:%s", a->loras[i].path, scale);
+    }
+    for (int i = 0; i < a->n_images; i++) append(r->images, sizeof r->images, i ? "%s%s" : "%.0s%s", ", ", a->images[i]);
+    if (a->prompt_text) snprintf(r->prompt, sizeof r->prompt, "%s", a->prompt_text);
+    else snprintf(r->prompt, sizeof r->prompt, "(embeddings) %s", a->prompt_embeds);
+    if (cfg_ran && a->prompt_text) snprintf(r->negative, sizeof r->negative, "%s", a->negative_text ? a->negative_text : " ");
+    else if (cfg_ran) snprintf(r->negative, sizeof r->negative, "(embeddings) %s", a->prompt_embeds);
+    const char *model_name = strrchr(a->model, '/') && strrchr(a->model, '/')[1] ? strrchr(a->model, '/') + 1 : a->model;
+    /* the A1111 layout image viewers and sharing sites read: prompt, negative, then settings */
+    snprintf(r->parameters, sizeof r->parameters,
+             "%s\n%s%s%sSteps: %s, Sampler: FlowMatchEuler%s, CFG scale: %s, Seed: %s, Size: %s, Model: %s%s%s, "
+             "Version: Ethereal Canvas " CANVAS_VERSION,
+             r->prompt, r->negative[0] ? "Negative prompt: " : "", r->negative, r->negative[0] ? "\n" : "", r->steps,
+             a->params.lightning_scheduler ? " (Lightning)" : "", r->cfg, r->seed, r->size, model_name,
+             a->n_loras ? ", Lora: " : "", r->loras);
+    add_text(r, "parameters", r->parameters);
+    add_text(r, "Software", "Ethereal Canvas " CANVAS_VERSION);
+    add_text(r, "prompt", r->prompt);
+    if (r->negative[0]) add_text(r, "negative_prompt", r->negative);
+    add_text(r, "seed", r->seed);
+    add_text(r, "steps", r->steps);
+    add_text(r, "cfg", r->cfg);
+    add_text(r, "model", a->model);
+    add_text(r, "strategy", a->memory.strategy_text[0] ? a->memory.strategy_text : "auto");
+    if (a->n_images) add_text(r, "images", r->images);
+    if (a->n_loras) add_text(r, "loras", r->loras);
+}
+
+/* --json-progress: a failed run ends with an error event (the stderr line says the same). */
+static void json_error_event(int code, const char *context)
+{
+    char message[2400], text[1200];
+    snprintf(text, sizeof text, "%s%s%s", context ? context : "", context ? ": " : "", canvas_last_error());
+    progress_json_string(message, sizeof message, text);
+    printf("{\"event\":\"error\",\"exit_code\":%d,\"message\":%s}\n", code, message);
+    fflush(stdout);
 }
 
 static int run(edit_args *a)
@@ -428,10 +566,12 @@ static int run(edit_args *a)
     canvas_model *model = NULL;
     const char *context = a->command;
     canvas_status st = a->prompt_embeds ? canvas_prompt_load(a->prompt_embeds, &prompt) : CANVAS_OK;
+    if (st == CANVAS_OK) check_embeddings_cfg(a, &prompt);
     for (int i = 0; st == CANVAS_OK && i < a->n_images; i++) st = canvas_image_load(a->images[i], &images[i]);
     options.load_progress = on_progress; /* a fallback while loading is a plan line like the others */
     options.load_progress_ctx = &d;
     if (st == CANVAS_OK) st = canvas_open(a->model, &options, &model);
+    if (st == CANVAS_OK && a->memory.resident_blocks >= 0) st = check_resident_blocks(a, model);
     if (st == CANVAS_OK && a->prompt_text) {
         st = encode_prompt(a, model, images, &d, &prompt);
         context = "encoding the prompt";
@@ -445,39 +585,15 @@ static int run(edit_args *a)
         end_line(&d);
     }
     if (st == CANVAS_OK) {
-        char steps[32], cfg[32], seed[32];
-        snprintf(steps, sizeof steps, "%d", a->params.steps);
-        snprintf(cfg, sizeof cfg, "%g", a->params.cfg);
-        snprintf(seed, sizeof seed, "%llu", (unsigned long long)a->params.seed);
-        char loras[1024] = "", prompt_text[4200];
-        for (int i = 0; i < a->n_loras; i++) {
-            size_t used = strlen(loras);
-            snprintf(loras + used, sizeof loras - used, "%s%s:%g", i ? ", " : "", a->loras[i].path,
-                     a->loras[i].scale);
-        }
-        if (a->prompt_text)
-            snprintf(prompt_text, sizeof prompt_text, "%s", a->prompt_text);
-        else
-            snprintf(prompt_text, sizeof prompt_text, "(embeddings) %s%s", a->prompt_embeds,
-                     prompt.negative.values ? " (with negative_prompt_embeds)" : "");
-        const canvas_text texts[] = {
-            {"Software", "Ethereal Canvas " CANVAS_VERSION},
-            {"prompt", prompt_text},
-            {"seed", seed},
-            {"steps", steps},
-            {"cfg", cfg},
-            {"model", a->model},
-            {"strategy", d.plan[0] ? d.plan : "host memory"},
-            {"loras", loras},
-        };
-        int n_texts = (int)(sizeof texts / sizeof texts[0]) - (a->n_loras == 0);
+        static image_record record; /* 40 KiB of text: not on the stack */
+        record_image(&record, a, &prompt, &out);
         /* --save-embeds is written with the image, after the run: a failed run leaves no output */
         if (a->save_embeds) {
             st = canvas_prompt_save(a->save_embeds, &prompt);
             context = "writing --save-embeds";
         }
         if (st == CANVAS_OK) {
-            st = canvas_image_save_png(a->output, &out, texts, n_texts);
+            st = image_write(a->output, &out, record.texts, record.n_texts, a->quality);
             context = "writing the output";
             if (st != CANVAS_OK && a->save_embeds) unlink(a->save_embeds);
         }
@@ -490,16 +606,21 @@ static int run(edit_args *a)
         if (written == CANVAS_OK) written = t;
     }
     int code = 0;
-    if (st != CANVAS_OK) code = cli_fail(st, context);
-    else if (written != CANVAS_OK) code = cli_fail(written, "writing the report");
+    if (st != CANVAS_OK || written != CANVAS_OK) {
+        if (st == CANVAS_OK) context = "writing the report";
+        canvas_status failed = st != CANVAS_OK ? st : written;
+        code = canvas_exit_code(failed);
+        if (a->json_progress) json_error_event(code, context);
+        cli_fail(failed, context);
+    }
     if (code == 0) {
         if (a->json_progress) {
             char path[4200];
             progress_json_string(path, sizeof path, a->output);
             printf("{\"event\":\"written\",\"output\":%s,\"width\":%d,\"height\":%d}\n", path, out.width, out.height);
         }
-        fprintf(stderr, "canvas %s: wrote %s (%dx%d, %d steps, seed %llu)\n", a->command, a->output, out.width,
-                out.height, a->params.steps, (unsigned long long)a->params.seed);
+        cli_note("wrote %s (%dx%d, %d steps, seed %llu)", a->output, out.width, out.height, a->params.steps,
+                 (unsigned long long)a->params.seed);
     }
     canvas_image_free(&out);
     canvas_close(model);
@@ -524,7 +645,10 @@ static int edit_main(int argc, char **argv, int generate)
     if (code) return code;
     if (!help) {
         /* the settings file's defaults, under what the command line gave */
-        if (!a.lightning && defaults.lightning) a.lightning = 8;
+        if (!a.lightning && defaults.lightning) {
+            a.lightning = 8;
+            a.lightning_from_settings = 1;
+        }
         if (defaults.steps && !a.steps_given) {
             a.params.steps = defaults.steps;
             a.steps_given = 1;
@@ -540,6 +664,8 @@ static int edit_main(int argc, char **argv, int generate)
     }
     code = check_args(&a);
     if (code) return code;
+    settings_lightning(&a);
+    cli_memory_flags_fit_machine(&a.memory);
     apply_presets(&a);
     return run(&a);
 }

@@ -3,9 +3,11 @@
  * weighs. The work is in inspect_gather.c; printing in inspect_table.c / inspect_json.c. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/commands.h"
 #include "cli/inspect.h"
+#include "io/safetensors.h"
 #include "mem/mem.h"
 
 static void print_help(void)
@@ -14,7 +16,8 @@ static void print_help(void)
            "Validate a model and show its parameters and sizes. PATH is one of\n"
            "  a pipeline folder   (model_index.json): every component folder present is inspected\n"
            "  a component folder  (config.json: transformer, vae, text_encoder; scheduler_config.json)\n"
-           "  a .safetensors file (tensors, dtypes, bytes, metadata; strict checks only)\n\n"
+           "  a .safetensors file (totals per dtype, then every tensor: name, dtype, shape, bytes;\n"
+           "                       strict checks only)\n\n"
            "Every file read is checked strictly, and weights are checked against the architecture\n"
            "their config.json implies (missing, unexpected or wrong-shaped tensors are errors).\n"
            "Without weight files the sizes come from config.json alone.\n"
@@ -24,6 +27,27 @@ static void print_help(void)
            "  --json     print the report as JSON (docs/cli-inspect.md lists the fields)\n"
            "  --help     this text\n\n"
            "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad or missing model file\n");
+}
+
+/* A single file: every tensor, in name order, after the totals. */
+static canvas_status print_tensors(const char *path)
+{
+    st_file *file;
+    TRY(st_open(path, &file));
+    printf("\n%-48s %-8s %-24s %15s\n", "tensor", "dtype", "shape", "bytes");
+    for (int i = 0; i < file->n_tensors; i++) {
+        const st_tensor *t = &file->tensors[i];
+        char shape[96] = "[";
+        for (int d = 0; d < t->ndim; d++) {
+            size_t used = strlen(shape);
+            snprintf(shape + used, sizeof shape - used, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+        }
+        size_t used = strlen(shape);
+        snprintf(shape + used, sizeof shape - used, "]");
+        printf("%-48s %-8s %-24s %15llu\n", t->name, dtype_name(t->type), shape, (unsigned long long)t->nbytes);
+    }
+    st_close(file);
+    return CANVAS_OK;
 }
 
 int cmd_inspect(int argc, char **argv)
@@ -53,6 +77,8 @@ int cmd_inspect(int argc, char **argv)
         if (json) status = inspect_print_json(report);
         else inspect_print_table(report);
     }
+    struct stat sb;
+    if (status == CANVAS_OK && !json && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) status = print_tensors(path);
     inspect_report_free(report);
     mem_free(report);
     return status == CANVAS_OK ? 0 : cli_fail(status, NULL);

@@ -12,6 +12,8 @@
 #include "base/size_parse.h"
 #include "base/status.h"
 #include "cli/commands.h"
+#include "cli/config_file.h"
+#include "cli/memory_flags.h"
 #include "cli/inspect.h"
 #include "io/config.h"
 #include "io/image.h"
@@ -45,8 +47,10 @@ static void print_help(FILE *to)
             "  --cfg X                true CFG scale (default 4: two transformer calls a step; <= 1: one)\n"
             "  --text-tokens N        prompt tokens (default 200)\n"
             "  --vram SIZE            the device that plays the GPU on this build (as `canvas edit --vram`)\n"
-            "  --gpu NAME_OR_SIZE     plan for a CUDA GPU instead: rtx4090, rtx4080, rtx4070, rtx3060, rtx4060,\n"
-            "                         rtx3070, rtx3090, a100, h100, or a size (24G); nominal throughput and link;\n"
+            "  --gpu NAME_OR_SIZE     plan for a CUDA GPU instead: rtx3060 (12G), rtx3070, rtx3080 (10G), rtx3090,\n"
+            "                         rtx4060 (8G), rtx4060ti (16G), rtx4070 (12G), rtx4080 (16G), rtx4090, rtx5080,\n"
+            "                         rtx5090, a100-40g, a100 / a100-80g, h100, l40s (case, spaces and '-' ignored),\n"
+            "                         or a size (24G: a card of that memory at nominal throughput and link);\n"
             "                         the VAE then runs on the device and streamed blocks live in pinned RAM\n"
             "  --ram SIZE             host RAM budget (default: MemAvailable)\n"
             "  --headroom SIZE        device memory kept unused: 0 with --vram, 512M with --gpu\n"
@@ -57,6 +61,8 @@ static void print_help(FILE *to)
             "  --text-encoder-weights FORMAT  the text encoder's layers in every preset: none (as stored), fp8,\n"
             "                         fp8-channel, fp8-e5m2, nf4, q8 (default: as stored; fp8 / nf4 in those presets)\n"
             "  --json                 {\"chosen\": {...}, \"candidates\": [...]} on stdout\n"
+            "  --config FILE          the settings file `canvas edit` reads (docs/config.md; default ./canvas.yaml,\n"
+            "                         else $XDG_CONFIG_HOME/canvas/config.yaml): the same defaults, flags win\n"
             "  --case CASE_DIR        plan exactly what `canvas debug case CASE_DIR` with the same flags runs\n"
             "  --viability            the table: 24/16/12/8 GB GPUs x 32/64 GB RAM, bf16 and quantised\n"
             "\n"
@@ -85,6 +91,28 @@ static int parse_int(const char *text, int low, int high, int *out)
     return 0;
 }
 
+/* The settings file that `canvas edit` would read (--config, ./canvas.yaml, XDG): the same
+ * defaults, so the plan shown is the plan that runs. 0 or the exit code. */
+static int apply_settings(int argc, char **argv, plan_args *a, int *vram_from_settings)
+{
+    cli_memory_flags settings;
+    cli_memory_flags_init(&settings);
+    int help = 0;
+    for (int i = 0; i < argc; i++) help |= !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
+    int code = help ? 0 : cli_config_apply(argc, argv, "plan", &settings, NULL);
+    if (code) return code;
+    cli_memory_flags_fit_machine(&settings); /* the file describes runs on this machine, as edit reads it */
+    a->vram = settings.vram_bytes;
+    a->ram = settings.ram_bytes;
+    *vram_from_settings = a->vram != 0;
+    if (settings.headroom_bytes) a->headroom = settings.headroom_bytes, a->headroom_given = 1;
+    if (settings.strategy != PLAN_AUTO) a->strategy = settings.strategy;
+    a->allow_quantize = settings.allow_quantize;
+    a->threads = settings.threads;
+    a->link = settings.link_bytes_per_second;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, plan_args *a)
 {
     memset(a, 0, sizeof *a);
@@ -93,6 +121,8 @@ static int parse_args(int argc, char **argv, plan_args *a)
     a->cfg = EDIT_DEFAULT_CFG;
     a->strategy = PLAN_AUTO;
     a->refs = -1;
+    int vram_from_settings = 0, code = apply_settings(argc, argv, a, &vram_from_settings);
+    if (code) return code;
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1;
@@ -109,6 +139,8 @@ static int parse_args(int argc, char **argv, plan_args *a)
             char m[128];
             snprintf(m, sizeof m, "%s needs a value", f);
             return cli_usage_error("plan", m);
+        } else if (!strcmp(f, "--config")) {
+            /* read by apply_settings */
         } else if (!strcmp(f, "--model")) {
             a->model = v;
         } else if (!strcmp(f, "--case")) {
@@ -149,6 +181,7 @@ static int parse_args(int argc, char **argv, plan_args *a)
             uint64_t *to = f[2] == 'v' ? &a->vram : f[2] == 'r' ? &a->ram : &a->headroom;
             if (size_parse(v, f, to) != CANVAS_OK) return cli_usage_error("plan", canvas_last_error());
             if (f[2] == 'h') a->headroom_given = 1;
+            if (f[2] == 'v') vram_from_settings = 0;
         } else if (!strcmp(f, "--text-encoder-weights")) {
             if (quant_choice_parse(v, &a->text_weights) != CANVAS_OK)
                 return cli_usage_error("plan", canvas_last_error());
@@ -163,6 +196,7 @@ static int parse_args(int argc, char **argv, plan_args *a)
         i += takes;
     }
     if (!a->model && !a->case_dir) return cli_usage_error("plan", "give --model DIR (or --case CASE_DIR)");
+    if (a->gpu && vram_from_settings) a->vram = 0; /* --gpu on the command line wins over the file's vram */
     if (a->vram && a->gpu) return cli_usage_error("plan", "give --vram (this build's device) or --gpu, not both");
     return 0;
 }
@@ -285,7 +319,7 @@ static void print_table(const plan_result *r, const plan_work *w, const char *de
            w->width, w->height, w->n_refs, (long long)w->n_target, (long long)(w->n_img - w->n_target),
            (long long)w->n_txt, w->cfg ? "on (2 transformer calls a step)" : "off", w->steps, w->threads);
     print_text_encoder(w);
-    printf("device: %s\n\n", device_text);
+    printf("device: %s\nsizes in binary units (KiB, MiB, GiB = 2^10, 2^20, 2^30 bytes)\n\n", device_text);
     printf("  %-11s %-5s %8s %12s %12s %12s %11s  %s\n", "preset", "fits", "resident", "device peak", "pinned peak",
            "host peak", "s/step", "why");
     for (int i = 0; i < r->n; i++) {
@@ -328,7 +362,8 @@ static canvas_status viability(plan_work *w, thread_pool *pool, const plan_args 
 {
     static const int gib[] = {24, 16, 12, 8}, ram_gib[] = {32, 64};
     printf("Does it fit? %dx%d output, %d reference(s) of %dx%d, %lld text tokens, CFG on, per step = 2 transformer "
-           "calls.\nGPU: nominal 50 TFLOP/s, 25 GB/s PCIe link, 512 MiB headroom; host budget = RAM - 4 GiB.\n\n",
+           "calls.\nGPU: nominal 50 TFLOP/s, 25 GB/s PCIe link, 512 MiB headroom; host budget = RAM - 4 GiB.\n"
+           "Sizes in binary units (MiB, GiB = 2^20, 2^30 bytes); rates (GB/s, TFLOP/s) decimal.\n\n",
            w->width, w->height, w->n_refs, w->ref_width[0], w->ref_height[0], (long long)w->n_txt);
     print_text_encoder(w);
     printf("The transformer's cells: its phases (VAE included); the text encoder's: the text-encode phase, before "
@@ -346,7 +381,7 @@ static canvas_status viability(plan_work *w, thread_pool *pool, const plan_args 
                              .host_bytes = ((uint64_t)ram_gib[r] - 4) << 30, .vae_on_device = 1,
                              .pinned_streaming = 1, .text_weights_given = a->text_weights_given,
                              .text_weights = a->text_weights};
-            printf("| %d GB | %d GB |", gib[g], ram_gib[r]);
+            printf("| %d GiB | %d GiB |", gib[g], ram_gib[r]);
             for (int q = 0; q < 2; q++) {
                 l.allow_quantize = q;
                 plan_result res;

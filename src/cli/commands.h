@@ -15,11 +15,23 @@ int cmd_plan(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
-/* Print "canvas: [context: ]<reason>" for a failed status to stderr and return its
- * exit code (canvas_exit_code). */
+/* Messages on stderr, one line each, all prefixed "canvas <command>: " (the command being
+ * run): errors "error: ...", warnings "warning: ...", notes without a label. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CANVAS_CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CANVAS_CLI_PRINTF(f, a)
+#endif
+/* "error: [context: ]<reason>" for a failed status; returns its exit code (canvas_exit_code). */
 int cli_fail(canvas_status status, const char *context);
-/* Print a usage error ("canvas <cmd>: <message>", then a hint) and return 2. */
+/* "error: <message> (see `canvas <cmd> --help`)"; returns 2. */
 int cli_usage_error(const char *command, const char *message);
+/* "warning: ...": a setting was changed or ignored, and the run goes on. */
+void cli_warn(const char *fmt, ...) CANVAS_CLI_PRINTF(1, 2);
+/* The command named in the prefix ("debug case" once `debug` knows its subcommand). */
+void cli_set_command(const char *name);
+/* A note: what the command did that a user should know (a settings file read, a file written). */
+void cli_note(const char *fmt, ...) CANVAS_CLI_PRINTF(1, 2);
 /* Whether path names a file that exists inside folder (a model's or a golden case's files
  * are inputs an output must not replace). */
 int cli_file_inside(const char *folder, const char *path);

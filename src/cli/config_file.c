@@ -28,11 +28,13 @@ static int find_config(int argc, char **argv, const char *command, char *path, s
         snprintf(path, size, "canvas.yaml");
         return 0;
     }
-    const char *home = getenv("HOME");
-    if (home && home[0]) {
+    /* the XDG base directory rule: $XDG_CONFIG_HOME when set (and absolute), else ~/.config */
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    const char *base = xdg && xdg[0] == '/' ? xdg : home, *tail = base == xdg ? "canvas/config.yaml" : ".config/canvas/config.yaml";
+    if (base && base[0]) {
         char candidate[PATH_BUFFER_SIZE];
-        if (path_join(candidate, sizeof candidate, home, ".config/canvas/config.yaml") != CANVAS_OK)
-            status_clear(); /* a HOME too long to hold the file: there is none */
+        if (path_join(candidate, sizeof candidate, base, tail) != CANVAS_OK)
+            status_clear(); /* a folder name too long to hold the file: there is none */
         else if (access(candidate, R_OK) == 0)
             snprintf(path, size, "%s", candidate);
     }
@@ -50,6 +52,7 @@ int cli_config_apply(int argc, char **argv, const char *command, cli_memory_flag
     canvas_status st = config_yaml_load(path, &s);
     if (st != CANVAS_OK) return cli_fail(st, "settings file");
     flags->config_path = path;
+    cli_note("settings from %s", path);
     /* a preference list first: one `strategy` (other than auto) wins over it */
     if (s.preferred[0] && cli_memory_flags_set_strategy(flags, s.preferred) != CANVAS_OK)
         return cli_fail(CANVAS_ERR_INPUT, path);

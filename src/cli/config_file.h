@@ -2,8 +2,10 @@
 /* config_file.h — the settings file for the commands that run a model (edit, generate,
  * debug case, bench): io/config_yaml.h reads it, this maps it onto the memory flags and the
  * edit defaults. Where it is: `--config FILE`, else ./canvas.yaml, else
- * $HOME/.config/canvas/config.yaml (the first that exists; none is fine). It is applied
- * before the command line is parsed, so every flag given wins over it. docs/config.md. */
+ * $XDG_CONFIG_HOME/canvas/config.yaml ($HOME/.config/canvas/config.yaml when XDG_CONFIG_HOME
+ * is unset or relative; the first that exists, none is fine). It is applied before the
+ * command line is parsed, so every flag given wins over it; stderr names the file read.
+ * docs/config.md. */
 #ifndef CANVAS_CLI_CONFIG_FILE_H
 #define CANVAS_CLI_CONFIG_FILE_H
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* main.c — `canvas`: a thin command line over libcanvas. */
-#define _XOPEN_SOURCE 700 /* realpath */
+#define _XOPEN_SOURCE 700 /* realpath, setenv */
+#include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 
 #include "canvas.h"
 #include "cli/commands.h"
+#include "base/sysinfo.h"
 #include "mem/mem.h"
 
 typedef struct command {
@@ -40,17 +43,56 @@ static void print_usage(FILE *to)
                 "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad input, 1 other\n");
 }
 
+/* The command being run, for the "canvas <command>: " prefix of every message. */
+static const char *current_command = "";
+
+void cli_set_command(const char *name) { current_command = name; }
+
+static void say(const char *kind, const char *fmt, va_list args)
+{
+    fprintf(stderr, "canvas%s%s: %s", current_command[0] ? " " : "", current_command, kind);
+    vfprintf(stderr, fmt, args);
+    fputc('\n', stderr);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    say("warning: ", fmt, args);
+    va_end(args);
+}
+
+void cli_note(const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    say("", fmt, args);
+    va_end(args);
+}
+
+static void cli_error(const char *fmt, ...) CANVAS_CLI_PRINTF(1, 2);
+static void cli_error(const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    say("error: ", fmt, args);
+    va_end(args);
+}
+
 int cli_fail(canvas_status status, const char *context)
 {
     /* The library keeps the reason; the status decides the exit code. */
     const char *reason = canvas_last_error();
-    fprintf(stderr, "canvas: %s%s%s\n", context ? context : "", context ? ": " : "", reason[0] ? reason : canvas_status_name(status));
+    if (context && !strcmp(context, current_command)) context = NULL; /* the prefix says it */
+    cli_error("%s%s%s", context ? context : "", context ? ": " : "", reason[0] ? reason : canvas_status_name(status));
     return canvas_exit_code(status);
 }
 
 int cli_usage_error(const char *command_name, const char *message)
 {
-    fprintf(stderr, "canvas %s: %s\n(see `canvas %s --help`)\n", command_name, message, command_name);
+    (void)command_name; /* the prefix names the command being run */
+    cli_error("%s (see `canvas %s --help`)", message, current_command);
     return 2;
 }
 
@@ -70,6 +112,58 @@ int cli_file_inside(const char *folder, const char *path)
     return !strncmp(parent_real, folder_real, len) && (parent_real[len] == '/' || parent_real[len] == '\0');
 }
 
+/* `--opt=value` as two arguments, `--opt value`, for every command: the text is split at
+ * its first '=' in place (argv's strings are writable). A value that itself starts with
+ * "--" and holds '=' can therefore be given only as `--opt=--a=b`. NULL when nothing is
+ * split (argv is used as it is) or on out of memory (reported). */
+static char **split_equals(int *argc, char **argv, canvas_status *st)
+{
+    int n_split = 0;
+    for (int i = 0; i < *argc; i++)
+        if (!strncmp(argv[i], "--", 2) && argv[i][2] != '=' && strchr(argv[i], '=')) n_split++;
+    *st = CANVAS_OK;
+    if (!n_split) return NULL;
+    char **out;
+    *st = mem_alloc((void **)&out, ((size_t)*argc + (size_t)n_split + 1) * sizeof *out, MEM_SCRATCH);
+    if (*st != CANVAS_OK) return NULL;
+    int n = 0;
+    for (int i = 0; i < *argc; i++) {
+        char *eq = strncmp(argv[i], "--", 2) || argv[i][2] == '=' ? NULL : strchr(argv[i], '=');
+        out[n++] = argv[i];
+        if (eq) {
+            *eq = '\0';
+            out[n++] = eq + 1;
+        }
+    }
+    out[n] = NULL;
+    *argc = n;
+    return out;
+}
+
+/* CANVAS_THREADS is read by the library, which ignores a value it cannot use: here a bad
+ * one is a usage error and one above the CPUs is cut to them (more threads than cores
+ * spin against each other: a run many times slower). 0 or the exit code. */
+static int check_thread_environment(void)
+{
+    const char *text = getenv("CANVAS_THREADS");
+    if (!text || !text[0]) return 0;
+    char *end;
+    errno = 0;
+    long n = strtol(text, &end, 10);
+    if (errno || *end || n < 1 || n > 4096) {
+        cli_error("CANVAS_THREADS=%s: a whole number of threads from 1 to 4096 expected", text);
+        return 2;
+    }
+    int online = sysinfo_online_cpus();
+    if (online >= 1 && n > online) {
+        cli_warn("CANVAS_THREADS=%ld is more than the %d online CPUs: using %d", n, online, online);
+        char value[16];
+        snprintf(value, sizeof value, "%d", online);
+        setenv("CANVAS_THREADS", value, 1);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -84,12 +178,26 @@ int main(int argc, char **argv)
         printf("canvas %s\n", CANVAS_VERSION);
         return 0;
     }
+    const command *chosen = NULL;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) chosen = &commands[i];
+    if (!chosen) {
+        cli_error("unknown command '%s'", argv[1]);
+        print_usage(stderr);
+        return 2;
+    }
+    current_command = chosen->name;
+    int code = check_thread_environment();
+    if (code) return code;
+    /* before the fault injector is armed: this allocation is not one a test counts */
+    int n = argc - 2;
+    canvas_status st;
+    char **split = split_equals(&n, argv + 2, &st);
+    if (st != CANVAS_OK) return cli_fail(st, NULL);
     /* Tests make the N-th allocation fail through the environment (mem/mem.h). */
     canvas_status fault_status = mem_fault_arm_from_env();
-    if (fault_status != CANVAS_OK) return cli_fail(fault_status, NULL);
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 2, argv + 2);
-    fprintf(stderr, "canvas: unknown command '%s'\n", argv[1]);
-    print_usage(stderr);
-    return 2;
+    if (fault_status != CANVAS_OK) code = cli_fail(fault_status, NULL);
+    else code = chosen->run(n, split ? split : argv + 2);
+    mem_free(split);
+    return code;
 }

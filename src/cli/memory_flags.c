@@ -8,6 +8,7 @@
 
 #include "base/size_parse.h"
 #include "base/status.h"
+#include "base/sysinfo.h"
 #include "cli/commands.h"
 #include "io/profiler_json.h"
 #include "plan/plan.h"
@@ -27,7 +28,8 @@ void cli_memory_flags_help(FILE *to)
             "                         A pool of SIZE plays the GPU: weights and activations live there and\n"
             "                         the run fails with exit code 3 if they do not fit. Default: no device,\n"
             "                         the model computes in host memory and reads weights from the files\n"
-            "  --ram SIZE             cap on host memory (every allocation of the process; mapped files excluded)\n"
+            "  --ram SIZE             cap on host memory (every allocation of the process; mapped files excluded);\n"
+            "                         more than the machine's memory is cut to it, with a warning\n"
             "  --link-bandwidth RATE  throttle copies between host and device to RATE (16G/s, 400M/s);\n"
             "                         needs --vram\n"
             "  --resident-blocks K    keep the first K transformer blocks on the device and stream the others\n"
@@ -35,7 +37,6 @@ void cli_memory_flags_help(FILE *to)
             "                         fits in --vram next to the streaming buffers and the activations\n"
             "  --report FILE.json     write peaks per phase (device, host, pinned), transfers and times\n"
             "  --trace FILE.json      write a Chrome trace (open it in https://ui.perfetto.dev)\n"
-            "  --threads N            worker threads (default: CANVAS_THREADS, else every online CPU)\n"
             "  --strategy NAME        full | fp8 | nf4 | offload | sequential | auto (default auto: the fastest\n"
             "                         plan that fits, by dry runs; `canvas plan` shows them all), or a list\n"
             "                         in order of preference (offload,fp8: the first that fits)\n"
@@ -43,8 +44,15 @@ void cli_memory_flags_help(FILE *to)
             "                         precision (default: never lower than the files)\n"
             "  --headroom SIZE        device memory the planner keeps unused, default 0 on --vram\n"
             "  --no-fallback          an out-of-memory ends the run (default: release, re-plan, redo the step)\n"
+            "\n"
+            "threads and settings:\n"
+            "  --threads N            worker threads (default: CANVAS_THREADS, else every online CPU); more\n"
+            "                         than the online CPUs is cut to them, with a warning\n"
             "  --config FILE          YAML settings (docs/config.md); default ./canvas.yaml, else\n"
-            "                         ~/.config/canvas/config.yaml; flags given here win over it\n");
+            "                         $XDG_CONFIG_HOME/canvas/config.yaml (~/.config when unset); flags given\n"
+            "                         here win over it; stderr says which file was read\n"
+            "\n"
+            "Every option also takes its value as --option=VALUE.\n");
 }
 
 static int usage(const char *command, const char *message)
@@ -167,6 +175,25 @@ int cli_memory_flags_check(const cli_memory_flags *flags, const char *command)
     if (flags->report_path && flags->trace_path && !strcmp(flags->report_path, flags->trace_path))
         return usage(command, "--report and --trace name the same file");
     return 0;
+}
+
+void cli_memory_flags_fit_machine(cli_memory_flags *flags)
+{
+    int online = sysinfo_online_cpus();
+    if (online >= 1 && flags->threads > online) {
+        cli_warn("--threads %d is more than the %d online CPUs: using %d (more threads than cores spin against "
+                 "each other)", flags->threads, online, online);
+        flags->threads = online;
+    }
+    uint64_t total = 0;
+    if (sysinfo_mem_total(&total) != CANVAS_OK) status_clear();
+    else if (total && flags->ram_bytes > total) {
+        char asked[32], have[32];
+        size_format(flags->ram_bytes, asked, sizeof asked);
+        size_format(total, have, sizeof have);
+        cli_warn("--ram %s is more than this machine's %s: planning for %s", asked, have, have);
+        flags->ram_bytes = total;
+    }
 }
 
 canvas_status cli_memory_session_begin(const cli_memory_flags *flags, cli_memory_session *session)

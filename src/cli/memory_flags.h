@@ -70,6 +70,11 @@ typedef struct cli_memory_session {
     const cli_memory_flags *flags;
 } cli_memory_session;
 
+/* For the commands that run a model on this machine: --threads above the online CPUs and
+ * --ram above the physical memory are cut to what the machine has, with a warning on
+ * stderr (`canvas plan` keeps them: it may plan for another machine). */
+void cli_memory_flags_fit_machine(cli_memory_flags *flags);
+
 /* Cap the host, create the capped device with its link, start the profiler. On failure
  * nothing is left set up. */
 canvas_status cli_memory_session_begin(const cli_memory_flags *flags, cli_memory_session *session);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* image.c — PNG/JPEG/WebP decoding and PNG writing (contracts in image.h).
+/* image.c — PNG/JPEG/WebP decoding and writing (contracts in image.h).
  *
  * libpng and libjpeg report errors by longjmp from a callback. Each decoder keeps the
  * longjmp target and everything it must release in one function: the buffers it allocates
@@ -18,7 +18,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <strings.h>
 #include <webp/decode.h>
+#include <webp/encode.h>
 
 #include "base/status.h"
 #include "io/file_read.h"
@@ -256,9 +258,8 @@ static canvas_status webp_decode(const unsigned char *data, size_t size, const c
 
 /* ---- reading files ---------------------------------------------------------------------- */
 
-canvas_status image_decode(const void *bytes, size_t size, const char *name, canvas_image *out)
+static canvas_status decode_as_stored(const void *bytes, size_t size, const char *name, canvas_image *out)
 {
-    memset(out, 0, sizeof *out);
     switch (image_sniff(bytes, size)) {
     case IMAGE_PNG: return png_decode(bytes, size, name, out);
     case IMAGE_JPEG: return jpeg_decode(bytes, size, name, out);
@@ -267,6 +268,15 @@ canvas_status image_decode(const void *bytes, size_t size, const char *name, can
     }
     return status_fail(CANVAS_ERR_INPUT, "%s: not a PNG, JPEG or WebP image (%s)", name,
                        size == 0 ? "the file is empty" : "unknown first bytes");
+}
+
+canvas_status image_decode(const void *bytes, size_t size, const char *name, canvas_image *out)
+{
+    memset(out, 0, sizeof *out);
+    TRY(decode_as_stored(bytes, size, name, out));
+    canvas_status st = image_orient(out, image_exif_orientation(bytes, size));
+    if (st != CANVAS_OK) image_free(out);
+    return st;
 }
 
 canvas_status image_load(const char *path, canvas_image *out)
@@ -355,10 +365,85 @@ static canvas_status png_encode(FILE *file, const char *path, const canvas_image
     return st;
 }
 
-canvas_status image_write_png(const char *path, const canvas_image *image, const canvas_text *texts, int n_texts)
+/* ---- JPEG and WebP out ------------------------------------------------------------------- */
+
+/* JPEG at `quality` (default 95, 4:2:0 as libjpeg chooses). JPEG has no text chunks: the
+ * A1111 "parameters" text, when given, goes into a comment (COM) segment, where exiftool
+ * and most viewers show it. */
+static canvas_status jpeg_encode(FILE *file, const char *path, const canvas_image *image, const canvas_text *texts,
+                                 int n_texts, int quality)
+{
+    struct jpeg_compress_struct cinfo;
+    jpeg_errors errors;
+    memset(&cinfo, 0, sizeof cinfo);
+    cinfo.err = jpeg_std_error(&errors.base);
+    errors.base.error_exit = jpeg_on_error;
+    errors.base.output_message = jpeg_on_message;
+    errors.message[0] = '\0';
+    if (setjmp(errors.jump)) {
+        jpeg_destroy_compress(&cinfo);
+        return status_fail(CANVAS_ERR_IO, "%s: writing the JPEG failed: %s", path, errors.message);
+    }
+    jpeg_create_compress(&cinfo);
+    jpeg_stdio_dest(&cinfo, file);
+    cinfo.image_width = (JDIMENSION)image->width;
+    cinfo.image_height = (JDIMENSION)image->height;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality ? quality : 95, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    for (int i = 0; i < n_texts; i++)
+        if (!strcmp(texts[i].key, "parameters")) {
+            size_t n = strlen(texts[i].value);
+            jpeg_write_marker(&cinfo, JPEG_COM, (const JOCTET *)texts[i].value, (unsigned)(n > 65533 ? 65533 : n));
+        }
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW row = image->pixels + (size_t)cinfo.next_scanline * image->width * 3;
+        jpeg_write_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    return CANVAS_OK;
+}
+
+/* WebP: lossless by default (the pixels come back exactly); `quality` 1..100 is lossy. */
+static canvas_status webp_encode(FILE *file, const char *path, const canvas_image *image, int quality)
+{
+    uint8_t *encoded = NULL;
+    int stride = image->width * 3;
+    size_t size = quality ? WebPEncodeRGB(image->pixels, image->width, image->height, stride, (float)quality, &encoded)
+                          : WebPEncodeLosslessRGB(image->pixels, image->width, image->height, stride, &encoded);
+    if (size == 0) {
+        WebPFree(encoded);
+        return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "%s: the WebP encoder failed (out of memory or too large)", path);
+    }
+    canvas_status st = CANVAS_OK;
+    if (fwrite(encoded, 1, size, file) != size) st = status_fail(CANVAS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    WebPFree(encoded);
+    return st;
+}
+
+/* ---- writing files ---------------------------------------------------------------------- */
+
+image_format image_format_from_path(const char *path)
+{
+    const char *slash = strrchr(path, '/'), *dot = strrchr(slash ? slash : path, '.');
+    if (!dot) return IMAGE_UNKNOWN;
+    if (!strcasecmp(dot, ".png")) return IMAGE_PNG;
+    if (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg")) return IMAGE_JPEG;
+    if (!strcasecmp(dot, ".webp")) return IMAGE_WEBP;
+    return IMAGE_UNKNOWN;
+}
+
+static canvas_status write_as(const char *path, image_format format, const canvas_image *image,
+                              const canvas_text *texts, int n_texts, int quality)
 {
     if (!image || !image->pixels || image->width < 1 || image->height < 1)
         return status_fail(CANVAS_ERR_USAGE, "%s: no image to write", path);
+    if (quality < 0 || quality > 100) return status_fail(CANVAS_ERR_USAGE, "%s: quality %d is outside 1..100", path, quality);
+    if (format == IMAGE_WEBP && (image->width > WEBP_MAX_DIMENSION || image->height > WEBP_MAX_DIMENSION))
+        return status_fail(CANVAS_ERR_USAGE, "%s: WebP holds at most %d pixels a side", path, WEBP_MAX_DIMENSION);
     for (int i = 0; i < n_texts; i++) {
         size_t n = texts[i].key ? strlen(texts[i].key) : 0;
         if (n < 1 || n > 79 || !texts[i].value)
@@ -377,11 +462,27 @@ canvas_status image_write_png(const char *path, const canvas_image *image, const
         unlink(tmp);
         return status_fail(CANVAS_ERR_IO, "%s: cannot write %s: %s", path, tmp, strerror(e));
     }
-    canvas_status st = png_encode(file, path, image, texts, n_texts);
+    canvas_status st = format == IMAGE_JPEG   ? jpeg_encode(file, path, image, texts, n_texts, quality)
+                       : format == IMAGE_WEBP ? webp_encode(file, path, image, quality)
+                                              : png_encode(file, path, image, texts, n_texts);
     if (fflush(file) != 0 && st == CANVAS_OK) st = status_fail(CANVAS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     if (fclose(file) != 0 && st == CANVAS_OK) st = status_fail(CANVAS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     if (st == CANVAS_OK && rename(tmp, path) != 0)
         st = status_fail(CANVAS_ERR_IO, "%s: cannot rename %s onto it: %s", path, tmp, strerror(errno));
     if (st != CANVAS_OK) unlink(tmp);
     return st;
+}
+
+canvas_status image_write_png(const char *path, const canvas_image *image, const canvas_text *texts, int n_texts)
+{
+    return write_as(path, IMAGE_PNG, image, texts, n_texts, 0);
+}
+
+canvas_status image_write(const char *path, const canvas_image *image, const canvas_text *texts, int n_texts,
+                          int quality)
+{
+    image_format format = image_format_from_path(path);
+    if (format == IMAGE_UNKNOWN)
+        return status_fail(CANVAS_ERR_USAGE, "%s: unknown image extension (write .png, .jpg, .jpeg or .webp)", path);
+    return write_as(path, format, image, texts, n_texts, quality);
 }

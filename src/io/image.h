@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* image.h — images in (PNG, JPEG, WebP) and out (PNG), through Debian's libpng,
+/* image.h — images in and out (PNG, JPEG, WebP), through Debian's libpng,
  * libjpeg-turbo and libwebp.
  *
  * Decoded pixels are canvas_image (include/canvas.h): 8-bit RGB, row-major, in one
@@ -7,10 +7,13 @@
  * format is recognised by the file's first bytes. Every failure to read is
  * CANVAS_ERR_INPUT with a message starting with the file name and saying what is wrong
  * (truncated, not an image, unsupported colour space...). Codec warnings are swallowed:
- * the library prints nothing.
+ * the library prints nothing. An EXIF orientation (JPEG APP1, PNG eXIf, WebP EXIF) is
+ * applied, as diffusers' load_image does (ImageOps.exif_transpose).
  *
- * Writing: 8-bit RGB PNG (zlib level 6, no filter heuristics beyond libpng's default),
- * text chunks first, to "PATH.<pid>.tmp" (created exclusively) then renamed onto PATH. */
+ * Writing: to "PATH.<pid>.tmp" (created exclusively) then renamed onto PATH. PNG: 8-bit
+ * RGB (zlib level 6, libpng's default filters), text chunks first. JPEG: quality 95 by
+ * default, the "parameters" text in a comment segment. WebP: lossless by default, no
+ * text. */
 #ifndef CANVAS_IO_IMAGE_H
 #define CANVAS_IO_IMAGE_H
 
@@ -37,6 +40,26 @@ canvas_status image_alloc(int width, int height, canvas_image *out);
 void image_free(canvas_image *image);
 
 canvas_status image_write_png(const char *path, const canvas_image *image, const canvas_text *texts, int n_texts);
+
+/* The format a file name asks for, by its extension (case ignored): .png, .jpg / .jpeg,
+ * .webp; IMAGE_UNKNOWN for anything else. Commands call it before any work to refuse an
+ * output they could not write. */
+image_format image_format_from_path(const char *path);
+
+/* Write in the format image_format_from_path(path) names; CANVAS_ERR_USAGE for an unknown
+ * extension. quality: 0 for the format's default (JPEG 95, WebP lossless, PNG always
+ * lossless), else 1..100 for JPEG and lossy WebP (ignored for PNG). The texts go into PNG
+ * text chunks; JPEG keeps only "parameters" (a comment segment); WebP none. */
+canvas_status image_write(const char *path, const canvas_image *image, const canvas_text *texts, int n_texts,
+                          int quality);
+
+/* The EXIF orientation (1..8) an encoded file declares; 1 (upright) when it declares none
+ * or its EXIF block is malformed. */
+int image_exif_orientation(const void *bytes, size_t size);
+
+/* Turn decoded pixels upright for an EXIF orientation (2..8 as PIL's exif_transpose; 1 and
+ * anything else: unchanged). The image is replaced by a new allocation. */
+canvas_status image_orient(canvas_image *image, int orientation);
 
 /* 1 when the two paths name the same existing file (same device and inode), or are
  * the same string. */

@@ -39,6 +39,12 @@ static void put(text *t, const char *fmt, ...)
     if (t->len >= t->size) t->len = t->size - 1;
 }
 
+double progress_eta_seconds(const canvas_progress *p)
+{
+    if (p->kind != CANVAS_PROGRESS_STEP || p->steps <= p->step || !(p->seconds_per_step > 0)) return 0;
+    return p->seconds_per_step * (p->steps - p->step);
+}
+
 size_t progress_format_bar(char *buf, size_t size, const canvas_progress *p, int bar_width)
 {
     if (!size) return 0;
@@ -57,8 +63,8 @@ size_t progress_format_bar(char *buf, size_t size, const canvas_progress *p, int
         int filled = p->steps > 0 ? (int)((long long)bar_width * p->step / p->steps) : 0;
         put(&t, "%s [", p->phase);
         for (int i = 0; i < bar_width; i++) put(&t, "%c", i < filled ? '#' : '-');
-        put(&t, "] %*d/%d  %.2f s/it  %.1f s", (int)snprintf(NULL, 0, "%d", p->steps), p->step, p->steps,
-            p->seconds_per_step, p->phase_seconds);
+        put(&t, "] %*d/%d  %.2f s/it  %.1f s  ETA %.1f s", (int)snprintf(NULL, 0, "%d", p->steps), p->step, p->steps,
+            p->seconds_per_step, p->phase_seconds, progress_eta_seconds(p));
         break;
     }
     }
@@ -96,7 +102,8 @@ size_t progress_format_json(char *buf, size_t size, const canvas_progress *p)
         t.len += progress_json_string(t.buf + t.len, t.size - t.len, p->message ? p->message : "");
     }
     if (p->kind == CANVAS_PROGRESS_STEP)
-        put(&t, ",\"step\":%d,\"steps\":%d,\"seconds_per_step\":%.6f", p->step, p->steps, p->seconds_per_step);
+        put(&t, ",\"step\":%d,\"steps\":%d,\"seconds_per_step\":%.6f,\"eta_seconds\":%.6f", p->step, p->steps,
+            p->seconds_per_step, progress_eta_seconds(p));
     put(&t, ",\"seconds\":%.6f,\"on_device\":%s,\"device_bytes\":%llu,\"device_peak_bytes\":%llu,\"host_bytes\":%llu,"
             "\"host_peak_bytes\":%llu}",
         p->phase_seconds, p->on_device ? "true" : "false", (unsigned long long)p->device_bytes, (unsigned long long)p->device_peak_bytes,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* plan_probe.c — what the machine has: memory, CPU, the link to the device and the GEMM
- * throughput per weight format (short probes, cached in ~/.cache/canvas/probe.json), and
+ * throughput per weight format (short probes, cached in $XDG_CACHE_HOME/canvas/probe.json, ~/.cache when unset), and
  * nominal figures for named GPUs (to plan a CUDA machine from this one). */
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -130,16 +131,22 @@ static int cache_path(char *buf, size_t size, int make_dirs)
 {
     const char *override = getenv("CANVAS_PROBE_CACHE");
     if (override && override[0]) return snprintf(buf, size, "%s", override) < (int)size;
-    const char *home = getenv("HOME");
-    if (!home || !home[0]) return 0;
-    if (path_join(buf, size, home, ".cache/canvas/probe.json") != CANVAS_OK) {
-        status_clear(); /* a HOME too long to hold the cache: no cache */
+    /* the XDG base directory rule: $XDG_CACHE_HOME when set (and absolute), else ~/.cache */
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char cache[PATH_BUFFER_SIZE];
+    if (xdg && xdg[0] == '/') snprintf(cache, sizeof cache, "%s", xdg);
+    else if (!home || !home[0] || path_join(cache, sizeof cache, home, ".cache") != CANVAS_OK) {
+        status_clear();
+        return 0;
+    }
+    if (path_join(buf, size, cache, "canvas/probe.json") != CANVAS_OK) {
+        status_clear(); /* a folder name too long to hold the cache: no cache */
         return 0;
     }
     if (make_dirs) { /* the folders of buf, shorter than it, so they fit */
         char dir[PATH_BUFFER_SIZE];
-        if (path_join(dir, sizeof dir, home, ".cache") == CANVAS_OK) mkdir(dir, 0755);
-        if (path_join(dir, sizeof dir, dir, "canvas") == CANVAS_OK) mkdir(dir, 0755);
+        mkdir(cache, 0755);
+        if (path_join(dir, sizeof dir, cache, "canvas") == CANVAS_OK) mkdir(dir, 0755);
     }
     return 1;
 }
@@ -256,16 +263,36 @@ static const struct gpu_entry {
     double flops;
     double link;
 } gpus[] = {
-    {"rtx4090", 24, 82e12, 25e9}, {"rtx3090", 24, 36e12, 24e9}, {"rtx4080", 16, 49e12, 25e9},
-    {"rtx4070", 12, 29e12, 25e9}, {"rtx3060", 12, 13e12, 12e9}, {"rtx4060", 8, 15e12, 12e9},
-    {"rtx3070", 8, 20e12, 24e9},  {"a100", 80, 156e12, 25e9},   {"h100", 80, 400e12, 50e9},
+    {"rtx3060", 12, 13e12, 12e9},   {"rtx3070", 8, 20e12, 24e9},     {"rtx3080", 10, 30e12, 24e9},
+    {"rtx3090", 24, 36e12, 24e9},   {"rtx4060", 8, 15e12, 12e9},     {"rtx4060ti", 16, 22e12, 12e9},
+    {"rtx4070", 12, 29e12, 25e9},   {"rtx4080", 16, 49e12, 25e9},    {"rtx4090", 24, 82e12, 25e9},
+    {"rtx5080", 16, 56e12, 50e9},   {"rtx5090", 32, 105e12, 50e9},   {"a100-40g", 40, 156e12, 25e9},
+    {"a100", 80, 156e12, 25e9},     {"a100-80g", 80, 156e12, 25e9},  {"h100", 80, 400e12, 50e9},
+    {"l40s", 48, 181e12, 25e9},
 };
+
+/* A card's name as people write it: case, spaces, '-' and '_' and a "geforce"/"rtx" prefix
+ * do not matter ("RTX 4060 Ti" = "rtx4060ti" = "4060ti"). */
+static void gpu_name_key(const char *name, char *key, size_t size)
+{
+    size_t n = 0;
+    for (; *name && n + 1 < size; name++)
+        if (*name != ' ' && *name != '-' && *name != '_') key[n++] = (char)tolower((unsigned char)*name);
+    key[n] = '\0';
+    const char *prefixes[] = {"geforce", "rtx"};
+    for (int i = 0; i < 2; i++) {
+        size_t len = strlen(prefixes[i]);
+        if (!strncmp(key, prefixes[i], len)) memmove(key, key + len, strlen(key + len) + 1);
+    }
+}
 
 canvas_status plan_gpu_lookup(const char *name_or_size, uint64_t *out_bytes, double *out_flops,
                               double *out_link_bytes_per_second, char *label, size_t label_size)
 {
+    char key[64], entry[64];
+    gpu_name_key(name_or_size, key, sizeof key);
     for (size_t i = 0; i < sizeof gpus / sizeof gpus[0]; i++)
-        if (!strcasecmp(name_or_size, gpus[i].name)) {
+        if (gpu_name_key(gpus[i].name, entry, sizeof entry), !strcmp(key, entry)) {
             *out_bytes = (uint64_t)(gpus[i].gib * (double)(1ull << 30));
             *out_flops = gpus[i].flops;
             *out_link_bytes_per_second = gpus[i].link;
@@ -276,7 +303,7 @@ canvas_status plan_gpu_lookup(const char *name_or_size, uint64_t *out_bytes, dou
     uint64_t bytes;
     if (size_parse(name_or_size, "--gpu", &bytes) != CANVAS_OK) {
         status_clear();
-        char names[128];
+        char names[320];
         size_t used = 0;
         for (size_t i = 0; i < sizeof gpus / sizeof gpus[0] && used < sizeof names; i++)
             used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", gpus[i].name);
@@ -286,6 +313,7 @@ canvas_status plan_gpu_lookup(const char *name_or_size, uint64_t *out_bytes, dou
     *out_flops = 50e12;
     *out_link_bytes_per_second = 25e9;
     char size_text[32];
-    snprintf(label, label_size, "a %s GPU (nominal 50 TFLOP/s, 25 GB/s link)", size_format(bytes, size_text, sizeof size_text));
+    snprintf(label, label_size, "a GPU of %s (a size, not a named card: nominal 50 TFLOP/s, 25 GB/s link)",
+             size_format(bytes, size_text, sizeof size_text));
     return CANVAS_OK;
 }
