@@ -19,8 +19,5 @@ int cmd_tokenize(int argc, char **argv);
 int cli_fail(canvas_status status, const char *context);
 /* Print a usage error ("canvas <cmd>: <message>", then a hint) and return 2. */
 int cli_usage_error(const char *command, const char *message);
-/* Whether path names a file that exists inside folder (a model's or a golden case's files
- * are inputs an output must not replace). */
-int cli_file_inside(const char *folder, const char *path);
 
 #endif
