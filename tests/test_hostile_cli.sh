@@ -8,12 +8,12 @@
 # link bandwidths and thread counts.
 set -u
 source "$(dirname "$0")/cli_lib.sh"
-model="$tests/golden/models/edit-tiny"
-case_dir="$tests/golden/cases/edit-cfg"
-embeds="$case_dir/inputs.safetensors"
-image="$case_dir/image0.png"
+# copies: a build that lets these bugs through must not overwrite the goldens
+cp -r "$tests/golden/models/edit-tiny" "$work/model"
+cp "$tests/golden/cases/edit-cfg/inputs.safetensors" "$work/embeds.safetensors"
+cp "$tests/golden/cases/edit-cfg/image0.png" "$work/image.png"
+model="$work/model" embeds="$work/embeds.safetensors" image="$work/image.png"
 small=(--model "$model" --prompt-embeds "$embeds" --image "$image" --steps 2 --vae-area 4096)
-sum() { cksum <"$1"; }
 # every run under a time limit: a FIFO input must be refused, not waited on (124 otherwise)
 printf '#!/bin/sh\nexec timeout 20 "%s" "$@"\n' "$cli" >"$work/canvas-limited" && chmod +x "$work/canvas-limited"
 cli="$work/canvas-limited"
@@ -65,16 +65,15 @@ fi
 check "[ ! -e '$work/x.png' ] && [ ! -e '$work/x.txt' ]" "a refused run wrote an output"
 
 # --- --report / --trace / -o never name an input or each other ------------------------------
-cp "$image" "$work/in.png"
-before="$(sum "$work/in.png")"
-expect 2 "refusing to overwrite an input" -- edit --model "$model" --prompt-embeds "$embeds" --image "$work/in.png" -o "$work/o1.png" --report "$work/in.png"
+before="$(cat "$image" "$embeds" "$model"/model_index.json "$model"/transformer/* | cksum)"
+expect 2 "refusing to overwrite an input" -- edit "${small[@]}" -o "$work/o1.png" --report "$image"
 expect 2 "refusing to overwrite an input" -- edit "${small[@]}" -o "$work/o1.png" --trace "$embeds"
 expect 2 "is a file of the model folder" -- edit "${small[@]}" -o "$work/o1.png" --report "$model/model_index.json"
 expect 2 "is a file of the model folder" -- edit "${small[@]}" -o "$model/transformer/diffusion_pytorch_model-00001-of-00002.safetensors"
 expect 2 "is a file of the model folder" -- edit "${small[@]}" -o "$model/model_index.json"
 expect 2 "two outputs to one file" -- edit "${small[@]}" -o "$work/o1.png" --report "$work/o1.png"
 expect 2 "two outputs to one file" -- edit "${small[@]}" -o "$work/o1.png" --report "$work/t.json" --trace "$work/./t.json"
-check "[ \"\$(sum '$work/in.png')\" = '$before' ]" "an input changed"
+check "[ \"\$(cat '$image' '$embeds' '$model'/model_index.json '$model'/transformer/* | cksum)\" = '$before' ]" "an input changed"
 # the LoRA and the settings file are inputs too (also through a hard link)
 cp "$tests/golden/cases/lora-kohya/lora0-kohya.safetensors" "$work/lora.safetensors"
 expect 2 "refusing to overwrite an input" -- edit "${small[@]}" --lora "$work/lora.safetensors" -o "$work/lora.safetensors"
