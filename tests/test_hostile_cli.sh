@@ -184,4 +184,20 @@ expect 2 "at least 1M/s" -- debug case "$tests/golden/cases/dit-edit-basic" --vr
 many=$(( $(nproc) * 4 + 1 ))
 expect 2 "threads $many: this machine has $(nproc) CPUs" -- edit "${small[@]}" --threads "$many" -o "$work/l3.png"
 
+# --- limits the runtime honours (each let a mutant through: nothing tested it) ----------------
+# the headroom is kept free: the tiny transformer's 1.53 MiB fit a 2 MiB device, not with
+# 512 KiB of it kept back
+expect 0 "2 of 2 blocks resident" -- edit "${small[@]}" --vram 2M -o "$work/h1.png"
+expect 3 "plus headroom" -- edit "${small[@]}" --vram 2M --headroom 512K -o "$work/h2.png"
+check "[ ! -e '$work/h2.png' ]" "a run that did not fit its headroom wrote an output"
+# oom_retry_attempts bounds the fallbacks: exactly that many under a persistent failure
+for retries in 1 2 4; do
+    printf 'memory_management:\n  oom_retry_attempts: %d\n' "$retries" >"$work/retries.yaml"
+    CANVAS_FAIL_ALLOC=1+:activations "$cli" edit --config "$work/retries.yaml" "${small[@]}" --vram 8M -o "$work/r.png" \
+        >/dev/null 2>"$work/retries.err"
+    rc=$?
+    got=$(grep -c 'fallback:' "$work/retries.err")
+    check "[ $rc -eq 3 ] && [ $got -eq $retries ]" "oom_retry_attempts $retries: exit $rc after $got fallbacks"
+done
+
 summary
