@@ -85,6 +85,14 @@ static void test_cap_counts_rounded_blocks(void)
     void *c = NULL;
     CHECK_FAILS(mem_device_alloc(gpu, MEM_ACTIVATIONS, 1, 0, &c), CANVAS_ERR_OUT_OF_MEMORY, "cap of 1000");
     mem_device_free(gpu, b);
+    /* an alignment request after a block that leaves the next free byte unaligned (every
+     * other aligned block in these tests starts at offset 0) */
+    CHECK_OK(mem_device_set_cap(gpu, 1 * MiB));
+    CHECK_OK(mem_device_alloc(gpu, MEM_ACTIVATIONS, 100, 0, &b));
+    CHECK_OK(mem_device_alloc(gpu, MEM_WEIGHTS, 1000, 4096, &c));
+    CHECK_MSG(((uintptr_t)c % 4096) == 0 && (uintptr_t)c >= (uintptr_t)b + 128, "4096-aligned block at %p after %p", c, b);
+    mem_device_free(gpu, c);
+    mem_device_free(gpu, b);
     mem_device_destroy(gpu);
 }
 
