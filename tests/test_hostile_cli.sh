@@ -172,6 +172,23 @@ EOF
 expect 4 "hold NaN or infinity; nothing was written" -- edit --model "$work/nan-model" --prompt-embeds "$embeds" --image "$image" --steps 2 --vae-area 4096 -o "$work/n5.png"
 check "! ls '$work'/n?.png >/dev/null 2>&1" "a refused input left an output"
 
+st "$work/empty.safetensors" "prompt_embeds=1x0x32=0"
+expect 4 "must be a float [1, L, D] tensor" -- edit --model "$model" --prompt-embeds "$work/empty.safetensors" --image "$image" -o "$work/n6.png"
+
+# --- absurd config values: refused against the files before anything of their size is allocated
+cp -r "$model" "$work/absurd"
+for change in '"num_layers": 4096' '"in_channels": 1048576' '"joint_attention_dim": 1048576' \
+              '"num_attention_heads": 4096, "attention_head_dim": 256, "axes_dims_rope": [64, 96, 96]'; do
+    python3 -c 'import json, sys; p = sys.argv[1]; c = json.load(open(p)); c.update(json.loads("{" + sys.argv[2] + "}")); json.dump(c, open(p, "w"))' \
+        "$work/absurd/transformer/config.json" "$change"
+    # 4 GB of address space at most (not under ASan, whose shadow memory needs terabytes)
+    out="$( ([ "${CANVAS_TEST_SANITIZED:-0}" = 1 ] || ulimit -v 4000000
+            "$cli" edit --model "$work/absurd" --prompt-embeds "$embeds" --image "$image" -o "$work/a.png") 2>&1)"
+    rc=$?
+    check "[ $rc -eq 4 ] && grep -q 'transformer: tensor' <<<\"\$out\"" "config $change: exit $rc: $out"
+    cp "$model/transformer/config.json" "$work/absurd/transformer/config.json"
+done
+
 # --- a golden case's LoRA stays in the case folder ------------------------------------------
 mkdir -p "$work/golden/cases/escape" && ln -s "$tests/golden/models" "$work/golden/models"
 cp "$tests/golden/cases/lora-kohya/inputs.safetensors" "$work/golden/cases/escape/"
