@@ -163,7 +163,7 @@ typedef struct canvas_options {
     double link_bytes_per_second; /* > 0: throttle host <-> device copies (needs vram_bytes) */
     int resident_blocks;          /* -1: the planner chooses; K: keep K transformer blocks on the
                                      device and stream the rest (needs vram_bytes) */
-    int threads;                  /* 0: CANVAS_THREADS, else every online CPU */
+    int threads;                  /* 0: CANVAS_THREADS, else every online CPU; at most 4 per CPU */
     const canvas_lora *loras;     /* n_loras LoRA files merged at open, in order (their deltas add up); the
                                      merged matrices are new MEM_WEIGHTS copies in the stored format */
     int n_loras;

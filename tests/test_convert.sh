@@ -44,7 +44,7 @@ cmp -s "$golden/models/edit-tiny/vae/diffusion_pytorch_model.safetensors" "$work
 expect 0 "" -- inspect "$work/edit-q8"
 
 # refusals: nothing written
-expect 1 "already exists" -- convert "$golden/models/edit-tiny" "$work/edit-q8" --weights q8
+expect 2 "already exists" -- convert "$golden/models/edit-tiny" "$work/edit-q8" --weights q8
 expect 1 "already quantised" -- convert "$work/fp8/models/dit-tiny/transformer" "$work/again" --weights nf4
 [ ! -e "$work/again" ] && [ ! -e "$work/again.partial" ] && ok || bad "a failed convert left files"
 expect 2 "--weights" -- convert "$golden/models/edit-tiny" "$work/x" --weights int3

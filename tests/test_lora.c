@@ -4,6 +4,7 @@
  * quantised bases, errors that name the file and the key, and fail-at-N over the merge. */
 #define _POSIX_C_SOURCE 200809L
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -467,6 +468,36 @@ static void test_errors(void)
     CHECK_OK(st_write(path, rank, 2, NULL, 0));
     expect_error(dir, path, LORA_NAMING_AUTO, "diffusion_model.transformer_blocks.0.attn.to_q.lora_up.weight",
                  "must be [64, 4]");
+
+    /* rank above the layer's width: refused before the merge (it overflowed a scratch row) */
+    static float wide_down[80 * 64], wide_up[64 * 80];
+    st_write_tensor too_wide[2] = {
+        {"transformer_blocks.0.attn.to_q.lora_down.weight", DTYPE_F32, 2, {80, 64}, wide_down},
+        {"transformer_blocks.0.attn.to_q.lora_up.weight", DTYPE_F32, 2, {64, 80}, wide_up},
+    };
+    CHECK_OK(st_write(path, too_wide, 2, NULL, 0));
+    expect_error(dir, path, LORA_NAMING_AUTO, "rank 80 is more than 'transformer_blocks.0.attn.to_q.weight'",
+                 "at most 64");
+
+    /* NaN / infinity in a matrix: named at merge time, nothing replaced */
+    float poisoned[4 * 64] = {0};
+    poisoned[70] = NAN;
+    st_write_tensor nan_down[2] = {
+        {"transformer_blocks.0.attn.to_q.lora_down.weight", DTYPE_F32, 2, {4, 64}, poisoned},
+        {"transformer_blocks.0.attn.to_q.lora_up.weight", DTYPE_F32, 2, {64, 4}, up},
+    };
+    CHECK_OK(st_write(path, nan_down, 2, NULL, 0));
+    expect_error(dir, path, LORA_NAMING_AUTO, "'transformer_blocks.0.attn.to_q.lora_down.weight': value 70 is NaN",
+                 "damaged");
+    float infinite[64 * 4] = {0};
+    infinite[3] = -INFINITY;
+    st_write_tensor inf_up[2] = {
+        {"transformer_blocks.0.attn.to_q.lora_down.weight", DTYPE_F32, 2, {4, 64}, down},
+        {"transformer_blocks.0.attn.to_q.lora_up.weight", DTYPE_F32, 2, {64, 4}, infinite},
+    };
+    CHECK_OK(st_write(path, inf_up, 2, NULL, 0));
+    expect_error(dir, path, LORA_NAMING_AUTO, "'transformer_blocks.0.attn.to_q.lora_up.weight': value 3 is infinite",
+                 "damaged");
 
     st_write_tensor no_up[2] = {
         {"lora_unet_transformer_blocks_1_txt_mod_1.alpha", DTYPE_F32, 0, {0}, &alpha},

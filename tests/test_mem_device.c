@@ -67,6 +67,36 @@ static void test_capped_accounting_and_cap(void)
     mem_device_destroy(gpu);
 }
 
+/* A cap that is not a multiple of the 64-byte granule: a block counts rounded up, so
+ * 970 bytes (1024 reserved) do not fit under a cap of 1000 although 970 < 1000, and 960
+ * (exactly 15 granules) does. Every other cap in these tests is a multiple of 64. */
+static void test_cap_counts_rounded_blocks(void)
+{
+    mem_device *gpu;
+    CHECK_OK(mem_device_create_capped("gpu", 1 * MiB, &gpu));
+    CHECK_OK(mem_device_set_cap(gpu, 1000));
+    void *b = NULL;
+    CHECK_FAILS(mem_device_alloc(gpu, MEM_ACTIVATIONS, 970, 0, &b), CANVAS_ERR_OUT_OF_MEMORY,
+                "970 bytes of activations do not fit under its cap of 1000 bytes");
+    CHECK(b == NULL);
+    CHECK_OK(mem_device_alloc(gpu, MEM_ACTIVATIONS, 960, 0, &b));
+    mem_device_stats st;
+    mem_device_get_stats(gpu, &st);
+    CHECK(st.reserved_bytes == 960 && st.reserved_bytes <= st.cap_bytes);
+    void *c = NULL;
+    CHECK_FAILS(mem_device_alloc(gpu, MEM_ACTIVATIONS, 1, 0, &c), CANVAS_ERR_OUT_OF_MEMORY, "cap of 1000");
+    mem_device_free(gpu, b);
+    /* an alignment request after a block that leaves the next free byte unaligned (every
+     * other aligned block in these tests starts at offset 0) */
+    CHECK_OK(mem_device_set_cap(gpu, 1 * MiB));
+    CHECK_OK(mem_device_alloc(gpu, MEM_ACTIVATIONS, 100, 0, &b));
+    CHECK_OK(mem_device_alloc(gpu, MEM_WEIGHTS, 1000, 4096, &c));
+    CHECK_MSG(((uintptr_t)c % 4096) == 0 && (uintptr_t)c >= (uintptr_t)b + 128, "4096-aligned block at %p after %p", c, b);
+    mem_device_free(gpu, c);
+    mem_device_free(gpu, b);
+    mem_device_destroy(gpu);
+}
+
 static void test_fragmentation_first_fit(void)
 {
     mem_device *gpu;
@@ -519,6 +549,7 @@ static void test_arena_sized_by_dry_run(void)
 int main(void)
 {
     RUN(test_capped_accounting_and_cap);
+    RUN(test_cap_counts_rounded_blocks);
     RUN(test_fragmentation_first_fit);
     RUN(test_measure_predicts_capped_exactly);
     RUN(test_cpu_device_and_host_cap);

@@ -361,6 +361,44 @@ static void test_norms(void)
     }
 }
 
+/* Rows whose mean square is the size of eps: where eps sits (inside the square root, as in
+ * torch) changes the result by tens of percent; the rows above (mean squares near 100) hide
+ * it. An all-zero row stays zero (eps keeps the division finite). */
+static void test_norms_small_rows(void)
+{
+    const int64_t rows = 3, dim = 48;
+    const float eps = 1e-6f;
+    float *x = random_floats(rows * dim, 2e-3f), *y = malloc((size_t)(rows * dim) * 4);
+    for (int64_t i = 0; i < dim; i++) x[2 * dim + i] = 0.0f;
+    op_rms_norm(x, rows, dim, eps, NULL, y);
+    int ok = 1;
+    for (int64_t r = 0; r < rows; r++) {
+        double ms = 0;
+        for (int64_t i = 0; i < dim; i++) ms += (double)x[r * dim + i] * x[r * dim + i];
+        ms /= (double)dim;
+        for (int64_t i = 0; i < dim; i++) {
+            double want = x[r * dim + i] / sqrt(ms + eps);
+            ok &= fabs(y[r * dim + i] - want) <= 1e-5 * (1.0 + fabs(want)) && isfinite(y[r * dim + i]);
+        }
+    }
+    CHECK_MSG(ok, "rms_norm with a mean square near eps");
+    op_layer_norm(x, rows, dim, eps, NULL, NULL, y);
+    ok = 1;
+    for (int64_t r = 0; r < rows; r++) {
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < dim; i++) mean += x[r * dim + i];
+        mean /= (double)dim;
+        for (int64_t i = 0; i < dim; i++) var += (x[r * dim + i] - mean) * (x[r * dim + i] - mean);
+        var /= (double)dim;
+        for (int64_t i = 0; i < dim; i++) {
+            double want = (x[r * dim + i] - mean) / sqrt(var + eps);
+            ok &= fabs(y[r * dim + i] - want) <= 1e-5 * (1.0 + fabs(want)) && isfinite(y[r * dim + i]);
+        }
+    }
+    CHECK_MSG(ok, "layer_norm with a variance near eps");
+    free(x), free(y);
+}
+
 static void test_activations(void)
 {
     int64_t n = 1003;
@@ -448,6 +486,7 @@ int main(void)
     RUN(test_attention_fully_masked_is_zero);
     RUN(test_attention_workspace_is_exact);
     RUN(test_norms);
+    RUN(test_norms_small_rows);
     RUN(test_activations);
     RUN(test_rope);
     return check_summary();

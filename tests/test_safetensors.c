@@ -305,6 +305,8 @@ static const bad_case bad_cases[] = {
     {"header_beyond_file.safetensors", "{}", 3, 0, "", "runs past the end"},
     {"offsets_out_of_range.safetensors", "{\"a.weight\":" E("F32", "[2]", "[4,12]") "}", UINT64_MAX, 8, "a.weight",
      "past the data area"},
+    /* one byte past the end (the other overruns are 4 or more; an off-by-one went unseen) */
+    {"one_byte_past.safetensors", "{\"a\":" E("U8", "[8]", "[1,9]") "}", UINT64_MAX, 8, "a", "past the data area"},
     {"overlapping.safetensors",
      "{\"a\":" E("F32", "[2]", "[0,8]") ",\"b\":" E("F32", "[2]", "[4,12]") "}", UINT64_MAX, 12, "b", "overlap"},
     {"overlap_inside.safetensors",

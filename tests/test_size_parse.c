@@ -49,6 +49,11 @@ static void test_rates(void)
     CHECK_OK(size_parse_rate("100M", "--link-bandwidth", &rate));
     CHECK(rate == 100.0 * 1024 * 1024);
     CHECK_FAILS(size_parse_rate("0G/s", "--link-bandwidth", &rate), CANVAS_ERR_USAGE, "more than 0");
+    /* 1 byte per second would make a run of days: refused, and the floor itself is accepted */
+    CHECK_FAILS(size_parse_rate("1/s", "--link-bandwidth", &rate), CANVAS_ERR_USAGE, "at least 1M/s");
+    CHECK_FAILS(size_parse_rate("1023K/s", "--link-bandwidth", &rate), CANVAS_ERR_USAGE, "at least 1M/s");
+    CHECK_OK(size_parse_rate("1M/s", "--link-bandwidth", &rate));
+    CHECK_NEAR(rate, 1048576.0, 0.5);
     CHECK_FAILS(size_parse_rate("/s", "--link-bandwidth", &rate), CANVAS_ERR_USAGE, "--link-bandwidth");
     CHECK_FAILS(size_parse_rate("16G/h", "--link-bandwidth", &rate), CANVAS_ERR_USAGE, "unknown unit");
 }

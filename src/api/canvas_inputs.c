@@ -9,6 +9,7 @@
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
+#include "pipeline/prompt.h"
 
 canvas_status canvas_image_load(const char *path, canvas_image *out)
 {
@@ -49,6 +50,10 @@ static canvas_status read_embedding(const st_file *file, const char *name, canva
                            "%s: tensor '%s' must be a float [1, L, D] tensor (batch 1, L tokens, D = the "
                            "transformer's joint_attention_dim)",
                            file->path, name);
+    if (t->shape[1] > PROMPT_MAX_EMBED_ROWS || t->shape[2] > PROMPT_MAX_EMBED_DIM)
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' is [1, %lld, %lld]: at most %d tokens of at most %d "
+                           "values (no encoder writes more)", file->path, name, (long long)t->shape[1],
+                           (long long)t->shape[2], PROMPT_MAX_EMBED_ROWS, PROMPT_MAX_EMBED_DIM);
     const size_t count = (size_t)st_numel(t);
     TRY(mem_alloc((void **)&out->values, count * sizeof(float), MEM_SCRATCH));
     dtype_to_f32(t->type, t->data, out->values, count);
@@ -72,8 +77,13 @@ static canvas_status read_embedding(const st_file *file, const char *name, canva
     canvas_status st = mem_alloc((void **)&out->mask, (size_t)out->length, MEM_SCRATCH);
     int64_t tokens = 0;
     for (int64_t i = 0; st == CANVAS_OK && i < out->length; i++) {
-        out->mask[i] = mask_values[i] != 0.0f;
-        tokens += out->mask[i];
+        /* an attention mask is 0 or 1; anything else (0.5, NaN, -1) is a damaged file, not a
+         * value to round */
+        if (mask_values[i] != 0.0f && mask_values[i] != 1.0f)
+            st = status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' holds %g at token %lld; a mask holds only 0 and 1",
+                             file->path, mask_name, (double)mask_values[i], (long long)i);
+        else out->mask[i] = mask_values[i] != 0.0f;
+        if (st == CANVAS_OK) tokens += out->mask[i];
     }
     mem_free(mask_values);
     if (st == CANVAS_OK && tokens == 0)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/size_parse.h"
 #include "base/status.h"
 #include "base/sysinfo.h"
 #include "api/canvas_model_internal.h"
@@ -18,6 +19,9 @@
 #include "pipeline/lora.h"
 #include "pipeline/scheduler.h"
 #include "plan/plan.h"
+
+/* more threads than this per online CPU are refused (canvas_options.threads) */
+enum { THREADS_PER_CPU_MAX = 4 };
 
 
 void canvas_options_default(canvas_options *options)
@@ -42,7 +46,14 @@ static canvas_status check_options(const canvas_options *o)
         return status_fail(CANVAS_ERR_USAGE, "resident blocks need a device (vram_bytes)");
     if (o->resident_blocks < -1) return status_fail(CANVAS_ERR_USAGE, "resident blocks %d: give -1 or more", o->resident_blocks);
     if (o->threads < 0 || o->threads > 4096) return status_fail(CANVAS_ERR_USAGE, "threads %d: give 0 to 4096", o->threads);
-    if (o->link_bytes_per_second < 0) return status_fail(CANVAS_ERR_USAGE, "a link bandwidth must be positive");
+    /* far more threads than CPUs only add switching (a 2-CPU machine ran 512 threads 10x slower) */
+    const int cpus = sysinfo_online_cpus();
+    if (o->threads > THREADS_PER_CPU_MAX * cpus)
+        return status_fail(CANVAS_ERR_USAGE, "threads %d: this machine has %d CPUs; give at most %d (0: one per CPU)",
+                           o->threads, cpus, THREADS_PER_CPU_MAX * cpus);
+    if (o->link_bytes_per_second < 0 || (o->link_bytes_per_second > 0 && o->link_bytes_per_second < SIZE_RATE_MIN))
+        return status_fail(CANVAS_ERR_USAGE, "link bandwidth %g bytes/s: give 0 (none) or at least 1 MiB/s",
+                           o->link_bytes_per_second);
     if (o->n_loras < 0 || o->n_loras > 256 || (o->n_loras > 0 && !o->loras))
         return status_fail(CANVAS_ERR_USAGE, "%d LoRA files: give 0 to 256 and the list", o->n_loras);
     for (int i = 0; i < o->n_loras; i++)

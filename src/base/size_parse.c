@@ -85,6 +85,9 @@ canvas_status size_parse_rate(const char *text, const char *what, double *out_by
     double rate;
     TRY(parse_amount(text, length, what, text, &rate));
     if (!(rate > 0)) return status_fail(CANVAS_ERR_USAGE, "%s '%s': a bandwidth must be more than 0", what, text);
+    /* below this, moving one model's weights takes days: a typo ("1/s"), not a link */
+    if (rate < SIZE_RATE_MIN)
+        return status_fail(CANVAS_ERR_USAGE, "%s '%s': at least 1M/s (slower links are not simulated)", what, text);
     *out_bytes_per_second = rate;
     return CANVAS_OK;
 }

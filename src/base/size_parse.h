@@ -21,7 +21,9 @@
 /* A size in bytes; `what` names the flag in errors ("--vram"). */
 canvas_status size_parse(const char *text, const char *what, uint64_t *out_bytes);
 
-/* A bandwidth in bytes per second ("16G/s"; the "/s" may be left out). > 0. */
+/* A bandwidth in bytes per second ("16G/s"; the "/s" may be left out), at least
+ * SIZE_RATE_MIN (1 MiB/s). */
+#define SIZE_RATE_MIN (1024.0 * 1024.0)
 canvas_status size_parse_rate(const char *text, const char *what, double *out_bytes_per_second);
 
 /* Human form for messages and reports: "512 B", "1.50 KiB", "6.00 GiB". Returns buf. */

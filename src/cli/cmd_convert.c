@@ -9,12 +9,15 @@
  * every other tensor is copied as stored. Layouts: io/quant_loader.h (fp8 as ComfyUI's
  * weight + weight_scale, nf4 as bitsandbytes, q8_0 as I8 + F16 scales); each file's
  * metadata names the format. Shards of at most --shard-size (default 10G, diffusers'
- * size) with an index when there is more than one. Everything is written into
- * OUT_DIR.partial and renamed to OUT_DIR at the end: a failure leaves no OUT_DIR. */
-#define _XOPEN_SOURCE 700 /* nftw; implies POSIX.1-2008 */
+ * size) with an index when there is more than one. OUT_DIR is checked before any work
+ * (new, its folder writable, not inside MODEL_DIR); everything is written into a hidden
+ * folder of this run's own next to it (".OUT_DIR.<pid>-<n>.partial") and renamed to OUT_DIR
+ * at the end: a failure leaves no OUT_DIR and removes only that folder. */
+#define _XOPEN_SOURCE 700 /* nftw (the folder sizes); implies POSIX.1-2008 */
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -27,7 +30,9 @@
 #include "base/status.h"
 #include "cli/commands.h"
 #include "io/config.h"
+#include "io/file_read.h"
 #include "io/model_dir.h"
+#include "io/output_file.h"
 #include "io/quant_loader.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
@@ -48,28 +53,38 @@ static void print_help(FILE *to)
                 "  --shard-size SIZE  largest file of the transformer (default 10G)\n"
                 "  -h, --help         this text\n"
                 "\n"
-                "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad model, 1 other (OUT_DIR exists, I/O)\n");
+                "exit codes: 0 ok, 2 usage (OUT_DIR exists, its folder is missing or not writable, or it is\n"
+                "inside MODEL_DIR), 3 out of memory, 4 bad model, 1 other (I/O)\n");
 }
 
 /* ---- copying what is not converted ------------------------------------------------------ */
 
 static canvas_status copy_file(const char *from, const char *to)
 {
-    FILE *in = fopen(from, "rb");
-    if (!in) return status_fail(CANVAS_ERR_INPUT, "%s: cannot open (%s)", from, strerror(errno));
-    FILE *out = fopen(to, "wb");
-    if (!out) {
-        fclose(in);
+    int in, out;
+    TRY(file_open_regular(from, &in, NULL)); /* a FIFO in the model folder: refused, not waited on */
+    /* O_EXCL: the destination is in this run's own new folder; nothing there is replaced */
+    out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) {
+        close(in);
         return status_fail(CANVAS_ERR_IO, "%s: cannot create (%s)", to, strerror(errno));
     }
     char *buffer;
     canvas_status st = mem_alloc((void **)&buffer, 1 << 20, MEM_SCRATCH);
-    size_t n;
-    while (st == CANVAS_OK && (n = fread(buffer, 1, 1 << 20, in)) > 0)
-        if (fwrite(buffer, 1, n, out) != n) st = status_fail(CANVAS_ERR_IO, "%s: write failed (%s)", to, strerror(errno));
-    if (st == CANVAS_OK && ferror(in)) st = status_fail(CANVAS_ERR_IO, "%s: read failed", from);
-    if (fclose(out) != 0 && st == CANVAS_OK) st = status_fail(CANVAS_ERR_IO, "%s: write failed (%s)", to, strerror(errno));
-    fclose(in);
+    while (st == CANVAS_OK) {
+        ssize_t n = read(in, buffer, 1 << 20);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) st = status_fail(CANVAS_ERR_IO, "%s: read failed (%s)", from, strerror(errno));
+        if (n <= 0) break;
+        for (ssize_t done = 0; st == CANVAS_OK && done < n;) {
+            ssize_t w = write(out, buffer + done, (size_t)(n - done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) st = status_fail(CANVAS_ERR_IO, "%s: write failed (%s)", to, strerror(errno));
+            else done += w;
+        }
+    }
+    if (close(out) != 0 && st == CANVAS_OK) st = status_fail(CANVAS_ERR_IO, "%s: write failed (%s)", to, strerror(errno));
+    close(in);
     mem_free(buffer);
     return st;
 }
@@ -201,7 +216,6 @@ static canvas_status check_architecture(const dit_config *config, const weight_s
 static canvas_status convert_transformer(const char *from, const char *to, quant_choice choice, uint64_t shard_bytes)
 {
     char a[PATH_BUFFER_SIZE], b[PATH_BUFFER_SIZE];
-    if (mkdir(to, 0755) != 0) return status_fail(CANVAS_ERR_IO, "%s: cannot create (%s)", to, strerror(errno));
     TRY(path_join(a, sizeof a, from, "config.json"));
     TRY(path_join(b, sizeof b, to, "config.json"));
     dit_config config;
@@ -253,37 +267,19 @@ static canvas_status verify_transformer(const char *dir)
     return st;
 }
 
-static canvas_status remove_tree(const char *path, int depth)
-{
-    struct stat info;
-    if (lstat(path, &info) != 0) return CANVAS_OK;
-    if (S_ISDIR(info.st_mode) && depth < 6) {
-        DIR *dir = opendir(path);
-        struct dirent *entry;
-        while (dir && (entry = readdir(dir))) {
-            if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, "..")) continue;
-            char child[PATH_BUFFER_SIZE];
-            if (path_join(child, sizeof child, path, entry->d_name) == CANVAS_OK) remove_tree(child, depth + 1);
-        }
-        if (dir) closedir(dir);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-    return CANVAS_OK;
-}
-
 static canvas_status convert(const char *model_dir, const char *out_dir, quant_choice choice, uint64_t shard_bytes)
 {
     char index[PATH_BUFFER_SIZE], partial[PATH_BUFFER_SIZE], from[PATH_BUFFER_SIZE], to[PATH_BUFFER_SIZE];
     struct stat info;
-    if (stat(out_dir, &info) == 0)
-        return status_fail(CANVAS_ERR_IO, "%s already exists; give a new folder (nothing was written)", out_dir);
+    if (stat(model_dir, &info) != 0 || !S_ISDIR(info.st_mode))
+        return status_fail(CANVAS_ERR_INPUT, "%s: not a model folder", model_dir);
+    /* OUT_DIR new, its parent writable, not inside MODEL_DIR; the work goes into a folder of
+     * our own next to it (never one that was there before: only it is removed on failure) */
+    const char *inputs[1] = {model_dir};
+    TRY(output_check_folder("OUT_DIR", out_dir, inputs, 1));
     TRY(path_join(index, sizeof index, model_dir, "model_index.json"));
     int pipeline = stat(index, &info) == 0;
-    if (snprintf(partial, sizeof partial, "%s.partial", out_dir) >= (int)sizeof partial)
-        return status_fail(CANVAS_ERR_USAGE, "%s: path too long", out_dir);
-    remove_tree(partial, 0); /* a previous interrupted run */
+    TRY(output_temp_folder(out_dir, partial, sizeof partial));
     canvas_status st = CANVAS_OK;
     if (pipeline) {
         pipeline_index pi;
@@ -293,15 +289,21 @@ static canvas_status convert(const char *model_dir, const char *out_dir, quant_c
         if (st == CANVAS_OK) st = copy_tree(model_dir, partial, 0, "transformer");
         if (st == CANVAS_OK) st = path_join(from, sizeof from, model_dir, "transformer");
         if (st == CANVAS_OK) st = path_join(to, sizeof to, partial, "transformer");
+        if (st == CANVAS_OK && mkdir(to, 0755) != 0)
+            st = status_fail(CANVAS_ERR_IO, "%s: cannot create (%s)", to, strerror(errno));
     } else {
         snprintf(from, sizeof from, "%s", model_dir);
         snprintf(to, sizeof to, "%s", partial);
     }
     if (st == CANVAS_OK) st = convert_transformer(from, to, choice, shard_bytes);
     if (st == CANVAS_OK) st = verify_transformer(to);
+    /* rename(2) onto a folder that appeared meanwhile fails only when it is not empty: check
+     * again so that another run's result is never replaced */
+    if (st == CANVAS_OK && lstat(out_dir, &info) == 0)
+        st = status_fail(CANVAS_ERR_IO, "%s appeared while converting; the result is not moved there", out_dir);
     if (st == CANVAS_OK && rename(partial, out_dir) != 0)
         st = status_fail(CANVAS_ERR_IO, "%s: cannot rename to %s (%s)", partial, out_dir, strerror(errno));
-    if (st != CANVAS_OK) remove_tree(partial, 0);
+    if (st != CANVAS_OK) output_remove_tree(partial);
     return st;
 }
 

@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/memory_flags.h"
+#include "cli/output_path.h"
 #include "io/golden_case.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
@@ -281,9 +282,14 @@ static int cmd_debug_case(int argc, char **argv)
     }
     if (!case_dir) return cli_usage_error("debug", "missing CASE_DIR");
     if (!out_path) return cli_usage_error("debug", "missing --out OUT.safetensors");
-    if (cli_file_inside(case_dir, out_path))
-        return cli_usage_error("debug", "--out is a file of the case folder (its inputs or expected values): "
-                                        "refusing to overwrite it");
+    const char *files[] = {out_path, flags.report_path, flags.trace_path, flags.config_path};
+    if (cli_check_output("debug", "--out", out_path, cli_tensor_extensions, files, 4, case_dir, "case")) return 2;
+    if (flags.report_path &&
+        cli_check_output("debug", "--report", flags.report_path, cli_json_extensions, files, 4, case_dir, "case"))
+        return 2;
+    if (flags.trace_path &&
+        cli_check_output("debug", "--trace", flags.trace_path, cli_json_extensions, files, 4, case_dir, "case"))
+        return 2;
     if (cli_memory_flags_check(&flags, "debug") < 0) return 2;
     cli_memory_flags_fit_machine(&flags);
 

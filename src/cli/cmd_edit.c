@@ -18,7 +18,7 @@
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/memory_flags.h"
-#include "io/file_read.h"
+#include "cli/output_path.h"
 #include "io/image.h"
 #include "pipeline/lora.h"
 #include "pipeline/progress.h"
@@ -272,21 +272,18 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
     return 0;
 }
 
-/* An output flag's path: not inside the model folder, not a folder or device; 0 or exit 2. */
-static int check_output(const edit_args *a, const char *flag, const char *path)
+/* An output flag's path against every file the run reads and its other outputs, before
+ * any work (cli/output_path.h); 0 or exit 2. */
+static int check_output(const edit_args *a, const char *flag, const char *path, const char *const *extensions)
 {
-    char message[512];
-    if (a->model && cli_file_inside(a->model, path)) {
-        snprintf(message, sizeof message, "%s %s is a file of the model folder %s: refusing to overwrite an input",
-                 flag, path, a->model);
-        return cli_usage_error(a->command, message);
-    }
-    if (file_check_replaceable(path) != CANVAS_OK) {
-        snprintf(message, sizeof message, "%s %s", flag, canvas_last_error());
-        status_clear();
-        return cli_usage_error(a->command, message);
-    }
-    return 0;
+    const char *files[MAX_IMAGES + MAX_LORAS + 6];
+    int n = 0;
+    for (int i = 0; i < a->n_images; i++) files[n++] = a->images[i];
+    for (int i = 0; i < a->n_loras; i++) files[n++] = a->loras[i].path;
+    const char *others[] = {a->prompt_embeds, a->memory.config_path, a->output, a->save_embeds,
+                            a->memory.report_path, a->memory.trace_path};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) files[n++] = others[i];
+    return cli_check_output(a->command, flag, path, extensions, files, n, a->model, "model");
 }
 
 /* Flag combinations; 0 or the exit code 2 after a message. */
@@ -307,32 +304,12 @@ static int check_args(const edit_args *a)
                                            "preset's few steps and cfg 1 only blur the base model's output");
     if ((a->params.width != 0) != (a->params.height != 0))
         return cli_usage_error(a->command, "give --width and --height together");
-    for (int i = 0; i < a->n_images; i++)
-        if (image_same_file(a->output, a->images[i])) {
-            char message[512];
-            snprintf(message, sizeof message, "-o %s is the input image %s: refusing to overwrite an input",
-                     a->output, a->images[i]);
-            return cli_usage_error(a->command, message);
-        }
-    if (a->prompt_embeds && image_same_file(a->output, a->prompt_embeds))
-        return cli_usage_error(a->command, "-o is the --prompt-embeds file: refusing to overwrite an input");
-    if (a->save_embeds) {
-        if (image_same_file(a->save_embeds, a->output) || !strcmp(a->save_embeds, a->output))
-            return cli_usage_error(a->command, "--save-embeds and -o name the same file");
-        for (int i = 0; i < a->n_images; i++)
-            if (image_same_file(a->save_embeds, a->images[i]))
-                return cli_usage_error(a->command, "--save-embeds is an input image: refusing to overwrite an input");
-    }
-    if (check_output(a, "-o", a->output)) return 2;
-    if (image_format_from_path(a->output) == IMAGE_UNKNOWN) {
-        char message[512];
-        snprintf(message, sizeof message, "-o %s: unknown image extension (write .png, .jpg, .jpeg or .webp)",
-                 a->output);
-        return cli_usage_error(a->command, message);
-    }
+    if (check_output(a, "-o", a->output, cli_image_extensions)) return 2;
+    if (a->save_embeds && check_output(a, "--save-embeds", a->save_embeds, cli_tensor_extensions)) return 2;
+    if (a->memory.report_path && check_output(a, "--report", a->memory.report_path, cli_json_extensions)) return 2;
+    if (a->memory.trace_path && check_output(a, "--trace", a->memory.trace_path, cli_json_extensions)) return 2;
     if (a->quality && image_format_from_path(a->output) == IMAGE_PNG)
         return cli_usage_error(a->command, "--quality is for .jpg and .webp outputs (PNG is always lossless)");
-    if (a->save_embeds && check_output(a, "--save-embeds", a->save_embeds)) return 2;
     if (cli_memory_flags_check(&a->memory, a->command) < 0) return 2;
     return 0;
 }

@@ -32,8 +32,5 @@ void cli_warn(const char *fmt, ...) CANVAS_CLI_PRINTF(1, 2);
 void cli_set_command(const char *name);
 /* A note: what the command did that a user should know (a settings file read, a file written). */
 void cli_note(const char *fmt, ...) CANVAS_CLI_PRINTF(1, 2);
-/* Whether path names a file that exists inside folder (a model's or a golden case's files
- * are inputs an output must not replace). */
-int cli_file_inside(const char *folder, const char *path);
 
 #endif

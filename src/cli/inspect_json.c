@@ -9,6 +9,7 @@
 #include "cli/inspect.h"
 #include "io/json_file.h"
 #include "mem/mem.h"
+#include "text/unicode.h"
 
 static json_t *sizes_json(const inspect_sizes *s, int weights_present)
 {
@@ -84,8 +85,22 @@ static json_t *report_json(const inspect_report *r)
     return o;
 }
 
+/* JSON holds only UTF-8 text, and a path need not be (jansson would refuse the string and
+ * the report would fail as if out of memory): named instead. */
+static canvas_status check_text(const char *what, const char *s)
+{
+    if (utf8_valid(s)) return CANVAS_OK;
+    return status_fail(CANVAS_ERR_USAGE, "inspect --json: the %s '%s' is not valid UTF-8, which JSON cannot hold; "
+                       "inspect it without --json, or rename it", what, s);
+}
+
 canvas_status inspect_print_json(const inspect_report *report)
 {
+    TRY(check_text("path", report->path));
+    for (int i = 0; report->kind != INSPECT_FILE && i < report->n_components; i++) {
+        TRY(check_text("folder", report->components[i].dir));
+        TRY(check_text("component", report->components[i].name));
+    }
     json_use_canvas_allocator();
     json_t *root = report_json(report);
     /* json_dumps allocates through the canvas allocator (json_use_canvas_allocator) */

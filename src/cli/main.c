@@ -96,22 +96,6 @@ int cli_usage_error(const char *command_name, const char *message)
     return 2;
 }
 
-/* The parent folder is resolved, not the file: in a Hugging Face cache
- * the files are links into blobs/ outside the folder, and a rename would replace the link. */
-int cli_file_inside(const char *folder, const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return 0;
-    char folder_real[PATH_MAX], parent[PATH_MAX], parent_real[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    int n = slash ? snprintf(parent, sizeof parent, "%.*s", (int)(slash - path) + 1, path)
-                  : snprintf(parent, sizeof parent, ".");
-    if (n < 0 || (size_t)n >= sizeof parent || !realpath(folder, folder_real) || !realpath(parent, parent_real))
-        return 0;
-    size_t len = strlen(folder_real);
-    return !strncmp(parent_real, folder_real, len) && (parent_real[len] == '/' || parent_real[len] == '\0');
-}
-
 /* `--opt=value` as two arguments, `--opt value`, for every command: the text is split at
  * its first '=' in place (argv's strings are writable). A value that itself starts with
  * "--" and holds '=' can therefore be given only as `--opt=--a=b`. NULL when nothing is

@@ -13,6 +13,11 @@
 
 #include "base/size_parse.h"
 #include "base/status.h"
+#include "io/file_read.h"
+#include "mem/mem.h"
+
+/* far above any settings file; a larger one is not read into memory */
+#define CONFIG_YAML_MAX_BYTES ((size_t)1 << 20)
 
 void config_settings_init(config_settings *s)
 {
@@ -245,20 +250,24 @@ static canvas_status read_stream(reader *r, config_settings *s)
 canvas_status config_yaml_load(const char *path, config_settings *out)
 {
     config_settings_init(out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return status_fail(CANVAS_ERR_INPUT, "%s: cannot open the settings file: %s", path, strerror(errno));
+    /* read whole (settings files are small) through the input opener: a FIFO or a device
+     * named by --config is refused instead of waited on */
+    char *text;
+    size_t size;
+    canvas_status read = file_read_all(path, CONFIG_YAML_MAX_BYTES, &text, &size);
+    if (read != CANVAS_OK) return status_wrap(read, "cannot open the settings file: ");
     reader r;
     memset(&r, 0, sizeof r);
     r.path = path;
     if (!yaml_parser_initialize(&r.parser)) {
-        fclose(f);
+        mem_free(text);
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "%s: out of memory starting the YAML parser", path);
     }
-    yaml_parser_set_input_file(&r.parser, f);
+    yaml_parser_set_input_string(&r.parser, (const unsigned char *)text, size);
     canvas_status st = read_stream(&r, out);
     if (r.have_event) yaml_event_delete(&r.event);
     yaml_parser_delete(&r.parser);
-    fclose(f);
+    mem_free(text);
     if (st != CANVAS_OK) config_settings_init(out);
     return st;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* file_read.c — a whole regular file into one block, checked before allocating; what an output may replace. */
+/* file_read.c — opening an input (regular files only, never waiting on a FIFO), reading a
+ * whole one into one block checked before allocating; what an output may replace. */
 #define _POSIX_C_SOURCE 200809L /* lstat */
 #include "io/file_read.h"
 
@@ -13,23 +14,42 @@
 #include "base/status.h"
 #include "mem/mem.h"
 
+canvas_status file_open_regular(const char *path, int *fd, size_t *size_out)
+{
+    *fd = -1;
+    /* O_NONBLOCK: a FIFO named as an input must not wait for a writer (it is refused
+     * below as not a regular file); reads of a regular file ignore the flag */
+    int f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (f < 0) return status_fail(CANVAS_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    canvas_status st = CANVAS_OK;
+    if (fstat(f, &sb) != 0) st = status_fail(CANVAS_ERR_INPUT, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode))
+        st = status_fail(CANVAS_ERR_INPUT, "%s: not a regular file (a folder, FIFO, device or socket)", path);
+    else if ((uint64_t)sb.st_size > SIZE_MAX / 2)
+        st = status_fail(CANVAS_ERR_INPUT, "%s: too large", path);
+    if (st != CANVAS_OK) {
+        close(f);
+        return st;
+    }
+    *fd = f;
+    if (size_out) *size_out = (size_t)sb.st_size;
+    return CANVAS_OK;
+}
+
 canvas_status file_read_all(const char *path, size_t max_bytes, char **out, size_t *size)
 {
     *out = NULL;
     *size = 0;
-    /* O_NONBLOCK: a FIFO named as an input must not wait for a writer (it is refused
-     * below as not a regular file); reads of a regular file ignore the flag */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return status_fail(CANVAS_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
+    int fd;
+    size_t file_size;
+    TRY(file_open_regular(path, &fd, &file_size));
     canvas_status st = CANVAS_OK;
-    if (fstat(fd, &sb) != 0) st = status_fail(CANVAS_ERR_INPUT, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(sb.st_mode)) st = status_fail(CANVAS_ERR_INPUT, "%s: not a regular file", path);
-    else if ((uint64_t)sb.st_size > max_bytes)
-        st = status_fail(CANVAS_ERR_INPUT, "%s: %lld bytes is more than the %zu this file may have", path,
-                         (long long)sb.st_size, max_bytes);
+    if (file_size > max_bytes)
+        st = status_fail(CANVAS_ERR_INPUT, "%s: %zu bytes is more than the %zu this file may have", path, file_size,
+                         max_bytes);
     char *data = NULL;
-    size_t want = st == CANVAS_OK ? (size_t)sb.st_size : 0, got = 0;
+    size_t want = st == CANVAS_OK ? file_size : 0, got = 0;
     if (st == CANVAS_OK) st = mem_alloc((void **)&data, want + 1, MEM_SCRATCH);
     while (st == CANVAS_OK && got < want) {
         ssize_t n = read(fd, data + got, want - got);

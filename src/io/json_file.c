@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/status.h"
+#include "io/file_read.h"
 #include "mem/mem.h"
 
 static _Thread_local int json_alloc_failed;
@@ -49,16 +50,12 @@ canvas_status json_file_load(const char *path, json_t **out)
     *out = NULL;
     /* opened without blocking and checked to be a regular file: a FIFO in a model folder
      * must not wait for a writer (json_load_file would) */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return status_fail(CANVAS_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
-    struct stat sb;
-    FILE *file = NULL;
-    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) file = fdopen(fd, "rb");
+    int fd;
+    TRY(file_open_regular(path, &fd, NULL));
+    FILE *file = fdopen(fd, "rb");
     if (!file) {
-        int regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
         close(fd);
-        return regular ? status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory opening %s", path)
-                       : status_fail(CANVAS_ERR_INPUT, "%s: cannot read: not a regular file", path);
+        return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "out of memory opening %s", path);
     }
     json_error_t error;
     json_alloc_watch_begin();

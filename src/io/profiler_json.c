@@ -7,9 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/path.h"
 #include "base/status.h"
+#include "io/file_read.h"
 #include "io/json_file.h"
+#include "io/output_file.h"
 #include "mem/mem.h"
 #include "mem/mem_device.h"
 
@@ -161,33 +165,27 @@ static canvas_status trace_object(const profiler *p, json_t **out)
     return CANVAS_OK;
 }
 
-/* Write `root` to path.tmp and rename it over path. */
+/* Write `root` to a temporary file of this write's own next to path, renamed over it. */
 static canvas_status write_json(json_t *root, const char *path, const char *what)
 {
     if (!root) return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "%s: out of memory building the %s", path, what);
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     if (!text) return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "%s: out of memory writing the %s", path, what);
-    size_t length = strlen(path) + 5;
-    char *tmp;
-    canvas_status status = mem_alloc((void **)&tmp, length, MEM_SCRATCH);
-    if (status != CANVAS_OK) {
-        mem_free(text);
-        return status;
-    }
-    snprintf(tmp, length, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        status = status_fail(CANVAS_ERR_IO, "%s: cannot write the %s: %s", tmp, what, strerror(errno));
-    } else {
+    char tmp[PATH_BUFFER_SIZE];
+    int fd;
+    canvas_status status = file_check_replaceable(path);
+    if (status == CANVAS_OK) status = output_temp_create(path, tmp, sizeof tmp, &fd);
+    FILE *f = status == CANVAS_OK ? fdopen(fd, "wb") : NULL;
+    if (status == CANVAS_OK && !f) {
+        close(fd);
+        status = output_temp_finish(tmp, path, status_fail(CANVAS_ERR_OUT_OF_MEMORY, "%s: cannot write the %s", path, what));
+    } else if (status == CANVAS_OK) {
         size_t n = strlen(text);
         int ok = fwrite(text, 1, n, f) == n && fputc('\n', f) != EOF;
         ok = (fclose(f) == 0) && ok;
         if (!ok) status = status_fail(CANVAS_ERR_IO, "%s: writing the %s failed: %s", tmp, what, strerror(errno));
-        else if (rename(tmp, path) != 0)
-            status = status_fail(CANVAS_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-        if (status != CANVAS_OK) remove(tmp);
+        status = output_temp_finish(tmp, path, status);
     }
-    mem_free(tmp);
     mem_free(text);
     return status;
 }

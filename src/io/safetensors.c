@@ -20,9 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "io/file_read.h"
 #include "io/json_file.h"
+#include "io/output_file.h"
 #include "mem/mem.h"
 
 #define ST_METADATA_KEY "__metadata__"
@@ -92,26 +94,20 @@ void st_close(st_file *file)
 
 static canvas_status map_file(st_file *file)
 {
-    int fd = open(file->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO: refused below, not waited on */
-    if (fd < 0) return status_fail(CANVAS_ERR_INPUT, "%s: cannot open: %s", file->path, strerror(errno));
-    struct stat info;
+    int fd;
+    size_t bytes;
+    TRY(file_open_regular(file->path, &fd, &bytes)); /* a FIFO: refused, not waited on */
     canvas_status status = CANVAS_OK;
-    if (fstat(fd, &info) != 0) {
-        status = status_fail(CANVAS_ERR_IO, "%s: cannot stat: %s", file->path, strerror(errno));
-    } else if (!S_ISREG(info.st_mode)) {
-        status = status_fail(CANVAS_ERR_INPUT, "%s: not a regular file", file->path);
-    } else if (info.st_size < 8) {
-        status = status_fail(CANVAS_ERR_INPUT,
-                             "%s: file is %lld bytes, shorter than the 8-byte header length field",
-                             file->path, (long long)info.st_size);
+    if (bytes < 8) {
+        status = status_fail(CANVAS_ERR_INPUT, "%s: file is %zu bytes, shorter than the 8-byte header length field",
+                             file->path, bytes);
     } else {
-        void *map = mmap(NULL, (size_t)info.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        void *map = mmap(NULL, bytes, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map == MAP_FAILED) {
-            status = status_fail(CANVAS_ERR_IO, "%s: cannot map %lld bytes: %s", file->path,
-                                 (long long)info.st_size, strerror(errno));
+            status = status_fail(CANVAS_ERR_IO, "%s: cannot map %zu bytes: %s", file->path, bytes, strerror(errno));
         } else {
             file->map = map;
-            file->map_bytes = (size_t)info.st_size;
+            file->map_bytes = bytes;
         }
     }
     close(fd);
@@ -507,11 +503,9 @@ static int write_all(int fd, const void *data, size_t size)
     return 0;
 }
 
-static canvas_status write_contents(const char *tmp_path, const char *header, size_t header_bytes,
+static canvas_status write_contents(int fd, const char *tmp_path, const char *header, size_t header_bytes,
                                     const st_write_tensor *tensors, int n_tensors)
 {
-    int fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return status_fail(CANVAS_ERR_IO, "%s: cannot create: %s", tmp_path, strerror(errno));
     unsigned char length_field[8];
     for (int i = 0; i < 8; i++) length_field[i] = (unsigned char)((uint64_t)header_bytes >> (8 * i));
     int failed = write_all(fd, length_field, 8) || write_all(fd, header, header_bytes);
@@ -541,17 +535,13 @@ canvas_status st_write(const char *path, const st_write_tensor *tensors, int n_t
     canvas_status status = build_header_object(path, tensors, n_tensors, metadata, n_metadata, root);
     if (status == CANVAS_OK) status = encode_header(path, root, &header, &header_bytes);
     json_decref(root);
-    size_t path_len = strlen(path);
-    if (status == CANVAS_OK) status = mem_alloc((void **)&tmp_path, path_len + 5, MEM_SCRATCH);
-    if (status == CANVAS_OK) {
-        memcpy(tmp_path, path, path_len);
-        memcpy(tmp_path + path_len, ".tmp", 5);
-        status = write_contents(tmp_path, header, header_bytes, tensors, n_tensors);
-        if (status == CANVAS_OK && rename(tmp_path, path) != 0)
-            status = status_fail(CANVAS_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp_path,
-                                 strerror(errno));
-        if (status != CANVAS_OK) unlink(tmp_path);
-    }
+    /* a temporary file of this write's own next to path (two runs writing one output do not
+     * mix), renamed into place: readers see the old file or the whole new one */
+    int fd = -1;
+    if (status == CANVAS_OK) status = mem_alloc((void **)&tmp_path, PATH_BUFFER_SIZE, MEM_SCRATCH);
+    if (status == CANVAS_OK) status = output_temp_create(path, tmp_path, PATH_BUFFER_SIZE, &fd);
+    if (status == CANVAS_OK)
+        status = output_temp_finish(tmp_path, path, write_contents(fd, tmp_path, header, header_bytes, tensors, n_tensors));
     mem_free(tmp_path);
     mem_free(header);
     return status;

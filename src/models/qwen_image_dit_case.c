@@ -41,6 +41,11 @@ static canvas_status read_loras(dit_case *c, json_t *loras, const char *json_pat
             (json_object_get(l, "naming") && (!naming || strlen(naming) >= sizeof c->loras[i].naming)))
             return status_fail(CANVAS_ERR_INPUT, "%s: loras[%zu] must be {\"file\": string, \"scale\": number, "
                                "\"naming\": string}", json_path, i);
+        /* a file name in the case folder, as the goldens keep them: "../" or "/" could make a
+         * downloaded case read (and report on) any file */
+        if (!file[0] || strchr(file, '/') || !strcmp(file, ".") || !strcmp(file, ".."))
+            return status_fail(CANVAS_ERR_INPUT, "%s: loras[%zu].file '%s' must be a file name in the case folder "
+                               "(no '/' or '..')", json_path, i, file);
         TRY(joined_copy(&c->loras[i].path, c->case_dir, file));
         c->n_loras = (int)i + 1;
         c->loras[i].scale = scale ? (float)json_number_value(scale) : 1.0f;
@@ -142,7 +147,12 @@ static canvas_status read_inputs(dit_case *c, const st_file *f)
     canvas_status st = mem_alloc((void **)&c->text_mask, (size_t)in->n_txt, MEM_SCRATCH);
     if (st == CANVAS_OK) {
         dtype_to_f32(mask->type, mask->data, values, (size_t)in->n_txt);
-        for (int64_t j = 0; j < in->n_txt; j++) c->text_mask[j] = values[j] != 0.0f;
+        for (int64_t j = 0; st == CANVAS_OK && j < in->n_txt; j++) {
+            if (values[j] != 0.0f && values[j] != 1.0f) /* a mask is 0 or 1, not a weight to round */
+                st = status_fail(CANVAS_ERR_INPUT, "%s: tensor 'encoder_hidden_states_mask' holds %g at token %lld; "
+                                 "a mask holds only 0 and 1", f->path, (double)values[j], (long long)j);
+            c->text_mask[j] = values[j] != 0.0f;
+        }
         in->text_mask = c->text_mask;
     }
     mem_free(values);

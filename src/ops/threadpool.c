@@ -33,6 +33,9 @@ enum { SPIN_ITERATIONS = 20000, MAX_THREADS = 1024 };
 
 struct thread_pool {
     int n_threads;                 /* including the calling thread */
+    int spin;                      /* spin iterations before sleeping: 0 when there are more
+                                    * threads than CPUs (a spinning thread then holds the CPU
+                                    * the thread with work needs: runs went 30x slower) */
     pthread_t *workers;            /* n_threads - 1 */
     pthread_mutex_t mutex;
     pthread_cond_t wake;           /* a new batch or shutdown */
@@ -64,7 +67,7 @@ static void *worker_main(void *arg)
     unsigned seen = 0;
     for (;;) {
         /* Spin a little: the next batch usually follows quickly within one op. */
-        for (int spin = 0; spin < SPIN_ITERATIONS; spin++) {
+        for (int spin = 0; spin < pool->spin; spin++) {
             if (atomic_load_explicit(&pool->generation, memory_order_acquire) != seen) break;
             CPU_RELAX();
         }
@@ -111,6 +114,7 @@ canvas_status thread_pool_create(int n_threads, thread_pool **out)
     thread_pool *pool;
     TRY(mem_calloc((void **)&pool, 1, sizeof *pool, MEM_SCRATCH));
     pool->n_threads = n_threads;
+    pool->spin = n_threads <= sysinfo_online_cpus() ? SPIN_ITERATIONS : 0;
     if (n_threads > 1) {
         canvas_status st = mem_calloc((void **)&pool->workers, (size_t)(n_threads - 1), sizeof(pthread_t), MEM_SCRATCH);
         if (st != CANVAS_OK) {
@@ -179,7 +183,7 @@ void thread_pool_run(thread_pool *pool, void (*task)(void *ctx, int index, int n
     run_claimed_tasks(pool);
 
     /* Wait for every worker to leave the batch (they may still be claiming). */
-    for (int spin = 0; spin < SPIN_ITERATIONS; spin++) {
+    for (int spin = 0; spin < pool->spin; spin++) {
         if (atomic_load_explicit(&pool->busy_workers, memory_order_acquire) == 0) break;
         CPU_RELAX();
     }

@@ -15,6 +15,7 @@
 #include "ops/ops_cpu.h"
 #include "pipeline/lora.h"
 #include "pipeline/pil_resize.h"
+#include "pipeline/prompt.h"
 #include "plan/plan.h"
 #include "pipeline/rng.h"
 #include "pipeline/scheduler.h"
@@ -242,7 +243,9 @@ static canvas_status check_text(const edit_text *t, const char *what, int dim)
                            "%s: embeddings are %lld wide, the transformer's joint_attention_dim is %d (embeddings "
                            "from another model?)",
                            what, (long long)t->dim, dim);
-    if (t->length > (1 << 20)) return status_fail(CANVAS_ERR_INPUT, "%s: %lld tokens is too long", what, (long long)t->length);
+    if (t->length > PROMPT_MAX_EMBED_ROWS)
+        return status_fail(CANVAS_ERR_INPUT, "%s: %lld tokens is too long (at most %d)", what, (long long)t->length,
+                           PROMPT_MAX_EMBED_ROWS);
     return CANVAS_OK;
 }
 
@@ -630,6 +633,20 @@ static canvas_status denoise(run *s, const dit_inputs *longest)
 
 /* ---- decode ----------------------------------------------------------------------------- */
 
+/* NaN or infinity in the weights (transformer or a merged LoRA) ends as NaN latents and a
+ * black image; the latents are checked once after the loop (cheap) instead of the weights
+ * at load (a pass over every byte of tens of GB). */
+static canvas_status check_finite(const run *s)
+{
+    const int64_t count = s->n_target * s->channels;
+    for (int64_t i = 0; i < count; i++)
+        if (!isfinite(s->hidden[i]))
+            return status_fail(CANVAS_ERR_INPUT, "the denoised latents hold %s at element %lld: the transformer's "
+                               "weights (or a LoRA merged into them) hold NaN or infinity; nothing was written",
+                               isnan(s->hidden[i]) ? "NaN" : "infinity", (long long)i);
+    return CANVAS_OK;
+}
+
 static canvas_status decode(run *s, float **out_image)
 {
     const int h = s->latent_height, w = s->latent_width;
@@ -746,6 +763,7 @@ static canvas_status run_all(run *s, float **out_image)
     while ((st = place_transformer(s, &longest)) != CANVAS_OK)
         if (!fallback_allowed(s, st, &attempts, "placing the transformer", 1)) return st;
     TRY(denoise(s, &longest));
+    TRY(check_finite(s));
     /* the transformer's buffers are done: give the decode their room */
     mem_free(s->output);
     mem_free(s->negative_output);

@@ -114,6 +114,12 @@ static canvas_status check_pair(const dit_model *model, lora_file *lora, lora_pa
         return status_fail(CANVAS_ERR_INPUT, "%s: key '%s' must be [rank, %lld] for '%s' [%lld, %lld]", path,
                            p->down->name, (long long)in, info.name, (long long)out, (long long)in);
     p->rank = p->down->shape[0];
+    /* a rank above the matrix's smaller side adds nothing a full-rank delta would not, and
+     * the merge's scratch rows are sized by the matrix: refused, not read past */
+    if (p->rank > (out < in ? out : in))
+        return status_fail(CANVAS_ERR_INPUT, "%s: key '%s': rank %lld is more than '%s' [%lld, %lld] can use (at most %lld)",
+                           path, p->down->name, (long long)p->rank, info.name, (long long)out, (long long)in,
+                           (long long)(out < in ? out : in));
     if (p->up->ndim != 2 || p->up->shape[0] != out || p->up->shape[1] != p->rank)
         return status_fail(CANVAS_ERR_INPUT, "%s: key '%s' must be [%lld, %lld] (out, rank) for '%s' [%lld, %lld]",
                            path, p->up->name, (long long)out, (long long)p->rank, info.name, (long long)out,
@@ -211,6 +217,18 @@ typedef struct new_home {
 
 static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 
+/* n f32 values converted from a LoRA tensor: a NaN or an infinity would spread through the
+ * whole merged matrix (and every image after it), so it is refused here, where it is cheap. */
+static canvas_status lora_row(const lora_file *lora, const st_tensor *t, size_t row, size_t n, float *out)
+{
+    dtype_to_f32(t->type, (const char *)t->data + row * n * dtype_size(t->type), out, n);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(out[i]))
+            return status_fail(CANVAS_ERR_INPUT, "%s: key '%s': value %zu is %s (the LoRA is damaged)", lora->file->path,
+                               t->name, row * n + i, isnan(out[i]) ? "NaN" : "infinite");
+    return CANVAS_OK;
+}
+
 /* delta [out, in] = sum over the pairs touching `matrix` of factor · up @ down, as one GEMM
  * over the stacked ranks: x = [factor·up | ...] [out, R], weight = [down | ...]ᵀ [in, R]. */
 static canvas_status lora_delta(thread_pool *pool, lora_file *const *loras, int n_loras, int matrix, int64_t out,
@@ -226,18 +244,17 @@ static canvas_status lora_delta(thread_pool *pool, lora_file *const *loras, int 
     if (st == CANVAS_OK) st = mem_alloc((void **)&row, (size_t)(in > out ? in : out) * sizeof(float), MEM_SCRATCH);
     int64_t at = 0;
     for (int f = 0; st == CANVAS_OK && f < n_loras; f++)
-        for (int i = 0; i < loras[f]->n_pairs; i++) {
+        for (int i = 0; st == CANVAS_OK && i < loras[f]->n_pairs; i++) {
             const lora_pair *p = &loras[f]->pairs[i];
             if (p->matrix != matrix) continue;
-            const size_t up_row = (size_t)p->rank * dtype_size(p->up->type);
-            for (int64_t o = 0; o < out; o++) {
-                dtype_to_f32(p->up->type, (const char *)p->up->data + (size_t)o * up_row, row, (size_t)p->rank);
-                for (int64_t r = 0; r < p->rank; r++) ups[o * ranks + at + r] = p->factor * row[r];
+            /* row holds max(in, out) floats; check_pair keeps every rank within min(in, out) */
+            for (int64_t o = 0; st == CANVAS_OK && o < out; o++) {
+                st = lora_row(loras[f], p->up, (size_t)o, (size_t)p->rank, row);
+                for (int64_t r = 0; st == CANVAS_OK && r < p->rank; r++) ups[o * ranks + at + r] = p->factor * row[r];
             }
-            const size_t down_row = (size_t)in * dtype_size(p->down->type);
-            for (int64_t r = 0; r < p->rank; r++) {
-                dtype_to_f32(p->down->type, (const char *)p->down->data + (size_t)r * down_row, row, (size_t)in);
-                for (int64_t c = 0; c < in; c++) downs[c * ranks + at + r] = row[c];
+            for (int64_t r = 0; st == CANVAS_OK && r < p->rank; r++) {
+                st = lora_row(loras[f], p->down, (size_t)r, (size_t)in, row);
+                for (int64_t c = 0; st == CANVAS_OK && c < in; c++) downs[c * ranks + at + r] = row[c];
             }
             at += p->rank;
         }

@@ -8,6 +8,7 @@
 
 #include "base/size_parse.h"
 #include "base/status.h"
+#include "text/unicode.h"
 
 const char *progress_event_name(canvas_progress_kind kind)
 {
@@ -78,9 +79,17 @@ size_t progress_json_string(char *buf, size_t size, const char *s)
     text t = {buf, size, 0};
     if (size) buf[0] = '\0';
     put(&t, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') put(&t, "\\%c", c);
+    const size_t n = strlen(s);
+    for (size_t at = 0, k; at < n; at += k) {
+        unsigned char c = (unsigned char)s[at];
+        uint32_t cp;
+        k = utf8_decode((const unsigned char *)s + at, n - at, &cp);
+        /* a byte that is not UTF-8 (a file name can hold any): U+FFFD, so the line stays JSON */
+        if (k == 0) {
+            put(&t, "\\ufffd");
+            k = 1;
+        } else if (k > 1) put(&t, "%.*s", (int)k, s + at);
+        else if (c == '"' || c == '\\') put(&t, "\\%c", c);
         else if (c == '\n') put(&t, "\\n");
         else if (c == '\t') put(&t, "\\t");
         else if (c < 0x20) put(&t, "\\u%04x", c);

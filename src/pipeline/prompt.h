@@ -37,6 +37,14 @@
 #define PROMPT_MAX_TOKENS 4096
 #define PROMPT_MAX_IMAGES 16
 
+/* The most rows prompt embeddings may have: the longest prompt, the template's rows that are
+ * kept, and PROMPT_MAX_IMAGES images at the largest condition area (Edit's 1024x1024: 1369
+ * tokens and the two vision markers each); and the widest row (joint_attention_dim is 3584
+ * in the released models). Embeddings read from a file are held to these before anything is
+ * allocated, and the pipeline refuses longer ones. */
+#define PROMPT_MAX_EMBED_ROWS (PROMPT_MAX_TOKENS + 64 + PROMPT_MAX_IMAGES * (1369 + 2))
+#define PROMPT_MAX_EMBED_DIM 16384
+
 typedef enum prompt_style {
     PROMPT_EDIT_PLUS = 0,       /* QwenImageEditPlusPipeline */
     PROMPT_EDIT,                /* QwenImageEditPipeline */

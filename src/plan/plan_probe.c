@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/path.h"
@@ -155,9 +156,8 @@ static int cache_read(int threads, plan_hardware *hw)
 {
     char path[4096];
     if (!cache_path(path, sizeof path, 0)) return 0;
-    FILE *probe = fopen(path, "r");
-    if (!probe) return 0;
-    fclose(probe);
+    /* json_file_load opens it without blocking (a FIFO there is refused, not waited on) */
+    if (access(path, F_OK) != 0) return 0;
     json_t *root = NULL;
     if (json_file_load(path, &root) != CANVAS_OK) {
         status_clear();
@@ -189,11 +189,7 @@ static void cache_write(int threads, const plan_hardware *hw)
     char path[4096], tmp[4200];
     if (!cache_path(path, sizeof path, 1)) return;
     json_t *root = NULL;
-    FILE *probe = fopen(path, "r");
-    if (probe) {
-        fclose(probe);
-        if (json_file_load(path, &root) != CANVAS_OK) status_clear();
-    }
+    if (access(path, F_OK) == 0 && json_file_load(path, &root) != CANVAS_OK) status_clear();
     if (!json_is_object(root)) {
         json_decref(root);
         root = json_object();

@@ -75,6 +75,16 @@ size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
     return len;
 }
 
+int utf8_valid(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s);
+    uint32_t cp;
+    for (size_t at = 0, k; at < n; at += k)
+        if ((k = utf8_decode(u + at, n - at, &cp)) == 0) return 0;
+    return 1;
+}
+
 size_t utf8_encode(uint32_t cp, unsigned char *out)
 {
     if (cp < 0x80) { out[0] = (unsigned char)cp; return 1; }

@@ -45,6 +45,10 @@ unicode_class unicode_class_of(uint32_t cp);
  * or 0 when the bytes there are not valid UTF-8 (overlong, surrogate, > U+10FFFF, cut). */
 size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
 
+/* Whether the NUL-terminated s is valid UTF-8 throughout (file names need not be, and JSON
+ * can hold only valid text). */
+int utf8_valid(const char *s);
+
 /* Encode cp (a scalar value) into out[0..4); returns the length. */
 size_t utf8_encode(uint32_t cp, unsigned char *out);
 
