@@ -161,6 +161,11 @@ typedef struct canvas_options {
     int oom_retry_attempts;       /* fallbacks allowed per step or phase; 0: 3 */
     int profile_phases;           /* phase records the profiler keeps; 0: 1024. Older ones are folded
                                      into one summary (peaks as maxima, seconds and transfers summed) */
+    const char *text_encoder_weights; /* the text encoder's layers quantised on load (docs/text-encoder.md):
+                                     "fp8", "fp8-channel", "fp8-e5m2", "nf4", "q8", or "none" (as
+                                     stored); NULL: as stored, or fp8 / nf4 while `strategy` names that
+                                     preset and quantising is allowed (allow_quantize, fp8), as the
+                                     planner counts it. CANVAS_ERR_USAGE for another name */
 } canvas_options;
 
 void canvas_options_default(canvas_options *options);

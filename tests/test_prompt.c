@@ -96,7 +96,7 @@ static void open_tiny(prompt_style style, prompt_encoder **pe)
     test_path(tok, sizeof tok, "real-configs/qwen-image-edit-2511/tokenizer");
     test_path(enc, sizeof enc, "golden/models/prompt-tiny/text_encoder");
     test_path(proc, sizeof proc, "real-configs/qwen-image-edit-2511/processor/preprocessor_config.json");
-    CHECK_OK(prompt_encoder_open(tok, enc, proc, style, pe));
+    CHECK_OK(prompt_encoder_open(tok, enc, proc, style, (quant_choice){QUANT_NONE, 0}, pe));
 }
 
 /* Text-to-image: no image, drop 34; the output has one row per token after the template's
@@ -272,7 +272,8 @@ static void test_refusals(void)
     test_path(tok, sizeof tok, "real-configs/qwen-image-edit-2511/tokenizer");
     test_path(enc, sizeof enc, "golden/models/textenc-tiny/text_encoder");
     pe = NULL;
-    CHECK_FAILS(prompt_encoder_open(tok, enc, NULL, PROMPT_EDIT_PLUS, &pe), CANVAS_ERR_INPUT, "disagree");
+    CHECK_FAILS(prompt_encoder_open(tok, enc, NULL, PROMPT_EDIT_PLUS, (quant_choice){QUANT_NONE, 0}, &pe),
+                CANVAS_ERR_INPUT, "disagree");
     CHECK(pe == NULL);
 }
 

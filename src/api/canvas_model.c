@@ -58,6 +58,10 @@ static canvas_status check_options(const canvas_options *o)
         int n;
         TRY(plan_preset_list_parse(o->strategy, list, 8, &n));
     }
+    if (o->text_encoder_weights) {
+        quant_choice format;
+        TRY(quant_choice_parse(o->text_encoder_weights, &format));
+    }
     if ((uint64_t)(size_t)o->vram_bytes != o->vram_bytes || (uint64_t)(size_t)o->ram_bytes != o->ram_bytes)
         return status_fail(CANVAS_ERR_USAGE, "a memory cap is more than this machine can address");
     return CANVAS_OK;
@@ -154,6 +158,8 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
     m->options.loras = NULL; /* the caller's arrays are not kept */
     m->options.n_loras = 0;
     m->options.strategy = NULL;
+    canvas_model_text_weights_set(m, options->text_encoder_weights); /* parsed by check_options */
+    m->options.text_encoder_weights = NULL;
     mem_scope_leave(outer);
     if (st != CANVAS_OK) {
         canvas_close(m);

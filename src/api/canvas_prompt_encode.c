@@ -10,6 +10,7 @@
 #include "base/status.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
+#include "plan/plan.h"
 
 enum { PATH_SIZE = PATH_BUFFER_SIZE };
 
@@ -33,9 +34,37 @@ static canvas_status tokenizer_path(const char *model_dir, char *out)
                        model_dir);
 }
 
+void canvas_model_text_weights_set(canvas_model *model, const char *name)
+{
+    model->text_weights_given = name && quant_choice_parse(name, &model->text_weights) == CANVAS_OK;
+    if (name && !model->text_weights_given) status_clear();
+}
+
+/* The encoder's weight format for the next encoding: the one asked for, else the planner's
+ * rule (plan/plan.c preset_point: the fp8 and nf4 presets quantise the encoder's layers
+ * too) for a strategy naming one of them that may be used (format_allowed's test: the
+ * transformer's files already hold it, or quantising is allowed), else as stored. */
+static quant_choice encoder_format(const canvas_model *m)
+{
+    if (m->text_weights_given) return m->text_weights;
+    const edit_pipeline *p = m->pipeline;
+    const quant_choice none = {QUANT_NONE, 0};
+    if (p->strategy != PLAN_FP8 && p->strategy != PLAN_NF4) return none;
+    const quant_choice preset = {p->strategy == PLAN_FP8 ? QUANT_FP8_E4M3 : QUANT_NF4, 0};
+    const quant_choice loaded = p->dit->weights_format;
+    if (loaded.format == preset.format && loaded.per_channel == preset.per_channel) return preset;
+    if (preset.format == QUANT_FP8_E4M3 && p->fp8) return p->fp8 > 0 ? preset : none;
+    return p->allow_quantize ? preset : none;
+}
+
 static canvas_status open_encoder(canvas_model *m)
 {
-    if (m->prompt) return CANVAS_OK;
+    const quant_choice format = encoder_format(m);
+    if (m->prompt) {
+        const quant_choice now = textenc_weights_format(m->prompt->encoder);
+        if (now.format == format.format && now.per_channel == format.per_channel) return CANVAS_OK;
+        canvas_model_prompt_release(m); /* another format: other weights, other embeddings */
+    }
     const edit_pipeline *p = m->pipeline;
     prompt_style style;
     TRY(prompt_style_of(p->index.class_name, &style));
@@ -51,7 +80,7 @@ static canvas_status open_encoder(canvas_model *m)
                            "(--prompt-embeds)",
                            p->model_dir);
     TRY(tokenizer_path(p->model_dir, tok));
-    TRY(prompt_encoder_open(tok, enc, has_processor ? proc : NULL, style, &m->prompt));
+    TRY(prompt_encoder_open(tok, enc, has_processor ? proc : NULL, style, format, &m->prompt));
     /* the encoder computes where the transformer does, before it: the device's room is
      * the encoder's during the text-encode phase (pipeline/prompt.h) */
     m->prompt->device = m->device;
@@ -125,6 +154,8 @@ void canvas_model_prompt_release(canvas_model *model)
 static canvas_status encode_cached(canvas_model *m, const char *text, const canvas_image *images, int n_images,
                                    const uint8_t *key, size_t key_bytes, canvas_embedding *out)
 {
+    /* first: a changed weight format releases the encoder and the encodings made with it */
+    TRY(open_encoder(m));
     prompt_cache_entry *slot = &m->cache[0];
     for (int i = 0; key && i < PROMPT_CACHE_ENTRIES; i++) {
         prompt_cache_entry *e = &m->cache[i];
@@ -134,7 +165,6 @@ static canvas_status encode_cached(canvas_model *m, const char *text, const canv
         }
         if (!e->text || e->last_used < slot->last_used) slot = e;
     }
-    TRY(open_encoder(m));
     canvas_embedding fresh = {0};
     TRY(prompt_encode(m->prompt, m->pool, text, images, n_images, NULL, NULL, &fresh.values, &fresh.length,
                       &fresh.dim));

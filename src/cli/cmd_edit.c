@@ -271,6 +271,8 @@ static int check_args(const edit_args *a)
         return cli_usage_error(a->command, "--negative-prompt goes with --prompt (with --prompt-embeds the negative is "
                                            "the file's negative_prompt_embeds)");
     if (a->save_embeds && !a->prompt_text) return cli_usage_error(a->command, "--save-embeds needs --prompt");
+    if (a->memory.text_encoder_weights_flag && !a->prompt_text)
+        return cli_usage_error(a->command, "--text-encoder-weights needs --prompt (--prompt-embeds are not encoded)");
     if (!a->output) return cli_usage_error(a->command, "missing -o OUT.png");
     if ((a->params.width != 0) != (a->params.height != 0))
         return cli_usage_error(a->command, "give --width and --height together");
@@ -414,6 +416,7 @@ static int run(edit_args *a)
     options.headroom_bytes = a->memory.headroom_bytes;
     options.no_fallback = a->memory.no_fallback;
     options.oom_retry_attempts = a->memory.oom_retry_attempts;
+    options.text_encoder_weights = a->memory.text_encoder_weights[0] ? a->memory.text_encoder_weights : NULL;
 
     drawer d = {0};
     d.command = a->command;

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "io/profiler_json.h"
 #include "plan/plan.h"
+#include "tensor/quant.h"
 
 void cli_memory_flags_init(cli_memory_flags *flags)
 {
@@ -40,6 +41,9 @@ void cli_memory_flags_help(FILE *to)
             "                         in order of preference (offload,fp8: the first that fits)\n"
             "  --allow-quantize       let the planner quantise the transformer (fp8, nf4) below the files'\n"
             "                         precision (default: never lower than the files)\n"
+            "  --text-encoder-weights FORMAT  the text encoder's layers quantised on load: none (as stored),\n"
+            "                         fp8, fp8-channel, fp8-e5m2, nf4 or q8 (default: as stored, or fp8 / nf4\n"
+            "                         with --strategy fp8 / nf4 when quantising is allowed)\n"
             "  --headroom SIZE        device memory the planner keeps unused, default 0 on --vram\n"
             "  --no-fallback          an out-of-memory ends the run (default: release, re-plan, redo the step)\n"
             "  --config FILE          YAML settings (docs/config.md); default ./canvas.yaml, else\n"
@@ -148,6 +152,14 @@ int cli_memory_flags_parse(cli_memory_flags *flags, int argc, char **argv, int *
     if (!strcmp(flag, "--headroom")) {
         if (!(value = value_of(argc, argv, i, command, "a size (512M)"))) return -1;
         if (size_parse(value, flag, &flags->headroom_bytes) != CANVAS_OK) return usage(command, canvas_last_error());
+        return 1;
+    }
+    if (!strcmp(flag, "--text-encoder-weights")) {
+        quant_choice format;
+        if (!(value = value_of(argc, argv, i, command, "a weight format (fp8)"))) return -1;
+        if (quant_choice_parse(value, &format) != CANVAS_OK) return usage(command, canvas_last_error());
+        snprintf(flags->text_encoder_weights, sizeof flags->text_encoder_weights, "%s", quant_choice_name(format));
+        flags->text_encoder_weights_flag = 1;
         return 1;
     }
     if (!strcmp(flag, "--threads")) {

@@ -86,7 +86,8 @@ struct textenc_model {
     textenc_config config;
     textenc_naming naming;
     weight_set *files;           /* the mmapped safetensors; the views point into them */
-    struct quant_store *quant;   /* quantised matrices stored as such (io/quant_loader.h) */
+    struct quant_store *quant;   /* quantised matrices: stored as such, or quantised on load (io/quant_loader.h) */
+    quant_choice weights_format; /* what the layer groups' plain matrices were quantised to (QUANT_NONE: as stored) */
     textenc_weights weights;     /* the weights' homes: views into the mapping, f32 vectors in RAM */
     textenc_memory *memory;
 };

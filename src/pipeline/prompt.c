@@ -67,7 +67,8 @@ static canvas_status special_id(const tokenizer *tok, const char *token, int64_t
 }
 
 canvas_status prompt_encoder_open(const char *tokenizer_path, const char *text_encoder_dir,
-                                  const char *processor_config, prompt_style style, prompt_encoder **out)
+                                  const char *processor_config, prompt_style style, quant_choice weights,
+                                  prompt_encoder **out)
 {
     *out = NULL;
     prompt_encoder *pe;
@@ -76,7 +77,7 @@ canvas_status prompt_encoder_open(const char *tokenizer_path, const char *text_e
     vl_image_config_default(&pe->processor);
     canvas_status st = processor_config ? vl_image_config_load(processor_config, &pe->processor) : CANVAS_OK;
     if (st == CANVAS_OK) st = tokenizer_open(tokenizer_path, &pe->tok);
-    if (st == CANVAS_OK) st = textenc_open(text_encoder_dir, &pe->encoder);
+    if (st == CANVAS_OK) st = textenc_open_quantized(text_encoder_dir, weights, &pe->encoder);
     if (st == CANVAS_OK) {
         const textenc_config *c = textenc_model_config(pe->encoder);
         st = special_id(pe->tok, "<|image_pad|>", c->image_token_id, &pe->image_pad);

@@ -70,12 +70,14 @@ typedef struct prompt_encoder {
 } prompt_encoder;
 
 /* Open the tokenizer at tokenizer_path (a tokenizer/ folder or a tokenizer.json), the
- * encoder in text_encoder_dir and the image processor's settings (processor_config: a
- * preprocessor_config.json, or NULL for transformers' defaults). CANVAS_ERR_INPUT naming
- * the file when one is missing or bad, or when the tokenizer's special-token ids are not
- * the encoder config's. */
+ * encoder in text_encoder_dir with its layers in `weights` (QUANT_NONE: as stored; else
+ * quantised on load, textenc_open_quantized) and the image processor's settings
+ * (processor_config: a preprocessor_config.json, or NULL for transformers' defaults).
+ * CANVAS_ERR_INPUT naming the file when one is missing or bad, or when the tokenizer's
+ * special-token ids are not the encoder config's. */
 canvas_status prompt_encoder_open(const char *tokenizer_path, const char *text_encoder_dir,
-                                  const char *processor_config, prompt_style style, prompt_encoder **out);
+                                  const char *processor_config, prompt_style style, quant_choice weights,
+                                  prompt_encoder **out);
 void prompt_encoder_close(prompt_encoder *pe);
 
 /* Placement, when `device` is a device other than the host: the largest prefix of weight
