@@ -2,7 +2,7 @@
  * (tools/make_demo_model.sh, made in a scratch folder): the encoding is deterministic, the
  * cache gives the same numbers and tells images apart, canvas_prompt_save writes what
  * canvas_prompt_load reads, and an edit from the encoded prompt equals the edit from the
- * saved file pixel for pixel. */
+ * saved file pixel for pixel; the encoder's weight formats (canvas_options.text_encoder_weights). */
 #define _POSIX_C_SOURCE 200809L
 
 #include <libgen.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "quant_bounds.h"
 
 static char scratch[] = "/tmp/canvas-prompt-api-XXXXXX";
 static char model_dir[4200];
@@ -102,9 +103,69 @@ static void test_encode_cache_save_edit(void)
     canvas_close(m);
 }
 
+static canvas_status encode_with(const char *format, canvas_prompt *out)
+{
+    canvas_options o;
+    canvas_options_default(&o);
+    o.text_encoder_weights = format;
+    canvas_model *m = NULL;
+    canvas_status st = canvas_open(model_dir, &o, &m);
+    if (st == CANVAS_OK) st = canvas_encode_prompt(m, "a red boat", NULL, NULL, 0, out);
+    canvas_close(m);
+    return st;
+}
+
+/* canvas_options.text_encoder_weights: each format's embeddings within the transformer's
+ * bound of the as-stored ones ("none" is as stored); an fp8 / nf4 strategy with
+ * quantising allowed quantises the encoder as the planner counts it, and switching it
+ * back re-encodes (the cache holds no other format's encodings). Text alone, no image. */
+static void test_text_encoder_weights(void)
+{
+    canvas_prompt stored = {0}, none = {0}, q = {0}, nf4 = {0}, again = {0};
+    CHECK_OK(encode_with(NULL, &stored));
+    CHECK_OK(encode_with("none", &none));
+    CHECK(same_embedding(&stored.positive, &none.positive));
+    for (int f = 0; f < QUANT_BOUNDS_COUNT && stored.positive.values; f++) {
+        CHECK_OK(encode_with(quant_bounds[f].name, &q));
+        const size_t n = (size_t)(stored.positive.length * stored.positive.dim);
+        const double error = q.positive.values && q.positive.length == stored.positive.length
+                                 ? test_relative_error(q.positive.values, stored.positive.values, n)
+                                 : INFINITY;
+        printf("  %-12s embeddings %.4f from as stored (limit %.2f)\n", quant_bounds[f].name, error,
+               quant_bounds[f].limit);
+        CHECK_MSG(error > 0 && error <= quant_bounds[f].limit, "%s: %.4f", quant_bounds[f].name, error);
+        if (f == 2) CHECK_OK(encode_with("nf4", &nf4));
+        canvas_prompt_free(&q);
+    }
+    canvas_options o;
+    canvas_options_default(&o);
+    o.text_encoder_weights = "int3";
+    canvas_model *m = NULL;
+    CHECK_FAILS(canvas_open(model_dir, &o, &m), CANVAS_ERR_USAGE, "int3");
+    CHECK(m == NULL);
+    o.text_encoder_weights = NULL;
+    o.allow_quantize = 1;
+    CHECK_OK(canvas_open(model_dir, &o, &m));
+    if (m) {
+        CHECK_OK(canvas_set_strategy(m, "nf4", 1));
+        CHECK_OK(canvas_encode_prompt(m, "a red boat", NULL, NULL, 0, &q));
+        CHECK(same_embedding(&q.positive, &nf4.positive));
+        CHECK_OK(canvas_set_strategy(m, "auto", 1));
+        CHECK_OK(canvas_encode_prompt(m, "a red boat", NULL, NULL, 0, &again));
+        CHECK(same_embedding(&again.positive, &stored.positive));
+    }
+    canvas_close(m);
+    canvas_prompt_free(&q);
+    canvas_prompt_free(&again);
+    canvas_prompt_free(&nf4);
+    canvas_prompt_free(&none);
+    canvas_prompt_free(&stored);
+}
+
 int main(void)
 {
     if (make_model()) RUN(test_encode_cache_save_edit);
+    if (model_dir[0]) RUN(test_text_encoder_weights);
     char command[4200];
     snprintf(command, sizeof command, "rm -rf '%s'", scratch); /* the scratch folder this test made */
     if (system(command) != 0) fprintf(stderr, "could not remove %s\n", scratch);

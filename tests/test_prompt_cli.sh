@@ -32,6 +32,25 @@ check "[ -s '$work/e.safetensors' ]" "--save-embeds wrote nothing"
 check "grep -qa '\"negative_prompt_embeds\"' '$work/e.safetensors'" "--save-embeds wrote no negative_prompt_embeds"
 expect 0 "wrote $work/f.png" -- edit "${small[@]}" --prompt-embeds "$work/e.safetensors" --seed 3 -o "$work/f.png"
 
+# --- --text-encoder-weights: the encoder's layers quantised on load give other embeddings of
+# the same shape; none is as stored; the settings file's text_encoder_weights is the flag
+expect 0 "" -- edit "${small[@]}" --prompt "a red boat" --negative-prompt "blurry" --seed 3 --text-encoder-weights none --save-embeds "$work/n.safetensors" -o "$work/n.png"
+check "cmp -s '$work/e.safetensors' '$work/n.safetensors'" "--text-encoder-weights none changed the embeddings"
+for f in fp8 nf4 q8; do
+    expect 0 "" -- edit "${small[@]}" --prompt "a red boat" --negative-prompt "blurry" --seed 3 --vram 64M --text-encoder-weights $f --save-embeds "$work/q-$f.safetensors" -o "$work/q-$f.png"
+    check "! cmp -s '$work/e.safetensors' '$work/q-$f.safetensors'" "--text-encoder-weights $f did not change the embeddings"
+    check "[ \"\$(stat -c %s '$work/e.safetensors')\" = \"\$(stat -c %s '$work/q-$f.safetensors')\" ]" "--text-encoder-weights $f: embeddings of another shape"
+done
+printf 'memory_management:\n  text_encoder_weights: nf4\n' >"$work/nf4.yaml"
+expect 0 "" -- edit "${small[@]}" --config "$work/nf4.yaml" --prompt "a red boat" --negative-prompt "blurry" --seed 3 --save-embeds "$work/y-nf4.safetensors" -o "$work/y-nf4.png"
+check "cmp -s '$work/q-nf4.safetensors' '$work/y-nf4.safetensors'" "text_encoder_weights: nf4 in the settings is not --text-encoder-weights nf4"
+printf 'memory_management:\n  text_encoder_weights: int3\n' >"$work/int3.yaml"
+expect 4 "key 'text_encoder_weights': wants a weight format" -- edit "${small[@]}" --config "$work/int3.yaml" --prompt "x" -o "$work/x0.png"
+expect 2 "unknown weight format 'int3'" -- edit "${small[@]}" --prompt "x" --text-encoder-weights int3 -o "$work/x0.png"
+expect 2 "--text-encoder-weights needs a weight format" -- edit "${small[@]}" --prompt "x" -o "$work/x0.png" --text-encoder-weights
+expect 2 "--text-encoder-weights needs --prompt" -- edit "${small[@]}" --prompt-embeds "$work/e.safetensors" --text-encoder-weights fp8 -o "$work/x0.png"
+check "[ ! -e '$work/x0.png' ]" "a refused run left an output"
+
 # --- generate from text; CJK and emoji pass through the tokenizer
 expect 0 "wrote $work/g.png (64x64" -- generate --model "$model" --prompt "一只猫 🐱 on a boat" --cfg 1 --steps 2 --width 64 --height 64 -o "$work/g.png"
 
