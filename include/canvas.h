@@ -250,6 +250,13 @@ typedef struct canvas_edit_params {
 
 void canvas_edit_params_default(canvas_edit_params *params);
 
+/* Check a run's parameters against the model before any work (call it before
+ * canvas_encode_prompt to fail before the encoding): today the step count its scheduler
+ * (or the Lightning one) has a schedule for: 1 step is undefined with the Qwen-Image
+ * schedulers' shift_terminal. CANVAS_ERR_USAGE saying what to give; canvas_edit and
+ * canvas_generate refuse the same, later. */
+canvas_status canvas_check_params(canvas_model *model, const canvas_edit_params *params);
+
 typedef enum canvas_progress_kind {
     CANVAS_PROGRESS_PLAN = 0,   /* `message` describes the memory plan chosen for this run */
     CANVAS_PROGRESS_PHASE,      /* a phase begins: "vae-encode", "denoise", "vae-decode" */

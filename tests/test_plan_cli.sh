@@ -89,6 +89,9 @@ expect 3 "or --allow-quantize: the fp8 plan fits" -- plan --model "$real" --vram
 
 "$cli" plan --case "$tests/golden/cases/edit-cfg" --vram 8M --json | grep -q '"name": "full"' && ok || bad "--case: not full"
 expect 2 "" -- plan --model "$real" --strategy bogus
+# 1 step has no schedule with the model's scheduler (shift_terminal): refused, not planned
+expect 2 "use at least 2 steps" -- plan --model "$real" --steps 1
+expect 0 "" -- plan --model "$real" --steps 2
 # a text_encoder/config.json that is there but broken is an error naming it, not a plan
 # without the encoder
 cp -r "$real" "$work/badte" && sed -i 's/"mrope_section": \[[^]]*\]/"mrope_section": [1, 1, 1]/' "$work/badte/text_encoder/config.json"

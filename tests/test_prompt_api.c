@@ -162,10 +162,30 @@ static void test_text_encoder_weights(void)
     canvas_prompt_free(&stored);
 }
 
+/* canvas_check_params refuses what the run would, before the encoding: 1 step with the
+ * model's scheduler (shift_terminal), not with the Lightning one. */
+static void test_check_params(void)
+{
+    canvas_model *m = NULL;
+    CHECK_OK(canvas_open(model_dir, NULL, &m));
+    canvas_edit_params p;
+    canvas_edit_params_default(&p);
+    CHECK_OK(canvas_check_params(m, &p));
+    p.steps = 1;
+    CHECK_FAILS(canvas_check_params(m, &p), CANVAS_ERR_USAGE, "use at least 2 steps");
+    p.lightning_scheduler = 1;
+    CHECK_OK(canvas_check_params(m, &p));
+    p.steps = 0;
+    CHECK_FAILS(canvas_check_params(m, &p), CANVAS_ERR_USAGE, "0 steps");
+    CHECK_FAILS(canvas_check_params(NULL, &p), CANVAS_ERR_USAGE, "a model");
+    canvas_close(m);
+}
+
 int main(void)
 {
     if (make_model()) RUN(test_encode_cache_save_edit);
     if (model_dir[0]) RUN(test_text_encoder_weights);
+    if (model_dir[0]) RUN(test_check_params);
     char command[4200];
     snprintf(command, sizeof command, "rm -rf '%s'", scratch); /* the scratch folder this test made */
     if (system(command) != 0) fprintf(stderr, "could not remove %s\n", scratch);

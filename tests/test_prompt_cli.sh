@@ -59,7 +59,7 @@ expect 0 "load, text-encode (with --prompt)" -- edit --help
 expect 0 "130 stopped by Ctrl-C" -- generate --help
 
 # --- refusals
-expect 4 "no text_encoder" -- edit --model "$tests/golden/models/edit-tiny" --image "$image" --prompt "x" --steps 1 --vae-area 4096 -o "$work/x1.png"
+expect 4 "no text_encoder" -- edit --model "$tests/golden/models/edit-tiny" --image "$image" --prompt "x" --steps 2 --vae-area 4096 -o "$work/x1.png"
 check "[ ! -e '$work/x1.png' ]" "a failed run left an output"
 expect 4 "invalid UTF-8 at byte offset 4" -- edit "${small[@]}" --prompt "$(printf 'abc \xff')" -o "$work/x2.png"
 check "[ ! -e '$work/x2.png' ]" "a failed run left an output"
@@ -77,9 +77,11 @@ check "[ \"\$(cksum <'$model/text_encoder/model.safetensors')\" = '$sum_before' 
 mkdir "$work/adir" && mkfifo "$work/afifo"
 expect 2 "adir: exists and is not a regular file" -- edit "${small[@]}" --prompt "x" --save-embeds "$work/adir" -o "$work/x9.png"
 expect 2 "afifo: exists and is not a regular file" -- edit "${small[@]}" --prompt "x" -o "$work/afifo"
-# a run that fails after the encoding (1 step is undefined with this scheduler) leaves
-# neither the image nor the --save-embeds file
-expect 2 "use at least 2 steps" -- edit "${small[@]}" --steps 1 --prompt "x" --save-embeds "$work/late.safetensors" -o "$work/late.png"
+# 1 step is undefined with this scheduler: refused before the prompt is encoded, leaving
+# neither the image nor the --save-embeds file; the Lightning scheduler has a 1-step schedule
+out=$("$cli" edit "${small[@]}" --steps 1 --prompt "x" --save-embeds "$work/late.safetensors" -o "$work/late.png" --progress 2>&1)
+[ $? -eq 2 ] && grep -qF "use at least 2 steps" <<<"$out" && ok || bad "--steps 1: $out"
+grep -q "encoding the prompt" <<<"$out" && bad "--steps 1 was refused after the encoding: $out" || ok
 check "[ ! -e '$work/late.safetensors' ] && [ ! -e '$work/late.png' ]" "a failed run left --save-embeds or -o behind"
 
 # an encoder config whose <|image_pad|> id is not the tokenizer's (even a negative one) is

@@ -329,6 +329,14 @@ static canvas_status run_pipeline(canvas_model *model, const canvas_prompt *prom
     return CANVAS_OK;
 }
 
+canvas_status canvas_check_params(canvas_model *model, const canvas_edit_params *params)
+{
+    if (!model || !params) return status_fail(CANVAS_ERR_USAGE, "canvas_check_params: a model and parameters are required");
+    scheduler_config lightning;
+    if (params->lightning_scheduler) scheduler_config_lightning(&lightning);
+    return scheduler_check_steps(params->lightning_scheduler ? &lightning : &model->pipeline->scheduler, params->steps);
+}
+
 canvas_status canvas_edit(canvas_model *model, const canvas_prompt *prompt, const canvas_image *images,
                           int n_images, const canvas_edit_params *params, canvas_progress_fn progress,
                           void *progress_ctx, canvas_image *out)

@@ -432,6 +432,7 @@ static int run(edit_args *a)
     canvas_status st = a->prompt_embeds ? canvas_prompt_load(a->prompt_embeds, &prompt) : CANVAS_OK;
     for (int i = 0; st == CANVAS_OK && i < a->n_images; i++) st = canvas_image_load(a->images[i], &images[i]);
     if (st == CANVAS_OK) st = canvas_open(a->model, &options, &model);
+    if (st == CANVAS_OK) st = canvas_check_params(model, &a->params); /* before the encoding */
     if (st == CANVAS_OK && a->prompt_text) {
         st = encode_prompt(a, model, images, &d, &prompt);
         context = "encoding the prompt";

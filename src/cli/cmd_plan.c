@@ -19,6 +19,7 @@
 #include "ops/threadpool.h"
 #include "pipeline/edit.h"
 #include "pipeline/edit_case.h"
+#include "pipeline/scheduler.h"
 #include "plan/plan.h"
 
 static void print_help(FILE *to)
@@ -409,8 +410,13 @@ int cmd_plan(int argc, char **argv)
         if (edit_case_shape_read(a.case_dir, &shape) != CANVAS_OK) return cli_fail(CANVAS_ERR_INPUT, "plan --case");
         model_dir = shape.model_dir;
     }
+    /* a step count the scheduler has no schedule for is refused, not planned */
+    scheduler_config scheduler;
+    canvas_status st = edit_scheduler_load(model_dir, &scheduler);
+    if (st == CANVAS_OK) st = scheduler_check_steps(&scheduler, a.case_dir ? shape.steps : a.steps);
+    if (st != CANVAS_OK) return cli_fail(st, "plan");
     loaded m;
-    canvas_status st = load_model(model_dir, &m);
+    st = load_model(model_dir, &m);
     if (st != CANVAS_OK) {
         unload(&m); /* what loaded before the failure */
         return cli_fail(st, "plan");
