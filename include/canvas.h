@@ -260,7 +260,9 @@ canvas_status canvas_check_params(canvas_model *model, const canvas_edit_params 
 typedef enum canvas_progress_kind {
     CANVAS_PROGRESS_PLAN = 0,   /* `message` describes the memory plan chosen for this run */
     CANVAS_PROGRESS_PHASE,      /* a phase begins: "vae-encode", "denoise", "vae-decode" */
-    CANVAS_PROGRESS_STEP,       /* a denoising step finished */
+    CANVAS_PROGRESS_STEP,       /* a denoising step finished; in phase "text-encode" an encoder layer
+                                   (canvas_encode_prompt_progress: step = vision blocks and decoder
+                                   layers done, steps = those of this encoding, no latents) */
     CANVAS_PROGRESS_DONE        /* the image is ready */
 } canvas_progress_kind;
 
@@ -268,7 +270,8 @@ typedef enum canvas_progress_kind {
 typedef struct canvas_progress {
     canvas_progress_kind kind;
     const char *phase;            /* the current phase */
-    const char *message;          /* PLAN: one line; otherwise "" */
+    const char *message;          /* PLAN: one line; "text-encode" STEP: "prompt" or "negative prompt";
+                                     otherwise "" */
     int step, steps;              /* STEP: steps done (1-based) out of steps */
     double phase_seconds;         /* seconds since the phase began */
     double seconds_per_step;      /* STEP: mean over the steps so far */
@@ -297,6 +300,18 @@ canvas_status canvas_edit(canvas_model *model, const canvas_prompt *prompt, cons
 /* Text to image: the same without references (zero_cond_t then changes nothing). */
 canvas_status canvas_generate(canvas_model *model, const canvas_prompt *prompt, const canvas_edit_params *params,
                               canvas_progress_fn progress, void *progress_ctx, canvas_image *out);
+
+/* canvas_encode_prompt with progress and cancellation, for a run about to use `params`: a
+ * PHASE event "text-encode", then per encoding (the prompt, then the negative; a cached one
+ * has none) a STEP event in phase "text-encode" after each vision block and decoder layer
+ * (step of steps, message "prompt" / "negative prompt", seconds_per_step the mean per
+ * layer). params->cancel (params and progress may be NULL) is asked before the encoding and
+ * after each layer: nonzero stops it with CANVAS_ERR_CANCELLED naming where, nothing
+ * cached or returned, the model usable. */
+canvas_status canvas_encode_prompt_progress(canvas_model *model, const char *prompt, const char *negative,
+                                            const canvas_image *images, int n_images,
+                                            const canvas_edit_params *params, canvas_progress_fn progress,
+                                            void *progress_ctx, canvas_prompt *out);
 
 /* ---- memory and profile ---------------------------------------------------------------- */
 

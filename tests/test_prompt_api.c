@@ -162,6 +162,84 @@ static void test_text_encoder_weights(void)
     canvas_prompt_free(&stored);
 }
 
+static int stop_now(void *ctx)
+{
+    (void)ctx;
+    return 1;
+}
+
+/* What the progress callback saw; cancel_after > 0: the cancel callback says stop once that
+ * many layers are done. */
+typedef struct seen {
+    int phases, layers, last_step, last_steps, negatives, cancel_after;
+} seen;
+
+static void count_event(void *ctx, const canvas_progress *p)
+{
+    seen *s = ctx;
+    if (strcmp(p->phase, "text-encode")) return;
+    if (p->kind == CANVAS_PROGRESS_PHASE) s->phases++;
+    if (p->kind != CANVAS_PROGRESS_STEP) return;
+    s->layers++;
+    s->last_step = p->step;
+    s->last_steps = p->steps;
+    s->negatives += !strcmp(p->message, "negative prompt");
+}
+
+static int cancel_when(void *ctx)
+{
+    const seen *s = ctx;
+    return s->cancel_after > 0 && s->layers >= s->cancel_after;
+}
+
+/* canvas_encode_prompt_progress: a text-encode phase, one STEP per vision block and decoder
+ * layer of each encoding (the demo encoder: 2 + 2), none for a cached one; cancelled after
+ * a layer or before the encoding, with nothing returned and the model usable after. */
+static void test_progress_and_cancel(void)
+{
+    canvas_model *m = NULL;
+    CHECK_OK(canvas_open(model_dir, NULL, &m));
+    if (!m) return;
+    canvas_image img = {0};
+    char path[4200];
+    CHECK_OK(canvas_image_load(test_path(path, sizeof path, "golden/cases/edit-cfg/image0.png"), &img));
+    canvas_edit_params params;
+    canvas_edit_params_default(&params);
+    params.cancel = cancel_when;
+    seen s = {0};
+    params.cancel_ctx = &s;
+    canvas_prompt a = {0}, b = {0}, c = {0};
+    CHECK_OK(canvas_encode_prompt_progress(m, "a green boat", "blurry", &img, 1, &params, count_event, &s, &a));
+    CHECK_MSG(s.phases == 1 && s.layers == 8 && s.negatives == 4 && s.last_step == 4 && s.last_steps == 4,
+              "phases %d, layers %d (negative %d), last %d of %d", s.phases, s.layers, s.negatives, s.last_step,
+              s.last_steps);
+    memset(&s, 0, sizeof s);
+    CHECK_OK(canvas_encode_prompt_progress(m, "a green boat", "blurry", &img, 1, &params, count_event, &s, &b));
+    CHECK(s.phases == 1 && s.layers == 0); /* both cached */
+    CHECK(same_embedding(&a.positive, &b.positive) && same_embedding(&a.negative, &b.negative));
+    canvas_prompt_free(&b);
+    /* cancelled after the 3rd layer of the prompt: nothing returned, not cached */
+    memset(&s, 0, sizeof s);
+    s.cancel_after = 3;
+    CHECK_FAILS(canvas_encode_prompt_progress(m, "a grey boat", NULL, &img, 1, &params, count_event, &s, &b),
+                CANVAS_ERR_CANCELLED, "after layer 3 of 4");
+    CHECK(b.positive.values == NULL && s.layers == 3);
+    memset(&s, 0, sizeof s);
+    CHECK_OK(canvas_encode_prompt_progress(m, "a grey boat", NULL, &img, 1, &params, count_event, &s, &b));
+    CHECK(s.layers == 4 && b.positive.values != NULL);
+    /* asked before any work */
+    memset(&s, 0, sizeof s);
+    s.cancel_after = -1;
+    params.cancel = stop_now;
+    CHECK_FAILS(canvas_encode_prompt_progress(m, "a blue boat", NULL, &img, 1, &params, count_event, &s, &c),
+                CANVAS_ERR_CANCELLED, "before the text encoding");
+    CHECK(s.layers == 0 && c.positive.values == NULL);
+    canvas_prompt_free(&a);
+    canvas_prompt_free(&b);
+    canvas_image_free(&img);
+    canvas_close(m);
+}
+
 /* canvas_check_params refuses what the run would, before the encoding: 1 step with the
  * model's scheduler (shift_terminal), not with the Lightning one. */
 static void test_check_params(void)
@@ -186,6 +264,7 @@ int main(void)
     if (make_model()) RUN(test_encode_cache_save_edit);
     if (model_dir[0]) RUN(test_text_encoder_weights);
     if (model_dir[0]) RUN(test_check_params);
+    if (model_dir[0]) RUN(test_progress_and_cancel);
     char command[4200];
     snprintf(command, sizeof command, "rm -rf '%s'", scratch); /* the scratch folder this test made */
     if (system(command) != 0) fprintf(stderr, "could not remove %s\n", scratch);

@@ -81,7 +81,7 @@ expect 2 "afifo: exists and is not a regular file" -- edit "${small[@]}" --promp
 # neither the image nor the --save-embeds file; the Lightning scheduler has a 1-step schedule
 out=$("$cli" edit "${small[@]}" --steps 1 --prompt "x" --save-embeds "$work/late.safetensors" -o "$work/late.png" --progress 2>&1)
 [ $? -eq 2 ] && grep -qF "use at least 2 steps" <<<"$out" && ok || bad "--steps 1: $out"
-grep -q "encoding the prompt" <<<"$out" && bad "--steps 1 was refused after the encoding: $out" || ok
+grep -q "text-encode" <<<"$out" && bad "--steps 1 was refused after the encoding began: $out" || ok
 check "[ ! -e '$work/late.safetensors' ] && [ ! -e '$work/late.png' ]" "a failed run left --save-embeds or -o behind"
 
 # an encoder config whose <|image_pad|> id is not the tokenizer's (even a negative one) is

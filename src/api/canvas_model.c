@@ -224,7 +224,7 @@ typedef struct progress_relay {
     void *cancel_ctx;
 } progress_relay;
 
-static void fill_memory(const canvas_model *m, canvas_progress *p)
+void canvas_model_fill_progress(const canvas_model *m, canvas_progress *p)
 {
     mem_device_stats device, host;
     mem_device_get_stats(mem_device_is_host(m->device) ? m->host : m->device, &device);
@@ -241,7 +241,7 @@ static void relay(progress_relay *r, canvas_progress *p)
     p->phase = r->phase ? r->phase : "";
     if (!p->message) p->message = "";
     p->phase_seconds = clock_seconds() - r->phase_start;
-    fill_memory(r->model, p);
+    canvas_model_fill_progress(r->model, p);
     r->fn(r->ctx, p);
 }
 

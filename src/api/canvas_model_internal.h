@@ -51,6 +51,10 @@ static inline mem_scope *canvas_model_enter(const canvas_model *model)
  * model's fields; an unknown name leaves it not given (canvas_open has checked it). */
 void canvas_model_text_weights_set(canvas_model *model, const char *name);
 
+/* A progress event's memory fields: the model's device (its host pool when it computes in
+ * host memory) and its host scope. */
+void canvas_model_fill_progress(const canvas_model *model, canvas_progress *p);
+
 /* Release the prompt encoder and the cached encodings (canvas_close). */
 void canvas_model_prompt_release(canvas_model *model);
 

@@ -385,13 +385,13 @@ static void catch_stop_signals(void)
 
 /* --prompt: the text (and the negative: the given one, or " " when CFG is on, as the
  * reference pipelines are run) through the model's text encoder. */
-static canvas_status encode_prompt(const edit_args *a, canvas_model *model, const canvas_image *images,
-                                   const drawer *d, canvas_prompt *prompt)
+static canvas_status encode_prompt(const edit_args *a, canvas_model *model, const canvas_image *images, drawer *d,
+                                   canvas_prompt *prompt)
 {
     const char *negative = a->negative_text;
     if (!negative && a->params.cfg > 1) negative = " ";
-    if (d->bar) fprintf(stderr, "canvas %s: encoding the prompt\n", a->command);
-    canvas_status st = canvas_encode_prompt(model, a->prompt_text, negative, images, a->n_images, prompt);
+    canvas_status st = canvas_encode_prompt_progress(model, a->prompt_text, negative, images, a->n_images, &a->params,
+                                                     on_progress, d, prompt);
     if (st == CANVAS_OK && !a->negative_text && negative && !d->json)
         fprintf(stderr, "canvas %s: --cfg %g with no --negative-prompt: the negative prompt is \" \" (as the "
                         "reference pipelines are run); --cfg 1 turns CFG off\n",
@@ -433,14 +433,14 @@ static int run(edit_args *a)
     for (int i = 0; st == CANVAS_OK && i < a->n_images; i++) st = canvas_image_load(a->images[i], &images[i]);
     if (st == CANVAS_OK) st = canvas_open(a->model, &options, &model);
     if (st == CANVAS_OK) st = canvas_check_params(model, &a->params); /* before the encoding */
+    a->params.cancel = stop_asked; /* Ctrl-C stops the encoding too */
+    catch_stop_signals();
     if (st == CANVAS_OK && a->prompt_text) {
         st = encode_prompt(a, model, images, &d, &prompt);
         context = "encoding the prompt";
     }
     if (st == CANVAS_OK) {
         context = a->command;
-        a->params.cancel = stop_asked;
-        catch_stop_signals();
         st = a->generate ? canvas_generate(model, &prompt, &a->params, on_progress, &d, &out)
                          : canvas_edit(model, &prompt, images, a->n_images, &a->params, on_progress, &d, &out);
         end_line(&d);

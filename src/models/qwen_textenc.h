@@ -146,6 +146,13 @@ canvas_status textenc_forward_tapped(textenc_model *model, op_backend *be, const
                                      const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
                                      const textenc_tap *tap, float *hidden);
 
+/* Progress of a forward (not a dry run): called after each vision block (when the forward
+ * has images) and each decoder layer, done of total, the groups this forward runs. A non-OK
+ * return stops the forward with that status, everything it holds released
+ * (CANVAS_ERR_CANCELLED to cancel). fn NULL: none (the default). */
+typedef canvas_status (*textenc_progress_fn)(void *ctx, int done, int total);
+void textenc_set_progress(textenc_model *model, textenc_progress_fn fn, void *ctx);
+
 /* M-RoPE position ids of get_rope_index (spec B.5.2): pos [3][n_ids] (rows t, h, w),
  * stored as pos[axis * n_ids + i]. Checks the image runs as textenc_forward does. */
 canvas_status textenc_position_ids(const textenc_config *config, const int32_t *ids, int64_t n_ids,

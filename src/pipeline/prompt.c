@@ -273,6 +273,7 @@ static canvas_status run_encoder(prompt_encoder *pe, thread_pool *pool, const in
 {
     op_backend be = op_backend_cpu(pool);
     canvas_status st;
+    textenc_set_progress(pe->encoder, pe->progress, pe->progress_ctx); /* real forwards only, not dry runs */
     for (int attempt = 0;; attempt++) {
         st = place_encoder(pe, ids, n_ids, patches, grids, n_images);
         if (st == CANVAS_OK) st = textenc_forward(pe->encoder, &be, ids, n_ids, patches, grids, n_images, hidden);
@@ -284,6 +285,7 @@ static canvas_status run_encoder(prompt_encoder *pe, thread_pool *pool, const in
      * memory for the host tables), the weights are off the device and the next encoding
      * places them again */
     if (place(pe, NULL, TEXTENC_ALL_GROUPS) != CANVAS_OK && st == CANVAS_OK) status_clear();
+    textenc_set_progress(pe->encoder, NULL, NULL);
     return st;
 }
 

@@ -61,6 +61,10 @@ typedef struct prompt_encoder {
     mem_device *device;         /* NULL or the cpu device: host memory, weights read in place */
     uint64_t headroom_bytes;    /* kept free on the device */
     int oom_retry_attempts;     /* fallbacks per encoding (0: none) */
+    textenc_progress_fn progress; /* NULL, or told each vision block and decoder layer done during the
+                                     encoder's forward (models/qwen_textenc.h); a non-OK return stops the
+                                     encoding with it (CANVAS_ERR_CANCELLED), not retried */
+    void *progress_ctx;
     /* what the last encoding did, for the report and the tests: */
     int resident_groups;        /* groups kept on the device (-1: host memory) */
     int total_groups;           /* vision blocks + decoder layers */
