@@ -143,6 +143,8 @@ static void fail_at_every_allocation(int persistent, size_t device_cap, uint64_t
     size_t base = mem_total_current();
     uint64_t n = 1, failed = 0, survived = 0;
     for (;; n += stride) {
+        /* each encoding plans afresh, so that the sweep reaches the dry runs' allocations too */
+        memset(pe->placements, 0, sizeof pe->placements);
         mem_fault_plan plan = {n, persistent, -1};
         mem_fault_arm(&plan);
         got = NULL;
@@ -227,6 +229,20 @@ static void test_capped_device(void)
         } else {
             CHECK(pe->resident_groups >= 0 && pe->resident_groups < pe->total_groups);
         }
+        /* the same shape on the same room again: the kept placement, no dry runs, the same
+         * prediction, measured again */
+        const int planned = pe->placements_planned, k = pe->resident_groups;
+        const uint64_t predicted = pe->predicted_device_peak;
+        mem_free(got);
+        got = NULL;
+        mem_device_reset_peaks(gpu);
+        CHECK_OK(prompt_encode(pe, pool, "a boat", &img, 1, NULL, NULL, &got, &l, &d));
+        mem_device_get_stats(gpu, &s);
+        CHECK_MSG(pe->placements_planned == planned && pe->resident_groups == k &&
+                      pe->predicted_device_peak == predicted && s.peak_bytes == predicted,
+                  "again: %d searches (%d before), %d groups, measured %zu, predicted %llu", pe->placements_planned,
+                  planned, pe->resident_groups, s.peak_bytes, (unsigned long long)pe->predicted_device_peak);
+        CHECK(got && !memcmp(got, want, (size_t)(l * d) * sizeof *got));
         mem_free(got);
         pe->device = NULL;
         mem_device_destroy(gpu);
