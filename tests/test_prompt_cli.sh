@@ -49,6 +49,7 @@ expect 4 "key 'text_encoder_weights': wants a weight format" -- edit "${small[@]
 expect 2 "unknown weight format 'int3'" -- edit "${small[@]}" --prompt "x" --text-encoder-weights int3 -o "$work/x0.png"
 expect 2 "--text-encoder-weights needs a weight format" -- edit "${small[@]}" --prompt "x" -o "$work/x0.png" --text-encoder-weights
 expect 2 "--text-encoder-weights needs --prompt" -- edit "${small[@]}" --prompt-embeds "$work/e.safetensors" --text-encoder-weights fp8 -o "$work/x0.png"
+expect 2 "--text-encoder-weights is for edit and generate" -- debug case "$tests/golden/cases/edit-cfg" --text-encoder-weights fp8 --out "$work/x0.safetensors"
 check "[ ! -e '$work/x0.png' ]" "a refused run left an output"
 
 # --- generate from text; CJK and emoji pass through the tokenizer

@@ -175,6 +175,8 @@ int cli_memory_flags_check(const cli_memory_flags *flags, const char *command)
         return usage(command, "--link-bandwidth needs --vram (without a device there is no link to throttle)");
     if (!flags->vram_bytes && flags->resident_blocks >= 0)
         return usage(command, "--resident-blocks needs --vram (without a device every block is read in place)");
+    if (flags->text_encoder_weights_flag && strcmp(command, "edit") && strcmp(command, "generate"))
+        return usage(command, "--text-encoder-weights is for edit and generate with --prompt (nothing is encoded here)");
     if (flags->report_path && flags->trace_path && !strcmp(flags->report_path, flags->trace_path))
         return usage(command, "--report and --trace name the same file");
     return 0;
