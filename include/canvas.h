@@ -179,6 +179,11 @@ typedef struct canvas_options {
     int oom_retry_attempts;       /* fallbacks allowed per step or phase; 0: 3 */
     int profile_phases;           /* phase records the profiler keeps; 0: 1024. Older ones are folded
                                      into one summary (peaks as maxima, seconds and transfers summed) */
+    const char *text_encoder_weights; /* the text encoder's layers quantised on load (docs/text-encoder.md):
+                                     "fp8", "fp8-channel", "fp8-e5m2", "nf4", "q8", or "none" (as
+                                     stored); NULL: as stored, or fp8 / nf4 while `strategy` names that
+                                     preset and quantising is allowed (allow_quantize, fp8), as the
+                                     planner counts it. CANVAS_ERR_USAGE for another name */
     void (*load_progress)(void *ctx, const struct canvas_progress *progress);
                                   /* NULL: none; else told, during canvas_open, of each fallback while
                                      loading (a CANVAS_PROGRESS_PLAN event whose message is the
@@ -269,10 +274,19 @@ typedef struct canvas_edit_params {
 
 void canvas_edit_params_default(canvas_edit_params *params);
 
+/* Check a run's parameters against the model before any work (call it before
+ * canvas_encode_prompt to fail before the encoding): today the step count its scheduler
+ * (or the Lightning one) has a schedule for: 1 step is undefined with the Qwen-Image
+ * schedulers' shift_terminal. CANVAS_ERR_USAGE saying what to give; canvas_edit and
+ * canvas_generate refuse the same, later. */
+canvas_status canvas_check_params(canvas_model *model, const canvas_edit_params *params);
+
 typedef enum canvas_progress_kind {
     CANVAS_PROGRESS_PLAN = 0,   /* `message` describes the memory plan chosen for this run */
     CANVAS_PROGRESS_PHASE,      /* a phase begins: "vae-encode", "denoise", "vae-decode" */
-    CANVAS_PROGRESS_STEP,       /* a denoising step finished */
+    CANVAS_PROGRESS_STEP,       /* a denoising step finished; in phase "text-encode" an encoder layer
+                                   (canvas_encode_prompt_progress: step = vision blocks and decoder
+                                   layers done, steps = those of this encoding, no latents) */
     CANVAS_PROGRESS_DONE        /* the image is ready */
 } canvas_progress_kind;
 
@@ -280,7 +294,8 @@ typedef enum canvas_progress_kind {
 typedef struct canvas_progress {
     canvas_progress_kind kind;
     const char *phase;            /* the current phase */
-    const char *message;          /* PLAN: one line; otherwise "" */
+    const char *message;          /* PLAN: one line; "text-encode" STEP: "prompt" or "negative prompt";
+                                     otherwise "" */
     int step, steps;              /* STEP: steps done (1-based) out of steps */
     double phase_seconds;         /* seconds since the phase began */
     double seconds_per_step;      /* STEP: mean over the steps so far */
@@ -309,6 +324,18 @@ canvas_status canvas_edit(canvas_model *model, const canvas_prompt *prompt, cons
 /* Text to image: the same without references (zero_cond_t then changes nothing). */
 canvas_status canvas_generate(canvas_model *model, const canvas_prompt *prompt, const canvas_edit_params *params,
                               canvas_progress_fn progress, void *progress_ctx, canvas_image *out);
+
+/* canvas_encode_prompt with progress and cancellation, for a run about to use `params`: a
+ * PHASE event "text-encode", then per encoding (the prompt, then the negative; a cached one
+ * has none) a STEP event in phase "text-encode" after each vision block and decoder layer
+ * (step of steps, message "prompt" / "negative prompt", seconds_per_step the mean per
+ * layer). params->cancel (params and progress may be NULL) is asked before the encoding and
+ * after each layer: nonzero stops it with CANVAS_ERR_CANCELLED naming where, nothing
+ * cached or returned, the model usable. */
+canvas_status canvas_encode_prompt_progress(canvas_model *model, const char *prompt, const char *negative,
+                                            const canvas_image *images, int n_images,
+                                            const canvas_edit_params *params, canvas_progress_fn progress,
+                                            void *progress_ctx, canvas_prompt *out);
 
 /* ---- memory and profile ---------------------------------------------------------------- */
 

@@ -482,12 +482,58 @@ static void test_probe_cache_version(void)
     unlink(path);
 }
 
+/* Computing in host memory (no device), the transformer reads every stored matrix in place
+ * from the mapping at each call: 40,849,637,376 bytes in bf16 (20,424,818,688 matrix
+ * parameters of the 60 blocks and the top level). With 16 GiB of RAM they cannot stay in the
+ * page cache next to the allocations: bf16 pages them from disk at every call (priced at 2
+ * GB/s: 2 calls x 20.4 s a step more), nf4 (12.07 GiB of host blobs, only the top level's
+ * 77 MiB mapped) fits and, at the same GEMM rate, ranks first. With 128 GiB nothing is paged
+ * and the two are as fast: the reason says so instead of "slower". */
+static void test_cpu_only_against_ram(void)
+{
+    plan_work w;
+    CHECK_OK(real_work(&w));
+    thread_pool *pool;
+    CHECK_OK(thread_pool_create(2, &pool));
+    plan_hardware hw;
+    memset(&hw, 0, sizeof hw);
+    for (int f = 0; f < QUANT_FORMAT_COUNT; f++) hw.flops_per_second[f] = 1e12;
+    hw.disk_bytes_per_second = 2e9;
+    plan_limits l = {.host_bytes = (uint64_t)16 << 30, .allow_quantize = 1};
+    plan_result small, large;
+    CHECK_OK(plan_make(&w, &hw, &l, PLAN_AUTO, pool, &small));
+    l.host_bytes = (uint64_t)128 << 30;
+    CHECK_OK(plan_make(&w, &hw, &l, PLAN_AUTO, pool, &large));
+    thread_pool_destroy(pool);
+    const uint64_t mapped = 40849637376ull;
+    const plan_candidate *full = &small.candidates[PLAN_FULL], *nf4 = &small.candidates[PLAN_NF4];
+    CHECK(full->fits && full->point.paged && full->phases[PLAN_PHASE_DENOISE].mapped == mapped);
+    CHECK(full->phases[PLAN_PHASE_DENOISE].host < ((uint64_t)2 << 30)); /* 1.39 GiB allocated, 38.04 mapped */
+    CHECK_MSG(strstr(full->reason, "pages 38.04 GiB of mapped weights from disk at every call") != NULL, "%s",
+              full->reason);
+    CHECK(nf4->fits && !nf4->point.paged && nf4->phases[PLAN_PHASE_DENOISE].mapped < ((uint64_t)80 << 20));
+    CHECK(nf4->phases[PLAN_PHASE_DENOISE].host + nf4->phases[PLAN_PHASE_DENOISE].mapped < ((uint64_t)16 << 30));
+    CHECK_MSG(small.chosen == PLAN_NF4, "16 GiB: chose %d", small.chosen);
+    /* the price of paging: each of the 2 calls reads the mapped bytes at 2 GB/s */
+    const plan_candidate *cached = &large.candidates[PLAN_FULL];
+    CHECK(cached->fits && !cached->point.paged && cached->phases[PLAN_PHASE_DENOISE].mapped == mapped);
+    CHECK_NEAR(full->seconds_per_step - cached->seconds_per_step, 2.0 * (double)mapped / 2e9, 1e-6);
+    CHECK(full->transfer_bytes_per_step == 2 * mapped && cached->transfer_bytes_per_step == 0);
+    printf("  16 GiB: bf16 %.5g s/step (paged), nf4 %.5g; 128 GiB: bf16 %.5g\n", full->seconds_per_step,
+           nf4->seconds_per_step, cached->seconds_per_step);
+    /* 128 GiB: as fast, the tie to the preset listed first, and said so */
+    CHECK(large.chosen == PLAN_FULL);
+    CHECK_MSG(strstr(large.candidates[PLAN_NF4].reason, "as fast as full") != NULL, "%s",
+              large.candidates[PLAN_NF4].reason);
+}
+
 int main(void)
 {
     test_path(case_dir, sizeof case_dir, "golden/cases/edit-cfg");
     setenv("CANVAS_PROBE_CACHE", "/nonexistent/canvas-probe.json", 1);
     RUN(test_text_encoder_sizes);
     RUN(test_text_encode_phase);
+    RUN(test_cpu_only_against_ram);
     RUN(test_predicted_peaks);
     RUN(test_caps_force_presets);
     RUN(test_fallbacks);

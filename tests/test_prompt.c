@@ -97,7 +97,7 @@ static void open_tiny(prompt_style style, prompt_encoder **pe)
     test_path(tok, sizeof tok, "real-configs/qwen-image-edit-2511/tokenizer");
     test_path(enc, sizeof enc, "golden/models/prompt-tiny/text_encoder");
     test_path(proc, sizeof proc, "real-configs/qwen-image-edit-2511/processor/preprocessor_config.json");
-    CHECK_OK(prompt_encoder_open(tok, enc, proc, style, pe));
+    CHECK_OK(prompt_encoder_open(tok, enc, proc, style, (quant_choice){QUANT_NONE, 0}, pe));
 }
 
 /* Text-to-image: no image, drop 34; the output has one row per token after the template's
@@ -144,6 +144,8 @@ static void fail_at_every_allocation(int persistent, size_t device_cap, uint64_t
     size_t base = mem_total_current();
     uint64_t n = 1, failed = 0, survived = 0;
     for (;; n += stride) {
+        /* each encoding plans afresh, so that the sweep reaches the dry runs' allocations too */
+        memset(pe->placements, 0, sizeof pe->placements);
         mem_fault_plan plan = {n, persistent, -1};
         mem_fault_arm(&plan);
         got = NULL;
@@ -228,6 +230,20 @@ static void test_capped_device(void)
         } else {
             CHECK(pe->resident_groups >= 0 && pe->resident_groups < pe->total_groups);
         }
+        /* the same shape on the same room again: the kept placement, no dry runs, the same
+         * prediction, measured again */
+        const int planned = pe->placements_planned, k = pe->resident_groups;
+        const uint64_t predicted = pe->predicted_device_peak;
+        mem_free(got);
+        got = NULL;
+        mem_device_reset_peaks(gpu);
+        CHECK_OK(prompt_encode(pe, pool, "a boat", &img, 1, NULL, NULL, &got, &l, &d));
+        mem_device_get_stats(gpu, &s);
+        CHECK_MSG(pe->placements_planned == planned && pe->resident_groups == k &&
+                      pe->predicted_device_peak == predicted && s.peak_bytes == predicted,
+                  "again: %d searches (%d before), %d groups, measured %zu, predicted %llu", pe->placements_planned,
+                  planned, pe->resident_groups, s.peak_bytes, (unsigned long long)pe->predicted_device_peak);
+        CHECK(got && !memcmp(got, want, (size_t)(l * d) * sizeof *got));
         mem_free(got);
         pe->device = NULL;
         mem_device_destroy(gpu);
@@ -273,7 +289,8 @@ static void test_refusals(void)
     test_path(tok, sizeof tok, "real-configs/qwen-image-edit-2511/tokenizer");
     test_path(enc, sizeof enc, "golden/models/textenc-tiny/text_encoder");
     pe = NULL;
-    CHECK_FAILS(prompt_encoder_open(tok, enc, NULL, PROMPT_EDIT_PLUS, &pe), CANVAS_ERR_INPUT, "disagree");
+    CHECK_FAILS(prompt_encoder_open(tok, enc, NULL, PROMPT_EDIT_PLUS, (quant_choice){QUANT_NONE, 0}, &pe),
+                CANVAS_ERR_INPUT, "disagree");
     CHECK(pe == NULL);
 }
 

@@ -3,7 +3,7 @@
  * (tools/make_demo_model.sh, made in a scratch folder): the encoding is deterministic, the
  * cache gives the same numbers and tells images apart, canvas_prompt_save writes what
  * canvas_prompt_load reads, and an edit from the encoded prompt equals the edit from the
- * saved file pixel for pixel. */
+ * saved file pixel for pixel; the encoder's weight formats (canvas_options.text_encoder_weights). */
 #define _POSIX_C_SOURCE 200809L
 
 #include <libgen.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "quant_bounds.h"
 
 static char scratch[] = "/tmp/canvas-prompt-api-XXXXXX";
 static char model_dir[4200];
@@ -103,9 +104,168 @@ static void test_encode_cache_save_edit(void)
     canvas_close(m);
 }
 
+static canvas_status encode_with(const char *format, canvas_prompt *out)
+{
+    canvas_options o;
+    canvas_options_default(&o);
+    o.text_encoder_weights = format;
+    canvas_model *m = NULL;
+    canvas_status st = canvas_open(model_dir, &o, &m);
+    if (st == CANVAS_OK) st = canvas_encode_prompt(m, "a red boat", NULL, NULL, 0, out);
+    canvas_close(m);
+    return st;
+}
+
+/* canvas_options.text_encoder_weights: each format's embeddings within the transformer's
+ * bound of the as-stored ones ("none" is as stored); an fp8 / nf4 strategy with
+ * quantising allowed quantises the encoder as the planner counts it, and switching it
+ * back re-encodes (the cache holds no other format's encodings). Text alone, no image. */
+static void test_text_encoder_weights(void)
+{
+    canvas_prompt stored = {0}, none = {0}, q = {0}, nf4 = {0}, again = {0};
+    CHECK_OK(encode_with(NULL, &stored));
+    CHECK_OK(encode_with("none", &none));
+    CHECK(same_embedding(&stored.positive, &none.positive));
+    for (int f = 0; f < QUANT_BOUNDS_COUNT && stored.positive.values; f++) {
+        CHECK_OK(encode_with(quant_bounds[f].name, &q));
+        const size_t n = (size_t)(stored.positive.length * stored.positive.dim);
+        const double error = q.positive.values && q.positive.length == stored.positive.length
+                                 ? test_relative_error(q.positive.values, stored.positive.values, n)
+                                 : INFINITY;
+        printf("  %-12s embeddings %.4f from as stored (limit %.2f)\n", quant_bounds[f].name, error,
+               quant_bounds[f].limit);
+        CHECK_MSG(error > 0 && error <= quant_bounds[f].limit, "%s: %.4f", quant_bounds[f].name, error);
+        if (f == 2) CHECK_OK(encode_with("nf4", &nf4));
+        canvas_prompt_free(&q);
+    }
+    canvas_options o;
+    canvas_options_default(&o);
+    o.text_encoder_weights = "int3";
+    canvas_model *m = NULL;
+    CHECK_FAILS(canvas_open(model_dir, &o, &m), CANVAS_ERR_USAGE, "int3");
+    CHECK(m == NULL);
+    o.text_encoder_weights = NULL;
+    o.allow_quantize = 1;
+    CHECK_OK(canvas_open(model_dir, &o, &m));
+    if (m) {
+        CHECK_OK(canvas_set_strategy(m, "nf4", 1));
+        CHECK_OK(canvas_encode_prompt(m, "a red boat", NULL, NULL, 0, &q));
+        CHECK(same_embedding(&q.positive, &nf4.positive));
+        CHECK_OK(canvas_set_strategy(m, "auto", 1));
+        CHECK_OK(canvas_encode_prompt(m, "a red boat", NULL, NULL, 0, &again));
+        CHECK(same_embedding(&again.positive, &stored.positive));
+    }
+    canvas_close(m);
+    canvas_prompt_free(&q);
+    canvas_prompt_free(&again);
+    canvas_prompt_free(&nf4);
+    canvas_prompt_free(&none);
+    canvas_prompt_free(&stored);
+}
+
+static int stop_now(void *ctx)
+{
+    (void)ctx;
+    return 1;
+}
+
+/* What the progress callback saw; cancel_after > 0: the cancel callback says stop once that
+ * many layers are done. */
+typedef struct seen {
+    int phases, layers, last_step, last_steps, negatives, cancel_after;
+} seen;
+
+static void count_event(void *ctx, const canvas_progress *p)
+{
+    seen *s = ctx;
+    if (strcmp(p->phase, "text-encode")) return;
+    if (p->kind == CANVAS_PROGRESS_PHASE) s->phases++;
+    if (p->kind != CANVAS_PROGRESS_STEP) return;
+    s->layers++;
+    s->last_step = p->step;
+    s->last_steps = p->steps;
+    s->negatives += !strcmp(p->message, "negative prompt");
+}
+
+static int cancel_when(void *ctx)
+{
+    const seen *s = ctx;
+    return s->cancel_after > 0 && s->layers >= s->cancel_after;
+}
+
+/* canvas_encode_prompt_progress: a text-encode phase, one STEP per vision block and decoder
+ * layer of each encoding (the demo encoder: 2 + 2), none for a cached one; cancelled after
+ * a layer or before the encoding, with nothing returned and the model usable after. */
+static void test_progress_and_cancel(void)
+{
+    canvas_model *m = NULL;
+    CHECK_OK(canvas_open(model_dir, NULL, &m));
+    if (!m) return;
+    canvas_image img = {0};
+    char path[4200];
+    CHECK_OK(canvas_image_load(test_path(path, sizeof path, "golden/cases/edit-cfg/image0.png"), &img));
+    canvas_edit_params params;
+    canvas_edit_params_default(&params);
+    params.cancel = cancel_when;
+    seen s = {0};
+    params.cancel_ctx = &s;
+    canvas_prompt a = {0}, b = {0}, c = {0};
+    CHECK_OK(canvas_encode_prompt_progress(m, "a green boat", "blurry", &img, 1, &params, count_event, &s, &a));
+    CHECK_MSG(s.phases == 1 && s.layers == 8 && s.negatives == 4 && s.last_step == 4 && s.last_steps == 4,
+              "phases %d, layers %d (negative %d), last %d of %d", s.phases, s.layers, s.negatives, s.last_step,
+              s.last_steps);
+    memset(&s, 0, sizeof s);
+    CHECK_OK(canvas_encode_prompt_progress(m, "a green boat", "blurry", &img, 1, &params, count_event, &s, &b));
+    CHECK(s.phases == 1 && s.layers == 0); /* both cached */
+    CHECK(same_embedding(&a.positive, &b.positive) && same_embedding(&a.negative, &b.negative));
+    canvas_prompt_free(&b);
+    /* cancelled after the 3rd layer of the prompt: nothing returned, not cached */
+    memset(&s, 0, sizeof s);
+    s.cancel_after = 3;
+    CHECK_FAILS(canvas_encode_prompt_progress(m, "a grey boat", NULL, &img, 1, &params, count_event, &s, &b),
+                CANVAS_ERR_CANCELLED, "after layer 3 of 4");
+    CHECK(b.positive.values == NULL && s.layers == 3);
+    memset(&s, 0, sizeof s);
+    CHECK_OK(canvas_encode_prompt_progress(m, "a grey boat", NULL, &img, 1, &params, count_event, &s, &b));
+    CHECK(s.layers == 4 && b.positive.values != NULL);
+    /* asked before any work */
+    memset(&s, 0, sizeof s);
+    s.cancel_after = -1;
+    params.cancel = stop_now;
+    CHECK_FAILS(canvas_encode_prompt_progress(m, "a blue boat", NULL, &img, 1, &params, count_event, &s, &c),
+                CANVAS_ERR_CANCELLED, "before the text encoding");
+    CHECK(s.layers == 0 && c.positive.values == NULL);
+    canvas_prompt_free(&a);
+    canvas_prompt_free(&b);
+    canvas_image_free(&img);
+    canvas_close(m);
+}
+
+/* canvas_check_params refuses what the run would, before the encoding: 1 step with the
+ * model's scheduler (shift_terminal), not with the Lightning one. */
+static void test_check_params(void)
+{
+    canvas_model *m = NULL;
+    CHECK_OK(canvas_open(model_dir, NULL, &m));
+    canvas_edit_params p;
+    canvas_edit_params_default(&p);
+    CHECK_OK(canvas_check_params(m, &p));
+    p.steps = 1;
+    CHECK_FAILS(canvas_check_params(m, &p), CANVAS_ERR_USAGE, "use at least 2 steps");
+    p.lightning_scheduler = 1;
+    CHECK_OK(canvas_check_params(m, &p));
+    p.steps = 0;
+    CHECK_FAILS(canvas_check_params(m, &p), CANVAS_ERR_USAGE, "0 steps");
+    CHECK_FAILS(canvas_check_params(NULL, &p), CANVAS_ERR_USAGE, "a model");
+    canvas_close(m);
+}
+
 int main(void)
 {
     if (make_model()) RUN(test_encode_cache_save_edit);
+    if (model_dir[0]) RUN(test_text_encoder_weights);
+    if (model_dir[0]) RUN(test_check_params);
+    if (model_dir[0]) RUN(test_progress_and_cancel);
     char command[4200];
     snprintf(command, sizeof command, "rm -rf '%s'", scratch); /* the scratch folder this test made */
     if (system(command) != 0) fprintf(stderr, "could not remove %s\n", scratch);

@@ -33,6 +33,26 @@ check "[ -s '$work/e.safetensors' ]" "--save-embeds wrote nothing"
 check "grep -qa '\"negative_prompt_embeds\"' '$work/e.safetensors'" "--save-embeds wrote no negative_prompt_embeds"
 expect 0 "wrote $work/f.png" -- edit "${small[@]}" --prompt-embeds "$work/e.safetensors" --seed 3 -o "$work/f.png"
 
+# --- --text-encoder-weights: the encoder's layers quantised on load give other embeddings of
+# the same shape; none is as stored; the settings file's text_encoder_weights is the flag
+expect 0 "" -- edit "${small[@]}" --prompt "a red boat" --negative-prompt "blurry" --seed 3 --text-encoder-weights none --save-embeds "$work/n.safetensors" -o "$work/n.png"
+check "cmp -s '$work/e.safetensors' '$work/n.safetensors'" "--text-encoder-weights none changed the embeddings"
+for f in fp8 nf4 q8; do
+    expect 0 "" -- edit "${small[@]}" --prompt "a red boat" --negative-prompt "blurry" --seed 3 --vram 64M --text-encoder-weights $f --save-embeds "$work/q-$f.safetensors" -o "$work/q-$f.png"
+    check "! cmp -s '$work/e.safetensors' '$work/q-$f.safetensors'" "--text-encoder-weights $f did not change the embeddings"
+    check "[ \"\$(stat -c %s '$work/e.safetensors')\" = \"\$(stat -c %s '$work/q-$f.safetensors')\" ]" "--text-encoder-weights $f: embeddings of another shape"
+done
+printf 'memory_management:\n  text_encoder_weights: nf4\n' >"$work/nf4.yaml"
+expect 0 "" -- edit "${small[@]}" --config "$work/nf4.yaml" --prompt "a red boat" --negative-prompt "blurry" --seed 3 --save-embeds "$work/y-nf4.safetensors" -o "$work/y-nf4.png"
+check "cmp -s '$work/q-nf4.safetensors' '$work/y-nf4.safetensors'" "text_encoder_weights: nf4 in the settings is not --text-encoder-weights nf4"
+printf 'memory_management:\n  text_encoder_weights: int3\n' >"$work/int3.yaml"
+expect 4 "key 'text_encoder_weights': wants a weight format" -- edit "${small[@]}" --config "$work/int3.yaml" --prompt "x" -o "$work/x0.png"
+expect 2 "unknown weight format 'int3'" -- edit "${small[@]}" --prompt "x" --text-encoder-weights int3 -o "$work/x0.png"
+expect 2 "--text-encoder-weights needs a weight format" -- edit "${small[@]}" --prompt "x" -o "$work/x0.png" --text-encoder-weights
+expect 2 "--text-encoder-weights needs --prompt" -- edit "${small[@]}" --prompt-embeds "$work/e.safetensors" --text-encoder-weights fp8 -o "$work/x0.png"
+expect 2 "--text-encoder-weights is for edit and generate" -- debug case "$tests/golden/cases/edit-cfg" --text-encoder-weights fp8 --out "$work/x0.safetensors"
+check "[ ! -e '$work/x0.png' ]" "a refused run left an output"
+
 # --- generate from text; CJK and emoji pass through the tokenizer
 expect 0 "wrote $work/g.png (64x64" -- generate --model "$model" --prompt "一只猫 🐱 on a boat" --cfg 1 --steps 2 --width 64 --height 64 -o "$work/g.png"
 
@@ -41,7 +61,7 @@ expect 0 "load, text-encode (with --prompt)" -- edit --help
 expect 0 "130 stopped by Ctrl-C" -- generate --help
 
 # --- refusals
-expect 4 "no text_encoder" -- edit --model "$tests/golden/models/edit-tiny" --image "$image" --prompt "x" --steps 1 --vae-area 4096 -o "$work/x1.png"
+expect 4 "no text_encoder" -- edit --model "$tests/golden/models/edit-tiny" --image "$image" --prompt "x" --steps 2 --vae-area 4096 -o "$work/x1.png"
 check "[ ! -e '$work/x1.png' ]" "a failed run left an output"
 expect 4 "invalid UTF-8 at byte offset 4" -- edit "${small[@]}" --prompt "$(printf 'abc \xff')" -o "$work/x2.png"
 check "[ ! -e '$work/x2.png' ]" "a failed run left an output"
@@ -59,9 +79,11 @@ check "[ \"\$(cksum <'$model/text_encoder/model.safetensors')\" = '$sum_before' 
 mkdir "$work/adir" && mkfifo "$work/afifo"
 expect 2 "adir: exists and is not a regular file" -- edit "${small[@]}" --prompt "x" --save-embeds "$work/adir" -o "$work/x9.png"
 expect 2 "afifo: exists and is not a regular file" -- edit "${small[@]}" --prompt "x" -o "$work/afifo"
-# a run that fails after the encoding (1 step is undefined with this scheduler) leaves
-# neither the image nor the --save-embeds file
-expect 2 "use at least 2 steps" -- edit "${small[@]}" --steps 1 --prompt "x" --save-embeds "$work/late.safetensors" -o "$work/late.png"
+# 1 step is undefined with this scheduler: refused before the prompt is encoded, leaving
+# neither the image nor the --save-embeds file; the Lightning scheduler has a 1-step schedule
+out=$("$cli" edit "${small[@]}" --steps 1 --prompt "x" --save-embeds "$work/late.safetensors" -o "$work/late.png" --progress 2>&1)
+[ $? -eq 2 ] && grep -qF "use at least 2 steps" <<<"$out" && ok || bad "--steps 1: $out"
+grep -q "text-encode" <<<"$out" && bad "--steps 1 was refused after the encoding began: $out" || ok
 check "[ ! -e '$work/late.safetensors' ] && [ ! -e '$work/late.png' ]" "a failed run left --save-embeds or -o behind"
 
 # an encoder config whose <|image_pad|> id is not the tokenizer's (even a negative one) is

@@ -20,16 +20,12 @@
 #include "models/qwen_image_dit_case.h"
 #include "ops/ops_cpu.h"
 #include "ops/threadpool.h"
+#include "quant_bounds.h"
 
 static thread_pool *pool;
 
 static const char *const cases[] = {"dit-edit-basic", "dit-edit-two-refs", "dit-no-zero-cond",
                                     "dit-padded-text", "dit-text-to-image", "dit-bf16"};
-
-static const struct {
-    const char *name;     /* quant_choice_parse */
-    double limit;         /* the bound */
-} formats[] = {{"fp8", 0.08}, {"fp8-channel", 0.08}, {"nf4", 0.30}, {"q8", 0.02}};
 
 /* max|got - expected| / max|expected| of the forward's output for one case and format;
  * *bytes_per_param: the quantised copies' MEM_WEIGHTS bytes over the block parameters. */
@@ -74,22 +70,22 @@ done:
 
 static void test_golden_cases_quantised(void)
 {
-    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+    for (size_t f = 0; f < sizeof quant_bounds / sizeof quant_bounds[0]; f++) {
         quant_choice choice;
-        CHECK_OK(quant_choice_parse(formats[f].name, &choice));
+        CHECK_OK(quant_choice_parse(quant_bounds[f].name, &choice));
         double worst = 0, bytes = 0;
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
             double ratio = run_case(cases[c], choice, &bytes);
-            printf("  %-12s %-18s max|got-expected|/max|expected| = %.4f\n", formats[f].name, cases[c], ratio);
+            printf("  %-12s %-18s max|got-expected|/max|expected| = %.4f\n", quant_bounds[f].name, cases[c], ratio);
             worst = fmax(worst, ratio);
         }
-        printf("  %-12s worst %.4f (limit %.2f), %.4f bytes per quantised parameter\n", formats[f].name, worst,
-               formats[f].limit, bytes);
-        CHECK_MSG(worst <= formats[f].limit, "%s: %.4f above %.2f", formats[f].name, worst, formats[f].limit);
+        printf("  %-12s worst %.4f (limit %.2f), %.4f bytes per quantised parameter\n", quant_bounds[f].name, worst,
+               quant_bounds[f].limit, bytes);
+        CHECK_MSG(worst <= quant_bounds[f].limit, "%s: %.4f above %.2f", quant_bounds[f].name, worst, quant_bounds[f].limit);
         double want_bytes = choice.format == QUANT_NF4 ? 0.5625 : choice.format == QUANT_Q8_0 ? 1.0625 : 1.0;
         if (choice.per_channel) want_bytes = 1.052; /* + one f32 per row: 1920 per block of 147456 parameters */
         CHECK_MSG(bytes >= want_bytes - 0.01 && bytes <= want_bytes + 0.02, "%s: %.4f bytes per parameter",
-                  formats[f].name, bytes);
+                  quant_bounds[f].name, bytes);
     }
     /* as stored is bit-identical to dit_load */
     double bytes;

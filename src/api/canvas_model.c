@@ -70,6 +70,10 @@ static canvas_status check_options(const canvas_options *o)
         int n;
         TRY(plan_preset_list_parse(o->strategy, list, 8, &n));
     }
+    if (o->text_encoder_weights) {
+        quant_choice format;
+        TRY(quant_choice_parse(o->text_encoder_weights, &format));
+    }
     if ((uint64_t)(size_t)o->vram_bytes != o->vram_bytes || (uint64_t)(size_t)o->ram_bytes != o->ram_bytes)
         return status_fail(CANVAS_ERR_USAGE, "a memory cap is more than this machine can address");
     return CANVAS_OK;
@@ -197,6 +201,8 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
     m->options.strategy = NULL;
     m->options.load_progress = NULL;
     m->options.load_progress_ctx = NULL;
+    canvas_model_text_weights_set(m, options->text_encoder_weights); /* parsed by check_options */
+    m->options.text_encoder_weights = NULL;
     mem_scope_leave(outer);
     if (st != CANVAS_OK) {
         canvas_close(m);
@@ -261,7 +267,7 @@ typedef struct progress_relay {
     void *cancel_ctx;
 } progress_relay;
 
-static void fill_memory(const canvas_model *m, canvas_progress *p)
+void canvas_model_fill_progress(const canvas_model *m, canvas_progress *p)
 {
     mem_device_stats device, host;
     mem_device_get_stats(mem_device_is_host(m->device) ? m->host : m->device, &device);
@@ -278,7 +284,7 @@ static void relay(progress_relay *r, canvas_progress *p)
     p->phase = r->phase ? r->phase : "";
     if (!p->message) p->message = "";
     p->phase_seconds = clock_seconds() - r->phase_start;
-    fill_memory(r->model, p);
+    canvas_model_fill_progress(r->model, p);
     r->fn(r->ctx, p);
 }
 
@@ -364,6 +370,14 @@ static canvas_status run_pipeline(canvas_model *model, const canvas_prompt *prom
         relay(&relay_state, &p);
     }
     return CANVAS_OK;
+}
+
+canvas_status canvas_check_params(canvas_model *model, const canvas_edit_params *params)
+{
+    if (!model || !params) return status_fail(CANVAS_ERR_USAGE, "canvas_check_params: a model and parameters are required");
+    scheduler_config lightning;
+    if (params->lightning_scheduler) scheduler_config_lightning(&lightning);
+    return scheduler_check_steps(params->lightning_scheduler ? &lightning : &model->pipeline->scheduler, params->steps);
 }
 
 canvas_status canvas_edit(canvas_model *model, const canvas_prompt *prompt, const canvas_image *images,

@@ -35,6 +35,8 @@ struct canvas_model {
     profiler *profiler;
     canvas_options options;
     prompt_encoder *prompt;     /* opened at the first canvas_encode_prompt */
+    int text_weights_given;     /* canvas_options.text_encoder_weights was given: text_weights */
+    quant_choice text_weights;
     prompt_cache_entry cache[PROMPT_CACHE_ENTRIES];
     uint64_t cache_clock;
 };
@@ -45,6 +47,14 @@ static inline mem_scope *canvas_model_enter(const canvas_model *model)
 {
     return mem_scope_enter(mem_device_host_scope(model->host));
 }
+
+/* canvas_options.text_encoder_weights (a name quant_choice_parse takes, or NULL) into the
+ * model's fields; an unknown name leaves it not given (canvas_open has checked it). */
+void canvas_model_text_weights_set(canvas_model *model, const char *name);
+
+/* A progress event's memory fields: the model's device (its host pool when it computes in
+ * host memory) and its host scope. */
+void canvas_model_fill_progress(const canvas_model *model, canvas_progress *p);
 
 /* Release the prompt encoder and the cached encodings (canvas_close). */
 void canvas_model_prompt_release(canvas_model *model);

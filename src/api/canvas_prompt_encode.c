@@ -7,10 +7,12 @@
 #include <sys/stat.h>
 
 #include "api/canvas_model_internal.h"
+#include "base/clock.h"
 #include "base/path.h"
 #include "base/status.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
+#include "plan/plan.h"
 
 enum { PATH_SIZE = PATH_BUFFER_SIZE };
 
@@ -34,9 +36,37 @@ static canvas_status tokenizer_path(const char *model_dir, char *out)
                        model_dir);
 }
 
+void canvas_model_text_weights_set(canvas_model *model, const char *name)
+{
+    model->text_weights_given = name && quant_choice_parse(name, &model->text_weights) == CANVAS_OK;
+    if (name && !model->text_weights_given) status_clear();
+}
+
+/* The encoder's weight format for the next encoding: the one asked for, else the planner's
+ * rule (plan/plan.c preset_point: the fp8 and nf4 presets quantise the encoder's layers
+ * too) for a strategy naming one of them that may be used (format_allowed's test: the
+ * transformer's files already hold it, or quantising is allowed), else as stored. */
+static quant_choice encoder_format(const canvas_model *m)
+{
+    if (m->text_weights_given) return m->text_weights;
+    const edit_pipeline *p = m->pipeline;
+    const quant_choice none = {QUANT_NONE, 0};
+    if (p->strategy != PLAN_FP8 && p->strategy != PLAN_NF4) return none;
+    const quant_choice preset = {p->strategy == PLAN_FP8 ? QUANT_FP8_E4M3 : QUANT_NF4, 0};
+    const quant_choice loaded = p->dit->weights_format;
+    if (loaded.format == preset.format && loaded.per_channel == preset.per_channel) return preset;
+    if (preset.format == QUANT_FP8_E4M3 && p->fp8) return p->fp8 > 0 ? preset : none;
+    return p->allow_quantize ? preset : none;
+}
+
 static canvas_status open_encoder(canvas_model *m)
 {
-    if (m->prompt) return CANVAS_OK;
+    const quant_choice format = encoder_format(m);
+    if (m->prompt) {
+        const quant_choice now = textenc_weights_format(m->prompt->encoder);
+        if (now.format == format.format && now.per_channel == format.per_channel) return CANVAS_OK;
+        canvas_model_prompt_release(m); /* another format: other weights, other embeddings */
+    }
     const edit_pipeline *p = m->pipeline;
     prompt_style style;
     TRY(prompt_style_of(p->index.class_name, &style));
@@ -52,7 +82,7 @@ static canvas_status open_encoder(canvas_model *m)
                            "(--prompt-embeds)",
                            p->model_dir);
     TRY(tokenizer_path(p->model_dir, tok));
-    TRY(prompt_encoder_open(tok, enc, has_processor ? proc : NULL, style, &m->prompt));
+    TRY(prompt_encoder_open(tok, enc, has_processor ? proc : NULL, style, format, &m->prompt));
     /* the encoder computes where the transformer does, before it: the device's room is
      * the encoder's during the text-encode phase (pipeline/prompt.h) */
     m->prompt->device = m->device;
@@ -121,11 +151,50 @@ void canvas_model_prompt_release(canvas_model *model)
     for (int i = 0; i < PROMPT_CACHE_ENTRIES; i++) entry_clear(&model->cache[i]);
 }
 
-/* The cached encoding of (text, images), or the encoder's, which then replaces the least
- * recently used entry. */
-static canvas_status encode_cached(canvas_model *m, const char *text, const canvas_image *images, int n_images,
-                                   const uint8_t *key, size_t key_bytes, canvas_embedding *out)
+/* canvas_encode_prompt_progress's events and cancellation, per encoder layer. */
+typedef struct encode_relay {
+    canvas_model *model;
+    const canvas_edit_params *params; /* may be NULL */
+    canvas_progress_fn fn;            /* may be NULL */
+    void *ctx;
+    const char *which;                /* "prompt", "negative prompt" */
+    double phase_start, encoding_start;
+} encode_relay;
+
+static int cancel_asked(const encode_relay *r)
 {
+    return r->params && r->params->cancel && r->params->cancel(r->params->cancel_ctx);
+}
+
+static void send(const encode_relay *r, canvas_progress *p)
+{
+    if (!r->fn) return;
+    p->phase = "text-encode";
+    if (!p->message) p->message = "";
+    p->phase_seconds = clock_seconds() - r->phase_start;
+    canvas_model_fill_progress(r->model, p);
+    r->fn(r->ctx, p);
+}
+
+static canvas_status on_layer(void *ctx, int done, int total)
+{
+    encode_relay *r = ctx;
+    canvas_progress p = {.kind = CANVAS_PROGRESS_STEP, .message = r->which, .step = done, .steps = total};
+    p.seconds_per_step = (clock_seconds() - r->encoding_start) / done;
+    send(r, &p);
+    if (cancel_asked(r))
+        return status_fail(CANVAS_ERR_CANCELLED, "cancelled by the caller during the text encoding (%s, after layer %d "
+                                                 "of %d)", r->which, done, total);
+    return CANVAS_OK;
+}
+
+/* The cached encoding of (text, images), or the encoder's, which then replaces the least
+ * recently used entry. relay: the events and cancellation of the encoder's layers. */
+static canvas_status encode_cached(canvas_model *m, const char *text, const canvas_image *images, int n_images,
+                                   const uint8_t *key, size_t key_bytes, encode_relay *relay, canvas_embedding *out)
+{
+    /* first: a changed weight format releases the encoder and the encodings made with it */
+    TRY(open_encoder(m));
     prompt_cache_entry *slot = &m->cache[0];
     for (int i = 0; key && i < PROMPT_CACHE_ENTRIES; i++) {
         prompt_cache_entry *e = &m->cache[i];
@@ -135,11 +204,16 @@ static canvas_status encode_cached(canvas_model *m, const char *text, const canv
         }
         if (!e->text || e->last_used < slot->last_used) slot = e;
     }
-    TRY(open_encoder(m));
     canvas_embedding fresh = {0};
-    TRY(prompt_encode(m->prompt, m->pool, text, images, n_images, NULL, NULL, &fresh.values, &fresh.length,
-                      &fresh.dim));
-    canvas_status st = embedding_copy(&fresh, out);
+    relay->encoding_start = clock_seconds();
+    m->prompt->progress = on_layer;
+    m->prompt->progress_ctx = relay;
+    canvas_status st = prompt_encode(m->prompt, m->pool, text, images, n_images, NULL, NULL, &fresh.values,
+                                     &fresh.length, &fresh.dim);
+    m->prompt->progress = NULL; /* the relay lives on the caller's stack */
+    m->prompt->progress_ctx = NULL;
+    TRY(st);
+    st = embedding_copy(&fresh, out);
     if (st != CANVAS_OK) {
         mem_free(fresh.values);
         return st;
@@ -162,6 +236,14 @@ static canvas_status encode_cached(canvas_model *m, const char *text, const canv
 canvas_status canvas_encode_prompt(canvas_model *model, const char *prompt, const char *negative,
                                    const canvas_image *images, int n_images, canvas_prompt *out)
 {
+    return canvas_encode_prompt_progress(model, prompt, negative, images, n_images, NULL, NULL, NULL, out);
+}
+
+canvas_status canvas_encode_prompt_progress(canvas_model *model, const char *prompt, const char *negative,
+                                            const canvas_image *images, int n_images,
+                                            const canvas_edit_params *params, canvas_progress_fn progress,
+                                            void *progress_ctx, canvas_prompt *out)
+{
     if (!out) return status_fail(CANVAS_ERR_USAGE, "canvas_encode_prompt: no output given");
     memset(out, 0, sizeof *out);
     if (!model || !prompt) return status_fail(CANVAS_ERR_USAGE, "canvas_encode_prompt: a model and a prompt are required");
@@ -175,13 +257,22 @@ canvas_status canvas_encode_prompt(canvas_model *model, const char *prompt, cons
     uint8_t *key;
     size_t key_bytes;
     images_key(images, n_images, &key, &key_bytes);
-    canvas_status st = profiler_begin(model->profiler, "text-encode");
-    if (st == CANVAS_OK) st = encode_cached(model, prompt, images, n_images, key, key_bytes, &out->positive);
-    if (st == CANVAS_OK && negative) {
-        st = encode_cached(model, negative, images, n_images, key, key_bytes, &out->negative);
-        if (st != CANVAS_OK) st = status_wrap(st, "negative prompt: "); /* its errors read as the prompt's */
+    encode_relay relay = {model, params, progress, progress_ctx, "prompt", clock_seconds(), 0};
+    canvas_progress phase = {.kind = CANVAS_PROGRESS_PHASE};
+    send(&relay, &phase);
+    canvas_status st = CANVAS_ERR_CANCELLED;
+    if (cancel_asked(&relay)) {
+        status_fail(st, "cancelled by the caller before the text encoding");
+    } else {
+        st = profiler_begin(model->profiler, "text-encode");
+        if (st == CANVAS_OK) st = encode_cached(model, prompt, images, n_images, key, key_bytes, &relay, &out->positive);
+        if (st == CANVAS_OK && negative) {
+            relay.which = "negative prompt";
+            st = encode_cached(model, negative, images, n_images, key, key_bytes, &relay, &out->negative);
+            if (st != CANVAS_OK) st = status_wrap(st, "negative prompt: "); /* its errors read as the prompt's */
+        }
+        profiler_end(model->profiler);
     }
-    profiler_end(model->profiler);
     mem_free(key);
     mem_scope_leave(outer);
     if (st != CANVAS_OK) canvas_prompt_free(out);

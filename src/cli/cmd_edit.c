@@ -298,6 +298,8 @@ static int check_args(const edit_args *a)
         return cli_usage_error(a->command, "--negative-prompt goes with --prompt (with --prompt-embeds the negative is "
                                            "the file's negative_prompt_embeds)");
     if (a->save_embeds && !a->prompt_text) return cli_usage_error(a->command, "--save-embeds needs --prompt");
+    if (a->memory.text_encoder_weights_flag && !a->prompt_text)
+        return cli_usage_error(a->command, "--text-encoder-weights needs --prompt (--prompt-embeds are not encoded)");
     if (!a->output) return cli_usage_error(a->command, "missing -o OUT.png");
     if (a->lightning && a->n_loras == 0 && !a->lightning_from_settings)
         return cli_usage_error(a->command, "--lightning needs the Lightning LoRA file (--lora FILE): without it the "
@@ -409,13 +411,14 @@ static void catch_stop_signals(void)
 
 /* --prompt: the text (and the negative: the given one, or " " when CFG is on, as the
  * reference pipelines are run) through the model's text encoder. */
-static canvas_status encode_prompt(const edit_args *a, canvas_model *model, const canvas_image *images,
-                                   const drawer *d, canvas_prompt *prompt)
+static canvas_status encode_prompt(const edit_args *a, canvas_model *model, const canvas_image *images, drawer *d,
+                                   canvas_prompt *prompt)
 {
     const char *negative = a->negative_text;
     if (!negative && a->params.cfg > 1) negative = " ";
     if (d->bar) cli_note("encoding the prompt");
-    canvas_status st = canvas_encode_prompt(model, a->prompt_text, negative, images, a->n_images, prompt);
+    canvas_status st = canvas_encode_prompt_progress(model, a->prompt_text, negative, images, a->n_images, &a->params,
+                                                     on_progress, d, prompt);
     /* diffusers warns the same way when a CFG scale comes without a negative prompt (said once
      * the encoding worked: a failed run has one line, its error) */
     if (st == CANVAS_OK && !a->negative_text && negative)
@@ -530,6 +533,7 @@ static int run(edit_args *a)
     options.headroom_bytes = a->memory.headroom_bytes;
     options.no_fallback = a->memory.no_fallback;
     options.oom_retry_attempts = a->memory.oom_retry_attempts;
+    options.text_encoder_weights = a->memory.text_encoder_weights[0] ? a->memory.text_encoder_weights : NULL;
 
     drawer d = {0};
     d.command = a->command;
@@ -549,14 +553,15 @@ static int run(edit_args *a)
     options.load_progress_ctx = &d;
     if (st == CANVAS_OK) st = canvas_open(a->model, &options, &model);
     if (st == CANVAS_OK && a->memory.resident_blocks >= 0) st = check_resident_blocks(a, model);
+    if (st == CANVAS_OK) st = canvas_check_params(model, &a->params); /* before the encoding */
+    a->params.cancel = stop_asked; /* Ctrl-C stops the encoding too */
+    catch_stop_signals();
     if (st == CANVAS_OK && a->prompt_text) {
         st = encode_prompt(a, model, images, &d, &prompt);
         context = "encoding the prompt";
     }
     if (st == CANVAS_OK) {
         context = a->command;
-        a->params.cancel = stop_asked;
-        catch_stop_signals();
         st = a->generate ? canvas_generate(model, &prompt, &a->params, on_progress, &d, &out)
                          : canvas_edit(model, &prompt, images, a->n_images, &a->params, on_progress, &d, &out);
         end_line(&d);

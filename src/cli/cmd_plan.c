@@ -22,6 +22,7 @@
 #include "ops/threadpool.h"
 #include "pipeline/edit.h"
 #include "pipeline/edit_case.h"
+#include "pipeline/scheduler.h"
 #include "plan/plan.h"
 
 static void print_help(FILE *to)
@@ -258,10 +259,11 @@ static void unload(loaded *m)
 static void print_json_candidate(const plan_candidate *c, const plan_work *w, int with_fit)
 {
     printf("{\"name\": \"%s\", \"predicted_device_peak_bytes\": %llu, \"predicted_pinned_peak_bytes\": %llu, "
-           "\"predicted_host_peak_bytes\": %llu, \"predicted_seconds_per_step\": %.6g, \"resident_blocks\": %d, "
-           "\"weights\": \"%s\"",
+           "\"predicted_host_peak_bytes\": %llu, \"mapped_bytes\": %llu, \"paged\": %s, "
+           "\"predicted_seconds_per_step\": %.6g, \"resident_blocks\": %d, \"weights\": \"%s\"",
            plan_preset_name(c->point.preset), (unsigned long long)c->peak.device, (unsigned long long)c->peak.pinned,
-           (unsigned long long)c->peak.host, c->seconds_per_step, c->point.resident_blocks,
+           (unsigned long long)c->peak.host, (unsigned long long)c->peak.mapped, c->point.paged ? "true" : "false",
+           c->seconds_per_step, c->point.resident_blocks,
            c->point.weights.format == QUANT_NONE ? "as stored" : quant_choice_name(c->point.weights));
     if (w->has_text_encoder) {
         const plan_memory *t = &c->phases[PLAN_PHASE_TEXT];
@@ -313,33 +315,35 @@ static void print_text_encoder(const plan_work *w)
 
 static void print_table(const plan_result *r, const plan_work *w, const char *device_text)
 {
-    char a[32], b[32], c3[32];
+    char a[32], b[32], c3[32], c4[32];
     printf("work: %dx%d output, %d reference(s), %lld target + %lld reference + %lld text tokens, CFG %s, %d steps, "
            "%d threads\n",
            w->width, w->height, w->n_refs, (long long)w->n_target, (long long)(w->n_img - w->n_target),
            (long long)w->n_txt, w->cfg ? "on (2 transformer calls a step)" : "off", w->steps, w->threads);
     print_text_encoder(w);
     printf("device: %s\nsizes in binary units (KiB, MiB, GiB = 2^10, 2^20, 2^30 bytes)\n\n", device_text);
-    printf("  %-11s %-5s %8s %12s %12s %12s %11s  %s\n", "preset", "fits", "resident", "device peak", "pinned peak",
-           "host peak", "s/step", "why");
+    printf("  %-11s %-5s %8s %12s %12s %12s %12s %11s  %s\n", "preset", "fits", "resident", "device peak",
+           "pinned peak", "host peak", "mapped", "s/step", "why");
     for (int i = 0; i < r->n; i++) {
         const plan_candidate *c = &r->candidates[i];
         char res[24];
         snprintf(res, sizeof res, "%d/%d", c->point.resident_blocks < 0 ? 0 : c->point.resident_blocks,
                  w->dit.num_layers);
-        printf("%c %-11s %-5s %8s %12s %12s %12s %11.4g  %s\n", i == r->chosen ? '*' : ' ',
+        printf("%c %-11s %-5s %8s %12s %12s %12s %12s %11.4g  %s\n", i == r->chosen ? '*' : ' ',
                plan_preset_name(c->point.preset), c->fits ? "yes" : "no", res,
                size_format(c->peak.device, a, sizeof a), size_format(c->peak.pinned, b, sizeof b),
-               size_format(c->peak.host, c3, sizeof c3), c->seconds_per_step, c->reason);
+               size_format(c->peak.host, c3, sizeof c3), size_format(c->peak.mapped, c4, sizeof c4),
+               c->seconds_per_step, c->reason);
     }
     if (r->chosen >= 0) {
         const plan_candidate *c = &r->candidates[r->chosen];
         char line[512];
         plan_describe(c, w, line, sizeof line);
-        printf("\nchosen: %s\nper phase (device / pinned / host):\n", line);
+        printf("\nchosen: %s\nper phase (device / pinned / host / mapped):\n", line);
         for (int ph = 0; ph < PLAN_PHASE_COUNT; ph++) {
-            printf("  %-13s %12s %12s %12s", plan_phase_name(ph), size_format(c->phases[ph].device, a, sizeof a),
-                   size_format(c->phases[ph].pinned, b, sizeof b), size_format(c->phases[ph].host, c3, sizeof c3));
+            printf("  %-13s %12s %12s %12s %12s", plan_phase_name(ph), size_format(c->phases[ph].device, a, sizeof a),
+                   size_format(c->phases[ph].pinned, b, sizeof b), size_format(c->phases[ph].host, c3, sizeof c3),
+                   size_format(c->phases[ph].mapped, c4, sizeof c4));
             if (ph == PLAN_PHASE_TEXT) {
                 char text[200];
                 plan_describe_text(c, w, text, sizeof text);
@@ -357,13 +361,34 @@ static void print_table(const plan_result *r, const plan_work *w, const char *de
     }
 }
 
+/* A CUDA machine as `plan --gpu` and every --viability row plan it (one rule, so that the
+ * two agree): the GPU's memory, nominal throughput and link (plan_gpu_lookup; --link-bandwidth
+ * wins), 512 MiB headroom unless --headroom, the VAE on the device, streamed blocks in pinned
+ * RAM, and `ram` as the host budget, as given: the number a run's --ram caps it at. */
+static canvas_status gpu_machine(const char *gpu, uint64_t ram, const plan_args *a, plan_hardware *hw, plan_limits *l,
+                                 char *label, size_t label_size)
+{
+    double flops, link;
+    TRY(plan_gpu_lookup(gpu, &l->device_bytes, &flops, &link, label, label_size));
+    for (int f = 0; f < QUANT_FORMAT_COUNT; f++) hw->flops_per_second[f] = flops;
+    if (!(a->link > 0)) hw->link_bytes_per_second = link;
+    l->headroom_bytes = a->headroom_given ? a->headroom : (uint64_t)512 << 20;
+    l->vae_on_device = l->pinned_streaming = 1;
+    l->host_bytes = ram;
+    l->allow_quantize = a->allow_quantize;
+    l->text_weights_given = a->text_weights_given;
+    l->text_weights = a->text_weights;
+    return CANVAS_OK;
+}
+
 /* Edit-2511-style viability: every GPU size x RAM, bf16 only and quantisation allowed. */
 static canvas_status viability(plan_work *w, thread_pool *pool, const plan_args *a)
 {
     static const int gib[] = {24, 16, 12, 8}, ram_gib[] = {32, 64};
     printf("Does it fit? %dx%d output, %d reference(s) of %dx%d, %lld text tokens, CFG on, per step = 2 transformer "
-           "calls.\nGPU: nominal 50 TFLOP/s, 25 GB/s PCIe link, 512 MiB headroom; host budget = RAM - 4 GiB.\n"
-           "Sizes in binary units (MiB, GiB = 2^20, 2^30 bytes); rates (GB/s, TFLOP/s) decimal.\n\n",
+           "calls.\nGPU: nominal 50 TFLOP/s, 25 GB/s PCIe link, 512 MiB headroom; host budget = RAM (each row is "
+           "`canvas plan --gpu SIZE --ram RAM`).\nSizes in binary units (MiB, GiB = 2^20, 2^30 bytes); rates (GB/s, "
+           "TFLOP/s) decimal.\n\n",
            w->width, w->height, w->n_refs, w->ref_width[0], w->ref_height[0], (long long)w->n_txt);
     print_text_encoder(w);
     printf("The transformer's cells: its phases (VAE included); the text encoder's: the text-encode phase, before "
@@ -373,14 +398,13 @@ static canvas_status viability(plan_work *w, thread_pool *pool, const plan_args 
     for (size_t g = 0; g < sizeof gib / sizeof gib[0]; g++)
         for (size_t r = 0; r < sizeof ram_gib / sizeof ram_gib[0]; r++) {
             plan_hardware hw;
+            plan_limits l;
             memset(&hw, 0, sizeof hw);
-            for (int f = 0; f < QUANT_FORMAT_COUNT; f++) hw.flops_per_second[f] = 50e12;
-            hw.link_bytes_per_second = 25e9;
+            memset(&l, 0, sizeof l);
             hw.disk_bytes_per_second = 2e9;
-            plan_limits l = {.device_bytes = (uint64_t)gib[g] << 30, .headroom_bytes = (uint64_t)512 << 20,
-                             .host_bytes = ((uint64_t)ram_gib[r] - 4) << 30, .vae_on_device = 1,
-                             .pinned_streaming = 1, .text_weights_given = a->text_weights_given,
-                             .text_weights = a->text_weights};
+            char size[16], label[160];
+            snprintf(size, sizeof size, "%dG", gib[g]);
+            TRY(gpu_machine(size, (uint64_t)ram_gib[r] << 30, a, &hw, &l, label, sizeof label));
             printf("| %d GiB | %d GiB |", gib[g], ram_gib[r]);
             for (int q = 0; q < 2; q++) {
                 l.allow_quantize = q;
@@ -392,7 +416,7 @@ static canvas_status viability(plan_work *w, thread_pool *pool, const plan_args 
                 }
                 const plan_candidate *c = &res.candidates[res.chosen];
                 /* the transformer's cell: the phases after the text encoder has been released */
-                plan_memory later = {0, 0, 0};
+                plan_memory later = {0};
                 for (int ph = PLAN_PHASE_TEXT + 1; ph < PLAN_PHASE_COUNT; ph++) {
                     if (c->phases[ph].device > later.device) later.device = c->phases[ph].device;
                     if (c->phases[ph].host + c->phases[ph].pinned > later.host)
@@ -422,8 +446,13 @@ int cmd_plan(int argc, char **argv)
         if (edit_case_shape_read(a.case_dir, &shape) != CANVAS_OK) return cli_fail(CANVAS_ERR_INPUT, "plan --case");
         model_dir = shape.model_dir;
     }
+    /* a step count the scheduler has no schedule for is refused, not planned */
+    scheduler_config scheduler;
+    canvas_status st = edit_scheduler_load(model_dir, &scheduler);
+    if (st == CANVAS_OK) st = scheduler_check_steps(&scheduler, a.case_dir ? shape.steps : a.steps);
+    if (st != CANVAS_OK) return cli_fail(st, "plan");
     loaded m;
-    canvas_status st = load_model(model_dir, &m);
+    st = load_model(model_dir, &m);
     if (st != CANVAS_OK) {
         unload(&m); /* what loaded before the failure */
         return cli_fail(st, "plan");
@@ -459,12 +488,7 @@ int cmd_plan(int argc, char **argv)
     char device_text[256];
     if (st == CANVAS_OK) st = plan_probe(a.threads, a.link, 1, &hw);
     if (st == CANVAS_OK && a.gpu) {
-        double flops, link;
-        st = plan_gpu_lookup(a.gpu, &l.device_bytes, &flops, &link, device_text, sizeof device_text);
-        for (int f = 0; f < QUANT_FORMAT_COUNT; f++) hw.flops_per_second[f] = flops;
-        if (!(a.link > 0)) hw.link_bytes_per_second = link;
-        l.headroom_bytes = a.headroom_given ? a.headroom : (uint64_t)512 << 20;
-        l.vae_on_device = l.pinned_streaming = 1;
+        st = gpu_machine(a.gpu, a.ram ? a.ram : hw.ram_available_bytes, &a, &hw, &l, device_text, sizeof device_text);
     } else if (a.vram) {
         char s1[32];
         l.device_bytes = a.vram;

@@ -69,6 +69,8 @@ int cli_config_apply(int argc, char **argv, const char *command, cli_memory_flag
     if (s.ram_bytes) flags->ram_bytes = s.ram_bytes;
     if (s.link_bytes_per_second > 0) flags->link_bytes_per_second = s.link_bytes_per_second;
     if (s.threads) flags->threads = s.threads;
+    if (s.text_encoder_weights[0])
+        snprintf(flags->text_encoder_weights, sizeof flags->text_encoder_weights, "%s", s.text_encoder_weights);
     if (defaults) {
         defaults->steps = s.default_inference_steps;
         defaults->lightning = s.lightning_lora_enabled == 1;

@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "io/profiler_json.h"
 #include "plan/plan.h"
+#include "tensor/quant.h"
 
 void cli_memory_flags_init(cli_memory_flags *flags)
 {
@@ -42,6 +43,9 @@ void cli_memory_flags_help(FILE *to)
             "                         in order of preference (offload,fp8: the first that fits)\n"
             "  --allow-quantize       let the planner quantise the transformer (fp8, nf4) below the files'\n"
             "                         precision (default: never lower than the files)\n"
+            "  --text-encoder-weights FORMAT  the text encoder's layers quantised on load: none (as stored),\n"
+            "                         fp8, fp8-channel, fp8-e5m2, nf4 or q8 (default: as stored, or fp8 / nf4\n"
+            "                         with --strategy fp8 / nf4 when quantising is allowed)\n"
             "  --headroom SIZE        device memory the planner keeps unused, default 0 on --vram\n"
             "  --no-fallback          an out-of-memory ends the run (default: release, re-plan, redo the step)\n"
             "\n"
@@ -159,6 +163,14 @@ int cli_memory_flags_parse(cli_memory_flags *flags, int argc, char **argv, int *
         if (size_parse(value, flag, &flags->headroom_bytes) != CANVAS_OK) return usage(command, canvas_last_error());
         return 1;
     }
+    if (!strcmp(flag, "--text-encoder-weights")) {
+        quant_choice format;
+        if (!(value = value_of(argc, argv, i, command, "a weight format (fp8)"))) return -1;
+        if (quant_choice_parse(value, &format) != CANVAS_OK) return usage(command, canvas_last_error());
+        snprintf(flags->text_encoder_weights, sizeof flags->text_encoder_weights, "%s", quant_choice_name(format));
+        flags->text_encoder_weights_flag = 1;
+        return 1;
+    }
     if (!strcmp(flag, "--threads")) {
         if (!(value = value_of(argc, argv, i, command, "a number"))) return -1;
         return parse_count(value, flag, 1, 4096, command, &flags->threads);
@@ -172,6 +184,8 @@ int cli_memory_flags_check(const cli_memory_flags *flags, const char *command)
         return usage(command, "--link-bandwidth needs --vram (without a device there is no link to throttle)");
     if (!flags->vram_bytes && flags->resident_blocks >= 0)
         return usage(command, "--resident-blocks needs --vram (without a device every block is read in place)");
+    if (flags->text_encoder_weights_flag && strcmp(command, "edit") && strcmp(command, "generate"))
+        return usage(command, "--text-encoder-weights is for edit and generate with --prompt (nothing is encoded here)");
     if (flags->report_path && flags->trace_path && !strcmp(flags->report_path, flags->trace_path))
         return usage(command, "--report and --trace name the same file");
     return 0;

@@ -11,6 +11,7 @@
  *   --threads N            worker threads
  *   --strategy NAME        full | fp8 | nf4 | offload | sequential | auto (plan/plan.h)
  *   --allow-quantize       the planner may lower the transformer's precision (fp8, nf4)
+ *   --text-encoder-weights FORMAT  the text encoder's layers quantised on load (none: as stored)
  *   --headroom SIZE        device memory the planner keeps free
  *   --no-fallback          no re-planning after an out-of-memory
  *   --config FILE          the YAML config (cli/config_file.h; read before the flags, which win)
@@ -43,6 +44,8 @@ typedef struct cli_memory_flags {
     int fp8;                    /* config fp8_enabled: 0 auto (as allow_quantize), 1 true, -1 false */
     int oom_retry_attempts;     /* config oom_retry_attempts; 0: the default (3) */
     const char *config_path;    /* the config file read (cli/config_file.h), NULL: none */
+    char text_encoder_weights[16]; /* --text-encoder-weights (a quant_choice_parse name); "": not given */
+    int text_encoder_weights_flag; /* 1: from the command line (not the settings file) */
 } cli_memory_flags;
 
 void cli_memory_flags_init(cli_memory_flags *flags);

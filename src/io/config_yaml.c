@@ -15,6 +15,7 @@
 #include "base/status.h"
 #include "io/file_read.h"
 #include "mem/mem.h"
+#include "tensor/quant.h"
 
 /* far above any settings file; a larger one is not read into memory */
 #define CONFIG_YAML_MAX_BYTES ((size_t)1 << 20)
@@ -190,11 +191,21 @@ static canvas_status read_value(reader *r, const char *key, config_settings *s)
     }
     if (!strcmp(key, "threads")) return read_int(r, key, 1, 4096, &s->threads);
     if (!strcmp(key, "allow_quantize")) return read_bool(r, key, &s->allow_quantize);
+    if (!strcmp(key, "text_encoder_weights")) {
+        quant_choice format;
+        TRY(want_scalar(r, key, "a weight format (none, fp8, fp8-channel, fp8-e5m2, nf4, q8)"));
+        if (quant_choice_parse(scalar(r), &format) != CANVAS_OK) {
+            status_clear();
+            return wrong(r, key, "a weight format (none, fp8, fp8-channel, fp8-e5m2, nf4, q8)");
+        }
+        snprintf(s->text_encoder_weights, sizeof s->text_encoder_weights, "%s", quant_choice_name(format));
+        return CANVAS_OK;
+    }
     return status_fail(CANVAS_ERR_INPUT,
                        "%s:%d: unknown key '%s' in memory_management (known: preferred_strategies, fallback_enabled, "
                        "oom_retry_attempts, memory_threshold_mb, profiling_enabled, fp8_enabled, "
                        "lightning_lora_enabled, default_inference_steps, vram, ram, link_bandwidth, threads, strategy, "
-                       "allow_quantize)",
+                       "allow_quantize, text_encoder_weights)",
                        r->path, line_of(r), key);
 }
 

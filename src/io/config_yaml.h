@@ -13,6 +13,7 @@
  *     default_inference_steps: 40
  *     vram: 24G   ram: 64G   link_bandwidth: 16G/s   threads: 8
  *     strategy: auto   allow_quantize: false
+ *     text_encoder_weights: fp8              # none | fp8 | fp8-channel | fp8-e5m2 | nf4 | q8
  *
  * Every key is checked: an unknown key, a value of the wrong type, an alias or a second
  * document is CANVAS_ERR_INPUT with "FILE:LINE: key 'K': what is wrong". Only the
@@ -39,6 +40,7 @@ typedef struct config_settings {
     double link_bytes_per_second;   /* 0 absent */
     int threads;                    /* 0 absent */
     int allow_quantize;             /* -1 absent, 0, 1 */
+    char text_encoder_weights[16];  /* a quant_choice_parse name ("fp8"); "" absent */
 } config_settings;
 
 /* Every field "absent". */

@@ -230,6 +230,19 @@ static void embed(const textenc_model *model, const int32_t *ids, int64_t n, con
 }
 
 /* The forward with the top level `top` acquired by the caller, the kept buffers carved. */
+void textenc_set_progress(textenc_model *model, textenc_progress_fn fn, void *ctx)
+{
+    model->progress = fn;
+    model->progress_ctx = ctx;
+}
+
+canvas_status textenc_progress_step(textenc_model *model)
+{
+    model->progress_done++;
+    return model->progress ? model->progress(model->progress_ctx, model->progress_done, model->progress_total)
+                           : CANVAS_OK;
+}
+
 static canvas_status forward(textenc_model *model, op_backend *be, const textenc_weights *top, mem_arena *arena,
                              const int32_t *ids, int64_t n, const float *pixel_values, const int64_t (*grid_thw)[3],
                              int n_images, const textenc_tap *tap, const int64_t *pos, text_state *s,
@@ -254,6 +267,7 @@ static canvas_status forward(textenc_model *model, op_backend *be, const textenc
         char name[32];
         snprintf(name, sizeof name, "layer.%d", l);
         TRY(tap_rows(tap, name, s->h, n, d));
+        TRY(textenc_progress_step(model));
     }
     op_rms_norm(s->h, n, d, (float)t->rms_norm_eps, top->norm, s->out);
     return CANVAS_OK;
@@ -291,6 +305,8 @@ static canvas_status run_on_device(textenc_model *model, op_backend *be, const i
     mem_arena *arena;
     TRY(mem_arena_create(device, MEM_ACTIVATIONS, bytes, &arena));
     const textenc_weights *top = NULL;
+    model->progress_done = 0;
+    model->progress_total = (n_images > 0 ? c->vision.depth : 0) + c->text.num_hidden_layers;
     canvas_status st = textenc_buffers_carve(arena, b, KEPT_BUFFERS);
     if (st == CANVAS_OK) st = textenc_top_acquire(model, &top);
     if (st == CANVAS_OK) {

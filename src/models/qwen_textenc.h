@@ -8,7 +8,8 @@
  * Kept apart as for the transformer (models/qwen_image_dit.h):
  *   textenc_config   what never changes (io/config.h, text_encoder/config.json)
  *   weights          views into the mmapped safetensors (matrices in their stored format:
- *                    F32, F16, BF16, or stored quantised), f32 vectors (biases, norms)
+ *                    F32, F16, BF16, or stored quantised) or quantised copies made on
+ *                    load (textenc_open_quantized), f32 vectors (biases, norms)
  *                    converted once at open into MEM_WEIGHTS blocks, one per weight group
  *                    (a decoder layer, a vision block, the top level), reached by the
  *                    forward only through the residency manager (textenc_place)
@@ -26,6 +27,7 @@
 #include "io/config.h"
 #include "ops/ops.h"
 #include "mem/mem_device.h"
+#include "tensor/quant.h"
 
 typedef struct textenc_model textenc_model;
 
@@ -35,9 +37,22 @@ typedef struct textenc_model textenc_model;
  * CANVAS_ERR_UNSUPPORTED (a weight dtype with no kernel, hidden_act other than silu,
  * use_sliding_window), CANVAS_ERR_OUT_OF_MEMORY. */
 canvas_status textenc_open(const char *component_dir, textenc_model **out);
+/* The same with the decoder layers' and vision blocks' plain (F32 / F16 / BF16) matrices
+ * quantised on load to `weights` (QUANT_NONE: textenc_open) by the transformer's quantisers
+ * (io/quant_loader.h): each one whose width the format holds (quant_fits; nf4 and q8_0 leave
+ * the real vision down_proj, 3,420 wide, as stored), into MEM_WEIGHTS blobs in host memory
+ * that the residency manager then moves like any weight. The top level (patch embedding,
+ * merger, final norm) and the embedding table stay as stored, as plan/plan.h sizes them.
+ * Matrices already stored quantised stay as they are. CANVAS_ERR_INPUT for a matrix holding
+ * NaN or infinity (named); otherwise as textenc_open. */
+canvas_status textenc_open_quantized(const char *component_dir, quant_choice weights, textenc_model **out);
 void textenc_close(textenc_model *model);
 
 const textenc_config *textenc_model_config(const textenc_model *model);
+/* The format it was opened with (QUANT_NONE: as stored) and the bytes of its quantised
+ * blobs (host MEM_WEIGHTS; 0 as stored from float files). */
+quant_choice textenc_weights_format(const textenc_model *model);
+size_t textenc_quantized_bytes(const textenc_model *model);
 
 /* resident_groups meaning "every group" */
 #define TEXTENC_ALL_GROUPS (-1)
@@ -131,6 +146,13 @@ canvas_status textenc_forward(textenc_model *model, op_backend *be, const int32_
 canvas_status textenc_forward_tapped(textenc_model *model, op_backend *be, const int32_t *ids, int64_t n_ids,
                                      const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
                                      const textenc_tap *tap, float *hidden);
+
+/* Progress of a forward (not a dry run): called after each vision block (when the forward
+ * has images) and each decoder layer, done of total, the groups this forward runs. A non-OK
+ * return stops the forward with that status, everything it holds released
+ * (CANVAS_ERR_CANCELLED to cancel). fn NULL: none (the default). */
+typedef canvas_status (*textenc_progress_fn)(void *ctx, int done, int total);
+void textenc_set_progress(textenc_model *model, textenc_progress_fn fn, void *ctx);
 
 /* M-RoPE position ids of get_rope_index (spec B.5.2): pos [3][n_ids] (rows t, h, w),
  * stored as pos[axis * n_ids + i]. Checks the image runs as textenc_forward does. */

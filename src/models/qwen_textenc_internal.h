@@ -87,10 +87,17 @@ struct textenc_model {
     textenc_config config;
     textenc_naming naming;
     weight_set *files;           /* the mmapped safetensors; the views point into them */
-    struct quant_store *quant;   /* quantised matrices stored as such (io/quant_loader.h) */
+    struct quant_store *quant;   /* quantised matrices: stored as such, or quantised on load (io/quant_loader.h) */
+    quant_choice weights_format; /* what the layer groups' plain matrices were quantised to (QUANT_NONE: as stored) */
     textenc_weights weights;     /* the weights' homes: views into the mapping, f32 vectors in RAM */
     textenc_memory *memory;
+    textenc_progress_fn progress;  /* textenc_set_progress */
+    void *progress_ctx;
+    int progress_done, progress_total; /* of the running forward */
 };
+
+/* One more group done in a forward: the progress callback's verdict (CANVAS_OK without one). */
+canvas_status textenc_progress_step(textenc_model *model);
 
 /* qwen_textenc_memory.c: the tables (zeroed; textenc_memory_destroy frees them and the
  * placement), and the seam the forward reaches weights through. Every acquire is paired

@@ -277,6 +277,7 @@ static canvas_status forward(textenc_model *model, op_backend *be, const textenc
         char name[48];
         snprintf(name, sizeof name, "vision.block.%d", b);
         TRY(tap_window_rows(tap, name, l, st->x, unit, dv, st->tap));
+        TRY(textenc_progress_step(model));
     }
 
     /* Merger: RMSNorm per patch, U patches side by side, Linear, exact GELU, Linear. */

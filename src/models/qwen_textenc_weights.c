@@ -3,7 +3,9 @@
  * sharded) safetensors, the architecture check, and the wiring of the weight views.
  *
  * As for the transformer: matrices are used where they lie in the mapping (or as stored
- * quantised, io/quant_loader.h); the small vectors of each weight group (norms, biases)
+ * quantised, io/quant_loader.h), or quantised on load into MEM_WEIGHTS blobs when a format
+ * is asked for (textenc_open_quantized: the layer groups' plain matrices whose width the
+ * format holds); the small vectors of each weight group (norms, biases)
  * are converted once to f32 into one MEM_WEIGHTS block per group, so the forward never
  * branches on a dtype for them. The embedding table stays in the mapping too: a forward
  * converts only the rows of its ids. lm_head is never touched. */
@@ -27,6 +29,7 @@ typedef struct wiring {
     size_t used;            /* floats */
     dit_group *group;       /* the group's tensors and field offsets, filled on the second pass */
     const char *home;       /* the struct being wired */
+    quant_choice target;    /* the format plain matrices are quantised to on load (QUANT_NONE: none) */
 } wiring;
 
 static canvas_status record_matrix(wiring *w, const char *name, const weight_view *field, const void *data,
@@ -54,7 +57,7 @@ static canvas_status wire_matrix(wiring *w, const char *suffix, int64_t rows, in
     char name[NAME_SIZE];
     TRY(full_name(w, suffix, name));
     quant_weight q;
-    TRY(quant_weight_from_view(w->model->quant, w->model->files, name, rows, cols, (quant_choice){QUANT_NONE, 0}, &q));
+    TRY(quant_weight_from_view(w->model->quant, w->model->files, name, rows, cols, w->target, &q));
     *out = (weight_view){q.type, q.data, rows, cols, q.quant};
     return record_matrix(w, name, out, q.data, q.bytes);
 }
@@ -165,7 +168,9 @@ static canvas_status wire_group(textenc_model *model, int group)
     const int depth = model->config.vision.depth;
     dit_group *g = &model->memory->groups[group];
     memset(g, 0, sizeof *g);
-    wiring w = {.model = model, .group = g, .home = (const char *)&model->weights};
+    /* the layer groups are quantised, the top level stays as stored (plan/plan.h's shape) */
+    wiring w = {.model = model, .group = g, .home = (const char *)&model->weights,
+                .target = group > 0 ? model->weights_format : (quant_choice){QUANT_NONE, 0}};
     float **small = &model->weights.small;
     snprintf(g->name, sizeof g->name, "text encoder top level");
     if (group > depth) {
@@ -219,8 +224,9 @@ static canvas_status check_supported(const textenc_config *c, const char *config
     return CANVAS_OK;
 }
 
-static canvas_status open_model(textenc_model *model, const char *component_dir)
+static canvas_status open_model(textenc_model *model, const char *component_dir, quant_choice weights)
 {
+    model->weights_format = weights;
     char config_path[PATH_BUFFER_SIZE];
     TRY(path_join(config_path, sizeof config_path, component_dir, "config.json"));
     TRY(textenc_config_load(config_path, &model->config));
@@ -248,10 +254,18 @@ static canvas_status open_model(textenc_model *model, const char *component_dir)
 
 canvas_status textenc_open(const char *component_dir, textenc_model **out)
 {
+    return textenc_open_quantized(component_dir, (quant_choice){QUANT_NONE, 0}, out);
+}
+
+canvas_status textenc_open_quantized(const char *component_dir, quant_choice weights, textenc_model **out)
+{
     *out = NULL;
+    if (weights.format < QUANT_NONE || weights.format >= QUANT_FORMAT_COUNT)
+        return status_fail(CANVAS_ERR_USAGE, "%s: text encoder weight format %d is not one", component_dir,
+                           (int)weights.format);
     textenc_model *model;
     TRY(mem_calloc((void **)&model, 1, sizeof *model, MEM_SCRATCH));
-    canvas_status st = open_model(model, component_dir);
+    canvas_status st = open_model(model, component_dir, weights);
     if (st != CANVAS_OK) {
         textenc_close(model);
         return status_wrap(st, "loading text encoder: ");
@@ -277,6 +291,10 @@ void textenc_close(textenc_model *model)
 }
 
 const textenc_config *textenc_model_config(const textenc_model *model) { return &model->config; }
+
+quant_choice textenc_weights_format(const textenc_model *model) { return model->weights_format; }
+
+size_t textenc_quantized_bytes(const textenc_model *model) { return quant_store_bytes(model->quant); }
 
 int64_t textenc_patch_values(const textenc_config *config)
 {

@@ -37,6 +37,16 @@ static void qwen_image_scheduler(scheduler_config *c)
     c->time_shift = TIME_SHIFT_EXPONENTIAL;
 }
 
+canvas_status edit_scheduler_load(const char *model_dir, scheduler_config *out)
+{
+    char path[PATH_SIZE];
+    TRY(path_join(path, sizeof path, model_dir, "scheduler/scheduler_config.json"));
+    struct stat probe; /* not opened to probe: a FIFO there must not block; the load refuses it */
+    if (stat(path, &probe) == 0) return scheduler_config_load(path, out);
+    qwen_image_scheduler(out);
+    return CANVAS_OK;
+}
+
 static canvas_status open_components(edit_pipeline *p, const char *model_dir)
 {
     char path[PATH_SIZE];
@@ -44,13 +54,7 @@ static canvas_status open_components(edit_pipeline *p, const char *model_dir)
     canvas_status st = pipeline_index_load(path, &p->index);
     if (st != CANVAS_OK)
         return status_wrap(st, "%s: not a pipeline folder (model_index.json, transformer/, vae/): ", model_dir);
-    TRY(path_join(path, sizeof path, model_dir, "scheduler/scheduler_config.json"));
-    struct stat probe; /* not opened to probe: a FIFO there must not block; the load refuses it */
-    if (stat(path, &probe) == 0) {
-        TRY(scheduler_config_load(path, &p->scheduler));
-    } else {
-        qwen_image_scheduler(&p->scheduler);
-    }
+    TRY(edit_scheduler_load(model_dir, &p->scheduler));
     TRY(path_join(path, sizeof path, model_dir, "vae"));
     TRY(vae_load(path, &p->vae));
     TRY(path_join(path, sizeof path, model_dir, "transformer"));
@@ -687,14 +691,7 @@ static canvas_status prepare(run *s)
     TRY(mem_alloc((void **)&s->timesteps, (size_t)r->steps * sizeof(float), MEM_SCRATCH));
     const scheduler_config *scheduler = r->scheduler ? r->scheduler : &p->scheduler;
     double mu = scheduler_mu(scheduler, s->n_target);
-    TRY(scheduler_sigmas(scheduler, r->steps, mu, s->sigmas, s->timesteps));
-    for (int i = 0; i <= r->steps; i++)
-        if (!isfinite(s->sigmas[i]))
-            /* one step with shift_terminal stretches 1 - sigma by 0/0, in diffusers too */
-            return status_fail(CANVAS_ERR_USAGE,
-                               "%d step(s) give an undefined schedule with this scheduler config (shift_terminal "
-                               "%g divides by 1 - last sigma = 0): use at least 2 steps",
-                               r->steps, scheduler->shift_terminal);
+    TRY(scheduler_sigmas(scheduler, r->steps, mu, s->sigmas, s->timesteps)); /* refuses an undefined schedule */
     s->vae_tiled = vae_tiling_planned(s, 0, s->height, s->width);
     return CANVAS_OK;
 }

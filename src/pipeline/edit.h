@@ -88,6 +88,10 @@ typedef struct edit_pipeline {
     mem_device *placed_device;
 } edit_pipeline;
 
+/* The folder's scheduler/scheduler_config.json, or the Qwen-Image family's (spec 4.5) when
+ * it has none; CANVAS_ERR_INPUT naming a bad file. */
+canvas_status edit_scheduler_load(const char *model_dir, scheduler_config *out);
+
 /* Open a diffusers pipeline folder: model_index.json, transformer/, vae/,
  * scheduler/scheduler_config.json (the Qwen-Image defaults when the folder has none).
  * CANVAS_ERR_INPUT naming the folder and what is missing or wrong. */

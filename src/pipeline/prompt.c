@@ -68,7 +68,8 @@ static canvas_status special_id(const tokenizer *tok, const char *token, int64_t
 }
 
 canvas_status prompt_encoder_open(const char *tokenizer_path, const char *text_encoder_dir,
-                                  const char *processor_config, prompt_style style, prompt_encoder **out)
+                                  const char *processor_config, prompt_style style, quant_choice weights,
+                                  prompt_encoder **out)
 {
     *out = NULL;
     prompt_encoder *pe;
@@ -77,7 +78,7 @@ canvas_status prompt_encoder_open(const char *tokenizer_path, const char *text_e
     vl_image_config_default(&pe->processor);
     canvas_status st = processor_config ? vl_image_config_load(processor_config, &pe->processor) : CANVAS_OK;
     if (st == CANVAS_OK) st = tokenizer_open(tokenizer_path, &pe->tok);
-    if (st == CANVAS_OK) st = textenc_open(text_encoder_dir, &pe->encoder);
+    if (st == CANVAS_OK) st = textenc_open_quantized(text_encoder_dir, weights, &pe->encoder);
     if (st == CANVAS_OK) {
         const textenc_config *c = textenc_model_config(pe->encoder);
         st = special_id(pe->tok, "<|image_pad|>", c->image_token_id, &pe->image_pad);
@@ -232,6 +233,33 @@ static canvas_status place(prompt_encoder *pe, mem_device *device, int resident)
     return textenc_place(pe->encoder, device, resident);
 }
 
+/* The kept placement for this room and shape, or NULL. */
+static const prompt_placement *placement_found(const prompt_encoder *pe, size_t room, int64_t n_ids,
+                                                const int64_t (*grids)[3], int n_images)
+{
+    for (int i = 0; i < PROMPT_PLACEMENTS; i++) {
+        const prompt_placement *p = &pe->placements[i];
+        if (p->room == room && room && p->n_ids == n_ids && p->n_images == n_images &&
+            (n_images == 0 || !memcmp(p->grids, grids, (size_t)n_images * sizeof *grids)))
+            return p;
+    }
+    return NULL;
+}
+
+static void placement_keep(prompt_encoder *pe, size_t room, int64_t n_ids, const int64_t (*grids)[3], int n_images)
+{
+    prompt_placement *p = &pe->placements[pe->next_placement];
+    pe->next_placement = (pe->next_placement + 1) % PROMPT_PLACEMENTS;
+    memset(p, 0, sizeof *p);
+    p->room = room;
+    p->n_ids = n_ids;
+    p->n_images = n_images;
+    if (n_images) memcpy(p->grids, grids, (size_t)n_images * sizeof *grids);
+    p->resident_groups = pe->resident_groups;
+    p->peak = pe->predicted_device_peak;
+    snprintf(p->plan_line, sizeof p->plan_line, "%s", pe->plan_line);
+}
+
 /* The largest resident prefix that fits the device's free room now (see prompt.h), placed. */
 static canvas_status place_encoder(prompt_encoder *pe, const int32_t *ids, int64_t n_ids, const float *patches,
                                    const int64_t (*grids)[3], int n_images)
@@ -248,15 +276,23 @@ static canvas_status place_encoder(prompt_encoder *pe, const int32_t *ids, int64
     mem_device_get_stats(pe->device, &s);
     size_t used = s.current_bytes + (size_t)pe->headroom_bytes;
     size_t room = s.cap_bytes > used ? s.cap_bytes - used : 0;
+    const prompt_placement *kept = placement_found(pe, room, n_ids, grids, n_images);
+    if (kept) {
+        pe->resident_groups = kept->resident_groups;
+        pe->predicted_device_peak = kept->peak;
+        snprintf(pe->plan_line, sizeof pe->plan_line, "%s", kept->plan_line);
+        return place(pe, pe->device, kept->resident_groups);
+    }
     const textenc_inputs in = {ids, n_ids, patches, grids, n_images};
     int k;
     uint64_t peak = 0;
+    pe->placements_planned++;
     canvas_status st = textenc_plan_resident_groups(pe->encoder, &in, room, &k, &peak);
     if (st == CANVAS_ERR_OUT_OF_MEMORY) { /* the last resort: compute in host memory */
         pe->resident_groups = -1;
         pe->predicted_device_peak = 0;
         snprintf(pe->plan_line, sizeof pe->plan_line, "text encoder in host memory (%s)", canvas_last_error());
-        status_clear();
+        status_clear(); /* not kept: a host allocation failing in a dry run reads the same */
         return place(pe, NULL, TEXTENC_ALL_GROUPS);
     }
     TRY(st);
@@ -264,6 +300,7 @@ static canvas_status place_encoder(prompt_encoder *pe, const int32_t *ids, int64
     pe->predicted_device_peak = peak;
     snprintf(pe->plan_line, sizeof pe->plan_line, "text encoder on %s: %d of %d groups resident, %llu bytes peak",
              mem_device_name(pe->device), k, pe->total_groups, (unsigned long long)peak);
+    placement_keep(pe, room, n_ids, grids, n_images);
     return place(pe, pe->device, k);
 }
 
@@ -273,6 +310,7 @@ static canvas_status run_encoder(prompt_encoder *pe, thread_pool *pool, const in
 {
     op_backend be = op_backend_cpu(pool);
     canvas_status st;
+    textenc_set_progress(pe->encoder, pe->progress, pe->progress_ctx); /* real forwards only, not dry runs */
     for (int attempt = 0;; attempt++) {
         st = place_encoder(pe, ids, n_ids, patches, grids, n_images);
         if (st == CANVAS_OK) st = textenc_forward(pe->encoder, &be, ids, n_ids, patches, grids, n_images, hidden);
@@ -284,6 +322,7 @@ static canvas_status run_encoder(prompt_encoder *pe, thread_pool *pool, const in
      * memory for the host tables), the weights are off the device and the next encoding
      * places them again */
     if (place(pe, NULL, TEXTENC_ALL_GROUPS) != CANVAS_OK && st == CANVAS_OK) status_clear();
+    textenc_set_progress(pe->encoder, NULL, NULL);
     return st;
 }
 

@@ -60,6 +60,19 @@ int prompt_drop_rows(prompt_style style);
 /* Condition-image area of the style (384·384, 1024·1024; 0 for text-to-image). */
 int64_t prompt_condition_area(prompt_style style);
 
+/* A placement found by dry runs, kept for the next encoding of the same shape on the same
+ * room: the dry runs depend only on these (the weights and the code are the model's). */
+#define PROMPT_PLACEMENTS 4
+typedef struct prompt_placement {
+    size_t room;                /* free device bytes less headroom; 0: an empty slot */
+    int64_t n_ids;
+    int n_images;
+    int64_t grids[PROMPT_MAX_IMAGES][3];
+    int resident_groups;        /* the choice (a placement on the device: host fallbacks are not kept) */
+    uint64_t peak;
+    char plan_line[512];
+} prompt_placement;
+
 typedef struct prompt_encoder {
     prompt_style style;
     tokenizer *tok;             /* owned */
@@ -70,21 +83,30 @@ typedef struct prompt_encoder {
     mem_device *device;         /* NULL or the cpu device: host memory, weights read in place */
     uint64_t headroom_bytes;    /* kept free on the device */
     int oom_retry_attempts;     /* fallbacks per encoding (0: none) */
+    textenc_progress_fn progress; /* NULL, or told each vision block and decoder layer done during the
+                                     encoder's forward (models/qwen_textenc.h); a non-OK return stops the
+                                     encoding with it (CANVAS_ERR_CANCELLED), not retried */
+    void *progress_ctx;
     /* what the last encoding did, for the report and the tests: */
     int resident_groups;        /* groups kept on the device (-1: host memory) */
     int total_groups;           /* vision blocks + decoder layers */
     uint64_t predicted_device_peak; /* the dry run's peak for the chosen placement */
     int fallbacks;              /* out-of-memory fallbacks taken */
     char plan_line[512];        /* the placement, in words */
+    int placements_planned;     /* placement searches run (dry runs); a repeated shape and room reuse one */
+    prompt_placement placements[PROMPT_PLACEMENTS]; /* the last few, most recent replacing the oldest */
+    int next_placement;
 } prompt_encoder;
 
 /* Open the tokenizer at tokenizer_path (a tokenizer/ folder or a tokenizer.json), the
- * encoder in text_encoder_dir and the image processor's settings (processor_config: a
- * preprocessor_config.json, or NULL for transformers' defaults). CANVAS_ERR_INPUT naming
- * the file when one is missing or bad, or when the tokenizer's special-token ids are not
- * the encoder config's. */
+ * encoder in text_encoder_dir with its layers in `weights` (QUANT_NONE: as stored; else
+ * quantised on load, textenc_open_quantized) and the image processor's settings
+ * (processor_config: a preprocessor_config.json, or NULL for transformers' defaults).
+ * CANVAS_ERR_INPUT naming the file when one is missing or bad, or when the tokenizer's
+ * special-token ids are not the encoder config's. */
 canvas_status prompt_encoder_open(const char *tokenizer_path, const char *text_encoder_dir,
-                                  const char *processor_config, prompt_style style, prompt_encoder **out);
+                                  const char *processor_config, prompt_style style, quant_choice weights,
+                                  prompt_encoder **out);
 void prompt_encoder_close(prompt_encoder *pe);
 
 /* Placement, when `device` is a device other than the host: the largest prefix of weight
@@ -93,7 +115,9 @@ void prompt_encoder_close(prompt_encoder *pe);
  * free on the device less headroom, found by dry runs of the same placement on a measure
  * device (so the predicted peak is the measured one); the other groups stream through two
  * slots. When not even every group streamed fits, it computes in host memory (plan_line
- * says so, naming the minimum). An out-of-memory during the forward (the device shrank) re-plans for what is
+ * says so, naming the minimum). The choice is kept for the same room and the same shape
+ * (token count, image grids) when it is on the device: a repeated encoding (the next
+ * run's, or the negative prompt of the same length) places without dry runs. An out-of-memory during the forward (the device shrank) re-plans for what is
  * free and redoes the encoding, at most oom_retry_attempts times; the embeddings are the
  * same whatever the placement. The weights leave the device when the encoding ends.
  *

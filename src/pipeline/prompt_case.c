@@ -119,7 +119,9 @@ canvas_status prompt_case_run(const char *case_dir, thread_pool *pool, golden_si
     memset(&c, 0, sizeof c);
     prompt_encoder *pe = NULL;
     canvas_status st = read_case(case_dir, &c);
-    if (st == CANVAS_OK) st = prompt_encoder_open(c.tokenizer, c.encoder_dir, c.has_processor ? c.processor : NULL, c.style, &pe);
+    if (st == CANVAS_OK)
+        st = prompt_encoder_open(c.tokenizer, c.encoder_dir, c.has_processor ? c.processor : NULL, c.style,
+                                 (quant_choice){QUANT_NONE, 0}, &pe);
     if (st == CANVAS_OK) st = encode_one(pe, pool, &c, c.prompt, "prompt_embeds", sink, ctx, sink, ctx);
     if (st == CANVAS_OK && c.negative) {
         negative_sink n = {sink, ctx};

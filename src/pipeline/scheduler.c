@@ -84,9 +84,20 @@ static void stretch_to_terminal(const scheduler_config *c, int steps, float *sig
     }
 }
 
-canvas_status scheduler_sigmas(const scheduler_config *c, int steps, double mu, float *sigmas, float *timesteps)
+canvas_status scheduler_check_steps(const scheduler_config *c, int steps)
 {
     if (steps < 1) return status_fail(CANVAS_ERR_USAGE, "scheduler: %d steps; at least 1 is needed", steps);
+    if (steps == 1 && c->shift_terminal > 0)
+        return status_fail(CANVAS_ERR_USAGE,
+                           "1 step gives an undefined schedule with this scheduler config (shift_terminal %g divides "
+                           "by 1 - last sigma = 0): use at least 2 steps",
+                           c->shift_terminal);
+    return CANVAS_OK;
+}
+
+canvas_status scheduler_sigmas(const scheduler_config *c, int steps, double mu, float *sigmas, float *timesteps)
+{
+    TRY(scheduler_check_steps(c, steps));
     if (c->use_karras_sigmas || c->use_exponential_sigmas || c->use_beta_sigmas)
         return status_fail(CANVAS_ERR_UNSUPPORTED,
                            "scheduler: the karras / exponential / beta sigma options are not supported");

@@ -39,8 +39,14 @@ void scheduler_config_lightning(scheduler_config *out);
 /* mu for `image_seq_len` target tokens (calculate_shift of the pipelines). */
 double scheduler_mu(const scheduler_config *config, int64_t image_seq_len);
 
+/* CANVAS_ERR_USAGE, saying how many steps to give, when `config` has no schedule of
+ * `steps` steps: fewer than 1, or 1 with shift_terminal (its stretch divides 1 - sigma by 1 -
+ * the last sigma, 0 for a single step whatever the shift: NaN in diffusers too). What a
+ * caller checks before any work (loading, encoding) that the run would waste. */
+canvas_status scheduler_check_steps(const scheduler_config *config, int steps);
+
 /* The schedule of `steps` steps: sigmas [steps + 1] (last 0) and timesteps [steps].
- * `mu` is used only with use_dynamic_shifting. CANVAS_ERR_USAGE for steps < 1;
+ * `mu` is used only with use_dynamic_shifting. CANVAS_ERR_USAGE as scheduler_check_steps;
  * CANVAS_ERR_UNSUPPORTED for the karras / exponential / beta sigma options (no Qwen-Image
  * config uses them). */
 canvas_status scheduler_sigmas(const scheduler_config *config, int steps, double mu, float *sigmas,

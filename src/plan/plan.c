@@ -115,7 +115,34 @@ static int same_point(const plan_point *a, const plan_point *b)
 {
     return a->weights.format == b->weights.format && a->weights.per_channel == b->weights.per_channel &&
            a->resident_blocks == b->resident_blocks && a->text_weights.format == b->text_weights.format &&
-           a->text_resident == b->text_resident && a->text_on_host == b->text_on_host;
+           a->text_resident == b->text_resident && a->text_on_host == b->text_on_host && a->paged == b->paged;
+}
+
+/* "fits, slower" only when it is: a time within better()'s 1 % is as fast, and says why the
+ * other one ranks first. */
+static void slower_reason(plan_candidate *c, const plan_candidate *chosen, plan_preset chosen_preset)
+{
+    char bytes[32];
+    const double a = c->seconds_per_step, b = chosen->seconds_per_step;
+    if (fabs(a - b) > 0.01 * fmax(a, b))
+        snprintf(c->reason, sizeof c->reason, "fits, slower: %.3g s/step", a);
+    else if (c->transfer_bytes_per_step > chosen->transfer_bytes_per_step)
+        snprintf(c->reason, sizeof c->reason, "fits, as fast as %s (%.3g s/step) but moves %s more a step",
+                 plan_preset_name(chosen_preset), b,
+                 size_format(c->transfer_bytes_per_step - chosen->transfer_bytes_per_step, bytes, sizeof bytes));
+    else
+        snprintf(c->reason, sizeof c->reason, "fits, as fast as %s (%.3g s/step); a tie goes to the preset listed first",
+                 plan_preset_name(chosen_preset), b);
+}
+
+/* A fitting plan that pages its mapped weights says so after its reason. */
+static void paged_note(plan_candidate *c)
+{
+    char bytes[32];
+    const size_t used = strlen(c->reason);
+    if (!c->fits || !c->point.paged || used + 2 >= sizeof c->reason) return;
+    snprintf(c->reason + used, sizeof c->reason - used, "; pages %s of mapped weights from disk at every call",
+             size_format(c->phases[PLAN_PHASE_DENOISE].mapped, bytes, sizeof bytes));
 }
 
 /* a faster than b; within 1 % the one that moves fewer bytes */
@@ -187,10 +214,11 @@ canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const pl
     for (int i = 0; i < out->n; i++) {
         plan_candidate *c = &out->candidates[i];
         if (i == out->chosen) snprintf(c->reason, sizeof c->reason, "chosen%s", wanted == PLAN_AUTO ? " (fastest that fits)" : "");
-        else if (c->fits && c->same_as < 0 && wanted == PLAN_AUTO)
-            snprintf(c->reason, sizeof c->reason, "fits, slower: %.3g s/step", c->seconds_per_step);
+        else if (c->fits && c->same_as < 0 && wanted == PLAN_AUTO && out->chosen >= 0)
+            slower_reason(c, &out->candidates[out->chosen], (plan_preset)out->chosen);
         else if (c->fits && c->same_as < 0)
             snprintf(c->reason, sizeof c->reason, "fits; not the strategy asked for (%s)", plan_preset_name(wanted));
+        paged_note(c);
     }
     if (out->chosen < 0) {
         /* what would fit: a lower precision not allowed, more device memory, more RAM */
@@ -243,16 +271,18 @@ void plan_describe(const plan_candidate *c, const plan_work *work, char *buf, si
     const int layers = work->dit.num_layers;
     const char *format = p->weights.format == QUANT_NONE ? "as stored" : quant_choice_name(p->weights);
     const int resident = p->resident_blocks < 0 ? 0 : p->resident_blocks;
+    char mapped[32];
     snprintf(buf, size,
-             "%s: %d of %d blocks resident (%s), %d streamed%s; VAE %s, CFG %s; peak device %s, pinned %s, host %s; "
-             "%.3g s/step predicted",
+             "%s: %d of %d blocks resident (%s), %d streamed%s; VAE %s, CFG %s; peak device %s, pinned %s, host %s, "
+             "mapped %s%s; %.3g s/step predicted",
              plan_preset_name(p->preset), resident, layers, format, layers - resident,
              layers - resident == 0 ? ""
              : p->stream_from_file  ? " from the mapped file"
                                     : " through 2 buffers",
              p->vae_tiled ? "tiled" : "whole", work->cfg ? (p->cfg_batched ? "batched" : "sequential") : "off",
              size_format(c->peak.device, dev, sizeof dev), size_format(c->peak.pinned, pin, sizeof pin),
-             size_format(c->peak.host, host, sizeof host), c->seconds_per_step);
+             size_format(c->peak.host, host, sizeof host), size_format(c->peak.mapped, mapped, sizeof mapped),
+             p->paged ? " (paged from disk at every call: more than RAM holds)" : "", c->seconds_per_step);
     const size_t used = strlen(buf);
     if (work->has_text_encoder && used + 2 < size) {
         snprintf(buf + used, size - used, "; ");

@@ -22,10 +22,17 @@
  *              peak is the dry run of dit_forward on a measure device (exact, the same
  *              allocator as the capped pool); the text encoder's is a dry placement of its
  *              weight groups and activation arena on a measure device, the arena from the
- *              formula in plan_textenc.c; host memory from the formulas the code allocates by
+ *              formula in plan_textenc.c;
+ *              host memory from the formulas the code allocates by; weights read in place
+ *              from the mapping (every stored matrix when computing in host memory, the
+ *              streamed blocks' homes on a device) counted apart as `mapped`: with host
+ *              allocations they must fit the host budget (--ram, else MemAvailable; the run's
+ *              --ram cap and every --viability row use the same number) or they are paged
+ *              from disk at every call
  *   time       FLOPs / measured throughput, streamed bytes / bandwidth, overlapped:
  *              seconds per forward = resident compute + max(streamed compute, transfer)
- *              + the first streamed block's transfer (it cannot be hidden)
+ *              + the first streamed block's transfer (it cannot be hidden); + the mapped
+ *              weights / disk bandwidth when they are paged
  *
  * The planner allocates only MEM_SCRATCH bookkeeping and measure-device tokens. It never
  * prints: describe functions fill buffers, the CLI prints them. */
@@ -175,10 +182,17 @@ typedef struct plan_point {
     int text_resident;               /* its resident prefix of layer groups (plan_textenc_groups) */
     int text_on_host;                /* 1: it computes in host memory (no device, or not even
                                         streaming every layer fits the device) */
+    int paged;                       /* 1: host RAM cannot keep the transformer's mapped weights
+                                        next to the allocations: every call reads them from disk */
 } plan_point;
 
+/* mapped: weights a phase reads in place from the mmapped files (page cache, not an
+ * allocation: --ram does not cap it, but it needs the same RAM). When host + pinned +
+ * mapped is over the host budget the page cache cannot keep them: every pass reads them
+ * from disk again (plan_point.paged, priced at disk_bytes_per_second, not overlapped: a
+ * page fault stalls the thread that takes it). */
 typedef struct plan_memory {
-    uint64_t device, pinned, host;
+    uint64_t device, pinned, host, mapped;
 } plan_memory;
 
 typedef struct plan_candidate {

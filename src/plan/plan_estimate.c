@@ -140,6 +140,22 @@ static uint64_t dit_host_weights(const dit_model *shape)
     return bytes;
 }
 
+/* The transformer's matrices a step reads in place from the mapping: every stored one
+ * when computing in host memory (quantised blocks are host blobs); on a device the
+ * streamed blocks' when their home is the mapping (as stored and not pinned): resident
+ * blocks and the top level are copied to the device once, at placement. */
+static uint64_t dit_mapped_bytes(const dit_model *shape, int on_device, int resident, int pinned)
+{
+    const int quantised = shape->weights_format.format != QUANT_NONE;
+    uint64_t bytes = 0;
+    for (int g = 0; g <= shape->config.num_layers; g++) {
+        if ((g > 0 && quantised) || (on_device && (g <= resident || pinned))) continue;
+        const residency_group *group = &shape->memory->table[g];
+        for (int t = 0; t < group->n_tensors - 1; t++) bytes += group->tensors[t].bytes;
+    }
+    return bytes;
+}
+
 static uint64_t group_bytes(const dit_model *shape, int g)
 {
     const residency_group *group = &shape->memory->table[g];
@@ -182,6 +198,16 @@ static uint64_t vae_weight_bytes(const plan_work *work, int part)
 }
 
 /* ---- one candidate ------------------------------------------------------------------ */
+
+int plan_pages_from_disk(const plan_memory *phase, const plan_limits *limits)
+{
+    return limits->host_bytes && phase->mapped && phase->host + phase->pinned + phase->mapped > limits->host_bytes;
+}
+
+double plan_disk_bytes_per_second(const plan_hardware *hw)
+{
+    return hw->disk_bytes_per_second > 0 ? hw->disk_bytes_per_second : 2e9;
+}
 
 static double dit_forward_flops_per_block(const plan_work *work)
 {
@@ -261,6 +287,8 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
     denoise->pinned = pinned;
     denoise->host = host_weights + latents + (limits->vae_on_device ? 0 : attention + packing) +
                     (on_device ? 0 : dit_activation_bytes(&work->dit, work->n_img, work->n_txt));
+    denoise->mapped = dit_mapped_bytes(shape, on_device, resident, pinned > 0);
+    p->paged = plan_pages_from_disk(denoise, limits);
 
     /* VAE phases: whole passes when they fit where the VAE runs, else 256-pixel tiles */
     if (work->has_vae) {
@@ -300,6 +328,7 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
     }
     memset(&c->peak, 0, sizeof c->peak);
     for (int ph = 0; ph < PLAN_PHASE_COUNT; ph++) {
+        if (c->phases[ph].mapped > c->peak.mapped) c->peak.mapped = c->phases[ph].mapped;
         if (c->phases[ph].device > c->peak.device) c->peak.device = c->phases[ph].device;
         if (c->phases[ph].pinned > c->peak.pinned) c->peak.pinned = c->phases[ph].pinned;
         if (c->phases[ph].host > c->peak.host) c->peak.host = c->phases[ph].host;
@@ -310,15 +339,18 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
     double flops = hw->flops_per_second[p->weights.format];
     if (!(flops > 0)) flops = hw->flops_per_second[QUANT_NONE] > 0 ? hw->flops_per_second[QUANT_NONE] : 1e9;
     double link = hw->link_bytes_per_second > 0 ? hw->link_bytes_per_second : 1e9;
-    if (p->stream_from_file && hw->disk_bytes_per_second > 0 && hw->disk_bytes_per_second < link)
-        link = hw->disk_bytes_per_second;
+    const double disk = plan_disk_bytes_per_second(hw);
+    if ((p->stream_from_file || p->paged) && disk < link) link = disk;
     const double per_block = dit_forward_flops_per_block(work) / flops;
     const double transfer = (double)streamed_bytes / link;
     double forward = resident * per_block + fmax(streamed * per_block, transfer) + (streamed ? (double)block / link : 0);
+    /* paged in host memory: the page faults stall the compute that takes them */
+    const uint64_t paged = p->paged && !streamed ? denoise->mapped : 0;
+    forward += (double)paged / disk;
     const int calls = work->cfg ? 2 : 1;
     c->seconds_per_step = calls * forward;
     c->seconds_total = c->seconds_per_step * work->steps + c->text_seconds;
-    c->transfer_bytes_per_step = (uint64_t)calls * streamed_bytes;
+    c->transfer_bytes_per_step = (uint64_t)calls * (streamed_bytes + paged);
 
     c->fits = fits && (!on_device || c->peak.device <= free_room) &&
               (!limits->host_bytes || c->peak.host + c->peak.pinned <= limits->host_bytes);

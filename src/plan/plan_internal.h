@@ -6,6 +6,12 @@
 #include "models/arch.h"
 #include "plan/plan.h"
 
+/* 1 when a phase's mapped weights cannot stay in the page cache next to its host and
+ * pinned allocations under limits->host_bytes (0: no budget, never): plan.h's paging. */
+int plan_pages_from_disk(const plan_memory *phase, const plan_limits *limits);
+/* The disk's read rate for weights paged or streamed from the mapping (2 GB/s unless probed). */
+double plan_disk_bytes_per_second(const plan_hardware *hw);
+
 /* A shape model of the work's transformer in `weights` format (plan_estimate.c). */
 canvas_status plan_shape_for(const plan_work *work, quant_choice weights, dit_model **out);
 

@@ -355,7 +355,18 @@ canvas_status plan_textenc_estimate(const plan_work *work, const plan_hardware *
     else if (!limits->vae_on_device)
         phase->host += kernels;
 
-    c->text_seconds = (work->cfg ? 2 : 1) * pass_seconds(work, hw, p, &shape); /* CFG: the negative prompt too */
+    /* mapped: its stored matrices read in place (all of them on the host; on a device the
+     * streamed groups', whose home is the mapping when stored); paged from disk at every
+     * pass when the host budget cannot keep them */
+    const int first_mapped = p->text_on_host ? 0 : 1 + p->text_resident;
+    for (int g = first_mapped; g < shape.n_groups; g++)
+        if (g == 0 || p->text_weights.format == QUANT_NONE)
+            for (int t = 0; t < shape.table[g].n_tensors - 1; t++) phase->mapped += shape.table[g].tensors[t].bytes;
+    const double paged = p->text_on_host && plan_pages_from_disk(phase, limits)
+                             ? (double)phase->mapped / plan_disk_bytes_per_second(hw)
+                             : 0;
+    /* CFG: the negative prompt too */
+    c->text_seconds = (work->cfg ? 2 : 1) * (pass_seconds(work, hw, p, &shape) + paged);
     shape_free(&shape);
     return CANVAS_OK;
 }
