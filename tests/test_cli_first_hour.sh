@@ -20,7 +20,7 @@ small=(edit --model "$model" --image "$case_dir/image0.png" --prompt-embeds "$em
 magic() { head -c "$2" "$1" | od -An -tx1 | tr -d ' \n'; }
 
 # --- output formats by extension; an unknown one is refused before any work
-expect 2 "unknown image extension" -- edit --model /no/such/model --image "$case_dir/image0.png" \
+expect 2 "unknown file type" -- edit --model /no/such/model --image "$case_dir/image0.png" \
     --prompt-embeds "$embeds" -o "$work/x.gif"
 check "[ ! -e '$work/x.gif' ]" "x.gif was written"
 expect 0 "wrote $work/x.jpg" -- "${small[@]}" -o "$work/x.jpg"

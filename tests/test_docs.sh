@@ -9,7 +9,8 @@
 #        - synopses (a "[" or "<...>" or an ALL-CAPS placeholder such as DIR or OUT.png),
 #        - benchmarks (build/bench_*, bench/*.py): timed runs of minutes,
 #        - lines marked "# needs real weights" or "# ... not run by the docs check".
-#   2. no page names a private build folder (build-*/ other than build-asan/) or a file
+#   2. no page names a private build folder (build-*/ other than build-asan/, build-fuzz/ and
+#      build-tsan/, which tools/test.sh, tools/fuzz.sh and tools/tsan.sh make) or a file
 #      outside the repository (../shared, the spec/*.md files kept beside it).
 set -u
 source "$(dirname "$0")/cli_lib.sh"
@@ -20,7 +21,7 @@ pages=("$root/README.md" "$root"/docs/*.md)
 # --- 2: no private build folder, nothing outside the repository
 for page in "${pages[@]}"; do
     name="${page#"$root"/}"
-    hits="$(grep -nE '(^|[^A-Za-z0-9_.-])build-[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*/' "$page" | grep -vE 'build-asan/' || true)"
+    hits="$(grep -nE '(^|[^A-Za-z0-9_.-])build-[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*/' "$page" | grep -vE 'build-(asan|fuzz|tsan)/' || true)"
     check "[ -z \"\$hits\" ]" "$name names a private build folder: $hits"
     hits="$(grep -nE '\.\./shared|(^|[`( ])spec/[a-z0-9-]+\.md' "$page" || true)"
     check "[ -z \"\$hits\" ]" "$name points outside the repository: $hits"

@@ -99,15 +99,22 @@ check "[ \"\$(cksum <'$work/cases/prompt-edit-plus-one/expected.safetensors')\" 
 check "[ -d '$work/adir' ] && [ -p '$work/afifo' ] && [ ! -e '$work/x8.png' ] && [ ! -e '$work/x9.png' ]" "a refused output was replaced or written"
 check "[ ! -e '$work/x3.png' ] && [ ! -e '$work/x7.png' ]" "a refused run left an output"
 
-# --- out of memory while the tokenizer loads (N = 100000, inside vocab.json) and while the
-# encoder's weights load: exit 3, one line, no output (test_prompt sweeps every allocation
-# of the encoding itself)
-for spec in 100000 3:weights 40+:activations; do
+# --- out of memory while the tokenizer loads (N = 100000, inside vocab.json), while the
+# weights load for good (3+: every retry of the load fails too) and in the encoding: exit 3,
+# one error line after the fallback lines, no output (test_prompt sweeps every allocation of
+# the encoding itself); a failure of the load that passes is recovered (3:weights)
+for spec in 100000 3+:weights 40+:activations; do
+    rm -f "$work/oom.png"
     CANVAS_FAIL_ALLOC=$spec "$cli" edit "${small[@]}" --prompt "x" -o "$work/oom.png" >/dev/null 2>"$work/err"
     rc=$?
-    check "[ $rc -eq 3 ] && [ \"\$(wc -l <'$work/err')\" -eq 1 ] && grep -q 'out of memory' '$work/err'" \
+    check "[ $rc -eq 3 ] && [ \"\$(grep -vc 'fallback:' '$work/err')\" -eq 1 ] && grep -q 'out of memory' '$work/err'" \
         "CANVAS_FAIL_ALLOC=$spec: exit $rc: $(head -2 "$work/err")"
     check "[ ! -e '$work/oom.png' ]" "CANVAS_FAIL_ALLOC=$spec left an output"
 done
+rm -f "$work/oom.png"
+CANVAS_FAIL_ALLOC=3:weights "$cli" edit "${small[@]}" --prompt "x" -o "$work/oom.png" >/dev/null 2>"$work/err"
+rc=$?
+check "[ $rc -eq 0 ] && grep -q 'fallback: out of memory loading the model' '$work/err' && [ -s '$work/oom.png' ]" \
+    "CANVAS_FAIL_ALLOC=3:weights: not recovered: exit $rc: $(head -2 "$work/err")"
 
 summary
