@@ -197,6 +197,21 @@ static void prefetch_weight_strip(const weight_view *w, int64_t n0, int64_t live
 
 /* ---- writing a partial tile --------------------------------------------------------- */
 
+/* C[rows x cols] (row stride ldc) = sum + bias when first, else += sum; the sums in
+ * buffer, rows ldb floats apart. */
+static void store_sums(const float *buffer, int64_t ldb, float *c, int64_t ldc, int rows, int cols, int first,
+                       const float *bias)
+{
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) {
+            float v = buffer[r * ldb + j];
+            if (first)
+                c[r * ldc + j] = bias ? v + bias[j] : v + 0.0f;
+            else
+                c[r * ldc + j] += v;
+        }
+}
+
 /* C[rows x cols] (row stride ldc) = tile + bias when first, else += tile. */
 static void store_tile(const gemm_tile *tile, float *c, int64_t ldc, int rows, int cols, int first, const float *bias)
 {
@@ -205,14 +220,7 @@ static void store_tile(const gemm_tile *tile, float *c, int64_t ldc, int rows, i
         _mm256_storeu_ps(buffer + r * GEMM_NR, tile->c[r][0]);
         _mm256_storeu_ps(buffer + r * GEMM_NR + 8, tile->c[r][1]);
     }
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < cols; j++) {
-            float v = buffer[r * GEMM_NR + j];
-            if (first)
-                c[r * ldc + j] = bias ? v + bias[j] : v + 0.0f;
-            else
-                c[r * ldc + j] += v;
-        }
+    store_sums(buffer, GEMM_NR, c, ldc, rows, cols, first, bias);
 }
 
 /* ---- packing x, shared --------------------------------------------------------------- */
@@ -311,9 +319,13 @@ static void multiply_strips(const linear_job *job, const float *a, const float *
                 }
             gemm_kernel_6x32_store(kc, a + r * job->strip_floats, strips, c, ldy, first, add);
         }
-        if (r < r1) { /* the last, partial row strip */
-            multiply_tiles(job, a, strips, s, kb, r, r1);
-            multiply_tiles(job, a, strips + kc * GEMM_NR, s + 1, kb, r, r1);
+        if (r < r1) { /* the last row strip, partial (its missing rows are packed as zeros):
+                       * the sums into a buffer of -0.0f (x + -0.0f is x, bit for bit) */
+            float sums[GEMM_MR * 2 * GEMM_NR];
+            for (int i = 0; i < GEMM_MR * 2 * GEMM_NR; i++) sums[i] = -0.0f;
+            gemm_kernel_6x32_store(kc, a + r * job->strip_floats, strips, sums, 2 * GEMM_NR, 0, zero_bias);
+            store_sums(sums, 2 * GEMM_NR, job->y + r * GEMM_MR * ldy + n0, ldy, (int)(job->m - r * GEMM_MR),
+                       2 * GEMM_NR, first, job->bias ? job->bias + n0 : NULL);
         }
     }
 #endif
