@@ -137,7 +137,7 @@ static void serve(dit_model *model, thread_pool *pool)
 {
     bench_inputs b = {0};
     char line[64];
-    printf("ready %d threads\n", thread_pool_size(pool));
+    printf("ready %d threads kernels %s\n", thread_pool_size(pool), ops_cpu_kernels());
     fflush(stdout);
     while (fgets(line, sizeof line, stdin)) {
         int side = atoi(line);
@@ -173,7 +173,7 @@ static int compare_formats(const char *dir, thread_pool *pool, const quant_choic
         printf("loaded %-11s in %.1f s\n", choices[f].format == QUANT_NONE ? "bf16" : quant_choice_name(choices[f]),
                now_seconds() - t0);
     }
-    printf("%d threads, rounds of (", thread_pool_size(pool));
+    printf("%d threads, %s kernels, rounds of (", thread_pool_size(pool), ops_cpu_kernels());
     for (int f = 0; f < n; f++) printf("%s%s", f ? ", " : "", choices[f].format == QUANT_NONE ? "bf16" : quant_choice_name(choices[f]));
     printf(") x %d after one warm-up each; medians\n", runs);
     print_load("before");
@@ -285,7 +285,8 @@ int main(int argc, char **argv)
             if (serving) {
                 serve(model, pool);
             } else {
-                printf("%d threads, median of %d forwards after one warm-up\n", thread_pool_size(pool), quick ? 3 : 5);
+                printf("%d threads, %s kernels, median of %d forwards after one warm-up\n", thread_pool_size(pool),
+                       ops_cpu_kernels(), quick ? 3 : 5);
                 if (side > 0) {
                     bench_forward(model, pool, side, 5);
                 } else {

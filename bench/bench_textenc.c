@@ -5,7 +5,7 @@
  *   build-D/bench_textenc             median of 5 forwards after a warm-up
  *   build-D/bench_textenc --runs N    median of N (1..16)
  *   build-D/bench_textenc --serve     for bench/torch_textenc.py: "ready ..." with the
- *                                     window bounds, then one forward per input line,
+ *                                     kernels and the window bounds, then one forward per input line,
  *                                     answered "seconds T window W full F layer L scaled S cpu C"
  *
  * Builds a random encoder of the real width (text: hidden 3584, 28 heads x 128, 4 kv heads,
@@ -190,7 +190,8 @@ static void serve(bench *b)
 {
     char line[64];
     forward(b); /* warm-up, and the window bounds */
-    printf("ready %d threads ids %d patches %d windows", thread_pool_size(b->pool), IDS, PATCHES);
+    printf("ready %d threads kernels %s ids %d patches %d windows", thread_pool_size(b->pool), ops_cpu_kernels(), IDS,
+           PATCHES);
     for (int i = 0; i <= b->s.n_windows; i++) printf("%s%lld", i ? "," : " ", (long long)b->s.windows[i]);
     printf(" gflop %.3f\n", scaled_flops(&b->s) * 1e-9);
     fflush(stdout);
@@ -217,8 +218,8 @@ static void report(bench *b, int runs)
     double m[6];
     for (int i = 0; i < 6; i++) m[i] = median(v[i], runs);
     const stamps *s = &b->s;
-    printf("%d ids (%d image tokens), %d patches in %d windows; %d threads; medians of %d forwards\n", IDS,
-           IMAGE_TOKENS, PATCHES, s->n_windows, thread_pool_size(b->pool), runs);
+    printf("%d ids (%d image tokens), %d patches in %d windows; %d threads, %s kernels; medians of %d forwards\n",
+           IDS, IMAGE_TOKENS, PATCHES, s->n_windows, thread_pool_size(b->pool), ops_cpu_kernels(), runs);
     printf("  vision block, windowed   %7.3f s  %6.1f GFLOP/s\n", m[1], block_flops(s, 0) / m[1] * 1e-9);
     printf("  vision block, full       %7.3f s  %6.1f GFLOP/s\n", m[2], block_flops(s, 1) / m[2] * 1e-9);
     printf("  decoder layer            %7.3f s  %6.1f GFLOP/s\n", m[3], layer_flops() / m[3] * 1e-9);

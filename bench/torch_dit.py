@@ -164,12 +164,14 @@ def main():
         line = ours.stdout.readline()
         if not line.startswith("ready"):
             sys.exit("torch_dit: bench_dit --serve did not start")
+        ready = line.split()
+        kernels = ready[ready.index("kernels") + 1] if "kernels" in ready else "unknown"
 
     gen = torch.Generator().manual_seed(0)
     with torch.inference_mode():
         model = build(gen)
         print(f"torch {torch.__version__} (OpenBLAS core {CORE}), {torch.get_num_threads()} threads; f32 weights; "
-              f"{'ours (bf16) and PyTorch interleaved, ' if ours else ''}median of {args.runs}", flush=True)
+              f"{f'ours (bf16, {kernels} kernels) and PyTorch interleaved, ' if ours else ''}median of {args.runs}", flush=True)
         for side in sides:
             n_img = 2 * side * side
             hidden = torch.empty(n_img, IN_CH).uniform_(-1, 1, generator=gen)

@@ -220,6 +220,11 @@ def child(path, args, env):
     return p, line.split()
 
 
+def kernels(ready):
+    """The CPU kernels the child runs, from its ready line (ops_cpu_kernels)."""
+    return ready[ready.index("kernels") + 1] if "kernels" in ready else "unknown"
+
+
 def ask(p, request):
     p.stdin.write(request + "\n")
     p.stdin.flush()
@@ -259,7 +264,8 @@ def main():
         print(f"torch {torch.__version__} (OpenBLAS core {CORE}), {torch.get_num_threads()} threads; "
               f"f32 weights; {IDS} ids, "
               f"{PATCHES} patches in {len(bounds) - 1} windows; 1 layer + 2 blocks scaled to 28 + 32 "
-              f"({flop * 1e-9:.0f} GFLOP); {'ours (bf16) and PyTorch interleaved, ' if ours else ''}"
+              f"({flop * 1e-9:.0f} GFLOP); "
+              f"{f'ours (bf16, {kernels(ready)} kernels) and PyTorch interleaved, ' if ours else ''}"
               f"median of {args.runs}", flush=True)
         forward(m, ids, pixels, index, bounds)  # warm-up
         t_torch, t_ours, t_dit, cpu_torch, cpu_ours = [], [], [], [], []

@@ -455,8 +455,9 @@ static void test_rope(void)
 }
 
 /* CANVAS_CPU=portable picks the portable kernels (tests/test_cpu_portable.sh runs this
- * program and test_dit that way); otherwise an x86-64 CPU with AVX2 and FMA gets the fast
- * ones (every such CPU has F16C too). */
+ * program and test_dit that way), CANVAS_CPU=avx2 the AVX2 ones; otherwise an x86-64 CPU
+ * with AVX-512 F/DQ/BW/VL gets the avx512 ones, one with AVX2 and FMA the fast ones (every
+ * such CPU has F16C too). */
 static void test_kernel_choice(void)
 {
     const char *forced = getenv("CANVAS_CPU");
@@ -469,10 +470,13 @@ static void test_kernel_choice(void)
 #if defined(__x86_64__)
     __builtin_cpu_init();
     const int fast = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const int avx512 = fast && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 #else
-    const int fast = 0;
+    const int fast = 0, avx512 = 0;
 #endif
-    CHECK_MSG(!strcmp(kernels, fast ? "avx2" : "portable"), "%s", kernels);
+    const char *want = avx512 && !(forced && !strcmp(forced, "avx2")) ? "avx512" : fast ? "avx2" : "portable";
+    CHECK_MSG(!strcmp(kernels, want), "%s, not %s", kernels, want);
 }
 
 int main(void)

@@ -105,9 +105,10 @@ void op_rope_interleaved(float *x, int64_t seq, int heads, int head_dim, const f
  * convention (Qwen2 / Qwen2.5-VL): x_i' = x_i c_i - x_{i+h} s_i, x_{i+h}' = x_{i+h} c_i + x_i s_i. */
 void op_rope_half(float *x, int64_t seq, int heads, int head_dim, const float *cos, const float *sin);
 
-/* Which build of the CPU kernels runs: "avx2" (AVX2 + FMA + F16C, chosen when the CPU has
- * them) or "portable" (plain C; any CPU, or forced with CANVAS_CPU=portable). Same
- * algorithm, same order of operations: the same bits under gcc (docs/kernels.md). */
+/* Which build of the CPU kernels runs: "avx512" (AVX-512 F/DQ/BW/VL on top of the AVX2
+ * set, chosen when the CPU has them), "avx2" (AVX2 + FMA + F16C, or forced with
+ * CANVAS_CPU=avx2) or "portable" (plain C; any CPU, or forced with CANVAS_CPU=portable).
+ * Same algorithm, same order of operations: the same bits under gcc (docs/kernels.md). */
 const char *ops_cpu_kernels(void);
 
 #endif

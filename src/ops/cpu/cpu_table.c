@@ -10,6 +10,8 @@
 
 #ifdef CANVAS_CPU_PORTABLE
 const ops_cpu_table ops_cpu_portable = {"portable", OPS_CPU_FUNCTIONS(ENTRY, VOID_ENTRY)};
+#elif defined(CANVAS_CPU_AVX512)
+const ops_cpu_table ops_cpu_avx512 = {"avx512", OPS_CPU_FUNCTIONS(ENTRY, VOID_ENTRY)};
 #else
 const ops_cpu_table ops_cpu_fast = {"avx2", OPS_CPU_FUNCTIONS(ENTRY, VOID_ENTRY)};
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cpu_table.h — the functions ops/cpu exports, as one table per variant of the kernels
- * (cpu_variant.h): ops_cpu_fast (AVX2/FMA/F16C, x86-64 only) and ops_cpu_portable.
+ * (cpu_variant.h): ops_cpu_fast (AVX2/FMA/F16C, x86-64 only), ops_cpu_avx512 (the same
+ * plus AVX-512 F/DQ/BW/VL, x86-64 only) and ops_cpu_portable.
  * ops/cpu_dispatch.c defines the plain names over the table it picks.
  *
  * OPS_CPU_FUNCTIONS lists them: F(return type, name, (parameters), (arguments)) for those
@@ -92,11 +93,12 @@
 #define OPS_CPU_VOID_FIELD(name, params, args) void(*f_##name) params;
 
 typedef struct ops_cpu_table {
-    const char *name; /* "avx2" or "portable" */
+    const char *name; /* "avx512", "avx2" or "portable" */
     OPS_CPU_FUNCTIONS(OPS_CPU_FIELD, OPS_CPU_VOID_FIELD)
 } ops_cpu_table;
 
 extern const ops_cpu_table ops_cpu_fast;
+extern const ops_cpu_table ops_cpu_avx512;
 extern const ops_cpu_table ops_cpu_portable;
 
 #endif

@@ -2,10 +2,12 @@
 /* cpu_variant.h — first include of every file in ops/cpu: which build of the kernels this
  * is, and the names its functions link under.
  *
- * ops/cpu is compiled twice (CMakeLists.txt): the fast variant with -mavx2 -mfma -mf16c
- * against <immintrin.h>, the portable one (CANVAS_CPU_PORTABLE defined) with no ISA flags
- * against simd_portable.h. Every function the directory exports is renamed here to
- * NAME_fast or NAME_portable, so both variants link into one library; ops/cpu_dispatch.c
+ * ops/cpu is compiled three times (CMakeLists.txt): the fast variant with -mavx2 -mfma
+ * -mf16c against <immintrin.h>, the avx512 one (CANVAS_CPU_AVX512 defined) with AVX-512
+ * F/DQ/BW/VL on top (its GEMM takes a 6x32 zmm microkernel; the rest is the AVX2 code),
+ * the portable one (CANVAS_CPU_PORTABLE defined) with no ISA flags against
+ * simd_portable.h. Every function the directory exports is renamed here to NAME_fast,
+ * NAME_avx512 or NAME_portable, so the variants link into one library; ops/cpu_dispatch.c
  * defines the plain names and sends each call to the variant chosen once at start.
  * A function exported from ops/cpu that is missing here is a duplicate symbol at link. */
 #ifndef CANVAS_OPS_CPU_VARIANT_H
@@ -14,6 +16,9 @@
 #ifdef CANVAS_CPU_PORTABLE
 #include "ops/cpu/simd_portable.h"
 #define OPS_CPU_NAME(name) name##_portable
+#elif defined(CANVAS_CPU_AVX512)
+#include <immintrin.h>
+#define OPS_CPU_NAME(name) name##_avx512
 #else
 #include <immintrin.h>
 #define OPS_CPU_NAME(name) name##_fast

@@ -100,28 +100,32 @@ static inline void gemm_kernel_6x16_rows_store(int64_t kc, const float *a, int64
  * (its operands given as strings, so that the unrolled loops only change offsets),
  * clearing the tile, writing it out, adding it to C. */
 
-/* One k step: B's 16 floats from B0 and B1, A's six values from A0..A5 (asm operands). */
-#define GEMM_ASM_STEP(B0, B1, A0, A1, A2, A3, A4, A5)                                                          \
-    "vmovups " B0 ", %%ymm12\n\t"                                                                              \
-    "vmovups " B1 ", %%ymm13\n\t"                                                                              \
-    "vbroadcastss " A0 ", %%ymm14\n\t"                                                                         \
-    "vbroadcastss " A1 ", %%ymm15\n\t"                                                                         \
-    "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"                                                                 \
-    "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"                                                                 \
-    "vbroadcastss " A2 ", %%ymm14\n\t"                                                                         \
-    "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"                                                                 \
-    "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"                                                                 \
-    "vbroadcastss " A3 ", %%ymm15\n\t"                                                                         \
-    "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"                                                                 \
-    "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"                                                                 \
-    "vbroadcastss " A4 ", %%ymm14\n\t"                                                                         \
-    "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"                                                                 \
-    "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"                                                                 \
-    "vbroadcastss " A5 ", %%ymm15\n\t"                                                                         \
-    "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"                                                                 \
-    "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"                                                                 \
-    "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"                                                                \
-    "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
+/* One k step in registers of kind V ("ymm": the 6x16 tile, B's 16 floats in two halves;
+ * "zmm": the 6x32 tile of the avx512 variant, two strips of 16): B's halves from B0 and
+ * B1, A's six values from A0..A5 (asm operands). */
+#define GEMM_ASM_STEP_V(V, B0, B1, A0, A1, A2, A3, A4, A5)                                                     \
+    "vmovups " B0 ", %%" V "12\n\t"                                                                            \
+    "vmovups " B1 ", %%" V "13\n\t"                                                                            \
+    "vbroadcastss " A0 ", %%" V "14\n\t"                                                                       \
+    "vbroadcastss " A1 ", %%" V "15\n\t"                                                                       \
+    "vfmadd231ps %%" V "12, %%" V "14, %%" V "0\n\t"                                                           \
+    "vfmadd231ps %%" V "13, %%" V "14, %%" V "1\n\t"                                                           \
+    "vbroadcastss " A2 ", %%" V "14\n\t"                                                                       \
+    "vfmadd231ps %%" V "12, %%" V "15, %%" V "2\n\t"                                                           \
+    "vfmadd231ps %%" V "13, %%" V "15, %%" V "3\n\t"                                                           \
+    "vbroadcastss " A3 ", %%" V "15\n\t"                                                                       \
+    "vfmadd231ps %%" V "12, %%" V "14, %%" V "4\n\t"                                                           \
+    "vfmadd231ps %%" V "13, %%" V "14, %%" V "5\n\t"                                                           \
+    "vbroadcastss " A4 ", %%" V "14\n\t"                                                                       \
+    "vfmadd231ps %%" V "12, %%" V "15, %%" V "6\n\t"                                                           \
+    "vfmadd231ps %%" V "13, %%" V "15, %%" V "7\n\t"                                                           \
+    "vbroadcastss " A5 ", %%" V "15\n\t"                                                                       \
+    "vfmadd231ps %%" V "12, %%" V "14, %%" V "8\n\t"                                                           \
+    "vfmadd231ps %%" V "13, %%" V "14, %%" V "9\n\t"                                                           \
+    "vfmadd231ps %%" V "12, %%" V "15, %%" V "10\n\t"                                                          \
+    "vfmadd231ps %%" V "13, %%" V "15, %%" V "11\n\t"
+
+#define GEMM_ASM_STEP(B0, B1, A0, A1, A2, A3, A4, A5) GEMM_ASM_STEP_V("ymm", B0, B1, A0, A1, A2, A3, A4, A5)
 
 /* Step s of a packed A strip (a[s*6 + r]) and B at byte offset bo: the offsets written out
  * (24 s + 4 r and bo, bo + 32), as the preprocessor cannot compute them. */
@@ -163,35 +167,60 @@ static inline void gemm_kernel_6x16_rows_store(int64_t kc, const float *a, int64
     "vmovups %%ymm10, 320(%[c])\n\t"                                                                           \
     "vmovups %%ymm11, 352(%[c])\n\t"
 
-/* tile += C, C's rows at %[c], c + ldc, c + 2 ldc, %[c3] = c + 3 ldc, ... */
-#define GEMM_ASM_ADD_C                                                                                         \
-    "vaddps (%[c]), %%ymm0, %%ymm0\n\t"                                                                        \
-    "vaddps 32(%[c]), %%ymm1, %%ymm1\n\t"                                                                      \
-    "vaddps (%[c],%[ldc]), %%ymm2, %%ymm2\n\t"                                                                 \
-    "vaddps 32(%[c],%[ldc]), %%ymm3, %%ymm3\n\t"                                                               \
-    "vaddps (%[c],%[ldc],2), %%ymm4, %%ymm4\n\t"                                                               \
-    "vaddps 32(%[c],%[ldc],2), %%ymm5, %%ymm5\n\t"                                                             \
-    "vaddps (%[c3]), %%ymm6, %%ymm6\n\t"                                                                       \
-    "vaddps 32(%[c3]), %%ymm7, %%ymm7\n\t"                                                                     \
-    "vaddps (%[c3],%[ldc]), %%ymm8, %%ymm8\n\t"                                                                \
-    "vaddps 32(%[c3],%[ldc]), %%ymm9, %%ymm9\n\t"                                                              \
-    "vaddps (%[c3],%[ldc],2), %%ymm10, %%ymm10\n\t"                                                            \
-    "vaddps 32(%[c3],%[ldc],2), %%ymm11, %%ymm11\n\t"
+/* tile += C, C's rows at %[c], c + ldc, c + 2 ldc, %[c3] = c + 3 ldc, ...; registers of
+ * kind V, each row's second half H bytes in ("32" for ymm, "64" for zmm). */
+#define GEMM_ASM_ADD_C_V(V, H)                                                                                 \
+    "vaddps (%[c]), %%" V "0, %%" V "0\n\t"                                                                    \
+    "vaddps " H "(%[c]), %%" V "1, %%" V "1\n\t"                                                               \
+    "vaddps (%[c],%[ldc]), %%" V "2, %%" V "2\n\t"                                                             \
+    "vaddps " H "(%[c],%[ldc]), %%" V "3, %%" V "3\n\t"                                                        \
+    "vaddps (%[c],%[ldc],2), %%" V "4, %%" V "4\n\t"                                                           \
+    "vaddps " H "(%[c],%[ldc],2), %%" V "5, %%" V "5\n\t"                                                      \
+    "vaddps (%[c3]), %%" V "6, %%" V "6\n\t"                                                                   \
+    "vaddps " H "(%[c3]), %%" V "7, %%" V "7\n\t"                                                              \
+    "vaddps (%[c3],%[ldc]), %%" V "8, %%" V "8\n\t"                                                            \
+    "vaddps " H "(%[c3],%[ldc]), %%" V "9, %%" V "9\n\t"                                                       \
+    "vaddps (%[c3],%[ldc],2), %%" V "10, %%" V "10\n\t"                                                        \
+    "vaddps " H "(%[c3],%[ldc],2), %%" V "11, %%" V "11\n\t"
 
-/* The tile into C (rows as for GEMM_ASM_ADD_C). */
-#define GEMM_ASM_STORE_C                                                                                       \
-    "vmovups %%ymm0, (%[c])\n\t"                                                                               \
-    "vmovups %%ymm1, 32(%[c])\n\t"                                                                             \
-    "vmovups %%ymm2, (%[c],%[ldc])\n\t"                                                                        \
-    "vmovups %%ymm3, 32(%[c],%[ldc])\n\t"                                                                      \
-    "vmovups %%ymm4, (%[c],%[ldc],2)\n\t"                                                                      \
-    "vmovups %%ymm5, 32(%[c],%[ldc],2)\n\t"                                                                    \
-    "vmovups %%ymm6, (%[c3])\n\t"                                                                              \
-    "vmovups %%ymm7, 32(%[c3])\n\t"                                                                            \
-    "vmovups %%ymm8, (%[c3],%[ldc])\n\t"                                                                       \
-    "vmovups %%ymm9, 32(%[c3],%[ldc])\n\t"                                                                     \
-    "vmovups %%ymm10, (%[c3],%[ldc],2)\n\t"                                                                    \
-    "vmovups %%ymm11, 32(%[c3],%[ldc],2)\n\t"
+/* The tile into C (rows as for GEMM_ASM_ADD_C_V). */
+#define GEMM_ASM_STORE_C_V(V, H)                                                                               \
+    "vmovups %%" V "0, (%[c])\n\t"                                                                             \
+    "vmovups %%" V "1, " H "(%[c])\n\t"                                                                        \
+    "vmovups %%" V "2, (%[c],%[ldc])\n\t"                                                                      \
+    "vmovups %%" V "3, " H "(%[c],%[ldc])\n\t"                                                                 \
+    "vmovups %%" V "4, (%[c],%[ldc],2)\n\t"                                                                    \
+    "vmovups %%" V "5, " H "(%[c],%[ldc],2)\n\t"                                                               \
+    "vmovups %%" V "6, (%[c3])\n\t"                                                                            \
+    "vmovups %%" V "7, " H "(%[c3])\n\t"                                                                       \
+    "vmovups %%" V "8, (%[c3],%[ldc])\n\t"                                                                     \
+    "vmovups %%" V "9, " H "(%[c3],%[ldc])\n\t"                                                                \
+    "vmovups %%" V "10, (%[c3],%[ldc],2)\n\t"                                                                  \
+    "vmovups %%" V "11, " H "(%[c3],%[ldc],2)\n\t"
+
+/* The first k block's epilogue: both halves of add[] (the bias, or zeros) onto every row,
+ * then jump to label 4 (the store), past GEMM_ASM_ADD_C_V at label 3. */
+#define GEMM_ASM_ADD_BIAS_V(V, H)                                                                              \
+    "test %[mode], %[mode]\n\t"                                                                                \
+    "jz 3f\n\t"                                                                                                \
+    "vmovups (%[add]), %%" V "12\n\t"                                                                          \
+    "vmovups " H "(%[add]), %%" V "13\n\t"                                                                     \
+    "vaddps %%" V "12, %%" V "0, %%" V "0\n\t"                                                                 \
+    "vaddps %%" V "13, %%" V "1, %%" V "1\n\t"                                                                 \
+    "vaddps %%" V "12, %%" V "2, %%" V "2\n\t"                                                                 \
+    "vaddps %%" V "13, %%" V "3, %%" V "3\n\t"                                                                 \
+    "vaddps %%" V "12, %%" V "4, %%" V "4\n\t"                                                                 \
+    "vaddps %%" V "13, %%" V "5, %%" V "5\n\t"                                                                 \
+    "vaddps %%" V "12, %%" V "6, %%" V "6\n\t"                                                                 \
+    "vaddps %%" V "13, %%" V "7, %%" V "7\n\t"                                                                 \
+    "vaddps %%" V "12, %%" V "8, %%" V "8\n\t"                                                                 \
+    "vaddps %%" V "13, %%" V "9, %%" V "9\n\t"                                                                 \
+    "vaddps %%" V "12, %%" V "10, %%" V "10\n\t"                                                               \
+    "vaddps %%" V "13, %%" V "11, %%" V "11\n\t"                                                               \
+    "jmp 4f\n\t"
+
+#define GEMM_ASM_ADD_C GEMM_ASM_ADD_C_V("ymm", "32")
+#define GEMM_ASM_STORE_C GEMM_ASM_STORE_C_V("ymm", "32")
 
 #define GEMM_ASM_CLOBBERS                                                                                      \
     "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",      \
@@ -258,23 +287,7 @@ static inline void gemm_kernel_6x16_store(int64_t kc, const float *a, const floa
                                      "add $256, %[b]\n\t",
                                      "add $24, %[a]\n\t"
                                      "add $64, %[b]\n\t")
-                     "test %[mode], %[mode]\n\t"
-                     "jz 3f\n\t"
-                     "vmovups (%[add]), %%ymm12\n\t"
-                     "vmovups 32(%[add]), %%ymm13\n\t"
-                     "vaddps %%ymm12, %%ymm0, %%ymm0\n\t"
-                     "vaddps %%ymm13, %%ymm1, %%ymm1\n\t"
-                     "vaddps %%ymm12, %%ymm2, %%ymm2\n\t"
-                     "vaddps %%ymm13, %%ymm3, %%ymm3\n\t"
-                     "vaddps %%ymm12, %%ymm4, %%ymm4\n\t"
-                     "vaddps %%ymm13, %%ymm5, %%ymm5\n\t"
-                     "vaddps %%ymm12, %%ymm6, %%ymm6\n\t"
-                     "vaddps %%ymm13, %%ymm7, %%ymm7\n\t"
-                     "vaddps %%ymm12, %%ymm8, %%ymm8\n\t"
-                     "vaddps %%ymm13, %%ymm9, %%ymm9\n\t"
-                     "vaddps %%ymm12, %%ymm10, %%ymm10\n\t"
-                     "vaddps %%ymm13, %%ymm11, %%ymm11\n\t"
-                     "jmp 4f\n\t"
+                     GEMM_ASM_ADD_BIAS_V("ymm", "32")
                      "3:\n\t"
                      GEMM_ASM_ADD_C
                      "4:\n\t"
@@ -336,6 +349,49 @@ static inline void gemm_kernel_6x16_rows_store(int64_t kc, const float *a, int64
                      : [lda] "r"(lda_bytes), [c] "r"(c), [c3] "r"(c3), [ldc] "r"(ldc_bytes)
                      : GEMM_ASM_CLOBBERS);
 }
+
+#ifdef CANVAS_CPU_AVX512
+
+/* Step s of a packed A strip with two packed B strips, the second bs bytes after the
+ * first: zmm12 holds the first strip's 16 floats, zmm13 the second's. */
+#define GEMM_ASM_STEP_PAIR(bo, a0, a1, a2, a3, a4, a5)                                                           \
+    GEMM_ASM_STEP_V("zmm", #bo "(%[b])", #bo "(%[b],%[bs])", #a0 "(%[a])", #a1 "(%[a])", #a2 "(%[a])",           \
+                    #a3 "(%[a])", #a4 "(%[a])", #a5 "(%[a])")
+
+/* The avx512 variant's GEMM microkernel: gemm_kernel_6x16_store over two adjacent packed
+ * 16-column strips at once (b, and b + kc*16 where the next strip of a panel starts), a
+ * 6 x 32 tile in twelve zmm accumulators. Per k step: 2 loads of B, 6 broadcasts of A,
+ * 12 FMAs of 16 lanes, twice the work of the ymm step for the same loads. Every element
+ * gets the same FMAs in the same order and the same one addition of add[] (32 floats)
+ * or of C, so the tile equals that of two gemm_kernel_6x16_store calls bit for bit. */
+static inline void gemm_kernel_6x32_store(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                                          int first, const float *add)
+{
+    int64_t ldc_bytes = ldc * (int64_t)sizeof(float), bs = kc * GEMM_NR * (int64_t)sizeof(float);
+    float *c3 = c + 3 * ldc;
+    int64_t mode = first;
+    __asm__ volatile(GEMM_ASM_CLEAR_TILE /* (a VEX write of a ymm register clears its zmm) */
+                     GEMM_ASM_K_LOOP(GEMM_ASM_STEP_PAIR(0, 0, 4, 8, 12, 16, 20),
+                                     GEMM_ASM_STEP_PAIR(64, 24, 28, 32, 36, 40, 44),
+                                     GEMM_ASM_STEP_PAIR(128, 48, 52, 56, 60, 64, 68),
+                                     GEMM_ASM_STEP_PAIR(192, 72, 76, 80, 84, 88, 92),
+                                     "add $96, %[a]\n\t"
+                                     "add $256, %[b]\n\t",
+                                     "add $24, %[a]\n\t"
+                                     "add $64, %[b]\n\t")
+                     GEMM_ASM_ADD_BIAS_V("zmm", "64")
+                     "3:\n\t"
+                     GEMM_ASM_ADD_C_V("zmm", "64")
+                     "4:\n\t"
+                     GEMM_ASM_STORE_C_V("zmm", "64")
+                     "vzeroupper\n\t"
+                     : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kc)
+                     : [bs] "r"(bs), [c] "r"(c), [c3] "r"(c3), [ldc] "r"(ldc_bytes), [mode] "r"(mode),
+                       [add] "r"(add)
+                     : GEMM_ASM_CLOBBERS);
+}
+
+#endif /* CANVAS_CPU_AVX512 */
 
 #endif /* CANVAS_CPU_PORTABLE */
 

@@ -52,6 +52,14 @@
 #define GEMM_MC_STRIPS 24     /* 144 rows of packed x: 144 KiB, L2 */
 #define LINEAR_MIN_ITEM_STRIPS 4 /* columns of an item: >= 64 */
 #define LINEAR_MAX_ITEM_STRIPS 16 /* and <= 256: its packed weight, KC x 256 (384 KiB), stays in L2 */
+/* Weight strips one microkernel call takes: the avx512 variant's 6x32 kernel takes two
+ * adjacent strips of the packed panel at once (gemm_kernel.h); items then hold an even
+ * number of strips, so that no strip but the matrix's last is taken alone. */
+#ifdef CANVAS_CPU_AVX512
+#define LINEAR_KERNEL_STRIPS 2
+#else
+#define LINEAR_KERNEL_STRIPS 1
+#endif
 
 typedef struct linear_job {
     const float *x;
@@ -190,6 +198,21 @@ static void prefetch_weight_strip(const weight_view *w, int64_t n0, int64_t live
 
 /* ---- writing a partial tile --------------------------------------------------------- */
 
+/* C[rows x cols] (row stride ldc) = sum + bias when first, else += sum; the sums in
+ * buffer, rows ldb floats apart. */
+static void store_sums(const float *buffer, int64_t ldb, float *c, int64_t ldc, int rows, int cols, int first,
+                       const float *bias)
+{
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) {
+            float v = buffer[r * ldb + j];
+            if (first)
+                c[r * ldc + j] = bias ? v + bias[j] : v + 0.0f;
+            else
+                c[r * ldc + j] += v;
+        }
+}
+
 /* C[rows x cols] (row stride ldc) = tile + bias when first, else += tile. */
 static void store_tile(const gemm_tile *tile, float *c, int64_t ldc, int rows, int cols, int first, const float *bias)
 {
@@ -198,14 +221,7 @@ static void store_tile(const gemm_tile *tile, float *c, int64_t ldc, int rows, i
         _mm256_storeu_ps(buffer + r * GEMM_NR, tile->c[r][0]);
         _mm256_storeu_ps(buffer + r * GEMM_NR + 8, tile->c[r][1]);
     }
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < cols; j++) {
-            float v = buffer[r * GEMM_NR + j];
-            if (first)
-                c[r * ldc + j] = bias ? v + bias[j] : v + 0.0f;
-            else
-                c[r * ldc + j] += v;
-        }
+    store_sums(buffer, GEMM_NR, c, ldc, rows, cols, first, bias);
 }
 
 /* ---- packing x, shared --------------------------------------------------------------- */
@@ -246,7 +262,12 @@ static void pack_x_task(void *ctx, int index, int n_tasks)
 
 /* ---- the multiply ----------------------------------------------------------------------- */
 
-static const float zero_bias[GEMM_NR];
+static const float zero_bias[LINEAR_KERNEL_STRIPS * GEMM_NR];
+
+static int strip_live(const linear_job *job, int64_t s)
+{
+    return (int)(job->n - s * GEMM_NR < GEMM_NR ? job->n - s * GEMM_NR : GEMM_NR);
+}
 
 /* The tiles of row strips [r0, r1) (one block of at most GEMM_MC_STRIPS) of strip s, k block
  * kb: c = (bias or 0) + sum when kb is the first k block, else c += sum. */
@@ -254,7 +275,7 @@ static void multiply_tiles(const linear_job *job, const float *a, const float *s
                            int64_t r0, int64_t r1)
 {
     const int64_t ldy = job->n, n0 = s * GEMM_NR, kc = block_kc(job, kb);
-    const int live = (int)(job->n - n0 < GEMM_NR ? job->n - n0 : GEMM_NR);
+    const int live = strip_live(job, s);
     const int first = kb == 0;
     const float *bias = job->bias ? job->bias + n0 : NULL;
     for (int64_t r = r0; r < r1; r++) {
@@ -278,26 +299,61 @@ static void multiply_tiles(const linear_job *job, const float *a, const float *s
     }
 }
 
-static int strip_live(const linear_job *job, int64_t s)
+/* Strips [s, s + count) of a packed panel (strip s at `strips`, the next kc * 16 floats
+ * on), through LINEAR_KERNEL_STRIPS-wide calls where the strips and rows are full. */
+static void multiply_strips(const linear_job *job, const float *a, const float *strips, int64_t s, int64_t count,
+                            int64_t kb, int64_t r0, int64_t r1)
 {
-    return (int)(job->n - s * GEMM_NR < GEMM_NR ? job->n - s * GEMM_NR : GEMM_NR);
+    const int64_t kc = block_kc(job, kb);
+#ifdef CANVAS_CPU_AVX512
+    for (; count >= 2 && strip_live(job, s + 1) == GEMM_NR; s += 2, count -= 2, strips += 2 * kc * GEMM_NR) {
+        const int64_t ldy = job->n, n0 = s * GEMM_NR;
+        const int first = kb == 0;
+        const float *add = first && job->bias ? job->bias + n0 : zero_bias;
+        int64_t r = r0;
+        for (; r < r1 && job->m - r * GEMM_MR >= GEMM_MR; r++) {
+            float *c = job->y + r * GEMM_MR * ldy + n0;
+            if (!first) /* as in multiply_tiles: y's tile has likely left the caches */
+                for (int i = 0; i < GEMM_MR; i++) {
+                    _mm_prefetch((const char *)(c + i * ldy), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(c + i * ldy + 2 * GEMM_NR - 1), _MM_HINT_T0);
+                }
+            gemm_kernel_6x32_store(kc, a + r * job->strip_floats, strips, c, ldy, first, add);
+        }
+        if (r < r1) { /* the last row strip, partial (its missing rows are packed as zeros):
+                       * the sums into a buffer of -0.0f (x + -0.0f is x, bit for bit) */
+            float sums[GEMM_MR * 2 * GEMM_NR];
+            for (int i = 0; i < GEMM_MR * 2 * GEMM_NR; i++) sums[i] = -0.0f;
+            gemm_kernel_6x32_store(kc, a + r * job->strip_floats, strips, sums, 2 * GEMM_NR, 0, zero_bias);
+            store_sums(sums, 2 * GEMM_NR, job->y + r * GEMM_MR * ldy + n0, ldy, (int)(job->m - r * GEMM_MR),
+                       2 * GEMM_NR, first, job->bias ? job->bias + n0 : NULL);
+        }
+    }
+#endif
+    for (int64_t i = 0; i < count; i++) multiply_tiles(job, a, strips + i * kc * GEMM_NR, s + i, kb, r0, r1);
 }
 
 /* Few rows (the text stream): the cost is streaming the weight from memory, so each strip
- * takes all its k blocks in turn (16 long sequential row reads), fetched two pieces
- * ahead, and its column slab of y stays in cache. x must be packed and shared (apack). */
+ * (each LINEAR_KERNEL_STRIPS strips) takes all its k blocks in turn (16 long sequential
+ * row reads per strip), fetched two pieces ahead, and its column slab of y stays in cache.
+ * x must be packed and shared (apack). */
 static void multiply_item_few_rows(linear_job *job, int64_t s0, int64_t s1, int64_t r0, int64_t r1, float *panel)
 {
-    const int64_t nkb = job->kb1 - job->kb0, units = (s1 - s0) * nkb;
+    const int64_t nkb = job->kb1 - job->kb0, g = LINEAR_KERNEL_STRIPS;
+    const int64_t units = (s1 - s0 + g - 1) / g * nkb;
     for (int64_t u = 0; u < units; u++) {
         /* the weight two units ahead (the first two before the first unit) */
         for (int64_t p = u == 0 ? 0 : u + 2; p <= u + 2 && p < units; p++) {
-            int64_t ps = s0 + p / nkb, pkb = job->kb0 + p % nkb;
-            prefetch_weight_strip(job->w, ps * GEMM_NR, strip_live(job, ps), pkb * GEMM_KC, block_kc(job, pkb));
+            int64_t pkb = job->kb0 + p % nkb;
+            for (int64_t ps = s0 + p / nkb * g; ps < s0 + (p / nkb + 1) * g && ps < s1; ps++)
+                prefetch_weight_strip(job->w, ps * GEMM_NR, strip_live(job, ps), pkb * GEMM_KC, block_kc(job, pkb));
         }
-        int64_t s = s0 + u / nkb, kb = job->kb0 + u % nkb;
-        pack_weight_strip(job->w, s * GEMM_NR, strip_live(job, s), kb * GEMM_KC, block_kc(job, kb), panel);
-        multiply_tiles(job, job->apack + (kb - job->kb0) * job->kb_floats, panel, s, kb, r0, r1);
+        int64_t s = s0 + u / nkb * g, kb = job->kb0 + u % nkb, kc = block_kc(job, kb);
+        int64_t count = s1 - s < g ? s1 - s : g;
+        for (int64_t i = 0; i < count; i++)
+            pack_weight_strip(job->w, (s + i) * GEMM_NR, strip_live(job, s + i), kb * GEMM_KC, kc,
+                              panel + i * kc * GEMM_NR);
+        multiply_strips(job, job->apack + (kb - job->kb0) * job->kb_floats, panel, s, count, kb, r0, r1);
     }
 }
 
@@ -334,8 +390,7 @@ static void multiply_item(linear_job *job, int64_t item, float *panel)
                 pack_x_strips(job, kb, rb, rb1, block);
                 a = block - rb * job->strip_floats; /* strip r at a + r * strip_floats */
             }
-            for (int64_t s = s0; s < s1; s++)
-                multiply_tiles(job, a, panel + (s - s0) * kc * GEMM_NR, s, kb, rb, rb1);
+            multiply_strips(job, a, panel, s0, s1 - s0, kb, rb, rb1);
         }
     }
 }
@@ -397,6 +452,7 @@ static void plan_blocking(linear_job *job, int n_threads)
     if (col_items < (n_strips + LINEAR_MAX_ITEM_STRIPS - 1) / LINEAR_MAX_ITEM_STRIPS)
         col_items = (n_strips + LINEAR_MAX_ITEM_STRIPS - 1) / LINEAR_MAX_ITEM_STRIPS;
     job->strips_per_item = (n_strips + col_items - 1) / col_items;
+    job->strips_per_item += (LINEAR_KERNEL_STRIPS - job->strips_per_item % LINEAR_KERNEL_STRIPS) % LINEAR_KERNEL_STRIPS;
     job->col_items = (n_strips + job->strips_per_item - 1) / job->strips_per_item;
     job->row_items = 1;
     if (job->col_items < 2 * (int64_t)n_threads && n_threads > 1) {
