@@ -382,9 +382,11 @@ static void on_progress(void *ctx, const canvas_progress *p)
 
 /* ---- the run ---------------------------------------------------------------------------- */
 
-/* Ctrl-C (SIGINT) or SIGTERM during a run: the library stops at its next check (before a
- * transformer call, a VAE pass or the decode), frees what the run held and returns
- * CANVAS_ERR_CANCELLED; nothing is written and the exit code is 130. */
+/* Ctrl-C (SIGINT) or SIGTERM during a run: the library stops at its next check (after each
+ * layer of the text encoder, before a transformer call, a VAE pass or the decode), frees
+ * what the run held and returns CANVAS_ERR_CANCELLED; a signal while the model loads is
+ * acted on once it is loaded, one during the decode before the output is written. Nothing
+ * is written and the exit code is 130. */
 static volatile sig_atomic_t stop_requested;
 
 static void on_stop_signal(int signal_number)
@@ -407,6 +409,12 @@ static void catch_stop_signals(void)
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
+}
+
+/* CANVAS_ERR_CANCELLED when a stop signal came (`where`: the point the run stopped at). */
+static canvas_status check_stop(const char *where)
+{
+    return stop_requested ? status_fail(CANVAS_ERR_CANCELLED, "stopped by a signal %s", where) : CANVAS_OK;
 }
 
 /* --prompt: the text (and the negative: the given one, or " " when CFG is on, as the
@@ -546,6 +554,7 @@ static int run(edit_args *a)
     memset(images, 0, sizeof images);
     canvas_model *model = NULL;
     const char *context = a->command;
+    catch_stop_signals();
     canvas_status st = a->prompt_embeds ? canvas_prompt_load(a->prompt_embeds, &prompt) : CANVAS_OK;
     if (st == CANVAS_OK) check_embeddings_cfg(a, &prompt);
     for (int i = 0; st == CANVAS_OK && i < a->n_images; i++) st = canvas_image_load(a->images[i], &images[i]);
@@ -554,8 +563,8 @@ static int run(edit_args *a)
     if (st == CANVAS_OK) st = canvas_open(a->model, &options, &model);
     if (st == CANVAS_OK && a->memory.resident_blocks >= 0) st = check_resident_blocks(a, model);
     if (st == CANVAS_OK) st = canvas_check_params(model, &a->params); /* before the encoding */
+    if (st == CANVAS_OK) st = check_stop("after loading the model");
     a->params.cancel = stop_asked; /* Ctrl-C stops the encoding too */
-    catch_stop_signals();
     if (st == CANVAS_OK && a->prompt_text) {
         st = encode_prompt(a, model, images, &d, &prompt);
         context = "encoding the prompt";
@@ -566,6 +575,7 @@ static int run(edit_args *a)
                          : canvas_edit(model, &prompt, images, a->n_images, &a->params, on_progress, &d, &out);
         end_line(&d);
     }
+    if (st == CANVAS_OK) st = check_stop("before writing the output");
     if (st == CANVAS_OK) {
         static image_record record; /* 40 KiB of text: not on the stack */
         record_image(&record, a, &prompt, &out);
