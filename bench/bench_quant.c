@@ -97,14 +97,13 @@ static void bytes_per_parameter(void)
     const int64_t d = 3072;
     tensor_spec spec = {.name = "transformer_blocks.0.attn.to_q.weight", .ndim = 2, .shape = {d, d}};
     printf("\nbytes per parameter of a [3072, 3072] matrix: planned (arch_size.c) / measured (blob)\n");
-    const struct { const char *name; arch_format planned; quant_format f; int per_channel; } rows[] = {
-        {"fp8", ARCH_FORMAT_FP8, QUANT_FP8_E4M3, 0}, {"fp8-channel", ARCH_FORMAT_FP8, QUANT_FP8_E4M3, 1},
-        {"nf4", ARCH_FORMAT_NF4, QUANT_NF4, 0},      {"q8", ARCH_FORMAT_Q8, QUANT_Q8_0, 0}};
+    const struct { const char *name; quant_format f; int per_channel; } rows[] = {
+        {"fp8", QUANT_FP8_E4M3, 0}, {"fp8-channel", QUANT_FP8_E4M3, 1}, {"nf4", QUANT_NF4, 0}, {"q8", QUANT_Q8_0, 0}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         quant_params p;
         quant_layout(rows[i].f, rows[i].per_channel, d, d, &p);
         printf("  %-12s planned %.4f  measured %.4f\n", rows[i].name,
-               (double)arch_tensor_bytes_as(&spec, rows[i].planned) / (double)(d * d), (double)p.bytes / (double)(d * d));
+               (double)arch_tensor_bytes_as(&spec, rows[i].f) / (double)(d * d), (double)p.bytes / (double)(d * d));
     }
 }
 

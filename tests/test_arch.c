@@ -31,7 +31,7 @@ static void test_real_transformer(void)
     }
     arch_count top = arch_count_group(&list, -1, 0);
     CHECK(top.params == 40523328ull && top.tensors == 13);
-    CHECK(arch_bytes_as(&list, ARCH_ANY_GROUP, ARCH_FORMAT_BF16) == 2 * 20430401088ull);
+    CHECK(arch_bytes_as(&list, ARCH_ANY_GROUP, QUANT_NONE) == 2 * 20430401088ull);
     /* Every DiT Linear has in % 64 == 0, so only the 1-D tensors stay bf16. */
     uint64_t vectors = 0, matrices = 0;
     for (int i = 0; i < list.count; i++) {
@@ -40,10 +40,10 @@ static void test_real_transformer(void)
     }
     uint64_t matrix_params = all.params - vectors;
     CHECK(matrices == 6 + 60 * 14);
-    CHECK(arch_bytes_as(&list, ARCH_ANY_GROUP, ARCH_FORMAT_NF4) == matrix_params / 64 * 36 + 2 * vectors);
-    CHECK(arch_bytes_as(&list, ARCH_ANY_GROUP, ARCH_FORMAT_Q8) == matrix_params / 32 * 34 + 2 * vectors);
-    CHECK(arch_bytes_as(&list, ARCH_ANY_GROUP, ARCH_FORMAT_FP8) == matrix_params + 4 * matrices + 2 * vectors);
-    CHECK(arch_bytes_as(&list, 0, ARCH_FORMAT_BF16) == 2 * 339831296ull);
+    CHECK(arch_bytes_as(&list, ARCH_ANY_GROUP, QUANT_NF4) == matrix_params / 64 * 36 + 2 * vectors);
+    CHECK(arch_bytes_as(&list, ARCH_ANY_GROUP, QUANT_Q8_0) == matrix_params / 32 * 34 + 2 * vectors);
+    CHECK(arch_bytes_as(&list, ARCH_ANY_GROUP, QUANT_FP8_E4M3) == matrix_params + 4 * matrices + 2 * vectors);
+    CHECK(arch_bytes_as(&list, 0, QUANT_NONE) == 2 * 339831296ull);
     /* names and shapes from spec §2 */
     CHECK(!strcmp(list.items[0].name, "img_in.weight") && list.items[0].shape[0] == 3072 && list.items[0].shape[1] == 64);
     int found = 0;

@@ -16,7 +16,7 @@ typedef struct inspect_sizes {
     uint64_t params;
     int tensors;
     uint64_t stored_bytes;
-    uint64_t bytes_as[ARCH_FORMAT_COUNT];
+    uint64_t bytes_as[ARCH_SIZE_FORMAT_COUNT]; /* in each of ARCH_SIZE_FORMATS */
 } inspect_sizes;
 
 /* A sub-row of a component: "top level", "blocks 0-59 (each)", "vision tower", ... */

@@ -70,7 +70,8 @@ static inspect_sizes sizes_of(const tensor_spec_list *list, const weight_set *fi
         sizes.tensors++;
         /* arch_check has passed, so every expected tensor is in the files */
         if (files) sizes.stored_bytes += weights_find(files, s->name)->nbytes;
-        for (int f = 0; f < ARCH_FORMAT_COUNT; f++) sizes.bytes_as[f] += arch_tensor_bytes_as(s, (arch_format)f);
+        for (int f = 0; f < ARCH_SIZE_FORMAT_COUNT; f++)
+            sizes.bytes_as[f] += arch_tensor_bytes_as(s, ARCH_SIZE_FORMATS[f]);
     }
     return sizes;
 }
@@ -353,7 +354,7 @@ static void add_total(inspect_sizes *total, const inspect_sizes *s)
     total->params += s->params;
     total->tensors += s->tensors;
     total->stored_bytes += s->stored_bytes;
-    for (int f = 0; f < ARCH_FORMAT_COUNT; f++) total->bytes_as[f] += s->bytes_as[f];
+    for (int f = 0; f < ARCH_SIZE_FORMAT_COUNT; f++) total->bytes_as[f] += s->bytes_as[f];
 }
 
 canvas_status inspect_gather(const char *path, inspect_report *report)

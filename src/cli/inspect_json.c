@@ -14,8 +14,8 @@
 static json_t *sizes_json(const inspect_sizes *s, int weights_present)
 {
     json_t *as = json_object();
-    for (int f = 0; f < ARCH_FORMAT_COUNT; f++)
-        json_object_set_new(as, arch_format_name((arch_format)f), json_integer((json_int_t)s->bytes_as[f]));
+    for (int f = 0; f < ARCH_SIZE_FORMAT_COUNT; f++)
+        json_object_set_new(as, arch_format_name(ARCH_SIZE_FORMATS[f]), json_integer((json_int_t)s->bytes_as[f]));
     return json_pack("{s:I, s:i, s:o, s:o}", "params", (json_int_t)s->params, "tensors", s->tensors,
                      "stored_bytes", weights_present ? json_integer((json_int_t)s->stored_bytes) : json_null(),
                      "bytes_as", as);

@@ -30,8 +30,8 @@ static const char *human_bytes(uint64_t bytes, char *buf, size_t size)
 
 static void print_row(const char *label, const inspect_sizes *s, int weights_present)
 {
-    char params[32], tensors[32], stored[32], as[ARCH_FORMAT_COUNT][32];
-    for (int f = 0; f < ARCH_FORMAT_COUNT; f++) human_bytes(s->bytes_as[f], as[f], sizeof as[f]);
+    char params[32], tensors[32], stored[32], as[ARCH_SIZE_FORMAT_COUNT][32];
+    for (int f = 0; f < ARCH_SIZE_FORMAT_COUNT; f++) human_bytes(s->bytes_as[f], as[f], sizeof as[f]);
     printf("%-34s %16s %8s %11s %11s %11s %11s %11s\n", label, inspect_commas(s->params, params, sizeof params),
            inspect_commas((uint64_t)s->tensors, tensors, sizeof tensors),
            weights_present ? human_bytes(s->stored_bytes, stored, sizeof stored) : "absent", as[0], as[1], as[2],
@@ -41,7 +41,7 @@ static void print_row(const char *label, const inspect_sizes *s, int weights_pre
 static void print_header(void)
 {
     printf("%-34s %16s %8s %11s", "", "params", "tensors", "stored");
-    for (int f = 0; f < ARCH_FORMAT_COUNT; f++) printf(" %11s", arch_format_name((arch_format)f));
+    for (int f = 0; f < ARCH_SIZE_FORMAT_COUNT; f++) printf(" %11s", arch_format_name(ARCH_SIZE_FORMATS[f]));
     printf("\n");
 }
 

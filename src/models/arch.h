@@ -24,6 +24,7 @@
 #include "canvas.h"
 #include "io/config.h"
 #include "io/model_dir.h"
+#include "tensor/quant.h"
 
 #define ARCH_MAX_DIMS 5
 
@@ -93,12 +94,16 @@ int arch_group_count(const tensor_spec_list *list);
  *   bf16  2 bytes per parameter
  *   fp8   1 byte per parameter + one f32 scale per tensor (any in)
  *   nf4   blocks of 64: 32 bytes of 4-bit codes + an f32 absmax = 4.5 bits/param
- *   q8    q8_0, blocks of 32: 32 int8 + an f16 scale = 34 bytes = 8.5 bits/param */
-typedef enum arch_format { ARCH_FORMAT_BF16 = 0, ARCH_FORMAT_FP8, ARCH_FORMAT_NF4, ARCH_FORMAT_Q8, ARCH_FORMAT_COUNT } arch_format;
-const char *arch_format_name(arch_format format); /* "bf16", "fp8", "nf4", "q8" */
-uint64_t arch_tensor_bytes_as(const tensor_spec *spec, arch_format format);
+ *   q8    q8_0, blocks of 32: 32 int8 + an f16 scale = 34 bytes = 8.5 bits/param
+ * The formats are tensor/quant.h's (one weight-format enum for the whole runtime): QUANT_NONE
+ * is bf16 here, both fp8 variants count as fp8. ARCH_SIZE_FORMATS lists the four a size
+ * table shows, in that order. */
+#define ARCH_SIZE_FORMAT_COUNT 4
+extern const quant_format ARCH_SIZE_FORMATS[ARCH_SIZE_FORMAT_COUNT]; /* none, fp8_e4m3, nf4, q8_0 */
+const char *arch_format_name(quant_format format); /* "bf16", "fp8", "nf4", "q8" */
+uint64_t arch_tensor_bytes_as(const tensor_spec *spec, quant_format format);
 /* Sum over the tensors of `group` (ARCH_ANY_GROUP: all). */
-uint64_t arch_bytes_as(const tensor_spec_list *list, int group, arch_format format);
+uint64_t arch_bytes_as(const tensor_spec_list *list, int group, quant_format format);
 
 /* Check the files against the expected tensors: every expected tensor present with that
  * shape and a float dtype, nothing unexpected. CANVAS_ERR_INPUT naming the component,

@@ -5,10 +5,18 @@
 
 #include "models/arch.h"
 
-const char *arch_format_name(arch_format format)
+const quant_format ARCH_SIZE_FORMATS[ARCH_SIZE_FORMAT_COUNT] = {QUANT_NONE, QUANT_FP8_E4M3, QUANT_NF4, QUANT_Q8_0};
+
+const char *arch_format_name(quant_format format)
 {
-    static const char *const names[ARCH_FORMAT_COUNT] = {"bf16", "fp8", "nf4", "q8"};
-    return format >= 0 && format < ARCH_FORMAT_COUNT ? names[format] : "?";
+    switch (format) {
+    case QUANT_NONE: return "bf16";
+    case QUANT_FP8_E4M3:
+    case QUANT_FP8_E5M2: return "fp8";
+    case QUANT_NF4: return "nf4";
+    case QUANT_Q8_0: return "q8";
+    default: return "?";
+    }
 }
 
 /* A Linear-style weight: 2-D and named "*.weight". */
@@ -18,19 +26,20 @@ static int is_matrix(const tensor_spec *spec)
     return spec->ndim == 2 && length >= 7 && strcmp(spec->name + length - 7, ".weight") == 0;
 }
 
-uint64_t arch_tensor_bytes_as(const tensor_spec *spec, arch_format format)
+uint64_t arch_tensor_bytes_as(const tensor_spec *spec, quant_format format)
 {
     uint64_t n = arch_numel(spec), in = spec->ndim == 2 ? (uint64_t)spec->shape[1] : 0;
     if (!is_matrix(spec)) return 2 * n;
     switch (format) {
-    case ARCH_FORMAT_FP8: return n + 4;                           /* + f32 per-tensor scale */
-    case ARCH_FORMAT_NF4: return in % 64 ? 2 * n : n / 64 * 36;   /* 32 B codes + 4 B absmax */
-    case ARCH_FORMAT_Q8: return in % 32 ? 2 * n : n / 32 * 34;    /* 32 int8 + f16 scale */
+    case QUANT_FP8_E4M3:
+    case QUANT_FP8_E5M2: return n + 4;                            /* + f32 per-tensor scale */
+    case QUANT_NF4: return in % 64 ? 2 * n : n / 64 * 36;         /* 32 B codes + 4 B absmax */
+    case QUANT_Q8_0: return in % 32 ? 2 * n : n / 32 * 34;        /* 32 int8 + f16 scale */
     default: return 2 * n;
     }
 }
 
-uint64_t arch_bytes_as(const tensor_spec_list *list, int group, arch_format format)
+uint64_t arch_bytes_as(const tensor_spec_list *list, int group, quant_format format)
 {
     uint64_t bytes = 0;
     for (int i = 0; i < list->count; i++)
