@@ -3,8 +3,10 @@
 #include "base/size_parse.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/status.h"
@@ -107,4 +109,14 @@ const char *size_format(uint64_t bytes, char *buf, size_t buf_size)
     }
     snprintf(buf, buf_size, "%.2f %s", value, units[unit]);
     return buf;
+}
+
+int parse_integer(const char *text, long long low, long long high, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < low || v > high) return 0;
+    *out = v;
+    return 1;
 }

@@ -29,4 +29,8 @@ canvas_status size_parse_rate(const char *text, const char *what, double *out_by
 /* Human form for messages and reports: "512 B", "1.50 KiB", "6.00 GiB". Returns buf. */
 const char *size_format(uint64_t bytes, char *buf, size_t buf_size);
 
+/* A whole decimal number in [low, high] (the whole text: no sign games, no trailing
+ * characters, no overflow) into *out: 1, or 0 with *out untouched. For flag and form values. */
+int parse_integer(const char *text, long long low, long long high, long long *out);
+
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/size_parse.h"
 #include "base/status.h"
 #include "canvas.h"
 #include "cli/commands.h"
@@ -124,15 +125,6 @@ static void print_help(FILE *to, int generate)
 
 /* ---- flag values ------------------------------------------------------------------------ */
 
-static int parse_long(const char *text, long long low, long long high, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || end == text || *end || v < low || v > high) return 0;
-    *out = v;
-    return 1;
-}
 
 static int parse_area(const char *text, int64_t *out)
 {
@@ -144,11 +136,11 @@ static int parse_area(const char *text, int64_t *out)
         if (n == 0 || n >= sizeof width) return 0;
         memcpy(width, text, n);
         width[n] = '\0';
-        if (!parse_long(width, 16, 16384, &w) || !parse_long(x + 1, 16, 16384, &h)) return 0;
+        if (!parse_integer(width, 16, 16384, &w) || !parse_integer(x + 1, 16, 16384, &h)) return 0;
         *out = (int64_t)(w * h);
         return 1;
     }
-    if (!parse_long(text, 256, (long long)16384 * 16384, &w)) return 0;
+    if (!parse_integer(text, 256, (long long)16384 * 16384, &w)) return 0;
     *out = w;
     return 1;
 }
@@ -226,7 +218,7 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
         } else if (!strcmp(flag, "-o") || !strcmp(flag, "--output")) {
             a->output = value;
         } else if (!strcmp(flag, "--steps")) {
-            if (!parse_long(value, 1, 1000, &n)) return usage_value(a, flag, value, "a whole number from 1 to 1000");
+            if (!parse_integer(value, 1, 1000, &n)) return usage_value(a, flag, value, "a whole number from 1 to 1000");
             a->params.steps = (int)n;
             a->steps_given = 1;
         } else if (!strcmp(flag, "--cfg")) {
@@ -238,7 +230,7 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
             a->params.cfg = (float)x;
             a->cfg_given = 1;
         } else if (!strcmp(flag, "--quality")) {
-            if (!parse_long(value, 1, 100, &n)) return usage_value(a, flag, value, "a whole number from 1 to 100");
+            if (!parse_integer(value, 1, 100, &n)) return usage_value(a, flag, value, "a whole number from 1 to 100");
             a->quality = (int)n;
         } else if (!strcmp(flag, "--lora")) {
             if (a->n_loras == MAX_LORAS) return cli_usage_error(a->command, "too many --lora (at most 16)");
@@ -261,7 +253,7 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
                 return usage_value(a, flag, value, "a whole number from 0 to 18446744073709551615");
             a->params.seed = s;
         } else if (!strcmp(flag, "--width") || !strcmp(flag, "--height")) {
-            if (!parse_long(value, 16, 16384, &n)) return usage_value(a, flag, value, "a size from 16 to 16384 pixels");
+            if (!parse_integer(value, 16, 16384, &n)) return usage_value(a, flag, value, "a size from 16 to 16384 pixels");
             if (flag[2] == 'w') a->params.width = (int)n;
             else a->params.height = (int)n;
         } else if (!strcmp(flag, "--vae-area")) {

@@ -46,15 +46,6 @@ static void print_help(FILE *to)
                 "exit 0. exit codes: 2 usage, 3 out of memory, 4 bad model, 1 other (cannot listen)\n");
 }
 
-static int parse_int(const char *text, long long low, long long high, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || end == text || *end || v < low || v > high) return 0;
-    *out = v;
-    return 1;
-}
 
 int cmd_serve(int argc, char **argv)
 {
@@ -112,17 +103,17 @@ int cmd_serve(int argc, char **argv)
             if (!value[0]) return cli_usage_error("serve", "--api-key is empty");
             c.api_key = value;
         } else if (!strcmp(flag, "--queue")) {
-            if (!parse_int(value, 1, 100000, &n)) return cli_usage_error("serve", "--queue takes 1 to 100000");
+            if (!parse_integer(value, 1, 100000, &n)) return cli_usage_error("serve", "--queue takes 1 to 100000");
             c.queue_max = (int)n;
         } else if (!strcmp(flag, "--max-body")) {
             if (size_parse(value, "--max-body", &bytes) != CANVAS_OK || bytes < 1024 || bytes > ((uint64_t)4 << 30))
                 return cli_usage_error("serve", "--max-body takes a size from 1K to 4G");
             c.max_body_bytes = (size_t)bytes;
         } else if (!strcmp(flag, "--max-pixels")) {
-            if (!parse_int(value, 256, (long long)1 << 28, &n)) return cli_usage_error("serve", "--max-pixels takes 256 to 268435456");
+            if (!parse_integer(value, 256, (long long)1 << 28, &n)) return cli_usage_error("serve", "--max-pixels takes 256 to 268435456");
             c.max_image_pixels = n;
         } else if (!strcmp(flag, "--jobs-kept")) {
-            if (!parse_int(value, 1, 1000000, &n)) return cli_usage_error("serve", "--jobs-kept takes 1 to 1000000");
+            if (!parse_integer(value, 1, 1000000, &n)) return cli_usage_error("serve", "--jobs-kept takes 1 to 1000000");
             c.jobs_kept = (int)n;
         } else if (!strcmp(flag, "--lora")) {
             if (n_loras == MAX_LORAS) return cli_usage_error("serve", "too many --lora (at most 16)");
@@ -131,7 +122,7 @@ int cmd_serve(int argc, char **argv)
             loras[n_loras].path = lora_paths[n_loras];
             n_loras++;
         } else if (!strcmp(flag, "--steps")) {
-            if (!parse_int(value, 1, 1000, &n)) return cli_usage_error("serve", "--steps takes 1 to 1000");
+            if (!parse_integer(value, 1, 1000, &n)) return cli_usage_error("serve", "--steps takes 1 to 1000");
             c.default_steps = (int)n;
         }
     }

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "base/size_parse.h"
 #include "base/status.h"
 #include "io/image.h"
 #include "io/json_file.h"
@@ -230,15 +231,6 @@ void form_free(form *f)
 
 /* ---- fields to a job ------------------------------------------------------------------- */
 
-static int parse_long(const char *text, long long low, long long high, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || end == text || *end || v < low || v > high) return 0;
-    *out = v;
-    return 1;
-}
 
 /* "WxH" within 16..16384 a side */
 static int parse_size(const char *text, long long *w, long long *h)
@@ -248,7 +240,7 @@ static int parse_size(const char *text, long long *w, long long *h)
     if (!x || x == text || (size_t)(x - text) >= sizeof width) return 0;
     memcpy(width, text, (size_t)(x - text));
     width[x - text] = '\0';
-    return parse_long(width, 16, 16384, w) && parse_long(x + 1, 16, 16384, h);
+    return parse_integer(width, 16, 16384, w) && parse_integer(x + 1, 16, 16384, h);
 }
 
 /* OpenAI fields that do not change what this server makes: accepted and ignored. */
@@ -341,7 +333,7 @@ int job_from_form(server *s, const form *f, int edit, job *j, char *message, siz
         } else if (!strcmp(name, "output_format")) {
             if (strcmp(v, "png")) return BAD(400, "output_format must be png (got '%s')", v);
         } else if (!strcmp(name, "steps")) {
-            if (!parse_long(v, 1, 1000, &n)) return BAD(400, "steps takes a whole number from 1 to 1000 (got '%s')", v);
+            if (!parse_integer(v, 1, 1000, &n)) return BAD(400, "steps takes a whole number from 1 to 1000 (got '%s')", v);
             p->steps = (int)n;
             steps_given = 1;
         } else if (!strcmp(name, "cfg")) {
@@ -361,7 +353,7 @@ int job_from_form(server *s, const form *f, int edit, job *j, char *message, siz
             p->seed = seed;
         } else if (!strcmp(name, "vae_area")) {
             if (parse_size(v, &w, &h)) n = w * h;
-            else if (!parse_long(v, 256, (long long)16384 * 16384, &n))
+            else if (!parse_integer(v, 256, (long long)16384 * 16384, &n))
                 return BAD(400, "vae_area takes a pixel count from 256 or WxH (got '%s')", v);
             if (n > s->config.max_image_pixels)
                 return BAD(413, "vae_area %s is over the server's limit of %lld pixels", v, (long long)s->config.max_image_pixels);
