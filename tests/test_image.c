@@ -461,6 +461,32 @@ static void test_exif_orientation(void)
     mem_free(data);
 }
 
+/* A caller's pixel limit refuses from the header, in each format: one pixel over, refused
+ * naming the limit; exactly at it, decoded as without a limit. */
+static void test_decode_limited(void)
+{
+    const char *names[] = {"small.jpg", "lossy.webp", "lossless.webp"};
+    char path[4200], dir[4096];
+    test_path(dir, sizeof dir, "fuzz/seeds/image");
+    for (int i = 0; i < 4; i++) {
+        if (i < 3) snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        else test_path(path, sizeof path, "golden/cases/edit-cfg/image0.png");
+        char *bytes = NULL;
+        size_t size = 0;
+        CHECK_OK(file_read_all(path, IMAGE_MAX_FILE_BYTES, &bytes, &size));
+        canvas_image whole = {0}, limited = {0};
+        CHECK_OK(image_decode(bytes, size, path, &whole));
+        const int64_t pixels = (int64_t)whole.width * whole.height;
+        CHECK_FAILS(image_decode_limited(bytes, size, path, pixels - 1, &limited), CANVAS_ERR_INPUT, "over the limit");
+        CHECK(limited.pixels == NULL);
+        CHECK_OK(image_decode_limited(bytes, size, path, pixels, &limited));
+        CHECK(limited.pixels && !memcmp(limited.pixels, whole.pixels, (size_t)pixels * 3));
+        image_free(&limited);
+        image_free(&whole);
+        mem_free(bytes);
+    }
+}
+
 int main(void)
 {
     snprintf(work, sizeof work, "/tmp/canvas_test_image.%ld", (long)getpid());
@@ -473,6 +499,7 @@ int main(void)
     RUN(test_write_failure_leaves_nothing);
     RUN(test_write_by_extension);
     RUN(test_exif_orientation);
+    RUN(test_decode_limited);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", work);

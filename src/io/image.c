@@ -64,9 +64,13 @@ image_format image_sniff(const void *bytes, size_t size)
     return IMAGE_UNKNOWN;
 }
 
-/* Size checks shared by the decoders, before any pixel is allocated. */
-static canvas_status check_size(const char *name, uint64_t width, uint64_t height)
+/* Size checks shared by the decoders, before any pixel is allocated: what canvas reads at all,
+ * then the caller's own limit (max_pixels; 0: none). */
+static canvas_status check_size(const char *name, uint64_t width, uint64_t height, int64_t max_pixels)
 {
+    if (size_allowed((int64_t)width, (int64_t)height) && max_pixels > 0 && (int64_t)(width * height) > max_pixels)
+        return status_fail(CANVAS_ERR_INPUT, "%s: image of %llux%llu pixels is over the limit of %lld pixels", name,
+                           (unsigned long long)width, (unsigned long long)height, (long long)max_pixels);
     if (!size_allowed((int64_t)width, (int64_t)height))
         return status_fail(CANVAS_ERR_INPUT,
                            "%s: image of %llux%llu pixels is outside what canvas reads (1 to %d pixels a side, at "
@@ -105,7 +109,8 @@ static void png_on_warning(png_structp png, png_const_charp message)
     (void)message; /* the library prints nothing */
 }
 
-static canvas_status png_decode(const unsigned char *data, size_t size, const char *name, canvas_image *out)
+static canvas_status png_decode(const unsigned char *data, size_t size, const char *name, int64_t max_pixels,
+                                 canvas_image *out)
 {
     png_source src = {data, size, 0, ""};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning);
@@ -127,7 +132,7 @@ static canvas_status png_decode(const unsigned char *data, size_t size, const ch
     png_set_user_limits(png, IMAGE_MAX_SIDE, IMAGE_MAX_SIDE);
     png_read_info(png, info);
     png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
-    st = check_size(name, width, height);
+    st = check_size(name, width, height, max_pixels);
     if (st == CANVAS_OK) {
         /* to 8-bit RGB: palette and low bit depths expanded, 16 bits cut to their high
          * byte, alpha dropped, grey replicated; no gamma handling (PIL does none) */
@@ -188,7 +193,8 @@ static void jpeg_on_emit(j_common_ptr cinfo, int level)
     if (level < 0) cinfo->err->error_exit(cinfo);
 }
 
-static canvas_status jpeg_decode(const unsigned char *data, size_t size, const char *name, canvas_image *out)
+static canvas_status jpeg_decode(const unsigned char *data, size_t size, const char *name, int64_t max_pixels,
+                                 canvas_image *out)
 {
     struct jpeg_decompress_struct cinfo;
     jpeg_errors errors;
@@ -207,7 +213,7 @@ static canvas_status jpeg_decode(const unsigned char *data, size_t size, const c
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, (unsigned char *)data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
-    canvas_status st = check_size(name, cinfo.image_width, cinfo.image_height);
+    canvas_status st = check_size(name, cinfo.image_width, cinfo.image_height, max_pixels);
     if (st == CANVAS_OK && cinfo.jpeg_color_space != JCS_GRAYSCALE && cinfo.jpeg_color_space != JCS_YCbCr &&
         cinfo.jpeg_color_space != JCS_RGB)
         st = status_fail(CANVAS_ERR_INPUT, "%s: JPEG colour space %d (CMYK or YCCK) is not supported; convert it to RGB",
@@ -238,12 +244,13 @@ static canvas_status jpeg_decode(const unsigned char *data, size_t size, const c
 
 /* ---- WebP in ---------------------------------------------------------------------------- */
 
-static canvas_status webp_decode(const unsigned char *data, size_t size, const char *name, canvas_image *out)
+static canvas_status webp_decode(const unsigned char *data, size_t size, const char *name, int64_t max_pixels,
+                                 canvas_image *out)
 {
     int width = 0, height = 0;
     if (!WebPGetInfo(data, size, &width, &height))
         return status_fail(CANVAS_ERR_INPUT, "%s: not a readable WebP image (bad or truncated header)", name);
-    TRY(check_size(name, (uint64_t)width, (uint64_t)height));
+    TRY(check_size(name, (uint64_t)width, (uint64_t)height, max_pixels));
     canvas_image image;
     TRY(image_alloc(width, height, &image));
     size_t bytes = (size_t)width * height * 3;
@@ -258,12 +265,13 @@ static canvas_status webp_decode(const unsigned char *data, size_t size, const c
 
 /* ---- reading files ---------------------------------------------------------------------- */
 
-static canvas_status decode_as_stored(const void *bytes, size_t size, const char *name, canvas_image *out)
+static canvas_status decode_as_stored(const void *bytes, size_t size, const char *name, int64_t max_pixels,
+                                      canvas_image *out)
 {
     switch (image_sniff(bytes, size)) {
-    case IMAGE_PNG: return png_decode(bytes, size, name, out);
-    case IMAGE_JPEG: return jpeg_decode(bytes, size, name, out);
-    case IMAGE_WEBP: return webp_decode(bytes, size, name, out);
+    case IMAGE_PNG: return png_decode(bytes, size, name, max_pixels, out);
+    case IMAGE_JPEG: return jpeg_decode(bytes, size, name, max_pixels, out);
+    case IMAGE_WEBP: return webp_decode(bytes, size, name, max_pixels, out);
     case IMAGE_UNKNOWN: break;
     }
     return status_fail(CANVAS_ERR_INPUT, "%s: not a PNG, JPEG or WebP image (%s)", name,
@@ -272,8 +280,14 @@ static canvas_status decode_as_stored(const void *bytes, size_t size, const char
 
 canvas_status image_decode(const void *bytes, size_t size, const char *name, canvas_image *out)
 {
+    return image_decode_limited(bytes, size, name, 0, out);
+}
+
+canvas_status image_decode_limited(const void *bytes, size_t size, const char *name, int64_t max_pixels,
+                                   canvas_image *out)
+{
     memset(out, 0, sizeof *out);
-    TRY(decode_as_stored(bytes, size, name, out));
+    TRY(decode_as_stored(bytes, size, name, max_pixels, out));
     canvas_status st = image_orient(out, image_exif_orientation(bytes, size));
     if (st != CANVAS_OK) image_free(out);
     return st;

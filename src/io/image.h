@@ -34,6 +34,11 @@ image_format image_sniff(const void *bytes, size_t size);
 /* Decode a file / bytes in memory (`name` labels messages). */
 canvas_status image_load(const char *path, canvas_image *out);
 canvas_status image_decode(const void *bytes, size_t size, const char *name, canvas_image *out);
+/* image_decode refusing (CANVAS_ERR_INPUT, "over the limit of N pixels") an image of more
+ * than max_pixels pixels (0: no limit of the caller's) from its header, before decoding: a
+ * small compressed file cannot make the caller decode a huge image it will refuse anyway. */
+canvas_status image_decode_limited(const void *bytes, size_t size, const char *name, int64_t max_pixels,
+                                   canvas_image *out);
 
 /* Allocate an uninitialised width x height image (MEM_SCRATCH). */
 canvas_status image_alloc(int width, int height, canvas_image *out);

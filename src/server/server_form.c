@@ -304,12 +304,12 @@ int job_from_form(server *s, const form *f, int edit, job *j, char *message, siz
             char label[160];
             snprintf(label, sizeof label, "image %d%s%s", j->n_images + 1, field->filename[0] ? " " : "", field->filename);
             canvas_image *img = &j->images[j->n_images];
-            canvas_status st = image_decode(field->data, field->size, label, img);
-            if (st != CANVAS_OK) return BAD(st == CANVAS_ERR_OUT_OF_MEMORY ? 507 : 400, "%s", canvas_last_error());
+            /* the server's pixel limit is checked from the header, before the pixels are decoded */
+            canvas_status st = image_decode_limited(field->data, field->size, label, s->config.max_image_pixels, img);
+            if (st != CANVAS_OK)
+                return BAD(st == CANVAS_ERR_OUT_OF_MEMORY ? 507 : strstr(canvas_last_error(), "over the limit") ? 413 : 400,
+                           "%s", canvas_last_error());
             j->n_images++;
-            if ((int64_t)img->width * img->height > s->config.max_image_pixels)
-                return BAD(413, "%s: %dx%d is over the server's limit of %lld pixels", label, img->width, img->height,
-                           (long long)s->config.max_image_pixels);
         } else if (!strcmp(name, "prompt")) {
             prompt = field;
         } else if (!strcmp(name, "negative_prompt")) {
