@@ -194,6 +194,18 @@ static void test_bad_input(void)
     CHECK_FAILS(scheduler_sigmas(&c, 0, 0.0, s, t), CANVAS_ERR_USAGE, "steps");
     c.use_karras_sigmas = true;
     CHECK_FAILS(scheduler_sigmas(&c, 1, 0.0, s, t), CANVAS_ERR_UNSUPPORTED, "karras");
+    /* the Qwen-Image schedule at a huge image (mu 53: 16384 x 16384) rounds every sigma to 1:
+     * refused, not a NaN schedule; the largest mu that still works gives finite sigmas */
+    {
+        scheduler_config q;
+        scheduler_config_default(&q);
+        q.use_dynamic_shifting = true;
+        q.shift_terminal = 0.02;
+        float qs[3], qt[2];
+        CHECK_FAILS(scheduler_sigmas(&q, 2, 53.3, qs, qt), CANVAS_ERR_USAGE, "undefined at this image size");
+        CHECK_OK(scheduler_sigmas(&q, 2, 10.0, qs, qt));
+        CHECK(isfinite(qs[0]) && isfinite(qs[1]) && qs[2] == 0.0f);
+    }
 
     json_t *object = json_pack("{s:s}", "time_shift_type", "cubic");
     CHECK_FAILS(scheduler_config_from_json(object, "x.json", "scheduler_config", &c), CANVAS_ERR_INPUT,

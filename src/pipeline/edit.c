@@ -691,7 +691,9 @@ static canvas_status prepare(run *s)
     TRY(mem_alloc((void **)&s->timesteps, (size_t)r->steps * sizeof(float), MEM_SCRATCH));
     const scheduler_config *scheduler = r->scheduler ? r->scheduler : &p->scheduler;
     double mu = scheduler_mu(scheduler, s->n_target);
-    TRY(scheduler_sigmas(scheduler, r->steps, mu, s->sigmas, s->timesteps)); /* refuses an undefined schedule */
+    canvas_status st = scheduler_sigmas(scheduler, r->steps, mu, s->sigmas, s->timesteps); /* refuses an undefined schedule */
+    if (st != CANVAS_OK)
+        return status_wrap(st, "output %dx%d (%lld image tokens): ", s->width, s->height, (long long)s->n_target);
     s->vae_tiled = vae_tiling_planned(s, 0, s->height, s->width);
     return CANVAS_OK;
 }

@@ -104,6 +104,13 @@ canvas_status scheduler_sigmas(const scheduler_config *c, int steps, double mu, 
     linspace_sigmas(steps, sigmas);
     for (int i = 0; i < steps; i++)
         sigmas[i] = c->use_dynamic_shifting ? dynamic_shift(c, mu, sigmas[i]) : static_shift(c, sigmas[i]);
+    /* a large image shifts every sigma to 1.0f (mu grows with the token count): the terminal
+     * stretch would divide by 1 - last sigma = 0 and the run would denoise NaN */
+    if (c->shift_terminal > 0 && 1.0f - sigmas[steps - 1] == 0.0f)
+        return status_fail(CANVAS_ERR_USAGE,
+                           "the schedule is undefined at this image size: its shift (mu %.1f) rounds every sigma of "
+                           "the %d steps to 1; choose a smaller output",
+                           mu, steps);
     if (c->shift_terminal > 0) stretch_to_terminal(c, steps, sigmas);
     const float train_steps = (float)c->num_train_timesteps;
     if (c->invert_sigmas) {
