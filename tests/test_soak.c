@@ -5,7 +5,8 @@
  * job's device and host peaks must be the first job's, every image the same bytes, and
  * the process's resident set flat after the first few jobs (allocator caches and lazily
  * touched pages settle there; checked loosely: at most 16 MiB of growth from job 5 to
- * job 100). Prints the RSS at jobs 1, 5, 50 and 100. */
+ * job 100, from job 50 under ASan, see RSS_FROM_JOB). Prints the RSS at jobs 1, 5, 50 and
+ * 100. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,14 @@
 
 #define JOBS 100
 #define RSS_SLACK_BYTES (16u << 20)
+/* The job the RSS is measured from. Under ASan freed blocks wait in its quarantine (256 MiB
+ * by default) before their pages can be reused, so the RSS climbs until that is full (by
+ * about job 30 here) and is flat only after it; LeakSanitizer checks the leaks there. */
+#ifdef CANVAS_SANITIZE_BUILD
+#define RSS_FROM_JOB 50
+#else
+#define RSS_FROM_JOB 5
+#endif
 
 typedef struct job_stop {
     int stop_after_step;    /* 0: never */
@@ -53,7 +62,7 @@ static void test_hundred_edits(void)
     e.seed = 11;
     e.cancel = on_cancel;
     canvas_memory_snapshot after_first = {0}, s;
-    uint64_t first_device_peak = 0, first_host_peak = 0, rss_at5 = 0, rss_max = 0;
+    uint64_t first_device_peak = 0, first_host_peak = 0, rss_from = 0, rss_max = 0;
     int images_differ = 0, held_moved = 0, peaks_moved = 0, completed = 0, cancelled = 0;
     for (int job = 1; job <= JOBS; job++) {
         CHECK_OK(canvas_profile_reset(m));
@@ -86,8 +95,8 @@ static void test_hundred_edits(void)
             if (stop.stop_after_step) peaks_moved += s.device_peak_bytes > first_device_peak;
             else peaks_moved += s.device_peak_bytes != first_device_peak || s.host_peak_bytes != first_host_peak;
         }
-        if (job == 5) rss_at5 = s.host_rss_bytes;
-        if (job >= 5 && s.host_rss_bytes > rss_max) rss_max = s.host_rss_bytes;
+        if (job == RSS_FROM_JOB) rss_from = s.host_rss_bytes;
+        if (job >= RSS_FROM_JOB && s.host_rss_bytes > rss_max) rss_max = s.host_rss_bytes;
         if (job == 1 || job == 5 || job == 50 || job == JOBS)
             printf("  job %3d: RSS %.1f MiB, held host %llu B, device %llu B, device peak %llu B, host peak %llu B\n",
                    job, s.host_rss_bytes / 1048576.0, (unsigned long long)s.host_bytes,
@@ -98,10 +107,10 @@ static void test_hundred_edits(void)
     CHECK_MSG(images_differ == 0, "%d images differ from the first", images_differ);
     CHECK_MSG(held_moved == 0, "%d jobs left the model holding other bytes than after job 1", held_moved);
     CHECK_MSG(peaks_moved == 0, "%d jobs had other peaks than job 1", peaks_moved);
-    CHECK_MSG(rss_max - rss_at5 <= RSS_SLACK_BYTES, "RSS grew %.1f MiB from job 5 (max %.1f MiB)",
-              (rss_max - rss_at5) / 1048576.0, rss_max / 1048576.0);
-    printf("  RSS growth from job 5 to job %d: %.2f MiB (limit %u MiB)\n", JOBS, (rss_max - rss_at5) / 1048576.0,
-           RSS_SLACK_BYTES >> 20);
+    CHECK_MSG(rss_max - rss_from <= RSS_SLACK_BYTES, "RSS grew %.1f MiB from job %d (max %.1f MiB)",
+              (rss_max - rss_from) / 1048576.0, RSS_FROM_JOB, rss_max / 1048576.0);
+    printf("  RSS growth from job %d to job %d: %.2f MiB (limit %u MiB)\n", RSS_FROM_JOB, JOBS,
+           (rss_max - rss_from) / 1048576.0, RSS_SLACK_BYTES >> 20);
 done:
     canvas_image_free(&first);
     canvas_image_free(&image);
