@@ -54,27 +54,11 @@ enum {
     REAL_LAYERS = 28, REAL_BLOCKS = 32, REAL_FULL = 4, MAX_WINDOWS = 64, MAX_RUNS = 16
 };
 
-static const char *const CONFIG =
-    "{\n"
-    "  \"architectures\": [\"Qwen2_5_VLForConditionalGeneration\"], \"model_type\": \"qwen2_5_vl\",\n"
-    "  \"bos_token_id\": 1000, \"eos_token_id\": 1001, \"image_token_id\": 1005, \"video_token_id\": 1006,\n"
-    "  \"vision_start_token_id\": 1002, \"vision_end_token_id\": 1003, \"vision_token_id\": 1004,\n"
-    "  \"tie_word_embeddings\": true, \"torch_dtype\": \"bfloat16\",\n"
-    "  \"text_config\": {\n"
-    "    \"model_type\": \"qwen2_5_vl_text\", \"vocab_size\": 1024, \"hidden_size\": 3584,\n"
-    "    \"intermediate_size\": 18944, \"num_hidden_layers\": 1, \"num_attention_heads\": 28,\n"
-    "    \"num_key_value_heads\": 4, \"hidden_act\": \"silu\", \"max_position_embeddings\": 128000,\n"
-    "    \"rms_norm_eps\": 1e-06, \"rope_theta\": 1000000.0,\n"
-    "    \"rope_scaling\": {\"mrope_section\": [16, 24, 24], \"rope_type\": \"default\", \"type\": \"default\"},\n"
-    "    \"use_sliding_window\": false, \"sliding_window\": 32768, \"max_window_layers\": 28\n"
-    "  },\n"
-    "  \"vision_config\": {\n"
-    "    \"depth\": 2, \"hidden_size\": 1280, \"num_heads\": 16, \"intermediate_size\": 3420,\n"
-    "    \"hidden_act\": \"silu\", \"in_channels\": 3, \"patch_size\": 14, \"temporal_patch_size\": 2,\n"
-    "    \"spatial_merge_size\": 2, \"window_size\": 112, \"out_hidden_size\": 3584, \"tokens_per_second\": 2,\n"
-    "    \"fullatt_block_indexes\": [1]\n"
-    "  }\n"
-    "}\n";
+/* One decoder layer and two vision blocks (windowed, full) at Qwen2.5-VL-7B's widths. */
+static const textenc_random_shape SHAPE = {
+    TEXTENC_RANDOM_TEST_IDS, .hidden = 3584, .intermediate = 18944, .layers = 1, .heads = 28, .kv_heads = 4,
+    .mrope = {16, 24, 24}, .max_window_layers = 28, .vision_depth = 2, .vision_hidden = 1280, .vision_heads = 16,
+    .vision_intermediate = 3420, .window = 112};
 
 static void die(const char *what)
 {
@@ -256,7 +240,7 @@ int main(int argc, char **argv)
             "bench_textenc: writing a random bf16 encoder (1 layer, 2 vision blocks, real widths) to %s\n", dir);
     fflush(stdout);
     bench b = {0};
-    canvas_status st = textenc_random_model_write(dir, CONFIG, 0);
+    canvas_status st = textenc_random_model_write(dir, &SHAPE, 0);
     if (st == CANVAS_OK) st = textenc_open(dir, &b.model);
     if (st != CANVAS_OK) {
         fprintf(stderr, "bench_textenc: the model: %s\n", canvas_last_error());

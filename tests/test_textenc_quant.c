@@ -27,27 +27,10 @@
 
 enum { D = 128, KV = 64, F = 256, DV = 128, FV = 160, PATCHES = 16, IDS = 20 };
 
-static const char *const CONFIG =
-    "{\n"
-    "  \"architectures\": [\"Qwen2_5_VLForConditionalGeneration\"], \"model_type\": \"qwen2_5_vl\",\n"
-    "  \"bos_token_id\": 1000, \"eos_token_id\": 1001, \"image_token_id\": 1005, \"video_token_id\": 1006,\n"
-    "  \"vision_start_token_id\": 1002, \"vision_end_token_id\": 1003, \"vision_token_id\": 1004,\n"
-    "  \"tie_word_embeddings\": true, \"torch_dtype\": \"bfloat16\",\n"
-    "  \"text_config\": {\n"
-    "    \"model_type\": \"qwen2_5_vl_text\", \"vocab_size\": 1024, \"hidden_size\": 128,\n"
-    "    \"intermediate_size\": 256, \"num_hidden_layers\": 2, \"num_attention_heads\": 2,\n"
-    "    \"num_key_value_heads\": 1, \"hidden_act\": \"silu\", \"max_position_embeddings\": 128000,\n"
-    "    \"rms_norm_eps\": 1e-06, \"rope_theta\": 1000000.0,\n"
-    "    \"rope_scaling\": {\"mrope_section\": [16, 8, 8], \"rope_type\": \"default\", \"type\": \"default\"},\n"
-    "    \"use_sliding_window\": false, \"sliding_window\": 32768, \"max_window_layers\": 2\n"
-    "  },\n"
-    "  \"vision_config\": {\n"
-    "    \"depth\": 2, \"hidden_size\": 128, \"num_heads\": 2, \"intermediate_size\": 160,\n"
-    "    \"hidden_act\": \"silu\", \"in_channels\": 3, \"patch_size\": 14, \"temporal_patch_size\": 2,\n"
-    "    \"spatial_merge_size\": 2, \"window_size\": 56, \"out_hidden_size\": 128, \"tokens_per_second\": 2,\n"
-    "    \"fullatt_block_indexes\": [1]\n"
-    "  }\n"
-    "}\n";
+static const textenc_random_shape SHAPE = {
+    TEXTENC_RANDOM_TEST_IDS, .hidden = 128, .intermediate = 256, .layers = 2, .heads = 2, .kv_heads = 1,
+    .mrope = {16, 8, 8}, .max_window_layers = 2, .vision_depth = 2, .vision_hidden = 128, .vision_heads = 2,
+    .vision_intermediate = 160, .window = 56};
 
 static thread_pool *pool;
 static char dir[256];
@@ -187,7 +170,7 @@ int main(void)
 {
     if (thread_pool_create(2, &pool) != CANVAS_OK) return 1;
     snprintf(dir, sizeof dir, "/tmp/canvas_test_textenc_quant_%d", (int)getpid());
-    if (mkdir(dir, 0700) != 0 || textenc_random_model_write(dir, CONFIG, 0) != CANVAS_OK) {
+    if (mkdir(dir, 0700) != 0 || textenc_random_model_write(dir, &SHAPE, 0) != CANVAS_OK) {
         fprintf(stderr, "test_textenc_quant: cannot write the model in %s: %s\n", dir, canvas_last_error());
         return 1;
     }

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* textenc_random_model.h — write a Qwen2.5-VL text_encoder/ folder with random BF16
- * weights: the config.json text given, and model.safetensors holding exactly the tensors
+ * weights: a config.json written from a textenc_random_shape, and model.safetensors holding exactly the tensors
  * arch_text_encoder lists for that config (checkpoint names, lm_head left out). Same output
  * on every run (seeded normals). Header-only (static functions); used by
- * tools/make_demo_model.c (the demo model's tiny encoder) and bench/bench_textenc.c (one
- * layer and two vision blocks at the real width). */
+ * tools/make_demo_model.c (the demo model's tiny encoder), bench/bench_textenc.c (one
+ * layer and two vision blocks at the real width) and tests/test_textenc_quant.c. */
 #ifndef CANVAS_TESTS_TEXTENC_RANDOM_MODEL_H
 #define CANVAS_TESTS_TEXTENC_RANDOM_MODEL_H
 
@@ -83,15 +83,53 @@ static canvas_status textenc_random_weights_write(const char *config_path, const
     return st;
 }
 
-/* DIR/config.json (the text config_json) and DIR/model.safetensors; DIR must exist. */
-static canvas_status textenc_random_model_write(const char *dir, const char *config_json, float matrix_scale)
+/* The shape of a random encoder: its widths and counts and the special token ids (test
+ * models use ids above a small vocabulary; the demo model uses Qwen2.5's). The rest of the
+ * config is Qwen2.5-VL's: tied embeddings, SiLU, 14-pixel patches over 2 frames, 2x2
+ * merge, the last vision block of the two... (fullatt_block_indexes [1]). */
+typedef struct textenc_random_shape {
+    int vocab, hidden, intermediate, layers, heads, kv_heads, mrope[3], max_window_layers;
+    int vision_depth, vision_hidden, vision_heads, vision_intermediate, window;
+    int bos, eos, image, video, vision_start, vision_end, vision; /* token ids */
+} textenc_random_shape;
+
+/* Test and bench shapes put the special ids at 1000.. above a 1024-row vocabulary. */
+#define TEXTENC_RANDOM_TEST_IDS .vocab = 1024, .bos = 1000, .eos = 1001, .image = 1005, .video = 1006, \
+                                .vision_start = 1002, .vision_end = 1003, .vision = 1004
+
+/* DIR/config.json (written from shape) and DIR/model.safetensors; DIR must exist. */
+static canvas_status textenc_random_model_write(const char *dir, const textenc_random_shape *t, float matrix_scale)
 {
     char config_path[4096], weights_path[4096];
     if (snprintf(config_path, sizeof config_path, "%s/config.json", dir) >= (int)sizeof config_path ||
         snprintf(weights_path, sizeof weights_path, "%s/model.safetensors", dir) >= (int)sizeof weights_path)
         return status_fail(CANVAS_ERR_INPUT, "%s: path too long", dir);
     FILE *f = fopen(config_path, "w");
-    int written = f && fputs(config_json, f) != EOF;
+    int written = f && fprintf(f,
+        "{\n"
+        "  \"architectures\": [\"Qwen2_5_VLForConditionalGeneration\"], \"model_type\": \"qwen2_5_vl\",\n"
+        "  \"bos_token_id\": %d, \"eos_token_id\": %d, \"image_token_id\": %d, \"video_token_id\": %d,\n"
+        "  \"vision_start_token_id\": %d, \"vision_end_token_id\": %d, \"vision_token_id\": %d,\n"
+        "  \"tie_word_embeddings\": true, \"torch_dtype\": \"bfloat16\",\n"
+        "  \"text_config\": {\n"
+        "    \"model_type\": \"qwen2_5_vl_text\", \"vocab_size\": %d, \"hidden_size\": %d,\n"
+        "    \"intermediate_size\": %d, \"num_hidden_layers\": %d, \"num_attention_heads\": %d,\n"
+        "    \"num_key_value_heads\": %d, \"hidden_act\": \"silu\", \"max_position_embeddings\": 128000,\n"
+        "    \"rms_norm_eps\": 1e-06, \"rope_theta\": 1000000.0,\n"
+        "    \"rope_scaling\": {\"mrope_section\": [%d, %d, %d], \"rope_type\": \"default\", \"type\": \"default\"},\n"
+        "    \"use_sliding_window\": false, \"sliding_window\": 32768, \"max_window_layers\": %d\n"
+        "  },\n"
+        "  \"vision_config\": {\n"
+        "    \"depth\": %d, \"hidden_size\": %d, \"num_heads\": %d, \"intermediate_size\": %d,\n"
+        "    \"hidden_act\": \"silu\", \"in_channels\": 3, \"patch_size\": 14, \"temporal_patch_size\": 2,\n"
+        "    \"spatial_merge_size\": 2, \"window_size\": %d, \"out_hidden_size\": %d, \"tokens_per_second\": 2,\n"
+        "    \"fullatt_block_indexes\": [1]\n"
+        "  }\n"
+        "}\n",
+        t->bos, t->eos, t->image, t->video, t->vision_start, t->vision_end, t->vision, t->vocab, t->hidden,
+        t->intermediate, t->layers, t->heads, t->kv_heads, t->mrope[0], t->mrope[1], t->mrope[2],
+        t->max_window_layers, t->vision_depth, t->vision_hidden, t->vision_heads, t->vision_intermediate, t->window,
+        t->hidden) > 0;
     if ((f && fclose(f) != 0) || !written) return status_fail(CANVAS_ERR_IO, "%s: cannot write", config_path);
     return textenc_random_weights_write(config_path, weights_path, matrix_scale);
 }

@@ -21,30 +21,12 @@
 
 enum { PATH_SIZE = 4096 };
 
-static const char *const CONFIG =
-    "{\n"
-    "  \"architectures\": [\"Qwen2_5_VLForConditionalGeneration\"],\n"
-    "  \"model_type\": \"qwen2_5_vl\",\n"
-    "  \"bos_token_id\": 151643, \"eos_token_id\": 151645,\n"
-    "  \"image_token_id\": 151655, \"video_token_id\": 151656, \"vision_start_token_id\": 151652,\n"
-    "  \"vision_end_token_id\": 151653, \"vision_token_id\": 151654,\n"
-    "  \"tie_word_embeddings\": true,\n"
-    "  \"torch_dtype\": \"bfloat16\",\n"
-    "  \"text_config\": {\n"
-    "    \"model_type\": \"qwen2_5_vl_text\", \"vocab_size\": 152064, \"hidden_size\": 32,\n"
-    "    \"intermediate_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 2,\n"
-    "    \"num_key_value_heads\": 1, \"hidden_act\": \"silu\", \"max_position_embeddings\": 128000,\n"
-    "    \"rms_norm_eps\": 1e-06, \"rope_theta\": 1000000.0,\n"
-    "    \"rope_scaling\": {\"mrope_section\": [2, 3, 3], \"rope_type\": \"default\", \"type\": \"default\"},\n"
-    "    \"use_sliding_window\": false, \"sliding_window\": 32768, \"max_window_layers\": 2\n"
-    "  },\n"
-    "  \"vision_config\": {\n"
-    "    \"depth\": 2, \"hidden_size\": 16, \"num_heads\": 2, \"intermediate_size\": 32, \"hidden_act\": \"silu\",\n"
-    "    \"in_channels\": 3, \"patch_size\": 14, \"temporal_patch_size\": 2, \"spatial_merge_size\": 2,\n"
-    "    \"window_size\": 112, \"out_hidden_size\": 32, \"tokens_per_second\": 2,\n"
-    "    \"fullatt_block_indexes\": [1]\n"
-    "  }\n"
-    "}\n";
+/* Tiny widths, Qwen2.5's vocabulary and special token ids (the real tokenizer runs on it). */
+static const textenc_random_shape SHAPE = {
+    .vocab = 152064, .hidden = 32, .intermediate = 64, .layers = 2, .heads = 2, .kv_heads = 1, .mrope = {2, 3, 3},
+    .max_window_layers = 2, .vision_depth = 2, .vision_hidden = 16, .vision_heads = 2, .vision_intermediate = 32,
+    .window = 112, .bos = 151643, .eos = 151645, .image = 151655, .video = 151656, .vision_start = 151652,
+    .vision_end = 151653, .vision = 151654};
 
 int main(int argc, char **argv)
 {
@@ -61,7 +43,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "make_demo_model: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    canvas_status st = textenc_random_model_write(dir, CONFIG, 0.08f);
+    canvas_status st = textenc_random_model_write(dir, &SHAPE, 0.08f);
     if (st != CANVAS_OK) {
         fprintf(stderr, "make_demo_model: %s\n", canvas_last_error());
         return canvas_exit_code(st);
