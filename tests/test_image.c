@@ -6,6 +6,7 @@
  * naming the file. (Resampling is tested in test_vl_image.c.) */
 #define _GNU_SOURCE /* memmem */
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,20 @@ static const char *in_work(char *buf, size_t size, const char *name)
 {
     snprintf(buf, size, "%s/%s", work, name);
     return buf;
+}
+
+/* Files of the work folder whose names end in ".tmp" (a writer's temporary files). */
+static int temp_files_in_work(void)
+{
+    DIR *dir = opendir(work);
+    int n = 0;
+    struct dirent *e;
+    while (dir && (e = readdir(dir)) != NULL) {
+        size_t len = strlen(e->d_name);
+        n += len > 4 && !strcmp(e->d_name + len - 4, ".tmp");
+    }
+    if (dir) closedir(dir);
+    return n;
 }
 
 static int file_exists(const char *path)
@@ -75,9 +90,7 @@ static void test_png_round_trip_and_text(void)
     pattern(img.pixels, 13, 7);
     const canvas_text texts[] = {{"prompt", "a cat, \"quoted\""}, {"seed", "42"}, {"note", "caf\xc3\xa9"}};
     CHECK_OK(image_write_png(path, &img, texts, 3));
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    CHECK(!file_exists(tmp));
+    CHECK(temp_files_in_work() == 0);
 
     canvas_image back;
     CHECK_OK(image_load(path, &back));
@@ -293,9 +306,6 @@ static void test_write_failure_leaves_nothing(void)
     CHECK(image_sniff("\xff\xd8\xff\xe0", 4) == IMAGE_JPEG);
     CHECK(image_sniff("RIFF\0\0\0\0WEBPVP8 ", 16) == IMAGE_WEBP);
     CHECK(image_sniff("GIF89a", 6) == IMAGE_UNKNOWN);
-    CHECK(image_same_file(path, path));
-    char other[512];
-    CHECK(!image_same_file(path, in_work(other, sizeof other, "round.png")));
 }
 
 /* ---- writing by extension ----------------------------------------------------------------- */

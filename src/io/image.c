@@ -22,8 +22,10 @@
 #include <webp/decode.h>
 #include <webp/encode.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "io/file_read.h"
+#include "io/output_file.h"
 #include "mem/mem.h"
 
 /* ---- common ----------------------------------------------------------------------------- */
@@ -304,13 +306,6 @@ canvas_status image_load(const char *path, canvas_image *out)
     return st;
 }
 
-int image_same_file(const char *a, const char *b)
-{
-    if (!strcmp(a, b)) return 1;
-    struct stat sa, sb;
-    if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return 0;
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
 
 /* ---- PNG out ---------------------------------------------------------------------------- */
 
@@ -464,11 +459,9 @@ static canvas_status write_as(const char *path, image_format format, const canva
             return status_fail(CANVAS_ERR_USAGE, "%s: PNG text key %d must have 1 to 79 characters and a value", path, i);
     }
     TRY(file_check_replaceable(path));
-    char tmp[4096];
-    int n = snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp) return status_fail(CANVAS_ERR_USAGE, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-    if (fd < 0) return status_fail(CANVAS_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+    char tmp[PATH_BUFFER_SIZE];
+    int fd;
+    TRY(output_temp_create(path, tmp, sizeof tmp, &fd));
     FILE *file = fdopen(fd, "wb");
     if (!file) {
         int e = errno;
@@ -481,10 +474,7 @@ static canvas_status write_as(const char *path, image_format format, const canva
                                               : png_encode(file, path, image, texts, n_texts);
     if (fflush(file) != 0 && st == CANVAS_OK) st = status_fail(CANVAS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     if (fclose(file) != 0 && st == CANVAS_OK) st = status_fail(CANVAS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    if (st == CANVAS_OK && rename(tmp, path) != 0)
-        st = status_fail(CANVAS_ERR_IO, "%s: cannot rename %s onto it: %s", path, tmp, strerror(errno));
-    if (st != CANVAS_OK) unlink(tmp);
-    return st;
+    return output_temp_finish(tmp, path, st);
 }
 
 canvas_status image_write_png(const char *path, const canvas_image *image, const canvas_text *texts, int n_texts)

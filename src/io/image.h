@@ -10,7 +10,7 @@
  * the library prints nothing. An EXIF orientation (JPEG APP1, PNG eXIf, WebP EXIF) is
  * applied, as diffusers' load_image does (ImageOps.exif_transpose).
  *
- * Writing: to "PATH.<pid>.tmp" (created exclusively) then renamed onto PATH. PNG: 8-bit
+ * Writing: to a temporary file of its own next to PATH (io/output_file.h), then renamed onto PATH. PNG: 8-bit
  * RGB (zlib level 6, libpng's default filters), text chunks first. JPEG: quality 95 by
  * default, the "parameters" text in a comment segment. WebP: lossless by default, no
  * text. */
@@ -66,8 +66,5 @@ int image_exif_orientation(const void *bytes, size_t size);
  * anything else: unchanged). The image is replaced by a new allocation. */
 canvas_status image_orient(canvas_image *image, int orientation);
 
-/* 1 when the two paths name the same existing file (same device and inode), or are
- * the same string. */
-int image_same_file(const char *a, const char *b);
 
 #endif
