@@ -83,6 +83,8 @@ canvas_status server_run(const server_config *config)
                                              "Authorization: Bearer KEY)", config->listen);
     if (config->queue_max < 1 || config->queue_max > 100000)
         return status_fail(CANVAS_ERR_USAGE, "--queue takes 1 to 100000 (got %d)", config->queue_max);
+    if (config->options.n_loras > SERVER_MAX_LORAS) /* before canvas_open merges them */
+        return status_fail(CANVAS_ERR_USAGE, "at most %d LoRAs (got %d)", SERVER_MAX_LORAS, config->options.n_loras);
     /* every thread made from here on (the model's pool, the worker, the HTTP threads) inherits
      * this mask, so the signals come to sigwait below and nowhere else */
     sigset_t stop_signals;
@@ -111,8 +113,6 @@ canvas_status server_run(const server_config *config)
     }
     if (st == CANVAS_OK) st = canvas_open(config->model_dir, &config->options, &s->model);
     if (st == CANVAS_OK) canvas_memory_snapshot_take(s->model, &s->snapshot);
-    if (config->options.n_loras > SERVER_MAX_LORAS)
-        st = status_fail(CANVAS_ERR_USAGE, "at most %d LoRAs (got %d)", SERVER_MAX_LORAS, config->options.n_loras);
     for (int i = 0; st == CANVAS_OK && i < config->options.n_loras; i++) s->lora_scales[i] = config->options.loras[i].scale;
     if (config->options.strategy) snprintf(s->strategy, sizeof s->strategy, "%s", config->options.strategy);
     pthread_t worker;

@@ -358,7 +358,10 @@ static enum MHD_Result put_strategy(server *s, struct MHD_Connection *c, request
     char message[256];
     int status = 0;
     if (!name) status = 400, snprintf(message, sizeof message, "missing field 'strategy'");
-    else if (strlen(name->data) >= sizeof s->pending_strategy || plan_preset_list_parse(name->data, presets, 8, &n) != CANVAS_OK)
+    else if (strlen(name->data) >= sizeof s->pending_strategy)
+        status = 400, snprintf(message, sizeof message, "strategy: longer than %d characters",
+                               (int)sizeof s->pending_strategy - 1);
+    else if (plan_preset_list_parse(name->data, presets, 8, &n) != CANVAS_OK)
         status = 400, snprintf(message, sizeof message, "strategy: %s", canvas_last_error());
     else if (quant && strcmp(quant->data, "true") && strcmp(quant->data, "false"))
         status = 400, snprintf(message, sizeof message, "allow_quantize takes true or false");

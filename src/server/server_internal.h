@@ -69,7 +69,6 @@ typedef struct server {
     pthread_mutex_t lock;
     pthread_cond_t changed;
     job *jobs;                  /* every kept job, newest first */
-    int n_jobs;
     job **queue;                /* ring of queue_max */
     int queue_head, queue_len;
     job *running;

@@ -81,7 +81,6 @@ static void prune_locked(server *s)
             finished++;
             if (finished > s->config.jobs_kept || now - j->finished > s->config.job_ttl_seconds) {
                 *link = j->next;
-                s->n_jobs--;
                 job_release_locked(j);
                 continue;
             }
@@ -149,7 +148,6 @@ int job_submit(server *s, job *j)
     j->refs += 2; /* the list's and the queue's */
     j->next = s->jobs;
     s->jobs = j;
-    s->n_jobs++;
     char json[128];
     snprintf(json, sizeof json, "{\"id\":\"%s\",\"position\":%d}", j->id, s->queue_len);
     job_event_locked(s, j, "queued", json);
