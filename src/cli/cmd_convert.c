@@ -291,9 +291,9 @@ static canvas_status convert(const char *model_dir, const char *out_dir, quant_c
         if (st == CANVAS_OK) st = path_join(to, sizeof to, partial, "transformer");
         if (st == CANVAS_OK && mkdir(to, 0755) != 0)
             st = status_fail(CANVAS_ERR_IO, "%s: cannot create (%s)", to, strerror(errno));
-    } else {
-        snprintf(from, sizeof from, "%s", model_dir);
-        snprintf(to, sizeof to, "%s", partial);
+    } else if (snprintf(from, sizeof from, "%s", model_dir) >= (int)sizeof from ||
+               snprintf(to, sizeof to, "%s", partial) >= (int)sizeof to) {
+        st = status_fail(CANVAS_ERR_USAGE, "%s: path too long", model_dir); /* never a shortened, other folder */
     }
     if (st == CANVAS_OK) st = convert_transformer(from, to, choice, shard_bytes);
     if (st == CANVAS_OK) st = verify_transformer(to);

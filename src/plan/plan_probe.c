@@ -18,6 +18,7 @@
 #include "base/status.h"
 #include "base/sysinfo.h"
 #include "io/json_file.h"
+#include "io/output_file.h"
 #include "mem/mem.h"
 #include "mem/mem_device.h"
 #include "mem/mem_transfer.h"
@@ -186,7 +187,7 @@ static int cache_read(int threads, plan_hardware *hw)
 
 static void cache_write(int threads, const plan_hardware *hw)
 {
-    char path[4096], tmp[4200];
+    char path[4096], tmp[PATH_BUFFER_SIZE];
     if (!cache_path(path, sizeof path, 1)) return;
     json_t *root = NULL;
     if (access(path, F_OK) == 0 && json_file_load(path, &root) != CANVAS_OK) status_clear();
@@ -208,8 +209,15 @@ static void cache_write(int threads, const plan_hardware *hw)
     char key[32];
     snprintf(key, sizeof key, "threads_%d", threads);
     json_object_set_new(root, key, entry);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (json_dump_file(root, tmp, JSON_INDENT(2)) == 0) rename(tmp, path);
+    /* best effort, through a temporary file of its own: a cache that cannot be written is
+     * measured again next time, and a failed write leaves neither a half file nor the temp */
+    int fd;
+    if (output_temp_create(path, tmp, sizeof tmp, &fd) == CANVAS_OK) {
+        canvas_status st = json_dumpfd(root, fd, JSON_INDENT(2)) == 0 ? CANVAS_OK : CANVAS_ERR_IO;
+        if (close(fd) != 0) st = CANVAS_ERR_IO;
+        (void)output_temp_finish(tmp, path, st);
+    }
+    status_clear();
     json_decref(root);
 }
 
