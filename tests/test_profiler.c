@@ -48,7 +48,7 @@ static void fake_run(profiler *p, mem_device *gpu)
     mem_device_free(gpu, act);
     mem_device_free(gpu, weights);
     profiler_end(p);
-    profiler_count_fallback(p);
+    profiler_note_fallback(p, "fallback: test");
 }
 
 static void test_phase_peaks(void)
@@ -121,6 +121,32 @@ static json_int_t int_key(json_t *o, const char *key)
     return json_is_integer(v) ? json_integer_value(v) : -1;
 }
 
+/* The fallback lines: the last PROFILER_FALLBACK_LINES kept in order, a long one cut, reset forgets them. */
+static void test_fallback_lines(void)
+{
+    profiler *p;
+    CHECK_OK(profiler_create(mem_device_cpu(), mem_device_cpu(), &p));
+    CHECK(profiler_fallback_line(p, 0) == NULL);
+    char line[64];
+    for (int i = 0; i < PROFILER_FALLBACK_LINES + 3; i++) {
+        snprintf(line, sizeof line, "fallback %d", i);
+        profiler_note_fallback(p, line);
+    }
+    CHECK(profiler_fallbacks(p) == PROFILER_FALLBACK_LINES + 3);
+    CHECK(!strcmp(profiler_fallback_line(p, 0), "fallback 3"));
+    snprintf(line, sizeof line, "fallback %d", PROFILER_FALLBACK_LINES + 2);
+    CHECK(!strcmp(profiler_fallback_line(p, PROFILER_FALLBACK_LINES - 1), line));
+    CHECK(profiler_fallback_line(p, PROFILER_FALLBACK_LINES) == NULL && profiler_fallback_line(p, -1) == NULL);
+    char long_line[PROFILER_FALLBACK_LINE_BYTES + 100];
+    memset(long_line, 'x', sizeof long_line - 1);
+    long_line[sizeof long_line - 1] = '\0';
+    profiler_note_fallback(p, long_line);
+    CHECK(strlen(profiler_fallback_line(p, PROFILER_FALLBACK_LINES - 1)) == PROFILER_FALLBACK_LINE_BYTES - 1);
+    profiler_reset(p);
+    CHECK(profiler_fallbacks(p) == 0 && profiler_fallback_line(p, 0) == NULL);
+    profiler_destroy(p);
+}
+
 static void test_report_json(void)
 {
     mem_device *gpu;
@@ -139,6 +165,10 @@ static void test_report_json(void)
     CHECK(int_key(root, "host_peak_bytes") >= 40 * KiB);
     CHECK(int_key(root, "pinned_peak_bytes") == 40 * KiB);
     CHECK(int_key(root, "fallbacks") == 1);
+    json_t *lines = json_object_get(root, "fallback_lines");
+    CHECK(json_is_array(lines) && json_array_size(lines) == 1 &&
+          !strcmp(json_string_value(json_array_get(lines, 0)) ? json_string_value(json_array_get(lines, 0)) : "",
+                  "fallback: test"));
     CHECK(int_key(root, "transfer_bytes") == 64 * KiB);
     CHECK(int_key(root, "device_cap_bytes") == 1024 * KiB);
     CHECK(json_is_real(json_object_get(root, "seconds")));
@@ -256,6 +286,7 @@ int main(void)
     }
     RUN(test_phase_peaks);
     RUN(test_bounded_history);
+    RUN(test_fallback_lines);
     RUN(test_report_json);
     RUN(test_trace_json);
     RUN(test_cpu_only_run);

@@ -79,6 +79,12 @@ static json_t *report_object(const profiler *p)
     json_object_set_new(o, "host_rss_peak_bytes", json_integer((json_int_t)rss_peak));
     json_object_set_new(o, "mem_available_min_bytes", json_integer((json_int_t)available_min));
     json_object_set_new(o, "fallbacks", json_integer((json_int_t)profiler_fallbacks(p)));
+    json_t *lines = json_array();
+    for (int i = 0; profiler_fallback_line(p, i); i++) {
+        json_t *line = json_string(profiler_fallback_line(p, i)); /* NULL: not UTF-8 (a path in a reason) */
+        json_array_append_new(lines, line ? line : json_string("(a fallback whose line is not valid UTF-8)"));
+    }
+    json_object_set_new(o, "fallback_lines", lines);
     json_object_set_new(o, "transfer_bytes", json_integer((json_int_t)transfer_bytes));
     json_object_set_new(o, "transfer_wait_seconds", json_real(wait_seconds));
     json_object_set_new(o, "seconds", json_real(seconds));

@@ -106,7 +106,7 @@ canvas_status mem_pool_alloc(mem_device *device, mem_class cls, size_t size, siz
             return status_fail(CANVAS_ERR_OUT_OF_MEMORY,
                                "out of memory on %s: %zu bytes of %s do not fit under its cap of %zu bytes "
                                "(%zu in use, %zu free)",
-                               name, size, mem_class_name(cls), limit, reserved, limit - reserved);
+                               name, size, mem_class_name(cls), limit, reserved, reserved < limit ? limit - reserved : 0);
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY,
                            "out of memory on %s: %zu bytes of %s do not fit: the largest free block is %zu bytes "
                            "(%zu in use of %zu; fragmented)",

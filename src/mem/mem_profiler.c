@@ -79,6 +79,7 @@ struct profiler {
     mem_transfer_stats transfers_at_begin;
     ring samples;                  /* profiler_memory_sample */
     uint64_t fallbacks;
+    char fallback_lines[PROFILER_FALLBACK_LINES][PROFILER_FALLBACK_LINE_BYTES]; /* a ring: line k at k % LINES */
 };
 
 static double now_seconds(const profiler *p) { return (double)(clock_ns() - p->start_ns) * 1e-9; }
@@ -260,9 +261,21 @@ void profiler_end(profiler *p)
     p->open = 0;
 }
 
-void profiler_count_fallback(profiler *p) { p->fallbacks++; }
+void profiler_note_fallback(profiler *p, const char *line)
+{
+    snprintf(p->fallback_lines[p->fallbacks % PROFILER_FALLBACK_LINES], PROFILER_FALLBACK_LINE_BYTES, "%s",
+             line ? line : "");
+    p->fallbacks++;
+}
 
 uint64_t profiler_fallbacks(const profiler *p) { return p->fallbacks; }
+
+const char *profiler_fallback_line(const profiler *p, int index)
+{
+    const uint64_t kept = p->fallbacks < PROFILER_FALLBACK_LINES ? p->fallbacks : PROFILER_FALLBACK_LINES;
+    if (index < 0 || (uint64_t)index >= kept) return NULL;
+    return p->fallback_lines[(p->fallbacks - kept + (uint64_t)index) % PROFILER_FALLBACK_LINES];
+}
 
 int profiler_phase_count(const profiler *p) { return p->phases.count; }
 

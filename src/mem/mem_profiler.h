@@ -67,8 +67,12 @@ void profiler_destroy(profiler *p);
 canvas_status profiler_begin(profiler *p, const char *name_format, ...) CANVAS_PRINTF(2, 3);
 /* End the open phase (nothing when none is open). */
 void profiler_end(profiler *p);
-/* One more fallback to a smaller plan (the planner calls this). */
-void profiler_count_fallback(profiler *p);
+/* One more fallback (a smaller plan, a lower weight format, a load redone), with its
+ * one-line description: the count goes up and the line is kept, the last
+ * PROFILER_FALLBACK_LINES of them (each cut at PROFILER_FALLBACK_LINE_BYTES - 1 bytes). */
+#define PROFILER_FALLBACK_LINES 16
+#define PROFILER_FALLBACK_LINE_BYTES 512
+void profiler_note_fallback(profiler *p, const char *line);
 /* A memory sample for the trace's counter tracks now (phase boundaries sample anyway). */
 canvas_status profiler_sample(profiler *p);
 
@@ -85,6 +89,9 @@ const profiler_phase *profiler_phase_at(const profiler *p, int index);
 /* The summary of the phases no longer kept (NULL when none); *count gets how many. */
 const profiler_phase *profiler_earlier(const profiler *p, int *count);
 uint64_t profiler_fallbacks(const profiler *p);
+/* The fallback lines kept, oldest first (index 0 .. min(fallbacks, PROFILER_FALLBACK_LINES) - 1);
+ * NULL out of range. */
+const char *profiler_fallback_line(const profiler *p, int index);
 
 /* Write the report / the trace (the open phase, if any, is left out). */
 

@@ -96,13 +96,11 @@ int edit_load_retry(const edit_load_policy *policy, canvas_status st, int *attem
         *attempts >= policy->oom_retry_attempts)
         return 0;
     (*attempts)++;
-    if (policy->profiler) profiler_count_fallback(policy->profiler);
-    if (policy->say) {
-        char line[768];
-        snprintf(line, sizeof line, "fallback: out of memory %s (%s): released what it held, loading again (%d of %d)",
-                 what, canvas_last_error(), *attempts, policy->oom_retry_attempts);
-        policy->say(policy->say_ctx, line);
-    }
+    char line[768];
+    snprintf(line, sizeof line, "fallback: out of memory %s (%s): released what it held, loading again (%d of %d)",
+             what, canvas_last_error(), *attempts, policy->oom_retry_attempts);
+    if (policy->profiler) profiler_note_fallback(policy->profiler, line);
+    if (policy->say) policy->say(policy->say_ctx, line);
     status_clear();
     return 1;
 }
@@ -216,6 +214,7 @@ typedef struct run {
     int cfg;                      /* true CFG on */
     int vae_tiled;                /* the plan: VAE passes tiled */
     char fallback_reason[512];    /* the out-of-memory a fallback handles */
+    char format_change[64];       /* a fallback that lowered the weight format: "from X to fp8", else empty */
     int no_plan_fits;             /* the planner found nothing that fits: exit 3, no retry */
 } run;
 
@@ -236,6 +235,13 @@ static canvas_status check_cancel(run *s, const char *where)
 static void tell_plan(run *s, const char *message)
 {
     if (s->observer && s->observer->plan) s->observer->plan(s->observer->ctx, message);
+}
+
+/* A fallback: counted and kept by the profiler (the report lists them) and told as a plan line. */
+static void tell_fallback(run *s, const char *message)
+{
+    if (s->p->profiler) profiler_note_fallback(s->p->profiler, message);
+    tell_plan(s, message);
 }
 
 static canvas_status check_text(const edit_text *t, const char *what, int dim)
@@ -349,8 +355,8 @@ static canvas_status vae_pass(run *s, int encode, const float *in, int pixel_hei
     if (!tiled) {
         st = encode ? vae_encode(vae, &be, in, pixel_height, pixel_width, out) : vae_decode(vae, &be, in, h, w, out);
         if (st != CANVAS_ERR_OUT_OF_MEMORY || !vae_tiling_needed(&tiling, pixel_height, pixel_width)) return st;
-        if (s->p->profiler) profiler_count_fallback(s->p->profiler);
-        tell_plan(s, encode ? "VAE encode ran out of memory: tiled instead" : "VAE decode ran out of memory: tiled instead");
+        tell_fallback(s, encode ? "fallback: VAE encode ran out of memory: tiled instead"
+                                : "fallback: VAE decode ran out of memory: tiled instead");
         status_clear();
     }
     return encode ? vae_encode_tiled(vae, &be, &tiling, in, pixel_height, pixel_width, out)
@@ -460,9 +466,30 @@ static void plan_inputs(run *s, const dit_inputs *longest, int same_format_only,
     if (plan_probe(thread_pool_size(p->pool), link, 2, hw) != CANVAS_OK) status_clear();
 }
 
+/* The weight formats a fallback may go down to when nothing in the loaded one fits: fp8,
+ * then nf4, or the order the preference list gives them; only below the loaded format
+ * (plan_make refuses them unless the user allows quantising). Returns how many. */
+static int lower_presets(const edit_pipeline *p, plan_preset out[2])
+{
+    const quant_format loaded = p->dit->weights_format.format;
+    const int below_fp8 = loaded == QUANT_NONE, below_nf4 = loaded == QUANT_NONE || loaded == QUANT_FP8_E4M3 ||
+                                                               loaded == QUANT_FP8_E5M2 || loaded == QUANT_Q8_0;
+    int n = 0;
+    for (int i = 0; i < p->n_preferred && n < 2; i++) {
+        if (p->preferred[i] == PLAN_FP8 && below_fp8) out[n++] = PLAN_FP8;
+        if (p->preferred[i] == PLAN_NF4 && below_nf4) out[n++] = PLAN_NF4;
+    }
+    if (p->n_preferred > 0) return n;
+    if (below_fp8) out[n++] = PLAN_FP8;
+    if (below_nf4) out[n++] = PLAN_NF4;
+    return n;
+}
+
 /* Ask the planner and put the transformer where it says: its weight format (reloading
  * the transformer alone when that changes) and resident prefix. `fallback`: after an
- * out-of-memory, the best plan in the same weight format for what is free now. */
+ * out-of-memory, the best plan for what is free now: in the same weight format (fewer
+ * resident blocks, then streaming every block), else down the chain of lower formats
+ * (lower_presets), saying so in s->format_change. */
 static canvas_status plan_and_place(run *s, const dit_inputs *longest, int fallback)
 {
     edit_pipeline *p = s->p;
@@ -470,6 +497,7 @@ static canvas_status plan_and_place(run *s, const dit_inputs *longest, int fallb
     plan_limits l;
     plan_hardware hw;
     plan_result result;
+    s->format_change[0] = '\0';
     if (fallback && dit_device(p->dit) != mem_device_cpu())
         TRY(dit_place(p->dit, mem_device_cpu(), DIT_ALL_BLOCKS)); /* release the device first */
     plan_inputs(s, longest, fallback, &w, &l, &hw);
@@ -481,6 +509,24 @@ static canvas_status plan_and_place(run *s, const dit_inputs *longest, int fallb
     }
     if (preferring == 0 || result.chosen < 0)
         TRY(plan_make(&w, &hw, &l, fallback ? PLAN_AUTO : (plan_preset)p->strategy, p->pool, &result));
+    if (result.chosen < 0 && fallback) {
+        plan_preset lower[2];
+        const int n = lower_presets(p, lower);
+        plan_result below;
+        l.same_format_only = 0;
+        l.allow_quantize = p->allow_quantize;
+        l.fp8 = p->fp8;
+        for (int i = 0; i < n && result.chosen < 0; i++) {
+            TRY(plan_make(&w, &hw, &l, lower[i], p->pool, &below));
+            if (below.chosen >= 0 && below.candidates[below.chosen].point.preset == lower[i]) {
+                result = below;
+                snprintf(s->format_change, sizeof s->format_change, "from %s to %s",
+                         p->dit->weights_format.format == QUANT_NONE ? "the files' precision"
+                                                                     : quant_choice_name(p->dit->weights_format),
+                         plan_preset_name(lower[i]));
+            }
+        }
+    }
     if (result.chosen < 0) {
         s->no_plan_fits = 1; /* no fallback can help: say what would */
         return plan_no_fit(&result, &l);
@@ -506,8 +552,10 @@ static void record_placement(run *s, const dit_inputs *longest, int blocks)
     p->placed_n_txt = longest->n_txt;
 }
 
-/* Put the transformer on the device for this run's token counts (planning when asked). */
-static canvas_status place_transformer(run *s, const dit_inputs *longest)
+/* Put the transformer on the device for this run's token counts (planning when asked).
+ * `retry`: the placement before ran out of memory: re-plan for what is free now, down the
+ * fallback chain (plan_and_place), whatever the strategy or --resident-blocks asked. */
+static canvas_status place_transformer(run *s, const dit_inputs *longest, int retry)
 {
     edit_pipeline *p = s->p;
     mem_device_stats stats;
@@ -523,9 +571,15 @@ static canvas_status place_transformer(run *s, const dit_inputs *longest)
     p->planned.preset = -1;
     int k = p->resident_blocks;
     if (k > p->dit->config.num_layers) k = p->dit->config.num_layers;
-    if (k < 0 || mem_device_is_host(s->device)) {
-        TRY(plan_and_place(s, longest, 0));
+    if (k < 0 || retry || mem_device_is_host(s->device)) {
+        TRY(plan_and_place(s, longest, retry));
         k = dit_resident_blocks(p->dit);
+        if (s->format_change[0]) {
+            char message[256];
+            snprintf(message, sizeof message, "plan: nothing in the loaded weight format fits what is free: weights "
+                     "lowered %s (within that format's error bound)", s->format_change);
+            tell_plan(s, message);
+        }
     } else {
         TRY(dit_place(p->dit, s->device, k));
     }
@@ -534,8 +588,8 @@ static canvas_status place_transformer(run *s, const dit_inputs *longest)
     return CANVAS_OK;
 }
 
-/* An out-of-memory that a fallback may handle: counts it, says so in one plan line and
- * clears the reason. 0 when it must be returned (other status, fallbacks off or used up). */
+/* An out-of-memory that a fallback may handle: with `say`, counts it and says so in one
+ * fallback line (without, the caller does once it knows what the fallback did); clears the reason. 0 when it must be returned (other status, fallbacks off or used up). */
 static int fallback_allowed(run *s, canvas_status st, int *attempts, const char *where, int say)
 {
     edit_pipeline *p = s->p;
@@ -543,14 +597,13 @@ static int fallback_allowed(run *s, canvas_status st, int *attempts, const char 
         s->no_plan_fits)
         return 0;
     (*attempts)++;
-    if (p->profiler) profiler_count_fallback(p->profiler);
     snprintf(s->fallback_reason, sizeof s->fallback_reason, "%s", canvas_last_error());
     status_clear();
     if (say) {
         char message[768];
         snprintf(message, sizeof message, "fallback: out of memory in %s (%s): released what it held, redone", where,
                  s->fallback_reason);
-        tell_plan(s, message);
+        tell_fallback(s, message);
     }
     return 1;
 }
@@ -615,12 +668,17 @@ static canvas_status denoise(run *s, const dit_inputs *longest)
             st = mem_device_is_host(s->device) ? CANVAS_OK : plan_and_place(s, longest, 1);
             if (st == CANVAS_OK && !mem_device_is_host(s->device)) {
                 record_placement(s, longest, dit_resident_blocks(p->dit));
-                char message[1024];
+                char message[1400], lowered[256] = "";
+                if (s->format_change[0])
+                    snprintf(lowered, sizeof lowered,
+                             "; nothing in the loaded weight format fits: weights lowered %s (steps from here are "
+                             "within that format's error bound, not identical)",
+                             s->format_change);
                 snprintf(message, sizeof message,
-                         "fallback: out of memory in step %d (%s): released it, re-planned for what is free: %s; "
+                         "fallback: out of memory in step %d (%s): released it, re-planned for what is free: %s%s; "
                          "step redone",
-                         i + 1, s->fallback_reason, p->plan_line);
-                tell_plan(s, message);
+                         i + 1, s->fallback_reason, p->plan_line, lowered);
+                tell_fallback(s, message);
             }
             if (st != CANVAS_OK) return status_wrap(st, "re-planning step %d of %d after an out-of-memory: ", i + 1, steps);
             continue;
@@ -759,7 +817,7 @@ static canvas_status run_all(run *s, float **out_image)
     const edit_text *text = s->cfg && s->r->negative.length > s->r->prompt.length ? &s->r->negative : &s->r->prompt;
     fill_inputs(s, text, 1.0f, &longest);
     attempts = 0;
-    while ((st = place_transformer(s, &longest)) != CANVAS_OK)
+    for (int retry = 0; (st = place_transformer(s, &longest, retry)) != CANVAS_OK; retry = 1)
         if (!fallback_allowed(s, st, &attempts, "placing the transformer", 1)) return st;
     TRY(denoise(s, &longest));
     TRY(check_finite(s));

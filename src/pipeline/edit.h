@@ -19,8 +19,10 @@
  * device) with the weight format and resident prefix the planner (plan/plan.h) chooses for
  * this run's token counts and `strategy`, re-used while they do not change; an
  * out-of-memory inside a step (or a VAE pass, or the placement) releases what the attempt
- * held, re-probes what is free, takes the best plan that fits in the same weight format and
- * redoes that step (completed steps and latents are kept; one plan line per fallback). The VAE runs in host
+ * held, re-probes what is free, takes the best plan that fits in the same weight format (else,
+ * with allow_quantize, fp8 then nf4, or the preference list's order: the transformer reloaded
+ * in that format) and redoes that step (completed steps and latents are kept; one fallback
+ * line each, kept by the profiler). The VAE runs in host
  * memory, whole or tiled (vae_encode_tiled / vae_decode_tiled) when its activation peak
  * would not fit under the host cap, or after a whole pass ran out of memory. */
 #ifndef CANVAS_PIPELINE_EDIT_H
