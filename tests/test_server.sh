@@ -8,7 +8,8 @@
 # 4xx as JSON; 8 concurrent clients x 4 edits all complete, each image pixel-identical to
 # `canvas edit` with the same seed and flags; SSE events in order; cancel mid-run and the
 # server goes on; an injected out-of-memory shows a fallback event and the job completes
-# with the same pixels; finished jobs past --jobs-kept are forgotten; a full queue answers 429 with Retry-After; SIGTERM cancels the running job,
+# with the same pixels; a --vram cap lowered through PUT /v1/memory mid-run shows a fallback to
+# fp8 and the job completes; finished jobs past --jobs-kept are forgotten; a full queue answers 429 with Retry-After; SIGTERM cancels the running job,
 # answers the queued 503 and exits 0; a non-loopback address without --api-key is refused,
 # with one a request without the key answers 401; on the demo model (tools/make_demo_model.sh,
 # a text encoder) text prompts by multipart and JSON give canvas edit's / generate's pixels.
@@ -39,7 +40,7 @@ start_server() {
     eval "port_$name=$port"
 }
 cleanup() {
-    for p in ${pid_a:-} ${pid_b:-} ${pid_c:-} ${pid_d:-}; do kill -KILL "$p" 2>/dev/null; done
+    for p in ${pid_a:-} ${pid_b:-} ${pid_c:-} ${pid_d:-} ${pid_e:-}; do kill -KILL "$p" 2>/dev/null; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -288,6 +289,29 @@ kill -TERM "$pid_d"
 wait "$pid_d"
 check "[ $? = 0 ]" "server d: SIGTERM exit status"
 pid_d=""
+
+# --- the device shrinks mid-run: PUT /v1/memory lowers the cap to 1 MiB after the first step
+# (as another process taking GPU memory); nothing in bf16 fits 1 MiB on the 2-block model, so
+# with --allow-quantize the next step falls back to fp8 (a fallback event saying so), and the
+# job completes
+start_server e --vram 16M --strategy full --allow-quantize
+ue="http://127.0.0.1:$port_e"
+want 202 'queued' -X POST "${inputs[@]}" -F steps=1000 -F seed=5 "$ue/v1/jobs"
+id="$(sed -n 's/.*"id":"\([^"]*\)".*/\1/p' "$work/body")"
+for i in $(seq 200); do curl -s "$ue/v1/jobs/$id" | grep -q '"step":[1-9]' && break; sleep 0.05; done
+want 202 '"vram_limit":1048576' -X PUT -H 'Content-Type: application/json' -d '{"vram_limit":"1M"}' "$ue/v1/memory"
+for i in $(seq 600); do curl -s "$ue/v1/jobs/$id" | grep -q '"state":"\(done\|failed\)"' && break; sleep 0.1; done
+want 200 '"state":"done"' "$ue/v1/jobs/$id"
+want 200 '"fallbacks":1' "$ue/v1/jobs/$id"
+curl -s -N --max-time 30 "$ue/v1/jobs/$id/events" >"$work/shrink.txt"
+check "grep -q '\"event\":\"fallback\".*lowered from the files.* precision to fp8' '$work/shrink.txt'" "no fp8 fallback event: $(grep -A1 fallback "$work/shrink.txt" | head -3)"
+check "grep -c '^event: fallback' '$work/shrink.txt' | grep -qx 1" "fallback events: $(grep -c '^event: fallback' "$work/shrink.txt")"
+check "curl -s -o '$work/shrink.png' '$ue/v1/jobs/$id/image.png' && python3 '$work/pixels.py' same '$work/shrink.png' '$work/shrink.png' >/dev/null" "the job that fell back to fp8 has no PNG"
+want 200 'canvas_fallbacks_total 1' "$ue/metrics"
+kill -TERM "$pid_e"
+wait "$pid_e"
+check "[ $? = 0 ]" "server e: SIGTERM exit status"
+pid_e=""
 
 # --- text prompts: the demo model (a text encoder with the real tokenizer), the same pixels
 # as canvas edit / generate --prompt, through multipart and through JSON
