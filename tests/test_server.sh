@@ -9,7 +9,7 @@
 # `canvas edit` with the same seed and flags; SSE events in order; cancel mid-run and the
 # server goes on; an injected out-of-memory shows a fallback event and the job completes
 # with the same pixels; a --vram cap lowered through PUT /v1/memory mid-run shows a fallback to
-# fp8 and the job completes; finished jobs past --jobs-kept are forgotten; a full queue answers 429 with Retry-After; SIGTERM cancels the running job,
+# fp8 and the job completes; LoRAs named per request from --lora-dir; finished jobs past --jobs-kept are forgotten; a full queue answers 429 with Retry-After; SIGTERM cancels the running job,
 # answers the queued 503 and exits 0; a non-loopback address without --api-key is refused,
 # with one a request without the key answers 401; on the demo model (tools/make_demo_model.sh,
 # a text encoder) text prompts by multipart and JSON give canvas edit's / generate's pixels.
@@ -40,7 +40,7 @@ start_server() {
     eval "port_$name=$port"
 }
 cleanup() {
-    for p in ${pid_a:-} ${pid_b:-} ${pid_c:-} ${pid_d:-} ${pid_e:-}; do kill -KILL "$p" 2>/dev/null; done
+    for p in ${pid_a:-} ${pid_b:-} ${pid_c:-} ${pid_d:-} ${pid_e:-} ${pid_f:-}; do kill -KILL "$p" 2>/dev/null; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -111,7 +111,7 @@ start_server a --queue 8 --max-body 1M --jobs-kept 2 --lora "$lora"
 
 # --- read-only endpoints
 want 200 '"status":"ok"' "http://127.0.0.1:$port_a/healthz"
-want 200 '"text_encoder":false,"strategy":"auto","loras":[{"name":"lora0-peft.safetensors","scale":1}],"lightning":false' "http://127.0.0.1:$port_a/healthz"
+want 200 '"text_encoder":false,"strategy":"auto","loras":[{"name":"lora0-peft","scale":1}],"lightning":false' "http://127.0.0.1:$port_a/healthz"
 want 200 '<html' "http://127.0.0.1:$port_a/"
 want 200 'canvas_jobs_total{outcome="done"} 0' "http://127.0.0.1:$port_a/metrics"
 want 200 '"total_blocks":2' "http://127.0.0.1:$port_a/v1/memory"
@@ -312,6 +312,35 @@ kill -TERM "$pid_e"
 wait "$pid_e"
 check "[ $? = 0 ]" "server e: SIGTERM exit status"
 pid_e=""
+
+# --- LoRAs by name from --lora-dir: each file checked at start and merged only for the jobs
+# that name it (lora=NAME:SCALE), the same pixels as canvas edit --lora FILE:SCALE; a job
+# naming none has the pixels of no LoRA; unknown names and paths answer 400; entries that are
+# not regular *.safetensors files (a FIFO, a folder) are skipped, never opened
+mkdir -p "$work/loras/sub.safetensors"
+cp "$lora" "$work/loras/"
+cp "$tests/golden/cases/lora-kohya/lora0-kohya.safetensors" "$work/loras/kohya.safetensors"
+mkfifo "$work/loras/fifo.safetensors"
+echo "not a LoRA" >"$work/loras/readme.txt"
+start_server f --lora-dir "$work/loras"
+uf="http://127.0.0.1:$port_f"
+want 200 '"loras":[{"name":"kohya","scale":0},{"name":"lora0-peft","scale":0}]' "$uf/healthz"
+"$cli" edit --model "$model" --image "$image" --prompt-embeds "$embeds" --steps 2 --vae-area 4096 --seed 2 \
+    -o "$work/ref_none.png" 2>/dev/null
+want 200 '"b64_json"' "${form[@]}" -F seed=2 -F lora=lora0-peft:0.5 "$uf/v1/images/edits"
+check "same_pixels '$work/body' '$work/ref_half.png'" "lora=lora0-peft:0.5 differs from canvas edit --lora FILE:0.5"
+want 200 '"b64_json"' "${form[@]}" -F seed=2 "$uf/v1/images/edits"
+check "same_pixels '$work/body' '$work/ref_none.png'" "a job naming no LoRA differs from canvas edit without one"
+want 400 "no LoRA named 'nope' (it has: kohya, lora0-peft)" "${form[@]}" -F lora=nope "$uf/v1/images/edits"
+want 400 "no LoRA named '../loras/kohya'" "${form[@]}" -F lora=../loras/kohya "$uf/v1/images/edits"
+want 400 "no LoRA named 'fifo'" "${form[@]}" -F lora=fifo "$uf/v1/images/edits"
+want 400 "the strength of 'kohya' takes a number" "${form[@]}" -F lora=kohya:x "$uf/v1/images/edits"
+kill -TERM "$pid_f"
+wait "$pid_f"
+check "[ $? = 0 ]" "server f: SIGTERM exit status"
+pid_f=""
+"$cli" serve --model "$model" --listen 127.0.0.1:0 --lora-dir "$work/nowhere" >/dev/null 2>"$work/f.err"
+check "[ $? = 4 ] && grep -q 'lora-dir .*nowhere' '$work/f.err'" "a missing --lora-dir: $(cat "$work/f.err")"
 
 # --- text prompts: the demo model (a text encoder with the real tokenizer), the same pixels
 # as canvas edit / generate --prompt, through multipart and through JSON

@@ -37,7 +37,10 @@ static void print_help(FILE *to)
             "  --jobs-kept N          finished jobs kept for GET /v1/jobs/{id} (default 256, for an hour)\n"
             "  --steps N              steps when a request gives none (default: the settings file's, else 50)\n"
             "  --lora FILE[:SCALE]    merge a LoRA at load (repeat up to 16); requests may set its strength\n"
-            "                         with lora_scale (a reload when it changes)\n"
+            "                         with lora_scale or lora=NAME:SCALE (a reload when it changes)\n"
+            "  --lora-dir DIR         LoRAs requests may name (field lora=NAME[:SCALE],...): every\n"
+            "                         *.safetensors in DIR, known by its file name without the extension;\n"
+            "                         each checked at start, merged only for the jobs that name it\n"
             "  -h, --help             this text\n"
             "\n");
     cli_memory_flags_help(to);
@@ -80,7 +83,7 @@ int cmd_serve(int argc, char **argv)
             return 0;
         }
         static const char *const valued[] = {"--model", "--listen", "--api-key", "--queue", "--max-body",
-                                             "--max-pixels", "--jobs-kept", "--steps", "--lora"};
+                                             "--max-pixels", "--jobs-kept", "--steps", "--lora", "--lora-dir"};
         int known = 0;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) known |= !strcmp(flag, valued[k]);
         char message[512];
@@ -99,6 +102,9 @@ int cmd_serve(int argc, char **argv)
             c.model_dir = value;
         } else if (!strcmp(flag, "--listen")) {
             c.listen = value;
+        } else if (!strcmp(flag, "--lora-dir")) {
+            if (!value[0]) return cli_usage_error("serve", "--lora-dir is empty");
+            c.lora_dir = value;
         } else if (!strcmp(flag, "--api-key")) {
             if (!value[0]) return cli_usage_error("serve", "--api-key is empty");
             c.api_key = value;

@@ -383,7 +383,16 @@ canvas_status lora_apply_specs(dit_model *model, thread_pool *pool, const lora_s
     TRY(mem_calloc((void **)&loras, (size_t)n_specs, sizeof *loras, MEM_SCRATCH));
     canvas_status st = CANVAS_OK;
     for (int i = 0; st == CANVAS_OK && i < n_specs; i++) st = lora_open(model, &specs[i], &loras[i]);
-    if (st == CANVAS_OK) st = lora_apply(model, pool, loras, n_specs);
+    /* every file is checked; one at strength 0 adds nothing and is not merged (merging
+     * w + 0 x delta could still turn -0 into +0 or spread a NaN of the file) */
+    int n_merged = 0;
+    for (int i = 0; st == CANVAS_OK && i < n_specs; i++)
+        if (specs[i].scale != 0.0f) {
+            lora_file *keep = loras[i];
+            loras[i] = loras[n_merged];
+            loras[n_merged++] = keep;
+        }
+    if (st == CANVAS_OK) st = lora_apply(model, pool, loras, n_merged);
     for (int i = 0; i < n_specs; i++) lora_close(loras[i]);
     mem_free(loras);
     return st;

@@ -106,7 +106,7 @@ void lora_close(lora_file *lora);
  * that leaves the model unplaced, as dit_place does). pool may be NULL. */
 canvas_status lora_apply(dit_model *model, thread_pool *pool, lora_file *const *loras, int n_loras);
 
-/* lora_open every spec, lora_apply, lora_close. */
+/* lora_open every spec (each file checked), lora_apply those at a strength other than 0, lora_close. */
 canvas_status lora_apply_specs(dit_model *model, thread_pool *pool, const lora_spec *specs, int n_specs);
 
 #endif

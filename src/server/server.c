@@ -3,6 +3,7 @@
  * in order (jobs first, then the HTTP threads, then the model). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -72,6 +73,73 @@ static void free_server(server *s)
     mem_free(s);
 }
 
+/* LoRA `path` at `scale` into the server's list, named by its file name without ".safetensors". */
+static canvas_status add_lora(server *s, const char *path, float scale)
+{
+    if (s->n_loras == SERVER_MAX_LORAS)
+        return status_fail(CANVAS_ERR_USAGE, "more than %d LoRAs (--lora and --lora-dir together)", SERVER_MAX_LORAS);
+    const int i = s->n_loras;
+    if (snprintf(s->lora_paths[i], sizeof s->lora_paths[i], "%s", path) >= (int)sizeof s->lora_paths[i])
+        return status_fail(CANVAS_ERR_USAGE, "%s: LoRA path too long", path);
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    size_t len = strlen(base);
+    if (len > 12 && !strcmp(base + len - 12, ".safetensors")) len -= 12;
+    if (len == 0 || len >= sizeof s->lora_names[i])
+        return status_fail(CANVAS_ERR_USAGE, "%s: a LoRA's file name must be 1 to 255 bytes before .safetensors", path);
+    memcpy(s->lora_names[i], base, len);
+    s->lora_names[i][len] = '\0';
+    for (int k = 0; k < i; k++)
+        if (!strcmp(s->lora_names[k], s->lora_names[i]))
+            return status_fail(CANVAS_ERR_USAGE, "two LoRAs named '%s' (%s and %s): requests name them by file name",
+                               s->lora_names[i], s->lora_paths[k], path);
+    s->loras[i] = (canvas_lora){s->lora_paths[i], scale};
+    s->lora_defaults[i] = s->lora_scales[i] = scale;
+    s->n_loras++;
+    return CANVAS_OK;
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* --lora files, then every regular *.safetensors file of --lora-dir in name order (at strength 0:
+ * checked when the model opens, merged only for the jobs that name them). Other entries are
+ * skipped; a folder that cannot be read, or more LoRAs than the server keeps, is an error. */
+static canvas_status collect_loras(server *s, const server_config *config)
+{
+    for (int i = 0; i < config->options.n_loras; i++)
+        TRY(add_lora(s, config->options.loras[i].path, config->options.loras[i].scale));
+    if (!config->lora_dir) return CANVAS_OK;
+    DIR *dir = opendir(config->lora_dir);
+    if (!dir) return status_fail(CANVAS_ERR_INPUT, "--lora-dir %s: %s", config->lora_dir, strerror(errno));
+    char *names[SERVER_MAX_LORAS + 1];
+    int n = 0;
+    canvas_status st = CANVAS_OK;
+    for (struct dirent *e; st == CANVAS_OK && (e = readdir(dir)) != NULL;) {
+        size_t len = strlen(e->d_name);
+        char path[4096];
+        struct stat sb;
+        if (len <= 12 || strcmp(e->d_name + len - 12, ".safetensors") || e->d_name[0] == '.') continue;
+        if (path_join(path, sizeof path, config->lora_dir, e->d_name) != CANVAS_OK || stat(path, &sb) != 0 ||
+            !S_ISREG(sb.st_mode)) {
+            status_clear();
+            continue; /* not a regular file (a FIFO, a folder): never opened */
+        }
+        if (n + s->n_loras == SERVER_MAX_LORAS) {
+            st = status_fail(CANVAS_ERR_USAGE, "--lora-dir %s: more than %d LoRAs (with --lora)", config->lora_dir,
+                             SERVER_MAX_LORAS);
+            break;
+        }
+        st = mem_strdup(&names[n], path);
+        if (st == CANVAS_OK) n++;
+    }
+    closedir(dir);
+    qsort(names, (size_t)n, sizeof names[0], by_name);
+    for (int i = 0; i < n; i++) {
+        if (st == CANVAS_OK) st = add_lora(s, names[i], 0.0f);
+        mem_free(names[i]);
+    }
+    return st;
+}
+
 canvas_status server_run(const server_config *config)
 {
     uint32_t address;
@@ -111,9 +179,12 @@ canvas_status server_run(const server_config *config)
         st = status_fail(CANVAS_ERR_IO, "%s: cannot make a scratch folder: %s", s->tmp_dir, strerror(errno));
         s->tmp_dir[0] = '\0';
     }
-    if (st == CANVAS_OK) st = canvas_open(config->model_dir, &config->options, &s->model);
+    if (st == CANVAS_OK) st = collect_loras(s, config);
+    canvas_options options = config->options;
+    options.loras = s->loras;
+    options.n_loras = s->n_loras;
+    if (st == CANVAS_OK) st = canvas_open(config->model_dir, &options, &s->model);
     if (st == CANVAS_OK) canvas_memory_snapshot_take(s->model, &s->snapshot);
-    for (int i = 0; st == CANVAS_OK && i < config->options.n_loras; i++) s->lora_scales[i] = config->options.loras[i].scale;
     if (config->options.strategy) snprintf(s->strategy, sizeof s->strategy, "%s", config->options.strategy);
     pthread_t worker;
     if (st == CANVAS_OK && pthread_create(&worker, NULL, server_worker, s) != 0)

@@ -28,6 +28,9 @@ typedef struct server_config {
     double job_ttl_seconds;     /* ... and for at most this long */
     int default_steps;          /* steps when a request gives none (0: the pipeline's 50) */
     const char *report_path, *trace_path; /* NULL, or written at stop: the last job's profile */
+    const char *lora_dir;       /* NULL, or a folder whose *.safetensors LoRAs requests name (field
+                                   `lora`): each one known by its file name without the extension,
+                                   checked and kept at strength 0 (not merged) until a job names it */
 } server_config;
 
 /* 127.0.0.1:8188, no key, queue 16, 64 MiB bodies, 2^24 pixels, 256 jobs kept for an hour. */

@@ -281,11 +281,45 @@ static canvas_status load_embeds(server *s, const job *j, const form_field *f, c
 
 #define BAD(code, ...) (snprintf(message, message_size, __VA_ARGS__), (code))
 
+/* Field `lora`: "NAME[:SCALE][,NAME[:SCALE]...]" (SCALE 1 when left out), each NAME one of the
+ * server's LoRAs (GET /healthz lists them): that LoRA at that strength for this job. Names
+ * only: a client never gives a path. 0, or the 4xx to answer with the message. */
+static int lora_by_name(const server *s, const char *v, float *scales, char *message, size_t message_size)
+{
+    if (!v[0]) return BAD(400, "lora is empty: give NAME or NAME:SCALE, comma-separated");
+    for (const char *at = v; *at;) {
+        size_t len = strcspn(at, ":,");
+        int found = -1;
+        for (int i = 0; i < s->n_loras && found < 0; i++)
+            if (strlen(s->lora_names[i]) == len && !strncmp(s->lora_names[i], at, len)) found = i;
+        if (found < 0) {
+            char known[512] = "";
+            for (int i = 0, used = 0; i < s->n_loras && used < (int)sizeof known; i++)
+                used += snprintf(known + used, sizeof known - (size_t)used, "%s%s", i ? ", " : "", s->lora_names[i]);
+            return BAD(400, "lora: the server has no LoRA named '%.*s' (it has: %s)", (int)(len < 200 ? len : 200),
+                       at, s->n_loras ? known : "none; start it with --lora-dir or --lora");
+        }
+        double x = 1.0;
+        at += len;
+        if (*at == ':') {
+            char *end;
+            errno = 0;
+            x = strtod(at + 1, &end);
+            if (errno || end == at + 1 || !isfinite(x) || x < -100 || x > 100 || (*end && *end != ','))
+                return BAD(400, "lora: the strength of '%s' takes a number from -100 to 100", s->lora_names[found]);
+            at = end;
+        }
+        scales[found] = (float)x;
+        if (*at == ',') at++;
+    }
+    return 0;
+}
+
 int job_from_form(server *s, const form *f, int edit, job *j, char *message, size_t message_size)
 {
     canvas_edit_params *p = &j->params;
     canvas_edit_params_default(p);
-    for (int i = 0; i < s->config.options.n_loras && i < SERVER_MAX_LORAS; i++) j->lora_scales[i] = s->config.options.loras[i].scale;
+    memcpy(j->lora_scales, s->lora_defaults, sizeof j->lora_scales);
     if (s->config.default_steps > 0) p->steps = s->config.default_steps;
     const form_field *prompt = NULL, *negative = NULL, *embeds = NULL;
     int steps_given = 0, cfg_given = 0, lightning = 0;
@@ -371,12 +405,15 @@ int job_from_form(server *s, const form *f, int edit, job *j, char *message, siz
                 double x = strtod(at, &end);
                 if (errno || end == at || !isfinite(x) || x < -100 || x > 100 || (*end && *end != ','))
                     return BAD(400, "lora_scale takes numbers from -100 to 100 separated by commas (got '%s')", v);
-                if (n_scales == s->config.options.n_loras)
-                    return BAD(400, "lora_scale gives more scales than the server's %d LoRA(s)", s->config.options.n_loras);
+                if (n_scales == s->n_loras)
+                    return BAD(400, "lora_scale gives more scales than the server's %d LoRA(s)", s->n_loras);
                 j->lora_scales[n_scales++] = (float)x;
                 at = *end ? end + 1 : end;
             }
             if (n_scales == 0) return BAD(400, "lora_scale is empty");
+        } else if (!strcmp(name, "lora")) {
+            int code = lora_by_name(s, v, j->lora_scales, message, message_size);
+            if (code) return code;
         } else if (!strcmp(name, "mask")) {
             return BAD(400, "mask is not supported: Qwen-Image-Edit edits from the prompt");
         } else if (!ignored_field(name)) {

@@ -76,6 +76,12 @@ typedef struct server {
     int active_requests;        /* from a request's first call to its completion (the answer sent) */
     uint64_t next_job;
     canvas_model *model;        /* the worker's alone after open */
+    /* the LoRAs: --lora files first (at their strength), then --lora-dir's (at 0), by name */
+    int n_loras;
+    canvas_lora loras[SERVER_MAX_LORAS];
+    char lora_paths[SERVER_MAX_LORAS][4096];
+    char lora_names[SERVER_MAX_LORAS][256];
+    float lora_defaults[SERVER_MAX_LORAS]; /* a job's strengths unless it says otherwise */
     float lora_scales[SERVER_MAX_LORAS]; /* what the model's LoRAs are merged at now (the worker's) */
     /* settings the worker applies between jobs (strategy) or at the next event (vram) */
     char pending_strategy[96];

@@ -369,7 +369,7 @@ static canvas_status encode_png(server *s, job *j, const canvas_image *out)
  * (canvas_set_lora_scale reloads the transformer, so jobs at the same scale pay nothing). */
 static canvas_status set_lora_scales(server *s, job *j)
 {
-    for (int i = 0; i < s->config.options.n_loras && i < SERVER_MAX_LORAS; i++) {
+    for (int i = 0; i < s->n_loras; i++) {
         if (j->lora_scales[i] == s->lora_scales[i]) continue;
         TRY(canvas_set_lora_scale(s->model, i, j->lora_scales[i]));
         s->lora_scales[i] = j->lora_scales[i];

@@ -33,13 +33,11 @@ char *server_health_json(server *s)
     /* the LoRAs by file name (no folders: clients never see server paths) */
     int lightning = 0;
     text_printf(&b, ",\"loras\":[");
-    for (int i = 0; i < s->config.options.n_loras; i++) {
-        const char *path = s->config.options.loras[i].path, *slash = strrchr(path, '/');
-        const char *name = slash ? slash + 1 : path;
-        lightning |= strcasestr(name, "lightning") != NULL;
+    for (int i = 0; i < s->n_loras; i++) {
+        lightning |= strcasestr(s->lora_names[i], "lightning") != NULL;
         text_printf(&b, "%s{\"name\":", i ? "," : "");
-        text_json_string(&b, name);
-        text_printf(&b, ",\"scale\":%g}", (double)s->config.options.loras[i].scale);
+        text_json_string(&b, s->lora_names[i]);
+        text_printf(&b, ",\"scale\":%g}", (double)s->lora_defaults[i]);
     }
     text_printf(&b, "],\"lightning\":%s}", lightning ? "true" : "false");
     pthread_mutex_unlock(&s->lock);
