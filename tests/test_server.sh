@@ -9,7 +9,8 @@
 # `canvas edit` with the same seed and flags; SSE events in order; cancel mid-run and the
 # server goes on; an injected out-of-memory shows a fallback event and the job completes
 # with the same pixels; a --vram cap lowered through PUT /v1/memory mid-run shows a fallback to
-# fp8 and the job completes; LoRAs named per request from --lora-dir; finished jobs past --jobs-kept are forgotten; a full queue answers 429 with Retry-After; SIGTERM cancels the running job,
+# fp8 and the job completes; LoRAs named per request from --lora-dir; a synchronous client that
+# disconnects cancels its job; finished jobs past --jobs-kept are forgotten; a full queue answers 429 with Retry-After; SIGTERM cancels the running job,
 # answers the queued 503 and exits 0; a non-loopback address without --api-key is refused,
 # with one a request without the key answers 401; on the demo model (tools/make_demo_model.sh,
 # a text encoder) text prompts by multipart and JSON give canvas edit's / generate's pixels.
@@ -335,6 +336,12 @@ want 400 "no LoRA named 'nope' (it has: kohya, lora0-peft)" "${form[@]}" -F lora
 want 400 "no LoRA named '../loras/kohya'" "${form[@]}" -F lora=../loras/kohya "$uf/v1/images/edits"
 want 400 "no LoRA named 'fifo'" "${form[@]}" -F lora=fifo "$uf/v1/images/edits"
 want 400 "the strength of 'kohya' takes a number" "${form[@]}" -F lora=kohya:x "$uf/v1/images/edits"
+# a synchronous client that goes away: its job is cancelled (within 0.2 s), the server goes on
+curl -s -o /dev/null --max-time 0.5 "${inputs[@]}" -F steps=1000 -F size=128x128 "$uf/v1/images/edits"
+for i in $(seq 100); do curl -s "$uf/metrics" | grep -q 'canvas_jobs_total{outcome="cancelled"} 1' && break; sleep 0.1; done
+want 200 'canvas_jobs_total{outcome="cancelled"} 1' "$uf/metrics"
+check "grep -q 'the client disconnected: cancelled' '$work/f.err'" "no disconnect line: $(cat "$work/f.err")"
+want 200 '"b64_json"' "${form[@]}" -F seed=2 "$uf/v1/images/edits"
 kill -TERM "$pid_f"
 wait "$pid_f"
 check "[ $? = 0 ]" "server f: SIGTERM exit status"

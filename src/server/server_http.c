@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "base/clock.h"
@@ -136,12 +137,46 @@ static enum MHD_Result reply_queue_full(server *s, struct MHD_Connection *c)
     return reply_error_header(c, 429, message, MHD_HTTP_HEADER_RETRY_AFTER, retry);
 }
 
-/* The OpenAI answer for a finished job: {"created", "data": [{"b64_json"}]} or its error. */
+/* 1 when the client of `c` has closed its end or reset it (a read would see end-of-file or an
+ * error), 0 while it is there or sent more (a pipelined request). Checked while a synchronous
+ * request waits: nobody is left to answer, so its job is cancelled. A client that half-closes
+ * its sending side after the request counts as gone (HTTP clients do not do that). */
+static int client_gone(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!info) return 0;
+    char byte;
+    ssize_t n = recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* The OpenAI answer for a finished job: {"created", "data": [{"b64_json"}]} or its error. A
+ * client that goes away while it waits cancels the job (at its next step boundary, as DELETE)
+ * and gets no answer. */
 static enum MHD_Result reply_finished(server *s, struct MHD_Connection *c, job *j)
 {
     pthread_mutex_lock(&s->lock);
-    while (j->state < JOB_DONE) pthread_cond_wait(&s->changed, &s->lock);
+    int cancelled = 0;
+    double checked = clock_seconds();
+    while (j->state < JOB_DONE) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_nsec += 200 * 1000 * 1000; /* a disconnect is noticed within 0.2 s */
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->changed, &s->lock, &deadline); /* woken at every event, too */
+        if (cancelled || clock_seconds() - checked < 0.2) continue;
+        checked = clock_seconds();
+        if (client_gone(c)) {
+            job_cancel_locked(s, j);
+            cancelled = 1;
+            fprintf(stderr, "canvas serve: job %s: the client disconnected: cancelled\n", j->id);
+        }
+    }
     pthread_mutex_unlock(&s->lock);
+    if (cancelled) return MHD_NO; /* close the connection: nobody reads an answer */
     /* finished: the job's result no longer changes */
     if (j->state != JOB_DONE) return reply_error(c, j->http_status, j->error);
     char *b64 = base64_encode(j->png, j->png_size);
