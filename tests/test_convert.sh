@@ -52,4 +52,47 @@ expect 2 "missing --weights" -- convert "$golden/models/edit-tiny" "$work/x"
 expect 4 "" -- convert "$work/nothing-here" "$work/y" --weights nf4
 [ ! -e "$work/y" ] && ok || bad "a failed convert left $work/y"
 
+# out of memory at the N-th allocation of a convert (sharded nf4 from a sharded folder: the
+# index, both shards, the quantiser, every output shard, the index written, the rename): every
+# failing run exits 3 with one line saying so and leaves nothing (no OUT, no temporary
+# folder); the run that completes writes what an undisturbed convert writes. Transient (N)
+# at every allocation up to 100, every 53rd (every 151st under the sanitizers) and every one
+# of the last 150 before the first run that completes; persistent (N+) every 211th: ~500
+# runs of ~11,000 allocations each (most of them jansson's, parsing the headers).
+mkdir -p "$work/oom" && cd "$work/oom"
+"$cli" convert "$golden/models/dit-tiny/transformer" reference --weights nf4 --shard-size 100K >/dev/null 2>&1
+stride=53
+[ "${CANVAS_TEST_SANITIZED:-0}" = 1 ] && stride=151
+oom_run() { # oom_run SPEC: one convert failing as SPEC says; 0 when it completed
+    rm -rf out
+    CANVAS_FAIL_ALLOC="$1" "$cli" convert "$golden/models/dit-tiny/transformer" out --weights nf4 --shard-size 100K \
+        >/dev/null 2>err
+    local rc=$?
+    runs=$((runs + 1))
+    if [ $rc = 0 ]; then
+        diff -r reference out >/dev/null || bad "CANVAS_FAIL_ALLOC=$1: the completed convert differs from an undisturbed one"
+        return 0
+    fi
+    [ $rc = 3 ] && [ "$(wc -l <err)" = 1 ] && grep -q "out of memory" err ||
+        bad "CANVAS_FAIL_ALLOC=$1: exit $rc, stderr: $(head -c 300 err)"
+    [ -z "$(ls -A | grep -vx -e reference -e err)" ] || bad "CANVAS_FAIL_ALLOC=$1 left: $(ls -A | tr '\n' ' ')"
+    return 1
+}
+runs=0
+completed=0
+for n in $(seq 1 100); do oom_run $n && { completed=$n; break; }; done
+n=100
+while [ $completed = 0 ] && [ $n -lt 100000 ]; do
+    n=$((n + stride))
+    oom_run $n && completed=$n
+done
+# the last allocations before it, in order (the stride overshot the first completing N)
+for n in $(seq $((completed > stride + 150 ? completed - stride - 150 : 1)) $((completed - 1))); do
+    oom_run $n && { completed=$n; break; }
+done
+for n in $(seq 1 211 "$completed"); do oom_run "$n+"; done
+echo "convert: $runs runs, the first of $completed allocations to complete"
+[ $completed -gt 1000 ] && ok || bad "the convert sweep never completed (or completed at $completed)"
+cd "$tests"
+
 summary

@@ -30,6 +30,7 @@
 #include "base/status.h"
 #include "cli/commands.h"
 #include "io/config.h"
+#include "io/json_file.h"
 #include "io/file_read.h"
 #include "io/model_dir.h"
 #include "io/output_file.h"
@@ -197,8 +198,10 @@ static canvas_status write_index(const shard_writer *w)
     json_t *root = json_pack("{s:{s:I},s:O}", "metadata", "total_size", (json_int_t)w->total_bytes, "weight_map",
                              w->weight_map);
     if (!root) return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "convert: out of memory writing the shard index");
+    json_alloc_watch_begin();
     int failed = json_dump_file(root, path, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(root);
+    if (failed && json_alloc_watch_failed()) return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "%s: out of memory writing it", path);
     if (failed) return status_fail(CANVAS_ERR_IO, "%s: cannot write", path);
     return CANVAS_OK;
 }

@@ -16,6 +16,7 @@ typedef struct check_state {
     const char *component;
     int problems;
     char first[1024];
+    char out_of_memory[1024];   /* a check that could not run for memory: that, not a bad file */
 } check_state;
 
 /* Count a problem; keep the text of the first (long paths are cut, not overflowed). */
@@ -61,7 +62,10 @@ static void check_expected(check_state *state, const tensor_spec *spec, const we
     if (!t) {
         note(state, "%s: tensor '%s' %s is missing from %s", state->component, spec->name, want, files->dir);
     } else if (spec->ndim == 2 && quant_is_stored_quantized(files, spec->name)) { /* fp8 / nf4 / q8_0 storage */
-        if (quant_check_stored(files, spec->name, spec->shape[0], spec->shape[1]) != CANVAS_OK)
+        canvas_status st = quant_check_stored(files, spec->name, spec->shape[0], spec->shape[1]);
+        if (st == CANVAS_ERR_OUT_OF_MEMORY && !state->out_of_memory[0])
+            snprintf(state->out_of_memory, sizeof state->out_of_memory, "%s: %s", state->component, canvas_last_error());
+        else if (st != CANVAS_OK)
             note(state, "%s: %s", state->component, canvas_last_error());
     } else if (!same_shape(spec, t)) {
         shape_text(got, sizeof got, t->ndim, t->shape);
@@ -101,6 +105,7 @@ canvas_status arch_check(const tensor_spec_list *expected, const weight_set *fil
     check_state state = {.component = component};
     for (int i = 0; i < expected->count; i++) check_expected(&state, &expected->items[i], files);
     TRY(check_unexpected(&state, expected, files));
+    if (state.out_of_memory[0]) return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "%s", state.out_of_memory);
     if (state.problems == 0) return CANVAS_OK;
     if (state.problems == 1) return status_fail(CANVAS_ERR_INPUT, "%s", state.first);
     return status_fail(CANVAS_ERR_INPUT, "%s (and %d more problem%s)", state.first, state.problems - 1,
