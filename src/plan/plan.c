@@ -238,9 +238,22 @@ canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const pl
                                     "at least %s (%s plus headroom)",
                                     size_format(least_device + limits->headroom_bytes, a, sizeof a),
                                     size_format(least_device, b, sizeof b));
-        else
+        else if (least_host != UINT64_MAX && limits->host_bytes && least_host > limits->host_bytes)
             used = (size_t)snprintf(out->suggestion, sizeof out->suggestion, "give more RAM: at least %s",
                                     size_format(least_host, a, sizeof a));
+        else if (wanted != PLAN_AUTO && !format_allowed(work, limits, out->candidates[wanted].point.weights)) {
+            /* the memory is there: the strategy asked for stores the transformer below the files' precision */
+            used = (size_t)snprintf(out->suggestion, sizeof out->suggestion,
+                                    "%s stores the transformer below the files' precision: add --allow-quantize, "
+                                    "or take --strategy auto",
+                                    plan_preset_name(wanted));
+            quantized = -1; /* said */
+            used = sizeof out->suggestion; /* and a smaller image would not help */
+        } else {
+            used = (size_t)snprintf(out->suggestion, sizeof out->suggestion,
+                                    "%s does not fit here; --strategy auto takes the fastest plan that does",
+                                    plan_preset_name(wanted));
+        }
         if (used < sizeof out->suggestion && quantized >= 0)
             used += (size_t)snprintf(out->suggestion + used, sizeof out->suggestion - used,
                                      "; or --allow-quantize: the %s plan fits (device %s)",
