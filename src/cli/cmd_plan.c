@@ -260,10 +260,12 @@ static void print_json_candidate(const plan_candidate *c, const plan_work *w, in
 {
     printf("{\"name\": \"%s\", \"predicted_device_peak_bytes\": %llu, \"predicted_pinned_peak_bytes\": %llu, "
            "\"predicted_host_peak_bytes\": %llu, \"mapped_bytes\": %llu, \"paged\": %s, "
-           "\"predicted_seconds_per_step\": %.6g, \"resident_blocks\": %d, \"weights\": \"%s\"",
+           "\"predicted_seconds_per_step\": %.6g, \"seconds_source\": \"%s\", \"measured_runs\": %d, "
+           "\"modelled_seconds_per_step\": %.6g, \"resident_blocks\": %d, \"weights\": \"%s\"",
            plan_preset_name(c->point.preset), (unsigned long long)c->peak.device, (unsigned long long)c->peak.pinned,
            (unsigned long long)c->peak.host, (unsigned long long)c->peak.mapped, c->point.paged ? "true" : "false",
-           c->seconds_per_step, c->point.resident_blocks,
+           c->seconds_per_step, c->measured_runs ? "measured" : "modelled", c->measured_runs,
+           c->modelled_seconds_per_step, c->point.resident_blocks,
            c->point.weights.format == QUANT_NONE ? "as stored" : quant_choice_name(c->point.weights));
     if (w->has_text_encoder) {
         const plan_memory *t = &c->phases[PLAN_PHASE_TEXT];
@@ -322,18 +324,21 @@ static void print_table(const plan_result *r, const plan_work *w, const char *de
            (long long)w->n_txt, w->cfg ? "on (2 transformer calls a step)" : "off", w->steps, w->threads);
     print_text_encoder(w);
     printf("device: %s\nsizes in binary units (KiB, MiB, GiB = 2^10, 2^20, 2^30 bytes)\n\n", device_text);
-    printf("  %-11s %-5s %8s %12s %12s %12s %12s %11s  %s\n", "preset", "fits", "resident", "device peak",
-           "pinned peak", "host peak", "mapped", "s/step", "why");
+    printf("  %-11s %-5s %8s %12s %12s %12s %12s %11s %-11s %s\n", "preset", "fits", "resident", "device peak",
+           "pinned peak", "host peak", "mapped", "s/step", "time", "why");
     for (int i = 0; i < r->n; i++) {
         const plan_candidate *c = &r->candidates[i];
         char res[24];
         snprintf(res, sizeof res, "%d/%d", c->point.resident_blocks < 0 ? 0 : c->point.resident_blocks,
                  w->dit.num_layers);
-        printf("%c %-11s %-5s %8s %12s %12s %12s %12s %11.4g  %s\n", i == r->chosen ? '*' : ' ',
+        char source[24]; /* measured by earlier runs here, or the time model's (scaled by them) */
+        if (c->measured_runs) snprintf(source, sizeof source, "measured %d", c->measured_runs);
+        else snprintf(source, sizeof source, r->time_scale != 1 ? "modelled x%.3g" : "modelled", r->time_scale);
+        printf("%c %-11s %-5s %8s %12s %12s %12s %12s %11.4g %-11s %s\n", i == r->chosen ? '*' : ' ',
                plan_preset_name(c->point.preset), c->fits ? "yes" : "no", res,
                size_format(c->peak.device, a, sizeof a), size_format(c->peak.pinned, b, sizeof b),
                size_format(c->peak.host, c3, sizeof c3), size_format(c->peak.mapped, c4, sizeof c4),
-               c->seconds_per_step, c->reason);
+               c->seconds_per_step, source, c->reason);
     }
     if (r->chosen >= 0) {
         const plan_candidate *c = &r->candidates[r->chosen];

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/clock.h"
 #include "base/size_parse.h"
 #include "base/path.h"
 #include "base/status.h"
@@ -536,6 +537,7 @@ static canvas_status plan_and_place(run *s, const dit_inputs *longest, int fallb
         c->point.weights.per_channel != p->dit->weights_format.per_channel)
         TRY(reload_transformer(p, c->point.weights)); /* the transformer alone, in the plan's format */
     plan_describe(c, &w, p->plan_line, sizeof p->plan_line);
+    plan_timing_key(&w, &hw, &c->point, l.device_bytes != 0, p->planned_timing_key, sizeof p->planned_timing_key);
     p->planned = (edit_plan_record){c->point.preset, c->point.resident_blocks, c->point.weights, c->peak.device,
                                     c->peak.pinned, c->peak.host, c->seconds_per_step};
     return dit_place(p->dit, s->device, mem_device_is_host(s->device) ? DIT_ALL_BLOCKS : c->point.resident_blocks);
@@ -569,6 +571,7 @@ static canvas_status place_transformer(run *s, const dit_inputs *longest, int re
     p->placed_blocks = -1;
     p->plan_line[0] = '\0';
     p->planned.preset = -1;
+    p->planned_timing_key[0] = '\0';
     int k = p->resident_blocks;
     if (k > p->dit->config.num_layers) k = p->dit->config.num_layers;
     if (k < 0 || retry || mem_device_is_host(s->device)) {
@@ -656,7 +659,8 @@ static canvas_status denoise(run *s, const dit_inputs *longest)
 {
     edit_pipeline *p = s->p;
     const int steps = s->r->steps;
-    int attempts = 0;
+    int attempts = 0, fell_back = 0;
+    double after_first = 0;
     for (int i = 0; i < steps;) {
         if (p->profiler) TRY(profiler_begin(p->profiler, "step %d", i + 1));
         if (i == 0 && s->observer && s->observer->phase) s->observer->phase(s->observer->ctx, "denoise");
@@ -681,15 +685,20 @@ static canvas_status denoise(run *s, const dit_inputs *longest)
                 tell_fallback(s, message);
             }
             if (st != CANVAS_OK) return status_wrap(st, "re-planning step %d of %d after an out-of-memory: ", i + 1, steps);
+            fell_back = 1;
             continue;
         }
         if (st == CANVAS_ERR_CANCELLED) return st;
         if (st != CANVAS_OK) return status_wrap(st, "denoising step %d of %d: ", i + 1, steps);
         i++;
         attempts = 0;
+        if (i == 1) after_first = clock_seconds(); /* the first step warms caches: not timed */
         if (s->observer && s->observer->step)
             TRY(s->observer->step(s->observer->ctx, i, steps, s->hidden, s->n_target, s->channels));
     }
+    /* the planner learns this plan's real step time (a run that fell back ran another plan) */
+    if (steps > 1 && !fell_back && p->planned_timing_key[0])
+        plan_timing_record(p->planned_timing_key, (clock_seconds() - after_first) / (steps - 1));
     return CANVAS_OK;
 }
 

@@ -80,6 +80,7 @@ typedef struct edit_pipeline {
     int oom_retry_attempts;     /* fallbacks allowed per step / phase (3) */
     char plan_line[256];        /* the chosen plan, in words (plan_describe) */
     edit_plan_record planned;   /* the same, in numbers (the last plan made) */
+    char planned_timing_key[512]; /* its key for learned step times (plan_timing_key); "": none */
     /* the LoRA files merged into the transformer (edit_pipeline_add_loras), owned: merged
      * again whenever the planner reloads the transformer in another weight format */
     struct lora_spec *loras;

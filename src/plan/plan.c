@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/size_parse.h"
@@ -153,6 +154,47 @@ static int better(const plan_candidate *a, const plan_candidate *b)
     return a->seconds_per_step < b->seconds_per_step;
 }
 
+static int by_value(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Measured step times where earlier runs of a plan recorded them (plan_timings.c); the
+ * others' modelled times scaled by the median of measured / modelled over the measured
+ * ones, so that one ranking holds both (a model that is 3x off on this machine is 3x off
+ * for every plan, near enough). */
+static void apply_timings(const plan_work *work, const plan_hardware *hw, const plan_limits *limits,
+                          plan_result *out)
+{
+    out->time_scale = 1;
+    json_t *timings = plan_timings_load();
+    double ratios[PLAN_PRESET_COUNT];
+    int n_ratios = 0;
+    for (int i = 0; i < out->n; i++) {
+        plan_candidate *c = &out->candidates[i];
+        c->modelled_seconds_per_step = c->seconds_per_step;
+        if (!timings) continue;
+        char key[512];
+        double measured = 0;
+        plan_timing_key(work, hw, &c->point, limits->device_bytes != 0, key, sizeof key);
+        c->measured_runs = plan_timing_lookup(timings, key, &measured);
+        if (!c->measured_runs) continue;
+        c->seconds_per_step = measured;
+        if (c->modelled_seconds_per_step > 0 && c->same_as < 0) ratios[n_ratios++] = measured / c->modelled_seconds_per_step;
+    }
+    json_decref(timings);
+    if (n_ratios) {
+        qsort(ratios, (size_t)n_ratios, sizeof ratios[0], by_value);
+        out->time_scale = n_ratios % 2 ? ratios[n_ratios / 2] : 0.5 * (ratios[n_ratios / 2 - 1] + ratios[n_ratios / 2]);
+    }
+    for (int i = 0; i < out->n; i++) {
+        plan_candidate *c = &out->candidates[i];
+        if (!c->measured_runs) c->seconds_per_step *= out->time_scale;
+        c->seconds_total = c->seconds_per_step * work->steps + c->text_seconds;
+    }
+}
+
 canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const plan_limits *limits,
                         plan_preset wanted, thread_pool *pool, plan_result *out)
 {
@@ -202,6 +244,7 @@ canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const pl
             }
         if (c->same_as < 0) snprintf(c->reason, sizeof c->reason, "fits");
     }
+    apply_timings(work, hw, limits, out);
     if (wanted != PLAN_AUTO) {
         if (out->candidates[wanted].fits) out->chosen = wanted;
     } else {
@@ -287,7 +330,7 @@ void plan_describe(const plan_candidate *c, const plan_work *work, char *buf, si
     char mapped[32];
     snprintf(buf, size,
              "%s: %d of %d blocks resident (%s), %d streamed%s; VAE %s, CFG %s; peak device %s, pinned %s, host %s, "
-             "mapped %s%s; %.3g s/step predicted",
+             "mapped %s%s; %.3g s/step %s",
              plan_preset_name(p->preset), resident, layers, format, layers - resident,
              layers - resident == 0 ? ""
              : p->stream_from_file  ? " from the mapped file"
@@ -295,7 +338,8 @@ void plan_describe(const plan_candidate *c, const plan_work *work, char *buf, si
              p->vae_tiled ? "tiled" : "whole", work->cfg ? (p->cfg_batched ? "batched" : "sequential") : "off",
              size_format(c->peak.device, dev, sizeof dev), size_format(c->peak.pinned, pin, sizeof pin),
              size_format(c->peak.host, host, sizeof host), size_format(c->peak.mapped, mapped, sizeof mapped),
-             p->paged ? " (paged from disk at every call: more than RAM holds)" : "", c->seconds_per_step);
+             p->paged ? " (paged from disk at every call: more than RAM holds)" : "", c->seconds_per_step,
+             c->measured_runs ? "measured (by earlier runs of this plan)" : "predicted");
     const size_t used = strlen(buf);
     if (work->has_text_encoder && used + 2 < size) {
         snprintf(buf + used, size - used, "; ");

@@ -200,6 +200,10 @@ typedef struct plan_candidate {
     plan_memory phases[PLAN_PHASE_COUNT];
     plan_memory peak;                /* over the phases */
     double seconds_per_step, seconds_total; /* total: the steps, plus text_seconds */
+    int measured_runs;               /* > 0: seconds_per_step is the median that many runs of this plan
+                                        measured here (plan_timings.c); 0: the time model's, scaled by
+                                        what measured plans showed of the model (time_scale) */
+    double modelled_seconds_per_step; /* the time model's own figure */
     double text_seconds;             /* the text encoder's pass (0 without one) */
     uint64_t transfer_bytes_per_step;
     int fits;
@@ -213,6 +217,8 @@ typedef struct plan_result {
     int chosen;                      /* index, -1 when nothing fits */
     plan_preset wanted;
     char suggestion[400];            /* when nothing fits: what would */
+    double time_scale;               /* measured / modelled seconds of the measured candidates (median;
+                                        1 when none was measured): applied to the unmeasured ones */
 } plan_result;
 
 /* Estimate every preset's plan for `work` under `limits` and choose: the preset asked
@@ -230,6 +236,17 @@ canvas_status plan_no_fit(const plan_result *result, const plan_limits *limits);
  * (0: unbounded). *fits 0 when the measure device refused an allocation. */
 canvas_status plan_dit_dry_run(const plan_work *work, quant_choice weights, int resident_blocks, uint64_t cap,
                                thread_pool *pool, uint64_t *out_device_peak, int *fits);
+
+/* ---- learned step times (plan_timings.c) ------------------------------------------------ */
+
+/* The key a run's measured step time is kept under: the machine (CPU features, CUDA,
+ * threads; not the link, whose probe varies from one measurement to the next), the transformer's shape, the tokens and CFG, where it computes and the plan point
+ * (weights, resident blocks, streaming from the file). */
+void plan_timing_key(const plan_work *work, const plan_hardware *hw, const plan_point *point, int on_device,
+                     char *buf, size_t size);
+/* Keep a run's measured seconds per step under `key` (the last 5 runs; best effort: a cache
+ * that cannot be written is not an error). plan_make uses them for that plan from then on. */
+void plan_timing_record(const char *key, double seconds_per_step);
 
 /* The largest resident prefix whose dry run fits `cap` (-1 when not even 0 does). */
 canvas_status plan_dit_largest_prefix(const plan_work *work, quant_choice weights, uint64_t cap, thread_pool *pool,

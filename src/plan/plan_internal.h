@@ -3,8 +3,26 @@
 #ifndef CANVAS_PLAN_PLAN_INTERNAL_H
 #define CANVAS_PLAN_PLAN_INTERNAL_H
 
+#include <jansson.h>
+
 #include "models/arch.h"
 #include "plan/plan.h"
+
+/* The planner's caches in the user's cache folder: the file `file` of
+ * $XDG_CACHE_HOME/canvas/ (~/.cache/canvas/ when unset), or the path in the environment
+ * variable `variable`; "off" there means no cache. 0 when there is none (no HOME, a path too
+ * long). make_dirs: create the folders. */
+int plan_cache_path(const char *variable, const char *file, char *buf, size_t size, int make_dirs);
+/* The cache's JSON object (an empty one when the file is missing or not a JSON object: a
+ * cache is rebuilt, never trusted over the run); NULL only without memory. */
+json_t *plan_cache_load(const char *path);
+/* Written whole through a temporary file of its own, or not at all (best effort). */
+void plan_cache_save(const char *path, const json_t *root);
+
+/* The learned step times (NULL: no cache), and the median of the runs kept for `key`: the
+ * number of runs (0: none, *seconds untouched). */
+json_t *plan_timings_load(void);
+int plan_timing_lookup(json_t *timings, const char *key, double *seconds);
 
 /* 1 when a phase's mapped weights cannot stay in the page cache next to its host and
  * pinned allocations under limits->host_bytes (0: no budget, never): plan.h's paging. */

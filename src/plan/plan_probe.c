@@ -129,19 +129,21 @@ static canvas_status probe_gemm(thread_pool *pool, quant_format format, double *
  * of another version is measured again (and rewritten), never trusted. */
 #define PROBE_VERSION 2
 
-static int cache_path(char *buf, size_t size, int make_dirs)
+int plan_cache_path(const char *variable, const char *file, char *buf, size_t size, int make_dirs)
 {
-    const char *override = getenv("CANVAS_PROBE_CACHE");
+    const char *override = getenv(variable);
+    if (override && !strcmp(override, "off")) return 0;
     if (override && override[0]) return snprintf(buf, size, "%s", override) < (int)size;
     /* the XDG base directory rule: $XDG_CACHE_HOME when set (and absolute), else ~/.cache */
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    char cache[PATH_BUFFER_SIZE];
+    char cache[PATH_BUFFER_SIZE], name[64];
     if (xdg && xdg[0] == '/') snprintf(cache, sizeof cache, "%s", xdg);
     else if (!home || !home[0] || path_join(cache, sizeof cache, home, ".cache") != CANVAS_OK) {
         status_clear();
         return 0;
     }
-    if (path_join(buf, size, cache, "canvas/probe.json") != CANVAS_OK) {
+    snprintf(name, sizeof name, "canvas/%s", file);
+    if (path_join(buf, size, cache, name) != CANVAS_OK) {
         status_clear(); /* a folder name too long to hold the cache: no cache */
         return 0;
     }
@@ -153,17 +155,37 @@ static int cache_path(char *buf, size_t size, int make_dirs)
     return 1;
 }
 
+json_t *plan_cache_load(const char *path)
+{
+    json_t *root = NULL;
+    /* json_file_load opens it without blocking (a FIFO there is refused, not waited on) */
+    if (access(path, F_OK) == 0 && json_file_load(path, &root) != CANVAS_OK) status_clear();
+    if (!json_is_object(root)) {
+        json_decref(root);
+        root = json_object();
+    }
+    return root;
+}
+
+void plan_cache_save(const char *path, const json_t *root)
+{
+    /* best effort, through a temporary file of its own: a cache that cannot be written is
+     * measured again next time, and a failed write leaves neither a half file nor the temp */
+    char tmp[PATH_BUFFER_SIZE];
+    int fd;
+    if (output_temp_create(path, tmp, sizeof tmp, &fd) == CANVAS_OK) {
+        canvas_status st = json_dumpfd(root, fd, JSON_INDENT(2)) == 0 ? CANVAS_OK : CANVAS_ERR_IO;
+        if (close(fd) != 0) st = CANVAS_ERR_IO;
+        (void)output_temp_finish(tmp, path, st);
+    }
+    status_clear();
+}
+
 static int cache_read(int threads, plan_hardware *hw)
 {
     char path[4096];
-    if (!cache_path(path, sizeof path, 0)) return 0;
-    /* json_file_load opens it without blocking (a FIFO there is refused, not waited on) */
-    if (access(path, F_OK) != 0) return 0;
-    json_t *root = NULL;
-    if (json_file_load(path, &root) != CANVAS_OK) {
-        status_clear();
-        return 0;
-    }
+    if (!plan_cache_path("CANVAS_PROBE_CACHE", "probe.json", path, sizeof path, 0)) return 0;
+    json_t *root = plan_cache_load(path);
     int ok = 0;
     char key[32];
     snprintf(key, sizeof key, "threads_%d", threads);
@@ -187,37 +209,21 @@ static int cache_read(int threads, plan_hardware *hw)
 
 static void cache_write(int threads, const plan_hardware *hw)
 {
-    char path[4096], tmp[PATH_BUFFER_SIZE];
-    if (!cache_path(path, sizeof path, 1)) return;
-    json_t *root = NULL;
-    if (access(path, F_OK) == 0 && json_file_load(path, &root) != CANVAS_OK) status_clear();
-    if (!json_is_object(root)) {
-        json_decref(root);
-        root = json_object();
+    char path[4096];
+    if (!plan_cache_path("CANVAS_PROBE_CACHE", "probe.json", path, sizeof path, 1)) return;
+    json_t *root = plan_cache_load(path), *entry = json_object();
+    if (root && entry) {
+        json_object_set_new(entry, "version", json_integer(PROBE_VERSION));
+        json_object_set_new(entry, "cpu", json_string(hw->cpu_features));
+        json_object_set_new(entry, "link_bytes_per_second", json_real(hw->link_bytes_per_second));
+        for (int f = 0; f < QUANT_FORMAT_COUNT; f++)
+            json_object_set_new(entry, quant_format_name((quant_format)f), json_real(hw->flops_per_second[f]));
+        char key[32];
+        snprintf(key, sizeof key, "threads_%d", threads);
+        json_object_set(root, key, entry);
+        plan_cache_save(path, root);
     }
-    json_t *entry = json_object();
-    if (!root || !entry) {
-        json_decref(root);
-        json_decref(entry);
-        return;
-    }
-    json_object_set_new(entry, "version", json_integer(PROBE_VERSION));
-    json_object_set_new(entry, "cpu", json_string(hw->cpu_features));
-    json_object_set_new(entry, "link_bytes_per_second", json_real(hw->link_bytes_per_second));
-    for (int f = 0; f < QUANT_FORMAT_COUNT; f++)
-        json_object_set_new(entry, quant_format_name((quant_format)f), json_real(hw->flops_per_second[f]));
-    char key[32];
-    snprintf(key, sizeof key, "threads_%d", threads);
-    json_object_set_new(root, key, entry);
-    /* best effort, through a temporary file of its own: a cache that cannot be written is
-     * measured again next time, and a failed write leaves neither a half file nor the temp */
-    int fd;
-    if (output_temp_create(path, tmp, sizeof tmp, &fd) == CANVAS_OK) {
-        canvas_status st = json_dumpfd(root, fd, JSON_INDENT(2)) == 0 ? CANVAS_OK : CANVAS_ERR_IO;
-        if (close(fd) != 0) st = CANVAS_ERR_IO;
-        (void)output_temp_finish(tmp, path, st);
-    }
-    status_clear();
+    json_decref(entry);
     json_decref(root);
 }
 
