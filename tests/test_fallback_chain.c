@@ -11,7 +11,8 @@
  * Checked: the steps before the drop are bit-identical to the undisturbed run (completed steps
  * are never redone in another format); the image is within the lower format's error bound of
  * the undisturbed one (tests/quant_bounds.h, relative to the largest value); the weight format
- * the run ended in; the fallback lines. */
+ * the run ended in; the fallback lines. And a cap moved between two runs of one open model
+ * re-plans before the second (no out-of-memory needed), both ways. */
 #include <math.h>
 #include <string.h>
 
@@ -249,6 +250,64 @@ static void test_no_lower_format_without_permission(void)
     mem_device_destroy(device);
 }
 
+/* ---- memory that someone else takes or gives back between runs --------------------------- */
+
+typedef struct plan_watch {
+    char plan[1024];
+    int fallbacks;
+} plan_watch;
+
+static void watch_plans(void *ctx, const canvas_progress *p)
+{
+    plan_watch *w = ctx;
+    if (p->kind != CANVAS_PROGRESS_PLAN) return;
+    if (!strncmp(p->message, "fallback:", 9)) w->fallbacks++;
+    else snprintf(w->plan, sizeof w->plan, "%s", p->message);
+}
+
+/* Through the public API on one open model: the cap lowered between two edits re-plans before
+ * the second (fp8 taken at once: no out-of-memory, no fallback), raised again re-plans back to
+ * the files' precision: the same image as the first edit, bit for bit. */
+static void test_cap_moved_between_runs_replans(void)
+{
+    char model_dir[4096], path[4200];
+    test_path(model_dir, sizeof model_dir, "golden/models/edit-tiny");
+    canvas_options options;
+    canvas_options_default(&options);
+    options.vram_bytes = 16 * MiB;
+    options.allow_quantize = 1;
+    canvas_model *model = NULL;
+    canvas_prompt prompt = {0};
+    canvas_image image = {0}, out[3] = {{0}};
+    CHECK_OK(canvas_open(model_dir, &options, &model));
+    snprintf(path, sizeof path, "%s/inputs.safetensors", case_dir);
+    CHECK_OK(canvas_prompt_load(path, &prompt));
+    snprintf(path, sizeof path, "%s/image0.png", case_dir);
+    CHECK_OK(canvas_image_load(path, &image));
+    if (!model || !prompt.positive.values || !image.pixels) goto done;
+    canvas_edit_params params;
+    canvas_edit_params_default(&params);
+    params.steps = 3;
+    params.vae_area = 64 * 64;
+    const uint64_t caps[3] = {16 * MiB, 1 * MiB, 16 * MiB};
+    const char *planned[3] = {"planner: full", "planner: fp8", "planner: full"};
+    for (int run = 0; run < 3; run++) {
+        plan_watch w = {{0}, 0};
+        CHECK_OK(canvas_set_vram_limit(model, caps[run]));
+        CHECK_OK(canvas_edit(model, &prompt, &image, 1, &params, watch_plans, &w, &out[run]));
+        printf("  run %d under %llu bytes: %.90s...\n", run + 1, (unsigned long long)caps[run], strstr(w.plan, "planner:"));
+        CHECK_MSG(strstr(w.plan, planned[run]) != NULL && w.fallbacks == 0, "run %d: %d fallbacks, plan %s", run + 1,
+                  w.fallbacks, w.plan);
+    }
+    CHECK(out[0].pixels && out[2].pixels && !memcmp(out[0].pixels, out[2].pixels, (size_t)64 * 64 * 3));
+    CHECK(out[1].pixels && memcmp(out[0].pixels, out[1].pixels, (size_t)64 * 64 * 3) != 0); /* fp8 differs */
+done:
+    for (int i = 0; i < 3; i++) canvas_image_free(&out[i]);
+    canvas_image_free(&image);
+    canvas_prompt_free(&prompt);
+    canvas_close(model);
+}
+
 int main(void)
 {
     if (thread_pool_create(2, &pool) != CANVAS_OK) {
@@ -266,6 +325,7 @@ int main(void)
     RUN(test_cap_lowered_during_placement);
     RUN(test_chain_follows_the_preference_list);
     RUN(test_no_lower_format_without_permission);
+    RUN(test_cap_moved_between_runs_replans);
     captured_free(&undisturbed);
     thread_pool_destroy(pool);
     return check_summary();

@@ -490,17 +490,31 @@ static int lower_presets(const edit_pipeline *p, plan_preset out[2])
  * the transformer alone when that changes) and resident prefix. `fallback`: after an
  * out-of-memory, the best plan for what is free now: in the same weight format (fewer
  * resident blocks, then streaming every block), else down the chain of lower formats
- * (lower_presets), saying so in s->format_change. */
-static canvas_status plan_and_place(run *s, const dit_inputs *longest, int fallback)
+ * (lower_presets), saying so in s->format_change. PLACE_DEVICE_GREW (the device's cap went up
+ * since the last plan, by more than the headroom): with strategy auto, the transformer goes
+ * back to its format before any plan first (memory came back). */
+typedef enum place_reason { PLACE_NEW = 0, PLACE_AFTER_OOM, PLACE_DEVICE_GREW } place_reason;
+
+static canvas_status plan_and_place(run *s, const dit_inputs *longest, place_reason why)
 {
     edit_pipeline *p = s->p;
+    const int fallback = why == PLACE_AFTER_OOM;
     plan_work w;
     plan_limits l;
     plan_hardware hw;
     plan_result result;
     s->format_change[0] = '\0';
-    if (fallback && dit_device(p->dit) != mem_device_cpu())
-        TRY(dit_place(p->dit, mem_device_cpu(), DIT_ALL_BLOCKS)); /* release the device first */
+    /* release the device first: the plan is for what is free without the old placement */
+    if (dit_device(p->dit) && dit_device(p->dit) != mem_device_cpu())
+        TRY(dit_place(p->dit, mem_device_cpu(), DIT_ALL_BLOCKS));
+    if (!p->have_open_weights) {
+        p->open_weights = p->dit->weights_format;
+        p->have_open_weights = 1;
+    }
+    const quant_choice now = p->dit->weights_format;
+    if (why == PLACE_DEVICE_GREW && p->strategy == PLAN_AUTO &&
+        (now.format != p->open_weights.format || now.per_channel != p->open_weights.per_channel))
+        TRY(reload_transformer(p, p->open_weights));
     plan_inputs(s, longest, fallback, &w, &l, &hw);
     /* a preference list: the first preset that fits, in order */
     const int preferring = !fallback && p->strategy == PLAN_AUTO ? p->n_preferred : 0;
@@ -552,6 +566,9 @@ static void record_placement(run *s, const dit_inputs *longest, int blocks)
     p->placed_device = s->device;
     p->placed_n_img = longest->n_img;
     p->placed_n_txt = longest->n_txt;
+    mem_device_stats stats;
+    mem_device_get_stats(s->device, &stats);
+    p->placed_cap = stats.cap_bytes;
 }
 
 /* Put the transformer on the device for this run's token counts (planning when asked).
@@ -562,8 +579,9 @@ static canvas_status place_transformer(run *s, const dit_inputs *longest, int re
     edit_pipeline *p = s->p;
     mem_device_stats stats;
     mem_device_get_stats(s->device, &stats);
+    const size_t moved = stats.cap_bytes > p->placed_cap ? stats.cap_bytes - p->placed_cap : p->placed_cap - stats.cap_bytes;
     if (p->placed_blocks >= 0 && p->placed_device == s->device && p->placed_n_img == longest->n_img &&
-        p->placed_n_txt == longest->n_txt && dit_device(p->dit) == s->device &&
+        p->placed_n_txt == longest->n_txt && dit_device(p->dit) == s->device && moved <= p->headroom_bytes &&
         (p->resident_blocks < 0 || p->resident_blocks == p->placed_blocks)) {
         describe_plan(s, p->placed_blocks, stats.cap_bytes);
         return CANVAS_OK;
@@ -575,7 +593,11 @@ static canvas_status place_transformer(run *s, const dit_inputs *longest, int re
     int k = p->resident_blocks;
     if (k > p->dit->config.num_layers) k = p->dit->config.num_layers;
     if (k < 0 || retry || mem_device_is_host(s->device)) {
-        TRY(plan_and_place(s, longest, retry));
+        const place_reason why = retry ? PLACE_AFTER_OOM
+                                 : p->placed_device == s->device && stats.cap_bytes > p->placed_cap + p->headroom_bytes
+                                     ? PLACE_DEVICE_GREW
+                                     : PLACE_NEW;
+        TRY(plan_and_place(s, longest, why));
         k = dit_resident_blocks(p->dit);
         if (s->format_change[0]) {
             char message[256];
@@ -669,7 +691,7 @@ static canvas_status denoise(run *s, const dit_inputs *longest)
         snprintf(where, sizeof where, "step %d", i + 1);
         if (fallback_allowed(s, st, &attempts, where, mem_device_is_host(s->device))) {
             p->placed_blocks = -1;
-            st = mem_device_is_host(s->device) ? CANVAS_OK : plan_and_place(s, longest, 1);
+            st = mem_device_is_host(s->device) ? CANVAS_OK : plan_and_place(s, longest, PLACE_AFTER_OOM);
             if (st == CANVAS_OK && !mem_device_is_host(s->device)) {
                 record_placement(s, longest, dit_resident_blocks(p->dit));
                 char message[1400], lowered[256] = "";

@@ -89,6 +89,12 @@ typedef struct edit_pipeline {
     int placed_blocks;          /* -1: not placed for a run yet */
     int64_t placed_n_img, placed_n_txt;
     mem_device *placed_device;
+    int have_open_weights;      /* open_weights is set (at the first plan) */
+    quant_choice open_weights;  /* the transformer's format before any plan: when the device grows back
+                                   (with strategy auto), the plan starts from it again, not from a
+                                   format that a fallback or a tight plan went down to */
+    size_t placed_cap;          /* the device's cap it was planned under: another cap (more than the
+                                   headroom away: memory someone else took or gave back) re-plans */
 } edit_pipeline;
 
 /* The folder's scheduler/scheduler_config.json, or the Qwen-Image family's (spec 4.5) when
