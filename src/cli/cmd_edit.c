@@ -52,12 +52,14 @@ static void print_help(FILE *to, int generate)
     canvas_edit_params_default(&defaults);
     if (generate)
         fprintf(to, "usage: canvas generate --model DIR (--prompt TEXT | --prompt-embeds FILE) -o OUT.png [options]\n"
+                    "       canvas generate --transformer FILE --vae FILE --prompt-embeds FILE -o OUT.png [options]\n"
                     "\n"
                     "Text to image with a Qwen-Image(-Edit) model folder: the denoising loop of the edit\n"
                     "pipeline without reference images.\n");
     else
         fprintf(to, "usage: canvas edit --model DIR --image IMG [--image IMG2 ...] (--prompt TEXT | --prompt-embeds FILE)\n"
                     "           -o OUT.png [options]\n"
+                    "       canvas edit --transformer FILE --vae FILE --image IMG ... --prompt-embeds FILE -o OUT.png\n"
                     "\n"
                     "Edit images with a Qwen-Image-Edit model folder (the Edit-Plus pipeline: every image is a\n"
                     "reference; the output takes the last image's aspect ratio).\n");

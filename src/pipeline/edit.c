@@ -11,6 +11,7 @@
 #include "base/size_parse.h"
 #include "base/path.h"
 #include "base/status.h"
+#include "io/weights_file.h"
 #include "mem/mem.h"
 #include "ops/ops_cpu.h"
 #include "pipeline/lora.h"
@@ -40,6 +41,10 @@ static void qwen_image_scheduler(scheduler_config *c)
 canvas_status edit_scheduler_load(const char *model_dir, scheduler_config *out)
 {
     char path[PATH_SIZE];
+    if (!model_dir) { /* components from files alone */
+        qwen_image_scheduler(out);
+        return CANVAS_OK;
+    }
     TRY(path_join(path, sizeof path, model_dir, "scheduler/scheduler_config.json"));
     struct stat probe; /* not opened to probe: a FIFO there must not block; the load refuses it */
     if (stat(path, &probe) == 0) return scheduler_config_load(path, out);
@@ -67,7 +72,8 @@ static void known_index(pipeline_index *index)
 static canvas_status component_path(const edit_sources *src, const char *file, const char *name, const char *flag,
                                     char *out, size_t size)
 {
-    if (file) {
+    if (file) { /* a missing file must not be taken for a folder */
+        if (!weights_is_file(file)) return status_fail(CANVAS_ERR_INPUT, "%s: not a file (the %s given as one)", file, name);
         if (snprintf(out, size, "%s", file) >= (int)size) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", file);
         return CANVAS_OK;
     }
@@ -85,11 +91,10 @@ static canvas_status open_components(edit_pipeline *p, const edit_sources *src)
         canvas_status st = pipeline_index_load(path, &p->index);
         if (st != CANVAS_OK)
             return status_wrap(st, "%s: not a pipeline folder (model_index.json, transformer/, vae/): ", model_dir);
-        TRY(edit_scheduler_load(model_dir, &p->scheduler));
     } else {
         known_index(&p->index);
-        qwen_image_scheduler(&p->scheduler);
     }
+    TRY(edit_scheduler_load(model_dir, &p->scheduler));
     TRY(component_path(src, src->vae, "vae", "--vae", path, sizeof path));
     TRY(vae_load(path, &p->vae));
     TRY(component_path(src, src->transformer, "transformer", "--transformer", path, sizeof path));

@@ -90,7 +90,7 @@ typedef struct edit_pipeline {
 } edit_pipeline;
 
 /* The folder's scheduler/scheduler_config.json, or the Qwen-Image family's (spec 4.5) when
- * it has none; CANVAS_ERR_INPUT naming a bad file. */
+ * it has none or there is no folder (NULL); CANVAS_ERR_INPUT naming a bad file. */
 canvas_status edit_scheduler_load(const char *model_dir, scheduler_config *out);
 
 /* Open a diffusers pipeline folder: model_index.json, transformer/, vae/,
