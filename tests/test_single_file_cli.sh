@@ -4,8 +4,9 @@
 # tiny model's component files run edit, generate, plan and inspect without a model folder
 # and on top of one; a file holding no such component is exit 4 naming what it holds, a
 # GGUF file exit 1 (not supported yet), a missing file exit 4, a missing transformer or VAE
-# exit 2, a component file is never overwritten by -o. (The outputs being the folder's,
-# byte for byte, is test_single_file.c's.)
+# exit 2, a component file is never overwritten by -o; convert writes ComfyUI-style files
+# that compute what the folders do. (The outputs from files built from the folders being
+# the folders', byte for byte, is test_single_file.c's.)
 set -u
 source "$(dirname "$0")/cli_lib.sh"
 dit="$tests/golden/models/dit-tiny-bf16/transformer/diffusion_pytorch_model.safetensors"
@@ -42,6 +43,32 @@ expect 4 "$work/none.safetensors: not a file" -- edit --transformer "$work/none.
 printf 'GGUF\003\000\000\000' > "$work/q4.gguf"
 expect 1 "GGUF transformer files are not supported yet" -- edit --transformer "$work/q4.gguf" --vae "$vae" --image "$case_dir/image0.png" "${small[@]}" -o "$work/bad.png"
 check "[ ! -e '$work/bad.png' ]" "an output was written for a bad file"
+
+# --- convert: to a ComfyUI-style file and back. Its scaled fp8 computes what the converted
+# folder's fp8 does, byte for byte (lossless WebP: no metadata that names the model); the
+# repacked file (none) what the float folder does.
+model="$tests/golden/models/edit-tiny"
+run=(--image "$case_dir/image0.png" "${small[@]}")
+expect 0 "wrote $work/fp8.safetensors (fp8)" -- convert "$model" "$work/fp8.safetensors" --weights fp8
+expect 0 "wrote $work/fp8dir (fp8)" -- convert "$model" "$work/fp8dir" --weights fp8
+expect 0 "wrote $work/none.safetensors (none)" -- convert "$model" "$work/none.safetensors" --weights none
+expect 0 "zero_cond_t true (Edit-2511)" -- inspect --transformer "$work/fp8.safetensors"
+expect 0 "" -- edit --model "$work/fp8dir" "${run[@]}" -o "$work/fp8_folder.webp"
+expect 0 "" -- edit --model "$model" --transformer "$work/fp8.safetensors" "${run[@]}" -o "$work/fp8_file.webp"
+expect 0 "" -- edit --model "$model" "${run[@]}" -o "$work/float_folder.webp"
+expect 0 "" -- edit --model "$model" --transformer "$work/none.safetensors" "${run[@]}" -o "$work/float_file.webp"
+check "cmp -s '$work/fp8_folder.webp' '$work/fp8_file.webp'" "the fp8 file and the fp8 folder gave different images"
+check "cmp -s '$work/float_folder.webp' '$work/float_file.webp'" "the repacked file and the folder gave different images"
+check "! cmp -s '$work/fp8_file.webp' '$work/float_file.webp'" "fp8 and float gave the same image: nothing was quantised"
+expect 0 "wrote $work/tdir (q8)" -- convert --transformer "$dit" "$work/tdir" --weights q8
+check "grep -q '\"num_layers\": 2' '$work/tdir/config.json'" "the config.json written from the file's tensors lacks num_layers 2"
+expect 0 "wrote $work/pdir (nf4)" -- convert "$model" --transformer "$dit" "$work/pdir" --weights nf4
+check "[ -f '$work/pdir/vae/config.json' ] && [ -f '$work/pdir/transformer/config.json' ]" "the pipeline was not copied around the file's transformer"
+expect 1 "is already quantised" -- convert --transformer "$work/fp8.safetensors" "$work/again" --weights fp8
+expect 2 "a ComfyUI file holds fp8 with one scale per tensor" -- convert "$model" "$work/c.safetensors" --weights nf4
+expect 2 "--weights none only repacks into one file" -- convert "$model" "$work/cdir" --weights none
+expect 2 "--text-encoder and --vae are not converted" -- convert "$model" "$work/cdir" --vae "$vae" --weights fp8
+check "[ ! -e '$work/c.safetensors' ] && [ ! -e '$work/cdir' ] && [ ! -e '$work/again' ]" "a refused convert left output"
 
 # --- a prompt needs a text encoder and a tokenizer: said, exit 4
 expect 4 "--text-encoder" -- edit --transformer "$dit" --vae "$vae" --image "$case_dir/image0.png" --prompt "a boat" --steps 2 --vae-area 4096 -o "$work/p.png"
