@@ -130,11 +130,13 @@ static void write_single(const char *dir, const char *path, const char *prefix, 
     static const float nothing[1];
     if (how == FP8_SCALED) {
         snprintf(names[n], NAME, "%sscaled_fp8", prefix);
-        out[n++] = (st_write_tensor){names[n - 1], DTYPE_F8_E4M3, 1, {0}, nothing};
+        out[n] = (st_write_tensor){names[n], DTYPE_F8_E4M3, 1, {0}, nothing};
+        n++;
     }
     if (marker) {
         snprintf(names[n], NAME, "%s%s", prefix, marker);
-        out[n++] = (st_write_tensor){names[n - 1], DTYPE_F32, 1, {0}, nothing};
+        out[n] = (st_write_tensor){names[n], DTYPE_F32, 1, {0}, nothing};
+        n++;
     }
     CHECK_OK(st_write(path, out, n, NULL, 0));
     for (int i = 0; i < n; i++) mem_free(blobs[i]);
