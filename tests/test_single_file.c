@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_single_file.c — components given as one file, as ComfyUI keeps them: single files
  * are built here from the golden tiny models (keys under "model.diffusion_model." with the
- * Edit-2511 marker, the VAE under its original Wan names, a ComfyUI scaled-fp8 transformer,
- * a text encoder under an all-in-one checkpoint's prefix) and must give what the folders
- * give: the same configs, the same transformer output bytes, the same edited pixels
- * through canvas_open; the fp8_scaled file the same bytes as the folder quantised to fp8 on
- * load, and within the fp8 bound of the float output. Files holding no such component, a
- * component twice, and GGUF files are refused with messages that say what was found. */
+ * Edit-2511 marker, the VAE under its original Wan names, ComfyUI's scaled-fp8 and plain
+ * fp8_e4m3fn transformers, a text encoder under an all-in-one checkpoint's prefix) and must
+ * give what the folders give: the same configs, the same transformer output bytes, the same
+ * edited pixels through canvas_open; the fp8_scaled file the same bytes as the folder
+ * quantised to fp8 on load; both fp8 files within the fp8 bound of the float output. Files
+ * holding no such component, a component twice, and GGUF files are refused with messages
+ * that say what was found. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdint.h>
@@ -38,7 +39,7 @@ static char work[4096];
 
 /* ---- writing single files ------------------------------------------------------------ */
 
-typedef enum layout { AS_DIFFUSERS, VAE_ORIGINAL, FP8_SCALED } layout;
+typedef enum layout { AS_DIFFUSERS, VAE_ORIGINAL, FP8_SCALED, FP8_PLAIN } layout;
 
 /* Inner names of a residual block, diffusers -> original (the reverse of spec A.11). */
 static void block_inner(const char *rest, char *out, size_t size)
@@ -124,6 +125,18 @@ static void write_single(const char *dir, const char *path, const char *prefix, 
             snprintf(names[n + 1], NAME, "%s%.*s.scale_weight", prefix, (int)strlen(t->name) - 7, t->name);
             out[n + 1] = (st_write_tensor){names[n + 1], DTYPE_F32, 0, {0}, &scales[n]};
             n++;
+        }
+        if (how == FP8_PLAIN && is_block_matrix(t)) { /* ComfyUI's fp8_e4m3fn: the values cast, no scale */
+            const size_t count = (size_t)(t->shape[0] * t->shape[1]);
+            float *values = NULL;
+            CHECK_OK(mem_alloc((void **)&values, count * sizeof *values, MEM_SCRATCH));
+            CHECK_OK(mem_alloc(&blobs[n], count, MEM_SCRATCH));
+            if (!values || !blobs[n]) break;
+            dtype_to_f32(t->type, t->data, values, count);
+            CHECK_OK(dtype_from_f32(DTYPE_F8_E4M3, values, blobs[n], count));
+            mem_free(values);
+            out[n].type = DTYPE_F8_E4M3;
+            out[n].data = blobs[n];
         }
         n++;
     }
@@ -258,6 +271,20 @@ static void test_transformer_file(void)
                quant_bounds[0].limit);
         CHECK(error > 0 && error <= quant_bounds[0].limit);
     }
+
+    /* ComfyUI's fp8_e4m3fn (weights cast, no scales): read with scale 1 */
+    char plain_fp8[4200];
+    write_single(dc->model_dir, in_work(plain_fp8, sizeof plain_fp8, "qwen_image_edit_2511_fp8_e4m3fn.safetensors"),
+                 "model.diffusion_model.", FP8_PLAIN, "__index_timestep_zero__");
+    int64_t n_e = 0;
+    float *e = forward(dc, plain_fp8, none, &n_e);
+    if (a && e && n_e == n_a) {
+        double error = test_relative_error(e, a, (size_t)n_a);
+        printf("  fp8_e4m3fn file vs float folder: max|got-want|/max|want| = %.4f (bound %.2f)\n", error,
+               quant_bounds[0].limit);
+        CHECK(error > 0 && error <= quant_bounds[0].limit);
+    }
+    mem_free(e);
     mem_free(a);
     mem_free(c);
     mem_free(d);
@@ -432,6 +459,7 @@ static void remove_work(void)
 {
     static const char *const files[] = {"qwen_image_edit_2511_bf16.safetensors", "no_marker.safetensors",
                                         "qwen_image_edit_2511_fp8_scaled.safetensors", "qwen_image_vae.safetensors",
+                                        "qwen_image_edit_2511_fp8_e4m3fn.safetensors",
                                         "edit_transformer.safetensors", "edit_vae.safetensors",
                                         "all_in_one.safetensors", "text_encoder/config.json",
                                         "text_encoder/model.safetensors", "text_encoder", "lora.safetensors",
