@@ -254,8 +254,8 @@ static canvas_status build_renamed(weight_set *set, const translation *t)
     int count = 0;
     for (int i = 0; i < file->n_tensors; i++) {
         const char *stored = file->tensors[i].name;
-        if (t->prefix_length <= strlen(stored) && strcmp(stored + t->prefix_length, "__index_timestep_zero__") == 0 &&
-            strncmp(stored, t->prefix, t->prefix_length) == 0)
+        if (strncmp(stored, t->prefix, t->prefix_length) == 0 && /* Edit-2511's zero_cond_t */
+            strcmp(stored + t->prefix_length, "__index_timestep_zero__") == 0)
             set->index_timestep_zero = 1;
         int kept = translate(set, t, stored, name, sizeof name);
         if (kept < 0) return CANVAS_ERR_INPUT;
