@@ -190,12 +190,23 @@ typedef struct canvas_options {
                                      "fallback: ..." line): an out-of-memory while loading releases what
                                      was loaded and loads again, up to oom_retry_attempts times */
     void *load_progress_ctx;
+    /* components from single files, as ComfyUI keeps them (docs/cli.md#single-files): each NULL
+       (the model folder's) or one .safetensors file replacing that component of the folder, its
+       key prefix ("model.diffusion_model.", none, ...) stripped, the original VAE names renamed,
+       fp8_scaled weights read with their scales, its config read from its tensors (the rest as
+       Qwen-Image-Edit-2511's). With transformer_file and vae_file, canvas_open takes a NULL
+       model_dir; prompts then need embeddings or a folder's tokenizer. A GGUF file is
+       CANVAS_ERR_UNSUPPORTED for now; a file holding no such component CANVAS_ERR_INPUT */
+    const char *transformer_file;
+    const char *text_encoder_file;
+    const char *vae_file;
 } canvas_options;
 
 void canvas_options_default(canvas_options *options);
 
 /* Open a diffusers-layout model folder (model_index.json, transformer/, vae/,
- * scheduler/): configs checked, weights mapped (not read), the device set up. The memory
+ * scheduler/), and/or the component files of options (model_dir NULL when both the
+ * transformer and the VAE come from files): configs checked, weights mapped (not read), the device set up. The memory
  * plan (how many transformer blocks stay on the device, tiled or whole VAE passes) is made
  * automatically at each edit for its image sizes, by dry runs of the real code on a
  * measure device; progress reports it. CANVAS_ERR_INPUT naming the folder, file or key

@@ -137,7 +137,8 @@ static canvas_status open_pipeline(canvas_model *m, const char *model_dir, const
                                      .say_ctx = (void *)o};
     int attempts = 0;
     for (;;) {
-        canvas_status st = edit_pipeline_open_retrying(model_dir, &policy, &m->pipeline);
+        const edit_sources sources = {model_dir, o->transformer_file, o->vae_file, o->text_encoder_file};
+        canvas_status st = edit_pipeline_open_sources(&sources, &policy, &m->pipeline);
         if (st != CANVAS_OK) return st;
         st = apply_loras(m->pipeline, m->pool, o);
         if (st == CANVAS_OK) return CANVAS_OK;
@@ -149,7 +150,10 @@ static canvas_status open_pipeline(canvas_model *m, const char *model_dir, const
 
 canvas_status canvas_open(const char *model_dir, const canvas_options *options, canvas_model **out)
 {
-    if (!model_dir || !out) return status_fail(CANVAS_ERR_USAGE, "canvas_open: model_dir and out are required");
+    if (!out) return status_fail(CANVAS_ERR_USAGE, "canvas_open: out is required");
+    if (!model_dir && (!options || !options->transformer_file || !options->vae_file))
+        return status_fail(CANVAS_ERR_USAGE, "canvas_open: a model folder, or the transformer and VAE files, are "
+                                             "required");
     *out = NULL;
     canvas_options defaults;
     canvas_options_default(&defaults);
@@ -203,6 +207,7 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
     m->options.load_progress_ctx = NULL;
     canvas_model_text_weights_set(m, options->text_encoder_weights); /* parsed by check_options */
     m->options.text_encoder_weights = NULL;
+    m->options.transformer_file = m->options.text_encoder_file = m->options.vae_file = NULL; /* kept by the pipeline */
     mem_scope_leave(outer);
     if (st != CANVAS_OK) {
         canvas_close(m);

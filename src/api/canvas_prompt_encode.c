@@ -11,6 +11,7 @@
 #include "base/path.h"
 #include "base/status.h"
 #include "io/safetensors.h"
+#include "io/weights_file.h"
 #include "mem/mem.h"
 #include "plan/plan.h"
 
@@ -25,6 +26,10 @@ static int is_dir(const char *path)
 /* tokenizer/ of the model folder, else processor/tokenizer.json (both carry the vocabulary). */
 static canvas_status tokenizer_path(const char *model_dir, char *out)
 {
+    if (!model_dir)
+        return status_fail(CANVAS_ERR_INPUT, "no tokenizer: a text encoder file holds none; give a model folder with "
+                                             "tokenizer/ (its configs alone will do) or the prompts as embeddings "
+                                             "(--prompt-embeds)");
     TRY(path_join(out, PATH_SIZE, model_dir, "tokenizer"));
     if (is_dir(out)) return CANVAS_OK;
     TRY(path_join(out, PATH_SIZE, model_dir, "processor/tokenizer.json"));
@@ -70,17 +75,16 @@ static canvas_status open_encoder(canvas_model *m)
     const edit_pipeline *p = m->pipeline;
     prompt_style style;
     TRY(prompt_style_of(p->index.class_name, &style));
-    char tok[PATH_SIZE], enc[PATH_SIZE];
-    TRY(path_join(enc, sizeof enc, p->model_dir, "text_encoder"));
-    char proc[PATH_SIZE];
-    TRY(path_join(proc, sizeof proc, p->model_dir, "processor/preprocessor_config.json"));
+    char tok[PATH_SIZE], proc[PATH_SIZE] = "";
+    const char *enc = p->text_encoder; /* a folder, or one file (io/weights_file.h) */
+    if (p->model_dir) TRY(path_join(proc, sizeof proc, p->model_dir, "processor/preprocessor_config.json"));
     struct stat s;
-    int has_processor = stat(proc, &s) == 0 && S_ISREG(s.st_mode);
-    if (!is_dir(enc))
+    int has_processor = proc[0] && stat(proc, &s) == 0 && S_ISREG(s.st_mode);
+    if (!enc || (!is_dir(enc) && !weights_is_file(enc)))
         return status_fail(CANVAS_ERR_INPUT,
                            "%s: no text_encoder/ folder: prompts cannot be encoded; give them as embeddings "
-                           "(--prompt-embeds)",
-                           p->model_dir);
+                           "(--prompt-embeds) or the text encoder's file (--text-encoder)",
+                           p->model_dir ? p->model_dir : "no model folder");
     TRY(tokenizer_path(p->model_dir, tok));
     TRY(prompt_encoder_open(tok, enc, has_processor ? proc : NULL, style, format, &m->prompt));
     /* the encoder computes where the transformer does, before it: the device's room is

@@ -29,6 +29,8 @@
 #include "base/size_parse.h"
 #include "base/status.h"
 #include "cli/commands.h"
+#include "cli/convert_comfy.h"
+#include "cli/model_files.h"
 #include "io/config.h"
 #include "io/json_file.h"
 #include "io/file_read.h"
@@ -36,21 +38,31 @@
 #include "io/output_file.h"
 #include "io/quant_loader.h"
 #include "io/safetensors.h"
+#include "io/weights_file.h"
 #include "mem/mem.h"
 #include "models/arch.h"
+#include "models/arch_infer.h"
+#include "models/qwen_image_dit.h"
 
 static void print_help(FILE *to)
 {
     fprintf(to, "usage: canvas convert MODEL_DIR OUT_DIR --weights FORMAT [--shard-size SIZE]\n"
+                "       canvas convert [MODEL_DIR] --transformer FILE OUT_DIR --weights FORMAT\n"
+                "       canvas convert (MODEL_DIR | --transformer FILE) OUT.safetensors --weights fp8|fp8-e5m2|none\n"
                 "\n"
                 "Quantise the transformer of a model once; OUT_DIR then loads like MODEL_DIR.\n"
                 "MODEL_DIR is a pipeline folder (model_index.json: the other components are copied)\n"
                 "or a transformer folder. The blocks' matrices are quantised; img_in, txt_in, the time\n"
                 "embedder, norm_out, proj_out, biases and norms are copied as stored (docs/quantization.md).\n"
+                "With --transformer FILE the transformer comes from one file (ComfyUI's; replacing\n"
+                "MODEL_DIR's, or alone: OUT_DIR is then a transformer folder, its config.json read from the\n"
+                "tensors). OUT.safetensors: one ComfyUI-style file instead (keys under model.diffusion_model.,\n"
+                "scaled fp8: weight + scale_weight; none: as stored), for ComfyUI or --transformer FILE.\n"
                 "\n"
                 "options:\n"
                 "  --weights FORMAT   fp8 (e4m3, one scale per tensor), fp8-channel (one per row),\n"
-                "                     fp8-e5m2, nf4 (bitsandbytes layout), q8 (q8_0)\n"
+                "                     fp8-e5m2, nf4 (bitsandbytes layout), q8 (q8_0); none (OUT.safetensors only)\n"
+                "  --transformer FILE the transformer from one .safetensors file\n"
                 "  --shard-size SIZE  largest file of the transformer (default 10G)\n"
                 "  -h, --help         this text\n"
                 "\n"
@@ -216,22 +228,55 @@ static canvas_status check_architecture(const dit_config *config, const weight_s
     return st;
 }
 
+/* The transformer's config.json for one read from a single file's tensors. */
+static canvas_status write_config(const dit_config *c, const char *path)
+{
+    json_t *root = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:[i,i,i], s:b, s:b}", "_class_name",
+                             "QwenImageTransformer2DModel", "patch_size", c->patch_size, "in_channels", c->in_channels,
+                             "out_channels", c->out_channels, "num_layers", c->num_layers, "attention_head_dim",
+                             c->attention_head_dim, "num_attention_heads", c->num_attention_heads,
+                             "joint_attention_dim", c->joint_attention_dim, "axes_dims_rope", c->axes_dims_rope[0],
+                             c->axes_dims_rope[1], c->axes_dims_rope[2], "guidance_embeds", c->guidance_embeds,
+                             "zero_cond_t", c->zero_cond_t);
+    if (!root) return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "convert: out of memory writing %s", path);
+    int failed = json_dump_file(root, path, JSON_INDENT(2));
+    json_decref(root);
+    return failed ? status_fail(CANVAS_ERR_IO, "%s: cannot write", path) : CANVAS_OK;
+}
+
+/* The transformer to convert: a folder (config.json and its weights) or one file (its
+ * config from its tensors), checked against its architecture and not quantised already. */
+static canvas_status open_source(const char *from, dit_config *config, weight_set **files)
+{
+    char path[PATH_BUFFER_SIZE];
+    *files = NULL;
+    if (weights_is_file(from)) {
+        TRY(weights_open_file(from, WEIGHTS_TRANSFORMER, files));
+        TRY(dit_config_infer(*files, config));
+    } else {
+        TRY(path_join(path, sizeof path, from, "config.json"));
+        TRY(dit_config_load(path, config));
+        TRY(weights_open(from, files));
+    }
+    TRY(check_architecture(config, *files, "transformer"));
+    for (int i = 0; i < (*files)->n_tensors; i++)
+        if (quant_is_auxiliary(*files, (*files)->tensors[i]->name) ||
+            quant_is_stored_quantized(*files, (*files)->tensors[i]->name))
+            return status_fail(CANVAS_ERR_UNSUPPORTED, "%s: tensor '%s' is already quantised; convert from "
+                               "F32/F16/BF16 files", from, (*files)->tensors[i]->name);
+    return CANVAS_OK;
+}
+
 static canvas_status convert_transformer(const char *from, const char *to, quant_choice choice, uint64_t shard_bytes)
 {
     char a[PATH_BUFFER_SIZE], b[PATH_BUFFER_SIZE];
-    TRY(path_join(a, sizeof a, from, "config.json"));
-    TRY(path_join(b, sizeof b, to, "config.json"));
     dit_config config;
-    TRY(dit_config_load(a, &config));
-    TRY(copy_file(a, b));
     weight_set *files;
-    TRY(weights_open(from, &files));
-    /* the source must be what arch_dit expects, and not quantised already */
-    canvas_status st = check_architecture(&config, files, "transformer");
-    for (int i = 0; st == CANVAS_OK && i < files->n_tensors; i++)
-        if (quant_is_auxiliary(files, files->tensors[i]->name) || quant_is_stored_quantized(files, files->tensors[i]->name))
-            st = status_fail(CANVAS_ERR_UNSUPPORTED, "%s: tensor '%s' is already quantised; convert from F32/F16/BF16 files",
-                             from, files->tensors[i]->name);
+    canvas_status st = open_source(from, &config, &files);
+    if (st == CANVAS_OK) st = path_join(b, sizeof b, to, "config.json");
+    if (st == CANVAS_OK && weights_is_file(from)) st = write_config(&config, b);
+    else if (st == CANVAS_OK) st = path_join(a, sizeof a, from, "config.json");
+    if (st == CANVAS_OK && !weights_is_file(from)) st = copy_file(a, b);
     /* shards: consecutive tensors (sorted by name) up to shard_bytes each */
     shard_writer w = {.files = files, .choice = choice, .out_dir = to, .weight_map = json_object()};
     if (st == CANVAS_OK && !w.weight_map) st = status_fail(CANVAS_ERR_OUT_OF_MEMORY, "convert: out of memory");
@@ -256,6 +301,31 @@ static canvas_status convert_transformer(const char *from, const char *to, quant
     return st;
 }
 
+/* OUT.safetensors: one ComfyUI-style file (cli/convert_comfy.h), checked by loading it back. */
+static canvas_status convert_to_file(const char *from, const char *out, quant_choice choice)
+{
+    static const char *const extensions[] = {"safetensors", NULL};
+    const char *inputs[1] = {from};
+    const output_rules rules = {"OUT", extensions, inputs, 1, inputs, weights_is_file(from) ? 0 : 1, "model"};
+    TRY(output_check(out, &rules));
+    dit_config config;
+    weight_set *files;
+    canvas_status st = open_source(from, &config, &files);
+    if (st == CANVAS_OK) st = convert_write_comfy(files, &config, choice, out);
+    weights_close(files);
+    if (st != CANVAS_OK) return st;
+    dit_model *model = NULL; /* read back as --transformer reads it */
+    st = dit_load(out, &model);
+    const dit_config *got = st == CANVAS_OK ? &model->config : &config;
+    if (got->num_layers != config.num_layers || got->num_attention_heads != config.num_attention_heads ||
+        got->attention_head_dim != config.attention_head_dim || got->in_channels != config.in_channels ||
+        got->joint_attention_dim != config.joint_attention_dim || got->zero_cond_t != config.zero_cond_t)
+        st = status_fail(CANVAS_ERR_INTERNAL, "%s: read back with another config than written", out);
+    dit_free(model);
+    if (st != CANVAS_OK) remove(out);
+    return st;
+}
+
 /* Check what was written the way a load would: config, every file, the architecture. */
 static canvas_status verify_transformer(const char *dir)
 {
@@ -270,12 +340,37 @@ static canvas_status verify_transformer(const char *dir)
     return st;
 }
 
-static canvas_status convert(const char *model_dir, const char *out_dir, quant_choice choice, uint64_t shard_bytes)
+/* model_dir (NULL: none) with its transformer replaced by `transformer` (NULL: its own). */
+static canvas_status convert(const char *model_dir, const char *transformer, const char *out_dir, quant_choice choice,
+                             uint64_t shard_bytes)
 {
     char index[PATH_BUFFER_SIZE], partial[PATH_BUFFER_SIZE], from[PATH_BUFFER_SIZE], to[PATH_BUFFER_SIZE];
     struct stat info;
-    if (stat(model_dir, &info) != 0 || !S_ISDIR(info.st_mode))
+    if (transformer && !weights_is_file(transformer))
+        return status_fail(CANVAS_ERR_INPUT, "%s: not a file (--transformer)", transformer);
+    if (model_dir && (stat(model_dir, &info) != 0 || !S_ISDIR(info.st_mode)))
         return status_fail(CANVAS_ERR_INPUT, "%s: not a model folder", model_dir);
+    size_t n = strlen(out_dir);
+    if (n > 12 && !strcmp(out_dir + n - 12, ".safetensors")) {
+        if (transformer) return convert_to_file(transformer, out_dir, choice);
+        TRY(path_join(index, sizeof index, model_dir, "model_index.json"));
+        if (stat(index, &info) != 0) return convert_to_file(model_dir, out_dir, choice);
+        TRY(path_join(from, sizeof from, model_dir, "transformer"));
+        return convert_to_file(from, out_dir, choice);
+    }
+    if (choice.format == QUANT_NONE)
+        return status_fail(CANVAS_ERR_USAGE, "--weights none only repacks into one file (OUT.safetensors)");
+    if (!model_dir) { /* the file's transformer as a component folder */
+        const char *none[1] = {transformer};
+        TRY(output_check_folder("OUT_DIR", out_dir, none, 0));
+        TRY(output_temp_folder(out_dir, partial, sizeof partial));
+        canvas_status st = convert_transformer(transformer, partial, choice, shard_bytes);
+        if (st == CANVAS_OK) st = verify_transformer(partial);
+        if (st == CANVAS_OK && rename(partial, out_dir) != 0)
+            st = status_fail(CANVAS_ERR_IO, "%s: cannot rename to %s (%s)", partial, out_dir, strerror(errno));
+        if (st != CANVAS_OK) output_remove_tree(partial);
+        return st;
+    }
     /* OUT_DIR new, its parent writable, not inside MODEL_DIR; the work goes into a folder of
      * our own next to it (never one that was there before: only it is removed on failure) */
     const char *inputs[1] = {model_dir};
@@ -290,10 +385,15 @@ static canvas_status convert(const char *model_dir, const char *out_dir, quant_c
         if (st == CANVAS_OK && !pipeline_index_find(&pi, "transformer"))
             st = status_fail(CANVAS_ERR_INPUT, "%s: the pipeline has no transformer to convert", index);
         if (st == CANVAS_OK) st = copy_tree(model_dir, partial, 0, "transformer");
-        if (st == CANVAS_OK) st = path_join(from, sizeof from, model_dir, "transformer");
+        if (st == CANVAS_OK && transformer && snprintf(from, sizeof from, "%s", transformer) >= (int)sizeof from)
+            st = status_fail(CANVAS_ERR_USAGE, "%s: path too long", transformer);
+        else if (st == CANVAS_OK && !transformer) st = path_join(from, sizeof from, model_dir, "transformer");
         if (st == CANVAS_OK) st = path_join(to, sizeof to, partial, "transformer");
         if (st == CANVAS_OK && mkdir(to, 0755) != 0)
             st = status_fail(CANVAS_ERR_IO, "%s: cannot create (%s)", to, strerror(errno));
+    } else if (transformer) {
+        st = status_fail(CANVAS_ERR_USAGE, "--transformer FILE replaces the transformer of a pipeline folder (%s has no "
+                                           "model_index.json); give the file alone", model_dir);
     } else if (snprintf(from, sizeof from, "%s", model_dir) >= (int)sizeof from ||
                snprintf(to, sizeof to, "%s", partial) >= (int)sizeof to) {
         st = status_fail(CANVAS_ERR_USAGE, "%s: path too long", model_dir); /* never a shortened, other folder */
@@ -333,7 +433,11 @@ int cmd_convert(int argc, char **argv)
     const char *paths[2] = {NULL, NULL}, *weights = NULL;
     int n_paths = 0;
     uint64_t shard_bytes = 10ull * 1000 * 1000 * 1000;
+    cli_model_files files = {0};
     for (int i = 0; i < argc; i++) {
+        int file_flag = cli_model_files_parse(&files, argc, argv, &i, "convert");
+        if (file_flag < 0) return 2;
+        if (file_flag > 0) continue;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             print_help(stdout);
             return 0;
@@ -354,20 +458,40 @@ int cmd_convert(int argc, char **argv)
             return cli_usage_error("convert", "give MODEL_DIR and OUT_DIR only");
         }
     }
-    if (n_paths < 2) return cli_usage_error("convert", "give MODEL_DIR and OUT_DIR");
+    if (files.text_encoder || files.vae)
+        return cli_usage_error("convert", "convert converts the transformer: give it with --transformer FILE "
+                                          "(--text-encoder and --vae are not converted)");
+    if (n_paths < (files.transformer ? 1 : 2))
+        return cli_usage_error("convert", files.transformer ? "give OUT_DIR (or OUT.safetensors)" : "give MODEL_DIR and OUT_DIR");
     if (!weights) return cli_usage_error("convert", "missing --weights FORMAT");
     quant_choice choice;
-    if (quant_choice_parse(weights, &choice) != CANVAS_OK || choice.format == QUANT_NONE)
-        return cli_usage_error("convert", "--weights must be fp8, fp8-channel, fp8-e5m2, nf4 or q8");
-    canvas_status st = convert(paths[0], paths[1], choice, shard_bytes);
+    if (quant_choice_parse(weights, &choice) != CANVAS_OK)
+        return cli_usage_error("convert", "--weights must be fp8, fp8-channel, fp8-e5m2, nf4, q8 or none");
+    const char *model_dir = n_paths == 2 ? paths[0] : NULL, *out = paths[n_paths - 1];
+    canvas_status st = convert(model_dir, files.transformer, out, choice, shard_bytes);
     if (st != CANVAS_OK) return cli_fail(st, "convert");
-    uint64_t before = 0, after = 0;
-    folder_bytes(paths[0], &before);
-    folder_bytes(paths[1], &after);
+    /* before: what went in (a pipeline's own transformer/ not, when a file replaced it or
+     * only the transformer was written) */
+    uint64_t before = 0, after = 0, part = 0;
+    char own[PATH_BUFFER_SIZE];
+    const size_t n = strlen(out);
+    const int one_file = n > 12 && !strcmp(out + n - 12, ".safetensors");
+    if (model_dir && !(one_file && files.transformer)) folder_bytes(model_dir, &before);
+    if (model_dir && (files.transformer || one_file) && path_join(own, sizeof own, model_dir, "transformer") == CANVAS_OK &&
+        weights_present(own)) {
+        folder_bytes(own, &part);
+        before = one_file && !files.transformer ? part : before - part;
+    }
+    status_clear();
+    if (files.transformer) {
+        folder_bytes(files.transformer, &part);
+        before += part;
+    }
+    folder_bytes(out, &after);
     char before_text[32], after_text[32];
     size_format(before, before_text, sizeof before_text);
     size_format(after, after_text, sizeof after_text);
-    cli_note("wrote %s (%s): %s of files before, %s after (%.1f%%; binary units)", paths[1], quant_choice_name(choice),
+    cli_note("wrote %s (%s): %s of files before, %s after (%.1f%%; binary units)", out, quant_choice_name(choice),
              before_text, after_text, before ? 100.0 * (double)after / (double)before : 0.0);
     return 0;
 }

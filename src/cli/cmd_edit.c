@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/memory_flags.h"
+#include "cli/model_files.h"
 #include "cli/output_path.h"
 #include "io/image.h"
 #include "pipeline/lora.h"
@@ -30,6 +31,7 @@ typedef struct edit_args {
     int generate;               /* 1: canvas generate (no --image) */
     const char *command;        /* "edit" / "generate" */
     const char *model, *prompt_embeds, *prompt_text, *negative_text, *save_embeds, *output;
+    cli_model_files files;      /* --transformer / --text-encoder / --vae */
     const char *images[MAX_IMAGES];
     int n_images;
     canvas_edit_params params;
@@ -50,12 +52,14 @@ static void print_help(FILE *to, int generate)
     canvas_edit_params_default(&defaults);
     if (generate)
         fprintf(to, "usage: canvas generate --model DIR (--prompt TEXT | --prompt-embeds FILE) -o OUT.png [options]\n"
+                    "       canvas generate --transformer FILE --vae FILE --prompt-embeds FILE -o OUT.png [options]\n"
                     "\n"
                     "Text to image with a Qwen-Image(-Edit) model folder: the denoising loop of the edit\n"
                     "pipeline without reference images.\n");
     else
         fprintf(to, "usage: canvas edit --model DIR --image IMG [--image IMG2 ...] (--prompt TEXT | --prompt-embeds FILE)\n"
                     "           -o OUT.png [options]\n"
+                    "       canvas edit --transformer FILE --vae FILE --image IMG ... --prompt-embeds FILE -o OUT.png\n"
                     "\n"
                     "Edit images with a Qwen-Image-Edit model folder (the Edit-Plus pipeline: every image is a\n"
                     "reference; the output takes the last image's aspect ratio).\n");
@@ -64,6 +68,7 @@ static void print_help(FILE *to, int generate)
             "%s:\n"
             "  --model DIR            diffusers pipeline folder (model_index.json, transformer/, vae/, scheduler/)\n",
             generate ? "model" : "model and images");
+    cli_model_files_help(to);
     if (!generate)
         fprintf(to, "  --image IMG            reference image (PNG, JPEG or WebP; its EXIF orientation applied); repeat\n"
                     "                         for several (up to %d)\n",
@@ -169,6 +174,9 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
         int memory_flag = cli_memory_flags_parse(&a->memory, argc, argv, &i, a->command);
         if (memory_flag < 0) return 2;
         if (memory_flag > 0) continue;
+        int file_flag = cli_model_files_parse(&a->files, argc, argv, &i, a->command);
+        if (file_flag < 0) return 2;
+        if (file_flag > 0) continue;
         const char *flag = argv[i];
         if (!strcmp(flag, "-h") || !strcmp(flag, "--help")) {
             *help = 1;
@@ -268,12 +276,13 @@ static int parse_args(edit_args *a, int argc, char **argv, int *help)
  * any work (cli/output_path.h); 0 or exit 2. */
 static int check_output(const edit_args *a, const char *flag, const char *path, const char *const *extensions)
 {
-    const char *files[MAX_IMAGES + MAX_LORAS + 6];
+    const char *files[MAX_IMAGES + MAX_LORAS + 9];
     int n = 0;
     for (int i = 0; i < a->n_images; i++) files[n++] = a->images[i];
     for (int i = 0; i < a->n_loras; i++) files[n++] = a->loras[i].path;
-    const char *others[] = {a->prompt_embeds, a->memory.config_path, a->output, a->save_embeds,
-                            a->memory.report_path, a->memory.trace_path};
+    const char *others[] = {a->prompt_embeds,       a->memory.config_path, a->output,
+                            a->save_embeds,         a->memory.report_path, a->memory.trace_path,
+                            a->files.transformer,   a->files.text_encoder, a->files.vae};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) files[n++] = others[i];
     return cli_check_output(a->command, flag, path, extensions, files, n, a->model, "model");
 }
@@ -282,7 +291,7 @@ static int check_output(const edit_args *a, const char *flag, const char *path, 
 static int check_args(const edit_args *a)
 {
     if (a->prompt_text && a->prompt_embeds) return cli_usage_error(a->command, "give --prompt or --prompt-embeds, not both");
-    if (!a->model) return cli_usage_error(a->command, "missing --model DIR");
+    if (cli_model_files_check(&a->files, a->model, a->command)) return 2;
     if (!a->generate && a->n_images == 0) return cli_usage_error(a->command, "missing --image IMG (at least one)");
     if (!a->prompt_embeds && !a->prompt_text)
         return cli_usage_error(a->command, "missing --prompt TEXT (or --prompt-embeds FILE.safetensors)");
@@ -434,7 +443,7 @@ static canvas_status check_resident_blocks(const edit_args *a, const canvas_mode
     TRY(canvas_memory_snapshot_take(model, &snap));
     if (a->memory.resident_blocks > snap.total_blocks)
         return status_fail(CANVAS_ERR_USAGE, "--resident-blocks %d: the transformer of %s has %d blocks",
-                           a->memory.resident_blocks, a->model, snap.total_blocks);
+                           a->memory.resident_blocks, cli_model_label(&a->files, a->model), snap.total_blocks);
     return CANVAS_OK;
 }
 
@@ -485,7 +494,8 @@ static void record_image(image_record *r, const edit_args *a, const canvas_promp
     else snprintf(r->prompt, sizeof r->prompt, "(embeddings) %s", a->prompt_embeds);
     if (cfg_ran && a->prompt_text) snprintf(r->negative, sizeof r->negative, "%s", a->negative_text ? a->negative_text : " ");
     else if (cfg_ran) snprintf(r->negative, sizeof r->negative, "(embeddings) %s", a->prompt_embeds);
-    const char *model_name = strrchr(a->model, '/') && strrchr(a->model, '/')[1] ? strrchr(a->model, '/') + 1 : a->model;
+    const char *label = cli_model_label(&a->files, a->model);
+    const char *model_name = strrchr(label, '/') && strrchr(label, '/')[1] ? strrchr(label, '/') + 1 : label;
     /* the A1111 layout image viewers and sharing sites read: prompt, negative, then settings */
     snprintf(r->parameters, sizeof r->parameters,
              "%s\n%s%s%sSteps: %s, Sampler: FlowMatchEuler%s, CFG scale: %s, Seed: %s, Size: %s, Model: %s%s%s, "
@@ -500,7 +510,7 @@ static void record_image(image_record *r, const edit_args *a, const canvas_promp
     add_text(r, "seed", r->seed);
     add_text(r, "steps", r->steps);
     add_text(r, "cfg", r->cfg);
-    add_text(r, "model", a->model);
+    add_text(r, "model", label);
     add_text(r, "strategy", a->memory.strategy_text[0] ? a->memory.strategy_text : "auto");
     if (a->n_images) add_text(r, "images", r->images);
     if (a->n_loras) add_text(r, "loras", r->loras);
@@ -534,6 +544,7 @@ static int run(edit_args *a)
     options.no_fallback = a->memory.no_fallback;
     options.oom_retry_attempts = a->memory.oom_retry_attempts;
     options.text_encoder_weights = a->memory.text_encoder_weights[0] ? a->memory.text_encoder_weights : NULL;
+    cli_model_files_apply(&a->files, &options);
 
     drawer d = {0};
     d.command = a->command;

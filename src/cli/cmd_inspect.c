@@ -7,23 +7,30 @@
 
 #include "cli/commands.h"
 #include "cli/inspect.h"
+#include "cli/model_files.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
 
 static void print_help(void)
 {
-    printf("usage: canvas inspect PATH [--json]\n\n"
+    printf("usage: canvas inspect PATH [--json]\n"
+           "       canvas inspect [--transformer FILE] [--text-encoder FILE] [--vae FILE] [--json]\n\n"
            "Validate a model and show its parameters and sizes. PATH is one of\n"
            "  a pipeline folder   (model_index.json): every component folder present is inspected\n"
            "  a component folder  (config.json: transformer, vae, text_encoder; scheduler_config.json)\n"
            "  a .safetensors file (totals per dtype, then every tensor: name, dtype, shape, bytes;\n"
-           "                       strict checks only)\n\n"
+           "                       strict checks only)\n"
+           "or components as single files (ComfyUI's): each checked against the architecture its\n"
+           "tensors imply, after its key prefix is stripped (and the original VAE names renamed).\n\n"
            "Every file read is checked strictly, and weights are checked against the architecture\n"
            "their config.json implies (missing, unexpected or wrong-shaped tensors are errors).\n"
            "Without weight files the sizes come from config.json alone.\n"
            "Per component: parameters, tensors, bytes as stored, and the bytes as bf16, fp8, nf4\n"
            "(4.5 bits/param) and q8 (8.5 bits/param); per transformer block.\n\n"
            "options:\n"
+           "  --transformer FILE  the transformer from one file (ComfyUI's diffusion_models/)\n"
+           "  --text-encoder FILE the text encoder from one file (text_encoders/)\n"
+           "  --vae FILE          the VAE from one file (vae/)\n"
            "  --json     print the report as JSON (docs/cli-inspect.md lists the fields)\n"
            "  --help     this text\n\n"
            "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad or missing model file\n");
@@ -54,7 +61,11 @@ int cmd_inspect(int argc, char **argv)
 {
     const char *path = NULL;
     int json = 0;
+    cli_model_files files = {0};
     for (int i = 0; i < argc; i++) {
+        int file_flag = cli_model_files_parse(&files, argc, argv, &i, "inspect");
+        if (file_flag < 0) return 2;
+        if (file_flag > 0) continue;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             print_help();
             return 0;
@@ -67,18 +78,22 @@ int cmd_inspect(int argc, char **argv)
         } else if (path) return cli_usage_error("inspect", "give one PATH");
         else path = argv[i];
     }
-    if (!path) return cli_usage_error("inspect", "missing PATH (a model folder or a .safetensors file)");
+    const int single = files.transformer || files.text_encoder || files.vae;
+    if (single && path) return cli_usage_error("inspect", "give PATH or the component files, not both");
+    if (!path && !single)
+        return cli_usage_error("inspect", "missing PATH (a model folder or a .safetensors file)");
 
     inspect_report *report;
     canvas_status status = mem_calloc((void **)&report, 1, sizeof *report, MEM_SCRATCH);
     if (status != CANVAS_OK) return cli_fail(status, "inspect");
-    status = inspect_gather(path, report);
+    status = single ? inspect_gather_files(files.transformer, files.text_encoder, files.vae, report)
+                    : inspect_gather(path, report);
     if (status == CANVAS_OK) {
         if (json) status = inspect_print_json(report);
         else inspect_print_table(report);
     }
     struct stat sb;
-    if (status == CANVAS_OK && !json && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) status = print_tensors(path);
+    if (status == CANVAS_OK && !json && path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) status = print_tensors(path);
     inspect_report_free(report);
     mem_free(report);
     return status == CANVAS_OK ? 0 : cli_fail(status, NULL);

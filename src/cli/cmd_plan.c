@@ -16,9 +16,12 @@
 #include "cli/memory_flags.h"
 #include "cli/inspect.h"
 #include "io/config.h"
+#include "cli/model_files.h"
 #include "io/image.h"
+#include "io/weights_file.h"
 #include "mem/mem.h"
 #include "models/arch.h"
+#include "models/arch_infer.h"
 #include "ops/threadpool.h"
 #include "pipeline/edit.h"
 #include "pipeline/edit_case.h"
@@ -28,7 +31,8 @@
 static void print_help(FILE *to)
 {
     fprintf(to,
-            "usage: canvas plan --model DIR [--image IMG ...|--size WxH] [--refs N] [--steps N] [--cfg X]\n"
+            "usage: canvas plan (--model DIR | --transformer FILE) [--image IMG ...|--size WxH] [--refs N] [--steps N]\n"
+            "           [--cfg X] [--text-encoder FILE] [--vae FILE]\n"
             "           [--vram SIZE] [--ram SIZE] [--gpu NAME_OR_SIZE] [--headroom SIZE] [--allow-quantize]\n"
             "           [--strategy NAME] [--threads N] [--link-bandwidth RATE] [--text-encoder-weights FORMAT]\n"
             "           [--json] [--case CASE_DIR]\n"
@@ -41,6 +45,9 @@ static void print_help(FILE *to)
             "\n"
             "options:\n"
             "  --model DIR            pipeline folder (model_index.json, transformer/, vae/); weights optional\n"
+            "  --transformer FILE     the transformer from one file (ComfyUI's); replaces --model's, or plans alone\n"
+            "  --text-encoder FILE    the text encoder from one file (its config read from its tensors)\n"
+            "  --vae FILE             the VAE from one file\n"
             "  --image IMG            a reference image (repeatable): its size; the output takes the last one's\n"
             "  --size WxH             output size (default 1024x1024); references the same size\n"
             "  --refs N               references (default 1 with --size, the images given otherwise)\n"
@@ -72,6 +79,7 @@ static void print_help(FILE *to)
 
 typedef struct plan_args {
     const char *model, *case_dir, *gpu;
+    cli_model_files files;     /* --transformer / --text-encoder / --vae */
     int width, height, refs, steps, threads, json, viability, allow_quantize, strategy, have_size;
     int ref_width, ref_height, n_images;
     int64_t text_tokens;
@@ -125,6 +133,9 @@ static int parse_args(int argc, char **argv, plan_args *a)
     int vram_from_settings = 0, code = apply_settings(argc, argv, a, &vram_from_settings);
     if (code) return code;
     for (int i = 0; i < argc; i++) {
+        int file_flag = cli_model_files_parse(&a->files, argc, argv, &i, "plan");
+        if (file_flag < 0) return 2;
+        if (file_flag > 0) continue;
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1;
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
@@ -196,7 +207,8 @@ static int parse_args(int argc, char **argv, plan_args *a)
         }
         i += takes;
     }
-    if (!a->model && !a->case_dir) return cli_usage_error("plan", "give --model DIR (or --case CASE_DIR)");
+    if (!a->model && !a->case_dir && !a->files.transformer)
+        return cli_usage_error("plan", "give --model DIR (or --transformer FILE, or --case CASE_DIR)");
     if (a->gpu && vram_from_settings) a->vram = 0; /* --gpu on the command line wins over the file's vram */
     if (a->vram && a->gpu) return cli_usage_error("plan", "give --vram (this build's device) or --gpu, not both");
     return 0;
@@ -214,38 +226,69 @@ typedef struct loaded {
     plan_prompt_style prompt_style;
 } loaded;
 
-static canvas_status load_model(const char *dir, loaded *m)
+/* The text encoder's config from its single file's tensors (models/arch_infer.h). */
+static canvas_status text_encoder_config_of_file(const char *file, textenc_config *out)
+{
+    weight_set *set;
+    TRY(weights_open_file(file, WEIGHTS_TEXT_ENCODER, &set));
+    canvas_status st = textenc_config_infer(set, out);
+    weights_close(set);
+    return st;
+}
+
+/* The folder's components (dir may be NULL), each replaced by its file when given: a file
+ * must load; a folder's weights are optional (its configs will do). */
+static canvas_status load_model(const char *dir, const cli_model_files *files, loaded *m)
 {
     char path[PATH_BUFFER_SIZE];
     memset(m, 0, sizeof m[0]);
-    TRY(path_join(path, sizeof path, dir, "transformer"));
-    if (dit_load(path, &m->dit_model) == CANVAS_OK) {
+    const char *const given[] = {files->transformer, files->vae, files->text_encoder};
+    for (int i = 0; i < 3; i++) /* a missing file must not be taken for a folder */
+        if (given[i] && !weights_is_file(given[i])) return status_fail(CANVAS_ERR_INPUT, "%s: not a file", given[i]);
+    if (files->transformer) {
+        TRY(dit_load(files->transformer, &m->dit_model));
         m->dit = m->dit_model->config;
     } else {
-        status_clear();
-        TRY(path_join(path, sizeof path, dir, "transformer/config.json"));
-        TRY(dit_config_load(path, &m->dit));
+        TRY(path_join(path, sizeof path, dir, "transformer"));
+        if (dit_load(path, &m->dit_model) == CANVAS_OK) {
+            m->dit = m->dit_model->config;
+        } else {
+            status_clear();
+            TRY(path_join(path, sizeof path, dir, "transformer/config.json"));
+            TRY(dit_config_load(path, &m->dit));
+        }
     }
-    TRY(path_join(path, sizeof path, dir, "vae"));
-    if (vae_load(path, &m->vae_model) == CANVAS_OK) {
+    if (files->vae) {
+        TRY(vae_load(files->vae, &m->vae_model));
         m->vae = m->vae_model->config;
         m->have_vae = 1;
-    } else {
-        status_clear();
-        TRY(path_join(path, sizeof path, dir, "vae/config.json"));
-        m->have_vae = vae_config_load(path, &m->vae) == CANVAS_OK;
-        if (!m->have_vae) status_clear();
+    } else if (dir) {
+        TRY(path_join(path, sizeof path, dir, "vae"));
+        if (vae_load(path, &m->vae_model) == CANVAS_OK) {
+            m->vae = m->vae_model->config;
+            m->have_vae = 1;
+        } else {
+            status_clear();
+            TRY(path_join(path, sizeof path, dir, "vae/config.json"));
+            m->have_vae = vae_config_load(path, &m->vae) == CANVAS_OK;
+            if (!m->have_vae) status_clear();
+        }
     }
-    TRY(path_join(path, sizeof path, dir, "text_encoder/config.json"));
     struct stat sb;
-    if (stat(path, &sb) == 0) { /* there but broken: say so, rather than plan without it */
+    if (files->text_encoder) {
+        TRY(text_encoder_config_of_file(files->text_encoder, &m->text_encoder));
+        m->have_text_encoder = 1;
+    } else if (dir && path_join(path, sizeof path, dir, "text_encoder/config.json") == CANVAS_OK &&
+               stat(path, &sb) == 0) { /* there but broken: say so, rather than plan without it */
         TRY(textenc_config_load(path, &m->text_encoder)); /* the caller unloads what loaded */
         m->have_text_encoder = 1;
     }
+    status_clear();
     pipeline_index index;
-    TRY(path_join(path, sizeof path, dir, "model_index.json"));
-    m->prompt_style = pipeline_index_load(path, &index) == CANVAS_OK ? plan_prompt_style_of(index.class_name)
-                                                                       : PLAN_PROMPT_EDIT_PLUS;
+    m->prompt_style = PLAN_PROMPT_EDIT_PLUS; /* without a folder: Qwen-Image-Edit-2511's pipeline */
+    if (dir && path_join(path, sizeof path, dir, "model_index.json") == CANVAS_OK &&
+        pipeline_index_load(path, &index) == CANVAS_OK)
+        m->prompt_style = plan_prompt_style_of(index.class_name);
     status_clear();
     return CANVAS_OK;
 }
@@ -457,7 +500,7 @@ int cmd_plan(int argc, char **argv)
     if (st == CANVAS_OK) st = scheduler_check_steps(&scheduler, a.case_dir ? shape.steps : a.steps);
     if (st != CANVAS_OK) return cli_fail(st, "plan");
     loaded m;
-    st = load_model(model_dir, &m);
+    st = load_model(model_dir, &a.files, &m);
     if (st != CANVAS_OK) {
         unload(&m); /* what loaded before the failure */
         return cli_fail(st, "plan");

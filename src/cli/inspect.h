@@ -40,6 +40,7 @@ typedef struct inspect_component {
     char dir[4096];
     inspect_state state;
     bool weights_present;
+    bool single_file;           /* one file given for the component; its config read from its tensors */
     int n_files;                /* weight files (shards) */
     char dtypes[64];            /* stored dtypes, "F32" or "BF16+F32" */
     char summary[256];          /* one line of config facts */
@@ -75,6 +76,10 @@ typedef struct inspect_report {
 /* Fill the report for PATH (pipeline folder, component folder or .safetensors file);
  * every failure carries a message naming the file / tensor. */
 canvas_status inspect_gather(const char *path, inspect_report *report);
+/* The same for components given as single files (each may be NULL; report->path is the
+ * first given): each checked against the architecture its tensors imply (models/arch_infer.h). */
+canvas_status inspect_gather_files(const char *transformer, const char *text_encoder, const char *vae,
+                                   inspect_report *report);
 void inspect_report_free(inspect_report *report);
 
 void inspect_print_table(const inspect_report *report);

@@ -11,8 +11,10 @@
 #include "cli/inspect.h"
 #include "io/json_file.h"
 #include "io/model_dir.h"
+#include "io/weights_file.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
+#include "models/arch_infer.h"
 
 typedef enum component_type { TYPE_DIT, TYPE_VAE, TYPE_TEXTENC, TYPE_SCHEDULER, TYPE_OTHER } component_type;
 
@@ -115,20 +117,28 @@ static void group_range_parts(inspect_component *c, const tensor_spec_list *list
 
 /* ---- components with tensors ------------------------------------------------------- */
 
-static canvas_status dit_arch(inspect_component *c, const char *config, tensor_spec_list *list)
+/* A component given as one file (c->dir names it): its config comes from its tensors. */
+static int single_file(const inspect_component *c)
+{
+    return weights_is_file(c->dir);
+}
+
+static canvas_status dit_arch(inspect_component *c, const char *config, const weight_set *files,
+                              tensor_spec_list *list)
 {
     dit_config cfg;
-    TRY(dit_config_load(config, &cfg));
+    TRY(single_file(c) ? dit_config_infer(files, &cfg) : dit_config_load(config, &cfg));
     snprintf(c->summary, sizeof c->summary, "%d blocks, %d heads x %d, joint_attention_dim %d, zero_cond_t %s",
              cfg.num_layers, cfg.num_attention_heads, cfg.attention_head_dim, cfg.joint_attention_dim,
              cfg.zero_cond_t ? "true (Edit-2511)" : "false");
     return arch_dit(&cfg, list);
 }
 
-static canvas_status vae_arch(inspect_component *c, const char *config, tensor_spec_list *list)
+static canvas_status vae_arch(inspect_component *c, const char *config, const weight_set *files,
+                              tensor_spec_list *list)
 {
     vae_config cfg;
-    TRY(vae_config_load(config, &cfg));
+    TRY(single_file(c) ? vae_config_infer(files, &cfg) : vae_config_load(config, &cfg));
     snprintf(c->summary, sizeof c->summary, "base_dim %d, z_dim %d, %d levels, num_res_blocks %d, %dx downscale",
              cfg.base_dim, cfg.z_dim, cfg.n_dim_mult, cfg.num_res_blocks, vae_scale_factor(&cfg));
     return arch_vae(&cfg, list);
@@ -137,7 +147,7 @@ static canvas_status vae_arch(inspect_component *c, const char *config, tensor_s
 static canvas_status textenc_arch(inspect_component *c, const char *config, const weight_set *files,
                                   tensor_spec_list *list, textenc_config *cfg, textenc_naming *naming)
 {
-    TRY(textenc_config_load(config, cfg));
+    TRY(single_file(c) ? textenc_config_infer(files, cfg) : textenc_config_load(config, cfg));
     *naming = files ? textenc_naming_of(files) : TEXTENC_NAMES_CHECKPOINT;
     snprintf(c->summary, sizeof c->summary,
              "%d layers, hidden %d, %d/%d heads x %d, vocab %d; vision %d blocks, hidden %d%s",
@@ -193,12 +203,12 @@ static void stored_dtypes(inspect_component *c, const weight_set *files)
 static canvas_status gather_with(inspect_component *c, component_type type, const weight_set *files,
                                  tensor_spec_list *list)
 {
-    char config[4200];
-    TRY(path_join(config, sizeof config, c->dir, "config.json"));
+    char config[4200] = "";
+    if (!single_file(c)) TRY(path_join(config, sizeof config, c->dir, "config.json"));
     textenc_config te;
     textenc_naming naming = TEXTENC_NAMES_CHECKPOINT;
-    if (type == TYPE_DIT) TRY(dit_arch(c, config, list));
-    else if (type == TYPE_VAE) TRY(vae_arch(c, config, list));
+    if (type == TYPE_DIT) TRY(dit_arch(c, config, files, list));
+    else if (type == TYPE_VAE) TRY(vae_arch(c, config, files, list));
     else TRY(textenc_arch(c, config, files, list, &te, &naming));
     if (files) {
         TRY(arch_check(list, files, c->name));
@@ -216,8 +226,16 @@ static canvas_status gather_tensors(inspect_component *c, component_type type)
 {
     weight_set *files = NULL;
     tensor_spec_list list = {0};
-    c->weights_present = weights_present(c->dir);
-    canvas_status status = c->weights_present ? weights_open(c->dir, &files) : CANVAS_OK;
+    static const weights_component as[] = {[TYPE_DIT] = WEIGHTS_TRANSFORMER, [TYPE_VAE] = WEIGHTS_VAE,
+                                           [TYPE_TEXTENC] = WEIGHTS_TEXT_ENCODER};
+    canvas_status status;
+    if (single_file(c)) {
+        c->weights_present = c->single_file = 1;
+        status = weights_open_file(c->dir, as[type], &files);
+    } else {
+        c->weights_present = weights_present(c->dir);
+        status = c->weights_present ? weights_open(c->dir, &files) : CANVAS_OK;
+    }
     if (status == CANVAS_OK) status = gather_with(c, type, files, &list);
     arch_free(&list);
     weights_close(files);
@@ -242,6 +260,7 @@ static canvas_status gather_scheduler(inspect_component *c)
 
 static canvas_status gather_component(inspect_component *c, component_type type)
 {
+    if (single_file(c) && type != TYPE_SCHEDULER && type != TYPE_OTHER) return gather_tensors(c, type);
     if (!is_dir(c->dir)) {
         c->state = INSPECT_ABSENT;
         return CANVAS_OK;
@@ -383,6 +402,30 @@ canvas_status inspect_gather(const char *path, inspect_report *report)
     for (int i = 0; i < report->n_components; i++)
         if (report->components[i].state == INSPECT_CHECKED && report->components[i].total.tensors)
             add_total(&report->total, &report->components[i].total);
+    return CANVAS_OK;
+}
+
+canvas_status inspect_gather_files(const char *transformer, const char *text_encoder, const char *vae,
+                                   inspect_report *report)
+{
+    static const char *const class_names[] = {"QwenImageTransformer2DModel", "AutoencoderKLQwenImage",
+                                              "Qwen2_5_VLForConditionalGeneration"};
+    static const char *const libraries[] = {"diffusers", "diffusers", "transformers"};
+    const char *const files[] = {transformer, vae, text_encoder};
+    const component_type types[] = {TYPE_DIT, TYPE_VAE, TYPE_TEXTENC};
+    report->kind = INSPECT_COMPONENT;
+    for (int i = 0; i < 3; i++) {
+        if (!files[i]) continue;
+        if (!report->path) report->path = files[i];
+        if (!is_file(files[i])) return status_fail(CANVAS_ERR_INPUT, "%s: not a file", files[i]);
+        inspect_component *c = &report->components[report->n_components++];
+        TRY(copy_text(c->dir, sizeof c->dir, files[i]));
+        snprintf(c->name, sizeof c->name, "%s", canonical_name(types[i]));
+        snprintf(c->class_name, sizeof c->class_name, "%s", class_names[i]);
+        snprintf(c->library, sizeof c->library, "%s", libraries[i]);
+        TRY(gather_component(c, types[i]));
+        if (c->state == INSPECT_CHECKED && c->total.tensors) add_total(&report->total, &c->total);
+    }
     return CANVAS_OK;
 }
 

@@ -33,7 +33,7 @@ static json_t *component_json(const inspect_component *c)
                           c->class_name, "path", c->dir, "state", state_name(c->state));
     if (c->summary[0]) json_object_set_new(o, "summary", json_string(c->summary));
     if (c->state != INSPECT_CHECKED) return o;
-    json_object_set_new(o, "weights", json_string(c->weights_present ? "present" : "absent"));
+    json_object_set_new(o, "weights", json_string(c->single_file ? "single file" : c->weights_present ? "present" : "absent"));
     if (c->weights_present) {
         json_object_set_new(o, "files", json_integer(c->n_files));
         json_object_set_new(o, "stored_dtypes", json_string(c->dtypes));

@@ -61,7 +61,9 @@ static void print_note(const inspect_component *c)
     switch (c->state) {
     case INSPECT_CHECKED:
         printf(": %s\n%-13s ", c->summary, "");
-        if (c->weights_present)
+        if (c->single_file)
+            printf("a single file (%s), checked against the architecture its tensors imply\n", c->dtypes);
+        else if (c->weights_present)
             printf("%d weight file%s (%s), checked against the architecture from config.json\n", c->n_files,
                    c->n_files == 1 ? "" : "s", c->dtypes);
         else

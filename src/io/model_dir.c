@@ -65,12 +65,16 @@ static int compare_tensor_names(const void *a, const void *b)
     return strcmp((*(const st_tensor *const *)a)->name, (*(const st_tensor *const *)b)->name);
 }
 
-static canvas_status build_table(weight_set *set)
+canvas_status weights_build_table(weight_set *set)
 {
-    int total = 0;
-    for (int f = 0; f < set->n_files; f++) total += set->files[f]->n_tensors;
+    int total = set->renamed ? set->n_renamed : 0;
+    for (int f = 0; f < set->n_files && !set->renamed; f++) total += set->files[f]->n_tensors;
     TRY(mem_alloc((void **)&set->tensors, (size_t)(total ? total : 1) * sizeof *set->tensors, MEM_SCRATCH));
-    for (int f = 0; f < set->n_files; f++) {
+    for (int i = 0; i < set->n_renamed; i++) {
+        set->tensors[set->n_tensors++] = &set->renamed[i];
+        set->stored_bytes += set->renamed[i].nbytes;
+    }
+    for (int f = 0; f < set->n_files && !set->renamed; f++) {
         for (int i = 0; i < set->files[f]->n_tensors; i++) {
             const st_tensor *t = &set->files[f]->tensors[i];
             set->tensors[set->n_tensors++] = t;
@@ -78,7 +82,7 @@ static canvas_status build_table(weight_set *set)
         }
     }
     qsort(set->tensors, (size_t)set->n_tensors, sizeof *set->tensors, compare_tensor_names);
-    for (int i = 1; i < set->n_tensors; i++) /* unreachable after the index checks; kept as a guard */
+    for (int i = 1; i < set->n_tensors; i++) /* folders: unreachable after the index checks; renamed: possible */
         if (strcmp(set->tensors[i - 1]->name, set->tensors[i]->name) == 0)
             return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' is stored twice", set->dir, set->tensors[i]->name);
     return CANVAS_OK;
@@ -224,7 +228,7 @@ canvas_status weights_open(const char *component_dir, weight_set **out)
                                  "%s: no weights here (looked for %s, %s, %s and %s)", component_dir,
                                  index_names[0], index_names[1], single_names[0], single_names[1]);
     }
-    if (status == CANVAS_OK) status = build_table(set);
+    if (status == CANVAS_OK) status = weights_build_table(set);
     if (status != CANVAS_OK) {
         weights_close(set);
         return status;
@@ -239,6 +243,8 @@ void weights_close(weight_set *set)
     for (int f = 0; f < set->n_files; f++) st_close(set->files[f]);
     mem_free(set->files);
     mem_free(set->tensors);
+    mem_free(set->renamed);
+    mem_free(set->renamed_names);
     mem_free(set->dir);
     mem_free(set);
 }

@@ -19,12 +19,18 @@
 #include "io/safetensors.h"
 
 typedef struct weight_set {
-    char *dir;
+    char *dir;                   /* the component folder, or the single file (io/weights_file.h) */
     int n_files;
     st_file **files;
     int n_tensors;
     const st_tensor **tensors;   /* every tensor of every file, sorted by name */
     uint64_t stored_bytes;       /* sum of the tensors' byte sizes */
+    /* a single file: its tensors under their translated names (the table points here
+     * instead of into the files), and whether ComfyUI's Edit-2511 marker was present */
+    int n_renamed;
+    st_tensor *renamed;
+    char *renamed_names;
+    int index_timestep_zero;
 } weight_set;
 
 /* 1 when the component folder has weight files (single or index), else 0. */
@@ -32,6 +38,10 @@ int weights_present(const char *component_dir);
 
 canvas_status weights_open(const char *component_dir, weight_set **out);
 void weights_close(weight_set *set);
+
+/* Fill set->tensors from set->renamed when it is set, else from every file's tensors,
+ * sorted by name; CANVAS_ERR_INPUT when a name is there twice. For io/weights_file.c. */
+canvas_status weights_build_table(weight_set *set);
 
 /* Tensor by its full name, or NULL. */
 const st_tensor *weights_find(const weight_set *set, const char *name);

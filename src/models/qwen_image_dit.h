@@ -103,7 +103,9 @@ typedef struct dit_model {
 } dit_model;
 
 /* Load a transformer component folder: dit_config_load(config.json), weights_open,
- * arch_check against arch_dit, then wire the views. Errors: CANVAS_ERR_INPUT (bad or
+ * arch_check against arch_dit, then wire the views. A regular file instead of a folder is
+ * one weights file (io/weights_file.h) whose config is read from its tensors
+ * (dit_config_infer). Errors: CANVAS_ERR_INPUT (bad or
  * missing config / file / tensor, named), CANVAS_ERR_UNSUPPORTED (a weight dtype or a
  * config feature this build has no path for), CANVAS_ERR_OUT_OF_MEMORY. The model starts
  * placed on the cpu device: weights read where they lie, no copy. */

@@ -13,9 +13,11 @@
 #include "base/status.h"
 #include "io/config.h"
 #include "io/quant_loader.h"
+#include "io/weights_file.h"
 #include "mem/mem.h"
 #include "mem/mem_residency.h"
 #include "models/arch.h"
+#include "models/arch_infer.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_groups.h"
 
@@ -195,12 +197,18 @@ static canvas_status check_supported(const dit_config *c, const char *config_pat
 static canvas_status load(dit_model *model, const char *component_dir)
 {
     char config_path[PATH_BUFFER_SIZE];
-    TRY(path_join(config_path, sizeof config_path, component_dir, "config.json"));
-    TRY(dit_config_load(config_path, &model->config));
+    if (weights_is_file(component_dir)) { /* one file: the config from its tensors */
+        TRY(weights_open_file(component_dir, WEIGHTS_TRANSFORMER, &model->files));
+        TRY(dit_config_infer(model->files, &model->config));
+        snprintf(config_path, sizeof config_path, "%s", component_dir);
+    } else {
+        TRY(path_join(config_path, sizeof config_path, component_dir, "config.json"));
+        TRY(dit_config_load(config_path, &model->config));
+    }
     TRY(check_supported(&model->config, config_path));
     TRY(mem_strdup(&model->component_dir, component_dir));
     TRY(quant_store_create(&model->quant));
-    TRY(weights_open(component_dir, &model->files));
+    if (!model->files) TRY(weights_open(component_dir, &model->files));
 
     tensor_spec_list expected = {0};
     canvas_status st = arch_dit(&model->config, &expected);

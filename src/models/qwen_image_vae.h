@@ -117,7 +117,8 @@ typedef struct vae_model {
 } vae_model;
 
 /* Load a VAE component folder: vae_config_load(config.json), weights_open, arch_check
- * against arch_vae, then pack and wire. Errors: CANVAS_ERR_INPUT (bad or missing config,
+ * against arch_vae, then pack and wire. A regular file instead of a folder is one weights
+ * file (io/weights_file.h; original names renamed) whose config is read from its tensors. Errors: CANVAS_ERR_INPUT (bad or missing config,
  * file or tensor, named), CANVAS_ERR_UNSUPPORTED (a weight type other than F32, F16,
  * BF16), CANVAS_ERR_OUT_OF_MEMORY. */
 canvas_status vae_load(const char *component_dir, vae_model **out);

@@ -13,8 +13,10 @@
 
 #include "base/path.h"
 #include "base/status.h"
+#include "io/weights_file.h"
 #include "mem/mem.h"
 #include "models/arch.h"
+#include "models/arch_infer.h"
 #include "models/qwen_image_vae.h"
 #include "ops/ops_conv.h"
 
@@ -235,10 +237,15 @@ static canvas_status allocate_lists(vae_model *model)
 static canvas_status load(vae_model *model, const char *component_dir)
 {
     TRY(mem_strdup(&model->component_dir, component_dir));
-    char path[PATH_BUFFER_SIZE];
-    TRY(path_join(path, sizeof path, component_dir, "config.json"));
-    TRY(vae_config_load(path, &model->config));
-    TRY(weights_open(component_dir, &model->files));
+    if (weights_is_file(component_dir)) { /* one file: the config from its tensors */
+        TRY(weights_open_file(component_dir, WEIGHTS_VAE, &model->files));
+        TRY(vae_config_infer(model->files, &model->config));
+    } else {
+        char path[PATH_BUFFER_SIZE];
+        TRY(path_join(path, sizeof path, component_dir, "config.json"));
+        TRY(vae_config_load(path, &model->config));
+        TRY(weights_open(component_dir, &model->files));
+    }
     tensor_spec_list expected = {0};
     canvas_status st = arch_vae(&model->config, &expected);
     if (st == CANVAS_OK) st = arch_check(&expected, model->files, component_dir);

@@ -33,7 +33,8 @@ typedef struct textenc_model textenc_model;
 
 /* Open a text_encoder/ component folder (config.json + safetensors, single or sharded):
  * textenc_config_load, weights_open, arch_check against arch_text_encoder, then wire the
- * views. Errors: CANVAS_ERR_INPUT (bad or missing config / file / tensor, named),
+ * views. A regular file instead of a folder is one weights file (io/weights_file.h) whose
+ * config is read from its tensors (textenc_config_infer). Errors: CANVAS_ERR_INPUT (bad or missing config / file / tensor, named),
  * CANVAS_ERR_UNSUPPORTED (a weight dtype with no kernel, hidden_act other than silu,
  * use_sliding_window), CANVAS_ERR_OUT_OF_MEMORY. */
 canvas_status textenc_open(const char *component_dir, textenc_model **out);

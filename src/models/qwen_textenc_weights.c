@@ -15,7 +15,9 @@
 #include "base/path.h"
 #include "base/status.h"
 #include "io/quant_loader.h"
+#include "io/weights_file.h"
 #include "mem/mem.h"
+#include "models/arch_infer.h"
 #include "models/qwen_textenc_internal.h"
 
 enum { NAME_SIZE = 256 };
@@ -228,11 +230,17 @@ static canvas_status open_model(textenc_model *model, const char *component_dir,
 {
     model->weights_format = weights;
     char config_path[PATH_BUFFER_SIZE];
-    TRY(path_join(config_path, sizeof config_path, component_dir, "config.json"));
-    TRY(textenc_config_load(config_path, &model->config));
+    if (weights_is_file(component_dir)) { /* one file: the config from its tensors */
+        TRY(weights_open_file(component_dir, WEIGHTS_TEXT_ENCODER, &model->files));
+        TRY(textenc_config_infer(model->files, &model->config));
+        snprintf(config_path, sizeof config_path, "%s", component_dir);
+    } else {
+        TRY(path_join(config_path, sizeof config_path, component_dir, "config.json"));
+        TRY(textenc_config_load(config_path, &model->config));
+    }
     TRY(check_supported(&model->config, config_path));
     TRY(quant_store_create(&model->quant));
-    TRY(weights_open(component_dir, &model->files));
+    if (!model->files) TRY(weights_open(component_dir, &model->files));
     model->naming = textenc_naming_of(model->files);
 
     tensor_spec_list expected = {0};

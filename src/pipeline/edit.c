@@ -12,6 +12,7 @@
 #include "base/size_parse.h"
 #include "base/path.h"
 #include "base/status.h"
+#include "io/weights_file.h"
 #include "mem/mem.h"
 #include "ops/ops_cpu.h"
 #include "pipeline/lora.h"
@@ -41,6 +42,10 @@ static void qwen_image_scheduler(scheduler_config *c)
 canvas_status edit_scheduler_load(const char *model_dir, scheduler_config *out)
 {
     char path[PATH_SIZE];
+    if (!model_dir) { /* components from files alone */
+        qwen_image_scheduler(out);
+        return CANVAS_OK;
+    }
     TRY(path_join(path, sizeof path, model_dir, "scheduler/scheduler_config.json"));
     struct stat probe; /* not opened to probe: a FIFO there must not block; the load refuses it */
     if (stat(path, &probe) == 0) return scheduler_config_load(path, out);
@@ -48,29 +53,68 @@ canvas_status edit_scheduler_load(const char *model_dir, scheduler_config *out)
     return CANVAS_OK;
 }
 
-static canvas_status open_components(edit_pipeline *p, const char *model_dir)
+/* Without a folder: the pipeline Qwen-Image-Edit-2511 declares (its model_index.json). */
+static void known_index(pipeline_index *index)
+{
+    static const char *const parts[][3] = {{"scheduler", "diffusers", "FlowMatchEulerDiscreteScheduler"},
+                                           {"transformer", "diffusers", "QwenImageTransformer2DModel"},
+                                           {"vae", "diffusers", "AutoencoderKLQwenImage"}};
+    memset(index, 0, sizeof *index);
+    snprintf(index->class_name, sizeof index->class_name, "QwenImageEditPlusPipeline");
+    for (int i = 0; i < 3; i++) {
+        pipeline_component *c = &index->components[index->n_components++];
+        snprintf(c->name, sizeof c->name, "%s", parts[i][0]);
+        snprintf(c->library, sizeof c->library, "%s", parts[i][1]);
+        snprintf(c->class_name, sizeof c->class_name, "%s", parts[i][2]);
+    }
+}
+
+/* A component's weights: its file when given, else the folder's sub-folder `name`. */
+static canvas_status component_path(const edit_sources *src, const char *file, const char *name, const char *flag,
+                                    char *out, size_t size)
+{
+    if (file) { /* a missing file must not be taken for a folder */
+        if (!weights_is_file(file)) return status_fail(CANVAS_ERR_INPUT, "%s: not a file (the %s given as one)", file, name);
+        if (snprintf(out, size, "%s", file) >= (int)size) return status_fail(CANVAS_ERR_INPUT, "%s: path too long", file);
+        return CANVAS_OK;
+    }
+    if (!src->model_dir)
+        return status_fail(CANVAS_ERR_USAGE, "no %s: give a model folder or the %s's file (%s)", name, name, flag);
+    return path_join(out, size, src->model_dir, name);
+}
+
+static canvas_status open_components(edit_pipeline *p, const edit_sources *src)
 {
     char path[PATH_SIZE];
-    TRY(path_join(path, sizeof path, model_dir, "model_index.json"));
-    canvas_status st = pipeline_index_load(path, &p->index);
-    if (st != CANVAS_OK)
-        return status_wrap(st, "%s: not a pipeline folder (model_index.json, transformer/, vae/): ", model_dir);
+    const char *model_dir = src->model_dir;
+    if (model_dir) {
+        TRY(path_join(path, sizeof path, model_dir, "model_index.json"));
+        canvas_status st = pipeline_index_load(path, &p->index);
+        if (st != CANVAS_OK)
+            return status_wrap(st, "%s: not a pipeline folder (model_index.json, transformer/, vae/): ", model_dir);
+    } else {
+        known_index(&p->index);
+    }
     TRY(edit_scheduler_load(model_dir, &p->scheduler));
-    TRY(path_join(path, sizeof path, model_dir, "vae"));
+    TRY(component_path(src, src->vae, "vae", "--vae", path, sizeof path));
     TRY(vae_load(path, &p->vae));
-    TRY(path_join(path, sizeof path, model_dir, "transformer"));
+    TRY(component_path(src, src->transformer, "transformer", "--transformer", path, sizeof path));
     TRY(dit_load(path, &p->dit));
+    if (src->text_encoder || model_dir) {
+        TRY(component_path(src, src->text_encoder, "text_encoder", "--text-encoder", path, sizeof path));
+        TRY(mem_strdup(&p->text_encoder, path));
+    }
     const int z = p->vae->config.z_dim;
     if (p->dit->config.in_channels != 4 * z || dit_output_channels(&p->dit->config) != 4 * z)
         return status_fail(CANVAS_ERR_INPUT,
                            "%s: the transformer takes %d and gives %lld channels per token, the VAE's packed latents "
                            "have %d (4 x z_dim %d): the components do not belong together",
-                           model_dir, p->dit->config.in_channels, (long long)dit_output_channels(&p->dit->config),
-                           4 * z, z);
+                           p->dit->component_dir, p->dit->config.in_channels,
+                           (long long)dit_output_channels(&p->dit->config), 4 * z, z);
     return CANVAS_OK;
 }
 
-canvas_status edit_pipeline_open(const char *model_dir, edit_pipeline **out)
+static canvas_status open_sources(const edit_sources *src, edit_pipeline **out)
 {
     *out = NULL;
     edit_pipeline *p;
@@ -81,14 +125,20 @@ canvas_status edit_pipeline_open(const char *model_dir, edit_pipeline **out)
     p->strategy = PLAN_AUTO;
     p->fallback_enabled = 1;
     p->oom_retry_attempts = 3;
-    canvas_status st = mem_strdup(&p->model_dir, model_dir);
-    if (st == CANVAS_OK) st = open_components(p, model_dir);
+    canvas_status st = src->model_dir ? mem_strdup(&p->model_dir, src->model_dir) : CANVAS_OK;
+    if (st == CANVAS_OK) st = open_components(p, src);
     if (st != CANVAS_OK) {
         edit_pipeline_close(p);
         return st;
     }
     *out = p;
     return CANVAS_OK;
+}
+
+canvas_status edit_pipeline_open(const char *model_dir, edit_pipeline **out)
+{
+    const edit_sources src = {.model_dir = model_dir};
+    return open_sources(&src, out);
 }
 
 int edit_load_retry(const edit_load_policy *policy, canvas_status st, int *attempts, const char *what)
@@ -106,13 +156,19 @@ int edit_load_retry(const edit_load_policy *policy, canvas_status st, int *attem
     return 1;
 }
 
-canvas_status edit_pipeline_open_retrying(const char *model_dir, const edit_load_policy *policy, edit_pipeline **out)
+canvas_status edit_pipeline_open_sources(const edit_sources *src, const edit_load_policy *policy, edit_pipeline **out)
 {
     canvas_status st;
     int attempts = 0;
-    while ((st = edit_pipeline_open(model_dir, out)) != CANVAS_OK)
+    while ((st = open_sources(src, out)) != CANVAS_OK)
         if (!edit_load_retry(policy, st, &attempts, "loading the model")) return st;
     return CANVAS_OK;
+}
+
+canvas_status edit_pipeline_open_retrying(const char *model_dir, const edit_load_policy *policy, edit_pipeline **out)
+{
+    const edit_sources src = {.model_dir = model_dir};
+    return edit_pipeline_open_sources(&src, policy, out);
 }
 
 static void free_loras(lora_spec *loras, int n)
@@ -186,6 +242,7 @@ void edit_pipeline_close(edit_pipeline *p)
     dit_free(p->dit);
     vae_free(p->vae);
     mem_free(p->model_dir);
+    mem_free(p->text_encoder);
     mem_free(p);
 }
 

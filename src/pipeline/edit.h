@@ -57,7 +57,8 @@ typedef struct edit_plan_record {
 } edit_plan_record;
 
 typedef struct edit_pipeline {
-    char *model_dir;
+    char *model_dir;            /* NULL: every component from its own file (edit_sources) */
+    char *text_encoder;         /* the text encoder's folder or file; NULL: none known */
     pipeline_index index;       /* model_index.json */
     dit_model *dit;
     vae_model *vae;
@@ -98,7 +99,7 @@ typedef struct edit_pipeline {
 } edit_pipeline;
 
 /* The folder's scheduler/scheduler_config.json, or the Qwen-Image family's (spec 4.5) when
- * it has none; CANVAS_ERR_INPUT naming a bad file. */
+ * it has none or there is no folder (NULL); CANVAS_ERR_INPUT naming a bad file. */
 canvas_status edit_scheduler_load(const char *model_dir, scheduler_config *out);
 
 /* Open a diffusers pipeline folder: model_index.json, transformer/, vae/,
@@ -123,6 +124,21 @@ typedef struct edit_load_policy {
 
 /* edit_pipeline_open under `policy` (NULL: no retry). */
 canvas_status edit_pipeline_open_retrying(const char *model_dir, const edit_load_policy *policy, edit_pipeline **out);
+
+/* Where the components come from: a diffusers folder, and/or one weights file per
+ * component replacing the folder's (io/weights_file.h; its config is read from its
+ * tensors, models/arch_infer.h). Without a folder the transformer and the VAE files are
+ * required, the pipeline is Qwen-Image-Edit-2511's (QwenImageEditPlusPipeline, the
+ * Qwen-Image scheduler) and prompts need embeddings or a tokenizer from a folder. */
+typedef struct edit_sources {
+    const char *model_dir;      /* NULL: none */
+    const char *transformer;    /* NULL: model_dir/transformer */
+    const char *vae;            /* NULL: model_dir/vae */
+    const char *text_encoder;   /* NULL: model_dir/text_encoder */
+} edit_sources;
+
+/* edit_pipeline_open_retrying from sources; CANVAS_ERR_USAGE when a component has neither. */
+canvas_status edit_pipeline_open_sources(const edit_sources *src, const edit_load_policy *policy, edit_pipeline **out);
 
 /* After a load step (`what`: "loading the model", "merging the LoRAs") failed with st: 1 when
  * the policy lets it be tried again (counted in *attempts, said and counted as above; the
