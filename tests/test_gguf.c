@@ -164,17 +164,19 @@ static void test_every_truncation(void)
     free(bytes);
 }
 
-/* Run `$CANVAS_CLI inspect FILE`; its exit code and the first line of stderr. */
-static int run_inspect(const char *cli, const char *file, char *first_line, size_t size)
+/* Run `$CANVAS_CLI inspect FILE`, stdout into out_path (NULL: dropped); its exit code and
+ * the first line of stderr. */
+static int run_inspect(const char *cli, const char *file, const char *out_path, char *first_line, size_t size)
 {
     char err_path[128];
     snprintf(err_path, sizeof err_path, "%s/inspect.stderr", temp_dir);
     pid_t pid = fork();
     if (pid == 0) {
-        int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644), null_fd = open("/dev/null", O_WRONLY);
-        if (fd < 0 || null_fd < 0) _exit(127);
+        int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int out_fd = out_path ? open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : open("/dev/null", O_WRONLY);
+        if (fd < 0 || out_fd < 0) _exit(127);
         dup2(fd, 2);
-        dup2(null_fd, 1);
+        dup2(out_fd, 1);
         execl(cli, cli, "inspect", file, (char *)NULL);
         _exit(127);
     }
@@ -206,7 +208,7 @@ static void check_bad_file(const char *path, const char *name, const char *phras
     if (status == CANVAS_OK) gguf_close(file);
     if (!cli) return;
     char first_line[1024];
-    int code = run_inspect(cli, path, first_line, sizeof first_line);
+    int code = run_inspect(cli, path, NULL, first_line, sizeof first_line);
     CHECK_MSG(code == 4, "%s: canvas inspect exit code %d (stderr: %s)", name, code, first_line);
     CHECK_MSG(strstr(first_line, name) != NULL, "%s: canvas inspect's first stderr line does not name it: %s", name,
               first_line);
@@ -240,6 +242,30 @@ static void test_malformed_corpus(void)
     CHECK(n >= 40);
 }
 
+/* `canvas inspect small.gguf` lists what the file holds. */
+static void test_inspect_cli(void)
+{
+    const char *cli = getenv("CANVAS_CLI");
+    if (!cli || access(cli, X_OK) != 0) return; /* noted by test_malformed_corpus */
+    char path[512], out_path[128], first_line[1024];
+    snprintf(out_path, sizeof out_path, "%s/inspect.stdout", temp_dir);
+    int code = run_inspect(cli, test_path(path, sizeof path, "gguf/small.gguf"), out_path, first_line,
+                           sizeof first_line);
+    CHECK_MSG(code == 0, "canvas inspect small.gguf: exit %d (%s)", code, first_line);
+    size_t size = 0;
+    char *text = (char *)read_whole(out_path, &size);
+    CHECK(text && size > 0);
+    if (text) {
+        text[size - 1] = '\0';
+        CHECK(strstr(text, "GGUF v3, 3 tensors, 15 metadata entries, alignment 64, 896 bytes") != NULL);
+        CHECK(strstr(text, "architecture: qwen_image") != NULL);
+        const char *row = strstr(text, "\nblk.0.weight ");
+        CHECK_MSG(row && strstr(row, "Q8_0") && strstr(row, "[2, 32]") && strstr(row, " 68\n"), "%s", text);
+    }
+    free(text);
+    unlink(out_path);
+}
+
 static void test_not_a_file(void)
 {
     char path[256];
@@ -248,6 +274,24 @@ static void test_not_a_file(void)
     CHECK_FAILS(gguf_open(path, &file), CANVAS_ERR_INPUT, "does_not_exist.gguf: cannot open");
     CHECK_FAILS(gguf_open(temp_dir, &file), CANVAS_ERR_INPUT, "not a regular file");
     CHECK(file == NULL);
+}
+
+/* The planner's summary: per type, per block. */
+static void test_summary(void)
+{
+    char path[512];
+    gguf_file *file = NULL;
+    CHECK_OK(gguf_open_header(test_path(path, sizeof path, "gguf/small.gguf"), &file));
+    if (!file) return;
+    gguf_weight_summary s;
+    CHECK_OK(gguf_summarize(file, "blk.", &s));
+    CHECK(s.params == 70 && s.stored_bytes == 92 && s.n_blocks == 1 && s.block_bytes_max == 68);
+    CHECK(s.block_bytes_total == 68 && s.other_bytes == 24);
+    CHECK(s.tensors_by_type[GGML_TYPE_Q8_0] == 1 && s.bytes_by_type[GGML_TYPE_F32] == 24);
+    CHECK(s.params_by_type[GGML_TYPE_F16] == 0 && s.tensors_by_type[GGML_TYPE_F16] == 1);
+    CHECK_OK(gguf_summarize(file, "transformer_blocks.", &s));
+    CHECK(s.n_blocks == 0 && s.other_bytes == 92);
+    gguf_close(file);
 }
 
 /* The byte counts the planner uses. */
@@ -278,7 +322,9 @@ int main(void)
     RUN(test_header_only);
     RUN(test_every_truncation);
     RUN(test_malformed_corpus);
+    RUN(test_inspect_cli);
     RUN(test_not_a_file);
+    RUN(test_summary);
     RUN(test_type_bytes);
     CHECK_MSG(rmdir(temp_dir) == 0, "temp folder %s not empty at the end", temp_dir);
     return check_summary();

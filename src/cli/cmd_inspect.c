@@ -17,7 +17,9 @@ static void print_help(void)
            "  a pipeline folder   (model_index.json): every component folder present is inspected\n"
            "  a component folder  (config.json: transformer, vae, text_encoder; scheduler_config.json)\n"
            "  a .safetensors file (totals per dtype, then every tensor: name, dtype, shape, bytes;\n"
-           "                       strict checks only)\n\n"
+           "                       strict checks only)\n"
+           "  a .gguf file        (the same for a GGUF checkpoint: totals per ggml type, the\n"
+           "                       transformer blocks, every tensor; strict checks only)\n\n"
            "Every file read is checked strictly, and weights are checked against the architecture\n"
            "their config.json implies (missing, unexpected or wrong-shaped tensors are errors).\n"
            "Without weight files the sizes come from config.json alone.\n"
@@ -68,6 +70,7 @@ int cmd_inspect(int argc, char **argv)
         else path = argv[i];
     }
     if (!path) return cli_usage_error("inspect", "missing PATH (a model folder or a .safetensors file)");
+    if (inspect_is_gguf(path)) return inspect_gguf(path, json);
 
     inspect_report *report;
     canvas_status status = mem_calloc((void **)&report, 1, sizeof *report, MEM_SCRATCH);

@@ -40,6 +40,8 @@
 #define GGUF_MAX_NAME 255
 #define GGUF_MAX_ARRAY_DEPTH 4
 #define GGUF_DEFAULT_ALIGNMENT 32
+#define GGUF_TYPE_CODES 32  /* ggml type codes that can be supported: 0..31 */
+#define GGUF_MAX_BLOCKS 4096
 
 typedef enum gguf_value_type {
     GGUF_UINT8 = 0,
@@ -116,5 +118,25 @@ const gguf_kv *gguf_find_kv(const gguf_file *file, const char *key);
 uint64_t gguf_numel(const gguf_tensor *t);
 /* "UINT32", "STRING", ... ("?" for a code outside the enum). */
 const char *gguf_value_type_name(gguf_value_type type);
+
+/* What a GGUF checkpoint weighs, from its header alone (what `canvas plan` needs). Blocks
+ * are the tensors named "<block_prefix>N.<rest>", after an optional ComfyUI prefix
+ * "model.diffusion_model." (block_prefix "transformer_blocks." for the Qwen-Image
+ * transformer, "blk." for a llama.cpp text encoder). */
+typedef struct gguf_weight_summary {
+    uint64_t params;            /* elements of every tensor */
+    uint64_t stored_bytes;      /* bytes of every tensor as stored */
+    int n_blocks;               /* highest block index + 1 (0: no block tensors) */
+    uint64_t block_bytes_max;   /* the heaviest block */
+    uint64_t block_bytes_total; /* every block together */
+    uint64_t other_bytes;       /* the tensors outside the blocks */
+    uint64_t bytes_by_type[GGUF_TYPE_CODES]; /* stored bytes per ggml type code */
+    uint64_t params_by_type[GGUF_TYPE_CODES];
+    int tensors_by_type[GGUF_TYPE_CODES];
+} gguf_weight_summary;
+
+/* Fill *out (zeroed first). CANVAS_ERR_INPUT naming the file and tensor for a block index
+ * above GGUF_MAX_BLOCKS; CANVAS_ERR_OUT_OF_MEMORY. */
+canvas_status gguf_summarize(const gguf_file *file, const char *block_prefix, gguf_weight_summary *out);
 
 #endif
