@@ -266,6 +266,21 @@ static void test_inspect_cli(void)
     unlink(out_path);
 }
 
+/* The smallest valid file: the fixed header, nothing else. */
+static void test_empty_file(void)
+{
+    static const unsigned char bytes[24] = {'G', 'G', 'U', 'F', 3};
+    char path[128];
+    snprintf(path, sizeof path, "%s/empty.gguf", temp_dir);
+    write_bytes(path, bytes, sizeof bytes);
+    gguf_file *file = NULL;
+    CHECK_OK(gguf_open(path, &file));
+    CHECK(file && file->n_tensors == 0 && file->n_kv == 0 && file->alignment == 32 && file->data_start == 32);
+    if (file) CHECK(gguf_find(file, "x") == NULL && gguf_find_kv(file, "x") == NULL);
+    gguf_close(file);
+    unlink(path);
+}
+
 static void test_not_a_file(void)
 {
     char path[256];
@@ -323,6 +338,7 @@ int main(void)
     RUN(test_every_truncation);
     RUN(test_malformed_corpus);
     RUN(test_inspect_cli);
+    RUN(test_empty_file);
     RUN(test_not_a_file);
     RUN(test_summary);
     RUN(test_type_bytes);

@@ -116,6 +116,19 @@ static canvas_status read_name(cursor *c, const char *what, uint64_t max, char *
     return CANVAS_OK;
 }
 
+/* Room for entry `used` of a table that grows as entries are read (doubling, from 64), so
+ * that memory follows what the file really holds, not the count it claims; new entries
+ * are zeroed. */
+static canvas_status table_room(void **table, int used, int *capacity, size_t entry)
+{
+    if (used < *capacity) return CANVAS_OK;
+    int grown = *capacity ? 2 * *capacity : 64;
+    TRY(mem_realloc(table, (size_t)grown * entry, MEM_SCRATCH));
+    memset((char *)*table + (size_t)*capacity * entry, 0, (size_t)(grown - *capacity) * entry);
+    *capacity = grown;
+    return CANVAS_OK;
+}
+
 /* ---- metadata values -------------------------------------------------------------- */
 
 static canvas_status read_value_type(cursor *c, const char *what, gguf_value_type *out)
@@ -229,8 +242,9 @@ static canvas_status check_duplicate_keys(const gguf_file *file)
 
 static canvas_status read_metadata(gguf_file *file, cursor *c, uint64_t n_kv)
 {
-    TRY(mem_calloc((void **)&file->kv, n_kv ? (size_t)n_kv : 1, sizeof(gguf_kv), MEM_SCRATCH));
+    int capacity = 0;
     for (uint64_t i = 0; i < n_kv; i++) {
+        TRY(table_room((void **)&file->kv, file->n_kv, &capacity, sizeof(gguf_kv)));
         gguf_kv *kv = &file->kv[file->n_kv];
         snprintf(c->where, sizeof c->where, "metadata entry %llu", (unsigned long long)i);
         TRY(read_name(c, "key", GGUF_MAX_KEY, (char **)&kv->key));
@@ -314,8 +328,9 @@ static canvas_status read_tensor_info(const gguf_file *file, cursor *c, gguf_ten
 
 static canvas_status read_tensor_infos(gguf_file *file, cursor *c, uint64_t n_tensors)
 {
-    TRY(mem_calloc((void **)&file->tensors, n_tensors ? (size_t)n_tensors : 1, sizeof(gguf_tensor), MEM_SCRATCH));
+    int capacity = 0;
     for (uint64_t i = 0; i < n_tensors; i++) {
+        TRY(table_room((void **)&file->tensors, file->n_tensors, &capacity, sizeof(gguf_tensor)));
         gguf_tensor *t = &file->tensors[file->n_tensors];
         snprintf(c->where, sizeof c->where, "tensor info %llu", (unsigned long long)i);
         TRY(read_name(c, "tensor name", GGUF_MAX_NAME, (char **)&t->name));
@@ -429,7 +444,7 @@ static canvas_status read_header(gguf_file *file, int header_only)
     file->data_start = (c.pos + file->alignment - 1) / file->alignment * file->alignment;
     TRY(check_spans(file, header_only));
     TRY(check_overlaps(file));
-    qsort(file->tensors, (size_t)file->n_tensors, sizeof(gguf_tensor), compare_by_name);
+    if (file->n_tensors > 1) qsort(file->tensors, (size_t)file->n_tensors, sizeof(gguf_tensor), compare_by_name);
     TRY(check_duplicate_names(file));
     for (int i = 0; i < file->n_tensors && !header_only; i++) /* an empty one: the end of the map */
         file->tensors[i].data = (const unsigned char *)file->map +
@@ -502,6 +517,7 @@ static int compare_name_to_tensor(const void *name, const void *tensor)
 
 const gguf_tensor *gguf_find(const gguf_file *file, const char *name)
 {
+    if (file->n_tensors == 0) return NULL; /* no table at all */
     return bsearch(name, file->tensors, (size_t)file->n_tensors, sizeof *file->tensors, compare_name_to_tensor);
 }
 
