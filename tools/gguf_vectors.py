@@ -5,7 +5,8 @@
   tools/gguf_vectors.py vectors GGUF_PY   tests/gguf/vectors.gguf: blocks of every decodable
                                           ggml type and, next to each, the f32 values that
                                           llama.cpp's gguf-py (quants.dequantize) decodes
-                                          them to. GGUF_PY is the folder holding gguf-py's
+                                          them to; f32 rows and gguf-py's Q8_0 quantize of
+                                          them (Q8_0.source, Q8_0.quantized). GGUF_PY is the folder holding gguf-py's
                                           `gguf` package (or $GGUF_PY); only quants.py and
                                           its constants are used.
   tools/gguf_vectors.py corpus            tests/gguf/small.gguf (a valid file with metadata
@@ -228,12 +229,20 @@ def vectors(gguf_py):
         assert expected.shape == (ne[1], ne[0]), (fmt, expected.shape, ne)
         tensors.append((fmt, list(ne), TYPES[fmt][0], raw.tobytes()))
         tensors.append((fmt + ".expected", list(ne), 0, np.ascontiguousarray(expected).tobytes()))
+    # the quantiser too, where gguf-py has one that ggml_quantize follows (Q8_0): rows of
+    # values over many magnitudes, exact halves of the step among them
+    source = (rng.standard_normal((8, 96)) * np.exp2(rng.integers(-20, 10, (8, 1)))).astype(np.float32)
+    source[0, :32] = np.arange(-16, 16, dtype=np.float32) * np.float32(127 / 15.5)  # ties at .5
+    source[1, :32] = 0
+    quantized = quants.quantize(source, GGMLQuantizationType.Q8_0)
+    tensors.append(("Q8_0.source", [96, 8], 0, source.tobytes()))
+    tensors.append(("Q8_0.quantized", [96, 8], TYPES["Q8_0"][0], quantized.tobytes()))
     kvs = [kv("general.architecture", STRING, "test-vectors"),
            kv("general.description", STRING, "ggml blocks and their gguf-py dequantize output")]
     path = os.path.join(OUT, "vectors.gguf")
     with open(path, "wb") as f:
         f.write(gguf(kvs, tensors))
-    print(f"{path}: {os.path.getsize(path)} bytes, {len(tensors) // 2} types")
+    print(f"{path}: {os.path.getsize(path)} bytes, {len(TYPES)} types")
 
 
 # ---- the small valid file and the malformed corpus ----------------------------------------

@@ -7,6 +7,7 @@
  * or 110 bytes leaves every field misaligned), f16 fields through dtype.h's exact decoder. */
 #include "tensor/ggml_blocks.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "base/status.h"
@@ -142,20 +143,6 @@ static void q3_k_block(const uint8_t *b, float *y)
     }
 }
 
-/* Q4_K / Q5_K scale and min of sub-block j (0..7) from the 12 packed bytes: j < 4 the low
- * 6 bits of bytes j and 4 + j; j >= 4 the nibbles of byte 8 + j - 4 topped with the two
- * high bits of bytes j - 4 and j. */
-static void k_scale_min(const uint8_t *p, int j, int *sc, int *mn)
-{
-    if (j < 4) {
-        *sc = p[j] & 0x3F;
-        *mn = p[4 + j] & 0x3F;
-    } else {
-        *sc = (p[4 + j] & 0xF) | (p[j - 4] >> 6) << 4;
-        *mn = (p[4 + j] >> 4) | (p[j] >> 6) << 4;
-    }
-}
-
 /* The 4-bit codes of Q4_K / Q5_K: element e = 64 c + 32 s + l is nibble s of byte 32 c + l. */
 static int k_nibble(const uint8_t *qs, int e) { return qs[(e >> 6) * 32 + (e & 31)] >> (4 * ((e >> 5) & 1)) & 0xF; }
 
@@ -164,7 +151,7 @@ static void q4_k_block(const uint8_t *b, float *y)
     float d = f16_at(b), dmin = f16_at(b + 2);
     for (int j = 0; j < 8; j++) {
         int sc, mn;
-        k_scale_min(b + 4, j, &sc, &mn);
+        ggml_k_scale_min(b + 4, j, &sc, &mn);
         float dl = d * (float)sc, ml = dmin * (float)mn;
         for (int e = 32 * j; e < 32 * j + 32; e++) y[e] = dl * (float)k_nibble(b + 16, e) - ml;
     }
@@ -176,7 +163,7 @@ static void q5_k_block(const uint8_t *b, float *y)
     float d = f16_at(b), dmin = f16_at(b + 2);
     for (int j = 0; j < 8; j++) {
         int sc, mn;
-        k_scale_min(b + 4, j, &sc, &mn);
+        ggml_k_scale_min(b + 4, j, &sc, &mn);
         float dl = d * (float)sc, ml = dmin * (float)mn;
         for (int e = 32 * j; e < 32 * j + 32; e++) /* the 5th bit: bit j of byte e % 32 */
             y[e] = dl * (float)(k_nibble(qs, e) | (qh[e & 31] >> j & 1) << 4) - ml;
@@ -236,5 +223,83 @@ canvas_status ggml_to_f32(uint32_t code, const void *src, float *dst, size_t n_e
     const uint8_t *block = src;
     for (size_t done = 0; done < n_elements; done += t->block_elements, block += t->block_bytes)
         decode(block, dst + done);
+    return CANVAS_OK;
+}
+
+/* ---- quantisers ------------------------------------------------------------------------ */
+
+static void put_f16(uint8_t *p, float value)
+{
+    uint16_t h = f32_to_f16(value);
+    if ((h & 0x7FFF) > 0x7BFF) h = (uint16_t)((h & 0x8000) | 0x7BFF); /* keep the scale finite */
+    p[0] = (uint8_t)h;
+    p[1] = (uint8_t)(h >> 8);
+}
+
+static void q8_0_quantize_block(const float *x, uint8_t *b)
+{
+    float amax = 0.0f;
+    for (int j = 0; j < 32; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_f16(b, d);
+    for (int j = 0; j < 32; j++) {
+        float q = roundf(x[j] * id); /* half away from zero, as the reference */
+        b[2 + j] = (uint8_t)(int8_t)(q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q);
+    }
+}
+
+/* Nearest integer code in 0..max of value / step (0 when step is 0). */
+static int code_of(float value, float step, int max)
+{
+    if (!(step > 0.0f)) return 0;
+    float q = roundf(value / step);
+    return q < 0.0f ? 0 : q > (float)max ? max : (int)q;
+}
+
+static void q4_k_quantize_block(const float *x, uint8_t *b)
+{
+    float scale[8], min[8], max_scale = 0.0f, max_min = 0.0f;
+    for (int j = 0; j < 8; j++) {
+        float lo = 0.0f, hi = x[32 * j];
+        for (int e = 32 * j; e < 32 * j + 32; e++) {
+            lo = x[e] < lo ? x[e] : lo;
+            hi = x[e] > hi ? x[e] : hi;
+        }
+        scale[j] = (hi - lo) / 15.0f;
+        min[j] = -lo;
+        max_scale = scale[j] > max_scale ? scale[j] : max_scale;
+        max_min = min[j] > max_min ? min[j] : max_min;
+    }
+    memset(b, 0, 144);
+    put_f16(b, max_scale / 63.0f);
+    put_f16(b + 2, max_min / 63.0f);
+    float d = f16_at(b), dmin = f16_at(b + 2);
+    uint8_t *scales = b + 4, *qs = b + 16;
+    for (int j = 0; j < 8; j++) {
+        int sc = code_of(scale[j], d, 63), mn = code_of(min[j], dmin, 63);
+        if (j < 4) {
+            scales[j] |= (uint8_t)sc;
+            scales[4 + j] |= (uint8_t)mn;
+        } else { /* low nibbles in byte 4 + j, top two bits over bytes j - 4 and j */
+            scales[4 + j] = (uint8_t)((sc & 0xF) | (mn & 0xF) << 4);
+            scales[j - 4] |= (uint8_t)((sc >> 4) << 6);
+            scales[j] |= (uint8_t)((mn >> 4) << 6);
+        }
+        float dl = d * (float)sc, ml = dmin * (float)mn;
+        for (int e = 32 * j; e < 32 * j + 32; e++) /* element e = 64 c + 32 s + l: nibble s of byte 32 c + l */
+            qs[(e >> 6) * 32 + (e & 31)] |= (uint8_t)(code_of(x[e] + ml, dl, 15) << (4 * ((e >> 5) & 1)));
+    }
+}
+
+canvas_status ggml_quantize(uint32_t code, const float *src, void *dst, size_t n_elements)
+{
+    void (*quantize_block)(const float *, uint8_t *) =
+        code == GGML_TYPE_Q8_0 ? q8_0_quantize_block : code == GGML_TYPE_Q4_K ? q4_k_quantize_block : NULL;
+    if (!quantize_block || n_elements % TYPES[code].block_elements != 0)
+        return status_fail(CANVAS_ERR_USAGE, "ggml_quantize: %zu elements of ggml type %u are not whole blocks of Q8_0 or Q4_K",
+                           n_elements, code);
+    uint8_t *block = dst;
+    for (size_t done = 0; done < n_elements; done += TYPES[code].block_elements, block += TYPES[code].block_bytes)
+        quantize_block(src + done, block);
     return CANVAS_OK;
 }
