@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* bench_quant.c — op_linear with quantised weights (fp8 e4m3 per tensor and per row, nf4,
- * q8_0) against bf16 weights on the Qwen-Image DiT shapes, in the same run.
+ * q8_0, GGUF's Q8_0 and Q4_K blocks) against bf16 weights on the Qwen-Image DiT shapes, in the same run.
  *
  *   build-I/bench_quant            all shapes
  *   build-I/bench_quant --quick    fewer shapes and runs
@@ -31,8 +31,8 @@ static int runs = 5;
 enum { MAX_RUNS = 31 };
 static thread_pool *pool;
 
-enum { N_FORMATS = 5 }; /* bf16, fp8, fp8-channel, nf4, q8 */
-static const char *const format_names[N_FORMATS] = {"bf16", "fp8", "fp8-ch", "nf4", "q8"};
+enum { N_FORMATS = 7 }; /* bf16, fp8, fp8-channel, nf4, q8, GGUF's Q8_0 and Q4_K */
+static const char *const format_names[N_FORMATS] = {"bf16", "fp8", "fp8-ch", "nf4", "q8", "gq8_0", "gq4_k"};
 
 static void run_once(const weight_view *w, const float *x, int64_t m, float *y)
 {
@@ -51,7 +51,8 @@ static void bench_shape(const char *name, int64_t n, int64_t k, const int64_t *m
     weight_view views[N_FORMATS] = {{DTYPE_BF16, bf16, n, k, NULL}};
     quant_params params[N_FORMATS];
     void *blobs[N_FORMATS] = {0};
-    const quant_choice choices[N_FORMATS] = {{QUANT_NONE, 0}, {QUANT_FP8_E4M3, 0}, {QUANT_FP8_E4M3, 1}, {QUANT_NF4, 0}, {QUANT_Q8_0, 0}};
+    const quant_choice choices[N_FORMATS] = {{QUANT_NONE, 0}, {QUANT_FP8_E4M3, 0}, {QUANT_FP8_E4M3, 1}, {QUANT_NF4, 0}, {QUANT_Q8_0, 0},
+                                             {QUANT_GGUF_Q8_0, 0}, {QUANT_GGUF_Q4_K, 0}};
     for (int f = 1; f < N_FORMATS; f++) {
         if (quant_layout(choices[f].format, choices[f].per_channel, n, k, &params[f]) != CANVAS_OK) exit(1);
         blobs[f] = xmalloc(params[f].bytes);
@@ -98,7 +99,8 @@ static void bytes_per_parameter(void)
     tensor_spec spec = {.name = "transformer_blocks.0.attn.to_q.weight", .ndim = 2, .shape = {d, d}};
     printf("\nbytes per parameter of a [3072, 3072] matrix: planned (arch_size.c) / measured (blob)\n");
     const struct { const char *name; quant_format f; int per_channel; } rows[] = {
-        {"fp8", QUANT_FP8_E4M3, 0}, {"fp8-channel", QUANT_FP8_E4M3, 1}, {"nf4", QUANT_NF4, 0}, {"q8", QUANT_Q8_0, 0}};
+        {"fp8", QUANT_FP8_E4M3, 0}, {"fp8-channel", QUANT_FP8_E4M3, 1}, {"nf4", QUANT_NF4, 0}, {"q8", QUANT_Q8_0, 0},
+        {"gguf q8_0", QUANT_GGUF_Q8_0, 0}, {"gguf q4_k", QUANT_GGUF_Q4_K, 0}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         quant_params p;
         quant_layout(rows[i].f, rows[i].per_channel, d, d, &p);

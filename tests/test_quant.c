@@ -211,7 +211,7 @@ static void test_quantisers(void)
     /* re-quantising a decoded matrix gives the same blob (every format, from bf16 too) */
     for (int f = QUANT_FP8_E4M3; f < QUANT_FORMAT_COUNT; f++)
         for (int per_channel = 0; per_channel < 2; per_channel++) {
-            const int64_t out = 6, in = 128;
+            const int64_t out = 6, in = 256; /* gguf_q4_k: blocks of 256 */
             float *w = malloc(out * in * sizeof *w), *back = malloc(out * in * sizeof *back);
             for (int64_t i = 0; i < out * in; i++) w[i] = random_uniform() * (float)(1 + i % 7);
             quant_params lp;
@@ -274,7 +274,8 @@ static void test_linear_matches_dequantised(void)
     static const struct { quant_format f; int per_channel; int64_t n, k; } shapes[] = {
         {QUANT_FP8_E4M3, 0, 37, 100}, {QUANT_FP8_E4M3, 1, 70, 640}, {QUANT_FP8_E5M2, 1, 33, 264},
         {QUANT_NF4, 0, 45, 192},      {QUANT_NF4, 0, 64, 576},      {QUANT_Q8_0, 0, 50, 96},
-        {QUANT_Q8_0, 0, 96, 544},
+        {QUANT_Q8_0, 0, 96, 544},     {QUANT_GGUF_Q8_0, 0, 50, 96}, {QUANT_GGUF_Q8_0, 0, 96, 544},
+        {QUANT_GGUF_Q4_K, 0, 45, 512}, {QUANT_GGUF_Q4_K, 0, 64, 768},
     };
     static const int64_t rows[] = {1, 2, 3, 7, 150};
     thread_pool *pools[2];

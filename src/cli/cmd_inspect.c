@@ -20,6 +20,8 @@ static void print_help(void)
            "  a component folder  (config.json: transformer, vae, text_encoder; scheduler_config.json)\n"
            "  a .safetensors file (totals per dtype, then every tensor: name, dtype, shape, bytes;\n"
            "                       strict checks only)\n"
+           "  a .gguf file        (the same for a GGUF checkpoint: totals per ggml type, the\n"
+           "                       transformer blocks, every tensor; strict checks only)\n"
            "or components as single files (ComfyUI's): each checked against the architecture its\n"
            "tensors imply, after its key prefix is stripped (and the original VAE names renamed).\n\n"
            "Every file read is checked strictly, and weights are checked against the architecture\n"
@@ -80,6 +82,7 @@ int cmd_inspect(int argc, char **argv)
     }
     const int single = files.transformer || files.text_encoder || files.vae;
     if (single && path) return cli_usage_error("inspect", "give PATH or the component files, not both");
+    if (path && inspect_is_gguf(path)) return inspect_gguf(path, json);
     if (!path && !single)
         return cli_usage_error("inspect", "missing PATH (a model folder or a .safetensors file)");
 

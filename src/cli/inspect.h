@@ -85,6 +85,11 @@ void inspect_report_free(inspect_report *report);
 void inspect_print_table(const inspect_report *report);
 canvas_status inspect_print_json(const inspect_report *report);
 
+/* A path ending in ".gguf", and `canvas inspect` of one (inspect_gguf.c): prints the report
+ * (or the failure) and returns the exit code. */
+int inspect_is_gguf(const char *path);
+int inspect_gguf(const char *path, int json);
+
 /* "20,430,401,088" */
 const char *inspect_commas(uint64_t value, char *buf, size_t size);
 

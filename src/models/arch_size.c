@@ -15,6 +15,8 @@ const char *arch_format_name(quant_format format)
     case QUANT_FP8_E5M2: return "fp8";
     case QUANT_NF4: return "nf4";
     case QUANT_Q8_0: return "q8";
+    case QUANT_GGUF_Q8_0: return "gguf-q8_0";
+    case QUANT_GGUF_Q4_K: return "gguf-q4_k";
     default: return "?";
     }
 }
@@ -34,7 +36,9 @@ uint64_t arch_tensor_bytes_as(const tensor_spec *spec, quant_format format)
     case QUANT_FP8_E4M3:
     case QUANT_FP8_E5M2: return n + 4;                            /* + f32 per-tensor scale */
     case QUANT_NF4: return in % 64 ? 2 * n : n / 64 * 36;         /* 32 B codes + 4 B absmax */
-    case QUANT_Q8_0: return in % 32 ? 2 * n : n / 32 * 34;        /* 32 int8 + f16 scale */
+    case QUANT_Q8_0:
+    case QUANT_GGUF_Q8_0: return in % 32 ? 2 * n : n / 32 * 34;   /* 32 int8 + f16 scale */
+    case QUANT_GGUF_Q4_K: return in % 256 ? 2 * n : n / 256 * 144; /* 128 B codes + 16 B scales */
     default: return 2 * n;
     }
 }

@@ -12,6 +12,7 @@
 
 #include "base/status.h"
 #include "mem/mem.h"
+#include "tensor/ggml_blocks.h"
 
 /* bitsandbytes' NF4 code values (the normal-distribution quantiles of QLoRA), as the
  * float32 numbers it stores in quant_map. */
@@ -91,6 +92,8 @@ const char *quant_format_name(quant_format format)
     case QUANT_FP8_E5M2: return "fp8_e5m2";
     case QUANT_NF4: return "nf4";
     case QUANT_Q8_0: return "q8_0";
+    case QUANT_GGUF_Q8_0: return "gguf_q8_0";
+    case QUANT_GGUF_Q4_K: return "gguf_q4_k";
     default: return "none";
     }
 }
@@ -104,6 +107,8 @@ int quant_fits(quant_format format, int64_t in_features)
     case QUANT_FP8_E5M2: return in_features > 0;
     case QUANT_NF4: return in_features > 0 && in_features % QUANT_NF4_BLOCK == 0;
     case QUANT_Q8_0: return in_features > 0 && in_features % QUANT_Q8_BLOCK == 0;
+    case QUANT_GGUF_Q8_0: return in_features > 0 && in_features % 32 == 0;
+    case QUANT_GGUF_Q4_K: return in_features > 0 && in_features % GGML_QK_K == 0;
     default: return 0;
     }
 }
@@ -119,7 +124,8 @@ canvas_status quant_layout(quant_format format, int per_channel, int64_t out_fea
                            (long long)in_features);
     if (!quant_fits(format, in_features))
         return status_fail(CANVAS_ERR_UNSUPPORTED, "%s needs in_features divisible by %d; the matrix is [%lld, %lld]",
-                           quant_format_name(format), format == QUANT_NF4 ? QUANT_NF4_BLOCK : QUANT_Q8_BLOCK,
+                           quant_format_name(format),
+                           format == QUANT_NF4 ? QUANT_NF4_BLOCK : format == QUANT_GGUF_Q4_K ? GGML_QK_K : QUANT_Q8_BLOCK,
                            (long long)out_features, (long long)in_features);
     size_t n = (size_t)out_features * (size_t)in_features, scale_size = 4;
     out->format = format;
@@ -136,6 +142,13 @@ canvas_status quant_layout(quant_format format, int per_channel, int64_t out_fea
         out->n_scales = n / QUANT_Q8_BLOCK;
         scale_size = 2;
         break;
+    case QUANT_GGUF_Q8_0:
+    case QUANT_GGUF_Q4_K: { /* whole blocks, scales inside: nothing after the codes */
+        uint32_t type = format == QUANT_GGUF_Q8_0 ? GGML_TYPE_Q8_0 : GGML_TYPE_Q4_K;
+        out->codes_bytes = n / ggml_type_block_elements(type) * ggml_type_block_bytes(type);
+        out->scales_offset = out->bytes = out->codes_bytes;
+        return CANVAS_OK;
+    }
     default:
         out->codes_bytes = n;
         out->n_scales = out->per_channel ? (size_t)out_features : 0;
@@ -194,6 +207,13 @@ void quant_dequantize_row(const quant_params *p, const void *blob, int64_t row, 
             size_t i = base + (size_t)k;
             out[k] = (float)(int8_t)codes[i] * f16_to_f32(d[i / QUANT_Q8_BLOCK]);
         }
+        break;
+    }
+    case QUANT_GGUF_Q8_0:
+    case QUANT_GGUF_Q4_K: {
+        uint32_t type = p->format == QUANT_GGUF_Q8_0 ? GGML_TYPE_Q8_0 : GGML_TYPE_Q4_K;
+        size_t row_bytes = (size_t)in / ggml_type_block_elements(type) * ggml_type_block_bytes(type);
+        (void)ggml_to_f32(type, codes + (size_t)row * row_bytes, out, (size_t)in); /* whole blocks: fits */
         break;
     }
     default: memset(out, 0, (size_t)in * sizeof *out);
@@ -283,6 +303,10 @@ static canvas_status quantize_rows(quant_params *p, dtype src_type, const void *
                 float v = row[k] / scale;
                 blob[base + (size_t)k] = p->format == QUANT_FP8_E4M3 ? f32_to_e4m3(v) : f32_to_e5m2(v);
             }
+        } else if (p->format == QUANT_GGUF_Q8_0 || p->format == QUANT_GGUF_Q4_K) {
+            uint32_t type = p->format == QUANT_GGUF_Q8_0 ? GGML_TYPE_Q8_0 : GGML_TYPE_Q4_K;
+            size_t row_bytes = (size_t)in / ggml_type_block_elements(type) * ggml_type_block_bytes(type);
+            TRY(ggml_quantize(type, row, blob + (size_t)r * row_bytes, (size_t)in));
         } else if (p->format == QUANT_NF4) {
             quantize_nf4_row(row, in, blob, base, (float *)(blob + p->scales_offset));
         } else {

@@ -34,7 +34,13 @@
  *         compare with '>'); an all-zero block gets absmax 0 and code 7 (0.0).
  *   q8_0  d = f16(amax / 127) (round to nearest even); q = w / f32(d) rounded to nearest even
  *         and clamped to [-127, 127]; d = 0 gives q = 0.
- * NaN or infinite inputs are refused (CANVAS_ERR_INPUT): a scale made from them is garbage. */
+ * NaN or infinite inputs are refused (CANVAS_ERR_INPUT): a scale made from them is garbage.
+ *
+ * The GGUF formats hold a matrix exactly as a GGUF file does (tensor/ggml_blocks.h): rows of
+ * blocks with their scales inside (gguf_q8_0: 34 bytes per 32 weights, in % 32 == 0;
+ * gguf_q4_k: 144 bytes per 256, in % 256 == 0), no separate scales (scales_offset = bytes =
+ * codes_bytes), so a tensor of a mapped GGUF file is used where it lies. Values and
+ * quantisers are ggml_to_f32's and ggml_quantize's. They are not --weights choices. */
 #ifndef CANVAS_TENSOR_QUANT_H
 #define CANVAS_TENSOR_QUANT_H
 
@@ -50,6 +56,8 @@ typedef enum quant_format {
     QUANT_FP8_E5M2,
     QUANT_NF4,
     QUANT_Q8_0,
+    QUANT_GGUF_Q8_0,      /* ggml Q8_0 / Q4_K blocks as a GGUF file stores them (below) */
+    QUANT_GGUF_Q4_K,
     QUANT_FORMAT_COUNT
 } quant_format;
 

@@ -16,8 +16,14 @@
  *   nf4    4 bytes broadcast, vpsllvd puts lane e's nibble (high first) in bits 28..31:
  *          the top bit picks one of two 8-entry vpermps tables, x absmax.
  *   q8_0   vpmovsxbd, vcvtdq2ps, x d.
- * Blocks (64 for nf4, 32 for q8_0) are multiples of 8 and every k offset the GEMM asks
- * for is a multiple of 8 (KC is), so eight weights never straddle two scales. */
+ *   gguf_q8_0  the same, d read from the head of the weights' 34-byte block.
+ *   gguf_q4_k  the 8 bytes holding the weights' nibbles widened to 32 bits, the high
+ *          nibble shifted down or the low one kept (v - (v >> 4 << 4)); x (d sc) - (dmin mn)
+ *          with the sub-block's 6-bit scale and min unpacked per call: a multiply and a
+ *          subtraction, as ggml_to_f32.
+ * Blocks (64 for nf4, 32 for q8_0, 256 for Q4_K, whose sub-blocks of 32 hold 8 weights
+ * in one run of bytes) are multiples of 8 and every k offset the GEMM asks for is a
+ * multiple of 8 (KC is), so eight weights never straddle two scales. */
 #include "ops/cpu/cpu_variant.h" /* first: which variant, and its function names */
 
 #include <string.h>
@@ -27,6 +33,7 @@
 #include "ops/cpu/gemv.h"
 #include "ops/cpu/quant_pack.h"
 #include "ops/cpu/simd.h"
+#include "tensor/ggml_blocks.h"
 
 #define QUANT_INLINE static inline __attribute__((always_inline))
 
@@ -67,6 +74,9 @@ canvas_status quant_view_check(const weight_view *w)
 
 /* ---- eight weights ------------------------------------------------------------------ */
 
+/* An f16 inside a GGUF block (blocks of 34 or 144 bytes leave it unaligned). */
+QUANT_INLINE uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
 /* Scale of row n for fp8 (per tensor or per row), pre-multiplied by 2^8 for e4m3. */
 QUANT_INLINE __m256 fp8_scale(const quant_source *s, quant_format f, int64_t n)
 {
@@ -105,6 +115,23 @@ QUANT_INLINE __m256 decode8(const quant_source *s, quant_format f, int64_t n, in
         __m256 value = _mm256_blendv_ps(low, high, _mm256_castsi256_ps(top));
         return _mm256_mul_ps(value, _mm256_set1_ps(s->scales32[i / QUANT_NF4_BLOCK]));
     }
+    case QUANT_GGUF_Q8_0: {
+        const uint8_t *block = s->codes + i / 32 * 34;
+        __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 2 + i % 32)));
+        return _mm256_mul_ps(_mm256_cvtepi32_ps(q), _mm256_set1_ps(simd_f16_to_f32(le16(block))));
+    }
+    case QUANT_GGUF_Q4_K: {
+        const uint8_t *block = s->codes + i / GGML_QK_K * 144;
+        int e = (int)(i % GGML_QK_K), j = e / 32, sc, mn;
+        ggml_k_scale_min(block + 4, j, &sc, &mn);
+        float dl = simd_f16_to_f32(le16(block)) * (float)sc, ml = simd_f16_to_f32(le16(block + 2)) * (float)mn;
+        /* element e = 64 c + 32 s + l: nibble s of byte 32 c + l (ggml_blocks.c) */
+        const uint8_t *bytes = block + 16 + (e >> 6) * 32 + (e & 31);
+        __m256i v = _mm256_cvtepu16_epi32(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)bytes)));
+        __m256i high = _mm256_srli_epi32(v, 4);
+        __m256i q = j & 1 ? high : _mm256_sub_epi32(v, _mm256_slli_epi32(high, 4));
+        return _mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(dl), _mm256_cvtepi32_ps(q)), _mm256_set1_ps(ml));
+    }
     default: { /* QUANT_Q8_0 */
         __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(s->codes + i)));
         return _mm256_mul_ps(_mm256_cvtepi32_ps(q), _mm256_set1_ps(simd_f16_to_f32(s->scales16[i / QUANT_Q8_BLOCK])));
@@ -123,6 +150,16 @@ static float decode1(const quant_source *s, quant_format f, int64_t n, int64_t k
         uint8_t byte = s->codes[i / 2];
         return quant_nf4_values[i % 2 ? byte & 15 : byte >> 4] * s->scales32[i / QUANT_NF4_BLOCK];
     }
+    case QUANT_GGUF_Q8_0:
+    case QUANT_GGUF_Q4_K: {
+        /* the weight's whole block, decoded exactly as ggml_to_f32 (the tails of short strips) */
+        int q4_k = f == QUANT_GGUF_Q4_K;
+        size_t block = q4_k ? GGML_QK_K : 32;
+        float values[GGML_QK_K];
+        (void)ggml_to_f32(q4_k ? GGML_TYPE_Q4_K : GGML_TYPE_Q8_0, s->codes + i / block * (q4_k ? 144 : 34), values,
+                          block);
+        return values[i % block];
+    }
     default: return (float)(int8_t)s->codes[i] * f16_to_f32(s->scales16[i / QUANT_Q8_BLOCK]);
     }
 }
@@ -133,13 +170,16 @@ static float decode1(const quant_source *s, quant_format f, int64_t n, int64_t k
 static const char *codes_at(const quant_source *s, quant_format f, int64_t n, int64_t k)
 {
     size_t i = (size_t)n * (size_t)s->in + (size_t)k;
+    if (f == QUANT_GGUF_Q8_0) return (const char *)s->codes + i / 32 * 34;
+    if (f == QUANT_GGUF_Q4_K) return (const char *)s->codes + i / GGML_QK_K * 144;
     return (const char *)s->codes + (f == QUANT_NF4 ? i / 2 : i);
 }
 
 QUANT_INLINE void pack_panel(const quant_source *s, quant_format f, int64_t n0, int64_t cols, int64_t k0, int64_t kc,
                              float *panel)
 {
-    size_t row_bytes = f == QUANT_NF4 ? (size_t)kc / 2 : (size_t)kc;
+    size_t row_bytes = f == QUANT_NF4 ? (size_t)kc / 2 : f == QUANT_GGUF_Q8_0 ? (size_t)kc / 32 * 34
+                       : f == QUANT_GGUF_Q4_K ? ((size_t)kc + GGML_QK_K - 1) / GGML_QK_K * 144 : (size_t)kc;
     for (int64_t strip_index = 0; strip_index * GEMM_NR < cols; strip_index++) {
         float *strip = panel + strip_index * kc * GEMM_NR;
         int64_t c0 = n0 + strip_index * GEMM_NR;
@@ -176,6 +216,8 @@ void quant_pack_panel(const weight_view *w, int64_t n0, int64_t cols, int64_t k0
     case QUANT_FP8_E4M3: pack_panel(&s, QUANT_FP8_E4M3, n0, cols, k0, kc, panel); break;
     case QUANT_FP8_E5M2: pack_panel(&s, QUANT_FP8_E5M2, n0, cols, k0, kc, panel); break;
     case QUANT_NF4: pack_panel(&s, QUANT_NF4, n0, cols, k0, kc, panel); break;
+    case QUANT_GGUF_Q8_0: pack_panel(&s, QUANT_GGUF_Q8_0, n0, cols, k0, kc, panel); break;
+    case QUANT_GGUF_Q4_K: pack_panel(&s, QUANT_GGUF_Q4_K, n0, cols, k0, kc, panel); break;
     default: pack_panel(&s, QUANT_Q8_0, n0, cols, k0, kc, panel); break;
     }
 }
@@ -194,6 +236,8 @@ QUANT_GEMV_READERS(e4m3, QUANT_FP8_E4M3)
 QUANT_GEMV_READERS(e5m2, QUANT_FP8_E5M2)
 QUANT_GEMV_READERS(nf4, QUANT_NF4)
 QUANT_GEMV_READERS(q8, QUANT_Q8_0)
+QUANT_GEMV_READERS(gguf_q8, QUANT_GGUF_Q8_0)
+QUANT_GEMV_READERS(gguf_q4k, QUANT_GGUF_Q4_K)
 
 typedef struct quant_gemv_job {
     gemv_call call;
@@ -208,6 +252,12 @@ static void quant_gemv_rows(const void *ctx, int64_t n0, int64_t n1)
     case QUANT_FP8_E4M3: gemv_rows(&g->call, (gemv_reader){e4m3_row, e4m3_load8, e4m3_load1, &g->s}, n0, n1); break;
     case QUANT_FP8_E5M2: gemv_rows(&g->call, (gemv_reader){e5m2_row, e5m2_load8, e5m2_load1, &g->s}, n0, n1); break;
     case QUANT_NF4: gemv_rows(&g->call, (gemv_reader){nf4_row, nf4_load8, nf4_load1, &g->s}, n0, n1); break;
+    case QUANT_GGUF_Q8_0:
+        gemv_rows(&g->call, (gemv_reader){gguf_q8_row, gguf_q8_load8, gguf_q8_load1, &g->s}, n0, n1);
+        break;
+    case QUANT_GGUF_Q4_K:
+        gemv_rows(&g->call, (gemv_reader){gguf_q4k_row, gguf_q4k_load8, gguf_q4k_load1, &g->s}, n0, n1);
+        break;
     default: gemv_rows(&g->call, (gemv_reader){q8_row, q8_load8, q8_load1, &g->s}, n0, n1); break;
     }
 }
