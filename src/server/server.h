@@ -28,6 +28,8 @@ typedef struct server_config {
     double job_ttl_seconds;     /* ... and for at most this long */
     int default_steps;          /* steps when a request gives none (0: the pipeline's 50) */
     const char *report_path, *trace_path; /* NULL, or written at stop: the last job's profile */
+    const char *queue_url;      /* NULL: jobs run here; "redis://HOST:PORT/NAME": on `canvas worker`s
+                                   (server/queue.h, docs/scale-out.md), the model is not opened */
 } server_config;
 
 /* 127.0.0.1:8188, no key, queue 16, 64 MiB bodies, 2^24 pixels, 256 jobs kept for an hour. */
