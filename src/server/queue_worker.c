@@ -39,6 +39,7 @@ typedef struct worker {
     unsigned group_generation;  /* the connection the group was last made on */
     double advertised, touched; /* clock seconds */
     char entry[64];             /* the stream entry of the running job */
+    int skip_claim;             /* the last entry was left for a worker with room: read new ones first */
     atomic_int stop;
 } worker;
 
@@ -106,8 +107,8 @@ static int retire(worker *w, const char *id)
            run_command(w, "HDEL %s:failures %s", w->name, id);
 }
 
-/* Leave the job pending for another worker: reclaimable now (`counted` 0: this delivery
- * does not count as a try). */
+/* Leave the job pending for another worker: reclaimable by XAUTOCLAIM now (`counted` 0:
+ * this delivery does not count as a try). */
 static void hand_back(worker *w, long long deliveries, int counted)
 {
     char idle[32], count[32];
@@ -136,9 +137,10 @@ static void finish_done(worker *w, job *j)
     int stored = r->type == REDIS_REPLY_STATUS;
     freeReplyObject(r);
     run_command(w, "HINCRBY %s:stats %s 1", w->name, stored ? "stored" : "duplicates");
+    int said = 0; /* each step once: a done event sent is not sent again when XACK has to wait */
     while (clock_seconds() < give_up) {
-        if (run_command(w, "XADD %s:events MAXLEN ~ 100000 * job %s event done data {}", w->name, j->id) && retire(w, j->id))
-            return;
+        said = said || run_command(w, "XADD %s:events MAXLEN ~ 100000 * job %s event done data {}", w->name, j->id);
+        if (said && retire(w, j->id)) return;
         pause_seconds(0.2);
     }
 }
@@ -227,6 +229,7 @@ static void take(worker *w, const redisReply *e)
     }
     if (pixels > w->s->config.max_image_pixels) { /* for a worker with room (docs/scale-out.md) */
         hand_back(w, deliveries, 0);
+        w->skip_claim = 1; /* not straight back to this worker: it reads new entries first */
         return;
     }
     form f;
@@ -268,15 +271,19 @@ static redisReply *next_entry(worker *w, const redisReply **entry)
 {
     char idle[32];
     snprintf(idle, sizeof idle, "%d", w->config.visibility_ms);
-    redisReply *r = redis_link_command(&w->link, "XAUTOCLAIM %s " GROUP " %s %s 0-0 COUNT 1", w->name, w->consumer, idle);
-    if (!r) return NULL;
+    redisReply *r = NULL;
+    if (!w->skip_claim) {
+        r = redis_link_command(&w->link, "XAUTOCLAIM %s " GROUP " %s %s 0-0 COUNT 1", w->name, w->consumer, idle);
+        if (!r) return NULL;
+    }
+    w->skip_claim = 0;
     /* [next cursor, [[id, fields]], [deleted ids]] */
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_ARRAY &&
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_ARRAY &&
         r->element[1]->elements > 0 && r->element[1]->element[0]->type == REDIS_REPLY_ARRAY) {
         *entry = r->element[1]->element[0];
         return r;
     }
-    freeReplyObject(r);
+    if (r) freeReplyObject(r);
     r = redis_link_command(&w->link, "XREADGROUP GROUP " GROUP " %s COUNT 1 BLOCK 1000 STREAMS %s >", w->consumer, w->name);
     if (!r) return NULL;
     /* [[key, [[id, fields]]]], or nil after the block */
@@ -285,7 +292,11 @@ static redisReply *next_entry(worker *w, const redisReply **entry)
         *entry = r->element[0]->element[1]->element[0];
         return r;
     }
-    if (r->type == REDIS_REPLY_ERROR) fprintf(stderr, "canvas worker: XREADGROUP %s: %s\n", w->name, r->str);
+    if (r->type == REDIS_REPLY_ERROR) { /* NOGROUP: a Redis that lost its data; the group is made again */
+        fprintf(stderr, "canvas worker: XREADGROUP %s: %s\n", w->name, r->str);
+        w->group_generation = 0;
+        pause_seconds(1);
+    }
     freeReplyObject(r);
     return NULL;
 }
