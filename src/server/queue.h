@@ -8,7 +8,8 @@
  * events: job, event, data), NAME:result:ID (the PNG, set once, with a TTL), NAME:dead (jobs
  * that failed --max-tries times: job, reason, deliveries, payload), NAME:failures (hash: the
  * last failure of each job still being tried), NAME:worker:CONSUMER (what a live worker can
- * run, with a TTL), NAME:stats (hash: results stored, duplicates not stored).
+ * run, with a TTL), NAME:stats (hash: results stored, duplicates not stored), NAME:cancel:ID
+ * (set by the front when a job is cancelled; workers stop the job).
  *
  * The front and the worker need hiredis; without it (CMake found no hiredis) the functions
  * below that talk to Redis fail with CANVAS_ERR_UNSUPPORTED saying so. */

@@ -102,6 +102,8 @@ static int apply_event(server *s, queue_front *f, const redisReply *fields)
     int done = !strcmp(name, "done");
     if (!strcmp(name, "failed")) {
         job_finish_locked(s, j, JOB_FAILED, status >= 400 && status < 600 ? status : 500, reason);
+    } else if (!strcmp(name, "cancelled")) {
+        job_finish_locked(s, j, JOB_CANCELLED, 409, reason);
     } else if (!done) {
         if (!strcmp(name, "started")) {
             j->state = JOB_RUNNING;
@@ -125,6 +127,30 @@ static int apply_event(server *s, queue_front *f, const redisReply *fields)
     return applied;
 }
 
+/* A DELETE (or a client gone) cancels the front's job at once; the workers learn it from the
+ * key NAME:cancel:ID (a worker checks it before a job and during it). */
+static void pass_cancels(server *s, queue_front *f)
+{
+    char ids[16][24];
+    int n = 0;
+    pthread_mutex_lock(&s->lock);
+    for (job *j = s->jobs; j && n < 16; j = j->next)
+        if (atomic_load(&j->cancel) && !j->cancel_queued) {
+            j->cancel_queued = 1;
+            memcpy(ids[n++], j->id, sizeof j->id);
+        }
+    pthread_mutex_unlock(&s->lock);
+    for (int i = 0; i < n; i++) {
+        redisReply *r = redis_link_command(&f->relay, "SET %s:cancel:%s 1 EX 86400", f->relay.url.name, ids[i]);
+        if (r) freeReplyObject(r);
+        if (r) continue;
+        pthread_mutex_lock(&s->lock); /* the link failed: again after reconnecting */
+        for (job *j = s->jobs; j; j = j->next)
+            if (!strcmp(j->id, ids[i])) j->cancel_queued = 0;
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
 static void *relay(void *arg)
 {
     server *s = arg;
@@ -135,7 +161,8 @@ static void *relay(void *arg)
             nanosleep(&pause, NULL);
             continue;
         }
-        redisReply *r = redis_link_command(&f->relay, "XREAD COUNT 64 BLOCK 1000 STREAMS %s:events %s",
+        pass_cancels(s, f);
+        redisReply *r = redis_link_command(&f->relay, "XREAD COUNT 64 BLOCK 250 STREAMS %s:events %s",
                                            f->relay.url.name, f->last_id);
         if (!r) continue;
         /* [[key, [[id, [field, value, ...]], ...]]], or nil after the block */

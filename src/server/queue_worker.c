@@ -37,7 +37,7 @@ typedef struct worker {
     char consumer[128];
     char model[128];            /* the model folder's name, advertised */
     unsigned group_generation;  /* the connection the group was last made on */
-    double advertised, touched; /* clock seconds */
+    double advertised, touched, cancel_checked; /* clock seconds */
     char entry[64];             /* the stream entry of the running job */
     int skip_claim;             /* the last entry was left for a worker with room: read new ones first */
     atomic_int stop;
@@ -75,6 +75,16 @@ static void advertise(worker *w, const char *state, const char *job_id)
     w->advertised = clock_seconds();
 }
 
+/* The front passed on a DELETE of the job (NAME:cancel:ID). */
+static int cancelled(worker *w, const char *id)
+{
+    w->cancel_checked = clock_seconds();
+    redisReply *r = redis_link_command(&w->link, "EXISTS %s:cancel:%s", w->name, id);
+    int yes = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    if (r) freeReplyObject(r);
+    return yes;
+}
+
 /* Every job event but the outcome goes to NAME:events as it happens (best effort: a lost
  * progress event is only a gap in the stream); the outcome goes after the result is stored.
  * Called under the server's lock, from the model's thread. */
@@ -89,15 +99,16 @@ static void publish_event(server *s, job *j, const char *name, const char *json)
         w->touched = now;
     }
     if (now - w->advertised > 5) advertise(w, "running", j->id);
+    if (now - w->cancel_checked > 0.25 && cancelled(w, j->id)) atomic_store(&j->cancel, 1);
 }
 
-static void publish_outcome(worker *w, const char *id, const char *event, int status, const char *reason)
+static int publish_outcome(worker *w, const char *id, const char *event, int status, const char *reason)
 {
     char code[16], data[96];
     snprintf(code, sizeof code, "%d", status);
     snprintf(data, sizeof data, "{\"id\":\"%s\"}", id);
-    run_command(w, "XADD %s:events MAXLEN ~ 100000 * job %s event %s data %s status %s reason %s", w->name, id, event,
-                data, code, reason);
+    return run_command(w, "XADD %s:events MAXLEN ~ 100000 * job %s event %s data %s status %s reason %s", w->name, id,
+                       event, data, code, reason);
 }
 
 /* The job is finished for good: acknowledged and deleted from the stream (its payload). */
@@ -227,6 +238,11 @@ static void take(worker *w, const redisReply *e)
         if (run_command(w, "XADD %s:events MAXLEN ~ 100000 * job %s event done data {}", w->name, id)) retire(w, id);
         return;
     }
+    if (cancelled(w, id)) {
+        publish_outcome(w, id, "cancelled", 409, "cancelled by DELETE before it started");
+        retire(w, id);
+        return;
+    }
     if (pixels > w->s->config.max_image_pixels) { /* for a worker with room (docs/scale-out.md) */
         hand_back(w, deliveries, 0);
         w->skip_claim = 1; /* not straight back to this worker: it reads new entries first */
@@ -256,7 +272,8 @@ static void take(worker *w, const redisReply *e)
     if (status == 0) server_run_job(w->s, j);
     if (status) attempt_failed(w, id, deliveries, status, message);
     else if (j->state == JOB_DONE) finish_done(w, j);
-    else if (j->state == JOB_CANCELLED) hand_back(w, deliveries, 0); /* this worker is stopping */
+    else if (j->state == JOB_CANCELLED && atomic_load(&w->stop)) hand_back(w, deliveries, 0); /* for another worker */
+    else if (j->state == JOB_CANCELLED && publish_outcome(w, id, "cancelled", 409, "cancelled by DELETE")) retire(w, id);
     else attempt_failed(w, id, deliveries, j->http_status, j->error);
     pthread_mutex_lock(&w->s->lock);
     job_free_inputs(j);

@@ -39,6 +39,7 @@ typedef struct job {
     int n_images;
     float lora_scales[SERVER_MAX_LORAS]; /* this job's strength of each of the server's LoRAs */
     atomic_int cancel;          /* DELETE, or the server stopping */
+    int cancel_queued;          /* a front's: the cancel was passed on to the workers (queue_front.c) */
     /* progress and result (under the lock) */
     double created, started, finished;
     int step, steps;
