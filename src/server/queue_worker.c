@@ -264,7 +264,7 @@ static void take(worker *w, const redisReply *e)
         attempt_failed(w, id, deliveries, 507, "out of memory creating the job");
         return;
     }
-    snprintf(j->id, sizeof j->id, "%s", id);
+    memcpy(j->id, id, strlen(id) + 1); /* valid_id: shorter than j->id */
     char message[600];
     int status = job_from_form(w->s, &f, edit, j, message, sizeof message);
     advertise(w, "running", id);
