@@ -3,12 +3,14 @@
 # test_scaleout.sh — `canvas serve --queue` + 3 `canvas worker`s on a real redis-server
 # (a loopback port, a scratch folder, append-only file with appendfsync always), on the
 # bundled tiny model (docs/scale-out.md). Checks: 30 jobs all complete, each pixel-identical
-# to `canvas edit` with the same seed and flags; a worker killed with SIGKILL mid-job → its
-# job completes on another worker, stored once; redis restarted mid-run → front and workers
-# reconnect, every accepted job completes (a job offered while redis is down answers 503);
-# a poison entry lands in NAME:dead after --max-tries; no job's result stored twice, no done
-# event twice, nothing left pending; a DELETE reaches the worker running the job; SIGTERM
-# stops the front and the workers with exit 0 (under ASan: no leak). Every wait is bounded; every process is killed on exit.
+# to `canvas edit` with the same seed and flags, each of the 3 workers starting some, while a
+# 4th with too little room (--max-pixels) leaves every job to them; a worker killed with
+# SIGKILL mid-job → its job completes on another worker, stored once; a DELETE reaches the
+# worker running the job; redis restarted mid-run → front and workers reconnect, every
+# accepted job completes (a job offered while redis is down answers 503); a poison entry
+# lands in NAME:dead after --max-tries; no result stored twice, no done event twice, nothing
+# left pending; SIGTERM stops the front and the workers with exit 0 (under ASan: no leak).
+# Every wait is bounded; every process is killed on exit.
 set -u
 source "$(dirname "$0")/cli_lib.sh"
 command -v curl >/dev/null || { echo "curl missing (tools/install-deps.sh installs it)"; exit 1; }
@@ -57,6 +59,10 @@ for w in 1 2 3; do
     pids+=($!)
     eval "pid_w$w=$!"
 done
+# a worker with room for 1024 pixels only: it leaves every job here (4096 pixels) to the others
+"$cli" worker --model "$model" --queue "$queue" --name small --max-pixels 1024 --visibility 2 >"$work/small.out" 2>"$work/small.err" &
+pids+=($!)
+pid_small=$!
 "$cli" serve --model "$model" --listen 127.0.0.1:0 --queue 64 --queue "$queue" >"$work/front.out" 2>"$work/front.err" &
 pids+=($!)
 pid_front=$!
@@ -111,6 +117,13 @@ done
 check "[ $accepted = 30 ]" "$accepted of 30 jobs accepted"
 identical="$(python3 "$work/pixels.py" same "${pairs[@]}")"
 check "[ '$identical' = 30 ]" "$identical of 30 queued jobs are pixel-identical to canvas edit"
+# who started what: each of the 3 workers some jobs, the small one none
+rcli XRANGE q:events - + | awk 'p == "event" { e = $0 } p == "worker" && e == "started" { n[$0]++ } { p = $0 }
+    END { for (k in n) print k, n[k] }' | sort >"$work/started.txt"
+check "[ \"\$(cut -d' ' -f1 '$work/started.txt' | tr '\n' ' ')\" = 'w1 w2 w3 ' ]" "jobs started by: $(tr '\n' ' ' <"$work/started.txt")"
+check "[ \"\$(awk '{ s += \$2 } END { print s }' '$work/started.txt')\" = 30 ]" "30 jobs, started: $(tr '\n' ' ' <"$work/started.txt")"
+check "grep -q 'asks for 4096 pixels, over this worker.s --max-pixels 1024: left to another' '$work/small.err'" \
+    "the small worker left no job to the others: $(tail -3 "$work/small.err")"
 
 # --- the synchronous OpenAI endpoint through the queue
 code="$(curl -s --max-time 30 -o "$work/sync.json" -w '%{http_code}' "${form[@]}" -F steps=2 -F seed=4 "$u/v1/images/edits")"
@@ -192,6 +205,7 @@ stop_clean() {
 }
 stop_clean "$pid_front" front
 for w in 1 2 3; do [ "$w" = "$victim" ] || eval "stop_clean \$pid_w$w w$w"; done
+stop_clean "$pid_small" small
 left="$(rcli KEYS 'q:worker:*' | grep -vx "q:worker:w$victim")"
 check "[ -z '$left' ]" "workers still advertised after their stop: $left"
 summary

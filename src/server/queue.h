@@ -5,7 +5,7 @@
  * job code (server_run_job) and publish events and results back through Redis.
  *
  * Keys (NAME the stream): NAME (jobs: fields job, pixels, payload), NAME:events (every job's
- * events: job, event, data), NAME:result:ID (the PNG, set once, with a TTL), NAME:dead (jobs
+ * events: job, event, data; progress events also name the worker; outcomes add status, reason), NAME:result:ID (the PNG, set once, with a TTL), NAME:dead (jobs
  * that failed --max-tries times: job, reason, deliveries, payload), NAME:failures (hash: the
  * last failure of each job still being tried), NAME:worker:CONSUMER (what a live worker can
  * run, with a TTL), NAME:stats (hash: results stored, duplicates not stored), NAME:cancel:ID

@@ -92,7 +92,8 @@ static void publish_event(server *s, job *j, const char *name, const char *json)
 {
     worker *w = s->on_event_ctx;
     if (!strcmp(name, "done") || !strcmp(name, "failed")) return;
-    run_command(w, "XADD %s:events MAXLEN ~ 100000 * job %s event %s data %s", w->name, j->id, name, json);
+    run_command(w, "XADD %s:events MAXLEN ~ 100000 * job %s event %s worker %s data %s", w->name, j->id, name,
+                w->consumer, json);
     double now = clock_seconds();
     if (now - w->touched > w->config.visibility_ms / 3000.0) { /* renew the claim: this worker is alive */
         run_command(w, "XCLAIM %s " GROUP " %s 0 %s JUSTID", w->name, w->consumer, w->entry);
@@ -246,6 +247,8 @@ static void take(worker *w, const redisReply *e)
     if (pixels > w->s->config.max_image_pixels) { /* for a worker with room (docs/scale-out.md) */
         hand_back(w, deliveries, 0);
         w->skip_claim = 1; /* not straight back to this worker: it reads new entries first */
+        fprintf(stderr, "canvas worker: job %s asks for %lld pixels, over this worker's --max-pixels %lld: left to another\n",
+                id, pixels, (long long)w->s->config.max_image_pixels);
         return;
     }
     form f;
