@@ -6,9 +6,10 @@
 #   images: libpng-dev libjpeg-dev libwebp-dev (PNG, JPEG, WebP in; PNG out)
 #   bench:  libopenblas-dev (the yardstick the bench programs compare against)
 #   server: libmicrohttpd-dev (`canvas serve`), curl and chromium (its tests: the API, the page)
+#   scale-out: libhiredis-dev (`canvas serve --queue`, `canvas worker`), redis-server (their test)
 # Runs apt-get non-interactively; needs root (or sudo) only when something is missing.
 set -euo pipefail
-packages=(cmake gcc clang libclang-rt-dev make pkg-config libjansson-dev libyaml-dev libpng-dev libjpeg-dev libwebp-dev libopenblas-dev libmicrohttpd-dev curl chromium)
+packages=(cmake gcc clang libclang-rt-dev make pkg-config libjansson-dev libyaml-dev libpng-dev libjpeg-dev libwebp-dev libopenblas-dev libmicrohttpd-dev curl chromium libhiredis-dev redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,6 +14,7 @@
 #include "cli/config_file.h"
 #include "cli/memory_flags.h"
 #include "pipeline/lora.h"
+#include "server/queue.h"
 #include "server/server.h"
 
 enum { MAX_LORAS = 16 };
@@ -32,6 +33,8 @@ static void print_help(FILE *to)
             "                         printed on stdout). An address other than 127.x needs --api-key\n"
             "  --api-key KEY          clients must send Authorization: Bearer KEY (also $CANVAS_API_KEY)\n"
             "  --queue N              jobs waiting behind the running one (default 16); more answer 429\n"
+            "  --queue redis://HOST:PORT/NAME  run no jobs here: queue them on Redis for `canvas worker`s\n"
+            "                         (docs/scale-out.md); the model folder is read for its config only\n"
             "  --max-body SIZE        largest request body (default 64M); larger answer 413\n"
             "  --max-pixels N         largest reference image and output, in pixels (default 16777216)\n"
             "  --jobs-kept N          finished jobs kept for GET /v1/jobs/{id} (default 256, for an hour)\n"
@@ -50,14 +53,17 @@ static void print_help(FILE *to)
 }
 
 
-int cmd_serve(int argc, char **argv)
+int cmd_serve(int argc, char **argv) { return cli_serve_or_work(argc, argv, NULL); }
+
+int cli_serve_or_work(int argc, char **argv, const struct queue_worker_config *worker)
 {
+    const char *command = worker ? "worker" : "serve";
     if (argc > 0 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))) {
-        print_help(stdout);
+        if (!worker) print_help(stdout);
         return 0;
     }
     if (argc == 0) {
-        print_help(stderr);
+        if (!worker) print_help(stderr);
         return 2;
     }
     server_config c;
@@ -65,7 +71,7 @@ int cmd_serve(int argc, char **argv)
     cli_memory_flags memory;
     cli_memory_flags_init(&memory);
     cli_edit_defaults defaults;
-    int code = cli_config_apply(argc, argv, "serve", &memory, &defaults);
+    int code = cli_config_apply(argc, argv, command, &memory, &defaults);
     if (code) return code;
     c.default_steps = defaults.steps;
     static char lora_paths[MAX_LORAS][4096];
@@ -74,12 +80,12 @@ int cmd_serve(int argc, char **argv)
     const char *key = getenv("CANVAS_API_KEY");
     c.api_key = key && key[0] ? key : NULL;
     for (int i = 0; i < argc; i++) {
-        int memory_flag = cli_memory_flags_parse(&memory, argc, argv, &i, "serve");
+        int memory_flag = cli_memory_flags_parse(&memory, argc, argv, &i, command);
         if (memory_flag < 0) return 2;
         if (memory_flag > 0) continue;
         const char *flag = argv[i];
         if (!strcmp(flag, "-h") || !strcmp(flag, "--help")) {
-            print_help(stdout);
+            if (!worker) print_help(stdout);
             return 0;
         }
         static const char *const valued[] = {"--model", "--listen", "--api-key", "--queue", "--max-body",
@@ -89,11 +95,11 @@ int cmd_serve(int argc, char **argv)
         char message[512];
         if (!known) {
             snprintf(message, sizeof message, "unknown option '%s'", flag);
-            return cli_usage_error("serve", message);
+            return cli_usage_error(command, message);
         }
         if (i + 1 >= argc) {
             snprintf(message, sizeof message, "%s needs a value", flag);
-            return cli_usage_error("serve", message);
+            return cli_usage_error(command, message);
         }
         const char *value = argv[++i];
         long long n;
@@ -106,43 +112,45 @@ int cmd_serve(int argc, char **argv)
             if (!value[0]) return cli_usage_error("serve", "--lora-dir is empty");
             c.lora_dir = value;
         } else if (!strcmp(flag, "--api-key")) {
-            if (!value[0]) return cli_usage_error("serve", "--api-key is empty");
+            if (!value[0]) return cli_usage_error(command, "--api-key is empty");
             c.api_key = value;
+        } else if (!strcmp(flag, "--queue") && !strncmp(value, "redis://", 8)) {
+            c.queue_url = value; /* scale-out: the jobs go to canvas workers (docs/scale-out.md) */
         } else if (!strcmp(flag, "--queue")) {
-            if (!parse_integer(value, 1, 100000, &n)) return cli_usage_error("serve", "--queue takes 1 to 100000");
+            if (!parse_integer(value, 1, 100000, &n)) return cli_usage_error(command, "--queue takes 1 to 100000 or redis://HOST:PORT/NAME");
             c.queue_max = (int)n;
         } else if (!strcmp(flag, "--max-body")) {
             if (size_parse(value, "--max-body", &bytes) != CANVAS_OK || bytes < 1024 || bytes > ((uint64_t)4 << 30))
-                return cli_usage_error("serve", "--max-body takes a size from 1K to 4G");
+                return cli_usage_error(command, "--max-body takes a size from 1K to 4G");
             c.max_body_bytes = (size_t)bytes;
         } else if (!strcmp(flag, "--max-pixels")) {
-            if (!parse_integer(value, 256, (long long)1 << 28, &n)) return cli_usage_error("serve", "--max-pixels takes 256 to 268435456");
+            if (!parse_integer(value, 256, (long long)1 << 28, &n)) return cli_usage_error(command, "--max-pixels takes 256 to 268435456");
             c.max_image_pixels = n;
         } else if (!strcmp(flag, "--jobs-kept")) {
-            if (!parse_integer(value, 1, 1000000, &n)) return cli_usage_error("serve", "--jobs-kept takes 1 to 1000000");
+            if (!parse_integer(value, 1, 1000000, &n)) return cli_usage_error(command, "--jobs-kept takes 1 to 1000000");
             c.jobs_kept = (int)n;
         } else if (!strcmp(flag, "--lora")) {
-            if (n_loras == MAX_LORAS) return cli_usage_error("serve", "too many --lora (at most 16)");
+            if (n_loras == MAX_LORAS) return cli_usage_error(command, "too many --lora (at most 16)");
             if (lora_spec_parse(value, lora_paths[n_loras], sizeof lora_paths[n_loras], &loras[n_loras].scale) != CANVAS_OK)
-                return cli_usage_error("serve", "--lora takes FILE or FILE:SCALE with a finite SCALE");
+                return cli_usage_error(command, "--lora takes FILE or FILE:SCALE with a finite SCALE");
             loras[n_loras].path = lora_paths[n_loras];
             n_loras++;
         } else if (!strcmp(flag, "--steps")) {
-            if (!parse_integer(value, 1, 1000, &n)) return cli_usage_error("serve", "--steps takes 1 to 1000");
+            if (!parse_integer(value, 1, 1000, &n)) return cli_usage_error(command, "--steps takes 1 to 1000");
             c.default_steps = (int)n;
         }
     }
-    if (!c.model_dir) return cli_usage_error("serve", "missing --model DIR");
-    if (cli_memory_flags_check(&memory, "serve") < 0) return 2;
+    if (!c.model_dir) return cli_usage_error(command, "missing --model DIR");
+    if (cli_memory_flags_check(&memory, command) < 0) return 2;
     uint32_t address;
     uint16_t port;
     int loopback;
     if (server_parse_listen(c.listen, &address, &port, &loopback) != CANVAS_OK)
-        return cli_usage_error("serve", canvas_last_error());
+        return cli_usage_error(command, canvas_last_error());
     if (!loopback && !c.api_key) {
         char message[512];
         snprintf(message, sizeof message, "--listen %s is not a loopback address: give --api-key KEY", c.listen);
-        return cli_usage_error("serve", message);
+        return cli_usage_error(command, message);
     }
     canvas_options *o = &c.options;
     o->vram_bytes = memory.vram_bytes;
@@ -160,6 +168,6 @@ int cmd_serve(int argc, char **argv)
     o->oom_retry_attempts = memory.oom_retry_attempts;
     c.report_path = memory.report_path;
     c.trace_path = memory.trace_path;
-    canvas_status st = server_run(&c);
-    return st == CANVAS_OK ? 0 : cli_fail(st, "serve");
+    canvas_status st = worker ? queue_worker_run(&c, worker) : server_run(&c);
+    return st == CANVAS_OK ? 0 : cli_fail(st, command);
 }

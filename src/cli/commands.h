@@ -14,6 +14,11 @@ int cmd_convert(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
+/* `canvas serve`'s flags and run (worker NULL), or `canvas worker`'s with the same flags
+ * (cmd_serve.c; struct queue_worker_config is in server/queue.h). */
+struct queue_worker_config;
+int cli_serve_or_work(int argc, char **argv, const struct queue_worker_config *worker);
 
 /* Messages on stderr, one line each, all prefixed "canvas <command>: " (the command being
  * run): errors "error: ...", warnings "warning: ...", notes without a label. */

@@ -31,6 +31,7 @@ static const command commands[] = {
     {"bench", cmd_bench, "the same edit under every preset: predicted vs measured peaks, time, output difference"},
     {"tokenize", cmd_tokenize, "prompts on stdin to token ids, one line each (`canvas tokenize TOKENIZER_DIR`, `--decode`)"},
     {"serve", cmd_serve, "keep a model loaded and serve it over HTTP (`canvas serve --model DIR`, docs/server.md)"},
+    {"worker", cmd_worker, "run the jobs `canvas serve --queue redis://...` queues, beside other workers (docs/scale-out.md)"},
     {"debug", cmd_debug, "run a golden case (`canvas debug case CASE_DIR --out OUT.safetensors [--vram SIZE ...]`)"},
 };
 

@@ -19,6 +19,7 @@
 #include "base/path.h"
 #include "base/status.h"
 #include "mem/mem.h"
+#include "server/queue.h"
 #include "server/server_http.h"
 #include "server/server_internal.h"
 
@@ -57,7 +58,7 @@ canvas_status server_parse_listen(const char *text, uint32_t *address, uint16_t 
     return CANVAS_OK;
 }
 
-static void free_server(server *s)
+void server_destroy(server *s)
 {
     while (s->jobs) {
         job *j = s->jobs;
@@ -140,6 +141,40 @@ static canvas_status collect_loras(server *s, const server_config *config)
     return st;
 }
 
+canvas_status server_create(const server_config *config, int open_model, server **out)
+{
+    server *s;
+    TRY(mem_calloc((void **)&s, 1, sizeof *s, MEM_SCRATCH));
+    s->config = *config;
+    s->started = clock_seconds();
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->changed, NULL);
+    canvas_status st = mem_calloc((void **)&s->queue, (size_t)config->queue_max, sizeof(job *), MEM_SCRATCH);
+    char path[4096];
+    struct stat sb;
+    if (st == CANVAS_OK && path_join(path, sizeof path, config->model_dir, "text_encoder/config.json") == CANVAS_OK)
+        s->has_text_encoder = stat(path, &sb) == 0;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/canvas-serve.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (st == CANVAS_OK && !mkdtemp(s->tmp_dir)) {
+        st = status_fail(CANVAS_ERR_IO, "%s: cannot make a scratch folder: %s", s->tmp_dir, strerror(errno));
+        s->tmp_dir[0] = '\0';
+    }
+    if (st == CANVAS_OK) st = collect_loras(s, config); /* a front without the model names them too */
+    canvas_options options = config->options;
+    options.loras = s->loras;
+    options.n_loras = s->n_loras;
+    if (st == CANVAS_OK && open_model) st = canvas_open(config->model_dir, &options, &s->model);
+    if (st == CANVAS_OK && s->model) canvas_memory_snapshot_take(s->model, &s->snapshot);
+    if (config->options.strategy) snprintf(s->strategy, sizeof s->strategy, "%s", config->options.strategy);
+    if (st != CANVAS_OK) {
+        server_destroy(s);
+        return st;
+    }
+    *out = s;
+    return CANVAS_OK;
+}
+
 canvas_status server_run(const server_config *config)
 {
     uint32_t address;
@@ -162,35 +197,17 @@ canvas_status server_run(const server_config *config)
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* with a queue (server/queue.h) the workers hold the model: this front reads its folder's
+     * config files only */
     server *s;
-    TRY(mem_calloc((void **)&s, 1, sizeof *s, MEM_SCRATCH));
-    s->config = *config;
-    s->started = clock_seconds();
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->changed, NULL);
-    canvas_status st = mem_calloc((void **)&s->queue, (size_t)config->queue_max, sizeof(job *), MEM_SCRATCH);
-    char path[4096];
-    struct stat sb;
-    if (st == CANVAS_OK && path_join(path, sizeof path, config->model_dir, "text_encoder/config.json") == CANVAS_OK)
-        s->has_text_encoder = stat(path, &sb) == 0;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/canvas-serve.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (st == CANVAS_OK && !mkdtemp(s->tmp_dir)) {
-        st = status_fail(CANVAS_ERR_IO, "%s: cannot make a scratch folder: %s", s->tmp_dir, strerror(errno));
-        s->tmp_dir[0] = '\0';
-    }
-    if (st == CANVAS_OK) st = collect_loras(s, config);
-    canvas_options options = config->options;
-    options.loras = s->loras;
-    options.n_loras = s->n_loras;
-    if (st == CANVAS_OK) st = canvas_open(config->model_dir, &options, &s->model);
-    if (st == CANVAS_OK) canvas_memory_snapshot_take(s->model, &s->snapshot);
-    if (config->options.strategy) snprintf(s->strategy, sizeof s->strategy, "%s", config->options.strategy);
+    TRY(server_create(config, config->queue_url == NULL, &s));
+    canvas_status st = CANVAS_OK;
     pthread_t worker;
-    if (st == CANVAS_OK && pthread_create(&worker, NULL, server_worker, s) != 0)
+    if (config->queue_url) st = queue_front_start(s);
+    else if (pthread_create(&worker, NULL, server_worker, s) != 0)
         st = status_fail(CANVAS_ERR_IO, "cannot start the worker thread");
     if (st != CANVAS_OK) {
-        free_server(s);
+        server_destroy(s);
         return st;
     }
 
@@ -224,8 +241,9 @@ canvas_status server_run(const server_config *config)
                 running ? "cancelling the running job at its next step" : "no job running", queued);
     }
     /* jobs first (waiters are answered), then the HTTP threads, then the model */
+    if (config->queue_url) queue_front_stop(s);
     server_stop_jobs(s);
-    pthread_join(worker, NULL);
+    if (!config->queue_url) pthread_join(worker, NULL);
     /* every job has ended: let the answers and event streams under way go out (stopping the
      * daemon closes their sockets), for at most 5 seconds */
     struct timespec deadline;
@@ -236,10 +254,11 @@ canvas_status server_run(const server_config *config)
     }
     pthread_mutex_unlock(&s->lock);
     if (d) MHD_stop_daemon(d);
+    queue_front_free(s);
     canvas_status written = CANVAS_OK;
-    if (config->report_path) written = canvas_profile_write_report(s->model, config->report_path);
-    if (written == CANVAS_OK && config->trace_path) written = canvas_profile_write_trace(s->model, config->trace_path);
+    if (config->report_path && s->model) written = canvas_profile_write_report(s->model, config->report_path);
+    if (written == CANVAS_OK && config->trace_path && s->model) written = canvas_profile_write_trace(s->model, config->trace_path);
     if (st == CANVAS_OK) st = written;
-    free_server(s);
+    server_destroy(s);
     return st;
 }

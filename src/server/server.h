@@ -31,6 +31,8 @@ typedef struct server_config {
     const char *lora_dir;       /* NULL, or a folder whose *.safetensors LoRAs requests name (field
                                    `lora`): each one known by its file name without the extension,
                                    checked and kept at strength 0 (not merged) until a job names it */
+    const char *queue_url;      /* NULL: jobs run here; "redis://HOST:PORT/NAME": on `canvas worker`s
+                                   (server/queue.h, docs/scale-out.md), the model is not opened */
 } server_config;
 
 /* 127.0.0.1:8188, no key, queue 16, 64 MiB bodies, 2^24 pixels, 256 jobs kept for an hour. */

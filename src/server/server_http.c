@@ -17,6 +17,7 @@
 #include "base/status.h"
 #include "mem/mem.h"
 #include "plan/plan.h"
+#include "server/queue.h"
 #include "server/server_http.h"
 #include "server/server_internal.h"
 
@@ -205,20 +206,21 @@ static enum MHD_Result submit(server *s, struct MHD_Connection *c, request *r, i
         form_free(&f);
         return reply_error(c, 507, "out of memory creating the job");
     }
-    char message[600];
+    char message[600] = "";
     int status = job_from_form(s, &f, edit, j, message, sizeof message);
+    if (status == 0 && s->front) status = queue_front_submit(s, &f, edit, j, message, sizeof message); /* scale-out */
     form_free(&f);
     /* the body is no longer needed: a queued job keeps its decoded inputs only */
     mem_free(r->body);
     r->body = NULL;
     r->size = r->cap = 0;
-    if (status == 0) status = job_submit(s, j);
+    if (status == 0 && !s->front) status = job_submit(s, j);
     if (status) {
         pthread_mutex_lock(&s->lock);
         job_release_locked(j);
         pthread_mutex_unlock(&s->lock);
         if (status == 429) return reply_queue_full(s, c);
-        if (status == 503) return reply_error(c, 503, "the server is shutting down");
+        if (status == 503) return reply_error(c, 503, message[0] ? message : "the server is shutting down");
         return reply_error(c, status, message);
     }
     if (sync) {

@@ -39,6 +39,7 @@ typedef struct job {
     int n_images;
     float lora_scales[SERVER_MAX_LORAS]; /* this job's strength of each of the server's LoRAs */
     atomic_int cancel;          /* DELETE, or the server stopping */
+    int cancel_queued;          /* a front's: the cancel was passed on to the workers (queue_front.c) */
     /* progress and result (under the lock) */
     double created, started, finished;
     int step, steps;
@@ -101,6 +102,11 @@ typedef struct server {
     uint64_t step_buckets[SERVER_STEP_BUCKETS + 1];
     double step_seconds_sum;
     uint64_t step_count;
+    /* scale-out (server/queue.h): the front's Redis side (NULL: jobs run here), and a hook
+     * every job event goes to (`canvas worker` publishes them; called under the lock) */
+    struct queue_front *front;
+    void (*on_event)(struct server *s, job *j, const char *name, const char *json);
+    void *on_event_ctx;
 } server;
 
 extern const double server_step_bucket_bounds[SERVER_STEP_BUCKETS];
@@ -124,10 +130,23 @@ int job_cancel_locked(server *s, job *j);
 void job_event_locked(server *s, job *j, const char *name, const char *json);
 /* The job's JSON (GET /v1/jobs/{id}), mem_alloc'd; NULL when out of memory. */
 char *job_describe_locked(const server *s, const job *j);
+/* Finish a job (under the lock): its state, outcome event ("done" or "failed") and counters. */
+void job_finish_locked(server *s, job *j, job_state state, int http_status, const char *reason);
 /* The worker thread: runs queued jobs until the server stops. */
 void *server_worker(void *arg);
+/* Run one job on the model (without the lock; the worker thread's body, and `canvas worker`'s
+ * for each job from the queue): the started event, a pending strategy switch, the job's LoRA
+ * strengths, the run and its outcome; the job's inputs are freed after. */
+void server_run_job(server *s, job *j);
 /* Stop: cancel the running job, fail the queued ones with 503, wake every waiter. */
 void server_stop_jobs(server *s);
+
+/* ---- the server's life (server.c) ---- */
+
+/* The server's state: scratch folder, lock, queue; the model opened when `open_model`. */
+canvas_status server_create(const server_config *config, int open_model, server **out);
+/* Free it (every job, the model, the scratch folder). */
+void server_destroy(server *s);
 
 /* ---- the request form (server_form.c) ---- */
 

@@ -120,7 +120,7 @@ void job_event_locked(server *s, job *j, const char *name, const char *json)
     if (!frame) return;
     j->events[j->n_events++] = frame;
     pthread_cond_broadcast(&s->changed);
-    (void)s;
+    if (s->on_event) s->on_event(s, j, name, json);
 }
 
 static int queue_position_locked(const server *s, const job *j)
@@ -155,8 +155,7 @@ int job_submit(server *s, job *j)
     return 0;
 }
 
-/* Finish a job (under the lock): its state, outcome event and counters. */
-static void finish_locked(server *s, job *j, job_state state, int http_status, const char *reason)
+void job_finish_locked(server *s, job *j, job_state state, int http_status, const char *reason)
 {
     j->state = state;
     j->finished = clock_seconds();
@@ -193,7 +192,7 @@ int job_cancel_locked(server *s, job *j)
             s->queue[(s->queue_head + i) % s->config.queue_max] = s->queue[(s->queue_head + i + 1) % s->config.queue_max];
         s->queue_len--;
     }
-    finish_locked(s, j, JOB_CANCELLED, 409, "cancelled by DELETE before it started");
+    job_finish_locked(s, j, JOB_CANCELLED, 409, "cancelled by DELETE before it started");
     job_free_inputs(j);
     if (pos >= 0) job_release_locked(j); /* the queue's */
     return 200;
@@ -208,7 +207,7 @@ void server_stop_jobs(server *s)
         job *j = s->queue[s->queue_head];
         s->queue_head = (s->queue_head + 1) % s->config.queue_max;
         s->queue_len--;
-        finish_locked(s, j, JOB_FAILED, 503, "the server is shutting down");
+        job_finish_locked(s, j, JOB_FAILED, 503, "the server is shutting down");
         job_free_inputs(j);
         job_release_locked(j); /* the queue's */
     }
@@ -432,14 +431,39 @@ static void run_job(server *s, job *j, canvas_status st)
     }
     s->last_job_seconds = clock_seconds() - j->started;
     if (st == CANVAS_OK) {
-        finish_locked(s, j, JOB_DONE, 200, "");
+        job_finish_locked(s, j, JOB_DONE, 200, "");
     } else if (st == CANVAS_ERR_CANCELLED) {
         int stopping = s->stopping;
-        finish_locked(s, j, JOB_CANCELLED, stopping ? 503 : 409, stopping ? "cancelled: the server is shutting down" : reason);
+        job_finish_locked(s, j, JOB_CANCELLED, stopping ? 503 : 409, stopping ? "cancelled: the server is shutting down" : reason);
     } else {
-        finish_locked(s, j, JOB_FAILED, server_http_status(st), reason);
+        job_finish_locked(s, j, JOB_FAILED, server_http_status(st), reason);
         fprintf(stderr, "canvas serve: job %s failed: %s\n", j->id, reason);
     }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void server_run_job(server *s, job *j)
+{
+    pthread_mutex_lock(&s->lock);
+    j->state = JOB_RUNNING;
+    j->started = clock_seconds();
+    s->running = j;
+    /* strategy switches wait for the gap between jobs, as canvas_set_strategy asks */
+    char strategy[96];
+    int allow_quantize = s->pending_allow_quantize, switch_strategy = s->have_pending_strategy;
+    snprintf(strategy, sizeof strategy, "%s", s->pending_strategy);
+    s->have_pending_strategy = 0;
+    char json[96];
+    snprintf(json, sizeof json, "{\"id\":\"%s\"}", j->id);
+    job_event_locked(s, j, "started", json);
+    pthread_mutex_unlock(&s->lock);
+
+    if (switch_strategy && canvas_set_strategy(s->model, strategy, allow_quantize) != CANVAS_OK)
+        fprintf(stderr, "canvas serve: strategy %s: %s\n", strategy, canvas_last_error());
+    run_job(s, j, set_lora_scales(s, j));
+    job_free_inputs(j); /* the worker's alone: the lock is not needed */
+    pthread_mutex_lock(&s->lock);
+    s->running = NULL;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -453,26 +477,11 @@ void *server_worker(void *arg)
         job *j = s->queue[s->queue_head];
         s->queue_head = (s->queue_head + 1) % s->config.queue_max;
         s->queue_len--;
-        j->state = JOB_RUNNING;
-        j->started = clock_seconds();
+        j->state = JOB_RUNNING; /* out of the ring: a DELETE now cancels it at its next step */
         s->running = j;
-        /* strategy switches wait for the gap between jobs, as canvas_set_strategy asks */
-        char strategy[96];
-        int allow_quantize = s->pending_allow_quantize, switch_strategy = s->have_pending_strategy;
-        snprintf(strategy, sizeof strategy, "%s", s->pending_strategy);
-        s->have_pending_strategy = 0;
-        char json[96];
-        snprintf(json, sizeof json, "{\"id\":\"%s\"}", j->id);
-        job_event_locked(s, j, "started", json);
         pthread_mutex_unlock(&s->lock);
-
-        if (switch_strategy && canvas_set_strategy(s->model, strategy, allow_quantize) != CANVAS_OK)
-            fprintf(stderr, "canvas serve: strategy %s: %s\n", strategy, canvas_last_error());
-        run_job(s, j, set_lora_scales(s, j));
-        job_free_inputs(j); /* the worker's alone: the lock is not needed */
-
+        server_run_job(s, j);
         pthread_mutex_lock(&s->lock);
-        s->running = NULL;
         job_release_locked(j); /* the queue's reference */
         pthread_cond_broadcast(&s->changed);
     }
