@@ -21,6 +21,7 @@
 
 #include "base/status.h"
 #include "io/file_read.h"
+#include "io/file_spans.h"
 #include "mem/mem.h"
 
 #define GGUF_FIXED_HEADER 24 /* magic, version, two counts */
@@ -343,41 +344,21 @@ static canvas_status read_tensor_infos(gguf_file *file, cursor *c, uint64_t n_te
 
 /* ---- the tensors together --------------------------------------------------------- */
 
-static int compare_by_offset(const void *a, const void *b)
-{
-    const gguf_tensor *x = *(const gguf_tensor *const *)a, *y = *(const gguf_tensor *const *)b;
-    if (x->data_offset != y->data_offset) return x->data_offset < y->data_offset ? -1 : 1;
-    return x->nbytes < y->nbytes ? -1 : x->nbytes > y->nbytes;
-}
-
 static int compare_by_name(const void *a, const void *b)
 {
     return strcmp(((const gguf_tensor *)a)->name, ((const gguf_tensor *)b)->name);
 }
 
-/* Spans must not share a byte (gaps are accepted); empty tensors occupy none. */
+/* Spans must not share a byte (file_spans.h). */
 static canvas_status check_overlaps(const gguf_file *file)
 {
     if (file->n_tensors < 2) return CANVAS_OK;
-    const gguf_tensor **order;
-    TRY(mem_alloc((void **)&order, (size_t)file->n_tensors * sizeof *order, MEM_SCRATCH));
-    for (int i = 0; i < file->n_tensors; i++) order[i] = &file->tensors[i];
-    qsort(order, (size_t)file->n_tensors, sizeof *order, compare_by_offset);
-    canvas_status status = CANVAS_OK;
-    const gguf_tensor *previous = NULL; /* the non-empty span reaching furthest so far */
-    for (int i = 0; i < file->n_tensors && status == CANVAS_OK; i++) {
-        const gguf_tensor *t = order[i];
-        if (t->nbytes == 0) continue;
-        if (previous && t->data_offset < previous->data_offset + previous->nbytes)
-            status = status_fail(CANVAS_ERR_INPUT,
-                                 "%s: tensor '%s': bytes [%llu, %llu) overlap tensor '%s' at [%llu, %llu)",
-                                 file->path, t->name, (unsigned long long)t->data_offset,
-                                 (unsigned long long)(t->data_offset + t->nbytes), previous->name,
-                                 (unsigned long long)previous->data_offset,
-                                 (unsigned long long)(previous->data_offset + previous->nbytes));
-        if (!previous || t->data_offset + t->nbytes > previous->data_offset + previous->nbytes) previous = t;
-    }
-    mem_free(order);
+    file_span *spans;
+    TRY(mem_alloc((void **)&spans, (size_t)file->n_tensors * sizeof *spans, MEM_SCRATCH));
+    for (int i = 0; i < file->n_tensors; i++)
+        spans[i] = (file_span){file->tensors[i].name, file->tensors[i].data_offset, file->tensors[i].nbytes};
+    canvas_status status = file_spans_disjoint(file->path, spans, file->n_tensors);
+    mem_free(spans);
     return status;
 }
 

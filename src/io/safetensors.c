@@ -23,6 +23,7 @@
 #include "base/path.h"
 #include "base/status.h"
 #include "io/file_read.h"
+#include "io/file_spans.h"
 #include "io/json_file.h"
 #include "io/output_file.h"
 #include "mem/mem.h"
@@ -273,43 +274,21 @@ static canvas_status read_tensor(const st_file *file, const char *name, json_t *
     return CANVAS_OK;
 }
 
-static int compare_by_offset(const void *a, const void *b)
-{
-    const st_tensor *x = *(const st_tensor *const *)a, *y = *(const st_tensor *const *)b;
-    if (x->data_offset != y->data_offset) return x->data_offset < y->data_offset ? -1 : 1;
-    return x->nbytes < y->nbytes ? -1 : x->nbytes > y->nbytes;
-}
-
 static int compare_by_name(const void *a, const void *b)
 {
     return strcmp(((const st_tensor *)a)->name, ((const st_tensor *)b)->name);
 }
 
-/* Spans must not share a byte. Gaps between spans (and after the last one) are
- * accepted: the format does not need them, but they harm nothing we read. Empty
- * tensors occupy no byte and so never overlap. */
+/* Spans must not share a byte (file_spans.h). */
 static canvas_status check_overlaps(const st_file *file)
 {
     if (file->n_tensors < 2) return CANVAS_OK;
-    const st_tensor **order;
-    TRY(mem_alloc((void **)&order, (size_t)file->n_tensors * sizeof *order, MEM_SCRATCH));
-    for (int i = 0; i < file->n_tensors; i++) order[i] = &file->tensors[i];
-    qsort(order, (size_t)file->n_tensors, sizeof *order, compare_by_offset);
-    canvas_status status = CANVAS_OK;
-    const st_tensor *previous = NULL; /* the non-empty span reaching furthest so far */
-    for (int i = 0; i < file->n_tensors && status == CANVAS_OK; i++) {
-        const st_tensor *t = order[i];
-        if (t->nbytes == 0) continue;
-        if (previous && t->data_offset < previous->data_offset + previous->nbytes)
-            status = status_fail(CANVAS_ERR_INPUT,
-                                 "%s: tensor '%s': data_offsets [%llu, %llu] overlap tensor '%s' at [%llu, %llu]",
-                                 file->path, t->name, (unsigned long long)t->data_offset,
-                                 (unsigned long long)(t->data_offset + t->nbytes), previous->name,
-                                 (unsigned long long)previous->data_offset,
-                                 (unsigned long long)(previous->data_offset + previous->nbytes));
-        if (!previous || t->data_offset + t->nbytes > previous->data_offset + previous->nbytes) previous = t;
-    }
-    mem_free(order);
+    file_span *spans;
+    TRY(mem_alloc((void **)&spans, (size_t)file->n_tensors * sizeof *spans, MEM_SCRATCH));
+    for (int i = 0; i < file->n_tensors; i++)
+        spans[i] = (file_span){file->tensors[i].name, file->tensors[i].data_offset, file->tensors[i].nbytes};
+    canvas_status status = file_spans_disjoint(file->path, spans, file->n_tensors);
+    mem_free(spans);
     return status;
 }
 
