@@ -52,6 +52,8 @@ queue="redis://127.0.0.1:$port/q"
 # an unreachable queue: a clear error at start, exit 1
 expect 1 "cannot connect" -- serve --model "$model" --listen 127.0.0.1:0 --queue redis://127.0.0.1:1/q
 expect 2 "redis://HOST:PORT/NAME" -- worker --model "$model" --queue redis://127.0.0.1/q
+expect 2 "--listen is a canvas serve flag" -- worker --model "$model" --queue redis://127.0.0.1:1/q --listen 127.0.0.1:0
+expect 2 "--jobs-kept is a canvas serve flag" -- worker --model "$model" --queue redis://127.0.0.1:1/q --jobs-kept 3
 
 for w in 1 2 3; do
     "$cli" worker --model "$model" --queue "$queue" --name "w$w" --visibility 2 --max-tries 3 \

@@ -102,6 +102,12 @@ int cli_serve_or_work(int argc, char **argv, const struct queue_worker_config *w
             return cli_usage_error(command, message);
         }
         const char *value = argv[++i];
+        /* a worker listens to no one: what only a front does would be a silent no-op there */
+        if (worker && (!strcmp(flag, "--listen") || !strcmp(flag, "--api-key") || !strcmp(flag, "--max-body") ||
+                       !strcmp(flag, "--jobs-kept") || (!strcmp(flag, "--queue") && strncmp(value, "redis://", 8)))) {
+            snprintf(message, sizeof message, "%s is a canvas serve flag: a worker takes no HTTP requests", flag);
+            return cli_usage_error(command, message);
+        }
         long long n;
         uint64_t bytes;
         if (!strcmp(flag, "--model")) {
@@ -109,7 +115,7 @@ int cli_serve_or_work(int argc, char **argv, const struct queue_worker_config *w
         } else if (!strcmp(flag, "--listen")) {
             c.listen = value;
         } else if (!strcmp(flag, "--lora-dir")) {
-            if (!value[0]) return cli_usage_error("serve", "--lora-dir is empty");
+            if (!value[0]) return cli_usage_error(command, "--lora-dir is empty");
             c.lora_dir = value;
         } else if (!strcmp(flag, "--api-key")) {
             if (!value[0]) return cli_usage_error(command, "--api-key is empty");
