@@ -283,7 +283,7 @@ static void watch_plans(void *ctx, const canvas_progress *p)
 }
 
 /* Through the public API on one open model: the cap lowered between two edits re-plans before
- * the second (fp8 taken at once: no out-of-memory, no fallback), raised again re-plans back to
+ * the second (fp8 or nf4 taken at once: no out-of-memory, no fallback), raised again re-plans back to
  * the files' precision: the same image as the first edit, bit for bit. */
 static void test_cap_moved_between_runs_replans(void)
 {
@@ -307,14 +307,16 @@ static void test_cap_moved_between_runs_replans(void)
     params.steps = 3;
     params.vae_area = 64 * 64;
     const uint64_t caps[3] = {16 * MiB, 1 * MiB, 16 * MiB};
-    const char *planned[3] = {"planner: full", "planner: fp8", "planner: full"};
+    /* under 1 MiB: fp8 or nf4, whichever the time model ranks faster on this machine */
+    const char *planned[3] = {"planner: full", "planner: ", "planner: full"};
     for (int run = 0; run < 3; run++) {
         plan_watch w = {{0}, 0};
         CHECK_OK(canvas_set_vram_limit(model, caps[run]));
         CHECK_OK(canvas_edit(model, &prompt, &image, 1, &params, watch_plans, &w, &out[run]));
         printf("  run %d under %llu bytes: %.90s...\n", run + 1, (unsigned long long)caps[run], strstr(w.plan, "planner:"));
-        CHECK_MSG(strstr(w.plan, planned[run]) != NULL && w.fallbacks == 0, "run %d: %d fallbacks, plan %s", run + 1,
-                  w.fallbacks, w.plan);
+        const int lowered = strstr(w.plan, "blocks resident (fp8)") || strstr(w.plan, "blocks resident (nf4)");
+        CHECK_MSG(strstr(w.plan, planned[run]) != NULL && w.fallbacks == 0 && lowered == (run == 1),
+                  "run %d: %d fallbacks, plan %s", run + 1, w.fallbacks, w.plan);
     }
     CHECK(out[0].pixels && out[2].pixels && !memcmp(out[0].pixels, out[2].pixels, (size_t)64 * 64 * 3));
     CHECK(out[1].pixels && memcmp(out[0].pixels, out[1].pixels, (size_t)64 * 64 * 3) != 0); /* fp8 differs */

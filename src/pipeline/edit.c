@@ -614,14 +614,28 @@ static canvas_status plan_and_place(run *s, const dit_inputs *longest, place_rea
     return dit_place(p->dit, s->device, mem_device_is_host(s->device) ? DIT_ALL_BLOCKS : c->point.resident_blocks);
 }
 
+/* The last placement serves this run: same device, token counts and (within the headroom)
+ * cap, and the resident prefix asked for. */
+static int placement_reusable(const run *s, const dit_inputs *longest)
+{
+    const edit_pipeline *p = s->p;
+    mem_device_stats stats;
+    mem_device_get_stats(s->device, &stats);
+    const size_t moved = stats.cap_bytes > p->placed_cap ? stats.cap_bytes - p->placed_cap : p->placed_cap - stats.cap_bytes;
+    return p->placed_blocks >= 0 && p->placed_device == s->device && p->placed_n_img == longest->n_img &&
+           p->placed_n_txt == longest->n_txt && dit_device(p->dit) == s->device && moved <= p->headroom_bytes &&
+           (p->resident_blocks < 0 || p->resident_blocks == p->placed_blocks);
+}
+
 /* Before the VAE encode: whether any plan of the strategy asked for fits the whole device
  * (its cap, as if the transformer held none of it: the placement may be re-made), the way
  * plan_and_place will ask. No plan: the out-of-memory that plan_and_place would give, now.
- * Nothing to check without a device or with a fixed --resident-blocks. */
+ * Nothing to check without a device, with a fixed --resident-blocks, or when the last
+ * placement will be re-used (place_transformer). */
 static canvas_status check_viable(run *s, const dit_inputs *longest)
 {
     edit_pipeline *p = s->p;
-    if (mem_device_is_host(s->device) || p->resident_blocks >= 0) return CANVAS_OK;
+    if (mem_device_is_host(s->device) || p->resident_blocks >= 0 || placement_reusable(s, longest)) return CANVAS_OK;
     plan_work w;
     plan_limits l;
     plan_hardware hw;
@@ -656,10 +670,7 @@ static canvas_status place_transformer(run *s, const dit_inputs *longest, int re
     edit_pipeline *p = s->p;
     mem_device_stats stats;
     mem_device_get_stats(s->device, &stats);
-    const size_t moved = stats.cap_bytes > p->placed_cap ? stats.cap_bytes - p->placed_cap : p->placed_cap - stats.cap_bytes;
-    if (p->placed_blocks >= 0 && p->placed_device == s->device && p->placed_n_img == longest->n_img &&
-        p->placed_n_txt == longest->n_txt && dit_device(p->dit) == s->device && moved <= p->headroom_bytes &&
-        (p->resident_blocks < 0 || p->resident_blocks == p->placed_blocks)) {
+    if (placement_reusable(s, longest)) {
         describe_plan(s, p->placed_blocks, stats.cap_bytes);
         return CANVAS_OK;
     }
@@ -911,7 +922,9 @@ static canvas_status run_all(run *s, float **out_image)
     dit_inputs longest;
     const edit_text *text = s->cfg && s->r->negative.length > s->r->prompt.length ? &s->r->negative : &s->r->prompt;
     fill_inputs(s, text, 1.0f, &longest);
-    TRY(check_viable(s, &longest));
+    attempts = 0;
+    while ((st = check_viable(s, &longest)) != CANVAS_OK) /* its own bookkeeping may run out: again */
+        if (!fallback_allowed(s, st, &attempts, "planning", 1)) return st;
     if (s->r->n_images > 0) {
         phase(s, "vae-encode");
         float *at = s->hidden + s->n_target * s->channels;
