@@ -89,12 +89,14 @@ for seed in $(seq 5); do
     "$cli" edit --model "$model" --image "$image" --prompt-embeds "$embeds" --steps 2 --vae-area 4096 --seed "$seed" \
         -o "$work/ref$seed.png" 2>/dev/null || bad "canvas edit --seed $seed failed"
 done
+# the job a worker is killed in: 200 steps at 128x128 (about a second unloaded, far more than
+# the first step after which the kill comes, on a fast machine too)
 "$cli" edit --model "$model" --image "$image" --prompt-embeds "$embeds" --steps 200 --vae-area 4096 --seed 77 \
-    -o "$work/ref77.png" 2>/dev/null || bad "canvas edit --seed 77 failed"
+    --width 128 --height 128 -o "$work/ref77.png" 2>/dev/null || bad "canvas edit --seed 77 failed"
 
-# submit SEED [STEPS]: POST /v1/jobs, prints the job id (nothing when not accepted)
+# submit SEED [STEPS [SIZE]]: POST /v1/jobs, prints the job id (nothing when not accepted)
 submit() {
-    curl -s --max-time 10 -X POST "${form[@]}" -F seed="$1" -F steps="${2:-2}" "$u/v1/jobs" |
+    curl -s --max-time 10 -X POST "${form[@]}" -F seed="$1" -F steps="${2:-2}" -F size="${3:-auto}" "$u/v1/jobs" |
         sed -n 's/.*"id":"\(job-[0-9a-f]*\)".*/\1/p'
 }
 # finish ID SEED: waits for the job (bounded), fetches its PNG; 0 when done
@@ -133,7 +135,7 @@ check "[ $code = 200 ] && python3 '$work/pixels.py' same '$work/sync.json' '$wor
     "POST /v1/images/edits through the queue: $code, or pixels differ"
 
 # --- SIGKILL a worker mid-job: the job completes on another one
-id="$(submit 77 200)"   # long enough to be killed in the middle
+id="$(submit 77 200 128x128)"   # long enough to be killed in the middle
 victim=""
 for i in $(seq 100); do
     for w in 1 2 3; do [ -n "$id" ] && [ "$(rcli HGET q:worker:w$w job)" = "$id" ] && victim=$w; done
