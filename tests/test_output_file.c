@@ -152,6 +152,19 @@ static void test_folders(void)
     output_remove_tree(second);
     CHECK(access(tmp, F_OK) != 0 && access(second, F_OK) != 0);
     CHECK(read_is(outside, "keep") && access(model, F_OK) == 0);
+
+    /* finishing: into place when nothing is there; never onto a folder (even an empty one) or
+     * a file that appeared meanwhile, which stay as they were */
+    CHECK_OK(output_temp_folder(out, tmp, sizeof tmp));
+    CHECK(mkdir(out, 0755) == 0); /* "another run" made it meanwhile */
+    CHECK_FAILS(output_folder_finish(tmp, out), CANVAS_ERR_IO, "appeared while the work ran");
+    CHECK(access(tmp, F_OK) == 0 && rmdir(out) == 0);
+    write_text(out, "theirs");
+    CHECK_FAILS(output_folder_finish(tmp, out), CANVAS_ERR_IO, "appeared while the work ran");
+    CHECK(read_is(out, "theirs") && unlink(out) == 0);
+    CHECK_OK(output_folder_finish(tmp, out));
+    CHECK(access(tmp, F_OK) != 0 && access(out, F_OK) == 0);
+    output_remove_tree(out);
 }
 
 int main(void)

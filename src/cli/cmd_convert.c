@@ -366,8 +366,7 @@ static canvas_status convert(const char *model_dir, const char *transformer, con
         TRY(output_temp_folder(out_dir, partial, sizeof partial));
         canvas_status st = convert_transformer(transformer, partial, choice, shard_bytes);
         if (st == CANVAS_OK) st = verify_transformer(partial);
-        if (st == CANVAS_OK && rename(partial, out_dir) != 0)
-            st = status_fail(CANVAS_ERR_IO, "%s: cannot rename to %s (%s)", partial, out_dir, strerror(errno));
+        if (st == CANVAS_OK) st = output_folder_finish(partial, out_dir);
         if (st != CANVAS_OK) output_remove_tree(partial);
         return st;
     }
@@ -400,12 +399,7 @@ static canvas_status convert(const char *model_dir, const char *transformer, con
     }
     if (st == CANVAS_OK) st = convert_transformer(from, to, choice, shard_bytes);
     if (st == CANVAS_OK) st = verify_transformer(to);
-    /* rename(2) onto a folder that appeared meanwhile fails only when it is not empty: check
-     * again so that another run's result is never replaced */
-    if (st == CANVAS_OK && lstat(out_dir, &info) == 0)
-        st = status_fail(CANVAS_ERR_IO, "%s appeared while converting; the result is not moved there", out_dir);
-    if (st == CANVAS_OK && rename(partial, out_dir) != 0)
-        st = status_fail(CANVAS_ERR_IO, "%s: cannot rename to %s (%s)", partial, out_dir, strerror(errno));
+    if (st == CANVAS_OK) st = output_folder_finish(partial, out_dir); /* never onto what appeared meanwhile */
     if (st != CANVAS_OK) output_remove_tree(partial);
     return st;
 }

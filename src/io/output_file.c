@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* output_file.c — checking an output path before the work, and temporary files renamed into place. */
-#define _XOPEN_SOURCE 700 /* lstat, realpath */
+#define _GNU_SOURCE /* lstat, realpath, renameat2 */
 #include "io/output_file.h"
 
 #include <dirent.h>
@@ -226,6 +226,19 @@ canvas_status output_temp_folder(const char *path, char *tmp, size_t tmp_size)
     }
     return status_fail(CANVAS_ERR_IO, "%s: cannot create a temporary folder next to it (%s): %s", path, tmp,
                        strerror(errno));
+}
+
+canvas_status output_folder_finish(const char *tmp, const char *path)
+{
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) return CANVAS_OK;
+    if (errno == EINVAL || errno == ENOSYS) { /* a file system without it: check right before (a window stays) */
+        struct stat sb;
+        if (lstat(path, &sb) != 0 && rename(tmp, path) == 0) return CANVAS_OK;
+        if (lstat(path, &sb) == 0) errno = EEXIST;
+    }
+    if (errno == EEXIST)
+        return status_fail(CANVAS_ERR_IO, "%s appeared while the work ran; the result is not moved onto it", path);
+    return status_fail(CANVAS_ERR_IO, "%s: cannot rename to %s (%s)", tmp, path, strerror(errno));
 }
 
 static void remove_tree(const char *path, int depth)

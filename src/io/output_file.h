@@ -56,6 +56,12 @@ canvas_status output_temp_finish(const char *tmp, const char *path, canvas_statu
  * this folder (never one that existed before) may then be removed on failure. */
 canvas_status output_temp_folder(const char *path, char *tmp, size_t tmp_size);
 
+/* Rename the filled temporary folder to path, never onto anything that appeared there
+ * meanwhile (another run's result, a folder the user made): CANVAS_ERR_IO then, tmp left for
+ * the caller to remove. RENAME_NOREPLACE where the file system has it, else a check right
+ * before the rename. */
+canvas_status output_folder_finish(const char *tmp, const char *path);
+
 /* Remove a folder tree that this process created (depth-limited; links are removed, never
  * followed). */
 void output_remove_tree(const char *path);
