@@ -271,6 +271,17 @@ static void test_write_errors(void)
     snprintf(tmp, sizeof tmp, "%s.tmp", folder);
     CHECK(!file_exists(tmp));
     rmdir(folder);
+    /* A symbolic link there is refused too (the CLI's rule): the link and its target stay. */
+    char target[256], link_path[256];
+    temp_path(target, sizeof target, "link_target.safetensors");
+    temp_path(link_path, sizeof link_path, "a_link.safetensors");
+    CHECK_OK(st_write(target, t, 1, NULL, 0));
+    CHECK(symlink(target, link_path) == 0);
+    CHECK_FAILS(st_write(link_path, t, 1, NULL, 0), CANVAS_ERR_USAGE, "is a symbolic link");
+    struct stat sb;
+    CHECK(lstat(link_path, &sb) == 0 && S_ISLNK(sb.st_mode));
+    unlink(link_path);
+    unlink(target);
     /* Overwriting an existing file works and replaces it whole. */
     temp_path(path, sizeof path, "overwrite.safetensors");
     remember(path);

@@ -72,6 +72,9 @@ canvas_status file_read_all(const char *path, size_t max_bytes, char **out, size
 canvas_status file_check_replaceable(const char *path)
 {
     struct stat sb;
-    if (lstat(path, &sb) != 0 || S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode)) return CANVAS_OK;
+    if (lstat(path, &sb) != 0 || S_ISREG(sb.st_mode)) return CANVAS_OK;
+    if (S_ISLNK(sb.st_mode))
+        return status_fail(CANVAS_ERR_USAGE, "%s is a symbolic link: refusing to replace it (give the file it names, "
+                           "or another name)", path);
     return status_fail(CANVAS_ERR_USAGE, "%s: exists and is not a regular file; refusing to replace it", path);
 }

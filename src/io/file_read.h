@@ -21,10 +21,11 @@ canvas_status file_open_regular(const char *path, int *fd, size_t *size_out);
  * file, or larger than max_bytes (checked before anything is allocated). */
 canvas_status file_read_all(const char *path, size_t max_bytes, char **out, size_t *size);
 
-/* Whether an output may be renamed onto path: CANVAS_OK when nothing is there, or a regular
- * file or a symbolic link (the rename replaces the link, not its target); else
- * CANVAS_ERR_USAGE naming the file (a folder, a device such as /dev/null, a FIFO: a rename
- * would replace the device node itself). */
+/* Whether an output may be renamed onto path: CANVAS_OK when nothing is there or a regular
+ * file; else CANVAS_ERR_USAGE naming it: a symbolic link (the rename would replace the link
+ * the user made, and writing through it would reach a file they did not name: the same rule
+ * as the CLI's output_check), a folder, a device such as /dev/null, a FIFO (a rename would
+ * replace the node itself). */
 canvas_status file_check_replaceable(const char *path);
 
 #endif
