@@ -133,6 +133,7 @@ typedef struct outcome {
     edit_plan_record record;
     int fallbacks;
     int lowered_to_fp8, lowered_to_nf4, placing; /* what the fallback lines say */
+    int vae_encoded;                             /* a "vae-encode" phase ran */
 } outcome;
 
 static void say(void *ctx, const char *message)
@@ -163,6 +164,8 @@ static outcome run_case(mem_device *device, const edit_case_plan *plan_options, 
         o.lowered_to_nf4 += strstr(line, "lowered from the files' precision to nf4") != NULL;
         o.placing += strstr(line, "placing the transformer") != NULL;
     }
+    for (int i = 0; i < profiler_phase_count(prof); i++)
+        o.vae_encoded |= !strcmp(profiler_phase_at(prof, i)->name, "vae-encode");
     profiler_destroy(prof);
     return o;
 }
@@ -250,6 +253,20 @@ static void test_no_lower_format_without_permission(void)
     mem_device_destroy(device);
 }
 
+/* A device too small for any plan from the start: refused before the references' VAE encode. */
+static void test_refused_before_the_encode(void)
+{
+    mem_device *device;
+    CHECK_OK(mem_device_create_capped("gpu", 1 * MiB, &device));
+    captured got = {0};
+    edit_case_plan options = {.strategy = PLAN_AUTO, .fallback_enabled = 1};
+    outcome o = run_case(device, &options, &got);
+    CHECK(o.status == CANVAS_ERR_OUT_OF_MEMORY && !o.vae_encoded && got.n == 0 && o.fallbacks == 0);
+    CHECK(mem_device_live_blocks(device) == 0);
+    captured_free(&got);
+    mem_device_destroy(device);
+}
+
 /* ---- memory that someone else takes or gives back between runs --------------------------- */
 
 typedef struct plan_watch {
@@ -326,6 +343,7 @@ int main(void)
     RUN(test_chain_follows_the_preference_list);
     RUN(test_no_lower_format_without_permission);
     RUN(test_cap_moved_between_runs_replans);
+    RUN(test_refused_before_the_encode);
     captured_free(&undisturbed);
     thread_pool_destroy(pool);
     return check_summary();

@@ -557,6 +557,26 @@ static canvas_status plan_and_place(run *s, const dit_inputs *longest, place_rea
     return dit_place(p->dit, s->device, mem_device_is_host(s->device) ? DIT_ALL_BLOCKS : c->point.resident_blocks);
 }
 
+/* Before the VAE encode: whether any plan of the strategy asked for fits the whole device
+ * (its cap, as if the transformer held none of it: the placement may be re-made), the way
+ * plan_and_place will ask. No plan: the out-of-memory that plan_and_place would give, now.
+ * Nothing to check without a device or with a fixed --resident-blocks. */
+static canvas_status check_viable(run *s, const dit_inputs *longest)
+{
+    edit_pipeline *p = s->p;
+    if (mem_device_is_host(s->device) || p->resident_blocks >= 0) return CANVAS_OK;
+    plan_work w;
+    plan_limits l;
+    plan_hardware hw;
+    plan_result result;
+    plan_inputs(s, longest, 0, &w, &l, &hw);
+    l.device_free_bytes = 0; /* the whole device */
+    TRY(plan_make(&w, &hw, &l, p->n_preferred ? PLAN_AUTO : (plan_preset)p->strategy, p->pool, &result));
+    if (result.chosen >= 0) return CANVAS_OK;
+    s->no_plan_fits = 1;
+    return plan_no_fit(&result, &l);
+}
+
 /* Remember the placement (`blocks` resident) and the token counts it was made for: the
  * next run with the same counts re-uses it. */
 static void record_placement(run *s, const dit_inputs *longest, int blocks)
@@ -829,6 +849,12 @@ static canvas_status run_all(run *s, float **out_image)
         if (!fallback_allowed(s, st, &attempts, "preparing the run", 1)) return st;
         release_buffers(s);
     }
+    /* the transformer's work is known before the references are encoded: a run that no plan
+     * fits ends now, not after a VAE encode of many large images */
+    dit_inputs longest;
+    const edit_text *text = s->cfg && s->r->negative.length > s->r->prompt.length ? &s->r->negative : &s->r->prompt;
+    fill_inputs(s, text, 1.0f, &longest);
+    TRY(check_viable(s, &longest));
     if (s->r->n_images > 0) {
         phase(s, "vae-encode");
         float *at = s->hidden + s->n_target * s->channels;
@@ -844,9 +870,6 @@ static canvas_status run_all(run *s, float **out_image)
     }
     TRY(check_cancel(s, "before the plan"));
     phase(s, "plan");
-    dit_inputs longest;
-    const edit_text *text = s->cfg && s->r->negative.length > s->r->prompt.length ? &s->r->negative : &s->r->prompt;
-    fill_inputs(s, text, 1.0f, &longest);
     attempts = 0;
     for (int retry = 0; (st = place_transformer(s, &longest, retry)) != CANVAS_OK; retry = 1)
         if (!fallback_allowed(s, st, &attempts, "placing the transformer", 1)) return st;
