@@ -155,11 +155,17 @@ int plan_cache_path(const char *variable, const char *file, char *buf, size_t si
     return 1;
 }
 
+/* Far more than either cache writes (256 timing entries are some 150 KB): a bigger file is
+ * not ours, and parsing it at every plan would cost seconds and its size several times over. */
+#define CACHE_MAX_BYTES (4ll << 20)
+
 json_t *plan_cache_load(const char *path)
 {
     json_t *root = NULL;
+    struct stat sb;
     /* json_file_load opens it without blocking (a FIFO there is refused, not waited on) */
-    if (access(path, F_OK) == 0 && json_file_load(path, &root) != CANVAS_OK) status_clear();
+    if (stat(path, &sb) == 0 && (long long)sb.st_size <= CACHE_MAX_BYTES && json_file_load(path, &root) != CANVAS_OK)
+        status_clear();
     if (!json_is_object(root)) {
         json_decref(root);
         root = json_object();
