@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -203,6 +204,38 @@ static void test_hostile_cache_is_cheap(void)
     json_decref(root);
 }
 
+/* The cache is replaced only where a regular file (or nothing) is: a symbolic link (to a file
+ * of the user's here) stays a link and its target untouched, a FIFO stays a FIFO. */
+static void test_cache_replaces_no_link(void)
+{
+    char target[600], fifo[600];
+    snprintf(target, sizeof target, "%s.target", cache);
+    snprintf(fifo, sizeof fifo, "%s.fifo", cache);
+    FILE *f = fopen(target, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs("mine\n", f);
+    fclose(f);
+    remove(cache);
+    CHECK(symlink(target, cache) == 0);
+    plan_timing_record("linked", 1.0);
+    struct stat sb;
+    CHECK(lstat(cache, &sb) == 0 && S_ISLNK(sb.st_mode));
+    char text[16] = "";
+    f = fopen(target, "r");
+    CHECK(f && fgets(text, sizeof text, f) && !strcmp(text, "mine\n"));
+    if (f) fclose(f);
+    remove(cache);
+    remove(target);
+
+    setenv("CANVAS_TIMINGS_CACHE", fifo, 1);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    plan_timing_record("fifo", 1.0); /* returns: a FIFO is neither read nor replaced */
+    CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    remove(fifo);
+    setenv("CANVAS_TIMINGS_CACHE", cache, 1);
+}
+
 static canvas_status ignore(void *ctx, const char *name, const float *data, int ndim, const int64_t *shape)
 {
     (void)ctx, (void)name, (void)data, (void)ndim, (void)shape;
@@ -245,6 +278,7 @@ int main(void)
     RUN(test_measured_times_rank_the_plans);
     RUN(test_cache_bounded_and_robust);
     RUN(test_hostile_cache_is_cheap);
+    RUN(test_cache_replaces_no_link);
     RUN(test_a_run_records_its_plan);
     thread_pool_destroy(pool);
     remove(cache);
