@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "check.h"
 #include "io/config.h"
 #include "io/json_file.h"
@@ -139,6 +141,101 @@ static void test_cache_bounded_and_robust(void)
     setenv("CANVAS_TIMINGS_CACHE", cache, 1);
 }
 
+/* Records `key` (3 s) into a cache file of `entries` entries "pN" and a "mine" of `runs`
+ * runs (7 s each) at seq `seq`; the seconds it took. */
+static double record_into(const char *key, int entries, int runs, const char *seq)
+{
+    FILE *f = fopen(cache, "w");
+    CHECK(f != NULL);
+    if (!f) return 0;
+    fprintf(f, "{\"version\": 1, \"entries\": {\"mine\": {\"seq\": %s, \"seconds\": [7", seq);
+    for (int i = 1; i < runs; i++) fputs(",7", f);
+    fputs("]}", f);
+    for (int i = 0; i < entries; i++) fprintf(f, ", \"p%d\": {\"seq\": %d, \"seconds\": [1]}", i, i);
+    fputs("}}", f);
+    fclose(f);
+    const double start = clock_seconds();
+    plan_timing_record(key, 3.0);
+    return clock_seconds() - start;
+}
+
+/* The runs and seq of "mine" in the cache file, and how many entries it has. */
+static size_t mine_in_file(json_t **runs, json_int_t *seq, json_t **root)
+{
+    *root = NULL;
+    CHECK_OK(json_file_load(cache, root));
+    json_t *entries = json_object_get(*root, "entries"), *mine = json_object_get(entries, "mine");
+    *runs = json_object_get(mine, "seconds");
+    *seq = json_integer_value(json_object_get(mine, "seq"));
+    return json_object_size(entries);
+}
+
+/* A cache that is not what this writes costs no more than one that is: 20000 entries (each
+ * dropped by a scan of them all: 2e8 steps), a run list of 100000 (each removed from the
+ * front), a seq at the top of json_int_t (seq + 1 overflowed); a file over 4 MiB is not read. */
+static void test_hostile_cache_is_cheap(void)
+{
+    json_t *root, *runs;
+    json_int_t seq;
+    double took = record_into("new", 20000, 1, "1");
+    CHECK_MSG(took < 1.0, "recording into 20000 entries took %.1f s", took);
+    size_t n = mine_in_file(&runs, &seq, &root);
+    CHECK_MSG(n == 1 && !runs, "%zu entries", n); /* started again: only "new" */
+    json_decref(root);
+
+    took = record_into("mine", 10, 100000, "9223372036854775807");
+    CHECK_MSG(took < 1.0, "recording after 100000 runs took %.1f s", took);
+    n = mine_in_file(&runs, &seq, &root);
+    CHECK_MSG(n == 11 && json_array_size(runs) == 1 && json_real_value(json_array_get(runs, 0)) == 3.0 && seq == 10,
+              "%zu entries, %zu runs, seq %lld", n, json_array_size(runs), (long long)seq);
+    json_decref(root);
+
+    /* a valid cache behind 5 MiB of blanks: not read (its "mine" is not kept); the record replaces it */
+    FILE *f = fopen(cache, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs("{\"version\": 1, \"entries\": {\"mine\": {\"seq\": 1, \"seconds\": [4]}}", f);
+    for (int i = 0; i < 5 << 10; i++) fprintf(f, "%1024s", "");
+    fputs("}", f);
+    fclose(f);
+    plan_timing_record("other", 3.0);
+    n = mine_in_file(&runs, &seq, &root);
+    CHECK_MSG(n == 1 && !runs, "%zu entries, 'mine' %s", n, runs ? "read from the big file" : "gone");
+    json_decref(root);
+}
+
+/* The cache is replaced only where a regular file (or nothing) is: a symbolic link (to a file
+ * of the user's here) stays a link and its target untouched, a FIFO stays a FIFO. */
+static void test_cache_replaces_no_link(void)
+{
+    char target[600], fifo[600];
+    snprintf(target, sizeof target, "%s.target", cache);
+    snprintf(fifo, sizeof fifo, "%s.fifo", cache);
+    FILE *f = fopen(target, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs("mine\n", f);
+    fclose(f);
+    remove(cache);
+    CHECK(symlink(target, cache) == 0);
+    plan_timing_record("linked", 1.0);
+    struct stat sb;
+    CHECK(lstat(cache, &sb) == 0 && S_ISLNK(sb.st_mode));
+    char text[16] = "";
+    f = fopen(target, "r");
+    CHECK(f && fgets(text, sizeof text, f) && !strcmp(text, "mine\n"));
+    if (f) fclose(f);
+    remove(cache);
+    remove(target);
+
+    setenv("CANVAS_TIMINGS_CACHE", fifo, 1);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    plan_timing_record("fifo", 1.0); /* returns: a FIFO is neither read nor replaced */
+    CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    remove(fifo);
+    setenv("CANVAS_TIMINGS_CACHE", cache, 1);
+}
+
 static canvas_status ignore(void *ctx, const char *name, const float *data, int ndim, const int64_t *shape)
 {
     (void)ctx, (void)name, (void)data, (void)ndim, (void)shape;
@@ -180,6 +277,8 @@ int main(void)
     if (thread_pool_create(2, &pool) != CANVAS_OK) return 1;
     RUN(test_measured_times_rank_the_plans);
     RUN(test_cache_bounded_and_robust);
+    RUN(test_hostile_cache_is_cheap);
+    RUN(test_cache_replaces_no_link);
     RUN(test_a_run_records_its_plan);
     thread_pool_destroy(pool);
     remove(cache);

@@ -309,6 +309,8 @@ check "grep -q '\"event\":\"fallback\".*lowered from the files.* precision to fp
 check "grep -c '^event: fallback' '$work/shrink.txt' | grep -qx 1" "fallback events: $(grep -c '^event: fallback' "$work/shrink.txt")"
 check "curl -s -o '$work/shrink.png' '$ue/v1/jobs/$id/image.png' && python3 '$work/pixels.py' same '$work/shrink.png' '$work/shrink.png' >/dev/null" "the job that fell back to fp8 has no PNG"
 want 200 'canvas_fallbacks_total 1' "$ue/metrics"
+# 0 bytes is refused here, not answered 202 and then refused by the library
+want 400 'vram_limit takes 1 byte' -X PUT -H 'Content-Type: application/json' -d '{"vram_limit":0}' "$ue/v1/memory"
 kill -TERM "$pid_e"
 wait "$pid_e"
 check "[ $? = 0 ]" "server e: SIGTERM exit status"
@@ -348,6 +350,10 @@ check "[ $? = 0 ]" "server f: SIGTERM exit status"
 pid_f=""
 "$cli" serve --model "$model" --listen 127.0.0.1:0 --lora-dir "$work/nowhere" >/dev/null 2>"$work/f.err"
 check "[ $? = 4 ] && grep -q 'lora-dir .*nowhere' '$work/f.err'" "a missing --lora-dir: $(cat "$work/f.err")"
+# a file whose name a request could not give (lora= separates with ',' and ':'): refused at start
+mkdir "$work/odd" && cp "$lora" "$work/odd/a,b.safetensors"
+"$cli" serve --model "$model" --listen 127.0.0.1:0 --lora-dir "$work/odd" >/dev/null 2>"$work/f.err"
+check "[ $? = 2 ] && grep -q \"name cannot hold ',' or ':'\" '$work/f.err'" "a LoRA named a,b: $(cat "$work/f.err")"
 
 # --- text prompts: the demo model (a text encoder with the real tokenizer), the same pixels
 # as canvas edit / generate --prompt, through multipart and through JSON

@@ -246,7 +246,11 @@ static canvas_status run_preset(const bench_args *a, thread_pool *pool, plan_pre
     if (prof) measured_peaks(prof, row, !mem_device_is_host(device));
     profiler_destroy(prof);
     if (device != mem_device_cpu()) mem_device_destroy(device);
-    if (st == CANVAS_ERR_OUT_OF_MEMORY) {
+    /* fp8 / nf4 below the files' precision without --allow-quantize: a usage error for a run
+     * that asked for it, a row here (bench tries every preset) */
+    const int needs_quantize =
+        st == CANVAS_ERR_USAGE && !a->memory.allow_quantize && (preset == PLAN_FP8 || preset == PLAN_NF4);
+    if (st == CANVAS_ERR_OUT_OF_MEMORY || needs_quantize) {
         snprintf(row->reason, sizeof row->reason, "%s", canvas_last_error());
         status_clear();
         mem_free(row->image);

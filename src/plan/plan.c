@@ -291,6 +291,7 @@ canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const pl
                                     "or take --strategy auto",
                                     plan_preset_name(wanted));
             quantized = -1; /* said */
+            out->needs_quantize = 1;
             used = sizeof out->suggestion; /* and a smaller image would not help */
         } else {
             used = (size_t)snprintf(out->suggestion, sizeof out->suggestion,
@@ -311,11 +312,14 @@ canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const pl
 canvas_status plan_no_fit(const plan_result *result, const plan_limits *limits)
 {
     char a[32], b[32];
+    if (result->needs_quantize) /* the memory is there: the flag is missing */
+        return status_fail(CANVAS_ERR_USAGE, "strategy %s: %s", plan_preset_name(result->wanted), result->suggestion);
     return status_fail(CANVAS_ERR_OUT_OF_MEMORY,
-                       "out of memory: no plan%s%s fits %s of device memory and %s of host RAM; %s",
+                       "out of memory: no plan%s%s fits %s%s and %s of host RAM; %s",
                        result->wanted == PLAN_AUTO ? "" : " for strategy ",
                        result->wanted == PLAN_AUTO ? "" : plan_preset_name(result->wanted),
-                       limits->device_bytes ? size_format(limits->device_bytes, a, sizeof a) : "no device",
+                       limits->device_bytes ? size_format(limits->device_bytes, a, sizeof a) : "without a device",
+                       limits->device_bytes ? " of device memory" : "",
                        limits->host_bytes ? size_format(limits->host_bytes, b, sizeof b) : "unlimited",
                        result->suggestion[0] ? result->suggestion : "try another strategy");
 }

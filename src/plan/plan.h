@@ -217,6 +217,8 @@ typedef struct plan_result {
     int chosen;                      /* index, -1 when nothing fits */
     plan_preset wanted;
     char suggestion[400];            /* when nothing fits: what would */
+    int needs_quantize;              /* nothing fits only because the strategy wanted quantises
+                                        without limits.allow_quantize: a usage error, not memory */
     double time_scale;               /* measured / modelled seconds of the measured candidates (median;
                                         1 when none was measured): applied to the unmeasured ones */
 } plan_result;

@@ -2,6 +2,7 @@
 /* plan_probe.c — what the machine has: memory, CPU, the link to the device and the GEMM
  * throughput per weight format (short probes, cached in $XDG_CACHE_HOME/canvas/probe.json, ~/.cache when unset), and
  * nominal figures for named GPUs (to plan a CUDA machine from this one). */
+#define _XOPEN_SOURCE 700 /* lstat */
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -155,11 +156,17 @@ int plan_cache_path(const char *variable, const char *file, char *buf, size_t si
     return 1;
 }
 
+/* Far more than either cache writes (256 timing entries are some 150 KB): a bigger file is
+ * not ours, and parsing it at every plan would cost seconds and its size several times over. */
+#define CACHE_MAX_BYTES (4ll << 20)
+
 json_t *plan_cache_load(const char *path)
 {
     json_t *root = NULL;
+    struct stat sb;
     /* json_file_load opens it without blocking (a FIFO there is refused, not waited on) */
-    if (access(path, F_OK) == 0 && json_file_load(path, &root) != CANVAS_OK) status_clear();
+    if (stat(path, &sb) == 0 && (long long)sb.st_size <= CACHE_MAX_BYTES && json_file_load(path, &root) != CANVAS_OK)
+        status_clear();
     if (!json_is_object(root)) {
         json_decref(root);
         root = json_object();
@@ -173,6 +180,10 @@ void plan_cache_save(const char *path, const json_t *root)
      * measured again next time, and a failed write leaves neither a half file nor the temp */
     char tmp[PATH_BUFFER_SIZE];
     int fd;
+    struct stat sb;
+    /* the rename would replace whatever is at path: only a regular file of ours, never a link
+     * (to the user's file or another's), a FIFO or a socket someone put there */
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) return;
     if (output_temp_create(path, tmp, sizeof tmp, &fd) == CANVAS_OK) {
         canvas_status st = json_dumpfd(root, fd, JSON_INDENT(2)) == 0 ? CANVAS_OK : CANVAS_ERR_IO;
         if (close(fd) != 0) st = CANVAS_ERR_IO;

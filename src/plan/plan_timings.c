@@ -94,6 +94,9 @@ void plan_timing_record(const char *key, double seconds_per_step)
     json_t *root = plan_cache_load(path);
     if (!root) return;
     json_t *entries = entries_of(root);
+    /* more entries than this keeps is not a file it wrote: dropping the oldest one at a time
+     * would take a scan of them all for each */
+    if (json_object_size(entries) > TIMINGS_ENTRIES) entries = NULL;
     if (!entries) { /* another version, or nothing yet: start again */
         json_object_clear(root);
         json_object_set_new(root, "version", json_integer(TIMINGS_VERSION));
@@ -105,10 +108,11 @@ void plan_timing_record(const char *key, double seconds_per_step)
     json_t *entry;
     json_object_foreach(entries, k, entry) {
         const json_int_t s = json_integer_value(json_object_get(entry, "seq"));
-        if (s > seq) seq = s;
+        if (s > seq && s < ((json_int_t)1 << 52)) seq = s; /* a huge one would overflow seq + 1 */
     }
     entry = json_object_get(entries, key);
     json_t *runs = json_object_get(entry, "seconds");
+    if (json_array_size(runs) > TIMINGS_RUNS) json_array_clear(runs); /* not ours: removing from the front is quadratic */
     if (!json_is_array(runs)) {
         while (entries && json_object_size(entries) >= TIMINGS_ENTRIES) json_object_del(entries, oldest(entries));
         entry = json_object();

@@ -87,6 +87,9 @@ static canvas_status add_lora(server *s, const char *path, float scale)
     if (len > 12 && !strcmp(base + len - 12, ".safetensors")) len -= 12;
     if (len == 0 || len >= sizeof s->lora_names[i])
         return status_fail(CANVAS_ERR_USAGE, "%s: a LoRA's file name must be 1 to 255 bytes before .safetensors", path);
+    if (memchr(base, ',', len) || memchr(base, ':', len)) /* a request could never name it */
+        return status_fail(CANVAS_ERR_USAGE, "%s: a LoRA's name cannot hold ',' or ':' (the request field lora=NAME:SCALE,... "
+                           "separates with them): rename the file", path);
     memcpy(s->lora_names[i], base, len);
     s->lora_names[i][len] = '\0';
     for (int k = 0; k < i; k++)

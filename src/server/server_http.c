@@ -439,8 +439,8 @@ static enum MHD_Result put_memory(server *s, struct MHD_Connection *c, request *
     status_clear();
     if (message[0]) return reply_error(c, 400, message);
     if (s->config.options.vram_bytes == 0) return reply_error(c, 409, "the server has no device (start it with --vram)");
-    if (bytes > s->config.options.vram_bytes)
-        return reply_error(c, 400, "vram_limit is over the size the device was opened with (--vram)");
+    if (bytes == 0 || bytes > s->config.options.vram_bytes) /* as canvas_set_vram_limit takes it, not a 202 it then refuses */
+        return reply_error(c, 400, "vram_limit takes 1 byte up to the size the device was opened with (--vram)");
     pthread_mutex_lock(&s->lock);
     s->pending_vram = bytes;
     s->have_pending_vram = 1;
