@@ -327,6 +327,27 @@ done:
     canvas_close(model);
 }
 
+/* A strategy that quantises without the permission is refused when it is set (at open, or
+ * by canvas_set_strategy, which then keeps the strategy it had), not at every run. */
+static void test_quantising_strategy_needs_permission(void)
+{
+    char model_dir[4096];
+    test_path(model_dir, sizeof model_dir, "golden/models/edit-tiny");
+    canvas_options options;
+    canvas_options_default(&options);
+    options.vram_bytes = 16 * MiB;
+    options.strategy = "fp8";
+    canvas_model *model = NULL;
+    CHECK_FAILS(canvas_open(model_dir, &options, &model), CANVAS_ERR_USAGE, "allow quantising");
+    CHECK(model == NULL);
+    options.strategy = "offload,nf4"; /* a list: the planner skips what it may not take */
+    CHECK_OK(canvas_open(model_dir, &options, &model));
+    if (!model) return;
+    CHECK_FAILS(canvas_set_strategy(model, "nf4", 0), CANVAS_ERR_USAGE, "strategy nf4");
+    CHECK_OK(canvas_set_strategy(model, "nf4", 1));
+    canvas_close(model);
+}
+
 int main(void)
 {
     if (thread_pool_create(2, &pool) != CANVAS_OK) {
@@ -346,6 +367,7 @@ int main(void)
     RUN(test_no_lower_format_without_permission);
     RUN(test_cap_moved_between_runs_replans);
     RUN(test_refused_before_the_encode);
+    RUN(test_quantising_strategy_needs_permission);
     captured_free(&undisturbed);
     thread_pool_destroy(pool);
     return check_summary();

@@ -348,6 +348,8 @@ kill -TERM "$pid_f"
 wait "$pid_f"
 check "[ $? = 0 ]" "server f: SIGTERM exit status"
 pid_f=""
+"$cli" serve --model "$model" --listen 127.0.0.1:0 --vram 16M --strategy nf4 >/dev/null 2>"$work/g.err"
+check "[ $? = 2 ] && grep -q 'allow quantising' '$work/g.err'" "a quantising strategy without --allow-quantize: $(cat "$work/g.err")"
 "$cli" serve --model "$model" --listen 127.0.0.1:0 --lora-dir "$work/nowhere" >/dev/null 2>"$work/f.err"
 check "[ $? = 4 ] && grep -q 'lora-dir .*nowhere' '$work/f.err'" "a missing --lora-dir: $(cat "$work/f.err")"
 # a file whose name a request could not give (lora= separates with ',' and ':'): refused at start

@@ -117,6 +117,21 @@ static canvas_status set_strategy(edit_pipeline *p, const char *strategy)
     return CANVAS_OK;
 }
 
+/* A strategy of one quantising preset (fp8, nf4) below the transformer's format as loaded,
+ * without the permission to quantise: refused now (a usage error), not at every run (a
+ * server would answer every job with it). A preference list is not: the planner skips the
+ * presets it may not take. */
+static canvas_status check_strategy_allowed(const edit_pipeline *p)
+{
+    const quant_format loaded = p->dit->weights_format.format;
+    const int fp8 = p->strategy == PLAN_FP8 && loaded == QUANT_NONE && !p->allow_quantize && p->fp8 <= 0;
+    const int nf4 = p->strategy == PLAN_NF4 && loaded != QUANT_NF4 && !p->allow_quantize;
+    if (!fp8 && !nf4) return CANVAS_OK;
+    return status_fail(CANVAS_ERR_USAGE, "strategy %s stores the transformer below the precision it was loaded in: "
+                       "allow quantising (--allow-quantize, canvas_options.allow_quantize) or take another strategy",
+                       plan_preset_name((plan_preset)p->strategy));
+}
+
 /* A fallback line while loading, as a PLAN progress event to the caller's load_progress. */
 static void say_load_fallback(void *ctx, const char *line)
 {
@@ -199,6 +214,7 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
         p->headroom_bytes = options->headroom_bytes;
         p->fallback_enabled = !options->no_fallback;
         if (options->oom_retry_attempts > 0) p->oom_retry_attempts = options->oom_retry_attempts;
+        st = check_strategy_allowed(p);
     }
     m->options.loras = NULL; /* the caller's arrays are not kept */
     m->options.n_loras = 0;
@@ -233,8 +249,20 @@ canvas_status canvas_set_strategy(canvas_model *model, const char *strategy, int
 {
     if (!model) return status_fail(CANVAS_ERR_USAGE, "canvas_set_strategy: no model");
     if (!strategy) return status_fail(CANVAS_ERR_USAGE, "canvas_set_strategy: no strategy given");
-    TRY(set_strategy(model->pipeline, strategy));
-    model->pipeline->allow_quantize = allow_quantize ? 1 : 0;
+    edit_pipeline *p = model->pipeline;
+    const int strategy_before = p->strategy, allow_before = p->allow_quantize, n_before = p->n_preferred;
+    int preferred_before[8];
+    memcpy(preferred_before, p->preferred, sizeof preferred_before);
+    TRY(set_strategy(p, strategy));
+    p->allow_quantize = allow_quantize ? 1 : 0;
+    canvas_status st = check_strategy_allowed(p);
+    if (st != CANVAS_OK) { /* refused: the model keeps the strategy it had */
+        p->strategy = strategy_before;
+        p->allow_quantize = allow_before;
+        p->n_preferred = n_before;
+        memcpy(p->preferred, preferred_before, sizeof preferred_before);
+        return st;
+    }
     model->pipeline->resident_blocks = -1;
     model->pipeline->placed_blocks = -1; /* re-planned at the next run */
     return CANVAS_OK;
