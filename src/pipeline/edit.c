@@ -274,6 +274,8 @@ typedef struct run {
     char fallback_reason[512];    /* the out-of-memory a fallback handles */
     char format_change[64];       /* a fallback that lowered the weight format: "from X to fp8", else empty */
     int no_plan_fits;             /* the planner found nothing that fits: exit 3, no retry */
+    int have_viable;              /* check_viable planned for the whole device: `viable` is that plan, */
+    plan_result viable;           /*   which plan_and_place takes when it would plan the same again */
 } run;
 
 static void phase(run *s, const char *name)
@@ -579,7 +581,11 @@ static canvas_status plan_and_place(run *s, const dit_inputs *longest, place_rea
         TRY(plan_make(&w, &hw, &l, (plan_preset)p->preferred[i], p->pool, &result));
         if (result.chosen >= 0) break;
     }
-    if (preferring == 0 || result.chosen < 0)
+    /* check_viable made this very plan (same strategy, the whole device free) before the encode */
+    const int same_as_viable = s->have_viable && why == PLACE_NEW && preferring == 0 &&
+                               l.device_free_bytes == l.device_bytes;
+    if (same_as_viable) result = s->viable;
+    else if (preferring == 0 || result.chosen < 0)
         TRY(plan_make(&w, &hw, &l, fallback ? PLAN_AUTO : (plan_preset)p->strategy, p->pool, &result));
     if (result.chosen < 0 && fallback) {
         plan_preset lower[2];
@@ -643,7 +649,11 @@ static canvas_status check_viable(run *s, const dit_inputs *longest)
     plan_inputs(s, longest, 0, &w, &l, &hw);
     l.device_free_bytes = 0; /* the whole device */
     TRY(plan_make(&w, &hw, &l, p->n_preferred ? PLAN_AUTO : (plan_preset)p->strategy, p->pool, &result));
-    if (result.chosen >= 0) return CANVAS_OK;
+    if (result.chosen >= 0) {
+        s->viable = result;
+        s->have_viable = p->n_preferred == 0;
+        return CANVAS_OK;
+    }
     s->no_plan_fits = 1;
     return plan_no_fit(&result, &l);
 }
