@@ -123,10 +123,9 @@ static canvas_status set_strategy(edit_pipeline *p, const char *strategy)
  * presets it may not take. */
 static canvas_status check_strategy_allowed(const edit_pipeline *p)
 {
-    const quant_format loaded = p->dit->weights_format.format;
-    const int fp8 = p->strategy == PLAN_FP8 && loaded == QUANT_NONE && !p->allow_quantize && p->fp8 <= 0;
-    const int nf4 = p->strategy == PLAN_NF4 && loaded != QUANT_NF4 && !p->allow_quantize;
-    if (!fp8 && !nf4) return CANVAS_OK;
+    const quant_choice loaded = p->dit->weights_format;
+    if (plan_weights_allowed(loaded, plan_preset_weights((plan_preset)p->strategy, loaded), p->allow_quantize, p->fp8))
+        return CANVAS_OK;
     return status_fail(CANVAS_ERR_USAGE, "strategy %s stores the transformer below the precision it was loaded in: "
                        "allow quantising (--allow-quantize, canvas_options.allow_quantize) or take another strategy",
                        plan_preset_name((plan_preset)p->strategy));

@@ -93,8 +93,8 @@ static plan_point preset_point(const plan_work *work, plan_preset preset, int la
     switch (preset) {
     case PLAN_FULL: p.resident_blocks = layers; break;
     case PLAN_SEQUENTIAL: p.resident_blocks = 0; break;
-    case PLAN_FP8: p.weights = (quant_choice){QUANT_FP8_E4M3, 0}; break;
-    case PLAN_NF4: p.weights = (quant_choice){QUANT_NF4, 0}; break;
+    case PLAN_FP8:
+    case PLAN_NF4: p.weights = plan_preset_weights(preset, p.weights); break;
     default: break;
     }
     /* the text encoder: as stored, or the quantised presets' format */
@@ -103,13 +103,25 @@ static plan_point preset_point(const plan_work *work, plan_preset preset, int la
 }
 
 /* Formats below the files' precision need --allow-quantize; the files' own format does not. */
+int plan_weights_allowed(quant_choice loaded, quant_choice weights, int allow_quantize, int fp8)
+{
+    if (weights.format == loaded.format && weights.per_channel == loaded.per_channel) return 1;
+    if (weights.format == QUANT_FP8_E4M3 && fp8) return fp8 > 0;
+    return allow_quantize;
+}
+
+quant_choice plan_preset_weights(plan_preset preset, quant_choice loaded)
+{
+    if (preset == PLAN_FP8) return (quant_choice){QUANT_FP8_E4M3, 0};
+    if (preset == PLAN_NF4) return (quant_choice){QUANT_NF4, 0};
+    return loaded;
+}
+
 static int format_allowed(const plan_work *work, const plan_limits *limits, quant_choice weights)
 {
     const quant_choice loaded = work->dit_model ? work->dit_model->weights_format : (quant_choice){QUANT_NONE, 0};
-    if (weights.format == loaded.format && weights.per_channel == loaded.per_channel) return 1;
-    if (limits->same_format_only) return 0;
-    if (weights.format == QUANT_FP8_E4M3 && limits->fp8) return limits->fp8 > 0;
-    return limits->allow_quantize;
+    if (limits->same_format_only) return weights.format == loaded.format && weights.per_channel == loaded.per_channel;
+    return plan_weights_allowed(loaded, weights, limits->allow_quantize, limits->fp8);
 }
 
 static int same_point(const plan_point *a, const plan_point *b)

@@ -239,6 +239,14 @@ canvas_status plan_no_fit(const plan_result *result, const plan_limits *limits);
 canvas_status plan_dit_dry_run(const plan_work *work, quant_choice weights, int resident_blocks, uint64_t cap,
                                thread_pool *pool, uint64_t *out_device_peak, int *fits);
 
+/* Whether a plan may store the transformer in `weights` when it is loaded in `loaded`: its own
+ * format always; fp8 as `fp8` says (1 yes, -1 never, 0 as allow_quantize); anything else
+ * with allow_quantize (plan_limits' fields of those names). The one rule for the planner
+ * and for a strategy being set (canvas_open, canvas_set_strategy). */
+int plan_weights_allowed(quant_choice loaded, quant_choice weights, int allow_quantize, int fp8);
+/* The weights a preset stores the transformer in: fp8 (e4m3, per tensor), nf4, or `loaded`. */
+quant_choice plan_preset_weights(plan_preset preset, quant_choice loaded);
+
 /* ---- learned step times (plan_timings.c) ------------------------------------------------ */
 
 /* The key a run's measured step time is kept under: the machine (CPU features, CUDA,
