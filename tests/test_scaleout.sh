@@ -89,10 +89,11 @@ for seed in $(seq 5); do
     "$cli" edit --model "$model" --image "$image" --prompt-embeds "$embeds" --steps 2 --vae-area 4096 --seed "$seed" \
         -o "$work/ref$seed.png" 2>/dev/null || bad "canvas edit --seed $seed failed"
 done
-# the job a worker is killed in: 200 steps at 128x128 (about a second unloaded, far more than
-# the first step after which the kill comes, on a fast machine too)
+# the job a worker is killed in: 200 steps at 256x256 (0.78 s through canvas edit in Release on
+# the 2-core build machine; 128x128 took 0.27 s), far more than the first step after which the
+# kill comes, on a faster machine too
 "$cli" edit --model "$model" --image "$image" --prompt-embeds "$embeds" --steps 200 --vae-area 4096 --seed 77 \
-    --width 128 --height 128 -o "$work/ref77.png" 2>/dev/null || bad "canvas edit --seed 77 failed"
+    --width 256 --height 256 -o "$work/ref77.png" 2>/dev/null || bad "canvas edit --seed 77 failed"
 
 # submit SEED [STEPS [SIZE]]: POST /v1/jobs, prints the job id (nothing when not accepted)
 submit() {
@@ -135,7 +136,7 @@ check "[ $code = 200 ] && python3 '$work/pixels.py' same '$work/sync.json' '$wor
     "POST /v1/images/edits through the queue: $code, or pixels differ"
 
 # --- SIGKILL a worker mid-job: the job completes on another one
-id="$(submit 77 200 128x128)"   # long enough to be killed in the middle
+id="$(submit 77 200 256x256)"   # long enough to be killed in the middle
 victim=""
 for i in $(seq 100); do
     for w in 1 2 3; do [ -n "$id" ] && [ "$(rcli HGET q:worker:w$w job)" = "$id" ] && victim=$w; done

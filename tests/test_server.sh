@@ -297,8 +297,10 @@ pid_d=""
 # job completes
 start_server e --vram 16M --strategy full --allow-quantize
 ue="http://127.0.0.1:$port_e"
-# 300 steps: ~0.3 s in Release (the PUT comes within ~0.1 s of step 1), ~30 s under ASan
-want 202 'queued' -X POST "${inputs[@]}" -F steps=300 -F seed=5 "$ue/v1/jobs"
+# 400 steps: the same edit through canvas edit took 0.25 s for 300 steps in Release on the
+# 2-core build machine, so ~0.33 s, while the PUT comes ~0.05 s after step 1 is seen; under ASan
+# a step after the fallback took 85 ms (~35 s), hence the long polls below
+want 202 'queued' -X POST "${inputs[@]}" -F steps=400 -F seed=5 "$ue/v1/jobs"
 id="$(sed -n 's/.*"id":"\([^"]*\)".*/\1/p' "$work/body")"
 for i in $(seq 200); do curl -s "$ue/v1/jobs/$id" | grep -q '"step":[1-9]' && break; sleep 0.05; done
 want 202 '"vram_limit":1048576' -X PUT -H 'Content-Type: application/json' -d '{"vram_limit":"1M"}' "$ue/v1/memory"
