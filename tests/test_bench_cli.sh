@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # canvas bench on the edit-cfg golden case under an 8 MiB device: a row per preset, the
 # stored-format presets' outputs identical (max |diff| exactly 0), fp8 / nf4 close but not
-# equal, the planner's predicted device peak equal to the measured one for every row,
-# --json parses; usage errors exit 2, no preset fitting exits 3.
+# equal, the planner's predicted device peak equal to the measured one for every row, and
+# the predicted host peak equal to the measured one for every row in the files' format (with
+# a device and without, at three image sizes), --json parses; usage errors exit 2, no preset fitting exits 3.
 set -u
 source "$(dirname "$0")/cli_lib.sh"
 export CANVAS_PROBE_CACHE=$work/probe.json
@@ -30,8 +31,29 @@ for name in ("fp8", "nf4"):
     assert rows[name]["weights"] == name and 0 < rows[name]["max_abs_diff"] < 0.1, (name, rows[name])
 assert rows["nf4"]["measured_device_peak_bytes"] < rows["fp8"]["measured_device_peak_bytes"] < rows["full"]["measured_device_peak_bytes"]
 assert rows["auto"]["plan"] == "full" and rows["auto"]["max_abs_diff"] == 0
-print("bench --json: 6 rows; predicted = measured device peak in each; stored-format rows identical")
+for name in ("full", "sequential", "offload", "auto"):
+    r = rows[name]
+    assert r["predicted_host_peak_bytes"] == r["measured_host_peak_bytes"] > 0, (name, r)
+print("bench --json: 6 rows; predicted = measured device peak in each, and host peak in the stored-format ones; "
+      "stored-format rows identical")
 PY
+
+# host peaks, predicted = measured, at other sizes (the VAE's passes hold the peak at 256x256),
+# on a device and without one (the transformer computes in host memory)
+for size in 64 256; do
+    for vram in 8M ""; do
+        json=$("$cli" bench --model $tests/golden/models/edit-tiny --image "$case_dir/image0.png" \
+               --prompt-embeds "$case_dir/inputs.safetensors" --width $size --height $size --vae-area $((size * size)) \
+               --steps 2 --threads 2 ${vram:+--vram $vram} --json 2>/dev/null) && ok || bad "bench ${size}x$size ${vram:-host}: exit $?"
+        python3 - "$json" <<'PY' && ok || bad "host peaks ${size}x$size ${vram:-host}: $json"
+import json, sys
+rows = [r for r in json.loads(sys.argv[1])["rows"] if r["ran"]]
+assert len(rows) >= 2, rows
+for r in rows:
+    assert r["predicted_host_peak_bytes"] == r["measured_host_peak_bytes"] > 0, r
+PY
+    done
+done
 
 # without --allow-quantize fp8 and nf4 are listed as not fitting (lower precision than the files)
 json=$("$cli" bench --case "$case_dir" --vram 8M --threads 2 --json 2>/dev/null) && ok || bad "no --allow-quantize: exit $?"

@@ -13,6 +13,7 @@
 #include "io/golden_case.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
+#include "mem/mem_device.h"
 #include "models/qwen_image_vae.h"
 #include "models/qwen_image_vae_case.h"
 #include "ops/ops_conv.h"
@@ -508,11 +509,12 @@ static void check_peak(vae_model *m, int encode, int h, int w)
     const size_t nout = (size_t)cout * (encode ? (size_t)(h / s) * (w / s) : (size_t)(h * s) * (w * s));
     float *in = random_buffer((size_t)cin * h * w), *out = random_buffer(nout);
     if (!in || !out) goto done;
-    mem_class_stats before, after;
-    mem_get_stats(MEM_ACTIVATIONS, &before);
-    mem_reset_peaks();
+    /* every class together: the activations and the GEMMs' packing scratch */
+    mem_device_stats before, after;
+    mem_device_get_stats(mem_device_cpu(), &before);
+    mem_device_reset_peaks(mem_device_cpu());
     CHECK_OK(encode ? vae_encode(m, OP_BACKEND_CPU(pool), in, h, w, out) : vae_decode(m, OP_BACKEND_CPU(pool), in, h, w, out));
-    mem_get_stats(MEM_ACTIVATIONS, &after);
+    mem_device_get_stats(mem_device_cpu(), &after);
     size_t measured = after.peak_bytes - before.current_bytes;
     size_t counted = vae_activation_bytes(m, thread_pool_size(pool), encode, h, w);
     printf("  %s %dx%d: activation peak %zu bytes, counted %zu\n", encode ? "encode" : "decode", h, w, measured,

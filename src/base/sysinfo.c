@@ -9,12 +9,19 @@
 
 #include "base/status.h"
 
+static char meminfo_path[4096] = "/proc/meminfo";
+
+void sysinfo_set_meminfo_path(const char *path)
+{
+    snprintf(meminfo_path, sizeof meminfo_path, "%s", path ? path : "/proc/meminfo");
+}
+
 /* A "Key:   123 kB" line of /proc/meminfo, in bytes. */
 static canvas_status meminfo_field(const char *key, uint64_t *out_bytes)
 {
     *out_bytes = 0;
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return status_fail(CANVAS_ERR_IO, "/proc/meminfo: cannot open (not Linux?)");
+    FILE *f = fopen(meminfo_path, "r");
+    if (!f) return status_fail(CANVAS_ERR_IO, "%s: cannot open (not Linux?)", meminfo_path);
     char line[256];
     size_t key_length = strlen(key);
     int found = 0;
@@ -28,7 +35,7 @@ static canvas_status meminfo_field(const char *key, uint64_t *out_bytes)
         }
     }
     fclose(f);
-    if (!found) return status_fail(CANVAS_ERR_IO, "/proc/meminfo: no '%s' line", key);
+    if (!found) return status_fail(CANVAS_ERR_IO, "%s: no '%s' line", meminfo_path, key);
     return CANVAS_OK;
 }
 

@@ -14,6 +14,11 @@
 canvas_status sysinfo_mem_available(uint64_t *out_bytes);
 canvas_status sysinfo_mem_total(uint64_t *out_bytes);
 
+/* Tests: read `path` (a file in /proc/meminfo's format) instead of /proc/meminfo from now on;
+ * NULL goes back to /proc/meminfo. It plays memory that another process takes or gives back
+ * while a run goes on (the test rewrites the file). Not for concurrent use with readers. */
+void sysinfo_set_meminfo_path(const char *path);
+
 /* Resident set size of this process (from /proc/self/statm), in bytes. */
 canvas_status sysinfo_rss(uint64_t *out_bytes);
 

@@ -58,6 +58,9 @@ typedef struct mem_class_stats {
 
 void mem_get_stats(mem_class cls, mem_class_stats *out);
 size_t mem_total_current(void);
+/* The bytes held by the calling thread's scope (mem_scope_enter), or by the process when it
+ * is in none: what a step of its own work added, measured around it. */
+size_t mem_thread_current(void);
 /* Reset every class's peak to its current value (at the start of a phase). */
 void mem_reset_peaks(void);
 const char *mem_class_name(mem_class cls);

@@ -214,12 +214,16 @@ static void class_stats(const class_counters *c, mem_class_stats *out)
 
 void mem_get_stats(mem_class cls, mem_class_stats *out) { class_stats(&process.classes[cls], out); }
 
-size_t mem_total_current(void)
+static size_t pool_current(const pool_counters *pool)
 {
     size_t total = 0;
-    for (int c = 0; c < MEM_CLASS_COUNT; c++) total += atomic_load(&process.classes[c].current);
+    for (int c = 0; c < MEM_CLASS_COUNT; c++) total += atomic_load(&pool->classes[c].current);
     return total;
 }
+
+size_t mem_total_current(void) { return pool_current(&process); }
+
+size_t mem_thread_current(void) { return thread_scope ? pool_current(&thread_scope->counters) : pool_current(&process); }
 
 static void reset_peaks(pool_counters *pool)
 {

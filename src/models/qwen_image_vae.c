@@ -82,7 +82,7 @@ static conv2d_params conv_params(const vae_conv *conv, const act *x, conv_mode m
 static canvas_status conv_run(vae_run *r, const conv2d_params *p, const vae_conv *conv, const act *x, act *y)
 {
     if (r->counting) {
-        count_peak(r, op_conv2d_work_bytes(p));
+        count_peak(r, op_conv2d_work_bytes(p, r->threads));
         return CANVAS_OK;
     }
     return op_conv2d(r->be, p, x->data, &conv->weight, conv->bias, y->data);

@@ -138,7 +138,8 @@ canvas_status vae_decode(vae_model *model, op_backend *be, const float *latent, 
 canvas_status vae_decode_raw(vae_model *model, op_backend *be, const float *latent, int height, int width,
                              float *image);
 
-/* Peak MEM_ACTIVATIONS bytes of one vae_encode (encode = 1) of a height x width image or
+/* Peak host bytes (MEM_ACTIVATIONS, and the MEM_SCRATCH packing of the convolutions' GEMMs)
+ * of one vae_encode (encode = 1) of a height x width image or
  * one vae_decode (encode = 0) of a height x width latent with `threads` workers
  * (op_backend_workers), exact: the same walk over the layers as the forward, counting
  * instead of allocating, op_conv2d's bands and op_attention's tiles included. About two

@@ -60,8 +60,10 @@ int conv2d_out_width(const conv2d_params *p);
 canvas_status op_conv2d(op_backend *be, const conv2d_params *p, const float *x, const weight_view *weight,
                         const float *bias, float *y);
 
-/* The MEM_ACTIVATIONS bytes op_conv2d holds while it runs (its peak, exact). */
-size_t op_conv2d_work_bytes(const conv2d_params *p);
+/* The bytes op_conv2d holds while it runs with `threads` workers (op_backend_workers), its
+ * peak, exact: the band's buffers (MEM_ACTIVATIONS) and, while the band's GEMM runs, its
+ * packing scratch (op_linear_workspace_bytes, MEM_SCRATCH). */
+size_t op_conv2d_work_bytes(const conv2d_params *p, int threads);
 
 /* Repack one temporal tap of a convolution weight stored as [out, in, kt, kh, kw]
  * (PyTorch Conv3d; a Conv2d weight is kt = 1) into [out, kh, kw, in], the column order

@@ -12,6 +12,7 @@
 #include "base/size_parse.h"
 #include "base/path.h"
 #include "base/status.h"
+#include "base/sysinfo.h"
 #include "io/weights_file.h"
 #include "mem/mem.h"
 #include "ops/ops_cpu.h"
@@ -386,20 +387,50 @@ static canvas_status plan_sizes(run *s)
     return CANVAS_OK;
 }
 
+/* ---- host memory --------------------------------------------------------------------------- */
+
+/* The host memory the run may use, read again before every phase (someone else may have
+ * taken some): the --ram cap, and what the machine has available (MemAvailable) plus what
+ * the run holds already, whichever is less; 0: neither is known. *held: what it holds. */
+static uint64_t host_budget(const run *s, uint64_t *held)
+{
+    mem_device_stats host;
+    mem_device_get_stats(s->p->host ? s->p->host : mem_device_cpu(), &host);
+    *held = host.current_bytes;
+    uint64_t budget = host.cap_bytes, available;
+    if (sysinfo_mem_available(&available) != CANVAS_OK) {
+        status_clear();
+        return budget;
+    }
+    available += host.current_bytes;
+    return budget && budget < available ? budget : available;
+}
+
+/* The bytes of the latents buffers that prepare allocated (the planner's `latents`). */
+static uint64_t run_latents_bytes(const run *s)
+{
+    const uint64_t buffer = (uint64_t)s->n_img * (uint64_t)s->channels * sizeof(float);
+    return (s->hidden ? buffer : 0) + (s->output ? buffer : 0) + (s->negative_output ? buffer : 0);
+}
+
 /* ---- VAE passes (host memory, whole or tiled) --------------------------------------------- */
 
-/* Tile when the host cap leaves less room than a whole pass needs (pixel sizes). */
-static int vae_tiling_planned(run *s, int encode, int pixel_height, int pixel_width)
+/* Tile when the host budget now leaves less room than a whole pass needs (pixel sizes);
+ * *need and *room (may be NULL) get the two. */
+static int vae_tiling_planned(run *s, int encode, int pixel_height, int pixel_width, uint64_t *need, uint64_t *room)
 {
     vae_tiling tiling;
     vae_tiling_default(&tiling);
     if (!vae_tiling_needed(&tiling, pixel_height, pixel_width)) return 0;
-    mem_device_stats host;
-    mem_device_get_stats(s->p->host ? s->p->host : mem_device_cpu(), &host);
-    if (!host.cap_bytes) return s->vae_tiled;
+    uint64_t held;
+    const uint64_t budget = host_budget(s, &held);
+    if (!budget) return s->vae_tiled;
     int h = encode ? pixel_height : pixel_height / s->scale, w = encode ? pixel_width : pixel_width / s->scale;
-    size_t need = vae_activation_bytes(s->p->vae, thread_pool_size(s->p->pool), encode, h, w);
-    return need > host.free_bytes;
+    const uint64_t pass = vae_activation_bytes(s->p->vae, thread_pool_size(s->p->pool), encode, h, w);
+    const uint64_t free_now = budget > held ? budget - held : 0;
+    if (need) *need = pass;
+    if (room) *room = free_now;
+    return pass > free_now;
 }
 
 /* One VAE pass; a whole pass that runs out of memory is redone tiled. */
@@ -410,7 +441,16 @@ static canvas_status vae_pass(run *s, int encode, const float *in, int pixel_hei
     vae_tiling tiling;
     vae_tiling_default(&tiling);
     const int h = pixel_height / s->scale, w = pixel_width / s->scale;
-    int tiled = vae_tiling_planned(s, encode, pixel_height, pixel_width);
+    uint64_t need = 0, room = 0;
+    int tiled = vae_tiling_planned(s, encode, pixel_height, pixel_width, &need, &room);
+    if (tiled && !s->vae_tiled) { /* memory went since the plan (read again before every pass) */
+        char message[256], need_text[32], room_text[32];
+        size_format(need, need_text, sizeof need_text);
+        size_format(room, room_text, sizeof room_text);
+        snprintf(message, sizeof message, "plan: VAE %s tiled: a whole pass needs %s of host memory and %s is free now",
+                 encode ? "encode" : "decode", need_text, room_text);
+        tell_plan(s, message);
+    }
     canvas_status st;
     if (!tiled) {
         st = encode ? vae_encode(vae, &be, in, pixel_height, pixel_width, out) : vae_decode(vae, &be, in, h, w, out);
@@ -515,9 +555,14 @@ static void plan_inputs(run *s, const dit_inputs *longest, int same_format_only,
         l->device_bytes = stats.cap_bytes;
         l->device_free_bytes = stats.largest_free_block ? stats.largest_free_block : 1;
     }
+    /* what the run holds now that the phases' formulas do not count: the host weights and
+     * the latents buffers are theirs, everything else (tables, names, inputs) is held through */
+    uint64_t held;
+    l->host_bytes = host_budget(s, &held);
     mem_device_stats host;
     mem_device_get_stats(p->host ? p->host : mem_device_cpu(), &host);
-    l->host_bytes = host.cap_bytes; /* the run's host budget is its --ram cap; none: not limited */
+    const uint64_t counted = host.classes[MEM_WEIGHTS].current_bytes + run_latents_bytes(s);
+    l->host_held_bytes = held > counted ? held - counted : 0;
     l->headroom_bytes = p->headroom_bytes;
     l->allow_quantize = same_format_only ? 0 : p->allow_quantize;
     l->fp8 = same_format_only ? 0 : p->fp8;
@@ -620,8 +665,17 @@ static canvas_status plan_and_place(run *s, const dit_inputs *longest, place_rea
     return dit_place(p->dit, s->device, mem_device_is_host(s->device) ? DIT_ALL_BLOCKS : c->point.resident_blocks);
 }
 
+/* The host budget still holds the last plan's host peak (or nothing was planned). */
+static int host_plan_holds(const run *s)
+{
+    const edit_plan_record *planned = &s->p->planned;
+    uint64_t held;
+    const uint64_t budget = host_budget(s, &held);
+    return planned->preset < 0 || !budget || planned->host + planned->pinned <= budget;
+}
+
 /* The last placement serves this run: same device, token counts and (within the headroom)
- * cap, and the resident prefix asked for. */
+ * cap, the resident prefix asked for, and a host budget (read now) that still holds the plan. */
 static int placement_reusable(const run *s, const dit_inputs *longest)
 {
     const edit_pipeline *p = s->p;
@@ -630,7 +684,7 @@ static int placement_reusable(const run *s, const dit_inputs *longest)
     const size_t moved = stats.cap_bytes > p->placed_cap ? stats.cap_bytes - p->placed_cap : p->placed_cap - stats.cap_bytes;
     return p->placed_blocks >= 0 && p->placed_device == s->device && p->placed_n_img == longest->n_img &&
            p->placed_n_txt == longest->n_txt && dit_device(p->dit) == s->device && moved <= p->headroom_bytes &&
-           (p->resident_blocks < 0 || p->resident_blocks == p->placed_blocks);
+           (p->resident_blocks < 0 || p->resident_blocks == p->placed_blocks) && host_plan_holds(s);
 }
 
 /* Before the VAE encode: whether any plan of the strategy asked for fits the whole device
@@ -881,7 +935,7 @@ static canvas_status prepare(run *s)
     canvas_status st = scheduler_sigmas(scheduler, r->steps, mu, s->sigmas, s->timesteps); /* refuses an undefined schedule */
     if (st != CANVAS_OK)
         return status_wrap(st, "output %dx%d (%lld image tokens): ", s->width, s->height, (long long)s->n_target);
-    s->vae_tiled = vae_tiling_planned(s, 0, s->height, s->width);
+    s->vae_tiled = vae_tiling_planned(s, 0, s->height, s->width, NULL, NULL);
     return CANVAS_OK;
 }
 

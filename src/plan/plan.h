@@ -155,6 +155,8 @@ typedef struct plan_limits {
     uint64_t device_free_bytes;      /* what is free now (re-probed after an OOM); 0: device_bytes */
     uint64_t headroom_bytes;         /* kept free on the device */
     uint64_t host_bytes;             /* host RAM budget (--ram, else MemAvailable) */
+    uint64_t host_held_bytes;        /* host bytes held through every phase that no formula counts
+                                        (tables, names, the inputs): measured by the caller */
     int allow_quantize;              /* 1: fp8 / nf4 may be used below the stored precision */
     int fp8;                         /* 0: fp8 as allow_quantize says; 1: fp8 allowed anyway; -1: never fp8 */
     int vae_on_device;               /* 1: the VAE runs on the device (a CUDA build); 0: host (this build) */

@@ -38,8 +38,11 @@ canvas_status plan_shape_for(const plan_work *work, quant_choice weights, dit_mo
     return plan_dit_shape_model(&work->dit, weights, stored, out);
 }
 
+/* The transformer's forward on a measure device with `resident_blocks` placed: its device
+ * peak, whether it fits `cap` (0: unbounded) and, when out_host is not NULL, the host bytes
+ * the placement itself holds (the copy thread's queue, the slots' tables: the real code's). */
 static canvas_status dry_run_model(dit_model *model, const plan_work *work, int resident_blocks, uint64_t cap,
-                                   thread_pool *pool, uint64_t *out_peak, int *fits)
+                                   thread_pool *pool, uint64_t *out_peak, int *fits, uint64_t *out_host)
 {
     static const float unread[1];
     dit_image_shape shape = {1, 1, (int)work->n_img};
@@ -48,7 +51,10 @@ static canvas_status dry_run_model(dit_model *model, const plan_work *work, int 
                      .timestep = 1.0f, .img_shapes = &shape, .n_images = 1};
     mem_device *measure;
     TRY(mem_device_create_measure("gpu (dry run)", (size_t)cap, &measure));
+    const size_t host_before = mem_thread_current();
     canvas_status st = dit_place(model, measure, resident_blocks);
+    const size_t host_placed = mem_thread_current();
+    if (out_host) *out_host = host_placed > host_before ? host_placed - host_before : 0;
     op_backend be = op_backend_cpu(pool);
     if (st == CANVAS_OK) st = dit_forward(model, &be, &in, NULL, NULL);
     mem_device_stats stats;
@@ -69,7 +75,7 @@ canvas_status plan_dit_dry_run(const plan_work *work, quant_choice weights, int 
 {
     dit_model *model;
     TRY(plan_shape_for(work, weights, &model));
-    canvas_status st = dry_run_model(model, work, resident_blocks, cap, pool, out_device_peak, fits);
+    canvas_status st = dry_run_model(model, work, resident_blocks, cap, pool, out_device_peak, fits, NULL);
     dit_free(model);
     return st;
 }
@@ -104,7 +110,7 @@ static canvas_status dit_prefix_fits(void *ctx, int k, int *fits)
 {
     const dit_prefix *d = ctx;
     uint64_t peak;
-    return dry_run_model(d->model, d->work, k, d->cap, d->pool, &peak, fits);
+    return dry_run_model(d->model, d->work, k, d->cap, d->pool, &peak, fits, NULL);
 }
 
 static canvas_status largest_prefix(dit_model *model, const plan_work *work, uint64_t cap, thread_pool *pool,
@@ -232,22 +238,23 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
     const uint64_t free_room = limits->device_free_bytes && limits->device_free_bytes < device_room
                                    ? limits->device_free_bytes
                                    : device_room;
-    uint64_t dit_device = 0;
+    uint64_t dit_device = 0, placed_host = 0;
     int fits = 1;
     if (on_device) {
         if (p->resident_blocks < 0) st = free_room ? largest_prefix(shape, work, free_room, pool, &p->resident_blocks) : CANVAS_OK;
         if (st == CANVAS_OK && p->resident_blocks >= 0) {
             /* under the real room first (rounding and fragmentation refuse as the pool would),
              * then unbounded for the peak of a plan that does not fit */
-            st = dry_run_model(shape, work, p->resident_blocks, free_room ? free_room : 1, pool, &dit_device, &fits);
+            st = dry_run_model(shape, work, p->resident_blocks, free_room ? free_room : 1, pool, &dit_device, &fits,
+                               &placed_host);
             if (st == CANVAS_OK && !fits) {
                 int unbounded_fits;
-                st = dry_run_model(shape, work, p->resident_blocks, 0, pool, &dit_device, &unbounded_fits);
+                st = dry_run_model(shape, work, p->resident_blocks, 0, pool, &dit_device, &unbounded_fits, &placed_host);
             }
         }
         if (p->resident_blocks < 0) {
             /* nothing fits: report what streaming every block needs */
-            if (st == CANVAS_OK) st = dry_run_model(shape, work, 0, 0, pool, &dit_device, &fits);
+            if (st == CANVAS_OK) st = dry_run_model(shape, work, 0, 0, pool, &dit_device, &fits, &placed_host);
             fits = 0;
         }
     } else {
@@ -285,7 +292,7 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
     plan_memory *denoise = &c->phases[PLAN_PHASE_DENOISE];
     denoise->device = dit_device;
     denoise->pinned = pinned;
-    denoise->host = host_weights + latents + (limits->vae_on_device ? 0 : attention + packing) +
+    denoise->host = host_weights + latents + placed_host + (limits->vae_on_device ? 0 : attention + packing) +
                     (on_device ? 0 : dit_activation_bytes(&work->dit, work->n_img, work->n_txt));
     denoise->mapped = dit_mapped_bytes(shape, on_device, resident, pinned > 0);
     p->paged = plan_pages_from_disk(denoise, limits);
@@ -295,16 +302,21 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
         const uint64_t room = limits->vae_on_device ? device_room : limits->host_bytes;
         uint64_t enc = 0, dec = 0;
         int tiled = 0;
+        /* around a pass the pipeline holds the image (3 f32 planes) and the latent (z f32
+         * planes at an eighth of the side); after a decode, the image and its HWC copy */
+        const uint64_t z = (uint64_t)work->vae.z_dim * sizeof(float);
         for (int pass = 0; pass < 2; pass++) {
             enc = 0;
             for (int i = 0; i < work->n_refs; i++) {
                 const uint64_t pixels = (uint64_t)work->ref_width[i] * (uint64_t)work->ref_height[i];
                 uint64_t need = vae_pass_bytes(work, 1, tiled, work->ref_height[i], work->ref_width[i]) +
-                                pixels * 3 * sizeof(float) * 2;
+                                pixels * 3 * sizeof(float) + pixels / 64 * z;
                 if (need > enc) enc = need;
             }
-            dec = vae_pass_bytes(work, 0, tiled, work->height, work->width) +
-                  (uint64_t)work->width * (uint64_t)work->height * 3 * sizeof(float) * 2;
+            const uint64_t pixels = (uint64_t)work->width * (uint64_t)work->height;
+            const uint64_t image = pixels * 3 * sizeof(float);
+            dec = vae_pass_bytes(work, 0, tiled, work->height, work->width) + image + pixels / 64 * z;
+            if (2 * image > dec) dec = 2 * image;
             const uint64_t weights = limits->vae_on_device ? vae_weight_bytes(work, 1) : host_weights;
             if (tiled || !room || (enc > dec ? enc : dec) + weights <= room) break;
             tiled = 1;
@@ -317,7 +329,8 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
             e->host = d->host = latents;
         } else {
             e->host = work->n_refs ? host_weights + latents + enc : 0;
-            d->host = host_weights + (uint64_t)work->n_img * channels * sizeof(float) + dec;
+            /* the transformer stays placed through the decode: its placement's host tables too */
+            d->host = host_weights + placed_host + (uint64_t)work->n_img * channels * sizeof(float) + dec;
         }
     }
     /* the text encoder's phase: before the transformer is loaded, with the whole room */
@@ -328,6 +341,7 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
     }
     memset(&c->peak, 0, sizeof c->peak);
     for (int ph = 0; ph < PLAN_PHASE_COUNT; ph++) {
+        if (c->phases[ph].host) c->phases[ph].host += limits->host_held_bytes;
         if (c->phases[ph].mapped > c->peak.mapped) c->peak.mapped = c->phases[ph].mapped;
         if (c->phases[ph].device > c->peak.device) c->peak.device = c->phases[ph].device;
         if (c->phases[ph].pinned > c->peak.pinned) c->peak.pinned = c->phases[ph].pinned;

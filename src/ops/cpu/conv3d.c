@@ -171,10 +171,14 @@ static conv_plan plan_conv(const conv2d_params *p)
     return plan;
 }
 
-size_t op_conv2d_work_bytes(const conv2d_params *p)
+size_t op_conv2d_work_bytes(const conv2d_params *p, int threads)
 {
     conv_plan plan = plan_conv(p);
-    return (plan.strip_floats + plan.col_floats + plan.scratch_floats) * sizeof(float);
+    if (plan.out_h < 1 || plan.out_w < 1) return 0;
+    /* the first band is the largest: its GEMM packs the most rows */
+    const int64_t rows = (int64_t)plan.band * plan.out_w, k = (int64_t)p->kernel * p->kernel * p->in_channels;
+    return (plan.strip_floats + plan.col_floats + plan.scratch_floats) * sizeof(float) +
+           op_linear_workspace_bytes(rows, p->out_channels, k, threads);
 }
 
 canvas_status op_conv2d(op_backend *be, const conv2d_params *p, const float *x, const weight_view *weight,

@@ -53,7 +53,7 @@
     F(int, conv2d_out_width, (const conv2d_params *p), (p))                                                          \
     F(canvas_status, op_conv2d, (op_backend * be, const conv2d_params *p, const float *x, const weight_view *weight, \
       const float *bias, float *y), (be, p, x, weight, bias, y))                                                     \
-    F(size_t, op_conv2d_work_bytes, (const conv2d_params *p), (p))                                                   \
+    F(size_t, op_conv2d_work_bytes, (const conv2d_params *p, int threads), (p, threads))                             \
     V(conv_pack_taps, (const void *src, size_t element_size, int out, int in, int kt, int kh, int kw, int t_index,   \
       void *dst), (src, element_size, out, in, kt, kh, kw, t_index, dst))                                            \
     V(op_channel_rms_norm, (const float *x, int64_t pixels, int channels, const float *gamma, float *y), (x, pixels, \
