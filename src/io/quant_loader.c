@@ -360,12 +360,22 @@ void quant_store_free(quant_store *store)
 
 size_t quant_store_bytes(const quant_store *store) { return store ? store->weight_bytes : 0; }
 
+enum { STORE_FIRST_CAPACITY = 64 };
+
+size_t quant_store_table_bytes(int entries)
+{
+    if (entries <= 0) return 0;
+    size_t capacity = STORE_FIRST_CAPACITY;
+    while (capacity < (size_t)entries) capacity *= 2;
+    return capacity * (sizeof(quant_params *) + sizeof(void *)) + (size_t)entries * sizeof(quant_params);
+}
+
 /* A new entry: params copied, a MEM_WEIGHTS blob when `blob_bytes` > 0. */
 static canvas_status store_add(quant_store *s, const quant_params *params, size_t blob_bytes, quant_params **p_out,
                                void **blob_out)
 {
     if (s->count == s->capacity) {
-        int capacity = s->capacity ? 2 * s->capacity : 64;
+        int capacity = s->capacity ? 2 * s->capacity : STORE_FIRST_CAPACITY;
         TRY(mem_realloc((void **)&s->params, (size_t)capacity * sizeof *s->params, MEM_SCRATCH));
         TRY(mem_realloc((void **)&s->blobs, (size_t)capacity * sizeof *s->blobs, MEM_SCRATCH));
         s->capacity = capacity;

@@ -76,6 +76,10 @@ canvas_status quant_store_create(quant_store **out);
 void quant_store_free(quant_store *store);
 /* MEM_WEIGHTS bytes the store holds. */
 size_t quant_store_bytes(const quant_store *store);
+/* The host bytes a store of `entries` weights holds besides their blobs (MEM_SCRATCH: its
+ * two tables, grown by doubling from 64, and one quant_params per weight): what a plan that
+ * quantises at load holds on top of the blobs. */
+size_t quant_store_table_bytes(int entries);
 
 /* A weight as the model wiring takes it (io sits below ops: the wiring makes the
  * weight_view from this). */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/status.h"
+#include "io/quant_loader.h"
 #include "mem/mem.h"
 #include "mem/mem_device.h"
 #include "models/arch.h"
@@ -132,18 +133,24 @@ canvas_status plan_dit_largest_prefix(const plan_work *work, quant_choice weight
 
 /* ---- host memory and the VAE -------------------------------------------------------- */
 
-/* The transformer's host MEM_WEIGHTS: every group's f32 vectors, plus the quantised
- * blocks' blobs (quantised on load into host RAM); the stored matrices are the mapping. */
-static uint64_t dit_host_weights(const dit_model *shape)
+/* The transformer's host memory: every group's f32 vectors, plus the quantised blocks'
+ * blobs (quantised on load into host RAM; the stored matrices are the mapping) and, when
+ * the plan quantises to another format than the loaded model's, the new store's tables
+ * (the loaded model's own are among the bytes the run holds already). */
+static uint64_t dit_host_weights(const dit_model *shape, const dit_model *loaded)
 {
+    const quant_choice to = shape->weights_format;
     uint64_t bytes = 0;
+    int quantised = 0;
     for (int g = 0; g <= shape->config.num_layers; g++) {
         const residency_group *group = &shape->memory->table[g];
         bytes += group->tensors[group->n_tensors - 1].bytes;
-        if (g > 0 && shape->weights_format.format != QUANT_NONE)
-            for (int t = 0; t < group->n_tensors - 1; t++) bytes += group->tensors[t].bytes;
+        if (g > 0 && to.format != QUANT_NONE)
+            for (int t = 0; t < group->n_tensors - 1; t++, quantised++) bytes += group->tensors[t].bytes;
     }
-    return bytes;
+    const int reloaded = !loaded || loaded->weights_format.format != to.format ||
+                         loaded->weights_format.per_channel != to.per_channel;
+    return bytes + (reloaded ? quant_store_table_bytes(quantised) : 0);
 }
 
 /* The transformer's matrices a step reads in place from the mapping: every stored one
@@ -277,7 +284,7 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
     const uint64_t attention = dit_attention_workspace_bytes(work->n_img + work->n_txt, work->dit.num_attention_heads,
                                                              work->dit.attention_head_dim, work->threads, 0);
     const uint64_t packing = dit_linear_workspace_bytes(&work->dit, work->n_img, work->n_txt, work->threads);
-    const uint64_t dit_host = dit_host_weights(shape);
+    const uint64_t dit_host = dit_host_weights(shape, work->dit_model);
     const uint64_t vae_host = work->has_vae && !limits->vae_on_device ? vae_weight_bytes(work, -1) : 0;
     uint64_t host_weights = limits->vae_on_device ? 0 : dit_host + vae_host;
     uint64_t pinned = 0;
