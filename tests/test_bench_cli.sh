@@ -59,6 +59,23 @@ python3 -c 'import json,sys; r={x["preset"]: x for x in json.loads(sys.argv[1])[
 assert not r["fp8"]["ran"] and "allow-quantize" in r["fp8"]["reason"] and r["full"]["ran"]' "$json" && ok ||
     bad "without --allow-quantize: $json"
 
+# a run's report holds its plan's peaks beside the measured ones; a --ram cap at the predicted
+# host peak is met (no fallback, the same image), one byte less is refused before any work
+edit=(edit --model $tests/golden/models/edit-tiny --image "$case_dir/image0.png"
+      --prompt-embeds "$case_dir/inputs.safetensors" --steps 2 --vram 16M --vae-area 4096 --threads 2)
+"$cli" "${edit[@]}" -o $work/free.png --report $work/free.json 2>/dev/null && ok || bad "edit with --report: exit $?"
+predicted=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))
+assert r["predicted_host_peak_bytes"] == r["host_peak_bytes"] > 0 and r["fallbacks"] == 0, r
+assert r["predicted_device_peak_bytes"] == r["device_peak_bytes"] > 0, r
+print(r["predicted_host_peak_bytes"])' $work/free.json) && ok || bad "report peaks: $(cat $work/free.json)"
+"$cli" "${edit[@]}" --ram "$predicted" -o $work/capped.png --report $work/capped.json 2>/dev/null && ok ||
+    bad "--ram $predicted: exit $?"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["host_peak_bytes"] == int(sys.argv[2]) and r["fallbacks"] == 0, r' \
+    $work/capped.json "$predicted" && ok || bad "capped at the prediction: $(cat $work/capped.json)"
+cmp -s $work/free.png $work/capped.png && ok || bad "capped run: another image"
+expect 3 "no plan fits" -- "${edit[@]}" --ram $((predicted - 1)) -o $work/under.png
+[ ! -e $work/under.png ] && ok || bad "a refused run wrote its output"
+
 expect 3 "no preset fits" -- bench --case "$case_dir" --vram 64K --threads 2
 expect 2 "give --case CASE_DIR or --model DIR" -- bench --vram 8M
 summary

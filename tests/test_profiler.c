@@ -142,8 +142,13 @@ static void test_fallback_lines(void)
     long_line[sizeof long_line - 1] = '\0';
     profiler_note_fallback(p, long_line);
     CHECK(strlen(profiler_fallback_line(p, PROFILER_FALLBACK_LINES - 1)) == PROFILER_FALLBACK_LINE_BYTES - 1);
+    profiler_prediction predicted = {0};
+    CHECK(!profiler_predicted(p, &predicted));
+    profiler_note_prediction(p, &(profiler_prediction){3, 2, 1});
+    CHECK(profiler_predicted(p, &predicted) && predicted.device_peak_bytes == 3 && predicted.pinned_peak_bytes == 2 &&
+          predicted.host_peak_bytes == 1);
     profiler_reset(p);
-    CHECK(profiler_fallbacks(p) == 0 && profiler_fallback_line(p, 0) == NULL);
+    CHECK(profiler_fallbacks(p) == 0 && profiler_fallback_line(p, 0) == NULL && !profiler_predicted(p, &predicted));
     profiler_destroy(p);
 }
 
@@ -165,6 +170,7 @@ static void test_report_json(void)
     CHECK(int_key(root, "host_peak_bytes") >= 40 * KiB);
     CHECK(int_key(root, "pinned_peak_bytes") == 40 * KiB);
     CHECK(int_key(root, "fallbacks") == 1);
+    CHECK(json_object_get(root, "predicted_host_peak_bytes") == NULL); /* no plan noted */
     json_t *lines = json_object_get(root, "fallback_lines");
     CHECK(json_is_array(lines) && json_array_size(lines) == 1 &&
           !strcmp(json_string_value(json_array_get(lines, 0)) ? json_string_value(json_array_get(lines, 0)) : "",

@@ -78,6 +78,12 @@ static json_t *report_object(const profiler *p)
     json_object_set_new(o, "pinned_peak_bytes", json_integer((json_int_t)pinned_peak));
     json_object_set_new(o, "host_rss_peak_bytes", json_integer((json_int_t)rss_peak));
     json_object_set_new(o, "mem_available_min_bytes", json_integer((json_int_t)available_min));
+    profiler_prediction predicted;
+    if (profiler_predicted(p, &predicted)) {
+        json_object_set_new(o, "predicted_device_peak_bytes", json_integer((json_int_t)predicted.device_peak_bytes));
+        json_object_set_new(o, "predicted_pinned_peak_bytes", json_integer((json_int_t)predicted.pinned_peak_bytes));
+        json_object_set_new(o, "predicted_host_peak_bytes", json_integer((json_int_t)predicted.host_peak_bytes));
+    }
     json_object_set_new(o, "fallbacks", json_integer((json_int_t)profiler_fallbacks(p)));
     json_t *lines = json_array();
     for (int i = 0; profiler_fallback_line(p, i); i++) {

@@ -80,6 +80,8 @@ struct profiler {
     ring samples;                  /* profiler_memory_sample */
     uint64_t fallbacks;
     char fallback_lines[PROFILER_FALLBACK_LINES][PROFILER_FALLBACK_LINE_BYTES]; /* a ring: line k at k % LINES */
+    int have_prediction;
+    profiler_prediction prediction;
 };
 
 static double now_seconds(const profiler *p) { return (double)(clock_ns() - p->start_ns) * 1e-9; }
@@ -174,6 +176,7 @@ void profiler_reset(profiler *p)
     p->n_earlier = 0;
     memset(&p->earlier, 0, sizeof p->earlier);
     p->fallbacks = 0;
+    p->have_prediction = 0;
 }
 
 /* A sample into room reserved before (or in place of the oldest). */
@@ -266,6 +269,18 @@ void profiler_note_fallback(profiler *p, const char *line)
     snprintf(p->fallback_lines[p->fallbacks % PROFILER_FALLBACK_LINES], PROFILER_FALLBACK_LINE_BYTES, "%s",
              line ? line : "");
     p->fallbacks++;
+}
+
+void profiler_note_prediction(profiler *p, const profiler_prediction *prediction)
+{
+    p->prediction = *prediction;
+    p->have_prediction = 1;
+}
+
+int profiler_predicted(const profiler *p, profiler_prediction *out)
+{
+    if (p->have_prediction) *out = p->prediction;
+    return p->have_prediction;
 }
 
 uint64_t profiler_fallbacks(const profiler *p) { return p->fallbacks; }

@@ -73,6 +73,13 @@ void profiler_end(profiler *p);
 #define PROFILER_FALLBACK_LINES 16
 #define PROFILER_FALLBACK_LINE_BYTES 512
 void profiler_note_fallback(profiler *p, const char *line);
+/* The peaks the plan of the run predicts (the last plan made; the report sets them beside the
+ * measured ones). profiler_predicted: 0 when no plan was noted since the last reset. */
+typedef struct profiler_prediction {
+    uint64_t device_peak_bytes, pinned_peak_bytes, host_peak_bytes;
+} profiler_prediction;
+void profiler_note_prediction(profiler *p, const profiler_prediction *prediction);
+int profiler_predicted(const profiler *p, profiler_prediction *out);
 /* A memory sample for the trace's counter tracks now (phase boundaries sample anyway). */
 canvas_status profiler_sample(profiler *p);
 
