@@ -188,7 +188,7 @@ static void test_fallbacks(void)
     canvas_image_free(&got);
     CHECK_OK(canvas_profile_write_report(m, "/tmp/canvas_test_plan_report.json"));
     FILE *f = fopen("/tmp/canvas_test_plan_report.json", "r");
-    char text[256] = {0};
+    char text[4096] = {0};
     if (f) {
         size_t got_bytes = fread(text, 1, sizeof text - 1, f);
         (void)got_bytes;
