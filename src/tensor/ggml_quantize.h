@@ -19,19 +19,19 @@
  *     Q2_K, Q4_K, Q5_K  (w = d sc q - dmin mn): per sub-block (16, 32, 32 elements)
  *                  scale = (max - lo) / qmax and min = -lo with lo = min(smallest, 0) (the
  *                  format's offset can only subtract); d = largest scale / cmax and dmin =
- *                  largest min / cmax stored as f16 (cmax 15 for Q2_K's 4-bit sc / mn, 63
+ *                  largest min / cmax rounded UP to f16 (so no code is clipped; cmax 15 for Q2_K's 4-bit sc / mn, 63
  *                  for the 6-bit ones); sc, mn the nearest codes; q = nearest code of
  *                  (x + dmin mn) / (d sc), clipped to 0..qmax (3, 15, 31).
  *     Q3_K, Q6_K  (w = d sc (q - z), q - z in -z..z-1, z = 4 or 32): per 16 elements the
  *                  signed scale of smallest magnitude whose code range covers the values
  *                  (s > 0: -z s .. (z-1) s; s < 0 mirrors it), d = largest |s| / cmax (31
- *                  for Q3_K's 6-bit scales, 127 for Q6_K's int8) as f16; sc the nearest
+ *                  for Q3_K's 6-bit scales, 127 for Q6_K's int8) rounded up to f16; sc the nearest
  *                  code; q - z the nearest integer of x / (d sc), clipped.
  *   The K types' worst error per element (tests/test_ggml_quantize.c checks it): half a
  *   step of the sub-block's ideal scale, plus (qmax / 2 + 1/4) d for the scale code's
  *   rounding (the range it no longer covers, and the step it grew by; qmax 3, 15, 31, and
- *   z for Q3_K / Q6_K), plus dmin / 2 for the min's; d and dmin as stored, in f16's
- *   normal range (a block of values below about 1e-4 x cmax can lose its scale to zero).
+ *   z for Q3_K / Q6_K), plus dmin / 2 for the min's; d and dmin as stored (subnormal
+ *   f16 included: rounding them up keeps every scale code in range).
  *
  * Inputs must be finite: a NaN or infinity is refused, and so is a value whose stored
  * number (an F16/BF16 element, a block's f16 scale or min) would overflow to infinity
