@@ -54,6 +54,7 @@ static const spec SPECS[] = {
     {"blk.q4_k", GGML_TYPE_Q4_K, 2, {5, 512}},
     {"blk.q5_k", GGML_TYPE_Q5_K, 2, {2, 256}},
     {"blk.q6_k", GGML_TYPE_Q6_K, 2, {3, 256}},
+    {"empty", GGML_TYPE_F32, 1, {0}}, /* a marker: no bytes, at the end too */
 };
 #define N_SPECS (sizeof SPECS / sizeof SPECS[0])
 
@@ -73,10 +74,10 @@ static void test_round_trip(void)
     uint32_t rng = 99;
     for (size_t i = 0; i < N_SPECS; i++) {
         uint64_t n = numel(&SPECS[i]);
-        float *x = malloc(n * sizeof *x);
+        float *x = malloc(n * sizeof *x + 1);
         for (uint64_t k = 0; k < n; k++) x[k] = test_uniform(&rng) * (float)(1 + i);
         CHECK_OK(ggml_type_bytes(SPECS[i].type, n, &bytes[i]));
-        payload[i] = malloc(bytes[i]);
+        payload[i] = malloc(bytes[i] + 1);
         CHECK_OK(ggml_quantize_row(SPECS[i].type, x, (int64_t)n, payload[i]));
         total += bytes[i];
         free(x);
@@ -161,7 +162,7 @@ static void test_refusals(void)
                 "rows of 64 are not whole Q4_K blocks");
     CHECK_FAILS(gguf_writer_add_tensor(w, "u", GGML_TYPE_F32, 0, (int64_t[]){1}), CANVAS_ERR_USAGE, "0 dims");
     CHECK_FAILS(gguf_writer_add_tensor(w, "u", GGML_TYPE_F32, 5, (int64_t[]){1, 1, 1, 1, 1}), CANVAS_ERR_USAGE, "5 dims");
-    CHECK_FAILS(gguf_writer_add_tensor(w, "u", GGML_TYPE_F32, 2, (int64_t[]){3, 0}), CANVAS_ERR_USAGE, "dim 1 is 0");
+    CHECK_FAILS(gguf_writer_add_tensor(w, "u", GGML_TYPE_F32, 2, (int64_t[]){3, -1}), CANVAS_ERR_USAGE, "dim 1 is -1");
     char long_name[300];
     memset(long_name, 'n', 299);
     long_name[299] = '\0';

@@ -157,7 +157,7 @@ canvas_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t 
         return status_fail(CANVAS_ERR_USAGE, "%s: tensor '%s': %d dims (1..%d)", w->path, name, ndim, GGUF_MAX_DIMS);
     uint64_t numel = 1;
     for (int d = 0; d < ndim; d++) {
-        if (shape[d] < 1 || (uint64_t)shape[d] > UINT64_MAX / numel)
+        if (shape[d] < 0 || (numel != 0 && (uint64_t)shape[d] > UINT64_MAX / numel))
             return status_fail(CANVAS_ERR_USAGE, "%s: tensor '%s': dim %d is %lld", w->path, name, d, (long long)shape[d]);
         numel *= (uint64_t)shape[d];
     }
@@ -274,7 +274,7 @@ canvas_status gguf_writer_finish(gguf_writer *w, canvas_status st)
     if (st == CANVAS_OK && !w->started) st = start(w);
     int at = w->current; /* the first tensor not written whole */
     uint64_t have = w->done;
-    if (at < w->n_tensors && have == w->tensors[at].nbytes) at++, have = 0;
+    while (at < w->n_tensors && have == w->tensors[at].nbytes) at++, have = 0; /* empty tensors included */
     if (st == CANVAS_OK && at < w->n_tensors)
         st = status_fail(CANVAS_ERR_USAGE, "%s: tensor '%s' has %llu of its %llu bytes", w->path, w->tensors[at].name,
                          (unsigned long long)have, (unsigned long long)w->tensors[at].nbytes);

@@ -18,7 +18,7 @@
  * What the writer refuses (CANVAS_ERR_USAGE, naming the key or tensor: a caller's mistake,
  * never a reader's input): a duplicate key or tensor name, an empty one or a tensor name
  * over GGUF_MAX_NAME bytes, a type ggml_blocks.h does not decode, 0 or more than
- * GGUF_MAX_DIMS dims, a dim below 1, a contiguous dim (shape[ndim - 1]) that is not whole
+ * GGUF_MAX_DIMS dims, a negative dim (0 is allowed: an empty tensor, a marker), a contiguous dim (shape[ndim - 1]) that is not whole
  * blocks, a declaration after data began, more or fewer bytes than declared. */
 #ifndef CANVAS_IO_GGUF_WRITE_H
 #define CANVAS_IO_GGUF_WRITE_H
