@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_ggml_quantize.c — ggml_quantize_row (tensor/ggml_quantize.h): every type's blocks
  * decode (through ggml_to_f32, itself bit-exact with gguf-py) within the error the format
- * and the rule allow, element by element; Q8_0 is byte for byte gguf-py's quantize.
+ * and the rule allow, element by element; Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 are byte for byte
+ * gguf-py's quantize.
  *
  * The bound of each element is derived from its block alone (ggml_quantize.h):
  *   F16 / BF16     half an ulp: e16(x) / |x| 2^-8, e16(v) = max(|v| 2^-11, 2^-25) (f16's
@@ -157,23 +158,32 @@ static void test_round_trips(void)
     free(x), free(back), free(whole), free(rows);
 }
 
-/* Q8_0 is gguf-py's quantize, byte for byte (tools/gguf_vectors.py: Q8_0.source / .quantized). */
-static void test_q8_0_reference(void)
+/* Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 are gguf-py's quantize, byte for byte (tools/gguf_vectors.py:
+ * rows over magnitudes 2^-20 .. 2^10, ties and a zero row, Q8_0.source; T.quantized). */
+static void test_gguf_py_reference(void)
 {
-    char path[512];
+    static const ggml_type types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1};
+    char path[512], name[32];
     gguf_file *file = NULL;
     CHECK_OK(gguf_open(test_path(path, sizeof path, "gguf/vectors.gguf"), &file));
     if (!file) return;
-    const gguf_tensor *src = gguf_find(file, "Q8_0.source"), *want = gguf_find(file, "Q8_0.quantized");
-    CHECK(src && want && gguf_numel(src) == 768 && want->nbytes == 768 / 32 * 34);
-    if (src && want) {
-        float x[768];
-        unsigned char got[768 / 32 * 34];
-        memcpy(x, src->data, sizeof x);
-        CHECK_OK(ggml_quantize_row(GGML_TYPE_Q8_0, x, 768, got));
+    const gguf_tensor *src = gguf_find(file, "Q8_0.source");
+    CHECK(src && src->type == GGML_TYPE_F32 && gguf_numel(src) == 768);
+    float x[768];
+    unsigned char got[768 / 32 * 34];
+    if (src) memcpy(x, src->data, sizeof x);
+    for (size_t t = 0; src && t < sizeof types / sizeof types[0]; t++) {
+        snprintf(name, sizeof name, "%s.quantized", ggml_type_name(types[t]));
+        const gguf_tensor *want = gguf_find(file, name);
+        uint64_t bytes = 0;
+        CHECK_OK(ggml_type_bytes(types[t], 768, &bytes));
+        CHECK_MSG(want && want->type == types[t] && want->nbytes == bytes, "%s missing", name);
+        if (!want) continue;
+        CHECK_OK(ggml_quantize_row(types[t], x, 768, got));
         size_t differ = 0;
-        for (size_t i = 0; i < sizeof got; i++) differ += got[i] != ((const unsigned char *)want->data)[i];
-        CHECK_MSG(differ == 0, "%zu of %zu bytes differ from gguf-py's Q8_0", differ, sizeof got);
+        for (size_t i = 0; i < bytes; i++) differ += got[i] != ((const unsigned char *)want->data)[i];
+        CHECK_MSG(differ == 0, "%zu of %llu bytes differ from gguf-py's %s", differ, (unsigned long long)bytes,
+                  ggml_type_name(types[t]));
     }
     gguf_close(file);
 }
@@ -225,7 +235,7 @@ static void test_refusals(void)
 int main(void)
 {
     RUN(test_round_trips);
-    RUN(test_q8_0_reference);
+    RUN(test_gguf_py_reference);
     RUN(test_known_blocks);
     RUN(test_refusals);
     return check_summary();

@@ -7,26 +7,29 @@
  *
  *   F32            copied.
  *   F16, BF16      round to nearest even (dtype.h's converters): half an ulp of the type.
- *   Q8_0           llama.cpp gguf-py's quantize, byte for byte: d = amax / 127, q = x / d
- *                  rounded half away from zero, d stored as f16 (nearest even).
- *   Q4_0, Q5_0     gguf-py's: d = m / -8 (Q5_0: / -16) where m is the first element of
- *                  largest magnitude, q = trunc(x (1 / d) + 8.5 (16.5)) in f64, clipped to
- *                  0..15 (0..31), d stored as f16.
- *   Q4_1, Q5_1     gguf-py's: d = (max - min) / 15 (31), q = trunc((x - min)(1 / d) + 0.5)
- *                  in f32 clipped, d and min stored as f16.
+ *   The five legacy types are llama.cpp gguf-py's quantize, byte for byte (checked against
+ *   its output in tests/gguf/vectors.gguf by test_ggml_quantize):
+ *   Q8_0           d = amax / 127, q = x / d rounded half away from zero, d stored as f16
+ *                  (nearest even).
+ *   Q4_0, Q5_0     d = m / -8 (Q5_0: / -16) where m is the first element of largest
+ *                  magnitude, q = trunc(x (1 / d) + 8.5 (16.5)) in f64 rounded to f32,
+ *                  clipped to 0..15 (0..31), d stored as f16.
+ *   Q4_1, Q5_1     d = (max - min) / 15 (31), q = trunc((x - min)(1 / d) + 0.5) in f32,
+ *                  clipped, d and min stored as f16.
  *   K types        this project's own, simple rule (NOT llama.cpp's error-minimising
  *                  search; the blocks are valid and any GGUF reader decodes them):
  *     Q2_K, Q4_K, Q5_K  (w = d sc q - dmin mn): per sub-block (16, 32, 32 elements)
  *                  scale = (max - lo) / qmax and min = -lo with lo = min(smallest, 0) (the
  *                  format's offset can only subtract); d = largest scale / cmax and dmin =
- *                  largest min / cmax rounded UP to f16 (so no code is clipped; cmax 15 for Q2_K's 4-bit sc / mn, 63
- *                  for the 6-bit ones); sc, mn the nearest codes; q = nearest code of
- *                  (x + dmin mn) / (d sc), clipped to 0..qmax (3, 15, 31).
+ *                  largest min / cmax, rounded UP to f16 so that no code is clipped (cmax
+ *                  15 for Q2_K's 4-bit sc / mn, 63 for the 6-bit ones); sc, mn the nearest
+ *                  codes; q = nearest code of (x + dmin mn) / (d sc), clipped to 0..qmax
+ *                  (3, 15, 31).
  *     Q3_K, Q6_K  (w = d sc (q - z), q - z in -z..z-1, z = 4 or 32): per 16 elements the
  *                  signed scale of smallest magnitude whose code range covers the values
  *                  (s > 0: -z s .. (z-1) s; s < 0 mirrors it), d = largest |s| / cmax (31
- *                  for Q3_K's 6-bit scales, 127 for Q6_K's int8) rounded up to f16; sc the nearest
- *                  code; q - z the nearest integer of x / (d sc), clipped.
+ *                  for Q3_K's 6-bit scales, 127 for Q6_K's int8) rounded up to f16; sc the
+ *                  nearest code; q - z the nearest integer of x / (d sc), clipped.
  *   The K types' worst error per element (tests/test_ggml_quantize.c checks it): half a
  *   step of the sub-block's ideal scale, plus (qmax / 2 + 1/4) d for the scale code's
  *   rounding (the range it no longer covers, and the step it grew by; qmax 3, 15, 31, and
