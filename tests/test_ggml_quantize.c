@@ -135,13 +135,14 @@ static void test_round_trips(void)
             CHECK_MSG(memcmp(whole, rows, (size_t)row_bytes * ROWS) == 0, "%s kind %d: rows differ from the whole",
                       ggml_type_name(type), kind);
             CHECK_OK(ggml_to_f32(type, whole, back, n));
+            float row_amax[ROWS], lo, hi;
+            for (int r = 0; r < ROWS; r++) range_of(x + (size_t)r * ROW, ROW, &lo, &hi, &row_amax[r]);
             int bad = 0;
             for (size_t i = 0; i < n; i++) {
                 const size_t first = i / per_block * per_block;
                 const uint8_t *block = whole + first / per_block * block_bytes;
-                float lo, hi, amax, row_amax;
+                float amax;
                 range_of(x + first, per_block, &lo, &hi, &amax);
-                range_of(x + i / ROW * ROW, ROW, &lo, &hi, &row_amax);
                 double err = fabs((double)back[i] - x[i]);
                 double bound = bound_of(type, x + first, block, (int)(i - first)) + 1e-6 * amax;
                 if (kind == 6) bound = 0.0; /* zeros come back as zeros, in every type */
@@ -149,7 +150,7 @@ static void test_round_trips(void)
                     CHECK_MSG(0, "%s kind %d element %zu: %.9g came back as %.9g (error %.3g > bound %.3g)",
                               ggml_type_name(type), kind, i, x[i], back[i], err, bound);
                 if (bound > 0) worst_ratio = fmax(worst_ratio, err / bound);
-                if (row_amax > 0 && kind != 4 && kind != 8) worst_rel = fmax(worst_rel, err / row_amax);
+                if (row_amax[i / ROW] > 0 && kind != 4 && kind != 8) worst_rel = fmax(worst_rel, err / row_amax[i / ROW]);
             }
         }
         printf("  %-5s worst error / bound %.3f, worst error / row amax %.5f (rows without outliers)\n", ggml_type_name(type),
