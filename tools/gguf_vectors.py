@@ -6,7 +6,7 @@
                                           ggml type and, next to each, the f32 values that
                                           llama.cpp's gguf-py (quants.dequantize) decodes
                                           them to; f32 rows and gguf-py's Q8_0 quantize of
-                                          them (Q8_0.source, Q8_0.quantized). GGUF_PY is the folder holding gguf-py's
+                                          them (Q8_0.source; Q8_0/Q4_0/Q4_1/Q5_0/Q5_1.quantized). GGUF_PY is the folder holding gguf-py's
                                           `gguf` package (or $GGUF_PY); only quants.py and
                                           its constants are used.
   tools/gguf_vectors.py corpus            tests/gguf/small.gguf (a valid file with metadata
@@ -229,7 +229,7 @@ def vectors(gguf_py):
         assert expected.shape == (ne[1], ne[0]), (fmt, expected.shape, ne)
         tensors.append((fmt, list(ne), TYPES[fmt][0], raw.tobytes()))
         tensors.append((fmt + ".expected", list(ne), 0, np.ascontiguousarray(expected).tobytes()))
-    # the quantiser too, where gguf-py has one that ggml_quantize follows (Q8_0): rows of
+    # the quantiser too, where gguf-py has one that ggml_quantize_row follows (Q8_0): rows of
     # values over many magnitudes, exact halves of the step among them
     source = (rng.standard_normal((8, 96)) * np.exp2(rng.integers(-20, 10, (8, 1)))).astype(np.float32)
     source[0, :32] = np.arange(-16, 16, dtype=np.float32) * np.float32(127 / 15.5)  # ties at .5
@@ -237,6 +237,10 @@ def vectors(gguf_py):
     quantized = quants.quantize(source, GGMLQuantizationType.Q8_0)
     tensors.append(("Q8_0.source", [96, 8], 0, source.tobytes()))
     tensors.append(("Q8_0.quantized", [96, 8], TYPES["Q8_0"][0], quantized.tobytes()))
+    # and the other types whose quantiser ggml_quantize_row follows, from the same rows
+    for fmt in ("Q4_0", "Q4_1", "Q5_0", "Q5_1"):
+        quantized = quants.quantize(source, GGMLQuantizationType[fmt])
+        tensors.append((fmt + ".quantized", [96, 8], TYPES[fmt][0], quantized.tobytes()))
     kvs = [kv("general.architecture", STRING, "test-vectors"),
            kv("general.description", STRING, "ggml blocks and their gguf-py dequantize output")]
     path = os.path.join(OUT, "vectors.gguf")

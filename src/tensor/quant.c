@@ -13,6 +13,7 @@
 #include "base/status.h"
 #include "mem/mem.h"
 #include "tensor/ggml_blocks.h"
+#include "tensor/ggml_quantize.h"
 
 /* bitsandbytes' NF4 code values (the normal-distribution quantiles of QLoRA), as the
  * float32 numbers it stores in quant_map. */
@@ -306,7 +307,7 @@ static canvas_status quantize_rows(quant_params *p, dtype src_type, const void *
         } else if (p->format == QUANT_GGUF_Q8_0 || p->format == QUANT_GGUF_Q4_K) {
             uint32_t type = p->format == QUANT_GGUF_Q8_0 ? GGML_TYPE_Q8_0 : GGML_TYPE_Q4_K;
             size_t row_bytes = (size_t)in / ggml_type_block_elements(type) * ggml_type_block_bytes(type);
-            TRY(ggml_quantize(type, row, blob + (size_t)r * row_bytes, (size_t)in));
+            TRY(ggml_quantize_row((int)type, row, in, blob + (size_t)r * row_bytes));
         } else if (p->format == QUANT_NF4) {
             quantize_nf4_row(row, in, blob, base, (float *)(blob + p->scales_offset));
         } else {

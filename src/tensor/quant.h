@@ -40,7 +40,7 @@
  * blocks with their scales inside (gguf_q8_0: 34 bytes per 32 weights, in % 32 == 0;
  * gguf_q4_k: 144 bytes per 256, in % 256 == 0), no separate scales (scales_offset = bytes =
  * codes_bytes), so a tensor of a mapped GGUF file is used where it lies. Values and
- * quantisers are ggml_to_f32's and ggml_quantize's. They are not --weights choices. */
+ * quantisers are ggml_to_f32's and ggml_quantize_row's (tensor/ggml_quantize.h). They are not --weights choices. */
 #ifndef CANVAS_TENSOR_QUANT_H
 #define CANVAS_TENSOR_QUANT_H
 
