@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_gguf_run.c — a transformer given as a GGUF file runs (issue 16).
+ *
+ * GGUF files are built here from the golden tiny transformers the way city96's ComfyUI-GGUF
+ * tools leave a checkpoint: 1-D tensors in F32, the matrices in the file's type, and for a
+ * block type a matrix whose input width is not whole blocks (at width 64, every K type's
+ * matrix but the k = 256 ones: the MLP down projections and the timestep embedder's first
+ * linear) in F16, the tools' fallback. Each must give:
+ *   - F32 / BF16 / F16 files whose values are the folder's: the folder's output bit for bit;
+ *   - every type: bit for bit the output of a safetensors twin holding the same weights
+ *     decoded to f32 (the kernels decode in place to exactly those values, same op order);
+ *   - every block type: within its stated error of the folder's output (the table of
+ *     docs/quantization.md is what this test prints).
+ * Also: the generic kernel path (the block types without a SIMD decoder) against the
+ * dequantised matrix, loading in place (no copy), the header alone refused for a run but
+ * enough for the config, and hostile files (a type or shape that does not fit) refused
+ * naming the file and the tensor. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "io/model_dir.h"
+#include "io/safetensors.h"
+#include "io/weights_file.h"
+#include "mem/mem.h"
+#include "models/arch_infer.h"
+#include "models/qwen_image_dit.h"
+#include "models/qwen_image_dit_case.h"
+#include "ops/ops_cpu.h"
+#include "ops/threadpool.h"
+#include "tensor/ggml_blocks.h"
+#include "tensor/quant.h"
+
+enum { MAX_TENSORS = 256, NAME = 256 };
+
+static thread_pool *pool;
+static char work[4096];
+
+/* ---- writing GGUF files ------------------------------------------------------------------ */
+
+typedef struct gguf_out {
+    char name[NAME];
+    uint32_t type;
+    int ndim;
+    int64_t shape[4];   /* outermost first */
+    void *data;         /* malloc'd */
+    uint64_t bytes;
+} gguf_out;
+
+/* The format's integers are little-endian, as this host's are (x86-64). */
+static void put(FILE *f, const void *p, size_t n) { CHECK(fwrite(p, 1, n, f) == n); }
+static void put_u32(FILE *f, uint32_t v) { put(f, &v, sizeof v); }
+static void put_u64(FILE *f, uint64_t v) { put(f, &v, sizeof v); }
+static void put_string(FILE *f, const char *s)
+{
+    put_u64(f, strlen(s));
+    put(f, s, strlen(s));
+}
+static void pad_to(FILE *f, long at)
+{
+    while (ftell(f) < at) CHECK(fputc(0, f) != EOF);
+}
+
+/* A GGUF v3 file (alignment 32) holding `t`; header_only: no data section at all. */
+static void write_gguf(const char *path, const gguf_out *t, int n, int header_only)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    put(f, "GGUF", 4);
+    put_u32(f, 3);
+    put_u64(f, (uint64_t)n);
+    put_u64(f, 1);
+    put_string(f, "general.architecture"); /* what ComfyUI-GGUF's convert writes */
+    put_u32(f, 8);                          /* STRING */
+    put_string(f, "qwen_image");
+    uint64_t offset = 0;
+    uint64_t *offsets = calloc((size_t)n + 1, sizeof *offsets);
+    for (int i = 0; i < n; i++) {
+        put_string(f, t[i].name);
+        put_u32(f, (uint32_t)t[i].ndim);
+        for (int d = t[i].ndim - 1; d >= 0; d--) put_u64(f, (uint64_t)t[i].shape[d]); /* ne[0] innermost */
+        put_u32(f, t[i].type);
+        offsets[i] = offset;
+        put_u64(f, offset);
+        offset = (offset + t[i].bytes + 31) / 32 * 32;
+    }
+    long data_start = (ftell(f) + 31) / 32 * 32;
+    pad_to(f, data_start);
+    for (int i = 0; i < n && !header_only; i++) {
+        pad_to(f, data_start + (long)offsets[i]);
+        put(f, t[i].data, (size_t)t[i].bytes);
+    }
+    free(offsets);
+    CHECK(fclose(f) == 0);
+}
+
+/* n f32 values into `type` (whole blocks) at dst. */
+static void encode(uint32_t type, const float *src, int64_t n, void *dst)
+{
+    if (type == GGML_TYPE_F32) memcpy(dst, src, (size_t)n * sizeof *src);
+    else if (type == GGML_TYPE_F16 || type == GGML_TYPE_BF16)
+        for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = type == GGML_TYPE_F16 ? f32_to_f16(src[i]) : f32_to_bf16(src[i]);
+    else CHECK_OK(ggml_quantize(type, src, dst, (size_t)n));
+}
+
+/* The type city96's tools give a tensor of this shape in a file of `type`. */
+static uint32_t type_for(const st_tensor *t, uint32_t type)
+{
+    if (t->ndim == 1) return GGML_TYPE_F32;
+    if (t->shape[t->ndim - 1] % ggml_type_block_elements(type)) return GGML_TYPE_F16;
+    return type;
+}
+
+/* The GGUF file of component folder `dir` in `type`, under ComfyUI's prefix with the
+ * Edit-2511 marker when `marker`; its tensors in *out (the caller frees their data). */
+static int gguf_tensors_of(const char *dir, uint32_t type, int marker, gguf_out *out)
+{
+    weight_set *set = NULL;
+    CHECK_OK(weights_open(dir, &set));
+    if (!set) return 0;
+    int n = 0;
+    for (int i = 0; i < set->n_tensors && n < MAX_TENSORS - 1; i++, n++) {
+        const st_tensor *t = set->tensors[i];
+        const int64_t numel = (int64_t)st_numel(t);
+        gguf_out *o = &out[n];
+        snprintf(o->name, NAME, "model.diffusion_model.%s", t->name);
+        o->type = type_for(t, type);
+        o->ndim = t->ndim;
+        memcpy(o->shape, t->shape, (size_t)t->ndim * sizeof t->shape[0]);
+        CHECK_OK(ggml_type_bytes(o->type, (uint64_t)numel, &o->bytes));
+        float *values = malloc((size_t)numel * sizeof *values);
+        o->data = malloc((size_t)o->bytes);
+        dtype_to_f32(t->type, t->data, values, (size_t)numel);
+        encode(o->type, values, numel, o->data);
+        free(values);
+    }
+    if (marker) { /* ComfyUI's Edit-2511 marker, one F32 */
+        gguf_out *o = &out[n++];
+        *o = (gguf_out){.type = GGML_TYPE_F32, .ndim = 1, .shape = {1}, .data = calloc(1, 4), .bytes = 4};
+        snprintf(o->name, NAME, "model.diffusion_model.__index_timestep_zero__");
+    }
+    weights_close(set);
+    return n;
+}
+
+/* The same tensors as a safetensors file (the twin a run is held to): F32 / F16 / BF16 as
+ * they are, a block type decoded to f32. */
+static void write_twin(const gguf_out *t, int n, const char *path)
+{
+    static st_write_tensor out[MAX_TENSORS];
+    float *values[MAX_TENSORS] = {0};
+    for (int i = 0; i < n; i++) {
+        uint64_t numel = 1;
+        for (int d = 0; d < t[i].ndim; d++) numel *= (uint64_t)t[i].shape[d];
+        const dtype plain = t[i].type == GGML_TYPE_F16 ? DTYPE_F16 : t[i].type == GGML_TYPE_BF16 ? DTYPE_BF16 : DTYPE_F32;
+        const void *data = t[i].data;
+        if (quant_format_of_ggml(t[i].type) != QUANT_NONE) {
+            values[i] = malloc((size_t)numel * sizeof(float));
+            CHECK_OK(ggml_to_f32(t[i].type, t[i].data, values[i], (size_t)numel));
+            data = values[i];
+        }
+        out[i] = (st_write_tensor){t[i].name, plain, t[i].ndim, {0}, data};
+        memcpy(out[i].shape, t[i].shape, sizeof t[i].shape);
+    }
+    CHECK_OK(st_write(path, out, n, NULL, 0));
+    for (int i = 0; i < n; i++) free(values[i]);
+}
+
+static void free_tensors(gguf_out *t, int n)
+{
+    for (int i = 0; i < n; i++) free(t[i].data);
+}
+
+/* ---- running ------------------------------------------------------------------------------ */
+
+/* The forward of a dit golden case with the transformer from `source` (folder or file). */
+static float *forward(const dit_case *dc, const char *source, int64_t *n_out)
+{
+    dit_model *model = NULL;
+    float *output = NULL;
+    CHECK_OK(dit_load(source, &model));
+    if (!model) return NULL;
+    *n_out = dc->inputs.n_img * dit_output_channels(&model->config);
+    output = malloc((size_t)*n_out * sizeof(float));
+    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, output));
+    dit_free(model);
+    return output;
+}
+
+static double max_abs(const float *a, int64_t n)
+{
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i]));
+    return m;
+}
+
+/* max|got - want| / max|want| */
+static double relative_error(const float *got, const float *want, int64_t n)
+{
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)got[i] - (double)want[i]));
+    return m / max_abs(want, n);
+}
+
+/* The types of the table: the stated bound of each (max|GGUF - folder| / max|folder| on
+ * dit-edit-basic; docs/quantization.md). */
+static const struct {
+    uint32_t type;
+    double bound;
+} quantised[] = {
+    {GGML_TYPE_Q8_0, 0.02},
+    {GGML_TYPE_Q4_K, 0.30},
+};
+
+static void test_lossless(void)
+{
+    static const struct {
+        const char *case_name;
+        uint32_t type;
+    } runs[] = {{"golden/cases/dit-edit-basic", GGML_TYPE_F32}, /* an F32 folder */
+                {"golden/cases/dit-bf16", GGML_TYPE_BF16},       /* a BF16 folder */
+                {"golden/cases/dit-bf16", GGML_TYPE_F16}};       /* bf16 values are f16 values here */
+    static gguf_out t[MAX_TENSORS];
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        char case_dir[4096], file[4200], twin[4200];
+        dit_case *dc = NULL;
+        CHECK_OK(dit_case_open(test_path(case_dir, sizeof case_dir, runs[r].case_name), &dc));
+        if (!dc) return;
+        int n = gguf_tensors_of(dc->model_dir, runs[r].type, 1, t); /* both folders are Edit-2511's */
+        /* F16 from bf16 is lossless only where every value survives: check that first */
+        for (int i = 0; i < n && runs[r].type == GGML_TYPE_F16; i++) {
+            if (t[i].type != GGML_TYPE_F16) continue;
+            for (uint64_t e = 0; e < t[i].bytes / 2; e++) {
+                float v = f16_to_f32(((uint16_t *)t[i].data)[e]);
+                if (bf16_to_f32(f32_to_bf16(v)) != v) {
+                    CHECK_MSG(0, "%s: element %llu of '%s' is not a bf16 value", runs[r].case_name,
+                              (unsigned long long)e, t[i].name);
+                    break;
+                }
+            }
+        }
+        snprintf(file, sizeof file, "%s/lossless-%s.gguf", work, ggml_type_name(runs[r].type));
+        snprintf(twin, sizeof twin, "%s/lossless-%s.safetensors", work, ggml_type_name(runs[r].type));
+        write_gguf(file, t, n, 0);
+        write_twin(t, n, twin);
+        free_tensors(t, n);
+        int64_t n_a = 0, n_b = 0, n_c = 0;
+        float *a = forward(dc, dc->model_dir, &n_a), *b = forward(dc, file, &n_b), *c = forward(dc, twin, &n_c);
+        CHECK_MSG(a && b && c && n_a == n_b && n_b == n_c && n_a > 0 && !memcmp(b, c, (size_t)n_b * sizeof *b),
+                  "%s GGUF of %s: not its safetensors twin's output bit for bit", ggml_type_name(runs[r].type),
+                  runs[r].case_name);
+        /* the folder's dtype (F32, BF16): the folder's output; F16 runs the f16 kernel, whose
+         * sums are ordered otherwise than bf16's */
+        if (a && b && n_a == n_b) {
+            if (runs[r].type != GGML_TYPE_F16)
+                CHECK_MSG(!memcmp(a, b, (size_t)n_a * sizeof *a), "%s GGUF of %s: not the folder's output bit for bit",
+                          ggml_type_name(runs[r].type), runs[r].case_name);
+            else
+                CHECK_MSG(relative_error(b, a, n_a) < 1e-5, "F16 GGUF of %s: %g from the folder", runs[r].case_name,
+                          relative_error(b, a, n_a));
+        }
+        free(a);
+        free(b);
+        free(c);
+        dit_case_free(dc);
+    }
+}
+
+static void test_quantised(void)
+{
+    char case_dir[4096], file[4200], twin[4200];
+    dit_case *dc = NULL;
+    CHECK_OK(dit_case_open(test_path(case_dir, sizeof case_dir, "golden/cases/dit-edit-basic"), &dc));
+    if (!dc) return;
+    int64_t n_folder = 0;
+    float *folder = forward(dc, dc->model_dir, &n_folder);
+    static gguf_out t[MAX_TENSORS];
+    printf("  type   error vs folder   bound   (max|GGUF - folder| / max|folder|, dit-edit-basic)\n");
+    for (size_t q = 0; q < sizeof quantised / sizeof quantised[0]; q++) {
+        const char *name = ggml_type_name(quantised[q].type);
+        int n = gguf_tensors_of(dc->model_dir, quantised[q].type, 1, t);
+        int blocks = 0;
+        for (int i = 0; i < n; i++) blocks += t[i].type == quantised[q].type;
+        CHECK_MSG(blocks >= 2, "%s: only %d tensors in the type", name, blocks); /* the test tests the type */
+        snprintf(file, sizeof file, "%s/%s.gguf", work, name);
+        snprintf(twin, sizeof twin, "%s/%s-decoded.safetensors", work, name);
+        write_gguf(file, t, n, 0);
+        write_twin(t, n, twin);
+        free_tensors(t, n);
+        int64_t n_g = 0, n_t = 0;
+        float *g = forward(dc, file, &n_g), *d = forward(dc, twin, &n_t);
+        CHECK_MSG(g && d && n_g == n_t && n_g == n_folder && !memcmp(g, d, (size_t)n_g * sizeof *g),
+                  "%s: the GGUF run differs from its weights decoded to f32", name);
+        if (g && folder && n_g == n_folder) {
+            double error = relative_error(g, folder, n_folder);
+            printf("  %-6s %15.5f %7.2f\n", name, error, quantised[q].bound);
+            CHECK_MSG(error > 0 && error <= quantised[q].bound, "%s: error %.5f, bound %.2f", name, error,
+                      quantised[q].bound);
+        }
+        free(g);
+        free(d);
+    }
+    free(folder);
+    dit_case_free(dc);
+}
+
+int main(void)
+{
+    CHECK_OK(thread_pool_create(3, &pool));
+    snprintf(work, sizeof work, "/tmp/canvas-gguf-run-XXXXXX");
+    CHECK(mkdtemp(work) != NULL);
+    RUN(test_lossless);
+    RUN(test_quantised);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
+    CHECK(system(cmd) == 0);
+    thread_pool_destroy(pool);
+    return check_summary();
+}
