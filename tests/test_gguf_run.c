@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -30,11 +31,14 @@
 #include "io/safetensors.h"
 #include "io/weights_file.h"
 #include "mem/mem.h"
+#include "models/arch.h"
 #include "models/arch_infer.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_case.h"
+#include "models/qwen_image_dit_groups.h"
 #include "ops/ops_cpu.h"
 #include "ops/threadpool.h"
+#include "plan/plan.h"
 #include "tensor/ggml_blocks.h"
 #include "tensor/quant.h"
 
@@ -312,6 +316,123 @@ static void test_quantised(void)
     dit_case_free(dc);
 }
 
+/* ---- planning from a header ----------------------------------------------------------------- */
+
+/* The type a Q4_K_M file of city96's tools gives a tensor of the real model: 1-D and tiny
+ * (<= 1024 elements) F32; a K type needs rows of whole 256-blocks, else F16 (img_in, 64 wide);
+ * the value projections Q6_K (llama-quantize's Q4_K_M rule for ".to_v.weight", which ComfyUI-GGUF's
+ * patch keeps); the other matrices Q4_K. */
+static uint32_t q4_k_m_type(const tensor_spec *t)
+{
+    if (t->ndim == 1 || arch_numel(t) <= 1024) return GGML_TYPE_F32;
+    if (t->shape[t->ndim - 1] % GGML_QK_K) return GGML_TYPE_F16;
+    if (strstr(t->name, ".to_v.weight") || strstr(t->name, ".add_v_proj.weight")) return GGML_TYPE_Q6_K;
+    return GGML_TYPE_Q4_K;
+}
+
+/* A header-only GGUF of the full-size Qwen-Image-Edit-2511 transformer (60 blocks, width
+ * 3072), as a ComfyUI-GGUF Q4_K_M file would have it: 190 kB on disk for 11 GiB of tensors. */
+static int write_real_header(const char *path, uint64_t *stored)
+{
+    char config_path[4096];
+    dit_config config;
+    CHECK_OK(dit_config_load(test_path(config_path, sizeof config_path, "real-configs/qwen-image-edit-2511/transformer/config.json"),
+                             &config));
+    tensor_spec_list specs = {0};
+    CHECK_OK(arch_dit(&config, &specs));
+    gguf_out *t = calloc((size_t)specs.count + 1, sizeof *t);
+    int n = 0;
+    *stored = 0;
+    for (int i = 0; i < specs.count && t; i++, n++) {
+        const tensor_spec *spec = &specs.items[i];
+        snprintf(t[n].name, NAME, "model.diffusion_model.%s", spec->name);
+        t[n].type = q4_k_m_type(spec);
+        t[n].ndim = spec->ndim;
+        memcpy(t[n].shape, spec->shape, (size_t)spec->ndim * sizeof spec->shape[0]);
+        CHECK_OK(ggml_type_bytes(t[n].type, arch_numel(spec), &t[n].bytes));
+        *stored += t[n].bytes;
+    }
+    if (t) {
+        t[n] = (gguf_out){.type = GGML_TYPE_F32, .ndim = 1, .shape = {1}, .bytes = 4};
+        snprintf(t[n++].name, NAME, "model.diffusion_model.__index_timestep_zero__");
+        write_gguf(path, t, n, 1);
+    }
+    free(t);
+    arch_free(&specs);
+    return n;
+}
+
+/* `canvas ARGS` with stdout into out_path; its exit code. */
+static int run_cli(const char *args, const char *out_path)
+{
+    const char *cli = getenv("CANVAS_CLI");
+    CHECK_MSG(cli && access(cli, X_OK) == 0, "CANVAS_CLI is not set to the canvas binary");
+    if (!cli) return -1;
+    char command[16384];
+    snprintf(command, sizeof command, "'%s' %s > '%s' 2>&1", cli, args, out_path);
+    int status = system(command);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+static void test_plan_from_header(void)
+{
+    char file[4200], out[4200], args[9000];
+    snprintf(file, sizeof file, "%s/qwen-image-edit-2511-Q4_K_M.gguf", work);
+    uint64_t stored = 0;
+    int n = write_real_header(file, &stored);
+    struct stat info;
+    CHECK(n == 1934 && stat(file, &info) == 0 && info.st_size < (1 << 20)); /* 1,933 tensors and the marker */
+    printf("  header %lld bytes for %.2f GiB of tensors\n", (long long)info.st_size, (double)stored / (1u << 30));
+
+    /* the config from the header is the real one; the planner counts what each type takes */
+    dit_config config;
+    weight_set *files = NULL;
+    CHECK_OK(dit_header_load(file, &config, &files));
+    CHECK(config.num_layers == 60 && dit_inner_dim(&config) == 3072 && config.zero_cond_t);
+    dit_model *shape = NULL;
+    CHECK_OK(plan_dit_shape_model_files(&config, (quant_choice){QUANT_NONE, 0}, 2, files, &shape));
+    uint64_t matrices = 0, want = 0;
+    for (int i = 0; files && i < files->n_tensors; i++)
+        if (files->tensors[i]->ndim == 2) want += files->tensors[i]->nbytes;
+    for (int g = 0; shape && g <= config.num_layers; g++)
+        for (int m = 0; m < shape->memory->groups[g].n_matrices; m++) matrices += shape->memory->groups[g].tensors[m].bytes;
+    CHECK_MSG(matrices == want && want > (uint64_t)10 << 30 && want < (uint64_t)12 << 30,
+              "the plan's matrices weigh %llu bytes, the header's %llu", (unsigned long long)matrices,
+              (unsigned long long)want);
+    dit_free(shape);
+    weights_close(files);
+
+    /* a run needs the data: refused, naming the file */
+    dit_model *model = NULL;
+    CHECK_FAILS(dit_load(file, &model), CANVAS_ERR_INPUT, "qwen-image-edit-2511-Q4_K_M.gguf");
+
+    /* canvas plan on the header alone: the viability rows, 16, 12 and 8 GiB fitting as stored */
+    snprintf(out, sizeof out, "%s/plan.txt", work);
+    snprintf(args, sizeof args, "plan --transformer '%s' --viability", file);
+    int code = run_cli(args, out);
+    char *text = read_text(out);
+    CHECK_MSG(code == 0 && text, "canvas plan --viability: exit %d: %s", code, text ? text : "");
+    static const char *const rows[] = {"| 16 GiB | 32 GiB |", "| 12 GiB | 32 GiB |", "| 8 GiB | 32 GiB |"};
+    for (size_t r = 0; r < 3 && text; r++) {
+        const char *row = strstr(text, rows[r]);
+        const char *cell = row ? strstr(row, "blocks resident") : NULL;
+        CHECK_MSG(row && cell && cell < row + strcspn(row, "\n") && strncmp(row + strlen(rows[r]), " no:", 4) != 0,
+                  "no fitting row '%s' in:\n%s", rows[r], text);
+        if (row) printf("  %.*s\n", (int)strcspn(row, "\n"), row);
+    }
+}
+
 int main(void)
 {
     CHECK_OK(thread_pool_create(3, &pool));
@@ -319,6 +440,7 @@ int main(void)
     CHECK(mkdtemp(work) != NULL);
     RUN(test_lossless);
     RUN(test_quantised);
+    RUN(test_plan_from_header);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
     CHECK(system(cmd) == 0);

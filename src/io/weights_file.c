@@ -52,7 +52,7 @@ int weights_is_file(const char *path)
 /* ---- format dispatch --------------------------------------------------------------- */
 
 /* GGUF by name or by magic; read with open/read so that nothing here allocates. */
-static int is_gguf(const char *path)
+int weights_is_gguf(const char *path)
 {
     size_t n = strlen(path);
     if (n >= 5 && strcasecmp(path + n - 5, ".gguf") == 0) return 1;
@@ -335,7 +335,7 @@ static canvas_status open_component(weight_set *set, weights_component component
 {
     TRY(mem_alloc((void **)&set->files, sizeof *set->files, MEM_SCRATCH));
     set->files[0] = NULL;
-    if (is_gguf(set->dir)) {
+    if (weights_is_gguf(set->dir)) {
         TRY(header_only ? gguf_open_header(set->dir, &set->gguf) : gguf_open(set->dir, &set->gguf));
         canvas_status st = gguf_view(set->gguf, &set->files[0]);
         if (st != CANVAS_OK) {

@@ -48,6 +48,9 @@ const char *weights_component_name(weights_component component);
  * (a folder, nothing there). */
 int weights_is_file(const char *path);
 
+/* 1 when `path` is a GGUF file: named "*.gguf" or starting with the magic "GGUF". */
+int weights_is_gguf(const char *path);
+
 /* Open `path` (one weights file) as `component`'s weight set. set->dir is the path. */
 canvas_status weights_open_file(const char *path, weights_component component, weight_set **out);
 
