@@ -27,7 +27,9 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "io/gguf.h"
 #include "io/model_dir.h"
+#include "io/quant_loader.h"
 #include "io/safetensors.h"
 #include "io/weights_file.h"
 #include "mem/mem.h"
@@ -183,6 +185,76 @@ static void free_tensors(gguf_out *t, int n)
     for (int i = 0; i < n; i++) free(t[i].data);
 }
 
+/* ---- the generic kernel path -------------------------------------------------------------- */
+
+static uint32_t seed = 7;
+static uint32_t next_random(void)
+{
+    seed = seed * 1664525u + 1013904223u;
+    return seed >> 8;
+}
+
+/* Offsets of the f16 scales inside a block of the type (the other bytes are codes, any
+ * value valid): filled with finite scales so that decoded weights are ordinary numbers. */
+static void sane_scales(uint32_t type, uint8_t *block)
+{
+    static const struct { uint32_t type; int at[2]; } scales[] = {
+        {GGML_TYPE_Q4_0, {0, -1}}, {GGML_TYPE_Q4_1, {0, 2}},    {GGML_TYPE_Q5_0, {0, -1}}, {GGML_TYPE_Q5_1, {0, 2}},
+        {GGML_TYPE_Q2_K, {80, 82}}, {GGML_TYPE_Q3_K, {108, -1}}, {GGML_TYPE_Q5_K, {0, 2}},  {GGML_TYPE_Q6_K, {208, -1}},
+    };
+    for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++)
+        for (int j = 0; j < 2 && scales[i].type == type; j++)
+            if (scales[i].at[j] >= 0) {
+                uint16_t h = f32_to_f16(((float)(next_random() % 1000) + 1.0f) / 64000.0f * (j ? -1.0f : 1.0f));
+                memcpy(block + scales[i].at[j], &h, sizeof h);
+            }
+}
+
+/* op_linear on every block type without a SIMD decoder of its own (random blocks) gives bit for
+ * bit what it gives on the dequantised f32 matrix: GEMV (1, 2 rows) and GEMM row counts,
+ * several blocks per row, 1 and 3 threads. */
+static void test_generic_kernel(void)
+{
+    static const int64_t rows[] = {1, 2, 3, 7, 150};
+    thread_pool *one = NULL;
+    CHECK_OK(thread_pool_create(1, &one));
+    for (int f = QUANT_GGUF_Q4_0; f < QUANT_FORMAT_COUNT; f++) {
+        const uint32_t type = (uint32_t)quant_ggml_type((quant_format)f);
+        const int64_t n = 37, k = ggml_type_block_elements(type) == 32 ? 544 : 768; /* 17 or 3 blocks a row */
+        quant_params p;
+        CHECK_OK(quant_layout((quant_format)f, 0, n, k, &p));
+        uint8_t *blob = malloc(p.bytes);
+        for (size_t i = 0; i < p.bytes; i++) blob[i] = (uint8_t)next_random();
+        for (size_t b = 0; b < p.bytes; b += ggml_type_block_bytes(type)) sane_scales(type, blob + b);
+        float *dense = malloc((size_t)(n * k) * sizeof *dense), *bias = malloc((size_t)n * sizeof *bias);
+        for (int64_t r = 0; r < n; r++) quant_dequantize_row(&p, blob, r, dense + r * k);
+        for (int64_t i = 0; i < n; i++) bias[i] = (float)(next_random() % 100) / 100.0f;
+        weight_view qv = {DTYPE_U8, blob, n, k, &p}, fv = {DTYPE_F32, dense, n, k, NULL};
+        for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+            const int64_t m = rows[ri];
+            float *x = malloc((size_t)(m * k) * sizeof *x), *y[3];
+            for (int j = 0; j < 3; j++) y[j] = malloc((size_t)(m * n) * sizeof *y[j]);
+            for (int64_t i = 0; i < m * k; i++) x[i] = (float)(next_random() % 2001) / 1000.0f - 1.0f;
+            CHECK_OK(op_linear(OP_BACKEND_CPU(pool), x, m, &fv, bias, y[0]));
+            CHECK_OK(op_linear(OP_BACKEND_CPU(pool), x, m, &qv, bias, y[1]));
+            CHECK_OK(op_linear(OP_BACKEND_CPU(one), x, m, &qv, bias, y[2]));
+            CHECK_MSG(!memcmp(y[0], y[1], (size_t)(m * n) * sizeof *y[0]), "%s m=%lld: differs from its f32 matrix",
+                      quant_format_name(p.format), (long long)m);
+            CHECK_MSG(!memcmp(y[1], y[2], (size_t)(m * n) * sizeof *y[1]), "%s m=%lld: depends on the thread count",
+                      quant_format_name(p.format), (long long)m);
+            int finite = 1;
+            for (int64_t i = 0; i < m * n; i++) finite &= isfinite(y[1][i]) && y[1][i] != bias[i % n];
+            CHECK_MSG(finite, "%s m=%lld: not ordinary numbers", quant_format_name(p.format), (long long)m);
+            free(x);
+            for (int j = 0; j < 3; j++) free(y[j]);
+        }
+        free(blob);
+        free(dense);
+        free(bias);
+    }
+    thread_pool_destroy(one);
+}
+
 /* ---- running ------------------------------------------------------------------------------ */
 
 /* The forward of a dit golden case with the transformer from `source` (folder or file). */
@@ -316,6 +388,111 @@ static void test_quantised(void)
     dit_case_free(dc);
 }
 
+/* `canvas ARGS` with stdout into out_path; its exit code. */
+static int run_cli(const char *args, const char *out_path)
+{
+    const char *cli = getenv("CANVAS_CLI");
+    CHECK_MSG(cli && access(cli, X_OK) == 0, "CANVAS_CLI is not set to the canvas binary");
+    if (!cli) return -1;
+    char command[16384];
+    snprintf(command, sizeof command, "'%s' %s > '%s' 2>&1", cli, args, out_path);
+    int status = system(command);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* Index of the tensor named "model.diffusion_model." + name, or -1. */
+static int index_of(const gguf_out *t, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(t[i].name + strlen("model.diffusion_model."), name)) return i;
+    return -1;
+}
+
+/* A Q4_K file's matrices are used where they lie in the mapping (nothing copied or quantised
+ * on load); hostile files, a block tensor whose shape or type does not fit the model, are
+ * refused naming the file and the tensor (the library, and `canvas plan`: exit 4). */
+static void test_in_place_and_hostile(void)
+{
+    char case_dir[4096], file[4200], out[4200], args[9000];
+    dit_case *dc = NULL;
+    CHECK_OK(dit_case_open(test_path(case_dir, sizeof case_dir, "golden/cases/dit-edit-basic"), &dc));
+    if (!dc) return;
+    static gguf_out t[MAX_TENSORS];
+    int n = gguf_tensors_of(dc->model_dir, GGML_TYPE_Q4_K, 1, t);
+    snprintf(file, sizeof file, "%s/in-place.gguf", work);
+    write_gguf(file, t, n, 0);
+    free_tensors(t, n);
+    dit_model *model = NULL;
+    CHECK_OK(dit_load(file, &model));
+    if (model) {
+        const char *map = model->files->gguf->map;
+        int in_place = 0, q4_k = 0;
+        for (int i = 0; i < dit_matrix_count(model); i++) {
+            dit_matrix_info info;
+            dit_matrix_get(model, i, &info);
+            const char *at = info.home.data;
+            in_place += at >= map && at + info.bytes <= map + model->files->gguf->map_bytes;
+            q4_k += info.home.quant && info.home.quant->format == QUANT_GGUF_Q4_K;
+        }
+        CHECK_MSG(in_place == dit_matrix_count(model) && q4_k == 5 && quant_store_bytes(model->quant) == 0,
+                  "%d of %d matrices in the mapping, %d Q4_K, %zu bytes copied", in_place, dit_matrix_count(model), q4_k,
+                  quant_store_bytes(model->quant));
+    }
+    dit_free(model);
+
+    /* a Q8_0 matrix of the right size under another shape; a bias in Q8_0 */
+    static const struct {
+        const char *tensor;
+        int64_t shape0, shape1; /* 0: a bias made Q8_0 */
+        const char *phrase;
+    } bad[] = {
+        {"transformer_blocks.0.attn.to_q.weight", 32, 128, "tensor 'transformer_blocks.0.attn.to_q.weight' (gguf_q8_0) "
+                                                           "holds a [32, 128] matrix, the config implies [64, 64]"},
+        {"transformer_blocks.1.attn.to_k.bias", 0, 0, "tensor 'transformer_blocks.1.attn.to_k.bias' in"},
+    };
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        n = gguf_tensors_of(dc->model_dir, GGML_TYPE_Q8_0, 1, t);
+        int i = index_of(t, n, bad[b].tensor);
+        CHECK(i >= 0);
+        if (i < 0) break;
+        if (bad[b].shape0) {
+            t[i].shape[0] = bad[b].shape0;
+            t[i].shape[1] = bad[b].shape1;
+        } else { /* 64 floats as two Q8_0 blocks */
+            float values[64];
+            CHECK_OK(ggml_to_f32(t[i].type, t[i].data, values, 64));
+            t[i].type = GGML_TYPE_Q8_0;
+            t[i].bytes = 68;
+            encode(GGML_TYPE_Q8_0, values, 64, t[i].data);
+        }
+        snprintf(file, sizeof file, "%s/hostile-%zu.gguf", work, b);
+        write_gguf(file, t, n, 0);
+        free_tensors(t, n);
+        model = NULL;
+        CHECK_FAILS(dit_load(file, &model), CANVAS_ERR_INPUT, bad[b].phrase);
+        CHECK(strstr(canvas_last_error(), file) != NULL);
+        if (!bad[b].shape0) CHECK(strstr(canvas_last_error(), "stored as Q8_0; weights must be a float type") != NULL);
+        snprintf(out, sizeof out, "%s/hostile.txt", work);
+        snprintf(args, sizeof args, "plan --transformer '%s' --size 64x64", file);
+        int code = run_cli(args, out);
+        char *text = read_text(out);
+        CHECK_MSG(code == 4 && text && strstr(text, bad[b].tensor) && strstr(text, file), "exit %d: %s", code,
+                  text ? text : "");
+    }
+    dit_case_free(dc);
+}
+
 /* ---- planning from a header ----------------------------------------------------------------- */
 
 /* The type a Q4_K_M file of city96's tools gives a tensor of the real model: 1-D and tiny
@@ -360,29 +537,6 @@ static int write_real_header(const char *path, uint64_t *stored)
     free(t);
     arch_free(&specs);
     return n;
-}
-
-/* `canvas ARGS` with stdout into out_path; its exit code. */
-static int run_cli(const char *args, const char *out_path)
-{
-    const char *cli = getenv("CANVAS_CLI");
-    CHECK_MSG(cli && access(cli, X_OK) == 0, "CANVAS_CLI is not set to the canvas binary");
-    if (!cli) return -1;
-    char command[16384];
-    snprintf(command, sizeof command, "'%s' %s > '%s' 2>&1", cli, args, out_path);
-    int status = system(command);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    static char text[1 << 16];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
-    return text;
 }
 
 static void test_plan_from_header(void)
@@ -438,8 +592,10 @@ int main(void)
     CHECK_OK(thread_pool_create(3, &pool));
     snprintf(work, sizeof work, "/tmp/canvas-gguf-run-XXXXXX");
     CHECK(mkdtemp(work) != NULL);
+    RUN(test_generic_kernel);
     RUN(test_lossless);
     RUN(test_quantised);
+    RUN(test_in_place_and_hostile);
     RUN(test_plan_from_header);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);

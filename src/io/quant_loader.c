@@ -348,8 +348,8 @@ canvas_status quant_check_stored(const weight_set *files, const char *name, int6
     quant_stored d;
     TRY(quant_describe(files, name, &d));
     if (d.out_features != rows || d.in_features != cols)
-        return status_fail(CANVAS_ERR_INPUT, "tensor '%s' (%s) holds a [%lld, %lld] matrix, the config implies [%lld, %lld]",
-                           name, quant_format_name(d.format), (long long)d.out_features, (long long)d.in_features,
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' (%s) holds a [%lld, %lld] matrix, the config implies "
+                           "[%lld, %lld]", files->dir, name, quant_format_name(d.format), (long long)d.out_features, (long long)d.in_features,
                            (long long)rows, (long long)cols);
     return CANVAS_OK;
 }
