@@ -30,6 +30,7 @@
 #include "base/status.h"
 #include "cli/commands.h"
 #include "cli/convert_comfy.h"
+#include "cli/convert_gguf.h"
 #include "cli/model_files.h"
 #include "io/config.h"
 #include "io/json_file.h"
@@ -49,6 +50,7 @@ static void print_help(FILE *to)
     fprintf(to, "usage: canvas convert MODEL_DIR OUT_DIR --weights FORMAT [--shard-size SIZE]\n"
                 "       canvas convert [MODEL_DIR] --transformer FILE OUT_DIR --weights FORMAT\n"
                 "       canvas convert (MODEL_DIR | --transformer FILE) OUT.safetensors --weights fp8|fp8-e5m2|none\n"
+                "       canvas convert (MODEL_DIR | --transformer FILE) OUT.gguf --weights TYPE\n"
                 "\n"
                 "Quantise the transformer of a model once; OUT_DIR then loads like MODEL_DIR.\n"
                 "MODEL_DIR is a pipeline folder (model_index.json: the other components are copied)\n"
@@ -58,10 +60,14 @@ static void print_help(FILE *to)
                 "MODEL_DIR's, or alone: OUT_DIR is then a transformer folder, its config.json read from the\n"
                 "tensors). OUT.safetensors: one ComfyUI-style file instead (keys under model.diffusion_model.,\n"
                 "scaled fp8: weight + scale_weight; none: as stored), for ComfyUI or --transformer FILE.\n"
+                "OUT.gguf: one GGUF file as ComfyUI-GGUF's (general.architecture qwen_image): the blocks'\n"
+                "matrices whose rows are whole blocks of TYPE in TYPE, 1-D tensors F32, the rest as stored.\n"
                 "\n"
                 "options:\n"
                 "  --weights FORMAT   fp8 (e4m3, one scale per tensor), fp8-channel (one per row),\n"
-                "                     fp8-e5m2, nf4 (bitsandbytes layout), q8 (q8_0); none (OUT.safetensors only)\n"
+                "                     fp8-e5m2, nf4 (bitsandbytes layout), q8 (q8_0); none (OUT.safetensors only);\n"
+                "                     for OUT.gguf a ggml type: f32, f16, bf16, q8_0, q6_k, q5_k, q5_1, q5_0,\n"
+                "                     q4_k, q4_1, q4_0, q3_k, q2_k\n"
                 "  --transformer FILE the transformer from one .safetensors file\n"
                 "  --shard-size SIZE  largest file of the transformer (default 10G)\n"
                 "  -h, --help         this text\n"
@@ -130,9 +136,7 @@ static canvas_status copy_tree(const char *from, const char *to, int depth, cons
 /* The matrices quantise-on-load quantises: 2-D "transformer_blocks.N.*.weight". */
 static int quantised_here(const st_tensor *t, quant_choice choice)
 {
-    size_t n = strlen(t->name);
-    return !strncmp(t->name, "transformer_blocks.", 19) && n > 7 && !strcmp(t->name + n - 7, ".weight") && t->ndim == 2 &&
-           (t->type == DTYPE_F32 || t->type == DTYPE_F16 || t->type == DTYPE_BF16) && quant_fits(choice.format, t->shape[1]);
+    return convert_block_matrix(t) && quant_fits(choice.format, t->shape[1]);
 }
 
 static uint64_t output_bytes(const st_tensor *t, quant_choice choice)
@@ -301,19 +305,30 @@ static canvas_status convert_transformer(const char *from, const char *to, quant
     return st;
 }
 
-/* OUT.safetensors: one ComfyUI-style file (cli/convert_comfy.h), checked by loading it back. */
-static canvas_status convert_to_file(const char *from, const char *out, quant_choice choice)
+static int ends_with(const char *s, const char *suffix)
 {
-    static const char *const extensions[] = {"safetensors", NULL};
+    size_t n = strlen(s), k = strlen(suffix);
+    return n > k && !strcmp(s + n - k, suffix);
+}
+
+/* OUT.safetensors: one ComfyUI-style file (cli/convert_comfy.h), checked by loading it back;
+ * OUT.gguf: one GGUF file of ggml type gguf_type (cli/convert_gguf.h), checked by the strict
+ * reader (loading a GGUF transformer is not there yet). */
+static canvas_status convert_to_file(const char *from, const char *out, quant_choice choice, uint32_t gguf_type)
+{
+    static const char *const st_extensions[] = {"safetensors", NULL}, *const gguf_extensions[] = {"gguf", NULL};
+    const int gguf = ends_with(out, ".gguf");
     const char *inputs[1] = {from};
-    const output_rules rules = {"OUT", extensions, inputs, 1, inputs, weights_is_file(from) ? 0 : 1, "model"};
+    const output_rules rules = {"OUT", gguf ? gguf_extensions : st_extensions, inputs, 1, inputs,
+                                weights_is_file(from) ? 0 : 1, "model"};
     TRY(output_check(out, &rules));
     dit_config config;
     weight_set *files;
     canvas_status st = open_source(from, &config, &files);
-    if (st == CANVAS_OK) st = convert_write_comfy(files, &config, choice, out);
+    if (st == CANVAS_OK)
+        st = gguf ? convert_write_gguf(files, &config, gguf_type, out) : convert_write_comfy(files, &config, choice, out);
     weights_close(files);
-    if (st != CANVAS_OK) return st;
+    if (st != CANVAS_OK || gguf) return st;
     dit_model *model = NULL; /* read back as --transformer reads it */
     st = dit_load(out, &model);
     const dit_config *got = st == CANVAS_OK ? &model->config : &config;
@@ -342,7 +357,7 @@ static canvas_status verify_transformer(const char *dir)
 
 /* model_dir (NULL: none) with its transformer replaced by `transformer` (NULL: its own). */
 static canvas_status convert(const char *model_dir, const char *transformer, const char *out_dir, quant_choice choice,
-                             uint64_t shard_bytes)
+                             uint32_t gguf_type, uint64_t shard_bytes)
 {
     char index[PATH_BUFFER_SIZE], partial[PATH_BUFFER_SIZE], from[PATH_BUFFER_SIZE], to[PATH_BUFFER_SIZE];
     struct stat info;
@@ -350,13 +365,12 @@ static canvas_status convert(const char *model_dir, const char *transformer, con
         return status_fail(CANVAS_ERR_INPUT, "%s: not a file (--transformer)", transformer);
     if (model_dir && (stat(model_dir, &info) != 0 || !S_ISDIR(info.st_mode)))
         return status_fail(CANVAS_ERR_INPUT, "%s: not a model folder", model_dir);
-    size_t n = strlen(out_dir);
-    if (n > 12 && !strcmp(out_dir + n - 12, ".safetensors")) {
-        if (transformer) return convert_to_file(transformer, out_dir, choice);
+    if (ends_with(out_dir, ".safetensors") || ends_with(out_dir, ".gguf")) {
+        if (transformer) return convert_to_file(transformer, out_dir, choice, gguf_type);
         TRY(path_join(index, sizeof index, model_dir, "model_index.json"));
-        if (stat(index, &info) != 0) return convert_to_file(model_dir, out_dir, choice);
+        if (stat(index, &info) != 0) return convert_to_file(model_dir, out_dir, choice, gguf_type);
         TRY(path_join(from, sizeof from, model_dir, "transformer"));
-        return convert_to_file(from, out_dir, choice);
+        return convert_to_file(from, out_dir, choice, gguf_type);
     }
     if (choice.format == QUANT_NONE)
         return status_fail(CANVAS_ERR_USAGE, "--weights none only repacks into one file (OUT.safetensors)");
@@ -458,18 +472,25 @@ int cmd_convert(int argc, char **argv)
     if (n_paths < (files.transformer ? 1 : 2))
         return cli_usage_error("convert", files.transformer ? "give OUT_DIR (or OUT.safetensors)" : "give MODEL_DIR and OUT_DIR");
     if (!weights) return cli_usage_error("convert", "missing --weights FORMAT");
-    quant_choice choice;
-    if (quant_choice_parse(weights, &choice) != CANVAS_OK)
-        return cli_usage_error("convert", "--weights must be fp8, fp8-channel, fp8-e5m2, nf4, q8 or none");
     const char *model_dir = n_paths == 2 ? paths[0] : NULL, *out = paths[n_paths - 1];
-    canvas_status st = convert(model_dir, files.transformer, out, choice, shard_bytes);
+    const int gguf = ends_with(out, ".gguf");
+    quant_choice choice = {0};
+    uint32_t gguf_type = 0;
+    if (gguf && !convert_gguf_type(weights, &gguf_type)) {
+        char message[256];
+        snprintf(message, sizeof message, "--weights for OUT.gguf must be a ggml type: %s", convert_gguf_type_names());
+        return cli_usage_error("convert", message);
+    }
+    if (!gguf && quant_choice_parse(weights, &choice) != CANVAS_OK)
+        return cli_usage_error("convert", "--weights must be fp8, fp8-channel, fp8-e5m2, nf4, q8 or none (or a ggml "
+                                          "type for OUT.gguf)");
+    canvas_status st = convert(model_dir, files.transformer, out, choice, gguf_type, shard_bytes);
     if (st != CANVAS_OK) return cli_fail(st, "convert");
     /* before: what went in (a pipeline's own transformer/ not, when a file replaced it or
      * only the transformer was written) */
     uint64_t before = 0, after = 0, part = 0;
     char own[PATH_BUFFER_SIZE];
-    const size_t n = strlen(out);
-    const int one_file = n > 12 && !strcmp(out + n - 12, ".safetensors");
+    const int one_file = gguf || ends_with(out, ".safetensors");
     if (model_dir && !(one_file && files.transformer)) folder_bytes(model_dir, &before);
     if (model_dir && (files.transformer || one_file) && path_join(own, sizeof own, model_dir, "transformer") == CANVAS_OK &&
         weights_present(own)) {
@@ -485,7 +506,8 @@ int cmd_convert(int argc, char **argv)
     char before_text[32], after_text[32];
     size_format(before, before_text, sizeof before_text);
     size_format(after, after_text, sizeof after_text);
-    cli_note("wrote %s (%s): %s of files before, %s after (%.1f%%; binary units)", out, quant_choice_name(choice),
+    cli_note("wrote %s (%s): %s of files before, %s after (%.1f%%; binary units)", out,
+             gguf ? weights : quant_choice_name(choice),
              before_text, after_text, before ? 100.0 * (double)after / (double)before : 0.0);
     return 0;
 }

@@ -13,14 +13,15 @@
 #define PREFIX "model.diffusion_model."
 enum { NAME_ROOM = 320 };
 
-/* The matrices quantise-on-load quantises (as cmd_convert's quantised_here). */
-static int quantised(const st_tensor *t, quant_choice choice)
+int convert_block_matrix(const st_tensor *t)
 {
     size_t n = strlen(t->name);
-    return choice.format != QUANT_NONE && !strncmp(t->name, "transformer_blocks.", 19) && n > 7 &&
-           !strcmp(t->name + n - 7, ".weight") && t->ndim == 2 &&
+    return !strncmp(t->name, "transformer_blocks.", 19) && n > 7 && !strcmp(t->name + n - 7, ".weight") && t->ndim == 2 &&
            (t->type == DTYPE_F32 || t->type == DTYPE_F16 || t->type == DTYPE_BF16);
 }
+
+/* The matrices quantise-on-load quantises (fp8 fits every width). */
+static int quantised(const st_tensor *t, quant_choice choice) { return choice.format != QUANT_NONE && convert_block_matrix(t); }
 
 typedef struct comfy_file {
     st_write_tensor *tensors;

@@ -15,7 +15,12 @@
 #include "canvas.h"
 #include "io/config.h"
 #include "io/model_dir.h"
+#include "io/safetensors.h"
 #include "tensor/quant.h"
+
+/* 1 for the matrices every converted format quantises (where the format fits its width):
+ * 2-D "transformer_blocks.N.*.weight" in F32, F16 or BF16. */
+int convert_block_matrix(const st_tensor *t);
 
 /* CANVAS_ERR_USAGE for a format ComfyUI's scaled fp8 cannot hold (per-row fp8, nf4, q8). */
 canvas_status convert_write_comfy(const weight_set *files, const dit_config *config, quant_choice choice,

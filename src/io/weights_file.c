@@ -323,9 +323,12 @@ static canvas_status gguf_view(const gguf_file *g, st_file **out)
 int weights_ggml_type(const weight_set *set, const st_tensor *t)
 {
     if (!set->gguf || !t) return -1;
-    /* GGUF tensors never share a byte and have at least one element: the offset names one */
+    /* GGUF tensors never share a byte: among those with bytes, the offset names one (an empty
+     * tensor, such as ComfyUI's marker, may sit at another's offset; it holds no weights) */
+    if (t->nbytes == 0) return -1;
     for (int i = 0; i < set->gguf->n_tensors; i++)
-        if (set->gguf->tensors[i].data_offset == t->data_offset) return (int)set->gguf->tensors[i].type;
+        if (set->gguf->tensors[i].data_offset == t->data_offset && set->gguf->tensors[i].nbytes == t->nbytes)
+            return (int)set->gguf->tensors[i].type;
     return -1;
 }
 

@@ -60,7 +60,8 @@ canvas_status weights_open_file(const char *path, weights_component component, w
 canvas_status weights_open_file_header(const char *path, weights_component component, weight_set **out);
 
 /* The ggml type code of tensor `t` of a set opened from a GGUF file (ggml_blocks.h: 0 F32,
- * 1 F16, 30 BF16, 8 Q8_0, ...), -1 for a set of safetensors files or a tensor not of the set. */
+ * 1 F16, 30 BF16, 8 Q8_0, ...), -1 for a set of safetensors files, an empty tensor or a
+ * tensor not of the set. */
 int weights_ggml_type(const weight_set *set, const st_tensor *t);
 
 /* The key a VAE tensor of the original layout has in diffusers, written to out:

@@ -7,7 +7,6 @@
  * or 110 bytes leaves every field misaligned), f16 fields through dtype.h's exact decoder. */
 #include "tensor/ggml_blocks.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "base/status.h"
@@ -223,83 +222,5 @@ canvas_status ggml_to_f32(uint32_t code, const void *src, float *dst, size_t n_e
     const uint8_t *block = src;
     for (size_t done = 0; done < n_elements; done += t->block_elements, block += t->block_bytes)
         decode(block, dst + done);
-    return CANVAS_OK;
-}
-
-/* ---- quantisers ------------------------------------------------------------------------ */
-
-static void put_f16(uint8_t *p, float value)
-{
-    uint16_t h = f32_to_f16(value);
-    if ((h & 0x7FFF) > 0x7BFF) h = (uint16_t)((h & 0x8000) | 0x7BFF); /* keep the scale finite */
-    p[0] = (uint8_t)h;
-    p[1] = (uint8_t)(h >> 8);
-}
-
-static void q8_0_quantize_block(const float *x, uint8_t *b)
-{
-    float amax = 0.0f;
-    for (int j = 0; j < 32; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
-    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    put_f16(b, d);
-    for (int j = 0; j < 32; j++) {
-        float q = roundf(x[j] * id); /* half away from zero, as the reference */
-        b[2 + j] = (uint8_t)(int8_t)(q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q);
-    }
-}
-
-/* Nearest integer code in 0..max of value / step (0 when step is 0). */
-static int code_of(float value, float step, int max)
-{
-    if (!(step > 0.0f)) return 0;
-    float q = roundf(value / step);
-    return q < 0.0f ? 0 : q > (float)max ? max : (int)q;
-}
-
-static void q4_k_quantize_block(const float *x, uint8_t *b)
-{
-    float scale[8], min[8], max_scale = 0.0f, max_min = 0.0f;
-    for (int j = 0; j < 8; j++) {
-        float lo = 0.0f, hi = x[32 * j];
-        for (int e = 32 * j; e < 32 * j + 32; e++) {
-            lo = x[e] < lo ? x[e] : lo;
-            hi = x[e] > hi ? x[e] : hi;
-        }
-        scale[j] = (hi - lo) / 15.0f;
-        min[j] = -lo;
-        max_scale = scale[j] > max_scale ? scale[j] : max_scale;
-        max_min = min[j] > max_min ? min[j] : max_min;
-    }
-    memset(b, 0, 144);
-    put_f16(b, max_scale / 63.0f);
-    put_f16(b + 2, max_min / 63.0f);
-    float d = f16_at(b), dmin = f16_at(b + 2);
-    uint8_t *scales = b + 4, *qs = b + 16;
-    for (int j = 0; j < 8; j++) {
-        int sc = code_of(scale[j], d, 63), mn = code_of(min[j], dmin, 63);
-        if (j < 4) {
-            scales[j] |= (uint8_t)sc;
-            scales[4 + j] |= (uint8_t)mn;
-        } else { /* low nibbles in byte 4 + j, top two bits over bytes j - 4 and j */
-            scales[4 + j] = (uint8_t)((sc & 0xF) | (mn & 0xF) << 4);
-            scales[j - 4] |= (uint8_t)((sc >> 4) << 6);
-            scales[j] |= (uint8_t)((mn >> 4) << 6);
-        }
-        float dl = d * (float)sc, ml = dmin * (float)mn;
-        for (int e = 32 * j; e < 32 * j + 32; e++) /* element e = 64 c + 32 s + l: nibble s of byte 32 c + l */
-            qs[(e >> 6) * 32 + (e & 31)] |= (uint8_t)(code_of(x[e] + ml, dl, 15) << (4 * ((e >> 5) & 1)));
-    }
-}
-
-canvas_status ggml_quantize(uint32_t code, const float *src, void *dst, size_t n_elements)
-{
-    void (*quantize_block)(const float *, uint8_t *) =
-        code == GGML_TYPE_Q8_0 ? q8_0_quantize_block : code == GGML_TYPE_Q4_K ? q4_k_quantize_block : NULL;
-    if (!quantize_block || n_elements % TYPES[code].block_elements != 0)
-        return status_fail(CANVAS_ERR_USAGE, "ggml_quantize: %zu elements of ggml type %u are not whole blocks of Q8_0 or Q4_K",
-                           n_elements, code);
-    uint8_t *block = dst;
-    for (size_t done = 0; done < n_elements; done += TYPES[code].block_elements, block += TYPES[code].block_bytes)
-        quantize_block(src + done, block);
     return CANVAS_OK;
 }

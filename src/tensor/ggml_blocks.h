@@ -80,13 +80,7 @@ canvas_status ggml_type_bytes(uint32_t code, uint64_t n_elements, uint64_t *byte
  * that is not whole blocks: the caller checked both when it read the tensor. */
 canvas_status ggml_to_f32(uint32_t code, const void *src, float *dst, size_t n_elements);
 
-/* Quantise n_elements (whole blocks) of finite f32 into Q8_0 or Q4_K blocks at dst.
- * Q8_0 as ggml's reference: d = amax / 127, q = x / d rounded half away from zero, d stored
- * as f16 (round to nearest even). Q4_K, this project's own (simpler than llama.cpp's
- * search): per 32 weights scale (max - min) / 15 and min -min(x, 0); the eight of each
- * coded in 6 bits against d = max scale / 63 and dmin = max min / 63; q nearest, 0..15.
- * CANVAS_ERR_USAGE for another type or a count that is not whole blocks. */
-canvas_status ggml_quantize(uint32_t code, const float *src, void *dst, size_t n_elements);
+/* (Quantising f32 into these blocks: tensor/ggml_quantize.h.) */
 
 /* Q4_K / Q5_K scale and min of sub-block j (0..7) from the 12 packed bytes: j < 4 the low
  * 6 bits of bytes j and 4 + j; j >= 4 the nibbles of byte 4 + j topped with the two high

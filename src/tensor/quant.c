@@ -13,6 +13,7 @@
 #include "base/status.h"
 #include "mem/mem.h"
 #include "tensor/ggml_blocks.h"
+#include "tensor/ggml_quantize.h"
 
 /* bitsandbytes' NF4 code values (the normal-distribution quantiles of QLoRA), as the
  * float32 numbers it stores in quant_map. */
@@ -336,7 +337,7 @@ static canvas_status quantize_rows(quant_params *p, dtype src_type, const void *
         } else if (quant_ggml_type(p->format) >= 0) {
             uint32_t type = (uint32_t)quant_ggml_type(p->format);
             size_t row_bytes = (size_t)in / ggml_type_block_elements(type) * ggml_type_block_bytes(type);
-            TRY(ggml_quantize(type, row, blob + (size_t)r * row_bytes, (size_t)in));
+            TRY(ggml_quantize_row((int)type, row, in, blob + (size_t)r * row_bytes));
         } else if (p->format == QUANT_NF4) {
             quantize_nf4_row(row, in, blob, base, (float *)(blob + p->scales_offset));
         } else {

@@ -40,14 +40,13 @@
  * blocks with their scales inside (gguf_q8_0: 34 bytes per 32 weights, in % 32 == 0;
  * gguf_q4_k: 144 bytes per 256, in % 256 == 0), no separate scales (scales_offset = bytes =
  * codes_bytes), so a tensor of a mapped GGUF file is used where it lies. Values and
- * quantisers are ggml_to_f32's and ggml_quantize's. They are not --weights choices.
- * The other ggml block types (QUANT_GGUF_Q4_0 .. QUANT_GGUF_Q6_K) are held the same way; the
- * kernels have no SIMD decoder of their own for them but decode whole blocks with
- * ggml_to_f32 into a small cache as the GEMM packs a panel or the GEMV walks a row (the
- * generic path: every weight still decoded exactly, the same values and the same
- * reduction order as the f32 matrix they stand for; roughly an order of magnitude slower
- * to decode than the SIMD formats, which only shows in the GEMV). ggml_quantize makes
- * only Q8_0 and Q4_K, so quant_quantize refuses the others (CANVAS_ERR_USAGE). */
+ * quantisers are ggml_to_f32's and ggml_quantize_row's (tensor/ggml_quantize.h). They are not
+ * --weights choices. The other ggml block types (QUANT_GGUF_Q4_0 .. QUANT_GGUF_Q6_K) are held
+ * the same way; the kernels have no SIMD decoder of their own for them but decode whole
+ * blocks with ggml_to_f32 into a small cache as the GEMM packs a panel or the GEMV walks a
+ * row (the generic path: every weight still decoded exactly, the same values and the same
+ * reduction order as the f32 matrix they stand for; slower to decode than the SIMD
+ * formats, which shows in the GEMV). */
 #ifndef CANVAS_TENSOR_QUANT_H
 #define CANVAS_TENSOR_QUANT_H
 
