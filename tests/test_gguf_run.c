@@ -256,6 +256,27 @@ static void test_generic_kernel(void)
     thread_pool_destroy(one);
 }
 
+/* Every GGUF format weighs what its ggml type takes, wherever a size is told: the blob's layout,
+ * the size estimate of `canvas inspect` / arch_size, ggml_type_bytes. */
+static void test_bytes_per_type(void)
+{
+    tensor_spec spec = {.name = "transformer_blocks.0.attn.to_q.weight", .ndim = 2, .shape = {3072, 3072}};
+    for (int f = QUANT_GGUF_Q8_0; f < QUANT_FORMAT_COUNT; f++) {
+        quant_params p;
+        uint64_t bytes = 0;
+        const int type = quant_ggml_type((quant_format)f);
+        CHECK(type >= 0 && quant_format_of_ggml((uint32_t)type) == (quant_format)f);
+        CHECK_OK(quant_layout((quant_format)f, 0, 3072, 3072, &p));
+        CHECK_OK(ggml_type_bytes((uint32_t)type, 3072u * 3072u, &bytes));
+        CHECK_MSG(p.bytes == bytes && arch_tensor_bytes_as(&spec, (quant_format)f) == bytes &&
+                      bytes == 3072u * 3072u / ggml_type_block_elements((uint32_t)type) * ggml_type_block_bytes((uint32_t)type),
+                  "%s: layout %zu, arch_size %llu, ggml %llu", quant_format_name((quant_format)f), p.bytes,
+                  (unsigned long long)arch_tensor_bytes_as(&spec, (quant_format)f), (unsigned long long)bytes);
+        CHECK(strncmp(arch_format_name((quant_format)f), "gguf-", 5) == 0);
+    }
+    CHECK(quant_format_of_ggml(GGML_TYPE_BF16) == QUANT_NONE && quant_ggml_type(QUANT_NF4) == -1);
+}
+
 /* ---- running ------------------------------------------------------------------------------ */
 
 /* The forward of a dit golden case with the transformer from `source` (folder or file). */
@@ -596,6 +617,7 @@ int main(void)
     CHECK_OK(thread_pool_create(3, &pool));
     snprintf(work, sizeof work, "/tmp/canvas-gguf-run-XXXXXX");
     CHECK(mkdtemp(work) != NULL);
+    RUN(test_bytes_per_type);
     RUN(test_generic_kernel);
     RUN(test_lossless);
     RUN(test_quantised);

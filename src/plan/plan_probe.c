@@ -129,9 +129,9 @@ static canvas_status probe_gemm(thread_pool *pool, quant_format format, double *
 /* Bumped whenever the kernels or the probe change what the probe would measure: an entry
  * of another version is measured again (and rewritten), never trusted. */
 #define PROBE_VERSION 2
-/* The formats a probe measures: those quant_quantize can make. The other GGUF types (their
- * quantisers are not in this build) are given the bf16 figure: only a checkpoint stored in
- * them uses them, and its matrices are counted at the loaded format's (as stored) speed. */
+/* The formats a probe measures: up to Q4_K. The other GGUF types are given the bf16 figure
+ * rather than eight more timed GEMMs: only a checkpoint stored in them uses them, and the
+ * planner times such a model at its loaded format's (as stored) figure. */
 #define PROBED_FORMATS QUANT_GGUF_Q4_0
 
 int plan_cache_path(const char *variable, const char *file, char *buf, size_t size, int make_dirs)

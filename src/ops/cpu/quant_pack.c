@@ -44,6 +44,8 @@
 
 /* The generic path's decoded blocks: slot n % 8 holds row n's block `block` (-1: none). */
 enum { GGML_CACHE_SLOTS = 8 };
+/* The format the generic path's loops are instantiated with (a constant, like the others) */
+#define QUANT_GENERIC QUANT_FORMAT_COUNT
 typedef struct ggml_cache {
     int64_t row[GGML_CACHE_SLOTS], block[GGML_CACHE_SLOTS];
     float values[GGML_CACHE_SLOTS][GGML_QK_K];
@@ -217,7 +219,8 @@ static const char *codes_at(const quant_source *s, quant_format f, int64_t n, in
     size_t i = (size_t)n * (size_t)s->in + (size_t)k;
     if (f == QUANT_GGUF_Q8_0) return (const char *)s->codes + i / 32 * 34;
     if (f == QUANT_GGUF_Q4_K) return (const char *)s->codes + i / GGML_QK_K * 144;
-    if (s->cache) return (const char *)s->codes + (size_t)n * s->row_bytes + (size_t)k / s->block_elements * s->block_bytes;
+    if (f == QUANT_GENERIC)
+        return (const char *)s->codes + (size_t)n * s->row_bytes + (size_t)k / s->block_elements * s->block_bytes;
     return (const char *)s->codes + (f == QUANT_NF4 ? i / 2 : i);
 }
 
@@ -226,8 +229,8 @@ QUANT_INLINE void pack_panel(const quant_source *s, quant_format f, int64_t n0, 
 {
     size_t row_bytes = f == QUANT_NF4 ? (size_t)kc / 2 : f == QUANT_GGUF_Q8_0 ? (size_t)kc / 32 * 34
                        : f == QUANT_GGUF_Q4_K ? ((size_t)kc + GGML_QK_K - 1) / GGML_QK_K * 144
-                       : s->cache ? ((size_t)kc + s->block_elements - 1) / s->block_elements * s->block_bytes
-                                  : (size_t)kc;
+                       : f == QUANT_GENERIC ? ((size_t)kc + s->block_elements - 1) / s->block_elements * s->block_bytes
+                                            : (size_t)kc;
     for (int64_t strip_index = 0; strip_index * GEMM_NR < cols; strip_index++) {
         float *strip = panel + strip_index * kc * GEMM_NR;
         int64_t c0 = n0 + strip_index * GEMM_NR;
@@ -271,7 +274,7 @@ void quant_pack_panel(const weight_view *w, int64_t n0, int64_t cols, int64_t k0
         ggml_cache cache;
         cache_reset(&cache);
         s.cache = &cache;
-        pack_panel(&s, QUANT_FORMAT_COUNT, n0, cols, k0, kc, panel);
+        pack_panel(&s, QUANT_GENERIC, n0, cols, k0, kc, panel);
         break;
     }
     }
@@ -293,7 +296,7 @@ QUANT_GEMV_READERS(nf4, QUANT_NF4)
 QUANT_GEMV_READERS(q8, QUANT_Q8_0)
 QUANT_GEMV_READERS(gguf_q8, QUANT_GGUF_Q8_0)
 QUANT_GEMV_READERS(gguf_q4k, QUANT_GGUF_Q4_K)
-QUANT_GEMV_READERS(gguf_generic, QUANT_FORMAT_COUNT)
+QUANT_GEMV_READERS(gguf_generic, QUANT_GENERIC)
 
 typedef struct quant_gemv_job {
     gemv_call call;
