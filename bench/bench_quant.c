@@ -31,7 +31,7 @@ static int runs = 5;
 enum { MAX_RUNS = 31 };
 static thread_pool *pool;
 
-enum { N_FORMATS = 9 }; /* bf16, fp8, fp8-channel, nf4, q8, GGUF's Q8_0 and Q4_K, Q4_0 and Q6_K (generic path) */
+enum { N_FORMATS = 9 }; /* bf16, fp8, fp8-channel, nf4, q8, GGUF's Q8_0, Q4_K, Q4_0 (the generic path) and Q6_K */
 static const char *const format_names[N_FORMATS] = {"bf16", "fp8", "fp8-ch", "nf4", "q8", "gq8_0", "gq4_k", "gq4_0", "gq6_k"};
 
 static void run_once(const weight_view *w, const float *x, int64_t m, float *y)

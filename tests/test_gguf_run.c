@@ -11,8 +11,8 @@
  *     decoded to f32 (the kernels decode in place to exactly those values, same op order);
  *   - every block type: within its stated error of the folder's output (the table of
  *     docs/quantization.md is what this test prints).
- * Also: the generic kernel path (the block types without a SIMD decoder) against the
- * dequantised matrix, loading in place (no copy), the header alone refused for a run but
+ * Also: the kernels of the types after Q4_K (Q5_K, Q6_K and the generic path) against the
+ * dequantised matrix, every type's bytes told alike everywhere, loading in place (no copy), the header alone refused for a run but
  * enough for the config, and hostile files (a type or shape that does not fit) refused
  * naming the file and the tensor. */
 #define _POSIX_C_SOURCE 200809L
@@ -211,9 +211,10 @@ static void sane_scales(uint32_t type, uint8_t *block)
             }
 }
 
-/* op_linear on every block type without a SIMD decoder of its own (random blocks) gives bit for
- * bit what it gives on the dequantised f32 matrix: GEMV (1, 2 rows) and GEMM row counts,
- * several blocks per row, 1 and 3 threads. */
+/* op_linear on every GGUF type after Q4_K (random blocks: Q5_K and Q6_K through their SIMD
+ * decoders, the others through the generic path) gives bit for bit what it gives on the
+ * dequantised f32 matrix: GEMV (1, 2 rows) and GEMM row counts, several blocks per row, 1 and
+ * 3 threads. */
 static void test_generic_kernel(void)
 {
     static const int64_t rows[] = {1, 2, 3, 7, 150};

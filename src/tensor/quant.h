@@ -42,11 +42,11 @@
  * codes_bytes), so a tensor of a mapped GGUF file is used where it lies. Values and
  * quantisers are ggml_to_f32's and ggml_quantize_row's (tensor/ggml_quantize.h). They are not
  * --weights choices. The other ggml block types (QUANT_GGUF_Q4_0 .. QUANT_GGUF_Q6_K) are held
- * the same way; the kernels have no SIMD decoder of their own for them but decode whole
- * blocks with ggml_to_f32 into a small cache as the GEMM packs a panel or the GEMV walks a
- * row (the generic path: every weight still decoded exactly, the same values and the same
- * reduction order as the f32 matrix they stand for; slower to decode than the SIMD
- * formats, which shows in the GEMV). */
+ * the same way; Q5_K and Q6_K have SIMD decoders as Q8_0 and Q4_K do, the others (Q4_0, Q4_1,
+ * Q5_0, Q5_1, Q2_K, Q3_K) are decoded whole blocks at a time by ggml_to_f32 into a small
+ * cache as the GEMM packs a panel or the GEMV walks a row (the generic path: every weight
+ * still decoded exactly, the same values and the same reduction order as the f32 matrix
+ * they stand for; slower to decode, which shows in the GEMV). */
 #ifndef CANVAS_TENSOR_QUANT_H
 #define CANVAS_TENSOR_QUANT_H
 
@@ -64,8 +64,8 @@ typedef enum quant_format {
     QUANT_Q8_0,
     QUANT_GGUF_Q8_0,      /* ggml Q8_0 / Q4_K blocks as a GGUF file stores them (below) */
     QUANT_GGUF_Q4_K,
-    QUANT_GGUF_Q4_0,      /* the other ggml block types, decoded in the kernel by the */
-    QUANT_GGUF_Q4_1,      /* ggml_to_f32 row decoders (the generic path, below) */
+    QUANT_GGUF_Q4_0,      /* the other ggml block types (below: Q5_K and Q6_K with SIMD */
+    QUANT_GGUF_Q4_1,      /* decoders, the rest through ggml_to_f32, the generic path) */
     QUANT_GGUF_Q5_0,
     QUANT_GGUF_Q5_1,
     QUANT_GGUF_Q2_K,
