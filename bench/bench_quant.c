@@ -31,8 +31,8 @@ static int runs = 5;
 enum { MAX_RUNS = 31 };
 static thread_pool *pool;
 
-enum { N_FORMATS = 7 }; /* bf16, fp8, fp8-channel, nf4, q8, GGUF's Q8_0 and Q4_K */
-static const char *const format_names[N_FORMATS] = {"bf16", "fp8", "fp8-ch", "nf4", "q8", "gq8_0", "gq4_k"};
+enum { N_FORMATS = 9 }; /* bf16, fp8, fp8-channel, nf4, q8, GGUF's Q8_0, Q4_K, Q4_0 (the generic path) and Q6_K */
+static const char *const format_names[N_FORMATS] = {"bf16", "fp8", "fp8-ch", "nf4", "q8", "gq8_0", "gq4_k", "gq4_0", "gq6_k"};
 
 static void run_once(const weight_view *w, const float *x, int64_t m, float *y)
 {
@@ -52,7 +52,8 @@ static void bench_shape(const char *name, int64_t n, int64_t k, const int64_t *m
     quant_params params[N_FORMATS];
     void *blobs[N_FORMATS] = {0};
     const quant_choice choices[N_FORMATS] = {{QUANT_NONE, 0}, {QUANT_FP8_E4M3, 0}, {QUANT_FP8_E4M3, 1}, {QUANT_NF4, 0}, {QUANT_Q8_0, 0},
-                                             {QUANT_GGUF_Q8_0, 0}, {QUANT_GGUF_Q4_K, 0}};
+                                             {QUANT_GGUF_Q8_0, 0}, {QUANT_GGUF_Q4_K, 0}, {QUANT_GGUF_Q4_0, 0},
+                                             {QUANT_GGUF_Q6_K, 0}};
     for (int f = 1; f < N_FORMATS; f++) {
         if (quant_layout(choices[f].format, choices[f].per_channel, n, k, &params[f]) != CANVAS_OK) exit(1);
         blobs[f] = xmalloc(params[f].bytes);

@@ -6,8 +6,8 @@
  * give what the folders give: the same configs, the same transformer output bytes, the same
  * edited pixels through canvas_open; the fp8_scaled file the same bytes as the folder
  * quantised to fp8 on load; both fp8 files within the fp8 bound of the float output. Files
- * holding no such component, a component twice, and GGUF files are refused with messages
- * that say what was found. */
+ * holding no such component, a component twice, and truncated GGUF files are refused with
+ * messages that say what was found. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdint.h>
@@ -442,14 +442,13 @@ static void test_refused(void)
     CHECK_OK(st_write(in_work(twice, sizeof twice, "two.safetensors"), two, 2, NULL, 0));
     CHECK_FAILS(weights_open_file(twice, WEIGHTS_TRANSFORMER, &set), CANVAS_ERR_INPUT, "holds two transformers");
 
-    /* GGUF, by name and by magic: not read yet */
+    /* GGUF, by name and by magic: read by the strict GGUF reader (test_gguf_run.c runs them) */
     FILE *f = fopen(in_work(path, sizeof path, "model.gguf"), "wb");
     CHECK(f && fwrite("GGUF\3\0\0\0", 1, 8, f) == 8 && fclose(f) == 0);
-    CHECK_FAILS(weights_open_file(path, WEIGHTS_TRANSFORMER, &set), CANVAS_ERR_UNSUPPORTED,
-                "GGUF transformer files are not supported yet");
+    CHECK_FAILS(weights_open_file(path, WEIGHTS_TRANSFORMER, &set), CANVAS_ERR_INPUT, "shorter than the 24-byte GGUF header");
     f = fopen(in_work(path, sizeof path, "quantised.bin"), "wb");
     CHECK(f && fwrite("GGUF\3\0\0\0", 1, 8, f) == 8 && fclose(f) == 0);
-    CHECK_FAILS(weights_open_file(path, WEIGHTS_VAE, &set), CANVAS_ERR_UNSUPPORTED, "GGUF vae files");
+    CHECK_FAILS(weights_open_file(path, WEIGHTS_VAE, &set), CANVAS_ERR_INPUT, "quantised.bin: file is 8 bytes");
 
     /* a folder is not a file */
     CHECK_FAILS(weights_open_file(work, WEIGHTS_VAE, &set), CANVAS_ERR_INPUT, "not a regular file");

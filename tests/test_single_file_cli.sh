@@ -3,7 +3,7 @@
 # test_single_file_cli.sh — --transformer / --text-encoder / --vae on the command line: the
 # tiny model's component files run edit, generate, plan and inspect without a model folder
 # and on top of one; a file holding no such component is exit 4 naming what it holds, a
-# GGUF file exit 1 (not supported yet), a missing file exit 4, a missing transformer or VAE
+# truncated GGUF file exit 4, a missing file exit 4, a missing transformer or VAE
 # exit 2, a component file is never overwritten by -o; convert writes ComfyUI-style files
 # that compute what the folders do. (The outputs from files built from the folders being
 # the folders', byte for byte, is test_single_file.c's.)
@@ -33,7 +33,7 @@ before="$(cksum < "$work/dit.safetensors")"
 expect 2 "refusing to overwrite an input" -- edit --transformer "$work/dit.safetensors" --vae "$vae" --image "$case_dir/image0.png" "${small[@]}" -o "$work/dit.safetensors"
 check "[ \"\$(cksum < '$work/dit.safetensors')\" = '$before' ]" "the transformer file changed"
 
-# --- bad files: exit 4 saying what the file holds; GGUF not supported yet; no output left
+# --- bad files: exit 4 saying what the file holds; no output left
 expect 4 "not a Qwen-Image transformer file" -- edit --transformer "$lora" --vae "$vae" --image "$case_dir/image0.png" "${small[@]}" -o "$work/bad.png"
 check "[ ! -e '$work/bad.png' ]" "an output was written for a bad transformer file"
 expect 4 "it looks like: vae" -- edit --transformer "$vae" --vae "$vae" --image "$case_dir/image0.png" "${small[@]}" -o "$work/bad.png"
@@ -41,7 +41,7 @@ expect 4 "not a Qwen-Image vae file" -- plan --transformer "$dit" --vae "$dit" -
 expect 4 "not a Qwen-Image text encoder file" -- inspect --text-encoder "$dit"
 expect 4 "$work/none.safetensors: not a file" -- edit --transformer "$work/none.safetensors" --vae "$vae" --image "$case_dir/image0.png" "${small[@]}" -o "$work/bad.png"
 printf 'GGUF\003\000\000\000' > "$work/q4.gguf"
-expect 1 "GGUF transformer files are not supported yet" -- edit --transformer "$work/q4.gguf" --vae "$vae" --image "$case_dir/image0.png" "${small[@]}" -o "$work/bad.png"
+expect 4 "shorter than the 24-byte GGUF header" -- edit --transformer "$work/q4.gguf" --vae "$vae" --image "$case_dir/image0.png" "${small[@]}" -o "$work/bad.png"
 check "[ ! -e '$work/bad.png' ]" "an output was written for a bad file"
 
 # --- convert: to a ComfyUI-style file and back. Its scaled fp8 computes what the converted

@@ -219,6 +219,7 @@ typedef struct loaded {
     dit_config dit;
     vae_config vae;
     dit_model *dit_model;
+    weight_set *dit_files;     /* a GGUF transformer: its header (no data read) */
     vae_model *vae_model;
     int have_vae;
     int have_text_encoder;
@@ -245,7 +246,9 @@ static canvas_status load_model(const char *dir, const cli_model_files *files, l
     const char *const given[] = {files->transformer, files->vae, files->text_encoder};
     for (int i = 0; i < 3; i++) /* a missing file must not be taken for a folder */
         if (given[i] && !weights_is_file(given[i])) return status_fail(CANVAS_ERR_INPUT, "%s: not a file", given[i]);
-    if (files->transformer) {
+    if (files->transformer && weights_is_gguf(files->transformer)) { /* the header is all a plan needs */
+        TRY(dit_header_load(files->transformer, &m->dit, &m->dit_files));
+    } else if (files->transformer) {
         TRY(dit_load(files->transformer, &m->dit_model));
         m->dit = m->dit_model->config;
     } else {
@@ -296,6 +299,7 @@ static canvas_status load_model(const char *dir, const cli_model_files *files, l
 static void unload(loaded *m)
 {
     dit_free(m->dit_model);
+    weights_close(m->dit_files);
     vae_free(m->vae_model);
 }
 
@@ -441,8 +445,8 @@ static canvas_status viability(plan_work *w, thread_pool *pool, const plan_args 
     print_text_encoder(w);
     printf("The transformer's cells: its phases (VAE included); the text encoder's: the text-encode phase, before "
            "them.\nThe run's device peak is the larger of the two, not their sum.\n");
-    printf("\n| GPU | RAM | as stored (bf16) | text encoder | s/step | quantisation allowed | text encoder | s/step |\n"
-           "|---|---|---|---|---|---|---|---|\n");
+    printf("\n| GPU | RAM | as stored%s | text encoder | s/step | quantisation allowed | text encoder | s/step |\n"
+           "|---|---|---|---|---|---|---|---|\n", w->dit_files ? " (GGUF)" : " (bf16)");
     for (size_t g = 0; g < sizeof gib / sizeof gib[0]; g++)
         for (size_t r = 0; r < sizeof ram_gib / sizeof ram_gib[0]; r++) {
             plan_hardware hw;
@@ -522,6 +526,7 @@ int cmd_plan(int argc, char **argv)
                        a.n_images ? a.ref_height : 0, a.text_tokens, a.cfg > 1.0, a.steps, thread_pool_size(pool));
     }
     w.dit_model = m.dit_model;
+    w.dit_files = m.dit_files;
     w.vae_model = m.vae_model;
     if (m.have_text_encoder && !a.case_dir) plan_work_text_encoder(&w, &m.text_encoder, m.prompt_style);
     if (st == CANVAS_OK && a.viability) {
@@ -570,7 +575,8 @@ int cmd_plan(int argc, char **argv)
         }
         printf("]}\n");
     } else {
-        if (!m.dit_model) printf("weights absent: sizes from the config (bf16 as stored)\n");
+        if (m.dit_files) printf("transformer weights: sizes as its GGUF header stores them\n");
+        else if (!m.dit_model) printf("weights absent: sizes from the config (bf16 as stored)\n");
         print_table(&r, &w, device_text);
     }
     unload(&m);

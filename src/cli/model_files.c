@@ -47,6 +47,7 @@ void cli_model_files_help(FILE *to)
 {
     fputs("  --transformer FILE     the transformer from one .safetensors file (ComfyUI's diffusion_models/\n"
           "                         qwen_image_edit_2511_*.safetensors; bf16, fp8_e4m3fn or fp8_scaled)\n"
+          "                         or .gguf file (ComfyUI-GGUF's, any of its types: Q8_0, Q4_K_M, ...)\n"
           "  --text-encoder FILE    the text encoder from one file (text_encoders/qwen_2.5_vl_7b*.safetensors)\n"
           "  --vae FILE             the VAE from one file (vae/qwen_image_vae.safetensors)\n"
           "                         each replaces that part of --model DIR; without DIR, --transformer and\n"

@@ -18,6 +18,7 @@
 
 #include "base/path.h"
 #include "base/status.h"
+#include "io/gguf.h"
 #include "io/json_file.h"
 #include "mem/mem.h"
 
@@ -245,6 +246,7 @@ void weights_close(weight_set *set)
     mem_free(set->tensors);
     mem_free(set->renamed);
     mem_free(set->renamed_names);
+    gguf_close(set->gguf);
     mem_free(set->dir);
     mem_free(set);
 }

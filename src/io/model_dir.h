@@ -31,6 +31,9 @@ typedef struct weight_set {
     st_tensor *renamed;
     char *renamed_names;
     int index_timestep_zero;
+    /* a GGUF file (io/weights_file.h): files[0] is a view of it whose tensors point into
+     * this file's mapping; ggml block types are U8 there (weights_ggml_type tells which) */
+    struct gguf_file *gguf;
 } weight_set;
 
 /* 1 when the component folder has weight files (single or index), else 0. */

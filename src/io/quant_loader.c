@@ -11,7 +11,9 @@
 
 #include "base/status.h"
 #include "io/json_file.h"
+#include "io/weights_file.h"
 #include "mem/mem.h"
+#include "tensor/ggml_blocks.h"
 
 enum { NAME_SIZE = 512 };
 
@@ -232,12 +234,32 @@ static canvas_status check_comfy_quant(const weight_set *files, const st_tensor 
     return st;
 }
 
+/* A GGUF tensor in a ggml block type (io/weights_file.h): a matrix of whole blocks per row
+ * (the GGUF reader checked the blocks) is that type's tensor/quant.h format. */
+static canvas_status describe_gguf(const weight_set *files, const char *name, int ggml, quant_stored *out)
+{
+    const st_tensor *t = out->weight;
+    if (t->ndim != 2)
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' is %s with %d dimensions; a ggml block type is read only "
+                           "for a matrix [out, in]", files->dir, name, ggml_type_name((uint32_t)ggml), t->ndim);
+    out->format = quant_format_of_ggml((uint32_t)ggml);
+    out->out_features = t->shape[0];
+    out->in_features = t->shape[1];
+    if (!quant_fits(out->format, out->in_features))
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' is %s [%lld, %lld]: rows are not whole blocks", files->dir,
+                           name, ggml_type_name((uint32_t)ggml), (long long)out->out_features,
+                           (long long)out->in_features);
+    return CANVAS_OK;
+}
+
 canvas_status quant_describe(const weight_set *files, const char *name, quant_stored *out)
 {
     memset(out, 0, sizeof *out);
     out->weight = weights_find(files, name);
     if (!out->weight) return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' is missing", files->dir, name);
     const st_tensor *t = out->weight;
+    const int ggml = weights_ggml_type(files, t);
+    if (ggml >= 0 && quant_format_of_ggml((uint32_t)ggml) != QUANT_NONE) return describe_gguf(files, name, ggml, out);
 
     /* bitsandbytes: everything under "name." must be known */
     char prefix[NAME_SIZE];
@@ -326,8 +348,8 @@ canvas_status quant_check_stored(const weight_set *files, const char *name, int6
     quant_stored d;
     TRY(quant_describe(files, name, &d));
     if (d.out_features != rows || d.in_features != cols)
-        return status_fail(CANVAS_ERR_INPUT, "tensor '%s' (%s) holds a [%lld, %lld] matrix, the config implies [%lld, %lld]",
-                           name, quant_format_name(d.format), (long long)d.out_features, (long long)d.in_features,
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' (%s) holds a [%lld, %lld] matrix, the config implies "
+                           "[%lld, %lld]", files->dir, name, quant_format_name(d.format), (long long)d.out_features, (long long)d.in_features,
                            (long long)rows, (long long)cols);
     return CANVAS_OK;
 }
@@ -408,6 +430,18 @@ static canvas_status build_from_stored(quant_store *store, const weight_set *fil
     TRY(quant_layout(d->format, d->per_channel, d->out_features, d->in_features, &layout));
     quant_params *p;
     void *blob;
+    if (quant_ggml_type(d->format) >= 0) { /* GGUF blocks: the blob is the tensor where it lies */
+        if (d->weight->nbytes != layout.bytes)
+            return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s' holds %llu bytes, %s [%lld, %lld] takes %zu", files->dir,
+                               name, (unsigned long long)d->weight->nbytes, quant_format_name(d->format),
+                               (long long)d->out_features, (long long)d->in_features, layout.bytes);
+        if (!d->weight->data)
+            return status_fail(CANVAS_ERR_INPUT, "%s: tensor '%s': the file holds its header alone, no data", files->dir,
+                               name);
+        TRY(store_add(store, &layout, 0, &p, &blob));
+        *out = (quant_weight){DTYPE_U8, d->weight->data, p, layout.bytes};
+        return CANVAS_OK;
+    }
     if ((d->format == QUANT_FP8_E4M3 || d->format == QUANT_FP8_E5M2) && !d->per_channel) {
         layout.tensor_scale = d->scale ? scalar_of(d->scale, 0) : 1.0f;
         if (!isfinite(layout.tensor_scale))

@@ -22,6 +22,9 @@
  *                    + nested_offset (float32, as bitsandbytes computes it). Blocksize 64 only.
  *   q8_0 (canvas)    "L.weight" I8 [out, in] and "L.weight_scale" F16 [out, in / 32]
  *                    (what `canvas convert --weights q8` writes).
+ *   GGUF blocks      a weight set opened from a GGUF file (io/weights_file.h) whose "L.weight"
+ *                    is a ggml block type (Q8_0, Q4_K, Q4_0 ... Q6_K) [out, in]: the QUANT_GGUF_*
+ *                    format of that type, its blob the tensor where it lies in the mapping.
  *
  * Anything else next to a weight (bitsandbytes fp4, another blocksize, a quant_map that is
  * not NF4, comfy_quant formats such as nvfp4, a scale on a float weight, an integer weight
@@ -29,7 +32,7 @@
  * never decoded as something it is not.
  *
  * Quantised blobs built here live in MEM_WEIGHTS blocks owned by a quant_store, except a
- * per-tensor fp8 weight, whose codes are used where they lie in the mapped file. */
+ * per-tensor fp8 weight and a GGUF block tensor, used where they lie in the mapped file. */
 #ifndef CANVAS_IO_QUANT_LOADER_H
 #define CANVAS_IO_QUANT_LOADER_H
 

@@ -4,7 +4,9 @@
  * The file is opened with the strict safetensors reader; the set's table then holds copies
  * of its tensor entries under translated names (prefix stripped, original VAE names
  * renamed), so every loader, arch_check and the quantised-weight reader find the tensors
- * exactly as in a diffusers folder. The data pointers still point into the mapping. */
+ * exactly as in a diffusers folder. The data pointers still point into the mapping. A GGUF
+ * file is read with the strict GGUF reader and shown to the same code as an st_file (its
+ * view: gguf_view), so prefixes, markers and names are handled once for both formats. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "io/weights_file.h"
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/status.h"
+#include "io/gguf.h"
 #include "mem/mem.h"
 
 enum { NAME_SIZE = 512, MAX_ANCHORS = 2 };
@@ -49,7 +52,7 @@ int weights_is_file(const char *path)
 /* ---- format dispatch --------------------------------------------------------------- */
 
 /* GGUF by name or by magic; read with open/read so that nothing here allocates. */
-static int is_gguf(const char *path)
+int weights_is_gguf(const char *path)
 {
     size_t n = strlen(path);
     if (n >= 5 && strcasecmp(path + n - 5, ".gguf") == 0) return 1;
@@ -277,10 +280,75 @@ static canvas_status build_renamed(weight_set *set, const translation *t)
     return CANVAS_OK;
 }
 
-static canvas_status open_safetensors(weight_set *set, weights_component component)
+/* ---- GGUF ------------------------------------------------------------------------------ */
+
+/* ComfyUI-GGUF's record of a tensor it reshaped before quantising (its convert does so for
+ * UNet convolutions, never for a DiT's matrices): the stored shape is then not the model's. */
+#define ORIG_SHAPE_KEY "comfy.gguf.orig_shape."
+
+/* The GGUF file as an st_file: every tensor under its name and shape (outermost first, as
+ * gguf.h gives it) with its data where it lies in the GGUF mapping (NULL from a header). F32,
+ * F16 and BF16 become those dtypes; a ggml block type becomes U8 holding its blocks
+ * (nbytes the blocks' bytes), so nothing reads it as a float tensor by mistake. The view owns
+ * no mapping (map NULL): the set's gguf file does. */
+static canvas_status gguf_view(const gguf_file *g, st_file **out)
+{
+    for (int i = 0; i < g->n_kv; i++)
+        if (strncmp(g->kv[i].key, ORIG_SHAPE_KEY, strlen(ORIG_SHAPE_KEY)) == 0)
+            return status_fail(CANVAS_ERR_UNSUPPORTED, "%s: tensor '%s' was reshaped by the converter ('%s'); "
+                               "reshaped tensors are not supported", g->path, g->kv[i].key + strlen(ORIG_SHAPE_KEY),
+                               g->kv[i].key);
+    st_file *view;
+    TRY(mem_calloc((void **)&view, 1, sizeof *view, MEM_SCRATCH));
+    *out = view;
+    TRY(mem_strdup(&view->path, g->path));
+    TRY(mem_calloc((void **)&view->tensors, (size_t)(g->n_tensors ? g->n_tensors : 1), sizeof *view->tensors,
+                   MEM_SCRATCH));
+    for (int i = 0; i < g->n_tensors; i++) {
+        const gguf_tensor *t = &g->tensors[i];
+        st_tensor *v = &view->tensors[i];
+        TRY(mem_strdup((char **)&v->name, t->name));
+        view->n_tensors = i + 1;
+        v->type = t->type == GGML_TYPE_F32 ? DTYPE_F32 : t->type == GGML_TYPE_F16 ? DTYPE_F16
+                  : t->type == GGML_TYPE_BF16 ? DTYPE_BF16 : DTYPE_U8;
+        v->ndim = t->ndim;
+        memcpy(v->shape, t->shape, (size_t)t->ndim * sizeof t->shape[0]);
+        v->nbytes = t->nbytes;
+        v->data_offset = t->data_offset;
+        v->data = t->data;
+    }
+    return CANVAS_OK;
+}
+
+int weights_ggml_type(const weight_set *set, const st_tensor *t)
+{
+    if (!set->gguf || !t) return -1;
+    /* GGUF tensors never share a byte: among those with bytes, the offset names one (an empty
+     * tensor, such as ComfyUI's marker, may sit at another's offset; it holds no weights) */
+    if (t->nbytes == 0) return -1;
+    for (int i = 0; i < set->gguf->n_tensors; i++)
+        if (set->gguf->tensors[i].data_offset == t->data_offset && set->gguf->tensors[i].nbytes == t->nbytes)
+            return (int)set->gguf->tensors[i].type;
+    return -1;
+}
+
+/* ---- one file's component ---------------------------------------------------------------- */
+
+static canvas_status open_component(weight_set *set, weights_component component, int header_only)
 {
     TRY(mem_alloc((void **)&set->files, sizeof *set->files, MEM_SCRATCH));
-    TRY(st_open(set->dir, &set->files[0]));
+    set->files[0] = NULL;
+    if (weights_is_gguf(set->dir)) {
+        TRY(header_only ? gguf_open_header(set->dir, &set->gguf) : gguf_open(set->dir, &set->gguf));
+        canvas_status st = gguf_view(set->gguf, &set->files[0]);
+        if (st != CANVAS_OK) {
+            st_close(set->files[0]);
+            set->files[0] = NULL;
+            return st;
+        }
+    } else {
+        TRY(st_open(set->dir, &set->files[0]));
+    }
     set->n_files = 1;
     const st_file *file = set->files[0];
     translation t = {0};
@@ -300,24 +368,30 @@ static canvas_status open_safetensors(weight_set *set, weights_component compone
     return CANVAS_OK;
 }
 
-canvas_status weights_open_file(const char *path, weights_component component, weight_set **out)
+static canvas_status open_file(const char *path, weights_component component, int header_only, weight_set **out)
 {
     *out = NULL;
     if (component < 0 || component >= WEIGHTS_COMPONENT_COUNT)
         return status_fail(CANVAS_ERR_USAGE, "%s: no such component (%d)", path, (int)component);
     if (!weights_is_file(path)) return status_fail(CANVAS_ERR_INPUT, "%s: not a regular file", path);
-    /* The one place a file's format is told apart; a GGUF reader plugs in here. */
-    if (is_gguf(path))
-        return status_fail(CANVAS_ERR_UNSUPPORTED, "%s: GGUF %s files are not supported yet", path,
-                           components[component].name);
     weight_set *set;
     TRY(mem_calloc((void **)&set, 1, sizeof *set, MEM_SCRATCH));
     canvas_status st = mem_strdup(&set->dir, path);
-    if (st == CANVAS_OK) st = open_safetensors(set, component);
+    if (st == CANVAS_OK) st = open_component(set, component, header_only);
     if (st != CANVAS_OK) {
         weights_close(set);
         return st;
     }
     *out = set;
     return CANVAS_OK;
+}
+
+canvas_status weights_open_file(const char *path, weights_component component, weight_set **out)
+{
+    return open_file(path, component, 0, out);
+}
+
+canvas_status weights_open_file_header(const char *path, weights_component component, weight_set **out)
+{
+    return open_file(path, component, 1, out);
 }

@@ -16,7 +16,15 @@
  * Edit-2511's zero_cond_t, "__index_timestep_zero__", is recorded in the set. A VAE in the
  * original Wan layout (spec A.11) is renamed to the diffusers names.
  *
- * Failures: CANVAS_ERR_UNSUPPORTED for a GGUF file (not read yet); CANVAS_ERR_INPUT for a
+ * A GGUF file (by its ".gguf" name or its magic; city96's ComfyUI-GGUF layout: the
+ * ComfyUI / diffusers names, with or without the prefix) is read strictly (io/gguf.h) and
+ * gives the same set: tensors in F32, F16 or BF16 are those dtypes, exactly as a safetensors
+ * file's; a tensor in a ggml block type (Q8_0, Q4_K, ...) is DTYPE_U8 holding its blocks under
+ * its logical shape (nbytes: the blocks' bytes), and weights_ggml_type says which type
+ * (io/quant_loader.h turns it into a tensor/quant.h format in place, no copy). A tensor
+ * ComfyUI-GGUF's converter reshaped ("comfy.gguf.orig_shape.*") is CANVAS_ERR_UNSUPPORTED.
+ *
+ * Failures: CANVAS_ERR_INPUT for a
  * file holding no such component (saying how many tensors it has, a few of their names,
  * which anchor was looked for and, when it recognises one, which component the file does
  * hold), for the anchor under two prefixes, or for two tensors renamed to one name. */
@@ -40,8 +48,21 @@ const char *weights_component_name(weights_component component);
  * (a folder, nothing there). */
 int weights_is_file(const char *path);
 
+/* 1 when `path` is a GGUF file: named "*.gguf" or starting with the magic "GGUF". */
+int weights_is_gguf(const char *path);
+
 /* Open `path` (one weights file) as `component`'s weight set. set->dir is the path. */
 canvas_status weights_open_file(const char *path, weights_component component, weight_set **out);
+
+/* The same from a file that may hold a GGUF header alone (io/gguf.h's gguf_open_header): every
+ * tensor's data is NULL, for what needs only names, shapes and sizes (arch inference, the
+ * planner). A safetensors file is opened as by weights_open_file. */
+canvas_status weights_open_file_header(const char *path, weights_component component, weight_set **out);
+
+/* The ggml type code of tensor `t` of a set opened from a GGUF file (ggml_blocks.h: 0 F32,
+ * 1 F16, 30 BF16, 8 Q8_0, ...), -1 for a set of safetensors files, an empty tensor or a
+ * tensor not of the set. */
+int weights_ggml_type(const weight_set *set, const st_tensor *t);
 
 /* The key a VAE tensor of the original layout has in diffusers, written to out:
  * 1 renamed, 0 the name is not one of the original layout's (left unchanged),

@@ -9,8 +9,10 @@
 #include <string.h>
 
 #include "io/quant_loader.h"
+#include "io/weights_file.h"
 #include "mem/mem.h"
 #include "models/arch.h"
+#include "tensor/ggml_blocks.h"
 
 typedef struct check_state {
     const char *component;
@@ -73,7 +75,8 @@ static void check_expected(check_state *state, const tensor_spec *spec, const we
              file_of(files, spec->name), got, want);
     } else if (!dtype_is_float(t->type)) {
         note(state, "%s: tensor '%s' in %s is stored as %s; weights must be a float type", state->component,
-             spec->name, file_of(files, spec->name), dtype_name(t->type));
+             spec->name, file_of(files, spec->name),
+             weights_ggml_type(files, t) >= 0 ? ggml_type_name((uint32_t)weights_ggml_type(files, t)) : dtype_name(t->type));
     }
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "models/arch.h"
+#include "tensor/ggml_blocks.h"
 
 const quant_format ARCH_SIZE_FORMATS[ARCH_SIZE_FORMAT_COUNT] = {QUANT_NONE, QUANT_FP8_E4M3, QUANT_NF4, QUANT_Q8_0};
 
@@ -17,6 +18,14 @@ const char *arch_format_name(quant_format format)
     case QUANT_Q8_0: return "q8";
     case QUANT_GGUF_Q8_0: return "gguf-q8_0";
     case QUANT_GGUF_Q4_K: return "gguf-q4_k";
+    case QUANT_GGUF_Q4_0: return "gguf-q4_0";
+    case QUANT_GGUF_Q4_1: return "gguf-q4_1";
+    case QUANT_GGUF_Q5_0: return "gguf-q5_0";
+    case QUANT_GGUF_Q5_1: return "gguf-q5_1";
+    case QUANT_GGUF_Q2_K: return "gguf-q2_k";
+    case QUANT_GGUF_Q3_K: return "gguf-q3_k";
+    case QUANT_GGUF_Q5_K: return "gguf-q5_k";
+    case QUANT_GGUF_Q6_K: return "gguf-q6_k";
     default: return "?";
     }
 }
@@ -36,10 +45,14 @@ uint64_t arch_tensor_bytes_as(const tensor_spec *spec, quant_format format)
     case QUANT_FP8_E4M3:
     case QUANT_FP8_E5M2: return n + 4;                            /* + f32 per-tensor scale */
     case QUANT_NF4: return in % 64 ? 2 * n : n / 64 * 36;         /* 32 B codes + 4 B absmax */
-    case QUANT_Q8_0:
-    case QUANT_GGUF_Q8_0: return in % 32 ? 2 * n : n / 32 * 34;   /* 32 int8 + f16 scale */
-    case QUANT_GGUF_Q4_K: return in % 256 ? 2 * n : n / 256 * 144; /* 128 B codes + 16 B scales */
-    default: return 2 * n;
+    case QUANT_Q8_0: return in % 32 ? 2 * n : n / 32 * 34;        /* 32 int8 + f16 scale */
+    case QUANT_NONE: return 2 * n;
+    default: { /* a GGUF type: its blocks (ggml_blocks.h's bytes per block), when rows are whole blocks */
+        int type = quant_ggml_type(format);
+        if (type < 0) return 2 * n;
+        uint64_t block = ggml_type_block_elements((uint32_t)type);
+        return in % block ? 2 * n : n / block * ggml_type_block_bytes((uint32_t)type);
+    }
     }
 }
 

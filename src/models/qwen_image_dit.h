@@ -118,6 +118,12 @@ canvas_status dit_load(const char *component_dir, dit_model **out);
 canvas_status dit_load_quantized(const char *component_dir, quant_choice weights, dit_model **out);
 void dit_free(dit_model *model);
 
+/* A transformer file's config and weight set from what its header says (a GGUF file may hold
+ * the header alone: weights_open_file_header), checked as dit_load checks them: what the
+ * planner needs of a checkpoint it does not load. weights_close(*files) releases the set.
+ * Errors as dit_load's. */
+canvas_status dit_header_load(const char *file, dit_config *config, weight_set **files);
+
 /* ---- rewriting matrices (LoRA merging: pipeline/lora.h; qwen_image_dit_matrices.c) ---- */
 
 /* The model's Linear matrices, numbered in load order: the top level's, then block 0's,

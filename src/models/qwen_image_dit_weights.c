@@ -225,6 +225,23 @@ static canvas_status load(dit_model *model, const char *component_dir)
     return dit_place(model, mem_device_cpu(), DIT_ALL_BLOCKS);
 }
 
+canvas_status dit_header_load(const char *file, dit_config *config, weight_set **files)
+{
+    TRY(weights_open_file_header(file, WEIGHTS_TRANSFORMER, files));
+    canvas_status st = dit_config_infer(*files, config);
+    if (st == CANVAS_OK) st = check_supported(config, file);
+    tensor_spec_list expected = {0};
+    if (st == CANVAS_OK) st = arch_dit(config, &expected);
+    if (st == CANVAS_OK) st = arch_check(&expected, *files, "transformer");
+    arch_free(&expected);
+    if (st != CANVAS_OK) {
+        weights_close(*files);
+        *files = NULL;
+        return status_wrap(st, "reading the transformer's header: ");
+    }
+    return CANVAS_OK;
+}
+
 canvas_status dit_load(const char *component_dir, dit_model **out)
 {
     return dit_load_quantized(component_dir, (quant_choice){QUANT_NONE, 0}, out);

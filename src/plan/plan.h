@@ -117,6 +117,8 @@ plan_prompt_style plan_prompt_style_of(const char *pipeline_class);
 typedef struct plan_work {
     dit_config dit;
     const dit_model *dit_model;      /* loaded transformer (its stored sizes), or NULL: config alone */
+    const weight_set *dit_files;     /* without dit_model: its weight set from a header (a GGUF file's),
+                                        whose tensors' byte sizes are used, or NULL */
     int stored_bytes_per_element;    /* config alone: what the files hold per matrix element (2: bf16) */
     vae_config vae;
     const vae_model *vae_model;      /* loaded VAE (exact activation counts), or NULL */
@@ -278,6 +280,10 @@ void plan_describe_text(const plan_candidate *c, const plan_work *work, char *bu
  * device may run it. dit_free releases it. */
 canvas_status plan_dit_shape_model(const dit_config *config, quant_choice weights, int stored_bytes_per_element,
                                    dit_model **out);
+/* The same with each matrix as `files` stores it (NULL: as above): what the loader would
+ * hold, from a weight set whose data need not be there (weights_open_file_header). */
+canvas_status plan_dit_shape_model_files(const dit_config *config, quant_choice weights, int stored_bytes_per_element,
+                                         const weight_set *files, dit_model **out);
 
 /* ---- the text encoder (plan_textenc.c) ------------------------------------------------ */
 

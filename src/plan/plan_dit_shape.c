@@ -6,11 +6,14 @@
  * loader's group is the block's matrices (stored, or quantised on load: quant_layout's
  * blob) followed by one tensor of the group's f32 vectors, each padded to 16 floats. The
  * shape model builds the same groups from arch_dit's tensor list, with homes that point
- * at one static byte: a measure device never reads them (copies to it move nothing). */
+ * at one static byte: a measure device never reads them (copies to it move nothing).
+ * Given the weight set (a GGUF header: names, shapes and byte sizes, no data), every matrix
+ * counts the bytes its file stores it in, so each ggml type weighs what it really takes. */
 #include <stdio.h>
 #include <string.h>
 
 #include "base/status.h"
+#include "io/model_dir.h"
 #include "mem/mem.h"
 #include "models/arch.h"
 #include "models/qwen_image_dit_groups.h"
@@ -19,20 +22,28 @@
 /* Never read: the home of every tensor of a shape model (the text encoder's too). */
 const unsigned char plan_shape_home[64];
 
-static uint64_t matrix_bytes(const tensor_spec *t, int quantise, quant_choice weights, int stored_bytes)
+/* A matrix's bytes as the loader would hold it: a tensor stored quantised (a GGUF block type,
+ * fp8, ...) as stored whatever `weights` says (quant_weight_from_view keeps it so);
+ * quantised on load when `quantise` and the format holds its width; else as stored: the
+ * file's bytes when `files` is given, numel x stored_bytes from a config alone. */
+static uint64_t matrix_bytes(const tensor_spec *t, int quantise, quant_choice weights, int stored_bytes,
+                             const weight_set *files)
 {
     const uint64_t numel = arch_numel(t);
+    const st_tensor *stored = files ? weights_find(files, t->name) : NULL;
+    if (stored && stored->type == DTYPE_U8) return stored->nbytes;
     if (quantise && t->ndim == 2 && weights.format != QUANT_NONE && quant_fits(weights.format, t->shape[1])) {
         quant_params layout;
         if (quant_layout(weights.format, weights.per_channel, t->shape[0], t->shape[1], &layout) == CANVAS_OK)
             return layout.bytes;
         status_clear();
     }
-    return numel * (uint64_t)stored_bytes;
+    return stored ? stored->nbytes : numel * (uint64_t)stored_bytes;
 }
 
-canvas_status plan_group_sizes(const tensor_spec_list *specs, int group, int quantise, quant_choice weights,
-                               int stored_bytes, size_t *bytes, int max_matrices, int *n_matrices)
+static canvas_status group_sizes(const tensor_spec_list *specs, int group, int quantise, quant_choice weights,
+                                 int stored_bytes, const weight_set *files, size_t *bytes, int max_matrices,
+                                 int *n_matrices)
 {
     uint64_t vector_bytes = 0;
     *n_matrices = 0;
@@ -42,7 +53,7 @@ canvas_status plan_group_sizes(const tensor_spec_list *specs, int group, int qua
         if (t->ndim >= 2) {
             if (*n_matrices == max_matrices)
                 return status_fail(CANVAS_ERR_INTERNAL, "%s: too many matrices in one weight group", t->name);
-            bytes[(*n_matrices)++] = (size_t)matrix_bytes(t, quantise, weights, stored_bytes);
+            bytes[(*n_matrices)++] = (size_t)matrix_bytes(t, quantise, weights, stored_bytes, files);
         } else {
             vector_bytes += ((arch_numel(t) + 15u) & ~(uint64_t)15u) * sizeof(float);
         }
@@ -51,16 +62,22 @@ canvas_status plan_group_sizes(const tensor_spec_list *specs, int group, int qua
     return CANVAS_OK;
 }
 
+canvas_status plan_group_sizes(const tensor_spec_list *specs, int group, int quantise, quant_choice weights,
+                               int stored_bytes, size_t *bytes, int max_matrices, int *n_matrices)
+{
+    return group_sizes(specs, group, quantise, weights, stored_bytes, NULL, bytes, max_matrices, n_matrices);
+}
+
 static canvas_status build_group(dit_model *model, const tensor_spec_list *specs, int block, quant_choice weights,
-                                 int stored_bytes)
+                                 int stored_bytes, const weight_set *files)
 {
     dit_group *g = &model->memory->groups[block + 1];
     memset(g, 0, sizeof *g);
     if (block >= 0) snprintf(g->name, sizeof g->name, "transformer_blocks.%d", block);
     else snprintf(g->name, sizeof g->name, "top level");
     size_t bytes[DIT_GROUP_MAX_MATRICES + 1];
-    TRY(plan_group_sizes(specs, block, block >= 0, weights, stored_bytes, bytes, DIT_GROUP_MAX_MATRICES,
-                         &g->n_matrices));
+    TRY(group_sizes(specs, block, block >= 0, weights, stored_bytes, files, bytes, DIT_GROUP_MAX_MATRICES,
+                    &g->n_matrices));
     /* matrix_field / vector_field stay 0: a remap then rewrites one harmless pointer */
     for (int t = 0; t <= g->n_matrices; t++) g->tensors[t] = (residency_tensor){plan_shape_home, bytes[t]};
     model->memory->table[block + 1] = (residency_group){g->name, g->tensors, g->n_matrices + 1};
@@ -69,6 +86,12 @@ static canvas_status build_group(dit_model *model, const tensor_spec_list *specs
 
 canvas_status plan_dit_shape_model(const dit_config *config, quant_choice weights, int stored_bytes_per_element,
                                    dit_model **out)
+{
+    return plan_dit_shape_model_files(config, weights, stored_bytes_per_element, NULL, out);
+}
+
+canvas_status plan_dit_shape_model_files(const dit_config *config, quant_choice weights, int stored_bytes_per_element,
+                                         const weight_set *files, dit_model **out)
 {
     *out = NULL;
     if (stored_bytes_per_element < 1) stored_bytes_per_element = 2;
@@ -83,7 +106,7 @@ canvas_status plan_dit_shape_model(const dit_config *config, quant_choice weight
                         MEM_SCRATCH);
     if (st == CANVAS_OK) st = dit_memory_create(model);
     for (int b = -1; st == CANVAS_OK && b < config->num_layers; b++)
-        st = build_group(model, &specs, b, weights, stored_bytes_per_element);
+        st = build_group(model, &specs, b, weights, stored_bytes_per_element, files);
     arch_free(&specs);
     if (st == CANVAS_OK) st = dit_place(model, mem_device_cpu(), DIT_ALL_BLOCKS);
     if (st != CANVAS_OK) {

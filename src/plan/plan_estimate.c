@@ -17,7 +17,8 @@
 #include "tensor/dtype.h"
 
 /* A shape model for `weights`: the loaded model's own group sizes when it holds that
- * format (exact whatever its files store), else sizes from the config. */
+ * format (exact whatever its files store), else sizes from the config, with each matrix as
+ * the header's weight set stores it when there is one. */
 canvas_status plan_shape_for(const plan_work *work, quant_choice weights, dit_model **out)
 {
     const dit_model *loaded = work->dit_model;
@@ -36,7 +37,7 @@ canvas_status plan_shape_for(const plan_work *work, quant_choice weights, dit_mo
     }
     int stored = work->stored_bytes_per_element;
     if (loaded && loaded->weights_format.format == QUANT_NONE) stored = (int)dtype_size(loaded->weights.img_in.type);
-    return plan_dit_shape_model(&work->dit, weights, stored, out);
+    return plan_dit_shape_model_files(&work->dit, weights, stored, loaded ? NULL : work->dit_files, out);
 }
 
 /* The transformer's forward on a measure device with `resident_blocks` placed: its device

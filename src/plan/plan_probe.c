@@ -129,6 +129,10 @@ static canvas_status probe_gemm(thread_pool *pool, quant_format format, double *
 /* Bumped whenever the kernels or the probe change what the probe would measure: an entry
  * of another version is measured again (and rewritten), never trusted. */
 #define PROBE_VERSION 2
+/* The formats a probe measures: up to Q4_K. The other GGUF types are given the bf16 figure
+ * rather than eight more timed GEMMs: only a checkpoint stored in them uses them, and the
+ * planner times such a model at its loaded format's (as stored) figure. */
+#define PROBED_FORMATS QUANT_GGUF_Q4_0
 
 int plan_cache_path(const char *variable, const char *file, char *buf, size_t size, int make_dirs)
 {
@@ -208,7 +212,7 @@ static int cache_read(int threads, plan_hardware *hw)
         double link = json_number_value(json_object_get(entry, "link_bytes_per_second"));
         if (link > 0) hw->link_bytes_per_second = link;
         else ok = 0;
-        for (int f = 0; f < QUANT_FORMAT_COUNT; f++) {
+        for (int f = 0; f < PROBED_FORMATS; f++) {
             double v = json_number_value(json_object_get(entry, quant_format_name((quant_format)f)));
             if (v > 0) hw->flops_per_second[f] = v;
             else ok = 0;
@@ -227,7 +231,7 @@ static void cache_write(int threads, const plan_hardware *hw)
         json_object_set_new(entry, "version", json_integer(PROBE_VERSION));
         json_object_set_new(entry, "cpu", json_string(hw->cpu_features));
         json_object_set_new(entry, "link_bytes_per_second", json_real(hw->link_bytes_per_second));
-        for (int f = 0; f < QUANT_FORMAT_COUNT; f++)
+        for (int f = 0; f < PROBED_FORMATS; f++)
             json_object_set_new(entry, quant_format_name((quant_format)f), json_real(hw->flops_per_second[f]));
         char key[32];
         snprintf(key, sizeof key, "threads_%d", threads);
@@ -260,13 +264,14 @@ canvas_status plan_probe(int threads, double link_bytes_per_second, int use_cach
         snprintf(out->flops_source, sizeof out->flops_source, "nominal (no probe cached)");
     } else {
         st = probe_link(&out->link_bytes_per_second);
-        for (int f = 0; f < QUANT_FORMAT_COUNT && st == CANVAS_OK; f++)
+        for (int f = 0; f < PROBED_FORMATS && st == CANVAS_OK; f++)
             st = probe_gemm(pool, (quant_format)f, &out->flops_per_second[f]);
         snprintf(out->link_source, sizeof out->link_source, "measured (mem_copy)");
         snprintf(out->flops_source, sizeof out->flops_source, "measured (op_linear), %d threads", workers);
         if (st == CANVAS_OK && use_cache == 1) cache_write(workers, out);
     }
     thread_pool_destroy(pool);
+    for (int f = PROBED_FORMATS; f < QUANT_FORMAT_COUNT; f++) out->flops_per_second[f] = out->flops_per_second[QUANT_NONE];
     if (link_bytes_per_second > 0) {
         out->link_bytes_per_second = link_bytes_per_second;
         snprintf(out->link_source, sizeof out->link_source, "--link-bandwidth");

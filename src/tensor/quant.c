@@ -95,8 +95,32 @@ const char *quant_format_name(quant_format format)
     case QUANT_Q8_0: return "q8_0";
     case QUANT_GGUF_Q8_0: return "gguf_q8_0";
     case QUANT_GGUF_Q4_K: return "gguf_q4_k";
+    case QUANT_GGUF_Q4_0: return "gguf_q4_0";
+    case QUANT_GGUF_Q4_1: return "gguf_q4_1";
+    case QUANT_GGUF_Q5_0: return "gguf_q5_0";
+    case QUANT_GGUF_Q5_1: return "gguf_q5_1";
+    case QUANT_GGUF_Q2_K: return "gguf_q2_k";
+    case QUANT_GGUF_Q3_K: return "gguf_q3_k";
+    case QUANT_GGUF_Q5_K: return "gguf_q5_k";
+    case QUANT_GGUF_Q6_K: return "gguf_q6_k";
     default: return "none";
     }
+}
+
+/* The GGUF formats and their ggml types, in the enum's order. */
+static const uint32_t gguf_types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0,
+                                      GGML_TYPE_Q5_1, GGML_TYPE_Q2_K, GGML_TYPE_Q3_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+
+int quant_ggml_type(quant_format format)
+{
+    return format >= QUANT_GGUF_Q8_0 && format < QUANT_FORMAT_COUNT ? (int)gguf_types[format - QUANT_GGUF_Q8_0] : -1;
+}
+
+quant_format quant_format_of_ggml(uint32_t ggml_code)
+{
+    for (int f = QUANT_GGUF_Q8_0; f < QUANT_FORMAT_COUNT; f++)
+        if (gguf_types[f - QUANT_GGUF_Q8_0] == ggml_code) return (quant_format)f;
+    return QUANT_NONE;
 }
 
 /* ---- layout -------------------------------------------------------------------------- */
@@ -108,9 +132,11 @@ int quant_fits(quant_format format, int64_t in_features)
     case QUANT_FP8_E5M2: return in_features > 0;
     case QUANT_NF4: return in_features > 0 && in_features % QUANT_NF4_BLOCK == 0;
     case QUANT_Q8_0: return in_features > 0 && in_features % QUANT_Q8_BLOCK == 0;
-    case QUANT_GGUF_Q8_0: return in_features > 0 && in_features % 32 == 0;
-    case QUANT_GGUF_Q4_K: return in_features > 0 && in_features % GGML_QK_K == 0;
-    default: return 0;
+    case QUANT_NONE: return 0;
+    default: {
+        int type = quant_ggml_type(format);
+        return type >= 0 && in_features > 0 && in_features % ggml_type_block_elements((uint32_t)type) == 0;
+    }
     }
 }
 
@@ -126,7 +152,9 @@ canvas_status quant_layout(quant_format format, int per_channel, int64_t out_fea
     if (!quant_fits(format, in_features))
         return status_fail(CANVAS_ERR_UNSUPPORTED, "%s needs in_features divisible by %d; the matrix is [%lld, %lld]",
                            quant_format_name(format),
-                           format == QUANT_NF4 ? QUANT_NF4_BLOCK : format == QUANT_GGUF_Q4_K ? GGML_QK_K : QUANT_Q8_BLOCK,
+                           format == QUANT_NF4          ? QUANT_NF4_BLOCK
+                           : quant_ggml_type(format) >= 0 ? (int)ggml_type_block_elements((uint32_t)quant_ggml_type(format))
+                                                          : QUANT_Q8_BLOCK,
                            (long long)out_features, (long long)in_features);
     size_t n = (size_t)out_features * (size_t)in_features, scale_size = 4;
     out->format = format;
@@ -143,18 +171,18 @@ canvas_status quant_layout(quant_format format, int per_channel, int64_t out_fea
         out->n_scales = n / QUANT_Q8_BLOCK;
         scale_size = 2;
         break;
-    case QUANT_GGUF_Q8_0:
-    case QUANT_GGUF_Q4_K: { /* whole blocks, scales inside: nothing after the codes */
-        uint32_t type = format == QUANT_GGUF_Q8_0 ? GGML_TYPE_Q8_0 : GGML_TYPE_Q4_K;
-        out->codes_bytes = n / ggml_type_block_elements(type) * ggml_type_block_bytes(type);
-        out->scales_offset = out->bytes = out->codes_bytes;
-        return CANVAS_OK;
-    }
-    default:
+    case QUANT_FP8_E4M3:
+    case QUANT_FP8_E5M2:
         out->codes_bytes = n;
         out->n_scales = out->per_channel ? (size_t)out_features : 0;
         out->tensor_scale = 1.0f;
         break;
+    default: { /* GGUF: whole blocks, scales inside, nothing after the codes */
+        uint32_t type = (uint32_t)quant_ggml_type(format);
+        out->codes_bytes = n / ggml_type_block_elements(type) * ggml_type_block_bytes(type);
+        out->scales_offset = out->bytes = out->codes_bytes;
+        return CANVAS_OK;
+    }
     }
     out->scales_offset = (out->codes_bytes + 63) & ~(size_t)63;
     out->bytes = out->scales_offset + out->n_scales * scale_size;
@@ -210,14 +238,16 @@ void quant_dequantize_row(const quant_params *p, const void *blob, int64_t row, 
         }
         break;
     }
-    case QUANT_GGUF_Q8_0:
-    case QUANT_GGUF_Q4_K: {
-        uint32_t type = p->format == QUANT_GGUF_Q8_0 ? GGML_TYPE_Q8_0 : GGML_TYPE_Q4_K;
-        size_t row_bytes = (size_t)in / ggml_type_block_elements(type) * ggml_type_block_bytes(type);
-        (void)ggml_to_f32(type, codes + (size_t)row * row_bytes, out, (size_t)in); /* whole blocks: fits */
+    default: {
+        int type = quant_ggml_type(p->format);
+        if (type < 0) {
+            memset(out, 0, (size_t)in * sizeof *out);
+            break;
+        }
+        size_t row_bytes = (size_t)in / ggml_type_block_elements((uint32_t)type) * ggml_type_block_bytes((uint32_t)type);
+        (void)ggml_to_f32((uint32_t)type, codes + (size_t)row * row_bytes, out, (size_t)in); /* whole blocks: fits */
         break;
     }
-    default: memset(out, 0, (size_t)in * sizeof *out);
     }
 }
 
@@ -304,8 +334,8 @@ static canvas_status quantize_rows(quant_params *p, dtype src_type, const void *
                 float v = row[k] / scale;
                 blob[base + (size_t)k] = p->format == QUANT_FP8_E4M3 ? f32_to_e4m3(v) : f32_to_e5m2(v);
             }
-        } else if (p->format == QUANT_GGUF_Q8_0 || p->format == QUANT_GGUF_Q4_K) {
-            uint32_t type = p->format == QUANT_GGUF_Q8_0 ? GGML_TYPE_Q8_0 : GGML_TYPE_Q4_K;
+        } else if (quant_ggml_type(p->format) >= 0) {
+            uint32_t type = (uint32_t)quant_ggml_type(p->format);
             size_t row_bytes = (size_t)in / ggml_type_block_elements(type) * ggml_type_block_bytes(type);
             TRY(ggml_quantize_row((int)type, row, in, blob + (size_t)r * row_bytes));
         } else if (p->format == QUANT_NF4) {

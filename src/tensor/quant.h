@@ -40,7 +40,13 @@
  * blocks with their scales inside (gguf_q8_0: 34 bytes per 32 weights, in % 32 == 0;
  * gguf_q4_k: 144 bytes per 256, in % 256 == 0), no separate scales (scales_offset = bytes =
  * codes_bytes), so a tensor of a mapped GGUF file is used where it lies. Values and
- * quantisers are ggml_to_f32's and ggml_quantize_row's (tensor/ggml_quantize.h). They are not --weights choices. */
+ * quantisers are ggml_to_f32's and ggml_quantize_row's (tensor/ggml_quantize.h). They are not
+ * --weights choices. The other ggml block types (QUANT_GGUF_Q4_0 .. QUANT_GGUF_Q6_K) are held
+ * the same way; Q5_K and Q6_K have SIMD decoders as Q8_0 and Q4_K do, the others (Q4_0, Q4_1,
+ * Q5_0, Q5_1, Q2_K, Q3_K) are decoded whole blocks at a time by ggml_to_f32 into a small
+ * cache as the GEMM packs a panel or the GEMV walks a row (the generic path: every weight
+ * still decoded exactly, the same values and the same reduction order as the f32 matrix
+ * they stand for; slower to decode, which shows in the GEMV). */
 #ifndef CANVAS_TENSOR_QUANT_H
 #define CANVAS_TENSOR_QUANT_H
 
@@ -58,6 +64,14 @@ typedef enum quant_format {
     QUANT_Q8_0,
     QUANT_GGUF_Q8_0,      /* ggml Q8_0 / Q4_K blocks as a GGUF file stores them (below) */
     QUANT_GGUF_Q4_K,
+    QUANT_GGUF_Q4_0,      /* the other ggml block types (below: Q5_K and Q6_K with SIMD */
+    QUANT_GGUF_Q4_1,      /* decoders, the rest through ggml_to_f32, the generic path) */
+    QUANT_GGUF_Q5_0,
+    QUANT_GGUF_Q5_1,
+    QUANT_GGUF_Q2_K,
+    QUANT_GGUF_Q3_K,
+    QUANT_GGUF_Q5_K,
+    QUANT_GGUF_Q6_K,
     QUANT_FORMAT_COUNT
 } quant_format;
 
@@ -92,8 +106,13 @@ const char *quant_choice_name(quant_choice choice);
 /* "fp8_e4m3", "fp8_e5m2", "nf4", "q8_0", "none". */
 const char *quant_format_name(quant_format format);
 
+/* The ggml type code of a GGUF format (QUANT_GGUF_*), -1 for any other format; and the
+ * GGUF format of a ggml block type (QUANT_NONE for F32 / F16 / BF16 and unknown codes). */
+int quant_ggml_type(quant_format format);
+quant_format quant_format_of_ggml(uint32_t ggml_code);
+
 /* 1 when the format can hold a matrix with this many input features (nf4: in % 64 == 0,
- * q8_0: in % 32 == 0, fp8: any). */
+ * q8_0: in % 32 == 0, fp8: any, GGUF: whole blocks of the ggml type). */
 int quant_fits(quant_format format, int64_t in_features);
 
 /* Fill the layout of a [out, in] matrix. CANVAS_ERR_UNSUPPORTED when the format cannot

@@ -21,6 +21,16 @@
  *          nibble shifted down or the low one kept (v - (v >> 4 << 4)); x (d sc) - (dmin mn)
  *          with the sub-block's 6-bit scale and min unpacked per call: a multiply and a
  *          subtraction, as ggml_to_f32.
+ *   gguf_q5_k  as gguf_q4_k, the 5th bits (bit j of 8 qh bytes) widened, moved to the lane's
+ *          top bit and down to bit 4 with one variable and two constant shifts.
+ *   gguf_q6_k  the 8 ql and the 8 qh bytes widened; the nibble and the two bits shifted to the
+ *          lane's top and down again (the counts depend on where the eight weights sit),
+ *          x (d sc), the int8 scale of their 16.
+ *   the other GGUF types (the generic path): the weight's whole block decoded by ggml_to_f32
+ *          into a per-call cache of one block per row being read (8 rows: a panel's half
+ *          strip, the GEMV's four), so a block is decoded once per pass over it, not once
+ *          per eight weights; the values are ggml_to_f32's, so the products and their order
+ *          are the f32 matrix's.
  * Blocks (64 for nf4, 32 for q8_0, 256 for Q4_K, whose sub-blocks of 32 hold 8 weights
  * in one run of bytes) are multiples of 8 and every k offset the GEMM asks for is a
  * multiple of 8 (KC is), so eight weights never straddle two scales. */
@@ -37,6 +47,15 @@
 
 #define QUANT_INLINE static inline __attribute__((always_inline))
 
+/* The generic path's decoded blocks: slot n % 8 holds row n's block `block` (-1: none). */
+enum { GGML_CACHE_SLOTS = 8 };
+/* The format the generic path's loops are instantiated with (a constant, like the others) */
+#define QUANT_GENERIC QUANT_FORMAT_COUNT
+typedef struct ggml_cache {
+    int64_t row[GGML_CACHE_SLOTS], block[GGML_CACHE_SLOTS];
+    float values[GGML_CACHE_SLOTS][GGML_QK_K];
+} ggml_cache;
+
 /* What the decoders need of a view, read once per call. */
 typedef struct quant_source {
     const uint8_t *codes;
@@ -46,6 +65,10 @@ typedef struct quant_source {
     int per_channel;
     float tensor_scale;         /* fp8 per tensor */
     __m256 nf4_low, nf4_high;   /* NF4 values 0..7 and 8..15 */
+    uint32_t ggml_type;         /* the generic path: the type, its block, a row's bytes */
+    uint32_t block_elements, block_bytes;
+    size_t row_bytes;
+    ggml_cache *cache;          /* set by the caller that reads through the generic path */
 } quant_source;
 
 static quant_source source_of(const weight_view *w)
@@ -57,7 +80,34 @@ static quant_source source_of(const weight_view *w)
     s.scales16 = (const uint16_t *)((const char *)w->data + p->scales_offset);
     s.nf4_low = _mm256_loadu_ps(quant_nf4_values);
     s.nf4_high = _mm256_loadu_ps(quant_nf4_values + 8);
+    int type = quant_ggml_type(p->format);
+    if (type >= 0) {
+        s.ggml_type = (uint32_t)type;
+        s.block_elements = ggml_type_block_elements(s.ggml_type);
+        s.block_bytes = ggml_type_block_bytes(s.ggml_type);
+        s.row_bytes = (size_t)s.in / s.block_elements * s.block_bytes;
+    }
     return s;
+}
+
+static void cache_reset(ggml_cache *cache)
+{
+    for (int i = 0; i < GGML_CACHE_SLOTS; i++) cache->row[i] = cache->block[i] = -1;
+}
+
+/* The generic path: W[n][k ..], from the cached decoded block holding k. */
+static const float *generic_at(const quant_source *s, int64_t n, int64_t k)
+{
+    ggml_cache *c = s->cache;
+    const int slot = (int)(n % GGML_CACHE_SLOTS);
+    const int64_t block = k / s->block_elements;
+    if (c->row[slot] != n || c->block[slot] != block) {
+        const uint8_t *src = s->codes + (size_t)n * s->row_bytes + (size_t)block * s->block_bytes;
+        (void)ggml_to_f32(s->ggml_type, src, c->values[slot], s->block_elements); /* one whole block */
+        c->row[slot] = n;
+        c->block[slot] = block;
+    }
+    return c->values[slot] + k % s->block_elements;
 }
 
 canvas_status quant_view_check(const weight_view *w)
@@ -76,6 +126,12 @@ canvas_status quant_view_check(const weight_view *w)
 
 /* An f16 inside a GGUF block (blocks of 34 or 144 bytes leave it unaligned). */
 QUANT_INLINE uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+/* Eight bytes, each widened to a 32-bit lane. */
+QUANT_INLINE __m256i widen8(const uint8_t *p)
+{
+    return _mm256_cvtepu16_epi32(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)p)));
+}
 
 /* Scale of row n for fp8 (per tensor or per row), pre-multiplied by 2^8 for e4m3. */
 QUANT_INLINE __m256 fp8_scale(const quant_source *s, quant_format f, int64_t n)
@@ -132,10 +188,34 @@ QUANT_INLINE __m256 decode8(const quant_source *s, quant_format f, int64_t n, in
         __m256i q = j & 1 ? high : _mm256_sub_epi32(v, _mm256_slli_epi32(high, 4));
         return _mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(dl), _mm256_cvtepi32_ps(q)), _mm256_set1_ps(ml));
     }
-    default: { /* QUANT_Q8_0 */
+    case QUANT_GGUF_Q5_K: { /* as Q4_K, the 5th bit of element e = bit j of qh byte e % 32 */
+        const uint8_t *block = s->codes + i / GGML_QK_K * 176;
+        int e = (int)(i % GGML_QK_K), j = e / 32, sc, mn;
+        ggml_k_scale_min(block + 4, j, &sc, &mn);
+        float dl = simd_f16_to_f32(le16(block)) * (float)sc, ml = simd_f16_to_f32(le16(block + 2)) * (float)mn;
+        __m256i v = widen8(block + 48 + (e >> 6) * 32 + (e & 31));
+        __m256i high = _mm256_srli_epi32(v, 4);
+        __m256i nibble = j & 1 ? high : _mm256_sub_epi32(v, _mm256_slli_epi32(high, 4));
+        __m256i bit = _mm256_srli_epi32(_mm256_sllv_epi32(widen8(block + 16 + (e & 31)), _mm256_set1_epi32(31 - j)), 31);
+        __m256i q = _mm256_add_epi32(nibble, _mm256_slli_epi32(bit, 4));
+        return _mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(dl), _mm256_cvtepi32_ps(q)), _mm256_set1_ps(ml));
+    }
+    case QUANT_GGUF_Q6_K: { /* element e = 128 h + 32 s + l: nibble s / 2 of ql byte 64 h + 32 (s % 2) + l,
+                               bits 2s, 2s + 1 of qh byte 32 h + l (ggml_blocks.c); shifted up to the
+                               lane's top and down again, so every shift count is a lane's own */
+        const uint8_t *block = s->codes + i / GGML_QK_K * 210;
+        int e = (int)(i % GGML_QK_K), h = e >> 7, sub = (e >> 5) & 3, l = e & 31;
+        float dl = simd_f16_to_f32(le16(block + 208)) * (float)(int8_t)block[192 + e / 16];
+        __m256i low = _mm256_sllv_epi32(widen8(block + 64 * h + 32 * (sub & 1) + l), _mm256_set1_epi32(28 - 4 * (sub >> 1)));
+        __m256i high = _mm256_sllv_epi32(widen8(block + 128 + 32 * h + l), _mm256_set1_epi32(30 - 2 * sub));
+        __m256i q = _mm256_add_epi32(_mm256_srli_epi32(low, 28), _mm256_slli_epi32(_mm256_srli_epi32(high, 30), 4));
+        return _mm256_mul_ps(_mm256_set1_ps(dl), _mm256_cvtepi32_ps(_mm256_sub_epi32(q, _mm256_set1_epi32(32))));
+    }
+    case QUANT_Q8_0: {
         __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(s->codes + i)));
         return _mm256_mul_ps(_mm256_cvtepi32_ps(q), _mm256_set1_ps(simd_f16_to_f32(s->scales16[i / QUANT_Q8_BLOCK])));
     }
+    default: return _mm256_loadu_ps(generic_at(s, n, k)); /* the other GGUF types: blocks of 32 or 256 */
     }
 }
 
@@ -151,16 +231,16 @@ static float decode1(const quant_source *s, quant_format f, int64_t n, int64_t k
         return quant_nf4_values[i % 2 ? byte & 15 : byte >> 4] * s->scales32[i / QUANT_NF4_BLOCK];
     }
     case QUANT_GGUF_Q8_0:
-    case QUANT_GGUF_Q4_K: {
+    case QUANT_GGUF_Q4_K:
+    case QUANT_GGUF_Q5_K:
+    case QUANT_GGUF_Q6_K: {
         /* the weight's whole block, decoded exactly as ggml_to_f32 (the tails of short strips) */
-        int q4_k = f == QUANT_GGUF_Q4_K;
-        size_t block = q4_k ? GGML_QK_K : 32;
         float values[GGML_QK_K];
-        (void)ggml_to_f32(q4_k ? GGML_TYPE_Q4_K : GGML_TYPE_Q8_0, s->codes + i / block * (q4_k ? 144 : 34), values,
-                          block);
-        return values[i % block];
+        (void)ggml_to_f32(s->ggml_type, s->codes + i / s->block_elements * s->block_bytes, values, s->block_elements);
+        return values[i % s->block_elements];
     }
-    default: return (float)(int8_t)s->codes[i] * f16_to_f32(s->scales16[i / QUANT_Q8_BLOCK]);
+    case QUANT_Q8_0: return (float)(int8_t)s->codes[i] * f16_to_f32(s->scales16[i / QUANT_Q8_BLOCK]);
+    default: return *generic_at(s, n, k);
     }
 }
 
@@ -172,6 +252,9 @@ static const char *codes_at(const quant_source *s, quant_format f, int64_t n, in
     size_t i = (size_t)n * (size_t)s->in + (size_t)k;
     if (f == QUANT_GGUF_Q8_0) return (const char *)s->codes + i / 32 * 34;
     if (f == QUANT_GGUF_Q4_K) return (const char *)s->codes + i / GGML_QK_K * 144;
+    if (f == QUANT_GGUF_Q5_K || f == QUANT_GGUF_Q6_K) return (const char *)s->codes + i / GGML_QK_K * s->block_bytes;
+    if (f == QUANT_GENERIC)
+        return (const char *)s->codes + (size_t)n * s->row_bytes + (size_t)k / s->block_elements * s->block_bytes;
     return (const char *)s->codes + (f == QUANT_NF4 ? i / 2 : i);
 }
 
@@ -179,7 +262,10 @@ QUANT_INLINE void pack_panel(const quant_source *s, quant_format f, int64_t n0, 
                              float *panel)
 {
     size_t row_bytes = f == QUANT_NF4 ? (size_t)kc / 2 : f == QUANT_GGUF_Q8_0 ? (size_t)kc / 32 * 34
-                       : f == QUANT_GGUF_Q4_K ? ((size_t)kc + GGML_QK_K - 1) / GGML_QK_K * 144 : (size_t)kc;
+                       : f == QUANT_GGUF_Q4_K ? ((size_t)kc + GGML_QK_K - 1) / GGML_QK_K * 144
+                       : f == QUANT_GENERIC || f == QUANT_GGUF_Q5_K || f == QUANT_GGUF_Q6_K
+                           ? ((size_t)kc + s->block_elements - 1) / s->block_elements * s->block_bytes
+                                            : (size_t)kc;
     for (int64_t strip_index = 0; strip_index * GEMM_NR < cols; strip_index++) {
         float *strip = panel + strip_index * kc * GEMM_NR;
         int64_t c0 = n0 + strip_index * GEMM_NR;
@@ -218,7 +304,16 @@ void quant_pack_panel(const weight_view *w, int64_t n0, int64_t cols, int64_t k0
     case QUANT_NF4: pack_panel(&s, QUANT_NF4, n0, cols, k0, kc, panel); break;
     case QUANT_GGUF_Q8_0: pack_panel(&s, QUANT_GGUF_Q8_0, n0, cols, k0, kc, panel); break;
     case QUANT_GGUF_Q4_K: pack_panel(&s, QUANT_GGUF_Q4_K, n0, cols, k0, kc, panel); break;
-    default: pack_panel(&s, QUANT_Q8_0, n0, cols, k0, kc, panel); break;
+    case QUANT_GGUF_Q5_K: pack_panel(&s, QUANT_GGUF_Q5_K, n0, cols, k0, kc, panel); break;
+    case QUANT_GGUF_Q6_K: pack_panel(&s, QUANT_GGUF_Q6_K, n0, cols, k0, kc, panel); break;
+    case QUANT_Q8_0: pack_panel(&s, QUANT_Q8_0, n0, cols, k0, kc, panel); break;
+    default: { /* the other GGUF types */
+        ggml_cache cache;
+        cache_reset(&cache);
+        s.cache = &cache;
+        pack_panel(&s, QUANT_GENERIC, n0, cols, k0, kc, panel);
+        break;
+    }
     }
 }
 
@@ -238,6 +333,9 @@ QUANT_GEMV_READERS(nf4, QUANT_NF4)
 QUANT_GEMV_READERS(q8, QUANT_Q8_0)
 QUANT_GEMV_READERS(gguf_q8, QUANT_GGUF_Q8_0)
 QUANT_GEMV_READERS(gguf_q4k, QUANT_GGUF_Q4_K)
+QUANT_GEMV_READERS(gguf_q5k, QUANT_GGUF_Q5_K)
+QUANT_GEMV_READERS(gguf_q6k, QUANT_GGUF_Q6_K)
+QUANT_GEMV_READERS(gguf_generic, QUANT_GENERIC)
 
 typedef struct quant_gemv_job {
     gemv_call call;
@@ -258,7 +356,21 @@ static void quant_gemv_rows(const void *ctx, int64_t n0, int64_t n1)
     case QUANT_GGUF_Q4_K:
         gemv_rows(&g->call, (gemv_reader){gguf_q4k_row, gguf_q4k_load8, gguf_q4k_load1, &g->s}, n0, n1);
         break;
-    default: gemv_rows(&g->call, (gemv_reader){q8_row, q8_load8, q8_load1, &g->s}, n0, n1); break;
+    case QUANT_GGUF_Q5_K:
+        gemv_rows(&g->call, (gemv_reader){gguf_q5k_row, gguf_q5k_load8, gguf_q5k_load1, &g->s}, n0, n1);
+        break;
+    case QUANT_GGUF_Q6_K:
+        gemv_rows(&g->call, (gemv_reader){gguf_q6k_row, gguf_q6k_load8, gguf_q6k_load1, &g->s}, n0, n1);
+        break;
+    case QUANT_Q8_0: gemv_rows(&g->call, (gemv_reader){q8_row, q8_load8, q8_load1, &g->s}, n0, n1); break;
+    default: { /* the other GGUF types: this call's own cache (the job is shared by the threads) */
+        quant_source s = g->s;
+        ggml_cache cache;
+        cache_reset(&cache);
+        s.cache = &cache;
+        gemv_rows(&g->call, (gemv_reader){gguf_generic_row, gguf_generic_load8, gguf_generic_load1, &s}, n0, n1);
+        break;
+    }
     }
 }
 
