@@ -15,6 +15,7 @@
 #include "io/safetensors.h"
 #include "mem/mem.h"
 #include "models/arch_infer.h"
+#include "tensor/ggml_blocks.h"
 
 typedef enum component_type { TYPE_DIT, TYPE_VAE, TYPE_TEXTENC, TYPE_SCHEDULER, TYPE_OTHER } component_type;
 
@@ -188,11 +189,22 @@ static void textenc_parts(inspect_component *c, const tensor_spec_list *list, co
     group_range_parts(c, list, files, layers, cfg->vision.depth, "vision blocks", layers);
 }
 
+/* The stored types, "BF16" or "F32+Q4_K": a GGUF file's ggml types (its block types are U8
+ * tensors to the loaders), else the dtypes. */
 static void stored_dtypes(inspect_component *c, const weight_set *files)
 {
-    int seen[DTYPE_COUNT] = {0};
-    for (int i = 0; i < files->n_tensors; i++) seen[files->tensors[i]->type] = 1;
+    enum { GGML_CODES = 64 };
+    int seen[DTYPE_COUNT] = {0}, seen_ggml[GGML_CODES] = {0};
+    for (int i = 0; i < files->n_tensors; i++) {
+        const int code = weights_ggml_type(files, files->tensors[i]);
+        if (code >= 0 && code < GGML_CODES) seen_ggml[code] = 1;
+        else seen[files->tensors[i]->type] = 1;
+    }
     size_t used = 0;
+    for (int t = 0; t < GGML_CODES; t++)
+        if (seen_ggml[t] && used < sizeof c->dtypes)
+            used += (size_t)snprintf(c->dtypes + used, sizeof c->dtypes - used, "%s%s", used ? "+" : "",
+                                     ggml_type_name((uint32_t)t));
     for (int t = 0; t < DTYPE_COUNT; t++)
         if (seen[t] && used < sizeof c->dtypes)
             used += (size_t)snprintf(c->dtypes + used, sizeof c->dtypes - used, "%s%s", used ? "+" : "",
