@@ -76,6 +76,16 @@ cmp -s $work/free.png $work/capped.png && ok || bad "capped run: another image"
 expect 3 "no plan fits" -- "${edit[@]}" --ram $((predicted - 1)) -o $work/under.png
 [ ! -e $work/under.png ] && ok || bad "a refused run wrote its output"
 
+# a cap that leaves no room for a whole 512x512 decode: planned tiled, and the tiled passes'
+# host peak predicted exactly too (a larger cap never refuses what a smaller one runs)
+for ram in 36M 40M; do
+    out=$("$cli" "${edit[@]}" --width 512 --height 512 --ram $ram -o $work/tiled-$ram.png --report $work/tiled.json 2>&1) &&
+        ok || bad "512x512 --ram $ram: exit $?: $out"
+    echo "$out" | grep -q "VAE tiled (host memory)" && ok || bad "512x512 --ram $ram: not tiled: $out"
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["predicted_host_peak_bytes"] == r["host_peak_bytes"] and r["fallbacks"] == 0, r' \
+        $work/tiled.json && ok || bad "tiled host peak at --ram $ram: $(cat $work/tiled.json)"
+done
+
 expect 3 "no preset fits" -- bench --case "$case_dir" --vram 64K --threads 2
 expect 2 "give --case CASE_DIR or --model DIR" -- bench --vram 8M
 summary

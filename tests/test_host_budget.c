@@ -3,7 +3,7 @@
  * the run reads what the machine has available (MemAvailable) again before every phase and
  * plans with it. The test plays the machine with a file in /proc/meminfo's format
  * (sysinfo_set_meminfo_path) that it rewrites from the progress callback, on the edit-tiny
- * model with a 16 MiB capped device and a 384x384 output (a whole VAE decode needs more host
+ * model with a 16 MiB capped device and a 512x512 output (a whole VAE decode needs more host
  * memory than one 256-pixel tile).
  *
  * Checked, through the public API on one open model:
@@ -78,15 +78,15 @@ static void test_decode_tiles_when_memory_goes(void)
     CHECK_OK(edit(&w, &whole));
     CHECK(!w.tiled_line && w.fallbacks == 0 && strstr(w.plan, "VAE whole") != NULL);
 
-    /* 27 MiB: less than a whole 384x384 decode needs (28.6 MiB), more than a plan with a tiled
-     * decode (25.2 MiB besides what the model holds) */
-    watch d = {.drop_to = 27 * MiB};
+    /* 34 MiB: less than a whole 512x512 decode pass needs (35.56 MiB), more than a plan with a
+     * tiled decode needs besides what the model holds (32.8 MiB) */
+    watch d = {.drop_to = 34 * MiB};
     set_available(8192 * MiB);
     CHECK_OK(edit(&d, &dropped));
     CHECK_MSG(d.tiled_line && d.fallbacks == 0, "tiled line %d, %d fallbacks", d.tiled_line, d.fallbacks);
 
     watch t = {0};
-    set_available(27 * MiB); /* low from the start: planned tiled */
+    set_available(34 * MiB); /* low from the start: planned tiled */
     CHECK_OK(edit(&t, &tiled));
     CHECK(t.fallbacks == 0 && strstr(t.plan, "VAE tiled") != NULL);
     CHECK(same_pixels(&dropped, &tiled));
@@ -134,7 +134,7 @@ int main(void)
     canvas_edit_params_default(&params);
     params.steps = 2;
     params.vae_area = 64 * 64;
-    params.width = params.height = 384;
+    params.width = params.height = 512;
     if (model && prompt.positive.values && reference.pixels) {
         RUN(test_decode_tiles_when_memory_goes);
         RUN(test_replanned_when_memory_goes_between_runs);

@@ -172,6 +172,12 @@ canvas_status vae_encode_tiled(vae_model *model, op_backend *be, const vae_tilin
                                int height, int width, float *latent);
 canvas_status vae_decode_tiled(vae_model *model, op_backend *be, const vae_tiling *tiling, const float *latent,
                                int height, int width, float *image);
+/* The host bytes one tiled pass holds at its peak with `threads` workers, exact (sizes as
+ * vae_encode_tiled / vae_decode_tiled take them): the input crop, two rows of tile outputs
+ * and their table, and the largest tile's own pass (vae_activation_bytes). 0 for a tiling
+ * or size those refuse. */
+size_t vae_tiled_bytes(const vae_model *model, const vae_tiling *tiling, int threads, int encode, int height,
+                       int width);
 
 /* Latent normalisation around the transformer (transformer spec §4.3 / §4.8), in place on
  * [z_dim, count] values: normalize z = (z - mean_c) / std_c; denormalize z = z / (1/std_c)

@@ -89,16 +89,33 @@ static void keep_part(const tiled_run *r, const tile *t, int out_y0, int out_x0,
     op_copy_window(r->be, &window, t->data, output);
 }
 
+/* The three buffers of a tiled run: the input crop, two rows of tile outputs, their table. */
+typedef struct tiled_buffers {
+    size_t crop_bytes, store_bytes, table_bytes;
+    int cols;
+    size_t tile_floats;
+} tiled_buffers;
+
+static tiled_buffers buffers_of(const tiled_run *r)
+{
+    tiled_buffers b = {.cols = (r->in_w + r->stride_in_w - 1) / r->stride_in_w};
+    b.tile_floats = (size_t)r->tile_out_h * r->tile_out_w * r->out_channels;
+    b.crop_bytes = (size_t)r->tile_in_h * r->tile_in_w * r->in_channels * sizeof(float);
+    b.store_bytes = 2 * (size_t)b.cols * b.tile_floats * sizeof(float);
+    b.table_bytes = 2 * (size_t)b.cols * sizeof(tile);
+    return b;
+}
+
 static canvas_status tiled(const tiled_run *r, const float *input, int clamp, float *output)
 {
     const int rows = (r->in_h + r->stride_in_h - 1) / r->stride_in_h;
-    const int cols = (r->in_w + r->stride_in_w - 1) / r->stride_in_w;
-    const size_t tile_floats = (size_t)r->tile_out_h * r->tile_out_w * r->out_channels;
+    const tiled_buffers b = buffers_of(r);
+    const int cols = b.cols;
+    const size_t tile_floats = b.tile_floats;
     float *crop = NULL, *store = NULL;
     tile *tiles = NULL, *above = NULL, *current = NULL;
-    canvas_status st = mem_alloc((void **)&crop, (size_t)r->tile_in_h * r->tile_in_w * r->in_channels * sizeof(float),
-                                 MEM_ACTIVATIONS);
-    if (st == CANVAS_OK) st = mem_alloc((void **)&store, 2 * (size_t)cols * tile_floats * sizeof(float), MEM_ACTIVATIONS);
+    canvas_status st = mem_alloc((void **)&crop, b.crop_bytes, MEM_ACTIVATIONS);
+    if (st == CANVAS_OK) st = mem_alloc((void **)&store, b.store_bytes, MEM_ACTIVATIONS);
     if (st == CANVAS_OK) st = mem_calloc((void **)&tiles, 2 * (size_t)cols, sizeof *tiles, MEM_SCRATCH);
     if (st == CANVAS_OK) {
         above = tiles;
@@ -154,6 +171,20 @@ static canvas_status setup(tiled_run *r, vae_model *model, op_backend *be, const
     r->blend_h = r->tile_out_h - r->stride_out_h;
     r->blend_w = r->tile_out_w - r->stride_out_w;
     return CANVAS_OK;
+}
+
+size_t vae_tiled_bytes(const vae_model *model, const vae_tiling *tiling, int threads, int encode, int height,
+                       int width)
+{
+    tiled_run r;
+    if (setup(&r, (vae_model *)model, NULL, tiling, encode, height, width) != CANVAS_OK) {
+        status_clear();
+        return 0;
+    }
+    const tiled_buffers b = buffers_of(&r);
+    /* the first tile is the largest: whole tile_in, or the input where it is smaller */
+    const int h = r.in_h < r.tile_in_h ? r.in_h : r.tile_in_h, w = r.in_w < r.tile_in_w ? r.in_w : r.tile_in_w;
+    return b.crop_bytes + b.store_bytes + b.table_bytes + vae_activation_bytes(model, threads, encode, h, w);
 }
 
 canvas_status vae_encode_tiled(vae_model *model, op_backend *be, const vae_tiling *tiling, const float *image,

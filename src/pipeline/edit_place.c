@@ -196,6 +196,7 @@ canvas_status run_plan_and_place(run *s, const dit_inputs *longest, place_reason
         return plan_no_fit(&result, &l);
     }
     const plan_candidate *c = &result.candidates[result.chosen];
+    s->vae_tiled = c->point.vae_tiled; /* the decode as planned (each pass still re-reads the budget) */
     if (c->point.weights.format != p->dit->weights_format.format ||
         c->point.weights.per_channel != p->dit->weights_format.per_channel)
         TRY(edit_reload_transformer(p, c->point.weights)); /* the transformer alone, in the plan's format */
@@ -246,6 +247,7 @@ canvas_status run_check_viable(run *s, const dit_inputs *longest)
     l.device_free_bytes = 0; /* the whole device */
     TRY(plan_make(&w, &hw, &l, p->n_preferred ? PLAN_AUTO : (plan_preset)p->strategy, p->pool, &result));
     if (result.chosen >= 0) {
+        s->vae_tiled = result.candidates[result.chosen].point.vae_tiled; /* the encode as planned */
         s->viable = result;
         s->have_viable = p->n_preferred == 0;
         return CANVAS_OK;

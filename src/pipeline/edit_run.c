@@ -129,8 +129,8 @@ static canvas_status plan_sizes(run *s)
 
 /* ---- VAE passes (host memory, whole or tiled) --------------------------------------------- */
 
-/* Tile when the host budget now leaves less room than a whole pass needs (pixel sizes);
- * *need and *room (may be NULL) get the two. */
+/* Tile when the plan says so (s->vae_tiled) or the host budget now leaves less room than a
+ * whole pass needs (pixel sizes); *need and *room (may be NULL) get the two. */
 static int vae_tiling_planned(run *s, int encode, int pixel_height, int pixel_width, uint64_t *need, uint64_t *room)
 {
     vae_tiling tiling;
@@ -144,7 +144,7 @@ static int vae_tiling_planned(run *s, int encode, int pixel_height, int pixel_wi
     const uint64_t free_now = budget > held ? budget - held : 0;
     if (need) *need = pass;
     if (room) *room = free_now;
-    return pass > free_now;
+    return s->vae_tiled || pass > free_now;
 }
 
 /* One VAE pass; a whole pass that runs out of memory is redone tiled. */

@@ -180,22 +180,34 @@ static uint64_t group_bytes(const dit_model *shape, int g)
     return bytes;
 }
 
-/* Peak activation bytes of one VAE pass (pixel sizes): the exact count when the VAE is
- * loaded; from the config alone, three activations of the widest full-resolution stage
- * plus a convolution band (docs/vae.md's account of the peak), an approximation. */
+/* Peak bytes of one VAE pass (pixel sizes), whole or, when `tiled` and the image needs more
+ * than one tile, tiled as the pipeline runs it: the exact count when the VAE is loaded
+ * (vae_activation_bytes, vae_tiled_bytes); from the config alone, three activations of the
+ * widest full-resolution stage plus a convolution band (docs/vae.md's account of the peak)
+ * of the whole image or of one tile plus two rows of tile outputs, an approximation. */
 static uint64_t vae_pass_bytes(const plan_work *work, int encode, int tiled, int pixel_height, int pixel_width)
 {
-    if (tiled) {
-        pixel_height = pixel_height < 256 ? pixel_height : 256;
-        pixel_width = pixel_width < 256 ? pixel_width : 256;
-    }
+    vae_tiling tiling;
+    vae_tiling_default(&tiling);
+    tiled = tiled && vae_tiling_needed(&tiling, pixel_height, pixel_width);
+    const int scale = 8; /* the Qwen-Image VAE's, as everywhere in the planner */
     if (work->vae_model) {
-        int h = encode ? pixel_height : pixel_height / 8, w = encode ? pixel_width : pixel_width / 8;
-        return vae_activation_bytes(work->vae_model, work->threads, encode, h, w);
+        int h = encode ? pixel_height : pixel_height / scale, w = encode ? pixel_width : pixel_width / scale;
+        return tiled ? vae_tiled_bytes(work->vae_model, &tiling, work->threads, encode, h, w)
+                     : vae_activation_bytes(work->vae_model, work->threads, encode, h, w);
+    }
+    uint64_t rows = 0;
+    if (tiled) {
+        const uint64_t cols = ((uint64_t)pixel_width + (uint64_t)tiling.stride_width - 1) / (uint64_t)tiling.stride_width;
+        const uint64_t out_channels = encode ? (uint64_t)work->vae.z_dim : 3;
+        const uint64_t tile_out = (uint64_t)tiling.tile_height * (uint64_t)tiling.tile_width / (encode ? 64u : 1u);
+        rows = 2 * cols * tile_out * out_channels * sizeof(float);
+        pixel_height = pixel_height < tiling.tile_height ? pixel_height : tiling.tile_height;
+        pixel_width = pixel_width < tiling.tile_width ? pixel_width : tiling.tile_width;
     }
     const uint64_t widest = (uint64_t)work->vae.base_dim * (uint64_t)work->vae.dim_mult[0];
     const uint64_t plane = (uint64_t)pixel_height * (uint64_t)pixel_width * sizeof(float);
-    return 2 * widest * plane + widest * plane / 8;
+    return 2 * widest * plane + widest * plane / 8 + rows;
 }
 
 /* VAE weights: the loaded model's packed f32 blocks, or its arch size in f32. */
@@ -305,16 +317,16 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
     denoise->mapped = dit_mapped_bytes(shape, on_device, resident, pinned > 0);
     p->paged = plan_pages_from_disk(denoise, limits);
 
-    /* VAE phases: whole passes when they fit where the VAE runs, else 256-pixel tiles */
+    /* VAE phases: whole passes when the phases fit where the VAE runs (everything they hold
+     * counted), else 256-pixel tiles */
     if (work->has_vae) {
         const uint64_t room = limits->vae_on_device ? device_room : limits->host_bytes;
-        uint64_t enc = 0, dec = 0;
-        int tiled = 0;
         /* around a pass the pipeline holds the image (3 f32 planes) and the latent (z f32
          * planes at an eighth of the side); after a decode, the image and its HWC copy */
         const uint64_t z = (uint64_t)work->vae.z_dim * sizeof(float);
-        for (int pass = 0; pass < 2; pass++) {
-            enc = 0;
+        plan_memory *e = &c->phases[PLAN_PHASE_VAE_ENCODE], *d = &c->phases[PLAN_PHASE_VAE_DECODE];
+        for (int tiled = 0; tiled < 2; tiled++) {
+            uint64_t enc = 0;
             for (int i = 0; i < work->n_refs; i++) {
                 const uint64_t pixels = (uint64_t)work->ref_width[i] * (uint64_t)work->ref_height[i];
                 uint64_t need = vae_pass_bytes(work, 1, tiled, work->ref_height[i], work->ref_width[i]) +
@@ -323,22 +335,21 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
             }
             const uint64_t pixels = (uint64_t)work->width * (uint64_t)work->height;
             const uint64_t image = pixels * 3 * sizeof(float);
-            dec = vae_pass_bytes(work, 0, tiled, work->height, work->width) + image + pixels / 64 * z;
+            uint64_t dec = vae_pass_bytes(work, 0, tiled, work->height, work->width) + image + pixels / 64 * z;
             if (2 * image > dec) dec = 2 * image;
-            const uint64_t weights = limits->vae_on_device ? vae_weight_bytes(work, 1) : host_weights;
-            if (tiled || !room || (enc > dec ? enc : dec) + weights <= room) break;
-            tiled = 1;
-        }
-        p->vae_tiled = tiled;
-        plan_memory *e = &c->phases[PLAN_PHASE_VAE_ENCODE], *d = &c->phases[PLAN_PHASE_VAE_DECODE];
-        if (limits->vae_on_device) {
-            e->device = work->n_refs ? vae_weight_bytes(work, 0) + enc : 0;
-            d->device = vae_weight_bytes(work, 1) + dec;
-            e->host = d->host = latents;
-        } else {
-            e->host = work->n_refs ? host_weights + latents + enc : 0;
-            /* the transformer stays placed through the decode: its placement's host tables too */
-            d->host = host_weights + placed_host + (uint64_t)work->n_img * channels * sizeof(float) + dec;
+            p->vae_tiled = tiled;
+            if (limits->vae_on_device) {
+                e->device = work->n_refs ? vae_weight_bytes(work, 0) + enc : 0;
+                d->device = vae_weight_bytes(work, 1) + dec;
+                e->host = d->host = latents;
+                if (!room || (e->device <= room && d->device <= room)) break;
+            } else {
+                e->host = work->n_refs ? host_weights + latents + enc : 0;
+                /* the transformer stays placed through the decode: its placement's host tables too */
+                d->host = host_weights + placed_host + (uint64_t)work->n_img * channels * sizeof(float) + dec;
+                const uint64_t held = limits->host_held_bytes;
+                if (!room || (e->host + held <= room && d->host + held <= room)) break;
+            }
         }
     }
     /* the text encoder's phase: before the transformer is loaded, with the whole room */
