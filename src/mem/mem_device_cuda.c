@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/status.h"
 #include "base/sysinfo.h"
 #include "mem/mem_device_pool.h"
@@ -88,6 +89,46 @@ void mem_cuda_query(mem_cuda_info *out)
     out->compute_capability = prop.major * 10 + prop.minor;
     out->total_bytes = total_bytes;
     out->free_bytes = free_bytes;
+}
+
+/* The best rate of LINK_REPEATS synchronous copies of `bytes` from src to dst. */
+#define LINK_REPEATS 3
+static cudaError_t best_rate(void *dst, const void *src, size_t bytes, double *out)
+{
+    *out = 0;
+    for (int r = 0; r < LINK_REPEATS; r++) {
+        double t0 = clock_seconds();
+        cudaError_t err = cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice);
+        double t = clock_seconds() - t0;
+        if (err != cudaSuccess) return err;
+        if (t > 0 && bytes / t > *out) *out = bytes / t;
+    }
+    return cudaSuccess;
+}
+
+canvas_status mem_cuda_measure_link(double *pinned, double *pageable)
+{
+    const size_t bytes = (size_t)64 << 20;
+    *pinned = *pageable = 0;
+    mem_cuda_info info;
+    mem_cuda_query(&info);
+    if (!info.devices) return status_fail(CANVAS_ERR_UNSUPPORTED, "measuring the CUDA link: %s", info.reason);
+    void *host = NULL, *dev = NULL;
+    TRY(mem_alloc_aligned(&host, bytes, 4096, MEM_STAGING));
+    memset(host, 1, bytes);
+    int registered = 0;
+    cudaError_t err = cudaMalloc(&dev, bytes);
+    if (err == cudaSuccess) err = best_rate(dev, host, bytes, pageable);
+    if (err == cudaSuccess && (err = cudaHostRegister(host, bytes, cudaHostRegisterDefault)) == cudaSuccess) registered = 1;
+    if (err == cudaSuccess) err = best_rate(dev, host, bytes, pinned);
+    if (registered) cudaHostUnregister(host);
+    if (dev) cudaFree(dev);
+    mem_free(host);
+    if (err != cudaSuccess) {
+        (void)cudaGetLastError();
+        return cuda_fail(err, "cuda", "measuring the host-to-device link");
+    }
+    return CANVAS_OK;
 }
 
 /* ---- the staging ring --------------------------------------------------------------- */

@@ -22,6 +22,12 @@ canvas_status mem_device_create_cuda(const char *name, size_t cap, size_t headro
     return status_fail(CANVAS_ERR_UNSUPPORTED, "device '%s': %s", name && *name ? name : "cuda", NO_CUDA);
 }
 
+canvas_status mem_cuda_measure_link(double *pinned, double *pageable)
+{
+    *pinned = *pageable = 0;
+    return status_fail(CANVAS_ERR_UNSUPPORTED, "measuring the CUDA link: %s", NO_CUDA);
+}
+
 int mem_device_is_cuda(const mem_device *device)
 {
     (void)device;
