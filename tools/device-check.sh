@@ -5,7 +5,7 @@
 #
 #   OUT=/some/folder bash tools/device-check.sh
 #
-# Writes every log and result under $OUT (default ./device-check-out) and a summary,
+# Writes every log and result under $OUT (default: device-check in the build folder) and a summary,
 # $OUT/summary.txt, one line per part:
 #   PASS       ran on the GPU and met its bound
 #   FAIL       ran and did not (or did not run although it should have)
@@ -18,8 +18,8 @@
 set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-out="${OUT:-$root/device-check-out}"
 build="${BUILD_DIR:-build-device}"
+out="${OUT:-$root/$build/device-check}"
 jobs="${JOBS:-$(nproc)}"
 mkdir -p "$out"
 summary="$out/summary.txt"
