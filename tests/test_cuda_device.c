@@ -4,11 +4,29 @@
  * why, creating a CUDA device fails with that reason, --device cuda is refused (never a CPU
  * run), auto and cpu pick the CPU, and the hardware probe reports no CUDA. With a device (a
  * CUDA build on a GPU machine: tools/device-check.sh) the query's figures are checked and a
- * small device is created, used through mem_copy and destroyed without a leak. */
+ * small device is created, used through mem_copy and destroyed without a leak. A CUDA build
+ * also loads cuBLASLt (no GPU needed for that) and finds every function its backend calls. */
 #include "check.h"
 #include "mem/mem_device.h"
 #include "mem/mem_transfer.h"
 #include "plan/plan.h"
+#ifdef CANVAS_HAVE_CUDA
+#include "ops/cuda/cublaslt_lazy.h"
+
+/* cuBLASLt is loaded on demand (no GPU needed for that): every function the backend calls is
+ * found, and the library answers. */
+static void test_cublaslt_load(void)
+{
+    const cublaslt_api *lt = NULL, *again = NULL;
+    CHECK_OK(cublaslt_load(&lt));
+    CHECK_OK(cublaslt_load(&again));
+    CHECK(lt && lt == again);
+    if (!lt) return;
+    CHECK(lt->Create && lt->Matmul && lt->MatmulAlgoGetHeuristic && lt->GetStatusString);
+    CHECK(!strcmp(lt->GetStatusName(CUBLAS_STATUS_SUCCESS), "CUBLAS_STATUS_SUCCESS"));
+    CHECK(!strcmp(lt->GetStatusName(CUBLAS_STATUS_NOT_SUPPORTED), "CUBLAS_STATUS_NOT_SUPPORTED"));
+}
+#endif
 
 static void test_choice_names(void)
 {
@@ -98,6 +116,9 @@ static void test_present(void)
 int main(void)
 {
     RUN(test_choice_names);
+#ifdef CANVAS_HAVE_CUDA
+    RUN(test_cublaslt_load);
+#endif
     mem_cuda_query(&found);
     printf("CUDA: %s\n", found.devices ? found.name : found.reason);
     if (found.devices) RUN(test_present);

@@ -11,10 +11,10 @@
  * bf16 in tiles of rows of at most TILE_BYTES, one GEMM per tile, so the scratch never holds a
  * whole decoded matrix. fp8 weights are decoded too, on every GPU: cuBLASLt's fp8 GEMM needs
  * fp8 activations as well, a second rounding this backend does not make. */
-#include <cublasLt.h>
 #include <cuda_runtime.h>
 
 #include "base/status.h"
+#include "ops/cuda/cublaslt_lazy.h"
 #include "ops/cuda/cuda_kernels.h"
 #include "ops/ops_cuda.h"
 #include "tensor/quant.h"
@@ -24,6 +24,7 @@
 
 struct op_cuda {
     mem_device *device;
+    const cublaslt_api *lt_api; /* cuBLASLt, loaded at the first backend */
     cudaStream_t stream;
     cublasLtHandle_t lt;
     void *workspace;          /* LT_WORKSPACE bytes of the device */
@@ -38,12 +39,12 @@ static canvas_status cuda_fail(cudaError_t err, const char *what)
     return status_fail(st, "cuda: %s: CUDA error %d (%s)", what, (int)err, cudaGetErrorString(err));
 }
 
-static canvas_status lt_fail(cublasStatus_t err, const char *what)
+static canvas_status lt_fail(const cublaslt_api *lt, cublasStatus_t err, const char *what)
 {
     canvas_status st = err == CUBLAS_STATUS_ALLOC_FAILED ? CANVAS_ERR_OUT_OF_MEMORY
                        : err == CUBLAS_STATUS_NOT_SUPPORTED ? CANVAS_ERR_UNSUPPORTED
                                                             : CANVAS_ERR_IO;
-    return status_fail(st, "cuda: %s: cuBLASLt %s (%s)", what, cublasLtGetStatusName(err), cublasLtGetStatusString(err));
+    return status_fail(st, "cuda: %s: cuBLASLt %s (%s)", what, lt->GetStatusName(err), lt->GetStatusString(err));
 }
 
 #define CUDA_TRY(call, what)                                    \
@@ -75,8 +76,11 @@ canvas_status op_cuda_create(mem_device *device, op_cuda **out)
     if (!mem_device_is_cuda(device))
         return status_fail(CANVAS_ERR_UNSUPPORTED, "cuda: device '%s' is not a CUDA device", mem_device_name(device));
     op_cuda *c;
+    const cublaslt_api *lt_api;
+    TRY(cublaslt_load(&lt_api));
     TRY(mem_calloc((void **)&c, 1, sizeof *c, MEM_SCRATCH));
     c->device = device;
+    c->lt_api = lt_api;
     canvas_status st = CANVAS_OK;
     cudaError_t err = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
     if (err != cudaSuccess) {
@@ -84,10 +88,10 @@ canvas_status op_cuda_create(mem_device *device, op_cuda **out)
         st = cuda_fail(err, "creating the compute stream");
     }
     if (st == CANVAS_OK) {
-        cublasStatus_t lt = cublasLtCreate(&c->lt);
+        cublasStatus_t lt = lt_api->Create(&c->lt);
         if (lt != CUBLAS_STATUS_SUCCESS) {
             c->lt = NULL;
-            st = lt_fail(lt, "creating the cuBLASLt handle");
+            st = lt_fail(lt_api, lt, "creating the cuBLASLt handle");
         }
     }
     if (st == CANVAS_OK) st = mem_device_alloc(device, MEM_SCRATCH, LT_WORKSPACE, 256, &c->workspace);
@@ -105,7 +109,7 @@ void op_cuda_destroy(op_cuda *c)
     if (c->stream) cudaStreamSynchronize(c->stream);
     if (c->scratch) mem_device_free(c->device, c->scratch);
     if (c->workspace) mem_device_free(c->device, c->workspace);
-    if (c->lt) cublasLtDestroy(c->lt);
+    if (c->lt) c->lt_api->Destroy(c->lt);
     if (c->stream) cudaStreamDestroy(c->stream);
     mem_free(c);
 }
@@ -128,42 +132,43 @@ static canvas_status scratch_reserve(op_cuda *c, size_t bytes)
 static canvas_status gemm_bf16(op_cuda *c, const void *a, const void *b, float *d, int64_t rows, int64_t m, int64_t k,
                                int64_t ldd)
 {
+    const cublaslt_api *lt = c->lt_api;
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, ld = NULL;
     cublasLtMatmulPreference_t pref = NULL;
     const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
     const size_t workspace = LT_WORKSPACE;
-    cublasStatus_t s = cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+    cublasStatus_t s = lt->MatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
     if (s == CUBLAS_STATUS_SUCCESS)
-        s = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof transa);
+        s = lt->MatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof transa);
     if (s == CUBLAS_STATUS_SUCCESS)
-        s = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb);
-    if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, (uint64_t)k, (uint64_t)rows, k);
-    if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, (uint64_t)k, (uint64_t)m, k);
-    if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatrixLayoutCreate(&ld, CUDA_R_32F, (uint64_t)rows, (uint64_t)m, ldd);
-    if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceCreate(&pref);
+        s = lt->MatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb);
+    if (s == CUBLAS_STATUS_SUCCESS) s = lt->MatrixLayoutCreate(&la, CUDA_R_16BF, (uint64_t)k, (uint64_t)rows, k);
+    if (s == CUBLAS_STATUS_SUCCESS) s = lt->MatrixLayoutCreate(&lb, CUDA_R_16BF, (uint64_t)k, (uint64_t)m, k);
+    if (s == CUBLAS_STATUS_SUCCESS) s = lt->MatrixLayoutCreate(&ld, CUDA_R_32F, (uint64_t)rows, (uint64_t)m, ldd);
+    if (s == CUBLAS_STATUS_SUCCESS) s = lt->MatmulPreferenceCreate(&pref);
     if (s == CUBLAS_STATUS_SUCCESS)
-        s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
+        s = lt->MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
                                                  sizeof workspace);
     cublasLtMatmulHeuristicResult_t heuristic;
     int found = 0;
-    if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulAlgoGetHeuristic(c->lt, op, la, lb, ld, ld, pref, 1, &heuristic, &found);
+    if (s == CUBLAS_STATUS_SUCCESS) s = lt->MatmulAlgoGetHeuristic(c->lt, op, la, lb, ld, ld, pref, 1, &heuristic, &found);
     canvas_status st = CANVAS_OK;
-    if (s != CUBLAS_STATUS_SUCCESS) st = lt_fail(s, "setting up a bf16 GEMM");
+    if (s != CUBLAS_STATUS_SUCCESS) st = lt_fail(lt, s, "setting up a bf16 GEMM");
     else if (found < 1)
         st = status_fail(CANVAS_ERR_UNSUPPORTED, "cuda: cuBLASLt has no bf16 GEMM for [%lld x %lld] x [%lld x %lld]^T",
                          (long long)m, (long long)k, (long long)rows, (long long)k);
     if (st == CANVAS_OK) {
         const float alpha = 1.0f, beta = 0.0f;
-        s = cublasLtMatmul(c->lt, op, &alpha, a, la, b, lb, &beta, d, ld, d, ld, &heuristic.algo, c->workspace,
+        s = lt->Matmul(c->lt, op, &alpha, a, la, b, lb, &beta, d, ld, d, ld, &heuristic.algo, c->workspace,
                            workspace, c->stream);
-        if (s != CUBLAS_STATUS_SUCCESS) st = lt_fail(s, "bf16 GEMM");
+        if (s != CUBLAS_STATUS_SUCCESS) st = lt_fail(lt, s, "bf16 GEMM");
     }
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    if (ld) cublasLtMatrixLayoutDestroy(ld);
-    if (lb) cublasLtMatrixLayoutDestroy(lb);
-    if (la) cublasLtMatrixLayoutDestroy(la);
-    if (op) cublasLtMatmulDescDestroy(op);
+    if (pref) lt->MatmulPreferenceDestroy(pref);
+    if (ld) lt->MatrixLayoutDestroy(ld);
+    if (lb) lt->MatrixLayoutDestroy(lb);
+    if (la) lt->MatrixLayoutDestroy(la);
+    if (op) lt->MatmulDescDestroy(op);
     return st;
 }
 
