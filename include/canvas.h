@@ -200,6 +200,10 @@ typedef struct canvas_options {
     const char *transformer_file;
     const char *text_encoder_file;
     const char *vae_file;
+    const char *device;           /* where the model computes: NULL or "auto" (CUDA when a GPU is present
+                                     and the models compute there, else the CPU), "cpu", or "cuda" (an
+                                     error, CANVAS_ERR_UNSUPPORTED, without a usable GPU: never a silent
+                                     CPU run). The models do not compute on CUDA yet (docs/cuda.md) */
 } canvas_options;
 
 void canvas_options_default(canvas_options *options);

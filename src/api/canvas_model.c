@@ -76,6 +76,10 @@ static canvas_status check_options(const canvas_options *o)
     }
     if ((uint64_t)(size_t)o->vram_bytes != o->vram_bytes || (uint64_t)(size_t)o->ram_bytes != o->ram_bytes)
         return status_fail(CANVAS_ERR_USAGE, "a memory cap is more than this machine can address");
+    mem_device_choice device;
+    int cuda_passed_over;
+    TRY(mem_device_choice_parse(o->device, &device));
+    TRY(mem_device_choose(device, &cuda_passed_over));
     return CANVAS_OK;
 }
 

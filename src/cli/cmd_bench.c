@@ -225,6 +225,8 @@ static canvas_status run_preset(const bench_args *a, thread_pool *pool, plan_pre
     row->plan.preset = -1;
     mem_device *device = mem_device_cpu();
     profiler *prof = NULL;
+    int cuda_passed_over;
+    TRY(mem_device_choose((mem_device_choice)a->memory.device, &cuda_passed_over));
     if (a->memory.vram_bytes) {
         TRY(mem_device_create_capped("gpu", (size_t)a->memory.vram_bytes, &device));
         mem_device_set_link_bandwidth(device, a->memory.link_bytes_per_second);

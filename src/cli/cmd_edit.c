@@ -530,6 +530,7 @@ static int run(edit_args *a)
 {
     canvas_options options;
     canvas_options_default(&options);
+    options.device = mem_device_choice_name((mem_device_choice)a->memory.device);
     options.vram_bytes = a->memory.vram_bytes;
     options.ram_bytes = a->memory.ram_bytes;
     options.link_bytes_per_second = a->memory.link_bytes_per_second;

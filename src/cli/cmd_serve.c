@@ -159,6 +159,7 @@ int cli_serve_or_work(int argc, char **argv, const struct queue_worker_config *w
         return cli_usage_error(command, message);
     }
     canvas_options *o = &c.options;
+    o->device = mem_device_choice_name((mem_device_choice)memory.device);
     o->vram_bytes = memory.vram_bytes;
     o->ram_bytes = memory.ram_bytes;
     o->link_bytes_per_second = memory.link_bytes_per_second;

@@ -25,6 +25,9 @@ void cli_memory_flags_help(FILE *to)
 {
     fprintf(to,
             "memory and profiling:\n"
+            "  --device NAME          cuda | cpu | auto (default auto: CUDA when a GPU is present and the models\n"
+            "                         compute there, else the CPU). cuda without a usable GPU is an error (exit 1),\n"
+            "                         never a CPU run. The models do not compute on CUDA yet (docs/cuda.md)\n"
             "  --vram SIZE            device memory cap (512M, 6G, 6GiB; K/M/G/T are binary, KB/MB/GB decimal).\n"
             "                         A pool of SIZE plays the GPU: weights and activations live there and\n"
             "                         the run fails with exit code 3 if they do not fit. Default: no device,\n"
@@ -120,6 +123,13 @@ canvas_status cli_memory_flags_set_strategy(cli_memory_flags *flags, const char 
 int cli_memory_flags_parse(cli_memory_flags *flags, int argc, char **argv, int *i, const char *command)
 {
     const char *flag = argv[*i], *value;
+    if (!strcmp(flag, "--device")) {
+        mem_device_choice choice;
+        if (!(value = value_of(argc, argv, i, command, "cuda, cpu or auto"))) return -1;
+        if (mem_device_choice_parse(value, &choice) != CANVAS_OK) return usage(command, canvas_last_error());
+        flags->device = (int)choice;
+        return 1;
+    }
     if (!strcmp(flag, "--vram")) {
         if (!(value = value_of(argc, argv, i, command, "a size (6G)"))) return -1;
         return parse_size(value, flag, command, &flags->vram_bytes);
@@ -214,6 +224,11 @@ canvas_status cli_memory_session_begin(const cli_memory_flags *flags, cli_memory
 {
     memset(session, 0, sizeof *session);
     session->flags = flags;
+    int cuda_passed_over;
+    TRY(mem_device_choose((mem_device_choice)flags->device, &cuda_passed_over));
+    if (cuda_passed_over && flags->device == MEM_DEVICE_CHOICE_AUTO)
+        cli_warn("a CUDA device is present, but the models do not compute on CUDA yet: running on the CPU "
+                 "(docs/cuda.md)");
     session->device = mem_device_cpu();
     canvas_status st = CANVAS_OK;
     if (flags->vram_bytes) {

@@ -2,6 +2,7 @@
 /* memory_flags.h — the memory and profiling flags every running command shares
  * (`canvas debug case`, later `canvas edit` / `generate`), parsed once and set up once:
  *
+ *   --device NAME          cuda | cpu | auto: where the model computes (mem_device_choose)
  *   --vram SIZE            a capped device of SIZE plays the GPU (weights + activations)
  *   --ram SIZE             cap on host memory (every host allocation of the process)
  *   --link-bandwidth RATE  throttle copies between host and the device ("16G/s")
@@ -28,6 +29,7 @@
 #include "mem/mem_profiler.h"
 
 typedef struct cli_memory_flags {
+    int device;                 /* a mem_device_choice: --device (auto by default) */
     uint64_t vram_bytes;        /* 0: no device cap (compute on the cpu device) */
     uint64_t ram_bytes;         /* 0: no host cap */
     double link_bytes_per_second; /* 0: unthrottled */

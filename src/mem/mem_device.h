@@ -93,6 +93,52 @@ canvas_status mem_device_create_capped(const char *name, size_t cap, mem_device 
  * pool of that size. */
 canvas_status mem_device_create_measure(const char *name, size_t cap, mem_device **out);
 
+/* ---- CUDA (mem_device_cuda.c; docs/cuda.md) ---------------------------------------------
+ * What the CUDA runtime sees. A build without CUDA (mem_device_cuda_none.c), a machine with no
+ * driver and one with no GPU all answer devices = 0 with the reason: absent is an answer,
+ * never a failure, so one binary runs on the CPU wherever no GPU is. */
+typedef struct mem_cuda_info {
+    int devices;                 /* usable CUDA devices; 0: none (reason says why) */
+    char name[96];               /* device 0's name */
+    int compute_capability;      /* device 0: 90 for sm_90; fp8 GEMMs from 89 on */
+    uint64_t total_bytes, free_bytes; /* device 0's memory (cudaMemGetInfo) */
+    char reason[192];            /* with devices 0: "this build has no CUDA", the runtime's error */
+} mem_cuda_info;
+
+void mem_cuda_query(mem_cuda_info *out);
+
+/* A CUDA device (device 0) behind the device interface: one cudaMalloc'ed region of
+ * min(cap, free memory - headroom) bytes (cap 0: free memory - headroom) carved by the pool of
+ * mem_device_pool.h, so its accounting, cap and fault injection are the capped pool's. Its
+ * blocks are device memory (MEM_DEVICE_HOLDS_DATA only: the CPU never touches them); bytes
+ * reach them through mem_copy, staged through a small ring of pinned host buffers.
+ * CANVAS_ERR_UNSUPPORTED when there is no CUDA device (the reason of mem_cuda_query),
+ * CANVAS_ERR_OUT_OF_MEMORY when free memory - headroom is below cap or zero. */
+canvas_status mem_device_create_cuda(const char *name, size_t cap, size_t headroom, mem_device **out);
+/* Host-to-device bandwidth of device 0, bytes per second: the best of a few synchronous 64 MiB
+ * copies from pinned and from pageable host memory. CANVAS_ERR_UNSUPPORTED without a device. */
+canvas_status mem_cuda_measure_link(double *pinned, double *pageable);
+
+/* 1 for a device made by mem_device_create_cuda (its blocks are CUDA device memory). */
+int mem_device_is_cuda(const mem_device *device);
+
+/* Where a run computes: --device of the CLI, canvas_options.device (mem_device_select.c). */
+typedef enum mem_device_choice {
+    MEM_DEVICE_CHOICE_AUTO, /* CUDA when a device is present and the pipeline computes there, else the CPU */
+    MEM_DEVICE_CHOICE_CPU,
+    MEM_DEVICE_CHOICE_CUDA, /* CUDA or an error: never a silent CPU run */
+} mem_device_choice;
+
+/* "auto" (or NULL), "cpu", "cuda"; CANVAS_ERR_USAGE naming the text otherwise. */
+canvas_status mem_device_choice_parse(const char *text, mem_device_choice *out);
+/* The name mem_device_choice_parse takes for a choice. */
+const char *mem_device_choice_name(mem_device_choice choice);
+/* Check a choice against this machine and build. CPU and AUTO: CANVAS_OK (the CPU), with
+ * *cuda_passed_over 1 when AUTO saw a CUDA device it could not use (the caller may say so).
+ * CUDA: CANVAS_ERR_UNSUPPORTED naming why not: no device (mem_cuda_query's reason), or a
+ * device the pipeline does not compute on yet (docs/cuda.md). */
+canvas_status mem_device_choose(mem_device_choice choice, int *cuda_passed_over);
+
 /* Destroy a device made by a create function (the cpu device is left alone). Blocks still
  * live are counted in the leak check of mem_device_live_blocks() before destruction. */
 void mem_device_destroy(mem_device *device);

@@ -64,8 +64,97 @@ static const ops_cpu_table *kernels(void)
 
 const char *ops_cpu_kernels(void) { return kernels()->name; }
 
+#ifdef CANVAS_HAVE_CUDA
+/* A CUDA build (docs/cuda.md): the ops that have a CUDA kernel keep their names for the
+ * functions at the end of this file, which send a CUDA backend's call to ops/cuda and any
+ * other to the CPU entry point generated here under a cpu_ name: one branch per call. A
+ * build without CUDA has none of this: its ops are the generated functions themselves. */
+#include "ops/ops_cuda.h"
+#define op_linear cpu_op_linear
+#define op_attention cpu_op_attention
+#define op_attention_grouped cpu_op_attention_grouped
+#define op_add_inplace cpu_op_add_inplace
+#define op_norm_modulate cpu_op_norm_modulate
+#define op_gated_add cpu_op_gated_add
+#define op_gelu_tanh_rows cpu_op_gelu_tanh_rows
+#define op_qk_norm_rope cpu_op_qk_norm_rope
+#define op_copy_columns cpu_op_copy_columns
+#endif
+
 #define FORWARD(ret, name, params, args) \
     ret name params { return kernels()->f_##name args; }
 #define FORWARD_VOID(name, params, args) \
     void name params { kernels()->f_##name args; }
 OPS_CPU_FUNCTIONS(FORWARD, FORWARD_VOID)
+
+#ifdef CANVAS_HAVE_CUDA
+#undef op_linear
+#undef op_attention
+#undef op_attention_grouped
+#undef op_add_inplace
+#undef op_norm_modulate
+#undef op_gated_add
+#undef op_gelu_tanh_rows
+#undef op_qk_norm_rope
+#undef op_copy_columns
+
+canvas_status op_linear(op_backend *be, const float *x, int64_t m, const weight_view *w, const float *bias, float *y)
+{
+    if (be && be->cuda) return op_cuda_linear(be->cuda, x, m, w, bias, y);
+    return cpu_op_linear(be, x, m, w, bias, y);
+}
+
+canvas_status op_attention(op_backend *be, const float *q, const float *k, const float *v, int64_t seq, int heads,
+                           int head_dim, const uint8_t *key_mask, float *out)
+{
+    if (be && be->cuda) return op_cuda_attention(be->cuda, q, k, v, seq, heads, heads, head_dim, key_mask, 0, out);
+    return cpu_op_attention(be, q, k, v, seq, heads, head_dim, key_mask, out);
+}
+
+canvas_status op_attention_grouped(op_backend *be, const float *q, const float *k, const float *v, int64_t seq,
+                                   int heads, int kv_heads, int head_dim, int causal, float *out)
+{
+    if (be && be->cuda)
+        return op_cuda_attention(be->cuda, q, k, v, seq, heads, kv_heads, head_dim, NULL, causal, out);
+    return cpu_op_attention_grouped(be, q, k, v, seq, heads, kv_heads, head_dim, causal, out);
+}
+
+void op_add_inplace(op_backend *be, float *y, const float *x, int64_t n)
+{
+    if (be && be->cuda) op_cuda_add_inplace(be->cuda, y, x, n);
+    else cpu_op_add_inplace(be, y, x, n);
+}
+
+void op_norm_modulate(op_backend *be, const float *x, int64_t rows, int64_t d, float eps, const float *const shift[2],
+                      const float *const scale[2], int64_t split, float *y)
+{
+    if (be && be->cuda) op_cuda_norm_modulate(be->cuda, x, rows, d, eps, shift, scale, split, y);
+    else cpu_op_norm_modulate(be, x, rows, d, eps, shift, scale, split, y);
+}
+
+void op_gated_add(op_backend *be, float *y, const float *x, int64_t rows, int64_t d, const float *const gate[2],
+                  int64_t split)
+{
+    if (be && be->cuda) op_cuda_gated_add(be->cuda, y, x, rows, d, gate, split);
+    else cpu_op_gated_add(be, y, x, rows, d, gate, split);
+}
+
+void op_gelu_tanh_rows(op_backend *be, float *x, int64_t rows, int64_t width)
+{
+    if (be && be->cuda) op_cuda_gelu_tanh_rows(be->cuda, x, rows, width);
+    else cpu_op_gelu_tanh_rows(be, x, rows, width);
+}
+
+void op_qk_norm_rope(op_backend *be, float *q, float *k, int64_t rows, const op_qk_norm_rope_params *p)
+{
+    if (be && be->cuda) op_cuda_qk_norm_rope(be->cuda, q, k, rows, p);
+    else cpu_op_qk_norm_rope(be, q, k, rows, p);
+}
+
+void op_copy_columns(op_backend *be, const float *src, int64_t rows, int64_t src_cols, int64_t col0, int64_t cols,
+                     float *dst)
+{
+    if (be && be->cuda) op_cuda_copy_columns(be->cuda, src, rows, src_cols, col0, cols, dst);
+    else cpu_op_copy_columns(be, src, rows, src_cols, col0, cols, dst);
+}
+#endif

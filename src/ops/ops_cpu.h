@@ -17,8 +17,11 @@
 #include "ops/threadpool.h"
 #include "ops/ops.h"
 
+typedef struct op_cuda op_cuda; /* the CUDA backend's state (ops/ops_cuda.h) */
+
 struct op_backend {
     thread_pool *pool; /* NULL: one thread, the caller's */
+    op_cuda *cuda;     /* non-NULL: a CUDA backend (ops/ops_cuda.h); always NULL here */
 };
 
 static inline op_backend op_backend_cpu(thread_pool *pool)

@@ -75,9 +75,13 @@ typedef struct plan_hardware {
     uint64_t ram_total_bytes, ram_available_bytes;
     int cpus;
     char cpu_features[96];          /* "avx2 fma f16c avx512f ..." */
-    int cuda;                       /* 0: this build has no CUDA backend */
+    int cuda;                       /* CUDA devices (0: none, or no CUDA in this build: cuda_reason) */
     uint64_t cuda_total_bytes, cuda_free_bytes;
     int cuda_compute_capability;    /* 89 = sm_89 (fp8 support from there on) */
+    int cuda_fp8;                   /* 1: the GPU has fp8 tensor cores (sm_89 and later) */
+    char cuda_name[96];             /* device 0 */
+    char cuda_reason[192];          /* with cuda 0: why ("this build has no CUDA", "no CUDA device: ...") */
+    double cuda_link_pinned, cuda_link_pageable; /* measured host -> device bytes/s (0: not measured) */
     double link_bytes_per_second;   /* host <-> device */
     char link_source[48];           /* "measured", "cache", "--link-bandwidth", "nominal GPU" */
     double flops_per_second[QUANT_FORMAT_COUNT]; /* op_linear throughput per weight format */

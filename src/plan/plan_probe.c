@@ -242,6 +242,29 @@ static void cache_write(int threads, const plan_hardware *hw)
     json_decref(root);
 }
 
+/* The CUDA device, if any (absent is an answer, not a failure: cuda 0 and the reason). A real
+ * probe (not `nominal`) also measures its link, pinned and pageable; the pinned rate is the
+ * planner's link, since streamed weights cross it through the pinned staging ring. */
+static void probe_cuda(int nominal, plan_hardware *out)
+{
+    mem_cuda_info info;
+    mem_cuda_query(&info);
+    out->cuda = info.devices;
+    snprintf(out->cuda_reason, sizeof out->cuda_reason, "%s", info.reason);
+    memcpy(out->cuda_name, info.name, sizeof out->cuda_name);
+    out->cuda_total_bytes = info.total_bytes;
+    out->cuda_free_bytes = info.free_bytes;
+    out->cuda_compute_capability = info.compute_capability;
+    out->cuda_fp8 = info.compute_capability >= 89;
+    if (!info.devices || nominal) return;
+    if (mem_cuda_measure_link(&out->cuda_link_pinned, &out->cuda_link_pageable) != CANVAS_OK) {
+        status_clear(); /* the CPU's figures stay */
+        return;
+    }
+    out->link_bytes_per_second = out->cuda_link_pinned;
+    snprintf(out->link_source, sizeof out->link_source, "measured (CUDA, pinned)");
+}
+
 canvas_status plan_probe(int threads, double link_bytes_per_second, int use_cache, plan_hardware *out)
 {
     memset(out, 0, sizeof *out);
@@ -272,6 +295,7 @@ canvas_status plan_probe(int threads, double link_bytes_per_second, int use_cach
     }
     thread_pool_destroy(pool);
     for (int f = PROBED_FORMATS; f < QUANT_FORMAT_COUNT; f++) out->flops_per_second[f] = out->flops_per_second[QUANT_NONE];
+    if (st == CANVAS_OK) probe_cuda(use_cache == 2, out);
     if (link_bytes_per_second > 0) {
         out->link_bytes_per_second = link_bytes_per_second;
         snprintf(out->link_source, sizeof out->link_source, "--link-bandwidth");

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cuda_backend.c — the CUDA op backend (ops/ops_cuda.h): a compute stream, cuBLASLt for every
+ * GEMM, the kernels of cuda_kernels.cu for the rest. Written to be the least likely to be wrong
+ * before it has run on a GPU: one GEMM configuration, every CUDA and cuBLAS return checked and
+ * turned into a status, and a stream synchronisation at the end of every op.
+ *
+ * op_linear's GEMM: y[m, n] = x[m, k] W[n, k]^T in cuBLASLt's column-major terms is
+ * D (n x m, ld n) = A^T B with A = W (k x n, ld k, transposed) and B = x (k x m, ld k): A and B
+ * bf16, D f32, CUBLAS_COMPUTE_32F (f32 accumulation on tensor cores). x is rounded to bf16
+ * (RNE) into scratch; weights not stored as bf16 (f32, f16, fp8, nf4, q8_0) are decoded to
+ * bf16 in tiles of rows of at most TILE_BYTES, one GEMM per tile, so the scratch never holds a
+ * whole decoded matrix. fp8 weights are decoded too, on every GPU: cuBLASLt's fp8 GEMM needs
+ * fp8 activations as well, a second rounding this backend does not make. */
+#include <cuda_runtime.h>
+
+#include "base/status.h"
+#include "ops/cuda/cublaslt_lazy.h"
+#include "ops/cuda/cuda_kernels.h"
+#include "ops/ops_cuda.h"
+#include "tensor/quant.h"
+
+#define TILE_BYTES ((size_t)64 << 20)     /* decoded weight rows per GEMM */
+#define LT_WORKSPACE ((size_t)32 << 20)   /* cuBLASLt's workspace (what it asks for on Hopper) */
+
+struct op_cuda {
+    mem_device *device;
+    const cublaslt_api *lt_api; /* cuBLASLt, loaded at the first backend */
+    cudaStream_t stream;
+    cublasLtHandle_t lt;
+    void *workspace;          /* LT_WORKSPACE bytes of the device */
+    void *scratch;            /* scratch_bytes of the device: x in bf16, then a weight tile */
+    size_t scratch_bytes;
+    canvas_status sticky;     /* the first failure of a void op */
+};
+
+static canvas_status cuda_fail(cudaError_t err, const char *what)
+{
+    canvas_status st = err == cudaErrorMemoryAllocation ? CANVAS_ERR_OUT_OF_MEMORY : CANVAS_ERR_IO;
+    return status_fail(st, "cuda: %s: CUDA error %d (%s)", what, (int)err, cudaGetErrorString(err));
+}
+
+static canvas_status lt_fail(const cublaslt_api *lt, cublasStatus_t err, const char *what)
+{
+    canvas_status st = err == CUBLAS_STATUS_ALLOC_FAILED ? CANVAS_ERR_OUT_OF_MEMORY
+                       : err == CUBLAS_STATUS_NOT_SUPPORTED ? CANVAS_ERR_UNSUPPORTED
+                                                            : CANVAS_ERR_IO;
+    return status_fail(st, "cuda: %s: cuBLASLt %s (%s)", what, lt->GetStatusName(err), lt->GetStatusString(err));
+}
+
+#define CUDA_TRY(call, what)                                    \
+    do {                                                        \
+        cudaError_t cuda_try_err_ = (call);                     \
+        if (cuda_try_err_ != cudaSuccess) return cuda_fail(cuda_try_err_, what); \
+    } while (0)
+
+/* End of an op: wait for its work, so its buffers are free again when it returns. */
+static canvas_status op_done(op_cuda *c, cudaError_t launch, const char *what)
+{
+    if (launch != cudaSuccess) return cuda_fail(launch, what);
+    cudaError_t err = cudaStreamSynchronize(c->stream);
+    return err == cudaSuccess ? CANVAS_OK : cuda_fail(err, what);
+}
+
+/* A void op's outcome: the first failure is kept for op_cuda_status. */
+static void note(op_cuda *c, canvas_status st)
+{
+    if (st != CANVAS_OK && c->sticky == CANVAS_OK) c->sticky = st;
+}
+
+canvas_status op_cuda_status(const op_cuda *cuda) { return cuda->sticky; }
+void op_cuda_clear_status(op_cuda *cuda) { cuda->sticky = CANVAS_OK; }
+
+canvas_status op_cuda_create(mem_device *device, op_cuda **out)
+{
+    *out = NULL;
+    if (!mem_device_is_cuda(device))
+        return status_fail(CANVAS_ERR_UNSUPPORTED, "cuda: device '%s' is not a CUDA device", mem_device_name(device));
+    op_cuda *c;
+    const cublaslt_api *lt_api;
+    TRY(cublaslt_load(&lt_api));
+    TRY(mem_calloc((void **)&c, 1, sizeof *c, MEM_SCRATCH));
+    c->device = device;
+    c->lt_api = lt_api;
+    canvas_status st = CANVAS_OK;
+    cudaError_t err = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
+    if (err != cudaSuccess) {
+        c->stream = NULL;
+        st = cuda_fail(err, "creating the compute stream");
+    }
+    if (st == CANVAS_OK) {
+        cublasStatus_t lt = lt_api->Create(&c->lt);
+        if (lt != CUBLAS_STATUS_SUCCESS) {
+            c->lt = NULL;
+            st = lt_fail(lt_api, lt, "creating the cuBLASLt handle");
+        }
+    }
+    if (st == CANVAS_OK) st = mem_device_alloc(device, MEM_SCRATCH, LT_WORKSPACE, 256, &c->workspace);
+    if (st != CANVAS_OK) {
+        op_cuda_destroy(c);
+        return st;
+    }
+    *out = c;
+    return CANVAS_OK;
+}
+
+void op_cuda_destroy(op_cuda *c)
+{
+    if (!c) return;
+    if (c->stream) cudaStreamSynchronize(c->stream);
+    if (c->scratch) mem_device_free(c->device, c->scratch);
+    if (c->workspace) mem_device_free(c->device, c->workspace);
+    if (c->lt) c->lt_api->Destroy(c->lt);
+    if (c->stream) cudaStreamDestroy(c->stream);
+    mem_free(c);
+}
+
+/* At least `bytes` of scratch (the old contents are not kept). */
+static canvas_status scratch_reserve(op_cuda *c, size_t bytes)
+{
+    if (bytes <= c->scratch_bytes) return CANVAS_OK;
+    if (c->scratch) mem_device_free(c->device, c->scratch);
+    c->scratch = NULL;
+    c->scratch_bytes = 0;
+    TRY(mem_device_alloc(c->device, MEM_SCRATCH, bytes, 256, &c->scratch));
+    c->scratch_bytes = bytes;
+    return CANVAS_OK;
+}
+
+/* ---- op_linear ---- */
+
+/* One GEMM: D[rows, m] (ld ldd) = A[rows x k bf16, row-major]^T-as-stored x B[m x k bf16]. */
+static canvas_status gemm_bf16(op_cuda *c, const void *a, const void *b, float *d, int64_t rows, int64_t m, int64_t k,
+                               int64_t ldd)
+{
+    const cublaslt_api *lt = c->lt_api;
+    cublasLtMatmulDesc_t op = NULL;
+    cublasLtMatrixLayout_t la = NULL, lb = NULL, ld = NULL;
+    cublasLtMatmulPreference_t pref = NULL;
+    const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
+    const size_t workspace = LT_WORKSPACE;
+    cublasStatus_t s = lt->MatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = lt->MatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof transa);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = lt->MatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb);
+    if (s == CUBLAS_STATUS_SUCCESS) s = lt->MatrixLayoutCreate(&la, CUDA_R_16BF, (uint64_t)k, (uint64_t)rows, k);
+    if (s == CUBLAS_STATUS_SUCCESS) s = lt->MatrixLayoutCreate(&lb, CUDA_R_16BF, (uint64_t)k, (uint64_t)m, k);
+    if (s == CUBLAS_STATUS_SUCCESS) s = lt->MatrixLayoutCreate(&ld, CUDA_R_32F, (uint64_t)rows, (uint64_t)m, ldd);
+    if (s == CUBLAS_STATUS_SUCCESS) s = lt->MatmulPreferenceCreate(&pref);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = lt->MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
+                                                 sizeof workspace);
+    cublasLtMatmulHeuristicResult_t heuristic;
+    int found = 0;
+    if (s == CUBLAS_STATUS_SUCCESS) s = lt->MatmulAlgoGetHeuristic(c->lt, op, la, lb, ld, ld, pref, 1, &heuristic, &found);
+    canvas_status st = CANVAS_OK;
+    if (s != CUBLAS_STATUS_SUCCESS) st = lt_fail(lt, s, "setting up a bf16 GEMM");
+    else if (found < 1)
+        st = status_fail(CANVAS_ERR_UNSUPPORTED, "cuda: cuBLASLt has no bf16 GEMM for [%lld x %lld] x [%lld x %lld]^T",
+                         (long long)m, (long long)k, (long long)rows, (long long)k);
+    if (st == CANVAS_OK) {
+        const float alpha = 1.0f, beta = 0.0f;
+        s = lt->Matmul(c->lt, op, &alpha, a, la, b, lb, &beta, d, ld, d, ld, &heuristic.algo, c->workspace,
+                           workspace, c->stream);
+        if (s != CUBLAS_STATUS_SUCCESS) st = lt_fail(lt, s, "bf16 GEMM");
+    }
+    if (pref) lt->MatmulPreferenceDestroy(pref);
+    if (ld) lt->MatrixLayoutDestroy(ld);
+    if (lb) lt->MatrixLayoutDestroy(lb);
+    if (la) lt->MatrixLayoutDestroy(la);
+    if (op) lt->MatmulDescDestroy(op);
+    return st;
+}
+
+/* The cuda_dequant_bf16 format of a weight, or -1 for bf16 (used in place). */
+static canvas_status weight_format(const weight_view *w, int *out)
+{
+    if (!w->quant) {
+        switch (w->type) {
+        case DTYPE_BF16: *out = -1; return CANVAS_OK;
+        case DTYPE_F32: *out = CUDA_W_F32; return CANVAS_OK;
+        case DTYPE_F16: *out = CUDA_W_F16; return CANVAS_OK;
+        default: break;
+        }
+        return status_fail(CANVAS_ERR_UNSUPPORTED, "cuda: op_linear has no kernel for weights of type %s",
+                           dtype_name(w->type));
+    }
+    switch (w->quant->format) {
+    case QUANT_FP8_E4M3: *out = CUDA_W_FP8_E4M3; return CANVAS_OK;
+    case QUANT_FP8_E5M2: *out = CUDA_W_FP8_E5M2; return CANVAS_OK;
+    case QUANT_NF4: *out = CUDA_W_NF4; return CANVAS_OK;
+    case QUANT_Q8_0: *out = CUDA_W_Q8_0; return CANVAS_OK;
+    default: break;
+    }
+    return status_fail(CANVAS_ERR_UNSUPPORTED, "cuda: op_linear has no kernel for %s weights",
+                       quant_format_name(w->quant->format));
+}
+
+canvas_status op_cuda_linear(op_cuda *c, const float *x, int64_t m, const weight_view *w, const float *bias, float *y)
+{
+    const int64_t n = w->out_features, k = w->in_features;
+    if (m == 0) return CANVAS_OK;
+    if (m < 0 || n <= 0 || k <= 0)
+        return status_fail(CANVAS_ERR_INTERNAL, "cuda: op_linear of [%lld x %lld] x [%lld x %lld]^T", (long long)m,
+                           (long long)k, (long long)n, (long long)k);
+    int format = -1;
+    TRY(weight_format(w, &format));
+    if (w->quant && (w->quant->out_features != n || w->quant->in_features != k))
+        return status_fail(CANVAS_ERR_INTERNAL, "cuda: op_linear: the weight's layout is not [%lld, %lld]",
+                           (long long)n, (long long)k);
+    /* scratch: x in bf16, then (decoded weights) a tile of `tile` rows; sizes overflow-checked */
+    if ((uint64_t)m > SIZE_MAX / 4 / (uint64_t)k)
+        return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "cuda: op_linear: x of [%lld x %lld] is too large", (long long)m,
+                           (long long)k);
+    const size_t x_bytes = ((size_t)m * (size_t)k * 2 + 255) & ~(size_t)255;
+    int64_t tile = n;
+    if (format >= 0) {
+        tile = (int64_t)(TILE_BYTES / 2 / (size_t)k);
+        tile = tile >= 16 ? tile / 16 * 16 : 1; /* 64-byte aligned output columns */
+        if (tile > n) tile = n;
+    }
+    const size_t tile_bytes = format >= 0 ? (size_t)tile * (size_t)k * 2 : 0;
+    TRY(scratch_reserve(c, x_bytes + tile_bytes));
+    uint16_t *xb = c->scratch, *wb = (uint16_t *)((char *)c->scratch + x_bytes);
+    CUDA_TRY(cuda_f32_to_bf16(x, xb, m * k, c->stream), "op_linear: x to bf16");
+    if (format < 0) {
+        TRY(gemm_bf16(c, w->data, xb, y, n, m, k, n));
+    } else {
+        const quant_params *q = w->quant;
+        for (int64_t n0 = 0; n0 < n; n0 += tile) {
+            const int64_t rows = n - n0 < tile ? n - n0 : tile;
+            CUDA_TRY(cuda_dequant_bf16(format, w->data, n0, rows, k, q ? q->scales_offset : 0, q ? q->per_channel : 0,
+                                       q ? q->tensor_scale : 1.0f, quant_nf4_values, wb, c->stream),
+                     "op_linear: decoding weights to bf16");
+            TRY(gemm_bf16(c, wb, xb, y + n0, rows, m, k, n));
+        }
+    }
+    cudaError_t err = bias ? cuda_bias_add(y, bias, m, n, c->stream) : cudaSuccess;
+    return op_done(c, err, "op_linear");
+}
+
+/* ---- the rest: one kernel each ---- */
+
+canvas_status op_cuda_attention(op_cuda *c, const float *q, const float *k, const float *v, int64_t seq, int heads,
+                                int kv_heads, int head_dim, const uint8_t *key_mask, int causal, float *out)
+{
+    if (kv_heads <= 0 || heads % kv_heads || head_dim <= 0 || head_dim > 256)
+        return status_fail(CANVAS_ERR_INTERNAL, "cuda: attention with %d heads, %d key/value heads of %d", heads,
+                           kv_heads, head_dim);
+    return op_done(c, cuda_attention(q, k, v, seq, heads, kv_heads, head_dim, key_mask, causal, out, c->stream),
+                   "op_attention");
+}
+
+void op_cuda_add_inplace(op_cuda *c, float *y, const float *x, int64_t n)
+{
+    note(c, op_done(c, cuda_add(y, x, n, c->stream), "op_add_inplace"));
+}
+
+void op_cuda_norm_modulate(op_cuda *c, const float *x, int64_t rows, int64_t d, float eps,
+                           const float *const shift[2], const float *const scale[2], int64_t split, float *y)
+{
+    note(c, op_done(c, cuda_norm_modulate(x, rows, d, eps, shift[0], scale[0], shift[1], scale[1], split, y, c->stream),
+                    "op_norm_modulate"));
+}
+
+void op_cuda_gated_add(op_cuda *c, float *y, const float *x, int64_t rows, int64_t d, const float *const gate[2],
+                       int64_t split)
+{
+    note(c, op_done(c, cuda_gated_add(y, x, rows, d, gate[0], gate[1], split, c->stream), "op_gated_add"));
+}
+
+void op_cuda_gelu_tanh_rows(op_cuda *c, float *x, int64_t rows, int64_t width)
+{
+    note(c, op_done(c, cuda_gelu_tanh(x, rows * width, c->stream), "op_gelu_tanh_rows"));
+}
+
+void op_cuda_qk_norm_rope(op_cuda *c, float *q, float *k, int64_t rows, const op_qk_norm_rope_params *p)
+{
+    cudaError_t err = cuda_rms_norm_rope(q, rows, p->heads, p->head_dim, p->eps, p->norm_q[0], p->norm_q[1], p->split,
+                                         p->cos, p->sin, c->stream);
+    if (err == cudaSuccess)
+        err = cuda_rms_norm_rope(k, rows, p->heads, p->head_dim, p->eps, p->norm_k[0], p->norm_k[1], p->split, p->cos,
+                                 p->sin, c->stream);
+    note(c, op_done(c, err, "op_qk_norm_rope"));
+}
+
+void op_cuda_copy_columns(op_cuda *c, const float *src, int64_t rows, int64_t src_cols, int64_t col0, int64_t cols,
+                          float *dst)
+{
+    note(c, op_done(c, cuda_copy_columns(src, rows, src_cols, col0, cols, dst, c->stream), "op_copy_columns"));
+}

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cuda_kernels.cu — the few kernels the CUDA backend writes itself (cuda_kernels.h); every
+ * GEMM is cuBLASLt's (cuda_backend.c). Kept plain on purpose: one thread per element, or one
+ * block (or warp) per row with a shared-memory reduction, f32 arithmetic throughout, no
+ * tensor-core or shuffle tricks beyond a warp sum. They have not yet run on a GPU; each is
+ * compared with its CPU twin by tests/cuda/test_cuda_ops.c (tools/device-check.sh). */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <math.h>
+
+#include "ops/cuda/cuda_kernels.h"
+
+#define THREADS 256
+
+/* Blocks for n elements at THREADS each, capped: the kernels loop with a grid stride. */
+static unsigned blocks_for(int64_t n)
+{
+    int64_t b = (n + THREADS - 1) / THREADS;
+    return (unsigned)(b < 1 ? 1 : b > 65535 ? 65535 : b);
+}
+
+static cudaError_t launched(void) { return cudaGetLastError(); }
+
+#define GRID_STRIDE(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); \
+                               i += (int64_t)gridDim.x * blockDim.x)
+
+/* ---- conversions and weight decoding ---- */
+
+__global__ void k_f32_to_bf16(const float *x, __nv_bfloat16 *out, int64_t n)
+{
+    GRID_STRIDE(i, n) out[i] = __float2bfloat16_rn(x[i]);
+}
+
+extern "C" cudaError_t cuda_f32_to_bf16(const float *x, uint16_t *out, int64_t n, cudaStream_t stream)
+{
+    if (n <= 0) return cudaSuccess;
+    k_f32_to_bf16<<<blocks_for(n), THREADS, 0, stream>>>(x, (__nv_bfloat16 *)out, n);
+    return launched();
+}
+
+/* The fp8 codes' values, from their bits (tensor/dtype's decoders, written out). */
+__device__ float e4m3_value(unsigned code)
+{
+    unsigned e = (code >> 3) & 15u, m = code & 7u;
+    float v = e == 15u && m == 7u ? nanf("") : e == 0u ? ldexpf((float)m, -9) : ldexpf(8.0f + (float)m, (int)e - 10);
+    return code & 0x80u ? -v : v;
+}
+
+__device__ float e5m2_value(unsigned code)
+{
+    unsigned e = (code >> 2) & 31u, m = code & 3u;
+    float v = e == 31u ? (m ? nanf("") : INFINITY) : e == 0u ? ldexpf((float)m, -16) : ldexpf(4.0f + (float)m, (int)e - 17);
+    return code & 0x80u ? -v : v;
+}
+
+/* NF4's 16 values, passed by value from tensor/quant.c's table (one source for both). */
+struct nf4_table {
+    float v[16];
+};
+
+__global__ void k_dequant_bf16(int format, const unsigned char *data, int64_t row0, int64_t rows, int64_t k,
+                               uint64_t scales_offset, int per_row, float tensor_scale, nf4_table nf4,
+                               __nv_bfloat16 *out)
+{
+    GRID_STRIDE(i, rows * k) {
+        const int64_t row = row0 + i / k, flat = row0 * k + i;
+        float w;
+        switch (format) {
+        case CUDA_W_F32: w = ((const float *)data)[flat]; break;
+        case CUDA_W_F16: w = __half2float(((const __half *)data)[flat]); break;
+        case CUDA_W_FP8_E4M3:
+        case CUDA_W_FP8_E5M2: {
+            float scale = per_row ? ((const float *)(data + scales_offset))[row] : tensor_scale;
+            float v = format == CUDA_W_FP8_E4M3 ? e4m3_value(data[flat]) : e5m2_value(data[flat]);
+            w = v * scale;
+            break;
+        }
+        case CUDA_W_NF4: {
+            unsigned byte = data[flat / 2], code = flat % 2 == 0 ? byte >> 4 : byte & 15u;
+            w = nf4.v[code] * ((const float *)(data + scales_offset))[flat / 64];
+            break;
+        }
+        default: /* CUDA_W_Q8_0 */
+            w = (float)(signed char)data[flat] * __half2float(((const __half *)(data + scales_offset))[flat / 32]);
+            break;
+        }
+        out[i] = __float2bfloat16_rn(w);
+    }
+}
+
+extern "C" cudaError_t cuda_dequant_bf16(int format, const void *data, int64_t row0, int64_t rows, int64_t k,
+                                         uint64_t scales_offset, int per_row, float tensor_scale, const float *nf4_values,
+                                         uint16_t *out, cudaStream_t stream)
+{
+    if (rows <= 0 || k <= 0) return cudaSuccess;
+    nf4_table nf4;
+    for (int i = 0; i < 16; i++) nf4.v[i] = nf4_values[i];
+    k_dequant_bf16<<<blocks_for(rows * k), THREADS, 0, stream>>>(format, (const unsigned char *)data, row0, rows, k,
+                                                                 scales_offset, per_row, tensor_scale, nf4,
+                                                                 (__nv_bfloat16 *)out);
+    return launched();
+}
+
+/* ---- elementwise ---- */
+
+__global__ void k_bias_add(float *y, const float *bias, int64_t m, int64_t n)
+{
+    GRID_STRIDE(i, m * n) y[i] += bias[i % n];
+}
+
+extern "C" cudaError_t cuda_bias_add(float *y, const float *bias, int64_t m, int64_t n, cudaStream_t stream)
+{
+    if (m <= 0 || n <= 0) return cudaSuccess;
+    k_bias_add<<<blocks_for(m * n), THREADS, 0, stream>>>(y, bias, m, n);
+    return launched();
+}
+
+__global__ void k_add(float *y, const float *x, int64_t n)
+{
+    GRID_STRIDE(i, n) y[i] += x[i];
+}
+
+extern "C" cudaError_t cuda_add(float *y, const float *x, int64_t n, cudaStream_t stream)
+{
+    if (n <= 0) return cudaSuccess;
+    k_add<<<blocks_for(n), THREADS, 0, stream>>>(y, x, n);
+    return launched();
+}
+
+__global__ void k_gelu_tanh(float *x, int64_t n)
+{
+    GRID_STRIDE(i, n) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    }
+}
+
+extern "C" cudaError_t cuda_gelu_tanh(float *x, int64_t n, cudaStream_t stream)
+{
+    if (n <= 0) return cudaSuccess;
+    k_gelu_tanh<<<blocks_for(n), THREADS, 0, stream>>>(x, n);
+    return launched();
+}
+
+__global__ void k_gated_add(float *y, const float *x, int64_t rows, int64_t d, const float *gate0,
+                            const float *gate1, int64_t split)
+{
+    GRID_STRIDE(i, rows * d) {
+        const float *gate = i / d < split ? gate0 : gate1;
+        y[i] += gate[i % d] * x[i];
+    }
+}
+
+extern "C" cudaError_t cuda_gated_add(float *y, const float *x, int64_t rows, int64_t d, const float *gate0,
+                                      const float *gate1, int64_t split, cudaStream_t stream)
+{
+    if (rows <= 0 || d <= 0) return cudaSuccess;
+    k_gated_add<<<blocks_for(rows * d), THREADS, 0, stream>>>(y, x, rows, d, gate0, gate1, split);
+    return launched();
+}
+
+__global__ void k_copy_columns(const float *src, int64_t rows, int64_t src_cols, int64_t col0, int64_t cols, float *dst)
+{
+    GRID_STRIDE(i, rows * cols) dst[i] = src[(i / cols) * src_cols + col0 + i % cols];
+}
+
+extern "C" cudaError_t cuda_copy_columns(const float *src, int64_t rows, int64_t src_cols, int64_t col0, int64_t cols,
+                                         float *dst, cudaStream_t stream)
+{
+    if (rows <= 0 || cols <= 0) return cudaSuccess;
+    k_copy_columns<<<blocks_for(rows * cols), THREADS, 0, stream>>>(src, rows, src_cols, col0, cols, dst);
+    return launched();
+}
+
+/* ---- rows: one block of THREADS per row ---- */
+
+/* The sum of v over the block (every thread gets it). `shared` holds THREADS floats. */
+__device__ float block_sum(float v, float *shared)
+{
+    shared[threadIdx.x] = v;
+    __syncthreads();
+    for (int half = THREADS / 2; half > 0; half /= 2) {
+        if ((int)threadIdx.x < half) shared[threadIdx.x] += shared[threadIdx.x + half];
+        __syncthreads();
+    }
+    float total = shared[0];
+    __syncthreads(); /* before `shared` is written again */
+    return total;
+}
+
+/* LayerNorm (biased variance, two passes like the CPU's), then * (1 + scale) + shift. */
+__global__ void k_norm_modulate(const float *x, int64_t d, float eps, const float *shift0, const float *scale0,
+                                const float *shift1, const float *scale1, int64_t split, float *y)
+{
+    __shared__ float shared[THREADS];
+    const int64_t r = blockIdx.x;
+    const float *xr = x + r * d;
+    float *yr = y + r * d;
+    float s = 0.0f;
+    for (int64_t i = threadIdx.x; i < d; i += THREADS) s += xr[i];
+    const float mean = block_sum(s, shared) / (float)d;
+    s = 0.0f;
+    for (int64_t i = threadIdx.x; i < d; i += THREADS) s += (xr[i] - mean) * (xr[i] - mean);
+    const float inv = 1.0f / sqrtf(block_sum(s, shared) / (float)d + eps);
+    const float *shift = r < split ? shift0 : shift1, *scale = r < split ? scale0 : scale1;
+    for (int64_t i = threadIdx.x; i < d; i += THREADS) yr[i] = (xr[i] - mean) * inv * (1.0f + scale[i]) + shift[i];
+}
+
+extern "C" cudaError_t cuda_norm_modulate(const float *x, int64_t rows, int64_t d, float eps, const float *shift0,
+                                          const float *scale0, const float *shift1, const float *scale1, int64_t split,
+                                          float *y, cudaStream_t stream)
+{
+    if (rows <= 0 || d <= 0) return cudaSuccess;
+    if (rows > 0x7fffffff) return cudaErrorInvalidValue;
+    k_norm_modulate<<<(unsigned)rows, THREADS, 0, stream>>>(x, d, eps, shift0, scale0, shift1, scale1, split, y);
+    return launched();
+}
+
+/* One block per (row, head): RMSNorm over head_dim, then the interleaved rotation of each
+ * pair (x0, x1) -> (x0 c - x1 s, x0 s + x1 c). */
+__global__ void k_rms_norm_rope(float *x, int heads, int head_dim, float eps, const float *w0, const float *w1,
+                                int64_t split, const float *cos, const float *sin)
+{
+    __shared__ float shared[THREADS];
+    const int64_t r = blockIdx.x / heads;
+    const int pairs = head_dim / 2;
+    float *xh = x + blockIdx.x * (int64_t)head_dim;
+    const float *w = r < split ? w0 : w1;
+    float s = 0.0f;
+    for (int i = threadIdx.x; i < head_dim; i += THREADS) s += xh[i] * xh[i];
+    const float inv = 1.0f / sqrtf(block_sum(s, shared) / (float)head_dim + eps);
+    const float *c = cos + r * pairs, *sn = sin + r * pairs;
+    for (int j = threadIdx.x; j < pairs; j += THREADS) {
+        float a = xh[2 * j] * inv, b = xh[2 * j + 1] * inv;
+        if (w) a *= w[2 * j], b *= w[2 * j + 1];
+        xh[2 * j] = a * c[j] - b * sn[j];
+        xh[2 * j + 1] = a * sn[j] + b * c[j];
+    }
+}
+
+extern "C" cudaError_t cuda_rms_norm_rope(float *x, int64_t rows, int heads, int head_dim, float eps, const float *w0,
+                                          const float *w1, int64_t split, const float *cos, const float *sin,
+                                          cudaStream_t stream)
+{
+    if (rows <= 0 || heads <= 0 || head_dim <= 0) return cudaSuccess;
+    if (rows * heads > 0x7fffffff || head_dim % 2) return cudaErrorInvalidValue;
+    k_rms_norm_rope<<<(unsigned)(rows * heads), THREADS, 0, stream>>>(x, heads, head_dim, eps, w0, w1, split, cos, sin);
+    return launched();
+}
+
+/* ---- attention: one warp per (query, head), online softmax over the keys ---- */
+
+#define ATT_WARPS 4
+#define ATT_MAX_PER_LANE 8 /* head_dim <= 32 x 8 */
+
+__global__ void k_attention(const float *q, const float *k, const float *v, int64_t seq, int heads, int kv_heads,
+                            int head_dim, const uint8_t *key_mask, int causal, float *out)
+{
+    const int lane = threadIdx.x % 32;
+    const int64_t item = (int64_t)blockIdx.x * ATT_WARPS + threadIdx.x / 32;
+    if (item >= seq * heads) return; /* the whole warp leaves together */
+    const int64_t i = item / heads;
+    const int h = (int)(item % heads), kvh = h / (heads / kv_heads);
+    const int64_t q_stride = (int64_t)heads * head_dim, kv_stride = (int64_t)kv_heads * head_dim;
+    const float scale = 1.0f / sqrtf((float)head_dim);
+    float qd[ATT_MAX_PER_LANE], acc[ATT_MAX_PER_LANE];
+    for (int j = 0; j < ATT_MAX_PER_LANE; j++) {
+        int d = lane + 32 * j;
+        qd[j] = d < head_dim ? q[i * q_stride + (int64_t)h * head_dim + d] : 0.0f;
+        acc[j] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    const int64_t keys = causal ? i + 1 : seq;
+    for (int64_t t = 0; t < keys; t++) {
+        if (key_mask && !key_mask[t]) continue;
+        const float *kt = k + t * kv_stride + (int64_t)kvh * head_dim;
+        float dot = 0.0f;
+        for (int j = 0; j < ATT_MAX_PER_LANE; j++) {
+            int d = lane + 32 * j;
+            if (d < head_dim) dot += qd[j] * kt[d];
+        }
+        for (int off = 16; off > 0; off /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, off);
+        const float s = dot * scale, m_new = fmaxf(m, s);
+        const float correction = expf(m - m_new), p = expf(s - m_new);
+        l = l * correction + p;
+        const float *vt = v + t * kv_stride + (int64_t)kvh * head_dim;
+        for (int j = 0; j < ATT_MAX_PER_LANE; j++) {
+            int d = lane + 32 * j;
+            if (d < head_dim) acc[j] = acc[j] * correction + p * vt[d];
+        }
+        m = m_new;
+    }
+    for (int j = 0; j < ATT_MAX_PER_LANE; j++) {
+        int d = lane + 32 * j;
+        if (d < head_dim) out[i * q_stride + (int64_t)h * head_dim + d] = l > 0.0f ? acc[j] / l : 0.0f;
+    }
+}
+
+extern "C" cudaError_t cuda_attention(const float *q, const float *k, const float *v, int64_t seq, int heads,
+                                      int kv_heads, int head_dim, const uint8_t *key_mask, int causal, float *out,
+                                      cudaStream_t stream)
+{
+    if (seq <= 0 || heads <= 0) return cudaSuccess;
+    if (kv_heads <= 0 || heads % kv_heads || head_dim <= 0 || head_dim > 32 * ATT_MAX_PER_LANE)
+        return cudaErrorInvalidValue;
+    int64_t blocks = (seq * heads + ATT_WARPS - 1) / ATT_WARPS;
+    if (blocks > 0x7fffffff) return cudaErrorInvalidValue;
+    k_attention<<<(unsigned)blocks, 32 * ATT_WARPS, 0, stream>>>(q, k, v, seq, heads, kv_heads, head_dim, key_mask,
+                                                                causal, out);
+    return launched();
+}
