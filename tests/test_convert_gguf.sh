@@ -72,6 +72,21 @@ check "[ ! -e '$work/elsewhere.gguf' ]" "wrote through a link"
 expect 2 "OUT" -- convert "$model" "$model/transformer/x.gguf" --weights q8_0
 check "[ ! -e '$model/transformer/x.gguf' ]" "wrote inside the model"
 expect 2 "OUT" -- convert "$model" "$work/no/such/x.gguf" --weights q8_0
+# nor anywhere else in the model folder (a copy: a failure here must not harm the golden
+# model), with or without --transformer FILE
+cp -r "$model" "$work/m2"
+vae_file="$work/m2/vae/diffusion_pytorch_model.safetensors"
+vae_sum=$(cksum < "$vae_file")
+expect 2 "of the model folder" -- convert "$work/m2" "$vae_file" --weights none
+expect 2 "of the model folder" -- convert "$work/m2" "$work/m2/vae/x.gguf" --weights q8_0
+expect 2 "of the model folder" -- convert "$work/m2" --transformer "$work/q8_0.gguf" "$work/m2/vae/y.safetensors" --weights none
+check "[ \"\$(cksum < '$vae_file')\" = '$vae_sum' ] && [ ! -e '$work/m2/vae/x.gguf' ] && [ ! -e '$work/m2/vae/y.safetensors' ]" \
+    "convert wrote into the model folder"
+rm -rf "$work/m2"
+# --shard-size is for a folder; an upper-case .GGUF is a GGUF file too
+expect 2 "--shard-size is for an OUT_DIR folder" -- convert "$model" "$work/s.gguf" --weights q8_0 --shard-size 1G
+expect 0 "wrote" -- convert "$model" "$work/upper.GGUF" --weights q8_0
+rm -f "$work/upper.GGUF"
 # an already quantised source: refused, no file and no temporary file left
 expect 0 "wrote" -- convert "$model" "$work/fp8.safetensors" --weights fp8
 expect 1 "already quantised" -- convert --transformer "$work/fp8.safetensors" "$work/again.gguf" --weights q8_0

@@ -281,6 +281,25 @@ static void test_empty_file(void)
     unlink(path);
 }
 
+/* Counts one over the caps are refused from the fixed header, before any table is made (a
+ * header claiming a million small tensors would otherwise cost hundreds of MB of tables). */
+static void test_count_caps(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/caps.gguf", temp_dir);
+    for (int keys = 0; keys < 2; keys++) {
+        unsigned char bytes[24] = {'G', 'G', 'U', 'F', 3};
+        const uint64_t count = (keys ? GGUF_MAX_KEYS : GGUF_MAX_TENSORS) + 1;
+        for (int b = 0; b < 8; b++) bytes[(keys ? 16 : 8) + b] = (unsigned char)(count >> (8 * b));
+        write_bytes(path, bytes, sizeof bytes);
+        gguf_file *file = NULL;
+        CHECK_FAILS(gguf_open(path, &file), CANVAS_ERR_INPUT, keys ? "metadata count 65537: more keys than the 65536"
+                                                                    : "tensor count 65537: more tensors than the 65536");
+        CHECK(file == NULL);
+    }
+    unlink(path);
+}
+
 static void test_not_a_file(void)
 {
     char path[256];
@@ -339,6 +358,7 @@ int main(void)
     RUN(test_malformed_corpus);
     RUN(test_inspect_cli);
     RUN(test_empty_file);
+    RUN(test_count_caps);
     RUN(test_not_a_file);
     RUN(test_summary);
     RUN(test_type_bytes);

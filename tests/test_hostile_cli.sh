@@ -5,7 +5,7 @@
 # a device, FIFO or link), written whole or not at all (two runs on one output), `convert`
 # deleting nothing it did not create, FIFOs as inputs refused at once, non-UTF-8 paths in
 # JSON, NaN/Inf and masks that are not 0/1, a golden case's LoRA leaving its folder, absurd
-# link bandwidths and thread counts.
+# link bandwidths and thread counts, terminal escape sequences in names quoted by errors.
 set -u
 source "$(dirname "$0")/cli_lib.sh"
 # copies: a build that lets these bugs through must not overwrite the goldens
@@ -218,5 +218,17 @@ for retries in 1 2 4; do
     got=$(grep -c 'fallback:' "$work/retries.err")
     check "[ $rc -eq 3 ] && [ $got -eq $retries ]" "oom_retry_attempts $retries: exit $rc after $got fallbacks"
 done
+
+# a name from a file (a path, a tensor name) may hold a terminal's escape sequences or a
+# newline that forges a second line: errors print control characters as \xNN
+evil="$work/a$(printf '\033')]0;title$(printf '\007')$(printf '\033')[2Jb
+forged line.gguf"
+"$cli" inspect --transformer "$evil" >"$work/evil.out" 2>"$work/evil.err"
+rc=$?
+check "[ $rc -eq 4 ]" "a missing file with control characters in its name: exit $rc"
+check "! grep -q \"\$(printf '\033')\" '$work/evil.err' && ! grep -q \"\$(printf '\007')\" '$work/evil.err'" \
+    "raw control characters on stderr: $(od -c "$work/evil.err" | head -3)"
+check "[ \$(wc -l < '$work/evil.err') -eq 1 ] && grep -qF '\\x1b]0;title\\x07\\x1b[2Jb\\x0aforged' '$work/evil.err'" \
+    "the name is not quoted with \\xNN on one line: $(cat "$work/evil.err")"
 
 summary

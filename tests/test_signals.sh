@@ -7,7 +7,8 @@
 # finished first, and then the output is whole; sent at once, the signal may also come
 # before the program has set up its handler (exit 143, nothing written). The steps are slowed down (every block
 # streamed at 1 MB/s) so that each signal lands inside its phase; the phases are read from
-# --json-progress.
+# --json-progress. And SIGINT while `canvas convert` writes a GGUF file of a 240-block copy
+# of the tiny transformer: exit 130, no output, no temporary file.
 set -u
 source "$(dirname "$0")/cli_lib.sh"
 case_dir="$tests/golden/cases/edit-cfg"
@@ -60,4 +61,59 @@ stop_at TERM "" start
 stop_at INT '"phase":"vae-encode"' vae-encode
 stop_at TERM '"event":"step"' step
 stop_at TERM '"phase":"vae-decode"' decode
+
+# convert: a ComfyUI-style file of the tiny transformer with its block 0 repeated 240 times
+# (about 140 MB), converted to Q8_0; SIGINT once the temporary output has appeared
+big="$work/big.safetensors"
+python3 - "$tests/golden/models/edit-tiny/transformer" "$big" <<'PY'
+import json, os, re, struct, sys
+src, out = sys.argv[1], sys.argv[2]
+tensors = {}
+for name in sorted(os.listdir(src)):
+    if not name.endswith(".safetensors"):
+        continue
+    with open(os.path.join(src, name), "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    for key, info in header.items():
+        if key != "__metadata__":
+            a, b = info["data_offsets"]
+            tensors[key] = (info["dtype"], info["shape"], data[a:b])
+block0 = {k[len("transformer_blocks.0."):]: v for k, v in tensors.items() if k.startswith("transformer_blocks.0.")}
+kept = {k: v for k, v in tensors.items() if not k.startswith("transformer_blocks.")}
+for i in range(240):
+    for k, v in block0.items():
+        kept["transformer_blocks.%d.%s" % (i, k)] = v
+header, offset, blobs = {}, 0, []
+for k in sorted(kept):
+    dtype, shape, blob = kept[k]
+    header[k] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(blob)]}
+    offset += len(blob)
+    blobs.append(blob)
+text = json.dumps(header).encode()
+with open(out, "wb") as f:
+    f.write(struct.pack("<Q", len(text)) + text)
+    for blob in blobs:
+        f.write(blob)
+PY
+[ -s "$big" ] && ok || bad "could not write the 240-block transformer"
+rm -f "$work/big.gguf"
+"$cli" convert --transformer "$big" "$work/big.gguf" --weights q8_0 2>"$work/err" &
+pid=$! waited=0
+until ls -a "$work" | grep -q '^\.big\.gguf\..*tmp$'; do
+    sleep 0.02
+    waited=$((waited + 1))
+    if [ $waited -gt 1500 ] || ! kill -0 $pid 2>/dev/null; then break; fi
+done
+kill -s INT $pid 2>/dev/null
+wait $pid
+rc=$?
+check "[ $rc -eq 130 ]" "convert: SIGINT: exit $rc, wanted 130: $(tail -2 "$work/err")"
+check "[ ! -e '$work/big.gguf' ]" "convert: an output was left"
+leftovers="$(ls -a "$work" | grep -E 'tmp|partial' | head -3)"
+check "[ -z \"$leftovers\" ]" "convert: temporary files left: $leftovers"
+grep -q "stopped by a signal" "$work/err" && ok || bad "convert: no 'stopped by a signal': $(tail -2 "$work/err")"
+echo "  convert: SIGINT while writing: exit $rc, nothing left"
+rm -f "$big"
 summary

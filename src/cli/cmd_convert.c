@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +33,7 @@
 #include "cli/convert_comfy.h"
 #include "cli/convert_gguf.h"
 #include "cli/model_files.h"
+#include "cli/stop_signal.h"
 #include "io/config.h"
 #include "io/json_file.h"
 #include "io/file_read.h"
@@ -175,6 +177,8 @@ static canvas_status write_shard(shard_writer *w, int first, int last, int index
     if (st == CANVAS_OK) st = quant_store_create(&store);
     for (int i = first; st == CANVAS_OK && i < last; i++) {
         const st_tensor *t = w->files->tensors[i];
+        st = cli_check_stop("while converting the transformer");
+        if (st != CANVAS_OK) break;
         if (!quantised_here(t, w->choice)) {
             tensors[n++] = (st_write_tensor){t->name, t->type, t->ndim, {0}, t->data};
             memcpy(tensors[n - 1].shape, t->shape, sizeof t->shape);
@@ -305,22 +309,28 @@ static canvas_status convert_transformer(const char *from, const char *to, quant
     return st;
 }
 
+/* The name ends in `suffix` (".gguf"), in any case, as output_check matches endings. */
 static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
-    return n > k && !strcmp(s + n - k, suffix);
+    return n > k && !strcasecmp(s + n - k, suffix);
 }
 
 /* OUT.safetensors: one ComfyUI-style file (cli/convert_comfy.h), checked by loading it back;
  * OUT.gguf: one GGUF file of ggml type gguf_type (cli/convert_gguf.h), checked by the strict
  * reader (loading a GGUF transformer is not there yet). */
-static canvas_status convert_to_file(const char *from, const char *out, quant_choice choice, uint32_t gguf_type)
+/* `from` (a transformer folder or file) into one file; `model_dir` (NULL: none), the
+ * pipeline folder given, is never written into either. */
+static canvas_status convert_to_file(const char *from, const char *model_dir, const char *out, quant_choice choice,
+                                     uint32_t gguf_type)
 {
     static const char *const st_extensions[] = {"safetensors", NULL}, *const gguf_extensions[] = {"gguf", NULL};
     const int gguf = ends_with(out, ".gguf");
-    const char *inputs[1] = {from};
-    const output_rules rules = {"OUT", gguf ? gguf_extensions : st_extensions, inputs, 1, inputs,
-                                weights_is_file(from) ? 0 : 1, "model"};
+    const char *inputs[1] = {from}, *folders[2];
+    int n_folders = 0;
+    if (!weights_is_file(from)) folders[n_folders++] = from;
+    if (model_dir) folders[n_folders++] = model_dir;
+    const output_rules rules = {"OUT", gguf ? gguf_extensions : st_extensions, inputs, 1, folders, n_folders, "model"};
     TRY(output_check(out, &rules));
     dit_config config;
     weight_set *files;
@@ -366,11 +376,11 @@ static canvas_status convert(const char *model_dir, const char *transformer, con
     if (model_dir && (stat(model_dir, &info) != 0 || !S_ISDIR(info.st_mode)))
         return status_fail(CANVAS_ERR_INPUT, "%s: not a model folder", model_dir);
     if (ends_with(out_dir, ".safetensors") || ends_with(out_dir, ".gguf")) {
-        if (transformer) return convert_to_file(transformer, out_dir, choice, gguf_type);
+        if (transformer) return convert_to_file(transformer, model_dir, out_dir, choice, gguf_type);
         TRY(path_join(index, sizeof index, model_dir, "model_index.json"));
-        if (stat(index, &info) != 0) return convert_to_file(model_dir, out_dir, choice, gguf_type);
+        if (stat(index, &info) != 0) return convert_to_file(model_dir, NULL, out_dir, choice, gguf_type);
         TRY(path_join(from, sizeof from, model_dir, "transformer"));
-        return convert_to_file(from, out_dir, choice, gguf_type);
+        return convert_to_file(from, model_dir, out_dir, choice, gguf_type);
     }
     if (choice.format == QUANT_NONE)
         return status_fail(CANVAS_ERR_USAGE, "--weights none only repacks into one file (OUT.safetensors)");
@@ -441,6 +451,7 @@ int cmd_convert(int argc, char **argv)
     const char *paths[2] = {NULL, NULL}, *weights = NULL;
     int n_paths = 0;
     uint64_t shard_bytes = 10ull * 1000 * 1000 * 1000;
+    int shard_given = 0;
     cli_model_files files = {0};
     for (int i = 0; i < argc; i++) {
         int file_flag = cli_model_files_parse(&files, argc, argv, &i, "convert");
@@ -454,6 +465,7 @@ int cmd_convert(int argc, char **argv)
             weights = argv[i];
         } else if (!strcmp(argv[i], "--shard-size")) {
             if (++i == argc) return cli_usage_error("convert", "--shard-size needs a size (e.g. 5G)");
+            shard_given = 1;
             canvas_status st = size_parse(argv[i], "--shard-size", &shard_bytes);
             if (st != CANVAS_OK || shard_bytes == 0) return cli_usage_error("convert", "--shard-size needs a positive size");
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
@@ -474,6 +486,8 @@ int cmd_convert(int argc, char **argv)
     if (!weights) return cli_usage_error("convert", "missing --weights FORMAT");
     const char *model_dir = n_paths == 2 ? paths[0] : NULL, *out = paths[n_paths - 1];
     const int gguf = ends_with(out, ".gguf");
+    if (shard_given && (gguf || ends_with(out, ".safetensors")))
+        return cli_usage_error("convert", "--shard-size is for an OUT_DIR folder: OUT.gguf and OUT.safetensors are one file");
     quant_choice choice = {0};
     uint32_t gguf_type = 0;
     if (gguf && !convert_gguf_type(weights, &gguf_type)) {
@@ -484,23 +498,26 @@ int cmd_convert(int argc, char **argv)
     if (!gguf && quant_choice_parse(weights, &choice) != CANVAS_OK)
         return cli_usage_error("convert", "--weights must be fp8, fp8-channel, fp8-e5m2, nf4, q8 or none (or a ggml "
                                           "type for OUT.gguf)");
+    cli_catch_stop_signals(); /* Ctrl-C: stop between tensors, remove the temporary output */
     canvas_status st = convert(model_dir, files.transformer, out, choice, gguf_type, shard_bytes);
     if (st != CANVAS_OK) return cli_fail(st, "convert");
-    /* before: what went in (a pipeline's own transformer/ not, when a file replaced it or
-     * only the transformer was written) */
-    uint64_t before = 0, after = 0, part = 0;
+    /* before: what went in. One file out: the transformer converted (the file given, else
+     * the pipeline's transformer/ or the transformer folder). A folder out: the model folder,
+     * its own transformer/ counted as the file that replaced it, when one did. */
+    uint64_t before = 0, after = 0, own_bytes = 0, file_bytes = 0;
     char own[PATH_BUFFER_SIZE];
     const int one_file = gguf || ends_with(out, ".safetensors");
-    if (model_dir && !(one_file && files.transformer)) folder_bytes(model_dir, &before);
-    if (model_dir && (files.transformer || one_file) && path_join(own, sizeof own, model_dir, "transformer") == CANVAS_OK &&
-        weights_present(own)) {
-        folder_bytes(own, &part);
-        before = one_file && !files.transformer ? part : before - part;
-    }
+    const int has_own = model_dir && path_join(own, sizeof own, model_dir, "transformer") == CANVAS_OK && weights_present(own);
     status_clear();
-    if (files.transformer) {
-        folder_bytes(files.transformer, &part);
-        before += part;
+    if (has_own) folder_bytes(own, &own_bytes);
+    if (files.transformer) folder_bytes(files.transformer, &file_bytes);
+    if (one_file) {
+        if (files.transformer) before = file_bytes;
+        else if (has_own) before = own_bytes;
+        else folder_bytes(model_dir, &before);
+    } else {
+        if (model_dir) folder_bytes(model_dir, &before);
+        if (files.transformer) before = (before > own_bytes ? before - own_bytes : 0) + file_bytes;
     }
     folder_bytes(out, &after);
     char before_text[32], after_text[32];

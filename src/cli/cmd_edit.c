@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "cli/memory_flags.h"
 #include "cli/model_files.h"
 #include "cli/output_path.h"
+#include "cli/stop_signal.h"
 #include "io/image.h"
 #include "pipeline/lora.h"
 #include "pipeline/progress.h"
@@ -383,40 +383,10 @@ static void on_progress(void *ctx, const canvas_progress *p)
 
 /* ---- the run ---------------------------------------------------------------------------- */
 
-/* Ctrl-C (SIGINT) or SIGTERM during a run: the library stops at its next check (after each
- * layer of the text encoder, before a transformer call, a VAE pass or the decode), frees
- * what the run held and returns CANVAS_ERR_CANCELLED; a signal while the model loads is
- * acted on once it is loaded, one during the decode before the output is written. Nothing
- * is written and the exit code is 130. */
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int signal_number)
-{
-    (void)signal_number;
-    stop_requested = 1;
-}
-
-static int stop_asked(void *ctx)
-{
-    (void)ctx;
-    return stop_requested != 0;
-}
-
-static void catch_stop_signals(void)
-{
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = on_stop_signal;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, NULL);
-    sigaction(SIGTERM, &action, NULL);
-}
-
-/* CANVAS_ERR_CANCELLED when a stop signal came (`where`: the point the run stopped at). */
-static canvas_status check_stop(const char *where)
-{
-    return stop_requested ? status_fail(CANVAS_ERR_CANCELLED, "stopped by a signal %s", where) : CANVAS_OK;
-}
+/* Ctrl-C (SIGINT) or SIGTERM during a run (cli/stop_signal.h): the library stops at its next
+ * check (after each layer of the text encoder, before a transformer call, a VAE pass or the
+ * decode), frees what the run held and returns CANVAS_ERR_CANCELLED; a signal while the model
+ * loads is acted on once it is loaded, one during the decode before the output is written. */
 
 /* --prompt: the text (and the negative: the given one, or " " when CFG is on, as the
  * reference pipelines are run) through the model's text encoder. */
@@ -558,7 +528,7 @@ static int run(edit_args *a)
     memset(images, 0, sizeof images);
     canvas_model *model = NULL;
     const char *context = a->command;
-    catch_stop_signals();
+    cli_catch_stop_signals();
     canvas_status st = a->prompt_embeds ? canvas_prompt_load(a->prompt_embeds, &prompt) : CANVAS_OK;
     if (st == CANVAS_OK) check_embeddings_cfg(a, &prompt);
     for (int i = 0; st == CANVAS_OK && i < a->n_images; i++) st = canvas_image_load(a->images[i], &images[i]);
@@ -567,8 +537,8 @@ static int run(edit_args *a)
     if (st == CANVAS_OK) st = canvas_open(a->model, &options, &model);
     if (st == CANVAS_OK && a->memory.resident_blocks >= 0) st = check_resident_blocks(a, model);
     if (st == CANVAS_OK) st = canvas_check_params(model, &a->params); /* before the encoding */
-    if (st == CANVAS_OK) st = check_stop("after loading the model");
-    a->params.cancel = stop_asked; /* Ctrl-C stops the encoding too */
+    if (st == CANVAS_OK) st = cli_check_stop("after loading the model");
+    a->params.cancel = cli_stop_asked; /* Ctrl-C stops the encoding too */
     if (st == CANVAS_OK && a->prompt_text) {
         st = encode_prompt(a, model, images, &d, &prompt);
         context = "encoding the prompt";
@@ -579,7 +549,7 @@ static int run(edit_args *a)
                          : canvas_edit(model, &prompt, images, a->n_images, &a->params, on_progress, &d, &out);
         end_line(&d);
     }
-    if (st == CANVAS_OK) st = check_stop("before writing the output");
+    if (st == CANVAS_OK) st = cli_check_stop("before writing the output");
     if (st == CANVAS_OK) {
         static image_record record; /* 40 KiB of text: not on the stack */
         record_image(&record, a, &prompt, &out);

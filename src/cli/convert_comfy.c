@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/status.h"
+#include "cli/stop_signal.h"
 #include "io/quant_loader.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
@@ -49,6 +50,7 @@ static canvas_status fill(comfy_file *f, const weight_set *files, const dit_conf
     const dtype codes = choice.format == QUANT_FP8_E5M2 ? DTYPE_F8_E5M2 : DTYPE_F8_E4M3;
     for (int i = 0; i < files->n_tensors; i++) {
         const st_tensor *t = files->tensors[i];
+        TRY(cli_check_stop("while converting the transformer"));
         if (!quantised(t, choice)) {
             TRY(add(f, t->name, "", t->type, t->ndim, t->shape, t->data));
             continue;

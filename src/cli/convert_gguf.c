@@ -8,6 +8,7 @@
 
 #include "base/status.h"
 #include "cli/convert_comfy.h"
+#include "cli/stop_signal.h"
 #include "io/gguf.h"
 #include "io/gguf_write.h"
 #include "mem/mem.h"
@@ -117,9 +118,11 @@ canvas_status convert_write_gguf(const weight_set *files, const dit_config *conf
             st = gguf_writer_add_tensor(w, t->name, type, t->ndim, t->shape);
     }
     if (st == CANVAS_OK && config->zero_cond_t) st = gguf_writer_add_tensor(w, MARKER, GGML_TYPE_F32, 1, (int64_t[]){0});
-    for (int i = 0; st == CANVAS_OK && i < files->n_tensors; i++)
-        if (strcmp(files->tensors[i]->name, MARKER) != 0)
+    for (int i = 0; st == CANVAS_OK && i < files->n_tensors; i++) {
+        st = cli_check_stop("while converting the transformer");
+        if (st == CANVAS_OK && strcmp(files->tensors[i]->name, MARKER) != 0)
             st = write_tensor(w, files->tensors[i], planned_type(files->tensors[i], ggml_type));
+    }
     TRY(gguf_writer_finish(w, st));
     st = check_written(files, config, ggml_type, out_path);
     if (st != CANVAS_OK) remove(out_path);

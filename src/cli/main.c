@@ -49,10 +49,17 @@ static const char *current_command = "";
 
 void cli_set_command(const char *name) { current_command = name; }
 
+/* One line to stderr. Messages quote names from files (tensors, keys, paths) that anyone
+ * may have written: control characters (a terminal's escape sequences, a newline that would
+ * forge a second line) are printed as \xNN. */
 static void say(const char *kind, const char *fmt, va_list args)
 {
+    char line[4096];
+    vsnprintf(line, sizeof line, fmt, args);
     fprintf(stderr, "canvas%s%s: %s", current_command[0] ? " " : "", current_command, kind);
-    vfprintf(stderr, fmt, args);
+    for (const unsigned char *c = (const unsigned char *)line; *c; c++)
+        if (*c < 0x20 || *c == 0x7f) fprintf(stderr, "\\x%02x", *c);
+        else fputc(*c, stderr);
     fputc('\n', stderr);
 }
 

@@ -404,6 +404,12 @@ static canvas_status read_fixed_header(gguf_file *file, cursor *c, uint64_t *n_t
     TRY(read_uint(c, 8, "tensor count", n_tensors));
     TRY(read_uint(c, 8, "metadata count", n_kv));
     uint64_t left = c->end - c->pos;
+    if (*n_kv > GGUF_MAX_KEYS)
+        return status_fail(CANVAS_ERR_INPUT, "%s: metadata count %llu: more keys than the %d a model file can have", file->path,
+                           (unsigned long long)*n_kv, GGUF_MAX_KEYS);
+    if (*n_tensors > GGUF_MAX_TENSORS)
+        return status_fail(CANVAS_ERR_INPUT, "%s: tensor count %llu: more tensors than the %d a model file can have", file->path,
+                           (unsigned long long)*n_tensors, GGUF_MAX_TENSORS);
     if (*n_kv > left / MIN_KV_BYTES || *n_kv > INT32_MAX)
         return status_fail(CANVAS_ERR_INPUT, "%s: metadata count %llu cannot fit in the %llu bytes of the file left",
                            file->path, (unsigned long long)*n_kv, (unsigned long long)left);

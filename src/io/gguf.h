@@ -42,6 +42,11 @@
 #define GGUF_DEFAULT_ALIGNMENT 32
 #define GGUF_TYPE_CODES 32  /* ggml type codes that can be supported: 0..31 */
 #define GGUF_MAX_BLOCKS 4096
+/* At most this many tensors and metadata keys: a model file holds a few thousand (Edit-2511's
+ * transformer 1,933); a hostile header claiming millions would cost hundreds of bytes of
+ * tables each before anything else could refuse it. */
+#define GGUF_MAX_TENSORS 65536
+#define GGUF_MAX_KEYS 65536
 
 typedef enum gguf_value_type {
     GGUF_UINT8 = 0,

@@ -204,7 +204,9 @@ canvas_status run_plan_and_place(run *s, const dit_inputs *longest, place_reason
     plan_timing_key(&w, &hw, &c->point, l.device_bytes != 0, p->planned_timing_key, sizeof p->planned_timing_key);
     p->planned = (edit_plan_record){c->point.preset, c->point.resident_blocks, c->point.weights, c->peak.device,
                                     c->peak.pinned, c->peak.host, c->seconds_per_step};
-    if (p->profiler) profiler_note_prediction(p->profiler, &(profiler_prediction){c->peak.device, c->peak.pinned, c->peak.host});
+    /* without a device the profiler's device is host memory: its peak is the host one */
+    const uint64_t device_peak = mem_device_is_host(s->device) ? c->peak.host : c->peak.device;
+    if (p->profiler) profiler_note_prediction(p->profiler, &(profiler_prediction){device_peak, c->peak.pinned, c->peak.host});
     return dit_place(p->dit, s->device, mem_device_is_host(s->device) ? DIT_ALL_BLOCKS : c->point.resident_blocks);
 }
 
