@@ -92,6 +92,8 @@ expect 3 "or --allow-quantize: the fp8 plan fits" -- plan --model "$real" --vram
 expect 2 "" -- plan --model "$real" --strategy bogus
 # 1 step has no schedule with the model's scheduler (shift_terminal): refused, not planned
 expect 2 "use at least 2 steps" -- plan --model "$real" --steps 1
+expect 2 "--ram must be more than 0 bytes" -- plan --model "$real" --ram 0
+expect 2 "--vram must be more than 0 bytes" -- plan --model "$real" --vram 0
 expect 0 "" -- plan --model "$real" --steps 2
 # a text_encoder/config.json that is there but broken is an error naming it, not a plan
 # without the encoder

@@ -192,6 +192,9 @@ static int parse_args(int argc, char **argv, plan_args *a)
         } else if (!strcmp(f, "--vram") || !strcmp(f, "--ram") || !strcmp(f, "--headroom")) {
             uint64_t *to = f[2] == 'v' ? &a->vram : f[2] == 'r' ? &a->ram : &a->headroom;
             if (size_parse(v, f, to) != CANVAS_OK) return cli_usage_error("plan", canvas_last_error());
+            if (*to == 0 && f[2] != 'h') /* as every command takes them: 0 is no size */
+                return cli_usage_error("plan", f[2] == 'v' ? "--vram must be more than 0 bytes"
+                                                           : "--ram must be more than 0 bytes");
             if (f[2] == 'h') a->headroom_given = 1;
             if (f[2] == 'v') vram_from_settings = 0;
         } else if (!strcmp(f, "--text-encoder-weights")) {
