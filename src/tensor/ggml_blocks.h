@@ -61,6 +61,16 @@ typedef enum ggml_type {
 
 #define GGML_QK_K 256 /* elements per block of the K types */
 
+/* The block types as X(code, name) for a switch per operation, so that the decoders (here)
+ * and the quantisers (ggml_quantize.c) list them once: each file names its functions
+ * name##_block. */
+#define GGML_BLOCK_TYPES(X)                                                                            \
+    X(GGML_TYPE_Q4_0, q4_0) X(GGML_TYPE_Q4_1, q4_1) X(GGML_TYPE_Q5_0, q5_0) X(GGML_TYPE_Q5_1, q5_1)    \
+    X(GGML_TYPE_Q8_0, q8_0) X(GGML_TYPE_Q2_K, q2_k) X(GGML_TYPE_Q3_K, q3_k) X(GGML_TYPE_Q4_K, q4_k)    \
+    X(GGML_TYPE_Q5_K, q5_k) X(GGML_TYPE_Q6_K, q6_k)
+#define GGML_BLOCK_CASE(code, name) \
+    case code: return name##_block;
+
 /* 1 when `code` is one of the types above (the ones this build decodes). */
 int ggml_type_supported(uint32_t code);
 /* The type's name ("Q4_K"), also for ggml types that exist but are not decoded here

@@ -287,16 +287,7 @@ typedef int (*block_quantizer)(const float *x, uint8_t *block);
 static block_quantizer quantizer_of(uint32_t code)
 {
     switch (code) {
-    case GGML_TYPE_Q4_0: return q4_0_block;
-    case GGML_TYPE_Q4_1: return q4_1_block;
-    case GGML_TYPE_Q5_0: return q5_0_block;
-    case GGML_TYPE_Q5_1: return q5_1_block;
-    case GGML_TYPE_Q8_0: return q8_0_block;
-    case GGML_TYPE_Q2_K: return q2_k_block;
-    case GGML_TYPE_Q3_K: return q3_k_block;
-    case GGML_TYPE_Q4_K: return q4_k_block;
-    case GGML_TYPE_Q5_K: return q5_k_block;
-    case GGML_TYPE_Q6_K: return q6_k_block;
+        GGML_BLOCK_TYPES(GGML_BLOCK_CASE)
     default: return NULL;
     }
 }
