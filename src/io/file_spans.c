@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "base/status.h"
+#include "mem/mem.h"
 
 static int by_offset(const void *a, const void *b)
 {
@@ -13,9 +14,8 @@ static int by_offset(const void *a, const void *b)
     return x->bytes < y->bytes ? -1 : x->bytes > y->bytes;
 }
 
-canvas_status file_spans_disjoint(const char *path, file_span *spans, int n)
+static canvas_status sorted_disjoint(const char *path, file_span *spans, int n)
 {
-    if (n < 2) return CANVAS_OK;
     qsort(spans, (size_t)n, sizeof *spans, by_offset);
     const file_span *previous = NULL; /* the non-empty span reaching furthest so far */
     for (int i = 0; i < n; i++) {
@@ -29,4 +29,15 @@ canvas_status file_spans_disjoint(const char *path, file_span *spans, int n)
         if (!previous || t->offset + t->bytes > previous->offset + previous->bytes) previous = t;
     }
     return CANVAS_OK;
+}
+
+canvas_status file_spans_disjoint(const char *path, const void *table, int n, file_span_of span_of)
+{
+    if (n < 2) return CANVAS_OK;
+    file_span *spans;
+    TRY(mem_alloc((void **)&spans, (size_t)n * sizeof *spans, MEM_SCRATCH));
+    for (int i = 0; i < n; i++) spans[i] = span_of(table, i);
+    canvas_status status = sorted_disjoint(path, spans, n);
+    mem_free(spans);
+    return status;
 }

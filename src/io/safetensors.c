@@ -280,16 +280,15 @@ static int compare_by_name(const void *a, const void *b)
 }
 
 /* Spans must not share a byte (file_spans.h). */
+static file_span span_of(const void *tensors, int i)
+{
+    const st_tensor *t = (const st_tensor *)tensors + i;
+    return (file_span){t->name, t->data_offset, t->nbytes};
+}
+
 static canvas_status check_overlaps(const st_file *file)
 {
-    if (file->n_tensors < 2) return CANVAS_OK;
-    file_span *spans;
-    TRY(mem_alloc((void **)&spans, (size_t)file->n_tensors * sizeof *spans, MEM_SCRATCH));
-    for (int i = 0; i < file->n_tensors; i++)
-        spans[i] = (file_span){file->tensors[i].name, file->tensors[i].data_offset, file->tensors[i].nbytes};
-    canvas_status status = file_spans_disjoint(file->path, spans, file->n_tensors);
-    mem_free(spans);
-    return status;
+    return file_spans_disjoint(file->path, file->tensors, file->n_tensors, span_of);
 }
 
 static canvas_status read_entries(st_file *file, json_t *root)
