@@ -190,7 +190,7 @@ static uint64_t vae_pass_bytes(const plan_work *work, int encode, int tiled, int
     vae_tiling tiling;
     vae_tiling_default(&tiling);
     tiled = tiled && vae_tiling_needed(&tiling, pixel_height, pixel_width);
-    const int scale = 8; /* the Qwen-Image VAE's, as everywhere in the planner */
+    const int scale = vae_scale_factor(&work->vae);
     if (work->vae_model) {
         int h = encode ? pixel_height : pixel_height / scale, w = encode ? pixel_width : pixel_width / scale;
         return tiled ? vae_tiled_bytes(work->vae_model, &tiling, work->threads, encode, h, w)
@@ -200,7 +200,7 @@ static uint64_t vae_pass_bytes(const plan_work *work, int encode, int tiled, int
     if (tiled) {
         const uint64_t cols = ((uint64_t)pixel_width + (uint64_t)tiling.stride_width - 1) / (uint64_t)tiling.stride_width;
         const uint64_t out_channels = encode ? (uint64_t)work->vae.z_dim : 3;
-        const uint64_t tile_out = (uint64_t)tiling.tile_height * (uint64_t)tiling.tile_width / (encode ? 64u : 1u);
+        const uint64_t tile_out = (uint64_t)tiling.tile_height * (uint64_t)tiling.tile_width / (encode ? (uint64_t)scale * (uint64_t)scale : 1u);
         rows = 2 * cols * tile_out * out_channels * sizeof(float);
         pixel_height = pixel_height < tiling.tile_height ? pixel_height : tiling.tile_height;
         pixel_width = pixel_width < tiling.tile_width ? pixel_width : tiling.tile_width;
@@ -322,20 +322,21 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
     if (work->has_vae) {
         const uint64_t room = limits->vae_on_device ? device_room : limits->host_bytes;
         /* around a pass the pipeline holds the image (3 f32 planes) and the latent (z f32
-         * planes at an eighth of the side); after a decode, the image and its HWC copy */
+         * planes at the VAE scale factor's fraction of the side); after a decode, the image and its HWC copy */
         const uint64_t z = (uint64_t)work->vae.z_dim * sizeof(float);
+        const uint64_t per_latent = (uint64_t)vae_scale_factor(&work->vae) * (uint64_t)vae_scale_factor(&work->vae);
         plan_memory *e = &c->phases[PLAN_PHASE_VAE_ENCODE], *d = &c->phases[PLAN_PHASE_VAE_DECODE];
         for (int tiled = 0; tiled < 2; tiled++) {
             uint64_t enc = 0;
             for (int i = 0; i < work->n_refs; i++) {
                 const uint64_t pixels = (uint64_t)work->ref_width[i] * (uint64_t)work->ref_height[i];
                 uint64_t need = vae_pass_bytes(work, 1, tiled, work->ref_height[i], work->ref_width[i]) +
-                                pixels * 3 * sizeof(float) + pixels / 64 * z;
+                                pixels * 3 * sizeof(float) + pixels / per_latent * z;
                 if (need > enc) enc = need;
             }
             const uint64_t pixels = (uint64_t)work->width * (uint64_t)work->height;
             const uint64_t image = pixels * 3 * sizeof(float);
-            uint64_t dec = vae_pass_bytes(work, 0, tiled, work->height, work->width) + image + pixels / 64 * z;
+            uint64_t dec = vae_pass_bytes(work, 0, tiled, work->height, work->width) + image + pixels / per_latent * z;
             if (2 * image > dec) dec = 2 * image;
             p->vae_tiled = tiled;
             if (limits->vae_on_device) {
