@@ -375,7 +375,7 @@ static void test_bad_cases(void)
     CHECK(dc == NULL);
 
     write_text(json_path, "{\"op\": \"vae_decode\", \"model\": \"models/vae-tiny\"}");
-    CHECK_FAILS(dit_case_open(dir, &dc), CANVAS_ERR_UNSUPPORTED, "op 'vae_decode' is not supported yet");
+    CHECK_FAILS(dit_case_open(dir, &dc), CANVAS_ERR_UNSUPPORTED, "op 'vae_decode' is not dit_forward");
     write_text(json_path, "{\"op\": \"dit_forward\", \"model\": \"models/dit-tiny\", \"img_shapes\": [[1, 2, 2]],"
                           " \"loras\": [{\"scale\": 1.0, \"naming\": \"peft\"}]}");
     CHECK_FAILS(dit_case_open(dir, &dc), CANVAS_ERR_INPUT, "loras[0]"); /* no file (test_lora reads good ones) */

@@ -41,10 +41,12 @@ canvas_status golden_case_open(const char *case_dir, const char *const *ops, con
             snprintf(wanted + strlen(wanted), sizeof wanted - strlen(wanted), "%s%s", i ? " or " : "", ops[i]);
         st = status_fail(CANVAS_ERR_UNSUPPORTED, "%s: op '%s' is not %s", path, *op, wanted);
     }
-    else if (!model) st = status_fail(CANVAS_ERR_INPUT, "%s: key 'model' (a string) is missing", path);
-    if (st == CANVAS_OK) st = path_join(model_dir, model_size, case_dir, "../..");
-    if (st == CANVAS_OK) st = path_join(model_dir, model_size, model_dir, model);
-    if (st == CANVAS_OK && component && component[0]) st = path_join(model_dir, model_size, model_dir, component);
+    else if (model_dir && !model) st = status_fail(CANVAS_ERR_INPUT, "%s: key 'model' (a string) is missing", path);
+    if (st == CANVAS_OK && model_dir) {
+        st = path_join(model_dir, model_size, case_dir, "../..");
+        if (st == CANVAS_OK) st = path_join(model_dir, model_size, model_dir, model);
+        if (st == CANVAS_OK && component && component[0]) st = path_join(model_dir, model_size, model_dir, component);
+    }
     if (st != CANVAS_OK) {
         json_decref(*root);
         *root = NULL;

@@ -28,8 +28,9 @@ canvas_status golden_case_op(const char *case_dir, char *op, size_t size);
  * against `ops` (a NULL-terminated list: CANVAS_ERR_UNSUPPORTED naming the op and the
  * file otherwise) into *op, and its "model" (relative to the golden root, two folders
  * above CASE_DIR) joined with `component` (NULL or "" for the model folder itself) into
- * model_dir[model_size]. CANVAS_ERR_INPUT naming the file for a missing key or a path too
- * long. */
+ * model_dir[model_size] (model_dir NULL: a case without a model, such as a schedule; its
+ * "model" is then not read). CANVAS_ERR_INPUT naming the file for a missing key or a path
+ * too long. */
 canvas_status golden_case_open(const char *case_dir, const char *const *ops, const char *component, char *path,
                                size_t path_size, json_t **root, const char **op, char *model_dir, size_t model_size);
 

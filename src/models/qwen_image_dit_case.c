@@ -8,7 +8,7 @@
 
 #include "base/path.h"
 #include "base/status.h"
-#include "io/json_file.h"
+#include "io/golden_case.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
 
@@ -55,31 +55,21 @@ static canvas_status read_loras(dit_case *c, json_t *loras, const char *json_pat
 }
 
 /* case.json: op, model, img_shapes, loras. */
-static canvas_status read_case_json(dit_case *c, const char *json_path)
+static canvas_status read_case_json(dit_case *c)
 {
+    static const char *const ops[] = {"dit_forward", NULL};
+    char json_path[PATH_BUFFER_SIZE], model_dir[PATH_BUFFER_SIZE];
     json_t *root;
-    TRY(json_file_load(json_path, &root));
-    canvas_status st = CANVAS_OK;
-    const char *op = json_string_value(json_object_get(root, "op"));
-    const char *model = json_string_value(json_object_get(root, "model"));
+    const char *op;
+    TRY(golden_case_open(c->case_dir, ops, "transformer", json_path, sizeof json_path, &root, &op, model_dir,
+                         sizeof model_dir));
+    canvas_status st = mem_strdup(&c->model_dir, model_dir);
     json_t *shapes = json_object_get(root, "img_shapes");
     json_t *loras = json_object_get(root, "loras");
-    if (!json_is_object(root) || !op) {
-        st = status_fail(CANVAS_ERR_INPUT, "%s: key 'op' (a string) is missing", json_path);
-    } else if (strcmp(op, "dit_forward") != 0) {
-        st = status_fail(CANVAS_ERR_UNSUPPORTED, "%s: op '%s' is not supported yet", json_path, op);
-    } else if (!model) {
-        st = status_fail(CANVAS_ERR_INPUT, "%s: key 'model' (a string) is missing", json_path);
-    } else if (!json_is_array(shapes) || json_array_size(shapes) < 1 || json_array_size(shapes) > MAX_IMAGES) {
+    if (st == CANVAS_OK &&
+        (!json_is_array(shapes) || json_array_size(shapes) < 1 || json_array_size(shapes) > MAX_IMAGES))
         st = status_fail(CANVAS_ERR_INPUT, "%s: key 'img_shapes' must be a list of 1 to %d [frames, h, w]", json_path,
                          MAX_IMAGES);
-    }
-    if (st == CANVAS_OK) {
-        char dir[PATH_BUFFER_SIZE];
-        st = path_join(dir, sizeof dir, c->case_dir, "../..");
-        if (st == CANVAS_OK) st = path_join(dir, sizeof dir, dir, model);
-        if (st == CANVAS_OK) st = joined_copy(&c->model_dir, dir, "transformer");
-    }
     size_t n_images = st == CANVAS_OK ? json_array_size(shapes) : 0;
     if (st == CANVAS_OK) st = mem_calloc((void **)&c->img_shapes, n_images, sizeof *c->img_shapes, MEM_SCRATCH);
     for (size_t i = 0; st == CANVAS_OK && i < n_images; i++) {
@@ -162,10 +152,9 @@ static canvas_status read_inputs(dit_case *c, const st_file *f)
 static canvas_status open_case(dit_case *c, const char *case_dir)
 {
     TRY(mem_strdup(&c->case_dir, case_dir));
-    char path[PATH_BUFFER_SIZE];
-    TRY(path_join(path, sizeof path, case_dir, "case.json"));
-    TRY(read_case_json(c, path));
+    TRY(read_case_json(c));
 
+    char path[PATH_BUFFER_SIZE];
     TRY(path_join(path, sizeof path, case_dir, "inputs.safetensors"));
     st_file *inputs;
     TRY(st_open(path, &inputs));

@@ -32,7 +32,7 @@ typedef struct dit_case {
 } dit_case;
 
 /* Read a case. CANVAS_ERR_INPUT naming the file and key/tensor for a bad or incomplete
- * case; CANVAS_ERR_UNSUPPORTED ("op 'X' is not supported yet") for an op other than
+ * case; CANVAS_ERR_UNSUPPORTED ("op 'X' is not dit_forward") for an op other than
  * dit_forward. `loras` are read (files relative to the case folder), not opened: the
  * caller merges them after loading the model. The model folder is only named here. */
 canvas_status dit_case_open(const char *case_dir, dit_case **out);

@@ -8,7 +8,6 @@
 #include "base/path.h"
 #include "base/status.h"
 #include "io/config_fields.h"
-#include "io/json_file.h"
 #include "mem/mem.h"
 #include "pipeline/scheduler.h"
 
@@ -56,10 +55,6 @@ static canvas_status emit(const scheduler_config *config, int steps, int64_t seq
 
 static canvas_status run(json_t *root, const char *path, golden_sink_fn sink, void *ctx)
 {
-    const char *op = json_string_value(json_object_get(root, "op"));
-    if (!op) return status_fail(CANVAS_ERR_INPUT, "%s: key 'op' (a string) is missing", path);
-    if (strcmp(op, "schedule") != 0)
-        return status_fail(CANVAS_ERR_UNSUPPORTED, "%s: op '%s' is not a schedule op", path, op);
     scheduler_config config;
     TRY(scheduler_config_from_json(json_object_get(root, "scheduler_config"), path, "scheduler_config", &config));
     TRY(int_list(root, path, "steps", MAX_STEPS));
@@ -74,12 +69,12 @@ static canvas_status run(json_t *root, const char *path, golden_sink_fn sink, vo
 
 canvas_status schedule_case_run(const char *case_dir, golden_sink_fn sink, void *ctx)
 {
+    static const char *const ops[] = {"schedule", NULL};
     char path[PATH_BUFFER_SIZE];
-    TRY(path_join(path, sizeof path, case_dir, "case.json"));
     json_t *root;
-    TRY(json_file_load(path, &root));
-    canvas_status st = json_is_object(root) ? run(root, path, sink, ctx)
-                                            : status_fail(CANVAS_ERR_INPUT, "%s: expected a JSON object", path);
+    const char *op;
+    TRY(golden_case_open(case_dir, ops, NULL, path, sizeof path, &root, &op, NULL, 0));
+    canvas_status st = run(root, path, sink, ctx);
     json_decref(root);
     return st;
 }
