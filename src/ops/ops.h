@@ -31,6 +31,14 @@ typedef struct op_backend op_backend;
  * thread count, 1 for NULL): the `threads` of the workspace queries below. */
 int op_backend_workers(const op_backend *be);
 
+/* The first failure of an op that returns nothing (op_add_inplace, the ops of ops_rows.h and
+ * ops_layout.h, ...) on `be` since the last check, and clears it: a backend other than the
+ * CPU may fail where the CPU cannot (a kernel launch, an op it has no kernel for:
+ * CANVAS_ERR_UNSUPPORTED). Its reason was the thread's error text when it was recorded.
+ * The CPU backend and NULL always give CANVAS_OK. Check after a run of void ops, before
+ * their outputs are used. */
+canvas_status op_backend_check(op_backend *be);
+
 /* A weight matrix as stored: [out_features, in_features], row-major. With `quant` set,
  * `data` is a quantised blob in the layout quant describes (tensor/quant.h: fp8, nf4,
  * q8_0; `type` is then DTYPE_U8) and the GEMM decodes it panel by panel. NULL: plain
