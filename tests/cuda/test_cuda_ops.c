@@ -245,6 +245,12 @@ static void test_rows(void)
     CHECK_MSG(rel_err(got, want, 2 * qk) <= 1e-5, "qk_norm_rope %g", rel_err(got, want, 2 * qk));
     CHECK_OK(op_backend_check(&be));
 
+    /* an op the "cuda" table has no entry for is refused, never run on the CPU over device memory */
+    const int64_t index[2] = {1, 0};
+    op_gather_rows(&be, dx, index, 2, D, dy);
+    CHECK(op_backend_check(&be) == CANVAS_ERR_UNSUPPORTED);
+    CHECK(strstr(canvas_last_error(), "op_gather_rows has no kernel on the cuda backend") != NULL);
+
     release(dx), release(dy), release(dvec);
     mem_free(x), mem_free(y), mem_free(vec), mem_free(want), mem_free(got);
 }
