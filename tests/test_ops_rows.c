@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_ops_rows.c — the fused row kernels (ops_rows.h) against double-precision
  * references, the layout copies (ops_layout.h) as exact permutations, and both through
- * the CPU backend: the same bits with a pool of 3 threads, a pool of 2 and none. */
+ * the CPU backend: the same bits with a pool of 3 threads, a pool of 2 and none. A table
+ * backend (ops_backend_impl.h) gets every call of the ops it has entries for, with their
+ * arguments, and refuses the rest with CANVAS_ERR_UNSUPPORTED (returned or recorded). */
 #include <stdint.h>
 
 #include "ops/threadpool.h"
+#include "base/status.h"
 #include "check.h"
+#include "ops/ops_backend_impl.h"
+#include "ops/ops_conv.h"
 #include "ops/ops_cpu.h"
 #include "ops/ops_layout.h"
 #include "ops/ops_rows.h"
@@ -248,6 +253,136 @@ static void test_window_and_seam(void)
     free(src), free(dst), free(dst0), free(a), free(b);
 }
 
+/* op_rms_norm_rows and op_silu_rows are op_rms_norm and op_silu bit for bit, whatever the
+ * pool, in place or not; the values are RMSNorm and SiLU (checked in double on a few). */
+static void test_rms_norm_rows(void)
+{
+    float *x = random_floats(ROWS * D, 3.0f), *weight = random_floats(D, 1.0f), *want = copy_of(x, ROWS * D);
+    float *want_plain = copy_of(x, ROWS * D);
+    op_rms_norm(x, ROWS, D, 1e-6f, weight, want);
+    op_rms_norm(x, ROWS, D, 1e-6f, NULL, want_plain);
+    double ms = 0;
+    for (int i = 0; i < D; i++) ms += (double)x[5 * D + i] * x[5 * D + i];
+    const double inv = 1.0 / sqrt(ms / D + 1e-6);
+    CHECK_NEAR(want[5 * D + 7], x[5 * D + 7] * inv * weight[7], 1e-5);
+    CHECK_NEAR(want_plain[5 * D + 3], x[5 * D + 3] * inv, 1e-5);
+    for (int p = 0; p < 3; p++) {
+        float *y = malloc(ROWS * D * sizeof(float)), *z = copy_of(x, ROWS * D), *u = malloc(ROWS * D * sizeof(float));
+        op_rms_norm_rows(OP_BACKEND_CPU(pools[p]), x, ROWS, D, 1e-6f, weight, y);
+        op_rms_norm_rows(OP_BACKEND_CPU(pools[p]), z, ROWS, D, 1e-6f, weight, z); /* in place */
+        op_rms_norm_rows(OP_BACKEND_CPU(pools[p]), x, ROWS, D, 1e-6f, NULL, u);
+        CHECK(!memcmp(y, want, ROWS * D * sizeof(float)));
+        CHECK(!memcmp(z, want, ROWS * D * sizeof(float)));
+        CHECK(!memcmp(u, want_plain, ROWS * D * sizeof(float)));
+        free(y), free(z), free(u);
+    }
+    op_rms_norm_rows(OP_BACKEND_CPU(pools[2]), x, 0, D, 1e-6f, weight, NULL); /* no rows: nothing touched */
+    free(x), free(weight), free(want), free(want_plain);
+}
+
+static void test_silu_rows(void)
+{
+    /* below one run, tails of every length mod 8, and several runs per worker */
+    static const int64_t sizes[] = {1, 7, 8, 13, 64, 65, 203, 1000, 4099};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        const int64_t n = sizes[s];
+        float *x = random_floats(n, 6.0f), *want = copy_of(x, n);
+        op_silu(want, n);
+        const double x0 = x[n - 1];
+        CHECK_NEAR(want[n - 1], x0 / (1.0 + exp(-x0)), 1e-5);
+        for (int p = 0; p < 3; p++) {
+            float *y = copy_of(x, n);
+            op_silu_rows(OP_BACKEND_CPU(pools[p]), y, n);
+            CHECK_MSG(!memcmp(y, want, (size_t)n * sizeof(float)), "n = %lld, pool %d", (long long)n, p);
+            free(y);
+        }
+        free(x), free(want);
+    }
+    op_silu_rows(OP_BACKEND_CPU(pools[1]), NULL, 0);
+}
+
+/* ---- a table backend ---- */
+
+typedef struct stub_state {
+    int calls;              /* entries called */
+    canvas_status answer;   /* what add_inplace returns */
+    int heads, kv_heads, causal;
+    const uint8_t *key_mask;
+    void *last_y;           /* add_inplace's y */
+} stub_state;
+
+static canvas_status stub_add(void *ctx, float *y, const float *x, int64_t n)
+{
+    stub_state *s = ctx;
+    (void)x, (void)n;
+    s->calls++;
+    s->last_y = y;
+    return s->answer == CANVAS_OK ? CANVAS_OK : status_fail(s->answer, "stub: add_inplace failed on purpose");
+}
+
+static canvas_status stub_attention(void *ctx, const float *q, const float *k, const float *v, int64_t seq, int heads,
+                                    int kv_heads, int head_dim, const uint8_t *key_mask, int causal, float *out)
+{
+    stub_state *s = ctx;
+    (void)q, (void)k, (void)v, (void)seq, (void)head_dim, (void)out;
+    s->calls++;
+    s->heads = heads, s->kv_heads = kv_heads, s->causal = causal, s->key_mask = key_mask;
+    return CANVAS_OK;
+}
+
+/* Entries for add_inplace and attention only: every other op is refused, and no CPU kernel
+ * runs over the arguments (x keeps its values). */
+static void test_table_backend(void)
+{
+    static const op_backend_table stub = {.name = "stub", .add_inplace = stub_add, .attention = stub_attention};
+    stub_state state = {.answer = CANVAS_OK};
+    op_backend be = op_backend_table_make(&stub, &state);
+    float x[16] = {1, 2, 3}, y[16] = {0}, keep[16];
+    memcpy(keep, x, sizeof x);
+    const float *vec[2] = {x, x};
+    const uint8_t mask[4] = {1, 1, 0, 1};
+    CHECK(op_backend_check(NULL) == CANVAS_OK);
+    CHECK(op_backend_check(OP_BACKEND_CPU(pools[1])) == CANVAS_OK);
+    CHECK(op_backend_workers(&be) == 1);
+
+    op_add_inplace(&be, y, x, 16);
+    CHECK(state.calls == 1 && state.last_y == y);
+    CHECK(op_backend_check(&be) == CANVAS_OK);
+    CHECK(y[0] == 0.0f); /* the stub computes nothing, and the CPU did not either */
+
+    CHECK_OK(op_attention(&be, x, x, x, 4, 2, 8, mask, y));
+    CHECK(state.calls == 2 && state.heads == 2 && state.kv_heads == 2 && state.causal == 0 && state.key_mask == mask);
+    CHECK_OK(op_attention_grouped(&be, x, x, x, 4, 4, 2, 4, 1, y));
+    CHECK(state.calls == 3 && state.heads == 4 && state.kv_heads == 2 && state.causal == 1 && !state.key_mask);
+
+    /* status ops without an entry return the refusal */
+    weight_view w = {.type = DTYPE_F32, .data = x, .out_features = 4, .in_features = 4};
+    CHECK_FAILS(op_linear(&be, x, 1, &w, NULL, y), CANVAS_ERR_UNSUPPORTED,
+                "op_linear has no kernel on the stub backend");
+    conv2d_params cp = {0};
+    CHECK_FAILS(op_conv2d(&be, &cp, x, &w, NULL, y), CANVAS_ERR_UNSUPPORTED, "op_conv2d has no kernel on the stub");
+    CHECK(op_backend_check(&be) == CANVAS_OK); /* returned, not recorded */
+
+    /* void ops without an entry record it; the first failure stays, the check clears it */
+    op_silu_rows(&be, x, 16);
+    op_rms_norm_rows(&be, x, 2, 8, 1e-6f, NULL, x);
+    op_gated_add(&be, y, x, 2, 8, vec, 1);
+    op_gather_rows(&be, x, (const int64_t[]){0}, 1, 4, y);
+    CHECK(!memcmp(x, keep, sizeof x) && y[0] == 0.0f);
+    CHECK(strstr(canvas_last_error(), "op_silu_rows has no kernel on the stub backend") != NULL);
+    CHECK(op_backend_check(&be) == CANVAS_ERR_UNSUPPORTED);
+    CHECK(op_backend_check(&be) == CANVAS_OK);
+
+    /* an entry's own failure is recorded the same way, and a later refusal does not replace it */
+    state.answer = CANVAS_ERR_IO;
+    op_add_inplace(&be, y, x, 16);
+    op_copy_columns(&be, x, 2, 8, 0, 4, y);
+    CHECK(strstr(canvas_last_error(), "failed on purpose") != NULL);
+    CHECK(op_backend_check(&be) == CANVAS_ERR_IO);
+    CHECK(op_backend_check(&be) == CANVAS_OK);
+    CHECK(state.calls == 4);
+}
+
 int main(void)
 {
     if (thread_pool_create(2, &pools[1]) != CANVAS_OK || thread_pool_create(3, &pools[2]) != CANVAS_OK) return 1;
@@ -256,6 +391,9 @@ int main(void)
     RUN(test_gated_add);
     RUN(test_gelu_rows);
     RUN(test_qk_norm_rope);
+    RUN(test_rms_norm_rows);
+    RUN(test_silu_rows);
+    RUN(test_table_backend);
     RUN(test_layout);
     RUN(test_window_and_seam);
     thread_pool_destroy(pools[1]);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* cpu_dispatch.c — the op_* entry points of the CPU backend: each call goes to the variant
- * of ops/cpu picked once, at the first call (cpu_table.h).
+/* cpu_dispatch.c — the op_* entry points: a call given a backend with a table (ops_backend_impl.h:
+ * CUDA, a test's relay) goes to that table, any other to the variant of ops/cpu picked once,
+ * at the first call (cpu_table.h).
  *
  * The avx512 variant runs when the CPU has AVX-512 F, DQ, BW and VL (and AVX2, FMA, F16C)
  * and the OS saves the zmm registers; else the fast variant (AVX2, FMA, F16C) when the CPU
@@ -13,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/status.h"
 #include "ops/cpu/cpu_table.h"
 #include "ops/ops.h"
+#include "ops/ops_backend_impl.h"
 
 #ifdef CANVAS_CPU_HAVE_FAST
 #include <cpuid.h>
@@ -64,22 +67,27 @@ static const ops_cpu_table *kernels(void)
 
 const char *ops_cpu_kernels(void) { return kernels()->name; }
 
-#ifdef CANVAS_HAVE_CUDA
-/* A CUDA build (docs/cuda.md): the ops that have a CUDA kernel keep their names for the
- * functions at the end of this file, which send a CUDA backend's call to ops/cuda and any
- * other to the CPU entry point generated here under a cpu_ name: one branch per call. A
- * build without CUDA has none of this: its ops are the generated functions themselves. */
-#include "ops/ops_cuda.h"
+/* The ops that take a backend keep their names for the functions at the end of this file,
+ * which send a table backend's call to its table and any other to the CPU entry point
+ * generated here under a cpu_ name: one predictable branch per call on the CPU path. */
 #define op_linear cpu_op_linear
 #define op_attention cpu_op_attention
 #define op_attention_grouped cpu_op_attention_grouped
+#define op_conv2d cpu_op_conv2d
 #define op_add_inplace cpu_op_add_inplace
 #define op_norm_modulate cpu_op_norm_modulate
 #define op_gated_add cpu_op_gated_add
 #define op_gelu_tanh_rows cpu_op_gelu_tanh_rows
 #define op_qk_norm_rope cpu_op_qk_norm_rope
+#define op_rms_norm_rows cpu_op_rms_norm_rows
+#define op_silu_rows cpu_op_silu_rows
 #define op_copy_columns cpu_op_copy_columns
-#endif
+#define op_gather_rows cpu_op_gather_rows
+#define op_scatter_rows cpu_op_scatter_rows
+#define op_to_channels_last cpu_op_to_channels_last
+#define op_to_channels_first cpu_op_to_channels_first
+#define op_copy_window cpu_op_copy_window
+#define op_blend_seam cpu_op_blend_seam
 
 #define FORWARD(ret, name, params, args) \
     ret name params { return kernels()->f_##name args; }
@@ -87,74 +95,175 @@ const char *ops_cpu_kernels(void) { return kernels()->name; }
     void name params { kernels()->f_##name args; }
 OPS_CPU_FUNCTIONS(FORWARD, FORWARD_VOID)
 
-#ifdef CANVAS_HAVE_CUDA
 #undef op_linear
 #undef op_attention
 #undef op_attention_grouped
+#undef op_conv2d
 #undef op_add_inplace
 #undef op_norm_modulate
 #undef op_gated_add
 #undef op_gelu_tanh_rows
 #undef op_qk_norm_rope
+#undef op_rms_norm_rows
+#undef op_silu_rows
 #undef op_copy_columns
+#undef op_gather_rows
+#undef op_scatter_rows
+#undef op_to_channels_last
+#undef op_to_channels_first
+#undef op_copy_window
+#undef op_blend_seam
+
+/* ---- table backends ---- */
+
+static canvas_status no_kernel(const op_backend *be, const char *op)
+{
+    return status_fail(CANVAS_ERR_UNSUPPORTED, "%s has no kernel on the %s backend", op, be->table->name);
+}
+
+/* A void op's outcome: the first failure stays (with its reason as the error text) until
+ * op_backend_check. */
+static void note(op_backend *be, canvas_status st)
+{
+    if (st != CANVAS_OK && be->failed == CANVAS_OK) be->failed = st;
+}
+
+static void note_no_kernel(op_backend *be, const char *op)
+{
+    if (be->failed == CANVAS_OK) be->failed = no_kernel(be, op);
+}
+
+canvas_status op_backend_check(op_backend *be)
+{
+    if (!be) return CANVAS_OK;
+    canvas_status st = be->failed;
+    be->failed = CANVAS_OK;
+    return st;
+}
+
+/* The table's entry for the op this is written in (__func__ names it), with the table's ctx. */
+#define TABLE_STATUS(entry, ...) (be->table->entry ? be->table->entry(be->ctx, __VA_ARGS__) : no_kernel(be, __func__))
+#define TABLE_VOID(entry, ...)                                                    \
+    do {                                                                          \
+        if (be->table->entry) note(be, be->table->entry(be->ctx, __VA_ARGS__)); \
+        else note_no_kernel(be, __func__);                                        \
+    } while (0)
 
 canvas_status op_linear(op_backend *be, const float *x, int64_t m, const weight_view *w, const float *bias, float *y)
 {
-    if (be && be->cuda) return op_cuda_linear(be->cuda, x, m, w, bias, y);
+    if (be && be->table) return TABLE_STATUS(linear, x, m, w, bias, y);
     return cpu_op_linear(be, x, m, w, bias, y);
 }
 
 canvas_status op_attention(op_backend *be, const float *q, const float *k, const float *v, int64_t seq, int heads,
                            int head_dim, const uint8_t *key_mask, float *out)
 {
-    if (be && be->cuda) return op_cuda_attention(be->cuda, q, k, v, seq, heads, heads, head_dim, key_mask, 0, out);
+    if (be && be->table) return TABLE_STATUS(attention, q, k, v, seq, heads, heads, head_dim, key_mask, 0, out);
     return cpu_op_attention(be, q, k, v, seq, heads, head_dim, key_mask, out);
 }
 
 canvas_status op_attention_grouped(op_backend *be, const float *q, const float *k, const float *v, int64_t seq,
                                    int heads, int kv_heads, int head_dim, int causal, float *out)
 {
-    if (be && be->cuda)
-        return op_cuda_attention(be->cuda, q, k, v, seq, heads, kv_heads, head_dim, NULL, causal, out);
+    if (be && be->table) return TABLE_STATUS(attention, q, k, v, seq, heads, kv_heads, head_dim, NULL, causal, out);
     return cpu_op_attention_grouped(be, q, k, v, seq, heads, kv_heads, head_dim, causal, out);
 }
 
 void op_add_inplace(op_backend *be, float *y, const float *x, int64_t n)
 {
-    if (be && be->cuda) op_cuda_add_inplace(be->cuda, y, x, n);
+    if (be && be->table) TABLE_VOID(add_inplace, y, x, n);
     else cpu_op_add_inplace(be, y, x, n);
 }
 
 void op_norm_modulate(op_backend *be, const float *x, int64_t rows, int64_t d, float eps, const float *const shift[2],
                       const float *const scale[2], int64_t split, float *y)
 {
-    if (be && be->cuda) op_cuda_norm_modulate(be->cuda, x, rows, d, eps, shift, scale, split, y);
+    if (be && be->table) TABLE_VOID(norm_modulate, x, rows, d, eps, shift, scale, split, y);
     else cpu_op_norm_modulate(be, x, rows, d, eps, shift, scale, split, y);
 }
 
 void op_gated_add(op_backend *be, float *y, const float *x, int64_t rows, int64_t d, const float *const gate[2],
                   int64_t split)
 {
-    if (be && be->cuda) op_cuda_gated_add(be->cuda, y, x, rows, d, gate, split);
+    if (be && be->table) TABLE_VOID(gated_add, y, x, rows, d, gate, split);
     else cpu_op_gated_add(be, y, x, rows, d, gate, split);
 }
 
 void op_gelu_tanh_rows(op_backend *be, float *x, int64_t rows, int64_t width)
 {
-    if (be && be->cuda) op_cuda_gelu_tanh_rows(be->cuda, x, rows, width);
+    if (be && be->table) TABLE_VOID(gelu_tanh_rows, x, rows, width);
     else cpu_op_gelu_tanh_rows(be, x, rows, width);
 }
 
 void op_qk_norm_rope(op_backend *be, float *q, float *k, int64_t rows, const op_qk_norm_rope_params *p)
 {
-    if (be && be->cuda) op_cuda_qk_norm_rope(be->cuda, q, k, rows, p);
+    if (be && be->table) TABLE_VOID(qk_norm_rope, q, k, rows, p);
     else cpu_op_qk_norm_rope(be, q, k, rows, p);
+}
+
+void op_rms_norm_rows(op_backend *be, const float *x, int64_t rows, int64_t dim, float eps, const float *weight,
+                      float *y)
+{
+    if (be && be->table) TABLE_VOID(rms_norm_rows, x, rows, dim, eps, weight, y);
+    else cpu_op_rms_norm_rows(be, x, rows, dim, eps, weight, y);
+}
+
+void op_silu_rows(op_backend *be, float *x, int64_t n)
+{
+    if (be && be->table) TABLE_VOID(silu_rows, x, n);
+    else cpu_op_silu_rows(be, x, n);
 }
 
 void op_copy_columns(op_backend *be, const float *src, int64_t rows, int64_t src_cols, int64_t col0, int64_t cols,
                      float *dst)
 {
-    if (be && be->cuda) op_cuda_copy_columns(be->cuda, src, rows, src_cols, col0, cols, dst);
+    if (be && be->table) TABLE_VOID(copy_columns, src, rows, src_cols, col0, cols, dst);
     else cpu_op_copy_columns(be, src, rows, src_cols, col0, cols, dst);
 }
-#endif
+
+/* Ops no table has an entry for (the VAE's, the layout ops the transformer does not use):
+ * refused on a table backend, never run on the CPU over what may be device memory. */
+
+canvas_status op_conv2d(op_backend *be, const conv2d_params *p, const float *x, const weight_view *weight,
+                        const float *bias, float *y)
+{
+    if (be && be->table) return no_kernel(be, __func__);
+    return cpu_op_conv2d(be, p, x, weight, bias, y);
+}
+
+void op_gather_rows(op_backend *be, const float *src, const int64_t *index, int64_t n, int64_t width, float *dst)
+{
+    if (be && be->table) note_no_kernel(be, __func__);
+    else cpu_op_gather_rows(be, src, index, n, width, dst);
+}
+
+void op_scatter_rows(op_backend *be, const float *src, const int64_t *index, int64_t n, int64_t width, float *dst)
+{
+    if (be && be->table) note_no_kernel(be, __func__);
+    else cpu_op_scatter_rows(be, src, index, n, width, dst);
+}
+
+void op_to_channels_last(op_backend *be, const float *src, int64_t pixels, int channels, float *dst)
+{
+    if (be && be->table) note_no_kernel(be, __func__);
+    else cpu_op_to_channels_last(be, src, pixels, channels, dst);
+}
+
+void op_to_channels_first(op_backend *be, const float *src, int64_t pixels, int channels, int clamp, float *dst)
+{
+    if (be && be->table) note_no_kernel(be, __func__);
+    else cpu_op_to_channels_first(be, src, pixels, channels, clamp, dst);
+}
+
+void op_copy_window(op_backend *be, const op_window *w, const float *src, float *dst)
+{
+    if (be && be->table) note_no_kernel(be, __func__);
+    else cpu_op_copy_window(be, w, src, dst);
+}
+
+void op_blend_seam(op_backend *be, const float *a, int a_height, int a_width, float *b, int b_height, int b_width,
+                   int channels, int extent, int columns)
+{
+    if (be && be->table) note_no_kernel(be, __func__);
+    else cpu_op_blend_seam(be, a, a_height, a_width, b, b_height, b_width, channels, extent, columns);
+}

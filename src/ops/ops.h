@@ -20,7 +20,8 @@
 #include "tensor/quant.h"
 
 /* The backend an op runs on: where its work is done (the CPU backend: the calling thread
- * and a thread pool, ops/ops_cpu.h; a later CUDA backend: a device stream). Opaque here:
+ * and a thread pool, ops/ops_cpu.h; any other is a table of kernels, ops/ops_backend_impl.h:
+ * the CUDA backend's stream, ops/ops_cuda.h, or a test's). Opaque here:
  * model code receives an `op_backend *` from its caller and passes it to every op that
  * takes one, never reaching for threads itself. NULL is accepted and means the CPU on the
  * calling thread alone. Every op that takes a backend returns with its work done and its
@@ -30,6 +31,14 @@ typedef struct op_backend op_backend;
 /* How many workers the backend's ops split their work over (the CPU backend: the pool's
  * thread count, 1 for NULL): the `threads` of the workspace queries below. */
 int op_backend_workers(const op_backend *be);
+
+/* The first failure of an op that returns nothing (op_add_inplace, the ops of ops_rows.h and
+ * ops_layout.h, ...) on `be` since the last check, and clears it: a backend other than the
+ * CPU may fail where the CPU cannot (a kernel launch, an op it has no kernel for:
+ * CANVAS_ERR_UNSUPPORTED). Its reason was the thread's error text when it was recorded.
+ * The CPU backend and NULL always give CANVAS_OK. Check after a run of void ops, before
+ * their outputs are used. */
+canvas_status op_backend_check(op_backend *be);
 
 /* A weight matrix as stored: [out_features, in_features], row-major. With `quant` set,
  * `data` is a quantised blob in the layout quant describes (tensor/quant.h: fp8, nf4,

@@ -14,15 +14,9 @@
 #ifndef CANVAS_OPS_CPU_H
 #define CANVAS_OPS_CPU_H
 
-#include "ops/threadpool.h"
 #include "ops/ops.h"
-
-typedef struct op_cuda op_cuda; /* the CUDA backend's state (ops/ops_cuda.h) */
-
-struct op_backend {
-    thread_pool *pool; /* NULL: one thread, the caller's */
-    op_cuda *cuda;     /* non-NULL: a CUDA backend (ops/ops_cuda.h); always NULL here */
-};
+#include "ops/ops_backend_impl.h" /* struct op_backend: the CPU backend is the one without a table */
+#include "ops/threadpool.h"
 
 static inline op_backend op_backend_cpu(thread_pool *pool)
 {

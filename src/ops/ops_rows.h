@@ -31,6 +31,14 @@ void op_gated_add(op_backend *be, float *y, const float *x, int64_t rows, int64_
 /* op_gelu_tanh over [rows, width], in place, split by rows over the backend's workers. */
 void op_gelu_tanh_rows(op_backend *be, float *x, int64_t rows, int64_t width);
 
+/* op_rms_norm over [rows, dim] (weight [dim] or NULL; y may alias x), split by rows over the
+ * backend's workers: op_rms_norm's result bit for bit. */
+void op_rms_norm_rows(op_backend *be, const float *x, int64_t rows, int64_t dim, float eps, const float *weight,
+                      float *y);
+
+/* op_silu over x[n], in place, split over the backend's workers: op_silu's result bit for bit. */
+void op_silu_rows(op_backend *be, float *x, int64_t n);
+
 /* Attention's query/key preparation, in place: per-head RMSNorm of every q and k row
  * (eps, weights [head_dim]: norm_q[0] / norm_k[0] below split, [1] from split on), then
  * interleaved RoPE (op_rope_interleaved) on both. q, k: [rows, heads * head_dim];

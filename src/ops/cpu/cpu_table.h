@@ -69,6 +69,9 @@
     V(op_gelu_tanh_rows, (op_backend * be, float *x, int64_t rows, int64_t width), (be, x, rows, width))             \
     V(op_qk_norm_rope, (op_backend * be, float *q, float *k, int64_t rows, const op_qk_norm_rope_params *p), (be, q, \
       k, rows, p))                                                                                                   \
+    V(op_rms_norm_rows, (op_backend * be, const float *x, int64_t rows, int64_t dim, float eps,                      \
+      const float *weight, float *y), (be, x, rows, dim, eps, weight, y))                                            \
+    V(op_silu_rows, (op_backend * be, float *x, int64_t n), (be, x, n))                                              \
     V(op_copy_columns, (op_backend * be, const float *src, int64_t rows, int64_t src_cols, int64_t col0,             \
       int64_t cols, float *dst), (be, src, rows, src_cols, col0, cols, dst))                                         \
     V(op_gather_rows, (op_backend * be, const float *src, const int64_t *index, int64_t n, int64_t width,            \

@@ -54,6 +54,8 @@
 #define op_gated_add OPS_CPU_NAME(op_gated_add)
 #define op_gelu_tanh_rows OPS_CPU_NAME(op_gelu_tanh_rows)
 #define op_qk_norm_rope OPS_CPU_NAME(op_qk_norm_rope)
+#define op_rms_norm_rows OPS_CPU_NAME(op_rms_norm_rows)
+#define op_silu_rows OPS_CPU_NAME(op_silu_rows)
 /* ops_layout.h */
 #define op_copy_columns OPS_CPU_NAME(op_copy_columns)
 #define op_gather_rows OPS_CPU_NAME(op_gather_rows)

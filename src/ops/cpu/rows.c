@@ -7,15 +7,19 @@
 #include "ops/ops_cpu.h"
 #include "ops/ops_rows.h"
 
-typedef enum row_pass { PASS_NORM_MODULATE, PASS_GATED_ADD, PASS_GELU, PASS_QK_PREP } row_pass;
+typedef enum row_pass {
+    PASS_NORM_MODULATE, PASS_GATED_ADD, PASS_GELU, PASS_QK_PREP, PASS_RMS_NORM, PASS_SILU
+} row_pass;
 
 typedef struct row_job {
     row_pass pass;
     int64_t rows, d;
     int64_t split;                    /* rows below use set [0] of the vectors, the rest [1] */
-    const float *x;                   /* NORM_MODULATE input, GATED_ADD delta */
-    float *y;                         /* NORM_MODULATE output; GATED_ADD / GELU / QK_PREP (q) in place */
-    float eps;                        /* NORM_MODULATE */
+    int64_t n;                        /* SILU: elements (its rows are runs of SILU_RUN of them) */
+    const float *x;                   /* NORM_MODULATE / RMS_NORM input, GATED_ADD delta */
+    float *y;                         /* NORM_MODULATE / RMS_NORM output; the other passes in place (q) */
+    float eps;                        /* NORM_MODULATE, RMS_NORM */
+    const float *weight;              /* RMS_NORM (or NULL) */
     const float *const *shift, *const *scale; /* NORM_MODULATE */
     const float *const *gate;         /* GATED_ADD */
     float *k;                         /* QK_PREP */
@@ -62,6 +66,16 @@ static void qk_prep_rows(const row_job *j, int64_t r0, int64_t r1)
     }
 }
 
+/* op_silu takes 8 elements at a time and the rest one by one, which round differently: runs
+ * of a multiple of 8 keep every element on the side of that line op_silu puts it on. */
+enum { SILU_RUN = 64 };
+
+static void silu_runs(const row_job *j, int64_t r0, int64_t r1)
+{
+    const int64_t start = r0 * SILU_RUN, end = r1 * SILU_RUN < j->n ? r1 * SILU_RUN : j->n;
+    op_silu(j->y + start, end - start);
+}
+
 static void row_task(void *ctx, int index, int n_tasks)
 {
     const row_job *j = ctx;
@@ -72,6 +86,8 @@ static void row_task(void *ctx, int index, int n_tasks)
     case PASS_GATED_ADD: gated_add_rows(j, r0, r1); break;
     case PASS_GELU: op_gelu_tanh(j->y + r0 * j->d, (r1 - r0) * j->d); break;
     case PASS_QK_PREP: qk_prep_rows(j, r0, r1); break;
+    case PASS_RMS_NORM: op_rms_norm(j->x + r0 * j->d, r1 - r0, j->d, j->eps, j->weight, j->y + r0 * j->d); break;
+    case PASS_SILU: silu_runs(j, r0, r1); break;
     }
 }
 
@@ -107,5 +123,19 @@ void op_gelu_tanh_rows(op_backend *be, float *x, int64_t rows, int64_t width)
 void op_qk_norm_rope(op_backend *be, float *q, float *k, int64_t rows, const op_qk_norm_rope_params *p)
 {
     row_job job = {.pass = PASS_QK_PREP, .rows = rows, .d = (int64_t)p->heads * p->head_dim, .y = q, .k = k, .qk = p};
+    run_rows(be, &job);
+}
+
+void op_rms_norm_rows(op_backend *be, const float *x, int64_t rows, int64_t dim, float eps, const float *weight,
+                      float *y)
+{
+    row_job job = {.pass = PASS_RMS_NORM, .rows = rows, .d = dim, .x = x, .y = y, .eps = eps, .weight = weight};
+    run_rows(be, &job);
+}
+
+void op_silu_rows(op_backend *be, float *x, int64_t n)
+{
+    if (n <= 0) return;
+    row_job job = {.pass = PASS_SILU, .rows = (n + SILU_RUN - 1) / SILU_RUN, .n = n, .y = x};
     run_rows(be, &job);
 }

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ops_backend_impl.h — what a backend other than the CPU is made of (docs/kernels.md, "The op
+ * backend"): a table of kernels and its own state. Files that implement such a backend
+ * (ops/cuda, a test's relay backend) and the owners of backends (ops_cpu.h, ops_cuda.h)
+ * include it; model code never does: it receives an `op_backend *` and passes it on.
+ *
+ * An op_* entry point given a backend whose `table` is set calls the table's entry with the
+ * table's `ctx` and the op's own arguments, and never runs a CPU kernel over the pointers:
+ * they may be memory the CPU cannot address. A NULL entry (and every op that has no entry:
+ * the VAE's convolutions, the layout ops other than op_copy_columns) gives
+ * CANVAS_ERR_UNSUPPORTED "op_<name> has no kernel on the <name> backend": returned by the ops
+ * that return a status, recorded in `failed` by the void ones (op_backend_check). */
+#ifndef CANVAS_OPS_BACKEND_IMPL_H
+#define CANVAS_OPS_BACKEND_IMPL_H
+
+#include <stdint.h>
+
+#include "canvas.h"
+#include "ops/ops.h"
+#include "ops/ops_rows.h"
+#include "ops/threadpool.h"
+
+/* Each entry has the contract of the op it is named after (ops.h, ops_rows.h,
+ * ops_layout.h), minus the backend, and returns a status even where the op returns nothing.
+ * `attention` serves op_attention (kv_heads = heads, causal 0) and op_attention_grouped
+ * (key_mask NULL). An entry returns when its outputs are written, as the CPU ops do. */
+typedef struct op_backend_table {
+    const char *name; /* "cuda", "relay": named in errors */
+    canvas_status (*linear)(void *ctx, const float *x, int64_t m, const weight_view *w, const float *bias, float *y);
+    canvas_status (*attention)(void *ctx, const float *q, const float *k, const float *v, int64_t seq, int heads,
+                               int kv_heads, int head_dim, const uint8_t *key_mask, int causal, float *out);
+    canvas_status (*add_inplace)(void *ctx, float *y, const float *x, int64_t n);
+    canvas_status (*norm_modulate)(void *ctx, const float *x, int64_t rows, int64_t d, float eps,
+                                   const float *const shift[2], const float *const scale[2], int64_t split, float *y);
+    canvas_status (*gated_add)(void *ctx, float *y, const float *x, int64_t rows, int64_t d,
+                               const float *const gate[2], int64_t split);
+    canvas_status (*gelu_tanh_rows)(void *ctx, float *x, int64_t rows, int64_t width);
+    canvas_status (*qk_norm_rope)(void *ctx, float *q, float *k, int64_t rows, const op_qk_norm_rope_params *p);
+    canvas_status (*copy_columns)(void *ctx, const float *src, int64_t rows, int64_t src_cols, int64_t col0,
+                                  int64_t cols, float *dst);
+    canvas_status (*rms_norm_rows)(void *ctx, const float *x, int64_t rows, int64_t dim, float eps,
+                                   const float *weight, float *y);
+    canvas_status (*silu_rows)(void *ctx, float *x, int64_t n);
+} op_backend_table;
+
+struct op_backend {
+    thread_pool *pool;             /* the CPU backend's workers; NULL: the calling thread */
+    const op_backend_table *table; /* NULL: the CPU backend */
+    void *ctx;                     /* the table's own state (op_cuda *, the relay's) */
+    canvas_status failed;          /* first failure of a void op on this backend (CANVAS_OK: none) */
+};
+
+/* A backend over `table` and its state (no pool: a table backend's ops split their own work). */
+static inline op_backend op_backend_table_make(const op_backend_table *table, void *ctx)
+{
+    op_backend be = {.pool = NULL, .table = table, .ctx = ctx, .failed = CANVAS_OK};
+    return be;
+}
+
+#endif
