@@ -66,8 +66,7 @@ static void predict(size_t cap, thread_pool *pool, plan_result *out)
     plan_work w;
     plan_work_edit(&w, &p->dit->config, &p->vae->config, shape.width, shape.height, shape.n_images, shape.ref_width,
                    shape.ref_height, shape.n_txt, shape.cfg, shape.steps, thread_pool_size(pool));
-    w.dit_model = p->dit;
-    w.vae_model = p->vae;
+    plan_work_loaded(&w, p->dit, NULL, p->vae);
     plan_hardware hw;
     CHECK_OK(plan_probe(0, 0, 2, &hw));
     plan_limits l = {.device_bytes = cap, .allow_quantize = 1};
@@ -315,12 +314,12 @@ static void test_text_encoder_sizes(void)
     plan_work w;
     CHECK_OK(real_work(&w));
     uint64_t params = 0, host_params = 0, bytes = 0;
-    CHECK_OK(plan_textenc_size(&w.text_encoder, &params, &host_params));
+    CHECK_OK(plan_textenc_size(&w.components[PLAN_TEXT_ENCODER].config.text, &params, &host_params));
     CHECK(params == 7747169280ull);         /* lm_head (544,997,376) left out */
     CHECK(host_params == 544997376ull);     /* embed_tokens: 152,064 x 3,584 */
     char text[32];
     CHECK(!strcmp(size_format(params * 2, text, sizeof text), "14.43 GiB"));
-    CHECK(plan_textenc_layers(&w.text_encoder) == 60); /* 32 vision blocks + 28 decoder layers */
+    CHECK(plan_textenc_layers(&w.components[PLAN_TEXT_ENCODER].config.text) == 60); /* 32 vision blocks + 28 decoder layers */
     const struct {
         quant_choice format;
         uint64_t resident, streamed; /* all 60 layer groups resident; none (top + two slots) */
@@ -331,10 +330,10 @@ static void test_text_encoder_sizes(void)
         {{QUANT_Q8_0, 0}, 7829324800ull, 92193792ull + 2 * 247658496ull},
     };
     for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
-        CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, formats[f].format, 2, 60, &bytes));
+        CHECK_OK(plan_textenc_weight_bytes(&w.components[PLAN_TEXT_ENCODER].config.text, formats[f].format, 2, 60, &bytes));
         CHECK_MSG(bytes == formats[f].resident, "%s: %llu", quant_choice_name(formats[f].format),
                   (unsigned long long)bytes);
-        CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, formats[f].format, 2, 0, &bytes));
+        CHECK_OK(plan_textenc_weight_bytes(&w.components[PLAN_TEXT_ENCODER].config.text, formats[f].format, 2, 0, &bytes));
         CHECK_MSG(bytes == formats[f].streamed, "%s streamed: %llu", quant_choice_name(formats[f].format),
                   (unsigned long long)bytes);
         printf("  text encoder %-9s resident %llu bytes, every layer streamed %llu\n",
@@ -342,15 +341,15 @@ static void test_text_encoder_sizes(void)
                (unsigned long long)formats[f].resident, (unsigned long long)formats[f].streamed);
     }
     /* one streamed layer: one slot, so as much as all resident */
-    CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, (quant_choice){QUANT_NONE, 0}, 2, 59, &bytes));
+    CHECK_OK(plan_textenc_weight_bytes(&w.components[PLAN_TEXT_ENCODER].config.text, (quant_choice){QUANT_NONE, 0}, 2, 59, &bytes));
     CHECK(bytes == 14406042624ull);
     /* 264 tokens (64 dropped + 200) and 784 patches (a 28 x 28 grid): the forward's own
      * arena formula (textenc_activation_bytes, checked against a run in test_textenc) */
-    CHECK(w.text_tokens == 264 && w.vision_patches[0] == 784);
+    CHECK(w.components[PLAN_TEXT_ENCODER].text_tokens == 264 && w.components[PLAN_TEXT_ENCODER].vision_patches[0] == 784);
     const int64_t grid28[1][3] = {{1, 28, 28}};
-    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, w.vision_patches, 1) ==
-          textenc_activation_bytes(&w.text_encoder, 264, grid28, 1));
-    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, w.vision_patches, 1) == 74936128ull);
+    CHECK(plan_textenc_activation_bytes(&w.components[PLAN_TEXT_ENCODER].config.text, 264, w.components[PLAN_TEXT_ENCODER].vision_patches, 1) ==
+          textenc_activation_bytes(&w.components[PLAN_TEXT_ENCODER].config.text, 264, grid28, 1));
+    CHECK(plan_textenc_activation_bytes(&w.components[PLAN_TEXT_ENCODER].config.text, 264, w.components[PLAN_TEXT_ENCODER].vision_patches, 1) == 74936128ull);
 
     /* the pipeline classes' prompts: Edit encodes its first image at ~1024x1024 (5,476
      * patches, a 74 x 74 grid: the vision pass is then the larger), text-to-image none */
@@ -359,13 +358,13 @@ static void test_text_encoder_sizes(void)
     CHECK(plan_prompt_style_of("QwenImagePipeline") == PLAN_PROMPT_TEXT_TO_IMAGE);
     plan_work two = w;
     two.n_refs = 2;
-    plan_work_text_encoder(&two, &w.text_encoder, PLAN_PROMPT_EDIT);
-    CHECK(two.text_tokens == 264 && two.vision_patches[0] == 5476 && two.vision_patches[1] == 0);
-    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, two.vision_patches, 2) == 500754560ull);
-    plan_work_text_encoder(&two, &w.text_encoder, PLAN_PROMPT_EDIT_PLUS);
-    CHECK(two.vision_patches[0] == 784 && two.vision_patches[1] == 784 && two.vision_patches[2] == 0);
-    plan_work_text_encoder(&two, &w.text_encoder, PLAN_PROMPT_TEXT_TO_IMAGE);
-    CHECK(two.text_tokens == 234 && two.vision_patches[0] == 0);
+    plan_work_text_encoder(&two, &w.components[PLAN_TEXT_ENCODER].config.text, PLAN_PROMPT_EDIT);
+    CHECK(two.components[PLAN_TEXT_ENCODER].text_tokens == 264 && two.components[PLAN_TEXT_ENCODER].vision_patches[0] == 5476 && two.components[PLAN_TEXT_ENCODER].vision_patches[1] == 0);
+    CHECK(plan_textenc_activation_bytes(&w.components[PLAN_TEXT_ENCODER].config.text, 264, two.components[PLAN_TEXT_ENCODER].vision_patches, 2) == 500754560ull);
+    plan_work_text_encoder(&two, &w.components[PLAN_TEXT_ENCODER].config.text, PLAN_PROMPT_EDIT_PLUS);
+    CHECK(two.components[PLAN_TEXT_ENCODER].vision_patches[0] == 784 && two.components[PLAN_TEXT_ENCODER].vision_patches[1] == 784 && two.components[PLAN_TEXT_ENCODER].vision_patches[2] == 0);
+    plan_work_text_encoder(&two, &w.components[PLAN_TEXT_ENCODER].config.text, PLAN_PROMPT_TEXT_TO_IMAGE);
+    CHECK(two.components[PLAN_TEXT_ENCODER].text_tokens == 234 && two.components[PLAN_TEXT_ENCODER].vision_patches[0] == 0);
 }
 
 static uint64_t phase_max(const plan_candidate *c, int kind)
@@ -395,7 +394,7 @@ static void test_text_encode_phase(void)
     const uint64_t headroom = (uint64_t)512 << 20;
     plan_limits l = {.headroom_bytes = headroom, .host_bytes = (uint64_t)60 << 30, .vae_on_device = 1,
                      .pinned_streaming = 1};
-    const uint64_t arena = plan_textenc_activation_bytes(&w.text_encoder, w.text_tokens, w.vision_patches, 1);
+    const uint64_t arena = plan_textenc_activation_bytes(&w.components[PLAN_TEXT_ENCODER].config.text, w.components[PLAN_TEXT_ENCODER].text_tokens, w.components[PLAN_TEXT_ENCODER].vision_patches, 1);
     plan_result r;
 
     l.device_bytes = (uint64_t)24 << 30;
@@ -419,8 +418,8 @@ static void test_text_encode_phase(void)
     if (c) {
         const int k = c->point.text_resident;
         uint64_t weights = 0, more = 0;
-        CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, c->point.text_weights, 2, k, &weights));
-        CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, c->point.text_weights, 2, k + 1, &more));
+        CHECK_OK(plan_textenc_weight_bytes(&w.components[PLAN_TEXT_ENCODER].config.text, c->point.text_weights, 2, k, &weights));
+        CHECK_OK(plan_textenc_weight_bytes(&w.components[PLAN_TEXT_ENCODER].config.text, c->point.text_weights, 2, k + 1, &more));
         const uint64_t room = l.device_bytes - headroom;
         CHECK_MSG(!c->point.text_on_host && k == 44, "8 GB: %d layers resident", k); /* 32 vision + 12 decoder */
         CHECK(c->phases[PLAN_PHASE_TEXT].device == weights + arena && weights + arena <= room);
