@@ -66,8 +66,7 @@ static void predict(size_t cap, thread_pool *pool, plan_result *out)
     plan_work w;
     plan_work_edit(&w, &p->dit->config, &p->vae->config, shape.width, shape.height, shape.n_images, shape.ref_width,
                    shape.ref_height, shape.n_txt, shape.cfg, shape.steps, thread_pool_size(pool));
-    w.dit_model = p->dit;
-    w.vae_model = p->vae;
+    plan_work_loaded(&w, p->dit, NULL, p->vae);
     plan_hardware hw;
     CHECK_OK(plan_probe(0, 0, 2, &hw));
     plan_limits l = {.device_bytes = cap, .allow_quantize = 1};
@@ -286,6 +285,17 @@ static void test_quantised_reload_keeps_loras(void)
 
 /* ---- the text encoder in the plan (issue 12): Qwen-Image-Edit-2511's real configs -------- */
 
+/* A machine of `flops` per second in every format, a `link` (0: none) and a 2 GB/s disk. */
+static plan_hardware nominal_hardware(double flops, double link)
+{
+    plan_hardware hw;
+    memset(&hw, 0, sizeof hw);
+    for (int f = 0; f < QUANT_FORMAT_COUNT; f++) hw.flops_per_second[f] = flops;
+    hw.link_bytes_per_second = link;
+    hw.disk_bytes_per_second = 2e9;
+    return hw;
+}
+
 static canvas_status real_work(plan_work *w)
 {
     char path[4400], dir[4096];
@@ -314,13 +324,14 @@ static void test_text_encoder_sizes(void)
 {
     plan_work w;
     CHECK_OK(real_work(&w));
+    const plan_component *te = &w.components[PLAN_TEXT_ENCODER];
     uint64_t params = 0, host_params = 0, bytes = 0;
-    CHECK_OK(plan_textenc_size(&w.text_encoder, &params, &host_params));
+    CHECK_OK(plan_textenc_size(&te->config.text, &params, &host_params));
     CHECK(params == 7747169280ull);         /* lm_head (544,997,376) left out */
     CHECK(host_params == 544997376ull);     /* embed_tokens: 152,064 x 3,584 */
     char text[32];
     CHECK(!strcmp(size_format(params * 2, text, sizeof text), "14.43 GiB"));
-    CHECK(plan_textenc_layers(&w.text_encoder) == 60); /* 32 vision blocks + 28 decoder layers */
+    CHECK(plan_textenc_layers(&te->config.text) == 60); /* 32 vision blocks + 28 decoder layers */
     const struct {
         quant_choice format;
         uint64_t resident, streamed; /* all 60 layer groups resident; none (top + two slots) */
@@ -331,10 +342,10 @@ static void test_text_encoder_sizes(void)
         {{QUANT_Q8_0, 0}, 7829324800ull, 92193792ull + 2 * 247658496ull},
     };
     for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
-        CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, formats[f].format, 2, 60, &bytes));
+        CHECK_OK(plan_textenc_weight_bytes(&te->config.text, formats[f].format, 2, 60, &bytes));
         CHECK_MSG(bytes == formats[f].resident, "%s: %llu", quant_choice_name(formats[f].format),
                   (unsigned long long)bytes);
-        CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, formats[f].format, 2, 0, &bytes));
+        CHECK_OK(plan_textenc_weight_bytes(&te->config.text, formats[f].format, 2, 0, &bytes));
         CHECK_MSG(bytes == formats[f].streamed, "%s streamed: %llu", quant_choice_name(formats[f].format),
                   (unsigned long long)bytes);
         printf("  text encoder %-9s resident %llu bytes, every layer streamed %llu\n",
@@ -342,15 +353,15 @@ static void test_text_encoder_sizes(void)
                (unsigned long long)formats[f].resident, (unsigned long long)formats[f].streamed);
     }
     /* one streamed layer: one slot, so as much as all resident */
-    CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, (quant_choice){QUANT_NONE, 0}, 2, 59, &bytes));
+    CHECK_OK(plan_textenc_weight_bytes(&te->config.text, (quant_choice){QUANT_NONE, 0}, 2, 59, &bytes));
     CHECK(bytes == 14406042624ull);
     /* 264 tokens (64 dropped + 200) and 784 patches (a 28 x 28 grid): the forward's own
      * arena formula (textenc_activation_bytes, checked against a run in test_textenc) */
-    CHECK(w.text_tokens == 264 && w.vision_patches[0] == 784);
+    CHECK(te->text_tokens == 264 && te->vision_patches[0] == 784);
     const int64_t grid28[1][3] = {{1, 28, 28}};
-    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, w.vision_patches, 1) ==
-          textenc_activation_bytes(&w.text_encoder, 264, grid28, 1));
-    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, w.vision_patches, 1) == 74936128ull);
+    CHECK(plan_textenc_activation_bytes(&te->config.text, 264, te->vision_patches, 1) ==
+          textenc_activation_bytes(&te->config.text, 264, grid28, 1));
+    CHECK(plan_textenc_activation_bytes(&te->config.text, 264, te->vision_patches, 1) == 74936128ull);
 
     /* the pipeline classes' prompts: Edit encodes its first image at ~1024x1024 (5,476
      * patches, a 74 x 74 grid: the vision pass is then the larger), text-to-image none */
@@ -358,14 +369,15 @@ static void test_text_encoder_sizes(void)
     CHECK(plan_prompt_style_of("QwenImageEditPipeline") == PLAN_PROMPT_EDIT);
     CHECK(plan_prompt_style_of("QwenImagePipeline") == PLAN_PROMPT_TEXT_TO_IMAGE);
     plan_work two = w;
+    const plan_component *te2 = &two.components[PLAN_TEXT_ENCODER];
     two.n_refs = 2;
-    plan_work_text_encoder(&two, &w.text_encoder, PLAN_PROMPT_EDIT);
-    CHECK(two.text_tokens == 264 && two.vision_patches[0] == 5476 && two.vision_patches[1] == 0);
-    CHECK(plan_textenc_activation_bytes(&w.text_encoder, 264, two.vision_patches, 2) == 500754560ull);
-    plan_work_text_encoder(&two, &w.text_encoder, PLAN_PROMPT_EDIT_PLUS);
-    CHECK(two.vision_patches[0] == 784 && two.vision_patches[1] == 784 && two.vision_patches[2] == 0);
-    plan_work_text_encoder(&two, &w.text_encoder, PLAN_PROMPT_TEXT_TO_IMAGE);
-    CHECK(two.text_tokens == 234 && two.vision_patches[0] == 0);
+    plan_work_text_encoder(&two, &te->config.text, PLAN_PROMPT_EDIT);
+    CHECK(te2->text_tokens == 264 && te2->vision_patches[0] == 5476 && te2->vision_patches[1] == 0);
+    CHECK(plan_textenc_activation_bytes(&te->config.text, 264, te2->vision_patches, 2) == 500754560ull);
+    plan_work_text_encoder(&two, &te->config.text, PLAN_PROMPT_EDIT_PLUS);
+    CHECK(te2->vision_patches[0] == 784 && te2->vision_patches[1] == 784 && te2->vision_patches[2] == 0);
+    plan_work_text_encoder(&two, &te->config.text, PLAN_PROMPT_TEXT_TO_IMAGE);
+    CHECK(te2->text_tokens == 234 && te2->vision_patches[0] == 0);
 }
 
 static uint64_t phase_max(const plan_candidate *c, int kind)
@@ -385,17 +397,14 @@ static void test_text_encode_phase(void)
 {
     plan_work w;
     CHECK_OK(real_work(&w));
+    const plan_component *te = &w.components[PLAN_TEXT_ENCODER];
     thread_pool *pool;
     CHECK_OK(thread_pool_create(2, &pool));
-    plan_hardware hw;
-    memset(&hw, 0, sizeof hw);
-    for (int f = 0; f < QUANT_FORMAT_COUNT; f++) hw.flops_per_second[f] = 50e12;
-    hw.link_bytes_per_second = 25e9;
-    hw.disk_bytes_per_second = 2e9;
+    const plan_hardware hw = nominal_hardware(50e12, 25e9);
     const uint64_t headroom = (uint64_t)512 << 20;
     plan_limits l = {.headroom_bytes = headroom, .host_bytes = (uint64_t)60 << 30, .vae_on_device = 1,
                      .pinned_streaming = 1};
-    const uint64_t arena = plan_textenc_activation_bytes(&w.text_encoder, w.text_tokens, w.vision_patches, 1);
+    const uint64_t arena = plan_textenc_activation_bytes(&te->config.text, te->text_tokens, te->vision_patches, 1);
     plan_result r;
 
     l.device_bytes = (uint64_t)24 << 30;
@@ -419,8 +428,8 @@ static void test_text_encode_phase(void)
     if (c) {
         const int k = c->point.text_resident;
         uint64_t weights = 0, more = 0;
-        CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, c->point.text_weights, 2, k, &weights));
-        CHECK_OK(plan_textenc_weight_bytes(&w.text_encoder, c->point.text_weights, 2, k + 1, &more));
+        CHECK_OK(plan_textenc_weight_bytes(&te->config.text, c->point.text_weights, 2, k, &weights));
+        CHECK_OK(plan_textenc_weight_bytes(&te->config.text, c->point.text_weights, 2, k + 1, &more));
         const uint64_t room = l.device_bytes - headroom;
         CHECK_MSG(!c->point.text_on_host && k == 44, "8 GB: %d layers resident", k); /* 32 vision + 12 decoder */
         CHECK(c->phases[PLAN_PHASE_TEXT].device == weights + arena && weights + arena <= room);
@@ -495,10 +504,7 @@ static void test_cpu_only_against_ram(void)
     CHECK_OK(real_work(&w));
     thread_pool *pool;
     CHECK_OK(thread_pool_create(2, &pool));
-    plan_hardware hw;
-    memset(&hw, 0, sizeof hw);
-    for (int f = 0; f < QUANT_FORMAT_COUNT; f++) hw.flops_per_second[f] = 1e12;
-    hw.disk_bytes_per_second = 2e9;
+    const plan_hardware hw = nominal_hardware(1e12, 0);
     plan_limits l = {.host_bytes = (uint64_t)16 << 30, .allow_quantize = 1};
     plan_result small, large;
     CHECK_OK(plan_make(&w, &hw, &l, PLAN_AUTO, pool, &small));
@@ -527,12 +533,74 @@ static void test_cpu_only_against_ram(void)
               large.candidates[PLAN_NF4].reason);
 }
 
+/* The order of the phases is data (plan_step): the edit's table runs each component in its
+ * own phases, the text encoder first and released before the others; a table that is not
+ * plannable is refused naming its step; and another order is planned by the same code: the
+ * text encoder kept on the device through the denoise phase (a server that encodes often)
+ * takes its resident weights from the transformer's room, so the transformer keeps fewer
+ * blocks resident, and the denoise phase holds both (Edit-2511's configs on a 24 GiB GPU). */
+static void test_phase_table(void)
+{
+    const plan_step *edit = plan_edit_steps;
+    const int n = plan_edit_n_steps;
+    CHECK_OK(plan_steps_check(edit, n));
+    CHECK(n == 5 && edit[1].phase == PLAN_RELEASE && edit[1].releases == PLAN_BIT(PLAN_TEXT_ENCODER));
+    CHECK(plan_component_phases(edit, n, PLAN_TEXT_ENCODER) == 1u << PLAN_PHASE_TEXT);
+    CHECK(plan_component_phases(edit, n, PLAN_TRANSFORMER) == 1u << PLAN_PHASE_DENOISE);
+    CHECK(plan_component_phases(edit, n, PLAN_VAE) == (1u << PLAN_PHASE_VAE_ENCODE | 1u << PLAN_PHASE_VAE_DECODE));
+    const unsigned text = PLAN_BIT(PLAN_TEXT_ENCODER), dit = PLAN_BIT(PLAN_TRANSFORMER), vae = PLAN_BIT(PLAN_VAE);
+    const plan_step after_release[] = {edit[0], edit[1], {PLAN_PHASE_DENOISE, PLAN_TRANSFORMER, dit | text, 0}};
+    const plan_step dit_held[] = {{PLAN_PHASE_DENOISE, PLAN_TRANSFORMER, dit, 0},
+                                  {PLAN_PHASE_VAE_DECODE, PLAN_VAE, vae | dit, 0}};
+    const plan_step twice[] = {edit[3], edit[3]};
+    CHECK(plan_steps_check(after_release, 3) == CANVAS_ERR_USAGE && strstr(canvas_last_error(), "step 3"));
+    CHECK(plan_steps_check(dit_held, 2) == CANVAS_ERR_USAGE && strstr(canvas_last_error(), "only the text encoder"));
+    CHECK(plan_steps_check(twice, 2) == CANVAS_ERR_USAGE);
+    status_clear();
+
+    plan_work w;
+    CHECK_OK(real_work(&w));
+    thread_pool *pool;
+    CHECK_OK(thread_pool_create(2, &pool));
+    const plan_hardware hw = nominal_hardware(50e12, 25e9);
+    plan_limits l = {.device_bytes = (uint64_t)24 << 30, .headroom_bytes = (uint64_t)512 << 20,
+                     .host_bytes = (uint64_t)64 << 30, .vae_on_device = 1, .pinned_streaming = 1};
+    plan_result released, kept;
+    CHECK_OK(plan_make(&w, &hw, &l, PLAN_OFFLOAD, pool, &released));
+    const plan_step keep[] = {edit[0], edit[2], {PLAN_PHASE_DENOISE, PLAN_TRANSFORMER, dit | text, 0},
+                              {PLAN_RELEASE, PLAN_TEXT_ENCODER, 0, text}, edit[4]};
+    memcpy(w.order, keep, sizeof keep);
+    w.n_order = 5;
+    CHECK_OK(plan_make(&w, &hw, &l, PLAN_OFFLOAD, pool, &kept));
+    const plan_candidate *a = &released.candidates[PLAN_OFFLOAD], *b = &kept.candidates[PLAN_OFFLOAD];
+    uint64_t held = 0, dit_peak = 0;
+    int fits = 0;
+    CHECK_OK(plan_textenc_weight_bytes(&w.components[PLAN_TEXT_ENCODER].config.text, b->point.text_weights, 2,
+                                       b->point.text_resident, &held));
+    CHECK_OK(plan_dit_dry_run(&w, b->point.weights, b->point.resident_blocks, 0, pool, &dit_peak, &fits));
+    thread_pool_destroy(pool);
+    /* the text phase is the same plan; the encoder's 60 resident layers (13.42 GiB) stay */
+    CHECK(a->point.text_resident == 60 && b->point.text_resident == 60 && held == 14406042624ull);
+    CHECK(a->phases[PLAN_PHASE_TEXT].device == b->phases[PLAN_PHASE_TEXT].device);
+    CHECK(b->phases[PLAN_PHASE_DENOISE].device == held + dit_peak && fits);
+    CHECK(b->phases[PLAN_PHASE_DENOISE].device <= l.device_bytes - l.headroom_bytes && b->fits);
+    CHECK_MSG(a->point.resident_blocks == 33 && b->point.resident_blocks == 12, "released %d, kept %d",
+              a->point.resident_blocks, b->point.resident_blocks);
+    CHECK(b->phases[PLAN_PHASE_VAE_DECODE].device == a->phases[PLAN_PHASE_VAE_DECODE].device);
+    printf("  24 GiB: the text encoder released first: %d of 60 blocks resident; kept through the denoise: %d "
+           "(denoise %llu bytes = %llu of it + the transformer's %llu)\n",
+           a->point.resident_blocks, b->point.resident_blocks,
+           (unsigned long long)b->phases[PLAN_PHASE_DENOISE].device, (unsigned long long)held,
+           (unsigned long long)dit_peak);
+}
+
 int main(void)
 {
     test_path(case_dir, sizeof case_dir, "golden/cases/edit-cfg");
     setenv("CANVAS_PROBE_CACHE", "/nonexistent/canvas-probe.json", 1);
     RUN(test_text_encoder_sizes);
     RUN(test_text_encode_phase);
+    RUN(test_phase_table);
     RUN(test_cpu_only_against_ram);
     RUN(test_predicted_peaks);
     RUN(test_caps_force_presets);

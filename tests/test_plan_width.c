@@ -67,14 +67,8 @@ static void check_width(const width_case *wc, const char *root)
                      .n_txt = TEXT, .text_dim = joint, .timestep = 0.5f, .img_shapes = &img, .n_images = 1};
 
     plan_work w;
-    memset(&w, 0, sizeof w);
-    w.dit = stored->config;
-    w.dit_model = stored;
-    w.stored_bytes_per_element = 2;
-    w.n_img = w.n_target = TARGET;
-    w.n_txt = TEXT;
-    w.steps = 1;
-    w.threads = thread_pool_size(pool);
+    plan_work_transformer(&w, &stored->config, TARGET, TEXT, thread_pool_size(pool));
+    plan_work_loaded(&w, stored, NULL, NULL);
     plan_hardware hw;
     CHECK_OK(plan_probe(thread_pool_size(pool), 0, 2, &hw));
     /* a cap that every preset fits: the planner's own full-preset peak plus 10 % */

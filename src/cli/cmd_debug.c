@@ -119,14 +119,8 @@ static canvas_status place_model(dit_model *model, thread_pool *pool, const dit_
     int k = flags->resident_blocks;
     if (k < 0) {
         plan_work work;
-        memset(&work, 0, sizeof work);
-        work.dit = model->config;
-        work.dit_model = model;
-        work.n_img = dc->inputs.n_img;
-        work.n_target = dc->inputs.n_img;
-        work.n_txt = dc->inputs.n_txt;
-        work.steps = 1;
-        work.threads = thread_pool_size(pool);
+        plan_work_transformer(&work, &model->config, dc->inputs.n_img, dc->inputs.n_txt, thread_pool_size(pool));
+        plan_work_loaded(&work, model, NULL, NULL);
         plan_limits limits = {.device_bytes = flags->vram_bytes, .headroom_bytes = flags->headroom_bytes,
                               .host_bytes = flags->ram_bytes, .same_format_only = 1};
         plan_hardware hw;

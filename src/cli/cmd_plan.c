@@ -317,16 +317,17 @@ static void print_json_candidate(const plan_candidate *c, const plan_work *w, in
            c->seconds_per_step, c->measured_runs ? "measured" : "modelled", c->measured_runs,
            c->modelled_seconds_per_step, c->point.resident_blocks,
            c->point.weights.format == QUANT_NONE ? "as stored" : quant_choice_name(c->point.weights));
-    if (w->has_text_encoder) {
+    const plan_component *text = &w->components[PLAN_TEXT_ENCODER];
+    if (text->present) {
         const plan_memory *t = &c->phases[PLAN_PHASE_TEXT];
         printf(", \"text_encoder\": {\"weights\": \"%s\", \"where\": \"%s\", \"resident_layers\": %d, \"layers\": %d, "
                "\"predicted_device_peak_bytes\": %llu, \"predicted_pinned_peak_bytes\": %llu, "
                "\"predicted_host_peak_bytes\": %llu, \"predicted_seconds\": %.6g}",
                c->point.text_weights.format == QUANT_NONE ? "as stored" : quant_choice_name(c->point.text_weights),
-               c->point.text_on_host ? "host" : c->point.text_resident == plan_textenc_layers(&w->text_encoder)
+               c->point.text_on_host ? "host" : c->point.text_resident == plan_textenc_layers(&text->config.text)
                                                     ? "resident"
                                                     : "streamed",
-               c->point.text_resident, plan_textenc_layers(&w->text_encoder), (unsigned long long)t->device,
+               c->point.text_resident, plan_textenc_layers(&text->config.text), (unsigned long long)t->device,
                (unsigned long long)t->pinned, (unsigned long long)t->host, c->text_seconds);
     }
     if (with_fit) {
@@ -343,7 +344,7 @@ static void print_json_candidate(const plan_candidate *c, const plan_work *w, in
 static long long total_patches(const plan_work *w)
 {
     long long n = 0;
-    for (int i = 0; i < w->n_refs; i++) n += w->vision_patches[i];
+    for (int i = 0; i < w->n_refs; i++) n += w->components[PLAN_TEXT_ENCODER].vision_patches[i];
     return n;
 }
 
@@ -352,17 +353,18 @@ static long long total_patches(const plan_work *w)
 static void print_text_encoder(const plan_work *w)
 {
     uint64_t params, host_params;
-    if (!w->has_text_encoder || plan_textenc_size(&w->text_encoder, &params, &host_params) != CANVAS_OK) {
+    const plan_component *text = &w->components[PLAN_TEXT_ENCODER];
+    if (!text->present || plan_textenc_size(&text->config.text, &params, &host_params) != CANVAS_OK) {
         status_clear();
         printf("text encoder: not planned (no text_encoder/config.json, or --case: the prompt comes as embeddings)\n");
         return;
     }
     char n[32], a[32], b[32];
-    const uint64_t stored = (uint64_t)w->text_stored_bytes_per_element;
+    const uint64_t stored = (uint64_t)text->stored_bytes_per_element;
     printf("text encoder: %s parameters (lm_head left out), %s as stored (%d bytes a parameter); embed_tokens (%s) "
            "stays on the host; %lld tokens, %lld image patches; runs first, released before the transformer loads\n",
            inspect_commas(params, n, sizeof n), size_format(params * stored, a, sizeof a), (int)stored,
-           size_format(host_params * stored, b, sizeof b), (long long)w->text_tokens, total_patches(w));
+           size_format(host_params * stored, b, sizeof b), (long long)text->text_tokens, total_patches(w));
 }
 
 static void print_table(const plan_result *r, const plan_work *w, const char *device_text)
@@ -380,7 +382,7 @@ static void print_table(const plan_result *r, const plan_work *w, const char *de
         const plan_candidate *c = &r->candidates[i];
         char res[24];
         snprintf(res, sizeof res, "%d/%d", c->point.resident_blocks < 0 ? 0 : c->point.resident_blocks,
-                 w->dit.num_layers);
+                 w->components[PLAN_TRANSFORMER].config.dit.num_layers);
         char source[24]; /* measured by earlier runs here, or the time model's (scaled by them) */
         if (c->measured_runs) snprintf(source, sizeof source, "measured %d", c->measured_runs);
         else snprintf(source, sizeof source, r->time_scale != 1 ? "modelled x%.3g" : "modelled", r->time_scale);
@@ -395,14 +397,16 @@ static void print_table(const plan_result *r, const plan_work *w, const char *de
         char line[512];
         plan_describe(c, w, line, sizeof line);
         printf("\nchosen: %s\nper phase (device / pinned / host / mapped):\n", line);
-        for (int ph = 0; ph < PLAN_PHASE_COUNT; ph++) {
+        for (int i = 0; i < w->n_order; i++) { /* in the run's order */
+            const int ph = w->order[i].phase;
+            if (ph == PLAN_RELEASE) continue;
             printf("  %-13s %12s %12s %12s %12s", plan_phase_name(ph), size_format(c->phases[ph].device, a, sizeof a),
                    size_format(c->phases[ph].pinned, b, sizeof b), size_format(c->phases[ph].host, c3, sizeof c3),
                    size_format(c->phases[ph].mapped, c4, sizeof c4));
             if (ph == PLAN_PHASE_TEXT) {
                 char text[200];
                 plan_describe_text(c, w, text, sizeof text);
-                if (w->has_text_encoder)
+                if (w->components[PLAN_TEXT_ENCODER].present)
                     printf("  (%s)", text);
                 else printf("  (no text encoder: the prompt comes as embeddings)");
             }
@@ -410,7 +414,7 @@ static void print_table(const plan_result *r, const plan_work *w, const char *de
             printf("\n");
         }
         printf("predicted total: %.4g s for %d steps%s (VAE time not modelled)\n", c->seconds_total, w->steps,
-               w->has_text_encoder ? " and the text encoder" : "");
+               w->components[PLAN_TEXT_ENCODER].present ? " and the text encoder" : "");
     } else {
         printf("\nno plan fits: %s\n", r->suggestion);
     }
@@ -449,7 +453,7 @@ static canvas_status viability(plan_work *w, thread_pool *pool, const plan_args 
     printf("The transformer's cells: its phases (VAE included); the text encoder's: the text-encode phase, before "
            "them.\nThe run's device peak is the larger of the two, not their sum.\n");
     printf("\n| GPU | RAM | as stored%s | text encoder | s/step | quantisation allowed | text encoder | s/step |\n"
-           "|---|---|---|---|---|---|---|---|\n", w->dit_files ? " (GGUF)" : " (bf16)");
+           "|---|---|---|---|---|---|---|---|\n", w->components[PLAN_TRANSFORMER].dit_files ? " (GGUF)" : " (bf16)");
     for (size_t g = 0; g < sizeof gib / sizeof gib[0]; g++)
         for (size_t r = 0; r < sizeof ram_gib / sizeof ram_gib[0]; r++) {
             plan_hardware hw;
@@ -472,18 +476,22 @@ static canvas_status viability(plan_work *w, thread_pool *pool, const plan_args 
                 const plan_candidate *c = &res.candidates[res.chosen];
                 /* the transformer's cell: the phases after the text encoder has been released */
                 plan_memory later = {0};
-                for (int ph = PLAN_PHASE_TEXT + 1; ph < PLAN_PHASE_COUNT; ph++) {
+                for (int i = 0, released = 0; i < w->n_order; i++) {
+                    const int ph = w->order[i].phase;
+                    if (ph == PLAN_RELEASE) released |= (w->order[i].releases & PLAN_BIT(PLAN_TEXT_ENCODER)) != 0;
+                    if (ph == PLAN_RELEASE || !released) continue;
                     if (c->phases[ph].device > later.device) later.device = c->phases[ph].device;
                     if (c->phases[ph].host + c->phases[ph].pinned > later.host)
                         later.host = c->phases[ph].host + c->phases[ph].pinned;
                 }
                 char d[32], h[32], text[200];
                 printf(" %s: %d/%d blocks resident%s, device %s, host %s |", plan_preset_name(c->point.preset),
-                       c->point.resident_blocks, w->dit.num_layers,
+                       c->point.resident_blocks, w->components[PLAN_TRANSFORMER].config.dit.num_layers,
                        c->point.stream_from_file ? ", rest streamed from the file (disk)" : "",
                        size_format(later.device, d, sizeof d), size_format(later.host, h, sizeof h));
                 plan_describe_text(c, w, text, sizeof text);
-                printf(" %s | %.2f |", w->has_text_encoder ? text + strlen("text encoder ") : text, c->seconds_per_step);
+                printf(" %s | %.2f |", w->components[PLAN_TEXT_ENCODER].present ? text + strlen("text encoder ") : text,
+                       c->seconds_per_step);
             }
             printf("\n");
         }
@@ -528,9 +536,7 @@ int cmd_plan(int argc, char **argv)
         plan_work_edit(&w, &m.dit, m.have_vae ? &m.vae : NULL, w_px, h_px, refs, a.n_images ? a.ref_width : 0,
                        a.n_images ? a.ref_height : 0, a.text_tokens, a.cfg > 1.0, a.steps, thread_pool_size(pool));
     }
-    w.dit_model = m.dit_model;
-    w.dit_files = m.dit_files;
-    w.vae_model = m.vae_model;
+    plan_work_loaded(&w, m.dit_model, m.dit_files, m.vae_model);
     if (m.have_text_encoder && !a.case_dir) plan_work_text_encoder(&w, &m.text_encoder, m.prompt_style);
     if (st == CANVAS_OK && a.viability) {
         st = viability(&w, pool, &a);

@@ -396,8 +396,60 @@ static void release_buffers(run *s)
     s->hidden = s->output = s->negative_output = s->sigmas = s->timesteps = NULL;
 }
 
+/* The references' latents into s->hidden after the target's (no phase without references). */
+static canvas_status encode_phase(run *s)
+{
+    if (s->r->n_images == 0) return CANVAS_OK;
+    canvas_status st;
+    int attempts;
+    run_phase(s, "vae-encode");
+    float *at = s->hidden + s->n_target * s->channels;
+    for (int i = 0; i < s->r->n_images; i++) {
+        char where[48];
+        snprintf(where, sizeof where, "vae-encode of reference %d", i + 1);
+        TRY(run_check_cancel(s, "before the vae-encode of a reference"));
+        attempts = 0;
+        while ((st = encode_reference(s, i, at)) != CANVAS_OK)
+            if (!run_fallback_allowed(s, st, &attempts, where, 1)) return st;
+        at += (int64_t)s->shapes[1 + i].height * s->shapes[1 + i].width * s->channels;
+    }
+    return CANVAS_OK;
+}
+
+/* The transformer placed as planned, the steps, and its buffers freed for the decode. */
+static canvas_status denoise_phase(run *s, const dit_inputs *longest)
+{
+    canvas_status st;
+    TRY(run_check_cancel(s, "before the plan"));
+    run_phase(s, "plan");
+    int attempts = 0;
+    for (int retry = 0; (st = run_place_transformer(s, longest, retry)) != CANVAS_OK; retry = 1)
+        if (!run_fallback_allowed(s, st, &attempts, "placing the transformer", 1)) return st;
+    TRY(denoise(s, longest));
+    TRY(check_finite(s));
+    /* the transformer's buffers are done: give the decode their room */
+    mem_free(s->output);
+    mem_free(s->negative_output);
+    s->output = s->negative_output = NULL;
+    return CANVAS_OK;
+}
+
+static canvas_status decode_phase(run *s, float **out_image)
+{
+    canvas_status st;
+    TRY(run_check_cancel(s, "before the vae-decode"));
+    run_phase(s, "vae-decode");
+    int attempts = 0;
+    while ((st = decode(s, out_image)) != CANVAS_OK)
+        if (!run_fallback_allowed(s, st, &attempts, "vae-decode", 1)) return st;
+    return CANVAS_OK;
+}
+
 /* Every phase that runs out of memory releases what it took; it is redone (up to
- * oom_retry_attempts times) after the fallback line, with the planner's choice where it has one. */
+ * oom_retry_attempts times) after the fallback line, with the planner's choice where it has one.
+ * The phases in the planner's order (plan_edit_steps, plan/plan.h): the text encoder's phase
+ * and its release come before the run (the prompt arrives as embeddings: api/ encodes it,
+ * and the encoder's weights leave the device when it ends, pipeline/prompt.h). */
 static canvas_status run_all(run *s, float **out_image)
 {
     canvas_status st;
@@ -415,35 +467,14 @@ static canvas_status run_all(run *s, float **out_image)
     attempts = 0;
     while ((st = run_check_viable(s, &longest)) != CANVAS_OK) /* its own bookkeeping may run out: again */
         if (!run_fallback_allowed(s, st, &attempts, "planning", 1)) return st;
-    if (s->r->n_images > 0) {
-        run_phase(s, "vae-encode");
-        float *at = s->hidden + s->n_target * s->channels;
-        for (int i = 0; i < s->r->n_images; i++) {
-            char where[48];
-            snprintf(where, sizeof where, "vae-encode of reference %d", i + 1);
-            TRY(run_check_cancel(s, "before the vae-encode of a reference"));
-            attempts = 0;
-            while ((st = encode_reference(s, i, at)) != CANVAS_OK)
-                if (!run_fallback_allowed(s, st, &attempts, where, 1)) return st;
-            at += (int64_t)s->shapes[1 + i].height * s->shapes[1 + i].width * s->channels;
+    for (int i = 0; i < plan_edit_n_steps; i++) {
+        switch (plan_edit_steps[i].phase) {
+        case PLAN_PHASE_VAE_ENCODE: TRY(encode_phase(s)); break;
+        case PLAN_PHASE_DENOISE: TRY(denoise_phase(s, &longest)); break;
+        case PLAN_PHASE_VAE_DECODE: TRY(decode_phase(s, out_image)); break;
+        default: break; /* the text encoder's phase and release: before the run */
         }
     }
-    TRY(run_check_cancel(s, "before the plan"));
-    run_phase(s, "plan");
-    attempts = 0;
-    for (int retry = 0; (st = run_place_transformer(s, &longest, retry)) != CANVAS_OK; retry = 1)
-        if (!run_fallback_allowed(s, st, &attempts, "placing the transformer", 1)) return st;
-    TRY(denoise(s, &longest));
-    TRY(check_finite(s));
-    /* the transformer's buffers are done: give the decode their room */
-    mem_free(s->output);
-    mem_free(s->negative_output);
-    s->output = s->negative_output = NULL;
-    TRY(run_check_cancel(s, "before the vae-decode"));
-    run_phase(s, "vae-decode");
-    attempts = 0;
-    while ((st = decode(s, out_image)) != CANVAS_OK)
-        if (!run_fallback_allowed(s, st, &attempts, "vae-decode", 1)) return st;
     return CANVAS_OK;
 }
 

@@ -55,16 +55,76 @@ const char *plan_phase_name(int phase)
     return phase >= 0 && phase < PLAN_PHASE_COUNT ? names[phase] : "?";
 }
 
+const char *plan_component_name(plan_component_kind kind)
+{
+    static const char *const names[PLAN_COMPONENT_KINDS] = {"text encoder", "transformer", "VAE"};
+    return kind >= 0 && kind < PLAN_COMPONENT_KINDS ? names[kind] : "?";
+}
+
+/* The text encoder computes first with the whole device and is released before the
+ * transformer is placed; the VAE and the transformer each have the device to themselves in
+ * their phases (a CUDA VAE; this build's VAE computes in host memory). */
+const plan_step plan_edit_steps[] = {
+    {PLAN_PHASE_TEXT, PLAN_TEXT_ENCODER, PLAN_BIT(PLAN_TEXT_ENCODER), 0},
+    {PLAN_RELEASE, PLAN_TEXT_ENCODER, 0, PLAN_BIT(PLAN_TEXT_ENCODER)},
+    {PLAN_PHASE_VAE_ENCODE, PLAN_VAE, PLAN_BIT(PLAN_VAE), 0},
+    {PLAN_PHASE_DENOISE, PLAN_TRANSFORMER, PLAN_BIT(PLAN_TRANSFORMER), 0},
+    {PLAN_PHASE_VAE_DECODE, PLAN_VAE, PLAN_BIT(PLAN_VAE), 0},
+};
+const int plan_edit_n_steps = (int)(sizeof plan_edit_steps / sizeof plan_edit_steps[0]);
+
+unsigned plan_component_phases(const plan_step *steps, int n_steps, plan_component_kind kind)
+{
+    unsigned rows = 0;
+    for (int i = 0; i < n_steps; i++)
+        if (steps[i].phase != PLAN_RELEASE && steps[i].runs == kind) rows |= 1u << steps[i].phase;
+    return rows;
+}
+
+canvas_status plan_steps_check(const plan_step *steps, int n_steps)
+{
+    unsigned rows = 0, released = 0, ran = 0;
+    if (n_steps < 0 || n_steps > PLAN_MAX_STEPS)
+        return status_fail(CANVAS_ERR_USAGE, "plan steps: %d steps, at most %d", n_steps, PLAN_MAX_STEPS);
+    for (int i = 0; i < n_steps; i++) {
+        const plan_step *s = &steps[i];
+        if (s->phase == PLAN_RELEASE) {
+            released |= s->releases;
+            continue;
+        }
+        if (s->phase < 0 || s->phase >= PLAN_PHASE_COUNT || (rows >> s->phase & 1u) || s->runs < 0 ||
+            s->runs >= PLAN_COMPONENT_KINDS || !(s->device & PLAN_BIT(s->runs)))
+            return status_fail(CANVAS_ERR_USAGE, "plan step %d: a phase row out of range or twice, or its component "
+                               "not on the device", i + 1);
+        if ((s->device | PLAN_BIT(s->runs)) & released)
+            return status_fail(CANVAS_ERR_USAGE, "plan step %d (%s): a component released before it", i + 1,
+                               plan_phase_name(s->phase));
+        /* held through another's phase: only the text encoder's weights, as its own phase placed them */
+        const unsigned held = s->device & ~PLAN_BIT(s->runs);
+        if (held & ~(PLAN_BIT(PLAN_TEXT_ENCODER) & ran))
+            return status_fail(CANVAS_ERR_USAGE, "plan step %d (%s): only the text encoder, after its own phase, can be "
+                               "kept on the device through another's phase", i + 1, plan_phase_name(s->phase));
+        rows |= 1u << s->phase;
+        ran |= PLAN_BIT(s->runs);
+    }
+    return CANVAS_OK;
+}
+
 void plan_work_edit(plan_work *w, const dit_config *dit, const vae_config *vae, int width, int height, int n_refs,
                     int ref_width, int ref_height, int64_t n_txt, int cfg, int steps, int threads)
 {
     memset(w, 0, sizeof *w);
-    w->dit = *dit;
-    w->stored_bytes_per_element = 2;
+    plan_component *t = &w->components[PLAN_TRANSFORMER];
+    *t = (plan_component){.kind = PLAN_TRANSFORMER, .present = 1, .stored_bytes_per_element = 2, .formats = ~0u,
+                          .residency = PLAN_RESIDENT | PLAN_STREAMED | PLAN_ON_HOST, .config.dit = *dit};
     if (vae) {
-        w->vae = *vae;
-        w->has_vae = 1;
+        plan_component *v = &w->components[PLAN_VAE];
+        *v = (plan_component){.kind = PLAN_VAE, .present = 1, .stored_bytes_per_element = 4,
+                              .formats = PLAN_BIT(QUANT_NONE), .residency = PLAN_RESIDENT | PLAN_ON_HOST | PLAN_TILED,
+                              .config.vae = *vae};
     }
+    memcpy(w->order, plan_edit_steps, sizeof plan_edit_steps);
+    w->n_order = plan_edit_n_steps;
     w->width = width / 16 * 16;
     w->height = height / 16 * 16;
     if (n_refs > PLAN_MAX_REFERENCES) n_refs = PLAN_MAX_REFERENCES;
@@ -82,6 +142,20 @@ void plan_work_edit(plan_work *w, const dit_config *dit, const vae_config *vae, 
     w->threads = threads > 0 ? threads : 1;
 }
 
+void plan_work_transformer(plan_work *w, const dit_config *dit, int64_t n_img, int64_t n_txt, int threads)
+{
+    plan_work_edit(w, dit, NULL, 0, 0, 0, 0, 0, n_txt, 0, 1, threads);
+    w->n_img = w->n_target = n_img;
+    w->n_txt = n_txt;
+}
+
+void plan_work_loaded(plan_work *w, const dit_model *dit, const weight_set *dit_files, const vae_model *vae)
+{
+    w->components[PLAN_TRANSFORMER].dit_model = dit;
+    w->components[PLAN_TRANSFORMER].dit_files = dit_files;
+    w->components[PLAN_VAE].vae_model = vae;
+}
+
 /* ---- the presets' points ------------------------------------------------------------- */
 
 /* full, sequential and offload keep the transformer's loaded format (as stored, or the
@@ -89,7 +163,8 @@ void plan_work_edit(plan_work *w, const dit_config *dit, const vae_config *vae, 
 static plan_point preset_point(const plan_work *work, plan_preset preset, int layers)
 {
     plan_point p = {.preset = preset, .resident_blocks = -1};
-    p.weights = work->dit_model ? work->dit_model->weights_format : (quant_choice){QUANT_NONE, 0};
+    const dit_model *loaded = work->components[PLAN_TRANSFORMER].dit_model;
+    p.weights = loaded ? loaded->weights_format : (quant_choice){QUANT_NONE, 0};
     switch (preset) {
     case PLAN_FULL: p.resident_blocks = layers; break;
     case PLAN_SEQUENTIAL: p.resident_blocks = 0; break;
@@ -119,7 +194,9 @@ quant_choice plan_preset_weights(plan_preset preset, quant_choice loaded)
 
 static int format_allowed(const plan_work *work, const plan_limits *limits, quant_choice weights)
 {
-    const quant_choice loaded = work->dit_model ? work->dit_model->weights_format : (quant_choice){QUANT_NONE, 0};
+    const plan_component *t = &work->components[PLAN_TRANSFORMER];
+    const quant_choice loaded = t->dit_model ? t->dit_model->weights_format : (quant_choice){QUANT_NONE, 0};
+    if (!(t->formats & PLAN_BIT(weights.format))) return 0;
     if (limits->same_format_only) return weights.format == loaded.format && weights.per_channel == loaded.per_channel;
     return plan_weights_allowed(loaded, weights, limits->allow_quantize, limits->fp8);
 }
@@ -213,8 +290,9 @@ canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const pl
     memset(out, 0, sizeof *out);
     out->chosen = -1;
     out->wanted = wanted;
-    const int layers = work->dit.num_layers;
+    const int layers = work->components[PLAN_TRANSFORMER].config.dit.num_layers;
     char a[32], b[32];
+    TRY(plan_steps_check(work->order, work->n_order));
     int quantized = -1; /* the first candidate that fits but only with --allow-quantize */
     for (int i = 0; i < PLAN_AUTO; i++) {
         plan_candidate *c = &out->candidates[out->n++];
@@ -340,7 +418,7 @@ void plan_describe(const plan_candidate *c, const plan_work *work, char *buf, si
 {
     char dev[32], host[32], pin[32];
     const plan_point *p = &c->point;
-    const int layers = work->dit.num_layers;
+    const int layers = work->components[PLAN_TRANSFORMER].config.dit.num_layers;
     const char *format = p->weights.format == QUANT_NONE ? "as stored" : quant_choice_name(p->weights);
     const int resident = p->resident_blocks < 0 ? 0 : p->resident_blocks;
     char mapped[32];
@@ -357,7 +435,7 @@ void plan_describe(const plan_candidate *c, const plan_work *work, char *buf, si
              p->paged ? " (paged from disk at every call: more than RAM holds)" : "", c->seconds_per_step,
              c->measured_runs ? "measured (by earlier runs of this plan)" : "predicted");
     const size_t used = strlen(buf);
-    if (work->has_text_encoder && used + 2 < size) {
+    if (work->components[PLAN_TEXT_ENCODER].present && used + 2 < size) {
         snprintf(buf + used, size - used, "; ");
         plan_describe_text(c, work, buf + used + 2, size - used - 2);
     }
@@ -367,9 +445,10 @@ void plan_describe_text(const plan_candidate *c, const plan_work *work, char *bu
 {
     char dev[32], host[32];
     const plan_point *p = &c->point;
-    const int layers = plan_textenc_layers(&work->text_encoder);
+    const plan_component *text = &work->components[PLAN_TEXT_ENCODER];
+    const int layers = plan_textenc_layers(&text->config.text);
     const char *format = p->text_weights.format == QUANT_NONE ? "as stored" : quant_choice_name(p->text_weights);
-    if (!work->has_text_encoder) snprintf(buf, size, "no text encoder");
+    if (!text->present) snprintf(buf, size, "no text encoder");
     else if (p->text_on_host)
         snprintf(buf, size, "text encoder (%s): on the host, computes in host memory, host %s", format,
                  size_format(c->phases[PLAN_PHASE_TEXT].host, host, sizeof host));

@@ -6,8 +6,12 @@
  *              (absent in this build), host-to-device bandwidth (a short mem_copy probe)
  *              and GEMM throughput (a short op_linear probe), both cached in
  *              ~/.cache/canvas/probe.json
- *   work       plan_work: what the run computes (transformer config, token counts, CFG,
- *              steps, image sizes), from a loaded model or from config files alone
+ *   work       plan_work: what the run computes (token counts, CFG, steps, image sizes) and
+ *              with what: a list of components (text encoder, transformer, VAE), each with
+ *              its config, the formats and placements a plan may give it, from a loaded
+ *              model or from config files alone; and the order of their phases as a table
+ *              (plan_step: which component computes, which are on the device, which are
+ *              released), the one the pipeline's runner walks too
  *   space      plan_point: transformer weight format (as stored / fp8 / nf4 / q8), a
  *              resident prefix of blocks (the rest streamed through two buffers, from
  *              pinned host or, when host RAM is short, from the mmapped file), component
@@ -17,8 +21,10 @@
  *   presets    full | fp8 | nf4 | offload | sequential map onto points; auto ranks them
  *   estimate   per phase (text-encode, vae-encode, denoise step, vae-decode) and per kind
  *              (device, pinned, host); the phases run one after the other and each frees
- *              its memory before the next (encode -> release -> denoise -> decode), so the
- *              run's peak is the largest phase, not their sum. The denoise step's device
+ *              its memory before the next (the table: encode -> release -> denoise ->
+ *              decode), so the run's peak is the largest phase, not their sum; a component
+ *              the table keeps on the device through a later phase (the text encoder) takes
+ *              its weights' bytes from that phase's room. The denoise step's device
  *              peak is the dry run of dit_forward on a measure device (exact, the same
  *              allocator as the capped pool); the text encoder's is a dry placement of its
  *              weight groups and activation arena on a measure device, the arena from the
@@ -118,15 +124,84 @@ typedef enum plan_prompt_style { PLAN_PROMPT_EDIT_PLUS = 0, PLAN_PROMPT_EDIT, PL
  * QwenImageImg2ImgPipeline -> TEXT_TO_IMAGE, anything else (QwenImageEditPlusPipeline) -> EDIT_PLUS. */
 plan_prompt_style plan_prompt_style_of(const char *pipeline_class);
 
-typedef struct plan_work {
-    dit_config dit;
-    const dit_model *dit_model;      /* loaded transformer (its stored sizes), or NULL: config alone */
-    const weight_set *dit_files;     /* without dit_model: its weight set from a header (a GGUF file's),
-                                        whose tensors' byte sizes are used, or NULL */
+/* ---- the components and the order of their phases ------------------------------------ */
+
+/* The models a run computes with. The work holds one record of each kind it uses
+ * (plan_work.components[kind], `present`); a new kind (a second transformer, an upscaler) is
+ * one more value here, its record's config and its phases in the table below. */
+typedef enum plan_component_kind {
+    PLAN_TEXT_ENCODER = 0,           /* Qwen2.5-VL: the prompt (and condition images) to embeddings */
+    PLAN_TRANSFORMER,                /* the DiT: one forward per denoising call */
+    PLAN_VAE,                        /* images to latents and back */
+    PLAN_COMPONENT_KINDS
+} plan_component_kind;
+#define PLAN_BIT(kind) (1u << (kind))
+const char *plan_component_name(plan_component_kind kind); /* "text encoder", "transformer", "VAE" */
+
+/* Where the planner may put a component (plan_component.residency; bits). */
+enum {
+    PLAN_RESIDENT = 1,               /* every weight group on the device */
+    PLAN_STREAMED = 2,               /* a resident prefix, the rest streamed through two slots */
+    PLAN_ON_HOST = 4,                /* computes in host memory (no device, or nothing fits it) */
+    PLAN_TILED = 8                   /* its passes may run in tiles (the VAE) */
+};
+
+typedef struct plan_component {
+    plan_component_kind kind;
+    int present;                     /* 0: the run has none of this kind (its fields are zero) */
     int stored_bytes_per_element;    /* config alone: what the files hold per matrix element (2: bf16) */
-    vae_config vae;
-    const vae_model *vae_model;      /* loaded VAE (exact activation counts), or NULL */
-    int has_vae;                     /* 0: a transformer-only run (a dit_forward case) */
+    unsigned formats;                /* the weight formats a plan may store it in (bit 1 << quant_format) */
+    unsigned residency;              /* the placements a plan may give it (PLAN_RESIDENT, ...) */
+    union {
+        dit_config dit;              /* PLAN_TRANSFORMER */
+        vae_config vae;              /* PLAN_VAE */
+        textenc_config text;         /* PLAN_TEXT_ENCODER */
+    } config;
+    const dit_model *dit_model;      /* transformer: loaded (its stored sizes), or NULL: config alone */
+    const weight_set *dit_files;     /* transformer without dit_model: its weight set from a header (a GGUF
+                                        file's), whose tensors' byte sizes are used, or NULL */
+    const vae_model *vae_model;      /* VAE: loaded (exact activation counts), or NULL */
+    int64_t text_tokens;             /* text encoder: its sequence, the dropped template tokens + n_txt (the
+                                        prompt embeddings the transformer sees, image tokens included) */
+    int64_t vision_patches[PLAN_MAX_REFERENCES]; /* text encoder: per condition image (one per reference) */
+} plan_component;
+
+/* The phases that compute, each a row of plan_candidate.phases. */
+enum { PLAN_PHASE_TEXT = 0, PLAN_PHASE_VAE_ENCODE, PLAN_PHASE_DENOISE, PLAN_PHASE_VAE_DECODE, PLAN_PHASE_COUNT };
+#define PLAN_RELEASE (-1)
+const char *plan_phase_name(int phase);
+
+/* One step of a run, in order: a phase that computes with `runs` (`phase` its row) while the
+ * components in `device` are on the device (its room is theirs alone), or, with phase =
+ * PLAN_RELEASE, the release of the components in `releases` (their device and host memory
+ * goes; they take part in no later step). The planner's estimates and the pipeline's runner
+ * (pipeline/edit_run.c) walk the same table. */
+typedef struct plan_step {
+    int phase;                       /* PLAN_PHASE_*, or PLAN_RELEASE */
+    plan_component_kind runs;        /* the component that computes in the phase */
+    unsigned device;                 /* PLAN_BIT(kind) of every component on the device through it */
+    unsigned releases;               /* with PLAN_RELEASE: PLAN_BIT(kind) of the components released */
+} plan_step;
+#define PLAN_MAX_STEPS 8
+
+/* An edit's order: text-encode (the encoder alone on the device) -> release the text encoder
+ * -> VAE encode -> denoise (the transformer alone on the device) -> VAE decode. Each phase
+ * frees its activations before the next, so the run's peak is the largest phase. */
+extern const plan_step plan_edit_steps[];
+extern const int plan_edit_n_steps;
+
+/* The PLAN_PHASE_* rows a component computes in under `steps` (bit 1 << row). */
+unsigned plan_component_phases(const plan_step *steps, int n_steps, plan_component_kind kind);
+/* CANVAS_ERR_USAGE naming the step when the table cannot be planned: a phase row out of
+ * range or twice, a component on the device in a step after its release, or on the device
+ * through another's phase while it is not the text encoder that ran before (the held bytes
+ * the planner counts: the encoder's weights as its phase placed them). */
+canvas_status plan_steps_check(const plan_step *steps, int n_steps);
+
+typedef struct plan_work {
+    plan_component components[PLAN_COMPONENT_KINDS]; /* [kind]; `present` says which the run uses */
+    plan_step order[PLAN_MAX_STEPS]; /* the run's steps (plan_edit_steps unless set otherwise) */
+    int n_order;
     int64_t n_img, n_txt;            /* the longest forward: image tokens (target + references), text */
     int64_t n_target;
     int cfg;                         /* 1: two transformer calls a step */
@@ -135,18 +210,20 @@ typedef struct plan_work {
     int width, height;               /* output pixels */
     int n_refs;
     int ref_width[PLAN_MAX_REFERENCES], ref_height[PLAN_MAX_REFERENCES];
-    int has_text_encoder;            /* 1: the run encodes its prompt (plan_work_text_encoder) */
-    textenc_config text_encoder;
-    int text_stored_bytes_per_element; /* what its files hold per matrix element (2: bf16) */
-    int64_t text_tokens;             /* the encoder's sequence: the dropped template tokens + n_txt (the
-                                        prompt embeddings the transformer sees, image tokens included) */
-    int64_t vision_patches[PLAN_MAX_REFERENCES]; /* per condition image (one per reference) */
 } plan_work;
 
 /* An edit at width x height with n_refs references of ref_w x ref_h (0: the output size),
- * n_txt text tokens (0: 200), from the config alone (dit_model / vae_model may be set after). */
+ * n_txt text tokens (0: 200), from the config alone (plan_work_loaded may add the models):
+ * the transformer, and the VAE when `vae` is not NULL, in plan_edit_steps' order. */
 void plan_work_edit(plan_work *w, const dit_config *dit, const vae_config *vae, int width, int height, int n_refs,
                     int ref_width, int ref_height, int64_t n_txt, int cfg, int steps, int threads);
+
+/* A transformer alone (a dit_forward case): one forward over n_img image and n_txt text tokens. */
+void plan_work_transformer(plan_work *w, const dit_config *dit, int64_t n_img, int64_t n_txt, int threads);
+
+/* The loaded models, for exact sizes (each may be NULL): the transformer, a GGUF
+ * transformer's header (used without `dit`), the VAE. */
+void plan_work_loaded(plan_work *w, const dit_model *dit, const weight_set *dit_files, const vae_model *vae);
 
 /* The run encodes its prompt with this text encoder (bf16 files) in `style`: text_tokens =
  * the dropped template tokens + n_txt, the style's patches per condition image (a caller
@@ -175,9 +252,6 @@ typedef struct plan_limits {
 } plan_limits;
 
 /* ---- the plan space ------------------------------------------------------------------ */
-
-enum { PLAN_PHASE_TEXT = 0, PLAN_PHASE_VAE_ENCODE, PLAN_PHASE_DENOISE, PLAN_PHASE_VAE_DECODE, PLAN_PHASE_COUNT };
-const char *plan_phase_name(int phase);
 
 typedef struct plan_point {
     plan_preset preset;

@@ -21,7 +21,8 @@
  * the header's weight set stores it when there is one. */
 canvas_status plan_shape_for(const plan_work *work, quant_choice weights, dit_model **out)
 {
-    const dit_model *loaded = work->dit_model;
+    const plan_component *t = &work->components[PLAN_TRANSFORMER];
+    const dit_model *loaded = t->dit_model;
     if (loaded && loaded->weights_format.format == weights.format &&
         loaded->weights_format.per_channel == weights.per_channel) {
         TRY(plan_dit_shape_model(&loaded->config, weights, 2, out));
@@ -35,9 +36,9 @@ canvas_status plan_shape_for(const plan_work *work, quant_choice weights, dit_mo
         }
         return CANVAS_OK;
     }
-    int stored = work->stored_bytes_per_element;
+    int stored = t->stored_bytes_per_element;
     if (loaded && loaded->weights_format.format == QUANT_NONE) stored = (int)dtype_size(loaded->weights.img_in.type);
-    return plan_dit_shape_model_files(&work->dit, weights, stored, loaded ? NULL : work->dit_files, out);
+    return plan_dit_shape_model_files(&t->config.dit, weights, stored, loaded ? NULL : t->dit_files, out);
 }
 
 /* The transformer's forward on a measure device with `resident_blocks` placed: its device
@@ -47,9 +48,10 @@ static canvas_status dry_run_model(dit_model *model, const plan_work *work, int 
                                    thread_pool *pool, uint64_t *out_peak, int *fits, uint64_t *out_host)
 {
     static const float unread[1];
+    const dit_config *dit = &work->components[PLAN_TRANSFORMER].config.dit;
     dit_image_shape shape = {1, 1, (int)work->n_img};
-    dit_inputs in = {.hidden_states = unread, .n_img = work->n_img, .hidden_channels = work->dit.in_channels,
-                     .encoder_hidden_states = unread, .n_txt = work->n_txt, .text_dim = work->dit.joint_attention_dim,
+    dit_inputs in = {.hidden_states = unread, .n_img = work->n_img, .hidden_channels = dit->in_channels,
+                     .encoder_hidden_states = unread, .n_txt = work->n_txt, .text_dim = dit->joint_attention_dim,
                      .timestep = 1.0f, .img_shapes = &shape, .n_images = 1};
     mem_device *measure;
     TRY(mem_device_create_measure("gpu (dry run)", (size_t)cap, &measure));
@@ -190,22 +192,23 @@ static uint64_t vae_pass_bytes(const plan_work *work, int encode, int tiled, int
     vae_tiling tiling;
     vae_tiling_default(&tiling);
     tiled = tiled && vae_tiling_needed(&tiling, pixel_height, pixel_width);
-    const int scale = vae_scale_factor(&work->vae);
-    if (work->vae_model) {
+    const plan_component *vae = &work->components[PLAN_VAE];
+    const int scale = vae_scale_factor(&vae->config.vae);
+    if (vae->vae_model) {
         int h = encode ? pixel_height : pixel_height / scale, w = encode ? pixel_width : pixel_width / scale;
-        return tiled ? vae_tiled_bytes(work->vae_model, &tiling, work->threads, encode, h, w)
-                     : vae_activation_bytes(work->vae_model, work->threads, encode, h, w);
+        return tiled ? vae_tiled_bytes(vae->vae_model, &tiling, work->threads, encode, h, w)
+                     : vae_activation_bytes(vae->vae_model, work->threads, encode, h, w);
     }
     uint64_t rows = 0;
     if (tiled) {
         const uint64_t cols = ((uint64_t)pixel_width + (uint64_t)tiling.stride_width - 1) / (uint64_t)tiling.stride_width;
-        const uint64_t out_channels = encode ? (uint64_t)work->vae.z_dim : 3;
+        const uint64_t out_channels = encode ? (uint64_t)vae->config.vae.z_dim : 3;
         const uint64_t tile_out = (uint64_t)tiling.tile_height * (uint64_t)tiling.tile_width / (encode ? (uint64_t)scale * (uint64_t)scale : 1u);
         rows = 2 * cols * tile_out * out_channels * sizeof(float);
         pixel_height = pixel_height < tiling.tile_height ? pixel_height : tiling.tile_height;
         pixel_width = pixel_width < tiling.tile_width ? pixel_width : tiling.tile_width;
     }
-    const uint64_t widest = (uint64_t)work->vae.base_dim * (uint64_t)work->vae.dim_mult[0];
+    const uint64_t widest = (uint64_t)vae->config.vae.base_dim * (uint64_t)vae->config.vae.dim_mult[0];
     const uint64_t plane = (uint64_t)pixel_height * (uint64_t)pixel_width * sizeof(float);
     return 2 * widest * plane + widest * plane / 8 + rows;
 }
@@ -213,10 +216,11 @@ static uint64_t vae_pass_bytes(const plan_work *work, int encode, int tiled, int
 /* VAE weights: the loaded model's packed f32 blocks, or its arch size in f32. */
 static uint64_t vae_weight_bytes(const plan_work *work, int part)
 {
-    if (work->vae_model) return part < 0 ? work->vae_model->weight_bytes : work->vae_model->weight_bytes / 2;
+    const plan_component *vae = &work->components[PLAN_VAE];
+    if (vae->vae_model) return part < 0 ? vae->vae_model->weight_bytes : vae->vae_model->weight_bytes / 2;
     tensor_spec_list specs = {0};
     uint64_t bytes = 0;
-    if (arch_vae(&work->vae, &specs) == CANVAS_OK)
+    if (arch_vae(&vae->config.vae, &specs) == CANVAS_OK)
         bytes = arch_count_group(&specs, part < 0 ? ARCH_ANY_GROUP : part, 0).params * sizeof(float);
     else status_clear();
     arch_free(&specs);
@@ -237,10 +241,66 @@ double plan_disk_bytes_per_second(const plan_hardware *hw)
 
 static double dit_forward_flops_per_block(const plan_work *work)
 {
-    const double d = dit_inner_dim(&work->dit), n = (double)(work->n_img + work->n_txt);
+    const double d = dit_inner_dim(&work->components[PLAN_TRANSFORMER].config.dit), n = (double)(work->n_img + work->n_txt);
     /* q, k, v, out (4 D^2) and the MLP (8 D^2) on every token of both streams, attention
      * QK^T and PV over the joint sequence; the modulations are one or two rows */
     return 2.0 * 12.0 * d * d * n + 4.0 * n * n * d;
+}
+
+/* The bytes of components other than its own that a step keeps on the device: the text
+ * encoder's weights as its phase placed them (plan_steps_check allows no other). */
+static canvas_status held_bytes(const plan_work *work, const plan_point *p, const plan_step *step, uint64_t *out)
+{
+    const plan_component *text = &work->components[PLAN_TEXT_ENCODER];
+    *out = 0;
+    if (!(step->device & ~PLAN_BIT(step->runs) & PLAN_BIT(PLAN_TEXT_ENCODER)) || !text->present || p->text_on_host)
+        return CANVAS_OK;
+    return plan_textenc_weight_bytes(&text->config.text, p->text_weights,
+                                     text->stored_bytes_per_element > 0 ? text->stored_bytes_per_element : 2,
+                                     p->text_resident, out);
+}
+
+/* The VAE's phases: whole passes when the phases fit where the VAE runs (`room`, with what
+ * the table holds there: `held`; everything they hold counted), else 256-pixel tiles when
+ * the VAE may tile. host_weights, latents and placed_host: the transformer's share. */
+static void vae_estimate(const plan_work *work, const plan_limits *limits, uint64_t room, const uint64_t *held,
+                         uint64_t host_weights, uint64_t latents, uint64_t placed_host, plan_candidate *c)
+{
+    const plan_component *vae = &work->components[PLAN_VAE];
+    plan_point *p = &c->point;
+    const uint64_t channels = (uint64_t)work->components[PLAN_TRANSFORMER].config.dit.in_channels;
+    /* around a pass the pipeline holds the image (3 f32 planes) and the latent (z f32
+     * planes at the VAE scale factor's fraction of the side); after a decode, the image and its HWC copy */
+    const uint64_t z = (uint64_t)vae->config.vae.z_dim * sizeof(float);
+    const uint64_t per_latent = (uint64_t)vae_scale_factor(&vae->config.vae) * (uint64_t)vae_scale_factor(&vae->config.vae);
+    const uint64_t held_e = held[PLAN_PHASE_VAE_ENCODE], held_d = held[PLAN_PHASE_VAE_DECODE];
+    plan_memory *e = &c->phases[PLAN_PHASE_VAE_ENCODE], *d = &c->phases[PLAN_PHASE_VAE_DECODE];
+    for (int tiled = 0; tiled < (vae->residency & PLAN_TILED ? 2 : 1); tiled++) {
+        uint64_t enc = 0;
+        for (int i = 0; i < work->n_refs; i++) {
+            const uint64_t pixels = (uint64_t)work->ref_width[i] * (uint64_t)work->ref_height[i];
+            uint64_t need = vae_pass_bytes(work, 1, tiled, work->ref_height[i], work->ref_width[i]) +
+                            pixels * 3 * sizeof(float) + pixels / per_latent * z;
+            if (need > enc) enc = need;
+        }
+        const uint64_t pixels = (uint64_t)work->width * (uint64_t)work->height;
+        const uint64_t image = pixels * 3 * sizeof(float);
+        uint64_t dec = vae_pass_bytes(work, 0, tiled, work->height, work->width) + image + pixels / per_latent * z;
+        if (2 * image > dec) dec = 2 * image;
+        p->vae_tiled = tiled;
+        if (limits->vae_on_device) {
+            e->device = work->n_refs ? vae_weight_bytes(work, 0) + enc : 0;
+            d->device = vae_weight_bytes(work, 1) + dec;
+            e->host = d->host = latents;
+            if (!room || (e->device + held_e <= room && d->device + held_d <= room)) break;
+        } else {
+            e->host = work->n_refs ? host_weights + latents + enc : 0;
+            /* the transformer stays placed through the decode: its placement's host tables too */
+            d->host = host_weights + placed_host + (uint64_t)work->n_img * channels * sizeof(float) + dec;
+            const uint64_t kept = limits->host_held_bytes;
+            if (!room || (e->host + kept <= room && d->host + kept <= room)) break;
+        }
+    }
 }
 
 canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, const plan_limits *limits,
@@ -248,24 +308,40 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
 {
     plan_point *p = &c->point;
     memset(c->phases, 0, sizeof c->phases);
-    dit_model *shape;
-    TRY(plan_shape_for(work, p->weights, &shape));
-    canvas_status st = CANVAS_OK;
-    const int layers = work->dit.num_layers;
+    const plan_component *t = &work->components[PLAN_TRANSFORMER];
+    const dit_config *dit = &t->config.dit;
+    const int layers = dit->num_layers;
     const int on_device = limits->device_bytes > 0;
     const uint64_t cap = on_device ? limits->device_bytes : 0;
     const uint64_t device_room = cap > limits->headroom_bytes ? cap - limits->headroom_bytes : 0;
     const uint64_t free_room = limits->device_free_bytes && limits->device_free_bytes < device_room
                                    ? limits->device_free_bytes
                                    : device_room;
+    /* the table's phases: the text encoder's first (it runs before the others are placed,
+     * with the room its step leaves it), then what it keeps on the device through each
+     * later step, taken from that step's room */
+    unsigned rows = 0;
+    for (int i = 0; i < work->n_order; i++)
+        if (work->order[i].phase != PLAN_RELEASE) rows |= 1u << work->order[i].phase;
+    uint64_t held[PLAN_PHASE_COUNT] = {0};
+    c->text_seconds = 0;
+    p->text_resident = p->text_on_host = 0;
+    if (rows & 1u << PLAN_PHASE_TEXT) TRY(plan_textenc_estimate(work, hw, limits, on_device ? free_room : 0, c));
+    for (int i = 0; i < work->n_order; i++)
+        if (work->order[i].phase != PLAN_RELEASE) TRY(held_bytes(work, p, &work->order[i], &held[work->order[i].phase]));
+    const uint64_t dit_room = free_room > held[PLAN_PHASE_DENOISE] ? free_room - held[PLAN_PHASE_DENOISE] : 0;
+
+    dit_model *shape;
+    TRY(plan_shape_for(work, p->weights, &shape));
+    canvas_status st = CANVAS_OK;
     uint64_t dit_device = 0, placed_host = 0;
     int fits = 1;
     if (on_device) {
-        if (p->resident_blocks < 0) st = free_room ? largest_prefix(shape, work, free_room, pool, &p->resident_blocks) : CANVAS_OK;
+        if (p->resident_blocks < 0) st = dit_room ? largest_prefix(shape, work, dit_room, pool, &p->resident_blocks) : CANVAS_OK;
         if (st == CANVAS_OK && p->resident_blocks >= 0) {
             /* under the real room first (rounding and fragmentation refuse as the pool would),
              * then unbounded for the peak of a plan that does not fit */
-            st = dry_run_model(shape, work, p->resident_blocks, free_room ? free_room : 1, pool, &dit_device, &fits,
+            st = dry_run_model(shape, work, p->resident_blocks, dit_room ? dit_room : 1, pool, &dit_device, &fits,
                                &placed_host);
             if (st == CANVAS_OK && !fits) {
                 int unbounded_fits;
@@ -292,13 +368,14 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
     /* host: the pipeline's latents buffers, the attention kernel's workspace (the CPU
      * kernels take it from the host pool), the GEMMs' packing scratch, the forward's
      * arena when there is no device; weights: transformer vectors (+ quantised blobs), VAE */
-    const uint64_t channels = (uint64_t)work->dit.in_channels;
+    const uint64_t channels = (uint64_t)dit->in_channels;
     const uint64_t latents = (uint64_t)work->n_img * channels * sizeof(float) * (work->cfg ? 3u : 2u);
-    const uint64_t attention = dit_attention_workspace_bytes(work->n_img + work->n_txt, work->dit.num_attention_heads,
-                                                             work->dit.attention_head_dim, work->threads, 0);
-    const uint64_t packing = dit_linear_workspace_bytes(&work->dit, work->n_img, work->n_txt, work->threads);
-    const uint64_t dit_host = dit_host_weights(shape, work->dit_model);
-    const uint64_t vae_host = work->has_vae && !limits->vae_on_device ? vae_weight_bytes(work, -1) : 0;
+    const uint64_t attention = dit_attention_workspace_bytes(work->n_img + work->n_txt, dit->num_attention_heads,
+                                                             dit->attention_head_dim, work->threads, 0);
+    const uint64_t packing = dit_linear_workspace_bytes(dit, work->n_img, work->n_txt, work->threads);
+    const uint64_t dit_host = dit_host_weights(shape, t->dit_model);
+    const int has_vae = work->components[PLAN_VAE].present;
+    const uint64_t vae_host = has_vae && !limits->vae_on_device ? vae_weight_bytes(work, -1) : 0;
     uint64_t host_weights = limits->vae_on_device ? 0 : dit_host + vae_host;
     uint64_t pinned = 0;
     p->stream_from_file = 0;
@@ -313,54 +390,18 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
     denoise->device = dit_device;
     denoise->pinned = pinned;
     denoise->host = host_weights + latents + placed_host + (limits->vae_on_device ? 0 : attention + packing) +
-                    (on_device ? 0 : dit_activation_bytes(&work->dit, work->n_img, work->n_txt));
+                    (on_device ? 0 : dit_activation_bytes(dit, work->n_img, work->n_txt));
     denoise->mapped = dit_mapped_bytes(shape, on_device, resident, pinned > 0);
     p->paged = plan_pages_from_disk(denoise, limits);
+    if (has_vae)
+        vae_estimate(work, limits, limits->vae_on_device ? device_room : limits->host_bytes, held, host_weights,
+                     latents, placed_host, c);
 
-    /* VAE phases: whole passes when the phases fit where the VAE runs (everything they hold
-     * counted), else 256-pixel tiles */
-    if (work->has_vae) {
-        const uint64_t room = limits->vae_on_device ? device_room : limits->host_bytes;
-        /* around a pass the pipeline holds the image (3 f32 planes) and the latent (z f32
-         * planes at the VAE scale factor's fraction of the side); after a decode, the image and its HWC copy */
-        const uint64_t z = (uint64_t)work->vae.z_dim * sizeof(float);
-        const uint64_t per_latent = (uint64_t)vae_scale_factor(&work->vae) * (uint64_t)vae_scale_factor(&work->vae);
-        plan_memory *e = &c->phases[PLAN_PHASE_VAE_ENCODE], *d = &c->phases[PLAN_PHASE_VAE_DECODE];
-        for (int tiled = 0; tiled < 2; tiled++) {
-            uint64_t enc = 0;
-            for (int i = 0; i < work->n_refs; i++) {
-                const uint64_t pixels = (uint64_t)work->ref_width[i] * (uint64_t)work->ref_height[i];
-                uint64_t need = vae_pass_bytes(work, 1, tiled, work->ref_height[i], work->ref_width[i]) +
-                                pixels * 3 * sizeof(float) + pixels / per_latent * z;
-                if (need > enc) enc = need;
-            }
-            const uint64_t pixels = (uint64_t)work->width * (uint64_t)work->height;
-            const uint64_t image = pixels * 3 * sizeof(float);
-            uint64_t dec = vae_pass_bytes(work, 0, tiled, work->height, work->width) + image + pixels / per_latent * z;
-            if (2 * image > dec) dec = 2 * image;
-            p->vae_tiled = tiled;
-            if (limits->vae_on_device) {
-                e->device = work->n_refs ? vae_weight_bytes(work, 0) + enc : 0;
-                d->device = vae_weight_bytes(work, 1) + dec;
-                e->host = d->host = latents;
-                if (!room || (e->device <= room && d->device <= room)) break;
-            } else {
-                e->host = work->n_refs ? host_weights + latents + enc : 0;
-                /* the transformer stays placed through the decode: its placement's host tables too */
-                d->host = host_weights + placed_host + (uint64_t)work->n_img * channels * sizeof(float) + dec;
-                const uint64_t held = limits->host_held_bytes;
-                if (!room || (e->host + held <= room && d->host + held <= room)) break;
-            }
-        }
-    }
-    /* the text encoder's phase: before the transformer is loaded, with the whole room */
-    st = plan_textenc_estimate(work, hw, limits, on_device ? free_room : 0, c);
-    if (st != CANVAS_OK) {
-        dit_free(shape);
-        return st;
-    }
+    /* the phases the table does not run hold nothing; the others their held components too */
     memset(&c->peak, 0, sizeof c->peak);
     for (int ph = 0; ph < PLAN_PHASE_COUNT; ph++) {
+        if (!(rows & 1u << ph)) c->phases[ph] = (plan_memory){0};
+        c->phases[ph].device += held[ph];
         if (c->phases[ph].host) c->phases[ph].host += limits->host_held_bytes;
         if (c->phases[ph].mapped > c->peak.mapped) c->peak.mapped = c->phases[ph].mapped;
         if (c->phases[ph].device > c->peak.device) c->peak.device = c->phases[ph].device;

@@ -272,6 +272,7 @@ static double group_flops(const textenc_config *c, const textenc_shape *s, int g
 static double pass_seconds(const plan_work *work, const plan_hardware *hw, const plan_point *p,
                            const textenc_shape *shape)
 {
+    const plan_component *text = &work->components[PLAN_TEXT_ENCODER];
     double flops = hw->flops_per_second[p->text_weights.format];
     if (!(flops > 0)) flops = hw->flops_per_second[QUANT_NONE] > 0 ? hw->flops_per_second[QUANT_NONE] : 1e9;
     double link = hw->link_bytes_per_second > 0 ? hw->link_bytes_per_second : 1e9;
@@ -280,7 +281,7 @@ static double pass_seconds(const plan_work *work, const plan_hardware *hw, const
     const int streamed_from = p->text_on_host ? shape->n_groups : 1 + p->text_resident;
     double resident = 0, streamed = 0, transfer = 0, first = 0;
     for (int g = 0; g < shape->n_groups; g++) {
-        const double seconds = group_flops(&work->text_encoder, shape, g, work->text_tokens, work->vision_patches,
+        const double seconds = group_flops(&text->config.text, shape, g, text->text_tokens, text->vision_patches,
                                            work->n_refs) /
                                flops;
         if (g < streamed_from) {
@@ -296,17 +297,19 @@ static double pass_seconds(const plan_work *work, const plan_hardware *hw, const
 }
 
 /* The largest resident prefix whose placement fits `room` (every layer streamed in the
- * sequential preset), and its device peak; *k -1 when not even streaming fits. */
-static canvas_status choose_residency(const plan_point *p, const placement *pl, int layers, int *k,
+ * sequential preset; every layer resident when the component may not stream), and its
+ * device peak; *k -1 when not even that fits. */
+static canvas_status choose_residency(const plan_point *p, const placement *pl, int layers, int may_stream, int *k,
                                       uint64_t *device)
 {
     int fits = 0;
     *k = -1;
     *device = 0;
     if (!pl->cap) return CANVAS_OK;
-    if (p->preset == PLAN_SEQUENTIAL) {
-        TRY(placement_fits((void *)pl, 0, &fits));
-        *k = fits ? 0 : -1;
+    if (p->preset == PLAN_SEQUENTIAL || !may_stream) {
+        const int only = may_stream ? 0 : layers;
+        TRY(placement_fits((void *)pl, only, &fits));
+        *k = fits ? only : -1;
     } else {
         TRY(plan_largest_prefix(layers, placement_fits, (void *)pl, k));
     }
@@ -322,16 +325,18 @@ canvas_status plan_textenc_estimate(const plan_work *work, const plan_hardware *
     c->text_seconds = 0;
     p->text_resident = 0;
     p->text_on_host = 0;
-    if (!work->has_text_encoder) return CANVAS_OK;
-    const textenc_config *tc = &work->text_encoder;
+    const plan_component *text = &work->components[PLAN_TEXT_ENCODER];
+    if (!text->present) return CANVAS_OK;
+    const textenc_config *tc = &text->config.text;
+    const int64_t tokens = text->text_tokens, *patches = text->vision_patches;
     const int threads = work->threads > 0 ? work->threads : 1, n_images = work->n_refs;
-    const int stored = work->text_stored_bytes_per_element > 0 ? work->text_stored_bytes_per_element : 2;
+    const int stored = text->stored_bytes_per_element > 0 ? text->stored_bytes_per_element : 2;
     textenc_shape shape;
     TRY(shape_build(tc, p->text_weights, stored, &shape));
-    const placement pl = {
-        &shape, plan_textenc_activation_bytes(tc, work->text_tokens, work->vision_patches, n_images), room};
+    const placement pl = {&shape, plan_textenc_activation_bytes(tc, tokens, patches, n_images), room};
     int k;
-    canvas_status st = choose_residency(p, &pl, plan_textenc_layers(tc), &k, &phase->device);
+    canvas_status st =
+        choose_residency(p, &pl, plan_textenc_layers(tc), (text->residency & PLAN_STREAMED) != 0, &k, &phase->device);
     if (st != CANVAS_OK) {
         shape_free(&shape);
         return st;
@@ -344,14 +349,13 @@ canvas_status plan_textenc_estimate(const plan_work *work, const plan_hardware *
      * kernels' workspace where the device is this build's pool; all of its activations
      * when it computes in host memory */
     int64_t largest;
-    const int64_t s = total_patches(work->vision_patches, n_images, &largest);
-    const uint64_t kernels = kernel_workspace_bytes(tc, work->text_tokens, s, largest, threads);
+    const int64_t s = total_patches(patches, n_images, &largest);
+    const uint64_t kernels = kernel_workspace_bytes(tc, tokens, s, largest, threads);
     phase->host = (uint64_t)work->n_txt * (uint64_t)tc->text.hidden_size * sizeof(float) * (work->cfg ? 2u : 1u);
     const int first_home = limits->vae_on_device && !p->text_on_host ? 1 + p->text_resident : 0;
     for (int g = first_home; g < shape.n_groups; g++) phase->host += shape.host_bytes[g];
     if (p->text_on_host)
-        phase->host += plan_textenc_activation_bytes(tc, work->text_tokens, work->vision_patches, n_images) +
-                       kernels;
+        phase->host += plan_textenc_activation_bytes(tc, tokens, patches, n_images) + kernels;
     else if (!limits->vae_on_device)
         phase->host += kernels;
 
@@ -381,12 +385,12 @@ plan_prompt_style plan_prompt_style_of(const char *pipeline_class)
 
 void plan_work_text_encoder(plan_work *w, const textenc_config *config, plan_prompt_style style)
 {
-    w->has_text_encoder = 1;
-    w->text_encoder = *config;
-    w->text_stored_bytes_per_element = 2;
-    w->text_tokens = (style == PLAN_PROMPT_TEXT_TO_IMAGE ? 34 : 64) + w->n_txt;
+    plan_component *t = &w->components[PLAN_TEXT_ENCODER];
+    *t = (plan_component){.kind = PLAN_TEXT_ENCODER, .present = 1, .stored_bytes_per_element = 2, .formats = ~0u,
+                          .residency = PLAN_RESIDENT | PLAN_STREAMED | PLAN_ON_HOST, .config.text = *config};
+    t->text_tokens = (style == PLAN_PROMPT_TEXT_TO_IMAGE ? 34 : 64) + w->n_txt;
     for (int i = 0; i < PLAN_MAX_REFERENCES; i++) {
         const int image = i < w->n_refs && (style == PLAN_PROMPT_EDIT_PLUS || (style == PLAN_PROMPT_EDIT && i == 0));
-        w->vision_patches[i] = !image ? 0 : style == PLAN_PROMPT_EDIT ? PLAN_EDIT_PATCHES : PLAN_EDIT_PLUS_PATCHES;
+        t->vision_patches[i] = !image ? 0 : style == PLAN_PROMPT_EDIT ? PLAN_EDIT_PATCHES : PLAN_EDIT_PLUS_PATCHES;
     }
 }
