@@ -177,7 +177,8 @@ static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *
         st = mem_alloc((void **)&output, (size_t)(dc->inputs.n_img * channels) * sizeof(float), MEM_ACTIVATIONS);
     if (st == CANVAS_OK) st = profiler_begin(session->profiler, "step 0");
     dit_tap tap = {collect_tap, &tensors};
-    if (st == CANVAS_OK) st = dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, &tap, output);
+    if (st == CANVAS_OK)
+        st = dit_forward(model, session->backend ? session->backend : OP_BACKEND_CPU(pool), &dc->inputs, &tap, output);
     if (st == CANVAS_OK) st = profiler_begin(session->profiler, "write");
     if (st == CANVAS_OK) {
         int64_t shape[3] = {1, dc->inputs.n_img, channels};
@@ -228,6 +229,7 @@ static canvas_status run_sink_case(const char *case_dir, const char *op, const c
         plan.fp8 = f->fp8;
         plan.oom_retry_attempts = f->oom_retry_attempts;
         plan.n_preferred = f->n_preferred;
+        plan.dit_backend = session->backend;
         memcpy(plan.preferred, f->preferred, sizeof plan.preferred);
         if (is_edit)
             st = edit_case_run_planned(case_dir, pool, session->device, f->resident_blocks, &plan, session->profiler,
