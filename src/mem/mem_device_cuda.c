@@ -193,27 +193,47 @@ static canvas_status staging_take(cuda_device *d, staging_slot **out)
 
 /* ---- the ops table ---------------------------------------------------------------- */
 
+/* One copy between host and device memory through the ring, a slot-sized chunk at a time.
+ * To the device: the host memcpy fills a slot and its cudaMemcpyAsync is queued, so the next
+ * chunk's memcpy overlaps this chunk's transfer; the slot's event guards its refill. To the
+ * host: each chunk is waited for before the memcpy out of its slot, so the copy is complete
+ * when this returns. */
+static canvas_status staged_copy(cuda_device *d, void *dst, const void *src, size_t bytes, int to_device)
+{
+    canvas_status st = CANVAS_OK;
+    pthread_mutex_lock(&d->staging_lock);
+    for (size_t done = 0; done < bytes && st == CANVAS_OK;) {
+        size_t n = bytes - done < d->slot_bytes ? bytes - done : d->slot_bytes;
+        char *to = (char *)dst + done;
+        const char *from = (const char *)src + done;
+        staging_slot *s = NULL;
+        st = staging_take(d, &s);
+        if (st != CANVAS_OK) break;
+        if (to_device) memcpy(s->host, from, n);
+        cudaError_t err = to_device ? cudaMemcpyAsync(to, s->host, n, cudaMemcpyHostToDevice, d->copy_stream)
+                                    : cudaMemcpyAsync(s->host, from, n, cudaMemcpyDeviceToHost, d->copy_stream);
+        if (err == cudaSuccess) err = cudaEventRecord(s->done, d->copy_stream);
+        if (err == cudaSuccess && !to_device) err = cudaEventSynchronize(s->done);
+        if (err != cudaSuccess) {
+            st = cuda_fail(err, d->pool.device.name, to_device ? "copying to the device (cudaMemcpyAsync)"
+                                                                : "copying from the device (cudaMemcpyAsync)");
+        } else if (to_device) {
+            s->used = 1;
+        } else {
+            memcpy(to, s->host, n);
+        }
+        done += n;
+    }
+    pthread_mutex_unlock(&d->staging_lock);
+    return st;
+}
+
 static canvas_status cuda_copy_to_device(mem_device *device, void *dst, const void *src, size_t bytes,
                                          mem_device_event *event)
 {
     cuda_device *d = (cuda_device *)device;
     *event = 0;
-    canvas_status st = CANVAS_OK;
-    pthread_mutex_lock(&d->staging_lock);
-    for (size_t done = 0; done < bytes && st == CANVAS_OK;) {
-        size_t n = bytes - done < d->slot_bytes ? bytes - done : d->slot_bytes;
-        staging_slot *s;
-        st = staging_take(d, &s);
-        if (st != CANVAS_OK) break;
-        memcpy(s->host, (const char *)src + done, n);
-        cudaError_t err = cudaMemcpyAsync((char *)dst + done, s->host, n, cudaMemcpyHostToDevice, d->copy_stream);
-        if (err == cudaSuccess) err = cudaEventRecord(s->done, d->copy_stream);
-        if (err != cudaSuccess) st = cuda_fail(err, device->name, "copying to the device (cudaMemcpyAsync)");
-        else s->used = 1;
-        done += n;
-    }
-    pthread_mutex_unlock(&d->staging_lock);
-    if (st != CANVAS_OK) return st;
+    TRY(staged_copy(d, dst, src, bytes, 1));
     /* The copy's own event, recorded after its last chunk: the stream runs in order, so it
      * completes when every chunk has. wait() destroys it. */
     cudaEvent_t e;
@@ -224,29 +244,12 @@ static canvas_status cuda_copy_to_device(mem_device *device, void *dst, const vo
     return CANVAS_OK;
 }
 
-/* Device to host: each chunk through a slot, waited for before the host memcpy out of it, so
- * the copy is complete when this returns (event 0). */
+/* Device to host: complete when it returns (event 0). */
 static canvas_status cuda_copy_to_host(mem_device *device, void *dst, const void *src, size_t bytes,
                                        mem_device_event *event)
 {
-    cuda_device *d = (cuda_device *)device;
     *event = 0;
-    canvas_status st = CANVAS_OK;
-    pthread_mutex_lock(&d->staging_lock);
-    for (size_t done = 0; done < bytes && st == CANVAS_OK;) {
-        size_t n = bytes - done < d->slot_bytes ? bytes - done : d->slot_bytes;
-        staging_slot *s;
-        st = staging_take(d, &s);
-        if (st != CANVAS_OK) break;
-        cudaError_t err = cudaMemcpyAsync(s->host, (const char *)src + done, n, cudaMemcpyDeviceToHost, d->copy_stream);
-        if (err == cudaSuccess) err = cudaEventRecord(s->done, d->copy_stream);
-        if (err == cudaSuccess) err = cudaEventSynchronize(s->done);
-        if (err != cudaSuccess) st = cuda_fail(err, device->name, "copying from the device (cudaMemcpyAsync)");
-        else memcpy((char *)dst + done, s->host, n);
-        done += n;
-    }
-    pthread_mutex_unlock(&d->staging_lock);
-    return st;
+    return staged_copy((cuda_device *)device, dst, src, bytes, 0);
 }
 
 static canvas_status cuda_wait(mem_device *device, mem_device_event event)

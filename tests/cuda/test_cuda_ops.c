@@ -10,7 +10,8 @@
  *               bf16 (relative 2^-9) and decodes weights to bf16 (2^-9 more unless they are
  *               bf16 already); f32 accumulation on both sides in other orders.
  *   attention   2e-5 absolute (|v| < 1, so outputs are < 1): f32 online softmax on both.
- *   norms, RoPE 1e-5 relative to max(1, |cpu|): f32 reductions in other orders.
+ *   norms, RoPE 1e-5 relative to max(1, |cpu|): f32 reductions in other orders (rms_norm_rows
+ *               and silu_rows too: SiLU through expf on both sides).
  *   elementwise 2e-6 relative (fused multiply-adds on the GPU), copies exact.
  * It also moves 150 MiB through the pinned staging ring both ways (exact), and fails every
  * allocation of a device + backend + GEMM in turn (fail-at-N) checking each ends cleanly. */
@@ -19,7 +20,10 @@
 #include "check.h"
 #include "mem/mem_device.h"
 #include "mem/mem_transfer.h"
+#include "ops/ops_conv.h"
 #include "ops/ops_cuda.h"
+#include "ops/ops_layout.h"
+#include "ops/ops_rows.h"
 #include "tensor/dtype.h"
 #include "tensor/quant.h"
 
@@ -186,7 +190,7 @@ static void test_rows(void)
     const float *dshift[2] = {dvec, dvec + D}, *dscale[2] = {dvec + 2 * D, dvec + 3 * D};
     op_norm_modulate(NULL, x, ROWS, D, 1e-6f, shift, scale, SPLIT, want);
     op_norm_modulate(&be, dx, ROWS, D, 1e-6f, dshift, dscale, SPLIT, dy);
-    CHECK_OK(op_cuda_status(cuda));
+    CHECK_OK(op_backend_check(&be));
     down(got, dy, n * 4);
     CHECK_MSG(rel_err(got, want, n) <= 1e-5, "norm_modulate %g", rel_err(got, want, n));
 
@@ -204,6 +208,19 @@ static void test_rows(void)
     op_add_inplace(&be, dy, dx, (int64_t)n);
     down(got, dy, n * 4);
     CHECK_MSG(rel_err(got, want, n) <= 1e-5, "gelu + add %g", rel_err(got, want, n));
+
+    /* rms_norm_rows (with a weight, then in place without), silu_rows */
+    op_rms_norm_rows(NULL, x, ROWS, D, 1e-6f, vec, want);
+    op_rms_norm_rows(&be, dx, ROWS, D, 1e-6f, dvec, dy);
+    down(got, dy, n * 4);
+    CHECK_MSG(rel_err(got, want, n) <= 1e-5, "rms_norm_rows %g", rel_err(got, want, n));
+    op_rms_norm_rows(NULL, want, ROWS, D, 1e-6f, NULL, want);
+    op_rms_norm_rows(&be, dy, ROWS, D, 1e-6f, NULL, dy);
+    op_silu_rows(NULL, want, (int64_t)n);
+    op_silu_rows(&be, dy, (int64_t)n);
+    down(got, dy, n * 4);
+    CHECK_MSG(rel_err(got, want, n) <= 1e-5, "rms_norm_rows in place + silu_rows %g", rel_err(got, want, n));
+    CHECK_OK(op_backend_check(&be));
 
     /* copy_columns: exact */
     op_copy_columns(NULL, x, ROWS, D, 17, 100, want);
@@ -226,7 +243,7 @@ static void test_rows(void)
     op_qk_norm_rope(&be, dy, dy + qk, ROWS, &dp);
     down(got, dy, 2 * qk * 4);
     CHECK_MSG(rel_err(got, want, 2 * qk) <= 1e-5, "qk_norm_rope %g", rel_err(got, want, 2 * qk));
-    CHECK_OK(op_cuda_status(cuda));
+    CHECK_OK(op_backend_check(&be));
 
     release(dx), release(dy), release(dvec);
     mem_free(x), mem_free(y), mem_free(vec), mem_free(want), mem_free(got);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cuda_backend.c — the CUDA op backend (ops/ops_cuda.h): a compute stream, cuBLASLt for every
- * GEMM, the kernels of cuda_kernels.cu for the rest. Written to be the least likely to be wrong
- * before it has run on a GPU: one GEMM configuration, every CUDA and cuBLAS return checked and
- * turned into a status, and a stream synchronisation at the end of every op.
+ * GEMM, the kernels of cuda_kernels.cu for the rest, as the entries of the "cuda" op backend
+ * table (ops/ops_backend_impl.h). Written to be the least likely to be wrong before it has run
+ * on a GPU: one GEMM configuration, every CUDA and cuBLAS return checked and turned into a
+ * status, and at the end of every op a synchronisation of the backend's own compute stream
+ * (never of the whole device: the device's copy stream keeps copying meanwhile).
  *
  * op_linear's GEMM: y[m, n] = x[m, k] W[n, k]^T in cuBLASLt's column-major terms is
  * D (n x m, ld n) = A^T B with A = W (k x n, ld k, transposed) and B = x (k x m, ld k): A and B
@@ -16,6 +18,7 @@
 #include "base/status.h"
 #include "ops/cuda/cublaslt_lazy.h"
 #include "ops/cuda/cuda_kernels.h"
+#include "ops/ops_backend_impl.h"
 #include "ops/ops_cuda.h"
 #include "tensor/quant.h"
 
@@ -30,7 +33,6 @@ struct op_cuda {
     void *workspace;          /* LT_WORKSPACE bytes of the device */
     void *scratch;            /* scratch_bytes of the device: x in bf16, then a weight tile */
     size_t scratch_bytes;
-    canvas_status sticky;     /* the first failure of a void op */
 };
 
 static canvas_status cuda_fail(cudaError_t err, const char *what)
@@ -53,22 +55,14 @@ static canvas_status lt_fail(const cublaslt_api *lt, cublasStatus_t err, const c
         if (cuda_try_err_ != cudaSuccess) return cuda_fail(cuda_try_err_, what); \
     } while (0)
 
-/* End of an op: wait for its work, so its buffers are free again when it returns. */
+/* End of an op: wait for its work on the compute stream (only that stream: copies queued on
+ * the device's copy stream go on), so its buffers are free again when it returns. */
 static canvas_status op_done(op_cuda *c, cudaError_t launch, const char *what)
 {
     if (launch != cudaSuccess) return cuda_fail(launch, what);
     cudaError_t err = cudaStreamSynchronize(c->stream);
     return err == cudaSuccess ? CANVAS_OK : cuda_fail(err, what);
 }
-
-/* A void op's outcome: the first failure is kept for op_cuda_status. */
-static void note(op_cuda *c, canvas_status st)
-{
-    if (st != CANVAS_OK && c->sticky == CANVAS_OK) c->sticky = st;
-}
-
-canvas_status op_cuda_status(const op_cuda *cuda) { return cuda->sticky; }
-void op_cuda_clear_status(op_cuda *cuda) { cuda->sticky = CANVAS_OK; }
 
 canvas_status op_cuda_create(mem_device *device, op_cuda **out)
 {
@@ -196,8 +190,10 @@ static canvas_status weight_format(const weight_view *w, int *out)
                        quant_format_name(w->quant->format));
 }
 
-canvas_status op_cuda_linear(op_cuda *c, const float *x, int64_t m, const weight_view *w, const float *bias, float *y)
+static canvas_status entry_linear(void *ctx, const float *x, int64_t m, const weight_view *w, const float *bias,
+                                 float *y)
 {
+    op_cuda *c = ctx;
     const int64_t n = w->out_features, k = w->in_features;
     if (m == 0) return CANVAS_OK;
     if (m < 0 || n <= 0 || k <= 0)
@@ -241,9 +237,11 @@ canvas_status op_cuda_linear(op_cuda *c, const float *x, int64_t m, const weight
 
 /* ---- the rest: one kernel each ---- */
 
-canvas_status op_cuda_attention(op_cuda *c, const float *q, const float *k, const float *v, int64_t seq, int heads,
-                                int kv_heads, int head_dim, const uint8_t *key_mask, int causal, float *out)
+static canvas_status entry_attention(void *ctx, const float *q, const float *k, const float *v, int64_t seq,
+                                       int heads, int kv_heads, int head_dim, const uint8_t *key_mask, int causal,
+                                       float *out)
 {
+    op_cuda *c = ctx;
     if (kv_heads <= 0 || heads % kv_heads || head_dim <= 0 || head_dim > 256)
         return status_fail(CANVAS_ERR_INTERNAL, "cuda: attention with %d heads, %d key/value heads of %d", heads,
                            kv_heads, head_dim);
@@ -251,41 +249,77 @@ canvas_status op_cuda_attention(op_cuda *c, const float *q, const float *k, cons
                    "op_attention");
 }
 
-void op_cuda_add_inplace(op_cuda *c, float *y, const float *x, int64_t n)
+static canvas_status entry_add_inplace(void *ctx, float *y, const float *x, int64_t n)
 {
-    note(c, op_done(c, cuda_add(y, x, n, c->stream), "op_add_inplace"));
+    op_cuda *c = ctx;
+    return op_done(c, cuda_add(y, x, n, c->stream), "op_add_inplace");
 }
 
-void op_cuda_norm_modulate(op_cuda *c, const float *x, int64_t rows, int64_t d, float eps,
-                           const float *const shift[2], const float *const scale[2], int64_t split, float *y)
+static canvas_status entry_norm_modulate(void *ctx, const float *x, int64_t rows, int64_t d, float eps,
+                                           const float *const shift[2], const float *const scale[2], int64_t split,
+                                           float *y)
 {
-    note(c, op_done(c, cuda_norm_modulate(x, rows, d, eps, shift[0], scale[0], shift[1], scale[1], split, y, c->stream),
-                    "op_norm_modulate"));
+    op_cuda *c = ctx;
+    return op_done(c, cuda_norm_modulate(x, rows, d, eps, shift[0], scale[0], shift[1], scale[1], split, y, c->stream),
+                   "op_norm_modulate");
 }
 
-void op_cuda_gated_add(op_cuda *c, float *y, const float *x, int64_t rows, int64_t d, const float *const gate[2],
-                       int64_t split)
+static canvas_status entry_gated_add(void *ctx, float *y, const float *x, int64_t rows, int64_t d,
+                                       const float *const gate[2], int64_t split)
 {
-    note(c, op_done(c, cuda_gated_add(y, x, rows, d, gate[0], gate[1], split, c->stream), "op_gated_add"));
+    op_cuda *c = ctx;
+    return op_done(c, cuda_gated_add(y, x, rows, d, gate[0], gate[1], split, c->stream), "op_gated_add");
 }
 
-void op_cuda_gelu_tanh_rows(op_cuda *c, float *x, int64_t rows, int64_t width)
+static canvas_status entry_gelu_tanh_rows(void *ctx, float *x, int64_t rows, int64_t width)
 {
-    note(c, op_done(c, cuda_gelu_tanh(x, rows * width, c->stream), "op_gelu_tanh_rows"));
+    op_cuda *c = ctx;
+    return op_done(c, cuda_gelu_tanh(x, rows * width, c->stream), "op_gelu_tanh_rows");
 }
 
-void op_cuda_qk_norm_rope(op_cuda *c, float *q, float *k, int64_t rows, const op_qk_norm_rope_params *p)
+static canvas_status entry_qk_norm_rope(void *ctx, float *q, float *k, int64_t rows, const op_qk_norm_rope_params *p)
 {
+    op_cuda *c = ctx;
     cudaError_t err = cuda_rms_norm_rope(q, rows, p->heads, p->head_dim, p->eps, p->norm_q[0], p->norm_q[1], p->split,
                                          p->cos, p->sin, c->stream);
     if (err == cudaSuccess)
         err = cuda_rms_norm_rope(k, rows, p->heads, p->head_dim, p->eps, p->norm_k[0], p->norm_k[1], p->split, p->cos,
                                  p->sin, c->stream);
-    note(c, op_done(c, err, "op_qk_norm_rope"));
+    return op_done(c, err, "op_qk_norm_rope");
 }
 
-void op_cuda_copy_columns(op_cuda *c, const float *src, int64_t rows, int64_t src_cols, int64_t col0, int64_t cols,
-                          float *dst)
+static canvas_status entry_copy_columns(void *ctx, const float *src, int64_t rows, int64_t src_cols, int64_t col0,
+                                          int64_t cols, float *dst)
 {
-    note(c, op_done(c, cuda_copy_columns(src, rows, src_cols, col0, cols, dst, c->stream), "op_copy_columns"));
+    op_cuda *c = ctx;
+    return op_done(c, cuda_copy_columns(src, rows, src_cols, col0, cols, dst, c->stream), "op_copy_columns");
 }
+
+static canvas_status entry_rms_norm_rows(void *ctx, const float *x, int64_t rows, int64_t dim, float eps,
+                                        const float *weight, float *y)
+{
+    op_cuda *c = ctx;
+    return op_done(c, cuda_rms_norm(x, rows, dim, eps, weight, y, c->stream), "op_rms_norm_rows");
+}
+
+static canvas_status entry_silu_rows(void *ctx, float *x, int64_t n)
+{
+    op_cuda *c = ctx;
+    return op_done(c, cuda_silu(x, n, c->stream), "op_silu_rows");
+}
+
+static const op_backend_table cuda_table = {
+    .name = "cuda",
+    .linear = entry_linear,
+    .attention = entry_attention,
+    .add_inplace = entry_add_inplace,
+    .norm_modulate = entry_norm_modulate,
+    .gated_add = entry_gated_add,
+    .gelu_tanh_rows = entry_gelu_tanh_rows,
+    .qk_norm_rope = entry_qk_norm_rope,
+    .copy_columns = entry_copy_columns,
+    .rms_norm_rows = entry_rms_norm_rows,
+    .silu_rows = entry_silu_rows,
+};
+
+op_backend op_backend_cuda(op_cuda *cuda) { return op_backend_table_make(&cuda_table, cuda); }

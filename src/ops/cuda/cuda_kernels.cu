@@ -142,6 +142,18 @@ extern "C" cudaError_t cuda_gelu_tanh(float *x, int64_t n, cudaStream_t stream)
     return launched();
 }
 
+__global__ void k_silu(float *x, int64_t n)
+{
+    GRID_STRIDE(i, n) x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+extern "C" cudaError_t cuda_silu(float *x, int64_t n, cudaStream_t stream)
+{
+    if (n <= 0) return cudaSuccess;
+    k_silu<<<blocks_for(n), THREADS, 0, stream>>>(x, n);
+    return launched();
+}
+
 __global__ void k_gated_add(float *y, const float *x, int64_t rows, int64_t d, const float *gate0,
                             const float *gate1, int64_t split)
 {
@@ -213,6 +225,28 @@ extern "C" cudaError_t cuda_norm_modulate(const float *x, int64_t rows, int64_t 
     if (rows <= 0 || d <= 0) return cudaSuccess;
     if (rows > 0x7fffffff) return cudaErrorInvalidValue;
     k_norm_modulate<<<(unsigned)rows, THREADS, 0, stream>>>(x, d, eps, shift0, scale0, shift1, scale1, split, y);
+    return launched();
+}
+
+/* RMSNorm of one row per block: x / sqrt(mean(x^2) + eps) * weight. Every thread has read its
+ * elements into the sum before any writes (block_sum synchronises), so y may be x. */
+__global__ void k_rms_norm(const float *x, int64_t dim, float eps, const float *weight, float *y)
+{
+    __shared__ float shared[THREADS];
+    const float *xr = x + blockIdx.x * dim;
+    float *yr = y + blockIdx.x * dim;
+    float s = 0.0f;
+    for (int64_t i = threadIdx.x; i < dim; i += THREADS) s += xr[i] * xr[i];
+    const float inv = 1.0f / sqrtf(block_sum(s, shared) / (float)dim + eps);
+    for (int64_t i = threadIdx.x; i < dim; i += THREADS) yr[i] = weight ? xr[i] * inv * weight[i] : xr[i] * inv;
+}
+
+extern "C" cudaError_t cuda_rms_norm(const float *x, int64_t rows, int64_t dim, float eps, const float *weight,
+                                     float *y, cudaStream_t stream)
+{
+    if (rows <= 0 || dim <= 0) return cudaSuccess;
+    if (rows > 0x7fffffff) return cudaErrorInvalidValue;
+    k_rms_norm<<<(unsigned)rows, THREADS, 0, stream>>>(x, dim, eps, weight, y);
     return launched();
 }
 

@@ -40,6 +40,11 @@ cudaError_t cuda_gelu_tanh(float *x, int64_t n, cudaStream_t stream);
 cudaError_t cuda_norm_modulate(const float *x, int64_t rows, int64_t d, float eps, const float *shift0,
                                const float *scale0, const float *shift1, const float *scale1, int64_t split,
                                float *y, cudaStream_t stream);
+/* op_silu over n elements, in place (op_silu_rows) */
+cudaError_t cuda_silu(float *x, int64_t n, cudaStream_t stream);
+/* op_rms_norm over [rows, dim] (op_rms_norm_rows): weight [dim] or NULL; y may be x */
+cudaError_t cuda_rms_norm(const float *x, int64_t rows, int64_t dim, float eps, const float *weight, float *y,
+                          cudaStream_t stream);
 /* op_gated_add: y[r] += gate * x[r], gate0 for rows < split, gate1 after */
 cudaError_t cuda_gated_add(float *y, const float *x, int64_t rows, int64_t d, const float *gate0,
                            const float *gate1, int64_t split, cudaStream_t stream);
