@@ -357,7 +357,8 @@ static void test_table_backend(void)
 
     /* status ops without an entry return the refusal */
     weight_view w = {.type = DTYPE_F32, .data = x, .out_features = 4, .in_features = 4};
-    CHECK_FAILS(op_linear(&be, x, 1, &w, NULL, y), CANVAS_ERR_UNSUPPORTED, "op_linear has no kernel on the stub backend");
+    CHECK_FAILS(op_linear(&be, x, 1, &w, NULL, y), CANVAS_ERR_UNSUPPORTED,
+                "op_linear has no kernel on the stub backend");
     conv2d_params cp = {0};
     CHECK_FAILS(op_conv2d(&be, &cp, x, &w, NULL, y), CANVAS_ERR_UNSUPPORTED, "op_conv2d has no kernel on the stub");
     CHECK(op_backend_check(&be) == CANVAS_OK); /* returned, not recorded */

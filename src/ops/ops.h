@@ -20,7 +20,8 @@
 #include "tensor/quant.h"
 
 /* The backend an op runs on: where its work is done (the CPU backend: the calling thread
- * and a thread pool, ops/ops_cpu.h; a later CUDA backend: a device stream). Opaque here:
+ * and a thread pool, ops/ops_cpu.h; any other is a table of kernels, ops/ops_backend_impl.h:
+ * the CUDA backend's stream, ops/ops_cuda.h, or a test's). Opaque here:
  * model code receives an `op_backend *` from its caller and passes it to every op that
  * takes one, never reaching for threads itself. NULL is accepted and means the CPU on the
  * calling thread alone. Every op that takes a backend returns with its work done and its

@@ -7,7 +7,9 @@
 #include "ops/ops_cpu.h"
 #include "ops/ops_rows.h"
 
-typedef enum row_pass { PASS_NORM_MODULATE, PASS_GATED_ADD, PASS_GELU, PASS_QK_PREP, PASS_RMS_NORM, PASS_SILU } row_pass;
+typedef enum row_pass {
+    PASS_NORM_MODULATE, PASS_GATED_ADD, PASS_GELU, PASS_QK_PREP, PASS_RMS_NORM, PASS_SILU
+} row_pass;
 
 typedef struct row_job {
     row_pass pass;
