@@ -127,7 +127,9 @@ static canvas_status place_model(dit_model *model, thread_pool *pool, const dit_
         work.n_txt = dc->inputs.n_txt;
         work.steps = 1;
         work.threads = thread_pool_size(pool);
-        plan_limits limits = {.device_bytes = flags->vram_bytes, .headroom_bytes = flags->headroom_bytes,
+        mem_device_stats device; /* the --vram pool's cap, or the CUDA region's */
+        mem_device_get_stats(session->device, &device);
+        plan_limits limits = {.device_bytes = device.cap_bytes, .headroom_bytes = flags->headroom_bytes,
                               .host_bytes = flags->ram_bytes, .same_format_only = 1};
         plan_hardware hw;
         if (plan_probe(flags->threads, flags->link_bytes_per_second, 2, &hw) != CANVAS_OK) status_clear();
