@@ -155,7 +155,8 @@ struct canvas_progress; /* below, with edit and generate */
 /* Where the model may put memory. Zero everywhere means: compute in host memory, no caps. */
 typedef struct canvas_options {
     uint64_t vram_bytes;          /* > 0: a device of this many bytes plays the GPU (weights and
-                                     activations of the transformer live there) */
+                                     activations of the transformer live there); on CUDA (device) it
+                                     caps the GPU region instead */
     uint64_t ram_bytes;           /* > 0: cap on the host memory this model allocates (its copies of
                                      weights, activations, caches, the text encoder), counted per model:
                                      other models and the caller's own allocations do not count (a
@@ -200,10 +201,11 @@ typedef struct canvas_options {
     const char *transformer_file;
     const char *text_encoder_file;
     const char *vae_file;
-    const char *device;           /* where the model computes: NULL or "auto" (CUDA when a GPU is present
-                                     and the models compute there, else the CPU), "cpu", or "cuda" (an
-                                     error, CANVAS_ERR_UNSUPPORTED, without a usable GPU: never a silent
-                                     CPU run). The models do not compute on CUDA yet (docs/cuda.md) */
+    const char *device;           /* where the model computes: NULL or "auto" (CUDA when a GPU is present,
+                                     else the CPU), "cpu", or "cuda" (an error, CANVAS_ERR_UNSUPPORTED,
+                                     without a usable GPU: never a silent CPU run). On CUDA the
+                                     transformer computes on the GPU (vram_bytes caps its region), the VAE
+                                     and the text encoder on the CPU (docs/cuda.md) */
 } canvas_options;
 
 void canvas_options_default(canvas_options *options);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_device_interface.c — a device written only for this test, through the interface of
- * mem/mem_device_impl.h, to show that nothing outside mem/ reaches device memory except
- * through mem_copy and that the interface is enough for a device the CPU cannot address.
+ * mem/mem_device_impl.h, to show that nothing outside mem/ and ops/ reaches device memory
+ * except through mem_copy and the op backend, and that the two interfaces are enough to run
+ * the transformer and the whole edit pipeline on a device the CPU cannot address.
  *
  * The "probe" device (tests/probe_device.h) is a mem_pool (mem_device_pool.h) with its own copy
  * functions. Its copies are asynchronous: copy_to_device / copy_to_host only queue the copy and return
@@ -12,27 +13,32 @@
  *
  *   open     its blocks are a read/write region (MEM_DEVICE_HOST_ADDRESSABLE): the CPU
  *            kernels compute in it, like on the capped pool. The whole edit pipeline and
- *            the transformer run on it and must give the host run's numbers bit for bit.
+ *            the transformer run on it with the CPU backend and must give the host run's
+ *            numbers bit for bit.
  *   sealed   its blocks are addresses of a PROT_NONE reservation (touching one faults);
  *            the bytes live in a separate store, XOR-ed with a key, and only its copy
  *            functions reach them (flags: MEM_DEVICE_HOLDS_DATA only, as a GPU's would
  *            be). Weights streamed through it by the residency manager come back intact
- *            through mem_copy, and a transformer forward's memory path (placement,
- *            streaming, inputs in, output out) runs on it without a fault.
+ *            through mem_copy; the transformer computes on it through the relay backend
+ *            (tests/relay_backend.h: each op's operands copied out with mem_copy, the CPU op,
+ *            its outputs copied back), so a forward, its taps and the whole edit pipeline
+ *            (transformer on the sealed probe, VAE on the CPU), resident or streamed, give
+ *            the host run's bits. Any host access to the device's memory from model or
+ *            pipeline code would fault here. Given the CPU backend instead, the transformer
+ *            refuses the device (CANVAS_ERR_UNSUPPORTED) before computing anything.
  *
- * The limit, stated: the CPU kernels (ops/cpu and the transformer's row loops) compute on
- * device pointers, so they need host-addressable device memory. On a sealed device the
- * transformer takes the path it takes on a measure device (qwen_image_dit.c checks
- * mem_device_is_addressable): every allocation, acquire, prefetch and copy, no kernels. So
- * the sealed run shows the memory path carries exactly the bytes of the real run (same
- * copies, same bytes, same hash), not that the numbers can be computed there; computing
- * on memory the host cannot address takes an op backend of that device: test_relay_backend.c
- * runs every op of the backend table on the sealed device through one (tests/relay_backend.h). */
+ * What this does not show: that a real GPU backend computes the same numbers (CUDA rounds
+ * differently: tests/cuda and tools/device-check.sh). The relay computes with the CPU ops. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ops/threadpool.h"
 #include "check.h"
+#include "dit_random_model.h"
 #include "mem/mem_device_pool.h"
 #include "mem/mem_residency.h"
 #include "mem/mem_transfer.h"
@@ -40,7 +46,9 @@
 #include "models/qwen_image_dit_case.h"
 #include "ops/ops_cpu.h"
 #include "pipeline/edit_case.h"
+#include "plan/plan.h"
 #include "probe_device.h"
+#include "relay_backend.h"
 
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)
@@ -163,75 +171,7 @@ static void test_residency_streams_through_sealed(void)
     mem_free(back);
 }
 
-/* ---- the transformer ------------------------------------------------------------------- */
-
-typedef struct forward_run {
-    canvas_status status;
-    mem_device_stats stats;
-    probe_counts counts;
-} forward_run;
-
-/* Place `model` on a fresh probe device with k resident blocks, one forward, back to host. */
-static forward_run forward_on_probe(dit_model *model, int sealed, int k, const dit_inputs *in, float *out)
-{
-    forward_run r = {0};
-    mem_device *device = NULL;
-    r.status = probe_create(sealed, 16 * MiB, &device);
-    if (r.status != CANVAS_OK) return r;
-    r.status = dit_place(model, device, k);
-    if (r.status == CANVAS_OK) r.status = dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, out);
-    CHECK_OK(dit_place(model, NULL, DIT_ALL_BLOCKS));
-    mem_device_get_stats(device, &r.stats);
-    r.counts = probe_counts_of(device);
-    CHECK(mem_device_live_blocks(device) == 0);
-    mem_device_destroy(device);
-    return r;
-}
-
-/* On the open probe the forward gives the host's output bit for bit, streamed or not; on
- * the sealed probe its memory path allocates, streams and copies exactly the same. */
-static void test_transformer_on_probe(void)
-{
-    char case_dir[4096];
-    test_path(case_dir, sizeof case_dir, "golden/cases/dit-edit-two-refs");
-    dit_case *dc = NULL;
-    dit_model *model = NULL;
-    float *want = NULL, *got = NULL;
-    CHECK_OK(dit_case_open(case_dir, &dc));
-    if (dc) CHECK_OK(dit_load(dc->model_dir, &model));
-    if (!model) goto done;
-    const size_t out_bytes = (size_t)dc->inputs.n_img * (size_t)dit_output_channels(&model->config) * sizeof(float);
-    CHECK_OK(mem_alloc((void **)&want, out_bytes, MEM_SCRATCH));
-    CHECK_OK(mem_alloc((void **)&got, out_bytes, MEM_SCRATCH));
-    if (!want || !got) goto done;
-    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, want));
-    for (int k = 0; k <= model->config.num_layers; k++) {
-        memset(got, 0xff, out_bytes);
-        forward_run open = forward_on_probe(model, 0, k, &dc->inputs, got);
-        CHECK_MSG(open.status == CANVAS_OK, "open k=%d: %s", k, canvas_last_error());
-        CHECK_MSG(memcmp(got, want, out_bytes) == 0, "open k=%d: the output differs from the host run", k);
-        forward_run sealed = forward_on_probe(model, 1, k, &dc->inputs, got);
-        CHECK_MSG(sealed.status == CANVAS_OK, "sealed k=%d: %s", k, canvas_last_error());
-        CHECK(open.counts.copies_in > 0 && open.counts.copies_out == 1 && open.counts.bytes_out == out_bytes);
-        CHECK_MSG(sealed.counts.copies_in == open.counts.copies_in && sealed.counts.bytes_in == open.counts.bytes_in &&
-                      sealed.counts.hash_in == open.counts.hash_in,
-                  "k=%d: the sealed run copied %llu bytes in, the open run %llu", k,
-                  (unsigned long long)sealed.counts.bytes_in, (unsigned long long)open.counts.bytes_in);
-        CHECK(sealed.counts.copies_out == open.counts.copies_out && sealed.counts.bytes_out == open.counts.bytes_out);
-        CHECK(sealed.stats.peak_bytes == open.stats.peak_bytes);
-        for (int c = 0; c < MEM_CLASS_COUNT; c++)
-            CHECK(sealed.stats.classes[c].peak_bytes == open.stats.classes[c].peak_bytes &&
-                  sealed.stats.classes[c].allocations == open.stats.classes[c].allocations);
-        CHECK(open.stats.bytes_in == open.counts.bytes_in && sealed.stats.bytes_out == sealed.counts.bytes_out);
-    }
-done:
-    mem_free(want);
-    mem_free(got);
-    dit_free(model);
-    dit_case_free(dc);
-}
-
-/* ---- the edit pipeline ------------------------------------------------------------------ */
+/* ---- what a run hands back -------------------------------------------------------------- */
 
 typedef struct captured {
     int n;
@@ -261,9 +201,199 @@ static void captured_free(captured *c)
     c->n = 0;
 }
 
-/* The edit-cfg golden case (true CFG: two transformer calls a step; VAE encode and
- * decode) on the open probe, every block streamed and with the planner's prefix: every
- * latent and the image equal the host run's bit for bit. */
+/* Every tensor of `got` is the one of `want` (names, sizes, bits). */
+static void check_same(const captured *got, const captured *want, const char *what)
+{
+    CHECK_MSG(got->n == want->n, "%s: %d tensors, the host run gave %d", what, got->n, want->n);
+    for (int i = 0; i < got->n && i < want->n; i++)
+        CHECK_MSG(!strcmp(got->names[i], want->names[i]) && got->bytes[i] == want->bytes[i] &&
+                      memcmp(got->data[i], want->data[i], got->bytes[i]) == 0,
+                  "%s: '%s' differs from the host run", what, got->names[i]);
+}
+
+/* ---- the transformer ------------------------------------------------------------------- */
+
+enum { OPEN, SEALED, MEASURE }; /* the device */
+
+typedef struct forward_run {
+    canvas_status status;
+    mem_device_stats stats;
+    probe_counts counts;
+    uint64_t relayed; /* ops the relay backend ran */
+} forward_run;
+
+/* Place `model` with k resident blocks on a fresh device of `kind` (a measure device: the
+ * dry run), one forward with the relay backend over it or the CPU backend, back to host. */
+static forward_run forward_on(dit_model *model, int kind, int use_relay, int k, const dit_inputs *in,
+                              const dit_tap *tap, float *out)
+{
+    forward_run r = {0};
+    mem_device *device = NULL;
+    r.status = kind == MEASURE ? mem_device_create_measure("dry", 16 * MiB, &device)
+                               : probe_create(kind != OPEN, 16 * MiB, &device);
+    if (r.status != CANVAS_OK) return r;
+    relay_backend relay = {.device = device, .pool = pool};
+    op_backend relayed = relay_backend_make(&relay);
+    r.status = dit_place(model, device, k);
+    if (r.status == CANVAS_OK)
+        r.status = dit_forward(model, use_relay ? &relayed : OP_BACKEND_CPU(pool), in, tap, out);
+    CHECK_OK(dit_place(model, NULL, DIT_ALL_BLOCKS));
+    mem_device_get_stats(device, &r.stats);
+    if (kind != MEASURE) r.counts = probe_counts_of(device);
+    r.relayed = relay.ops;
+    CHECK(mem_device_live_blocks(device) == 0);
+    mem_device_destroy(device);
+    return r;
+}
+
+/* For every resident prefix (0: every block streamed through the two slots): on the open
+ * probe (CPU backend, computing in place) and on the sealed probe (relay backend: nothing
+ * but mem_copy reaches its memory) the forward gives the host's output bit for bit, and
+ * with k = 0 every tap too. The open run copies exactly what the dry run predicts (the
+ * host-computed tables are written in place: no staging on an addressable device); each
+ * run takes the device memory per class its dry run predicts. The sealed probe with the CPU backend
+ * is refused before anything is computed. */
+static void test_transformer_on_probe(void)
+{
+    char case_dir[4096];
+    test_path(case_dir, sizeof case_dir, "golden/cases/dit-edit-two-refs");
+    dit_case *dc = NULL;
+    dit_model *model = NULL;
+    float *want = NULL, *got = NULL;
+    captured host_taps = {0}, sealed_taps = {0};
+    CHECK_OK(dit_case_open(case_dir, &dc));
+    if (dc) CHECK_OK(dit_load(dc->model_dir, &model));
+    if (!model) goto done;
+    const size_t out_bytes = (size_t)dc->inputs.n_img * (size_t)dit_output_channels(&model->config) * sizeof(float);
+    CHECK_OK(mem_alloc((void **)&want, out_bytes, MEM_SCRATCH));
+    CHECK_OK(mem_alloc((void **)&got, out_bytes, MEM_SCRATCH));
+    if (!want || !got) goto done;
+    const dit_tap host_tap = {capture, &host_taps}, sealed_tap = {capture, &sealed_taps};
+    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, &host_tap, want));
+    CHECK(host_taps.n == 3 + 2 * model->config.num_layers);
+    for (int k = 0; k <= model->config.num_layers; k++) {
+        memset(got, 0xff, out_bytes);
+        forward_run open = forward_on(model, OPEN, 0, k, &dc->inputs, NULL, got);
+        CHECK_MSG(open.status == CANVAS_OK, "open k=%d: %s", k, canvas_last_error());
+        CHECK_MSG(memcmp(got, want, out_bytes) == 0, "open k=%d: the output differs from the host run", k);
+
+        memset(got, 0xff, out_bytes);
+        forward_run sealed = forward_on(model, SEALED, 1, k, &dc->inputs, k == 0 ? &sealed_tap : NULL, got);
+        CHECK_MSG(sealed.status == CANVAS_OK, "sealed k=%d: %s", k, canvas_last_error());
+        CHECK_MSG(memcmp(got, want, out_bytes) == 0, "sealed k=%d: the output differs from the host run", k);
+        CHECK(sealed.relayed > 0 && open.relayed == 0);
+
+        /* the arena reserves attention workspace for the backend's workers: 2 on the CPU's, 1 on the relay's */
+        forward_run dry = forward_on(model, MEASURE, 0, k, &dc->inputs, NULL, NULL);
+        forward_run dry_relay = forward_on(model, MEASURE, 1, k, &dc->inputs, NULL, NULL);
+        CHECK_MSG(dry.status == CANVAS_OK && dry_relay.status == CANVAS_OK, "dry k=%d: %s", k, canvas_last_error());
+        CHECK(open.counts.copies_in > 0 && open.counts.copies_out == 1 && open.counts.bytes_out == out_bytes);
+        CHECK_MSG(open.stats.bytes_in == dry.stats.bytes_in && open.counts.bytes_in == open.stats.bytes_in,
+                  "k=%d: the open run copied %llu bytes in, the dry run %llu", k,
+                  (unsigned long long)open.stats.bytes_in, (unsigned long long)dry.stats.bytes_in);
+        /* the sealed run copies more (the staged tables, every relayed operand), in the same memory */
+        CHECK(sealed.counts.bytes_in > open.counts.bytes_in && sealed.stats.bytes_in == sealed.counts.bytes_in);
+        CHECK(dry_relay.relayed == 0 && dry_relay.stats.bytes_in == dry.stats.bytes_in);
+        for (int c = 0; c < MEM_CLASS_COUNT; c++) {
+            CHECK(open.stats.classes[c].peak_bytes == dry.stats.classes[c].peak_bytes &&
+                  open.stats.classes[c].allocations == dry.stats.classes[c].allocations);
+            CHECK(sealed.stats.classes[c].peak_bytes == dry_relay.stats.classes[c].peak_bytes &&
+                  sealed.stats.classes[c].allocations == dry_relay.stats.classes[c].allocations);
+        }
+
+        memset(got, 0xff, out_bytes);
+        forward_run refused = forward_on(model, SEALED, 0, k, &dc->inputs, NULL, got);
+        CHECK(refused.status == CANVAS_ERR_UNSUPPORTED && strstr(canvas_last_error(), "not host-addressable"));
+        CHECK(refused.stats.classes[MEM_ACTIVATIONS].allocations == 0 && ((unsigned char *)got)[0] == 0xff);
+        status_clear();
+    }
+    check_same(&sealed_taps, &host_taps, "sealed taps, every block streamed");
+done:
+    captured_free(&host_taps);
+    captured_free(&sealed_taps);
+    mem_free(want);
+    mem_free(got);
+    dit_free(model);
+    dit_case_free(dc);
+}
+
+/* A six-block random model (tests/dit_random_model.h) with two padded text tokens, placed
+ * with two resident blocks: the other four stream through the two slots, so every forward
+ * copies them onto the sealed probe again (evicting each other). Two forwards in a row on
+ * one placement, relay backend: both give the host's output bit for bit. */
+static void test_streamed_model_on_sealed(void)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "/tmp/canvas_test_device_interface_XXXXXX");
+    if (!mkdtemp(dir)) {
+        CHECK_MSG(0, "mkdtemp failed");
+        return;
+    }
+    char model_dir[340];
+    snprintf(model_dir, sizeof model_dir, "%s/transformer", dir);
+    mkdir(model_dir, 0700);
+    const dit_random_shape shape = {.layers = 6, .heads = 4, .head_dim = 16, .joint_dim = 32, .in_channels = 64,
+                                    .out_channels = 16, .matrix_type = DTYPE_BF16, .seed = 11};
+    dit_model *model = NULL;
+    mem_device *sealed = NULL;
+    float hidden[48 * 64], text[7 * 32], want[48 * 64], got[48 * 64];
+    uint8_t mask[7];
+    dit_random_writer rng = {.rng = 5u};
+    for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) hidden[i] = dit_random_uniform(&rng);
+    for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) text[i] = dit_random_uniform(&rng);
+    for (int i = 0; i < 7; i++) mask[i] = i < 5;
+    const dit_image_shape shapes[2] = {{1, 4, 6}, {1, 6, 4}};
+    const dit_inputs in = {.hidden_states = hidden, .n_img = 48, .hidden_channels = 64,
+                           .encoder_hidden_states = text, .n_txt = 7, .text_dim = 32, .text_mask = mask,
+                           .timestep = 0.7f, .img_shapes = shapes, .n_images = 2};
+    CHECK_OK(dit_random_model_write(model_dir, &shape));
+    CHECK_OK(dit_load(model_dir, &model));
+    CHECK_OK(probe_create(1, 4 * MiB, &sealed));
+    if (!model || !sealed) goto done;
+    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, want));
+    relay_backend relay = {.device = sealed, .pool = pool};
+    op_backend relayed = relay_backend_make(&relay);
+    /* bytes copied onto the device by the second forward, all blocks resident and two */
+    uint64_t second[2] = {0, 0};
+    const int resident[2] = {DIT_ALL_BLOCKS, 2};
+    for (int p = 0; p < 2; p++) {
+        CHECK_OK(dit_place(model, sealed, resident[p]));
+        for (int round = 0; round < 2; round++) {
+            const uint64_t before = probe_counts_of(sealed).bytes_in;
+            memset(got, 0xff, sizeof got);
+            CHECK_OK(dit_forward(model, &relayed, &in, NULL, got));
+            CHECK_MSG(memcmp(got, want, sizeof want) == 0, "resident %d, forward %d: differs from the host run",
+                      resident[p], round);
+            second[p] = probe_counts_of(sealed).bytes_in - before;
+        }
+        CHECK_OK(dit_place(model, NULL, DIT_ALL_BLOCKS));
+        CHECK(mem_device_live_blocks(sealed) == 0);
+    }
+    /* the relay's copies are the same in both: the difference is weights streamed in again,
+     * at least three of the four streamed blocks (the copy thread's prefetches cross the
+     * forwards' boundaries: a block may be counted in the forward before or after) */
+    const uint64_t block = dit_weight_device_bytes(model, 3) - dit_weight_device_bytes(model, 2);
+    CHECK_MSG(second[1] >= second[0] + 3 * block, "the second streamed forward copied %llu bytes, resident %llu",
+              (unsigned long long)second[1], (unsigned long long)second[0]);
+    printf("  six blocks on the sealed probe, second forward: %llu bytes in with 2 resident, %llu with all "
+           "(a block: %llu)\n", (unsigned long long)second[1], (unsigned long long)second[0],
+           (unsigned long long)block);
+done:
+    mem_device_destroy(sealed);
+    dit_free(model);
+    dit_random_model_remove(model_dir);
+    rmdir(dir);
+}
+
+/* ---- the edit pipeline ------------------------------------------------------------------ */
+
+/* The edit-cfg golden case (true CFG: two transformer calls a step; VAE encode and decode)
+ * with the transformer on the open probe (CPU backend) and on the sealed probe (relay
+ * backend; the VAE on the CPU in host memory), every block streamed through the two slots
+ * (resident prefix 0) and with the planner's prefix: every latent and the image equal the
+ * host run's bit for bit. The case's model has two blocks, so under any cap the planner
+ * keeps both resident (two slots cost as much): the streamed placement is the fixed prefix
+ * 0. The sealed probe with the CPU backend ends the run with the transformer's refusal. */
 static void test_edit_pipeline_on_probe(void)
 {
     char case_dir[4096];
@@ -272,29 +402,43 @@ static void test_edit_pipeline_on_probe(void)
     CHECK_OK(edit_case_run_on(case_dir, pool, NULL, -1, NULL, NULL, capture, &host));
     CHECK(host.n > 1);
     const int prefixes[2] = {0, -1};
-    for (int p = 0; p < 2; p++) {
-        mem_device *device = NULL;
-        CHECK_OK(probe_create(0, 64 * MiB, &device));
-        if (!device) continue;
-        captured got = {0};
-        CHECK_OK(edit_case_run_on(case_dir, pool, device, prefixes[p], NULL, NULL, capture, &got));
-        CHECK_MSG(got.n == host.n, "%d tensors, the host run gave %d", got.n, host.n);
-        for (int i = 0; i < got.n && i < host.n; i++)
-            CHECK_MSG(!strcmp(got.names[i], host.names[i]) && got.bytes[i] == host.bytes[i] &&
-                          memcmp(got.data[i], host.data[i], got.bytes[i]) == 0,
-                      "resident blocks %d: '%s' differs from the host run", prefixes[p], got.names[i]);
-        probe_counts c = probe_counts_of(device);
-        mem_device_stats st;
-        mem_device_get_stats(device, &st);
-        /* every byte moved went through the probe's copy functions */
-        CHECK(c.copies_in > 0 && c.copies_out > 0 && st.bytes_in == c.bytes_in && st.bytes_out == c.bytes_out);
-        printf("  edit-cfg on the probe device, resident blocks %d: %llu copies in (%llu bytes), %llu out\n",
-               prefixes[p], (unsigned long long)c.copies_in, (unsigned long long)c.bytes_in,
-               (unsigned long long)c.copies_out);
-        CHECK(mem_device_live_blocks(device) == 0);
-        captured_free(&got);
-        mem_device_destroy(device);
-    }
+    for (int sealed = 0; sealed < 2; sealed++)
+        for (int p = 0; p < 2; p++) {
+            mem_device *device = NULL;
+            CHECK_OK(probe_create(sealed, 64 * MiB, &device));
+            if (!device) continue;
+            relay_backend relay = {.device = device, .pool = pool};
+            op_backend relayed = relay_backend_make(&relay);
+            edit_case_plan plan = {.strategy = PLAN_AUTO, .fallback_enabled = 1,
+                                   .dit_backend = sealed ? &relayed : NULL};
+            captured got = {0};
+            CHECK_OK(edit_case_run_planned(case_dir, pool, device, prefixes[p], &plan, NULL, NULL, capture, &got));
+            char what[64];
+            snprintf(what, sizeof what, "%s probe, resident blocks %d", sealed ? "sealed" : "open", prefixes[p]);
+            check_same(&got, &host, what);
+            CHECK(sealed ? relay.ops > 0 : relay.ops == 0);
+            probe_counts c = probe_counts_of(device);
+            mem_device_stats st;
+            mem_device_get_stats(device, &st);
+            /* every byte moved went through the probe's copy functions */
+            CHECK(c.copies_in > 0 && c.copies_out > 0 && st.bytes_in == c.bytes_in && st.bytes_out == c.bytes_out);
+            printf("  edit-cfg, %s: %llu copies in (%llu bytes), %llu out, %llu ops relayed\n", what,
+                   (unsigned long long)c.copies_in, (unsigned long long)c.bytes_in, (unsigned long long)c.copies_out,
+                   (unsigned long long)relay.ops);
+            CHECK(mem_device_live_blocks(device) == 0);
+            captured_free(&got);
+            mem_device_destroy(device);
+        }
+    mem_device *device = NULL;
+    CHECK_OK(probe_create(1, 64 * MiB, &device));
+    captured got = {0};
+    if (device)
+        CHECK_FAILS(edit_case_run_on(case_dir, pool, device, 0, NULL, NULL, capture, &got), CANVAS_ERR_UNSUPPORTED,
+                    "not host-addressable");
+    CHECK(got.n == 0 || strcmp(got.names[got.n - 1], "image") != 0);
+    captured_free(&got);
+    if (device) CHECK(mem_device_live_blocks(device) == 0);
+    mem_device_destroy(device);
     captured_free(&host);
 }
 
@@ -307,6 +451,7 @@ int main(void)
     RUN(test_sealed_copies);
     RUN(test_residency_streams_through_sealed);
     RUN(test_transformer_on_probe);
+    RUN(test_streamed_model_on_sealed);
     RUN(test_edit_pipeline_on_probe);
     thread_pool_destroy(pool);
     return check_summary();

@@ -77,9 +77,9 @@ static canvas_status check_options(const canvas_options *o)
     if ((uint64_t)(size_t)o->vram_bytes != o->vram_bytes || (uint64_t)(size_t)o->ram_bytes != o->ram_bytes)
         return status_fail(CANVAS_ERR_USAGE, "a memory cap is more than this machine can address");
     mem_device_choice device;
-    int cuda_passed_over;
+    int use_cuda;
     TRY(mem_device_choice_parse(o->device, &device));
-    TRY(mem_device_choose(device, &cuda_passed_over));
+    TRY(mem_device_choose(device, &use_cuda));
     return CANVAS_OK;
 }
 
@@ -90,7 +90,7 @@ void canvas_close(canvas_model *model)
     edit_pipeline_close(model->pipeline);
     profiler_destroy(model->profiler);
     thread_pool_destroy(model->pool);
-    if (model->device && model->device != mem_device_cpu()) mem_device_destroy(model->device);
+    compute_device_close(&model->compute);
     mem_device_destroy(model->host); /* its scope goes with its last block */
     mem_free(model);
 }
@@ -180,7 +180,6 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
     canvas_model *m;
     TRY(mem_calloc((void **)&m, 1, sizeof *m, MEM_SCRATCH));
     m->options = *options;
-    m->device = mem_device_cpu();
     /* the model's host memory: what it allocates from here on is counted (and capped) apart */
     canvas_status st = mem_device_create_host_scope("cpu", (size_t)options->ram_bytes, &m->host);
     if (st != CANVAS_OK) {
@@ -188,14 +187,11 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
         return st;
     }
     mem_scope *outer = canvas_model_enter(m);
-    if (options->vram_bytes) {
-        mem_device *gpu = NULL;
-        st = mem_device_create_capped("gpu", (size_t)options->vram_bytes, &gpu);
-        if (st == CANVAS_OK) {
-            m->device = gpu;
-            mem_device_set_link_bandwidth(gpu, options->link_bytes_per_second);
-        }
-    }
+    mem_device_choice choice;
+    st = mem_device_choice_parse(options->device, &choice); /* checked by check_options */
+    if (st == CANVAS_OK)
+        st = compute_device_open(choice, options->vram_bytes, options->link_bytes_per_second, &m->compute);
+    m->device = st == CANVAS_OK ? m->compute.device : mem_device_cpu();
     if (st == CANVAS_OK) st = thread_pool_create(options->threads, &m->pool);
     /* computing in host memory, the model's host scope is its device in the profile too */
     if (st == CANVAS_OK)
@@ -209,6 +205,7 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
         edit_pipeline *p = m->pipeline;
         p->pool = m->pool;
         p->device = m->device;
+        p->dit_backend = m->compute.backend;
         p->host = m->host;
         p->profiler = m->profiler;
         p->resident_blocks = options->resident_blocks;

@@ -8,6 +8,7 @@
 #include "ops/threadpool.h"
 #include "canvas.h"
 #include "mem/mem_device.h"
+#include "pipeline/compute_device.h"
 #include "mem/mem_profiler.h"
 #include "pipeline/edit.h"
 #include "pipeline/prompt.h"
@@ -29,7 +30,8 @@ typedef struct prompt_cache_entry {
 struct canvas_model {
     edit_pipeline *pipeline;
     thread_pool *pool;
-    mem_device *device;         /* the capped device (owned), or the cpu device */
+    mem_device *device;         /* compute.device: the CUDA device, the capped device, or the cpu device */
+    compute_device compute;     /* the device and the transformer's op backend (owned) */
     mem_device *host;           /* the model's host memory: a host scope device (owned) whose cap
                                    is ram_bytes; every call works inside its scope */
     profiler *profiler;

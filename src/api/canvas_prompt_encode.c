@@ -88,8 +88,9 @@ static canvas_status open_encoder(canvas_model *m)
     TRY(tokenizer_path(p->model_dir, tok));
     TRY(prompt_encoder_open(tok, enc, has_processor ? proc : NULL, style, format, &m->prompt));
     /* the encoder computes where the transformer does, before it: the device's room is
-     * the encoder's during the text-encode phase (pipeline/prompt.h) */
-    m->prompt->device = m->device;
+     * the encoder's during the text-encode phase (pipeline/prompt.h); its ops have only CPU
+     * kernels, so on a device the host cannot address (CUDA) it computes in host memory */
+    m->prompt->device = mem_device_is_addressable(m->device) ? m->device : NULL;
     m->prompt->headroom_bytes = m->options.headroom_bytes;
     m->prompt->oom_retry_attempts =
         m->options.no_fallback ? 0 : m->options.oom_retry_attempts ? m->options.oom_retry_attempts : 3;

@@ -225,8 +225,11 @@ static canvas_status run_preset(const bench_args *a, thread_pool *pool, plan_pre
     row->plan.preset = -1;
     mem_device *device = mem_device_cpu();
     profiler *prof = NULL;
-    int cuda_passed_over;
-    TRY(mem_device_choose((mem_device_choice)a->memory.device, &cuda_passed_over));
+    int use_cuda;
+    TRY(mem_device_choose((mem_device_choice)a->memory.device, &use_cuda));
+    if (use_cuda && a->memory.device == MEM_DEVICE_CHOICE_CUDA) /* bench plays the device with --vram */
+        return status_fail(CANVAS_ERR_UNSUPPORTED, "canvas bench: --device cuda: bench runs its presets on the "
+                           "CPU (a --vram pool plays the GPU); time CUDA with canvas edit --device cuda --report");
     if (a->memory.vram_bytes) {
         TRY(mem_device_create_capped("gpu", (size_t)a->memory.vram_bytes, &device));
         mem_device_set_link_bandwidth(device, a->memory.link_bytes_per_second);

@@ -121,7 +121,9 @@ static canvas_status place_model(dit_model *model, thread_pool *pool, const dit_
         plan_work work;
         plan_work_transformer(&work, &model->config, dc->inputs.n_img, dc->inputs.n_txt, thread_pool_size(pool));
         plan_work_loaded(&work, model, NULL, NULL);
-        plan_limits limits = {.device_bytes = flags->vram_bytes, .headroom_bytes = flags->headroom_bytes,
+        mem_device_stats device; /* the --vram pool's cap, or the CUDA region's */
+        mem_device_get_stats(session->device, &device);
+        plan_limits limits = {.device_bytes = device.cap_bytes, .headroom_bytes = flags->headroom_bytes,
                               .host_bytes = flags->ram_bytes, .same_format_only = 1};
         plan_hardware hw;
         if (plan_probe(flags->threads, flags->link_bytes_per_second, 2, &hw) != CANVAS_OK) status_clear();
@@ -171,7 +173,8 @@ static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *
         st = mem_alloc((void **)&output, (size_t)(dc->inputs.n_img * channels) * sizeof(float), MEM_ACTIVATIONS);
     if (st == CANVAS_OK) st = profiler_begin(session->profiler, "step 0");
     dit_tap tap = {collect_tap, &tensors};
-    if (st == CANVAS_OK) st = dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, &tap, output);
+    if (st == CANVAS_OK)
+        st = dit_forward(model, session->backend ? session->backend : OP_BACKEND_CPU(pool), &dc->inputs, &tap, output);
     if (st == CANVAS_OK) st = profiler_begin(session->profiler, "write");
     if (st == CANVAS_OK) {
         int64_t shape[3] = {1, dc->inputs.n_img, channels};
@@ -222,6 +225,7 @@ static canvas_status run_sink_case(const char *case_dir, const char *op, const c
         plan.fp8 = f->fp8;
         plan.oom_retry_attempts = f->oom_retry_attempts;
         plan.n_preferred = f->n_preferred;
+        plan.dit_backend = session->backend;
         memcpy(plan.preferred, f->preferred, sizeof plan.preferred);
         if (is_edit)
             st = edit_case_run_planned(case_dir, pool, session->device, f->resident_blocks, &plan, session->profiler,

@@ -25,13 +25,14 @@ void cli_memory_flags_help(FILE *to)
 {
     fprintf(to,
             "memory and profiling:\n"
-            "  --device NAME          cuda | cpu | auto (default auto: CUDA when a GPU is present and the models\n"
-            "                         compute there, else the CPU). cuda without a usable GPU is an error (exit 1),\n"
-            "                         never a CPU run. The models do not compute on CUDA yet (docs/cuda.md)\n"
+            "  --device NAME          cuda | cpu | auto (default auto: CUDA when a GPU is present, else the CPU).\n"
+            "                         On CUDA the transformer computes on the GPU, the VAE and the text encoder\n"
+            "                         on the CPU. cuda without a usable GPU is an error (exit 1), never a CPU run\n"
             "  --vram SIZE            device memory cap (512M, 6G, 6GiB; K/M/G/T are binary, KB/MB/GB decimal).\n"
-            "                         A pool of SIZE plays the GPU: weights and activations live there and\n"
-            "                         the run fails with exit code 3 if they do not fit. Default: no device,\n"
-            "                         the model computes in host memory and reads weights from the files\n"
+            "                         On CUDA it caps the GPU's region; on the CPU a pool of SIZE plays the GPU.\n"
+            "                         Weights and activations live there and the run fails with exit code 3 if\n"
+            "                         they do not fit. Default: on CUDA the GPU's free memory; on the CPU no\n"
+            "                         device, the model computes in host memory and reads weights from the files\n"
             "  --ram SIZE             cap on host memory (every allocation of the process; mapped files excluded);\n"
             "                         more than the machine's memory is cut to it, with a warning\n"
             "  --link-bandwidth RATE  throttle copies between host and device to RATE (16G/s, 400M/s);\n"
@@ -224,30 +225,18 @@ canvas_status cli_memory_session_begin(const cli_memory_flags *flags, cli_memory
 {
     memset(session, 0, sizeof *session);
     session->flags = flags;
-    int cuda_passed_over;
-    TRY(mem_device_choose((mem_device_choice)flags->device, &cuda_passed_over));
-    if (cuda_passed_over && flags->device == MEM_DEVICE_CHOICE_AUTO)
-        cli_warn("a CUDA device is present, but the models do not compute on CUDA yet: running on the CPU "
-                 "(docs/cuda.md)");
-    session->device = mem_device_cpu();
-    canvas_status st = CANVAS_OK;
-    if (flags->vram_bytes) {
-        if ((uint64_t)(size_t)flags->vram_bytes != flags->vram_bytes)
-            return status_fail(CANVAS_ERR_USAGE, "--vram %llu bytes is more than this machine can address",
-                               (unsigned long long)flags->vram_bytes);
-        st = mem_device_create_capped("gpu", (size_t)flags->vram_bytes, &session->device);
-        if (st != CANVAS_OK) {
-            session->device = NULL;
-            return status_wrap(st, "--vram: ");
-        }
-        mem_device_set_link_bandwidth(session->device, flags->link_bytes_per_second);
-    }
+    canvas_status st = compute_device_open((mem_device_choice)flags->device, flags->vram_bytes,
+                                           flags->link_bytes_per_second, &session->compute);
+    if (st != CANVAS_OK) return st;
+    session->device = session->compute.device;
+    session->backend = session->compute.backend;
     if (flags->ram_bytes) st = mem_device_set_cap(mem_device_cpu(), (size_t)flags->ram_bytes);
     if (st == CANVAS_OK) st = profiler_create(session->device, mem_device_cpu(), &session->profiler);
     if (st != CANVAS_OK) {
         mem_device_set_cap(mem_device_cpu(), 0);
-        if (session->device != mem_device_cpu()) mem_device_destroy(session->device);
+        compute_device_close(&session->compute);
         session->device = NULL;
+        session->backend = NULL;
     }
     return st;
 }
@@ -265,8 +254,9 @@ canvas_status cli_memory_session_end(cli_memory_session *session)
         profiler_destroy(session->profiler);
         session->profiler = NULL;
     }
-    if (session->device && session->device != mem_device_cpu()) mem_device_destroy(session->device);
+    compute_device_close(&session->compute);
     session->device = NULL;
+    session->backend = NULL;
     if (session->flags && session->flags->ram_bytes) mem_device_set_cap(mem_device_cpu(), 0);
     return st;
 }

@@ -27,6 +27,7 @@
 #include "canvas.h"
 #include "mem/mem_device.h"
 #include "mem/mem_profiler.h"
+#include "pipeline/compute_device.h"
 
 typedef struct cli_memory_flags {
     int device;                 /* a mem_device_choice: --device (auto by default) */
@@ -67,10 +68,13 @@ int cli_memory_flags_check(const cli_memory_flags *flags, const char *command);
 /* The flags' lines for a command's --help. */
 void cli_memory_flags_help(FILE *to);
 
-/* What the flags set up for a run: the device the model computes on (the capped device,
- * or the cpu device) and the profiler watching it and the host. */
+/* What the flags set up for a run: the device the model computes on (the CUDA device, the
+ * capped device, or the cpu device) with its op backend, and the profiler watching it and
+ * the host. */
 typedef struct cli_memory_session {
-    mem_device *device;         /* owned when it is not the cpu device */
+    mem_device *device;         /* compute.device */
+    op_backend *backend;        /* compute.backend: the transformer's op backend; NULL: the CPU's */
+    compute_device compute;     /* owned */
     profiler *profiler;
     const cli_memory_flags *flags;
 } cli_memory_session;
@@ -80,7 +84,8 @@ typedef struct cli_memory_session {
  * stderr (`canvas plan` keeps them: it may plan for another machine). */
 void cli_memory_flags_fit_machine(cli_memory_flags *flags);
 
-/* Cap the host, create the capped device with its link, start the profiler. On failure
+/* Cap the host, create the device (compute_device_open: CUDA with its backend, or the capped
+ * device with its link), start the profiler. On failure
  * nothing is left set up. */
 canvas_status cli_memory_session_begin(const cli_memory_flags *flags, cli_memory_session *session);
 /* End the open phase, write --report / --trace (also after a failed run: they show where

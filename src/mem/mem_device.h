@@ -124,7 +124,7 @@ int mem_device_is_cuda(const mem_device *device);
 
 /* Where a run computes: --device of the CLI, canvas_options.device (mem_device_select.c). */
 typedef enum mem_device_choice {
-    MEM_DEVICE_CHOICE_AUTO, /* CUDA when a device is present and the pipeline computes there, else the CPU */
+    MEM_DEVICE_CHOICE_AUTO, /* CUDA when a device is present, else the CPU */
     MEM_DEVICE_CHOICE_CPU,
     MEM_DEVICE_CHOICE_CUDA, /* CUDA or an error: never a silent CPU run */
 } mem_device_choice;
@@ -133,11 +133,10 @@ typedef enum mem_device_choice {
 canvas_status mem_device_choice_parse(const char *text, mem_device_choice *out);
 /* The name mem_device_choice_parse takes for a choice. */
 const char *mem_device_choice_name(mem_device_choice choice);
-/* Check a choice against this machine and build. CPU and AUTO: CANVAS_OK (the CPU), with
- * *cuda_passed_over 1 when AUTO saw a CUDA device it could not use (the caller may say so).
- * CUDA: CANVAS_ERR_UNSUPPORTED naming why not: no device (mem_cuda_query's reason), or a
- * device the pipeline does not compute on yet (docs/cuda.md). */
-canvas_status mem_device_choose(mem_device_choice choice, int *cuda_passed_over);
+/* Check a choice against this machine and build: *use_cuda 1 when the run computes on the
+ * CUDA device (CUDA, or AUTO with a device present), 0 for the CPU. CUDA without a usable
+ * device: CANVAS_ERR_UNSUPPORTED with mem_cuda_query's reason, never a CPU run. */
+canvas_status mem_device_choose(mem_device_choice choice, int *use_cuda);
 
 /* Destroy a device made by a create function (the cpu device is left alone). Blocks still
  * live are counted in the leak check of mem_device_live_blocks() before destruction. */

@@ -16,6 +16,7 @@
 #include "mem/mem_arena.h"
 #include "mem/mem_transfer.h"
 #include "models/qwen_image_dit.h"
+#include "ops/ops_layout.h"
 #include "ops/ops_rows.h"
 
 /* The activations of one forward, carved from one MEM_ACTIVATIONS arena on the model's
@@ -191,11 +192,28 @@ static canvas_status block_forward(op_backend *be, const dit_block_weights *b, c
 
 /* ---- the forward ---------------------------------------------------------------------- */
 
-static canvas_status tap_rows(const dit_tap *tap, const char *name, const float *data, int64_t rows, int64_t d)
+/* A tap sees host memory: on a device the CPU cannot address the tensor is copied to a host
+ * block first (taps are for debugging: the copy is not planned for). */
+static canvas_status tap_tensor(mem_device *device, const dit_tap *tap, const char *name, const float *data, int ndim,
+                                const int64_t *shape)
 {
     if (!tap || !tap->fn) return CANVAS_OK;
-    int64_t shape[3] = {1, rows, d};
-    return tap->fn(tap->ctx, name, data, 3, shape);
+    if (mem_device_is_addressable(device)) return tap->fn(tap->ctx, name, data, ndim, shape);
+    size_t bytes = sizeof(float);
+    for (int i = 0; i < ndim; i++) bytes *= (size_t)shape[i];
+    float *host;
+    TRY(mem_alloc((void **)&host, bytes, MEM_SCRATCH));
+    canvas_status st = mem_copy(mem_device_cpu(), host, device, data, bytes);
+    if (st == CANVAS_OK) st = tap->fn(tap->ctx, name, host, ndim, shape);
+    mem_free(host);
+    return st;
+}
+
+static canvas_status tap_rows(mem_device *device, const dit_tap *tap, const char *name, const float *data,
+                              int64_t rows, int64_t d)
+{
+    const int64_t shape[3] = {1, rows, d};
+    return tap_tensor(device, tap, name, data, 3, shape);
 }
 
 static canvas_status check_inputs(const dit_model *model, const dit_inputs *in)
@@ -228,62 +246,99 @@ static canvas_status check_inputs(const dit_model *model, const dit_inputs *in)
     return CANVAS_OK;
 }
 
-/* temb rows: MLP(sinusoid(t)) and, with zero_cond_t, MLP(sinusoid(0)); then SiLU copies. */
-static canvas_status time_embedding(op_backend *be, const dit_weights *w, int rows, float t, int64_t d,
-                                    dit_state *s)
+/* The tables host code computes (spec §3.3, §3.4): the RoPE rotations, the timestep
+ * sinusoids and the joint key mask, into their buffers of the device. On a host-addressable
+ * device they are written in place; on any other device they are computed into one host
+ * block and sent with mem_copy. That block is what staging costs in host memory:
+ * N·hd·4 (cos and sin) + T·256·4 + N bytes (MEM_STAGING), about 4.2 MiB for a 1024x1024
+ * edit with one reference (8,192 image and ~300 text tokens, head dim 128), freed before the
+ * first block. The planner does not count it: its host phases are an addressable device's. */
+static canvas_status send_tables(mem_device *device, const dit_config *c, const dit_inputs *in, dit_geometry *g,
+                                 dit_state *s)
 {
-    dit_timestep_sinusoid(t, s->sinusoid);
-    if (rows == 2) dit_timestep_sinusoid(0.0f, s->sinusoid + DIT_TIME_CHANNELS);
+    const size_t table = (size_t)g->n * (size_t)(c->attention_head_dim / 2) * sizeof(float);
+    const size_t sinusoid = (size_t)(g->zero_cond ? 2 : 1) * DIT_TIME_CHANNELS * sizeof(float);
+    const int staged = !mem_device_is_addressable(device);
+    float *cos_at = s->rope_cos, *sin_at = s->rope_sin, *sinusoid_at = s->sinusoid;
+    uint8_t *mask_at = s->mask;
+    char *host = NULL;
+    if (staged) {
+        TRY(mem_alloc((void **)&host, 2 * table + sinusoid + (size_t)g->n, MEM_STAGING));
+        cos_at = (float *)host;
+        sin_at = (float *)(host + table);
+        sinusoid_at = (float *)(host + 2 * table);
+        mask_at = (uint8_t *)(host + 2 * table + sinusoid);
+    }
+    dit_rope_tables(c, in->img_shapes, in->n_images, g->n_txt, cos_at, sin_at);
+    dit_timestep_sinusoid(in->timestep, sinusoid_at);
+    if (g->zero_cond) dit_timestep_sinusoid(0.0f, sinusoid_at + DIT_TIME_CHANNELS);
+    int any_masked = 0;
+    for (int64_t j = 0; j < g->n; j++) {
+        mask_at[j] = (j < g->n_txt && in->text_mask) ? (in->text_mask[j] != 0) : 1;
+        any_masked |= !mask_at[j];
+    }
+    g->key_mask = any_masked ? s->mask : NULL;
+    if (!staged) return CANVAS_OK;
+    mem_device *cpu = mem_device_cpu();
+    canvas_status st = mem_copy(device, s->rope_cos, cpu, cos_at, table);
+    if (st == CANVAS_OK) st = mem_copy(device, s->rope_sin, cpu, sin_at, table);
+    if (st == CANVAS_OK) st = mem_copy(device, s->sinusoid, cpu, sinusoid_at, sinusoid);
+    if (st == CANVAS_OK) st = mem_copy(device, s->mask, cpu, mask_at, (size_t)g->n);
+    mem_free(host);
+    return st;
+}
+
+/* temb rows: MLP(sinusoid(t)) and, with zero_cond_t, MLP(sinusoid(0)); then SiLU copies.
+ * The sinusoids are in s->sinusoid already (send_tables). */
+static canvas_status time_embedding(op_backend *be, const dit_weights *w, int rows, int64_t d, dit_state *s)
+{
     TRY(op_linear(be, s->sinusoid, rows, &w->time_linear_1, w->time_linear_1_bias, s->time_hidden));
-    op_silu(s->time_hidden, rows * d);
+    op_silu_rows(be, s->time_hidden, rows * d);
     TRY(op_linear(be, s->time_hidden, rows, &w->time_linear_2, w->time_linear_2_bias, s->temb));
-    memcpy(s->temb_silu, s->temb, (size_t)(rows * d) * sizeof(float));
-    op_silu(s->temb_silu, rows * d);
+    op_copy_columns(be, s->temb, rows, d, 0, d, s->temb_silu);
+    op_silu_rows(be, s->temb_silu, rows * d);
     return CANVAS_OK;
 }
 
 /* The forward on the device: `w` is the top level (acquired by the caller), the inputs
- * are in s->hidden and s->text, the output goes to s->out. */
+ * are in s->hidden and s->text, the output goes to s->out. Host code only computes the
+ * tables (send_tables) and reads taps: every other byte of the device is an op's. */
 static canvas_status forward(dit_model *model, op_backend *be, const dit_weights *w, const dit_inputs *in,
                              const dit_tap *tap, dit_state *s, dit_geometry *g)
 {
     const dit_config *c = &model->config;
+    mem_device *device = dit_device(model);
     const int64_t d = g->d, nt = g->n_txt, ni = g->n_img;
     float *x = s->stream + nt * d;
 
-    dit_rope_tables(c, in->img_shapes, in->n_images, nt, s->rope_cos, s->rope_sin);
-    int any_masked = 0;
-    for (int64_t j = 0; j < g->n; j++) {
-        s->mask[j] = (j < nt && in->text_mask) ? (in->text_mask[j] != 0) : 1;
-        any_masked |= !s->mask[j];
-    }
-    g->key_mask = any_masked ? s->mask : NULL;
+    TRY(send_tables(device, c, in, g, s));
 
     /* Input projections: x = img_in(X); c = txt_in(RMSNorm(E)). */
     TRY(op_linear(be, s->hidden, ni, &w->img_in, w->img_in_bias, x));
-    TRY(tap_rows(tap, "img_in", x, ni, d));
-    op_rms_norm(s->text, nt, c->joint_attention_dim, DIT_NORM_EPS, w->txt_norm, s->wide);
+    TRY(tap_rows(device, tap, "img_in", x, ni, d));
+    op_rms_norm_rows(be, s->text, nt, c->joint_attention_dim, DIT_NORM_EPS, w->txt_norm, s->wide);
     TRY(op_linear(be, s->wide, nt, &w->txt_in, w->txt_in_bias, s->stream));
-    TRY(tap_rows(tap, "txt_in", s->stream, nt, d));
+    TRY(op_backend_check(be));
+    TRY(tap_rows(device, tap, "txt_in", s->stream, nt, d));
 
     const int t_rows = g->zero_cond ? 2 : 1;
-    TRY(time_embedding(be, w, t_rows, in->timestep, d, s));
-    if (tap && tap->fn) {
-        int64_t shape[2] = {t_rows, d};
-        TRY(tap->fn(tap->ctx, "temb", s->temb, 2, shape));
-    }
+    TRY(time_embedding(be, w, t_rows, d, s));
+    TRY(op_backend_check(be));
+    const int64_t temb_shape[2] = {t_rows, d};
+    TRY(tap_tensor(device, tap, "temb", s->temb, 2, temb_shape));
 
     for (int i = 0; i < c->num_layers; i++) {
         const dit_block_weights *b;
         TRY(dit_block_acquire(model, i, &b));
         canvas_status st = block_forward(be, b, g, s);
         dit_block_release(model, i);
+        if (st == CANVAS_OK) st = op_backend_check(be);
         if (st != CANVAS_OK) return status_wrap(st, "transformer block %d: ", i);
         char name[48];
         snprintf(name, sizeof name, "block.%d.img", i);
-        TRY(tap_rows(tap, name, x, ni, d));
+        TRY(tap_rows(device, tap, name, x, ni, d));
         snprintf(name, sizeof name, "block.%d.txt", i);
-        TRY(tap_rows(tap, name, s->stream, nt, d));
+        TRY(tap_rows(device, tap, name, s->stream, nt, d));
     }
 
     /* norm_out (AdaLayerNormContinuous): [scale | shift] from timestep t, then proj_out. */
@@ -291,7 +346,8 @@ static canvas_status forward(dit_model *model, op_backend *be, const dit_weights
     float *normed_img = s->normed + nt * d;
     const float *shift[2] = {s->out_mod + d, s->out_mod + d}, *scale[2] = {s->out_mod, s->out_mod};
     op_norm_modulate(be, x, ni, d, DIT_NORM_EPS, shift, scale, ni, normed_img);
-    return op_linear(be, normed_img, ni, &w->proj_out, w->proj_out_bias, s->out);
+    TRY(op_linear(be, normed_img, ni, &w->proj_out, w->proj_out_bias, s->out));
+    return op_backend_check(be);
 }
 
 /* The dry run on a measure device: what forward() does to memory (the block acquires and
@@ -306,13 +362,14 @@ static canvas_status dry_forward(dit_model *model)
     return CANVAS_OK;
 }
 
-/* Inputs in, forward (or dry run), output out; the top level is held throughout. */
+/* Inputs in, forward (or dry run on a device that holds no data), output out; the top level
+ * is held throughout. */
 static canvas_status run_on_device(dit_model *model, op_backend *be, const dit_inputs *in, const dit_tap *tap,
                                    dit_state *s, dit_geometry *g, float *output)
 {
     mem_device *device = dit_device(model), *host = mem_device_cpu();
     const dit_config *c = &model->config;
-    const int real = mem_device_is_addressable(device);
+    const int real = (mem_device_flags(device) & MEM_DEVICE_HOLDS_DATA) != 0;
     TRY(mem_copy(device, s->hidden, host, in->hidden_states, (size_t)(in->n_img * c->in_channels) * sizeof(float)));
     TRY(mem_copy(device, s->text, host, in->encoder_hidden_states,
                  (size_t)(in->n_txt * c->joint_attention_dim) * sizeof(float)));
@@ -333,6 +390,13 @@ canvas_status dit_forward(dit_model *model, op_backend *be, const dit_inputs *in
     if (!device)
         return status_fail(CANVAS_ERR_USAGE, "transformer: the weights are not placed on a device (the last dit_place "
                                              "failed; place the model again before a forward)");
+    /* The CPU kernels would read and write the device's blocks through their addresses and
+     * fault: a device the host cannot address computes with its own backend or not at all. */
+    if ((mem_device_flags(device) & MEM_DEVICE_HOLDS_DATA) && !mem_device_is_addressable(device) &&
+        op_backend_on_host(be))
+        return status_fail(CANVAS_ERR_UNSUPPORTED, "transformer forward: device '%s' is not host-addressable and the "
+                           "CPU op backend computes only in host memory: give the device's own op backend",
+                           mem_device_name(device));
     const dit_config *c = &model->config;
     const dit_image_shape *target = &inputs->img_shapes[0];
     dit_geometry g = {

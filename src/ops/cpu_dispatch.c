@@ -141,6 +141,8 @@ canvas_status op_backend_check(op_backend *be)
     return st;
 }
 
+int op_backend_on_host(const op_backend *be) { return !be || !be->table; }
+
 /* The table's entry for the op this is written in (__func__ names it), with the table's ctx. */
 #define TABLE_STATUS(entry, ...) (be->table->entry ? be->table->entry(be->ctx, __VA_ARGS__) : no_kernel(be, __func__))
 #define TABLE_VOID(entry, ...)                                                    \

@@ -32,6 +32,11 @@ typedef struct op_backend op_backend;
  * thread count, 1 for NULL): the `threads` of the workspace queries below. */
 int op_backend_workers(const op_backend *be);
 
+/* 1 for the CPU backend (and NULL): its kernels read and write their pointers from host
+ * code, so they compute only on host-addressable memory (mem_device_is_addressable); 0 for
+ * a backend with its own kernels (a table: CUDA, a test's relay). */
+int op_backend_on_host(const op_backend *be);
+
 /* The first failure of an op that returns nothing (op_add_inplace, the ops of ops_rows.h and
  * ops_layout.h, ...) on `be` since the last check, and clears it: a backend other than the
  * CPU may fail where the CPU cannot (a kernel launch, an op it has no kernel for:

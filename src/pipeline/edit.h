@@ -15,8 +15,8 @@
  *               ||cond||: v = comb · (||cond|| / ||comb||); Euler step x += (σ' - σ)·v
  *   decode      unpack, z·std + mean, VAE decode (clamped to [-1, 1]), clamp(x/2 + 1/2, 0, 1)
  *
- * Memory: the transformer computes on the pipeline's device (the cpu device, or a capped
- * device) with the weight format and resident prefix the planner (plan/plan.h) chooses for
+ * Memory: the transformer computes on the pipeline's device (the cpu device, a capped
+ * device, a CUDA device; through dit_backend) with the weight format and resident prefix the planner (plan/plan.h) chooses for
  * this run's token counts and `strategy`, re-used while they do not change; an
  * out-of-memory inside a step (or a VAE pass, or the placement) releases what the attempt
  * held, re-probes what is free, takes the best plan that fits in the same weight format (else,
@@ -66,6 +66,10 @@ typedef struct edit_pipeline {
     /* set by the caller after edit_pipeline_open (not owned): */
     thread_pool *pool;          /* NULL: one thread; the models run on the CPU op backend over it */
     mem_device *device;         /* where the transformer computes; NULL: the cpu device */
+    op_backend *dit_backend;    /* the op backend of `device` for the transformer's forwards (made by
+                                   whoever made the device: op_cuda's on a CUDA device); NULL: the
+                                   CPU backend over pool. The VAE and the text encoder always
+                                   compute on the CPU backend, in host memory */
     mem_device *host;           /* the host memory budget of its owner (a host scope device: the
                                    VAE tiling and the planner's host limit read its cap); NULL: the
                                    process's (mem_device_cpu()) */

@@ -201,6 +201,7 @@ canvas_status edit_case_run_planned(const char *case_dir, thread_pool *pool, mem
             if (plan_options->oom_retry_attempts > 0) p->oom_retry_attempts = plan_options->oom_retry_attempts;
             p->n_preferred = plan_options->n_preferred;
             memcpy(p->preferred, plan_options->preferred, sizeof p->preferred);
+            p->dit_backend = plan_options->dit_backend;
         }
         edit_request r;
         memset(&r, 0, sizeof r);

@@ -18,6 +18,7 @@
 #include "io/golden_case.h"
 #include "mem/mem_device.h"
 #include "mem/mem_profiler.h"
+#include "ops/ops.h"
 #include "ops/threadpool.h"
 
 
@@ -43,6 +44,7 @@ typedef struct edit_case_plan {
     int preferred[8];           /* edit_pipeline.preferred / n_preferred */
     int n_preferred;
     struct edit_plan_record *record; /* not NULL: receives the plan the run took (edit.h) */
+    op_backend *dit_backend;    /* edit_pipeline.dit_backend: the device's backend (NULL: the CPU's) */
 } edit_case_plan;
 
 /* edit_case_run_on with the planner's options (NULL: auto, fallbacks on). */

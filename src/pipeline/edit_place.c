@@ -54,8 +54,8 @@ static void describe_plan(run *s, int resident, size_t cap)
                  layers, (long long)s->n_target, (long long)(s->n_img - s->n_target),
                  s->cfg ? "true CFG (2 calls a step)" : "no CFG", vae);
     } else {
-        const op_backend be = op_backend_cpu(s->p->pool);
-        size_t arena = dit_forward_arena_bytes(dit, &be, s->n_img,
+        const op_backend cpu = op_backend_cpu(s->p->pool);
+        size_t arena = dit_forward_arena_bytes(dit, s->p->dit_backend ? s->p->dit_backend : &cpu, s->n_img,
                                                s->r->negative.values && s->r->negative.length > s->r->prompt.length
                                                    ? s->r->negative.length
                                                    : s->r->prompt.length);

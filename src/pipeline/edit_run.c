@@ -238,14 +238,14 @@ static canvas_status denoise_step(run *s, int i)
     char where[64];
     snprintf(where, sizeof where, "before step %d of %d", i + 1, s->r->steps);
     TRY(run_check_cancel(s, where));
-    op_backend be = op_backend_cpu(p->pool);
+    op_backend cpu = op_backend_cpu(p->pool), *be = p->dit_backend ? p->dit_backend : &cpu;
     fill_inputs(s, &s->r->prompt, timestep, &in);
-    TRY(dit_forward(p->dit, &be, &in, NULL, s->output));
+    TRY(dit_forward(p->dit, be, &in, NULL, s->output));
     if (s->cfg) {
         snprintf(where, sizeof where, "in step %d of %d (before its negative-prompt call)", i + 1, s->r->steps);
         TRY(run_check_cancel(s, where));
         fill_inputs(s, &s->r->negative, timestep, &in);
-        TRY(dit_forward(p->dit, &be, &in, NULL, s->negative_output));
+        TRY(dit_forward(p->dit, be, &in, NULL, s->negative_output));
         edit_cfg_combine(s->output, s->negative_output, s->n_target, s->channels, s->r->cfg);
     }
     /* reference rows of the output are dropped: only the target latents move */
