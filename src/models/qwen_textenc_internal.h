@@ -13,8 +13,8 @@
 #include "mem/mem_arena.h"
 #include "mem/mem_residency.h"
 #include "models/arch.h"
-#include "models/qwen_image_dit_groups.h"
 #include "models/qwen_textenc.h"
+#include "models/weight_groups.h"
 #include "ops/ops.h"
 
 /* The vision tower's RMSNorms and rotary use these whatever the config says (transformers). */
@@ -70,14 +70,9 @@ typedef struct textenc_weights {
  * always resident), 1 + B = vision block B, 1 + depth + L = decoder layer L. (arch.h
  * numbers the same groups text first; embed_tokens is in no group: a forward reads only
  * its ids' rows, from the mapping on the host.) A group's tensors are its matrices, then
- * the block of its f32 vectors, laid out and remapped as the transformer's are
- * (qwen_image_dit_groups.h). */
+ * the block of its f32 vectors (models/weight_groups.h). */
 typedef struct textenc_memory {
-    dit_group *groups;             /* [1 + depth + num_hidden_layers] */
-    residency_group *table;        /* the same, as residency_create takes them */
-    mem_device *device;            /* NULL while not placed */
-    int resident_groups;           /* groups after the top level in the resident prefix */
-    residency_manager *manager;
+    weight_groups set;             /* [1 + depth + num_hidden_layers]; .resident counts groups after the top level */
     textenc_weights top;           /* views on the device, filled at acquire */
     textenc_block_weights *blocks; /* [depth] */
     textenc_layer_weights *layers; /* [num_hidden_layers] */

@@ -29,22 +29,10 @@ typedef struct wiring {
     char prefix[128];       /* "model.layers.3.", "visual.blocks.0.", "visual." ... */
     float *base;            /* NULL on the counting pass */
     size_t used;            /* floats */
-    dit_group *group;       /* the group's tensors and field offsets, filled on the second pass */
+    weight_group *group;    /* the group's tensors and field offsets, filled on the second pass */
     const char *home;       /* the struct being wired */
     quant_choice target;    /* the format plain matrices are quantised to on load (QUANT_NONE: none) */
 } wiring;
-
-static canvas_status record_matrix(wiring *w, const char *name, const weight_view *field, const void *data,
-                                   size_t bytes)
-{
-    dit_group *g = w->group;
-    if (g->n_matrices == DIT_GROUP_MAX_MATRICES)
-        return status_fail(CANVAS_ERR_INTERNAL, "%s: too many matrices in one weight group", name);
-    g->matrix_field[g->n_matrices] = (uint16_t)((const char *)field - w->home);
-    g->tensors[g->n_matrices] = (residency_tensor){data, bytes};
-    g->n_matrices++;
-    return CANVAS_OK;
-}
 
 static canvas_status full_name(const wiring *w, const char *suffix, char name[NAME_SIZE])
 {
@@ -61,11 +49,8 @@ static canvas_status wire_matrix(wiring *w, const char *suffix, int64_t rows, in
     quant_weight q;
     TRY(quant_weight_from_view(w->model->quant, w->model->files, name, rows, cols, w->target, &q));
     *out = (weight_view){q.type, q.data, rows, cols, q.quant};
-    return record_matrix(w, name, out, q.data, q.bytes);
+    return weight_group_add_matrix(w->group, w->home, out, (residency_tensor){q.data, q.bytes}, suffix, name);
 }
-
-/* Vectors take a multiple of 16 floats each so every one starts 64-byte aligned. */
-static size_t padded_floats(int64_t n) { return ((size_t)n + 15u) & ~(size_t)15u; }
 
 static canvas_status wire_vector(wiring *w, const char *suffix, int64_t length, const float **out)
 {
@@ -77,14 +62,9 @@ static canvas_status wire_vector(wiring *w, const char *suffix, int64_t length, 
         float *dst = w->base + w->used;
         dtype_to_f32(t->type, t->data, dst, (size_t)length);
         *out = dst;
-        dit_group *g = w->group;
-        if (g->n_vectors == DIT_GROUP_MAX_VECTORS)
-            return status_fail(CANVAS_ERR_INTERNAL, "%s: too many vectors in one weight group", name);
-        g->vector_field[g->n_vectors] = (uint16_t)((const char *)out - w->home);
-        g->vector_at[g->n_vectors] = (uint32_t)w->used;
-        g->n_vectors++;
+        TRY(weight_group_add_vector(w->group, w->home, out, w->used, name));
     }
-    w->used += padded_floats(length);
+    w->used += weight_group_padded_floats(length);
     return CANVAS_OK;
 }
 
@@ -153,7 +133,9 @@ static canvas_status wire_top(wiring *w, textenc_weights *wt)
         const st_tensor *patch;
         TRY(plain_tensor(w, "patch_embed.proj.weight", &patch));
         wt->patch_embed = (weight_view){patch->type, patch->data, dv, textenc_patch_values(c), NULL};
-        TRY(record_matrix(w, patch->name, &wt->patch_embed, patch->data, (size_t)patch->nbytes));
+        TRY(weight_group_add_matrix(w->group, w->home, &wt->patch_embed,
+                                    (residency_tensor){patch->data, (size_t)patch->nbytes}, "patch_embed.proj.weight",
+                                    patch->name));
     }
     TRY(wire_vector(w, "merger.ln_q.weight", dv, &wt->merger_norm));
     TRY(wire_matrix(w, "merger.mlp.0.weight", merged, merged, &wt->merger_fc1));
@@ -168,23 +150,22 @@ static canvas_status wire_top(wiring *w, textenc_weights *wt)
 static canvas_status wire_group(textenc_model *model, int group)
 {
     const int depth = model->config.vision.depth;
-    dit_group *g = &model->memory->groups[group];
-    memset(g, 0, sizeof *g);
+    weight_groups *set = &model->memory->set;
+    weight_group_begin(set, group, "text encoder top level");
     /* the layer groups are quantised, the top level stays as stored (plan/plan.h's shape) */
-    wiring w = {.model = model, .group = g, .home = (const char *)&model->weights,
+    wiring w = {.model = model, .group = &set->groups[group], .home = (const char *)&model->weights,
                 .target = group > 0 ? model->weights_format : (quant_choice){QUANT_NONE, 0}};
     float **small = &model->weights.small;
-    snprintf(g->name, sizeof g->name, "text encoder top level");
     if (group > depth) {
         const int l = group - 1 - depth;
         snprintf(w.prefix, sizeof w.prefix, "%slayers.%d.",
                  model->naming == TEXTENC_NAMES_NESTED ? "model.language_model." : "model.", l);
-        snprintf(g->name, sizeof g->name, "text encoder layers.%d", l);
+        weight_group_begin(set, group, "text encoder layers.%d", l);
         small = &model->weights.layers[l].small;
         w.home = (const char *)&model->weights.layers[l];
     } else if (group > 0) {
         snprintf(w.prefix, sizeof w.prefix, "%sblocks.%d.", textenc_vision_prefix(model->naming), group - 1);
-        snprintf(g->name, sizeof g->name, "text encoder visual.blocks.%d", group - 1);
+        weight_group_begin(set, group, "text encoder visual.blocks.%d", group - 1);
         small = &model->weights.blocks[group - 1].small;
         w.home = (const char *)&model->weights.blocks[group - 1];
     }
@@ -198,8 +179,7 @@ static canvas_status wire_group(textenc_model *model, int group)
         else if (group > 0) TRY(wire_block(&w, &model->weights.blocks[group - 1]));
         else TRY(wire_top(&w, &model->weights));
     }
-    g->tensors[g->n_matrices] = (residency_tensor){w.base, w.used * sizeof(float)};
-    model->memory->table[group] = (residency_group){g->name, g->tensors, g->n_matrices + 1};
+    weight_group_seal(set, group, w.base, w.used * sizeof(float));
     return CANVAS_OK;
 }
 
