@@ -20,64 +20,10 @@
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_groups.h"
 
-enum { NAME_SIZE = 256 };
-
-/* A group's f32 vectors are carved from one block; the loader first counts, then fills. */
-typedef struct wiring {
-    const dit_model *model;
-    const char *prefix;   /* "" or "transformer_blocks.3." */
-    float *vectors;       /* NULL while counting */
-    size_t used;          /* floats */
-    char *home;           /* the struct being wired (dit_weights or dit_block_weights) */
-    weight_group *group;  /* filled on the second pass: the group's tensors and field offsets */
-    quant_choice quantize; /* format for this group's matrices (blocks only), or QUANT_NONE */
-} wiring;
-
 /* load() has run arch_check before any wiring: every tensor of the tables is in the files
- * with the shape arch_dit gives it and a float (or stored quantised) type. */
-
-/* The matrix `t`: its view (plain, stored quantised, or quantised now); its home joins the group. */
-static canvas_status wire_matrix(wiring *w, const dit_tensor *t, const char *name)
-{
-    const int64_t rows = dit_tensor_size(&w->model->config, t->rows), cols = dit_tensor_size(&w->model->config, t->cols);
-    quant_weight q;
-    TRY(quant_weight_from_view(w->model->quant, w->model->files, name, rows, cols, w->quantize, &q));
-    weight_view *out = (weight_view *)(w->home + t->field);
-    *out = (weight_view){q.type, q.data, rows, cols, q.quant};
-    return weight_group_add_matrix(w->group, w->home, out, (residency_tensor){q.data, q.bytes}, t->suffix, name);
-}
-
-/* The vector `t`, converted to f32 into the group's block. */
-static canvas_status wire_vector(wiring *w, const dit_tensor *t, const char *name)
-{
-    const int64_t length = dit_tensor_size(&w->model->config, t->rows);
-    const st_tensor *stored = weights_find(w->model->files, name);
-    if (!stored) return status_fail(CANVAS_ERR_INTERNAL, "%s: wired but not in arch_dit", name);
-    const float **out = (const float **)(void *)(w->home + t->field);
-    float *dst = w->vectors + w->used;
-    dtype_to_f32(stored->type, stored->data, dst, (size_t)length);
-    *out = dst;
-    return weight_group_add_vector(w->group, w->home, out, w->used, name);
-}
-
-/* Every tensor of `table`: the counting pass sizes the vectors, the second wires all. */
-static canvas_status wire_table(wiring *w, const dit_tensor *table, int n)
-{
-    for (int i = 0; i < n; i++) {
-        const dit_tensor *t = &table[i];
-        const int vector = t->cols.of == DIT_X_NONE;
-        if (w->vectors) {
-            char name[NAME_SIZE];
-            snprintf(name, NAME_SIZE, "%s%s", w->prefix, t->suffix);
-            TRY(vector ? wire_vector(w, t, name) : wire_matrix(w, t, name));
-        }
-        if (vector) w->used += weight_group_padded_floats(dit_tensor_size(&w->model->config, t->rows));
-    }
-    return CANVAS_OK;
-}
-
-/* Wire one group twice: a counting pass sizes its vector block, the second fills it and
- * records the group for the residency manager (group 0: top level, 1 + i: block i). */
+ * with the shape arch_dit gives it and a float (or stored quantised) type. Wire one group
+ * twice: a counting pass sizes its vector block, the second fills it and records the
+ * group for the residency manager (group 0: top level, 1 + i: block i). */
 static canvas_status wire_group(dit_model *model, int block)
 {
     char prefix[64] = "";
@@ -88,18 +34,21 @@ static canvas_status wire_group(dit_model *model, int block)
     } else {
         weight_group_begin(set, 0, "top level");
     }
-    wiring w = {.model = model, .prefix = prefix, .group = &set->groups[block + 1],
-                .quantize = block >= 0 ? model->weights_format : (quant_choice){QUANT_NONE, 0},
-                .home = block >= 0 ? (char *)&model->weights.blocks[block] : (char *)&model->weights};
-    const dit_tensor *table = block >= 0 ? dit_block_tensors : dit_top_tensors;
+    int64_t extents[WEIGHT_EXTENTS];
+    dit_tensor_extents(&model->config, extents);
+    weight_wiring w = {.files = model->files, .quant = model->quant, .extents = extents, .prefix = prefix,
+                       .group = &set->groups[block + 1], .arch = "arch_dit",
+                       .quantize = block >= 0 ? model->weights_format : (quant_choice){QUANT_NONE, 0},
+                       .home = block >= 0 ? (char *)&model->weights.blocks[block] : (char *)&model->weights};
+    const weight_tensor *table = block >= 0 ? dit_block_tensors : dit_top_tensors;
     const int n = block >= 0 ? DIT_BLOCK_TENSORS : DIT_TOP_TENSORS;
-    TRY(wire_table(&w, table, n));
+    TRY(weight_wire_table(&w, table, n));
     const size_t bytes = w.used * sizeof(float);
     TRY(mem_alloc((void **)&w.vectors, bytes, MEM_WEIGHTS));
     if (block >= 0) model->weights.blocks[block].small = w.vectors;
     else model->weights.small = w.vectors;
     w.used = 0;
-    TRY(wire_table(&w, table, n));
+    TRY(weight_wire_table(&w, table, n));
     weight_group_seal(set, block + 1, w.vectors, bytes);
     return CANVAS_OK;
 }

@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "io/quant_loader.h"
+#include "io/weights_file.h"
 #include "mem/mem.h"
+#include "models/arch.h"
 #include "models/weight_groups.h"
 
 canvas_status weight_groups_create(weight_groups *w, int count, const char *owner, const char *place_call)
@@ -26,6 +29,54 @@ void weight_groups_destroy(weight_groups *w)
     mem_free(w->groups);
     mem_free(w->table);
     memset(w, 0, sizeof *w);
+}
+
+canvas_status weight_tensors_list(const weight_tensor *table, int n, const int64_t *extents, int group,
+                                  const char *prefix, tensor_spec_list *out)
+{
+    for (int i = 0; i < n; i++) {
+        const weight_tensor *t = &table[i];
+        const int64_t shape[2] = {weight_size_of(t->rows, extents), weight_size_of(t->cols, extents)};
+        TRY(arch_add(out, group, 0, weight_tensor_is_vector(t) ? 1 : 2, shape, "%s%s", prefix, t->suffix));
+    }
+    return CANVAS_OK;
+}
+
+static canvas_status wire_matrix(weight_wiring *w, const weight_tensor *t, const char *name)
+{
+    const int64_t rows = weight_size_of(t->rows, w->extents), cols = weight_size_of(t->cols, w->extents);
+    quant_weight q;
+    TRY(quant_weight_from_view(w->quant, w->files, name, rows, cols, w->quantize, &q));
+    weight_view *out = (weight_view *)(void *)(w->home + t->field);
+    *out = (weight_view){q.type, q.data, rows, cols, q.quant};
+    return weight_group_add_matrix(w->group, w->home, out, (residency_tensor){q.data, q.bytes}, t->suffix, name);
+}
+
+static canvas_status wire_vector(weight_wiring *w, const weight_tensor *t, const char *name)
+{
+    const st_tensor *stored = weights_find(w->files, name);
+    if (!stored) return status_fail(CANVAS_ERR_INTERNAL, "%s: wired but not in %s", name, w->arch);
+    const float **out = (const float **)(void *)(w->home + t->field);
+    float *dst = w->vectors + w->used;
+    dtype_to_f32(stored->type, stored->data, dst, (size_t)weight_size_of(t->rows, w->extents));
+    *out = dst;
+    return weight_group_add_vector(w->group, w->home, out, w->used, name);
+}
+
+canvas_status weight_wire_table(weight_wiring *w, const weight_tensor *table, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const weight_tensor *t = &table[i];
+        if (w->vectors) {
+            char name[256];
+            int length = snprintf(name, sizeof name, "%s%s", w->prefix, t->suffix);
+            if (length < 0 || (size_t)length >= sizeof name)
+                return status_fail(CANVAS_ERR_INTERNAL, "%s%s: tensor name too long", w->prefix, t->suffix);
+            TRY(weight_tensor_is_vector(t) ? wire_vector(w, t, name) : wire_matrix(w, t, name));
+        }
+        if (weight_tensor_is_vector(t)) w->used += weight_group_padded_floats(weight_size_of(t->rows, w->extents));
+    }
+    return CANVAS_OK;
 }
 
 void weight_group_begin(weight_groups *w, int index, const char *name_format, ...)

@@ -20,8 +20,10 @@
 
 #include "base/status.h"
 #include "mem/mem_device.h"
+#include "io/model_dir.h"
 #include "mem/mem_residency.h"
 #include "ops/ops.h"
+#include "tensor/quant.h"
 
 #define WEIGHT_GROUP_MAX_MATRICES 16
 #define WEIGHT_GROUP_MAX_VECTORS 24
@@ -55,7 +57,64 @@ typedef struct weight_groups {
 canvas_status weight_groups_create(weight_groups *w, int count, const char *owner, const char *place_call);
 void weight_groups_destroy(weight_groups *w);
 
+/* ---- a model's tensors, declared once ------------------------------------------------- */
+
+/* One tensor of a repeated unit (a block, a layer) or of a top level: its name after the
+ * unit's prefix, its shape as multiples of the model's sizes, and the field the loader wires
+ * it into: a weight_view (a matrix) or a const float * (a vector, f32) at byte offset
+ * `field` of the unit's weight struct. The model's tables are what its arch_ list names
+ * (loader check, inspect, the planner's sizes) and what its loader wires, in one order. */
+typedef uint16_t weight_size;   /* WEIGHT_SIZE(times, of): times x extents[of], the model's sizes */
+#define WEIGHT_SIZE(times, of) ((weight_size)((times) << 8 | (of)))
+#define WEIGHT_NONE 0           /* of 0: no such dimension */
+typedef struct weight_tensor {
+    const char *suffix;         /* "attn.to_q.weight" */
+    uint16_t field;
+    weight_size rows, cols;     /* cols WEIGHT_NONE: a vector of `rows` */
+} weight_tensor;
+#define WEIGHT_EXTENTS 8        /* a model's sizes: extents[1 .. WEIGHT_EXTENTS); extents[0] is 0 */
+
+/* Table entries of a unit's struct S. */
+#define WEIGHT_MATRIX(S, name, field, rows, cols) {name, offsetof(S, field), rows, cols}
+#define WEIGHT_VECTOR(S, name, field, n) {name, offsetof(S, field), n, WEIGHT_NONE}
+/* nn.Linear: weight [out, in] into field `w`, bias [out] into field `w`_bias. */
+#define WEIGHT_LINEAR(S, name, w, out, in)                                                                           \
+    WEIGHT_MATRIX(S, name ".weight", w, out, in), WEIGHT_VECTOR(S, name ".bias", w##_bias, out)
+
+static inline int64_t weight_size_of(weight_size size, const int64_t *extents)
+{
+    return (int64_t)(size >> 8) * extents[size & 0xff];
+}
+static inline int weight_tensor_is_vector(const weight_tensor *t) { return t->cols == WEIGHT_NONE; }
+
+/* Append the `n` tensors of `table` to `out` (models/arch.h), named prefix + suffix, in group
+ * `group`. */
+struct tensor_spec_list;
+canvas_status weight_tensors_list(const weight_tensor *table, int n, const int64_t *extents, int group,
+                                  const char *prefix, struct tensor_spec_list *out);
+
 /* ---- wiring: recording a group while the model's loader fills its structs ------------- */
+
+/* One group's wiring from its tables, run twice by the loader: a counting pass (vectors
+ * NULL) that sizes the group's vector block in `used` floats, then, with the block
+ * allocated and `used` back at 0, the pass that wires every field and records the group:
+ * a matrix as quant_weight_from_view gives it (plain, stored quantised, or quantised now to
+ * `quantize`), a vector converted to f32 into the block. Tensors are looked up as prefix +
+ * suffix; load has checked them against the model's arch_ list (`arch` names it in a
+ * message when one is missing). */
+typedef struct weight_wiring {
+    const weight_set *files;
+    struct quant_store *quant;
+    quant_choice quantize;
+    const int64_t *extents;     /* [WEIGHT_EXTENTS] */
+    const char *prefix;         /* "" or "transformer_blocks.3." */
+    char *home;                 /* the unit's weight struct */
+    weight_group *group;
+    const char *arch;           /* "arch_dit" */
+    float *vectors;             /* NULL while counting */
+    size_t used;                /* floats */
+} weight_wiring;
+canvas_status weight_wire_table(weight_wiring *w, const weight_tensor *table, int n);
 
 /* Clear group `index` and name it (printf format). */
 void weight_group_begin(weight_groups *w, int index, const char *name_format, ...) CANVAS_PRINTF(3, 4);
