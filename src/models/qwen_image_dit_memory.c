@@ -160,14 +160,7 @@ static canvas_status prefix_fits(void *ctx, int k, int *fits)
 {
     prefix_search *s = ctx;
     s->resident_blocks = k;
-    mem_device_stats stats;
-    canvas_status st = weight_groups_dry_run(s->cap, dry_forward, s, &stats);
-    *fits = st == CANVAS_OK && stats.refused == 0;
-    if (st == CANVAS_ERR_OUT_OF_MEMORY && stats.refused) {
-        status_clear(); /* the device's refusal: this prefix does not fit */
-        st = CANVAS_OK;
-    }
-    return st;
+    return weight_groups_dry_run(s->cap, dry_forward, s, fits, NULL);
 }
 
 canvas_status dit_plan_resident_blocks(dit_model *model, op_backend *be, const dit_inputs *inputs, size_t cap,

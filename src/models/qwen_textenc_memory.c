@@ -124,15 +124,10 @@ static canvas_status prefix_fits(void *ctx, int k, int *fits)
 {
     prefix_search *s = ctx;
     s->resident_groups = k;
-    mem_device_stats stats;
-    canvas_status st = weight_groups_dry_run(s->cap, dry_forward, s, &stats);
-    *fits = st == CANVAS_OK && stats.refused == 0;
-    if (*fits) s->peak = stats.peak_bytes;
-    if (st == CANVAS_ERR_OUT_OF_MEMORY && stats.refused) {
-        status_clear(); /* the device's refusal: this prefix does not fit */
-        st = CANVAS_OK;
-    }
-    return st;
+    uint64_t peak;
+    TRY(weight_groups_dry_run(s->cap, dry_forward, s, fits, &peak));
+    if (*fits) s->peak = peak;
+    return CANVAS_OK;
 }
 
 canvas_status textenc_plan_resident_groups(textenc_model *model, const textenc_inputs *inputs, size_t cap,

@@ -210,12 +210,20 @@ canvas_status weight_groups_largest_prefix(int n, weight_prefix_fits fits, void 
     return CANVAS_OK;
 }
 
-canvas_status weight_groups_dry_run(size_t cap, weight_dry_run_fn run, void *ctx, mem_device_stats *stats)
+canvas_status weight_groups_dry_run(size_t cap, weight_dry_run_fn run, void *ctx, int *fits, uint64_t *peak)
 {
+    *fits = 0;
     mem_device *measure;
     TRY(mem_device_create_measure("gpu (dry run)", cap, &measure));
     canvas_status st = run(ctx, measure);
-    mem_device_get_stats(measure, stats);
+    mem_device_stats stats;
+    mem_device_get_stats(measure, &stats);
     mem_device_destroy(measure);
+    if (peak) *peak = stats.peak_bytes;
+    *fits = st == CANVAS_OK && stats.refused == 0;
+    if (st == CANVAS_ERR_OUT_OF_MEMORY && stats.refused) {
+        status_clear(); /* the device's refusal: this plan does not fit */
+        st = CANVAS_OK;
+    }
     return st;
 }

@@ -161,9 +161,12 @@ void weight_groups_release(weight_groups *w, int group);
 typedef canvas_status (*weight_prefix_fits)(void *ctx, int k, int *fits);
 canvas_status weight_groups_largest_prefix(int n, weight_prefix_fits fits, void *ctx, int *out);
 
-/* One dry run on a fresh measure device of `cap` bytes: run(ctx, device) places the model
- * there and runs its forward (and unplaces it); *stats are the device's. */
+/* One dry run on a fresh measure device of `cap` bytes: run(ctx, measure) places the model
+ * there, runs its forward and unplaces it. *fits: it ran and the device turned nothing
+ * down. The device's refusal is no error (CANVAS_OK, *fits 0, the status cleared); any
+ * other failure (host memory, an injected fault) is returned as is. *peak (may be NULL):
+ * the device's peak bytes. */
 typedef canvas_status (*weight_dry_run_fn)(void *ctx, mem_device *measure);
-canvas_status weight_groups_dry_run(size_t cap, weight_dry_run_fn run, void *ctx, mem_device_stats *stats);
+canvas_status weight_groups_dry_run(size_t cap, weight_dry_run_fn run, void *ctx, int *fits, uint64_t *peak);
 
 #endif
