@@ -42,6 +42,17 @@ canvas_status weight_tensors_list(const weight_tensor *table, int n, const int64
     return CANVAS_OK;
 }
 
+/* Vector `field` (inside the struct at `home`), `at` floats into the group's vectors. */
+static canvas_status add_vector(weight_group *g, const void *home, const float *const *field, size_t at, const char *name)
+{
+    if (g->n_vectors == WEIGHT_GROUP_MAX_VECTORS)
+        return status_fail(CANVAS_ERR_INTERNAL, "%s: too many vectors in one weight group", name);
+    g->vector_field[g->n_vectors] = (uint16_t)((const char *)field - (const char *)home);
+    g->vector_at[g->n_vectors] = (uint32_t)at;
+    g->n_vectors++;
+    return CANVAS_OK;
+}
+
 static canvas_status wire_matrix(weight_wiring *w, const weight_tensor *t, const char *name)
 {
     const int64_t rows = weight_size_of(t->rows, w->extents), cols = weight_size_of(t->cols, w->extents);
@@ -60,7 +71,7 @@ static canvas_status wire_vector(weight_wiring *w, const weight_tensor *t, const
     float *dst = w->vectors + w->used;
     dtype_to_f32(stored->type, stored->data, dst, (size_t)weight_size_of(t->rows, w->extents));
     *out = dst;
-    return weight_group_add_vector(w->group, w->home, out, w->used, name);
+    return add_vector(w->group, w->home, out, w->used, name);
 }
 
 canvas_status weight_wire_table(weight_wiring *w, const weight_tensor *table, int n)
@@ -98,17 +109,6 @@ canvas_status weight_group_add_matrix(weight_group *g, const void *home, const w
     g->tensors[g->n_matrices] = tensor;
     g->matrix_suffix[g->n_matrices] = suffix;
     g->n_matrices++;
-    return CANVAS_OK;
-}
-
-canvas_status weight_group_add_vector(weight_group *g, const void *home, const float *const *field, size_t at,
-                                      const char *name)
-{
-    if (g->n_vectors == WEIGHT_GROUP_MAX_VECTORS)
-        return status_fail(CANVAS_ERR_INTERNAL, "%s: too many vectors in one weight group", name);
-    g->vector_field[g->n_vectors] = (uint16_t)((const char *)field - (const char *)home);
-    g->vector_at[g->n_vectors] = (uint32_t)at;
-    g->n_vectors++;
     return CANVAS_OK;
 }
 

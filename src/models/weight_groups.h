@@ -122,9 +122,6 @@ void weight_group_begin(weight_groups *w, int index, const char *name_format, ..
  * names it after the group's prefix, `name` is the full name for messages. */
 canvas_status weight_group_add_matrix(weight_group *g, const void *home, const weight_view *field,
                                       residency_tensor tensor, const char *suffix, const char *name);
-/* Vector `field` (inside the struct at `home`), `at` floats into the group's vectors. */
-canvas_status weight_group_add_vector(weight_group *g, const void *home, const float *const *field, size_t at,
-                                      const char *name);
 /* Close group `index`: its vectors tensor (`vectors`, `bytes`) after the matrices, and its
  * entry in the residency table. */
 void weight_group_seal(weight_groups *w, int index, const void *vectors, size_t bytes);

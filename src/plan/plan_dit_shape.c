@@ -54,7 +54,7 @@ static canvas_status group_sizes(const tensor_spec_list *specs, int group, int q
                 return status_fail(CANVAS_ERR_INTERNAL, "%s: too many matrices in one weight group", t->name);
             bytes[(*n_matrices)++] = (size_t)matrix_bytes(t, quantise, weights, stored_bytes, files);
         } else {
-            vector_bytes += ((arch_numel(t) + 15u) & ~(uint64_t)15u) * sizeof(float);
+            vector_bytes += weight_group_padded_floats((int64_t)arch_numel(t)) * sizeof(float);
         }
     }
     bytes[*n_matrices] = (size_t)vector_bytes;
