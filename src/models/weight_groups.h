@@ -19,8 +19,8 @@
 #include <stdint.h>
 
 #include "base/status.h"
-#include "mem/mem_device.h"
 #include "io/model_dir.h"
+#include "mem/mem_device.h"
 #include "mem/mem_residency.h"
 #include "ops/ops.h"
 #include "tensor/quant.h"
