@@ -37,7 +37,7 @@
 #include "models/arch_infer.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_case.h"
-#include "models/qwen_image_dit_groups.h"
+#include "models/weight_groups.h"
 #include "ops/ops_cpu.h"
 #include "ops/threadpool.h"
 #include "plan/plan.h"
@@ -585,8 +585,9 @@ static void test_plan_from_header(void)
     uint64_t matrices = 0, want = 0;
     for (int i = 0; files && i < files->n_tensors; i++)
         if (files->tensors[i]->ndim == 2) want += files->tensors[i]->nbytes;
-    for (int g = 0; shape && g <= config.num_layers; g++)
-        for (int m = 0; m < shape->memory->groups[g].n_matrices; m++) matrices += shape->memory->groups[g].tensors[m].bytes;
+    const weight_groups *groups = shape ? dit_weight_groups(shape) : NULL;
+    for (int g = 0; groups && g < groups->count; g++)
+        for (int m = 0; m < groups->groups[g].n_matrices; m++) matrices += groups->groups[g].tensors[m].bytes;
     CHECK_MSG(matrices == want && want > (uint64_t)10 << 30 && want < (uint64_t)12 << 30,
               "the plan's matrices weigh %llu bytes, the header's %llu", (unsigned long long)matrices,
               (unsigned long long)want);

@@ -1,71 +1,83 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* arch_dit.c — the tensors of QwenImageTransformer2DModel (spec §2). Every Linear has a
+/* arch_dit.c — the tensors of QwenImageTransformer2DModel (spec §2), declared once: the
+ * tables below give each tensor's name, shape and field in dit_weights / dit_block_weights;
+ * arch_dit lists them for the loader's check, inspect and the planner, and the loader
+ * wires the fields from the same tables (qwen_image_dit_weights.c). Every Linear has a
  * bias; the q/k RMSNorms have a weight only; the block LayerNorms have no parameters;
  * RoPE tables are computed, not stored. */
+#include <stddef.h>
 #include <stdio.h>
 
 #include "models/arch.h"
+#include "models/qwen_image_dit.h"
+#include "models/qwen_image_dit_groups.h"
 
-/* nn.Linear(in, out): weight [out, in] and bias [out]. */
-static canvas_status linear(tensor_spec_list *out, int group, const char *name, int64_t out_features,
-                            int64_t in_features)
+void dit_tensor_extents(const dit_config *c, int64_t *extents)
 {
-    TRY(arch_add(out, group, 0, 2, (int64_t[]){out_features, in_features}, "%s.weight", name));
-    return arch_add(out, group, 0, 1, (int64_t[]){out_features}, "%s.bias", name);
+    for (int i = 0; i < WEIGHT_EXTENTS; i++) extents[i] = 0;
+    extents[DIT_X_D] = dit_inner_dim(c);
+    extents[DIT_X_J] = c->joint_attention_dim;
+    extents[DIT_X_IN] = c->in_channels;
+    extents[DIT_X_TIME] = DIT_TIME_CHANNELS;
+    extents[DIT_X_OUT] = dit_output_channels(c);
+    extents[DIT_X_HEAD] = c->attention_head_dim;
 }
 
-static canvas_status top_level(const dit_config *c, tensor_spec_list *out)
-{
-    int64_t d = dit_inner_dim(c), j = c->joint_attention_dim;
-    TRY(linear(out, -1, "img_in", d, c->in_channels));
-    TRY(arch_add(out, -1, 0, 1, (int64_t[]){j}, "txt_norm.weight"));
-    TRY(linear(out, -1, "txt_in", d, j));
-    TRY(linear(out, -1, "time_text_embed.timestep_embedder.linear_1", d, 256)); /* 256 sinusoid channels */
-    TRY(linear(out, -1, "time_text_embed.timestep_embedder.linear_2", d, d));
-    TRY(linear(out, -1, "norm_out.linear", 2 * d, d));
-    return linear(out, -1, "proj_out", (int64_t)c->patch_size * c->patch_size * c->out_channels, d);
-}
+#define D(n) WEIGHT_SIZE(n, DIT_X_D)
+#define X(extent) WEIGHT_SIZE(1, extent)
+#define LINEAR(S, name, w, out, in) WEIGHT_LINEAR(S, name, w, out, in)
+#define VECTOR(S, name, field, n) WEIGHT_VECTOR(S, name, field, n)
 
-static canvas_status block_attention(const dit_config *c, tensor_spec_list *out, int i)
-{
-    static const char *const projections[] = {"to_q", "to_k", "to_v", "add_q_proj", "add_k_proj",
-                                              "add_v_proj", "to_out.0", "to_add_out"};
-    static const char *const norms[] = {"norm_q", "norm_k", "norm_added_q", "norm_added_k"};
-    int64_t d = dit_inner_dim(c);
-    char name[96];
-    for (int p = 0; p < 8; p++) {
-        TRY(arch_name(name, sizeof name, "transformer_blocks.%d.attn.%s", i, projections[p]));
-        TRY(linear(out, i, name, d, d));
-    }
-    for (int n = 0; n < 4; n++)
-        TRY(arch_add(out, i, 0, 1, (int64_t[]){c->attention_head_dim}, "transformer_blocks.%d.attn.%s.weight", i,
-                     norms[n]));
-    return CANVAS_OK;
-}
+static const weight_tensor top_tensors[] = {
+    LINEAR(dit_weights, "img_in", img_in, D(1), X(DIT_X_IN)),
+    VECTOR(dit_weights, "txt_norm.weight", txt_norm, X(DIT_X_J)),
+    LINEAR(dit_weights, "txt_in", txt_in, D(1), X(DIT_X_J)),
+    LINEAR(dit_weights, "time_text_embed.timestep_embedder.linear_1", time_linear_1, D(1), X(DIT_X_TIME)),
+    LINEAR(dit_weights, "time_text_embed.timestep_embedder.linear_2", time_linear_2, D(1), D(1)),
+    LINEAR(dit_weights, "norm_out.linear", norm_out, D(2), D(1)),
+    LINEAR(dit_weights, "proj_out", proj_out, X(DIT_X_OUT), D(1)),
+};
 
-/* One stream's modulation (SiLU + Linear(D, 6D)) and MLP (GELU-tanh, 4D hidden). */
-static canvas_status block_stream(const dit_config *c, tensor_spec_list *out, int i, const char *stream)
-{
-    int64_t d = dit_inner_dim(c);
-    char name[96];
-    TRY(arch_name(name, sizeof name, "transformer_blocks.%d.%s_mod.1", i, stream));
-    TRY(linear(out, i, name, 6 * d, d));
-    TRY(arch_name(name, sizeof name, "transformer_blocks.%d.%s_mlp.net.0.proj", i, stream));
-    TRY(linear(out, i, name, 4 * d, d));
-    TRY(arch_name(name, sizeof name, "transformer_blocks.%d.%s_mlp.net.2", i, stream));
-    return linear(out, i, name, d, 4 * d);
-}
+/* Per stream a modulation (SiLU + Linear(D, 6D)) and an MLP (GELU-tanh, 4D hidden), then
+ * the joint attention. */
+static const weight_tensor block_tensors[] = {
+    LINEAR(dit_block_weights, "img_mod.1", img_mod, D(6), D(1)),
+    LINEAR(dit_block_weights, "img_mlp.net.0.proj", img_mlp_in, D(DIT_MLP_MULT), D(1)),
+    LINEAR(dit_block_weights, "img_mlp.net.2", img_mlp_out, D(1), D(DIT_MLP_MULT)),
+    LINEAR(dit_block_weights, "txt_mod.1", txt_mod, D(6), D(1)),
+    LINEAR(dit_block_weights, "txt_mlp.net.0.proj", txt_mlp_in, D(DIT_MLP_MULT), D(1)),
+    LINEAR(dit_block_weights, "txt_mlp.net.2", txt_mlp_out, D(1), D(DIT_MLP_MULT)),
+    LINEAR(dit_block_weights, "attn.to_q", to_q, D(1), D(1)),
+    LINEAR(dit_block_weights, "attn.to_k", to_k, D(1), D(1)),
+    LINEAR(dit_block_weights, "attn.to_v", to_v, D(1), D(1)),
+    LINEAR(dit_block_weights, "attn.add_q_proj", add_q, D(1), D(1)),
+    LINEAR(dit_block_weights, "attn.add_k_proj", add_k, D(1), D(1)),
+    LINEAR(dit_block_weights, "attn.add_v_proj", add_v, D(1), D(1)),
+    LINEAR(dit_block_weights, "attn.to_out.0", to_out, D(1), D(1)),
+    LINEAR(dit_block_weights, "attn.to_add_out", to_add_out, D(1), D(1)),
+    VECTOR(dit_block_weights, "attn.norm_q.weight", norm_q, X(DIT_X_HEAD)),
+    VECTOR(dit_block_weights, "attn.norm_k.weight", norm_k, X(DIT_X_HEAD)),
+    VECTOR(dit_block_weights, "attn.norm_added_q.weight", norm_added_q, X(DIT_X_HEAD)),
+    VECTOR(dit_block_weights, "attn.norm_added_k.weight", norm_added_k, X(DIT_X_HEAD)),
+};
+
+_Static_assert(sizeof top_tensors / sizeof top_tensors[0] == DIT_TOP_TENSORS, "DIT_TOP_TENSORS");
+_Static_assert(sizeof block_tensors / sizeof block_tensors[0] == DIT_BLOCK_TENSORS, "DIT_BLOCK_TENSORS");
+const weight_tensor *const dit_top_tensors = top_tensors;
+const weight_tensor *const dit_block_tensors = block_tensors;
 
 canvas_status arch_dit(const dit_config *config, tensor_spec_list *out)
 {
     if (config->use_additional_t_cond || config->use_layer3d_rope)
         return status_fail(CANVAS_ERR_UNSUPPORTED, "transformer: use_additional_t_cond / use_layer3d_rope are "
                                                    "Qwen-Image-Layered features, which this build does not run");
-    TRY(top_level(config, out));
+    int64_t extents[WEIGHT_EXTENTS];
+    dit_tensor_extents(config, extents);
+    TRY(weight_tensors_list(top_tensors, DIT_TOP_TENSORS, extents, -1, "", out));
     for (int i = 0; i < config->num_layers; i++) {
-        TRY(block_stream(config, out, i, "img"));
-        TRY(block_stream(config, out, i, "txt"));
-        TRY(block_attention(config, out, i));
+        char prefix[48];
+        TRY(arch_name(prefix, sizeof prefix, "transformer_blocks.%d.", i));
+        TRY(weight_tensors_list(block_tensors, DIT_BLOCK_TENSORS, extents, i, prefix, out));
     }
     return CANVAS_OK;
 }

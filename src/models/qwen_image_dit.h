@@ -124,6 +124,13 @@ void dit_free(dit_model *model);
  * Errors as dit_load's. */
 canvas_status dit_header_load(const char *file, dit_config *config, weight_set **files);
 
+/* A model of `config` with no weights, for the planner's shape models: its block homes
+ * zeroed and its weight groups empty, to be recorded through dit_weight_groups
+ * (models/weight_groups.h: group 0 the top level, 1 + i block i), then placed with
+ * dit_place. dit_free frees it. */
+canvas_status dit_shape_create(const dit_config *config, quant_choice weights, dit_model **out);
+struct weight_groups *dit_weight_groups(const dit_model *model);
+
 /* ---- rewriting matrices (LoRA merging: pipeline/lora.h; qwen_image_dit_matrices.c) ---- */
 
 /* The model's Linear matrices, numbered in load order: the top level's, then block 0's,

@@ -10,14 +10,13 @@
 
 #include "base/status.h"
 #include "mem/mem.h"
-#include "mem/mem_residency.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_groups.h"
 
 int dit_matrix_count(const dit_model *model)
 {
     int n = 0;
-    for (int g = 0; g <= model->config.num_layers; g++) n += model->memory->groups[g].n_matrices;
+    for (int g = 0; g <= model->config.num_layers; g++) n += model->memory->set.groups[g].n_matrices;
     return n;
 }
 
@@ -26,7 +25,7 @@ static int locate(const dit_model *model, int index, int *group, int *at)
 {
     if (index < 0) return 0;
     for (int g = 0; g <= model->config.num_layers; g++) {
-        int n = model->memory->groups[g].n_matrices;
+        int n = model->memory->set.groups[g].n_matrices;
         if (index < n) {
             *group = g;
             *at = index;
@@ -40,7 +39,7 @@ static int locate(const dit_model *model, int index, int *group, int *at)
 static weight_view *home_view(dit_model *model, int group, int at)
 {
     char *home = group == 0 ? (char *)&model->weights : (char *)&model->weights.blocks[group - 1];
-    return (weight_view *)(home + model->memory->groups[group].matrix_field[at]);
+    return (weight_view *)(home + model->memory->set.groups[group].matrix_field[at]);
 }
 
 void dit_matrix_get(const dit_model *model, int index, dit_matrix_info *out)
@@ -48,7 +47,7 @@ void dit_matrix_get(const dit_model *model, int index, dit_matrix_info *out)
     memset(out, 0, sizeof *out);
     int group, at;
     if (!locate(model, index, &group, &at)) return;
-    const dit_group *g = &model->memory->groups[group];
+    const weight_group *g = &model->memory->set.groups[group];
     out->block = group - 1;
     if (group == 0) snprintf(out->name, sizeof out->name, "%s", g->matrix_suffix[at]);
     else snprintf(out->name, sizeof out->name, "transformer_blocks.%d.%s", group - 1, g->matrix_suffix[at]);
@@ -67,24 +66,10 @@ canvas_status dit_matrix_set_home(dit_model *model, int index, const weight_view
         return status_fail(CANVAS_ERR_USAGE, "transformer: a new home for matrix %d is [%lld, %lld], it is [%lld, %lld]",
                            index, (long long)view->out_features, (long long)view->in_features,
                            (long long)home->out_features, (long long)home->in_features);
-    dit_group *g = &model->memory->groups[group];
+    weight_group *g = &model->memory->set.groups[group];
     *home = *view;
     g->tensors[at] = (residency_tensor){view->data, bytes};
     if (g->matrix_owned[at] != owned) mem_free(g->matrix_owned[at]);
     g->matrix_owned[at] = owned;
     return CANVAS_OK;
-}
-
-void dit_matrices_free_owned(dit_model *model)
-{
-    /* the placement goes first: its copy thread may be reading a home */
-    residency_destroy(model->memory->manager);
-    model->memory->manager = NULL;
-    model->memory->device = NULL;
-    if (!model->memory->groups) return;
-    for (int g = 0; g <= model->config.num_layers; g++)
-        for (int i = 0; i < DIT_GROUP_MAX_MATRICES; i++) {
-            mem_free(model->memory->groups[g].matrix_owned[i]);
-            model->memory->groups[g].matrix_owned[i] = NULL;
-        }
 }

@@ -13,8 +13,8 @@
 #include "mem/mem_arena.h"
 #include "mem/mem_residency.h"
 #include "models/arch.h"
-#include "models/qwen_image_dit_groups.h"
 #include "models/qwen_textenc.h"
+#include "models/weight_groups.h"
 #include "ops/ops.h"
 
 /* The vision tower's RMSNorms and rotary use these whatever the config says (transformers). */
@@ -65,19 +65,43 @@ typedef struct textenc_weights {
     textenc_block_weights *blocks; /* [vision depth] */
 } textenc_weights;
 
+/* The encoder's tensors, declared once (arch_text_encoder.c, models/weight_groups.h's
+ * weight_tensor): a decoder layer's (names after "<text>layers.L.", fields of
+ * textenc_layer_weights), a vision block's ("<vision>blocks.B.", textenc_block_weights),
+ * and the top level's grouped f32 / matrix tensors (fields of textenc_weights): the final
+ * norm after the text prefix, the merger after the vision prefix. embed_tokens, the 5-D
+ * patch embedding and lm_head are spelled where they are listed and wired. Sizes are these
+ * extents of the config. */
+enum {
+    TEXTENC_X_D = 1,   /* text hidden_size */
+    TEXTENC_X_KV,      /* num_key_value_heads x head_dim */
+    TEXTENC_X_F,       /* text intermediate_size */
+    TEXTENC_X_DV,      /* vision hidden_size */
+    TEXTENC_X_FV,      /* vision intermediate_size */
+    TEXTENC_X_MERGED,  /* vision hidden_size x spatial_merge_size² */
+    TEXTENC_X_OUT,     /* vision out_hidden_size (= text hidden_size) */
+};
+#define TEXTENC_LAYER_TENSORS 12
+#define TEXTENC_BLOCK_TENSORS 12
+#define TEXTENC_NORM_TENSORS 1
+#define TEXTENC_MERGER_TENSORS 5
+extern const weight_tensor *const textenc_layer_tensors;  /* [TEXTENC_LAYER_TENSORS] */
+extern const weight_tensor *const textenc_block_tensors;  /* [TEXTENC_BLOCK_TENSORS] */
+extern const weight_tensor *const textenc_norm_tensors;   /* [TEXTENC_NORM_TENSORS] */
+extern const weight_tensor *const textenc_merger_tensors; /* [TEXTENC_MERGER_TENSORS] */
+/* extents[WEIGHT_EXTENTS] of `config`; the text prefix of a naming ("model." or
+ * "model.language_model."; textenc_vision_prefix is the vision one). */
+void textenc_tensor_extents(const textenc_config *config, int64_t *extents);
+const char *textenc_text_prefix(textenc_naming naming);
+
 /* Residency groups in the order a forward uses them, so that the manager's prefetch of
  * "the next group" is the right one: 0 = top level (patch embedding, merger, final norm;
  * always resident), 1 + B = vision block B, 1 + depth + L = decoder layer L. (arch.h
  * numbers the same groups text first; embed_tokens is in no group: a forward reads only
  * its ids' rows, from the mapping on the host.) A group's tensors are its matrices, then
- * the block of its f32 vectors, laid out and remapped as the transformer's are
- * (qwen_image_dit_groups.h). */
+ * the block of its f32 vectors (models/weight_groups.h). */
 typedef struct textenc_memory {
-    dit_group *groups;             /* [1 + depth + num_hidden_layers] */
-    residency_group *table;        /* the same, as residency_create takes them */
-    mem_device *device;            /* NULL while not placed */
-    int resident_groups;           /* groups after the top level in the resident prefix */
-    residency_manager *manager;
+    weight_groups set;             /* [1 + depth + num_hidden_layers]; .resident counts groups after the top level */
     textenc_weights top;           /* views on the device, filled at acquire */
     textenc_block_weights *blocks; /* [depth] */
     textenc_layer_weights *layers; /* [num_hidden_layers] */

@@ -20,80 +20,16 @@
 #include "models/arch_infer.h"
 #include "models/qwen_textenc_internal.h"
 
-enum { NAME_SIZE = 256 };
-
-/* A group's vectors are carved from one block; the wiring runs twice: count, then fill
- * (and record the group's tensors for the residency manager). */
-typedef struct wiring {
-    textenc_model *model;
-    char prefix[128];       /* "model.layers.3.", "visual.blocks.0.", "visual." ... */
-    float *base;            /* NULL on the counting pass */
-    size_t used;            /* floats */
-    dit_group *group;       /* the group's tensors and field offsets, filled on the second pass */
-    const char *home;       /* the struct being wired */
-    quant_choice target;    /* the format plain matrices are quantised to on load (QUANT_NONE: none) */
-} wiring;
-
-static canvas_status record_matrix(wiring *w, const char *name, const weight_view *field, const void *data,
-                                   size_t bytes)
+/* A plain float tensor read as a matrix (embed_tokens, the 5-D patch embedding): its name
+ * is prefix + suffix. */
+static canvas_status plain_tensor(const textenc_model *model, const char *prefix, const char *suffix,
+                                  const st_tensor **out)
 {
-    dit_group *g = w->group;
-    if (g->n_matrices == DIT_GROUP_MAX_MATRICES)
-        return status_fail(CANVAS_ERR_INTERNAL, "%s: too many matrices in one weight group", name);
-    g->matrix_field[g->n_matrices] = (uint16_t)((const char *)field - w->home);
-    g->tensors[g->n_matrices] = (residency_tensor){data, bytes};
-    g->n_matrices++;
-    return CANVAS_OK;
-}
-
-static canvas_status full_name(const wiring *w, const char *suffix, char name[NAME_SIZE])
-{
-    int n = snprintf(name, NAME_SIZE, "%s%s", w->prefix, suffix);
-    if (n < 0 || n >= NAME_SIZE) return status_fail(CANVAS_ERR_INTERNAL, "%s%s: tensor name too long", w->prefix, suffix);
-    return CANVAS_OK;
-}
-
-static canvas_status wire_matrix(wiring *w, const char *suffix, int64_t rows, int64_t cols, weight_view *out)
-{
-    if (!w->base) return CANVAS_OK;
-    char name[NAME_SIZE];
-    TRY(full_name(w, suffix, name));
-    quant_weight q;
-    TRY(quant_weight_from_view(w->model->quant, w->model->files, name, rows, cols, w->target, &q));
-    *out = (weight_view){q.type, q.data, rows, cols, q.quant};
-    return record_matrix(w, name, out, q.data, q.bytes);
-}
-
-/* Vectors take a multiple of 16 floats each so every one starts 64-byte aligned. */
-static size_t padded_floats(int64_t n) { return ((size_t)n + 15u) & ~(size_t)15u; }
-
-static canvas_status wire_vector(wiring *w, const char *suffix, int64_t length, const float **out)
-{
-    if (w->base) {
-        char name[NAME_SIZE];
-        TRY(full_name(w, suffix, name));
-        const st_tensor *t = weights_find(w->model->files, name);
-        if (!t) return status_fail(CANVAS_ERR_INTERNAL, "%s: wired but not in arch_text_encoder", name);
-        float *dst = w->base + w->used;
-        dtype_to_f32(t->type, t->data, dst, (size_t)length);
-        *out = dst;
-        dit_group *g = w->group;
-        if (g->n_vectors == DIT_GROUP_MAX_VECTORS)
-            return status_fail(CANVAS_ERR_INTERNAL, "%s: too many vectors in one weight group", name);
-        g->vector_field[g->n_vectors] = (uint16_t)((const char *)out - w->home);
-        g->vector_at[g->n_vectors] = (uint32_t)w->used;
-        g->n_vectors++;
-    }
-    w->used += padded_floats(length);
-    return CANVAS_OK;
-}
-
-/* A plain float tensor read as a matrix (embed_tokens, the 5-D patch embedding). */
-static canvas_status plain_tensor(const wiring *w, const char *suffix, const st_tensor **out)
-{
-    char name[NAME_SIZE];
-    TRY(full_name(w, suffix, name));
-    const st_tensor *t = weights_find(w->model->files, name);
+    char name[256];
+    int n = snprintf(name, sizeof name, "%s%s", prefix, suffix);
+    if (n < 0 || (size_t)n >= sizeof name)
+        return status_fail(CANVAS_ERR_INTERNAL, "%s%s: tensor name too long", prefix, suffix);
+    const st_tensor *t = weights_find(model->files, name);
     if (!t) return status_fail(CANVAS_ERR_INTERNAL, "%s: wired but not in arch_text_encoder", name);
     if (t->type != DTYPE_F32 && t->type != DTYPE_F16 && t->type != DTYPE_BF16)
         return status_fail(CANVAS_ERR_UNSUPPORTED, "%s: stored as %s; the text encoder reads it as F32, F16 or BF16",
@@ -102,104 +38,70 @@ static canvas_status plain_tensor(const wiring *w, const char *suffix, const st_
     return CANVAS_OK;
 }
 
-static canvas_status wire_layer(wiring *w, textenc_layer_weights *l)
+/* The top level spans two prefixes (text and vision): the final norm, the embedding table
+ * (read on the host, in no group's tensors), the patch embedding, the merger. */
+static canvas_status wire_top(weight_wiring *w, const textenc_model *model, textenc_weights *wt)
 {
-    const textenc_text_config *t = &w->model->config.text;
-    const int64_t d = t->hidden_size, kv = (int64_t)t->num_key_value_heads * t->head_dim, f = t->intermediate_size;
-    TRY(wire_vector(w, "input_layernorm.weight", d, &l->input_norm));
-    TRY(wire_matrix(w, "self_attn.q_proj.weight", d, d, &l->q));
-    TRY(wire_vector(w, "self_attn.q_proj.bias", d, &l->q_bias));
-    TRY(wire_matrix(w, "self_attn.k_proj.weight", kv, d, &l->k));
-    TRY(wire_vector(w, "self_attn.k_proj.bias", kv, &l->k_bias));
-    TRY(wire_matrix(w, "self_attn.v_proj.weight", kv, d, &l->v));
-    TRY(wire_vector(w, "self_attn.v_proj.bias", kv, &l->v_bias));
-    TRY(wire_matrix(w, "self_attn.o_proj.weight", d, d, &l->o));
-    TRY(wire_vector(w, "post_attention_layernorm.weight", d, &l->post_norm));
-    TRY(wire_matrix(w, "mlp.gate_proj.weight", f, d, &l->gate));
-    TRY(wire_matrix(w, "mlp.up_proj.weight", f, d, &l->up));
-    return wire_matrix(w, "mlp.down_proj.weight", d, f, &l->down);
-}
-
-static canvas_status wire_block(wiring *w, textenc_block_weights *b)
-{
-    const textenc_vision_config *v = &w->model->config.vision;
-    const int64_t d = v->hidden_size, f = v->intermediate_size;
-    TRY(wire_vector(w, "norm1.weight", d, &b->norm1));
-    TRY(wire_vector(w, "norm2.weight", d, &b->norm2));
-    TRY(wire_matrix(w, "attn.qkv.weight", 3 * d, d, &b->qkv));
-    TRY(wire_vector(w, "attn.qkv.bias", 3 * d, &b->qkv_bias));
-    TRY(wire_matrix(w, "attn.proj.weight", d, d, &b->proj));
-    TRY(wire_vector(w, "attn.proj.bias", d, &b->proj_bias));
-    TRY(wire_matrix(w, "mlp.gate_proj.weight", f, d, &b->gate));
-    TRY(wire_vector(w, "mlp.gate_proj.bias", f, &b->gate_bias));
-    TRY(wire_matrix(w, "mlp.up_proj.weight", f, d, &b->up));
-    TRY(wire_vector(w, "mlp.up_proj.bias", f, &b->up_bias));
-    TRY(wire_matrix(w, "mlp.down_proj.weight", d, f, &b->down));
-    return wire_vector(w, "mlp.down_proj.bias", d, &b->down_bias);
-}
-
-/* The top level spans two prefixes (text and vision); `w->prefix` is switched between them. */
-static canvas_status wire_top(wiring *w, textenc_weights *wt)
-{
-    const textenc_config *c = &w->model->config;
-    const textenc_vision_config *v = &c->vision;
-    const int64_t dv = v->hidden_size, merged = dv * v->spatial_merge_size * v->spatial_merge_size;
-    snprintf(w->prefix, sizeof w->prefix, "%s", w->model->naming == TEXTENC_NAMES_NESTED ? "model.language_model." : "model.");
-    TRY(wire_vector(w, "norm.weight", c->text.hidden_size, &wt->norm));
-    if (w->base) TRY(plain_tensor(w, "embed_tokens.weight", &wt->embed_tokens));
-
-    snprintf(w->prefix, sizeof w->prefix, "%s", textenc_vision_prefix(w->model->naming));
-    if (w->base) {
+    const char *text = textenc_text_prefix(model->naming), *vision = textenc_vision_prefix(model->naming);
+    w->prefix = text;
+    TRY(weight_wire_table(w, textenc_norm_tensors, TEXTENC_NORM_TENSORS));
+    if (w->vectors) {
+        TRY(plain_tensor(model, text, "embed_tokens.weight", &wt->embed_tokens));
         const st_tensor *patch;
-        TRY(plain_tensor(w, "patch_embed.proj.weight", &patch));
-        wt->patch_embed = (weight_view){patch->type, patch->data, dv, textenc_patch_values(c), NULL};
-        TRY(record_matrix(w, patch->name, &wt->patch_embed, patch->data, (size_t)patch->nbytes));
+        TRY(plain_tensor(model, vision, "patch_embed.proj.weight", &patch));
+        wt->patch_embed = (weight_view){patch->type, patch->data, model->config.vision.hidden_size,
+                                        textenc_patch_values(&model->config), NULL};
+        TRY(weight_group_add_matrix(w->group, w->home, &wt->patch_embed,
+                                    (residency_tensor){patch->data, (size_t)patch->nbytes}, "patch_embed.proj.weight",
+                                    patch->name));
     }
-    TRY(wire_vector(w, "merger.ln_q.weight", dv, &wt->merger_norm));
-    TRY(wire_matrix(w, "merger.mlp.0.weight", merged, merged, &wt->merger_fc1));
-    TRY(wire_vector(w, "merger.mlp.0.bias", merged, &wt->merger_fc1_bias));
-    TRY(wire_matrix(w, "merger.mlp.2.weight", c->text.hidden_size, merged, &wt->merger_fc2));
-    return wire_vector(w, "merger.mlp.2.bias", c->text.hidden_size, &wt->merger_fc2_bias);
+    w->prefix = vision;
+    return weight_wire_table(w, textenc_merger_tensors, TEXTENC_MERGER_TENSORS);
 }
 
 /* Wire residency group `group` (qwen_textenc_internal.h: 0 top level, then the vision
- * blocks, then the decoder layers) in two passes; its vector block goes to *small and
- * becomes the group's last tensor. */
+ * blocks, then the decoder layers) in two passes (weight_wiring); its vector block goes to
+ * *small and becomes the group's last tensor. */
 static canvas_status wire_group(textenc_model *model, int group)
 {
     const int depth = model->config.vision.depth;
-    dit_group *g = &model->memory->groups[group];
-    memset(g, 0, sizeof *g);
+    weight_groups *set = &model->memory->set;
+    int64_t extents[WEIGHT_EXTENTS];
+    textenc_tensor_extents(&model->config, extents);
+    char prefix[128];
     /* the layer groups are quantised, the top level stays as stored (plan/plan.h's shape) */
-    wiring w = {.model = model, .group = g, .home = (const char *)&model->weights,
-                .target = group > 0 ? model->weights_format : (quant_choice){QUANT_NONE, 0}};
+    weight_wiring w = {.files = model->files, .quant = model->quant, .extents = extents, .prefix = prefix,
+                       .group = &set->groups[group], .arch = "arch_text_encoder", .home = (char *)&model->weights,
+                       .quantize = group > 0 ? model->weights_format : (quant_choice){QUANT_NONE, 0}};
+    const weight_tensor *table = NULL;
+    int n = 0;
     float **small = &model->weights.small;
-    snprintf(g->name, sizeof g->name, "text encoder top level");
+    weight_group_begin(set, group, "text encoder top level");
     if (group > depth) {
         const int l = group - 1 - depth;
-        snprintf(w.prefix, sizeof w.prefix, "%slayers.%d.",
-                 model->naming == TEXTENC_NAMES_NESTED ? "model.language_model." : "model.", l);
-        snprintf(g->name, sizeof g->name, "text encoder layers.%d", l);
+        snprintf(prefix, sizeof prefix, "%slayers.%d.", textenc_text_prefix(model->naming), l);
+        weight_group_begin(set, group, "text encoder layers.%d", l);
         small = &model->weights.layers[l].small;
-        w.home = (const char *)&model->weights.layers[l];
+        w.home = (char *)&model->weights.layers[l];
+        table = textenc_layer_tensors;
+        n = TEXTENC_LAYER_TENSORS;
     } else if (group > 0) {
-        snprintf(w.prefix, sizeof w.prefix, "%sblocks.%d.", textenc_vision_prefix(model->naming), group - 1);
-        snprintf(g->name, sizeof g->name, "text encoder visual.blocks.%d", group - 1);
+        snprintf(prefix, sizeof prefix, "%sblocks.%d.", textenc_vision_prefix(model->naming), group - 1);
+        weight_group_begin(set, group, "text encoder visual.blocks.%d", group - 1);
         small = &model->weights.blocks[group - 1].small;
-        w.home = (const char *)&model->weights.blocks[group - 1];
+        w.home = (char *)&model->weights.blocks[group - 1];
+        table = textenc_block_tensors;
+        n = TEXTENC_BLOCK_TENSORS;
     }
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) {
-            TRY(mem_alloc((void **)&w.base, w.used * sizeof(float), MEM_WEIGHTS));
-            *small = w.base;
+            TRY(mem_alloc((void **)&w.vectors, w.used * sizeof(float), MEM_WEIGHTS));
+            *small = w.vectors;
             w.used = 0;
         }
-        if (group > depth) TRY(wire_layer(&w, &model->weights.layers[group - 1 - depth]));
-        else if (group > 0) TRY(wire_block(&w, &model->weights.blocks[group - 1]));
-        else TRY(wire_top(&w, &model->weights));
+        TRY(table ? weight_wire_table(&w, table, n) : wire_top(&w, model, &model->weights));
     }
-    g->tensors[g->n_matrices] = (residency_tensor){w.base, w.used * sizeof(float)};
-    model->memory->table[group] = (residency_group){g->name, g->tensors, g->n_matrices + 1};
+    weight_group_seal(set, group, w.vectors, w.used * sizeof(float));
     return CANVAS_OK;
 }
 

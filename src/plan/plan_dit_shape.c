@@ -14,9 +14,8 @@
 
 #include "base/status.h"
 #include "io/model_dir.h"
-#include "mem/mem.h"
 #include "models/arch.h"
-#include "models/qwen_image_dit_groups.h"
+#include "models/weight_groups.h"
 #include "plan/plan_internal.h"
 
 /* Never read: the home of every tensor of a shape model (the text encoder's too). */
@@ -55,7 +54,7 @@ static canvas_status group_sizes(const tensor_spec_list *specs, int group, int q
                 return status_fail(CANVAS_ERR_INTERNAL, "%s: too many matrices in one weight group", t->name);
             bytes[(*n_matrices)++] = (size_t)matrix_bytes(t, quantise, weights, stored_bytes, files);
         } else {
-            vector_bytes += ((arch_numel(t) + 15u) & ~(uint64_t)15u) * sizeof(float);
+            vector_bytes += weight_group_padded_floats((int64_t)arch_numel(t)) * sizeof(float);
         }
     }
     bytes[*n_matrices] = (size_t)vector_bytes;
@@ -68,19 +67,18 @@ canvas_status plan_group_sizes(const tensor_spec_list *specs, int group, int qua
     return group_sizes(specs, group, quantise, weights, stored_bytes, NULL, bytes, max_matrices, n_matrices);
 }
 
-static canvas_status build_group(dit_model *model, const tensor_spec_list *specs, int block, quant_choice weights,
-                                 int stored_bytes, const weight_set *files)
+static canvas_status build_group(weight_groups *set, const tensor_spec_list *specs, int block,
+                                 quant_choice weights, int stored_bytes, const weight_set *files)
 {
-    dit_group *g = &model->memory->groups[block + 1];
-    memset(g, 0, sizeof *g);
-    if (block >= 0) snprintf(g->name, sizeof g->name, "transformer_blocks.%d", block);
-    else snprintf(g->name, sizeof g->name, "top level");
-    size_t bytes[DIT_GROUP_MAX_MATRICES + 1];
-    TRY(group_sizes(specs, block, block >= 0, weights, stored_bytes, files, bytes, DIT_GROUP_MAX_MATRICES,
+    if (block >= 0) weight_group_begin(set, block + 1, "transformer_blocks.%d", block);
+    else weight_group_begin(set, 0, "top level");
+    weight_group *g = &set->groups[block + 1];
+    size_t bytes[WEIGHT_GROUP_MAX_MATRICES + 1];
+    TRY(group_sizes(specs, block, block >= 0, weights, stored_bytes, files, bytes, WEIGHT_GROUP_MAX_MATRICES,
                     &g->n_matrices));
     /* matrix_field / vector_field stay 0: a remap then rewrites one harmless pointer */
-    for (int t = 0; t <= g->n_matrices; t++) g->tensors[t] = (residency_tensor){plan_shape_home, bytes[t]};
-    model->memory->table[block + 1] = (residency_group){g->name, g->tensors, g->n_matrices + 1};
+    for (int t = 0; t < g->n_matrices; t++) g->tensors[t] = (residency_tensor){plan_shape_home, bytes[t]};
+    weight_group_seal(set, block + 1, plan_shape_home, bytes[g->n_matrices]);
     return CANVAS_OK;
 }
 
@@ -95,18 +93,12 @@ canvas_status plan_dit_shape_model_files(const dit_config *config, quant_choice 
 {
     *out = NULL;
     if (stored_bytes_per_element < 1) stored_bytes_per_element = 2;
-    dit_model *model;
-    TRY(mem_calloc((void **)&model, 1, sizeof *model, MEM_SCRATCH));
-    model->config = *config;
-    model->weights_format = weights;
+    dit_model *model = NULL;
     tensor_spec_list specs = {0};
     canvas_status st = arch_dit(config, &specs);
-    if (st == CANVAS_OK && config->num_layers > 0)
-        st = mem_calloc((void **)&model->weights.blocks, (size_t)config->num_layers, sizeof(dit_block_weights),
-                        MEM_SCRATCH);
-    if (st == CANVAS_OK) st = dit_memory_create(model);
+    if (st == CANVAS_OK) st = dit_shape_create(config, weights, &model);
     for (int b = -1; st == CANVAS_OK && b < config->num_layers; b++)
-        st = build_group(model, &specs, b, weights, stored_bytes_per_element, files);
+        st = build_group(dit_weight_groups(model), &specs, b, weights, stored_bytes_per_element, files);
     arch_free(&specs);
     if (st == CANVAS_OK) st = dit_place(model, mem_device_cpu(), DIT_ALL_BLOCKS);
     if (st != CANVAS_OK) {

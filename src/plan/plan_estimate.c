@@ -11,7 +11,7 @@
 #include "mem/mem.h"
 #include "mem/mem_device.h"
 #include "models/arch.h"
-#include "models/qwen_image_dit_groups.h"
+#include "models/weight_groups.h"
 #include "ops/ops_cpu.h"
 #include "plan/plan_internal.h"
 #include "tensor/dtype.h"
@@ -27,13 +27,7 @@ canvas_status plan_shape_for(const plan_work *work, quant_choice weights, dit_mo
         loaded->weights_format.per_channel == weights.per_channel) {
         TRY(plan_dit_shape_model(&loaded->config, weights, 2, out));
         /* copy the loaded groups' tensor sizes (their homes stay the shape model's) */
-        for (int g = 0; g <= loaded->config.num_layers; g++) {
-            const residency_group *from = &loaded->memory->table[g];
-            dit_group *to = &(*out)->memory->groups[g];
-            to->n_matrices = from->n_tensors - 1;
-            for (int t = 0; t < from->n_tensors; t++) to->tensors[t].bytes = from->tensors[t].bytes;
-            (*out)->memory->table[g].n_tensors = from->n_tensors;
-        }
+        weight_groups_copy_sizes(dit_weight_groups(*out), dit_weight_groups(loaded));
         return CANVAS_OK;
     }
     int stored = t->stored_bytes_per_element;
@@ -86,21 +80,7 @@ canvas_status plan_dit_dry_run(const plan_work *work, quant_choice weights, int 
 
 canvas_status plan_largest_prefix(int n, plan_prefix_fits fits, void *ctx, int *out)
 {
-    /* fewer resident groups never need more: bisect for the largest k that fits */
-    int ok, lo = -1, hi = n;
-    TRY(fits(ctx, hi, &ok));
-    if (ok) {
-        *out = hi;
-        return CANVAS_OK;
-    }
-    while (hi - lo > 1) { /* lo fits (or is -1), hi does not */
-        int mid = lo + (hi - lo) / 2;
-        TRY(fits(ctx, mid < 0 ? 0 : mid, &ok));
-        if (ok) lo = mid;
-        else hi = mid;
-    }
-    *out = lo;
-    return CANVAS_OK;
+    return weight_groups_largest_prefix(n, fits, ctx, out); /* the one search, every model's */
 }
 
 typedef struct dit_prefix {
@@ -146,7 +126,7 @@ static uint64_t dit_host_weights(const dit_model *shape, const dit_model *loaded
     uint64_t bytes = 0;
     int quantised = 0;
     for (int g = 0; g <= shape->config.num_layers; g++) {
-        const residency_group *group = &shape->memory->table[g];
+        const residency_group *group = &dit_weight_groups(shape)->table[g];
         bytes += group->tensors[group->n_tensors - 1].bytes;
         if (g > 0 && to.format != QUANT_NONE)
             for (int t = 0; t < group->n_tensors - 1; t++, quantised++) bytes += group->tensors[t].bytes;
@@ -166,7 +146,7 @@ static uint64_t dit_mapped_bytes(const dit_model *shape, int on_device, int resi
     uint64_t bytes = 0;
     for (int g = 0; g <= shape->config.num_layers; g++) {
         if ((g > 0 && quantised) || (on_device && (g <= resident || pinned))) continue;
-        const residency_group *group = &shape->memory->table[g];
+        const residency_group *group = &dit_weight_groups(shape)->table[g];
         for (int t = 0; t < group->n_tensors - 1; t++) bytes += group->tensors[t].bytes;
     }
     return bytes;
@@ -174,7 +154,7 @@ static uint64_t dit_mapped_bytes(const dit_model *shape, int on_device, int resi
 
 static uint64_t group_bytes(const dit_model *shape, int g)
 {
-    const residency_group *group = &shape->memory->table[g];
+    const residency_group *group = &dit_weight_groups(shape)->table[g];
     uint64_t bytes = 0;
     for (int t = 0; t < group->n_tensors; t++)
         bytes += (group->tensors[t].bytes + RESIDENCY_TENSOR_ALIGNMENT - 1) / RESIDENCY_TENSOR_ALIGNMENT *
