@@ -108,31 +108,17 @@ static canvas_status apply_loras(edit_pipeline *p, thread_pool *pool, const canv
     return st;
 }
 
-/* A strategy text (a name or a preference list) into the pipeline's fields. */
-static canvas_status set_strategy(edit_pipeline *p, const char *strategy)
+/* A strategy text (a name or a preference list) into a pipeline policy. */
+static canvas_status parse_strategy(const char *strategy, edit_policy *policy)
 {
     plan_preset list[8];
     int n = 1;
     list[0] = PLAN_AUTO;
     if (strategy) TRY(plan_preset_list_parse(strategy, list, 8, &n));
-    p->strategy = n == 1 ? list[0] : PLAN_AUTO;
-    p->n_preferred = n == 1 ? 0 : n;
-    for (int i = 0; i < n && n > 1; i++) p->preferred[i] = list[i];
+    policy->strategy = n == 1 ? list[0] : PLAN_AUTO;
+    policy->n_preferred = n == 1 ? 0 : n;
+    for (int i = 0; i < n && n > 1; i++) policy->preferred[i] = list[i];
     return CANVAS_OK;
-}
-
-/* A strategy of one quantising preset (fp8, nf4) below the transformer's format as loaded,
- * without the permission to quantise: refused now (a usage error), not at every run (a
- * server would answer every job with it). A preference list is not: the planner skips the
- * presets it may not take. */
-static canvas_status check_strategy_allowed(const edit_pipeline *p)
-{
-    const quant_choice loaded = p->dit->weights_format;
-    if (plan_weights_allowed(loaded, plan_preset_weights((plan_preset)p->strategy, loaded), p->allow_quantize, p->fp8))
-        return CANVAS_OK;
-    return status_fail(CANVAS_ERR_USAGE, "strategy %s stores the transformer below the precision it was loaded in: "
-                       "allow quantising (--allow-quantize, canvas_options.allow_quantize) or take another strategy",
-                       plan_preset_name((plan_preset)p->strategy));
 }
 
 /* A fallback line while loading, as a PLAN progress event to the caller's load_progress. */
@@ -199,22 +185,22 @@ canvas_status canvas_open(const char *model_dir, const canvas_options *options, 
     if (st == CANVAS_OK && options->profile_phases) st = profiler_set_history(m->profiler, options->profile_phases);
     if (st == CANVAS_OK) st = profiler_begin(m->profiler, "load");
     if (st == CANVAS_OK) st = open_pipeline(m, model_dir, options);
-    if (st == CANVAS_OK) st = set_strategy(m->pipeline, options->strategy);
     if (st == CANVAS_OK) {
         profiler_end(m->profiler);
         edit_pipeline *p = m->pipeline;
-        p->pool = m->pool;
-        p->device = m->device;
-        p->dit_backend = m->compute.backend;
-        p->host = m->host;
-        p->profiler = m->profiler;
-        p->resident_blocks = options->resident_blocks;
-        p->allow_quantize = options->allow_quantize ? 1 : 0;
-        p->fp8 = options->fp8;
-        p->headroom_bytes = options->headroom_bytes;
-        p->fallback_enabled = !options->no_fallback;
-        if (options->oom_retry_attempts > 0) p->oom_retry_attempts = options->oom_retry_attempts;
-        st = check_strategy_allowed(p);
+        const edit_runtime runtime = {.pool = m->pool, .device = m->device, .dit_backend = m->compute.backend,
+                                      .host = m->host, .profiler = m->profiler};
+        edit_pipeline_attach(p, &runtime);
+        edit_policy policy;
+        edit_pipeline_get_policy(p, &policy);
+        policy.resident_blocks = options->resident_blocks;
+        policy.allow_quantize = options->allow_quantize ? 1 : 0;
+        policy.fp8 = options->fp8;
+        policy.headroom_bytes = options->headroom_bytes;
+        policy.fallback_enabled = !options->no_fallback;
+        if (options->oom_retry_attempts > 0) policy.oom_retry_attempts = options->oom_retry_attempts;
+        st = parse_strategy(options->strategy, &policy);
+        if (st == CANVAS_OK) st = edit_pipeline_set_policy(p, &policy);
     }
     m->options.loras = NULL; /* the caller's arrays are not kept */
     m->options.n_loras = 0;
@@ -240,32 +226,22 @@ canvas_status canvas_set_resident_blocks(canvas_model *model, int resident_block
         return status_fail(CANVAS_ERR_USAGE, "resident blocks %d: give -1 (the planner) or a count", resident_blocks);
     if (resident_blocks >= 0 && mem_device_is_host(model->device))
         return status_fail(CANVAS_ERR_USAGE, "resident blocks need a device (open the model with vram_bytes)");
-    model->pipeline->resident_blocks = resident_blocks;
-    model->pipeline->placed_blocks = -1; /* re-place at the next run */
-    return CANVAS_OK;
+    edit_policy policy;
+    edit_pipeline_get_policy(model->pipeline, &policy);
+    policy.resident_blocks = resident_blocks;
+    return edit_pipeline_set_policy(model->pipeline, &policy); /* placed again at the next run */
 }
 
 canvas_status canvas_set_strategy(canvas_model *model, const char *strategy, int allow_quantize)
 {
     if (!model) return status_fail(CANVAS_ERR_USAGE, "canvas_set_strategy: no model");
     if (!strategy) return status_fail(CANVAS_ERR_USAGE, "canvas_set_strategy: no strategy given");
-    edit_pipeline *p = model->pipeline;
-    const int strategy_before = p->strategy, allow_before = p->allow_quantize, n_before = p->n_preferred;
-    int preferred_before[8];
-    memcpy(preferred_before, p->preferred, sizeof preferred_before);
-    TRY(set_strategy(p, strategy));
-    p->allow_quantize = allow_quantize ? 1 : 0;
-    canvas_status st = check_strategy_allowed(p);
-    if (st != CANVAS_OK) { /* refused: the model keeps the strategy it had */
-        p->strategy = strategy_before;
-        p->allow_quantize = allow_before;
-        p->n_preferred = n_before;
-        memcpy(p->preferred, preferred_before, sizeof preferred_before);
-        return st;
-    }
-    model->pipeline->resident_blocks = -1;
-    model->pipeline->placed_blocks = -1; /* re-planned at the next run */
-    return CANVAS_OK;
+    edit_policy policy;
+    edit_pipeline_get_policy(model->pipeline, &policy);
+    TRY(parse_strategy(strategy, &policy));
+    policy.allow_quantize = allow_quantize ? 1 : 0;
+    policy.resident_blocks = -1; /* planned again at the next run; refused: the model keeps what it had */
+    return edit_pipeline_set_policy(model->pipeline, &policy);
 }
 
 canvas_status canvas_set_lora_scale(canvas_model *model, int index, float scale)

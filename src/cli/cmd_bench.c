@@ -165,14 +165,18 @@ static canvas_status run_flags(const bench_args *a, thread_pool *pool, mem_devic
     if (st == CANVAS_OK) st = edit_pipeline_open(a->model, &p);
     if (st == CANVAS_OK) {
         const cli_memory_flags *f = &a->memory;
-        p->pool = pool;
-        p->device = device;
-        p->profiler = prof;
-        p->strategy = preset;
-        p->allow_quantize = f->allow_quantize;
-        p->fp8 = f->fp8;
-        p->headroom_bytes = f->headroom_bytes;
-        p->fallback_enabled = 0;
+        const edit_runtime runtime = {.pool = pool, .device = device, .profiler = prof};
+        edit_pipeline_attach(p, &runtime);
+        edit_policy policy;
+        edit_pipeline_get_policy(p, &policy);
+        policy.strategy = preset;
+        policy.allow_quantize = f->allow_quantize;
+        policy.fp8 = f->fp8;
+        policy.headroom_bytes = f->headroom_bytes;
+        policy.fallback_enabled = 0;
+        st = edit_pipeline_set_policy(p, &policy);
+    }
+    if (st == CANVAS_OK) {
         canvas_edit_params params;
         canvas_edit_params_default(&params);
         params.width = a->width;

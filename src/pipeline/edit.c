@@ -241,3 +241,50 @@ void edit_pipeline_close(edit_pipeline *p)
     mem_free(p);
 }
 
+void edit_pipeline_attach(edit_pipeline *p, const edit_runtime *runtime)
+{
+    p->pool = runtime->pool;
+    p->device = runtime->device;
+    p->dit_backend = runtime->dit_backend;
+    p->host = runtime->host;
+    p->profiler = runtime->profiler;
+}
+
+void edit_pipeline_get_policy(const edit_pipeline *p, edit_policy *out)
+{
+    *out = (edit_policy){
+        .resident_blocks = p->resident_blocks,
+        .strategy = p->strategy,
+        .n_preferred = p->n_preferred,
+        .allow_quantize = p->allow_quantize,
+        .fp8 = p->fp8,
+        .headroom_bytes = p->headroom_bytes,
+        .fallback_enabled = p->fallback_enabled,
+        .oom_retry_attempts = p->oom_retry_attempts,
+    };
+    memcpy(out->preferred, p->preferred, sizeof out->preferred);
+}
+
+canvas_status edit_pipeline_set_policy(edit_pipeline *p, const edit_policy *policy)
+{
+    if (policy->n_preferred < 0 || policy->n_preferred > 8 || policy->oom_retry_attempts < 1)
+        return status_fail(CANVAS_ERR_USAGE, "pipeline policy: %d preferred presets (0 to 8), %d retries (at least 1)",
+                           policy->n_preferred, policy->oom_retry_attempts);
+    const quant_choice loaded = p->dit->weights_format;
+    if (!plan_weights_allowed(loaded, plan_preset_weights((plan_preset)policy->strategy, loaded),
+                              policy->allow_quantize, policy->fp8))
+        return status_fail(CANVAS_ERR_USAGE, "strategy %s stores the transformer below the precision it was loaded in: "
+                           "allow quantising (--allow-quantize, canvas_options.allow_quantize) or take another strategy",
+                           plan_preset_name((plan_preset)policy->strategy));
+    p->resident_blocks = policy->resident_blocks;
+    p->strategy = policy->strategy;
+    memcpy(p->preferred, policy->preferred, sizeof p->preferred);
+    p->n_preferred = policy->n_preferred;
+    p->allow_quantize = policy->allow_quantize ? 1 : 0;
+    p->fp8 = policy->fp8;
+    p->headroom_bytes = policy->headroom_bytes;
+    p->fallback_enabled = policy->fallback_enabled ? 1 : 0;
+    p->oom_retry_attempts = policy->oom_retry_attempts;
+    p->placed_blocks = -1; /* placed (and planned) again at the next run */
+    return CANVAS_OK;
+}

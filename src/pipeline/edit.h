@@ -63,7 +63,8 @@ typedef struct edit_pipeline {
     dit_model *dit;
     vae_model *vae;
     scheduler_config scheduler;
-    /* set by the caller after edit_pipeline_open (not owned): */
+    /* set by the owner after edit_pipeline_open through edit_pipeline_attach and
+     * edit_pipeline_set_policy (read here, never written from outside pipeline/); not owned: */
     thread_pool *pool;          /* NULL: one thread; the models run on the CPU op backend over it */
     mem_device *device;         /* where the transformer computes; NULL: the cpu device */
     op_backend *dit_backend;    /* the op backend of `device` for the transformer's forwards (made by
@@ -149,6 +150,39 @@ canvas_status edit_pipeline_open_sources(const edit_sources *src, const edit_loa
  * error cleared), 0 when st must be returned. The step must have released what it took. */
 int edit_load_retry(const edit_load_policy *policy, canvas_status st, int *attempts, const char *what);
 void edit_pipeline_close(edit_pipeline *p);
+
+/* Where an open pipeline computes, given by its owner (nothing here is owned by the pipeline):
+ * the fields of the same names in edit_pipeline. */
+typedef struct edit_runtime {
+    thread_pool *pool;
+    mem_device *device;
+    op_backend *dit_backend;
+    mem_device *host;
+    profiler *profiler;
+} edit_runtime;
+void edit_pipeline_attach(edit_pipeline *p, const edit_runtime *runtime);
+
+/* How it plans and what it does when memory runs out: the fields of the same names in
+ * edit_pipeline (edit_pipeline_get_policy fills one from them). */
+typedef struct edit_policy {
+    int resident_blocks;        /* -1: the planner chooses */
+    int strategy;               /* a plan_preset */
+    int preferred[8];
+    int n_preferred;
+    int allow_quantize;
+    int fp8;
+    uint64_t headroom_bytes;
+    int fallback_enabled;
+    int oom_retry_attempts;     /* > 0 */
+} edit_policy;
+void edit_pipeline_get_policy(const edit_pipeline *p, edit_policy *out);
+
+/* Take `policy` for the next runs (placed again at the next run). A strategy of one
+ * quantising preset (fp8, nf4) below the transformer's format as loaded, without the
+ * permission to quantise, is refused now (CANVAS_ERR_USAGE), not at every run (a server
+ * would answer every job with it); a preference list is not: the planner skips the presets
+ * it may not take. On a refusal nothing changes. */
+canvas_status edit_pipeline_set_policy(edit_pipeline *p, const edit_policy *policy);
 
 /* Merge LoRA files into the transformer (pipeline/lora.h, in order) and remember them (the
  * paths are copied), so that a reload in another weight format merges them again. On
