@@ -107,7 +107,7 @@ static canvas_status block(op_backend *be, const weight_view *w, acts *a)
     const float *tg2[2] = {mt + 5 * D, mt + 5 * D}, *ig2[2] = {mi + 5 * D, mi0 + 5 * D};
     op_gated_add(be, a->c, a->q, NT, D, tg2, NT);
     op_gated_add(be, a->x, a->q + NT * D, NI, D, ig2, NI / 2);
-    return op_cuda_status(be->cuda);
+    return op_backend_check(be);
 }
 
 /* The forward: top level, then each block (from `blocks[i]`, or streamed: copied from the
@@ -130,7 +130,7 @@ static canvas_status forward(op_backend *be, const weight_view *top, char *const
     const float *sh[2] = {a->mod_txt + D, a->mod_txt + D}, *sc[2] = {a->mod_txt, a->mod_txt};
     op_norm_modulate(be, a->x, NI, D, 1e-6f, sh, sc, NI, a->normed);
     TRY(op_linear(be, a->normed, NI, &top[5], bias, a->out));
-    return op_cuda_status(be->cuda);
+    return op_backend_check(be);
 }
 
 static double flops(void)
