@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_backend_scratch.c — the device memory a table backend takes for its GEMMs is in the
+ * planner's device peak, to the byte, without a GPU.
+ *
+ * The CUDA backend's op_linear needs scratch on the device (cuBLASLt's workspace, x in bf16,
+ * a decoded weight tile: op_cuda_linear_scratch_bytes, compiled in every build). The
+ * transformer's forward takes one block of the largest its GEMMs need and lends it to the
+ * backend (op_backend_lend_scratch), in its dry run too; the planner dry-runs with the run's
+ * backend (plan_work.backend: its workers and scratch). Here the relay backend
+ * (tests/relay_backend.h) over the sealed probe device takes scratch by the CUDA rule the
+ * way the CUDA backend does (from the lent block, else a block of its own grown on demand),
+ * so the measured peak of a forward on the probe is what a CUDA run would take; the
+ * planner's predicted peak must equal it, every block resident and every block streamed. */
+#include <stdint.h>
+#include <string.h>
+
+#include "check.h"
+#include "models/qwen_image_dit.h"
+#include "models/qwen_image_dit_case.h"
+#include "ops/ops_cpu.h"
+#include "ops/ops_cuda.h"
+#include "ops/threadpool.h"
+#include "plan/plan.h"
+#include "probe_device.h"
+#include "relay_backend.h"
+
+#define MiB ((size_t)1024 * 1024)
+
+static thread_pool *pool;
+
+/* The rule's numbers, worked by hand: the MLP's second GEMM of a 1024x1024 edit with one
+ * reference (8,192 image + 300 text tokens: m 8,492, k 12,288, n 3,072). */
+static void test_cuda_rule(void)
+{
+    const weight_view bf16 = {.type = DTYPE_BF16, .out_features = 3072, .in_features = 12288};
+    const quant_params fp8_layout = {.format = QUANT_FP8_E4M3, .out_features = 3072, .in_features = 12288};
+    const weight_view fp8 = {.type = DTYPE_U8, .out_features = 3072, .in_features = 12288, .quant = &fp8_layout};
+    const weight_view f32 = {.type = DTYPE_F32, .out_features = 20, .in_features = 5};
+    /* 32 MiB workspace + 8492 x 12288 x 2 bytes of x (a multiple of 256) */
+    CHECK(op_cuda_linear_scratch_bytes(8492, &bf16) == 33554432u + 208699392u);
+    /* + a tile of 2,720 rows (64 MiB / 2 / 12288 = 2730, down to a multiple of 16) x 12288 x 2 */
+    CHECK(op_cuda_tile_rows(3072, 12288) == 2720);
+    CHECK(op_cuda_linear_scratch_bytes(8492, &fp8) == 33554432u + 208699392u + 66846720u);
+    /* x of 3 x 5 bf16 rounds up to 256 bytes; the tile is the whole [20, 5] matrix */
+    CHECK(op_cuda_tile_rows(20, 5) == 20);
+    CHECK(op_cuda_linear_scratch_bytes(3, &f32) == 33554432u + 256u + 200u);
+    CHECK(op_cuda_linear_scratch_bytes(0, &bf16) == 0);
+    CHECK(op_cuda_linear_scratch_bytes((int64_t)1 << 62, &bf16) == SIZE_MAX);
+
+    /* the CPU backend declares none (its packing scratch is host memory); the sizes-only
+     * CUDA backend declares the rule's, with one worker and no kernels */
+    CHECK(op_backend_linear_scratch_bytes(OP_BACKEND_CPU(pool), 8492, &bf16) == 0);
+    CHECK(op_backend_linear_scratch_bytes(NULL, 8492, &bf16) == 0);
+    CHECK_OK(op_backend_lend_scratch(OP_BACKEND_CPU(pool), NULL, 0));
+    op_backend sizes = op_backend_cuda_sizes();
+    CHECK(op_backend_linear_scratch_bytes(&sizes, 8492, &fp8) == op_cuda_linear_scratch_bytes(8492, &fp8));
+    CHECK(op_backend_workers(&sizes) == 1 && !op_backend_on_host(&sizes));
+    CHECK_OK(op_backend_lend_scratch(&sizes, NULL, 0));
+    float x[5] = {0}, y[20];
+    CHECK_FAILS(op_linear(&sizes, x, 1, &f32, NULL, y), CANVAS_ERR_UNSUPPORTED, "no kernel");
+}
+
+typedef struct measured {
+    canvas_status status;
+    uint64_t peak;        /* the probe's device peak */
+    size_t most_needed;   /* the largest scratch an op asked for */
+    size_t own_bytes;     /* scratch the relay took of its own: none when the forward lent enough */
+} measured;
+
+/* One forward on a fresh sealed probe with k resident blocks, the relay taking CUDA scratch. */
+static measured forward_measured(dit_model *model, int k, const dit_inputs *in, float *out)
+{
+    measured r = {0};
+    mem_device *sealed = NULL;
+    r.status = probe_create(1, 64 * MiB, &sealed);
+    if (r.status != CANVAS_OK) return r;
+    relay_backend relay = {.device = sealed, .pool = pool};
+    op_backend be = relay_backend_make_scratch(&relay);
+    r.status = dit_place(model, sealed, k);
+    if (r.status == CANVAS_OK) r.status = dit_forward(model, &be, in, NULL, out);
+    r.most_needed = relay.most_needed;
+    r.own_bytes = relay.own_bytes;
+    relay_backend_release(&relay);
+    CHECK_OK(dit_place(model, NULL, DIT_ALL_BLOCKS));
+    mem_device_stats stats;
+    mem_device_get_stats(sealed, &stats);
+    r.peak = stats.peak_bytes;
+    CHECK(mem_device_live_blocks(sealed) == 0);
+    mem_device_destroy(sealed);
+    return r;
+}
+
+/* The planner's dry run of the same forward with `backend` (NULL: the CPU's over `workers`). */
+static uint64_t predicted(dit_model *model, const dit_inputs *in, const op_backend *backend, thread_pool *workers,
+                          int k)
+{
+    plan_work w;
+    plan_work_transformer(&w, &model->config, in->n_img, in->n_txt, thread_pool_size(workers));
+    plan_work_loaded(&w, model, NULL, NULL);
+    w.backend = backend;
+    uint64_t peak = 0;
+    int fits = 0;
+    CHECK_OK(plan_dit_dry_run(&w, model->weights_format, k, 0, workers, &peak, &fits));
+    CHECK(fits);
+    return peak;
+}
+
+static void test_planned_peak_is_measured(void)
+{
+    char case_dir[4096];
+    test_path(case_dir, sizeof case_dir, "golden/cases/dit-edit-two-refs");
+    dit_case *dc = NULL;
+    dit_model *model = NULL;
+    float *want = NULL, *got = NULL;
+    CHECK_OK(dit_case_open(case_dir, &dc));
+    if (dc) CHECK_OK(dit_load(dc->model_dir, &model));
+    if (!model) goto done;
+    const size_t out_bytes = (size_t)dc->inputs.n_img * (size_t)dit_output_channels(&model->config) * sizeof(float);
+    CHECK_OK(mem_alloc((void **)&want, out_bytes, MEM_SCRATCH));
+    CHECK_OK(mem_alloc((void **)&got, out_bytes, MEM_SCRATCH));
+    if (!want || !got) goto done;
+    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, want));
+    relay_backend described = {0}; /* never computes: the planner only reads its table */
+    const op_backend relay = relay_backend_make_scratch(&described), cuda = op_backend_cuda_sizes();
+    const int layers = model->config.num_layers, prefixes[2] = {layers, 0};
+    for (int p = 0; p < 2; p++) {
+        const int k = prefixes[p];
+        memset(got, 0xff, out_bytes);
+        measured run = forward_measured(model, k, &dc->inputs, got);
+        CHECK_MSG(run.status == CANVAS_OK, "k=%d: %s", k, canvas_last_error());
+        CHECK_MSG(memcmp(got, want, out_bytes) == 0, "k=%d: the output differs from the host run", k);
+        /* the forward lent the largest scratch its GEMMs asked for before the first one */
+        CHECK(run.most_needed > 32 * MiB && run.own_bytes == 0);
+
+        const uint64_t planned = predicted(model, &dc->inputs, &relay, pool, k);
+        CHECK_MSG(planned == run.peak, "k=%d: planned device peak %llu bytes, measured %llu", k,
+                  (unsigned long long)planned, (unsigned long long)run.peak);
+        /* planning for CUDA without a GPU gives the same bytes */
+        CHECK(predicted(model, &dc->inputs, &cuda, pool, k) == planned);
+        /* the CPU backend's plan counts no scratch and the arena's attention reservation for
+         * its pool's workers: with one worker it is the scratch block short of the CUDA plan */
+        const uint64_t cpu_one = predicted(model, &dc->inputs, NULL, NULL, k);
+        CHECK_MSG(planned - cpu_one == run.most_needed, "k=%d: the scratch counts %llu bytes, the GEMMs asked %zu", k,
+                  (unsigned long long)(planned - cpu_one), run.most_needed);
+        const uint64_t cpu_pool = predicted(model, &dc->inputs, NULL, pool, k);
+        CHECK(cpu_pool != planned);
+        printf("  %d of %d blocks resident: device peak planned %llu = measured %llu bytes (scratch %zu; the CPU "
+               "backend's plan: %llu)\n",
+               k, layers, (unsigned long long)planned, (unsigned long long)run.peak, run.most_needed,
+               (unsigned long long)cpu_pool);
+    }
+done:
+    mem_free(want);
+    mem_free(got);
+    dit_free(model);
+    dit_case_free(dc);
+}
+
+int main(void)
+{
+    if (thread_pool_create(2, &pool) != CANVAS_OK) {
+        fprintf(stderr, "set-up failed\n");
+        return 1;
+    }
+    RUN(test_cuda_rule);
+    RUN(test_planned_peak_is_measured);
+    thread_pool_destroy(pool);
+    return check_summary();
+}
