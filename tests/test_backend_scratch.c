@@ -10,11 +10,17 @@
  * (tests/relay_backend.h) over the sealed probe device takes scratch by the CUDA rule the
  * way the CUDA backend does (from the lent block, else a block of its own grown on demand),
  * so the measured peak of a forward on the probe is what a CUDA run would take; the
- * planner's predicted peak must equal it, every block resident and every block streamed. */
+ * planner's predicted peak must equal it, every block resident, some and none; and a device
+ * cap below the model makes the planner stream the blocks the scratch leaves no room for. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
+#include "dit_random_model.h"
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_case.h"
 #include "ops/ops_cpu.h"
@@ -105,6 +111,78 @@ static uint64_t predicted(dit_model *model, const dit_inputs *in, const op_backe
     return peak;
 }
 
+/* The planner's largest resident prefix for a device of `cap` bytes with `backend`. */
+static int planned_prefix(dit_model *model, const dit_inputs *in, const op_backend *backend, uint64_t cap)
+{
+    plan_work w;
+    plan_work_transformer(&w, &model->config, in->n_img, in->n_txt, thread_pool_size(pool));
+    plan_work_loaded(&w, model, NULL, NULL);
+    w.backend = backend;
+    int k = -2;
+    CHECK_OK(plan_dit_largest_prefix(&w, model->weights_format, cap, pool, &k));
+    return k;
+}
+
+/* A six-block random model with f32 matrices (every GEMM decodes a tile), two padded text
+ * tokens: planned = measured with 6, 2 and 0 blocks resident; a cap halfway between the
+ * planned peaks with 2 and 3 resident (the pool's alignment holes take some of the room above
+ * the peak) gives 2, where the CPU backend's plan, which counts no scratch, keeps all 6. */
+static void test_streamed_random_model(void)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "/tmp/canvas_test_backend_scratch_XXXXXX");
+    if (!mkdtemp(dir)) {
+        CHECK_MSG(0, "mkdtemp failed");
+        return;
+    }
+    char model_dir[340];
+    snprintf(model_dir, sizeof model_dir, "%s/transformer", dir);
+    mkdir(model_dir, 0700);
+    const dit_random_shape shape = {.layers = 6, .heads = 4, .head_dim = 16, .joint_dim = 32, .in_channels = 64,
+                                    .out_channels = 16, .matrix_type = DTYPE_F32, .seed = 11};
+    dit_model *model = NULL;
+    static float hidden[48 * 64], text[7 * 32], want[48 * 64], got[48 * 64];
+    uint8_t mask[7];
+    dit_random_writer rng = {.rng = 5u};
+    for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) hidden[i] = dit_random_uniform(&rng);
+    for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) text[i] = dit_random_uniform(&rng);
+    for (int i = 0; i < 7; i++) mask[i] = i < 5;
+    const dit_image_shape shapes[2] = {{1, 4, 6}, {1, 6, 4}};
+    const dit_inputs in = {.hidden_states = hidden, .n_img = 48, .hidden_channels = 64,
+                           .encoder_hidden_states = text, .n_txt = 7, .text_dim = 32, .text_mask = mask,
+                           .timestep = 0.7f, .img_shapes = shapes, .n_images = 2};
+    CHECK_OK(dit_random_model_write(model_dir, &shape));
+    CHECK_OK(dit_load(model_dir, &model));
+    if (!model) goto done;
+    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, want));
+    relay_backend described = {0};
+    const op_backend relay = relay_backend_make_scratch(&described);
+    const int prefixes[3] = {6, 2, 0};
+    uint64_t peak[3] = {0};
+    for (int p = 0; p < 3; p++) {
+        memset(got, 0xff, sizeof got);
+        measured run = forward_measured(model, prefixes[p], &in, got);
+        CHECK_MSG(run.status == CANVAS_OK, "k=%d: %s", prefixes[p], canvas_last_error());
+        CHECK_MSG(memcmp(got, want, sizeof want) == 0, "k=%d: the output differs from the host run", prefixes[p]);
+        CHECK(run.most_needed > 32 * MiB && run.own_bytes == 0);
+        peak[p] = predicted(model, &in, &relay, pool, prefixes[p]);
+        CHECK_MSG(peak[p] == run.peak, "k=%d: planned device peak %llu bytes, measured %llu", prefixes[p],
+                  (unsigned long long)peak[p], (unsigned long long)run.peak);
+        printf("  six blocks, %d resident: device peak planned %llu = measured %llu bytes\n", prefixes[p],
+               (unsigned long long)peak[p], (unsigned long long)run.peak);
+    }
+    CHECK(peak[0] > peak[1] && peak[1] > peak[2]);
+    const uint64_t three = predicted(model, &in, &relay, pool, 3), cap = (peak[1] + three) / 2;
+    CHECK(cap < three);
+    const int chosen = planned_prefix(model, &in, &relay, cap);
+    CHECK_MSG(chosen == 2, "a cap of %llu bytes: %d resident", (unsigned long long)cap, chosen);
+    CHECK(planned_prefix(model, &in, NULL, cap) == 6);
+done:
+    dit_free(model);
+    dit_random_model_remove(model_dir);
+    rmdir(dir);
+}
+
 static void test_planned_peak_is_measured(void)
 {
     char case_dir[4096];
@@ -164,6 +242,7 @@ int main(void)
     }
     RUN(test_cuda_rule);
     RUN(test_planned_peak_is_measured);
+    RUN(test_streamed_random_model);
     thread_pool_destroy(pool);
     return check_summary();
 }
