@@ -155,6 +155,20 @@ static void test_streamed_random_model(void)
     CHECK_OK(dit_load(model_dir, &model));
     if (!model) goto done;
     CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, want));
+    /* a shape model from the config alone (4 bytes an element) has the loaded model's matrices */
+    dit_model *from_config = NULL;
+    CHECK_OK(plan_dit_shape_model(&model->config, model->weights_format, 4, &from_config));
+    if (from_config) {
+        const weight_view *a[3] = {&from_config->weights.proj_out, &from_config->weights.blocks[5].img_mlp_out,
+                                   &from_config->weights.blocks[0].img_mod};
+        const weight_view *b[3] = {&model->weights.proj_out, &model->weights.blocks[5].img_mlp_out,
+                                   &model->weights.blocks[0].img_mod};
+        for (int i = 0; i < 3; i++)
+            CHECK(a[i]->out_features == b[i]->out_features && a[i]->in_features == b[i]->in_features &&
+                  a[i]->type == b[i]->type && a[i]->type == DTYPE_F32 && !a[i]->quant);
+        CHECK(b[1]->in_features == 4 * 64 && b[1]->out_features == 64);
+    }
+    dit_free(from_config);
     relay_backend described = {0};
     const op_backend relay = relay_backend_make_scratch(&described);
     const int prefixes[3] = {6, 2, 0};

@@ -114,7 +114,8 @@ void plan_dit_shape_views(dit_model *model, const dit_model *loaded, quant_choic
                 char name[128];
                 if (b >= 0) snprintf(name, sizeof name, "transformer_blocks.%d.%s", b, table[i].suffix);
                 else snprintf(name, sizeof name, "%s", table[i].suffix);
-                *v = (weight_view){.out_features = extents[table[i].rows], .in_features = extents[table[i].cols]};
+                *v = (weight_view){.out_features = weight_size_of(table[i].rows, extents),
+                                   .in_features = weight_size_of(table[i].cols, extents)};
                 v->type = view_type(name, v->in_features, b >= 0, weights, stored_bytes, files);
             }
             v->data = plan_shape_home;
