@@ -16,7 +16,13 @@
  * weights and modulation rows are [d] f32 vectors on the device, the key mask is seq bytes.
  * The weight_view and op_qk_norm_rope_params structs themselves are host memory (only the
  * pointers in them are device memory), as for any backend. Everything is static, for one
- * test program each. */
+ * test program each.
+ *
+ * relay_backend_make_scratch gives the same relay that also takes device scratch for its GEMMs
+ * by the CUDA backend's rule (op_cuda_linear_scratch_bytes) the way the CUDA backend does: from
+ * the block lent to it (op_backend_lend_scratch) when that is large enough, else from a block
+ * of its own on the device, grown on demand (relay_backend_release frees it). So a forward on
+ * the sealed probe takes the device memory a CUDA run would take for its scratch. */
 #ifndef CANVAS_TESTS_RELAY_BACKEND_H
 #define CANVAS_TESTS_RELAY_BACKEND_H
 
@@ -29,6 +35,7 @@
 #include "ops/ops_backend_impl.h"
 #include "ops/ops_conv.h"
 #include "ops/ops_cpu.h"
+#include "ops/ops_cuda.h"
 #include "ops/ops_layout.h"
 #include "ops/ops_rows.h"
 #include "tensor/dtype.h"
@@ -38,6 +45,12 @@ typedef struct relay_backend {
     mem_device *device; /* where every pointer the ops take lives */
     thread_pool *pool;  /* the CPU ops' workers (NULL: the calling thread) */
     uint64_t ops;       /* ops relayed */
+    /* relay_backend_make_scratch only: */
+    void *lent;            /* the block lent to it (NULL: none) and its bytes */
+    size_t lent_bytes;
+    void *own;             /* its own block, taken when the lent one was short, and its bytes */
+    size_t own_bytes;
+    size_t most_needed;    /* the largest scratch an op asked for */
 } relay_backend;
 
 #define RELAY_MAX_BUFFERS 12
@@ -108,6 +121,35 @@ static inline canvas_status relay_end(relay_call *c)
 #define RELAY_CALL(ctx) {.relay = (relay_backend *)(ctx), .st = CANVAS_OK}
 #define RELAY_CPU(c) OP_BACKEND_CPU((c)->relay->pool)
 #define RELAY_F32(c, a, b) relay_bytes(c, a, b, sizeof(float))
+
+/* The CUDA backend's scratch for one op_linear, taken as it takes it (the bytes are not used). */
+static inline canvas_status relay_scratch(relay_backend *r, int64_t m, const weight_view *w)
+{
+    const size_t need = op_cuda_linear_scratch_bytes(m, w);
+    if (need > r->most_needed) r->most_needed = need;
+    if ((r->lent && need <= r->lent_bytes) || need <= r->own_bytes) return CANVAS_OK;
+    if (r->own) mem_device_free(r->device, r->own);
+    r->own = NULL;
+    r->own_bytes = 0;
+    TRY(mem_device_alloc(r->device, MEM_SCRATCH, need, 256, &r->own));
+    r->own_bytes = need;
+    return CANVAS_OK;
+}
+
+static inline canvas_status relay_lend_scratch(void *ctx, void *at, size_t bytes)
+{
+    relay_backend *r = ctx;
+    r->lent = at;
+    r->lent_bytes = at ? bytes : 0;
+    return CANVAS_OK;
+}
+
+static inline void relay_backend_release(relay_backend *r)
+{
+    if (r->own) mem_device_free(r->device, r->own);
+    r->own = NULL;
+    r->own_bytes = 0;
+}
 
 static inline canvas_status relay_linear(void *ctx, const float *x, int64_t m, const weight_view *w, const float *bias,
                                          float *y)
@@ -252,23 +294,36 @@ static inline canvas_status relay_silu_rows(void *ctx, float *x, int64_t n)
     return relay_end(&c);
 }
 
+static inline canvas_status relay_linear_scratch(void *ctx, const float *x, int64_t m, const weight_view *w,
+                                                 const float *bias, float *y)
+{
+    TRY(relay_scratch(ctx, m, w));
+    return relay_linear(ctx, x, m, w, bias, y);
+}
+
+#define RELAY_TABLE(a_name, a_linear, a_scratch_bytes, a_lend)                                    \
+    {                                                                                            \
+        .name = (a_name), .linear = (a_linear), .attention = relay_attention,                     \
+        .add_inplace = relay_add_inplace, .norm_modulate = relay_norm_modulate,                    \
+        .gated_add = relay_gated_add, .gelu_tanh_rows = relay_gelu_tanh_rows,                      \
+        .qk_norm_rope = relay_qk_norm_rope, .copy_columns = relay_copy_columns,                    \
+        .rms_norm_rows = relay_rms_norm_rows, .silu_rows = relay_silu_rows,                        \
+        .linear_scratch_bytes = (a_scratch_bytes), .lend_scratch = (a_lend),                       \
+    }
+
 /* The relay's backend (a value: it must not outlive `relay`). */
 static inline op_backend relay_backend_make(relay_backend *relay)
 {
-    static const op_backend_table relay_table = {
-        .name = "relay",
-        .linear = relay_linear,
-        .attention = relay_attention,
-        .add_inplace = relay_add_inplace,
-        .norm_modulate = relay_norm_modulate,
-        .gated_add = relay_gated_add,
-        .gelu_tanh_rows = relay_gelu_tanh_rows,
-        .qk_norm_rope = relay_qk_norm_rope,
-        .copy_columns = relay_copy_columns,
-        .rms_norm_rows = relay_rms_norm_rows,
-        .silu_rows = relay_silu_rows,
-    };
+    static const op_backend_table relay_table = RELAY_TABLE("relay", relay_linear, NULL, NULL);
     return op_backend_table_make(&relay_table, relay);
+}
+
+/* The relay taking GEMM scratch on its device by the CUDA backend's rule (see the top). */
+static inline op_backend relay_backend_make_scratch(relay_backend *relay)
+{
+    static const op_backend_table scratch_table = RELAY_TABLE("relay (CUDA scratch)", relay_linear_scratch,
+                                                              op_cuda_linear_scratch_bytes, relay_lend_scratch);
+    return op_backend_table_make(&scratch_table, relay);
 }
 
 #endif

@@ -362,6 +362,46 @@ static canvas_status dry_forward(dit_model *model)
     return CANVAS_OK;
 }
 
+/* The scratch the backend's GEMMs need on the device for this forward: the largest
+ * op_backend_linear_scratch_bytes over its op_linear calls, each with its weight's shape and
+ * format (the homes' views: a placed copy has the same). 0 on the CPU backend. */
+static size_t backend_scratch_bytes(const dit_model *model, const op_backend *be, const dit_geometry *g)
+{
+    const dit_weights *w = &model->weights;
+    const int64_t nt = g->n_txt, ni = g->n_img, t_rows = g->zero_cond ? 2 : 1;
+    size_t most = 0;
+#define NEEDS(rows, view)                                                           \
+    do {                                                                            \
+        const size_t need_ = op_backend_linear_scratch_bytes(be, (rows), &(view)); \
+        if (need_ > most) most = need_;                                             \
+    } while (0)
+    NEEDS(ni, w->img_in);
+    NEEDS(nt, w->txt_in);
+    NEEDS(t_rows, w->time_linear_1);
+    NEEDS(t_rows, w->time_linear_2);
+    NEEDS(1, w->norm_out);
+    NEEDS(ni, w->proj_out);
+    for (int i = 0; i < model->config.num_layers; i++) {
+        const dit_block_weights *b = &w->blocks[i];
+        NEEDS(t_rows, b->img_mod);
+        NEEDS(1, b->txt_mod);
+        NEEDS(nt, b->add_q);
+        NEEDS(nt, b->add_k);
+        NEEDS(nt, b->add_v);
+        NEEDS(nt, b->to_add_out);
+        NEEDS(nt, b->txt_mlp_in);
+        NEEDS(nt, b->txt_mlp_out);
+        NEEDS(ni, b->to_q);
+        NEEDS(ni, b->to_k);
+        NEEDS(ni, b->to_v);
+        NEEDS(ni, b->to_out);
+        NEEDS(ni, b->img_mlp_in);
+        NEEDS(ni, b->img_mlp_out);
+    }
+#undef NEEDS
+    return most;
+}
+
 /* Inputs in, forward (or dry run on a device that holds no data), output out; the top level
  * is held throughout. */
 static canvas_status run_on_device(dit_model *model, op_backend *be, const dit_inputs *in, const dit_tap *tap,
@@ -413,7 +453,18 @@ canvas_status dit_forward(dit_model *model, op_backend *be, const dit_inputs *in
     dit_state s;
     canvas_status st = state_alloc(device, c, g.n_img, g.n_txt, dit_forward_arena_bytes(model, be, g.n_img, g.n_txt),
                                    &s);
+    /* The backend's GEMM scratch, taken here once for the whole forward (and so in the dry run
+     * too: the planner's device peak counts it) and lent to the backend; none on the CPU. */
+    const size_t scratch_bytes = backend_scratch_bytes(model, be, &g);
+    const int real = (mem_device_flags(device) & MEM_DEVICE_HOLDS_DATA) != 0;
+    void *scratch = NULL;
+    if (st == CANVAS_OK && scratch_bytes) st = mem_device_alloc(device, MEM_SCRATCH, scratch_bytes, 256, &scratch);
+    if (st == CANVAS_OK && scratch && real) st = op_backend_lend_scratch(be, scratch, scratch_bytes);
     if (st == CANVAS_OK) st = run_on_device(model, be, inputs, tap, &s, &g, output);
+    if (scratch) {
+        if (real) op_backend_lend_scratch(be, NULL, 0); /* taking it back cannot fail */
+        mem_device_free(device, scratch);
+    }
     state_free(&s);
     return st;
 }

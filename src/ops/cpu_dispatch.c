@@ -143,6 +143,16 @@ canvas_status op_backend_check(op_backend *be)
 
 int op_backend_on_host(const op_backend *be) { return !be || !be->table; }
 
+size_t op_backend_linear_scratch_bytes(const op_backend *be, int64_t m, const weight_view *w)
+{
+    return be && be->table && be->table->linear_scratch_bytes ? be->table->linear_scratch_bytes(m, w) : 0;
+}
+
+canvas_status op_backend_lend_scratch(op_backend *be, void *at, size_t bytes)
+{
+    return be && be->table && be->table->lend_scratch ? be->table->lend_scratch(be->ctx, at, bytes) : CANVAS_OK;
+}
+
 /* The table's entry for the op this is written in (__func__ names it), with the table's ctx. */
 #define TABLE_STATUS(entry, ...) (be->table->entry ? be->table->entry(be->ctx, __VA_ARGS__) : no_kernel(be, __func__))
 #define TABLE_VOID(entry, ...)                                                    \

@@ -57,6 +57,18 @@ typedef struct weight_view {
     const quant_params *quant;
 } weight_view;
 
+/* The device memory `be` needs for one op_linear of x [m, w->in_features] by w besides its
+ * operands: 0 on the CPU backend (its packing scratch is host memory:
+ * op_linear_workspace_bytes) and on a table without a linear_scratch_bytes entry. A pure
+ * function of the shapes and w's format (w->data is not read): a caller sizes one block for
+ * a run of ops from the largest and lends it with op_backend_lend_scratch, so the backend
+ * takes no device memory of its own mid-run and a dry run can count that block. */
+size_t op_backend_linear_scratch_bytes(const op_backend *be, int64_t m, const weight_view *w);
+
+/* Lends `be` a block of `bytes` of its device at `at` for its ops' scratch, until taken back
+ * with (NULL, 0) before the block is freed. Nothing (CANVAS_OK) on a backend that needs none. */
+canvas_status op_backend_lend_scratch(op_backend *be, void *at, size_t bytes);
+
 /* y[m, n] = sum_k x[m, k] * W[n, k] + bias[n]   (bias f32 or NULL; y must not alias x).
  * Fails only when scratch memory cannot be had (CANVAS_ERR_OUT_OF_MEMORY) or the
  * weight type has no kernel (CANVAS_ERR_UNSUPPORTED). */

@@ -41,6 +41,16 @@ typedef struct op_backend_table {
     canvas_status (*rms_norm_rows)(void *ctx, const float *x, int64_t rows, int64_t dim, float eps,
                                    const float *weight, float *y);
     canvas_status (*silu_rows)(void *ctx, float *x, int64_t n);
+
+    /* The device memory one op_linear of x [m, w->in_features] by w needs besides its
+     * operands (a GEMM library's workspace, x converted, a decoded weight tile), in bytes: a
+     * pure function of the shapes and the weight's format, read without a device (the
+     * planner's dry runs). NULL: none. */
+    size_t (*linear_scratch_bytes)(int64_t m, const weight_view *w);
+    /* Lends the backend `bytes` of its device at `at` for its ops' scratch until it is taken
+     * back (at NULL, bytes 0): an op whose linear_scratch_bytes fit in it takes no memory of
+     * its own. NULL: the backend needs none. */
+    canvas_status (*lend_scratch)(void *ctx, void *at, size_t bytes);
 } op_backend_table;
 
 struct op_backend {

@@ -29,12 +29,32 @@
 
 typedef struct op_cuda op_cuda; /* the backend's state: stream, cuBLASLt handle, scratch */
 
-/* A stream, a cuBLASLt handle and scratch (MEM_SCRATCH blocks of the device, grown on
- * demand). CANVAS_ERR_UNSUPPORTED when `device` is not a CUDA device. */
+/* A stream and a cuBLASLt handle; no device memory until an op needs scratch that was not lent
+ * (then one MEM_SCRATCH block of the device, grown on demand and kept).
+ * CANVAS_ERR_UNSUPPORTED when `device` is not a CUDA device. */
 canvas_status op_cuda_create(mem_device *device, op_cuda **out);
 void op_cuda_destroy(op_cuda *cuda);
 
 /* The backend over `cuda` (a value: no allocation; it must not outlive `cuda`). */
 op_backend op_backend_cuda(op_cuda *cuda);
+
+/* ---- compiled in every build (ops/cuda_sizes.c): what the backend needs of the device ---- */
+
+#define CUDA_TILE_BYTES ((size_t)64 << 20)   /* decoded weight rows per GEMM */
+#define CUDA_LT_WORKSPACE ((size_t)32 << 20) /* cuBLASLt's workspace (what it asks for on Hopper) */
+
+/* The rows of a [n, k] weight decoded to bf16 per GEMM: at most CUDA_TILE_BYTES of them, a
+ * multiple of 16 (64-byte aligned output columns) unless one row is all that fits, at most n. */
+int64_t op_cuda_tile_rows(int64_t n, int64_t k);
+
+/* The backend's linear_scratch_bytes (ops_backend_impl.h): cuBLASLt's workspace + x in bf16
+ * (256-byte aligned) + for weights not stored as bf16 a tile of decoded rows. The backend
+ * takes that block from memory lent to it (op_backend_lend_scratch: the transformer's forward
+ * lends the largest its GEMMs need), else grows its own scratch to it. */
+size_t op_cuda_linear_scratch_bytes(int64_t m, const weight_view *w);
+
+/* A backend with no kernels that sizes like the CUDA one (linear_scratch_bytes; 1 worker):
+ * what a planner dry-runs the transformer with to plan for a GPU it does not have. */
+op_backend op_backend_cuda_sizes(void);
 
 #endif

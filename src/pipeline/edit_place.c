@@ -88,6 +88,7 @@ static void plan_inputs(run *s, const dit_inputs *longest, int same_format_only,
     }
     w->n_img = longest->n_img;
     w->n_target = s->n_target;
+    w->backend = p->dit_backend;
     plan_work_loaded(w, p->dit, NULL, p->vae);
     memset(l, 0, sizeof *l);
     if (!mem_device_is_host(s->device)) {

@@ -207,6 +207,8 @@ typedef struct plan_work {
     int cfg;                         /* 1: two transformer calls a step */
     int steps;
     int threads;
+    const op_backend *backend;       /* the transformer's op backend on the device (NULL: the CPU's over the
+                                      * pool): its workers and GEMM scratch count in the device peak */
     int width, height;               /* output pixels */
     int n_refs;
     int ref_width[PLAN_MAX_REFERENCES], ref_height[PLAN_MAX_REFERENCES];

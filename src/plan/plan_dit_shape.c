@@ -15,6 +15,7 @@
 #include "base/status.h"
 #include "io/model_dir.h"
 #include "models/arch.h"
+#include "models/qwen_image_dit_groups.h"
 #include "models/weight_groups.h"
 #include "plan/plan_internal.h"
 
@@ -82,6 +83,46 @@ static canvas_status build_group(weight_groups *set, const tensor_spec_list *spe
     return CANVAS_OK;
 }
 
+/* The type a shape model's matrix stands for: the file's (a quantised one: U8), else
+ * quantised on load (U8), else numel x stored_bytes (4: F32, 1: U8, otherwise BF16). Only a
+ * backend's GEMM scratch reads it (op_backend_linear_scratch_bytes: whether it decodes). */
+static dtype view_type(const char *name, int64_t in_features, int quantise, quant_choice weights, int stored_bytes,
+                       const weight_set *files)
+{
+    const st_tensor *stored = files ? weights_find(files, name) : NULL;
+    if (stored) return stored->type;
+    if (quantise && weights.format != QUANT_NONE && quant_fits(weights.format, in_features)) return DTYPE_U8;
+    return stored_bytes == 4 ? DTYPE_F32 : stored_bytes == 1 ? DTYPE_U8 : DTYPE_BF16;
+}
+
+void plan_dit_shape_views(dit_model *model, const dit_model *loaded, quant_choice weights, int stored_bytes,
+                          const weight_set *files)
+{
+    int64_t extents[WEIGHT_EXTENTS];
+    dit_tensor_extents(&model->config, extents);
+    for (int b = -1; b < model->config.num_layers; b++) {
+        char *home = b >= 0 ? (char *)&model->weights.blocks[b] : (char *)&model->weights;
+        const char *from = !loaded ? NULL : b >= 0 ? (const char *)&loaded->weights.blocks[b] : (const char *)&loaded->weights;
+        const weight_tensor *table = b >= 0 ? dit_block_tensors : dit_top_tensors;
+        const int n = b >= 0 ? DIT_BLOCK_TENSORS : DIT_TOP_TENSORS;
+        for (int i = 0; i < n; i++) {
+            if (table[i].cols == WEIGHT_NONE) continue;
+            weight_view *v = (weight_view *)(home + table[i].field);
+            if (from) {
+                *v = *(const weight_view *)(from + table[i].field);
+            } else {
+                char name[128];
+                if (b >= 0) snprintf(name, sizeof name, "transformer_blocks.%d.%s", b, table[i].suffix);
+                else snprintf(name, sizeof name, "%s", table[i].suffix);
+                *v = (weight_view){.out_features = weight_size_of(table[i].rows, extents),
+                                   .in_features = weight_size_of(table[i].cols, extents)};
+                v->type = view_type(name, v->in_features, b >= 0, weights, stored_bytes, files);
+            }
+            v->data = plan_shape_home;
+        }
+    }
+}
+
 canvas_status plan_dit_shape_model(const dit_config *config, quant_choice weights, int stored_bytes_per_element,
                                    dit_model **out)
 {
@@ -100,6 +141,7 @@ canvas_status plan_dit_shape_model_files(const dit_config *config, quant_choice 
     for (int b = -1; st == CANVAS_OK && b < config->num_layers; b++)
         st = build_group(dit_weight_groups(model), &specs, b, weights, stored_bytes_per_element, files);
     arch_free(&specs);
+    if (st == CANVAS_OK) plan_dit_shape_views(model, NULL, weights, stored_bytes_per_element, files);
     if (st == CANVAS_OK) st = dit_place(model, mem_device_cpu(), DIT_ALL_BLOCKS);
     if (st != CANVAS_OK) {
         dit_free(model);

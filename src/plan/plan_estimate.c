@@ -26,8 +26,10 @@ canvas_status plan_shape_for(const plan_work *work, quant_choice weights, dit_mo
     if (loaded && loaded->weights_format.format == weights.format &&
         loaded->weights_format.per_channel == weights.per_channel) {
         TRY(plan_dit_shape_model(&loaded->config, weights, 2, out));
-        /* copy the loaded groups' tensor sizes (their homes stay the shape model's) */
+        /* copy the loaded groups' tensor sizes (their homes stay the shape model's) and its
+         * matrices' formats (a backend's GEMM scratch depends on them) */
         weight_groups_copy_sizes(dit_weight_groups(*out), dit_weight_groups(loaded));
+        plan_dit_shape_views(*out, loaded, weights, 2, NULL);
         return CANVAS_OK;
     }
     int stored = t->stored_bytes_per_element;
@@ -53,7 +55,9 @@ static canvas_status dry_run_model(dit_model *model, const plan_work *work, int 
     canvas_status st = dit_place(model, measure, resident_blocks);
     const size_t host_placed = mem_thread_current();
     if (out_host) *out_host = host_placed > host_before ? host_placed - host_before : 0;
-    op_backend be = op_backend_cpu(pool);
+    /* the run's backend as the dry run's: no kernel runs, but its workers size the arena's
+     * attention reservation and its GEMM scratch is taken from the device */
+    op_backend be = work->backend ? *work->backend : op_backend_cpu(pool);
     if (st == CANVAS_OK) st = dit_forward(model, &be, &in, NULL, NULL);
     mem_device_stats stats;
     mem_device_get_stats(measure, &stats);

@@ -41,6 +41,13 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
 /* Never read: the home of every tensor of a shape model (plan_dit_shape.c). */
 extern const unsigned char plan_shape_home[64];
 
+/* Fills a shape model's matrix views (data: plan_shape_home): each as `loaded` has it when
+ * given (its format), else from the config with the type the loader would give it (the
+ * file's, quantised on load for the blocks, else stored_bytes wide), so that a backend's
+ * GEMM scratch (op_backend_linear_scratch_bytes) is sized in the dry run as in the run. */
+void plan_dit_shape_views(dit_model *model, const dit_model *loaded, quant_choice weights, int stored_bytes,
+                          const weight_set *files);
+
 /* One weight group of `specs` as the residency manager packs it: bytes[0 .. *n_matrices)
  * its matrices (2-D and up, list order): with `quantise`, a 2-D matrix whose width the
  * format holds is quant_layout's blob, anything else numel x stored_bytes; then

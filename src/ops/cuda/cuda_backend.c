@@ -10,7 +10,7 @@
  * D (n x m, ld n) = A^T B with A = W (k x n, ld k, transposed) and B = x (k x m, ld k): A and B
  * bf16, D f32, CUBLAS_COMPUTE_32F (f32 accumulation on tensor cores). x is rounded to bf16
  * (RNE) into scratch; weights not stored as bf16 (f32, f16, fp8, nf4, q8_0) are decoded to
- * bf16 in tiles of rows of at most TILE_BYTES, one GEMM per tile, so the scratch never holds a
+ * bf16 in tiles of rows of at most CUDA_TILE_BYTES, one GEMM per tile, so the scratch never holds a
  * whole decoded matrix. fp8 weights are decoded too, on every GPU: cuBLASLt's fp8 GEMM needs
  * fp8 activations as well, a second rounding this backend does not make. */
 #include <cuda_runtime.h>
@@ -22,16 +22,19 @@
 #include "ops/ops_cuda.h"
 #include "tensor/quant.h"
 
-#define TILE_BYTES ((size_t)64 << 20)     /* decoded weight rows per GEMM */
-#define LT_WORKSPACE ((size_t)32 << 20)   /* cuBLASLt's workspace (what it asks for on Hopper) */
-
+/* An op_linear's scratch (op_cuda_linear_scratch_bytes, ops/cuda_sizes.c): CUDA_LT_WORKSPACE
+ * bytes of cuBLASLt workspace, then x in bf16, then a decoded weight tile. It comes from the
+ * block lent to the backend when that is large enough (the transformer's forward lends one
+ * sized for its largest GEMM, so the planner's dry run counts it), else from the backend's own
+ * block, grown on demand. */
 struct op_cuda {
     mem_device *device;
     const cublaslt_api *lt_api; /* cuBLASLt, loaded at the first backend */
     cudaStream_t stream;
     cublasLtHandle_t lt;
-    void *workspace;          /* LT_WORKSPACE bytes of the device */
-    void *scratch;            /* scratch_bytes of the device: x in bf16, then a weight tile */
+    void *lent;               /* lent_bytes of the device lent by the caller (NULL: none) */
+    size_t lent_bytes;
+    void *scratch;            /* scratch_bytes of the device of its own */
     size_t scratch_bytes;
 };
 
@@ -88,7 +91,6 @@ canvas_status op_cuda_create(mem_device *device, op_cuda **out)
             st = lt_fail(lt_api, lt, "creating the cuBLASLt handle");
         }
     }
-    if (st == CANVAS_OK) st = mem_device_alloc(device, MEM_SCRATCH, LT_WORKSPACE, 256, &c->workspace);
     if (st != CANVAS_OK) {
         op_cuda_destroy(c);
         return st;
@@ -102,36 +104,53 @@ void op_cuda_destroy(op_cuda *c)
     if (!c) return;
     if (c->stream) cudaStreamSynchronize(c->stream);
     if (c->scratch) mem_device_free(c->device, c->scratch);
-    if (c->workspace) mem_device_free(c->device, c->workspace);
     if (c->lt) c->lt_api->Destroy(c->lt);
     if (c->stream) cudaStreamDestroy(c->stream);
     mem_free(c);
 }
 
-/* At least `bytes` of scratch (the old contents are not kept). */
-static canvas_status scratch_reserve(op_cuda *c, size_t bytes)
+/* `bytes` of scratch: the lent block when it is large enough, else the backend's own, grown
+ * to at least `bytes` (the old contents are not kept). */
+static canvas_status scratch_take(op_cuda *c, size_t bytes, void **out)
 {
-    if (bytes <= c->scratch_bytes) return CANVAS_OK;
-    if (c->scratch) mem_device_free(c->device, c->scratch);
-    c->scratch = NULL;
-    c->scratch_bytes = 0;
-    TRY(mem_device_alloc(c->device, MEM_SCRATCH, bytes, 256, &c->scratch));
-    c->scratch_bytes = bytes;
+    *out = NULL;
+    if (c->lent && bytes <= c->lent_bytes) {
+        *out = c->lent;
+        return CANVAS_OK;
+    }
+    if (bytes > c->scratch_bytes) {
+        if (c->scratch) mem_device_free(c->device, c->scratch);
+        c->scratch = NULL;
+        c->scratch_bytes = 0;
+        TRY(mem_device_alloc(c->device, MEM_SCRATCH, bytes, 256, &c->scratch));
+        c->scratch_bytes = bytes;
+    }
+    *out = c->scratch;
+    return CANVAS_OK;
+}
+
+/* The caller's block for the ops' scratch, or (NULL, 0) to take it back: the stream is idle
+ * between ops (each one synchronises), so nothing still reads the block. */
+static canvas_status entry_lend_scratch(void *ctx, void *at, size_t bytes)
+{
+    op_cuda *c = ctx;
+    c->lent = at;
+    c->lent_bytes = at ? bytes : 0;
     return CANVAS_OK;
 }
 
 /* ---- op_linear ---- */
 
 /* One GEMM: D[rows, m] (ld ldd) = A[rows x k bf16, row-major]^T-as-stored x B[m x k bf16]. */
-static canvas_status gemm_bf16(op_cuda *c, const void *a, const void *b, float *d, int64_t rows, int64_t m, int64_t k,
-                               int64_t ldd)
+static canvas_status gemm_bf16(op_cuda *c, void *workspace_at, const void *a, const void *b, float *d, int64_t rows,
+                               int64_t m, int64_t k, int64_t ldd)
 {
     const cublaslt_api *lt = c->lt_api;
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, ld = NULL;
     cublasLtMatmulPreference_t pref = NULL;
     const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
-    const size_t workspace = LT_WORKSPACE;
+    const size_t workspace = CUDA_LT_WORKSPACE;
     cublasStatus_t s = lt->MatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
     if (s == CUBLAS_STATUS_SUCCESS)
         s = lt->MatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof transa);
@@ -154,7 +173,7 @@ static canvas_status gemm_bf16(op_cuda *c, const void *a, const void *b, float *
                          (long long)m, (long long)k, (long long)rows, (long long)k);
     if (st == CANVAS_OK) {
         const float alpha = 1.0f, beta = 0.0f;
-        s = lt->Matmul(c->lt, op, &alpha, a, la, b, lb, &beta, d, ld, d, ld, &heuristic.algo, c->workspace,
+        s = lt->Matmul(c->lt, op, &alpha, a, la, b, lb, &beta, d, ld, d, ld, &heuristic.algo, workspace_at,
                            workspace, c->stream);
         if (s != CUBLAS_STATUS_SUCCESS) st = lt_fail(lt, s, "bf16 GEMM");
     }
@@ -204,23 +223,21 @@ static canvas_status entry_linear(void *ctx, const float *x, int64_t m, const we
     if (w->quant && (w->quant->out_features != n || w->quant->in_features != k))
         return status_fail(CANVAS_ERR_INTERNAL, "cuda: op_linear: the weight's layout is not [%lld, %lld]",
                            (long long)n, (long long)k);
-    /* scratch: x in bf16, then (decoded weights) a tile of `tile` rows; sizes overflow-checked */
-    if ((uint64_t)m > SIZE_MAX / 4 / (uint64_t)k)
+    /* scratch (op_cuda_linear_scratch_bytes): cuBLASLt's workspace, x in bf16, then (decoded
+     * weights) a tile of `tile` rows */
+    const size_t scratch_bytes = op_cuda_linear_scratch_bytes(m, w);
+    if (scratch_bytes == SIZE_MAX)
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "cuda: op_linear: x of [%lld x %lld] is too large", (long long)m,
                            (long long)k);
     const size_t x_bytes = ((size_t)m * (size_t)k * 2 + 255) & ~(size_t)255;
-    int64_t tile = n;
-    if (format >= 0) {
-        tile = (int64_t)(TILE_BYTES / 2 / (size_t)k);
-        tile = tile >= 16 ? tile / 16 * 16 : 1; /* 64-byte aligned output columns */
-        if (tile > n) tile = n;
-    }
-    const size_t tile_bytes = format >= 0 ? (size_t)tile * (size_t)k * 2 : 0;
-    TRY(scratch_reserve(c, x_bytes + tile_bytes));
-    uint16_t *xb = c->scratch, *wb = (uint16_t *)((char *)c->scratch + x_bytes);
+    const int64_t tile = format >= 0 ? op_cuda_tile_rows(n, k) : n;
+    void *scratch;
+    TRY(scratch_take(c, scratch_bytes, &scratch));
+    void *workspace = scratch;
+    uint16_t *xb = (uint16_t *)((char *)scratch + CUDA_LT_WORKSPACE), *wb = (uint16_t *)((char *)xb + x_bytes);
     CUDA_TRY(cuda_f32_to_bf16(x, xb, m * k, c->stream), "op_linear: x to bf16");
     if (format < 0) {
-        TRY(gemm_bf16(c, w->data, xb, y, n, m, k, n));
+        TRY(gemm_bf16(c, workspace, w->data, xb, y, n, m, k, n));
     } else {
         const quant_params *q = w->quant;
         for (int64_t n0 = 0; n0 < n; n0 += tile) {
@@ -228,7 +245,7 @@ static canvas_status entry_linear(void *ctx, const float *x, int64_t m, const we
             CUDA_TRY(cuda_dequant_bf16(format, w->data, n0, rows, k, q ? q->scales_offset : 0, q ? q->per_channel : 0,
                                        q ? q->tensor_scale : 1.0f, quant_nf4_values, wb, c->stream),
                      "op_linear: decoding weights to bf16");
-            TRY(gemm_bf16(c, wb, xb, y + n0, rows, m, k, n));
+            TRY(gemm_bf16(c, workspace, wb, xb, y + n0, rows, m, k, n));
         }
     }
     cudaError_t err = bias ? cuda_bias_add(y, bias, m, n, c->stream) : cudaSuccess;
@@ -320,6 +337,8 @@ static const op_backend_table cuda_table = {
     .copy_columns = entry_copy_columns,
     .rms_norm_rows = entry_rms_norm_rows,
     .silu_rows = entry_silu_rows,
+    .linear_scratch_bytes = op_cuda_linear_scratch_bytes,
+    .lend_scratch = entry_lend_scratch,
 };
 
 op_backend op_backend_cuda(op_cuda *cuda) { return op_backend_table_make(&cuda_table, cuda); }
