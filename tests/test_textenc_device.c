@@ -10,7 +10,11 @@
  * bit for bit; the sealed run's device peaks per memory class are the dry run's on a measure
  * device (what host code computes is staged in host memory, never on the device); the open
  * probe (host-addressable) with the CPU backend gives the same bits with nothing relayed. The
- * sealed probe with the CPU backend is refused before anything is copied. */
+ * sealed probe with the CPU backend is refused before anything is copied. The prompt encoder
+ * (pipeline/prompt.h) given the sealed probe and the relay as its device and backend encodes an
+ * edit prompt with its image to the host's embeddings, the measured device peak its plan's
+ * predicted one; on a probe too small for the encoder it falls back to host memory and the CPU
+ * backend. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +25,7 @@
 #include "models/qwen_textenc.h"
 #include "models/qwen_textenc_case.h"
 #include "ops/ops_cpu.h"
+#include "pipeline/prompt.h"
 #include "probe_device.h"
 #include "relay_backend.h"
 
@@ -154,12 +159,64 @@ static void test_text_only(void) { check_case("textenc-text-only"); }
 static void test_with_image(void) { check_case("textenc-with-image"); }
 static void test_two_images(void) { check_case("textenc-two-images"); }
 
+/* prompt_encode on the sealed probe through the relay, then on a probe too small to hold it. */
+static void test_prompt_encoder(void)
+{
+    char tok[4096], enc[4096], proc[4096], image[4096];
+    test_path(tok, sizeof tok, "real-configs/qwen-image-edit-2511/tokenizer");
+    test_path(enc, sizeof enc, "golden/models/prompt-tiny/text_encoder");
+    test_path(proc, sizeof proc, "real-configs/qwen-image-edit-2511/processor/preprocessor_config.json");
+    test_path(image, sizeof image, "golden/cases/prompt-edit-plus-one/image0.png");
+    prompt_encoder *pe = NULL;
+    canvas_image img = {0};
+    mem_device *sealed = NULL, *tiny = NULL;
+    CHECK_OK(prompt_encoder_open(tok, enc, proc, PROMPT_EDIT_PLUS, (quant_choice){QUANT_NONE, 0}, &pe));
+    CHECK_OK(canvas_image_load(image, &img));
+    CHECK_OK(probe_create(1, 64 * MiB, &sealed));
+    CHECK_OK(probe_create(1, 4096, &tiny));
+    float *want = NULL, *got = NULL;
+    int64_t lw = 0, l = 0, d = 0;
+    if (!pe || !img.pixels || !sealed || !tiny) goto done;
+    const char *text = "Make the sky purple";
+    CHECK_OK(prompt_encode(pe, pool, text, &img, 1, NULL, NULL, &want, &lw, &d));
+    relay_backend relay = {.device = sealed, .pool = pool};
+    op_backend relayed = relay_backend_make(&relay);
+    pe->device = sealed;
+    pe->backend = &relayed;
+    CHECK_OK(prompt_encode(pe, pool, text, &img, 1, NULL, NULL, &got, &l, &d));
+    mem_device_stats s;
+    mem_device_get_stats(sealed, &s);
+    CHECK_MSG(pe->resident_groups == pe->total_groups && relay.ops > 0, "%d of %d groups, %llu ops relayed: %s",
+              pe->resident_groups, pe->total_groups, (unsigned long long)relay.ops, pe->plan_line);
+    CHECK_MSG(s.peak_bytes == pe->predicted_device_peak, "measured %zu, predicted %llu", s.peak_bytes,
+              (unsigned long long)pe->predicted_device_peak);
+    CHECK(got && l == lw && !memcmp(got, want, (size_t)(l * d) * sizeof *got));
+    mem_free(got);
+    got = NULL;
+    /* too small for even every group streamed: host memory, the CPU backend (the relay unused) */
+    const uint64_t relayed_before = relay.ops;
+    pe->device = tiny;
+    CHECK_OK(prompt_encode(pe, pool, text, &img, 1, NULL, NULL, &got, &l, &d));
+    CHECK(pe->resident_groups == -1 && strstr(pe->plan_line, "in host memory") != NULL);
+    CHECK(relay.ops == relayed_before);
+    CHECK(got && l == lw && !memcmp(got, want, (size_t)(l * d) * sizeof *got));
+done:
+    if (pe) pe->device = NULL, pe->backend = NULL;
+    mem_free(want);
+    mem_free(got);
+    canvas_image_free(&img);
+    prompt_encoder_close(pe);
+    if (sealed) mem_device_destroy(sealed);
+    if (tiny) mem_device_destroy(tiny);
+}
+
 int main(void)
 {
     if (thread_pool_create(2, &pool) != CANVAS_OK) return 1;
     RUN(test_text_only);
     RUN(test_with_image);
     RUN(test_two_images);
+    RUN(test_prompt_encoder);
     thread_pool_destroy(pool);
     return check_summary();
 }
