@@ -14,7 +14,8 @@
  * (pipeline/prompt.h) given the sealed probe and the relay as its device and backend encodes an
  * edit prompt with its image to the host's embeddings, the measured device peak its plan's
  * predicted one; on a probe too small for the encoder it falls back to host memory and the CPU
- * backend. */
+ * backend. textenc_case_run_on (`canvas debug case --device cuda`) on the sealed probe hands
+ * the host run's tensors. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -159,6 +160,32 @@ static void test_text_only(void) { check_case("textenc-text-only"); }
 static void test_with_image(void) { check_case("textenc-with-image"); }
 static void test_two_images(void) { check_case("textenc-two-images"); }
 
+static canvas_status see_tensor(void *ctx, const char *name, const float *data, int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    return see(ctx, name, data, n, 1);
+}
+
+/* textenc_case_run_on (canvas debug case --device cuda) on the sealed probe through the relay
+ * hands the sink the tensors textenc_case_run does on the host, bit for bit. */
+static void test_case_runner(void)
+{
+    char case_dir[4096];
+    test_path(case_dir, sizeof case_dir, "golden/cases/textenc-two-images");
+    mem_device *sealed = NULL;
+    CHECK_OK(probe_create(1, 64 * MiB, &sealed));
+    if (!sealed) return;
+    relay_backend relay = {.device = sealed, .pool = pool};
+    op_backend relayed = relay_backend_make(&relay);
+    taps_seen host = {0}, device = {0};
+    CHECK_OK(textenc_case_run(case_dir, OP_BACKEND_CPU(pool), see_tensor, &host));
+    CHECK_OK(textenc_case_run_on(case_dir, &relayed, sealed, see_tensor, &device));
+    CHECK(host.n > 10 && device.n == host.n && device.hash == host.hash && relay.ops > 0);
+    CHECK(mem_device_live_blocks(sealed) == 0);
+    mem_device_destroy(sealed);
+}
+
 /* prompt_encode on the sealed probe through the relay, then on a probe too small to hold it. */
 static void test_prompt_encoder(void)
 {
@@ -216,6 +243,7 @@ int main(void)
     RUN(test_text_only);
     RUN(test_with_image);
     RUN(test_two_images);
+    RUN(test_case_runner);
     RUN(test_prompt_encoder);
     thread_pool_destroy(pool);
     return check_summary();
