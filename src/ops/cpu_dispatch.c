@@ -257,7 +257,7 @@ void op_gelu_erf_rows(op_backend *be, float *x, int64_t n)
     else op_gelu_erf(x, n);
 }
 
-/* Ops no table has an entry for (the VAE's, the layout ops the transformer does not use):
+/* Ops no table has an entry for (the VAE's, the layout ops the models do not use on a device):
  * refused on a table backend, never run on the CPU over what may be device memory. */
 
 canvas_status op_conv2d(op_backend *be, const conv2d_params *p, const float *x, const weight_view *weight,
@@ -266,7 +266,6 @@ canvas_status op_conv2d(op_backend *be, const conv2d_params *p, const float *x, 
     if (be && be->table) return no_kernel(be, __func__);
     return cpu_op_conv2d(be, p, x, weight, bias, y);
 }
-
 
 void op_to_channels_last(op_backend *be, const float *src, int64_t pixels, int channels, float *dst)
 {
