@@ -294,6 +294,66 @@ static inline canvas_status relay_silu_rows(void *ctx, float *x, int64_t n)
     return relay_end(&c);
 }
 
+static inline canvas_status relay_rope_half_rows(void *ctx, float *x, int64_t seq, int heads, int head_dim,
+                                                 const float *cos, const float *sin)
+{
+    relay_call c = RELAY_CALL(ctx);
+    const size_t bytes = RELAY_F32(&c, seq, (int64_t)heads * head_dim), angles = RELAY_F32(&c, seq, head_dim / 2);
+    float *hx = relay_in(&c, x, bytes);
+    const float *hc = relay_in(&c, cos, angles), *hs = relay_in(&c, sin, angles);
+    if (c.st == CANVAS_OK) op_rope_half_rows(RELAY_CPU(&c), hx, seq, heads, head_dim, hc, hs);
+    relay_out(&c, x, hx, bytes);
+    return relay_end(&c);
+}
+
+static inline canvas_status relay_swiglu_rows(void *ctx, float *gate, const float *up, int64_t n)
+{
+    relay_call c = RELAY_CALL(ctx);
+    const size_t bytes = RELAY_F32(&c, n, 1);
+    float *hg = relay_in(&c, gate, bytes);
+    const float *hu = relay_in(&c, up, bytes);
+    if (c.st == CANVAS_OK) op_swiglu_rows(RELAY_CPU(&c), hg, hu, n);
+    relay_out(&c, gate, hg, bytes);
+    return relay_end(&c);
+}
+
+static inline canvas_status relay_gelu_erf_rows(void *ctx, float *x, int64_t n)
+{
+    relay_call c = RELAY_CALL(ctx);
+    const size_t bytes = RELAY_F32(&c, n, 1);
+    float *hx = relay_in(&c, x, bytes);
+    if (c.st == CANVAS_OK) op_gelu_erf_rows(RELAY_CPU(&c), hx, n);
+    relay_out(&c, x, hx, bytes);
+    return relay_end(&c);
+}
+
+/* op_gather_rows (scatter 0) or op_scatter_rows (scatter 1); the index is on the device too. */
+static inline canvas_status relay_permute_rows(void *ctx, const float *src, const int64_t *index, int64_t n,
+                                               int64_t width, float *dst, int scatter)
+{
+    relay_call c = RELAY_CALL(ctx);
+    const size_t bytes = RELAY_F32(&c, n, width);
+    const float *hs = relay_in(&c, src, bytes);
+    const int64_t *hi = relay_in(&c, index, relay_bytes(&c, n, 1, sizeof(int64_t)));
+    float *hd = relay_host(&c, bytes);
+    if (c.st == CANVAS_OK && scatter) op_scatter_rows(RELAY_CPU(&c), hs, hi, n, width, hd);
+    else if (c.st == CANVAS_OK) op_gather_rows(RELAY_CPU(&c), hs, hi, n, width, hd);
+    relay_out(&c, dst, hd, bytes);
+    return relay_end(&c);
+}
+
+static inline canvas_status relay_gather_rows(void *ctx, const float *src, const int64_t *index, int64_t n,
+                                              int64_t width, float *dst)
+{
+    return relay_permute_rows(ctx, src, index, n, width, dst, 0);
+}
+
+static inline canvas_status relay_scatter_rows(void *ctx, const float *src, const int64_t *index, int64_t n,
+                                               int64_t width, float *dst)
+{
+    return relay_permute_rows(ctx, src, index, n, width, dst, 1);
+}
+
 static inline canvas_status relay_linear_scratch(void *ctx, const float *x, int64_t m, const weight_view *w,
                                                  const float *bias, float *y)
 {
@@ -309,6 +369,9 @@ static inline canvas_status relay_linear_scratch(void *ctx, const float *x, int6
         .qk_norm_rope = relay_qk_norm_rope, .copy_columns = relay_copy_columns,                    \
         .rms_norm_rows = relay_rms_norm_rows, .silu_rows = relay_silu_rows,                        \
         .linear_scratch_bytes = (a_scratch_bytes), .lend_scratch = (a_lend),                       \
+        .rope_half_rows = relay_rope_half_rows, .swiglu_rows = relay_swiglu_rows,                  \
+        .gelu_erf_rows = relay_gelu_erf_rows, .gather_rows = relay_gather_rows,                    \
+        .scatter_rows = relay_scatter_rows,                                                      \
     }
 
 /* The relay's backend (a value: it must not outlive `relay`). */

@@ -224,6 +224,30 @@ static void test_rows(void)
     CHECK(same_as(dk, k, qkn));
     CHECK_OK(op_backend_check(&be));
 
+    /* the text encoder's: rope_half_rows on q, swiglu_rows, gelu_erf_rows, then the rows of
+     * x permuted (gather) and put back (scatter) by a reversed-and-rotated index */
+    op_rope_half_rows(cpu, q, ROWS, HEADS, HD, cs, cs + angles);
+    op_rope_half_rows(&be, dq, ROWS, HEADS, HD, dcsf, dcsf + angles);
+    CHECK(same_as(dq, q, qkn));
+    CHECK_OK(mem_copy(sealed, dy, mem_device_cpu(), want, (size_t)n * sizeof(float)));
+    op_swiglu_rows(cpu, want, x, n - 5);
+    op_swiglu_rows(&be, dy, dx, n - 5);
+    CHECK(same_as(dy, want, n));
+    op_gelu_erf_rows(cpu, want, n);
+    op_gelu_erf_rows(&be, dy, n);
+    CHECK(same_as(dy, want, n));
+    int64_t index[ROWS];
+    for (int64_t r = 0; r < ROWS; r++) index[r] = (ROWS - 1 - r + 5) % ROWS;
+    void *dindex = put(index, sizeof index);
+    op_gather_rows(cpu, x, index, ROWS, D, want);
+    op_gather_rows(&be, dx, dindex, ROWS, D, dz);
+    CHECK(same_as(dz, want, n));
+    CHECK(!memcmp(want, x + index[0] * D, D * sizeof(float)));
+    op_scatter_rows(&be, dz, dindex, ROWS, D, dy);
+    CHECK(same_as(dy, x, n));
+    CHECK_OK(op_backend_check(&be));
+    drop(dindex);
+
     drop(dx), drop(dy), drop(dvec), drop(dz), drop(dq), drop(dk), drop(dcs), drop(dnq);
     free(x), free(y), free(vec), free(want), free(want2), free(q), free(k), free(cs), free(nq);
 }
@@ -239,10 +263,11 @@ static void test_refusals(void)
     const uint64_t ops_before = relay.ops;
 
     /* no entry: refused, and never run (running it would touch the sealed reservation) */
-    op_gather_rows(&be, d, (const int64_t[]){1, 0}, 2, 8, d);
+    op_copy_window(&be, &(op_window){.channels = 1, .height = 1, .width = 1, .src_height = 1, .src_width = 1,
+                                     .dst_height = 1, .dst_width = 1}, d, d);
     op_to_channels_last(&be, d, 8, 4, d);
     CHECK(op_backend_check(&be) == CANVAS_ERR_UNSUPPORTED);
-    CHECK(strstr(canvas_last_error(), "op_gather_rows has no kernel on the relay backend") != NULL);
+    CHECK(strstr(canvas_last_error(), "op_copy_window has no kernel on the relay backend") != NULL);
     conv2d_params cp = {0};
     weight_view w = {.type = DTYPE_F32, .data = d, .out_features = 1, .in_features = 1};
     CHECK_FAILS(op_conv2d(&be, &cp, d, &w, NULL, d), CANVAS_ERR_UNSUPPORTED, "op_conv2d has no kernel on the relay");
@@ -277,7 +302,7 @@ int main(void)
     RUN(test_attention);
     RUN(test_rows);
     RUN(test_refusals);
-    CHECK_MSG(relay.ops == 21 + 3 + 9 + 1, "%llu ops relayed", (unsigned long long)relay.ops);
+    CHECK_MSG(relay.ops == 21 + 3 + 14 + 1, "%llu ops relayed", (unsigned long long)relay.ops);
     CHECK(mem_device_live_blocks(sealed) == 0);
     mem_device_destroy(sealed);
     thread_pool_destroy(pool);

@@ -90,12 +90,13 @@ case "$seen" in
 esac
 
 # --- 5. golden cases on the GPU, resident vs streamed, --vram cap vs measured peak ---------
-# With --device cuda the transformer computes on the GPU (bf16 GEMMs with f32 accumulation,
-# f32 elsewhere); the VAE, the text encoder and the scheduler have no CUDA kernels and compute
+# With --device cuda the transformer and the text encoder compute on the GPU (bf16 GEMMs with
+# f32 accumulation, f32 elsewhere); the VAE and the scheduler have no CUDA kernels and compute
 # on the CPU in every run, so their cases are not GPU cases (counted, not checked here: the
-# suite above checks them). Bound: max |got - want| / max |want| of the case's output (the
-# transformer's `output`, the edit's `image`) within GPU_BOUND (default 0.03: x and the weights
-# rounded to bf16 before every GEMM, through the tiny models' 2 blocks).
+# suite above checks them; so are the encode_prompt cases, whose runner has no device).
+# Bound: max |got - want| / max |want| of the case's output (the transformer's `output`, the
+# edit's `image`, the text encoder's `hidden_states`) within GPU_BOUND (default 0.03: x and
+# the weights rounded to bf16 before every GEMM, through the tiny models' 2 blocks or layers).
 bound="${GPU_BOUND:-0.03}"
 cpu_only=0
 # relative NAME FILE: the "relative" figure of tensor NAME in a `canvas debug case` output
@@ -107,6 +108,7 @@ for case_dir in tests/golden/cases/*/; do
     case "$op" in
     dit_forward) tensor=output ;;
     edit_pipeline) tensor=image ;;
+    textenc_forward) tensor=hidden_states ;;
     *) cpu_only=$((cpu_only + 1)); continue ;;
     esac
     "$build/canvas" debug case "$case_dir" --out "$out/golden-$name.safetensors" --device cuda \
@@ -123,7 +125,7 @@ for case_dir in tests/golden/cases/*/; do
         result "golden $name (GPU)" FAIL "$tensor relative $rel > $bound"
     fi
 done
-[ "$have_gpu" = 1 ] && echo "golden cases without CUDA kernels (VAE, text encoder, scheduler): $cpu_only, on the CPU" |
+[ "$have_gpu" = 1 ] && echo "golden cases without CUDA kernels (VAE, scheduler, encode_prompt): $cpu_only, on the CPU" |
     tee -a "$summary"
 [ "$have_gpu" = 1 ] || result "golden cases, --device cuda" FAIL "no CUDA device seen"
 

@@ -87,10 +87,12 @@ static canvas_status open_encoder(canvas_model *m)
                            p->model_dir ? p->model_dir : "no model folder");
     TRY(tokenizer_path(p->model_dir, tok));
     TRY(prompt_encoder_open(tok, enc, has_processor ? proc : NULL, style, format, &m->prompt));
-    /* the encoder computes where the transformer does, before it: the device's room is
-     * the encoder's during the text-encode phase (pipeline/prompt.h); its ops have only CPU
-     * kernels, so on a device the host cannot address (CUDA) it computes in host memory */
-    m->prompt->device = mem_device_is_addressable(m->device) ? m->device : NULL;
+    /* the encoder computes where the transformer does, before it, with the same op backend:
+     * the device's room is the encoder's during the text-encode phase (pipeline/prompt.h). A
+     * device the host cannot address without a backend of its own (none here today) leaves
+     * it in host memory */
+    m->prompt->backend = m->compute.backend;
+    m->prompt->device = mem_device_is_addressable(m->device) || m->compute.backend ? m->device : NULL;
     m->prompt->headroom_bytes = m->options.headroom_bytes;
     m->prompt->oom_retry_attempts =
         m->options.no_fallback ? 0 : m->options.oom_retry_attempts ? m->options.oom_retry_attempts : 3;

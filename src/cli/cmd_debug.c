@@ -233,7 +233,9 @@ static canvas_status run_sink_case(const char *case_dir, const char *op, const c
         else if (!strcmp(op, "vae_encode") || !strcmp(op, "vae_decode"))
             st = vae_case_run(case_dir, OP_BACKEND_CPU(pool), collect_tap, &tensors);
         else if (!strcmp(op, "textenc_forward"))
-            st = textenc_case_run(case_dir, OP_BACKEND_CPU(pool), collect_tap, &tensors);
+            st = session->backend /* a device with its own backend (CUDA): the encoder placed there */
+                     ? textenc_case_run_on(case_dir, session->backend, session->device, collect_tap, &tensors)
+                     : textenc_case_run(case_dir, OP_BACKEND_CPU(pool), collect_tap, &tensors);
         else if (!strcmp(op, "encode_prompt"))
             st = prompt_case_run(case_dir, pool, collect_tap, &tensors);
         else

@@ -11,6 +11,9 @@
 #include "mem/mem.h"
 #include "mem/mem_transfer.h"
 #include "models/qwen_textenc_internal.h"
+#include "ops/ops_conv.h"
+#include "ops/ops_layout.h"
+#include "ops/ops_rows.h"
 
 /* Bounds on one forward's sizes, far above any prompt, so sizes never overflow. */
 #define TEXTENC_MAX_IDS (1 << 22)
@@ -187,46 +190,105 @@ static canvas_status layer_forward(op_backend *be, const textenc_text_config *t,
     const int64_t d = t->hidden_size, f = t->intermediate_size;
     const int heads = t->num_attention_heads, kv_heads = t->num_key_value_heads, hd = t->head_dim;
     const float eps = (float)t->rms_norm_eps;
-    op_rms_norm(s->h, n, d, eps, l->input_norm, s->normed);
+    op_rms_norm_rows(be, s->h, n, d, eps, l->input_norm, s->normed);
     TRY(op_linear(be, s->normed, n, &l->q, l->q_bias, s->q));
     TRY(op_linear(be, s->normed, n, &l->k, l->k_bias, s->k));
     TRY(op_linear(be, s->normed, n, &l->v, l->v_bias, s->v));
-    op_rope_half(s->q, n, heads, hd, s->cos, s->sin);
-    op_rope_half(s->k, n, kv_heads, hd, s->cos, s->sin);
+    op_rope_half_rows(be, s->q, n, heads, hd, s->cos, s->sin);
+    op_rope_half_rows(be, s->k, n, kv_heads, hd, s->cos, s->sin);
     TRY(op_attention_grouped(be, s->q, s->k, s->v, n, heads, kv_heads, hd, 1, s->attn));
     TRY(op_linear(be, s->attn, n, &l->o, NULL, s->delta));
-    op_add(s->h, s->delta, n * d);
+    op_add_inplace(be, s->h, s->delta, n * d);
 
-    op_rms_norm(s->h, n, d, eps, l->post_norm, s->normed);
+    op_rms_norm_rows(be, s->h, n, d, eps, l->post_norm, s->normed);
     TRY(op_linear(be, s->normed, n, &l->gate, NULL, s->gate));
     TRY(op_linear(be, s->normed, n, &l->up, NULL, s->up));
-    op_swiglu(s->gate, s->up, n * f);
+    op_swiglu_rows(be, s->gate, s->up, n * f);
     TRY(op_linear(be, s->gate, n, &l->down, NULL, s->delta));
-    op_add(s->h, s->delta, n * d);
-    return CANVAS_OK;
+    op_add_inplace(be, s->h, s->delta, n * d);
+    return op_backend_check(be);
 }
 
 /* ---- the forward -------------------------------------------------------------------------- */
 
-static canvas_status tap_rows(const textenc_tap *tap, const char *name, const float *data, int64_t rows, int64_t cols)
+canvas_status textenc_stage(mem_device *device, float *device_buffer, size_t bytes, float **host)
 {
-    return tap && tap->fn ? tap->fn(tap->ctx, name, data, rows, cols) : CANVAS_OK;
+    *host = device_buffer;
+    if (mem_device_is_addressable(device)) return CANVAS_OK;
+    *host = NULL;
+    return mem_alloc((void **)host, bytes ? bytes : 1, MEM_STAGING);
 }
 
-/* Token embeddings (rows converted from the stored type), the k-th <|image_pad|> taking
- * row k of the vision output (masked_scatter). */
-static void embed(const textenc_model *model, const int32_t *ids, int64_t n, const float *vision, float *out)
+canvas_status textenc_unstage(mem_device *device, float *device_buffer, float *host, size_t bytes, canvas_status st)
 {
+    if (!host || host == device_buffer) return st;
+    if (st == CANVAS_OK) st = mem_copy(device, device_buffer, mem_device_cpu(), host, bytes);
+    mem_free(host);
+    return st;
+}
+
+canvas_status textenc_tap_rows(mem_device *device, const textenc_tap *tap, const char *name, const float *data,
+                               int64_t rows, int64_t cols)
+{
+    if (!tap || !tap->fn) return CANVAS_OK;
+    if (mem_device_is_addressable(device)) return tap->fn(tap->ctx, name, data, rows, cols);
+    const size_t bytes = (size_t)(rows * cols) * sizeof(float);
+    float *host;
+    TRY(mem_alloc((void **)&host, bytes ? bytes : 1, MEM_SCRATCH));
+    canvas_status st = mem_copy(mem_device_cpu(), host, device, data, bytes);
+    if (st == CANVAS_OK) st = tap->fn(tap->ctx, name, host, rows, cols);
+    mem_free(host);
+    return st;
+}
+
+/* Token embeddings (rows converted from the stored type, which stays in host memory), the
+ * k-th <|image_pad|> taking row k of the vision output (masked_scatter). On a host-addressable
+ * device the rows are written in place; on any other the token rows are gathered into a host
+ * block of n·D floats (MEM_STAGING, the image rows zero) and sent, then each run of image
+ * tokens is copied from the vision output on the device with the backend (op_copy_columns). */
+static canvas_status embed(const textenc_model *model, op_backend *be, const int32_t *ids, int64_t n,
+                           const float *vision, float *out)
+{
+    mem_device *device = textenc_device(model);
     const st_tensor *table = model->weights.embed_tokens;
+    const int32_t pad = model->config.image_token_id;
     const int64_t d = model->config.text.hidden_size;
-    const size_t row_bytes = (size_t)d * dtype_size(table->type);
+    const size_t row_bytes = (size_t)d * dtype_size(table->type), bytes = (size_t)(n * d) * sizeof(float);
+    float *rows;
+    TRY(textenc_stage(device, out, bytes, &rows));
+    const int staged = rows != out;
     int64_t image_row = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (vision && ids[i] == model->config.image_token_id)
+        if (vision && ids[i] == pad && staged)
+            memset(rows + i * d, 0, (size_t)d * sizeof(float));
+        else if (vision && ids[i] == pad)
             memcpy(out + i * d, vision + image_row++ * d, (size_t)d * sizeof(float));
         else
-            dtype_to_f32(table->type, (const char *)table->data + (size_t)ids[i] * row_bytes, out + i * d, (size_t)d);
+            dtype_to_f32(table->type, (const char *)table->data + (size_t)ids[i] * row_bytes, rows + i * d, (size_t)d);
     }
+    TRY(textenc_unstage(device, out, rows, bytes, CANVAS_OK));
+    for (int64_t i = 0; staged && vision && i < n;) {
+        int64_t end = i;
+        while (end < n && ids[end] == pad) end++;
+        if (end > i) op_copy_columns(be, vision + image_row * d, end - i, d, 0, d, out + i * d);
+        image_row += end - i;
+        i = end > i ? end : i + 1;
+    }
+    return op_backend_check(be);
+}
+
+/* The rotary table of the positions into s->cos, s->sin (through host staging where the
+ * device is not host-addressable: 2·n·hd/2 floats). */
+static canvas_status send_rope_table(mem_device *device, const textenc_text_config *t, const int64_t *pos, int64_t n,
+                                     text_state *s)
+{
+    const size_t bytes = (size_t)n * (size_t)(t->head_dim / 2) * sizeof(float);
+    float *cos_at = NULL, *sin_at = NULL;
+    canvas_status st = textenc_stage(device, s->cos, bytes, &cos_at);
+    if (st == CANVAS_OK) st = textenc_stage(device, s->sin, bytes, &sin_at);
+    if (st == CANVAS_OK) rope_table(t, pos, n, cos_at, sin_at);
+    st = textenc_unstage(device, s->cos, cos_at, bytes, st);
+    return textenc_unstage(device, s->sin, sin_at, bytes, st);
 }
 
 /* The forward with the top level `top` acquired by the caller, the kept buffers carved. */
@@ -249,15 +311,17 @@ static canvas_status forward(textenc_model *model, op_backend *be, const textenc
                              textenc_buffer *decoder_buffers)
 {
     const textenc_text_config *t = &model->config.text;
+    mem_device *device = textenc_device(model);
     const int64_t d = t->hidden_size;
     if (n_images > 0) {
         TRY(textenc_vision_forward(model, be, top, arena, pixel_values, grid_thw, n_images, tap, s->vision));
-        TRY(tap_rows(tap, "vision_embeds", s->vision, image_tokens_of(&model->config, grid_thw, n_images), d));
+        TRY(textenc_tap_rows(device, tap, "vision_embeds", s->vision,
+                             image_tokens_of(&model->config, grid_thw, n_images), d));
     }
     TRY(textenc_buffers_carve(arena, decoder_buffers, TEXT_BUFFERS));
-    embed(model, ids, n, n_images > 0 ? s->vision : NULL, s->h);
-    TRY(tap_rows(tap, "inputs_embeds", s->h, n, d));
-    rope_table(t, pos, n, s->cos, s->sin);
+    TRY(embed(model, be, ids, n, n_images > 0 ? s->vision : NULL, s->h));
+    TRY(textenc_tap_rows(device, tap, "inputs_embeds", s->h, n, d));
+    TRY(send_rope_table(device, t, pos, n, s));
     for (int l = 0; l < t->num_hidden_layers; l++) {
         const textenc_layer_weights *w;
         TRY(textenc_layer_acquire(model, l, &w));
@@ -266,11 +330,11 @@ static canvas_status forward(textenc_model *model, op_backend *be, const textenc
         if (st != CANVAS_OK) return status_wrap(st, "text encoder layer %d: ", l);
         char name[32];
         snprintf(name, sizeof name, "layer.%d", l);
-        TRY(tap_rows(tap, name, s->h, n, d));
+        TRY(textenc_tap_rows(device, tap, name, s->h, n, d));
         TRY(textenc_progress_step(model));
     }
-    op_rms_norm(s->h, n, d, (float)t->rms_norm_eps, top->norm, s->out);
-    return CANVAS_OK;
+    op_rms_norm_rows(be, s->h, n, d, (float)t->rms_norm_eps, top->norm, s->out);
+    return op_backend_check(be);
 }
 
 /* The dry run on a measure device, after the vision tower's: the decoder's carving and
@@ -336,8 +400,11 @@ canvas_status textenc_forward_tapped(textenc_model *model, op_backend *be, const
         return status_fail(CANVAS_ERR_USAGE, "text encoder: the weights are not placed on a device (the last "
                                              "textenc_place failed; place the model again before a forward)");
     const unsigned flags = mem_device_flags(device);
-    if ((flags & MEM_DEVICE_HOLDS_DATA) && !(flags & MEM_DEVICE_HOST_ADDRESSABLE))
-        return status_fail(CANVAS_ERR_UNSUPPORTED, "text encoder: %s is not addressable by the CPU kernels",
+    /* The CPU kernels would read and write the device's blocks through their addresses and
+     * fault: a device the host cannot address computes with its own backend or not at all. */
+    if ((flags & MEM_DEVICE_HOLDS_DATA) && !mem_device_is_addressable(device) && op_backend_on_host(be))
+        return status_fail(CANVAS_ERR_UNSUPPORTED, "text encoder forward: device '%s' is not host-addressable and the "
+                           "CPU op backend computes only in host memory: give the device's own op backend",
                            mem_device_name(device));
     const int dry = !(flags & MEM_DEVICE_HOLDS_DATA);
     if (n_ids < 1 || n_ids > TEXTENC_MAX_IDS || !ids || (!hidden && !dry))

@@ -137,9 +137,13 @@ typedef struct textenc_tap {
  * <|vision_start|> (spec B.5.2, B.8); CANVAS_ERR_INPUT naming the mismatch otherwise.
  * be (the op backend) may be NULL: the CPU, one thread. The activations are one MEM_ACTIVATIONS arena of
  * textenc_activation_bytes on the model's device, freed before returning; pixel_values
- * are copied into it and the output out of it through mem_copy (the link).
+ * are copied into it and the output out of it through mem_copy (the link). Every byte of
+ * the device is written by an op of `be` or by mem_copy: on a device the host cannot
+ * address, `be` is the device's own backend (CUDA's) and the tables host code computes are
+ * staged in host memory (MEM_STAGING) and sent (docs/text-encoder.md, "On any device").
  * CANVAS_ERR_OUT_OF_MEMORY when memory cannot be had (nothing is left allocated);
- * CANVAS_ERR_UNSUPPORTED on a device that holds data the CPU kernels cannot address. */
+ * CANVAS_ERR_UNSUPPORTED on a device that holds data the host cannot address given the CPU
+ * backend, or when `be` has no kernel for one of the ops. */
 canvas_status textenc_forward(textenc_model *model, op_backend *be, const int32_t *ids, int64_t n_ids,
                               const float *pixel_values, const int64_t (*grid_thw)[3], int n_images,
                               float *hidden);

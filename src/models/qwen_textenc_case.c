@@ -154,10 +154,17 @@ static canvas_status run_case(const textenc_case *c, textenc_model *model, op_ba
 
 canvas_status textenc_case_run(const char *case_dir, op_backend *be, golden_sink_fn sink, void *ctx)
 {
+    return textenc_case_run_on(case_dir, be, NULL, sink, ctx);
+}
+
+canvas_status textenc_case_run_on(const char *case_dir, op_backend *be, mem_device *device, golden_sink_fn sink,
+                                  void *ctx)
+{
     textenc_case *c;
     TRY(textenc_case_open(case_dir, &c));
     textenc_model *model = NULL;
     canvas_status st = textenc_open(c->model_dir, &model);
+    if (st == CANVAS_OK && device) st = textenc_place(model, device, TEXTENC_ALL_GROUPS);
     if (st == CANVAS_OK) st = run_case(c, model, be, sink, ctx);
     textenc_close(model);
     textenc_case_free(c);

@@ -13,6 +13,7 @@
 
 #include "canvas.h"
 #include "io/golden_case.h"
+#include "mem/mem_device.h"
 #include "ops/ops.h"
 
 typedef struct textenc_case {
@@ -37,5 +38,10 @@ void textenc_case_free(textenc_case *c);
  * inputs_embeds, layer.K, hidden_states (those three [1, L, D]) and position_ids [3, 1, L]
  * (as floats: exact below 2^24). be (the op backend) may be NULL: the CPU, one thread. */
 canvas_status textenc_case_run(const char *case_dir, op_backend *be, golden_sink_fn sink, void *ctx);
+
+/* The same with every group placed on `device` (NULL: host memory, as textenc_case_run) and
+ * computed with `be`, that device's op backend (`canvas debug case --device cuda`). */
+canvas_status textenc_case_run_on(const char *case_dir, op_backend *be, mem_device *device, golden_sink_fn sink,
+                                  void *ctx);
 
 #endif

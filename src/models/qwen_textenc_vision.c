@@ -8,7 +8,14 @@
  * window_size pixels consecutive, windows in raster order, U patches moving together), so
  * that every attention segment, a window or a whole frame, is a contiguous run of rows and
  * is one op_attention call. The merger works on groups of U rows, which the permutation
- * keeps together; its output is put back into raster order at the end. */
+ * keeps together; its output is put back into raster order at the end.
+ *
+ * Device. Every activation is the arena's, on the model's device, and only ops with the
+ * backend touch it (the permutations are op_gather_rows / op_scatter_rows over the window
+ * index's copy on the device). Host code builds the layout and the rotary table: in place on
+ * a host-addressable device; on any other the layout lists live in a host block (MEM_STAGING,
+ * their arena slots unused but for the window index, sent there) and the table is staged
+ * (textenc_stage). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +24,9 @@
 #include "mem/mem.h"
 #include "mem/mem_transfer.h"
 #include "models/qwen_textenc_internal.h"
+#include "ops/ops_conv.h"
+#include "ops/ops_layout.h"
+#include "ops/ops_rows.h"
 
 /* The window permutation and the attention segments of one forward (all images). */
 typedef struct vision_layout {
@@ -77,18 +87,6 @@ static void layout_build(const textenc_vision_config *v, const int64_t (*grid_th
     }
 }
 
-/* dst row-group k = src row-group index[k] (to_window) or dst group index[k] = src group k
- * (back), groups of `group` floats. */
-static void permute_groups(const float *src, float *dst, const int64_t *index, int64_t groups, int64_t group,
-                           int to_window)
-{
-    for (int64_t k = 0; k < groups; k++) {
-        const float *from = src + (to_window ? index[k] : k) * group;
-        float *to = dst + (to_window ? k : index[k]) * group;
-        memcpy(to, from, (size_t)group * sizeof(float));
-    }
-}
-
 /* cos/sin [S, hd/2] in window order: a patch at (hpos, wpos) of its frame rotates pair j
  * by hpos * inv_freq[j] for j < hd/4 and by wpos * inv_freq[j - hd/4] after, with
  * inv_freq[j] = 1 / 10000^(4j / hd) (Qwen2_5_VisionRotaryEmbedding(hd / 2)). */
@@ -97,6 +95,7 @@ static void rotary_table(const textenc_vision_config *v, const int64_t (*grid_th
 {
     const int64_t m = v->spatial_merge_size, unit = m * m, hd = v->hidden_size / v->num_heads;
     const int64_t quarter = hd / 4, half = hd / 2;
+    /* (on the host: cos_out and sin_out are the buffers or their staging, see forward) */
     float inv_freq[TEXTENC_MAX_HEAD_DIM / 4];
     for (int64_t j = 0; j < quarter; j++)
         inv_freq[j] = 1.0f / powf(TEXTENC_VISION_ROPE_THETA, (float)(2 * j) / (float)half);
@@ -138,8 +137,10 @@ typedef struct vision_state {
     float *cos, *sin;  /* [S, hd/2] */
     float *delta;      /* [S, Dv] a sub-layer's output before the residual add */
     float *merged;     /* [S/U, D] merger output, window order */
-    float *tap;        /* [S, Dv] + S + 1: rows in pixel_values order and the layout lists for the
-                          tap (host MEM_SCRATCH, only with a tap: not part of the arena) */
+    int64_t *device_index;       /* the window index on the device (the layout's own, or its copy) */
+    int64_t *host_layout;        /* the layout lists on a device the host cannot address (MEM_STAGING) */
+    float *tap;        /* S + 1: the layout lists as floats for the tap (host MEM_SCRATCH, only with a
+                          tap: not part of the arena) */
 } vision_state;
 
 enum { VISION_BUFFERS = 17 };
@@ -191,30 +192,30 @@ static canvas_status block_forward(op_backend *be, const textenc_vision_config *
 {
     const int64_t dv = v->hidden_size, fv = v->intermediate_size;
     const int heads = v->num_heads, hd = (int)(dv / heads);
-    op_rms_norm(st->x, s, dv, TEXTENC_VISION_NORM_EPS, b->norm1, st->normed);
+    op_rms_norm_rows(be, st->x, s, dv, TEXTENC_VISION_NORM_EPS, b->norm1, st->normed);
     TRY(op_linear(be, st->normed, s, &b->qkv, b->qkv_bias, st->qkv));
-    for (int64_t r = 0; r < s; r++) { /* split the rows [q | k | v] for op_attention's layout */
-        memcpy(st->q + r * dv, st->qkv + r * 3 * dv, (size_t)dv * sizeof(float));
-        memcpy(st->k + r * dv, st->qkv + r * 3 * dv + dv, (size_t)dv * sizeof(float));
-        memcpy(st->v + r * dv, st->qkv + r * 3 * dv + 2 * dv, (size_t)dv * sizeof(float));
-    }
-    op_rope_half(st->q, s, heads, hd, st->cos, st->sin);
-    op_rope_half(st->k, s, heads, hd, st->cos, st->sin);
+    /* split the rows [q | k | v] for op_attention's layout */
+    op_copy_columns(be, st->qkv, s, 3 * dv, 0, dv, st->q);
+    op_copy_columns(be, st->qkv, s, 3 * dv, dv, dv, st->k);
+    op_copy_columns(be, st->qkv, s, 3 * dv, 2 * dv, dv, st->v);
+    op_rope_half_rows(be, st->q, s, heads, hd, st->cos, st->sin);
+    op_rope_half_rows(be, st->k, s, heads, hd, st->cos, st->sin);
+    TRY(op_backend_check(be));
     for (int64_t i = 0; i < n_segments; i++) {
         const int64_t r0 = starts[i], rows = starts[i + 1] - starts[i];
         TRY(op_attention(be, st->q + r0 * dv, st->k + r0 * dv, st->v + r0 * dv, rows, heads, hd, NULL,
                          st->attn + r0 * dv));
     }
     TRY(op_linear(be, st->attn, s, &b->proj, b->proj_bias, st->delta));
-    op_add(st->x, st->delta, s * dv);
+    op_add_inplace(be, st->x, st->delta, s * dv);
 
-    op_rms_norm(st->x, s, dv, TEXTENC_VISION_NORM_EPS, b->norm2, st->normed);
+    op_rms_norm_rows(be, st->x, s, dv, TEXTENC_VISION_NORM_EPS, b->norm2, st->normed);
     TRY(op_linear(be, st->normed, s, &b->gate, b->gate_bias, st->gate));
     TRY(op_linear(be, st->normed, s, &b->up, b->up_bias, st->up));
-    op_swiglu(st->gate, st->up, s * fv);
+    op_swiglu_rows(be, st->gate, st->up, s * fv);
     TRY(op_linear(be, st->gate, s, &b->down, b->down_bias, st->delta));
-    op_add(st->x, st->delta, s * dv);
-    return CANVAS_OK;
+    op_add_inplace(be, st->x, st->delta, s * dv);
+    return op_backend_check(be);
 }
 
 static int is_full_attention(const textenc_vision_config *v, int block)
@@ -224,13 +225,16 @@ static int is_full_attention(const textenc_vision_config *v, int block)
     return 0;
 }
 
-/* Rows of x (window order) in pixel_values order, to the tap. */
-static canvas_status tap_window_rows(const textenc_tap *tap, const char *name, const vision_layout *l,
-                                     const float *x, int64_t unit, int64_t dv, float *scratch)
+/* Rows of x (window order) in pixel_values order, to the tap: put back into st->delta (free
+ * between blocks) with the backend. */
+static canvas_status tap_window_rows(mem_device *device, op_backend *be, const textenc_tap *tap, const char *name,
+                                     vision_state *st, int64_t unit, int64_t dv)
 {
     if (!tap || !tap->fn) return CANVAS_OK;
-    permute_groups(x, scratch, l->window_index, l->tokens, unit * dv, 0);
-    return tap->fn(tap->ctx, name, scratch, l->tokens * unit, dv);
+    const vision_layout *l = &st->layout;
+    op_scatter_rows(be, st->x, st->device_index, l->tokens, unit * dv, st->delta);
+    TRY(op_backend_check(be));
+    return textenc_tap_rows(device, tap, name, st->delta, l->tokens * unit, dv);
 }
 
 /* The window bookkeeping, as integers in floats (exact below 2^24), under the reference's
@@ -258,12 +262,20 @@ static canvas_status forward(textenc_model *model, op_backend *be, const textenc
     const textenc_vision_config *v = &c->vision;
     const int64_t unit = (int64_t)v->spatial_merge_size * v->spatial_merge_size, s = l->tokens * unit;
     const int64_t dv = v->hidden_size;
+    mem_device *device = textenc_device(model);
 
     /* Patch embedding (in pixel_values order), then into window order. */
     TRY(op_linear(be, st->pixels, s, &w->patch_embed, NULL, st->normed));
-    if (tap && tap->fn) TRY(tap->fn(tap->ctx, "vision.patch_embed", st->normed, s, dv));
-    permute_groups(st->normed, st->x, l->window_index, l->tokens, unit * dv, 1);
-    rotary_table(v, grid_thw, n_images, l, st->cos, st->sin);
+    TRY(textenc_tap_rows(device, tap, "vision.patch_embed", st->normed, s, dv));
+    op_gather_rows(be, st->normed, st->device_index, l->tokens, unit * dv, st->x);
+    TRY(op_backend_check(be));
+    const size_t table = (size_t)s * (size_t)(dv / v->num_heads / 2) * sizeof(float);
+    float *cos_at = NULL, *sin_at = NULL;
+    canvas_status staged = textenc_stage(device, st->cos, table, &cos_at);
+    if (staged == CANVAS_OK) staged = textenc_stage(device, st->sin, table, &sin_at);
+    if (staged == CANVAS_OK) rotary_table(v, grid_thw, n_images, l, cos_at, sin_at);
+    staged = textenc_unstage(device, st->cos, cos_at, table, staged);
+    TRY(textenc_unstage(device, st->sin, sin_at, table, staged));
     TRY(tap_layout(tap, l, st->tap));
 
     for (int b = 0; b < v->depth; b++) {
@@ -276,17 +288,17 @@ static canvas_status forward(textenc_model *model, op_backend *be, const textenc
         if (status != CANVAS_OK) return status_wrap(status, "vision block %d: ", b);
         char name[48];
         snprintf(name, sizeof name, "vision.block.%d", b);
-        TRY(tap_window_rows(tap, name, l, st->x, unit, dv, st->tap));
+        TRY(tap_window_rows(device, be, tap, name, st, unit, dv));
         TRY(textenc_progress_step(model));
     }
 
     /* Merger: RMSNorm per patch, U patches side by side, Linear, exact GELU, Linear. */
-    op_rms_norm(st->x, s, dv, TEXTENC_VISION_NORM_EPS, w->merger_norm, st->normed);
+    op_rms_norm_rows(be, st->x, s, dv, TEXTENC_VISION_NORM_EPS, w->merger_norm, st->normed);
     TRY(op_linear(be, st->normed, l->tokens, &w->merger_fc1, w->merger_fc1_bias, st->attn));
-    op_gelu_erf(st->attn, s * dv);
+    op_gelu_erf_rows(be, st->attn, s * dv);
     TRY(op_linear(be, st->attn, l->tokens, &w->merger_fc2, w->merger_fc2_bias, st->merged));
-    permute_groups(st->merged, out, l->window_index, l->tokens, c->text.hidden_size, 0);
-    return CANVAS_OK;
+    op_scatter_rows(be, st->merged, st->device_index, l->tokens, c->text.hidden_size, out);
+    return op_backend_check(be);
 }
 
 /* The dry run on a measure device: the carving and the copy as above, then every block's
@@ -299,6 +311,26 @@ static canvas_status dry_forward(textenc_model *model)
         textenc_block_release(model, b);
     }
     return CANVAS_OK;
+}
+
+/* The layout in its carved slots on a host-addressable device; on any other in a host block,
+ * the window index sent to its slot for the permutations. */
+static canvas_status build_layout(textenc_model *model, const int64_t (*grid_thw)[3], int n_images, vision_state *st)
+{
+    mem_device *device = textenc_device(model);
+    vision_layout *l = &st->layout;
+    st->device_index = l->window_index;
+    if (!mem_device_is_addressable(device)) {
+        const size_t lists = (size_t)(l->tokens + l->max_windows + 1 + l->n_frames + 1);
+        TRY(mem_alloc((void **)&st->host_layout, lists * sizeof(int64_t), MEM_STAGING));
+        l->window_index = st->host_layout;
+        l->window_starts = l->window_index + l->tokens;
+        l->frame_starts = l->window_starts + l->max_windows + 1;
+    }
+    layout_build(&model->config.vision, grid_thw, n_images, l);
+    if (l->window_index == st->device_index) return CANVAS_OK;
+    return mem_copy(device, st->device_index, mem_device_cpu(), l->window_index,
+                    (size_t)l->tokens * sizeof(int64_t));
 }
 
 canvas_status textenc_vision_forward(textenc_model *model, op_backend *be, const textenc_weights *top,
@@ -314,15 +346,15 @@ canvas_status textenc_vision_forward(textenc_model *model, op_backend *be, const
     const size_t mark = mem_arena_mark(arena);
     const int64_t s = state.layout.tokens * c->vision.spatial_merge_size * c->vision.spatial_merge_size;
     canvas_status st = textenc_buffers_carve(arena, b, VISION_BUFFERS);
-    if (st == CANVAS_OK) {
-        if (!dry) layout_build(&c->vision, grid_thw, n_images, &state.layout);
+    if (st == CANVAS_OK && !dry) st = build_layout(model, grid_thw, n_images, &state);
+    if (st == CANVAS_OK)
         st = mem_copy(textenc_device(model), state.pixels, mem_device_cpu(), pixel_values,
                       (size_t)(s * textenc_patch_values(c)) * sizeof(float));
-    }
     if (st == CANVAS_OK && tap && tap->fn && !dry)
-        st = mem_alloc((void **)&state.tap, (size_t)(s * c->vision.hidden_size + s + 1) * sizeof(float), MEM_SCRATCH);
+        st = mem_alloc((void **)&state.tap, (size_t)(s + 1) * sizeof(float), MEM_SCRATCH);
     if (st == CANVAS_OK) st = dry ? dry_forward(model) : forward(model, be, top, grid_thw, n_images, tap, &state, out);
     mem_free(state.tap);
+    mem_free(state.host_layout);
     mem_arena_rewind(arena, mark);
     return st;
 }

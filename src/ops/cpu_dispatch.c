@@ -233,7 +233,41 @@ void op_copy_columns(op_backend *be, const float *src, int64_t rows, int64_t src
     else cpu_op_copy_columns(be, src, rows, src_cols, col0, cols, dst);
 }
 
-/* Ops no table has an entry for (the VAE's, the layout ops the transformer does not use):
+void op_gather_rows(op_backend *be, const float *src, const int64_t *index, int64_t n, int64_t width, float *dst)
+{
+    if (be && be->table) TABLE_VOID(gather_rows, src, index, n, width, dst);
+    else cpu_op_gather_rows(be, src, index, n, width, dst);
+}
+
+void op_scatter_rows(op_backend *be, const float *src, const int64_t *index, int64_t n, int64_t width, float *dst)
+{
+    if (be && be->table) TABLE_VOID(scatter_rows, src, index, n, width, dst);
+    else cpu_op_scatter_rows(be, src, index, n, width, dst);
+}
+
+/* The text encoder's elementwise ops: on the CPU backend the single-thread kernels it always
+ * ran (the same bits, the same host work). */
+
+void op_rope_half_rows(op_backend *be, float *x, int64_t seq, int heads, int head_dim, const float *cos,
+                       const float *sin)
+{
+    if (be && be->table) TABLE_VOID(rope_half_rows, x, seq, heads, head_dim, cos, sin);
+    else op_rope_half(x, seq, heads, head_dim, cos, sin);
+}
+
+void op_swiglu_rows(op_backend *be, float *gate, const float *up, int64_t n)
+{
+    if (be && be->table) TABLE_VOID(swiglu_rows, gate, up, n);
+    else op_swiglu(gate, up, n);
+}
+
+void op_gelu_erf_rows(op_backend *be, float *x, int64_t n)
+{
+    if (be && be->table) TABLE_VOID(gelu_erf_rows, x, n);
+    else op_gelu_erf(x, n);
+}
+
+/* Ops no table has an entry for (the VAE's, the layout ops the models do not use on a device):
  * refused on a table backend, never run on the CPU over what may be device memory. */
 
 canvas_status op_conv2d(op_backend *be, const conv2d_params *p, const float *x, const weight_view *weight,
@@ -241,18 +275,6 @@ canvas_status op_conv2d(op_backend *be, const conv2d_params *p, const float *x, 
 {
     if (be && be->table) return no_kernel(be, __func__);
     return cpu_op_conv2d(be, p, x, weight, bias, y);
-}
-
-void op_gather_rows(op_backend *be, const float *src, const int64_t *index, int64_t n, int64_t width, float *dst)
-{
-    if (be && be->table) note_no_kernel(be, __func__);
-    else cpu_op_gather_rows(be, src, index, n, width, dst);
-}
-
-void op_scatter_rows(op_backend *be, const float *src, const int64_t *index, int64_t n, int64_t width, float *dst)
-{
-    if (be && be->table) note_no_kernel(be, __func__);
-    else cpu_op_scatter_rows(be, src, index, n, width, dst);
 }
 
 void op_to_channels_last(op_backend *be, const float *src, int64_t pixels, int channels, float *dst)

@@ -7,7 +7,7 @@
  * An op_* entry point given a backend whose `table` is set calls the table's entry with the
  * table's `ctx` and the op's own arguments, and never runs a CPU kernel over the pointers:
  * they may be memory the CPU cannot address. A NULL entry (and every op that has no entry:
- * the VAE's convolutions, the layout ops other than op_copy_columns) gives
+ * the VAE's convolutions, the layout ops other than op_copy_columns and the row permutations) gives
  * CANVAS_ERR_UNSUPPORTED "op_<name> has no kernel on the <name> backend": returned by the ops
  * that return a status, recorded in `failed` by the void ones (op_backend_check). */
 #ifndef CANVAS_OPS_BACKEND_IMPL_H
@@ -51,6 +51,16 @@ typedef struct op_backend_table {
      * back (at NULL, bytes 0): an op whose linear_scratch_bytes fit in it takes no memory of
      * its own. NULL: the backend needs none. */
     canvas_status (*lend_scratch)(void *ctx, void *at, size_t bytes);
+
+    /* the text encoder's (op_gather_rows / op_scatter_rows: `index` is [n] int64 of the device) */
+    canvas_status (*rope_half_rows)(void *ctx, float *x, int64_t seq, int heads, int head_dim, const float *cos,
+                                    const float *sin);
+    canvas_status (*swiglu_rows)(void *ctx, float *gate, const float *up, int64_t n);
+    canvas_status (*gelu_erf_rows)(void *ctx, float *x, int64_t n);
+    canvas_status (*gather_rows)(void *ctx, const float *src, const int64_t *index, int64_t n, int64_t width,
+                                 float *dst);
+    canvas_status (*scatter_rows)(void *ctx, const float *src, const int64_t *index, int64_t n, int64_t width,
+                                  float *dst);
 } op_backend_table;
 
 struct op_backend {

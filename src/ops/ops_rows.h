@@ -53,4 +53,15 @@ typedef struct op_qk_norm_rope_params {
 
 void op_qk_norm_rope(op_backend *be, float *q, float *k, int64_t rows, const op_qk_norm_rope_params *p);
 
+/* The text encoder's (Qwen2.5-VL) elementwise ops with a backend. On the CPU backend each is
+ * its single-thread kernel of ops.h on the calling thread, that kernel's result bit for bit;
+ * a table backend runs its own entry.
+ * op_rope_half over x [seq, heads * head_dim] in place (cos, sin [seq, head_dim / 2]). */
+void op_rope_half_rows(op_backend *be, float *x, int64_t seq, int heads, int head_dim, const float *cos,
+                       const float *sin);
+/* op_swiglu over n elements: gate = silu(gate) * up, in place in gate. */
+void op_swiglu_rows(op_backend *be, float *gate, const float *up, int64_t n);
+/* op_gelu_erf over n elements, in place. */
+void op_gelu_erf_rows(op_backend *be, float *x, int64_t n);
+
 #endif

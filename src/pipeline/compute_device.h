@@ -10,10 +10,11 @@
  *                                      0 for the GPU's free memory less 256 MiB left to the
  *                                      runtime's own allocations) and its op backend
  *                                      (ops/ops_cuda.h), which the transformer's forwards
- *                                      take (edit_pipeline.dit_backend).
+ *                                      take (edit_pipeline.dit_backend), and the text
+ *                                      encoder's (prompt_encoder.backend).
  *
- * Whoever makes a device makes its backend: the pair is made and freed together. The VAE and
- * the text encoder compute on the CPU backend in host memory whatever the choice. */
+ * Whoever makes a device makes its backend: the pair is made and freed together. The VAE
+ * computes on the CPU backend in host memory whatever the choice. */
 #ifndef CANVAS_PIPELINE_COMPUTE_DEVICE_H
 #define CANVAS_PIPELINE_COMPUTE_DEVICE_H
 

@@ -69,8 +69,8 @@ typedef struct edit_pipeline {
     mem_device *device;         /* where the transformer computes; NULL: the cpu device */
     op_backend *dit_backend;    /* the op backend of `device` for the transformer's forwards (made by
                                    whoever made the device: op_cuda's on a CUDA device); NULL: the
-                                   CPU backend over pool. The VAE and the text encoder always
-                                   compute on the CPU backend, in host memory */
+                                   CPU backend over pool. The VAE always computes on the CPU
+                                   backend, in host memory (the text encoder: prompt.h) */
     mem_device *host;           /* the host memory budget of its owner (a host scope device: the
                                    VAE tiling and the planner's host limit read its cap); NULL: the
                                    process's (mem_device_cpu()) */

@@ -308,12 +308,14 @@ static canvas_status place_encoder(prompt_encoder *pe, const int32_t *ids, int64
 static canvas_status run_encoder(prompt_encoder *pe, thread_pool *pool, const int32_t *ids, int64_t n_ids,
                                  const float *patches, const int64_t (*grids)[3], int n_images, float *hidden)
 {
-    op_backend be = op_backend_cpu(pool);
+    op_backend cpu = op_backend_cpu(pool);
     canvas_status st;
     textenc_set_progress(pe->encoder, pe->progress, pe->progress_ctx); /* real forwards only, not dry runs */
     for (int attempt = 0;; attempt++) {
         st = place_encoder(pe, ids, n_ids, patches, grids, n_images);
-        if (st == CANVAS_OK) st = textenc_forward(pe->encoder, &be, ids, n_ids, patches, grids, n_images, hidden);
+        /* the device's own backend where the weights went to the device, the CPU's in host memory */
+        op_backend *be = pe->backend && !in_host_memory(pe) ? pe->backend : &cpu;
+        if (st == CANVAS_OK) st = textenc_forward(pe->encoder, be, ids, n_ids, patches, grids, n_images, hidden);
         if (st != CANVAS_ERR_OUT_OF_MEMORY || attempt >= pe->oom_retry_attempts || pe->resident_groups < 0) break;
         pe->fallbacks++;
         status_clear();

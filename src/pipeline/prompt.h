@@ -28,6 +28,7 @@
 #include "io/golden_case.h"
 #include "mem/mem_device.h"
 #include "models/qwen_textenc.h"
+#include "ops/ops.h"
 #include "text/tokenizer.h"
 
 /* The user's prompt may be at most PROMPT_MAX_BYTES bytes and PROMPT_MAX_TOKENS tokens (a
@@ -81,6 +82,10 @@ typedef struct prompt_encoder {
     vl_image_config processor;  /* the image processor's settings */
     /* where it computes, set by the caller after prompt_encoder_open (not owned): */
     mem_device *device;         /* NULL or the cpu device: host memory, weights read in place */
+    op_backend *backend;        /* the op backend of `device` for the encoder's forwards (e.g. the
+                                   CUDA one); NULL: the CPU backend over the pool, which computes
+                                   only on a host-addressable device. A forward placed in host
+                                   memory (the fallback) always runs on the CPU backend */
     uint64_t headroom_bytes;    /* kept free on the device */
     int oom_retry_attempts;     /* fallbacks per encoding (0: none) */
     textenc_progress_fn progress; /* NULL, or told each vision block and decoder layer done during the

@@ -245,11 +245,40 @@ static void test_rows(void)
     CHECK_MSG(rel_err(got, want, 2 * qk) <= 1e-5, "qk_norm_rope %g", rel_err(got, want, 2 * qk));
     CHECK_OK(op_backend_check(&be));
 
+    /* the text encoder's: rope_half_rows (2 heads of 64, cos/sin [ROWS, 32] from vec),
+     * swiglu_rows, gelu_erf_rows within the norms' bound; the row permutations exact */
+    memcpy(want, x, qk * 4);
+    op_rope_half_rows(NULL, want, ROWS, 2, 64, vec + 300, vec + 300 + ROWS * 32);
+    CHECK_OK(mem_copy(gpu, dy, mem_device_cpu(), x, qk * 4));
+    op_rope_half_rows(&be, dy, ROWS, 2, 64, dvec + 300, dvec + 300 + ROWS * 32);
+    down(got, dy, qk * 4);
+    CHECK_MSG(rel_err(got, want, qk) <= 1e-5, "rope_half_rows %g", rel_err(got, want, qk));
+    memcpy(want, y, n * 4);
+    CHECK_OK(mem_copy(gpu, dy, mem_device_cpu(), y, n * 4));
+    op_swiglu_rows(NULL, want, x, (int64_t)n);
+    op_swiglu_rows(&be, dy, dx, (int64_t)n);
+    op_gelu_erf_rows(NULL, want, (int64_t)n);
+    op_gelu_erf_rows(&be, dy, (int64_t)n);
+    down(got, dy, n * 4);
+    CHECK_MSG(rel_err(got, want, n) <= 1e-5, "swiglu_rows + gelu_erf_rows %g", rel_err(got, want, n));
+    int64_t index[ROWS];
+    for (int r = 0; r < ROWS; r++) index[r] = (ROWS - 1 - r + 3) % ROWS;
+    int64_t *dindex = up(index, sizeof index);
+    op_gather_rows(NULL, x, index, ROWS, D, want);
+    op_gather_rows(&be, dx, dindex, ROWS, D, dy);
+    down(got, dy, n * 4);
+    CHECK(memcmp(got, want, n * 4) == 0);
+    op_scatter_rows(&be, dy, dindex, ROWS, D, dx);
+    down(got, dx, n * 4);
+    CHECK(memcmp(got, x, n * 4) == 0);
+    CHECK_OK(op_backend_check(&be));
+    release(dindex);
+
     /* an op the "cuda" table has no entry for is refused, never run on the CPU over device memory */
-    const int64_t index[2] = {1, 0};
-    op_gather_rows(&be, dx, index, 2, D, dy);
+    op_copy_window(&be, &(op_window){.channels = 1, .height = 1, .width = 1, .src_height = 1, .src_width = 1,
+                                     .dst_height = 1, .dst_width = 1}, dx, dy);
     CHECK(op_backend_check(&be) == CANVAS_ERR_UNSUPPORTED);
-    CHECK(strstr(canvas_last_error(), "op_gather_rows has no kernel on the cuda backend") != NULL);
+    CHECK(strstr(canvas_last_error(), "op_copy_window has no kernel on the cuda backend") != NULL);
 
     release(dx), release(dy), release(dvec);
     mem_free(x), mem_free(y), mem_free(vec), mem_free(want), mem_free(got);

@@ -325,6 +325,39 @@ static canvas_status entry_silu_rows(void *ctx, float *x, int64_t n)
     return op_done(c, cuda_silu(x, n, c->stream), "op_silu_rows");
 }
 
+static canvas_status entry_rope_half_rows(void *ctx, float *x, int64_t seq, int heads, int head_dim,
+                                          const float *cos, const float *sin)
+{
+    op_cuda *c = ctx;
+    return op_done(c, cuda_rope_half(x, seq, heads, head_dim, cos, sin, c->stream), "op_rope_half_rows");
+}
+
+static canvas_status entry_swiglu_rows(void *ctx, float *gate, const float *up, int64_t n)
+{
+    op_cuda *c = ctx;
+    return op_done(c, cuda_swiglu(gate, up, n, c->stream), "op_swiglu_rows");
+}
+
+static canvas_status entry_gelu_erf_rows(void *ctx, float *x, int64_t n)
+{
+    op_cuda *c = ctx;
+    return op_done(c, cuda_gelu_erf(x, n, c->stream), "op_gelu_erf_rows");
+}
+
+static canvas_status entry_gather_rows(void *ctx, const float *src, const int64_t *index, int64_t n, int64_t width,
+                                       float *dst)
+{
+    op_cuda *c = ctx;
+    return op_done(c, cuda_permute_rows(src, index, n, width, 0, dst, c->stream), "op_gather_rows");
+}
+
+static canvas_status entry_scatter_rows(void *ctx, const float *src, const int64_t *index, int64_t n, int64_t width,
+                                        float *dst)
+{
+    op_cuda *c = ctx;
+    return op_done(c, cuda_permute_rows(src, index, n, width, 1, dst, c->stream), "op_scatter_rows");
+}
+
 static const op_backend_table cuda_table = {
     .name = "cuda",
     .linear = entry_linear,
@@ -339,6 +372,11 @@ static const op_backend_table cuda_table = {
     .silu_rows = entry_silu_rows,
     .linear_scratch_bytes = op_cuda_linear_scratch_bytes,
     .lend_scratch = entry_lend_scratch,
+    .rope_half_rows = entry_rope_half_rows,
+    .swiglu_rows = entry_swiglu_rows,
+    .gelu_erf_rows = entry_gelu_erf_rows,
+    .gather_rows = entry_gather_rows,
+    .scatter_rows = entry_scatter_rows,
 };
 
 op_backend op_backend_cuda(op_cuda *cuda) { return op_backend_table_make(&cuda_table, cuda); }

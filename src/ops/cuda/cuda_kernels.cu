@@ -184,6 +184,71 @@ extern "C" cudaError_t cuda_copy_columns(const float *src, int64_t rows, int64_t
     return launched();
 }
 
+/* ---- the text encoder's: one thread per element (per rotated pair for RoPE) ---- */
+
+__global__ void k_rope_half(float *x, int64_t seq, int heads, int head_dim, const float *cos, const float *sin)
+{
+    const int64_t pairs = head_dim / 2;
+    GRID_STRIDE(i, seq * heads * pairs) {
+        const int64_t t = i / (heads * pairs), j = i % pairs;
+        float *lo = x + (i / pairs) * head_dim, *hi = lo + pairs;
+        const float c = cos[t * pairs + j], s = sin[t * pairs + j], a = lo[j], b = hi[j];
+        lo[j] = a * c - b * s;
+        hi[j] = b * c + a * s;
+    }
+}
+
+extern "C" cudaError_t cuda_rope_half(float *x, int64_t seq, int heads, int head_dim, const float *cos,
+                                      const float *sin, cudaStream_t stream)
+{
+    const int64_t pairs = seq * heads * (head_dim / 2);
+    if (pairs <= 0) return cudaSuccess;
+    k_rope_half<<<blocks_for(pairs), THREADS, 0, stream>>>(x, seq, heads, head_dim, cos, sin);
+    return launched();
+}
+
+__global__ void k_swiglu(float *gate, const float *up, int64_t n)
+{
+    GRID_STRIDE(i, n) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+extern "C" cudaError_t cuda_swiglu(float *gate, const float *up, int64_t n, cudaStream_t stream)
+{
+    if (n <= 0) return cudaSuccess;
+    k_swiglu<<<blocks_for(n), THREADS, 0, stream>>>(gate, up, n);
+    return launched();
+}
+
+__global__ void k_gelu_erf(float *x, int64_t n)
+{
+    GRID_STRIDE(i, n) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+extern "C" cudaError_t cuda_gelu_erf(float *x, int64_t n, cudaStream_t stream)
+{
+    if (n <= 0) return cudaSuccess;
+    k_gelu_erf<<<blocks_for(n), THREADS, 0, stream>>>(x, n);
+    return launched();
+}
+
+__global__ void k_permute_rows(const float *src, const int64_t *index, int64_t n, int64_t width, int scatter,
+                               float *dst)
+{
+    GRID_STRIDE(i, n * width) {
+        const int64_t k = i / width, c = i % width;
+        if (scatter) dst[index[k] * width + c] = src[i];
+        else dst[i] = src[index[k] * width + c];
+    }
+}
+
+extern "C" cudaError_t cuda_permute_rows(const float *src, const int64_t *index, int64_t n, int64_t width,
+                                         int scatter, float *dst, cudaStream_t stream)
+{
+    if (n <= 0 || width <= 0) return cudaSuccess;
+    k_permute_rows<<<blocks_for(n * width), THREADS, 0, stream>>>(src, index, n, width, scatter, dst);
+    return launched();
+}
+
 /* ---- rows: one block of THREADS per row ---- */
 
 /* The sum of v over the block (every thread gets it). `shared` holds THREADS floats. */

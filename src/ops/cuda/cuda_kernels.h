@@ -56,6 +56,16 @@ cudaError_t cuda_rms_norm_rope(float *x, int64_t rows, int heads, int head_dim, 
 /* op_copy_columns: dst[r, c] = src[r, col0 + c] for c < cols */
 cudaError_t cuda_copy_columns(const float *src, int64_t rows, int64_t src_cols, int64_t col0, int64_t cols,
                               float *dst, cudaStream_t stream);
+/* The text encoder's: op_rope_half on x [seq, heads * head_dim] in place (cos, sin [seq,
+ * head_dim / 2]); op_swiglu (gate = silu(gate) * up); op_gelu_erf in place; the row
+ * permutations of [n, width] with index [n] on the device: gather dst[k] = src[index[k]],
+ * scatter dst[index[k]] = src[k]. */
+cudaError_t cuda_rope_half(float *x, int64_t seq, int heads, int head_dim, const float *cos, const float *sin,
+                           cudaStream_t stream);
+cudaError_t cuda_swiglu(float *gate, const float *up, int64_t n, cudaStream_t stream);
+cudaError_t cuda_gelu_erf(float *x, int64_t n, cudaStream_t stream);
+cudaError_t cuda_permute_rows(const float *src, const int64_t *index, int64_t n, int64_t width, int scatter,
+                              float *dst, cudaStream_t stream);
 /* op_attention / op_attention_grouped: q, out [seq, heads * head_dim], k, v [seq, kv_heads *
  * head_dim]; key_mask NULL or [seq] bytes (0: excluded); causal 1: query i sees keys 0..i.
  * head_dim <= 256. Online softmax over the keys, one warp per query and head: O(seq) memory. */
