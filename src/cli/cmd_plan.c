@@ -18,6 +18,7 @@
 #include "io/config.h"
 #include "cli/model_files.h"
 #include "io/image.h"
+#include "io/model_dir.h"
 #include "io/weights_file.h"
 #include "mem/mem.h"
 #include "models/arch.h"
@@ -256,7 +257,8 @@ static canvas_status load_model(const char *dir, const cli_model_files *files, l
         m->dit = m->dit_model->config;
     } else {
         TRY(path_join(path, sizeof path, dir, "transformer"));
-        if (dit_load(path, &m->dit_model) == CANVAS_OK) {
+        if (weights_present(path)) { /* there but broken: the run would refuse it, so does the plan */
+            TRY(dit_load(path, &m->dit_model));
             m->dit = m->dit_model->config;
         } else {
             status_clear();
@@ -270,7 +272,8 @@ static canvas_status load_model(const char *dir, const cli_model_files *files, l
         m->have_vae = 1;
     } else if (dir) {
         TRY(path_join(path, sizeof path, dir, "vae"));
-        if (vae_load(path, &m->vae_model) == CANVAS_OK) {
+        if (weights_present(path)) {
+            TRY(vae_load(path, &m->vae_model));
             m->vae = m->vae_model->config;
             m->have_vae = 1;
         } else {
