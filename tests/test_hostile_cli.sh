@@ -279,4 +279,11 @@ EOF2
 expect 4 "tensor 'img_in.weight'" -- edit --model "$work/bad-shape" --prompt-embeds "$embeds" --image "$image" -o "$work/bs.png"
 expect 4 "tensor 'img_in.weight'" -- plan --model "$work/bad-shape"
 
+
+# --- plan takes its values as the run does: no NaN CFG, no 0-byte GPU ------------------------
+expect 2 "--cfg takes a number from 0 to 100" -- plan --model "$model" --cfg nan
+expect 2 "--cfg takes a number from 0 to 100" -- plan --model "$model" --cfg -1
+expect 2 "--gpu must be a card's name or more than 0 bytes" -- plan --model "$model" --gpu 0
+expect 2 "--text-tokens takes 1 to 1048576" -- plan --model "$model" --text-tokens 99999999
+
 summary

@@ -159,6 +159,10 @@ static int parse_args(int argc, char **argv, plan_args *a)
         } else if (!strcmp(f, "--case")) {
             a->case_dir = v;
         } else if (!strcmp(f, "--gpu")) {
+            uint64_t bytes;
+            if (size_parse(v, f, &bytes) == CANVAS_OK && bytes == 0) /* as --vram 0 */
+                return cli_usage_error("plan", "--gpu must be a card's name or more than 0 bytes");
+            status_clear();
             a->gpu = v;
         } else if (!strcmp(f, "--image")) {
             canvas_image img;
@@ -180,12 +184,13 @@ static int parse_args(int argc, char **argv, plan_args *a)
             if (parse_int(v, 1, 4096, &a->threads)) return cli_usage_error("plan", "--threads takes 1 to 4096");
         } else if (!strcmp(f, "--text-tokens")) {
             int n;
-            if (parse_int(v, 1, 1 << 20, &n)) return cli_usage_error("plan", "--text-tokens takes 1 or more");
+            if (parse_int(v, 1, 1 << 20, &n)) return cli_usage_error("plan", "--text-tokens takes 1 to 1048576");
             a->text_tokens = n;
         } else if (!strcmp(f, "--cfg")) {
             char *end;
             a->cfg = strtod(v, &end);
-            if (*end || end == v) return cli_usage_error("plan", "--cfg takes a number");
+            if (*end || end == v || !(a->cfg >= 0 && a->cfg <= 100)) /* as canvas edit takes it; NaN too */
+                return cli_usage_error("plan", "--cfg takes a number from 0 to 100");
         } else if (!strcmp(f, "--strategy")) {
             plan_preset p;
             if (plan_preset_parse(v, &p) != CANVAS_OK) return cli_usage_error("plan", canvas_last_error());
