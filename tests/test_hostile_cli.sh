@@ -286,4 +286,9 @@ expect 2 "--cfg takes a number from 0 to 100" -- plan --model "$model" --cfg -1
 expect 2 "--gpu must be a card's name or more than 0 bytes" -- plan --model "$model" --gpu 0
 expect 2 "--text-tokens takes 1 to 1048576" -- plan --model "$model" --text-tokens 99999999
 
+
+# --- bench writes no --report: said, not silently ignored ----------------------------------
+expect 0 "warning: --report and --trace are not written by bench" -- bench --case "$tests/golden/cases/edit-cfg" --threads 1 --report "$work/bench.json"
+check "[ ! -e '$work/bench.json' ]" "bench wrote a report it says it does not write"
+
 summary
