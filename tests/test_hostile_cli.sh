@@ -291,4 +291,13 @@ expect 2 "--text-tokens takes 1 to 1048576" -- plan --model "$model" --text-toke
 expect 0 "warning: --report and --trace are not written by bench" -- bench --case "$tests/golden/cases/edit-cfg" --threads 1 --report "$work/bench.json"
 check "[ ! -e '$work/bench.json' ]" "bench wrote a report it says it does not write"
 
+
+# --- a JSON file far larger than any config or case is refused before it is parsed ------------
+mkdir -p "$work/g2/cases/big" && cp "$tests/golden/cases/dit-edit-basic/inputs.safetensors" "$work/g2/cases/big/"
+truncate -s 65M "$work/g2/cases/big/case.json"
+expect 4 "case.json: 68157440 bytes; a config, index, cache or case file of JSON holds at most 64 MiB" -- \
+    debug case "$work/g2/cases/big" --out "$work/big.safetensors"
+cp -r "$model" "$work/big-config" && truncate -s 65M "$work/big-config/transformer/config.json"
+expect 4 "config.json: 68157440 bytes" -- edit --model "$work/big-config" --prompt-embeds "$embeds" --image "$image" -o "$work/bc.png"
+
 summary
