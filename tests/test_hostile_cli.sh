@@ -300,4 +300,10 @@ expect 4 "case.json: 68157440 bytes; a config, index, cache or case file of JSON
 cp -r "$model" "$work/big-config" && truncate -s 65M "$work/big-config/transformer/config.json"
 expect 4 "config.json: 68157440 bytes" -- edit --model "$work/big-config" --prompt-embeds "$embeds" --image "$image" -o "$work/bc.png"
 
+
+# --- plan --case: another op is exit 1 as in bench (not 4); a bad --image keeps its own code -----
+expect 1 "op 'dit_forward' is not edit_pipeline" -- plan --case "$tests/golden/cases/dit-edit-basic"
+expect 1 "op 'dit_forward' is not edit_pipeline" -- bench --case "$tests/golden/cases/dit-edit-basic"
+expect 4 "not a regular file" -- plan --model "$model" --image "$work/fifo"
+
 summary

@@ -72,7 +72,8 @@ static void print_help(FILE *to)
             "  --json                 {\"chosen\": {...}, \"candidates\": [...]} on stdout\n"
             "  --config FILE          the settings file `canvas edit` reads (docs/config.md; default ./canvas.yaml,\n"
             "                         else $XDG_CONFIG_HOME/canvas/config.yaml): the same defaults, flags win\n"
-            "  --case CASE_DIR        plan exactly what `canvas debug case CASE_DIR` with the same flags runs\n"
+            "  --case CASE_DIR        an edit_pipeline golden case: plan exactly what `canvas debug case CASE_DIR`\n"
+            "                         with the same flags runs\n"
             "  --viability            the table: 24/16/12/8 GB GPUs x 32/64 GB RAM, bf16 and quantised\n"
             "\n"
             "exit codes: 0 a plan fits, 3 none fits (the message says what would), 2 usage, 4 bad model\n");
@@ -166,7 +167,8 @@ static int parse_args(int argc, char **argv, plan_args *a)
             a->gpu = v;
         } else if (!strcmp(f, "--image")) {
             canvas_image img;
-            if (image_load(v, &img) != CANVAS_OK) return cli_fail(CANVAS_ERR_INPUT, "plan");
+            canvas_status loaded = image_load(v, &img); /* a bad image is exit 4, no memory 3 */
+            if (loaded != CANVAS_OK) return cli_fail(loaded, "plan");
             a->ref_width = img.width;
             a->ref_height = img.height;
             a->n_images++;
@@ -514,7 +516,8 @@ int cmd_plan(int argc, char **argv)
     edit_case_shape shape;
     const char *model_dir = a.model;
     if (a.case_dir) {
-        if (edit_case_shape_read(a.case_dir, &shape) != CANVAS_OK) return cli_fail(CANVAS_ERR_INPUT, "plan --case");
+        canvas_status read = edit_case_shape_read(a.case_dir, &shape); /* another op: 1, as bench and debug case */
+        if (read != CANVAS_OK) return cli_fail(read, "plan --case");
         model_dir = shape.model_dir;
     }
     /* a step count the scheduler has no schedule for is refused, not planned */
