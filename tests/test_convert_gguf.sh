@@ -58,7 +58,7 @@ expect 0 "wrote" -- convert "$model" "$work/q8_0.gguf" --weights q8_0
 expect_types "$work/q8_0.gguf" F32=50 Q8_0=28
 
 # bad --weights names: usage, nothing written
-expect 2 "must be a ggml type" -- convert "$model" "$work/bad.gguf" --weights Q8_0
+expect 2 "must be a ggml type" -- convert "$model" "$work/bad.gguf" --weights Q9_0
 expect 2 "q4_k" -- convert "$model" "$work/bad.gguf" --weights q8
 expect 2 "must be a ggml type" -- convert "$model" "$work/bad.gguf" --weights q8_1
 expect 2 "must be a ggml type" -- convert "$model" "$work/bad.gguf" --weights nf4

@@ -231,4 +231,79 @@ check "! grep -q \"\$(printf '\033')\" '$work/evil.err' && ! grep -q \"\$(printf
 check "[ \$(wc -l < '$work/evil.err') -eq 1 ] && grep -qF '\\x1b]0;title\\x07\\x1b[2Jb\\x0aforged' '$work/evil.err'" \
     "the name is not quoted with \\xNN on one line: $(cat "$work/evil.err")"
 
+
+# --- debug case: --out never into the case's model folder; an unknown op named as one ----------
+mkdir -p "$work/g2/cases/c" "$work/g2/models"
+cp -r "$tests/golden/models/dit-tiny" "$work/g2/models/"
+cp "$tests/golden/cases/dit-edit-basic"/* "$work/g2/cases/c/"
+before="$(cat "$work/g2/models/dit-tiny/transformer"/* | cksum)"
+shard="$work/g2/models/dit-tiny/transformer/diffusion_pytorch_model-00001-of-00002.safetensors"
+expect 2 "is a file of the model folder" -- debug case "$work/g2/cases/c" --out "$shard"
+expect 2 "is a file of the model folder" -- debug case "$work/g2/cases/c" --out "$work/g2/models/dit-tiny/transformer/new.safetensors"
+expect 2 "is a file of the model folder" -- debug case "$work/g2/cases/c" --out "$work/d.safetensors" --report "$work/g2/models/dit-tiny/transformer/config.json"
+check "[ \"\$(cat '$work/g2/models/dit-tiny/transformer'/* | cksum)\" = '$before' ] && [ ! -e '$work/g2/models/dit-tiny/transformer/new.safetensors' ]" \
+    "debug case wrote into its model folder"
+sed 's/"dit_forward"/"dit_forwardx"/' "$tests/golden/cases/dit-edit-basic/case.json" >"$work/g2/cases/c/case.json"
+expect 1 "op 'dit_forwardx' is not supported (known: dit_forward, edit_pipeline" -- debug case "$work/g2/cases/c" --out "$work/d.safetensors"
+
+# --- a refusal for lack of room that a retry cannot change is said once, not once per try ------
+"$cli" edit "${small[@]}" --threads 1 --ram 1M -o "$work/once.png" >/dev/null 2>"$work/once.err"
+rc=$?
+check "[ $rc -eq 3 ] && [ \$(grep -c 'fallback:' '$work/once.err') -eq 1 ] && grep -q 'error: .*host RAM cap' '$work/once.err'" \
+    "--ram 1M: exit $rc, $(grep -c 'fallback:' "$work/once.err") fallback lines: $(cat "$work/once.err")"
+
+# --- convert: ggml type names as GGUF files spell them; llama.cpp's mixes named as such ----------
+expect 0 "wrote $work/upper.gguf (q8_0)" -- convert "$model" "$work/upper.gguf" --weights Q8_0
+expect 0 "Q8_0" -- inspect "$work/upper.gguf"
+expect 2 "--weights Q4_K_M: llama.cpp's _s / _m / _l mixes (a type per tensor) are not written; give one type, q4_k" -- \
+    convert "$model" "$work/mix.gguf" --weights Q4_K_M
+check "[ ! -e '$work/mix.gguf' ]" "a refused convert wrote its output"
+
+# --- plan refuses the weights the run refuses (a transformer tensor of the wrong shape) --------
+cp -r "$model" "$work/bad-shape"
+python3 - "$work/bad-shape/transformer"/*.safetensors <<'EOF2'
+import json, struct, sys
+for path in sys.argv[1:]:
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    if "img_in.weight" not in header: continue
+    a, b = header["img_in.weight"]["shape"]
+    header["img_in.weight"]["shape"] = [a // 2, b * 2]  # the same bytes, another shape
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + data[8 + n:])
+    sys.exit(0)
+sys.exit("no img_in.weight")
+EOF2
+expect 4 "tensor 'img_in.weight'" -- edit --model "$work/bad-shape" --prompt-embeds "$embeds" --image "$image" -o "$work/bs.png"
+expect 4 "tensor 'img_in.weight'" -- plan --model "$work/bad-shape"
+
+
+# --- plan takes its values as the run does: no NaN CFG, no 0-byte GPU ------------------------
+expect 2 "--cfg takes a number from 0 to 100" -- plan --model "$model" --cfg nan
+expect 2 "--cfg takes a number from 0 to 100" -- plan --model "$model" --cfg -1
+expect 2 "--gpu must be a card's name or more than 0 bytes" -- plan --model "$model" --gpu 0
+expect 2 "--text-tokens takes 1 to 1048576" -- plan --model "$model" --text-tokens 99999999
+
+
+# --- bench writes no --report: said, not silently ignored ----------------------------------
+expect 0 "warning: --report and --trace are not written by bench" -- bench --case "$tests/golden/cases/edit-cfg" --threads 1 --report "$work/bench.json"
+check "[ ! -e '$work/bench.json' ]" "bench wrote a report it says it does not write"
+
+
+# --- a JSON file far larger than any config or case is refused before it is parsed ------------
+mkdir -p "$work/g2/cases/big" && cp "$tests/golden/cases/dit-edit-basic/inputs.safetensors" "$work/g2/cases/big/"
+truncate -s 65M "$work/g2/cases/big/case.json"
+expect 4 "case.json: 68157440 bytes; a config, index, cache or case file of JSON holds at most 64 MiB" -- \
+    debug case "$work/g2/cases/big" --out "$work/big.safetensors"
+cp -r "$model" "$work/big-config" && truncate -s 65M "$work/big-config/transformer/config.json"
+expect 4 "config.json: 68157440 bytes" -- edit --model "$work/big-config" --prompt-embeds "$embeds" --image "$image" -o "$work/bc.png"
+
+
+# --- plan --case: another op is exit 1 as in bench (not 4); a bad --image keeps its own code -----
+expect 1 "op 'dit_forward' is not edit_pipeline" -- plan --case "$tests/golden/cases/dit-edit-basic"
+expect 1 "op 'dit_forward' is not edit_pipeline" -- bench --case "$tests/golden/cases/dit-edit-basic"
+expect 4 "not a regular file" -- plan --model "$model" --image "$work/fifo"
+
 summary

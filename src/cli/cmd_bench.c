@@ -131,6 +131,11 @@ static int parse_args(bench_args *a, int argc, char **argv)
         return cli_usage_error("bench", "--model needs --image IMG and --prompt-embeds FILE");
     if ((a->width != 0) != (a->height != 0)) return cli_usage_error("bench", "give --width and --height together");
     if (cli_memory_flags_check(&a->memory, "bench") < 0) return 2;
+    /* each preset runs with a profiler of its own: the rows (and --json) are the report */
+    if (a->memory.report_path || a->memory.trace_path)
+        cli_warn("--report and --trace are not written by bench (nor the settings file's profiling_enabled): each "
+                 "row gives its preset's measured peaks and times, --json the same as JSON");
+    a->memory.report_path = a->memory.trace_path = NULL;
     cli_memory_flags_fit_machine(&a->memory);
     return 0;
 }

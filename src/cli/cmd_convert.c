@@ -15,6 +15,7 @@
  * at the end: a failure leaves no OUT_DIR and removes only that folder. */
 #define _XOPEN_SOURCE 700 /* nftw (the folder sizes); implies POSIX.1-2008 */
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -490,9 +491,22 @@ int cmd_convert(int argc, char **argv)
         return cli_usage_error("convert", "--shard-size is for an OUT_DIR folder: OUT.gguf and OUT.safetensors are one file");
     quant_choice choice = {0};
     uint32_t gguf_type = 0;
+    /* in any case: GGUF files and ComfyUI name their types in upper case (Q8_0, Q4_K_M) */
+    char lower[32] = "";
+    const char *given = weights;
+    for (size_t i = 0; weights[i] && i + 1 < sizeof lower; i++) lower[i] = (char)tolower((unsigned char)weights[i]);
+    if (strlen(weights) < sizeof lower) weights = lower;
     if (gguf && !convert_gguf_type(weights, &gguf_type)) {
-        char message[256];
-        snprintf(message, sizeof message, "--weights for OUT.gguf must be a ggml type: %s", convert_gguf_type_names());
+        char message[384], type[32];
+        const size_t n = strlen(weights);
+        /* llama.cpp's Q4_K_M / Q3_K_S / Q3_K_L: a mix of types chosen per tensor */
+        snprintf(type, sizeof type, "%.*s", n > 2 ? (int)(n - 2) : 0, weights);
+        uint32_t base;
+        if (n > 2 && weights[n - 2] == '_' && strchr("sml", weights[n - 1]) && convert_gguf_type(type, &base))
+            snprintf(message, sizeof message, "--weights %s: llama.cpp's _s / _m / _l mixes (a type per tensor) are not "
+                     "written; give one type, %s (every block matrix that fits it)", given, type);
+        else
+            snprintf(message, sizeof message, "--weights for OUT.gguf must be a ggml type: %s", convert_gguf_type_names());
         return cli_usage_error("convert", message);
     }
     if (!gguf && quant_choice_parse(weights, &choice) != CANVAS_OK)

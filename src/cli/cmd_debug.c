@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/path.h"
 #include "base/status.h"
 #include "cli/case_diff.h"
 #include "cli/commands.h"
@@ -249,6 +250,34 @@ static canvas_status run_sink_case(const char *case_dir, const char *op, const c
     return st;
 }
 
+/* The ops a case may name (docs/cli.md). */
+static const char *const case_ops[] = {"dit_forward", "edit_pipeline",   "vae_encode",    "vae_decode",
+                                       "schedule",    "textenc_forward", "encode_prompt", NULL};
+
+/* The model folder case.json names (two folders above CASE_DIR), which --out must not
+ * overwrite either; "" when the case names none or cannot be read (the run says why), but
+ * an out-of-memory is returned (never swallowed). */
+static canvas_status case_model_folder(const char *case_dir, char *model_dir, size_t size)
+{
+    char path[PATH_BUFFER_SIZE];
+    json_t *root;
+    const char *op;
+    canvas_status st = golden_case_open(case_dir, case_ops, NULL, path, sizeof path, &root, &op, model_dir, size);
+    json_decref(root);
+    if (st == CANVAS_OK || st == CANVAS_ERR_OUT_OF_MEMORY) return st;
+    model_dir[0] = '\0';
+    status_clear();
+    return CANVAS_OK;
+}
+
+/* An output flag against the case folder and the model folder; 0 or exit code 2. */
+static int check_case_output(const char *flag, const char *path, const char *const *extensions,
+                             const char *const *files, const char *case_dir, const char *model_dir)
+{
+    if (cli_check_output("debug", flag, path, extensions, files, 4, case_dir, "case")) return 2;
+    return model_dir[0] && cli_check_output("debug", flag, path, extensions, files, 4, model_dir, "model") ? 2 : 0;
+}
+
 static int cmd_debug_case(int argc, char **argv)
 {
     const char *case_dir = NULL, *out_path = NULL;
@@ -283,18 +312,19 @@ static int cmd_debug_case(int argc, char **argv)
     if (!case_dir) return cli_usage_error("debug", "missing CASE_DIR");
     if (!out_path) return cli_usage_error("debug", "missing --out OUT.safetensors");
     const char *files[] = {out_path, flags.report_path, flags.trace_path, flags.config_path};
-    if (cli_check_output("debug", "--out", out_path, cli_tensor_extensions, files, 4, case_dir, "case")) return 2;
-    if (flags.report_path &&
-        cli_check_output("debug", "--report", flags.report_path, cli_json_extensions, files, 4, case_dir, "case"))
+    char model_dir[PATH_BUFFER_SIZE] = "";
+    canvas_status st = case_model_folder(case_dir, model_dir, sizeof model_dir);
+    if (st != CANVAS_OK) return cli_fail(st, "debug case");
+    if (check_case_output("--out", out_path, cli_tensor_extensions, files, case_dir, model_dir)) return 2;
+    if (flags.report_path && check_case_output("--report", flags.report_path, cli_json_extensions, files, case_dir, model_dir))
         return 2;
-    if (flags.trace_path &&
-        cli_check_output("debug", "--trace", flags.trace_path, cli_json_extensions, files, 4, case_dir, "case"))
+    if (flags.trace_path && check_case_output("--trace", flags.trace_path, cli_json_extensions, files, case_dir, model_dir))
         return 2;
     if (cli_memory_flags_check(&flags, "debug") < 0) return 2;
     cli_memory_flags_fit_machine(&flags);
 
     cli_memory_session session;
-    canvas_status st = cli_memory_session_begin(&flags, &session);
+    st = cli_memory_session_begin(&flags, &session);
     if (st != CANVAS_OK) return cli_fail(st, "debug case");
     char op[64] = "";
     st = golden_case_op(case_dir, op, sizeof op);
@@ -303,11 +333,16 @@ static int cmd_debug_case(int argc, char **argv)
     } else if (!strcmp(op, "edit_pipeline") || !strcmp(op, "vae_encode") || !strcmp(op, "vae_decode") ||
                !strcmp(op, "schedule") || !strcmp(op, "textenc_forward") || !strcmp(op, "encode_prompt")) {
         st = run_sink_case(case_dir, op, &session, out_path);
-    } else {
+    } else if (!strcmp(op, "dit_forward")) {
         dit_case *dc = NULL;
         st = dit_case_open(case_dir, &dc);
         if (st == CANVAS_OK) st = run_dit_case(dc, &session, out_path, weights);
         dit_case_free(dc);
+    } else {
+        char known[160] = "";
+        for (int i = 0; case_ops[i]; i++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", case_ops[i]);
+        st = status_fail(CANVAS_ERR_UNSUPPORTED, "%s/case.json: op '%s' is not supported (known: %s)", case_dir, op, known);
     }
     /* the report and the trace are written after a failure too: they show where memory went */
     canvas_status written = cli_memory_session_end(&session);

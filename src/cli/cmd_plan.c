@@ -18,6 +18,7 @@
 #include "io/config.h"
 #include "cli/model_files.h"
 #include "io/image.h"
+#include "io/model_dir.h"
 #include "io/weights_file.h"
 #include "mem/mem.h"
 #include "models/arch.h"
@@ -71,7 +72,8 @@ static void print_help(FILE *to)
             "  --json                 {\"chosen\": {...}, \"candidates\": [...]} on stdout\n"
             "  --config FILE          the settings file `canvas edit` reads (docs/config.md; default ./canvas.yaml,\n"
             "                         else $XDG_CONFIG_HOME/canvas/config.yaml): the same defaults, flags win\n"
-            "  --case CASE_DIR        plan exactly what `canvas debug case CASE_DIR` with the same flags runs\n"
+            "  --case CASE_DIR        an edit_pipeline golden case: plan exactly what `canvas debug case CASE_DIR`\n"
+            "                         with the same flags runs\n"
             "  --viability            the table: 24/16/12/8 GB GPUs x 32/64 GB RAM, bf16 and quantised\n"
             "\n"
             "exit codes: 0 a plan fits, 3 none fits (the message says what would), 2 usage, 4 bad model\n");
@@ -158,10 +160,15 @@ static int parse_args(int argc, char **argv, plan_args *a)
         } else if (!strcmp(f, "--case")) {
             a->case_dir = v;
         } else if (!strcmp(f, "--gpu")) {
+            uint64_t bytes;
+            if (size_parse(v, f, &bytes) == CANVAS_OK && bytes == 0) /* as --vram 0 */
+                return cli_usage_error("plan", "--gpu must be a card's name or more than 0 bytes");
+            status_clear();
             a->gpu = v;
         } else if (!strcmp(f, "--image")) {
             canvas_image img;
-            if (image_load(v, &img) != CANVAS_OK) return cli_fail(CANVAS_ERR_INPUT, "plan");
+            canvas_status loaded = image_load(v, &img); /* a bad image is exit 4, no memory 3 */
+            if (loaded != CANVAS_OK) return cli_fail(loaded, "plan");
             a->ref_width = img.width;
             a->ref_height = img.height;
             a->n_images++;
@@ -179,12 +186,13 @@ static int parse_args(int argc, char **argv, plan_args *a)
             if (parse_int(v, 1, 4096, &a->threads)) return cli_usage_error("plan", "--threads takes 1 to 4096");
         } else if (!strcmp(f, "--text-tokens")) {
             int n;
-            if (parse_int(v, 1, 1 << 20, &n)) return cli_usage_error("plan", "--text-tokens takes 1 or more");
+            if (parse_int(v, 1, 1 << 20, &n)) return cli_usage_error("plan", "--text-tokens takes 1 to 1048576");
             a->text_tokens = n;
         } else if (!strcmp(f, "--cfg")) {
             char *end;
             a->cfg = strtod(v, &end);
-            if (*end || end == v) return cli_usage_error("plan", "--cfg takes a number");
+            if (*end || end == v || !(a->cfg >= 0 && a->cfg <= 100)) /* as canvas edit takes it; NaN too */
+                return cli_usage_error("plan", "--cfg takes a number from 0 to 100");
         } else if (!strcmp(f, "--strategy")) {
             plan_preset p;
             if (plan_preset_parse(v, &p) != CANVAS_OK) return cli_usage_error("plan", canvas_last_error());
@@ -256,7 +264,8 @@ static canvas_status load_model(const char *dir, const cli_model_files *files, l
         m->dit = m->dit_model->config;
     } else {
         TRY(path_join(path, sizeof path, dir, "transformer"));
-        if (dit_load(path, &m->dit_model) == CANVAS_OK) {
+        if (weights_present(path)) { /* there but broken: the run would refuse it, so does the plan */
+            TRY(dit_load(path, &m->dit_model));
             m->dit = m->dit_model->config;
         } else {
             status_clear();
@@ -270,7 +279,8 @@ static canvas_status load_model(const char *dir, const cli_model_files *files, l
         m->have_vae = 1;
     } else if (dir) {
         TRY(path_join(path, sizeof path, dir, "vae"));
-        if (vae_load(path, &m->vae_model) == CANVAS_OK) {
+        if (weights_present(path)) {
+            TRY(vae_load(path, &m->vae_model));
             m->vae = m->vae_model->config;
             m->have_vae = 1;
         } else {
@@ -506,7 +516,8 @@ int cmd_plan(int argc, char **argv)
     edit_case_shape shape;
     const char *model_dir = a.model;
     if (a.case_dir) {
-        if (edit_case_shape_read(a.case_dir, &shape) != CANVAS_OK) return cli_fail(CANVAS_ERR_INPUT, "plan --case");
+        canvas_status read = edit_case_shape_read(a.case_dir, &shape); /* another op: 1, as bench and debug case */
+        if (read != CANVAS_OK) return cli_fail(read, "plan --case");
         model_dir = shape.model_dir;
     }
     /* a step count the scheduler has no schedule for is refused, not planned */

@@ -51,7 +51,13 @@ canvas_status json_file_load(const char *path, json_t **out)
     /* opened without blocking and checked to be a regular file: a FIFO in a model folder
      * must not wait for a writer (json_load_file would) */
     int fd;
-    TRY(file_open_regular(path, &fd, NULL));
+    size_t size;
+    TRY(file_open_regular(path, &fd, &size));
+    if (size > JSON_FILE_MAX_BYTES) { /* parsed as a tree: many times its size, and minutes */
+        close(fd);
+        return status_fail(CANVAS_ERR_INPUT, "%s: %zu bytes; a config, index, cache or case file of JSON holds at "
+                           "most %d MiB", path, size, JSON_FILE_MAX_BYTES >> 20);
+    }
     FILE *file = fdopen(fd, "rb");
     if (!file) {
         close(fd);

@@ -7,8 +7,12 @@
 
 #include "canvas.h"
 
+/* The largest JSON file json_file_load reads (a large model's weight index is well under 1 MiB). */
+#define JSON_FILE_MAX_BYTES (64 << 20)
+
 /* Parse a JSON file; CANVAS_ERR_INPUT naming the file, line and column on bad JSON,
- * CANVAS_ERR_INPUT when it is missing. The caller json_decref()s *out. */
+ * CANVAS_ERR_INPUT when it is missing or larger than JSON_FILE_MAX_BYTES. The caller
+ * json_decref()s *out. */
 canvas_status json_file_load(const char *path, json_t **out);
 
 /* Parse JSON text (e.g. the JSON a quantised checkpoint stores in a U8 tensor); `what`

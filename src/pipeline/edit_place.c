@@ -319,6 +319,15 @@ int run_fallback_allowed(run *s, canvas_status st, int *attempts, const char *wh
     if (st != CANVAS_ERR_OUT_OF_MEMORY || !p->fallback_enabled || *attempts >= p->oom_retry_attempts ||
         s->no_plan_fits)
         return 0;
+    mem_device_stats host, device = {0};
+    mem_device_get_stats(p->host ? p->host : mem_device_cpu(), &host);
+    if (!mem_device_is_host(s->device)) mem_device_get_stats(s->device, &device);
+    const uint64_t refused = host.refused + device.refused;
+    /* the try before was refused word for word the same (the same bytes asked, in use and
+     * cap) and this one was refused for lack of room too, not injected: nothing changed, so
+     * another try would only fail again */
+    if (*attempts > 0 && refused > s->fallback_refused && !strcmp(canvas_last_error(), s->fallback_reason)) return 0;
+    s->fallback_refused = refused;
     (*attempts)++;
     snprintf(s->fallback_reason, sizeof s->fallback_reason, "%s", canvas_last_error());
     status_clear();
