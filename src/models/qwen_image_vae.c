@@ -138,7 +138,7 @@ static canvas_status attention_forward(vae_run *r, const vae_attention *a, act *
     if (st == CANVAS_OK) st = act_new(r, &v, x->height, x->width, c);
     if (st == CANVAS_OK && r->counting) count_peak(r, op_attention_workspace_bytes(n, 1, c, r->threads, 1));
     if (st == CANVAS_OK && !r->counting) {
-        op_channel_rms_norm(x->data, n, c, a->norm, normed.data);
+        op_channel_rms_norm_rows(r->be, x->data, n, c, a->norm, normed.data);
         st = op_linear(r->be, normed.data, n, &a->to_q, a->q_bias, q.data);
         if (st == CANVAS_OK) st = op_linear(r->be, normed.data, n, &a->to_k, a->k_bias, k.data);
         if (st == CANVAS_OK) st = op_linear(r->be, normed.data, n, &a->to_v, a->v_bias, v.data);
