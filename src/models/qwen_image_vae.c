@@ -186,7 +186,10 @@ static canvas_status from_channel_first(vae_run *r, const float *src, int height
 {
     act planar = {0};
     TRY(act_new(r, x, height, width, channels));
-    if (r->counting) return CANVAS_OK;
+    if (r->counting) {
+        if (r->device) count_peak(r, act_bytes(x)); /* the planar copy beside it */
+        return CANVAS_OK;
+    }
     canvas_status st = CANVAS_OK;
     if (r->device) {
         st = act_new(r, &planar, height, width, channels);
@@ -206,7 +209,10 @@ static canvas_status from_channel_first(vae_run *r, const float *src, int height
 /* channels-last -> [C, H, W], optionally clamped to [-1, 1]. */
 static canvas_status to_channel_first(vae_run *r, const act *x, int clamp, float *dst)
 {
-    if (r->counting) return CANVAS_OK;
+    if (r->counting) {
+        if (r->device) count_peak(r, act_bytes(x));
+        return CANVAS_OK;
+    }
     act planar = {0};
     if (r->device) TRY(act_new(r, &planar, x->height, x->width, x->channels));
     op_to_channels_first(r->be, x->data, (int64_t)x->height * x->width, x->channels, clamp,
@@ -317,7 +323,7 @@ canvas_status vae_decode_raw(vae_model *model, op_backend *be, const float *late
 
 size_t vae_activation_bytes(const vae_model *model, int threads, int encode, int height, int width)
 {
-    vae_run r = {.counting = 1, .threads = threads < 1 ? 1 : threads};
+    vae_run r = {.counting = 1, .threads = threads < 1 ? 1 : threads, .device = model->device};
     walk(&r, model, encode, NULL, height, width, 0, NULL);
     return r.peak;
 }

@@ -157,7 +157,11 @@ canvas_status vae_decode_raw(vae_model *model, op_backend *be, const float *late
  * (op_backend_workers), exact: the same walk over the layers as the forward, counting
  * instead of allocating, op_conv2d's bands and op_attention's tiles included. About two
  * activations of the widest full-resolution stage (three where a shortcut changes the
- * width) plus one convolution band: 785 MiB at 1024x1024 with the real VAE (docs/vae.md). */
+ * width) plus one convolution band: 785 MiB at 1024x1024 with the real VAE (docs/vae.md).
+ * A model placed on a device (vae_place_on_device) counts there, with the planar copy of the
+ * input and of the output beside the first and last activation; the convolutions' and
+ * attention's working memory is still the CPU backend's count (a table backend's own scratch
+ * is not in it). */
 size_t vae_activation_bytes(const vae_model *model, int threads, int encode, int height, int width);
 
 /* Tiled encode/decode (spec A.10, the algorithm of diffusers' tiled_encode/decode): the
