@@ -129,8 +129,9 @@ static canvas_status tiled(const tiled_run *r, const float *input, int clamp, fl
             st = run_tile(r, input, i * r->stride_in_h, j * r->stride_in_w, crop, &current[j]);
             if (st != CANVAS_OK) break;
             tile *a = i > 0 ? &above[j] : NULL, *left = j > 0 ? &current[j - 1] : NULL, *b = &current[j];
-            if (a) op_blend_seam(r->host_be, a->data, a->height, a->width, b->data, b->height, b->width, r->out_channels,
-                                 r->blend_h, 0);
+            if (a)
+                op_blend_seam(r->host_be, a->data, a->height, a->width, b->data, b->height, b->width,
+                              r->out_channels, r->blend_h, 0);
             if (left) op_blend_seam(r->host_be, left->data, left->height, left->width, b->data, b->height, b->width,
                                     r->out_channels, r->blend_w, 1);
             keep_part(r, &current[j], i * r->stride_out_h, j * r->stride_out_w, clamp, output);
