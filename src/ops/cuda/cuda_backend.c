@@ -326,7 +326,7 @@ static canvas_status entry_conv2d(void *ctx, const conv2d_params *p, const float
     op_cuda *c = ctx;
     const int out_h = conv2d_out_height(p), out_w = conv2d_out_width(p);
     const int64_t k = (int64_t)p->kernel * p->kernel * p->in_channels;
-    if (out_h <= 0 || out_w <= 0 || p->in_channels <= 0 || p->out_channels <= 0 || p->stride < 1 ||
+    if (out_h <= 0 || out_w <= 0 || p->kernel < 1 || p->in_channels <= 0 || p->out_channels <= 0 || p->stride < 1 ||
         p->pad_top < 0 || p->pad_left < 0 || weight->out_features != p->out_channels || weight->in_features != k)
         return status_fail(CANVAS_ERR_USAGE, "cuda: op_conv2d: a geometry or weight of the wrong shape");
     int64_t band = (int64_t)(CONV_CUDA_BAND_FLOATS / (size_t)k) / out_w; /* output rows per band */
