@@ -342,6 +342,51 @@ static inline canvas_status relay_permute_rows(void *ctx, const float *src, cons
     return relay_end(&c);
 }
 
+/* ---- the VAE's ops ---- */
+
+/* op_conv2d: x [height, width, in], y [out_h, out_w, out] (read too when accumulating), the
+ * weight [out, kernel^2 in], bias [out], the params' norm_gamma [in]. */
+static inline canvas_status relay_conv2d(void *ctx, const conv2d_params *p, const float *x, const weight_view *weight,
+                                         const float *bias, float *y)
+{
+    relay_call c = RELAY_CALL(ctx);
+    conv2d_params hp = *p;
+    weight_view hw = *weight;
+    const size_t y_bytes = RELAY_F32(&c, (int64_t)conv2d_out_height(p) * conv2d_out_width(p), p->out_channels);
+    const float *hx = relay_in(&c, x, RELAY_F32(&c, (int64_t)p->height * p->width, p->in_channels));
+    hw.data = relay_in(&c, weight->data, relay_weight_bytes(&c, weight));
+    const float *hb = relay_in(&c, bias, RELAY_F32(&c, p->out_channels, 1));
+    hp.norm_gamma = relay_in(&c, p->norm_gamma, RELAY_F32(&c, p->in_channels, 1));
+    float *hy = p->accumulate ? relay_in(&c, y, y_bytes) : relay_host(&c, y_bytes);
+    if (c.st == CANVAS_OK) c.st = op_conv2d(RELAY_CPU(&c), &hp, hx, &hw, hb, hy);
+    relay_out(&c, y, hy, y_bytes);
+    return relay_end(&c);
+}
+
+static inline canvas_status relay_channel_rms_norm_rows(void *ctx, const float *x, int64_t pixels, int channels,
+                                                        const float *gamma, float *y)
+{
+    relay_call c = RELAY_CALL(ctx);
+    const size_t bytes = RELAY_F32(&c, pixels, channels);
+    const float *hx = relay_in(&c, x, bytes), *hg = relay_in(&c, gamma, RELAY_F32(&c, channels, 1));
+    float *hy = relay_host(&c, bytes);
+    if (c.st == CANVAS_OK) op_channel_rms_norm_rows(RELAY_CPU(&c), hx, pixels, channels, hg, hy);
+    relay_out(&c, y, hy, bytes);
+    return relay_end(&c);
+}
+
+static inline canvas_status relay_to_channels_last(void *ctx, const float *src, int64_t pixels, int channels,
+                                                   float *dst)
+{
+    relay_call c = RELAY_CALL(ctx);
+    const size_t bytes = RELAY_F32(&c, pixels, channels);
+    const float *hs = relay_in(&c, src, bytes);
+    float *hd = relay_host(&c, bytes);
+    if (c.st == CANVAS_OK) op_to_channels_last(RELAY_CPU(&c), hs, pixels, channels, hd);
+    relay_out(&c, dst, hd, bytes);
+    return relay_end(&c);
+}
+
 static inline canvas_status relay_gather_rows(void *ctx, const float *src, const int64_t *index, int64_t n,
                                               int64_t width, float *dst)
 {
@@ -361,6 +406,43 @@ static inline canvas_status relay_linear_scratch(void *ctx, const float *x, int6
     return relay_linear(ctx, x, m, w, bias, y);
 }
 
+static inline canvas_status relay_to_channels_first(void *ctx, const float *src, int64_t pixels, int channels,
+                                                    int clamp, float *dst)
+{
+    relay_call c = RELAY_CALL(ctx);
+    const size_t bytes = RELAY_F32(&c, pixels, channels);
+    const float *hs = relay_in(&c, src, bytes);
+    float *hd = relay_host(&c, bytes);
+    if (c.st == CANVAS_OK) op_to_channels_first(RELAY_CPU(&c), hs, pixels, channels, clamp, hd);
+    relay_out(&c, dst, hd, bytes);
+    return relay_end(&c);
+}
+
+/* op_copy_window: whole planar images both ways (dst keeps what lies outside the window). */
+static inline canvas_status relay_copy_window(void *ctx, const op_window *w, const float *src, float *dst)
+{
+    relay_call c = RELAY_CALL(ctx);
+    const size_t dst_bytes = RELAY_F32(&c, (int64_t)w->channels * w->dst_height, w->dst_width);
+    const float *hs = relay_in(&c, src, RELAY_F32(&c, (int64_t)w->channels * w->src_height, w->src_width));
+    float *hd = relay_in(&c, dst, dst_bytes);
+    if (c.st == CANVAS_OK) op_copy_window(RELAY_CPU(&c), w, hs, hd);
+    relay_out(&c, dst, hd, dst_bytes);
+    return relay_end(&c);
+}
+
+static inline canvas_status relay_blend_seam(void *ctx, const float *a, int a_height, int a_width, float *b,
+                                             int b_height, int b_width, int channels, int extent, int columns)
+{
+    relay_call c = RELAY_CALL(ctx);
+    const size_t b_bytes = RELAY_F32(&c, (int64_t)channels * b_height, b_width);
+    const float *ha = relay_in(&c, a, RELAY_F32(&c, (int64_t)channels * a_height, a_width));
+    float *hb = relay_in(&c, b, b_bytes);
+    if (c.st == CANVAS_OK)
+        op_blend_seam(RELAY_CPU(&c), ha, a_height, a_width, hb, b_height, b_width, channels, extent, columns);
+    relay_out(&c, b, hb, b_bytes);
+    return relay_end(&c);
+}
+
 #define RELAY_TABLE(a_name, a_linear, a_scratch_bytes, a_lend)                                    \
     {                                                                                            \
         .name = (a_name), .linear = (a_linear), .attention = relay_attention,                     \
@@ -371,7 +453,10 @@ static inline canvas_status relay_linear_scratch(void *ctx, const float *x, int6
         .linear_scratch_bytes = (a_scratch_bytes), .lend_scratch = (a_lend),                       \
         .rope_half_rows = relay_rope_half_rows, .swiglu_rows = relay_swiglu_rows,                  \
         .gelu_erf_rows = relay_gelu_erf_rows, .gather_rows = relay_gather_rows,                    \
-        .scatter_rows = relay_scatter_rows,                                                      \
+        .scatter_rows = relay_scatter_rows, .conv2d = relay_conv2d,                              \
+        .channel_rms_norm_rows = relay_channel_rms_norm_rows,                                    \
+        .to_channels_last = relay_to_channels_last, .to_channels_first = relay_to_channels_first, \
+        .copy_window = relay_copy_window, .blend_seam = relay_blend_seam,                        \
     }
 
 /* The relay's backend (a value: it must not outlive `relay`). */

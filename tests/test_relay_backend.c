@@ -8,7 +8,9 @@
  * row, fp8 e5m2, nf4, q8_0, GGUF Q8_0 and Q4_K), on the GEMV path (m <= 2) and the GEMM's.
  * Also: the probe counted the relay's copies, an op the table has no entry for is refused
  * without running (running it would fault on the sealed addresses), and a copy that fails
- * is the op's failure. */
+ * is the op's failure. The VAE's ops too: op_conv2d (padding, stride 2, the 2x upsample, the
+ * fused norm + SiLU, accumulation, f32/f16/bf16 weights, several bands), its per-pixel norm,
+ * the layout copies and the tile blend. */
 #include <stdint.h>
 
 #include "check.h"
@@ -252,6 +254,112 @@ static void test_rows(void)
     free(x), free(y), free(vec), free(want), free(want2), free(q), free(k), free(cs), free(nq);
 }
 
+/* ---- the VAE's ops: convolutions, its norm, the layout copies, the tile blend ---- */
+
+typedef struct conv_case {
+    const char *label;
+    int height, width, in, out, kernel, stride, pad, upsample, norm, accumulate, bias;
+    dtype type;
+    size_t band_floats; /* 0: the default; small: several bands */
+} conv_case;
+
+/* One op_conv2d on the relay against the CPU; y starts as random values (what accumulate adds to). */
+static void conv_case_run(const conv_case *cc)
+{
+    conv2d_params p = {.height = cc->height, .width = cc->width, .in_channels = cc->in, .out_channels = cc->out,
+                       .kernel = cc->kernel, .stride = cc->stride, .upsample = cc->upsample,
+                       .accumulate = cc->accumulate, .band_floats = cc->band_floats};
+    if (cc->stride == 2) p.pad_bottom = p.pad_right = 1;
+    else p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = cc->pad;
+    const int64_t xn = (int64_t)cc->height * cc->width * cc->in, cols = (int64_t)cc->kernel * cc->kernel * cc->in;
+    const int64_t yn = (int64_t)conv2d_out_height(&p) * conv2d_out_width(&p) * cc->out;
+    CHECK(yn > 0);
+    float *x = random_host(xn, 51, 2.0f), *w32 = random_host(cc->out * cols, 52, 0.3f);
+    float *extra = random_host(cc->out + cc->in, 53, 1.0f), *want = random_host(yn, 54, 1.0f);
+    const size_t w_bytes = (size_t)(cc->out * cols) * dtype_size(cc->type);
+    void *stored = malloc(w_bytes);
+    CHECK_OK(dtype_from_f32(cc->type, w32, stored, (size_t)(cc->out * cols)));
+    void *dx = put_floats(x, xn), *dw = put(stored, w_bytes), *dextra = put_floats(extra, cc->out + cc->in);
+    void *dy = put_floats(want, yn);
+    float *dextraf = dextra;
+    weight_view w = {.type = cc->type, .data = stored, .out_features = cc->out, .in_features = cols};
+    weight_view dwv = w;
+    dwv.data = dw;
+
+    conv2d_params dp = p;
+    p.norm_gamma = cc->norm ? extra + cc->out : NULL;
+    dp.norm_gamma = cc->norm ? dextraf + cc->out : NULL;
+    op_backend be = relay_backend_make(&relay);
+    CHECK_OK(op_conv2d(OP_BACKEND_CPU(pool), &p, x, &w, cc->bias ? extra : NULL, want));
+    CHECK_OK(op_conv2d(&be, &dp, dx, &dwv, cc->bias ? dextraf : NULL, dy));
+    CHECK_MSG(same_as(dy, want, yn), "op_conv2d %s", cc->label);
+    drop(dx), drop(dw), drop(dextra), drop(dy);
+    free(x), free(w32), free(extra), free(want), free(stored);
+}
+
+static void test_conv(void)
+{
+    static const conv_case cases[] = {
+        {"3x3 same, bias, f32", 7, 9, 5, 6, 3, 1, 1, 0, 0, 0, 1, DTYPE_F32, 0},
+        {"3x3 same, norm + SiLU, accumulate, bf16, bands", 8, 6, 16, 8, 3, 1, 1, 0, 1, 1, 1, DTYPE_BF16, 600},
+        {"3x3 stride 2 (pad right/bottom), f16", 8, 10, 4, 7, 3, 2, 0, 0, 0, 0, 1, DTYPE_F16, 0},
+        {"3x3 nearest 2x upsample, norm, bf16", 5, 4, 8, 4, 3, 1, 1, 1, 1, 0, 1, DTYPE_BF16, 0},
+        {"1x1 no bias, f32", 6, 6, 12, 3, 1, 1, 0, 0, 0, 0, 0, DTYPE_F32, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_case_run(&cases[i]);
+}
+
+enum { PIX = 37, CH = 24 };
+
+static void test_vae_layout(void)
+{
+    op_backend be = relay_backend_make(&relay);
+    op_backend *cpu = OP_BACKEND_CPU(pool);
+    const int64_t n = (int64_t)PIX * CH;
+    float *x = random_host(n, 61, 1.5f), *gamma = random_host(CH, 62, 1.0f), *want = malloc((size_t)n * sizeof *want);
+    void *dx = put_floats(x, n), *dg = put_floats(gamma, CH), *dy = put_floats(x, n);
+
+    /* the VAE norm (per pixel over its channels), into another buffer */
+    op_channel_rms_norm_rows(cpu, x, PIX, CH, gamma, want);
+    op_channel_rms_norm_rows(&be, dx, PIX, CH, dg, dy);
+    CHECK(same_as(dy, want, n));
+
+    /* planar -> channels-last, channels-last -> planar with and without the clamp */
+    op_to_channels_last(cpu, x, PIX, CH, want);
+    op_to_channels_last(&be, dx, PIX, CH, dy);
+    CHECK(same_as(dy, want, n));
+    for (int clamp = 0; clamp < 2; clamp++) {
+        op_to_channels_first(cpu, x, PIX, CH, clamp, want);
+        op_to_channels_first(&be, dx, PIX, CH, clamp, dy);
+        CHECK_MSG(same_as(dy, want, n), "op_to_channels_first, clamp %d", clamp);
+    }
+
+    /* a clamped window of 3 planar [8, 9] images into [3, 10, 12] ones, the rest of dst kept */
+    enum { WC = 3, SH = 8, SW = 9, DH = 10, DW = 12 };
+    const op_window win = {.channels = WC, .height = 5, .width = 6, .src_height = SH, .src_width = SW, .src_y = 2,
+                           .src_x = 3, .dst_height = DH, .dst_width = DW, .dst_y = 4, .dst_x = 1, .clamp = 1};
+    float *dst = random_host(WC * DH * DW, 63, 1.0f);
+    void *ddst = put_floats(dst, WC * DH * DW);
+    op_copy_window(cpu, &win, x, dst);
+    op_copy_window(&be, &win, dx, ddst);
+    CHECK(same_as(ddst, dst, WC * DH * DW));
+
+    /* the seam blend in place in b ([3, 10, 12]): over rows from a [3, 8, 12], then over
+     * columns from a [3, 10, 9] (the tiles share the other axis, as the tiled VAE's do) */
+    float *a = random_host(WC * DH * DW, 64, 1.0f);
+    void *da = put_floats(a, WC * DH * DW);
+    op_blend_seam(cpu, a, SH, DW, dst, DH, DW, WC, 4, 0);
+    op_blend_seam(&be, da, SH, DW, ddst, DH, DW, WC, 4, 0);
+    CHECK(same_as(ddst, dst, WC * DH * DW));
+    op_blend_seam(cpu, a, DH, SW, dst, DH, DW, WC, 5, 1);
+    op_blend_seam(&be, da, DH, SW, ddst, DH, DW, WC, 5, 1);
+    CHECK(same_as(ddst, dst, WC * DH * DW));
+    CHECK_OK(op_backend_check(&be));
+
+    drop(dx), drop(dg), drop(dy), drop(ddst), drop(da);
+    free(x), free(gamma), free(want), free(dst), free(a);
+}
+
 /* ---- what the relay is not: a CPU run over device pointers ---- */
 
 static void test_refusals(void)
@@ -263,14 +371,22 @@ static void test_refusals(void)
     const uint64_t ops_before = relay.ops;
 
     /* no entry: refused, and never run (running it would touch the sealed reservation) */
-    op_copy_window(&be, &(op_window){.channels = 1, .height = 1, .width = 1, .src_height = 1, .src_width = 1,
-                                     .dst_height = 1, .dst_width = 1}, d, d);
-    op_to_channels_last(&be, d, 8, 4, d);
-    CHECK(op_backend_check(&be) == CANVAS_ERR_UNSUPPORTED);
-    CHECK(strstr(canvas_last_error(), "op_copy_window has no kernel on the relay backend") != NULL);
+    /* a table whose conv2d, layout and row-permutation entries are NULL: the status op says so,
+     * the void ones record it (the relay itself has an entry for every op) */
+    op_backend_table partial = *be.table;
+    partial.conv2d = NULL;
+    partial.to_channels_last = NULL;
+    partial.gather_rows = NULL;
+    op_backend pbe = op_backend_table_make(&partial, &relay);
+    op_gather_rows(&pbe, d, (const int64_t[]){1, 0}, 2, 8, d);
+    CHECK(op_backend_check(&pbe) == CANVAS_ERR_UNSUPPORTED);
+    CHECK(strstr(canvas_last_error(), "op_gather_rows has no kernel on the relay backend") != NULL);
     conv2d_params cp = {0};
     weight_view w = {.type = DTYPE_F32, .data = d, .out_features = 1, .in_features = 1};
-    CHECK_FAILS(op_conv2d(&be, &cp, d, &w, NULL, d), CANVAS_ERR_UNSUPPORTED, "op_conv2d has no kernel on the relay");
+    CHECK_FAILS(op_conv2d(&pbe, &cp, d, &w, NULL, d), CANVAS_ERR_UNSUPPORTED, "op_conv2d has no kernel on the relay");
+    op_to_channels_last(&pbe, d, 8, 4, d);
+    CHECK(op_backend_check(&pbe) == CANVAS_ERR_UNSUPPORTED);
+    CHECK(strstr(canvas_last_error(), "op_to_channels_last has no kernel on the relay backend") != NULL);
     const probe_counts after = probe_counts_of(sealed);
     CHECK(after.copies_in == before.copies_in && after.copies_out == before.copies_out);
     CHECK(relay.ops == ops_before);
@@ -301,8 +417,10 @@ int main(void)
     RUN(test_linear);
     RUN(test_attention);
     RUN(test_rows);
+    RUN(test_conv);
+    RUN(test_vae_layout);
     RUN(test_refusals);
-    CHECK_MSG(relay.ops == 21 + 3 + 14 + 1, "%llu ops relayed", (unsigned long long)relay.ops);
+    CHECK_MSG(relay.ops == 21 + 3 + 14 + 5 + 7 + 1, "%llu ops relayed", (unsigned long long)relay.ops);
     CHECK(mem_device_live_blocks(sealed) == 0);
     mem_device_destroy(sealed);
     thread_pool_destroy(pool);

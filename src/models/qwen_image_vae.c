@@ -16,12 +16,14 @@
 
 #include "base/status.h"
 #include "mem/mem.h"
+#include "mem/mem_transfer.h"
 #include "models/qwen_image_vae.h"
 #include "ops/ops_conv.h"
 #include "ops/ops_layout.h"
 
 typedef struct vae_run {
     op_backend *be;
+    mem_device *device;      /* the model's device (vae_place_on_device); NULL: host memory */
     int counting;            /* 1: only add up the bytes */
     int threads;             /* counting mode: the worker count the count is for */
     size_t current, peak;    /* counting mode */
@@ -48,12 +50,14 @@ static canvas_status act_new(vae_run *r, act *a, int height, int width, int chan
         count_peak(r, 0);
         return CANVAS_OK;
     }
+    if (r->device) return mem_device_alloc(r->device, MEM_ACTIVATIONS, act_bytes(a), 64, (void **)&a->data);
     return mem_alloc((void **)&a->data, act_bytes(a), MEM_ACTIVATIONS);
 }
 
 static void act_release(vae_run *r, act *a)
 {
     if (r->counting) r->current -= act_bytes(a);
+    else if (r->device) mem_device_free(r->device, a->data);
     else mem_free(a->data);
     a->data = NULL;
 }
@@ -138,7 +142,7 @@ static canvas_status attention_forward(vae_run *r, const vae_attention *a, act *
     if (st == CANVAS_OK) st = act_new(r, &v, x->height, x->width, c);
     if (st == CANVAS_OK && r->counting) count_peak(r, op_attention_workspace_bytes(n, 1, c, r->threads, 1));
     if (st == CANVAS_OK && !r->counting) {
-        op_channel_rms_norm(x->data, n, c, a->norm, normed.data);
+        op_channel_rms_norm_rows(r->be, x->data, n, c, a->norm, normed.data);
         st = op_linear(r->be, normed.data, n, &a->to_q, a->q_bias, q.data);
         if (st == CANVAS_OK) st = op_linear(r->be, normed.data, n, &a->to_k, a->k_bias, k.data);
         if (st == CANVAS_OK) st = op_linear(r->be, normed.data, n, &a->to_v, a->v_bias, v.data);
@@ -146,6 +150,7 @@ static canvas_status attention_forward(vae_run *r, const vae_attention *a, act *
         if (st == CANVAS_OK) st = op_attention(r->be, q.data, k.data, v.data, n, 1, c, NULL, normed.data);
         if (st == CANVAS_OK) st = op_linear(r->be, normed.data, n, &a->proj, a->proj_bias, q.data);
         if (st == CANVAS_OK) op_add_inplace(r->be, x->data, q.data, n * c);
+        if (st == CANVAS_OK) st = op_backend_check(r->be); /* the void ops' outcome */
     }
     if (v.channels) act_release(r, &v);
     if (k.channels) act_release(r, &k);
@@ -173,18 +178,49 @@ static canvas_status replace_by_conv(vae_run *r, const vae_conv *conv, act *x, c
 
 /* ---- layout at the edges ----------------------------------------------------------------- */
 
+/* The model's input and output are host memory; on a device they cross in a planar block of
+ * it (`planar`, the size of the activation) with mem_copy. */
+
 /* [C, H, W] -> a new channels-last activation. */
 static canvas_status from_channel_first(vae_run *r, const float *src, int height, int width, int channels, act *x)
 {
+    act planar = {0};
     TRY(act_new(r, x, height, width, channels));
-    if (!r->counting) op_to_channels_last(r->be, src, (int64_t)height * width, channels, x->data);
-    return CANVAS_OK;
+    if (r->counting) {
+        if (r->device) count_peak(r, act_bytes(x)); /* the planar copy beside it */
+        return CANVAS_OK;
+    }
+    canvas_status st = CANVAS_OK;
+    if (r->device) {
+        st = act_new(r, &planar, height, width, channels);
+        if (st == CANVAS_OK)
+            st = mem_copy(r->device, planar.data, mem_device_cpu(), src, act_bytes(&planar));
+        src = planar.data;
+    }
+    if (st == CANVAS_OK) {
+        op_to_channels_last(r->be, src, (int64_t)height * width, channels, x->data);
+        st = op_backend_check(r->be);
+    }
+    if (planar.data) act_release(r, &planar);
+    if (st != CANVAS_OK) act_release(r, x);
+    return st;
 }
 
 /* channels-last -> [C, H, W], optionally clamped to [-1, 1]. */
-static void to_channel_first(const vae_run *r, const act *x, int clamp, float *dst)
+static canvas_status to_channel_first(vae_run *r, const act *x, int clamp, float *dst)
 {
-    if (!r->counting) op_to_channels_first(r->be, x->data, (int64_t)x->height * x->width, x->channels, clamp, dst);
+    if (r->counting) {
+        if (r->device) count_peak(r, act_bytes(x));
+        return CANVAS_OK;
+    }
+    act planar = {0};
+    if (r->device) TRY(act_new(r, &planar, x->height, x->width, x->channels));
+    op_to_channels_first(r->be, x->data, (int64_t)x->height * x->width, x->channels, clamp,
+                         r->device ? planar.data : dst);
+    canvas_status st = op_backend_check(r->be);
+    if (st == CANVAS_OK && r->device) st = mem_copy(mem_device_cpu(), dst, r->device, planar.data, act_bytes(&planar));
+    if (planar.data) act_release(r, &planar);
+    return st;
 }
 
 /* ---- encoder and decoder ----------------------------------------------------------------- */
@@ -217,6 +253,22 @@ static canvas_status decoder_layers(vae_run *r, const vae_model *m, act *x)
     return replace_by_conv(r, &d->conv_out, x, CONV_SAME, d->norm_out);
 }
 
+/* Where the run computes: on the model's device (vae_place_on_device) when it has one. A
+ * backend that is not the CPU's computes on device memory only; the CPU's only on memory it
+ * can address. */
+static canvas_status run_setup(vae_model *model, op_backend *be, vae_run *r)
+{
+    *r = (vae_run){.be = be, .device = model->device};
+    const int host_backend = op_backend_on_host(be);
+    if (!model->device && !host_backend)
+        return status_fail(CANVAS_ERR_USAGE, "vae: a backend other than the CPU's needs the weights on its device "
+                                             "(vae_place_on_device)");
+    if (model->device && host_backend && !mem_device_is_addressable(model->device))
+        return status_fail(CANVAS_ERR_USAGE, "vae: the CPU backend cannot compute on device '%s'",
+                           mem_device_name(model->device));
+    return CANVAS_OK;
+}
+
 static canvas_status check_size(const vae_model *m, const char *what, int height, int width, int multiple)
 {
     if (height < 1 || width < 1 || height % multiple || width % multiple)
@@ -234,7 +286,7 @@ static canvas_status walk(vae_run *r, const vae_model *m, int encode, const floa
     act x;
     TRY(from_channel_first(r, in, height, width, encode ? c->input_channels : c->z_dim, &x));
     canvas_status st = encode ? encoder_layers(r, m, &x) : decoder_layers(r, m, &x);
-    if (st == CANVAS_OK) to_channel_first(r, &x, clamp, out);
+    if (st == CANVAS_OK) st = to_channel_first(r, &x, clamp, out);
     act_release(r, &x);
     return st;
 }
@@ -243,7 +295,8 @@ canvas_status vae_encode(vae_model *model, op_backend *be, const float *image, i
                          float *latent)
 {
     TRY(check_size(model, "encode", height, width, vae_scale_factor(&model->config)));
-    vae_run r = {.be = be};
+    vae_run r;
+    TRY(run_setup(model, be, &r));
     return walk(&r, model, 1, image, height, width, 0, latent);
 }
 
@@ -251,7 +304,8 @@ static canvas_status decode(vae_model *model, op_backend *be, const float *laten
                             int clamp, float *image)
 {
     TRY(check_size(model, "decode", height, width, 1));
-    vae_run r = {.be = be};
+    vae_run r;
+    TRY(run_setup(model, be, &r));
     return walk(&r, model, 0, latent, height, width, clamp, image);
 }
 
@@ -269,7 +323,7 @@ canvas_status vae_decode_raw(vae_model *model, op_backend *be, const float *late
 
 size_t vae_activation_bytes(const vae_model *model, int threads, int encode, int height, int width)
 {
-    vae_run r = {.counting = 1, .threads = threads < 1 ? 1 : threads};
+    vae_run r = {.counting = 1, .threads = threads < 1 ? 1 : threads, .device = model->device};
     walk(&r, model, encode, NULL, height, width, 0, NULL);
     return r.peak;
 }

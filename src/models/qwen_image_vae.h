@@ -35,6 +35,7 @@
 #include "canvas.h"
 #include "io/config.h"
 #include "io/model_dir.h"
+#include "mem/mem_device.h"
 #include "ops/ops.h"
 #include "ops/threadpool.h"
 
@@ -114,6 +115,9 @@ typedef struct vae_model {
     vae_encoder encoder;
     vae_decoder decoder;
     size_t weight_bytes;         /* MEM_WEIGHTS held by the two parts */
+    mem_device *device;          /* NULL: the weights and activations are host memory */
+    void *device_block;          /* vae_place_on_device: every weight, MEM_WEIGHTS of `device` */
+    size_t device_bytes;
 } vae_model;
 
 /* Load a VAE component folder: vae_config_load(config.json), weights_open, arch_check
@@ -123,6 +127,15 @@ typedef struct vae_model {
  * BF16), CANVAS_ERR_OUT_OF_MEMORY. */
 canvas_status vae_load(const char *component_dir, vae_model **out);
 void vae_free(vae_model *model);
+
+/* Copy every weight of a loaded model into one MEM_WEIGHTS block of `device` and compute
+ * there from then on: each forward allocates its activations on `device` and moves its
+ * input in and its output out with mem_copy (the caller's image and latent stay host
+ * memory), so `be` must be a backend that computes on that device (a table backend for a
+ * device the CPU cannot address; the CPU backend for an addressable one). The host blocks are
+ * freed. On failure the model is left on the host, unchanged. CANVAS_ERR_USAGE when it was
+ * placed already; CANVAS_ERR_OUT_OF_MEMORY; a copy's failure. vae_free frees the block. */
+canvas_status vae_place_on_device(vae_model *model, mem_device *device);
 
 /* Encode one image: image [input_channels, height, width] in [-1, 1] (height and width
  * multiples of vae_scale_factor) -> latent [z_dim, height/8, width/8], the posterior mean
@@ -144,7 +157,11 @@ canvas_status vae_decode_raw(vae_model *model, op_backend *be, const float *late
  * (op_backend_workers), exact: the same walk over the layers as the forward, counting
  * instead of allocating, op_conv2d's bands and op_attention's tiles included. About two
  * activations of the widest full-resolution stage (three where a shortcut changes the
- * width) plus one convolution band: 785 MiB at 1024x1024 with the real VAE (docs/vae.md). */
+ * width) plus one convolution band: 785 MiB at 1024x1024 with the real VAE (docs/vae.md).
+ * A model placed on a device (vae_place_on_device) counts there, with the planar copy of the
+ * input and of the output beside the first and last activation; the convolutions' and
+ * attention's working memory is still the CPU backend's count (a table backend's own scratch
+ * is not in it). */
 size_t vae_activation_bytes(const vae_model *model, int threads, int encode, int height, int width);
 
 /* Tiled encode/decode (spec A.10, the algorithm of diffusers' tiled_encode/decode): the

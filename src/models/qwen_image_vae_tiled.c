@@ -37,6 +37,8 @@ typedef struct tile {
 typedef struct tiled_run {
     vae_model *model;
     op_backend *be;
+    op_backend *host_be;  /* the crops, tiles and output are host memory: be when it is the CPU's,
+                             else NULL (the CPU on the calling thread) */
     int encode;
     int in_channels, out_channels;
     int in_h, in_w, out_h, out_w;
@@ -67,7 +69,7 @@ static canvas_status run_tile(const tiled_run *r, const float *input, int y0, in
     const op_window window = {.channels = r->in_channels, .height = h, .width = w,
                               .src_height = r->in_h, .src_width = r->in_w, .src_y = y0, .src_x = x0,
                               .dst_height = h, .dst_width = w};
-    op_copy_window(r->be, &window, input, crop);
+    op_copy_window(r->host_be, &window, input, crop);
     const int scale = vae_scale_factor(&r->model->config);
     out->height = r->encode ? h / scale : h * scale;
     out->width = r->encode ? w / scale : w * scale;
@@ -86,7 +88,7 @@ static void keep_part(const tiled_run *r, const tile *t, int out_y0, int out_x0,
                               .src_height = t->height, .src_width = t->width,
                               .dst_height = r->out_h, .dst_width = r->out_w, .dst_y = out_y0, .dst_x = out_x0,
                               .clamp = clamp};
-    op_copy_window(r->be, &window, t->data, output);
+    op_copy_window(r->host_be, &window, t->data, output);
 }
 
 /* The three buffers of a tiled run: the input crop, two rows of tile outputs, their table. */
@@ -127,9 +129,10 @@ static canvas_status tiled(const tiled_run *r, const float *input, int clamp, fl
             st = run_tile(r, input, i * r->stride_in_h, j * r->stride_in_w, crop, &current[j]);
             if (st != CANVAS_OK) break;
             tile *a = i > 0 ? &above[j] : NULL, *left = j > 0 ? &current[j - 1] : NULL, *b = &current[j];
-            if (a) op_blend_seam(r->be, a->data, a->height, a->width, b->data, b->height, b->width, r->out_channels,
-                                 r->blend_h, 0);
-            if (left) op_blend_seam(r->be, left->data, left->height, left->width, b->data, b->height, b->width,
+            if (a)
+                op_blend_seam(r->host_be, a->data, a->height, a->width, b->data, b->height, b->width,
+                              r->out_channels, r->blend_h, 0);
+            if (left) op_blend_seam(r->host_be, left->data, left->height, left->width, b->data, b->height, b->width,
                                     r->out_channels, r->blend_w, 1);
             keep_part(r, &current[j], i * r->stride_out_h, j * r->stride_out_w, clamp, output);
         }
@@ -152,7 +155,8 @@ static canvas_status setup(tiled_run *r, vae_model *model, op_backend *be, const
     if (height < 1 || width < 1 || (encode && (height % scale || width % scale)))
         return status_fail(CANVAS_ERR_INPUT, "vae %s: size %dx%d is not a positive multiple of %d",
                            encode ? "encode" : "decode", height, width, encode ? scale : 1);
-    *r = (tiled_run){.model = model, .be = be, .encode = encode, .in_h = height, .in_w = width};
+    *r = (tiled_run){.model = model, .be = be, .host_be = op_backend_on_host(be) ? be : NULL, .encode = encode,
+                     .in_h = height, .in_w = width};
     r->in_channels = encode ? c->input_channels : c->z_dim;
     r->out_channels = encode ? c->z_dim : c->input_channels;
     r->out_h = encode ? height / scale : height * scale;

@@ -15,6 +15,7 @@
 #include "base/status.h"
 #include "io/weights_file.h"
 #include "mem/mem.h"
+#include "mem/mem_device.h"
 #include "models/arch.h"
 #include "models/arch_infer.h"
 #include "models/qwen_image_vae.h"
@@ -273,6 +274,7 @@ canvas_status vae_load(const char *component_dir, vae_model **out)
 void vae_free(vae_model *model)
 {
     if (!model) return;
+    if (model->device_block) mem_device_free(model->device, model->device_block);
     mem_free(model->encoder.block);
     mem_free(model->encoder.down);
     mem_free(model->decoder.block);

@@ -267,37 +267,43 @@ void op_gelu_erf_rows(op_backend *be, float *x, int64_t n)
     else op_gelu_erf(x, n);
 }
 
-/* Ops no table has an entry for (the VAE's, the layout ops the models do not use on a device):
- * refused on a table backend, never run on the CPU over what may be device memory. */
+/* The VAE's ops (ops_conv.h, ops_layout.h). */
 
 canvas_status op_conv2d(op_backend *be, const conv2d_params *p, const float *x, const weight_view *weight,
                         const float *bias, float *y)
 {
-    if (be && be->table) return no_kernel(be, __func__);
+    if (be && be->table) return TABLE_STATUS(conv2d, p, x, weight, bias, y);
     return cpu_op_conv2d(be, p, x, weight, bias, y);
+}
+
+void op_channel_rms_norm_rows(op_backend *be, const float *x, int64_t pixels, int channels, const float *gamma,
+                              float *y)
+{
+    if (be && be->table) TABLE_VOID(channel_rms_norm_rows, x, pixels, channels, gamma, y);
+    else kernels()->f_op_channel_rms_norm(x, pixels, channels, gamma, y);
 }
 
 void op_to_channels_last(op_backend *be, const float *src, int64_t pixels, int channels, float *dst)
 {
-    if (be && be->table) note_no_kernel(be, __func__);
+    if (be && be->table) TABLE_VOID(to_channels_last, src, pixels, channels, dst);
     else cpu_op_to_channels_last(be, src, pixels, channels, dst);
 }
 
 void op_to_channels_first(op_backend *be, const float *src, int64_t pixels, int channels, int clamp, float *dst)
 {
-    if (be && be->table) note_no_kernel(be, __func__);
+    if (be && be->table) TABLE_VOID(to_channels_first, src, pixels, channels, clamp, dst);
     else cpu_op_to_channels_first(be, src, pixels, channels, clamp, dst);
 }
 
 void op_copy_window(op_backend *be, const op_window *w, const float *src, float *dst)
 {
-    if (be && be->table) note_no_kernel(be, __func__);
+    if (be && be->table) TABLE_VOID(copy_window, w, src, dst);
     else cpu_op_copy_window(be, w, src, dst);
 }
 
 void op_blend_seam(op_backend *be, const float *a, int a_height, int a_width, float *b, int b_height, int b_width,
                    int channels, int extent, int columns)
 {
-    if (be && be->table) note_no_kernel(be, __func__);
+    if (be && be->table) TABLE_VOID(blend_seam, a, a_height, a_width, b, b_height, b_width, channels, extent, columns);
     else cpu_op_blend_seam(be, a, a_height, a_width, b, b_height, b_width, channels, extent, columns);
 }

@@ -7,7 +7,7 @@
  * An op_* entry point given a backend whose `table` is set calls the table's entry with the
  * table's `ctx` and the op's own arguments, and never runs a CPU kernel over the pointers:
  * they may be memory the CPU cannot address. A NULL entry (and every op that has no entry:
- * the VAE's convolutions, the layout ops other than op_copy_columns and the row permutations) gives
+ * an op that no table lists) gives
  * CANVAS_ERR_UNSUPPORTED "op_<name> has no kernel on the <name> backend": returned by the ops
  * that return a status, recorded in `failed` by the void ones (op_backend_check). */
 #ifndef CANVAS_OPS_BACKEND_IMPL_H
@@ -17,11 +17,13 @@
 
 #include "canvas.h"
 #include "ops/ops.h"
+#include "ops/ops_conv.h"
+#include "ops/ops_layout.h"
 #include "ops/ops_rows.h"
 #include "ops/threadpool.h"
 
 /* Each entry has the contract of the op it is named after (ops.h, ops_rows.h,
- * ops_layout.h), minus the backend, and returns a status even where the op returns nothing.
+ * ops_layout.h, ops_conv.h), minus the backend, and returns a status even where the op returns nothing.
  * `attention` serves op_attention (kv_heads = heads, causal 0) and op_attention_grouped
  * (key_mask NULL). An entry returns when its outputs are written, as the CPU ops do. */
 typedef struct op_backend_table {
@@ -61,6 +63,19 @@ typedef struct op_backend_table {
                                  float *dst);
     canvas_status (*scatter_rows)(void *ctx, const float *src, const int64_t *index, int64_t n, int64_t width,
                                   float *dst);
+
+    /* the VAE's ops (ops_conv.h, ops_layout.h); conv2d's params struct is host memory, the
+     * pointers in it (norm_gamma) and the op's own pointers are the backend's */
+    canvas_status (*conv2d)(void *ctx, const conv2d_params *p, const float *x, const weight_view *weight,
+                            const float *bias, float *y);
+    canvas_status (*channel_rms_norm_rows)(void *ctx, const float *x, int64_t pixels, int channels,
+                                           const float *gamma, float *y);
+    canvas_status (*to_channels_last)(void *ctx, const float *src, int64_t pixels, int channels, float *dst);
+    canvas_status (*to_channels_first)(void *ctx, const float *src, int64_t pixels, int channels, int clamp,
+                                       float *dst);
+    canvas_status (*copy_window)(void *ctx, const op_window *w, const float *src, float *dst);
+    canvas_status (*blend_seam)(void *ctx, const float *a, int a_height, int a_width, float *b, int b_height,
+                                int b_width, int channels, int extent, int columns);
 } op_backend_table;
 
 struct op_backend {

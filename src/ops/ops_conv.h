@@ -76,6 +76,11 @@ void conv_pack_taps(const void *src, size_t element_size, int out, int in, int k
  * (y may equal x). gamma: [channels]. */
 void op_channel_rms_norm(const float *x, int64_t pixels, int channels, const float *gamma, float *y);
 
+/* op_channel_rms_norm on a backend: on a table backend (ops_backend_impl.h) its entry, with
+ * x, gamma and y its memory; on the CPU op_channel_rms_norm itself. */
+void op_channel_rms_norm_rows(op_backend *be, const float *x, int64_t pixels, int channels, const float *gamma,
+                              float *y);
+
 /* Same, followed by SiLU, for one pixel (the per-pixel transform of op_conv2d). */
 void op_channel_rms_norm_silu_pixel(const float *x, int channels, const float *gamma, float *y);
 

@@ -13,6 +13,9 @@
  *   norms, RoPE 1e-5 relative to max(1, |cpu|): f32 reductions in other orders (rms_norm_rows
  *               and silu_rows too: SiLU through expf on both sides).
  *   elementwise 2e-6 relative (fused multiply-adds on the GPU), copies exact.
+ *   op_conv2d   op_linear's bound over the im2col row (sum |col w|, the GPU runs the same
+ *               GEMM) + 1e-5 relative; the VAE norm 1e-5 relative; the layout copies and
+ *               the seam blend exact.
  * It also moves 150 MiB through the pinned staging ring both ways (exact), and fails every
  * allocation of a device + backend + GEMM in turn (fail-at-N) checking each ends cleanly. */
 #include <math.h>
@@ -284,6 +287,134 @@ static void test_rows(void)
     mem_free(x), mem_free(y), mem_free(vec), mem_free(want), mem_free(got);
 }
 
+/* ---- the VAE's ops: op_conv2d as im2col + the bf16 GEMM, its norm, the layout copies ---- */
+
+typedef struct conv_case {
+    const char *label;
+    int height, width, in, out, kernel, stride, upsample, norm, accumulate;
+    dtype type;
+} conv_case;
+
+/* A copy of x (as f32 [pixels, in]) with every value |v|, after norm + SiLU when `gamma`:
+ * convolved with |w| it gives each output's sum of |col x w|, op_linear's error mass. */
+static float *abs_inputs(const float *x, int64_t pixels, int in, const float *gamma)
+{
+    float *a = rand_host((size_t)(pixels * in), 1, 0.0f);
+    for (int64_t q = 0; q < pixels && a; q++) {
+        if (gamma) op_channel_rms_norm_silu_pixel(x + q * in, in, gamma, a + q * in);
+        else memcpy(a + q * in, x + q * in, (size_t)in * sizeof *a);
+        for (int c = 0; c < in; c++) a[q * in + c] = fabsf(a[q * in + c]);
+    }
+    return a;
+}
+
+/* |gpu - cpu| <= 2^-7 sum |col w| + 1e-5 max(1, |cpu|) per output (op_linear's bound; the
+ * second term: the accumulated y and the bias added apart on the GPU). */
+static void conv_case_run(const conv_case *cc)
+{
+    conv2d_params p = {.height = cc->height, .width = cc->width, .in_channels = cc->in, .out_channels = cc->out,
+                       .kernel = cc->kernel, .stride = cc->stride, .upsample = cc->upsample,
+                       .accumulate = cc->accumulate};
+    if (cc->stride == 2) p.pad_bottom = p.pad_right = 1;
+    else p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = cc->kernel / 2;
+    const int64_t pixels = (int64_t)cc->height * cc->width, cols = (int64_t)cc->kernel * cc->kernel * cc->in;
+    const int64_t yn = (int64_t)conv2d_out_height(&p) * conv2d_out_width(&p) * cc->out;
+    float *x = rand_host((size_t)(pixels * cc->in), 71, 2.0f), *w32 = rand_host((size_t)(cc->out * cols), 72, 0.3f);
+    float *gamma = rand_host((size_t)cc->in, 73, 1.0f), *bias = rand_host((size_t)cc->out, 74, 0.1f);
+    float *want = rand_host((size_t)yn, 75, 1.0f), *got = rand_host((size_t)yn, 1, 0.0f);
+    float *mass = rand_host((size_t)yn, 1, 0.0f), *wabs = rand_host((size_t)(cc->out * cols), 1, 0.0f);
+    void *stored = NULL;
+    const size_t w_bytes = (size_t)(cc->out * cols) * dtype_size(cc->type);
+    CHECK_OK(mem_alloc(&stored, w_bytes, MEM_SCRATCH));
+    CHECK_OK(dtype_from_f32(cc->type, w32, stored, (size_t)(cc->out * cols)));
+    dtype_to_f32(cc->type, stored, wabs, (size_t)(cc->out * cols));
+    for (int64_t i = 0; i < cc->out * cols; i++) wabs[i] = fabsf(wabs[i]);
+    float *xabs = abs_inputs(x, pixels, cc->in, cc->norm ? gamma : NULL);
+    conv2d_params pm = p;
+    pm.accumulate = 0;
+    weight_view w = {.type = cc->type, .data = stored, .out_features = cc->out, .in_features = cols};
+    weight_view wm = {.type = DTYPE_F32, .data = wabs, .out_features = cc->out, .in_features = cols};
+    CHECK_OK(op_conv2d(NULL, &pm, xabs, &wm, NULL, mass));
+
+    void *dx = up(x, (size_t)(pixels * cc->in) * 4), *dw = up(stored, w_bytes), *dg = up(gamma, (size_t)cc->in * 4);
+    void *db = up(bias, (size_t)cc->out * 4), *dy = up(want, (size_t)yn * 4); /* y's start: what accumulate adds to */
+    p.norm_gamma = cc->norm ? gamma : NULL;
+    CHECK_OK(op_conv2d(NULL, &p, x, &w, bias, want));
+    conv2d_params dp = p;
+    dp.norm_gamma = cc->norm ? dg : NULL;
+    weight_view dwv = w;
+    dwv.data = dw;
+    op_backend be = op_backend_cuda(cuda);
+    CHECK_OK(op_conv2d(&be, &dp, dx, &dwv, db, dy));
+    down(got, dy, (size_t)yn * 4);
+    int bad = 0;
+    for (int64_t i = 0; i < yn && !bad; i++) {
+        const double bound = mass[i] / 128 + 1e-5 * fmax(1.0, fabs((double)want[i]));
+        if (!(fabs((double)got[i] - want[i]) <= bound)) {
+            CHECK_MSG(0, "op_conv2d %s: y[%lld] = %g, cpu %g (bound %g)", cc->label, (long long)i, got[i], want[i],
+                      bound);
+            bad = 1;
+        }
+    }
+    CHECK(!bad);
+    release(dx), release(dw), release(dg), release(db), release(dy);
+    mem_free(x), mem_free(w32), mem_free(gamma), mem_free(bias), mem_free(want), mem_free(got), mem_free(mass);
+    mem_free(wabs), mem_free(xabs), mem_free(stored);
+}
+
+static void test_vae_ops(void)
+{
+    static const conv_case cases[] = {
+        {"3x3 same, f32", 9, 11, 5, 6, 3, 1, 0, 0, 0, DTYPE_F32},
+        {"3x3 same, norm + SiLU, accumulate, bf16", 12, 10, 64, 32, 3, 1, 0, 1, 1, DTYPE_BF16},
+        {"3x3 stride 2, f16", 16, 14, 8, 12, 3, 2, 0, 0, 0, DTYPE_F16},
+        {"3x3 2x upsample, norm, bf16", 7, 9, 16, 8, 3, 1, 1, 1, 0, DTYPE_BF16},
+        {"1x1, bf16", 10, 10, 24, 16, 1, 1, 0, 0, 0, DTYPE_BF16},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_case_run(&cases[i]);
+
+    /* the norm (1e-5 relative), the layout copies and the seam blend (exact: no fused
+     * multiply-add in the blend's kernel, the CPU's weights) */
+    enum { PIX = 300, CH = 384, WC = 3, DH = 20, DW = 24 };
+    const size_t n = (size_t)PIX * CH;
+    float *x = rand_host(n, 81, 3.0f), *gamma = rand_host(CH, 82, 1.0f), *want = rand_host(n, 1, 0.0f);
+    float *got = rand_host(n, 1, 0.0f);
+    void *dx = up(x, n * 4), *dg = up(gamma, CH * 4), *dy = up(want, n * 4);
+    op_backend be = op_backend_cuda(cuda);
+    op_channel_rms_norm_rows(NULL, x, PIX, CH, gamma, want);
+    op_channel_rms_norm_rows(&be, dx, PIX, CH, dg, dy);
+    CHECK_OK(op_backend_check(&be));
+    down(got, dy, n * 4);
+    CHECK_MSG(rel_err(got, want, n) <= 1e-5, "op_channel_rms_norm_rows: %g", rel_err(got, want, n));
+    op_to_channels_last(NULL, x, PIX, CH, want);
+    op_to_channels_last(&be, dx, PIX, CH, dy);
+    CHECK_OK(op_backend_check(&be));
+    down(got, dy, n * 4);
+    CHECK(memcmp(got, want, n * 4) == 0);
+    op_to_channels_first(NULL, x, PIX, CH, 1, want);
+    op_to_channels_first(&be, dx, PIX, CH, 1, dy);
+    CHECK_OK(op_backend_check(&be));
+    down(got, dy, n * 4);
+    CHECK(memcmp(got, want, n * 4) == 0);
+
+    const size_t tile = (size_t)WC * DH * DW;
+    float *b = rand_host(tile, 83, 1.0f), *a = rand_host(tile, 84, 1.0f);
+    void *db = up(b, tile * 4), *da = up(a, tile * 4);
+    const op_window win = {.channels = WC, .height = 7, .width = 9, .src_height = DH, .src_width = DW, .src_y = 5,
+                           .src_x = 2, .dst_height = DH, .dst_width = DW, .dst_y = 1, .dst_x = 13, .clamp = 1};
+    op_copy_window(NULL, &win, x, b);
+    op_copy_window(&be, &win, dx, db);
+    op_blend_seam(NULL, a, 16, DW, b, DH, DW, WC, 6, 0);
+    op_blend_seam(&be, da, 16, DW, db, DH, DW, WC, 6, 0);
+    op_blend_seam(NULL, a, DH, 10, b, DH, DW, WC, 7, 1);
+    op_blend_seam(&be, da, DH, 10, db, DH, DW, WC, 7, 1);
+    CHECK_OK(op_backend_check(&be));
+    down(got, db, tile * 4);
+    CHECK(memcmp(got, b, tile * 4) == 0);
+    release(dx), release(dg), release(dy), release(db), release(da);
+    mem_free(x), mem_free(gamma), mem_free(want), mem_free(got), mem_free(b), mem_free(a);
+}
+
 /* ---- the staging ring: more than its slots hold, both ways, exact ---- */
 
 static void test_copies(void)
@@ -361,6 +492,7 @@ int main(void)
     RUN(test_linear);
     RUN(test_attention);
     RUN(test_rows);
+    RUN(test_vae_ops);
     RUN(test_copies);
     op_cuda_destroy(cuda);
     CHECK(mem_device_live_blocks(gpu) == 0);

@@ -36,6 +36,8 @@ struct op_cuda {
     size_t lent_bytes;
     void *scratch;            /* scratch_bytes of the device of its own */
     size_t scratch_bytes;
+    void *conv_scratch;       /* conv_scratch_bytes of the device: op_conv2d's band and norms */
+    size_t conv_scratch_bytes;
 };
 
 static canvas_status cuda_fail(cudaError_t err, const char *what)
@@ -104,6 +106,7 @@ void op_cuda_destroy(op_cuda *c)
     if (!c) return;
     if (c->stream) cudaStreamSynchronize(c->stream);
     if (c->scratch) mem_device_free(c->device, c->scratch);
+    if (c->conv_scratch) mem_device_free(c->device, c->conv_scratch);
     if (c->lt) c->lt_api->Destroy(c->lt);
     if (c->stream) cudaStreamDestroy(c->stream);
     mem_free(c);
@@ -259,7 +262,7 @@ static canvas_status entry_attention(void *ctx, const float *q, const float *k, 
                                        float *out)
 {
     op_cuda *c = ctx;
-    if (kv_heads <= 0 || heads % kv_heads || head_dim <= 0 || head_dim > 256)
+    if (kv_heads <= 0 || heads % kv_heads || head_dim <= 0 || head_dim > 512)
         return status_fail(CANVAS_ERR_INTERNAL, "cuda: attention with %d heads, %d key/value heads of %d", heads,
                            kv_heads, head_dim);
     return op_done(c, cuda_attention(q, k, v, seq, heads, kv_heads, head_dim, key_mask, causal, out, c->stream),
@@ -358,6 +361,101 @@ static canvas_status entry_scatter_rows(void *ctx, const float *src, const int64
     return op_done(c, cuda_permute_rows(src, index, n, width, 1, dst, c->stream), "op_scatter_rows");
 }
 
+/* ---- the VAE's ops ---- */
+
+/* Per band of output rows: the im2col matrix in f32 (cuda_conv_im2col), then op_linear's GEMM
+ * (entry_linear: x rounded to bf16, weights bf16, f32 accumulation, the bias) into y, or into
+ * a temporary added to y when accumulating. The band budget keeps the im2col block at 64 MiB
+ * whatever the image; conv_scratch holds it, the temporary and the input's per-pixel norms,
+ * apart from the GEMM's own scratch. */
+#define CONV_CUDA_BAND_FLOATS ((size_t)16 << 20)
+
+static canvas_status entry_conv2d(void *ctx, const conv2d_params *p, const float *x, const weight_view *weight,
+                                  const float *bias, float *y)
+{
+    op_cuda *c = ctx;
+    const int out_h = conv2d_out_height(p), out_w = conv2d_out_width(p);
+    const int64_t k = (int64_t)p->kernel * p->kernel * p->in_channels;
+    if (out_h <= 0 || out_w <= 0 || p->kernel < 1 || p->in_channels <= 0 || p->out_channels <= 0 || p->stride < 1 ||
+        p->pad_top < 0 || p->pad_left < 0 || weight->out_features != p->out_channels || weight->in_features != k)
+        return status_fail(CANVAS_ERR_USAGE, "cuda: op_conv2d: a geometry or weight of the wrong shape");
+    int64_t band = (int64_t)(CONV_CUDA_BAND_FLOATS / (size_t)k) / out_w; /* output rows per band */
+    if (band < 1) band = 1;
+    if (band > out_h) band = out_h;
+    const int64_t band_pixels = band * out_w, pixels = (int64_t)p->height * p->width;
+    const size_t col_bytes = ((size_t)band_pixels * (size_t)k * sizeof(float) + 255) & ~(size_t)255;
+    const size_t tmp_bytes =
+        p->accumulate ? ((size_t)band_pixels * p->out_channels * sizeof(float) + 255) & ~(size_t)255 : 0;
+    const size_t norm_bytes = p->norm_gamma ? (size_t)pixels * sizeof(float) : 0;
+    const size_t need = col_bytes + tmp_bytes + norm_bytes;
+    if (need > c->conv_scratch_bytes) {
+        if (c->conv_scratch) mem_device_free(c->device, c->conv_scratch);
+        c->conv_scratch = NULL;
+        c->conv_scratch_bytes = 0;
+        TRY(mem_device_alloc(c->device, MEM_SCRATCH, need, 256, &c->conv_scratch));
+        c->conv_scratch_bytes = need;
+    }
+    float *col = c->conv_scratch, *tmp = (float *)((char *)c->conv_scratch + col_bytes);
+    float *norms = p->norm_gamma ? (float *)((char *)c->conv_scratch + col_bytes + tmp_bytes) : NULL;
+    if (norms) CUDA_TRY(cuda_channel_norms(x, pixels, p->in_channels, norms, c->stream), "op_conv2d: norms");
+    const cuda_conv_geometry g = {.height = p->height, .width = p->width, .in_channels = p->in_channels,
+                                  .kernel = p->kernel, .stride = p->stride, .pad_top = p->pad_top,
+                                  .pad_left = p->pad_left, .upsample = p->upsample, .out_width = out_w};
+    for (int64_t row = 0; row < out_h; row += band) {
+        const int64_t rows = out_h - row < band ? out_h - row : band, m = rows * out_w;
+        float *y_band = y + row * out_w * p->out_channels;
+        CUDA_TRY(cuda_conv_im2col(x, &g, norms, p->norm_gamma, row * out_w, m, col, c->stream), "op_conv2d: im2col");
+        TRY(entry_linear(c, col, m, weight, bias, p->accumulate ? tmp : y_band));
+        if (p->accumulate) TRY(op_done(c, cuda_add(y_band, tmp, m * p->out_channels, c->stream), "op_conv2d"));
+    }
+    return CANVAS_OK;
+}
+
+static canvas_status entry_channel_rms_norm_rows(void *ctx, const float *x, int64_t pixels, int channels,
+                                                 const float *gamma, float *y)
+{
+    op_cuda *c = ctx;
+    if (pixels <= 0 || channels <= 0) return CANVAS_OK;
+    if ((uint64_t)pixels > SIZE_MAX / sizeof(float))
+        return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "cuda: op_channel_rms_norm_rows: %lld pixels", (long long)pixels);
+    float *norms = NULL;
+    TRY(mem_device_alloc(c->device, MEM_SCRATCH, (size_t)pixels * sizeof(float), 256, (void **)&norms));
+    cudaError_t err = cuda_channel_norms(x, pixels, channels, norms, c->stream);
+    if (err == cudaSuccess) err = cuda_channel_rms_norm(x, pixels, channels, norms, gamma, y, c->stream);
+    canvas_status st = op_done(c, err, "op_channel_rms_norm_rows");
+    mem_device_free(c->device, norms); /* after op_done: the kernels have finished with it */
+    return st;
+}
+
+static canvas_status entry_to_channels_last(void *ctx, const float *src, int64_t pixels, int channels, float *dst)
+{
+    op_cuda *c = ctx;
+    return op_done(c, cuda_to_channels_last(src, pixels, channels, dst, c->stream), "op_to_channels_last");
+}
+
+static canvas_status entry_to_channels_first(void *ctx, const float *src, int64_t pixels, int channels, int clamp,
+                                             float *dst)
+{
+    op_cuda *c = ctx;
+    return op_done(c, cuda_to_channels_first(src, pixels, channels, clamp, dst, c->stream), "op_to_channels_first");
+}
+
+static canvas_status entry_copy_window(void *ctx, const op_window *w, const float *src, float *dst)
+{
+    op_cuda *c = ctx;
+    const cuda_window cw = {w->channels, w->height, w->width, w->src_height, w->src_width, w->src_y, w->src_x,
+                            w->dst_height, w->dst_width, w->dst_y, w->dst_x, w->clamp};
+    return op_done(c, cuda_copy_window(&cw, src, dst, c->stream), "op_copy_window");
+}
+
+static canvas_status entry_blend_seam(void *ctx, const float *a, int a_height, int a_width, float *b, int b_height,
+                                      int b_width, int channels, int extent, int columns)
+{
+    op_cuda *c = ctx;
+    return op_done(c, cuda_blend_seam(a, a_height, a_width, b, b_height, b_width, channels, extent, columns, c->stream),
+                   "op_blend_seam");
+}
+
 static const op_backend_table cuda_table = {
     .name = "cuda",
     .linear = entry_linear,
@@ -377,6 +475,12 @@ static const op_backend_table cuda_table = {
     .gelu_erf_rows = entry_gelu_erf_rows,
     .gather_rows = entry_gather_rows,
     .scatter_rows = entry_scatter_rows,
+    .conv2d = entry_conv2d,
+    .channel_rms_norm_rows = entry_channel_rms_norm_rows,
+    .to_channels_last = entry_to_channels_last,
+    .to_channels_first = entry_to_channels_first,
+    .copy_window = entry_copy_window,
+    .blend_seam = entry_blend_seam,
 };
 
 op_backend op_backend_cuda(op_cuda *cuda) { return op_backend_table_make(&cuda_table, cuda); }

@@ -350,7 +350,7 @@ extern "C" cudaError_t cuda_rms_norm_rope(float *x, int64_t rows, int heads, int
 /* ---- attention: one warp per (query, head), online softmax over the keys ---- */
 
 #define ATT_WARPS 4
-#define ATT_MAX_PER_LANE 8 /* head_dim <= 32 x 8 */
+#define ATT_MAX_PER_LANE 16 /* head_dim <= 32 x 16 (the VAE's mid-block attention: one head of 384) */
 
 __global__ void k_attention(const float *q, const float *k, const float *v, int64_t seq, int heads, int kv_heads,
                             int head_dim, const uint8_t *key_mask, int causal, float *out)
@@ -406,5 +406,170 @@ extern "C" cudaError_t cuda_attention(const float *q, const float *k, const floa
     if (blocks > 0x7fffffff) return cudaErrorInvalidValue;
     k_attention<<<(unsigned)blocks, 32 * ATT_WARPS, 0, stream>>>(q, k, v, seq, heads, kv_heads, head_dim, key_mask,
                                                                 causal, out);
+    return launched();
+}
+
+/* ---- the VAE's ops (ops_conv.h, ops_layout.h) ---- */
+
+/* The VAE norm's divisor per pixel: max(||x||_2, 1e-12) over its channels, one block per pixel. */
+__global__ void k_channel_norms(const float *x, int channels, float *norms)
+{
+    __shared__ float shared[THREADS];
+    const float *xp = x + (int64_t)blockIdx.x * channels;
+    float s = 0.0f;
+    for (int c = threadIdx.x; c < channels; c += THREADS) s += xp[c] * xp[c];
+    const float total = block_sum(s, shared);
+    if (threadIdx.x == 0) norms[blockIdx.x] = fmaxf(sqrtf(total), 1e-12f);
+}
+
+/* The CPU's order, each product rounded on its own: x / norm, * sqrt(C), * gamma. */
+__device__ float vae_norm_value(float x, float norm, float root, float gamma)
+{
+    return __fmul_rn(__fmul_rn(__fdiv_rn(x, norm), root), gamma);
+}
+
+/* op_channel_rms_norm with each pixel's divisor already in norms; y may be x. */
+__global__ void k_channel_rms_norm(const float *x, int64_t pixels, int channels, const float *norms,
+                                   const float *gamma, float *y)
+{
+    const float root = sqrtf((float)channels);
+    GRID_STRIDE(i, pixels * channels) y[i] = vae_norm_value(x[i], norms[i / channels], root, gamma[i % channels]);
+}
+
+extern "C" cudaError_t cuda_channel_norms(const float *x, int64_t pixels, int channels, float *norms,
+                                          cudaStream_t stream)
+{
+    if (pixels <= 0 || channels <= 0) return cudaSuccess;
+    if (pixels > 0x7fffffff) return cudaErrorInvalidValue;
+    k_channel_norms<<<(unsigned)pixels, THREADS, 0, stream>>>(x, channels, norms);
+    return launched();
+}
+
+extern "C" cudaError_t cuda_channel_rms_norm(const float *x, int64_t pixels, int channels, const float *norms,
+                                             const float *gamma, float *y, cudaStream_t stream)
+{
+    if (pixels <= 0 || channels <= 0) return cudaSuccess;
+    k_channel_rms_norm<<<blocks_for(pixels * channels), THREADS, 0, stream>>>(x, pixels, channels, norms, gamma, y);
+    return launched();
+}
+
+/* One element of the im2col matrix of rows [row0, row0 + rows) of the output (the
+ * output's pixels, row-major), columns in (ky, kx, c) order: the input pixel under that tap
+ * after the nearest 2x upsample and the zero padding, through norm + SiLU when norms is set. */
+__global__ void k_conv_im2col(const float *x, cuda_conv_geometry g, const float *norms, const float *gamma,
+                              int64_t row0, int64_t rows, float *col)
+{
+    const int64_t k = (int64_t)g.kernel * g.kernel * g.in_channels;
+    const int up_h = g.upsample ? 2 * g.height : g.height, up_w = g.upsample ? 2 * g.width : g.width;
+    const float root = sqrtf((float)g.in_channels);
+    GRID_STRIDE(i, rows * k) {
+        const int64_t pixel = row0 + i / k;
+        const int tap = (int)(i % k), c = tap % g.in_channels, kx = (tap / g.in_channels) % g.kernel,
+                  ky = tap / g.in_channels / g.kernel;
+        const int uy = (int)(pixel / g.out_width) * g.stride + ky - g.pad_top;
+        const int ux = (int)(pixel % g.out_width) * g.stride + kx - g.pad_left;
+        float v = 0.0f;
+        if (uy >= 0 && uy < up_h && ux >= 0 && ux < up_w) {
+            const int64_t at = (int64_t)(g.upsample ? uy / 2 : uy) * g.width + (g.upsample ? ux / 2 : ux);
+            v = x[at * g.in_channels + c];
+            if (norms) {
+                v = vae_norm_value(v, norms[at], root, gamma[c]);
+                v = v / (1.0f + expf(-v));
+            }
+        }
+        col[i] = v;
+    }
+}
+
+extern "C" cudaError_t cuda_conv_im2col(const float *x, const cuda_conv_geometry *g, const float *norms,
+                                        const float *gamma, int64_t row0, int64_t rows, float *col,
+                                        cudaStream_t stream)
+{
+    const int64_t n = rows * g->kernel * g->kernel * g->in_channels;
+    if (n <= 0) return cudaSuccess;
+    k_conv_im2col<<<blocks_for(n), THREADS, 0, stream>>>(x, *g, norms, gamma, row0, rows, col);
+    return launched();
+}
+
+__device__ float clamp_unit(float v) { return v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v; }
+
+/* One thread per element of the output of either layout change. */
+__global__ void k_channels_last(const float *src, int64_t pixels, int channels, float *dst)
+{
+    GRID_STRIDE(i, pixels * channels) dst[i] = src[(i % channels) * pixels + i / channels];
+}
+
+__global__ void k_channels_first(const float *src, int64_t pixels, int channels, int clamp, float *dst)
+{
+    GRID_STRIDE(i, pixels * channels) {
+        const float v = src[(i % pixels) * channels + i / pixels];
+        dst[i] = clamp ? clamp_unit(v) : v;
+    }
+}
+
+extern "C" cudaError_t cuda_to_channels_last(const float *src, int64_t pixels, int channels, float *dst,
+                                             cudaStream_t stream)
+{
+    if (pixels <= 0 || channels <= 0) return cudaSuccess;
+    k_channels_last<<<blocks_for(pixels * channels), THREADS, 0, stream>>>(src, pixels, channels, dst);
+    return launched();
+}
+
+extern "C" cudaError_t cuda_to_channels_first(const float *src, int64_t pixels, int channels, int clamp, float *dst,
+                                              cudaStream_t stream)
+{
+    if (pixels <= 0 || channels <= 0) return cudaSuccess;
+    k_channels_first<<<blocks_for(pixels * channels), THREADS, 0, stream>>>(src, pixels, channels, clamp, dst);
+    return launched();
+}
+
+/* One thread per element of the window. */
+__global__ void k_copy_window(cuda_window w, const float *src, float *dst)
+{
+    const int64_t plane = (int64_t)w.height * w.width;
+    GRID_STRIDE(i, w.channels * plane) {
+        const int64_t c = i / plane;
+        const int y = (int)(i % plane / w.width), x = (int)(i % w.width);
+        const float v = src[(c * w.src_height + w.src_y + y) * w.src_width + w.src_x + x];
+        dst[(c * w.dst_height + w.dst_y + y) * w.dst_width + w.dst_x + x] = w.clamp ? clamp_unit(v) : v;
+    }
+}
+
+extern "C" cudaError_t cuda_copy_window(const cuda_window *w, const float *src, float *dst, cudaStream_t stream)
+{
+    const int64_t n = (int64_t)w->channels * w->height * w->width;
+    if (n <= 0) return cudaSuccess;
+    k_copy_window<<<blocks_for(n), THREADS, 0, stream>>>(*w, src, dst);
+    return launched();
+}
+
+/* One thread per element of b's seam (e rows of b_width, or b_height rows of e): the CPU's
+ * weights (through double) and its two products rounded apart (no fused multiply-add). */
+__global__ void k_blend_seam(const float *a, int a_height, int a_width, float *b, int b_height, int b_width,
+                             int channels, int e, int columns)
+{
+    const int64_t plane = columns ? (int64_t)b_height * e : (int64_t)e * b_width;
+    GRID_STRIDE(i, channels * plane) {
+        const int64_t c = i / plane;
+        const int inner = columns ? e : b_width;
+        const int y = (int)(i % plane / inner), x = (int)(i % inner), at = columns ? x : y;
+        const float keep = (float)(1.0 - (double)at / e), take = (float)((double)at / e);
+        const float from = columns ? a[(c * a_height + y) * a_width + (a_width - e) + x]
+                                   : a[(c * a_height + (a_height - e + y)) * a_width + x];
+        float *to = b + (c * b_height + y) * b_width + x;
+        *to = __fadd_rn(__fmul_rn(from, keep), __fmul_rn(*to, take));
+    }
+}
+
+extern "C" cudaError_t cuda_blend_seam(const float *a, int a_height, int a_width, float *b, int b_height, int b_width,
+                                       int channels, int extent, int columns, cudaStream_t stream)
+{
+    const int a_size = columns ? a_width : a_height, b_size = columns ? b_width : b_height;
+    int e = extent < a_size ? extent : a_size;
+    if (b_size < e) e = b_size;
+    const int64_t n = (int64_t)channels * e * (columns ? b_height : b_width);
+    if (n <= 0 || e <= 0) return cudaSuccess;
+    k_blend_seam<<<blocks_for(n), THREADS, 0, stream>>>(a, a_height, a_width, b, b_height, b_width, channels, e,
+                                                        columns);
     return launched();
 }

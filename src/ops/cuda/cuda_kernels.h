@@ -68,9 +68,43 @@ cudaError_t cuda_permute_rows(const float *src, const int64_t *index, int64_t n,
                               float *dst, cudaStream_t stream);
 /* op_attention / op_attention_grouped: q, out [seq, heads * head_dim], k, v [seq, kv_heads *
  * head_dim]; key_mask NULL or [seq] bytes (0: excluded); causal 1: query i sees keys 0..i.
- * head_dim <= 256. Online softmax over the keys, one warp per query and head: O(seq) memory. */
+ * head_dim <= 512. Online softmax over the keys, one warp per query and head: O(seq) memory. */
 cudaError_t cuda_attention(const float *q, const float *k, const float *v, int64_t seq, int heads, int kv_heads,
                            int head_dim, const uint8_t *key_mask, int causal, float *out, cudaStream_t stream);
+
+/* ---- the VAE's ops (ops_conv.h, ops_layout.h) ---- */
+
+/* A convolution's shape (conv2d_params without its pointers, and its output width). */
+typedef struct cuda_conv_geometry {
+    int height, width, in_channels, kernel, stride, pad_top, pad_left, upsample, out_width;
+} cuda_conv_geometry;
+
+/* norms[p] = max(||x[p, :]||_2, 1e-12) over the channels of each pixel of x [pixels, channels]. */
+cudaError_t cuda_channel_norms(const float *x, int64_t pixels, int channels, float *norms, cudaStream_t stream);
+/* op_channel_rms_norm given norms (cuda_channel_norms); y may be x */
+cudaError_t cuda_channel_rms_norm(const float *x, int64_t pixels, int channels, const float *norms,
+                                  const float *gamma, float *y, cudaStream_t stream);
+/* Rows [row0, row0 + rows) of op_conv2d's im2col matrix (one per output pixel, kernel^2
+ * in_channels columns in (ky, kx, c) order) in f32: x [height, width, in] after the nearest 2x
+ * upsample (g->upsample) and zero padding; norms (per input pixel, cuda_channel_norms) and
+ * gamma [in] set: norm + SiLU on every input value (op_channel_rms_norm_silu_pixel). g is host. */
+cudaError_t cuda_conv_im2col(const float *x, const cuda_conv_geometry *g, const float *norms, const float *gamma,
+                             int64_t row0, int64_t rows, float *col, cudaStream_t stream);
+/* op_to_channels_last, op_to_channels_first */
+cudaError_t cuda_to_channels_last(const float *src, int64_t pixels, int channels, float *dst, cudaStream_t stream);
+cudaError_t cuda_to_channels_first(const float *src, int64_t pixels, int channels, int clamp, float *dst,
+                                   cudaStream_t stream);
+/* op_copy_window (op_window's fields; w is host) */
+typedef struct cuda_window {
+    int channels, height, width;
+    int src_height, src_width, src_y, src_x;
+    int dst_height, dst_width, dst_y, dst_x;
+    int clamp;
+} cuda_window;
+cudaError_t cuda_copy_window(const cuda_window *w, const float *src, float *dst, cudaStream_t stream);
+/* op_blend_seam, in place in b */
+cudaError_t cuda_blend_seam(const float *a, int a_height, int a_width, float *b, int b_height, int b_width,
+                            int channels, int extent, int columns, cudaStream_t stream);
 
 #ifdef __cplusplus
 }
