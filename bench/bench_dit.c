@@ -11,15 +11,15 @@
  *                                    (bf16, F) interleaved, medians and the ratio to bf16
  *   build-D/bench_dit --all-formats  rounds (bf16, fp8, fp8-channel, nf4, q8) interleaved
  *     with either: --side S (one size; default 544 tokens, --both adds 2080), --runs N
- *     (rounds, default 5). Each format is loaded with dit_load_quantized from the same
+ *     (rounds, default 5). Each format is loaded with qwen_dit_load_quantized from the same
  *     bf16 folder (blocks' matrices quantised, top-level layers as stored:
  *     docs/quantization.md); the output's max|q - bf16| / max|bf16| is printed as a check
  *     that the format really was used. The load average is printed before and after.
  *
  * Builds a random model the width of the real one (hidden 3072, 24 heads x 128, joint
  * dim 3584, 2 blocks, zero_cond_t, every tensor BF16) as a diffusers folder in a
- * temporary directory (about 1.4 GB, removed at exit), loads it with dit_load and times
- * dit_forward for
+ * temporary directory (about 1.4 GB, removed at exit), loads it with qwen_dit_load and times
+ * qwen_dit_forward for
  *   a 256x256 edit: 16x16 target patches + one 16x16 reference + 32 text tokens = 544
  *   a 512x512 edit: 32x32 + 32x32 + 32 text tokens                              = 2080
  * printing seconds and achieved GFLOP/s (FLOPs of the linears and of attention), and the
@@ -75,9 +75,9 @@ static double cpu_seconds(void)
 typedef struct bench_inputs {
     int side;
     int64_t n_img, n_txt;
-    dit_image_shape shapes[2];
+    qwen_dit_image_shape shapes[2];
     float *hidden, *text, *output;
-    dit_inputs in;
+    qwen_dit_inputs in;
 } bench_inputs;
 
 static void inputs_make(bench_inputs *b, int side)
@@ -85,7 +85,7 @@ static void inputs_make(bench_inputs *b, int side)
     b->side = side;
     b->n_txt = 32;
     b->n_img = 2 * (int64_t)side * side;
-    b->shapes[0] = b->shapes[1] = (dit_image_shape){1, side, side};
+    b->shapes[0] = b->shapes[1] = (qwen_dit_image_shape){1, side, side};
     b->hidden = malloc((size_t)(b->n_img * IN_CHANNELS) * 4);
     b->text = malloc((size_t)(b->n_txt * JOINT) * 4);
     b->output = malloc((size_t)(b->n_img * 4 * OUT_CHANNELS) * 4);
@@ -95,7 +95,7 @@ static void inputs_make(bench_inputs *b, int side)
     }
     for (int64_t i = 0; i < b->n_img * IN_CHANNELS; i++) b->hidden[i] = rand_float();
     for (int64_t i = 0; i < b->n_txt * JOINT; i++) b->text[i] = rand_float();
-    b->in = (dit_inputs){.hidden_states = b->hidden, .n_img = b->n_img, .hidden_channels = IN_CHANNELS,
+    b->in = (qwen_dit_inputs){.hidden_states = b->hidden, .n_img = b->n_img, .hidden_channels = IN_CHANNELS,
                          .encoder_hidden_states = b->text, .n_txt = b->n_txt, .text_dim = JOINT,
                          .timestep = 0.5f, .img_shapes = b->shapes, .n_images = 2};
 }
@@ -103,16 +103,16 @@ static void inputs_make(bench_inputs *b, int side)
 static void inputs_free(bench_inputs *b) { free(b->hidden), free(b->text), free(b->output); }
 
 /* One forward: wall seconds, *cpu = process CPU seconds. */
-static double time_forward(dit_model *model, thread_pool *pool, bench_inputs *b, double *cpu)
+static double time_forward(qwen_dit_model *model, thread_pool *pool, bench_inputs *b, double *cpu)
 {
     double c0 = cpu_seconds(), t0 = now_seconds();
-    if (dit_forward(model, OP_BACKEND_CPU(pool), &b->in, NULL, b->output) != CANVAS_OK) die("forward");
+    if (qwen_dit_forward(model, OP_BACKEND_CPU(pool), &b->in, NULL, b->output) != CANVAS_OK) die("forward");
     double t = now_seconds() - t0;
     *cpu = cpu_seconds() - c0;
     return t;
 }
 
-static void bench_forward(dit_model *model, thread_pool *pool, int side, int runs)
+static void bench_forward(qwen_dit_model *model, thread_pool *pool, int side, int runs)
 {
     bench_inputs b;
     inputs_make(&b, side);
@@ -133,7 +133,7 @@ static void bench_forward(dit_model *model, thread_pool *pool, int side, int run
 
 /* --serve: one forward per line "SIDE" on stdin (the first of each size is preceded by a
  * warm-up), answered on stdout; "quit" or end of input stops. */
-static void serve(dit_model *model, thread_pool *pool)
+static void serve(qwen_dit_model *model, thread_pool *pool)
 {
     bench_inputs b = {0};
     char line[64];
@@ -162,12 +162,12 @@ enum { MAX_FORMATS = 8, MAX_RUNS = 16 };
 static int compare_formats(const char *dir, thread_pool *pool, const quant_choice *choices, int n, const int *sides,
                            int n_sides, int runs)
 {
-    dit_model *models[MAX_FORMATS] = {0};
+    qwen_dit_model *models[MAX_FORMATS] = {0};
     for (int f = 0; f < n; f++) {
         double t0 = now_seconds();
-        if (dit_load_quantized(dir, choices[f], &models[f]) != CANVAS_OK) {
+        if (qwen_dit_load_quantized(dir, choices[f], &models[f]) != CANVAS_OK) {
             fprintf(stderr, "bench_dit: loading as %s: %s\n", quant_choice_name(choices[f]), canvas_last_error());
-            for (int g = 0; g < f; g++) dit_free(models[g]);
+            for (int g = 0; g < f; g++) qwen_dit_free(models[g]);
             return 1;
         }
         printf("loaded %-11s in %.1f s\n", choices[f].format == QUANT_NONE ? "bf16" : quant_choice_name(choices[f]),
@@ -218,7 +218,7 @@ static int compare_formats(const char *dir, thread_pool *pool, const quant_choic
         inputs_free(&b);
     }
     print_load("after");
-    for (int f = 0; f < n; f++) dit_free(models[f]);
+    for (int f = 0; f < n; f++) qwen_dit_free(models[f]);
     return 0;
 }
 
@@ -279,8 +279,8 @@ int main(int argc, char **argv)
         st = compare_formats(dir, pool, choices, n_choices, sides, side > 0 || !both ? 1 : 2, runs) ? CANVAS_ERR_INPUT
                                                                                                     : CANVAS_OK;
     } else {
-        dit_model *model;
-        st = dit_load(dir, &model);
+        qwen_dit_model *model;
+        st = qwen_dit_load(dir, &model);
         if (st == CANVAS_OK) {
             if (serving) {
                 serve(model, pool);
@@ -294,7 +294,7 @@ int main(int argc, char **argv)
                     if (!quick) bench_forward(model, pool, 32, 5);
                 }
             }
-            dit_free(model);
+            qwen_dit_free(model);
         } else {
             fprintf(stderr, "bench_dit: loading: %s\n", canvas_last_error());
         }

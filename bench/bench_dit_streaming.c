@@ -45,23 +45,23 @@ typedef struct bench_args {
 /* Forwards with `k` resident blocks on a capped device with the given link: seconds per
  * forward (placing the weights is not timed; the first streamed block is prefetched
  * while placing, later ones while the previous forward ends, as in denoising steps). */
-static canvas_status time_forwards(dit_model *model, thread_pool *pool, const dit_inputs *in, float *out, int k,
+static canvas_status time_forwards(qwen_dit_model *model, thread_pool *pool, const qwen_dit_inputs *in, float *out, int k,
                                    double bandwidth, int repeats, double *seconds)
 {
-    size_t cap = dit_weight_device_bytes(model, k) + dit_activation_bytes(&model->config, in->n_img, in->n_txt) +
-                 dit_attention_workspace_bytes(in->n_img + in->n_txt, model->config.num_attention_heads,
+    size_t cap = qwen_dit_weight_device_bytes(model, k) + qwen_dit_activation_bytes(&model->config, in->n_img, in->n_txt) +
+                 qwen_dit_attention_workspace_bytes(in->n_img + in->n_txt, model->config.num_attention_heads,
                                                model->config.attention_head_dim, thread_pool_size(pool), 0) +
                  (1u << 20);
     mem_device *gpu;
     TRY(mem_device_create_capped("gpu", cap, &gpu));
     mem_device_set_link_bandwidth(gpu, bandwidth);
-    canvas_status st = dit_place(model, gpu, k);
+    canvas_status st = qwen_dit_place(model, gpu, k);
     for (int r = 0; r < repeats && st == CANVAS_OK; r++) {
         double start = clock_seconds();
-        st = dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, out);
+        st = qwen_dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, out);
         seconds[r] = clock_seconds() - start;
     }
-    canvas_status back = dit_place(model, NULL, DIT_ALL_BLOCKS);
+    canvas_status back = qwen_dit_place(model, NULL, QWEN_DIT_ALL_BLOCKS);
     mem_device_destroy(gpu);
     return st != CANVAS_OK ? st : back;
 }
@@ -120,11 +120,11 @@ static canvas_status bench(const bench_args *a, const char *dir)
     printf("model: %d blocks, hidden %d (%d heads x 128), %s matrices, written in %.1f s\n", a->blocks,
            a->heads * 128, a->heads, dtype_name(a->matrix_type), clock_seconds() - start);
 
-    dit_model *model = NULL;
+    qwen_dit_model *model = NULL;
     thread_pool *pool = NULL;
     float *hidden = NULL, *text = NULL, *out = NULL;
     const int64_t n_img = (int64_t)a->image_w * a->image_h, n_txt = a->text;
-    canvas_status st = dit_load(dir, &model);
+    canvas_status st = qwen_dit_load(dir, &model);
     if (st == CANVAS_OK) st = thread_pool_create(a->threads, &pool);
     if (st == CANVAS_OK) st = mem_alloc((void **)&hidden, (size_t)n_img * 64 * sizeof(float), MEM_SCRATCH);
     if (st == CANVAS_OK) st = mem_alloc((void **)&text, (size_t)n_txt * 256 * sizeof(float), MEM_SCRATCH);
@@ -133,11 +133,11 @@ static canvas_status bench(const bench_args *a, const char *dir)
     dit_random_writer rng = {.rng = 5u};
     for (int64_t i = 0; i < n_img * 64; i++) hidden[i] = dit_random_uniform(&rng);
     for (int64_t i = 0; i < n_txt * 256; i++) text[i] = dit_random_uniform(&rng);
-    dit_image_shape image = {1, a->image_h, a->image_w};
-    dit_inputs in = {.hidden_states = hidden, .n_img = n_img, .hidden_channels = 64, .encoder_hidden_states = text,
+    qwen_dit_image_shape image = {1, a->image_h, a->image_w};
+    qwen_dit_inputs in = {.hidden_states = hidden, .n_img = n_img, .hidden_channels = 64, .encoder_hidden_states = text,
                      .n_txt = n_txt, .text_dim = 256, .timestep = 0.5f, .img_shapes = &image, .n_images = 1};
 
-    const size_t block_bytes = dit_weight_device_bytes(model, 1) - dit_weight_device_bytes(model, 0);
+    const size_t block_bytes = qwen_dit_weight_device_bytes(model, 1) - qwen_dit_weight_device_bytes(model, 0);
     printf("forward: %lld image + %lld text tokens, %d threads; one block on the device: %.1f MiB\n",
            (long long)n_img, (long long)n_txt, a->threads, (double)block_bytes / (1 << 20));
 
@@ -179,7 +179,7 @@ done:
     mem_free(text);
     mem_free(out);
     thread_pool_destroy(pool);
-    dit_free(model);
+    qwen_dit_free(model);
     return st;
 }
 

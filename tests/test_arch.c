@@ -17,9 +17,9 @@
 static void test_real_transformer(void)
 {
     char path[512];
-    dit_config c;
+    qwen_dit_config c;
     tensor_spec_list list = {0};
-    CHECK_OK(dit_config_load(test_path(path, sizeof path, REAL "transformer/config.json"), &c));
+    CHECK_OK(qwen_dit_config_load(test_path(path, sizeof path, REAL "transformer/config.json"), &c));
     CHECK_OK(arch_dit(&c, &list));
     arch_count all = arch_count_group(&list, ARCH_ANY_GROUP, 0);
     CHECK_MSG(all.params == 20430401088ull, "%llu", (unsigned long long)all.params);
@@ -150,8 +150,8 @@ static canvas_status golden_arch(const char *component, const char *dir, tensor_
     char config[600];
     snprintf(config, sizeof config, "%s/config.json", dir);
     if (!strcmp(component, "transformer")) {
-        dit_config c;
-        TRY(dit_config_load(config, &c));
+        qwen_dit_config c;
+        TRY(qwen_dit_config_load(config, &c));
         return arch_dit(&c, list);
     }
     if (!strcmp(component, "vae")) {
@@ -243,10 +243,10 @@ static void check_broken(const char *dir, const char *needle, const char *needle
 {
     char config[600];
     snprintf(config, sizeof config, "%s/config.json", dir);
-    dit_config c;
+    qwen_dit_config c;
     tensor_spec_list list = {0};
     weight_set *files = NULL;
-    CHECK_OK(dit_config_load(config, &c));
+    CHECK_OK(qwen_dit_config_load(config, &c));
     CHECK_OK(arch_dit(&c, &list));
     CHECK_OK(weights_open(dir, &files));
     if (files) {
@@ -270,10 +270,10 @@ static void test_broken_folders(void)
     write_folder(dir, INTACT, "", NULL);
     tensor_spec_list list = {0};
     weight_set *files = NULL;
-    dit_config c;
+    qwen_dit_config c;
     char config[600];
     snprintf(config, sizeof config, "%s/config.json", dir);
-    CHECK_OK(dit_config_load(config, &c));
+    CHECK_OK(qwen_dit_config_load(config, &c));
     CHECK_OK(arch_dit(&c, &list));
     CHECK_OK(weights_open(dir, &files));
     if (files) CHECK_OK(arch_check(&list, files, "transformer"));

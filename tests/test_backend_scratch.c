@@ -74,7 +74,7 @@ typedef struct measured {
 } measured;
 
 /* One forward on a fresh sealed probe with k resident blocks, the relay taking CUDA scratch. */
-static measured forward_measured(dit_model *model, int k, const dit_inputs *in, float *out)
+static measured forward_measured(qwen_dit_model *model, int k, const qwen_dit_inputs *in, float *out)
 {
     measured r = {0};
     mem_device *sealed = NULL;
@@ -82,12 +82,12 @@ static measured forward_measured(dit_model *model, int k, const dit_inputs *in, 
     if (r.status != CANVAS_OK) return r;
     relay_backend relay = {.device = sealed, .pool = pool};
     op_backend be = relay_backend_make_scratch(&relay);
-    r.status = dit_place(model, sealed, k);
-    if (r.status == CANVAS_OK) r.status = dit_forward(model, &be, in, NULL, out);
+    r.status = qwen_dit_place(model, sealed, k);
+    if (r.status == CANVAS_OK) r.status = qwen_dit_forward(model, &be, in, NULL, out);
     r.most_needed = relay.most_needed;
     r.own_bytes = relay.own_bytes;
     relay_backend_release(&relay);
-    CHECK_OK(dit_place(model, NULL, DIT_ALL_BLOCKS));
+    CHECK_OK(qwen_dit_place(model, NULL, QWEN_DIT_ALL_BLOCKS));
     mem_device_stats stats;
     mem_device_get_stats(sealed, &stats);
     r.peak = stats.peak_bytes;
@@ -97,7 +97,7 @@ static measured forward_measured(dit_model *model, int k, const dit_inputs *in, 
 }
 
 /* The planner's dry run of the same forward with `backend` (NULL: the CPU's over `workers`). */
-static uint64_t predicted(dit_model *model, const dit_inputs *in, const op_backend *backend, thread_pool *workers,
+static uint64_t predicted(qwen_dit_model *model, const qwen_dit_inputs *in, const op_backend *backend, thread_pool *workers,
                           int k)
 {
     plan_work w;
@@ -112,7 +112,7 @@ static uint64_t predicted(dit_model *model, const dit_inputs *in, const op_backe
 }
 
 /* The planner's largest resident prefix for a device of `cap` bytes with `backend`. */
-static int planned_prefix(dit_model *model, const dit_inputs *in, const op_backend *backend, uint64_t cap)
+static int planned_prefix(qwen_dit_model *model, const qwen_dit_inputs *in, const op_backend *backend, uint64_t cap)
 {
     plan_work w;
     plan_work_transformer(&w, &model->config, in->n_img, in->n_txt, thread_pool_size(pool));
@@ -140,23 +140,23 @@ static void test_streamed_random_model(void)
     mkdir(model_dir, 0700);
     const dit_random_shape shape = {.layers = 6, .heads = 4, .head_dim = 16, .joint_dim = 32, .in_channels = 64,
                                     .out_channels = 16, .matrix_type = DTYPE_F32, .seed = 11};
-    dit_model *model = NULL;
+    qwen_dit_model *model = NULL;
     static float hidden[48 * 64], text[7 * 32], want[48 * 64], got[48 * 64];
     uint8_t mask[7];
     dit_random_writer rng = {.rng = 5u};
     for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) hidden[i] = dit_random_uniform(&rng);
     for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) text[i] = dit_random_uniform(&rng);
     for (int i = 0; i < 7; i++) mask[i] = i < 5;
-    const dit_image_shape shapes[2] = {{1, 4, 6}, {1, 6, 4}};
-    const dit_inputs in = {.hidden_states = hidden, .n_img = 48, .hidden_channels = 64,
+    const qwen_dit_image_shape shapes[2] = {{1, 4, 6}, {1, 6, 4}};
+    const qwen_dit_inputs in = {.hidden_states = hidden, .n_img = 48, .hidden_channels = 64,
                            .encoder_hidden_states = text, .n_txt = 7, .text_dim = 32, .text_mask = mask,
                            .timestep = 0.7f, .img_shapes = shapes, .n_images = 2};
     CHECK_OK(dit_random_model_write(model_dir, &shape));
-    CHECK_OK(dit_load(model_dir, &model));
+    CHECK_OK(qwen_dit_load(model_dir, &model));
     if (!model) goto done;
-    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, want));
+    CHECK_OK(qwen_dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, want));
     /* a shape model from the config alone (4 bytes an element) has the loaded model's matrices */
-    dit_model *from_config = NULL;
+    qwen_dit_model *from_config = NULL;
     CHECK_OK(plan_dit_shape_model(&model->config, model->weights_format, 4, &from_config));
     if (from_config) {
         const weight_view *a[3] = {&from_config->weights.proj_out, &from_config->weights.blocks[5].img_mlp_out,
@@ -168,7 +168,7 @@ static void test_streamed_random_model(void)
                   a[i]->type == b[i]->type && a[i]->type == DTYPE_F32 && !a[i]->quant);
         CHECK(b[1]->in_features == 4 * 64 && b[1]->out_features == 64);
     }
-    dit_free(from_config);
+    qwen_dit_free(from_config);
     relay_backend described = {0};
     const op_backend relay = relay_backend_make_scratch(&described);
     const int prefixes[3] = {6, 2, 0};
@@ -192,7 +192,7 @@ static void test_streamed_random_model(void)
     CHECK_MSG(chosen == 2, "a cap of %llu bytes: %d resident", (unsigned long long)cap, chosen);
     CHECK(planned_prefix(model, &in, NULL, cap) == 6);
 done:
-    dit_free(model);
+    qwen_dit_free(model);
     dit_random_model_remove(model_dir);
     rmdir(dir);
 }
@@ -201,17 +201,17 @@ static void test_planned_peak_is_measured(void)
 {
     char case_dir[4096];
     test_path(case_dir, sizeof case_dir, "golden/cases/dit-edit-two-refs");
-    dit_case *dc = NULL;
-    dit_model *model = NULL;
+    qwen_dit_case *dc = NULL;
+    qwen_dit_model *model = NULL;
     float *want = NULL, *got = NULL;
-    CHECK_OK(dit_case_open(case_dir, &dc));
-    if (dc) CHECK_OK(dit_load(dc->model_dir, &model));
+    CHECK_OK(qwen_dit_case_open(case_dir, &dc));
+    if (dc) CHECK_OK(qwen_dit_load(dc->model_dir, &model));
     if (!model) goto done;
-    const size_t out_bytes = (size_t)dc->inputs.n_img * (size_t)dit_output_channels(&model->config) * sizeof(float);
+    const size_t out_bytes = (size_t)dc->inputs.n_img * (size_t)qwen_dit_output_channels(&model->config) * sizeof(float);
     CHECK_OK(mem_alloc((void **)&want, out_bytes, MEM_SCRATCH));
     CHECK_OK(mem_alloc((void **)&got, out_bytes, MEM_SCRATCH));
     if (!want || !got) goto done;
-    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, want));
+    CHECK_OK(qwen_dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, want));
     relay_backend described = {0}; /* never computes: the planner only reads its table */
     const op_backend relay = relay_backend_make_scratch(&described), cuda = op_backend_cuda_sizes();
     const int layers = model->config.num_layers, prefixes[2] = {layers, 0};
@@ -244,8 +244,8 @@ static void test_planned_peak_is_measured(void)
 done:
     mem_free(want);
     mem_free(got);
-    dit_free(model);
-    dit_case_free(dc);
+    qwen_dit_free(model);
+    qwen_dit_case_free(dc);
 }
 
 int main(void)

@@ -24,9 +24,9 @@ static const char *temp_json(char *buf, size_t size, const char *text)
 static void dit_fails(const char *text, canvas_status status, const char *needle)
 {
     char path[256];
-    dit_config c;
+    qwen_dit_config c;
     temp_json(path, sizeof path, text);
-    CHECK_FAILS(dit_config_load(path, &c), status, needle);
+    CHECK_FAILS(qwen_dit_config_load(path, &c), status, needle);
     CHECK(strstr(canvas_last_error(), path) != NULL);
     unlink(path);
 }
@@ -59,21 +59,21 @@ static void textenc_fails(const char *text, const char *needle)
 
 static void test_dit_defaults(void)
 {
-    dit_config c;
-    dit_config_default(&c);
+    qwen_dit_config c;
+    qwen_dit_config_default(&c);
     CHECK(c.patch_size == 2 && c.in_channels == 64 && c.out_channels == 16);
     CHECK(c.num_layers == 60 && c.attention_head_dim == 128 && c.num_attention_heads == 24);
-    CHECK(c.joint_attention_dim == 3584 && dit_inner_dim(&c) == 3072);
+    CHECK(c.joint_attention_dim == 3584 && qwen_dit_inner_dim(&c) == 3072);
     CHECK(c.axes_dims_rope[0] == 16 && c.axes_dims_rope[1] == 56 && c.axes_dims_rope[2] == 56);
     CHECK(!c.zero_cond_t && !c.guidance_embeds && !c.use_additional_t_cond && !c.use_layer3d_rope);
 
     char path[256];
     temp_json(path, sizeof path, "{\"out_channels\": null, \"in_channels\": 32}");
-    CHECK_OK(dit_config_load(path, &c));
+    CHECK_OK(qwen_dit_config_load(path, &c));
     CHECK(c.out_channels == 32 && c.in_channels == 32 && c.num_layers == 60);
     unlink(path);
     temp_json(path, sizeof path, "{}");
-    CHECK_OK(dit_config_load(path, &c));
+    CHECK_OK(qwen_dit_config_load(path, &c));
     CHECK(c.out_channels == 16 && c.num_layers == 60);
     unlink(path);
 }
@@ -81,20 +81,20 @@ static void test_dit_defaults(void)
 static void test_dit_real_and_golden(void)
 {
     char path[512];
-    dit_config c;
-    CHECK_OK(dit_config_load(test_path(path, sizeof path, "real-configs/qwen-image-edit-2511/transformer/config.json"), &c));
-    CHECK(c.num_layers == 60 && dit_inner_dim(&c) == 3072 && c.zero_cond_t);
-    CHECK_OK(dit_config_load(test_path(path, sizeof path, "golden/models/dit-tiny/transformer/config.json"), &c));
+    qwen_dit_config c;
+    CHECK_OK(qwen_dit_config_load(test_path(path, sizeof path, "real-configs/qwen-image-edit-2511/transformer/config.json"), &c));
+    CHECK(c.num_layers == 60 && qwen_dit_inner_dim(&c) == 3072 && c.zero_cond_t);
+    CHECK_OK(qwen_dit_config_load(test_path(path, sizeof path, "golden/models/dit-tiny/transformer/config.json"), &c));
     CHECK(c.num_layers == 2 && c.attention_head_dim == 16 && c.num_attention_heads == 4);
     CHECK(c.joint_attention_dim == 32 && c.axes_dims_rope[0] == 8 && c.axes_dims_rope[2] == 4 && c.zero_cond_t);
-    CHECK_OK(dit_config_load(test_path(path, sizeof path, "golden/models/dit-tiny-2509/transformer/config.json"), &c));
+    CHECK_OK(qwen_dit_config_load(test_path(path, sizeof path, "golden/models/dit-tiny-2509/transformer/config.json"), &c));
     CHECK(!c.zero_cond_t);
 }
 
 static void test_dit_errors(void)
 {
-    dit_config c;
-    CHECK_FAILS(dit_config_load("/nonexistent/transformer/config.json", &c), CANVAS_ERR_INPUT,
+    qwen_dit_config c;
+    CHECK_FAILS(qwen_dit_config_load("/nonexistent/transformer/config.json", &c), CANVAS_ERR_INPUT,
                 "/nonexistent/transformer/config.json");
     dit_fails("{\"num_layers\": \"60\"}", CANVAS_ERR_INPUT, "key 'num_layers': expected an integer, got a string");
     dit_fails("{\"num_layers\": 2.5}", CANVAS_ERR_INPUT, "'num_layers'");

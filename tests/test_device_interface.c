@@ -224,8 +224,8 @@ typedef struct forward_run {
 
 /* Place `model` with k resident blocks on a fresh device of `kind` (a measure device: the
  * dry run), one forward with the relay backend over it or the CPU backend, back to host. */
-static forward_run forward_on(dit_model *model, int kind, int use_relay, int k, const dit_inputs *in,
-                              const dit_tap *tap, float *out)
+static forward_run forward_on(qwen_dit_model *model, int kind, int use_relay, int k, const qwen_dit_inputs *in,
+                              const qwen_dit_tap *tap, float *out)
 {
     forward_run r = {0};
     mem_device *device = NULL;
@@ -234,10 +234,10 @@ static forward_run forward_on(dit_model *model, int kind, int use_relay, int k, 
     if (r.status != CANVAS_OK) return r;
     relay_backend relay = {.device = device, .pool = pool};
     op_backend relayed = relay_backend_make(&relay);
-    r.status = dit_place(model, device, k);
+    r.status = qwen_dit_place(model, device, k);
     if (r.status == CANVAS_OK)
-        r.status = dit_forward(model, use_relay ? &relayed : OP_BACKEND_CPU(pool), in, tap, out);
-    CHECK_OK(dit_place(model, NULL, DIT_ALL_BLOCKS));
+        r.status = qwen_dit_forward(model, use_relay ? &relayed : OP_BACKEND_CPU(pool), in, tap, out);
+    CHECK_OK(qwen_dit_place(model, NULL, QWEN_DIT_ALL_BLOCKS));
     mem_device_get_stats(device, &r.stats);
     if (kind != MEASURE) r.counts = probe_counts_of(device);
     r.relayed = relay.ops;
@@ -257,19 +257,19 @@ static void test_transformer_on_probe(void)
 {
     char case_dir[4096];
     test_path(case_dir, sizeof case_dir, "golden/cases/dit-edit-two-refs");
-    dit_case *dc = NULL;
-    dit_model *model = NULL;
+    qwen_dit_case *dc = NULL;
+    qwen_dit_model *model = NULL;
     float *want = NULL, *got = NULL;
     captured host_taps = {0}, sealed_taps = {0};
-    CHECK_OK(dit_case_open(case_dir, &dc));
-    if (dc) CHECK_OK(dit_load(dc->model_dir, &model));
+    CHECK_OK(qwen_dit_case_open(case_dir, &dc));
+    if (dc) CHECK_OK(qwen_dit_load(dc->model_dir, &model));
     if (!model) goto done;
-    const size_t out_bytes = (size_t)dc->inputs.n_img * (size_t)dit_output_channels(&model->config) * sizeof(float);
+    const size_t out_bytes = (size_t)dc->inputs.n_img * (size_t)qwen_dit_output_channels(&model->config) * sizeof(float);
     CHECK_OK(mem_alloc((void **)&want, out_bytes, MEM_SCRATCH));
     CHECK_OK(mem_alloc((void **)&got, out_bytes, MEM_SCRATCH));
     if (!want || !got) goto done;
-    const dit_tap host_tap = {capture, &host_taps}, sealed_tap = {capture, &sealed_taps};
-    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, &host_tap, want));
+    const qwen_dit_tap host_tap = {capture, &host_taps}, sealed_tap = {capture, &sealed_taps};
+    CHECK_OK(qwen_dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, &host_tap, want));
     CHECK(host_taps.n == 3 + 2 * model->config.num_layers);
     for (int k = 0; k <= model->config.num_layers; k++) {
         memset(got, 0xff, out_bytes);
@@ -313,8 +313,8 @@ done:
     captured_free(&sealed_taps);
     mem_free(want);
     mem_free(got);
-    dit_free(model);
-    dit_case_free(dc);
+    qwen_dit_free(model);
+    qwen_dit_case_free(dc);
 }
 
 /* A six-block random model (tests/dit_random_model.h) with two padded text tokens, placed
@@ -334,7 +334,7 @@ static void test_streamed_model_on_sealed(void)
     mkdir(model_dir, 0700);
     const dit_random_shape shape = {.layers = 6, .heads = 4, .head_dim = 16, .joint_dim = 32, .in_channels = 64,
                                     .out_channels = 16, .matrix_type = DTYPE_BF16, .seed = 11};
-    dit_model *model = NULL;
+    qwen_dit_model *model = NULL;
     mem_device *sealed = NULL;
     float hidden[48 * 64], text[7 * 32], want[48 * 64], got[48 * 64];
     uint8_t mask[7];
@@ -342,37 +342,37 @@ static void test_streamed_model_on_sealed(void)
     for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) hidden[i] = dit_random_uniform(&rng);
     for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) text[i] = dit_random_uniform(&rng);
     for (int i = 0; i < 7; i++) mask[i] = i < 5;
-    const dit_image_shape shapes[2] = {{1, 4, 6}, {1, 6, 4}};
-    const dit_inputs in = {.hidden_states = hidden, .n_img = 48, .hidden_channels = 64,
+    const qwen_dit_image_shape shapes[2] = {{1, 4, 6}, {1, 6, 4}};
+    const qwen_dit_inputs in = {.hidden_states = hidden, .n_img = 48, .hidden_channels = 64,
                            .encoder_hidden_states = text, .n_txt = 7, .text_dim = 32, .text_mask = mask,
                            .timestep = 0.7f, .img_shapes = shapes, .n_images = 2};
     CHECK_OK(dit_random_model_write(model_dir, &shape));
-    CHECK_OK(dit_load(model_dir, &model));
+    CHECK_OK(qwen_dit_load(model_dir, &model));
     CHECK_OK(probe_create(1, 4 * MiB, &sealed));
     if (!model || !sealed) goto done;
-    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, want));
+    CHECK_OK(qwen_dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, want));
     relay_backend relay = {.device = sealed, .pool = pool};
     op_backend relayed = relay_backend_make(&relay);
     /* bytes copied onto the device by the second forward, all blocks resident and two */
     uint64_t second[2] = {0, 0};
-    const int resident[2] = {DIT_ALL_BLOCKS, 2};
+    const int resident[2] = {QWEN_DIT_ALL_BLOCKS, 2};
     for (int p = 0; p < 2; p++) {
-        CHECK_OK(dit_place(model, sealed, resident[p]));
+        CHECK_OK(qwen_dit_place(model, sealed, resident[p]));
         for (int round = 0; round < 2; round++) {
             const uint64_t before = probe_counts_of(sealed).bytes_in;
             memset(got, 0xff, sizeof got);
-            CHECK_OK(dit_forward(model, &relayed, &in, NULL, got));
+            CHECK_OK(qwen_dit_forward(model, &relayed, &in, NULL, got));
             CHECK_MSG(memcmp(got, want, sizeof want) == 0, "resident %d, forward %d: differs from the host run",
                       resident[p], round);
             second[p] = probe_counts_of(sealed).bytes_in - before;
         }
-        CHECK_OK(dit_place(model, NULL, DIT_ALL_BLOCKS));
+        CHECK_OK(qwen_dit_place(model, NULL, QWEN_DIT_ALL_BLOCKS));
         CHECK(mem_device_live_blocks(sealed) == 0);
     }
     /* the relay's copies are the same in both: the difference is weights streamed in again,
      * at least three of the four streamed blocks (the copy thread's prefetches cross the
      * forwards' boundaries: a block may be counted in the forward before or after) */
-    const uint64_t block = dit_weight_device_bytes(model, 3) - dit_weight_device_bytes(model, 2);
+    const uint64_t block = qwen_dit_weight_device_bytes(model, 3) - qwen_dit_weight_device_bytes(model, 2);
     CHECK_MSG(second[1] >= second[0] + 3 * block, "the second streamed forward copied %llu bytes, resident %llu",
               (unsigned long long)second[1], (unsigned long long)second[0]);
     printf("  six blocks on the sealed probe, second forward: %llu bytes in with 2 resident, %llu with all "
@@ -380,7 +380,7 @@ static void test_streamed_model_on_sealed(void)
            (unsigned long long)block);
 done:
     mem_device_destroy(sealed);
-    dit_free(model);
+    qwen_dit_free(model);
     dit_random_model_remove(model_dir);
     rmdir(dir);
 }

@@ -73,7 +73,7 @@ static canvas_status compare_tap(void *ctx, const char *name, const float *data,
     return CANVAS_OK;
 }
 
-/* A dit_forward case without loras? */
+/* A qwen_dit_forward case without loras? */
 static int is_dit_case(const char *case_dir)
 {
     char path[4096];
@@ -88,22 +88,22 @@ static int is_dit_case(const char *case_dir)
 
 static void run_golden_case(const char *case_dir, const char *case_name)
 {
-    dit_case *dc = NULL;
-    dit_model *model = NULL;
+    qwen_dit_case *dc = NULL;
+    qwen_dit_model *model = NULL;
     st_file *expected = NULL;
     float *output = NULL;
     char path[4096];
     join(path, sizeof path, case_dir, "expected.safetensors");
-    CHECK_OK(dit_case_open(case_dir, &dc));
-    if (dc) CHECK_OK(dit_load(dc->model_dir, &model));
+    CHECK_OK(qwen_dit_case_open(case_dir, &dc));
+    if (dc) CHECK_OK(qwen_dit_load(dc->model_dir, &model));
     CHECK_OK(st_open(path, &expected));
     if (!dc || !model || !expected) goto done;
 
-    int64_t channels = dit_output_channels(&model->config);
+    int64_t channels = qwen_dit_output_channels(&model->config);
     CHECK_OK(mem_alloc((void **)&output, (size_t)(dc->inputs.n_img * channels) * sizeof(float), MEM_SCRATCH));
     comparison cmp = {.case_name = case_name, .expected = expected};
-    dit_tap tap = {compare_tap, &cmp};
-    canvas_status st = dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, &tap, output);
+    qwen_dit_tap tap = {compare_tap, &cmp};
+    canvas_status st = qwen_dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, &tap, output);
     CHECK_MSG(st == CANVAS_OK, "%s: %s", case_name, canvas_last_error());
     if (st != CANVAS_OK) goto done;
     int64_t shape[3] = {1, dc->inputs.n_img, channels};
@@ -115,8 +115,8 @@ static void run_golden_case(const char *case_dir, const char *case_name)
 done:
     mem_free(output);
     st_close(expected);
-    dit_free(model);
-    dit_case_free(dc);
+    qwen_dit_free(model);
+    qwen_dit_case_free(dc);
 }
 
 static int compare_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -197,17 +197,17 @@ static void test_activation_peak_long_sequence(void)
 {
     char dir[4096];
     test_path(dir, sizeof dir, "golden/models/dit-tiny/transformer");
-    dit_model *model = NULL;
-    CHECK_OK(dit_load(dir, &model));
+    qwen_dit_model *model = NULL;
+    CHECK_OK(qwen_dit_load(dir, &model));
     if (!model) return;
-    const dit_config *c = &model->config;
+    const qwen_dit_config *c = &model->config;
     CHECK(c->zero_cond_t);
 
     /* a 64 x 32 target and a 64 x 32 reference (4096 image tokens), 64 text tokens */
-    const dit_image_shape shapes[2] = {{1, 64, 32}, {1, 64, 32}};
+    const qwen_dit_image_shape shapes[2] = {{1, 64, 32}, {1, 64, 32}};
     const int64_t n_img = 4096, n_txt = 64, n = n_img + n_txt;
-    const int64_t d = dit_inner_dim(c), j = c->joint_attention_dim, hd = c->attention_head_dim;
-    const int64_t channels = dit_output_channels(c);
+    const int64_t d = qwen_dit_inner_dim(c), j = c->joint_attention_dim, hd = c->attention_head_dim;
+    const int64_t channels = qwen_dit_output_channels(c);
     float *hidden = NULL, *text = NULL, *output = NULL;
     CHECK_OK(mem_alloc((void **)&hidden, (size_t)(n_img * c->in_channels) * sizeof(float), MEM_SCRATCH));
     CHECK_OK(mem_alloc((void **)&text, (size_t)(n_txt * j) * sizeof(float), MEM_SCRATCH));
@@ -215,7 +215,7 @@ static void test_activation_peak_long_sequence(void)
     if (!hidden || !text || !output) goto done;
     for (int64_t i = 0; i < n_img * c->in_channels; i++) hidden[i] = random_uniform();
     for (int64_t i = 0; i < n_txt * j; i++) text[i] = random_uniform();
-    dit_inputs in = {
+    qwen_dit_inputs in = {
         .hidden_states = hidden, .n_img = n_img, .hidden_channels = c->in_channels,
         .encoder_hidden_states = text, .n_txt = n_txt, .text_dim = j,
         .timestep = 0.5f, .img_shapes = shapes, .n_images = 2,
@@ -229,16 +229,16 @@ static void test_activation_peak_long_sequence(void)
     const int64_t floats =
         5 * n * d + wide + n * hd + t_rows * 256 + 3 * t_rows * d + 6 * d * t_rows + 6 * d + 2 * d + io;
     const size_t formula = (size_t)(4 * floats + n);
-    CHECK(dit_activation_bytes(c, n_img, n_txt) == formula);
+    CHECK(qwen_dit_activation_bytes(c, n_img, n_txt) == formula);
 
     /* The kernels' own activation workspace (op_attention's per-thread tiles): measured by
      * running op_attention alone at the same size, and equal to what the kernel says it
-     * takes (dit_attention_workspace_bytes, i.e. op_attention_workspace_bytes). */
+     * takes (qwen_dit_attention_workspace_bytes, i.e. op_attention_workspace_bytes). */
     size_t kernel_workspace = attention_workspace_bytes(n, c->num_attention_heads, (int)hd);
-    CHECK_MSG(kernel_workspace == dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd,
+    CHECK_MSG(kernel_workspace == qwen_dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd,
                                                                 thread_pool_size(pool), 1),
-              "op_attention took %zu bytes, dit_attention_workspace_bytes says %zu", kernel_workspace,
-              dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd, thread_pool_size(pool), 1));
+              "op_attention took %zu bytes, qwen_dit_attention_workspace_bytes says %zu", kernel_workspace,
+              qwen_dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd, thread_pool_size(pool), 1));
     for (int threads = 1; threads <= 3; threads++) { /* and for other thread counts */
         thread_pool *other = NULL;
         CHECK_OK(thread_pool_create(threads, &other));
@@ -246,7 +246,7 @@ static void test_activation_peak_long_sequence(void)
         pool = other;
         size_t measured = attention_workspace_bytes(n, c->num_attention_heads, (int)hd);
         pool = saved;
-        CHECK(measured == dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd, threads, 1));
+        CHECK(measured == qwen_dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd, threads, 1));
         thread_pool_destroy(other);
     }
 
@@ -254,15 +254,15 @@ static void test_activation_peak_long_sequence(void)
     mem_get_stats(MEM_ACTIVATIONS, &before);
     mem_get_stats(MEM_SCRATCH, &scratch_before);
     mem_reset_peaks();
-    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, output));
+    CHECK_OK(qwen_dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, output));
     mem_get_stats(MEM_ACTIVATIONS, &after);
     mem_get_stats(MEM_SCRATCH, &scratch_after);
     /* host scratch: the forward's arena record, and the largest of the GEMMs' packing and
      * attention's per-key row (the kernels run one at a time) */
     const int threads_now = thread_pool_size(pool);
-    size_t gemm = dit_linear_workspace_bytes(c, n_img, n_txt, threads_now);
-    size_t key_row = dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd, threads_now, 0) -
-                     dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd, threads_now, 1);
+    size_t gemm = qwen_dit_linear_workspace_bytes(c, n_img, n_txt, threads_now);
+    size_t key_row = qwen_dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd, threads_now, 0) -
+                     qwen_dit_attention_workspace_bytes(n, c->num_attention_heads, (int)hd, threads_now, 1);
     size_t scratch = scratch_after.peak_bytes - scratch_before.current_bytes;
     size_t record = arena_record_bytes();
     CHECK_MSG(scratch == record + (gemm > key_row ? gemm : key_row),
@@ -284,36 +284,36 @@ done:
     mem_free(hidden);
     mem_free(text);
     mem_free(output);
-    dit_free(model);
+    qwen_dit_free(model);
 }
 
 /* ---- encodings against the spec's reference numbers ------------------------------------- */
 
 static void test_timestep_sinusoid(void)
 {
-    float emb[DIT_TIME_CHANNELS];
-    dit_timestep_sinusoid(1.0f, emb);
+    float emb[QWEN_DIT_TIME_CHANNELS];
+    qwen_dit_timestep_sinusoid(1.0f, emb);
     const float cos_part[4] = {0.562379f, 0.789627f, 0.439928f, -0.023645f};
     const float sin_part[4] = {0.826880f, 0.613588f, -0.898033f, 0.999720f};
     for (int k = 0; k < 4; k++) {
         CHECK_NEAR(emb[k], cos_part[k], 2e-6);
         CHECK_NEAR(emb[128 + k], sin_part[k], 2e-6);
     }
-    dit_timestep_sinusoid(0.0f, emb);
+    qwen_dit_timestep_sinusoid(0.0f, emb);
     CHECK(emb[0] == 1.0f && emb[127] == 1.0f && emb[128] == 0.0f && emb[255] == 0.0f);
 }
 
 static void test_rope_positions(void)
 {
     /* spec §3.4 worked example: img_shapes [(1,4,6), (1,3,3)], text after max_vid_index 3 */
-    dit_config c;
-    dit_config_default(&c);
+    qwen_dit_config c;
+    qwen_dit_config_default(&c);
     c.attention_head_dim = 16;
     c.axes_dims_rope[0] = 8, c.axes_dims_rope[1] = 4, c.axes_dims_rope[2] = 4; /* pairs 4 | 2 | 2 */
-    const dit_image_shape shapes[2] = {{1, 4, 6}, {1, 3, 3}};
+    const qwen_dit_image_shape shapes[2] = {{1, 4, 6}, {1, 3, 3}};
     const int64_t n_txt = 2;
     float cos_t[(2 + 24 + 9) * 8], sin_t[(2 + 24 + 9) * 8]; /* [n_txt + 4·6 + 3·3 tokens, 8 pairs] */
-    dit_rope_tables(&c, shapes, 2, n_txt, cos_t, sin_t);
+    qwen_dit_rope_tables(&c, shapes, 2, n_txt, cos_t, sin_t);
     /* text token 1: position 4 on every axis; pair 0 of each axis has inverse frequency 1 */
     CHECK_NEAR(cos_t[1 * 8 + 0], cos(4.0), 1e-6);
     CHECK_NEAR(sin_t[1 * 8 + 4], sin(4.0), 1e-6);
@@ -370,17 +370,17 @@ static void test_bad_cases(void)
     };
     CHECK_OK(st_write(inputs_path, tensors, 2, NULL, 0));
     write_text(json_path, "{\"op\": \"dit_forward\", \"model\": \"models/dit-tiny\", \"img_shapes\": [[1, 2, 2]]}");
-    dit_case *dc = NULL;
-    CHECK_FAILS(dit_case_open(dir, &dc), CANVAS_ERR_INPUT, "'hidden_states' is missing");
+    qwen_dit_case *dc = NULL;
+    CHECK_FAILS(qwen_dit_case_open(dir, &dc), CANVAS_ERR_INPUT, "'hidden_states' is missing");
     CHECK(dc == NULL);
 
     write_text(json_path, "{\"op\": \"vae_decode\", \"model\": \"models/vae-tiny\"}");
-    CHECK_FAILS(dit_case_open(dir, &dc), CANVAS_ERR_UNSUPPORTED, "op 'vae_decode' is not dit_forward");
+    CHECK_FAILS(qwen_dit_case_open(dir, &dc), CANVAS_ERR_UNSUPPORTED, "op 'vae_decode' is not dit_forward");
     write_text(json_path, "{\"op\": \"dit_forward\", \"model\": \"models/dit-tiny\", \"img_shapes\": [[1, 2, 2]],"
                           " \"loras\": [{\"scale\": 1.0, \"naming\": \"peft\"}]}");
-    CHECK_FAILS(dit_case_open(dir, &dc), CANVAS_ERR_INPUT, "loras[0]"); /* no file (test_lora reads good ones) */
+    CHECK_FAILS(qwen_dit_case_open(dir, &dc), CANVAS_ERR_INPUT, "loras[0]"); /* no file (test_lora reads good ones) */
     write_text(json_path, "{\"op\": \"dit_forward\", \"model\": \"models/dit-tiny\", \"img_shapes\": [[1, 0, 2]]}");
-    CHECK_FAILS(dit_case_open(dir, &dc), CANVAS_ERR_INPUT, "img_shapes[0]");
+    CHECK_FAILS(qwen_dit_case_open(dir, &dc), CANVAS_ERR_INPUT, "img_shapes[0]");
     remove(json_path);
     remove(inputs_path);
     rmdir(dir);
@@ -388,20 +388,20 @@ static void test_bad_cases(void)
     /* a forward whose img_shapes do not cover hidden_states */
     char model_dir[4096];
     test_path(model_dir, sizeof model_dir, "golden/models/dit-tiny/transformer");
-    dit_model *model = NULL;
-    CHECK_OK(dit_load(model_dir, &model));
+    qwen_dit_model *model = NULL;
+    CHECK_OK(qwen_dit_load(model_dir, &model));
     if (!model) return;
     float hidden[5 * 64] = {0}, out[5 * 64];
-    const dit_image_shape shapes[1] = {{1, 2, 2}};
-    dit_inputs in = {.hidden_states = hidden, .n_img = 5, .hidden_channels = 64, .encoder_hidden_states = text,
+    const qwen_dit_image_shape shapes[1] = {{1, 2, 2}};
+    qwen_dit_inputs in = {.hidden_states = hidden, .n_img = 5, .hidden_channels = 64, .encoder_hidden_states = text,
                      .n_txt = 3, .text_dim = 32, .timestep = 0.5f, .img_shapes = shapes, .n_images = 1};
-    CHECK_FAILS(dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, out), CANVAS_ERR_INPUT, "img_shapes hold 4 tokens");
+    CHECK_FAILS(qwen_dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, out), CANVAS_ERR_INPUT, "img_shapes hold 4 tokens");
     in.n_img = 4, in.text_dim = 16;
-    CHECK_FAILS(dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, out), CANVAS_ERR_INPUT, "joint_attention_dim 32");
-    dit_free(model);
+    CHECK_FAILS(qwen_dit_forward(model, OP_BACKEND_CPU(pool), &in, NULL, out), CANVAS_ERR_INPUT, "joint_attention_dim 32");
+    qwen_dit_free(model);
 
     /* a model folder that is not there */
-    CHECK_FAILS(dit_load("/nonexistent/transformer", &model), CANVAS_ERR_INPUT, "/nonexistent/transformer");
+    CHECK_FAILS(qwen_dit_load("/nonexistent/transformer", &model), CANVAS_ERR_INPUT, "/nonexistent/transformer");
     CHECK(model == NULL);
 }
 
@@ -410,18 +410,18 @@ static void test_bad_cases(void)
 /* Open a case, load its model, run the forward; everything freed before returning. */
 static canvas_status case_round_trip(const char *case_dir)
 {
-    dit_case *dc = NULL;
-    dit_model *model = NULL;
+    qwen_dit_case *dc = NULL;
+    qwen_dit_model *model = NULL;
     float *output = NULL;
-    canvas_status st = dit_case_open(case_dir, &dc);
-    if (st == CANVAS_OK) st = dit_load(dc->model_dir, &model);
+    canvas_status st = qwen_dit_case_open(case_dir, &dc);
+    if (st == CANVAS_OK) st = qwen_dit_load(dc->model_dir, &model);
     if (st == CANVAS_OK)
-        st = mem_alloc((void **)&output, (size_t)(dc->inputs.n_img * dit_output_channels(&model->config)) * sizeof(float),
+        st = mem_alloc((void **)&output, (size_t)(dc->inputs.n_img * qwen_dit_output_channels(&model->config)) * sizeof(float),
                        MEM_ACTIVATIONS);
-    if (st == CANVAS_OK) st = dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, output);
+    if (st == CANVAS_OK) st = qwen_dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, output);
     mem_free(output);
-    dit_free(model);
-    dit_case_free(dc);
+    qwen_dit_free(model);
+    qwen_dit_case_free(dc);
     return st;
 }
 

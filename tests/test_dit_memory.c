@@ -35,17 +35,17 @@ typedef struct plan_run {
 
 /* Place `model` with `k` resident blocks on a fresh capped (or measure) device of `cap`
  * bytes, run one forward (or `forwards` in a row), then give the device back. */
-static plan_run run_plan(dit_model *model, int measure, size_t cap, int k, const dit_inputs *in, float *out,
+static plan_run run_plan(qwen_dit_model *model, int measure, size_t cap, int k, const qwen_dit_inputs *in, float *out,
                          int forwards)
 {
     plan_run r = {0};
     mem_device *device = NULL;
     r.status = measure ? mem_device_create_measure("gpu", cap, &device) : mem_device_create_capped("gpu", cap, &device);
     if (r.status != CANVAS_OK) return r;
-    r.status = dit_place(model, device, k);
-    if (r.status == CANVAS_OK) r.arena_bytes = dit_forward_arena_bytes(model, OP_BACKEND_CPU(pool), in->n_img, in->n_txt);
-    for (int i = 0; i < forwards && r.status == CANVAS_OK; i++) r.status = dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, out);
-    canvas_status back = dit_place(model, NULL, DIT_ALL_BLOCKS);
+    r.status = qwen_dit_place(model, device, k);
+    if (r.status == CANVAS_OK) r.arena_bytes = qwen_dit_forward_arena_bytes(model, OP_BACKEND_CPU(pool), in->n_img, in->n_txt);
+    for (int i = 0; i < forwards && r.status == CANVAS_OK; i++) r.status = qwen_dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, out);
+    canvas_status back = qwen_dit_place(model, NULL, QWEN_DIT_ALL_BLOCKS);
     CHECK_OK(back);
     mem_device_get_stats(device, &r.stats);
     CHECK_MSG(r.stats.current_bytes == 0 && mem_device_live_blocks(device) == 0, "%zu bytes left on the device",
@@ -56,7 +56,7 @@ static plan_run run_plan(dit_model *model, int measure, size_t cap, int k, const
 
 /* The smallest cap under which plan k's dry run fits (the measure device runs the capped
  * pool's allocator, so this is the capped pool's answer too). */
-static size_t smallest_cap(dit_model *model, int k, const dit_inputs *in)
+static size_t smallest_cap(qwen_dit_model *model, int k, const qwen_dit_inputs *in)
 {
     size_t low = 1, high = (size_t)1 << 32; /* fits at high, not at low - 1 */
     while (low < high) {
@@ -71,7 +71,7 @@ static size_t smallest_cap(dit_model *model, int k, const dit_inputs *in)
 /* Everything about plan k at cap `cap`: the real run's output equals `reference` bit for
  * bit, its device peak is under the cap, and the dry run's peaks per class, total peak,
  * allocation counts and bytes copied in equal the real run's. */
-static void check_plan(const char *what, dit_model *model, size_t cap, int k, const dit_inputs *in,
+static void check_plan(const char *what, qwen_dit_model *model, size_t cap, int k, const qwen_dit_inputs *in,
                        const float *reference, float *out, size_t out_bytes, int forwards)
 {
     memset(out, 0xff, out_bytes);
@@ -93,7 +93,7 @@ static void check_plan(const char *what, dit_model *model, size_t cap, int k, co
     CHECK_MSG(dry.stats.bytes_in == real.stats.bytes_in, "%s k=%d: dry run copies %llu bytes in, real %llu", what, k,
               (unsigned long long)dry.stats.bytes_in, (unsigned long long)real.stats.bytes_in);
     /* and the peaks are what the sizes promise */
-    CHECK(real.stats.classes[MEM_WEIGHTS].peak_bytes == dit_weight_device_bytes(model, k));
+    CHECK(real.stats.classes[MEM_WEIGHTS].peak_bytes == qwen_dit_weight_device_bytes(model, k));
     CHECK(real.stats.classes[MEM_ACTIVATIONS].peak_bytes == real.arena_bytes);
     printf("  %-10s k=%d cap %8zu: device peak %8zu (weights %8zu, activations %6zu), copied in %8llu\n", what, k, cap,
            real.stats.peak_bytes, real.stats.classes[MEM_WEIGHTS].peak_bytes,
@@ -103,21 +103,21 @@ static void check_plan(const char *what, dit_model *model, size_t cap, int k, co
 /* Every plan of a model: the reference unplaced (cpu device, no cap), a cap that holds
  * everything, the smallest cap of each prefix k (planner and explicit), and the double
  * buffer only. */
-static void check_every_plan(const char *what, dit_model *model, const dit_inputs *in)
+static void check_every_plan(const char *what, qwen_dit_model *model, const qwen_dit_inputs *in)
 {
     const int layers = model->config.num_layers;
-    const size_t out_bytes = (size_t)(in->n_img * dit_output_channels(&model->config)) * sizeof(float);
+    const size_t out_bytes = (size_t)(in->n_img * qwen_dit_output_channels(&model->config)) * sizeof(float);
     float *reference = NULL, *out = NULL;
     CHECK_OK(mem_alloc((void **)&reference, out_bytes, MEM_SCRATCH));
     CHECK_OK(mem_alloc((void **)&out, out_bytes, MEM_SCRATCH));
     if (!reference || !out) goto done;
-    CHECK(dit_device(model) == mem_device_cpu());
-    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, reference));
+    CHECK(qwen_dit_device(model) == mem_device_cpu());
+    CHECK_OK(qwen_dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, reference));
 
     /* a cap that holds everything: the planner keeps every block */
     const size_t roomy = 64u << 20;
     int k = -1;
-    CHECK_OK(dit_plan_resident_blocks(model, OP_BACKEND_CPU(pool), in, roomy, &k));
+    CHECK_OK(qwen_dit_plan_resident_blocks(model, OP_BACKEND_CPU(pool), in, roomy, &k));
     CHECK(k == layers);
     check_plan(what, model, roomy, layers, in, reference, out, out_bytes, 1);
 
@@ -133,7 +133,7 @@ static void check_every_plan(const char *what, dit_model *model, const dit_input
         /* the planner keeps the largest prefix that fits this cap: at least k, and the
          * next one would not fit */
         int chosen = -1;
-        CHECK_OK(dit_plan_resident_blocks(model, OP_BACKEND_CPU(pool), in, cap, &chosen));
+        CHECK_OK(qwen_dit_plan_resident_blocks(model, OP_BACKEND_CPU(pool), in, cap, &chosen));
         CHECK_MSG(chosen >= k, "%s: the planner chose %d blocks at the smallest cap of %d", what, chosen, k);
         if (chosen >= k && chosen < layers) CHECK(smallest_cap(model, chosen + 1, in) > cap);
         /* k == 0 is the double buffer alone; run it twice to cross the wrap-around prefetch */
@@ -153,13 +153,13 @@ static void check_golden_case(const char *name)
     char relative[256];
     snprintf(relative, sizeof relative, "golden/cases/%s", name);
     test_path(case_dir, sizeof case_dir, relative);
-    dit_case *dc = NULL;
-    dit_model *model = NULL;
-    CHECK_OK(dit_case_open(case_dir, &dc));
-    if (dc) CHECK_OK(dit_load(dc->model_dir, &model));
+    qwen_dit_case *dc = NULL;
+    qwen_dit_model *model = NULL;
+    CHECK_OK(qwen_dit_case_open(case_dir, &dc));
+    if (dc) CHECK_OK(qwen_dit_load(dc->model_dir, &model));
     if (model) check_every_plan(name, model, &dc->inputs);
-    dit_free(model);
-    dit_case_free(dc);
+    qwen_dit_free(model);
+    qwen_dit_case_free(dc);
 }
 
 static void test_golden_two_refs(void) { check_golden_case("dit-edit-two-refs"); }
@@ -171,8 +171,8 @@ typedef struct random_inputs {
     float hidden[48 * 64];
     float text[7 * 32];
     uint8_t mask[7];
-    dit_image_shape shapes[2];
-    dit_inputs in;
+    qwen_dit_image_shape shapes[2];
+    qwen_dit_inputs in;
 } random_inputs;
 
 static void make_inputs(random_inputs *r)
@@ -181,45 +181,45 @@ static void make_inputs(random_inputs *r)
     for (size_t i = 0; i < sizeof r->hidden / sizeof r->hidden[0]; i++) r->hidden[i] = dit_random_uniform(&rng);
     for (size_t i = 0; i < sizeof r->text / sizeof r->text[0]; i++) r->text[i] = dit_random_uniform(&rng);
     for (int i = 0; i < 7; i++) r->mask[i] = i < 5; /* two padded text tokens */
-    r->shapes[0] = (dit_image_shape){1, 4, 6};
-    r->shapes[1] = (dit_image_shape){1, 6, 4};
-    r->in = (dit_inputs){.hidden_states = r->hidden, .n_img = 48, .hidden_channels = 64,
+    r->shapes[0] = (qwen_dit_image_shape){1, 4, 6};
+    r->shapes[1] = (qwen_dit_image_shape){1, 6, 4};
+    r->in = (qwen_dit_inputs){.hidden_states = r->hidden, .n_img = 48, .hidden_channels = 64,
                          .encoder_hidden_states = r->text, .n_txt = 7, .text_dim = 32, .text_mask = r->mask,
                          .timestep = 0.7f, .img_shapes = r->shapes, .n_images = 2};
 }
 
-static canvas_status load_deep_model(dit_model **out)
+static canvas_status load_deep_model(qwen_dit_model **out)
 {
     char dir[300];
     snprintf(dir, sizeof dir, "%s/transformer", tmp_dir);
-    return dit_load(dir, out);
+    return qwen_dit_load(dir, out);
 }
 
 static void test_deep_model_every_prefix(void)
 {
     random_inputs *r = NULL;
     CHECK_OK(mem_calloc((void **)&r, 1, sizeof *r, MEM_SCRATCH));
-    dit_model *model = NULL;
+    qwen_dit_model *model = NULL;
     CHECK_OK(load_deep_model(&model));
     if (r && model) {
         CHECK(model->config.num_layers == 6);
         make_inputs(r);
         check_every_plan("random-6", model, &r->in);
     }
-    dit_free(model);
+    qwen_dit_free(model);
     mem_free(r);
 }
 
 /* ---- out of memory at every allocation while streaming ------------------------------------ */
 
 /* Load the deep model, place it on `device` with 2 resident blocks, run a forward. */
-static canvas_status streamed_round_trip(mem_device *device, const dit_inputs *in, float *out)
+static canvas_status streamed_round_trip(mem_device *device, const qwen_dit_inputs *in, float *out)
 {
-    dit_model *model = NULL;
+    qwen_dit_model *model = NULL;
     canvas_status st = load_deep_model(&model);
-    if (st == CANVAS_OK) st = dit_place(model, device, 2);
-    if (st == CANVAS_OK) st = dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, out);
-    dit_free(model);
+    if (st == CANVAS_OK) st = qwen_dit_place(model, device, 2);
+    if (st == CANVAS_OK) st = qwen_dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, out);
+    qwen_dit_free(model);
     return st;
 }
 
@@ -278,22 +278,22 @@ done:
 static void test_planner_refuses_too_small(void)
 {
     random_inputs *r = NULL;
-    dit_model *model = NULL;
+    qwen_dit_model *model = NULL;
     CHECK_OK(mem_calloc((void **)&r, 1, sizeof *r, MEM_SCRATCH));
     CHECK_OK(load_deep_model(&model));
     if (r && model) {
         make_inputs(r);
         int k = 7;
-        CHECK_FAILS(dit_plan_resident_blocks(model, OP_BACKEND_CPU(pool), &r->in, 100000, &k), CANVAS_ERR_OUT_OF_MEMORY,
+        CHECK_FAILS(qwen_dit_plan_resident_blocks(model, OP_BACKEND_CPU(pool), &r->in, 100000, &k), CANVAS_ERR_OUT_OF_MEMORY,
                     "even with every block streamed");
         CHECK(k == -1);
-        CHECK_FAILS(dit_place(model, mem_device_cpu(), 7), CANVAS_ERR_USAGE, "the model has 6 blocks");
+        CHECK_FAILS(qwen_dit_place(model, mem_device_cpu(), 7), CANVAS_ERR_USAGE, "the model has 6 blocks");
         float out[48 * 64];
-        CHECK_FAILS(dit_forward(model, OP_BACKEND_CPU(pool), &r->in, NULL, out), CANVAS_ERR_USAGE, "not placed");
-        CHECK_OK(dit_place(model, NULL, DIT_ALL_BLOCKS));
-        CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &r->in, NULL, out));
+        CHECK_FAILS(qwen_dit_forward(model, OP_BACKEND_CPU(pool), &r->in, NULL, out), CANVAS_ERR_USAGE, "not placed");
+        CHECK_OK(qwen_dit_place(model, NULL, QWEN_DIT_ALL_BLOCKS));
+        CHECK_OK(qwen_dit_forward(model, OP_BACKEND_CPU(pool), &r->in, NULL, out));
     }
-    dit_free(model);
+    qwen_dit_free(model);
     mem_free(r);
 }
 

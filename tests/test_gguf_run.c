@@ -281,16 +281,16 @@ static void test_bytes_per_type(void)
 /* ---- running ------------------------------------------------------------------------------ */
 
 /* The forward of a dit golden case with the transformer from `source` (folder or file). */
-static float *forward(const dit_case *dc, const char *source, int64_t *n_out)
+static float *forward(const qwen_dit_case *dc, const char *source, int64_t *n_out)
 {
-    dit_model *model = NULL;
+    qwen_dit_model *model = NULL;
     float *output = NULL;
-    CHECK_OK(dit_load(source, &model));
+    CHECK_OK(qwen_dit_load(source, &model));
     if (!model) return NULL;
-    *n_out = dc->inputs.n_img * dit_output_channels(&model->config);
+    *n_out = dc->inputs.n_img * qwen_dit_output_channels(&model->config);
     output = malloc((size_t)*n_out * sizeof(float));
-    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, output));
-    dit_free(model);
+    CHECK_OK(qwen_dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, output));
+    qwen_dit_free(model);
     return output;
 }
 
@@ -333,8 +333,8 @@ static void test_lossless(void)
     static gguf_out t[MAX_TENSORS];
     for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
         char case_dir[4096], file[4200], twin[4200];
-        dit_case *dc = NULL;
-        CHECK_OK(dit_case_open(test_path(case_dir, sizeof case_dir, runs[r].case_name), &dc));
+        qwen_dit_case *dc = NULL;
+        CHECK_OK(qwen_dit_case_open(test_path(case_dir, sizeof case_dir, runs[r].case_name), &dc));
         if (!dc) return;
         int n = gguf_tensors_of(dc->model_dir, runs[r].type, 1, t); /* both folders are Edit-2511's */
         /* F16 from bf16 is lossless only where every value survives: check that first */
@@ -372,15 +372,15 @@ static void test_lossless(void)
         free(a);
         free(b);
         free(c);
-        dit_case_free(dc);
+        qwen_dit_case_free(dc);
     }
 }
 
 static void test_quantised(void)
 {
     char case_dir[4096], file[4200], twin[4200];
-    dit_case *dc = NULL;
-    CHECK_OK(dit_case_open(test_path(case_dir, sizeof case_dir, "golden/cases/dit-edit-basic"), &dc));
+    qwen_dit_case *dc = NULL;
+    CHECK_OK(qwen_dit_case_open(test_path(case_dir, sizeof case_dir, "golden/cases/dit-edit-basic"), &dc));
     if (!dc) return;
     int64_t n_folder = 0;
     float *folder = forward(dc, dc->model_dir, &n_folder);
@@ -411,7 +411,7 @@ static void test_quantised(void)
         free(d);
     }
     free(folder);
-    dit_case_free(dc);
+    qwen_dit_case_free(dc);
 }
 
 /* `canvas ARGS` with stdout into out_path; its exit code. */
@@ -451,31 +451,31 @@ static int index_of(const gguf_out *t, int n, const char *name)
 static void test_in_place_and_hostile(void)
 {
     char case_dir[4096], file[4200], out[4200], args[9000];
-    dit_case *dc = NULL;
-    CHECK_OK(dit_case_open(test_path(case_dir, sizeof case_dir, "golden/cases/dit-edit-basic"), &dc));
+    qwen_dit_case *dc = NULL;
+    CHECK_OK(qwen_dit_case_open(test_path(case_dir, sizeof case_dir, "golden/cases/dit-edit-basic"), &dc));
     if (!dc) return;
     static gguf_out t[MAX_TENSORS];
     int n = gguf_tensors_of(dc->model_dir, GGML_TYPE_Q4_K, 1, t);
     snprintf(file, sizeof file, "%s/in-place.gguf", work);
     write_gguf(file, t, n, 0);
     free_tensors(t, n);
-    dit_model *model = NULL;
-    CHECK_OK(dit_load(file, &model));
+    qwen_dit_model *model = NULL;
+    CHECK_OK(qwen_dit_load(file, &model));
     if (model) {
         const char *map = model->files->gguf->map;
         int in_place = 0, q4_k = 0;
-        for (int i = 0; i < dit_matrix_count(model); i++) {
-            dit_matrix_info info;
-            dit_matrix_get(model, i, &info);
+        for (int i = 0; i < qwen_dit_matrix_count(model); i++) {
+            qwen_dit_matrix_info info;
+            qwen_dit_matrix_get(model, i, &info);
             const char *at = info.home.data;
             in_place += at >= map && at + info.bytes <= map + model->files->gguf->map_bytes;
             q4_k += info.home.quant && info.home.quant->format == QUANT_GGUF_Q4_K;
         }
-        CHECK_MSG(in_place == dit_matrix_count(model) && q4_k == 5 && quant_store_bytes(model->quant) == 0,
-                  "%d of %d matrices in the mapping, %d Q4_K, %zu bytes copied", in_place, dit_matrix_count(model), q4_k,
+        CHECK_MSG(in_place == qwen_dit_matrix_count(model) && q4_k == 5 && quant_store_bytes(model->quant) == 0,
+                  "%d of %d matrices in the mapping, %d Q4_K, %zu bytes copied", in_place, qwen_dit_matrix_count(model), q4_k,
                   quant_store_bytes(model->quant));
     }
-    dit_free(model);
+    qwen_dit_free(model);
 
     /* a Q8_0 matrix of the right size under another shape; a bias in Q8_0 */
     static const struct {
@@ -506,7 +506,7 @@ static void test_in_place_and_hostile(void)
         write_gguf(file, t, n, 0);
         free_tensors(t, n);
         model = NULL;
-        CHECK_FAILS(dit_load(file, &model), CANVAS_ERR_INPUT, bad[b].phrase);
+        CHECK_FAILS(qwen_dit_load(file, &model), CANVAS_ERR_INPUT, bad[b].phrase);
         CHECK(strstr(canvas_last_error(), file) != NULL);
         if (!bad[b].shape0) CHECK(strstr(canvas_last_error(), "stored as Q8_0; weights must be a float type") != NULL);
         snprintf(out, sizeof out, "%s/hostile.txt", work);
@@ -516,7 +516,7 @@ static void test_in_place_and_hostile(void)
         CHECK_MSG(code == 4 && text && strstr(text, bad[b].tensor) && strstr(text, file), "exit %d: %s", code,
                   text ? text : "");
     }
-    dit_case_free(dc);
+    qwen_dit_case_free(dc);
 }
 
 /* ---- planning from a header ----------------------------------------------------------------- */
@@ -538,8 +538,8 @@ static uint32_t q4_k_m_type(const tensor_spec *t)
 static int write_real_header(const char *path, uint64_t *stored)
 {
     char config_path[4096];
-    dit_config config;
-    CHECK_OK(dit_config_load(test_path(config_path, sizeof config_path, "real-configs/qwen-image-edit-2511/transformer/config.json"),
+    qwen_dit_config config;
+    CHECK_OK(qwen_dit_config_load(test_path(config_path, sizeof config_path, "real-configs/qwen-image-edit-2511/transformer/config.json"),
                              &config));
     tensor_spec_list specs = {0};
     CHECK_OK(arch_dit(&config, &specs));
@@ -576,27 +576,27 @@ static void test_plan_from_header(void)
     printf("  header %lld bytes for %.2f GiB of tensors\n", (long long)info.st_size, (double)stored / (1u << 30));
 
     /* the config from the header is the real one; the planner counts what each type takes */
-    dit_config config;
+    qwen_dit_config config;
     weight_set *files = NULL;
-    CHECK_OK(dit_header_load(file, &config, &files));
-    CHECK(config.num_layers == 60 && dit_inner_dim(&config) == 3072 && config.zero_cond_t);
-    dit_model *shape = NULL;
+    CHECK_OK(qwen_dit_header_load(file, &config, &files));
+    CHECK(config.num_layers == 60 && qwen_dit_inner_dim(&config) == 3072 && config.zero_cond_t);
+    qwen_dit_model *shape = NULL;
     CHECK_OK(plan_dit_shape_model_files(&config, (quant_choice){QUANT_NONE, 0}, 2, files, &shape));
     uint64_t matrices = 0, want = 0;
     for (int i = 0; files && i < files->n_tensors; i++)
         if (files->tensors[i]->ndim == 2) want += files->tensors[i]->nbytes;
-    const weight_groups *groups = shape ? dit_weight_groups(shape) : NULL;
+    const weight_groups *groups = shape ? qwen_dit_weight_groups(shape) : NULL;
     for (int g = 0; groups && g < groups->count; g++)
         for (int m = 0; m < groups->groups[g].n_matrices; m++) matrices += groups->groups[g].tensors[m].bytes;
     CHECK_MSG(matrices == want && want > (uint64_t)10 << 30 && want < (uint64_t)12 << 30,
               "the plan's matrices weigh %llu bytes, the header's %llu", (unsigned long long)matrices,
               (unsigned long long)want);
-    dit_free(shape);
+    qwen_dit_free(shape);
     weights_close(files);
 
     /* a run needs the data: refused, naming the file */
-    dit_model *model = NULL;
-    CHECK_FAILS(dit_load(file, &model), CANVAS_ERR_INPUT, "qwen-image-edit-2511-Q4_K_M.gguf");
+    qwen_dit_model *model = NULL;
+    CHECK_FAILS(qwen_dit_load(file, &model), CANVAS_ERR_INPUT, "qwen-image-edit-2511-Q4_K_M.gguf");
 
     /* canvas plan on the header alone: the viability rows, 16, 12 and 8 GiB fitting as stored */
     snprintf(out, sizeof out, "%s/plan.txt", work);

@@ -2,7 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 /* test_golden_cli.c — every golden case the CLI supports, through `canvas debug case`,
  * compared tensor by tensor with expected.safetensors at the tolerances of
- * tests/golden/README.md: max|got - expected| / max|expected| <= 1e-4 for dit_forward and
+ * tests/golden/README.md: max|got - expected| / max|expected| <= 1e-4 for qwen_dit_forward and
  * the VAE, textenc_forward and encode_prompt's embeddings, 1e-3 for edit_pipeline; the schedule
  * to 1e-6; integer and uint8 tensors (token ids, window indices, resized images) exactly. Every
  * expected tensor must be
@@ -102,7 +102,7 @@ static void test_every_supported_case(void)
     }
     if (dir) closedir(dir);
     rmdir(tmp);
-    /* 8 dit_forward (lora-* included) + 2 vae + 2 schedule + 1 edit_pipeline + 3 textenc_forward + 2
+    /* 8 qwen_dit_forward (lora-* included) + 2 vae + 2 schedule + 1 edit_pipeline + 3 textenc_forward + 2
      * encode_prompt cases in tests/golden today */
     CHECK_MSG(ran >= 18, "only %d golden cases ran", ran);
 }

@@ -43,11 +43,11 @@ static double rel_diff(const float *got, const float *want, size_t n)
 }
 
 /* The forward of a case on a model; output malloc'ed [n_img, 64]. */
-static float *forward(dit_model *model, const dit_case *dc)
+static float *forward(qwen_dit_model *model, const qwen_dit_case *dc)
 {
-    size_t n = (size_t)(dc->inputs.n_img * dit_output_channels(&model->config));
+    size_t n = (size_t)(dc->inputs.n_img * qwen_dit_output_channels(&model->config));
     float *out = malloc(n * sizeof *out);
-    CHECK_OK(dit_forward(model, NULL, &dc->inputs, NULL, out));
+    CHECK_OK(qwen_dit_forward(model, NULL, &dc->inputs, NULL, out));
     return out;
 }
 
@@ -67,10 +67,10 @@ static float *expected_output(const char *case_dir, size_t *n)
 }
 
 /* A case's model with its loras merged (the way `canvas debug case` does it). */
-static dit_model *load_case_model(const dit_case *dc, quant_choice weights)
+static qwen_dit_model *load_case_model(const qwen_dit_case *dc, quant_choice weights)
 {
-    dit_model *model = NULL;
-    CHECK_OK(dit_load_quantized(dc->model_dir, weights, &model));
+    qwen_dit_model *model = NULL;
+    CHECK_OK(qwen_dit_load_quantized(dc->model_dir, weights, &model));
     if (!model) return NULL;
     for (int i = 0; i < dc->n_loras; i++) {
         lora_spec spec = {dc->loras[i].path, dc->loras[i].scale, LORA_NAMING_AUTO};
@@ -86,13 +86,13 @@ static void test_goldens(void)
     for (int c = 0; c < 2; c++) {
         char dir[4096];
         test_path(dir, sizeof dir, cases[c]);
-        dit_case *dc = NULL;
-        CHECK_OK(dit_case_open(dir, &dc));
+        qwen_dit_case *dc = NULL;
+        CHECK_OK(qwen_dit_case_open(dir, &dc));
         if (!dc) continue;
         CHECK(dc->n_loras == 1 && dc->loras[0].scale == 1.0f);
         size_t n = 0;
         float *want = expected_output(dir, &n);
-        dit_model *model = load_case_model(dc, (quant_choice){QUANT_NONE, 0});
+        qwen_dit_model *model = load_case_model(dc, (quant_choice){QUANT_NONE, 0});
         if (model && want) {
             float *got = forward(model, dc);
             double err = rel_diff(got, want, n);
@@ -100,18 +100,18 @@ static void test_goldens(void)
             CHECK_MSG(err <= 1e-4, "%s: %g", cases[c], err);
             free(got);
         }
-        dit_free(model);
+        qwen_dit_free(model);
         /* the LoRA matters: without it the output is far off */
         model = NULL;
-        CHECK_OK(dit_load(dc->model_dir, &model));
+        CHECK_OK(qwen_dit_load(dc->model_dir, &model));
         if (model && want) {
             float *base = forward(model, dc);
             CHECK(rel_diff(base, want, n) > 1e-2);
             free(base);
         }
-        dit_free(model);
+        qwen_dit_free(model);
         free(want);
-        dit_case_free(dc);
+        qwen_dit_case_free(dc);
     }
 }
 
@@ -172,18 +172,18 @@ static void write_lora(const char *path, lora_naming naming, const char *peft_pr
     CHECK_OK(st_write(path, t, k, NULL, 0));
 }
 
-static int find_matrix(const dit_model *model, const char *module, dit_matrix_info *info)
+static int find_matrix(const qwen_dit_model *model, const char *module, qwen_dit_matrix_info *info)
 {
     char name[128];
     snprintf(name, sizeof name, "%s.weight", module);
-    for (int i = 0; i < dit_matrix_count(model); i++) {
-        dit_matrix_get(model, i, info);
+    for (int i = 0; i < qwen_dit_matrix_count(model); i++) {
+        qwen_dit_matrix_get(model, i, info);
         if (!strcmp(info->name, name)) return i;
     }
     return -1;
 }
 
-static void matrix_f32(const dit_matrix_info *info, float *out)
+static void matrix_f32(const qwen_dit_matrix_info *info, float *out)
 {
     const weight_view *w = &info->home;
     for (int64_t r = 0; r < w->out_features; r++) {
@@ -228,16 +228,16 @@ static void make_modules(void)
 static double merged_error(const char *dir, quant_choice weights, const char *path, lora_naming naming, float scale,
                            int alpha_written)
 {
-    dit_model *model = NULL, *base = NULL;
-    CHECK_OK(dit_load_quantized(dir, (quant_choice){QUANT_NONE, 0}, &base));
-    CHECK_OK(dit_load_quantized(dir, weights, &model));
+    qwen_dit_model *model = NULL, *base = NULL;
+    CHECK_OK(qwen_dit_load_quantized(dir, (quant_choice){QUANT_NONE, 0}, &base));
+    CHECK_OK(qwen_dit_load_quantized(dir, weights, &model));
     double worst = -1;
     if (!model || !base) goto done;
     lora_spec spec = {path, scale, naming};
     CHECK_OK(lora_apply_specs(model, NULL, &spec, 1));
     worst = 0;
     for (int i = 0; i < 4; i++) {
-        dit_matrix_info info, base_info;
+        qwen_dit_matrix_info info, base_info;
         int at = find_matrix(model, mods[i].name, &info);
         CHECK(at >= 0 && info.replaced);
         find_matrix(base, mods[i].name, &base_info);
@@ -260,11 +260,11 @@ static double merged_error(const char *dir, quant_choice weights, const char *pa
         free(b), free(got), free(want);
     }
     /* a module the file does not name keeps its home */
-    dit_matrix_info untouched;
+    qwen_dit_matrix_info untouched;
     CHECK(find_matrix(model, "transformer_blocks.0.attn.to_k", &untouched) >= 0 && !untouched.replaced);
 done:
-    dit_free(model);
-    dit_free(base);
+    qwen_dit_free(model);
+    qwen_dit_free(base);
     return worst;
 }
 
@@ -315,9 +315,9 @@ static void test_stacking_and_bf16(void)
     write_lora(b, LORA_NAMING_PEFT, "transformer.", &second, 1, 1);
 
     model_dir(dir, sizeof dir);
-    dit_model *model = NULL;
-    CHECK_OK(dit_load(dir, &model));
-    dit_matrix_info before, after;
+    qwen_dit_model *model = NULL;
+    CHECK_OK(qwen_dit_load(dir, &model));
+    qwen_dit_matrix_info before, after;
     if (model) find_matrix(model, "transformer_blocks.0.attn.to_q", &before);
     float *base = malloc(64 * 64 * sizeof *base), *got = malloc(64 * 64 * sizeof *got);
     double *want = malloc(64 * 64 * sizeof *want);
@@ -336,12 +336,12 @@ static void test_stacking_and_bf16(void)
         CHECK(rel_diff(got, wf, 64 * 64) <= 1e-6);
         free(wf);
     }
-    dit_free(model);
+    qwen_dit_free(model);
 
     /* bf16 base */
     test_path(dir, sizeof dir, "golden/models/dit-tiny-bf16/transformer");
     model = NULL;
-    CHECK_OK(dit_load(dir, &model));
+    CHECK_OK(qwen_dit_load(dir, &model));
     if (model) {
         find_matrix(model, "transformer_blocks.0.attn.to_q", &before);
         CHECK(before.home.type == DTYPE_BF16);
@@ -364,7 +364,7 @@ static void test_stacking_and_bf16(void)
         CHECK_MSG(off <= 2 && far == 0, "%d of 4096 bf16 codes differ from RNE(direct merge), %d by more than one code",
                   off, far);
     }
-    dit_free(model);
+    qwen_dit_free(model);
     free(base), free(got), free(want);
     remove(a), remove(b);
 }
@@ -374,8 +374,8 @@ static void test_quantized_base(void)
 {
     char dir[4096];
     test_path(dir, sizeof dir, "golden/cases/lora-kohya");
-    dit_case *dc = NULL;
-    CHECK_OK(dit_case_open(dir, &dc));
+    qwen_dit_case *dc = NULL;
+    CHECK_OK(qwen_dit_case_open(dir, &dc));
     if (!dc) return;
     size_t n = 0;
     float *want = expected_output(dir, &n);
@@ -384,12 +384,12 @@ static void test_quantized_base(void)
         double bound;
     } formats[] = {{{QUANT_Q8_0, 0}, 0.02}, {{QUANT_NF4, 0}, 0.30}, {{QUANT_FP8_E4M3, 1}, 0.08}};
     for (int f = 0; f < 3; f++) {
-        dit_model *model = load_case_model(dc, formats[f].format);
+        qwen_dit_model *model = load_case_model(dc, formats[f].format);
         if (!model || !want) {
-            dit_free(model);
+            qwen_dit_free(model);
             continue;
         }
-        dit_matrix_info info;
+        qwen_dit_matrix_info info;
         find_matrix(model, "transformer_blocks.1.img_mod.1", &info);
         CHECK(info.replaced && info.home.quant && info.home.quant->format == formats[f].format.format);
         float *got = forward(model, dc);
@@ -406,10 +406,10 @@ static void test_quantized_base(void)
         double err2 = rel_diff(got, want, n);
         CHECK_MSG(err2 <= formats[f].bound, "%s requantised: %g", quant_choice_name(formats[f].format), err2);
         free(got);
-        dit_free(model);
+        qwen_dit_free(model);
     }
     free(want);
-    dit_case_free(dc);
+    qwen_dit_case_free(dc);
 }
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -417,19 +417,19 @@ static void test_quantized_base(void)
 static void expect_error(const char *dir, const char *path, lora_naming naming, const char *needle1,
                          const char *needle2)
 {
-    dit_model *model = NULL;
-    CHECK_OK(dit_load(dir, &model));
+    qwen_dit_model *model = NULL;
+    CHECK_OK(qwen_dit_load(dir, &model));
     if (!model) return;
-    dit_matrix_info before, after;
-    dit_matrix_get(model, 5, &before);
+    qwen_dit_matrix_info before, after;
+    qwen_dit_matrix_get(model, 5, &before);
     lora_spec spec = {path, 1.0f, naming};
     canvas_status st = lora_apply_specs(model, NULL, &spec, 1);
     CHECK_MSG(st == CANVAS_ERR_INPUT && strstr(canvas_last_error(), needle1) && strstr(canvas_last_error(), needle2),
               "%s: got %s \"%s\"", path, canvas_status_name(st), canvas_last_error());
     CHECK(strstr(canvas_last_error(), path) != NULL);
-    dit_matrix_get(model, 5, &after);
+    qwen_dit_matrix_get(model, 5, &after);
     CHECK(after.home.data == before.home.data && !after.replaced);
-    dit_free(model);
+    qwen_dit_free(model);
 }
 
 static void test_errors(void)
@@ -547,11 +547,11 @@ static void test_errors(void)
                  "not a peft LoRA key");
 
     /* a missing file is the safetensors reader's error */
-    dit_model *model = NULL;
-    CHECK_OK(dit_load(dir, &model));
+    qwen_dit_model *model = NULL;
+    CHECK_OK(qwen_dit_load(dir, &model));
     lora_spec spec = {"/nonexistent/x.safetensors", 1.0f, LORA_NAMING_AUTO};
     if (model) CHECK_FAILS(lora_apply_specs(model, NULL, &spec, 1), CANVAS_ERR_INPUT, "/nonexistent/x.safetensors");
-    dit_free(model);
+    qwen_dit_free(model);
     remove(path);
 
     /* FILE[:scale] */
@@ -583,10 +583,10 @@ static void test_fail_at_n(void)
     int finished = 0;
     for (int persistent = 0; persistent < 2; persistent++)
         for (uint64_t nth = 1; nth < 400; nth++) {
-            dit_model *model = NULL;
-            CHECK_OK(dit_load(dir, &model));
+            qwen_dit_model *model = NULL;
+            CHECK_OK(qwen_dit_load(dir, &model));
             if (!model) return;
-            dit_matrix_info before, after;
+            qwen_dit_matrix_info before, after;
             find_matrix(model, "proj_out", &before);
             mem_fault_plan plan = {nth, persistent, -1};
             mem_fault_arm(&plan);
@@ -598,14 +598,14 @@ static void test_fail_at_n(void)
             if (hits == 0) {
                 CHECK_OK(st);
                 CHECK(after.replaced);
-                dit_free(model);
+                qwen_dit_free(model);
                 finished++;
                 break;
             }
             CHECK_MSG(st == CANVAS_ERR_OUT_OF_MEMORY, "N=%llu: %s", (unsigned long long)nth, canvas_last_error());
             /* all or nothing, except a failed re-placement (the model is then unplaced) */
-            CHECK(dit_device(model) == NULL || (after.home.data == before.home.data && !after.replaced));
-            dit_free(model);
+            CHECK(qwen_dit_device(model) == NULL || (after.home.data == before.home.data && !after.replaced));
+            qwen_dit_free(model);
             CHECK_MSG(mem_total_current() == baseline, "N=%llu: %zu bytes left", (unsigned long long)nth,
                       mem_total_current() - baseline);
         }

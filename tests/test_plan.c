@@ -225,10 +225,10 @@ static void run_reload(reload_case which, const canvas_prompt *prompt, const can
     if (!p || !gpu) return;
     if (which == RELOAD_WITH_LORA) CHECK_OK(edit_pipeline_add_loras(p, pool, &spec, 1));
     if (which == LOADED_FP8_WITH_LORA) {
-        dit_model *q = NULL;
-        CHECK_OK(dit_load_quantized(p->dit->component_dir, fp8, &q));
+        qwen_dit_model *q = NULL;
+        CHECK_OK(qwen_dit_load_quantized(p->dit->component_dir, fp8, &q));
         CHECK_OK(lora_apply_specs(q, pool, &spec, 1));
-        dit_free(p->dit);
+        qwen_dit_free(p->dit);
         p->dit = q;
     }
     p->pool = pool;
@@ -300,11 +300,11 @@ static canvas_status real_work(plan_work *w)
 {
     char path[4400], dir[4096];
     test_path(dir, sizeof dir, "real-configs/qwen-image-edit-2511");
-    dit_config dit;
+    qwen_dit_config dit;
     vae_config vae;
     textenc_config te;
     snprintf(path, sizeof path, "%s/transformer/config.json", dir);
-    TRY(dit_config_load(path, &dit));
+    TRY(qwen_dit_config_load(path, &dit));
     snprintf(path, sizeof path, "%s/vae/config.json", dir);
     TRY(vae_config_load(path, &vae));
     snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);

@@ -35,10 +35,10 @@ static void real_work(plan_work *w, plan_hardware *hw, plan_limits *l)
 {
     char dir[4096], path[4200];
     test_path(dir, sizeof dir, "real-configs/qwen-image-edit-2511");
-    dit_config dit;
+    qwen_dit_config dit;
     vae_config vae;
     snprintf(path, sizeof path, "%s/transformer/config.json", dir);
-    CHECK_OK(dit_config_load(path, &dit));
+    CHECK_OK(qwen_dit_config_load(path, &dit));
     snprintf(path, sizeof path, "%s/vae/config.json", dir);
     CHECK_OK(vae_config_load(path, &vae));
     plan_work_edit(w, &dit, &vae, 1024, 1024, 1, 0, 0, 200, 1, 50, 2);

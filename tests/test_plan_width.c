@@ -27,16 +27,16 @@ typedef struct width_case {
 } width_case;
 
 /* One forward of `model` placed on a fresh device of `cap` with `resident` blocks: its peak. */
-static size_t measure(dit_model *model, size_t cap, int resident, const dit_inputs *in, float *out)
+static size_t measure(qwen_dit_model *model, size_t cap, int resident, const qwen_dit_inputs *in, float *out)
 {
     mem_device *gpu = NULL;
     CHECK_OK(mem_device_create_capped("gpu", cap, &gpu));
     if (!gpu) return 0;
-    CHECK_OK(dit_place(model, gpu, resident));
-    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, out));
+    CHECK_OK(qwen_dit_place(model, gpu, resident));
+    CHECK_OK(qwen_dit_forward(model, OP_BACKEND_CPU(pool), in, NULL, out));
     mem_device_stats stats;
     mem_device_get_stats(gpu, &stats);
-    CHECK_OK(dit_place(model, mem_device_cpu(), DIT_ALL_BLOCKS));
+    CHECK_OK(qwen_dit_place(model, mem_device_cpu(), QWEN_DIT_ALL_BLOCKS));
     mem_device_destroy(gpu);
     return stats.peak_bytes;
 }
@@ -49,8 +49,8 @@ static void check_width(const width_case *wc, const char *root)
     dit_random_shape shape = {.layers = 2, .heads = wc->heads, .head_dim = 128, .joint_dim = wc->joint_dim,
                               .in_channels = 64, .out_channels = 16, .matrix_type = DTYPE_BF16, .seed = 5};
     CHECK_OK(dit_random_model_write(dir, &shape));
-    dit_model *stored = NULL;
-    CHECK_OK(dit_load(dir, &stored));
+    qwen_dit_model *stored = NULL;
+    CHECK_OK(qwen_dit_load(dir, &stored));
     if (!stored) return;
 
     enum { TARGET = 64, TEXT = 32 };
@@ -62,8 +62,8 @@ static void check_width(const width_case *wc, const char *root)
     dit_random_writer rng = {.rng = 3u};
     for (int i = 0; i < TARGET * 64; i++) hidden[i] = dit_random_uniform(&rng);
     for (int i = 0; i < TEXT * joint; i++) text[i] = dit_random_uniform(&rng);
-    dit_image_shape img = {1, 8, 8};
-    dit_inputs in = {.hidden_states = hidden, .n_img = TARGET, .hidden_channels = 64, .encoder_hidden_states = text,
+    qwen_dit_image_shape img = {1, 8, 8};
+    qwen_dit_inputs in = {.hidden_states = hidden, .n_img = TARGET, .hidden_channels = 64, .encoder_hidden_states = text,
                      .n_txt = TEXT, .text_dim = joint, .timestep = 0.5f, .img_shapes = &img, .n_images = 1};
 
     plan_work w;
@@ -87,9 +87,9 @@ static void check_width(const width_case *wc, const char *root)
                    plan_preset_name((plan_preset)c->same_as));
             continue;
         }
-        dit_model *model = stored, *quantized = NULL;
+        qwen_dit_model *model = stored, *quantized = NULL;
         if (c->point.weights.format != QUANT_NONE) {
-            CHECK_OK(dit_load_quantized(dir, c->point.weights, &quantized));
+            CHECK_OK(qwen_dit_load_quantized(dir, c->point.weights, &quantized));
             if (!quantized) continue;
             model = quantized;
         }
@@ -99,12 +99,12 @@ static void check_width(const width_case *wc, const char *root)
                plan_preset_name((plan_preset)i), c->point.resident_blocks, predicted, measured,
                100.0 * (predicted - (double)measured) / (double)measured);
         CHECK(measured > 0 && predicted <= 1.05 * (double)measured && predicted >= 0.98 * (double)measured);
-        dit_free(quantized);
+        qwen_dit_free(quantized);
     }
     mem_free(hidden);
     mem_free(text);
     mem_free(out);
-    dit_free(stored);
+    qwen_dit_free(stored);
     dit_random_model_remove(dir);
 }
 

@@ -35,19 +35,19 @@ static double run_case(const char *case_name, quant_choice choice, double *bytes
     snprintf(rel, sizeof rel, "golden/cases/%s", case_name);
     test_path(case_dir, sizeof case_dir, rel);
     snprintf(path, sizeof path, "%s/expected.safetensors", case_dir);
-    dit_case *dc = NULL;
-    dit_model *model = NULL;
+    qwen_dit_case *dc = NULL;
+    qwen_dit_model *model = NULL;
     st_file *expected = NULL;
     float *output = NULL;
     double ratio = INFINITY;
-    CHECK_OK(dit_case_open(case_dir, &dc));
-    if (dc) CHECK_OK(dit_load_quantized(dc->model_dir, choice, &model));
+    CHECK_OK(qwen_dit_case_open(case_dir, &dc));
+    if (dc) CHECK_OK(qwen_dit_load_quantized(dc->model_dir, choice, &model));
     CHECK_OK(st_open(path, &expected));
     const st_tensor *want = expected ? st_find(expected, "output") : NULL;
     if (!dc || !model || !want) goto done;
-    const int64_t channels = dit_output_channels(&model->config);
+    const int64_t channels = qwen_dit_output_channels(&model->config);
     CHECK_OK(mem_alloc((void **)&output, (size_t)(dc->inputs.n_img * channels) * sizeof(float), MEM_SCRATCH));
-    CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, output));
+    CHECK_OK(qwen_dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, output));
     double max_diff = 0, max_ref = 0;
     const float *ref = want->data;
     for (uint64_t i = 0; i < st_numel(want); i++) {
@@ -57,14 +57,14 @@ static double run_case(const char *case_name, quant_choice choice, double *bytes
     }
     ratio = max_diff / max_ref;
     /* parameters of the block matrices (the ones quantised) */
-    const int64_t d = dit_inner_dim(&model->config), layers = model->config.num_layers;
+    const int64_t d = qwen_dit_inner_dim(&model->config), layers = model->config.num_layers;
     const double params = (double)layers * (double)(2 * 6 * d * d + 8 * d * d + 4 * 4 * d * d);
     *bytes_per_param = (double)quant_store_bytes(model->quant) / params;
 done:
     mem_free(output);
     st_close(expected);
-    dit_free(model);
-    dit_case_free(dc);
+    qwen_dit_free(model);
+    qwen_dit_case_free(dc);
     return ratio;
 }
 
@@ -87,7 +87,7 @@ static void test_golden_cases_quantised(void)
         CHECK_MSG(bytes >= want_bytes - 0.01 && bytes <= want_bytes + 0.02, "%s: %.4f bytes per parameter",
                   quant_bounds[f].name, bytes);
     }
-    /* as stored is bit-identical to dit_load */
+    /* as stored is bit-identical to qwen_dit_load */
     double bytes;
     double plain = run_case("dit-edit-basic", (quant_choice){QUANT_NONE, 0}, &bytes);
     CHECK(plain < 1e-4 && bytes == 0);

@@ -200,7 +200,7 @@ static void test_vae_original_names(void)
 
 /* ---- transformer --------------------------------------------------------------------- */
 
-static int same_dit_config(const dit_config *a, const dit_config *b)
+static int same_dit_config(const qwen_dit_config *a, const qwen_dit_config *b)
 {
     return a->patch_size == b->patch_size && a->in_channels == b->in_channels && a->out_channels == b->out_channels &&
            a->num_layers == b->num_layers && a->attention_head_dim == b->attention_head_dim &&
@@ -210,43 +210,43 @@ static int same_dit_config(const dit_config *a, const dit_config *b)
 }
 
 /* The forward of a dit golden case with the transformer from `source` (folder or file). */
-static float *forward(const dit_case *dc, const char *source, quant_choice format, int64_t *n_out)
+static float *forward(const qwen_dit_case *dc, const char *source, quant_choice format, int64_t *n_out)
 {
-    dit_model *model = NULL;
+    qwen_dit_model *model = NULL;
     float *output = NULL;
-    CHECK_OK(dit_load_quantized(source, format, &model));
+    CHECK_OK(qwen_dit_load_quantized(source, format, &model));
     if (!model) return NULL;
-    *n_out = dc->inputs.n_img * dit_output_channels(&model->config);
+    *n_out = dc->inputs.n_img * qwen_dit_output_channels(&model->config);
     CHECK_OK(mem_alloc((void **)&output, (size_t)*n_out * sizeof(float), MEM_SCRATCH));
-    if (output) CHECK_OK(dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, output));
-    dit_free(model);
+    if (output) CHECK_OK(qwen_dit_forward(model, OP_BACKEND_CPU(pool), &dc->inputs, NULL, output));
+    qwen_dit_free(model);
     return output;
 }
 
 static void test_transformer_file(void)
 {
     char case_dir[4096], file[4200], plain[4200];
-    dit_case *dc = NULL;
-    CHECK_OK(dit_case_open(golden(case_dir, sizeof case_dir, "golden/cases/dit-edit-basic"), &dc));
+    qwen_dit_case *dc = NULL;
+    CHECK_OK(qwen_dit_case_open(golden(case_dir, sizeof case_dir, "golden/cases/dit-edit-basic"), &dc));
     if (!dc) return;
     write_single(dc->model_dir, in_work(file, sizeof file, "qwen_image_edit_2511_bf16.safetensors"),
                  "model.diffusion_model.", AS_DIFFUSERS, "__index_timestep_zero__");
     write_single(dc->model_dir, in_work(plain, sizeof plain, "no_marker.safetensors"), "", AS_DIFFUSERS, NULL);
 
     /* the config from the tensors is the folder's, zero_cond_t from the marker */
-    dit_model *folder = NULL, *single = NULL, *unmarked = NULL;
-    CHECK_OK(dit_load(dc->model_dir, &folder));
-    CHECK_OK(dit_load(file, &single));
-    CHECK_OK(dit_load(plain, &unmarked));
+    qwen_dit_model *folder = NULL, *single = NULL, *unmarked = NULL;
+    CHECK_OK(qwen_dit_load(dc->model_dir, &folder));
+    CHECK_OK(qwen_dit_load(file, &single));
+    CHECK_OK(qwen_dit_load(plain, &unmarked));
     if (folder && single && unmarked) {
         CHECK(folder->config.zero_cond_t && same_dit_config(&folder->config, &single->config));
         CHECK(!unmarked->config.zero_cond_t);
         CHECK(single->files->n_tensors == folder->files->n_tensors); /* the marker is no weight */
         CHECK(single->files->index_timestep_zero && !unmarked->files->index_timestep_zero);
     }
-    dit_free(folder);
-    dit_free(single);
-    dit_free(unmarked);
+    qwen_dit_free(folder);
+    qwen_dit_free(single);
+    qwen_dit_free(unmarked);
 
     /* the same output bytes */
     const quant_choice none = {QUANT_NONE, 0};
@@ -288,7 +288,7 @@ static void test_transformer_file(void)
     mem_free(a);
     mem_free(c);
     mem_free(d);
-    dit_case_free(dc);
+    qwen_dit_case_free(dc);
 }
 
 /* ---- VAE and the whole pipeline -------------------------------------------------------- */
@@ -429,8 +429,8 @@ static void test_refused(void)
     CHECK_FAILS(weights_open_file(path, WEIGHTS_TRANSFORMER, &set), CANVAS_ERR_INPUT,
                 "not a Qwen-Image transformer file: 3 tensors ('lora_unet_down.alpha'");
     CHECK(set == NULL);
-    dit_model *dit = NULL;
-    CHECK_FAILS(dit_load(path, &dit), CANVAS_ERR_INPUT, "no 'img_in.weight' under any key prefix");
+    qwen_dit_model *dit = NULL;
+    CHECK_FAILS(qwen_dit_load(path, &dit), CANVAS_ERR_INPUT, "no 'img_in.weight' under any key prefix");
 
     /* a VAE given as the transformer: said so */
     golden(vae_dir, sizeof vae_dir, "golden/models/edit-tiny/vae/diffusion_pytorch_model.safetensors");

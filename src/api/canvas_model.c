@@ -439,10 +439,10 @@ canvas_status canvas_memory_snapshot_take(const canvas_model *model, canvas_memo
     out->host_cap_bytes = host.cap_bytes;
     if (sysinfo_rss(&out->host_rss_bytes) != CANVAS_OK) status_clear();
     if (sysinfo_mem_available(&out->mem_available_bytes) != CANVAS_OK) status_clear();
-    const dit_model *dit = model->pipeline->dit;
+    const qwen_dit_model *dit = model->pipeline->dit;
     out->total_blocks = dit->config.num_layers;
     out->resident_blocks = mem_device_is_host(model->device) ? out->total_blocks
-                           : dit_device(dit) == model->device ? dit_resident_blocks(dit)
+                           : qwen_dit_device(dit) == model->device ? qwen_dit_resident_blocks(dit)
                                                               : 0;
     return CANVAS_OK;
 }

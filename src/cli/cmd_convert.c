@@ -3,7 +3,7 @@
  * quantise a transformer once and write a diffusers-layout folder that loads as it is.
  *
  * MODEL_DIR is a pipeline folder (model_index.json; every other file and folder is copied,
- * the transformer converted) or a transformer folder. The matrices dit_load_quantized
+ * the transformer converted) or a transformer folder. The matrices qwen_dit_load_quantized
  * quantises (every 2-D "transformer_blocks.N.*.weight" the format fits) are quantised with
  * the same code, so loading the result computes bit for bit what quantise-on-load does;
  * every other tensor is copied as stored. Layouts: io/quant_loader.h (fp8 as ComfyUI's
@@ -228,7 +228,7 @@ static canvas_status write_index(const shard_writer *w)
 }
 
 /* The files against the tensors arch_dit lists for the config (arch_check). */
-static canvas_status check_architecture(const dit_config *config, const weight_set *files, const char *what)
+static canvas_status check_architecture(const qwen_dit_config *config, const weight_set *files, const char *what)
 {
     tensor_spec_list expected = {0};
     canvas_status st = arch_dit(config, &expected);
@@ -238,7 +238,7 @@ static canvas_status check_architecture(const dit_config *config, const weight_s
 }
 
 /* The transformer's config.json for one read from a single file's tensors. */
-static canvas_status write_config(const dit_config *c, const char *path)
+static canvas_status write_config(const qwen_dit_config *c, const char *path)
 {
     json_t *root = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:[i,i,i], s:b, s:b}", "_class_name",
                              "QwenImageTransformer2DModel", "patch_size", c->patch_size, "in_channels", c->in_channels,
@@ -255,16 +255,16 @@ static canvas_status write_config(const dit_config *c, const char *path)
 
 /* The transformer to convert: a folder (config.json and its weights) or one file (its
  * config from its tensors), checked against its architecture and not quantised already. */
-static canvas_status open_source(const char *from, dit_config *config, weight_set **files)
+static canvas_status open_source(const char *from, qwen_dit_config *config, weight_set **files)
 {
     char path[PATH_BUFFER_SIZE];
     *files = NULL;
     if (weights_is_file(from)) {
         TRY(weights_open_file(from, WEIGHTS_TRANSFORMER, files));
-        TRY(dit_config_infer(*files, config));
+        TRY(qwen_dit_config_infer(*files, config));
     } else {
         TRY(path_join(path, sizeof path, from, "config.json"));
-        TRY(dit_config_load(path, config));
+        TRY(qwen_dit_config_load(path, config));
         TRY(weights_open(from, files));
     }
     TRY(check_architecture(config, *files, "transformer"));
@@ -279,7 +279,7 @@ static canvas_status open_source(const char *from, dit_config *config, weight_se
 static canvas_status convert_transformer(const char *from, const char *to, quant_choice choice, uint64_t shard_bytes)
 {
     char a[PATH_BUFFER_SIZE], b[PATH_BUFFER_SIZE];
-    dit_config config;
+    qwen_dit_config config;
     weight_set *files;
     canvas_status st = open_source(from, &config, &files);
     if (st == CANVAS_OK) st = path_join(b, sizeof b, to, "config.json");
@@ -333,21 +333,21 @@ static canvas_status convert_to_file(const char *from, const char *model_dir, co
     if (model_dir) folders[n_folders++] = model_dir;
     const output_rules rules = {"OUT", gguf ? gguf_extensions : st_extensions, inputs, 1, folders, n_folders, "model"};
     TRY(output_check(out, &rules));
-    dit_config config;
+    qwen_dit_config config;
     weight_set *files;
     canvas_status st = open_source(from, &config, &files);
     if (st == CANVAS_OK)
         st = gguf ? convert_write_gguf(files, &config, gguf_type, out) : convert_write_comfy(files, &config, choice, out);
     weights_close(files);
     if (st != CANVAS_OK || gguf) return st;
-    dit_model *model = NULL; /* read back as --transformer reads it */
-    st = dit_load(out, &model);
-    const dit_config *got = st == CANVAS_OK ? &model->config : &config;
+    qwen_dit_model *model = NULL; /* read back as --transformer reads it */
+    st = qwen_dit_load(out, &model);
+    const qwen_dit_config *got = st == CANVAS_OK ? &model->config : &config;
     if (got->num_layers != config.num_layers || got->num_attention_heads != config.num_attention_heads ||
         got->attention_head_dim != config.attention_head_dim || got->in_channels != config.in_channels ||
         got->joint_attention_dim != config.joint_attention_dim || got->zero_cond_t != config.zero_cond_t)
         st = status_fail(CANVAS_ERR_INTERNAL, "%s: read back with another config than written", out);
-    dit_free(model);
+    qwen_dit_free(model);
     if (st != CANVAS_OK) remove(out);
     return st;
 }
@@ -357,8 +357,8 @@ static canvas_status verify_transformer(const char *dir)
 {
     char path[PATH_BUFFER_SIZE];
     TRY(path_join(path, sizeof path, dir, "config.json"));
-    dit_config config;
-    TRY(dit_config_load(path, &config));
+    qwen_dit_config config;
+    TRY(qwen_dit_config_load(path, &config));
     weight_set *files;
     TRY(weights_open(dir, &files));
     canvas_status st = check_architecture(&config, files, "converted transformer");

@@ -112,11 +112,11 @@ static void collect_free(collected *c)
 
 /* Put the model on the session's device: the resident prefix given, or the planner's
  * choice (plan/plan.h) for this case under the strategy flags; the plan line to stderr. */
-static canvas_status place_model(dit_model *model, thread_pool *pool, const dit_case *dc,
+static canvas_status place_model(qwen_dit_model *model, thread_pool *pool, const qwen_dit_case *dc,
                                  const cli_memory_session *session)
 {
     const cli_memory_flags *flags = session->flags;
-    if (mem_device_is_host(session->device)) return CANVAS_OK; /* dit_load placed it there */
+    if (mem_device_is_host(session->device)) return CANVAS_OK; /* qwen_dit_load placed it there */
     int k = flags->resident_blocks;
     if (k < 0) {
         plan_work work;
@@ -136,11 +136,11 @@ static canvas_status place_model(dit_model *model, thread_pool *pool, const dit_
         cli_note("plan: %s", line);
         k = result.candidates[result.chosen].point.resident_blocks;
     }
-    return dit_place(model, session->device, k);
+    return qwen_dit_place(model, session->device, k);
 }
 
 /* The case's LoRA files merged into the loaded model (before it is placed). */
-static canvas_status apply_case_loras(dit_model *model, thread_pool *pool, const dit_case *dc)
+static canvas_status apply_case_loras(qwen_dit_model *model, thread_pool *pool, const qwen_dit_case *dc)
 {
     if (dc->n_loras == 0) return CANVAS_OK;
     lora_spec *specs;
@@ -155,27 +155,27 @@ static canvas_status apply_case_loras(dit_model *model, thread_pool *pool, const
     return st;
 }
 
-/* dit_forward: load the transformer, run it with a tap, write `output` and then the
+/* qwen_dit_forward: load the transformer, run it with a tap, write `output` and then the
  * intermediates in the order the forward produced them. Phases: load, step 0, write. */
-static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *session, const char *out_path,
+static canvas_status run_dit_case(const qwen_dit_case *dc, const cli_memory_session *session, const char *out_path,
                                   quant_choice weights)
 {
-    dit_model *model = NULL;
+    qwen_dit_model *model = NULL;
     thread_pool *pool = NULL;
     float *output = NULL;
     collected tensors = {0};
     canvas_status st = profiler_begin(session->profiler, "load");
-    if (st == CANVAS_OK) st = dit_load_quantized(dc->model_dir, weights, &model);
+    if (st == CANVAS_OK) st = qwen_dit_load_quantized(dc->model_dir, weights, &model);
     if (st == CANVAS_OK) st = thread_pool_create(session->flags->threads, &pool);
     if (st == CANVAS_OK) st = apply_case_loras(model, pool, dc);
     if (st == CANVAS_OK) st = place_model(model, pool, dc, session);
-    int64_t channels = model ? dit_output_channels(&model->config) : 0;
+    int64_t channels = model ? qwen_dit_output_channels(&model->config) : 0;
     if (st == CANVAS_OK)
         st = mem_alloc((void **)&output, (size_t)(dc->inputs.n_img * channels) * sizeof(float), MEM_ACTIVATIONS);
     if (st == CANVAS_OK) st = profiler_begin(session->profiler, "step 0");
-    dit_tap tap = {collect_tap, &tensors};
+    qwen_dit_tap tap = {collect_tap, &tensors};
     if (st == CANVAS_OK)
-        st = dit_forward(model, session->backend ? session->backend : OP_BACKEND_CPU(pool), &dc->inputs, &tap, output);
+        st = qwen_dit_forward(model, session->backend ? session->backend : OP_BACKEND_CPU(pool), &dc->inputs, &tap, output);
     if (st == CANVAS_OK) st = profiler_begin(session->profiler, "write");
     if (st == CANVAS_OK) {
         int64_t shape[3] = {1, dc->inputs.n_img, channels};
@@ -192,12 +192,12 @@ static canvas_status run_dit_case(const dit_case *dc, const cli_memory_session *
         mem_device_stats stats;
         mem_device_get_stats(session->device, &stats);
         cli_note("%d of %d blocks resident on the %llu-byte device",
-                dit_resident_blocks(model), model->config.num_layers, (unsigned long long)stats.cap_bytes);
+                qwen_dit_resident_blocks(model), model->config.num_layers, (unsigned long long)stats.cap_bytes);
     }
     collect_free(&tensors);
     mem_free(output);
     thread_pool_destroy(pool);
-    dit_free(model);
+    qwen_dit_free(model);
     profiler_end(session->profiler);
     return st;
 }
@@ -334,10 +334,10 @@ static int cmd_debug_case(int argc, char **argv)
                !strcmp(op, "schedule") || !strcmp(op, "textenc_forward") || !strcmp(op, "encode_prompt")) {
         st = run_sink_case(case_dir, op, &session, out_path);
     } else if (!strcmp(op, "dit_forward")) {
-        dit_case *dc = NULL;
-        st = dit_case_open(case_dir, &dc);
+        qwen_dit_case *dc = NULL;
+        st = qwen_dit_case_open(case_dir, &dc);
         if (st == CANVAS_OK) st = run_dit_case(dc, &session, out_path, weights);
-        dit_case_free(dc);
+        qwen_dit_case_free(dc);
     } else {
         char known[160] = "";
         for (int i = 0; case_ops[i]; i++)

@@ -227,9 +227,9 @@ static int parse_args(int argc, char **argv, plan_args *a)
 
 /* The configs, and the weights when they are there (exact sizes). */
 typedef struct loaded {
-    dit_config dit;
+    qwen_dit_config dit;
     vae_config vae;
-    dit_model *dit_model;
+    qwen_dit_model *qwen_dit_model;
     weight_set *dit_files;     /* a GGUF transformer: its header (no data read) */
     vae_model *vae_model;
     int have_vae;
@@ -258,19 +258,19 @@ static canvas_status load_model(const char *dir, const cli_model_files *files, l
     for (int i = 0; i < 3; i++) /* a missing file must not be taken for a folder */
         if (given[i] && !weights_is_file(given[i])) return status_fail(CANVAS_ERR_INPUT, "%s: not a file", given[i]);
     if (files->transformer && weights_is_gguf(files->transformer)) { /* the header is all a plan needs */
-        TRY(dit_header_load(files->transformer, &m->dit, &m->dit_files));
+        TRY(qwen_dit_header_load(files->transformer, &m->dit, &m->dit_files));
     } else if (files->transformer) {
-        TRY(dit_load(files->transformer, &m->dit_model));
-        m->dit = m->dit_model->config;
+        TRY(qwen_dit_load(files->transformer, &m->qwen_dit_model));
+        m->dit = m->qwen_dit_model->config;
     } else {
         TRY(path_join(path, sizeof path, dir, "transformer"));
         if (weights_present(path)) { /* there but broken: the run would refuse it, so does the plan */
-            TRY(dit_load(path, &m->dit_model));
-            m->dit = m->dit_model->config;
+            TRY(qwen_dit_load(path, &m->qwen_dit_model));
+            m->dit = m->qwen_dit_model->config;
         } else {
             status_clear();
             TRY(path_join(path, sizeof path, dir, "transformer/config.json"));
-            TRY(dit_config_load(path, &m->dit));
+            TRY(qwen_dit_config_load(path, &m->dit));
         }
     }
     if (files->vae) {
@@ -311,7 +311,7 @@ static canvas_status load_model(const char *dir, const cli_model_files *files, l
 
 static void unload(loaded *m)
 {
-    dit_free(m->dit_model);
+    qwen_dit_free(m->qwen_dit_model);
     weights_close(m->dit_files);
     vae_free(m->vae_model);
 }
@@ -547,7 +547,7 @@ int cmd_plan(int argc, char **argv)
         plan_work_edit(&w, &m.dit, m.have_vae ? &m.vae : NULL, w_px, h_px, refs, a.n_images ? a.ref_width : 0,
                        a.n_images ? a.ref_height : 0, a.text_tokens, a.cfg > 1.0, a.steps, thread_pool_size(pool));
     }
-    plan_work_loaded(&w, m.dit_model, m.dit_files, m.vae_model);
+    plan_work_loaded(&w, m.qwen_dit_model, m.dit_files, m.vae_model);
     if (m.have_text_encoder && !a.case_dir) plan_work_text_encoder(&w, &m.text_encoder, m.prompt_style);
     if (st == CANVAS_OK && a.viability) {
         st = viability(&w, pool, &a);
@@ -596,7 +596,7 @@ int cmd_plan(int argc, char **argv)
         printf("]}\n");
     } else {
         if (m.dit_files) printf("transformer weights: sizes as its GGUF header stores them\n");
-        else if (!m.dit_model) printf("weights absent: sizes from the config (bf16 as stored)\n");
+        else if (!m.qwen_dit_model) printf("weights absent: sizes from the config (bf16 as stored)\n");
         print_table(&r, &w, device_text);
     }
     unload(&m);

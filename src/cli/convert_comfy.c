@@ -43,7 +43,7 @@ static canvas_status add(comfy_file *f, const char *name, const char *suffix, dt
     return CANVAS_OK;
 }
 
-static canvas_status fill(comfy_file *f, const weight_set *files, const dit_config *config, quant_choice choice,
+static canvas_status fill(comfy_file *f, const weight_set *files, const qwen_dit_config *config, quant_choice choice,
                           quant_store *store)
 {
     static const uint8_t nothing[1];
@@ -68,7 +68,7 @@ static canvas_status fill(comfy_file *f, const weight_set *files, const dit_conf
     return CANVAS_OK;
 }
 
-canvas_status convert_write_comfy(const weight_set *files, const dit_config *config, quant_choice choice,
+canvas_status convert_write_comfy(const weight_set *files, const qwen_dit_config *config, quant_choice choice,
                                   const char *out_path)
 {
     if (choice.format != QUANT_NONE &&

@@ -23,7 +23,7 @@
 int convert_block_matrix(const st_tensor *t);
 
 /* CANVAS_ERR_USAGE for a format ComfyUI's scaled fp8 cannot hold (per-row fp8, nf4, q8). */
-canvas_status convert_write_comfy(const weight_set *files, const dit_config *config, quant_choice choice,
+canvas_status convert_write_comfy(const weight_set *files, const qwen_dit_config *config, quant_choice choice,
                                   const char *out_path);
 
 #endif

@@ -79,7 +79,7 @@ static canvas_status write_tensor(gguf_writer *w, const st_tensor *t, uint32_t t
 }
 
 /* Every tensor of the file as planned: name, type and shape. */
-static canvas_status check_written(const weight_set *files, const dit_config *config, uint32_t type, const char *path)
+static canvas_status check_written(const weight_set *files, const qwen_dit_config *config, uint32_t type, const char *path)
 {
     gguf_file *file;
     TRY(gguf_open(path, &file));
@@ -100,7 +100,7 @@ static canvas_status check_written(const weight_set *files, const dit_config *co
     return st;
 }
 
-canvas_status convert_write_gguf(const weight_set *files, const dit_config *config, uint32_t ggml_type,
+canvas_status convert_write_gguf(const weight_set *files, const qwen_dit_config *config, uint32_t ggml_type,
                                  const char *out_path)
 {
     gguf_writer *w;

@@ -31,7 +31,7 @@ int convert_gguf_type(const char *name, uint32_t *ggml_type);
 const char *convert_gguf_type_names(void);
 
 /* Write the transformer `files` (checked against `config`'s architecture) to out_path. */
-canvas_status convert_write_gguf(const weight_set *files, const dit_config *config, uint32_t ggml_type,
+canvas_status convert_write_gguf(const weight_set *files, const qwen_dit_config *config, uint32_t ggml_type,
                                  const char *out_path);
 
 #endif

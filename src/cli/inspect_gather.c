@@ -127,8 +127,8 @@ static int single_file(const inspect_component *c)
 static canvas_status dit_arch(inspect_component *c, const char *config, const weight_set *files,
                               tensor_spec_list *list)
 {
-    dit_config cfg;
-    TRY(single_file(c) ? dit_config_infer(files, &cfg) : dit_config_load(config, &cfg));
+    qwen_dit_config cfg;
+    TRY(single_file(c) ? qwen_dit_config_infer(files, &cfg) : qwen_dit_config_load(config, &cfg));
     snprintf(c->summary, sizeof c->summary, "%d blocks, %d heads x %d, joint_attention_dim %d, zero_cond_t %s",
              cfg.num_layers, cfg.num_attention_heads, cfg.attention_head_dim, cfg.joint_attention_dim,
              cfg.zero_cond_t ? "true (Edit-2511)" : "false");

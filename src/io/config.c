@@ -5,10 +5,10 @@
 #include "base/status.h"
 #include "io/config_fields.h"
 
-void dit_config_default(dit_config *out)
+void qwen_dit_config_default(qwen_dit_config *out)
 {
     /* diffusers transformer_qwenimage.py constructor defaults */
-    *out = (dit_config){
+    *out = (qwen_dit_config){
         .patch_size = 2,
         .in_channels = 64,
         .out_channels = 16,
@@ -22,7 +22,7 @@ void dit_config_default(dit_config *out)
 
 /* out_channels null means "same as in_channels" (the model does `out_channels or
  * in_channels`), unlike other null keys, which take their default. */
-static canvas_status read_out_channels(const cfg_source *src, dit_config *c)
+static canvas_status read_out_channels(const cfg_source *src, qwen_dit_config *c)
 {
     json_t *v = json_object_get(src->object, "out_channels");
     if (v && json_is_null(v)) {
@@ -32,7 +32,7 @@ static canvas_status read_out_channels(const cfg_source *src, dit_config *c)
     return cfg_int(src, "out_channels", &c->out_channels);
 }
 
-static canvas_status read_dit(const cfg_source *src, dit_config *c)
+static canvas_status read_dit(const cfg_source *src, qwen_dit_config *c)
 {
     TRY(cfg_check_class(src, "QwenImageTransformer2DModel"));
     TRY(cfg_int(src, "patch_size", &c->patch_size));
@@ -51,7 +51,7 @@ static canvas_status read_dit(const cfg_source *src, dit_config *c)
     return cfg_bool(src, "use_layer3d_rope", &c->use_layer3d_rope);
 }
 
-static canvas_status check_dit(const cfg_source *src, const dit_config *c)
+static canvas_status check_dit(const cfg_source *src, const qwen_dit_config *c)
 {
     TRY(cfg_check_count(src, "patch_size", c->patch_size, 64));
     TRY(cfg_check_count(src, "in_channels", c->in_channels, CFG_MAX_SIZE));
@@ -74,9 +74,9 @@ static canvas_status check_dit(const cfg_source *src, const dit_config *c)
     return CANVAS_OK;
 }
 
-canvas_status dit_config_load(const char *config_json_path, dit_config *out)
+canvas_status qwen_dit_config_load(const char *config_json_path, qwen_dit_config *out)
 {
-    dit_config_default(out);
+    qwen_dit_config_default(out);
     json_t *root;
     TRY(cfg_open(config_json_path, &root));
     cfg_source src = {config_json_path, "", root};

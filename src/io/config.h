@@ -21,7 +21,7 @@
 struct json_t; /* jansson */
 
 /* QwenImageTransformer2DModel */
-typedef struct dit_config {
+typedef struct qwen_dit_config {
     int patch_size;            /* 2 */
     int in_channels;           /* 64 */
     int out_channels;          /* 16 (null -> in_channels) */
@@ -34,16 +34,16 @@ typedef struct dit_config {
     bool zero_cond_t;          /* false; true for Edit-2511 */
     bool use_additional_t_cond;/* false; Qwen-Image-Layered only (unsupported) */
     bool use_layer3d_rope;     /* false; Qwen-Image-Layered only (unsupported) */
-} dit_config;
+} qwen_dit_config;
 
 /* inner dim = heads x head_dim */
-static inline int dit_inner_dim(const dit_config *c) { return c->num_attention_heads * c->attention_head_dim; }
+static inline int qwen_dit_inner_dim(const qwen_dit_config *c) { return c->num_attention_heads * c->attention_head_dim; }
 
 /* Validates: every size positive, axes_dims_rope three even entries summing to
  * attention_head_dim. The two Qwen-Image-Layered flags are parsed and kept as given;
  * arch_dit refuses them (CANVAS_ERR_UNSUPPORTED), so a config can still be read. */
-canvas_status dit_config_load(const char *config_json_path, dit_config *out);
-void dit_config_default(dit_config *out);
+canvas_status qwen_dit_config_load(const char *config_json_path, qwen_dit_config *out);
+void qwen_dit_config_default(qwen_dit_config *out);
 
 /* AutoencoderKLQwenImage */
 #define VAE_MAX_LEVELS 8

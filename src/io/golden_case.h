@@ -14,7 +14,7 @@
 #include "canvas.h"
 
 /* Receives each computed tensor under its expected.safetensors name (the same shape as
- * dit_tap_fn, so one collector serves both). The data is valid only during the call. */
+ * qwen_dit_tap_fn, so one collector serves both). The data is valid only during the call. */
 typedef canvas_status (*golden_sink_fn)(void *ctx, const char *name, const float *data, int ndim,
                                         const int64_t *shape);
 

@@ -48,7 +48,7 @@ typedef struct tensor_spec_list {
 /* The expected tensors of each component, appended to `out` (start from {0}; free with
  * arch_free, also after a failure). CANVAS_ERR_UNSUPPORTED for configs this project
  * does not run (the Qwen-Image-Layered flags; VAE attn_scales). */
-canvas_status arch_dit(const dit_config *config, tensor_spec_list *out);
+canvas_status arch_dit(const qwen_dit_config *config, tensor_spec_list *out);
 canvas_status arch_vae(const vae_config *config, tensor_spec_list *out);
 
 /* Key prefixes of the text encoder: the released checkpoints use model.* and visual.*;

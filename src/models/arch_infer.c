@@ -58,9 +58,9 @@ static int to_int(int64_t value)
 
 /* ---- transformer ------------------------------------------------------------------- */
 
-canvas_status dit_config_infer(const weight_set *files, dit_config *out)
+canvas_status qwen_dit_config_infer(const weight_set *files, qwen_dit_config *out)
 {
-    dit_config_default(out);
+    qwen_dit_config_default(out);
     int64_t inner = dim_of(files, "img_in.bias", 0), in = dim_of(files, "img_in.weight", 1);
     int64_t head = dim_of(files, "transformer_blocks.0.attn.norm_q.weight", 0);
     int64_t joint = dim_of(files, "txt_norm.weight", 0), proj = dim_of(files, "proj_out.bias", 0);

@@ -16,7 +16,7 @@
 
 #include "models/arch.h"
 
-canvas_status dit_config_infer(const weight_set *files, dit_config *out);
+canvas_status qwen_dit_config_infer(const weight_set *files, qwen_dit_config *out);
 canvas_status vae_config_infer(const weight_set *files, vae_config *out);
 canvas_status textenc_config_infer(const weight_set *files, textenc_config *out);
 

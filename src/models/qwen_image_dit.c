@@ -21,7 +21,7 @@
 
 /* The activations of one forward, carved from one MEM_ACTIVATIONS arena on the model's
  * device. N = n_txt + n_img, M = max(n_txt, n_img), T = 1 or 2 temb rows. */
-typedef struct dit_state {
+typedef struct qwen_dit_state {
     float *stream;      /* [N, D]  text stream c (rows 0..n_txt) then image stream x       */
     float *normed;      /* [N, D]  modulated LayerNorm output; later the attention output */
     float *q, *k, *v;   /* [N, D]  joint q/k/v; q doubles as the projection output         */
@@ -40,7 +40,7 @@ typedef struct dit_state {
     float *out;         /* [n_img, P] the output, copied out at the end */
     uint8_t *mask;      /* [N]       joint key mask */
     mem_arena *arena;
-} dit_state;
+} qwen_dit_state;
 
 enum { STATE_BUFFERS = 18 };
 
@@ -48,19 +48,19 @@ enum { STATE_BUFFERS = 18 };
 static size_t floats_16(int64_t n) { return ((size_t)n + 15u) & ~(size_t)15u; }
 
 /* The float buffers in carving order with their sizes in floats; the mask comes last. */
-static void state_buffers(const dit_config *c, int64_t n_img, int64_t n_txt, dit_state *s, float **slots[],
+static void state_buffers(const qwen_dit_config *c, int64_t n_img, int64_t n_txt, qwen_dit_state *s, float **slots[],
                           int64_t floats[])
 {
-    const int64_t d = dit_inner_dim(c), n = n_txt + n_img, m = n_txt > n_img ? n_txt : n_img;
+    const int64_t d = qwen_dit_inner_dim(c), n = n_txt + n_img, m = n_txt > n_img ? n_txt : n_img;
     const int64_t t_rows = c->zero_cond_t ? 2 : 1, pairs = c->attention_head_dim / 2;
-    const int64_t mlp = DIT_MLP_MULT * d * m, txt_norm = (int64_t)c->joint_attention_dim * n_txt;
+    const int64_t mlp = QWEN_DIT_MLP_MULT * d * m, txt_norm = (int64_t)c->joint_attention_dim * n_txt;
     float **s_[STATE_BUFFERS] = {&s->stream, &s->normed, &s->q, &s->k, &s->v, &s->wide, &s->rope_cos,
                                  &s->rope_sin, &s->sinusoid, &s->time_hidden, &s->temb, &s->temb_silu,
                                  &s->img_mod, &s->txt_mod, &s->out_mod, &s->hidden, &s->text, &s->out};
     const int64_t f_[STATE_BUFFERS] = {n * d, n * d, n * d, n * d, n * d, mlp > txt_norm ? mlp : txt_norm,
-                                       n * pairs, n * pairs, t_rows * DIT_TIME_CHANNELS, t_rows * d, t_rows * d,
+                                       n * pairs, n * pairs, t_rows * QWEN_DIT_TIME_CHANNELS, t_rows * d, t_rows * d,
                                        t_rows * d, t_rows * 6 * d, 6 * d, 2 * d, n_img * c->in_channels,
-                                       n_txt * c->joint_attention_dim, n_img * dit_output_channels(c)};
+                                       n_txt * c->joint_attention_dim, n_img * qwen_dit_output_channels(c)};
     for (int i = 0; i < STATE_BUFFERS; i++) {
         slots[i] = s_[i];
         floats[i] = f_[i];
@@ -69,9 +69,9 @@ static void state_buffers(const dit_config *c, int64_t n_img, int64_t n_txt, dit
 
 static size_t mask_bytes(int64_t n) { return ((size_t)n + 63u) & ~(size_t)63u; }
 
-size_t dit_activation_bytes(const dit_config *config, int64_t n_img, int64_t n_txt)
+size_t qwen_dit_activation_bytes(const qwen_dit_config *config, int64_t n_img, int64_t n_txt)
 {
-    dit_state unused;
+    qwen_dit_state unused;
     float **slots[STATE_BUFFERS];
     int64_t floats[STATE_BUFFERS];
     state_buffers(config, n_img, n_txt, &unused, slots, floats);
@@ -82,8 +82,8 @@ size_t dit_activation_bytes(const dit_config *config, int64_t n_img, int64_t n_t
 
 /* One arena of exactly `bytes` on the device, carved in the order of state_buffers; the
  * rest of the arena (a device's reservation for the attention kernel) stays unused. */
-static canvas_status state_alloc(mem_device *device, const dit_config *c, int64_t n_img, int64_t n_txt, size_t bytes,
-                                 dit_state *s)
+static canvas_status state_alloc(mem_device *device, const qwen_dit_config *c, int64_t n_img, int64_t n_txt, size_t bytes,
+                                 qwen_dit_state *s)
 {
     memset(s, 0, sizeof *s);
     TRY(mem_arena_create(device, MEM_ACTIVATIONS, bytes, &s->arena));
@@ -97,13 +97,13 @@ static canvas_status state_alloc(mem_device *device, const dit_config *c, int64_
     }
     TRY(mem_arena_alloc(s->arena, mask_bytes(n_img + n_txt), MEM_ALIGNMENT, &block));
     s->mask = block;
-    if (mem_arena_used(s->arena) != dit_activation_bytes(c, n_img, n_txt))
+    if (mem_arena_used(s->arena) != qwen_dit_activation_bytes(c, n_img, n_txt))
         return status_fail(CANVAS_ERR_INTERNAL, "transformer: the activation formula (%zu bytes) and the carving "
-                           "(%zu bytes) disagree", dit_activation_bytes(c, n_img, n_txt), mem_arena_used(s->arena));
+                           "(%zu bytes) disagree", qwen_dit_activation_bytes(c, n_img, n_txt), mem_arena_used(s->arena));
     return CANVAS_OK;
 }
 
-static void state_free(dit_state *s) { mem_arena_destroy(s->arena); }
+static void state_free(qwen_dit_state *s) { mem_arena_destroy(s->arena); }
 
 /* ---- the modulated norms and gated residuals ------------------------------------------- */
 
@@ -113,7 +113,7 @@ static void norm_modulate(op_backend *be, const float *x, int64_t rows, int64_t 
                           const float *mod_0, int64_t rows_t, float *y)
 {
     const float *shift[2] = {mod_t, mod_0}, *scale[2] = {mod_t + d, mod_0 + d};
-    op_norm_modulate(be, x, rows, d, DIT_NORM_EPS, shift, scale, rows_t, y);
+    op_norm_modulate(be, x, rows, d, QWEN_DIT_NORM_EPS, shift, scale, rows_t, y);
 }
 
 /* x += gate * delta, per row the gate of mod_t or mod_0 as above. */
@@ -127,25 +127,25 @@ static void gated_add(op_backend *be, float *x, const float *delta, int64_t rows
 /* ---- one block ------------------------------------------------------------------------ */
 
 /* Where the two streams sit in the joint rows, and which image rows use timestep t. */
-typedef struct dit_geometry {
+typedef struct qwen_dit_geometry {
     int64_t n_txt, n_img, n;
     int64_t d, heads, head_dim;
     int64_t img_rows_t;        /* image rows modulated with timestep t (the rest: t = 0) */
     int zero_cond;
     const uint8_t *key_mask;   /* NULL when no key is masked */
-} dit_geometry;
+} qwen_dit_geometry;
 
 /* One stream's GELU-tanh MLP on s->normed rows, output in s->q rows (same offset). */
-static canvas_status stream_mlp(op_backend *be, dit_state *s, int64_t row0, int64_t rows, int64_t d,
+static canvas_status stream_mlp(op_backend *be, qwen_dit_state *s, int64_t row0, int64_t rows, int64_t d,
                                 const weight_view *w_in, const float *b_in, const weight_view *w_out,
                                 const float *b_out)
 {
     TRY(op_linear(be, s->normed + row0 * d, rows, w_in, b_in, s->wide));
-    op_gelu_tanh_rows(be, s->wide, rows, DIT_MLP_MULT * d);
+    op_gelu_tanh_rows(be, s->wide, rows, QWEN_DIT_MLP_MULT * d);
     return op_linear(be, s->wide, rows, w_out, b_out, s->q + row0 * d);
 }
 
-static canvas_status block_forward(op_backend *be, const dit_block_weights *b, const dit_geometry *g, dit_state *s)
+static canvas_status block_forward(op_backend *be, const qwen_dit_block_weights *b, const qwen_dit_geometry *g, qwen_dit_state *s)
 {
     const int64_t d = g->d, nt = g->n_txt, ni = g->n_img, hd = g->head_dim;
     float *c = s->stream, *x = s->stream + nt * d;
@@ -168,7 +168,7 @@ static canvas_status block_forward(op_backend *be, const dit_block_weights *b, c
     TRY(op_linear(be, normed_img, ni, &b->to_v, b->to_v_bias, s->v + nt * d));
 
     /* Per-head RMSNorm (in place), then RoPE; v gets neither. */
-    op_qk_norm_rope_params qk = {.heads = (int)g->heads, .head_dim = (int)hd, .eps = DIT_NORM_EPS, .split = nt,
+    op_qk_norm_rope_params qk = {.heads = (int)g->heads, .head_dim = (int)hd, .eps = QWEN_DIT_NORM_EPS, .split = nt,
                                  .norm_q = {b->norm_added_q, b->norm_q}, .norm_k = {b->norm_added_k, b->norm_k},
                                  .cos = s->rope_cos, .sin = s->rope_sin};
     op_qk_norm_rope(be, s->q, s->k, g->n, &qk);
@@ -194,7 +194,7 @@ static canvas_status block_forward(op_backend *be, const dit_block_weights *b, c
 
 /* A tap sees host memory: on a device the CPU cannot address the tensor is copied to a host
  * block first (taps are for debugging: the copy is not planned for). */
-static canvas_status tap_tensor(mem_device *device, const dit_tap *tap, const char *name, const float *data, int ndim,
+static canvas_status tap_tensor(mem_device *device, const qwen_dit_tap *tap, const char *name, const float *data, int ndim,
                                 const int64_t *shape)
 {
     if (!tap || !tap->fn) return CANVAS_OK;
@@ -209,16 +209,16 @@ static canvas_status tap_tensor(mem_device *device, const dit_tap *tap, const ch
     return st;
 }
 
-static canvas_status tap_rows(mem_device *device, const dit_tap *tap, const char *name, const float *data,
+static canvas_status tap_rows(mem_device *device, const qwen_dit_tap *tap, const char *name, const float *data,
                               int64_t rows, int64_t d)
 {
     const int64_t shape[3] = {1, rows, d};
     return tap_tensor(device, tap, name, data, 3, shape);
 }
 
-static canvas_status check_inputs(const dit_model *model, const dit_inputs *in)
+static canvas_status check_inputs(const qwen_dit_model *model, const qwen_dit_inputs *in)
 {
-    const dit_config *c = &model->config;
+    const qwen_dit_config *c = &model->config;
     if (in->n_img < 1 || in->n_txt < 1 || !in->hidden_states || !in->encoder_hidden_states)
         return status_fail(CANVAS_ERR_INPUT, "transformer forward: needs at least one image and one text token "
                            "(got %lld and %lld)", (long long)in->n_img, (long long)in->n_txt);
@@ -232,7 +232,7 @@ static canvas_status check_inputs(const dit_model *model, const dit_inputs *in)
         return status_fail(CANVAS_ERR_INPUT, "transformer forward: img_shapes is empty");
     int64_t tokens = 0;
     for (int i = 0; i < in->n_images; i++) {
-        const dit_image_shape *s = &in->img_shapes[i];
+        const qwen_dit_image_shape *s = &in->img_shapes[i];
         if (s->frames < 1 || s->height < 1 || s->width < 1)
             return status_fail(CANVAS_ERR_INPUT, "transformer forward: img_shapes[%d] = [%d, %d, %d] is not positive", i,
                                s->frames, s->height, s->width);
@@ -253,11 +253,11 @@ static canvas_status check_inputs(const dit_model *model, const dit_inputs *in)
  * N·hd·4 (cos and sin) + T·256·4 + N bytes (MEM_STAGING), about 4.2 MiB for a 1024x1024
  * edit with one reference (8,192 image and ~300 text tokens, head dim 128), freed before the
  * first block. The planner does not count it: its host phases are an addressable device's. */
-static canvas_status send_tables(mem_device *device, const dit_config *c, const dit_inputs *in, dit_geometry *g,
-                                 dit_state *s)
+static canvas_status send_tables(mem_device *device, const qwen_dit_config *c, const qwen_dit_inputs *in, qwen_dit_geometry *g,
+                                 qwen_dit_state *s)
 {
     const size_t table = (size_t)g->n * (size_t)(c->attention_head_dim / 2) * sizeof(float);
-    const size_t sinusoid = (size_t)(g->zero_cond ? 2 : 1) * DIT_TIME_CHANNELS * sizeof(float);
+    const size_t sinusoid = (size_t)(g->zero_cond ? 2 : 1) * QWEN_DIT_TIME_CHANNELS * sizeof(float);
     const int staged = !mem_device_is_addressable(device);
     float *cos_at = s->rope_cos, *sin_at = s->rope_sin, *sinusoid_at = s->sinusoid;
     uint8_t *mask_at = s->mask;
@@ -269,9 +269,9 @@ static canvas_status send_tables(mem_device *device, const dit_config *c, const 
         sinusoid_at = (float *)(host + 2 * table);
         mask_at = (uint8_t *)(host + 2 * table + sinusoid);
     }
-    dit_rope_tables(c, in->img_shapes, in->n_images, g->n_txt, cos_at, sin_at);
-    dit_timestep_sinusoid(in->timestep, sinusoid_at);
-    if (g->zero_cond) dit_timestep_sinusoid(0.0f, sinusoid_at + DIT_TIME_CHANNELS);
+    qwen_dit_rope_tables(c, in->img_shapes, in->n_images, g->n_txt, cos_at, sin_at);
+    qwen_dit_timestep_sinusoid(in->timestep, sinusoid_at);
+    if (g->zero_cond) qwen_dit_timestep_sinusoid(0.0f, sinusoid_at + QWEN_DIT_TIME_CHANNELS);
     int any_masked = 0;
     for (int64_t j = 0; j < g->n; j++) {
         mask_at[j] = (j < g->n_txt && in->text_mask) ? (in->text_mask[j] != 0) : 1;
@@ -290,7 +290,7 @@ static canvas_status send_tables(mem_device *device, const dit_config *c, const 
 
 /* temb rows: MLP(sinusoid(t)) and, with zero_cond_t, MLP(sinusoid(0)); then SiLU copies.
  * The sinusoids are in s->sinusoid already (send_tables). */
-static canvas_status time_embedding(op_backend *be, const dit_weights *w, int rows, int64_t d, dit_state *s)
+static canvas_status time_embedding(op_backend *be, const qwen_dit_weights *w, int rows, int64_t d, qwen_dit_state *s)
 {
     TRY(op_linear(be, s->sinusoid, rows, &w->time_linear_1, w->time_linear_1_bias, s->time_hidden));
     op_silu_rows(be, s->time_hidden, rows * d);
@@ -303,11 +303,11 @@ static canvas_status time_embedding(op_backend *be, const dit_weights *w, int ro
 /* The forward on the device: `w` is the top level (acquired by the caller), the inputs
  * are in s->hidden and s->text, the output goes to s->out. Host code only computes the
  * tables (send_tables) and reads taps: every other byte of the device is an op's. */
-static canvas_status forward(dit_model *model, op_backend *be, const dit_weights *w, const dit_inputs *in,
-                             const dit_tap *tap, dit_state *s, dit_geometry *g)
+static canvas_status forward(qwen_dit_model *model, op_backend *be, const qwen_dit_weights *w, const qwen_dit_inputs *in,
+                             const qwen_dit_tap *tap, qwen_dit_state *s, qwen_dit_geometry *g)
 {
-    const dit_config *c = &model->config;
-    mem_device *device = dit_device(model);
+    const qwen_dit_config *c = &model->config;
+    mem_device *device = qwen_dit_device(model);
     const int64_t d = g->d, nt = g->n_txt, ni = g->n_img;
     float *x = s->stream + nt * d;
 
@@ -316,7 +316,7 @@ static canvas_status forward(dit_model *model, op_backend *be, const dit_weights
     /* Input projections: x = img_in(X); c = txt_in(RMSNorm(E)). */
     TRY(op_linear(be, s->hidden, ni, &w->img_in, w->img_in_bias, x));
     TRY(tap_rows(device, tap, "img_in", x, ni, d));
-    op_rms_norm_rows(be, s->text, nt, c->joint_attention_dim, DIT_NORM_EPS, w->txt_norm, s->wide);
+    op_rms_norm_rows(be, s->text, nt, c->joint_attention_dim, QWEN_DIT_NORM_EPS, w->txt_norm, s->wide);
     TRY(op_linear(be, s->wide, nt, &w->txt_in, w->txt_in_bias, s->stream));
     TRY(op_backend_check(be));
     TRY(tap_rows(device, tap, "txt_in", s->stream, nt, d));
@@ -328,10 +328,10 @@ static canvas_status forward(dit_model *model, op_backend *be, const dit_weights
     TRY(tap_tensor(device, tap, "temb", s->temb, 2, temb_shape));
 
     for (int i = 0; i < c->num_layers; i++) {
-        const dit_block_weights *b;
-        TRY(dit_block_acquire(model, i, &b));
+        const qwen_dit_block_weights *b;
+        TRY(qwen_dit_block_acquire(model, i, &b));
         canvas_status st = block_forward(be, b, g, s);
-        dit_block_release(model, i);
+        qwen_dit_block_release(model, i);
         if (st == CANVAS_OK) st = op_backend_check(be);
         if (st != CANVAS_OK) return status_wrap(st, "transformer block %d: ", i);
         char name[48];
@@ -345,19 +345,19 @@ static canvas_status forward(dit_model *model, op_backend *be, const dit_weights
     TRY(op_linear(be, s->temb_silu, 1, &w->norm_out, w->norm_out_bias, s->out_mod));
     float *normed_img = s->normed + nt * d;
     const float *shift[2] = {s->out_mod + d, s->out_mod + d}, *scale[2] = {s->out_mod, s->out_mod};
-    op_norm_modulate(be, x, ni, d, DIT_NORM_EPS, shift, scale, ni, normed_img);
+    op_norm_modulate(be, x, ni, d, QWEN_DIT_NORM_EPS, shift, scale, ni, normed_img);
     TRY(op_linear(be, normed_img, ni, &w->proj_out, w->proj_out_bias, s->out));
     return op_backend_check(be);
 }
 
 /* The dry run on a measure device: what forward() does to memory (the block acquires and
  * releases, hence the same prefetches and copies), without kernels. */
-static canvas_status dry_forward(dit_model *model)
+static canvas_status dry_forward(qwen_dit_model *model)
 {
     for (int i = 0; i < model->config.num_layers; i++) {
-        const dit_block_weights *b;
-        TRY(dit_block_acquire(model, i, &b));
-        dit_block_release(model, i);
+        const qwen_dit_block_weights *b;
+        TRY(qwen_dit_block_acquire(model, i, &b));
+        qwen_dit_block_release(model, i);
     }
     return CANVAS_OK;
 }
@@ -365,9 +365,9 @@ static canvas_status dry_forward(dit_model *model)
 /* The scratch the backend's GEMMs need on the device for this forward: the largest
  * op_backend_linear_scratch_bytes over its op_linear calls, each with its weight's shape and
  * format (the homes' views: a placed copy has the same). 0 on the CPU backend. */
-static size_t backend_scratch_bytes(const dit_model *model, const op_backend *be, const dit_geometry *g)
+static size_t backend_scratch_bytes(const qwen_dit_model *model, const op_backend *be, const qwen_dit_geometry *g)
 {
-    const dit_weights *w = &model->weights;
+    const qwen_dit_weights *w = &model->weights;
     const int64_t nt = g->n_txt, ni = g->n_img, t_rows = g->zero_cond ? 2 : 1;
     size_t most = 0;
 #define NEEDS(rows, view)                                                           \
@@ -382,7 +382,7 @@ static size_t backend_scratch_bytes(const dit_model *model, const op_backend *be
     NEEDS(1, w->norm_out);
     NEEDS(ni, w->proj_out);
     for (int i = 0; i < model->config.num_layers; i++) {
-        const dit_block_weights *b = &w->blocks[i];
+        const qwen_dit_block_weights *b = &w->blocks[i];
         NEEDS(t_rows, b->img_mod);
         NEEDS(1, b->txt_mod);
         NEEDS(nt, b->add_q);
@@ -404,31 +404,31 @@ static size_t backend_scratch_bytes(const dit_model *model, const op_backend *be
 
 /* Inputs in, forward (or dry run on a device that holds no data), output out; the top level
  * is held throughout. */
-static canvas_status run_on_device(dit_model *model, op_backend *be, const dit_inputs *in, const dit_tap *tap,
-                                   dit_state *s, dit_geometry *g, float *output)
+static canvas_status run_on_device(qwen_dit_model *model, op_backend *be, const qwen_dit_inputs *in, const qwen_dit_tap *tap,
+                                   qwen_dit_state *s, qwen_dit_geometry *g, float *output)
 {
-    mem_device *device = dit_device(model), *host = mem_device_cpu();
-    const dit_config *c = &model->config;
+    mem_device *device = qwen_dit_device(model), *host = mem_device_cpu();
+    const qwen_dit_config *c = &model->config;
     const int real = (mem_device_flags(device) & MEM_DEVICE_HOLDS_DATA) != 0;
     TRY(mem_copy(device, s->hidden, host, in->hidden_states, (size_t)(in->n_img * c->in_channels) * sizeof(float)));
     TRY(mem_copy(device, s->text, host, in->encoder_hidden_states,
                  (size_t)(in->n_txt * c->joint_attention_dim) * sizeof(float)));
-    const dit_weights *w;
-    TRY(dit_top_acquire(model, &w));
+    const qwen_dit_weights *w;
+    TRY(qwen_dit_top_acquire(model, &w));
     canvas_status st = real ? forward(model, be, w, in, tap, s, g) : dry_forward(model);
-    dit_top_release(model);
+    qwen_dit_top_release(model);
     TRY(st);
     if (!output) return real ? status_fail(CANVAS_ERR_USAGE, "transformer forward: no output buffer") : CANVAS_OK;
-    return mem_copy(host, output, device, s->out, (size_t)(in->n_img * dit_output_channels(c)) * sizeof(float));
+    return mem_copy(host, output, device, s->out, (size_t)(in->n_img * qwen_dit_output_channels(c)) * sizeof(float));
 }
 
-canvas_status dit_forward(dit_model *model, op_backend *be, const dit_inputs *inputs, const dit_tap *tap,
+canvas_status qwen_dit_forward(qwen_dit_model *model, op_backend *be, const qwen_dit_inputs *inputs, const qwen_dit_tap *tap,
                           float *output)
 {
     TRY(check_inputs(model, inputs));
-    mem_device *device = dit_device(model);
+    mem_device *device = qwen_dit_device(model);
     if (!device)
-        return status_fail(CANVAS_ERR_USAGE, "transformer: the weights are not placed on a device (the last dit_place "
+        return status_fail(CANVAS_ERR_USAGE, "transformer: the weights are not placed on a device (the last qwen_dit_place "
                                              "failed; place the model again before a forward)");
     /* The CPU kernels would read and write the device's blocks through their addresses and
      * fault: a device the host cannot address computes with its own backend or not at all. */
@@ -437,21 +437,21 @@ canvas_status dit_forward(dit_model *model, op_backend *be, const dit_inputs *in
         return status_fail(CANVAS_ERR_UNSUPPORTED, "transformer forward: device '%s' is not host-addressable and the "
                            "CPU op backend computes only in host memory: give the device's own op backend",
                            mem_device_name(device));
-    const dit_config *c = &model->config;
-    const dit_image_shape *target = &inputs->img_shapes[0];
-    dit_geometry g = {
+    const qwen_dit_config *c = &model->config;
+    const qwen_dit_image_shape *target = &inputs->img_shapes[0];
+    qwen_dit_geometry g = {
         .n_txt = inputs->n_txt,
         .n_img = inputs->n_img,
         .n = inputs->n_txt + inputs->n_img,
-        .d = dit_inner_dim(c),
+        .d = qwen_dit_inner_dim(c),
         .heads = c->num_attention_heads,
         .head_dim = c->attention_head_dim,
         .zero_cond = c->zero_cond_t ? 1 : 0,
         /* zero_cond_t: target tokens use timestep t, every reference token t = 0. */
         .img_rows_t = c->zero_cond_t ? (int64_t)target->frames * target->height * target->width : inputs->n_img,
     };
-    dit_state s;
-    canvas_status st = state_alloc(device, c, g.n_img, g.n_txt, dit_forward_arena_bytes(model, be, g.n_img, g.n_txt),
+    qwen_dit_state s;
+    canvas_status st = state_alloc(device, c, g.n_img, g.n_txt, qwen_dit_forward_arena_bytes(model, be, g.n_img, g.n_txt),
                                    &s);
     /* The backend's GEMM scratch, taken here once for the whole forward (and so in the dry run
      * too: the planner's device peak counts it) and lent to the backend; none on the CPU. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* qwen_image_dit_case.c — reading a `dit_forward` golden case into dit_inputs. */
+/* qwen_image_dit_case.c — reading a `qwen_dit_forward` golden case into qwen_dit_inputs. */
 #include "models/qwen_image_dit_case.h"
 
 #include <jansson.h>
@@ -23,7 +23,7 @@ static canvas_status joined_copy(char **out, const char *dir, const char *name)
 }
 
 /* case.json "loras": a list of {"file", "scale" (default 1), "naming" (default "auto")}. */
-static canvas_status read_loras(dit_case *c, json_t *loras, const char *json_path)
+static canvas_status read_loras(qwen_dit_case *c, json_t *loras, const char *json_path)
 {
     if (!loras) return CANVAS_OK;
     if (!json_is_array(loras) || json_array_size(loras) > 64)
@@ -55,7 +55,7 @@ static canvas_status read_loras(dit_case *c, json_t *loras, const char *json_pat
 }
 
 /* case.json: op, model, img_shapes, loras. */
-static canvas_status read_case_json(dit_case *c)
+static canvas_status read_case_json(qwen_dit_case *c)
 {
     static const char *const ops[] = {"dit_forward", NULL};
     char json_path[PATH_BUFFER_SIZE], model_dir[PATH_BUFFER_SIZE];
@@ -86,7 +86,7 @@ static canvas_status read_case_json(dit_case *c)
                              json_path, i);
             break;
         }
-        c->img_shapes[i] = (dit_image_shape){dims[0], dims[1], dims[2]};
+        c->img_shapes[i] = (qwen_dit_image_shape){dims[0], dims[1], dims[2]};
     }
     c->inputs.img_shapes = c->img_shapes;
     c->inputs.n_images = (int)n_images;
@@ -113,9 +113,9 @@ static canvas_status read_matrix(const st_file *f, const char *name, float **out
     return CANVAS_OK;
 }
 
-static canvas_status read_inputs(dit_case *c, const st_file *f)
+static canvas_status read_inputs(qwen_dit_case *c, const st_file *f)
 {
-    dit_inputs *in = &c->inputs;
+    qwen_dit_inputs *in = &c->inputs;
     TRY(read_matrix(f, "hidden_states", &c->hidden_states, &in->n_img, &in->hidden_channels));
     TRY(read_matrix(f, "encoder_hidden_states", &c->encoder_hidden_states, &in->n_txt, &in->text_dim));
     in->hidden_states = c->hidden_states;
@@ -149,7 +149,7 @@ static canvas_status read_inputs(dit_case *c, const st_file *f)
     return st;
 }
 
-static canvas_status open_case(dit_case *c, const char *case_dir)
+static canvas_status open_case(qwen_dit_case *c, const char *case_dir)
 {
     TRY(mem_strdup(&c->case_dir, case_dir));
     TRY(read_case_json(c));
@@ -163,21 +163,21 @@ static canvas_status open_case(dit_case *c, const char *case_dir)
     return st;
 }
 
-canvas_status dit_case_open(const char *case_dir, dit_case **out)
+canvas_status qwen_dit_case_open(const char *case_dir, qwen_dit_case **out)
 {
     *out = NULL;
-    dit_case *c;
+    qwen_dit_case *c;
     TRY(mem_calloc((void **)&c, 1, sizeof *c, MEM_SCRATCH));
     canvas_status st = open_case(c, case_dir);
     if (st != CANVAS_OK) {
-        dit_case_free(c);
+        qwen_dit_case_free(c);
         return st;
     }
     *out = c;
     return CANVAS_OK;
 }
 
-void dit_case_free(dit_case *c)
+void qwen_dit_case_free(qwen_dit_case *c)
 {
     if (!c) return;
     mem_free(c->case_dir);

@@ -3,7 +3,7 @@
  * replacing one's home (what LoRA merging does: pipeline/lora.c).
  *
  * A matrix is named by its group (the top level or a block) and the suffix the loader
- * wired it under; its home is the weight_view in dit_weights / dit_block_weights and the
+ * wired it under; its home is the weight_view in qwen_dit_weights / qwen_dit_block_weights and the
  * residency tensor of its group, which the two must always agree on. */
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +13,7 @@
 #include "models/qwen_image_dit.h"
 #include "models/qwen_image_dit_groups.h"
 
-int dit_matrix_count(const dit_model *model)
+int qwen_dit_matrix_count(const qwen_dit_model *model)
 {
     int n = 0;
     for (int g = 0; g <= model->config.num_layers; g++) n += model->memory->set.groups[g].n_matrices;
@@ -21,7 +21,7 @@ int dit_matrix_count(const dit_model *model)
 }
 
 /* Group and position of matrix `index`; 0 when out of range. */
-static int locate(const dit_model *model, int index, int *group, int *at)
+static int locate(const qwen_dit_model *model, int index, int *group, int *at)
 {
     if (index < 0) return 0;
     for (int g = 0; g <= model->config.num_layers; g++) {
@@ -36,13 +36,13 @@ static int locate(const dit_model *model, int index, int *group, int *at)
     return 0;
 }
 
-static weight_view *home_view(dit_model *model, int group, int at)
+static weight_view *home_view(qwen_dit_model *model, int group, int at)
 {
     char *home = group == 0 ? (char *)&model->weights : (char *)&model->weights.blocks[group - 1];
     return (weight_view *)(home + model->memory->set.groups[group].matrix_field[at]);
 }
 
-void dit_matrix_get(const dit_model *model, int index, dit_matrix_info *out)
+void qwen_dit_matrix_get(const qwen_dit_model *model, int index, qwen_dit_matrix_info *out)
 {
     memset(out, 0, sizeof *out);
     int group, at;
@@ -51,12 +51,12 @@ void dit_matrix_get(const dit_model *model, int index, dit_matrix_info *out)
     out->block = group - 1;
     if (group == 0) snprintf(out->name, sizeof out->name, "%s", g->matrix_suffix[at]);
     else snprintf(out->name, sizeof out->name, "transformer_blocks.%d.%s", group - 1, g->matrix_suffix[at]);
-    out->home = *home_view((dit_model *)model, group, at);
+    out->home = *home_view((qwen_dit_model *)model, group, at);
     out->bytes = g->tensors[at].bytes;
     out->replaced = g->matrix_owned[at] != NULL;
 }
 
-canvas_status dit_matrix_set_home(dit_model *model, int index, const weight_view *view, size_t bytes, void *owned)
+canvas_status qwen_dit_matrix_set_home(qwen_dit_model *model, int index, const weight_view *view, size_t bytes, void *owned)
 {
     int group, at;
     if (!locate(model, index, &group, &at))

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_dit_weights.c — loading a QwenImageTransformer2DModel folder: the config,
  * the (possibly sharded) safetensors, the architecture check, and the wiring of the
- * dit_weights views (spec/qwen-image-transformer.md §2).
+ * qwen_dit_weights views (spec/qwen-image-transformer.md §2).
  *
  * Matrices are used where they lie in the mmapped files. The small vectors (biases and
  * norm weights, O(D) each) are converted once to f32 into one MEM_WEIGHTS block per
@@ -24,10 +24,10 @@
  * with the shape arch_dit gives it and a float (or stored quantised) type. Wire one group
  * twice: a counting pass sizes its vector block, the second fills it and records the
  * group for the residency manager (group 0: top level, 1 + i: block i). */
-static canvas_status wire_group(dit_model *model, int block)
+static canvas_status wire_group(qwen_dit_model *model, int block)
 {
     char prefix[64] = "";
-    weight_groups *set = dit_weight_groups(model);
+    weight_groups *set = qwen_dit_weight_groups(model);
     if (block >= 0) {
         snprintf(prefix, sizeof prefix, "transformer_blocks.%d.", block);
         weight_group_begin(set, block + 1, "transformer_blocks.%d", block);
@@ -35,13 +35,13 @@ static canvas_status wire_group(dit_model *model, int block)
         weight_group_begin(set, 0, "top level");
     }
     int64_t extents[WEIGHT_EXTENTS];
-    dit_tensor_extents(&model->config, extents);
+    qwen_dit_tensor_extents(&model->config, extents);
     weight_wiring w = {.files = model->files, .quant = model->quant, .extents = extents, .prefix = prefix,
                        .group = &set->groups[block + 1], .arch = "arch_dit",
                        .quantize = block >= 0 ? model->weights_format : (quant_choice){QUANT_NONE, 0},
                        .home = block >= 0 ? (char *)&model->weights.blocks[block] : (char *)&model->weights};
-    const weight_tensor *table = block >= 0 ? dit_block_tensors : dit_top_tensors;
-    const int n = block >= 0 ? DIT_BLOCK_TENSORS : DIT_TOP_TENSORS;
+    const weight_tensor *table = block >= 0 ? qwen_dit_block_tensors : qwen_dit_top_tensors;
+    const int n = block >= 0 ? QWEN_DIT_BLOCK_TENSORS : QWEN_DIT_TOP_TENSORS;
     TRY(weight_wire_table(&w, table, n));
     const size_t bytes = w.used * sizeof(float);
     TRY(mem_alloc((void **)&w.vectors, bytes, MEM_WEIGHTS));
@@ -54,7 +54,7 @@ static canvas_status wire_group(dit_model *model, int block)
 }
 
 /* Features of the config this forward does not implement. */
-static canvas_status check_supported(const dit_config *c, const char *config_path)
+static canvas_status check_supported(const qwen_dit_config *c, const char *config_path)
 {
     if (c->use_additional_t_cond || c->use_layer3d_rope)
         return status_fail(CANVAS_ERR_UNSUPPORTED, "%s: use_additional_t_cond / use_layer3d_rope (Qwen-Image-Layered) "
@@ -75,23 +75,23 @@ static canvas_status check_supported(const dit_config *c, const char *config_pat
 
 /* The model's block homes and empty groups for its config (load and the planner's shape
  * models). */
-static canvas_status create(dit_model *model)
+static canvas_status create(qwen_dit_model *model)
 {
     const size_t layers = (size_t)model->config.num_layers;
-    if (layers > 0) TRY(mem_calloc((void **)&model->weights.blocks, layers, sizeof(dit_block_weights), MEM_SCRATCH));
-    return dit_memory_create(model);
+    if (layers > 0) TRY(mem_calloc((void **)&model->weights.blocks, layers, sizeof(qwen_dit_block_weights), MEM_SCRATCH));
+    return qwen_dit_memory_create(model);
 }
 
-static canvas_status load(dit_model *model, const char *component_dir)
+static canvas_status load(qwen_dit_model *model, const char *component_dir)
 {
     char config_path[PATH_BUFFER_SIZE];
     if (weights_is_file(component_dir)) { /* one file: the config from its tensors */
         TRY(weights_open_file(component_dir, WEIGHTS_TRANSFORMER, &model->files));
-        TRY(dit_config_infer(model->files, &model->config));
+        TRY(qwen_dit_config_infer(model->files, &model->config));
         snprintf(config_path, sizeof config_path, "%s", component_dir);
     } else {
         TRY(path_join(config_path, sizeof config_path, component_dir, "config.json"));
-        TRY(dit_config_load(config_path, &model->config));
+        TRY(qwen_dit_config_load(config_path, &model->config));
     }
     TRY(check_supported(&model->config, config_path));
     TRY(mem_strdup(&model->component_dir, component_dir));
@@ -108,13 +108,13 @@ static canvas_status load(dit_model *model, const char *component_dir)
     TRY(wire_group(model, -1));
     for (int i = 0; i < model->config.num_layers; i++) TRY(wire_group(model, i));
     /* Until placed elsewhere the weights are read where they lie (the cpu device). */
-    return dit_place(model, mem_device_cpu(), DIT_ALL_BLOCKS);
+    return qwen_dit_place(model, mem_device_cpu(), QWEN_DIT_ALL_BLOCKS);
 }
 
-canvas_status dit_header_load(const char *file, dit_config *config, weight_set **files)
+canvas_status qwen_dit_header_load(const char *file, qwen_dit_config *config, weight_set **files)
 {
     TRY(weights_open_file_header(file, WEIGHTS_TRANSFORMER, files));
-    canvas_status st = dit_config_infer(*files, config);
+    canvas_status st = qwen_dit_config_infer(*files, config);
     if (st == CANVAS_OK) st = check_supported(config, file);
     tensor_spec_list expected = {0};
     if (st == CANVAS_OK) st = arch_dit(config, &expected);
@@ -128,46 +128,46 @@ canvas_status dit_header_load(const char *file, dit_config *config, weight_set *
     return CANVAS_OK;
 }
 
-canvas_status dit_shape_create(const dit_config *config, quant_choice weights, dit_model **out)
+canvas_status qwen_dit_shape_create(const qwen_dit_config *config, quant_choice weights, qwen_dit_model **out)
 {
     *out = NULL;
-    dit_model *model;
+    qwen_dit_model *model;
     TRY(mem_calloc((void **)&model, 1, sizeof *model, MEM_SCRATCH));
     model->config = *config;
     model->weights_format = weights;
     canvas_status st = create(model);
     if (st != CANVAS_OK) {
-        dit_free(model);
+        qwen_dit_free(model);
         return st;
     }
     *out = model;
     return CANVAS_OK;
 }
 
-canvas_status dit_load(const char *component_dir, dit_model **out)
+canvas_status qwen_dit_load(const char *component_dir, qwen_dit_model **out)
 {
-    return dit_load_quantized(component_dir, (quant_choice){QUANT_NONE, 0}, out);
+    return qwen_dit_load_quantized(component_dir, (quant_choice){QUANT_NONE, 0}, out);
 }
 
-canvas_status dit_load_quantized(const char *component_dir, quant_choice weights, dit_model **out)
+canvas_status qwen_dit_load_quantized(const char *component_dir, quant_choice weights, qwen_dit_model **out)
 {
     *out = NULL;
-    dit_model *model;
+    qwen_dit_model *model;
     TRY(mem_calloc((void **)&model, 1, sizeof *model, MEM_SCRATCH));
     model->weights_format = weights;
     canvas_status st = load(model, component_dir);
     if (st != CANVAS_OK) {
-        dit_free(model);
+        qwen_dit_free(model);
         return status_wrap(st, "loading transformer: ");
     }
     *out = model;
     return CANVAS_OK;
 }
 
-void dit_free(dit_model *model)
+void qwen_dit_free(qwen_dit_model *model)
 {
     if (!model) return;
-    dit_memory_destroy(model);
+    qwen_dit_memory_destroy(model);
     if (model->weights.blocks) {
         for (int i = 0; i < model->config.num_layers; i++) mem_free(model->weights.blocks[i].small);
         mem_free(model->weights.blocks);
@@ -179,7 +179,7 @@ void dit_free(dit_model *model)
     mem_free(model);
 }
 
-int64_t dit_output_channels(const dit_config *config)
+int64_t qwen_dit_output_channels(const qwen_dit_config *config)
 {
     return (int64_t)config->patch_size * config->patch_size * config->out_channels;
 }

@@ -11,9 +11,9 @@
 
 #include "models/qwen_image_dit.h"
 
-void dit_timestep_sinusoid(float t, float out[DIT_TIME_CHANNELS])
+void qwen_dit_timestep_sinusoid(float t, float out[QWEN_DIT_TIME_CHANNELS])
 {
-    const int half = DIT_TIME_CHANNELS / 2;
+    const int half = QWEN_DIT_TIME_CHANNELS / 2;
     /* exponent = -ln(max_period) * arange(half) / (half - downscale_freq_shift), shift 0 */
     const float neg_log_period = -(float)log(10000.0);
     for (int k = 0; k < half; k++) {
@@ -29,12 +29,12 @@ void dit_timestep_sinusoid(float t, float out[DIT_TIME_CHANNELS])
 static float axis_inv_freq(int j, int axis_dim)
 {
     float exponent = (float)(2 * j) / (float)axis_dim;
-    float power = (float)pow((double)DIT_ROPE_THETA, (double)exponent);
+    float power = (float)pow((double)QWEN_DIT_ROPE_THETA, (double)exponent);
     return 1.0f / power;
 }
 
 /* Fill one token's pairs: positions per axis, pairs laid out [frame | height | width]. */
-static void rope_token(const dit_config *config, const int position[3], float *cos_row, float *sin_row)
+static void rope_token(const qwen_dit_config *config, const int position[3], float *cos_row, float *sin_row)
 {
     int pair = 0;
     for (int axis = 0; axis < 3; axis++) {
@@ -47,7 +47,7 @@ static void rope_token(const dit_config *config, const int position[3], float *c
     }
 }
 
-void dit_rope_tables(const dit_config *config, const dit_image_shape *shapes, int n_images, int64_t n_txt,
+void qwen_dit_rope_tables(const qwen_dit_config *config, const qwen_dit_image_shape *shapes, int n_images, int64_t n_txt,
                      float *cos_out, float *sin_out)
 {
     const int pairs = config->attention_head_dim / 2;
@@ -69,7 +69,7 @@ void dit_rope_tables(const dit_config *config, const dit_image_shape *shapes, in
     /* Image k: frame index k + f; rows and columns centred, odd sizes get the extra
      * negative position: -(H - H/2) .. H/2 - 1. */
     for (int i = 0; i < n_images; i++) {
-        const dit_image_shape *s = &shapes[i];
+        const qwen_dit_image_shape *s = &shapes[i];
         for (int f = 0; f < s->frames; f++)
             for (int y = 0; y < s->height; y++)
                 for (int x = 0; x < s->width; x++, row++) {

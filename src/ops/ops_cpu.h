@@ -7,7 +7,7 @@
  * used (no allocation, nothing to free):
  *
  *     op_backend be = op_backend_cpu(pool);    (pool may be NULL: the calling thread alone)
- *     TRY(dit_forward(model, &be, &inputs, NULL, out));
+ *     TRY(qwen_dit_forward(model, &be, &inputs, NULL, out));
  *
  * It must not outlive the pool. Ops run their work on the calling thread and the pool's
  * workers and return when it is done (no asynchronous stream on the CPU). */

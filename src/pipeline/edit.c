@@ -94,18 +94,18 @@ static canvas_status open_components(edit_pipeline *p, const edit_sources *src)
     TRY(component_path(src, src->vae, "vae", "--vae", path, sizeof path));
     TRY(vae_load(path, &p->vae));
     TRY(component_path(src, src->transformer, "transformer", "--transformer", path, sizeof path));
-    TRY(dit_load(path, &p->dit));
+    TRY(qwen_dit_load(path, &p->dit));
     if (src->text_encoder || model_dir) {
         TRY(component_path(src, src->text_encoder, "text_encoder", "--text-encoder", path, sizeof path));
         TRY(mem_strdup(&p->text_encoder, path));
     }
     const int z = p->vae->config.z_dim;
-    if (p->dit->config.in_channels != 4 * z || dit_output_channels(&p->dit->config) != 4 * z)
+    if (p->dit->config.in_channels != 4 * z || qwen_dit_output_channels(&p->dit->config) != 4 * z)
         return status_fail(CANVAS_ERR_INPUT,
                            "%s: the transformer takes %d and gives %lld channels per token, the VAE's packed latents "
                            "have %d (4 x z_dim %d): the components do not belong together",
                            p->dit->component_dir, p->dit->config.in_channels,
-                           (long long)dit_output_channels(&p->dit->config), 4 * z, z);
+                           (long long)qwen_dit_output_channels(&p->dit->config), 4 * z, z);
     return CANVAS_OK;
 }
 
@@ -200,15 +200,15 @@ canvas_status edit_pipeline_add_loras(edit_pipeline *p, thread_pool *pool, const
  * at their scales; replaces p->dit only when all of that worked. */
 canvas_status edit_reload_transformer(edit_pipeline *p, quant_choice format)
 {
-    dit_model *fresh;
-    TRY(dit_load_quantized(p->dit->component_dir, format, &fresh));
+    qwen_dit_model *fresh;
+    TRY(qwen_dit_load_quantized(p->dit->component_dir, format, &fresh));
     canvas_status st = lora_apply_specs(fresh, p->pool, p->loras, p->n_loras);
     if (st != CANVAS_OK) {
-        dit_free(fresh);
+        qwen_dit_free(fresh);
         return status_wrap(st, "merging the LoRAs again after reloading the transformer as %s: ",
                            quant_choice_name(format));
     }
-    dit_free(p->dit);
+    qwen_dit_free(p->dit);
     p->dit = fresh;
     return CANVAS_OK;
 }
@@ -234,7 +234,7 @@ void edit_pipeline_close(edit_pipeline *p)
 {
     if (!p) return;
     free_loras(p->loras, p->n_loras);
-    dit_free(p->dit);
+    qwen_dit_free(p->dit);
     vae_free(p->vae);
     mem_free(p->model_dir);
     mem_free(p->text_encoder);

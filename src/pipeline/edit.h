@@ -60,7 +60,7 @@ typedef struct edit_pipeline {
     char *model_dir;            /* NULL: every component from its own file (edit_sources) */
     char *text_encoder;         /* the text encoder's folder or file; NULL: none known */
     pipeline_index index;       /* model_index.json */
-    dit_model *dit;
+    qwen_dit_model *dit;
     vae_model *vae;
     scheduler_config scheduler;
     /* set by the owner after edit_pipeline_open through edit_pipeline_attach and

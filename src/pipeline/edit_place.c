@@ -44,7 +44,7 @@ static uint64_t run_latents_bytes(const run *s)
 static void describe_plan(run *s, int resident, size_t cap)
 {
     char message[1024], cap_text[32], weights_text[32], arena_text[32];
-    const dit_model *dit = s->p->dit;
+    const qwen_dit_model *dit = s->p->dit;
     int layers = dit->config.num_layers;
     const char *vae = s->vae_tiled ? "tiled (host memory)" : "whole (host memory)";
     if (mem_device_is_host(s->device)) {
@@ -55,7 +55,7 @@ static void describe_plan(run *s, int resident, size_t cap)
                  s->cfg ? "true CFG (2 calls a step)" : "no CFG", vae);
     } else {
         const op_backend cpu = op_backend_cpu(s->p->pool);
-        size_t arena = dit_forward_arena_bytes(dit, s->p->dit_backend ? s->p->dit_backend : &cpu, s->n_img,
+        size_t arena = qwen_dit_forward_arena_bytes(dit, s->p->dit_backend ? s->p->dit_backend : &cpu, s->n_img,
                                                s->r->negative.values && s->r->negative.length > s->r->prompt.length
                                                    ? s->r->negative.length
                                                    : s->r->prompt.length);
@@ -63,7 +63,7 @@ static void describe_plan(run *s, int resident, size_t cap)
                  "plan: transformer on the %s device: %d of %d blocks resident, %d streamed through 2 buffers; "
                  "weights %s + activations %s on the device; %lld target + %lld reference tokens, %s; VAE %s",
                  size_format(cap, cap_text, sizeof cap_text), resident, layers, layers - resident,
-                 size_format(dit_weight_device_bytes(dit, resident), weights_text, sizeof weights_text),
+                 size_format(qwen_dit_weight_device_bytes(dit, resident), weights_text, sizeof weights_text),
                  size_format(arena, arena_text, sizeof arena_text), (long long)s->n_target,
                  (long long)(s->n_img - s->n_target), s->cfg ? "true CFG (2 calls a step)" : "no CFG", vae);
     }
@@ -75,7 +75,7 @@ static void describe_plan(run *s, int resident, size_t cap)
 }
 
 /* The planner's view of this run (plan/plan.h). */
-static void plan_inputs(run *s, const dit_inputs *longest, int same_format_only, plan_work *w, plan_limits *l,
+static void plan_inputs(run *s, const qwen_dit_inputs *longest, int same_format_only, plan_work *w, plan_limits *l,
                         plan_hardware *hw)
 {
     edit_pipeline *p = s->p;
@@ -140,7 +140,7 @@ static int lower_presets(const edit_pipeline *p, plan_preset out[2])
  * since the last plan, by more than the headroom): with strategy auto, the transformer goes
  * back to its format before any plan first (memory came back). */
 
-canvas_status run_plan_and_place(run *s, const dit_inputs *longest, place_reason why)
+canvas_status run_plan_and_place(run *s, const qwen_dit_inputs *longest, place_reason why)
 {
     edit_pipeline *p = s->p;
     const int fallback = why == PLACE_AFTER_OOM;
@@ -150,8 +150,8 @@ canvas_status run_plan_and_place(run *s, const dit_inputs *longest, place_reason
     plan_result result;
     s->format_change[0] = '\0';
     /* release the device first: the plan is for what is free without the old placement */
-    if (dit_device(p->dit) && dit_device(p->dit) != mem_device_cpu())
-        TRY(dit_place(p->dit, mem_device_cpu(), DIT_ALL_BLOCKS));
+    if (qwen_dit_device(p->dit) && qwen_dit_device(p->dit) != mem_device_cpu())
+        TRY(qwen_dit_place(p->dit, mem_device_cpu(), QWEN_DIT_ALL_BLOCKS));
     if (!p->have_open_weights) {
         p->open_weights = p->dit->weights_format;
         p->have_open_weights = 1;
@@ -207,7 +207,7 @@ canvas_status run_plan_and_place(run *s, const dit_inputs *longest, place_reason
     /* without a device the profiler's device is host memory: its peak is the host one */
     const uint64_t device_peak = mem_device_is_host(s->device) ? c->peak.host : c->peak.device;
     if (p->profiler) profiler_note_prediction(p->profiler, &(profiler_prediction){device_peak, c->peak.pinned, c->peak.host});
-    return dit_place(p->dit, s->device, mem_device_is_host(s->device) ? DIT_ALL_BLOCKS : c->point.resident_blocks);
+    return qwen_dit_place(p->dit, s->device, mem_device_is_host(s->device) ? QWEN_DIT_ALL_BLOCKS : c->point.resident_blocks);
 }
 
 /* The host budget still holds the last plan's host peak (or nothing was planned). */
@@ -221,14 +221,14 @@ static int host_plan_holds(const run *s)
 
 /* The last placement serves this run: same device, token counts and (within the headroom)
  * cap, the resident prefix asked for, and a host budget (read now) that still holds the plan. */
-static int placement_reusable(const run *s, const dit_inputs *longest)
+static int placement_reusable(const run *s, const qwen_dit_inputs *longest)
 {
     const edit_pipeline *p = s->p;
     mem_device_stats stats;
     mem_device_get_stats(s->device, &stats);
     const size_t moved = stats.cap_bytes > p->placed_cap ? stats.cap_bytes - p->placed_cap : p->placed_cap - stats.cap_bytes;
     return p->placed_blocks >= 0 && p->placed_device == s->device && p->placed_n_img == longest->n_img &&
-           p->placed_n_txt == longest->n_txt && dit_device(p->dit) == s->device && moved <= p->headroom_bytes &&
+           p->placed_n_txt == longest->n_txt && qwen_dit_device(p->dit) == s->device && moved <= p->headroom_bytes &&
            (p->resident_blocks < 0 || p->resident_blocks == p->placed_blocks) && host_plan_holds(s);
 }
 
@@ -237,7 +237,7 @@ static int placement_reusable(const run *s, const dit_inputs *longest)
  * run_plan_and_place will ask. No plan: the out-of-memory that run_plan_and_place would give, now.
  * Nothing to check without a device, with a fixed --resident-blocks, or when the last
  * placement will be re-used (run_place_transformer). */
-canvas_status run_check_viable(run *s, const dit_inputs *longest)
+canvas_status run_check_viable(run *s, const qwen_dit_inputs *longest)
 {
     edit_pipeline *p = s->p;
     if (mem_device_is_host(s->device) || p->resident_blocks >= 0 || placement_reusable(s, longest)) return CANVAS_OK;
@@ -260,7 +260,7 @@ canvas_status run_check_viable(run *s, const dit_inputs *longest)
 
 /* Remember the placement (`blocks` resident) and the token counts it was made for: the
  * next run with the same counts re-uses it. */
-void run_record_placement(run *s, const dit_inputs *longest, int blocks)
+void run_record_placement(run *s, const qwen_dit_inputs *longest, int blocks)
 {
     edit_pipeline *p = s->p;
     p->placed_blocks = blocks;
@@ -275,7 +275,7 @@ void run_record_placement(run *s, const dit_inputs *longest, int blocks)
 /* Put the transformer on the device for this run's token counts (planning when asked).
  * `retry`: the placement before ran out of memory: re-plan for what is free now, down the
  * fallback chain (run_plan_and_place), whatever the strategy or --resident-blocks asked. */
-canvas_status run_place_transformer(run *s, const dit_inputs *longest, int retry)
+canvas_status run_place_transformer(run *s, const qwen_dit_inputs *longest, int retry)
 {
     edit_pipeline *p = s->p;
     mem_device_stats stats;
@@ -296,7 +296,7 @@ canvas_status run_place_transformer(run *s, const dit_inputs *longest, int retry
                                      ? PLACE_DEVICE_GREW
                                      : PLACE_NEW;
         TRY(run_plan_and_place(s, longest, why));
-        k = dit_resident_blocks(p->dit);
+        k = qwen_dit_resident_blocks(p->dit);
         if (s->format_change[0]) {
             char message[256];
             snprintf(message, sizeof message, "plan: nothing in the loaded weight format fits what is free: weights "
@@ -304,7 +304,7 @@ canvas_status run_place_transformer(run *s, const dit_inputs *longest, int retry
             run_tell_plan(s, message);
         }
     } else {
-        TRY(dit_place(p->dit, s->device, k));
+        TRY(qwen_dit_place(p->dit, s->device, k));
     }
     run_record_placement(s, longest, k);
     describe_plan(s, k, stats.cap_bytes);

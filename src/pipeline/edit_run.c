@@ -118,10 +118,10 @@ static canvas_status plan_sizes(run *s)
     s->n_target = (int64_t)(s->latent_width / 2) * (s->latent_height / 2);
     s->n_img = s->n_target;
     TRY(mem_calloc((void **)&s->shapes, (size_t)r->n_images + 1, sizeof *s->shapes, MEM_SCRATCH));
-    s->shapes[0] = (dit_image_shape){1, s->latent_height / 2, s->latent_width / 2};
+    s->shapes[0] = (qwen_dit_image_shape){1, s->latent_height / 2, s->latent_width / 2};
     for (int i = 0; i < r->n_images; i++) {
         int h = s->refs[i].vae_height / multiple, w = s->refs[i].vae_width / multiple;
-        s->shapes[1 + i] = (dit_image_shape){1, h, w};
+        s->shapes[1 + i] = (qwen_dit_image_shape){1, h, w};
         s->n_img += (int64_t)h * w;
     }
     return CANVAS_OK;
@@ -213,7 +213,7 @@ static canvas_status encode_reference(run *s, int i, float *packed)
 
 /* ---- denoising -------------------------------------------------------------------------- */
 
-static void fill_inputs(run *s, const edit_text *text, float timestep, dit_inputs *in)
+static void fill_inputs(run *s, const edit_text *text, float timestep, qwen_dit_inputs *in)
 {
     memset(in, 0, sizeof *in);
     in->hidden_states = s->hidden;
@@ -234,18 +234,18 @@ static canvas_status denoise_step(run *s, int i)
     edit_pipeline *p = s->p;
     /* the pipeline passes t / 1000 with t = sigma * 1000, both float32 */
     const float timestep = s->timesteps[i] / 1000.0f;
-    dit_inputs in;
+    qwen_dit_inputs in;
     char where[64];
     snprintf(where, sizeof where, "before step %d of %d", i + 1, s->r->steps);
     TRY(run_check_cancel(s, where));
     op_backend cpu = op_backend_cpu(p->pool), *be = p->dit_backend ? p->dit_backend : &cpu;
     fill_inputs(s, &s->r->prompt, timestep, &in);
-    TRY(dit_forward(p->dit, be, &in, NULL, s->output));
+    TRY(qwen_dit_forward(p->dit, be, &in, NULL, s->output));
     if (s->cfg) {
         snprintf(where, sizeof where, "in step %d of %d (before its negative-prompt call)", i + 1, s->r->steps);
         TRY(run_check_cancel(s, where));
         fill_inputs(s, &s->r->negative, timestep, &in);
-        TRY(dit_forward(p->dit, be, &in, NULL, s->negative_output));
+        TRY(qwen_dit_forward(p->dit, be, &in, NULL, s->negative_output));
         edit_cfg_combine(s->output, s->negative_output, s->n_target, s->channels, s->r->cfg);
     }
     /* reference rows of the output are dropped: only the target latents move */
@@ -255,7 +255,7 @@ static canvas_status denoise_step(run *s, int i)
 
 /* The loop. An out-of-memory in a step (the forward frees what it took) re-plans for what
  * is free now, in the same weight format, and redoes the step; earlier steps are kept. */
-static canvas_status denoise(run *s, const dit_inputs *longest)
+static canvas_status denoise(run *s, const qwen_dit_inputs *longest)
 {
     edit_pipeline *p = s->p;
     const int steps = s->r->steps;
@@ -271,7 +271,7 @@ static canvas_status denoise(run *s, const dit_inputs *longest)
             p->placed_blocks = -1;
             st = mem_device_is_host(s->device) ? CANVAS_OK : run_plan_and_place(s, longest, PLACE_AFTER_OOM);
             if (st == CANVAS_OK && !mem_device_is_host(s->device)) {
-                run_record_placement(s, longest, dit_resident_blocks(p->dit));
+                run_record_placement(s, longest, qwen_dit_resident_blocks(p->dit));
                 char message[1400], lowered[256] = "";
                 if (s->format_change[0])
                     snprintf(lowered, sizeof lowered,
@@ -417,7 +417,7 @@ static canvas_status encode_phase(run *s)
 }
 
 /* The transformer placed as planned, the steps, and its buffers freed for the decode. */
-static canvas_status denoise_phase(run *s, const dit_inputs *longest)
+static canvas_status denoise_phase(run *s, const qwen_dit_inputs *longest)
 {
     canvas_status st;
     TRY(run_check_cancel(s, "before the plan"));
@@ -461,7 +461,7 @@ static canvas_status run_all(run *s, float **out_image)
     }
     /* the transformer's work is known before the references are encoded: a run that no plan
      * fits ends now, not after a VAE encode of many large images */
-    dit_inputs longest;
+    qwen_dit_inputs longest;
     const edit_text *text = s->cfg && s->r->negative.length > s->r->prompt.length ? &s->r->negative : &s->r->prompt;
     fill_inputs(s, text, 1.0f, &longest);
     attempts = 0;

@@ -27,7 +27,7 @@ typedef struct run {
     int64_t channels;             /* packed channels (64) */
     int64_t n_target, n_img;
     reference *refs;
-    dit_image_shape *shapes;
+    qwen_dit_image_shape *shapes;
     float *hidden;                /* [n_img, channels]: target latents, then the references */
     float *output;                /* [n_img, channels] */
     float *negative_output;       /* [n_img, channels], with true CFG */
@@ -55,18 +55,18 @@ uint64_t run_host_budget(const run *s, uint64_t *held);
 /* Before the VAE encode: the out-of-memory that placing the transformer would give, now, when
  * no plan of the strategy fits (nothing to check without a device, with a fixed prefix, or
  * when the last placement will be re-used). */
-canvas_status run_check_viable(run *s, const dit_inputs *longest);
+canvas_status run_check_viable(run *s, const qwen_dit_inputs *longest);
 /* Put the transformer on the device for this run's token counts (planning when asked);
  * `retry`: the placement before ran out of memory: re-plan down the fallback chain. */
-canvas_status run_place_transformer(run *s, const dit_inputs *longest, int retry);
+canvas_status run_place_transformer(run *s, const qwen_dit_inputs *longest, int retry);
 
 /* Why a plan is made: PLACE_AFTER_OOM re-plans for what is free now, in the loaded format
  * first, then down the chain; PLACE_DEVICE_GREW (the cap went up by more than the headroom)
  * lets strategy auto go back to the format the transformer was opened in. */
 typedef enum place_reason { PLACE_NEW = 0, PLACE_AFTER_OOM, PLACE_DEVICE_GREW } place_reason;
-canvas_status run_plan_and_place(run *s, const dit_inputs *longest, place_reason why);
+canvas_status run_plan_and_place(run *s, const qwen_dit_inputs *longest, place_reason why);
 /* Remember the placement (`blocks` resident) for the token counts it was made for. */
-void run_record_placement(run *s, const dit_inputs *longest, int blocks);
+void run_record_placement(run *s, const qwen_dit_inputs *longest, int blocks);
 /* An out-of-memory that a fallback may handle (see edit_place.c); 0: return it. */
 int run_fallback_allowed(run *s, canvas_status st, int *attempts, const char *where, int say);
 

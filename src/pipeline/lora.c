@@ -54,14 +54,14 @@ static int compare_modules(const void *a, const void *b)
     return strcmp(((const module_entry *)a)->name, ((const module_entry *)b)->name);
 }
 
-static canvas_status module_table(const dit_model *model, lora_naming naming, module_entry **out, int *count)
+static canvas_status module_table(const qwen_dit_model *model, lora_naming naming, module_entry **out, int *count)
 {
-    int n = dit_matrix_count(model);
+    int n = qwen_dit_matrix_count(model);
     module_entry *table;
     TRY(mem_calloc((void **)&table, (size_t)(n > 0 ? n : 1), sizeof *table, MEM_SCRATCH));
     for (int i = 0; i < n; i++) {
-        dit_matrix_info info;
-        dit_matrix_get(model, i, &info);
+        qwen_dit_matrix_info info;
+        qwen_dit_matrix_get(model, i, &info);
         lora_module_name(naming, info.name, table[i].name, sizeof table[i].name);
         table[i].matrix = i;
     }
@@ -97,11 +97,11 @@ static const char *role_suffix(const lora_file *lora, lora_role role)
 }
 
 /* Shapes, ranks and alpha of one module whose keys are all read. */
-static canvas_status check_pair(const dit_model *model, lora_file *lora, lora_pair *p)
+static canvas_status check_pair(const qwen_dit_model *model, lora_file *lora, lora_pair *p)
 {
     const char *path = lora->file->path;
-    dit_matrix_info info;
-    dit_matrix_get(model, p->matrix, &info);
+    qwen_dit_matrix_info info;
+    qwen_dit_matrix_get(model, p->matrix, &info);
     const st_tensor *some = p->down ? p->down : p->up ? p->up : p->alpha;
     if (!p->down || !p->up)
         return status_fail(CANVAS_ERR_INPUT, "%s: key '%s': the module '%s' has no %s matrix (a LoRA needs both down "
@@ -136,7 +136,7 @@ static canvas_status check_pair(const dit_model *model, lora_file *lora, lora_pa
     return CANVAS_OK;
 }
 
-static canvas_status read_keys(const dit_model *model, lora_file *lora, const module_entry *table, int count,
+static canvas_status read_keys(const qwen_dit_model *model, lora_file *lora, const module_entry *table, int count,
                                int *pair_of)
 {
     const st_file *f = lora->file;
@@ -175,7 +175,7 @@ static int compare_pairs(const void *a, const void *b)
     return ((const lora_pair *)a)->matrix - ((const lora_pair *)b)->matrix;
 }
 
-canvas_status lora_open(const dit_model *model, const lora_spec *spec, lora_file **out)
+canvas_status lora_open(const qwen_dit_model *model, const lora_spec *spec, lora_file **out)
 {
     *out = NULL;
     if (!isfinite(spec->scale)) return status_fail(CANVAS_ERR_USAGE, "LoRA %s: the scale is not finite", spec->path);
@@ -272,7 +272,7 @@ static canvas_status lora_delta(thread_pool *pool, lora_file *const *loras, int 
 /* merged [out, in] f32 = delta + the matrix as it is now. A matrix quantised on load from a
  * float file, and not yet replaced, starts from the file's float weight: merging before
  * quantising, as if the checkpoint had the LoRA baked in. */
-static canvas_status add_base(const dit_model *model, const dit_matrix_info *info, float *merged, float *row)
+static canvas_status add_base(const qwen_dit_model *model, const qwen_dit_matrix_info *info, float *merged, float *row)
 {
     const weight_view *w = &info->home;
     const int64_t out = w->out_features, in = w->in_features;
@@ -297,7 +297,7 @@ static canvas_status add_base(const dit_model *model, const dit_matrix_info *inf
 }
 
 /* The merged matrix in the format of its current home. */
-static canvas_status store_merged(const dit_matrix_info *info, const float *merged, new_home *out)
+static canvas_status store_merged(const qwen_dit_matrix_info *info, const float *merged, new_home *out)
 {
     const weight_view *w = &info->home;
     const int64_t rows = w->out_features, cols = w->in_features;
@@ -322,11 +322,11 @@ static canvas_status store_merged(const dit_matrix_info *info, const float *merg
     return CANVAS_OK;
 }
 
-static canvas_status merge_matrix(const dit_model *model, thread_pool *pool, lora_file *const *loras, int n_loras,
+static canvas_status merge_matrix(const qwen_dit_model *model, thread_pool *pool, lora_file *const *loras, int n_loras,
                                   int matrix, new_home *out)
 {
-    dit_matrix_info info;
-    dit_matrix_get(model, matrix, &info);
+    qwen_dit_matrix_info info;
+    qwen_dit_matrix_get(model, matrix, &info);
     const int64_t rows = info.home.out_features, cols = info.home.in_features;
     float *merged = NULL, *row = NULL;
     canvas_status st = mem_alloc((void **)&merged, (size_t)(rows * cols) * sizeof(float), MEM_SCRATCH);
@@ -345,9 +345,9 @@ static canvas_status merge_matrix(const dit_model *model, thread_pool *pool, lor
     return st;
 }
 
-canvas_status lora_apply(dit_model *model, thread_pool *pool, lora_file *const *loras, int n_loras)
+canvas_status lora_apply(qwen_dit_model *model, thread_pool *pool, lora_file *const *loras, int n_loras)
 {
-    const int n = dit_matrix_count(model);
+    const int n = qwen_dit_matrix_count(model);
     uint8_t *touched = NULL;
     new_home *homes = NULL;
     int n_homes = 0;
@@ -364,19 +364,19 @@ canvas_status lora_apply(dit_model *model, thread_pool *pool, lora_file *const *
     }
     /* all computed: install them (cannot fail: same shapes, valid indices) */
     for (int i = 0; st == CANVAS_OK && i < n_homes; i++) {
-        st = dit_matrix_set_home(model, homes[i].matrix, &homes[i].view, homes[i].bytes, homes[i].owned);
+        st = qwen_dit_matrix_set_home(model, homes[i].matrix, &homes[i].view, homes[i].bytes, homes[i].owned);
         if (st == CANVAS_OK) homes[i].owned = NULL;
     }
     for (int i = 0; i < n_homes; i++) mem_free(homes[i].owned);
     mem_free(homes);
     mem_free(touched);
     TRY(st);
-    mem_device *device = dit_device(model);
+    mem_device *device = qwen_dit_device(model);
     if (!device || !count) return CANVAS_OK;
-    return dit_place(model, device, dit_resident_blocks(model));
+    return qwen_dit_place(model, device, qwen_dit_resident_blocks(model));
 }
 
-canvas_status lora_apply_specs(dit_model *model, thread_pool *pool, const lora_spec *specs, int n_specs)
+canvas_status lora_apply_specs(qwen_dit_model *model, thread_pool *pool, const lora_spec *specs, int n_specs)
 {
     if (n_specs <= 0) return CANVAS_OK;
     lora_file **loras;

@@ -96,17 +96,17 @@ typedef struct lora_file {
 /* Read and check a file against the model (nothing is merged). CANVAS_ERR_INPUT naming the
  * file and the key for a key that is not LoRA, a module the model does not have, a missing
  * up or down, a duplicate, a shape or rank mismatch, a bad alpha. */
-canvas_status lora_open(const dit_model *model, const lora_spec *spec, lora_file **out);
+canvas_status lora_open(const qwen_dit_model *model, const lora_spec *spec, lora_file **out);
 void lora_close(lora_file *lora);
 
 /* Merge the files into the model's weights (stacked in order: deltas add up). All or
  * nothing: every new home is computed before any is installed; on failure the model is
  * unchanged and nothing is left allocated. Then the model is placed again on its device
  * with its resident prefix, so the residency manager reads the new homes (a failure of
- * that leaves the model unplaced, as dit_place does). pool may be NULL. */
-canvas_status lora_apply(dit_model *model, thread_pool *pool, lora_file *const *loras, int n_loras);
+ * that leaves the model unplaced, as qwen_dit_place does). pool may be NULL. */
+canvas_status lora_apply(qwen_dit_model *model, thread_pool *pool, lora_file *const *loras, int n_loras);
 
 /* lora_open every spec (each file checked), lora_apply those at a strength other than 0, lora_close. */
-canvas_status lora_apply_specs(dit_model *model, thread_pool *pool, const lora_spec *specs, int n_specs);
+canvas_status lora_apply_specs(qwen_dit_model *model, thread_pool *pool, const lora_spec *specs, int n_specs);
 
 #endif

@@ -110,7 +110,7 @@ canvas_status plan_steps_check(const plan_step *steps, int n_steps)
     return CANVAS_OK;
 }
 
-void plan_work_edit(plan_work *w, const dit_config *dit, const vae_config *vae, int width, int height, int n_refs,
+void plan_work_edit(plan_work *w, const qwen_dit_config *dit, const vae_config *vae, int width, int height, int n_refs,
                     int ref_width, int ref_height, int64_t n_txt, int cfg, int steps, int threads)
 {
     memset(w, 0, sizeof *w);
@@ -142,16 +142,16 @@ void plan_work_edit(plan_work *w, const dit_config *dit, const vae_config *vae, 
     w->threads = threads > 0 ? threads : 1;
 }
 
-void plan_work_transformer(plan_work *w, const dit_config *dit, int64_t n_img, int64_t n_txt, int threads)
+void plan_work_transformer(plan_work *w, const qwen_dit_config *dit, int64_t n_img, int64_t n_txt, int threads)
 {
     plan_work_edit(w, dit, NULL, 0, 0, 0, 0, 0, n_txt, 0, 1, threads);
     w->n_img = w->n_target = n_img;
     w->n_txt = n_txt;
 }
 
-void plan_work_loaded(plan_work *w, const dit_model *dit, const weight_set *dit_files, const vae_model *vae)
+void plan_work_loaded(plan_work *w, const qwen_dit_model *dit, const weight_set *dit_files, const vae_model *vae)
 {
-    w->components[PLAN_TRANSFORMER].dit_model = dit;
+    w->components[PLAN_TRANSFORMER].qwen_dit_model = dit;
     w->components[PLAN_TRANSFORMER].dit_files = dit_files;
     w->components[PLAN_VAE].vae_model = vae;
 }
@@ -163,7 +163,7 @@ void plan_work_loaded(plan_work *w, const dit_model *dit, const weight_set *dit_
 static plan_point preset_point(const plan_work *work, plan_preset preset, int layers)
 {
     plan_point p = {.preset = preset, .resident_blocks = -1};
-    const dit_model *loaded = work->components[PLAN_TRANSFORMER].dit_model;
+    const qwen_dit_model *loaded = work->components[PLAN_TRANSFORMER].qwen_dit_model;
     p.weights = loaded ? loaded->weights_format : (quant_choice){QUANT_NONE, 0};
     switch (preset) {
     case PLAN_FULL: p.resident_blocks = layers; break;
@@ -195,7 +195,7 @@ quant_choice plan_preset_weights(plan_preset preset, quant_choice loaded)
 static int format_allowed(const plan_work *work, const plan_limits *limits, quant_choice weights)
 {
     const plan_component *t = &work->components[PLAN_TRANSFORMER];
-    const quant_choice loaded = t->dit_model ? t->dit_model->weights_format : (quant_choice){QUANT_NONE, 0};
+    const quant_choice loaded = t->qwen_dit_model ? t->qwen_dit_model->weights_format : (quant_choice){QUANT_NONE, 0};
     if (!(t->formats & PLAN_BIT(weights.format))) return 0;
     if (limits->same_format_only) return weights.format == loaded.format && weights.per_channel == loaded.per_channel;
     return plan_weights_allowed(loaded, weights, limits->allow_quantize, limits->fp8);

@@ -25,7 +25,7 @@
  *              decode), so the run's peak is the largest phase, not their sum; a component
  *              the table keeps on the device through a later phase (the text encoder) takes
  *              its weights' bytes from that phase's room. The denoise step's device
- *              peak is the dry run of dit_forward on a measure device (exact, the same
+ *              peak is the dry run of qwen_dit_forward on a measure device (exact, the same
  *              allocator as the capped pool); the text encoder's is a dry placement of its
  *              weight groups and activation arena on a measure device, the arena from the
  *              formula in plan_textenc.c;
@@ -153,12 +153,12 @@ typedef struct plan_component {
     unsigned formats;                /* the weight formats a plan may store it in (bit 1 << quant_format) */
     unsigned residency;              /* the placements a plan may give it (PLAN_RESIDENT, ...) */
     union {
-        dit_config dit;              /* PLAN_TRANSFORMER */
+        qwen_dit_config dit;              /* PLAN_TRANSFORMER */
         vae_config vae;              /* PLAN_VAE */
         textenc_config text;         /* PLAN_TEXT_ENCODER */
     } config;
-    const dit_model *dit_model;      /* transformer: loaded (its stored sizes), or NULL: config alone */
-    const weight_set *dit_files;     /* transformer without dit_model: its weight set from a header (a GGUF
+    const qwen_dit_model *qwen_dit_model;      /* transformer: loaded (its stored sizes), or NULL: config alone */
+    const weight_set *dit_files;     /* transformer without qwen_dit_model: its weight set from a header (a GGUF
                                         file's), whose tensors' byte sizes are used, or NULL */
     const vae_model *vae_model;      /* VAE: loaded (exact activation counts), or NULL */
     int64_t text_tokens;             /* text encoder: its sequence, the dropped template tokens + n_txt (the
@@ -217,15 +217,15 @@ typedef struct plan_work {
 /* An edit at width x height with n_refs references of ref_w x ref_h (0: the output size),
  * n_txt text tokens (0: 200), from the config alone (plan_work_loaded may add the models):
  * the transformer, and the VAE when `vae` is not NULL, in plan_edit_steps' order. */
-void plan_work_edit(plan_work *w, const dit_config *dit, const vae_config *vae, int width, int height, int n_refs,
+void plan_work_edit(plan_work *w, const qwen_dit_config *dit, const vae_config *vae, int width, int height, int n_refs,
                     int ref_width, int ref_height, int64_t n_txt, int cfg, int steps, int threads);
 
-/* A transformer alone (a dit_forward case): one forward over n_img image and n_txt text tokens. */
-void plan_work_transformer(plan_work *w, const dit_config *dit, int64_t n_img, int64_t n_txt, int threads);
+/* A transformer alone (a qwen_dit_forward case): one forward over n_img image and n_txt text tokens. */
+void plan_work_transformer(plan_work *w, const qwen_dit_config *dit, int64_t n_img, int64_t n_txt, int threads);
 
 /* The loaded models, for exact sizes (each may be NULL): the transformer, a GGUF
  * transformer's header (used without `dit`), the VAE. */
-void plan_work_loaded(plan_work *w, const dit_model *dit, const weight_set *dit_files, const vae_model *vae);
+void plan_work_loaded(plan_work *w, const qwen_dit_model *dit, const weight_set *dit_files, const vae_model *vae);
 
 /* The run encodes its prompt with this text encoder (bf16 files) in `style`: text_tokens =
  * the dropped template tokens + n_txt, the style's patches per condition image (a caller
@@ -357,13 +357,13 @@ void plan_describe_text(const plan_candidate *c, const plan_work *work, char *bu
 /* A transformer built from its config alone (no files): every weight group with its
  * exact sizes for `weights` (QUANT_NONE: stored_bytes_per_element per matrix element)
  * and homes that are never read, placed on the cpu device. Only dry runs on a measure
- * device may run it. dit_free releases it. */
-canvas_status plan_dit_shape_model(const dit_config *config, quant_choice weights, int stored_bytes_per_element,
-                                   dit_model **out);
+ * device may run it. qwen_dit_free releases it. */
+canvas_status plan_dit_shape_model(const qwen_dit_config *config, quant_choice weights, int stored_bytes_per_element,
+                                   qwen_dit_model **out);
 /* The same with each matrix as `files` stores it (NULL: as above): what the loader would
  * hold, from a weight set whose data need not be there (weights_open_file_header). */
-canvas_status plan_dit_shape_model_files(const dit_config *config, quant_choice weights, int stored_bytes_per_element,
-                                         const weight_set *files, dit_model **out);
+canvas_status plan_dit_shape_model_files(const qwen_dit_config *config, quant_choice weights, int stored_bytes_per_element,
+                                         const weight_set *files, qwen_dit_model **out);
 
 /* ---- the text encoder (plan_textenc.c) ------------------------------------------------ */
 

@@ -95,16 +95,16 @@ static dtype view_type(const char *name, int64_t in_features, int quantise, quan
     return stored_bytes == 4 ? DTYPE_F32 : stored_bytes == 1 ? DTYPE_U8 : DTYPE_BF16;
 }
 
-void plan_dit_shape_views(dit_model *model, const dit_model *loaded, quant_choice weights, int stored_bytes,
+void plan_dit_shape_views(qwen_dit_model *model, const qwen_dit_model *loaded, quant_choice weights, int stored_bytes,
                           const weight_set *files)
 {
     int64_t extents[WEIGHT_EXTENTS];
-    dit_tensor_extents(&model->config, extents);
+    qwen_dit_tensor_extents(&model->config, extents);
     for (int b = -1; b < model->config.num_layers; b++) {
         char *home = b >= 0 ? (char *)&model->weights.blocks[b] : (char *)&model->weights;
         const char *from = !loaded ? NULL : b >= 0 ? (const char *)&loaded->weights.blocks[b] : (const char *)&loaded->weights;
-        const weight_tensor *table = b >= 0 ? dit_block_tensors : dit_top_tensors;
-        const int n = b >= 0 ? DIT_BLOCK_TENSORS : DIT_TOP_TENSORS;
+        const weight_tensor *table = b >= 0 ? qwen_dit_block_tensors : qwen_dit_top_tensors;
+        const int n = b >= 0 ? QWEN_DIT_BLOCK_TENSORS : QWEN_DIT_TOP_TENSORS;
         for (int i = 0; i < n; i++) {
             if (table[i].cols == WEIGHT_NONE) continue;
             weight_view *v = (weight_view *)(home + table[i].field);
@@ -123,28 +123,28 @@ void plan_dit_shape_views(dit_model *model, const dit_model *loaded, quant_choic
     }
 }
 
-canvas_status plan_dit_shape_model(const dit_config *config, quant_choice weights, int stored_bytes_per_element,
-                                   dit_model **out)
+canvas_status plan_dit_shape_model(const qwen_dit_config *config, quant_choice weights, int stored_bytes_per_element,
+                                   qwen_dit_model **out)
 {
     return plan_dit_shape_model_files(config, weights, stored_bytes_per_element, NULL, out);
 }
 
-canvas_status plan_dit_shape_model_files(const dit_config *config, quant_choice weights, int stored_bytes_per_element,
-                                         const weight_set *files, dit_model **out)
+canvas_status plan_dit_shape_model_files(const qwen_dit_config *config, quant_choice weights, int stored_bytes_per_element,
+                                         const weight_set *files, qwen_dit_model **out)
 {
     *out = NULL;
     if (stored_bytes_per_element < 1) stored_bytes_per_element = 2;
-    dit_model *model = NULL;
+    qwen_dit_model *model = NULL;
     tensor_spec_list specs = {0};
     canvas_status st = arch_dit(config, &specs);
-    if (st == CANVAS_OK) st = dit_shape_create(config, weights, &model);
+    if (st == CANVAS_OK) st = qwen_dit_shape_create(config, weights, &model);
     for (int b = -1; st == CANVAS_OK && b < config->num_layers; b++)
-        st = build_group(dit_weight_groups(model), &specs, b, weights, stored_bytes_per_element, files);
+        st = build_group(qwen_dit_weight_groups(model), &specs, b, weights, stored_bytes_per_element, files);
     arch_free(&specs);
     if (st == CANVAS_OK) plan_dit_shape_views(model, NULL, weights, stored_bytes_per_element, files);
-    if (st == CANVAS_OK) st = dit_place(model, mem_device_cpu(), DIT_ALL_BLOCKS);
+    if (st == CANVAS_OK) st = qwen_dit_place(model, mem_device_cpu(), QWEN_DIT_ALL_BLOCKS);
     if (st != CANVAS_OK) {
-        dit_free(model);
+        qwen_dit_free(model);
         return status_wrap(st, "planning the transformer from its config: ");
     }
     *out = model;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* plan_estimate.c — what a plan costs: the transformer's device peak by a dry run of
- * dit_forward on a measure device (the real code, the real allocator), host memory from
+ * qwen_dit_forward on a measure device (the real code, the real allocator), host memory from
  * the formulas the code allocates by, and seconds per step from the time model. */
 #include <math.h>
 #include <stdio.h>
@@ -19,16 +19,16 @@
 /* A shape model for `weights`: the loaded model's own group sizes when it holds that
  * format (exact whatever its files store), else sizes from the config, with each matrix as
  * the header's weight set stores it when there is one. */
-canvas_status plan_shape_for(const plan_work *work, quant_choice weights, dit_model **out)
+canvas_status plan_shape_for(const plan_work *work, quant_choice weights, qwen_dit_model **out)
 {
     const plan_component *t = &work->components[PLAN_TRANSFORMER];
-    const dit_model *loaded = t->dit_model;
+    const qwen_dit_model *loaded = t->qwen_dit_model;
     if (loaded && loaded->weights_format.format == weights.format &&
         loaded->weights_format.per_channel == weights.per_channel) {
         TRY(plan_dit_shape_model(&loaded->config, weights, 2, out));
         /* copy the loaded groups' tensor sizes (their homes stay the shape model's) and its
          * matrices' formats (a backend's GEMM scratch depends on them) */
-        weight_groups_copy_sizes(dit_weight_groups(*out), dit_weight_groups(loaded));
+        weight_groups_copy_sizes(qwen_dit_weight_groups(*out), qwen_dit_weight_groups(loaded));
         plan_dit_shape_views(*out, loaded, weights, 2, NULL);
         return CANVAS_OK;
     }
@@ -40,28 +40,28 @@ canvas_status plan_shape_for(const plan_work *work, quant_choice weights, dit_mo
 /* The transformer's forward on a measure device with `resident_blocks` placed: its device
  * peak, whether it fits `cap` (0: unbounded) and, when out_host is not NULL, the host bytes
  * the placement itself holds (the copy thread's queue, the slots' tables: the real code's). */
-static canvas_status dry_run_model(dit_model *model, const plan_work *work, int resident_blocks, uint64_t cap,
+static canvas_status dry_run_model(qwen_dit_model *model, const plan_work *work, int resident_blocks, uint64_t cap,
                                    thread_pool *pool, uint64_t *out_peak, int *fits, uint64_t *out_host)
 {
     static const float unread[1];
-    const dit_config *dit = &work->components[PLAN_TRANSFORMER].config.dit;
-    dit_image_shape shape = {1, 1, (int)work->n_img};
-    dit_inputs in = {.hidden_states = unread, .n_img = work->n_img, .hidden_channels = dit->in_channels,
+    const qwen_dit_config *dit = &work->components[PLAN_TRANSFORMER].config.dit;
+    qwen_dit_image_shape shape = {1, 1, (int)work->n_img};
+    qwen_dit_inputs in = {.hidden_states = unread, .n_img = work->n_img, .hidden_channels = dit->in_channels,
                      .encoder_hidden_states = unread, .n_txt = work->n_txt, .text_dim = dit->joint_attention_dim,
                      .timestep = 1.0f, .img_shapes = &shape, .n_images = 1};
     mem_device *measure;
     TRY(mem_device_create_measure("gpu (dry run)", (size_t)cap, &measure));
     const size_t host_before = mem_thread_current();
-    canvas_status st = dit_place(model, measure, resident_blocks);
+    canvas_status st = qwen_dit_place(model, measure, resident_blocks);
     const size_t host_placed = mem_thread_current();
     if (out_host) *out_host = host_placed > host_before ? host_placed - host_before : 0;
     /* the run's backend as the dry run's: no kernel runs, but its workers size the arena's
      * attention reservation and its GEMM scratch is taken from the device */
     op_backend be = work->backend ? *work->backend : op_backend_cpu(pool);
-    if (st == CANVAS_OK) st = dit_forward(model, &be, &in, NULL, NULL);
+    if (st == CANVAS_OK) st = qwen_dit_forward(model, &be, &in, NULL, NULL);
     mem_device_stats stats;
     mem_device_get_stats(measure, &stats);
-    canvas_status back = dit_place(model, mem_device_cpu(), DIT_ALL_BLOCKS);
+    canvas_status back = qwen_dit_place(model, mem_device_cpu(), QWEN_DIT_ALL_BLOCKS);
     mem_device_destroy(measure);
     *out_peak = stats.peak_bytes;
     *fits = stats.refused == 0 && st == CANVAS_OK;
@@ -75,10 +75,10 @@ static canvas_status dry_run_model(dit_model *model, const plan_work *work, int 
 canvas_status plan_dit_dry_run(const plan_work *work, quant_choice weights, int resident_blocks, uint64_t cap,
                                thread_pool *pool, uint64_t *out_device_peak, int *fits)
 {
-    dit_model *model;
+    qwen_dit_model *model;
     TRY(plan_shape_for(work, weights, &model));
     canvas_status st = dry_run_model(model, work, resident_blocks, cap, pool, out_device_peak, fits, NULL);
-    dit_free(model);
+    qwen_dit_free(model);
     return st;
 }
 
@@ -88,7 +88,7 @@ canvas_status plan_largest_prefix(int n, plan_prefix_fits fits, void *ctx, int *
 }
 
 typedef struct dit_prefix {
-    dit_model *model;
+    qwen_dit_model *model;
     const plan_work *work;
     uint64_t cap;
     thread_pool *pool;
@@ -101,7 +101,7 @@ static canvas_status dit_prefix_fits(void *ctx, int k, int *fits)
     return dry_run_model(d->model, d->work, k, d->cap, d->pool, &peak, fits, NULL);
 }
 
-static canvas_status largest_prefix(dit_model *model, const plan_work *work, uint64_t cap, thread_pool *pool,
+static canvas_status largest_prefix(qwen_dit_model *model, const plan_work *work, uint64_t cap, thread_pool *pool,
                                     int *out)
 {
     dit_prefix d = {model, work, cap, pool};
@@ -111,10 +111,10 @@ static canvas_status largest_prefix(dit_model *model, const plan_work *work, uin
 canvas_status plan_dit_largest_prefix(const plan_work *work, quant_choice weights, uint64_t cap, thread_pool *pool,
                                       int *out_resident_blocks)
 {
-    dit_model *model;
+    qwen_dit_model *model;
     TRY(plan_shape_for(work, weights, &model));
     canvas_status st = largest_prefix(model, work, cap, pool, out_resident_blocks);
-    dit_free(model);
+    qwen_dit_free(model);
     return st;
 }
 
@@ -124,13 +124,13 @@ canvas_status plan_dit_largest_prefix(const plan_work *work, quant_choice weight
  * blobs (quantised on load into host RAM; the stored matrices are the mapping) and, when
  * the plan quantises to another format than the loaded model's, the new store's tables
  * (the loaded model's own are among the bytes the run holds already). */
-static uint64_t dit_host_weights(const dit_model *shape, const dit_model *loaded)
+static uint64_t dit_host_weights(const qwen_dit_model *shape, const qwen_dit_model *loaded)
 {
     const quant_choice to = shape->weights_format;
     uint64_t bytes = 0;
     int quantised = 0;
     for (int g = 0; g <= shape->config.num_layers; g++) {
-        const residency_group *group = &dit_weight_groups(shape)->table[g];
+        const residency_group *group = &qwen_dit_weight_groups(shape)->table[g];
         bytes += group->tensors[group->n_tensors - 1].bytes;
         if (g > 0 && to.format != QUANT_NONE)
             for (int t = 0; t < group->n_tensors - 1; t++, quantised++) bytes += group->tensors[t].bytes;
@@ -144,21 +144,21 @@ static uint64_t dit_host_weights(const dit_model *shape, const dit_model *loaded
  * when computing in host memory (quantised blocks are host blobs); on a device the
  * streamed blocks' when their home is the mapping (as stored and not pinned): resident
  * blocks and the top level are copied to the device once, at placement. */
-static uint64_t dit_mapped_bytes(const dit_model *shape, int on_device, int resident, int pinned)
+static uint64_t dit_mapped_bytes(const qwen_dit_model *shape, int on_device, int resident, int pinned)
 {
     const int quantised = shape->weights_format.format != QUANT_NONE;
     uint64_t bytes = 0;
     for (int g = 0; g <= shape->config.num_layers; g++) {
         if ((g > 0 && quantised) || (on_device && (g <= resident || pinned))) continue;
-        const residency_group *group = &dit_weight_groups(shape)->table[g];
+        const residency_group *group = &qwen_dit_weight_groups(shape)->table[g];
         for (int t = 0; t < group->n_tensors - 1; t++) bytes += group->tensors[t].bytes;
     }
     return bytes;
 }
 
-static uint64_t group_bytes(const dit_model *shape, int g)
+static uint64_t group_bytes(const qwen_dit_model *shape, int g)
 {
-    const residency_group *group = &dit_weight_groups(shape)->table[g];
+    const residency_group *group = &qwen_dit_weight_groups(shape)->table[g];
     uint64_t bytes = 0;
     for (int t = 0; t < group->n_tensors; t++)
         bytes += (group->tensors[t].bytes + RESIDENCY_TENSOR_ALIGNMENT - 1) / RESIDENCY_TENSOR_ALIGNMENT *
@@ -225,7 +225,7 @@ double plan_disk_bytes_per_second(const plan_hardware *hw)
 
 static double dit_forward_flops_per_block(const plan_work *work)
 {
-    const double d = dit_inner_dim(&work->components[PLAN_TRANSFORMER].config.dit), n = (double)(work->n_img + work->n_txt);
+    const double d = qwen_dit_inner_dim(&work->components[PLAN_TRANSFORMER].config.dit), n = (double)(work->n_img + work->n_txt);
     /* q, k, v, out (4 D^2) and the MLP (8 D^2) on every token of both streams, attention
      * QK^T and PV over the joint sequence; the modulations are one or two rows */
     return 2.0 * 12.0 * d * d * n + 4.0 * n * n * d;
@@ -293,7 +293,7 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
     plan_point *p = &c->point;
     memset(c->phases, 0, sizeof c->phases);
     const plan_component *t = &work->components[PLAN_TRANSFORMER];
-    const dit_config *dit = &t->config.dit;
+    const qwen_dit_config *dit = &t->config.dit;
     const int layers = dit->num_layers;
     const int on_device = limits->device_bytes > 0;
     const uint64_t cap = on_device ? limits->device_bytes : 0;
@@ -315,33 +315,33 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
         if (work->order[i].phase != PLAN_RELEASE) TRY(held_bytes(work, p, &work->order[i], &held[work->order[i].phase]));
     const uint64_t dit_room = free_room > held[PLAN_PHASE_DENOISE] ? free_room - held[PLAN_PHASE_DENOISE] : 0;
 
-    dit_model *shape;
+    qwen_dit_model *shape;
     TRY(plan_shape_for(work, p->weights, &shape));
     canvas_status st = CANVAS_OK;
-    uint64_t dit_device = 0, placed_host = 0;
+    uint64_t qwen_dit_device = 0, placed_host = 0;
     int fits = 1;
     if (on_device) {
         if (p->resident_blocks < 0) st = dit_room ? largest_prefix(shape, work, dit_room, pool, &p->resident_blocks) : CANVAS_OK;
         if (st == CANVAS_OK && p->resident_blocks >= 0) {
             /* under the real room first (rounding and fragmentation refuse as the pool would),
              * then unbounded for the peak of a plan that does not fit */
-            st = dry_run_model(shape, work, p->resident_blocks, dit_room ? dit_room : 1, pool, &dit_device, &fits,
+            st = dry_run_model(shape, work, p->resident_blocks, dit_room ? dit_room : 1, pool, &qwen_dit_device, &fits,
                                &placed_host);
             if (st == CANVAS_OK && !fits) {
                 int unbounded_fits;
-                st = dry_run_model(shape, work, p->resident_blocks, 0, pool, &dit_device, &unbounded_fits, &placed_host);
+                st = dry_run_model(shape, work, p->resident_blocks, 0, pool, &qwen_dit_device, &unbounded_fits, &placed_host);
             }
         }
         if (p->resident_blocks < 0) {
             /* nothing fits: report what streaming every block needs */
-            if (st == CANVAS_OK) st = dry_run_model(shape, work, 0, 0, pool, &dit_device, &fits, &placed_host);
+            if (st == CANVAS_OK) st = dry_run_model(shape, work, 0, 0, pool, &qwen_dit_device, &fits, &placed_host);
             fits = 0;
         }
     } else {
         p->resident_blocks = layers;
     }
     if (st != CANVAS_OK) {
-        dit_free(shape);
+        qwen_dit_free(shape);
         return st;
     }
     const int resident = p->resident_blocks < 0 ? 0 : p->resident_blocks;
@@ -354,10 +354,10 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
      * arena when there is no device; weights: transformer vectors (+ quantised blobs), VAE */
     const uint64_t channels = (uint64_t)dit->in_channels;
     const uint64_t latents = (uint64_t)work->n_img * channels * sizeof(float) * (work->cfg ? 3u : 2u);
-    const uint64_t attention = dit_attention_workspace_bytes(work->n_img + work->n_txt, dit->num_attention_heads,
+    const uint64_t attention = qwen_dit_attention_workspace_bytes(work->n_img + work->n_txt, dit->num_attention_heads,
                                                              dit->attention_head_dim, work->threads, 0);
-    const uint64_t packing = dit_linear_workspace_bytes(dit, work->n_img, work->n_txt, work->threads);
-    const uint64_t dit_host = dit_host_weights(shape, t->dit_model);
+    const uint64_t packing = qwen_dit_linear_workspace_bytes(dit, work->n_img, work->n_txt, work->threads);
+    const uint64_t dit_host = dit_host_weights(shape, t->qwen_dit_model);
     const int has_vae = work->components[PLAN_VAE].present;
     const uint64_t vae_host = has_vae && !limits->vae_on_device ? vae_weight_bytes(work, -1) : 0;
     uint64_t host_weights = limits->vae_on_device ? 0 : dit_host + vae_host;
@@ -371,10 +371,10 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
         }
     }
     plan_memory *denoise = &c->phases[PLAN_PHASE_DENOISE];
-    denoise->device = dit_device;
+    denoise->device = qwen_dit_device;
     denoise->pinned = pinned;
     denoise->host = host_weights + latents + placed_host + (limits->vae_on_device ? 0 : attention + packing) +
-                    (on_device ? 0 : dit_activation_bytes(dit, work->n_img, work->n_txt));
+                    (on_device ? 0 : qwen_dit_activation_bytes(dit, work->n_img, work->n_txt));
     denoise->mapped = dit_mapped_bytes(shape, on_device, resident, pinned > 0);
     p->paged = plan_pages_from_disk(denoise, limits);
     if (has_vae)
@@ -413,6 +413,6 @@ canvas_status plan_estimate(const plan_work *work, const plan_hardware *hw, cons
 
     c->fits = fits && (!on_device || c->peak.device <= free_room) &&
               (!limits->host_bytes || c->peak.host + c->peak.pinned <= limits->host_bytes);
-    dit_free(shape);
+    qwen_dit_free(shape);
     return CANVAS_OK;
 }

@@ -31,7 +31,7 @@ int plan_pages_from_disk(const plan_memory *phase, const plan_limits *limits);
 double plan_disk_bytes_per_second(const plan_hardware *hw);
 
 /* A shape model of the work's transformer in `weights` format (plan_estimate.c). */
-canvas_status plan_shape_for(const plan_work *work, quant_choice weights, dit_model **out);
+canvas_status plan_shape_for(const plan_work *work, quant_choice weights, qwen_dit_model **out);
 
 /* Fill c's phases, peaks, time and fits for c->point (resident_blocks -1: the largest
  * prefix that fits the device). */
@@ -45,7 +45,7 @@ extern const unsigned char plan_shape_home[64];
  * given (its format), else from the config with the type the loader would give it (the
  * file's, quantised on load for the blocks, else stored_bytes wide), so that a backend's
  * GEMM scratch (op_backend_linear_scratch_bytes) is sized in the dry run as in the run. */
-void plan_dit_shape_views(dit_model *model, const dit_model *loaded, quant_choice weights, int stored_bytes,
+void plan_dit_shape_views(qwen_dit_model *model, const qwen_dit_model *loaded, quant_choice weights, int stored_bytes,
                           const weight_set *files);
 
 /* One weight group of `specs` as the residency manager packs it: bytes[0 .. *n_matrices)

@@ -21,7 +21,7 @@
 void plan_timing_key(const plan_work *work, const plan_hardware *hw, const plan_point *point, int on_device,
                      char *buf, size_t size)
 {
-    const dit_config *d = &work->components[PLAN_TRANSFORMER].config.dit;
+    const qwen_dit_config *d = &work->components[PLAN_TRANSFORMER].config.dit;
     snprintf(buf, size,
              "cpu=%s cuda=%d threads=%d | layers=%d heads=%d head_dim=%d text_dim=%d | img=%lld txt=%lld cfg=%d | "
              "%s weights=%s resident=%d from_file=%d",

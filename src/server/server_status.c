@@ -162,12 +162,12 @@ char *server_plan_json(server *s, struct MHD_Connection *c, int *status)
     }
     *status = 500;
     char path[4096];
-    dit_config dit;
+    qwen_dit_config dit;
     vae_config vae;
     textenc_config text;
     pipeline_index index;
     canvas_status st = path_join(path, sizeof path, s->config.model_dir, "transformer/config.json");
-    if (st == CANVAS_OK) st = dit_config_load(path, &dit);
+    if (st == CANVAS_OK) st = qwen_dit_config_load(path, &dit);
     if (st == CANVAS_OK) st = path_join(path, sizeof path, s->config.model_dir, "vae/config.json");
     if (st == CANVAS_OK) st = vae_config_load(path, &vae);
     if (st != CANVAS_OK) return NULL;

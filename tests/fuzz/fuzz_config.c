@@ -12,8 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *path = fuzz_file("config.json", data, size);
     if (!path) return 0;
     tensor_spec_list list = {0};
-    dit_config dit;
-    if (dit_config_load(path, &dit) == CANVAS_OK) (void)arch_dit(&dit, &list);
+    qwen_dit_config dit;
+    if (qwen_dit_config_load(path, &dit) == CANVAS_OK) (void)arch_dit(&dit, &list);
     arch_free(&list);
     vae_config vae;
     if (vae_config_load(path, &vae) == CANVAS_OK) (void)arch_vae(&vae, &list);

@@ -10,18 +10,18 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static dit_model *checked_against;
-    if (!checked_against && dit_load(fuzz_test_path(MODEL_DIR), &checked_against) != CANVAS_OK) return 0;
+    static qwen_dit_model *checked_against;
+    if (!checked_against && qwen_dit_load(fuzz_test_path(MODEL_DIR), &checked_against) != CANVAS_OK) return 0;
     const char *path = fuzz_file("lora.safetensors", data, size);
     if (!path) return 0;
     lora_spec spec = {.path = path, .scale = 0.75f, .naming = LORA_NAMING_AUTO};
     lora_file *lora = NULL;
     if (lora_open(checked_against, &spec, &lora) != CANVAS_OK) return 0;
     lora_close(lora);
-    dit_model *model = NULL;
-    if (dit_load(fuzz_test_path(MODEL_DIR), &model) == CANVAS_OK) {
+    qwen_dit_model *model = NULL;
+    if (qwen_dit_load(fuzz_test_path(MODEL_DIR), &model) == CANVAS_OK) {
         (void)lora_apply_specs(model, NULL, &spec, 1);
-        dit_free(model);
+        qwen_dit_free(model);
     }
     return 0;
 }

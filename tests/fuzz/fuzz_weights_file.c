@@ -15,8 +15,8 @@ static void infer_and_check(const weight_set *set, weights_component component)
     tensor_spec_list expected = {0};
     canvas_status st;
     if (component == WEIGHTS_TRANSFORMER) {
-        dit_config c;
-        st = dit_config_infer(set, &c);
+        qwen_dit_config c;
+        st = qwen_dit_config_infer(set, &c);
         if (st == CANVAS_OK) st = arch_dit(&c, &expected);
     } else if (component == WEIGHTS_VAE) {
         vae_config c;
