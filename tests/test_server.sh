@@ -343,6 +343,7 @@ want 400 "no LoRA named 'nope' (it has: kohya, lora0-peft)" "${form[@]}" -F lora
 want 400 "no LoRA named '../loras/kohya'" "${form[@]}" -F lora=../loras/kohya "$uf/v1/images/edits"
 want 400 "no LoRA named 'fifo'" "${form[@]}" -F lora=fifo "$uf/v1/images/edits"
 want 400 "the strength of 'kohya' takes a number" "${form[@]}" -F lora=kohya:x "$uf/v1/images/edits"
+want 400 "'kohya' is named twice" "${form[@]}" -F lora=kohya:1,kohya:2 "$uf/v1/images/edits"
 # a synchronous client that goes away: its job is cancelled (within 0.2 s), the server goes on
 curl -s -o /dev/null --max-time 0.5 "${inputs[@]}" -F steps=1000 -F size=128x128 "$uf/v1/images/edits"
 for i in $(seq 100); do curl -s "$uf/metrics" | grep -q 'canvas_jobs_total{outcome="cancelled"} 1' && break; sleep 0.1; done

@@ -287,6 +287,7 @@ static canvas_status load_embeds(server *s, const job *j, const form_field *f, c
 static int lora_by_name(const server *s, const char *v, float *scales, char *message, size_t message_size)
 {
     if (!v[0]) return BAD(400, "lora is empty: give NAME or NAME:SCALE, comma-separated");
+    unsigned char named[SERVER_MAX_LORAS] = {0}; /* a name given twice is a mistake, not "the last wins" */
     for (const char *at = v; *at;) {
         size_t len = strcspn(at, ":,");
         int found = -1;
@@ -299,6 +300,7 @@ static int lora_by_name(const server *s, const char *v, float *scales, char *mes
             return BAD(400, "lora: the server has no LoRA named '%.*s' (it has: %s)", (int)(len < 200 ? len : 200),
                        at, s->n_loras ? known : "none; start it with --lora-dir or --lora");
         }
+        if (named[found]++) return BAD(400, "lora: '%s' is named twice; give each LoRA once", s->lora_names[found]);
         double x = 1.0;
         at += len;
         if (*at == ':') {
