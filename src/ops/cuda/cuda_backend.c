@@ -112,6 +112,19 @@ void op_cuda_destroy(op_cuda *c)
     mem_free(c);
 }
 
+/* *block (*have bytes of the device) made at least `need` bytes: freed and taken again when
+ * smaller (the old contents are not kept); on failure nothing is held. */
+static canvas_status grow_block(op_cuda *c, void **block, size_t *have, size_t need)
+{
+    if (need <= *have) return CANVAS_OK;
+    if (*block) mem_device_free(c->device, *block);
+    *block = NULL;
+    *have = 0;
+    TRY(mem_device_alloc(c->device, MEM_SCRATCH, need, 256, block));
+    *have = need;
+    return CANVAS_OK;
+}
+
 /* `bytes` of scratch: the lent block when it is large enough, else the backend's own, grown
  * to at least `bytes` (the old contents are not kept). */
 static canvas_status scratch_take(op_cuda *c, size_t bytes, void **out)
@@ -121,13 +134,7 @@ static canvas_status scratch_take(op_cuda *c, size_t bytes, void **out)
         *out = c->lent;
         return CANVAS_OK;
     }
-    if (bytes > c->scratch_bytes) {
-        if (c->scratch) mem_device_free(c->device, c->scratch);
-        c->scratch = NULL;
-        c->scratch_bytes = 0;
-        TRY(mem_device_alloc(c->device, MEM_SCRATCH, bytes, 256, &c->scratch));
-        c->scratch_bytes = bytes;
-    }
+    TRY(grow_block(c, &c->scratch, &c->scratch_bytes, bytes));
     *out = c->scratch;
     return CANVAS_OK;
 }
@@ -388,13 +395,7 @@ static canvas_status entry_conv2d(void *ctx, const conv2d_params *p, const float
         p->accumulate ? ((size_t)band_pixels * p->out_channels * sizeof(float) + 255) & ~(size_t)255 : 0;
     const size_t norm_bytes = p->norm_gamma ? (size_t)pixels * sizeof(float) : 0;
     const size_t need = col_bytes + tmp_bytes + norm_bytes;
-    if (need > c->conv_scratch_bytes) {
-        if (c->conv_scratch) mem_device_free(c->device, c->conv_scratch);
-        c->conv_scratch = NULL;
-        c->conv_scratch_bytes = 0;
-        TRY(mem_device_alloc(c->device, MEM_SCRATCH, need, 256, &c->conv_scratch));
-        c->conv_scratch_bytes = need;
-    }
+    TRY(grow_block(c, &c->conv_scratch, &c->conv_scratch_bytes, need));
     float *col = c->conv_scratch, *tmp = (float *)((char *)c->conv_scratch + col_bytes);
     float *norms = p->norm_gamma ? (float *)((char *)c->conv_scratch + col_bytes + tmp_bytes) : NULL;
     if (norms) CUDA_TRY(cuda_channel_norms(x, pixels, p->in_channels, norms, c->stream), "op_conv2d: norms");
