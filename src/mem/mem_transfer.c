@@ -238,3 +238,28 @@ int mem_copier_done(mem_copier *c, mem_ticket ticket)
     pthread_mutex_unlock(&c->lock);
     return done;
 }
+
+canvas_status mem_host_view(mem_device *device, void *at, size_t bytes, int fill, void **view)
+{
+    *view = at;
+    if (mem_device_is_addressable(device)) return CANVAS_OK;
+    *view = NULL;
+    void *host;
+    TRY(mem_alloc(&host, bytes ? bytes : 1, MEM_STAGING));
+    canvas_status st = fill && bytes ? mem_copy(mem_device_cpu(), host, device, at, bytes) : CANVAS_OK;
+    if (st != CANVAS_OK) {
+        mem_free(host);
+        return st;
+    }
+    *view = host;
+    return CANVAS_OK;
+}
+
+canvas_status mem_host_view_end(mem_device *device, void *at, void *view, size_t bytes, int write_back,
+                                canvas_status st)
+{
+    if (!view || view == at) return st;
+    if (write_back && st == CANVAS_OK && bytes) st = mem_copy(device, at, mem_device_cpu(), view, bytes);
+    mem_free(view);
+    return st;
+}

@@ -29,6 +29,15 @@
  * end is host memory; the device's failure if its copy fails. */
 canvas_status mem_copy(mem_device *dst_device, void *dst, mem_device *src_device, const void *src, size_t bytes);
 
+/* Host code reading or writing `bytes` at `at`, memory of `device`: *view is `at` itself on a
+ * host-addressable device, else a host block (MEM_STAGING) filled from the device when `fill`
+ * is 1. mem_host_view_end sends the view back when `write_back` is 1 and `st` is CANVAS_OK,
+ * frees a host block, and returns `st` or the copy's failure; a NULL view (a failed
+ * mem_host_view) only returns `st`. What a view costs in host memory is the caller's to plan. */
+canvas_status mem_host_view(mem_device *device, void *at, size_t bytes, int fill, void **view);
+canvas_status mem_host_view_end(mem_device *device, void *at, void *view, size_t bytes, int write_back,
+                                canvas_status st);
+
 /* Transfer counters (copies synchronous and queued): the process's, or those of one
  * device's copies (each copy counts on both of its ends, once when they are one device). */
 typedef struct mem_transfer_stats {

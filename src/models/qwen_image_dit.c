@@ -198,15 +198,12 @@ static canvas_status tap_tensor(mem_device *device, const qwen_dit_tap *tap, con
                                 const int64_t *shape)
 {
     if (!tap || !tap->fn) return CANVAS_OK;
-    if (mem_device_is_addressable(device)) return tap->fn(tap->ctx, name, data, ndim, shape);
     size_t bytes = sizeof(float);
     for (int i = 0; i < ndim; i++) bytes *= (size_t)shape[i];
     float *host;
-    TRY(mem_alloc((void **)&host, bytes, MEM_SCRATCH));
-    canvas_status st = mem_copy(mem_device_cpu(), host, device, data, bytes);
-    if (st == CANVAS_OK) st = tap->fn(tap->ctx, name, host, ndim, shape);
-    mem_free(host);
-    return st;
+    TRY(mem_host_view(device, (void *)data, bytes, 1, (void **)&host));
+    canvas_status st = tap->fn(tap->ctx, name, host, ndim, shape);
+    return mem_host_view_end(device, (void *)data, host, bytes, 0, st);
 }
 
 static canvas_status tap_rows(mem_device *device, const qwen_dit_tap *tap, const char *name, const float *data,

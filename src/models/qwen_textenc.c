@@ -211,34 +211,15 @@ static canvas_status layer_forward(op_backend *be, const textenc_text_config *t,
 
 /* ---- the forward -------------------------------------------------------------------------- */
 
-canvas_status textenc_stage(mem_device *device, float *device_buffer, size_t bytes, float **host)
-{
-    *host = device_buffer;
-    if (mem_device_is_addressable(device)) return CANVAS_OK;
-    *host = NULL;
-    return mem_alloc((void **)host, bytes ? bytes : 1, MEM_STAGING);
-}
-
-canvas_status textenc_unstage(mem_device *device, float *device_buffer, float *host, size_t bytes, canvas_status st)
-{
-    if (!host || host == device_buffer) return st;
-    if (st == CANVAS_OK) st = mem_copy(device, device_buffer, mem_device_cpu(), host, bytes);
-    mem_free(host);
-    return st;
-}
-
 canvas_status textenc_tap_rows(mem_device *device, const textenc_tap *tap, const char *name, const float *data,
                                int64_t rows, int64_t cols)
 {
     if (!tap || !tap->fn) return CANVAS_OK;
-    if (mem_device_is_addressable(device)) return tap->fn(tap->ctx, name, data, rows, cols);
     const size_t bytes = (size_t)(rows * cols) * sizeof(float);
     float *host;
-    TRY(mem_alloc((void **)&host, bytes ? bytes : 1, MEM_SCRATCH));
-    canvas_status st = mem_copy(mem_device_cpu(), host, device, data, bytes);
-    if (st == CANVAS_OK) st = tap->fn(tap->ctx, name, host, rows, cols);
-    mem_free(host);
-    return st;
+    TRY(mem_host_view(device, (void *)data, bytes, 1, (void **)&host));
+    canvas_status st = tap->fn(tap->ctx, name, host, rows, cols);
+    return mem_host_view_end(device, (void *)data, host, bytes, 0, st);
 }
 
 /* Token embeddings (rows converted from the stored type, which stays in host memory), the
@@ -255,7 +236,7 @@ static canvas_status embed(const textenc_model *model, op_backend *be, const int
     const int64_t d = model->config.text.hidden_size;
     const size_t row_bytes = (size_t)d * dtype_size(table->type), bytes = (size_t)(n * d) * sizeof(float);
     float *rows;
-    TRY(textenc_stage(device, out, bytes, &rows));
+    TRY(mem_host_view(device, out, bytes, 0, (void **)&rows));
     const int staged = rows != out;
     int64_t image_row = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -266,7 +247,7 @@ static canvas_status embed(const textenc_model *model, op_backend *be, const int
         else
             dtype_to_f32(table->type, (const char *)table->data + (size_t)ids[i] * row_bytes, rows + i * d, (size_t)d);
     }
-    TRY(textenc_unstage(device, out, rows, bytes, CANVAS_OK));
+    TRY(mem_host_view_end(device, out, rows, bytes, 1, CANVAS_OK));
     for (int64_t i = 0; staged && vision && i < n;) {
         int64_t end = i;
         while (end < n && ids[end] == pad) end++;
@@ -284,14 +265,13 @@ static canvas_status send_rope_table(mem_device *device, const textenc_text_conf
 {
     const size_t bytes = (size_t)n * (size_t)(t->head_dim / 2) * sizeof(float);
     float *cos_at = NULL, *sin_at = NULL;
-    canvas_status st = textenc_stage(device, s->cos, bytes, &cos_at);
-    if (st == CANVAS_OK) st = textenc_stage(device, s->sin, bytes, &sin_at);
+    canvas_status st = mem_host_view(device, s->cos, bytes, 0, (void **)&cos_at);
+    if (st == CANVAS_OK) st = mem_host_view(device, s->sin, bytes, 0, (void **)&sin_at);
     if (st == CANVAS_OK) rope_table(t, pos, n, cos_at, sin_at);
-    st = textenc_unstage(device, s->cos, cos_at, bytes, st);
-    return textenc_unstage(device, s->sin, sin_at, bytes, st);
+    st = mem_host_view_end(device, s->cos, cos_at, bytes, 1, st);
+    return mem_host_view_end(device, s->sin, sin_at, bytes, 1, st);
 }
 
-/* The forward with the top level `top` acquired by the caller, the kept buffers carved. */
 void textenc_set_progress(textenc_model *model, textenc_progress_fn fn, void *ctx)
 {
     model->progress = fn;

@@ -145,14 +145,10 @@ typedef struct textenc_buffer {
 size_t textenc_buffers_bytes(const textenc_buffer *buffers, int n);
 canvas_status textenc_buffers_carve(mem_arena *arena, const textenc_buffer *buffers, int n);
 
-/* Host-computed tables and taps on the model's device (qwen_textenc.c). A table bound for
- * `device_buffer` is written where textenc_stage says: the buffer itself on a host-addressable
- * device, else a host block of `bytes` (MEM_STAGING) that textenc_unstage sends with mem_copy
- * (when `st` is CANVAS_OK) and frees; it returns `st` or the copy's failure. textenc_tap_rows
- * hands a tap [rows, cols] of the device, through a host copy where the CPU cannot address it
- * (taps are for debugging: that copy is not planned for). */
-canvas_status textenc_stage(mem_device *device, float *device_buffer, size_t bytes, float **host);
-canvas_status textenc_unstage(mem_device *device, float *device_buffer, float *host, size_t bytes, canvas_status st);
+/* Host-computed tables reach the model's device through host views (mem_host_view,
+ * mem/mem_transfer.h). textenc_tap_rows hands a tap [rows, cols] of the device, through a
+ * host copy where the CPU cannot address it (taps are for debugging: that copy is not planned
+ * for). */
 canvas_status textenc_tap_rows(mem_device *device, const textenc_tap *tap, const char *name, const float *data,
                                int64_t rows, int64_t cols);
 

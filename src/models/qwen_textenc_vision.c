@@ -15,7 +15,7 @@
  * index's copy on the device). Host code builds the layout and the rotary table: in place on
  * a host-addressable device; on any other the layout lists live in a host block (MEM_STAGING,
  * their arena slots unused but for the window index, sent there) and the table is staged
- * (textenc_stage). */
+ * (mem_host_view, mem/mem_transfer.h). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -271,11 +271,11 @@ static canvas_status forward(textenc_model *model, op_backend *be, const textenc
     TRY(op_backend_check(be));
     const size_t table = (size_t)s * (size_t)(dv / v->num_heads / 2) * sizeof(float);
     float *cos_at = NULL, *sin_at = NULL;
-    canvas_status staged = textenc_stage(device, st->cos, table, &cos_at);
-    if (staged == CANVAS_OK) staged = textenc_stage(device, st->sin, table, &sin_at);
+    canvas_status staged = mem_host_view(device, st->cos, table, 0, (void **)&cos_at);
+    if (staged == CANVAS_OK) staged = mem_host_view(device, st->sin, table, 0, (void **)&sin_at);
     if (staged == CANVAS_OK) rotary_table(v, grid_thw, n_images, l, cos_at, sin_at);
-    staged = textenc_unstage(device, st->cos, cos_at, table, staged);
-    TRY(textenc_unstage(device, st->sin, sin_at, table, staged));
+    staged = mem_host_view_end(device, st->cos, cos_at, table, 1, staged);
+    TRY(mem_host_view_end(device, st->sin, sin_at, table, 1, staged));
     TRY(tap_layout(tap, l, st->tap));
 
     for (int b = 0; b < v->depth; b++) {
