@@ -106,7 +106,7 @@ for case_dir in tests/golden/cases/*/; do
     name="$(basename "$case_dir")"
     op="$(sed -n 's/.*"op": *"\([a-z_]*\)".*/\1/p' "$case_dir/case.json" | head -1)"
     case "$op" in
-    qwen_dit_forward) tensor=output ;;
+    dit_forward) tensor=output ;;
     edit_pipeline) tensor=image ;;
     textenc_forward) tensor=hidden_states ;;
     *) cpu_only=$((cpu_only + 1)); continue ;;
