@@ -16,6 +16,7 @@
 #include "base/status.h"
 #include "io/safetensors.h"
 #include "mem/mem.h"
+#include "models/qwen_image_dit.h"
 #include "tensor/dtype.h"
 
 typedef struct dit_random_shape {
@@ -151,6 +152,28 @@ static inline void dit_random_model_remove(const char *dir)
     snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
     unlink(path);
     rmdir(dir);
+}
+
+/* The inputs the streaming tests give a random model with in_channels 64 and joint_dim 32:
+ * two images of 4x6 and 6x4 patches (48 tokens), seven text tokens of which the last two are
+ * padding, timestep 0.7, values from seed 5. `in` points into `b`. */
+typedef struct dit_random_two_images {
+    float hidden[48 * 64], text[7 * 32];
+    uint8_t mask[7];
+    qwen_dit_image_shape shapes[2];
+} dit_random_two_images;
+
+static inline void dit_random_two_images_make(dit_random_two_images *b, qwen_dit_inputs *in)
+{
+    dit_random_writer rng = {.rng = 5u};
+    for (size_t i = 0; i < sizeof b->hidden / sizeof b->hidden[0]; i++) b->hidden[i] = dit_random_uniform(&rng);
+    for (size_t i = 0; i < sizeof b->text / sizeof b->text[0]; i++) b->text[i] = dit_random_uniform(&rng);
+    for (int i = 0; i < 7; i++) b->mask[i] = i < 5;
+    b->shapes[0] = (qwen_dit_image_shape){1, 4, 6};
+    b->shapes[1] = (qwen_dit_image_shape){1, 6, 4};
+    *in = (qwen_dit_inputs){.hidden_states = b->hidden, .n_img = 48, .hidden_channels = 64,
+                            .encoder_hidden_states = b->text, .n_txt = 7, .text_dim = 32, .text_mask = b->mask,
+                            .timestep = 0.7f, .img_shapes = b->shapes, .n_images = 2};
 }
 
 #endif

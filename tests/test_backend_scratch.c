@@ -141,16 +141,10 @@ static void test_streamed_random_model(void)
     const dit_random_shape shape = {.layers = 6, .heads = 4, .head_dim = 16, .joint_dim = 32, .in_channels = 64,
                                     .out_channels = 16, .matrix_type = DTYPE_F32, .seed = 11};
     qwen_dit_model *model = NULL;
-    static float hidden[48 * 64], text[7 * 32], want[48 * 64], got[48 * 64];
-    uint8_t mask[7];
-    dit_random_writer rng = {.rng = 5u};
-    for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) hidden[i] = dit_random_uniform(&rng);
-    for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) text[i] = dit_random_uniform(&rng);
-    for (int i = 0; i < 7; i++) mask[i] = i < 5;
-    const qwen_dit_image_shape shapes[2] = {{1, 4, 6}, {1, 6, 4}};
-    const qwen_dit_inputs in = {.hidden_states = hidden, .n_img = 48, .hidden_channels = 64,
-                           .encoder_hidden_states = text, .n_txt = 7, .text_dim = 32, .text_mask = mask,
-                           .timestep = 0.7f, .img_shapes = shapes, .n_images = 2};
+    static float want[48 * 64], got[48 * 64];
+    static dit_random_two_images buffers;
+    qwen_dit_inputs in;
+    dit_random_two_images_make(&buffers, &in);
     CHECK_OK(dit_random_model_write(model_dir, &shape));
     CHECK_OK(qwen_dit_load(model_dir, &model));
     if (!model) goto done;
