@@ -5,7 +5,8 @@
 # bundled tiny model (docs/scale-out.md). Checks: 30 jobs all complete, each pixel-identical
 # to `canvas edit` with the same seed and flags, each of the 3 workers starting some, while a
 # 4th with too little room (--max-pixels) leaves every job to them; a worker killed with
-# SIGKILL mid-job → its job completes on another worker, stored once; a DELETE reaches the
+# SIGKILL mid-job → its job completes on another worker, stored once; a worker stalled
+# (SIGSTOP) past the visibility timeout loses its job to another and, let go on, stops it; a DELETE reaches the
 # worker running the job; redis restarted mid-run → front and workers reconnect, every
 # accepted job completes (a job offered while redis is down answers 503); a poison entry
 # lands in NAME:dead after --max-tries; no result stored twice, no done event twice, nothing
@@ -155,6 +156,33 @@ if [ -n "$victim" ]; then
         "job $id was not started twice (killed, then reclaimed): $(sed -n 's/^event: //p' "$work/killed.events" | tr '\n' ' ')"
 fi
 
+# --- a worker stalled past the visibility timeout (SIGSTOP): another takes its job; the
+# stalled one, let go on, finds the job gone to another worker, stops it and stores nothing
+id="$(submit 77 200 256x256)"
+stalled=""
+for i in $(seq 100); do
+    for w in 1 2 3; do [ "$w" != "$victim" ] && [ -n "$id" ] && [ "$(rcli HGET q:worker:w$w job)" = "$id" ] && stalled=$w; done
+    [ -n "$stalled" ] && break
+    sleep 0.05
+done
+check "[ -n '$stalled' ]" "no live worker advertised job $id as running"
+if [ -n "$stalled" ]; then
+    for i in $(seq 200); do curl -s "$u/v1/jobs/$id" | grep -q '"step":[1-9]' && break; sleep 0.02; done
+    eval "kill -STOP \$pid_w$stalled"
+    for i in $(seq 100); do # visibility 2 s: another worker reclaims it
+        [ "$(rcli XPENDING q workers - + 1 | sed -n 2p)" != "w$stalled" ] && break
+        sleep 0.1
+    done
+    sleep 0.5
+    eval "kill -CONT \$pid_w$stalled"
+    finish "$id" || bad "the stalled worker's job $id did not complete: $(curl -s "$u/v1/jobs/$id")"
+    check "python3 '$work/pixels.py' same '$work/$id.png' '$work/ref77.png' | grep -qx 1" \
+        "the job taken from the stalled worker: pixels differ from canvas edit"
+    for i in $(seq 100); do grep -q "job $id: another worker took it" "$work/w$stalled.err" && break; sleep 0.1; done
+    check "grep -q 'job $id: another worker took it while this one was stalled past --visibility; left to it' '$work/w$stalled.err'" \
+        "the stalled worker w$stalled did not let its job go: $(tail -3 "$work/w$stalled.err")"
+fi
+
 # --- DELETE a running job: the front passes it on, its worker stops it and stores nothing
 id="$(curl -s --max-time 10 -X POST "${form[@]}" -F steps=1000 -F size=256x256 -F seed=9 "$u/v1/jobs" |
     sed -n 's/.*"id":"\(job-[0-9a-f]*\)".*/\1/p')"
@@ -192,7 +220,8 @@ check "grep -q 'job job-poison reason job payload: not a canvas job.* tries 3 pa
 
 # --- nothing stored twice, done once per job, nothing pending
 stored="$(rcli KEYS 'q:result:*' | wc -l)"
-check "[ '$stored' = 38 ] && [ -z \"\$(rcli HGET q:stats duplicates)\" ]" "results stored $stored (wanted 38), duplicates $(rcli HGET q:stats duplicates)"
+check "[ '$stored' = 39 ] && [ -z \"\$(rcli HGET q:stats duplicates)\" ] && [ \"\$(rcli HGET q:stats stored)\" = 39 ]" \
+    "results stored $stored (wanted 39), counted $(rcli HGET q:stats stored), duplicates $(rcli HGET q:stats duplicates)"
 twice="$(rcli XRANGE q:events - + | awk 'p == "job" { id = $0 } p == "event" && $0 == "done" { n[id]++ } { p = $0 }
     END { for (k in n) if (n[k] > 1) print k }')"
 check "[ -z '$twice' ]" "done published twice for: $twice"

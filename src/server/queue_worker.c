@@ -4,11 +4,12 @@
  *
  * A job is taken by XAUTOCLAIM (entries another worker left pending longer than the
  * visibility timeout: it died, or handed the job back) before XREADGROUP (new entries); its
- * delivery count decides whether it is tried again or moved to NAME:dead. The result is
- * stored (SET NX: at most once per job id) before the "done" event and XACK, so a worker
- * dying at any point leaves a job that is either finished or still pending (at-least-once).
- * While a job runs, its progress events renew the claim (XCLAIM JUSTID), so a slow job is
- * not taken by another worker while this one is alive. */
+ * delivery count decides whether it is tried again or moved to NAME:dead. The result and
+ * the "done" event are written by one Lua script that runs once per job id (the first run to
+ * finish wins; a second run, or a retry of the same call, writes nothing), before the XACK:
+ * a worker dying at any point leaves a job that is either finished or still pending
+ * (at-least-once), and no job is said done twice. While a job runs, a thread of the worker's
+ * own renews the claim (claim_keeper), so a slow job is not taken from a live worker. */
 #define _GNU_SOURCE
 #include <libgen.h>
 #include <pthread.h>
@@ -37,8 +38,9 @@ typedef struct worker {
     char consumer[128];
     char model[128];            /* the model folder's name, advertised */
     unsigned group_generation;  /* the connection the group was last made on */
-    double advertised, touched, cancel_checked; /* clock seconds */
+    double advertised, cancel_checked; /* clock seconds */
     char entry[64];             /* the stream entry of the running job */
+    struct claim_keeper *keeper;
     int skip_claim;             /* the last entry was left for a worker with room: read new ones first */
     atomic_int stop;
 } worker;
@@ -60,6 +62,118 @@ static int run_command(worker *w, const char *format, ...)
     if (r->type == REDIS_REPLY_ERROR) fprintf(stderr, "canvas worker: redis: %s\n", r->str);
     freeReplyObject(r);
     return 1;
+}
+
+/* The claim on the running job's entry, renewed every third of the visibility timeout by a
+ * thread with a Redis link of its own. Progress events alone cannot keep it: a phase without
+ * events (a slow step on a loaded machine) may outlast the timeout, and another worker would
+ * then take a job this one is still running. The renewal is a script that claims the entry
+ * only while this worker still owns it; one that stalled past the timeout (stopped, swapped
+ * out) finds another owner, cancels its run and leaves the job to that worker. */
+typedef struct claim_keeper {
+    pthread_t thread;
+    pthread_mutex_t lock;       /* held while renewing: a hand-back never races a renewal */
+    pthread_cond_t wake;
+    redis_link link;
+    const char *name, *consumer;
+    int period_ms;
+    char entry[64];             /* "" while no job runs */
+    char job[96];               /* its job id */
+    int lost, quit;
+    server *s;
+} claim_keeper;
+
+/* 1 renewed; -1 another worker owns the entry now, or finished the job (its done marker);
+ * 0 the entry is not pending and the job not finished (Redis lost its data): the run goes on. */
+static const char renew_script[] =
+    "local p = redis.call('XPENDING', KEYS[1], '" GROUP "', ARGV[1], ARGV[1], 1) "
+    "if p[1] == nil then if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end return 0 end "
+    "if p[1][2] ~= ARGV[2] then return -1 end "
+    "redis.call('XCLAIM', KEYS[1], '" GROUP "', ARGV[2], 0, ARGV[1], 'JUSTID') "
+    "return 1";
+
+static void *keep_claim(void *arg)
+{
+    claim_keeper *k = arg;
+    pthread_mutex_lock(&k->lock);
+    while (!k->quit) {
+        if (k->entry[0] && !k->lost) {
+            redisReply *r = redis_link_command(&k->link, "EVAL %s 2 %s %s:done:%s %s %s", renew_script, k->name, k->name,
+                                               k->job, k->entry, k->consumer);
+            if (r && r->type == REDIS_REPLY_INTEGER && r->integer < 0) {
+                k->lost = 1;
+                pthread_mutex_lock(&k->s->lock);
+                if (k->s->running) atomic_store(&k->s->running->cancel, 1);
+                pthread_mutex_unlock(&k->s->lock);
+            } else if (r && r->type == REDIS_REPLY_ERROR) {
+                fprintf(stderr, "canvas worker: renewing the claim: redis: %s\n", r->str);
+            }
+            if (r) freeReplyObject(r);
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        long long ns = until.tv_nsec + (long long)k->period_ms * 1000000;
+        until.tv_sec += (time_t)(ns / 1000000000);
+        until.tv_nsec = (long)(ns % 1000000000);
+        pthread_cond_timedwait(&k->wake, &k->lock, &until);
+    }
+    pthread_mutex_unlock(&k->lock);
+    return NULL;
+}
+
+static canvas_status claim_keeper_start(worker *w, const queue_url *url)
+{
+    claim_keeper *k;
+    TRY(mem_calloc((void **)&k, 1, sizeof *k, MEM_SCRATCH));
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int ok = pthread_mutex_init(&k->lock, NULL) == 0;
+    ok = ok && pthread_cond_init(&k->wake, &attr) == 0;
+    pthread_condattr_destroy(&attr);
+    redis_link_init(&k->link, url, "canvas worker (claims)");
+    k->name = w->name;
+    k->consumer = w->consumer;
+    k->period_ms = w->config.visibility_ms / 3 > 0 ? w->config.visibility_ms / 3 : 1;
+    k->s = w->s;
+    if (!ok || pthread_create(&k->thread, NULL, keep_claim, k) != 0) {
+        mem_free(k);
+        return status_fail(CANVAS_ERR_IO, "cannot start the thread that renews job claims");
+    }
+    w->keeper = k;
+    return CANVAS_OK;
+}
+
+static void claim_keeper_stop(worker *w)
+{
+    claim_keeper *k = w->keeper;
+    if (!k) return;
+    pthread_mutex_lock(&k->lock);
+    k->quit = 1;
+    pthread_cond_signal(&k->wake);
+    pthread_mutex_unlock(&k->lock);
+    pthread_join(k->thread, NULL);
+    redis_link_close(&k->link);
+    pthread_cond_destroy(&k->wake);
+    pthread_mutex_destroy(&k->lock);
+    mem_free(k);
+    w->keeper = NULL;
+}
+
+/* Keep the claim on the running job's entry (NULL: stop keeping it; on return no renewal is
+ * in flight, so a hand-back that follows is not undone). Stopping returns 1 when the job was
+ * lost to another worker. */
+static int keep_claim_on(worker *w, const char *job_id)
+{
+    claim_keeper *k = w->keeper;
+    pthread_mutex_lock(&k->lock);
+    int lost = k->lost;
+    snprintf(k->entry, sizeof k->entry, "%s", job_id ? w->entry : "");
+    snprintf(k->job, sizeof k->job, "%s", job_id ? job_id : "");
+    k->lost = 0;
+    pthread_cond_signal(&k->wake);
+    pthread_mutex_unlock(&k->lock);
+    return lost;
 }
 
 /* What this worker can run, for fronts and operators: a hash that expires unless renewed. */
@@ -95,10 +209,6 @@ static void publish_event(server *s, job *j, const char *name, const char *json)
     run_command(w, "XADD %s:events MAXLEN ~ 100000 * job %s event %s worker %s data %s", w->name, j->id, name,
                 w->consumer, json);
     double now = clock_seconds();
-    if (now - w->touched > w->config.visibility_ms / 3000.0) { /* renew the claim: this worker is alive */
-        run_command(w, "XCLAIM %s " GROUP " %s 0 %s JUSTID", w->name, w->consumer, w->entry);
-        w->touched = now;
-    }
     if (now - w->advertised > 5) advertise(w, "running", j->id);
     if (now - w->cancel_checked > 0.25 && cancelled(w, j->id)) atomic_store(&j->cancel, 1);
 }
@@ -129,16 +239,37 @@ static void hand_back(worker *w, long long deliveries, int counted)
     run_command(w, "XCLAIM %s " GROUP " %s 0 %s IDLE %s RETRYCOUNT %s JUSTID", w->name, w->consumer, w->entry, idle, count);
 }
 
-/* Store the PNG once (SET NX), then say done, then acknowledge; each step retried across a
+/* The result and the "done" event, written together once per job id: the first call for
+ * the id stores the PNG and a marker naming its caller (`token`), counts `stored` and adds
+ * the event; a later call writes nothing and answers 1 when the marker is its own (a retry
+ * of the same call whose answer was lost), 0 when another run finished the job first. */
+static const char finish_script[] =
+    "local owner = redis.call('GET', KEYS[2]) "
+    "if owner then if owner == ARGV[3] then return 1 end return 0 end "
+    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
+    "redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2]) "
+    "redis.call('HINCRBY', KEYS[4], 'stored', 1) "
+    "redis.call('XADD', KEYS[3], 'MAXLEN', '~', '100000', '*', 'job', ARGV[4], 'event', 'done', 'data', '{}') "
+    "return 1";
+
+static void attempt_failed(worker *w, const char *id, long long deliveries, int status, const char *reason);
+
+/* Store the PNG and say done (finish_script), then acknowledge; each step retried across a
  * Redis restart for up to a minute, else the job stays pending and another worker redoes it. */
-static void finish_done(worker *w, job *j)
+static void finish_done(worker *w, job *j, long long deliveries)
 {
     double give_up = clock_seconds() + 60;
     redisReply *r = NULL;
-    char ttl[16];
+    char ttl[16], token[256], result[256], marker[256], events[160], stats[160];
     snprintf(ttl, sizeof ttl, "%d", w->config.result_ttl_seconds);
+    snprintf(token, sizeof token, "%s %s %lld", w->consumer, w->entry, deliveries);
+    snprintf(result, sizeof result, "%s:result:%s", w->name, j->id);
+    snprintf(marker, sizeof marker, "%s:done:%s", w->name, j->id);
+    snprintf(events, sizeof events, "%s:events", w->name);
+    snprintf(stats, sizeof stats, "%s:stats", w->name);
     while (!atomic_load(&w->stop) && clock_seconds() < give_up) {
-        r = redis_link_command(&w->link, "SET %s:result:%s %b NX EX %s", w->name, j->id, j->png, j->png_size, ttl);
+        r = redis_link_command(&w->link, "EVAL %s 4 %s %s %s %s %b %s %s %s", finish_script, result, marker, events,
+                               stats, j->png, j->png_size, ttl, token, j->id);
         if (r) break;
         pause_seconds(0.2);
     }
@@ -146,13 +277,18 @@ static void finish_done(worker *w, job *j)
         fprintf(stderr, "canvas worker: job %s: its result could not be stored (%s); left pending\n", j->id, w->link.error);
         return;
     }
-    int stored = r->type == REDIS_REPLY_STATUS;
+    if (r->type == REDIS_REPLY_ERROR) { /* e.g. Redis out of memory: a failed try, retried */
+        char reason[300];
+        snprintf(reason, sizeof reason, "its result could not be stored in Redis: %s", r->str);
+        freeReplyObject(r);
+        attempt_failed(w, j->id, deliveries, 507, reason);
+        return;
+    }
+    int stored = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     freeReplyObject(r);
-    run_command(w, "HINCRBY %s:stats %s 1", w->name, stored ? "stored" : "duplicates");
-    int said = 0; /* each step once: a done event sent is not sent again when XACK has to wait */
+    if (!stored) run_command(w, "HINCRBY %s:stats duplicates 1", w->name);
     while (clock_seconds() < give_up) {
-        said = said || run_command(w, "XADD %s:events MAXLEN ~ 100000 * job %s event done data {}", w->name, j->id);
-        if (said && retire(w, j->id)) return;
+        if (retire(w, j->id)) return;
         pause_seconds(0.2);
     }
 }
@@ -231,12 +367,12 @@ static void take(worker *w, const redisReply *e)
         dead_letter(w, id, deliveries, payload ? payload : "", payload ? payload_size : 0);
         return;
     }
-    r = redis_link_command(&w->link, "EXISTS %s:result:%s", w->name, id);
+    r = redis_link_command(&w->link, "EXISTS %s:done:%s", w->name, id);
     if (!r) return;
     int finished = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     freeReplyObject(r);
-    if (finished) { /* a worker stored it and died before acknowledging */
-        if (run_command(w, "XADD %s:events MAXLEN ~ 100000 * job %s event done data {}", w->name, id)) retire(w, id);
+    if (finished) { /* a worker finished it (result and event) and died before acknowledging */
+        retire(w, id);
         return;
     }
     if (cancelled(w, id)) {
@@ -271,10 +407,14 @@ static void take(worker *w, const redisReply *e)
     char message[600];
     int status = job_from_form(w->s, &f, edit, j, message, sizeof message);
     advertise(w, "running", id);
-    w->touched = clock_seconds();
+    keep_claim_on(w, id);
     if (status == 0) server_run_job(w->s, j);
-    if (status) attempt_failed(w, id, deliveries, status, message);
-    else if (j->state == JOB_DONE) finish_done(w, j);
+    int lost = keep_claim_on(w, NULL);
+    if (lost && (status || j->state != JOB_DONE))
+        fprintf(stderr, "canvas worker: job %s: another worker took it while this one was stalled past --visibility; "
+                        "left to it\n", id);
+    else if (status) attempt_failed(w, id, deliveries, status, message);
+    else if (j->state == JOB_DONE) finish_done(w, j, deliveries);
     else if (j->state == JOB_CANCELLED && atomic_load(&w->stop)) hand_back(w, deliveries, 0); /* for another worker */
     else if (j->state == JOB_CANCELLED && publish_outcome(w, id, "cancelled", 409, "cancelled by DELETE")) retire(w, id);
     else attempt_failed(w, id, deliveries, j->http_status, j->error);
@@ -366,10 +506,12 @@ canvas_status queue_worker_run(const server_config *server_config, const queue_w
     snprintf(dir, sizeof dir, "%s", server_config->model_dir);
     snprintf(w->model, sizeof w->model, "%s", basename(dir));
     canvas_status st = server_create(server_config, 1, &w->s);
+    if (st == CANVAS_OK) st = claim_keeper_start(w, &url);
     pthread_t signals;
     if (st == CANVAS_OK && pthread_create(&signals, NULL, wait_signal, w) != 0)
         st = status_fail(CANVAS_ERR_IO, "cannot start the signal thread");
     if (st != CANVAS_OK) {
+        claim_keeper_stop(w);
         if (w->s) server_destroy(w->s);
         mem_free(w);
         return st;
@@ -402,6 +544,7 @@ canvas_status queue_worker_run(const server_config *server_config, const queue_w
     run_command(w, "DEL %s:worker:%s", w->name, w->consumer);
     pthread_kill(signals, SIGUSR1);
     pthread_join(signals, NULL);
+    claim_keeper_stop(w);
     redis_link_close(&w->link);
     server_destroy(w->s);
     mem_free(w);
