@@ -61,8 +61,14 @@ canvas_status arch_text_encoder(const textenc_config *config, textenc_naming nam
 /* Which naming a set of files uses (NESTED when model.language_model.embed_tokens.weight
  * is there, else CHECKPOINT). */
 textenc_naming textenc_naming_of(const weight_set *files);
-/* Prefix of the vision tower's keys under a naming ("visual." / "model.visual."). */
+/* Prefix of the language model's keys under a naming ("model." / "model.language_model.")
+ * and of the vision tower's ("visual." / "model.visual."). */
+const char *textenc_text_prefix(textenc_naming naming);
 const char *textenc_vision_prefix(textenc_naming naming);
+/* The top-level tensors outside the tables of qwen_textenc_internal.h, under the text and
+ * the vision prefix: spelled here once for the listing, the loader and the inference. */
+#define TEXTENC_EMBED_TOKENS "embed_tokens.weight"
+#define TEXTENC_PATCH_EMBED "patch_embed.proj.weight"
 
 void arch_free(tensor_spec_list *list);
 uint64_t arch_numel(const tensor_spec *spec);

@@ -21,7 +21,7 @@ const char *textenc_vision_prefix(textenc_naming naming)
 
 textenc_naming textenc_naming_of(const weight_set *files)
 {
-    return weights_find(files, "model.language_model.embed_tokens.weight") ? TEXTENC_NAMES_NESTED
+    return weights_find(files, "model.language_model." TEXTENC_EMBED_TOKENS) ? TEXTENC_NAMES_NESTED
                                                                            : TEXTENC_NAMES_CHECKPOINT;
 }
 
@@ -99,7 +99,7 @@ static canvas_status text_model(const textenc_config *c, const int64_t *extents,
 {
     const textenc_text_config *t = &c->text;
     const char *prefix = textenc_text_prefix(naming);
-    TRY(arch_add(out, -1, 0, 2, (int64_t[]){t->vocab_size, t->hidden_size}, "%sembed_tokens.weight", prefix));
+    TRY(arch_add(out, -1, 0, 2, (int64_t[]){t->vocab_size, t->hidden_size}, "%s" TEXTENC_EMBED_TOKENS, prefix));
     for (int l = 0; l < t->num_hidden_layers; l++)
         TRY(list_unit(layer_tensors, TEXTENC_LAYER_TENSORS, extents, l, prefix, "layers", l, out));
     TRY(weight_tensors_list(norm_tensors, TEXTENC_NORM_TENSORS, extents, -1, prefix, out));
@@ -113,7 +113,7 @@ static canvas_status vision_tower(const textenc_config *c, const int64_t *extent
     const textenc_vision_config *v = &c->vision;
     const char *prefix = textenc_vision_prefix(naming);
     int64_t patch_shape[5] = {v->hidden_size, v->in_channels, v->temporal_patch_size, v->patch_size, v->patch_size};
-    TRY(arch_add(out, -1, 0, 5, patch_shape, "%spatch_embed.proj.weight", prefix));
+    TRY(arch_add(out, -1, 0, 5, patch_shape, "%s" TEXTENC_PATCH_EMBED, prefix));
     for (int b = 0; b < v->depth; b++)
         TRY(list_unit(block_tensors, TEXTENC_BLOCK_TENSORS, extents, c->text.num_hidden_layers + b, prefix, "blocks",
                       b, out));

@@ -89,10 +89,8 @@ extern const weight_tensor *const textenc_layer_tensors;  /* [TEXTENC_LAYER_TENS
 extern const weight_tensor *const textenc_block_tensors;  /* [TEXTENC_BLOCK_TENSORS] */
 extern const weight_tensor *const textenc_norm_tensors;   /* [TEXTENC_NORM_TENSORS] */
 extern const weight_tensor *const textenc_merger_tensors; /* [TEXTENC_MERGER_TENSORS] */
-/* extents[WEIGHT_EXTENTS] of `config`; the text prefix of a naming ("model." or
- * "model.language_model."; textenc_vision_prefix is the vision one). */
+/* extents[WEIGHT_EXTENTS] of `config`. */
 void textenc_tensor_extents(const textenc_config *config, int64_t *extents);
-const char *textenc_text_prefix(textenc_naming naming);
 
 /* Residency groups in the order a forward uses them, so that the manager's prefetch of
  * "the next group" is the right one: 0 = top level (patch embedding, merger, final norm;

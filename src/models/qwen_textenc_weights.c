@@ -46,13 +46,13 @@ static canvas_status wire_top(weight_wiring *w, const textenc_model *model, text
     w->prefix = text;
     TRY(weight_wire_table(w, textenc_norm_tensors, TEXTENC_NORM_TENSORS));
     if (w->vectors) {
-        TRY(plain_tensor(model, text, "embed_tokens.weight", &wt->embed_tokens));
+        TRY(plain_tensor(model, text, TEXTENC_EMBED_TOKENS, &wt->embed_tokens));
         const st_tensor *patch;
-        TRY(plain_tensor(model, vision, "patch_embed.proj.weight", &patch));
+        TRY(plain_tensor(model, vision, TEXTENC_PATCH_EMBED, &patch));
         wt->patch_embed = (weight_view){patch->type, patch->data, model->config.vision.hidden_size,
                                         textenc_patch_values(&model->config), NULL};
         TRY(weight_group_add_matrix(w->group, w->home, &wt->patch_embed,
-                                    (residency_tensor){patch->data, (size_t)patch->nbytes}, "patch_embed.proj.weight",
+                                    (residency_tensor){patch->data, (size_t)patch->nbytes}, TEXTENC_PATCH_EMBED,
                                     patch->name));
     }
     w->prefix = vision;
