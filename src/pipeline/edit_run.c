@@ -225,6 +225,7 @@ static canvas_status vae_device_pass(run *s, op_backend *be, int encode, int til
     vae_tiling tiling;
     vae_tiling_default(&tiling);
     const int h = pixel_height / s->scale, w = pixel_width / s->scale;
+    TRY(vae_leave_device(vae)); /* a pass before whose return left the weights there */
     TRY(vae_place_on_device(vae, s->device));
     canvas_status st;
     if (tiled) st = encode ? vae_encode_tiled(vae, be, &tiling, in, pixel_height, pixel_width, out)
