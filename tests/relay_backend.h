@@ -19,7 +19,8 @@
  * test program each.
  *
  * relay_backend_make_scratch gives the same relay that also takes device scratch for its GEMMs
- * by the CUDA backend's rule (op_cuda_linear_scratch_bytes) the way the CUDA backend does: from
+ * and convolutions by the CUDA backend's rules (op_cuda_linear_scratch_bytes,
+ * op_cuda_conv2d_scratch_bytes) the way the CUDA backend does: from
  * the block lent to it (op_backend_lend_scratch) when that is large enough, else from a block
  * of its own on the device, grown on demand (relay_backend_release frees it). So a forward on
  * the sealed probe takes the device memory a CUDA run would take for its scratch. */
@@ -122,10 +123,9 @@ static inline canvas_status relay_end(relay_call *c)
 #define RELAY_CPU(c) OP_BACKEND_CPU((c)->relay->pool)
 #define RELAY_F32(c, a, b) relay_bytes(c, a, b, sizeof(float))
 
-/* The CUDA backend's scratch for one op_linear, taken as it takes it (the bytes are not used). */
-static inline canvas_status relay_scratch(relay_backend *r, int64_t m, const weight_view *w)
+/* `need` bytes of scratch taken as the CUDA backend takes them (the bytes are not used). */
+static inline canvas_status relay_take(relay_backend *r, size_t need)
 {
-    const size_t need = op_cuda_linear_scratch_bytes(m, w);
     if (need > r->most_needed) r->most_needed = need;
     if ((r->lent && need <= r->lent_bytes) || need <= r->own_bytes) return CANVAS_OK;
     if (r->own) mem_device_free(r->device, r->own);
@@ -134,6 +134,12 @@ static inline canvas_status relay_scratch(relay_backend *r, int64_t m, const wei
     TRY(mem_device_alloc(r->device, MEM_SCRATCH, need, 256, &r->own));
     r->own_bytes = need;
     return CANVAS_OK;
+}
+
+/* The CUDA backend's scratch for one op_linear. */
+static inline canvas_status relay_scratch(relay_backend *r, int64_t m, const weight_view *w)
+{
+    return relay_take(r, op_cuda_linear_scratch_bytes(m, w));
 }
 
 static inline canvas_status relay_lend_scratch(void *ctx, void *at, size_t bytes)
@@ -406,6 +412,15 @@ static inline canvas_status relay_linear_scratch(void *ctx, const float *x, int6
     return relay_linear(ctx, x, m, w, bias, y);
 }
 
+/* op_conv2d taking the CUDA backend's scratch for it (op_cuda_conv2d_scratch_bytes: its
+ * band and its GEMM's), from the lent block when that holds it, as the CUDA backend does. */
+static inline canvas_status relay_conv2d_scratch(void *ctx, const conv2d_params *p, const float *x,
+                                                 const weight_view *weight, const float *bias, float *y)
+{
+    TRY(relay_take(ctx, op_cuda_conv2d_scratch_bytes(p, weight)));
+    return relay_conv2d(ctx, p, x, weight, bias, y);
+}
+
 static inline canvas_status relay_to_channels_first(void *ctx, const float *src, int64_t pixels, int channels,
                                                     int clamp, float *dst)
 {
@@ -443,7 +458,7 @@ static inline canvas_status relay_blend_seam(void *ctx, const float *a, int a_he
     return relay_end(&c);
 }
 
-#define RELAY_TABLE(a_name, a_linear, a_scratch_bytes, a_lend)                                    \
+#define RELAY_TABLE(a_name, a_linear, a_scratch_bytes, a_lend, a_conv2d, a_conv2d_bytes)          \
     {                                                                                            \
         .name = (a_name), .linear = (a_linear), .attention = relay_attention,                     \
         .add_inplace = relay_add_inplace, .norm_modulate = relay_norm_modulate,                    \
@@ -453,7 +468,8 @@ static inline canvas_status relay_blend_seam(void *ctx, const float *a, int a_he
         .linear_scratch_bytes = (a_scratch_bytes), .lend_scratch = (a_lend),                       \
         .rope_half_rows = relay_rope_half_rows, .swiglu_rows = relay_swiglu_rows,                  \
         .gelu_erf_rows = relay_gelu_erf_rows, .gather_rows = relay_gather_rows,                    \
-        .scatter_rows = relay_scatter_rows, .conv2d = relay_conv2d,                              \
+        .scatter_rows = relay_scatter_rows, .conv2d = (a_conv2d),                                \
+        .conv2d_scratch_bytes = (a_conv2d_bytes),                                                \
         .channel_rms_norm_rows = relay_channel_rms_norm_rows,                                    \
         .to_channels_last = relay_to_channels_last, .to_channels_first = relay_to_channels_first, \
         .copy_window = relay_copy_window, .blend_seam = relay_blend_seam,                        \
@@ -462,15 +478,16 @@ static inline canvas_status relay_blend_seam(void *ctx, const float *a, int a_he
 /* The relay's backend (a value: it must not outlive `relay`). */
 static inline op_backend relay_backend_make(relay_backend *relay)
 {
-    static const op_backend_table relay_table = RELAY_TABLE("relay", relay_linear, NULL, NULL);
+    static const op_backend_table relay_table = RELAY_TABLE("relay", relay_linear, NULL, NULL, relay_conv2d, NULL);
     return op_backend_table_make(&relay_table, relay);
 }
 
 /* The relay taking GEMM scratch on its device by the CUDA backend's rule (see the top). */
 static inline op_backend relay_backend_make_scratch(relay_backend *relay)
 {
-    static const op_backend_table scratch_table = RELAY_TABLE("relay (CUDA scratch)", relay_linear_scratch,
-                                                              op_cuda_linear_scratch_bytes, relay_lend_scratch);
+    static const op_backend_table scratch_table =
+        RELAY_TABLE("relay (CUDA scratch)", relay_linear_scratch, op_cuda_linear_scratch_bytes, relay_lend_scratch,
+                    relay_conv2d_scratch, op_cuda_conv2d_scratch_bytes);
     return op_backend_table_make(&scratch_table, relay);
 }
 

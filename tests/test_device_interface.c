@@ -22,7 +22,7 @@
  *            through mem_copy; the transformer computes on it through the relay backend
  *            (tests/relay_backend.h: each op's operands copied out with mem_copy, the CPU op,
  *            its outputs copied back), so a forward, its taps and the whole edit pipeline
- *            (transformer on the sealed probe, VAE on the CPU), resident or streamed, give
+ *            (transformer and VAE on the sealed probe), resident or streamed, give
  *            the host run's bits. Any host access to the device's memory from model or
  *            pipeline code would fault here. Given the CPU backend instead, the transformer
  *            refuses the device (CANVAS_ERR_UNSUPPORTED) before computing anything.
@@ -383,7 +383,7 @@ done:
 
 /* The edit-cfg golden case (true CFG: two transformer calls a step; VAE encode and decode)
  * with the transformer on the open probe (CPU backend) and on the sealed probe (relay
- * backend; the VAE on the CPU in host memory), every block streamed through the two slots
+ * backend, and the VAE with it), every block streamed through the two slots
  * (resident prefix 0) and with the planner's prefix: every latent and the image equal the
  * host run's bit for bit. The case's model has two blocks, so under any cap the planner
  * keeps both resident (two slots cost as much): the streamed placement is the fixed prefix

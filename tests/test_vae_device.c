@@ -6,13 +6,22 @@
  * diffusers' within the golden bound, checked too), as do a tiled encode and decode. Also:
  * the refusals (a placed model with the CPU backend, a host model with a table backend, a
  * second placement), a failed placement leaves the model on the host and working, and
- * vae_free leaves no block on the device. */
+ * vae_free leaves no block on the device. vae_leave_device brings the weights back into host
+ * memory, the same bytes (the host run's bits again).
+ *
+ * The device peak: with the relay taking scratch by the CUDA backend's rules
+ * (relay_backend_make_scratch: op_cuda_conv2d_scratch_bytes for each convolution,
+ * op_cuda_linear_scratch_bytes for each GEMM), an encode and a decode on a fresh sealed probe
+ * peak at vae_device_weight_bytes + vae_device_bytes to the byte, counted before the model is
+ * placed, with the pass's one lent block serving every op (the relay took none of its own);
+ * the sizes-only CUDA backend counts the same. */
 #include <stdint.h>
 #include <stdio.h>
 
 #include "check.h"
 #include "io/safetensors.h"
 #include "models/qwen_image_vae.h"
+#include "ops/ops_cuda.h"
 #include "probe_device.h"
 #include "relay_backend.h"
 
@@ -144,6 +153,124 @@ static void test_refusals(void)
     CHECK(mem_device_live_blocks(sealed) == 0);
 }
 
+/* Placed and taken back: the host run's bits, the device left empty. */
+static void test_leave_device(void)
+{
+    vae_model *host = load_tiny(), *moved = load_tiny();
+    if (!host || !moved) return;
+    CHECK_OK(vae_leave_device(moved)); /* on the host already: nothing to do */
+    const size_t bytes = vae_device_weight_bytes(moved);
+    CHECK(bytes > 0 && bytes >= moved->weight_bytes);
+    CHECK_OK(vae_place_on_device(moved, sealed));
+    CHECK(vae_device_weight_bytes(moved) == bytes && moved->device_bytes == bytes);
+    CHECK_OK(vae_leave_device(moved));
+    CHECK(moved->device == NULL && moved->weight_bytes == bytes && mem_device_live_blocks(sealed) == 0);
+    uint32_t seed = 7;
+    float image[3 * 32 * 48], a[16 * 4 * 6], b[16 * 4 * 6], da[3 * 32 * 48], db[3 * 32 * 48];
+    for (size_t i = 0; i < sizeof image / sizeof image[0]; i++) image[i] = test_uniform(&seed);
+    CHECK_OK(vae_encode(host, OP_BACKEND_CPU(pool), image, 32, 48, a));
+    CHECK_OK(vae_encode(moved, OP_BACKEND_CPU(pool), image, 32, 48, b));
+    CHECK(!memcmp(a, b, sizeof a));
+    CHECK_OK(vae_decode(host, OP_BACKEND_CPU(pool), a, 4, 6, da));
+    CHECK_OK(vae_decode(moved, OP_BACKEND_CPU(pool), a, 4, 6, db));
+    CHECK(!memcmp(da, db, sizeof da));
+    /* and to the device again: the relay's run equals the host's too */
+    CHECK_OK(vae_place_on_device(moved, sealed));
+    op_backend be = relay_backend_make(&relay);
+    CHECK_OK(vae_decode(moved, &be, a, 4, 6, db));
+    CHECK(!memcmp(da, db, sizeof da));
+    vae_free(moved);
+    vae_free(host);
+    CHECK(mem_device_live_blocks(sealed) == 0);
+}
+
+/* One pass on a fresh sealed probe with the relay taking CUDA scratch: its measured device
+ * peak (placement included) against the count made before placing. */
+static void peak_case(int encode, int height, int width, uint64_t *largest_scratch)
+{
+    vae_model *model = load_tiny();
+    if (!model) return;
+    mem_device *fresh = NULL;
+    CHECK_OK(probe_create(1, 256 * MiB, &fresh));
+    if (!fresh) {
+        vae_free(model);
+        return;
+    }
+    relay_backend scratch_relay = {.device = fresh, .pool = pool};
+    op_backend be = relay_backend_make_scratch(&scratch_relay), cuda = op_backend_cuda_sizes();
+    const uint64_t weights = vae_device_weight_bytes(model), pass = vae_device_bytes(model, &be, encode, height, width);
+    const uint64_t planned = weights + pass;
+    CHECK(vae_device_bytes(model, &cuda, encode, height, width) == pass);
+    /* the CPU backend's count on a device holds no scratch block, but its bands */
+    CHECK(vae_device_bytes(model, NULL, encode, height, width) < pass);
+    /* encode: 3 image planes in, 16 latent planes at an 8th of the side out; decode the reverse */
+    const size_t pixels = (size_t)height * width;
+    const size_t in_count = pixels * (encode ? 3 : 16), out_count = encode ? pixels / 64 * 16 : pixels * 64 * 3;
+    float *in = calloc(in_count, sizeof *in), *out = calloc(out_count, sizeof *out);
+    uint32_t seed = 3;
+    for (size_t i = 0; i < in_count; i++) in[i] = test_uniform(&seed);
+    CHECK_OK(vae_place_on_device(model, fresh));
+    CHECK(vae_device_bytes(model, &be, encode, height, width) == pass); /* placed or not: the same */
+    CHECK_OK(encode ? vae_encode(model, &be, in, height, width, out) : vae_decode(model, &be, in, height, width, out));
+    mem_device_stats stats;
+    mem_device_get_stats(fresh, &stats);
+    CHECK_MSG(stats.peak_bytes == planned, "%s %dx%d: planned device peak %llu bytes, measured %llu",
+              encode ? "encode" : "decode", width, height, (unsigned long long)planned,
+              (unsigned long long)stats.peak_bytes);
+    /* one lent block served every op: the relay took no scratch of its own */
+    CHECK(scratch_relay.own_bytes == 0 && scratch_relay.most_needed > 32 * MiB);
+    *largest_scratch = scratch_relay.most_needed;
+    printf("  %s %dx%d: device peak planned %llu = measured %llu bytes (weights %llu, largest op scratch %zu)\n",
+           encode ? "encode" : "decode", width, height, (unsigned long long)planned,
+           (unsigned long long)stats.peak_bytes, (unsigned long long)weights, scratch_relay.most_needed);
+    relay_backend_release(&scratch_relay);
+    vae_free(model);
+    CHECK(mem_device_live_blocks(fresh) == 0);
+    mem_device_destroy(fresh);
+    free(in), free(out);
+}
+
+static void test_planned_peak_is_measured(void)
+{
+    uint64_t scratch_encode = 0, scratch_decode = 0;
+    peak_case(1, 32, 48, &scratch_encode);
+    peak_case(0, 4, 6, &scratch_decode);
+    uint64_t larger = 0;
+    peak_case(1, 64, 64, &larger);
+    CHECK(larger > scratch_encode);
+}
+
+/* The rule for one convolution, worked by hand: a 3x3 conv of 128 channels over a 1024x1024
+ * image (k = 1152; a band of 16 Mi / 1152 / 1024 = 14 rows; bf16 weights, so no decoded tile). */
+static void test_conv_rule(void)
+{
+    const conv2d_params p = {.height = 1024, .width = 1024, .in_channels = 128, .out_channels = 128, .kernel = 3,
+                             .stride = 1, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1,
+                             .norm_gamma = (const float *)&p, .accumulate = 1};
+    const weight_view w = {.type = DTYPE_BF16, .out_features = 128, .in_features = 1152};
+    op_cuda_conv_layout l;
+    CHECK(op_cuda_conv2d_layout(&p, &w, &l));
+    CHECK(l.band_rows == 14);
+    CHECK(l.col_bytes == (size_t)14 * 1024 * 1152 * 4);         /* a multiple of 256 */
+    CHECK(l.tmp_bytes == (size_t)14 * 1024 * 128 * 4);
+    CHECK(l.norm_bytes == (size_t)1024 * 1024 * 4);
+    CHECK(l.gemm_bytes == op_cuda_linear_scratch_bytes(14 * 1024, &w));
+    CHECK(l.gemm_bytes == ((size_t)32 << 20) + (size_t)14 * 1024 * 1152 * 2);
+    CHECK(op_cuda_conv2d_scratch_bytes(&p, &w) == l.own_bytes + l.gemm_bytes);
+    /* no norm, no accumulation: the band and its GEMM alone */
+    conv2d_params plain = p;
+    plain.norm_gamma = NULL;
+    plain.accumulate = 0;
+    CHECK(op_cuda_conv2d_scratch_bytes(&plain, &w) == l.col_bytes + l.gemm_bytes);
+    /* no output: nothing; the CPU backend declares none */
+    conv2d_params empty = p;
+    empty.height = 0;
+    CHECK(op_cuda_conv2d_scratch_bytes(&empty, &w) == 0);
+    CHECK(op_backend_conv2d_scratch_bytes(OP_BACKEND_CPU(pool), &p, &w) == 0);
+    op_backend cuda = op_backend_cuda_sizes();
+    CHECK(op_backend_conv2d_scratch_bytes(&cuda, &p, &w) == op_cuda_conv2d_scratch_bytes(&p, &w));
+}
+
 int main(void)
 {
     if (thread_pool_create(2, &pool) != CANVAS_OK) return 1;
@@ -153,6 +280,9 @@ int main(void)
     RUN(test_golden_on_device);
     RUN(test_tiled_on_device);
     RUN(test_refusals);
+    RUN(test_leave_device);
+    RUN(test_conv_rule);
+    RUN(test_planned_peak_is_measured);
     mem_device_destroy(sealed);
     thread_pool_destroy(pool);
     return check_summary();

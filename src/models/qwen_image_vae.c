@@ -11,7 +11,12 @@
  *
  * The same walk over the layers runs in a counting mode (data pointers NULL, nothing
  * computed) that adds up the blocks the real run allocates, op_conv2d's and op_attention's
- * working memory included: vae_activation_bytes. */
+ * working memory included: vae_activation_bytes. With a table backend (the CUDA one) the ops'
+ * working memory is the backend's scratch on the device instead: the counting walk finds the
+ * largest any op of the pass needs (op_backend_conv2d_scratch_bytes,
+ * op_backend_linear_scratch_bytes), and the pass takes one block of it before its first
+ * activation and lends it to the backend (op_backend_lend_scratch) until its end, so its
+ * device peak is that block plus the activations' (vae_device_bytes). */
 #include <string.h>
 
 #include "base/status.h"
@@ -24,9 +29,12 @@
 typedef struct vae_run {
     op_backend *be;
     mem_device *device;      /* the model's device (vae_place_on_device); NULL: host memory */
+    int placed;              /* 1: on a device (the input and output cross in planar copies) */
     int counting;            /* 1: only add up the bytes */
     int threads;             /* counting mode: the worker count the count is for */
+    int table;               /* counting mode: count be's scratch, not the CPU ops' working memory */
     size_t current, peak;    /* counting mode */
+    size_t scratch;          /* counting mode with `table`: the largest scratch an op asks of be */
 } vae_run;
 
 /* An activation: [height, width, channels], channels-last. */
@@ -40,6 +48,11 @@ static size_t act_bytes(const act *a) { return (size_t)a->height * a->width * a-
 static void count_peak(vae_run *r, size_t extra)
 {
     if (r->current + extra > r->peak) r->peak = r->current + extra;
+}
+
+static void count_scratch(vae_run *r, size_t bytes)
+{
+    if (bytes > r->scratch) r->scratch = bytes;
 }
 
 static canvas_status act_new(vae_run *r, act *a, int height, int width, int channels)
@@ -86,7 +99,8 @@ static conv2d_params conv_params(const vae_conv *conv, const act *x, conv_mode m
 static canvas_status conv_run(vae_run *r, const conv2d_params *p, const vae_conv *conv, const act *x, act *y)
 {
     if (r->counting) {
-        count_peak(r, op_conv2d_work_bytes(p, r->threads));
+        if (r->table) count_scratch(r, op_backend_conv2d_scratch_bytes(r->be, p, &conv->weight));
+        else count_peak(r, op_conv2d_work_bytes(p, r->threads));
         return CANVAS_OK;
     }
     return op_conv2d(r->be, p, x->data, &conv->weight, conv->bias, y->data);
@@ -140,7 +154,13 @@ static canvas_status attention_forward(vae_run *r, const vae_attention *a, act *
     canvas_status st = act_new(r, &q, x->height, x->width, c);
     if (st == CANVAS_OK) st = act_new(r, &k, x->height, x->width, c);
     if (st == CANVAS_OK) st = act_new(r, &v, x->height, x->width, c);
-    if (st == CANVAS_OK && r->counting) count_peak(r, op_attention_workspace_bytes(n, 1, c, r->threads, 1));
+    if (st == CANVAS_OK && r->counting && r->table) {
+        /* the norm's per-pixel scratch comes out of this block too (it is far smaller) */
+        const weight_view *views[4] = {&a->to_q, &a->to_k, &a->to_v, &a->proj};
+        for (int i = 0; i < 4; i++) count_scratch(r, op_backend_linear_scratch_bytes(r->be, n, views[i]));
+    } else if (st == CANVAS_OK && r->counting) {
+        count_peak(r, op_attention_workspace_bytes(n, 1, c, r->threads, 1));
+    }
     if (st == CANVAS_OK && !r->counting) {
         op_channel_rms_norm_rows(r->be, x->data, n, c, a->norm, normed.data);
         st = op_linear(r->be, normed.data, n, &a->to_q, a->q_bias, q.data);
@@ -187,7 +207,7 @@ static canvas_status from_channel_first(vae_run *r, const float *src, int height
     act planar = {0};
     TRY(act_new(r, x, height, width, channels));
     if (r->counting) {
-        if (r->device) count_peak(r, act_bytes(x)); /* the planar copy beside it */
+        if (r->placed) count_peak(r, act_bytes(x)); /* the planar copy beside it */
         return CANVAS_OK;
     }
     canvas_status st = CANVAS_OK;
@@ -210,7 +230,7 @@ static canvas_status from_channel_first(vae_run *r, const float *src, int height
 static canvas_status to_channel_first(vae_run *r, const act *x, int clamp, float *dst)
 {
     if (r->counting) {
-        if (r->device) count_peak(r, act_bytes(x));
+        if (r->placed) count_peak(r, act_bytes(x));
         return CANVAS_OK;
     }
     act planar = {0};
@@ -258,7 +278,7 @@ static canvas_status decoder_layers(vae_run *r, const vae_model *m, act *x)
  * can address. */
 static canvas_status run_setup(vae_model *model, op_backend *be, vae_run *r)
 {
-    *r = (vae_run){.be = be, .device = model->device};
+    *r = (vae_run){.be = be, .device = model->device, .placed = model->device != NULL};
     const int host_backend = op_backend_on_host(be);
     if (!model->device && !host_backend)
         return status_fail(CANVAS_ERR_USAGE, "vae: a backend other than the CPU's needs the weights on its device "
@@ -291,22 +311,59 @@ static canvas_status walk(vae_run *r, const vae_model *m, int encode, const floa
     return st;
 }
 
+/* The counting walk of one pass on a device `be` computes on: the activations' peak there
+ * (r->peak) and, for a table backend, the largest scratch its ops ask (r->scratch). */
+static void count_on_device(const vae_model *model, const op_backend *be, int encode, int height, int width,
+                            vae_run *r)
+{
+    *r = (vae_run){.be = (op_backend *)be, .placed = 1, .counting = 1, .threads = op_backend_workers(be),
+                   .table = !op_backend_on_host(be)};
+    walk(r, model, encode, NULL, height, width, 0, NULL);
+}
+
+/* One pass; on a table backend with the scratch block of the pass lent to it throughout
+ * (taken before the first activation: the device peak is the block plus the activations'). */
+static canvas_status pass(vae_model *model, op_backend *be, int encode, const float *in, int height, int width,
+                          int clamp, float *out)
+{
+    vae_run r;
+    TRY(run_setup(model, be, &r));
+    size_t scratch = 0;
+    if (!op_backend_on_host(be)) {
+        vae_run count;
+        count_on_device(model, be, encode, height, width, &count);
+        scratch = count.scratch;
+    }
+    void *block = NULL;
+    if (scratch) {
+        TRY(mem_device_alloc(model->device, MEM_SCRATCH, scratch, 256, &block));
+        canvas_status st = op_backend_lend_scratch(be, block, scratch);
+        if (st != CANVAS_OK) {
+            mem_device_free(model->device, block);
+            return st;
+        }
+    }
+    canvas_status st = walk(&r, model, encode, in, height, width, clamp, out);
+    if (block) {
+        op_backend_lend_scratch(be, NULL, 0); /* taking it back cannot fail */
+        status_clear();
+        mem_device_free(model->device, block);
+    }
+    return st;
+}
+
 canvas_status vae_encode(vae_model *model, op_backend *be, const float *image, int height, int width,
                          float *latent)
 {
     TRY(check_size(model, "encode", height, width, vae_scale_factor(&model->config)));
-    vae_run r;
-    TRY(run_setup(model, be, &r));
-    return walk(&r, model, 1, image, height, width, 0, latent);
+    return pass(model, be, 1, image, height, width, 0, latent);
 }
 
 static canvas_status decode(vae_model *model, op_backend *be, const float *latent, int height, int width,
                             int clamp, float *image)
 {
     TRY(check_size(model, "decode", height, width, 1));
-    vae_run r;
-    TRY(run_setup(model, be, &r));
-    return walk(&r, model, 0, latent, height, width, clamp, image);
+    return pass(model, be, 0, latent, height, width, clamp, image);
 }
 
 canvas_status vae_decode(vae_model *model, op_backend *be, const float *latent, int height, int width,
@@ -323,9 +380,16 @@ canvas_status vae_decode_raw(vae_model *model, op_backend *be, const float *late
 
 size_t vae_activation_bytes(const vae_model *model, int threads, int encode, int height, int width)
 {
-    vae_run r = {.counting = 1, .threads = threads < 1 ? 1 : threads, .device = model->device};
+    vae_run r = {.counting = 1, .threads = threads < 1 ? 1 : threads, .placed = model->device != NULL};
     walk(&r, model, encode, NULL, height, width, 0, NULL);
     return r.peak;
+}
+
+size_t vae_device_bytes(const vae_model *model, const op_backend *be, int encode, int height, int width)
+{
+    vae_run r;
+    count_on_device(model, be, encode, height, width, &r);
+    return r.peak + r.scratch;
 }
 
 void vae_normalize_latent(const vae_config *config, float *latent, int64_t count)

@@ -137,6 +137,17 @@ void vae_free(vae_model *model);
  * placed already; CANVAS_ERR_OUT_OF_MEMORY; a copy's failure. vae_free frees the block. */
 canvas_status vae_place_on_device(vae_model *model, mem_device *device);
 
+/* The bytes vae_place_on_device takes on a device (its one block: every weight 64-byte
+ * aligned), whether or not the model is placed. */
+size_t vae_device_weight_bytes(const vae_model *model);
+
+/* The weights back in host memory from the device vae_place_on_device put them on: one
+ * MEM_WEIGHTS host block (1x1 kernels included: they are copies now, not the mapping),
+ * copied with mem_copy, the device block freed; the model computes on the CPU backend again,
+ * with the same bytes (so the same results). Nothing to do for a model on the host. On
+ * failure (CANVAS_ERR_OUT_OF_MEMORY, a copy's failure) the model stays on the device, whole. */
+canvas_status vae_leave_device(vae_model *model);
+
 /* Encode one image: image [input_channels, height, width] in [-1, 1] (height and width
  * multiples of vae_scale_factor) -> latent [z_dim, height/8, width/8], the posterior mean
  * before normalisation. be (the op backend) may be NULL: the CPU, one thread. */
@@ -160,9 +171,18 @@ canvas_status vae_decode_raw(vae_model *model, op_backend *be, const float *late
  * width) plus one convolution band: 785 MiB at 1024x1024 with the real VAE (docs/vae.md).
  * A model placed on a device (vae_place_on_device) counts there, with the planar copy of the
  * input and of the output beside the first and last activation; the convolutions' and
- * attention's working memory is still the CPU backend's count (a table backend's own scratch
- * is not in it). */
+ * attention's working memory is still the CPU backend's count (a table backend's scratch:
+ * vae_device_bytes). */
 size_t vae_activation_bytes(const vae_model *model, int threads, int encode, int height, int width);
+
+/* The device peak of one vae_encode / vae_decode (sizes as vae_activation_bytes takes them)
+ * with the model on a device that `be` computes on, weights apart (vae_device_weight_bytes),
+ * exact, whether or not the model is placed yet: the activations there, the planar copies of
+ * the input and output, and the ops' working memory: on a table backend (the CUDA one, or
+ * its sizes-only twin op_backend_cuda_sizes) the one scratch block the pass lends it, the
+ * largest op_backend_conv2d_scratch_bytes / op_backend_linear_scratch_bytes of its ops; on
+ * the CPU backend (an addressable device; NULL: one worker) its bands and attention tiles. */
+size_t vae_device_bytes(const vae_model *model, const op_backend *be, int encode, int height, int width);
 
 /* Tiled encode/decode (spec A.10, the algorithm of diffusers' tiled_encode/decode): the
  * image is cut into tiles of tile_* pixels every stride_* pixels (tiles at the right and
@@ -195,6 +215,10 @@ canvas_status vae_decode_tiled(vae_model *model, op_backend *be, const vae_tilin
  * or size those refuse. */
 size_t vae_tiled_bytes(const vae_model *model, const vae_tiling *tiling, int threads, int encode, int height,
                        int width);
+/* The device peak of one tiled pass on a device `be` computes on (weights apart): the
+ * largest tile's vae_device_bytes (crops and blends stay host memory). 0 as vae_tiled_bytes. */
+size_t vae_tiled_device_bytes(const vae_model *model, const op_backend *be, const vae_tiling *tiling, int encode,
+                              int height, int width);
 
 /* Latent normalisation around the transformer (transformer spec §4.3 / §4.8), in place on
  * [z_dim, count] values: normalize z = (z - mean_c) / std_c; denormalize z = z / (1/std_c)

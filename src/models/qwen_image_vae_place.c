@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* qwen_image_vae_place.c — vae_place_on_device: every weight of a loaded VAE (the packed
  * kernels and vectors of its MEM_WEIGHTS blocks, the 1x1 kernels still in the mapped files)
- * copied into one MEM_WEIGHTS block of a device, and the model's pointers moved there.
+ * copied into one MEM_WEIGHTS block of a device, and the model's pointers moved there;
+ * vae_leave_device: the same walk back into one host block.
  *
  * One walk over the model's tensors runs three times: counting the bytes (every piece
  * 64-byte aligned), copying each piece to its offset with mem_copy, then rewriting the
@@ -18,8 +19,8 @@ typedef enum place_mode { PLACE_COUNT, PLACE_COPY, PLACE_REBASE } place_mode;
 
 typedef struct placer {
     place_mode mode;
-    mem_device *device;
-    unsigned char *base; /* the device block (COPY, REBASE) */
+    mem_device *to, *from; /* COPY: where the block is, where the pieces are now */
+    unsigned char *base;   /* the new block (COPY, REBASE) */
     size_t used;
     canvas_status st;
 } placer;
@@ -30,7 +31,7 @@ static void place(placer *pl, const void **ptr, size_t bytes)
     if (!*ptr || pl->st != CANVAS_OK) return;
     const size_t at = pl->used;
     pl->used += (bytes + 63u) & ~(size_t)63u;
-    if (pl->mode == PLACE_COPY) pl->st = mem_copy(pl->device, pl->base + at, mem_device_cpu(), *ptr, bytes);
+    if (pl->mode == PLACE_COPY) pl->st = mem_copy(pl->to, pl->base + at, pl->from, *ptr, bytes);
     else if (pl->mode == PLACE_REBASE) *ptr = pl->base + at;
 }
 
@@ -102,31 +103,65 @@ static void place_model(placer *pl, vae_model *model)
     place_conv(pl, &d->conv_out);
 }
 
+size_t vae_device_weight_bytes(const vae_model *model)
+{
+    placer pl = {.mode = PLACE_COUNT, .st = CANVAS_OK};
+    place_model(&pl, (vae_model *)model); /* counting reads the pointers, writes nothing */
+    return pl.used;
+}
+
+/* Every piece copied from `from` into `block` of `to`, then the pointers moved there. */
+static canvas_status move_weights(vae_model *model, mem_device *to, mem_device *from, void *block)
+{
+    placer pl = {.mode = PLACE_COPY, .to = to, .from = from, .base = block, .st = CANVAS_OK};
+    place_model(&pl, model);
+    TRY(pl.st);
+    pl.mode = PLACE_REBASE;
+    pl.used = 0;
+    place_model(&pl, model);
+    return CANVAS_OK;
+}
+
 canvas_status vae_place_on_device(vae_model *model, mem_device *device)
 {
     if (model->device)
         return status_fail(CANVAS_ERR_USAGE, "vae: the weights are already on device '%s'",
                            mem_device_name(model->device));
-    placer pl = {.mode = PLACE_COUNT, .device = device, .st = CANVAS_OK};
-    place_model(&pl, model);
+    const size_t bytes = vae_device_weight_bytes(model);
     void *block = NULL;
-    TRY(mem_device_alloc(device, MEM_WEIGHTS, pl.used ? pl.used : 1, 64, &block));
-    pl = (placer){.mode = PLACE_COPY, .device = device, .base = block, .st = CANVAS_OK};
-    place_model(&pl, model);
-    if (pl.st != CANVAS_OK) {
+    TRY(mem_device_alloc(device, MEM_WEIGHTS, bytes ? bytes : 1, 64, &block));
+    canvas_status st = move_weights(model, device, mem_device_cpu(), block);
+    if (st != CANVAS_OK) {
         mem_device_free(device, block);
-        return status_wrap(pl.st, "vae: placing the weights on device '%s': ", mem_device_name(device));
+        return status_wrap(st, "vae: placing the weights on device '%s': ", mem_device_name(device));
     }
-    pl.mode = PLACE_REBASE;
-    pl.used = 0;
-    place_model(&pl, model);
     model->device = device;
     model->device_block = block;
-    model->device_bytes = pl.used;
+    model->device_bytes = bytes;
     /* nothing points into the host blocks any more */
     mem_free(model->encoder.block);
     mem_free(model->decoder.block);
     model->encoder.block = model->decoder.block = NULL;
     model->weight_bytes = 0;
+    return CANVAS_OK;
+}
+
+canvas_status vae_leave_device(vae_model *model)
+{
+    if (!model->device) return CANVAS_OK;
+    const size_t bytes = model->device_bytes;
+    void *block = NULL;
+    TRY(mem_alloc(&block, bytes ? bytes : 1, MEM_WEIGHTS));
+    canvas_status st = move_weights(model, mem_device_cpu(), model->device, block);
+    if (st != CANVAS_OK) {
+        mem_free(block);
+        return status_wrap(st, "vae: taking the weights back from device '%s': ", mem_device_name(model->device));
+    }
+    mem_device_free(model->device, model->device_block);
+    model->device = NULL;
+    model->device_block = NULL;
+    model->device_bytes = 0;
+    model->encoder.block = block; /* the one host block now (the decoder's is part of it) */
+    model->weight_bytes = bytes;
     return CANVAS_OK;
 }

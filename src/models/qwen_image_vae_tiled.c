@@ -206,3 +206,16 @@ canvas_status vae_decode_tiled(vae_model *model, op_backend *be, const vae_tilin
     TRY(setup(&r, model, be, tiling, 0, height, width));
     return tiled(&r, latent, 1, image);
 }
+
+size_t vae_tiled_device_bytes(const vae_model *model, const op_backend *be, const vae_tiling *tiling, int encode,
+                              int height, int width)
+{
+    tiled_run r;
+    if (setup(&r, (vae_model *)model, NULL, tiling, encode, height, width) != CANVAS_OK) {
+        status_clear();
+        return 0;
+    }
+    /* crops, tile outputs and blends are host memory: on the device, one tile's pass at a time */
+    const int h = r.in_h < r.tile_in_h ? r.in_h : r.tile_in_h, w = r.in_w < r.tile_in_w ? r.in_w : r.tile_in_w;
+    return vae_device_bytes(model, be, encode, h, w);
+}

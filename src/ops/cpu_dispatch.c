@@ -148,6 +148,11 @@ size_t op_backend_linear_scratch_bytes(const op_backend *be, int64_t m, const we
     return be && be->table && be->table->linear_scratch_bytes ? be->table->linear_scratch_bytes(m, w) : 0;
 }
 
+size_t op_backend_conv2d_scratch_bytes(const op_backend *be, const conv2d_params *p, const weight_view *w)
+{
+    return be && be->table && be->table->conv2d_scratch_bytes ? be->table->conv2d_scratch_bytes(p, w) : 0;
+}
+
 canvas_status op_backend_lend_scratch(op_backend *be, void *at, size_t bytes)
 {
     return be && be->table && be->table->lend_scratch ? be->table->lend_scratch(be->ctx, at, bytes) : CANVAS_OK;

@@ -53,6 +53,10 @@ typedef struct op_backend_table {
      * back (at NULL, bytes 0): an op whose linear_scratch_bytes fit in it takes no memory of
      * its own. NULL: the backend needs none. */
     canvas_status (*lend_scratch)(void *ctx, void *at, size_t bytes);
+    /* The device memory one op_conv2d of `p` with `w` needs besides its operands (an im2col
+     * band, its GEMM's own linear scratch after it), as linear_scratch_bytes: a pure function,
+     * served from the lent block when that is large enough. NULL: none. */
+    size_t (*conv2d_scratch_bytes)(const conv2d_params *p, const weight_view *w);
 
     /* the text encoder's (op_gather_rows / op_scatter_rows: `index` is [n] int64 of the device) */
     canvas_status (*rope_half_rows)(void *ctx, float *x, int64_t seq, int heads, int head_dim, const float *cos,

@@ -65,6 +65,13 @@ canvas_status op_conv2d(op_backend *be, const conv2d_params *p, const float *x, 
  * packing scratch (op_linear_workspace_bytes, MEM_SCRATCH). */
 size_t op_conv2d_work_bytes(const conv2d_params *p, int threads);
 
+/* The device memory op_conv2d on `be` needs besides its operands (ops_backend_impl.h's
+ * conv2d_scratch_bytes): 0 on the CPU backend (its band is op_conv2d_work_bytes of host
+ * memory) and on a table without that entry. A pure function of the geometry and the
+ * weight's shape and format: the VAE lends one block of the largest its pass needs
+ * (op_backend_lend_scratch), and the planner counts the same bytes. */
+size_t op_backend_conv2d_scratch_bytes(const op_backend *be, const conv2d_params *p, const weight_view *w);
+
 /* Repack one temporal tap of a convolution weight stored as [out, in, kt, kh, kw]
  * (PyTorch Conv3d; a Conv2d weight is kt = 1) into [out, kh, kw, in], the column order
  * of op_conv2d. `element_size` bytes per element: the dtype is kept, so a BF16 file

@@ -53,7 +53,32 @@ int64_t op_cuda_tile_rows(int64_t n, int64_t k);
  * lends the largest its GEMMs need), else grows its own scratch to it. */
 size_t op_cuda_linear_scratch_bytes(int64_t m, const weight_view *w);
 
-/* A backend with no kernels that sizes like the CUDA one (linear_scratch_bytes; 1 worker):
+/* op_conv2d on the CUDA backend runs per band of output rows: the band's im2col matrix in
+ * f32 (at most CUDA_CONV_BAND_FLOATS unless one row needs more), a temporary of the band's
+ * output when accumulating, the input's per-pixel norms when the conv norms its input, then
+ * the band's GEMM (op_linear's scratch, op_cuda_linear_scratch_bytes of the band's pixels),
+ * every piece 256-byte aligned, one after the other in one block. */
+#define CUDA_CONV_BAND_FLOATS ((size_t)16 << 20)
+
+typedef struct op_cuda_conv_layout {
+    int64_t band_rows;        /* output rows per band (the last band may have fewer) */
+    size_t col_bytes, tmp_bytes, norm_bytes; /* offsets: 0, col_bytes, col_bytes + tmp_bytes */
+    size_t own_bytes;         /* their sum: where the GEMM's scratch starts */
+    size_t gemm_bytes;        /* op_cuda_linear_scratch_bytes(band_rows x out_width, w) */
+} op_cuda_conv_layout;
+
+/* The layout of one op_conv2d of `p` with `w` ([out, kernel² x in]); 0 when the geometry
+ * gives no output or an operand too large for size_t (then the sizes are SIZE_MAX). */
+int op_cuda_conv2d_layout(const conv2d_params *p, const weight_view *w, op_cuda_conv_layout *out);
+
+/* The backend's conv2d_scratch_bytes (ops_backend_impl.h): own_bytes + gemm_bytes of the
+ * layout above (0 for no output, SIZE_MAX when too large). The backend takes that block from
+ * memory lent to it when it is large enough (the VAE lends the largest its pass needs), else
+ * from blocks of its own, grown on demand. */
+size_t op_cuda_conv2d_scratch_bytes(const conv2d_params *p, const weight_view *w);
+
+/* A backend with no kernels that sizes like the CUDA one (linear_scratch_bytes,
+ * conv2d_scratch_bytes; 1 worker):
  * what a planner dry-runs the transformer with to plan for a GPU it does not have. */
 op_backend op_backend_cuda_sizes(void);
 

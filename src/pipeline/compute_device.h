@@ -14,7 +14,9 @@
  *                                      encoder's (prompt_encoder.backend).
  *
  * Whoever makes a device makes its backend: the pair is made and freed together. The VAE
- * computes on the CPU backend in host memory whatever the choice. */
+ * computes with the same backend on a CUDA device, pass by pass where a pass fits what is free
+ * (pipeline/edit_run.c, vae_pass), else on the CPU backend in host memory, as it always does
+ * on the cpu device and the capped pool. */
 #ifndef CANVAS_PIPELINE_COMPUTE_DEVICE_H
 #define CANVAS_PIPELINE_COMPUTE_DEVICE_H
 

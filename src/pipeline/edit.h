@@ -22,9 +22,11 @@
  * held, re-probes what is free, takes the best plan that fits in the same weight format (else,
  * with allow_quantize, fp8 then nf4, or the preference list's order: the transformer reloaded
  * in that format) and redoes that step (completed steps and latents are kept; one fallback
- * line each, kept by the profiler). The VAE runs in host
- * memory, whole or tiled (vae_encode_tiled / vae_decode_tiled) when its activation peak
- * would not fit under the host cap, or after a whole pass ran out of memory. */
+ * line each, kept by the profiler). The VAE runs on a device the CPU cannot address (CUDA)
+ * for each pass that fits what is free there (its weights placed for the pass and taken back,
+ * a plan line saying so), else in host memory, whole or tiled (vae_encode_tiled /
+ * vae_decode_tiled) when its activation peak would not fit under the host cap, or after a
+ * whole pass ran out of memory. */
 #ifndef CANVAS_PIPELINE_EDIT_H
 #define CANVAS_PIPELINE_EDIT_H
 
@@ -69,8 +71,10 @@ typedef struct edit_pipeline {
     mem_device *device;         /* where the transformer computes; NULL: the cpu device */
     op_backend *dit_backend;    /* the op backend of `device` for the transformer's forwards (made by
                                    whoever made the device: op_cuda's on a CUDA device); NULL: the
-                                   CPU backend over pool. The VAE always computes on the CPU
-                                   backend, in host memory (the text encoder: prompt.h) */
+                                   CPU backend over pool. The VAE's passes use it too on a device
+                                   the CPU cannot address, each one that fits there; else the VAE
+                                   computes on the CPU backend in host memory (the text encoder:
+                                   prompt.h) */
     mem_device *host;           /* the host memory budget of its owner (a host scope device: the
                                    VAE tiling and the planner's host limit read its cap); NULL: the
                                    process's (mem_device_cpu()) */

@@ -46,7 +46,9 @@ static void describe_plan(run *s, int resident, size_t cap)
     char message[1024], cap_text[32], weights_text[32], arena_text[32];
     const qwen_dit_model *dit = s->p->dit;
     int layers = dit->config.num_layers;
-    const char *vae = s->vae_tiled ? "tiled (host memory)" : "whole (host memory)";
+    const char *vae = run_vae_device_backend(s) ? (s->vae_tiled ? "tiled, on the device for each pass that fits there"
+                                                                 : "whole, on the device for each pass that fits there")
+                      : s->vae_tiled ? "tiled (host memory)" : "whole (host memory)";
     if (mem_device_is_host(s->device)) {
         snprintf(message, sizeof message,
                  "plan: transformer in host memory (%d blocks, weights read in place from the files), %lld target + "

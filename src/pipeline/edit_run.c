@@ -127,7 +127,13 @@ static canvas_status plan_sizes(run *s)
     return CANVAS_OK;
 }
 
-/* ---- VAE passes (host memory, whole or tiled) --------------------------------------------- */
+/* ---- VAE passes (on the run's device, or in host memory; whole or tiled) ------------------- */
+
+op_backend *run_vae_device_backend(const run *s)
+{
+    if (mem_device_is_host(s->device) || mem_device_is_addressable(s->device)) return NULL;
+    return s->p->dit_backend;
+}
 
 /* Tile when the plan says so (s->vae_tiled) or the host budget now leaves less room than a
  * whole pass needs (pixel sizes); *need and *room (may be NULL) get the two. */
@@ -147,10 +153,12 @@ static int vae_tiling_planned(run *s, int encode, int pixel_height, int pixel_wi
     return s->vae_tiled || pass > free_now;
 }
 
-/* One VAE pass; a whole pass that runs out of memory is redone tiled. */
-static canvas_status vae_pass(run *s, int encode, const float *in, int pixel_height, int pixel_width, float *out)
+/* One VAE pass in host memory on the CPU backend; a whole pass that runs out of memory is
+ * redone tiled. */
+static canvas_status vae_host_pass(run *s, int encode, const float *in, int pixel_height, int pixel_width, float *out)
 {
     vae_model *vae = s->p->vae;
+    TRY(vae_leave_device(vae)); /* a device pass whose return left the weights there */
     op_backend be = op_backend_cpu(s->p->pool);
     vae_tiling tiling;
     vae_tiling_default(&tiling);
@@ -175,6 +183,80 @@ static canvas_status vae_pass(run *s, int encode, const float *in, int pixel_hei
     }
     return encode ? vae_encode_tiled(vae, &be, &tiling, in, pixel_height, pixel_width, out)
                   : vae_decode_tiled(vae, &be, &tiling, in, h, w, out);
+}
+
+/* Whether a pass goes to the device `be` computes on: the VAE's weights and the pass's peak
+ * there (vae_device_weight_bytes, vae_device_bytes: the planner's count, the backend's scratch
+ * in it) within the largest block free now less the headroom; whole when that fits, else
+ * tiled (an image that tiles), else not. The choice is told as a plan line either way. */
+static int vae_device_fits(run *s, op_backend *be, int encode, int pixel_height, int pixel_width, int *tiled)
+{
+    const vae_model *vae = s->p->vae;
+    vae_tiling tiling;
+    vae_tiling_default(&tiling);
+    const int h = encode ? pixel_height : pixel_height / s->scale, w = encode ? pixel_width : pixel_width / s->scale;
+    mem_device_stats stats;
+    mem_device_get_stats(s->device, &stats);
+    const uint64_t room = stats.largest_free_block > s->p->headroom_bytes ? stats.largest_free_block - s->p->headroom_bytes : 0;
+    const uint64_t weights = vae_device_weight_bytes(vae);
+    const uint64_t whole = weights + vae_device_bytes(vae, be, encode, h, w);
+    const uint64_t tiles = vae_tiling_needed(&tiling, pixel_height, pixel_width)
+                               ? weights + vae_tiled_device_bytes(vae, be, &tiling, encode, h, w)
+                               : 0;
+    *tiled = whole > room;
+    const int fits = !*tiled || (tiles && tiles <= room);
+    char message[320], need_text[32], room_text[32];
+    size_format(*tiled && tiles ? tiles : whole, need_text, sizeof need_text);
+    size_format(room, room_text, sizeof room_text);
+    snprintf(message, sizeof message, "plan: VAE %s of %dx%d %s device '%s'%s: %s there (weights, activations and "
+             "the backend's scratch), %s free",
+             encode ? "encode" : "decode", pixel_width, pixel_height, fits ? "on the" : "in host memory: it does not fit the",
+             mem_device_name(s->device), fits && *tiled ? ", tiled" : "", need_text, room_text);
+    run_tell_plan(s, message);
+    return fits;
+}
+
+/* One VAE pass on the device: the weights placed for it and taken back after it, so that the
+ * transformer has the device to itself in its phase (the table's order, plan_edit_steps). */
+static canvas_status vae_device_pass(run *s, op_backend *be, int encode, int tiled, const float *in,
+                                     int pixel_height, int pixel_width, float *out)
+{
+    vae_model *vae = s->p->vae;
+    vae_tiling tiling;
+    vae_tiling_default(&tiling);
+    const int h = pixel_height / s->scale, w = pixel_width / s->scale;
+    TRY(vae_leave_device(vae)); /* a pass before whose return left the weights there */
+    TRY(vae_place_on_device(vae, s->device));
+    canvas_status st;
+    if (tiled) st = encode ? vae_encode_tiled(vae, be, &tiling, in, pixel_height, pixel_width, out)
+                           : vae_decode_tiled(vae, be, &tiling, in, h, w, out);
+    else st = encode ? vae_encode(vae, be, in, pixel_height, pixel_width, out) : vae_decode(vae, be, in, h, w, out);
+    if (st != CANVAS_OK) {
+        char reason[512];
+        snprintf(reason, sizeof reason, "%s", canvas_last_error());
+        if (vae_leave_device(vae) != CANVAS_OK) status_clear(); /* the pass's error is the one to tell */
+        return status_fail(st, "%s", reason);
+    }
+    return vae_leave_device(vae);
+}
+
+/* One VAE pass: on the run's device when the host cannot address it and the pass fits there
+ * (vae_device_fits), else in host memory as on the CPU; a device pass that runs out of memory
+ * is redone in host memory. */
+static canvas_status vae_pass(run *s, int encode, const float *in, int pixel_height, int pixel_width, float *out)
+{
+    op_backend *be = run_vae_device_backend(s);
+    int tiled = 0;
+    if (be && vae_device_fits(s, be, encode, pixel_height, pixel_width, &tiled)) {
+        canvas_status st = vae_device_pass(s, be, encode, tiled, in, pixel_height, pixel_width, out);
+        if (st != CANVAS_ERR_OUT_OF_MEMORY) return st;
+        char message[640];
+        snprintf(message, sizeof message, "fallback: VAE %s on device '%s' ran out of memory (%s): redone in host memory",
+                 encode ? "encode" : "decode", mem_device_name(s->device), canvas_last_error());
+        run_tell_fallback(s, message);
+        status_clear();
+    }
+    return vae_host_pass(s, encode, in, pixel_height, pixel_width, out);
 }
 
 /* Reference i -> its packed, normalised latents at `packed`. */

@@ -47,6 +47,12 @@ void run_tell_plan(run *s, const char *message);
 /* A fallback: counted and kept by the profiler (the report lists them) and told as a plan line. */
 void run_tell_fallback(run *s, const char *message);
 
+/* The op backend the VAE's passes may compute with on the run's device: the device's own
+ * (edit_pipeline.dit_backend) when the host cannot address the device (a CUDA device, a test's
+ * sealed one); NULL: the VAE computes in host memory on the CPU backend (no device, the capped
+ * pool, any addressable device), as it always did there. */
+op_backend *run_vae_device_backend(const run *s);
+
 /* The host memory the run may use, read again each call (someone else may have taken some):
  * the --ram cap, and MemAvailable plus what the run holds already, whichever is less; 0:
  * neither is known. *held: what the run holds now. */

@@ -13,6 +13,7 @@
 #include "models/arch.h"
 #include "models/weight_groups.h"
 #include "ops/ops_cpu.h"
+#include "ops/ops_cuda.h"
 #include "plan/plan_internal.h"
 #include "tensor/dtype.h"
 
@@ -197,6 +198,25 @@ static uint64_t vae_pass_bytes(const plan_work *work, int encode, int tiled, int
     return 2 * widest * plane + widest * plane / 8 + rows;
 }
 
+/* The device peak of one VAE pass (pixel sizes) with the VAE on the device, weights apart:
+ * with the VAE loaded, exact (vae_device_bytes, vae_tiled_device_bytes) for the run's backend,
+ * whose scratch for the convolutions and GEMMs counts there (no backend given: the CUDA
+ * backend's sizes, the only one that puts the VAE on a device); from the config alone,
+ * vae_pass_bytes' approximation. */
+static uint64_t vae_pass_device_bytes(const plan_work *work, int encode, int tiled, int pixel_height, int pixel_width)
+{
+    const plan_component *vae = &work->components[PLAN_VAE];
+    if (!vae->vae_model) return vae_pass_bytes(work, encode, tiled, pixel_height, pixel_width);
+    vae_tiling tiling;
+    vae_tiling_default(&tiling);
+    tiled = tiled && vae_tiling_needed(&tiling, pixel_height, pixel_width);
+    const int scale = vae_scale_factor(&vae->config.vae);
+    const int h = encode ? pixel_height : pixel_height / scale, w = encode ? pixel_width : pixel_width / scale;
+    const op_backend cuda = op_backend_cuda_sizes(), *be = work->backend ? work->backend : &cuda;
+    return tiled ? vae_tiled_device_bytes(vae->vae_model, be, &tiling, encode, h, w)
+                 : vae_device_bytes(vae->vae_model, be, encode, h, w);
+}
+
 /* VAE weights: the loaded model's packed f32 blocks, or its arch size in f32. */
 static uint64_t vae_weight_bytes(const plan_work *work, int part)
 {
@@ -259,26 +279,41 @@ static void vae_estimate(const plan_work *work, const plan_limits *limits, uint6
     const uint64_t per_latent = (uint64_t)vae_scale_factor(&vae->config.vae) * (uint64_t)vae_scale_factor(&vae->config.vae);
     const uint64_t held_e = held[PLAN_PHASE_VAE_ENCODE], held_d = held[PLAN_PHASE_VAE_DECODE];
     plan_memory *e = &c->phases[PLAN_PHASE_VAE_ENCODE], *d = &c->phases[PLAN_PHASE_VAE_DECODE];
+    const int on_device = limits->vae_on_device;
     for (int tiled = 0; tiled < (vae->residency & PLAN_TILED ? 2 : 1); tiled++) {
-        uint64_t enc = 0;
+        /* each pass's own peak (on the device or in host memory) and the buffers around it */
+        uint64_t enc_pass = 0, enc_buffers = 0;
         for (int i = 0; i < work->n_refs; i++) {
             const uint64_t pixels = (uint64_t)work->ref_width[i] * (uint64_t)work->ref_height[i];
-            uint64_t need = vae_pass_bytes(work, 1, tiled, work->ref_height[i], work->ref_width[i]) +
-                            pixels * 3 * sizeof(float) + pixels / per_latent * z;
-            if (need > enc) enc = need;
+            const int h = work->ref_height[i], w = work->ref_width[i];
+            const uint64_t pass = on_device ? vae_pass_device_bytes(work, 1, tiled, h, w)
+                                            : vae_pass_bytes(work, 1, tiled, h, w);
+            const uint64_t buffers = pixels * 3 * sizeof(float) + pixels / per_latent * z;
+            if (on_device) { /* the device's and the host's peaks apart */
+                if (pass > enc_pass) enc_pass = pass;
+                if (buffers > enc_buffers) enc_buffers = buffers;
+            } else if (pass + buffers > enc_pass) {
+                enc_pass = pass + buffers;
+            }
         }
         const uint64_t pixels = (uint64_t)work->width * (uint64_t)work->height;
         const uint64_t image = pixels * 3 * sizeof(float);
-        uint64_t dec = vae_pass_bytes(work, 0, tiled, work->height, work->width) + image + pixels / per_latent * z;
-        if (2 * image > dec) dec = 2 * image;
+        const uint64_t dec_pass = on_device ? vae_pass_device_bytes(work, 0, tiled, work->height, work->width)
+                                            : vae_pass_bytes(work, 0, tiled, work->height, work->width);
+        const uint64_t dec_buffers = image + pixels / per_latent * z;
         p->vae_tiled = tiled;
-        if (limits->vae_on_device) {
-            e->device = work->n_refs ? vae_weight_bytes(work, 0) + enc : 0;
-            d->device = vae_weight_bytes(work, 1) + dec;
-            e->host = d->host = latents;
+        if (on_device) {
+            /* every weight goes to the device for each pass (vae_place_on_device); the images
+             * and latents around it stay host memory */
+            const uint64_t weights = vae->vae_model ? vae_device_weight_bytes(vae->vae_model) : vae_weight_bytes(work, -1);
+            e->device = work->n_refs ? weights + enc_pass : 0;
+            d->device = weights + dec_pass;
+            e->host = latents + enc_buffers;
+            d->host = latents + (dec_buffers > 2 * image ? dec_buffers : 2 * image);
             if (!room || (e->device + held_e <= room && d->device + held_d <= room)) break;
         } else {
-            e->host = work->n_refs ? host_weights + latents + enc : 0;
+            const uint64_t dec = dec_pass + dec_buffers > 2 * image ? dec_pass + dec_buffers : 2 * image;
+            e->host = work->n_refs ? host_weights + latents + enc_pass : 0;
             /* the transformer stays placed through the decode: its placement's host tables too */
             d->host = host_weights + placed_host + (uint64_t)work->n_img * channels * sizeof(float) + dec;
             const uint64_t kept = limits->host_held_bytes;

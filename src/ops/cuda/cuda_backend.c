@@ -372,38 +372,22 @@ static canvas_status entry_scatter_rows(void *ctx, const float *src, const int64
 
 /* Per band of output rows: the im2col matrix in f32 (cuda_conv_im2col), then op_linear's GEMM
  * (entry_linear: x rounded to bf16, weights bf16, f32 accumulation, the bias) into y, or into
- * a temporary added to y when accumulating. The band budget keeps the im2col block at 64 MiB
- * whatever the image; conv_scratch holds it, the temporary and the input's per-pixel norms,
- * apart from the GEMM's own scratch. */
-#define CONV_CUDA_BAND_FLOATS ((size_t)16 << 20)
-
-static canvas_status entry_conv2d(void *ctx, const conv2d_params *p, const float *x, const weight_view *weight,
-                                  const float *bias, float *y)
+ * a temporary added to y when accumulating. The pieces and the band are
+ * op_cuda_conv2d_layout's (ops/cuda_sizes.c, the planner's count): the band keeps the im2col
+ * block at 64 MiB whatever the image. */
+static canvas_status conv_bands(op_cuda *c, const conv2d_params *p, const op_cuda_conv_layout *l, char *own,
+                                const float *x, const weight_view *weight, const float *bias, float *y)
 {
-    op_cuda *c = ctx;
     const int out_h = conv2d_out_height(p), out_w = conv2d_out_width(p);
-    const int64_t k = (int64_t)p->kernel * p->kernel * p->in_channels;
-    if (out_h <= 0 || out_w <= 0 || p->kernel < 1 || p->in_channels <= 0 || p->out_channels <= 0 || p->stride < 1 ||
-        p->pad_top < 0 || p->pad_left < 0 || weight->out_features != p->out_channels || weight->in_features != k)
-        return status_fail(CANVAS_ERR_USAGE, "cuda: op_conv2d: a geometry or weight of the wrong shape");
-    int64_t band = (int64_t)(CONV_CUDA_BAND_FLOATS / (size_t)k) / out_w; /* output rows per band */
-    if (band < 1) band = 1;
-    if (band > out_h) band = out_h;
-    const int64_t band_pixels = band * out_w, pixels = (int64_t)p->height * p->width;
-    const size_t col_bytes = ((size_t)band_pixels * (size_t)k * sizeof(float) + 255) & ~(size_t)255;
-    const size_t tmp_bytes =
-        p->accumulate ? ((size_t)band_pixels * p->out_channels * sizeof(float) + 255) & ~(size_t)255 : 0;
-    const size_t norm_bytes = p->norm_gamma ? (size_t)pixels * sizeof(float) : 0;
-    const size_t need = col_bytes + tmp_bytes + norm_bytes;
-    TRY(grow_block(c, &c->conv_scratch, &c->conv_scratch_bytes, need));
-    float *col = c->conv_scratch, *tmp = (float *)((char *)c->conv_scratch + col_bytes);
-    float *norms = p->norm_gamma ? (float *)((char *)c->conv_scratch + col_bytes + tmp_bytes) : NULL;
+    const int64_t pixels = (int64_t)p->height * p->width;
+    float *col = (float *)own, *tmp = (float *)(own + l->col_bytes);
+    float *norms = p->norm_gamma ? (float *)(own + l->col_bytes + l->tmp_bytes) : NULL;
     if (norms) CUDA_TRY(cuda_channel_norms(x, pixels, p->in_channels, norms, c->stream), "op_conv2d: norms");
     const cuda_conv_geometry g = {.height = p->height, .width = p->width, .in_channels = p->in_channels,
                                   .kernel = p->kernel, .stride = p->stride, .pad_top = p->pad_top,
                                   .pad_left = p->pad_left, .upsample = p->upsample, .out_width = out_w};
-    for (int64_t row = 0; row < out_h; row += band) {
-        const int64_t rows = out_h - row < band ? out_h - row : band, m = rows * out_w;
+    for (int64_t row = 0; row < out_h; row += l->band_rows) {
+        const int64_t rows = out_h - row < l->band_rows ? out_h - row : l->band_rows, m = rows * out_w;
         float *y_band = y + row * out_w * p->out_channels;
         CUDA_TRY(cuda_conv_im2col(x, &g, norms, p->norm_gamma, row * out_w, m, col, c->stream), "op_conv2d: im2col");
         TRY(entry_linear(c, col, m, weight, bias, p->accumulate ? tmp : y_band));
@@ -412,6 +396,40 @@ static canvas_status entry_conv2d(void *ctx, const conv2d_params *p, const float
     return CANVAS_OK;
 }
 
+/* The scratch (op_cuda_conv2d_scratch_bytes): the band's own pieces at the start of the lent
+ * block and the GEMMs' scratch lent on from just after them, when the lent block holds both
+ * (the VAE lends one sized for its largest op); else conv_scratch of the backend's own for
+ * the pieces and the GEMMs' scratch as op_linear takes it. */
+static canvas_status entry_conv2d(void *ctx, const conv2d_params *p, const float *x, const weight_view *weight,
+                                  const float *bias, float *y)
+{
+    op_cuda *c = ctx;
+    const int64_t k = (int64_t)p->kernel * p->kernel * p->in_channels;
+    op_cuda_conv_layout l;
+    const int shaped = op_cuda_conv2d_layout(p, weight, &l);
+    if (!shaped && l.own_bytes == SIZE_MAX)
+        return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "cuda: op_conv2d: a %dx%d x %d image is too large", p->height,
+                           p->width, p->in_channels);
+    if (!shaped || p->kernel < 1 || p->stride < 1 || p->pad_top < 0 || p->pad_left < 0 ||
+        weight->out_features != p->out_channels || weight->in_features != k)
+        return status_fail(CANVAS_ERR_USAGE, "cuda: op_conv2d: a geometry or weight of the wrong shape");
+    if (c->lent && l.own_bytes + l.gemm_bytes <= c->lent_bytes) {
+        char *lent = c->lent;
+        const size_t lent_bytes = c->lent_bytes;
+        c->lent = lent + l.own_bytes;
+        c->lent_bytes = lent_bytes - l.own_bytes;
+        canvas_status st = conv_bands(c, p, &l, lent, x, weight, bias, y);
+        c->lent = lent;
+        c->lent_bytes = lent_bytes;
+        return st;
+    }
+    TRY(grow_block(c, &c->conv_scratch, &c->conv_scratch_bytes, l.own_bytes));
+    return conv_bands(c, p, &l, c->conv_scratch, x, weight, bias, y);
+}
+
+/* The per-pixel norms come from the lent block when it holds them (the VAE's always does:
+ * it is at least cuBLASLt's 32 MiB workspace, and the norms of its attention's pixels are
+ * 16 MiB at a 16384-pixel side), else from a block taken for the op. */
 static canvas_status entry_channel_rms_norm_rows(void *ctx, const float *x, int64_t pixels, int channels,
                                                  const float *gamma, float *y)
 {
@@ -419,12 +437,14 @@ static canvas_status entry_channel_rms_norm_rows(void *ctx, const float *x, int6
     if (pixels <= 0 || channels <= 0) return CANVAS_OK;
     if ((uint64_t)pixels > SIZE_MAX / sizeof(float))
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "cuda: op_channel_rms_norm_rows: %lld pixels", (long long)pixels);
-    float *norms = NULL;
-    TRY(mem_device_alloc(c->device, MEM_SCRATCH, (size_t)pixels * sizeof(float), 256, (void **)&norms));
+    const size_t bytes = (size_t)pixels * sizeof(float);
+    const int lent = c->lent && bytes <= c->lent_bytes;
+    float *norms = lent ? c->lent : NULL;
+    if (!lent) TRY(mem_device_alloc(c->device, MEM_SCRATCH, bytes, 256, (void **)&norms));
     cudaError_t err = cuda_channel_norms(x, pixels, channels, norms, c->stream);
     if (err == cudaSuccess) err = cuda_channel_rms_norm(x, pixels, channels, norms, gamma, y, c->stream);
     canvas_status st = op_done(c, err, "op_channel_rms_norm_rows");
-    mem_device_free(c->device, norms); /* after op_done: the kernels have finished with it */
+    if (!lent) mem_device_free(c->device, norms); /* after op_done: the kernels have finished with it */
     return st;
 }
 
@@ -471,6 +491,7 @@ static const op_backend_table cuda_table = {
     .silu_rows = entry_silu_rows,
     .linear_scratch_bytes = op_cuda_linear_scratch_bytes,
     .lend_scratch = entry_lend_scratch,
+    .conv2d_scratch_bytes = op_cuda_conv2d_scratch_bytes,
     .rope_half_rows = entry_rope_half_rows,
     .swiglu_rows = entry_swiglu_rows,
     .gelu_erf_rows = entry_gelu_erf_rows,
