@@ -103,6 +103,7 @@ static void plan_inputs(run *s, const qwen_dit_inputs *longest, int same_format_
     l->host_bytes = run_host_budget(s, &held);
     mem_device_stats host;
     mem_device_get_stats(p->host ? p->host : mem_device_cpu(), &host);
+    l->host_is_cap = host.cap_bytes && l->host_bytes == host.cap_bytes;
     const uint64_t counted = host.classes[MEM_WEIGHTS].current_bytes + run_latents_bytes(s);
     l->host_held_bytes = held > counted ? held - counted : 0;
     l->headroom_bytes = p->headroom_bytes;
@@ -233,14 +234,17 @@ static int placement_reusable(const run *s, const qwen_dit_inputs *longest)
 }
 
 /* Before the VAE encode: whether any plan of the strategy asked for fits the whole device
- * (its cap, as if the transformer held none of it: the placement may be re-made), the way
- * run_plan_and_place will ask. No plan: the out-of-memory that run_plan_and_place would give, now.
- * Nothing to check without a device, with a fixed --resident-blocks, or when the last
- * placement will be re-used (run_place_transformer). */
+ * (its cap, as if the transformer held none of it: the placement may be re-made) and the
+ * host budget, the way run_plan_and_place will ask. No plan: the out-of-memory that
+ * run_plan_and_place would give, now, with the minimum it needs (a --ram below the host
+ * plan's minimum would otherwise end in whichever phase first passed the cap, saying only
+ * that phase's bytes). Nothing to check with a fixed --resident-blocks on a device (no plan
+ * is made), or when the last placement will be re-used (run_place_transformer). */
 canvas_status run_check_viable(run *s, const qwen_dit_inputs *longest)
 {
     edit_pipeline *p = s->p;
-    if (mem_device_is_host(s->device) || p->resident_blocks >= 0 || placement_reusable(s, longest)) return CANVAS_OK;
+    if ((!mem_device_is_host(s->device) && p->resident_blocks >= 0) || placement_reusable(s, longest))
+        return CANVAS_OK;
     plan_work w;
     plan_limits l;
     plan_hardware hw;
