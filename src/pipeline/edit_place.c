@@ -326,12 +326,18 @@ int run_fallback_allowed(run *s, canvas_status st, int *attempts, const char *wh
     mem_device_stats host, device = {0};
     mem_device_get_stats(p->host ? p->host : mem_device_cpu(), &host);
     if (!mem_device_is_host(s->device)) mem_device_get_stats(s->device, &device);
+    mem_refusal last;
+    mem_last_refusal(&last);
+    /* refused for lack of room (the counters moved and so did this thread's), not injected */
     const uint64_t refused = host.refused + device.refused;
-    /* the try before was refused word for word the same (the same bytes asked, in use and
-     * cap) and this one was refused for lack of room too, not injected: nothing changed, so
-     * another try would only fail again */
-    if (*attempts > 0 && refused > s->fallback_refused && !strcmp(canvas_last_error(), s->fallback_reason)) return 0;
+    const int refusal = refused > s->fallback_refused && last.count > s->fallback_refusal.count;
+    /* the try before was refused too, with the same numbers (bytes asked, in use, cap,
+     * class, device): nothing changed, so another try would only fail again */
+    if (*attempts > 0 && refusal && s->fallback_refusal.count && mem_refusal_same(&last, &s->fallback_refusal))
+        return 0;
     s->fallback_refused = refused;
+    s->fallback_refusal = last;
+    if (!refusal) s->fallback_refusal.count = 0; /* (the last refusal is an older one) */
     (*attempts)++;
     snprintf(s->fallback_reason, sizeof s->fallback_reason, "%s", canvas_last_error());
     status_clear();
