@@ -30,4 +30,28 @@ expect 0 "wrote $work/least.png" -- "${small[@]}" --ram "$(awk -v m="$least" 'BE
 # on a device the same words (the plan was already checked there before the encode)
 expect 3 "of host RAM (--ram); raise --ram to at least" -- "${small[@]}" --vram 8M --ram 2M -o "$work/ram.png"
 
+# --- a dit_forward case's timestep: a number, present, the one its inputs hold (exit 4) --------
+mkdir -p "$work/g/cases/c" "$work/g/models"
+cp -r "$tests/golden/models/dit-tiny" "$work/g/models/"
+cp "$tests/golden/cases/dit-edit-basic"/* "$work/g/cases/c/"
+dit_case() { # dit_case PYTHON-EXPR-ON-c: case.json of dit-edit-basic changed by the expression
+    python3 -c "import json, sys; c = json.load(open(sys.argv[1])); $1; json.dump(c, open(sys.argv[2], 'w'))" \
+        "$tests/golden/cases/dit-edit-basic/case.json" "$work/g/cases/c/case.json"
+}
+json="$work/g/cases/c/case.json"
+dit_case "c['timestep'] = '0.6'"
+expect 4 "$json: key 'timestep' must be a number (the transformer's timestep, already divided by 1000), not a string" -- \
+    debug case "$work/g/cases/c" --out "$work/d.safetensors"
+dit_case "del c['timestep']"
+expect 4 "$json: key 'timestep' is missing" -- debug case "$work/g/cases/c" --out "$work/d.safetensors"
+dit_case "c['timestep'] = None"
+expect 4 "key 'timestep' must be a number (the transformer's timestep, already divided by 1000), not null" -- \
+    debug case "$work/g/cases/c" --out "$work/d.safetensors"
+dit_case "c['timestep'] = 0.7"
+expect 4 "$json: key 'timestep' is 0.7, but $work/g/cases/c/inputs.safetensors's tensor 'timestep' holds 0.6" -- \
+    debug case "$work/g/cases/c" --out "$work/d.safetensors"
+check "[ ! -e '$work/d.safetensors' ]" "a refused case wrote its output"
+dit_case "pass"
+expect 0 "wrote $work/d.safetensors" -- debug case "$work/g/cases/c" --out "$work/d.safetensors"
+
 summary
