@@ -54,4 +54,10 @@ check "[ ! -e '$work/d.safetensors' ]" "a refused case wrote its output"
 dit_case "pass"
 expect 0 "wrote $work/d.safetensors" -- debug case "$work/g/cases/c" --out "$work/d.safetensors"
 
+# --- inspect: a FIFO or a device exists, and is not taken for a missing path -------------------
+mkfifo "$work/fifo"
+expect 4 "$work/fifo: not a file or folder (a FIFO, device or socket)" -- inspect "$work/fifo"
+expect 4 "/dev/null: not a file or folder (a FIFO, device or socket)" -- inspect /dev/null
+expect 4 "$work/none: no such file or folder" -- inspect "$work/none"
+
 summary
