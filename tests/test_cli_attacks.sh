@@ -60,4 +60,12 @@ expect 4 "$work/fifo: not a file or folder (a FIFO, device or socket)" -- inspec
 expect 4 "/dev/null: not a file or folder (a FIFO, device or socket)" -- inspect /dev/null
 expect 4 "$work/none: no such file or folder" -- inspect "$work/none"
 
+# --- tokenize: stdin that cannot be read (a folder) is an error, not an empty input ------------
+tokenizer="$tests/real-configs/qwen-image-edit-2511/tokenizer"
+mkdir -p "$work/folder"
+out="$("$cli" tokenize "$tokenizer" <"$work/folder" 2>&1)"; rc=$?
+check "[ $rc -eq 4 ] && grep -qF 'canvas tokenize: error: tokenize: stdin line 1: cannot read stdin: Is a directory' <<<\"\$out\"" \
+    "tokenize with a folder on stdin: exit $rc: $out"
+expect 0 "14990" -- tokenize "$tokenizer" <<<"hello"
+
 summary
