@@ -29,6 +29,11 @@ expect 0 "wrote $work/least.png" -- "${small[@]}" --ram "$(awk -v m="$least" 'BE
     -o "$work/least.png"
 # on a device the same words (the plan was already checked there before the encode)
 expect 3 "of host RAM (--ram); raise --ram to at least" -- "${small[@]}" --vram 8M --ram 2M -o "$work/ram.png"
+# loading the model: a refusal that a retry cannot change is said once, not once per try
+"$cli" "${small[@]}" --ram 500K -o "$work/load.png" >/dev/null 2>"$work/load.err"; rc=$?
+check "[ $rc -eq 3 ] && [ \$(grep -c 'fallback: out of memory loading the model' '$work/load.err') -eq 1 ] &&
+    grep -q 'loading again (1 of 3)' '$work/load.err' && grep -q 'error: .*host RAM cap' '$work/load.err'" \
+    "--ram 500K: exit $rc: $(cat "$work/load.err")"
 
 # --- a dit_forward case's timestep: a number, present, the one its inputs hold (exit 4) --------
 mkdir -p "$work/g/cases/c" "$work/g/models"
