@@ -73,4 +73,8 @@ check "[ $rc -eq 4 ] && grep -qF 'canvas tokenize: error: tokenize: stdin line 1
     "tokenize with a folder on stdin: exit $rc: $out"
 expect 0 "14990" -- tokenize "$tokenizer" <<<"hello"
 
+# --- convert's default shard size is diffusers' 10GB (decimal), and its help says so: in this
+# CLI's sizes 10G is 10 GiB -------------------------------------------------------------------
+expect 0 "--shard-size SIZE  largest file of the transformer (default 10GB, decimal: diffusers')" -- convert --help
+
 summary
