@@ -59,6 +59,24 @@ check "[ ! -e '$work/d.safetensors' ]" "a refused case wrote its output"
 dit_case "pass"
 expect 0 "wrote $work/d.safetensors" -- debug case "$work/g/cases/c" --out "$work/d.safetensors"
 
+# --- a schedule case: a step count or a sequence length twice is refused when read (it ran
+# everything, then failed writing one name twice, exit 2); so is a list longer than 64 ---------
+mkdir -p "$work/g/cases/s"
+cp "$tests/golden/cases/schedule"/* "$work/g/cases/s/"
+schedule_case() {
+    python3 -c "import json, sys; c = json.load(open(sys.argv[1])); $1; json.dump(c, open(sys.argv[2], 'w'))" \
+        "$tests/golden/cases/schedule/case.json" "$work/g/cases/s/case.json"
+}
+schedule_case "c['steps'] = [4, 8, 4]"
+expect 4 "$work/g/cases/s/case.json: key 'steps' holds 4 twice (items 0 and 2)" -- \
+    debug case "$work/g/cases/s" --out "$work/s.safetensors"
+schedule_case "c['image_seq_lens'] = list(range(1, 66))"
+expect 4 "key 'image_seq_lens' must be a non-empty list of at most 64 integers from 1 to 1099511627776" -- \
+    debug case "$work/g/cases/s" --out "$work/s.safetensors"
+check "[ ! -e '$work/s.safetensors' ]" "a refused schedule case wrote its output"
+schedule_case "pass"
+expect 0 "wrote $work/s.safetensors" -- debug case "$work/g/cases/s" --out "$work/s.safetensors"
+
 # --- inspect: a FIFO or a device exists, and is not taken for a missing path -------------------
 mkfifo "$work/fifo"
 expect 4 "$work/fifo: not a file or folder (a FIFO, device or socket)" -- inspect "$work/fifo"
