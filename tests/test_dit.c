@@ -369,7 +369,8 @@ static void test_bad_cases(void)
         {.name = "timestep", .type = DTYPE_F32, .ndim = 1, .shape = {1}, .data = &timestep},
     };
     CHECK_OK(st_write(inputs_path, tensors, 2, NULL, 0));
-    write_text(json_path, "{\"op\": \"dit_forward\", \"model\": \"models/dit-tiny\", \"img_shapes\": [[1, 2, 2]]}");
+    write_text(json_path, "{\"op\": \"dit_forward\", \"model\": \"models/dit-tiny\", \"img_shapes\": [[1, 2, 2]], "
+                          "\"timestep\": 0.5}");
     qwen_dit_case *dc = NULL;
     CHECK_FAILS(qwen_dit_case_open(dir, &dc), CANVAS_ERR_INPUT, "'hidden_states' is missing");
     CHECK(dc == NULL);

@@ -247,10 +247,12 @@ sed 's/"dit_forward"/"dit_forwardx"/' "$tests/golden/cases/dit-edit-basic/case.j
 expect 1 "op 'dit_forwardx' is not supported (known: dit_forward, edit_pipeline" -- debug case "$work/g2/cases/c" --out "$work/d.safetensors"
 
 # --- a refusal for lack of room that a retry cannot change is said once, not once per try ------
-"$cli" edit "${small[@]}" --threads 1 --ram 1M -o "$work/once.png" >/dev/null 2>"$work/once.err"
+# (on a device: the dry run that plans it passes the cap itself; without one, the plan's
+# host minimum refuses --ram 1M before any phase, test_cli_attacks.sh)
+"$cli" edit "${small[@]}" --threads 1 --vram 8M --ram 1M -o "$work/once.png" >/dev/null 2>"$work/once.err"
 rc=$?
 check "[ $rc -eq 3 ] && [ \$(grep -c 'fallback:' '$work/once.err') -eq 1 ] && grep -q 'error: .*host RAM cap' '$work/once.err'" \
-    "--ram 1M: exit $rc, $(grep -c 'fallback:' "$work/once.err") fallback lines: $(cat "$work/once.err")"
+    "--vram 8M --ram 1M: exit $rc, $(grep -c 'fallback:' "$work/once.err") fallback lines: $(cat "$work/once.err")"
 
 # --- convert: ggml type names as GGUF files spell them; llama.cpp's mixes named as such ----------
 expect 0 "wrote $work/upper.gguf (q8_0)" -- convert "$model" "$work/upper.gguf" --weights Q8_0

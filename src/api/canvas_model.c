@@ -139,7 +139,8 @@ static canvas_status open_pipeline(canvas_model *m, const char *model_dir, const
                                      .profiler = m->profiler,
                                      .say = say_load_fallback,
                                      .say_ctx = (void *)o};
-    int attempts = 0;
+    edit_load_tries tries;
+    edit_load_tries_begin(&tries);
     for (;;) {
         const edit_sources sources = {model_dir, o->transformer_file, o->vae_file, o->text_encoder_file};
         canvas_status st = edit_pipeline_open_sources(&sources, &policy, &m->pipeline);
@@ -148,7 +149,7 @@ static canvas_status open_pipeline(canvas_model *m, const char *model_dir, const
         if (st == CANVAS_OK) return CANVAS_OK;
         edit_pipeline_close(m->pipeline);
         m->pipeline = NULL;
-        if (!edit_load_retry(&policy, st, &attempts, "merging the LoRAs")) return st;
+        if (!edit_load_retry(&policy, st, &tries, "merging the LoRAs")) return st;
     }
 }
 

@@ -8,7 +8,7 @@
  * the same code, so loading the result computes bit for bit what quantise-on-load does;
  * every other tensor is copied as stored. Layouts: io/quant_loader.h (fp8 as ComfyUI's
  * weight + weight_scale, nf4 as bitsandbytes, q8_0 as I8 + F16 scales); each file's
- * metadata names the format. Shards of at most --shard-size (default 10G, diffusers'
+ * metadata names the format. Shards of at most --shard-size (default 10GB = 10^10 bytes, diffusers'
  * size) with an index when there is more than one. OUT_DIR is checked before any work
  * (new, its folder writable, not inside MODEL_DIR); everything is written into a hidden
  * folder of this run's own next to it (".OUT_DIR.<pid>-<n>.partial") and renamed to OUT_DIR
@@ -72,7 +72,7 @@ static void print_help(FILE *to)
                 "                     for OUT.gguf a ggml type: f32, f16, bf16, q8_0, q6_k, q5_k, q5_1, q5_0,\n"
                 "                     q4_k, q4_1, q4_0, q3_k, q2_k\n"
                 "  --transformer FILE the transformer from one .safetensors file\n"
-                "  --shard-size SIZE  largest file of the transformer (default 10G)\n"
+                "  --shard-size SIZE  largest file of the transformer (default 10GB, decimal: diffusers')\n"
                 "  -h, --help         this text\n"
                 "\n"
                 "exit codes: 0 ok, 2 usage (OUT_DIR exists, its folder is missing or not writable, or it is\n"

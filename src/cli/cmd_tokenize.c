@@ -5,6 +5,7 @@
  * --decode). A prompt's own newlines are written \n inside its line; \r, \t and \\ are
  * the other escapes, and decoded text is printed escaped the same way, so a line always
  * stands for one prompt. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,8 @@ static void print_help(void)
            "exit codes: 0 ok, 2 usage, 3 out of memory, 4 bad tokenizer files or bad input line, 1 other\n");
 }
 
-/* Read one line of stdin (without its '\n') into a growing buffer; 0 at the end of input. */
+/* Read one line of stdin (without its '\n') into a growing buffer; 0 at the end of input (a
+ * read error is 1 with *st set). */
 static int read_line(char **buf, size_t *cap, size_t *len, canvas_status *st)
 {
     *len = 0;
@@ -48,6 +50,10 @@ static int read_line(char **buf, size_t *cap, size_t *len, canvas_status *st)
             *cap = grown;
         }
         (*buf)[(*len)++] = (char)c;
+    }
+    if (c == EOF && ferror(stdin)) { /* a folder or a failing device on stdin is not the end of input */
+        *st = status_fail(CANVAS_ERR_INPUT, "cannot read stdin: %s", strerror(errno));
+        return 1;
     }
     return any;
 }

@@ -2,6 +2,7 @@
 /* inspect_gather.c — reading and validating what `canvas inspect` reports: pipeline
  * folders (model_index.json), component folders (config.json) and single safetensors
  * files. Nothing is printed here. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -399,7 +400,13 @@ canvas_status inspect_gather(const char *path, inspect_report *report)
         return status_fail(CANVAS_ERR_INPUT, "%s: give the folder that holds this file, or a .safetensors file",
                            path);
     }
-    if (!is_dir(path)) return status_fail(CANVAS_ERR_INPUT, "%s: no such file or folder", path);
+    if (!is_dir(path)) { /* say why: a FIFO or a device exists, and a folder may be unreadable */
+        struct stat info;
+        if (stat(path, &info) == 0)
+            return status_fail(CANVAS_ERR_INPUT, "%s: not a file or folder (a FIFO, device or socket)", path);
+        return status_fail(CANVAS_ERR_INPUT, "%s: %s", path,
+                           errno == ENOENT ? "no such file or folder" : strerror(errno));
+    }
     TRY(path_join(probe, sizeof probe, path, "model_index.json"));
     if (is_file(probe)) TRY(gather_pipeline(path, report));
     else {

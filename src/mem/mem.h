@@ -65,6 +65,26 @@ size_t mem_thread_current(void);
 void mem_reset_peaks(void);
 const char *mem_class_name(mem_class cls);
 
+/* The calling thread's last refusal for lack of room (a cap or, on a device, no free block
+ * large enough; not an injected failure, not the C allocator's): its numbers, so that a
+ * caller can tell whether two out-of-memories were the same (a retry that changed nothing)
+ * without reading their messages. The host pool's --ram cap is device "host", a model's
+ * host scope "host scope", a device pool its own name. */
+typedef struct mem_refusal {
+    uint64_t count;          /* refusals on this thread so far (0: none yet, the rest is zero) */
+    size_t asked;            /* the bytes asked for */
+    size_t in_use;           /* bytes in use under the cap then */
+    size_t cap;              /* the cap (a device pool without one: its capacity) */
+    size_t largest_free;     /* a device pool's largest free block when it was fragmented; else 0 */
+    mem_class cls;
+    char device[32];         /* where (cut to 31 bytes) */
+} mem_refusal;
+
+void mem_last_refusal(mem_refusal *out);
+/* 1 when two refusals asked the same bytes of the same class of the same device with the same
+ * in use, cap and largest free block (their counts aside). */
+int mem_refusal_same(const mem_refusal *a, const mem_refusal *b);
+
 /* Host accounting scopes: the host memory of one owner (an open model, canvas_options.ram_bytes).
  * While a thread is inside a scope (mem_scope_enter), every allocation it makes is charged
  * to the scope as well as to the process's counters above, and refused with

@@ -102,6 +102,7 @@ canvas_status mem_pool_alloc(mem_device *device, mem_class cls, size_t size, siz
     if (status != CANVAS_OK) {
         atomic_fetch_add(&pool->refused, 1);
         size_t limit = cap ? cap : pool->range.capacity;
+        mem_refusal_note(name, cls, size, reserved, limit, over_cap ? 0 : largest);
         if (over_cap)
             return status_fail(CANVAS_ERR_OUT_OF_MEMORY,
                                "out of memory on %s: %zu bytes of %s do not fit under its cap of %zu bytes "

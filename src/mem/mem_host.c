@@ -10,6 +10,7 @@
 #include "mem/mem.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +54,7 @@ struct mem_scope {
 };
 
 static _Thread_local mem_scope *thread_scope;
+static _Thread_local mem_refusal last_refusal;
 
 static const char *const class_names[MEM_CLASS_COUNT] = {"weights", "activations", "staging", "scratch"};
 
@@ -66,18 +68,35 @@ static void account_add(pool_counters *pool, mem_class cls, size_t size)
     atomic_fetch_add(&c->live, 1);
 }
 
-/* Claim `size` bytes of the pool's total; 0 when that would pass its cap (nothing claimed). */
-static int claim_total(pool_counters *pool, size_t size)
+/* Claim `size` bytes of the pool's total; 0 when that would pass its cap (nothing claimed;
+ * the refusal recorded as the thread's last, under `name`). */
+static int claim_total(pool_counters *pool, size_t size, mem_class cls, const char *name)
 {
     size_t cap = atomic_load_explicit(&pool->cap, memory_order_relaxed);
     size_t now = atomic_fetch_add(&pool->total_current, size) + size;
     if (cap && now > cap) {
         atomic_fetch_sub(&pool->total_current, size);
         atomic_fetch_add(&pool->refusals, 1);
+        mem_refusal_note(name, cls, size, now - size, cap, 0);
         return 0;
     }
     mem_peak_raise(&pool->total_peak, now);
     return 1;
+}
+
+void mem_refusal_note(const char *device, mem_class cls, size_t asked, size_t in_use, size_t cap, size_t largest_free)
+{
+    const uint64_t count = last_refusal.count + 1;
+    last_refusal = (mem_refusal){count, asked, in_use, cap, largest_free, cls, ""};
+    snprintf(last_refusal.device, sizeof last_refusal.device, "%s", device);
+}
+
+void mem_last_refusal(mem_refusal *out) { *out = last_refusal; }
+
+int mem_refusal_same(const mem_refusal *a, const mem_refusal *b)
+{
+    return a->asked == b->asked && a->in_use == b->in_use && a->cap == b->cap && a->largest_free == b->largest_free &&
+           a->cls == b->cls && !strcmp(a->device, b->device);
 }
 
 static void account_remove(pool_counters *pool, mem_class cls, size_t size)
@@ -91,18 +110,18 @@ static void account_remove(pool_counters *pool, mem_class cls, size_t size)
  * there is one. The reason names the cap it would pass. */
 static canvas_status claim(mem_scope *scope, size_t size, mem_class cls)
 {
-    if (!claim_total(&process, size))
+    /* the message says the numbers recorded (mem_last_refusal) */
+    if (!claim_total(&process, size, cls, "host"))
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY,
                            "out of memory: %zu bytes of %s would pass the host RAM cap of %zu bytes (%zu in use); "
                            "raise --ram or choose a plan that keeps less in RAM",
-                           size, class_names[cls], atomic_load(&process.cap), atomic_load(&process.total_current));
-    if (scope && !claim_total(&scope->counters, size)) {
+                           size, class_names[cls], last_refusal.cap, last_refusal.in_use);
+    if (scope && !claim_total(&scope->counters, size, cls, "host scope")) {
         atomic_fetch_sub(&process.total_current, size);
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY,
                            "out of memory: %zu bytes of %s would pass the model's host RAM cap of %zu bytes (%zu in "
                            "use by the model); raise --ram or choose a plan that keeps less in RAM",
-                           size, class_names[cls], atomic_load(&scope->counters.cap),
-                           atomic_load(&scope->counters.total_current));
+                           size, class_names[cls], last_refusal.cap, last_refusal.in_use);
     }
     return CANVAS_OK;
 }

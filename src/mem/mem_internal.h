@@ -30,6 +30,9 @@ size_t mem_host_cap(void);
 /* Host bytes in use and their peak over all classes; allocations refused by the cap. */
 void mem_host_totals(size_t *current, size_t *peak, uint64_t *refusals);
 
+/* Record a refusal for lack of room as the calling thread's last (mem_last_refusal). */
+void mem_refusal_note(const char *device, mem_class cls, size_t asked, size_t in_use, size_t cap, size_t largest_free);
+
 /* Host accounting scopes (mem.h), for the device that shows one (mem_device_cpu.c). create:
  * a scope with a cap (0: none), held by its creator; release: the creator lets go, and the
  * scope is freed with its last block (blocks may outlive their owner: a result the caller

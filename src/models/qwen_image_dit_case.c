@@ -3,6 +3,7 @@
 #include "models/qwen_image_dit_case.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -54,8 +55,29 @@ static canvas_status read_loras(qwen_dit_case *c, json_t *loras, const char *jso
     return CANVAS_OK;
 }
 
-/* case.json: op, model, img_shapes, loras. */
-static canvas_status read_case_json(qwen_dit_case *c)
+/* case.json's "timestep": a finite number, the one inputs.safetensors holds (read_inputs
+ * compares them); a case without it, or with another type, is not a case this reads. */
+static canvas_status read_timestep(json_t *root, const char *json_path, double *out)
+{
+    json_t *t = json_object_get(root, "timestep");
+    if (!t)
+        return status_fail(CANVAS_ERR_INPUT, "%s: key 'timestep' is missing (the transformer's timestep, a number "
+                           "already divided by 1000)", json_path);
+    if (!json_is_number(t) || !isfinite(json_number_value(t)))
+        return status_fail(CANVAS_ERR_INPUT, "%s: key 'timestep' must be a number (the transformer's timestep, "
+                           "already divided by 1000), not %s", json_path,
+                           json_is_string(t)   ? "a string"
+                           : json_is_array(t)  ? "a list"
+                           : json_is_object(t) ? "an object"
+                           : json_is_null(t)   ? "null"
+                           : json_is_boolean(t) ? "true or false"
+                                                : "a number out of range");
+    *out = json_number_value(t);
+    return CANVAS_OK;
+}
+
+/* case.json: op, model, img_shapes, loras, timestep (into *timestep). */
+static canvas_status read_case_json(qwen_dit_case *c, double *timestep)
 {
     static const char *const ops[] = {"dit_forward", NULL};
     char json_path[PATH_BUFFER_SIZE], model_dir[PATH_BUFFER_SIZE];
@@ -91,6 +113,7 @@ static canvas_status read_case_json(qwen_dit_case *c)
     c->inputs.img_shapes = c->img_shapes;
     c->inputs.n_images = (int)n_images;
     if (st == CANVAS_OK) st = read_loras(c, loras, json_path);
+    if (st == CANVAS_OK) st = read_timestep(root, json_path, timestep);
     json_decref(root);
     return st;
 }
@@ -152,7 +175,8 @@ static canvas_status read_inputs(qwen_dit_case *c, const st_file *f)
 static canvas_status open_case(qwen_dit_case *c, const char *case_dir)
 {
     TRY(mem_strdup(&c->case_dir, case_dir));
-    TRY(read_case_json(c));
+    double timestep = 0;
+    TRY(read_case_json(c, &timestep));
 
     char path[PATH_BUFFER_SIZE];
     TRY(path_join(path, sizeof path, case_dir, "inputs.safetensors"));
@@ -160,6 +184,10 @@ static canvas_status open_case(qwen_dit_case *c, const char *case_dir)
     TRY(st_open(path, &inputs));
     canvas_status st = read_inputs(c, inputs);
     st_close(inputs);
+    /* two timesteps that disagree: which one the reference ran is unknown */
+    if (st == CANVAS_OK && (float)timestep != c->inputs.timestep)
+        st = status_fail(CANVAS_ERR_INPUT, "%s/case.json: key 'timestep' is %g, but %s's tensor 'timestep' holds %g",
+                         case_dir, timestep, path, (double)c->inputs.timestep);
     return st;
 }
 

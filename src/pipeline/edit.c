@@ -136,15 +136,28 @@ canvas_status edit_pipeline_open(const char *model_dir, edit_pipeline **out)
     return open_sources(&src, out);
 }
 
-int edit_load_retry(const edit_load_policy *policy, canvas_status st, int *attempts, const char *what)
+void edit_load_tries_begin(edit_load_tries *tries)
+{
+    mem_refusal last;
+    mem_last_refusal(&last);
+    *tries = (edit_load_tries){0, last.count, {0}};
+}
+
+int edit_load_retry(const edit_load_policy *policy, canvas_status st, edit_load_tries *tries, const char *what)
 {
     if (!policy || st != CANVAS_ERR_OUT_OF_MEMORY || !policy->fallback_enabled ||
-        *attempts >= policy->oom_retry_attempts)
+        tries->attempts >= policy->oom_retry_attempts)
         return 0;
-    (*attempts)++;
+    mem_refusal last;
+    mem_last_refusal(&last);
+    if (last.count == tries->refusals) last.count = 0; /* not refused for lack of room (injected) */
+    if (last.count && tries->refusal.count && mem_refusal_same(&last, &tries->refusal)) return 0;
+    tries->refusal = last;
+    tries->refusals = last.count ? last.count : tries->refusals;
+    tries->attempts++;
     char line[768];
     snprintf(line, sizeof line, "fallback: out of memory %s (%s): released what it held, loading again (%d of %d)",
-             what, canvas_last_error(), *attempts, policy->oom_retry_attempts);
+             what, canvas_last_error(), tries->attempts, policy->oom_retry_attempts);
     if (policy->profiler) profiler_note_fallback(policy->profiler, line);
     if (policy->say) policy->say(policy->say_ctx, line);
     status_clear();
@@ -154,9 +167,10 @@ int edit_load_retry(const edit_load_policy *policy, canvas_status st, int *attem
 canvas_status edit_pipeline_open_sources(const edit_sources *src, const edit_load_policy *policy, edit_pipeline **out)
 {
     canvas_status st;
-    int attempts = 0;
+    edit_load_tries tries;
+    edit_load_tries_begin(&tries);
     while ((st = open_sources(src, out)) != CANVAS_OK)
-        if (!edit_load_retry(policy, st, &attempts, "loading the model")) return st;
+        if (!edit_load_retry(policy, st, &tries, "loading the model")) return st;
     return CANVAS_OK;
 }
 

@@ -149,10 +149,20 @@ typedef struct edit_sources {
 /* edit_pipeline_open_retrying from sources; CANVAS_ERR_USAGE when a component has neither. */
 canvas_status edit_pipeline_open_sources(const edit_sources *src, const edit_load_policy *policy, edit_pipeline **out);
 
+/* The tries of one load step: edit_load_tries_begin before the first. */
+typedef struct edit_load_tries {
+    int attempts;                 /* retries so far */
+    uint64_t refusals;            /* the thread's refusal count (mem_last_refusal) when the try before began */
+    mem_refusal refusal;          /* what the try before was refused with (count 0: not a refusal) */
+} edit_load_tries;
+void edit_load_tries_begin(edit_load_tries *tries);
+
 /* After a load step (`what`: "loading the model", "merging the LoRAs") failed with st: 1 when
- * the policy lets it be tried again (counted in *attempts, said and counted as above; the
- * error cleared), 0 when st must be returned. The step must have released what it took. */
-int edit_load_retry(const edit_load_policy *policy, canvas_status st, int *attempts, const char *what);
+ * the policy lets it be tried again (counted in tries->attempts, said and counted as above;
+ * the error cleared), 0 when st must be returned: the policy's attempts are used up, or this
+ * try and the one before were refused for lack of room with the same numbers (nothing
+ * changed, another try would fail the same). The step must have released what it took. */
+int edit_load_retry(const edit_load_policy *policy, canvas_status st, edit_load_tries *tries, const char *what);
 void edit_pipeline_close(edit_pipeline *p);
 
 /* Where an open pipeline computes, given by its owner (nothing here is owned by the pipeline):

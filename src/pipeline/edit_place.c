@@ -105,6 +105,7 @@ static void plan_inputs(run *s, const qwen_dit_inputs *longest, int same_format_
     l->host_bytes = run_host_budget(s, &held);
     mem_device_stats host;
     mem_device_get_stats(p->host ? p->host : mem_device_cpu(), &host);
+    l->host_is_cap = host.cap_bytes && l->host_bytes == host.cap_bytes;
     const uint64_t counted = host.classes[MEM_WEIGHTS].current_bytes + run_latents_bytes(s);
     l->host_held_bytes = held > counted ? held - counted : 0;
     l->headroom_bytes = p->headroom_bytes;
@@ -235,14 +236,17 @@ static int placement_reusable(const run *s, const qwen_dit_inputs *longest)
 }
 
 /* Before the VAE encode: whether any plan of the strategy asked for fits the whole device
- * (its cap, as if the transformer held none of it: the placement may be re-made), the way
- * run_plan_and_place will ask. No plan: the out-of-memory that run_plan_and_place would give, now.
- * Nothing to check without a device, with a fixed --resident-blocks, or when the last
- * placement will be re-used (run_place_transformer). */
+ * (its cap, as if the transformer held none of it: the placement may be re-made) and the
+ * host budget, the way run_plan_and_place will ask. No plan: the out-of-memory that
+ * run_plan_and_place would give, now, with the minimum it needs (a --ram below the host
+ * plan's minimum would otherwise end in whichever phase first passed the cap, saying only
+ * that phase's bytes). Nothing to check with a fixed --resident-blocks on a device (no plan
+ * is made), or when the last placement will be re-used (run_place_transformer). */
 canvas_status run_check_viable(run *s, const qwen_dit_inputs *longest)
 {
     edit_pipeline *p = s->p;
-    if (mem_device_is_host(s->device) || p->resident_blocks >= 0 || placement_reusable(s, longest)) return CANVAS_OK;
+    if ((!mem_device_is_host(s->device) && p->resident_blocks >= 0) || placement_reusable(s, longest))
+        return CANVAS_OK;
     plan_work w;
     plan_limits l;
     plan_hardware hw;
@@ -324,12 +328,18 @@ int run_fallback_allowed(run *s, canvas_status st, int *attempts, const char *wh
     mem_device_stats host, device = {0};
     mem_device_get_stats(p->host ? p->host : mem_device_cpu(), &host);
     if (!mem_device_is_host(s->device)) mem_device_get_stats(s->device, &device);
+    mem_refusal last;
+    mem_last_refusal(&last);
+    /* refused for lack of room (the counters moved and so did this thread's), not injected */
     const uint64_t refused = host.refused + device.refused;
-    /* the try before was refused word for word the same (the same bytes asked, in use and
-     * cap) and this one was refused for lack of room too, not injected: nothing changed, so
-     * another try would only fail again */
-    if (*attempts > 0 && refused > s->fallback_refused && !strcmp(canvas_last_error(), s->fallback_reason)) return 0;
+    const int refusal = refused > s->fallback_refused && last.count > s->fallback_refusal.count;
+    /* the try before was refused too, with the same numbers (bytes asked, in use, cap,
+     * class, device): nothing changed, so another try would only fail again */
+    if (*attempts > 0 && refusal && s->fallback_refusal.count && mem_refusal_same(&last, &s->fallback_refusal))
+        return 0;
     s->fallback_refused = refused;
+    s->fallback_refusal = last;
+    if (!refusal) s->fallback_refusal.count = 0; /* (the last refusal is an older one) */
     (*attempts)++;
     snprintf(s->fallback_reason, sizeof s->fallback_reason, "%s", canvas_last_error());
     status_clear();

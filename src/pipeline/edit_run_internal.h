@@ -36,6 +36,7 @@ typedef struct run {
     int vae_tiled;                /* the plan: VAE passes tiled */
     char fallback_reason[512];    /* the out-of-memory a fallback handles */
     uint64_t fallback_refused;    /* the host's and the device's refusals for lack of room by then */
+    mem_refusal fallback_refusal; /* the refusal that made the last fallback (count 0: none, injected) */
     char format_change[64];       /* a fallback that lowered the weight format: "from X to fp8", else empty */
     int no_plan_fits;             /* the planner found nothing that fits: exit 3, no retry */
     int have_viable;              /* check_viable planned for the whole device: `viable` is that plan, */

@@ -11,20 +11,26 @@
 #include "mem/mem.h"
 #include "pipeline/scheduler.h"
 
-enum { MAX_STEPS = 10000 };
+enum { MAX_STEPS = 10000, MAX_LIST = 64 };
 
-/* A non-empty list of integers in [1, max]. */
+/* A non-empty list of at most MAX_LIST distinct integers in [1, max]: each pair of the two
+ * lists names its outputs (sigmas.S.L), so a value twice would write one name twice, after
+ * all the work, and a long list would multiply the work. */
 static canvas_status int_list(json_t *root, const char *path, const char *key, int64_t max)
 {
     json_t *list = json_object_get(root, key);
-    int ok = json_is_array(list) && json_array_size(list) > 0;
+    int ok = json_is_array(list) && json_array_size(list) > 0 && json_array_size(list) <= MAX_LIST;
     for (size_t i = 0; ok && i < json_array_size(list); i++) {
         json_t *v = json_array_get(list, i);
         ok = json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= max;
+        for (size_t j = 0; ok && j < i; j++)
+            if (json_integer_value(json_array_get(list, j)) == json_integer_value(v))
+                return status_fail(CANVAS_ERR_INPUT, "%s: key '%s' holds %lld twice (items %zu and %zu)", path, key,
+                                   (long long)json_integer_value(v), j, i);
     }
     if (!ok)
-        return status_fail(CANVAS_ERR_INPUT, "%s: key '%s' must be a non-empty list of integers from 1 to %lld", path,
-                           key, (long long)max);
+        return status_fail(CANVAS_ERR_INPUT, "%s: key '%s' must be a non-empty list of at most %d integers from 1 to "
+                           "%lld", path, key, MAX_LIST, (long long)max);
     return CANVAS_OK;
 }
 

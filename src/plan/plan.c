@@ -372,7 +372,8 @@ canvas_status plan_make(const plan_work *work, const plan_hardware *hw, const pl
                                     size_format(least_device + limits->headroom_bytes, a, sizeof a),
                                     size_format(least_device, b, sizeof b));
         else if (least_host != UINT64_MAX && limits->host_bytes && least_host > limits->host_bytes)
-            used = (size_t)snprintf(out->suggestion, sizeof out->suggestion, "give more RAM: at least %s",
+            used = (size_t)snprintf(out->suggestion, sizeof out->suggestion, "%s at least %s",
+                                    limits->host_is_cap ? "raise --ram to" : "give more RAM:",
                                     size_format(least_host, a, sizeof a));
         else if (wanted != PLAN_AUTO && !format_allowed(work, limits, out->candidates[wanted].point.weights)) {
             /* the memory is there: the strategy asked for stores the transformer below the files' precision */
@@ -405,13 +406,13 @@ canvas_status plan_no_fit(const plan_result *result, const plan_limits *limits)
     if (result->needs_quantize) /* the memory is there: the flag is missing */
         return status_fail(CANVAS_ERR_USAGE, "strategy %s: %s", plan_preset_name(result->wanted), result->suggestion);
     return status_fail(CANVAS_ERR_OUT_OF_MEMORY,
-                       "out of memory: no plan%s%s fits %s%s and %s of host RAM; %s",
+                       "out of memory: no plan%s%s fits %s%s and %s of host RAM%s; %s",
                        result->wanted == PLAN_AUTO ? "" : " for strategy ",
                        result->wanted == PLAN_AUTO ? "" : plan_preset_name(result->wanted),
                        limits->device_bytes ? size_format(limits->device_bytes, a, sizeof a) : "without a device",
                        limits->device_bytes ? " of device memory" : "",
                        limits->host_bytes ? size_format(limits->host_bytes, b, sizeof b) : "unlimited",
-                       result->suggestion[0] ? result->suggestion : "try another strategy");
+                       limits->host_is_cap ? " (--ram)" : "", result->suggestion[0] ? result->suggestion : "try another strategy");
 }
 
 void plan_describe(const plan_candidate *c, const plan_work *work, char *buf, size_t size)

@@ -240,6 +240,7 @@ typedef struct plan_limits {
     uint64_t device_free_bytes;      /* what is free now (re-probed after an OOM); 0: device_bytes */
     uint64_t headroom_bytes;         /* kept free on the device */
     uint64_t host_bytes;             /* host RAM budget (--ram, else MemAvailable) */
+    int host_is_cap;                 /* 1: host_bytes is the --ram cap (what no plan fitting says to raise) */
     uint64_t host_held_bytes;        /* host bytes held through every phase that no formula counts
                                         (tables, names, the inputs): measured by the caller */
     int allow_quantize;              /* 1: fp8 / nf4 may be used below the stored precision */
