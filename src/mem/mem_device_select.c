@@ -30,8 +30,8 @@ canvas_status mem_device_choose(mem_device_choice choice, int *use_cuda)
         if (choice == MEM_DEVICE_CHOICE_AUTO) return CANVAS_OK;
         return status_fail(CANVAS_ERR_UNSUPPORTED, "--device cuda: %s", info.reason);
     }
-    /* the transformer computes there (its op backend, ops/cuda); the VAE and the text encoder
-     * stay on the CPU (docs/cuda.md, "What runs where") */
+    /* the transformer and the text encoder compute there (their op backend, ops/cuda), and
+     * each VAE pass that fits (docs/cuda.md, "What runs where") */
     *use_cuda = 1;
     return CANVAS_OK;
 }
