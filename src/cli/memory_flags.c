@@ -194,10 +194,7 @@ canvas_status cli_memory_flags_choose_device(const cli_memory_flags *flags, mem_
 {
     memset(info, 0, sizeof *info);
     *use_cuda = 0;
-    if (flags->device == MEM_DEVICE_CHOICE_CPU) {
-        snprintf(info->reason, sizeof info->reason, "--device cpu");
-        return CANVAS_OK;
-    }
+    if (flags->device == MEM_DEVICE_CHOICE_CPU) return CANVAS_OK; /* no GPU asked about */
     TRY(mem_device_choose((mem_device_choice)flags->device, use_cuda));
     mem_cuda_query(info);
     return CANVAS_OK;
