@@ -202,9 +202,11 @@ canvas_status cli_memory_flags_choose_device(const cli_memory_flags *flags, mem_
 
 int cli_memory_flags_check(const cli_memory_flags *flags, const char *command)
 {
-    /* 1: the CUDA GPU, 0: the CPU, -1: cuda asked for and missing (cli_memory_session_begin says so) */
+    /* 1: the CUDA GPU, 0: the CPU, -1: cuda asked for and missing (cli_memory_session_begin says
+     * so). bench runs its presets on the CPU whatever --device says (a --vram pool plays the GPU). */
     int where = 0;
-    if (flags->device != MEM_DEVICE_CHOICE_CPU && (flags->resident_blocks >= 0 || flags->link_bytes_per_second > 0)) {
+    const int on_cpu = flags->device == MEM_DEVICE_CHOICE_CPU || !strcmp(command, "bench");
+    if (!on_cpu && (flags->resident_blocks >= 0 || flags->link_bytes_per_second > 0)) {
         mem_cuda_info info;
         int use_cuda;
         if (cli_memory_flags_choose_device(flags, &info, &use_cuda) == CANVAS_OK) {

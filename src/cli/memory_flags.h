@@ -69,11 +69,11 @@ canvas_status cli_memory_flags_set_strategy(cli_memory_flags *flags, const char 
 canvas_status cli_memory_flags_choose_device(const cli_memory_flags *flags, mem_cuda_info *info, int *use_cuda);
 
 /* Check combinations after parsing; 0 ok, -1 after printing a usage error. Where the
- * transformer computes decides two of them (cli_memory_flags_choose_device; cuda without a
- * GPU skips them, the session's begin reports that): on the CPU --link-bandwidth and
- * --resident-blocks need --vram (the pool that plays the GPU); on CUDA --resident-blocks needs
- * no --vram (the GPU's free memory is the budget) and --link-bandwidth is refused (a real
- * link is not throttled). */
+ * transformer computes decides two of them (cli_memory_flags_choose_device; `bench` computes
+ * on the CPU; cuda without a GPU skips them, the session's begin reports that): on the CPU
+ * --link-bandwidth and --resident-blocks need --vram (the pool that plays the GPU); on CUDA
+ * --resident-blocks needs no --vram (the GPU's free memory is the budget) and
+ * --link-bandwidth is refused (a real link is not throttled). */
 int cli_memory_flags_check(const cli_memory_flags *flags, const char *command);
 
 /* --resident-blocks above the transformer's `total_blocks`: CANVAS_ERR_USAGE naming the
