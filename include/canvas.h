@@ -161,9 +161,10 @@ typedef struct canvas_options {
                                      weights, activations, caches, the text encoder), counted per model:
                                      other models and the caller's own allocations do not count (a
                                      model's work runs on the calling thread; docs/api.md) */
-    double link_bytes_per_second; /* > 0: throttle host <-> device copies (needs vram_bytes) */
+    double link_bytes_per_second; /* > 0: throttle host <-> device copies (needs vram_bytes; refused
+                                     on CUDA, whose link is real) */
     int resident_blocks;          /* -1: the planner chooses; K: keep K transformer blocks on the
-                                     device and stream the rest (needs vram_bytes) */
+                                     device and stream the rest (needs vram_bytes, or CUDA) */
     int threads;                  /* 0: CANVAS_THREADS, else every online CPU; at most 4 per CPU */
     const canvas_lora *loras;     /* n_loras LoRA files merged at open, in order (their deltas add up); the
                                      merged matrices are new MEM_WEIGHTS copies in the stored format */

@@ -189,7 +189,8 @@ rc=$?
 rc=$?
 [ $rc -eq 3 ] && grep -q "even with every block streamed" "$tmp/err" || fail "--vram 1M: exit $rc: $(cat "$tmp/err")"
 # Usage errors: exit 2.
-for bad in "--vram 12X" "--link-bandwidth 1G/s" "--resident-blocks 1" "--vram 4M --resident-blocks 3" "--threads 0"; do
+# (--device cpu: on a CUDA GPU --resident-blocks needs no --vram)
+for bad in "--vram 12X" "--link-bandwidth 1G/s" "--device cpu --resident-blocks 1" "--vram 4M --resident-blocks 3" "--threads 0"; do
     # shellcheck disable=SC2086
     "$cli" debug case "$case_dir" --out "$out" $bad 2>/dev/null
     rc=$?

@@ -372,6 +372,7 @@ static void test_api_errors(void)
     canvas_options options;
     canvas_options_default(&options);
     options.resident_blocks = 1;
+    options.device = "cpu"; /* on CUDA the GPU is the device: resident blocks need no vram_bytes there */
     canvas_model *model = NULL;
     char dir[4096];
     test_path(dir, sizeof dir, "golden/models/edit-tiny");

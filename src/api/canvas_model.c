@@ -40,10 +40,18 @@ void canvas_edit_params_default(canvas_edit_params *params)
 
 static canvas_status check_options(const canvas_options *o)
 {
-    if (!o->vram_bytes && o->link_bytes_per_second > 0)
+    mem_device_choice device;
+    int use_cuda;
+    TRY(mem_device_choice_parse(o->device, &device));
+    TRY(mem_device_choose(device, &use_cuda));
+    /* a CUDA GPU is a device without vram_bytes (its free memory), and its link is not throttled */
+    if (use_cuda && o->link_bytes_per_second > 0)
+        return status_fail(CANVAS_ERR_USAGE, "a link bandwidth throttles the pool that plays a GPU on the CPU, not a "
+                                             "CUDA device");
+    if (!use_cuda && !o->vram_bytes && o->link_bytes_per_second > 0)
         return status_fail(CANVAS_ERR_USAGE, "a link bandwidth needs a device (vram_bytes)");
-    if (!o->vram_bytes && o->resident_blocks >= 0)
-        return status_fail(CANVAS_ERR_USAGE, "resident blocks need a device (vram_bytes)");
+    if (!use_cuda && !o->vram_bytes && o->resident_blocks >= 0)
+        return status_fail(CANVAS_ERR_USAGE, "resident blocks need a device (vram_bytes or a CUDA GPU)");
     if (o->resident_blocks < -1) return status_fail(CANVAS_ERR_USAGE, "resident blocks %d: give -1 or more", o->resident_blocks);
     if (o->threads < 0 || o->threads > 4096) return status_fail(CANVAS_ERR_USAGE, "threads %d: give 0 to 4096", o->threads);
     /* far more threads than CPUs only add switching (a 2-CPU machine ran 512 threads 10x slower) */
@@ -76,10 +84,6 @@ static canvas_status check_options(const canvas_options *o)
     }
     if ((uint64_t)(size_t)o->vram_bytes != o->vram_bytes || (uint64_t)(size_t)o->ram_bytes != o->ram_bytes)
         return status_fail(CANVAS_ERR_USAGE, "a memory cap is more than this machine can address");
-    mem_device_choice device;
-    int use_cuda;
-    TRY(mem_device_choice_parse(o->device, &device));
-    TRY(mem_device_choose(device, &use_cuda));
     return CANVAS_OK;
 }
 

@@ -122,6 +122,7 @@ static canvas_status place_model(qwen_dit_model *model, thread_pool *pool, const
         plan_work work;
         plan_work_transformer(&work, &model->config, dc->inputs.n_img, dc->inputs.n_txt, thread_pool_size(pool));
         plan_work_loaded(&work, model, NULL, NULL);
+        work.backend = session->backend; /* CUDA's GEMM scratch is on the device too (NULL: the CPU's) */
         mem_device_stats device; /* the --vram pool's cap, or the CUDA region's */
         mem_device_get_stats(session->device, &device);
         plan_limits limits = {.device_bytes = device.cap_bytes, .headroom_bytes = flags->headroom_bytes,

@@ -406,15 +406,12 @@ static canvas_status encode_prompt(const edit_args *a, canvas_model *model, cons
     return st;
 }
 
-/* --resident-blocks above the model's block count: a usage error, as in `debug case`. */
+/* --resident-blocks above the model's block count: a usage error, as in `debug case` and `serve`. */
 static canvas_status check_resident_blocks(const edit_args *a, const canvas_model *model)
 {
     canvas_memory_snapshot snap;
     TRY(canvas_memory_snapshot_take(model, &snap));
-    if (a->memory.resident_blocks > snap.total_blocks)
-        return status_fail(CANVAS_ERR_USAGE, "--resident-blocks %d: the transformer of %s has %d blocks",
-                           a->memory.resident_blocks, cli_model_label(&a->files, a->model), snap.total_blocks);
-    return CANVAS_OK;
+    return cli_memory_flags_check_blocks(&a->memory, snap.total_blocks, cli_model_label(&a->files, a->model));
 }
 
 /* --prompt-embeds without negative_prompt_embeds: CFG cannot run, whatever --cfg says. */

@@ -23,7 +23,9 @@
 #include "mem/mem.h"
 #include "models/arch.h"
 #include "models/arch_infer.h"
+#include "ops/ops_cuda.h"
 #include "ops/threadpool.h"
+#include "pipeline/compute_device.h"
 #include "pipeline/edit.h"
 #include "pipeline/edit_case.h"
 #include "pipeline/scheduler.h"
@@ -36,7 +38,7 @@ static void print_help(FILE *to)
             "           [--cfg X] [--text-encoder FILE] [--vae FILE]\n"
             "           [--vram SIZE] [--ram SIZE] [--gpu NAME_OR_SIZE] [--headroom SIZE] [--allow-quantize]\n"
             "           [--strategy NAME] [--threads N] [--link-bandwidth RATE] [--text-encoder-weights FORMAT]\n"
-            "           [--json] [--case CASE_DIR]\n"
+            "           [--device cuda|cpu|auto] [--json] [--case CASE_DIR]\n"
             "       canvas plan --model DIR --viability\n"
             "\n"
             "The plans for one edit, each preset (full, sequential, offload, fp8, nf4) estimated by dry runs\n"
@@ -55,18 +57,25 @@ static void print_help(FILE *to)
             "  --steps N              denoising steps (default 50)\n"
             "  --cfg X                true CFG scale (default 4: two transformer calls a step; <= 1: one)\n"
             "  --text-tokens N        prompt tokens (default 200)\n"
-            "  --vram SIZE            the device that plays the GPU on this build (as `canvas edit --vram`)\n"
+            "  --device NAME          where the run computes, as `canvas edit --device`: cuda (this machine's GPU:\n"
+            "                         its free memory, or --vram; the CUDA backend's GEMM scratch counted; no\n"
+            "                         usable GPU is exit 1), cpu, or auto (default: cuda when a GPU is present,\n"
+            "                         else cpu, and the device line says why)\n"
+            "  --vram SIZE            the device's memory, as `canvas edit --vram`: on the CPU a pool that plays\n"
+            "                         the GPU, on CUDA a cap on the GPU's region\n"
             "  --gpu NAME_OR_SIZE     plan for a CUDA GPU instead: rtx3060 (12G), rtx3070, rtx3080 (10G), rtx3090,\n"
             "                         rtx4060 (8G), rtx4060ti (16G), rtx4070 (12G), rtx4080 (16G), rtx4090, rtx5080,\n"
             "                         rtx5090, a100-40g, a100 / a100-80g, h100, l40s (case, spaces and '-' ignored),\n"
             "                         or a size (24G: a card of that memory at nominal throughput and link);\n"
-            "                         the VAE then runs on the device and streamed blocks live in pinned RAM\n"
+            "                         the transformer runs on the CUDA backend (its GEMM scratch counted), the\n"
+            "                         VAE on the device, streamed blocks live in pinned RAM; not with --device cpu\n"
             "  --ram SIZE             host RAM budget (default: MemAvailable)\n"
             "  --headroom SIZE        device memory kept unused: 0 with --vram, 512M with --gpu\n"
             "  --allow-quantize       fp8 / nf4 may be chosen (default: never below the files' precision)\n"
             "  --strategy NAME        the preset to choose (default auto: the fastest that fits)\n"
             "  --threads N            threads the run will use (the attention workspace depends on it)\n"
-            "  --link-bandwidth RATE  the host-device link (default: measured once, cached)\n"
+            "  --link-bandwidth RATE  the host-device link in the time model (default: measured once, cached;\n"
+            "                         --gpu: the card's)\n"
             "  --text-encoder-weights FORMAT  the text encoder's layers in every preset: none (as stored), fp8,\n"
             "                         fp8-channel, fp8-e5m2, nf4, q8 (default: as stored; fp8 / nf4 in those presets)\n"
             "  --json                 {\"chosen\": {...}, \"candidates\": [...]} on stdout\n"
@@ -74,9 +83,10 @@ static void print_help(FILE *to)
             "                         else $XDG_CONFIG_HOME/canvas/config.yaml): the same defaults, flags win\n"
             "  --case CASE_DIR        an edit_pipeline golden case: plan exactly what `canvas debug case CASE_DIR`\n"
             "                         with the same flags runs\n"
-            "  --viability            the table: 24/16/12/8 GB GPUs x 32/64 GB RAM, bf16 and quantised\n"
+            "  --viability            the table: 24/16/12/8 GB CUDA GPUs x 32/64 GB RAM, bf16 and quantised\n"
             "\n"
-            "exit codes: 0 a plan fits, 3 none fits (the message says what would), 2 usage, 4 bad model\n");
+            "exit codes: 0 a plan fits, 3 none fits (the message says what would), 2 usage, 4 bad model,\n"
+            "1 --device cuda without a usable GPU\n");
 }
 
 typedef struct plan_args {
@@ -90,6 +100,7 @@ typedef struct plan_args {
     int headroom_given;
     int text_weights_given;
     quant_choice text_weights;
+    cli_memory_flags device;   /* --device (parsed and decided as every running command does) */
 } plan_args;
 
 static int parse_int(const char *text, int low, int high, int *out)
@@ -132,12 +143,17 @@ static int parse_args(int argc, char **argv, plan_args *a)
     a->cfg = EDIT_DEFAULT_CFG;
     a->strategy = PLAN_AUTO;
     a->refs = -1;
+    cli_memory_flags_init(&a->device);
     int vram_from_settings = 0, code = apply_settings(argc, argv, a, &vram_from_settings);
     if (code) return code;
     for (int i = 0; i < argc; i++) {
         int file_flag = cli_model_files_parse(&a->files, argc, argv, &i, "plan");
         if (file_flag < 0) return 2;
         if (file_flag > 0) continue;
+        if (!strcmp(argv[i], "--device")) { /* the running commands' parser: the same names and errors */
+            if (cli_memory_flags_parse(&a->device, argc, argv, &i, "plan") < 0) return 2;
+            continue;
+        }
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1;
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
@@ -222,6 +238,10 @@ static int parse_args(int argc, char **argv, plan_args *a)
         return cli_usage_error("plan", "give --model DIR (or --transformer FILE, or --case CASE_DIR)");
     if (a->gpu && vram_from_settings) a->vram = 0; /* --gpu on the command line wins over the file's vram */
     if (a->vram && a->gpu) return cli_usage_error("plan", "give --vram (this build's device) or --gpu, not both");
+    /* --gpu and --viability plan CUDA GPUs, perhaps of another machine: this one's is not asked */
+    if ((a->gpu || a->viability) && a->device.device == MEM_DEVICE_CHOICE_CPU)
+        return cli_usage_error("plan", a->gpu ? "--gpu plans for a CUDA GPU: not with --device cpu"
+                                              : "--viability plans CUDA GPUs: not with --device cpu");
     return 0;
 }
 
@@ -433,7 +453,8 @@ static void print_table(const plan_result *r, const plan_work *w, const char *de
 /* A CUDA machine as `plan --gpu` and every --viability row plan it (one rule, so that the
  * two agree): the GPU's memory, nominal throughput and link (plan_gpu_lookup; --link-bandwidth
  * wins), 512 MiB headroom unless --headroom, the VAE on the device, streamed blocks in pinned
- * RAM, and `ram` as the host budget, as given: the number a run's --ram caps it at. */
+ * RAM, and `ram` as the host budget, as given: the number a run's --ram caps it at. The
+ * transformer's backend is the caller's (plan_work.backend: the CUDA sizes). */
 static canvas_status gpu_machine(const char *gpu, uint64_t ram, const plan_args *a, plan_hardware *hw, plan_limits *l,
                                  char *label, size_t label_size)
 {
@@ -447,6 +468,27 @@ static canvas_status gpu_machine(const char *gpu, uint64_t ram, const plan_args 
     l->allow_quantize = a->allow_quantize;
     l->text_weights_given = a->text_weights_given;
     l->text_weights = a->text_weights;
+    return CANVAS_OK;
+}
+
+/* This machine's CUDA GPU as `canvas edit --device cuda` sets it up (pipeline/compute_device.h):
+ * a region of --vram, else of the free memory less what the CUDA runtime keeps, --headroom
+ * inside it, the VAE in host memory; the time model's rates are this machine's probe, as the
+ * run's planner takes them. */
+static canvas_status cuda_here(const mem_cuda_info *gpu, const plan_args *a, const plan_hardware *hw, plan_limits *l,
+                               char *text, size_t text_size)
+{
+    const uint64_t reserve = COMPUTE_DEVICE_CUDA_RESERVE;
+    l->device_bytes = a->vram ? a->vram : gpu->free_bytes > reserve ? gpu->free_bytes - reserve : 0;
+    if (!l->device_bytes)
+        return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "--device cuda: %s has no free memory beyond the runtime's",
+                           gpu->name);
+    l->headroom_bytes = a->headroom;
+    char region[32], free_text[32];
+    snprintf(text, text_size, "%s (CUDA, sm_%d, %s free): a %s region (%s); link %.3g GB/s (%s), GEMM %.3g GFLOP/s "
+             "(%s)", gpu->name, gpu->compute_capability, size_format(gpu->free_bytes, free_text, sizeof free_text),
+             size_format(l->device_bytes, region, sizeof region), a->vram ? "--vram" : "free memory",
+             hw->link_bytes_per_second / 1e9, hw->link_source, hw->flops_per_second[QUANT_NONE] / 1e9, hw->flops_source);
     return CANVAS_OK;
 }
 
@@ -513,6 +555,14 @@ int cmd_plan(int argc, char **argv)
     plan_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc == 1 ? 0 : rc;
+    /* where the run would compute: --gpu and --viability are CUDA GPUs, else --device decides
+     * here as it does for `canvas edit` (cuda without a GPU: exit 1 before any work) */
+    int use_cuda = 0;
+    mem_cuda_info here;
+    if (!a.gpu && !a.viability) {
+        canvas_status chosen = cli_memory_flags_choose_device(&a.device, &here, &use_cuda);
+        if (chosen != CANVAS_OK) return cli_fail(chosen, "plan");
+    }
     edit_case_shape shape;
     const char *model_dir = a.model;
     if (a.case_dir) {
@@ -549,6 +599,9 @@ int cmd_plan(int argc, char **argv)
     }
     plan_work_loaded(&w, m.qwen_dit_model, m.dit_files, m.vae_model);
     if (m.have_text_encoder && !a.case_dir) plan_work_text_encoder(&w, &m.text_encoder, m.prompt_style);
+    /* a CUDA run's transformer computes on the CUDA backend: its GEMM scratch is in the device peak */
+    const op_backend cuda_sizes = op_backend_cuda_sizes();
+    if (a.gpu || a.viability || use_cuda) w.backend = &cuda_sizes;
     if (st == CANVAS_OK && a.viability) {
         st = viability(&w, pool, &a);
         thread_pool_destroy(pool);
@@ -558,10 +611,12 @@ int cmd_plan(int argc, char **argv)
     plan_hardware hw;
     plan_limits l;
     memset(&l, 0, sizeof l);
-    char device_text[256];
+    char device_text[512];
     if (st == CANVAS_OK) st = plan_probe(a.threads, a.link, 1, &hw);
     if (st == CANVAS_OK && a.gpu) {
         st = gpu_machine(a.gpu, a.ram ? a.ram : hw.ram_available_bytes, &a, &hw, &l, device_text, sizeof device_text);
+    } else if (st == CANVAS_OK && use_cuda) {
+        st = cuda_here(&here, &a, &hw, &l, device_text, sizeof device_text);
     } else if (a.vram) {
         char s1[32];
         l.device_bytes = a.vram;
@@ -572,6 +627,11 @@ int cmd_plan(int argc, char **argv)
     } else {
         snprintf(device_text, sizeof device_text, "none: the model computes in host memory; GEMM %.3g GFLOP/s (%s)",
                  hw.flops_per_second[QUANT_NONE] / 1e9, hw.flops_source);
+    }
+    if (!a.gpu && !use_cuda && a.device.device == MEM_DEVICE_CHOICE_AUTO) { /* auto chose the CPU: say why */
+        size_t used = strlen(device_text);
+        snprintf(device_text + used, sizeof device_text - used, " [--device auto: the CPU, no CUDA GPU: %s]",
+                 here.reason);
     }
     l.host_bytes = a.ram ? a.ram : hw.ram_available_bytes;
     l.allow_quantize = a.allow_quantize;

@@ -8,11 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/path.h"
 #include "base/size_parse.h"
+#include "base/status.h"
 #include "canvas.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/memory_flags.h"
+#include "io/config.h"
 #include "pipeline/lora.h"
 #include "server/queue.h"
 #include "server/server.h"
@@ -52,6 +55,22 @@ static void print_help(FILE *to)
                 "exit 0. exit codes: 2 usage, 3 out of memory, 4 bad model, 1 other (cannot listen)\n");
 }
 
+
+/* --resident-blocks against the transformer's config, before the server starts: the check and
+ * message `canvas edit` gives after loading (a config that cannot be read is left to the load,
+ * which names what is wrong). */
+static canvas_status check_resident_blocks(const cli_memory_flags *memory, const char *model_dir)
+{
+    char path[PATH_BUFFER_SIZE];
+    qwen_dit_config config;
+    if (memory->resident_blocks < 0) return CANVAS_OK;
+    if (path_join(path, sizeof path, model_dir, "transformer/config.json") != CANVAS_OK ||
+        qwen_dit_config_load(path, &config) != CANVAS_OK) {
+        status_clear();
+        return CANVAS_OK;
+    }
+    return cli_memory_flags_check_blocks(memory, config.num_layers, model_dir);
+}
 
 int cmd_serve(int argc, char **argv) { return cli_serve_or_work(argc, argv, NULL); }
 
@@ -148,6 +167,7 @@ int cli_serve_or_work(int argc, char **argv, const struct queue_worker_config *w
     }
     if (!c.model_dir) return cli_usage_error(command, "missing --model DIR");
     if (cli_memory_flags_check(&memory, command) < 0) return 2;
+    if (check_resident_blocks(&memory, c.model_dir) != CANVAS_OK) return cli_fail(CANVAS_ERR_USAGE, command);
     uint32_t address;
     uint16_t port;
     int loopback;

@@ -26,8 +26,9 @@ void cli_memory_flags_help(FILE *to)
     fprintf(to,
             "memory and profiling:\n"
             "  --device NAME          cuda | cpu | auto (default auto: CUDA when a GPU is present, else the CPU).\n"
-            "                         On CUDA the transformer computes on the GPU, the VAE and the text encoder\n"
-            "                         on the CPU. cuda without a usable GPU is an error (exit 1), never a CPU run\n"
+            "                         On CUDA the transformer, the text encoder and each VAE pass that fits\n"
+            "                         compute on the GPU (a VAE pass that does not: the CPU, said in a plan\n"
+            "                         line). cuda without a usable GPU is an error (exit 1), never a CPU run\n"
             "  --vram SIZE            device memory cap (512M, 6G, 6GiB; K/M/G/T are binary, KB/MB/GB decimal).\n"
             "                         On CUDA it caps the GPU's region; on the CPU a pool of SIZE plays the GPU.\n"
             "                         Weights and activations live there and the run fails with exit code 3 if\n"
@@ -36,10 +37,11 @@ void cli_memory_flags_help(FILE *to)
             "  --ram SIZE             cap on host memory (every allocation of the process; mapped files excluded);\n"
             "                         more than the machine's memory is cut to it, with a warning\n"
             "  --link-bandwidth RATE  throttle copies between host and device to RATE (16G/s, 400M/s);\n"
-            "                         needs --vram\n"
+            "                         needs --vram on the CPU; refused on CUDA (a GPU's link is not throttled)\n"
             "  --resident-blocks K    keep the first K transformer blocks on the device and stream the others\n"
-            "                         through two buffers; needs --vram. Default: the largest K whose dry run\n"
-            "                         fits in --vram next to the streaming buffers and the activations\n"
+            "                         through two buffers; needs --vram on the CPU, on CUDA the budget is --vram\n"
+            "                         or else the GPU's free memory. Default: the largest K whose dry run fits\n"
+            "                         in that budget next to the streaming buffers and the activations\n"
             "  --report FILE.json     write peaks per phase (device, host, pinned), transfers and times\n"
             "  --trace FILE.json      write a Chrome trace (open it in https://ui.perfetto.dev)\n"
             "  --strategy NAME        full | fp8 | nf4 | offload | sequential | auto (default auto: the fastest\n"
@@ -189,17 +191,53 @@ int cli_memory_flags_parse(cli_memory_flags *flags, int argc, char **argv, int *
     return 0;
 }
 
+canvas_status cli_memory_flags_choose_device(const cli_memory_flags *flags, mem_cuda_info *info, int *use_cuda)
+{
+    memset(info, 0, sizeof *info);
+    *use_cuda = 0;
+    if (flags->device == MEM_DEVICE_CHOICE_CPU) return CANVAS_OK; /* no GPU asked about */
+    TRY(mem_device_choose((mem_device_choice)flags->device, use_cuda));
+    mem_cuda_query(info);
+    return CANVAS_OK;
+}
+
 int cli_memory_flags_check(const cli_memory_flags *flags, const char *command)
 {
-    if (!flags->vram_bytes && flags->link_bytes_per_second > 0)
+    /* 1: the CUDA GPU, 0: the CPU, -1: cuda asked for and missing (cli_memory_session_begin says
+     * so). bench runs its presets on the CPU whatever --device says (a --vram pool plays the GPU). */
+    int where = 0;
+    const int on_cpu = flags->device == MEM_DEVICE_CHOICE_CPU || !strcmp(command, "bench");
+    if (!on_cpu && (flags->resident_blocks >= 0 || flags->link_bytes_per_second > 0)) {
+        mem_cuda_info info;
+        int use_cuda;
+        if (cli_memory_flags_choose_device(flags, &info, &use_cuda) == CANVAS_OK) {
+            where = use_cuda;
+        } else {
+            status_clear();
+            where = -1;
+        }
+    }
+    if (where == 1 && flags->link_bytes_per_second > 0)
+        return usage(command, "--link-bandwidth throttles the pool that plays a GPU on the CPU (--device cpu --vram); "
+                              "a CUDA GPU's copies run at its own link's speed");
+    if (where == 0 && !flags->vram_bytes && flags->link_bytes_per_second > 0)
         return usage(command, "--link-bandwidth needs --vram (without a device there is no link to throttle)");
-    if (!flags->vram_bytes && flags->resident_blocks >= 0)
-        return usage(command, "--resident-blocks needs --vram (without a device every block is read in place)");
+    if (where == 0 && !flags->vram_bytes && flags->resident_blocks >= 0)
+        return usage(command, "--resident-blocks needs --vram or a CUDA GPU (without a device every block is read "
+                              "in place)");
     if (flags->text_encoder_weights_flag && strcmp(command, "edit") && strcmp(command, "generate"))
         return usage(command, "--text-encoder-weights is for edit and generate with --prompt (nothing is encoded here)");
     if (flags->report_path && flags->trace_path && !strcmp(flags->report_path, flags->trace_path))
         return usage(command, "--report and --trace name the same file");
     return 0;
+}
+
+canvas_status cli_memory_flags_check_blocks(const cli_memory_flags *flags, int total_blocks, const char *model_label)
+{
+    if (flags->resident_blocks > total_blocks)
+        return status_fail(CANVAS_ERR_USAGE, "--resident-blocks %d: the transformer of %s has %d blocks",
+                           flags->resident_blocks, model_label, total_blocks);
+    return CANVAS_OK;
 }
 
 void cli_memory_flags_fit_machine(cli_memory_flags *flags)

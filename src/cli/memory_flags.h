@@ -61,9 +61,24 @@ int cli_memory_flags_parse(cli_memory_flags *flags, int argc, char **argv, int *
 /* --strategy's value (a name or a preference list) into strategy / preferred; CANVAS_ERR_USAGE. */
 canvas_status cli_memory_flags_set_strategy(cli_memory_flags *flags, const char *text);
 
-/* Check combinations after parsing (--link-bandwidth and --resident-blocks need --vram);
- * 0 ok, -1 after printing a usage error. */
+/* Where --device puts the transformer on this machine, by the rule compute_device_open follows
+ * (mem_device_choose): *use_cuda 1 for the CUDA GPU; *info is mem_cuda_query's (with devices
+ * 0, its reason says why auto chose the CPU: the caller says so). cuda without a usable GPU:
+ * CANVAS_ERR_UNSUPPORTED (exit 1) naming the reason, never a CPU run. `edit` and `plan` decide
+ * by it alike. */
+canvas_status cli_memory_flags_choose_device(const cli_memory_flags *flags, mem_cuda_info *info, int *use_cuda);
+
+/* Check combinations after parsing; 0 ok, -1 after printing a usage error. Where the
+ * transformer computes decides two of them (cli_memory_flags_choose_device; `bench` computes
+ * on the CPU; cuda without a GPU skips them, the session's begin reports that): on the CPU
+ * --link-bandwidth and --resident-blocks need --vram (the pool that plays the GPU); on CUDA
+ * --resident-blocks needs no --vram (the GPU's free memory is the budget) and
+ * --link-bandwidth is refused (a real link is not throttled). */
 int cli_memory_flags_check(const cli_memory_flags *flags, const char *command);
+
+/* --resident-blocks above the transformer's `total_blocks`: CANVAS_ERR_USAGE naming the
+ * model (`model_label`), the message `canvas edit` and `canvas serve` both give. */
+canvas_status cli_memory_flags_check_blocks(const cli_memory_flags *flags, int total_blocks, const char *model_label);
 
 /* The flags' lines for a command's --help. */
 void cli_memory_flags_help(FILE *to);

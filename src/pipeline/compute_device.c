@@ -9,15 +9,11 @@
 #include "ops/ops_cuda.h"
 #endif
 
-/* GPU memory left outside the device's region for what the runtime allocates itself (the
- * context, cuBLASLt's handle and kernels); the planner's headroom is kept inside the region. */
-#define CUDA_RUNTIME_RESERVE ((size_t)256 << 20)
-
 /* The CUDA device and its backend (a CUDA build; mem_device_choose found a device). */
 static canvas_status open_cuda(uint64_t vram_bytes, compute_device *d)
 {
 #ifdef CANVAS_HAVE_CUDA
-    TRY(mem_device_create_cuda("cuda", (size_t)vram_bytes, CUDA_RUNTIME_RESERVE, &d->device));
+    TRY(mem_device_create_cuda("cuda", (size_t)vram_bytes, COMPUTE_DEVICE_CUDA_RESERVE, &d->device));
     op_cuda *cuda = NULL;
     canvas_status st = op_cuda_create(d->device, &cuda);
     if (st == CANVAS_OK) st = mem_alloc((void **)&d->backend, sizeof *d->backend, MEM_SCRATCH);

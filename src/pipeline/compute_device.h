@@ -26,6 +26,11 @@
 #include "mem/mem_device.h"
 #include "ops/ops.h"
 
+/* GPU memory left outside the CUDA device's region for what the runtime allocates itself (the
+ * context, cuBLASLt's handle and kernels); the planner's headroom is kept inside the region.
+ * `canvas plan --device cuda` sizes the region by it too. */
+#define COMPUTE_DEVICE_CUDA_RESERVE ((size_t)256 << 20)
+
 typedef struct compute_device {
     mem_device *device;   /* the cpu device, a capped pool or a CUDA device (owned unless the cpu's) */
     op_backend *backend;  /* the transformer's op backend (owned); NULL: the CPU backend */
