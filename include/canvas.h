@@ -205,8 +205,8 @@ typedef struct canvas_options {
     const char *device;           /* where the model computes: NULL or "auto" (CUDA when a GPU is present,
                                      else the CPU), "cpu", or "cuda" (an error, CANVAS_ERR_UNSUPPORTED,
                                      without a usable GPU: never a silent CPU run). On CUDA the
-                                     transformer computes on the GPU (vram_bytes caps its region), the VAE
-                                     and the text encoder on the CPU (docs/cuda.md) */
+                                     transformer, the text encoder and each VAE pass that fits compute
+                                     on the GPU (vram_bytes caps its region; docs/cuda.md) */
 } canvas_options;
 
 void canvas_options_default(canvas_options *options);
