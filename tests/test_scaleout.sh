@@ -137,16 +137,23 @@ check "[ $code = 200 ] && python3 '$work/pixels.py' same '$work/sync.json' '$wor
     "POST /v1/images/edits through the queue: $code, or pixels differ"
 
 # --- SIGKILL a worker mid-job: the job completes on another one
+# running_on ID [EXCEPT]: the number of the worker (not EXCEPT) that advertises job ID as
+# running, once it has done a step (waits up to 5 s and 4 s); nothing when none does
+running_on() {
+    local i w found=""
+    for i in $(seq 100); do
+        for w in 1 2 3; do [ "$w" != "${2:-}" ] && [ -n "$1" ] && [ "$(rcli HGET q:worker:w$w job)" = "$1" ] && found=$w; done
+        [ -n "$found" ] && break
+        sleep 0.05
+    done
+    [ -n "$found" ] || return 0
+    for i in $(seq 200); do curl -s "$u/v1/jobs/$1" | grep -q '"step":[1-9]' && break; sleep 0.02; done
+    echo "$found"
+}
 id="$(submit 77 200 256x256)"   # long enough to be killed in the middle
-victim=""
-for i in $(seq 100); do
-    for w in 1 2 3; do [ -n "$id" ] && [ "$(rcli HGET q:worker:w$w job)" = "$id" ] && victim=$w; done
-    [ -n "$victim" ] && break
-    sleep 0.05
-done
+victim="$(running_on "$id")"
 check "[ -n '$victim' ]" "no worker advertised job $id as running"
 if [ -n "$victim" ]; then
-    for i in $(seq 200); do curl -s "$u/v1/jobs/$id" | grep -q '"step":[1-9]' && break; sleep 0.02; done
     eval "disown \$pid_w$victim; kill -KILL \$pid_w$victim"   # disowned: no "Killed" line from bash
     finish "$id" || bad "the killed worker's job $id did not complete: $(curl -s "$u/v1/jobs/$id")"
     check "python3 '$work/pixels.py' same '$work/$id.png' '$work/ref77.png' | grep -qx 1" \
@@ -159,15 +166,9 @@ fi
 # --- a worker stalled past the visibility timeout (SIGSTOP): another takes its job; the
 # stalled one, let go on, finds the job gone to another worker, stops it and stores nothing
 id="$(submit 77 200 256x256)"
-stalled=""
-for i in $(seq 100); do
-    for w in 1 2 3; do [ "$w" != "$victim" ] && [ -n "$id" ] && [ "$(rcli HGET q:worker:w$w job)" = "$id" ] && stalled=$w; done
-    [ -n "$stalled" ] && break
-    sleep 0.05
-done
+stalled="$(running_on "$id" "$victim")"
 check "[ -n '$stalled' ]" "no live worker advertised job $id as running"
 if [ -n "$stalled" ]; then
-    for i in $(seq 200); do curl -s "$u/v1/jobs/$id" | grep -q '"step":[1-9]' && break; sleep 0.02; done
     eval "kill -STOP \$pid_w$stalled"
     for i in $(seq 100); do # visibility 2 s: another worker reclaims it
         [ "$(rcli XPENDING q workers - + 1 | sed -n 2p)" != "w$stalled" ] && break
