@@ -154,7 +154,7 @@ static int vae_tiling_planned(run *s, int encode, int pixel_height, int pixel_wi
 }
 
 /* One VAE pass in host memory on the CPU backend; a whole pass that runs out of memory is
- * redone tiled. */
+ * redone tiled (a fallback: not with --no-fallback). */
 static canvas_status vae_host_pass(run *s, int encode, const float *in, int pixel_height, int pixel_width, float *out)
 {
     vae_model *vae = s->p->vae;
@@ -176,7 +176,9 @@ static canvas_status vae_host_pass(run *s, int encode, const float *in, int pixe
     canvas_status st;
     if (!tiled) {
         st = encode ? vae_encode(vae, &be, in, pixel_height, pixel_width, out) : vae_decode(vae, &be, in, h, w, out);
-        if (st != CANVAS_ERR_OUT_OF_MEMORY || !vae_tiling_needed(&tiling, pixel_height, pixel_width)) return st;
+        if (st != CANVAS_ERR_OUT_OF_MEMORY || !vae_tiling_needed(&tiling, pixel_height, pixel_width) ||
+            !s->p->fallback_enabled)
+            return st;
         run_tell_fallback(s, encode ? "fallback: VAE encode ran out of memory: tiled instead"
                                 : "fallback: VAE decode ran out of memory: tiled instead");
         status_clear();
@@ -242,14 +244,14 @@ static canvas_status vae_device_pass(run *s, op_backend *be, int encode, int til
 
 /* One VAE pass: on the run's device when the host cannot address it and the pass fits there
  * (vae_device_fits), else in host memory as on the CPU; a device pass that runs out of memory
- * is redone in host memory. */
+ * is redone in host memory (a fallback: not with --no-fallback). */
 static canvas_status vae_pass(run *s, int encode, const float *in, int pixel_height, int pixel_width, float *out)
 {
     op_backend *be = run_vae_device_backend(s);
     int tiled = 0;
     if (be && vae_device_fits(s, be, encode, pixel_height, pixel_width, &tiled)) {
         canvas_status st = vae_device_pass(s, be, encode, tiled, in, pixel_height, pixel_width, out);
-        if (st != CANVAS_ERR_OUT_OF_MEMORY) return st;
+        if (st != CANVAS_ERR_OUT_OF_MEMORY || !s->p->fallback_enabled) return st;
         char message[640];
         snprintf(message, sizeof message, "fallback: VAE %s on device '%s' ran out of memory (%s): redone in host memory",
                  encode ? "encode" : "decode", mem_device_name(s->device), canvas_last_error());
