@@ -35,6 +35,19 @@ check "[ $rc -eq 3 ] && [ \$(grep -c 'fallback: out of memory loading the model'
     grep -q 'loading again (1 of 3)' '$work/load.err' && grep -q 'error: .*host RAM cap' '$work/load.err'" \
     "--ram 500K: exit $rc: $(cat "$work/load.err")"
 
+# --- --headroom on the CPU without a device: nothing to keep free, refused as --link-bandwidth
+# is (it was ignored, exit 0); the settings file's memory_threshold_mb is a default, left unused --
+expect 2 "--headroom needs --vram or a CUDA GPU" -- "${small[@]}" --headroom 16M -o "$work/h.png"
+expect 2 "--headroom needs --vram or a CUDA GPU" -- "${small[@]}" --device cpu --headroom=16M -o "$work/h.png"
+expect 2 "--headroom needs --vram, --gpu or a CUDA GPU" -- plan --model "$model" --headroom 16M
+out="$(timeout 20 "$cli" serve --model "$model" --listen 127.0.0.1:0 --headroom 16M 2>&1)"; rc=$? # 124: it listened
+check "[ $rc -eq 2 ] && grep -qF -- '--headroom needs --vram or a CUDA GPU' <<<\"\$out\"" "serve --headroom: exit $rc: $out"
+check "[ ! -e '$work/h.png' ]" "a refused --headroom wrote an output"
+expect 0 "wrote $work/h.png" -- "${small[@]}" --vram 8M --headroom 1M -o "$work/h.png"
+expect 0 "* full " -- plan --model "$model" --gpu 8G --headroom 16M
+printf 'memory_management:\n  memory_threshold_mb: 512\n' >"$work/headroom.yaml"
+expect 0 "wrote $work/h2.png" -- "${small[@]}" --config "$work/headroom.yaml" -o "$work/h2.png"
+
 # --- a dit_forward case's timestep: a number, present, the one its inputs hold (exit 4) --------
 mkdir -p "$work/g/cases/c" "$work/g/models"
 cp -r "$tests/golden/models/dit-tiny" "$work/g/models/"

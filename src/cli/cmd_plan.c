@@ -70,7 +70,8 @@ static void print_help(FILE *to)
             "                         the transformer runs on the CUDA backend (its GEMM scratch counted), the\n"
             "                         VAE on the device, streamed blocks live in pinned RAM; not with --device cpu\n"
             "  --ram SIZE             host RAM budget (default: MemAvailable)\n"
-            "  --headroom SIZE        device memory kept unused: 0 with --vram, 512M with --gpu\n"
+            "  --headroom SIZE        device memory kept unused: 0 with --vram or this machine's GPU, 512M with --gpu\n"
+            "                         and --viability (a nominal card's); needs a device (not the CPU alone)\n"
             "  --allow-quantize       fp8 / nf4 may be chosen (default: never below the files' precision)\n"
             "  --strategy NAME        the preset to choose (default auto: the fastest that fits)\n"
             "  --threads N            threads the run will use (the attention workspace depends on it)\n"
@@ -98,6 +99,7 @@ typedef struct plan_args {
     double cfg, link;
     uint64_t vram, ram, headroom;
     int headroom_given;
+    int headroom_flag;         /* --headroom on the command line (the settings file's is a default) */
     int text_weights_given;
     quant_choice text_weights;
     cli_memory_flags device;   /* --device (parsed and decided as every running command does) */
@@ -219,7 +221,7 @@ static int parse_args(int argc, char **argv, plan_args *a)
             if (*to == 0 && f[2] != 'h') /* as every command takes them: 0 is no size */
                 return cli_usage_error("plan", f[2] == 'v' ? "--vram must be more than 0 bytes"
                                                            : "--ram must be more than 0 bytes");
-            if (f[2] == 'h') a->headroom_given = 1;
+            if (f[2] == 'h') a->headroom_given = a->headroom_flag = 1;
             if (f[2] == 'v') vram_from_settings = 0;
         } else if (!strcmp(f, "--text-encoder-weights")) {
             if (quant_choice_parse(v, &a->text_weights) != CANVAS_OK)
@@ -563,6 +565,10 @@ int cmd_plan(int argc, char **argv)
         canvas_status chosen = cli_memory_flags_choose_device(&a.device, &here, &use_cuda);
         if (chosen != CANVAS_OK) return cli_fail(chosen, "plan");
     }
+    /* as the running commands refuse it (cli_memory_flags_check): no device, nothing to keep free */
+    if (a.headroom_flag && a.headroom && !a.gpu && !a.viability && !use_cuda && !a.vram)
+        return cli_usage_error("plan", "--headroom needs --vram, --gpu or a CUDA GPU (without a device there is no "
+                                       "device memory to keep free)");
     edit_case_shape shape;
     const char *model_dir = a.model;
     if (a.case_dir) {

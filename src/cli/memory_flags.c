@@ -52,7 +52,7 @@ void cli_memory_flags_help(FILE *to)
             "  --text-encoder-weights FORMAT  the text encoder's layers quantised on load: none (as stored),\n"
             "                         fp8, fp8-channel, fp8-e5m2, nf4 or q8 (default: as stored, or fp8 / nf4\n"
             "                         with --strategy fp8 / nf4 when quantising is allowed)\n"
-            "  --headroom SIZE        device memory the planner keeps unused, default 0 on --vram\n"
+            "  --headroom SIZE        device memory the planner keeps unused (default 0); needs --vram on the CPU\n"
             "  --no-fallback          an out-of-memory ends the run (default: release, re-plan, redo the step)\n"
             "\n"
             "threads and settings:\n"
@@ -174,6 +174,7 @@ int cli_memory_flags_parse(cli_memory_flags *flags, int argc, char **argv, int *
     if (!strcmp(flag, "--headroom")) {
         if (!(value = value_of(argc, argv, i, command, "a size (512M)"))) return -1;
         if (size_parse(value, flag, &flags->headroom_bytes) != CANVAS_OK) return usage(command, canvas_last_error());
+        flags->headroom_flag = 1;
         return 1;
     }
     if (!strcmp(flag, "--text-encoder-weights")) {
@@ -207,7 +208,8 @@ int cli_memory_flags_check(const cli_memory_flags *flags, const char *command)
      * so). bench runs its presets on the CPU whatever --device says (a --vram pool plays the GPU). */
     int where = 0;
     const int on_cpu = flags->device == MEM_DEVICE_CHOICE_CPU || !strcmp(command, "bench");
-    if (!on_cpu && (flags->resident_blocks >= 0 || flags->link_bytes_per_second > 0)) {
+    const int headroom = flags->headroom_flag && flags->headroom_bytes;
+    if (!on_cpu && (flags->resident_blocks >= 0 || flags->link_bytes_per_second > 0 || headroom)) {
         mem_cuda_info info;
         int use_cuda;
         if (cli_memory_flags_choose_device(flags, &info, &use_cuda) == CANVAS_OK) {
@@ -225,6 +227,9 @@ int cli_memory_flags_check(const cli_memory_flags *flags, const char *command)
     if (where == 0 && !flags->vram_bytes && flags->resident_blocks >= 0)
         return usage(command, "--resident-blocks needs --vram or a CUDA GPU (without a device every block is read "
                               "in place)");
+    if (where == 0 && !flags->vram_bytes && headroom)
+        return usage(command, "--headroom needs --vram or a CUDA GPU (without a device there is no device memory to "
+                              "keep free)");
     if (flags->text_encoder_weights_flag && strcmp(command, "edit") && strcmp(command, "generate"))
         return usage(command, "--text-encoder-weights is for edit and generate with --prompt (nothing is encoded here)");
     if (flags->report_path && flags->trace_path && !strcmp(flags->report_path, flags->trace_path))
