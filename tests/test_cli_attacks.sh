@@ -48,6 +48,23 @@ expect 0 "* full " -- plan --model "$model" --gpu 8G --headroom 16M
 printf 'memory_management:\n  memory_threshold_mb: 512\n' >"$work/headroom.yaml"
 expect 0 "wrote $work/h2.png" -- "${small[@]}" --config "$work/headroom.yaml" -o "$work/h2.png"
 
+# --- a headroom of the whole device leaves no plan: exit 2 naming both (it was exit 3, "give a
+# device of at least <the headroom>"), whichever flag or settings key gave them -------------------
+expect 2 "--headroom (99.00 TiB) keeps all of --vram (1.00 GiB) unused" -- plan --model "$model" --headroom 99T --vram 1G
+expect 2 "--headroom (1.00 GiB) keeps all of --vram (1.00 GiB) unused" -- plan --model "$model" --headroom 1G --vram 1G
+expect 2 "--headroom (8.00 GiB) keeps all of --gpu 8G (8.00 GiB) unused" -- plan --model "$model" --headroom 8G --gpu 8G
+expect 2 "a --gpu plan's default headroom (512.00 MiB) keeps all of --gpu 512M (512.00 MiB)" -- plan --model "$model" --gpu 512M
+expect 2 "--headroom (9.00 GiB) keeps all of --viability's smallest GPU (8.00 GiB)" -- plan --model "$model" --headroom 9G --viability
+expect 2 "--headroom (8.00 MiB) keeps all of --vram (8.00 MiB) unused" -- "${small[@]}" --vram 8M --headroom 8M -o "$work/h3.png"
+printf 'memory_management:\n  memory_threshold_mb: 2048\n' >"$work/headroom2.yaml"
+expect 2 "the settings file's memory_threshold_mb (2.00 GiB) keeps all of --vram (1.00 GiB)" -- \
+    plan --model "$model" --config "$work/headroom2.yaml" --vram 1G
+expect 2 "the settings file's memory_threshold_mb (2.00 GiB) keeps all of --vram (8.00 MiB)" -- \
+    "${small[@]}" --config "$work/headroom2.yaml" --vram 8M -o "$work/h3.png"
+check "[ ! -e '$work/h3.png' ]" "a refused headroom wrote an output"
+# one byte less than the device is a plan (that does not fit: exit 3, saying what would)
+expect 3 "give a device of at least" -- plan --model "$model" --headroom 1023M --vram 1G
+
 # --- a dit_forward case's timestep: a number, present, the one its inputs hold (exit 4) --------
 mkdir -p "$work/g/cases/c" "$work/g/models"
 cp -r "$tests/golden/models/dit-tiny" "$work/g/models/"

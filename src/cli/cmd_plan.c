@@ -90,6 +90,9 @@ static void print_help(FILE *to)
             "1 --device cuda without a usable GPU\n");
 }
 
+/* --viability's smallest GPU, in GiB (its rows: 24, 16, 12 and this) */
+#define VIABILITY_LEAST_GIB 8
+
 typedef struct plan_args {
     const char *model, *case_dir, *gpu;
     cli_model_files files;     /* --transformer / --text-encoder / --vae */
@@ -465,6 +468,13 @@ static canvas_status gpu_machine(const char *gpu, uint64_t ram, const plan_args 
     for (int f = 0; f < QUANT_FORMAT_COUNT; f++) hw->flops_per_second[f] = flops;
     if (!(a->link > 0)) hw->link_bytes_per_second = link;
     l->headroom_bytes = a->headroom_given ? a->headroom : (uint64_t)512 << 20;
+    char device_from[96];
+    snprintf(device_from, sizeof device_from, "--gpu %s", gpu);
+    TRY(cli_memory_flags_check_headroom(l->headroom_bytes,
+                                        !a->headroom_given ? "a --gpu plan's default headroom"
+                                        : a->headroom_flag ? "--headroom"
+                                                           : "the settings file's memory_threshold_mb",
+                                        l->device_bytes, device_from));
     l->vae_on_device = l->pinned_streaming = 1;
     l->host_bytes = ram;
     l->allow_quantize = a->allow_quantize;
@@ -486,6 +496,9 @@ static canvas_status cuda_here(const mem_cuda_info *gpu, const plan_args *a, con
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "--device cuda: %s has no free memory beyond the runtime's",
                            gpu->name);
     l->headroom_bytes = a->headroom;
+    TRY(cli_memory_flags_check_headroom(l->headroom_bytes, a->headroom_flag ? "--headroom"
+                                                           : "the settings file's memory_threshold_mb",
+                                        l->device_bytes, a->vram ? "--vram" : "the GPU's free memory"));
     char region[32], free_text[32];
     snprintf(text, text_size, "%s (CUDA, sm_%d, %s free): a %s region (%s); link %.3g GB/s (%s), GEMM %.3g GFLOP/s "
              "(%s)", gpu->name, gpu->compute_capability, size_format(gpu->free_bytes, free_text, sizeof free_text),
@@ -497,7 +510,7 @@ static canvas_status cuda_here(const mem_cuda_info *gpu, const plan_args *a, con
 /* Edit-2511-style viability: every GPU size x RAM, bf16 only and quantisation allowed. */
 static canvas_status viability(plan_work *w, thread_pool *pool, const plan_args *a)
 {
-    static const int gib[] = {24, 16, 12, 8}, ram_gib[] = {32, 64};
+    static const int gib[] = {24, 16, 12, VIABILITY_LEAST_GIB}, ram_gib[] = {32, 64};
     printf("Does it fit? %dx%d output, %d reference(s) of %dx%d, %lld text tokens, CFG on, per step = 2 transformer "
            "calls.\nGPU: nominal 50 TFLOP/s, 25 GB/s PCIe link, 512 MiB headroom; host budget = RAM (each row is "
            "`canvas plan --gpu SIZE --ram RAM`).\nSizes in binary units (MiB, GiB = 2^20, 2^30 bytes); rates (GB/s, "
@@ -569,6 +582,13 @@ int cmd_plan(int argc, char **argv)
     if (a.headroom_flag && a.headroom && !a.gpu && !a.viability && !use_cuda && !a.vram)
         return cli_usage_error("plan", "--headroom needs --vram, --gpu or a CUDA GPU (without a device there is no "
                                        "device memory to keep free)");
+    /* a headroom that keeps the whole device free leaves no plan: a usage error, not exit 3 */
+    const char *headroom_from = a.headroom_flag ? "--headroom" : "the settings file's memory_threshold_mb";
+    if (a.vram && cli_memory_flags_check_headroom(a.headroom, headroom_from, a.vram, "--vram") != CANVAS_OK)
+        return cli_usage_error("plan", canvas_last_error());
+    if (a.viability && cli_memory_flags_check_headroom(a.headroom, headroom_from, (uint64_t)VIABILITY_LEAST_GIB << 30,
+                                                       "--viability's smallest GPU") != CANVAS_OK)
+        return cli_usage_error("plan", canvas_last_error());
     edit_case_shape shape;
     const char *model_dir = a.model;
     if (a.case_dir) {

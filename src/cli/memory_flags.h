@@ -78,6 +78,13 @@ canvas_status cli_memory_flags_choose_device(const cli_memory_flags *flags, mem_
  * --link-bandwidth is refused (a real link is not throttled). */
 int cli_memory_flags_check(const cli_memory_flags *flags, const char *command);
 
+/* A headroom of at least the device's memory leaves the planner nothing (every plan would say
+ * "give a device of at least <the headroom>", exit 3): CANVAS_ERR_USAGE naming both, each by
+ * where it came from (`headroom_from`: "--headroom", or the settings file's key; `device_from`:
+ * "--vram", "--gpu 8G"). CANVAS_OK below it. */
+canvas_status cli_memory_flags_check_headroom(uint64_t headroom_bytes, const char *headroom_from, uint64_t device_bytes,
+                                              const char *device_from);
+
 /* --resident-blocks above the transformer's `total_blocks`: CANVAS_ERR_USAGE naming the
  * model (`model_label`), the message `canvas edit` and `canvas serve` both give. */
 canvas_status cli_memory_flags_check_blocks(const cli_memory_flags *flags, int total_blocks, const char *model_label);
