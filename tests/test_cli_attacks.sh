@@ -65,6 +65,21 @@ check "[ ! -e '$work/h3.png' ]" "a refused headroom wrote an output"
 # one byte less than the device is a plan (that does not fit: exit 3, saying what would)
 expect 3 "give a device of at least" -- plan --model "$model" --headroom 1023M --vram 1G
 
+# --- serve / worker: --report and --trace are checked before the model loads, as edit's (they
+# were first opened at the stop: a FIFO failed then, after the whole service; a model's file was
+# replaced). A command that starts anyway is ended by the timeout (exit 124) ---------------------
+cp -r "$model" "$work/served"
+mkfifo "$work/report-fifo"
+for cmd in "serve --listen 127.0.0.1:0" "worker --queue redis://127.0.0.1:1/q"; do
+    out="$(timeout 20 "$cli" $cmd --model "$work/served" --report "$work/report-fifo" 2>&1)"; rc=$?
+    check "[ $rc -eq 2 ] && grep -qF -- '--report $work/report-fifo: exists and is not a regular file' <<<\"\$out\"" \
+        "$cmd --report FIFO: exit $rc: $out"
+    out="$(timeout 20 "$cli" $cmd --model "$work/served" --trace "$work/served/model_index.json" 2>&1)"; rc=$?
+    check "[ $rc -eq 2 ] && grep -qF -- 'is a file of the model folder $work/served: refusing to overwrite an input' <<<\"\$out\"" \
+        "$cmd --trace on the model's file: exit $rc: $out"
+    check "cmp -s '$model/model_index.json' '$work/served/model_index.json'" "$cmd replaced the model's model_index.json"
+done
+
 # --- a dit_forward case's timestep: a number, present, the one its inputs hold (exit 4) --------
 mkdir -p "$work/g/cases/c" "$work/g/models"
 cp -r "$tests/golden/models/dit-tiny" "$work/g/models/"
