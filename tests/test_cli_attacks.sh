@@ -101,6 +101,17 @@ dit_case "c['timestep'] = 0.7"
 expect 4 "$json: key 'timestep' is 0.7, but $work/g/cases/c/inputs.safetensors's tensor 'timestep' holds 0.6" -- \
     debug case "$work/g/cases/c" --out "$work/d.safetensors"
 check "[ ! -e '$work/d.safetensors' ]" "a refused case wrote its output"
+# two timesteps that differ are said apart (%g printed 'is 0.6, but ... holds 0.6'); a number
+# beyond float's range is compared without an undefined cast
+dit_case "c['timestep'] = 0.6000001"
+expect 4 "$json: key 'timestep' is 0.6000001, but $work/g/cases/c/inputs.safetensors's tensor 'timestep' holds 0.6" -- \
+    debug case "$work/g/cases/c" --out "$work/d.safetensors"
+dit_case "c['timestep'] = 1e308"
+expect 4 "key 'timestep' is 1e+308, but $work/g/cases/c/inputs.safetensors's tensor 'timestep' holds 0.6" -- \
+    debug case "$work/g/cases/c" --out "$work/d.safetensors"
+dit_case "c['timestep'] = 0.6000000238418579" # 0.6 in float: the same timestep
+expect 0 "wrote $work/d.safetensors" -- debug case "$work/g/cases/c" --out "$work/d.safetensors"
+rm -f "$work/d.safetensors"
 dit_case "pass"
 expect 0 "wrote $work/d.safetensors" -- debug case "$work/g/cases/c" --out "$work/d.safetensors"
 
