@@ -80,6 +80,17 @@ for cmd in "serve --listen 127.0.0.1:0" "worker --queue redis://127.0.0.1:1/q"; 
     check "cmp -s '$model/model_index.json' '$work/served/model_index.json'" "$cmd replaced the model's model_index.json"
 done
 
+# --- a model's config file of more than 1 MiB is refused before it is parsed: valid JSON of 62 MB
+# took 5 GB and 10 s at serve's start-up check, and again at the load. 3 MB here (exit 2 before:
+# the check read it and compared the blocks) ------------------------------------------------------
+cp -r "$model" "$work/huge"
+python3 -c "import json, sys; c = json.load(open(sys.argv[1])); c['pad'] = [0] * (1 << 20); json.dump(c, open(sys.argv[2], 'w'))" \
+    "$model/transformer/config.json" "$work/huge/transformer/config.json"
+out="$(timeout 20 "$cli" serve --model "$work/huge" --listen 127.0.0.1:0 --vram 8M --resident-blocks 3 2>&1)"; rc=$?
+check "[ $rc -eq 4 ] && grep -qF -- \"$work/huge/transformer/config.json: 3146011 bytes; a model's config file holds at most 1 MiB\" <<<\"\$out\"" \
+    "serve with a 3 MB transformer/config.json: exit $rc: $out"
+expect 4 "transformer/config.json: 3146011 bytes; a model's config file holds at most 1 MiB" -- plan --model "$work/huge"
+
 # --- a dit_forward case's timestep: a number, present, the one its inputs hold (exit 4) --------
 mkdir -p "$work/g/cases/c" "$work/g/models"
 cp -r "$tests/golden/models/dit-tiny" "$work/g/models/"
