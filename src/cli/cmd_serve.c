@@ -59,12 +59,19 @@ static void print_help(FILE *to)
 
 /* --resident-blocks against the transformer's config, before the server starts: the check and
  * message `canvas edit` gives after loading (a config that cannot be read is left to the load,
- * which names what is wrong). */
+ * which names what is wrong; so is --device cuda without a usable GPU: its exit 1 comes first,
+ * as edit's does). */
 static canvas_status check_resident_blocks(const cli_memory_flags *memory, const char *model_dir)
 {
     char path[PATH_BUFFER_SIZE];
     qwen_dit_config config;
+    mem_cuda_info gpu;
+    int use_cuda;
     if (memory->resident_blocks < 0) return CANVAS_OK;
+    if (cli_memory_flags_choose_device(memory, &gpu, &use_cuda) != CANVAS_OK) {
+        status_clear();
+        return CANVAS_OK;
+    }
     if (path_join(path, sizeof path, model_dir, "transformer/config.json") != CANVAS_OK ||
         qwen_dit_config_load(path, &config) != CANVAS_OK) {
         status_clear();
