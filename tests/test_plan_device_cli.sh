@@ -35,6 +35,10 @@ else
     # the running commands: cuda's error first, not a usage error about --vram
     expect 1 "--device cuda: " -- "${edit[@]}" --device cuda --resident-blocks 1
     expect 1 "--device cuda: " -- "${edit[@]}" --device cuda --vram 8M --link-bandwidth 1G/s
+    # serve too: its --resident-blocks check before the load does not come first (it was exit 2)
+    out=$(timeout 20 "$cli" serve --model "$model" --listen 127.0.0.1:0 --device cuda --resident-blocks 9 2>&1)
+    rc=$?
+    [ $rc -eq 1 ] && grep -qF -- "--device cuda: " <<<"$out" && ok || bad "serve --device cuda --resident-blocks 9: exit $rc: $out"
     check "[ ! -e '$work/out.png' ]" "--device cuda left an output"
     # on the CPU a resident prefix and a throttled link need the pool that plays the GPU
     expect 2 "--resident-blocks needs --vram or a CUDA GPU" -- "${edit[@]}" --device auto --resident-blocks 1

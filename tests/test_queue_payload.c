@@ -22,6 +22,9 @@ static void test_url(void)
     CHECK_FAILS(queue_parse_url("redis://h:0/q", &u), CANVAS_ERR_USAGE, "port must be 1 to 65535");
     CHECK_FAILS(queue_parse_url("redis://h:65536/q", &u), CANVAS_ERR_USAGE, "port must be 1 to 65535");
     CHECK_FAILS(queue_parse_url("redis://h:12x/q", &u), CANVAS_ERR_USAGE, "port must be 1 to 65535");
+    CHECK_FAILS(queue_parse_url("redis://h: 6379/q", &u), CANVAS_ERR_USAGE, "port must be 1 to 65535");
+    CHECK_FAILS(queue_parse_url("redis://h:+6379/q", &u), CANVAS_ERR_USAGE, "port must be 1 to 65535");
+    CHECK_FAILS(queue_parse_url("redis://[::1]:6379/q", &u), CANVAS_ERR_USAGE, "an IPv6 address is not taken here");
     CHECK_FAILS(queue_parse_url("redis://h:1/", &u), CANVAS_ERR_USAGE, "NAME must be 1 to 127");
     CHECK_FAILS(queue_parse_url("redis://h:1/a b", &u), CANVAS_ERR_USAGE, "NAME takes letters");
     CHECK_FAILS(queue_parse_url("redis://h:1/a:b", &u), CANVAS_ERR_USAGE, "NAME takes letters");

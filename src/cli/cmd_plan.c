@@ -70,7 +70,8 @@ static void print_help(FILE *to)
             "                         the transformer runs on the CUDA backend (its GEMM scratch counted), the\n"
             "                         VAE on the device, streamed blocks live in pinned RAM; not with --device cpu\n"
             "  --ram SIZE             host RAM budget (default: MemAvailable)\n"
-            "  --headroom SIZE        device memory kept unused: 0 with --vram, 512M with --gpu\n"
+            "  --headroom SIZE        device memory kept unused: 0 with --vram or this machine's GPU, 512M with --gpu\n"
+            "                         and --viability (a nominal card's); needs a device (not the CPU alone)\n"
             "  --allow-quantize       fp8 / nf4 may be chosen (default: never below the files' precision)\n"
             "  --strategy NAME        the preset to choose (default auto: the fastest that fits)\n"
             "  --threads N            threads the run will use (the attention workspace depends on it)\n"
@@ -89,6 +90,9 @@ static void print_help(FILE *to)
             "1 --device cuda without a usable GPU\n");
 }
 
+/* --viability's smallest GPU, in GiB (its rows: 24, 16, 12 and this) */
+#define VIABILITY_LEAST_GIB 8
+
 typedef struct plan_args {
     const char *model, *case_dir, *gpu;
     cli_model_files files;     /* --transformer / --text-encoder / --vae */
@@ -98,6 +102,7 @@ typedef struct plan_args {
     double cfg, link;
     uint64_t vram, ram, headroom;
     int headroom_given;
+    int headroom_flag;         /* --headroom on the command line (the settings file's is a default) */
     int text_weights_given;
     quant_choice text_weights;
     cli_memory_flags device;   /* --device (parsed and decided as every running command does) */
@@ -219,7 +224,7 @@ static int parse_args(int argc, char **argv, plan_args *a)
             if (*to == 0 && f[2] != 'h') /* as every command takes them: 0 is no size */
                 return cli_usage_error("plan", f[2] == 'v' ? "--vram must be more than 0 bytes"
                                                            : "--ram must be more than 0 bytes");
-            if (f[2] == 'h') a->headroom_given = 1;
+            if (f[2] == 'h') a->headroom_given = a->headroom_flag = 1;
             if (f[2] == 'v') vram_from_settings = 0;
         } else if (!strcmp(f, "--text-encoder-weights")) {
             if (quant_choice_parse(v, &a->text_weights) != CANVAS_OK)
@@ -463,6 +468,13 @@ static canvas_status gpu_machine(const char *gpu, uint64_t ram, const plan_args 
     for (int f = 0; f < QUANT_FORMAT_COUNT; f++) hw->flops_per_second[f] = flops;
     if (!(a->link > 0)) hw->link_bytes_per_second = link;
     l->headroom_bytes = a->headroom_given ? a->headroom : (uint64_t)512 << 20;
+    char device_from[96];
+    snprintf(device_from, sizeof device_from, "--gpu %s", gpu);
+    TRY(cli_memory_flags_check_headroom(l->headroom_bytes,
+                                        !a->headroom_given ? "a --gpu plan's default headroom"
+                                        : a->headroom_flag ? "--headroom"
+                                                           : "the settings file's memory_threshold_mb",
+                                        l->device_bytes, device_from));
     l->vae_on_device = l->pinned_streaming = 1;
     l->host_bytes = ram;
     l->allow_quantize = a->allow_quantize;
@@ -484,6 +496,9 @@ static canvas_status cuda_here(const mem_cuda_info *gpu, const plan_args *a, con
         return status_fail(CANVAS_ERR_OUT_OF_MEMORY, "--device cuda: %s has no free memory beyond the runtime's",
                            gpu->name);
     l->headroom_bytes = a->headroom;
+    TRY(cli_memory_flags_check_headroom(l->headroom_bytes, a->headroom_flag ? "--headroom"
+                                                           : "the settings file's memory_threshold_mb",
+                                        l->device_bytes, a->vram ? "--vram" : "the GPU's free memory"));
     char region[32], free_text[32];
     snprintf(text, text_size, "%s (CUDA, sm_%d, %s free): a %s region (%s); link %.3g GB/s (%s), GEMM %.3g GFLOP/s "
              "(%s)", gpu->name, gpu->compute_capability, size_format(gpu->free_bytes, free_text, sizeof free_text),
@@ -495,7 +510,7 @@ static canvas_status cuda_here(const mem_cuda_info *gpu, const plan_args *a, con
 /* Edit-2511-style viability: every GPU size x RAM, bf16 only and quantisation allowed. */
 static canvas_status viability(plan_work *w, thread_pool *pool, const plan_args *a)
 {
-    static const int gib[] = {24, 16, 12, 8}, ram_gib[] = {32, 64};
+    static const int gib[] = {24, 16, 12, VIABILITY_LEAST_GIB}, ram_gib[] = {32, 64};
     printf("Does it fit? %dx%d output, %d reference(s) of %dx%d, %lld text tokens, CFG on, per step = 2 transformer "
            "calls.\nGPU: nominal 50 TFLOP/s, 25 GB/s PCIe link, 512 MiB headroom; host budget = RAM (each row is "
            "`canvas plan --gpu SIZE --ram RAM`).\nSizes in binary units (MiB, GiB = 2^20, 2^30 bytes); rates (GB/s, "
@@ -563,6 +578,17 @@ int cmd_plan(int argc, char **argv)
         canvas_status chosen = cli_memory_flags_choose_device(&a.device, &here, &use_cuda);
         if (chosen != CANVAS_OK) return cli_fail(chosen, "plan");
     }
+    /* as the running commands refuse it (cli_memory_flags_check): no device, nothing to keep free */
+    if (a.headroom_flag && a.headroom && !a.gpu && !a.viability && !use_cuda && !a.vram)
+        return cli_usage_error("plan", "--headroom needs --vram, --gpu or a CUDA GPU (without a device there is no "
+                                       "device memory to keep free)");
+    /* a headroom that keeps the whole device free leaves no plan: a usage error, not exit 3 */
+    const char *headroom_from = a.headroom_flag ? "--headroom" : "the settings file's memory_threshold_mb";
+    if (a.vram && cli_memory_flags_check_headroom(a.headroom, headroom_from, a.vram, "--vram") != CANVAS_OK)
+        return cli_usage_error("plan", canvas_last_error());
+    if (a.viability && cli_memory_flags_check_headroom(a.headroom, headroom_from, (uint64_t)VIABILITY_LEAST_GIB << 30,
+                                                       "--viability's smallest GPU") != CANVAS_OK)
+        return cli_usage_error("plan", canvas_last_error());
     edit_case_shape shape;
     const char *model_dir = a.model;
     if (a.case_dir) {

@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/memory_flags.h"
+#include "cli/output_path.h"
 #include "io/config.h"
 #include "pipeline/lora.h"
 #include "server/queue.h"
@@ -58,18 +59,45 @@ static void print_help(FILE *to)
 
 /* --resident-blocks against the transformer's config, before the server starts: the check and
  * message `canvas edit` gives after loading (a config that cannot be read is left to the load,
- * which names what is wrong). */
+ * which names what is wrong; so is --device cuda without a usable GPU: its exit 1 comes first,
+ * as edit's does). */
 static canvas_status check_resident_blocks(const cli_memory_flags *memory, const char *model_dir)
 {
     char path[PATH_BUFFER_SIZE];
     qwen_dit_config config;
+    mem_cuda_info gpu;
+    int use_cuda;
     if (memory->resident_blocks < 0) return CANVAS_OK;
+    if (cli_memory_flags_choose_device(memory, &gpu, &use_cuda) != CANVAS_OK) {
+        status_clear();
+        return CANVAS_OK;
+    }
     if (path_join(path, sizeof path, model_dir, "transformer/config.json") != CANVAS_OK ||
         qwen_dit_config_load(path, &config) != CANVAS_OK) {
         status_clear();
         return CANVAS_OK;
     }
     return cli_memory_flags_check_blocks(memory, config.num_layers, model_dir);
+}
+
+/* --report and --trace are written at the stop, perhaps days later: checked before the model
+ * loads, as `canvas edit` checks them (a FIFO, a folder, a file the server reads: exit 2). */
+static int check_outputs(const char *command, const cli_memory_flags *memory, const char *model_dir,
+                         const canvas_lora *loras, int n_loras)
+{
+    const char *files[MAX_LORAS + 3];
+    int n = 0;
+    for (int i = 0; i < n_loras; i++) files[n++] = loras[i].path;
+    files[n++] = memory->config_path;
+    files[n++] = memory->report_path;
+    files[n++] = memory->trace_path;
+    if (memory->report_path && cli_check_output(command, "--report", memory->report_path, cli_json_extensions, files,
+                                                n, model_dir, "model"))
+        return 2;
+    if (memory->trace_path && cli_check_output(command, "--trace", memory->trace_path, cli_json_extensions, files, n,
+                                               model_dir, "model"))
+        return 2;
+    return 0;
 }
 
 int cmd_serve(int argc, char **argv) { return cli_serve_or_work(argc, argv, NULL); }
@@ -167,6 +195,7 @@ int cli_serve_or_work(int argc, char **argv, const struct queue_worker_config *w
     }
     if (!c.model_dir) return cli_usage_error(command, "missing --model DIR");
     if (cli_memory_flags_check(&memory, command) < 0) return 2;
+    if (check_outputs(command, &memory, c.model_dir, loras, n_loras)) return 2;
     if (check_resident_blocks(&memory, c.model_dir) != CANVAS_OK) return cli_fail(CANVAS_ERR_USAGE, command);
     uint32_t address;
     uint16_t port;

@@ -52,7 +52,7 @@ void cli_memory_flags_help(FILE *to)
             "  --text-encoder-weights FORMAT  the text encoder's layers quantised on load: none (as stored),\n"
             "                         fp8, fp8-channel, fp8-e5m2, nf4 or q8 (default: as stored, or fp8 / nf4\n"
             "                         with --strategy fp8 / nf4 when quantising is allowed)\n"
-            "  --headroom SIZE        device memory the planner keeps unused, default 0 on --vram\n"
+            "  --headroom SIZE        device memory the planner keeps unused (default 0); needs --vram on the CPU\n"
             "  --no-fallback          an out-of-memory ends the run (default: release, re-plan, redo the step)\n"
             "\n"
             "threads and settings:\n"
@@ -174,6 +174,7 @@ int cli_memory_flags_parse(cli_memory_flags *flags, int argc, char **argv, int *
     if (!strcmp(flag, "--headroom")) {
         if (!(value = value_of(argc, argv, i, command, "a size (512M)"))) return -1;
         if (size_parse(value, flag, &flags->headroom_bytes) != CANVAS_OK) return usage(command, canvas_last_error());
+        flags->headroom_flag = 1;
         return 1;
     }
     if (!strcmp(flag, "--text-encoder-weights")) {
@@ -201,13 +202,17 @@ canvas_status cli_memory_flags_choose_device(const cli_memory_flags *flags, mem_
     return CANVAS_OK;
 }
 
+/* The settings file's key for --headroom (docs/config.md). */
+#define HEADROOM_SETTING "the settings file's memory_threshold_mb"
+
 int cli_memory_flags_check(const cli_memory_flags *flags, const char *command)
 {
     /* 1: the CUDA GPU, 0: the CPU, -1: cuda asked for and missing (cli_memory_session_begin says
      * so). bench runs its presets on the CPU whatever --device says (a --vram pool plays the GPU). */
     int where = 0;
     const int on_cpu = flags->device == MEM_DEVICE_CHOICE_CPU || !strcmp(command, "bench");
-    if (!on_cpu && (flags->resident_blocks >= 0 || flags->link_bytes_per_second > 0)) {
+    const int headroom = flags->headroom_flag && flags->headroom_bytes;
+    if (!on_cpu && (flags->resident_blocks >= 0 || flags->link_bytes_per_second > 0 || flags->headroom_bytes)) {
         mem_cuda_info info;
         int use_cuda;
         if (cli_memory_flags_choose_device(flags, &info, &use_cuda) == CANVAS_OK) {
@@ -225,11 +230,28 @@ int cli_memory_flags_check(const cli_memory_flags *flags, const char *command)
     if (where == 0 && !flags->vram_bytes && flags->resident_blocks >= 0)
         return usage(command, "--resident-blocks needs --vram or a CUDA GPU (without a device every block is read "
                               "in place)");
+    if (where == 0 && !flags->vram_bytes && headroom)
+        return usage(command, "--headroom needs --vram or a CUDA GPU (without a device there is no device memory to "
+                              "keep free)");
+    if (where >= 0 && flags->vram_bytes &&
+        cli_memory_flags_check_headroom(flags->headroom_bytes, flags->headroom_flag ? "--headroom" : HEADROOM_SETTING,
+                                        flags->vram_bytes, "--vram") != CANVAS_OK)
+        return usage(command, canvas_last_error());
     if (flags->text_encoder_weights_flag && strcmp(command, "edit") && strcmp(command, "generate"))
         return usage(command, "--text-encoder-weights is for edit and generate with --prompt (nothing is encoded here)");
     if (flags->report_path && flags->trace_path && !strcmp(flags->report_path, flags->trace_path))
         return usage(command, "--report and --trace name the same file");
     return 0;
+}
+
+canvas_status cli_memory_flags_check_headroom(uint64_t headroom_bytes, const char *headroom_from, uint64_t device_bytes,
+                                              const char *device_from)
+{
+    if (headroom_bytes < device_bytes) return CANVAS_OK;
+    char headroom[32], device[32];
+    return status_fail(CANVAS_ERR_USAGE, "%s (%s) keeps all of %s (%s) unused: give a headroom below the device's memory",
+                       headroom_from, size_format(headroom_bytes, headroom, sizeof headroom), device_from,
+                       size_format(device_bytes, device, sizeof device));
 }
 
 canvas_status cli_memory_flags_check_blocks(const cli_memory_flags *flags, int total_blocks, const char *model_label)

@@ -40,6 +40,7 @@ typedef struct cli_memory_flags {
     int strategy;               /* a plan_preset (plan/plan.h); PLAN_AUTO by default */
     int allow_quantize;         /* --allow-quantize: the planner may use fp8 / nf4 */
     uint64_t headroom_bytes;    /* --headroom: kept free on the device */
+    int headroom_flag;          /* 1: --headroom from the command line (not the settings file) */
     int no_fallback;            /* --no-fallback: an out-of-memory ends the run */
     char strategy_text[96];     /* --strategy as given (a name or a list "offload,fp8"); "": auto */
     int preferred[8];           /* a list: the presets in order (strategy is then PLAN_AUTO) */
@@ -69,12 +70,20 @@ canvas_status cli_memory_flags_set_strategy(cli_memory_flags *flags, const char 
 canvas_status cli_memory_flags_choose_device(const cli_memory_flags *flags, mem_cuda_info *info, int *use_cuda);
 
 /* Check combinations after parsing; 0 ok, -1 after printing a usage error. Where the
- * transformer computes decides two of them (cli_memory_flags_choose_device; `bench` computes
+ * transformer computes decides three of them (cli_memory_flags_choose_device; `bench` computes
  * on the CPU; cuda without a GPU skips them, the session's begin reports that): on the CPU
- * --link-bandwidth and --resident-blocks need --vram (the pool that plays the GPU); on CUDA
- * --resident-blocks needs no --vram (the GPU's free memory is the budget) and
+ * --link-bandwidth, --resident-blocks and a --headroom from the command line need --vram (the
+ * pool that plays the GPU; the settings file's headroom is a default, unused there); on CUDA
+ * --resident-blocks and --headroom need no --vram (the GPU's free memory is the budget) and
  * --link-bandwidth is refused (a real link is not throttled). */
 int cli_memory_flags_check(const cli_memory_flags *flags, const char *command);
+
+/* A headroom of at least the device's memory leaves the planner nothing (every plan would say
+ * "give a device of at least <the headroom>", exit 3): CANVAS_ERR_USAGE naming both, each by
+ * where it came from (`headroom_from`: "--headroom", or the settings file's key; `device_from`:
+ * "--vram", "--gpu 8G"). CANVAS_OK below it. */
+canvas_status cli_memory_flags_check_headroom(uint64_t headroom_bytes, const char *headroom_from, uint64_t device_bytes,
+                                              const char *device_from);
 
 /* --resident-blocks above the transformer's `total_blocks`: CANVAS_ERR_USAGE naming the
  * model (`model_label`), the message `canvas edit` and `canvas serve` both give. */

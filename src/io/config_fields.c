@@ -180,7 +180,7 @@ canvas_status cfg_check_class(const cfg_source *src, const char *expected)
 
 canvas_status cfg_open(const char *path, json_t **root)
 {
-    TRY(json_file_load(path, root));
+    TRY(json_file_load_at_most(path, JSON_CONFIG_MAX_BYTES, "a model's config file", root));
     if (json_is_object(*root)) return CANVAS_OK;
     json_decref(*root);
     *root = NULL;

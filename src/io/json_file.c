@@ -46,6 +46,11 @@ static canvas_status parse_lost_memory(json_t *root, const char *what)
 
 canvas_status json_file_load(const char *path, json_t **out)
 {
+    return json_file_load_at_most(path, JSON_FILE_MAX_BYTES, "a config, index, cache or case file of JSON", out);
+}
+
+canvas_status json_file_load_at_most(const char *path, size_t max_bytes, const char *kind, json_t **out)
+{
     json_use_canvas_allocator();
     *out = NULL;
     /* opened without blocking and checked to be a regular file: a FIFO in a model folder
@@ -53,10 +58,10 @@ canvas_status json_file_load(const char *path, json_t **out)
     int fd;
     size_t size;
     TRY(file_open_regular(path, &fd, &size));
-    if (size > JSON_FILE_MAX_BYTES) { /* parsed as a tree: many times its size, and minutes */
+    if (size > max_bytes) { /* parsed as a tree: many times its size, and minutes */
         close(fd);
-        return status_fail(CANVAS_ERR_INPUT, "%s: %zu bytes; a config, index, cache or case file of JSON holds at "
-                           "most %d MiB", path, size, JSON_FILE_MAX_BYTES >> 20);
+        return status_fail(CANVAS_ERR_INPUT, "%s: %zu bytes; %s holds at most %zu MiB", path, size, kind,
+                           max_bytes >> 20);
     }
     FILE *file = fdopen(fd, "rb");
     if (!file) {

@@ -15,6 +15,15 @@
  * json_decref()s *out. */
 canvas_status json_file_load(const char *path, json_t **out);
 
+/* The largest model config file (config.json, model_index.json, scheduler_config.json, ...)
+ * cfg_open reads: real ones are a few KiB, and a tree of 64 MiB of JSON takes gigabytes
+ * (a 62 MB transformer/config.json: 5 GB and 10 s at `canvas serve`'s start-up check). */
+#define JSON_CONFIG_MAX_BYTES (1 << 20)
+
+/* json_file_load of a file of at most `max_bytes` (whole MiB), `kind` naming
+ * what such a file is in the refusal ("a model's config file"). */
+canvas_status json_file_load_at_most(const char *path, size_t max_bytes, const char *kind, json_t **out);
+
 /* Parse JSON text (e.g. the JSON a quantised checkpoint stores in a U8 tensor); `what`
  * names it in errors. (The safetensors header parses itself: it needs the error position.) */
 canvas_status json_text_load(const char *text, size_t length, const char *what, json_t **out);

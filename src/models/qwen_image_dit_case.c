@@ -2,9 +2,11 @@
 /* qwen_image_dit_case.c — reading a `qwen_dit_forward` golden case into qwen_dit_inputs. */
 #include "models/qwen_image_dit_case.h"
 
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/path.h"
@@ -172,6 +174,17 @@ static canvas_status read_inputs(qwen_dit_case *c, const st_file *f)
     return st;
 }
 
+/* The fewest digits that read back as `v` (as a float when `as_float`): a message about two
+ * values that differ must not print them alike (%g said "is 0.6, but ... holds 0.6"). */
+static const char *shortest(double v, int as_float, char *buf, size_t size)
+{
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, size, "%.*g", digits, v);
+        if (as_float ? strtof(buf, NULL) == (float)v : strtod(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
 static canvas_status open_case(qwen_dit_case *c, const char *case_dir)
 {
     TRY(mem_strdup(&c->case_dir, case_dir));
@@ -185,9 +198,13 @@ static canvas_status open_case(qwen_dit_case *c, const char *case_dir)
     canvas_status st = read_inputs(c, inputs);
     st_close(inputs);
     /* two timesteps that disagree: which one the reference ran is unknown */
-    if (st == CANVAS_OK && (float)timestep != c->inputs.timestep)
-        st = status_fail(CANVAS_ERR_INPUT, "%s/case.json: key 'timestep' is %g, but %s's tensor 'timestep' holds %g",
-                         case_dir, timestep, path, (double)c->inputs.timestep);
+    /* compared in float, the tensor's type; beyond float's range the cast is undefined */
+    if (st == CANVAS_OK && (!(fabs(timestep) <= FLT_MAX) || (float)timestep != c->inputs.timestep)) {
+        char given[32], held[32];
+        st = status_fail(CANVAS_ERR_INPUT, "%s/case.json: key 'timestep' is %s, but %s's tensor 'timestep' holds %s",
+                         case_dir, shortest(timestep, 0, given, sizeof given), path,
+                         shortest(c->inputs.timestep, 1, held, sizeof held));
+    }
     return st;
 }
 

@@ -18,13 +18,16 @@ canvas_status queue_parse_url(const char *text, queue_url *out)
     if (!text || strncmp(text, scheme, sizeof scheme - 1))
         return status_fail(CANVAS_ERR_USAGE, "--queue takes redis://HOST:PORT/NAME (got '%s')", text ? text : "");
     const char *host = text + sizeof scheme - 1, *colon = strchr(host, ':'), *slash = strchr(host, '/');
+    if (host[0] == '[') /* its colons were read as the port's ("the port must be 1 to 65535") */
+        return status_fail(CANVAS_ERR_USAGE, "--queue %s: an IPv6 address is not taken here: give a host name or an "
+                           "IPv4 address", text);
     if (!colon || !slash || colon > slash || colon == host || (size_t)(colon - host) >= sizeof out->host)
         return status_fail(CANVAS_ERR_USAGE, "--queue %s: give redis://HOST:PORT/NAME", text);
     memcpy(out->host, host, (size_t)(colon - host));
     char *end;
     errno = 0;
     long port = strtol(colon + 1, &end, 10);
-    if (errno || end != slash || port < 1 || port > 65535)
+    if (errno || end != slash || !(colon[1] >= '0' && colon[1] <= '9') || port < 1 || port > 65535) /* no ' +1' */
         return status_fail(CANVAS_ERR_USAGE, "--queue %s: the port must be 1 to 65535", text);
     out->port = (int)port;
     const char *name = slash + 1;
